@@ -1,0 +1,57 @@
+# bnn — top-level entry points. On a fresh Debian 12 machine (as root):
+#   make demo   installs what is missing, builds, trains and evaluates on Fashion-MNIST
+#   make test   installs what is missing, builds, runs the test suite (also under ASan+UBSan)
+# Plain `make` builds build/bnn.
+
+BUILD      ?= build
+BUILD_SAN  ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+DEPS = gcc make cmake libopenblas-dev liblapacke-dev zlib1g-dev libcjson-dev dataset-fashion-mnist
+
+.PHONY: all deps build test test-fast test-asan demo bench clean format
+
+all: build
+
+# Installs the Debian packages bnn needs, only those that are missing.
+deps:
+	@missing=""; for p in $(DEPS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "error: missing packages:$$missing (run as root, or: sudo apt-get install$$missing)"; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing </dev/null || exit 1; \
+	fi
+
+build:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DBNN_WERROR=ON $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# The whole suite, then the same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: deps build test-fast test-asan
+
+test-fast:
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan:
+	@cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DBNN_SANITIZE=ON -DBNN_WERROR=ON $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD_SAN) -j $(JOBS)
+	cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  BNN_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
+
+# The main job on the embedded default: the Fashion-MNIST MLP trained with AdamW, then evaluated.
+demo: deps build
+	@mkdir -p $(BUILD)/demo
+	$(BUILD)/bnn train --data fmnist --model mlp:784-512-256-10 --method adamw --epochs 10 \
+	  --batch-size 128 --lr 1e-3 --weight-decay 1e-4 --seed 0 -o $(BUILD)/demo/map.safetensors
+	$(BUILD)/bnn eval -m $(BUILD)/demo/map.safetensors --json $(BUILD)/demo/map.json
+
+bench: deps build
+	$(BUILD)/bench_train
+
+format:
+	clang-format -i include/*.h src/*/*.[ch] cli/*.[ch] tests/*.[ch] bench/*.c
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN)

@@ -1,0 +1,58 @@
+/* Shared pieces of the bnn command: flag parsing, error reporting, output files. */
+#ifndef BNN_CLI_H
+#define BNN_CLI_H
+
+#include "bnn.h"
+
+#include <stdio.h>
+
+typedef enum { OPT_STR, OPT_INT, OPT_FLOAT, OPT_FLAG } opt_type;
+
+typedef struct cli_opt {
+    const char *name;    /* long name without dashes, e.g. "batch-size" */
+    char short_name;     /* 0 if none */
+    opt_type type;
+    void *dst;           /* const char **, int64_t *, double *, or bool * */
+    const char *metavar; /* e.g. "N" */
+    const char *help;
+    bool seen;           /* set by the parser */
+} cli_opt;
+
+/* Parses argv[1..] against opts. Positional arguments are stored in pos (at most max_pos);
+ * *npos receives their count. On error prints one line to stderr and returns non-zero.
+ * `--help` prints usage and returns 1 with *help set. */
+int cli_parse(int argc, char **argv, cli_opt *opts, int nopts, const char *cmd, const char **pos,
+              int max_pos, int *npos, bool *help);
+void cli_usage(FILE *f, const char *cmd, const char *synopsis, const char *about,
+               const cli_opt *opts, int nopts);
+bool cli_seen(const cli_opt *opts, int nopts, const char *name);
+
+/* Prints "bnn CMD: MESSAGE: DETAIL" for a library error code and returns 1. */
+int cli_fail(const char *cmd, int rc, const char *what);
+/* Prints "bnn CMD: " plus a formatted message and returns 1 (or 2 for usage errors). */
+int cli_error(const char *cmd, const char *fmt, ...);
+int cli_usage_error(const char *cmd, const char *fmt, ...);
+
+/* Writes text to path atomically (temp file + rename). Returns 0 or prints and returns 1. */
+int cli_write_atomic(const char *cmd, const char *path, const char *text);
+
+/* The default model for a dataset spec: fmnist gets the MLP of the benchmarks, the small
+ * problems a two-hidden-layer tanh MLP sized to the data. Writes into buf. */
+void cli_default_model(char *buf, size_t len, const char *data_spec, const bnn_dataset *ds);
+
+/* Fills data params from the common data flags. */
+typedef struct cli_data_flags {
+    const char *data;
+    const char *task;
+    int64_t target_col;
+    bool header, no_header;
+    int64_t seed;
+} cli_data_flags;
+int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, bnn_task want,
+                  bool have_want, bnn_dataset **out);
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+#endif

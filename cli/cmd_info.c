@@ -1,0 +1,74 @@
+/* bnn info: what a bnn file holds — architecture, training settings and tensors. */
+#include "cli.h"
+
+#include <string.h>
+
+static const char *dtype_name(bnn_dtype d) {
+    switch (d) {
+    case BNN_DT_F32: return "F32";
+    case BNN_DT_F64: return "F64";
+    case BNN_DT_I64: return "I64";
+    case BNN_DT_I32: return "I32";
+    case BNN_DT_U8: return "U8";
+    }
+    return "?";
+}
+
+int cmd_info(int argc, char **argv) {
+    const char *cmd = "info";
+    cli_opt opts[1] = {{"", 0, OPT_FLAG, NULL, NULL, "", 0}};
+    const char *pos[1];
+    int npos;
+    bool help;
+    int rc = cli_parse(argc, argv, opts, 0, cmd, pos, 1, &npos, &help);
+    if (help) {
+        cli_usage(stdout, cmd, "FILE", "Shows what a bnn (safetensors) file holds: the model, "
+                  "its training settings\nand every tensor with its shape.", opts, 0);
+        return 0;
+    }
+    if (rc) return 2;
+    if (npos != 1) return cli_usage_error(cmd, "expects one FILE");
+    bnn_st *st;
+    if ((rc = bnn_st_read(&st, pos[0]))) return cli_fail(cmd, rc, NULL);
+    printf("file      %s\n", pos[0]);
+    const char *spec = bnn_st_meta(st, "bnn.model");
+    if (spec) {
+        bnn_model *m;
+        if (bnn_model_new(&m, spec) == 0) {
+            printf("model     %s, %lld parameters\n", bnn_model_spec(m),
+                   (long long)bnn_model_nparams(m));
+            printf("layers   ");
+            for (int64_t i = 0; i < bnn_model_nlayers(m); i++)
+                printf(" %s%s", i ? "> " : "", bnn_model_layer_kind(m, i));
+            printf("\n");
+            bnn_model_free(m);
+        } else {
+            printf("model     %s (invalid: %s)\n", spec, bnn_last_error());
+        }
+    } else {
+        printf("model     (not a bnn model file: no bnn.model in the metadata)\n");
+    }
+    int64_t nm = bnn_st_meta_count(st);
+    if (nm) printf("metadata\n");
+    for (int64_t i = 0; i < nm; i++) {
+        const char *k, *v;
+        if (bnn_st_meta_at(st, i, &k, &v) == 0) printf("  %-20s %s\n", k, v);
+    }
+    int64_t nt = bnn_st_count(st), total = 0;
+    printf("tensors   %lld\n", (long long)nt);
+    for (int64_t i = 0; i < nt; i++) {
+        bnn_st_tensor t;
+        if (bnn_st_at(st, i, &t)) continue;
+        char shape[128];
+        size_t p = 0;
+        shape[0] = '\0';
+        for (int d = 0; d < t.ndim && p < sizeof shape; d++)
+            p += (size_t)snprintf(shape + p, sizeof shape - p, "%s%lld", d ? ", " : "",
+                                  (long long)t.shape[d]);
+        printf("  %-20s %-4s [%s]\n", t.name, dtype_name(t.dtype), shape);
+        total += t.numel;
+    }
+    printf("elements  %lld\n", (long long)total);
+    bnn_st_free(st);
+    return 0;
+}

@@ -1,0 +1,201 @@
+/* Flag parsing, error lines and atomic output for the bnn command. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static cli_opt *find_long(cli_opt *opts, int nopts, const char *name, size_t len) {
+    for (int i = 0; i < nopts; i++)
+        if (strlen(opts[i].name) == len && !strncmp(opts[i].name, name, len)) return &opts[i];
+    return NULL;
+}
+
+static cli_opt *find_short(cli_opt *opts, int nopts, char c) {
+    for (int i = 0; i < nopts; i++)
+        if (opts[i].short_name == c) return &opts[i];
+    return NULL;
+}
+
+static int set_value(const char *cmd, cli_opt *o, const char *v) {
+    char *end;
+    errno = 0;
+    switch (o->type) {
+    case OPT_STR: *(const char **)o->dst = v; return 0;
+    case OPT_INT: {
+        long long x = strtoll(v, &end, 10);
+        if (errno || end == v || *end)
+            return cli_usage_error(cmd, "--%s expects an integer, got '%s'", o->name, v);
+        *(int64_t *)o->dst = x;
+        return 0;
+    }
+    case OPT_FLOAT: {
+        double x = strtod(v, &end);
+        if (errno || end == v || *end || !isfinite(x))
+            return cli_usage_error(cmd, "--%s expects a number, got '%s'", o->name, v);
+        *(double *)o->dst = x;
+        return 0;
+    }
+    case OPT_FLAG: *(bool *)o->dst = true; return 0;
+    }
+    return 1;
+}
+
+int cli_parse(int argc, char **argv, cli_opt *opts, int nopts, const char *cmd, const char **pos,
+              int max_pos, int *npos, bool *help) {
+    *npos = 0;
+    *help = false;
+    bool only_pos = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_pos || a[0] != '-' || a[1] == '\0') {
+            if (*npos >= max_pos)
+                return cli_usage_error(cmd, "unexpected argument '%s'", a);
+            pos[(*npos)++] = a;
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            only_pos = true;
+            continue;
+        }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            *help = true;
+            return 1;
+        }
+        cli_opt *o;
+        const char *val = NULL;
+        if (a[1] == '-') {
+            const char *eq = strchr(a + 2, '=');
+            size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+            o = find_long(opts, nopts, a + 2, len);
+            if (eq) val = eq + 1;
+        } else {
+            o = a[2] == '\0' ? find_short(opts, nopts, a[1]) : NULL;
+        }
+        if (!o) return cli_usage_error(cmd, "unknown option '%s' (see 'bnn %s --help')", a, cmd);
+        o->seen = true;
+        if (o->type == OPT_FLAG) {
+            if (val) return cli_usage_error(cmd, "--%s takes no value", o->name);
+            *(bool *)o->dst = true;
+            continue;
+        }
+        if (!val) {
+            if (i + 1 >= argc) return cli_usage_error(cmd, "--%s needs a value", o->name);
+            val = argv[++i];
+        }
+        if (set_value(cmd, o, val)) return 2;
+    }
+    return 0;
+}
+
+bool cli_seen(const cli_opt *opts, int nopts, const char *name) {
+    for (int i = 0; i < nopts; i++)
+        if (!strcmp(opts[i].name, name)) return opts[i].seen;
+    return false;
+}
+
+void cli_usage(FILE *f, const char *cmd, const char *synopsis, const char *about,
+               const cli_opt *opts, int nopts) {
+    fprintf(f, "usage: bnn %s %s\n\n%s\n\noptions:\n", cmd, synopsis, about);
+    for (int i = 0; i < nopts; i++) {
+        char left[64];
+        const cli_opt *o = &opts[i];
+        if (o->short_name)
+            snprintf(left, sizeof left, "-%c, --%s%s%s", o->short_name, o->name,
+                     o->metavar ? " " : "", o->metavar ? o->metavar : "");
+        else
+            snprintf(left, sizeof left, "    --%s%s%s", o->name, o->metavar ? " " : "",
+                     o->metavar ? o->metavar : "");
+        fprintf(f, "  %-28s %s\n", left, o->help);
+    }
+    fprintf(f, "  %-28s %s\n", "-h, --help", "show this help");
+}
+
+int cli_fail(const char *cmd, int rc, const char *what) {
+    const char *detail = bnn_last_error();
+    if (detail && *detail)
+        fprintf(stderr, "bnn %s: %s%s%s\n", cmd, what ? what : "", what ? ": " : "", detail);
+    else
+        fprintf(stderr, "bnn %s: %s%s%s\n", cmd, what ? what : "", what ? ": " : "",
+                bnn_strerror(rc));
+    return 1;
+}
+
+int cli_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "bnn %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "bnn %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 2;
+}
+
+int cli_write_atomic(const char *cmd, const char *path, const char *text) {
+    size_t n = strlen(path) + 32;
+    char *tmp = malloc(n);
+    if (!tmp) return cli_error(cmd, "out of memory");
+    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        cli_error(cmd, "cannot write %s: %s", path, strerror(errno));
+        free(tmp);
+        return 1;
+    }
+    size_t len = strlen(text);
+    bool ok = fwrite(text, 1, len, f) == len;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        cli_error(cmd, "cannot write %s: %s", path, strerror(errno));
+        remove(tmp);
+        free(tmp);
+        return 1;
+    }
+    free(tmp);
+    return 0;
+}
+
+void cli_default_model(char *buf, size_t len, const char *data_spec, const bnn_dataset *ds) {
+    int64_t d = bnn_dataset_dim(ds), k = bnn_dataset_outputs(ds);
+    if (!strcmp(data_spec, "fmnist")) snprintf(buf, len, "mlp:%lld-512-256-%lld", (long long)d,
+                                               (long long)k);
+    else snprintf(buf, len, "mlp:%lld-50-50-%lld:tanh", (long long)d, (long long)k);
+}
+
+int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, bnn_task want,
+                  bool have_want, bnn_dataset **out) {
+    struct bnn_data_params dp = bnn_data_default_params();
+    dp.split = split;
+    dp.seed = (uint64_t)f->seed;
+    if (f->header && f->no_header)
+        return cli_usage_error(cmd, "--header and --no-header exclude each other");
+    if (f->header || f->no_header) {
+        dp.csv.header_auto = false;
+        dp.csv.header = f->header;
+    }
+    dp.csv.target_col = f->target_col;
+    if (f->task) {
+        if (!strcmp(f->task, "classification")) dp.csv.task = BNN_TASK_CLASSIFICATION;
+        else if (!strcmp(f->task, "regression")) dp.csv.task = BNN_TASK_REGRESSION;
+        else return cli_usage_error(cmd, "--task must be classification or regression, got '%s'",
+                                    f->task);
+    } else if (have_want) {
+        dp.csv.task = want;
+    }
+    int rc = bnn_data_load(out, f->data, &dp);
+    if (rc) return cli_fail(cmd, rc, NULL);
+    return 0;
+}

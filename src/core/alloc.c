@@ -1,0 +1,47 @@
+/* Aligned allocation and the per-step scratch arena. */
+#include "core/internal.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define BNN__ALIGN 64
+
+size_t bnn__bytes(int64_t n, size_t size) {
+    if (n < 0 || size == 0) return 0;
+    if ((uint64_t)n > SIZE_MAX / size) return 0;
+    return (size_t)n * size;
+}
+
+void *bnn__alloc(size_t bytes) {
+    if (bytes == 0) bytes = 1;
+    size_t rounded = (bytes + BNN__ALIGN - 1) / BNN__ALIGN * BNN__ALIGN;
+    if (rounded < bytes) return NULL;
+    void *p = aligned_alloc(BNN__ALIGN, rounded);
+    if (p) memset(p, 0, rounded);
+    return p;
+}
+
+void bnn__free(void *p) { free(p); }
+
+int bnn__arena_init(bnn__arena *a, size_t cap) {
+    memset(a, 0, sizeof *a);
+    a->base = bnn__alloc(cap);
+    if (!a->base) return bnn__error(BNN_ENOMEM, "cannot allocate a %zu-byte scratch arena", cap);
+    a->cap = cap;
+    return 0;
+}
+
+void bnn__arena_free(bnn__arena *a) {
+    bnn__free(a->base);
+    memset(a, 0, sizeof *a);
+}
+
+void *bnn__arena_push(bnn__arena *a, size_t bytes) {
+    size_t start = (a->used + BNN__ALIGN - 1) / BNN__ALIGN * BNN__ALIGN;
+    if (start > a->cap || bytes > a->cap - start) return NULL;
+    a->used = start + bytes;
+    if (a->used > a->high) a->high = a->used;
+    return a->base + start;
+}
+
+void bnn__arena_reset(bnn__arena *a) { a->used = 0; }

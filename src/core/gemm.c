@@ -1,0 +1,109 @@
+/* The GEMM seam: every matrix product in bnn goes through bnn_gemm, which calls OpenBLAS when
+ * the build has it and otherwise a plain C loop. The plain loop is always built: it is the
+ * reference the BLAS path is tested against. */
+#include "core/internal.h"
+
+#if defined(BNN_HAVE_BLAS)
+#include <cblas.h>
+#include <pthread.h>
+#endif
+
+static bnn_gemm_backend gemm_backend = BNN_GEMM_AUTO;
+
+bool bnn_have_blas(void) {
+#if defined(BNN_HAVE_BLAS)
+    return true;
+#else
+    return false;
+#endif
+}
+
+void bnn_gemm_set_backend(bnn_gemm_backend be) { gemm_backend = be; }
+
+/* C (M×N) = alpha·op(A)·op(B) + beta·C in row-major order; accumulates each dot product in
+ * double so the reference is more accurate than any fast path it checks. */
+static void gemm_ref(float *C, const float *A, const float *B, int64_t M, int64_t N, int64_t K,
+                     bool ta, bool tb, float alpha, float beta) {
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) if (M * N * K > 65536)
+#endif
+    for (int64_t i = 0; i < M; i++) {
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0.0;
+            for (int64_t k = 0; k < K; k++) {
+                float a = ta ? A[k * M + i] : A[i * K + k];
+                float b = tb ? B[j * K + k] : B[k * N + j];
+                s += (double)a * (double)b;
+            }
+            float prev = beta == 0.0f ? 0.0f : beta * C[i * N + j];
+            C[i * N + j] = (float)(alpha * s) + prev;
+        }
+    }
+}
+
+#if defined(BNN_HAVE_BLAS)
+/* OpenBLAS's own threading splits the work differently for different thread counts, which
+ * changes the rounding of some products (seen with K = 600 and 784 at 1 vs 2 threads). So
+ * OpenBLAS always runs single-threaded and bnn_gemm splits C itself into blocks whose
+ * boundaries depend only on the shape; the blocks are shared among OpenMP threads. Every
+ * element is then computed by the same single-threaded call whatever the thread count. */
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_single_thread(void) { openblas_set_num_threads(1); }
+
+/* Number of blocks for a product: 1 for small work, else up to 16 (divisible by 1, 2, 4, 8
+ * and 16 threads), each at least 32 wide along the split dimension. */
+static int64_t gemm_blocks(int64_t M, int64_t N, int64_t K) {
+    int64_t d = M > N ? M : N;
+    if ((double)M * (double)N * (double)K < 262144.0 || d < 64) return 1;
+    int64_t n = d / 32;
+    return n < 16 ? n : 16;
+}
+
+static void gemm_blas(float *C, const float *A, const float *B, int64_t M, int64_t N, int64_t K,
+                      bool ta, bool tb, float alpha, float beta) {
+    pthread_once(&blas_once, blas_single_thread);
+    const int lda = ta ? (int)M : (int)K, ldb = tb ? (int)K : (int)N, ldc = (int)N;
+    const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
+    const CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
+    const int64_t nb = gemm_blocks(M, N, K);
+    const bool split_n = N >= M;
+    const int64_t d = split_n ? N : M;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) if (nb > 1)
+#endif
+    for (int64_t c = 0; c < nb; c++) {
+        /* Block edges on multiples of 16 (the widest sgemm micro-kernel), the last one at d. */
+        int64_t lo = (c * d / nb) / 16 * 16, hi = c + 1 == nb ? d : ((c + 1) * d / nb) / 16 * 16;
+        if (hi <= lo) continue;
+        if (split_n) {
+            const float *Bc = tb ? B + lo * K : B + lo;
+            cblas_sgemm(CblasRowMajor, opa, opb, (int)M, (int)(hi - lo), (int)K, alpha, A, lda, Bc,
+                        ldb, beta, C + lo, ldc);
+        } else {
+            const float *Ac = ta ? A + lo : A + lo * K;
+            cblas_sgemm(CblasRowMajor, opa, opb, (int)(hi - lo), (int)N, (int)K, alpha, Ac, lda, B,
+                        ldb, beta, C + lo * N, ldc);
+        }
+    }
+}
+#endif
+
+void bnn_gemm_with(bnn_gemm_backend be, float *C, const float *A, const float *B, int64_t M,
+                   int64_t N, int64_t K, bool ta, bool tb, float alpha, float beta) {
+    BNN_ASSERT(M >= 0 && N >= 0 && K >= 0);
+    if (M == 0 || N == 0) return;
+#if defined(BNN_HAVE_BLAS)
+    /* BLAS with K = 0 would only scale C by beta, reading C even when beta is 0. */
+    if (be != BNN_GEMM_REF && K > 0 && M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX) {
+        gemm_blas(C, A, B, M, N, K, ta, tb, alpha, beta);
+        return;
+    }
+#endif
+    (void)be;
+    gemm_ref(C, A, B, M, N, K, ta, tb, alpha, beta);
+}
+
+void bnn_gemm(float *C, const float *A, const float *B, int64_t M, int64_t N, int64_t K, bool ta,
+              bool tb, float alpha, float beta) {
+    bnn_gemm_with(gemm_backend, C, A, B, M, N, K, ta, tb, alpha, beta);
+}

@@ -1,0 +1,58 @@
+/* Internal helpers shared by the library's modules. Not part of the public API. */
+#ifndef BNN_INTERNAL_H
+#define BNN_INTERNAL_H
+
+#include "bnn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#if defined(__GNUC__)
+#define BNN__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define BNN__PRINTF(a, b)
+#endif
+
+/* Records the detail string of an error on this thread and returns code, so a failing path
+ * reads `return bnn__error(BNN_EFORMAT, "%s: bad header", path);`. */
+int bnn__error(int code, const char *fmt, ...) BNN__PRINTF(2, 3);
+/* Clears the last-error detail. */
+void bnn__error_clear(void);
+
+/* Programmer errors (impossible states). Stays on in release builds. */
+#define BNN_ASSERT(cond)                                                                      \
+    do {                                                                                      \
+        if (!(cond)) bnn__assert_fail(#cond, __FILE__, __LINE__);                             \
+    } while (0)
+_Noreturn void bnn__assert_fail(const char *cond, const char *file, int line);
+
+/* 64-byte aligned allocation (zeroed); free with bnn__free. NULL on failure. */
+void *bnn__alloc(size_t bytes);
+void bnn__free(void *p);
+
+/* Overflow-checked n*size for allocation sizes; returns 0 on overflow or negative n. */
+size_t bnn__bytes(int64_t n, size_t size);
+
+/* Arena: a bump allocator for per-step scratch, reset each step. */
+typedef struct bnn__arena {
+    unsigned char *base;
+    size_t cap, used, high;
+} bnn__arena;
+int bnn__arena_init(bnn__arena *a, size_t cap);
+void bnn__arena_free(bnn__arena *a);
+/* 64-byte aligned bytes from the arena, or NULL when it is full. */
+void *bnn__arena_push(bnn__arena *a, size_t bytes);
+void bnn__arena_reset(bnn__arena *a);
+
+/* Dataset fields (the handle is opaque to users). */
+struct bnn_dataset {
+    bnn_task task;
+    int64_t n, d;
+    int64_t k;        /* classes (classification) or target columns (regression) */
+    float *x;         /* n × d */
+    int32_t *labels;  /* n */
+    float *targets;   /* n × k */
+    int64_t image[3]; /* (c, h, w) or zeros */
+};
+
+#endif

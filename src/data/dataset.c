@@ -1,0 +1,154 @@
+/* The in-memory dataset: construction, accessors, validation, shuffling and row gathering. */
+#include "data/data.h"
+
+#include <math.h>
+#include <string.h>
+
+int bnn_dataset_new(bnn_dataset **out, bnn_task task, int64_t n, int64_t d, int64_t t,
+                    int64_t classes) {
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_dataset_new: out is NULL");
+    *out = NULL;
+    if (task != BNN_TASK_CLASSIFICATION && task != BNN_TASK_REGRESSION)
+        return bnn__error(BNN_EINVAL, "bnn_dataset_new: unknown task %d", (int)task);
+    if (n < 0 || d < 1)
+        return bnn__error(BNN_EINVAL,
+                          "bnn_dataset_new: need n >= 0 and d >= 1 (got n=%lld, d=%lld)",
+                          (long long)n, (long long)d);
+    /* Labels are int32, so a class count beyond INT32_MAX could not be represented. */
+    int64_t k = task == BNN_TASK_CLASSIFICATION ? classes : t;
+    if (k < 1 || (task == BNN_TASK_CLASSIFICATION && k > INT32_MAX))
+        return bnn__error(BNN_EINVAL, "bnn_dataset_new: %s must be >= 1 (got %lld)",
+                          task == BNN_TASK_CLASSIFICATION ? "classes" : "target columns",
+                          (long long)k);
+    /* n·d and n·k are element counts in int64_t; check them before bnn__bytes checks the byte
+     * size, so a huge request fails cleanly instead of wrapping around. */
+    if (n > INT64_MAX / d || (task == BNN_TASK_REGRESSION && n > INT64_MAX / k))
+        return bnn__error(BNN_ENOMEM, "bnn_dataset_new: %lld x %lld is too large", (long long)n,
+                          (long long)d);
+    size_t xb = bnn__bytes(n * d, sizeof(float));
+    size_t yb = task == BNN_TASK_CLASSIFICATION ? bnn__bytes(n, sizeof(int32_t))
+                                                : bnn__bytes(n * k, sizeof(float));
+    if (n > 0 && (xb == 0 || yb == 0))
+        return bnn__error(BNN_ENOMEM, "bnn_dataset_new: %lld x %lld is too large", (long long)n,
+                          (long long)d);
+
+    bnn_dataset *ds = bnn__alloc(sizeof *ds);
+    if (!ds) return bnn__error(BNN_ENOMEM, "cannot allocate a dataset");
+    ds->task = task;
+    ds->n = n, ds->d = d, ds->k = k;
+    ds->x = bnn__alloc(xb);
+    if (task == BNN_TASK_CLASSIFICATION)
+        ds->labels = bnn__alloc(yb);
+    else
+        ds->targets = bnn__alloc(yb);
+    if (!ds->x || (!ds->labels && !ds->targets)) {
+        bnn_dataset_free(ds);
+        return bnn__error(BNN_ENOMEM, "cannot allocate a dataset of %lld x %lld", (long long)n,
+                          (long long)d);
+    }
+    *out = ds;
+    return 0;
+}
+
+void bnn_dataset_free(bnn_dataset *ds) {
+    if (!ds) return;
+    bnn__free(ds->x);
+    bnn__free(ds->labels);
+    bnn__free(ds->targets);
+    bnn__free(ds);
+}
+
+/* The accessors accept NULL and answer "nothing", so a caller's cleanup path never crashes. */
+bnn_task bnn_dataset_task(const bnn_dataset *ds) { return ds ? ds->task : BNN_TASK_CLASSIFICATION; }
+int64_t bnn_dataset_n(const bnn_dataset *ds) { return ds ? ds->n : 0; }
+int64_t bnn_dataset_dim(const bnn_dataset *ds) { return ds ? ds->d : 0; }
+int64_t bnn_dataset_outputs(const bnn_dataset *ds) { return ds ? ds->k : 0; }
+float *bnn_dataset_x(bnn_dataset *ds) { return ds ? ds->x : NULL; }
+int32_t *bnn_dataset_labels(bnn_dataset *ds) { return ds ? ds->labels : NULL; }
+float *bnn_dataset_targets(bnn_dataset *ds) { return ds ? ds->targets : NULL; }
+const float *bnn_dataset_cx(const bnn_dataset *ds) { return ds ? ds->x : NULL; }
+const int32_t *bnn_dataset_clabels(const bnn_dataset *ds) { return ds ? ds->labels : NULL; }
+const float *bnn_dataset_ctargets(const bnn_dataset *ds) { return ds ? ds->targets : NULL; }
+
+void bnn_dataset_image_shape(const bnn_dataset *ds, int64_t shape[3]) {
+    if (!shape) return;
+    for (int i = 0; i < 3; i++)
+        shape[i] = ds ? ds->image[i] : 0;
+}
+
+void bnn_dataset_set_image_shape(bnn_dataset *ds, const int64_t shape[3]) {
+    if (!ds) return;
+    /* A shape that does not describe the d features would mislead a convolutional layer, and
+     * this call cannot report an error, so such a shape (or NULL) clears it instead. */
+    bool ok = shape && shape[0] > 0 && shape[1] > 0 && shape[2] > 0 &&
+              shape[1] <= ds->d / shape[0] && shape[2] <= ds->d / (shape[0] * shape[1]) &&
+              shape[0] * shape[1] * shape[2] == ds->d;
+    for (int i = 0; i < 3; i++)
+        ds->image[i] = ok ? shape[i] : 0;
+}
+
+int bnn_dataset_validate(const bnn_dataset *ds) {
+    if (!ds) return bnn__error(BNN_EINVAL, "bnn_dataset_validate: dataset is NULL");
+    /* Rows and columns are reported 0-based, matching how the data is indexed in code. */
+    for (int64_t i = 0; i < ds->n; i++) {
+        const float *row = ds->x + i * ds->d;
+        for (int64_t j = 0; j < ds->d; j++)
+            if (!isfinite(row[j]))
+                return bnn__error(BNN_EFORMAT,
+                                  "row %lld, feature %lld is %s (rows and columns "
+                                  "count from 0)",
+                                  (long long)i, (long long)j, isnan(row[j]) ? "NaN" : "infinite");
+    }
+    if (ds->task == BNN_TASK_CLASSIFICATION) {
+        for (int64_t i = 0; i < ds->n; i++)
+            if (ds->labels[i] < 0 || ds->labels[i] >= ds->k)
+                return bnn__error(BNN_EFORMAT,
+                                  "row %lld: label %d is outside [0, %lld) (rows "
+                                  "count from 0)",
+                                  (long long)i, (int)ds->labels[i], (long long)ds->k);
+    } else {
+        for (int64_t i = 0; i < ds->n; i++)
+            for (int64_t j = 0; j < ds->k; j++)
+                if (!isfinite(ds->targets[i * ds->k + j]))
+                    return bnn__error(BNN_EFORMAT,
+                                      "row %lld, target %lld is %s (rows and "
+                                      "columns count from 0)",
+                                      (long long)i, (long long)j,
+                                      isnan(ds->targets[i * ds->k + j]) ? "NaN" : "infinite");
+    }
+    return 0;
+}
+
+int bnn_permutation(int64_t *perm, int64_t n, uint64_t seed, uint64_t epoch) {
+    if (n < 0 || (n > 0 && !perm))
+        return bnn__error(BNN_EINVAL, "bnn_permutation: need n >= 0 and a buffer of n indices");
+    for (int64_t i = 0; i < n; i++)
+        perm[i] = i;
+    /* Fisher–Yates (Durstenfeld's in-place form; Knuth, TAOCP vol. 2, Algorithm 3.4.2 P): swap
+     * each position from the top down with a uniform earlier-or-equal one. The generator is made
+     * fresh from (seed, epoch), so an epoch's order does not depend on earlier epochs. */
+    bnn_rng rng = bnn_rng_make(seed, BNN__STREAM_SHUFFLE + epoch);
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)bnn_rng_below(&rng, (uint64_t)i + 1);
+        int64_t tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+    return 0;
+}
+
+void bnn_dataset_gather(const bnn_dataset *ds, const int64_t *idx, int64_t b, float *x,
+                        int32_t *labels, float *targets) {
+    /* An index outside the dataset is a bug in the caller (indices come from bnn_permutation or
+     * from the caller's own loop), not bad input, so it is an assertion. */
+    BNN_ASSERT(ds && (b == 0 || idx) && b >= 0);
+    const size_t row = (size_t)ds->d * sizeof(float);
+    for (int64_t r = 0; r < b; r++) {
+        int64_t i = idx[r];
+        BNN_ASSERT(i >= 0 && i < ds->n);
+        if (x) memcpy(x + r * ds->d, ds->x + i * ds->d, row);
+        if (labels && ds->labels) labels[r] = ds->labels[i];
+        if (targets && ds->targets)
+            memcpy(targets + r * ds->k, ds->targets + i * ds->k, (size_t)ds->k * sizeof(float));
+    }
+}

@@ -1,0 +1,264 @@
+/* IDX reader (the MNIST / Fashion-MNIST format, LeCun et al., http://yann.lecun.com/exdb/mnist/):
+ * a magic of two zero bytes, a dtype byte and a rank byte, then one big-endian u32 per dimension,
+ * then the elements in row-major order. Files are read through zlib's gzopen/gzread, which reads
+ * gzip-compressed and plain files alike, so "x.gz" and "x" both work. */
+#include "data/data.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <zlib.h>
+
+/* More elements than this in one file is a corrupted header, not a dataset: 2^40 u8 elements
+ * would be a terabyte. The bound also keeps every product of dimensions inside int64_t. */
+#define IDX_MAX_ELEMENTS ((int64_t)1 << 40)
+/* The payload is read in growing pieces, so a header that claims more data than the file holds
+ * costs at most about twice the bytes actually present before the truncation is reported. */
+#define IDX_FIRST_PIECE ((size_t)1 << 20)
+
+typedef struct idx_header {
+    int dtype;
+    int ndim;
+    int64_t dims[255];
+    int64_t items;    /* dims[0] */
+    int64_t per_item; /* product of dims[1..ndim) (1 when ndim is 1) */
+} idx_header;
+
+static const char *dtype_name(int dtype) {
+    switch (dtype) {
+    case 0x08: return "unsigned byte";
+    case 0x09: return "signed byte";
+    case 0x0B: return "int16";
+    case 0x0C: return "int32";
+    case 0x0D: return "float32";
+    case 0x0E: return "float64";
+    default: return NULL;
+    }
+}
+
+static int open_file(gzFile *f, const char *path) {
+    errno = 0;
+    *f = gzopen(path, "rb");
+    if (!*f)
+        return bnn__error(BNN_EIO, "%s: cannot open: %s", path,
+                          errno ? strerror(errno) : "out of memory");
+    /* A larger zlib input buffer than the 8 KiB default halves the time to inflate an image set. */
+    gzbuffer(*f, 1 << 17);
+    return 0;
+}
+
+/* Turns a short gzread into the right error: an operating-system read failure is BNN_EIO, a
+ * damaged gzip stream or a file that simply ends too soon is BNN_EFORMAT. */
+static int read_failure(gzFile f, const char *path, const char *what, size_t want, size_t got) {
+    int zerr = Z_OK;
+    const char *zmsg = gzerror(f, &zerr);
+    if (zerr == Z_ERRNO)
+        return bnn__error(BNN_EIO, "%s: read error in the %s: %s", path, what, strerror(errno));
+    if (zerr == Z_DATA_ERROR)
+        return bnn__error(BNN_EFORMAT, "%s: corrupt gzip data in the %s: %s", path, what, zmsg);
+    if (zerr == Z_MEM_ERROR)
+        return bnn__error(BNN_ENOMEM, "%s: out of memory while decompressing", path);
+    return bnn__error(BNN_EFORMAT,
+                      "%s: truncated: the %s needs %zu bytes but the file ends after "
+                      "%zu",
+                      path, what, want, got);
+}
+
+/* Reads exactly len bytes or fails, looping because one gzread is limited to INT_MAX bytes. */
+static int read_exact(gzFile f, const char *path, const char *what, unsigned char *buf,
+                      size_t len) {
+    size_t got = 0;
+    while (got < len) {
+        size_t ask = len - got;
+        if (ask > (size_t)1 << 30) ask = (size_t)1 << 30;
+        int r = gzread(f, buf + got, (unsigned)ask);
+        if (r <= 0) return read_failure(f, path, what, len, got);
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static int read_header(gzFile f, const char *path, idx_header *h) {
+    unsigned char magic[4];
+    int r = gzread(f, magic, 4);
+    if (r == 0) {
+        int zerr = Z_OK;
+        gzerror(f, &zerr);
+        if (zerr == Z_OK) return bnn__error(BNN_EFORMAT, "%s: the file is empty", path);
+    }
+    if (r != 4) return read_failure(f, path, "magic number", 4, r > 0 ? (size_t)r : 0);
+    if (magic[0] != 0 || magic[1] != 0 || !dtype_name(magic[2]) || magic[3] == 0)
+        return bnn__error(BNN_EFORMAT,
+                          "%s: bad magic number %02x %02x %02x %02x: not an IDX file "
+                          "(expected 00 00, a dtype in 08..0e and a rank >= 1)",
+                          path, magic[0], magic[1], magic[2], magic[3]);
+    h->dtype = magic[2];
+    h->ndim = magic[3];
+    unsigned char raw[4 * 255];
+    int rc = read_exact(f, path, "dimensions", raw, 4 * (size_t)h->ndim);
+    if (rc) return rc;
+    int64_t total = 1;
+    h->per_item = 1;
+    for (int i = 0; i < h->ndim; i++) {
+        const unsigned char *p = raw + 4 * i;
+        h->dims[i] = (int64_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+                               (uint32_t)p[3]);
+        if (h->dims[i] == 0)
+            return bnn__error(BNN_EFORMAT, "%s: dimension %d is 0 (an empty IDX file)", path, i);
+        if (h->dims[i] > IDX_MAX_ELEMENTS / total)
+            return bnn__error(BNN_EFORMAT,
+                              "%s: the dimensions describe more than 2^40 elements "
+                              "(a corrupted header?)",
+                              path);
+        total *= h->dims[i];
+        if (i > 0) h->per_item *= h->dims[i];
+    }
+    h->items = h->dims[0];
+    return 0;
+}
+
+/* Reads the element bytes of a u8 file into a new malloc'd buffer of exactly want bytes. */
+static int read_payload(gzFile f, const char *path, const char *what, size_t want,
+                        unsigned char **out) {
+    *out = NULL;
+    size_t cap = want < IDX_FIRST_PIECE ? want : IDX_FIRST_PIECE, got = 0;
+    unsigned char *buf = malloc(cap);
+    if (!buf) return bnn__error(BNN_ENOMEM, "%s: cannot allocate %zu bytes", path, cap);
+    while (got < want) {
+        if (got == cap) {
+            size_t next = cap > want / 2 ? want : cap * 2;
+            unsigned char *grown = realloc(buf, next);
+            if (!grown) {
+                free(buf);
+                return bnn__error(BNN_ENOMEM, "%s: cannot allocate %zu bytes", path, next);
+            }
+            buf = grown, cap = next;
+        }
+        size_t ask = cap - got;
+        if (ask > (size_t)1 << 30) ask = (size_t)1 << 30;
+        int r = gzread(f, buf + got, (unsigned)ask);
+        if (r <= 0) {
+            free(buf);
+            return read_failure(f, path, what, want, got);
+        }
+        got += (size_t)r;
+    }
+    /* zlib checks a gzip member's CRC only when it reaches the member's end, which reading the
+     * payload alone does not do. Asking for one more byte gets there, so a corrupted .gz is
+     * reported rather than loaded. Extra bytes after the payload are tolerated. */
+    unsigned char extra;
+    if (gzread(f, &extra, 1) < 0) {
+        free(buf);
+        return read_failure(f, path, what, want, want);
+    }
+    *out = buf;
+    return 0;
+}
+
+static int close_file(gzFile f, const char *path) {
+    int r = gzclose(f);
+    if (r != Z_OK) return bnn__error(BNN_EIO, "%s: error closing the file (zlib code %d)", path, r);
+    return 0;
+}
+
+/* Fills the dataset from the raw bytes. Pixels become p / 255 exactly as torchvision's ToTensor
+ * computes them (a float division per value), so inputs match a PyTorch pipeline bit for bit. */
+static void convert(bnn_dataset *ds, const unsigned char *pixels, const unsigned char *labels,
+                    const idx_header *hi) {
+    float scale[256];
+    for (int v = 0; v < 256; v++)
+        scale[v] = (float)v / 255.0f;
+    for (int64_t i = 0; i < ds->n * ds->d; i++)
+        ds->x[i] = scale[pixels[i]];
+    for (int64_t i = 0; i < ds->n; i++)
+        ds->labels[i] = labels[i];
+    /* A rank-3 file is (n, h, w): one-channel images. Other ranks give no image shape, since
+     * (n, h, w, c) and (n, c, h, w) cannot be told apart from the header. */
+    if (hi->ndim == 3) {
+        int64_t shape[3] = {1, hi->dims[1], hi->dims[2]};
+        bnn_dataset_set_image_shape(ds, shape);
+    }
+}
+
+int bnn_idx_load(bnn_dataset **out, const char *images_path, const char *labels_path,
+                 int64_t classes) {
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_idx_load: out is NULL");
+    *out = NULL;
+    if (!images_path || !labels_path)
+        return bnn__error(BNN_EINVAL, "bnn_idx_load: a file path is NULL");
+    if (classes < 1 || classes > INT32_MAX)
+        return bnn__error(BNN_EINVAL, "bnn_idx_load: classes must be >= 1 (got %lld)",
+                          (long long)classes);
+
+    gzFile fi = NULL, fl = NULL;
+    unsigned char *pixels = NULL, *labels = NULL;
+    bnn_dataset *ds = NULL;
+    idx_header hi, hl;
+    int64_t n = 0, d = 0;
+    int rc;
+    if ((rc = open_file(&fi, images_path))) goto fail;
+    if ((rc = read_header(fi, images_path, &hi))) goto fail;
+    if (hi.dtype != 0x08 || hi.ndim < 2) {
+        rc = bnn__error(BNN_EFORMAT,
+                        "%s: images must be unsigned bytes (dtype 08) with rank >= 2; "
+                        "this file holds %s with rank %d",
+                        images_path, dtype_name(hi.dtype), hi.ndim);
+        goto fail;
+    }
+    if ((rc = open_file(&fl, labels_path))) goto fail;
+    if ((rc = read_header(fl, labels_path, &hl))) goto fail;
+    if (hl.dtype != 0x08 || hl.ndim != 1) {
+        rc = bnn__error(BNN_EFORMAT,
+                        "%s: labels must be unsigned bytes (dtype 08) with rank 1; "
+                        "this file holds %s with rank %d",
+                        labels_path, dtype_name(hl.dtype), hl.ndim);
+        goto fail;
+    }
+    /* Compare counts before reading either payload, so a mismatched pair fails at once. */
+    if (hl.items != hi.items) {
+        rc = bnn__error(BNN_EFORMAT, "%s holds %lld images but %s holds %lld labels", images_path,
+                        (long long)hi.items, labels_path, (long long)hl.items);
+        goto fail;
+    }
+    n = hi.items, d = hi.per_item;
+    if (bnn__bytes(n * d, 1) == 0) {
+        rc = bnn__error(BNN_ENOMEM, "%s: %lld x %lld pixels do not fit in memory here", images_path,
+                        (long long)n, (long long)d);
+        goto fail;
+    }
+
+    if ((rc = read_payload(fl, labels_path, "labels", (size_t)n, &labels))) goto fail;
+    for (int64_t i = 0; i < n; i++) {
+        if (labels[i] >= classes) {
+            rc = bnn__error(BNN_EFORMAT,
+                            "%s: label %d of item %lld (counting from 0) is not in "
+                            "[0, %lld)",
+                            labels_path, labels[i], (long long)i, (long long)classes);
+            goto fail;
+        }
+    }
+    rc = close_file(fl, labels_path);
+    fl = NULL;
+    if (rc) goto fail;
+
+    if ((rc = read_payload(fi, images_path, "pixel data", (size_t)(n * d), &pixels))) goto fail;
+    rc = close_file(fi, images_path);
+    fi = NULL;
+    if (rc) goto fail;
+
+    if ((rc = bnn_dataset_new(&ds, BNN_TASK_CLASSIFICATION, n, d, 0, classes))) goto fail;
+    convert(ds, pixels, labels, &hi);
+    free(pixels);
+    free(labels);
+    *out = ds;
+    return 0;
+
+fail:
+    /* The error detail is already recorded; closing here cannot make it more useful. */
+    if (fi) gzclose(fi);
+    if (fl) gzclose(fl);
+    free(pixels);
+    free(labels);
+    bnn_dataset_free(ds);
+    return rc;
+}

@@ -1,0 +1,63 @@
+/* MAP optimizers as plain loops over flat vectors (DESIGN.md "Flat parameters"): the weights,
+ * the gradient and every state vector share one layout, so an optimizer never needs to know the
+ * model. Each element is independent, so the OpenMP split cannot change the result. */
+#include "core/internal.h"
+
+#include <math.h>
+
+#if defined(BNN_HAVE_OPENMP)
+#define BNN_OMP_FOR _Pragma("omp parallel for schedule(static) if (n > 16384)")
+#else
+#define BNN_OMP_FOR
+#endif
+
+struct bnn_sgd_params bnn_sgd_default_params(void) {
+    struct bnn_sgd_params p = {.lr = 0.05f, .momentum = 0.9f, .weight_decay = 0.0f,
+                               .dampening = 0.0f, .nesterov = false};
+    return p;
+}
+
+/* torch.optim.SGD (PyTorch 2.x, foreach=False path): weight decay is added to the gradient, the
+ * momentum buffer starts as the first gradient, dampening applies from the second step. */
+void bnn_sgd_step(float *w, float *buf, const float *g, int64_t n, int64_t t,
+                  const struct bnn_sgd_params *p) {
+    const float lr = p->lr, mom = p->momentum, wd = p->weight_decay, damp = 1.0f - p->dampening;
+    const bool first = t <= 1, nesterov = p->nesterov;
+    BNN_OMP_FOR
+    for (int64_t i = 0; i < n; i++) {
+        float d = g[i] + wd * w[i];
+        if (mom != 0.0f) {
+            float b = first ? d : mom * buf[i] + damp * d;
+            buf[i] = b;
+            d = nesterov ? d + mom * b : b;
+        }
+        w[i] -= lr * d;
+    }
+}
+
+struct bnn_adamw_params bnn_adamw_default_params(void) {
+    struct bnn_adamw_params p = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+                                 .weight_decay = 1e-2f};
+    return p;
+}
+
+/* torch.optim.AdamW (single-tensor path), in its order of operations: decoupled decay
+ * w ← w·(1 − lr·wd); m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²;
+ * w ← w − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps). */
+void bnn_adamw_step(float *w, float *m, float *v, const float *g, int64_t n, int64_t t,
+                    const struct bnn_adamw_params *p) {
+    BNN_ASSERT(t >= 1);
+    const float b1 = p->beta1, b2 = p->beta2, eps = p->eps;
+    const float decay = 1.0f - p->lr * p->weight_decay;
+    const double bc1 = 1.0 - pow((double)b1, (double)t), bc2 = 1.0 - pow((double)b2, (double)t);
+    const float step = (float)((double)p->lr / bc1);
+    const float bc2_sqrt = (float)sqrt(bc2);
+    BNN_OMP_FOR
+    for (int64_t i = 0; i < n; i++) {
+        float wi = w[i] * decay;
+        float mi = b1 * m[i] + (1.0f - b1) * g[i];
+        float vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        m[i] = mi, v[i] = vi;
+        w[i] = wi - step * mi / (sqrtf(vi) / bc2_sqrt + eps);
+    }
+}

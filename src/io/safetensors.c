@@ -1,0 +1,916 @@
+/* Reading and writing safetensors files, the tensor container of Hugging Face's `safetensors`
+ * package (https://github.com/huggingface/safetensors, format described in its README):
+ *
+ *   8 bytes  header length N, unsigned 64-bit little-endian
+ *   N bytes  a UTF-8 JSON object, padded with spaces
+ *   ...      the raw little-endian tensor data ("data area")
+ *
+ * Each JSON entry other than "__metadata__" is
+ *   name: {"dtype": D, "shape": [d0, d1, ...], "data_offsets": [begin, end]}
+ * with offsets relative to the data area; "__metadata__" maps strings to strings.
+ *
+ * A file is untrusted input: every field is validated before anything points into the data, so
+ * a malformed file yields BNN_EFORMAT (or BNN_EUNSUPPORTED for a valid but unsupported dtype or
+ * rank) with a message naming the file and the tensor or field, never an out-of-bounds read. */
+#include "core/internal.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A header this large is certainly not a real tensor index; refusing it early keeps a corrupt
+ * length field from turning into a huge allocation. */
+#define ST_MAX_HEADER ((uint64_t)100 << 20)
+#define ST_MAX_NDIM 8
+/* JSON numbers reach us as doubles through cJSON; integers above 2^53 are no longer exact, so
+ * dimensions and offsets beyond it are refused instead of being silently rounded. */
+#define ST_MAX_EXACT 9007199254740992.0
+
+/* Tensor names and dtypes come from the file, so they are printed with a bounded width to keep
+ * error messages readable whatever the file holds. */
+#define NAMEFMT "%.200s"
+
+/* ---------------------------------------------------------------- dtypes */
+
+static const char *const dtype_names[] = {"F32", "F64", "I64", "I32", "U8"};
+#define ST_NDTYPES ((int)(sizeof dtype_names / sizeof dtype_names[0]))
+
+size_t bnn_dtype_size(bnn_dtype dt) {
+    switch (dt) {
+    case BNN_DT_F32: return 4;
+    case BNN_DT_F64: return 8;
+    case BNN_DT_I64: return 8;
+    case BNN_DT_I32: return 4;
+    case BNN_DT_U8: return 1;
+    }
+    return 0;
+}
+
+/* The dtype's name in the file, or NULL for a value outside the enum. */
+static const char *dtype_name(bnn_dtype dt) {
+    if ((int)dt < 0 || (int)dt >= ST_NDTYPES) return NULL;
+    return dtype_names[dt];
+}
+
+/* ---------------------------------------------------------------- UTF-8 */
+
+/* True when s[0..len) is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing
+ * above U+10FFFF). The reference implementation refuses headers that are not, so the reader does
+ * the same and the writer refuses names it could not write in a readable file. */
+static int utf8_valid(const char *s, size_t len) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        /* n continuation bytes follow a lead byte; min is the smallest code point that needs
+         * that many, so anything below it is an overlong encoding. */
+        int n = (c >= 0xC2 && c <= 0xDF)   ? 1
+                : (c & 0xF0) == 0xE0       ? 2
+                : (c >= 0xF0 && c <= 0xF4) ? 3
+                                           : 0;
+        if (n == 0) return 0;
+        uint32_t min = n == 1 ? 0x80 : n == 2 ? 0x800 : 0x10000;
+        if ((size_t)n > len - i - 1) return 0;
+        uint32_t cp = c & (0x3Fu >> n);
+        for (int k = 1; k <= n; k++) {
+            if ((p[i + k] & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (p[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+        i += (size_t)n + 1;
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------- reader */
+
+struct bnn_st {
+    unsigned char *buf; /* the whole file image, owned */
+    size_t len;
+    int64_t n; /* tensors, in header order */
+    bnn_st_tensor *t;
+    char **names;           /* owned copies; t[i].name points at names[i] */
+    bnn_st_tensor **sorted; /* the tensors sorted by name, for lookups */
+    int64_t nmeta;          /* metadata pairs, in header order */
+    char **keys;
+    char **values;
+};
+
+static char *dup_string(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+void bnn_st_free(bnn_st *st) {
+    if (!st) return;
+    for (int64_t i = 0; st->names && i < st->n; i++)
+        free(st->names[i]);
+    for (int64_t i = 0; st->keys && i < st->nmeta; i++)
+        free(st->keys[i]);
+    for (int64_t i = 0; st->values && i < st->nmeta; i++)
+        free(st->values[i]);
+    free(st->names);
+    free(st->keys);
+    free(st->values);
+    free(st->sorted);
+    bnn__free(st->t);
+    bnn__free(st->buf);
+    free(st);
+}
+
+/* Reads a JSON number that must be an exact non-negative integer (dimensions and offsets). */
+static int json_uint(const cJSON *v, uint64_t *out) {
+    if (!cJSON_IsNumber(v)) return 0;
+    double d = v->valuedouble;
+    if (!(d >= 0.0 && d <= ST_MAX_EXACT)) return 0;
+    uint64_t u = (uint64_t)d;
+    if ((double)u != d) return 0;
+    *out = u;
+    return 1;
+}
+
+static int cmp_tensor_name(const void *a, const void *b) {
+    const bnn_st_tensor *x = *(const bnn_st_tensor *const *)a;
+    const bnn_st_tensor *y = *(const bnn_st_tensor *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+static int cmp_string(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A tensor's byte range in the data area, for the overlap check. */
+typedef struct span {
+    uint64_t begin, end;
+    int64_t idx;
+} span;
+
+static int cmp_span(const void *a, const void *b) {
+    const span *x = a, *y = b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    if (x->end != y->end) return x->end < y->end ? -1 : 1;
+    return 0;
+}
+
+/* Parses one tensor entry `item` into t (its name already set). data_len is the size of the
+ * data area, data its first byte. */
+static int parse_entry(const cJSON *item, bnn_st_tensor *t, const unsigned char *data,
+                       uint64_t data_len, uint64_t offs[2], const char *file) {
+    const char *name = t->name;
+    if (!cJSON_IsObject(item))
+        return bnn__error(BNN_EFORMAT, "%s: tensor '" NAMEFMT "': entry is not a JSON object", file,
+                          name);
+
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(item, "dtype");
+    if (!dt)
+        return bnn__error(BNN_EFORMAT, "%s: tensor '" NAMEFMT "': missing \"dtype\"", file, name);
+    if (!cJSON_IsString(dt) || !dt->valuestring)
+        return bnn__error(BNN_EFORMAT, "%s: tensor '" NAMEFMT "': \"dtype\" is not a string", file,
+                          name);
+    int di = -1;
+    for (int k = 0; k < ST_NDTYPES; k++)
+        if (!strcmp(dt->valuestring, dtype_names[k])) di = k;
+    if (di < 0)
+        return bnn__error(BNN_EUNSUPPORTED,
+                          "%s: tensor '" NAMEFMT "': dtype '" NAMEFMT
+                          "' is not supported (F32, F64, I64, I32, U8 are)",
+                          file, name, dt->valuestring);
+    t->dtype = (bnn_dtype)di;
+    size_t esize = bnn_dtype_size(t->dtype);
+
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(item, "shape");
+    if (!shape)
+        return bnn__error(BNN_EFORMAT, "%s: tensor '" NAMEFMT "': missing \"shape\"", file, name);
+    if (!cJSON_IsArray(shape))
+        return bnn__error(BNN_EFORMAT, "%s: tensor '" NAMEFMT "': \"shape\" is not an array", file,
+                          name);
+    int ndim = cJSON_GetArraySize(shape);
+    if (ndim > ST_MAX_NDIM)
+        return bnn__error(BNN_EUNSUPPORTED,
+                          "%s: tensor '" NAMEFMT "': %d dimensions, at most %d are supported", file,
+                          name, ndim, ST_MAX_NDIM);
+    t->ndim = ndim;
+    int64_t numel = 1;
+    int k = 0;
+    for (const cJSON *d = shape->child; d; d = d->next, k++) {
+        uint64_t v;
+        if (!json_uint(d, &v))
+            return bnn__error(BNN_EFORMAT,
+                              "%s: tensor '" NAMEFMT "': shape[%d] is not a non-negative "
+                              "integer (at most 2^53)",
+                              file, name, k);
+        t->shape[k] = (int64_t)v;
+        if (v != 0 && numel > INT64_MAX / (int64_t)v)
+            return bnn__error(BNN_EFORMAT,
+                              "%s: tensor '" NAMEFMT "': the product of the shape overflows", file,
+                              name);
+        numel *= (int64_t)v;
+    }
+    t->numel = numel;
+
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
+    if (!off)
+        return bnn__error(BNN_EFORMAT, "%s: tensor '" NAMEFMT "': missing \"data_offsets\"", file,
+                          name);
+    if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 || !json_uint(off->child, &offs[0]) ||
+        !json_uint(off->child->next, &offs[1]))
+        return bnn__error(BNN_EFORMAT,
+                          "%s: tensor '" NAMEFMT "': \"data_offsets\" is not a pair of "
+                          "non-negative integers",
+                          file, name);
+    uint64_t begin = offs[0], end = offs[1];
+    if (end < begin)
+        return bnn__error(BNN_EFORMAT,
+                          "%s: tensor '" NAMEFMT "': data_offsets end %llu is before begin %llu",
+                          file, name, (unsigned long long)end, (unsigned long long)begin);
+    /* Dividing instead of multiplying numel by the element size cannot overflow. */
+    uint64_t nbytes = end - begin;
+    if (nbytes % esize != 0 || nbytes / esize != (uint64_t)numel)
+        return bnn__error(BNN_EFORMAT,
+                          "%s: tensor '" NAMEFMT "': data_offsets span %llu bytes but %s of "
+                          "%lld elements needs %llu",
+                          file, name, (unsigned long long)nbytes, dtype_names[di], (long long)numel,
+                          (unsigned long long)numel * esize);
+    if (end > data_len)
+        return bnn__error(BNN_EFORMAT,
+                          "%s: tensor '" NAMEFMT "': data ends at byte %llu, beyond the "
+                          "%llu-byte data area",
+                          file, name, (unsigned long long)end, (unsigned long long)data_len);
+    t->data = data + begin;
+    return 0;
+}
+
+/* Parses the "__metadata__" object into st. */
+static int parse_meta(bnn_st *st, const cJSON *meta, const char *file) {
+    if (!cJSON_IsObject(meta))
+        return bnn__error(BNN_EFORMAT, "%s: \"__metadata__\" is not a JSON object", file);
+    int64_t m = cJSON_GetArraySize(meta);
+    if (m == 0) return 0;
+    st->keys = calloc((size_t)m, sizeof *st->keys);
+    st->values = calloc((size_t)m, sizeof *st->values);
+    if (!st->keys || !st->values)
+        return bnn__error(BNN_ENOMEM, "%s: cannot allocate %lld metadata entries", file,
+                          (long long)m);
+    for (const cJSON *kv = meta->child; kv; kv = kv->next) {
+        if (!cJSON_IsString(kv) || !kv->valuestring)
+            return bnn__error(BNN_EFORMAT,
+                              "%s: __metadata__ value of '" NAMEFMT "' is not a string", file,
+                              kv->string ? kv->string : "");
+        int64_t i = st->nmeta;
+        st->keys[i] = dup_string(kv->string ? kv->string : "");
+        st->values[i] = dup_string(kv->valuestring);
+        st->nmeta++; /* counted now so bnn_st_free releases whatever was allocated */
+        if (!st->keys[i] || !st->values[i])
+            return bnn__error(BNN_ENOMEM, "%s: cannot copy metadata", file);
+    }
+    /* Duplicate keys make a lookup ambiguous, so they are refused; sorting a copy of the key
+     * pointers finds them in O(m log m) even for an adversarially large header. */
+    char **sorted = malloc((size_t)m * sizeof *sorted);
+    if (!sorted) return bnn__error(BNN_ENOMEM, "%s: cannot allocate metadata index", file);
+    memcpy(sorted, st->keys, (size_t)m * sizeof *sorted);
+    qsort(sorted, (size_t)m, sizeof *sorted, cmp_string);
+    for (int64_t i = 1; i < m; i++) {
+        if (!strcmp(sorted[i - 1], sorted[i])) {
+            int rc = bnn__error(BNN_EFORMAT, "%s: __metadata__ key '" NAMEFMT "' appears twice",
+                                file, sorted[i]);
+            free(sorted);
+            return rc;
+        }
+    }
+    free(sorted);
+    return 0;
+}
+
+/* Validates the image in st->buf and fills in the tensors and metadata. */
+static int parse_image(bnn_st *st, const char *file) {
+    const unsigned char *b = st->buf;
+    size_t len = st->len;
+    if (len < 8)
+        return bnn__error(
+            BNN_EFORMAT, "%s: file is %zu bytes, shorter than the 8-byte header length", file, len);
+    /* The length is assembled byte by byte so the reader does not depend on host order. */
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = (hlen << 8) | b[i];
+    if (hlen > ST_MAX_HEADER)
+        return bnn__error(BNN_EFORMAT,
+                          "%s: header length %llu is absurd (more than 100 MiB); not a "
+                          "safetensors file?",
+                          file, (unsigned long long)hlen);
+    if (hlen > len - 8)
+        return bnn__error(BNN_EFORMAT,
+                          "%s: header length %llu exceeds the %zu bytes that follow it "
+                          "(truncated file?)",
+                          file, (unsigned long long)hlen, len - 8);
+    const char *hdr = (const char *)b + 8;
+    const unsigned char *data = b + 8 + hlen;
+    uint64_t data_len = (uint64_t)(len - 8 - hlen);
+
+    if (!utf8_valid(hdr, (size_t)hlen))
+        return bnn__error(BNN_EFORMAT, "%s: header is not valid UTF-8", file);
+
+    /* cJSON gets a NUL-terminated copy so that no parser path can read past the header, and an
+     * embedded NUL simply ends the text (and then fails the trailing-bytes check below). */
+    char *text = malloc((size_t)hlen + 1);
+    if (!text) return bnn__error(BNN_ENOMEM, "%s: cannot allocate the header", file);
+    memcpy(text, hdr, (size_t)hlen);
+    text[hlen] = '\0';
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, (size_t)hlen, &end, 0);
+    if (!root) {
+        size_t at = end && end >= text ? (size_t)(end - text) : 0;
+        free(text);
+        return bnn__error(BNN_EFORMAT, "%s: header is not valid JSON (error near byte %zu)", file,
+                          8 + at);
+    }
+    /* Only the space padding (or other JSON whitespace) may follow the object. */
+    for (size_t i = (size_t)(end - text); i < hlen; i++) {
+        char c = text[i];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            cJSON_Delete(root);
+            free(text);
+            return bnn__error(BNN_EFORMAT,
+                              "%s: unexpected bytes after the header's JSON object (at byte %zu)",
+                              file, 8 + i);
+        }
+    }
+    free(text);
+
+    int rc = 0;
+    span *spans = NULL;
+    if (!cJSON_IsObject(root)) {
+        rc = bnn__error(BNN_EFORMAT, "%s: header is not a JSON object", file);
+        goto done;
+    }
+
+    int64_t cap = cJSON_GetArraySize(root);
+    st->t = bnn__alloc(bnn__bytes(cap, sizeof *st->t));
+    st->names = calloc((size_t)cap + 1, sizeof *st->names);
+    st->sorted = calloc((size_t)cap + 1, sizeof *st->sorted);
+    spans = calloc((size_t)cap + 1, sizeof *spans);
+    if (!st->t || !st->names || !st->sorted || !spans) {
+        rc =
+            bnn__error(BNN_ENOMEM, "%s: cannot allocate %lld header entries", file, (long long)cap);
+        goto done;
+    }
+
+    const cJSON *meta = NULL;
+    for (const cJSON *item = root->child; item; item = item->next) {
+        const char *key = item->string ? item->string : "";
+        if (!strcmp(key, "__metadata__")) {
+            if (meta) {
+                rc = bnn__error(BNN_EFORMAT, "%s: \"__metadata__\" appears twice", file);
+                goto done;
+            }
+            meta = item;
+            if ((rc = parse_meta(st, item, file))) goto done;
+            continue;
+        }
+        int64_t i = st->n;
+        st->names[i] = dup_string(key);
+        if (!st->names[i]) {
+            rc = bnn__error(BNN_ENOMEM, "%s: cannot copy tensor names", file);
+            goto done;
+        }
+        st->n++;
+        st->t[i].name = st->names[i];
+        uint64_t offs[2] = {0, 0};
+        if ((rc = parse_entry(item, &st->t[i], data, data_len, offs, file))) goto done;
+        spans[i] = (span){offs[0], offs[1], i};
+        st->sorted[i] = &st->t[i];
+    }
+
+    /* Duplicate names: the same sort that serves bnn_st_get finds them. */
+    qsort(st->sorted, (size_t)st->n, sizeof *st->sorted, cmp_tensor_name);
+    for (int64_t i = 1; i < st->n; i++) {
+        if (!strcmp(st->sorted[i - 1]->name, st->sorted[i]->name)) {
+            rc = bnn__error(BNN_EFORMAT, "%s: tensor name '" NAMEFMT "' appears twice", file,
+                            st->sorted[i]->name);
+            goto done;
+        }
+    }
+
+    /* Overlaps: after sorting by start, each non-empty range must begin at or after the end of
+     * every earlier non-empty range. Empty tensors occupy no bytes and cannot overlap. */
+    qsort(spans, (size_t)st->n, sizeof *spans, cmp_span);
+    int64_t last = -1; /* the earlier non-empty span reaching furthest */
+    for (int64_t i = 0; i < st->n; i++) {
+        if (spans[i].begin == spans[i].end) continue;
+        if (last >= 0 && spans[i].begin < spans[last].end) {
+            rc = bnn__error(
+                BNN_EFORMAT,
+                "%s: tensors '" NAMEFMT "' [%llu, %llu) and '" NAMEFMT "' [%llu, %llu) overlap",
+                file, st->t[spans[last].idx].name, (unsigned long long)spans[last].begin,
+                (unsigned long long)spans[last].end, st->t[spans[i].idx].name,
+                (unsigned long long)spans[i].begin, (unsigned long long)spans[i].end);
+            goto done;
+        }
+        if (last < 0 || spans[i].end > spans[last].end) last = i;
+    }
+
+done:
+    free(spans);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Takes ownership of buf (from bnn__alloc) and parses it into a new bnn_st. */
+static int parse_owned(bnn_st **out, unsigned char *buf, size_t len, const char *file) {
+    bnn_st *st = calloc(1, sizeof *st);
+    if (!st) {
+        bnn__free(buf);
+        return bnn__error(BNN_ENOMEM, "%s: cannot allocate the file handle", file);
+    }
+    st->buf = buf;
+    st->len = len;
+    int rc = parse_image(st, file);
+    if (rc) {
+        bnn_st_free(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+int bnn_st_parse(bnn_st **out, const void *buf, size_t len, const char *name) {
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_st_parse: out is NULL");
+    *out = NULL;
+    const char *file = name ? name : "<memory>";
+    if (!buf && len) return bnn__error(BNN_EINVAL, "%s: buffer is NULL", file);
+    unsigned char *copy = bnn__alloc(len);
+    if (!copy) return bnn__error(BNN_ENOMEM, "%s: cannot allocate %zu bytes", file, len);
+    if (len) memcpy(copy, buf, len);
+    return parse_owned(out, copy, len, file);
+}
+
+int bnn_st_read(bnn_st **out, const char *path) {
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_st_read: out is NULL");
+    *out = NULL;
+    if (!path) return bnn__error(BNN_EINVAL, "bnn_st_read: path is NULL");
+    FILE *f = fopen(path, "rb");
+    if (!f) return bnn__error(BNN_EIO, "%s: cannot open: %s", path, strerror(errno));
+    /* The size comes from fstat so the whole file is read with one allocation; anything other
+     * than a regular file (a directory, a pipe) is refused with a clear message. */
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0) {
+        int e = errno;
+        fclose(f);
+        return bnn__error(BNN_EIO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        fclose(f);
+        return bnn__error(BNN_EIO, "%s: not a regular file", path);
+    }
+    if (sb.st_size < 0 || (uintmax_t)sb.st_size >= (uintmax_t)SIZE_MAX) {
+        fclose(f);
+        return bnn__error(BNN_ENOMEM, "%s: file too large to read into memory", path);
+    }
+    size_t len = (size_t)sb.st_size;
+    unsigned char *buf = bnn__alloc(len);
+    if (!buf) {
+        fclose(f);
+        return bnn__error(BNN_ENOMEM, "%s: cannot allocate %zu bytes", path, len);
+    }
+    size_t got = len ? fread(buf, 1, len, f) : 0;
+    if (got != len) {
+        int e = errno, err = ferror(f);
+        fclose(f);
+        bnn__free(buf);
+        if (err) return bnn__error(BNN_EIO, "%s: read error: %s", path, strerror(e));
+        return bnn__error(BNN_EIO, "%s: read %zu of %zu bytes (file changed while reading?)", path,
+                          got, len);
+    }
+    if (fclose(f) != 0) {
+        int e = errno;
+        bnn__free(buf);
+        return bnn__error(BNN_EIO, "%s: cannot close: %s", path, strerror(e));
+    }
+    return parse_owned(out, buf, len, path);
+}
+
+int64_t bnn_st_count(const bnn_st *st) { return st ? st->n : 0; }
+
+int bnn_st_at(const bnn_st *st, int64_t i, bnn_st_tensor *t) {
+    if (!st || !t) return bnn__error(BNN_EINVAL, "bnn_st_at: NULL argument");
+    if (i < 0 || i >= st->n)
+        return bnn__error(BNN_EINVAL, "bnn_st_at: index %lld out of range [0, %lld)", (long long)i,
+                          (long long)st->n);
+    *t = st->t[i];
+    return 0;
+}
+
+int bnn_st_get(const bnn_st *st, const char *name, bnn_st_tensor *t) {
+    if (!st || !name || !t) return bnn__error(BNN_EINVAL, "bnn_st_get: NULL argument");
+    int64_t lo = 0, hi = st->n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(st->sorted[mid]->name, name);
+        if (c == 0) {
+            *t = *st->sorted[mid];
+            return 0;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return bnn__error(BNN_ENOTFOUND, "no tensor named '" NAMEFMT "'", name);
+}
+
+const char *bnn_st_meta(const bnn_st *st, const char *key) {
+    if (!st || !key) return NULL;
+    for (int64_t i = 0; i < st->nmeta; i++)
+        if (!strcmp(st->keys[i], key)) return st->values[i];
+    return NULL;
+}
+
+int64_t bnn_st_meta_count(const bnn_st *st) { return st ? st->nmeta : 0; }
+
+int bnn_st_meta_at(const bnn_st *st, int64_t i, const char **key, const char **value) {
+    if (!st) return bnn__error(BNN_EINVAL, "bnn_st_meta_at: NULL handle");
+    if (i < 0 || i >= st->nmeta)
+        return bnn__error(BNN_EINVAL, "bnn_st_meta_at: index %lld out of range [0, %lld)",
+                          (long long)i, (long long)st->nmeta);
+    if (key) *key = st->keys[i];
+    if (value) *value = st->values[i];
+    return 0;
+}
+
+/* ---------------------------------------------------------------- conversion */
+
+/* Checks a tensor description before converting it; the struct is public, so it may have been
+ * filled in by hand rather than by bnn_st_at / bnn_st_get. */
+static int check_convert(const bnn_st_tensor *t, const void *dst, const char *fn) {
+    if (!t || !dst) return bnn__error(BNN_EINVAL, "%s: NULL argument", fn);
+    if (!dtype_name(t->dtype))
+        return bnn__error(BNN_EINVAL, "%s: invalid dtype %d", fn, (int)t->dtype);
+    if (t->numel < 0) return bnn__error(BNN_EINVAL, "%s: negative numel", fn);
+    if (t->numel > 0 && !t->data) return bnn__error(BNN_EINVAL, "%s: data is NULL", fn);
+    return 0;
+}
+
+/* The data may sit at any byte offset in the file buffer, so every element is fetched with
+ * memcpy rather than through a typed pointer (which would be undefined when misaligned). */
+#define CONVERT_LOOP(T, SRC_T)                                                                     \
+    for (int64_t i = 0; i < n; i++) {                                                              \
+        SRC_T v;                                                                                   \
+        memcpy(&v, p + (size_t)i * sizeof v, sizeof v);                                            \
+        dst[i] = (T)v;                                                                             \
+    }
+
+int bnn_st_to_f64(const bnn_st_tensor *t, double *dst) {
+    int rc = check_convert(t, dst, "bnn_st_to_f64");
+    if (rc) return rc;
+    const unsigned char *p = t->data;
+    int64_t n = t->numel;
+    switch (t->dtype) {
+    case BNN_DT_F64:
+        if (n) memcpy(dst, p, (size_t)n * sizeof *dst);
+        break;
+    case BNN_DT_F32: CONVERT_LOOP(double, float) break;
+    case BNN_DT_I64: CONVERT_LOOP(double, int64_t) break;
+    case BNN_DT_I32: CONVERT_LOOP(double, int32_t) break;
+    case BNN_DT_U8: CONVERT_LOOP(double, uint8_t) break;
+    }
+    return 0;
+}
+
+int bnn_st_to_f32(const bnn_st_tensor *t, float *dst) {
+    int rc = check_convert(t, dst, "bnn_st_to_f32");
+    if (rc) return rc;
+    const unsigned char *p = t->data;
+    int64_t n = t->numel;
+    switch (t->dtype) {
+    case BNN_DT_F32:
+        if (n) memcpy(dst, p, (size_t)n * sizeof *dst);
+        break;
+    /* Doubles outside float's range become ±Inf (IEEE 754 rounding); callers that care, such
+     * as model loading, check finiteness afterwards. */
+    case BNN_DT_F64: CONVERT_LOOP(float, double) break;
+    case BNN_DT_I64: CONVERT_LOOP(float, int64_t) break;
+    case BNN_DT_I32: CONVERT_LOOP(float, int32_t) break;
+    case BNN_DT_U8: CONVERT_LOOP(float, uint8_t) break;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- writer */
+
+typedef struct wtensor {
+    char *name;
+    bnn_dtype dt;
+    int ndim;
+    int64_t shape[ST_MAX_NDIM];
+    size_t nbytes;
+    void *data; /* owned copy */
+} wtensor;
+
+struct bnn_st_writer {
+    wtensor *t;
+    int64_t n, cap;
+    char **keys, **values;
+    int64_t nmeta, capmeta;
+};
+
+int bnn_st_writer_new(bnn_st_writer **out) {
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_st_writer_new: out is NULL");
+    *out = calloc(1, sizeof **out);
+    if (!*out) return bnn__error(BNN_ENOMEM, "cannot allocate a safetensors writer");
+    return 0;
+}
+
+void bnn_st_writer_free(bnn_st_writer *w) {
+    if (!w) return;
+    for (int64_t i = 0; i < w->n; i++) {
+        free(w->t[i].name);
+        bnn__free(w->t[i].data);
+    }
+    for (int64_t i = 0; i < w->nmeta; i++) {
+        free(w->keys[i]);
+        free(w->values[i]);
+    }
+    free(w->t);
+    free(w->keys);
+    free(w->values);
+    free(w);
+}
+
+/* Grows *arr (of elements of size `size`) to hold at least need elements, doubling. */
+static int grow(void **arr, int64_t *cap, int64_t need, size_t size) {
+    if (need <= *cap) return 1;
+    int64_t nc = *cap ? *cap * 2 : 8;
+    while (nc < need)
+        nc *= 2;
+    size_t bytes = bnn__bytes(nc, size);
+    if (!bytes) return 0;
+    void *p = realloc(*arr, bytes);
+    if (!p) return 0;
+    *arr = p;
+    *cap = nc;
+    return 1;
+}
+
+int bnn_st_writer_add(bnn_st_writer *w, const char *name, bnn_dtype dt, int ndim,
+                      const int64_t *shape, const void *data) {
+    if (!w || !name) return bnn__error(BNN_EINVAL, "bnn_st_writer_add: NULL argument");
+    const char *dn = dtype_name(dt);
+    if (!dn) return bnn__error(BNN_EINVAL, "tensor '" NAMEFMT "': invalid dtype %d", name, (int)dt);
+    if (!name[0] || !strcmp(name, "__metadata__") || !utf8_valid(name, strlen(name)))
+        return bnn__error(BNN_EINVAL,
+                          "tensor name '" NAMEFMT "' is empty, reserved or not valid UTF-8", name);
+    if (ndim < 0)
+        return bnn__error(BNN_EINVAL, "tensor '" NAMEFMT "': negative ndim %d", name, ndim);
+    if (ndim > ST_MAX_NDIM)
+        return bnn__error(BNN_EUNSUPPORTED,
+                          "tensor '" NAMEFMT "': %d dimensions, at most %d are supported", name,
+                          ndim, ST_MAX_NDIM);
+    if (ndim > 0 && !shape)
+        return bnn__error(BNN_EINVAL, "tensor '" NAMEFMT "': shape is NULL", name);
+    int64_t numel = 1;
+    for (int k = 0; k < ndim; k++) {
+        /* Dimensions above 2^53 could not be read back exactly by JSON readers that use
+         * doubles (ours included), so they are refused here as well. */
+        if (shape[k] < 0 || shape[k] > ((int64_t)1 << 53))
+            return bnn__error(BNN_EINVAL, "tensor '" NAMEFMT "': shape[%d] = %lld is invalid", name,
+                              k, (long long)shape[k]);
+        if (shape[k] != 0 && numel > INT64_MAX / shape[k])
+            return bnn__error(BNN_EINVAL,
+                              "tensor '" NAMEFMT "': the product of the shape "
+                              "overflows",
+                              name);
+        numel *= shape[k];
+    }
+    size_t esize = bnn_dtype_size(dt);
+    size_t nbytes = bnn__bytes(numel, esize);
+    if (numel > 0 && !nbytes)
+        return bnn__error(BNN_EINVAL, "tensor '" NAMEFMT "': size overflows", name);
+    if (nbytes && !data) return bnn__error(BNN_EINVAL, "tensor '" NAMEFMT "': data is NULL", name);
+    /* A linear scan keeps the writer simple; files hold tens to hundreds of tensors. */
+    for (int64_t i = 0; i < w->n; i++)
+        if (!strcmp(w->t[i].name, name))
+            return bnn__error(BNN_EINVAL, "tensor '" NAMEFMT "' was already added", name);
+
+    if (!grow((void **)&w->t, &w->cap, w->n + 1, sizeof *w->t))
+        return bnn__error(BNN_ENOMEM, "cannot grow the writer's tensor list");
+    wtensor *t = &w->t[w->n];
+    memset(t, 0, sizeof *t);
+    t->name = dup_string(name);
+    t->data = bnn__alloc(nbytes);
+    if (!t->name || !t->data) {
+        free(t->name);
+        bnn__free(t->data);
+        return bnn__error(BNN_ENOMEM, "tensor '" NAMEFMT "': cannot copy %zu bytes", name, nbytes);
+    }
+    if (nbytes) memcpy(t->data, data, nbytes);
+    t->dt = dt;
+    t->ndim = ndim;
+    for (int k = 0; k < ndim; k++)
+        t->shape[k] = shape[k];
+    t->nbytes = nbytes;
+    w->n++;
+    return 0;
+}
+
+int bnn_st_writer_meta(bnn_st_writer *w, const char *key, const char *value) {
+    if (!w || !key || !value) return bnn__error(BNN_EINVAL, "bnn_st_writer_meta: NULL argument");
+    if (!utf8_valid(key, strlen(key)) || !utf8_valid(value, strlen(value)))
+        return bnn__error(BNN_EINVAL, "metadata '" NAMEFMT "': key or value is not valid UTF-8",
+                          key);
+    /* A repeated key would make the file ambiguous (and our reader refuses it), so it is an
+     * error rather than a silent overwrite. */
+    for (int64_t i = 0; i < w->nmeta; i++)
+        if (!strcmp(w->keys[i], key))
+            return bnn__error(BNN_EINVAL, "metadata key '" NAMEFMT "' was already set", key);
+    if (!grow((void **)&w->keys, &w->capmeta, w->nmeta + 1, sizeof *w->keys))
+        return bnn__error(BNN_ENOMEM, "cannot grow the writer's metadata");
+    /* keys and values share capmeta, so values is grown to the same capacity. */
+    char **nv = realloc(w->values, (size_t)w->capmeta * sizeof *nv);
+    if (!nv) return bnn__error(BNN_ENOMEM, "cannot grow the writer's metadata");
+    w->values = nv;
+    char *k = dup_string(key), *v = dup_string(value);
+    if (!k || !v) {
+        free(k);
+        free(v);
+        return bnn__error(BNN_ENOMEM, "cannot copy metadata '" NAMEFMT "'", key);
+    }
+    w->keys[w->nmeta] = k;
+    w->values[w->nmeta] = v;
+    w->nmeta++;
+    return 0;
+}
+
+/* A growable text buffer for the header; `oom` latches the first allocation failure so the
+ * builder code needs no check after every append. */
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_put(sbuf *s, const char *src, size_t n) {
+    if (s->oom) return;
+    if (n > SIZE_MAX - s->len - 16) {
+        s->oom = 1;
+        return;
+    }
+    if (s->len + n + 1 > s->cap) {
+        size_t nc = s->cap ? s->cap : 256;
+        while (nc < s->len + n + 1)
+            nc = nc > SIZE_MAX / 2 ? s->len + n + 1 : nc * 2;
+        char *np = realloc(s->p, nc);
+        if (!np) {
+            s->oom = 1;
+            return;
+        }
+        s->p = np;
+        s->cap = nc;
+    }
+    memcpy(s->p + s->len, src, n);
+    s->len += n;
+    s->p[s->len] = '\0';
+}
+
+static void sb_str(sbuf *s, const char *str) { sb_put(s, str, strlen(str)); }
+
+static void sb_int(sbuf *s, uint64_t v) {
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
+    sb_put(s, tmp, (size_t)n);
+}
+
+/* Appends s as a JSON string literal (RFC 8259 section 7): quote, backslash and control
+ * characters are escaped, all other bytes (already checked to be UTF-8) pass through. */
+static void sb_json_string(sbuf *s, const char *str) {
+    sb_put(s, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)str; *p; p++) {
+        char esc[8];
+        switch (*p) {
+        case '"': sb_put(s, "\\\"", 2); break;
+        case '\\': sb_put(s, "\\\\", 2); break;
+        case '\n': sb_put(s, "\\n", 2); break;
+        case '\r': sb_put(s, "\\r", 2); break;
+        case '\t': sb_put(s, "\\t", 2); break;
+        default:
+            if (*p < 0x20) {
+                snprintf(esc, sizeof esc, "\\u%04x", (unsigned)*p);
+                sb_put(s, esc, 6);
+            } else {
+                sb_put(s, (const char *)p, 1);
+            }
+        }
+    }
+    sb_put(s, "\"", 1);
+}
+
+/* Builds the header: __metadata__ first (as the reference writer does), then the tensors in
+ * insertion order, packed with no gaps, then space padding so that 8 + N is a multiple of 8
+ * and the data area starts 8-byte aligned. */
+static int build_header(const bnn_st_writer *w, sbuf *s, const char *path) {
+    sb_put(s, "{", 1);
+    if (w->nmeta > 0) {
+        sb_str(s, "\"__metadata__\":{");
+        for (int64_t i = 0; i < w->nmeta; i++) {
+            if (i) sb_put(s, ",", 1);
+            sb_json_string(s, w->keys[i]);
+            sb_put(s, ":", 1);
+            sb_json_string(s, w->values[i]);
+        }
+        sb_put(s, "}", 1);
+    }
+    uint64_t off = 0;
+    for (int64_t i = 0; i < w->n; i++) {
+        const wtensor *t = &w->t[i];
+        if (i || w->nmeta > 0) sb_put(s, ",", 1);
+        sb_json_string(s, t->name);
+        sb_str(s, ":{\"dtype\":\"");
+        sb_str(s, dtype_names[t->dt]);
+        sb_str(s, "\",\"shape\":[");
+        for (int k = 0; k < t->ndim; k++) {
+            if (k) sb_put(s, ",", 1);
+            sb_int(s, (uint64_t)t->shape[k]);
+        }
+        sb_str(s, "],\"data_offsets\":[");
+        if (t->nbytes > UINT64_MAX - off)
+            return bnn__error(BNN_EINVAL, "%s: total tensor size overflows", path);
+        sb_int(s, off);
+        sb_put(s, ",", 1);
+        off += t->nbytes;
+        sb_int(s, off);
+        sb_str(s, "]}");
+    }
+    sb_put(s, "}", 1);
+    while (!s->oom && s->len % 8 != 0)
+        sb_put(s, " ", 1);
+    if (s->oom) return bnn__error(BNN_ENOMEM, "%s: cannot build the header", path);
+    return 0;
+}
+
+int bnn_st_writer_save(const bnn_st_writer *w, const char *path) {
+    if (!w || !path) return bnn__error(BNN_EINVAL, "bnn_st_writer_save: NULL argument");
+    sbuf hdr = {0};
+    int rc = build_header(w, &hdr, path);
+    if (rc) {
+        free(hdr.p);
+        return rc;
+    }
+
+    /* Writing to a temporary name in the same directory and renaming it over PATH means PATH
+     * is either the old file or the complete new one, never a torn mix (rename is atomic on
+     * POSIX file systems). */
+    size_t tlen = strlen(path) + 32;
+    char *tmp = malloc(tlen);
+    if (!tmp) {
+        free(hdr.p);
+        return bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
+    }
+    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
+
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        rc = bnn__error(BNN_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+        goto out;
+    }
+    /* Byte by byte, so the length is little-endian whatever the host order. */
+    unsigned char lenb[8];
+    for (int i = 0; i < 8; i++)
+        lenb[i] = (unsigned char)((uint64_t)hdr.len >> (8 * i));
+    int ok = fwrite(lenb, 1, 8, f) == 8 && fwrite(hdr.p, 1, hdr.len, f) == hdr.len;
+    for (int64_t i = 0; ok && i < w->n; i++)
+        if (w->t[i].nbytes) ok = fwrite(w->t[i].data, 1, w->t[i].nbytes, f) == w->t[i].nbytes;
+    /* Flushing and syncing before the rename makes the new contents durable before the name
+     * points at them, so a crash cannot leave PATH naming an empty file. */
+    if (ok) ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int e = errno;
+    if (!ok) {
+        fclose(f);
+        remove(tmp);
+        rc = bnn__error(BNN_EIO, "%s: cannot write %s: %s", path, tmp, strerror(e));
+        goto out;
+    }
+    if (fclose(f) != 0) {
+        e = errno;
+        remove(tmp);
+        rc = bnn__error(BNN_EIO, "%s: cannot close %s: %s", path, tmp, strerror(e));
+        goto out;
+    }
+    if (rename(tmp, path) != 0) {
+        e = errno;
+        remove(tmp);
+        rc = bnn__error(BNN_EIO, "%s: cannot rename %s over it: %s", path, tmp, strerror(e));
+        goto out;
+    }
+out:
+    free(tmp);
+    free(hdr.p);
+    return rc;
+}

@@ -1,0 +1,270 @@
+/* The model: a sequence of layers over one flat, aligned parameter vector (DESIGN.md "Flat
+ * parameters"). Activations are cached per layer for the backward pass; all buffers are sized
+ * once by bnn_model_reserve, so forward and backward allocate nothing. */
+#include "nn/layer.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+
+#define BNN_MAX_LAYERS 256
+
+struct bnn_model {
+    char *spec;
+    int64_t nlayers;
+    bnn__layer layers[BNN_MAX_LAYERS];
+    int64_t nparams;
+    float *params;
+    int64_t max_batch; /* capacity of the buffers below */
+    int64_t b;         /* rows of the last forward */
+    const float *input;
+    float *act[BNN_MAX_LAYERS]; /* act[i]: output of layer i (b × layers[i].out) */
+    float *grad_buf[2];         /* ping-pong buffers for ∂loss/∂activations */
+};
+
+static const bnn__layer_vt *activation_by_name(const char *name) {
+    if (!strcmp(name, "relu")) return &bnn__relu_vt;
+    if (!strcmp(name, "tanh")) return &bnn__tanh_vt;
+    if (!strcmp(name, "gelu")) return &bnn__gelu_vt;
+    return NULL;
+}
+
+static int push_layer(bnn_model *m, const bnn__layer_vt *vt, int64_t in, int64_t out, float rate) {
+    if (m->nlayers >= BNN_MAX_LAYERS)
+        return bnn__error(BNN_EINVAL, "model spec '%s': more than %d layers", m->spec,
+                          BNN_MAX_LAYERS);
+    bnn__layer *l = &m->layers[m->nlayers++];
+    memset(l, 0, sizeof *l);
+    l->vt = vt, l->in = in, l->out = out, l->rate = rate;
+    return 0;
+}
+
+/* Parses "mlp:D-H1-...-K[:act][:dropout=P]" into layer sizes and options. */
+static int parse_spec(bnn_model *m, const char *spec) {
+    const char *usage = "expected mlp:IN-H1-...-OUT[:relu|tanh|gelu][:dropout=P], "
+                        "e.g. mlp:784-512-256-10";
+    if (strncmp(spec, "mlp:", 4) != 0)
+        return bnn__error(BNN_EINVAL, "unknown model spec '%s': %s", spec, usage);
+    int64_t sizes[BNN_MAX_LAYERS];
+    int nsizes = 0;
+    const char *p = spec + 4;
+    for (;;) {
+        if (!isdigit((unsigned char)*p))
+            return bnn__error(BNN_EINVAL, "model spec '%s': layer size %d is not a number; %s",
+                              spec, nsizes + 1, usage);
+        errno = 0;
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (errno || v < 1 || v > (1LL << 24))
+            return bnn__error(BNN_EINVAL, "model spec '%s': layer size %d must be 1..16777216",
+                              spec, nsizes + 1);
+        if (nsizes >= BNN_MAX_LAYERS / 4)
+            return bnn__error(BNN_EINVAL, "model spec '%s': too many layers", spec);
+        sizes[nsizes++] = v;
+        p = end;
+        if (*p == '-') {
+            p++;
+            continue;
+        }
+        if (*p == '\0' || *p == ':') break;
+        return bnn__error(BNN_EINVAL, "model spec '%s': unexpected '%c'; %s", spec, *p, usage);
+    }
+    if (nsizes < 2)
+        return bnn__error(BNN_EINVAL, "model spec '%s': needs at least an input and an output "
+                          "size; %s", spec, usage);
+    const bnn__layer_vt *act = &bnn__relu_vt;
+    double rate = 0.0;
+    while (*p == ':') {
+        p++;
+        const char *end = strchr(p, ':');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char opt[64];
+        if (len == 0 || len >= sizeof opt)
+            return bnn__error(BNN_EINVAL, "model spec '%s': empty or overlong option", spec);
+        memcpy(opt, p, len);
+        opt[len] = '\0';
+        if (activation_by_name(opt)) {
+            act = activation_by_name(opt);
+        } else if (!strncmp(opt, "dropout=", 8)) {
+            char *e;
+            errno = 0;
+            rate = strtod(opt + 8, &e);
+            if (errno || *e || e == opt + 8 || !(rate >= 0.0 && rate < 1.0))
+                return bnn__error(BNN_EINVAL, "model spec '%s': dropout must be in [0, 1), got "
+                                  "'%s'", spec, opt + 8);
+        } else {
+            return bnn__error(BNN_EINVAL, "model spec '%s': unknown option '%s' (activations: "
+                              "relu, tanh, gelu; dropout=P)", spec, opt);
+        }
+        p += len;
+    }
+    for (int i = 0; i + 1 < nsizes; i++) {
+        int rc = push_layer(m, &bnn__linear_vt, sizes[i], sizes[i + 1], 0.0f);
+        if (rc) return rc;
+        if (i + 2 < nsizes) {
+            if ((rc = push_layer(m, act, sizes[i + 1], sizes[i + 1], 0.0f))) return rc;
+            if (rate > 0.0 &&
+                (rc = push_layer(m, &bnn__dropout_vt, sizes[i + 1], sizes[i + 1], (float)rate)))
+                return rc;
+        }
+    }
+    /* The canonical spec: sizes, then the activation and dropout only when not default. */
+    char canon[1024];
+    size_t pos = (size_t)snprintf(canon, sizeof canon, "mlp:");
+    for (int i = 0; i < nsizes && pos < sizeof canon; i++)
+        pos += (size_t)snprintf(canon + pos, sizeof canon - pos, "%s%lld", i ? "-" : "",
+                                (long long)sizes[i]);
+    if (pos < sizeof canon && act != &bnn__relu_vt)
+        pos += (size_t)snprintf(canon + pos, sizeof canon - pos, ":%s", act->kind);
+    if (pos < sizeof canon && rate > 0.0)
+        pos += (size_t)snprintf(canon + pos, sizeof canon - pos, ":dropout=%g", rate);
+    if (pos >= sizeof canon) return bnn__error(BNN_EINVAL, "model spec '%s' is too long", spec);
+    free(m->spec);
+    m->spec = strdup(canon);
+    return m->spec ? 0 : bnn__error(BNN_ENOMEM, "out of memory");
+}
+
+int bnn_model_new(bnn_model **out, const char *spec) {
+    *out = NULL;
+    if (!spec) return bnn__error(BNN_EINVAL, "no model spec given");
+    bnn_model *m = calloc(1, sizeof *m);
+    if (!m) return bnn__error(BNN_ENOMEM, "out of memory");
+    m->spec = strdup(spec);
+    int rc = m->spec ? parse_spec(m, spec) : bnn__error(BNN_ENOMEM, "out of memory");
+    if (rc) {
+        bnn_model_free(m);
+        return rc;
+    }
+    int64_t off = 0;
+    for (int64_t i = 0; i < m->nlayers; i++) {
+        m->layers[i].off = off;
+        off += m->layers[i].vt->nparams(&m->layers[i]);
+    }
+    m->nparams = off;
+    size_t bytes = bnn__bytes(off, sizeof(float));
+    m->params = bytes ? bnn__alloc(bytes) : NULL;
+    if (!m->params) {
+        bnn_model_free(m);
+        return bnn__error(BNN_ENOMEM, "cannot allocate %lld parameters", (long long)off);
+    }
+    *out = m;
+    return 0;
+}
+
+static void release_buffers(bnn_model *m) {
+    for (int64_t i = 0; i < m->nlayers; i++) {
+        bnn__free(m->act[i]);
+        m->act[i] = NULL;
+        if (m->layers[i].vt->release) m->layers[i].vt->release(&m->layers[i]);
+    }
+    bnn__free(m->grad_buf[0]);
+    bnn__free(m->grad_buf[1]);
+    m->grad_buf[0] = m->grad_buf[1] = NULL;
+    m->max_batch = 0;
+}
+
+void bnn_model_free(bnn_model *m) {
+    if (!m) return;
+    release_buffers(m);
+    bnn__free(m->params);
+    free(m->spec);
+    free(m);
+}
+
+const char *bnn_model_spec(const bnn_model *m) { return m->spec; }
+int64_t bnn_model_nparams(const bnn_model *m) { return m->nparams; }
+int64_t bnn_model_input_dim(const bnn_model *m) { return m->layers[0].in; }
+int64_t bnn_model_output_dim(const bnn_model *m) { return m->layers[m->nlayers - 1].out; }
+float *bnn_model_params(bnn_model *m) { return m->params; }
+const float *bnn_model_cparams(const bnn_model *m) { return m->params; }
+int64_t bnn_model_max_batch(const bnn_model *m) { return m->max_batch; }
+int64_t bnn_model_nlayers(const bnn_model *m) { return m->nlayers; }
+const char *bnn_model_layer_kind(const bnn_model *m, int64_t i) {
+    return (i >= 0 && i < m->nlayers) ? m->layers[i].vt->kind : NULL;
+}
+
+int bnn_model_layer_tensors(const bnn_model *m, int64_t i, int64_t *w_off, int64_t w_shape[2],
+                            int64_t *b_off, int64_t *b_len) {
+    if (i < 0 || i >= m->nlayers || m->layers[i].vt != &bnn__linear_vt)
+        return bnn__error(BNN_EINVAL, "layer %lld has no parameters", (long long)i);
+    const bnn__layer *l = &m->layers[i];
+    *w_off = l->off;
+    w_shape[0] = l->out, w_shape[1] = l->in;
+    *b_off = l->off + l->out * l->in;
+    *b_len = l->out;
+    return 0;
+}
+
+void bnn_model_init(bnn_model *m, uint64_t seed) {
+    /* Each layer draws from its own stream so adding a layer does not shift the others. */
+    for (int64_t i = 0; i < m->nlayers; i++) {
+        const bnn__layer *l = &m->layers[i];
+        if (!l->vt->init) continue;
+        bnn_rng rng = bnn_rng_make(seed, (uint64_t)i);
+        l->vt->init(l, m->params + l->off, &rng);
+    }
+}
+
+int bnn_model_reserve(bnn_model *m, int64_t max_batch) {
+    if (max_batch < 1) return bnn__error(BNN_EINVAL, "batch size must be at least 1");
+    if (max_batch <= m->max_batch) return 0;
+    release_buffers(m);
+    int64_t widest = 0;
+    for (int64_t i = 0; i < m->nlayers; i++) {
+        bnn__layer *l = &m->layers[i];
+        if (l->in > widest) widest = l->in;
+        if (l->out > widest) widest = l->out;
+        size_t bytes = bnn__bytes(max_batch * l->out, sizeof(float));
+        m->act[i] = bytes ? bnn__alloc(bytes) : NULL;
+        int rc = m->act[i] ? 0 : bnn__error(BNN_ENOMEM, "cannot allocate activations");
+        if (!rc && l->vt->reserve) rc = l->vt->reserve(l, max_batch);
+        if (rc) {
+            release_buffers(m);
+            return rc;
+        }
+    }
+    size_t gbytes = bnn__bytes(max_batch * widest, sizeof(float));
+    m->grad_buf[0] = gbytes ? bnn__alloc(gbytes) : NULL;
+    m->grad_buf[1] = gbytes ? bnn__alloc(gbytes) : NULL;
+    if (!m->grad_buf[0] || !m->grad_buf[1]) {
+        release_buffers(m);
+        return bnn__error(BNN_ENOMEM, "cannot allocate gradient buffers");
+    }
+    m->max_batch = max_batch;
+    return 0;
+}
+
+const float *bnn_model_forward(bnn_model *m, const float *theta, const float *x, int64_t b,
+                               bool train, bnn_rng *rng) {
+    BNN_ASSERT(b >= 1 && b <= m->max_batch);
+    m->b = b;
+    m->input = x;
+    const float *cur = x;
+    for (int64_t i = 0; i < m->nlayers; i++) {
+        bnn__layer *l = &m->layers[i];
+        l->vt->forward(l, m->act[i], cur, theta + l->off, b, train, rng);
+        cur = m->act[i];
+    }
+    return cur;
+}
+
+void bnn_model_backward_input(bnn_model *m, const float *theta, const float *dout, float *grad,
+                              float *dx) {
+    BNN_ASSERT(m->b >= 1);
+    const float *dy = dout;
+    for (int64_t i = m->nlayers - 1; i >= 0; i--) {
+        bnn__layer *l = &m->layers[i];
+        const float *x = i ? m->act[i - 1] : m->input;
+        /* The first layer's input gradient is only computed when asked for: it is a whole GEMM
+         * (the largest one for image inputs) that training does not need. */
+        float *d = i ? m->grad_buf[i & 1] : dx;
+        if (!d && l->vt->nparams(l) == 0) break; /* nothing left to compute */
+        float *dw = l->vt->nparams(l) ? grad + l->off : NULL;
+        l->vt->backward(l, d, dw, dy, x, m->act[i], theta + l->off, m->b);
+        dy = d;
+    }
+}
+
+void bnn_model_backward(bnn_model *m, const float *theta, const float *dout, float *grad) {
+    bnn_model_backward_input(m, theta, dout, grad, NULL);
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# End-to-end tests of the bnn command: a small training run, eval (table and JSON), info, and
+# every kind of bad input the issue names. Each failure must be one line on stderr, a non-zero
+# exit that is not a crash (< 128), and no output file left behind.
+# usage: cli_basic.sh PATH/TO/bnn SCRATCH_DIR
+set -u
+BNN=$1
+T=$2
+rm -rf "$T" && mkdir -p "$T"
+pass=0 fail=0
+
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+# expect_ok DESC CMD...: exit 0.
+expect_ok() {
+  local desc=$1; shift
+  if "$@" >"$T/out" 2>"$T/err"; then ok; else bad "$desc (exit $?)"; cat "$T/err" >&2; fi
+}
+
+# expect_fail DESC PATTERN CMD...: non-zero exit below 128, exactly one stderr line matching PATTERN.
+expect_fail() {
+  local desc=$1 pat=$2; shift 2
+  "$@" >"$T/out" 2>"$T/err"
+  local rc=$? lines
+  lines=$(wc -l <"$T/err")
+  if [ $rc -eq 0 ]; then bad "$desc: exit 0"; return; fi
+  if [ $rc -ge 128 ]; then bad "$desc: crashed (exit $rc)"; cat "$T/err" >&2; return; fi
+  if ! grep -q -- "$pat" "$T/err"; then bad "$desc: stderr lacks '$pat'"; cat "$T/err" >&2; return; fi
+  if [ "$lines" -ne 1 ] && ! grep -q "was not written" "$T/err"; then
+    bad "$desc: $lines stderr lines, expected 1"; cat "$T/err" >&2; return; fi
+  ok
+}
+
+# --- help and usage
+expect_ok "bnn --help" "$BNN" --help
+grep -q "train" "$T/out" && ok || bad "--help lists train"
+for c in train eval info; do
+  expect_ok "bnn $c --help" "$BNN" $c --help
+  grep -q "usage: bnn $c" "$T/out" && ok || bad "$c --help shows usage"
+done
+expect_fail "unknown command" "unknown command" "$BNN" frobnicate
+expect_fail "unknown option" "unknown option" "$BNN" train --data moons --frob 3
+expect_fail "bad number" "expects a number" "$BNN" train --data moons --lr abc
+expect_fail "missing --data" "--data is required" "$BNN" train
+
+# --- a real run: train, eval (table + JSON), info
+expect_ok "train moons" "$BNN" train --data moons --epochs 20 --lr 1e-2 --batch-size 32 -q -o "$T/moons.safetensors"
+[ -f "$T/moons.safetensors" ] && ok || bad "model file written"
+expect_ok "eval moons" "$BNN" eval -m "$T/moons.safetensors" --json "$T/moons.json"
+acc=$(awk '/^accuracy/ {print $2}' "$T/out")
+awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' && ok || bad "moons test accuracy $acc <= 0.95"
+grep -q '"accuracy":' "$T/moons.json" && grep -q '"nll":' "$T/moons.json" && ok || bad "JSON has accuracy and nll"
+expect_ok "info" "$BNN" info "$T/moons.safetensors"
+grep -q "mlp:2-50-50-2:tanh" "$T/out" && grep -q "0.weight" "$T/out" && ok || bad "info shows model and tensors"
+expect_ok "train sine-gap" "$BNN" train --data sine-gap --epochs 50 --lr 1e-2 --batch-size 16 --noise 0.1 -q -o "$T/sine.safetensors"
+expect_ok "eval sine-gap" "$BNN" eval -m "$T/sine.safetensors" --json "$T/sine.json"
+grep -q '"rmse":' "$T/sine.json" && ok || bad "regression JSON has rmse"
+
+# --- CSV data
+printf 'a,b,label\n0.1,0.2,0\n0.9,0.8,1\n0.2,0.1,0\n0.8,0.9,1\n' >"$T/good.csv"
+expect_ok "train csv" "$BNN" train --data "csv:$T/good.csv" --model mlp:2-4-2 --epochs 2 -q -o "$T/csv.safetensors"
+printf 'a,b,label\n0.1,0.2,0\n0.9,0.8\n' >"$T/cols.csv"
+expect_fail "csv wrong column count" "line 3" "$BNN" train --data "csv:$T/cols.csv" --model mlp:2-4-2 -o "$T/never.safetensors"
+printf 'a,b,label\n0.1,zz,0\n' >"$T/nan.csv"
+expect_fail "csv non-number" "zz\|number" "$BNN" train --data "csv:$T/nan.csv" --model mlp:2-4-2 -o "$T/never.safetensors"
+printf '0.1,nan,0\n' >"$T/nan2.csv"
+expect_fail "csv NaN" "NaN\|nan\|finite" "$BNN" train --data "csv:$T/nan2.csv" --model mlp:2-4-2 -o "$T/never.safetensors"
+: >"$T/empty.csv"
+expect_fail "csv empty" "empty\|no data" "$BNN" train --data "csv:$T/empty.csv" --model mlp:2-4-2 -o "$T/never.safetensors"
+expect_fail "csv missing" "missing.csv" "$BNN" train --data "csv:$T/missing.csv" --model mlp:2-4-2 -o "$T/never.safetensors"
+
+# --- bad model specs, missing and corrupted model files
+expect_fail "unknown model spec" "unknown model spec" "$BNN" train --data moons --model cnn:3-4 -o "$T/never.safetensors"
+expect_fail "wrong input width" "features" "$BNN" train --data moons --model mlp:5-4-2 -o "$T/never.safetensors"
+expect_fail "missing model file" "nonexistent.safetensors" "$BNN" eval -m "$T/nonexistent.safetensors"
+# A header length far beyond the file.
+{ printf '\xff\xff\x00\x00\x00\x00\x00\x00'; printf '{}'; } >"$T/lies.safetensors"
+expect_fail "header longer than file" "lies.safetensors" "$BNN" eval -m "$T/lies.safetensors"
+# A tensor whose data_offsets run past the end of the file.
+hdr='{"__metadata__":{"bnn.model":"mlp:2-50-50-2:tanh"},"0.weight":{"dtype":"F32","shape":[50,2],"data_offsets":[0,400]}}'
+{ printf "\\x$(printf %02x ${#hdr})\\x00\\x00\\x00\\x00\\x00\\x00\\x00"; printf '%s' "$hdr"; head -c 40 /dev/zero; } >"$T/short.safetensors"
+expect_fail "tensor past end of file" "short.safetensors" "$BNN" eval -m "$T/short.safetensors"
+# A valid file whose header was overwritten with junk.
+cp "$T/moons.safetensors" "$T/junk.safetensors"
+printf 'XXXXXXXXXXXX' | dd of="$T/junk.safetensors" bs=1 seek=12 conv=notrunc 2>/dev/null
+expect_fail "corrupted header JSON" "junk.safetensors" "$BNN" eval -m "$T/junk.safetensors"
+expect_fail "info on corrupted file" "junk.safetensors" "$BNN" info "$T/junk.safetensors"
+
+# --- Fashion-MNIST files: truncated and corrupted IDX (through BNN_FMNIST_DIR)
+mkdir -p "$T/fm"
+printf '\x00\x00\x08\x03\x00\x00\x00\x03\x00\x00\x00\x1c\x00\x00\x00\x1c' >"$T/fm/t10k-images-idx3-ubyte"
+head -c 1000 /dev/zero >>"$T/fm/t10k-images-idx3-ubyte"          # 3 images need 2352 bytes
+printf '\x00\x00\x08\x01\x00\x00\x00\x03\x00\x01\x02' >"$T/fm/t10k-labels-idx1-ubyte"
+BNN_FMNIST_DIR="$T/fm" expect_fail "truncated IDX" "t10k-images" "$BNN" eval -m "$T/moons.safetensors" --data fmnist
+printf '\x00\x00\x08\x07\x00\x00\x00\x03' >"$T/fm/t10k-images-idx3-ubyte"
+BNN_FMNIST_DIR="$T/fm" expect_fail "corrupted IDX magic" "t10k-images" "$BNN" eval -m "$T/moons.safetensors" --data fmnist
+BNN_FMNIST_DIR="$T/none" expect_fail "missing fmnist" "dataset-fashion-mnist" "$BNN" eval -m "$T/moons.safetensors" --data fmnist
+
+# --- a diverging run writes nothing
+expect_fail "divergence" "diverged\|NaN\|Inf\|non-finite" "$BNN" train --data moons --method sgd --lr 1e9 --epochs 3 -q -o "$T/diverged.safetensors"
+[ ! -e "$T/diverged.safetensors" ] && ok || bad "diverged run left a model file"
+[ ! -e "$T/never.safetensors" ] && ok || bad "a failed run left a model file"
+ls "$T"/*.tmp.* >/dev/null 2>&1 && bad "temporary files left behind" || ok
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,195 @@
+/* Core: error table, arena, Philox generator, GEMM seam (OpenBLAS against the C reference). */
+#include "check.h"
+#include "core/internal.h"
+
+#include <string.h>
+
+static void test_errors(void) {
+    int codes[] = {BNN_ENOMEM, BNN_EIO, BNN_EFORMAT, BNN_EINVAL, BNN_ESHAPE, BNN_ENOTFOUND,
+                   BNN_EDIVERGED, BNN_EUNSUPPORTED};
+    int n = (int)(sizeof codes / sizeof codes[0]);
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) CHECK(strcmp(bnn_strerror(codes[i]), bnn_strerror(codes[j])));
+    CHECK(!strcmp(bnn_strerror(-999), "unknown error"));
+    int rc = bnn__error(BNN_EFORMAT, "file %s: field %s", "a.bin", "shape");
+    CHECK_EQ_INT(rc, BNN_EFORMAT);
+    CHECK(!strcmp(bnn_last_error(), "file a.bin: field shape"));
+    bnn__error_clear();
+    CHECK(bnn_last_error()[0] == '\0');
+}
+
+static void test_arena(void) {
+    bnn__arena a;
+    REQUIRE(bnn__arena_init(&a, 1000) == 0);
+    char *p = bnn__arena_push(&a, 10), *q = bnn__arena_push(&a, 100);
+    CHECK(p && q && ((uintptr_t)p % 64) == 0 && ((uintptr_t)q % 64) == 0 && q >= p + 10);
+    CHECK(bnn__arena_push(&a, 2000) == NULL); /* over capacity: NULL, not a crash */
+    bnn__arena_reset(&a);
+    CHECK(bnn__arena_push(&a, 10) == p);
+    bnn__arena_free(&a);
+    CHECK(bnn__bytes(-1, 4) == 0);
+    CHECK(bnn__bytes(INT64_MAX, 8) == 0);
+    CHECK(bnn__bytes(3, 4) == 12);
+}
+
+/* Known-answer vectors of Philox4x32-10 from the Random123 distribution (kat_vectors): counter
+ * (c0..c3), key (k0, k1), output. Our (counter, stream, seed) map to (c0|c1, c2|c3, k0|k1). */
+static void test_philox_kat(void) {
+    struct {
+        uint32_t c[4], k[2], out[4];
+    } kat[] = {
+        {{0, 0, 0, 0}, {0, 0}, {0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u}},
+        {{0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu},
+         {0xffffffffu, 0xffffffffu},
+         {0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu}},
+        {{0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u},
+         {0xa4093822u, 0x299f31d0u},
+         {0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u}},
+    };
+    for (int i = 0; i < 3; i++) {
+        uint32_t o[4];
+        uint64_t counter = (uint64_t)kat[i].c[1] << 32 | kat[i].c[0];
+        uint64_t stream = (uint64_t)kat[i].c[3] << 32 | kat[i].c[2];
+        uint64_t seed = (uint64_t)kat[i].k[1] << 32 | kat[i].k[0];
+        bnn_philox(o, seed, stream, counter);
+        for (int j = 0; j < 4; j++) CHECK_EQ_INT(o[j], kat[i].out[j]);
+    }
+}
+
+static void test_rng_stats_and_threads(void) {
+    const int64_t n = 1000001; /* odd: the last pair is half used */
+    float *a = malloc((size_t)n * sizeof(float)), *b = malloc((size_t)n * sizeof(float));
+    REQUIRE(a && b);
+    bnn_set_threads(1);
+    bnn_rng r = bnn_rng_make(42, 7);
+    bnn_rng_normal(&r, a, n);
+    CHECK_EQ_INT(r.counter, (n + 1) / 2);
+    bnn_set_threads(2);
+    r = bnn_rng_make(42, 7);
+    bnn_rng_normal(&r, b, n);
+    CHECK(memcmp(a, b, (size_t)n * sizeof(float)) == 0);
+    double s = 0, s2 = 0, s4 = 0;
+    for (int64_t i = 0; i < n; i++) s += a[i], s2 += (double)a[i] * a[i], s4 += pow(a[i], 4);
+    double mean = s / n, var = s2 / n - mean * mean;
+    CHECK_NEAR(mean, 0.0, 5.0 / sqrt((double)n));
+    CHECK_NEAR(var, 1.0, 0.01);
+    CHECK_NEAR(s4 / n, 3.0, 0.05); /* Gaussian kurtosis */
+    r = bnn_rng_make(42, 7);
+    bnn_rng_uniform(&r, a, n);
+    CHECK_EQ_INT(r.counter, (n + 3) / 4);
+    double lo = 1, hi = 0;
+    s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        s += a[i];
+        if (a[i] < lo) lo = a[i];
+        if (a[i] > hi) hi = a[i];
+    }
+    CHECK(lo > 0.0 && hi < 1.0);
+    CHECK_NEAR(s / n, 0.5, 0.002);
+    /* Different streams and seeds give different numbers. */
+    bnn_rng r1 = bnn_rng_make(1, 0), r2 = bnn_rng_make(1, 1), r3 = bnn_rng_make(2, 0);
+    float x1, x2, x3;
+    bnn_rng_uniform(&r1, &x1, 1), bnn_rng_uniform(&r2, &x2, 1), bnn_rng_uniform(&r3, &x3, 1);
+    CHECK(x1 != x2 && x1 != x3);
+    /* bnn_rng_below stays in range and hits every value. */
+    int hits[7] = {0};
+    bnn_rng rb = bnn_rng_make(3, 3);
+    for (int i = 0; i < 7000; i++) {
+        uint64_t v = bnn_rng_below(&rb, 7);
+        REQUIRE(v < 7);
+        hits[v]++;
+    }
+    for (int i = 0; i < 7; i++) CHECK(hits[i] > 850 && hits[i] < 1150);
+    free(a), free(b);
+}
+
+/* op(A)·op(B) in double for one entry, used as the tolerance scale. */
+static void test_gemm(void) {
+    if (!bnn_have_blas()) {
+        fprintf(stderr, "note: built without OpenBLAS; GEMM comparison skipped\n");
+    }
+    const int64_t sizes[][3] = {{1, 1, 1}, {3, 5, 7},     {17, 33, 65},  {128, 512, 784},
+                                {129, 255, 31}, {64, 10, 256}, {2, 300, 1},  {1, 1, 1000},
+                                {67, 1, 13}};
+    bnn_rng rng = bnn_rng_make(9, 0);
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int64_t M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+        float *A = malloc((size_t)(M * K) * 4), *B = malloc((size_t)(K * N) * 4);
+        float *C1 = malloc((size_t)(M * N) * 4), *C2 = malloc((size_t)(M * N) * 4);
+        float *C0 = malloc((size_t)(M * N) * 4);
+        REQUIRE(A && B && C1 && C2 && C0);
+        bnn_rng_normal(&rng, A, M * K);
+        bnn_rng_normal(&rng, B, K * N);
+        bnn_rng_normal(&rng, C0, M * N);
+        for (int t = 0; t < 4; t++) {
+            bool ta = t & 1, tb = t & 2;
+            float betas[] = {0.0f, 1.0f, 0.5f};
+            for (int bi = 0; bi < 3; bi++) {
+                memcpy(C1, C0, (size_t)(M * N) * 4);
+                memcpy(C2, C0, (size_t)(M * N) * 4);
+                bnn_gemm_with(BNN_GEMM_REF, C1, A, B, M, N, K, ta, tb, 0.75f, betas[bi]);
+                bnn_gemm_with(BNN_GEMM_BLAS, C2, A, B, M, N, K, ta, tb, 0.75f, betas[bi]);
+                double worst = 0;
+                for (int64_t i = 0; i < M * N; i++) {
+                    double d = fabs((double)C1[i] - C2[i]);
+                    if (d > worst) worst = d;
+                }
+                /* Float rounding of a K-term sum of N(0,1)·N(0,1) products: ~ √K · 2^-24 · few. */
+                CHECK_NEAR(worst, 0.0, 1e-6 * (double)K + 1e-5);
+            }
+            /* The reference itself against a direct double sum, one entry per shape. */
+            bnn_gemm_with(BNN_GEMM_REF, C1, A, B, M, N, K, ta, tb, 1.0f, 0.0f);
+            int64_t i = M - 1, j = N - 1;
+            double ref = 0;
+            for (int64_t k = 0; k < K; k++)
+                ref += (double)(ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
+            CHECK_NEAR(C1[i * N + j], ref, 1e-5 * (1 + fabs(ref)));
+        }
+        free(A), free(B), free(C1), free(C2), free(C0);
+    }
+    /* beta = 0 must not read C: NaN in C must not leak into the result. */
+    float A[6] = {1, 2, 3, 4, 5, 6}, B[6] = {1, 0, 0, 1, 1, 1}, C[4] = {NAN, NAN, NAN, NAN};
+    for (int be = 1; be <= 2; be++) {
+        C[0] = C[1] = C[2] = C[3] = NAN;
+        bnn_gemm_with((bnn_gemm_backend)be, C, A, B, 2, 2, 3, false, false, 1.0f, 0.0f);
+        CHECK_NEAR(C[0], 4, 0);
+        CHECK_NEAR(C[1], 5, 0);
+        CHECK_NEAR(C[2], 10, 0);
+        CHECK_NEAR(C[3], 11, 0);
+        C[0] = C[1] = C[2] = C[3] = NAN;
+        bnn_gemm_with((bnn_gemm_backend)be, C, A, B, 2, 2, 0, false, false, 1.0f, 0.0f);
+        CHECK(C[0] == 0 && C[3] == 0);
+    }
+}
+
+/* bnn_gemm gives the same bits for any thread count (the shapes of the Fashion-MNIST MLP and
+ * others that made OpenBLAS's own threading differ). */
+static void test_gemm_thread_invariance(void) {
+    const int64_t sh[][5] = {{128, 512, 784, 0, 1}, {128, 300, 600, 0, 1}, {512, 784, 128, 1, 0},
+                             {128, 256, 512, 0, 0}, {1000, 37, 301, 1, 1}, {96, 512, 784, 0, 1}};
+    bnn_rng rng = bnn_rng_make(4, 4);
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        int64_t M = sh[s][0], N = sh[s][1], K = sh[s][2];
+        float *A = malloc((size_t)(M * K) * 4), *B = malloc((size_t)(K * N) * 4);
+        float *C1 = calloc((size_t)(M * N), 4), *C2 = calloc((size_t)(M * N), 4);
+        REQUIRE(A && B && C1 && C2);
+        bnn_rng_normal(&rng, A, M * K);
+        bnn_rng_normal(&rng, B, K * N);
+        bnn_set_threads(1);
+        bnn_gemm(C1, A, B, M, N, K, sh[s][3], sh[s][4], 1.0f, 0.0f);
+        bnn_set_threads(2);
+        bnn_gemm(C2, A, B, M, N, K, sh[s][3], sh[s][4], 1.0f, 0.0f);
+        CHECK(memcmp(C1, C2, (size_t)(M * N) * 4) == 0);
+        free(A), free(B), free(C1), free(C2);
+    }
+}
+
+int main(void) {
+    test_gemm_thread_invariance();
+    test_errors();
+    test_arena();
+    test_philox_kat();
+    test_rng_stats_and_threads();
+    test_gemm();
+    return CHECK_DONE();
+}

@@ -1,0 +1,807 @@
+/* Data: the dataset object, shuffling and gathering, the IDX and CSV readers (each failure mode
+ * on small files written here), the toy generators and lookup by spec. */
+#include "check.h"
+#include "core/internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+#include <zlib.h>
+
+#ifndef BNN_TEST_TMP
+#define BNN_TEST_TMP "/tmp"
+#endif
+
+static char tmp_path_buf[8][512];
+static int tmp_path_next = 0;
+
+/* A path in the scratch directory; a small ring of buffers lets a call use several at once. */
+static const char *tmp_path(const char *name) {
+    char *b = tmp_path_buf[tmp_path_next++ % 8];
+    snprintf(b, sizeof tmp_path_buf[0], "%s/test_data_%s", BNN_TEST_TMP, name);
+    return b;
+}
+
+static void write_bytes(const char *path, const void *data, size_t len, bool gz) {
+    if (gz) {
+        gzFile f = gzopen(path, "wb");
+        REQUIRE(f != NULL);
+        REQUIRE(len == 0 || gzwrite(f, data, (unsigned)len) == (int)len);
+        REQUIRE(gzclose(f) == Z_OK);
+    } else {
+        FILE *f = fopen(path, "wb");
+        REQUIRE(f != NULL);
+        REQUIRE(fwrite(data, 1, len, f) == len);
+        REQUIRE(fclose(f) == 0);
+    }
+}
+
+static void write_text(const char *path, const char *text) {
+    write_bytes(path, text, strlen(text), false);
+}
+
+/* An IDX image: magic 00 00 dtype ndim, big-endian u32 dims, then the payload. Returns the
+ * number of bytes in buf. */
+static size_t make_idx(unsigned char *buf, int dtype, int ndim, const uint32_t *dims,
+                       const unsigned char *payload, size_t plen) {
+    size_t o = 0;
+    buf[o++] = 0, buf[o++] = 0, buf[o++] = (unsigned char)dtype, buf[o++] = (unsigned char)ndim;
+    for (int i = 0; i < ndim; i++) {
+        buf[o++] = (unsigned char)(dims[i] >> 24), buf[o++] = (unsigned char)(dims[i] >> 16);
+        buf[o++] = (unsigned char)(dims[i] >> 8), buf[o++] = (unsigned char)dims[i];
+    }
+    memcpy(buf + o, payload, plen);
+    return o + plen;
+}
+
+static bool contains(const char *hay, const char *needle) { return strstr(hay, needle) != NULL; }
+
+/* Checks that rc is the expected code and that the detail names each given fragment. */
+static void expect_error(int rc, int code, ...) {
+    CHECK_EQ_INT(rc, code);
+    va_list ap;
+    va_start(ap, code);
+    for (const char *frag; (frag = va_arg(ap, const char *));) {
+        if (!contains(bnn_last_error(), frag)) {
+            fprintf(stderr, "  detail '%s' lacks '%s'\n", bnn_last_error(), frag);
+            CHECK(contains(bnn_last_error(), frag));
+        }
+    }
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------------ dataset object */
+
+static void test_dataset_object(void) {
+    bnn_dataset *ds = NULL;
+    REQUIRE(bnn_dataset_new(&ds, BNN_TASK_CLASSIFICATION, 4, 3, 0, 5) == 0);
+    CHECK_EQ_INT(bnn_dataset_task(ds), BNN_TASK_CLASSIFICATION);
+    CHECK_EQ_INT(bnn_dataset_n(ds), 4);
+    CHECK_EQ_INT(bnn_dataset_dim(ds), 3);
+    CHECK_EQ_INT(bnn_dataset_outputs(ds), 5);
+    CHECK(bnn_dataset_labels(ds) != NULL && bnn_dataset_targets(ds) == NULL);
+    for (int i = 0; i < 12; i++)
+        CHECK(bnn_dataset_cx(ds)[i] == 0.0f);
+    CHECK(bnn_dataset_validate(ds) == 0);
+    bnn_dataset_x(ds)[7] = NAN; /* row 2, feature 1 */
+    expect_error(bnn_dataset_validate(ds), BNN_EFORMAT, "row 2", "feature 1", "NaN", NULL);
+    bnn_dataset_x(ds)[7] = 0.0f;
+    bnn_dataset_labels(ds)[3] = 5;
+    expect_error(bnn_dataset_validate(ds), BNN_EFORMAT, "row 3", "label 5", NULL);
+    bnn_dataset_labels(ds)[3] = -1;
+    CHECK_EQ_INT(bnn_dataset_validate(ds), BNN_EFORMAT);
+
+    int64_t shape[3] = {9, 9, 9};
+    bnn_dataset_image_shape(ds, shape);
+    CHECK(shape[0] == 0 && shape[1] == 0 && shape[2] == 0);
+    int64_t good[3] = {1, 1, 3}, bad[3] = {1, 2, 2};
+    bnn_dataset_set_image_shape(ds, good);
+    bnn_dataset_image_shape(ds, shape);
+    CHECK(shape[0] == 1 && shape[1] == 1 && shape[2] == 3);
+    bnn_dataset_set_image_shape(ds, bad); /* 4 != d: cleared, not stored */
+    bnn_dataset_image_shape(ds, shape);
+    CHECK(shape[0] == 0 && shape[1] == 0 && shape[2] == 0);
+    bnn_dataset_free(ds);
+
+    REQUIRE(bnn_dataset_new(&ds, BNN_TASK_REGRESSION, 2, 1, 3, 0) == 0);
+    CHECK_EQ_INT(bnn_dataset_outputs(ds), 3);
+    CHECK(bnn_dataset_labels(ds) == NULL && bnn_dataset_targets(ds) != NULL);
+    bnn_dataset_targets(ds)[5] = INFINITY;
+    expect_error(bnn_dataset_validate(ds), BNN_EFORMAT, "row 1", "target 2", "infinite", NULL);
+    bnn_dataset_free(ds);
+
+    /* Bad arguments are errors, never crashes. */
+    ds = (bnn_dataset *)&ds;
+    CHECK_EQ_INT(bnn_dataset_new(&ds, BNN_TASK_CLASSIFICATION, -1, 3, 0, 2), BNN_EINVAL);
+    CHECK(ds == NULL);
+    CHECK_EQ_INT(bnn_dataset_new(&ds, BNN_TASK_CLASSIFICATION, 3, 0, 0, 2), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_dataset_new(&ds, BNN_TASK_CLASSIFICATION, 3, 2, 0, 0), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_dataset_new(&ds, BNN_TASK_REGRESSION, 3, 2, 0, 2), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_dataset_new(&ds, (bnn_task)7, 3, 2, 1, 2), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_dataset_new(&ds, BNN_TASK_CLASSIFICATION, INT64_MAX / 2, 4, 0, 2), BNN_ENOMEM);
+    CHECK_EQ_INT(bnn_dataset_new(NULL, BNN_TASK_CLASSIFICATION, 1, 1, 0, 2), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_dataset_validate(NULL), BNN_EINVAL);
+    bnn_dataset_free(NULL);
+    CHECK_EQ_INT(bnn_dataset_n(NULL), 0);
+}
+
+static void test_gather(void) {
+    bnn_dataset *c = NULL, *r = NULL;
+    REQUIRE(bnn_dataset_new(&c, BNN_TASK_CLASSIFICATION, 5, 3, 0, 5) == 0);
+    REQUIRE(bnn_dataset_new(&r, BNN_TASK_REGRESSION, 5, 3, 2, 0) == 0);
+    for (int i = 0; i < 5; i++) {
+        for (int j = 0; j < 3; j++)
+            bnn_dataset_x(c)[i * 3 + j] = bnn_dataset_x(r)[i * 3 + j] = 10.0f * i + j;
+        bnn_dataset_labels(c)[i] = i;
+        bnn_dataset_targets(r)[2 * i] = -1.0f * i, bnn_dataset_targets(r)[2 * i + 1] = 100.0f + i;
+    }
+    const int64_t idx[4] = {3, 0, 3, 4};
+    float x[12], t[8];
+    int32_t y[4];
+    bnn_dataset_gather(c, idx, 4, x, y, NULL);
+    for (int r_ = 0; r_ < 4; r_++) {
+        CHECK_EQ_INT(y[r_], idx[r_]);
+        for (int j = 0; j < 3; j++)
+            CHECK(x[r_ * 3 + j] == 10.0f * idx[r_] + j);
+    }
+    memset(x, 0, sizeof x);
+    bnn_dataset_gather(r, idx + 1, 3, x, NULL, t);
+    for (int r_ = 0; r_ < 3; r_++) {
+        int64_t i = idx[r_ + 1];
+        CHECK(x[r_ * 3 + 2] == 10.0f * i + 2);
+        CHECK(t[2 * r_] == -1.0f * i && t[2 * r_ + 1] == 100.0f + i);
+    }
+    bnn_dataset_free(c);
+    bnn_dataset_free(r);
+}
+
+static void test_permutation(void) {
+    enum { N = 1000 };
+    static int64_t a[N], b[N], c[N];
+    int seen[N] = {0};
+    REQUIRE(bnn_permutation(a, N, 7, 0) == 0);
+    for (int i = 0; i < N; i++) {
+        REQUIRE(a[i] >= 0 && a[i] < N);
+        seen[a[i]]++;
+    }
+    for (int i = 0; i < N; i++)
+        CHECK_EQ_INT(seen[i], 1);
+    REQUIRE(bnn_permutation(b, N, 7, 0) == 0);
+    CHECK(memcmp(a, b, sizeof a) == 0); /* same (seed, epoch): same order */
+    REQUIRE(bnn_permutation(c, N, 7, 1) == 0);
+    CHECK(memcmp(a, c, sizeof a) != 0); /* next epoch: another order */
+    REQUIRE(bnn_permutation(c, N, 8, 0) == 0);
+    CHECK(memcmp(a, c, sizeof a) != 0); /* another seed: another order */
+    int fixed = 0;
+    for (int i = 0; i < N; i++)
+        fixed += a[i] == i;
+    CHECK(fixed < 10); /* a shuffle, not the identity (about 1 fixed point expected) */
+
+    /* Every position is equally likely: over many epochs, element 0 lands in each of 4 slots
+     * about a quarter of the time. */
+    int hits[4] = {0};
+    for (uint64_t e = 0; e < 4000; e++) {
+        int64_t p[4];
+        REQUIRE(bnn_permutation(p, 4, 1, e) == 0);
+        for (int i = 0; i < 4; i++)
+            hits[i] += p[i] == 0;
+    }
+    for (int i = 0; i < 4; i++)
+        CHECK(hits[i] > 850 && hits[i] < 1150);
+
+    int64_t one[1] = {-5};
+    CHECK(bnn_permutation(one, 1, 3, 3) == 0 && one[0] == 0);
+    CHECK(bnn_permutation(NULL, 0, 3, 3) == 0);
+    CHECK_EQ_INT(bnn_permutation(NULL, 4, 3, 3), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_permutation(one, -1, 3, 3), BNN_EINVAL);
+}
+
+/* ------------------------------------------------------------------ IDX */
+
+/* Five 3×4 images with distinct pixels (including 0 and 255) and labels 0..4 mod 3. */
+static unsigned char px[5 * 12];
+static unsigned char lb[5] = {0, 1, 2, 0, 1};
+
+static void write_idx_pair(const char *img, const char *lab, bool gz) {
+    unsigned char buf[256];
+    uint32_t di[3] = {5, 3, 4}, dl[1] = {5};
+    write_bytes(img, buf, make_idx(buf, 0x08, 3, di, px, sizeof px), gz);
+    write_bytes(lab, buf, make_idx(buf, 0x08, 1, dl, lb, sizeof lb), gz);
+}
+
+static void check_idx_contents(const bnn_dataset *ds, int64_t classes) {
+    CHECK_EQ_INT(bnn_dataset_n(ds), 5);
+    CHECK_EQ_INT(bnn_dataset_dim(ds), 12);
+    CHECK_EQ_INT(bnn_dataset_outputs(ds), classes);
+    CHECK_EQ_INT(bnn_dataset_task(ds), BNN_TASK_CLASSIFICATION);
+    for (int i = 0; i < 60; i++)
+        CHECK(bnn_dataset_cx(ds)[i] == (float)px[i] / 255.0f);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ_INT(bnn_dataset_clabels(ds)[i], lb[i]);
+    int64_t shape[3];
+    bnn_dataset_image_shape(ds, shape);
+    CHECK(shape[0] == 1 && shape[1] == 3 && shape[2] == 4);
+}
+
+static void test_idx_round_trip(void) {
+    for (int i = 0; i < 60; i++)
+        px[i] = (unsigned char)(i * 37 % 256);
+    px[0] = 0, px[1] = 255;
+    bnn_dataset *ds = NULL;
+    const char *img = tmp_path("img.idx"), *lab = tmp_path("lab.idx");
+    write_idx_pair(img, lab, false);
+    REQUIRE(bnn_idx_load(&ds, img, lab, 3) == 0);
+    check_idx_contents(ds, 3);
+    CHECK(bnn_dataset_cx(ds)[0] == 0.0f && bnn_dataset_cx(ds)[1] == 1.0f);
+    bnn_dataset_free(ds);
+
+    const char *imgz = tmp_path("img.idx.gz"), *labz = tmp_path("lab.idx.gz");
+    write_idx_pair(imgz, labz, true);
+    REQUIRE(bnn_idx_load(&ds, imgz, labz, 3) == 0);
+    check_idx_contents(ds, 3);
+    bnn_dataset_free(ds);
+
+    /* Rank 2 images (n × d): features are the rows, and there is no image shape. */
+    unsigned char buf[256];
+    uint32_t d2[2] = {5, 12};
+    write_bytes(img, buf, make_idx(buf, 0x08, 2, d2, px, sizeof px), false);
+    REQUIRE(bnn_idx_load(&ds, img, labz, 10) == 0);
+    CHECK_EQ_INT(bnn_dataset_dim(ds), 12);
+    CHECK_EQ_INT(bnn_dataset_outputs(ds), 10);
+    int64_t shape[3];
+    bnn_dataset_image_shape(ds, shape);
+    CHECK(shape[0] == 0 && shape[1] == 0 && shape[2] == 0);
+    bnn_dataset_free(ds);
+
+    /* Bytes after the payload are tolerated. */
+    size_t len = make_idx(buf, 0x08, 2, d2, px, sizeof px);
+    memcpy(buf + len, "junk", 4);
+    write_bytes(img, buf, len + 4, false);
+    CHECK(bnn_idx_load(&ds, img, lab, 3) == 0);
+    bnn_dataset_free(ds);
+}
+
+static void test_idx_errors(void) {
+    bnn_dataset *ds = (bnn_dataset *)&ds;
+    const char *img = tmp_path("eimg.idx"), *lab = tmp_path("elab.idx");
+    unsigned char buf[256];
+    uint32_t di[3] = {5, 3, 4}, dl[1] = {5};
+    size_t ilen = make_idx(buf, 0x08, 3, di, px, sizeof px);
+    write_idx_pair(img, lab, false);
+
+    /* Missing file: BNN_EIO naming the path. */
+    const char *missing = tmp_path("no_such_file.idx");
+    expect_error(bnn_idx_load(&ds, missing, lab, 3), BNN_EIO, missing, NULL);
+    CHECK(ds == NULL);
+    expect_error(bnn_idx_load(&ds, img, missing, 3), BNN_EIO, missing, NULL);
+
+    /* Truncated payload, truncated header, empty file. */
+    write_bytes(img, buf, ilen - 7, false);
+    expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, img, "truncated", "pixel", NULL);
+    write_bytes(img, buf, 9, false);
+    expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, img, "truncated", NULL);
+    write_bytes(img, buf, 0, false);
+    expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, img, "empty", NULL);
+
+    /* Truncated gzip stream: cut a compressed file in half. */
+    const char *gzp = tmp_path("cut.idx.gz");
+    write_bytes(gzp, buf, make_idx(buf, 0x08, 3, di, px, sizeof px), true);
+    {
+        FILE *f = fopen(gzp, "rb");
+        REQUIRE(f != NULL);
+        unsigned char z[512];
+        size_t zn = fread(z, 1, sizeof z, f);
+        fclose(f);
+        REQUIRE(zn > 20);
+        write_bytes(gzp, z, zn / 2, false);
+        CHECK_EQ_INT(bnn_idx_load(&ds, gzp, lab, 3), BNN_EFORMAT);
+        CHECK(contains(bnn_last_error(), gzp));
+        /* A flipped byte in the CRC trailer is caught too. */
+        z[zn - 6] ^= 0xFF;
+        write_bytes(gzp, z, zn, false);
+        expect_error(bnn_idx_load(&ds, gzp, lab, 3), BNN_EFORMAT, gzp, NULL);
+    }
+
+    /* Bad magic, unknown dtype, wrong dtype, zero rank, rank 1 images. */
+    ilen = make_idx(buf, 0x08, 3, di, px, sizeof px);
+    buf[0] = 0x1f;
+    write_bytes(img, buf, ilen, false);
+    expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, img, "magic", NULL);
+    buf[0] = 0, buf[2] = 0x42;
+    write_bytes(img, buf, ilen, false);
+    expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, img, "magic", NULL);
+    buf[2] = 0x0D;
+    write_bytes(img, buf, ilen, false);
+    expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, img, "float32", NULL);
+    buf[2] = 0x08, buf[3] = 0;
+    write_bytes(img, buf, ilen, false);
+    expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, img, NULL);
+    write_bytes(img, buf, make_idx(buf, 0x08, 1, dl, lb, sizeof lb), false);
+    expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, img, "rank", NULL);
+
+    /* Dimensions: a zero, and a product too large to be real. */
+    uint32_t dz[3] = {5, 0, 4}, dh[3] = {0xFFFFFFFFu, 0xFFFFFFFFu, 2};
+    write_bytes(img, buf, make_idx(buf, 0x08, 3, dz, px, sizeof px), false);
+    expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, img, "dimension 1", NULL);
+    write_bytes(img, buf, make_idx(buf, 0x08, 3, dh, px, sizeof px), false);
+    expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, img, "2^40", NULL);
+    /* A plausible header over a short file: fails as truncated without a huge allocation. */
+    uint32_t dbig[3] = {1000000, 28, 28};
+    write_bytes(img, buf, make_idx(buf, 0x08, 3, dbig, px, sizeof px), false);
+    dl[0] = 1000000;
+    write_bytes(lab, buf, make_idx(buf, 0x08, 1, dl, lb, sizeof lb), false);
+    expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, lab, "truncated", NULL);
+    dl[0] = 5;
+
+    /* Label file problems: count mismatch, rank, dtype, a label out of range. */
+    write_idx_pair(img, lab, false);
+    uint32_t d4[1] = {4};
+    write_bytes(lab, buf, make_idx(buf, 0x08, 1, d4, lb, 4), false);
+    expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, "5 images", "4 labels", lab, NULL);
+    uint32_t d51[2] = {5, 1};
+    write_bytes(lab, buf, make_idx(buf, 0x08, 2, d51, lb, 5), false);
+    expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, lab, "rank 2", NULL);
+    write_bytes(lab, buf, make_idx(buf, 0x0C, 1, dl, lb, 5), false);
+    expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, lab, "int32", NULL);
+    write_idx_pair(img, lab, false);
+    expect_error(bnn_idx_load(&ds, img, lab, 2), BNN_EFORMAT, lab, "label 2", "item 2", NULL);
+    CHECK(ds == NULL);
+
+    /* Argument errors. */
+    CHECK_EQ_INT(bnn_idx_load(&ds, img, lab, 0), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_idx_load(&ds, NULL, lab, 3), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_idx_load(NULL, img, lab, 3), BNN_EINVAL);
+    /* A directory opens but cannot be read. */
+    CHECK_EQ_INT(bnn_idx_load(&ds, BNN_TEST_TMP, lab, 3), BNN_EIO);
+}
+
+/* ------------------------------------------------------------------ CSV */
+
+static bnn_dataset *csv_ok(const char *text, const struct bnn_csv_params *p) {
+    const char *path = tmp_path("t.csv");
+    write_text(path, text);
+    bnn_dataset *ds = NULL;
+    int rc = bnn_csv_load(&ds, path, p);
+    if (rc) fprintf(stderr, "  unexpected CSV error: %s\n", bnn_last_error());
+    REQUIRE(rc == 0);
+    return ds;
+}
+
+static int csv_err(const char *text, const struct bnn_csv_params *p) {
+    const char *path = tmp_path("t.csv");
+    write_text(path, text);
+    bnn_dataset *ds = (bnn_dataset *)&ds;
+    int rc = bnn_csv_load(&ds, path, p);
+    CHECK(ds == NULL);
+    CHECK(rc == 0 || contains(bnn_last_error(), path));
+    return rc;
+}
+
+static void test_csv_load(void) {
+    struct bnn_csv_params p = bnn_csv_default_params();
+    CHECK(!p.header && p.header_auto && p.target_col == -1 && p.delimiter == ',');
+
+    /* Header detected; last column is the target. */
+    bnn_dataset *ds = csv_ok("a,b,label\n1,2,0\n3.5,-4e1,2\n 5 , 6 ,1\n", &p);
+    CHECK_EQ_INT(bnn_dataset_n(ds), 3);
+    CHECK_EQ_INT(bnn_dataset_dim(ds), 2);
+    CHECK_EQ_INT(bnn_dataset_outputs(ds), 3);
+    const float *x = bnn_dataset_cx(ds);
+    CHECK(x[0] == 1.0f && x[1] == 2.0f && x[2] == 3.5f && x[3] == -40.0f && x[4] == 5.0f);
+    CHECK(bnn_dataset_clabels(ds)[0] == 0 && bnn_dataset_clabels(ds)[1] == 2 &&
+          bnn_dataset_clabels(ds)[2] == 1);
+    bnn_dataset_free(ds);
+
+    /* No header: the first line is data. */
+    ds = csv_ok("1,2,1\n3,4,0\n", &p);
+    CHECK_EQ_INT(bnn_dataset_n(ds), 2);
+    CHECK(bnn_dataset_cx(ds)[0] == 1.0f && bnn_dataset_clabels(ds)[0] == 1);
+    bnn_dataset_free(ds);
+
+    /* An explicit header line that happens to be numeric. */
+    p.header = true;
+    ds = csv_ok("7,8,9\n1,2,1\n", &p);
+    CHECK_EQ_INT(bnn_dataset_n(ds), 1);
+    bnn_dataset_free(ds);
+    p.header = false;
+
+    /* Target column first, last, negative; 3 features each time. */
+    const char *t4 = "2,10,11,12\n0,20,21,22\n1,30,31,32\n";
+    p.target_col = 0;
+    ds = csv_ok(t4, &p);
+    CHECK(bnn_dataset_clabels(ds)[0] == 2 && bnn_dataset_cx(ds)[0] == 10.0f &&
+          bnn_dataset_cx(ds)[8] == 32.0f);
+    bnn_dataset_free(ds);
+    p.target_col = 3;
+    ds = csv_ok("10,11,12,2\n20,21,22,0\n", &p);
+    CHECK(bnn_dataset_clabels(ds)[0] == 2 && bnn_dataset_cx(ds)[2] == 12.0f);
+    bnn_dataset_free(ds);
+    p.target_col = -3; /* the second column */
+    ds = csv_ok("10,2,11,12\n20,0,21,22\n", &p);
+    CHECK(bnn_dataset_clabels(ds)[0] == 2 && bnn_dataset_clabels(ds)[1] == 0);
+    CHECK(bnn_dataset_cx(ds)[0] == 10.0f && bnn_dataset_cx(ds)[1] == 11.0f &&
+          bnn_dataset_cx(ds)[5] == 22.0f);
+    bnn_dataset_free(ds);
+    p.target_col = 4;
+    CHECK_EQ_INT(csv_err(t4, &p), BNN_EINVAL);
+    p.target_col = -5;
+    CHECK_EQ_INT(csv_err(t4, &p), BNN_EINVAL);
+    p.target_col = -1;
+
+    /* CRLF endings, a byte-order mark, blank lines at the end, no final newline. */
+    ds = csv_ok("\xEF\xBB\xBFx,y\r\n0.5,1\r\n0.25,0\r\n\r\n\n", &p);
+    CHECK_EQ_INT(bnn_dataset_n(ds), 2);
+    CHECK(bnn_dataset_cx(ds)[1] == 0.25f && bnn_dataset_clabels(ds)[0] == 1);
+    bnn_dataset_free(ds);
+    ds = csv_ok("1,0\n2,1", &p);
+    CHECK_EQ_INT(bnn_dataset_n(ds), 2);
+    bnn_dataset_free(ds);
+
+    /* Regression: one float target column. */
+    p.task = BNN_TASK_REGRESSION;
+    ds = csv_ok(
+        "x1;x2;y\n1;2;0.5\n3;4;-1.25\n",
+        &(struct bnn_csv_params){
+            .header_auto = true, .target_col = -1, .task = BNN_TASK_REGRESSION, .delimiter = ';'});
+    CHECK_EQ_INT(bnn_dataset_task(ds), BNN_TASK_REGRESSION);
+    CHECK_EQ_INT(bnn_dataset_outputs(ds), 1);
+    CHECK(bnn_dataset_ctargets(ds)[0] == 0.5f && bnn_dataset_ctargets(ds)[1] == -1.25f);
+    CHECK(bnn_dataset_clabels(ds) == NULL);
+    bnn_dataset_free(ds);
+    p.task = BNN_TASK_CLASSIFICATION;
+
+    /* A gzip-compressed CSV reads the same. */
+    const char *gz = tmp_path("t.csv.gz");
+    const char *text = "a,b\n1,0\n2,1\n";
+    write_bytes(gz, text, strlen(text), true);
+    REQUIRE(bnn_csv_load(&ds, gz, &p) == 0);
+    CHECK_EQ_INT(bnn_dataset_n(ds), 2);
+    bnn_dataset_free(ds);
+}
+
+static void test_csv_errors(void) {
+    struct bnn_csv_params p = bnn_csv_default_params();
+    /* Wrong column count names the line (line 4: header, two rows, then the short one). */
+    CHECK_EQ_INT(csv_err("a,b,c\n1,2,0\n3,4,1\n5,6\n", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "line 4") && contains(bnn_last_error(), "2 fields"));
+    CHECK_EQ_INT(csv_err("1,2,0\n3,4,1,9\n", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "line 2"));
+
+    /* A field that is not a number, named with its line and column. */
+    CHECK_EQ_INT(csv_err("a,b,c\n1,2,0\n3,x4,1\n", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "line 3") && contains(bnn_last_error(), "column 2") &&
+          contains(bnn_last_error(), "'x4'"));
+    CHECK_EQ_INT(csv_err("a,b,c\n1,2 3,0\n", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "column 2"));
+
+    /* NaN and Inf are rejected; a NaN in the first row is data, not a header. */
+    CHECK_EQ_INT(csv_err("a,b,c\n1,nan,0\n", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "line 2") && contains(bnn_last_error(), "finite"));
+    CHECK_EQ_INT(csv_err("1,NaN,0\n2,3,1\n", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "line 1") && contains(bnn_last_error(), "column 2"));
+    CHECK_EQ_INT(csv_err("a,b,c\n1,2,0\n-inf,2,0\n", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "line 3") && contains(bnn_last_error(), "column 1"));
+    CHECK_EQ_INT(csv_err("a,b,c\n1,1e999,0\n", &p), BNN_EFORMAT);
+    CHECK_EQ_INT(csv_err("a,b,c\n1,1e39,0\n", &p), BNN_EFORMAT); /* finite double, not a float */
+    CHECK(contains(bnn_last_error(), "range"));
+
+    /* Empty fields, including a trailing delimiter. */
+    CHECK_EQ_INT(csv_err("a,b,c\n1,,0\n", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "column 2") && contains(bnn_last_error(), "empty"));
+    CHECK_EQ_INT(csv_err("a,b\n1,0,\n", &p), BNN_EFORMAT);
+
+    /* Class labels must be non-negative integers. */
+    CHECK_EQ_INT(csv_err("a,b\n1,0\n2,1.5\n", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "line 3") && contains(bnn_last_error(), "class label"));
+    CHECK_EQ_INT(csv_err("a,b\n1,-1\n", &p), BNN_EFORMAT);
+
+    /* Empty, blank-only and header-only files; a single column; a wrong delimiter. */
+    CHECK_EQ_INT(csv_err("", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "empty"));
+    CHECK_EQ_INT(csv_err("\n \r\n", &p), BNN_EFORMAT);
+    CHECK_EQ_INT(csv_err("a,b,c\n", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "no data rows"));
+    CHECK_EQ_INT(csv_err("1\n2\n", &p), BNN_EFORMAT);
+    CHECK_EQ_INT(csv_err("1;0\n2;1\n", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "delimiter"));
+
+    /* Binary garbage is an error, not a crash, and the message stays printable. */
+    char bin[64];
+    for (int i = 0; i < 63; i++)
+        bin[i] = (char)(i * 53 + 1);
+    bin[63] = 0;
+    int rc = csv_err(bin, &p);
+    CHECK(rc == BNN_EFORMAT);
+    for (const char *s = bnn_last_error(); *s; s++)
+        CHECK(*s >= 0x20 && *s < 0x7f);
+
+    /* Bad settings and a missing file. */
+    p.delimiter = '.';
+    CHECK_EQ_INT(csv_err("1,2\n", &p), BNN_EINVAL);
+    p.delimiter = ',';
+    p.task = (bnn_task)9;
+    CHECK_EQ_INT(csv_err("1,2\n", &p), BNN_EINVAL);
+    p.task = BNN_TASK_CLASSIFICATION;
+    bnn_dataset *ds = NULL;
+    const char *missing = tmp_path("missing.csv");
+    expect_error(bnn_csv_load(&ds, missing, &p), BNN_EIO, missing, NULL);
+    CHECK_EQ_INT(bnn_csv_load(&ds, NULL, &p), BNN_EINVAL);
+}
+
+/* ------------------------------------------------------------------ toy problems */
+
+static void test_moons(void) {
+    bnn_dataset *a = NULL, *b = NULL, *c = NULL, *z = NULL;
+    REQUIRE(bnn_toy_moons(&a, 200, 0.1, 42) == 0);
+    REQUIRE(bnn_toy_moons(&b, 200, 0.1, 42) == 0);
+    REQUIRE(bnn_toy_moons(&c, 200, 0.1, 43) == 0);
+    CHECK_EQ_INT(bnn_dataset_n(a), 200);
+    CHECK_EQ_INT(bnn_dataset_dim(a), 2);
+    CHECK_EQ_INT(bnn_dataset_outputs(a), 2);
+    CHECK(bnn_dataset_validate(a) == 0);
+    int count[2] = {0, 0};
+    for (int i = 0; i < 200; i++)
+        count[bnn_dataset_clabels(a)[i]]++;
+    CHECK_EQ_INT(count[0], 100);
+    CHECK_EQ_INT(count[1], 100);
+    CHECK(memcmp(bnn_dataset_cx(a), bnn_dataset_cx(b), 400 * sizeof(float)) == 0);
+    CHECK(memcmp(bnn_dataset_clabels(a), bnn_dataset_clabels(b), 200 * sizeof(int32_t)) == 0);
+    CHECK(memcmp(bnn_dataset_cx(a), bnn_dataset_cx(c), 400 * sizeof(float)) != 0);
+    /* Shuffled: the labels are not 100 zeros then 100 ones. */
+    int runs = 0;
+    for (int i = 1; i < 200; i++)
+        runs += bnn_dataset_clabels(a)[i] != bnn_dataset_clabels(a)[i - 1];
+    CHECK(runs > 20);
+
+    /* Without noise every point lies on its half-circle, and the end points are exact. */
+    REQUIRE(bnn_toy_moons(&z, 101, 0.0, 1) == 0);
+    int n0 = 0, n1 = 0, has_end = 0;
+    for (int i = 0; i < 101; i++) {
+        double x = bnn_dataset_cx(z)[2 * i], y = bnn_dataset_cx(z)[2 * i + 1];
+        if (bnn_dataset_clabels(z)[i] == 0) {
+            n0++;
+            CHECK_NEAR(x * x + y * y, 1.0, 1e-6);
+            CHECK(y >= 0.0);
+        } else {
+            n1++;
+            CHECK_NEAR((x - 1) * (x - 1) + (y - 0.5) * (y - 0.5), 1.0, 1e-6);
+            CHECK(y <= 0.5);
+            has_end += x == 2.0f && y == 0.5f; /* t = π: (1 − cos π, 1 − sin π − 0.5) */
+        }
+    }
+    CHECK_EQ_INT(n0, 50); /* n/2 outer, the rest inner, as scikit-learn */
+    CHECK_EQ_INT(n1, 51);
+    CHECK_EQ_INT(has_end, 1);
+    /* Noise of 0.1 spreads points around the circles with about that deviation. */
+    double ss = 0.0;
+    for (int i = 0; i < 200; i++) {
+        double x = bnn_dataset_cx(a)[2 * i], y = bnn_dataset_cx(a)[2 * i + 1];
+        double r = bnn_dataset_clabels(a)[i] == 0 ? sqrt(x * x + y * y)
+                                                  : sqrt((x - 1) * (x - 1) + (y - 0.5) * (y - 0.5));
+        ss += (r - 1) * (r - 1);
+    }
+    CHECK(sqrt(ss / 200) > 0.05 && sqrt(ss / 200) < 0.2);
+    bnn_dataset_free(a), bnn_dataset_free(b), bnn_dataset_free(c), bnn_dataset_free(z);
+
+    CHECK_EQ_INT(bnn_toy_moons(&a, 1, 0.1, 0), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_toy_moons(&a, 10, -0.1, 0), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_toy_moons(&a, 10, NAN, 0), BNN_EINVAL);
+    CHECK(a == NULL);
+}
+
+static void test_sine_gap(void) {
+    bnn_dataset *tr = NULL, *tr2 = NULL, *te = NULL;
+    REQUIRE(bnn_toy_sine_gap(&tr, 64, 0.1, 5, false) == 0);
+    REQUIRE(bnn_toy_sine_gap(&tr2, 64, 0.1, 6, false) == 0);
+    CHECK_EQ_INT(bnn_dataset_task(tr), BNN_TASK_REGRESSION);
+    CHECK_EQ_INT(bnn_dataset_n(tr), 64);
+    CHECK_EQ_INT(bnn_dataset_dim(tr), 1);
+    CHECK_EQ_INT(bnn_dataset_outputs(tr), 1);
+    int left = 0, right = 0;
+    double ss = 0.0;
+    for (int i = 0; i < 64; i++) {
+        float x = bnn_dataset_cx(tr)[i];
+        CHECK(!(x > -1.0f && x < 1.0f));
+        CHECK(x >= -4.0f && x <= 4.0f);
+        left += x<0, right += x> 0;
+        double r = bnn_dataset_ctargets(tr)[i] - sin(x);
+        ss += r * r;
+    }
+    CHECK_EQ_INT(left, 32);
+    CHECK_EQ_INT(right, 32);
+    CHECK(sqrt(ss / 64) > 0.05 && sqrt(ss / 64) < 0.2);
+    CHECK(memcmp(bnn_dataset_cx(tr), bnn_dataset_cx(tr2), 64 * sizeof(float)) != 0);
+    bnn_dataset_free(tr2);
+    REQUIRE(bnn_toy_sine_gap(&tr2, 64, 0.1, 5, false) == 0);
+    CHECK(memcmp(bnn_dataset_ctargets(tr), bnn_dataset_ctargets(tr2), 64 * sizeof(float)) == 0);
+
+    REQUIRE(bnn_toy_sine_gap(&te, 200, 0.1, 5, true) == 0);
+    CHECK_EQ_INT(bnn_dataset_n(te), 200);
+    const float *x = bnn_dataset_cx(te);
+    CHECK(x[0] == -6.0f && x[199] == 6.0f);
+    int in_gap = 0;
+    for (int i = 0; i < 200; i++) {
+        CHECK_NEAR(x[i], -6.0 + 12.0 * i / 199.0, 1e-6);
+        CHECK_NEAR(bnn_dataset_ctargets(te)[i], sin(x[i]), 1e-6); /* noise-free */
+        in_gap += x[i] > -1.0f && x[i] < 1.0f;
+    }
+    CHECK(in_gap > 20);
+    bnn_dataset_free(tr), bnn_dataset_free(tr2), bnn_dataset_free(te);
+
+    CHECK_EQ_INT(bnn_toy_sine_gap(&tr, 1, 0.1, 0, false), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_toy_sine_gap(&tr, 10, INFINITY, 0, false), BNN_EINVAL);
+}
+
+/* ------------------------------------------------------------------ lookup by spec */
+
+static void test_data_load(void) {
+    struct bnn_data_params p = bnn_data_default_params();
+    CHECK(strcmp(p.split, "train") == 0);
+    bnn_dataset *tr = NULL, *te = NULL;
+    REQUIRE(bnn_data_load(&tr, "moons", &p) == 0);
+    p.split = "test";
+    REQUIRE(bnn_data_load(&te, "moons", &p) == 0);
+    CHECK_EQ_INT(bnn_dataset_n(tr), 1000);
+    CHECK_EQ_INT(bnn_dataset_n(te), 500);
+    /* The test split is not a prefix or copy of the training split. */
+    CHECK(memcmp(bnn_dataset_cx(tr), bnn_dataset_cx(te), 500 * 2 * sizeof(float)) != 0);
+    bnn_dataset_free(tr), bnn_dataset_free(te);
+    /* The public generator with the same seed gives the training split. */
+    p.split = NULL; /* NULL means train */
+    REQUIRE(bnn_data_load(&tr, "moons", &p) == 0);
+    REQUIRE(bnn_toy_moons(&te, 1000, 0.1, 0) == 0);
+    CHECK(memcmp(bnn_dataset_cx(tr), bnn_dataset_cx(te), 2000 * sizeof(float)) == 0);
+    bnn_dataset_free(tr), bnn_dataset_free(te);
+
+    p.split = "train";
+    REQUIRE(bnn_data_load(&tr, "sine-gap", &p) == 0);
+    p.split = "test";
+    REQUIRE(bnn_data_load(&te, "sine-gap", &p) == 0);
+    CHECK_EQ_INT(bnn_dataset_n(tr), 64);
+    CHECK_EQ_INT(bnn_dataset_n(te), 200);
+    CHECK_EQ_INT(bnn_dataset_task(te), BNN_TASK_REGRESSION);
+    bnn_dataset_free(tr), bnn_dataset_free(te);
+
+    /* csv:PATH serves both splits; csv:TRAIN,TEST picks by split. */
+    const char *a = tmp_path("train.csv"), *b = tmp_path("test.csv");
+    write_text(a, "f,y\n1,0\n2,1\n3,1\n");
+    write_text(b, "f,y\n9,1\n");
+    char spec[1200];
+    snprintf(spec, sizeof spec, "csv:%s", a);
+    REQUIRE(bnn_data_load(&te, spec, &p) == 0);
+    CHECK_EQ_INT(bnn_dataset_n(te), 3);
+    bnn_dataset_free(te);
+    snprintf(spec, sizeof spec, "csv:%s,%s", a, b);
+    REQUIRE(bnn_data_load(&te, spec, &p) == 0);
+    CHECK_EQ_INT(bnn_dataset_n(te), 1);
+    CHECK(bnn_dataset_cx(te)[0] == 9.0f);
+    bnn_dataset_free(te);
+    p.split = "train";
+    REQUIRE(bnn_data_load(&tr, spec, &p) == 0);
+    CHECK_EQ_INT(bnn_dataset_n(tr), 3);
+    bnn_dataset_free(tr);
+    p.csv.task = BNN_TASK_REGRESSION;
+    REQUIRE(bnn_data_load(&tr, spec, &p) == 0);
+    CHECK_EQ_INT(bnn_dataset_task(tr), BNN_TASK_REGRESSION);
+    bnn_dataset_free(tr);
+    p.csv = bnn_csv_default_params();
+
+    tr = (bnn_dataset *)&tr;
+    expect_error(bnn_data_load(&tr, "mnist", &p), BNN_EINVAL, "mnist", "fmnist", "moons",
+                 "sine-gap", "csv:", NULL);
+    CHECK(tr == NULL);
+    CHECK_EQ_INT(bnn_data_load(&tr, "csv:", &p), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_data_load(&tr, "csv:a,", &p), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_data_load(&tr, "csv:a,b,c", &p), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_data_load(&tr, NULL, &p), BNN_EINVAL);
+    p.split = "valid";
+    expect_error(bnn_data_load(&tr, "moons", &p), BNN_EINVAL, "valid", NULL);
+    CHECK_EQ_INT(bnn_data_load(&tr, "moons", NULL), 0); /* NULL params: defaults */
+    bnn_dataset_free(tr);
+}
+
+/* fmnist through BNN_FMNIST_DIR, on small files with the real names; then a missing dir. */
+static void test_fmnist_dir(void) {
+    const char *saved = getenv("BNN_FMNIST_DIR");
+    char *saved_copy = saved ? strdup(saved) : NULL;
+    const char *dir = tmp_path("fmnist");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    REQUIRE(system(cmd) == 0);
+    char img[1024], lab[1024];
+    unsigned char buf[256];
+    uint32_t di[3] = {5, 3, 4}, dl[1] = {5};
+    /* Test split gzipped, training split plain: both names are looked for. */
+    snprintf(img, sizeof img, "%s/t10k-images-idx3-ubyte.gz", dir);
+    snprintf(lab, sizeof lab, "%s/t10k-labels-idx1-ubyte.gz", dir);
+    write_idx_pair(img, lab, true);
+    snprintf(img, sizeof img, "%s/train-images-idx3-ubyte", dir);
+    snprintf(lab, sizeof lab, "%s/train-labels-idx1-ubyte", dir);
+    write_bytes(img, buf, make_idx(buf, 0x08, 3, di, px, sizeof px), false);
+    unsigned char lb2[5] = {9, 9, 9, 9, 9};
+    write_bytes(lab, buf, make_idx(buf, 0x08, 1, dl, lb2, 5), false);
+
+    REQUIRE(setenv("BNN_FMNIST_DIR", dir, 1) == 0);
+    struct bnn_data_params p = bnn_data_default_params();
+    p.split = "test";
+    bnn_dataset *ds = NULL;
+    REQUIRE(bnn_data_load(&ds, "fmnist", &p) == 0);
+    check_idx_contents(ds, 10); /* Fashion-MNIST always has 10 classes */
+    bnn_dataset_free(ds);
+    p.split = "train";
+    REQUIRE(bnn_data_load(&ds, "fmnist", &p) == 0);
+    CHECK_EQ_INT(bnn_dataset_outputs(ds), 10);
+    CHECK_EQ_INT(bnn_dataset_clabels(ds)[4], 9);
+    bnn_dataset_free(ds);
+
+    const char *none = tmp_path("fmnist_missing");
+    REQUIRE(setenv("BNN_FMNIST_DIR", none, 1) == 0);
+    ds = (bnn_dataset *)&ds;
+    expect_error(bnn_data_load(&ds, "fmnist", &p), BNN_ENOTFOUND, none,
+                 "train-images-idx3-ubyte.gz", "apt-get install dataset-fashion-mnist", NULL);
+    CHECK(ds == NULL);
+
+    if (saved_copy)
+        setenv("BNN_FMNIST_DIR", saved_copy, 1);
+    else
+        unsetenv("BNN_FMNIST_DIR");
+    free(saved_copy);
+}
+
+/* The installed Fashion-MNIST test split, when this machine has it. */
+static void test_fmnist_installed(void) {
+    const char *dir = getenv("BNN_FMNIST_DIR");
+    if (!dir || !*dir) dir = "/usr/share/datasets/fashion-mnist";
+    char probe[1024];
+    snprintf(probe, sizeof probe, "%s/t10k-images-idx3-ubyte.gz", dir);
+    FILE *f = fopen(probe, "rb");
+    if (!f) {
+        fprintf(stderr,
+                "note: %s not found; skipping the Fashion-MNIST check "
+                "(apt-get install dataset-fashion-mnist provides it)\n",
+                probe);
+        return;
+    }
+    fclose(f);
+    struct bnn_data_params p = bnn_data_default_params();
+    p.split = "test";
+    bnn_dataset *ds = NULL;
+    int rc = bnn_data_load(&ds, "fmnist", &p);
+    if (rc) fprintf(stderr, "  fmnist: %s\n", bnn_last_error());
+    REQUIRE(rc == 0);
+    CHECK_EQ_INT(bnn_dataset_n(ds), 10000);
+    CHECK_EQ_INT(bnn_dataset_dim(ds), 784);
+    CHECK_EQ_INT(bnn_dataset_outputs(ds), 10);
+    int64_t shape[3];
+    bnn_dataset_image_shape(ds, shape);
+    CHECK(shape[0] == 1 && shape[1] == 28 && shape[2] == 28);
+    float lo = 1.0f, hi = 0.0f;
+    const float *x = bnn_dataset_cx(ds);
+    for (int64_t i = 0; i < 10000 * 784; i++) {
+        if (x[i] < lo) lo = x[i];
+        if (x[i] > hi) hi = x[i];
+    }
+    CHECK(lo == 0.0f && hi == 1.0f);
+    int hist[10] = {0};
+    for (int i = 0; i < 10000; i++)
+        hist[bnn_dataset_clabels(ds)[i]]++;
+    for (int c = 0; c < 10; c++)
+        CHECK_EQ_INT(hist[c], 1000);
+    bnn_dataset_free(ds);
+}
+
+int main(void) {
+    test_dataset_object();
+    test_gather();
+    test_permutation();
+    test_idx_round_trip();
+    test_idx_errors();
+    test_csv_load();
+    test_csv_errors();
+    test_moons();
+    test_sine_gap();
+    test_data_load();
+    test_fmnist_dir();
+    test_fmnist_installed();
+    return CHECK_DONE();
+}

@@ -1,0 +1,270 @@
+/* Finite-difference gradient checks for every layer, every likelihood and whole models, plus the
+ * model spec parser. Each check perturbs one input or weight by ±h in float, recomputes a scalar
+ * loss in double and compares (L(+h) − L(−h)) / 2h with the analytic gradient. */
+#include "check.h"
+#include "nn/layer.h"
+
+#include <string.h>
+
+#define FD_H 1e-2f
+
+/* Relative-to-scale agreement: |fd − an| ≤ atol + rtol·|an|. Returns the number of misses. */
+static int compare(const char *what, const double *fd, const float *an, int64_t n, double atol,
+                   double rtol) {
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!(fabs(fd[i] - an[i]) <= atol + rtol * fabs(an[i]))) {
+            if (bad < 5)
+                fprintf(stderr, "  %s[%lld]: finite difference %.6g, analytic %.6g\n", what,
+                        (long long)i, fd[i], an[i]);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+/* L = Σ y ⊙ R for a layer, with a fixed random R, so ∂L/∂y = R. */
+static double layer_loss(bnn__layer *l, const float *x, const float *w, const float *R, float *y,
+                         int64_t b, bool train, uint64_t rseed) {
+    bnn_rng rng = bnn_rng_make(rseed, 0); /* replayed, so dropout masks are the same each call */
+    l->vt->forward(l, y, x, w, b, train, &rng);
+    double s = 0;
+    for (int64_t i = 0; i < b * l->out; i++) s += (double)y[i] * R[i];
+    return s;
+}
+
+static void check_layer(const bnn__layer_vt *vt, int64_t in, int64_t out, float rate, bool train,
+                        bool away_from_zero) {
+    const int64_t b = 4;
+    bnn__layer l = {.vt = vt, .in = in, .out = out, .rate = rate};
+    if (vt->reserve) REQUIRE(vt->reserve(&l, b) == 0);
+    int64_t np = vt->nparams(&l);
+    float *x = calloc((size_t)(b * in), 4), *y = calloc((size_t)(b * out), 4);
+    float *R = calloc((size_t)(b * out), 4), *w = calloc((size_t)np + 1, 4);
+    float *dx = calloc((size_t)(b * in), 4), *dw = calloc((size_t)np + 1, 4);
+    double *fdx = calloc((size_t)(b * in), 8), *fdw = calloc((size_t)np + 1, 8);
+    REQUIRE(x && y && R && w && dx && dw && fdx && fdw);
+    bnn_rng rng = bnn_rng_make(11, 0);
+    bnn_rng_normal(&rng, x, b * in);
+    bnn_rng_normal(&rng, R, b * out);
+    if (np) bnn_rng_normal(&rng, w, np);
+    if (away_from_zero) /* keep ReLU inputs clear of the kink by more than the step */
+        for (int64_t i = 0; i < b * in; i++) x[i] += x[i] >= 0 ? 0.1f : -0.1f;
+    layer_loss(&l, x, w, R, y, b, train, 5);
+    vt->backward(&l, dx, np ? dw : NULL, R, x, y, w, b);
+    float *ycopy = calloc((size_t)(b * out), 4);
+    for (int64_t i = 0; i < b * in; i++) {
+        float s = x[i];
+        x[i] = s + FD_H;
+        double lp = layer_loss(&l, x, w, R, ycopy, b, train, 5);
+        x[i] = s - FD_H;
+        double lm = layer_loss(&l, x, w, R, ycopy, b, train, 5);
+        x[i] = s;
+        fdx[i] = (lp - lm) / (2.0 * FD_H);
+    }
+    for (int64_t i = 0; i < np; i++) {
+        float s = w[i];
+        w[i] = s + FD_H;
+        double lp = layer_loss(&l, x, w, R, ycopy, b, train, 5);
+        w[i] = s - FD_H;
+        double lm = layer_loss(&l, x, w, R, ycopy, b, train, 5);
+        w[i] = s;
+        fdw[i] = (lp - lm) / (2.0 * FD_H);
+    }
+    char name[64];
+    snprintf(name, sizeof name, "%s dx", vt->kind);
+    int bad = compare(name, fdx, dx, b * in, 2e-3, 2e-3);
+    snprintf(name, sizeof name, "%s dw", vt->kind);
+    bad += compare(name, fdw, dw, np, 2e-3, 2e-3);
+    if (bad) fprintf(stderr, "layer %s: %d gradient entries disagree\n", vt->kind, bad);
+    CHECK_EQ_INT(bad, 0);
+    if (vt->release) vt->release(&l);
+    free(x), free(y), free(R), free(w), free(dx), free(dw), free(fdx), free(fdw), free(ycopy);
+}
+
+static void test_layers(void) {
+    check_layer(&bnn__linear_vt, 5, 3, 0, false, false);
+    check_layer(&bnn__linear_vt, 1, 7, 0, false, false);
+    check_layer(&bnn__relu_vt, 6, 6, 0, false, true);
+    check_layer(&bnn__tanh_vt, 6, 6, 0, false, false);
+    check_layer(&bnn__gelu_vt, 6, 6, 0, false, false);
+    check_layer(&bnn__dropout_vt, 6, 6, 0.4f, true, false);
+    check_layer(&bnn__dropout_vt, 6, 6, 0.4f, false, false);
+}
+
+/* Dropout: about p of the features are zeroed in training, the rest scaled by 1/(1−p). */
+static void test_dropout_statistics(void) {
+    const int64_t b = 100, n = 100;
+    bnn__layer l = {.vt = &bnn__dropout_vt, .in = n, .out = n, .rate = 0.3f};
+    REQUIRE(bnn__dropout_vt.reserve(&l, b) == 0);
+    float *x = malloc(b * n * 4), *y = malloc(b * n * 4);
+    for (int64_t i = 0; i < b * n; i++) x[i] = 1.0f;
+    bnn_rng rng = bnn_rng_make(1, 2);
+    bnn__dropout_vt.forward(&l, y, x, NULL, b, true, &rng);
+    int64_t zeros = 0;
+    double s = 0;
+    for (int64_t i = 0; i < b * n; i++) {
+        zeros += y[i] == 0.0f;
+        CHECK(y[i] == 0.0f || fabsf(y[i] - 1.0f / 0.7f) < 1e-6f);
+        s += y[i];
+    }
+    CHECK_NEAR((double)zeros / (b * n), 0.3, 0.02);
+    CHECK_NEAR(s / (b * n), 1.0, 0.03);
+    bnn__dropout_vt.release(&l);
+    free(x), free(y);
+}
+
+static void test_likelihoods(void) {
+    const int64_t b = 5, k = 4;
+    float f[20], dout[20], t[20];
+    int32_t labels[5] = {0, 3, 1, 2, 3};
+    bnn_rng rng = bnn_rng_make(3, 0);
+    bnn_rng_normal(&rng, f, b * k);
+    bnn_rng_normal(&rng, t, b * k);
+    f[3] = 30.0f; /* a large logit: the log-sum-exp must stay finite */
+    bnn_lik liks[2] = {{BNN_LIK_CATEGORICAL, 1.0}, {BNN_LIK_GAUSSIAN, 0.7}};
+    for (int li = 0; li < 2; li++) {
+        bnn_lik_loss(&liks[li], dout, f, labels, t, b, k);
+        double fd[20];
+        for (int64_t i = 0; i < b * k; i++) {
+            float s = f[i];
+            f[i] = s + 1e-2f;
+            double lp = bnn_lik_loss(&liks[li], NULL, f, labels, t, b, k);
+            f[i] = s - 1e-2f;
+            double lm = bnn_lik_loss(&liks[li], NULL, f, labels, t, b, k);
+            f[i] = s;
+            fd[i] = (lp - lm) / 2e-2;
+        }
+        CHECK_EQ_INT(compare(li ? "gaussian" : "categorical", fd, dout, b * k, 1e-4, 1e-3), 0);
+    }
+    /* Closed forms: uniform logits give log K; a Gaussian residual of σ gives ½ + log σ + ½ log 2π. */
+    float zero[4] = {0, 0, 0, 0}, one[1] = {0.7f}, z1[1] = {0};
+    int32_t lab[1] = {2};
+    CHECK_NEAR(bnn_lik_loss(&liks[0], NULL, zero, lab, NULL, 1, 4), log(4.0), 1e-12);
+    CHECK_NEAR(bnn_lik_loss(&liks[1], NULL, one, NULL, z1, 1, 1),
+               0.5 * pow(0.7f / 0.7, 2) + log(0.7) + 0.5 * log(2 * 3.14159265358979323846), 1e-7);
+    float big[2] = {1000.0f, -1000.0f};
+    int32_t l0[1] = {1};
+    CHECK_NEAR(bnn_lik_loss(&liks[0], NULL, big, l0, NULL, 1, 2), 2000.0, 1e-9);
+}
+
+/* Whole model: mean loss of the likelihood, gradients for every parameter and the input. */
+static void check_model(const char *spec, bnn_lik_kind kind, bool train) {
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, spec) == 0);
+    const int64_t b = 6, d = bnn_model_input_dim(m), k = bnn_model_output_dim(m);
+    const int64_t np = bnn_model_nparams(m);
+    REQUIRE(bnn_model_reserve(m, b) == 0);
+    bnn_model_init(m, 7);
+    float *w = bnn_model_params(m);
+    /* Larger weights than the default initialisation make every layer matter. */
+    for (int64_t i = 0; i < np; i++) w[i] *= 3.0f;
+    float *x = malloc(b * d * 4), *t = malloc(b * k * 4), *dout = malloc(b * k * 4);
+    float *g = calloc(np, 4), *dx = calloc(b * d, 4);
+    double *fd = calloc(np, 8), *fdx = calloc(b * d, 8);
+    int32_t lab[6];
+    bnn_rng rng = bnn_rng_make(8, 0);
+    bnn_rng_normal(&rng, x, b * d);
+    bnn_rng_normal(&rng, t, b * k);
+    for (int i = 0; i < b; i++) lab[i] = (int32_t)(i % k);
+    bnn_lik lik = {kind, 0.5};
+#define LOSS()                                                                                    \
+    (rng = bnn_rng_make(99, 0),                                                                  \
+     bnn_lik_loss(&lik, NULL, bnn_model_forward(m, w, x, b, train, &rng), lab, t, b, k))
+    rng = bnn_rng_make(99, 0);
+    const float *f = bnn_model_forward(m, w, x, b, train, &rng);
+    bnn_lik_loss(&lik, dout, f, lab, t, b, k);
+    bnn_model_backward_input(m, w, dout, g, dx);
+    for (int64_t i = 0; i < np; i++) {
+        float s = w[i];
+        w[i] = s + FD_H;
+        double lp = LOSS();
+        w[i] = s - FD_H;
+        double lm = LOSS();
+        w[i] = s;
+        fd[i] = (lp - lm) / (2.0 * FD_H);
+    }
+    for (int64_t i = 0; i < b * d; i++) {
+        float s = x[i];
+        x[i] = s + FD_H;
+        double lp = LOSS();
+        x[i] = s - FD_H;
+        double lm = LOSS();
+        x[i] = s;
+        fdx[i] = (lp - lm) / (2.0 * FD_H);
+    }
+#undef LOSS
+    int bad = compare(spec, fd, g, np, 3e-3, 3e-2) + compare("dx", fdx, dx, b * d, 3e-3, 3e-2);
+    if (bad) fprintf(stderr, "model %s: %d gradient entries disagree\n", spec, bad);
+    CHECK_EQ_INT(bad, 0);
+    /* backward adds into the gradient: a second call doubles it. */
+    float *g2 = malloc(np * 4);
+    memcpy(g2, g, np * 4);
+    rng = bnn_rng_make(99, 0);
+    bnn_model_forward(m, w, x, b, train, &rng); /* the FD loop left a perturbed forward cached */
+    bnn_model_backward(m, w, dout, g2);
+    int doubled = 1;
+    for (int64_t i = 0; i < np; i++) doubled &= fabsf(g2[i] - 2 * g[i]) <= 1e-6f * (1 + fabsf(g[i]));
+    CHECK(doubled);
+    free(x), free(t), free(dout), free(g), free(g2), free(dx), free(fd), free(fdx);
+    bnn_model_free(m);
+}
+
+static void test_models(void) {
+    check_model("mlp:4-6-5-3:tanh", BNN_LIK_CATEGORICAL, false);
+    check_model("mlp:3-8-2:gelu", BNN_LIK_GAUSSIAN, false);
+    check_model("mlp:4-7-7-3:gelu:dropout=0.3", BNN_LIK_CATEGORICAL, true);
+    check_model("mlp:5-4-1:tanh", BNN_LIK_GAUSSIAN, false);
+}
+
+static void test_spec(void) {
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:784-512-256-10") == 0);
+    CHECK_EQ_INT(bnn_model_nparams(m), 784 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10);
+    CHECK_EQ_INT(bnn_model_nlayers(m), 5);
+    CHECK(!strcmp(bnn_model_layer_kind(m, 1), "relu"));
+    CHECK(!strcmp(bnn_model_spec(m), "mlp:784-512-256-10"));
+    CHECK(((uintptr_t)bnn_model_params(m) % 64) == 0);
+    int64_t wo, ws[2], bo, bl;
+    REQUIRE(bnn_model_layer_tensors(m, 2, &wo, ws, &bo, &bl) == 0);
+    CHECK_EQ_INT(wo, 784 * 512 + 512);
+    CHECK(ws[0] == 256 && ws[1] == 512 && bl == 256 && bo == wo + 256 * 512);
+    CHECK(bnn_model_layer_tensors(m, 1, &wo, ws, &bo, &bl) == BNN_EINVAL);
+    bnn_model_free(m);
+    REQUIRE(bnn_model_new(&m, "mlp:2-50-50-1:tanh:dropout=0.25") == 0);
+    CHECK(!strcmp(bnn_model_spec(m), "mlp:2-50-50-1:tanh:dropout=0.25"));
+    CHECK_EQ_INT(bnn_model_nlayers(m), 7);
+    CHECK(!strcmp(bnn_model_layer_kind(m, 2), "dropout"));
+    bnn_model_free(m);
+    const char *bad[] = {"", "mlp", "mlp:", "mlp:10", "mlp:10-", "mlp:10-x-3", "mlp:0-3",
+                         "cnn:3-4", "mlp:3-4:sigmoid", "mlp:3-4:dropout=1", "mlp:3-4:dropout=",
+                         "mlp:3-4:dropout=-0.1", "mlp:3--4", "mlp:3-99999999999-2", "mlp:3-4:"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        m = (bnn_model *)1;
+        int rc = bnn_model_new(&m, bad[i]);
+        if (rc != BNN_EINVAL) fprintf(stderr, "spec '%s' gave %d\n", bad[i], rc);
+        CHECK_EQ_INT(rc, BNN_EINVAL);
+        CHECK(m == NULL);
+        CHECK(strlen(bnn_last_error()) > 0);
+    }
+    /* The initialisation follows PyTorch's nn.Linear bounds and is reproducible by seed. */
+    REQUIRE(bnn_model_new(&m, "mlp:100-30-2") == 0);
+    bnn_model_init(m, 1);
+    float w1 = bnn_model_params(m)[5], mx = 0;
+    for (int64_t i = 0; i < 3000; i++) mx = fmaxf(mx, fabsf(bnn_model_params(m)[i]));
+    CHECK(mx <= 0.1f && mx > 0.09f);
+    bnn_model_init(m, 1);
+    CHECK(bnn_model_params(m)[5] == w1);
+    bnn_model_init(m, 2);
+    CHECK(bnn_model_params(m)[5] != w1);
+    bnn_model_free(m);
+}
+
+int main(void) {
+    test_layers();
+    test_dropout_statistics();
+    test_likelihoods();
+    test_models();
+    test_spec();
+    return CHECK_DONE();
+}

@@ -1,0 +1,64 @@
+/* Optimizers against closed forms of their PyTorch semantics. */
+#include "check.h"
+#include "core/internal.h"
+
+/* AdamW with a constant gradient: m̂ = g and v̂ = g² at every step, so each step moves the
+ * weight by lr·g/(|g| + eps) after the decoupled decay w ← w(1 − lr·wd). */
+static void test_adamw(void) {
+    struct bnn_adamw_params p = bnn_adamw_default_params();
+    CHECK_NEAR(p.lr, 1e-3, 1e-9);
+    CHECK_NEAR(p.beta2, 0.999, 1e-7);
+    p.lr = 0.01f, p.weight_decay = 0.1f;
+    float w[3] = {1.0f, -2.0f, 0.5f}, m[3] = {0}, v[3] = {0};
+    const float g[3] = {0.3f, -1e-3f, 5.0f};
+    double ref[3] = {1.0, -2.0, 0.5};
+    for (int t = 1; t <= 50; t++) {
+        bnn_adamw_step(w, m, v, g, 3, t, &p);
+        for (int i = 0; i < 3; i++)
+            ref[i] = ref[i] * (1.0 - 0.01 * 0.1) - 0.01 * g[i] / (fabs(g[i]) + 1e-8);
+    }
+    for (int i = 0; i < 3; i++) CHECK_NEAR(w[i], ref[i], 2e-5);
+    /* Moments after 50 steps: m = g(1 − β1^50), v = g²(1 − β2^50). */
+    CHECK_NEAR(m[0], 0.3 * (1 - pow(0.9, 50)), 1e-6);
+    CHECK_NEAR(v[2], 25.0 * (1 - pow(0.999, 50)), 1e-4);
+}
+
+/* SGD with momentum μ and a constant gradient: buf_t = g(1 − μ^t)/(1 − μ); Nesterov steps by
+ * g + μ·buf_t; weight decay adds wd·w to the gradient. */
+static void test_sgd(void) {
+    struct bnn_sgd_params p = bnn_sgd_default_params();
+    p.lr = 0.1f, p.momentum = 0.9f;
+    for (int nest = 0; nest < 2; nest++) {
+        p.nesterov = nest;
+        float w[2] = {1.0f, -1.0f}, buf[2] = {7, 7}; /* buf is overwritten at t = 1 */
+        const float g[2] = {0.5f, -0.25f};
+        double ref[2] = {1.0, -1.0};
+        for (int t = 1; t <= 20; t++) {
+            bnn_sgd_step(w, buf, g, 2, t, &p);
+            for (int i = 0; i < 2; i++) {
+                double b = g[i] * (1 - pow(0.9, t)) / (1 - 0.9);
+                ref[i] -= 0.1 * (nest ? g[i] + 0.9 * b : b);
+            }
+        }
+        CHECK_NEAR(w[0], ref[0], 1e-5);
+        CHECK_NEAR(w[1], ref[1], 1e-5);
+    }
+    /* Plain gradient descent with weight decay: w ← w − lr(g + wd·w). */
+    p.momentum = 0.0f, p.nesterov = false, p.weight_decay = 0.5f;
+    float w[1] = {2.0f}, buf[1] = {0}, g[1] = {0.0f};
+    for (int t = 1; t <= 10; t++) bnn_sgd_step(w, buf, g, 1, t, &p);
+    CHECK_NEAR(w[0], 2.0 * pow(1 - 0.1 * 0.5, 10), 1e-6);
+    /* Dampening applies from the second step on. */
+    p.weight_decay = 0, p.momentum = 0.5f, p.dampening = 0.5f;
+    float w2[1] = {0}, b2[1] = {0}, g2[1] = {1.0f};
+    bnn_sgd_step(w2, b2, g2, 1, 1, &p); /* buf = 1 */
+    bnn_sgd_step(w2, b2, g2, 1, 2, &p); /* buf = 0.5 + 0.5 = 1 */
+    CHECK_NEAR(b2[0], 1.0, 1e-7);
+    CHECK_NEAR(w2[0], -0.2, 1e-7);
+}
+
+int main(void) {
+    test_adamw();
+    test_sgd();
+    return CHECK_DONE();
+}

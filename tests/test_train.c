@@ -1,0 +1,164 @@
+/* Training end to end on small problems: it learns, it is bit-reproducible (run twice, and with
+ * 1 and 2 threads), a saved model predicts bit-identically after loading, divergence and shape
+ * errors are reported. */
+#include "check.h"
+#include "core/internal.h"
+
+#include <string.h>
+
+/* A random classification problem wide enough to take the threaded paths (OpenMP loops and
+ * multi-threaded OpenBLAS): labels from a random linear map of the inputs. */
+static bnn_dataset *wide_problem(void) {
+    bnn_dataset *ds;
+    REQUIRE(bnn_dataset_new(&ds, BNN_TASK_CLASSIFICATION, 1024, 64, 0, 4) == 0);
+    bnn_rng rng = bnn_rng_make(5, 0);
+    float *x = bnn_dataset_x(ds), proj[64 * 4];
+    bnn_rng_normal(&rng, x, 1024 * 64);
+    bnn_rng_normal(&rng, proj, 64 * 4);
+    for (int64_t i = 0; i < 1024; i++) {
+        int best = 0;
+        float bv = -1e30f;
+        for (int c = 0; c < 4; c++) {
+            float s = 0;
+            for (int j = 0; j < 64; j++) s += x[i * 64 + j] * proj[j * 4 + c];
+            if (s > bv) bv = s, best = c;
+        }
+        bnn_dataset_labels(ds)[i] = best;
+    }
+    return ds;
+}
+
+static float *train_copy(const char *spec, bnn_dataset *ds, int threads, bnn_method method,
+                         int64_t *np) {
+    bnn_set_threads(threads);
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, spec) == 0);
+    struct bnn_train_params p = bnn_train_default_params();
+    p.epochs = 2, p.batch_size = 128, p.seed = 3, p.method = method;
+    if (method == BNN_METHOD_SGD) p.lr = 0.05f;
+    REQUIRE(bnn_train(m, ds, &p) == 0);
+    *np = bnn_model_nparams(m);
+    float *w = malloc((size_t)*np * 4);
+    memcpy(w, bnn_model_params(m), (size_t)*np * 4);
+    bnn_model_free(m);
+    return w;
+}
+
+static void test_reproducible(void) {
+    bnn_dataset *ds = wide_problem();
+    const char *spec = "mlp:64-600-300-4:gelu:dropout=0.1";
+    for (int method = 0; method < 2; method++) {
+        int64_t np;
+        float *a = train_copy(spec, ds, 1, (bnn_method)method, &np);
+        float *b = train_copy(spec, ds, 1, (bnn_method)method, &np);
+        float *c = train_copy(spec, ds, 2, (bnn_method)method, &np);
+        CHECK(memcmp(a, b, (size_t)np * 4) == 0);
+        CHECK(memcmp(a, c, (size_t)np * 4) == 0);
+        free(a), free(b), free(c);
+    }
+    /* A different seed gives different weights. */
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:64-8-4") == 0);
+    struct bnn_train_params p = bnn_train_default_params();
+    p.epochs = 1;
+    REQUIRE(bnn_train(m, ds, &p) == 0);
+    float w0 = bnn_model_params(m)[0];
+    p.seed = 1;
+    REQUIRE(bnn_train(m, ds, &p) == 0);
+    CHECK(bnn_model_params(m)[0] != w0);
+    bnn_model_free(m);
+    bnn_dataset_free(ds);
+    bnn_set_threads(2);
+}
+
+static void test_learns(void) {
+    bnn_dataset *tr, *te;
+    REQUIRE(bnn_toy_moons(&tr, 1000, 0.1, 1) == 0);
+    REQUIRE(bnn_toy_moons(&te, 500, 0.1, 2) == 0);
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:2-50-50-2:tanh") == 0);
+    struct bnn_train_params p = bnn_train_default_params();
+    p.epochs = 30, p.batch_size = 32, p.lr = 1e-2f;
+    REQUIRE(bnn_train(m, tr, &p) == 0);
+    bnn_lik lik = {BNN_LIK_CATEGORICAL, 1};
+    struct bnn_eval_result r;
+    REQUIRE(bnn_evaluate(m, te, &lik, &r) == 0);
+    fprintf(stderr, "moons: test accuracy %.4f, nll %.4f\n", r.accuracy, r.nll);
+    CHECK(r.accuracy > 0.97);
+    CHECK(r.nll < 0.1);
+
+    /* Save and load: predictions are bit-identical. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/train_moons.safetensors", BNN_TEST_TMP);
+    REQUIRE(bnn_model_save(m, path, BNN_TASK_CLASSIFICATION, NULL, NULL, 0) == 0);
+    bnn_model *m2;
+    bnn_task task = BNN_TASK_REGRESSION;
+    bnn_st *st;
+    REQUIRE(bnn_model_load(&m2, path, &task, &st) == 0);
+    CHECK(task == BNN_TASK_CLASSIFICATION);
+    CHECK(!strcmp(bnn_st_meta(st, "bnn.model"), "mlp:2-50-50-2:tanh"));
+    bnn_st_tensor t;
+    CHECK(bnn_st_get(st, "2.weight", &t) == 0 && t.shape[0] == 50 && t.shape[1] == 50);
+    bnn_st_free(st);
+    REQUIRE(bnn_model_reserve(m2, 500) == 0);
+    REQUIRE(bnn_model_reserve(m, 500) == 0);
+    const float *f1 = bnn_model_forward(m, bnn_model_params(m), bnn_dataset_x(te), 500, false, NULL);
+    float *copy = malloc(1000 * 4);
+    memcpy(copy, f1, 1000 * 4);
+    const float *f2 = bnn_model_forward(m2, bnn_model_params(m2), bnn_dataset_x(te), 500, false, NULL);
+    CHECK(memcmp(copy, f2, 1000 * 4) == 0);
+    free(copy);
+    bnn_model_free(m2);
+    bnn_model_free(m);
+    bnn_dataset_free(tr), bnn_dataset_free(te);
+
+    /* Regression on sine-gap fits the training data. */
+    REQUIRE(bnn_toy_sine_gap(&tr, 64, 0.1, 1, false) == 0);
+    REQUIRE(bnn_model_new(&m, "mlp:1-50-50-1:tanh") == 0);
+    p = bnn_train_default_params();
+    p.epochs = 300, p.batch_size = 16, p.lr = 1e-2f, p.sigma = 0.1;
+    REQUIRE(bnn_train(m, tr, &p) == 0);
+    lik = (bnn_lik){BNN_LIK_GAUSSIAN, 0.1};
+    REQUIRE(bnn_evaluate(m, tr, &lik, &r) == 0);
+    fprintf(stderr, "sine-gap: train rmse %.4f, nll %.4f\n", r.rmse, r.nll);
+    CHECK(r.rmse < 0.15);
+    bnn_model_free(m);
+    bnn_dataset_free(tr);
+}
+
+static void test_errors(void) {
+    bnn_dataset *ds;
+    REQUIRE(bnn_toy_moons(&ds, 100, 0.1, 1) == 0);
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:2-16-2") == 0);
+    struct bnn_train_params p = bnn_train_default_params();
+    p.method = BNN_METHOD_SGD, p.lr = 1e8f, p.epochs = 5;
+    int rc = bnn_train(m, ds, &p);
+    CHECK_EQ_INT(rc, BNN_EDIVERGED);
+    CHECK(strstr(bnn_last_error(), "epoch") != NULL);
+    bnn_model_free(m);
+    REQUIRE(bnn_model_new(&m, "mlp:3-16-2") == 0);
+    p = bnn_train_default_params();
+    CHECK_EQ_INT(bnn_train(m, ds, &p), BNN_ESHAPE);
+    CHECK(strstr(bnn_last_error(), "features") != NULL);
+    bnn_model_free(m);
+    REQUIRE(bnn_model_new(&m, "mlp:2-16-1") == 0); /* 1 output for 2 classes */
+    CHECK_EQ_INT(bnn_train(m, ds, &p), BNN_ESHAPE);
+    bnn_model_free(m);
+    REQUIRE(bnn_model_new(&m, "mlp:2-16-2") == 0);
+    p.lr = -1;
+    CHECK_EQ_INT(bnn_train(m, ds, &p), BNN_EINVAL);
+    bnn_model_free(m);
+    bnn_dataset_free(ds);
+    /* Loading: a missing file and a file that is not a model. */
+    bnn_task task;
+    CHECK(bnn_model_load(&m, "/nonexistent/model.safetensors", &task, NULL) == BNN_EIO);
+    CHECK(m == NULL);
+}
+
+int main(void) {
+    test_reproducible();
+    test_learns();
+    test_errors();
+    return CHECK_DONE();
+}
