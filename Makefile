@@ -7,7 +7,7 @@ BUILD      ?= build
 BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
-DEPS = gcc make cmake libopenblas-dev liblapacke-dev zlib1g-dev libcjson-dev dataset-fashion-mnist
+DEPS = gcc make cmake python3 libopenblas-dev liblapacke-dev zlib1g-dev libcjson-dev dataset-fashion-mnist
 
 .PHONY: all deps build test test-fast test-asan demo bench clean format
 
@@ -44,7 +44,8 @@ test-asan:
 demo: deps build
 	@mkdir -p $(BUILD)/demo
 	$(BUILD)/bnn train --data fmnist --model mlp:784-512-256-10 --method adamw --epochs 10 \
-	  --batch-size 128 --lr 1e-3 --weight-decay 1e-4 --seed 0 -o $(BUILD)/demo/map.safetensors
+	  --batch-size 128 --lr 1e-3 --lr-schedule cosine --weight-decay 1e-4 --seed 0 \
+	  -o $(BUILD)/demo/map.safetensors
 	$(BUILD)/bnn eval -m $(BUILD)/demo/map.safetensors --json $(BUILD)/demo/map.json
 
 bench: deps build

@@ -39,8 +39,8 @@ static int progress(void *vctx, int64_t epoch, int64_t step, int64_t steps, doub
 int cmd_train(int argc, char **argv) {
     const char *cmd = "train";
     cli_data_flags df = {.target_col = -1};
-    const char *model = NULL, *method = "adamw", *output = NULL;
-    int64_t epochs = 10, batch = 128, threads = 0;
+    const char *model = NULL, *method = "adamw", *output = NULL, *schedule = "constant";
+    int64_t epochs = 10, batch = 128, threads = 0, warmup = 0;
     double lr = 0, wd = 1e-4, momentum = 0.9, sigma = 1.0;
     bool quiet = false;
     cli_opt opts[] = {
@@ -50,6 +50,8 @@ int cmd_train(int argc, char **argv) {
         {"epochs", 'e', OPT_INT, &epochs, "N", "passes over the data (default 10)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "mini-batch size (default 128)", 0},
         {"lr", 0, OPT_FLOAT, &lr, "X", "learning rate (default 1e-3 for adamw, 0.05 for sgd)", 0},
+        {"lr-schedule", 0, OPT_STR, &schedule, "NAME", "constant (default) or cosine (decay to 0 at the end)", 0},
+        {"warmup-epochs", 0, OPT_INT, &warmup, "N", "linear learning-rate warm-up over the first N epochs (default 0)", 0},
         {"weight-decay", 0, OPT_FLOAT, &wd, "X", "weight decay (default 1e-4)", 0},
         {"momentum", 0, OPT_FLOAT, &momentum, "X", "sgd momentum (default 0.9)", 0},
         {"noise", 0, OPT_FLOAT, &sigma, "SIGMA", "regression: Gaussian noise std of the likelihood (default 1)", 0},
@@ -81,6 +83,13 @@ int cmd_train(int argc, char **argv) {
     else if (!strcmp(method, "sgd")) tp.method = BNN_METHOD_SGD;
     else return cli_usage_error(cmd, "unknown --method '%s' (choose adamw or sgd)", method);
     if (epochs < 0) return cli_usage_error(cmd, "--epochs must be >= 0");
+    if (!strcmp(schedule, "constant")) tp.lr_schedule = BNN_LR_CONSTANT;
+    else if (!strcmp(schedule, "cosine")) tp.lr_schedule = BNN_LR_COSINE;
+    else return cli_usage_error(cmd, "unknown --lr-schedule '%s' (choose constant or cosine)",
+                                schedule);
+    if (warmup < 0 || warmup > epochs)
+        return cli_usage_error(cmd, "--warmup-epochs must be between 0 and --epochs");
+    tp.warmup_epochs = warmup;
     if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
     if (!cli_seen(opts, nopts, "lr")) lr = tp.method == BNN_METHOD_SGD ? 0.05 : 1e-3;
     if (!(lr > 0)) return cli_usage_error(cmd, "--lr must be positive");
@@ -115,9 +124,9 @@ int cmd_train(int argc, char **argv) {
     tp.progress = progress, tp.progress_ctx = &pc;
     if (!quiet)
         fprintf(stderr, "training %s (%lld parameters) on %s: %lld examples, %s, %lld epochs, "
-                "batch %lld, lr %g, %d thread%s\n", bnn_model_spec(m),
+                "batch %lld, lr %g (%s), %d thread%s\n", bnn_model_spec(m),
                 (long long)bnn_model_nparams(m), df.data, (long long)bnn_dataset_n(ds), method,
-                (long long)epochs, (long long)batch, lr, bnn_get_threads(),
+                (long long)epochs, (long long)batch, lr, schedule, bnn_get_threads(),
                 bnn_get_threads() == 1 ? "" : "s");
     if ((rc = bnn_train(m, ds, &tp))) {
         if (pc.tty && !quiet) fputc('\n', stderr);
@@ -127,6 +136,8 @@ int cmd_train(int argc, char **argv) {
     }
     if (output) {
         char s_epochs[32], s_batch[32], s_lr[32], s_wd[32], s_seed[32], s_sigma[32], s_mom[32];
+        char s_warm[32];
+        snprintf(s_warm, sizeof s_warm, "%lld", (long long)warmup);
         snprintf(s_epochs, sizeof s_epochs, "%lld", (long long)epochs);
         snprintf(s_batch, sizeof s_batch, "%lld", (long long)batch);
         snprintf(s_lr, sizeof s_lr, "%.17g", lr);
@@ -135,11 +146,12 @@ int cmd_train(int argc, char **argv) {
         snprintf(s_seed, sizeof s_seed, "%lld", (long long)df.seed);
         snprintf(s_sigma, sizeof s_sigma, "%.17g", sigma);
         const char *keys[] = {"bnn.method", "bnn.data", "bnn.epochs", "bnn.batch_size", "bnn.lr",
-                              "bnn.weight_decay", "bnn.momentum", "bnn.seed", "bnn.sigma"};
+                              "bnn.weight_decay", "bnn.momentum", "bnn.seed", "bnn.sigma",
+                              "bnn.lr_schedule", "bnn.warmup_epochs"};
         const char *vals[] = {method, df.data, s_epochs, s_batch, s_lr, s_wd, s_mom, s_seed,
-                              s_sigma};
+                              s_sigma, schedule, s_warm};
         bnn_task task = bnn_dataset_task(ds);
-        if ((rc = bnn_model_save(m, output, task, keys, vals, 9))) {
+        if ((rc = bnn_model_save(m, output, task, keys, vals, 11))) {
             rc = cli_fail(cmd, rc, "cannot save the model");
             goto done;
         }

@@ -246,6 +246,12 @@ void bnn_adamw_step(float *w, float *m, float *v, const float *g, int64_t n, int
 /* ---------------------------------------------------------------- training */
 
 typedef enum { BNN_METHOD_SGD = 0, BNN_METHOD_ADAMW = 1 } bnn_method;
+typedef enum { BNN_LR_CONSTANT = 0, BNN_LR_COSINE = 1 } bnn_lr_schedule;
+
+/* The learning rate of step t (0-based) of `total` steps: linear warm-up from lr/warmup to lr over
+ * the first `warmup` steps, then constant, or cosine decay to 0 at step `total`
+ * (Loshchilov & Hutter, "SGDR", ICLR 2017, without restarts): lr · ½(1 + cos(π·(t−w)/(total−w))). */
+float bnn_lr_at(bnn_lr_schedule sched, float lr, int64_t t, int64_t total, int64_t warmup);
 
 struct bnn_train_params {
     bnn_method method;
@@ -254,6 +260,8 @@ struct bnn_train_params {
     float lr;            /* default 1e-3 (adamw), use 0.05 for sgd */
     float weight_decay;  /* default 1e-4 */
     float momentum;      /* sgd momentum, default 0.9 */
+    bnn_lr_schedule lr_schedule; /* default constant */
+    int64_t warmup_epochs;       /* linear warm-up epochs before the schedule, default 0 */
     uint64_t seed;       /* default 0: initialisation, shuffling and dropout */
     bool init;           /* initialise the weights from seed (default true) */
     double sigma;        /* Gaussian likelihood noise for regression, default 1 */

@@ -53,6 +53,16 @@ awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' && ok || bad "moons test accuracy $
 grep -q '"accuracy":' "$T/moons.json" && grep -q '"nll":' "$T/moons.json" && ok || bad "JSON has accuracy and nll"
 expect_ok "info" "$BNN" info "$T/moons.safetensors"
 grep -q "mlp:2-50-50-2:tanh" "$T/out" && grep -q "0.weight" "$T/out" && ok || bad "info shows model and tensors"
+# The file follows the safetensors format as its reference reader checks it, with PyTorch's names.
+if command -v python3 >/dev/null; then
+  expect_ok "safetensors format" python3 "$(dirname "$0")/st_validate.py" "$T/moons.safetensors" \
+    0.weight=50,2 0.bias=50 2.weight=50,50 4.weight=2,50 4.bias=2
+  # The checker itself rejects a file with a hole after the last tensor.
+  cp "$T/moons.safetensors" "$T/hole.safetensors" && printf 'abcd' >>"$T/hole.safetensors"
+  python3 "$(dirname "$0")/st_validate.py" "$T/hole.safetensors" 2>/dev/null && bad "checker accepted a hole" || ok
+else
+  echo "note: python3 not found; safetensors format check skipped" >&2
+fi
 expect_ok "train sine-gap" "$BNN" train --data sine-gap --epochs 50 --lr 1e-2 --batch-size 16 --noise 0.1 -q -o "$T/sine.safetensors"
 expect_ok "eval sine-gap" "$BNN" eval -m "$T/sine.safetensors" --json "$T/sine.json"
 grep -q '"rmse":' "$T/sine.json" && ok || bad "regression JSON has rmse"

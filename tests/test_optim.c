@@ -57,7 +57,20 @@ static void test_sgd(void) {
     CHECK_NEAR(w2[0], -0.2, 1e-7);
 }
 
+/* Schedules: warm-up ramps linearly to lr, cosine passes lr/2 half-way and ends near 0. */
+static void test_schedule(void) {
+    CHECK_NEAR(bnn_lr_at(BNN_LR_CONSTANT, 0.1f, 57, 100, 0), 0.1, 1e-8);
+    CHECK_NEAR(bnn_lr_at(BNN_LR_CONSTANT, 0.1f, 0, 100, 10), 0.01, 1e-8);
+    CHECK_NEAR(bnn_lr_at(BNN_LR_COSINE, 0.1f, 9, 100, 10), 0.1, 1e-8);
+    CHECK_NEAR(bnn_lr_at(BNN_LR_COSINE, 0.1f, 10, 100, 10), 0.1, 1e-8);
+    CHECK_NEAR(bnn_lr_at(BNN_LR_COSINE, 0.1f, 55, 100, 10), 0.05, 1e-8);
+    CHECK_NEAR(bnn_lr_at(BNN_LR_COSINE, 0.1f, 99, 100, 10),
+               0.05 * (1 + cos(3.14159265358979 * 89.0 / 90.0)), 1e-8);
+    CHECK_NEAR(bnn_lr_at(BNN_LR_COSINE, 2.0f, 25, 100, 0), 1.0 + cos(3.14159265358979 / 4), 1e-6);
+}
+
 int main(void) {
+    test_schedule();
     test_adamw();
     test_sgd();
     return CHECK_DONE();

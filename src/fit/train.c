@@ -20,6 +20,13 @@ struct bnn_train_params bnn_train_default_params(void) {
     return p;
 }
 
+float bnn_lr_at(bnn_lr_schedule sched, float lr, int64_t t, int64_t total, int64_t warmup) {
+    if (warmup > 0 && t < warmup) return lr * (float)(t + 1) / (float)warmup;
+    if (sched == BNN_LR_CONSTANT || total <= warmup) return lr;
+    double frac = (double)(t - warmup) / (double)(total - warmup);
+    return (float)((double)lr * 0.5 * (1.0 + cos(3.14159265358979323846 * frac)));
+}
+
 static int check_data(const bnn_model *m, const bnn_dataset *ds) {
     if (ds->n < 1) return bnn__error(BNN_EINVAL, "the dataset is empty");
     if (ds->d != bnn_model_input_dim(m))
@@ -43,6 +50,8 @@ int bnn_train(bnn_model *m, const bnn_dataset *ds, const struct bnn_train_params
     if (!(p->lr > 0.0f) || !isfinite(p->lr))
         return bnn__error(BNN_EINVAL, "learning rate must be a positive number");
     if (!(p->weight_decay >= 0.0f)) return bnn__error(BNN_EINVAL, "weight decay must be >= 0");
+    if (p->warmup_epochs < 0 || (p->epochs > 0 && p->warmup_epochs > p->epochs))
+        return bnn__error(BNN_EINVAL, "warm-up epochs must be between 0 and the number of epochs");
     if (ds->task == BNN_TASK_REGRESSION && !(p->sigma > 0.0 && isfinite(p->sigma)))
         return bnn__error(BNN_EINVAL, "noise scale sigma must be positive");
     const int64_t n = ds->n, np = bnn_model_nparams(m), k = bnn_model_output_dim(m);
@@ -90,6 +99,9 @@ int bnn_train(bnn_model *m, const bnn_dataset *ds, const struct bnn_train_params
             sum += loss;
             memset(grad, 0, pb);
             bnn_model_backward(m, w, dout, grad);
+            float lr = bnn_lr_at(p->lr_schedule, p->lr, t, steps * p->epochs,
+                                 steps * p->warmup_epochs);
+            ap.lr = sp.lr = lr;
             t++;
             if (p->method == BNN_METHOD_ADAMW) bnn_adamw_step(w, s1, s2, grad, np, t, &ap);
             else bnn_sgd_step(w, s1, grad, np, t, &sp);
