@@ -12,6 +12,14 @@ typedef struct progress_ctx {
     double start, last_draw, epoch_start;
 } progress_ctx;
 
+/* The shortest decimal text that reads back as the same double, for the file's metadata. */
+static void fmt_double(char *buf, size_t len, double v) {
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
 static double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -98,8 +106,6 @@ int cmd_train(int argc, char **argv) {
     if (df.seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
     if (threads < 0) return cli_usage_error(cmd, "--threads must be >= 1");
     if (threads) bnn_set_threads((int)threads);
-    if (!output && !quiet)
-        fprintf(stderr, "bnn train: note: no --output given; the model will not be saved\n");
 
     /* The model is built before the data so a bad spec fails fast; its output width tells a
      * CSV file's task when --task is absent. */
@@ -140,11 +146,11 @@ int cmd_train(int argc, char **argv) {
         snprintf(s_warm, sizeof s_warm, "%lld", (long long)warmup);
         snprintf(s_epochs, sizeof s_epochs, "%lld", (long long)epochs);
         snprintf(s_batch, sizeof s_batch, "%lld", (long long)batch);
-        snprintf(s_lr, sizeof s_lr, "%.17g", lr);
-        snprintf(s_wd, sizeof s_wd, "%.17g", wd);
-        snprintf(s_mom, sizeof s_mom, "%.17g", momentum);
+        fmt_double(s_lr, sizeof s_lr, lr);
+        fmt_double(s_wd, sizeof s_wd, wd);
+        fmt_double(s_mom, sizeof s_mom, momentum);
         snprintf(s_seed, sizeof s_seed, "%lld", (long long)df.seed);
-        snprintf(s_sigma, sizeof s_sigma, "%.17g", sigma);
+        fmt_double(s_sigma, sizeof s_sigma, sigma);
         const char *keys[] = {"bnn.method", "bnn.data", "bnn.epochs", "bnn.batch_size", "bnn.lr",
                               "bnn.weight_decay", "bnn.momentum", "bnn.seed", "bnn.sigma",
                               "bnn.lr_schedule", "bnn.warmup_epochs"};
@@ -156,6 +162,8 @@ int cmd_train(int argc, char **argv) {
             goto done;
         }
         if (!quiet) fprintf(stderr, "saved %s\n", output);
+    } else if (!quiet) {
+        fprintf(stderr, "note: no --output given, so the model was not saved\n");
     }
     rc = 0;
 done:
