@@ -243,6 +243,144 @@ struct bnn_adamw_params bnn_adamw_default_params(void);
 void bnn_adamw_step(float *w, float *m, float *v, const float *g, int64_t n, int64_t t,
                     const struct bnn_adamw_params *p);
 
+/* ---------------------------------------------------------------- IVON */
+
+/* IVON: Improved Variational Online Newton (Shen et al., "Variational Learning is Effective for
+ * Large Deep Networks", ICML 2024, Algorithm 1; conventions of the official PyTorch code
+ * github.com/team-approx-bayes/ivon v0.1.3). The posterior is N(m, σ²) per weight with
+ * σ = 1/√(λ (h + δ)); m are the model's weights, h the Hessian estimate, g the momentum. */
+struct bnn_ivon_params {
+    float lr;           /* α, required (e.g. 0.1 .. 1) */
+    double ess;         /* λ, effective sample size, usually the training-set size */
+    float hess_init;    /* h0, default 1.0 */
+    float beta1;        /* default 0.9 */
+    float beta2;        /* default 0.99999 */
+    float weight_decay; /* δ, default 1e-4 */
+    int64_t mc_samples; /* weight samples per step, default 1 */
+    float clip_radius;  /* elementwise clip of the preconditioned step, default INFINITY (none) */
+    bool rescale_lr;    /* α ← lr·(h0 + δ), default true */
+    bool debias;        /* momentum / (1 − β1^t), default true */
+};
+struct bnn_ivon_params bnn_ivon_default_params(void);
+/* θ = m + ε / √(λ (h + δ)), n values (ε supplied by the caller: tests replay recorded noise). */
+void bnn_ivon_sample(float *theta, const float *m, const float *h, const float *eps, int64_t n,
+                     const struct bnn_ivon_params *p);
+/* One IVON step over n weights, t = 1 for the first step. gbar = mean over the MC samples of the
+ * data-loss gradient ĝ_s at θ_s; geps = mean over the samples of ε_s ⊙ ĝ_s. Updates, with the h
+ * of before the step on the right-hand sides:
+ *   ĥ = √(λ(h+δ)) ⊙ geps;  g ← β1 g + (1−β1) gbar;
+ *   h ← β2 h + (1−β2) ĥ + ½(1−β2)² (h − ĥ)² / (h + δ);
+ *   m ← m − α · clip((g/(1−β1^t) + δ m) / (h + δ), −r, r)  (h the new value).
+ * Returns 0, or BNN_EDIVERGED when m or h became non-finite (m, h, g are then undefined). */
+int bnn_ivon_step(float *m, float *h, float *g, const float *gbar, const float *geps, int64_t n,
+                  int64_t t, const struct bnn_ivon_params *p);
+
+/* ---------------------------------------------------------------- VON / Bayesian linear regression */
+
+/* The Bayesian learning rule (Khan & Rue, JMLR 2023) for a full-covariance Gaussian
+ * q = N(m, S⁻¹) over d weights, in double precision. One step with rate ρ, given the gradient g
+ * and Hessian H (d × d, symmetric) of the expected negative log-likelihood at m (exact for a
+ * linear-Gaussian model, GGN otherwise), and a Gaussian prior N(m0, S0⁻¹):
+ *   S ← (1 − ρ) S + ρ (H + S0);   m ← m − ρ S⁻¹ (g + S0 (m − m0)).
+ * For a conjugate model one step with ρ = 1 from any q lands on the exact posterior. Cholesky by
+ * LAPACK. Returns BNN_EINVAL when the new S is not positive definite. */
+int bnn_von_step(double *m, double *S, const double *g, const double *H, const double *m0,
+                 const double *S0, int64_t d, double rho);
+
+/* Exact Bayesian linear regression: prior N(0, α⁻¹ I) on d weights, noise variance σ², design X
+ * (n × d), targets y (n). Outputs (each may be NULL): posterior mean (d), precision and
+ * covariance (d × d), log det of the precision, and the log marginal likelihood
+ * log N(y | 0, σ² I + X Xᵀ / α). */
+struct bnn_blr_result {
+    double logdet_precision;
+    double log_marginal_likelihood;
+};
+int bnn_blr_fit(double *mean, double *precision, double *covariance, struct bnn_blr_result *res,
+                const double *X, const double *y, int64_t n, int64_t d, double alpha,
+                double noise_var);
+/* The gradient and Hessian of the negative log-likelihood ½‖y − Xm‖²/σ² at m, for bnn_von_step. */
+void bnn_blr_grad_hess(double *g, double *H, const double *X, const double *y, const double *m,
+                       int64_t n, int64_t d, double noise_var);
+
+/* ---------------------------------------------------------------- mean-field VI */
+
+/* Mean-field variational inference, "Bayes by backprop" (Blundell et al., ICML 2015): per weight
+ * q = N(μ, σ²) with σ = softplus(ρ), prior N(0, 1/prior_prec), trained by AdamW on the negative
+ * ELBO per example: E_q[mean NLL of the batch] + KL(q ‖ p) / n_train, with the local
+ * reparameterisation trick for Linear layers (Kingma, Salimans & Welling, NeurIPS 2015): each
+ * pre-activation is sampled from its Gaussian N(x μ_Wᵀ + μ_b, x² σ_W²ᵀ + σ_b²). */
+struct bnn_mfvi_params {
+    double prior_prec;  /* precision of the N(0, 1/prior_prec) prior, default 1 */
+    float init_std;     /* initial σ of every weight, default 1e-3 */
+    int64_t mc_samples; /* samples per step, default 1 */
+    double kl_weight;   /* multiplies the KL term, default 1 (tempering / warm-up) */
+};
+struct bnn_mfvi_params bnn_mfvi_default_params(void);
+/* ρ with softplus(ρ) = σ, and back. */
+float bnn_softplus(float x);
+float bnn_softplus_inv(float y);
+/* KL(N(μ, σ²) ‖ N(0, 1/prior_prec)) summed over n weights, in double. */
+double bnn_mfvi_kl(const float *mu, const float *rho, int64_t n, double prior_prec);
+/* Negative ELBO per example on one batch and its gradients: the batch's mean NLL under one
+ * local-reparameterisation sample (noise drawn from rng), plus kl_weight · KL / n_train.
+ * ADDS the gradients with respect to μ and ρ into grad_mu and grad_rho (nparams each). The model
+ * must be reserved for b rows; its parameter buffer is not used. train=true applies dropout. */
+double bnn_mfvi_loss(bnn_model *m, const float *mu, const float *rho, const float *x,
+                     const int32_t *labels, const float *targets, int64_t b,
+                     const bnn_lik *lik, int64_t n_train, const struct bnn_mfvi_params *p,
+                     bnn_rng *rng, float *grad_mu, float *grad_rho);
+/* Outputs of a local-reparameterisation forward pass without gradients (b × output_dim), owned
+ * by the model; used for prediction by sampling. */
+const float *bnn_mfvi_forward(bnn_model *m, const float *mu, const float *rho, const float *x,
+                              int64_t b, bnn_rng *rng);
+
+/* ---------------------------------------------------------------- metrics */
+
+#define BNN_MAX_BINS 256
+
+/* Classification metrics of predictive probabilities (n × k, double), following the field's
+ * conventions (fixtures/metrics README): prediction = argmax with ties to the lowest index;
+ * NLL = mean −log p_y; Brier = mean Σ_k (p_k − [k = y])²; reliability with nbins equal-width
+ * bins over the top-class confidence where bin b holds e_b < c ≤ e_{b+1} (e_i = i/nbins, c = 0 in
+ * bin 0); ECE = Σ_b (count_b/n)|acc_b − conf_b|, MCE = max over non-empty bins. */
+struct bnn_cls_metrics {
+    int64_t n, nbins;
+    double accuracy, nll, brier, ece, mce;
+    double mean_entropy; /* mean predictive entropy */
+    int64_t bin_count[BNN_MAX_BINS];
+    double bin_accuracy[BNN_MAX_BINS];   /* 0 for an empty bin */
+    double bin_confidence[BNN_MAX_BINS]; /* 0 for an empty bin */
+};
+/* BNN_EINVAL for nbins outside 1..BNN_MAX_BINS or a label outside 0..k−1. */
+int bnn_metrics_classification(struct bnn_cls_metrics *out, const double *probs,
+                               const int32_t *labels, int64_t n, int64_t k, int64_t nbins);
+int64_t bnn_argmax(const double *p, int64_t k);          /* ties go to the lowest index */
+double bnn_entropy(const double *p, int64_t k);          /* −Σ p log p with 0·log 0 = 0 */
+int64_t bnn_reliability_bin(double confidence, int64_t nbins);
+/* From S sampled predictive distributions (S × n × k): the mean (n × k, may be NULL) and per
+ * example the mutual information H[mean] − mean_s H[p_s] (n, may be NULL). */
+void bnn_mutual_info(double *mi, double *mean, const double *samples, int64_t s, int64_t n,
+                     int64_t k);
+/* AUROC of scores where higher means "positive": P(s_pos > s_neg) + ½ P(s_pos = s_neg). */
+double bnn_auroc(const double *pos, int64_t npos, const double *neg, int64_t nneg);
+/* Average precision with `pos` the positive class, step sum over distinct score thresholds
+ * (scikit-learn's average_precision_score). */
+double bnn_aupr(const double *pos, int64_t npos, const double *neg, int64_t nneg);
+
+/* Regression metrics of a Gaussian predictive N(mean, var) per example and target: RMSE,
+ * Gaussian NLL (with ½ log 2π), coverage of the closed central intervals mean ± 1σ and ± 2σ. */
+struct bnn_reg_metrics {
+    int64_t n;
+    double rmse, nll, coverage_1sd, coverage_2sd;
+};
+int bnn_metrics_regression(struct bnn_reg_metrics *out, const double *mean, const double *var,
+                           const double *y, int64_t n);
+/* An equally weighted mixture of S Gaussians per example (means, vars: S × n): its mean and
+ * variance (n each, may be NULL) and per-example NLL −log((1/S) Σ_s N(y; μ_s, v_s)) by
+ * log-sum-exp (n, may be NULL; needs y). */
+void bnn_gaussian_mixture(double *mean, double *var, double *nll, const double *means,
+                          const double *vars, const double *y, int64_t s, int64_t n);
+
 /* ---------------------------------------------------------------- training */
 
 typedef enum { BNN_METHOD_SGD = 0, BNN_METHOD_ADAMW = 1 } bnn_method;

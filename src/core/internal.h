@@ -55,4 +55,13 @@ struct bnn_dataset {
     int64_t image[3]; /* (c, h, w) or zeros */
 };
 
+/* Model internals for fitters that traverse the layers themselves (mean-field VI). */
+struct bnn__layer;
+struct bnn__layer *bnn__model_layer(bnn_model *m, int64_t i);
+/* The model's cached activation buffer of layer i (max_batch × out) and the input of the last
+ * forward; fitters with their own forward pass write into them so that the model's backward
+ * buffers stay in one place. */
+float *bnn__model_act(bnn_model *m, int64_t i);
+float *bnn__model_grad_buf(bnn_model *m, int which);
+
 #endif

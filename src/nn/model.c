@@ -268,3 +268,9 @@ void bnn_model_backward_input(bnn_model *m, const float *theta, const float *dou
 void bnn_model_backward(bnn_model *m, const float *theta, const float *dout, float *grad) {
     bnn_model_backward_input(m, theta, dout, grad, NULL);
 }
+
+struct bnn__layer *bnn__model_layer(bnn_model *m, int64_t i) {
+    return (i >= 0 && i < m->nlayers) ? &m->layers[i] : NULL;
+}
+float *bnn__model_act(bnn_model *m, int64_t i) { return m->act[i]; }
+float *bnn__model_grad_buf(bnn_model *m, int which) { return m->grad_buf[which & 1]; }
