@@ -253,8 +253,8 @@ struct bnn_ivon_params {
     float lr;           /* α, required (e.g. 0.1 .. 1) */
     double ess;         /* λ, effective sample size, usually the training-set size */
     float hess_init;    /* h0, default 1.0 */
-    float beta1;        /* default 0.9 */
-    float beta2;        /* default 0.99999 */
+    double beta1;       /* default 0.9 */
+    double beta2;       /* default 0.99999 (double: as a float, 1 − β2 would be 0.14% off) */
     float weight_decay; /* δ, default 1e-4 */
     int64_t mc_samples; /* weight samples per step, default 1 */
     float clip_radius;  /* elementwise clip of the preconditioned step, default INFINITY (none) */
