@@ -48,6 +48,37 @@ int cmd_info(int argc, char **argv) {
     } else {
         printf("model     (not a bnn model file: no bnn.model in the metadata)\n");
     }
+    /* The posterior, when the file holds one. */
+    const char *post = bnn_st_meta(st, "bnn.posterior");
+    if (spec && post) {
+        bnn_model *m;
+        bnn_task task;
+        bnn_posterior *q;
+        if (bnn_model_load(&m, pos[0], &task, NULL) == 0) {
+            if (bnn_posterior_load(&q, m, st) == 0) {
+                if (bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG) {
+                    double lo, mean, hi;
+                    bnn_posterior_std_summary(q, &lo, &mean, &hi);
+                    printf("posterior diagonal Gaussian N(mean = the weights, std), std min %.4g "
+                           "mean %.4g max %.4g\n", lo, mean, hi);
+                } else {
+                    printf("posterior point estimate (the weights)\n");
+                }
+                bnn_posterior_free(q);
+            } else {
+                printf("posterior invalid: %s\n", bnn_last_error());
+            }
+            bnn_model_free(m);
+        }
+    }
+    const char *meth = bnn_st_meta(st, "bnn.method");
+    if (meth && !strcmp(meth, "ivon"))
+        printf("ivon      std = 1/sqrt(ess (h + delta)), ess %s, delta %s\n",
+               bnn_st_meta(st, "bnn.ivon.ess") ? bnn_st_meta(st, "bnn.ivon.ess") : "?",
+               bnn_st_meta(st, "bnn.weight_decay") ? bnn_st_meta(st, "bnn.weight_decay") : "?");
+    if (bnn_st_meta(st, "bnn.state.step"))
+        printf("state     checkpoint after epoch %s (step %s): resume with bnn train --resume\n",
+               bnn_st_meta(st, "bnn.state.epoch"), bnn_st_meta(st, "bnn.state.step"));
     int64_t nm = bnn_st_meta_count(st);
     if (nm) printf("metadata\n");
     for (int64_t i = 0; i < nm; i++) {

@@ -1,6 +1,8 @@
-/* bnn train: fit a network by MAP (SGD or AdamW) and save it. */
+/* bnn train: fit a network — by MAP (SGD, AdamW) or variational learning (IVON, mean-field VI) —
+ * and save it with its posterior; checkpoint and resume. */
 #include "cli.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -9,16 +11,8 @@
 typedef struct progress_ctx {
     bool tty, quiet;
     int64_t epochs;
-    double start, last_draw, epoch_start;
+    double last_draw, epoch_start;
 } progress_ctx;
-
-/* The shortest decimal text that reads back as the same double, for the file's metadata. */
-static void fmt_double(char *buf, size_t len, double v) {
-    for (int prec = 6; prec <= 17; prec++) {
-        snprintf(buf, len, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) return;
-    }
-}
 
 static double now_seconds(void) {
     struct timespec ts;
@@ -44,32 +38,72 @@ static int progress(void *vctx, int64_t epoch, int64_t step, int64_t steps, doub
     return 0;
 }
 
+/* Data settings travel in the saved file so that eval and resume find the same data. */
+typedef struct data_meta {
+    char target_col[32];
+    const char *keys[5];
+    const char *vals[5];
+    int n;
+} data_meta;
+
+static void make_data_meta(data_meta *dm, const cli_data_flags *df, bnn_task task) {
+    snprintf(dm->target_col, sizeof dm->target_col, "%lld", (long long)df->target_col);
+    dm->n = 0;
+    dm->keys[dm->n] = "bnn.data", dm->vals[dm->n++] = df->data;
+    dm->keys[dm->n] = "bnn.data.target_col", dm->vals[dm->n++] = dm->target_col;
+    dm->keys[dm->n] = "bnn.data.header",
+    dm->vals[dm->n++] = df->header ? "yes" : (df->no_header ? "no" : "auto");
+    (void)task;
+}
+
+/* Flags that change the training itself cannot be given with --resume. */
+static const char *const settings_flags[] = {
+    "model", "method", "batch-size", "lr", "lr-schedule", "warmup-epochs", "weight-decay",
+    "momentum", "noise", "seed", "ess", "hess-init", "beta1", "beta2", "mc-samples",
+    "clip-radius", "prior-prec", "init-std", "kl-weight", "data", "task", "target-col",
+    "header", "no-header"};
+
 int cmd_train(int argc, char **argv) {
     const char *cmd = "train";
     cli_data_flags df = {.target_col = -1};
     const char *model = NULL, *method = "adamw", *output = NULL, *schedule = "constant";
-    int64_t epochs = 10, batch = 128, threads = 0, warmup = 0;
+    const char *checkpoint = NULL, *resume = NULL;
+    int64_t epochs = 10, batch = 128, threads = 0, warmup = 0, stop_after = 0, mc = 1;
     double lr = 0, wd = 1e-4, momentum = 0.9, sigma = 1.0;
+    double ess = 0, hess_init = 1.0, beta1 = 0.9, beta2 = 0.99999, clip = INFINITY;
+    double prior_prec = 1.0, init_std = 1e-3, kl_weight = 1.0;
     bool quiet = false;
     cli_opt opts[] = {
         {"data", 'd', OPT_STR, &df.data, "SPEC", "training data: fmnist, moons, sine-gap, csv:FILE (required)", 0},
         {"model", 0, OPT_STR, &model, "SPEC", "architecture, e.g. mlp:784-512-256-10 or mlp:2-50-50-2:tanh (default: one that fits the data)", 0},
-        {"method", 0, OPT_STR, &method, "NAME", "optimizer: adamw (default) or sgd", 0},
+        {"method", 0, OPT_STR, &method, "NAME", "adamw (default), sgd: MAP; ivon, mfvi: variational (a posterior)", 0},
         {"epochs", 'e', OPT_INT, &epochs, "N", "passes over the data (default 10)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "mini-batch size (default 128)", 0},
-        {"lr", 0, OPT_FLOAT, &lr, "X", "learning rate (default 1e-3 for adamw, 0.05 for sgd)", 0},
+        {"lr", 0, OPT_FLOAT, &lr, "X", "learning rate (default: adamw, mfvi 1e-3; sgd 0.05; ivon 0.5)", 0},
         {"lr-schedule", 0, OPT_STR, &schedule, "NAME", "constant (default) or cosine (decay to 0 at the end)", 0},
         {"warmup-epochs", 0, OPT_INT, &warmup, "N", "linear learning-rate warm-up over the first N epochs (default 0)", 0},
-        {"weight-decay", 0, OPT_FLOAT, &wd, "X", "weight decay (default 1e-4)", 0},
+        {"weight-decay", 0, OPT_FLOAT, &wd, "X", "weight decay; for ivon the prior precision delta (default 1e-4)", 0},
         {"momentum", 0, OPT_FLOAT, &momentum, "X", "sgd momentum (default 0.9)", 0},
         {"noise", 0, OPT_FLOAT, &sigma, "SIGMA", "regression: Gaussian noise std of the likelihood (default 1)", 0},
-        {"seed", 's', OPT_INT, &df.seed, "N", "random seed for initialisation, shuffling, dropout (default 0)", 0},
+        {"ess", 0, OPT_FLOAT, &ess, "N", "ivon: effective sample size lambda (default: training-set size)", 0},
+        {"hess-init", 0, OPT_FLOAT, &hess_init, "X", "ivon: initial Hessian estimate h0 (default 1)", 0},
+        {"beta1", 0, OPT_FLOAT, &beta1, "X", "ivon: momentum decay (default 0.9)", 0},
+        {"beta2", 0, OPT_FLOAT, &beta2, "X", "ivon: Hessian decay (default 0.99999)", 0},
+        {"mc-samples", 0, OPT_INT, &mc, "N", "ivon, mfvi: weight samples per step (default 1)", 0},
+        {"clip-radius", 0, OPT_FLOAT, &clip, "X", "ivon: elementwise clip of the update (default: none)", 0},
+        {"prior-prec", 0, OPT_FLOAT, &prior_prec, "X", "mfvi: prior precision of N(0, 1/X) (default 1)", 0},
+        {"init-std", 0, OPT_FLOAT, &init_std, "X", "mfvi: initial posterior std (default 1e-3)", 0},
+        {"kl-weight", 0, OPT_FLOAT, &kl_weight, "X", "mfvi: weight of the KL term (default 1)", 0},
+        {"seed", 's', OPT_INT, &df.seed, "N", "random seed: initialisation, shuffling, dropout, weight noise (default 0)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores); results do not depend on it", 0},
         {"task", 0, OPT_STR, &df.task, "NAME", "csv data: classification or regression (default: from the model's output width)", 0},
         {"target-col", 0, OPT_INT, &df.target_col, "N", "csv data: target column, 0-based, negative from the end (default -1)", 0},
         {"header", 0, OPT_FLAG, &df.header, NULL, "csv data: the first line is a header (default: detect)", 0},
         {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv data: the first line is data", 0},
-        {"output", 'o', OPT_STR, &output, "FILE", "write the trained model here (.safetensors)", 0},
+        {"output", 'o', OPT_STR, &output, "FILE", "write the trained model and its posterior here (.safetensors)", 0},
+        {"checkpoint", 0, OPT_STR, &checkpoint, "FILE", "after every epoch, save the full training state here", 0},
+        {"resume", 0, OPT_STR, &resume, "FILE", "continue the run saved in a checkpoint (its settings and data)", 0},
+        {"stop-after", 0, OPT_INT, &stop_after, "N", "stop after epoch N (the schedule still spans --epochs); resume later", 0},
         {"quiet", 'q', OPT_FLAG, &quiet, NULL, "no progress output", 0},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
@@ -78,96 +112,155 @@ int cmd_train(int argc, char **argv) {
     bool help;
     int rc = cli_parse(argc, argv, opts, nopts, cmd, pos, 0, &npos, &help);
     if (help) {
-        cli_usage(stdout, cmd, "--data SPEC [--model SPEC] [options] -o FILE",
-                  "Trains a network by maximum a posteriori (MAP) estimation and saves it as a\n"
-                  "safetensors file that `bnn eval` and PyTorch can read.",
+        cli_usage(stdout, cmd, "--data SPEC [--model SPEC] [--method NAME] [options] -o FILE",
+                  "Trains a network and saves it (and, for ivon and mfvi, its Gaussian posterior\n"
+                  "over the weights) as a safetensors file that `bnn eval` and PyTorch read.\n"
+                  "IVON: Shen et al., ICML 2024; mean-field VI: Blundell et al., ICML 2015.",
                   opts, nopts);
         return 0;
     }
     if (rc) return 2;
-    if (!df.data) return cli_usage_error(cmd, "--data is required (e.g. --data fmnist)");
-    struct bnn_train_params tp = bnn_train_default_params();
-    if (!strcmp(method, "adamw")) tp.method = BNN_METHOD_ADAMW;
-    else if (!strcmp(method, "sgd")) tp.method = BNN_METHOD_SGD;
-    else return cli_usage_error(cmd, "unknown --method '%s' (choose adamw or sgd)", method);
-    if (epochs < 0) return cli_usage_error(cmd, "--epochs must be >= 0");
-    if (!strcmp(schedule, "constant")) tp.lr_schedule = BNN_LR_CONSTANT;
-    else if (!strcmp(schedule, "cosine")) tp.lr_schedule = BNN_LR_COSINE;
-    else return cli_usage_error(cmd, "unknown --lr-schedule '%s' (choose constant or cosine)",
-                                schedule);
-    if (warmup < 0 || warmup > epochs)
-        return cli_usage_error(cmd, "--warmup-epochs must be between 0 and --epochs");
-    tp.warmup_epochs = warmup;
-    if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
-    if (!cli_seen(opts, nopts, "lr")) lr = tp.method == BNN_METHOD_SGD ? 0.05 : 1e-3;
-    if (!(lr > 0)) return cli_usage_error(cmd, "--lr must be positive");
-    if (wd < 0) return cli_usage_error(cmd, "--weight-decay must be >= 0");
-    if (!(sigma > 0)) return cli_usage_error(cmd, "--noise must be positive");
-    if (df.seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
     if (threads < 0) return cli_usage_error(cmd, "--threads must be >= 1");
     if (threads) bnn_set_threads((int)threads);
-
-    /* The model is built before the data so a bad spec fails fast; its output width tells a
-     * CSV file's task when --task is absent. */
+    if (stop_after < 0) return cli_usage_error(cmd, "--stop-after must be >= 1");
+    progress_ctx pc = {.tty = isatty(2), .quiet = quiet};
     bnn_model *m = NULL;
     bnn_dataset *ds = NULL;
-    char spec[256];
-    if (model && (rc = bnn_model_new(&m, model))) return cli_fail(cmd, rc, NULL);
-    bnn_task want = (m && bnn_model_output_dim(m) == 1) ? BNN_TASK_REGRESSION
-                                                          : BNN_TASK_CLASSIFICATION;
-    if ((rc = cli_load_data(cmd, &df, "train", want, m != NULL, &ds))) goto done;
-    if (!m) {
-        cli_default_model(spec, sizeof spec, df.data, ds);
-        if ((rc = bnn_model_new(&m, spec))) {
+    bnn_trainer *tr = NULL;
+    bnn_st *ck = NULL;
+    struct bnn_train_params tp = bnn_train_default_params();
+
+    if (resume) {
+        for (size_t i = 0; i < sizeof settings_flags / sizeof settings_flags[0]; i++)
+            if (cli_seen(opts, nopts, settings_flags[i]))
+                return cli_usage_error(cmd, "--%s cannot be combined with --resume: the run "
+                                       "continues with the settings saved in %s",
+                                       settings_flags[i], resume);
+        /* The checkpoint names its data; load it as it was trained. */
+        if ((rc = bnn_st_read(&ck, resume))) return cli_fail(cmd, rc, NULL);
+        df.data = bnn_st_meta(ck, "bnn.data");
+        const char *task = bnn_st_meta(ck, "bnn.task"), *tc = bnn_st_meta(ck, "bnn.data.target_col");
+        const char *hd = bnn_st_meta(ck, "bnn.data.header"), *sd = bnn_st_meta(ck, "bnn.seed");
+        if (!df.data || !task) {
+            rc = cli_error(cmd, "%s: not a bnn checkpoint (no bnn.data / bnn.task)", resume);
+            goto done;
+        }
+        df.task = task;
+        df.target_col = tc ? strtoll(tc, NULL, 10) : -1;
+        df.header = hd && !strcmp(hd, "yes");
+        df.no_header = hd && !strcmp(hd, "no");
+        df.seed = sd ? strtoll(sd, NULL, 10) : 0;
+        if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, false, &ds))) goto done;
+        if ((rc = bnn_trainer_resume(&tr, &m, resume, ds, cli_seen(opts, nopts, "epochs") ? epochs : 0))) {
             rc = cli_fail(cmd, rc, NULL);
             goto done;
         }
+        tp = *bnn_trainer_params(tr);
+        if (!quiet)
+            fprintf(stderr, "resuming %s after epoch %lld of %lld (%s, %s)\n", resume,
+                    (long long)bnn_trainer_epoch(tr), (long long)tp.epochs,
+                    bnn_method_name(tp.method), bnn_model_spec(m));
+    } else {
+        if (!df.data) return cli_usage_error(cmd, "--data is required (e.g. --data fmnist)");
+        if (bnn_method_parse(method, &tp.method))
+            return cli_usage_error(cmd, "unknown --method '%s' (choose adamw, sgd, ivon or mfvi)",
+                                   method);
+        if (epochs < 0) return cli_usage_error(cmd, "--epochs must be >= 0");
+        if (!strcmp(schedule, "constant")) tp.lr_schedule = BNN_LR_CONSTANT;
+        else if (!strcmp(schedule, "cosine")) tp.lr_schedule = BNN_LR_COSINE;
+        else return cli_usage_error(cmd, "unknown --lr-schedule '%s' (choose constant or cosine)",
+                                    schedule);
+        if (warmup < 0 || warmup > epochs)
+            return cli_usage_error(cmd, "--warmup-epochs must be between 0 and --epochs");
+        if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
+        if (!cli_seen(opts, nopts, "lr"))
+            lr = tp.method == BNN_METHOD_SGD ? 0.05 : tp.method == BNN_METHOD_IVON ? 0.5 : 1e-3;
+        if (!(lr > 0)) return cli_usage_error(cmd, "--lr must be positive");
+        if (wd < 0) return cli_usage_error(cmd, "--weight-decay must be >= 0");
+        if (!(sigma > 0)) return cli_usage_error(cmd, "--noise must be positive");
+        if (df.seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
+        if (ess < 0) return cli_usage_error(cmd, "--ess must be positive");
+        if (!(hess_init > 0)) return cli_usage_error(cmd, "--hess-init must be positive");
+        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1))
+            return cli_usage_error(cmd, "--beta1 and --beta2 must be in [0, 1)");
+        if (mc < 1) return cli_usage_error(cmd, "--mc-samples must be >= 1");
+        if (!(clip > 0)) return cli_usage_error(cmd, "--clip-radius must be positive");
+        if (!(prior_prec > 0)) return cli_usage_error(cmd, "--prior-prec must be positive");
+        if (!(init_std > 0)) return cli_usage_error(cmd, "--init-std must be positive");
+        if (kl_weight < 0) return cli_usage_error(cmd, "--kl-weight must be >= 0");
+        tp.epochs = epochs, tp.batch_size = batch, tp.lr = (float)lr;
+        tp.weight_decay = (float)wd, tp.momentum = (float)momentum, tp.seed = (uint64_t)df.seed;
+        tp.sigma = sigma, tp.warmup_epochs = warmup;
+        tp.ivon.ess = ess, tp.ivon.hess_init = (float)hess_init, tp.ivon.beta1 = beta1;
+        tp.ivon.beta2 = beta2, tp.ivon.mc_samples = mc, tp.ivon.clip_radius = (float)clip;
+        tp.mfvi.prior_prec = prior_prec, tp.mfvi.init_std = (float)init_std;
+        tp.mfvi.mc_samples = mc, tp.mfvi.kl_weight = kl_weight;
+        /* The model is built before the data so a bad spec fails fast; its output width tells a
+         * CSV file's task when --task is absent. */
+        if (model && (rc = bnn_model_new(&m, model))) return cli_fail(cmd, rc, NULL);
+        bnn_task want = (m && bnn_model_output_dim(m) == 1) ? BNN_TASK_REGRESSION
+                                                              : BNN_TASK_CLASSIFICATION;
+        if ((rc = cli_load_data(cmd, &df, "train", want, m != NULL, &ds))) goto done;
+        if (!m) {
+            char spec[256];
+            cli_default_model(spec, sizeof spec, df.data, ds);
+            if ((rc = bnn_model_new(&m, spec))) {
+                rc = cli_fail(cmd, rc, NULL);
+                goto done;
+            }
+        }
+        if ((rc = bnn_trainer_new(&tr, m, ds, &tp))) {
+            rc = cli_fail(cmd, rc, NULL);
+            goto done;
+        }
+        tp = *bnn_trainer_params(tr); /* with defaults resolved, e.g. ess */
+        if (!quiet) {
+            fprintf(stderr, "training %s (%lld parameters) on %s: %lld examples, %s, %lld epochs, "
+                    "batch %lld, lr %g (%s), %d thread%s\n", bnn_model_spec(m),
+                    (long long)bnn_model_nparams(m), df.data, (long long)bnn_dataset_n(ds),
+                    bnn_method_name(tp.method), (long long)epochs, (long long)batch, lr, schedule,
+                    bnn_get_threads(), bnn_get_threads() == 1 ? "" : "s");
+            if (tp.method == BNN_METHOD_IVON)
+                fprintf(stderr, "ivon: ess %g, hess-init %g, delta %g, beta2 %g, %lld sample%s "
+                        "per step\n", tp.ivon.ess, hess_init, wd, beta2, (long long)mc,
+                        mc == 1 ? "" : "s");
+        }
     }
-    progress_ctx pc = {.tty = isatty(2), .quiet = quiet, .epochs = epochs};
-    pc.start = now_seconds();
-    tp.epochs = epochs, tp.batch_size = batch, tp.lr = (float)lr, tp.weight_decay = (float)wd;
-    tp.momentum = (float)momentum, tp.seed = (uint64_t)df.seed, tp.sigma = sigma;
-    tp.progress = progress, tp.progress_ctx = &pc;
-    if (!quiet)
-        fprintf(stderr, "training %s (%lld parameters) on %s: %lld examples, %s, %lld epochs, "
-                "batch %lld, lr %g (%s), %d thread%s\n", bnn_model_spec(m),
-                (long long)bnn_model_nparams(m), df.data, (long long)bnn_dataset_n(ds), method,
-                (long long)epochs, (long long)batch, lr, schedule, bnn_get_threads(),
-                bnn_get_threads() == 1 ? "" : "s");
-    if ((rc = bnn_train(m, ds, &tp))) {
-        if (pc.tty && !quiet) fputc('\n', stderr);
-        rc = cli_fail(cmd, rc, NULL);
-        if (output) fprintf(stderr, "bnn train: %s was not written\n", output);
-        goto done;
+    pc.epochs = tp.epochs;
+    bnn_trainer_set_progress(tr, progress, &pc);
+    data_meta dm;
+    make_data_meta(&dm, &df, bnn_dataset_task(ds));
+    const int64_t until = stop_after > 0 && stop_after < tp.epochs ? stop_after : tp.epochs;
+    while (bnn_trainer_epoch(tr) < until) {
+        if ((rc = bnn_trainer_run(tr, bnn_trainer_epoch(tr) + 1))) {
+            if (pc.tty && !quiet) fputc('\n', stderr);
+            rc = cli_fail(cmd, rc, NULL);
+            if (output) fprintf(stderr, "bnn train: %s was not written\n", output);
+            goto done;
+        }
+        if (checkpoint && (rc = bnn_trainer_save(tr, checkpoint, true, dm.keys, dm.vals, dm.n))) {
+            rc = cli_fail(cmd, rc, "cannot save the checkpoint");
+            goto done;
+        }
     }
     if (output) {
-        char s_epochs[32], s_batch[32], s_lr[32], s_wd[32], s_seed[32], s_sigma[32], s_mom[32];
-        char s_warm[32];
-        snprintf(s_warm, sizeof s_warm, "%lld", (long long)warmup);
-        snprintf(s_epochs, sizeof s_epochs, "%lld", (long long)epochs);
-        snprintf(s_batch, sizeof s_batch, "%lld", (long long)batch);
-        fmt_double(s_lr, sizeof s_lr, lr);
-        fmt_double(s_wd, sizeof s_wd, wd);
-        fmt_double(s_mom, sizeof s_mom, momentum);
-        snprintf(s_seed, sizeof s_seed, "%lld", (long long)df.seed);
-        fmt_double(s_sigma, sizeof s_sigma, sigma);
-        const char *keys[] = {"bnn.method", "bnn.data", "bnn.epochs", "bnn.batch_size", "bnn.lr",
-                              "bnn.weight_decay", "bnn.momentum", "bnn.seed", "bnn.sigma",
-                              "bnn.lr_schedule", "bnn.warmup_epochs"};
-        const char *vals[] = {method, df.data, s_epochs, s_batch, s_lr, s_wd, s_mom, s_seed,
-                              s_sigma, schedule, s_warm};
-        bnn_task task = bnn_dataset_task(ds);
-        if ((rc = bnn_model_save(m, output, task, keys, vals, 11))) {
+        if ((rc = bnn_trainer_save(tr, output, false, dm.keys, dm.vals, dm.n))) {
             rc = cli_fail(cmd, rc, "cannot save the model");
             goto done;
         }
         if (!quiet) fprintf(stderr, "saved %s\n", output);
-    } else if (!quiet) {
+    } else if (!quiet && !checkpoint) {
         fprintf(stderr, "note: no --output given, so the model was not saved\n");
     }
+    if (!quiet && bnn_trainer_epoch(tr) < tp.epochs)
+        fprintf(stderr, "stopped after epoch %lld of %lld%s%s\n", (long long)bnn_trainer_epoch(tr),
+                (long long)tp.epochs, checkpoint ? "; resume with --resume " : "",
+                checkpoint ? checkpoint : "");
     rc = 0;
 done:
+    bnn_trainer_free(tr);
     bnn_model_free(m);
     bnn_dataset_free(ds);
+    bnn_st_free(ck);
     return rc;
 }

@@ -24,9 +24,9 @@ int main(int argc, char **argv) {
     tp.epochs = 30, tp.batch_size = 32, tp.lr = 1e-2f, tp.lr_schedule = BNN_LR_COSINE;
     if ((rc = bnn_train(m, train, &tp))) return fail("train", rc);
 
-    bnn_lik lik = {BNN_LIK_CATEGORICAL, 1.0};
+    struct bnn_predict_params pp = bnn_predict_default_params();
     struct bnn_eval_result r;
-    if ((rc = bnn_evaluate(m, test, &lik, &r))) return fail("eval", rc);
+    if ((rc = bnn_evaluate(m, NULL, test, &pp, 15, &r))) return fail("eval", rc);
     printf("test accuracy %.4f  nll %.4f\n", r.accuracy, r.nll);
 
     if ((rc = bnn_model_save(m, out, BNN_TASK_CLASSIFICATION, NULL, NULL, 0)))

@@ -381,10 +381,61 @@ int bnn_metrics_regression(struct bnn_reg_metrics *out, const double *mean, cons
 void bnn_gaussian_mixture(double *mean, double *var, double *nll, const double *means,
                           const double *vars, const double *y, int64_t s, int64_t n);
 
+/* ---------------------------------------------------------------- posteriors */
+
+/* A distribution q(θ) over the flat parameter vector (DESIGN.md "What is q(θ)"). Every fitter
+ * that produces the same family shares this one type: IVON and mean-field VI (and later
+ * Laplace-diag and SWAG-diag) all give a diagonal Gaussian. */
+typedef enum { BNN_POSTERIOR_POINT = 0, BNN_POSTERIOR_DIAG = 1 } bnn_posterior_kind;
+typedef struct bnn_posterior bnn_posterior;
+
+/* A posterior over n parameters with zero mean (and zero std). */
+int bnn_posterior_new(bnn_posterior **out, bnn_posterior_kind kind, int64_t n);
+void bnn_posterior_free(bnn_posterior *q);
+bnn_posterior_kind bnn_posterior_kind_of(const bnn_posterior *q);
+int64_t bnn_posterior_n(const bnn_posterior *q);
+float *bnn_posterior_mean(bnn_posterior *q);       /* n */
+float *bnn_posterior_std(bnn_posterior *q);        /* n, NULL for a point mass */
+const float *bnn_posterior_cmean(const bnn_posterior *q);
+const float *bnn_posterior_cstd(const bnn_posterior *q);
+/* θ (n) ~ q: θ = mean + std ⊙ ε with ε ~ N(0, I) from rng (a point mass gives the mean). */
+void bnn_posterior_sample(const bnn_posterior *q, bnn_rng *rng, float *theta);
+/* Summary statistics of the std (min, mean, max) for reports; zeros for a point mass. */
+void bnn_posterior_std_summary(const bnn_posterior *q, double *min, double *mean, double *max);
+
+/* ---------------------------------------------------------------- prediction */
+
+struct bnn_predict_params {
+    int64_t samples;    /* 0: predict at the posterior mean; S > 0: average over S weight samples */
+    uint64_t seed;      /* for the weight samples, default 0 */
+    int64_t batch_size; /* examples per forward pass, default 256 */
+    double sigma;       /* regression: observation noise std, default 1 */
+};
+struct bnn_predict_params bnn_predict_default_params(void);
+
+/* The predictive distribution of model m with weights from q (NULL: the model's own weights) for
+ * n inputs x (n × input_dim). Classification: probs (n × k) is the Monte-Carlo model average
+ * (1/S) Σ_s softmax(f(x; θ_s)), computed in log space (log-sum-exp over the samples); mi (n, may
+ * be NULL) the mutual information H[p̄] − (1/S) Σ_s H[p_s] (0 at the mean). Regression: mean and var
+ * (n × k) are the moments of the mixture of N(f(x; θ_s), σ²): var = σ² + the variance of the
+ * sampled means. Pass NULL for the outputs of the other task. Uses the model's buffers. */
+int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n, bnn_task task,
+                const struct bnn_predict_params *p, double *probs, double *mi, double *mean,
+                double *var);
+
 /* ---------------------------------------------------------------- training */
 
-typedef enum { BNN_METHOD_SGD = 0, BNN_METHOD_ADAMW = 1 } bnn_method;
+typedef enum {
+    BNN_METHOD_SGD = 0,
+    BNN_METHOD_ADAMW = 1,
+    BNN_METHOD_IVON = 2,
+    BNN_METHOD_MFVI = 3
+} bnn_method;
 typedef enum { BNN_LR_CONSTANT = 0, BNN_LR_COSINE = 1 } bnn_lr_schedule;
+
+/* Name of a method ("sgd", "adamw", "ivon", "mfvi"), and back (BNN_EINVAL if unknown). */
+const char *bnn_method_name(bnn_method m);
+int bnn_method_parse(const char *name, bnn_method *out);
 
 /* The learning rate of step t (0-based) of `total` steps: linear warm-up from lr/warmup to lr over
  * the first `warmup` steps, then constant, or cosine decay to 0 at step `total`
@@ -395,24 +446,57 @@ struct bnn_train_params {
     bnn_method method;
     int64_t epochs;      /* default 10 */
     int64_t batch_size;  /* default 128 */
-    float lr;            /* default 1e-3 (adamw), use 0.05 for sgd */
-    float weight_decay;  /* default 1e-4 */
+    float lr;            /* default 1e-3 (adamw, mfvi); use ~0.05 for sgd, ~0.1–1 for ivon */
+    float weight_decay;  /* default 1e-4; for IVON this is δ (prior precision per example) */
     float momentum;      /* sgd momentum, default 0.9 */
-    bnn_lr_schedule lr_schedule; /* default constant */
-    int64_t warmup_epochs;       /* linear warm-up epochs before the schedule, default 0 */
-    uint64_t seed;       /* default 0: initialisation, shuffling and dropout */
+    uint64_t seed;       /* default 0: initialisation, shuffling, dropout, weight noise */
     bool init;           /* initialise the weights from seed (default true) */
     double sigma;        /* Gaussian likelihood noise for regression, default 1 */
-    /* Called after each epoch (and every few steps) with progress; may be NULL. Returning
-     * non-zero stops training with BNN_EINVAL. */
+    bnn_lr_schedule lr_schedule; /* default constant */
+    int64_t warmup_epochs;       /* linear warm-up epochs before the schedule, default 0 */
+    struct bnn_ivon_params ivon; /* IVON's own settings (lr and δ come from above; ess 0 = n) */
+    struct bnn_mfvi_params mfvi; /* mean-field VI settings */
+    /* Called after every step and at the end of each epoch; may be NULL. Returning non-zero
+     * stops training with BNN_EINVAL. */
     int (*progress)(void *ctx, int64_t epoch, int64_t step, int64_t steps_per_epoch,
                     double mean_loss, bool epoch_done);
     void *progress_ctx;
 };
 struct bnn_train_params bnn_train_default_params(void);
-/* Trains m on ds (minimising mean NLL with the chosen optimizer). Returns BNN_EDIVERGED, naming
- * the epoch and step, when the loss or the weights become NaN or Inf; the model's weights are
- * then those before the failing step. */
+
+/* A training run: the model, the optimizer's state vectors, the step counter and the generator
+ * position. It can be saved at an epoch boundary and resumed; a resumed run continues exactly
+ * (bit for bit) as an uninterrupted one. The model and dataset are borrowed. */
+typedef struct bnn_trainer bnn_trainer;
+int bnn_trainer_new(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
+                    const struct bnn_train_params *p);
+void bnn_trainer_free(bnn_trainer *tr);
+/* Runs epochs until `until_epoch` (capped at p.epochs) has been completed. Returns
+ * BNN_EDIVERGED naming the epoch and step when the loss or the weights become NaN or Inf; the
+ * weights are then unusable (do not save them). */
+int bnn_trainer_run(bnn_trainer *tr, int64_t until_epoch);
+int64_t bnn_trainer_epoch(const bnn_trainer *tr); /* completed epochs */
+/* Replaces the progress callback (e.g. after bnn_trainer_resume, which starts without one). */
+void bnn_trainer_set_progress(bnn_trainer *tr,
+                              int (*fn)(void *ctx, int64_t epoch, int64_t step, int64_t steps,
+                                        double mean_loss, bool epoch_done),
+                              void *ctx);
+const struct bnn_train_params *bnn_trainer_params(const bnn_trainer *tr);
+/* The posterior the run has produced: a point mass at the weights (sgd, adamw) or the diagonal
+ * Gaussian (ivon: N(m, 1/(λ(h+δ))); mfvi: N(μ, softplus(ρ)²)). Caller frees. */
+int bnn_trainer_posterior(const bnn_trainer *tr, bnn_posterior **out);
+/* Saves the model and its posterior (a file for `bnn eval`); with state=true also the
+ * optimizer's state, step counter and generator position, so the file can be resumed.
+ * The training settings go into __metadata__ with the caller's extra pairs. */
+int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const char *const *keys,
+                     const char *const *values, int64_t nkv);
+/* Resumes a run saved with state=true: *m receives the model (caller frees it after the
+ * trainer). The settings are those saved; `epochs` > 0 overrides the total. The dataset must be
+ * the one the run was trained on (its size is checked). */
+int bnn_trainer_resume(bnn_trainer **out, bnn_model **m, const char *path, const bnn_dataset *ds,
+                       int64_t epochs);
+
+/* Convenience: a trainer run to the end. */
 int bnn_train(bnn_model *m, const bnn_dataset *ds, const struct bnn_train_params *p);
 
 /* ---------------------------------------------------------------- evaluation */
@@ -420,13 +504,17 @@ int bnn_train(bnn_model *m, const bnn_dataset *ds, const struct bnn_train_params
 struct bnn_eval_result {
     bnn_task task;
     int64_t n;
-    double accuracy; /* classification */
-    double nll;      /* mean negative log-likelihood (Gaussian with lik.sigma for regression) */
-    double rmse;     /* regression */
+    double accuracy;    /* classification */
+    double nll;         /* mean negative log-likelihood (regression: Gaussian with sigma) */
+    double rmse;        /* regression */
+    struct bnn_cls_metrics cls; /* classification: all metrics incl. ECE, Brier, reliability */
+    struct bnn_reg_metrics reg; /* regression: RMSE, NLL, coverage */
+    double mean_mi;     /* mean mutual information over the examples (sampled posteriors) */
 };
-/* Evaluates the model at its weights on ds in batches (b ≤ max_batch). */
-int bnn_evaluate(bnn_model *m, const bnn_dataset *ds, const bnn_lik *lik,
-                 struct bnn_eval_result *out);
+/* Evaluates the predictive of (m, q) on ds (q NULL: the model's weights). p->sigma is the
+ * regression noise; nbins the reliability bins (15 is the field's default). */
+int bnn_evaluate(bnn_model *m, const bnn_posterior *q, const bnn_dataset *ds,
+                 const struct bnn_predict_params *p, int64_t nbins, struct bnn_eval_result *out);
 
 /* ---------------------------------------------------------------- files (safetensors) */
 
@@ -483,6 +571,11 @@ int bnn_model_save(const bnn_model *m, const char *path, bnn_task task, const ch
  * tensor present with the right shape). *task receives bnn.task; st (if not NULL) receives the
  * opened file for further metadata, to be freed by the caller. */
 int bnn_model_load(bnn_model **out, const char *path, bnn_task *task, bnn_st **st);
+
+/* The posterior stored in a file opened by bnn_model_load (metadata bnn.posterior: "point", or
+ * "diag" with the tensor posterior.std [nparams]); the mean is the model's weights. A file
+ * without bnn.posterior holds a point mass. Caller frees. */
+int bnn_posterior_load(bnn_posterior **out, const bnn_model *m, const bnn_st *st);
 
 #ifdef __cplusplus
 }

@@ -80,9 +80,9 @@ static void test_learns(void) {
     struct bnn_train_params p = bnn_train_default_params();
     p.epochs = 30, p.batch_size = 32, p.lr = 1e-2f;
     REQUIRE(bnn_train(m, tr, &p) == 0);
-    bnn_lik lik = {BNN_LIK_CATEGORICAL, 1};
+    struct bnn_predict_params pp = bnn_predict_default_params();
     struct bnn_eval_result r;
-    REQUIRE(bnn_evaluate(m, te, &lik, &r) == 0);
+    REQUIRE(bnn_evaluate(m, NULL, te, &pp, 15, &r) == 0);
     fprintf(stderr, "moons: test accuracy %.4f, nll %.4f\n", r.accuracy, r.nll);
     CHECK(r.accuracy > 0.97);
     CHECK(r.nll < 0.1);
@@ -118,8 +118,8 @@ static void test_learns(void) {
     p = bnn_train_default_params();
     p.epochs = 300, p.batch_size = 16, p.lr = 1e-2f, p.sigma = 0.1;
     REQUIRE(bnn_train(m, tr, &p) == 0);
-    lik = (bnn_lik){BNN_LIK_GAUSSIAN, 0.1};
-    REQUIRE(bnn_evaluate(m, tr, &lik, &r) == 0);
+    pp.sigma = 0.1;
+    REQUIRE(bnn_evaluate(m, NULL, tr, &pp, 15, &r) == 0);
     fprintf(stderr, "sine-gap: train rmse %.4f, nll %.4f\n", r.rmse, r.nll);
     CHECK(r.rmse < 0.15);
     bnn_model_free(m);
@@ -156,7 +156,101 @@ static void test_errors(void) {
     CHECK(m == NULL);
 }
 
+/* Train 2 epochs, save the state, resume for the third: bit-identical to 3 epochs in one go,
+ * for every method (the cosine schedule spans the 3 epochs in both runs). */
+static void test_resume(void) {
+    bnn_dataset *ds;
+    REQUIRE(bnn_toy_moons(&ds, 300, 0.1, 1) == 0);
+    for (int me = 0; me <= BNN_METHOD_MFVI; me++) {
+        struct bnn_train_params p = bnn_train_default_params();
+        p.method = (bnn_method)me, p.epochs = 3, p.batch_size = 32, p.seed = 4;
+        p.lr = me == BNN_METHOD_IVON ? 0.1f : me == BNN_METHOD_SGD ? 0.05f : 1e-2f;
+        p.lr_schedule = BNN_LR_COSINE, p.warmup_epochs = 1;
+        const char *spec = "mlp:2-16-16-2:tanh:dropout=0.1";
+        bnn_model *a, *b;
+        bnn_trainer *ta, *tb;
+        REQUIRE(bnn_model_new(&a, spec) == 0);
+        REQUIRE(bnn_trainer_new(&ta, a, ds, &p) == 0);
+        REQUIRE(bnn_trainer_run(ta, 3) == 0);
+        REQUIRE(bnn_model_new(&b, spec) == 0);
+        REQUIRE(bnn_trainer_new(&tb, b, ds, &p) == 0);
+        REQUIRE(bnn_trainer_run(tb, 2) == 0);
+        CHECK_EQ_INT(bnn_trainer_epoch(tb), 2);
+        char path[512];
+        snprintf(path, sizeof path, "%s/resume_%s.safetensors", BNN_TEST_TMP, bnn_method_name(p.method));
+        REQUIRE(bnn_trainer_save(tb, path, true, NULL, NULL, 0) == 0);
+        bnn_trainer_free(tb);
+        bnn_model_free(b);
+        bnn_model *c;
+        bnn_trainer *tc;
+        int rc = bnn_trainer_resume(&tc, &c, path, ds, 0);
+        if (rc) fprintf(stderr, "resume %s: %s\n", bnn_method_name(p.method), bnn_last_error());
+        REQUIRE(rc == 0);
+        REQUIRE(bnn_trainer_run(tc, 3) == 0);
+        const int64_t np = bnn_model_nparams(a);
+        bool same = memcmp(bnn_model_params(a), bnn_model_params(c), (size_t)np * 4) == 0;
+        if (!same) fprintf(stderr, "resume %s: weights differ\n", bnn_method_name(p.method));
+        CHECK(same);
+        /* The posteriors agree too (IVON's h, MFVI's rho). */
+        bnn_posterior *qa, *qc;
+        REQUIRE(bnn_trainer_posterior(ta, &qa) == 0 && bnn_trainer_posterior(tc, &qc) == 0);
+        if (bnn_posterior_std(qa))
+            CHECK(memcmp(bnn_posterior_std(qa), bnn_posterior_std(qc), (size_t)np * 4) == 0);
+        CHECK(bnn_posterior_kind_of(qa) == (me >= BNN_METHOD_IVON ? BNN_POSTERIOR_DIAG
+                                                                  : BNN_POSTERIOR_POINT));
+        bnn_posterior_free(qa), bnn_posterior_free(qc);
+        /* A model file (no state) cannot be resumed; a different dataset size is refused. */
+        REQUIRE(bnn_trainer_save(tc, path, false, NULL, NULL, 0) == 0);
+        bnn_trainer_free(tc), bnn_model_free(c);
+        CHECK_EQ_INT(bnn_trainer_resume(&tc, &c, path, ds, 0), BNN_EFORMAT);
+        CHECK(strstr(bnn_last_error(), "checkpoint") != NULL);
+        bnn_trainer_free(ta), bnn_model_free(a);
+    }
+    bnn_dataset_free(ds);
+}
+
+/* IVON learns the moons and its posterior averages to a lower NLL than the point at its mean
+ * would suggest is overconfident; a diverging IVON run names the step. */
+static void test_ivon(void) {
+    bnn_dataset *tr, *te;
+    REQUIRE(bnn_toy_moons(&tr, 1000, 0.1, 1) == 0);
+    REQUIRE(bnn_toy_moons(&te, 500, 0.1, 2) == 0);
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:2-50-50-2:tanh") == 0);
+    struct bnn_train_params p = bnn_train_default_params();
+    p.method = BNN_METHOD_IVON, p.epochs = 30, p.batch_size = 32, p.lr = 0.5f;
+    p.ivon.hess_init = 0.1f, p.lr_schedule = BNN_LR_COSINE;
+    bnn_trainer *t;
+    REQUIRE(bnn_trainer_new(&t, m, tr, &p) == 0);
+    REQUIRE(bnn_trainer_run(t, p.epochs) == 0);
+    bnn_posterior *q;
+    REQUIRE(bnn_trainer_posterior(t, &q) == 0);
+    struct bnn_predict_params pp = bnn_predict_default_params();
+    pp.samples = 16;
+    struct bnn_eval_result r;
+    REQUIRE(bnn_evaluate(m, q, te, &pp, 15, &r) == 0);
+    fprintf(stderr, "ivon moons: accuracy %.4f nll %.4f ece %.4f mi %.4f\n", r.accuracy, r.nll,
+            r.cls.ece, r.mean_mi);
+    CHECK(r.accuracy > 0.97);
+    CHECK(r.mean_mi > 0.0); /* samples disagree somewhere */
+    /* σ = 1/√(λ(h+δ)) with λ = n: positive and below the prior's 1/√(λδ). */
+    double lo, mean, hi;
+    bnn_posterior_std_summary(q, &lo, &mean, &hi);
+    CHECK(lo > 0 && hi <= 1.0 / sqrt(1000.0 * 1e-4) + 1e-6);
+    bnn_posterior_free(q);
+    bnn_trainer_free(t);
+    p.lr = 1e30f, p.epochs = 2;
+    REQUIRE(bnn_trainer_new(&t, m, tr, &p) == 0);
+    CHECK_EQ_INT(bnn_trainer_run(t, 2), BNN_EDIVERGED);
+    CHECK(strstr(bnn_last_error(), "step") != NULL);
+    bnn_trainer_free(t);
+    bnn_model_free(m);
+    bnn_dataset_free(tr), bnn_dataset_free(te);
+}
+
 int main(void) {
+    test_resume();
+    test_ivon();
     test_reproducible();
     test_learns();
     test_errors();

@@ -11,6 +11,13 @@
 #define BNN__PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define BNN__PRINTF(a, b)
+/* Writes the model's metadata (spec, task, version) and its weight tensors taken from params
+ * (nparams floats, the model's layout) into w. */
+int bnn__model_write(const bnn_model *m, bnn_st_writer *w, bnn_task task, const float *params);
+/* Reads the F32 vector tensor `name` of n values into dst, checking shape and finiteness; `what`
+ * names the file or structure in error messages. */
+int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, const char *what);
+
 #endif
 
 /* Records the detail string of an error on this thread and returns code, so a failing path
@@ -63,5 +70,12 @@ struct bnn__layer *bnn__model_layer(bnn_model *m, int64_t i);
  * buffers stay in one place. */
 float *bnn__model_act(bnn_model *m, int64_t i);
 float *bnn__model_grad_buf(bnn_model *m, int which);
+
+/* Writes the model's metadata (spec, task, version) and its weight tensors taken from params
+ * (nparams floats, the model's layout) into w. */
+int bnn__model_write(const bnn_model *m, bnn_st_writer *w, bnn_task task, const float *params);
+/* Reads the F32 vector tensor `name` of n values into dst, checking shape and finiteness; `what`
+ * names the file or structure in error messages. */
+int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, const char *what);
 
 #endif

@@ -1,9 +1,58 @@
-/* MAP training: shuffled mini-batches, the likelihood's mean loss, backward, one optimizer step.
- * All buffers are allocated before the first step. */
+/* The training loop for every method: shuffled mini-batches, the likelihood's mean loss,
+ * backward, one optimizer step. MAP (SGD, AdamW), IVON and mean-field VI share it; they differ
+ * in what is sampled before the forward pass and which update follows. All buffers are
+ * allocated when the trainer is made, never inside a step.
+ *
+ * Random streams (all keyed by the run's seed): 0..L−1 the layers' initialisation, 2^32 + epoch
+ * the dropout masks of an epoch, 2·2^32 + epoch the shuffle (src/data/data.h), 4·2^32 the
+ * weight noise of IVON and mean-field VI (its counter is the "generator position" a checkpoint
+ * saves). */
 #include "core/internal.h"
 
+#include <errno.h>
 #include <math.h>
 #include <string.h>
+
+#define BNN_STREAM_DROPOUT ((uint64_t)1 << 32)
+#define BNN_STREAM_NOISE ((uint64_t)4 << 32)
+
+struct bnn_trainer {
+    bnn_model *m;
+    const bnn_dataset *ds;
+    struct bnn_train_params p;
+    int64_t n, np, k, bs, steps; /* examples, parameters, outputs, batch, steps per epoch */
+    int64_t epoch, t;            /* completed epochs and optimizer steps */
+    bnn_rng noise;               /* IVON / MFVI weight noise */
+    /* State vectors, all of np floats, in the model's layout. */
+    float *grad;
+    float *s1, *s2;       /* sgd: buf; adamw: m, v; ivon: h, g; mfvi: μ's m, v */
+    float *rho, *s3, *s4; /* mfvi: ρ and its AdamW m, v */
+    float *grad_rho;      /* mfvi */
+    float *theta, *eps, *gbar, *geps; /* ivon */
+    /* Batch buffers. */
+    float *xb, *dout, *yt;
+    int32_t *yl;
+    int64_t *perm;
+};
+
+const char *bnn_method_name(bnn_method m) {
+    switch (m) {
+    case BNN_METHOD_SGD: return "sgd";
+    case BNN_METHOD_ADAMW: return "adamw";
+    case BNN_METHOD_IVON: return "ivon";
+    case BNN_METHOD_MFVI: return "mfvi";
+    }
+    return "?";
+}
+
+int bnn_method_parse(const char *name, bnn_method *out) {
+    for (int i = 0; i <= BNN_METHOD_MFVI; i++)
+        if (!strcmp(name, bnn_method_name((bnn_method)i))) {
+            *out = (bnn_method)i;
+            return 0;
+        }
+    return bnn__error(BNN_EINVAL, "unknown method '%s' (choose sgd, adamw, ivon or mfvi)", name);
+}
 
 struct bnn_train_params bnn_train_default_params(void) {
     struct bnn_train_params p = {
@@ -16,7 +65,11 @@ struct bnn_train_params bnn_train_default_params(void) {
         .seed = 0,
         .init = true,
         .sigma = 1.0,
+        .lr_schedule = BNN_LR_CONSTANT,
+        .warmup_epochs = 0,
     };
+    p.ivon = bnn_ivon_default_params();
+    p.mfvi = bnn_mfvi_default_params();
     return p;
 }
 
@@ -42,139 +95,496 @@ static int check_data(const bnn_model *m, const bnn_dataset *ds) {
     return 0;
 }
 
-int bnn_train(bnn_model *m, const bnn_dataset *ds, const struct bnn_train_params *p) {
-    int rc = check_data(m, ds);
-    if (rc) return rc;
+static int check_params(const struct bnn_train_params *p, const bnn_dataset *ds) {
+    if (p->method < BNN_METHOD_SGD || p->method > BNN_METHOD_MFVI)
+        return bnn__error(BNN_EINVAL, "unknown method %d", (int)p->method);
     if (p->epochs < 0 || p->batch_size < 1)
         return bnn__error(BNN_EINVAL, "epochs must be >= 0 and batch size >= 1");
     if (!(p->lr > 0.0f) || !isfinite(p->lr))
         return bnn__error(BNN_EINVAL, "learning rate must be a positive number");
-    if (!(p->weight_decay >= 0.0f)) return bnn__error(BNN_EINVAL, "weight decay must be >= 0");
-    if (p->warmup_epochs < 0 || (p->epochs > 0 && p->warmup_epochs > p->epochs))
+    if (!(p->weight_decay >= 0.0f) || !isfinite(p->weight_decay))
+        return bnn__error(BNN_EINVAL, "weight decay must be >= 0");
+    if (p->warmup_epochs < 0 || p->warmup_epochs > p->epochs)
         return bnn__error(BNN_EINVAL, "warm-up epochs must be between 0 and the number of epochs");
     if (ds->task == BNN_TASK_REGRESSION && !(p->sigma > 0.0 && isfinite(p->sigma)))
         return bnn__error(BNN_EINVAL, "noise scale sigma must be positive");
-    const int64_t n = ds->n, np = bnn_model_nparams(m), k = bnn_model_output_dim(m);
-    const int64_t bs = p->batch_size < n ? p->batch_size : n;
-    const int64_t steps = (n + bs - 1) / bs;
-    if ((rc = bnn_model_reserve(m, bs))) return rc;
+    if (p->method == BNN_METHOD_IVON) {
+        const struct bnn_ivon_params *q = &p->ivon;
+        if (!(q->ess >= 0.0) || !isfinite(q->ess))
+            return bnn__error(BNN_EINVAL, "IVON: ess must be positive (0 means the data size)");
+        if (!(q->hess_init > 0.0f)) return bnn__error(BNN_EINVAL, "IVON: hess-init must be > 0");
+        if (!(q->beta1 >= 0.0 && q->beta1 < 1.0) || !(q->beta2 >= 0.0 && q->beta2 < 1.0))
+            return bnn__error(BNN_EINVAL, "IVON: beta1 and beta2 must be in [0, 1)");
+        if (q->mc_samples < 1) return bnn__error(BNN_EINVAL, "IVON: mc-samples must be >= 1");
+        if (!(q->clip_radius > 0.0f))
+            return bnn__error(BNN_EINVAL, "IVON: clip radius must be > 0 (inf for none)");
+    }
+    if (p->method == BNN_METHOD_MFVI) {
+        const struct bnn_mfvi_params *q = &p->mfvi;
+        if (!(q->prior_prec > 0.0) || !isfinite(q->prior_prec))
+            return bnn__error(BNN_EINVAL, "MFVI: prior precision must be > 0");
+        if (!(q->init_std > 0.0f) || !isfinite(q->init_std))
+            return bnn__error(BNN_EINVAL, "MFVI: initial std must be > 0");
+        if (q->mc_samples < 1) return bnn__error(BNN_EINVAL, "MFVI: mc-samples must be >= 1");
+        if (!(q->kl_weight >= 0.0)) return bnn__error(BNN_EINVAL, "MFVI: KL weight must be >= 0");
+    }
+    return 0;
+}
 
-    size_t pb = bnn__bytes(np, sizeof(float));
-    float *grad = bnn__alloc(pb), *s1 = bnn__alloc(pb), *s2 = bnn__alloc(pb);
-    float *xb = bnn__alloc(bnn__bytes(bs * ds->d, sizeof(float)));
-    float *dout = bnn__alloc(bnn__bytes(bs * k, sizeof(float)));
-    float *yt = ds->targets ? bnn__alloc(bnn__bytes(bs * ds->k, sizeof(float))) : NULL;
-    int32_t *yl = ds->labels ? bnn__alloc(bnn__bytes(bs, sizeof(int32_t))) : NULL;
-    int64_t *perm = bnn__alloc(bnn__bytes(n, sizeof(int64_t)));
-    if (!grad || !s1 || !s2 || !xb || !dout || !perm || (ds->targets && !yt) ||
-        (ds->labels && !yl)) {
-        rc = bnn__error(BNN_ENOMEM, "cannot allocate training buffers for %lld parameters",
-                        (long long)np);
-        goto done;
+void bnn_trainer_free(bnn_trainer *tr) {
+    if (!tr) return;
+    float *v[] = {tr->grad, tr->s1, tr->s2, tr->rho, tr->s3, tr->s4, tr->grad_rho, tr->theta,
+                  tr->eps, tr->gbar, tr->geps, tr->xb, tr->dout, tr->yt};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) bnn__free(v[i]);
+    bnn__free(tr->yl);
+    bnn__free(tr->perm);
+    free(tr);
+}
+
+/* Allocates everything the method needs; initialises the state as at step 0. */
+static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
+                         const struct bnn_train_params *p) {
+    *out = NULL;
+    int rc = check_data(m, ds);
+    if (!rc) rc = check_params(p, ds);
+    if (rc) return rc;
+    bnn_trainer *tr = calloc(1, sizeof *tr);
+    if (!tr) return bnn__error(BNN_ENOMEM, "out of memory");
+    tr->m = m, tr->ds = ds, tr->p = *p;
+    tr->n = ds->n, tr->np = bnn_model_nparams(m), tr->k = bnn_model_output_dim(m);
+    tr->bs = p->batch_size < ds->n ? p->batch_size : ds->n;
+    tr->steps = (tr->n + tr->bs - 1) / tr->bs;
+    if (p->method == BNN_METHOD_IVON && tr->p.ivon.ess == 0.0) tr->p.ivon.ess = (double)ds->n;
+    tr->noise = bnn_rng_make(p->seed, BNN_STREAM_NOISE);
+    if ((rc = bnn_model_reserve(m, tr->bs))) {
+        free(tr);
+        return rc;
     }
-    if (p->init) bnn_model_init(m, p->seed);
-    bnn_lik lik = {ds->task == BNN_TASK_CLASSIFICATION ? BNN_LIK_CATEGORICAL : BNN_LIK_GAUSSIAN,
-                   p->sigma};
-    struct bnn_adamw_params ap = {p->lr, 0.9f, 0.999f, 1e-8f, p->weight_decay};
-    struct bnn_sgd_params sp = {p->lr, p->momentum, p->weight_decay, 0.0f, false};
-    float *w = bnn_model_params(m);
-    int64_t t = 0;
-    for (int64_t epoch = 0; epoch < p->epochs; epoch++) {
-        if ((rc = bnn_permutation(perm, n, p->seed, (uint64_t)epoch))) goto done;
-        /* Dropout masks come from a stream of their own per epoch, so they are reproducible
-         * and independent of the shuffling. */
-        bnn_rng drop = bnn_rng_make(p->seed, ((uint64_t)1 << 32) + (uint64_t)epoch);
-        double sum = 0.0;
-        for (int64_t s = 0; s < steps; s++) {
-            int64_t lo = s * bs, b = (lo + bs <= n) ? bs : n - lo;
-            bnn_dataset_gather(ds, perm + lo, b, xb, yl, yt);
-            const float *f = bnn_model_forward(m, w, xb, b, true, &drop);
-            double loss = bnn_lik_loss(&lik, dout, f, yl, yt, b, k);
-            if (!isfinite(loss)) {
-                rc = bnn__error(BNN_EDIVERGED, "the training loss became %s at epoch %lld, step "
-                                "%lld (try a smaller learning rate)", isnan(loss) ? "NaN" : "Inf",
-                                (long long)epoch + 1, (long long)s + 1);
-                goto done;
-            }
-            sum += loss;
-            memset(grad, 0, pb);
-            bnn_model_backward(m, w, dout, grad);
-            float lr = bnn_lr_at(p->lr_schedule, p->lr, t, steps * p->epochs,
-                                 steps * p->warmup_epochs);
-            ap.lr = sp.lr = lr;
-            t++;
-            if (p->method == BNN_METHOD_ADAMW) bnn_adamw_step(w, s1, s2, grad, np, t, &ap);
-            else bnn_sgd_step(w, s1, grad, np, t, &sp);
-            if (p->progress && p->progress(p->progress_ctx, epoch, s + 1, steps, sum / (double)(s + 1),
-                                           false)) {
-                rc = bnn__error(BNN_EINVAL, "training stopped by the caller");
-                goto done;
-            }
-        }
-        /* An overflowing update shows up in the weights before it shows in a loss. */
-        for (int64_t i = 0; i < np; i++) {
-            if (!isfinite(w[i])) {
-                rc = bnn__error(BNN_EDIVERGED, "the weights became non-finite during epoch %lld "
-                                "(try a smaller learning rate)", (long long)epoch + 1);
-                goto done;
-            }
-        }
-        if (p->progress &&
-            p->progress(p->progress_ctx, epoch, steps, steps, sum / (double)steps, true)) {
-            rc = bnn__error(BNN_EINVAL, "training stopped by the caller");
-            goto done;
-        }
+    const size_t pb = bnn__bytes(tr->np, sizeof(float));
+    const bnn_method me = p->method;
+    bool ok = (tr->grad = bnn__alloc(pb)) && (tr->s1 = bnn__alloc(pb));
+    if (me != BNN_METHOD_SGD) ok = ok && (tr->s2 = bnn__alloc(pb));
+    if (me == BNN_METHOD_MFVI)
+        ok = ok && (tr->rho = bnn__alloc(pb)) && (tr->s3 = bnn__alloc(pb)) &&
+             (tr->s4 = bnn__alloc(pb)) && (tr->grad_rho = bnn__alloc(pb));
+    if (me == BNN_METHOD_IVON)
+        ok = ok && (tr->theta = bnn__alloc(pb)) && (tr->eps = bnn__alloc(pb)) &&
+             (tr->gbar = bnn__alloc(pb)) && (tr->geps = bnn__alloc(pb));
+    ok = ok && (tr->xb = bnn__alloc(bnn__bytes(tr->bs * ds->d, sizeof(float))));
+    ok = ok && (tr->dout = bnn__alloc(bnn__bytes(tr->bs * tr->k, sizeof(float))));
+    if (ds->targets) ok = ok && (tr->yt = bnn__alloc(bnn__bytes(tr->bs * ds->k, sizeof(float))));
+    if (ds->labels) ok = ok && (tr->yl = bnn__alloc(bnn__bytes(tr->bs, sizeof(int32_t))));
+    ok = ok && (tr->perm = bnn__alloc(bnn__bytes(tr->n, sizeof(int64_t))));
+    if (!ok) {
+        bnn_trainer_free(tr);
+        return bnn__error(BNN_ENOMEM, "cannot allocate %s training state for %lld parameters",
+                          bnn_method_name(me), (long long)tr->np);
     }
-done:
-    bnn__free(grad), bnn__free(s1), bnn__free(s2), bnn__free(xb), bnn__free(dout);
-    bnn__free(yt), bnn__free(yl), bnn__free(perm);
+    if (me == BNN_METHOD_IVON)
+        for (int64_t i = 0; i < tr->np; i++) tr->s1[i] = p->ivon.hess_init;
+    if (me == BNN_METHOD_MFVI) {
+        const float r0 = bnn_softplus_inv(p->mfvi.init_std);
+        for (int64_t i = 0; i < tr->np; i++) tr->rho[i] = r0;
+    }
+    *out = tr;
+    return 0;
+}
+
+int bnn_trainer_new(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
+                    const struct bnn_train_params *p) {
+    int rc = trainer_alloc(out, m, ds, p);
+    if (!rc && p->init) bnn_model_init(m, p->seed);
     return rc;
 }
 
-int bnn_evaluate(bnn_model *m, const bnn_dataset *ds, const bnn_lik *lik,
-                 struct bnn_eval_result *out) {
-    memset(out, 0, sizeof *out);
-    int rc = check_data(m, ds);
-    if (rc) return rc;
-    if (lik->kind == BNN_LIK_GAUSSIAN && !(lik->sigma > 0.0))
-        return bnn__error(BNN_EINVAL, "noise scale sigma must be positive");
-    const int64_t n = ds->n, k = bnn_model_output_dim(m);
-    int64_t bs = bnn_model_max_batch(m);
-    if (bs < 1) {
-        if ((rc = bnn_model_reserve(m, n < 256 ? n : 256))) return rc;
-        bs = bnn_model_max_batch(m);
-    }
-    double nll = 0.0, sse = 0.0;
-    int64_t correct = 0;
-    for (int64_t lo = 0; lo < n; lo += bs) {
-        int64_t b = lo + bs <= n ? bs : n - lo;
-        const float *f = bnn_model_forward(m, bnn_model_cparams(m), ds->x + lo * ds->d, b, false,
-                                           NULL);
-        const int32_t *yl = ds->labels ? ds->labels + lo : NULL;
-        const float *yt = ds->targets ? ds->targets + lo * ds->k : NULL;
-        nll += bnn_lik_loss(lik, NULL, f, yl, yt, b, k) * (double)b;
-        for (int64_t r = 0; r < b; r++) {
-            const float *row = f + r * k;
-            if (ds->task == BNN_TASK_CLASSIFICATION) {
-                int64_t best = 0; /* ties go to the lowest index */
-                for (int64_t j = 1; j < k; j++)
-                    if (row[j] > row[best]) best = j;
-                correct += best == yl[r];
-            } else {
-                for (int64_t j = 0; j < k; j++) {
-                    double e = (double)row[j] - (double)yt[r * k + j];
-                    sse += e * e;
-                }
-            }
+int64_t bnn_trainer_epoch(const bnn_trainer *tr) { return tr->epoch; }
+const struct bnn_train_params *bnn_trainer_params(const bnn_trainer *tr) { return &tr->p; }
+
+void bnn_trainer_set_progress(bnn_trainer *tr,
+                              int (*fn)(void *ctx, int64_t epoch, int64_t step, int64_t steps,
+                                        double mean_loss, bool epoch_done),
+                              void *ctx) {
+    tr->p.progress = fn;
+    tr->p.progress_ctx = ctx;
+}
+
+/* One IVON step (Shen et al. 2024, Alg. 1): for each of S samples draw ε, θ = m + ε/√(λ(h+δ)),
+ * back-propagate the batch's mean loss at θ, and average ĝ and ε ⊙ ĝ; then the update. */
+static double ivon_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int *rc) {
+    const int64_t np = tr->np, S = tr->p.ivon.mc_samples;
+    struct bnn_ivon_params ip = tr->p.ivon;
+    ip.lr = lr, ip.weight_decay = tr->p.weight_decay;
+    bnn_lik lik = {tr->ds->task == BNN_TASK_CLASSIFICATION ? BNN_LIK_CATEGORICAL
+                                                             : BNN_LIK_GAUSSIAN, tr->p.sigma};
+    float *w = bnn_model_params(tr->m), *gb = tr->gbar, *ge = tr->geps, *e = tr->eps;
+    double loss = 0.0;
+    memset(gb, 0, (size_t)np * sizeof(float));
+    memset(ge, 0, (size_t)np * sizeof(float));
+    const float inv_s = 1.0f / (float)S;
+    for (int64_t s = 0; s < S; s++) {
+        bnn_rng_normal(&tr->noise, e, np);
+        bnn_ivon_sample(tr->theta, w, tr->s1, e, np, &ip);
+        const float *f = bnn_model_forward(tr->m, tr->theta, tr->xb, b, true, drop);
+        loss += bnn_lik_loss(&lik, tr->dout, f, tr->yl, tr->yt, b, tr->k) / (double)S;
+        float *g = S == 1 ? gb : tr->grad;
+        if (S > 1) memset(g, 0, (size_t)np * sizeof(float));
+        bnn_model_backward(tr->m, tr->theta, tr->dout, g);
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) if (np > 32768)
+#endif
+        for (int64_t i = 0; i < np; i++) {
+            if (S > 1) gb[i] += g[i] * inv_s;
+            ge[i] += e[i] * g[i] * inv_s;
         }
     }
-    out->task = ds->task;
-    out->n = n;
-    out->nll = nll / (double)n;
-    if (ds->task == BNN_TASK_CLASSIFICATION) out->accuracy = (double)correct / (double)n;
-    else out->rmse = sqrt(sse / (double)(n * k));
-    if (!isfinite(out->nll))
-        return bnn__error(BNN_EDIVERGED, "the model's predictions are not finite (NLL %g)",
-                          out->nll);
+    if (isfinite(loss)) *rc = bnn_ivon_step(w, tr->s1, tr->s2, gb, ge, np, tr->t + 1, &ip);
+    return loss;
+}
+
+/* One mean-field VI step: the negative ELBO's gradient for μ (the model's weights) and ρ, then
+ * AdamW on each (no weight decay: the prior is in the KL term). */
+static double mfvi_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop) {
+    const int64_t np = tr->np;
+    bnn_lik lik = {tr->ds->task == BNN_TASK_CLASSIFICATION ? BNN_LIK_CATEGORICAL
+                                                             : BNN_LIK_GAUSSIAN, tr->p.sigma};
+    float *mu = bnn_model_params(tr->m);
+    memset(tr->grad, 0, (size_t)np * sizeof(float));
+    memset(tr->grad_rho, 0, (size_t)np * sizeof(float));
+    (void)drop; /* dropout masks in MFVI come from the noise generator */
+    double loss = bnn_mfvi_loss(tr->m, mu, tr->rho, tr->xb, tr->yl, tr->yt, b, &lik, tr->n,
+                                &tr->p.mfvi, &tr->noise, tr->grad, tr->grad_rho);
+    if (!isfinite(loss)) return loss;
+    struct bnn_adamw_params ap = {lr, 0.9f, 0.999f, 1e-8f, 0.0f};
+    bnn_adamw_step(mu, tr->s1, tr->s2, tr->grad, np, tr->t + 1, &ap);
+    bnn_adamw_step(tr->rho, tr->s3, tr->s4, tr->grad_rho, np, tr->t + 1, &ap);
+    return loss;
+}
+
+static double map_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop) {
+    const int64_t np = tr->np;
+    bnn_lik lik = {tr->ds->task == BNN_TASK_CLASSIFICATION ? BNN_LIK_CATEGORICAL
+                                                             : BNN_LIK_GAUSSIAN, tr->p.sigma};
+    float *w = bnn_model_params(tr->m);
+    const float *f = bnn_model_forward(tr->m, w, tr->xb, b, true, drop);
+    double loss = bnn_lik_loss(&lik, tr->dout, f, tr->yl, tr->yt, b, tr->k);
+    if (!isfinite(loss)) return loss;
+    memset(tr->grad, 0, (size_t)np * sizeof(float));
+    bnn_model_backward(tr->m, w, tr->dout, tr->grad);
+    if (tr->p.method == BNN_METHOD_ADAMW) {
+        struct bnn_adamw_params ap = {lr, 0.9f, 0.999f, 1e-8f, tr->p.weight_decay};
+        bnn_adamw_step(w, tr->s1, tr->s2, tr->grad, np, tr->t + 1, &ap);
+    } else {
+        struct bnn_sgd_params sp = {lr, tr->p.momentum, tr->p.weight_decay, 0.0f, false};
+        bnn_sgd_step(w, tr->s1, tr->grad, np, tr->t + 1, &sp);
+    }
+    return loss;
+}
+
+int bnn_trainer_run(bnn_trainer *tr, int64_t until_epoch) {
+    const struct bnn_train_params *p = &tr->p;
+    if (until_epoch > p->epochs) until_epoch = p->epochs;
+    const int64_t n = tr->n, bs = tr->bs, steps = tr->steps, np = tr->np;
+    float *w = bnn_model_params(tr->m);
+    int rc = 0;
+    for (; tr->epoch < until_epoch; tr->epoch++) {
+        const int64_t epoch = tr->epoch;
+        if ((rc = bnn_permutation(tr->perm, n, p->seed, (uint64_t)epoch))) return rc;
+        bnn_rng drop = bnn_rng_make(p->seed, BNN_STREAM_DROPOUT + (uint64_t)epoch);
+        double sum = 0.0;
+        for (int64_t s = 0; s < steps; s++) {
+            const int64_t lo = s * bs, b = (lo + bs <= n) ? bs : n - lo;
+            bnn_dataset_gather(tr->ds, tr->perm + lo, b, tr->xb, tr->yl, tr->yt);
+            const float lr = bnn_lr_at(p->lr_schedule, p->lr, tr->t, steps * p->epochs,
+                                       steps * p->warmup_epochs);
+            double loss;
+            int step_rc = 0;
+            switch (p->method) {
+            case BNN_METHOD_IVON: loss = ivon_step(tr, b, lr, &drop, &step_rc); break;
+            case BNN_METHOD_MFVI: loss = mfvi_step(tr, b, lr, &drop); break;
+            default: loss = map_step(tr, b, lr, &drop); break;
+            }
+            if (!isfinite(loss) || step_rc) {
+                return bnn__error(BNN_EDIVERGED, "training diverged at epoch %lld, step %lld: "
+                                  "the %s became %s (try a smaller learning rate)",
+                                  (long long)epoch + 1, (long long)s + 1,
+                                  isfinite(loss) ? "weights" : "loss",
+                                  isfinite(loss) ? "non-finite" : (isnan(loss) ? "NaN" : "Inf"));
+            }
+            tr->t++;
+            sum += loss;
+            if (p->progress &&
+                p->progress(p->progress_ctx, epoch, s + 1, steps, sum / (double)(s + 1), false))
+                return bnn__error(BNN_EINVAL, "training stopped by the caller");
+        }
+        /* An overflowing update shows in the weights before it shows in a loss. */
+        for (int64_t i = 0; i < np; i++)
+            if (!isfinite(w[i]))
+                return bnn__error(BNN_EDIVERGED, "training diverged in epoch %lld: the weights "
+                                  "became non-finite (try a smaller learning rate)",
+                                  (long long)epoch + 1);
+        if (p->progress &&
+            p->progress(p->progress_ctx, epoch, steps, steps, sum / (double)steps, true)) {
+            tr->epoch++;
+            return bnn__error(BNN_EINVAL, "training stopped by the caller");
+        }
+    }
+    return rc;
+}
+
+int bnn_trainer_posterior(const bnn_trainer *tr, bnn_posterior **out) {
+    const int64_t np = tr->np;
+    const bool diag = tr->p.method == BNN_METHOD_IVON || tr->p.method == BNN_METHOD_MFVI;
+    int rc = bnn_posterior_new(out, diag ? BNN_POSTERIOR_DIAG : BNN_POSTERIOR_POINT, np);
+    if (rc) return rc;
+    memcpy(bnn_posterior_mean(*out), bnn_model_cparams(tr->m), (size_t)np * sizeof(float));
+    float *sd = bnn_posterior_std(*out);
+    if (tr->p.method == BNN_METHOD_IVON) {
+        /* σ = 1/√(λ (h + δ)) (Shen et al. 2024, section 2) */
+        const double lam = tr->p.ivon.ess, wd = tr->p.weight_decay;
+        for (int64_t i = 0; i < np; i++) sd[i] = (float)(1.0 / sqrt(lam * (tr->s1[i] + wd)));
+    } else if (tr->p.method == BNN_METHOD_MFVI) {
+        for (int64_t i = 0; i < np; i++) sd[i] = bnn_softplus(tr->rho[i]);
+    }
     return 0;
+}
+
+int bnn_train(bnn_model *m, const bnn_dataset *ds, const struct bnn_train_params *p) {
+    bnn_trainer *tr;
+    int rc = bnn_trainer_new(&tr, m, ds, p);
+    if (rc) return rc;
+    rc = bnn_trainer_run(tr, p->epochs);
+    bnn_trainer_free(tr);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- saving and resuming */
+
+/* The shortest decimal text that reads back as the same double. */
+static void fmt_double(char *buf, size_t len, double v) {
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
+#define NKV 24
+
+/* The settings that determine the run, as metadata pairs. */
+static int params_meta(bnn_st_writer *w, const bnn_trainer *tr) {
+    const struct bnn_train_params *p = &tr->p;
+    char v[NKV][40];
+    const char *k[NKV];
+    int n = 0;
+#define KV_I(key, x) (k[n] = key, snprintf(v[n], sizeof v[n], "%lld", (long long)(x)), n++)
+#define KV_D(key, x) (k[n] = key, fmt_double(v[n], sizeof v[n], (double)(x)), n++)
+#define KV_S(key, x) (k[n] = key, snprintf(v[n], sizeof v[n], "%s", x), n++)
+    KV_S("bnn.method", bnn_method_name(p->method));
+    KV_I("bnn.epochs", p->epochs);
+    KV_I("bnn.batch_size", p->batch_size);
+    KV_D("bnn.lr", p->lr);
+    KV_S("bnn.lr_schedule", p->lr_schedule == BNN_LR_COSINE ? "cosine" : "constant");
+    KV_I("bnn.warmup_epochs", p->warmup_epochs);
+    KV_D("bnn.weight_decay", p->weight_decay);
+    KV_I("bnn.seed", p->seed);
+    KV_D("bnn.sigma", p->sigma);
+    if (p->method == BNN_METHOD_SGD) KV_D("bnn.momentum", p->momentum);
+    if (p->method == BNN_METHOD_IVON) {
+        KV_D("bnn.ivon.ess", p->ivon.ess);
+        KV_D("bnn.ivon.hess_init", p->ivon.hess_init);
+        KV_D("bnn.ivon.beta1", p->ivon.beta1);
+        KV_D("bnn.ivon.beta2", p->ivon.beta2);
+        KV_I("bnn.ivon.mc_samples", p->ivon.mc_samples);
+        KV_D("bnn.ivon.clip_radius", p->ivon.clip_radius);
+        KV_I("bnn.ivon.rescale_lr", p->ivon.rescale_lr);
+        KV_I("bnn.ivon.debias", p->ivon.debias);
+    }
+    if (p->method == BNN_METHOD_MFVI) {
+        KV_D("bnn.mfvi.prior_prec", p->mfvi.prior_prec);
+        KV_D("bnn.mfvi.init_std", p->mfvi.init_std);
+        KV_I("bnn.mfvi.mc_samples", p->mfvi.mc_samples);
+        KV_D("bnn.mfvi.kl_weight", p->mfvi.kl_weight);
+    }
+#undef KV_I
+#undef KV_D
+#undef KV_S
+    int rc = 0;
+    for (int i = 0; !rc && i < n; i++) rc = bnn_st_writer_meta(w, k[i], v[i]);
+    return rc;
+}
+
+int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const char *const *keys,
+                     const char *const *values, int64_t nkv) {
+    bnn_st_writer *w;
+    bnn_posterior *q = NULL;
+    int rc = bnn_st_writer_new(&w);
+    if (rc) return rc;
+    const int64_t np = tr->np;
+    const bnn_method me = tr->p.method;
+    rc = bnn__model_write(tr->m, w, tr->ds->task, bnn_model_cparams(tr->m));
+    if (!rc) rc = params_meta(w, tr);
+    for (int64_t i = 0; !rc && i < nkv; i++) rc = bnn_st_writer_meta(w, keys[i], values[i]);
+    if (!rc) rc = bnn_trainer_posterior(tr, &q);
+    const bool diag = q && bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;
+    if (!rc) rc = bnn_st_writer_meta(w, "bnn.posterior", diag ? "diag" : "point");
+    if (!rc && diag)
+        rc = bnn_st_writer_add(w, "posterior.std", BNN_DT_F32, 1, &np, bnn_posterior_cstd(q));
+    if (!rc && me == BNN_METHOD_IVON) /* the Hessian estimate, for inspection and resuming */
+        rc = bnn_st_writer_add(w, "ivon.hess", BNN_DT_F32, 1, &np, tr->s1);
+    if (!rc && state) {
+        char sv[3][32];
+        snprintf(sv[0], sizeof sv[0], "%lld", (long long)tr->t);
+        snprintf(sv[1], sizeof sv[1], "%lld", (long long)tr->epoch);
+        snprintf(sv[2], sizeof sv[2], "%llu", (unsigned long long)tr->noise.counter);
+        rc = bnn_st_writer_meta(w, "bnn.state.step", sv[0]);
+        if (!rc) rc = bnn_st_writer_meta(w, "bnn.state.epoch", sv[1]);
+        if (!rc) rc = bnn_st_writer_meta(w, "bnn.state.rng_counter", sv[2]);
+        const char *names[4] = {0};
+        const float *vecs[4] = {0};
+        switch (me) {
+        case BNN_METHOD_SGD: names[0] = "state.sgd.buf", vecs[0] = tr->s1; break;
+        case BNN_METHOD_ADAMW:
+            names[0] = "state.adamw.m", vecs[0] = tr->s1;
+            names[1] = "state.adamw.v", vecs[1] = tr->s2;
+            break;
+        case BNN_METHOD_IVON: names[0] = "state.ivon.momentum", vecs[0] = tr->s2; break;
+        case BNN_METHOD_MFVI:
+            names[0] = "state.mfvi.rho", vecs[0] = tr->rho;
+            names[1] = "state.mfvi.mu_m", vecs[1] = tr->s1;
+            names[2] = "state.mfvi.mu_v", vecs[2] = tr->s2;
+            names[3] = "state.mfvi.rho_m", vecs[3] = tr->s3;
+            break;
+        }
+        for (int i = 0; !rc && i < 4 && names[i]; i++)
+            rc = bnn_st_writer_add(w, names[i], BNN_DT_F32, 1, &np, vecs[i]);
+        if (!rc && me == BNN_METHOD_MFVI)
+            rc = bnn_st_writer_add(w, "state.mfvi.rho_v", BNN_DT_F32, 1, &np, tr->s4);
+    }
+    if (!rc) rc = bnn_st_writer_save(w, path);
+    bnn_posterior_free(q);
+    bnn_st_writer_free(w);
+    return rc;
+}
+
+/* Metadata value parsed as a number; BNN_EFORMAT naming the key when absent or malformed. */
+static int meta_num(const bnn_st *st, const char *path, const char *key, double *out) {
+    const char *v = bnn_st_meta(st, key);
+    if (!v) return bnn__error(BNN_EFORMAT, "%s: checkpoint lacks '%s'", path, key);
+    char *end;
+    errno = 0;
+    *out = strtod(v, &end);
+    if (errno == ERANGE || end == v || *end)
+        return bnn__error(BNN_EFORMAT, "%s: '%s' is '%s', not a number", path, key, v);
+    return 0;
+}
+
+int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
+                       const bnn_dataset *ds, int64_t epochs) {
+    *out = NULL, *mout = NULL;
+    bnn_model *m;
+    bnn_st *st;
+    bnn_task task;
+    int rc = bnn_model_load(&m, path, &task, &st);
+    if (rc) return rc;
+    struct bnn_train_params p = bnn_train_default_params();
+    double d[24];
+    const char *method = bnn_st_meta(st, "bnn.method");
+    const char *sched = bnn_st_meta(st, "bnn.lr_schedule");
+    bnn_trainer *tr = NULL;
+    if (!bnn_st_meta(st, "bnn.state.step")) {
+        rc = bnn__error(BNN_EFORMAT, "%s is a model file, not a checkpoint (save one with "
+                        "--checkpoint)", path);
+        goto fail;
+    }
+    if (!method || bnn_method_parse(method, &p.method)) {
+        rc = bnn__error(BNN_EFORMAT, "%s: bnn.method is missing or unknown", path);
+        goto fail;
+    }
+    if (task != ds->task) {
+        rc = bnn__error(BNN_EINVAL, "%s was trained for %s, the data is for %s", path,
+                        task == BNN_TASK_REGRESSION ? "regression" : "classification",
+                        ds->task == BNN_TASK_REGRESSION ? "regression" : "classification");
+        goto fail;
+    }
+    const char *keys[] = {"bnn.epochs", "bnn.batch_size", "bnn.lr", "bnn.warmup_epochs",
+                          "bnn.weight_decay", "bnn.seed", "bnn.sigma", "bnn.state.step",
+                          "bnn.state.epoch", "bnn.state.rng_counter"};
+    for (int i = 0; i < 10; i++)
+        if ((rc = meta_num(st, path, keys[i], &d[i]))) goto fail;
+    p.epochs = (int64_t)d[0], p.batch_size = (int64_t)d[1], p.lr = (float)d[2];
+    p.warmup_epochs = (int64_t)d[3], p.weight_decay = (float)d[4], p.seed = (uint64_t)d[5];
+    p.sigma = d[6], p.init = false;
+    p.lr_schedule = sched && !strcmp(sched, "cosine") ? BNN_LR_COSINE : BNN_LR_CONSTANT;
+    if (p.method == BNN_METHOD_SGD && (rc = meta_num(st, path, "bnn.momentum", &d[10]))) goto fail;
+    if (p.method == BNN_METHOD_SGD) p.momentum = (float)d[10];
+    if (p.method == BNN_METHOD_IVON) {
+        const char *ik[] = {"bnn.ivon.ess", "bnn.ivon.hess_init", "bnn.ivon.beta1",
+                            "bnn.ivon.beta2", "bnn.ivon.mc_samples", "bnn.ivon.clip_radius",
+                            "bnn.ivon.rescale_lr", "bnn.ivon.debias"};
+        for (int i = 0; i < 8; i++)
+            if ((rc = meta_num(st, path, ik[i], &d[10 + i]))) goto fail;
+        p.ivon.ess = d[10], p.ivon.hess_init = (float)d[11], p.ivon.beta1 = d[12];
+        p.ivon.beta2 = d[13], p.ivon.mc_samples = (int64_t)d[14];
+        p.ivon.clip_radius = (float)d[15], p.ivon.rescale_lr = d[16] != 0;
+        p.ivon.debias = d[17] != 0;
+    }
+    if (p.method == BNN_METHOD_MFVI) {
+        const char *mk[] = {"bnn.mfvi.prior_prec", "bnn.mfvi.init_std", "bnn.mfvi.mc_samples",
+                            "bnn.mfvi.kl_weight"};
+        for (int i = 0; i < 4; i++)
+            if ((rc = meta_num(st, path, mk[i], &d[10 + i]))) goto fail;
+        p.mfvi.prior_prec = d[10], p.mfvi.init_std = (float)d[11];
+        p.mfvi.mc_samples = (int64_t)d[12], p.mfvi.kl_weight = d[13];
+    }
+    const int64_t step = (int64_t)d[7], epoch = (int64_t)d[8];
+    if (epochs > 0) {
+        if (epochs < epoch) {
+            rc = bnn__error(BNN_EINVAL, "%s has already completed %lld epochs; --epochs %lld "
+                            "is fewer", path, (long long)epoch, (long long)epochs);
+            goto fail;
+        }
+        if (p.lr_schedule == BNN_LR_COSINE && epochs != p.epochs) {
+            rc = bnn__error(BNN_EINVAL, "%s uses a cosine schedule over %lld epochs; changing the "
+                            "total would change the schedule it was trained under", path,
+                            (long long)p.epochs);
+            goto fail;
+        }
+        p.epochs = epochs;
+    }
+    if ((rc = trainer_alloc(&tr, m, ds, &p))) goto fail;
+    if (step != epoch * tr->steps) {
+        rc = bnn__error(BNN_EINVAL, "%s: %lld steps after %lld epochs do not fit %lld steps per "
+                        "epoch: is this the data it was trained on?", path, (long long)step,
+                        (long long)epoch, (long long)tr->steps);
+        goto fail;
+    }
+    tr->t = step, tr->epoch = epoch;
+    tr->noise.counter = (uint64_t)d[9];
+    const int64_t np = tr->np;
+    switch (p.method) {
+    case BNN_METHOD_SGD: rc = bnn__st_vector(st, "state.sgd.buf", tr->s1, np, path); break;
+    case BNN_METHOD_ADAMW:
+        rc = bnn__st_vector(st, "state.adamw.m", tr->s1, np, path);
+        if (!rc) rc = bnn__st_vector(st, "state.adamw.v", tr->s2, np, path);
+        break;
+    case BNN_METHOD_IVON:
+        rc = bnn__st_vector(st, "ivon.hess", tr->s1, np, path);
+        if (!rc) rc = bnn__st_vector(st, "state.ivon.momentum", tr->s2, np, path);
+        break;
+    case BNN_METHOD_MFVI:
+        rc = bnn__st_vector(st, "state.mfvi.rho", tr->rho, np, path);
+        if (!rc) rc = bnn__st_vector(st, "state.mfvi.mu_m", tr->s1, np, path);
+        if (!rc) rc = bnn__st_vector(st, "state.mfvi.mu_v", tr->s2, np, path);
+        if (!rc) rc = bnn__st_vector(st, "state.mfvi.rho_m", tr->s3, np, path);
+        if (!rc) rc = bnn__st_vector(st, "state.mfvi.rho_v", tr->s4, np, path);
+        break;
+    }
+    if (rc) goto fail;
+    bnn_st_free(st);
+    *out = tr, *mout = m;
+    return 0;
+fail:
+    bnn_trainer_free(tr);
+    bnn_model_free(m);
+    bnn_st_free(st);
+    return rc;
 }

@@ -12,18 +12,12 @@ static const char *task_name(bnn_task t) {
     return t == BNN_TASK_REGRESSION ? "regression" : "classification";
 }
 
-int bnn_model_save(const bnn_model *m, const char *path, bnn_task task, const char *const *keys,
-                   const char *const *values, int64_t nkv) {
-    bnn_st_writer *w;
-    int rc = bnn_st_writer_new(&w);
-    if (rc) return rc;
-    rc = bnn_st_writer_meta(w, "format", "pt");
+int bnn__model_write(const bnn_model *m, bnn_st_writer *w, bnn_task task, const float *params) {
+    int rc = bnn_st_writer_meta(w, "format", "pt");
     if (!rc) rc = bnn_st_writer_meta(w, "bnn.version", BNN_VERSION);
     if (!rc) rc = bnn_st_writer_meta(w, "bnn.format", BNN_FORMAT_VERSION);
     if (!rc) rc = bnn_st_writer_meta(w, "bnn.model", bnn_model_spec(m));
     if (!rc) rc = bnn_st_writer_meta(w, "bnn.task", task_name(task));
-    for (int64_t i = 0; !rc && i < nkv; i++) rc = bnn_st_writer_meta(w, keys[i], values[i]);
-    const float *params = bnn_model_cparams(m);
     for (int64_t i = 0; !rc && i < bnn_model_nlayers(m); i++) {
         int64_t w_off, shape[2], b_off, b_len;
         if (bnn_model_layer_tensors(m, i, &w_off, shape, &b_off, &b_len)) continue;
@@ -34,9 +28,63 @@ int bnn_model_save(const bnn_model *m, const char *path, bnn_task task, const ch
         snprintf(name, sizeof name, "%lld.bias", (long long)i);
         if (!rc) rc = bnn_st_writer_add(w, name, BNN_DT_F32, 1, &b_len, params + b_off);
     }
+    return rc;
+}
+
+int bnn_model_save(const bnn_model *m, const char *path, bnn_task task, const char *const *keys,
+                   const char *const *values, int64_t nkv) {
+    bnn_st_writer *w;
+    int rc = bnn_st_writer_new(&w);
+    if (rc) return rc;
+    rc = bnn__model_write(m, w, task, bnn_model_cparams(m));
+    for (int64_t i = 0; !rc && i < nkv; i++) rc = bnn_st_writer_meta(w, keys[i], values[i]);
     if (!rc) rc = bnn_st_writer_save(w, path);
     bnn_st_writer_free(w);
     return rc;
+}
+
+int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, const char *what) {
+    bnn_st_tensor t;
+    if (bnn_st_get(st, name, &t))
+        return bnn__error(BNN_EFORMAT, "%s: tensor '%s' is missing", what, name);
+    if (t.dtype != BNN_DT_F32 || t.ndim != 1 || t.shape[0] != n)
+        return bnn__error(BNN_EFORMAT, "%s: tensor '%s' should be F32 of shape [%lld]", what, name,
+                          (long long)n);
+    int rc = bnn_st_to_f32(&t, dst);
+    if (rc) return rc;
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(dst[i]))
+            return bnn__error(BNN_EFORMAT, "%s: tensor '%s' holds NaN or Inf at %lld", what, name,
+                              (long long)i);
+    return 0;
+}
+
+int bnn_posterior_load(bnn_posterior **out, const bnn_model *m, const bnn_st *st) {
+    *out = NULL;
+    const char *kind = bnn_st_meta(st, "bnn.posterior");
+    const int64_t n = bnn_model_nparams(m);
+    bnn_posterior_kind k = BNN_POSTERIOR_POINT;
+    if (kind && !strcmp(kind, "diag")) k = BNN_POSTERIOR_DIAG;
+    else if (kind && strcmp(kind, "point"))
+        return bnn__error(BNN_EFORMAT, "bnn.posterior is '%s', expected point or diag", kind);
+    bnn_posterior *q;
+    int rc = bnn_posterior_new(&q, k, n);
+    if (rc) return rc;
+    memcpy(bnn_posterior_mean(q), bnn_model_cparams(m), (size_t)n * sizeof(float));
+    if (k == BNN_POSTERIOR_DIAG) {
+        float *sd = bnn_posterior_std(q);
+        rc = bnn__st_vector(st, "posterior.std", sd, n, "diagonal posterior");
+        for (int64_t i = 0; !rc && i < n; i++)
+            if (!(sd[i] > 0.0f))
+                rc = bnn__error(BNN_EFORMAT, "posterior.std[%lld] = %g is not positive",
+                                (long long)i, sd[i]);
+        if (rc) {
+            bnn_posterior_free(q);
+            return rc;
+        }
+    }
+    *out = q;
+    return 0;
 }
 
 int bnn_model_load(bnn_model **out, const char *path, bnn_task *task, bnn_st **st_out) {

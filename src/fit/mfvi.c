@@ -1,0 +1,365 @@
+/* Mean-field variational inference, "Bayes by backprop" (Blundell, Cornebise, Kavukcuoglu &
+ * Wierstra, "Weight Uncertainty in Neural Networks", ICML 2015): every weight has
+ * q(w) = N(μ, σ²) with σ = softplus(ρ) (their Sec. 3.2), and we minimise the negative ELBO per
+ * example, E_q[mean NLL of the batch] + kl_weight · KL(q ‖ p) / n_train, with the prior
+ * p = N(0, 1/prior_prec) whose KL is in closed form.
+ *
+ * Linear layers use the local reparameterisation trick (Kingma, Salimans & Welling, "Variational
+ * Dropout and the Local Reparameterization Trick", NeurIPS 2015, Sec. 2.3 and eq. 6): instead of
+ * sampling a weight matrix we sample every pre-activation from its exact Gaussian,
+ *   γ = x μ_Wᵀ + μ_b,   δ = (x∘x)(σ_W∘σ_W)ᵀ + σ_b²,   y = γ + √δ ∘ ε,   ε ~ N(0, 1),
+ * which costs one extra GEMM, gives each example of the batch its own weight sample and so a
+ * lower-variance gradient. The backward pass, with dy = ∂L/∂y:
+ *   ∂L/∂γ = dy,   ∂L/∂δ = dy ∘ ε / (2√δ) =: dδ,
+ *   ∂L/∂μ_W = dyᵀ x,   ∂L/∂μ_b = Σ_rows dy,
+ *   ∂L/∂σ_W² = dδᵀ (x∘x),   ∂L/∂σ_b² = Σ_rows dδ,   ∂L/∂ρ = 2σ · sigmoid(ρ) · ∂L/∂σ²,
+ *   ∂L/∂x = dy μ_W + 2 x ∘ (dδ σ_W²).
+ * Parameter-free layers (activations, dropout) run their ordinary vtable forward and backward.
+ * The KL gradient follows from KL = ½ Σ [λ(σ² + μ²) − 1 − log λ − 2 log σ]:
+ * ∂KL/∂μ = λμ and ∂KL/∂σ = λσ − 1/σ, with λ = prior_prec.
+ *
+ * Memory. The variance GEMM needs σ² laid out as a matrix (and the backward pass ∂σ²/∂ρ, kept
+ * so that a step evaluates softplus once per weight), and the backward pass needs, per Linear
+ * layer, the factor ε/(2√δ) of the forward pass. None of it fits into the model's buffers: its
+ * activations are all live until the backward pass reaches them (ReLU and tanh read their
+ * output, GELU its input, the next Linear layer its input), and its two gradient buffers are
+ * max_batch × widest layer, smaller than a weight matrix. The API has no handle to own a
+ * workspace, so each call allocates one block (2·nparams + b·Σ out floats) and frees it before
+ * returning; the model's activation and gradient buffers serve for everything else (x∘x, δ, the
+ * noise of a prediction, ∂L/∂activations). A handle (bnn_mfvi_new(m, max_batch)) owning the
+ * block would remove the per-step allocation; the header does not have one yet. */
+#include "nn/layer.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(BNN_HAVE_OPENMP)
+#define BNN_OMP_ELEMENTWISE _Pragma("omp parallel for schedule(static) if (n > 32768)")
+#else
+#define BNN_OMP_ELEMENTWISE
+#endif
+
+/* The smallest σ used. Below it σ² would be a subnormal or zero in float, and then δ = σ_b² +
+ * ... could be 0 for an input of zeros, making ε/(2√δ) infinite. 2⁻⁶³ gives σ² = 2⁻¹²⁶ =
+ * FLT_MIN exactly, so δ ≥ FLT_MIN and ε/(2√δ) ≤ |ε|·2⁶² stays finite. softplus(ρ) falls below it
+ * only for ρ < −43.7, far beyond any useful σ; there σ is held at this value (forward pass and
+ * KL), while ∂σ/∂ρ keeps its unclamped value sigmoid(ρ), so the KL term still pulls ρ back up. */
+#define MFVI_SIGMA_MIN 0x1p-63f
+
+/* The KL is summed in double over fixed blocks of this many weights, each block in index order,
+ * then the blocks in order: the blocks can run on any number of threads and the sum is the same
+ * (bnn_set_threads: "every reduction has a fixed order"). */
+#define MFVI_KL_BLOCK 4096
+
+struct bnn_mfvi_params bnn_mfvi_default_params(void) {
+    struct bnn_mfvi_params p = {
+        .prior_prec = 1.0,
+        .init_std = 1e-3f,
+        .mc_samples = 1,
+        .kl_weight = 1.0,
+    };
+    return p;
+}
+
+/* softplus(x) = log(1 + eˣ) = max(x, 0) + log1p(e^−|x|): the exponent is never positive, so
+ * nothing overflows for large x and log1p keeps full precision for very negative x. */
+float bnn_softplus(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
+
+/* softplus⁻¹(y) = log(eʸ − 1) = y + log(1 − e^−y) = y + log(−expm1(−y)): no overflow for large y,
+ * and expm1 keeps full precision for tiny y (where the result is ≈ log y). Defined for y > 0;
+ * y = 0 gives −∞ and y < 0 gives NaN. */
+float bnn_softplus_inv(float y) { return y + logf(-expm1f(-y)); }
+
+/* σ = softplus(ρ), held at MFVI_SIGMA_MIN from below, and when slope is not NULL also
+ * ∂softplus/∂ρ = sigmoid(ρ), both from the one exponential e^−|ρ| (which cannot overflow). The
+ * clamp is a comparison rather than fmaxf so that a NaN ρ gives a NaN σ and a diverged run
+ * shows in the loss. */
+static inline float sigma_of(float rho, float *slope) {
+    const float e = expf(-fabsf(rho));
+    float s = fmaxf(rho, 0.0f) + log1pf(e);
+    if (slope) *slope = rho >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    return s < MFVI_SIGMA_MIN ? MFVI_SIGMA_MIN : s;
+}
+
+/* KL(N(μ, σ²) ‖ N(0, 1/λ)) = ½ [λ(σ² + μ²) − 1 − log λ − 2 log σ] for one weight, in double.
+ * log σ is taken directly (not log(λσ²)) so that a tiny σ cannot underflow inside the log. */
+static inline double kl_term(float mu, float sigma, double lambda, double log_lambda) {
+    const double s = (double)sigma, m = (double)mu;
+    return 0.5 * (lambda * (s * s + m * m) - 1.0 - log_lambda) - log(s);
+}
+
+double bnn_mfvi_kl(const float *mu, const float *rho, int64_t n, double prior_prec) {
+    if (!(prior_prec > 0.0)) return NAN;
+    const double log_lambda = log(prior_prec);
+    double kl = 0.0;
+    /* The blocking of bnn_mfvi_loss, so that both sum in the same order. */
+    for (int64_t lo = 0; lo < n; lo += MFVI_KL_BLOCK) {
+        const int64_t hi = lo + MFVI_KL_BLOCK < n ? lo + MFVI_KL_BLOCK : n;
+        double part = 0.0;
+        for (int64_t i = lo; i < hi; i++)
+            part += kl_term(mu[i], sigma_of(rho[i], NULL), prior_prec, log_lambda);
+        kl += part;
+    }
+    return kl;
+}
+
+/* y (b × out) = v broadcast over the b rows */
+static void broadcast_rows(float *y, const float *v, int64_t b, int64_t out) {
+    for (int64_t r = 0; r < b; r++)
+        memcpy(y + r * out, v, (size_t)out * sizeof(float));
+}
+
+/* dst (n) = src ∘ src */
+static void square(float *dst, const float *src, int64_t n) {
+    BNN_OMP_ELEMENTWISE
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = src[i] * src[i];
+}
+
+/* A Linear layer's local-reparameterisation forward pass: y (b × out) from x (b × in) with
+ * means mu and variances sig2 in the layer's [W (out × in), b (out)] layout. x2 and var are
+ * scratch of b × in and b × out floats. When kappa is not NULL the noise is drawn into it and
+ * replaced by ε/(2√δ), the factor the backward pass needs; otherwise the noise goes to x2 once
+ * x∘x has been used. */
+static void lrt_forward(const bnn__layer *l, float *y, const float *x, const float *mu,
+                        const float *sig2, int64_t b, bnn_rng *rng, float *x2, float *var,
+                        float *kappa) {
+    const int64_t in = l->in, out = l->out;
+    /* γ = x μ_Wᵀ + μ_b */
+    broadcast_rows(y, mu + out * in, b, out);
+    bnn_gemm(y, x, mu, b, out, in, false, true, 1.0f, 1.0f);
+    /* δ = (x∘x) σ_Wᵀ² + σ_b², positive because σ_b² ≥ FLT_MIN (see MFVI_SIGMA_MIN). */
+    square(x2, x, b * in);
+    broadcast_rows(var, sig2 + out * in, b, out);
+    bnn_gemm(var, x2, sig2, b, out, in, false, true, 1.0f, 1.0f);
+    float *eps = kappa ? kappa : x2;
+    const int64_t n = b * out;
+    bnn_rng_normal(rng, eps, n);
+    BNN_OMP_ELEMENTWISE
+    for (int64_t i = 0; i < n; i++) {
+        float sd = sqrtf(var[i]);
+        y[i] += sd * eps[i];
+        if (kappa) kappa[i] = 0.5f * eps[i] / sd;
+    }
+}
+
+/* The whole network's forward pass: Linear layers by local reparameterisation, the others by
+ * their vtable. kappa (b·Σ out over Linear layers, may be NULL) receives each Linear layer's
+ * ε/(2√δ) in layer order. Returns the model's output buffer. */
+static const float *network_forward(bnn_model *m, const float *mu, const float *sig2,
+                                    const float *x, int64_t b, bool train, bnn_rng *rng,
+                                    float *kappa) {
+    const int64_t nl = bnn_model_nlayers(m);
+    float *x2 = bnn__model_grad_buf(m, 0), *var = bnn__model_grad_buf(m, 1);
+    const float *cur = x;
+    for (int64_t i = 0; i < nl; i++) {
+        bnn__layer *l = bnn__model_layer(m, i);
+        float *y = bnn__model_act(m, i);
+        if (l->vt == &bnn__linear_vt) {
+            lrt_forward(l, y, cur, mu + l->off, sig2 + l->off, b, rng, x2, var, kappa);
+            if (kappa) kappa += b * l->out;
+        } else {
+            BNN_ASSERT(l->vt->nparams(l) == 0);
+            l->vt->forward(l, y, cur, NULL, b, train, rng);
+        }
+        cur = y;
+    }
+    return cur;
+}
+
+/* ∂L/∂ρ += (∂σ²/∂ρ) ∘ G with G = ∂L/∂σ² (n values, in sig2 where the GEMM put them) and
+ * ∂σ²/∂ρ = 2σ · sigmoid(ρ) precomputed in dvar. With restore, σ² goes back into sig2 for the
+ * next Monte-Carlo sample (recomputed: storing a copy would cost another nparams floats). */
+static void rho_grad_from_var_grad(float *grad_rho, float *sig2, const float *dvar,
+                                   const float *rho, int64_t n, bool restore) {
+    BNN_OMP_ELEMENTWISE
+    for (int64_t i = 0; i < n; i++) {
+        grad_rho[i] += dvar[i] * sig2[i];
+        if (restore) {
+            float s = sigma_of(rho[i], NULL);
+            sig2[i] = s * s;
+        }
+    }
+}
+
+/* A Linear layer's backward pass (equations at the top of the file). dy (b × out) is
+ * ∂L/∂y and is used as scratch once it is no longer needed; kappa (b × out) holds ε/(2√δ) and is
+ * overwritten by ∂L/∂δ; sig2 (the layer's σ², out·in + out) is overwritten by ∂L/∂σ² and, with
+ * restore, put back. dvar holds ∂σ²/∂ρ. dx (b × in) receives ∂L/∂x when not NULL. */
+static void lrt_backward(const bnn__layer *l, float *dx, float *dy, const float *x, const float *mu,
+                         const float *rho, float *sig2, const float *dvar, float *kappa, int64_t b,
+                         bool restore, float *grad_mu, float *grad_rho) {
+    const int64_t in = l->in, out = l->out;
+    /* ∂L/∂μ_W += dyᵀ x; ∂L/∂μ_b += Σ_rows dy, rows in ascending order as in linear.c. */
+    bnn_gemm(grad_mu, dy, x, out, in, b, true, false, 1.0f, 1.0f);
+    float *gmu_b = grad_mu + out * in;
+    for (int64_t r = 0; r < b; r++)
+        for (int64_t j = 0; j < out; j++)
+            gmu_b[j] += dy[r * out + j];
+    /* dδ = dy ∘ ε/(2√δ), in place. */
+    float *dd = kappa;
+    {
+        const int64_t n = b * out;
+        BNN_OMP_ELEMENTWISE
+        for (int64_t i = 0; i < n; i++)
+            dd[i] *= dy[i];
+    }
+    if (dx) {
+        /* ∂L/∂x = dy μ_W + 2 x ∘ (dδ σ_W²), while sig2 still holds σ². */
+        bnn_gemm(dx, dd, sig2, b, in, out, false, false, 1.0f, 0.0f);
+        const int64_t n = b * in;
+        BNN_OMP_ELEMENTWISE
+        for (int64_t i = 0; i < n; i++)
+            dx[i] *= 2.0f * x[i];
+        bnn_gemm(dx, dy, mu, b, in, out, false, false, 1.0f, 1.0f);
+    }
+    /* dy is dead now, so it holds x∘x (b × in fits: the buffer is max_batch × widest). */
+    float *x2 = dy;
+    square(x2, x, b * in);
+    /* ∂L/∂σ_W² = dδᵀ (x∘x) and ∂L/∂σ_b² = Σ_rows dδ, into the layer's slot of sig2. */
+    bnn_gemm(sig2, dd, x2, out, in, b, true, false, 1.0f, 0.0f);
+    float *gs_b = sig2 + out * in;
+    memset(gs_b, 0, (size_t)out * sizeof(float));
+    for (int64_t r = 0; r < b; r++)
+        for (int64_t j = 0; j < out; j++)
+            gs_b[j] += dd[r * out + j];
+    rho_grad_from_var_grad(grad_rho, sig2, dvar, rho, out * in + out, restore);
+}
+
+/* The whole network's backward pass from dout = ∂L/∂output, which lies in the model's gradient
+ * buffer nlayers & 1 (so that layer i writes ∂L/∂input into buffer i & 1, as in model.c). */
+static void network_backward(bnn_model *m, const float *mu, const float *rho, float *sig2,
+                             const float *dvar, const float *x, int64_t b, float *kappa_end,
+                             bool restore, float *grad_mu, float *grad_rho) {
+    const int64_t nl = bnn_model_nlayers(m);
+    float *dy = bnn__model_grad_buf(m, (int)(nl & 1));
+    float *kappa = kappa_end;
+    for (int64_t i = nl - 1; i >= 0; i--) {
+        bnn__layer *l = bnn__model_layer(m, i);
+        const float *xi = i ? bnn__model_act(m, i - 1) : x;
+        /* The input gradient of the first layer is not needed: it would be a whole GEMM. */
+        float *dx = i ? bnn__model_grad_buf(m, (int)(i & 1)) : NULL;
+        if (l->vt == &bnn__linear_vt) {
+            kappa -= b * l->out;
+            lrt_backward(l, dx, dy, xi, mu + l->off, rho + l->off, sig2 + l->off, dvar + l->off,
+                         kappa, b, restore, grad_mu + l->off, grad_rho + l->off);
+        } else {
+            if (!dx) break;
+            l->vt->backward(l, dx, NULL, dy, xi, bnn__model_act(m, i), NULL, b);
+        }
+        dy = dx;
+    }
+}
+
+/* Σ over Linear layers of their output width: the kappa floats per batch row. */
+static int64_t linear_outputs(bnn_model *m) {
+    int64_t s = 0;
+    for (int64_t i = 0; i < bnn_model_nlayers(m); i++) {
+        const bnn__layer *l = bnn__model_layer(m, i);
+        if (l->vt == &bnn__linear_vt) s += l->out;
+    }
+    return s;
+}
+
+double bnn_mfvi_loss(bnn_model *m, const float *mu, const float *rho, const float *x,
+                     const int32_t *labels, const float *targets, int64_t b, const bnn_lik *lik,
+                     int64_t n_train, const struct bnn_mfvi_params *p, bnn_rng *rng, float *grad_mu,
+                     float *grad_rho) {
+    BNN_ASSERT(b >= 1 && b <= bnn_model_max_batch(m));
+    BNN_ASSERT(rng != NULL);
+    /* The loss returns a double, so invalid settings are reported as NaN with the detail in
+     * bnn_last_error() rather than by asserting: they may come from a user's command line. */
+    if (n_train < 1 || p->mc_samples < 1 || !(p->prior_prec > 0.0) || !isfinite(p->prior_prec) ||
+        !(p->kl_weight >= 0.0) || !isfinite(p->kl_weight)) {
+        bnn__error(BNN_EINVAL,
+                   "mean-field VI: need n_train >= 1, mc_samples >= 1, prior_prec > "
+                   "0 and kl_weight >= 0 (got %lld, %lld, %g, %g)",
+                   (long long)n_train, (long long)p->mc_samples, p->prior_prec, p->kl_weight);
+        return NAN;
+    }
+    const int64_t np = bnn_model_nparams(m), k = bnn_model_output_dim(m);
+    const int64_t nkappa = b * linear_outputs(m);
+    const int64_t nblk = (np + MFVI_KL_BLOCK - 1) / MFVI_KL_BLOCK;
+    /* One block: the KL's per-block partial sums (doubles, padded to 64 bytes), then σ² and
+     * ∂σ²/∂ρ (nparams floats each), then ε/(2√δ) of every Linear layer (b·Σ out floats). */
+    const int64_t nhead = (2 * nblk + 15) / 16 * 16;
+    float *block = bnn__alloc(bnn__bytes(nhead + 2 * np + nkappa, sizeof(float)));
+    if (!block) {
+        bnn__error(BNN_ENOMEM, "mean-field VI: cannot allocate %lld floats of scratch",
+                   (long long)(nhead + 2 * np + nkappa));
+        return NAN;
+    }
+    double *kl_part = (double *)(void *)block;
+    float *sig2 = block + nhead, *dvar = sig2 + np, *kappa = dvar + np;
+
+    /* One pass over the weights: σ², ∂σ²/∂ρ = 2σ·sigmoid(ρ), the KL term and the gradient of
+     * kl_weight · KL / n_train (∂KL/∂μ = λμ, ∂KL/∂σ = λσ − 1/σ, times sigmoid(ρ) for ρ). */
+    const double lambda = p->prior_prec, log_lambda = log(lambda);
+    const double scale = p->kl_weight / (double)n_train;
+    const float c_mu = (float)(scale * lambda), c_inv = (float)scale;
+    {
+        const int64_t n = np;
+        BNN_OMP_ELEMENTWISE
+        for (int64_t blk = 0; blk < nblk; blk++) {
+            const int64_t lo = blk * MFVI_KL_BLOCK;
+            const int64_t hi = lo + MFVI_KL_BLOCK < n ? lo + MFVI_KL_BLOCK : n;
+            double part = 0.0;
+            for (int64_t i = lo; i < hi; i++) {
+                float slope, s = sigma_of(rho[i], &slope);
+                sig2[i] = s * s;
+                dvar[i] = 2.0f * s * slope;
+                part += kl_term(mu[i], s, lambda, log_lambda);
+                grad_mu[i] += c_mu * mu[i];
+                grad_rho[i] += (c_mu * s - c_inv / s) * slope;
+            }
+            kl_part[blk] = part;
+        }
+    }
+    double kl = 0.0;
+    for (int64_t blk = 0; blk < nblk; blk++)
+        kl += kl_part[blk];
+
+    /* The data term: the mean over mc_samples of the batch's mean NLL, each sample with fresh
+     * noise from rng. Scaling ∂L/∂output by 1/S makes the backward passes add the average. */
+    const int64_t nl = bnn_model_nlayers(m), S = p->mc_samples;
+    float *dout = bnn__model_grad_buf(m, (int)(nl & 1));
+    double data = 0.0;
+    for (int64_t s = 0; s < S; s++) {
+        const float *f = network_forward(m, mu, sig2, x, b, true, rng, kappa);
+        data += bnn_lik_loss(lik, dout, f, labels, targets, b, k);
+        if (S > 1) {
+            const float inv = 1.0f / (float)S;
+            for (int64_t i = 0; i < b * k; i++)
+                dout[i] *= inv;
+        }
+        network_backward(m, mu, rho, sig2, dvar, x, b, kappa + nkappa, s + 1 < S, grad_mu,
+                         grad_rho);
+    }
+    bnn__free(block);
+    return data / (double)S + scale * kl;
+}
+
+const float *bnn_mfvi_forward(bnn_model *m, const float *mu, const float *rho, const float *x,
+                              int64_t b, bnn_rng *rng) {
+    BNN_ASSERT(b >= 1 && b <= bnn_model_max_batch(m));
+    BNN_ASSERT(rng != NULL);
+    const int64_t np = bnn_model_nparams(m);
+    float *sig2 = bnn__alloc(bnn__bytes(np, sizeof(float)));
+    if (!sig2) {
+        bnn__error(BNN_ENOMEM, "mean-field VI: cannot allocate %lld floats of scratch",
+                   (long long)np);
+        return NULL;
+    }
+    {
+        const int64_t n = np;
+        BNN_OMP_ELEMENTWISE
+        for (int64_t i = 0; i < n; i++) {
+            float s = sigma_of(rho[i], NULL);
+            sig2[i] = s * s;
+        }
+    }
+    /* Prediction samples the weights' posterior only; dropout is the identity (train=false). */
+    const float *f = network_forward(m, mu, sig2, x, b, false, rng, NULL);
+    bnn__free(sig2);
+    return f;
+}

@@ -1,0 +1,76 @@
+/* Posterior families over the flat parameter vector. This release has the point mass and the
+ * diagonal Gaussian; Kronecker-factored, full, low-rank and mixture families join them later
+ * behind the same functions. */
+#include "core/internal.h"
+
+#include <math.h>
+#include <string.h>
+
+struct bnn_posterior {
+    bnn_posterior_kind kind;
+    int64_t n;
+    float *mean;
+    float *std; /* diagonal Gaussian only */
+};
+
+int bnn_posterior_new(bnn_posterior **out, bnn_posterior_kind kind, int64_t n) {
+    *out = NULL;
+    if (n < 1) return bnn__error(BNN_EINVAL, "a posterior needs at least one parameter");
+    if (kind != BNN_POSTERIOR_POINT && kind != BNN_POSTERIOR_DIAG)
+        return bnn__error(BNN_EINVAL, "unknown posterior kind %d", (int)kind);
+    bnn_posterior *q = calloc(1, sizeof *q);
+    if (!q) return bnn__error(BNN_ENOMEM, "out of memory");
+    q->kind = kind, q->n = n;
+    size_t bytes = bnn__bytes(n, sizeof(float));
+    q->mean = bytes ? bnn__alloc(bytes) : NULL;
+    if (kind == BNN_POSTERIOR_DIAG) q->std = bytes ? bnn__alloc(bytes) : NULL;
+    if (!q->mean || (kind == BNN_POSTERIOR_DIAG && !q->std)) {
+        bnn_posterior_free(q);
+        return bnn__error(BNN_ENOMEM, "cannot allocate a posterior over %lld parameters",
+                          (long long)n);
+    }
+    *out = q;
+    return 0;
+}
+
+void bnn_posterior_free(bnn_posterior *q) {
+    if (!q) return;
+    bnn__free(q->mean);
+    bnn__free(q->std);
+    free(q);
+}
+
+bnn_posterior_kind bnn_posterior_kind_of(const bnn_posterior *q) { return q->kind; }
+int64_t bnn_posterior_n(const bnn_posterior *q) { return q->n; }
+float *bnn_posterior_mean(bnn_posterior *q) { return q->mean; }
+float *bnn_posterior_std(bnn_posterior *q) { return q->std; }
+const float *bnn_posterior_cmean(const bnn_posterior *q) { return q->mean; }
+const float *bnn_posterior_cstd(const bnn_posterior *q) { return q->std; }
+
+void bnn_posterior_sample(const bnn_posterior *q, bnn_rng *rng, float *theta) {
+    const int64_t n = q->n;
+    if (q->kind == BNN_POSTERIOR_POINT) {
+        memcpy(theta, q->mean, (size_t)n * sizeof(float));
+        return;
+    }
+    /* θ = m + σ ⊙ ε, with ε drawn straight into θ so no scratch is needed. */
+    bnn_rng_normal(rng, theta, n);
+    const float *m = q->mean, *s = q->std;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) if (n > 32768)
+#endif
+    for (int64_t i = 0; i < n; i++) theta[i] = m[i] + s[i] * theta[i];
+}
+
+void bnn_posterior_std_summary(const bnn_posterior *q, double *min, double *mean, double *max) {
+    *min = *mean = *max = 0.0;
+    if (q->kind != BNN_POSTERIOR_DIAG) return;
+    double lo = INFINITY, hi = 0.0, sum = 0.0;
+    for (int64_t i = 0; i < q->n; i++) {
+        double v = q->std[i];
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        sum += v;
+    }
+    *min = lo, *mean = sum / (double)q->n, *max = hi;
+}

@@ -1,0 +1,173 @@
+/* Predictive rules (DESIGN.md "How is q(θ) used to predict?"): at the posterior mean, and
+ * Monte-Carlo Bayesian model averaging over weight samples. Classification averages
+ * probabilities in log space: log p̄ = logsumexp_s log p_s − log S, so a sample whose softmax
+ * underflows for the true class cannot send the average to log 0. Then the metrics. */
+#include "core/internal.h"
+
+#include <math.h>
+#include <string.h>
+
+struct bnn_predict_params bnn_predict_default_params(void) {
+    struct bnn_predict_params p = {.samples = 0, .seed = 0, .batch_size = 256, .sigma = 1.0};
+    return p;
+}
+
+/* Stream of the prediction weight samples, apart from training's streams (src/data/data.h
+ * lists the data module's; training uses 0..2^32 for layers and 2^32 + epoch for dropout). */
+#define BNN_STREAM_PREDICT ((uint64_t)5 << 32)
+
+/* Log-softmax of one row of k logits into out, in double; returns nothing. */
+static void log_softmax(double *out, const float *f, int64_t k) {
+    double mx = f[0];
+    for (int64_t j = 1; j < k; j++) mx = f[j] > mx ? f[j] : mx;
+    double s = 0.0;
+    for (int64_t j = 0; j < k; j++) s += exp((double)f[j] - mx);
+    double lse = mx + log(s);
+    for (int64_t j = 0; j < k; j++) out[j] = (double)f[j] - lse;
+}
+
+int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n, bnn_task task,
+                const struct bnn_predict_params *p, double *probs, double *mi, double *mean,
+                double *var) {
+    const int64_t k = bnn_model_output_dim(m), d = bnn_model_input_dim(m);
+    const int64_t np = bnn_model_nparams(m);
+    if (n < 1) return bnn__error(BNN_EINVAL, "nothing to predict (0 examples)");
+    if (p->samples < 0) return bnn__error(BNN_EINVAL, "the number of samples must be >= 0");
+    if (p->batch_size < 1) return bnn__error(BNN_EINVAL, "batch size must be >= 1");
+    if (q && bnn_posterior_n(q) != np)
+        return bnn__error(BNN_ESHAPE, "the posterior has %lld parameters, the model %lld",
+                          (long long)bnn_posterior_n(q), (long long)np);
+    if (task == BNN_TASK_REGRESSION && !(p->sigma > 0.0))
+        return bnn__error(BNN_EINVAL, "regression noise sigma must be positive");
+    const bool sampled = p->samples > 0 && q && bnn_posterior_kind_of(q) != BNN_POSTERIOR_POINT;
+    const int64_t S = sampled ? p->samples : 1;
+    const int64_t bs = p->batch_size < n ? p->batch_size : n;
+    int rc = bnn_model_reserve(m, bs);
+    if (rc) return rc;
+    float *theta = NULL;
+    double *lp = NULL, *ent = NULL;
+    if (sampled && !(theta = bnn__alloc(bnn__bytes(np, sizeof(float)))))
+        return bnn__error(BNN_ENOMEM, "out of memory");
+    if (task == BNN_TASK_CLASSIFICATION) {
+        lp = bnn__alloc(bnn__bytes(k, sizeof(double)));
+        ent = bnn__alloc(bnn__bytes(n, sizeof(double)));
+        if (!lp || !ent) {
+            rc = bnn__error(BNN_ENOMEM, "out of memory");
+            goto done;
+        }
+        /* probs holds the running log-sum-exp of the log-probabilities over samples. */
+        for (int64_t i = 0; i < n * k; i++) probs[i] = -INFINITY;
+    } else {
+        memset(mean, 0, (size_t)(n * k) * sizeof(double));
+        memset(var, 0, (size_t)(n * k) * sizeof(double));
+    }
+    const float *w = q ? bnn_posterior_cmean(q) : bnn_model_cparams(m);
+    bnn_rng rng = bnn_rng_make(p->seed, BNN_STREAM_PREDICT);
+    for (int64_t s = 0; s < S; s++) {
+        if (sampled) {
+            bnn_posterior_sample(q, &rng, theta);
+            w = theta;
+        }
+        for (int64_t lo = 0; lo < n; lo += bs) {
+            const int64_t b = lo + bs <= n ? bs : n - lo;
+            const float *f = bnn_model_forward(m, w, x + lo * d, b, false, NULL);
+            for (int64_t r = 0; r < b; r++) {
+                const int64_t i = lo + r;
+                if (task == BNN_TASK_CLASSIFICATION) {
+                    log_softmax(lp, f + r * k, k);
+                    double h = 0.0;
+                    for (int64_t j = 0; j < k; j++) {
+                        double a = probs[i * k + j], c = lp[j];
+                        double hi = a > c ? a : c;
+                        probs[i * k + j] = hi == -INFINITY ? hi : hi + log1p(exp(-fabs(a - c)));
+                        h -= lp[j] > -INFINITY ? exp(lp[j]) * lp[j] : 0.0;
+                    }
+                    ent[i] += h;
+                } else {
+                    /* Welford's update of the sampled means' mean and sum of squares. */
+                    for (int64_t j = 0; j < k; j++) {
+                        double v = f[r * k + j], dm = v - mean[i * k + j];
+                        mean[i * k + j] += dm / (double)(s + 1);
+                        var[i * k + j] += dm * (v - mean[i * k + j]);
+                    }
+                }
+            }
+        }
+    }
+    if (task == BNN_TASK_CLASSIFICATION) {
+        const double logS = log((double)S);
+        for (int64_t i = 0; i < n; i++) {
+            double h = 0.0;
+            for (int64_t j = 0; j < k; j++) {
+                double l = probs[i * k + j] - logS;
+                probs[i * k + j] = exp(l);
+                h -= probs[i * k + j] > 0.0 ? probs[i * k + j] * l : 0.0;
+            }
+            if (mi) {
+                double v = h - ent[i] / (double)S;
+                mi[i] = v > 0.0 ? v : 0.0; /* rounding can leave −1e-17 */
+            }
+        }
+    } else {
+        const double s2 = p->sigma * p->sigma;
+        for (int64_t i = 0; i < n * k; i++) var[i] = s2 + var[i] / (double)S;
+    }
+    for (int64_t i = 0; i < n * k; i++) {
+        double v = task == BNN_TASK_CLASSIFICATION ? probs[i] : mean[i];
+        if (!isfinite(v)) {
+            rc = bnn__error(BNN_EDIVERGED, "the model's predictions are not finite (example %lld)",
+                            (long long)(i / k));
+            goto done;
+        }
+    }
+done:
+    bnn__free(theta);
+    bnn__free(lp);
+    bnn__free(ent);
+    return rc;
+}
+
+int bnn_evaluate(bnn_model *m, const bnn_posterior *q, const bnn_dataset *ds,
+                 const struct bnn_predict_params *p, int64_t nbins, struct bnn_eval_result *out) {
+    memset(out, 0, sizeof *out);
+    const int64_t n = ds->n, k = bnn_model_output_dim(m);
+    if (n < 1) return bnn__error(BNN_EINVAL, "the dataset is empty");
+    if (ds->d != bnn_model_input_dim(m))
+        return bnn__error(BNN_ESHAPE, "the data has %lld features but model %s expects %lld",
+                          (long long)ds->d, bnn_model_spec(m), (long long)bnn_model_input_dim(m));
+    if (ds->task == BNN_TASK_CLASSIFICATION && ds->k > k)
+        return bnn__error(BNN_ESHAPE, "the data has %lld classes but model %s has %lld outputs",
+                          (long long)ds->k, bnn_model_spec(m), (long long)k);
+    if (ds->task == BNN_TASK_REGRESSION && ds->k != k)
+        return bnn__error(BNN_ESHAPE, "the data has %lld targets but model %s has %lld outputs",
+                          (long long)ds->k, bnn_model_spec(m), (long long)k);
+    size_t nk = bnn__bytes(n * k, sizeof(double));
+    double *a = bnn__alloc(nk), *b = bnn__alloc(nk);
+    double *mi = bnn__alloc(bnn__bytes(n, sizeof(double)));
+    double *y = ds->task == BNN_TASK_REGRESSION ? bnn__alloc(nk) : NULL;
+    int rc = 0;
+    if (!a || !b || !mi || (ds->task == BNN_TASK_REGRESSION && !y)) {
+        rc = bnn__error(BNN_ENOMEM, "out of memory");
+        goto done;
+    }
+    out->task = ds->task;
+    out->n = n;
+    if (ds->task == BNN_TASK_CLASSIFICATION) {
+        if ((rc = bnn_predict(m, q, ds->x, n, ds->task, p, a, mi, NULL, NULL))) goto done;
+        if ((rc = bnn_metrics_classification(&out->cls, a, ds->labels, n, k, nbins))) goto done;
+        out->accuracy = out->cls.accuracy;
+        out->nll = out->cls.nll;
+        double s = 0.0;
+        for (int64_t i = 0; i < n; i++) s += mi[i];
+        out->mean_mi = s / (double)n;
+    } else {
+        if ((rc = bnn_predict(m, q, ds->x, n, ds->task, p, NULL, NULL, a, b))) goto done;
+        for (int64_t i = 0; i < n * k; i++) y[i] = ds->targets[i];
+        if ((rc = bnn_metrics_regression(&out->reg, a, b, y, n * k))) goto done;
+        out->rmse = out->reg.rmse;
+        out->nll = out->reg.nll * (double)k; /* per example, summed over the k outputs */
+    }
+done:
+    bnn__free(a), bnn__free(b), bnn__free(mi), bnn__free(y);
+    return rc;
+}
