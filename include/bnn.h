@@ -66,7 +66,9 @@ bnn_rng bnn_rng_make(uint64_t seed, uint64_t stream);
 void bnn_philox(uint32_t out[4], uint64_t seed, uint64_t stream, uint64_t counter);
 /* out[i] ~ U(0, 1) (never exactly 0 or 1), n values; advances the counter by ceil(n/4). */
 void bnn_rng_uniform(bnn_rng *rng, float *out, int64_t n);
-/* out[i] ~ N(0, 1) by Box–Muller, n values; advances the counter by ceil(n/2). */
+/* out[i] ~ N(0, 1) by Box–Muller, n values, four per 128-bit block; advances the counter by
+ * ceil(n/4). The transform uses bnn's own vectorisable log/sin/cos (each value within 1e-6 of
+ * exact Box–Muller on the same uniforms), identical on every x86-64 build. */
 void bnn_rng_normal(bnn_rng *rng, float *out, int64_t n);
 /* One uniform integer in [0, n). Advances the counter by 1. */
 uint64_t bnn_rng_below(bnn_rng *rng, uint64_t n);
@@ -283,7 +285,9 @@ int bnn_ivon_step(float *m, float *h, float *g, const float *gbar, const float *
  * linear-Gaussian model, GGN otherwise), and a Gaussian prior N(m0, S0⁻¹):
  *   S ← (1 − ρ) S + ρ (H + S0);   m ← m − ρ S⁻¹ (g + S0 (m − m0)).
  * For a conjugate model one step with ρ = 1 from any q lands on the exact posterior. Cholesky by
- * LAPACK. Returns BNN_EINVAL when the new S is not positive definite. */
+ * LAPACK. Returns BNN_EINVAL when the new S is not positive definite, for d < 1, ρ outside
+ * (0, 1] or non-finite input, BNN_ENOMEM on allocation failure; m and S are unchanged on any
+ * failure. m0 must not be NULL. */
 int bnn_von_step(double *m, double *S, const double *g, const double *H, const double *m0,
                  const double *S0, int64_t d, double rho);
 
@@ -295,6 +299,8 @@ struct bnn_blr_result {
     double logdet_precision;
     double log_marginal_likelihood;
 };
+/* BNN_EINVAL for d < 1, n < 0, α or σ² not positive and finite, NaN in X or y, or a precision
+ * that is numerically not positive definite; BNN_ENOMEM. */
 int bnn_blr_fit(double *mean, double *precision, double *covariance, struct bnn_blr_result *res,
                 const double *X, const double *y, int64_t n, int64_t d, double alpha,
                 double noise_var);
@@ -316,7 +322,8 @@ struct bnn_mfvi_params {
     double kl_weight;   /* multiplies the KL term, default 1 (tempering / warm-up) */
 };
 struct bnn_mfvi_params bnn_mfvi_default_params(void);
-/* ρ with softplus(ρ) = σ, and back. */
+/* softplus(x) = log(1 + eˣ), computed stably; bnn_softplus_inv(y) the ρ with softplus(ρ) = y
+ * (−∞ at 0, NaN below). */
 float bnn_softplus(float x);
 float bnn_softplus_inv(float y);
 /* KL(N(μ, σ²) ‖ N(0, 1/prior_prec)) summed over n weights, in double. */
@@ -324,13 +331,16 @@ double bnn_mfvi_kl(const float *mu, const float *rho, int64_t n, double prior_pr
 /* Negative ELBO per example on one batch and its gradients: the batch's mean NLL under one
  * local-reparameterisation sample (noise drawn from rng), plus kl_weight · KL / n_train.
  * ADDS the gradients with respect to μ and ρ into grad_mu and grad_rho (nparams each). The model
- * must be reserved for b rows; its parameter buffer is not used. train=true applies dropout. */
+ * must be reserved for b rows; its parameter buffer is not read. Dropout layers are active
+ * (their masks come from rng). It overwrites the model's activation buffers, so a following
+ * bnn_model_backward needs a new bnn_model_forward first. On bad settings or a failed allocation
+ * it returns NaN with bnn_last_error() set. */
 double bnn_mfvi_loss(bnn_model *m, const float *mu, const float *rho, const float *x,
                      const int32_t *labels, const float *targets, int64_t b,
                      const bnn_lik *lik, int64_t n_train, const struct bnn_mfvi_params *p,
                      bnn_rng *rng, float *grad_mu, float *grad_rho);
 /* Outputs of a local-reparameterisation forward pass without gradients (b × output_dim), owned
- * by the model; used for prediction by sampling. */
+ * by the model, dropout off; NULL with bnn_last_error() set on failure. */
 const float *bnn_mfvi_forward(bnn_model *m, const float *mu, const float *rho, const float *x,
                               int64_t b, bnn_rng *rng);
 
@@ -351,17 +361,20 @@ struct bnn_cls_metrics {
     double bin_accuracy[BNN_MAX_BINS];   /* 0 for an empty bin */
     double bin_confidence[BNN_MAX_BINS]; /* 0 for an empty bin */
 };
-/* BNN_EINVAL for nbins outside 1..BNN_MAX_BINS or a label outside 0..k−1. */
+/* BNN_EINVAL for nbins outside 1..BNN_MAX_BINS, n < 1, k < 1, a label outside 0..k−1 or a
+ * probability outside [0, 1] (NaN included); *out is untouched then. */
 int bnn_metrics_classification(struct bnn_cls_metrics *out, const double *probs,
                                const int32_t *labels, int64_t n, int64_t k, int64_t nbins);
-int64_t bnn_argmax(const double *p, int64_t k);          /* ties go to the lowest index */
-double bnn_entropy(const double *p, int64_t k);          /* −Σ p log p with 0·log 0 = 0 */
+int64_t bnn_argmax(const double *p, int64_t k); /* ties go to the lowest index; −1 for k < 1 */
+double bnn_entropy(const double *p, int64_t k); /* −Σ p log p with 0·log 0 = 0; NaN if bad */
+/* Bin of a confidence (e_b < c ≤ e_{b+1}; c ≤ 0 → 0, c > 1 → nbins − 1); −1 for NaN or nbins < 1. */
 int64_t bnn_reliability_bin(double confidence, int64_t nbins);
 /* From S sampled predictive distributions (S × n × k): the mean (n × k, may be NULL) and per
  * example the mutual information H[mean] − mean_s H[p_s] (n, may be NULL). */
 void bnn_mutual_info(double *mi, double *mean, const double *samples, int64_t s, int64_t n,
                      int64_t k);
-/* AUROC of scores where higher means "positive": P(s_pos > s_neg) + ½ P(s_pos = s_neg). */
+/* AUROC of scores where higher means "positive": P(s_pos > s_neg) + ½ P(s_pos = s_neg).
+ * bnn_auroc and bnn_aupr return NaN (with bnn_last_error() set) for an empty set or a NaN score. */
 double bnn_auroc(const double *pos, int64_t npos, const double *neg, int64_t nneg);
 /* Average precision with `pos` the positive class, step sum over distinct score thresholds
  * (scikit-learn's average_precision_score). */
@@ -373,6 +386,7 @@ struct bnn_reg_metrics {
     int64_t n;
     double rmse, nll, coverage_1sd, coverage_2sd;
 };
+/* BNN_EINVAL for n < 1, a non-finite mean or target, or a variance that is not positive. */
 int bnn_metrics_regression(struct bnn_reg_metrics *out, const double *mean, const double *var,
                            const double *y, int64_t n);
 /* An equally weighted mixture of S Gaussians per example (means, vars: S × n): its mean and
