@@ -157,7 +157,37 @@ static void test_closed_form(void) {
     CHECK(strstr(bnn_last_error(), "step 2") != NULL);
 }
 
+/* The trainer's fused one-sample path (ε ⊙ ḡ formed inside the update, σ kept for the next
+ * sample) gives the very same bits as the public step and sampling functions. */
+static void test_fused_path(void) {
+    const int64_t n = 100003;
+    struct bnn_ivon_params p = bnn_ivon_default_params();
+    p.ess = 5000, p.lr = 0.3f, p.hess_init = 0.2f, p.weight_decay = 1e-3f, p.clip_radius = 0.05f;
+    float *m1 = malloc(n * 4), *h1 = malloc(n * 4), *g1 = calloc(n, 4), *m2 = malloc(n * 4);
+    float *h2 = malloc(n * 4), *g2 = calloc(n, 4), *e = malloc(n * 4), *gb = malloc(n * 4);
+    float *ge = malloc(n * 4), *sig = malloc(n * 4), *t1 = malloc(n * 4), *t2 = malloc(n * 4);
+    bnn_rng rng = bnn_rng_make(2, 2);
+    bnn_rng_normal(&rng, m1, n);
+    memcpy(m2, m1, n * 4);
+    for (int64_t i = 0; i < n; i++) h1[i] = h2[i] = p.hess_init;
+    bnn__ivon_sigma(sig, h2, n, &p);
+    for (int64_t t = 1; t <= 3; t++) {
+        bnn_rng_normal(&rng, e, n);
+        bnn_rng_normal(&rng, gb, n);
+        bnn_ivon_sample(t1, m1, h1, e, n, &p);
+        bnn__ivon_sample_sigma(t2, m2, sig, e, n);
+        CHECK(memcmp(t1, t2, n * 4) == 0);
+        for (int64_t i = 0; i < n; i++) ge[i] = e[i] * gb[i];
+        REQUIRE(bnn_ivon_step(m1, h1, g1, gb, ge, n, t, &p) == 0);
+        REQUIRE(bnn__ivon_update(m2, h2, g2, sig, gb, NULL, e, n, t, &p) == 0);
+        CHECK(memcmp(m1, m2, n * 4) == 0 && memcmp(h1, h2, n * 4) == 0 && memcmp(g1, g2, n * 4) == 0);
+    }
+    free(m1), free(h1), free(g1), free(m2), free(h2), free(g2), free(e), free(gb), free(ge);
+    free(sig), free(t1), free(t2);
+}
+
 int main(void) {
+    test_fused_path();
     test_closed_form();
     replay("case_A.safetensors", "mlp:5-16-3:tanh", false);
     replay("case_B.safetensors", "mlp:5-16-3:tanh", false);

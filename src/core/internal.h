@@ -18,6 +18,16 @@ int bnn__model_write(const bnn_model *m, bnn_st_writer *w, bnn_task task, const 
  * names the file or structure in error messages. */
 int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, const char *what);
 
+/* IVON internals for the trainer (src/fit/ivon.c). bnn__ivon_update is bnn_ivon_step that can
+ * also form geps = ε ⊙ ḡ itself (geps NULL, one sample) and keep σ = 1/√(λ(h+δ)) of the new h in
+ * sigma (may be NULL) for bnn__ivon_sample_sigma. */
+int bnn__ivon_update(float *m, float *h, float *g, float *sigma, const float *gbar,
+                     const float *geps, const float *eps, int64_t n, int64_t t,
+                     const struct bnn_ivon_params *p);
+void bnn__ivon_sample_sigma(float *theta, const float *m, const float *sigma, const float *eps,
+                            int64_t n);
+void bnn__ivon_sigma(float *sigma, const float *h, int64_t n, const struct bnn_ivon_params *p);
+
 #endif
 
 /* Records the detail string of an error on this thread and returns code, so a failing path
@@ -77,5 +87,15 @@ int bnn__model_write(const bnn_model *m, bnn_st_writer *w, bnn_task task, const 
 /* Reads the F32 vector tensor `name` of n values into dst, checking shape and finiteness; `what`
  * names the file or structure in error messages. */
 int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, const char *what);
+
+/* IVON internals for the trainer (src/fit/ivon.c). bnn__ivon_update is bnn_ivon_step that can
+ * also form geps = ε ⊙ ḡ itself (geps NULL, one sample) and keep σ = 1/√(λ(h+δ)) of the new h in
+ * sigma (may be NULL) for bnn__ivon_sample_sigma. */
+int bnn__ivon_update(float *m, float *h, float *g, float *sigma, const float *gbar,
+                     const float *geps, const float *eps, int64_t n, int64_t t,
+                     const struct bnn_ivon_params *p);
+void bnn__ivon_sample_sigma(float *theta, const float *m, const float *sigma, const float *eps,
+                            int64_t n);
+void bnn__ivon_sigma(float *sigma, const float *h, int64_t n, const struct bnn_ivon_params *p);
 
 #endif

@@ -28,7 +28,8 @@ struct bnn_trainer {
     float *s1, *s2;       /* sgd: buf; adamw: m, v; ivon: h, g; mfvi: μ's m, v */
     float *rho, *s3, *s4; /* mfvi: ρ and its AdamW m, v */
     float *grad_rho;      /* mfvi */
-    float *theta, *eps, *gbar, *geps; /* ivon */
+    float *theta, *eps, *gbar, *geps; /* ivon (geps only with several samples) */
+    float *sigma;                     /* ivon: σ = 1/√(λ(h+δ)) of the current h */
     /* Batch buffers. */
     float *xb, *dout, *yt;
     int32_t *yl;
@@ -134,7 +135,7 @@ static int check_params(const struct bnn_train_params *p, const bnn_dataset *ds)
 void bnn_trainer_free(bnn_trainer *tr) {
     if (!tr) return;
     float *v[] = {tr->grad, tr->s1, tr->s2, tr->rho, tr->s3, tr->s4, tr->grad_rho, tr->theta,
-                  tr->eps, tr->gbar, tr->geps, tr->xb, tr->dout, tr->yt};
+                  tr->eps, tr->gbar, tr->geps, tr->sigma, tr->xb, tr->dout, tr->yt};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) bnn__free(v[i]);
     bnn__free(tr->yl);
     bnn__free(tr->perm);
@@ -169,7 +170,8 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
              (tr->s4 = bnn__alloc(pb)) && (tr->grad_rho = bnn__alloc(pb));
     if (me == BNN_METHOD_IVON)
         ok = ok && (tr->theta = bnn__alloc(pb)) && (tr->eps = bnn__alloc(pb)) &&
-             (tr->gbar = bnn__alloc(pb)) && (tr->geps = bnn__alloc(pb));
+             (tr->gbar = bnn__alloc(pb)) && (tr->sigma = bnn__alloc(pb)) &&
+             (p->ivon.mc_samples == 1 || (tr->geps = bnn__alloc(pb)));
     ok = ok && (tr->xb = bnn__alloc(bnn__bytes(tr->bs * ds->d, sizeof(float))));
     ok = ok && (tr->dout = bnn__alloc(bnn__bytes(tr->bs * tr->k, sizeof(float))));
     if (ds->targets) ok = ok && (tr->yt = bnn__alloc(bnn__bytes(tr->bs * ds->k, sizeof(float))));
@@ -180,8 +182,12 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
         return bnn__error(BNN_ENOMEM, "cannot allocate %s training state for %lld parameters",
                           bnn_method_name(me), (long long)tr->np);
     }
-    if (me == BNN_METHOD_IVON)
+    if (me == BNN_METHOD_IVON) {
         for (int64_t i = 0; i < tr->np; i++) tr->s1[i] = p->ivon.hess_init;
+        struct bnn_ivon_params ip = tr->p.ivon;
+        ip.weight_decay = p->weight_decay;
+        bnn__ivon_sigma(tr->sigma, tr->s1, tr->np, &ip);
+    }
     if (me == BNN_METHOD_MFVI) {
         const float r0 = bnn_softplus_inv(p->mfvi.init_std);
         for (int64_t i = 0; i < tr->np; i++) tr->rho[i] = r0;
@@ -209,7 +215,9 @@ void bnn_trainer_set_progress(bnn_trainer *tr,
 }
 
 /* One IVON step (Shen et al. 2024, Alg. 1): for each of S samples draw ε, θ = m + ε/√(λ(h+δ)),
- * back-propagate the batch's mean loss at θ, and average ĝ and ε ⊙ ĝ; then the update. */
+ * back-propagate the batch's mean loss at θ, and average ĝ and ε ⊙ ĝ; then the update. With one
+ * sample (the usual case) the gradient goes straight into ḡ and ε ⊙ ḡ is formed inside the
+ * update, so IVON adds only the noise, one multiply-add pass and a longer update to a step. */
 static double ivon_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int *rc) {
     const int64_t np = tr->np, S = tr->p.ivon.mc_samples;
     struct bnn_ivon_params ip = tr->p.ivon;
@@ -219,25 +227,31 @@ static double ivon_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int
     float *w = bnn_model_params(tr->m), *gb = tr->gbar, *ge = tr->geps, *e = tr->eps;
     double loss = 0.0;
     memset(gb, 0, (size_t)np * sizeof(float));
-    memset(ge, 0, (size_t)np * sizeof(float));
+    if (S > 1) memset(ge, 0, (size_t)np * sizeof(float));
     const float inv_s = 1.0f / (float)S;
     for (int64_t s = 0; s < S; s++) {
         bnn_rng_normal(&tr->noise, e, np);
-        bnn_ivon_sample(tr->theta, w, tr->s1, e, np, &ip);
+        bnn__ivon_sample_sigma(tr->theta, w, tr->sigma, e, np);
         const float *f = bnn_model_forward(tr->m, tr->theta, tr->xb, b, true, drop);
         loss += bnn_lik_loss(&lik, tr->dout, f, tr->yl, tr->yt, b, tr->k) / (double)S;
-        float *g = S == 1 ? gb : tr->grad;
-        if (S > 1) memset(g, 0, (size_t)np * sizeof(float));
+        if (S == 1) {
+            bnn_model_backward(tr->m, tr->theta, tr->dout, gb);
+            break;
+        }
+        float *g = tr->grad;
+        memset(g, 0, (size_t)np * sizeof(float));
         bnn_model_backward(tr->m, tr->theta, tr->dout, g);
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for schedule(static) if (np > 32768)
 #endif
         for (int64_t i = 0; i < np; i++) {
-            if (S > 1) gb[i] += g[i] * inv_s;
+            gb[i] += g[i] * inv_s;
             ge[i] += e[i] * g[i] * inv_s;
         }
     }
-    if (isfinite(loss)) *rc = bnn_ivon_step(w, tr->s1, tr->s2, gb, ge, np, tr->t + 1, &ip);
+    if (isfinite(loss))
+        *rc = bnn__ivon_update(w, tr->s1, tr->s2, tr->sigma, gb, S > 1 ? ge : NULL, e, np,
+                               tr->t + 1, &ip);
     return loss;
 }
 
@@ -569,6 +583,11 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
     case BNN_METHOD_IVON:
         rc = bnn__st_vector(st, "ivon.hess", tr->s1, np, path);
         if (!rc) rc = bnn__st_vector(st, "state.ivon.momentum", tr->s2, np, path);
+        if (!rc) {
+            struct bnn_ivon_params ip = tr->p.ivon;
+            ip.weight_decay = tr->p.weight_decay;
+            bnn__ivon_sigma(tr->sigma, tr->s1, np, &ip);
+        }
         break;
     case BNN_METHOD_MFVI:
         rc = bnn__st_vector(st, "state.mfvi.rho", tr->rho, np, path);
