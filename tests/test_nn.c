@@ -260,7 +260,54 @@ static void test_spec(void) {
     bnn_model_free(m);
 }
 
+/* The curvature hook sees each Linear layer's input and output gradient; with a gradient buffer
+ * the hooked backward equals bnn_model_backward, and without one it still reaches every layer. */
+typedef struct hook_log {
+    int calls;
+    int64_t layers[8];
+    float last_G0, last_A0;
+} hook_log;
+
+static void record(void *ctx, int64_t layer, const float *A, const float *G, int64_t b, int64_t in,
+                   int64_t out) {
+    hook_log *h = ctx;
+    if (h->calls < 8) h->layers[h->calls] = layer;
+    if (h->calls == 0) h->last_G0 = G[0], h->last_A0 = A[0];
+    h->calls++;
+    (void)b, (void)in, (void)out;
+}
+
+static void test_hook(void) {
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:3-5-4-2:tanh") == 0);
+    REQUIRE(bnn_model_reserve(m, 4) == 0);
+    bnn_model_init(m, 3);
+    const int64_t np = bnn_model_nparams(m);
+    float x[12], dout[8], *g1 = calloc(np, 4), *g2 = calloc(np, 4);
+    bnn_rng r = bnn_rng_make(1, 1);
+    bnn_rng_normal(&r, x, 12);
+    bnn_rng_normal(&r, dout, 8);
+    const float *f = bnn_model_forward(m, bnn_model_params(m), x, 4, false, NULL);
+    float f_last_in = 0; /* the last layer's input is the second tanh's output */
+    (void)f;
+    bnn_model_backward(m, bnn_model_params(m), dout, g1);
+    hook_log h = {0};
+    bnn__model_backward_hook(m, bnn_model_params(m), dout, g2, record, &h);
+    CHECK(memcmp(g1, g2, np * 4) == 0);
+    CHECK_EQ_INT(h.calls, 3);
+    CHECK(h.layers[0] == 4 && h.layers[1] == 2 && h.layers[2] == 0);
+    CHECK(h.last_G0 == dout[0]); /* the last layer's output gradient is dout itself */
+    f_last_in = bnn__model_act(m, 3)[0];
+    CHECK(h.last_A0 == f_last_in);
+    hook_log h2 = {0};
+    bnn__model_backward_hook(m, bnn_model_params(m), dout, NULL, record, &h2);
+    CHECK_EQ_INT(h2.calls, 3);
+    free(g1), free(g2);
+    bnn_model_free(m);
+}
+
 int main(void) {
+    test_hook();
     test_layers();
     test_dropout_statistics();
     test_likelihoods();

@@ -28,6 +28,15 @@ void bnn__ivon_sample_sigma(float *theta, const float *m, const float *sigma, co
                             int64_t n);
 void bnn__ivon_sigma(float *sigma, const float *h, int64_t n, const struct bnn_ivon_params *p);
 
+/* The curvature hook (DESIGN.md "Curvature hooks"): a backward pass of the last forward that calls
+ * hook(ctx, layer, A, G, b, in, out) for every Linear layer with its input activations A (b × in)
+ * and the back-propagated gradient of its output G (b × out). grad (nparams) receives the weight
+ * gradient when not NULL; with NULL only G is propagated (cheaper: no weight GEMMs). */
+typedef void (*bnn__curv_hook)(void *ctx, int64_t layer, const float *A, const float *G, int64_t b,
+                               int64_t in, int64_t out);
+void bnn__model_backward_hook(bnn_model *m, const float *theta, const float *dout, float *grad,
+                              bnn__curv_hook hook, void *ctx);
+
 #endif
 
 /* Records the detail string of an error on this thread and returns code, so a failing path
@@ -97,5 +106,14 @@ int bnn__ivon_update(float *m, float *h, float *g, float *sigma, const float *gb
 void bnn__ivon_sample_sigma(float *theta, const float *m, const float *sigma, const float *eps,
                             int64_t n);
 void bnn__ivon_sigma(float *sigma, const float *h, int64_t n, const struct bnn_ivon_params *p);
+
+/* The curvature hook (DESIGN.md "Curvature hooks"): a backward pass of the last forward that calls
+ * hook(ctx, layer, A, G, b, in, out) for every Linear layer with its input activations A (b × in)
+ * and the back-propagated gradient of its output G (b × out). grad (nparams) receives the weight
+ * gradient when not NULL; with NULL only G is propagated (cheaper: no weight GEMMs). */
+typedef void (*bnn__curv_hook)(void *ctx, int64_t layer, const float *A, const float *G, int64_t b,
+                               int64_t in, int64_t out);
+void bnn__model_backward_hook(bnn_model *m, const float *theta, const float *dout, float *grad,
+                              bnn__curv_hook hook, void *ctx);
 
 #endif
