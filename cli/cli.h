@@ -6,13 +6,20 @@
 
 #include <stdio.h>
 
-typedef enum { OPT_STR, OPT_INT, OPT_FLOAT, OPT_FLAG } opt_type;
+typedef enum { OPT_STR, OPT_INT, OPT_FLOAT, OPT_FLAG, OPT_LIST } opt_type;
+
+/* A repeatable option's values (OPT_LIST). */
+#define CLI_LIST_MAX 16
+typedef struct cli_list {
+    const char *v[CLI_LIST_MAX];
+    int n;
+} cli_list;
 
 typedef struct cli_opt {
     const char *name;    /* long name without dashes, e.g. "batch-size" */
     char short_name;     /* 0 if none */
     opt_type type;
-    void *dst;           /* const char **, int64_t *, double *, or bool * */
+    void *dst;           /* const char **, int64_t *, double *, bool * or cli_list * */
     const char *metavar; /* e.g. "N" */
     const char *help;
     bool seen;           /* set by the parser */
@@ -51,8 +58,24 @@ typedef struct cli_data_flags {
 int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, bnn_task want,
                   bool have_want, bnn_dataset **out);
 
+/* The predictive of one dataset, with the per-example uncertainty scores (higher = more
+ * uncertain): 1 − max probability, predictive entropy, mutual information. */
+#define NSCORES 3
+typedef struct pred {
+    int64_t n, k;
+    double *probs, *mi, *score[NSCORES];
+} pred;
+int predict_scores(const char *cmd, bnn_model *m, const bnn_posterior *q, const bnn_dataset *ds,
+                   const struct bnn_predict_params *pp, pred *out);
+void pred_free(pred *p);
+double mean_of(const double *v, int64_t n);
+
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 
 #endif

@@ -1,58 +1,40 @@
-/* bnn eval: metrics of a saved model or posterior on a test split, as a table and as JSON. */
+/* bnn eval: metrics of a saved model or posterior on a test split, out-of-distribution detection
+ * and a rotation sweep, as a table, as JSON and as SVG plots. */
 #include "cli.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Adds an array of n doubles (or of int64 counts when ints is not NULL) to o. */
-static bool add_array(cJSON *o, const char *name, const double *v, const int64_t *ints, int64_t n) {
-    cJSON *a = cJSON_AddArrayToObject(o, name);
-    if (!a) return false;
-    for (int64_t i = 0; i < n; i++) {
+static const char *const score_names[NSCORES] = {"max_prob", "entropy", "mutual_info"};
+
+typedef struct ood_result {
+    const char *spec;
+    int64_t n;
+    double auroc[NSCORES], aupr[NSCORES], mean_entropy, mean_mi;
+} ood_result;
+
+typedef struct shift_result {
+    double angle, accuracy, nll, ece, mean_entropy;
+} shift_result;
+
+static cJSON *numbers(const double *v, const int64_t *ints, int64_t n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int64_t i = 0; a && i < n; i++) {
         cJSON *x = cJSON_CreateNumber(ints ? (double)ints[i] : v[i]);
-        if (!x) return false;
+        if (!x) {
+            cJSON_Delete(a);
+            return NULL;
+        }
         cJSON_AddItemToArray(a, x);
     }
-    return true;
+    return a;
 }
 
-static int write_json(const char *cmd, const char *path, const char *model_path, const bnn_model *m,
-                      const char *data, const char *split, const char *posterior, int64_t samples,
-                      const struct bnn_eval_result *r, double sigma) {
-    cJSON *o = cJSON_CreateObject();
-    bool ok = o != NULL;
-    ok = ok && cJSON_AddStringToObject(o, "model", model_path);
-    ok = ok && cJSON_AddStringToObject(o, "spec", bnn_model_spec(m));
-    ok = ok && cJSON_AddStringToObject(o, "data", data);
-    ok = ok && cJSON_AddStringToObject(o, "split", split);
-    ok = ok && cJSON_AddStringToObject(o, "task", r->task == BNN_TASK_REGRESSION ? "regression"
-                                                                                : "classification");
-    ok = ok && cJSON_AddStringToObject(o, "posterior", posterior);
-    ok = ok && cJSON_AddNumberToObject(o, "samples", (double)samples);
-    ok = ok && cJSON_AddNumberToObject(o, "n", (double)r->n);
-    ok = ok && cJSON_AddNumberToObject(o, "nll", r->nll);
-    if (r->task == BNN_TASK_CLASSIFICATION) {
-        const struct bnn_cls_metrics *c = &r->cls;
-        ok = ok && cJSON_AddNumberToObject(o, "accuracy", c->accuracy);
-        ok = ok && cJSON_AddNumberToObject(o, "brier", c->brier);
-        ok = ok && cJSON_AddNumberToObject(o, "ece", c->ece);
-        ok = ok && cJSON_AddNumberToObject(o, "mce", c->mce);
-        ok = ok && cJSON_AddNumberToObject(o, "mean_entropy", c->mean_entropy);
-        ok = ok && cJSON_AddNumberToObject(o, "mean_mutual_info", r->mean_mi);
-        cJSON *rel = ok ? cJSON_AddObjectToObject(o, "reliability") : NULL;
-        ok = ok && rel && cJSON_AddNumberToObject(rel, "bins", (double)c->nbins);
-        ok = ok && add_array(rel, "count", NULL, c->bin_count, c->nbins);
-        ok = ok && add_array(rel, "accuracy", c->bin_accuracy, NULL, c->nbins);
-        ok = ok && add_array(rel, "confidence", c->bin_confidence, NULL, c->nbins);
-    } else {
-        ok = ok && cJSON_AddNumberToObject(o, "rmse", r->rmse);
-        ok = ok && cJSON_AddNumberToObject(o, "sigma", sigma);
-        ok = ok && cJSON_AddNumberToObject(o, "coverage_1sd", r->reg.coverage_1sd);
-        ok = ok && cJSON_AddNumberToObject(o, "coverage_2sd", r->reg.coverage_2sd);
-    }
-    char *text = ok ? cJSON_Print(o) : NULL;
-    cJSON_Delete(o);
+/* Everything as one JSON object (the schema is in docs/eval-json.md). */
+static int write_json(const char *cmd, const char *path, cJSON *o) {
+    char *text = cJSON_Print(o);
     if (!text) return cli_error(cmd, "out of memory while writing %s", path);
     size_t len = strlen(text);
     char *withnl = malloc(len + 2);
@@ -72,17 +54,23 @@ static int write_json(const char *cmd, const char *path, const char *model_path,
 int cmd_eval(int argc, char **argv) {
     const char *cmd = "eval";
     cli_data_flags df = {.target_col = -1};
-    const char *model_path = NULL, *json_path = NULL, *split = "test";
+    const char *model_path = NULL, *json_path = NULL, *split = "test", *plot = NULL;
+    const char *shift = NULL;
+    cli_list ood = {0};
     int64_t batch = 256, threads = 0, samples = -1, bins = 15, seed = 0;
-    double sigma = 0;
+    double sigma = 0, temperature = 0;
     cli_opt opts[] = {
-        {"model", 'm', OPT_STR, &model_path, "FILE", "the model file written by bnn train (required)", 0},
+        {"model", 'm', OPT_STR, &model_path, "FILE", "the model file written by bnn train, laplace or calibrate (required)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "data to evaluate on (default: the training data's spec)", 0},
         {"split", 0, OPT_STR, &split, "NAME", "test (default) or train", 0},
         {"samples", 'S', OPT_INT, &samples, "S", "weight samples to average (0: predict at the mean; default 32 for a posterior, 0 for a point estimate)", 0},
-        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples and toy data (default 0)", 0},
+        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples and generated data (default 0)", 0},
+        {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable): AUROC and AUPR of each uncertainty score, e.g. fmnist:flip, noise", 0},
+        {"shift", 0, OPT_STR, &shift, "rot", "sweep rotations 0..180 degrees in 15-degree steps: accuracy, NLL, ECE per angle", 0},
         {"bins", 0, OPT_INT, &bins, "N", "reliability-diagram bins for ECE (default 15)", 0},
-        {"json", 0, OPT_STR, &json_path, "FILE", "also write the metrics and reliability bins as JSON", 0},
+        {"json", 0, OPT_STR, &json_path, "FILE", "also write every number (reliability bins, OOD, shift) as JSON", 0},
+        {"plot", 0, OPT_STR, &plot, "FILE.svg", "write the reliability diagram (with --shift: the sweep) as SVG", 0},
+        {"temperature", 0, OPT_FLOAT, &temperature, "T", "divide the logits by T (default: the file's, from bnn calibrate, else 1)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
         {"noise", 0, OPT_FLOAT, &sigma, "SIGMA", "regression: noise std for the NLL (default: the training value)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
@@ -96,12 +84,13 @@ int cmd_eval(int argc, char **argv) {
     bool help;
     int rc = cli_parse(argc, argv, opts, nopts, cmd, pos, 1, &npos, &help);
     if (help) {
-        cli_usage(stdout, cmd, "-m MODEL [--data SPEC] [--samples S] [--json FILE]",
+        cli_usage(stdout, cmd, "-m MODEL [--data SPEC] [--samples S] [--ood SPEC]... [--shift rot] [--json FILE] [--plot FILE.svg]",
                   "Evaluates a saved model or posterior. Classification: accuracy, NLL, Brier\n"
                   "score, ECE and MCE (equal-width bins over the top-class confidence), mean\n"
-                  "predictive entropy and mutual information. Regression: RMSE, Gaussian NLL and\n"
-                  "the coverage of the ±1σ and ±2σ intervals. A posterior predicts by Monte-Carlo\n"
-                  "model averaging over --samples weight draws.",
+                  "predictive entropy and mutual information; with --ood, how well each\n"
+                  "uncertainty score separates the test data from other data (AUROC, AUPR).\n"
+                  "Regression: RMSE, Gaussian NLL and the coverage of the ±1σ and ±2σ intervals.\n"
+                  "A posterior predicts by Monte-Carlo model averaging over --samples draws.",
                   opts, nopts);
         return 0;
     }
@@ -116,6 +105,9 @@ int cmd_eval(int argc, char **argv) {
     if (cli_seen(opts, nopts, "samples") && samples < 0)
         return cli_usage_error(cmd, "--samples must be >= 0");
     if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
+    if (shift && strcmp(shift, "rot")) return cli_usage_error(cmd, "--shift supports 'rot' only");
+    if (cli_seen(opts, nopts, "temperature") && !(temperature > 0))
+        return cli_usage_error(cmd, "--temperature must be positive");
     if (threads < 0) return cli_usage_error(cmd, "--threads must be >= 1");
     if (threads) bnn_set_threads((int)threads);
 
@@ -123,6 +115,11 @@ int cmd_eval(int argc, char **argv) {
     bnn_dataset *ds = NULL;
     bnn_st *st = NULL;
     bnn_posterior *q = NULL;
+    pred in = {0};
+    ood_result oods[CLI_LIST_MAX];
+    shift_result shifts[13];
+    int nshift = 0;
+    cJSON *js = NULL;
     bnn_task task;
     if ((rc = bnn_model_load(&m, model_path, &task, &st))) return cli_fail(cmd, rc, NULL);
     if ((rc = bnn_posterior_load(&q, m, st))) {
@@ -131,9 +128,18 @@ int cmd_eval(int argc, char **argv) {
     }
     const bool diag = bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;
     if (samples < 0) samples = diag ? 32 : 0;
+    if (!cli_seen(opts, nopts, "temperature")) {
+        const char *t = bnn_st_meta(st, "bnn.temperature");
+        temperature = t ? strtod(t, NULL) : 1.0;
+        if (!(temperature > 0)) {
+            rc = cli_error(cmd, "%s: bnn.temperature '%s' is not a positive number", model_path, t);
+            goto done;
+        }
+    }
     if (!df.data) {
         df.data = bnn_st_meta(st, "bnn.data");
-        const char *tc = bnn_st_meta(st, "bnn.data.target_col"), *hd = bnn_st_meta(st, "bnn.data.header");
+        const char *tc = bnn_st_meta(st, "bnn.data.target_col");
+        const char *hd = bnn_st_meta(st, "bnn.data.header");
         if (!cli_seen(opts, nopts, "target-col") && tc) df.target_col = strtoll(tc, NULL, 10);
         if (!df.header && !df.no_header && hd) {
             df.header = !strcmp(hd, "yes");
@@ -142,6 +148,10 @@ int cmd_eval(int argc, char **argv) {
     }
     if (!df.data) {
         rc = cli_usage_error(cmd, "%s does not record its data; pass --data SPEC", model_path);
+        goto done;
+    }
+    if (task == BNN_TASK_REGRESSION && (ood.n || shift)) {
+        rc = cli_usage_error(cmd, "--ood and --shift are for classification models");
         goto done;
     }
     df.seed = seed;
@@ -163,12 +173,85 @@ int cmd_eval(int argc, char **argv) {
     }
     struct bnn_predict_params pp = bnn_predict_default_params();
     pp.samples = samples, pp.seed = (uint64_t)seed, pp.batch_size = batch, pp.sigma = sigma;
+    pp.temperature = temperature;
     struct bnn_eval_result r;
-    if ((rc = bnn_evaluate(m, q, ds, &pp, bins, &r))) {
+    memset(&r, 0, sizeof r);
+    if (task == BNN_TASK_CLASSIFICATION) {
+        if (bnn_dataset_dim(ds) != bnn_model_input_dim(m)) {
+            rc = cli_error(cmd, "%s has %lld features but model %s expects %lld", df.data,
+                           (long long)bnn_dataset_dim(ds), bnn_model_spec(m),
+                           (long long)bnn_model_input_dim(m));
+            goto done;
+        }
+        if (bnn_dataset_outputs(ds) > bnn_model_output_dim(m)) {
+            rc = cli_error(cmd, "%s has %lld classes but model %s has %lld outputs", df.data,
+                           (long long)bnn_dataset_outputs(ds), bnn_model_spec(m),
+                           (long long)bnn_model_output_dim(m));
+            goto done;
+        }
+        if ((rc = predict_scores(cmd, m, q, ds, &pp, &in))) goto done;
+        if ((rc = bnn_metrics_classification(&r.cls, in.probs, bnn_dataset_clabels(ds), in.n,
+                                             in.k, bins))) {
+            rc = cli_fail(cmd, rc, NULL);
+            goto done;
+        }
+        r.task = task, r.n = in.n, r.accuracy = r.cls.accuracy, r.nll = r.cls.nll;
+        r.mean_mi = mean_of(in.mi, in.n);
+        for (int o = 0; o < ood.n; o++) {
+            bnn_dataset *od = NULL;
+            cli_data_flags of = {.data = ood.v[o], .target_col = -1, .seed = seed};
+            if ((rc = cli_load_data(cmd, &of, "test", BNN_TASK_CLASSIFICATION, false, &od)))
+                goto done;
+            if (bnn_dataset_dim(od) != bnn_model_input_dim(m)) {
+                rc = cli_error(cmd, "--ood %s has %lld features but model %s expects %lld",
+                               ood.v[o], (long long)bnn_dataset_dim(od), bnn_model_spec(m),
+                               (long long)bnn_model_input_dim(m));
+                bnn_dataset_free(od);
+                goto done;
+            }
+            pred op;
+            rc = predict_scores(cmd, m, q, od, &pp, &op);
+            bnn_dataset_free(od);
+            if (rc) goto done;
+            ood_result *res = &oods[o];
+            res->spec = ood.v[o], res->n = op.n;
+            for (int s = 0; s < NSCORES; s++) {
+                res->auroc[s] = bnn_auroc(op.score[s], op.n, in.score[s], in.n);
+                res->aupr[s] = bnn_aupr(op.score[s], op.n, in.score[s], in.n);
+            }
+            res->mean_entropy = mean_of(op.score[1], op.n);
+            res->mean_mi = mean_of(op.mi, op.n);
+            pred_free(&op);
+        }
+        if (shift) {
+            for (int a = 0; a <= 180; a += 15) {
+                char spec[256];
+                snprintf(spec, sizeof spec, "%s:rot=%d", df.data, a);
+                bnn_dataset *sd = NULL;
+                cli_data_flags sf = {.data = spec, .target_col = -1, .seed = seed};
+                if ((rc = cli_load_data(cmd, &sf, split, BNN_TASK_CLASSIFICATION, false, &sd)))
+                    goto done;
+                pred sp;
+                struct bnn_cls_metrics cm;
+                rc = predict_scores(cmd, m, q, sd, &pp, &sp);
+                if (!rc && (rc = bnn_metrics_classification(&cm, sp.probs, bnn_dataset_clabels(sd),
+                                                            sp.n, sp.k, bins)))
+                    rc = cli_fail(cmd, rc, spec);
+                bnn_dataset_free(sd);
+                if (rc) {
+                    pred_free(&sp);
+                    goto done;
+                }
+                shifts[nshift++] = (shift_result){a, cm.accuracy, cm.nll, cm.ece, cm.mean_entropy};
+                pred_free(&sp);
+            }
+        }
+    } else if ((rc = bnn_evaluate(m, q, ds, &pp, bins, &r))) {
         rc = cli_fail(cmd, rc, NULL);
         goto done;
     }
-    const char *post = diag ? "diag" : "point";
+
+    /* The table. */
     const char *how = !diag ? "point estimate" : samples ? "Monte-Carlo average" : "posterior mean";
     printf("model      %s (%s, %lld parameters)\n", model_path, bnn_model_spec(m),
            (long long)bnn_model_nparams(m));
@@ -177,9 +260,10 @@ int cmd_eval(int argc, char **argv) {
         bnn_posterior_std_summary(q, &lo, &mean, &hi);
         printf("posterior  diagonal Gaussian, std min %.3g mean %.3g max %.3g\n", lo, mean, hi);
     }
-    printf("predict    %s%s", how, diag && samples ? "" : "\n");
-    if (diag && samples) printf(" over %lld samples (seed %lld)\n", (long long)samples, (long long)seed);
-    printf("data       %s, %s split, %lld examples\n", df.data, split, (long long)r.n);
+    printf("predict    %s", how);
+    if (diag && samples) printf(" over %lld samples (seed %lld)", (long long)samples, (long long)seed);
+    if (temperature != 1.0) printf(", temperature %.4g", temperature);
+    printf("\ndata       %s, %s split, %lld examples\n", df.data, split, (long long)r.n);
     if (task == BNN_TASK_CLASSIFICATION) {
         printf("accuracy   %.4f\n", r.cls.accuracy);
         printf("nll        %.4f\n", r.cls.nll);
@@ -188,17 +272,148 @@ int cmd_eval(int argc, char **argv) {
         printf("mce        %.4f\n", r.cls.mce);
         printf("entropy    %.4f   (mean predictive entropy, nats)\n", r.cls.mean_entropy);
         if (diag && samples) printf("mutual inf %.4f   (mean, nats)\n", r.mean_mi);
+        if (ood.n) {
+            printf("\nout-of-distribution detection (AUROC / AUPR, OOD as positive)\n");
+            printf("%-16s %8s %24s %24s %24s\n", "data", "entropy", "score: 1 - max prob",
+                   "score: entropy", "score: mutual info");
+            for (int o = 0; o < ood.n; o++) {
+                printf("%-16s %8.4f", oods[o].spec, oods[o].mean_entropy);
+                for (int s = 0; s < NSCORES; s++) {
+                    if (s == 2 && !(diag && samples)) printf(" %24s", "-");
+                    else printf("          %.4f / %.4f", oods[o].auroc[s], oods[o].aupr[s]);
+                }
+                printf("\n");
+            }
+            printf("%-16s %8.4f   (in-distribution mean entropy)\n", df.data, r.cls.mean_entropy);
+        }
+        if (shift) {
+            printf("\nrotation  accuracy      nll      ece  entropy\n");
+            for (int i = 0; i < nshift; i++)
+                printf("%6.0f°   %8.4f %8.4f %8.4f %8.4f\n", shifts[i].angle, shifts[i].accuracy,
+                       shifts[i].nll, shifts[i].ece, shifts[i].mean_entropy);
+        }
     } else {
         printf("rmse       %.4f\n", r.rmse);
         printf("nll        %.4f   (Gaussian, noise std %g)\n", r.nll, sigma);
         printf("coverage   %.3f within 1 sd, %.3f within 2 sd\n", r.reg.coverage_1sd,
                r.reg.coverage_2sd);
     }
-    if (json_path && (rc = write_json(cmd, json_path, model_path, m, df.data, split, post,
-                                      diag ? samples : 0, &r, sigma)))
-        goto done;
+
+    if (json_path) {
+        js = cJSON_CreateObject();
+        bool ok = js != NULL;
+        ok = ok && cJSON_AddStringToObject(js, "model", model_path);
+        ok = ok && cJSON_AddStringToObject(js, "spec", bnn_model_spec(m));
+        ok = ok && cJSON_AddStringToObject(js, "data", df.data);
+        ok = ok && cJSON_AddStringToObject(js, "split", split);
+        ok = ok && cJSON_AddStringToObject(js, "task", df.task);
+        ok = ok && cJSON_AddStringToObject(js, "posterior", diag ? "diag" : "point");
+        ok = ok && cJSON_AddNumberToObject(js, "samples", (double)(diag ? samples : 0));
+        ok = ok && cJSON_AddNumberToObject(js, "temperature", temperature);
+        ok = ok && cJSON_AddNumberToObject(js, "n", (double)r.n);
+        ok = ok && cJSON_AddNumberToObject(js, "nll", r.nll);
+        if (task == BNN_TASK_CLASSIFICATION) {
+            const struct bnn_cls_metrics *c = &r.cls;
+            ok = ok && cJSON_AddNumberToObject(js, "accuracy", c->accuracy);
+            ok = ok && cJSON_AddNumberToObject(js, "brier", c->brier);
+            ok = ok && cJSON_AddNumberToObject(js, "ece", c->ece);
+            ok = ok && cJSON_AddNumberToObject(js, "mce", c->mce);
+            ok = ok && cJSON_AddNumberToObject(js, "mean_entropy", c->mean_entropy);
+            ok = ok && cJSON_AddNumberToObject(js, "mean_mutual_info", r.mean_mi);
+            cJSON *rel = ok ? cJSON_AddObjectToObject(js, "reliability") : NULL;
+            ok = ok && rel && cJSON_AddNumberToObject(rel, "bins", (double)c->nbins);
+            cJSON *a1 = numbers(NULL, c->bin_count, c->nbins);
+            cJSON *a2 = numbers(c->bin_accuracy, NULL, c->nbins);
+            cJSON *a3 = numbers(c->bin_confidence, NULL, c->nbins);
+            ok = ok && a1 && a2 && a3;
+            if (ok) {
+                cJSON_AddItemToObject(rel, "count", a1);
+                cJSON_AddItemToObject(rel, "accuracy", a2);
+                cJSON_AddItemToObject(rel, "confidence", a3);
+            } else {
+                cJSON_Delete(a1), cJSON_Delete(a2), cJSON_Delete(a3);
+            }
+            if (ood.n) {
+                cJSON *arr = ok ? cJSON_AddArrayToObject(js, "ood") : NULL;
+                ok = ok && arr;
+                for (int o = 0; ok && o < ood.n; o++) {
+                    cJSON *e = cJSON_CreateObject(), *au = cJSON_CreateObject();
+                    cJSON *ap = cJSON_CreateObject();
+                    ok = e && au && ap;
+                    for (int s = 0; ok && s < NSCORES; s++) {
+                        if (s == 2 && !(diag && samples)) continue;
+                        ok = cJSON_AddNumberToObject(au, score_names[s], oods[o].auroc[s]) &&
+                             cJSON_AddNumberToObject(ap, score_names[s], oods[o].aupr[s]);
+                    }
+                    ok = ok && cJSON_AddStringToObject(e, "data", oods[o].spec);
+                    ok = ok && cJSON_AddNumberToObject(e, "n", (double)oods[o].n);
+                    ok = ok && cJSON_AddNumberToObject(e, "mean_entropy", oods[o].mean_entropy);
+                    ok = ok && cJSON_AddNumberToObject(e, "mean_mutual_info", oods[o].mean_mi);
+                    if (ok) {
+                        cJSON_AddItemToObject(e, "auroc", au);
+                        cJSON_AddItemToObject(e, "aupr", ap);
+                        cJSON_AddItemToArray(arr, e);
+                    } else {
+                        cJSON_Delete(e), cJSON_Delete(au), cJSON_Delete(ap);
+                    }
+                }
+            }
+            if (shift) {
+                cJSON *arr = ok ? cJSON_AddArrayToObject(js, "shift") : NULL;
+                ok = ok && arr;
+                for (int i = 0; ok && i < nshift; i++) {
+                    cJSON *e = cJSON_CreateObject();
+                    ok = e && cJSON_AddNumberToObject(e, "rotation", shifts[i].angle) &&
+                         cJSON_AddNumberToObject(e, "accuracy", shifts[i].accuracy) &&
+                         cJSON_AddNumberToObject(e, "nll", shifts[i].nll) &&
+                         cJSON_AddNumberToObject(e, "ece", shifts[i].ece) &&
+                         cJSON_AddNumberToObject(e, "mean_entropy", shifts[i].mean_entropy);
+                    if (ok) cJSON_AddItemToArray(arr, e);
+                    else cJSON_Delete(e);
+                }
+            }
+        } else {
+            ok = ok && cJSON_AddNumberToObject(js, "rmse", r.rmse);
+            ok = ok && cJSON_AddNumberToObject(js, "sigma", sigma);
+            ok = ok && cJSON_AddNumberToObject(js, "coverage_1sd", r.reg.coverage_1sd);
+            ok = ok && cJSON_AddNumberToObject(js, "coverage_2sd", r.reg.coverage_2sd);
+        }
+        if (!ok) {
+            rc = cli_error(cmd, "out of memory while building %s", json_path);
+            goto done;
+        }
+        if ((rc = write_json(cmd, json_path, js))) goto done;
+    }
+    if (plot) {
+        if (task != BNN_TASK_CLASSIFICATION) {
+            rc = cli_usage_error(cmd, "--plot draws classification diagrams; use bnn plot for "
+                                 "regression models");
+            goto done;
+        }
+        char title[256];
+        if (shift) {
+            double x[13], acc[13], ece[13], ent[13];
+            for (int i = 0; i < nshift; i++)
+                x[i] = shifts[i].angle, acc[i] = shifts[i].accuracy, ece[i] = shifts[i].ece,
+                ent[i] = shifts[i].mean_entropy;
+            const double *ys[3] = {acc, ece, ent};
+            const char *names[3] = {"accuracy", "ECE", "mean entropy (nats)"};
+            snprintf(title, sizeof title, "%s under rotation (%s)", bnn_model_spec(m), how);
+            rc = bnn_svg_lines(plot, title, "rotation (degrees)", "", x, nshift, ys, names, 3);
+        } else {
+            snprintf(title, sizeof title, "Reliability: %s on %s (%s)", bnn_model_spec(m),
+                     df.data, how);
+            rc = bnn_svg_reliability(plot, &r.cls, title);
+        }
+        if (rc) {
+            rc = cli_fail(cmd, rc, "cannot write the plot");
+            goto done;
+        }
+    }
     rc = 0;
 done:
+    cJSON_Delete(js);
+    pred_free(&in);
     bnn_posterior_free(q);
     bnn_st_free(st);
     bnn_model_free(m);

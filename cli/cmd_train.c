@@ -40,20 +40,37 @@ static int progress(void *vctx, int64_t epoch, int64_t step, int64_t steps, doub
 
 /* Data settings travel in the saved file so that eval and resume find the same data. */
 typedef struct data_meta {
-    char target_col[32];
+    char target_col[32], holdout[32];
     const char *keys[5];
     const char *vals[5];
     int n;
 } data_meta;
 
-static void make_data_meta(data_meta *dm, const cli_data_flags *df, bnn_task task) {
+static void make_data_meta(data_meta *dm, const cli_data_flags *df, int64_t holdout) {
     snprintf(dm->target_col, sizeof dm->target_col, "%lld", (long long)df->target_col);
+    snprintf(dm->holdout, sizeof dm->holdout, "%lld", (long long)holdout);
     dm->n = 0;
     dm->keys[dm->n] = "bnn.data", dm->vals[dm->n++] = df->data;
     dm->keys[dm->n] = "bnn.data.target_col", dm->vals[dm->n++] = dm->target_col;
     dm->keys[dm->n] = "bnn.data.header",
     dm->vals[dm->n++] = df->header ? "yes" : (df->no_header ? "no" : "auto");
-    (void)task;
+    dm->keys[dm->n] = "bnn.data.holdout", dm->vals[dm->n++] = dm->holdout;
+}
+
+/* Keeps the first n − holdout training examples; the last `holdout` stay unseen for
+ * `bnn calibrate` (the split is fixed by the data's order, so calibrate finds the same rows). */
+static int apply_holdout(const char *cmd, bnn_dataset **ds, int64_t holdout) {
+    if (holdout == 0) return 0;
+    const int64_t n = bnn_dataset_n(*ds);
+    if (holdout < 0 || holdout >= n)
+        return cli_usage_error(cmd, "--holdout must be between 0 and %lld (the training size)",
+                               (long long)n - 1);
+    bnn_dataset *sub;
+    int rc = bnn_dataset_slice(&sub, *ds, 0, n - holdout);
+    if (rc) return cli_fail(cmd, rc, NULL);
+    bnn_dataset_free(*ds);
+    *ds = sub;
+    return 0;
 }
 
 /* Flags that change the training itself cannot be given with --resume. */
@@ -61,20 +78,20 @@ static const char *const settings_flags[] = {
     "model", "method", "batch-size", "lr", "lr-schedule", "warmup-epochs", "weight-decay",
     "momentum", "noise", "seed", "ess", "hess-init", "beta1", "beta2", "mc-samples",
     "clip-radius", "prior-prec", "init-std", "kl-weight", "data", "task", "target-col",
-    "header", "no-header"};
+    "header", "no-header", "holdout"};
 
 int cmd_train(int argc, char **argv) {
     const char *cmd = "train";
     cli_data_flags df = {.target_col = -1};
     const char *model = NULL, *method = "adamw", *output = NULL, *schedule = "constant";
     const char *checkpoint = NULL, *resume = NULL;
-    int64_t epochs = 10, batch = 128, threads = 0, warmup = 0, stop_after = 0, mc = 1;
+    int64_t epochs = 10, batch = 128, threads = 0, warmup = 0, stop_after = 0, mc = 1, holdout = 0;
     double lr = 0, wd = 1e-4, momentum = 0.9, sigma = 1.0;
     double ess = 0, hess_init = 1.0, beta1 = 0.9, beta2 = 0.99999, clip = INFINITY;
     double prior_prec = 1.0, init_std = 1e-3, kl_weight = 1.0;
     bool quiet = false;
     cli_opt opts[] = {
-        {"data", 'd', OPT_STR, &df.data, "SPEC", "training data: fmnist, moons, sine-gap, csv:FILE (required)", 0},
+        {"data", 'd', OPT_STR, &df.data, "SPEC", "training data: fmnist, moons, sine-gap, csv:FILE, idx:IMAGES,LABELS (required)", 0},
         {"model", 0, OPT_STR, &model, "SPEC", "architecture, e.g. mlp:784-512-256-10 or mlp:2-50-50-2:tanh (default: one that fits the data)", 0},
         {"method", 0, OPT_STR, &method, "NAME", "adamw (default), sgd: MAP; ivon, mfvi: variational (a posterior)", 0},
         {"epochs", 'e', OPT_INT, &epochs, "N", "passes over the data (default 10)", 0},
@@ -100,6 +117,7 @@ int cmd_train(int argc, char **argv) {
         {"target-col", 0, OPT_INT, &df.target_col, "N", "csv data: target column, 0-based, negative from the end (default -1)", 0},
         {"header", 0, OPT_FLAG, &df.header, NULL, "csv data: the first line is a header (default: detect)", 0},
         {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv data: the first line is data", 0},
+        {"holdout", 0, OPT_INT, &holdout, "N", "keep the last N training examples out of training, for bnn calibrate (default 0)", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the trained model and its posterior here (.safetensors)", 0},
         {"checkpoint", 0, OPT_STR, &checkpoint, "FILE", "after every epoch, save the full training state here", 0},
         {"resume", 0, OPT_STR, &resume, "FILE", "continue the run saved in a checkpoint (its settings and data)", 0},
@@ -150,7 +168,10 @@ int cmd_train(int argc, char **argv) {
         df.header = hd && !strcmp(hd, "yes");
         df.no_header = hd && !strcmp(hd, "no");
         df.seed = sd ? strtoll(sd, NULL, 10) : 0;
+        const char *ho = bnn_st_meta(ck, "bnn.data.holdout");
+        holdout = ho ? strtoll(ho, NULL, 10) : 0;
         if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, false, &ds))) goto done;
+        if ((rc = apply_holdout(cmd, &ds, holdout))) goto done;
         if ((rc = bnn_trainer_resume(&tr, &m, resume, ds, cli_seen(opts, nopts, "epochs") ? epochs : 0))) {
             rc = cli_fail(cmd, rc, NULL);
             goto done;
@@ -201,6 +222,7 @@ int cmd_train(int argc, char **argv) {
         bnn_task want = (m && bnn_model_output_dim(m) == 1) ? BNN_TASK_REGRESSION
                                                               : BNN_TASK_CLASSIFICATION;
         if ((rc = cli_load_data(cmd, &df, "train", want, m != NULL, &ds))) goto done;
+        if ((rc = apply_holdout(cmd, &ds, holdout))) goto done;
         if (!m) {
             char spec[256];
             cli_default_model(spec, sizeof spec, df.data, ds);
@@ -229,7 +251,7 @@ int cmd_train(int argc, char **argv) {
     pc.epochs = tp.epochs;
     bnn_trainer_set_progress(tr, progress, &pc);
     data_meta dm;
-    make_data_meta(&dm, &df, bnn_dataset_task(ds));
+    make_data_meta(&dm, &df, holdout);
     const int64_t until = stop_after > 0 && stop_after < tp.epochs ? stop_after : tp.epochs;
     while (bnn_trainer_epoch(tr) < until) {
         if ((rc = bnn_trainer_run(tr, bnn_trainer_epoch(tr) + 1))) {

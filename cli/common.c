@@ -40,6 +40,13 @@ static int set_value(const char *cmd, cli_opt *o, const char *v) {
         return 0;
     }
     case OPT_FLAG: *(bool *)o->dst = true; return 0;
+    case OPT_LIST: {
+        cli_list *l = o->dst;
+        if (l->n >= CLI_LIST_MAX)
+            return cli_usage_error(cmd, "--%s given more than %d times", o->name, CLI_LIST_MAX);
+        l->v[l->n++] = v;
+        return 0;
+    }
     }
     return 1;
 }
@@ -170,7 +177,7 @@ int cli_write_atomic(const char *cmd, const char *path, const char *text) {
 
 void cli_default_model(char *buf, size_t len, const char *data_spec, const bnn_dataset *ds) {
     int64_t d = bnn_dataset_dim(ds), k = bnn_dataset_outputs(ds);
-    if (!strcmp(data_spec, "fmnist")) snprintf(buf, len, "mlp:%lld-512-256-%lld", (long long)d,
+    if (!strncmp(data_spec, "fmnist", 6)) snprintf(buf, len, "mlp:%lld-512-256-%lld", (long long)d,
                                                (long long)k);
     else snprintf(buf, len, "mlp:%lld-50-50-%lld:tanh", (long long)d, (long long)k);
 }
@@ -198,4 +205,47 @@ int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, b
     int rc = bnn_data_load(out, f->data, &dp);
     if (rc) return cli_fail(cmd, rc, NULL);
     return 0;
+}
+
+
+
+void pred_free(pred *p) {
+    free(p->probs), free(p->mi);
+    for (int i = 0; i < NSCORES; i++) free(p->score[i]);
+    memset(p, 0, sizeof *p);
+}
+
+int predict_scores(const char *cmd, bnn_model *m, const bnn_posterior *q,
+                          const bnn_dataset *ds, const struct bnn_predict_params *pp, pred *out) {
+    const int64_t n = bnn_dataset_n(ds), k = bnn_model_output_dim(m);
+    memset(out, 0, sizeof *out);
+    out->n = n, out->k = k;
+    out->probs = malloc((size_t)(n * k) * sizeof(double));
+    out->mi = malloc((size_t)n * sizeof(double));
+    for (int i = 0; i < NSCORES; i++) out->score[i] = malloc((size_t)n * sizeof(double));
+    if (!out->probs || !out->mi || !out->score[0] || !out->score[1] || !out->score[2]) {
+        pred_free(out);
+        return cli_error(cmd, "out of memory");
+    }
+    int rc = bnn_predict(m, q, bnn_dataset_cx(ds), n, BNN_TASK_CLASSIFICATION, pp, out->probs,
+                         out->mi, NULL, NULL);
+    if (rc) {
+        pred_free(out);
+        return cli_fail(cmd, rc, NULL);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const double *p = out->probs + i * k;
+        out->score[0][i] = 1.0 - p[bnn_argmax(p, k)];
+        out->score[1][i] = bnn_entropy(p, k);
+        out->score[2][i] = out->mi[i];
+    }
+    return 0;
+}
+
+
+
+double mean_of(const double *v, int64_t n) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += v[i];
+    return s / (double)n;
 }

@@ -8,8 +8,12 @@ static void usage(FILE *f) {
             "bnn %s — Bayesian deep learning in C\n\n"
             "usage: bnn COMMAND [options]\n\n"
             "commands:\n"
-            "  train   train a network (MAP: adamw or sgd) and save it\n"
-            "  eval    metrics of a saved model on a test split\n"
+            "  train   train a network (adamw, sgd; ivon, mfvi: a posterior) and save it\n"
+            "  eval    metrics, OOD detection and shift sweeps of a saved model or posterior\n"
+            "  predict per-example probabilities and uncertainties as CSV\n"
+            "  plot    pictures of 2-D classifiers and 1-D regressors with their uncertainty\n"
+            "  compare several models side by side (accuracy, NLL, ECE, OOD entropy)\n"
+            "  calibrate  temperature scaling on held-out data\n"
             "  info    what a model file holds\n"
             "  version print the version\n\n"
             "'bnn COMMAND --help' describes each command's options.\n"
@@ -28,6 +32,10 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(c, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(c, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(c, "predict")) return cmd_predict(argc - 1, argv + 1);
+    if (!strcmp(c, "plot")) return cmd_plot(argc - 1, argv + 1);
+    if (!strcmp(c, "calibrate")) return cmd_calibrate(argc - 1, argv + 1);
+    if (!strcmp(c, "compare")) return cmd_compare(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) {
         printf("bnn %s (%s)\n", BNN_VERSION, bnn_have_blas() ? "OpenBLAS" : "plain C GEMM");
         return 0;
@@ -36,7 +44,7 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    fprintf(stderr, "bnn: unknown command '%s' (commands: train, eval, info, version; see 'bnn "
+    fprintf(stderr, "bnn: unknown command '%s' (commands: train, eval, predict, plot, calibrate, info, version; see 'bnn "
             "--help')\n", c);
     return 2;
 }

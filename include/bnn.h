@@ -129,10 +129,12 @@ int bnn_idx_load(bnn_dataset **out, const char *images_path, const char *labels_
 struct bnn_csv_params {
     bool header;        /* the first line holds column names (default: auto-detect) */
     bool header_auto;   /* detect a header: first line has a field that is not a number */
-    int64_t target_col; /* target column, 0-based; negative counts from the end (default -1) */
+    int64_t target_col; /* target column, 0-based; negative counts from the end (default -1);
+                         * BNN_CSV_NO_TARGET: every column is a feature (labels 0, 1 class) */
     bnn_task task;      /* classification: targets must be integers 0..K-1 */
     char delimiter;     /* default ',' */
 };
+#define BNN_CSV_NO_TARGET INT64_MIN
 struct bnn_csv_params bnn_csv_default_params(void);
 int bnn_csv_load(bnn_dataset **out, const char *path, const struct bnn_csv_params *p);
 
@@ -142,9 +144,16 @@ int bnn_toy_moons(bnn_dataset **out, int64_t n, double noise, uint64_t seed);
  * Test sets use test=true: x evenly spaced on [-6, 6] covering the gap. */
 int bnn_toy_sine_gap(bnn_dataset **out, int64_t n, double noise, uint64_t seed, bool test);
 
-/* Looks up a dataset by spec: "fmnist" (Fashion-MNIST from $BNN_FMNIST_DIR or
- * /usr/share/datasets/fashion-mnist), "moons", "sine-gap", "csv:PATH". split is "train" or
- * "test". For csv the same file serves both splits unless "csv:TRAIN,TEST" is given. */
+/* Looks up a dataset by spec. split is "train" or "test".
+ *   fmnist               Fashion-MNIST from $BNN_FMNIST_DIR or /usr/share/datasets/fashion-mnist
+ *   moons, sine-gap      the toy problems (p->seed)
+ *   noise, noise:D, noise:D:N   uniform features in (0,1) (default 784 × 10000, image 1×28×28),
+ *                        unlabeled: one class, labels 0; the same for both splits (p->seed)
+ *   csv:PATH, csv:TRAIN,TEST    a CSV file (p->csv); the same file for both splits unless two
+ *   idx:IMAGES, idx:IMAGES,LABELS   the user's IDX files (without labels: one class, labels 0)
+ * Image data (fmnist, noise) take modifiers applied left to right: ":rot=DEG" (bilinear rotation
+ * about the centre, counter-clockwise, zeros outside) and ":flip" (upside down), e.g.
+ * "fmnist:rot=30", "fmnist:flip". csv: and idx: take the rest of the spec as file names. */
 struct bnn_data_params {
     const char *split;      /* "train" (default) or "test" */
     uint64_t seed;          /* for the toy generators */
@@ -152,6 +161,10 @@ struct bnn_data_params {
 };
 struct bnn_data_params bnn_data_default_params(void);
 int bnn_data_load(bnn_dataset **out, const char *spec, const struct bnn_data_params *p);
+
+/* A copy of rows [lo, hi) of ds (same task, classes and image shape), e.g. to hold out a
+ * validation split. */
+int bnn_dataset_slice(bnn_dataset **out, const bnn_dataset *ds, int64_t lo, int64_t hi);
 
 /* Shuffled mini-batches: a permutation of 0..n-1 drawn from (seed, epoch), so epoch e of a run
  * is the same whatever happened before it. */
@@ -424,6 +437,7 @@ struct bnn_predict_params {
     uint64_t seed;      /* for the weight samples, default 0 */
     int64_t batch_size; /* examples per forward pass, default 256 */
     double sigma;       /* regression: observation noise std, default 1 */
+    double temperature; /* classification: logits are divided by it (temperature scaling), default 1 */
 };
 struct bnn_predict_params bnn_predict_default_params(void);
 
@@ -529,6 +543,122 @@ struct bnn_eval_result {
  * regression noise; nbins the reliability bins (15 is the field's default). */
 int bnn_evaluate(bnn_model *m, const bnn_posterior *q, const bnn_dataset *ds,
                  const struct bnn_predict_params *p, int64_t nbins, struct bnn_eval_result *out);
+
+/* ---------------------------------------------------------------- calibration */
+
+/* Temperature scaling (Guo et al., "On Calibration of Modern Neural Networks", ICML 2017): the
+ * T > 0 that minimises the mean NLL of softmax(logits / T) over n examples (logits n × k, labels
+ * in 0..k−1), found by a safeguarded 1-D Newton iteration on log T in double, searched in
+ * [1e-3, 1e3]: when the optimum lies outside (e.g. separable data → T → 0) it returns 0 with T at
+ * that bound. BNN_EINVAL (T unchanged) for NULL pointers, n < 1, k < 2, a label out of range or a
+ * non-finite logit. */
+int bnn_temperature_fit(double *T, const float *logits, const int32_t *labels, int64_t n,
+                        int64_t k);
+
+/* ---------------------------------------------------------------- plots (SVG) */
+
+/* Small, dependency-free SVG figures, written atomically; they render in any browser. */
+/* A reliability diagram: per-bin accuracy against confidence, the diagonal, bin counts. */
+int bnn_svg_reliability(const char *path, const struct bnn_cls_metrics *m, const char *title);
+/* Line plot of nseries curves over shared x (n points), with a legend and axis labels. */
+int bnn_svg_lines(const char *path, const char *title, const char *xlabel, const char *ylabel,
+                  const double *x, int64_t n, const double *const *ys, const char *const *names,
+                  int64_t nseries);
+/* A 2-D field (ny × nx values on [x0,x1] × [y0,y1], row 0 at y0) as a colour map in [vmin, vmax]
+ * with a colour bar labelled zlabel, and npts points (x, y pairs) coloured by label on top. */
+int bnn_svg_field(const char *path, const char *title, const double *field, int64_t nx, int64_t ny,
+                  double x0, double x1, double y0, double y1, double vmin, double vmax,
+                  const char *zlabel, const float *pts, const int32_t *labels, int64_t npts);
+/* 1-D regression: predictive mean with ±1σ and ±2σ bands over x (n sorted points), the training
+ * data (ndata points) as dots. */
+int bnn_svg_bands(const char *path, const char *title, const double *x, const double *mean,
+                  const double *sd, int64_t n, const float *data_x, const float *data_y,
+                  int64_t ndata);
+
+/* ---------------------------------------------------------------- curvature and Laplace */
+
+/* Laplace approximations ("Laplace Redux", Daxberger et al., NeurIPS 2021), with the conventions
+ * of laplace-torch that fixtures/laplace/README.md spells out: the curvature H is of the loss
+ * SUMMED over the N training points at σ = 1 (temperature 1), the posterior precision is
+ * hf·H + δ I with hf = 1/σ², Kronecker blocks are B ⊗ A with B summed and A averaged over the
+ * data, and the bias block is B alone. */
+typedef enum { BNN_CURV_GGN = 0, BNN_CURV_GGN_MC = 1, BNN_CURV_EF = 2 } bnn_curvature;
+typedef enum { BNN_HESS_DIAG = 0, BNN_HESS_KRON = 1, BNN_HESS_FULL = 2 } bnn_hessian;
+typedef enum { BNN_SUBSET_ALL = 0, BNN_SUBSET_LAST_LAYER = 1 } bnn_subset;
+
+struct bnn_curv_params {
+    bnn_curvature curvature; /* default GGN (exact: one backward pass per output) */
+    bnn_hessian hessian;     /* default KRON */
+    bnn_subset subset;       /* default LAST_LAYER */
+    int64_t batch_size;      /* examples per pass, default 256 */
+    uint64_t seed;           /* ggn-mc: the sampled labels */
+    double sigma;            /* regression noise σ used for the sampled Fisher only, default 1 */
+    double max_bytes;        /* refuse (BNN_ENOMEM, naming the size) above this, default 8 GiB */
+};
+struct bnn_curv_params bnn_curv_default_params(void);
+
+/* The curvature of a model at its weights over a dataset, for the chosen subset and structure,
+ * in double. Also records N, K and the summed loss (laplace-torch's `loss`: Σ CE, or ½ Σ (f−y)²). */
+typedef struct bnn_curv bnn_curv;
+int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
+                     const struct bnn_curv_params *p);
+void bnn_curv_free(bnn_curv *c);
+bnn_hessian bnn_curv_structure(const bnn_curv *c);
+int64_t bnn_curv_nparams(const bnn_curv *c);  /* P: parameters in the subset */
+int64_t bnn_curv_offset(const bnn_curv *c);   /* first parameter of the subset in the flat vector */
+int64_t bnn_curv_ndata(const bnn_curv *c);    /* N */
+int64_t bnn_curv_noutputs(const bnn_curv *c); /* K */
+double bnn_curv_loss(const bnn_curv *c);      /* the summed loss at the weights */
+const double *bnn_curv_diag(const bnn_curv *c);  /* diag: P values, else NULL */
+const double *bnn_curv_dense(const bnn_curv *c); /* full: P × P, else NULL */
+/* kron: blocks in parameter order (per Linear layer of the subset: weight, then bias). A weight
+ * block has two factors, f0 = B (out × out) and f1 = A (in × in); a bias block one, f0 = B. */
+int64_t bnn_curv_nblocks(const bnn_curv *c);
+int bnn_curv_block(const bnn_curv *c, int64_t i, int *nfactors, const double **f0, int64_t *n0,
+                   const double **f1, int64_t *n1);
+/* Builds a curvature from given arrays (tests and files): diag (P), dense (P × P) or kron blocks
+ * laid out as bnn_curv_block returns them (f1 NULL for bias blocks). Data are copied. */
+int bnn_curv_from_arrays(bnn_curv **out, bnn_hessian structure, int64_t P, int64_t offset,
+                         int64_t ndata, int64_t noutputs, double loss, const double *diag,
+                         const double *dense, int64_t nblocks, const int64_t *n0,
+                         const int64_t *n1, const double *const *f0, const double *const *f1);
+
+/* The Laplace posterior N(θ_MAP, (hf·H + δ I)⁻¹) over the subset. Kron blocks are held as
+ * eigendecompositions of their factors (LAPACK dsyev; negative eigenvalues clipped to 0) so that
+ * log-determinants, solves and samples are exact for the decomposition. */
+typedef struct bnn_laplace bnn_laplace;
+/* Takes ownership of c. mean: the subset's MAP values (P), copied. */
+int bnn_laplace_new(bnn_laplace **out, bnn_curv *c, const float *mean, bnn_task task);
+void bnn_laplace_free(bnn_laplace *la);
+const bnn_curv *bnn_laplace_curv(const bnn_laplace *la);
+void bnn_laplace_set_prior(bnn_laplace *la, double prior_prec, double sigma);
+double bnn_laplace_prior_prec(const bnn_laplace *la);
+double bnn_laplace_sigma(const bnn_laplace *la);
+/* log marginal likelihood at (δ, σ): log_lik − ½[log det P_post − P log δ + δ‖θ‖²] (README §4),
+ * and its derivatives with respect to log δ and log σ (either may be NULL). */
+double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, double *dlog_prior,
+                       double *dlog_sigma);
+/* log det of the posterior precision at the current prior and σ. */
+double bnn_laplace_logdet(const bnn_laplace *la);
+/* The prior precision (classification; regression also σ) by maximising lml with Adam on the
+ * logs (lr 0.1, betas 0.9/0.999, eps 1e-8), `steps` steps from δ = 1 (regression from
+ * δ = σ = e), as laplace-torch's defaults (README §5–6). Sets the result. */
+int bnn_laplace_optimize(bnn_laplace *la, int64_t steps);
+/* The posterior precision: dense (P × P, full and kron) or its diagonal (P, all structures). */
+int bnn_laplace_precision_dense(const bnn_laplace *la, double *out);
+int bnn_laplace_precision_diag(const bnn_laplace *la, double *out);
+/* Linearised (GLM) predictive for n inputs (README §7): f_mu (n × K, the network outputs at the
+ * MAP) and f_var (n × K × K) = J Σ Jᵀ with J the Jacobian of the outputs with respect to the
+ * subset. For last-layer subsets J comes from the features without building it. */
+int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n, double *f_mu,
+                    double *f_var);
+/* Probit approximation p = softmax(κ ⊙ f_mu), κ_k = 1/√(1 + π/8 · f_var[k,k]) (MacKay 1992). */
+void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t n, int64_t k);
+/* Laplace bridge as laplace-torch computes it (README §7). */
+void bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, int64_t n,
+                        int64_t k);
+/* One weight sample of the subset (P values, added to the MAP): θ ~ N(mean, P_post⁻¹). */
+int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta);
 
 /* ---------------------------------------------------------------- files (safetensors) */
 

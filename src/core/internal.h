@@ -11,32 +11,6 @@
 #define BNN__PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define BNN__PRINTF(a, b)
-/* Writes the model's metadata (spec, task, version) and its weight tensors taken from params
- * (nparams floats, the model's layout) into w. */
-int bnn__model_write(const bnn_model *m, bnn_st_writer *w, bnn_task task, const float *params);
-/* Reads the F32 vector tensor `name` of n values into dst, checking shape and finiteness; `what`
- * names the file or structure in error messages. */
-int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, const char *what);
-
-/* IVON internals for the trainer (src/fit/ivon.c). bnn__ivon_update is bnn_ivon_step that can
- * also form geps = ε ⊙ ḡ itself (geps NULL, one sample) and keep σ = 1/√(λ(h+δ)) of the new h in
- * sigma (may be NULL) for bnn__ivon_sample_sigma. */
-int bnn__ivon_update(float *m, float *h, float *g, float *sigma, const float *gbar,
-                     const float *geps, const float *eps, int64_t n, int64_t t,
-                     const struct bnn_ivon_params *p);
-void bnn__ivon_sample_sigma(float *theta, const float *m, const float *sigma, const float *eps,
-                            int64_t n);
-void bnn__ivon_sigma(float *sigma, const float *h, int64_t n, const struct bnn_ivon_params *p);
-
-/* The curvature hook (DESIGN.md "Curvature hooks"): a backward pass of the last forward that calls
- * hook(ctx, layer, A, G, b, in, out) for every Linear layer with its input activations A (b × in)
- * and the back-propagated gradient of its output G (b × out). grad (nparams) receives the weight
- * gradient when not NULL; with NULL only G is propagated (cheaper: no weight GEMMs). */
-typedef void (*bnn__curv_hook)(void *ctx, int64_t layer, const float *A, const float *G, int64_t b,
-                               int64_t in, int64_t out);
-void bnn__model_backward_hook(bnn_model *m, const float *theta, const float *dout, float *grad,
-                              bnn__curv_hook hook, void *ctx);
-
 #endif
 
 /* Records the detail string of an error on this thread and returns code, so a failing path

@@ -299,15 +299,17 @@ static int parse_buffer(bnn_dataset **out, const char *path, const char *buf, si
         return bnn__error(BNN_EFORMAT, "%s: %s", path,
                           first_no == 0 ? "the file is empty"
                                         : "the file has a header but no data rows");
-    if (ncols < 2) {
+    const bool no_target = p->target_col == BNN_CSV_NO_TARGET;
+    if (ncols < 2 && !no_target) {
         char dn[16];
         return bnn__error(BNN_EFORMAT,
                           "%s, line %lld: one column, but a feature and a target "
                           "are needed (is the delimiter %s right?)",
                           path, (long long)first_no, delim_name(delim, dn));
     }
-    int64_t tc = p->target_col < 0 ? ncols + p->target_col : p->target_col;
-    if (tc < 0 || tc >= ncols)
+    /* Features only: no column is the target (tc = −1 never matches a column). */
+    int64_t tc = no_target ? -1 : p->target_col < 0 ? ncols + p->target_col : p->target_col;
+    if (!no_target && (tc < 0 || tc >= ncols))
         return bnn__error(BNN_EINVAL,
                           "%s: target column %lld does not exist (the file has %lld "
                           "columns; negative values count from the end)",
@@ -315,9 +317,10 @@ static int parse_buffer(bnn_dataset **out, const char *path, const char *buf, si
 
     /* Pass 2: parse into a dataset with one target column (regression) or int labels. */
     bnn_dataset *ds = NULL;
-    int rc = bnn_dataset_new(&ds, p->task, n, ncols - 1, 1, 1);
+    int rc = bnn_dataset_new(&ds, p->task, n, no_target ? ncols : ncols - 1, 1, 1);
     if (rc) return rc;
     rc = parse_rows(ds, path, data_start, end, data_lineno, ncols, tc, first_no, delim);
+    if (!rc && no_target && ds->task == BNN_TASK_CLASSIFICATION) ds->k = 1;
     if (rc) {
         bnn_dataset_free(ds);
         return rc;

@@ -8,16 +8,51 @@
  * never meet the model's per-layer initialisation streams (0, 1, ...) or the trainer's dropout
  * streams (2^32 + epoch), and a draw here never shifts a draw there.
  *   shuffling:  2·2^32 + epoch      (bnn_permutation)
- *   toy data:   3·2^32 + generator  (one stream per generator and split) */
+ *   toy data:   3·2^32 + generator  (one stream per generator and split; uniform OOD noise is
+ *               generator 3, one stream for both splits)
+ * (4·2^32 is the trainer's noise stream and 5·2^32 prediction's, in src/fit and src/predict.) */
 #define BNN__STREAM_SHUFFLE ((uint64_t)2 << 32)
 #define BNN__STREAM_TOY ((uint64_t)3 << 32)
 #define BNN__STREAM_MOONS_TRAIN (BNN__STREAM_TOY + 0)
 #define BNN__STREAM_MOONS_TEST (BNN__STREAM_TOY + 1)
 #define BNN__STREAM_SINE_GAP_TRAIN (BNN__STREAM_TOY + 2)
+#define BNN__STREAM_NOISE_OOD (BNN__STREAM_TOY + 3)
 
 /* bnn_toy_moons with an explicit Philox stream, so that bnn_data_load can draw a test split
  * that is independent of the training split made from the same seed. */
 int bnn__toy_moons_stream(bnn_dataset **out, int64_t n, double noise, uint64_t seed,
                           uint64_t stream);
+
+/* n examples of d features drawn U(0, 1) from (seed, BNN__STREAM_NOISE_OOD): out-of-distribution
+ * inputs ("noise", "noise:D", "noise:D:N"). Unlabeled, so the set is a classification set with one
+ * class and every label 0. A square d gets the image shape (1, √d, √d). BNN_EINVAL for n or d < 1,
+ * BNN_ENOMEM when n × d floats cannot be allocated. */
+int bnn__noise_uniform(bnn_dataset **out, int64_t n, int64_t d, uint64_t seed);
+
+/* An IDX image file without labels ("idx:IMAGES"): u8 images of rank >= 2 scaled to [0, 1] as in
+ * bnn_idx_load, one class with every label 0, image shape (1, h, w) for a rank-3 file. The error
+ * codes are bnn_idx_load's: BNN_EIO, BNN_EFORMAT, BNN_ENOMEM. */
+int bnn__idx_load_images(bnn_dataset **out, const char *path);
+
+/* Image operations for shifted inputs (src/data/shift.c). Both take one single-channel h × w image
+ * (row-major) and write a new one of the same shape into out, which must not overlap in.
+ *
+ * bnn__image_rotate turns the picture by `degrees` (any finite value; positive is counter-
+ * clockwise as displayed, row 0 at the top) about the grid centre ((w − 1)/2, (h − 1)/2), with
+ * bilinear interpolation and 0 for everything that comes from outside the input, as
+ * torchvision's rotate with bilinear interpolation and fill 0. Multiples of 90° use exact sines
+ * and cosines, so they permute pixels exactly where the grid allows it (square images, or
+ * h − w even).
+ *
+ * bnn__image_flip_vertical turns the image upside down: out row r is in row h − 1 − r. */
+void bnn__image_rotate(float *out, const float *in, int64_t h, int64_t w, double degrees);
+void bnn__image_flip_vertical(float *out, const float *in, int64_t h, int64_t w);
+
+/* Apply the operations above to every channel of every example of ds, in place (OpenMP over the
+ * examples when built with it; the result is the same for any thread count). BNN_EINVAL when ds
+ * has no image shape (or a non-finite angle), BNN_ENOMEM when the per-thread scratch images
+ * cannot be allocated. */
+int bnn__dataset_rotate(bnn_dataset *ds, double degrees);
+int bnn__dataset_flip_vertical(bnn_dataset *ds);
 
 #endif

@@ -152,3 +152,21 @@ void bnn_dataset_gather(const bnn_dataset *ds, const int64_t *idx, int64_t b, fl
             memcpy(targets + r * ds->k, ds->targets + i * ds->k, (size_t)ds->k * sizeof(float));
     }
 }
+
+int bnn_dataset_slice(bnn_dataset **out, const bnn_dataset *ds, int64_t lo, int64_t hi) {
+    *out = NULL;
+    if (!ds || lo < 0 || hi > ds->n || lo >= hi)
+        return bnn__error(BNN_EINVAL, "rows [%lld, %lld) are not a non-empty range of the %lld "
+                          "examples", (long long)lo, (long long)hi, ds ? (long long)ds->n : 0LL);
+    bnn_dataset *s;
+    int rc = bnn_dataset_new(&s, ds->task, hi - lo, ds->d, ds->k, ds->k);
+    if (rc) return rc;
+    memcpy(s->x, ds->x + lo * ds->d, (size_t)((hi - lo) * ds->d) * sizeof(float));
+    if (ds->labels) memcpy(s->labels, ds->labels + lo, (size_t)(hi - lo) * sizeof(int32_t));
+    if (ds->targets)
+        memcpy(s->targets, ds->targets + lo * ds->k, (size_t)((hi - lo) * ds->k) * sizeof(float));
+    s->k = ds->k;
+    memcpy(s->image, ds->image, sizeof s->image);
+    *out = s;
+    return 0;
+}

@@ -1,7 +1,25 @@
-/* Datasets by name: the spec strings the command line accepts ("fmnist", "moons", "sine-gap",
- * "csv:PATH", "csv:TRAIN,TEST") and the fixed sizes of the built-in problems. */
+/* Datasets by name: the spec strings the command line accepts and the fixed sizes of the built-in
+ * problems.
+ *
+ *   fmnist, moons, sine-gap    built-in data; p->split picks the split
+ *   noise, noise:D, noise:D:N  N (default 10000) examples of D (default 784, shaped 28 × 28)
+ *                              features drawn U(0, 1) from p->seed: unlabeled out-of-distribution
+ *                              inputs, given one class with every label 0; the same for both splits
+ *   csv:PATH, csv:TRAIN,TEST   a CSV file, or one per split
+ *   idx:IMAGES                 the user's own IDX images, scaled to [0, 1]; unlabeled (one class,
+ *                              every label 0)
+ *   idx:IMAGES,LABELS          the same with u8 labels; classes = the largest label + 1
+ *
+ * fmnist, moons, sine-gap and noise take modifiers after a colon, applied left to right to every
+ * example of the split: rot=DEG (turn each image DEG degrees counter-clockwise about its centre,
+ * bilinear, background 0) and flip (turn it upside down). They need data with an image shape, so
+ * "fmnist:rot=30", "fmnist:flip:rot=-15" and "noise:rot=45" are valid and "moons:flip" is not. A
+ * csv: or idx: spec takes the rest of the string as file names, which may contain colons, so it
+ * takes no modifiers. */
 #include "data/data.h"
 
+#include <errno.h>
+#include <math.h>
 #include <string.h>
 
 #define FMNIST_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
@@ -14,8 +32,20 @@
 #define SINE_GAP_TRAIN_N 64
 #define SINE_GAP_TEST_N 200
 #define SINE_GAP_NOISE 0.1
+/* Uniform noise defaults: the size and shape of the Fashion-MNIST test split, so "noise" is an
+ * OOD set for the Fashion-MNIST models as it stands. */
+#define NOISE_N 10000
+#define NOISE_D 784
+/* IDX labels are unsigned bytes, so no label file can name more classes than this. */
+#define IDX_MAX_CLASSES 256
+/* More modifiers than this in one spec is a typing accident, not an experiment. */
+#define MAX_MODIFIERS 16
 
-#define VALID_SPECS "fmnist, moons, sine-gap, csv:PATH, csv:TRAIN,TEST"
+#define VALID_SPECS                                                                                \
+    "fmnist, moons, sine-gap, noise, noise:D, noise:D:N, csv:PATH, csv:TRAIN,TEST, "               \
+    "idx:IMAGES, idx:IMAGES,LABELS; fmnist, moons, sine-gap and noise take the modifiers "         \
+    ":rot=DEG and :flip on image data, e.g. fmnist:rot=30"
+#define VALID_MODIFIERS "rot=DEG, flip"
 
 struct bnn_data_params bnn_data_default_params(void) {
     struct bnn_data_params p = {.split = "train", .seed = 0, .csv = bnn_csv_default_params()};
@@ -62,30 +92,178 @@ static int load_fmnist(bnn_dataset **out, bool test) {
     return bnn_idx_load(out, images, labels, FMNIST_CLASSES);
 }
 
-/* "csv:PATH" or "csv:TRAIN,TEST". A single comma splits the two files; more than one is
- * ambiguous, since a path may itself contain a comma. */
-static int load_csv(bnn_dataset **out, const char *rest, bool test,
-                    const struct bnn_csv_params *cp) {
+/* Splits "FIRST" or "FIRST,SECOND" (kind is "csv" or "idx", for messages). A single comma splits
+ * the two files; more than one is ambiguous, since a path may itself contain a comma. *first is a
+ * malloc'd copy owned by the caller; *second points into rest, or is NULL without a comma. */
+static int split_paths(const char *kind, const char *rest, const char *forms, char **first,
+                       const char **second) {
+    *first = NULL, *second = NULL;
     const char *comma = strchr(rest, ',');
     if (comma && strchr(comma + 1, ','))
         return bnn__error(BNN_EINVAL,
-                          "csv:%s: more than one comma; write csv:TRAIN,TEST with "
-                          "paths that contain no comma",
-                          rest);
+                          "%s:%s: more than one comma; write %s with paths that contain no comma",
+                          kind, rest, forms);
     size_t len = comma ? (size_t)(comma - rest) : strlen(rest);
     if (len == 0 || (comma && comma[1] == '\0'))
-        return bnn__error(BNN_EINVAL,
-                          "csv:%s: an empty file name; write csv:PATH or "
-                          "csv:TRAIN,TEST",
-                          rest);
-    if (test && comma) return bnn_csv_load(out, comma + 1, cp);
+        return bnn__error(BNN_EINVAL, "%s:%s: an empty file name; write %s", kind, rest, forms);
     char *path = malloc(len + 1);
     if (!path) return bnn__error(BNN_ENOMEM, "cannot allocate a file name");
     memcpy(path, rest, len);
     path[len] = '\0';
-    int rc = bnn_csv_load(out, path, cp);
-    free(path);
+    *first = path;
+    *second = comma ? comma + 1 : NULL;
+    return 0;
+}
+
+/* "csv:PATH" or "csv:TRAIN,TEST": the second file serves the test split. */
+static int load_csv(bnn_dataset **out, const char *rest, bool test,
+                    const struct bnn_csv_params *cp) {
+    char *train = NULL;
+    const char *test_path = NULL;
+    int rc = split_paths("csv", rest, "csv:PATH or csv:TRAIN,TEST", &train, &test_path);
+    if (rc) return rc;
+    rc = bnn_csv_load(out, test && test_path ? test_path : train, cp);
+    free(train);
     return rc;
+}
+
+/* "idx:IMAGES" or "idx:IMAGES,LABELS": the user's own files, the same for both splits. With
+ * labels, the class count is the largest label + 1, the only count the file itself supports; a
+ * set that lacks the top classes therefore reports fewer classes than the model was trained on. */
+static int load_idx(bnn_dataset **out, const char *rest) {
+    char *images = NULL;
+    const char *labels = NULL;
+    int rc = split_paths("idx", rest, "idx:IMAGES or idx:IMAGES,LABELS", &images, &labels);
+    if (rc) return rc;
+    if (!labels) {
+        rc = bnn__idx_load_images(out, images);
+        free(images);
+        return rc;
+    }
+    rc = bnn_idx_load(out, images, labels, IDX_MAX_CLASSES);
+    free(images);
+    if (rc) return rc;
+    int32_t top = 0;
+    for (int64_t i = 0; i < (*out)->n; i++)
+        if ((*out)->labels[i] > top) top = (*out)->labels[i];
+    (*out)->k = (int64_t)top + 1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- modifiers */
+
+typedef enum { MOD_ROT, MOD_FLIP } mod_kind;
+typedef struct modifier {
+    mod_kind kind;
+    double degrees; /* MOD_ROT */
+} modifier;
+
+/* Parses one modifier tok[0..len) of spec into m. */
+static int parse_modifier(const char *spec, const char *tok, size_t len, modifier *m) {
+    if (len == 0)
+        return bnn__error(BNN_EINVAL, "%s: an empty modifier (valid: " VALID_MODIFIERS ")", spec);
+    if (len == 4 && memcmp(tok, "flip", 4) == 0) {
+        m->kind = MOD_FLIP, m->degrees = 0.0;
+        return 0;
+    }
+    if ((len == 3 && memcmp(tok, "rot", 3) == 0) || (len == 4 && memcmp(tok, "rot=", 4) == 0))
+        return bnn__error(BNN_EINVAL, "%s: rot needs an angle in degrees, e.g. rot=15 or rot=-30",
+                          spec);
+    if (len > 4 && memcmp(tok, "rot=", 4) == 0) {
+        /* strtod needs a terminated string; an angle longer than the buffer is no angle. It would
+         * also skip leading spaces and accept "inf" and "nan", which are refused here. */
+        char num[64];
+        size_t nlen = len - 4;
+        double deg = 0.0;
+        bool ok = nlen < sizeof num && tok[4] != ' ' && tok[4] != '\t';
+        if (ok) {
+            memcpy(num, tok + 4, nlen);
+            num[nlen] = '\0';
+            char *end = NULL;
+            errno = 0;
+            deg = strtod(num, &end);
+            ok = end == num + nlen && errno == 0 && isfinite(deg);
+        }
+        if (!ok)
+            return bnn__error(BNN_EINVAL,
+                              "%s: '%.*s' is not an angle; write rot=DEG with a finite number of "
+                              "degrees, e.g. rot=15 or rot=-30",
+                              spec, (int)nlen, tok + 4);
+        m->kind = MOD_ROT, m->degrees = deg;
+        return 0;
+    }
+    return bnn__error(BNN_EINVAL,
+                      "%s: unknown modifier '%.*s' (valid: " VALID_MODIFIERS
+                      "; e.g. fmnist:rot=30, fmnist:flip)",
+                      spec, (int)len, tok);
+}
+
+/* A whole number >= 1 in tok[0..len), digits only. */
+static bool parse_count(const char *tok, size_t len, int64_t *v) {
+    if (len == 0 || len > 18) return false; /* 18 digits always fit in int64_t */
+    int64_t x = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (tok[i] < '0' || tok[i] > '9') return false;
+        x = 10 * x + (tok[i] - '0');
+    }
+    *v = x;
+    return true;
+}
+
+/* The part of a built-in spec after its name: for noise up to two counts (D, then N), then the
+ * modifiers, all separated by colons. Everything is checked before any data is loaded, so a typo
+ * costs no read of 60000 images. */
+static int parse_tail(const char *spec, const char *tail, bool noise, int64_t counts[2],
+                      modifier *mods, int *nmods) {
+    *nmods = 0;
+    int ncounts = 0;
+    while (tail) {
+        const char *tok = tail + 1; /* past the colon */
+        const char *next = strchr(tok, ':');
+        size_t len = next ? (size_t)(next - tok) : strlen(tok);
+        bool modifier_like =
+            (len == 4 && memcmp(tok, "flip", 4) == 0) || (len >= 3 && memcmp(tok, "rot", 3) == 0);
+        if (noise && ncounts < 2 && *nmods == 0 && !modifier_like) {
+            int64_t v = 0;
+            if (!parse_count(tok, len, &v))
+                return bnn__error(BNN_EINVAL,
+                                  "%s: '%.*s' is not a whole number >= 1; write noise, noise:D "
+                                  "or noise:D:N (D features, N examples; default 784 and 10000)",
+                                  spec, (int)len, tok);
+            if (v < 1)
+                return bnn__error(BNN_EINVAL, "%s: the number of %s must be >= 1 (got %lld)", spec,
+                                  ncounts == 0 ? "features D" : "examples N", (long long)v);
+            counts[ncounts++] = v;
+        } else {
+            if (*nmods == MAX_MODIFIERS)
+                return bnn__error(BNN_EINVAL, "%s: more than %d modifiers", spec, MAX_MODIFIERS);
+            int rc = parse_modifier(spec, tok, len, &mods[*nmods]);
+            if (rc) return rc;
+            (*nmods)++;
+        }
+        tail = next;
+    }
+    return 0;
+}
+
+/* Applies the modifiers in the order written. Both need an image shape: turning a row of two moons
+ * coordinates has no meaning. */
+static int apply_modifiers(bnn_dataset *ds, const char *spec, const char *name,
+                           const modifier *mods, int nmods) {
+    for (int i = 0; i < nmods; i++) {
+        const char *what = mods[i].kind == MOD_ROT ? "rot" : "flip";
+        int64_t shape[3];
+        bnn_dataset_image_shape(ds, shape);
+        if (shape[0] == 0)
+            return bnn__error(BNN_EINVAL,
+                              "%s: %s needs image data, but %s has %lld features and no image "
+                              "shape",
+                              spec, what, name, (long long)bnn_dataset_dim(ds));
+        int rc = mods[i].kind == MOD_ROT ? bnn__dataset_rotate(ds, mods[i].degrees)
+                                         : bnn__dataset_flip_vertical(ds);
+        if (rc) return rc;
+    }
+    return 0;
 }
 
 int bnn_data_load(bnn_dataset **out, const char *spec, const struct bnn_data_params *p) {
@@ -105,20 +283,42 @@ int bnn_data_load(bnn_dataset **out, const char *spec, const struct bnn_data_par
         return bnn__error(BNN_EINVAL, "unknown split '%s' (valid: train, test)", split);
 
     int rc;
-    if (strcmp(spec, "fmnist") == 0) {
-        rc = load_fmnist(out, test);
-    } else if (strcmp(spec, "moons") == 0) {
-        rc = test ? bnn__toy_moons_stream(out, MOONS_TEST_N, MOONS_NOISE, p->seed,
-                                          BNN__STREAM_MOONS_TEST)
-                  : bnn__toy_moons_stream(out, MOONS_TRAIN_N, MOONS_NOISE, p->seed,
-                                          BNN__STREAM_MOONS_TRAIN);
-    } else if (strcmp(spec, "sine-gap") == 0) {
-        rc = bnn_toy_sine_gap(out, test ? SINE_GAP_TEST_N : SINE_GAP_TRAIN_N, SINE_GAP_NOISE,
-                              p->seed, test);
-    } else if (strncmp(spec, "csv:", 4) == 0) {
+    if (strncmp(spec, "csv:", 4) == 0) {
         rc = load_csv(out, spec + 4, test, &p->csv);
+    } else if (strncmp(spec, "idx:", 4) == 0) {
+        rc = load_idx(out, spec + 4);
     } else {
-        return bnn__error(BNN_EINVAL, "unknown dataset '%s' (valid: " VALID_SPECS ")", spec);
+        /* A built-in name, then optional ":"-separated counts (noise) and modifiers. */
+        const char *tail = strchr(spec, ':');
+        size_t nlen = tail ? (size_t)(tail - spec) : strlen(spec);
+        static const char *const names[] = {"fmnist", "moons", "sine-gap", "noise"};
+        int which = -1;
+        for (int i = 0; i < 4; i++)
+            if (strlen(names[i]) == nlen && strncmp(spec, names[i], nlen) == 0) which = i;
+        if (which < 0)
+            return bnn__error(BNN_EINVAL, "unknown dataset '%s' (valid: " VALID_SPECS ")", spec);
+        int64_t counts[2] = {NOISE_D, NOISE_N};
+        modifier mods[MAX_MODIFIERS];
+        int nmods = 0;
+        if ((rc = parse_tail(spec, tail, which == 3, counts, mods, &nmods))) return rc;
+        switch (which) {
+        case 0: rc = load_fmnist(out, test); break;
+        case 1:
+            rc = test ? bnn__toy_moons_stream(out, MOONS_TEST_N, MOONS_NOISE, p->seed,
+                                              BNN__STREAM_MOONS_TEST)
+                      : bnn__toy_moons_stream(out, MOONS_TRAIN_N, MOONS_NOISE, p->seed,
+                                              BNN__STREAM_MOONS_TRAIN);
+            break;
+        case 2:
+            rc = bnn_toy_sine_gap(out, test ? SINE_GAP_TEST_N : SINE_GAP_TRAIN_N, SINE_GAP_NOISE,
+                                  p->seed, test);
+            break;
+        default: rc = bnn__noise_uniform(out, counts[1], counts[0], p->seed); break;
+        }
+        if (!rc && (rc = apply_modifiers(*out, spec, names[which], mods, nmods))) {
+            bnn_dataset_free(*out);
+            *out = NULL;
+        }
     }
     if (rc) return rc;
     /* Every reader checks its values already; validating here too keeps the promise that a

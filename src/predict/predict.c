@@ -8,7 +8,8 @@
 #include <string.h>
 
 struct bnn_predict_params bnn_predict_default_params(void) {
-    struct bnn_predict_params p = {.samples = 0, .seed = 0, .batch_size = 256, .sigma = 1.0};
+    struct bnn_predict_params p = {
+        .samples = 0, .seed = 0, .batch_size = 256, .sigma = 1.0, .temperature = 1.0};
     return p;
 }
 
@@ -16,14 +17,14 @@ struct bnn_predict_params bnn_predict_default_params(void) {
  * lists the data module's; training uses 0..2^32 for layers and 2^32 + epoch for dropout). */
 #define BNN_STREAM_PREDICT ((uint64_t)5 << 32)
 
-/* Log-softmax of one row of k logits into out, in double; returns nothing. */
-static void log_softmax(double *out, const float *f, int64_t k) {
-    double mx = f[0];
-    for (int64_t j = 1; j < k; j++) mx = f[j] > mx ? f[j] : mx;
+/* Log-softmax of one row of k logits divided by the temperature T, into out, in double. */
+static void log_softmax(double *out, const float *f, int64_t k, double T) {
+    double mx = (double)f[0] / T;
+    for (int64_t j = 1; j < k; j++) mx = (double)f[j] / T > mx ? (double)f[j] / T : mx;
     double s = 0.0;
-    for (int64_t j = 0; j < k; j++) s += exp((double)f[j] - mx);
+    for (int64_t j = 0; j < k; j++) s += exp((double)f[j] / T - mx);
     double lse = mx + log(s);
-    for (int64_t j = 0; j < k; j++) out[j] = (double)f[j] - lse;
+    for (int64_t j = 0; j < k; j++) out[j] = (double)f[j] / T - lse;
 }
 
 int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n, bnn_task task,
@@ -39,6 +40,8 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
                           (long long)bnn_posterior_n(q), (long long)np);
     if (task == BNN_TASK_REGRESSION && !(p->sigma > 0.0))
         return bnn__error(BNN_EINVAL, "regression noise sigma must be positive");
+    if (!(p->temperature > 0.0) || !isfinite(p->temperature))
+        return bnn__error(BNN_EINVAL, "the temperature must be a positive number");
     const bool sampled = p->samples > 0 && q && bnn_posterior_kind_of(q) != BNN_POSTERIOR_POINT;
     const int64_t S = sampled ? p->samples : 1;
     const int64_t bs = p->batch_size < n ? p->batch_size : n;
@@ -74,7 +77,7 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
             for (int64_t r = 0; r < b; r++) {
                 const int64_t i = lo + r;
                 if (task == BNN_TASK_CLASSIFICATION) {
-                    log_softmax(lp, f + r * k, k);
+                    log_softmax(lp, f + r * k, k, p->temperature);
                     double h = 0.0;
                     for (int64_t j = 0; j < k; j++) {
                         double a = probs[i * k + j], c = lp[j];

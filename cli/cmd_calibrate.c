@@ -1,0 +1,142 @@
+/* bnn calibrate: temperature scaling (Guo et al., ICML 2017), the non-Bayesian calibration
+ * baseline: one temperature fitted on held-out data by minimising NLL, stored in a copy of the
+ * model file and applied by eval and predict. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Copies every tensor and metadata pair of st to path, with bnn.temperature set to T. */
+static int save_with_temperature(const char *cmd, const bnn_st *st, const char *path, double T) {
+    bnn_st_writer *w;
+    int rc = bnn_st_writer_new(&w);
+    if (rc) return cli_fail(cmd, rc, NULL);
+    char tv[40];
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(tv, sizeof tv, "%.*g", prec, T);
+        if (strtod(tv, NULL) == T) break;
+    }
+    for (int64_t i = 0; !rc && i < bnn_st_meta_count(st); i++) {
+        const char *k, *v;
+        if ((rc = bnn_st_meta_at(st, i, &k, &v))) break;
+        if (strcmp(k, "bnn.temperature")) rc = bnn_st_writer_meta(w, k, v);
+    }
+    if (!rc) rc = bnn_st_writer_meta(w, "bnn.temperature", tv);
+    for (int64_t i = 0; !rc && i < bnn_st_count(st); i++) {
+        bnn_st_tensor t;
+        if (!(rc = bnn_st_at(st, i, &t)))
+            rc = bnn_st_writer_add(w, t.name, t.dtype, t.ndim, t.shape, t.data);
+    }
+    if (!rc) rc = bnn_st_writer_save(w, path);
+    bnn_st_writer_free(w);
+    return rc ? cli_fail(cmd, rc, "cannot write the calibrated model") : 0;
+}
+
+int cmd_calibrate(int argc, char **argv) {
+    const char *cmd = "calibrate";
+    cli_data_flags df = {.target_col = -1};
+    const char *model_path = NULL, *output = NULL, *split = "test";
+    int64_t batch = 256, threads = 0;
+    cli_opt opts[] = {
+        {"model", 'm', OPT_STR, &model_path, "FILE", "the model file (required)", 0},
+        {"output", 'o', OPT_STR, &output, "FILE", "write the calibrated model here (required)", 0},
+        {"data", 'd', OPT_STR, &df.data, "SPEC", "validation data (default: the examples held out by train --holdout)", 0},
+        {"split", 0, OPT_STR, &split, "NAME", "split of --data to use (default test)", 0},
+        {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
+        {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
+    };
+    const int nopts = (int)(sizeof opts / sizeof opts[0]);
+    const char *pos[1];
+    int npos;
+    bool help;
+    int rc = cli_parse(argc, argv, opts, nopts, cmd, pos, 0, &npos, &help);
+    if (help) {
+        cli_usage(stdout, cmd, "-m MODEL -o CALIBRATED [--data SPEC]",
+                  "Fits one temperature T on validation data by minimising the NLL of\n"
+                  "softmax(logits / T) and writes a copy of the model that eval and predict\n"
+                  "apply it to. Train with --holdout N to keep a validation split aside.",
+                  opts, nopts);
+        return 0;
+    }
+    if (rc) return 2;
+    if (!model_path || !output) return cli_usage_error(cmd, "-m MODEL and -o FILE are required");
+    if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
+    if (threads) bnn_set_threads((int)threads);
+    bnn_model *m = NULL;
+    bnn_st *st = NULL;
+    bnn_dataset *all = NULL, *val = NULL;
+    float *logits = NULL;
+    bnn_task task;
+    if ((rc = bnn_model_load(&m, model_path, &task, &st))) return cli_fail(cmd, rc, NULL);
+    if (task != BNN_TASK_CLASSIFICATION) {
+        rc = cli_error(cmd, "temperature scaling is for classification models");
+        goto done;
+    }
+    if (df.data) {
+        df.task = "classification";
+        if ((rc = cli_load_data(cmd, &df, split, BNN_TASK_CLASSIFICATION, true, &val))) goto done;
+    } else {
+        const char *ho = bnn_st_meta(st, "bnn.data.holdout");
+        int64_t holdout = ho ? strtoll(ho, NULL, 10) : 0;
+        df.data = bnn_st_meta(st, "bnn.data");
+        if (holdout <= 0 || !df.data) {
+            rc = cli_usage_error(cmd, "%s was trained on all its training data; pass validation "
+                                 "data with --data SPEC, or train with --holdout N", model_path);
+            goto done;
+        }
+        df.task = "classification";
+        const char *tc = bnn_st_meta(st, "bnn.data.target_col");
+        if (tc) df.target_col = strtoll(tc, NULL, 10);
+        if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, true, &all))) goto done;
+        const int64_t n = bnn_dataset_n(all);
+        if (holdout >= n || (rc = bnn_dataset_slice(&val, all, n - holdout, n))) {
+            rc = cli_error(cmd, "the held-out split (%lld examples) does not fit %s", (long long)holdout,
+                           df.data);
+            goto done;
+        }
+    }
+    const int64_t n = bnn_dataset_n(val), k = bnn_model_output_dim(m), d = bnn_model_input_dim(m);
+    if (bnn_dataset_dim(val) != d) {
+        rc = cli_error(cmd, "the validation data has %lld features, the model expects %lld",
+                       (long long)bnn_dataset_dim(val), (long long)d);
+        goto done;
+    }
+    logits = malloc((size_t)(n * k) * sizeof(float));
+    if (!logits || (rc = bnn_model_reserve(m, batch))) {
+        rc = logits ? cli_fail(cmd, rc, NULL) : cli_error(cmd, "out of memory");
+        goto done;
+    }
+    for (int64_t lo = 0; lo < n; lo += batch) {
+        int64_t b = lo + batch <= n ? batch : n - lo;
+        const float *f = bnn_model_forward(m, bnn_model_cparams(m), bnn_dataset_cx(val) + lo * d, b,
+                                           false, NULL);
+        memcpy(logits + lo * k, f, (size_t)(b * k) * sizeof(float));
+    }
+    double T;
+    if ((rc = bnn_temperature_fit(&T, logits, bnn_dataset_clabels(val), n, k))) {
+        rc = cli_fail(cmd, rc, NULL);
+        goto done;
+    }
+    /* The validation NLL before and after, as the evidence that T helps. */
+    struct bnn_predict_params pp = bnn_predict_default_params();
+    struct bnn_eval_result r1, r2;
+    if ((rc = bnn_evaluate(m, NULL, val, &pp, 15, &r1))) goto fail_eval;
+    pp.temperature = T;
+    if ((rc = bnn_evaluate(m, NULL, val, &pp, 15, &r2))) goto fail_eval;
+    printf("temperature %.4f   (fitted on %lld held-out examples of %s)\n", T, (long long)n, df.data);
+    printf("validation  nll %.4f -> %.4f, ece %.4f -> %.4f\n", r1.nll, r2.nll, r1.cls.ece,
+           r2.cls.ece);
+    if ((rc = save_with_temperature(cmd, st, output, T))) goto done;
+    fprintf(stderr, "saved %s\n", output);
+    rc = 0;
+    goto done;
+fail_eval:
+    rc = cli_fail(cmd, rc, NULL);
+done:
+    free(logits);
+    bnn_model_free(m);
+    bnn_st_free(st);
+    bnn_dataset_free(all);
+    bnn_dataset_free(val);
+    return rc;
+}

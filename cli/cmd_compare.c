@@ -1,0 +1,141 @@
+/* bnn compare: several models or posteriors side by side on the same test data — accuracy, NLL,
+ * ECE, Brier, predictive entropy in distribution and on out-of-distribution data, and how well
+ * the entropy separates the two (AUROC). */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAXM 8
+
+typedef struct column {
+    const char *path;
+    char name[64];
+    struct bnn_cls_metrics c;
+    double mi, ood_entropy[CLI_LIST_MAX], ood_auroc[CLI_LIST_MAX];
+} column;
+
+int cmd_compare(int argc, char **argv) {
+    const char *cmd = "compare";
+    cli_list models = {0}, ood = {0};
+    const char *data = NULL;
+    int64_t samples = -1, seed = 0, threads = 0;
+    cli_opt opts[] = {
+        {"model", 'm', OPT_LIST, &models, "FILE", "a model file (repeat for each model, at most 8)", 0},
+        {"data", 'd', OPT_STR, &data, "SPEC", "test data (default: the first model's training data)", 0},
+        {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable), e.g. fmnist:flip", 0},
+        {"samples", 'S', OPT_INT, &samples, "S", "weight samples for posteriors (default 32)", 0},
+        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples (default 0)", 0},
+        {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
+    };
+    const int nopts = (int)(sizeof opts / sizeof opts[0]);
+    const char *pos[MAXM];
+    int npos;
+    bool help;
+    int rc = cli_parse(argc, argv, opts, nopts, cmd, pos, MAXM, &npos, &help);
+    if (help) {
+        cli_usage(stdout, cmd, "-m A.safetensors -m B.safetensors ... [--ood SPEC]",
+                  "Evaluates classification models side by side on the same test split: a\n"
+                  "point estimate at its weights, a posterior by model averaging.",
+                  opts, nopts);
+        return 0;
+    }
+    if (rc) return 2;
+    for (int i = 0; i < npos && models.n < CLI_LIST_MAX; i++) models.v[models.n++] = pos[i];
+    if (models.n < 1 || models.n > MAXM) return cli_usage_error(cmd, "give 1 to %d models", MAXM);
+    if (threads) bnn_set_threads((int)threads);
+    column cols[MAXM];
+    memset(cols, 0, sizeof cols);
+    bnn_dataset *ds = NULL, *od[CLI_LIST_MAX] = {0};
+    for (int i = 0; i < models.n; i++) {
+        bnn_model *m = NULL;
+        bnn_st *st = NULL;
+        bnn_posterior *q = NULL;
+        bnn_task task;
+        pred in = {0};
+        column *c = &cols[i];
+        c->path = models.v[i];
+        if ((rc = bnn_model_load(&m, c->path, &task, &st))) {
+            rc = cli_fail(cmd, rc, NULL);
+            goto next;
+        }
+        if (task != BNN_TASK_CLASSIFICATION) {
+            rc = cli_error(cmd, "%s is a regression model; compare is for classifiers", c->path);
+            goto next;
+        }
+        if ((rc = bnn_posterior_load(&q, m, st))) {
+            rc = cli_fail(cmd, rc, c->path);
+            goto next;
+        }
+        const char *meth = bnn_st_meta(st, "bnn.method");
+        const bool diag = bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;
+        snprintf(c->name, sizeof c->name, "%s%s", meth ? meth : "model",
+                 bnn_st_meta(st, "bnn.temperature") ? "+T" : "");
+        if (!ds) {
+            cli_data_flags df = {.data = data ? data : bnn_st_meta(st, "bnn.data"),
+                                 .task = "classification", .target_col = -1, .seed = seed};
+            if (!df.data) {
+                rc = cli_usage_error(cmd, "%s does not record its data; pass --data", c->path);
+                goto next;
+            }
+            data = df.data;
+            if ((rc = cli_load_data(cmd, &df, "test", BNN_TASK_CLASSIFICATION, true, &ds))) goto next;
+            for (int o = 0; o < ood.n; o++) {
+                cli_data_flags of = {.data = ood.v[o], .target_col = -1, .seed = seed};
+                if ((rc = cli_load_data(cmd, &of, "test", BNN_TASK_CLASSIFICATION, false, &od[o])))
+                    goto next;
+            }
+        }
+        struct bnn_predict_params pp = bnn_predict_default_params();
+        pp.samples = diag ? (samples < 0 ? 32 : samples) : 0;
+        pp.seed = (uint64_t)seed;
+        const char *t = bnn_st_meta(st, "bnn.temperature");
+        pp.temperature = t ? strtod(t, NULL) : 1.0;
+        if ((rc = predict_scores(cmd, m, q, ds, &pp, &in))) goto next;
+        if ((rc = bnn_metrics_classification(&c->c, in.probs, bnn_dataset_clabels(ds), in.n, in.k, 15))) {
+            rc = cli_fail(cmd, rc, c->path);
+            goto next;
+        }
+        c->mi = mean_of(in.mi, in.n);
+        for (int o = 0; o < ood.n; o++) {
+            pred op;
+            if ((rc = predict_scores(cmd, m, q, od[o], &pp, &op))) goto next;
+            c->ood_entropy[o] = mean_of(op.score[1], op.n);
+            c->ood_auroc[o] = bnn_auroc(op.score[1], op.n, in.score[1], in.n);
+            pred_free(&op);
+        }
+    next:
+        pred_free(&in);
+        bnn_posterior_free(q);
+        bnn_st_free(st);
+        bnn_model_free(m);
+        if (rc) goto done;
+    }
+    printf("%-28s", data);
+    for (int i = 0; i < models.n; i++) printf(" %12s", cols[i].name);
+    printf("\n");
+#define ROW(label, expr)                                                                          \
+    do {                                                                                          \
+        printf("%-28s", label);                                                                   \
+        for (int i = 0; i < models.n; i++) printf(" %12.4f", (expr));                             \
+        printf("\n");                                                                             \
+    } while (0)
+    ROW("test accuracy", cols[i].c.accuracy);
+    ROW("test NLL", cols[i].c.nll);
+    ROW("test ECE (15 bins)", cols[i].c.ece);
+    ROW("test Brier", cols[i].c.brier);
+    ROW("entropy, test (nats)", cols[i].c.mean_entropy);
+    for (int o = 0; o < ood.n; o++) {
+        char label[64];
+        snprintf(label, sizeof label, "entropy, %s", ood.v[o]);
+        ROW(label, cols[i].ood_entropy[o]);
+        snprintf(label, sizeof label, "OOD AUROC, %s", ood.v[o]);
+        ROW(label, cols[i].ood_auroc[o]);
+    }
+#undef ROW
+    rc = 0;
+done:
+    bnn_dataset_free(ds);
+    for (int o = 0; o < ood.n; o++) bnn_dataset_free(od[o]);
+    return rc;
+}

@@ -1,0 +1,161 @@
+/* bnn plot: pictures of what a model knows on low-dimensional problems — the predictive
+ * probability or entropy over the plane for 2-D classification (moons), the predictive mean with
+ * ±1σ/±2σ bands for 1-D regression (sine-gap) — with the training data on top. */
+#include "cli.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cmd_plot(int argc, char **argv) {
+    const char *cmd = "plot";
+    cli_data_flags df = {.target_col = -1};
+    const char *model_path = NULL, *output = NULL, *what = "prob";
+    int64_t samples = -1, seed = 0, grid = 100, threads = 0;
+    cli_opt opts[] = {
+        {"model", 'm', OPT_STR, &model_path, "FILE", "the model file (required)", 0},
+        {"output", 'o', OPT_STR, &output, "FILE.svg", "write the picture here (required)", 0},
+        {"what", 0, OPT_STR, &what, "NAME", "2-D classification: prob (of class 1, default) or entropy", 0},
+        {"samples", 'S', OPT_INT, &samples, "S", "weight samples (default 32 for a posterior, 0 for a point estimate)", 0},
+        {"grid", 0, OPT_INT, &grid, "N", "grid points per axis (default 100)", 0},
+        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples and the toy data (default 0)", 0},
+        {"data", 'd', OPT_STR, &df.data, "SPEC", "the data to draw (default: the training data)", 0},
+        {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
+    };
+    const int nopts = (int)(sizeof opts / sizeof opts[0]);
+    const char *pos[1];
+    int npos;
+    bool help;
+    int rc = cli_parse(argc, argv, opts, nopts, cmd, pos, 0, &npos, &help);
+    if (help) {
+        cli_usage(stdout, cmd, "-m MODEL -o FILE.svg [--what prob|entropy]",
+                  "Draws a model with 2 inputs (classification: a map of the predictive\n"
+                  "probability or entropy) or 1 input and 1 output (regression: mean and ±1σ/±2σ\n"
+                  "predictive bands), with its training data.",
+                  opts, nopts);
+        return 0;
+    }
+    if (rc) return 2;
+    if (!model_path || !output) return cli_usage_error(cmd, "-m MODEL and -o FILE.svg are required");
+    if (strcmp(what, "prob") && strcmp(what, "entropy"))
+        return cli_usage_error(cmd, "--what must be prob or entropy");
+    if (grid < 10 || grid > 400) return cli_usage_error(cmd, "--grid must be between 10 and 400");
+    if (threads) bnn_set_threads((int)threads);
+    bnn_model *m = NULL;
+    bnn_st *st = NULL;
+    bnn_posterior *q = NULL;
+    bnn_dataset *ds = NULL;
+    float *x = NULL;
+    double *a = NULL, *b = NULL, *field = NULL, *xs = NULL, *sd = NULL;
+    bnn_task task;
+    if ((rc = bnn_model_load(&m, model_path, &task, &st))) return cli_fail(cmd, rc, NULL);
+    if ((rc = bnn_posterior_load(&q, m, st))) {
+        rc = cli_fail(cmd, rc, model_path);
+        goto done;
+    }
+    const bool diag = bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;
+    if (samples < 0) samples = diag ? 32 : 0;
+    const int64_t d = bnn_model_input_dim(m), k = bnn_model_output_dim(m);
+    if (!((task == BNN_TASK_CLASSIFICATION && d == 2) || (task == BNN_TASK_REGRESSION && d == 1 && k == 1))) {
+        rc = cli_error(cmd, "%s (%s) has %lld inputs: plot draws 2-input classifiers and 1-input "
+                       "regressors", model_path, bnn_model_spec(m), (long long)d);
+        goto done;
+    }
+    if (!df.data) df.data = bnn_st_meta(st, "bnn.data");
+    if (!df.data) {
+        rc = cli_usage_error(cmd, "%s does not record its data; pass --data SPEC", model_path);
+        goto done;
+    }
+    df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
+    df.seed = seed;
+    if ((rc = cli_load_data(cmd, &df, "train", task, true, &ds))) goto done;
+    const int64_t n = bnn_dataset_n(ds);
+    const float *X = bnn_dataset_cx(ds);
+    struct bnn_predict_params pp = bnn_predict_default_params();
+    pp.samples = samples, pp.seed = (uint64_t)seed;
+    const char *s = bnn_st_meta(st, "bnn.sigma");
+    pp.sigma = s ? strtod(s, NULL) : 1.0;
+    const char *t = bnn_st_meta(st, "bnn.temperature");
+    pp.temperature = t ? strtod(t, NULL) : 1.0;
+    char title[256];
+    const char *how = !diag ? "point estimate" : samples ? "model average" : "posterior mean";
+    if (task == BNN_TASK_CLASSIFICATION) {
+        double lo[2] = {DBL_MAX, DBL_MAX}, hi[2] = {-DBL_MAX, -DBL_MAX};
+        for (int64_t i = 0; i < n; i++)
+            for (int j = 0; j < 2; j++) {
+                lo[j] = fmin(lo[j], X[i * 2 + j]);
+                hi[j] = fmax(hi[j], X[i * 2 + j]);
+            }
+        /* A margin around the data shows how the model extrapolates away from it. */
+        for (int j = 0; j < 2; j++) {
+            double pad = 0.25 * (hi[j] - lo[j]) + 1e-6;
+            lo[j] -= pad, hi[j] += pad;
+        }
+        const int64_t g = grid, G = g * g;
+        x = malloc((size_t)(G * 2) * sizeof(float));
+        a = malloc((size_t)(G * k) * sizeof(double));
+        b = malloc((size_t)G * sizeof(double));
+        field = malloc((size_t)G * sizeof(double));
+        if (!x || !a || !b || !field) {
+            rc = cli_error(cmd, "out of memory");
+            goto done;
+        }
+        for (int64_t r = 0; r < g; r++)
+            for (int64_t c = 0; c < g; c++) {
+                x[(r * g + c) * 2] = (float)(lo[0] + (hi[0] - lo[0]) * ((double)c + 0.5) / (double)g);
+                x[(r * g + c) * 2 + 1] = (float)(lo[1] + (hi[1] - lo[1]) * ((double)r + 0.5) / (double)g);
+            }
+        if ((rc = bnn_predict(m, q, x, G, task, &pp, a, b, NULL, NULL))) {
+            rc = cli_fail(cmd, rc, NULL);
+            goto done;
+        }
+        const bool ent = !strcmp(what, "entropy");
+        for (int64_t i = 0; i < G; i++)
+            field[i] = ent ? bnn_entropy(a + i * k, k) : (k > 1 ? a[i * k + 1] : a[i * k]);
+        snprintf(title, sizeof title, "%s: %s (%s)", bnn_model_spec(m),
+                 ent ? "predictive entropy" : "p(class 1)", how);
+        rc = bnn_svg_field(output, title, field, g, g, lo[0], hi[0], lo[1], hi[1], 0.0,
+                           ent ? log((double)k) : 1.0, ent ? "entropy (nats)" : "p(class 1)", X,
+                           bnn_dataset_clabels(ds), n);
+    } else {
+        double lo = DBL_MAX, hi = -DBL_MAX;
+        for (int64_t i = 0; i < n; i++) lo = fmin(lo, X[i]), hi = fmax(hi, X[i]);
+        double pad = 0.35 * (hi - lo) + 1e-6;
+        lo -= pad, hi += pad;
+        const int64_t g = 300;
+        x = malloc((size_t)g * sizeof(float));
+        xs = malloc((size_t)g * sizeof(double));
+        a = malloc((size_t)g * sizeof(double));
+        b = malloc((size_t)g * sizeof(double));
+        sd = malloc((size_t)g * sizeof(double));
+        if (!x || !xs || !a || !b || !sd) {
+            rc = cli_error(cmd, "out of memory");
+            goto done;
+        }
+        for (int64_t i = 0; i < g; i++) {
+            xs[i] = lo + (hi - lo) * (double)i / (double)(g - 1);
+            x[i] = (float)xs[i];
+        }
+        if ((rc = bnn_predict(m, q, x, g, task, &pp, NULL, NULL, a, b))) {
+            rc = cli_fail(cmd, rc, NULL);
+            goto done;
+        }
+        for (int64_t i = 0; i < g; i++) sd[i] = sqrt(b[i]);
+        snprintf(title, sizeof title, "%s: predictive mean and bands (%s)", bnn_model_spec(m), how);
+        rc = bnn_svg_bands(output, title, xs, a, sd, g, X, bnn_dataset_ctargets(ds), n);
+    }
+    if (rc) {
+        rc = cli_fail(cmd, rc, "cannot write the plot");
+        goto done;
+    }
+    fprintf(stderr, "wrote %s\n", output);
+    rc = 0;
+done:
+    free(x), free(a), free(b), free(field), free(xs), free(sd);
+    bnn_posterior_free(q);
+    bnn_st_free(st);
+    bnn_model_free(m);
+    bnn_dataset_free(ds);
+    return rc;
+}

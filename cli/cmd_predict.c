@@ -1,0 +1,179 @@
+/* bnn predict: per-example predictions of a model or posterior as CSV. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+int cmd_predict(int argc, char **argv) {
+    const char *cmd = "predict";
+    cli_data_flags df = {.target_col = -1};
+    const char *model_path = NULL, *input = NULL, *output = NULL;
+    int64_t samples = -1, seed = 0, batch = 256, threads = 0;
+    double temperature = 0;
+    cli_opt opts[] = {
+        {"model", 'm', OPT_STR, &model_path, "FILE", "the model file (required)", 0},
+        {"data", 'd', OPT_STR, &df.data, "SPEC", "predict for a dataset's test split (same specs as eval)", 0},
+        {"input", 'i', OPT_STR, &input, "FILE", "predict for the features in FILE: CSV (no target column) or IDX images", 0},
+        {"output", 'o', OPT_STR, &output, "FILE", "write the CSV here (required)", 0},
+        {"samples", 'S', OPT_INT, &samples, "S", "weight samples (default 32 for a posterior, 0 for a point estimate)", 0},
+        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples (default 0)", 0},
+        {"temperature", 0, OPT_FLOAT, &temperature, "T", "divide the logits by T (default: the file's, else 1)", 0},
+        {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
+        {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
+        {"header", 0, OPT_FLAG, &df.header, NULL, "csv input: the first line is a header", 0},
+        {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv input: the first line is data", 0},
+    };
+    const int nopts = (int)(sizeof opts / sizeof opts[0]);
+    const char *pos[1];
+    int npos;
+    bool help;
+    int rc = cli_parse(argc, argv, opts, nopts, cmd, pos, 0, &npos, &help);
+    if (help) {
+        cli_usage(stdout, cmd, "-m MODEL (--data SPEC | --input FILE) -o out.csv",
+                  "Writes one CSV row per example with a header line. Classification:\n"
+                  "p_0..p_{K-1},pred,max_prob,entropy,mutual_info (mutual information is 0 for a\n"
+                  "point estimate); regression: mean,var (var includes the noise variance).",
+                  opts, nopts);
+        return 0;
+    }
+    if (rc) return 2;
+    if (!model_path) return cli_usage_error(cmd, "-m MODEL is required");
+    if (!output) return cli_usage_error(cmd, "-o FILE is required");
+    if (!df.data == !input) return cli_usage_error(cmd, "give exactly one of --data and --input");
+    if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
+    if (cli_seen(opts, nopts, "samples") && samples < 0)
+        return cli_usage_error(cmd, "--samples must be >= 0");
+    if (cli_seen(opts, nopts, "temperature") && !(temperature > 0))
+        return cli_usage_error(cmd, "--temperature must be positive");
+    if (threads) bnn_set_threads((int)threads);
+
+    bnn_model *m = NULL;
+    bnn_st *st = NULL;
+    bnn_posterior *q = NULL;
+    bnn_dataset *ds = NULL;
+    double *a = NULL, *b = NULL;
+    FILE *f = NULL;
+    char *tmp = NULL;
+    bnn_task task;
+    if ((rc = bnn_model_load(&m, model_path, &task, &st))) return cli_fail(cmd, rc, NULL);
+    if ((rc = bnn_posterior_load(&q, m, st))) {
+        rc = cli_fail(cmd, rc, model_path);
+        goto done;
+    }
+    const bool diag = bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;
+    if (samples < 0) samples = diag ? 32 : 0;
+    if (!cli_seen(opts, nopts, "temperature")) {
+        const char *t = bnn_st_meta(st, "bnn.temperature");
+        temperature = t ? strtod(t, NULL) : 1.0;
+    }
+    if (input) {
+        if (ends_with(input, ".csv") || ends_with(input, ".csv.gz") || ends_with(input, ".txt")) {
+            struct bnn_csv_params cp = bnn_csv_default_params();
+            cp.target_col = BNN_CSV_NO_TARGET;
+            cp.task = BNN_TASK_REGRESSION;
+            if (df.header || df.no_header) cp.header_auto = false, cp.header = df.header;
+            rc = bnn_csv_load(&ds, input, &cp);
+        } else {
+            char spec[4096];
+            snprintf(spec, sizeof spec, "idx:%s", input);
+            struct bnn_data_params dp = bnn_data_default_params();
+            dp.split = "test";
+            rc = bnn_data_load(&ds, spec, &dp);
+        }
+        if (rc) {
+            rc = cli_fail(cmd, rc, NULL);
+            goto done;
+        }
+    } else {
+        df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
+        df.seed = seed;
+        if ((rc = cli_load_data(cmd, &df, "test", task, true, &ds))) goto done;
+    }
+    const int64_t n = bnn_dataset_n(ds), k = bnn_model_output_dim(m);
+    if (bnn_dataset_dim(ds) != bnn_model_input_dim(m)) {
+        rc = cli_error(cmd, "%s has %lld features (columns) but model %s expects %lld",
+                       input ? input : df.data, (long long)bnn_dataset_dim(ds), bnn_model_spec(m),
+                       (long long)bnn_model_input_dim(m));
+        goto done;
+    }
+    a = malloc((size_t)(n * k) * sizeof(double));
+    b = malloc((size_t)(n * (task == BNN_TASK_REGRESSION ? k : 1)) * sizeof(double));
+    if (!a || !b) {
+        rc = cli_error(cmd, "out of memory");
+        goto done;
+    }
+    struct bnn_predict_params pp = bnn_predict_default_params();
+    pp.samples = samples, pp.seed = (uint64_t)seed, pp.batch_size = batch;
+    pp.temperature = temperature;
+    const char *s = bnn_st_meta(st, "bnn.sigma");
+    pp.sigma = s ? strtod(s, NULL) : 1.0;
+    rc = task == BNN_TASK_CLASSIFICATION
+             ? bnn_predict(m, q, bnn_dataset_cx(ds), n, task, &pp, a, b, NULL, NULL)
+             : bnn_predict(m, q, bnn_dataset_cx(ds), n, task, &pp, NULL, NULL, a, b);
+    if (rc) {
+        rc = cli_fail(cmd, rc, NULL);
+        goto done;
+    }
+    /* The CSV goes to a temporary name first, so a failure never leaves half a file. */
+    size_t tl = strlen(output) + 32;
+    tmp = malloc(tl);
+    if (!tmp) {
+        rc = cli_error(cmd, "out of memory");
+        goto done;
+    }
+    snprintf(tmp, tl, "%s.tmp.%ld", output, (long)getpid());
+    if (!(f = fopen(tmp, "w"))) {
+        rc = cli_error(cmd, "cannot write %s: %s", output, strerror(errno));
+        goto done;
+    }
+    bool ok = true;
+    if (task == BNN_TASK_CLASSIFICATION) {
+        for (int64_t j = 0; j < k; j++) ok = ok && fprintf(f, "p_%lld,", (long long)j) > 0;
+        ok = ok && fprintf(f, "pred,max_prob,entropy,mutual_info\n") > 0;
+        for (int64_t i = 0; ok && i < n; i++) {
+            const double *p = a + i * k;
+            for (int64_t j = 0; j < k; j++) ok = ok && fprintf(f, "%.6g,", p[j]) > 0;
+            int64_t c = bnn_argmax(p, k);
+            ok = ok && fprintf(f, "%lld,%.6g,%.6g,%.6g\n", (long long)c, p[c], bnn_entropy(p, k),
+                               b[i]) > 0;
+        }
+    } else {
+        if (k == 1) ok = fprintf(f, "mean,var\n") > 0;
+        else
+            for (int64_t j = 0; j < k; j++)
+                ok = ok && fprintf(f, "mean_%lld,var_%lld%s", (long long)j, (long long)j,
+                                   j + 1 < k ? "," : "\n") > 0;
+        for (int64_t i = 0; ok && i < n; i++)
+            for (int64_t j = 0; j < k; j++)
+                ok = ok && fprintf(f, "%.8g,%.8g%s", a[i * k + j], b[i * k + j],
+                                   j + 1 < k ? "," : "\n") > 0;
+    }
+    ok = (fclose(f) == 0) && ok;
+    f = NULL;
+    if (!ok || rename(tmp, output) != 0) {
+        rc = cli_error(cmd, "cannot write %s: %s", output, strerror(errno));
+        remove(tmp);
+        goto done;
+    }
+    fprintf(stderr, "wrote %lld predictions to %s\n", (long long)n, output);
+    rc = 0;
+done:
+    if (f) {
+        fclose(f);
+        remove(tmp);
+    }
+    free(tmp);
+    free(a), free(b);
+    bnn_posterior_free(q);
+    bnn_st_free(st);
+    bnn_model_free(m);
+    bnn_dataset_free(ds);
+    return rc;
+}

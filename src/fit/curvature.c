@@ -1,0 +1,775 @@
+/* Curvature of the summed training loss for Laplace approximations ("Laplace Redux", Daxberger,
+ * Kristiadi, Immer, Eschenhagen, Bauer & Hennig, NeurIPS 2021), with the conventions of
+ * laplace-torch (github.com/aleximmer/Laplace) that fixtures/laplace/README.md spells out:
+ *
+ *   loss = Σ_n CE(f(x_n), y_n)   or   ½ Σ_n (f(x_n) − y_n)²            (README convention 1)
+ *   GGN  H = Σ_n J_nᵀ Λ_n J_n,  Λ_n = diag(p_n) − p_n p_nᵀ (softmax) or I (Gaussian, σ = 1)
+ *   EF   H = Σ_n g_n g_nᵀ,      g_n = J_nᵀ ∂loss_n/∂f                  (README convention 2)
+ *
+ * with J_n = ∂f(x_n)/∂θ over the chosen subset of parameters, everything summed (not averaged)
+ * over the N training points and taken at σ = 1 (the posterior applies hf = 1/σ² later).
+ *
+ * How it is computed. The model's curvature hook (bnn__model_backward_hook) runs a backward pass
+ * of the last forward and hands us, for every Linear layer, its input activations A (b × in) and
+ * the gradient G (b × out) of whatever was fed in as dout with respect to its output s = A Wᵀ + b.
+ * Row r of G is v_rᵀ ∂f_r/∂s_r for the vector v_r = dout[r, :], so the per-example "gradient" of
+ * vᵀf with respect to the layer's weights is the outer product G_r ⊗ A_r (W row-major: entry
+ * o·in + i is G[r,o]·A[r,i]) and with respect to its bias G_r. Every structure below is built
+ * from such rows:
+ *
+ *  - GGN (exact). Factor Λ_n = L_n L_nᵀ and run K backward passes per batch, pass c with
+ *    dout[r, :] = L_r[:, c]; then J_nᵀ Λ_n J_n = Σ_c (J_nᵀ L_n[:,c]) (J_nᵀ L_n[:,c])ᵀ is a sum of
+ *    K outer products of per-example rows. For the softmax,
+ *        L = diag(√p) − p √pᵀ,  column c = √p_c (e_c − p),
+ *    because L Lᵀ = diag(p) − 2 p pᵀ + p (√pᵀ√p) pᵀ = diag(p) − p pᵀ as Σ_c p_c = 1. (This is the
+ *    symmetric factorisation of the softmax output Hessian that BackPACK back-propagates for its
+ *    exact GGN, Dangel, Kunstner & Hennig, "BackPACK: Packing more into backprop", ICLR 2020.) For
+ * the Gaussian likelihood at σ = 1, Λ = I and L = I.
+ *  - EF. One pass with dout = ∂loss_n/∂f = p_n − e_{y_n} (softmax) or f_n − y_n (Gaussian): the
+ *    rows are the true per-example gradients g_n.
+ *  - GGN-MC, the sampled Fisher (Martens & Grosse, "Optimizing Neural Networks with
+ *    Kronecker-factored Approximate Curvature", ICML 2015; laplace-torch's
+ *    stochastic=True backends with one sample). One pass with dout = p_n − e_ỹ, ỹ ~ Cat(p_n):
+ *    E[(p − e_ỹ)(p − e_ỹ)ᵀ] = diag(p) − p pᵀ = Λ, so its expectation is the exact GGN. For the
+ *    Gaussian, ỹ ~ N(f, σ²) and the score of the σ-likelihood is (f − ỹ)/σ², whose outer product
+ *    has expectation I/σ² = hf·Λ; since H is defined at σ = 1 (hf is applied by the posterior),
+ *    the score is multiplied by σ, giving dout = (f − ỹ)/σ = −ε with ε ~ N(0, I). σ therefore
+ *    cancels: the draw is the same for every σ, and dout = ε is used directly (the sign drops
+ *    out of d dᵀ; no rounding through f + σε). bnn_curv_params.sigma is validated but changes
+ *    nothing.
+ *
+ * Structures, from the rows (all summed over the passes c and the examples n):
+ *  - diag: Σ (G∘G)ᵀ(A∘A) for a weight matrix (out × in, row-major like W) and Σ_r G∘G for a bias.
+ *    This is exact for the GGN and EF because each row is one rank-one per-example gradient.
+ *  - kron (KFAC, Martens & Grosse 2015, Sec. 3; with the exact output factorisation above it is
+ *    KFLR, Botev, Ritter & Barber, "Practical Gauss-Newton Optimisation for Deep Learning",
+ *    ICML 2017): per Linear layer B = Σ GᵀG (out × out, summed) and A = (1/N) Σ AᵀA
+ *    (in × in, averaged; laplace-torch's Kron.kfacs, where each batch's A is scaled by M/N so the
+ *    factors do not depend on the batch size). A does not depend on the pass, so it is taken from
+ *    the first pass only. The weight block is B ⊗ A and the bias block is B alone.
+ *    laplace-torch stores regression weight blocks as (√2·B, A/√2) (curvlinops' MSELoss has
+ *    output Hessian 2 and laplace-torch spreads its ½ over both factors); bnn stores the plain
+ *    (B, A) for both likelihoods: only the product B ⊗ A is defined, and plain factors make the
+ *    weight and bias blocks of a layer share B.
+ *  - full: the per-example rows over the subset (b × P per pass), H += JᵀJ. A last-layer subset
+ *    uses the Kronecker structure of the last layer's Jacobian instead (ll_full_batch), 2K times
+ *    cheaper for the exact GGN.
+ *
+ * Precision. The model runs in float32, so A and G carry float32 rounding (~6e-8 relative) to
+ * begin with. The products over a batch (GᵀG, AᵀA, (G∘G)ᵀ(A∘A), JᵀJ) go through bnn_gemm in
+ * float, which is where nearly all the work is (a P × P × b GEMM for `full`, and OpenBLAS's
+ * float GEMM is several times faster than a double loop); a float sum of at most K·b products
+ * of float data adds well under 1e-5 relative error. Each batch's result is then added into
+ * double accumulators, so the error does not grow with N, and the loss and the bias sums are
+ * accumulated in double directly. The fixtures ask for 1e-4 and we measure ~1e-7 (see
+ * tests/test_curvature.c). */
+#include "nn/layer.h"
+
+#include <math.h>
+#include <string.h>
+
+/* One block of a Kronecker-factored curvature: a weight block has two factors (f0 = B, out × out;
+ * f1 = A, in × in), a bias block one (f0 = B; f1 NULL, n1 = 0). */
+struct curv_block {
+    int nf;
+    int64_t n0, n1;
+    double *f0, *f1;
+};
+
+struct bnn_curv {
+    bnn_hessian structure;
+    int64_t P, offset, N, K;
+    double loss;
+    double *diag;  /* diag: P */
+    double *dense; /* full: P × P */
+    int64_t nblocks;
+    struct curv_block *blocks; /* kron */
+};
+
+struct bnn_curv_params bnn_curv_default_params(void) {
+    struct bnn_curv_params p = {
+        .curvature = BNN_CURV_GGN,
+        .hessian = BNN_HESS_KRON,
+        .subset = BNN_SUBSET_LAST_LAYER,
+        .batch_size = 256,
+        .seed = 0,
+        .sigma = 1.0,
+        .max_bytes = 8.0 * 1024.0 * 1024.0 * 1024.0,
+    };
+    return p;
+}
+
+void bnn_curv_free(bnn_curv *c) {
+    if (!c) return;
+    bnn__free(c->diag);
+    bnn__free(c->dense);
+    if (c->blocks)
+        for (int64_t i = 0; i < c->nblocks; i++) {
+            bnn__free(c->blocks[i].f0);
+            bnn__free(c->blocks[i].f1);
+        }
+    free(c->blocks);
+    free(c);
+}
+
+bnn_hessian bnn_curv_structure(const bnn_curv *c) { return c->structure; }
+int64_t bnn_curv_nparams(const bnn_curv *c) { return c->P; }
+int64_t bnn_curv_offset(const bnn_curv *c) { return c->offset; }
+int64_t bnn_curv_ndata(const bnn_curv *c) { return c->N; }
+int64_t bnn_curv_noutputs(const bnn_curv *c) { return c->K; }
+double bnn_curv_loss(const bnn_curv *c) { return c->loss; }
+const double *bnn_curv_diag(const bnn_curv *c) {
+    return c->structure == BNN_HESS_DIAG ? c->diag : NULL;
+}
+const double *bnn_curv_dense(const bnn_curv *c) {
+    return c->structure == BNN_HESS_FULL ? c->dense : NULL;
+}
+int64_t bnn_curv_nblocks(const bnn_curv *c) {
+    return c->structure == BNN_HESS_KRON ? c->nblocks : 0;
+}
+
+int bnn_curv_block(const bnn_curv *c, int64_t i, int *nfactors, const double **f0, int64_t *n0,
+                   const double **f1, int64_t *n1) {
+    if (!c || c->structure != BNN_HESS_KRON)
+        return bnn__error(BNN_EINVAL, "bnn_curv_block: the curvature is not Kronecker-factored");
+    if (i < 0 || i >= c->nblocks)
+        return bnn__error(BNN_EINVAL, "bnn_curv_block: block %lld out of range (%lld blocks)",
+                          (long long)i, (long long)c->nblocks);
+    const struct curv_block *b = &c->blocks[i];
+    if (nfactors) *nfactors = b->nf;
+    if (f0) *f0 = b->f0;
+    if (n0) *n0 = b->n0;
+    if (f1) *f1 = b->f1;
+    if (n1) *n1 = b->n1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ construction helpers */
+
+static const char *structure_name(bnn_hessian h) {
+    switch (h) {
+    case BNN_HESS_DIAG: return "diagonal";
+    case BNN_HESS_KRON: return "Kronecker-factored";
+    case BNN_HESS_FULL: return "full";
+    }
+    return "?";
+}
+
+/* A byte count for messages: "2.1 TiB", "8 GiB", "512 KiB". */
+static void format_bytes(char *buf, size_t len, double bytes) {
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int u = 0;
+    while (bytes >= 1024.0 && u < 6)
+        bytes /= 1024.0, u++;
+    double r = bytes < 10.0 ? round(bytes * 10.0) / 10.0 : round(bytes);
+    if (r == floor(r))
+        snprintf(buf, len, "%.0f %s", r, units[u]);
+    else
+        snprintf(buf, len, "%.1f %s", r, units[u]);
+}
+
+static double *alloc_doubles(int64_t n) {
+    size_t bytes = bnn__bytes(n, sizeof(double));
+    return bytes ? bnn__alloc(bytes) : NULL;
+}
+
+static float *alloc_floats(int64_t n) {
+    size_t bytes = bnn__bytes(n, sizeof(float));
+    return bytes ? bnn__alloc(bytes) : NULL;
+}
+
+/* An empty curvature with storage for the structure: diag P, dense P × P, or nblocks blocks of
+ * sizes n0[i] (× n1[i] where has_f1[i]). Returns NULL when an allocation fails. */
+static bnn_curv *curv_alloc(bnn_hessian structure, int64_t P, int64_t nblocks, const int64_t *n0,
+                            const int64_t *n1, const bool *has_f1) {
+    bnn_curv *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->structure = structure;
+    c->P = P;
+    bool ok = true;
+    if (structure == BNN_HESS_DIAG) {
+        ok = (c->diag = alloc_doubles(P)) != NULL;
+    } else if (structure == BNN_HESS_FULL) {
+        ok = P <= INT64_MAX / P && (c->dense = alloc_doubles(P * P)) != NULL;
+    } else {
+        c->blocks = calloc((size_t)nblocks, sizeof *c->blocks);
+        ok = c->blocks != NULL;
+        if (ok) c->nblocks = nblocks;
+        for (int64_t i = 0; ok && i < nblocks; i++) {
+            struct curv_block *b = &c->blocks[i];
+            b->nf = has_f1[i] ? 2 : 1;
+            b->n0 = n0[i];
+            b->n1 = has_f1[i] ? n1[i] : 0;
+            ok = (b->f0 = alloc_doubles(b->n0 * b->n0)) != NULL;
+            if (ok && has_f1[i]) ok = (b->f1 = alloc_doubles(b->n1 * b->n1)) != NULL;
+        }
+    }
+    if (!ok) {
+        bnn_curv_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int check_finite(const double *v, int64_t n, const char *what) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return bnn__error(BNN_EINVAL, "%s: entry %lld is not finite (%g)", what, (long long)i,
+                              v[i]);
+    return 0;
+}
+
+int bnn_curv_from_arrays(bnn_curv **out, bnn_hessian structure, int64_t P, int64_t offset,
+                         int64_t ndata, int64_t noutputs, double loss, const double *diag,
+                         const double *dense, int64_t nblocks, const int64_t *n0, const int64_t *n1,
+                         const double *const *f0, const double *const *f1) {
+    const char *fn = "bnn_curv_from_arrays";
+    if (!out) return bnn__error(BNN_EINVAL, "%s: out is NULL", fn);
+    *out = NULL;
+    if (structure != BNN_HESS_DIAG && structure != BNN_HESS_KRON && structure != BNN_HESS_FULL)
+        return bnn__error(BNN_EINVAL, "%s: unknown structure %d", fn, (int)structure);
+    if (P < 1 || offset < 0 || ndata < 0 || noutputs < 1)
+        return bnn__error(BNN_EINVAL,
+                          "%s: need P >= 1, offset >= 0, ndata >= 0 and noutputs >= 1 (got P=%lld, "
+                          "offset=%lld, ndata=%lld, noutputs=%lld)",
+                          fn, (long long)P, (long long)offset, (long long)ndata,
+                          (long long)noutputs);
+    if (!isfinite(loss)) return bnn__error(BNN_EINVAL, "%s: the loss is not finite", fn);
+    if (structure == BNN_HESS_DIAG && !diag)
+        return bnn__error(BNN_EINVAL, "%s: a diagonal curvature needs diag (P values)", fn);
+    if (structure == BNN_HESS_FULL && !dense)
+        return bnn__error(BNN_EINVAL, "%s: a full curvature needs dense (P x P values)", fn);
+    if (structure == BNN_HESS_FULL && P > INT64_MAX / P)
+        return bnn__error(BNN_ENOMEM, "%s: P = %lld is too large for a dense matrix", fn,
+                          (long long)P);
+
+    bool *has_f1 = NULL;
+    if (structure == BNN_HESS_KRON) {
+        if (nblocks < 1 || !n0 || !f0)
+            return bnn__error(BNN_EINVAL, "%s: a Kronecker curvature needs nblocks >= 1, n0 and f0",
+                              fn);
+        has_f1 = calloc((size_t)nblocks, sizeof *has_f1);
+        if (!has_f1) return bnn__error(BNN_ENOMEM, "out of memory");
+        /* Every block must be described, and together they must cover exactly P parameters. */
+        int64_t count = 0;
+        for (int64_t i = 0; i < nblocks; i++) {
+            has_f1[i] = f1 && f1[i];
+            int64_t a = n0[i], b = has_f1[i] ? (n1 ? n1[i] : 0) : 1;
+            if (!f0[i] || a < 1 || b < 1 || a > (1LL << 31) || b > (1LL << 31)) {
+                free(has_f1);
+                return bnn__error(BNN_EINVAL,
+                                  "%s: block %lld: missing factor or bad size "
+                                  "(n0=%lld, n1=%lld)",
+                                  fn, (long long)i, (long long)a, (long long)b);
+            }
+            count += a * b;
+            if (count > P) break;
+        }
+        if (count != P) {
+            free(has_f1);
+            return bnn__error(BNN_ESHAPE,
+                              "%s: the %lld blocks cover %s%lld parameters, not P = "
+                              "%lld",
+                              fn, (long long)nblocks, count > P ? "more than " : "",
+                              (long long)count, (long long)P);
+        }
+    }
+
+    bnn_curv *c = curv_alloc(structure, P, nblocks, n0, n1, has_f1);
+    free(has_f1);
+    if (!c)
+        return bnn__error(BNN_ENOMEM,
+                          "%s: cannot allocate a %s curvature over %lld "
+                          "parameters",
+                          fn, structure_name(structure), (long long)P);
+    c->offset = offset, c->N = ndata, c->K = noutputs, c->loss = loss;
+    int rc = 0;
+    if (structure == BNN_HESS_DIAG) {
+        memcpy(c->diag, diag, (size_t)P * sizeof(double));
+        rc = check_finite(c->diag, P, "bnn_curv_from_arrays: diag");
+    } else if (structure == BNN_HESS_FULL) {
+        memcpy(c->dense, dense, (size_t)(P * P) * sizeof(double));
+        rc = check_finite(c->dense, P * P, "bnn_curv_from_arrays: dense");
+    } else {
+        for (int64_t i = 0; i < nblocks && !rc; i++) {
+            struct curv_block *b = &c->blocks[i];
+            memcpy(b->f0, f0[i], (size_t)(b->n0 * b->n0) * sizeof(double));
+            rc = check_finite(b->f0, b->n0 * b->n0, "bnn_curv_from_arrays: a factor f0");
+            if (!rc && b->f1) {
+                memcpy(b->f1, f1[i], (size_t)(b->n1 * b->n1) * sizeof(double));
+                rc = check_finite(b->f1, b->n1 * b->n1, "bnn_curv_from_arrays: a factor f1");
+            }
+        }
+    }
+    if (rc) {
+        bnn_curv_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ the curvature pass */
+
+/* A Linear layer of the subset: its index in the model, its shape, and where its weight and
+ * bias start relative to the subset's first parameter. */
+struct lin {
+    int64_t layer, in, out, w, b;
+    int64_t block; /* kron: index of its weight block (the bias block follows) */
+};
+
+/* State shared with the hook during one backward pass. */
+struct pass {
+    bnn_curv *c;
+    const struct lin *lin;
+    int64_t nlin;
+    bool first; /* the first pass of the batch: the only one that adds to the A factors */
+    /* Scratch: diag: sg (b × maxout), sa (b × maxin), prod (maxout × maxin); kron: prod
+     * (max(maxout, maxin)²); full: jac (b × P). */
+    float *sg, *sa, *prod, *jac;
+};
+
+/* The curvature hook: adds one pass's contribution of one Linear layer (A: b × in, G: b × out). */
+static void curv_hook(void *ctx, int64_t layer, const float *A, const float *G, int64_t b,
+                      int64_t in, int64_t out) {
+    struct pass *ps = ctx;
+    const struct lin *l = NULL;
+    for (int64_t i = 0; i < ps->nlin; i++)
+        if (ps->lin[i].layer == layer) l = &ps->lin[i];
+    if (!l) return; /* a layer outside the subset */
+    BNN_ASSERT(l->in == in && l->out == out);
+    bnn_curv *c = ps->c;
+    switch (c->structure) {
+    case BNN_HESS_DIAG: {
+        /* diag of Σ_r (G_r ⊗ A_r)(G_r ⊗ A_r)ᵀ at (o,i) is Σ_r G[r,o]² A[r,i]². */
+        for (int64_t j = 0; j < b * out; j++)
+            ps->sg[j] = G[j] * G[j];
+        for (int64_t j = 0; j < b * in; j++)
+            ps->sa[j] = A[j] * A[j];
+        bnn_gemm(ps->prod, ps->sg, ps->sa, out, in, b, true, false, 1.0f, 0.0f);
+        double *dw = c->diag + l->w, *db = c->diag + l->b;
+        for (int64_t j = 0; j < out * in; j++)
+            dw[j] += (double)ps->prod[j];
+        for (int64_t r = 0; r < b; r++)
+            for (int64_t o = 0; o < out; o++)
+                db[o] += (double)ps->sg[r * out + o];
+        break;
+    }
+    case BNN_HESS_KRON: {
+        /* B += GᵀG (Martens & Grosse 2015, eq. 1's G factor, here with the GGN's output
+         * factorisation folded into G); A += AᵀA from the first pass only (A is the same in every
+         * pass); the 1/N is applied at the end. */
+        struct curv_block *wb = &c->blocks[l->block];
+        bnn_gemm(ps->prod, G, G, out, out, b, true, false, 1.0f, 0.0f);
+        for (int64_t j = 0; j < out * out; j++)
+            wb->f0[j] += (double)ps->prod[j];
+        if (ps->first) {
+            bnn_gemm(ps->prod, A, A, in, in, b, true, false, 1.0f, 0.0f);
+            for (int64_t j = 0; j < in * in; j++)
+                wb->f1[j] += (double)ps->prod[j];
+        }
+        break;
+    }
+    case BNN_HESS_FULL: {
+        /* The layer's columns of the per-example rows: vec(G_r ⊗ A_r), then G_r. */
+        const int64_t P = c->P;
+        for (int64_t r = 0; r < b; r++) {
+            float *row = ps->jac + r * P;
+            const float *g = G + r * out, *a = A + r * in;
+            for (int64_t o = 0; o < out; o++) {
+                float *wr = row + l->w + o * in;
+                for (int64_t i = 0; i < in; i++)
+                    wr[i] = g[o] * a[i];
+                row[l->b + o] = g[o];
+            }
+        }
+        break;
+    }
+    }
+}
+
+/* Bytes a computation needs: the result (double) and its scratch (float), for the refusal
+ * message. Computed in double so that no size can overflow. */
+static double needed_bytes(bnn_hessian h, const struct lin *lin, int64_t nlin, int64_t P, int64_t b,
+                           int64_t K, bool ll_full) {
+    double maxin = 0, maxout = 0, kron = 0;
+    for (int64_t i = 0; i < nlin; i++) {
+        double in = (double)lin[i].in, out = (double)lin[i].out;
+        if (in > maxin) maxin = in;
+        if (out > maxout) maxout = out;
+        kron += 2.0 * out * out + in * in;
+    }
+    double common = (double)b * (double)K * (sizeof(float) + sizeof(double)); /* dout, probs */
+    double dP = (double)P;
+    switch (h) {
+    case BNN_HESS_DIAG:
+        return dP * 8.0 + common + 4.0 * ((double)b * (maxout + maxin) + maxout * maxin);
+    case BNN_HESS_KRON: {
+        double m = maxout > maxin ? maxout : maxin;
+        return kron * 8.0 + common + 4.0 * m * m;
+    }
+    case BNN_HESS_FULL:
+        if (ll_full) { /* φ̃ and its scaled copy (b × (in+1)), one (in+1)² block */
+            double n1 = (double)lin[nlin - 1].in + 1.0;
+            return dP * dP * 8.0 + common + 4.0 * (2.0 * (double)b * n1 + n1 * n1);
+        }
+        return dP * dP * 8.0 + common + 4.0 * ((double)b * dP + dP * dP);
+    }
+    return INFINITY;
+}
+
+/* The generator stream of the sampled Fisher's draws (ASCII "curv"). Example n uses blocks
+ * n·per_ex .. of it, so the draws do not depend on the batch size. */
+#define CURV_STREAM 0x63757276u
+
+/* dout (b × K) for pass c of a batch starting at example `start`: the vector whose per-example
+ * rows the hook turns into curvature. prob holds p = softmax(f) (classification) or the residual
+ * f − y (regression), b × K in double. */
+static void fill_dout(float *dout, const double *prob, const bnn_dataset *ds, int64_t start,
+                      int64_t b, int64_t K, int64_t c, const struct bnn_curv_params *p) {
+    const bool cls = ds->task == BNN_TASK_CLASSIFICATION;
+    const uint64_t per_ex = cls ? 1 : (uint64_t)((K + 3) / 4);
+    for (int64_t r = 0; r < b; r++) {
+        const double *pr = prob + r * K;
+        float *d = dout + r * K;
+        switch (p->curvature) {
+        case BNN_CURV_GGN:
+            /* Column c of L_r: √p_c (e_c − p) (softmax) or e_c (Gaussian). */
+            for (int64_t j = 0; j < K; j++)
+                d[j] =
+                    cls ? (float)(sqrt(pr[c]) * ((j == c ? 1.0 : 0.0) - pr[j])) : (float)(j == c);
+            break;
+        case BNN_CURV_EF:
+            /* ∂loss_r/∂f: p − e_y, or the residual f − y. */
+            if (cls) {
+                const int32_t y = ds->labels[start + r];
+                for (int64_t j = 0; j < K; j++)
+                    d[j] = (float)(pr[j] - (j == y));
+            } else {
+                for (int64_t j = 0; j < K; j++)
+                    d[j] = (float)pr[j];
+            }
+            break;
+        case BNN_CURV_GGN_MC: {
+            bnn_rng rng = bnn_rng_make(p->seed, CURV_STREAM);
+            rng.counter = (uint64_t)(start + r) * per_ex;
+            if (cls) {
+                /* ỹ ~ Cat(p) by inversion; the last class with p > 0 absorbs rounding. */
+                float u;
+                bnn_rng_uniform(&rng, &u, 1);
+                int64_t yt = -1;
+                double cum = 0.0;
+                for (int64_t j = 0; j < K; j++) {
+                    if (pr[j] > 0.0) yt = j;
+                    cum += pr[j];
+                    if ((double)u < cum && pr[j] > 0.0) break;
+                }
+                for (int64_t j = 0; j < K; j++)
+                    d[j] = (float)(pr[j] - (j == yt));
+            } else {
+                /* (f − ỹ)/σ with ỹ = f + σε is −ε; the sign does not matter. */
+                bnn_rng_normal(&rng, d, K);
+            }
+            break;
+        }
+        }
+    }
+}
+
+/* Last-layer `full` without per-example rows. With φ̃_r = [φ_r, 1] (the layer's input and a one
+ * for the bias), the last layer's Jacobian is J_r = [I_K ⊗ φ_rᵀ, I_K] (README §7), so
+ *   H[(k,i),(k',i')] = Σ_r W_r[k,k'] φ̃_r,i φ̃_r,i'   (i = in: the bias of output k),
+ * with W_r = Λ_r (exact GGN) or d_r d_rᵀ (EF and GGN-MC: the single dout row). Each (k, k') block
+ * is one GEMM φ̃ᵀ diag(W[:,k,k']) φ̃ over the batch, and W symmetric makes block (k', k) the same
+ * symmetric matrix. The K(K+1)/2 blocks cost ½K²(in+1)²b against K·P²·b = K³(in+1)²b for K passes
+ * of per-example rows: 2K times less work for the exact GGN, 2 times for EF and GGN-MC.
+ * phi: b × in; scratch phit, S: b × (in+1), M: (in+1)². */
+static void ll_full_batch(double *H, const float *phi, int64_t b, int64_t in, int64_t K,
+                          const double *prob, const float *dout, bnn_curvature cv, bool cls,
+                          float *phit, float *S, float *M) {
+    const int64_t n1 = in + 1, P = K * in + K;
+    for (int64_t r = 0; r < b; r++) {
+        memcpy(phit + r * n1, phi + r * in, (size_t)in * sizeof(float));
+        phit[r * n1 + in] = 1.0f;
+    }
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t k2 = k; k2 < K; k2++) {
+            if (cv == BNN_CURV_GGN && !cls && k != k2) continue; /* Λ = I */
+            for (int64_t r = 0; r < b; r++) {
+                double w;
+                if (cv != BNN_CURV_GGN)
+                    w = (double)dout[r * K + k] * (double)dout[r * K + k2];
+                else if (cls)
+                    w = (k == k2 ? prob[r * K + k] : 0.0) - prob[r * K + k] * prob[r * K + k2];
+                else
+                    w = 1.0;
+                const float wf = (float)w;
+                for (int64_t j = 0; j < n1; j++)
+                    S[r * n1 + j] = wf * phit[r * n1 + j];
+            }
+            bnn_gemm(M, S, phit, n1, n1, b, true, false, 1.0f, 0.0f);
+            for (int64_t i = 0; i < n1; i++) {
+                const int64_t ra = i < in ? k * in + i : K * in + k;
+                const int64_t rb = i < in ? k2 * in + i : K * in + k2;
+                for (int64_t i2 = 0; i2 < n1; i2++) {
+                    const double v = (double)M[i * n1 + i2];
+                    H[ra * P + (i2 < in ? k2 * in + i2 : K * in + k2)] += v;
+                    if (k != k2) H[rb * P + (i2 < in ? k * in + i2 : K * in + k)] += v;
+                }
+            }
+        }
+}
+
+int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
+                     const struct bnn_curv_params *p) {
+    const char *fn = "bnn_curv_compute";
+    if (!out) return bnn__error(BNN_EINVAL, "%s: out is NULL", fn);
+    *out = NULL;
+    if (!m || !ds || !p)
+        return bnn__error(BNN_EINVAL, "%s: model, dataset and params are required", fn);
+    if (p->curvature != BNN_CURV_GGN && p->curvature != BNN_CURV_GGN_MC &&
+        p->curvature != BNN_CURV_EF)
+        return bnn__error(BNN_EINVAL, "%s: unknown curvature %d", fn, (int)p->curvature);
+    if (p->hessian != BNN_HESS_DIAG && p->hessian != BNN_HESS_KRON && p->hessian != BNN_HESS_FULL)
+        return bnn__error(BNN_EINVAL, "%s: unknown Hessian structure %d", fn, (int)p->hessian);
+    if (p->subset != BNN_SUBSET_ALL && p->subset != BNN_SUBSET_LAST_LAYER)
+        return bnn__error(BNN_EINVAL, "%s: unknown subset %d", fn, (int)p->subset);
+    if (p->batch_size < 1)
+        return bnn__error(BNN_EINVAL, "%s: batch size must be at least 1 (got %lld)", fn,
+                          (long long)p->batch_size);
+    if (!(p->sigma > 0.0) || !isfinite(p->sigma))
+        return bnn__error(BNN_EINVAL, "%s: sigma must be positive and finite (got %g)", fn,
+                          p->sigma);
+    if (!(p->max_bytes > 0.0))
+        return bnn__error(BNN_EINVAL, "%s: max_bytes must be positive (got %g)", fn, p->max_bytes);
+
+    const bnn_task task = ds->task;
+    const int64_t N = ds->n, D = ds->d, K = bnn_model_output_dim(m);
+    if (N < 1) return bnn__error(BNN_EINVAL, "%s: the dataset is empty", fn);
+    if (D != bnn_model_input_dim(m))
+        return bnn__error(BNN_ESHAPE, "%s: the data have %lld features, the model (%s) takes %lld",
+                          fn, (long long)D, bnn_model_spec(m), (long long)bnn_model_input_dim(m));
+    if (ds->k != K)
+        return bnn__error(BNN_ESHAPE, "%s: the data have %lld %s, the model (%s) has %lld outputs",
+                          fn, (long long)ds->k,
+                          task == BNN_TASK_CLASSIFICATION ? "classes" : "target columns",
+                          bnn_model_spec(m), (long long)K);
+
+    /* The Linear layers of the subset. Parameter-free layers own no parameters, so the subset's
+     * parameters are contiguous from the first weight of its first layer. */
+    const int64_t nlayers = bnn_model_nlayers(m);
+    struct lin *lin = calloc((size_t)nlayers, sizeof *lin);
+    if (!lin) return bnn__error(BNN_ENOMEM, "out of memory");
+    int64_t nlin = 0;
+    for (int64_t i = 0; i < nlayers; i++) {
+        int64_t woff, wshape[2], boff, blen;
+        if (strcmp(bnn_model_layer_kind(m, i), "linear") != 0) continue;
+        int rc = bnn_model_layer_tensors(m, i, &woff, wshape, &boff, &blen);
+        BNN_ASSERT(rc == 0 && boff == woff + wshape[0] * wshape[1] && blen == wshape[0]);
+        lin[nlin++] =
+            (struct lin){.layer = i, .in = wshape[1], .out = wshape[0], .w = woff, .b = boff};
+    }
+    BNN_ASSERT(nlin >= 1);
+    if (p->subset == BNN_SUBSET_LAST_LAYER) {
+        lin[0] = lin[nlin - 1];
+        nlin = 1;
+    }
+    const int64_t offset = lin[0].w;
+    int64_t P = 0;
+    for (int64_t i = 0; i < nlin; i++) {
+        lin[i].w -= offset, lin[i].b -= offset;
+        lin[i].block = 2 * i;
+        P += lin[i].out * lin[i].in + lin[i].out;
+    }
+
+    /* Last-layer subsets whose Linear layer ends the network need no backward pass at all: its
+     * output gradient is dout itself and its input the previous layer's cached activations. */
+    const struct lin *last = &lin[nlin - 1];
+    const bool shortcut = p->subset == BNN_SUBSET_LAST_LAYER && last->layer == nlayers - 1;
+    const bool ll_full = shortcut && p->hessian == BNN_HESS_FULL;
+
+    /* Refuse before allocating anything large. */
+    const int64_t bmax = p->batch_size < N ? p->batch_size : N;
+    const double need = needed_bytes(p->hessian, lin, nlin, P, bmax, K, ll_full);
+    if (!(need <= p->max_bytes) || need > (double)SIZE_MAX) {
+        char sn[32], sl[32];
+        format_bytes(sn, sizeof sn, need);
+        format_bytes(sl, sizeof sl, p->max_bytes);
+        const char *hint =
+            p->hessian == BNN_HESS_FULL   ? "use --hessian kron or diag, or --subset last-layer"
+            : p->hessian == BNN_HESS_KRON ? "use --hessian diag or --subset last-layer"
+                                          : "use --subset last-layer";
+        if (p->subset == BNN_SUBSET_LAST_LAYER)
+            hint = p->hessian == BNN_HESS_FULL   ? "use --hessian kron or diag"
+                   : p->hessian == BNN_HESS_KRON ? "use --hessian diag"
+                                                 : "raise the limit";
+        free(lin);
+        return bnn__error(BNN_ENOMEM, "a %s Hessian over %lld parameters needs %s (limit %s); %s",
+                          structure_name(p->hessian), (long long)P, sn, sl, hint);
+    }
+
+    int rc = bnn_model_reserve(m, bmax);
+    if (rc) {
+        free(lin);
+        return rc;
+    }
+
+    /* Result and scratch. */
+    int64_t *bn0 = NULL, *bn1 = NULL;
+    bool *bf1 = NULL;
+    int64_t nblocks = 0;
+    if (p->hessian == BNN_HESS_KRON) {
+        nblocks = 2 * nlin;
+        bn0 = calloc((size_t)nblocks, sizeof *bn0);
+        bn1 = calloc((size_t)nblocks, sizeof *bn1);
+        bf1 = calloc((size_t)nblocks, sizeof *bf1);
+        if (!bn0 || !bn1 || !bf1) {
+            free(bn0), free(bn1), free(bf1), free(lin);
+            return bnn__error(BNN_ENOMEM, "out of memory");
+        }
+        for (int64_t i = 0; i < nlin; i++) {
+            bn0[2 * i] = bn0[2 * i + 1] = lin[i].out;
+            bn1[2 * i] = lin[i].in;
+            bf1[2 * i] = true;
+        }
+    }
+    bnn_curv *c = curv_alloc(p->hessian, P, nblocks, bn0, bn1, bf1);
+    free(bn0), free(bn1), free(bf1);
+    int64_t maxin = 0, maxout = 0;
+    for (int64_t i = 0; i < nlin; i++) {
+        if (lin[i].in > maxin) maxin = lin[i].in;
+        if (lin[i].out > maxout) maxout = lin[i].out;
+    }
+    struct pass ps = {.c = c, .lin = lin, .nlin = nlin};
+    float *dout = alloc_floats(bmax * K), *hf = NULL;
+    double *prob = alloc_doubles(bmax * K);
+    bool ok = c && dout && prob;
+    if (ok && p->hessian == BNN_HESS_DIAG)
+        ok = (ps.sg = alloc_floats(bmax * maxout)) && (ps.sa = alloc_floats(bmax * maxin)) &&
+             (ps.prod = alloc_floats(maxout * maxin));
+    if (ok && p->hessian == BNN_HESS_KRON) {
+        int64_t mx = maxout > maxin ? maxout : maxin;
+        ok = (ps.prod = alloc_floats(mx * mx)) != NULL;
+    }
+    if (ok && ll_full) /* jac: φ̃, sa: its scaled copy, prod: one block */
+        ok = (ps.jac = alloc_floats(bmax * (last->in + 1))) &&
+             (ps.sa = alloc_floats(bmax * (last->in + 1))) &&
+             (ps.prod = alloc_floats((last->in + 1) * (last->in + 1)));
+    else if (ok && p->hessian == BNN_HESS_FULL)
+        ok = (ps.jac = alloc_floats(bmax * P)) && (hf = alloc_floats(P * P));
+    if (!ok) {
+        char sn[32];
+        format_bytes(sn, sizeof sn, need);
+        rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate a %s Hessian over %lld parameters (%s)",
+                        fn, structure_name(p->hessian), (long long)P, sn);
+        goto done;
+    }
+    c->offset = offset, c->N = N, c->K = K;
+
+    const float *theta = bnn_model_cparams(m);
+    const bool cls = task == BNN_TASK_CLASSIFICATION;
+    const int64_t npass = p->curvature == BNN_CURV_GGN ? K : 1;
+    double loss = 0.0;
+
+    for (int64_t start = 0; start < N; start += bmax) {
+        const int64_t b = N - start < bmax ? N - start : bmax;
+        const float *x = ds->x + start * D;
+        const float *f = bnn_model_forward(m, theta, x, b, false, NULL);
+
+        /* Per example: the loss (in double, by log-sum-exp), and p = softmax(f) in double. */
+        for (int64_t r = 0; r < b; r++) {
+            const float *fr = f + r * K;
+            double *pr = prob + r * K;
+            for (int64_t j = 0; j < K; j++)
+                if (!isfinite(fr[j])) {
+                    rc = bnn__error(BNN_EINVAL,
+                                    "%s: the model's output %lld for example %lld is "
+                                    "not finite (%g); are the weights or the data NaN or Inf?",
+                                    fn, (long long)j, (long long)(start + r), (double)fr[j]);
+                    goto done;
+                }
+            if (cls) {
+                const int32_t y = ds->labels[start + r];
+                if (y < 0 || y >= K) {
+                    rc = bnn__error(BNN_EINVAL, "%s: label %d of example %lld is not in [0, %lld)",
+                                    fn, (int)y, (long long)(start + r), (long long)K);
+                    goto done;
+                }
+                double mx = fr[0], s = 0.0;
+                for (int64_t j = 1; j < K; j++)
+                    if (fr[j] > mx) mx = fr[j];
+                for (int64_t j = 0; j < K; j++)
+                    s += (pr[j] = exp((double)fr[j] - mx));
+                for (int64_t j = 0; j < K; j++)
+                    pr[j] /= s;
+                loss += mx + log(s) - (double)fr[y];
+            } else {
+                const float *t = ds->targets + (start + r) * K;
+                for (int64_t j = 0; j < K; j++) {
+                    double e = (double)fr[j] - (double)t[j];
+                    loss += 0.5 * e * e;
+                    pr[j] = e; /* the residual, for the empirical Fisher */
+                }
+            }
+        }
+
+        const float *A_last = last->layer > 0 ? bnn__model_act(m, last->layer - 1) : x;
+        if (ll_full) {
+            if (p->curvature != BNN_CURV_GGN) fill_dout(dout, prob, ds, start, b, K, 0, p);
+            ll_full_batch(c->dense, A_last, b, last->in, K, prob, dout, p->curvature, cls, ps.jac,
+                          ps.sa, ps.prod);
+            continue;
+        }
+        for (int64_t c_ = 0; c_ < npass; c_++) {
+            fill_dout(dout, prob, ds, start, b, K, c_, p);
+            ps.first = c_ == 0;
+            if (shortcut) {
+                curv_hook(&ps, last->layer, A_last, dout, b, last->in, last->out);
+            } else {
+                bnn__model_backward_hook(m, theta, dout, NULL, curv_hook, &ps);
+            }
+            if (p->hessian == BNN_HESS_FULL) /* sum this batch's K passes in float */
+                bnn_gemm(hf, ps.jac, ps.jac, P, P, b, true, false, 1.0f, c_ ? 1.0f : 0.0f);
+        }
+        if (p->hessian == BNN_HESS_FULL)
+            for (int64_t j = 0; j < P * P; j++)
+                c->dense[j] += (double)hf[j];
+    }
+
+    if (!isfinite(loss)) {
+        rc = bnn__error(BNN_EINVAL, "%s: the summed loss is not finite", fn);
+        goto done;
+    }
+    c->loss = loss;
+    if (p->hessian == BNN_HESS_KRON) {
+        /* A = (1/N) Σ a aᵀ (laplace-torch's averaged input factor); the bias block is B. */
+        for (int64_t i = 0; i < nlin; i++) {
+            struct curv_block *wb = &c->blocks[2 * i], *bb = &c->blocks[2 * i + 1];
+            for (int64_t j = 0; j < wb->n1 * wb->n1; j++)
+                wb->f1[j] /= (double)N;
+            memcpy(bb->f0, wb->f0, (size_t)(wb->n0 * wb->n0) * sizeof(double));
+        }
+        for (int64_t i = 0; i < c->nblocks && !rc; i++) {
+            rc = check_finite(c->blocks[i].f0, c->blocks[i].n0 * c->blocks[i].n0,
+                              "bnn_curv_compute: a Kronecker factor (overflow?)");
+            if (!rc && c->blocks[i].f1)
+                rc = check_finite(c->blocks[i].f1, c->blocks[i].n1 * c->blocks[i].n1,
+                                  "bnn_curv_compute: a Kronecker factor (overflow?)");
+        }
+    } else if (p->hessian == BNN_HESS_DIAG) {
+        rc = check_finite(c->diag, P, "bnn_curv_compute: the diagonal (overflow?)");
+    } else {
+        rc = check_finite(c->dense, P * P, "bnn_curv_compute: the Hessian (overflow?)");
+    }
+
+done:
+    bnn__free(dout), bnn__free(prob), bnn__free(hf);
+    bnn__free(ps.sg), bnn__free(ps.sa), bnn__free(ps.prod), bnn__free(ps.jac);
+    free(lin);
+    if (rc) {
+        bnn_curv_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}

@@ -1,0 +1,896 @@
+/* The Laplace posterior N(θ_MAP, (hf·H + δ I)⁻¹) over a subset of the weights ("Laplace Redux —
+ * Effortless Bayesian Deep Learning", Daxberger et al., NeurIPS 2021), with the conventions of
+ * laplace-torch (github.com/aleximmer/Laplace, commit 44ea62ac) that fixtures/laplace/README.md
+ * spells out in §1–§8: H is the curvature of the loss summed over the N training points at σ = 1,
+ * hf = 1/(σ² T) with temperature T = 1, and the prior is N(0, δ⁻¹ I).
+ *
+ * Every structure is held in one common form: an orthonormal basis in which H is diagonal, with
+ * its P eigenvalues λ_i in lam[]. For `diag` the basis is the identity and λ_i = H_ii; for `full`
+ * it is the eigendecomposition of H (LAPACK dsyevd, once, at construction); for `kron` it is
+ * Q_B ⊗ Q_A per weight block and Q_b per bias block, with λ = λB_k·λA_j (laplace-torch's
+ * KronDecomposed; negative factor eigenvalues, i.e. rounding noise, clipped to 0). The posterior
+ * precision then has eigenvalues hf·λ_i + δ in the same basis, so the log marginal likelihood
+ * and both of its hyperparameter derivatives cost O(P) for any (δ, σ), and solves and samples
+ * are exact for the decomposition. δ is added to the product λB·λA, not to each factor: this is
+ * hf·(B ⊗ A) + δ I exactly, not laplace-torch's damped variant (README §3).
+ *
+ * As in src/fit/von.c, the numerics are double precision with plain loops (no cblas), so the
+ * module gives the same numbers with BNN_BLAS=OFF. The matrices handed to LAPACK are symmetric,
+ * so their row-major storage is their column-major storage and we call LAPACKE with
+ * LAPACK_COL_MAJOR (no transposed copy). The eigenvectors come back column-major: in our
+ * row-major view, row k of the returned array is eigenvector k, the layout kept here (V[k·n + i]
+ * is component i of eigenvector k) so that projections onto the basis read contiguous rows. */
+#include "core/internal.h"
+
+#include <float.h>
+#include <lapacke.h>
+#include <math.h>
+#include <string.h>
+
+/* Internal entry points (used by tests; their declarations belong in core/internal.h). */
+int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn_task task);
+int bnn__laplace_kron_eigvals(const bnn_laplace *la, int64_t block, int factor, const double **vals,
+                              int64_t *n);
+
+#define LAPLACE_PI 3.14159265358979323846
+
+/* A Kronecker block: weight (B ⊗ A, nf = 2) or bias (B alone, nf = 1), as eigendecompositions. */
+typedef struct kblock {
+    int nf;          /* 2: weight block B ⊗ A; 1: bias block B */
+    int64_t n0, n1;  /* out and in (n1 = 1 for a bias block) */
+    int64_t off;     /* first parameter of the block within the subset */
+    double *l0, *l1; /* eigenvalues of B and A, ascending, clipped at 0 (l1 NULL for bias) */
+    double *V0, *V1; /* eigenvectors, row k = eigenvector k (V1 NULL for bias) */
+} kblock;
+
+struct bnn_laplace {
+    bnn_curv *c; /* owned */
+    bnn_task task;
+    bnn_hessian structure;
+    int64_t P, N, K;
+    double loss; /* laplace-torch's `loss`: Σ_n CE or ½ Σ_n (f − y)² at the MAP (README §1) */
+    double *mean;  /* θ_MAP of the subset (P) */
+    float *meanf;  /* the same in float, for forward passes and samples */
+    double theta2; /* ‖θ_MAP − 0‖² */
+    double *lam;   /* P eigenvalues of H in the basis described above */
+    double *V;     /* full: P × P eigenvectors of H, row k = eigenvector k; else NULL */
+    int64_t nblocks;
+    kblock *blk; /* kron: nblocks blocks; else NULL */
+    double delta, sigma;
+};
+
+/* ------------------------------------------------------------------ construction */
+
+static int all_finite(const double *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+/* w (n) ascending eigenvalues and V (n × n, row k = eigenvector k) of the symmetric n × n matrix
+ * S (row-major), by LAPACK's divide-and-conquer dsyevd. */
+static int sym_eig(double *V, double *w, const double *S, int64_t n, const char *what) {
+    if (!all_finite(S, n * n))
+        return bnn__error(BNN_EINVAL, "laplace: %s has non-finite entries", what);
+    memcpy(V, S, (size_t)(n * n) * sizeof(double));
+    lapack_int info =
+        LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', (lapack_int)n, V, (lapack_int)n, w);
+    if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
+        return bnn__error(BNN_ENOMEM, "laplace: no memory for the eigendecomposition of %s", what);
+    if (info != 0)
+        return bnn__error(BNN_EINVAL,
+                          "laplace: eigendecomposition of %s (%lld × %lld) failed "
+                          "(LAPACKE_dsyevd info %d)",
+                          what, (long long)n, (long long)n, (int)info);
+    return 0;
+}
+
+static void *alloc_doubles(int64_t n) {
+    size_t bytes = bnn__bytes(n > 0 ? n : 1, sizeof(double));
+    return bytes ? bnn__alloc(bytes) : NULL;
+}
+
+void bnn_laplace_free(bnn_laplace *la) {
+    if (!la) return;
+    for (int64_t b = 0; la->blk && b < la->nblocks; b++) {
+        bnn__free(la->blk[b].l0), bnn__free(la->blk[b].l1);
+        bnn__free(la->blk[b].V0), bnn__free(la->blk[b].V1);
+    }
+    bnn__free(la->blk);
+    bnn__free(la->V), bnn__free(la->lam), bnn__free(la->meanf), bnn__free(la->mean);
+    bnn_curv_free(la->c);
+    bnn__free(la);
+}
+
+/* Kronecker blocks (README §2–3): each factor eigendecomposed once, negative eigenvalues set to
+ * 0 as laplace-torch's Kron.decompose does, and lam[off + k·n1 + j] = λB_k·λA_j, which is the
+ * eigenvalue of B ⊗ A for eigenvector (Q_B e_k) ⊗ (Q_A e_j) in row-major (out × in) order. */
+static int kron_setup(bnn_laplace *la) {
+    const bnn_curv *c = la->c;
+    la->nblocks = bnn_curv_nblocks(c);
+    if (la->nblocks < 1) return bnn__error(BNN_EINVAL, "laplace: kron curvature has no blocks");
+    la->blk = bnn__alloc(bnn__bytes(la->nblocks, sizeof(kblock)));
+    if (!la->blk)
+        return bnn__error(BNN_ENOMEM, "laplace: cannot allocate %lld kron blocks",
+                          (long long)la->nblocks);
+    int64_t off = 0;
+    for (int64_t b = 0; b < la->nblocks; b++) {
+        kblock *k = &la->blk[b];
+        int nf = 0;
+        const double *f0 = NULL, *f1 = NULL;
+        int64_t n0 = 0, n1 = 0;
+        int rc = bnn_curv_block(c, b, &nf, &f0, &n0, &f1, &n1);
+        if (rc) return rc;
+        if ((nf != 1 && nf != 2) || !f0 || n0 < 1 || (nf == 2 && (!f1 || n1 < 1)))
+            return bnn__error(BNN_EINVAL,
+                              "laplace: kron block %lld is malformed (%d factors, "
+                              "%lld × %lld)",
+                              (long long)b, nf, (long long)n0, (long long)n1);
+        if (nf == 1) n1 = 1;
+        k->nf = nf, k->n0 = n0, k->n1 = n1, k->off = off;
+        if (off + n0 * n1 > la->P)
+            return bnn__error(BNN_ESHAPE, "laplace: kron blocks hold more than P = %lld parameters",
+                              (long long)la->P);
+        k->l0 = alloc_doubles(n0), k->V0 = alloc_doubles(n0 * n0);
+        if (nf == 2) k->l1 = alloc_doubles(n1), k->V1 = alloc_doubles(n1 * n1);
+        if (!k->l0 || !k->V0 || (nf == 2 && (!k->l1 || !k->V1)))
+            return bnn__error(BNN_ENOMEM, "laplace: cannot allocate kron block %lld", (long long)b);
+        char what[64];
+        snprintf(what, sizeof what, "kron block %lld factor 0", (long long)b);
+        if ((rc = sym_eig(k->V0, k->l0, f0, n0, what))) return rc;
+        for (int64_t i = 0; i < n0; i++)
+            k->l0[i] = k->l0[i] > 0 ? k->l0[i] : 0.0;
+        if (nf == 2) {
+            snprintf(what, sizeof what, "kron block %lld factor 1", (long long)b);
+            if ((rc = sym_eig(k->V1, k->l1, f1, n1, what))) return rc;
+            for (int64_t j = 0; j < n1; j++)
+                k->l1[j] = k->l1[j] > 0 ? k->l1[j] : 0.0;
+        }
+        for (int64_t i = 0; i < n0; i++)
+            for (int64_t j = 0; j < n1; j++)
+                la->lam[off + i * n1 + j] = nf == 2 ? k->l0[i] * k->l1[j] : k->l0[i];
+        off += n0 * n1;
+    }
+    if (off != la->P)
+        return bnn__error(BNN_ESHAPE,
+                          "laplace: kron blocks hold %lld parameters, expected P = %lld",
+                          (long long)off, (long long)la->P);
+    return 0;
+}
+
+/* The constructor in double: the posterior keeps θ_MAP in double (its ‖θ‖² enters the marginal
+ * likelihood), so callers holding a double MAP (files, tests against float64 references) lose
+ * nothing. Takes ownership of c, also on failure. */
+int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn_task task) {
+    if (out) *out = NULL;
+    if (!out || !c || !mean) {
+        bnn_curv_free(c);
+        return bnn__error(BNN_EINVAL, "bnn_laplace_new: NULL argument");
+    }
+    if (task != BNN_TASK_CLASSIFICATION && task != BNN_TASK_REGRESSION) {
+        bnn_curv_free(c);
+        return bnn__error(BNN_EINVAL, "bnn_laplace_new: unknown task %d", (int)task);
+    }
+    bnn_laplace *la = bnn__alloc(sizeof *la);
+    if (!la) {
+        bnn_curv_free(c);
+        return bnn__error(BNN_ENOMEM, "bnn_laplace_new: out of memory");
+    }
+    la->c = c, la->task = task, la->structure = bnn_curv_structure(c);
+    la->P = bnn_curv_nparams(c), la->N = bnn_curv_ndata(c), la->K = bnn_curv_noutputs(c);
+    la->loss = bnn_curv_loss(c);
+    la->delta = 1.0, la->sigma = 1.0;
+    int rc = 0;
+    if (la->P < 1 || la->N < 1 || la->K < 1 || bnn_curv_offset(c) < 0)
+        rc = bnn__error(BNN_EINVAL,
+                        "bnn_laplace_new: curvature with P = %lld, N = %lld, K = %lld, "
+                        "offset %lld",
+                        (long long)la->P, (long long)la->N, (long long)la->K,
+                        (long long)bnn_curv_offset(c));
+    else if (!isfinite(la->loss))
+        rc = bnn__error(BNN_EINVAL, "bnn_laplace_new: the curvature's loss is %g", la->loss);
+    if (!rc) {
+        la->mean = alloc_doubles(la->P), la->lam = alloc_doubles(la->P);
+        la->meanf = bnn__alloc(bnn__bytes(la->P, sizeof(float)));
+        if (!la->mean || !la->lam || !la->meanf)
+            rc = bnn__error(BNN_ENOMEM, "bnn_laplace_new: cannot allocate P = %lld values",
+                            (long long)la->P);
+    }
+    if (!rc) {
+        double s = 0;
+        for (int64_t i = 0; i < la->P; i++) {
+            la->mean[i] = mean[i], la->meanf[i] = (float)mean[i];
+            s += mean[i] * mean[i];
+        }
+        la->theta2 = s;
+        if (!isfinite(s)) rc = bnn__error(BNN_EINVAL, "bnn_laplace_new: the mean is not finite");
+    }
+    if (!rc) switch (la->structure) {
+        case BNN_HESS_DIAG: {
+            const double *d = bnn_curv_diag(c);
+            if (!d) {
+                rc = bnn__error(BNN_EINVAL, "bnn_laplace_new: diag curvature without a diagonal");
+                break;
+            }
+            if (!all_finite(d, la->P)) {
+                rc = bnn__error(BNN_EINVAL, "bnn_laplace_new: the diagonal has non-finite entries");
+                break;
+            }
+            memcpy(la->lam, d, (size_t)la->P * sizeof(double));
+            break;
+        }
+        case BNN_HESS_FULL: {
+            const double *H = bnn_curv_dense(c);
+            if (!H) {
+                rc = bnn__error(BNN_EINVAL, "bnn_laplace_new: full curvature without a matrix");
+                break;
+            }
+            la->V = alloc_doubles(la->P * la->P);
+            if (!la->V) {
+                rc = bnn__error(BNN_ENOMEM,
+                                "bnn_laplace_new: cannot allocate %lld × %lld "
+                                "eigenvectors",
+                                (long long)la->P, (long long)la->P);
+                break;
+            }
+            /* Not clipped: log det(hf·H + δ I) is then exact, as laplace-torch's torch.logdet. */
+            rc = sym_eig(la->V, la->lam, H, la->P, "the full curvature");
+            break;
+        }
+        case BNN_HESS_KRON: rc = kron_setup(la); break;
+        default:
+            rc =
+                bnn__error(BNN_EINVAL, "bnn_laplace_new: unknown structure %d", (int)la->structure);
+        }
+    if (rc) {
+        bnn_laplace_free(la);
+        return rc;
+    }
+    *out = la;
+    return 0;
+}
+
+int bnn_laplace_new(bnn_laplace **out, bnn_curv *c, const float *mean, bnn_task task) {
+    if (out) *out = NULL;
+    if (!out || !c || !mean) {
+        bnn_curv_free(c);
+        return bnn__error(BNN_EINVAL, "bnn_laplace_new: NULL argument");
+    }
+    const int64_t P = bnn_curv_nparams(c);
+    double *m = alloc_doubles(P);
+    if (!m) {
+        bnn_curv_free(c);
+        return bnn__error(BNN_ENOMEM, "bnn_laplace_new: cannot allocate P = %lld values",
+                          (long long)P);
+    }
+    for (int64_t i = 0; i < P; i++)
+        m[i] = mean[i];
+    int rc = bnn__laplace_new_f64(out, c, m, task);
+    bnn__free(m);
+    return rc;
+}
+
+int bnn__laplace_kron_eigvals(const bnn_laplace *la, int64_t block, int factor, const double **vals,
+                              int64_t *n) {
+    if (la->structure != BNN_HESS_KRON || block < 0 || block >= la->nblocks || factor < 0 ||
+        factor >= la->blk[block].nf)
+        return bnn__error(BNN_EINVAL, "laplace: no kron factor %d in block %lld", factor,
+                          (long long)block);
+    const kblock *k = &la->blk[block];
+    *vals = factor ? k->l1 : k->l0;
+    *n = factor ? k->n1 : k->n0;
+    return 0;
+}
+
+const bnn_curv *bnn_laplace_curv(const bnn_laplace *la) { return la->c; }
+
+/* σ is fixed at 1 for classification (laplace-torch refuses any other value there). Values are
+ * stored as given; the calls that use them check them (lml returns NaN, the others BNN_EINVAL). */
+void bnn_laplace_set_prior(bnn_laplace *la, double prior_prec, double sigma) {
+    la->delta = prior_prec;
+    la->sigma = la->task == BNN_TASK_CLASSIFICATION ? 1.0 : sigma;
+}
+double bnn_laplace_prior_prec(const bnn_laplace *la) { return la->delta; }
+double bnn_laplace_sigma(const bnn_laplace *la) { return la->sigma; }
+
+static int check_prior(const bnn_laplace *la, const char *fn) {
+    if (!(la->delta > 0) || !isfinite(la->delta) || !(la->sigma > 0) || !isfinite(la->sigma))
+        return bnn__error(BNN_EINVAL, "%s: prior precision %g and σ %g must be positive and finite",
+                          fn, la->delta, la->sigma);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ marginal likelihood */
+
+/* README §4 (Daxberger et al. 2021, eq. 4; laplace-torch BaseLaplace.log_marginal_likelihood):
+ *   lml(δ, σ) = log_lik − ½ [ Σ_i log(hf λ_i + δ) − P log δ + δ ‖θ‖² ],
+ * log_lik = −loss (classification) or −hf·loss − N·K·log(σ √(2π)) (regression, §1), and
+ *   ∂lml/∂log δ = −½ [ Σ_i δ/(hf λ_i + δ) − P + δ ‖θ‖² ],
+ *   ∂lml/∂log σ = 2 hf·loss − N·K + Σ_i hf λ_i/(hf λ_i + δ)   (∂hf/∂log σ = −2 hf).
+ * The σ-derivative is the exact one, also for kron (laplace-torch's autograd loses the log-det
+ * term there, README §6 "Kron quirk"; we do not reproduce that). */
+double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, double *dlog_prior,
+                       double *dlog_sigma) {
+    const bool reg = la->task == BNN_TASK_REGRESSION;
+    if (!reg) sigma = 1.0;
+    const double delta = prior_prec, hf = 1.0 / (sigma * sigma);
+    double logdet = 0, tr_prior = 0, tr_lik = 0;
+    for (int64_t i = 0; i < la->P; i++) {
+        const double hl = hf * la->lam[i], d = hl + delta;
+        logdet += log(d);
+        tr_prior += delta / d;
+        tr_lik += hl / d;
+    }
+    const double NK = (double)la->N * (double)la->K;
+    const double loglik =
+        reg ? -hf * la->loss - NK * log(sigma * sqrt(2.0 * LAPLACE_PI)) : -la->loss;
+    const double P = (double)la->P;
+    if (dlog_prior) *dlog_prior = -0.5 * (tr_prior - P + delta * la->theta2);
+    if (dlog_sigma) *dlog_sigma = reg ? 2.0 * hf * la->loss - NK + tr_lik : 0.0;
+    return loglik - 0.5 * (logdet - P * log(delta) + delta * la->theta2);
+}
+
+double bnn_laplace_logdet(const bnn_laplace *la) {
+    const double hf = 1.0 / (la->sigma * la->sigma);
+    double s = 0;
+    for (int64_t i = 0; i < la->P; i++)
+        s += log(hf * la->lam[i] + la->delta);
+    return s;
+}
+
+/* README §5–6: Adam on x = log δ (classification, from 0) or x = (log δ, log σ) (regression,
+ * from (1, 1)), minimising −lml, exactly as torch.optim.Adam (PyTorch 1.13 single-tensor path,
+ * lr 0.1, betas (0.9, 0.999), eps 1e-8) computes it in float64:
+ *   m ← β1 m + (1 − β1) g;  v ← β2 v + (1 − β2) g·g;
+ *   x ← x − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps).
+ * This is laplace-torch's optimize_prior_precision(method='marglik') and its regression example. */
+int bnn_laplace_optimize(bnn_laplace *la, int64_t steps) {
+    if (steps < 0)
+        return bnn__error(BNN_EINVAL, "bnn_laplace_optimize: steps = %lld", (long long)steps);
+    const bool reg = la->task == BNN_TASK_REGRESSION;
+    const int nx = reg ? 2 : 1;
+    const double lr = 0.1, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+    double x[2] = {reg ? 1.0 : 0.0, reg ? 1.0 : 0.0}, m[2] = {0, 0}, v[2] = {0, 0};
+    for (int64_t t = 1; t <= steps; t++) {
+        double g[2] = {0, 0};
+        double lml = bnn_laplace_lml(la, exp(x[0]), reg ? exp(x[1]) : 1.0, &g[0], &g[1]);
+        g[0] = -g[0], g[1] = -g[1];
+        if (!isfinite(lml) || !isfinite(g[0]) || !isfinite(g[1]))
+            return bnn__error(BNN_EDIVERGED,
+                              "bnn_laplace_optimize: lml or its gradient is not "
+                              "finite at step %lld (δ = %g, σ = %g)",
+                              (long long)t, exp(x[0]), reg ? exp(x[1]) : 1.0);
+        const double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
+        const double step_size = lr / bc1, bc2_sqrt = sqrt(bc2);
+        for (int j = 0; j < nx; j++) {
+            m[j] = m[j] * beta1 + (1.0 - beta1) * g[j];
+            v[j] = v[j] * beta2 + (1.0 - beta2) * g[j] * g[j];
+            const double denom = sqrt(v[j]) / bc2_sqrt + eps;
+            x[j] = x[j] + -step_size * m[j] / denom;
+        }
+    }
+    const double delta = exp(x[0]), sigma = reg ? exp(x[1]) : 1.0;
+    if (!isfinite(delta) || !(delta > 0) || !isfinite(sigma) || !(sigma > 0))
+        return bnn__error(BNN_EDIVERGED, "bnn_laplace_optimize: ended at δ = %g, σ = %g", delta,
+                          sigma);
+    bnn_laplace_set_prior(la, delta, sigma);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ precision */
+
+/* hf·H + δ I from the curvature as given (kron: from the factors, not their clipped
+ * decompositions; the two differ by rounding only). */
+int bnn_laplace_precision_dense(const bnn_laplace *la, double *out) {
+    int rc = check_prior(la, "bnn_laplace_precision_dense");
+    if (rc) return rc;
+    const int64_t P = la->P;
+    const double hf = 1.0 / (la->sigma * la->sigma), delta = la->delta;
+    memset(out, 0, (size_t)(P * P) * sizeof(double));
+    switch (la->structure) {
+    case BNN_HESS_DIAG:
+        for (int64_t i = 0; i < P; i++)
+            out[i * P + i] = hf * la->lam[i] + delta;
+        break;
+    case BNN_HESS_FULL: {
+        const double *H = bnn_curv_dense(la->c);
+        for (int64_t i = 0; i < P * P; i++)
+            out[i] = hf * H[i];
+        for (int64_t i = 0; i < P; i++)
+            out[i * P + i] += delta;
+        break;
+    }
+    case BNN_HESS_KRON:
+        for (int64_t b = 0; b < la->nblocks; b++) {
+            const kblock *k = &la->blk[b];
+            int nf;
+            const double *B, *A = NULL;
+            int64_t n0, n1;
+            if ((rc = bnn_curv_block(la->c, b, &nf, &B, &n0, &A, &n1))) return rc;
+            const int64_t m1 = k->n1;
+            /* entry ((o,i),(o',i')) = hf·B[o,o']·A[i,i'] (README §2) */
+            for (int64_t o = 0; o < k->n0; o++)
+                for (int64_t i = 0; i < m1; i++) {
+                    double *row = out + (k->off + o * m1 + i) * P + k->off;
+                    for (int64_t o2 = 0; o2 < k->n0; o2++)
+                        for (int64_t i2 = 0; i2 < m1; i2++)
+                            row[o2 * m1 + i2] =
+                                hf * B[o * k->n0 + o2] * (k->nf == 2 ? A[i * m1 + i2] : 1.0);
+                }
+        }
+        for (int64_t i = 0; i < P; i++)
+            out[i * P + i] += delta;
+        break;
+    }
+    return 0;
+}
+
+int bnn_laplace_precision_diag(const bnn_laplace *la, double *out) {
+    int rc = check_prior(la, "bnn_laplace_precision_diag");
+    if (rc) return rc;
+    const int64_t P = la->P;
+    const double hf = 1.0 / (la->sigma * la->sigma), delta = la->delta;
+    switch (la->structure) {
+    case BNN_HESS_DIAG:
+        for (int64_t i = 0; i < P; i++)
+            out[i] = hf * la->lam[i] + delta;
+        break;
+    case BNN_HESS_FULL: {
+        const double *H = bnn_curv_dense(la->c);
+        for (int64_t i = 0; i < P; i++)
+            out[i] = hf * H[i * P + i] + delta;
+        break;
+    }
+    case BNN_HESS_KRON:
+        for (int64_t b = 0; b < la->nblocks; b++) {
+            const kblock *k = &la->blk[b];
+            int nf;
+            const double *B, *A = NULL;
+            int64_t n0, n1;
+            if ((rc = bnn_curv_block(la->c, b, &nf, &B, &n0, &A, &n1))) return rc;
+            for (int64_t o = 0; o < k->n0; o++)
+                for (int64_t i = 0; i < k->n1; i++)
+                    out[k->off + o * k->n1 + i] =
+                        hf * B[o * k->n0 + o] * (k->nf == 2 ? A[i * k->n1 + i] : 1.0) + delta;
+        }
+        break;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ GLM predictive */
+
+/* A Linear layer of the subset: its weight (out × in) and bias (out) at woff and boff within the
+ * subset, and (kron) the index of its weight block; the bias block follows it. */
+typedef struct glm_layer {
+    int64_t layer, in, out, woff, boff, blk;
+} glm_layer;
+
+typedef struct glm_ctx {
+    const bnn_laplace *la;
+    const glm_layer *sub;
+    int64_t nsub;
+    const double *inv_d;    /* P: 1/(hf λ_i + δ), the posterior covariance in the eigenbasis */
+    int64_t nb, rep;        /* inputs in the chunk; rows per input in the batch (K, or 1) */
+    double *f_var;          /* nb × K × K of this chunk, accumulated */
+    double *J;              /* full: nb × K × P Jacobian rows */
+    double *u, *v, *w, *ub; /* scratch: K × max_out, max_in, max_out, K × max_out */
+} glm_ctx;
+
+/* Adds one Linear layer's share of f_var = J Σ Jᵀ for input t, from its input a (in) and the
+ * output gradients G (K × out, row c = ∂f_c/∂s). The Jacobian of f_c with respect to the layer
+ * is G[c,:] ⊗ a (weight, row-major out × in) and G[c,:] (bias); no dense P × P is formed:
+ *  - diag: Σ_{o,i} G_co G_c'o a_i² / p_oi + Σ_o G_co G_c'o / p_o;
+ *  - kron: the projection onto Q_B ⊗ Q_A of a rank-one row is (Q_Bᵀ g_c) ⊗ (Q_Aᵀ a), so
+ *    Σ_k (Q_Bᵀ g_c)_k (Q_Bᵀ g_c')_k Σ_j (Q_Aᵀ a)_j² / (hf λB_k λA_j + δ), plus the bias block in
+ *    its own basis Q_b;
+ *  - full: the rows are written into J and projected onto the eigenvectors afterwards. */
+static void glm_accumulate(glm_ctx *g, const glm_layer *L, int64_t t, const float *a,
+                           const float *G) {
+    const bnn_laplace *la = g->la;
+    const int64_t K = la->K, in = L->in, out = L->out, P = la->P;
+    const double *inv_d = g->inv_d;
+    double *fv = g->f_var + t * K * K;
+    switch (la->structure) {
+    case BNN_HESS_FULL: {
+        double *J = g->J + t * K * P;
+        for (int64_t c = 0; c < K; c++) {
+            double *row = J + c * P;
+            for (int64_t o = 0; o < out; o++) {
+                const double go = G[c * out + o];
+                double *wr = row + L->woff + o * in;
+                for (int64_t i = 0; i < in; i++)
+                    wr[i] = go * (double)a[i];
+                row[L->boff + o] = go;
+            }
+        }
+        break;
+    }
+    case BNN_HESS_DIAG: {
+        double *w = g->w;
+        for (int64_t o = 0; o < out; o++) {
+            const double *id = inv_d + L->woff + o * in;
+            double s = 0;
+            for (int64_t i = 0; i < in; i++)
+                s += (double)a[i] * (double)a[i] * id[i];
+            w[o] = s + inv_d[L->boff + o];
+        }
+        for (int64_t c = 0; c < K; c++)
+            for (int64_t c2 = 0; c2 <= c; c2++) {
+                double s = 0;
+                for (int64_t o = 0; o < out; o++)
+                    s += (double)G[c * out + o] * (double)G[c2 * out + o] * w[o];
+                fv[c * K + c2] += s;
+                if (c2 != c) fv[c2 * K + c] += s;
+            }
+        break;
+    }
+    case BNN_HESS_KRON: {
+        const kblock *kw = &la->blk[L->blk], *kb = &la->blk[L->blk + 1];
+        double *u = g->u, *v = g->v, *w = g->w, *ub = g->ub;
+        for (int64_t j = 0; j < in; j++) { /* v = Q_Aᵀ a */
+            const double *q = kw->V1 + j * in;
+            double s = 0;
+            for (int64_t i = 0; i < in; i++)
+                s += q[i] * (double)a[i];
+            v[j] = s;
+        }
+        for (int64_t k = 0; k < out; k++) { /* w_k = Σ_j v_j² / (hf λB_k λA_j + δ) */
+            const double *id = inv_d + kw->off + k * in;
+            double s = 0;
+            for (int64_t j = 0; j < in; j++)
+                s += v[j] * v[j] * id[j];
+            w[k] = s;
+        }
+        for (int64_t c = 0; c < K; c++) /* u_c = Q_Bᵀ g_c, ub_c = Q_bᵀ g_c */
+            for (int64_t k = 0; k < out; k++) {
+                const double *q = kw->V0 + k * out, *qb = kb->V0 + k * out;
+                double s = 0, sb = 0;
+                for (int64_t o = 0; o < out; o++) {
+                    s += q[o] * (double)G[c * out + o];
+                    sb += qb[o] * (double)G[c * out + o];
+                }
+                u[c * out + k] = s, ub[c * out + k] = sb;
+            }
+        for (int64_t c = 0; c < K; c++)
+            for (int64_t c2 = 0; c2 <= c; c2++) {
+                double s = 0;
+                for (int64_t k = 0; k < out; k++)
+                    s += u[c * out + k] * u[c2 * out + k] * w[k] +
+                         ub[c * out + k] * ub[c2 * out + k] * inv_d[kb->off + k];
+                fv[c * K + c2] += s;
+                if (c2 != c) fv[c2 * K + c] += s;
+            }
+        break;
+    }
+    }
+}
+
+/* The curvature hook of the all-layers path: each input occupies rep = K consecutive rows, row c
+ * back-propagating e_c, so G's rows are the output Jacobian ∂f_c/∂s of the layer. */
+static void glm_hook(void *ctx, int64_t layer, const float *A, const float *G, int64_t b,
+                     int64_t in, int64_t out) {
+    glm_ctx *g = ctx;
+    const glm_layer *L = NULL;
+    for (int64_t s = 0; s < g->nsub; s++)
+        if (g->sub[s].layer == layer) L = &g->sub[s];
+    if (!L) return;
+    BNN_ASSERT(L->in == in && L->out == out && b == g->nb * g->rep);
+    for (int64_t t = 0; t < g->nb; t++)
+        glm_accumulate(g, L, t, A + t * g->rep * in, G + t * g->rep * out);
+}
+
+/* full: f_var[c,c'] = Σ_k (J_c·q_k)(J_c'·q_k) / (hf λ_k + δ) for each input of the chunk. */
+static void glm_full_finish(glm_ctx *g, double *U) {
+    const bnn_laplace *la = g->la;
+    const int64_t K = la->K, P = la->P;
+    for (int64_t t = 0; t < g->nb; t++) {
+        const double *J = g->J + t * K * P;
+        for (int64_t c = 0; c < K; c++)
+            for (int64_t k = 0; k < P; k++) {
+                const double *q = la->V + k * P, *jr = J + c * P;
+                double s = 0;
+                for (int64_t i = 0; i < P; i++)
+                    s += jr[i] * q[i];
+                U[c * P + k] = s;
+            }
+        double *fv = g->f_var + t * K * K;
+        for (int64_t c = 0; c < K; c++)
+            for (int64_t c2 = 0; c2 <= c; c2++) {
+                double s = 0;
+                for (int64_t k = 0; k < P; k++)
+                    s += U[c * P + k] * U[c2 * P + k] * g->inv_d[k];
+                fv[c * K + c2] = fv[c2 * K + c] = s;
+            }
+    }
+}
+
+/* The Linear layers covering the subset [offset, offset + P) of the flat vector, in order. */
+static int glm_subset(const bnn_laplace *la, const bnn_model *m, glm_layer *sub, int64_t *nsub) {
+    const int64_t offset = bnn_curv_offset(la->c), nl = bnn_model_nlayers(m);
+    int64_t n = 0, covered = 0;
+    for (int64_t i = 0; i < nl; i++) {
+        if (strcmp(bnn_model_layer_kind(m, i), "linear") != 0) continue;
+        int64_t woff, wshape[2], boff, blen;
+        if (bnn_model_layer_tensors(m, i, &woff, wshape, &boff, &blen)) continue;
+        if (woff < offset || boff + blen > offset + la->P) continue;
+        if (woff != offset + covered || boff != woff + wshape[0] * wshape[1] || blen != wshape[0])
+            return bnn__error(BNN_ESHAPE,
+                              "bnn_laplace_glm: the subset does not match the model's "
+                              "layers at layer %lld",
+                              (long long)i);
+        sub[n] = (glm_layer){i, wshape[1], wshape[0], woff - offset, boff - offset, 2 * n};
+        covered += wshape[0] * wshape[1] + blen;
+        n++;
+    }
+    if (n == 0 || covered != la->P)
+        return bnn__error(BNN_ESHAPE,
+                          "bnn_laplace_glm: parameters %lld..%lld of the model are not "
+                          "whole Linear layers",
+                          (long long)offset, (long long)(offset + la->P));
+    if (la->structure == BNN_HESS_KRON) {
+        if (la->nblocks != 2 * n)
+            return bnn__error(BNN_ESHAPE,
+                              "bnn_laplace_glm: %lld kron blocks for %lld Linear layers",
+                              (long long)la->nblocks, (long long)n);
+        for (int64_t s = 0; s < n; s++) {
+            const kblock *kw = &la->blk[2 * s], *kb = &la->blk[2 * s + 1];
+            if (kw->nf != 2 || kw->n0 != sub[s].out || kw->n1 != sub[s].in ||
+                kw->off != sub[s].woff || kb->nf != 1 || kb->n0 != sub[s].out ||
+                kb->off != sub[s].boff)
+                return bnn__error(BNN_ESHAPE,
+                                  "bnn_laplace_glm: kron blocks %lld, %lld do not match "
+                                  "layer %lld (%lld × %lld)",
+                                  (long long)(2 * s), (long long)(2 * s + 1),
+                                  (long long)sub[s].layer, (long long)sub[s].out,
+                                  (long long)sub[s].in);
+        }
+    }
+    *nsub = n;
+    return 0;
+}
+
+/* Linearised predictive (README §7; Daxberger et al. 2021 §3, laplace-torch's
+ * _glm_predictive_distribution): f_mu = f(x; θ_MAP), f_var = J(x) P_post⁻¹ J(x)ᵀ. The model's
+ * weights outside the subset are used as they are, the subset's are set to the posterior mean.
+ * When the subset is the model's last layer, J follows from that layer's input features φ(x)
+ * (J[c, k·H + j] = [c = k] φ_j, J[c, K·H + k] = [c = k]) after one plain forward pass. Otherwise
+ * each input is replicated K times, row c back-propagates e_c through the curvature hook, and
+ * every Linear layer of the subset reads its input A and output Jacobian G from the hook. */
+int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n, double *f_mu,
+                    double *f_var) {
+    if (!la || !m || (!x && n > 0) || n < 0 || (n > 0 && (!f_mu || !f_var)))
+        return bnn__error(BNN_EINVAL, "bnn_laplace_glm: bad arguments");
+    int rc = check_prior(la, "bnn_laplace_glm");
+    if (rc) return rc;
+    const int64_t K = la->K, P = la->P, D = bnn_model_input_dim(m);
+    const int64_t nparams = bnn_model_nparams(m), offset = bnn_curv_offset(la->c);
+    if (bnn_model_output_dim(m) != K || offset + P > nparams)
+        return bnn__error(BNN_ESHAPE,
+                          "bnn_laplace_glm: the model (%lld outputs, %lld parameters) "
+                          "does not match the posterior (K = %lld, parameters "
+                          "%lld..%lld)",
+                          (long long)bnn_model_output_dim(m), (long long)nparams, (long long)K,
+                          (long long)offset, (long long)(offset + P));
+    if (n == 0) return 0;
+    const int64_t nl = bnn_model_nlayers(m);
+    glm_layer *sub = bnn__alloc(bnn__bytes(nl, sizeof(glm_layer)));
+    if (!sub) return bnn__error(BNN_ENOMEM, "bnn_laplace_glm: out of memory");
+    int64_t nsub = 0;
+    if ((rc = glm_subset(la, m, sub, &nsub))) {
+        bnn__free(sub);
+        return rc;
+    }
+    /* Last-layer path: one Linear layer that is the model's output layer. */
+    const bool last = nsub == 1 && sub[0].layer == nl - 1;
+    const int64_t rep = last ? 1 : K;
+    int64_t max_in = 0, max_out = 0;
+    for (int64_t s = 0; s < nsub; s++) {
+        if (sub[s].in > max_in) max_in = sub[s].in;
+        if (sub[s].out > max_out) max_out = sub[s].out;
+    }
+    /* Inputs per chunk: up to 256 batch rows (or the model's capacity), and for `full` at most
+     * 64 MiB of Jacobian rows. */
+    int64_t rows = bnn_model_max_batch(m) > 256 ? bnn_model_max_batch(m) : 256;
+    int64_t nb = rows / rep > 0 ? rows / rep : 1;
+    if (la->structure == BNN_HESS_FULL) {
+        int64_t cap = (int64_t)((64u << 20) / sizeof(double)) / (K * P);
+        if (nb > cap) nb = cap > 0 ? cap : 1;
+    }
+    if (nb > n) nb = n;
+    rows = nb * rep;
+
+    glm_ctx g = {.la = la, .sub = sub, .nsub = nsub, .rep = rep};
+    double *inv_d = alloc_doubles(P);
+    float *theta = bnn__alloc(bnn__bytes(nparams, sizeof(float)));
+    float *xr = last ? NULL : bnn__alloc(bnn__bytes(rows * D, sizeof(float)));
+    const int64_t drows = rows > K ? rows : K; /* the last-layer path reads a K × K identity */
+    float *dout = bnn__alloc(bnn__bytes(drows * K, sizeof(float)));
+    g.u = alloc_doubles(K * max_out), g.ub = alloc_doubles(K * max_out);
+    g.v = alloc_doubles(max_in), g.w = alloc_doubles(max_out);
+    double *U = NULL;
+    if (la->structure == BNN_HESS_FULL) g.J = alloc_doubles(nb * K * P), U = alloc_doubles(K * P);
+    if (!inv_d || !theta || (!last && !xr) || !dout || !g.u || !g.ub || !g.v || !g.w ||
+        (la->structure == BNN_HESS_FULL && (!g.J || !U)))
+        rc = bnn__error(BNN_ENOMEM, "bnn_laplace_glm: out of memory");
+    if (!rc) rc = bnn_model_reserve(m, rows);
+    if (!rc) {
+        const double hf = 1.0 / (la->sigma * la->sigma);
+        for (int64_t i = 0; i < P; i++)
+            inv_d[i] = 1.0 / (hf * la->lam[i] + la->delta);
+        g.inv_d = inv_d;
+        memcpy(theta, bnn_model_cparams(m), (size_t)nparams * sizeof(float));
+        memcpy(theta + offset, la->meanf, (size_t)P * sizeof(float));
+        /* dout row r = e_{r mod K}; for the last-layer path the same K × K identity is G. */
+        for (int64_t r = 0; r < drows; r++)
+            for (int64_t c = 0; c < K; c++)
+                dout[r * K + c] = (r % K) == c ? 1.0f : 0.0f;
+    }
+    for (int64_t t0 = 0; !rc && t0 < n; t0 += nb) {
+        const int64_t nc = n - t0 < nb ? n - t0 : nb;
+        g.nb = nc, g.f_var = f_var + t0 * K * K;
+        memset(g.f_var, 0, (size_t)(nc * K * K) * sizeof(double));
+        if (g.J) memset(g.J, 0, (size_t)(nc * K * P) * sizeof(double));
+        const float *f;
+        if (last) {
+            f = bnn_model_forward(m, theta, x + t0 * D, nc, false, NULL);
+            const float *phi = sub[0].layer ? bnn__model_act(m, sub[0].layer - 1) : x + t0 * D;
+            for (int64_t t = 0; t < nc; t++)
+                glm_accumulate(&g, &sub[0], t, phi + t * sub[0].in, dout);
+        } else {
+            for (int64_t t = 0; t < nc; t++)
+                for (int64_t c = 0; c < K; c++)
+                    memcpy(xr + (t * K + c) * D, x + (t0 + t) * D, (size_t)D * sizeof(float));
+            f = bnn_model_forward(m, theta, xr, nc * K, false, NULL);
+        }
+        for (int64_t t = 0; t < nc; t++)
+            for (int64_t c = 0; c < K; c++)
+                f_mu[(t0 + t) * K + c] = f[t * rep * K + c];
+        if (!last) bnn__model_backward_hook(m, theta, dout, NULL, glm_hook, &g);
+        if (la->structure == BNN_HESS_FULL) glm_full_finish(&g, U);
+    }
+    bnn__free(U), bnn__free(g.J), bnn__free(g.w), bnn__free(g.v), bnn__free(g.ub), bnn__free(g.u);
+    bnn__free(dout), bnn__free(xr), bnn__free(theta), bnn__free(inv_d), bnn__free(sub);
+    return rc;
+}
+
+/* Probit approximation (MacKay 1992, "The evidence framework applied to classification
+ * networks"; laplace-torch link_approx='probit'): κ_k = 1/√(1 + π/8 · f_var[k,k]),
+ * p = softmax(κ ⊙ f_mu), by log-sum-exp. */
+void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t n, int64_t k) {
+    for (int64_t t = 0; t < n; t++) {
+        const double *mu = f_mu + t * k, *V = f_var + t * k * k;
+        double *p = probs + t * k, mx = -INFINITY;
+        for (int64_t c = 0; c < k; c++) {
+            p[c] = mu[c] / sqrt(1.0 + LAPLACE_PI / 8.0 * V[c * k + c]);
+            if (p[c] > mx) mx = p[c];
+        }
+        double s = 0;
+        for (int64_t c = 0; c < k; c++)
+            s += (p[c] = exp(p[c] - mx));
+        for (int64_t c = 0; c < k; c++)
+            p[c] /= s;
+    }
+}
+
+/* Laplace bridge (Hobbhahn, Kristiadi & Hennig, "Fast predictive uncertainty for classification
+ * with Bayesian deep networks", UAI 2022), as laplace-torch's link_approx='bridge' computes it
+ * (README §7): the zero-sum correction of mean and covariance, then the Dirichlet parameters
+ * α_i = (1 − 2/K + e^{μ_i} Σ_j e^{−μ_j} / K²) / V_ii and p = α / Σα, NaN replaced by 1 and ±Inf
+ * by ±DBL_MAX (torch.nan_to_num). */
+void bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, int64_t n,
+                        int64_t k) {
+    for (int64_t t = 0; t < n; t++) {
+        const double *mu0 = f_mu + t * k, *V = f_var + t * k * k;
+        double *p = probs + t * k;
+        double S = 0, musum = 0;
+        for (int64_t i = 0; i < k; i++) {
+            musum += mu0[i];
+            for (int64_t j = 0; j < k; j++)
+                S += V[i * k + j];
+        }
+        double sum_exp = 0; /* Σ_j e^{−μ'_j} */
+        for (int64_t i = 0; i < k; i++) {
+            double si = 0;
+            for (int64_t j = 0; j < k; j++)
+                si += V[i * k + j];
+            p[i] = mu0[i] - si * musum / S; /* μ'_i, kept in p for now */
+            sum_exp += exp(-p[i]);
+        }
+        double asum = 0;
+        for (int64_t i = 0; i < k; i++) {
+            double si = 0, ci = 0;
+            for (int64_t j = 0; j < k; j++)
+                si += V[i * k + j], ci += V[j * k + i];
+            const double vi = V[i * k + i] - si * ci / S; /* V'_ii */
+            p[i] = (1.0 - 2.0 / (double)k + exp(p[i]) / (double)(k * k) * sum_exp) / vi;
+            asum += p[i];
+        }
+        for (int64_t i = 0; i < k; i++) {
+            double q = p[i] / asum;
+            if (isnan(q))
+                q = 1.0;
+            else if (isinf(q))
+                q = q > 0 ? DBL_MAX : -DBL_MAX;
+            p[i] = q;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ sampling */
+
+/* θ = θ_MAP + P_post^{-1/2}-distributed noise, exactly for the decomposition: with ε ~ N(0, I),
+ * z = ε / √(hf λ + δ) in the eigenbasis and θ − θ_MAP = Q z (diag: Q = I; full: the
+ * eigenvectors of H; kron: per weight block Q_B Z Q_Aᵀ with Z the out × in reshape of z, per
+ * bias block Q_b z). The covariance is Q diag(1/(hf λ + δ)) Qᵀ = P_post⁻¹ (the distribution of
+ * Q ε equals that of ε, so this matches laplace-torch's samples in law). */
+int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta) {
+    if (!la || !rng || !theta) return bnn__error(BNN_EINVAL, "bnn_laplace_sample: NULL argument");
+    int rc = check_prior(la, "bnn_laplace_sample");
+    if (rc) return rc;
+    const int64_t P = la->P;
+    const double hf = 1.0 / (la->sigma * la->sigma);
+    float *eps = bnn__alloc(bnn__bytes(P, sizeof(float)));
+    double *z = alloc_doubles(P), *tmp = NULL;
+    int64_t max_tmp = 0;
+    if (la->structure == BNN_HESS_KRON)
+        for (int64_t b = 0; b < la->nblocks; b++)
+            if (la->blk[b].n0 * la->blk[b].n1 > max_tmp) max_tmp = la->blk[b].n0 * la->blk[b].n1;
+    if (max_tmp) tmp = alloc_doubles(max_tmp);
+    if (!eps || !z || (max_tmp && !tmp)) {
+        bnn__free(tmp), bnn__free(z), bnn__free(eps);
+        return bnn__error(BNN_ENOMEM, "bnn_laplace_sample: out of memory");
+    }
+    bnn_rng_normal(rng, eps, P);
+    for (int64_t i = 0; i < P; i++)
+        z[i] = (double)eps[i] / sqrt(hf * la->lam[i] + la->delta);
+    switch (la->structure) {
+    case BNN_HESS_DIAG:
+        for (int64_t i = 0; i < P; i++)
+            theta[i] = (float)(la->mean[i] + z[i]);
+        break;
+    case BNN_HESS_FULL:
+        for (int64_t i = 0; i < P; i++) {
+            double s = 0; /* (Q z)_i = Σ_k V[k,i] z_k */
+            for (int64_t k = 0; k < P; k++)
+                s += la->V[k * P + i] * z[k];
+            theta[i] = (float)(la->mean[i] + s);
+        }
+        break;
+    case BNN_HESS_KRON:
+        for (int64_t b = 0; b < la->nblocks; b++) {
+            const kblock *k = &la->blk[b];
+            const int64_t n0 = k->n0, n1 = k->n1;
+            const double *Z = z + k->off;
+            if (k->nf == 2) {
+                /* T = Z Q_Aᵀ: T[r,i] = Σ_j Z[r,j] V1[j,i]; then W = Q_B T: W[o,i] = Σ_r V0[r,o]
+                 * T[r,i] */
+                for (int64_t r = 0; r < n0; r++)
+                    for (int64_t i = 0; i < n1; i++) {
+                        double s = 0;
+                        for (int64_t j = 0; j < n1; j++)
+                            s += Z[r * n1 + j] * k->V1[j * n1 + i];
+                        tmp[r * n1 + i] = s;
+                    }
+                for (int64_t o = 0; o < n0; o++)
+                    for (int64_t i = 0; i < n1; i++) {
+                        double s = 0;
+                        for (int64_t r = 0; r < n0; r++)
+                            s += k->V0[r * n0 + o] * tmp[r * n1 + i];
+                        const int64_t idx = k->off + o * n1 + i;
+                        theta[idx] = (float)(la->mean[idx] + s);
+                    }
+            } else {
+                for (int64_t o = 0; o < n0; o++) {
+                    double s = 0;
+                    for (int64_t r = 0; r < n0; r++)
+                        s += k->V0[r * n0 + o] * Z[r];
+                    theta[k->off + o] = (float)(la->mean[k->off + o] + s);
+                }
+            }
+        }
+        break;
+    }
+    bnn__free(tmp), bnn__free(z), bnn__free(eps);
+    return 0;
+}
