@@ -40,16 +40,23 @@ test-asan:
 	cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  BNN_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
 
-# The main job on the embedded default: the Fashion-MNIST MLP trained with AdamW, then evaluated.
+# The main job on the embedded default: the Fashion-MNIST MLP trained by AdamW (MAP) and by IVON
+# (a Gaussian posterior over all 535,818 weights), then both side by side on the test set and
+# on upside-down test images they have never seen.
 demo: deps build
 	@mkdir -p $(BUILD)/demo
 	$(BUILD)/bnn train --data fmnist --model mlp:784-512-256-10 --method adamw --epochs 10 \
 	  --batch-size 128 --lr 1e-3 --lr-schedule cosine --weight-decay 1e-4 --seed 0 \
 	  -o $(BUILD)/demo/map.safetensors
-	$(BUILD)/bnn eval -m $(BUILD)/demo/map.safetensors --json $(BUILD)/demo/map.json
+	$(BUILD)/bnn train --data fmnist --model mlp:784-512-256-10 --method ivon --epochs 10 \
+	  --batch-size 128 --lr 1.0 --ess 60000 --hess-init 0.1 --beta2 0.99999 --weight-decay 1e-4 \
+	  --warmup-epochs 1 --lr-schedule cosine --seed 0 -o $(BUILD)/demo/ivon.safetensors
+	$(BUILD)/bnn compare -m $(BUILD)/demo/map.safetensors -m $(BUILD)/demo/ivon.safetensors \
+	  --samples 64 --ood fmnist:flip
 
 bench: deps build
 	$(BUILD)/bench_train
+	$(BUILD)/bench_ivon
 
 format:
 	clang-format -i include/*.h src/*/*.[ch] cli/*.[ch] tests/*.[ch] bench/*.c

@@ -19,6 +19,7 @@ int cmd_compare(int argc, char **argv) {
     const char *cmd = "compare";
     cli_list models = {0}, ood = {0};
     const char *data = NULL;
+    char data_buf[512];
     int64_t samples = -1, seed = 0, threads = 0;
     cli_opt opts[] = {
         {"model", 'm', OPT_LIST, &models, "FILE", "a model file (repeat for each model, at most 8)", 0},
@@ -78,7 +79,9 @@ int cmd_compare(int argc, char **argv) {
                 rc = cli_usage_error(cmd, "%s does not record its data; pass --data", c->path);
                 goto next;
             }
-            data = df.data;
+            /* df.data may point into st's metadata, freed with st below: keep a copy. */
+            snprintf(data_buf, sizeof data_buf, "%s", df.data);
+            data = df.data = data_buf;
             if ((rc = cli_load_data(cmd, &df, "test", BNN_TASK_CLASSIFICATION, true, &ds))) goto next;
             for (int o = 0; o < ood.n; o++) {
                 cli_data_flags of = {.data = ood.v[o], .target_col = -1, .seed = seed};

@@ -18,8 +18,11 @@
  * module gives the same numbers with BNN_BLAS=OFF. The matrices handed to LAPACK are symmetric,
  * so their row-major storage is their column-major storage and we call LAPACKE with
  * LAPACK_COL_MAJOR (no transposed copy). The eigenvectors come back column-major: in our
- * row-major view, row k of the returned array is eigenvector k, the layout kept here (V[k·n + i]
- * is component i of eigenvector k) so that projections onto the basis read contiguous rows. */
+ * row-major view, row k of the returned array is eigenvector k. Kron factors keep that layout
+ * (V[k·n + i] is component i of eigenvector k), so projections onto the basis read contiguous
+ * rows; the full eigenvector matrix is transposed once into Q (Q[i·P + k], eigenvectors as
+ * columns), so that the GLM product J·Q runs as row updates that vectorise and skip the zeros
+ * of J. */
 #include "core/internal.h"
 
 #include <float.h>
@@ -53,7 +56,7 @@ struct bnn_laplace {
     float *meanf;  /* the same in float, for forward passes and samples */
     double theta2; /* ‖θ_MAP − 0‖² */
     double *lam;   /* P eigenvalues of H in the basis described above */
-    double *V;     /* full: P × P eigenvectors of H, row k = eigenvector k; else NULL */
+    double *Q;     /* full: P × P eigenvectors of H as columns (Q[i·P + k]); else NULL */
     int64_t nblocks;
     kblock *blk; /* kron: nblocks blocks; else NULL */
     double delta, sigma;
@@ -97,7 +100,7 @@ void bnn_laplace_free(bnn_laplace *la) {
         bnn__free(la->blk[b].V0), bnn__free(la->blk[b].V1);
     }
     bnn__free(la->blk);
-    bnn__free(la->V), bnn__free(la->lam), bnn__free(la->meanf), bnn__free(la->mean);
+    bnn__free(la->Q), bnn__free(la->lam), bnn__free(la->meanf), bnn__free(la->mean);
     bnn_curv_free(la->c);
     bnn__free(la);
 }
@@ -225,8 +228,8 @@ int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn
                 rc = bnn__error(BNN_EINVAL, "bnn_laplace_new: full curvature without a matrix");
                 break;
             }
-            la->V = alloc_doubles(la->P * la->P);
-            if (!la->V) {
+            la->Q = alloc_doubles(la->P * la->P);
+            if (!la->Q) {
                 rc = bnn__error(BNN_ENOMEM,
                                 "bnn_laplace_new: cannot allocate %lld × %lld "
                                 "eigenvectors",
@@ -234,7 +237,12 @@ int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn
                 break;
             }
             /* Not clipped: log det(hf·H + δ I) is then exact, as laplace-torch's torch.logdet. */
-            rc = sym_eig(la->V, la->lam, H, la->P, "the full curvature");
+            rc = sym_eig(la->Q, la->lam, H, la->P, "the full curvature");
+            for (int64_t i = 0; !rc && i < la->P; i++) /* rows = eigenvectors → columns */
+                for (int64_t k = 0; k < i; k++) {
+                    const double t = la->Q[i * la->P + k];
+                    la->Q[i * la->P + k] = la->Q[k * la->P + i], la->Q[k * la->P + i] = t;
+                }
             break;
         }
         case BNN_HESS_KRON: rc = kron_setup(la); break;
@@ -473,7 +481,9 @@ typedef struct glm_ctx {
     const double *inv_d;    /* P: 1/(hf λ_i + δ), the posterior covariance in the eigenbasis */
     int64_t nb, rep;        /* inputs in the chunk; rows per input in the batch (K, or 1) */
     double *f_var;          /* nb × K × K of this chunk, accumulated */
-    double *J;              /* full: nb × K × P Jacobian rows */
+    double *J;              /* full: the chunk's Jacobian, column-major: J[i·R + t·K + c] */
+    double *U;              /* full: U = J·Q, R × P row-major */
+    int64_t R;              /* full: rows of J and U (nb·K of the largest chunk) */
     double *u, *v, *w, *ub; /* scratch: K × max_out, max_in, max_out, K × max_out */
 } glm_ctx;
 
@@ -493,15 +503,15 @@ static void glm_accumulate(glm_ctx *g, const glm_layer *L, int64_t t, const floa
     double *fv = g->f_var + t * K * K;
     switch (la->structure) {
     case BNN_HESS_FULL: {
-        double *J = g->J + t * K * P;
+        const int64_t R = g->R;
         for (int64_t c = 0; c < K; c++) {
-            double *row = J + c * P;
+            double *col = g->J + t * K + c;
             for (int64_t o = 0; o < out; o++) {
                 const double go = G[c * out + o];
-                double *wr = row + L->woff + o * in;
+                double *wc = col + (L->woff + o * in) * R;
                 for (int64_t i = 0; i < in; i++)
-                    wr[i] = go * (double)a[i];
-                row[L->boff + o] = go;
+                    wc[i * R] = go * (double)a[i];
+                col[(L->boff + o) * R] = go;
             }
         }
         break;
@@ -580,26 +590,48 @@ static void glm_hook(void *ctx, int64_t layer, const float *A, const float *G, i
         glm_accumulate(g, L, t, A + t * g->rep * in, G + t * g->rep * out);
 }
 
-/* full: f_var[c,c'] = Σ_k (J_c·q_k)(J_c'·q_k) / (hf λ_k + δ) for each input of the chunk. */
-static void glm_full_finish(glm_ctx *g, double *U) {
+/* full: U = J·Q, then f_var[c,c'] = Σ_k U_ck U_c'k / (hf λ_k + δ) for each input of the chunk.
+ * U is formed by column tiles of Q (GLM_TILE columns, so a tile of U stays in cache while the
+ * rows of Q stream past), as row updates U[r, tile] += J[r,i]·Q[i, tile] that skip the zeros of
+ * J: a last-layer Jacobian row has in + 1 non-zeros, so the product costs P² per input instead
+ * of K·P². Every element of U is summed over i in the same order whatever the tiling and the
+ * thread count, so the result does not depend on bnn_set_threads. */
+#define GLM_TILE 128
+static void glm_full_finish(glm_ctx *g) {
     const bnn_laplace *la = g->la;
-    const int64_t K = la->K, P = la->P;
-    for (int64_t t = 0; t < g->nb; t++) {
-        const double *J = g->J + t * K * P;
-        for (int64_t c = 0; c < K; c++)
-            for (int64_t k = 0; k < P; k++) {
-                const double *q = la->V + k * P, *jr = J + c * P;
-                double s = 0;
-                for (int64_t i = 0; i < P; i++)
-                    s += jr[i] * q[i];
-                U[c * P + k] = s;
+    const int64_t K = la->K, P = la->P, R = g->R, rows = g->nb * K;
+    const int64_t ntiles = (P + GLM_TILE - 1) / GLM_TILE;
+    const double *J = g->J, *Q = la->Q;
+    double *U = g->U;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) if ((double)rows * (double)P * (double)P > 4e6)
+#endif
+    for (int64_t tile = 0; tile < ntiles; tile++) {
+        const int64_t k0 = tile * GLM_TILE, w = P - k0 < GLM_TILE ? P - k0 : GLM_TILE;
+        for (int64_t r = 0; r < rows; r++)
+            memset(U + r * P + k0, 0, (size_t)w * sizeof(double));
+        for (int64_t i = 0; i < P; i++) {
+            const double *q = Q + i * P + k0, *jc = J + i * R;
+            for (int64_t r = 0; r < rows; r++) {
+                const double a = jc[r];
+                if (a == 0.0) continue;
+                double *u = U + r * P + k0;
+                for (int64_t kk = 0; kk < w; kk++)
+                    u[kk] += a * q[kk];
             }
+        }
+    }
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) if ((double)rows * (double)K * (double)P > 1e6)
+#endif
+    for (int64_t t = 0; t < g->nb; t++) {
         double *fv = g->f_var + t * K * K;
         for (int64_t c = 0; c < K; c++)
             for (int64_t c2 = 0; c2 <= c; c2++) {
+                const double *u1 = U + (t * K + c) * P, *u2 = U + (t * K + c2) * P;
                 double s = 0;
                 for (int64_t k = 0; k < P; k++)
-                    s += U[c * P + k] * U[c2 * P + k] * g->inv_d[k];
+                    s += u1[k] * u2[k] * g->inv_d[k];
                 fv[c * K + c2] = fv[c2 * K + c] = s;
             }
     }
@@ -690,7 +722,7 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
         if (sub[s].out > max_out) max_out = sub[s].out;
     }
     /* Inputs per chunk: up to 256 batch rows (or the model's capacity), and for `full` at most
-     * 64 MiB of Jacobian rows. */
+     * 64 MiB of Jacobian (and as much of J·Q). */
     int64_t rows = bnn_model_max_batch(m) > 256 ? bnn_model_max_batch(m) : 256;
     int64_t nb = rows / rep > 0 ? rows / rep : 1;
     if (la->structure == BNN_HESS_FULL) {
@@ -708,10 +740,12 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
     float *dout = bnn__alloc(bnn__bytes(drows * K, sizeof(float)));
     g.u = alloc_doubles(K * max_out), g.ub = alloc_doubles(K * max_out);
     g.v = alloc_doubles(max_in), g.w = alloc_doubles(max_out);
-    double *U = NULL;
-    if (la->structure == BNN_HESS_FULL) g.J = alloc_doubles(nb * K * P), U = alloc_doubles(K * P);
+    if (la->structure == BNN_HESS_FULL) {
+        g.R = nb * K;
+        g.J = alloc_doubles(g.R * P), g.U = alloc_doubles(g.R * P);
+    }
     if (!inv_d || !theta || (!last && !xr) || !dout || !g.u || !g.ub || !g.v || !g.w ||
-        (la->structure == BNN_HESS_FULL && (!g.J || !U)))
+        (la->structure == BNN_HESS_FULL && (!g.J || !g.U)))
         rc = bnn__error(BNN_ENOMEM, "bnn_laplace_glm: out of memory");
     if (!rc) rc = bnn_model_reserve(m, rows);
     if (!rc) {
@@ -730,7 +764,7 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
         const int64_t nc = n - t0 < nb ? n - t0 : nb;
         g.nb = nc, g.f_var = f_var + t0 * K * K;
         memset(g.f_var, 0, (size_t)(nc * K * K) * sizeof(double));
-        if (g.J) memset(g.J, 0, (size_t)(nc * K * P) * sizeof(double));
+        if (g.J) memset(g.J, 0, (size_t)(g.R * P) * sizeof(double));
         const float *f;
         if (last) {
             f = bnn_model_forward(m, theta, x + t0 * D, nc, false, NULL);
@@ -747,9 +781,9 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
             for (int64_t c = 0; c < K; c++)
                 f_mu[(t0 + t) * K + c] = f[t * rep * K + c];
         if (!last) bnn__model_backward_hook(m, theta, dout, NULL, glm_hook, &g);
-        if (la->structure == BNN_HESS_FULL) glm_full_finish(&g, U);
+        if (la->structure == BNN_HESS_FULL) glm_full_finish(&g);
     }
-    bnn__free(U), bnn__free(g.J), bnn__free(g.w), bnn__free(g.v), bnn__free(g.ub), bnn__free(g.u);
+    bnn__free(g.U), bnn__free(g.J), bnn__free(g.w), bnn__free(g.v), bnn__free(g.ub), bnn__free(g.u);
     bnn__free(dout), bnn__free(xr), bnn__free(theta), bnn__free(inv_d), bnn__free(sub);
     return rc;
 }
@@ -851,9 +885,10 @@ int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta) {
         break;
     case BNN_HESS_FULL:
         for (int64_t i = 0; i < P; i++) {
-            double s = 0; /* (Q z)_i = Σ_k V[k,i] z_k */
+            const double *q = la->Q + i * P; /* (Q z)_i = Σ_k Q[i,k] z_k */
+            double s = 0;
             for (int64_t k = 0; k < P; k++)
-                s += la->V[k * P + i] * z[k];
+                s += q[k] * z[k];
             theta[i] = (float)(la->mean[i] + s);
         }
         break;

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# End-to-end tests of evaluation in the bnn command: metrics, OOD detection, the rotation sweep,
+# JSON (validated against docs/eval.schema.json), SVG plots, predict's CSV, temperature scaling,
+# compare, and the bad inputs the issue names.
+# usage: cli_eval.sh PATH/TO/bnn SCRATCH_DIR
+set -u
+BNN=$1
+T=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+rm -rf "$T" && mkdir -p "$T"
+pass=0 fail=0
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+run() { local desc=$1; shift; if "$@" >"$T/out" 2>"$T/err"; then ok; else bad "$desc (exit $?)"; cat "$T/err" >&2; fi; }
+expect_fail() {
+  local desc=$1 pat=$2; shift 2
+  "$@" >"$T/out" 2>"$T/err"; local rc=$?
+  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$desc: exit $rc"; cat "$T/err" >&2; return; fi
+  [ "$(wc -l <"$T/err")" -eq 1 ] || { bad "$desc: $(wc -l <"$T/err") stderr lines"; cat "$T/err" >&2; return; }
+  grep -q -- "$pat" "$T/err" && ok || { bad "$desc: stderr lacks '$pat'"; cat "$T/err" >&2; }
+}
+validate() {  # JSON against the schema, with Debian's python3-jsonschema
+  if /usr/bin/python3 -c "import jsonschema" 2>/dev/null; then
+    run "schema $1" /usr/bin/python3 "$HERE/json_validate.py" "$HERE/../docs/eval.schema.json" "$1"
+  else echo "note: python3-jsonschema missing; schema check of $1 skipped" >&2; fi
+}
+svg_ok() { head -c 300 "$1" | grep -q "<svg" && grep -q "</svg>" "$1" && ok || bad "$1 is not an SVG"; }
+
+# --- moons: MAP with a hold-out, IVON; OOD against uniform noise in the plane
+run "train map" "$BNN" train --data moons --epochs 30 --batch-size 32 --lr 1e-2 --holdout 200 -q -o "$T/map.safetensors"
+run "train ivon" "$BNN" train --data moons --method ivon --epochs 30 --batch-size 32 --lr 0.5 --hess-init 0.1 -q -o "$T/ivon.safetensors"
+run "eval ood" "$BNN" eval -m "$T/ivon.safetensors" --samples 8 --ood noise:2:500 --json "$T/ivon.json" --plot "$T/rel.svg"
+grep -q "out-of-distribution" "$T/out" && ok || bad "eval prints the OOD table"
+grep -q '"ood":' "$T/ivon.json" && grep -q '"auroc":' "$T/ivon.json" && ok || bad "JSON has OOD AUROC"
+validate "$T/ivon.json"
+svg_ok "$T/rel.svg"
+run "eval map json" "$BNN" eval -m "$T/map.safetensors" --json "$T/map.json"
+validate "$T/map.json"
+run "compare" "$BNN" compare -m "$T/map.safetensors" -m "$T/ivon.safetensors" --samples 4 --ood noise:2:300
+grep -q "^moons" "$T/out" && grep -q "OOD AUROC, noise:2:300" "$T/out" && ok || bad "compare table"
+
+# --- predict: the CSV's columns and rows
+run "predict" "$BNN" predict -m "$T/ivon.safetensors" --data moons --samples 4 -o "$T/pred.csv"
+[ "$(head -1 "$T/pred.csv")" = "p_0,p_1,pred,max_prob,entropy,mutual_info" ] && ok || bad "predict header: $(head -1 "$T/pred.csv")"
+[ "$(wc -l <"$T/pred.csv")" -eq 501 ] && ok || bad "predict rows: $(wc -l <"$T/pred.csv")"
+awk -F, 'NR > 1 { s = $1 + $2; if (s < 0.999 || s > 1.001 || $6 < 0) bad = 1 } END { exit bad }' "$T/pred.csv" && ok || bad "probabilities sum to 1, MI >= 0"
+printf '0.5,0.25\n-1,0.5\n1.5,-0.5\n' >"$T/in.csv"
+run "predict csv input" "$BNN" predict -m "$T/map.safetensors" --input "$T/in.csv" -o "$T/pred2.csv"
+[ "$(wc -l <"$T/pred2.csv")" -eq 4 ] && awk -F, 'NR > 1 && $6 != 0 { exit 1 }' "$T/pred2.csv" && ok || bad "point estimate: 3 rows, MI 0"
+
+# --- temperature scaling on the held-out examples
+run "calibrate" "$BNN" calibrate -m "$T/map.safetensors" -o "$T/cal.safetensors"
+grep -q "^temperature" "$T/out" && ok || bad "calibrate prints the temperature"
+run "eval calibrated" "$BNN" eval -m "$T/cal.safetensors" --json "$T/cal.json"
+grep -q "temperature" "$T/out" && ok || bad "eval applies the temperature"
+validate "$T/cal.json"
+expect_fail "calibrate without holdout" "holdout" "$BNN" calibrate -m "$T/ivon.safetensors" -o "$T/never.safetensors"
+
+# --- plot on the toy problems
+run "plot moons" "$BNN" plot -m "$T/ivon.safetensors" --samples 4 --what entropy -o "$T/moons.svg"
+svg_ok "$T/moons.svg"
+run "train sine" "$BNN" train --data sine-gap --epochs 100 --batch-size 16 --lr 1e-2 --noise 0.1 -q -o "$T/sine.safetensors"
+run "plot sine" "$BNN" plot -m "$T/sine.safetensors" -o "$T/sine.svg"
+svg_ok "$T/sine.svg"
+run "eval sine json" "$BNN" eval -m "$T/sine.safetensors" --json "$T/sine.json"
+validate "$T/sine.json"
+
+# --- a rotation sweep on images (a small model on Fashion-MNIST, one epoch)
+if [ -d "${BNN_FMNIST_DIR:-/usr/share/datasets/fashion-mnist}" ]; then
+  run "train fmnist small" "$BNN" train --data fmnist --model mlp:784-32-10 --epochs 1 -q -o "$T/fm.safetensors"
+  run "eval shift" "$BNN" eval -m "$T/fm.safetensors" --shift rot --ood fmnist:flip --json "$T/fm.json" --plot "$T/shift.svg"
+  [ "$(grep -c '°' "$T/out")" -eq 13 ] && ok || bad "13 rotation rows"
+  validate "$T/fm.json"
+  svg_ok "$T/shift.svg"
+else
+  echo "note: Fashion-MNIST not installed; shift sweep skipped" >&2
+fi
+
+# --- bad input: wrong column count for the model, labels outside the classes, an empty file
+printf '0.1,0.2,0.3\n' >"$T/cols.csv"
+expect_fail "predict wrong columns" "expects 2" "$BNN" predict -m "$T/map.safetensors" --input "$T/cols.csv" -o "$T/never.csv"
+printf 'a,b,label\n0.1,0.2,0\n0.3,0.1,5\n' >"$T/labels.csv"
+expect_fail "labels outside classes" "classes" "$BNN" eval -m "$T/map.safetensors" --data "csv:$T/labels.csv"
+: >"$T/empty.csv"
+expect_fail "empty input" "empty" "$BNN" predict -m "$T/map.safetensors" --input "$T/empty.csv" -o "$T/never.csv"
+expect_fail "ood wrong width" "features" "$BNN" eval -m "$T/map.safetensors" --ood noise:3
+expect_fail "shift on moons" "rot" "$BNN" eval -m "$T/map.safetensors" --shift rot
+expect_fail "plot of a 784-input model" "inputs" "$BNN" plot -m "$T/fm.safetensors" -o "$T/never.svg"
+[ ! -e "$T/never.csv" ] && [ ! -e "$T/never.svg" ] && [ ! -e "$T/never.safetensors" ] && ok || bad "a failed command left a file"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
