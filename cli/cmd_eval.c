@@ -398,11 +398,10 @@ int cmd_eval(int argc, char **argv) {
                 ent[i] = shifts[i].mean_entropy;
             const double *ys[3] = {acc, ece, ent};
             const char *names[3] = {"accuracy", "ECE", "mean entropy (nats)"};
-            snprintf(title, sizeof title, "%s under rotation (%s)", bnn_model_spec(m), how);
+            snprintf(title, sizeof title, "%s under rotation, %s", df.data, how);
             rc = bnn_svg_lines(plot, title, "rotation (degrees)", "", x, nshift, ys, names, 3);
         } else {
-            snprintf(title, sizeof title, "Reliability: %s on %s (%s)", bnn_model_spec(m),
-                     df.data, how);
+            snprintf(title, sizeof title, "%s %s, %s", df.data, split, how);
             rc = bnn_svg_reliability(plot, &r.cls, title);
         }
         if (rc) {

@@ -498,7 +498,7 @@ typedef struct glm_ctx {
 static void glm_accumulate(glm_ctx *g, const glm_layer *L, int64_t t, const float *a,
                            const float *G) {
     const bnn_laplace *la = g->la;
-    const int64_t K = la->K, in = L->in, out = L->out, P = la->P;
+    const int64_t K = la->K, in = L->in, out = L->out;
     const double *inv_d = g->inv_d;
     double *fv = g->f_var + t * K * K;
     switch (la->structure) {
