@@ -77,5 +77,6 @@ int cmd_predict(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_laplace(int argc, char **argv);
 
 #endif

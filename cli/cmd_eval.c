@@ -126,8 +126,11 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_fail(cmd, rc, model_path);
         goto done;
     }
-    const bool diag = bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;
+    const bnn_posterior_kind kind = bnn_posterior_kind_of(q);
+    const bool diag = kind == BNN_POSTERIOR_DIAG, lap = kind == BNN_POSTERIOR_LAPLACE;
+    /* A diagonal posterior predicts by sampling; a Laplace posterior by its GLM predictive. */
     if (samples < 0) samples = diag ? 32 : 0;
+    const bool sampled = kind != BNN_POSTERIOR_POINT && samples > 0;
     if (!cli_seen(opts, nopts, "temperature")) {
         const char *t = bnn_st_meta(st, "bnn.temperature");
         temperature = t ? strtod(t, NULL) : 1.0;
@@ -252,7 +255,10 @@ int cmd_eval(int argc, char **argv) {
     }
 
     /* The table. */
-    const char *how = !diag ? "point estimate" : samples ? "Monte-Carlo average" : "posterior mean";
+    const char *how = kind == BNN_POSTERIOR_POINT ? "point estimate"
+                      : sampled                    ? "Monte-Carlo average"
+                      : lap ? (task == BNN_TASK_CLASSIFICATION ? "linearised (GLM), probit" : "linearised (GLM)")
+                            : "posterior mean";
     printf("model      %s (%s, %lld parameters)\n", model_path, bnn_model_spec(m),
            (long long)bnn_model_nparams(m));
     if (diag) {
@@ -260,8 +266,15 @@ int cmd_eval(int argc, char **argv) {
         bnn_posterior_std_summary(q, &lo, &mean, &hi);
         printf("posterior  diagonal Gaussian, std min %.3g mean %.3g max %.3g\n", lo, mean, hi);
     }
+    if (lap) {
+        const bnn_curv *c = bnn_laplace_curv(bnn_posterior_laplace(q));
+        const bnn_hessian h = bnn_curv_structure(c);
+        printf("posterior  Laplace, %s Hessian over %lld parameters, prior precision %.4g\n",
+               h == BNN_HESS_DIAG ? "diagonal" : h == BNN_HESS_KRON ? "Kronecker-factored" : "full",
+               (long long)bnn_curv_nparams(c), bnn_laplace_prior_prec(bnn_posterior_laplace(q)));
+    }
     printf("predict    %s", how);
-    if (diag && samples) printf(" over %lld samples (seed %lld)", (long long)samples, (long long)seed);
+    if (sampled) printf(" over %lld samples (seed %lld)", (long long)samples, (long long)seed);
     if (temperature != 1.0) printf(", temperature %.4g", temperature);
     printf("\ndata       %s, %s split, %lld examples\n", df.data, split, (long long)r.n);
     if (task == BNN_TASK_CLASSIFICATION) {
@@ -271,7 +284,7 @@ int cmd_eval(int argc, char **argv) {
         printf("ece        %.4f   (%lld bins)\n", r.cls.ece, (long long)bins);
         printf("mce        %.4f\n", r.cls.mce);
         printf("entropy    %.4f   (mean predictive entropy, nats)\n", r.cls.mean_entropy);
-        if (diag && samples) printf("mutual inf %.4f   (mean, nats)\n", r.mean_mi);
+        if (sampled) printf("mutual inf %.4f   (mean, nats)\n", r.mean_mi);
         if (ood.n) {
             printf("\nout-of-distribution detection (AUROC / AUPR, OOD as positive)\n");
             printf("%-16s %8s %24s %24s %24s\n", "data", "entropy", "score: 1 - max prob",
@@ -279,7 +292,7 @@ int cmd_eval(int argc, char **argv) {
             for (int o = 0; o < ood.n; o++) {
                 printf("%-16s %8.4f", oods[o].spec, oods[o].mean_entropy);
                 for (int s = 0; s < NSCORES; s++) {
-                    if (s == 2 && !(diag && samples)) printf(" %24s", "-");
+                    if (s == 2 && !sampled) printf(" %24s", "-");
                     else printf("          %.4f / %.4f", oods[o].auroc[s], oods[o].aupr[s]);
                 }
                 printf("\n");
@@ -307,8 +320,8 @@ int cmd_eval(int argc, char **argv) {
         ok = ok && cJSON_AddStringToObject(js, "data", df.data);
         ok = ok && cJSON_AddStringToObject(js, "split", split);
         ok = ok && cJSON_AddStringToObject(js, "task", df.task);
-        ok = ok && cJSON_AddStringToObject(js, "posterior", diag ? "diag" : "point");
-        ok = ok && cJSON_AddNumberToObject(js, "samples", (double)(diag ? samples : 0));
+        ok = ok && cJSON_AddStringToObject(js, "posterior", lap ? "laplace" : diag ? "diag" : "point");
+        ok = ok && cJSON_AddNumberToObject(js, "samples", (double)(sampled ? samples : 0));
         ok = ok && cJSON_AddNumberToObject(js, "temperature", temperature);
         ok = ok && cJSON_AddNumberToObject(js, "n", (double)r.n);
         ok = ok && cJSON_AddNumberToObject(js, "nll", r.nll);
@@ -341,7 +354,7 @@ int cmd_eval(int argc, char **argv) {
                     cJSON *ap = cJSON_CreateObject();
                     ok = e && au && ap;
                     for (int s = 0; ok && s < NSCORES; s++) {
-                        if (s == 2 && !(diag && samples)) continue;
+                        if (s == 2 && !sampled) continue;
                         ok = cJSON_AddNumberToObject(au, score_names[s], oods[o].auroc[s]) &&
                              cJSON_AddNumberToObject(ap, score_names[s], oods[o].aupr[s]);
                     }

@@ -9,6 +9,7 @@ static void usage(FILE *f) {
             "usage: bnn COMMAND [options]\n\n"
             "commands:\n"
             "  train   train a network (adamw, sgd; ivon, mfvi: a posterior) and save it\n"
+            "  laplace a Laplace approximation around a trained network (post hoc)\n"
             "  eval    metrics, OOD detection and shift sweeps of a saved model or posterior\n"
             "  predict per-example probabilities and uncertainties as CSV\n"
             "  plot    pictures of 2-D classifiers and 1-D regressors with their uncertainty\n"
@@ -36,6 +37,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "plot")) return cmd_plot(argc - 1, argv + 1);
     if (!strcmp(c, "calibrate")) return cmd_calibrate(argc - 1, argv + 1);
     if (!strcmp(c, "compare")) return cmd_compare(argc - 1, argv + 1);
+    if (!strcmp(c, "laplace")) return cmd_laplace(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) {
         printf("bnn %s (%s)\n", BNN_VERSION, bnn_have_blas() ? "OpenBLAS" : "plain C GEMM");
         return 0;
@@ -44,7 +46,7 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    fprintf(stderr, "bnn: unknown command '%s' (commands: train, eval, predict, plot, calibrate, info, version; see 'bnn "
+    fprintf(stderr, "bnn: unknown command '%s' (commands: train, laplace, eval, predict, plot, calibrate, info, version; see 'bnn "
             "--help')\n", c);
     return 2;
 }

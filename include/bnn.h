@@ -413,7 +413,11 @@ void bnn_gaussian_mixture(double *mean, double *var, double *nll, const double *
 /* A distribution q(θ) over the flat parameter vector (DESIGN.md "What is q(θ)"). Every fitter
  * that produces the same family shares this one type: IVON and mean-field VI (and later
  * Laplace-diag and SWAG-diag) all give a diagonal Gaussian. */
-typedef enum { BNN_POSTERIOR_POINT = 0, BNN_POSTERIOR_DIAG = 1 } bnn_posterior_kind;
+typedef enum {
+    BNN_POSTERIOR_POINT = 0,
+    BNN_POSTERIOR_DIAG = 1,
+    BNN_POSTERIOR_LAPLACE = 2 /* a Laplace approximation over a subset (diag, kron or full) */
+} bnn_posterior_kind;
 typedef struct bnn_posterior bnn_posterior;
 
 /* A posterior over n parameters with zero mean (and zero std). */
@@ -425,7 +429,8 @@ float *bnn_posterior_mean(bnn_posterior *q);       /* n */
 float *bnn_posterior_std(bnn_posterior *q);        /* n, NULL for a point mass */
 const float *bnn_posterior_cmean(const bnn_posterior *q);
 const float *bnn_posterior_cstd(const bnn_posterior *q);
-/* θ (n) ~ q: θ = mean + std ⊙ ε with ε ~ N(0, I) from rng (a point mass gives the mean). */
+/* θ (n) ~ q: θ = mean + std ⊙ ε with ε ~ N(0, I) from rng (a point mass gives the mean; a
+ * Laplace posterior samples its subset and keeps the other weights at the MAP). */
 void bnn_posterior_sample(const bnn_posterior *q, bnn_rng *rng, float *theta);
 /* Summary statistics of the std (min, mean, max) for reports; zeros for a point mass. */
 void bnn_posterior_std_summary(const bnn_posterior *q, double *min, double *mean, double *max);
@@ -447,6 +452,8 @@ struct bnn_predict_params bnn_predict_default_params(void);
  * be NULL) the mutual information H[p̄] − (1/S) Σ_s H[p_s] (0 at the mean). Regression: mean and var
  * (n × k) are the moments of the mixture of N(f(x; θ_s), σ²): var = σ² + the variance of the
  * sampled means. Pass NULL for the outputs of the other task. Uses the model's buffers. */
+/* A Laplace posterior with samples = 0 uses the linearised (GLM) predictive instead: probit for
+ * classification, N(f_mu, f_var + σ²) for regression (mi is 0 then). */
 int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n, bnn_task task,
                 const struct bnn_predict_params *p, double *probs, double *mi, double *mean,
                 double *var);
@@ -627,10 +634,12 @@ int bnn_curv_from_arrays(bnn_curv **out, bnn_hessian structure, int64_t P, int64
  * eigendecompositions of their factors (LAPACK dsyev; negative eigenvalues clipped to 0) so that
  * log-determinants, solves and samples are exact for the decomposition. */
 typedef struct bnn_laplace bnn_laplace;
-/* Takes ownership of c. mean: the subset's MAP values (P), copied. */
+/* Takes ownership of c (also on failure). mean: the subset's MAP values (P), copied. */
 int bnn_laplace_new(bnn_laplace **out, bnn_curv *c, const float *mean, bnn_task task);
 void bnn_laplace_free(bnn_laplace *la);
 const bnn_curv *bnn_laplace_curv(const bnn_laplace *la);
+/* Sets δ and σ as given (classification keeps σ = 1); a non-positive value makes the functions
+ * that return int fail with BNN_EINVAL and lml / logdet return NaN. */
 void bnn_laplace_set_prior(bnn_laplace *la, double prior_prec, double sigma);
 double bnn_laplace_prior_prec(const bnn_laplace *la);
 double bnn_laplace_sigma(const bnn_laplace *la);
@@ -659,6 +668,15 @@ void bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, 
                         int64_t k);
 /* One weight sample of the subset (P values, added to the MAP): θ ~ N(mean, P_post⁻¹). */
 int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta);
+
+/* A posterior over the whole model from a Laplace approximation of its subset: the other weights
+ * stay at the model's values. Takes ownership of la (also on failure). */
+int bnn_posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_laplace *la);
+const bnn_laplace *bnn_posterior_laplace(const bnn_posterior *q); /* NULL unless LAPLACE */
+/* Saves the model with the Laplace posterior (curvature in F64 tensors laplace.*, settings in
+ * metadata) so bnn_posterior_load restores it; extra metadata pairs as in bnn_model_save. */
+int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, const char *path,
+                     const char *const *keys, const char *const *values, int64_t nkv);
 
 /* ---------------------------------------------------------------- files (safetensors) */
 

@@ -22,10 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Internal entry points of src/fit/laplace.c (not in bnn.h). */
-int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn_task task);
-int bnn__laplace_kron_eigvals(const bnn_laplace *la, int64_t block, int factor, const double **vals,
-                              int64_t *n);
 
 static const double PI_ = 3.14159265358979323846;
 
@@ -283,30 +279,38 @@ static bnn_curv *random_curv(bnn_model *m, bnn_hessian structure, int64_t offset
     return c;
 }
 
-static void test_glm_against_jacobian(void) {
+/* The GLM predictive of model `spec` (K outputs, n random inputs) for every structure (or only
+ * those in `structures`, a bit mask), all weights and last layer, against J Σ Jᵀ with J from
+ * plain backward passes (one input and output at a time) and Σ = P_post⁻¹ by LAPACK. The model's
+ * own weights are scrambled during the call: the predictive is at the posterior mean. */
+static void glm_against_jacobian(const char *spec, int64_t n, int structures, bool both_tasks) {
     bnn_model *m;
-    REQUIRE(bnn_model_new(&m, "mlp:3-5-4-2:tanh") == 0);
+    REQUIRE(bnn_model_new(&m, spec) == 0);
     bnn_model_init(m, 7);
-    const int64_t NP = bnn_model_nparams(m), K = 2, D = 3, n = 5;
+    const int64_t NP = bnn_model_nparams(m), K = bnn_model_output_dim(m);
+    const int64_t D = bnn_model_input_dim(m);
     REQUIRE(bnn_model_reserve(m, 8) == 0);
     uint64_t seed = 1234;
-    float x[5 * 3];
-    for (int i = 0; i < n * D; i++)
+    float *x = malloc((size_t)(n * D) * sizeof(float));
+    for (int64_t i = 0; i < n * D; i++)
         x[i] = (float)(1.5 * urand(&seed));
     int64_t lw, lws[2], lb, lbl;
     REQUIRE(bnn_model_layer_tensors(m, bnn_model_nlayers(m) - 1, &lw, lws, &lb, &lbl) == 0);
-    float *grad = malloc((size_t)NP * sizeof(float));
+    float *grad = malloc((size_t)NP * sizeof(float)), *e = calloc((size_t)K, sizeof(float));
+    float *saved = malloc((size_t)NP * sizeof(float));
+    double *fv = malloc((size_t)(n * K * K) * sizeof(double));
+    double *fv_ref = malloc((size_t)(n * K * K) * sizeof(double));
+    double *fmu = malloc((size_t)(n * K) * sizeof(double));
     for (int sub = 0; sub < 2; sub++) {
         const int64_t offset = sub ? lw : 0, P = NP - offset;
-        /* J (n × K × P) of the subset by plain backward passes, one input and output at a time. */
         double *J = malloc((size_t)(n * K * P) * sizeof(double)),
-               *fmu_ref = malloc(n * K * sizeof(double));
+               *fmu_ref = malloc((size_t)(n * K) * sizeof(double));
         for (int64_t t = 0; t < n; t++)
             for (int64_t c = 0; c < K; c++) {
                 const float *f =
                     bnn_model_forward(m, bnn_model_params(m), x + t * D, 1, false, NULL);
                 fmu_ref[t * K + c] = f[c];
-                float e[2] = {0, 0};
+                memset(e, 0, (size_t)K * sizeof(float));
                 e[c] = 1;
                 memset(grad, 0, (size_t)NP * sizeof(float));
                 bnn_model_backward(m, bnn_model_params(m), e, grad);
@@ -317,8 +321,9 @@ static void test_glm_against_jacobian(void) {
         for (int64_t i = 0; i < P; i++)
             mean[i] = bnn_model_params(m)[offset + i];
         for (int st = 0; st < 3; st++) {
+            if (!(structures & (1 << st))) continue;
             const bnn_hessian structure = (bnn_hessian)st;
-            for (int task = 0; task < 2; task++) {
+            for (int task = both_tasks ? 0 : 1; task < 2; task++) {
                 bnn_curv *c = random_curv(m, structure, offset, P, K, &seed);
                 bnn_laplace *la;
                 REQUIRE(bnn__laplace_new_f64(&la, c, mean, (bnn_task)task) == 0);
@@ -327,25 +332,39 @@ static void test_glm_against_jacobian(void) {
                        *Sig = malloc((size_t)(P * P) * sizeof(double));
                 REQUIRE(bnn_laplace_precision_dense(la, Pd) == 0);
                 spd_inverse(Sig, Pd, P, NULL);
-                double fv_ref[5 * 4], fv[5 * 4], fmu[5 * 2];
                 for (int64_t t = 0; t < n; t++)
                     for (int64_t a = 0; a < K; a++)
                         for (int64_t b = 0; b < K; b++) {
                             const double *ja = J + (t * K + a) * P, *jb = J + (t * K + b) * P;
                             double s = 0;
-                            for (int64_t i = 0; i < P; i++)
+                            for (int64_t i = 0; i < P; i++) {
+                                const double *si = Sig + i * P;
+                                double r = 0;
                                 for (int64_t j = 0; j < P; j++)
-                                    s += ja[i] * Sig[i * P + j] * jb[j];
+                                    r += si[j] * jb[j];
+                                s += ja[i] * r;
+                            }
                             fv_ref[(t * K + a) * K + b] = s;
                         }
+                memcpy(saved, bnn_model_params(m), (size_t)NP * sizeof(float));
+                for (int64_t i = offset; i < NP; i++)
+                    bnn_model_params(m)[i] = 100.0f;
+                bnn_set_threads(1);
                 REQUIRE(bnn_laplace_glm(la, m, x, n, fmu, fv) == 0);
                 const double e_mu = normwise(fmu, fmu_ref, n * K),
                              e_var = normwise(fv, fv_ref, n * K * K);
+                /* The same with two threads: identical to the last bit. */
+                double *fv2 = malloc((size_t)(n * K * K) * sizeof(double));
+                bnn_set_threads(2);
+                REQUIRE(bnn_laplace_glm(la, m, x, n, fmu, fv2) == 0);
+                CHECK(memcmp(fv, fv2, (size_t)(n * K * K) * sizeof(double)) == 0);
+                free(fv2);
+                memcpy(bnn_model_params(m), saved, (size_t)NP * sizeof(float));
                 if (!(e_mu < 1e-6 && e_var < 1e-5))
-                    fprintf(
-                        stderr,
-                        "glm vs J Σ Jᵀ: subset %s, structure %d, task %d: f_mu %.3g, f_var %.3g\n",
-                        sub ? "last-layer" : "all", st, task, e_mu, e_var);
+                    fprintf(stderr,
+                            "glm vs J Σ Jᵀ (%s): subset %s, structure %d, task %d: f_mu %.3g, "
+                            "f_var %.3g\n",
+                            spec, sub ? "last-layer" : "all", st, task, e_mu, e_var);
                 CHECK(e_mu < 1e-6);
                 CHECK(e_var < 1e-5);
                 free(Pd), free(Sig);
@@ -356,15 +375,22 @@ static void test_glm_against_jacobian(void) {
     }
     /* A curvature whose subset is not whole Linear layers is refused. */
     bnn_curv *c;
-    double d[3] = {1, 1, 1}, mean[3] = {0, 0, 0}, fmu[2], fv[4];
-    REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_DIAG, 3, 1, 10, 2, 1.0, d, NULL, 0, NULL, NULL, NULL,
+    double d[3] = {1, 1, 1}, mean[3] = {0, 0, 0};
+    REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_DIAG, 3, 1, 10, K, 1.0, d, NULL, 0, NULL, NULL, NULL,
                                  NULL) == 0);
     bnn_laplace *la;
     REQUIRE(bnn__laplace_new_f64(&la, c, mean, BNN_TASK_CLASSIFICATION) == 0);
     CHECK(bnn_laplace_glm(la, m, x, 1, fmu, fv) == BNN_ESHAPE);
     bnn_laplace_free(la);
-    free(grad);
+    free(fmu), free(fv_ref), free(fv), free(saved), free(e), free(grad), free(x);
     bnn_model_free(m);
+}
+
+static void test_glm_against_jacobian(void) {
+    glm_against_jacobian("mlp:3-5-4-2:tanh", 5, 7, true);
+    /* full with P = 772 (several column tiles of J·Q) and 130 inputs (two chunks); kron too. */
+    glm_against_jacobian("mlp:3-20-30-2:tanh", 130, (1 << BNN_HESS_FULL) | (1 << BNN_HESS_KRON),
+                         false);
 }
 
 /* ------------------------------------------------------------------ 3. sampling */

@@ -11,6 +11,13 @@
 #define BNN__PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define BNN__PRINTF(a, b)
+/* Laplace internals (src/fit/laplace.c), for tests against float64 references:
+ * bnn_laplace_new with a double-precision mean, and the eigenvalues of a Kronecker factor
+ * (factor 0 = B, 1 = A) of block `block`. */
+int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn_task task);
+int bnn__laplace_kron_eigvals(const bnn_laplace *la, int64_t block, int factor, const double **vals,
+                              int64_t *n);
+
 #endif
 
 /* Records the detail string of an error on this thread and returns code, so a failing path
@@ -89,5 +96,12 @@ typedef void (*bnn__curv_hook)(void *ctx, int64_t layer, const float *A, const f
                                int64_t in, int64_t out);
 void bnn__model_backward_hook(bnn_model *m, const float *theta, const float *dout, float *grad,
                               bnn__curv_hook hook, void *ctx);
+
+/* Laplace internals (src/fit/laplace.c), for tests against float64 references:
+ * bnn_laplace_new with a double-precision mean, and the eigenvalues of a Kronecker factor
+ * (factor 0 = B, 1 = A) of block `block`. */
+int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn_task task);
+int bnn__laplace_kron_eigvals(const bnn_laplace *la, int64_t block, int factor, const double **vals,
+                              int64_t *n);
 
 #endif

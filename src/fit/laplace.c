@@ -17,12 +17,10 @@
  * As in src/fit/von.c, the numerics are double precision with plain loops (no cblas), so the
  * module gives the same numbers with BNN_BLAS=OFF. The matrices handed to LAPACK are symmetric,
  * so their row-major storage is their column-major storage and we call LAPACKE with
- * LAPACK_COL_MAJOR (no transposed copy). The eigenvectors come back column-major: in our
- * row-major view, row k of the returned array is eigenvector k. Kron factors keep that layout
- * (V[k·n + i] is component i of eigenvector k), so projections onto the basis read contiguous
- * rows; the full eigenvector matrix is transposed once into Q (Q[i·P + k], eigenvectors as
- * columns), so that the GLM product J·Q runs as row updates that vectorise and skip the zeros
- * of J. */
+ * LAPACK_COL_MAJOR (no transposed copy). The eigenvectors come back column-major, i.e. as the
+ * rows of our row-major array; sym_eig transposes them once into Q (Q[i·n + k] = component i of
+ * eigenvector k, eigenvectors as columns) so that products with Q and Qᵀ run as row updates
+ * (axpy) that vectorise and skip the zeros of sparse operands. */
 #include "core/internal.h"
 
 #include <float.h>
@@ -30,10 +28,6 @@
 #include <math.h>
 #include <string.h>
 
-/* Internal entry points (used by tests; their declarations belong in core/internal.h). */
-int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn_task task);
-int bnn__laplace_kron_eigvals(const bnn_laplace *la, int64_t block, int factor, const double **vals,
-                              int64_t *n);
 
 #define LAPLACE_PI 3.14159265358979323846
 
@@ -43,7 +37,7 @@ typedef struct kblock {
     int64_t n0, n1;  /* out and in (n1 = 1 for a bias block) */
     int64_t off;     /* first parameter of the block within the subset */
     double *l0, *l1; /* eigenvalues of B and A, ascending, clipped at 0 (l1 NULL for bias) */
-    double *V0, *V1; /* eigenvectors, row k = eigenvector k (V1 NULL for bias) */
+    double *Q0, *Q1; /* eigenvectors as columns, Q[i·n + k] (Q1 NULL for bias) */
 } kblock;
 
 struct bnn_laplace {
@@ -70,14 +64,14 @@ static int all_finite(const double *x, int64_t n) {
     return 1;
 }
 
-/* w (n) ascending eigenvalues and V (n × n, row k = eigenvector k) of the symmetric n × n matrix
- * S (row-major), by LAPACK's divide-and-conquer dsyevd. */
-static int sym_eig(double *V, double *w, const double *S, int64_t n, const char *what) {
+/* w (n) ascending eigenvalues and Q (n × n, column k = eigenvector k) of the symmetric n × n
+ * matrix S (row-major), by LAPACK's divide-and-conquer dsyevd. */
+static int sym_eig(double *Q, double *w, const double *S, int64_t n, const char *what) {
     if (!all_finite(S, n * n))
         return bnn__error(BNN_EINVAL, "laplace: %s has non-finite entries", what);
-    memcpy(V, S, (size_t)(n * n) * sizeof(double));
+    memcpy(Q, S, (size_t)(n * n) * sizeof(double));
     lapack_int info =
-        LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', (lapack_int)n, V, (lapack_int)n, w);
+        LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', (lapack_int)n, Q, (lapack_int)n, w);
     if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
         return bnn__error(BNN_ENOMEM, "laplace: no memory for the eigendecomposition of %s", what);
     if (info != 0)
@@ -85,6 +79,11 @@ static int sym_eig(double *V, double *w, const double *S, int64_t n, const char 
                           "laplace: eigendecomposition of %s (%lld × %lld) failed "
                           "(LAPACKE_dsyevd info %d)",
                           what, (long long)n, (long long)n, (int)info);
+    for (int64_t i = 0; i < n; i++) /* LAPACK's columns are our rows: transpose */
+        for (int64_t k = 0; k < i; k++) {
+            const double t = Q[i * n + k];
+            Q[i * n + k] = Q[k * n + i], Q[k * n + i] = t;
+        }
     return 0;
 }
 
@@ -97,7 +96,7 @@ void bnn_laplace_free(bnn_laplace *la) {
     if (!la) return;
     for (int64_t b = 0; la->blk && b < la->nblocks; b++) {
         bnn__free(la->blk[b].l0), bnn__free(la->blk[b].l1);
-        bnn__free(la->blk[b].V0), bnn__free(la->blk[b].V1);
+        bnn__free(la->blk[b].Q0), bnn__free(la->blk[b].Q1);
     }
     bnn__free(la->blk);
     bnn__free(la->Q), bnn__free(la->lam), bnn__free(la->meanf), bnn__free(la->mean);
@@ -134,18 +133,18 @@ static int kron_setup(bnn_laplace *la) {
         if (off + n0 * n1 > la->P)
             return bnn__error(BNN_ESHAPE, "laplace: kron blocks hold more than P = %lld parameters",
                               (long long)la->P);
-        k->l0 = alloc_doubles(n0), k->V0 = alloc_doubles(n0 * n0);
-        if (nf == 2) k->l1 = alloc_doubles(n1), k->V1 = alloc_doubles(n1 * n1);
-        if (!k->l0 || !k->V0 || (nf == 2 && (!k->l1 || !k->V1)))
+        k->l0 = alloc_doubles(n0), k->Q0 = alloc_doubles(n0 * n0);
+        if (nf == 2) k->l1 = alloc_doubles(n1), k->Q1 = alloc_doubles(n1 * n1);
+        if (!k->l0 || !k->Q0 || (nf == 2 && (!k->l1 || !k->Q1)))
             return bnn__error(BNN_ENOMEM, "laplace: cannot allocate kron block %lld", (long long)b);
         char what[64];
         snprintf(what, sizeof what, "kron block %lld factor 0", (long long)b);
-        if ((rc = sym_eig(k->V0, k->l0, f0, n0, what))) return rc;
+        if ((rc = sym_eig(k->Q0, k->l0, f0, n0, what))) return rc;
         for (int64_t i = 0; i < n0; i++)
             k->l0[i] = k->l0[i] > 0 ? k->l0[i] : 0.0;
         if (nf == 2) {
             snprintf(what, sizeof what, "kron block %lld factor 1", (long long)b);
-            if ((rc = sym_eig(k->V1, k->l1, f1, n1, what))) return rc;
+            if ((rc = sym_eig(k->Q1, k->l1, f1, n1, what))) return rc;
             for (int64_t j = 0; j < n1; j++)
                 k->l1[j] = k->l1[j] > 0 ? k->l1[j] : 0.0;
         }
@@ -238,11 +237,6 @@ int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn
             }
             /* Not clipped: log det(hf·H + δ I) is then exact, as laplace-torch's torch.logdet. */
             rc = sym_eig(la->Q, la->lam, H, la->P, "the full curvature");
-            for (int64_t i = 0; !rc && i < la->P; i++) /* rows = eigenvectors → columns */
-                for (int64_t k = 0; k < i; k++) {
-                    const double t = la->Q[i * la->P + k];
-                    la->Q[i * la->P + k] = la->Q[k * la->P + i], la->Q[k * la->P + i] = t;
-                }
             break;
         }
         case BNN_HESS_KRON: rc = kron_setup(la); break;
@@ -538,12 +532,12 @@ static void glm_accumulate(glm_ctx *g, const glm_layer *L, int64_t t, const floa
     case BNN_HESS_KRON: {
         const kblock *kw = &la->blk[L->blk], *kb = &la->blk[L->blk + 1];
         double *u = g->u, *v = g->v, *w = g->w, *ub = g->ub;
-        for (int64_t j = 0; j < in; j++) { /* v = Q_Aᵀ a */
-            const double *q = kw->V1 + j * in;
-            double s = 0;
-            for (int64_t i = 0; i < in; i++)
-                s += q[i] * (double)a[i];
-            v[j] = s;
+        memset(v, 0, (size_t)in * sizeof(double)); /* v = Q_Aᵀ a = Σ_i a_i Q_A[i,:] */
+        for (int64_t i = 0; i < in; i++) {
+            const double ai = a[i], *q = kw->Q1 + i * in;
+            if (ai == 0.0) continue;
+            for (int64_t j = 0; j < in; j++)
+                v[j] += ai * q[j];
         }
         for (int64_t k = 0; k < out; k++) { /* w_k = Σ_j v_j² / (hf λB_k λA_j + δ) */
             const double *id = inv_d + kw->off + k * in;
@@ -552,15 +546,16 @@ static void glm_accumulate(glm_ctx *g, const glm_layer *L, int64_t t, const floa
                 s += v[j] * v[j] * id[j];
             w[k] = s;
         }
-        for (int64_t c = 0; c < K; c++) /* u_c = Q_Bᵀ g_c, ub_c = Q_bᵀ g_c */
-            for (int64_t k = 0; k < out; k++) {
-                const double *q = kw->V0 + k * out, *qb = kb->V0 + k * out;
-                double s = 0, sb = 0;
-                for (int64_t o = 0; o < out; o++) {
-                    s += q[o] * (double)G[c * out + o];
-                    sb += qb[o] * (double)G[c * out + o];
-                }
-                u[c * out + k] = s, ub[c * out + k] = sb;
+        /* u_c = Q_Bᵀ g_c = Σ_o g_co Q_B[o,:], ub_c = Q_bᵀ g_c */
+        memset(u, 0, (size_t)(K * out) * sizeof(double));
+        memset(ub, 0, (size_t)(K * out) * sizeof(double));
+        for (int64_t c = 0; c < K; c++)
+            for (int64_t o = 0; o < out; o++) {
+                const double go = G[c * out + o], *q = kw->Q0 + o * out, *qb = kb->Q0 + o * out;
+                if (go == 0.0) continue;
+                double *uc = u + c * out, *ubc = ub + c * out;
+                for (int64_t k = 0; k < out; k++)
+                    uc[k] += go * q[k], ubc[k] += go * qb[k];
             }
         for (int64_t c = 0; c < K; c++)
             for (int64_t c2 = 0; c2 <= c; c2++) {
@@ -865,14 +860,17 @@ int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta) {
     const int64_t P = la->P;
     const double hf = 1.0 / (la->sigma * la->sigma);
     float *eps = bnn__alloc(bnn__bytes(P, sizeof(float)));
-    double *z = alloc_doubles(P), *tmp = NULL;
-    int64_t max_tmp = 0;
+    double *z = alloc_doubles(P), *tmp = NULL, *At = NULL, *row = NULL;
+    int64_t max_tmp = 0, max_in = 0;
     if (la->structure == BNN_HESS_KRON)
-        for (int64_t b = 0; b < la->nblocks; b++)
+        for (int64_t b = 0; b < la->nblocks; b++) {
             if (la->blk[b].n0 * la->blk[b].n1 > max_tmp) max_tmp = la->blk[b].n0 * la->blk[b].n1;
-    if (max_tmp) tmp = alloc_doubles(max_tmp);
-    if (!eps || !z || (max_tmp && !tmp)) {
-        bnn__free(tmp), bnn__free(z), bnn__free(eps);
+            if (la->blk[b].n1 > max_in) max_in = la->blk[b].n1;
+        }
+    if (max_tmp) tmp = alloc_doubles(max_tmp), At = alloc_doubles(max_in * max_in);
+    if (max_tmp) row = alloc_doubles(max_in);
+    if (!eps || !z || (max_tmp && (!tmp || !At || !row))) {
+        bnn__free(row), bnn__free(At), bnn__free(tmp), bnn__free(z), bnn__free(eps);
         return bnn__error(BNN_ENOMEM, "bnn_laplace_sample: out of memory");
     }
     bnn_rng_normal(rng, eps, P);
@@ -898,34 +896,42 @@ int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta) {
             const int64_t n0 = k->n0, n1 = k->n1;
             const double *Z = z + k->off;
             if (k->nf == 2) {
-                /* T = Z Q_Aᵀ: T[r,i] = Σ_j Z[r,j] V1[j,i]; then W = Q_B T: W[o,i] = Σ_r V0[r,o]
-                 * T[r,i] */
-                for (int64_t r = 0; r < n0; r++)
-                    for (int64_t i = 0; i < n1; i++) {
-                        double s = 0;
-                        for (int64_t j = 0; j < n1; j++)
-                            s += Z[r * n1 + j] * k->V1[j * n1 + i];
-                        tmp[r * n1 + i] = s;
-                    }
+                /* W = Q_B Z Q_Aᵀ as row updates: T = Q_B Z (T[o,:] = Σ_r Q_B[o,r] Z[r,:]), then
+                 * W[o,:] = Σ_j T[o,j] Q_Aᵀ[j,:] with Q_Aᵀ copied once into At. */
+                for (int64_t i = 0; i < n1; i++)
+                    for (int64_t j = 0; j < n1; j++)
+                        At[j * n1 + i] = k->Q1[i * n1 + j];
+                memset(tmp, 0, (size_t)(n0 * n1) * sizeof(double));
                 for (int64_t o = 0; o < n0; o++)
-                    for (int64_t i = 0; i < n1; i++) {
-                        double s = 0;
-                        for (int64_t r = 0; r < n0; r++)
-                            s += k->V0[r * n0 + o] * tmp[r * n1 + i];
-                        const int64_t idx = k->off + o * n1 + i;
-                        theta[idx] = (float)(la->mean[idx] + s);
+                    for (int64_t r = 0; r < n0; r++) {
+                        const double q = k->Q0[o * n0 + r], *zr = Z + r * n1;
+                        double *t = tmp + o * n1;
+                        for (int64_t i = 0; i < n1; i++)
+                            t[i] += q * zr[i];
                     }
+                for (int64_t o = 0; o < n0; o++) {
+                    memset(row, 0, (size_t)n1 * sizeof(double));
+                    for (int64_t j = 0; j < n1; j++) {
+                        const double t = tmp[o * n1 + j], *aj = At + j * n1;
+                        for (int64_t i = 0; i < n1; i++)
+                            row[i] += t * aj[i];
+                    }
+                    for (int64_t i = 0; i < n1; i++) {
+                        const int64_t idx = k->off + o * n1 + i;
+                        theta[idx] = (float)(la->mean[idx] + row[i]);
+                    }
+                }
             } else {
                 for (int64_t o = 0; o < n0; o++) {
                     double s = 0;
-                    for (int64_t r = 0; r < n0; r++)
-                        s += k->V0[r * n0 + o] * Z[r];
+                    for (int64_t r = 0; r < n0; r++) /* (Q_b z)_o */
+                        s += k->Q0[o * n0 + r] * Z[r];
                     theta[k->off + o] = (float)(la->mean[k->off + o] + s);
                 }
             }
         }
         break;
     }
-    bnn__free(tmp), bnn__free(z), bnn__free(eps);
+    bnn__free(row), bnn__free(At), bnn__free(tmp), bnn__free(z), bnn__free(eps);
     return 0;
 }

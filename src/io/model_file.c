@@ -59,14 +59,172 @@ int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, co
     return 0;
 }
 
+static const char *hess_name(bnn_hessian h) {
+    return h == BNN_HESS_DIAG ? "diag" : h == BNN_HESS_KRON ? "kron" : "full";
+}
+
+/* Shortest round-trip text of a double. */
+static void fmt_g(char *buf, size_t len, double v) {
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
+int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, const char *path,
+                     const char *const *keys, const char *const *values, int64_t nkv) {
+    const bnn_curv *c = bnn_laplace_curv(la);
+    bnn_st_writer *w;
+    int rc = bnn_st_writer_new(&w);
+    if (rc) return rc;
+    rc = bnn__model_write(m, w, task, bnn_model_cparams(m));
+    char v[8][40];
+    const int64_t P = bnn_curv_nparams(c), nb = bnn_curv_nblocks(c);
+    fmt_g(v[0], sizeof v[0], bnn_laplace_prior_prec(la));
+    fmt_g(v[1], sizeof v[1], bnn_laplace_sigma(la));
+    fmt_g(v[2], sizeof v[2], bnn_curv_loss(c));
+    snprintf(v[3], sizeof v[3], "%lld", (long long)bnn_curv_offset(c));
+    snprintf(v[4], sizeof v[4], "%lld", (long long)P);
+    snprintf(v[5], sizeof v[5], "%lld", (long long)bnn_curv_ndata(c));
+    snprintf(v[6], sizeof v[6], "%lld", (long long)bnn_curv_noutputs(c));
+    snprintf(v[7], sizeof v[7], "%lld", (long long)nb);
+    const char *mk[] = {"bnn.laplace.prior_prec", "bnn.laplace.sigma", "bnn.laplace.loss",
+                        "bnn.laplace.offset", "bnn.laplace.nparams", "bnn.laplace.ndata",
+                        "bnn.laplace.noutputs", "bnn.laplace.nblocks"};
+    if (!rc) rc = bnn_st_writer_meta(w, "bnn.posterior", "laplace");
+    if (!rc) rc = bnn_st_writer_meta(w, "bnn.laplace.hessian", hess_name(bnn_curv_structure(c)));
+    for (int i = 0; !rc && i < 8; i++) rc = bnn_st_writer_meta(w, mk[i], v[i]);
+    for (int64_t i = 0; !rc && i < nkv; i++) rc = bnn_st_writer_meta(w, keys[i], values[i]);
+    if (!rc && bnn_curv_structure(c) == BNN_HESS_DIAG)
+        rc = bnn_st_writer_add(w, "laplace.diag", BNN_DT_F64, 1, &P, bnn_curv_diag(c));
+    if (!rc && bnn_curv_structure(c) == BNN_HESS_FULL) {
+        int64_t shape[2] = {P, P};
+        rc = bnn_st_writer_add(w, "laplace.dense", BNN_DT_F64, 2, shape, bnn_curv_dense(c));
+    }
+    for (int64_t i = 0; !rc && bnn_curv_structure(c) == BNN_HESS_KRON && i < nb; i++) {
+        int nf;
+        const double *f[2];
+        int64_t nn[2];
+        if ((rc = bnn_curv_block(c, i, &nf, &f[0], &nn[0], &f[1], &nn[1]))) break;
+        for (int j = 0; !rc && j < nf; j++) {
+            char name[64];
+            int64_t shape[2] = {nn[j], nn[j]};
+            snprintf(name, sizeof name, "laplace.b%lld.f%d", (long long)i, j);
+            rc = bnn_st_writer_add(w, name, BNN_DT_F64, 2, shape, f[j]);
+        }
+    }
+    if (!rc) rc = bnn_st_writer_save(w, path);
+    bnn_st_writer_free(w);
+    return rc;
+}
+
+/* Reads a number from the metadata; BNN_EFORMAT naming the key. */
+static int meta_double(const bnn_st *st, const char *key, double *out) {
+    const char *v = bnn_st_meta(st, key);
+    char *end;
+    if (!v || (*out = strtod(v, &end), end == v || *end))
+        return bnn__error(BNN_EFORMAT, "Laplace posterior: metadata '%s' is missing or not a "
+                          "number", key);
+    return 0;
+}
+
+/* Reads an F64 tensor of the given shape (d1 = 0 for a vector) into a new buffer. */
+static int read_f64(const bnn_st *st, const char *name, int64_t d0, int64_t d1, double **out) {
+    bnn_st_tensor t;
+    *out = NULL;
+    if (bnn_st_get(st, name, &t) || t.dtype != BNN_DT_F64 || t.ndim != (d1 ? 2 : 1) ||
+        t.shape[0] != d0 || (d1 && t.shape[1] != d1))
+        return bnn__error(BNN_EFORMAT, "Laplace posterior: tensor '%s' is missing or not F64 of "
+                          "the size the metadata says", name);
+    *out = malloc((size_t)t.numel * sizeof(double));
+    if (!*out) return bnn__error(BNN_ENOMEM, "out of memory");
+    int rc = bnn_st_to_f64(&t, *out);
+    for (int64_t i = 0; !rc && i < t.numel; i++)
+        if (!isfinite((*out)[i]))
+            rc = bnn__error(BNN_EFORMAT, "Laplace posterior: tensor '%s' holds NaN or Inf", name);
+    return rc;
+}
+
+static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *st) {
+    double d[8];
+    const char *mk[] = {"bnn.laplace.prior_prec", "bnn.laplace.sigma", "bnn.laplace.loss",
+                        "bnn.laplace.offset", "bnn.laplace.nparams", "bnn.laplace.ndata",
+                        "bnn.laplace.noutputs", "bnn.laplace.nblocks"};
+    for (int i = 0; i < 8; i++) {
+        int rc = meta_double(st, mk[i], &d[i]);
+        if (rc) return rc;
+    }
+    const char *hs = bnn_st_meta(st, "bnn.laplace.hessian");
+    bnn_hessian h;
+    if (hs && !strcmp(hs, "diag")) h = BNN_HESS_DIAG;
+    else if (hs && !strcmp(hs, "kron")) h = BNN_HESS_KRON;
+    else if (hs && !strcmp(hs, "full")) h = BNN_HESS_FULL;
+    else return bnn__error(BNN_EFORMAT, "Laplace posterior: bnn.laplace.hessian is missing or "
+                           "unknown (diag, kron, full)");
+    const int64_t off = (int64_t)d[3], P = (int64_t)d[4], nb = (int64_t)d[7];
+    if (off < 0 || P < 1 || off + P > bnn_model_nparams(m) || nb < 0 || nb > 4096)
+        return bnn__error(BNN_EFORMAT, "Laplace posterior: subset [%lld, +%lld) or %lld blocks do "
+                          "not fit model %s", (long long)off, (long long)P, (long long)nb,
+                          bnn_model_spec(m));
+    double *diag = NULL, *dense = NULL, **f = NULL;
+    int64_t *n0 = NULL, *n1 = NULL;
+    int rc = 0;
+    if (h == BNN_HESS_DIAG) rc = read_f64(st, "laplace.diag", P, 0, &diag);
+    if (h == BNN_HESS_FULL) rc = read_f64(st, "laplace.dense", P, P, &dense);
+    if (h == BNN_HESS_KRON) {
+        f = calloc((size_t)(2 * nb + 1), sizeof *f);
+        n0 = calloc((size_t)nb + 1, sizeof *n0), n1 = calloc((size_t)nb + 1, sizeof *n1);
+        if (!f || !n0 || !n1) rc = bnn__error(BNN_ENOMEM, "out of memory");
+        for (int64_t i = 0; !rc && i < nb; i++) {
+            for (int j = 0; !rc && j < 2; j++) {
+                char name[64];
+                bnn_st_tensor t;
+                snprintf(name, sizeof name, "laplace.b%lld.f%d", (long long)i, j);
+                if (bnn_st_get(st, name, &t)) {
+                    if (j == 0) rc = bnn__error(BNN_EFORMAT, "Laplace posterior: '%s' is missing", name);
+                    continue; /* a bias block has one factor */
+                }
+                int64_t side = t.ndim == 2 ? t.shape[0] : 0;
+                if (!(rc = read_f64(st, name, side, side, &f[2 * i + j])))
+                    (j ? n1 : n0)[i] = side;
+            }
+        }
+    }
+    bnn_curv *c = NULL;
+    bnn_laplace *la = NULL;
+    if (!rc) {
+        const double **f0 = NULL, **f1 = NULL;
+        double *pf0[4096 + 1], *pf1[4096 + 1];
+        if (f) {
+            for (int64_t i = 0; i < nb; i++) pf0[i] = f[2 * i], pf1[i] = f[2 * i + 1];
+            f0 = (const double **)pf0, f1 = (const double **)pf1;
+        }
+        rc = bnn_curv_from_arrays(&c, h, P, off, (int64_t)d[5], (int64_t)d[6], d[2], diag, dense,
+                                  nb, n0, n1, (const double *const *)f0, (const double *const *)f1);
+    }
+    const char *tk = bnn_st_meta(st, "bnn.task");
+    bnn_task task = tk && !strcmp(tk, "regression") ? BNN_TASK_REGRESSION : BNN_TASK_CLASSIFICATION;
+    /* bnn_laplace_new owns c from here on, also when it fails. */
+    if (!rc && !(rc = bnn_laplace_new(&la, c, bnn_model_cparams(m) + off, task))) {
+        bnn_laplace_set_prior(la, d[0], d[1]);
+        rc = bnn_posterior_from_laplace(out, m, la);
+    }
+    free(diag), free(dense), free(n0), free(n1);
+    for (int64_t i = 0; f && i < 2 * nb; i++) free(f[i]);
+    free(f);
+    return rc;
+}
+
 int bnn_posterior_load(bnn_posterior **out, const bnn_model *m, const bnn_st *st) {
     *out = NULL;
     const char *kind = bnn_st_meta(st, "bnn.posterior");
     const int64_t n = bnn_model_nparams(m);
     bnn_posterior_kind k = BNN_POSTERIOR_POINT;
+    if (kind && !strcmp(kind, "laplace")) return load_laplace(out, m, st);
     if (kind && !strcmp(kind, "diag")) k = BNN_POSTERIOR_DIAG;
     else if (kind && strcmp(kind, "point"))
-        return bnn__error(BNN_EFORMAT, "bnn.posterior is '%s', expected point or diag", kind);
+        return bnn__error(BNN_EFORMAT, "bnn.posterior is '%s', expected point, diag or laplace",
+                          kind);
     bnn_posterior *q;
     int rc = bnn_posterior_new(&q, k, n);
     if (rc) return rc;

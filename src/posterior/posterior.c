@@ -10,14 +10,16 @@ struct bnn_posterior {
     bnn_posterior_kind kind;
     int64_t n;
     float *mean;
-    float *std; /* diagonal Gaussian only */
+    float *std;      /* diagonal Gaussian only */
+    bnn_laplace *la; /* Laplace only: the approximation over a subset of the weights */
 };
 
 int bnn_posterior_new(bnn_posterior **out, bnn_posterior_kind kind, int64_t n) {
     *out = NULL;
     if (n < 1) return bnn__error(BNN_EINVAL, "a posterior needs at least one parameter");
     if (kind != BNN_POSTERIOR_POINT && kind != BNN_POSTERIOR_DIAG)
-        return bnn__error(BNN_EINVAL, "unknown posterior kind %d", (int)kind);
+        return bnn__error(BNN_EINVAL, "posterior kind %d cannot be made empty (a Laplace "
+                          "posterior comes from bnn_posterior_from_laplace)", (int)kind);
     bnn_posterior *q = calloc(1, sizeof *q);
     if (!q) return bnn__error(BNN_ENOMEM, "out of memory");
     q->kind = kind, q->n = n;
@@ -37,6 +39,7 @@ void bnn_posterior_free(bnn_posterior *q) {
     if (!q) return;
     bnn__free(q->mean);
     bnn__free(q->std);
+    bnn_laplace_free(q->la);
     free(q);
 }
 
@@ -51,6 +54,14 @@ void bnn_posterior_sample(const bnn_posterior *q, bnn_rng *rng, float *theta) {
     const int64_t n = q->n;
     if (q->kind == BNN_POSTERIOR_POINT) {
         memcpy(theta, q->mean, (size_t)n * sizeof(float));
+        return;
+    }
+    if (q->kind == BNN_POSTERIOR_LAPLACE) {
+        /* The subset is drawn from the Laplace Gaussian; every other weight keeps its MAP value. */
+        memcpy(theta, q->mean, (size_t)n * sizeof(float));
+        const bnn_curv *c = bnn_laplace_curv(q->la);
+        int rc = bnn_laplace_sample(q->la, rng, theta + bnn_curv_offset(c));
+        BNN_ASSERT(rc == 0);
         return;
     }
     /* θ = m + σ ⊙ ε, with ε drawn straight into θ so no scratch is needed. */
@@ -73,4 +84,31 @@ void bnn_posterior_std_summary(const bnn_posterior *q, double *min, double *mean
         sum += v;
     }
     *min = lo, *mean = sum / (double)q->n, *max = hi;
+}
+
+int bnn_posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_laplace *la) {
+    *out = NULL;
+    const bnn_curv *c = bnn_laplace_curv(la);
+    const int64_t n = bnn_model_nparams(m);
+    if (bnn_curv_offset(c) < 0 || bnn_curv_offset(c) + bnn_curv_nparams(c) > n) {
+        bnn_laplace_free(la);
+        return bnn__error(BNN_ESHAPE, "the Laplace subset [%lld, %lld) does not fit a model of "
+                          "%lld parameters", (long long)bnn_curv_offset(c),
+                          (long long)(bnn_curv_offset(c) + bnn_curv_nparams(c)), (long long)n);
+    }
+    bnn_posterior *q;
+    int rc = bnn_posterior_new(&q, BNN_POSTERIOR_POINT, n);
+    if (rc) {
+        bnn_laplace_free(la);
+        return rc;
+    }
+    q->kind = BNN_POSTERIOR_LAPLACE;
+    q->la = la;
+    memcpy(q->mean, bnn_model_cparams(m), (size_t)n * sizeof(float));
+    *out = q;
+    return 0;
+}
+
+const bnn_laplace *bnn_posterior_laplace(const bnn_posterior *q) {
+    return q->kind == BNN_POSTERIOR_LAPLACE ? q->la : NULL;
 }

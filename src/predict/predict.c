@@ -27,6 +27,57 @@ static void log_softmax(double *out, const float *f, int64_t k, double T) {
     for (int64_t j = 0; j < k; j++) out[j] = (double)f[j] / T - lse;
 }
 
+/* The linearised (GLM) predictive of a Laplace posterior (Immer et al., AISTATS 2021; laplace-
+ * torch's default): f ~ N(f_mu, f_var) in function space, then the probit approximation for
+ * classification (MacKay 1992) or N(f_mu, f_var + σ²) for regression. A temperature T scales
+ * the logits' distribution to N(f_mu / T, f_var / T²). */
+static int glm_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
+                       bnn_task task, const struct bnn_predict_params *p, double *probs,
+                       double *mi, double *mean, double *var) {
+    const bnn_laplace *la = bnn_posterior_laplace(q);
+    const int64_t k = bnn_model_output_dim(m), d = bnn_model_input_dim(m);
+    const int64_t bs = p->batch_size < n ? p->batch_size : n;
+    double *fm = bnn__alloc(bnn__bytes(bs * k, sizeof(double)));
+    double *fv = bnn__alloc(bnn__bytes(bs * k * k, sizeof(double)));
+    int rc = 0;
+    if (!fm || !fv) {
+        rc = bnn__error(BNN_ENOMEM, "out of memory for the GLM predictive");
+        goto done;
+    }
+    const double T = p->temperature, s2 = p->sigma * p->sigma;
+    for (int64_t lo = 0; lo < n; lo += bs) {
+        const int64_t b = lo + bs <= n ? bs : n - lo;
+        if ((rc = bnn_laplace_glm(la, m, x + lo * d, b, fm, fv))) goto done;
+        if (task == BNN_TASK_CLASSIFICATION) {
+            if (T != 1.0) {
+                for (int64_t i = 0; i < b * k; i++) fm[i] /= T;
+                for (int64_t i = 0; i < b * k * k; i++) fv[i] /= T * T;
+            }
+            bnn_probit(probs + lo * k, fm, fv, b, k);
+            if (mi)
+                for (int64_t i = 0; i < b; i++) mi[lo + i] = 0.0;
+        } else {
+            for (int64_t i = 0; i < b; i++)
+                for (int64_t j = 0; j < k; j++) {
+                    mean[(lo + i) * k + j] = fm[i * k + j];
+                    var[(lo + i) * k + j] = fv[(i * k + j) * k + j] + s2;
+                }
+        }
+    }
+    for (int64_t i = 0; i < n * k; i++) {
+        double v = task == BNN_TASK_CLASSIFICATION ? probs[i] : mean[i];
+        if (!isfinite(v)) {
+            rc = bnn__error(BNN_EDIVERGED, "the GLM predictive is not finite (example %lld)",
+                            (long long)(i / k));
+            goto done;
+        }
+    }
+done:
+    bnn__free(fm);
+    bnn__free(fv);
+    return rc;
+}
+
 int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n, bnn_task task,
                 const struct bnn_predict_params *p, double *probs, double *mi, double *mean,
                 double *var) {
@@ -42,6 +93,10 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
         return bnn__error(BNN_EINVAL, "regression noise sigma must be positive");
     if (!(p->temperature > 0.0) || !isfinite(p->temperature))
         return bnn__error(BNN_EINVAL, "the temperature must be a positive number");
+    if (q && bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE && p->samples == 0) {
+        int rc = bnn_model_reserve(m, p->batch_size < n ? p->batch_size : n);
+        return rc ? rc : glm_predict(m, q, x, n, task, p, probs, mi, mean, var);
+    }
     const bool sampled = p->samples > 0 && q && bnn_posterior_kind_of(q) != BNN_POSTERIOR_POINT;
     const int64_t S = sampled ? p->samples : 1;
     const int64_t bs = p->batch_size < n ? p->batch_size : n;

@@ -1,0 +1,169 @@
+/* Benchmark: Laplace approximations of the Fashion-MNIST MAP MLP 784-512-256-10 (trained here:
+ * AdamW, 10 epochs, cosine schedule, the `make demo` recipe).
+ *   1. Quality: last-layer KFAC Laplace, prior precision by the marginal likelihood (100 Adam
+ *      steps), GLM probit predictive, against the MAP network: test accuracy, NLL, ECE; the time
+ *      to fit, and one forward pass over the training data for scale.
+ *   2. Speed: the all-weights fits (--subset all) with --hessian kron and diag, exact GGN (one
+ *      backward pass per class column, K = 10) and sampled Fisher (one pass), against OpenBLAS
+ *      sgemm (its own threads) on exactly the matrix products each fit performs per batch.
+ *      Reports each fit's achieved GFLOP/s (its GEMM work over its whole time) as a fraction of
+ *      the sgemm rate on that mix (target ≥ 0.5).
+ * usage: bench_laplace [threads] */
+#include "core/internal.h"
+
+#include <string.h>
+#include <time.h>
+#if defined(BNN_HAVE_BLAS)
+#include <cblas.h>
+#endif
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct gemm_shape {
+    int64_t M, N, K;
+    bool ta, tb;
+} gemm_shape;
+
+static const int64_t L[4] = {784, 512, 256, 10};
+#define NL 3
+
+/* The GEMMs of one batch of b examples for a structure and number of passes, as curvature.c
+ * performs them: the forward pass; per pass the input gradients of layers 2 and 1 (dy·W) and
+ * the structure's product per layer (kron: GᵀG; diag: (G∘G)ᵀ(A∘A)); kron's AᵀA once. */
+static int mix(gemm_shape *s, bnn_hessian h, int64_t passes, int64_t b) {
+    int n = 0;
+    for (int l = 0; l < NL; l++) s[n++] = (gemm_shape){b, L[l + 1], L[l], false, true};
+    for (int64_t p = 0; p < passes; p++) {
+        for (int l = NL - 1; l >= 0; l--) {
+            if (h == BNN_HESS_KRON) s[n++] = (gemm_shape){L[l + 1], L[l + 1], b, true, false};
+            else s[n++] = (gemm_shape){L[l + 1], L[l], b, true, false};
+            if (l > 0) s[n++] = (gemm_shape){b, L[l], L[l + 1], false, false};
+        }
+    }
+    if (h == BNN_HESS_KRON)
+        for (int l = 0; l < NL; l++) s[n++] = (gemm_shape){L[l], L[l], b, true, false};
+    return n;
+}
+
+static double flops_of(const gemm_shape *s, int n) {
+    double f = 0;
+    for (int i = 0; i < n; i++) f += 2.0 * (double)s[i].M * (double)s[i].N * (double)s[i].K;
+    return f;
+}
+
+/* Seconds per run of the mix through OpenBLAS with its own threads (best of 5). */
+static double sgemm_time(const gemm_shape *s, int n, float *A, float *B, float *C) {
+    double best = 1e30;
+#if defined(BNN_HAVE_BLAS)
+    openblas_set_num_threads(bnn_get_threads());
+    for (int trial = 0; trial < 5; trial++) {
+        double t0 = now();
+        for (int r = 0; r < 10; r++)
+            for (int i = 0; i < n; i++)
+                cblas_sgemm(CblasRowMajor, s[i].ta ? CblasTrans : CblasNoTrans,
+                            s[i].tb ? CblasTrans : CblasNoTrans, (int)s[i].M, (int)s[i].N,
+                            (int)s[i].K, 1.0f, A, s[i].ta ? (int)s[i].M : (int)s[i].K, B,
+                            s[i].tb ? (int)s[i].K : (int)s[i].N, 0.0f, C, (int)s[i].N);
+        double dt = (now() - t0) / 10;
+        if (dt < best) best = dt;
+    }
+    openblas_set_num_threads(1);
+#else
+    (void)s, (void)n, (void)A, (void)B, (void)C;
+#endif
+    return best;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) bnn_set_threads(atoi(argv[1]));
+    bnn_dataset *tr, *te;
+    struct bnn_data_params dp = bnn_data_default_params();
+    if (bnn_data_load(&tr, "fmnist", &dp)) goto fail;
+    dp.split = "test";
+    if (bnn_data_load(&te, "fmnist", &dp)) goto fail;
+    bnn_model *m;
+    if (bnn_model_new(&m, "mlp:784-512-256-10")) goto fail;
+    struct bnn_train_params tp = bnn_train_default_params();
+    tp.epochs = 10, tp.lr = 1e-3f, tp.weight_decay = 1e-4f, tp.lr_schedule = BNN_LR_COSINE;
+    fprintf(stderr, "bench_laplace: training the MAP network (10 epochs)...\n");
+    if (bnn_train(m, tr, &tp)) goto fail;
+    const int64_t N = bnn_dataset_n(tr), bs = 256;
+
+    /* 1. Quality and the cost of a last-layer fit. */
+    struct bnn_predict_params pp = bnn_predict_default_params();
+    struct bnn_eval_result rmap, rla;
+    if (bnn_evaluate(m, NULL, te, &pp, 15, &rmap)) goto fail;
+    if (bnn_model_reserve(m, bs)) goto fail;
+    double t0 = now();
+    for (int64_t lo = 0; lo < N; lo += bs)
+        bnn_model_forward(m, bnn_model_cparams(m), bnn_dataset_cx(tr) + lo * 784,
+                          lo + bs <= N ? bs : N - lo, false, NULL);
+    const double t_fwd = now() - t0;
+    struct bnn_curv_params cp = bnn_curv_default_params();
+    cp.subset = BNN_SUBSET_LAST_LAYER, cp.hessian = BNN_HESS_KRON, cp.batch_size = bs;
+    bnn_curv *c;
+    bnn_laplace *la;
+    bnn_posterior *q;
+    t0 = now();
+    if (bnn_curv_compute(&c, m, tr, &cp)) goto fail;
+    const double t_ll_curv = now() - t0;
+    if (bnn_laplace_new(&la, c, bnn_model_cparams(m) + bnn_curv_offset(c), BNN_TASK_CLASSIFICATION))
+        goto fail;
+    if (bnn_laplace_optimize(la, 100)) goto fail;
+    const double t_ll = now() - t0;
+    const double delta = bnn_laplace_prior_prec(la);
+    if (bnn_posterior_from_laplace(&q, m, la)) goto fail;
+    if (bnn_evaluate(m, q, te, &pp, 15, &rla)) goto fail;
+    bnn_posterior_free(q);
+
+    printf("bnn bench_laplace: Fashion-MNIST MLP 784-512-256-10 (MAP: AdamW, 10 epochs, cosine), %d threads\n\n",
+           bnn_get_threads());
+    printf("| model | predict | test accuracy | test NLL | ECE (15 bins) | Brier | time to fit |\n");
+    printf("|---|---|---|---|---|---|---|\n");
+    printf("| MAP | at the weights | %.4f | %.4f | %.4f | %.4f | — |\n", rmap.cls.accuracy,
+           rmap.cls.nll, rmap.cls.ece, rmap.cls.brier);
+    printf("| last-layer KFAC Laplace, marglik δ = %.4g | GLM probit | %.4f | %.4f | %.4f | %.4f | %.3f s |\n",
+           delta, rla.cls.accuracy, rla.cls.nll, rla.cls.ece, rla.cls.brier, t_ll);
+    printf("\nlast-layer curvature %.3f s; one forward pass over the %lld training examples %.3f s "
+           "(difference %+.0f ms); with marglik %.3f s\n\n", t_ll_curv, (long long)N, t_fwd,
+           1e3 * (t_ll_curv - t_fwd), t_ll);
+
+    /* 2. Speed of the all-weights fits against sgemm on the same products. */
+    float *A = bnn__alloc(784 * 784 * 4), *B = bnn__alloc(784 * 784 * 4), *C = bnn__alloc(784 * 784 * 4);
+    bnn_rng rng = bnn_rng_make(1, 1);
+    bnn_rng_normal(&rng, A, 784 * 784);
+    bnn_rng_normal(&rng, B, 784 * 784);
+    printf("| --subset all | curvature | time | GEMM work | achieved | sgemm on the same products | fraction |\n");
+    printf("|---|---|---|---|---|---|---|\n");
+    const bnn_hessian hs[2] = {BNN_HESS_KRON, BNN_HESS_DIAG};
+    const bnn_curvature cs[2] = {BNN_CURV_GGN, BNN_CURV_GGN_MC};
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+            cp.subset = BNN_SUBSET_ALL, cp.hessian = hs[i], cp.curvature = cs[j];
+            t0 = now();
+            if (bnn_curv_compute(&c, m, tr, &cp)) goto fail;
+            double t_fit = now() - t0;
+            bnn_curv_free(c);
+            gemm_shape s[128];
+            const int64_t passes = cs[j] == BNN_CURV_GGN ? 10 : 1;
+            int n = mix(s, hs[i], passes, bs);
+            double per_batch = flops_of(s, n), work = per_batch * (double)N / (double)bs;
+            double rate = per_batch / sgemm_time(s, n, A, B, C) / 1e9;
+            double achieved = work / t_fit / 1e9;
+            printf("| --hessian %s | %s | %.2f s | %.0f GFLOP | %.1f GFLOP/s | %.1f GFLOP/s | %.3f |\n",
+                   i ? "diag" : "kron", j ? "ggn-mc" : "ggn", t_fit, work / 1e9, achieved, rate,
+                   achieved / rate);
+        }
+    printf("\ntarget: fraction >= 0.5\n");
+    bnn__free(A), bnn__free(B), bnn__free(C);
+    bnn_model_free(m);
+    bnn_dataset_free(tr), bnn_dataset_free(te);
+    return 0;
+fail:
+    fprintf(stderr, "bench_laplace: %s\n", bnn_last_error());
+    return 1;
+}
