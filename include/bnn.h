@@ -122,7 +122,8 @@ void bnn_dataset_set_image_shape(bnn_dataset *ds, const int64_t shape[3]);
 int bnn_dataset_validate(const bnn_dataset *ds);
 
 /* IDX (the MNIST format; .gz read through zlib). Images (u8, any rank >= 2) become features
- * scaled to [0, 1]; the labels file gives class labels in [0, classes). */
+ * scaled to [0, 1]; the labels file gives class labels in [0, classes). labels_path may be NULL:
+ * unlabelled images (one class, labels 0; classes is ignored). */
 int bnn_idx_load(bnn_dataset **out, const char *images_path, const char *labels_path,
                  int64_t classes);
 

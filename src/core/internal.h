@@ -33,6 +33,11 @@ void bnn__error_clear(void);
     } while (0)
 _Noreturn void bnn__assert_fail(const char *cond, const char *file, int line);
 
+/* Writes the concatenation of nparts byte ranges to path atomically (PATH.tmp.PID, fsync,
+ * rename); on failure nothing is left behind. BNN_EIO / BNN_ENOMEM naming the path. */
+int bnn__write_atomic(const char *path, const void *const *parts, const size_t *lens,
+                      int64_t nparts);
+
 /* 64-byte aligned allocation (zeroed); free with bnn__free. NULL on failure. */
 void *bnn__alloc(size_t bytes);
 void bnn__free(void *p);

@@ -29,10 +29,6 @@ int bnn__toy_moons_stream(bnn_dataset **out, int64_t n, double noise, uint64_t s
  * BNN_ENOMEM when n × d floats cannot be allocated. */
 int bnn__noise_uniform(bnn_dataset **out, int64_t n, int64_t d, uint64_t seed);
 
-/* An IDX image file without labels ("idx:IMAGES"): u8 images of rank >= 2 scaled to [0, 1] as in
- * bnn_idx_load, one class with every label 0, image shape (1, h, w) for a rank-3 file. The error
- * codes are bnn_idx_load's: BNN_EIO, BNN_EFORMAT, BNN_ENOMEM. */
-int bnn__idx_load_images(bnn_dataset **out, const char *path);
 
 /* Image operations for shifted inputs (src/data/shift.c). Both take one single-channel h × w image
  * (row-major) and write a new one of the same shape into out, which must not overlap in.

@@ -171,7 +171,7 @@ static void convert(bnn_dataset *ds, const unsigned char *pixels, const unsigned
     for (int64_t i = 0; i < ds->n * ds->d; i++)
         ds->x[i] = scale[pixels[i]];
     for (int64_t i = 0; i < ds->n; i++)
-        ds->labels[i] = labels[i];
+        ds->labels[i] = labels ? labels[i] : 0;
     /* A rank-3 file is (n, h, w): one-channel images. Other ranks give no image shape, since
      * (n, h, w, c) and (n, c, h, w) cannot be told apart from the header. */
     if (hi->ndim == 3) {
@@ -184,8 +184,7 @@ int bnn_idx_load(bnn_dataset **out, const char *images_path, const char *labels_
                  int64_t classes) {
     if (!out) return bnn__error(BNN_EINVAL, "bnn_idx_load: out is NULL");
     *out = NULL;
-    if (!images_path || !labels_path)
-        return bnn__error(BNN_EINVAL, "bnn_idx_load: a file path is NULL");
+    if (!images_path) return bnn__error(BNN_EINVAL, "bnn_idx_load: the images path is NULL");
     if (classes < 1 || classes > INT32_MAX)
         return bnn__error(BNN_EINVAL, "bnn_idx_load: classes must be >= 1 (got %lld)",
                           (long long)classes);
@@ -205,9 +204,11 @@ int bnn_idx_load(bnn_dataset **out, const char *images_path, const char *labels_
                         images_path, dtype_name(hi.dtype), hi.ndim);
         goto fail;
     }
-    if ((rc = open_file(&fl, labels_path))) goto fail;
-    if ((rc = read_header(fl, labels_path, &hl))) goto fail;
-    if (hl.dtype != 0x08 || hl.ndim != 1) {
+    /* Without a labels file the images are unlabelled (one class, labels 0), e.g. OOD inputs. */
+    if (!labels_path) hl = hi, classes = 1;
+    if (labels_path && (rc = open_file(&fl, labels_path))) goto fail;
+    if (labels_path && (rc = read_header(fl, labels_path, &hl))) goto fail;
+    if (labels_path && (hl.dtype != 0x08 || hl.ndim != 1)) {
         rc = bnn__error(BNN_EFORMAT,
                         "%s: labels must be unsigned bytes (dtype 08) with rank 1; "
                         "this file holds %s with rank %d",
@@ -227,8 +228,8 @@ int bnn_idx_load(bnn_dataset **out, const char *images_path, const char *labels_
         goto fail;
     }
 
-    if ((rc = read_payload(fl, labels_path, "labels", (size_t)n, &labels))) goto fail;
-    for (int64_t i = 0; i < n; i++) {
+    if (labels_path && (rc = read_payload(fl, labels_path, "labels", (size_t)n, &labels))) goto fail;
+    for (int64_t i = 0; labels && i < n; i++) {
         if (labels[i] >= classes) {
             rc = bnn__error(BNN_EFORMAT,
                             "%s: label %d of item %lld (counting from 0) is not in "
@@ -237,7 +238,7 @@ int bnn_idx_load(bnn_dataset **out, const char *images_path, const char *labels_
             goto fail;
         }
     }
-    rc = close_file(fl, labels_path);
+    rc = fl ? close_file(fl, labels_path) : 0;
     fl = NULL;
     if (rc) goto fail;
 

@@ -136,7 +136,7 @@ static int load_idx(bnn_dataset **out, const char *rest) {
     int rc = split_paths("idx", rest, "idx:IMAGES or idx:IMAGES,LABELS", &images, &labels);
     if (rc) return rc;
     if (!labels) {
-        rc = bnn__idx_load_images(out, images);
+        rc = bnn_idx_load(out, images, NULL, 1);
         free(images);
         return rc;
     }

@@ -864,53 +864,22 @@ int bnn_st_writer_save(const bnn_st_writer *w, const char *path) {
         return rc;
     }
 
-    /* Writing to a temporary name in the same directory and renaming it over PATH means PATH
-     * is either the old file or the complete new one, never a torn mix (rename is atomic on
-     * POSIX file systems). */
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) {
-        free(hdr.p);
-        return bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
-    }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        rc = bnn__error(BNN_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-        goto out;
-    }
     /* Byte by byte, so the length is little-endian whatever the host order. */
     unsigned char lenb[8];
     for (int i = 0; i < 8; i++)
         lenb[i] = (unsigned char)((uint64_t)hdr.len >> (8 * i));
-    int ok = fwrite(lenb, 1, 8, f) == 8 && fwrite(hdr.p, 1, hdr.len, f) == hdr.len;
-    for (int64_t i = 0; ok && i < w->n; i++)
-        if (w->t[i].nbytes) ok = fwrite(w->t[i].data, 1, w->t[i].nbytes, f) == w->t[i].nbytes;
-    /* Flushing and syncing before the rename makes the new contents durable before the name
-     * points at them, so a crash cannot leave PATH naming an empty file. */
-    if (ok) ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int e = errno;
-    if (!ok) {
-        fclose(f);
-        remove(tmp);
-        rc = bnn__error(BNN_EIO, "%s: cannot write %s: %s", path, tmp, strerror(e));
-        goto out;
+    const void **parts = malloc((size_t)(w->n + 2) * sizeof *parts);
+    size_t *lens = malloc((size_t)(w->n + 2) * sizeof *lens);
+    if (!parts || !lens) {
+        rc = bnn__error(BNN_ENOMEM, "%s: out of memory", path);
+    } else {
+        parts[0] = lenb, lens[0] = 8;
+        parts[1] = hdr.p, lens[1] = hdr.len;
+        for (int64_t i = 0; i < w->n; i++) parts[2 + i] = w->t[i].data, lens[2 + i] = w->t[i].nbytes;
+        rc = bnn__write_atomic(path, parts, lens, w->n + 2);
     }
-    if (fclose(f) != 0) {
-        e = errno;
-        remove(tmp);
-        rc = bnn__error(BNN_EIO, "%s: cannot close %s: %s", path, tmp, strerror(e));
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        remove(tmp);
-        rc = bnn__error(BNN_EIO, "%s: cannot rename %s over it: %s", path, tmp, strerror(e));
-        goto out;
-    }
-out:
-    free(tmp);
+    free(parts);
+    free(lens);
     free(hdr.p);
     return rc;
 }

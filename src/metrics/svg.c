@@ -269,47 +269,17 @@ static void svg_title(svgbuf *b, double cx, double y, double w, const char *titl
  * any failure the temporary file is removed. Frees the buffer in every case. */
 static int svg_save(svgbuf *b, const char *path) {
     int rc = 0;
-    char *tmp = NULL;
     if (!b->oom) put(b, "</svg>\n");
     if (b->oom) {
         rc = bnn__error(BNN_ENOMEM, "%s: out of memory while composing the figure", path);
         goto out;
     }
-    size_t tlen = strlen(path) + 32;
-    tmp = malloc(tlen);
-    if (!tmp) {
-        rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
-        goto out;
-    }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        rc = bnn__error(BNN_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-        goto out;
-    }
-    /* Syncing before the rename makes the contents durable before the name points at them. */
-    bool ok = fwrite(b->p, 1, b->len, f) == b->len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int e = errno;
-    if (!ok) {
-        fclose(f);
-        remove(tmp);
-        rc = bnn__error(BNN_EIO, "%s: cannot write %s: %s", path, tmp, strerror(e));
-        goto out;
-    }
-    if (fclose(f) != 0) {
-        e = errno;
-        remove(tmp);
-        rc = bnn__error(BNN_EIO, "%s: cannot close %s: %s", path, tmp, strerror(e));
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        remove(tmp);
-        rc = bnn__error(BNN_EIO, "%s: cannot rename %s over it: %s", path, tmp, strerror(e));
-        goto out;
+    {
+        const void *part = b->p;
+        size_t len = b->len;
+        rc = bnn__write_atomic(path, &part, &len, 1);
     }
 out:
-    free(tmp);
     free(b->p);
     b->p = NULL;
     b->len = b->cap = 0;

@@ -1,0 +1,49 @@
+/* Atomic file output: every file bnn writes goes to PATH.tmp.PID first, is flushed and synced,
+ * and is renamed over PATH, so PATH is either the old file or the complete new one, never a torn
+ * mix (rename is atomic on POSIX file systems), and a failure leaves nothing behind. */
+#include "core/internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+int bnn__write_atomic(const char *path, const void *const *parts, const size_t *lens,
+                      int64_t nparts) {
+    size_t tlen = strlen(path) + 32;
+    char *tmp = malloc(tlen);
+    if (!tmp) return bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
+    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
+    int rc = 0;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        rc = bnn__error(BNN_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+        goto out;
+    }
+    bool ok = true;
+    for (int64_t i = 0; ok && i < nparts; i++)
+        if (lens[i]) ok = fwrite(parts[i], 1, lens[i], f) == lens[i];
+    /* Syncing before the rename makes the contents durable before the name points at them, so
+     * a crash cannot leave PATH naming an empty file. */
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int e = errno;
+    if (!ok) {
+        fclose(f);
+        remove(tmp);
+        rc = bnn__error(BNN_EIO, "%s: cannot write %s: %s", path, tmp, strerror(e));
+        goto out;
+    }
+    if (fclose(f) != 0) {
+        e = errno;
+        remove(tmp);
+        rc = bnn__error(BNN_EIO, "%s: cannot close %s: %s", path, tmp, strerror(e));
+        goto out;
+    }
+    if (rename(tmp, path) != 0) {
+        e = errno;
+        remove(tmp);
+        rc = bnn__error(BNN_EIO, "%s: cannot rename %s over it: %s", path, tmp, strerror(e));
+    }
+out:
+    free(tmp);
+    return rc;
+}
