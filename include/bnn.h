@@ -591,7 +591,12 @@ int bnn_svg_bands(const char *path, const char *title, const double *x, const do
  * hf·H + δ I with hf = 1/σ², Kronecker blocks are B ⊗ A with B summed and A averaged over the
  * data, and the bias block is B alone. */
 typedef enum { BNN_CURV_GGN = 0, BNN_CURV_GGN_MC = 1, BNN_CURV_EF = 2 } bnn_curvature;
-typedef enum { BNN_HESS_DIAG = 0, BNN_HESS_KRON = 1, BNN_HESS_FULL = 2 } bnn_hessian;
+typedef enum {
+    BNN_HESS_DIAG = 0,
+    BNN_HESS_KRON = 1,
+    BNN_HESS_FULL = 2,
+    BNN_HESS_LOWRANK = 3 /* H ≈ U diag(λ) Uᵀ, the top-`rank` eigenpairs of the GGN */
+} bnn_hessian;
 typedef enum { BNN_SUBSET_ALL = 0, BNN_SUBSET_LAST_LAYER = 1 } bnn_subset;
 
 struct bnn_curv_params {
@@ -602,6 +607,7 @@ struct bnn_curv_params {
     uint64_t seed;           /* ggn-mc: the sampled labels */
     double sigma;            /* regression noise σ used for the sampled Fisher only, default 1 */
     double max_bytes;        /* refuse (BNN_ENOMEM, naming the size) above this, default 8 GiB */
+    int64_t rank;            /* lowrank: eigenpairs kept, default 20 */
 };
 struct bnn_curv_params bnn_curv_default_params(void);
 
@@ -619,6 +625,12 @@ int64_t bnn_curv_noutputs(const bnn_curv *c); /* K */
 double bnn_curv_loss(const bnn_curv *c);      /* the summed loss at the weights */
 const double *bnn_curv_diag(const bnn_curv *c);  /* diag: P values, else NULL */
 const double *bnn_curv_dense(const bnn_curv *c); /* full: P × P, else NULL */
+/* lowrank: U (P × r, column j the eigenvector of eigenvalue j, descending) and λ (r); else
+ * BNN_EINVAL. */
+int bnn_curv_lowrank(const bnn_curv *c, const double **U, const double **eig, int64_t *r);
+int bnn_curv_lowrank_from_arrays(bnn_curv **out, int64_t P, int64_t offset, int64_t ndata,
+                                 int64_t noutputs, double loss, int64_t r, const double *U,
+                                 const double *eig);
 /* kron: blocks in parameter order (per Linear layer of the subset: weight, then bias). A weight
  * block has two factors, f0 = B (out × out) and f1 = A (in × in); a bias block one, f0 = B. */
 int64_t bnn_curv_nblocks(const bnn_curv *c);
