@@ -270,7 +270,10 @@ int cmd_eval(int argc, char **argv) {
         const bnn_curv *c = bnn_laplace_curv(bnn_posterior_laplace(q));
         const bnn_hessian h = bnn_curv_structure(c);
         printf("posterior  Laplace, %s Hessian over %lld parameters, prior precision %.4g\n",
-               h == BNN_HESS_DIAG ? "diagonal" : h == BNN_HESS_KRON ? "Kronecker-factored" : "full",
+               h == BNN_HESS_DIAG   ? "diagonal"
+               : h == BNN_HESS_KRON ? "Kronecker-factored"
+               : h == BNN_HESS_FULL ? "full"
+                                    : "low-rank",
                (long long)bnn_curv_nparams(c), bnn_laplace_prior_prec(bnn_posterior_laplace(q)));
     }
     printf("predict    %s", how);

@@ -49,13 +49,14 @@ int cmd_laplace(int argc, char **argv) {
     cli_data_flags df = {.target_col = -1};
     const char *model_path = NULL, *output = NULL, *subset = "last-layer", *hessian = "kron";
     const char *curvature = "ggn", *prior = "marglik";
-    int64_t steps = 100, batch = 256, threads = 0, seed = 0;
+    int64_t steps = 100, batch = 256, threads = 0, seed = 0, rank = 20;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the trained (MAP) model (required)", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the Laplace posterior here (required)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "training data for the curvature (default: the model's, without its hold-out)", 0},
         {"subset", 0, OPT_STR, &subset, "NAME", "last-layer (default) or all", 0},
-        {"hessian", 0, OPT_STR, &hessian, "NAME", "kron (default), diag or full", 0},
+        {"hessian", 0, OPT_STR, &hessian, "NAME", "kron (default), diag, full or lowrank", 0},
+        {"rank", 0, OPT_INT, &rank, "R", "lowrank: eigenpairs of the GGN kept (default 20)", 0},
         {"curvature", 0, OPT_STR, &curvature, "NAME", "ggn (exact, default), ggn-mc (sampled Fisher) or ef (empirical Fisher)", 0},
         {"prior", 0, OPT_STR, &prior, "HOW", "marglik (default: maximise the marginal likelihood), grid (on the hold-out), or a number", 0},
         {"steps", 0, OPT_INT, &steps, "N", "marglik: Adam steps on log prior precision (default 100)", 0},
@@ -85,7 +86,10 @@ int cmd_laplace(int argc, char **argv) {
     if (!strcmp(hessian, "kron")) cp.hessian = BNN_HESS_KRON;
     else if (!strcmp(hessian, "diag")) cp.hessian = BNN_HESS_DIAG;
     else if (!strcmp(hessian, "full")) cp.hessian = BNN_HESS_FULL;
-    else return cli_usage_error(cmd, "--hessian must be kron, diag or full (lowrank is not available yet)");
+    else if (!strcmp(hessian, "lowrank")) cp.hessian = BNN_HESS_LOWRANK;
+    else return cli_usage_error(cmd, "--hessian must be kron, diag, full or lowrank");
+    if (rank < 1) return cli_usage_error(cmd, "--rank must be >= 1");
+    cp.rank = rank;
     if (!strcmp(curvature, "ggn")) cp.curvature = BNN_CURV_GGN;
     else if (!strcmp(curvature, "ggn-mc")) cp.curvature = BNN_CURV_GGN_MC;
     else if (!strcmp(curvature, "ef")) cp.curvature = BNN_CURV_EF;

@@ -353,6 +353,13 @@ double bnn_mfvi_loss(bnn_model *m, const float *mu, const float *rho, const floa
                      const int32_t *labels, const float *targets, int64_t b,
                      const bnn_lik *lik, int64_t n_train, const struct bnn_mfvi_params *p,
                      bnn_rng *rng, float *grad_mu, float *grad_rho);
+/* The same with caller-provided scratch `work` (bnn_mfvi_workspace_bytes(m, b) bytes, 64-byte
+ * aligned), so a training loop allocates it once instead of at every step. */
+size_t bnn_mfvi_workspace_bytes(bnn_model *m, int64_t b);
+double bnn_mfvi_loss_ws(bnn_model *m, const float *mu, const float *rho, const float *x,
+                        const int32_t *labels, const float *targets, int64_t b,
+                        const bnn_lik *lik, int64_t n_train, const struct bnn_mfvi_params *p,
+                        bnn_rng *rng, float *grad_mu, float *grad_rho, void *work);
 /* Outputs of a local-reparameterisation forward pass without gradients (b × output_dim), owned
  * by the model, dropout off; NULL with bnn_last_error() set on failure. */
 const float *bnn_mfvi_forward(bnn_model *m, const float *mu, const float *rho, const float *x,
@@ -608,6 +615,9 @@ struct bnn_curv_params {
     double sigma;            /* regression noise σ used for the sampled Fisher only, default 1 */
     double max_bytes;        /* refuse (BNN_ENOMEM, naming the size) above this, default 8 GiB */
     int64_t rank;            /* lowrank: eigenpairs kept, default 20 */
+    int lowrank_method;      /* lowrank: 0 (default) the dense eigendecomposition when P × P fits
+                              * max_bytes, else randomized subspace iteration without P × P
+                              * (Halko et al. 2011); 1 forces dense, 2 the matrix-free iteration */
 };
 struct bnn_curv_params bnn_curv_default_params(void);
 
@@ -625,8 +635,8 @@ int64_t bnn_curv_noutputs(const bnn_curv *c); /* K */
 double bnn_curv_loss(const bnn_curv *c);      /* the summed loss at the weights */
 const double *bnn_curv_diag(const bnn_curv *c);  /* diag: P values, else NULL */
 const double *bnn_curv_dense(const bnn_curv *c); /* full: P × P, else NULL */
-/* lowrank: U (P × r, column j the eigenvector of eigenvalue j, descending) and λ (r); else
- * BNN_EINVAL. */
+/* lowrank: U (row-major P × r, U[i·r + j]: column j is the eigenvector of eigenvalue j, in
+ * descending order) and λ (r); else BNN_EINVAL. */
 int bnn_curv_lowrank(const bnn_curv *c, const double **U, const double **eig, int64_t *r);
 int bnn_curv_lowrank_from_arrays(bnn_curv **out, int64_t P, int64_t offset, int64_t ndata,
                                  int64_t noutputs, double loss, int64_t r, const double *U,
@@ -666,7 +676,7 @@ double bnn_laplace_logdet(const bnn_laplace *la);
  * logs (lr 0.1, betas 0.9/0.999, eps 1e-8), `steps` steps from δ = 1 (regression from
  * δ = σ = e), as laplace-torch's defaults (README §5–6). Sets the result. */
 int bnn_laplace_optimize(bnn_laplace *la, int64_t steps);
-/* The posterior precision: dense (P × P, full and kron) or its diagonal (P, all structures). */
+/* The posterior precision: dense (P × P, any structure where it fits) or its diagonal (P). */
 int bnn_laplace_precision_dense(const bnn_laplace *la, double *out);
 int bnn_laplace_precision_diag(const bnn_laplace *la, double *out);
 /* Linearised (GLM) predictive for n inputs (README §7): f_mu (n × K, the network outputs at the

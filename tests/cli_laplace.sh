@@ -57,7 +57,13 @@ run "plot sine" "$BNN" plot -m "$T/la_sine.safetensors" -o "$T/sine.svg"
 # Too large: refused before allocating, with the size; bad settings and inputs.
 run "train wide" "$BNN" train --data moons --model mlp:2-1500-1500-2 --epochs 1 -q -o "$T/wide.safetensors"
 expect_fail "full too large" "TiB\|GiB" "$BNN" laplace -m "$T/wide.safetensors" --subset all --hessian full -o "$T/never.safetensors"
-expect_fail "bad hessian" "--hessian" "$BNN" laplace -m "$T/map.safetensors" --hessian lowrank -o "$T/never.safetensors"
+expect_fail "bad hessian" "--hessian" "$BNN" laplace -m "$T/map.safetensors" --hessian blockdiag -o "$T/never.safetensors"
+# Low rank: kept eigenpairs of the GGN; saved and read back like the others.
+run "laplace lowrank" "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian lowrank --rank 10 -o "$T/la_lr.safetensors"
+run "eval lowrank" "$BNN" eval -m "$T/la_lr.safetensors"
+grep -q "low-rank Hessian" "$T/out" && ok || bad "eval names the low-rank posterior"
+acc=$(val accuracy)
+awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' && ok || bad "lowrank accuracy $acc"
 expect_fail "laplace of a posterior" "MAP" "$BNN" laplace -m "$T/la_all_kron.safetensors" -o "$T/never.safetensors"
 expect_fail "grid without holdout" "holdout" "$BNN" laplace -m "$T/map.safetensors" --prior grid -o "$T/never.safetensors"
 [ ! -e "$T/never.safetensors" ] && ok || bad "a failed fit left a file"

@@ -51,6 +51,8 @@
  *    output Hessian 2 and laplace-torch spreads its ½ over both factors); bnn stores the plain
  *    (B, A) for both likelihoods: only the product B ⊗ A is defined, and plain factors make the
  *    weight and bias blocks of a layer share B.
+ *  - lowrank: the top-r eigenpairs of `full`'s H, from the dense matrix or matrix-free from
+ *    the same rows (see "low rank" below).
  *  - full: the per-example rows over the subset (b × P per pass), H += JᵀJ. A last-layer subset
  *    uses the Kronecker structure of the last layer's Jacobian instead (ll_full_batch), 2K times
  *    cheaper for the exact GGN.
@@ -65,6 +67,7 @@
  * tests/test_curvature.c). */
 #include "nn/layer.h"
 
+#include <lapacke.h>
 #include <math.h>
 #include <string.h>
 
@@ -84,6 +87,10 @@ struct bnn_curv {
     double *dense; /* full: P × P */
     int64_t nblocks;
     struct curv_block *blocks; /* kron */
+    /* lowrank: rank r, U (P × r, row-major: U[i·r + j] is component i of eigenvector j, so
+     * column j is the eigenvector of eig[j]) and eig (r, descending). */
+    int64_t rank;
+    double *U, *eig;
 };
 
 struct bnn_curv_params bnn_curv_default_params(void) {
@@ -95,6 +102,7 @@ struct bnn_curv_params bnn_curv_default_params(void) {
         .seed = 0,
         .sigma = 1.0,
         .max_bytes = 8.0 * 1024.0 * 1024.0 * 1024.0,
+        .rank = 20,
     };
     return p;
 }
@@ -103,6 +111,8 @@ void bnn_curv_free(bnn_curv *c) {
     if (!c) return;
     bnn__free(c->diag);
     bnn__free(c->dense);
+    bnn__free(c->U);
+    bnn__free(c->eig);
     if (c->blocks)
         for (int64_t i = 0; i < c->nblocks; i++) {
             bnn__free(c->blocks[i].f0);
@@ -124,6 +134,15 @@ const double *bnn_curv_diag(const bnn_curv *c) {
 const double *bnn_curv_dense(const bnn_curv *c) {
     return c->structure == BNN_HESS_FULL ? c->dense : NULL;
 }
+int bnn_curv_lowrank(const bnn_curv *c, const double **U, const double **eig, int64_t *r) {
+    if (!c || c->structure != BNN_HESS_LOWRANK)
+        return bnn__error(BNN_EINVAL, "bnn_curv_lowrank: the curvature is not low-rank");
+    if (U) *U = c->U;
+    if (eig) *eig = c->eig;
+    if (r) *r = c->rank;
+    return 0;
+}
+
 int64_t bnn_curv_nblocks(const bnn_curv *c) {
     return c->structure == BNN_HESS_KRON ? c->nblocks : 0;
 }
@@ -151,6 +170,7 @@ static const char *structure_name(bnn_hessian h) {
     case BNN_HESS_DIAG: return "diagonal";
     case BNN_HESS_KRON: return "Kronecker-factored";
     case BNN_HESS_FULL: return "full";
+    case BNN_HESS_LOWRANK: return "low-rank";
     }
     return "?";
 }
@@ -309,6 +329,52 @@ int bnn_curv_from_arrays(bnn_curv **out, bnn_hessian structure, int64_t P, int64
     return 0;
 }
 
+/* An empty low-rank curvature of rank r over P parameters (U and eig allocated), or NULL. */
+static bnn_curv *lowrank_alloc(int64_t P, int64_t r) {
+    bnn_curv *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->structure = BNN_HESS_LOWRANK;
+    c->P = P, c->rank = r;
+    if (P > INT64_MAX / r || !(c->U = alloc_doubles(P * r)) || !(c->eig = alloc_doubles(r))) {
+        bnn_curv_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int bnn_curv_lowrank_from_arrays(bnn_curv **out, int64_t P, int64_t offset, int64_t ndata,
+                                 int64_t noutputs, double loss, int64_t r, const double *U,
+                                 const double *eig) {
+    const char *fn = "bnn_curv_lowrank_from_arrays";
+    if (!out) return bnn__error(BNN_EINVAL, "%s: out is NULL", fn);
+    *out = NULL;
+    if (P < 1 || offset < 0 || ndata < 0 || noutputs < 1 || r < 1 || r > P)
+        return bnn__error(BNN_EINVAL,
+                          "%s: need P >= 1, 1 <= r <= P, offset >= 0, ndata >= 0 and noutputs >= 1 "
+                          "(got P=%lld, r=%lld, offset=%lld, ndata=%lld, noutputs=%lld)",
+                          fn, (long long)P, (long long)r, (long long)offset, (long long)ndata,
+                          (long long)noutputs);
+    if (!U || !eig) return bnn__error(BNN_EINVAL, "%s: U (P x r) and eig (r) are required", fn);
+    if (!isfinite(loss)) return bnn__error(BNN_EINVAL, "%s: the loss is not finite", fn);
+    bnn_curv *c = lowrank_alloc(P, r);
+    if (!c)
+        return bnn__error(BNN_ENOMEM,
+                          "%s: cannot allocate a rank-%lld curvature over %lld "
+                          "parameters",
+                          fn, (long long)r, (long long)P);
+    c->offset = offset, c->N = ndata, c->K = noutputs, c->loss = loss;
+    memcpy(c->U, U, (size_t)(P * r) * sizeof(double));
+    memcpy(c->eig, eig, (size_t)r * sizeof(double));
+    int rc = check_finite(c->U, P * r, "bnn_curv_lowrank_from_arrays: U");
+    if (!rc) rc = check_finite(c->eig, r, "bnn_curv_lowrank_from_arrays: eig");
+    if (rc) {
+        bnn_curv_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ the curvature pass */
 
 /* A Linear layer of the subset: its index in the model, its shape, and where its weight and
@@ -370,7 +436,8 @@ static void curv_hook(void *ctx, int64_t layer, const float *A, const float *G, 
         }
         break;
     }
-    case BNN_HESS_FULL: {
+    case BNN_HESS_FULL:
+    case BNN_HESS_LOWRANK: { /* lowrank: the matrix-free path's rows, as for full */
         /* The layer's columns of the per-example rows: vec(G_r ⊗ A_r), then G_r. */
         const int64_t P = c->P;
         for (int64_t r = 0; r < b; r++) {
@@ -414,6 +481,7 @@ static double needed_bytes(bnn_hessian h, const struct lin *lin, int64_t nlin, i
             return dP * dP * 8.0 + common + 4.0 * (2.0 * (double)b * n1 + n1 * n1);
         }
         return dP * dP * 8.0 + common + 4.0 * ((double)b * dP + dP * dP);
+    case BNN_HESS_LOWRANK: return INFINITY; /* see lowrank_bytes */
     }
     return INFINITY;
 }
@@ -520,6 +588,232 @@ static void ll_full_batch(double *H, const float *phi, int64_t b, int64_t in, in
         }
 }
 
+/* ------------------------------------------------------------------ low rank */
+
+/* The low-rank curvature H ≈ U diag(λ) Uᵀ with the top-r eigenpairs of the GGN (or EF, or
+ * sampled Fisher) over the subset: the low-rank Hessian approximation of Daxberger et al. 2021
+ * (laplace-torch's LowRankLaplace, which takes the eigenpairs from an iterative eigensolver on
+ * Hessian-vector products). U is stored row-major P × r (U[i·r + j] = component i of eigenvector
+ * j, so column j is the eigenvector of λ_j), λ in descending order; the same layout as a C-order
+ * [P, r] tensor, which is how a file stores it.
+ *
+ * Two ways, chosen by the memory limit:
+ *  - dense: when the P × P matrix of `full` fits, it is built exactly as for `full` and its top r
+ *    eigenpairs taken by LAPACK's dsyevr (MRRR, RANGE = 'I'); with r = P this is `full`'s
+ *    eigendecomposition.
+ *  - matrix-free: randomized subspace iteration (Halko, Martinsson & Tropp, "Finding structure
+ *    with randomness", SIAM Review 2011: Algorithm 4.4 with Rayleigh–Ritz as in Algorithm 5.3)
+ *    with l = r + 10 columns. Products H V = Σ_n,c j_nc (j_ncᵀ V) are formed batch by batch from
+ *    the same per-example rows j_nc (b × P per pass) that `full` uses, in double, without ever
+ *    storing P × P: memory O(P·l + b·P). It iterates until every wanted Ritz pair has residual
+ *    ‖H u − θ u‖ ≤ 1e-10·θ_max (which bounds the eigenvector's angle by the residual over the
+ *    gap), at most LOWRANK_MAXIT times; each iteration is one pass over the data.
+ * p->lowrank_method forces a path: 0 chooses by memory, 1 dense, 2 matrix-free.
+ */
+#define LOWRANK_OVERSAMPLE 10
+#define LOWRANK_MAXIT 200
+#define LOWRANK_RESTOL 1e-10
+#define LOWRANK_STREAM 0x6c6f7772u /* "lowr": the random start Ω */
+
+/* Bytes of the extra arrays of the two ways, on top of needed_bytes. */
+static double lowrank_dense_extra(int64_t P, int64_t r) {
+    return 8.0 * (2.0 * (double)P * (double)r + 40.0 * (double)P) + 4.0 * 10.0 * (double)P;
+}
+static double lowrank_matfree_bytes(int64_t P, int64_t r, int64_t l, int64_t b, int64_t K) {
+    const double dP = (double)P, dl = (double)l, db = (double)b;
+    return (double)b * (double)K * (sizeof(float) + sizeof(double)) + 4.0 * db * dP +
+           8.0 * (3.0 * dP * dl + db * dl + 2.0 * dl * dl + dP * (double)r + 4.0 * dl) +
+           4.0 * dP * dl; /* V, H V, LAPACKE's transposed copy, T, B, U; Ω in float */
+}
+
+/* Top r eigenpairs of the symmetric P × P matrix H (destroyed) into lr (descending). */
+static int lowrank_from_dense(bnn_curv *lr, double *H, int64_t P, int64_t r) {
+    double *w = alloc_doubles(P), *Z = alloc_doubles(P * r);
+    lapack_int *isuppz = malloc((size_t)(2 * r) * sizeof *isuppz);
+    int rc = 0;
+    if (!w || !Z || !isuppz) {
+        rc = bnn__error(BNN_ENOMEM, "bnn_curv_compute: no memory for the eigenpairs");
+        goto out;
+    }
+    lapack_int mfound = 0;
+    /* H is symmetric: its row-major storage is its column-major storage. */
+    lapack_int info =
+        LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'L', (lapack_int)P, H, (lapack_int)P, 0.0, 0.0,
+                       (lapack_int)(P - r + 1), (lapack_int)P, LAPACKE_dlamch('S'), &mfound, w, Z,
+                       (lapack_int)P, isuppz);
+    if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR) {
+        rc = bnn__error(BNN_ENOMEM, "bnn_curv_compute: no memory for LAPACKE_dsyevr");
+        goto out;
+    }
+    if (info != 0 || mfound != (lapack_int)r) {
+        rc = bnn__error(BNN_EINVAL,
+                        "bnn_curv_compute: the top %lld eigenpairs of the %lld × %lld GGN failed "
+                        "(LAPACKE_dsyevr info %d, %d found)",
+                        (long long)r, (long long)P, (long long)P, (int)info, (int)mfound);
+        goto out;
+    }
+    for (int64_t j = 0; j < r; j++) { /* ascending column j of Z → descending column r−1−j */
+        const int64_t jd = r - 1 - j;
+        lr->eig[jd] = w[j];
+        for (int64_t i = 0; i < P; i++)
+            lr->U[i * r + jd] = Z[j * P + i];
+    }
+out:
+    bnn__free(w), bnn__free(Z), free(isuppz);
+    return rc;
+}
+
+/* What the matrix-free products need to re-run the curvature passes. */
+struct mf_ctx {
+    bnn_model *m;
+    const bnn_dataset *ds;
+    const struct bnn_curv_params *p;
+    struct pass *ps;
+    const struct lin *last;
+    bool shortcut;
+    int64_t bmax, K, D, P, npass;
+    float *dout;
+    double *prob, *T; /* T: bmax × l */
+};
+
+/* HV = H V for V (P × l, row-major): for every batch and pass, the per-example rows j (b × P,
+ * float, from the hook) give T = j V and HV += jᵀ T, in double. */
+static void lowrank_hvp(struct mf_ctx *x, double *HV, const double *V, int64_t l) {
+    const int64_t P = x->P, K = x->K, N = x->ds->n;
+    const bool cls = x->ds->task == BNN_TASK_CLASSIFICATION;
+    const float *theta = bnn_model_cparams(x->m);
+    memset(HV, 0, (size_t)(P * l) * sizeof(double));
+    for (int64_t start = 0; start < N; start += x->bmax) {
+        const int64_t b = N - start < x->bmax ? N - start : x->bmax;
+        const float *xb = x->ds->x + start * x->D;
+        const float *f = bnn_model_forward(x->m, theta, xb, b, false, NULL);
+        for (int64_t r = 0; r < b; r++) { /* softmax, or the residual (checked by the caller) */
+            const float *fr = f + r * K;
+            double *pr = x->prob + r * K;
+            if (cls) {
+                double mx = fr[0], s = 0.0;
+                for (int64_t j = 1; j < K; j++)
+                    if (fr[j] > mx) mx = fr[j];
+                for (int64_t j = 0; j < K; j++)
+                    s += (pr[j] = exp((double)fr[j] - mx));
+                for (int64_t j = 0; j < K; j++)
+                    pr[j] /= s;
+            } else {
+                const float *t = x->ds->targets + (start + r) * K;
+                for (int64_t j = 0; j < K; j++)
+                    pr[j] = (double)fr[j] - (double)t[j];
+            }
+        }
+        const struct lin *last = x->last;
+        const float *A_last = last->layer > 0 ? bnn__model_act(x->m, last->layer - 1) : xb;
+        for (int64_t c_ = 0; c_ < x->npass; c_++) {
+            fill_dout(x->dout, x->prob, x->ds, start, b, K, c_, x->p);
+            x->ps->first = c_ == 0;
+            if (x->shortcut)
+                curv_hook(x->ps, last->layer, A_last, x->dout, b, last->in, last->out);
+            else
+                bnn__model_backward_hook(x->m, theta, x->dout, NULL, curv_hook, x->ps);
+            const float *jac = x->ps->jac;
+            memset(x->T, 0, (size_t)(b * l) * sizeof(double));
+            for (int64_t r = 0; r < b; r++) { /* T[r,:] = Σ_i j[r,i] V[i,:] */
+                double *t = x->T + r * l;
+                for (int64_t i = 0; i < P; i++) {
+                    const double a = jac[r * P + i];
+                    if (a == 0.0) continue;
+                    const double *v = V + i * l;
+                    for (int64_t k = 0; k < l; k++)
+                        t[k] += a * v[k];
+                }
+            }
+            for (int64_t r = 0; r < b; r++) { /* HV[i,:] += j[r,i] T[r,:] */
+                const double *t = x->T + r * l;
+                for (int64_t i = 0; i < P; i++) {
+                    const double a = jac[r * P + i];
+                    if (a == 0.0) continue;
+                    double *h = HV + i * l;
+                    for (int64_t k = 0; k < l; k++)
+                        h[k] += a * t[k];
+                }
+            }
+        }
+    }
+}
+
+/* Randomized subspace iteration with Rayleigh–Ritz (see above) into lr. */
+static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, int64_t l, uint64_t seed) {
+    const int64_t P = x->P;
+    double *V = alloc_doubles(P * l), *Z = alloc_doubles(P * l), *B = alloc_doubles(l * l);
+    double *th = alloc_doubles(l), *tau = alloc_doubles(l);
+    float *om = alloc_floats(P * l);
+    int rc = 0;
+    if (!V || !Z || !B || !th || !tau || !om) {
+        rc = bnn__error(BNN_ENOMEM, "bnn_curv_compute: no memory for the low-rank iteration");
+        goto out;
+    }
+    bnn_rng rng = bnn_rng_make(seed, LOWRANK_STREAM);
+    bnn_rng_normal(&rng, om, P * l);
+    for (int64_t i = 0; i < P * l; i++)
+        V[i] = om[i];
+    lowrank_hvp(x, Z, V, l); /* Y = H Ω */
+    for (int64_t it = 0; it < LOWRANK_MAXIT; it++) {
+        /* V = orth(Z) by Householder QR (orthonormal even where Z is rank-deficient). */
+        memcpy(V, Z, (size_t)(P * l) * sizeof(double));
+        lapack_int info =
+            LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)P, (lapack_int)l, V, (lapack_int)l, tau);
+        if (!info)
+            info = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (lapack_int)P, (lapack_int)l, (lapack_int)l, V,
+                                  (lapack_int)l, tau);
+        if (info) {
+            rc = bnn__error(
+                info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR
+                    ? BNN_ENOMEM
+                    : BNN_EINVAL,
+                "bnn_curv_compute: QR of the low-rank basis failed (info %d)", (int)info);
+            goto out;
+        }
+        lowrank_hvp(x, Z, V, l); /* Z = H V */
+        /* B = Vᵀ Z = Vᵀ H V, symmetrised; B = W diag(θ) Wᵀ (columns of W, ascending θ). */
+        memset(B, 0, (size_t)(l * l) * sizeof(double));
+        for (int64_t i = 0; i < P; i++)
+            for (int64_t a = 0; a < l; a++) {
+                const double va = V[i * l + a], *z = Z + i * l;
+                for (int64_t c = 0; c < l; c++)
+                    B[a * l + c] += va * z[c];
+            }
+        for (int64_t a = 0; a < l; a++)
+            for (int64_t c = 0; c < a; c++)
+                B[a * l + c] = B[c * l + a] = 0.5 * (B[a * l + c] + B[c * l + a]);
+        info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)l, B, (lapack_int)l, th);
+        if (info) {
+            rc = bnn__error(BNN_EINVAL,
+                            "bnn_curv_compute: the Rayleigh–Ritz eigenproblem failed (info %d)",
+                            (int)info);
+            goto out;
+        }
+        /* Ritz pairs u_j = V w, H u_j = Z w; residuals of the wanted (top r) ones. */
+        const double tmax = fabs(th[l - 1]) > fabs(th[0]) ? fabs(th[l - 1]) : fabs(th[0]);
+        double worst = 0.0;
+        for (int64_t j = 0; j < r; j++) {
+            const int64_t k = l - 1 - j;
+            double res = 0.0;
+            for (int64_t i = 0; i < P; i++) {
+                double u = 0.0, hu = 0.0;
+                for (int64_t a = 0; a < l; a++)
+                    u += V[i * l + a] * B[a * l + k], hu += Z[i * l + a] * B[a * l + k];
+                const double d = hu - th[k] * u;
+                res += d * d;
+                lr->U[i * r + j] = u;
+            }
+            lr->eig[j] = th[k];
+            if (sqrt(res) > worst) worst = sqrt(res);
+        }
+        if (worst <= LOWRANK_RESTOL * tmax) break;
+    }
+out:
+    bnn__free(V), bnn__free(Z), bnn__free(B), bnn__free(th), bnn__free(tau), bnn__free(om);
+    return rc;
+}
+
 int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                      const struct bnn_curv_params *p) {
     const char *fn = "bnn_curv_compute";
@@ -530,8 +824,12 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     if (p->curvature != BNN_CURV_GGN && p->curvature != BNN_CURV_GGN_MC &&
         p->curvature != BNN_CURV_EF)
         return bnn__error(BNN_EINVAL, "%s: unknown curvature %d", fn, (int)p->curvature);
-    if (p->hessian != BNN_HESS_DIAG && p->hessian != BNN_HESS_KRON && p->hessian != BNN_HESS_FULL)
+    if (p->hessian != BNN_HESS_DIAG && p->hessian != BNN_HESS_KRON && p->hessian != BNN_HESS_FULL &&
+        p->hessian != BNN_HESS_LOWRANK)
         return bnn__error(BNN_EINVAL, "%s: unknown Hessian structure %d", fn, (int)p->hessian);
+    if (p->hessian == BNN_HESS_LOWRANK && p->rank < 1)
+        return bnn__error(BNN_EINVAL, "%s: the low-rank rank must be at least 1 (got %lld)", fn,
+                          (long long)p->rank);
     if (p->subset != BNN_SUBSET_ALL && p->subset != BNN_SUBSET_LAST_LAYER)
         return bnn__error(BNN_EINVAL, "%s: unknown subset %d", fn, (int)p->subset);
     if (p->batch_size < 1)
@@ -586,11 +884,47 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
      * output gradient is dout itself and its input the previous layer's cached activations. */
     const struct lin *last = &lin[nlin - 1];
     const bool shortcut = p->subset == BNN_SUBSET_LAST_LAYER && last->layer == nlayers - 1;
-    const bool ll_full = shortcut && p->hessian == BNN_HESS_FULL;
+    const int64_t bmax = p->batch_size < N ? p->batch_size : N;
+
+    /* Low rank: through the dense P × P matrix when it fits, else matrix-free (see above).
+     * `hess` is the structure the passes below build. */
+    bnn_hessian hess = p->hessian;
+    const bool lowrank = p->hessian == BNN_HESS_LOWRANK;
+    const int64_t rank = lowrank ? (p->rank < P ? p->rank : P) : 0;
+    const int64_t lcols = rank + LOWRANK_OVERSAMPLE < P ? rank + LOWRANK_OVERSAMPLE : P;
+    double need;
+    if (lowrank) {
+        const double dense_need = needed_bytes(BNN_HESS_FULL, lin, nlin, P, bmax, K, shortcut) +
+                                  lowrank_dense_extra(P, rank);
+        const double mf_need = lowrank_matfree_bytes(P, rank, lcols, bmax, K);
+        const bool dense_fits = dense_need <= p->max_bytes && dense_need <= (double)SIZE_MAX;
+        const bool mf_fits = mf_need <= p->max_bytes && mf_need <= (double)SIZE_MAX;
+        const int mode = p->lowrank_method;
+        if ((mode == 1 && !dense_fits) || (mode != 1 && !dense_fits && !mf_fits) ||
+            (mode == 2 && !mf_fits)) {
+            char sn[32], sl[32];
+            format_bytes(sn, sizeof sn, mode == 1 ? dense_need : mf_need);
+            format_bytes(sl, sizeof sl, p->max_bytes);
+            free(lin);
+            return bnn__error(BNN_ENOMEM,
+                              "a low-rank Hessian (rank %lld) over %lld parameters needs %s even "
+                              "without forming the %lld x %lld matrix (limit %s); %s",
+                              (long long)rank, (long long)P, sn, (long long)P, (long long)P, sl,
+                              p->subset == BNN_SUBSET_LAST_LAYER
+                                  ? "lower --rank or --batch-size, or use --hessian diag"
+                                  : "lower --rank or --batch-size, or use --subset last-layer");
+        }
+        if (mode == 1 || (mode == 0 && dense_fits)) {
+            hess = BNN_HESS_FULL;
+            need = dense_need;
+        } else {
+            need = mf_need;
+        }
+    }
+    const bool ll_full = shortcut && hess == BNN_HESS_FULL;
 
     /* Refuse before allocating anything large. */
-    const int64_t bmax = p->batch_size < N ? p->batch_size : N;
-    const double need = needed_bytes(p->hessian, lin, nlin, P, bmax, K, ll_full);
+    if (!lowrank) need = needed_bytes(hess, lin, nlin, P, bmax, K, ll_full);
     if (!(need <= p->max_bytes) || need > (double)SIZE_MAX) {
         char sn[32], sl[32];
         format_bytes(sn, sizeof sn, need);
@@ -633,7 +967,8 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
             bf1[2 * i] = true;
         }
     }
-    bnn_curv *c = curv_alloc(p->hessian, P, nblocks, bn0, bn1, bf1);
+    bnn_curv *c = hess == BNN_HESS_LOWRANK ? lowrank_alloc(P, rank)
+                                           : curv_alloc(hess, P, nblocks, bn0, bn1, bf1);
     free(bn0), free(bn1), free(bf1);
     int64_t maxin = 0, maxout = 0;
     for (int64_t i = 0; i < nlin; i++) {
@@ -641,6 +976,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         if (lin[i].out > maxout) maxout = lin[i].out;
     }
     struct pass ps = {.c = c, .lin = lin, .nlin = nlin};
+    struct mf_ctx mf = {0};
     float *dout = alloc_floats(bmax * K), *hf = NULL;
     double *prob = alloc_doubles(bmax * K);
     bool ok = c && dout && prob;
@@ -655,8 +991,10 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         ok = (ps.jac = alloc_floats(bmax * (last->in + 1))) &&
              (ps.sa = alloc_floats(bmax * (last->in + 1))) &&
              (ps.prod = alloc_floats((last->in + 1) * (last->in + 1)));
-    else if (ok && p->hessian == BNN_HESS_FULL)
+    else if (ok && hess == BNN_HESS_FULL)
         ok = (ps.jac = alloc_floats(bmax * P)) && (hf = alloc_floats(P * P));
+    else if (ok && hess == BNN_HESS_LOWRANK)
+        ok = (ps.jac = alloc_floats(bmax * P)) && (mf.T = alloc_doubles(bmax * lcols));
     if (!ok) {
         char sn[32];
         format_bytes(sn, sizeof sn, need);
@@ -713,6 +1051,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
             }
         }
 
+        if (hess == BNN_HESS_LOWRANK) continue; /* matrix-free: the products come after */
         const float *A_last = last->layer > 0 ? bnn__model_act(m, last->layer - 1) : x;
         if (ll_full) {
             if (p->curvature != BNN_CURV_GGN) fill_dout(dout, prob, ds, start, b, K, 0, p);
@@ -728,10 +1067,10 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
             } else {
                 bnn__model_backward_hook(m, theta, dout, NULL, curv_hook, &ps);
             }
-            if (p->hessian == BNN_HESS_FULL) /* sum this batch's K passes in float */
+            if (hess == BNN_HESS_FULL) /* sum this batch's K passes in float */
                 bnn_gemm(hf, ps.jac, ps.jac, P, P, b, true, false, 1.0f, c_ ? 1.0f : 0.0f);
         }
-        if (p->hessian == BNN_HESS_FULL)
+        if (hess == BNN_HESS_FULL)
             for (int64_t j = 0; j < P * P; j++)
                 c->dense[j] += (double)hf[j];
     }
@@ -758,13 +1097,34 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         }
     } else if (p->hessian == BNN_HESS_DIAG) {
         rc = check_finite(c->diag, P, "bnn_curv_compute: the diagonal (overflow?)");
-    } else {
+    } else if (hess == BNN_HESS_FULL) {
         rc = check_finite(c->dense, P * P, "bnn_curv_compute: the Hessian (overflow?)");
+        if (!rc && lowrank) { /* dense way: the top eigenpairs of the full matrix */
+            bnn_curv *lr = lowrank_alloc(P, rank);
+            if (!lr) {
+                rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate a rank-%lld curvature", fn,
+                                (long long)rank);
+            } else {
+                lr->offset = c->offset, lr->N = c->N, lr->K = c->K, lr->loss = c->loss;
+                bnn__free(hf), hf = NULL; /* the float scratch is no longer needed */
+                rc = lowrank_from_dense(lr, c->dense, P, rank);
+                bnn_curv_free(c);
+                c = lr;
+            }
+        }
+    } else { /* matrix-free low rank */
+        mf.m = m, mf.ds = ds, mf.p = p, mf.ps = &ps, mf.last = last, mf.shortcut = shortcut;
+        mf.bmax = bmax, mf.K = K, mf.D = D, mf.P = P, mf.npass = npass;
+        mf.dout = dout, mf.prob = prob;
+        rc = lowrank_matfree(c, &mf, rank, lcols, p->seed);
+        if (!rc) rc = check_finite(c->U, P * rank, "bnn_curv_compute: the eigenvectors");
+        if (!rc) rc = check_finite(c->eig, rank, "bnn_curv_compute: the eigenvalues (overflow?)");
     }
 
 done:
     bnn__free(dout), bnn__free(prob), bnn__free(hf);
     bnn__free(ps.sg), bnn__free(ps.sa), bnn__free(ps.prod), bnn__free(ps.jac);
+    bnn__free(mf.T);
     free(lin);
     if (rc) {
         bnn_curv_free(c);

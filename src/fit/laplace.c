@@ -11,7 +11,11 @@
  * KronDecomposed; negative factor eigenvalues, i.e. rounding noise, clipped to 0). The posterior
  * precision then has eigenvalues hf·λ_i + δ in the same basis, so the log marginal likelihood
  * and both of its hyperparameter derivatives cost O(P) for any (δ, σ), and solves and samples
- * are exact for the decomposition. δ is added to the product λB·λA, not to each factor: this is
+ * are exact for the decomposition. For `lowrank` (H ≈ U diag(λ) Uᵀ, U orthonormal P × r) lam is
+ * λ_1..λ_r followed by P − r zeros (the basis completed by any orthonormal complement of U, which
+ * is never formed): lml, its derivatives, logdet and the optimiser hold unchanged, and the
+ * predictive, the samples and the precision use U only (Woodbury; nothing P × P except
+ * precision_dense's output). δ is added to the product λB·λA, not to each factor: this is
  * hf·(B ⊗ A) + δ I exactly, not laplace-torch's damped variant (README §3).
  *
  * As in src/fit/von.c, the numerics are double precision with plain loops (no cblas), so the
@@ -27,7 +31,6 @@
 #include <lapacke.h>
 #include <math.h>
 #include <string.h>
-
 
 #define LAPLACE_PI 3.14159265358979323846
 
@@ -53,6 +56,11 @@ struct bnn_laplace {
     double *Q;     /* full: P × P eigenvectors of H as columns (Q[i·P + k]); else NULL */
     int64_t nblocks;
     kblock *blk; /* kron: nblocks blocks; else NULL */
+    /* lowrank: U (P × r row-major, column j the eigenvector of lam[j]; borrowed from c) and
+     * r. lam holds the r eigenvalues followed by P − r zeros, so that every formula written
+     * over the P eigenvalues (lml, its derivatives, logdet, optimize) holds unchanged. */
+    const double *U;
+    int64_t rank;
     double delta, sigma;
 };
 
@@ -240,6 +248,27 @@ int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn
             break;
         }
         case BNN_HESS_KRON: rc = kron_setup(la); break;
+        case BNN_HESS_LOWRANK: {
+            const double *U = NULL, *eig = NULL;
+            int64_t r = 0;
+            if ((rc = bnn_curv_lowrank(c, &U, &eig, &r))) break;
+            if (!U || !eig || r < 1 || r > la->P) {
+                rc = bnn__error(BNN_EINVAL,
+                                "bnn_laplace_new: low-rank curvature of rank %lld "
+                                "over P = %lld",
+                                (long long)r, (long long)la->P);
+                break;
+            }
+            if (!all_finite(eig, r) || !all_finite(U, la->P * r)) {
+                rc = bnn__error(BNN_EINVAL, "bnn_laplace_new: the low-rank curvature has "
+                                            "non-finite entries");
+                break;
+            }
+            la->U = U, la->rank = r;
+            memset(la->lam, 0, (size_t)la->P * sizeof(double));
+            memcpy(la->lam, eig, (size_t)r * sizeof(double));
+            break;
+        }
         default:
             rc =
                 bnn__error(BNN_EINVAL, "bnn_laplace_new: unknown structure %d", (int)la->structure);
@@ -423,6 +452,21 @@ int bnn_laplace_precision_dense(const bnn_laplace *la, double *out) {
         for (int64_t i = 0; i < P; i++)
             out[i * P + i] += delta;
         break;
+    case BNN_HESS_LOWRANK: { /* δ I + hf U diag(λ) Uᵀ, row by row */
+        const int64_t r = la->rank;
+        for (int64_t i = 0; i < P; i++) {
+            double *row = out + i * P;
+            const double *ui = la->U + i * r;
+            for (int64_t j = 0; j < r; j++) {
+                const double a = hf * la->lam[j] * ui[j];
+                if (a == 0.0) continue;
+                for (int64_t k = 0; k < P; k++)
+                    row[k] += a * la->U[k * r + j];
+            }
+            row[i] += delta;
+        }
+        break;
+    }
     }
     return 0;
 }
@@ -454,6 +498,15 @@ int bnn_laplace_precision_diag(const bnn_laplace *la, double *out) {
                 for (int64_t i = 0; i < k->n1; i++)
                     out[k->off + o * k->n1 + i] =
                         hf * B[o * k->n0 + o] * (k->nf == 2 ? A[i * k->n1 + i] : 1.0) + delta;
+        }
+        break;
+    case BNN_HESS_LOWRANK: /* hf Σ_j λ_j U_ij² + δ */
+        for (int64_t i = 0; i < P; i++) {
+            const double *ui = la->U + i * la->rank;
+            double s = 0;
+            for (int64_t j = 0; j < la->rank; j++)
+                s += la->lam[j] * ui[j] * ui[j];
+            out[i] = hf * s + delta;
         }
         break;
     }
@@ -496,7 +549,8 @@ static void glm_accumulate(glm_ctx *g, const glm_layer *L, int64_t t, const floa
     const double *inv_d = g->inv_d;
     double *fv = g->f_var + t * K * K;
     switch (la->structure) {
-    case BNN_HESS_FULL: {
+    case BNN_HESS_FULL:
+    case BNN_HESS_LOWRANK: {
         const int64_t R = g->R;
         for (int64_t c = 0; c < K; c++) {
             double *col = g->J + t * K + c;
@@ -592,11 +646,17 @@ static void glm_hook(void *ctx, int64_t layer, const float *A, const float *G, i
  * of K·P². Every element of U is summed over i in the same order whatever the tiling and the
  * thread count, so the result does not depend on bnn_set_threads. */
 #define GLM_TILE 128
+/*
+ * lowrank: the same with Q = U (P × r) and, by Woodbury (U orthonormal),
+ *   Σ = (hf U Λ Uᵀ + δ I)⁻¹ = (1/δ) I + U diag(1/(hf λ + δ) − 1/δ) Uᵀ,
+ * so f_var = (1/δ) J Jᵀ + (J U) diag(−hf λ / (δ (hf λ + δ))) (J U)ᵀ; nothing is P × P. */
 static void glm_full_finish(glm_ctx *g) {
     const bnn_laplace *la = g->la;
-    const int64_t K = la->K, P = la->P, R = g->R, rows = g->nb * K;
+    const bool lowrank = la->structure == BNN_HESS_LOWRANK;
+    const int64_t K = la->K, P = lowrank ? la->rank : la->P, R = g->R, rows = g->nb * K;
+    const int64_t Prow = la->P; /* rows of Q and J */
     const int64_t ntiles = (P + GLM_TILE - 1) / GLM_TILE;
-    const double *J = g->J, *Q = la->Q;
+    const double *J = g->J, *Q = lowrank ? la->U : la->Q;
     double *U = g->U;
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for schedule(static) if ((double)rows * (double)P * (double)P > 4e6)
@@ -605,7 +665,7 @@ static void glm_full_finish(glm_ctx *g) {
         const int64_t k0 = tile * GLM_TILE, w = P - k0 < GLM_TILE ? P - k0 : GLM_TILE;
         for (int64_t r = 0; r < rows; r++)
             memset(U + r * P + k0, 0, (size_t)w * sizeof(double));
-        for (int64_t i = 0; i < P; i++) {
+        for (int64_t i = 0; i < Prow; i++) {
             const double *q = Q + i * P + k0, *jc = J + i * R;
             for (int64_t r = 0; r < rows; r++) {
                 const double a = jc[r];
@@ -625,8 +685,20 @@ static void glm_full_finish(glm_ctx *g) {
             for (int64_t c2 = 0; c2 <= c; c2++) {
                 const double *u1 = U + (t * K + c) * P, *u2 = U + (t * K + c2) * P;
                 double s = 0;
-                for (int64_t k = 0; k < P; k++)
-                    s += u1[k] * u2[k] * g->inv_d[k];
+                if (lowrank) {
+                    const double hf = 1.0 / (la->sigma * la->sigma), delta = la->delta;
+                    double jj = 0;
+                    for (int64_t i = 0; i < Prow; i++)
+                        jj += J[i * R + t * K + c] * J[i * R + t * K + c2];
+                    for (int64_t k = 0; k < P; k++) {
+                        const double hl = hf * la->lam[k];
+                        s -= u1[k] * u2[k] * hl / (delta * (hl + delta));
+                    }
+                    s += jj / delta;
+                } else {
+                    for (int64_t k = 0; k < P; k++)
+                        s += u1[k] * u2[k] * g->inv_d[k];
+                }
                 fv[c * K + c2] = fv[c2 * K + c] = s;
             }
     }
@@ -720,7 +792,7 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
      * 64 MiB of Jacobian (and as much of J·Q). */
     int64_t rows = bnn_model_max_batch(m) > 256 ? bnn_model_max_batch(m) : 256;
     int64_t nb = rows / rep > 0 ? rows / rep : 1;
-    if (la->structure == BNN_HESS_FULL) {
+    if (la->structure == BNN_HESS_FULL || la->structure == BNN_HESS_LOWRANK) {
         int64_t cap = (int64_t)((64u << 20) / sizeof(double)) / (K * P);
         if (nb > cap) nb = cap > 0 ? cap : 1;
     }
@@ -735,12 +807,14 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
     float *dout = bnn__alloc(bnn__bytes(drows * K, sizeof(float)));
     g.u = alloc_doubles(K * max_out), g.ub = alloc_doubles(K * max_out);
     g.v = alloc_doubles(max_in), g.w = alloc_doubles(max_out);
-    if (la->structure == BNN_HESS_FULL) {
+    const bool dense_j = la->structure == BNN_HESS_FULL || la->structure == BNN_HESS_LOWRANK;
+    if (dense_j) {
         g.R = nb * K;
-        g.J = alloc_doubles(g.R * P), g.U = alloc_doubles(g.R * P);
+        g.J = alloc_doubles(g.R * P);
+        g.U = alloc_doubles(g.R * (la->structure == BNN_HESS_LOWRANK ? la->rank : P));
     }
     if (!inv_d || !theta || (!last && !xr) || !dout || !g.u || !g.ub || !g.v || !g.w ||
-        (la->structure == BNN_HESS_FULL && (!g.J || !g.U)))
+        (dense_j && (!g.J || !g.U)))
         rc = bnn__error(BNN_ENOMEM, "bnn_laplace_glm: out of memory");
     if (!rc) rc = bnn_model_reserve(m, rows);
     if (!rc) {
@@ -776,7 +850,7 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
             for (int64_t c = 0; c < K; c++)
                 f_mu[(t0 + t) * K + c] = f[t * rep * K + c];
         if (!last) bnn__model_backward_hook(m, theta, dout, NULL, glm_hook, &g);
-        if (la->structure == BNN_HESS_FULL) glm_full_finish(&g);
+        if (dense_j) glm_full_finish(&g);
     }
     bnn__free(g.U), bnn__free(g.J), bnn__free(g.w), bnn__free(g.v), bnn__free(g.ub), bnn__free(g.u);
     bnn__free(dout), bnn__free(xr), bnn__free(theta), bnn__free(inv_d), bnn__free(sub);
@@ -931,7 +1005,35 @@ int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta) {
             }
         }
         break;
+    case BNN_HESS_LOWRANK: {
+        /* Σ^{1/2} = (1/√δ) I + U diag(1/√(hf λ + δ) − 1/√δ) Uᵀ (U orthonormal): on span(U) the
+         * scale is 1/√(hf λ + δ), on its complement 1/√δ, so Σ^{1/2} Σ^{1/2} = Σ. */
+        const int64_t r = la->rank;
+        const double sd = 1.0 / sqrt(la->delta);
+        double *w = alloc_doubles(r);
+        if (!w) {
+            rc = bnn__error(BNN_ENOMEM, "bnn_laplace_sample: out of memory");
+            break;
+        }
+        memset(w, 0, (size_t)r * sizeof(double));
+        for (int64_t i = 0; i < P; i++) { /* w = Uᵀ ε */
+            const double e = eps[i], *ui = la->U + i * r;
+            for (int64_t j = 0; j < r; j++)
+                w[j] += ui[j] * e;
+        }
+        for (int64_t j = 0; j < r; j++)
+            w[j] *= 1.0 / sqrt(hf * la->lam[j] + la->delta) - sd;
+        for (int64_t i = 0; i < P; i++) {
+            const double *ui = la->U + i * r;
+            double s = 0;
+            for (int64_t j = 0; j < r; j++)
+                s += ui[j] * w[j];
+            theta[i] = (float)(la->mean[i] + sd * (double)eps[i] + s);
+        }
+        bnn__free(w);
+        break;
+    }
     }
     bnn__free(row), bnn__free(At), bnn__free(tmp), bnn__free(z), bnn__free(eps);
-    return 0;
+    return rc;
 }

@@ -261,10 +261,41 @@ static int64_t linear_outputs(bnn_model *m) {
     return s;
 }
 
+/* The scratch layout: the KL's per-block partial sums (doubles, padded to 64 bytes), then σ²
+ * and ∂σ²/∂ρ (nparams floats each), then ε/(2√δ) of every Linear layer (b·Σ out floats). */
+static int64_t workspace_floats(bnn_model *m, int64_t b, int64_t *nhead, int64_t *nkappa) {
+    const int64_t np = bnn_model_nparams(m);
+    const int64_t nblk = (np + MFVI_KL_BLOCK - 1) / MFVI_KL_BLOCK;
+    *nhead = (2 * nblk + 15) / 16 * 16;
+    *nkappa = b * linear_outputs(m);
+    return *nhead + 2 * np + *nkappa;
+}
+
+size_t bnn_mfvi_workspace_bytes(bnn_model *m, int64_t b) {
+    int64_t nhead, nkappa;
+    return bnn__bytes(workspace_floats(m, b, &nhead, &nkappa), sizeof(float));
+}
+
 double bnn_mfvi_loss(bnn_model *m, const float *mu, const float *rho, const float *x,
                      const int32_t *labels, const float *targets, int64_t b, const bnn_lik *lik,
                      int64_t n_train, const struct bnn_mfvi_params *p, bnn_rng *rng, float *grad_mu,
                      float *grad_rho) {
+    float *work = bnn__alloc(bnn_mfvi_workspace_bytes(m, b));
+    if (!work) {
+        bnn__error(BNN_ENOMEM, "mean-field VI: cannot allocate %zu bytes of scratch",
+                   bnn_mfvi_workspace_bytes(m, b));
+        return NAN;
+    }
+    double loss = bnn_mfvi_loss_ws(m, mu, rho, x, labels, targets, b, lik, n_train, p, rng,
+                                   grad_mu, grad_rho, work);
+    bnn__free(work);
+    return loss;
+}
+
+double bnn_mfvi_loss_ws(bnn_model *m, const float *mu, const float *rho, const float *x,
+                        const int32_t *labels, const float *targets, int64_t b, const bnn_lik *lik,
+                        int64_t n_train, const struct bnn_mfvi_params *p, bnn_rng *rng,
+                        float *grad_mu, float *grad_rho, void *work) {
     BNN_ASSERT(b >= 1 && b <= bnn_model_max_batch(m));
     BNN_ASSERT(rng != NULL);
     /* The loss returns a double, so invalid settings are reported as NaN with the detail in
@@ -278,17 +309,10 @@ double bnn_mfvi_loss(bnn_model *m, const float *mu, const float *rho, const floa
         return NAN;
     }
     const int64_t np = bnn_model_nparams(m), k = bnn_model_output_dim(m);
-    const int64_t nkappa = b * linear_outputs(m);
     const int64_t nblk = (np + MFVI_KL_BLOCK - 1) / MFVI_KL_BLOCK;
-    /* One block: the KL's per-block partial sums (doubles, padded to 64 bytes), then σ² and
-     * ∂σ²/∂ρ (nparams floats each), then ε/(2√δ) of every Linear layer (b·Σ out floats). */
-    const int64_t nhead = (2 * nblk + 15) / 16 * 16;
-    float *block = bnn__alloc(bnn__bytes(nhead + 2 * np + nkappa, sizeof(float)));
-    if (!block) {
-        bnn__error(BNN_ENOMEM, "mean-field VI: cannot allocate %lld floats of scratch",
-                   (long long)(nhead + 2 * np + nkappa));
-        return NAN;
-    }
+    int64_t nhead, nkappa;
+    workspace_floats(m, b, &nhead, &nkappa);
+    float *block = work;
     double *kl_part = (double *)(void *)block;
     float *sig2 = block + nhead, *dvar = sig2 + np, *kappa = dvar + np;
 
@@ -335,7 +359,6 @@ double bnn_mfvi_loss(bnn_model *m, const float *mu, const float *rho, const floa
         network_backward(m, mu, rho, sig2, dvar, x, b, kappa + nkappa, s + 1 < S, grad_mu,
                          grad_rho);
     }
-    bnn__free(block);
     return data / (double)S + scale * kl;
 }
 

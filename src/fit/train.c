@@ -28,6 +28,7 @@ struct bnn_trainer {
     float *s1, *s2;       /* sgd: buf; adamw: m, v; ivon: h, g; mfvi: μ's m, v */
     float *rho, *s3, *s4; /* mfvi: ρ and its AdamW m, v */
     float *grad_rho;      /* mfvi */
+    void *mfvi_work;      /* mfvi: scratch of bnn_mfvi_loss_ws, allocated once */
     float *theta, *eps, *gbar, *geps; /* ivon (geps only with several samples) */
     float *sigma;                     /* ivon: σ = 1/√(λ(h+δ)) of the current h */
     /* Batch buffers. */
@@ -139,6 +140,7 @@ void bnn_trainer_free(bnn_trainer *tr) {
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) bnn__free(v[i]);
     bnn__free(tr->yl);
     bnn__free(tr->perm);
+    bnn__free(tr->mfvi_work);
     free(tr);
 }
 
@@ -167,7 +169,8 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
     if (me != BNN_METHOD_SGD) ok = ok && (tr->s2 = bnn__alloc(pb));
     if (me == BNN_METHOD_MFVI)
         ok = ok && (tr->rho = bnn__alloc(pb)) && (tr->s3 = bnn__alloc(pb)) &&
-             (tr->s4 = bnn__alloc(pb)) && (tr->grad_rho = bnn__alloc(pb));
+             (tr->s4 = bnn__alloc(pb)) && (tr->grad_rho = bnn__alloc(pb)) &&
+             (tr->mfvi_work = bnn__alloc(bnn_mfvi_workspace_bytes(m, tr->bs)));
     if (me == BNN_METHOD_IVON)
         ok = ok && (tr->theta = bnn__alloc(pb)) && (tr->eps = bnn__alloc(pb)) &&
              (tr->gbar = bnn__alloc(pb)) && (tr->sigma = bnn__alloc(pb)) &&
@@ -265,8 +268,9 @@ static double mfvi_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop) {
     memset(tr->grad, 0, (size_t)np * sizeof(float));
     memset(tr->grad_rho, 0, (size_t)np * sizeof(float));
     (void)drop; /* dropout masks in MFVI come from the noise generator */
-    double loss = bnn_mfvi_loss(tr->m, mu, tr->rho, tr->xb, tr->yl, tr->yt, b, &lik, tr->n,
-                                &tr->p.mfvi, &tr->noise, tr->grad, tr->grad_rho);
+    double loss = bnn_mfvi_loss_ws(tr->m, mu, tr->rho, tr->xb, tr->yl, tr->yt, b, &lik, tr->n,
+                                   &tr->p.mfvi, &tr->noise, tr->grad, tr->grad_rho,
+                                   tr->mfvi_work);
     if (!isfinite(loss)) return loss;
     struct bnn_adamw_params ap = {lr, 0.9f, 0.999f, 1e-8f, 0.0f};
     bnn_adamw_step(mu, tr->s1, tr->s2, tr->grad, np, tr->t + 1, &ap);

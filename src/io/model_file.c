@@ -60,7 +60,13 @@ int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, co
 }
 
 static const char *hess_name(bnn_hessian h) {
-    return h == BNN_HESS_DIAG ? "diag" : h == BNN_HESS_KRON ? "kron" : "full";
+    switch (h) {
+    case BNN_HESS_DIAG: return "diag";
+    case BNN_HESS_KRON: return "kron";
+    case BNN_HESS_FULL: return "full";
+    case BNN_HESS_LOWRANK: return "lowrank";
+    }
+    return "?";
 }
 
 /* Shortest round-trip text of a double. */
@@ -100,6 +106,15 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
     if (!rc && bnn_curv_structure(c) == BNN_HESS_FULL) {
         int64_t shape[2] = {P, P};
         rc = bnn_st_writer_add(w, "laplace.dense", BNN_DT_F64, 2, shape, bnn_curv_dense(c));
+    }
+    if (!rc && bnn_curv_structure(c) == BNN_HESS_LOWRANK) {
+        const double *U, *eig;
+        int64_t r;
+        if (!(rc = bnn_curv_lowrank(c, &U, &eig, &r))) {
+            int64_t shape[2] = {P, r};
+            rc = bnn_st_writer_add(w, "laplace.lowrank.U", BNN_DT_F64, 2, shape, U);
+            if (!rc) rc = bnn_st_writer_add(w, "laplace.lowrank.eig", BNN_DT_F64, 1, &r, eig);
+        }
     }
     for (int64_t i = 0; !rc && bnn_curv_structure(c) == BNN_HESS_KRON && i < nb; i++) {
         int nf;
@@ -159,8 +174,9 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     if (hs && !strcmp(hs, "diag")) h = BNN_HESS_DIAG;
     else if (hs && !strcmp(hs, "kron")) h = BNN_HESS_KRON;
     else if (hs && !strcmp(hs, "full")) h = BNN_HESS_FULL;
+    else if (hs && !strcmp(hs, "lowrank")) h = BNN_HESS_LOWRANK;
     else return bnn__error(BNN_EFORMAT, "Laplace posterior: bnn.laplace.hessian is missing or "
-                           "unknown (diag, kron, full)");
+                           "unknown (diag, kron, full, lowrank)");
     const int64_t off = (int64_t)d[3], P = (int64_t)d[4], nb = (int64_t)d[7];
     if (off < 0 || P < 1 || off + P > bnn_model_nparams(m) || nb < 0 || nb > 4096)
         return bnn__error(BNN_EFORMAT, "Laplace posterior: subset [%lld, +%lld) or %lld blocks do "
@@ -171,6 +187,17 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     int rc = 0;
     if (h == BNN_HESS_DIAG) rc = read_f64(st, "laplace.diag", P, 0, &diag);
     if (h == BNN_HESS_FULL) rc = read_f64(st, "laplace.dense", P, P, &dense);
+    int64_t rank = 0;
+    if (h == BNN_HESS_LOWRANK) {
+        bnn_st_tensor t;
+        if (bnn_st_get(st, "laplace.lowrank.eig", &t) || t.ndim != 1 || t.shape[0] < 1 ||
+            t.shape[0] > P)
+            rc = bnn__error(BNN_EFORMAT, "Laplace posterior: laplace.lowrank.eig is missing or "
+                            "not a vector of 1..%lld values", (long long)P);
+        else rank = t.shape[0];
+        if (!rc) rc = read_f64(st, "laplace.lowrank.eig", rank, 0, &diag);
+        if (!rc) rc = read_f64(st, "laplace.lowrank.U", P, rank, &dense);
+    }
     if (h == BNN_HESS_KRON) {
         f = calloc((size_t)(2 * nb + 1), sizeof *f);
         n0 = calloc((size_t)nb + 1, sizeof *n0), n1 = calloc((size_t)nb + 1, sizeof *n1);
@@ -199,8 +226,13 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
             for (int64_t i = 0; i < nb; i++) pf0[i] = f[2 * i], pf1[i] = f[2 * i + 1];
             f0 = (const double **)pf0, f1 = (const double **)pf1;
         }
-        rc = bnn_curv_from_arrays(&c, h, P, off, (int64_t)d[5], (int64_t)d[6], d[2], diag, dense,
-                                  nb, n0, n1, (const double *const *)f0, (const double *const *)f1);
+        if (h == BNN_HESS_LOWRANK)
+            rc = bnn_curv_lowrank_from_arrays(&c, P, off, (int64_t)d[5], (int64_t)d[6], d[2], rank,
+                                              dense, diag);
+        else
+            rc = bnn_curv_from_arrays(&c, h, P, off, (int64_t)d[5], (int64_t)d[6], d[2], diag,
+                                      dense, nb, n0, n1, (const double *const *)f0,
+                                      (const double *const *)f1);
     }
     const char *tk = bnn_st_meta(st, "bnn.task");
     bnn_task task = tk && !strcmp(tk, "regression") ? BNN_TASK_REGRESSION : BNN_TASK_CLASSIFICATION;

@@ -1,0 +1,510 @@
+/* Low-rank Laplace (BNN_HESS_LOWRANK: H ≈ U diag(λ) Uᵀ, the top-r eigenpairs of the GGN;
+ * Daxberger et al. 2021, laplace-torch's LowRankLaplace), src/fit/curvature.c and laplace.c:
+ *
+ *  1. rank = P on the fixture networks (fixtures/laplace cls_all_full, cls_ll_full, reg_ll_full;
+ *     laplace-torch 44ea62ac): lml, log det, the tuned prior, the GLM f_var and the probit
+ *     probabilities equal the fixture's full Laplace (1e-4, the float32 tolerance of the README).
+ *  2. rank r < P: the eigenvalues are the top r of the fixture's H, U spans the same subspace
+ *     (projectors U Uᵀ), log det is Σ_{i<r} log(hf λ_i + δ) + (P − r) log δ, the lml derivatives
+ *     match central differences, the precision is δ I + hf U Λ Uᵀ, and the GLM predictive and
+ *     samples equal those of a `full` posterior built from the truncated matrix U Λ Uᵀ.
+ *  3. The matrix-free path (randomized subspace iteration) against the dense path, forced and
+ *     chosen by the memory limit; BNN_ENOMEM when neither fits.
+ *  4. Samples: the empirical covariance against Σ. */
+#include "check.h"
+#include "core/internal.h"
+
+#include <lapacke.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+static double worst_fix = 0, worst_eig = 0, worst_proj = 0, worst_mf = 0, worst_glm = 0;
+
+static double normwise(const double *c, const double *r, int64_t n) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs(c[i] - r[i]);
+        if (!(d <= num)) num = d;
+        if (fabs(r[i]) > den) den = fabs(r[i]);
+    }
+    return den > 0 ? num / den : num;
+}
+static double rel(double c, double r) { return fabs(c - r) / (fabs(r) > 0 ? fabs(r) : 1.0); }
+static double dmax(double a, double b) { return a > b ? a : b; }
+
+static double *st_f64(const bnn_st *st, const char *name, int64_t *numel) {
+    bnn_st_tensor t;
+    if (bnn_st_get(st, name, &t) != 0) {
+        fprintf(stderr, "fixture tensor %s missing: %s\n", name, bnn_last_error());
+        REQUIRE(0);
+    }
+    double *v = malloc((size_t)(t.numel > 0 ? t.numel : 1) * sizeof *v);
+    REQUIRE(v);
+    REQUIRE(bnn_st_to_f64(&t, v) == 0);
+    if (numel) *numel = t.numel;
+    return v;
+}
+static double scalar(const bnn_st *st, const char *name) {
+    double *v = st_f64(st, name, NULL), s = v[0];
+    free(v);
+    return s;
+}
+
+struct problem {
+    bnn_st *st;
+    bnn_model *m;
+    bnn_dataset *ds;
+    bool cls;
+};
+
+/* The model (weights theta_map) and training data of a fixture file (as tests/test_curvature.c). */
+static bool load_problem(struct problem *pr, const char *file) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/laplace/%s.safetensors", BNN_FIXTURES, file);
+    if (bnn_st_read(&pr->st, path) != 0) return false;
+    const bool cls = pr->cls = file[0] == 'c';
+    REQUIRE(bnn_model_new(&pr->m, cls ? "mlp:4-12-3:tanh" : "mlp:1-16-1:tanh") == 0);
+    int64_t np, nx, ny;
+    double *theta = st_f64(pr->st, "theta_map", &np);
+    REQUIRE(np == bnn_model_nparams(pr->m));
+    for (int64_t i = 0; i < np; i++)
+        bnn_model_params(pr->m)[i] = (float)theta[i];
+    free(theta);
+    double *X = st_f64(pr->st, "X", &nx), *y = st_f64(pr->st, "y", &ny);
+    const int64_t d = bnn_model_input_dim(pr->m), n = nx / d;
+    REQUIRE(bnn_dataset_new(&pr->ds, cls ? BNN_TASK_CLASSIFICATION : BNN_TASK_REGRESSION, n, d, 1,
+                            3) == 0);
+    for (int64_t i = 0; i < nx; i++)
+        bnn_dataset_x(pr->ds)[i] = (float)X[i];
+    REQUIRE(ny == n);
+    for (int64_t i = 0; i < n; i++) {
+        if (cls)
+            bnn_dataset_labels(pr->ds)[i] = (int32_t)y[i];
+        else
+            bnn_dataset_targets(pr->ds)[i] = (float)y[i];
+    }
+    free(X), free(y);
+    REQUIRE(bnn_dataset_validate(pr->ds) == 0);
+    return true;
+}
+static void free_problem(struct problem *pr) {
+    bnn_st_free(pr->st);
+    bnn_model_free(pr->m);
+    bnn_dataset_free(pr->ds);
+}
+
+static bnn_curv *lowrank_curv(struct problem *pr, bool last, int64_t rank, int mode,
+                              bnn_curvature cv, int64_t batch, double max_bytes) {
+    struct bnn_curv_params p = bnn_curv_default_params();
+    CHECK_EQ_INT(p.rank, 20);
+    p.hessian = BNN_HESS_LOWRANK, p.rank = rank, p.curvature = cv;
+    p.subset = last ? BNN_SUBSET_LAST_LAYER : BNN_SUBSET_ALL;
+    if (batch) p.batch_size = batch;
+    if (max_bytes > 0) p.max_bytes = max_bytes;
+    p.lowrank_method = mode;
+    bnn_curv *c = NULL;
+    int rc = bnn_curv_compute(&c, pr->m, pr->ds, &p);
+    if (rc) fprintf(stderr, "bnn_curv_compute: %s\n", bnn_last_error());
+    REQUIRE(rc == 0);
+    return c;
+}
+
+static bnn_laplace *make_laplace(struct problem *pr, bnn_curv *c) {
+    bnn_laplace *la;
+    const float *w = bnn_model_cparams(pr->m) + bnn_curv_offset(c);
+    REQUIRE(bnn_laplace_new(&la, c, w, pr->cls ? BNN_TASK_CLASSIFICATION : BNN_TASK_REGRESSION) ==
+            0);
+    return la;
+}
+
+/* eigenvalues (descending) and eigenvectors (P × P row-major, column j ↔ w[j]) of S. */
+static void eig_desc(double *w, double *V, const double *S, int64_t P) {
+    double *A = malloc((size_t)(P * P) * sizeof *A), *wa = malloc((size_t)P * sizeof *wa);
+    memcpy(A, S, (size_t)(P * P) * sizeof *A);
+    REQUIRE(LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)P, A, (lapack_int)P, wa) == 0);
+    for (int64_t j = 0; j < P; j++) {
+        w[j] = wa[P - 1 - j];
+        for (int64_t i = 0; i < P; i++)
+            V[i * P + j] = A[i * P + (P - 1 - j)];
+    }
+    free(A), free(wa);
+}
+
+/* max |U Uᵀ − V Vᵀ| with U (P × r, ld lu) and V (P × r, ld lv). */
+static double proj_diff(const double *U, int64_t lu, const double *V, int64_t lv, int64_t P,
+                        int64_t r) {
+    double worst = 0;
+    for (int64_t i = 0; i < P; i++)
+        for (int64_t k = 0; k < P; k++) {
+            double a = 0, b = 0;
+            for (int64_t j = 0; j < r; j++)
+                a += U[i * lu + j] * U[k * lu + j], b += V[i * lv + j] * V[k * lv + j];
+            worst = dmax(worst, fabs(a - b));
+        }
+    return worst;
+}
+
+/* 1. rank = P against the fixture's full Laplace. */
+static void test_full_rank(const char *file) {
+    struct problem pr;
+    if (!load_problem(&pr, file)) {
+        fprintf(stderr, "note: %s not readable; skipped\n", file);
+        return;
+    }
+    const bool last = strstr(file, "_ll_") != NULL;
+    int64_t P;
+    double *mean = st_f64(pr.st, "mean", &P);
+    free(mean);
+    bnn_laplace *la = make_laplace(&pr, lowrank_curv(&pr, last, P + 5, 0, BNN_CURV_GGN, 0, 0));
+    const bnn_curv *c = bnn_laplace_curv(la);
+    CHECK_EQ_INT(bnn_curv_structure(c), BNN_HESS_LOWRANK);
+    CHECK_EQ_INT(bnn_curv_nparams(c), P);
+    const double *U, *eig;
+    int64_t r;
+    REQUIRE(bnn_curv_lowrank(c, &U, &eig, &r) == 0);
+    CHECK_EQ_INT(r, P); /* clipped to P */
+    for (int64_t j = 1; j < r; j++)
+        CHECK(eig[j] <= eig[j - 1]);
+    double e;
+    if (pr.cls) {
+        e = rel(bnn_laplace_lml(la, 1.0, 1.0, NULL, NULL), scalar(pr.st, "lml_at_prior1"));
+        CHECK(e <= 1e-4);
+        worst_fix = dmax(worst_fix, e);
+        bnn_laplace_set_prior(la, 1.0, 1.0);
+        e = rel(bnn_laplace_logdet(la), scalar(pr.st, "logdet_post_at_prior1"));
+        CHECK(e <= 1e-4);
+        worst_fix = dmax(worst_fix, e);
+        /* the precision, dense and diagonal */
+        double *Pd = malloc((size_t)(P * P) * sizeof *Pd), *Pg = malloc((size_t)P * sizeof *Pg);
+        double *ref = st_f64(pr.st, "post_prec_at_prior1", NULL);
+        REQUIRE(bnn_laplace_precision_dense(la, Pd) == 0);
+        REQUIRE(bnn_laplace_precision_diag(la, Pg) == 0);
+        e = normwise(Pd, ref, P * P);
+        CHECK(e <= 1e-4);
+        worst_fix = dmax(worst_fix, e);
+        for (int64_t i = 0; i < P; i++)
+            ref[i] = ref[i * P + i];
+        e = normwise(Pg, ref, P);
+        CHECK(e <= 1e-4);
+        worst_fix = dmax(worst_fix, e);
+        free(ref), free(Pd), free(Pg);
+        REQUIRE(bnn_laplace_optimize(la, 100) == 0);
+        e = rel(bnn_laplace_prior_prec(la), scalar(pr.st, "prior_prec_opt"));
+        CHECK(e <= 1e-4);
+        worst_fix = dmax(worst_fix, e);
+    } else {
+        e = rel(bnn_laplace_lml(la, 1.0, 1.0, NULL, NULL), scalar(pr.st, "lml_at_prior1_sigma1"));
+        CHECK(e <= 1e-4);
+        worst_fix = dmax(worst_fix, e);
+        int64_t nt; /* the Adam steps of the fixture's trace (rows of log δ, log σ) */
+        free(st_f64(pr.st, "log_hyper_trace", &nt));
+        REQUIRE(bnn_laplace_optimize(la, nt / 2 - 1) == 0);
+        /* The tuned (δ, σ) of regression move with the float32 loss ½Σ(f − y)² (0.32 at
+         * σ ≈ 0.11, so hf·loss carries the forward pass's rounding): the `full` curvature of
+         * bnn_curv_compute lands 3.2e-4 from the fixture too. Low rank must equal that `full`
+         * run tightly, and the fixture within 1e-3. */
+        struct bnn_curv_params q = bnn_curv_default_params();
+        q.hessian = BNN_HESS_FULL, q.subset = last ? BNN_SUBSET_LAST_LAYER : BNN_SUBSET_ALL;
+        bnn_curv *cf;
+        REQUIRE(bnn_curv_compute(&cf, pr.m, pr.ds, &q) == 0);
+        bnn_laplace *lf = make_laplace(&pr, cf);
+        REQUIRE(bnn_laplace_optimize(lf, nt / 2 - 1) == 0);
+        CHECK_REL(bnn_laplace_prior_prec(la), bnn_laplace_prior_prec(lf), 1e-8, 1.0);
+        CHECK_REL(bnn_laplace_sigma(la), bnn_laplace_sigma(lf), 1e-8, 1.0);
+        bnn_laplace_free(lf);
+        e = rel(bnn_laplace_prior_prec(la), scalar(pr.st, "prior_prec_opt"));
+        CHECK(e <= 1e-3);
+        e = rel(bnn_laplace_sigma(la), scalar(pr.st, "sigma_noise_opt"));
+        CHECK(e <= 1e-3);
+    }
+    /* GLM predictive at the fixture's tuned values. */
+    const double d = scalar(pr.st, "prior_prec_opt"),
+                 s = pr.cls ? 1.0 : scalar(pr.st, "sigma_noise_opt");
+    bnn_laplace_set_prior(la, d, s);
+    int64_t nx;
+    double *Xt = st_f64(pr.st, "Xtest", &nx);
+    const int64_t D = bnn_model_input_dim(pr.m), K = bnn_model_output_dim(pr.m), n = nx / D;
+    float *x = malloc((size_t)nx * sizeof *x);
+    for (int64_t i = 0; i < nx; i++)
+        x[i] = (float)Xt[i];
+    double *fmu = malloc((size_t)(n * K) * sizeof *fmu),
+           *fv = malloc((size_t)(n * K * K) * sizeof *fv);
+    double *p = malloc((size_t)(n * K) * sizeof *p);
+    REQUIRE(bnn_laplace_glm(la, pr.m, x, n, fmu, fv) == 0);
+    double *ref = st_f64(pr.st, "f_var", NULL);
+    e = normwise(fv, ref, n * K * K);
+    CHECK(e <= 1e-4);
+    worst_fix = dmax(worst_fix, e);
+    free(ref);
+    if (pr.cls) {
+        bnn_probit(p, fmu, fv, n, K);
+        ref = st_f64(pr.st, "probs_probit", NULL);
+        e = normwise(p, ref, n * K);
+        CHECK(e <= 1e-4);
+        worst_fix = dmax(worst_fix, e);
+        free(ref);
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            p[i] = fv[i] + s * s;
+        ref = st_f64(pr.st, "pred_var", NULL);
+        e = normwise(p, ref, n);
+        CHECK(e <= 1e-4);
+        worst_fix = dmax(worst_fix, e);
+        free(ref);
+    }
+    free(p), free(fv), free(fmu), free(x), free(Xt);
+    bnn_laplace_free(la);
+    free_problem(&pr);
+}
+
+/* 2–3. rank r < P: against the fixture's H, the formulas, a `full` posterior of U Λ Uᵀ, and the
+ * matrix-free path. */
+static void test_truncated(const char *file, int64_t r) {
+    struct problem pr;
+    if (!load_problem(&pr, file)) return;
+    const bool last = strstr(file, "_ll_") != NULL;
+    int64_t PP;
+    double *H = st_f64(pr.st, "H", &PP);
+    const int64_t P = (int64_t)sqrt((double)PP);
+    double *wH = malloc((size_t)P * sizeof *wH), *VH = malloc((size_t)(P * P) * sizeof *VH);
+    eig_desc(wH, VH, H, P);
+
+    bnn_curv *cd = lowrank_curv(&pr, last, r, 1, BNN_CURV_GGN, 0, 0);
+    const double *U, *eig;
+    int64_t rr;
+    REQUIRE(bnn_curv_lowrank(cd, &U, &eig, &rr) == 0);
+    REQUIRE(rr == r);
+    double e = 0;
+    for (int64_t j = 0; j < r; j++)
+        e = dmax(e, rel(eig[j], wH[j]));
+    CHECK(e <= 1e-4);
+    worst_eig = dmax(worst_eig, e);
+    /* orthonormal columns */
+    double orth = 0;
+    for (int64_t a = 0; a < r; a++)
+        for (int64_t b = 0; b < r; b++) {
+            double s = 0;
+            for (int64_t i = 0; i < P; i++)
+                s += U[i * r + a] * U[i * r + b];
+            orth = dmax(orth, fabs(s - (a == b)));
+        }
+    CHECK(orth <= 1e-10);
+    e = proj_diff(U, r, VH, P, P, r);
+    fprintf(stderr, "%s r=%lld: eigenvalue gap λ_r/λ_{r+1} = %.3g, projector error %.3g\n", file,
+            (long long)r, wH[r - 1] / wH[r], e);
+    CHECK(e <= 1e-4);
+    worst_proj = dmax(worst_proj, e);
+
+    /* Matrix-free, forced, with a small batch. The dense way sums each batch's P × P product in
+     * float (as `full` does), the matrix-free one in double, so they differ by ~1e-7 of λ_1:
+     * compare eigenvalues norm-wise (relative to λ_1), and both against the fixture's H. */
+    bnn_curv *cm = lowrank_curv(&pr, last, r, 2, BNN_CURV_GGN, 16, 0);
+    const double *Um, *eigm;
+    REQUIRE(bnn_curv_lowrank(cm, &Um, &eigm, &rr) == 0);
+    REQUIRE(rr == r);
+    e = normwise(eigm, eig, r);
+    CHECK(e <= 1e-6);
+    worst_mf = dmax(worst_mf, e);
+    e = proj_diff(Um, r, U, r, P, r);
+    CHECK(e <= 1e-4);
+    worst_mf = dmax(worst_mf, e);
+    e = 0;
+    for (int64_t j = 0; j < r; j++)
+        e = dmax(e, rel(eigm[j], wH[j]));
+    CHECK(e <= 1e-4);
+    worst_eig = dmax(worst_eig, e);
+    e = proj_diff(Um, r, VH, P, P, r);
+    CHECK(e <= 1e-4);
+    worst_proj = dmax(worst_proj, e);
+    CHECK_REL(bnn_curv_loss(cm), bnn_curv_loss(cd), 1e-12, 1.0);
+    bnn_curv_free(cm);
+
+    /* The memory limit chooses matrix-free: with batch 8 over the 99 weights it needs ~91 KiB
+     * against ~150 KiB for the dense way (the 39-weight last layer is too small for that). */
+    if (!last) {
+        cm = lowrank_curv(&pr, last, r, 0, BNN_CURV_GGN, 8, 120.0 * 1024.0);
+        REQUIRE(bnn_curv_lowrank(cm, &Um, &eigm, &rr) == 0);
+        e = 0;
+        e = normwise(eigm, eig, r);
+        CHECK(e <= 1e-6);
+        worst_mf = dmax(worst_mf, e);
+        bnn_curv_free(cm);
+    }
+
+    /* Nothing fits. */
+    {
+        struct bnn_curv_params p = bnn_curv_default_params();
+        p.hessian = BNN_HESS_LOWRANK, p.rank = r, p.max_bytes = 1000;
+        p.subset = last ? BNN_SUBSET_LAST_LAYER : BNN_SUBSET_ALL;
+        bnn_curv *c = (bnn_curv *)1;
+        CHECK_EQ_INT(bnn_curv_compute(&c, pr.m, pr.ds, &p), BNN_ENOMEM);
+        CHECK(c == NULL);
+        CHECK(strstr(bnn_last_error(), "low-rank") != NULL);
+        CHECK(strstr(bnn_last_error(), "limit") != NULL);
+        p.rank = 0;
+        CHECK_EQ_INT(bnn_curv_compute(&c, pr.m, pr.ds, &p), BNN_EINVAL);
+    }
+
+    /* A `full` posterior of the same truncated matrix U Λ Uᵀ, and a copy through from_arrays. */
+    double *T = calloc((size_t)(P * P), sizeof *T);
+    for (int64_t i = 0; i < P; i++)
+        for (int64_t k = 0; k < P; k++)
+            for (int64_t j = 0; j < r; j++)
+                T[i * P + k] += U[i * r + j] * eig[j] * U[k * r + j];
+    const int64_t off = bnn_curv_offset(cd), N = bnn_curv_ndata(cd), K = bnn_curv_noutputs(cd);
+    const double loss = bnn_curv_loss(cd);
+    bnn_curv *cf, *cc;
+    REQUIRE(bnn_curv_from_arrays(&cf, BNN_HESS_FULL, P, off, N, K, loss, NULL, T, 0, NULL, NULL,
+                                 NULL, NULL) == 0);
+    REQUIRE(bnn_curv_lowrank_from_arrays(&cc, P, off, N, K, loss, r, U, eig) == 0);
+    CHECK_EQ_INT(bnn_curv_lowrank(cf, NULL, NULL, NULL), BNN_EINVAL);
+    {
+        bnn_curv *bad = (bnn_curv *)1;
+        CHECK_EQ_INT(bnn_curv_lowrank_from_arrays(&bad, P, off, N, K, loss, P + 1, U, eig),
+                     BNN_EINVAL);
+        CHECK(bad == NULL);
+    }
+    bnn_laplace *la = make_laplace(&pr, cd), *lf = make_laplace(&pr, cf),
+                *lc = make_laplace(&pr, cc);
+    const double hf = pr.cls ? 1.0 : 1.0 / (0.7 * 0.7);
+    const double sig = pr.cls ? 1.0 : 0.7;
+    for (int t = 0; t < 3; t++) {
+        const double delta = t == 0 ? 0.3 : t == 1 ? 1.0 : 4.0;
+        bnn_laplace_set_prior(la, delta, sig);
+        bnn_laplace_set_prior(lc, delta, sig);
+        double ld = (double)(P - r) * log(delta);
+        for (int64_t j = 0; j < r; j++)
+            ld += log(hf * eig[j] + delta);
+        CHECK_REL(bnn_laplace_logdet(la), ld, 1e-12, 1.0);
+        CHECK_REL(bnn_laplace_logdet(lc), ld, 1e-12, 1.0);
+        CHECK_REL(bnn_laplace_lml(lc, delta, sig, NULL, NULL),
+                  bnn_laplace_lml(la, delta, sig, NULL, NULL), 1e-12, 1.0);
+        CHECK_REL(bnn_laplace_lml(lf, delta, sig, NULL, NULL),
+                  bnn_laplace_lml(la, delta, sig, NULL, NULL), 1e-9, 1.0);
+        /* derivatives against central differences */
+        double dp, ds;
+        bnn_laplace_lml(la, delta, sig, &dp, &ds);
+        const double h = 1e-5;
+        const double fp = (bnn_laplace_lml(la, delta * exp(h), sig, NULL, NULL) -
+                           bnn_laplace_lml(la, delta * exp(-h), sig, NULL, NULL)) /
+                          (2 * h);
+        CHECK_NEAR(dp, fp, 1e-6 * (1 + fabs(fp)));
+        if (!pr.cls) {
+            const double fs = (bnn_laplace_lml(la, delta, sig * exp(h), NULL, NULL) -
+                               bnn_laplace_lml(la, delta, sig * exp(-h), NULL, NULL)) /
+                              (2 * h);
+            CHECK_NEAR(ds, fs, 1e-6 * (1 + fabs(fs)));
+        }
+    }
+    /* precision, GLM and the optimiser against the full posterior of U Λ Uᵀ */
+    const double delta = 0.5;
+    bnn_laplace_set_prior(la, delta, sig);
+    bnn_laplace_set_prior(lf, delta, sig);
+    double *A = malloc((size_t)(P * P) * sizeof *A), *B = malloc((size_t)(P * P) * sizeof *B);
+    double *g = malloc((size_t)P * sizeof *g);
+    REQUIRE(bnn_laplace_precision_dense(la, A) == 0);
+    REQUIRE(bnn_laplace_precision_dense(lf, B) == 0);
+    CHECK(normwise(A, B, P * P) <= 1e-12);
+    REQUIRE(bnn_laplace_precision_diag(la, g) == 0);
+    for (int64_t i = 0; i < P; i++)
+        CHECK_REL(g[i], B[i * P + i], 1e-12, 1.0);
+    int64_t nx;
+    double *Xt = st_f64(pr.st, "Xtest", &nx);
+    const int64_t D = bnn_model_input_dim(pr.m), n = nx / D;
+    float *x = malloc((size_t)nx * sizeof *x);
+    for (int64_t i = 0; i < nx; i++)
+        x[i] = (float)Xt[i];
+    double *m1 = malloc((size_t)(n * K) * sizeof(double)),
+           *m2 = malloc((size_t)(n * K) * sizeof(double));
+    double *v1 = malloc((size_t)(n * K * K) * sizeof(double)),
+           *v2 = malloc((size_t)(n * K * K) * sizeof(double));
+    REQUIRE(bnn_laplace_glm(la, pr.m, x, n, m1, v1) == 0);
+    REQUIRE(bnn_laplace_glm(lf, pr.m, x, n, m2, v2) == 0);
+    CHECK(normwise(m1, m2, n * K) == 0.0);
+    e = normwise(v1, v2, n * K * K);
+    CHECK(e <= 1e-9);
+    worst_glm = dmax(worst_glm, e);
+    REQUIRE(bnn_laplace_optimize(la, 50) == 0);
+    REQUIRE(bnn_laplace_optimize(lf, 50) == 0);
+    CHECK_REL(bnn_laplace_prior_prec(la), bnn_laplace_prior_prec(lf), 1e-8, 1.0);
+
+    /* 4. samples: empirical covariance against Σ = (δ I + hf U Λ Uᵀ)⁻¹ */
+    bnn_laplace_set_prior(la, delta, sig);
+    REQUIRE(bnn_laplace_precision_dense(la, A) == 0);
+    REQUIRE(LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)P, A, (lapack_int)P) == 0);
+    REQUIRE(LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', (lapack_int)P, A, (lapack_int)P) == 0);
+    for (int64_t i = 0; i < P; i++)
+        for (int64_t j = 0; j < i; j++)
+            A[i * P + j] = A[j * P + i];
+    const int64_t S = 20000;
+    float *th = malloc((size_t)P * sizeof *th);
+    double *mu = calloc((size_t)P, sizeof *mu), *d = malloc((size_t)P * sizeof *d);
+    memset(B, 0, (size_t)(P * P) * sizeof *B);
+    bnn_rng rng = bnn_rng_make(7, 1);
+    const float *w0 = bnn_model_cparams(pr.m) + off;
+    for (int64_t s = 0; s < S; s++) {
+        REQUIRE(bnn_laplace_sample(la, &rng, th) == 0);
+        for (int64_t i = 0; i < P; i++)
+            d[i] = (double)th[i] - (double)w0[i], mu[i] += d[i] / (double)S;
+        for (int64_t i = 0; i < P; i++)
+            for (int64_t k = 0; k < P; k++)
+                B[i * P + k] += d[i] * d[k] / (double)S;
+    }
+    double zmax = 0;
+    for (int64_t i = 0; i < P; i++) {
+        zmax = dmax(zmax, fabs(mu[i]) / sqrt(A[i * P + i] / (double)S));
+        for (int64_t k = 0; k < P; k++) {
+            const double sd =
+                sqrt((A[i * P + i] * A[k * P + k] + A[i * P + k] * A[i * P + k]) / (double)S);
+            zmax = dmax(zmax, fabs(B[i * P + k] - A[i * P + k]) / sd);
+        }
+    }
+    fprintf(stderr, "%s r=%lld: samples: worst |z| of mean and covariance entries %.3g\n", file,
+            (long long)r, zmax);
+    CHECK(zmax <= 5.5);
+    free(th), free(mu), free(d);
+    free(m1), free(m2), free(v1), free(v2), free(x), free(Xt), free(A), free(B), free(g), free(T);
+    bnn_laplace_free(la), bnn_laplace_free(lf), bnn_laplace_free(lc);
+    free(wH), free(VH), free(H);
+    free_problem(&pr);
+}
+
+/* The matrix-free path for the empirical Fisher and the sampled Fisher (one pass each). */
+static void test_other_curvatures(void) {
+    struct problem pr;
+    if (!load_problem(&pr, "cls_all_full")) return;
+    for (int k = 0; k < 2; k++) {
+        const bnn_curvature cv = k ? BNN_CURV_GGN_MC : BNN_CURV_EF;
+        bnn_curv *cd = lowrank_curv(&pr, false, 6, 1, cv, 0, 0);
+        bnn_curv *cm = lowrank_curv(&pr, false, 6, 2, cv, 32, 0);
+        const double *U1, *e1, *U2, *e2;
+        int64_t r1, r2;
+        REQUIRE(bnn_curv_lowrank(cd, &U1, &e1, &r1) == 0);
+        REQUIRE(bnn_curv_lowrank(cm, &U2, &e2, &r2) == 0);
+        REQUIRE(r1 == 6 && r2 == 6);
+        double e = normwise(e2, e1, 6);
+        CHECK(e <= 1e-6);
+        worst_mf = dmax(worst_mf, e);
+        e = proj_diff(U1, 6, U2, 6, bnn_curv_nparams(cd), 6);
+        CHECK(e <= 1e-4);
+        worst_mf = dmax(worst_mf, e);
+        bnn_curv_free(cd), bnn_curv_free(cm);
+    }
+    free_problem(&pr);
+}
+
+int main(void) {
+    test_full_rank("cls_all_full");
+    test_full_rank("cls_ll_full");
+    test_full_rank("reg_ll_full");
+    test_truncated("cls_ll_full", 8);
+    test_truncated("cls_all_full", 20);
+    test_truncated("reg_ll_full", 5);
+    test_other_curvatures();
+    fprintf(stderr,
+            "lowrank: rank = P vs fixtures %.3g; top-r eigenvalues %.3g, projectors %.3g; "
+            "matrix-free vs dense %.3g; GLM vs full(UΛUᵀ) %.3g\n",
+            worst_fix, worst_eig, worst_proj, worst_mf, worst_glm);
+    return CHECK_DONE();
+}
