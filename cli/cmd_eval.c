@@ -57,7 +57,7 @@ int cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *json_path = NULL, *split = "test", *plot = NULL;
     const char *shift = NULL;
     cli_list ood = {0};
-    int64_t batch = 256, threads = 0, samples = -1, bins = 15, seed = 0;
+    int64_t batch = 256, threads = 0, samples = -1, bins = 15, seed = 0, link = 0;
     double sigma = 0, temperature = 0;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file written by bnn train, laplace or calibrate (required)", 0},
@@ -67,6 +67,7 @@ int cmd_eval(int argc, char **argv) {
         {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples and generated data (default 0)", 0},
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable): AUROC and AUPR of each uncertainty score, e.g. fmnist:flip, noise", 0},
         {"shift", 0, OPT_STR, &shift, "rot", "sweep rotations 0..180 degrees in 15-degree steps: accuracy, NLL, ECE per angle", 0},
+        {"link-samples", 0, OPT_INT, &link, "S", "Laplace GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over S draws of the linearised logits", 0},
         {"bins", 0, OPT_INT, &bins, "N", "reliability-diagram bins for ECE (default 15)", 0},
         {"json", 0, OPT_STR, &json_path, "FILE", "also write every number (reliability bins, OOD, shift) as JSON", 0},
         {"plot", 0, OPT_STR, &plot, "FILE.svg", "write the reliability diagram (with --shift: the sweep) as SVG", 0},
@@ -105,6 +106,7 @@ int cmd_eval(int argc, char **argv) {
     if (cli_seen(opts, nopts, "samples") && samples < 0)
         return cli_usage_error(cmd, "--samples must be >= 0");
     if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
+    if (link < 0) return cli_usage_error(cmd, "--link-samples must be >= 0");
     if (shift && strcmp(shift, "rot")) return cli_usage_error(cmd, "--shift supports 'rot' only");
     if (cli_seen(opts, nopts, "temperature") && !(temperature > 0))
         return cli_usage_error(cmd, "--temperature must be positive");
@@ -176,7 +178,7 @@ int cmd_eval(int argc, char **argv) {
     }
     struct bnn_predict_params pp = bnn_predict_default_params();
     pp.samples = samples, pp.seed = (uint64_t)seed, pp.batch_size = batch, pp.sigma = sigma;
-    pp.temperature = temperature;
+    pp.temperature = temperature, pp.link_samples = link;
     struct bnn_eval_result r;
     memset(&r, 0, sizeof r);
     if (task == BNN_TASK_CLASSIFICATION) {
@@ -257,7 +259,9 @@ int cmd_eval(int argc, char **argv) {
     /* The table. */
     const char *how = kind == BNN_POSTERIOR_POINT ? "point estimate"
                       : sampled                    ? "Monte-Carlo average"
-                      : lap ? (task == BNN_TASK_CLASSIFICATION ? "linearised (GLM), probit" : "linearised (GLM)")
+                      : lap ? (task != BNN_TASK_CLASSIFICATION ? "linearised (GLM)"
+                               : link ? "linearised (GLM), Monte-Carlo over the logits"
+                                      : "linearised (GLM), probit")
                             : "posterior mean";
     printf("model      %s (%s, %lld parameters)\n", model_path, bnn_model_spec(m),
            (long long)bnn_model_nparams(m));

@@ -15,7 +15,7 @@ int cmd_predict(int argc, char **argv) {
     const char *cmd = "predict";
     cli_data_flags df = {.target_col = -1};
     const char *model_path = NULL, *input = NULL, *output = NULL;
-    int64_t samples = -1, seed = 0, batch = 256, threads = 0;
+    int64_t samples = -1, seed = 0, batch = 256, threads = 0, link = 0;
     double temperature = 0;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file (required)", 0},
@@ -24,6 +24,7 @@ int cmd_predict(int argc, char **argv) {
         {"output", 'o', OPT_STR, &output, "FILE", "write the CSV here (required)", 0},
         {"samples", 'S', OPT_INT, &samples, "S", "weight samples (default 32 for a posterior, 0 for a point estimate)", 0},
         {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples (default 0)", 0},
+        {"link-samples", 0, OPT_INT, &link, "S", "Laplace GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over the linearised logits", 0},
         {"temperature", 0, OPT_FLOAT, &temperature, "T", "divide the logits by T (default: the file's, else 1)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
@@ -48,6 +49,7 @@ int cmd_predict(int argc, char **argv) {
     if (!output) return cli_usage_error(cmd, "-o FILE is required");
     if (!df.data == !input) return cli_usage_error(cmd, "give exactly one of --data and --input");
     if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
+    if (link < 0) return cli_usage_error(cmd, "--link-samples must be >= 0");
     if (cli_seen(opts, nopts, "samples") && samples < 0)
         return cli_usage_error(cmd, "--samples must be >= 0");
     if (cli_seen(opts, nopts, "temperature") && !(temperature > 0))
@@ -111,7 +113,7 @@ int cmd_predict(int argc, char **argv) {
     }
     struct bnn_predict_params pp = bnn_predict_default_params();
     pp.samples = samples, pp.seed = (uint64_t)seed, pp.batch_size = batch;
-    pp.temperature = temperature;
+    pp.temperature = temperature, pp.link_samples = link;
     const char *s = bnn_st_meta(st, "bnn.sigma");
     pp.sigma = s ? strtod(s, NULL) : 1.0;
     rc = task == BNN_TASK_CLASSIFICATION

@@ -451,6 +451,9 @@ struct bnn_predict_params {
     int64_t batch_size; /* examples per forward pass, default 256 */
     double sigma;       /* regression: observation noise std, default 1 */
     double temperature; /* classification: logits are divided by it (temperature scaling), default 1 */
+    int64_t link_samples; /* Laplace GLM predictive for classification: 0 (default) the probit
+                           * approximation; S > 0 averages softmax over S draws of the logits
+                           * from N(f_mu, f_var) (Monte-Carlo over the linearised logits) */
 };
 struct bnn_predict_params bnn_predict_default_params(void);
 

@@ -41,6 +41,10 @@ grep -q "precision 3.5 " "$T/out" && ok || bad "a fixed prior is used as given"
 # Sampling predictive and predict's CSV from a Laplace posterior.
 run "eval samples" "$BNN" eval -m "$T/la_all_kron.safetensors" --samples 8
 grep -q "Monte-Carlo average" "$T/out" && grep -q "mutual inf" "$T/out" && ok || bad "sampled Laplace predictive"
+run "eval mc link" "$BNN" eval -m "$T/la_last-layer_kron.safetensors" --link-samples 200
+grep -q "Monte-Carlo over the logits" "$T/out" && ok || bad "MC link is used"
+acc=$(val accuracy)
+awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' && ok || bad "MC link accuracy $acc"
 run "predict laplace" "$BNN" predict -m "$T/la_last-layer_kron.safetensors" --data moons -o "$T/pred.csv"
 [ "$(wc -l <"$T/pred.csv")" -eq 501 ] && ok || bad "predict rows"
 run "info laplace" "$BNN" info "$T/la_all_kron.safetensors"

@@ -18,6 +18,12 @@ int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn
 int bnn__laplace_kron_eigvals(const bnn_laplace *la, int64_t block, int factor, const double **vals,
                               int64_t *n);
 
+/* Monte-Carlo over linearised logits (src/predict/predict.c): for b inputs with logit mean fm
+ * (b × k) and covariance fv (b × k × k), probs (b × k) averages softmax over S draws from rng; mi
+ * (b, may be NULL) the mutual information of the draws. */
+int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, int64_t b,
+                 int64_t k, int64_t S, bnn_rng *rng);
+
 #endif
 
 /* Records the detail string of an error on this thread and returns code, so a failing path
@@ -108,5 +114,11 @@ void bnn__model_backward_hook(bnn_model *m, const float *theta, const float *dou
 int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn_task task);
 int bnn__laplace_kron_eigvals(const bnn_laplace *la, int64_t block, int factor, const double **vals,
                               int64_t *n);
+
+/* Monte-Carlo over linearised logits (src/predict/predict.c): for b inputs with logit mean fm
+ * (b × k) and covariance fv (b × k × k), probs (b × k) averages softmax over S draws from rng; mi
+ * (b, may be NULL) the mutual information of the draws. */
+int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, int64_t b,
+                 int64_t k, int64_t S, bnn_rng *rng);
 
 #endif

@@ -4,12 +4,14 @@
  * underflows for the true class cannot send the average to log 0. Then the metrics. */
 #include "core/internal.h"
 
+#include <lapacke.h>
 #include <math.h>
 #include <string.h>
 
 struct bnn_predict_params bnn_predict_default_params(void) {
     struct bnn_predict_params p = {
-        .samples = 0, .seed = 0, .batch_size = 256, .sigma = 1.0, .temperature = 1.0};
+        .samples = 0, .seed = 0, .batch_size = 256, .sigma = 1.0, .temperature = 1.0,
+        .link_samples = 0};
     return p;
 }
 
@@ -25,6 +27,76 @@ static void log_softmax(double *out, const float *f, int64_t k, double T) {
     for (int64_t j = 0; j < k; j++) s += exp((double)f[j] / T - mx);
     double lse = mx + log(s);
     for (int64_t j = 0; j < k; j++) out[j] = (double)f[j] / T - lse;
+}
+
+/* Monte-Carlo over the linearised logits (laplace-torch's link_approx='mc'): for each input,
+ * S draws f = f_mu + L z with L the Cholesky factor of f_var (K × K, LAPACK; a tiny jitter when
+ * f_var is only semi-definite), probabilities averaged in log space as in the weight-space
+ * predictive, and the mutual information of the draws. */
+int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, int64_t b,
+                 int64_t k, int64_t S, bnn_rng *rng) {
+    double *L = malloc((size_t)(k * k) * sizeof(double)), *f = malloc((size_t)k * sizeof(double));
+    double *lse = malloc((size_t)k * sizeof(double));
+    float *z = malloc((size_t)k * sizeof(float));
+    int rc = 0;
+    if (!L || !f || !lse || !z) {
+        rc = bnn__error(BNN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int64_t i = 0; i < b; i++) {
+        const double *V = fv + i * k * k;
+        /* Rounding can leave a semi-definite covariance a hair from definite (the softmax GGN
+         * has a null direction): a jitter of at most 1e-6 of the mean variance repairs that and
+         * nothing more, so a truly indefinite matrix is still refused. */
+        double tr = 0.0;
+        for (int64_t j = 0; j < k; j++) tr += V[j * k + j];
+        const double scale = tr / (double)k, rel[4] = {0.0, 1e-10, 1e-8, 1e-6};
+        /* No variance at all (e.g. a logit the subset does not reach): the draws are the mean. */
+        if (!(tr > 0.0)) memset(L, 0, (size_t)(k * k) * sizeof(double));
+        for (int attempt = 0; tr > 0.0 && attempt < 4; attempt++) {
+            memcpy(L, V, (size_t)(k * k) * sizeof(double));
+            for (int64_t j = 0; j < k; j++) L[j * k + j] += rel[attempt] * scale;
+            if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)k, L, (lapack_int)k) == 0) break;
+            if (attempt == 3) {
+                rc = bnn__error(BNN_EINVAL, "the linearised logit covariance of example %lld "
+                                "is not positive semi-definite", (long long)i);
+                goto done;
+            }
+        }
+        for (int64_t j = 0; j < k; j++) lse[j] = -INFINITY;
+        double ent = 0.0;
+        for (int64_t s = 0; s < S; s++) {
+            bnn_rng_normal(rng, z, k);
+            for (int64_t r = 0; r < k; r++) {
+                double v = fm[i * k + r];
+                for (int64_t c = 0; c <= r; c++) v += L[r * k + c] * (double)z[c];
+                f[r] = v;
+            }
+            double mx = f[0], t = 0.0;
+            for (int64_t j = 1; j < k; j++) mx = f[j] > mx ? f[j] : mx;
+            for (int64_t j = 0; j < k; j++) t += exp(f[j] - mx);
+            const double l0 = mx + log(t);
+            for (int64_t j = 0; j < k; j++) {
+                double lp = f[j] - l0, a = lse[j];
+                double hi = a > lp ? a : lp;
+                lse[j] = hi == -INFINITY ? hi : hi + log1p(exp(-fabs(a - lp)));
+                ent -= exp(lp) * lp;
+            }
+        }
+        double h = 0.0;
+        for (int64_t j = 0; j < k; j++) {
+            double l = lse[j] - log((double)S);
+            probs[i * k + j] = exp(l);
+            h -= probs[i * k + j] > 0.0 ? probs[i * k + j] * l : 0.0;
+        }
+        if (mi) {
+            double v = h - ent / (double)S;
+            mi[i] = v > 0.0 ? v : 0.0;
+        }
+    }
+done:
+    free(L), free(f), free(lse), free(z);
+    return rc;
 }
 
 /* The linearised (GLM) predictive of a Laplace posterior (Immer et al., AISTATS 2021; laplace-
@@ -45,6 +117,7 @@ static int glm_predict(bnn_model *m, const bnn_posterior *q, const float *x, int
         goto done;
     }
     const double T = p->temperature, s2 = p->sigma * p->sigma;
+    bnn_rng link_rng = bnn_rng_make(p->seed, BNN_STREAM_PREDICT + 1);
     for (int64_t lo = 0; lo < n; lo += bs) {
         const int64_t b = lo + bs <= n ? bs : n - lo;
         if ((rc = bnn_laplace_glm(la, m, x + lo * d, b, fm, fv))) goto done;
@@ -53,9 +126,15 @@ static int glm_predict(bnn_model *m, const bnn_posterior *q, const float *x, int
                 for (int64_t i = 0; i < b * k; i++) fm[i] /= T;
                 for (int64_t i = 0; i < b * k * k; i++) fv[i] /= T * T;
             }
-            bnn_probit(probs + lo * k, fm, fv, b, k);
-            if (mi)
-                for (int64_t i = 0; i < b; i++) mi[lo + i] = 0.0;
+            if (p->link_samples > 0) {
+                if ((rc = bnn__mc_link(probs + lo * k, mi ? mi + lo : NULL, fm, fv, b, k,
+                                  p->link_samples, &link_rng)))
+                    goto done;
+            } else {
+                bnn_probit(probs + lo * k, fm, fv, b, k);
+                if (mi)
+                    for (int64_t i = 0; i < b; i++) mi[lo + i] = 0.0;
+            }
         } else {
             for (int64_t i = 0; i < b; i++)
                 for (int64_t j = 0; j < k; j++) {
@@ -91,6 +170,7 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
                           (long long)bnn_posterior_n(q), (long long)np);
     if (task == BNN_TASK_REGRESSION && !(p->sigma > 0.0))
         return bnn__error(BNN_EINVAL, "regression noise sigma must be positive");
+    if (p->link_samples < 0) return bnn__error(BNN_EINVAL, "link samples must be >= 0");
     if (!(p->temperature > 0.0) || !isfinite(p->temperature))
         return bnn__error(BNN_EINVAL, "the temperature must be a positive number");
     if (q && bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE && p->samples == 0) {

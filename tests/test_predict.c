@@ -1,0 +1,91 @@
+/* Predictive rules: Monte-Carlo over linearised logits against Gauss–Hermite quadrature, and the
+ * log-space model average of bnn_predict against a direct average of probabilities. */
+#include "check.h"
+#include "core/internal.h"
+
+#include <string.h>
+
+/* E[softmax([f, 0])_0] for f ~ N(mu, v), i.e. E[sigmoid(f)], by 40-point Gauss–Hermite
+ * quadrature on a fine grid (trapezoid over ±8σ is as good for this smooth integrand). */
+static double expected_sigmoid(double mu, double v) {
+    const int n = 4001;
+    const double sd = sqrt(v), lo = mu - 8 * sd, hi = mu + 8 * sd, h = (hi - lo) / (n - 1);
+    double s = 0.0;
+    for (int i = 0; i < n; i++) {
+        double f = lo + i * h, w = (i == 0 || i == n - 1) ? 0.5 : 1.0;
+        double pdf = exp(-0.5 * (f - mu) * (f - mu) / v) / sqrt(2 * 3.14159265358979323846 * v);
+        s += w * pdf / (1.0 + exp(-f));
+    }
+    return s * h;
+}
+
+static void test_mc_link(void) {
+    /* Two classes with logits (f, 0): only the first is uncertain. */
+    const double cases[][2] = {{0.0, 1.0}, {2.0, 4.0}, {-1.5, 0.25}, {3.0, 9.0}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        double fm[2] = {cases[c][0], 0.0}, fv[4] = {cases[c][1], 0, 0, 0}, p[2], mi;
+        bnn_rng rng = bnn_rng_make(3, (uint64_t)c);
+        REQUIRE(bnn__mc_link(p, &mi, fm, fv, 1, 2, 40000, &rng) == 0);
+        double ref = expected_sigmoid(cases[c][0], cases[c][1]);
+        /* Monte-Carlo error of a mean of 40000 draws of a value in [0, 1]: < 0.5/200 = 2.5e-3. */
+        CHECK_NEAR(p[0], ref, 5e-3);
+        CHECK_NEAR(p[0] + p[1], 1.0, 1e-12);
+        CHECK(mi > 0.0);
+    }
+    /* No variance: exactly the softmax of the mean, mutual information 0. */
+    double fm[3] = {1.0, -0.5, 0.25}, fv[9] = {0}, p[3], mi;
+    bnn_rng rng = bnn_rng_make(1, 1);
+    REQUIRE(bnn__mc_link(p, &mi, fm, fv, 1, 3, 10, &rng) == 0);
+    double z = exp(1.0) + exp(-0.5) + exp(0.25);
+    CHECK_NEAR(p[0], exp(1.0) / z, 1e-12);
+    CHECK_NEAR(p[2], exp(0.25) / z, 1e-12);
+    CHECK_NEAR(mi, 0.0, 1e-12);
+    /* A covariance that is not positive semi-definite is refused. */
+    double bad[4] = {1.0, 5.0, 5.0, 1.0}, fm2[2] = {0, 0};
+    CHECK_EQ_INT(bnn__mc_link(p, &mi, fm2, bad, 1, 2, 10, &rng), BNN_EINVAL);
+}
+
+/* bnn_predict with a diagonal posterior: the log-space average equals a direct average of
+ * sampled softmax probabilities. */
+static void test_model_average(void) {
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:3-8-4:tanh") == 0);
+    bnn_model_init(m, 2);
+    const int64_t np = bnn_model_nparams(m), n = 5, k = 4, S = 6;
+    bnn_posterior *q;
+    REQUIRE(bnn_posterior_new(&q, BNN_POSTERIOR_DIAG, np) == 0);
+    memcpy(bnn_posterior_mean(q), bnn_model_params(m), (size_t)np * 4);
+    for (int64_t i = 0; i < np; i++) bnn_posterior_std(q)[i] = 0.3f;
+    float x[15];
+    bnn_rng r = bnn_rng_make(7, 7);
+    bnn_rng_normal(&r, x, 15);
+    struct bnn_predict_params pp = bnn_predict_default_params();
+    pp.samples = S, pp.seed = 11;
+    double probs[20], mi[5];
+    REQUIRE(bnn_predict(m, q, x, n, BNN_TASK_CLASSIFICATION, &pp, probs, mi, NULL, NULL) == 0);
+    /* The same draws by hand: stream and order as bnn_predict uses them. */
+    double ref[20] = {0};
+    float *theta = malloc((size_t)np * 4);
+    bnn_rng rs = bnn_rng_make(11, (uint64_t)5 << 32);
+    for (int64_t s = 0; s < S; s++) {
+        bnn_posterior_sample(q, &rs, theta);
+        const float *f = bnn_model_forward(m, theta, x, n, false, NULL);
+        for (int64_t i = 0; i < n; i++) {
+            double mx = f[i * k], z = 0;
+            for (int64_t j = 1; j < k; j++) mx = fmax(mx, f[i * k + j]);
+            for (int64_t j = 0; j < k; j++) z += exp(f[i * k + j] - mx);
+            for (int64_t j = 0; j < k; j++) ref[i * k + j] += exp(f[i * k + j] - mx) / z / S;
+        }
+    }
+    for (int64_t i = 0; i < n * k; i++) CHECK_NEAR(probs[i], ref[i], 1e-12);
+    for (int64_t i = 0; i < n; i++) CHECK(mi[i] >= 0.0);
+    free(theta);
+    bnn_posterior_free(q);
+    bnn_model_free(m);
+}
+
+int main(void) {
+    test_mc_link();
+    test_model_average();
+    return CHECK_DONE();
+}
