@@ -149,8 +149,6 @@ int cmd_laplace(int argc, char **argv) {
     const bnn_dataset *fit = train ? train : all;
     const char *s = bnn_st_meta(st, "bnn.sigma");
     double sigma = task == BNN_TASK_REGRESSION && s ? strtod(s, NULL) : 1.0;
-    fprintf(stderr, "laplace: %s subset, %s Hessian, %s curvature over %lld examples of %s\n",
-            subset, hessian, curvature, (long long)bnn_dataset_n(fit), df.data);
     double t0 = now_s();
     if ((rc = bnn_curv_compute(&c, m, fit, &cp))) {
         rc = cli_fail(cmd, rc, NULL);
@@ -188,6 +186,7 @@ int cmd_laplace(int argc, char **argv) {
     }
     double t_fit = now_s() - t0;
     const double delta = bnn_laplace_prior_prec(la), sig = bnn_laplace_sigma(la);
+    printf("data       %lld examples of %s\n", (long long)bnn_dataset_n(fit), df.data);
     printf("subset     %s: %lld parameters (offset %lld)\n", subset, (long long)P, (long long)off);
     printf("hessian    %s, %s curvature\n", hessian, curvature);
     printf("log ML     %.4f at prior precision 1%s\n", lml1, task == BNN_TASK_REGRESSION ? " (sigma as trained)" : "");

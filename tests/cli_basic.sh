@@ -6,37 +6,16 @@
 set -u
 BNN=$1
 T=$2
-rm -rf "$T" && mkdir -p "$T"
-pass=0 fail=0
+. "$(dirname "$0")/cli_lib.sh"
 
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 
-# expect_ok DESC CMD...: exit 0.
-expect_ok() {
-  local desc=$1; shift
-  if "$@" >"$T/out" 2>"$T/err"; then ok; else bad "$desc (exit $?)"; cat "$T/err" >&2; fi
-}
 
-# expect_fail DESC PATTERN CMD...: non-zero exit below 128, exactly one stderr line matching PATTERN.
-expect_fail() {
-  local desc=$1 pat=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"
-  local rc=$? lines
-  lines=$(wc -l <"$T/err")
-  if [ $rc -eq 0 ]; then bad "$desc: exit 0"; return; fi
-  if [ $rc -ge 128 ]; then bad "$desc: crashed (exit $rc)"; cat "$T/err" >&2; return; fi
-  if ! grep -q -- "$pat" "$T/err"; then bad "$desc: stderr lacks '$pat'"; cat "$T/err" >&2; return; fi
-  if [ "$lines" -ne 1 ] && ! grep -q "was not written" "$T/err"; then
-    bad "$desc: $lines stderr lines, expected 1"; cat "$T/err" >&2; return; fi
-  ok
-}
 
 # --- help and usage
-expect_ok "bnn --help" "$BNN" --help
+run "bnn --help" "$BNN" --help
 grep -q "train" "$T/out" && ok || bad "--help lists train"
 for c in train eval info; do
-  expect_ok "bnn $c --help" "$BNN" $c --help
+  run "bnn $c --help" "$BNN" $c --help
   grep -q "usage: bnn $c" "$T/out" && ok || bad "$c --help shows usage"
 done
 expect_fail "unknown command" "unknown command" "$BNN" frobnicate
@@ -45,17 +24,17 @@ expect_fail "bad number" "expects a number" "$BNN" train --data moons --lr abc
 expect_fail "missing --data" "--data is required" "$BNN" train
 
 # --- a real run: train, eval (table + JSON), info
-expect_ok "train moons" "$BNN" train --data moons --epochs 20 --lr 1e-2 --batch-size 32 -q -o "$T/moons.safetensors"
+run "train moons" "$BNN" train --data moons --epochs 20 --lr 1e-2 --batch-size 32 -q -o "$T/moons.safetensors"
 [ -f "$T/moons.safetensors" ] && ok || bad "model file written"
-expect_ok "eval moons" "$BNN" eval -m "$T/moons.safetensors" --json "$T/moons.json"
+run "eval moons" "$BNN" eval -m "$T/moons.safetensors" --json "$T/moons.json"
 acc=$(awk '/^accuracy/ {print $2}' "$T/out")
 awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' && ok || bad "moons test accuracy $acc <= 0.95"
 grep -q '"accuracy":' "$T/moons.json" && grep -q '"nll":' "$T/moons.json" && ok || bad "JSON has accuracy and nll"
-expect_ok "info" "$BNN" info "$T/moons.safetensors"
+run "info" "$BNN" info "$T/moons.safetensors"
 grep -q "mlp:2-50-50-2:tanh" "$T/out" && grep -q "0.weight" "$T/out" && ok || bad "info shows model and tensors"
 # The file follows the safetensors format as its reference reader checks it, with PyTorch's names.
 if command -v python3 >/dev/null; then
-  expect_ok "safetensors format" python3 "$(dirname "$0")/st_validate.py" "$T/moons.safetensors" \
+  run "safetensors format" python3 "$(dirname "$0")/st_validate.py" "$T/moons.safetensors" \
     0.weight=50,2 0.bias=50 2.weight=50,50 4.weight=2,50 4.bias=2
   # The checker itself rejects a file with a hole after the last tensor.
   cp "$T/moons.safetensors" "$T/hole.safetensors" && printf 'abcd' >>"$T/hole.safetensors"
@@ -63,13 +42,13 @@ if command -v python3 >/dev/null; then
 else
   echo "note: python3 not found; safetensors format check skipped" >&2
 fi
-expect_ok "train sine-gap" "$BNN" train --data sine-gap --epochs 50 --lr 1e-2 --batch-size 16 --noise 0.1 -q -o "$T/sine.safetensors"
-expect_ok "eval sine-gap" "$BNN" eval -m "$T/sine.safetensors" --json "$T/sine.json"
+run "train sine-gap" "$BNN" train --data sine-gap --epochs 50 --lr 1e-2 --batch-size 16 --noise 0.1 -q -o "$T/sine.safetensors"
+run "eval sine-gap" "$BNN" eval -m "$T/sine.safetensors" --json "$T/sine.json"
 grep -q '"rmse":' "$T/sine.json" && ok || bad "regression JSON has rmse"
 
 # --- CSV data
 printf 'a,b,label\n0.1,0.2,0\n0.9,0.8,1\n0.2,0.1,0\n0.8,0.9,1\n' >"$T/good.csv"
-expect_ok "train csv" "$BNN" train --data "csv:$T/good.csv" --model mlp:2-4-2 --epochs 2 -q -o "$T/csv.safetensors"
+run "train csv" "$BNN" train --data "csv:$T/good.csv" --model mlp:2-4-2 --epochs 2 -q -o "$T/csv.safetensors"
 printf 'a,b,label\n0.1,0.2,0\n0.9,0.8\n' >"$T/cols.csv"
 expect_fail "csv wrong column count" "line 3" "$BNN" train --data "csv:$T/cols.csv" --model mlp:2-4-2 -o "$T/never.safetensors"
 printf 'a,b,label\n0.1,zz,0\n' >"$T/nan.csv"
@@ -113,5 +92,4 @@ expect_fail "divergence" "diverged\|NaN\|Inf\|non-finite" "$BNN" train --data mo
 [ ! -e "$T/never.safetensors" ] && ok || bad "a failed run left a model file"
 ls "$T"/*.tmp.* >/dev/null 2>&1 && bad "temporary files left behind" || ok
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+cli_done

@@ -6,24 +6,7 @@
 set -u
 BNN=$1
 T=$2
-HERE=$(cd "$(dirname "$0")" && pwd)
-rm -rf "$T" && mkdir -p "$T"
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-run() { local desc=$1; shift; if "$@" >"$T/out" 2>"$T/err"; then ok; else bad "$desc (exit $?)"; cat "$T/err" >&2; fi; }
-expect_fail() {
-  local desc=$1 pat=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$desc: exit $rc"; cat "$T/err" >&2; return; fi
-  [ "$(wc -l <"$T/err")" -eq 1 ] || { bad "$desc: $(wc -l <"$T/err") stderr lines"; cat "$T/err" >&2; return; }
-  grep -q -- "$pat" "$T/err" && ok || { bad "$desc: stderr lacks '$pat'"; cat "$T/err" >&2; }
-}
-validate() {  # JSON against the schema, with Debian's python3-jsonschema
-  if /usr/bin/python3 -c "import jsonschema" 2>/dev/null; then
-    run "schema $1" /usr/bin/python3 "$HERE/json_validate.py" "$HERE/../docs/eval.schema.json" "$1"
-  else echo "note: python3-jsonschema missing; schema check of $1 skipped" >&2; fi
-}
+. "$(dirname "$0")/cli_lib.sh"
 svg_ok() { head -c 300 "$1" | grep -q "<svg" && grep -q "</svg>" "$1" && ok || bad "$1 is not an SVG"; }
 
 # --- moons: MAP with a hold-out, IVON; OOD against uniform noise in the plane
@@ -88,5 +71,4 @@ expect_fail "shift on moons" "rot" "$BNN" eval -m "$T/map.safetensors" --shift r
 expect_fail "plot of a 784-input model" "inputs" "$BNN" plot -m "$T/fm.safetensors" -o "$T/never.svg"
 [ ! -e "$T/never.csv" ] && [ ! -e "$T/never.svg" ] && [ ! -e "$T/never.safetensors" ] && ok || bad "a failed command left a file"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+cli_done

@@ -6,19 +6,7 @@
 set -u
 BNN=$1
 T=$2
-HERE=$(cd "$(dirname "$0")" && pwd)
-rm -rf "$T" && mkdir -p "$T"
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-run() { local desc=$1; shift; if "$@" >"$T/out" 2>"$T/err"; then ok; else bad "$desc (exit $?)"; cat "$T/err" >&2; fi; }
-expect_fail() {
-  local desc=$1 pat=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$desc: exit $rc"; cat "$T/err" >&2; return; fi
-  grep -q -- "$pat" "$T/err" && ok || { bad "$desc: stderr lacks '$pat'"; cat "$T/err" >&2; }
-}
-val() { awk -v k="$1" '$1 == k {print $2}' "$T/out"; }
+. "$(dirname "$0")/cli_lib.sh"
 
 run "train map" "$BNN" train --data moons --epochs 30 --batch-size 32 --lr 1e-2 -q -o "$T/map.safetensors"
 for subset in last-layer all; do
@@ -74,5 +62,4 @@ expect_fail "grid without holdout" "holdout" "$BNN" laplace -m "$T/map.safetenso
 run "train holdout" "$BNN" train --data moons --epochs 30 --batch-size 32 --lr 1e-2 --holdout 200 -q -o "$T/map_ho.safetensors"
 run "laplace grid" "$BNN" laplace -m "$T/map_ho.safetensors" --prior grid -o "$T/la_grid.safetensors"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+cli_done

@@ -6,18 +6,7 @@
 set -u
 BNN=$1
 T=$2
-rm -rf "$T" && mkdir -p "$T"
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-run() { local desc=$1; shift; if "$@" >"$T/out" 2>"$T/err"; then ok; else bad "$desc (exit $?)"; cat "$T/err" >&2; fi; }
-expect_fail() {
-  local desc=$1 pat=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then bad "$desc: exit $rc"; cat "$T/err" >&2; return; fi
-  grep -q -- "$pat" "$T/err" && ok || { bad "$desc: stderr lacks '$pat'"; cat "$T/err" >&2; }
-}
-val() { awk -v k="$1" '$1 == k {print $2}' "$T/out"; }
+. "$(dirname "$0")/cli_lib.sh"
 
 # --- IVON on the moons: a posterior, model averaging, calibration numbers
 run "ivon train" "$BNN" train --data moons --method ivon --epochs 30 --batch-size 32 --lr 0.5 \
@@ -65,5 +54,4 @@ expect_fail "bad beta2" "beta" "$BNN" train --data moons --method ivon --beta2 1
 expect_fail "bad method" "unknown --method" "$BNN" train --data moons --method laplace
 expect_fail "bad samples" "samples" "$BNN" eval -m "$T/ivon.safetensors" --samples -3
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+cli_done

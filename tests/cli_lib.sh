@@ -1,0 +1,44 @@
+# Shared helpers of the CLI test scripts (sourced, not run). The caller sets T (a scratch
+# directory). Each check adds to pass or fail; cli_done prints the tally and sets the status.
+HERE=$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)
+rm -rf "$T" && mkdir -p "$T"
+pass=0 fail=0
+
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+# run DESC CMD...: exit 0 (stdout in $T/out, stderr in $T/err).
+run() {
+  local desc=$1; shift
+  if "$@" >"$T/out" 2>"$T/err"; then ok; else bad "$desc (exit $?)"; cat "$T/err" >&2; fi
+}
+
+# expect_fail DESC PATTERN CMD...: a non-zero exit below 128 (no crash), and exactly one stderr
+# line matching PATTERN (a training run may add that its output "was not written").
+expect_fail() {
+  local desc=$1 pat=$2; shift 2
+  "$@" >"$T/out" 2>"$T/err"
+  local rc=$? lines
+  lines=$(wc -l <"$T/err")
+  if [ $rc -eq 0 ]; then bad "$desc: exit 0"; return; fi
+  if [ $rc -ge 128 ]; then bad "$desc: crashed (exit $rc)"; cat "$T/err" >&2; return; fi
+  if ! grep -q -- "$pat" "$T/err"; then bad "$desc: stderr lacks '$pat'"; cat "$T/err" >&2; return; fi
+  if [ "$lines" -ne 1 ] && ! grep -q "was not written" "$T/err"; then
+    bad "$desc: $lines stderr lines, expected 1"; cat "$T/err" >&2; return; fi
+  ok
+}
+
+# val KEY: the second field of the table line of $T/out that starts with KEY.
+val() { awk -v k="$1" '$1 == k {print $2}' "$T/out"; }
+
+# validate FILE: a JSON report against docs/eval.schema.json (Debian's python3-jsonschema).
+validate() {
+  if /usr/bin/python3 -c "import jsonschema" 2>/dev/null; then
+    run "schema $1" /usr/bin/python3 "$HERE/json_validate.py" "$HERE/../docs/eval.schema.json" "$1"
+  else echo "note: python3-jsonschema missing; schema check of $1 skipped" >&2; fi
+}
+
+cli_done() {
+  echo "$pass passed, $fail failed"
+  [ "$fail" -eq 0 ]
+}
