@@ -6,7 +6,7 @@
 set -u
 BNN=$1
 T=$2
-. "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/lib_cli.sh"
 
 
 

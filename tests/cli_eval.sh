@@ -6,7 +6,7 @@
 set -u
 BNN=$1
 T=$2
-. "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/lib_cli.sh"
 svg_ok() { head -c 300 "$1" | grep -q "<svg" && grep -q "</svg>" "$1" && ok || bad "$1 is not an SVG"; }
 
 # --- moons: MAP with a hold-out, IVON; OOD against uniform noise in the plane

@@ -6,7 +6,7 @@
 set -u
 BNN=$1
 T=$2
-. "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/lib_cli.sh"
 
 run "train map" "$BNN" train --data moons --epochs 30 --batch-size 32 --lr 1e-2 -q -o "$T/map.safetensors"
 for subset in last-layer all; do

@@ -6,7 +6,7 @@
 set -u
 BNN=$1
 T=$2
-. "$(dirname "$0")/cli_lib.sh"
+. "$(dirname "$0")/lib_cli.sh"
 
 # --- IVON on the moons: a posterior, model averaging, calibration numbers
 run "ivon train" "$BNN" train --data moons --method ivon --epochs 30 --batch-size 32 --lr 0.5 \
