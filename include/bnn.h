@@ -679,6 +679,18 @@ double bnn_laplace_logdet(const bnn_laplace *la);
  * logs (lr 0.1, betas 0.9/0.999, eps 1e-8), `steps` steps from δ = 1 (regression from
  * δ = σ = e), as laplace-torch's defaults (README §5–6). Sets the result. */
 int bnn_laplace_optimize(bnn_laplace *la, int64_t steps);
+/* Per-layer prior precision (laplace-torch's prior_precision of shape [n_layers]): one δ_l per
+ * Linear layer of the subset (its weight and bias), in layer order; nlayers must equal the
+ * subset's layer count (bnn_laplace_nlayers). Supported for diag, kron and full; lowrank returns
+ * BNN_EUNSUPPORTED. lml, logdet, the GLM predictive and sampling then use diag(δ_l) in place of
+ * δ I; bnn_laplace_prior_prec reports their mean. */
+int64_t bnn_laplace_nlayers(const bnn_laplace *la);
+int bnn_laplace_set_prior_layers(bnn_laplace *la, const double *prior_precs, int64_t nlayers);
+/* The per-layer prior precisions (nlayers values; all equal after bnn_laplace_set_prior). */
+int bnn_laplace_prior_layers(const bnn_laplace *la, double *prior_precs, int64_t nlayers);
+/* Maximises lml over the per-layer precisions: Adam on their logs (as bnn_laplace_optimize:
+ * lr 0.1, betas 0.9/0.999, from δ_l = 1, `steps` steps; regression also tunes σ). */
+int bnn_laplace_optimize_layers(bnn_laplace *la, int64_t steps);
 /* The posterior precision: dense (P × P, any structure where it fits) or its diagonal (P). */
 int bnn_laplace_precision_dense(const bnn_laplace *la, double *out);
 int bnn_laplace_precision_diag(const bnn_laplace *la, double *out);
