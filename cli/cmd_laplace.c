@@ -58,7 +58,7 @@ int cmd_laplace(int argc, char **argv) {
         {"hessian", 0, OPT_STR, &hessian, "NAME", "kron (default), diag, full or lowrank", 0},
         {"rank", 0, OPT_INT, &rank, "R", "lowrank: eigenpairs of the GGN kept (default 20)", 0},
         {"curvature", 0, OPT_STR, &curvature, "NAME", "ggn (exact, default), ggn-mc (sampled Fisher) or ef (empirical Fisher)", 0},
-        {"prior", 0, OPT_STR, &prior, "HOW", "marglik (default: maximise the marginal likelihood), grid (on the hold-out), or a number", 0},
+        {"prior", 0, OPT_STR, &prior, "HOW", "marglik (default: maximise the marginal likelihood), marglik-layers (one precision per layer), grid (on the hold-out), or a number", 0},
         {"steps", 0, OPT_INT, &steps, "N", "marglik: Adam steps on log prior precision (default 100)", 0},
         {"seed", 's', OPT_INT, &seed, "N", "ggn-mc: seed of the sampled labels (default 0)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per pass (default 256)", 0},
@@ -95,11 +95,12 @@ int cmd_laplace(int argc, char **argv) {
     else if (!strcmp(curvature, "ef")) cp.curvature = BNN_CURV_EF;
     else return cli_usage_error(cmd, "--curvature must be ggn, ggn-mc or ef");
     double fixed = 0;
-    if (strcmp(prior, "marglik") && strcmp(prior, "grid")) {
+    if (strcmp(prior, "marglik") && strcmp(prior, "grid") && strcmp(prior, "marglik-layers")) {
         char *end;
         fixed = strtod(prior, &end);
         if (end == prior || *end || !(fixed > 0) || !isfinite(fixed))
-            return cli_usage_error(cmd, "--prior must be marglik, grid or a positive number");
+            return cli_usage_error(cmd, "--prior must be marglik, marglik-layers, grid or a positive "
+                                   "number");
     }
     if (steps < 1) return cli_usage_error(cmd, "--steps must be >= 1");
     if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
@@ -168,6 +169,16 @@ int cmd_laplace(int argc, char **argv) {
             rc = cli_fail(cmd, rc, NULL);
             goto done;
         }
+    } else if (!strcmp(prior, "marglik-layers")) {
+        if (bnn_laplace_nlayers(la) > 64) {
+            rc = cli_error(cmd, "--prior marglik-layers supports at most 64 layers (the subset has "
+                           "%lld)", (long long)bnn_laplace_nlayers(la));
+            goto done;
+        }
+        if ((rc = bnn_laplace_optimize_layers(la, steps))) {
+            rc = cli_fail(cmd, rc, NULL);
+            goto done;
+        }
     } else if (!strcmp(prior, "grid")) {
         /* 21 values log-spaced over [1e-4, 1e4]; the validation NLL of the GLM predictive. */
         double best = INFINITY, best_d = 1.0;
@@ -190,9 +201,27 @@ int cmd_laplace(int argc, char **argv) {
     printf("subset     %s: %lld parameters (offset %lld)\n", subset, (long long)P, (long long)off);
     printf("hessian    %s, %s curvature\n", hessian, curvature);
     printf("log ML     %.4f at prior precision 1%s\n", lml1, task == BNN_TASK_REGRESSION ? " (sigma as trained)" : "");
+    const int64_t nlay = bnn_laplace_nlayers(la);
+    double lay[64];
+    char layers_txt[64 * 26] = "";
+    if (nlay <= 64 && bnn_laplace_prior_layers(la, lay, nlay) == 0) {
+        size_t at = 0;
+        for (int64_t i = 0; i < nlay && at < sizeof layers_txt; i++) {
+            char v[32];
+            for (int prec = 6; prec <= 17; prec++) {
+                snprintf(v, sizeof v, "%.*g", prec, lay[i]);
+                if (strtod(v, NULL) == lay[i]) break;
+            }
+            at += (size_t)snprintf(layers_txt + at, sizeof layers_txt - at, "%s%s", i ? "," : "", v);
+        }
+    }
+    if (!strcmp(prior, "marglik-layers"))
+        printf("prior      per-layer precisions %s (%s)\n", layers_txt, prior);
     printf("prior      precision %.6g (%s)%s", delta, prior, task == BNN_TASK_REGRESSION ? "" : "\n");
     if (task == BNN_TASK_REGRESSION) printf(", noise sigma %.6g\n", sig);
-    printf("log ML     %.4f at the chosen prior\n", bnn_laplace_lml(la, delta, sig, NULL, NULL));
+    printf("log ML     %.4f at the chosen prior\n",
+           !strcmp(prior, "marglik-layers") ? bnn_laplace_lml_layers(la, lay, nlay, sig, NULL, NULL)
+                                            : bnn_laplace_lml(la, delta, sig, NULL, NULL));
     printf("time       curvature %.3f s, total %.3f s\n", t_curv, t_fit);
     /* The posterior file: the MAP weights, the curvature, and the data settings for eval. */
     char sv[40];
@@ -200,13 +229,14 @@ int cmd_laplace(int argc, char **argv) {
         snprintf(sv, sizeof sv, "%.*g", prec, sig);
         if (strtod(sv, NULL) == sig) break;
     }
-    const char *keys[8], *vals[8];
+    const char *keys[10], *vals[10];
     int nkv = 0;
     keys[nkv] = "bnn.method", vals[nkv++] = "laplace";
     keys[nkv] = "bnn.laplace.map", vals[nkv++] = model_path;
     keys[nkv] = "bnn.laplace.subset", vals[nkv++] = subset;
     keys[nkv] = "bnn.laplace.curvature", vals[nkv++] = curvature;
     keys[nkv] = "bnn.sigma", vals[nkv++] = sv;
+    if (!strcmp(prior, "marglik-layers")) keys[nkv] = "bnn.laplace.prior_layers", vals[nkv++] = layers_txt;
     const char *copy[] = {"bnn.data", "bnn.data.target_col", "bnn.data.header"};
     for (int i = 0; i < 3; i++)
         if (bnn_st_meta(st, copy[i])) keys[nkv] = copy[i], vals[nkv++] = bnn_st_meta(st, copy[i]);

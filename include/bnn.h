@@ -688,6 +688,10 @@ int64_t bnn_laplace_nlayers(const bnn_laplace *la);
 int bnn_laplace_set_prior_layers(bnn_laplace *la, const double *prior_precs, int64_t nlayers);
 /* The per-layer prior precisions (nlayers values; all equal after bnn_laplace_set_prior). */
 int bnn_laplace_prior_layers(const bnn_laplace *la, double *prior_precs, int64_t nlayers);
+/* lml at per-layer precisions (nlayers values) and σ, with ∂lml/∂log δ_l (nlayers, may be NULL)
+ * and ∂lml/∂log σ (may be NULL); NaN with bnn_last_error() set for bad arguments. */
+double bnn_laplace_lml_layers(const bnn_laplace *la, const double *prior_precs, int64_t nlayers,
+                              double sigma, double *dlog_prior, double *dlog_sigma);
 /* Maximises lml over the per-layer precisions: Adam on their logs (as bnn_laplace_optimize:
  * lr 0.1, betas 0.9/0.999, from δ_l = 1, `steps` steps; regression also tunes σ). */
 int bnn_laplace_optimize_layers(bnn_laplace *la, int64_t steps);

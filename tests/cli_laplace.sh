@@ -24,6 +24,14 @@ for subset in last-layer all; do
 done
 grep -q '"posterior":	"laplace"' "$T/la.json" && ok || bad "JSON names the Laplace posterior"
 for c in ef ggn-mc; do run "laplace $c" "$BNN" laplace -m "$T/map.safetensors" --curvature $c --subset all --hessian diag -o "$T/la_$c.safetensors"; done
+# One prior precision per layer, tuned by the marginal likelihood, saved and read back.
+for h in diag kron full; do
+  run "laplace layers $h" "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian $h --prior marglik-layers -o "$T/la_layers_$h.safetensors"
+  grep -q "per-layer precisions [0-9.e+-]*,[0-9.e+-]*,[0-9.e+-]* " "$T/out" && ok || bad "$h: three per-layer precisions"
+  run "eval layers $h" "$BNN" eval -m "$T/la_layers_$h.safetensors"
+  acc=$(val accuracy)
+  awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' && ok || bad "layers $h accuracy $acc"
+done
 run "laplace fixed prior" "$BNN" laplace -m "$T/map.safetensors" --prior 3.5 -o "$T/la_fixed.safetensors"
 grep -q "precision 3.5 " "$T/out" && ok || bad "a fixed prior is used as given"
 # Sampling predictive and predict's CSV from a Laplace posterior.

@@ -24,6 +24,15 @@ int bnn__laplace_kron_eigvals(const bnn_laplace *la, int64_t block, int factor, 
 int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, int64_t b,
                  int64_t k, int64_t S, bnn_rng *rng);
 
+/* The Linear layers of a curvature's subset: parameters per layer (weight and bias), in order
+ * (0 layers when unknown); set by bnn_curv_compute, or from a file. */
+int bnn__curv_layers(const bnn_curv *c, int64_t *nlayers, const int64_t **sizes);
+int bnn__curv_set_layers(bnn_curv *c, int64_t nlayers, const int64_t *sizes);
+
+/* The subset's layer sizes for a Laplace posterior whose curvature does not record them
+ * (src/fit/laplace.c); resets the prior to the scalar δ. */
+int bnn__laplace_set_layout(bnn_laplace *la, int64_t nlayers, const int64_t *sizes);
+
 #endif
 
 /* Records the detail string of an error on this thread and returns code, so a failing path
@@ -120,5 +129,14 @@ int bnn__laplace_kron_eigvals(const bnn_laplace *la, int64_t block, int factor, 
  * (b, may be NULL) the mutual information of the draws. */
 int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, int64_t b,
                  int64_t k, int64_t S, bnn_rng *rng);
+
+/* The Linear layers of a curvature's subset: parameters per layer (weight and bias), in order
+ * (0 layers when unknown); set by bnn_curv_compute, or from a file. */
+int bnn__curv_layers(const bnn_curv *c, int64_t *nlayers, const int64_t **sizes);
+int bnn__curv_set_layers(bnn_curv *c, int64_t nlayers, const int64_t *sizes);
+
+/* The subset's layer sizes for a Laplace posterior whose curvature does not record them
+ * (src/fit/laplace.c); resets the prior to the scalar δ. */
+int bnn__laplace_set_layout(bnn_laplace *la, int64_t nlayers, const int64_t *sizes);
 
 #endif

@@ -91,7 +91,33 @@ struct bnn_curv {
      * column j is the eigenvector of eig[j]) and eig (r, descending). */
     int64_t rank;
     double *U, *eig;
+    /* The subset's Linear layers: parameters per layer (weight and bias), in order; 0 layers when
+     * unknown (built from arrays without a layout). Used for per-layer prior precisions. */
+    int64_t nlayers;
+    int64_t *layer_sizes;
 };
+
+int bnn__curv_layers(const bnn_curv *c, int64_t *nlayers, const int64_t **sizes) {
+    *nlayers = c->nlayers, *sizes = c->layer_sizes;
+    return 0;
+}
+
+int bnn__curv_set_layers(bnn_curv *c, int64_t nlayers, const int64_t *sizes) {
+    int64_t s = 0;
+    for (int64_t i = 0; i < nlayers; i++) {
+        if (sizes[i] < 1) return bnn__error(BNN_EINVAL, "layer %lld has no parameters", (long long)i);
+        s += sizes[i];
+    }
+    if (nlayers < 1 || s != c->P)
+        return bnn__error(BNN_ESHAPE, "%lld layers hold %lld parameters, the curvature %lld",
+                          (long long)nlayers, (long long)s, (long long)c->P);
+    int64_t *copy = malloc((size_t)nlayers * sizeof *copy);
+    if (!copy) return bnn__error(BNN_ENOMEM, "out of memory");
+    memcpy(copy, sizes, (size_t)nlayers * sizeof *copy);
+    free(c->layer_sizes);
+    c->layer_sizes = copy, c->nlayers = nlayers;
+    return 0;
+}
 
 struct bnn_curv_params bnn_curv_default_params(void) {
     struct bnn_curv_params p = {
@@ -119,6 +145,7 @@ void bnn_curv_free(bnn_curv *c) {
             bnn__free(c->blocks[i].f1);
         }
     free(c->blocks);
+    free(c->layer_sizes);
     free(c);
 }
 
@@ -379,6 +406,8 @@ int bnn_curv_lowrank_from_arrays(bnn_curv **out, int64_t P, int64_t offset, int6
 
 /* A Linear layer of the subset: its index in the model, its shape, and where its weight and
  * bias start relative to the subset's first parameter. */
+#define BNN_MAX_CURV_LAYERS 256
+
 struct lin {
     int64_t layer, in, out, w, b;
     int64_t block; /* kron: index of its weight block (the bias block follows) */
@@ -1003,6 +1032,12 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         goto done;
     }
     c->offset = offset, c->N = N, c->K = K;
+    {
+        int64_t sizes[BNN_MAX_CURV_LAYERS];
+        for (int64_t i = 0; i < nlin && i < BNN_MAX_CURV_LAYERS; i++)
+            sizes[i] = lin[i].out * lin[i].in + lin[i].out;
+        if (nlin <= BNN_MAX_CURV_LAYERS && (rc = bnn__curv_set_layers(c, nlin, sizes))) goto done;
+    }
 
     const float *theta = bnn_model_cparams(m);
     const bool cls = task == BNN_TASK_CLASSIFICATION;

@@ -62,7 +62,26 @@ struct bnn_laplace {
     const double *U;
     int64_t rank;
     double delta, sigma;
+    /* Per-layer prior (laplace-torch's layer-wise prior_precision): the subset's Linear layers,
+     * layer l owning parameters lay_off[l] .. lay_off[l+1] − 1 (its weight, then its bias).
+     * kron: from the blocks' (weight, bias) pairs; diag, full and lowrank: one layer (the
+     * curvature does not record layer boundaries) unless bnn__laplace_set_layout gives them.
+     * dl holds δ_l. While the δ_l are all equal, layered is false and every computation takes
+     * the scalar path with delta (unchanged); otherwise dpar[i] = δ_{l(i)} and, for full, Lt
+     * is L⁻ᵀ for the Cholesky factor L Lᵀ = hf·H + diag(δ_{l(i)}) at the current σ, so that
+     * Σ = Lt Ltᵀ takes the place of Q diag(1/(hf λ + δ)) Qᵀ in the predictive and samples. */
+    int64_t nlay;
+    int64_t *lay_off; /* nlay + 1 */
+    double *dl;       /* nlay */
+    bool layered;
+    double *dpar; /* P, when layered */
+    double *Lt;   /* full and layered: P × P, upper triangular (row-major) */
 };
+
+/* δ for parameter i: the scalar δ unless per-layer precisions differ. */
+static inline double dlt(const bnn_laplace *la, int64_t i) {
+    return la->layered ? la->dpar[i] : la->delta;
+}
 
 /* ------------------------------------------------------------------ construction */
 
@@ -107,6 +126,7 @@ void bnn_laplace_free(bnn_laplace *la) {
         bnn__free(la->blk[b].Q0), bnn__free(la->blk[b].Q1);
     }
     bnn__free(la->blk);
+    bnn__free(la->Lt), bnn__free(la->dpar), bnn__free(la->dl), bnn__free(la->lay_off);
     bnn__free(la->Q), bnn__free(la->lam), bnn__free(la->meanf), bnn__free(la->mean);
     bnn_curv_free(la->c);
     bnn__free(la);
@@ -166,6 +186,72 @@ static int kron_setup(bnn_laplace *la) {
                           "laplace: kron blocks hold %lld parameters, expected P = %lld",
                           (long long)off, (long long)la->P);
     return 0;
+}
+
+/* The layer layout (see struct bnn_laplace): n layers of the given sizes (summing to P). */
+static int layout_set(bnn_laplace *la, int64_t n, const int64_t *sizes) {
+    int64_t *off = bnn__alloc(bnn__bytes(n + 1, sizeof(int64_t)));
+    double *dl = alloc_doubles(n), *dpar = la->dpar ? la->dpar : alloc_doubles(la->P);
+    if (!off || !dl || !dpar) {
+        bnn__free(off), bnn__free(dl);
+        if (dpar != la->dpar) bnn__free(dpar);
+        return bnn__error(BNN_ENOMEM, "laplace: cannot allocate %lld layers", (long long)n);
+    }
+    off[0] = 0;
+    for (int64_t l = 0; l < n; l++)
+        off[l + 1] = off[l] + sizes[l], dl[l] = la->delta;
+    bnn__free(la->lay_off), bnn__free(la->dl), bnn__free(la->Lt);
+    la->lay_off = off, la->dl = dl, la->dpar = dpar, la->Lt = NULL;
+    la->nlay = n, la->layered = false;
+    return 0;
+}
+
+/* kron: layer l is blocks 2l (weight, two factors) and 2l + 1 (bias, one factor, same out);
+ * any other block pattern, and every other structure, is one layer. */
+static int layout_setup(bnn_laplace *la) {
+    int64_t one = la->P;
+    /* The curvature knows its layers when it was computed from a model (or read from a file). */
+    int64_t cn;
+    const int64_t *cs;
+    bnn__curv_layers(la->c, &cn, &cs);
+    if (cn > 0) return layout_set(la, cn, cs);
+    if (la->structure != BNN_HESS_KRON || la->nblocks % 2) return layout_set(la, 1, &one);
+    const int64_t n = la->nblocks / 2;
+    for (int64_t l = 0; l < n; l++) {
+        const kblock *kw = &la->blk[2 * l], *kb = &la->blk[2 * l + 1];
+        if (kw->nf != 2 || kb->nf != 1 || kb->n0 != kw->n0) return layout_set(la, 1, &one);
+    }
+    int64_t *sizes = bnn__alloc(bnn__bytes(n, sizeof(int64_t)));
+    if (!sizes) return bnn__error(BNN_ENOMEM, "laplace: cannot allocate %lld layers", (long long)n);
+    for (int64_t l = 0; l < n; l++)
+        sizes[l] = la->blk[2 * l].n0 * la->blk[2 * l].n1 + la->blk[2 * l + 1].n0;
+    int rc = layout_set(la, n, sizes);
+    bnn__free(sizes);
+    return rc;
+}
+
+/* Internal: the layer sizes of the subset for structures whose curvature does not record them
+ * (diag, full, lowrank); kron must agree with its blocks. Resets the prior to the scalar δ. */
+int bnn__laplace_set_layout(bnn_laplace *la, int64_t nlayers, const int64_t *sizes) {
+    if (!la || nlayers < 1 || !sizes)
+        return bnn__error(BNN_EINVAL, "bnn__laplace_set_layout: bad arguments");
+    int64_t s = 0;
+    for (int64_t l = 0; l < nlayers; l++) {
+        if (sizes[l] < 1)
+            return bnn__error(BNN_EINVAL, "bnn__laplace_set_layout: layer %lld has %lld parameters",
+                              (long long)l, (long long)sizes[l]);
+        if (la->structure == BNN_HESS_KRON &&
+            (la->nblocks != 2 * nlayers || la->blk[2 * l].off != s))
+            return bnn__error(BNN_ESHAPE,
+                              "bnn__laplace_set_layout: layer %lld does not match the kron blocks",
+                              (long long)l);
+        s += sizes[l];
+    }
+    if (s != la->P)
+        return bnn__error(BNN_ESHAPE,
+                          "bnn__laplace_set_layout: layers hold %lld parameters, P = %lld",
+                          (long long)s, (long long)la->P);
+    return layout_set(la, nlayers, sizes);
 }
 
 /* The constructor in double: the posterior keeps θ_MAP in double (its ‖θ‖² enters the marginal
@@ -273,6 +359,7 @@ int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn
             rc =
                 bnn__error(BNN_EINVAL, "bnn_laplace_new: unknown structure %d", (int)la->structure);
         }
+    if (!rc) rc = layout_setup(la);
     if (rc) {
         bnn_laplace_free(la);
         return rc;
@@ -320,6 +407,10 @@ const bnn_curv *bnn_laplace_curv(const bnn_laplace *la) { return la->c; }
 void bnn_laplace_set_prior(bnn_laplace *la, double prior_prec, double sigma) {
     la->delta = prior_prec;
     la->sigma = la->task == BNN_TASK_CLASSIFICATION ? 1.0 : sigma;
+    la->layered = false;
+    for (int64_t l = 0; l < la->nlay; l++)
+        la->dl[l] = prior_prec;
+    bnn__free(la->Lt), la->Lt = NULL;
 }
 double bnn_laplace_prior_prec(const bnn_laplace *la) { return la->delta; }
 double bnn_laplace_sigma(const bnn_laplace *la) { return la->sigma; }
@@ -364,8 +455,13 @@ double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, d
 double bnn_laplace_logdet(const bnn_laplace *la) {
     const double hf = 1.0 / (la->sigma * la->sigma);
     double s = 0;
+    if (la->layered && la->structure == BNN_HESS_FULL) {
+        for (int64_t i = 0; i < la->P; i++) /* L⁻ᵀ has diagonal 1/L_ii */
+            s -= 2.0 * log(la->Lt[i * la->P + i]);
+        return s;
+    }
     for (int64_t i = 0; i < la->P; i++)
-        s += log(hf * la->lam[i] + la->delta);
+        s += log(hf * la->lam[i] + dlt(la, i));
     return s;
 }
 
@@ -408,6 +504,262 @@ int bnn_laplace_optimize(bnn_laplace *la, int64_t steps) {
     return 0;
 }
 
+/* ------------------------------------------------------------------ per-layer prior */
+
+/* Per-layer prior precision (laplace-torch's BaseLaplace with prior_precision of shape
+ * [n_layers], expanded by prior_precision_diag to δ_{l(i)} per parameter): the posterior
+ * precision is hf·H + D with D = diag(δ_{l(i)}), and (Immer et al., "Scalable marginal
+ * likelihood estimation for model selection in deep learning", ICML 2021)
+ *   lml = log_lik − ½ [ log det(hf·H + D) − Σ_l P_l log δ_l + Σ_l δ_l ‖θ_l‖² ],
+ *   ∂lml/∂log δ_l = −½ [ δ_l tr_l((hf·H + D)⁻¹) − P_l + δ_l ‖θ_l‖² ],
+ *   ∂lml/∂log σ = 2 hf·loss − N·K + tr(Σ hf·H) = 2 hf·loss − N·K + P − Σ_i δ_{l(i)} Σ_ii,
+ * with Σ = (hf·H + D)⁻¹ and tr_l the trace over layer l's coordinates. diag and kron: every
+ * eigenvector of H lies in one layer (a kron block is one layer's weight or bias), so D is
+ * diagonal in the same basis and the posterior eigenvalues are hf λ_i + δ_{l(i)}. full: D does
+ * not commute with H, so log det and diag(Σ) come from a Cholesky factorisation (LAPACK dpotrf,
+ * dpotri) per evaluation. */
+
+int64_t bnn_laplace_nlayers(const bnn_laplace *la) { return la ? la->nlay : 0; }
+
+/* hf·H + diag(dpar) into A (P × P) and its Cholesky factor in place (column-major lower, i.e.
+ * Lᵀ in the row-major view, L_ii on the diagonal). */
+static int full_chol(const bnn_laplace *la, double *A, double hf, const double *dpar,
+                     const char *fn) {
+    const int64_t P = la->P;
+    const double *H = bnn_curv_dense(la->c);
+    for (int64_t i = 0; i < P * P; i++)
+        A[i] = hf * H[i];
+    for (int64_t i = 0; i < P; i++)
+        A[i * P + i] += dpar[i];
+    lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)P, A, (lapack_int)P);
+    if (info != 0)
+        return bnn__error(BNN_EINVAL,
+                          "%s: the posterior precision is not positive definite "
+                          "(LAPACKE_dpotrf info %d)",
+                          fn, (int)info);
+    return 0;
+}
+
+/* The per-layer lml and its gradients (dlog_prior: nlayers values) at the given δ_l and σ; work
+ * is P × P scratch for full (NULL: allocated here). NaN on failure (error set). */
+static double lml_layers(const bnn_laplace *la, const double *dl, double sigma, double *dlog_prior,
+                         double *dlog_sigma, double *work) {
+    const char *fn = "bnn_laplace_lml_layers";
+    if (la->structure == BNN_HESS_LOWRANK) {
+        bnn__error(BNN_EUNSUPPORTED, "%s: no per-layer prior for a low-rank curvature", fn);
+        return NAN;
+    }
+    const bool reg = la->task == BNN_TASK_REGRESSION;
+    if (!reg) sigma = 1.0;
+    if (!(sigma > 0) || !isfinite(sigma)) {
+        bnn__error(BNN_EINVAL, "%s: σ = %g", fn, sigma);
+        return NAN;
+    }
+    for (int64_t l = 0; l < la->nlay; l++)
+        if (!(dl[l] > 0) || !isfinite(dl[l])) {
+            bnn__error(BNN_EINVAL, "%s: prior precision %g of layer %lld", fn, dl[l], (long long)l);
+            return NAN;
+        }
+    const int64_t P = la->P;
+    const double hf = 1.0 / (sigma * sigma);
+    double logdet = 0, tr_lik = 0, bracket = 0;
+    double *A = NULL, *own = NULL, *dpar = la->structure == BNN_HESS_FULL ? alloc_doubles(P) : NULL;
+    if (la->structure == BNN_HESS_FULL) {
+        A = work ? work : (own = alloc_doubles(P * P));
+        if (!A || !dpar) {
+            bnn__free(own), bnn__free(dpar);
+            bnn__error(BNN_ENOMEM, "%s: out of memory", fn);
+            return NAN;
+        }
+        for (int64_t l = 0; l < la->nlay; l++)
+            for (int64_t i = la->lay_off[l]; i < la->lay_off[l + 1]; i++)
+                dpar[i] = dl[l];
+        if (full_chol(la, A, hf, dpar, fn)) {
+            bnn__free(own), bnn__free(dpar);
+            return NAN;
+        }
+        for (int64_t i = 0; i < P; i++)
+            logdet += 2.0 * log(A[i * P + i]);
+        lapack_int info = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', (lapack_int)P, A, (lapack_int)P);
+        if (info != 0) {
+            bnn__free(own), bnn__free(dpar);
+            bnn__error(BNN_EINVAL, "%s: LAPACKE_dpotri info %d", fn, (int)info);
+            return NAN;
+        }
+    }
+    for (int64_t l = 0; l < la->nlay; l++) {
+        const double d = dl[l];
+        const int64_t i0 = la->lay_off[l], i1 = la->lay_off[l + 1];
+        double tr = 0, t2 = 0; /* δ_l tr_l(Σ), ‖θ_l‖² */
+        for (int64_t i = i0; i < i1; i++) {
+            t2 += la->mean[i] * la->mean[i];
+            if (A) {
+                const double sd = d * A[i * P + i];
+                tr += sd;
+                tr_lik += 1.0 - sd;
+            } else {
+                const double hl = hf * la->lam[i], e = hl + d;
+                logdet += log(e);
+                tr += d / e;
+                tr_lik += hl / e;
+            }
+        }
+        const double Pl = (double)(i1 - i0);
+        bracket += -Pl * log(d) + d * t2;
+        if (dlog_prior) dlog_prior[l] = -0.5 * (tr - Pl + d * t2);
+    }
+    bnn__free(own), bnn__free(dpar);
+    const double NK = (double)la->N * (double)la->K;
+    const double loglik =
+        reg ? -hf * la->loss - NK * log(sigma * sqrt(2.0 * LAPLACE_PI)) : -la->loss;
+    if (dlog_sigma) *dlog_sigma = reg ? 2.0 * hf * la->loss - NK + tr_lik : 0.0;
+    return loglik - 0.5 * (logdet + bracket);
+}
+
+/* Internal (tests): lml at per-layer δ_l (nlayers values) and σ, with ∂/∂log δ_l (nlayers
+ * values, may be NULL) and ∂/∂log σ (may be NULL). NaN with the error set on bad input. */
+double bnn_laplace_lml_layers(const bnn_laplace *la, const double *prior_precs, int64_t nlayers,
+                               double sigma, double *dlog_prior, double *dlog_sigma) {
+    if (!la || !prior_precs || nlayers != la->nlay) {
+        bnn__error(BNN_EINVAL, "bnn_laplace_lml_layers: %lld layers given, the subset has %lld",
+                   (long long)nlayers, la ? (long long)la->nlay : 0LL);
+        return NAN;
+    }
+    return lml_layers(la, prior_precs, sigma, dlog_prior, dlog_sigma, NULL);
+}
+
+int bnn_laplace_set_prior_layers(bnn_laplace *la, const double *prior_precs, int64_t nlayers) {
+    const char *fn = "bnn_laplace_set_prior_layers";
+    if (!la || !prior_precs) return bnn__error(BNN_EINVAL, "%s: NULL argument", fn);
+    if (la->structure == BNN_HESS_LOWRANK)
+        return bnn__error(BNN_EUNSUPPORTED, "%s: no per-layer prior for a low-rank curvature", fn);
+    if (nlayers != la->nlay)
+        return bnn__error(BNN_EINVAL, "%s: %lld precisions given, the subset has %lld layers", fn,
+                          (long long)nlayers, (long long)la->nlay);
+    bool equal = true;
+    double sum = 0;
+    for (int64_t l = 0; l < nlayers; l++) {
+        if (!(prior_precs[l] > 0) || !isfinite(prior_precs[l]))
+            return bnn__error(BNN_EINVAL, "%s: prior precision %g of layer %lld", fn,
+                              prior_precs[l], (long long)l);
+        if (prior_precs[l] != prior_precs[0]) equal = false;
+        sum += prior_precs[l];
+    }
+    if (equal) { /* the scalar path, bit for bit */
+        bnn_laplace_set_prior(la, prior_precs[0], la->sigma);
+        return 0;
+    }
+    const int64_t P = la->P;
+    double *Lt = NULL;
+    if (la->structure == BNN_HESS_FULL) {
+        double *dpar = alloc_doubles(P);
+        Lt = alloc_doubles(P * P);
+        if (!Lt || !dpar) {
+            bnn__free(Lt), bnn__free(dpar);
+            return bnn__error(BNN_ENOMEM, "%s: out of memory", fn);
+        }
+        for (int64_t l = 0; l < nlayers; l++)
+            for (int64_t i = la->lay_off[l]; i < la->lay_off[l + 1]; i++)
+                dpar[i] = prior_precs[l];
+        int rc = full_chol(la, Lt, 1.0 / (la->sigma * la->sigma), dpar, fn);
+        bnn__free(dpar);
+        lapack_int info = 0;
+        if (!rc)
+            info = LAPACKE_dtrtri(LAPACK_COL_MAJOR, 'L', 'N', (lapack_int)P, Lt, (lapack_int)P);
+        if (!rc && info != 0)
+            rc = bnn__error(BNN_EINVAL, "%s: LAPACKE_dtrtri info %d", fn, (int)info);
+        if (rc) {
+            bnn__free(Lt);
+            return rc;
+        }
+        /* Column-major L⁻¹ (lower) is L⁻ᵀ (upper) in the row-major view; clear the rest. */
+        for (int64_t i = 0; i < P; i++)
+            for (int64_t j = 0; j < i; j++)
+                Lt[i * P + j] = 0.0;
+    }
+    bnn__free(la->Lt);
+    la->Lt = Lt;
+    for (int64_t l = 0; l < nlayers; l++) {
+        la->dl[l] = prior_precs[l];
+        for (int64_t i = la->lay_off[l]; i < la->lay_off[l + 1]; i++)
+            la->dpar[i] = prior_precs[l];
+    }
+    la->delta = sum / (double)nlayers;
+    la->layered = true;
+    return 0;
+}
+
+int bnn_laplace_prior_layers(const bnn_laplace *la, double *prior_precs, int64_t nlayers) {
+    if (!la || !prior_precs)
+        return bnn__error(BNN_EINVAL, "bnn_laplace_prior_layers: NULL argument");
+    if (nlayers != la->nlay)
+        return bnn__error(BNN_EINVAL, "bnn_laplace_prior_layers: %lld values asked, %lld layers",
+                          (long long)nlayers, (long long)la->nlay);
+    memcpy(prior_precs, la->dl, (size_t)nlayers * sizeof(double));
+    return 0;
+}
+
+/* As bnn_laplace_optimize (README §5–6, torch.optim.Adam elementwise), on x_l = log δ_l (from 0,
+ * regression from 1) and, for regression, log σ (from 1). */
+int bnn_laplace_optimize_layers(bnn_laplace *la, int64_t steps) {
+    const char *fn = "bnn_laplace_optimize_layers";
+    if (!la || steps < 0) return bnn__error(BNN_EINVAL, "%s: bad arguments", fn);
+    if (la->structure == BNN_HESS_LOWRANK)
+        return bnn__error(BNN_EUNSUPPORTED, "%s: no per-layer prior for a low-rank curvature", fn);
+    const bool reg = la->task == BNN_TASK_REGRESSION;
+    const int64_t L = la->nlay, nx = L + (reg ? 1 : 0);
+    const double lr = 0.1, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+    double *buf = alloc_doubles(5 * nx);
+    double *work = la->structure == BNN_HESS_FULL ? alloc_doubles(la->P * la->P) : NULL;
+    if (!buf || (la->structure == BNN_HESS_FULL && !work)) {
+        bnn__free(buf), bnn__free(work);
+        return bnn__error(BNN_ENOMEM, "%s: out of memory", fn);
+    }
+    double *x = buf, *m = buf + nx, *v = buf + 2 * nx, *g = buf + 3 * nx, *d = buf + 4 * nx;
+    for (int64_t j = 0; j < nx; j++)
+        x[j] = reg ? 1.0 : 0.0, m[j] = v[j] = 0.0;
+    int rc = 0;
+    for (int64_t t = 1; t <= steps && !rc; t++) {
+        for (int64_t l = 0; l < L; l++)
+            d[l] = exp(x[l]);
+        double gs = 0;
+        const double lml = lml_layers(la, d, reg ? exp(x[L]) : 1.0, g, &gs, work);
+        if (reg) g[L] = gs;
+        bool finite = isfinite(lml);
+        for (int64_t j = 0; j < nx; j++) {
+            g[j] = -g[j];
+            if (!isfinite(g[j])) finite = false;
+        }
+        if (!finite) {
+            rc = bnn__error(BNN_EDIVERGED, "%s: lml or its gradient is not finite at step %lld", fn,
+                            (long long)t);
+            break;
+        }
+        const double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
+        const double step_size = lr / bc1, bc2_sqrt = sqrt(bc2);
+        for (int64_t j = 0; j < nx; j++) {
+            m[j] = m[j] * beta1 + (1.0 - beta1) * g[j];
+            v[j] = v[j] * beta2 + (1.0 - beta2) * g[j] * g[j];
+            const double denom = sqrt(v[j]) / bc2_sqrt + eps;
+            x[j] = x[j] + -step_size * m[j] / denom;
+        }
+    }
+    if (!rc) {
+        for (int64_t l = 0; l < L; l++)
+            d[l] = exp(x[l]);
+        const double sigma = reg ? exp(x[L]) : 1.0, old = la->sigma;
+        if (!isfinite(sigma) || !(sigma > 0))
+            rc = bnn__error(BNN_EDIVERGED, "%s: ended at σ = %g", fn, sigma);
+        if (!rc) {
+            la->sigma = sigma;
+            rc = bnn_laplace_set_prior_layers(la, d, L);
+            if (rc) la->sigma = old;
+        }
+    }
+    bnn__free(work), bnn__free(buf);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ precision */
 
 /* hf·H + δ I from the curvature as given (kron: from the factors, not their clipped
@@ -416,19 +768,19 @@ int bnn_laplace_precision_dense(const bnn_laplace *la, double *out) {
     int rc = check_prior(la, "bnn_laplace_precision_dense");
     if (rc) return rc;
     const int64_t P = la->P;
-    const double hf = 1.0 / (la->sigma * la->sigma), delta = la->delta;
+    const double hf = 1.0 / (la->sigma * la->sigma);
     memset(out, 0, (size_t)(P * P) * sizeof(double));
     switch (la->structure) {
     case BNN_HESS_DIAG:
         for (int64_t i = 0; i < P; i++)
-            out[i * P + i] = hf * la->lam[i] + delta;
+            out[i * P + i] = hf * la->lam[i] + dlt(la, i);
         break;
     case BNN_HESS_FULL: {
         const double *H = bnn_curv_dense(la->c);
         for (int64_t i = 0; i < P * P; i++)
             out[i] = hf * H[i];
         for (int64_t i = 0; i < P; i++)
-            out[i * P + i] += delta;
+            out[i * P + i] += dlt(la, i);
         break;
     }
     case BNN_HESS_KRON:
@@ -450,7 +802,7 @@ int bnn_laplace_precision_dense(const bnn_laplace *la, double *out) {
                 }
         }
         for (int64_t i = 0; i < P; i++)
-            out[i * P + i] += delta;
+            out[i * P + i] += dlt(la, i);
         break;
     case BNN_HESS_LOWRANK: { /* δ I + hf U diag(λ) Uᵀ, row by row */
         const int64_t r = la->rank;
@@ -463,7 +815,7 @@ int bnn_laplace_precision_dense(const bnn_laplace *la, double *out) {
                 for (int64_t k = 0; k < P; k++)
                     row[k] += a * la->U[k * r + j];
             }
-            row[i] += delta;
+            row[i] += la->delta;
         }
         break;
     }
@@ -475,16 +827,16 @@ int bnn_laplace_precision_diag(const bnn_laplace *la, double *out) {
     int rc = check_prior(la, "bnn_laplace_precision_diag");
     if (rc) return rc;
     const int64_t P = la->P;
-    const double hf = 1.0 / (la->sigma * la->sigma), delta = la->delta;
+    const double hf = 1.0 / (la->sigma * la->sigma);
     switch (la->structure) {
     case BNN_HESS_DIAG:
         for (int64_t i = 0; i < P; i++)
-            out[i] = hf * la->lam[i] + delta;
+            out[i] = hf * la->lam[i] + dlt(la, i);
         break;
     case BNN_HESS_FULL: {
         const double *H = bnn_curv_dense(la->c);
         for (int64_t i = 0; i < P; i++)
-            out[i] = hf * H[i * P + i] + delta;
+            out[i] = hf * H[i * P + i] + dlt(la, i);
         break;
     }
     case BNN_HESS_KRON:
@@ -497,7 +849,8 @@ int bnn_laplace_precision_diag(const bnn_laplace *la, double *out) {
             for (int64_t o = 0; o < k->n0; o++)
                 for (int64_t i = 0; i < k->n1; i++)
                     out[k->off + o * k->n1 + i] =
-                        hf * B[o * k->n0 + o] * (k->nf == 2 ? A[i * k->n1 + i] : 1.0) + delta;
+                        hf * B[o * k->n0 + o] * (k->nf == 2 ? A[i * k->n1 + i] : 1.0) +
+                        dlt(la, k->off + o * k->n1 + i);
         }
         break;
     case BNN_HESS_LOWRANK: /* hf Σ_j λ_j U_ij² + δ */
@@ -506,7 +859,7 @@ int bnn_laplace_precision_diag(const bnn_laplace *la, double *out) {
             double s = 0;
             for (int64_t j = 0; j < la->rank; j++)
                 s += la->lam[j] * ui[j] * ui[j];
-            out[i] = hf * s + delta;
+            out[i] = hf * s + la->delta;
         }
         break;
     }
@@ -526,6 +879,7 @@ typedef struct glm_ctx {
     const glm_layer *sub;
     int64_t nsub;
     const double *inv_d;    /* P: 1/(hf λ_i + δ), the posterior covariance in the eigenbasis */
+    const double *Qf;       /* full: the basis (la->Q, or L⁻ᵀ with inv_d = 1 when layered) */
     int64_t nb, rep;        /* inputs in the chunk; rows per input in the batch (K, or 1) */
     double *f_var;          /* nb × K × K of this chunk, accumulated */
     double *J;              /* full: the chunk's Jacobian, column-major: J[i·R + t·K + c] */
@@ -656,7 +1010,7 @@ static void glm_full_finish(glm_ctx *g) {
     const int64_t K = la->K, P = lowrank ? la->rank : la->P, R = g->R, rows = g->nb * K;
     const int64_t Prow = la->P; /* rows of Q and J */
     const int64_t ntiles = (P + GLM_TILE - 1) / GLM_TILE;
-    const double *J = g->J, *Q = lowrank ? la->U : la->Q;
+    const double *J = g->J, *Q = lowrank ? la->U : g->Qf;
     double *U = g->U;
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for schedule(static) if ((double)rows * (double)P * (double)P > 4e6)
@@ -819,9 +1173,10 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
     if (!rc) rc = bnn_model_reserve(m, rows);
     if (!rc) {
         const double hf = 1.0 / (la->sigma * la->sigma);
+        const bool chol = la->layered && la->structure == BNN_HESS_FULL;
         for (int64_t i = 0; i < P; i++)
-            inv_d[i] = 1.0 / (hf * la->lam[i] + la->delta);
-        g.inv_d = inv_d;
+            inv_d[i] = chol ? 1.0 : 1.0 / (hf * la->lam[i] + dlt(la, i));
+        g.inv_d = inv_d, g.Qf = chol ? la->Lt : la->Q;
         memcpy(theta, bnn_model_cparams(m), (size_t)nparams * sizeof(float));
         memcpy(theta + offset, la->meanf, (size_t)P * sizeof(float));
         /* dout row r = e_{r mod K}; for the last-layer path the same K × K identity is G. */
@@ -949,7 +1304,9 @@ int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta) {
     }
     bnn_rng_normal(rng, eps, P);
     for (int64_t i = 0; i < P; i++)
-        z[i] = (double)eps[i] / sqrt(hf * la->lam[i] + la->delta);
+        z[i] = la->layered && la->structure == BNN_HESS_FULL
+                   ? (double)eps[i] /* θ − θ_MAP = L⁻ᵀ ε, covariance L⁻ᵀ L⁻¹ = P_post⁻¹ */
+                   : (double)eps[i] / sqrt(hf * la->lam[i] + dlt(la, i));
     switch (la->structure) {
     case BNN_HESS_DIAG:
         for (int64_t i = 0; i < P; i++)
@@ -957,7 +1314,8 @@ int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta) {
         break;
     case BNN_HESS_FULL:
         for (int64_t i = 0; i < P; i++) {
-            const double *q = la->Q + i * P; /* (Q z)_i = Σ_k Q[i,k] z_k */
+            /* (Q z)_i = Σ_k Q[i,k] z_k */
+            const double *q = (la->layered ? la->Lt : la->Q) + i * P;
             double s = 0;
             for (int64_t k = 0; k < P; k++)
                 s += q[k] * z[k];

@@ -100,6 +100,18 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
     if (!rc) rc = bnn_st_writer_meta(w, "bnn.posterior", "laplace");
     if (!rc) rc = bnn_st_writer_meta(w, "bnn.laplace.hessian", hess_name(bnn_curv_structure(c)));
     for (int i = 0; !rc && i < 8; i++) rc = bnn_st_writer_meta(w, mk[i], v[i]);
+    {
+        /* The subset's layer sizes, for per-layer prior precisions. */
+        int64_t nl;
+        const int64_t *ls;
+        bnn__curv_layers(c, &nl, &ls);
+        char buf[4096];
+        size_t at = 0;
+        buf[0] = '\0';
+        for (int64_t i = 0; i < nl && at < sizeof buf; i++)
+            at += (size_t)snprintf(buf + at, sizeof buf - at, "%s%lld", i ? "," : "", (long long)ls[i]);
+        if (!rc && nl > 0 && at < sizeof buf) rc = bnn_st_writer_meta(w, "bnn.laplace.layers", buf);
+    }
     for (int64_t i = 0; !rc && i < nkv; i++) rc = bnn_st_writer_meta(w, keys[i], values[i]);
     if (!rc && bnn_curv_structure(c) == BNN_HESS_DIAG)
         rc = bnn_st_writer_add(w, "laplace.diag", BNN_DT_F64, 1, &P, bnn_curv_diag(c));
@@ -234,12 +246,51 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
                                       dense, nb, n0, n1, (const double *const *)f0,
                                       (const double *const *)f1);
     }
+    const char *layers = bnn_st_meta(st, "bnn.laplace.layers");
+    if (!rc && layers) {
+        int64_t ls[256], nl = 0;
+        const char *q = layers;
+        while (*q && nl < 256) {
+            char *end;
+            ls[nl++] = strtoll(q, &end, 10);
+            if (end == q) break;
+            q = *end == ',' ? end + 1 : end;
+        }
+        if ((rc = bnn__curv_set_layers(c, nl, ls))) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s", bnn_last_error());
+            rc = bnn__error(BNN_EFORMAT, "Laplace posterior: bnn.laplace.layers '%s': %s", layers, msg);
+            bnn_curv_free(c);
+            c = NULL;
+        }
+    }
     const char *tk = bnn_st_meta(st, "bnn.task");
     bnn_task task = tk && !strcmp(tk, "regression") ? BNN_TASK_REGRESSION : BNN_TASK_CLASSIFICATION;
     /* bnn_laplace_new owns c from here on, also when it fails. */
     if (!rc && !(rc = bnn_laplace_new(&la, c, bnn_model_cparams(m) + off, task))) {
         bnn_laplace_set_prior(la, d[0], d[1]);
-        rc = bnn_posterior_from_laplace(out, m, la);
+        /* Per-layer prior precisions, when the fit tuned one per layer. */
+        const char *pl = bnn_st_meta(st, "bnn.laplace.prior_layers");
+        if (pl) {
+            double v[64];
+            int64_t nv = 0;
+            const char *q = pl;
+            while (*q && nv < 64) {
+                char *end;
+                v[nv++] = strtod(q, &end);
+                if (end == q) break;
+                q = *end == ',' ? end + 1 : end;
+            }
+            rc = bnn_laplace_set_prior_layers(la, v, nv);
+            if (rc) {
+                char msg[256];
+                snprintf(msg, sizeof msg, "%s", bnn_last_error());
+                rc = bnn__error(rc, "Laplace posterior: bnn.laplace.prior_layers '%s': %s", pl, msg);
+            }
+        }
+        /* bnn_posterior_from_laplace owns la, also on failure. */
+        if (!rc) rc = bnn_posterior_from_laplace(out, m, la);
+        else bnn_laplace_free(la);
     }
     free(diag), free(dense), free(n0), free(n1);
     for (int64_t i = 0; f && i < 2 * nb; i++) free(f[i]);
