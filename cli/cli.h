@@ -40,6 +40,9 @@ int cli_fail(const char *cmd, int rc, const char *what);
 int cli_error(const char *cmd, const char *fmt, ...);
 int cli_usage_error(const char *cmd, const char *fmt, ...);
 
+/* The shortest decimal text that reads back as the same double (for file metadata). */
+void cli_fmt_double(char *buf, size_t len, double v);
+
 /* Writes text to path atomically (temp file + rename). Returns 0 or prints and returns 1. */
 int cli_write_atomic(const char *cmd, const char *path, const char *text);
 

@@ -12,10 +12,7 @@ static int save_with_temperature(const char *cmd, const bnn_st *st, const char *
     int rc = bnn_st_writer_new(&w);
     if (rc) return cli_fail(cmd, rc, NULL);
     char tv[40];
-    for (int prec = 6; prec <= 17; prec++) {
-        snprintf(tv, sizeof tv, "%.*g", prec, T);
-        if (strtod(tv, NULL) == T) break;
-    }
+    cli_fmt_double(tv, sizeof tv, T);
     for (int64_t i = 0; !rc && i < bnn_st_meta_count(st); i++) {
         const char *k, *v;
         if ((rc = bnn_st_meta_at(st, i, &k, &v))) break;

@@ -208,10 +208,7 @@ int cmd_laplace(int argc, char **argv) {
         size_t at = 0;
         for (int64_t i = 0; i < nlay && at < sizeof layers_txt; i++) {
             char v[32];
-            for (int prec = 6; prec <= 17; prec++) {
-                snprintf(v, sizeof v, "%.*g", prec, lay[i]);
-                if (strtod(v, NULL) == lay[i]) break;
-            }
+            cli_fmt_double(v, sizeof v, lay[i]);
             at += (size_t)snprintf(layers_txt + at, sizeof layers_txt - at, "%s%s", i ? "," : "", v);
         }
     }
@@ -225,10 +222,7 @@ int cmd_laplace(int argc, char **argv) {
     printf("time       curvature %.3f s, total %.3f s\n", t_curv, t_fit);
     /* The posterior file: the MAP weights, the curvature, and the data settings for eval. */
     char sv[40];
-    for (int prec = 6; prec <= 17; prec++) {
-        snprintf(sv, sizeof sv, "%.*g", prec, sig);
-        if (strtod(sv, NULL) == sig) break;
-    }
+    cli_fmt_double(sv, sizeof sv, sig);
     const char *keys[10], *vals[10];
     int nkv = 0;
     keys[nkv] = "bnn.method", vals[nkv++] = "laplace";

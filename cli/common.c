@@ -249,3 +249,10 @@ double mean_of(const double *v, int64_t n) {
     for (int64_t i = 0; i < n; i++) s += v[i];
     return s / (double)n;
 }
+
+void cli_fmt_double(char *buf, size_t len, double v) {
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}

@@ -47,3 +47,10 @@ out:
     free(tmp);
     return rc;
 }
+
+void bnn__fmt_double(char *buf, size_t len, double v) {
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}

@@ -11,28 +11,6 @@
 #define BNN__PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define BNN__PRINTF(a, b)
-/* Laplace internals (src/fit/laplace.c), for tests against float64 references:
- * bnn_laplace_new with a double-precision mean, and the eigenvalues of a Kronecker factor
- * (factor 0 = B, 1 = A) of block `block`. */
-int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn_task task);
-int bnn__laplace_kron_eigvals(const bnn_laplace *la, int64_t block, int factor, const double **vals,
-                              int64_t *n);
-
-/* Monte-Carlo over linearised logits (src/predict/predict.c): for b inputs with logit mean fm
- * (b × k) and covariance fv (b × k × k), probs (b × k) averages softmax over S draws from rng; mi
- * (b, may be NULL) the mutual information of the draws. */
-int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, int64_t b,
-                 int64_t k, int64_t S, bnn_rng *rng);
-
-/* The Linear layers of a curvature's subset: parameters per layer (weight and bias), in order
- * (0 layers when unknown); set by bnn_curv_compute, or from a file. */
-int bnn__curv_layers(const bnn_curv *c, int64_t *nlayers, const int64_t **sizes);
-int bnn__curv_set_layers(bnn_curv *c, int64_t nlayers, const int64_t *sizes);
-
-/* The subset's layer sizes for a Laplace posterior whose curvature does not record them
- * (src/fit/laplace.c); resets the prior to the scalar δ. */
-int bnn__laplace_set_layout(bnn_laplace *la, int64_t nlayers, const int64_t *sizes);
-
 #endif
 
 /* Records the detail string of an error on this thread and returns code, so a failing path
@@ -138,5 +116,12 @@ int bnn__curv_set_layers(bnn_curv *c, int64_t nlayers, const int64_t *sizes);
 /* The subset's layer sizes for a Laplace posterior whose curvature does not record them
  * (src/fit/laplace.c); resets the prior to the scalar δ. */
 int bnn__laplace_set_layout(bnn_laplace *la, int64_t nlayers, const int64_t *sizes);
+
+/* The shortest decimal text (at most 17 digits) that reads back as the same double. */
+void bnn__fmt_double(char *buf, size_t len, double v);
+
+/* Checks that a dataset fits a model: features = inputs; classes ≤ outputs (classification) or
+ * targets = outputs (regression); not empty. BNN_ESHAPE / BNN_EINVAL naming both sizes. */
+int bnn__check_data(const bnn_model *m, const bnn_dataset *ds);
 
 #endif

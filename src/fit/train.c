@@ -82,7 +82,7 @@ float bnn_lr_at(bnn_lr_schedule sched, float lr, int64_t t, int64_t total, int64
     return (float)((double)lr * 0.5 * (1.0 + cos(3.14159265358979323846 * frac)));
 }
 
-static int check_data(const bnn_model *m, const bnn_dataset *ds) {
+int bnn__check_data(const bnn_model *m, const bnn_dataset *ds) {
     if (ds->n < 1) return bnn__error(BNN_EINVAL, "the dataset is empty");
     if (ds->d != bnn_model_input_dim(m))
         return bnn__error(BNN_ESHAPE, "the data has %lld features but model %s expects %lld",
@@ -148,7 +148,7 @@ void bnn_trainer_free(bnn_trainer *tr) {
 static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
                          const struct bnn_train_params *p) {
     *out = NULL;
-    int rc = check_data(m, ds);
+    int rc = bnn__check_data(m, ds);
     if (!rc) rc = check_params(p, ds);
     if (rc) return rc;
     bnn_trainer *tr = calloc(1, sizeof *tr);
@@ -377,14 +377,6 @@ int bnn_train(bnn_model *m, const bnn_dataset *ds, const struct bnn_train_params
 
 /* ---------------------------------------------------------------- saving and resuming */
 
-/* The shortest decimal text that reads back as the same double. */
-static void fmt_double(char *buf, size_t len, double v) {
-    for (int prec = 6; prec <= 17; prec++) {
-        snprintf(buf, len, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) return;
-    }
-}
-
 #define NKV 24
 
 /* The settings that determine the run, as metadata pairs. */
@@ -394,7 +386,7 @@ static int params_meta(bnn_st_writer *w, const bnn_trainer *tr) {
     const char *k[NKV];
     int n = 0;
 #define KV_I(key, x) (k[n] = key, snprintf(v[n], sizeof v[n], "%lld", (long long)(x)), n++)
-#define KV_D(key, x) (k[n] = key, fmt_double(v[n], sizeof v[n], (double)(x)), n++)
+#define KV_D(key, x) (k[n] = key, bnn__fmt_double(v[n], sizeof v[n], (double)(x)), n++)
 #define KV_S(key, x) (k[n] = key, snprintf(v[n], sizeof v[n], "%s", x), n++)
     KV_S("bnn.method", bnn_method_name(p->method));
     KV_I("bnn.epochs", p->epochs);

@@ -69,14 +69,6 @@ static const char *hess_name(bnn_hessian h) {
     return "?";
 }
 
-/* Shortest round-trip text of a double. */
-static void fmt_g(char *buf, size_t len, double v) {
-    for (int prec = 6; prec <= 17; prec++) {
-        snprintf(buf, len, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) return;
-    }
-}
-
 int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, const char *path,
                      const char *const *keys, const char *const *values, int64_t nkv) {
     const bnn_curv *c = bnn_laplace_curv(la);
@@ -86,9 +78,9 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
     rc = bnn__model_write(m, w, task, bnn_model_cparams(m));
     char v[8][40];
     const int64_t P = bnn_curv_nparams(c), nb = bnn_curv_nblocks(c);
-    fmt_g(v[0], sizeof v[0], bnn_laplace_prior_prec(la));
-    fmt_g(v[1], sizeof v[1], bnn_laplace_sigma(la));
-    fmt_g(v[2], sizeof v[2], bnn_curv_loss(c));
+    bnn__fmt_double(v[0], sizeof v[0], bnn_laplace_prior_prec(la));
+    bnn__fmt_double(v[1], sizeof v[1], bnn_laplace_sigma(la));
+    bnn__fmt_double(v[2], sizeof v[2], bnn_curv_loss(c));
     snprintf(v[3], sizeof v[3], "%lld", (long long)bnn_curv_offset(c));
     snprintf(v[4], sizeof v[4], "%lld", (long long)P);
     snprintf(v[5], sizeof v[5], "%lld", (long long)bnn_curv_ndata(c));

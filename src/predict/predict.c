@@ -269,21 +269,12 @@ int bnn_evaluate(bnn_model *m, const bnn_posterior *q, const bnn_dataset *ds,
                  const struct bnn_predict_params *p, int64_t nbins, struct bnn_eval_result *out) {
     memset(out, 0, sizeof *out);
     const int64_t n = ds->n, k = bnn_model_output_dim(m);
-    if (n < 1) return bnn__error(BNN_EINVAL, "the dataset is empty");
-    if (ds->d != bnn_model_input_dim(m))
-        return bnn__error(BNN_ESHAPE, "the data has %lld features but model %s expects %lld",
-                          (long long)ds->d, bnn_model_spec(m), (long long)bnn_model_input_dim(m));
-    if (ds->task == BNN_TASK_CLASSIFICATION && ds->k > k)
-        return bnn__error(BNN_ESHAPE, "the data has %lld classes but model %s has %lld outputs",
-                          (long long)ds->k, bnn_model_spec(m), (long long)k);
-    if (ds->task == BNN_TASK_REGRESSION && ds->k != k)
-        return bnn__error(BNN_ESHAPE, "the data has %lld targets but model %s has %lld outputs",
-                          (long long)ds->k, bnn_model_spec(m), (long long)k);
+    int rc = bnn__check_data(m, ds);
+    if (rc) return rc;
     size_t nk = bnn__bytes(n * k, sizeof(double));
     double *a = bnn__alloc(nk), *b = bnn__alloc(nk);
     double *mi = bnn__alloc(bnn__bytes(n, sizeof(double)));
     double *y = ds->task == BNN_TASK_REGRESSION ? bnn__alloc(nk) : NULL;
-    int rc = 0;
     if (!a || !b || !mi || (ds->task == BNN_TASK_REGRESSION && !y)) {
         rc = bnn__error(BNN_ENOMEM, "out of memory");
         goto done;
