@@ -76,15 +76,25 @@ int bnn__model_write(const bnn_model *m, bnn_st_writer *w, bnn_task task, const 
  * names the file or structure in error messages. */
 int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, const char *what);
 
-/* IVON internals for the trainer (src/fit/ivon.c). bnn__ivon_update is bnn_ivon_step that can
- * also form geps = ε ⊙ ḡ itself (geps NULL, one sample) and keep σ = 1/√(λ(h+δ)) of the new h in
- * sigma (may be NULL) for bnn__ivon_sample_sigma. */
-int bnn__ivon_update(float *m, float *h, float *g, float *sigma, const float *gbar,
-                     const float *geps, const float *eps, int64_t n, int64_t t,
-                     const struct bnn_ivon_params *p);
-void bnn__ivon_sample_sigma(float *theta, const float *m, const float *sigma, const float *eps,
-                            int64_t n);
-void bnn__ivon_sigma(float *sigma, const float *h, int64_t n, const struct bnn_ivon_params *p);
+/* The normals bnn_rng_normal draws come in chunks of BNN_RNG_CHUNK values: chunk c holds the
+ * values it would write at [c·CHUNK, (c+1)·CHUNK) when called at rng's position. This writes chunk
+ * c to out without advancing rng, so a loop can draw its noise chunk by chunk (in any order, on
+ * any thread) and then advance rng->counter by ceil(n/4) itself: the same numbers as one call. */
+#define BNN_RNG_CHUNK 128
+void bnn__rng_normal_chunk(float *out, const bnn_rng *rng, int64_t c);
+
+/* IVON internals for the trainer (src/fit/ivon.c), drawing their noise from rng (advanced by
+ * ceil(n/4), like bnn_rng_normal):
+ * bnn__ivon_draw: θ = m + ε ⊙ σ(h), σ = 1/√(λ(h+δ)); ε is also written to eps unless NULL.
+ * bnn__ivon_step_draw: the one-sample step whose ĥ is λ(h+δ)(θ − m) ⊙ ḡ (θ the sample the
+ *   gradient ḡ was taken at, as in the official implementation), followed at once by the next
+ *   sample θ ← m + ε ⊙ σ(h) with the new m and h: one pass over the weights instead of three.
+ *   The new θ has the same bits bnn__ivon_draw gives from the new m and h at that position.
+ *   Returns BNN_EDIVERGED as bnn_ivon_step does. */
+void bnn__ivon_draw(float *theta, float *eps, const float *m, const float *h, int64_t n,
+                    const struct bnn_ivon_params *p, bnn_rng *rng);
+int bnn__ivon_step_draw(float *m, float *h, float *g, float *theta, const float *gbar, int64_t n,
+                        int64_t t, const struct bnn_ivon_params *p, bnn_rng *rng);
 
 /* The curvature hook (DESIGN.md "Curvature hooks"): a backward pass of the last forward that calls
  * hook(ctx, layer, A, G, b, in, out) for every Linear layer with its input activations A (b × in)

@@ -229,6 +229,12 @@ static void fill4(batch_fn fn, bnn_rng *rng, float *out, int64_t n) {
     rng->counter += (uint64_t)((n + 3) / 4);
 }
 
+_Static_assert(4 * RNG_BATCH == BNN_RNG_CHUNK, "a chunk is one batch of blocks");
+
+void bnn__rng_normal_chunk(float *out, const bnn_rng *rng, int64_t c) {
+    normal_batch(out, rng->seed, rng->stream, rng->counter + (uint64_t)c * RNG_BATCH);
+}
+
 void bnn_rng_uniform(bnn_rng *rng, float *out, int64_t n) { fill4(uniform_batch, rng, out, n); }
 
 void bnn_rng_normal(bnn_rng *rng, float *out, int64_t n) { fill4(normal_batch, rng, out, n); }

@@ -7,6 +7,7 @@
 #include "core/internal.h"
 
 #include <math.h>
+#include <string.h>
 
 struct bnn_ivon_params bnn_ivon_default_params(void) {
     struct bnn_ivon_params p = {
@@ -24,70 +25,114 @@ struct bnn_ivon_params bnn_ivon_default_params(void) {
     return p;
 }
 
-/* σ = 1/√(λ (h + δ)), the posterior standard deviation of one weight. Sampling and the update
- * both use exactly this expression, so a σ kept from the update equals one computed afresh. */
-static inline float ivon_sigma(float lam, float h, float wd) { return 1.0f / sqrtf(lam * (h + wd)); }
+/* σ = 1/√(λ (h + δ)), the posterior standard deviation of one weight, formed as √(r/λ) from
+ * r = 1/(h + δ): the fused step needs r for its own update, so there σ costs one square root.
+ * Every sampler here uses this one expression, so a θ drawn inside the step has the same bits as
+ * one drawn afresh from the same m, h and noise (which is what makes resuming exact). */
+static inline float ivon_sigma_r(float inv_lam, float r) { return sqrtf(r * inv_lam); }
+static inline float ivon_sigma(float inv_lam, float h, float wd) {
+    return ivon_sigma_r(inv_lam, 1.0f / (h + wd));
+}
+static inline float inv_ess(const struct bnn_ivon_params *p) { return (float)(1.0 / p->ess); }
 
 /* θ (n) = m + ε ⊙ σ(h) */
 void bnn_ivon_sample(float *theta, const float *m, const float *h, const float *eps, int64_t n,
                      const struct bnn_ivon_params *p) {
-    const float lam = (float)p->ess, wd = p->weight_decay;
+    const float il = inv_ess(p), wd = p->weight_decay;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+#endif
+    for (int64_t i = 0; i < n; i++) theta[i] = m[i] + eps[i] * ivon_sigma(il, h[i], wd);
+}
+
+/* Loops over the weights in chunks of the generator's BNN_RNG_CHUNK values: each chunk's noise is
+ * drawn into a buffer on the stack (it stays in L1) and used at once, so the noise never makes a
+ * trip through memory. Chunks are independent, so the thread split cannot change a value. */
+
+void bnn__ivon_draw(float *restrict theta, float *restrict eps, const float *restrict m,
+                    const float *restrict h, int64_t n, const struct bnn_ivon_params *p,
+                    bnn_rng *rng) {
+    const float il = inv_ess(p), wd = p->weight_decay;
+    const int64_t chunks = (n + BNN_RNG_CHUNK - 1) / BNN_RNG_CHUNK;
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for schedule(static) if (n > 32768)
 #endif
-    for (int64_t i = 0; i < n; i++) theta[i] = m[i] + eps[i] * ivon_sigma(lam, h[i], wd);
-}
-
-/* θ (n) = m + ε ⊙ σ with σ kept by bnn__ivon_update: the same numbers as bnn_ivon_sample, one
- * multiply-add per weight instead of a square root and a division. */
-void bnn__ivon_sample_sigma(float *theta, const float *m, const float *sigma, const float *eps,
-                            int64_t n) {
+    for (int64_t c = 0; c < chunks; c++) {
+        float e[BNN_RNG_CHUNK];
+        bnn__rng_normal_chunk(e, rng, c);
+        const int64_t lo = c * BNN_RNG_CHUNK;
+        const int64_t len = n - lo < BNN_RNG_CHUNK ? n - lo : BNN_RNG_CHUNK;
+        float *restrict th = theta + lo;
+        const float *restrict mc = m + lo, *restrict hc = h + lo;
 #if defined(BNN_HAVE_OPENMP)
-#pragma omp parallel for schedule(static) if (n > 32768)
+#pragma omp simd
 #endif
-    for (int64_t i = 0; i < n; i++) theta[i] = m[i] + eps[i] * sigma[i];
+        for (int64_t j = 0; j < len; j++) th[j] = mc[j] + e[j] * ivon_sigma(il, hc[j], wd);
+        if (eps) memcpy(eps + lo, e, (size_t)len * sizeof(float));
+    }
+    rng->counter += (uint64_t)((n + 3) / 4);
 }
 
-void bnn__ivon_sigma(float *sigma, const float *h, int64_t n, const struct bnn_ivon_params *p) {
-    const float lam = (float)p->ess, wd = p->weight_decay;
-    for (int64_t i = 0; i < n; i++) sigma[i] = ivon_sigma(lam, h[i], wd);
+int bnn__ivon_step_draw(float *restrict m, float *restrict h, float *restrict g,
+                        float *restrict theta, const float *restrict gbar, int64_t n, int64_t t,
+                        const struct bnn_ivon_params *p, bnn_rng *rng) {
+    BNN_ASSERT(t >= 1);
+    const float lam = (float)p->ess, il = inv_ess(p), wd = p->weight_decay, r = p->clip_radius;
+    const float b1 = (float)p->beta1, omb1 = (float)(1.0 - p->beta1);
+    const float b2 = (float)p->beta2, omb2 = (float)(1.0 - p->beta2);
+    const float half_omb2_sq = (float)(0.5 * (1.0 - p->beta2) * (1.0 - p->beta2));
+    /* 1/(1 − β1^t) as a factor: a division per weight costs as much as a memory stream here. */
+    const float undebias = p->debias ? (float)(1.0 / (1.0 - pow(p->beta1, (double)t))) : 1.0f;
+    const float alpha = p->rescale_lr ? p->lr * (p->hess_init + wd) : p->lr;
+    const int64_t chunks = (n + BNN_RNG_CHUNK - 1) / BNN_RNG_CHUNK;
+    int bad = 0;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) reduction(| : bad) if (n > 32768)
+#endif
+    for (int64_t c = 0; c < chunks; c++) {
+        float e[BNN_RNG_CHUNK];
+        bnn__rng_normal_chunk(e, rng, c);
+        const int64_t lo = c * BNN_RNG_CHUNK;
+        const int64_t len = n - lo < BNN_RNG_CHUNK ? n - lo : BNN_RNG_CHUNK;
+        float *restrict mc = m + lo, *restrict hc = h + lo, *restrict gc = g + lo;
+        float *restrict th = theta + lo;
+        const float *restrict gb = gbar + lo;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp simd reduction(| : bad)
+#endif
+        for (int64_t j = 0; j < len; j++) {
+            const float hi = hc[j], mi = mc[j], gi = gb[j];
+            /* ĥ = ĝ (θ − m)/σ² with σ² = 1/(λ(h + δ)) */
+            const float hhat = lam * (hi + wd) * ((th[j] - mi) * gi);
+            const float mom = b1 * gc[j] + omb1 * gi;
+            const float d = hi - hhat;
+            const float hn = b2 * hi + omb2 * hhat + half_omb2_sq * d * d / (hi + wd);
+            const float rn = 1.0f / (hn + wd);
+            float step = (mom * undebias + wd * mi) * rn;
+            step = step > r ? r : (step < -r ? -r : step);
+            const float mn = mi - alpha * step;
+            gc[j] = mom, hc[j] = hn, mc[j] = mn;
+            th[j] = mn + e[j] * ivon_sigma_r(il, rn);
+            bad |= !(isfinite(mn) && isfinite(hn));
+        }
+    }
+    rng->counter += (uint64_t)((n + 3) / 4);
+    if (bad)
+        return bnn__error(BNN_EDIVERGED, "IVON step %lld produced non-finite weights or Hessian",
+                          (long long)t);
+    return 0;
 }
 
-/* One weight's update, written as a macro over local constants: with the constants in a struct
- * or behind a pointer, GCC assumes the stores to m, h and g may change them and does not
- * vectorise. GE is mean_s ε_s ⊙ ĝ_s for weight i; SIG runs after the update (it may use hn_).
+/* One weight's update (bnn_ivon_step), written as a macro over local constants: with the
+ * constants in a struct or behind a pointer, GCC assumes the stores to m, h and g may change them
+ * and does not vectorise. GE is mean_s ε_s ⊙ ĝ_s for weight i.
  *   ĥ = λ(h+δ) · mean_s (θ_s − m) ⊙ ĝ_s = √(λ(h+δ)) · mean_s ε_s ⊙ ĝ_s
  *   g ← β1 g + (1−β1) ḡ;  h ← β2 h + (1−β2) ĥ + ½(1−β2)²(h − ĥ)²/(h + δ)
  *   m ← m − α clip((g/(1−β1^t) + δ m)/(h + δ), −r, r) */
-#define IVON_ELEM(GE, SIG)                                                                        \
-    do {                                                                                       \
-        const float hi_ = h[i];                                                                \
-        const float hhat_ = sqrtf(lam * (hi_ + wd)) * (GE);                                    \
-        const float gi_ = b1 * g[i] + omb1 * gbar[i];                                          \
-        const float d_ = hi_ - hhat_;                                                          \
-        const float hn_ = b2 * hi_ + omb2 * hhat_ + half_omb2_sq * d_ * d_ / (hi_ + wd);        \
-        float step_ = (gi_ / debias + wd * m[i]) / (hn_ + wd);                                 \
-        step_ = step_ > r ? r : (step_ < -r ? -r : step_);                                     \
-        const float mi_ = m[i] - alpha * step_;                                                \
-        g[i] = gi_, h[i] = hn_, m[i] = mi_;                                                    \
-        SIG;                                                                                   \
-        bad |= !(isfinite(mi_) && isfinite(hn_));                                              \
-    } while (0)
-
-/* The loop variants are written out separately (rather than branching inside one loop) so that
- * each vectorises, and "simd" tells GCC the iterations are independent (without it GCC 12 keeps
- * these loops scalar); they share IVON_ELEM, so they compute the same numbers. */
-#if defined(BNN_HAVE_OPENMP)
-#define IVON_LOOP _Pragma("omp parallel for simd schedule(static) reduction(| : bad) if (n > 32768)")
-#else
-#define IVON_LOOP
-#endif
-
-int bnn__ivon_update(float *restrict m, float *restrict h, float *restrict g,
-                     float *restrict sigma, const float *restrict gbar,
-                     const float *restrict geps, const float *restrict eps, int64_t n, int64_t t,
-                     const struct bnn_ivon_params *p) {
-    BNN_ASSERT(t >= 1 && (geps || eps));
+int bnn_ivon_step(float *restrict m, float *restrict h, float *restrict g,
+                  const float *restrict gbar, const float *restrict geps, int64_t n, int64_t t,
+                  const struct bnn_ivon_params *p) {
+    BNN_ASSERT(t >= 1);
     const float lam = (float)p->ess, wd = p->weight_decay, r = p->clip_radius;
     /* Coefficients in double first: 1 − β2 for β2 = 0.99999 must not lose digits. */
     const float b1 = (float)p->beta1, omb1 = (float)(1.0 - p->beta1);
@@ -96,26 +141,24 @@ int bnn__ivon_update(float *restrict m, float *restrict h, float *restrict g,
     const float debias = p->debias ? (float)(1.0 - pow(p->beta1, (double)t)) : 1.0f;
     const float alpha = p->rescale_lr ? p->lr * (p->hess_init + wd) : p->lr;
     int bad = 0;
-    if (geps && !sigma) {
-        IVON_LOOP
-        for (int64_t i = 0; i < n; i++) IVON_ELEM(geps[i], (void)0);
-    } else if (geps) {
-        IVON_LOOP
-        for (int64_t i = 0; i < n; i++) IVON_ELEM(geps[i], sigma[i] = ivon_sigma(lam, hn_, wd));
-    } else {
-        /* One sample: mean_s ε_s ⊙ ĝ_s is ε ⊙ ḡ, formed here instead of in its own pass. */
-        BNN_ASSERT(sigma != NULL);
-        IVON_LOOP
-        for (int64_t i = 0; i < n; i++)
-            IVON_ELEM(eps[i] * gbar[i], sigma[i] = ivon_sigma(lam, hn_, wd));
+    /* "simd" tells GCC the iterations are independent (without it GCC 12 keeps this scalar). */
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for simd schedule(static) reduction(| : bad) if (n > 32768)
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        const float hi = h[i];
+        const float hhat = sqrtf(lam * (hi + wd)) * geps[i];
+        const float mom = b1 * g[i] + omb1 * gbar[i];
+        const float d = hi - hhat;
+        const float hn = b2 * hi + omb2 * hhat + half_omb2_sq * d * d / (hi + wd);
+        float step = (mom / debias + wd * m[i]) / (hn + wd);
+        step = step > r ? r : (step < -r ? -r : step);
+        const float mn = m[i] - alpha * step;
+        g[i] = mom, h[i] = hn, m[i] = mn;
+        bad |= !(isfinite(mn) && isfinite(hn));
     }
     if (bad)
         return bnn__error(BNN_EDIVERGED, "IVON step %lld produced non-finite weights or Hessian",
                           (long long)t);
     return 0;
-}
-
-int bnn_ivon_step(float *m, float *h, float *g, const float *gbar, const float *geps, int64_t n,
-                  int64_t t, const struct bnn_ivon_params *p) {
-    return bnn__ivon_update(m, h, g, NULL, gbar, geps, NULL, n, t, p);
 }

@@ -29,8 +29,12 @@ struct bnn_trainer {
     float *rho, *s3, *s4; /* mfvi: ρ and its AdamW m, v */
     float *grad_rho;      /* mfvi */
     void *mfvi_work;      /* mfvi: scratch of bnn_mfvi_loss_ws, allocated once */
-    float *theta, *eps, *gbar, *geps; /* ivon (geps only with several samples) */
-    float *sigma;                     /* ivon: σ = 1/√(λ(h+δ)) of the current h */
+    float *theta, *gbar;  /* ivon: the weight sample, the mean gradient */
+    float *eps, *geps;    /* ivon with several samples: ε and mean ε ⊙ ĝ */
+    /* ivon, one sample: θ already holds the next step's sample, drawn by the fused step, and the
+     * noise counter has moved past it. A run ends by handing that draw back (ivon_settle), so
+     * between runs (and in checkpoints) the state is just m, h, g and the counter. */
+    bool theta_drawn;
     /* Batch buffers. */
     float *xb, *dout, *yt;
     int32_t *yl;
@@ -136,7 +140,7 @@ static int check_params(const struct bnn_train_params *p, const bnn_dataset *ds)
 void bnn_trainer_free(bnn_trainer *tr) {
     if (!tr) return;
     float *v[] = {tr->grad, tr->s1, tr->s2, tr->rho, tr->s3, tr->s4, tr->grad_rho, tr->theta,
-                  tr->eps, tr->gbar, tr->geps, tr->sigma, tr->xb, tr->dout, tr->yt};
+                  tr->eps, tr->gbar, tr->geps, tr->xb, tr->dout, tr->yt};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) bnn__free(v[i]);
     bnn__free(tr->yl);
     bnn__free(tr->perm);
@@ -172,9 +176,9 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
              (tr->s4 = bnn__alloc(pb)) && (tr->grad_rho = bnn__alloc(pb)) &&
              (tr->mfvi_work = bnn__alloc(bnn_mfvi_workspace_bytes(m, tr->bs)));
     if (me == BNN_METHOD_IVON)
-        ok = ok && (tr->theta = bnn__alloc(pb)) && (tr->eps = bnn__alloc(pb)) &&
-             (tr->gbar = bnn__alloc(pb)) && (tr->sigma = bnn__alloc(pb)) &&
-             (p->ivon.mc_samples == 1 || (tr->geps = bnn__alloc(pb)));
+        ok = ok && (tr->theta = bnn__alloc(pb)) && (tr->gbar = bnn__alloc(pb)) &&
+             (p->ivon.mc_samples == 1 ||
+              ((tr->eps = bnn__alloc(pb)) && (tr->geps = bnn__alloc(pb))));
     ok = ok && (tr->xb = bnn__alloc(bnn__bytes(tr->bs * ds->d, sizeof(float))));
     ok = ok && (tr->dout = bnn__alloc(bnn__bytes(tr->bs * tr->k, sizeof(float))));
     if (ds->targets) ok = ok && (tr->yt = bnn__alloc(bnn__bytes(tr->bs * ds->k, sizeof(float))));
@@ -185,12 +189,8 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
         return bnn__error(BNN_ENOMEM, "cannot allocate %s training state for %lld parameters",
                           bnn_method_name(me), (long long)tr->np);
     }
-    if (me == BNN_METHOD_IVON) {
+    if (me == BNN_METHOD_IVON)
         for (int64_t i = 0; i < tr->np; i++) tr->s1[i] = p->ivon.hess_init;
-        struct bnn_ivon_params ip = tr->p.ivon;
-        ip.weight_decay = p->weight_decay;
-        bnn__ivon_sigma(tr->sigma, tr->s1, tr->np, &ip);
-    }
     if (me == BNN_METHOD_MFVI) {
         const float r0 = bnn_softplus_inv(p->mfvi.init_std);
         for (int64_t i = 0; i < tr->np; i++) tr->rho[i] = r0;
@@ -219,29 +219,37 @@ void bnn_trainer_set_progress(bnn_trainer *tr,
 
 /* One IVON step (Shen et al. 2024, Alg. 1): for each of S samples draw ε, θ = m + ε/√(λ(h+δ)),
  * back-propagate the batch's mean loss at θ, and average ĝ and ε ⊙ ĝ; then the update. With one
- * sample (the usual case) the gradient goes straight into ḡ and ε ⊙ ḡ is formed inside the
- * update, so IVON adds only the noise, one multiply-add pass and a longer update to a step. */
+ * sample (the usual case) the step is one fused pass after the backward pass: the update, with
+ * ĥ from θ − m as the official implementation forms it, and the next step's noise and θ drawn in
+ * the same loop. So IVON adds to AdamW's step only the noise and a longer update. */
 static double ivon_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int *rc) {
     const int64_t np = tr->np, S = tr->p.ivon.mc_samples;
     struct bnn_ivon_params ip = tr->p.ivon;
     ip.lr = lr, ip.weight_decay = tr->p.weight_decay;
     bnn_lik lik = {tr->ds->task == BNN_TASK_CLASSIFICATION ? BNN_LIK_CATEGORICAL
                                                              : BNN_LIK_GAUSSIAN, tr->p.sigma};
-    float *w = bnn_model_params(tr->m), *gb = tr->gbar, *ge = tr->geps, *e = tr->eps;
+    float *w = bnn_model_params(tr->m), *gb = tr->gbar;
     double loss = 0.0;
     memset(gb, 0, (size_t)np * sizeof(float));
-    if (S > 1) memset(ge, 0, (size_t)np * sizeof(float));
+    if (S == 1) {
+        if (!tr->theta_drawn) bnn__ivon_draw(tr->theta, NULL, w, tr->s1, np, &ip, &tr->noise);
+        tr->theta_drawn = false;
+        const float *f = bnn_model_forward(tr->m, tr->theta, tr->xb, b, true, drop);
+        loss = bnn_lik_loss(&lik, tr->dout, f, tr->yl, tr->yt, b, tr->k);
+        if (!isfinite(loss)) return loss;
+        bnn_model_backward(tr->m, tr->theta, tr->dout, gb);
+        *rc = bnn__ivon_step_draw(w, tr->s1, tr->s2, tr->theta, gb, np, tr->t + 1, &ip,
+                                  &tr->noise);
+        tr->theta_drawn = *rc == 0;
+        return loss;
+    }
+    float *ge = tr->geps, *e = tr->eps, *g = tr->grad;
+    memset(ge, 0, (size_t)np * sizeof(float));
     const float inv_s = 1.0f / (float)S;
     for (int64_t s = 0; s < S; s++) {
-        bnn_rng_normal(&tr->noise, e, np);
-        bnn__ivon_sample_sigma(tr->theta, w, tr->sigma, e, np);
+        bnn__ivon_draw(tr->theta, e, w, tr->s1, np, &ip, &tr->noise);
         const float *f = bnn_model_forward(tr->m, tr->theta, tr->xb, b, true, drop);
         loss += bnn_lik_loss(&lik, tr->dout, f, tr->yl, tr->yt, b, tr->k) / (double)S;
-        if (S == 1) {
-            bnn_model_backward(tr->m, tr->theta, tr->dout, gb);
-            break;
-        }
-        float *g = tr->grad;
         memset(g, 0, (size_t)np * sizeof(float));
         bnn_model_backward(tr->m, tr->theta, tr->dout, g);
 #if defined(BNN_HAVE_OPENMP)
@@ -252,10 +260,17 @@ static double ivon_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int
             ge[i] += e[i] * g[i] * inv_s;
         }
     }
-    if (isfinite(loss))
-        *rc = bnn__ivon_update(w, tr->s1, tr->s2, tr->sigma, gb, S > 1 ? ge : NULL, e, np,
-                               tr->t + 1, &ip);
+    if (isfinite(loss)) *rc = bnn_ivon_step(w, tr->s1, tr->s2, gb, ge, np, tr->t + 1, &ip);
     return loss;
+}
+
+/* Hands back a sample drawn ahead by the fused step: the counter goes back to before it, so the
+ * next step draws the very same θ from the same m and h (bnn__ivon_draw and the fused step give
+ * the same bits), whether it comes in this process or after a checkpoint. */
+static void ivon_settle(bnn_trainer *tr) {
+    if (!tr->theta_drawn) return;
+    tr->noise.counter -= (uint64_t)((tr->np + 3) / 4);
+    tr->theta_drawn = false;
 }
 
 /* One mean-field VI step: the negative ELBO's gradient for μ (the model's weights) and ρ, then
@@ -298,7 +313,15 @@ static double map_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop) {
     return loss;
 }
 
+static int run_epochs(bnn_trainer *tr, int64_t until_epoch);
+
 int bnn_trainer_run(bnn_trainer *tr, int64_t until_epoch) {
+    int rc = run_epochs(tr, until_epoch);
+    ivon_settle(tr);
+    return rc;
+}
+
+static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
     const struct bnn_train_params *p = &tr->p;
     if (until_epoch > p->epochs) until_epoch = p->epochs;
     const int64_t n = tr->n, bs = tr->bs, steps = tr->steps, np = tr->np;
@@ -444,7 +467,9 @@ int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const 
         char sv[3][32];
         snprintf(sv[0], sizeof sv[0], "%lld", (long long)tr->t);
         snprintf(sv[1], sizeof sv[1], "%lld", (long long)tr->epoch);
-        snprintf(sv[2], sizeof sv[2], "%llu", (unsigned long long)tr->noise.counter);
+        /* A sample drawn ahead (a save from inside a run) is not part of the state. */
+        const uint64_t ahead = tr->theta_drawn ? (uint64_t)((tr->np + 3) / 4) : 0;
+        snprintf(sv[2], sizeof sv[2], "%llu", (unsigned long long)(tr->noise.counter - ahead));
         rc = bnn_st_writer_meta(w, "bnn.state.step", sv[0]);
         if (!rc) rc = bnn_st_writer_meta(w, "bnn.state.epoch", sv[1]);
         if (!rc) rc = bnn_st_writer_meta(w, "bnn.state.rng_counter", sv[2]);
@@ -579,11 +604,6 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
     case BNN_METHOD_IVON:
         rc = bnn__st_vector(st, "ivon.hess", tr->s1, np, path);
         if (!rc) rc = bnn__st_vector(st, "state.ivon.momentum", tr->s2, np, path);
-        if (!rc) {
-            struct bnn_ivon_params ip = tr->p.ivon;
-            ip.weight_decay = tr->p.weight_decay;
-            bnn__ivon_sigma(tr->sigma, tr->s1, np, &ip);
-        }
         break;
     case BNN_METHOD_MFVI:
         rc = bnn__st_vector(st, "state.mfvi.rho", tr->rho, np, path);
