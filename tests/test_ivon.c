@@ -201,6 +201,9 @@ static void test_fused_path(void) {
         bnn_set_threads(t == 2 ? 1 : 2);
         REQUIRE(bnn__ivon_step_draw(m2, h2, g2, t2, gb, n, t, &p, &r2) == 0);
         bnn_set_threads(threads);
+        bool zeroed = true; /* left ready for the next gradient */
+        for (int64_t i = 0; i < n; i++) zeroed &= gb[i] == 0.0f;
+        CHECK(zeroed);
         worst = fmax(worst, normwise_f(m2, m1, n));
         worst = fmax(worst, normwise_f(h2, h1, n));
         worst = fmax(worst, normwise_f(g2, g1, n));
@@ -220,10 +223,12 @@ static void test_fused_path(void) {
     memcpy(m3, m2, n * 4), memcpy(h3, h2, n * 4), memcpy(g3, g2, n * 4), memcpy(t4, t2, n * 4);
     bnn_rng r3 = r2;
     const int threads = bnn_get_threads();
+    bnn_rng_normal(&data, gb, n);
+    memcpy(ge, gb, n * 4);
     bnn_set_threads(1);
     REQUIRE(bnn__ivon_step_draw(m2, h2, g2, t2, gb, n, 4, &p, &r2) == 0);
     bnn_set_threads(2);
-    REQUIRE(bnn__ivon_step_draw(m3, h3, g3, t4, gb, n, 4, &p, &r3) == 0);
+    REQUIRE(bnn__ivon_step_draw(m3, h3, g3, t4, ge, n, 4, &p, &r3) == 0);
     bnn_set_threads(threads);
     CHECK(memcmp(m2, m3, n * 4) == 0 && memcmp(h2, h3, n * 4) == 0 &&
           memcmp(g2, g3, n * 4) == 0 && memcmp(t2, t4, n * 4) == 0);

@@ -90,10 +90,11 @@ void bnn__rng_normal_chunk(float *out, const bnn_rng *rng, int64_t c);
  *   gradient ḡ was taken at, as in the official implementation), followed at once by the next
  *   sample θ ← m + ε ⊙ σ(h) with the new m and h: one pass over the weights instead of three.
  *   The new θ has the same bits bnn__ivon_draw gives from the new m and h at that position.
+ *   gbar is left zeroed, ready for the next step's gradient (saves a pass of its own).
  *   Returns BNN_EDIVERGED as bnn_ivon_step does. */
 void bnn__ivon_draw(float *theta, float *eps, const float *m, const float *h, int64_t n,
                     const struct bnn_ivon_params *p, bnn_rng *rng);
-int bnn__ivon_step_draw(float *m, float *h, float *g, float *theta, const float *gbar, int64_t n,
+int bnn__ivon_step_draw(float *m, float *h, float *g, float *theta, float *gbar, int64_t n,
                         int64_t t, const struct bnn_ivon_params *p, bnn_rng *rng);
 
 /* The curvature hook (DESIGN.md "Curvature hooks"): a backward pass of the last forward that calls

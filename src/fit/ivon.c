@@ -74,7 +74,7 @@ void bnn__ivon_draw(float *restrict theta, float *restrict eps, const float *res
 }
 
 int bnn__ivon_step_draw(float *restrict m, float *restrict h, float *restrict g,
-                        float *restrict theta, const float *restrict gbar, int64_t n, int64_t t,
+                        float *restrict theta, float *restrict gbar, int64_t n, int64_t t,
                         const struct bnn_ivon_params *p, bnn_rng *rng) {
     BNN_ASSERT(t >= 1);
     const float lam = (float)p->ess, il = inv_ess(p), wd = p->weight_decay, r = p->clip_radius;
@@ -96,7 +96,7 @@ int bnn__ivon_step_draw(float *restrict m, float *restrict h, float *restrict g,
         const int64_t len = n - lo < BNN_RNG_CHUNK ? n - lo : BNN_RNG_CHUNK;
         float *restrict mc = m + lo, *restrict hc = h + lo, *restrict gc = g + lo;
         float *restrict th = theta + lo;
-        const float *restrict gb = gbar + lo;
+        float *restrict gb = gbar + lo;
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp simd reduction(| : bad)
 #endif
@@ -111,7 +111,7 @@ int bnn__ivon_step_draw(float *restrict m, float *restrict h, float *restrict g,
             float step = (mom * undebias + wd * mi) * rn;
             step = step > r ? r : (step < -r ? -r : step);
             const float mn = mi - alpha * step;
-            gc[j] = mom, hc[j] = hn, mc[j] = mn;
+            gc[j] = mom, hc[j] = hn, mc[j] = mn, gb[j] = 0.0f;
             th[j] = mn + e[j] * ivon_sigma_r(il, rn);
             bad |= !(isfinite(mn) && isfinite(hn));
         }

@@ -230,9 +230,12 @@ static double ivon_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int
                                                              : BNN_LIK_GAUSSIAN, tr->p.sigma};
     float *w = bnn_model_params(tr->m), *gb = tr->gbar;
     double loss = 0.0;
-    memset(gb, 0, (size_t)np * sizeof(float));
     if (S == 1) {
-        if (!tr->theta_drawn) bnn__ivon_draw(tr->theta, NULL, w, tr->s1, np, &ip, &tr->noise);
+        /* After a fused step gb is zero already (and θ drawn). */
+        if (!tr->theta_drawn) {
+            bnn__ivon_draw(tr->theta, NULL, w, tr->s1, np, &ip, &tr->noise);
+            memset(gb, 0, (size_t)np * sizeof(float));
+        }
         tr->theta_drawn = false;
         const float *f = bnn_model_forward(tr->m, tr->theta, tr->xb, b, true, drop);
         loss = bnn_lik_loss(&lik, tr->dout, f, tr->yl, tr->yt, b, tr->k);
@@ -244,6 +247,7 @@ static double ivon_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int
         return loss;
     }
     float *ge = tr->geps, *e = tr->eps, *g = tr->grad;
+    memset(gb, 0, (size_t)np * sizeof(float));
     memset(ge, 0, (size_t)np * sizeof(float));
     const float inv_s = 1.0f / (float)S;
     for (int64_t s = 0; s < S; s++) {
