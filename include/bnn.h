@@ -223,19 +223,65 @@ int bnn_model_layer_tensors(const bnn_model *m, int64_t i, int64_t *w_off, int64
 
 /* ---------------------------------------------------------------- likelihoods */
 
-typedef enum { BNN_LIK_CATEGORICAL = 0, BNN_LIK_GAUSSIAN = 1 } bnn_lik_kind;
+/* The likelihood p(y | f) of a network output f. The network's output width follows from it:
+ *   categorical      K outputs for K classes: softmax cross-entropy (labels 0..K−1).
+ *   gaussian         T outputs for T targets: N(y; f, σ²) with a fixed noise σ.
+ *   bernoulli        1 output for 2 classes: p(y = 1) = sigmoid(f), labels 0 and 1.
+ *   hetero-gaussian  2 outputs for 1 target: f = (μ, η) with η = log σ², N(y; μ, e^η) — the
+ *                    mean-variance network of Nix & Weigend (ICNN 1994) with the log-variance
+ *                    output of Kendall & Gal (NeurIPS 2017, eq. 8), which keeps σ² > 0 without a
+ *                    constraint and never divides by zero.
+ * Bernoulli's predictive is reported as two class probabilities (1 − p, p), so every
+ * classification metric applies; a Bernoulli logit f is a 2-class softmax with logits (0, f). */
+typedef enum {
+    BNN_LIK_CATEGORICAL = 0,
+    BNN_LIK_GAUSSIAN = 1,
+    BNN_LIK_BERNOULLI = 2,
+    BNN_LIK_HETERO_GAUSSIAN = 3
+} bnn_lik_kind;
 
 typedef struct bnn_lik {
     bnn_lik_kind kind;
-    double sigma; /* Gaussian noise standard deviation (> 0) */
+    double sigma; /* gaussian: noise standard deviation (> 0); ignored by the others */
 } bnn_lik;
 
-/* Mean negative log-likelihood over b examples of outputs f (b × k), with labels (categorical)
- * or targets (Gaussian, b × k). When dout is not NULL it receives ∂(mean loss)/∂f (b × k).
- * Categorical: softmax cross-entropy by log-sum-exp. Gaussian: (f−y)²/(2σ²) + log σ + ½ log 2π
- * summed over the k outputs. Accumulates in double. */
+/* "categorical", "gaussian", "bernoulli", "hetero-gaussian"; and back (BNN_EINVAL if unknown). */
+const char *bnn_lik_name(bnn_lik_kind kind);
+int bnn_lik_parse(const char *name, bnn_lik_kind *out);
+/* The task a likelihood serves: classification (categorical, bernoulli) or regression. */
+bnn_task bnn_lik_task(bnn_lik_kind kind);
+/* Network outputs the likelihood needs for k classes (classification) or k targets
+ * (regression): k, k, 1 (Bernoulli, k ≤ 2) and 2 (heteroscedastic, k = 1); 0 when the
+ * likelihood cannot serve k (Bernoulli with more than 2 classes, heteroscedastic with more than
+ * one target). */
+int64_t bnn_lik_outputs(bnn_lik_kind kind, int64_t k);
+/* The width of the predictive for a network of `outputs` outputs: classes (probabilities) or
+ * targets (means and variances). Bernoulli: 2; heteroscedastic: outputs / 2; else outputs. */
+int64_t bnn_lik_pred_dim(bnn_lik_kind kind, int64_t outputs);
+
+/* Mean negative log-likelihood over b examples of outputs f (b × k, k the network's output
+ * width), with labels (categorical, Bernoulli) or targets (b × k Gaussian, b × 1
+ * heteroscedastic). When dout is not NULL it receives ∂(mean loss)/∂f (b × k). Accumulates in
+ * double.
+ *   categorical      log-sum-exp(f) − f_y.
+ *   gaussian         Σ_j (f_j − y_j)²/(2σ²) + log σ + ½ log 2π.
+ *   bernoulli        softplus(f) − y f, as max(f, 0) + log1p(e^{−|f|}) − y f; ∂/∂f = sigmoid(f) − y.
+ *   hetero-gaussian  ½ log 2π + ½ η + ½ (y − μ)² e^{−η}; ∂/∂μ = (μ − y) e^{−η},
+ *                    ∂/∂η = ½ − ½ (y − μ)² e^{−η}. */
 double bnn_lik_loss(const bnn_lik *lik, float *dout, const float *f, const int32_t *labels,
                     const float *targets, int64_t b, int64_t k);
+
+/* The likelihood a model's outputs are read with. A model whose likelihood was never set follows
+ * the task it is used for: categorical for classification, Gaussian for regression.
+ * bnn_model_set_lik checks the output width against the kind: BNN_ESHAPE naming both when the
+ * model has the wrong number of outputs (Bernoulli needs 1, heteroscedastic Gaussian 2),
+ * BNN_EINVAL for an unknown kind. Model files store it (metadata bnn.lik) and bnn_model_load
+ * restores it; training, curvature, Laplace and prediction all read it from the model. */
+int bnn_model_set_lik(bnn_model *m, bnn_lik_kind kind);
+bnn_lik_kind bnn_model_lik(const bnn_model *m, bnn_task task);
+/* bnn_lik_pred_dim of the model's likelihood: the width of its predictive (probabilities n × C
+ * or means and variances n × T in bnn_predict). */
+int64_t bnn_model_pred_dim(const bnn_model *m, bnn_task task);
 
 /* ---------------------------------------------------------------- optimizers */
 
