@@ -144,10 +144,16 @@ int bnn_toy_moons(bnn_dataset **out, int64_t n, double noise, uint64_t seed);
 /* 1-D regression: x uniform on [-4,-1] ∪ [1,4] (a gap in the middle), y = sin(x) + noise·N(0,1).
  * Test sets use test=true: x evenly spaced on [-6, 6] covering the gap. */
 int bnn_toy_sine_gap(bnn_dataset **out, int64_t n, double noise, uint64_t seed, bool test);
+/* 1-D heteroscedastic regression: x uniform on [-3, 3], y = sin(x) + σ(x)·N(0,1) with noise
+ * growing away from 0, σ(x) = bnn_toy_sine_hetero_sigma(x) = 0.1 + 0.2·|x| (0.1 at 0, 0.7 at ±3).
+ * The test split (test=true) is a fresh draw from the same distribution, noise included (an
+ * independent stream of the same seed), so a predictive's NLL can be judged on it. */
+int bnn_toy_sine_hetero(bnn_dataset **out, int64_t n, uint64_t seed, bool test);
+double bnn_toy_sine_hetero_sigma(double x);
 
 /* Looks up a dataset by spec. split is "train" or "test".
  *   fmnist               Fashion-MNIST from $BNN_FMNIST_DIR or /usr/share/datasets/fashion-mnist
- *   moons, sine-gap      the toy problems (p->seed)
+ *   moons, sine-gap, sine-hetero   the toy problems (p->seed)
  *   noise, noise:D, noise:D:N   uniform features in (0,1) (default 784 × 10000, image 1×28×28),
  *                        unlabeled: one class, labels 0; the same for both splits (p->seed)
  *   csv:PATH, csv:TRAIN,TEST    a CSV file (p->csv); the same file for both splits unless two
@@ -504,13 +510,17 @@ struct bnn_predict_params {
 struct bnn_predict_params bnn_predict_default_params(void);
 
 /* The predictive distribution of model m with weights from q (NULL: the model's own weights) for
- * n inputs x (n × input_dim). Classification: probs (n × k) is the Monte-Carlo model average
- * (1/S) Σ_s softmax(f(x; θ_s)), computed in log space (log-sum-exp over the samples); mi (n, may
- * be NULL) the mutual information H[p̄] − (1/S) Σ_s H[p_s] (0 at the mean). Regression: mean and var
- * (n × k) are the moments of the mixture of N(f(x; θ_s), σ²): var = σ² + the variance of the
- * sampled means. Pass NULL for the outputs of the other task. Uses the model's buffers. */
-/* A Laplace posterior with samples = 0 uses the linearised (GLM) predictive instead: probit for
- * classification, N(f_mu, f_var + σ²) for regression (mi is 0 then). */
+ * n inputs x (n × input_dim), read through the model's likelihood (bnn_model_lik(m, task)); C is
+ * bnn_model_pred_dim(m, task). Classification: probs (n × C) is the Monte-Carlo model average
+ * (1/S) Σ_s p(y | x, θ_s) (softmax, or for Bernoulli (1 − sigmoid(f), sigmoid(f))), computed in
+ * log space (log-sum-exp over the samples); mi (n, may be NULL) the mutual information
+ * H[p̄] − (1/S) Σ_s H[p_s] (0 at the mean). Regression: mean and var (n × C) are the moments of the
+ * mixture of the samples' Gaussians N(μ_s, v_s) — v_s = σ² (Gaussian) or e^{η_s}
+ * (heteroscedastic) —: var = the mean of the v_s + the variance of the μ_s. Pass NULL for the
+ * outputs of the other task. Uses the model's buffers. BNN_EINVAL when the likelihood is not for
+ * `task`. */
+/* A Laplace posterior with samples = 0 uses the linearised (GLM) predictive instead
+ * (bnn_laplace_predict; mi is 0 with the probit). */
 int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n, bnn_task task,
                 const struct bnn_predict_params *p, double *probs, double *mi, double *mean,
                 double *var);
@@ -749,6 +759,15 @@ int bnn_laplace_precision_diag(const bnn_laplace *la, double *out);
  * subset. For last-layer subsets J comes from the features without building it. */
 int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n, double *f_mu,
                     double *f_var);
+/* The GLM predictive of a Laplace approximation for n inputs, as bnn_predict gives it for a
+ * Laplace posterior with samples = 0 (p->samples is ignored), for callers that hold the
+ * bnn_laplace itself (e.g. while choosing its prior). The model's likelihood decides the link:
+ * probit or Monte Carlo over the logits (categorical; Bernoulli on the logits (0, f)),
+ * N(f_mu, f_var + σ²) (Gaussian), or the closed-form mean f̄_μ and variance
+ * Σ_μμ + exp(f̄_η + ½ Σ_ηη) (heteroscedastic Gaussian). Shapes as bnn_predict. */
+int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n,
+                        bnn_task task, const struct bnn_predict_params *p, double *probs,
+                        double *mi, double *mean, double *var);
 /* Probit approximation p = softmax(κ ⊙ f_mu), κ_k = 1/√(1 + π/8 · f_var[k,k]) (MacKay 1992). */
 void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t n, int64_t k);
 /* Laplace bridge as laplace-torch computes it (README §7). */

@@ -113,6 +113,11 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
 int bnn__curv_layers(const bnn_curv *c, int64_t *nlayers, const int64_t **sizes);
 int bnn__curv_set_layers(bnn_curv *c, int64_t nlayers, const int64_t *sizes);
 
+/* The likelihood a curvature was computed for: 0 with *kind set, or −1 when unknown (built from
+ * arrays without one; a Laplace posterior then follows its task). */
+int bnn__curv_lik(const bnn_curv *c, bnn_lik_kind *kind);
+void bnn__curv_set_lik(bnn_curv *c, bnn_lik_kind kind);
+
 /* The subset's layer sizes for a Laplace posterior whose curvature does not record them
  * (src/fit/laplace.c); resets the prior to the scalar δ. */
 int bnn__laplace_set_layout(bnn_laplace *la, int64_t nlayers, const int64_t *sizes);

@@ -259,6 +259,7 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     }
     const char *tk = bnn_st_meta(st, "bnn.task");
     bnn_task task = tk && !strcmp(tk, "regression") ? BNN_TASK_REGRESSION : BNN_TASK_CLASSIFICATION;
+    if (!rc && c) bnn__curv_set_lik(c, bnn_model_lik(m, task));
     /* bnn_laplace_new owns c from here on, also when it fails. */
     if (!rc && !(rc = bnn_laplace_new(&la, c, bnn_model_cparams(m) + off, task))) {
         bnn_laplace_set_prior(la, d[0], d[1]);
