@@ -102,8 +102,10 @@ int bnn__check_data(const bnn_model *m, const bnn_dataset *ds) {
         return bnn__error(BNN_ESHAPE, "the data has %lld targets but a hetero-gaussian "
                           "likelihood is for one", (long long)ds->k);
     if (ds->task == BNN_TASK_CLASSIFICATION && ds->k > c)
-        return bnn__error(BNN_ESHAPE, "the data has %lld classes but model %s has %lld outputs",
-                          (long long)ds->k, bnn_model_spec(m), (long long)k);
+        return bnn__error(BNN_ESHAPE, "the data has %lld classes but model %s has %lld output%s%s",
+                          (long long)ds->k, bnn_model_spec(m), (long long)k, k == 1 ? "" : "s",
+                          k == 1 && ds->k == 2 ? " (one logit for 2 classes: a bernoulli "
+                                                 "likelihood)" : "");
     if (ds->task == BNN_TASK_REGRESSION && ds->k != c)
         return bnn__error(BNN_ESHAPE, "the data has %lld targets but model %s has %lld outputs",
                           (long long)ds->k, bnn_model_spec(m), (long long)k);

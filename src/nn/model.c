@@ -186,9 +186,11 @@ int bnn_model_set_lik(bnn_model *m, bnn_lik_kind kind) {
         return bnn__error(BNN_EINVAL, "unknown likelihood %d", (int)kind);
     const int64_t out = bnn_model_output_dim(m);
     if (bnn_lik_outputs(kind, bnn_lik_pred_dim(kind, out)) != out)
-        return bnn__error(BNN_ESHAPE, "a %s likelihood needs %s output%s, but model %s has %lld",
-                          bnn_lik_name(kind), kind == BNN_LIK_BERNOULLI ? "1" : "2 (mean, log variance)",
-                          kind == BNN_LIK_BERNOULLI ? "" : "s", m->spec, (long long)out);
+        return bnn__error(BNN_ESHAPE, "a %s likelihood needs %s, but model %s has %lld",
+                          bnn_lik_name(kind),
+                          kind == BNN_LIK_BERNOULLI ? "1 output (the logit)"
+                                                    : "2 outputs (mean, log variance)",
+                          m->spec, (long long)out);
     m->lik = (int)kind;
     return 0;
 }
