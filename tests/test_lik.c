@@ -214,14 +214,21 @@ static void test_fisher_rows(void) {
 
 /* ------------------------------------------------------------------ curvature and Laplace */
 
+/* A model with the given likelihood, initialised from seed. */
+static bnn_model *lik_model(const char *spec, bnn_lik_kind lik, uint64_t seed) {
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, spec) == 0);
+    REQUIRE(bnn_model_set_lik(m, lik) == 0);
+    bnn_model_init(m, seed);
+    return m;
+}
+
 /* A Bernoulli network and its 2-class softmax twin: the same hidden layers, and a last layer
  * whose class-0 row and bias are 0 and whose class-1 row is the Bernoulli's, so its logits are
  * (0, f). A 2-class dataset of n random points. */
 static void make_twins(bnn_model **mb, bnn_model **mc, bnn_dataset **ds, int64_t n) {
-    REQUIRE(bnn_model_new(mb, "mlp:3-6-5-1:tanh") == 0);
+    *mb = lik_model("mlp:3-6-5-1:tanh", BNN_LIK_BERNOULLI, 5);
     REQUIRE(bnn_model_new(mc, "mlp:3-6-5-2:tanh") == 0);
-    REQUIRE(bnn_model_set_lik(*mb, BNN_LIK_BERNOULLI) == 0);
-    bnn_model_init(*mb, 5);
     float *wb = bnn_model_params(*mb), *wc = bnn_model_params(*mc);
     for (int64_t i = 0; i < bnn_model_nparams(*mb); i++) wb[i] *= 2.0f; /* every layer matters */
     const int64_t hidden = bnn_model_nparams(*mb) - 6;                  /* before the last layer */
@@ -329,10 +336,7 @@ static void test_bernoulli_curvature(void) {
  * H = Σ_n J_nᵀ Λ_n J_n (Λ_n = diag(e^{−η_n}, ½), J_n from two single-example backward passes) and
  * EF = Σ_n g_n g_nᵀ; then the Laplace marginal likelihood in closed form, with no σ to tune. */
 static void test_hetero_curvature(void) {
-    bnn_model *m;
-    REQUIRE(bnn_model_new(&m, "mlp:1-5-4-2:tanh") == 0);
-    REQUIRE(bnn_model_set_lik(m, BNN_LIK_HETERO_GAUSSIAN) == 0);
-    bnn_model_init(m, 3);
+    bnn_model *m = lik_model("mlp:1-5-4-2:tanh", BNN_LIK_HETERO_GAUSSIAN, 3);
     const int64_t np = bnn_model_nparams(m), N = 30;
     bnn_dataset *ds;
     REQUIRE(bnn_toy_sine_hetero(&ds, N, 4, false) == 0);
@@ -497,10 +501,7 @@ static void test_bernoulli_predictive(void) {
 /* Heteroscedastic GLM: mean f̄_μ and variance Σ_μμ + exp(f̄_η + ½Σ_ηη), against Monte Carlo over
  * (μ, η) ~ N(f̄, Σ) with the mixture's moments. */
 static void test_hetero_predictive(void) {
-    bnn_model *m;
-    REQUIRE(bnn_model_new(&m, "mlp:1-8-2:tanh") == 0);
-    REQUIRE(bnn_model_set_lik(m, BNN_LIK_HETERO_GAUSSIAN) == 0);
-    bnn_model_init(m, 8);
+    bnn_model *m = lik_model("mlp:1-8-2:tanh", BNN_LIK_HETERO_GAUSSIAN, 8);
     bnn_dataset *ds;
     REQUIRE(bnn_toy_sine_hetero(&ds, 50, 2, false) == 0);
     bnn_laplace *la = fit_laplace(m, ds, BNN_TASK_REGRESSION, 0.5);
@@ -639,14 +640,19 @@ static void test_sine_hetero_data(void) {
     bnn_dataset_free(d);
 }
 
+/* The train and test splits of a built-in dataset. */
+static void load_splits(const char *spec, bnn_dataset **tr, bnn_dataset **te) {
+    struct bnn_data_params dp = bnn_data_default_params();
+    REQUIRE(bnn_data_load(tr, spec, &dp) == 0);
+    dp.split = "test";
+    REQUIRE(bnn_data_load(te, spec, &dp) == 0);
+}
+
 /* Heteroscedastic training recovers the input-dependent noise and beats the homoscedastic
  * Gaussian (with its best constant σ, the training residuals' RMS) on the test NLL. */
 static void test_hetero_training(void) {
     bnn_dataset *tr, *te;
-    struct bnn_data_params dp = bnn_data_default_params();
-    REQUIRE(bnn_data_load(&tr, "sine-hetero", &dp) == 0);
-    dp.split = "test";
-    REQUIRE(bnn_data_load(&te, "sine-hetero", &dp) == 0);
+    load_splits("sine-hetero", &tr, &te);
     bnn_model *mh, *mg;
     REQUIRE(bnn_model_new(&mh, "mlp:1-50-50-2:tanh") == 0);
     REQUIRE(bnn_model_new(&mg, "mlp:1-50-50-1:tanh") == 0);
@@ -682,24 +688,20 @@ static void test_hetero_training(void) {
 /* Bernoulli training by every method on the two moons: the data must be 2-class. */
 static void test_bernoulli_training(void) {
     bnn_dataset *tr, *te;
-    struct bnn_data_params dp = bnn_data_default_params();
-    REQUIRE(bnn_data_load(&tr, "moons", &dp) == 0);
-    dp.split = "test";
-    REQUIRE(bnn_data_load(&te, "moons", &dp) == 0);
+    load_splits("moons", &tr, &te);
     const bnn_method methods[4] = {BNN_METHOD_SGD, BNN_METHOD_ADAMW, BNN_METHOD_IVON,
                                    BNN_METHOD_MFVI};
     const float lrs[4] = {0.05f, 1e-2f, 0.2f, 1e-2f};
     for (int i = 0; i < 4; i++) {
-        bnn_model *m;
-        REQUIRE(bnn_model_new(&m, "mlp:2-32-32-1:tanh") == 0);
-        REQUIRE(bnn_model_set_lik(m, BNN_LIK_BERNOULLI) == 0);
+        bnn_model *m = lik_model("mlp:2-32-32-1:tanh", BNN_LIK_BERNOULLI, 0);
         struct bnn_train_params p = bnn_train_default_params();
         p.method = methods[i], p.epochs = 20, p.batch_size = 32, p.lr = lrs[i];
+        /* The trainer's own run (it initialises the weights from p.seed), then its posterior. */
         bnn_trainer *t;
-        REQUIRE(bnn_trainer_new(&t, m, tr, &p) == 0);
-        REQUIRE(bnn_trainer_run(t, p.epochs) == 0);
         bnn_posterior *q;
-        REQUIRE(bnn_trainer_posterior(t, &q) == 0);
+        REQUIRE(bnn_trainer_new(&t, m, tr, &p) == 0);
+        REQUIRE(bnn_trainer_run(t, p.epochs) == 0 && bnn_trainer_posterior(t, &q) == 0);
+        bnn_trainer_free(t);
         struct bnn_predict_params pp = bnn_predict_default_params();
         pp.samples = bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG ? 8 : 0;
         struct bnn_eval_result r;
@@ -709,7 +711,6 @@ static void test_bernoulli_training(void) {
         CHECK(r.accuracy > 0.95);
         CHECK(r.cls.n == 500 && r.nll < 0.2);
         bnn_posterior_free(q);
-        bnn_trainer_free(t);
         bnn_model_free(m);
     }
     bnn_dataset_free(tr), bnn_dataset_free(te);
