@@ -501,7 +501,7 @@ struct bnn_predict_params {
     int64_t samples;    /* 0: predict at the posterior mean; S > 0: average over S weight samples */
     uint64_t seed;      /* for the weight samples, default 0 */
     int64_t batch_size; /* examples per forward pass, default 256 */
-    double sigma;       /* regression: observation noise std, default 1 */
+    double sigma;       /* gaussian likelihood: observation noise std, default 1 */
     double temperature; /* classification: logits are divided by it (temperature scaling), default 1 */
     int64_t link_samples; /* Laplace GLM predictive for classification: 0 (default) the probit
                            * approximation; S > 0 averages softmax over S draws of the logits
@@ -681,7 +681,11 @@ struct bnn_curv_params {
 struct bnn_curv_params bnn_curv_default_params(void);
 
 /* The curvature of a model at its weights over a dataset, for the chosen subset and structure,
- * in double. Also records N, K and the summed loss (laplace-torch's `loss`: Σ CE, or ½ Σ (f−y)²). */
+ * in double, for the model's likelihood (bnn_model_lik): the output Hessian of the GGN is the
+ * softmax's, I (Gaussian at σ = 1), p(1 − p) (Bernoulli) or the Fisher diag(e^{−η}, ½)
+ * (heteroscedastic Gaussian, whose Hessian is indefinite). Also records N, K and the summed loss
+ * (laplace-torch's `loss`: Σ CE, ½ Σ (f−y)² for the Gaussian, the summed NLL for Bernoulli and
+ * the heteroscedastic Gaussian). BNN_ESHAPE when the data's classes or targets do not fit. */
 typedef struct bnn_curv bnn_curv;
 int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                      const struct bnn_curv_params *p);
@@ -720,7 +724,7 @@ typedef struct bnn_laplace bnn_laplace;
 int bnn_laplace_new(bnn_laplace **out, bnn_curv *c, const float *mean, bnn_task task);
 void bnn_laplace_free(bnn_laplace *la);
 const bnn_curv *bnn_laplace_curv(const bnn_laplace *la);
-/* Sets δ and σ as given (classification keeps σ = 1); a non-positive value makes the functions
+/* Sets δ and σ as given (classification and the heteroscedastic Gaussian keep σ = 1); a non-positive value makes the functions
  * that return int fail with BNN_EINVAL and lml / logdet return NaN. */
 void bnn_laplace_set_prior(bnn_laplace *la, double prior_prec, double sigma);
 double bnn_laplace_prior_prec(const bnn_laplace *la);
@@ -731,9 +735,10 @@ double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, d
                        double *dlog_sigma);
 /* log det of the posterior precision at the current prior and σ. */
 double bnn_laplace_logdet(const bnn_laplace *la);
-/* The prior precision (classification; regression also σ) by maximising lml with Adam on the
- * logs (lr 0.1, betas 0.9/0.999, eps 1e-8), `steps` steps from δ = 1 (regression from
- * δ = σ = e), as laplace-torch's defaults (README §5–6). Sets the result. */
+/* The prior precision (classification and heteroscedastic; Gaussian regression also σ) by
+ * maximising lml with Adam on the logs (lr 0.1, betas 0.9/0.999, eps 1e-8), `steps` steps from
+ * δ = 1 (Gaussian regression from δ = σ = e), as laplace-torch's defaults (README §5–6). Sets the
+ * result. */
 int bnn_laplace_optimize(bnn_laplace *la, int64_t steps);
 /* Per-layer prior precision (laplace-torch's prior_precision of shape [n_layers]): one δ_l per
  * Linear layer of the subset (its weight and bias), in layer order; nlayers must equal the
