@@ -25,8 +25,8 @@ static double loss_at(bnn_lik_kind kind, const float *f, const int32_t *y, const
 }
 
 /* Central differences of the mean loss against dout, every output of every example. */
-static void check_gradient(bnn_lik_kind kind, float *f, const int32_t *y, const float *t,
-                           int64_t b, int64_t k) {
+static void check_gradient(bnn_lik_kind kind, float *f, const int32_t *y, const float *t, int64_t b,
+                           int64_t k) {
     bnn_lik lik = {kind, 1.0};
     float dout[64];
     REQUIRE(b * k <= 64);
@@ -100,11 +100,13 @@ static void test_bernoulli_is_softmax(void) {
 /* Λ = L Lᵀ from the factor's columns (k × k, double). */
 static void factor_product(double *LL, bnn_lik_kind kind, const double *st, int64_t k) {
     float col[8][8];
-    for (int64_t c = 0; c < k; c++) bnn__lik_factor_col(kind, col[c], st, k, c);
+    for (int64_t c = 0; c < k; c++)
+        bnn__lik_factor_col(kind, col[c], st, k, c);
     for (int64_t i = 0; i < k; i++)
         for (int64_t j = 0; j < k; j++) {
             double s = 0;
-            for (int64_t c = 0; c < k; c++) s += (double)col[c][i] * (double)col[c][j];
+            for (int64_t c = 0; c < k; c++)
+                s += (double)col[c][i] * (double)col[c][j];
             LL[i * k + j] = s;
         }
 }
@@ -120,7 +122,8 @@ static void fd_hessian(double *H, bnn_lik_kind kind, const double *f0, int64_t k
             double v[4];
             for (int s = 0; s < 4; s++) {
                 float f[8];
-                for (int64_t a = 0; a < k; a++) f[a] = (float)f0[a];
+                for (int64_t a = 0; a < k; a++)
+                    f[a] = (float)f0[a];
                 f[i] = (float)((double)f[i] + ((s & 1) ? -h : h));
                 f[j] = (float)((double)f[j] + ((s & 2) ? -h : h));
                 v[s] = bnn__lik_curv_state(kind, st, f, k, y, t);
@@ -185,7 +188,8 @@ static void test_fisher_rows(void) {
         bnn__lik_grad_row(kind, d, st, k, y);
         bnn_lik lik = {kind, 1.0};
         bnn_lik_loss(&lik, g, f, &y, t, 1, k);
-        for (int64_t j = 0; j < k; j++) CHECK_NEAR(d[j], g[j], 1e-6 * (1 + fabs(g[j])));
+        for (int64_t j = 0; j < k; j++)
+            CHECK_NEAR(d[j], g[j], 1e-6 * (1 + fabs(g[j])));
         const int64_t S = 200000;
         double E[4] = {0, 0, 0, 0}, E2[4] = {0, 0, 0, 0};
         bnn_rng rng = bnn_rng_make(11, 0);
@@ -230,16 +234,18 @@ static void make_twins(bnn_model **mb, bnn_model **mc, bnn_dataset **ds, int64_t
     *mb = lik_model("mlp:3-6-5-1:tanh", BNN_LIK_BERNOULLI, 5);
     REQUIRE(bnn_model_new(mc, "mlp:3-6-5-2:tanh") == 0);
     float *wb = bnn_model_params(*mb), *wc = bnn_model_params(*mc);
-    for (int64_t i = 0; i < bnn_model_nparams(*mb); i++) wb[i] *= 2.0f; /* every layer matters */
-    const int64_t hidden = bnn_model_nparams(*mb) - 6;                  /* before the last layer */
+    for (int64_t i = 0; i < bnn_model_nparams(*mb); i++)
+        wb[i] *= 2.0f;                                 /* every layer matters */
+    const int64_t hidden = bnn_model_nparams(*mb) - 6; /* before the last layer */
     memcpy(wc, wb, (size_t)hidden * sizeof(float));
     memset(wc + hidden, 0, 12 * sizeof(float));
     memcpy(wc + hidden + 5, wb + hidden, 5 * sizeof(float)); /* W row 1 */
-    wc[hidden + 11] = wb[hidden + 5];                         /* bias 1 */
+    wc[hidden + 11] = wb[hidden + 5];                        /* bias 1 */
     REQUIRE(bnn_dataset_new(ds, BNN_TASK_CLASSIFICATION, n, 3, 0, 2) == 0);
     bnn_rng rng = bnn_rng_make(17, 1);
     bnn_rng_normal(&rng, bnn_dataset_x(*ds), n * 3);
-    for (int64_t i = 0; i < n; i++) bnn_dataset_labels(*ds)[i] = (int32_t)bnn_rng_below(&rng, 2);
+    for (int64_t i = 0; i < n; i++)
+        bnn_dataset_labels(*ds)[i] = (int32_t)bnn_rng_below(&rng, 2);
 }
 
 /* The parameter of the Bernoulli network that parameter i of the twin corresponds to, or −1 for
@@ -283,7 +289,8 @@ static void test_bernoulli_curvature(void) {
                 const bool full = hs[h] == BNN_HESS_FULL;
                 for (int64_t i = 0; i < Pc; i++)
                     for (int64_t j = 0; j < (full ? Pc : 1); j++) {
-                        const int64_t a = twin_index(oc + i, hidden), b = twin_index(oc + j, hidden);
+                        const int64_t a = twin_index(oc + i, hidden),
+                                      b = twin_index(oc + j, hidden);
                         const double vc = full ? Hc[i * Pc + j] : Hc[i];
                         scale = fmax(scale, fabs(vc));
                         if (a < 0 || (full && b < 0)) continue; /* the class-0 logit's own */
@@ -314,8 +321,8 @@ static void test_bernoulli_curvature(void) {
                 }
             }
             if (worst > 1e-5 * scale)
-                fprintf(stderr, "bernoulli vs softmax, curvature %d hessian %d: %.3g of %.3g\n",
-                        ci, h, worst, scale);
+                fprintf(stderr, "bernoulli vs softmax, curvature %d hessian %d: %.3g of %.3g\n", ci,
+                        h, worst, scale);
             CHECK(scale > 0);
             CHECK(worst <= 1e-5 * scale);
             bnn_curv_free(cb), bnn_curv_free(cc);
@@ -357,7 +364,8 @@ static void test_hetero_curvature(void) {
         bnn_lik lik = {BNN_LIK_HETERO_GAUSSIAN, 1.0};
         float d[2];
         loss += bnn_lik_loss(&lik, d, f, NULL, t, 1, 2);
-        for (int64_t i = 0; i < np; i++) g[i] = d[0] * J[i] + d[1] * J[np + i];
+        for (int64_t i = 0; i < np; i++)
+            g[i] = d[0] * J[i] + d[1] * J[np + i];
         for (int64_t i = 0; i < np; i++)
             for (int64_t j = 0; j < np; j++) {
                 ggn[i * np + j] += lam[0] * J[i] * J[j] + lam[1] * J[np + i] * J[np + j];
@@ -387,19 +395,23 @@ static void test_hetero_curvature(void) {
             double *A = malloc((size_t)(np * np) * sizeof(double)), th = 0;
             REQUIRE(A != NULL);
             const double delta = 0.7;
-            for (int64_t i = 0; i < np * np; i++) A[i] = ref[i] + (i % (np + 1) == 0 ? delta : 0);
-            for (int64_t i = 0; i < np; i++) th += (double)bnn_model_cparams(m)[i] * bnn_model_cparams(m)[i];
+            for (int64_t i = 0; i < np * np; i++)
+                A[i] = ref[i] + (i % (np + 1) == 0 ? delta : 0);
+            for (int64_t i = 0; i < np; i++)
+                th += (double)bnn_model_cparams(m)[i] * bnn_model_cparams(m)[i];
             /* log det by Cholesky in double */
             double logdet = 0;
             for (int64_t j = 0; j < np; j++) {
                 double dj = A[j * np + j];
-                for (int64_t k = 0; k < j; k++) dj -= A[j * np + k] * A[j * np + k];
+                for (int64_t k = 0; k < j; k++)
+                    dj -= A[j * np + k] * A[j * np + k];
                 dj = sqrt(dj);
                 A[j * np + j] = dj;
                 logdet += 2 * log(dj);
                 for (int64_t i = j + 1; i < np; i++) {
                     double v = A[i * np + j];
-                    for (int64_t k = 0; k < j; k++) v -= A[i * np + k] * A[j * np + k];
+                    for (int64_t k = 0; k < j; k++)
+                        v -= A[i * np + k] * A[j * np + k];
                     A[i * np + j] = v / dj;
                 }
             }
@@ -465,7 +477,8 @@ static void test_bernoulli_predictive(void) {
     pp.temperature = 1.7;
     REQUIRE(bnn_predict(mb, NULL, x, n, BNN_TASK_CLASSIFICATION, &pp, pb, mi, NULL, NULL) == 0);
     REQUIRE(bnn_predict(mc, NULL, x, n, BNN_TASK_CLASSIFICATION, &pp, pc, NULL, NULL, NULL) == 0);
-    for (int64_t i = 0; i < 2 * n; i++) CHECK_NEAR(pb[i], pc[i], 1e-12);
+    for (int64_t i = 0; i < 2 * n; i++)
+        CHECK_NEAR(pb[i], pc[i], 1e-12);
     CHECK_EQ_INT(bnn_predict(mb, NULL, x, n, BNN_TASK_REGRESSION, &pp, NULL, NULL, pb, pc),
                  BNN_EINVAL);
     pp.temperature = 1.0;
@@ -497,8 +510,10 @@ static void test_bernoulli_predictive(void) {
         maxv = fmax(maxv, fv[i]);
         CHECK(mc_mi[i] >= 0 && mi[i] == 0);
     }
-    fprintf(stderr, "bernoulli GLM: max logit variance %.3g, |MC − exact| %.2g (largest standard "
-            "error %.2g), |probit − exact| %.2g\n", maxv, worst_mc, max_se, worst_probit);
+    fprintf(stderr,
+            "bernoulli GLM: max logit variance %.3g, |MC − exact| %.2g (largest standard "
+            "error %.2g), |probit − exact| %.2g\n",
+            maxv, worst_mc, max_se, worst_probit);
     CHECK(maxv > 1.0);          /* wide enough that the link matters */
     CHECK(max_se > 1e-4);       /* and the draws vary */
     CHECK(worst_probit < 0.02); /* the probit approximation's known accuracy */
@@ -515,7 +530,8 @@ static void test_hetero_predictive(void) {
     bnn_laplace *la = fit_laplace(m, ds, BNN_TASK_REGRESSION, 0.5);
     const int64_t n = 8;
     float x[8];
-    for (int i = 0; i < n; i++) x[i] = -4.0f + (float)i;
+    for (int i = 0; i < n; i++)
+        x[i] = -4.0f + (float)i;
     double fm[16], fv[32], mean[8], var[8];
     struct bnn_predict_params pp = bnn_predict_default_params();
     pp.sigma = 123.0; /* not used: the noise is the network's */
@@ -680,10 +696,12 @@ static void test_hetero_training(void) {
     float xs[4] = {-0.25f, 0.25f, -2.5f, 2.5f};
     double mean[4], var[4];
     REQUIRE(bnn_predict(mh, NULL, xs, 4, BNN_TASK_REGRESSION, &pp, NULL, NULL, mean, var) == 0);
-    fprintf(stderr, "sine-hetero: test NLL hetero %.4f vs homoscedastic %.4f (sigma %.3f); RMSE "
+    fprintf(stderr,
+            "sine-hetero: test NLL hetero %.4f vs homoscedastic %.4f (sigma %.3f); RMSE "
             "%.4f vs %.4f; sigma at -0.25, 0.25, -2.5, 2.5: %.3f %.3f %.3f %.3f (truth 0.15, "
-            "0.6)\n", rh.nll, rg.nll, pp.sigma, rh.rmse, rg.rmse, sqrt(var[0]), sqrt(var[1]),
-            sqrt(var[2]), sqrt(var[3]));
+            "0.6)\n",
+            rh.nll, rg.nll, pp.sigma, rh.rmse, rg.rmse, sqrt(var[0]), sqrt(var[1]), sqrt(var[2]),
+            sqrt(var[3]));
     CHECK(rh.nll < rg.nll - 0.1);
     for (int i = 0; i < 4; i++) {
         const double truth = bnn_toy_sine_hetero_sigma(xs[i]);

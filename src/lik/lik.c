@@ -45,8 +45,10 @@ int bnn_lik_parse(const char *name, bnn_lik_kind *out) {
             *out = (bnn_lik_kind)i;
             return 0;
         }
-    return bnn__error(BNN_EINVAL, "unknown likelihood '%s' (choose categorical, gaussian, "
-                      "bernoulli or hetero-gaussian)", name ? name : "(null)");
+    return bnn__error(BNN_EINVAL,
+                      "unknown likelihood '%s' (choose categorical, gaussian, "
+                      "bernoulli or hetero-gaussian)",
+                      name ? name : "(null)");
 }
 
 bnn_task bnn_lik_task(bnn_lik_kind kind) {
@@ -93,7 +95,8 @@ static double categorical(float *dout, const float *f, const int32_t *labels, in
         for (int64_t j = 1; j < k; j++)
             if (row[j] > mx) mx = row[j];
         double s = 0.0;
-        for (int64_t j = 0; j < k; j++) s += exp((double)row[j] - mx);
+        for (int64_t j = 0; j < k; j++)
+            s += exp((double)row[j] - mx);
         double lse = mx + log(s);
         int32_t y = labels[r];
         BNN_ASSERT(y >= 0 && y < k);
@@ -168,8 +171,8 @@ double bnn_lik_loss(const bnn_lik *lik, float *dout, const float *f, const int32
 
 /* ------------------------------------------------------------------ curvature */
 
-double bnn__lik_curv_state(bnn_lik_kind kind, double *st, const float *f, int64_t k,
-                           int32_t label, const float *target) {
+double bnn__lik_curv_state(bnn_lik_kind kind, double *st, const float *f, int64_t k, int32_t label,
+                           const float *target) {
     switch (kind) {
     case BNN_LIK_CATEGORICAL: {
         double mx = f[0], s = 0.0;
@@ -213,9 +216,7 @@ void bnn__lik_factor_col(bnn_lik_kind kind, float *d, const double *st, int64_t 
         for (int64_t j = 0; j < k; j++)
             d[j] = (float)(j == c);
         return;
-    case BNN_LIK_BERNOULLI: /* √(p (1 − p)) */
-        d[0] = (float)sqrt(st[0] * (1.0 - st[0]));
-        return;
+    case BNN_LIK_BERNOULLI: /* √(p (1 − p)) */ d[0] = (float)sqrt(st[0] * (1.0 - st[0])); return;
     case BNN_LIK_HETERO_GAUSSIAN: /* columns of diag(e^{−η/2}, 1/√2) */
         d[0] = c == 0 ? (float)sqrt(st[1]) : 0.0f;
         d[1] = c == 1 ? (float)sqrt(0.5) : 0.0f;
@@ -306,11 +307,14 @@ void bnn__lik_log_probs(bnn_lik_kind kind, double *lp, const float *f, int64_t k
         return;
     }
     double mx = (double)f[0] / T;
-    for (int64_t j = 1; j < k; j++) mx = (double)f[j] / T > mx ? (double)f[j] / T : mx;
+    for (int64_t j = 1; j < k; j++)
+        mx = (double)f[j] / T > mx ? (double)f[j] / T : mx;
     double s = 0.0;
-    for (int64_t j = 0; j < k; j++) s += exp((double)f[j] / T - mx);
+    for (int64_t j = 0; j < k; j++)
+        s += exp((double)f[j] / T - mx);
     double lse = mx + log(s);
-    for (int64_t j = 0; j < k; j++) lp[j] = (double)f[j] / T - lse;
+    for (int64_t j = 0; j < k; j++)
+        lp[j] = (double)f[j] / T - lse;
 }
 
 void bnn__lik_noise(bnn_lik_kind kind, double *mean, double *noise_var, const float *f, int64_t k,
@@ -319,5 +323,6 @@ void bnn__lik_noise(bnn_lik_kind kind, double *mean, double *noise_var, const fl
         mean[0] = f[0], noise_var[0] = exp((double)f[1]);
         return;
     }
-    for (int64_t j = 0; j < k; j++) mean[j] = f[j], noise_var[j] = sigma * sigma;
+    for (int64_t j = 0; j < k; j++)
+        mean[j] = f[j], noise_var[j] = sigma * sigma;
 }
