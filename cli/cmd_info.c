@@ -63,7 +63,7 @@ int cmd_info(int argc, char **argv) {
                                                 : "");
         bnn_model_free(m);
     } else if (spec) {
-        printf("likelihood invalid: %s\n", bnn_last_error());
+        printf("likelihood unknown: the model does not load (%s)\n", bnn_last_error());
     }
     if (spec && post) {
         bnn_posterior *q;
