@@ -558,6 +558,39 @@ static void test_hetero_predictive(void) {
         CHECK(var[i] > V[0] + exp(fm[2 * i + 1])); /* the spread of η adds noise variance */
     }
     free(z);
+
+    /* Weight samples of a diagonal posterior: the moments of the mixture of N(μ_s, e^{η_s}),
+     * recomputed here from the same draws (prediction's stream 5·2^32 of the seed). */
+    const int64_t np = bnn_model_nparams(m), S2 = 16;
+    bnn_posterior *q;
+    REQUIRE(bnn_posterior_new(&q, BNN_POSTERIOR_DIAG, np) == 0);
+    memcpy(bnn_posterior_mean(q), bnn_model_cparams(m), (size_t)np * sizeof(float));
+    for (int64_t i = 0; i < np; i++)
+        bnn_posterior_std(q)[i] = 0.2f;
+    pp.samples = S2, pp.seed = 4;
+    REQUIRE(bnn_predict(m, q, x, n, BNN_TASK_REGRESSION, &pp, NULL, NULL, mean, var) == 0);
+    float *theta = malloc((size_t)np * sizeof(float));
+    double mu[16][8], nv[8] = {0};
+    REQUIRE(theta != NULL);
+    bnn_rng prng = bnn_rng_make(4, (uint64_t)5 << 32);
+    for (int64_t s = 0; s < S2; s++) {
+        bnn_posterior_sample(q, &prng, theta);
+        const float *f = bnn_model_forward(m, theta, x, n, false, NULL);
+        for (int64_t i = 0; i < n; i++)
+            mu[s][i] = f[2 * i], nv[i] += exp((double)f[2 * i + 1]) / S2;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double mm = 0, vv = 0;
+        for (int64_t s = 0; s < S2; s++)
+            mm += mu[s][i] / S2;
+        for (int64_t s = 0; s < S2; s++)
+            vv += (mu[s][i] - mm) * (mu[s][i] - mm) / S2;
+        CHECK_NEAR(mean[i], mm, 1e-9);
+        CHECK_NEAR(var[i], nv[i] + vv, 1e-9 * (nv[i] + vv));
+        CHECK(vv > 1e-4 * nv[i]); /* the spread of the means is part of it */
+    }
+    free(theta);
+    bnn_posterior_free(q);
     bnn_laplace_free(la);
     bnn_model_free(m), bnn_dataset_free(ds);
 }
