@@ -47,8 +47,10 @@ void cli_fmt_double(char *buf, size_t len, double v);
 int cli_write_atomic(const char *cmd, const char *path, const char *text);
 
 /* The default model for a dataset spec: fmnist gets the MLP of the benchmarks, the small
- * problems a two-hidden-layer tanh MLP sized to the data. Writes into buf. */
-void cli_default_model(char *buf, size_t len, const char *data_spec, const bnn_dataset *ds);
+ * problems a two-hidden-layer tanh MLP sized to the data, with `outputs` outputs (what the
+ * likelihood needs). Writes into buf. */
+void cli_default_model(char *buf, size_t len, const char *data_spec, const bnn_dataset *ds,
+                       int64_t outputs);
 
 /* Fills data params from the common data flags. */
 typedef struct cli_data_flags {

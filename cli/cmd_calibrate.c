@@ -66,9 +66,11 @@ int cmd_calibrate(int argc, char **argv) {
     bnn_task task;
     if ((rc = bnn_model_load(&m, model_path, &task, &st))) return cli_fail(cmd, rc, NULL);
     if (task != BNN_TASK_CLASSIFICATION) {
-        rc = cli_error(cmd, "temperature scaling is for classification models");
+        rc = cli_error(cmd, "temperature scaling is for classification models; %s is a %s "
+                       "regression model", model_path, bnn_lik_name(bnn_model_lik(m, task)));
         goto done;
     }
+    const bool bern = bnn_model_lik(m, task) == BNN_LIK_BERNOULLI;
     if (df.data) {
         df.task = "classification";
         if ((rc = cli_load_data(cmd, &df, split, BNN_TASK_CLASSIFICATION, true, &val))) goto done;
@@ -92,7 +94,10 @@ int cmd_calibrate(int argc, char **argv) {
             goto done;
         }
     }
-    const int64_t n = bnn_dataset_n(val), k = bnn_model_output_dim(m), d = bnn_model_input_dim(m);
+    /* k: the classes. A Bernoulli logit f enters as the 2-class logits (0, f): softmax((0, f)/T)
+     * is (1 − sigmoid(f/T), sigmoid(f/T)), so this is temperature scaling of the Bernoulli. */
+    const int64_t n = bnn_dataset_n(val), k = bnn_model_pred_dim(m, task);
+    const int64_t d = bnn_model_input_dim(m);
     if (bnn_dataset_dim(val) != d) {
         rc = cli_error(cmd, "the validation data has %lld features, the model expects %lld",
                        (long long)bnn_dataset_dim(val), (long long)d);
@@ -107,7 +112,10 @@ int cmd_calibrate(int argc, char **argv) {
         int64_t b = lo + batch <= n ? batch : n - lo;
         const float *f = bnn_model_forward(m, bnn_model_cparams(m), bnn_dataset_cx(val) + lo * d, b,
                                            false, NULL);
-        memcpy(logits + lo * k, f, (size_t)(b * k) * sizeof(float));
+        if (bern)
+            for (int64_t i = 0; i < b; i++) logits[(lo + i) * 2] = 0.0f, logits[(lo + i) * 2 + 1] = f[i];
+        else
+            memcpy(logits + lo * k, f, (size_t)(b * k) * sizeof(float));
     }
     double T;
     if ((rc = bnn_temperature_fit(&T, logits, bnn_dataset_clabels(val), n, k))) {

@@ -168,6 +168,12 @@ int cmd_eval(int argc, char **argv) {
                                                                    : "classification");
         goto done;
     }
+    const bnn_lik_kind lik = bnn_model_lik(m, task);
+    if (lik == BNN_LIK_HETERO_GAUSSIAN && cli_seen(opts, nopts, "noise")) {
+        rc = cli_usage_error(cmd, "--noise is for a gaussian likelihood; %s predicts its own "
+                             "noise (hetero-gaussian)", model_path);
+        goto done;
+    }
     if (!cli_seen(opts, nopts, "noise")) {
         const char *s = bnn_st_meta(st, "bnn.sigma");
         sigma = s ? strtod(s, NULL) : 1.0;
@@ -188,10 +194,10 @@ int cmd_eval(int argc, char **argv) {
                            (long long)bnn_model_input_dim(m));
             goto done;
         }
-        if (bnn_dataset_outputs(ds) > bnn_model_output_dim(m)) {
-            rc = cli_error(cmd, "%s has %lld classes but model %s has %lld outputs", df.data,
-                           (long long)bnn_dataset_outputs(ds), bnn_model_spec(m),
-                           (long long)bnn_model_output_dim(m));
+        if (bnn_dataset_outputs(ds) > bnn_model_pred_dim(m, task)) {
+            rc = cli_error(cmd, "%s has %lld classes but model %s (%s likelihood) predicts %lld",
+                           df.data, (long long)bnn_dataset_outputs(ds), bnn_model_spec(m),
+                           bnn_lik_name(lik), (long long)bnn_model_pred_dim(m, task));
             goto done;
         }
         if ((rc = predict_scores(cmd, m, q, ds, &pp, &in))) goto done;
@@ -265,6 +271,7 @@ int cmd_eval(int argc, char **argv) {
                             : "posterior mean";
     printf("model      %s (%s, %lld parameters)\n", model_path, bnn_model_spec(m),
            (long long)bnn_model_nparams(m));
+    printf("likelihood %s\n", bnn_lik_name(lik));
     if (diag) {
         double lo, mean, hi;
         bnn_posterior_std_summary(q, &lo, &mean, &hi);
@@ -314,7 +321,10 @@ int cmd_eval(int argc, char **argv) {
         }
     } else {
         printf("rmse       %.4f\n", r.rmse);
-        printf("nll        %.4f   (Gaussian, noise std %g)\n", r.nll, sigma);
+        if (lik == BNN_LIK_HETERO_GAUSSIAN)
+            printf("nll        %.4f   (Gaussian, the predicted noise)\n", r.nll);
+        else
+            printf("nll        %.4f   (Gaussian, noise std %g)\n", r.nll, sigma);
         printf("coverage   %.3f within 1 sd, %.3f within 2 sd\n", r.reg.coverage_1sd,
                r.reg.coverage_2sd);
     }
@@ -327,6 +337,7 @@ int cmd_eval(int argc, char **argv) {
         ok = ok && cJSON_AddStringToObject(js, "data", df.data);
         ok = ok && cJSON_AddStringToObject(js, "split", split);
         ok = ok && cJSON_AddStringToObject(js, "task", df.task);
+        ok = ok && cJSON_AddStringToObject(js, "likelihood", bnn_lik_name(lik));
         ok = ok && cJSON_AddStringToObject(js, "posterior", lap ? "laplace" : diag ? "diag" : "point");
         ok = ok && cJSON_AddNumberToObject(js, "samples", (double)(sampled ? samples : 0));
         ok = ok && cJSON_AddNumberToObject(js, "temperature", temperature);
@@ -394,7 +405,7 @@ int cmd_eval(int argc, char **argv) {
             }
         } else {
             ok = ok && cJSON_AddNumberToObject(js, "rmse", r.rmse);
-            ok = ok && cJSON_AddNumberToObject(js, "sigma", sigma);
+            if (lik == BNN_LIK_GAUSSIAN) ok = ok && cJSON_AddNumberToObject(js, "sigma", sigma);
             ok = ok && cJSON_AddNumberToObject(js, "coverage_1sd", r.reg.coverage_1sd);
             ok = ok && cJSON_AddNumberToObject(js, "coverage_2sd", r.reg.coverage_2sd);
         }

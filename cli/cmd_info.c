@@ -50,13 +50,31 @@ int cmd_info(int argc, char **argv) {
     }
     /* The posterior, when the file holds one. */
     const char *post = bnn_st_meta(st, "bnn.posterior");
+    bnn_model *m;
+    bnn_task task;
+    if (spec && bnn_model_load(&m, pos[0], &task, NULL) == 0) {
+        /* Files from before bnn.lik follow their task. */
+        const bnn_lik_kind lik = bnn_model_lik(m, task);
+        printf("likelihood %s (%s, %lld output%s%s)\n", bnn_lik_name(lik),
+               task == BNN_TASK_REGRESSION ? "regression" : "classification",
+               (long long)bnn_model_output_dim(m), bnn_model_output_dim(m) == 1 ? "" : "s",
+               lik == BNN_LIK_BERNOULLI        ? ": p(y = 1) = sigmoid(f)"
+               : lik == BNN_LIK_HETERO_GAUSSIAN ? ": mean and log variance"
+                                                : "");
+        bnn_model_free(m);
+    } else if (spec) {
+        printf("likelihood unknown: the model does not load (%s)\n", bnn_last_error());
+    }
     if (spec && post) {
-        bnn_model *m;
-        bnn_task task;
         bnn_posterior *q;
         if (bnn_model_load(&m, pos[0], &task, NULL) == 0) {
             if (bnn_posterior_load(&q, m, st) == 0) {
-                if (bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG) {
+                if (bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE) {
+                    const bnn_laplace *la = bnn_posterior_laplace(q);
+                    printf("posterior Laplace over %lld parameters, prior precision %.4g\n",
+                           (long long)bnn_curv_nparams(bnn_laplace_curv(la)),
+                           bnn_laplace_prior_prec(la));
+                } else if (bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG) {
                     double lo, mean, hi;
                     bnn_posterior_std_summary(q, &lo, &mean, &hi);
                     printf("posterior diagonal Gaussian N(mean = the weights, std), std min %.4g "

@@ -15,31 +15,33 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Validation NLL of the GLM predictive at prior precision δ (for the grid search). */
+/* Validation NLL of the GLM predictive (probit; Gaussian with the predictive variance) at prior
+ * precision δ (for the grid search). */
 static int val_nll(bnn_model *m, bnn_laplace *la, const bnn_dataset *val, double delta,
                    double sigma, double *nll) {
     bnn_laplace_set_prior(la, delta, sigma);
-    const int64_t n = bnn_dataset_n(val), k = bnn_model_output_dim(m);
-    const int64_t d = bnn_model_input_dim(m), bs = 256;
-    double *fm = malloc((size_t)(bs * k) * sizeof(double));
-    double *fv = malloc((size_t)(bs * k * k) * sizeof(double));
-    double *p = malloc((size_t)(bs * k) * sizeof(double));
-    int rc = (fm && fv && p) ? 0 : BNN_ENOMEM;
+    const bnn_task task = bnn_dataset_task(val);
+    const int64_t n = bnn_dataset_n(val), k = bnn_model_pred_dim(m, task);
+    struct bnn_predict_params pp = bnn_predict_default_params();
+    pp.sigma = sigma;
+    double *a = malloc((size_t)(n * k) * sizeof(double)), *v = malloc((size_t)(n * k) * sizeof(double));
+    int rc = (a && v) ? 0 : BNN_ENOMEM;
+    if (!rc)
+        rc = task == BNN_TASK_CLASSIFICATION
+                 ? bnn_laplace_predict(la, m, bnn_dataset_cx(val), n, task, &pp, a, NULL, NULL, NULL)
+                 : bnn_laplace_predict(la, m, bnn_dataset_cx(val), n, task, &pp, NULL, NULL, a, v);
     double s = 0.0;
-    for (int64_t lo = 0; !rc && lo < n; lo += bs) {
-        int64_t b = lo + bs <= n ? bs : n - lo;
-        if ((rc = bnn_laplace_glm(la, m, bnn_dataset_cx(val) + lo * d, b, fm, fv))) break;
-        if (bnn_dataset_task(val) == BNN_TASK_CLASSIFICATION) {
-            bnn_probit(p, fm, fv, b, k);
-            for (int64_t i = 0; i < b; i++) s -= log(p[i * k + bnn_dataset_clabels(val)[lo + i]]);
+    for (int64_t i = 0; !rc && i < n; i++) {
+        if (task == BNN_TASK_CLASSIFICATION) {
+            s -= log(a[i * k + bnn_dataset_clabels(val)[i]]);
         } else {
-            for (int64_t i = 0; i < b; i++) {
-                double v = fv[i * k * k] + sigma * sigma, r = fm[i * k] - bnn_dataset_ctargets(val)[lo + i];
-                s += 0.5 * log(2 * 3.14159265358979323846 * v) + 0.5 * r * r / v;
+            for (int64_t j = 0; j < k; j++) {
+                const double r = a[i * k + j] - bnn_dataset_ctargets(val)[i * k + j];
+                s += 0.5 * log(2 * 3.14159265358979323846 * v[i * k + j]) + 0.5 * r * r / v[i * k + j];
             }
         }
     }
-    free(fm), free(fv), free(p);
+    free(a), free(v);
     *nll = s / (double)n;
     return rc;
 }
@@ -149,7 +151,9 @@ int cmd_laplace(int argc, char **argv) {
     }
     const bnn_dataset *fit = train ? train : all;
     const char *s = bnn_st_meta(st, "bnn.sigma");
-    double sigma = task == BNN_TASK_REGRESSION && s ? strtod(s, NULL) : 1.0;
+    /* Only the Gaussian likelihood has a noise σ to start from and tune. */
+    const bool noise = bnn_model_lik(m, task) == BNN_LIK_GAUSSIAN;
+    double sigma = noise && s ? strtod(s, NULL) : 1.0;
     double t0 = now_s();
     if ((rc = bnn_curv_compute(&c, m, fit, &cp))) {
         rc = cli_fail(cmd, rc, NULL);
@@ -200,7 +204,7 @@ int cmd_laplace(int argc, char **argv) {
     printf("data       %lld examples of %s\n", (long long)bnn_dataset_n(fit), df.data);
     printf("subset     %s: %lld parameters (offset %lld)\n", subset, (long long)P, (long long)off);
     printf("hessian    %s, %s curvature\n", hessian, curvature);
-    printf("log ML     %.4f at prior precision 1%s\n", lml1, task == BNN_TASK_REGRESSION ? " (sigma as trained)" : "");
+    printf("log ML     %.4f at prior precision 1%s\n", lml1, noise ? " (sigma as trained)" : "");
     const int64_t nlay = bnn_laplace_nlayers(la);
     double lay[64];
     char layers_txt[64 * 26] = "";
@@ -214,8 +218,8 @@ int cmd_laplace(int argc, char **argv) {
     }
     if (!strcmp(prior, "marglik-layers"))
         printf("prior      per-layer precisions %s (%s)\n", layers_txt, prior);
-    printf("prior      precision %.6g (%s)%s", delta, prior, task == BNN_TASK_REGRESSION ? "" : "\n");
-    if (task == BNN_TASK_REGRESSION) printf(", noise sigma %.6g\n", sig);
+    printf("prior      precision %.6g (%s)%s", delta, prior, noise ? "" : "\n");
+    if (noise) printf(", noise sigma %.6g\n", sig);
     printf("log ML     %.4f at the chosen prior\n",
            !strcmp(prior, "marglik-layers") ? bnn_laplace_lml_layers(la, lay, nlay, sig, NULL, NULL)
                                             : bnn_laplace_lml(la, delta, sig, NULL, NULL));

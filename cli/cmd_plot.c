@@ -56,7 +56,7 @@ int cmd_plot(int argc, char **argv) {
     }
     const bool diag = bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;
     if (samples < 0) samples = diag ? 32 : 0;
-    const int64_t d = bnn_model_input_dim(m), k = bnn_model_output_dim(m);
+    const int64_t d = bnn_model_input_dim(m), k = bnn_model_pred_dim(m, task);
     if (!((task == BNN_TASK_CLASSIFICATION && d == 2) || (task == BNN_TASK_REGRESSION && d == 1 && k == 1))) {
         rc = cli_error(cmd, "%s (%s) has %lld inputs: plot draws 2-input classifiers and 1-input "
                        "regressors", model_path, bnn_model_spec(m), (long long)d);

@@ -40,7 +40,8 @@ int cmd_predict(int argc, char **argv) {
         cli_usage(stdout, cmd, "-m MODEL (--data SPEC | --input FILE) -o out.csv",
                   "Writes one CSV row per example with a header line. Classification:\n"
                   "p_0..p_{K-1},pred,max_prob,entropy,mutual_info (mutual information is 0 for a\n"
-                  "point estimate); regression: mean,var (var includes the noise variance).",
+                  "point estimate; a bernoulli model gives p_0, p_1); regression: mean,var (var\n"
+                  "includes the noise variance, for hetero-gaussian the predicted one).",
                   opts, nopts);
         return 0;
     }
@@ -98,7 +99,8 @@ int cmd_predict(int argc, char **argv) {
         df.seed = seed;
         if ((rc = cli_load_data(cmd, &df, "test", task, true, &ds))) goto done;
     }
-    const int64_t n = bnn_dataset_n(ds), k = bnn_model_output_dim(m);
+    /* k: classes (probabilities) or targets (mean and variance) of the predictive. */
+    const int64_t n = bnn_dataset_n(ds), k = bnn_model_pred_dim(m, task);
     if (bnn_dataset_dim(ds) != bnn_model_input_dim(m)) {
         rc = cli_error(cmd, "%s has %lld features (columns) but model %s expects %lld",
                        input ? input : df.data, (long long)bnn_dataset_dim(ds), bnn_model_spec(m),

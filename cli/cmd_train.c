@@ -78,20 +78,20 @@ static const char *const settings_flags[] = {
     "model", "method", "batch-size", "lr", "lr-schedule", "warmup-epochs", "weight-decay",
     "momentum", "noise", "seed", "ess", "hess-init", "beta1", "beta2", "mc-samples",
     "clip-radius", "prior-prec", "init-std", "kl-weight", "data", "task", "target-col",
-    "header", "no-header", "holdout"};
+    "header", "no-header", "holdout", "lik"};
 
 int cmd_train(int argc, char **argv) {
     const char *cmd = "train";
     cli_data_flags df = {.target_col = -1};
     const char *model = NULL, *method = "adamw", *output = NULL, *schedule = "constant";
-    const char *checkpoint = NULL, *resume = NULL;
+    const char *checkpoint = NULL, *resume = NULL, *lik_name = NULL;
     int64_t epochs = 10, batch = 128, threads = 0, warmup = 0, stop_after = 0, mc = 1, holdout = 0;
     double lr = 0, wd = 1e-4, momentum = 0.9, sigma = 1.0;
     double ess = 0, hess_init = 1.0, beta1 = 0.9, beta2 = 0.99999, clip = INFINITY;
     double prior_prec = 1.0, init_std = 1e-3, kl_weight = 1.0;
     bool quiet = false;
     cli_opt opts[] = {
-        {"data", 'd', OPT_STR, &df.data, "SPEC", "training data: fmnist, moons, sine-gap, csv:FILE, idx:IMAGES,LABELS (required)", 0},
+        {"data", 'd', OPT_STR, &df.data, "SPEC", "training data: fmnist, moons, sine-gap, sine-hetero, csv:FILE, idx:IMAGES,LABELS (required)", 0},
         {"model", 0, OPT_STR, &model, "SPEC", "architecture, e.g. mlp:784-512-256-10 or mlp:2-50-50-2:tanh (default: one that fits the data)", 0},
         {"method", 0, OPT_STR, &method, "NAME", "adamw (default), sgd: MAP; ivon, mfvi: variational (a posterior)", 0},
         {"epochs", 'e', OPT_INT, &epochs, "N", "passes over the data (default 10)", 0},
@@ -101,7 +101,8 @@ int cmd_train(int argc, char **argv) {
         {"warmup-epochs", 0, OPT_INT, &warmup, "N", "linear learning-rate warm-up over the first N epochs (default 0)", 0},
         {"weight-decay", 0, OPT_FLOAT, &wd, "X", "weight decay; for ivon the prior precision delta (default 1e-4)", 0},
         {"momentum", 0, OPT_FLOAT, &momentum, "X", "sgd momentum (default 0.9)", 0},
-        {"noise", 0, OPT_FLOAT, &sigma, "SIGMA", "regression: Gaussian noise std of the likelihood (default 1)", 0},
+        {"lik", 0, OPT_STR, &lik_name, "NAME", "likelihood: categorical, bernoulli (2 classes, 1 output), gaussian, hetero-gaussian (1 target, 2 outputs: mean, log variance) (default: categorical for classification, gaussian for regression)", 0},
+        {"noise", 0, OPT_FLOAT, &sigma, "SIGMA", "gaussian likelihood: noise std (default 1)", 0},
         {"ess", 0, OPT_FLOAT, &ess, "N", "ivon: effective sample size lambda (default: training-set size)", 0},
         {"hess-init", 0, OPT_FLOAT, &hess_init, "X", "ivon: initial Hessian estimate h0 (default 1)", 0},
         {"beta1", 0, OPT_FLOAT, &beta1, "X", "ivon: momentum decay (default 0.9)", 0},
@@ -216,20 +217,51 @@ int cmd_train(int argc, char **argv) {
         tp.ivon.beta2 = beta2, tp.ivon.mc_samples = mc, tp.ivon.clip_radius = (float)clip;
         tp.mfvi.prior_prec = prior_prec, tp.mfvi.init_std = (float)init_std;
         tp.mfvi.mc_samples = mc, tp.mfvi.kl_weight = kl_weight;
-        /* The model is built before the data so a bad spec fails fast; its output width tells a
-         * CSV file's task when --task is absent. */
+        bnn_lik_kind lik = BNN_LIK_CATEGORICAL;
+        if (lik_name && bnn_lik_parse(lik_name, &lik))
+            return cli_usage_error(cmd, "unknown --lik '%s' (choose categorical, bernoulli, "
+                                   "gaussian or hetero-gaussian)", lik_name);
+        if (lik_name && lik != BNN_LIK_GAUSSIAN && cli_seen(opts, nopts, "noise"))
+            return cli_usage_error(cmd, "--noise is the noise of --lik gaussian; %s has none",
+                                   lik_name);
+        /* The model is built before the data so a bad spec fails fast; the likelihood, or else
+         * the output width, tells a CSV file's task when --task is absent. */
         if (model && (rc = bnn_model_new(&m, model))) return cli_fail(cmd, rc, NULL);
-        bnn_task want = (m && bnn_model_output_dim(m) == 1) ? BNN_TASK_REGRESSION
-                                                              : BNN_TASK_CLASSIFICATION;
-        if ((rc = cli_load_data(cmd, &df, "train", want, m != NULL, &ds))) goto done;
+        bnn_task want = lik_name ? bnn_lik_task(lik)
+                        : (m && bnn_model_output_dim(m) == 1) ? BNN_TASK_REGRESSION
+                                                                : BNN_TASK_CLASSIFICATION;
+        if ((rc = cli_load_data(cmd, &df, "train", want, m != NULL || lik_name, &ds))) goto done;
         if ((rc = apply_holdout(cmd, &ds, holdout))) goto done;
+        const bnn_task task = bnn_dataset_task(ds);
+        if (!lik_name) lik = task == BNN_TASK_REGRESSION ? BNN_LIK_GAUSSIAN : BNN_LIK_CATEGORICAL;
+        if (bnn_lik_task(lik) != task) {
+            rc = cli_error(cmd, "--lik %s is for %s, but %s is %s data", lik_name,
+                           bnn_lik_task(lik) == BNN_TASK_REGRESSION ? "regression" : "classification",
+                           df.data, task == BNN_TASK_REGRESSION ? "regression" : "classification");
+            goto done;
+        }
+        const int64_t outputs = bnn_lik_outputs(lik, bnn_dataset_outputs(ds));
+        if (outputs == 0) {
+            rc = cli_error(cmd, "--lik %s does not fit %s: it has %lld %s, %s", lik_name, df.data,
+                           (long long)bnn_dataset_outputs(ds),
+                           task == BNN_TASK_REGRESSION ? "targets" : "classes",
+                           lik == BNN_LIK_BERNOULLI ? "a Bernoulli likelihood is for 2 classes "
+                                                      "(labels 0 and 1)"
+                                                    : "a hetero-gaussian likelihood is for one "
+                                                      "target");
+            goto done;
+        }
         if (!m) {
             char spec[256];
-            cli_default_model(spec, sizeof spec, df.data, ds);
+            cli_default_model(spec, sizeof spec, df.data, ds, outputs);
             if ((rc = bnn_model_new(&m, spec))) {
                 rc = cli_fail(cmd, rc, NULL);
                 goto done;
             }
+        }
+        if ((rc = bnn_model_set_lik(m, lik))) {
+            rc = cli_fail(cmd, rc, NULL);
+            goto done;
         }
         if ((rc = bnn_trainer_new(&tr, m, ds, &tp))) {
             rc = cli_fail(cmd, rc, NULL);
@@ -237,9 +269,10 @@ int cmd_train(int argc, char **argv) {
         }
         tp = *bnn_trainer_params(tr); /* with defaults resolved, e.g. ess */
         if (!quiet) {
-            fprintf(stderr, "training %s (%lld parameters) on %s: %lld examples, %s, %lld epochs, "
-                    "batch %lld, lr %g (%s), %d thread%s\n", bnn_model_spec(m),
-                    (long long)bnn_model_nparams(m), df.data, (long long)bnn_dataset_n(ds),
+            fprintf(stderr, "training %s (%lld parameters, %s likelihood) on %s: %lld examples, "
+                    "%s, %lld epochs, batch %lld, lr %g (%s), %d thread%s\n", bnn_model_spec(m),
+                    (long long)bnn_model_nparams(m), bnn_lik_name(lik), df.data,
+                    (long long)bnn_dataset_n(ds),
                     bnn_method_name(tp.method), (long long)epochs, (long long)batch, lr, schedule,
                     bnn_get_threads(), bnn_get_threads() == 1 ? "" : "s");
             if (tp.method == BNN_METHOD_IVON)

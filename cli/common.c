@@ -175,8 +175,9 @@ int cli_write_atomic(const char *cmd, const char *path, const char *text) {
     return 0;
 }
 
-void cli_default_model(char *buf, size_t len, const char *data_spec, const bnn_dataset *ds) {
-    int64_t d = bnn_dataset_dim(ds), k = bnn_dataset_outputs(ds);
+void cli_default_model(char *buf, size_t len, const char *data_spec, const bnn_dataset *ds,
+                       int64_t outputs) {
+    int64_t d = bnn_dataset_dim(ds), k = outputs;
     if (!strncmp(data_spec, "fmnist", 6)) snprintf(buf, len, "mlp:%lld-512-256-%lld", (long long)d,
                                                (long long)k);
     else snprintf(buf, len, "mlp:%lld-50-50-%lld:tanh", (long long)d, (long long)k);
@@ -217,7 +218,7 @@ void pred_free(pred *p) {
 
 int predict_scores(const char *cmd, bnn_model *m, const bnn_posterior *q,
                           const bnn_dataset *ds, const struct bnn_predict_params *pp, pred *out) {
-    const int64_t n = bnn_dataset_n(ds), k = bnn_model_output_dim(m);
+    const int64_t n = bnn_dataset_n(ds), k = bnn_model_pred_dim(m, BNN_TASK_CLASSIFICATION);
     memset(out, 0, sizeof *out);
     out->n = n, out->k = k;
     out->probs = malloc((size_t)(n * k) * sizeof(double));

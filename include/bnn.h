@@ -144,10 +144,16 @@ int bnn_toy_moons(bnn_dataset **out, int64_t n, double noise, uint64_t seed);
 /* 1-D regression: x uniform on [-4,-1] ∪ [1,4] (a gap in the middle), y = sin(x) + noise·N(0,1).
  * Test sets use test=true: x evenly spaced on [-6, 6] covering the gap. */
 int bnn_toy_sine_gap(bnn_dataset **out, int64_t n, double noise, uint64_t seed, bool test);
+/* 1-D heteroscedastic regression: x uniform on [-3, 3], y = sin(x) + σ(x)·N(0,1) with noise
+ * growing away from 0, σ(x) = bnn_toy_sine_hetero_sigma(x) = 0.1 + 0.2·|x| (0.1 at 0, 0.7 at ±3).
+ * The test split (test=true) is a fresh draw from the same distribution, noise included (an
+ * independent stream of the same seed), so a predictive's NLL can be judged on it. */
+int bnn_toy_sine_hetero(bnn_dataset **out, int64_t n, uint64_t seed, bool test);
+double bnn_toy_sine_hetero_sigma(double x);
 
 /* Looks up a dataset by spec. split is "train" or "test".
  *   fmnist               Fashion-MNIST from $BNN_FMNIST_DIR or /usr/share/datasets/fashion-mnist
- *   moons, sine-gap      the toy problems (p->seed)
+ *   moons, sine-gap, sine-hetero   the toy problems (p->seed)
  *   noise, noise:D, noise:D:N   uniform features in (0,1) (default 784 × 10000, image 1×28×28),
  *                        unlabeled: one class, labels 0; the same for both splits (p->seed)
  *   csv:PATH, csv:TRAIN,TEST    a CSV file (p->csv); the same file for both splits unless two
@@ -223,19 +229,65 @@ int bnn_model_layer_tensors(const bnn_model *m, int64_t i, int64_t *w_off, int64
 
 /* ---------------------------------------------------------------- likelihoods */
 
-typedef enum { BNN_LIK_CATEGORICAL = 0, BNN_LIK_GAUSSIAN = 1 } bnn_lik_kind;
+/* The likelihood p(y | f) of a network output f. The network's output width follows from it:
+ *   categorical      K outputs for K classes: softmax cross-entropy (labels 0..K−1).
+ *   gaussian         T outputs for T targets: N(y; f, σ²) with a fixed noise σ.
+ *   bernoulli        1 output for 2 classes: p(y = 1) = sigmoid(f), labels 0 and 1.
+ *   hetero-gaussian  2 outputs for 1 target: f = (μ, η) with η = log σ², N(y; μ, e^η) — the
+ *                    mean-variance network of Nix & Weigend (ICNN 1994) with the log-variance
+ *                    output of Kendall & Gal (NeurIPS 2017, eq. 8), which keeps σ² > 0 without a
+ *                    constraint and never divides by zero.
+ * Bernoulli's predictive is reported as two class probabilities (1 − p, p), so every
+ * classification metric applies; a Bernoulli logit f is a 2-class softmax with logits (0, f). */
+typedef enum {
+    BNN_LIK_CATEGORICAL = 0,
+    BNN_LIK_GAUSSIAN = 1,
+    BNN_LIK_BERNOULLI = 2,
+    BNN_LIK_HETERO_GAUSSIAN = 3
+} bnn_lik_kind;
 
 typedef struct bnn_lik {
     bnn_lik_kind kind;
-    double sigma; /* Gaussian noise standard deviation (> 0) */
+    double sigma; /* gaussian: noise standard deviation (> 0); ignored by the others */
 } bnn_lik;
 
-/* Mean negative log-likelihood over b examples of outputs f (b × k), with labels (categorical)
- * or targets (Gaussian, b × k). When dout is not NULL it receives ∂(mean loss)/∂f (b × k).
- * Categorical: softmax cross-entropy by log-sum-exp. Gaussian: (f−y)²/(2σ²) + log σ + ½ log 2π
- * summed over the k outputs. Accumulates in double. */
+/* "categorical", "gaussian", "bernoulli", "hetero-gaussian"; and back (BNN_EINVAL if unknown). */
+const char *bnn_lik_name(bnn_lik_kind kind);
+int bnn_lik_parse(const char *name, bnn_lik_kind *out);
+/* The task a likelihood serves: classification (categorical, bernoulli) or regression. */
+bnn_task bnn_lik_task(bnn_lik_kind kind);
+/* Network outputs the likelihood needs for k classes (classification) or k targets
+ * (regression): k, k, 1 (Bernoulli, k ≤ 2) and 2 (heteroscedastic, k = 1); 0 when the
+ * likelihood cannot serve k (Bernoulli with more than 2 classes, heteroscedastic with more than
+ * one target). */
+int64_t bnn_lik_outputs(bnn_lik_kind kind, int64_t k);
+/* The width of the predictive for a network of `outputs` outputs: classes (probabilities) or
+ * targets (means and variances). Bernoulli: 2; heteroscedastic: outputs / 2; else outputs. */
+int64_t bnn_lik_pred_dim(bnn_lik_kind kind, int64_t outputs);
+
+/* Mean negative log-likelihood over b examples of outputs f (b × k, k the network's output
+ * width), with labels (categorical, Bernoulli) or targets (b × k Gaussian, b × 1
+ * heteroscedastic). When dout is not NULL it receives ∂(mean loss)/∂f (b × k). Accumulates in
+ * double.
+ *   categorical      log-sum-exp(f) − f_y.
+ *   gaussian         Σ_j (f_j − y_j)²/(2σ²) + log σ + ½ log 2π.
+ *   bernoulli        softplus(f) − y f, as max(f, 0) + log1p(e^{−|f|}) − y f; ∂/∂f = sigmoid(f) − y.
+ *   hetero-gaussian  ½ log 2π + ½ η + ½ (y − μ)² e^{−η}; ∂/∂μ = (μ − y) e^{−η},
+ *                    ∂/∂η = ½ − ½ (y − μ)² e^{−η}. */
 double bnn_lik_loss(const bnn_lik *lik, float *dout, const float *f, const int32_t *labels,
                     const float *targets, int64_t b, int64_t k);
+
+/* The likelihood a model's outputs are read with. A model whose likelihood was never set follows
+ * the task it is used for: categorical for classification, Gaussian for regression.
+ * bnn_model_set_lik checks the output width against the kind: BNN_ESHAPE naming both when the
+ * model has the wrong number of outputs (Bernoulli needs 1, heteroscedastic Gaussian 2),
+ * BNN_EINVAL for an unknown kind. Model files store it (metadata bnn.lik) and bnn_model_load
+ * restores it; training, curvature, Laplace and prediction all read it from the model. */
+int bnn_model_set_lik(bnn_model *m, bnn_lik_kind kind);
+bnn_lik_kind bnn_model_lik(const bnn_model *m, bnn_task task);
+/* bnn_lik_pred_dim of the model's likelihood: the width of its predictive (probabilities n × C
+ * or means and variances n × T in bnn_predict). */
+int64_t bnn_model_pred_dim(const bnn_model *m, bnn_task task);
 
 /* ---------------------------------------------------------------- optimizers */
 
@@ -449,7 +501,7 @@ struct bnn_predict_params {
     int64_t samples;    /* 0: predict at the posterior mean; S > 0: average over S weight samples */
     uint64_t seed;      /* for the weight samples, default 0 */
     int64_t batch_size; /* examples per forward pass, default 256 */
-    double sigma;       /* regression: observation noise std, default 1 */
+    double sigma;       /* gaussian likelihood: observation noise std, default 1 */
     double temperature; /* classification: logits are divided by it (temperature scaling), default 1 */
     int64_t link_samples; /* Laplace GLM predictive for classification: 0 (default) the probit
                            * approximation; S > 0 averages softmax over S draws of the logits
@@ -458,13 +510,17 @@ struct bnn_predict_params {
 struct bnn_predict_params bnn_predict_default_params(void);
 
 /* The predictive distribution of model m with weights from q (NULL: the model's own weights) for
- * n inputs x (n × input_dim). Classification: probs (n × k) is the Monte-Carlo model average
- * (1/S) Σ_s softmax(f(x; θ_s)), computed in log space (log-sum-exp over the samples); mi (n, may
- * be NULL) the mutual information H[p̄] − (1/S) Σ_s H[p_s] (0 at the mean). Regression: mean and var
- * (n × k) are the moments of the mixture of N(f(x; θ_s), σ²): var = σ² + the variance of the
- * sampled means. Pass NULL for the outputs of the other task. Uses the model's buffers. */
-/* A Laplace posterior with samples = 0 uses the linearised (GLM) predictive instead: probit for
- * classification, N(f_mu, f_var + σ²) for regression (mi is 0 then). */
+ * n inputs x (n × input_dim), read through the model's likelihood (bnn_model_lik(m, task)); C is
+ * bnn_model_pred_dim(m, task). Classification: probs (n × C) is the Monte-Carlo model average
+ * (1/S) Σ_s p(y | x, θ_s) (softmax, or for Bernoulli (1 − sigmoid(f), sigmoid(f))), computed in
+ * log space (log-sum-exp over the samples); mi (n, may be NULL) the mutual information
+ * H[p̄] − (1/S) Σ_s H[p_s] (0 at the mean). Regression: mean and var (n × C) are the moments of the
+ * mixture of the samples' Gaussians N(μ_s, v_s) — v_s = σ² (Gaussian) or e^{η_s}
+ * (heteroscedastic) —: var = the mean of the v_s + the variance of the μ_s. Pass NULL for the
+ * outputs of the other task. Uses the model's buffers. BNN_EINVAL when the likelihood is not for
+ * `task`. */
+/* A Laplace posterior with samples = 0 uses the linearised (GLM) predictive instead
+ * (bnn_laplace_predict; mi is 0 with the probit). */
 int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n, bnn_task task,
                 const struct bnn_predict_params *p, double *probs, double *mi, double *mean,
                 double *var);
@@ -625,7 +681,11 @@ struct bnn_curv_params {
 struct bnn_curv_params bnn_curv_default_params(void);
 
 /* The curvature of a model at its weights over a dataset, for the chosen subset and structure,
- * in double. Also records N, K and the summed loss (laplace-torch's `loss`: Σ CE, or ½ Σ (f−y)²). */
+ * in double, for the model's likelihood (bnn_model_lik): the output Hessian of the GGN is the
+ * softmax's, I (Gaussian at σ = 1), p(1 − p) (Bernoulli) or the Fisher diag(e^{−η}, ½)
+ * (heteroscedastic Gaussian, whose Hessian is indefinite). Also records N, K and the summed loss
+ * (laplace-torch's `loss`: Σ CE, ½ Σ (f−y)² for the Gaussian, the summed NLL for Bernoulli and
+ * the heteroscedastic Gaussian). BNN_ESHAPE when the data's classes or targets do not fit. */
 typedef struct bnn_curv bnn_curv;
 int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                      const struct bnn_curv_params *p);
@@ -664,7 +724,7 @@ typedef struct bnn_laplace bnn_laplace;
 int bnn_laplace_new(bnn_laplace **out, bnn_curv *c, const float *mean, bnn_task task);
 void bnn_laplace_free(bnn_laplace *la);
 const bnn_curv *bnn_laplace_curv(const bnn_laplace *la);
-/* Sets δ and σ as given (classification keeps σ = 1); a non-positive value makes the functions
+/* Sets δ and σ as given (classification and the heteroscedastic Gaussian keep σ = 1); a non-positive value makes the functions
  * that return int fail with BNN_EINVAL and lml / logdet return NaN. */
 void bnn_laplace_set_prior(bnn_laplace *la, double prior_prec, double sigma);
 double bnn_laplace_prior_prec(const bnn_laplace *la);
@@ -675,9 +735,10 @@ double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, d
                        double *dlog_sigma);
 /* log det of the posterior precision at the current prior and σ. */
 double bnn_laplace_logdet(const bnn_laplace *la);
-/* The prior precision (classification; regression also σ) by maximising lml with Adam on the
- * logs (lr 0.1, betas 0.9/0.999, eps 1e-8), `steps` steps from δ = 1 (regression from
- * δ = σ = e), as laplace-torch's defaults (README §5–6). Sets the result. */
+/* The prior precision (classification and heteroscedastic; Gaussian regression also σ) by
+ * maximising lml with Adam on the logs (lr 0.1, betas 0.9/0.999, eps 1e-8), `steps` steps from
+ * δ = 1 (Gaussian regression from δ = σ = e), as laplace-torch's defaults (README §5–6). Sets the
+ * result. */
 int bnn_laplace_optimize(bnn_laplace *la, int64_t steps);
 /* Per-layer prior precision (laplace-torch's prior_precision of shape [n_layers]): one δ_l per
  * Linear layer of the subset (its weight and bias), in layer order; nlayers must equal the
@@ -703,6 +764,15 @@ int bnn_laplace_precision_diag(const bnn_laplace *la, double *out);
  * subset. For last-layer subsets J comes from the features without building it. */
 int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n, double *f_mu,
                     double *f_var);
+/* The GLM predictive of a Laplace approximation for n inputs, as bnn_predict gives it for a
+ * Laplace posterior with samples = 0 (p->samples is ignored), for callers that hold the
+ * bnn_laplace itself (e.g. while choosing its prior). The model's likelihood decides the link:
+ * probit or Monte Carlo over the logits (categorical; Bernoulli on the logits (0, f)),
+ * N(f_mu, f_var + σ²) (Gaussian), or the closed-form mean f̄_μ and variance
+ * Σ_μμ + exp(f̄_η + ½ Σ_ηη) (heteroscedastic Gaussian). Shapes as bnn_predict. */
+int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n,
+                        bnn_task task, const struct bnn_predict_params *p, double *probs,
+                        double *mi, double *mean, double *var);
 /* Probit approximation p = softmax(κ ⊙ f_mu), κ_k = 1/√(1 + π/8 · f_var[k,k]) (MacKay 1992). */
 void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t n, int64_t k);
 /* Laplace bridge as laplace-torch computes it (README §7). */

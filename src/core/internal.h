@@ -124,15 +124,48 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
 int bnn__curv_layers(const bnn_curv *c, int64_t *nlayers, const int64_t **sizes);
 int bnn__curv_set_layers(bnn_curv *c, int64_t nlayers, const int64_t *sizes);
 
+/* The likelihood a curvature was computed for: 0 with *kind set, or −1 when unknown (built from
+ * arrays without one; a Laplace posterior then follows its task). */
+int bnn__curv_lik(const bnn_curv *c, bnn_lik_kind *kind);
+void bnn__curv_set_lik(bnn_curv *c, bnn_lik_kind kind);
+
 /* The subset's layer sizes for a Laplace posterior whose curvature does not record them
  * (src/fit/laplace.c); resets the prior to the scalar δ. */
 int bnn__laplace_set_layout(bnn_laplace *la, int64_t nlayers, const int64_t *sizes);
 
+/* Likelihood internals (src/lik/lik.c) for the curvature pass and the predictive; kind is the
+ * likelihood, k the network's output width.
+ * bnn__lik_curv_state: the example's loss as the curvature records it (laplace-torch's
+ *   convention: cross-entropy; ½ Σ (f − y)² for the Gaussian at σ = 1; the full NLL for
+ *   Bernoulli and heteroscedastic) and its state st (k doubles) that the rows are formed from:
+ *   softmax p; the residual f − y; p = sigmoid(f); (μ − y, e^{−η}).
+ * bnn__lik_factor_col: column c of L with L Lᵀ = Λ, the output Hessian (Fisher for the
+ *   heteroscedastic Gaussian) at σ = 1, into d (k floats); Λ has k columns.
+ * bnn__lik_out_hess: Λ[i][j]; bnn__lik_diag_hess: Λ is diagonal for every example.
+ * bnn__lik_grad_row: ∂loss/∂f at the example's label (the empirical Fisher's row).
+ * bnn__lik_sample_row: the score at a label drawn from the model (the sampled Fisher's row),
+ *   consuming bnn__lik_sample_blocks(kind, k) blocks of rng at most.
+ * bnn__lik_log_probs: the class log-probabilities (bnn_lik_pred_dim values) of outputs f with
+ *   the logits divided by T.
+ * bnn__lik_noise: per target the mean and the noise variance of the Gaussian at outputs f. */
+double bnn__lik_curv_state(bnn_lik_kind kind, double *st, const float *f, int64_t k,
+                           int32_t label, const float *target);
+void bnn__lik_factor_col(bnn_lik_kind kind, float *d, const double *st, int64_t k, int64_t c);
+double bnn__lik_out_hess(bnn_lik_kind kind, const double *st, int64_t i, int64_t j);
+bool bnn__lik_diag_hess(bnn_lik_kind kind);
+void bnn__lik_grad_row(bnn_lik_kind kind, float *d, const double *st, int64_t k, int32_t label);
+uint64_t bnn__lik_sample_blocks(bnn_lik_kind kind, int64_t k);
+void bnn__lik_sample_row(bnn_lik_kind kind, float *d, const double *st, int64_t k, bnn_rng *rng);
+void bnn__lik_log_probs(bnn_lik_kind kind, double *lp, const float *f, int64_t k, double T);
+void bnn__lik_noise(bnn_lik_kind kind, double *mean, double *noise_var, const float *f, int64_t k,
+                    double sigma);
+
 /* The shortest decimal text (at most 17 digits) that reads back as the same double. */
 void bnn__fmt_double(char *buf, size_t len, double v);
 
-/* Checks that a dataset fits a model: features = inputs; classes ≤ outputs (classification) or
- * targets = outputs (regression); not empty. BNN_ESHAPE / BNN_EINVAL naming both sizes. */
+/* Checks that a dataset fits a model and its likelihood: features = inputs; the likelihood serves
+ * the data's task; classes ≤ the predictive's width (classification) or targets = it
+ * (regression); not empty. BNN_ESHAPE / BNN_EINVAL naming both sizes. */
 int bnn__check_data(const bnn_model *m, const bnn_dataset *ds);
 
 #endif

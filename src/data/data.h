@@ -17,6 +17,8 @@
 #define BNN__STREAM_MOONS_TEST (BNN__STREAM_TOY + 1)
 #define BNN__STREAM_SINE_GAP_TRAIN (BNN__STREAM_TOY + 2)
 #define BNN__STREAM_NOISE_OOD (BNN__STREAM_TOY + 3)
+#define BNN__STREAM_SINE_HETERO_TRAIN (BNN__STREAM_TOY + 4)
+#define BNN__STREAM_SINE_HETERO_TEST (BNN__STREAM_TOY + 5)
 
 /* bnn_toy_moons with an explicit Philox stream, so that bnn_data_load can draw a test split
  * that is independent of the training split made from the same seed. */

@@ -1,7 +1,7 @@
 /* Datasets by name: the spec strings the command line accepts and the fixed sizes of the built-in
  * problems.
  *
- *   fmnist, moons, sine-gap    built-in data; p->split picks the split
+ *   fmnist, moons, sine-gap, sine-hetero   built-in data; p->split picks the split
  *   noise, noise:D, noise:D:N  N (default 10000) examples of D (default 784, shaped 28 × 28)
  *                              features drawn U(0, 1) from p->seed: unlabeled out-of-distribution
  *                              inputs, given one class with every label 0; the same for both splits
@@ -10,9 +10,9 @@
  *                              every label 0)
  *   idx:IMAGES,LABELS          the same with u8 labels; classes = the largest label + 1
  *
- * fmnist, moons, sine-gap and noise take modifiers after a colon, applied left to right to every
- * example of the split: rot=DEG (turn each image DEG degrees counter-clockwise about its centre,
- * bilinear, background 0) and flip (turn it upside down). They need data with an image shape, so
+ * fmnist, moons, sine-gap, sine-hetero and noise take modifiers after a colon, applied left to
+ * right to every example of the split: rot=DEG (turn each image DEG degrees counter-clockwise
+ * about its centre, bilinear, background 0) and flip (turn it upside down). They need data with an image shape, so
  * "fmnist:rot=30", "fmnist:flip:rot=-15" and "noise:rot=45" are valid and "moons:flip" is not. A
  * csv: or idx: spec takes the rest of the string as file names, which may contain colons, so it
  * takes no modifiers. */
@@ -32,6 +32,8 @@
 #define SINE_GAP_TRAIN_N 64
 #define SINE_GAP_TEST_N 200
 #define SINE_GAP_NOISE 0.1
+#define SINE_HETERO_TRAIN_N 500
+#define SINE_HETERO_TEST_N 1000
 /* Uniform noise defaults: the size and shape of the Fashion-MNIST test split, so "noise" is an
  * OOD set for the Fashion-MNIST models as it stands. */
 #define NOISE_N 10000
@@ -42,8 +44,8 @@
 #define MAX_MODIFIERS 16
 
 #define VALID_SPECS                                                                                \
-    "fmnist, moons, sine-gap, noise, noise:D, noise:D:N, csv:PATH, csv:TRAIN,TEST, "               \
-    "idx:IMAGES, idx:IMAGES,LABELS; fmnist, moons, sine-gap and noise take the modifiers "         \
+    "fmnist, moons, sine-gap, sine-hetero, noise, noise:D, noise:D:N, csv:PATH, csv:TRAIN,TEST, "  \
+    "idx:IMAGES, idx:IMAGES,LABELS; the built-in sets take the modifiers "                         \
     ":rot=DEG and :flip on image data, e.g. fmnist:rot=30"
 #define VALID_MODIFIERS "rot=DEG, flip"
 
@@ -291,9 +293,9 @@ int bnn_data_load(bnn_dataset **out, const char *spec, const struct bnn_data_par
         /* A built-in name, then optional ":"-separated counts (noise) and modifiers. */
         const char *tail = strchr(spec, ':');
         size_t nlen = tail ? (size_t)(tail - spec) : strlen(spec);
-        static const char *const names[] = {"fmnist", "moons", "sine-gap", "noise"};
+        static const char *const names[] = {"fmnist", "moons", "sine-gap", "noise", "sine-hetero"};
         int which = -1;
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 5; i++)
             if (strlen(names[i]) == nlen && strncmp(spec, names[i], nlen) == 0) which = i;
         if (which < 0)
             return bnn__error(BNN_EINVAL, "unknown dataset '%s' (valid: " VALID_SPECS ")", spec);
@@ -312,6 +314,10 @@ int bnn_data_load(bnn_dataset **out, const char *spec, const struct bnn_data_par
         case 2:
             rc = bnn_toy_sine_gap(out, test ? SINE_GAP_TEST_N : SINE_GAP_TRAIN_N, SINE_GAP_NOISE,
                                   p->seed, test);
+            break;
+        case 4:
+            rc = bnn_toy_sine_hetero(out, test ? SINE_HETERO_TEST_N : SINE_HETERO_TRAIN_N, p->seed,
+                                     test);
             break;
         default: rc = bnn__noise_uniform(out, counts[1], counts[0], p->seed); break;
         }

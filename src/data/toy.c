@@ -1,4 +1,5 @@
-/* Built-in toy problems: two moons (classification) and a 1-D sine with a gap (regression). */
+/* Built-in toy problems: two moons (classification), a 1-D sine with a gap and a 1-D sine with
+ * input-dependent noise (regression). */
 #include "data/data.h"
 
 #include <math.h>
@@ -115,6 +116,39 @@ int bnn_toy_sine_gap(bnn_dataset **out, int64_t n, double noise, uint64_t seed, 
         double x = (i < n_left ? -4.0 : 1.0) + 3.0 * (double)u[i];
         ds->x[i] = (float)x;
         ds->targets[i] = (float)(sin(x) + noise * (double)eps[i]);
+    }
+    bnn__free(u);
+    *out = ds;
+    return 0;
+}
+
+double bnn_toy_sine_hetero_sigma(double x) { return 0.1 + 0.2 * fabs(x); }
+
+int bnn_toy_sine_hetero(bnn_dataset **out, int64_t n, uint64_t seed, bool test) {
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_toy_sine_hetero: out is NULL");
+    *out = NULL;
+    if (n < 2)
+        return bnn__error(BNN_EINVAL, "sine-hetero: need at least 2 points (got %lld)",
+                          (long long)n);
+    bnn_dataset *ds = NULL;
+    int rc = bnn_dataset_new(&ds, BNN_TASK_REGRESSION, n, 1, 1, 0);
+    if (rc) return rc;
+    float *u = bnn__alloc(bnn__bytes(2 * n, sizeof(float)));
+    if (!u) {
+        bnn_dataset_free(ds);
+        return bnn__error(BNN_ENOMEM, "sine-hetero: cannot allocate %lld draws",
+                          (long long)(2 * n));
+    }
+    /* The uniforms first, then the noise, from the split's own stream. */
+    float *eps = u + n;
+    bnn_rng rng = bnn_rng_make(seed, test ? BNN__STREAM_SINE_HETERO_TEST
+                                          : BNN__STREAM_SINE_HETERO_TRAIN);
+    bnn_rng_uniform(&rng, u, n);
+    bnn_rng_normal(&rng, eps, n);
+    for (int64_t i = 0; i < n; i++) {
+        const double x = -3.0 + 6.0 * (double)u[i];
+        ds->x[i] = (float)x;
+        ds->targets[i] = (float)(sin(x) + bnn_toy_sine_hetero_sigma(x) * (double)eps[i]);
     }
     bnn__free(u);
     *out = ds;

@@ -24,7 +24,9 @@
  *    because L Lᵀ = diag(p) − 2 p pᵀ + p (√pᵀ√p) pᵀ = diag(p) − p pᵀ as Σ_c p_c = 1. (This is the
  *    symmetric factorisation of the softmax output Hessian that BackPACK back-propagates for its
  *    exact GGN, Dangel, Kunstner & Hennig, "BackPACK: Packing more into backprop", ICLR 2020.) For
- * the Gaussian likelihood at σ = 1, Λ = I and L = I.
+ * the Gaussian likelihood at σ = 1, Λ = I and L = I; for Bernoulli Λ = L² = p(1 − p); for the
+ *    heteroscedastic Gaussian Λ is the Fisher diag(e^{−η}, ½) (src/lik/lik.c says why), with the
+ *    loss its full NLL. Every likelihood-specific piece (state, factor, rows) is in src/lik/lik.c.
  *  - EF. One pass with dout = ∂loss_n/∂f = p_n − e_{y_n} (softmax) or f_n − y_n (Gaussian): the
  *    rows are the true per-example gradients g_n.
  *  - GGN-MC, the sampled Fisher (Martens & Grosse, "Optimizing Neural Networks with
@@ -95,7 +97,20 @@ struct bnn_curv {
      * unknown (built from arrays without a layout). Used for per-layer prior precisions. */
     int64_t nlayers;
     int64_t *layer_sizes;
+    /* The likelihood the curvature was computed for (set by bnn_curv_compute, or from a file);
+     * unknown (has_lik false) for a curvature built from arrays without one. */
+    bool has_lik;
+    bnn_lik_kind lik;
 };
+
+int bnn__curv_lik(const bnn_curv *c, bnn_lik_kind *kind) {
+    if (c->has_lik) *kind = c->lik;
+    return c->has_lik ? 0 : -1;
+}
+
+void bnn__curv_set_lik(bnn_curv *c, bnn_lik_kind kind) {
+    c->has_lik = true, c->lik = kind;
+}
 
 int bnn__curv_layers(const bnn_curv *c, int64_t *nlayers, const int64_t **sizes) {
     *nlayers = c->nlayers, *sizes = c->layer_sizes;
@@ -519,54 +534,40 @@ static double needed_bytes(bnn_hessian h, const struct lin *lin, int64_t nlin, i
  * n·per_ex .. of it, so the draws do not depend on the batch size. */
 #define CURV_STREAM 0x63757276u
 
+/* The per-example state of a batch of outputs f (b × K) for the likelihood (src/lik/lik.c:
+ * softmax p, the residual f − y, sigmoid(f) or (μ − y, e^{−η})) into st (b × K, double), and the
+ * batch's summed loss. Outputs and labels are checked by the caller. */
+static double batch_state(double *st, bnn_lik_kind lik, const float *f, const bnn_dataset *ds,
+                          int64_t start, int64_t b, int64_t K) {
+    double loss = 0.0;
+    for (int64_t r = 0; r < b; r++) {
+        const int32_t y = ds->labels ? ds->labels[start + r] : 0;
+        const float *t = ds->targets ? ds->targets + (start + r) * ds->k : NULL;
+        loss += bnn__lik_curv_state(lik, st + r * K, f + r * K, K, y, t);
+    }
+    return loss;
+}
+
 /* dout (b × K) for pass c of a batch starting at example `start`: the vector whose per-example
- * rows the hook turns into curvature. prob holds p = softmax(f) (classification) or the residual
- * f − y (regression), b × K in double. */
-static void fill_dout(float *dout, const double *prob, const bnn_dataset *ds, int64_t start,
-                      int64_t b, int64_t K, int64_t c, const struct bnn_curv_params *p) {
-    const bool cls = ds->task == BNN_TASK_CLASSIFICATION;
-    const uint64_t per_ex = cls ? 1 : (uint64_t)((K + 3) / 4);
+ * rows the hook turns into curvature, from the likelihood's state prob (b × K, batch_state). */
+static void fill_dout(float *dout, const double *prob, const bnn_dataset *ds, bnn_lik_kind lik,
+                      int64_t start, int64_t b, int64_t K, int64_t c,
+                      const struct bnn_curv_params *p) {
+    const uint64_t per_ex = bnn__lik_sample_blocks(lik, K);
     for (int64_t r = 0; r < b; r++) {
         const double *pr = prob + r * K;
         float *d = dout + r * K;
         switch (p->curvature) {
-        case BNN_CURV_GGN:
-            /* Column c of L_r: √p_c (e_c − p) (softmax) or e_c (Gaussian). */
-            for (int64_t j = 0; j < K; j++)
-                d[j] =
-                    cls ? (float)(sqrt(pr[c]) * ((j == c ? 1.0 : 0.0) - pr[j])) : (float)(j == c);
+        case BNN_CURV_GGN: /* column c of L_r, L_r L_rᵀ = Λ_r */
+            bnn__lik_factor_col(lik, d, pr, K, c);
             break;
-        case BNN_CURV_EF:
-            /* ∂loss_r/∂f: p − e_y, or the residual f − y. */
-            if (cls) {
-                const int32_t y = ds->labels[start + r];
-                for (int64_t j = 0; j < K; j++)
-                    d[j] = (float)(pr[j] - (j == y));
-            } else {
-                for (int64_t j = 0; j < K; j++)
-                    d[j] = (float)pr[j];
-            }
+        case BNN_CURV_EF: /* ∂loss_r/∂f at the true label */
+            bnn__lik_grad_row(lik, d, pr, K, ds->labels ? ds->labels[start + r] : 0);
             break;
-        case BNN_CURV_GGN_MC: {
+        case BNN_CURV_GGN_MC: { /* the score at a label drawn from the model */
             bnn_rng rng = bnn_rng_make(p->seed, CURV_STREAM);
             rng.counter = (uint64_t)(start + r) * per_ex;
-            if (cls) {
-                /* ỹ ~ Cat(p) by inversion; the last class with p > 0 absorbs rounding. */
-                float u;
-                bnn_rng_uniform(&rng, &u, 1);
-                int64_t yt = -1;
-                double cum = 0.0;
-                for (int64_t j = 0; j < K; j++) {
-                    if (pr[j] > 0.0) yt = j;
-                    cum += pr[j];
-                    if ((double)u < cum && pr[j] > 0.0) break;
-                }
-                for (int64_t j = 0; j < K; j++)
-                    d[j] = (float)(pr[j] - (j == yt));
-            } else {
-                /* (f − ỹ)/σ with ỹ = f + σε is −ε; the sign does not matter. */
-                bnn_rng_normal(&rng, d, K);
-            }
+            bnn__lik_sample_row(lik, d, pr, K, &rng);
             break;
         }
         }
@@ -582,7 +583,7 @@ static void fill_dout(float *dout, const double *prob, const bnn_dataset *ds, in
  * of per-example rows: 2K times less work for the exact GGN, 2 times for EF and GGN-MC.
  * phi: b × in; scratch phit, S: b × (in+1), M: (in+1)². */
 static void ll_full_batch(double *H, const float *phi, int64_t b, int64_t in, int64_t K,
-                          const double *prob, const float *dout, bnn_curvature cv, bool cls,
+                          const double *prob, const float *dout, bnn_curvature cv, bnn_lik_kind lik,
                           float *phit, float *S, float *M) {
     const int64_t n1 = in + 1, P = K * in + K;
     for (int64_t r = 0; r < b; r++) {
@@ -591,15 +592,13 @@ static void ll_full_batch(double *H, const float *phi, int64_t b, int64_t in, in
     }
     for (int64_t k = 0; k < K; k++)
         for (int64_t k2 = k; k2 < K; k2++) {
-            if (cv == BNN_CURV_GGN && !cls && k != k2) continue; /* Λ = I */
+            if (cv == BNN_CURV_GGN && bnn__lik_diag_hess(lik) && k != k2) continue;
             for (int64_t r = 0; r < b; r++) {
                 double w;
                 if (cv != BNN_CURV_GGN)
                     w = (double)dout[r * K + k] * (double)dout[r * K + k2];
-                else if (cls)
-                    w = (k == k2 ? prob[r * K + k] : 0.0) - prob[r * K + k] * prob[r * K + k2];
                 else
-                    w = 1.0;
+                    w = bnn__lik_out_hess(lik, prob + r * K, k, k2);
                 const float wf = (float)w;
                 for (int64_t j = 0; j < n1; j++)
                     S[r * n1 + j] = wf * phit[r * n1 + j];
@@ -700,6 +699,7 @@ struct mf_ctx {
     struct pass *ps;
     const struct lin *last;
     bool shortcut;
+    bnn_lik_kind lik;
     int64_t bmax, K, D, P, npass;
     float *dout;
     double *prob, *T; /* T: bmax × l */
@@ -709,34 +709,17 @@ struct mf_ctx {
  * float, from the hook) give T = j V and HV += jᵀ T, in double. */
 static void lowrank_hvp(struct mf_ctx *x, double *HV, const double *V, int64_t l) {
     const int64_t P = x->P, K = x->K, N = x->ds->n;
-    const bool cls = x->ds->task == BNN_TASK_CLASSIFICATION;
     const float *theta = bnn_model_cparams(x->m);
     memset(HV, 0, (size_t)(P * l) * sizeof(double));
     for (int64_t start = 0; start < N; start += x->bmax) {
         const int64_t b = N - start < x->bmax ? N - start : x->bmax;
         const float *xb = x->ds->x + start * x->D;
         const float *f = bnn_model_forward(x->m, theta, xb, b, false, NULL);
-        for (int64_t r = 0; r < b; r++) { /* softmax, or the residual (checked by the caller) */
-            const float *fr = f + r * K;
-            double *pr = x->prob + r * K;
-            if (cls) {
-                double mx = fr[0], s = 0.0;
-                for (int64_t j = 1; j < K; j++)
-                    if (fr[j] > mx) mx = fr[j];
-                for (int64_t j = 0; j < K; j++)
-                    s += (pr[j] = exp((double)fr[j] - mx));
-                for (int64_t j = 0; j < K; j++)
-                    pr[j] /= s;
-            } else {
-                const float *t = x->ds->targets + (start + r) * K;
-                for (int64_t j = 0; j < K; j++)
-                    pr[j] = (double)fr[j] - (double)t[j];
-            }
-        }
+        batch_state(x->prob, x->lik, f, x->ds, start, b, K); /* checked by the caller */
         const struct lin *last = x->last;
         const float *A_last = last->layer > 0 ? bnn__model_act(x->m, last->layer - 1) : xb;
         for (int64_t c_ = 0; c_ < x->npass; c_++) {
-            fill_dout(x->dout, x->prob, x->ds, start, b, K, c_, x->p);
+            fill_dout(x->dout, x->prob, x->ds, x->lik, start, b, K, c_, x->p);
             x->ps->first = c_ == 0;
             if (x->shortcut)
                 curv_hook(x->ps, last->layer, A_last, x->dout, b, last->in, last->out);
@@ -872,11 +855,17 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
 
     const bnn_task task = ds->task;
     const int64_t N = ds->n, D = ds->d, K = bnn_model_output_dim(m);
+    const bnn_lik_kind lik = bnn_model_lik(m, task);
+    const int64_t C = bnn_lik_pred_dim(lik, K); /* classes or targets the outputs serve */
+    if (bnn_lik_task(lik) != task)
+        return bnn__error(BNN_EINVAL, "%s: the model's %s likelihood does not fit %s data", fn,
+                          bnn_lik_name(lik),
+                          task == BNN_TASK_CLASSIFICATION ? "classification" : "regression");
     if (N < 1) return bnn__error(BNN_EINVAL, "%s: the dataset is empty", fn);
     if (D != bnn_model_input_dim(m))
         return bnn__error(BNN_ESHAPE, "%s: the data have %lld features, the model (%s) takes %lld",
                           fn, (long long)D, bnn_model_spec(m), (long long)bnn_model_input_dim(m));
-    if (ds->k != K)
+    if (ds->k != C)
         return bnn__error(BNN_ESHAPE, "%s: the data have %lld %s, the model (%s) has %lld outputs",
                           fn, (long long)ds->k,
                           task == BNN_TASK_CLASSIFICATION ? "classes" : "target columns",
@@ -1032,6 +1021,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         goto done;
     }
     c->offset = offset, c->N = N, c->K = K;
+    bnn__curv_set_lik(c, lik);
     {
         int64_t sizes[BNN_MAX_CURV_LAYERS];
         for (int64_t i = 0; i < nlin && i < BNN_MAX_CURV_LAYERS; i++)
@@ -1040,7 +1030,6 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     }
 
     const float *theta = bnn_model_cparams(m);
-    const bool cls = task == BNN_TASK_CLASSIFICATION;
     const int64_t npass = p->curvature == BNN_CURV_GGN ? K : 1;
     double loss = 0.0;
 
@@ -1049,10 +1038,9 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         const float *x = ds->x + start * D;
         const float *f = bnn_model_forward(m, theta, x, b, false, NULL);
 
-        /* Per example: the loss (in double, by log-sum-exp), and p = softmax(f) in double. */
+        /* Per example: the loss (in double, by log-sum-exp) and the likelihood's state. */
         for (int64_t r = 0; r < b; r++) {
             const float *fr = f + r * K;
-            double *pr = prob + r * K;
             for (int64_t j = 0; j < K; j++)
                 if (!isfinite(fr[j])) {
                     rc = bnn__error(BNN_EINVAL,
@@ -1061,41 +1049,27 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                                     fn, (long long)j, (long long)(start + r), (double)fr[j]);
                     goto done;
                 }
-            if (cls) {
+            if (task == BNN_TASK_CLASSIFICATION) {
                 const int32_t y = ds->labels[start + r];
-                if (y < 0 || y >= K) {
+                if (y < 0 || y >= C) {
                     rc = bnn__error(BNN_EINVAL, "%s: label %d of example %lld is not in [0, %lld)",
-                                    fn, (int)y, (long long)(start + r), (long long)K);
+                                    fn, (int)y, (long long)(start + r), (long long)C);
                     goto done;
-                }
-                double mx = fr[0], s = 0.0;
-                for (int64_t j = 1; j < K; j++)
-                    if (fr[j] > mx) mx = fr[j];
-                for (int64_t j = 0; j < K; j++)
-                    s += (pr[j] = exp((double)fr[j] - mx));
-                for (int64_t j = 0; j < K; j++)
-                    pr[j] /= s;
-                loss += mx + log(s) - (double)fr[y];
-            } else {
-                const float *t = ds->targets + (start + r) * K;
-                for (int64_t j = 0; j < K; j++) {
-                    double e = (double)fr[j] - (double)t[j];
-                    loss += 0.5 * e * e;
-                    pr[j] = e; /* the residual, for the empirical Fisher */
                 }
             }
         }
+        loss += batch_state(prob, lik, f, ds, start, b, K);
 
         if (hess == BNN_HESS_LOWRANK) continue; /* matrix-free: the products come after */
         const float *A_last = last->layer > 0 ? bnn__model_act(m, last->layer - 1) : x;
         if (ll_full) {
-            if (p->curvature != BNN_CURV_GGN) fill_dout(dout, prob, ds, start, b, K, 0, p);
-            ll_full_batch(c->dense, A_last, b, last->in, K, prob, dout, p->curvature, cls, ps.jac,
+            if (p->curvature != BNN_CURV_GGN) fill_dout(dout, prob, ds, lik, start, b, K, 0, p);
+            ll_full_batch(c->dense, A_last, b, last->in, K, prob, dout, p->curvature, lik, ps.jac,
                           ps.sa, ps.prod);
             continue;
         }
         for (int64_t c_ = 0; c_ < npass; c_++) {
-            fill_dout(dout, prob, ds, start, b, K, c_, p);
+            fill_dout(dout, prob, ds, lik, start, b, K, c_, p);
             ps.first = c_ == 0;
             if (shortcut) {
                 curv_hook(&ps, last->layer, A_last, dout, b, last->in, last->out);
@@ -1149,7 +1123,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         }
     } else { /* matrix-free low rank */
         mf.m = m, mf.ds = ds, mf.p = p, mf.ps = &ps, mf.last = last, mf.shortcut = shortcut;
-        mf.bmax = bmax, mf.K = K, mf.D = D, mf.P = P, mf.npass = npass;
+        mf.bmax = bmax, mf.K = K, mf.D = D, mf.P = P, mf.npass = npass, mf.lik = lik;
         mf.dout = dout, mf.prob = prob;
         rc = lowrank_matfree(c, &mf, rank, lcols, p->seed);
         if (!rc) rc = check_finite(c->U, P * rank, "bnn_curv_compute: the eigenvectors");

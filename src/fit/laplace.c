@@ -46,6 +46,10 @@ typedef struct kblock {
 struct bnn_laplace {
     bnn_curv *c; /* owned */
     bnn_task task;
+    /* The likelihood has a free noise σ (homoscedastic Gaussian regression): log_lik carries it
+     * and the marginal likelihood tunes it. Classification and the heteroscedastic Gaussian,
+     * whose network predicts its own noise, have none: σ stays 1 (hf = 1) there. */
+    bool noise;
     bnn_hessian structure;
     int64_t P, N, K;
     double loss; /* laplace-torch's `loss`: Σ_n CE or ½ Σ_n (f − y)² at the MAP (README §1) */
@@ -273,6 +277,9 @@ int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn
         return bnn__error(BNN_ENOMEM, "bnn_laplace_new: out of memory");
     }
     la->c = c, la->task = task, la->structure = bnn_curv_structure(c);
+    bnn_lik_kind lik;
+    la->noise = task == BNN_TASK_REGRESSION &&
+                (bnn__curv_lik(c, &lik) != 0 || lik == BNN_LIK_GAUSSIAN);
     la->P = bnn_curv_nparams(c), la->N = bnn_curv_ndata(c), la->K = bnn_curv_noutputs(c);
     la->loss = bnn_curv_loss(c);
     la->delta = 1.0, la->sigma = 1.0;
@@ -402,11 +409,12 @@ int bnn__laplace_kron_eigvals(const bnn_laplace *la, int64_t block, int factor, 
 
 const bnn_curv *bnn_laplace_curv(const bnn_laplace *la) { return la->c; }
 
-/* σ is fixed at 1 for classification (laplace-torch refuses any other value there). Values are
+/* σ is fixed at 1 for classification (laplace-torch refuses any other value there) and for the
+ * heteroscedastic Gaussian (its noise is a network output, part of the loss). Values are
  * stored as given; the calls that use them check them (lml returns NaN, the others BNN_EINVAL). */
 void bnn_laplace_set_prior(bnn_laplace *la, double prior_prec, double sigma) {
     la->delta = prior_prec;
-    la->sigma = la->task == BNN_TASK_CLASSIFICATION ? 1.0 : sigma;
+    la->sigma = la->noise ? sigma : 1.0;
     la->layered = false;
     for (int64_t l = 0; l < la->nlay; l++)
         la->dl[l] = prior_prec;
@@ -426,14 +434,15 @@ static int check_prior(const bnn_laplace *la, const char *fn) {
 
 /* README §4 (Daxberger et al. 2021, eq. 4; laplace-torch BaseLaplace.log_marginal_likelihood):
  *   lml(δ, σ) = log_lik − ½ [ Σ_i log(hf λ_i + δ) − P log δ + δ ‖θ‖² ],
- * log_lik = −loss (classification) or −hf·loss − N·K·log(σ √(2π)) (regression, §1), and
+ * log_lik = −loss (classification, and the heteroscedastic Gaussian, whose loss is its whole
+ * NLL) or −hf·loss − N·K·log(σ √(2π)) (Gaussian regression, §1), and
  *   ∂lml/∂log δ = −½ [ Σ_i δ/(hf λ_i + δ) − P + δ ‖θ‖² ],
  *   ∂lml/∂log σ = 2 hf·loss − N·K + Σ_i hf λ_i/(hf λ_i + δ)   (∂hf/∂log σ = −2 hf).
  * The σ-derivative is the exact one, also for kron (laplace-torch's autograd loses the log-det
  * term there, README §6 "Kron quirk"; we do not reproduce that). */
 double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, double *dlog_prior,
                        double *dlog_sigma) {
-    const bool reg = la->task == BNN_TASK_REGRESSION;
+    const bool reg = la->noise;
     if (!reg) sigma = 1.0;
     const double delta = prior_prec, hf = 1.0 / (sigma * sigma);
     double logdet = 0, tr_prior = 0, tr_lik = 0;
@@ -465,8 +474,8 @@ double bnn_laplace_logdet(const bnn_laplace *la) {
     return s;
 }
 
-/* README §5–6: Adam on x = log δ (classification, from 0) or x = (log δ, log σ) (regression,
- * from (1, 1)), minimising −lml, exactly as torch.optim.Adam (PyTorch 1.13 single-tensor path,
+/* README §5–6: Adam on x = log δ (classification and heteroscedastic, from 0) or
+ * x = (log δ, log σ) (Gaussian regression, from (1, 1)), minimising −lml, exactly as torch.optim.Adam (PyTorch 1.13 single-tensor path,
  * lr 0.1, betas (0.9, 0.999), eps 1e-8) computes it in float64:
  *   m ← β1 m + (1 − β1) g;  v ← β2 v + (1 − β2) g·g;
  *   x ← x − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps).
@@ -474,7 +483,7 @@ double bnn_laplace_logdet(const bnn_laplace *la) {
 int bnn_laplace_optimize(bnn_laplace *la, int64_t steps) {
     if (steps < 0)
         return bnn__error(BNN_EINVAL, "bnn_laplace_optimize: steps = %lld", (long long)steps);
-    const bool reg = la->task == BNN_TASK_REGRESSION;
+    const bool reg = la->noise;
     const int nx = reg ? 2 : 1;
     const double lr = 0.1, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
     double x[2] = {reg ? 1.0 : 0.0, reg ? 1.0 : 0.0}, m[2] = {0, 0}, v[2] = {0, 0};
@@ -549,7 +558,7 @@ static double lml_layers(const bnn_laplace *la, const double *dl, double sigma, 
         bnn__error(BNN_EUNSUPPORTED, "%s: no per-layer prior for a low-rank curvature", fn);
         return NAN;
     }
-    const bool reg = la->task == BNN_TASK_REGRESSION;
+    const bool reg = la->noise;
     if (!reg) sigma = 1.0;
     if (!(sigma > 0) || !isfinite(sigma)) {
         bnn__error(BNN_EINVAL, "%s: σ = %g", fn, sigma);
@@ -706,7 +715,7 @@ int bnn_laplace_optimize_layers(bnn_laplace *la, int64_t steps) {
     if (!la || steps < 0) return bnn__error(BNN_EINVAL, "%s: bad arguments", fn);
     if (la->structure == BNN_HESS_LOWRANK)
         return bnn__error(BNN_EUNSUPPORTED, "%s: no per-layer prior for a low-rank curvature", fn);
-    const bool reg = la->task == BNN_TASK_REGRESSION;
+    const bool reg = la->noise;
     const int64_t L = la->nlay, nx = L + (reg ? 1 : 0);
     const double lr = 0.1, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
     double *buf = alloc_doubles(5 * nx);

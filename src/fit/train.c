@@ -23,6 +23,7 @@ struct bnn_trainer {
     int64_t n, np, k, bs, steps; /* examples, parameters, outputs, batch, steps per epoch */
     int64_t epoch, t;            /* completed epochs and optimizer steps */
     bnn_rng noise;               /* IVON / MFVI weight noise */
+    bnn_lik lik;                 /* the model's likelihood, with the noise σ of training */
     /* State vectors, all of np floats, in the model's layout. */
     float *grad;
     float *s1, *s2;       /* sgd: buf; adamw: m, v; ivon: h, g; mfvi: μ's m, v */
@@ -91,11 +92,25 @@ int bnn__check_data(const bnn_model *m, const bnn_dataset *ds) {
     if (ds->d != bnn_model_input_dim(m))
         return bnn__error(BNN_ESHAPE, "the data has %lld features but model %s expects %lld",
                           (long long)ds->d, bnn_model_spec(m), (long long)bnn_model_input_dim(m));
-    int64_t k = bnn_model_output_dim(m);
-    if (ds->task == BNN_TASK_CLASSIFICATION && ds->k > k)
-        return bnn__error(BNN_ESHAPE, "the data has %lld classes but model %s has %lld outputs",
-                          (long long)ds->k, bnn_model_spec(m), (long long)k);
-    if (ds->task == BNN_TASK_REGRESSION && ds->k != k)
+    const bnn_lik_kind lik = bnn_model_lik(m, ds->task);
+    const int64_t k = bnn_model_output_dim(m), c = bnn_lik_pred_dim(lik, k);
+    if (bnn_lik_task(lik) != ds->task)
+        return bnn__error(BNN_EINVAL, "model %s has a %s likelihood, which is for %s, but the data "
+                          "is for %s", bnn_model_spec(m), bnn_lik_name(lik),
+                          bnn_lik_task(lik) == BNN_TASK_REGRESSION ? "regression" : "classification",
+                          ds->task == BNN_TASK_REGRESSION ? "regression" : "classification");
+    if (lik == BNN_LIK_BERNOULLI && ds->k > 2)
+        return bnn__error(BNN_ESHAPE, "the data has %lld classes but a bernoulli likelihood is "
+                          "for 2 (labels 0 and 1); use --lik categorical", (long long)ds->k);
+    if (lik == BNN_LIK_HETERO_GAUSSIAN && ds->k != 1)
+        return bnn__error(BNN_ESHAPE, "the data has %lld targets but a hetero-gaussian "
+                          "likelihood is for one", (long long)ds->k);
+    if (ds->task == BNN_TASK_CLASSIFICATION && ds->k > c)
+        return bnn__error(BNN_ESHAPE, "the data has %lld classes but model %s has %lld output%s%s",
+                          (long long)ds->k, bnn_model_spec(m), (long long)k, k == 1 ? "" : "s",
+                          k == 1 && ds->k == 2 ? " (one logit for 2 classes: a bernoulli "
+                                                 "likelihood)" : "");
+    if (ds->task == BNN_TASK_REGRESSION && ds->k != c)
         return bnn__error(BNN_ESHAPE, "the data has %lld targets but model %s has %lld outputs",
                           (long long)ds->k, bnn_model_spec(m), (long long)k);
     return 0;
@@ -159,6 +174,7 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
     if (!tr) return bnn__error(BNN_ENOMEM, "out of memory");
     tr->m = m, tr->ds = ds, tr->p = *p;
     tr->n = ds->n, tr->np = bnn_model_nparams(m), tr->k = bnn_model_output_dim(m);
+    tr->lik = (bnn_lik){bnn_model_lik(m, ds->task), p->sigma};
     tr->bs = p->batch_size < ds->n ? p->batch_size : ds->n;
     tr->steps = (tr->n + tr->bs - 1) / tr->bs;
     if (p->method == BNN_METHOD_IVON && tr->p.ivon.ess == 0.0) tr->p.ivon.ess = (double)ds->n;
@@ -226,8 +242,7 @@ static double ivon_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int
     const int64_t np = tr->np, S = tr->p.ivon.mc_samples;
     struct bnn_ivon_params ip = tr->p.ivon;
     ip.lr = lr, ip.weight_decay = tr->p.weight_decay;
-    bnn_lik lik = {tr->ds->task == BNN_TASK_CLASSIFICATION ? BNN_LIK_CATEGORICAL
-                                                             : BNN_LIK_GAUSSIAN, tr->p.sigma};
+    const bnn_lik lik = tr->lik;
     float *w = bnn_model_params(tr->m), *gb = tr->gbar;
     double loss = 0.0;
     if (S == 1) {
@@ -281,8 +296,7 @@ static void ivon_settle(bnn_trainer *tr) {
  * AdamW on each (no weight decay: the prior is in the KL term). */
 static double mfvi_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop) {
     const int64_t np = tr->np;
-    bnn_lik lik = {tr->ds->task == BNN_TASK_CLASSIFICATION ? BNN_LIK_CATEGORICAL
-                                                             : BNN_LIK_GAUSSIAN, tr->p.sigma};
+    const bnn_lik lik = tr->lik;
     float *mu = bnn_model_params(tr->m);
     memset(tr->grad, 0, (size_t)np * sizeof(float));
     memset(tr->grad_rho, 0, (size_t)np * sizeof(float));
@@ -299,8 +313,7 @@ static double mfvi_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop) {
 
 static double map_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop) {
     const int64_t np = tr->np;
-    bnn_lik lik = {tr->ds->task == BNN_TASK_CLASSIFICATION ? BNN_LIK_CATEGORICAL
-                                                             : BNN_LIK_GAUSSIAN, tr->p.sigma};
+    const bnn_lik lik = tr->lik;
     float *w = bnn_model_params(tr->m);
     const float *f = bnn_model_forward(tr->m, w, tr->xb, b, true, drop);
     double loss = bnn_lik_loss(&lik, tr->dout, f, tr->yl, tr->yt, b, tr->k);

@@ -18,6 +18,7 @@ int bnn__model_write(const bnn_model *m, bnn_st_writer *w, bnn_task task, const 
     if (!rc) rc = bnn_st_writer_meta(w, "bnn.format", BNN_FORMAT_VERSION);
     if (!rc) rc = bnn_st_writer_meta(w, "bnn.model", bnn_model_spec(m));
     if (!rc) rc = bnn_st_writer_meta(w, "bnn.task", task_name(task));
+    if (!rc) rc = bnn_st_writer_meta(w, "bnn.lik", bnn_lik_name(bnn_model_lik(m, task)));
     for (int64_t i = 0; !rc && i < bnn_model_nlayers(m); i++) {
         int64_t w_off, shape[2], b_off, b_len;
         if (bnn_model_layer_tensors(m, i, &w_off, shape, &b_off, &b_len)) continue;
@@ -258,6 +259,7 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     }
     const char *tk = bnn_st_meta(st, "bnn.task");
     bnn_task task = tk && !strcmp(tk, "regression") ? BNN_TASK_REGRESSION : BNN_TASK_CLASSIFICATION;
+    if (!rc && c) bnn__curv_set_lik(c, bnn_model_lik(m, task));
     /* bnn_laplace_new owns c from here on, also when it fails. */
     if (!rc && !(rc = bnn_laplace_new(&la, c, bnn_model_cparams(m) + off, task))) {
         bnn_laplace_set_prior(la, d[0], d[1]);
@@ -345,6 +347,27 @@ int bnn_model_load(bnn_model **out, const char *path, bnn_task *task, bnn_st **s
         snprintf(msg, sizeof msg, "%s", bnn_last_error());
         rc = bnn__error(rc, "%s: bnn.model: %s", path, msg);
         goto fail;
+    }
+    /* The likelihood; files written before it was recorded follow their task. */
+    const char *lk = bnn_st_meta(st, "bnn.lik");
+    if (lk) {
+        bnn_lik_kind kind;
+        if (bnn_lik_parse(lk, &kind)) {
+            rc = bnn__error(BNN_EFORMAT, "%s: bnn.lik is '%s', expected categorical, gaussian, "
+                            "bernoulli or hetero-gaussian", path, lk);
+            goto fail;
+        }
+        if (bnn_lik_task(kind) != t) {
+            rc = bnn__error(BNN_EFORMAT, "%s: bnn.lik '%s' does not fit bnn.task '%s'", path, lk,
+                            task_name(t));
+            goto fail;
+        }
+        if ((rc = bnn_model_set_lik(m, kind))) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", bnn_last_error());
+            rc = bnn__error(BNN_EFORMAT, "%s: bnn.lik: %s", path, msg);
+            goto fail;
+        }
     }
     float *params = bnn_model_params(m);
     for (int64_t i = 0; i < bnn_model_nlayers(m); i++) {

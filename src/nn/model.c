@@ -20,6 +20,7 @@ struct bnn_model {
     const float *input;
     float *act[BNN_MAX_LAYERS]; /* act[i]: output of layer i (b × layers[i].out) */
     float *grad_buf[2];         /* ping-pong buffers for ∂loss/∂activations */
+    int lik;                    /* a bnn_lik_kind, or −1: follow the task */
 };
 
 static const bnn__layer_vt *activation_by_name(const char *name) {
@@ -129,6 +130,7 @@ int bnn_model_new(bnn_model **out, const char *spec) {
     if (!spec) return bnn__error(BNN_EINVAL, "no model spec given");
     bnn_model *m = calloc(1, sizeof *m);
     if (!m) return bnn__error(BNN_ENOMEM, "out of memory");
+    m->lik = -1;
     m->spec = strdup(spec);
     int rc = m->spec ? parse_spec(m, spec) : bnn__error(BNN_ENOMEM, "out of memory");
     if (rc) {
@@ -178,6 +180,29 @@ int64_t bnn_model_output_dim(const bnn_model *m) { return m->layers[m->nlayers -
 float *bnn_model_params(bnn_model *m) { return m->params; }
 const float *bnn_model_cparams(const bnn_model *m) { return m->params; }
 int64_t bnn_model_max_batch(const bnn_model *m) { return m->max_batch; }
+
+int bnn_model_set_lik(bnn_model *m, bnn_lik_kind kind) {
+    if (kind < BNN_LIK_CATEGORICAL || kind > BNN_LIK_HETERO_GAUSSIAN)
+        return bnn__error(BNN_EINVAL, "unknown likelihood %d", (int)kind);
+    const int64_t out = bnn_model_output_dim(m);
+    if (bnn_lik_outputs(kind, bnn_lik_pred_dim(kind, out)) != out)
+        return bnn__error(BNN_ESHAPE, "a %s likelihood needs %s, but model %s has %lld",
+                          bnn_lik_name(kind),
+                          kind == BNN_LIK_BERNOULLI ? "1 output (the logit)"
+                                                    : "2 outputs (mean, log variance)",
+                          m->spec, (long long)out);
+    m->lik = (int)kind;
+    return 0;
+}
+
+bnn_lik_kind bnn_model_lik(const bnn_model *m, bnn_task task) {
+    if (m->lik >= 0) return (bnn_lik_kind)m->lik;
+    return task == BNN_TASK_REGRESSION ? BNN_LIK_GAUSSIAN : BNN_LIK_CATEGORICAL;
+}
+
+int64_t bnn_model_pred_dim(const bnn_model *m, bnn_task task) {
+    return bnn_lik_pred_dim(bnn_model_lik(m, task), bnn_model_output_dim(m));
+}
 int64_t bnn_model_nlayers(const bnn_model *m) { return m->nlayers; }
 const char *bnn_model_layer_kind(const bnn_model *m, int64_t i) {
     return (i >= 0 && i < m->nlayers) ? m->layers[i].vt->kind : NULL;

@@ -19,16 +19,6 @@ struct bnn_predict_params bnn_predict_default_params(void) {
  * lists the data module's; training uses 0..2^32 for layers and 2^32 + epoch for dropout). */
 #define BNN_STREAM_PREDICT ((uint64_t)5 << 32)
 
-/* Log-softmax of one row of k logits divided by the temperature T, into out, in double. */
-static void log_softmax(double *out, const float *f, int64_t k, double T) {
-    double mx = (double)f[0] / T;
-    for (int64_t j = 1; j < k; j++) mx = (double)f[j] / T > mx ? (double)f[j] / T : mx;
-    double s = 0.0;
-    for (int64_t j = 0; j < k; j++) s += exp((double)f[j] / T - mx);
-    double lse = mx + log(s);
-    for (int64_t j = 0; j < k; j++) out[j] = (double)f[j] / T - lse;
-}
-
 /* Monte-Carlo over the linearised logits (laplace-torch's link_approx='mc'): for each input,
  * S draws f = f_mu + L z with L the Cholesky factor of f_var (K × K, LAPACK; a tiny jitter when
  * f_var is only semi-definite), probabilities averaged in log space as in the weight-space
@@ -38,25 +28,31 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
     double *L = malloc((size_t)(k * k) * sizeof(double)), *f = malloc((size_t)k * sizeof(double));
     double *lse = malloc((size_t)k * sizeof(double));
     float *z = malloc((size_t)k * sizeof(float));
+    int64_t *act = malloc((size_t)k * sizeof(int64_t));
     int rc = 0;
-    if (!L || !f || !lse || !z) {
+    if (!L || !f || !lse || !z || !act) {
         rc = bnn__error(BNN_ENOMEM, "out of memory");
         goto done;
     }
     for (int64_t i = 0; i < b; i++) {
         const double *V = fv + i * k * k;
+        /* Logits without variance (a logit the subset does not reach, or Bernoulli's fixed 0 of
+         * the 2-class form (0, f)) are drawn as their mean: the Cholesky factor is taken of the
+         * m × m block of the others only, so it stays exact where V is singular that way. */
+        int64_t m = 0;
+        for (int64_t j = 0; j < k; j++)
+            if (V[j * k + j] > 0.0) act[m++] = j;
         /* Rounding can leave a semi-definite covariance a hair from definite (the softmax GGN
          * has a null direction): a jitter of at most 1e-6 of the mean variance repairs that and
          * nothing more, so a truly indefinite matrix is still refused. */
         double tr = 0.0;
-        for (int64_t j = 0; j < k; j++) tr += V[j * k + j];
-        const double scale = tr / (double)k, rel[4] = {0.0, 1e-10, 1e-8, 1e-6};
-        /* No variance at all (e.g. a logit the subset does not reach): the draws are the mean. */
-        if (!(tr > 0.0)) memset(L, 0, (size_t)(k * k) * sizeof(double));
-        for (int attempt = 0; tr > 0.0 && attempt < 4; attempt++) {
-            memcpy(L, V, (size_t)(k * k) * sizeof(double));
-            for (int64_t j = 0; j < k; j++) L[j * k + j] += rel[attempt] * scale;
-            if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)k, L, (lapack_int)k) == 0) break;
+        for (int64_t j = 0; j < m; j++) tr += V[act[j] * k + act[j]];
+        const double scale = m ? tr / (double)m : 0.0, rel[4] = {0.0, 1e-10, 1e-8, 1e-6};
+        for (int attempt = 0; m > 0 && attempt < 4; attempt++) {
+            for (int64_t r = 0; r < m; r++)
+                for (int64_t c = 0; c < m; c++) L[r * m + c] = V[act[r] * k + act[c]];
+            for (int64_t j = 0; j < m; j++) L[j * m + j] += rel[attempt] * scale;
+            if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)m, L, (lapack_int)m) == 0) break;
             if (attempt == 3) {
                 rc = bnn__error(BNN_EINVAL, "the linearised logit covariance of example %lld "
                                 "is not positive semi-definite", (long long)i);
@@ -66,11 +62,12 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
         for (int64_t j = 0; j < k; j++) lse[j] = -INFINITY;
         double ent = 0.0;
         for (int64_t s = 0; s < S; s++) {
-            bnn_rng_normal(rng, z, k);
-            for (int64_t r = 0; r < k; r++) {
-                double v = fm[i * k + r];
-                for (int64_t c = 0; c <= r; c++) v += L[r * k + c] * (double)z[c];
-                f[r] = v;
+            if (m) bnn_rng_normal(rng, z, m);
+            for (int64_t j = 0; j < k; j++) f[j] = fm[i * k + j];
+            for (int64_t r = 0; r < m; r++) {
+                double v = 0.0;
+                for (int64_t c = 0; c <= r; c++) v += L[r * m + c] * (double)z[c];
+                f[act[r]] += v;
             }
             double mx = f[0], t = 0.0;
             for (int64_t j = 1; j < k; j++) mx = f[j] > mx ? f[j] : mx;
@@ -95,24 +92,38 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
         }
     }
 done:
-    free(L), free(f), free(lse), free(z);
+    free(L), free(f), free(lse), free(z), free(act);
     return rc;
 }
 
 /* The linearised (GLM) predictive of a Laplace posterior (Immer et al., AISTATS 2021; laplace-
- * torch's default): f ~ N(f_mu, f_var) in function space, then the probit approximation for
- * classification (MacKay 1992) or N(f_mu, f_var + σ²) for regression. A temperature T scales
- * the logits' distribution to N(f_mu / T, f_var / T²). */
-static int glm_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
-                       bnn_task task, const struct bnn_predict_params *p, double *probs,
-                       double *mi, double *mean, double *var) {
-    const bnn_laplace *la = bnn_posterior_laplace(q);
+ * torch's default): f ~ N(f_mu, f_var) in function space, then per likelihood
+ *  - categorical: the probit approximation (MacKay 1992) or Monte Carlo over the logits;
+ *  - Bernoulli: the same on the 2-class logits (0, f), whose covariance is [[0, 0], [0, v]]:
+ *    the probit is then p = sigmoid(f̄ / √(1 + π v / 8)) exactly (MacKay, "The evidence framework
+ *    applied to classification networks", Neural Computation 1992, eq. 25), and the Monte Carlo
+ *    draws f ~ N(f̄, v) alone;
+ *  - Gaussian: N(f_mu, f_var + σ²);
+ *  - heteroscedastic Gaussian, f = (μ, η) ~ N(f̄, Σ): the predictive is a Gaussian mixture with
+ *    mean E[μ] = f̄_μ and variance Var[μ] + E[e^η] = Σ_μμ + exp(f̄_η + ½ Σ_ηη) (the mean of a
+ *    log-normal), both in closed form; it is reported as the Gaussian with these moments.
+ * A temperature T scales the logits' distribution to N(f_mu / T, f_var / T²). */
+int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n,
+                        bnn_task task, const struct bnn_predict_params *p, double *probs,
+                        double *mi, double *mean, double *var) {
+    const bnn_lik_kind lik = bnn_model_lik(m, task);
     const int64_t k = bnn_model_output_dim(m), d = bnn_model_input_dim(m);
+    const int64_t C = bnn_lik_pred_dim(lik, k);
+    if (n < 1) return bnn__error(BNN_EINVAL, "nothing to predict (0 examples)");
+    if (p->batch_size < 1) return bnn__error(BNN_EINVAL, "batch size must be >= 1");
     const int64_t bs = p->batch_size < n ? p->batch_size : n;
+    int rc = bnn_model_reserve(m, bs);
+    if (rc) return rc;
     double *fm = bnn__alloc(bnn__bytes(bs * k, sizeof(double)));
     double *fv = bnn__alloc(bnn__bytes(bs * k * k, sizeof(double)));
-    int rc = 0;
-    if (!fm || !fv) {
+    double *fm2 = bnn__alloc(bnn__bytes(bs * 2, sizeof(double)));
+    double *fv2 = bnn__alloc(bnn__bytes(bs * 4, sizeof(double)));
+    if (!fm || !fv || !fm2 || !fv2) {
         rc = bnn__error(BNN_ENOMEM, "out of memory for the GLM predictive");
         goto done;
     }
@@ -126,14 +137,28 @@ static int glm_predict(bnn_model *m, const bnn_posterior *q, const float *x, int
                 for (int64_t i = 0; i < b * k; i++) fm[i] /= T;
                 for (int64_t i = 0; i < b * k * k; i++) fv[i] /= T * T;
             }
+            const double *cm = fm, *cv = fv;
+            if (lik == BNN_LIK_BERNOULLI) { /* the 2-class logits (0, f) */
+                for (int64_t i = 0; i < b; i++) {
+                    fm2[2 * i] = 0.0, fm2[2 * i + 1] = fm[i];
+                    fv2[4 * i] = fv2[4 * i + 1] = fv2[4 * i + 2] = 0.0, fv2[4 * i + 3] = fv[i];
+                }
+                cm = fm2, cv = fv2;
+            }
             if (p->link_samples > 0) {
-                if ((rc = bnn__mc_link(probs + lo * k, mi ? mi + lo : NULL, fm, fv, b, k,
-                                  p->link_samples, &link_rng)))
+                if ((rc = bnn__mc_link(probs + lo * C, mi ? mi + lo : NULL, cm, cv, b, C,
+                                       p->link_samples, &link_rng)))
                     goto done;
             } else {
-                bnn_probit(probs + lo * k, fm, fv, b, k);
+                bnn_probit(probs + lo * C, cm, cv, b, C);
                 if (mi)
                     for (int64_t i = 0; i < b; i++) mi[lo + i] = 0.0;
+            }
+        } else if (lik == BNN_LIK_HETERO_GAUSSIAN) {
+            for (int64_t i = 0; i < b; i++) {
+                const double *V = fv + i * 4;
+                mean[lo + i] = fm[2 * i];
+                var[lo + i] = V[0] + exp(fm[2 * i + 1] + 0.5 * V[3]);
             }
         } else {
             for (int64_t i = 0; i < b; i++)
@@ -143,61 +168,72 @@ static int glm_predict(bnn_model *m, const bnn_posterior *q, const float *x, int
                 }
         }
     }
-    for (int64_t i = 0; i < n * k; i++) {
-        double v = task == BNN_TASK_CLASSIFICATION ? probs[i] : mean[i];
-        if (!isfinite(v)) {
+    for (int64_t i = 0; i < n * C; i++) {
+        double v = task == BNN_TASK_CLASSIFICATION ? probs[i] : var[i];
+        if (!isfinite(v) || (task == BNN_TASK_REGRESSION && !isfinite(mean[i]))) {
             rc = bnn__error(BNN_EDIVERGED, "the GLM predictive is not finite (example %lld)",
-                            (long long)(i / k));
+                            (long long)(i / C));
             goto done;
         }
     }
 done:
-    bnn__free(fm);
-    bnn__free(fv);
+    bnn__free(fm), bnn__free(fv), bnn__free(fm2), bnn__free(fv2);
     return rc;
 }
 
 int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n, bnn_task task,
                 const struct bnn_predict_params *p, double *probs, double *mi, double *mean,
                 double *var) {
+    const bnn_lik_kind lik = bnn_model_lik(m, task);
     const int64_t k = bnn_model_output_dim(m), d = bnn_model_input_dim(m);
-    const int64_t np = bnn_model_nparams(m);
+    const int64_t C = bnn_lik_pred_dim(lik, k), np = bnn_model_nparams(m);
     if (n < 1) return bnn__error(BNN_EINVAL, "nothing to predict (0 examples)");
     if (p->samples < 0) return bnn__error(BNN_EINVAL, "the number of samples must be >= 0");
     if (p->batch_size < 1) return bnn__error(BNN_EINVAL, "batch size must be >= 1");
     if (q && bnn_posterior_n(q) != np)
         return bnn__error(BNN_ESHAPE, "the posterior has %lld parameters, the model %lld",
                           (long long)bnn_posterior_n(q), (long long)np);
-    if (task == BNN_TASK_REGRESSION && !(p->sigma > 0.0))
+    if (bnn_lik_task(lik) != task)
+        return bnn__error(BNN_EINVAL, "model %s has a %s likelihood, not one for %s",
+                          bnn_model_spec(m), bnn_lik_name(lik),
+                          task == BNN_TASK_REGRESSION ? "regression" : "classification");
+    if (lik == BNN_LIK_GAUSSIAN && !(p->sigma > 0.0))
         return bnn__error(BNN_EINVAL, "regression noise sigma must be positive");
     if (p->link_samples < 0) return bnn__error(BNN_EINVAL, "link samples must be >= 0");
     if (!(p->temperature > 0.0) || !isfinite(p->temperature))
         return bnn__error(BNN_EINVAL, "the temperature must be a positive number");
-    if (q && bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE && p->samples == 0) {
-        int rc = bnn_model_reserve(m, p->batch_size < n ? p->batch_size : n);
-        return rc ? rc : glm_predict(m, q, x, n, task, p, probs, mi, mean, var);
-    }
+    if (q && bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE && p->samples == 0)
+        return bnn_laplace_predict(bnn_posterior_laplace(q), m, x, n, task, p, probs, mi, mean,
+                                   var);
     const bool sampled = p->samples > 0 && q && bnn_posterior_kind_of(q) != BNN_POSTERIOR_POINT;
     const int64_t S = sampled ? p->samples : 1;
     const int64_t bs = p->batch_size < n ? p->batch_size : n;
     int rc = bnn_model_reserve(m, bs);
     if (rc) return rc;
     float *theta = NULL;
-    double *lp = NULL, *ent = NULL;
+    double *lp = NULL, *ent = NULL, *nv = NULL;
     if (sampled && !(theta = bnn__alloc(bnn__bytes(np, sizeof(float)))))
         return bnn__error(BNN_ENOMEM, "out of memory");
     if (task == BNN_TASK_CLASSIFICATION) {
-        lp = bnn__alloc(bnn__bytes(k, sizeof(double)));
+        lp = bnn__alloc(bnn__bytes(C, sizeof(double)));
         ent = bnn__alloc(bnn__bytes(n, sizeof(double)));
         if (!lp || !ent) {
             rc = bnn__error(BNN_ENOMEM, "out of memory");
             goto done;
         }
         /* probs holds the running log-sum-exp of the log-probabilities over samples. */
-        for (int64_t i = 0; i < n * k; i++) probs[i] = -INFINITY;
+        for (int64_t i = 0; i < n * C; i++) probs[i] = -INFINITY;
     } else {
-        memset(mean, 0, (size_t)(n * k) * sizeof(double));
-        memset(var, 0, (size_t)(n * k) * sizeof(double));
+        /* lp: one example's means and noise variances; nv: the running sum of the noise
+         * variances (heteroscedastic: they differ between samples). */
+        lp = bnn__alloc(bnn__bytes(2 * C, sizeof(double)));
+        nv = bnn__alloc(bnn__bytes(n * C, sizeof(double)));
+        if (!lp || !nv) {
+            rc = bnn__error(BNN_ENOMEM, "out of memory");
+            goto done;
+        }
+        memset(mean, 0, (size_t)(n * C) * sizeof(double));
+        memset(var, 0, (size_t)(n * C) * sizeof(double));
     }
     const float *w = q ? bnn_posterior_cmean(q) : bnn_model_cparams(m);
     bnn_rng rng = bnn_rng_make(p->seed, BNN_STREAM_PREDICT);
@@ -212,21 +248,23 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
             for (int64_t r = 0; r < b; r++) {
                 const int64_t i = lo + r;
                 if (task == BNN_TASK_CLASSIFICATION) {
-                    log_softmax(lp, f + r * k, k, p->temperature);
+                    bnn__lik_log_probs(lik, lp, f + r * k, k, p->temperature);
                     double h = 0.0;
-                    for (int64_t j = 0; j < k; j++) {
-                        double a = probs[i * k + j], c = lp[j];
+                    for (int64_t j = 0; j < C; j++) {
+                        double a = probs[i * C + j], c = lp[j];
                         double hi = a > c ? a : c;
-                        probs[i * k + j] = hi == -INFINITY ? hi : hi + log1p(exp(-fabs(a - c)));
+                        probs[i * C + j] = hi == -INFINITY ? hi : hi + log1p(exp(-fabs(a - c)));
                         h -= lp[j] > -INFINITY ? exp(lp[j]) * lp[j] : 0.0;
                     }
                     ent[i] += h;
                 } else {
                     /* Welford's update of the sampled means' mean and sum of squares. */
-                    for (int64_t j = 0; j < k; j++) {
-                        double v = f[r * k + j], dm = v - mean[i * k + j];
-                        mean[i * k + j] += dm / (double)(s + 1);
-                        var[i * k + j] += dm * (v - mean[i * k + j]);
+                    bnn__lik_noise(lik, lp, lp + C, f + r * k, k, p->sigma);
+                    for (int64_t j = 0; j < C; j++) {
+                        double v = lp[j], dm = v - mean[i * C + j];
+                        mean[i * C + j] += dm / (double)(s + 1);
+                        var[i * C + j] += dm * (v - mean[i * C + j]);
+                        nv[i * C + j] += lp[C + j];
                     }
                 }
             }
@@ -236,10 +274,10 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
         const double logS = log((double)S);
         for (int64_t i = 0; i < n; i++) {
             double h = 0.0;
-            for (int64_t j = 0; j < k; j++) {
-                double l = probs[i * k + j] - logS;
-                probs[i * k + j] = exp(l);
-                h -= probs[i * k + j] > 0.0 ? probs[i * k + j] * l : 0.0;
+            for (int64_t j = 0; j < C; j++) {
+                double l = probs[i * C + j] - logS;
+                probs[i * C + j] = exp(l);
+                h -= probs[i * C + j] > 0.0 ? probs[i * C + j] * l : 0.0;
             }
             if (mi) {
                 double v = h - ent[i] / (double)S;
@@ -247,14 +285,16 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
             }
         }
     } else {
+        /* The mixture of N(μ_s, v_s): mean of the v_s plus the variance of the μ_s. */
         const double s2 = p->sigma * p->sigma;
-        for (int64_t i = 0; i < n * k; i++) var[i] = s2 + var[i] / (double)S;
+        for (int64_t i = 0; i < n * C; i++)
+            var[i] = (lik == BNN_LIK_GAUSSIAN ? s2 : nv[i] / (double)S) + var[i] / (double)S;
     }
-    for (int64_t i = 0; i < n * k; i++) {
-        double v = task == BNN_TASK_CLASSIFICATION ? probs[i] : mean[i];
+    for (int64_t i = 0; i < n * C; i++) {
+        double v = task == BNN_TASK_CLASSIFICATION ? probs[i] : mean[i] + var[i];
         if (!isfinite(v)) {
             rc = bnn__error(BNN_EDIVERGED, "the model's predictions are not finite (example %lld)",
-                            (long long)(i / k));
+                            (long long)(i / C));
             goto done;
         }
     }
@@ -262,15 +302,16 @@ done:
     bnn__free(theta);
     bnn__free(lp);
     bnn__free(ent);
+    bnn__free(nv);
     return rc;
 }
 
 int bnn_evaluate(bnn_model *m, const bnn_posterior *q, const bnn_dataset *ds,
                  const struct bnn_predict_params *p, int64_t nbins, struct bnn_eval_result *out) {
     memset(out, 0, sizeof *out);
-    const int64_t n = ds->n, k = bnn_model_output_dim(m);
     int rc = bnn__check_data(m, ds);
     if (rc) return rc;
+    const int64_t n = ds->n, k = bnn_model_pred_dim(m, ds->task);
     size_t nk = bnn__bytes(n * k, sizeof(double));
     double *a = bnn__alloc(nk), *b = bnn__alloc(nk);
     double *mi = bnn__alloc(bnn__bytes(n, sizeof(double)));

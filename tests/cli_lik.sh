@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# End-to-end tests of the Bernoulli and heteroscedastic Gaussian likelihoods: train (every
+# method) → laplace → eval → predict → info, calibrate and compare for Bernoulli, the likelihood
+# kept in the files (also through checkpoint and resume), JSON reports against the schema, and
+# bad input refused with one line: Bernoulli on 3-class data or labels other than 0/1, wrong
+# output widths, a likelihood for the other task.
+# usage: cli_lik.sh PATH/TO/bnn SCRATCH_DIR
+set -u
+BNN=$1
+T=$2
+. "$(dirname "$0")/lib_cli.sh"
+
+# gt A B: A > B as numbers.
+gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+
+# ---------------------------------------------------------------- Bernoulli on the two moons
+run "train bernoulli" "$BNN" train --data moons --lik bernoulli --epochs 20 --batch-size 32 --lr 1e-2 --holdout 200 -q -o "$T/b.safetensors"
+run "info bernoulli" "$BNN" info "$T/b.safetensors"
+grep -q "^likelihood bernoulli (classification, 1 output" "$T/out" && ok || bad "info names the likelihood"
+grep -q "bnn.lik  *bernoulli" "$T/out" && ok || bad "the file records bnn.lik"
+grep -q "^model     mlp:2-50-50-1:tanh" "$T/out" && ok || bad "the default model has one output"
+run "eval bernoulli" "$BNN" eval -m "$T/b.safetensors" --ood noise:2:200 --json "$T/b.json"
+grep -q "^likelihood bernoulli" "$T/out" && ok || bad "eval names the likelihood"
+gt "$(val accuracy)" 0.95 && ok || bad "bernoulli accuracy $(val accuracy)"
+grep -q "^noise:2:200" "$T/out" && ok || bad "OOD scores for a bernoulli model"
+validate "$T/b.json"
+grep -q '"likelihood":	"bernoulli"' "$T/b.json" && ok || bad "JSON names the likelihood"
+run "predict bernoulli" "$BNN" predict -m "$T/b.safetensors" --data moons -o "$T/b.csv"
+[ "$(head -1 "$T/b.csv")" = "p_0,p_1,pred,max_prob,entropy,mutual_info" ] && ok || bad "predict header: $(head -1 "$T/b.csv")"
+[ "$(wc -l <"$T/b.csv")" -eq 501 ] && ok || bad "predict rows"
+awk -F, 'NR > 1 { s = $1 + $2; if (s < 0.99999 || s > 1.00001 || ($2 > 0.5) != $3) bad = 1 } END { exit bad }' "$T/b.csv" && ok || bad "two probabilities that sum to 1 and their argmax"
+run "calibrate bernoulli" "$BNN" calibrate -m "$T/b.safetensors" -o "$T/bc.safetensors"
+grep -q "^temperature" "$T/out" && ok || bad "a temperature for the bernoulli model"
+run "eval calibrated" "$BNN" eval -m "$T/bc.safetensors"
+grep -q "temperature" "$T/out" && ok || bad "eval applies the temperature"
+
+# Laplace: every curvature on the last layer and on all layers; the GLM predictive both ways.
+run "laplace bernoulli" "$BNN" laplace -m "$T/b.safetensors" -o "$T/lb.safetensors"
+grep -q "noise sigma" "$T/out" && bad "a bernoulli Laplace has no noise" || ok
+run "eval laplace probit" "$BNN" eval -m "$T/lb.safetensors" --json "$T/lb.json"
+grep -q "linearised (GLM), probit" "$T/out" && ok || bad "GLM probit for bernoulli"
+gt "$(val accuracy)" 0.95 && ok || bad "laplace accuracy $(val accuracy)"
+nll_probit=$(val nll)
+validate "$T/lb.json"
+run "eval laplace mc" "$BNN" eval -m "$T/lb.safetensors" --link-samples 2000
+grep -q "Monte-Carlo over the logits" "$T/out" && ok || bad "MC over the linearised logit"
+awk -v a="$(val nll)" -v b="$nll_probit" 'BEGIN { d = a - b; exit !(d < 0.01 && d > -0.01) }' && ok || bad "MC link nll $(val nll) vs probit $nll_probit"
+for c in ggn ef ggn-mc; do
+  run "laplace all diag $c" "$BNN" laplace -m "$T/b.safetensors" --subset all --hessian diag --curvature $c -o "$T/lb_$c.safetensors"
+  run "eval all diag $c" "$BNN" eval -m "$T/lb_$c.safetensors"
+  gt "$(val accuracy)" 0.95 && ok || bad "laplace all diag $c accuracy $(val accuracy)"
+done
+run "laplace full" "$BNN" laplace -m "$T/b.safetensors" --hessian full -o "$T/lbf.safetensors"
+run "eval laplace samples" "$BNN" eval -m "$T/lbf.safetensors" --samples 16
+grep -q "mutual inf" "$T/out" && ok || bad "sampled bernoulli Laplace predictive"
+run "predict laplace" "$BNN" predict -m "$T/lb.safetensors" --data moons -o "$T/lb.csv"
+[ "$(wc -l <"$T/lb.csv")" -eq 501 ] && ok || bad "laplace predict rows"
+run "info laplace" "$BNN" info "$T/lb.safetensors"
+grep -q "^likelihood bernoulli" "$T/out" && grep -q "^posterior Laplace" "$T/out" && ok || bad "info of a bernoulli Laplace file"
+run "compare" "$BNN" compare -m "$T/b.safetensors" -m "$T/lb.safetensors"
+grep -q "^test accuracy" "$T/out" && ok || bad "compare bernoulli models"
+run "plot bernoulli" "$BNN" plot -m "$T/lb.safetensors" -o "$T/b.svg"
+
+# The variational methods and SGD; a checkpoint resumes with its likelihood.
+for m in sgd ivon mfvi; do
+  run "train bernoulli $m" "$BNN" train --data moons --lik bernoulli --method $m --epochs 20 --batch-size 32 -q -o "$T/b_$m.safetensors"
+  run "eval bernoulli $m" "$BNN" eval -m "$T/b_$m.safetensors" --samples 8
+  gt "$(val accuracy)" 0.9 && ok || bad "bernoulli $m accuracy $(val accuracy)"
+done
+run "train to compare" "$BNN" train --data moons --lik bernoulli --method ivon --epochs 3 -q -o "$T/full.safetensors"
+run "train stop" "$BNN" train --data moons --lik bernoulli --method ivon --epochs 3 --stop-after 1 --checkpoint "$T/ck.safetensors" -q
+run "resume" "$BNN" train --resume "$T/ck.safetensors" -q -o "$T/resumed.safetensors"
+cmp -s "$T/full.safetensors" "$T/resumed.safetensors" && ok || bad "a resumed bernoulli run writes the same file"
+
+# ---------------------------------------------------------------- heteroscedastic Gaussian
+run "train hetero" "$BNN" train --data sine-hetero --lik hetero-gaussian --epochs 150 --batch-size 50 --lr 3e-3 --lr-schedule cosine -q -o "$T/h.safetensors"
+run "train gaussian" "$BNN" train --data sine-hetero --epochs 150 --batch-size 50 --lr 3e-3 --lr-schedule cosine -q -o "$T/g.safetensors"
+run "info hetero" "$BNN" info "$T/h.safetensors"
+grep -q "^likelihood hetero-gaussian (regression, 2 outputs: mean and log variance)" "$T/out" && ok || bad "info of a hetero model"
+run "eval hetero" "$BNN" eval -m "$T/h.safetensors" --json "$T/h.json"
+nll_h=$(val nll)
+grep -q "the predicted noise" "$T/out" && ok || bad "hetero NLL uses the predicted noise"
+validate "$T/h.json"
+grep -q '"sigma"' "$T/h.json" && bad "no sigma in a hetero report" || ok
+# The homoscedastic model with about its best constant noise (its residuals' RMS is 0.43).
+run "eval gaussian" "$BNN" eval -m "$T/g.safetensors" --noise 0.44
+gt "$(val nll)" "$(awk -v a="$nll_h" 'BEGIN { print a + 0.1 }')" && ok || bad "hetero NLL $nll_h is not well below the homoscedastic $(val nll)"
+printf "x\n0\n2.5\n-2.5\n" >"$T/x.csv"
+run "predict hetero" "$BNN" predict -m "$T/h.safetensors" --input "$T/x.csv" -o "$T/h.csv"
+[ "$(head -1 "$T/h.csv")" = "mean,var" ] && [ "$(wc -l <"$T/h.csv")" -eq 4 ] && ok || bad "hetero predict CSV"
+# σ(x) = 0.1 + 0.2|x|: about 0.1 at 0 and 0.6 at ±2.5.
+awk -F, 'NR == 2 { s0 = sqrt($2) } NR > 2 { s = sqrt($2); if (s < 0.4 || s > 0.8) bad = 1 } END { exit bad || s0 > 0.2 }' "$T/h.csv" && ok || bad "predicted noise: $(tr '\n' ' ' <"$T/h.csv")"
+run "laplace hetero" "$BNN" laplace -m "$T/h.safetensors" -o "$T/lh.safetensors"
+grep -q "noise sigma" "$T/out" && bad "a hetero Laplace tunes no noise" || ok
+grep -q "^prior      precision" "$T/out" && ok || bad "hetero prior precision"
+run "laplace hetero all" "$BNN" laplace -m "$T/h.safetensors" --subset all --hessian kron --curvature ef -o "$T/lh2.safetensors"
+for f in lh lh2; do
+  run "eval $f" "$BNN" eval -m "$T/$f.safetensors" --json "$T/$f.json"
+  grep -q "linearised (GLM)" "$T/out" && ok || bad "$f GLM predictive"
+  awk -v a="$(val nll)" -v b="$nll_h" 'BEGIN { exit !(a < b + 0.05) }' && ok || bad "$f nll $(val nll)"
+  validate "$T/$f.json"
+done
+run "predict hetero laplace" "$BNN" predict -m "$T/lh.safetensors" --data sine-hetero -o "$T/lh.csv"
+[ "$(wc -l <"$T/lh.csv")" -eq 1001 ] && ok || bad "hetero laplace predict rows"
+run "plot hetero" "$BNN" plot -m "$T/lh.safetensors" -o "$T/h.svg"
+run "info hetero laplace" "$BNN" info "$T/lh.safetensors"
+grep -q "^posterior Laplace" "$T/out" && ok || bad "info of a hetero Laplace file"
+for a in "sgd --lr 1e-2" "ivon --lr 0.1 --hess-init 2 --epochs 300" "mfvi"; do
+  m=${a%% *}
+  run "train hetero $m" "$BNN" train --data sine-hetero --lik hetero-gaussian --method $a --batch-size 50 -q -o "$T/h_$m.safetensors"
+  run "eval hetero $m" "$BNN" eval -m "$T/h_$m.safetensors"
+  gt 0.6 "$(val nll)" && ok || bad "hetero $m nll $(val nll)"
+done
+
+# ---------------------------------------------------------------- bad input
+printf "x1,x2,y\n0.1,0.2,0\n0.3,0.1,1\n0.5,0.9,2\n0.7,0.3,1\n" >"$T/three.csv"
+printf "x1,x2,y\n0.1,0.2,1\n0.3,0.1,2\n0.5,0.9,2\n0.7,0.3,1\n" >"$T/onetwo.csv"
+expect_fail "bernoulli on 3 classes" "3 classes, a Bernoulli likelihood is for 2 classes" "$BNN" train --data "csv:$T/three.csv" --lik bernoulli -o "$T/never.safetensors"
+expect_fail "bernoulli on labels 1 and 2" "labels 0 and 1" "$BNN" train --data "csv:$T/onetwo.csv" --lik bernoulli -o "$T/never.safetensors"
+expect_fail "bernoulli width" "needs 1 output" "$BNN" train --data moons --model mlp:2-8-2 --lik bernoulli -o "$T/never.safetensors"
+expect_fail "hetero width" "needs 2 outputs" "$BNN" train --data sine-hetero --model mlp:1-8-1 --lik hetero-gaussian -o "$T/never.safetensors"
+expect_fail "one output, categorical" "bernoulli likelihood" "$BNN" train --data moons --model mlp:2-8-1 -o "$T/never.safetensors"
+expect_fail "hetero on classes" "is for regression" "$BNN" train --data moons --lik hetero-gaussian -o "$T/never.safetensors"
+expect_fail "bernoulli on regression" "is for classification" "$BNN" train --data sine-hetero --lik bernoulli -o "$T/never.safetensors"
+expect_fail "unknown lik" "unknown --lik" "$BNN" train --data moons --lik poisson -o "$T/never.safetensors"
+expect_fail "noise with hetero" "has none" "$BNN" train --data sine-hetero --lik hetero-gaussian --noise 0.3 -o "$T/never.safetensors"
+expect_fail "lik with resume" "cannot be combined" "$BNN" train --resume "$T/ck.safetensors" --lik categorical -o "$T/never.safetensors"
+expect_fail "eval bernoulli on 3 classes" "predicts 2" "$BNN" eval -m "$T/b.safetensors" --data "csv:$T/three.csv"
+expect_fail "eval --noise on hetero" "predicts its own" "$BNN" eval -m "$T/h.safetensors" --noise 0.3
+expect_fail "calibrate hetero" "temperature scaling is for classification" "$BNN" calibrate -m "$T/h.safetensors" --data sine-hetero -o "$T/never.safetensors"
+expect_fail "compare hetero" "compare is for classifiers" "$BNN" compare -m "$T/h.safetensors"
+[ ! -e "$T/never.safetensors" ] && ok || bad "a refused command left a file"
+
+cli_done
