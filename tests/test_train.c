@@ -209,6 +209,49 @@ static void test_resume(void) {
     bnn_dataset_free(ds);
 }
 
+/* A checkpoint written from inside a run (the progress callback at the end of epoch 2) resumes to
+ * the same bits as 3 epochs in one go. For IVON this is the case where the fused step has already
+ * drawn the next sample, which the checkpoint must not count as used. */
+struct save_ctx {
+    bnn_trainer *tr;
+    const char *path;
+    int rc;
+};
+static int save_at_epoch_2(void *ctx, int64_t epoch, int64_t step, int64_t steps, double loss,
+                           bool epoch_done) {
+    struct save_ctx *c = ctx;
+    (void)step, (void)steps, (void)loss;
+    if (epoch_done && epoch == 1) c->rc = bnn_trainer_save(c->tr, c->path, true, NULL, NULL, 0);
+    return 0;
+}
+
+static void test_save_inside_run(void) {
+    bnn_dataset *ds;
+    REQUIRE(bnn_toy_moons(&ds, 300, 0.1, 1) == 0);
+    struct bnn_train_params p = bnn_train_default_params();
+    p.method = BNN_METHOD_IVON, p.epochs = 3, p.batch_size = 32, p.seed = 6, p.lr = 0.1f;
+    const char *spec = "mlp:2-16-16-2:tanh";
+    bnn_model *a, *c;
+    bnn_trainer *ta, *tc;
+    REQUIRE(bnn_model_new(&a, spec) == 0);
+    REQUIRE(bnn_trainer_new(&ta, a, ds, &p) == 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/inside_run.safetensors", BNN_TEST_TMP);
+    struct save_ctx sc = {ta, path, -1};
+    bnn_trainer_set_progress(ta, save_at_epoch_2, &sc);
+    REQUIRE(bnn_trainer_run(ta, 3) == 0);
+    REQUIRE(sc.rc == 0);
+    int rc = bnn_trainer_resume(&tc, &c, path, ds, 0);
+    if (rc) fprintf(stderr, "resume: %s\n", bnn_last_error());
+    REQUIRE(rc == 0);
+    CHECK_EQ_INT(bnn_trainer_epoch(tc), 2);
+    REQUIRE(bnn_trainer_run(tc, 3) == 0);
+    CHECK(memcmp(bnn_model_params(a), bnn_model_params(c),
+                 (size_t)bnn_model_nparams(a) * 4) == 0);
+    bnn_trainer_free(ta), bnn_model_free(a), bnn_trainer_free(tc), bnn_model_free(c);
+    bnn_dataset_free(ds);
+}
+
 /* IVON learns the moons and its posterior averages to a lower NLL than the point at its mean
  * would suggest is overconfident; a diverging IVON run names the step. */
 static void test_ivon(void) {
@@ -250,6 +293,7 @@ static void test_ivon(void) {
 
 int main(void) {
     test_resume();
+    test_save_inside_run();
     test_ivon();
     test_reproducible();
     test_learns();

@@ -344,7 +344,7 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
     const int64_t n = tr->n, bs = tr->bs, steps = tr->steps, np = tr->np;
     float *w = bnn_model_params(tr->m);
     int rc = 0;
-    for (; tr->epoch < until_epoch; tr->epoch++) {
+    while (tr->epoch < until_epoch) {
         const int64_t epoch = tr->epoch;
         if ((rc = bnn_permutation(tr->perm, n, p->seed, (uint64_t)epoch))) return rc;
         bnn_rng drop = bnn_rng_make(p->seed, BNN_STREAM_DROPOUT + (uint64_t)epoch);
@@ -380,11 +380,11 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
                 return bnn__error(BNN_EDIVERGED, "training diverged in epoch %lld: the weights "
                                   "became non-finite (try a smaller learning rate)",
                                   (long long)epoch + 1);
+        /* Counted before the callback, so a checkpoint saved from it holds the finished epoch. */
+        tr->epoch++;
         if (p->progress &&
-            p->progress(p->progress_ctx, epoch, steps, steps, sum / (double)steps, true)) {
-            tr->epoch++;
+            p->progress(p->progress_ctx, epoch, steps, steps, sum / (double)steps, true))
             return bnn__error(BNN_EINVAL, "training stopped by the caller");
-        }
     }
     return rc;
 }
