@@ -51,7 +51,7 @@ int cmd_laplace(int argc, char **argv) {
     cli_data_flags df = {.target_col = -1};
     const char *model_path = NULL, *output = NULL, *subset = "last-layer", *hessian = "kron";
     const char *curvature = "ggn", *prior = "marglik";
-    int64_t steps = 100, batch = 256, threads = 0, seed = 0, rank = 20;
+    int64_t steps = 100, batch = 0, threads = 0, seed = 0, rank = 20;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the trained (MAP) model (required)", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the Laplace posterior here (required)", 0},
@@ -63,7 +63,7 @@ int cmd_laplace(int argc, char **argv) {
         {"prior", 0, OPT_STR, &prior, "HOW", "marglik (default: maximise the marginal likelihood), marglik-layers (one precision per layer), grid (on the hold-out), or a number", 0},
         {"steps", 0, OPT_INT, &steps, "N", "marglik: Adam steps on log prior precision (default 100)", 0},
         {"seed", 's', OPT_INT, &seed, "N", "ggn-mc: seed of the sampled labels (default 0)", 0},
-        {"batch-size", 'b', OPT_INT, &batch, "N", "examples per pass (default 256)", 0},
+        {"batch-size", 'b', OPT_INT, &batch, "N", "examples per pass (default: 1024 for the network's last layer, else 256)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
@@ -105,7 +105,8 @@ int cmd_laplace(int argc, char **argv) {
                                    "number");
     }
     if (steps < 1) return cli_usage_error(cmd, "--steps must be >= 1");
-    if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
+    if (batch < 0 || (batch == 0 && cli_seen(opts, nopts, "batch-size")))
+        return cli_usage_error(cmd, "--batch-size must be >= 1");
     if (threads) bnn_set_threads((int)threads);
     cp.batch_size = batch, cp.seed = (uint64_t)seed;
 

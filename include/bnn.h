@@ -85,7 +85,15 @@ void bnn_gemm(float *C, const float *A, const float *B, int64_t M, int64_t N, in
 /* The same through a chosen backend; BNN_GEMM_REF is the plain C reference. */
 void bnn_gemm_with(bnn_gemm_backend be, float *C, const float *A, const float *B, int64_t M,
                    int64_t N, int64_t K, bool ta, bool tb, float alpha, float beta);
-/* Selects the backend bnn_gemm uses (AUTO: OpenBLAS when built with it). */
+/* The symmetric rank-K update (BLAS SSYRK): the upper triangle (i <= j) of C (N×N) =
+ * alpha · AᵀA + beta · C for A (K×N, row-major and contiguous), with half the multiply-adds of
+ * bnn_gemm(C, A, A, N, N, K, true, false, ...). The strictly lower triangle of C is neither read
+ * nor written; when beta is 0, C is not read. Like bnn_gemm, the result does not depend on the
+ * thread count. */
+void bnn_syrk(float *C, const float *A, int64_t N, int64_t K, float alpha, float beta);
+void bnn_syrk_with(bnn_gemm_backend be, float *C, const float *A, int64_t N, int64_t K,
+                   float alpha, float beta);
+/* Selects the backend bnn_gemm and bnn_syrk use (AUTO: OpenBLAS when built with it). */
 void bnn_gemm_set_backend(bnn_gemm_backend be);
 /* True when this build has OpenBLAS. */
 bool bnn_have_blas(void);
@@ -669,7 +677,8 @@ struct bnn_curv_params {
     bnn_curvature curvature; /* default GGN (exact: one backward pass per output) */
     bnn_hessian hessian;     /* default KRON */
     bnn_subset subset;       /* default LAST_LAYER */
-    int64_t batch_size;      /* examples per pass, default 256 */
+    int64_t batch_size;      /* examples per pass; default 0: automatic, 1024 when the subset is
+                              * the network's last layer (forward passes only), else 256 */
     uint64_t seed;           /* ggn-mc: the sampled labels */
     double sigma;            /* regression noise σ used for the sampled Fisher only, default 1 */
     double max_bytes;        /* refuse (BNN_ENOMEM, naming the size) above this, default 8 GiB */

@@ -184,7 +184,75 @@ static void test_gemm_thread_invariance(void) {
     }
 }
 
+/* bnn_syrk: the BLAS tiles against the reference (upper triangle), the reference against the
+ * GEMM reference (the same double sums, so equal to the bit), the strictly lower triangle left
+ * alone, beta = 0 not reading C, and the same bits for 1 and 2 threads. */
+static void test_syrk(void) {
+    const int64_t sizes[][2] = {{1, 1},    {5, 3},     {17, 65},  {64, 10},  {128, 40},
+                                {256, 256}, {257, 1024}, {300, 7}, {520, 33}, {33, 0}};
+    bnn_rng rng = bnn_rng_make(10, 0);
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        const int64_t N = sizes[s][0], K = sizes[s][1];
+        float *A = malloc((size_t)(K * N + 1) * 4), *C0 = malloc((size_t)(N * N) * 4);
+        float *C1 = malloc((size_t)(N * N) * 4), *C2 = malloc((size_t)(N * N) * 4);
+        float *G = malloc((size_t)(N * N) * 4);
+        REQUIRE(A && C0 && C1 && C2 && G);
+        bnn_rng_normal(&rng, A, K * N);
+        bnn_rng_normal(&rng, C0, N * N);
+        for (int64_t i = 0; i < N; i++) /* a sentinel below the diagonal */
+            for (int64_t j = 0; j < i; j++)
+                C0[i * N + j] = 12345.0f;
+        const float betas[] = {0.0f, 1.0f, 0.5f};
+        for (int bi = 0; bi < 3; bi++) {
+            memcpy(C1, C0, (size_t)(N * N) * 4);
+            memcpy(C2, C0, (size_t)(N * N) * 4);
+            memcpy(G, C0, (size_t)(N * N) * 4);
+            bnn_syrk_with(BNN_GEMM_REF, C1, A, N, K, 0.75f, betas[bi]);
+            bnn_syrk_with(BNN_GEMM_BLAS, C2, A, N, K, 0.75f, betas[bi]);
+            bnn_gemm_with(BNN_GEMM_REF, G, A, A, N, N, K, true, false, 0.75f, betas[bi]);
+            double worst = 0;
+            int64_t lower_changed = 0, ref_differs = 0;
+            for (int64_t i = 0; i < N; i++)
+                for (int64_t j = 0; j < N; j++) {
+                    const int64_t e = i * N + j;
+                    if (j < i) {
+                        lower_changed += C1[e] != 12345.0f || C2[e] != 12345.0f;
+                        continue;
+                    }
+                    worst = fmax(worst, fabs((double)C1[e] - C2[e]));
+                    ref_differs += C1[e] != G[e];
+                }
+            CHECK_EQ_INT(lower_changed, 0);
+            CHECK_EQ_INT(ref_differs, 0);
+            CHECK_NEAR(worst, 0.0, 1e-6 * (double)K + 1e-5);
+        }
+        /* beta = 0 does not read C. */
+        for (int be = 1; be <= 2; be++) {
+            for (int64_t i = 0; i < N * N; i++)
+                C1[i] = NAN;
+            bnn_syrk_with((bnn_gemm_backend)be, C1, A, N, K, 1.0f, 0.0f);
+            int64_t bad = 0;
+            for (int64_t i = 0; i < N; i++)
+                for (int64_t j = i; j < N; j++)
+                    bad += !isfinite(C1[i * N + j]);
+            CHECK_EQ_INT(bad, 0);
+        }
+        if (N * N * K >= 1000000) { /* shapes that tile: the same bits for 1 and 2 threads */
+            bnn_set_threads(1);
+            bnn_syrk(C1, A, N, K, 1.0f, 0.0f);
+            bnn_set_threads(2);
+            bnn_syrk(C2, A, N, K, 1.0f, 0.0f);
+            int64_t diff = 0;
+            for (int64_t i = 0; i < N; i++)
+                diff += memcmp(C1 + i * N + i, C2 + i * N + i, (size_t)(N - i) * 4) != 0;
+            CHECK_EQ_INT(diff, 0);
+        }
+        free(A), free(C0), free(C1), free(C2), free(G);
+    }
+}
+
 int main(void) {
+    test_syrk();
     test_gemm_thread_invariance();
     test_errors();
     test_arena();

@@ -469,6 +469,26 @@ static void test_reference(const char *spec, bnn_task task, uint64_t seed) {
             free(sb);
         }
         bnn_curv_free(c);
+        /* kron, last layer (no backward pass: B = Σ W_r formed in the output space). */
+        c = compute(m, ds, cv, BNN_HESS_KRON, BNN_SUBSET_LAST_LAYER, 5, 0);
+        {
+            const int64_t l = ref.nlin - 1;
+            int nf;
+            const double *B, *A, *Bb, *dummy;
+            int64_t n0, n1, nb0, nb1;
+            CHECK_EQ_INT(bnn_curv_nblocks(c), 2);
+            REQUIRE(bnn_curv_block(c, 0, &nf, &B, &n0, &A, &n1) == 0);
+            REQUIRE(n0 == ref.out[l] && n1 == ref.in[l]);
+            REQUIRE(bnn_curv_block(c, 1, &nf, &Bb, &nb0, &dummy, &nb1) == 0);
+            double *sb = sub_block(H, np, ref.w[l] + n0 * n1, n0);
+            snprintf(what, sizeof what, "%s kron last-layer B", name);
+            CHECK_RELERR(what, B, sb, n0 * n0, 1e-5);
+            CHECK_RELERR(what, Bb, sb, n0 * n0, 1e-5);
+            snprintf(what, sizeof what, "%s kron last-layer A", name);
+            CHECK_RELERR(what, A, ref.A[l], n1 * n1, 1e-5);
+            free(sb);
+        }
+        bnn_curv_free(c);
     }
     free_reference(&ref);
     bnn_model_free(m);
@@ -582,7 +602,7 @@ static void test_errors(void) {
     make_random(&m, &ds, "mlp:4-6-3:relu", BNN_TASK_CLASSIFICATION, 10, 4);
     struct bnn_curv_params p = bnn_curv_default_params();
     bnn_curv *c = NULL;
-    p.batch_size = 0;
+    p.batch_size = -1;
     CHECK_EQ_INT(bnn_curv_compute(&c, m, ds, &p), BNN_EINVAL);
     p = bnn_curv_default_params();
     p.sigma = 0.0;
@@ -733,6 +753,7 @@ int main(void) {
     test_mc("mlp:2-5-2:tanh", BNN_TASK_REGRESSION, BNN_HESS_DIAG, BNN_SUBSET_ALL);
     test_mc("mlp:2-4-3:tanh", BNN_TASK_CLASSIFICATION, BNN_HESS_FULL, BNN_SUBSET_ALL);
     test_mc("mlp:2-4-3:tanh", BNN_TASK_CLASSIFICATION, BNN_HESS_FULL, BNN_SUBSET_LAST_LAYER);
+    test_mc("mlp:3-6-4:tanh", BNN_TASK_CLASSIFICATION, BNN_HESS_DIAG, BNN_SUBSET_LAST_LAYER);
     test_mc("mlp:2-5-2:tanh", BNN_TASK_REGRESSION, BNN_HESS_FULL, BNN_SUBSET_LAST_LAYER);
     test_memory_bound();
     test_errors();

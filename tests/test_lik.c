@@ -432,6 +432,35 @@ static void test_hetero_curvature(void) {
             bnn_curv_free(c);
         }
     }
+    /* The last layer (forward passes only, its own code path): full and diag must be the last
+     * layer's block of the same references. */
+    const bnn_hessian hs[2] = {BNN_HESS_FULL, BNN_HESS_DIAG};
+    for (int ci = 0; ci < 2; ci++)
+        for (int hi = 0; hi < 2; hi++) {
+            const double *ref = ci ? ef : ggn;
+            struct bnn_curv_params p = bnn_curv_default_params();
+            p.curvature = cs[ci], p.hessian = hs[hi], p.subset = BNN_SUBSET_LAST_LAYER;
+            p.batch_size = 7;
+            bnn_curv *c;
+            REQUIRE(bnn_curv_compute(&c, m, ds, &p) == 0);
+            const int64_t P = bnn_curv_nparams(c), o = bnn_curv_offset(c);
+            CHECK(P == 4 * 2 + 2 && o == np - P);
+            CHECK_NEAR(bnn_curv_loss(c), loss, 1e-9 * fabs(loss));
+            double worst = 0, scale = 0;
+            for (int64_t i = 0; i < P; i++)
+                for (int64_t j = 0; j < P; j++) {
+                    if (hs[hi] == BNN_HESS_DIAG && i != j) continue;
+                    const double r = ref[(o + i) * np + o + j];
+                    const double v = hs[hi] == BNN_HESS_FULL ? bnn_curv_dense(c)[i * P + j]
+                                                            : bnn_curv_diag(c)[i];
+                    worst = fmax(worst, fabs(v - r)), scale = fmax(scale, fabs(r));
+                }
+            if (!(worst <= 1e-5 * scale))
+                fprintf(stderr, "hetero last layer, curvature %d, hessian %d: error %.3g of %.3g\n",
+                        ci, hi, worst, scale);
+            CHECK(worst <= 1e-5 * scale);
+            bnn_curv_free(c);
+        }
     free(ggn), free(ef), free(J), free(g);
     bnn_model_free(m), bnn_dataset_free(ds);
 }

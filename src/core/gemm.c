@@ -1,5 +1,6 @@
-/* The GEMM seam: every matrix product in bnn goes through bnn_gemm, which calls OpenBLAS when
- * the build has it and otherwise a plain C loop. The plain loop is always built: it is the
+/* The GEMM seam: every matrix product in bnn goes through bnn_gemm (or, for a Gram matrix AᵀA,
+ * its symmetric half bnn_syrk), which calls OpenBLAS when the build has it and otherwise a plain
+ * C loop. The plain loop is always built: it is the
  * reference the BLAS path is tested against. */
 #include "core/internal.h"
 
@@ -87,6 +88,88 @@ static void gemm_blas(float *C, const float *A, const float *B, int64_t M, int64
     }
 }
 #endif
+
+/* The upper triangle (i <= j) of C (N×N) = alpha·AᵀA + beta·C for A (K×N, row-major); the
+ * reference for the symmetric rank-K update, with dot products in double like gemm_ref. */
+static void syrk_ref(float *C, const float *A, int64_t N, int64_t K, float alpha, float beta) {
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(dynamic, 8) if (N * N * K > 131072)
+#endif
+    for (int64_t i = 0; i < N; i++) {
+        for (int64_t j = i; j < N; j++) {
+            double s = 0.0;
+            for (int64_t k = 0; k < K; k++)
+                s += (double)A[k * N + i] * (double)A[k * N + j];
+            float prev = beta == 0.0f ? 0.0f : beta * C[i * N + j];
+            C[i * N + j] = (float)(alpha * s) + prev;
+        }
+    }
+}
+
+#if defined(BNN_HAVE_BLAS)
+/* Tiles of the symmetric update along N: 1 for small work, else N/64 up to 8 (so 256 gives 4
+ * tiles of 64), their edges on multiples of 16 like gemm_blas's blocks. Tile pair (I, J) with
+ * I < J is a GEMM of A's column blocks I and J; (I, I) is an SSYRK of block I. Together the
+ * nt(nt+1)/2 calls do exactly the multiply-adds of one SSYRK (half those of the GEMM AᵀA), and
+ * each element of C comes from one single-threaded call whose shape depends only on (N, K), so
+ * the result is the same for every thread count. */
+#define SYRK_MAX_TILES 8
+static int64_t syrk_tiles(int64_t N, int64_t K) {
+    if ((double)N * (double)N * (double)K < 524288.0 || N < 128) return 1;
+    int64_t n = N / 64;
+    return n < SYRK_MAX_TILES ? n : SYRK_MAX_TILES;
+}
+
+static void syrk_blas(float *C, const float *A, int64_t N, int64_t K, float alpha, float beta) {
+    pthread_once(&blas_once, blas_single_thread);
+    const int64_t nt = syrk_tiles(N, K);
+    int64_t edge[SYRK_MAX_TILES + 1];
+    for (int64_t t = 0; t <= nt; t++)
+        edge[t] = t == nt ? N : (t * N / nt) / 16 * 16;
+    /* The off-diagonal GEMM tiles (twice the work of a diagonal one) first, so that a dynamic
+     * schedule ends with the small ones. */
+    int ti[SYRK_MAX_TILES * (SYRK_MAX_TILES + 1) / 2], tj[SYRK_MAX_TILES * (SYRK_MAX_TILES + 1) / 2];
+    int ntile = 0;
+    for (int i = 0; i < nt; i++)
+        for (int j = i + 1; j < nt; j++)
+            ti[ntile] = i, tj[ntile++] = j;
+    for (int i = 0; i < nt; i++)
+        ti[ntile] = i, tj[ntile++] = i;
+    const int lda = (int)N, ldc = (int)N;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(dynamic) if (ntile > 1)
+#endif
+    for (int t = 0; t < ntile; t++) {
+        const int64_t i0 = edge[ti[t]], wi = edge[ti[t] + 1] - i0;
+        const int64_t j0 = edge[tj[t]], wj = edge[tj[t] + 1] - j0;
+        if (ti[t] == tj[t])
+            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)wi, (int)K, alpha, A + i0, lda,
+                        beta, C + i0 * N + i0, ldc);
+        else
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)wi, (int)wj, (int)K, alpha,
+                        A + i0, lda, A + j0, lda, beta, C + i0 * N + j0, ldc);
+    }
+}
+#endif
+
+void bnn_syrk_with(bnn_gemm_backend be, float *C, const float *A, int64_t N, int64_t K,
+                   float alpha, float beta) {
+    BNN_ASSERT(N >= 0 && K >= 0);
+    if (N == 0) return;
+#if defined(BNN_HAVE_BLAS)
+    /* As for GEMM: BLAS with K = 0 would read C even when beta is 0. */
+    if (be != BNN_GEMM_REF && K > 0 && N <= INT32_MAX && K <= INT32_MAX) {
+        syrk_blas(C, A, N, K, alpha, beta);
+        return;
+    }
+#endif
+    (void)be;
+    syrk_ref(C, A, N, K, alpha, beta);
+}
+
+void bnn_syrk(float *C, const float *A, int64_t N, int64_t K, float alpha, float beta) {
+    bnn_syrk_with(gemm_backend, C, A, N, K, alpha, beta);
+}
 
 void bnn_gemm_with(bnn_gemm_backend be, float *C, const float *A, const float *B, int64_t M,
                    int64_t N, int64_t K, bool ta, bool tb, float alpha, float beta) {

@@ -55,17 +55,22 @@
  *    weight and bias blocks of a layer share B.
  *  - lowrank: the top-r eigenpairs of `full`'s H, from the dense matrix or matrix-free from
  *    the same rows (see "low rank" below).
- *  - full: the per-example rows over the subset (b × P per pass), H += JᵀJ. A last-layer subset
- *    uses the Kronecker structure of the last layer's Jacobian instead (ll_full_batch), 2K times
- *    cheaper for the exact GGN.
+ *  - full: the per-example rows over the subset (b × P per pass), H += JᵀJ.
+ * The symmetric products (GᵀG, AᵀA, JᵀJ) are symmetric rank-b updates (bnn_syrk: the upper
+ * triangle only, half the multiply-adds of a GEMM), mirrored once at the end.
+ *
+ * When the subset is the network's last Linear layer, none of this needs a backward pass: see
+ * "the last layer" below (one forward pass per batch, the output-space curvature formed in
+ * double, one symmetric update for kron's input factor, one small GEMM for diag, and for full
+ * K(K+1)/2 symmetric updates instead of K passes of per-example rows).
  *
  * Precision. The model runs in float32, so A and G carry float32 rounding (~6e-8 relative) to
- * begin with. The products over a batch (GᵀG, AᵀA, (G∘G)ᵀ(A∘A), JᵀJ) go through bnn_gemm in
- * float, which is where nearly all the work is (a P × P × b GEMM for `full`, and OpenBLAS's
- * float GEMM is several times faster than a double loop); a float sum of at most K·b products
- * of float data adds well under 1e-5 relative error. Each batch's result is then added into
- * double accumulators, so the error does not grow with N, and the loss and the bias sums are
- * accumulated in double directly. The fixtures ask for 1e-4 and we measure ~1e-7 (see
+ * begin with. The products over a batch (GᵀG, AᵀA, (G∘G)ᵀ(A∘A), JᵀJ) go through bnn_gemm and
+ * bnn_syrk in float, which is where nearly all the work is (a P × P × b update for `full`, and
+ * OpenBLAS's float GEMM is several times faster than a double loop); a float sum of at most K·b
+ * products of float data adds well under 1e-5 relative error. Each batch's result is then added
+ * into double accumulators, so the error does not grow with N, and the loss, the bias sums and
+ * the last layer's output-space sums are accumulated in double directly. The fixtures ask for 1e-4 and we measure ~1e-7 (see
  * tests/test_curvature.c). */
 #include "nn/layer.h"
 
@@ -134,12 +139,20 @@ int bnn__curv_set_layers(bnn_curv *c, int64_t nlayers, const int64_t *sizes) {
     return 0;
 }
 
+/* The automatic batch size: the last layer needs one forward pass per batch and no backward pass,
+ * so a large batch costs only activations (about 6 MiB for the Fashion-MNIST MLP) and gives the
+ * matrix products of both the forward pass and the curvature more rows per call (bench_laplace:
+ * the input factor's symmetric update runs about 1.4 times faster with 1024 rows than with 256).
+ * Passes with backward passes keep 256 rows (the per-example rows of `full` are b × P). */
+#define CURV_BATCH 256
+#define CURV_BATCH_LL 1024
+
 struct bnn_curv_params bnn_curv_default_params(void) {
     struct bnn_curv_params p = {
         .curvature = BNN_CURV_GGN,
         .hessian = BNN_HESS_KRON,
         .subset = BNN_SUBSET_LAST_LAYER,
-        .batch_size = 256,
+        .batch_size = 0, /* automatic: CURV_BATCH_LL or CURV_BATCH */
         .seed = 0,
         .sigma = 1.0,
         .max_bytes = 8.0 * 1024.0 * 1024.0 * 1024.0,
@@ -439,6 +452,26 @@ struct pass {
     float *sg, *sa, *prod, *jac;
 };
 
+/* Adds the upper triangle of the float n × n matrix M into the double matrix H (same layout). */
+static void add_upper(double *H, const float *M, int64_t n) {
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static, 8) if (n * n >= 131072)
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        double *h = H + i * n;
+        const float *m = M + i * n;
+        for (int64_t j = i; j < n; j++)
+            h[j] += (double)m[j];
+    }
+}
+
+/* Copies the upper triangle of the n × n matrix H onto its lower triangle. */
+static void mirror_upper(double *H, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < i; j++)
+            H[i * n + j] = H[j * n + i];
+}
+
 /* The curvature hook: adds one pass's contribution of one Linear layer (A: b × in, G: b × out). */
 static void curv_hook(void *ctx, int64_t layer, const float *A, const float *G, int64_t b,
                       int64_t in, int64_t out) {
@@ -470,13 +503,11 @@ static void curv_hook(void *ctx, int64_t layer, const float *A, const float *G, 
          * factorisation folded into G); A += AᵀA from the first pass only (A is the same in every
          * pass); the 1/N is applied at the end. */
         struct curv_block *wb = &c->blocks[l->block];
-        bnn_gemm(ps->prod, G, G, out, out, b, true, false, 1.0f, 0.0f);
-        for (int64_t j = 0; j < out * out; j++)
-            wb->f0[j] += (double)ps->prod[j];
+        bnn_syrk(ps->prod, G, out, b, 1.0f, 0.0f); /* symmetric: upper triangles until the end */
+        add_upper(wb->f0, ps->prod, out);
         if (ps->first) {
-            bnn_gemm(ps->prod, A, A, in, in, b, true, false, 1.0f, 0.0f);
-            for (int64_t j = 0; j < in * in; j++)
-                wb->f1[j] += (double)ps->prod[j];
+            bnn_syrk(ps->prod, A, in, b, 1.0f, 0.0f);
+            add_upper(wb->f1, ps->prod, in);
         }
         break;
     }
@@ -500,9 +531,10 @@ static void curv_hook(void *ctx, int64_t layer, const float *A, const float *G, 
 }
 
 /* Bytes a computation needs: the result (double) and its scratch (float), for the refusal
- * message. Computed in double so that no size can overflow. */
+ * message. Computed in double so that no size can overflow. ll: the last layer without a backward
+ * pass (struct ll_ctx's arrays). */
 static double needed_bytes(bnn_hessian h, const struct lin *lin, int64_t nlin, int64_t P, int64_t b,
-                           int64_t K, bool ll_full) {
+                           int64_t K, bool ll) {
     double maxin = 0, maxout = 0, kron = 0;
     for (int64_t i = 0; i < nlin; i++) {
         double in = (double)lin[i].in, out = (double)lin[i].out;
@@ -510,42 +542,69 @@ static double needed_bytes(bnn_hessian h, const struct lin *lin, int64_t nlin, i
         if (out > maxout) maxout = out;
         kron += 2.0 * out * out + in * in;
     }
-    double common = (double)b * (double)K * (sizeof(float) + sizeof(double)); /* dout, probs */
-    double dP = (double)P;
+    const double db = (double)b, dK = (double)K, dP = (double)P;
+    double common = db * dK * (sizeof(float) + sizeof(double)); /* dout, probs */
+    if (ll) common += 2.0 * 8.0 * db * dK;                      /* dg, u */
     switch (h) {
     case BNN_HESS_DIAG:
-        return dP * 8.0 + common + 4.0 * ((double)b * (maxout + maxin) + maxout * maxin);
+        return dP * 8.0 + common + 4.0 * (db * (maxout + maxin) + maxout * maxin);
     case BNN_HESS_KRON: {
         double m = maxout > maxin ? maxout : maxin;
         return kron * 8.0 + common + 4.0 * m * m;
     }
     case BNN_HESS_FULL:
-        if (ll_full) { /* φ̃ and its scaled copy (b × (in+1)), one (in+1)² block */
+        if (ll) { /* φ̃ and its scaled rows (b × (in+1)), one float block, the double blocks */
             double n1 = (double)lin[nlin - 1].in + 1.0;
-            return dP * dP * 8.0 + common + 4.0 * (2.0 * (double)b * n1 + n1 * n1);
+            return dP * dP * 8.0 + common + 4.0 * (2.0 * db * n1 + n1 * n1) + 12.0 * db +
+                   8.0 * dK * (dK + 1.0) / 2.0 * n1 * n1;
         }
-        return dP * dP * 8.0 + common + 4.0 * ((double)b * dP + dP * dP);
+        return dP * dP * 8.0 + common + 4.0 * (db * dP + dP * dP);
     case BNN_HESS_LOWRANK: return INFINITY; /* see lowrank_bytes */
     }
     return INFINITY;
+}
+
+/* BNN_EINVAL naming the example when a model output (b × K) is not finite or a label is out of
+ * range. */
+static int check_outputs(const float *f, const bnn_dataset *ds, int64_t start, int64_t b,
+                         int64_t K, int64_t C) {
+    for (int64_t r = 0; r < b; r++) {
+        for (int64_t j = 0; j < K; j++)
+            if (!isfinite(f[r * K + j]))
+                return bnn__error(BNN_EINVAL,
+                                  "bnn_curv_compute: the model's output %lld for example %lld is "
+                                  "not finite (%g); are the weights or the data NaN or Inf?",
+                                  (long long)j, (long long)(start + r), (double)f[r * K + j]);
+        if (ds->task == BNN_TASK_CLASSIFICATION) {
+            const int32_t y = ds->labels[start + r];
+            if (y < 0 || y >= C)
+                return bnn__error(BNN_EINVAL,
+                                  "bnn_curv_compute: label %d of example %lld is not in [0, %lld)",
+                                  (int)y, (long long)(start + r), (long long)C);
+        }
+    }
+    return 0;
 }
 
 /* The generator stream of the sampled Fisher's draws (ASCII "curv"). Example n uses blocks
  * n·per_ex .. of it, so the draws do not depend on the batch size. */
 #define CURV_STREAM 0x63757276u
 
-/* The per-example state of a batch of outputs f (b × K) for the likelihood (src/lik/lik.c:
- * softmax p, the residual f − y, sigmoid(f) or (μ − y, e^{−η})) into st (b × K, double), and the
- * batch's summed loss. Outputs and labels are checked by the caller. */
-static double batch_state(double *st, bnn_lik_kind lik, const float *f, const bnn_dataset *ds,
-                          int64_t start, int64_t b, int64_t K) {
-    double loss = 0.0;
+/* The per-example state of a batch of outputs f (b × K, checked by the caller) for the likelihood
+ * (src/lik/lik.c: softmax p, the residual f − y, sigmoid(f) or (μ − y, e^{−η})) into st (b × K,
+ * double), and each example's loss into lossr (b; may be NULL). The examples are independent, so
+ * the threads share them; the caller sums lossr in example order. */
+static void batch_state(double *st, double *lossr, bnn_lik_kind lik, const float *f,
+                        const bnn_dataset *ds, int64_t start, int64_t b, int64_t K) {
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) if (b * K >= 8192)
+#endif
     for (int64_t r = 0; r < b; r++) {
         const int32_t y = ds->labels ? ds->labels[start + r] : 0;
         const float *t = ds->targets ? ds->targets + (start + r) * ds->k : NULL;
-        loss += bnn__lik_curv_state(lik, st + r * K, f + r * K, K, y, t);
+        const double l = bnn__lik_curv_state(lik, st + r * K, f + r * K, K, y, t);
+        if (lossr) lossr[r] = l;
     }
-    return loss;
 }
 
 /* dout (b × K) for pass c of a batch starting at example `start`: the vector whose per-example
@@ -574,46 +633,188 @@ static void fill_dout(float *dout, const double *prob, const bnn_dataset *ds, bn
     }
 }
 
-/* Last-layer `full` without per-example rows. With φ̃_r = [φ_r, 1] (the layer's input and a one
- * for the bias), the last layer's Jacobian is J_r = [I_K ⊗ φ_rᵀ, I_K] (README §7), so
- *   H[(k,i),(k',i')] = Σ_r W_r[k,k'] φ̃_r,i φ̃_r,i'   (i = in: the bias of output k),
- * with W_r = Λ_r (exact GGN) or d_r d_rᵀ (EF and GGN-MC: the single dout row). Each (k, k') block
- * is one GEMM φ̃ᵀ diag(W[:,k,k']) φ̃ over the batch, and W symmetric makes block (k', k) the same
- * symmetric matrix. The K(K+1)/2 blocks cost ½K²(in+1)²b against K·P²·b = K³(in+1)²b for K passes
- * of per-example rows: 2K times less work for the exact GGN, 2 times for EF and GGN-MC.
- * phi: b × in; scratch phit, S: b × (in+1), M: (in+1)². */
-static void ll_full_batch(double *H, const float *phi, int64_t b, int64_t in, int64_t K,
-                          const double *prob, const float *dout, bnn_curvature cv, bnn_lik_kind lik,
-                          float *phit, float *S, float *M) {
-    const int64_t n1 = in + 1, P = K * in + K;
-    for (int64_t r = 0; r < b; r++) {
-        memcpy(phit + r * n1, phi + r * in, (size_t)in * sizeof(float));
-        phit[r * n1 + in] = 1.0f;
+/* ------------------------------------------------------------------ the last layer */
+
+/* When the subset is the Linear layer that ends the network, its output is f itself, so the
+ * curvature needs no backward pass at all: with φ_r the layer's input (the penultimate features,
+ * cached by the forward pass) and φ̃_r = [φ_r, 1], the Jacobian is J_r = [I_K ⊗ φ_rᵀ, I_K]
+ * (README §7) and every structure is a function of the K × K output-space matrices
+ *   W_r = diag(dg_r) + sgn · u_r u_rᵀ:
+ *   exact GGN, softmax:  Λ_r = diag(p_r) − p_r p_rᵀ   (dg = p, u = p, sgn = −1);
+ *   exact GGN, Gaussian: I                              (dg = 1, sgn = 0);
+ *   EF and GGN-MC:       d_r d_rᵀ                       (dg = 0, u = d, sgn = +1; d the single
+ *                                                        dout row of the one-pass methods).
+ * W_r is formed in double from p (or d); nothing is back-propagated K times.
+ *  - kron: B = Σ_r W_r (K × K, summed in double) and the input factor Σ_r φ_r φ_rᵀ (one
+ *    symmetric rank-b update per batch, bnn_syrk: half the multiply-adds of a GEMM).
+ *  - diag: diag(J_rᵀ W_r J_r) at weight (k, i) is W_r[k,k] φ_ri² and at bias k W_r[k,k], so the
+ *    whole diagonal is one K × in × b GEMM of the W_r[k,k] against the squared features, instead
+ *    of one GEMM per pass.
+ *  - full: H[(k,i),(k',i')] = Σ_r W_r[k,k'] φ̃_ri φ̃_ri' (i = in: the bias of output k). Each of
+ *    the K(K+1)/2 blocks k <= k' is φ̃ᵀ diag(w) φ̃ with w_r = W_r[k,k'], a symmetric matrix:
+ *    rows with w_r > 0 scaled by √w_r and rows with w_r < 0 by √−w_r go into two symmetric
+ *    rank updates (bnn_syrk, alpha +1 and −1; for the softmax GGN the diagonal blocks have only
+ *    the first kind and the others only the second). That is ¼K²(in+1)²b multiply-adds per
+ *    batch, against K·P²·b = K³(in+1)²b for K passes of per-example rows. Each block is summed
+ *    in double in its own (in+1)² array and spread into the P × P matrix once at the end. */
+struct ll_ctx {
+    int64_t K, in, n1; /* outputs, features, features + 1 */
+    int sgn;           /* −1, 0 or +1 */
+    double *u;         /* K × b, transposed: u[k·b + r] */
+    const double *dg;  /* K × b like u: u itself (softmax GGN), diag, or NULL (dg = 0) */
+    double *diag;      /* K × b, a diagonal output Hessian (Gaussian, heteroscedastic GGN) */
+    float *wd;         /* diag: b × K, W_r[k,k] */
+    float *sa;         /* diag: b × in, φ∘φ; full: b × n1, the scaled rows */
+    float *phit;       /* full: b × n1, φ̃ */
+    int64_t *rows;     /* full: b, the rows of a block with w_r ≠ 0 ... */
+    float *sw;         /* full: b, ... and their √|w_r| */
+    float *prod;       /* kron: in × in; diag: K × in; full: n1 × n1 */
+    double *blocks;    /* full: K(K+1)/2 blocks of n1 × n1 (upper triangles), k <= k' in order */
+};
+
+/* dg and u of a batch (see above) from the likelihood's state (src/lik/lik.c), in double:
+ *  - exact GGN with a full output Hessian (softmax; Bernoulli, K = 1, where diag(p) − p² is
+ *    p(1 − p)): dg = u = p, sgn = −1;
+ *  - exact GGN with a diagonal one (Gaussian: I; heteroscedastic: diag(e^{−η}, ½)): dg = that
+ *    diagonal, sgn = 0;
+ *  - EF and GGN-MC: u = the single dout row fill_dout formed (the gradient at the true or at a
+ *    sampled label), sgn = +1. */
+static void ll_weights(struct ll_ctx *ll, bnn_lik_kind lik, const double *prob, const float *dout,
+                       int64_t b, bnn_curvature cv) {
+    const int64_t K = ll->K;
+    if (cv == BNN_CURV_GGN && bnn__lik_diag_hess(lik)) {
+        ll->sgn = 0, ll->dg = ll->diag;
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t r = 0; r < b; r++)
+                ll->diag[k * b + r] = bnn__lik_out_hess(lik, prob + r * K, k, k);
+        return;
     }
-    for (int64_t k = 0; k < K; k++)
-        for (int64_t k2 = k; k2 < K; k2++) {
-            if (cv == BNN_CURV_GGN && bnn__lik_diag_hess(lik) && k != k2) continue;
+    ll->sgn = cv == BNN_CURV_GGN ? -1 : 1;
+    ll->dg = cv == BNN_CURV_GGN ? ll->u : NULL;
+    for (int64_t k = 0; k < K; k++) {
+        double *u = ll->u + k * b;
+        if (cv == BNN_CURV_GGN)
+            for (int64_t r = 0; r < b; r++)
+                u[r] = prob[r * K + k];
+        else
+            for (int64_t r = 0; r < b; r++)
+                u[r] = (double)dout[r * K + k];
+    }
+}
+
+/* W_r[k,k'] of example r of the batch. */
+static inline double ll_w(const struct ll_ctx *ll, int64_t b, int64_t r, int64_t k, int64_t k2) {
+    double w = k == k2 && ll->dg ? ll->dg[k * b + r] : 0.0;
+    if (ll->sgn) w += (double)ll->sgn * ll->u[k * b + r] * ll->u[k2 * b + r];
+    return w;
+}
+
+/* Σ_r W_r[k,k'] over the batch, in double. */
+static double ll_wsum(const struct ll_ctx *ll, int64_t b, int64_t k, int64_t k2) {
+    const double *uk = ll->u + k * b, *uk2 = ll->u + k2 * b, *dk = ll->dg ? ll->dg + k * b : NULL;
+    double s = 0.0, d = 0.0;
+    if (ll->sgn) {
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp simd reduction(+ : s)
+#endif
+        for (int64_t r = 0; r < b; r++)
+            s += uk[r] * uk2[r];
+    }
+    if (k == k2 && dk) {
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp simd reduction(+ : d)
+#endif
+        for (int64_t r = 0; r < b; r++)
+            d += dk[r];
+    }
+    return d + (double)ll->sgn * s;
+}
+
+/* One batch of the last layer (phi: b × in) into c. kron's B and A and full's blocks are kept as
+ * upper triangles until the end of the pass. */
+static void ll_batch(bnn_curv *c, struct ll_ctx *ll, const float *phi, int64_t b) {
+    const int64_t K = ll->K, in = ll->in, n1 = ll->n1;
+    switch (c->structure) {
+    case BNN_HESS_KRON: {
+        double *B = c->blocks[0].f0;
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t k2 = k; k2 < K; k2++)
+                B[k * K + k2] += ll_wsum(ll, b, k, k2);
+        bnn_syrk(ll->prod, phi, in, b, 1.0f, 0.0f);
+        add_upper(c->blocks[0].f1, ll->prod, in);
+        break;
+    }
+    case BNN_HESS_DIAG: {
+        double *dw = c->diag, *db = c->diag + K * in;
+        for (int64_t k = 0; k < K; k++) {
+            double s = 0.0;
             for (int64_t r = 0; r < b; r++) {
-                double w;
-                if (cv != BNN_CURV_GGN)
-                    w = (double)dout[r * K + k] * (double)dout[r * K + k2];
-                else
-                    w = bnn__lik_out_hess(lik, prob + r * K, k, k2);
-                const float wf = (float)w;
-                for (int64_t j = 0; j < n1; j++)
-                    S[r * n1 + j] = wf * phit[r * n1 + j];
+                const double w = ll_w(ll, b, r, k, k);
+                ll->wd[r * K + k] = (float)w;
+                s += w;
             }
-            bnn_gemm(M, S, phit, n1, n1, b, true, false, 1.0f, 0.0f);
-            for (int64_t i = 0; i < n1; i++) {
-                const int64_t ra = i < in ? k * in + i : K * in + k;
-                const int64_t rb = i < in ? k2 * in + i : K * in + k2;
-                for (int64_t i2 = 0; i2 < n1; i2++) {
-                    const double v = (double)M[i * n1 + i2];
-                    H[ra * P + (i2 < in ? k2 * in + i2 : K * in + k2)] += v;
-                    if (k != k2) H[rb * P + (i2 < in ? k * in + i2 : K * in + k)] += v;
-                }
-            }
+            db[k] += s;
         }
+        for (int64_t j = 0; j < b * in; j++)
+            ll->sa[j] = phi[j] * phi[j];
+        bnn_gemm(ll->prod, ll->wd, ll->sa, K, in, b, true, false, 1.0f, 0.0f);
+        for (int64_t j = 0; j < K * in; j++)
+            dw[j] += (double)ll->prod[j];
+        break;
+    }
+    case BNN_HESS_FULL: {
+        for (int64_t r = 0; r < b; r++) {
+            memcpy(ll->phit + r * n1, phi + r * in, (size_t)in * sizeof(float));
+            ll->phit[r * n1 + in] = 1.0f;
+        }
+        double *blk = ll->blocks;
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t k2 = k; k2 < K; k2++, blk += n1 * n1) {
+                /* Rows with w > 0 first (scaled by √w), then those with w < 0 (by √−w). */
+                int64_t npos = 0, nsel = 0;
+                for (int pass = 0; pass < 2; pass++) {
+                    for (int64_t r = 0; r < b; r++) {
+                        const double w = ll_w(ll, b, r, k, k2);
+                        if (pass == 0 ? !(w > 0.0) : !(w < 0.0)) continue;
+                        ll->rows[nsel] = r, ll->sw[nsel++] = (float)sqrt(fabs(w));
+                    }
+                    if (pass == 0) npos = nsel;
+                }
+                const int64_t nneg = nsel - npos;
+                if (nsel == 0) continue;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) if (nsel * n1 >= 65536)
+#endif
+                for (int64_t q = 0; q < nsel; q++) {
+                    float *dst = ll->sa + q * n1;
+                    const float *src = ll->phit + ll->rows[q] * n1, sw = ll->sw[q];
+                    for (int64_t j = 0; j < n1; j++)
+                        dst[j] = sw * src[j];
+                }
+                bnn_syrk(ll->prod, ll->sa, n1, npos, 1.0f, 0.0f);
+                if (nneg) bnn_syrk(ll->prod, ll->sa + npos * n1, n1, nneg, -1.0f, 1.0f);
+                add_upper(blk, ll->prod, n1);
+            }
+        break;
+    }
+    case BNN_HESS_LOWRANK: BNN_ASSERT(0); /* handled by the passes of per-example rows */
+    }
+}
+
+/* full: the blocks (upper triangles) into the dense P × P matrix H. Parameter (k, i) is weight
+ * k·in + i for i < in and bias K·in + k for i = in. */
+static void ll_full_spread(double *H, const struct ll_ctx *ll) {
+    const int64_t K = ll->K, in = ll->in, n1 = ll->n1, P = K * n1;
+    const double *blk = ll->blocks;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t k2 = k; k2 < K; k2++, blk += n1 * n1)
+            for (int64_t i = 0; i < n1; i++)
+                for (int64_t i2 = 0; i2 < n1; i2++) {
+                    const double v = i <= i2 ? blk[i * n1 + i2] : blk[i2 * n1 + i];
+                    const int64_t a = i < in ? k * in + i : K * in + k;
+                    const int64_t a2 = i2 < in ? k2 * in + i2 : K * in + k2;
+                    H[a * P + a2] = v, H[a2 * P + a] = v;
+                }
 }
 
 /* ------------------------------------------------------------------ low rank */
@@ -715,7 +916,7 @@ static void lowrank_hvp(struct mf_ctx *x, double *HV, const double *V, int64_t l
         const int64_t b = N - start < x->bmax ? N - start : x->bmax;
         const float *xb = x->ds->x + start * x->D;
         const float *f = bnn_model_forward(x->m, theta, xb, b, false, NULL);
-        batch_state(x->prob, x->lik, f, x->ds, start, b, K); /* checked by the caller */
+        batch_state(x->prob, NULL, x->lik, f, x->ds, start, b, K); /* checked by the caller */
         const struct lin *last = x->last;
         const float *A_last = last->layer > 0 ? bnn__model_act(x->m, last->layer - 1) : xb;
         for (int64_t c_ = 0; c_ < x->npass; c_++) {
@@ -844,8 +1045,8 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                           (long long)p->rank);
     if (p->subset != BNN_SUBSET_ALL && p->subset != BNN_SUBSET_LAST_LAYER)
         return bnn__error(BNN_EINVAL, "%s: unknown subset %d", fn, (int)p->subset);
-    if (p->batch_size < 1)
-        return bnn__error(BNN_EINVAL, "%s: batch size must be at least 1 (got %lld)", fn,
+    if (p->batch_size < 0)
+        return bnn__error(BNN_EINVAL, "%s: batch size must be at least 1, or 0 for automatic (got %lld)", fn,
                           (long long)p->batch_size);
     if (!(p->sigma > 0.0) || !isfinite(p->sigma))
         return bnn__error(BNN_EINVAL, "%s: sigma must be positive and finite (got %g)", fn,
@@ -902,7 +1103,8 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
      * output gradient is dout itself and its input the previous layer's cached activations. */
     const struct lin *last = &lin[nlin - 1];
     const bool shortcut = p->subset == BNN_SUBSET_LAST_LAYER && last->layer == nlayers - 1;
-    const int64_t bmax = p->batch_size < N ? p->batch_size : N;
+    const int64_t bs = p->batch_size ? p->batch_size : shortcut ? CURV_BATCH_LL : CURV_BATCH;
+    const int64_t bmax = bs < N ? bs : N;
 
     /* Low rank: through the dense P × P matrix when it fits, else matrix-free (see above).
      * `hess` is the structure the passes below build. */
@@ -939,10 +1141,12 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
             need = mf_need;
         }
     }
-    const bool ll_full = shortcut && hess == BNN_HESS_FULL;
+    /* The last layer without a backward pass (struct ll_ctx); matrix-free low rank keeps the
+     * passes of per-example rows. */
+    const bool ll = shortcut && hess != BNN_HESS_LOWRANK;
 
     /* Refuse before allocating anything large. */
-    if (!lowrank) need = needed_bytes(hess, lin, nlin, P, bmax, K, ll_full);
+    if (!lowrank) need = needed_bytes(hess, lin, nlin, P, bmax, K, ll);
     if (!(need <= p->max_bytes) || need > (double)SIZE_MAX) {
         char sn[32], sl[32];
         format_bytes(sn, sizeof sn, need);
@@ -995,21 +1199,31 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     }
     struct pass ps = {.c = c, .lin = lin, .nlin = nlin};
     struct mf_ctx mf = {0};
+    struct ll_ctx llc = {.K = K, .in = last->in, .n1 = last->in + 1};
     float *dout = alloc_floats(bmax * K), *hf = NULL;
-    double *prob = alloc_doubles(bmax * K);
-    bool ok = c && dout && prob;
-    if (ok && p->hessian == BNN_HESS_DIAG)
+    double *prob = alloc_doubles(bmax * K), *lossr = alloc_doubles(bmax);
+    bool ok = c && dout && prob && lossr;
+    if (ok && ll) {
+        const int64_t in = llc.in, n1 = llc.n1;
+        ok = (llc.u = alloc_doubles(K * bmax)) && (llc.diag = alloc_doubles(K * bmax));
+        if (ok && hess == BNN_HESS_KRON) ok = (llc.prod = alloc_floats(in * in)) != NULL;
+        if (ok && hess == BNN_HESS_DIAG)
+            ok = (llc.wd = alloc_floats(bmax * K)) && (llc.sa = alloc_floats(bmax * in)) &&
+                 (llc.prod = alloc_floats(K * in));
+        if (ok && hess == BNN_HESS_FULL)
+            ok = (llc.phit = alloc_floats(bmax * n1)) && (llc.sa = alloc_floats(bmax * n1)) &&
+                 (llc.rows = bnn__alloc(bnn__bytes(bmax, sizeof(int64_t)))) &&
+                 (llc.sw = alloc_floats(bmax)) &&
+                 (llc.prod = alloc_floats(n1 * n1)) &&
+                 (llc.blocks = alloc_doubles(K * (K + 1) / 2 * n1 * n1));
+    } else if (ok && p->hessian == BNN_HESS_DIAG) {
         ok = (ps.sg = alloc_floats(bmax * maxout)) && (ps.sa = alloc_floats(bmax * maxin)) &&
              (ps.prod = alloc_floats(maxout * maxin));
-    if (ok && p->hessian == BNN_HESS_KRON) {
+    } else if (ok && p->hessian == BNN_HESS_KRON) {
         int64_t mx = maxout > maxin ? maxout : maxin;
         ok = (ps.prod = alloc_floats(mx * mx)) != NULL;
     }
-    if (ok && ll_full) /* jac: φ̃, sa: its scaled copy, prod: one block */
-        ok = (ps.jac = alloc_floats(bmax * (last->in + 1))) &&
-             (ps.sa = alloc_floats(bmax * (last->in + 1))) &&
-             (ps.prod = alloc_floats((last->in + 1) * (last->in + 1)));
-    else if (ok && hess == BNN_HESS_FULL)
+    if (ok && !ll && hess == BNN_HESS_FULL)
         ok = (ps.jac = alloc_floats(bmax * P)) && (hf = alloc_floats(P * P));
     else if (ok && hess == BNN_HESS_LOWRANK)
         ok = (ps.jac = alloc_floats(bmax * P)) && (mf.T = alloc_doubles(bmax * lcols));
@@ -1038,34 +1252,17 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         const float *x = ds->x + start * D;
         const float *f = bnn_model_forward(m, theta, x, b, false, NULL);
 
-        /* Per example: the loss (in double, by log-sum-exp) and the likelihood's state. */
-        for (int64_t r = 0; r < b; r++) {
-            const float *fr = f + r * K;
-            for (int64_t j = 0; j < K; j++)
-                if (!isfinite(fr[j])) {
-                    rc = bnn__error(BNN_EINVAL,
-                                    "%s: the model's output %lld for example %lld is "
-                                    "not finite (%g); are the weights or the data NaN or Inf?",
-                                    fn, (long long)j, (long long)(start + r), (double)fr[j]);
-                    goto done;
-                }
-            if (task == BNN_TASK_CLASSIFICATION) {
-                const int32_t y = ds->labels[start + r];
-                if (y < 0 || y >= C) {
-                    rc = bnn__error(BNN_EINVAL, "%s: label %d of example %lld is not in [0, %lld)",
-                                    fn, (int)y, (long long)(start + r), (long long)C);
-                    goto done;
-                }
-            }
-        }
-        loss += batch_state(prob, lik, f, ds, start, b, K);
+        if ((rc = check_outputs(f, ds, start, b, K, C))) goto done;
+        batch_state(prob, lossr, lik, f, ds, start, b, K);
+        for (int64_t r = 0; r < b; r++) /* in example order, whatever the thread count */
+            loss += lossr[r];
 
         if (hess == BNN_HESS_LOWRANK) continue; /* matrix-free: the products come after */
         const float *A_last = last->layer > 0 ? bnn__model_act(m, last->layer - 1) : x;
-        if (ll_full) {
+        if (ll) {
             if (p->curvature != BNN_CURV_GGN) fill_dout(dout, prob, ds, lik, start, b, K, 0, p);
-            ll_full_batch(c->dense, A_last, b, last->in, K, prob, dout, p->curvature, lik, ps.jac,
-                          ps.sa, ps.prod);
+            ll_weights(&llc, lik, prob, dout, b, p->curvature);
+            ll_batch(c, &llc, A_last, b);
             continue;
         }
         for (int64_t c_ = 0; c_ < npass; c_++) {
@@ -1076,12 +1273,10 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
             } else {
                 bnn__model_backward_hook(m, theta, dout, NULL, curv_hook, &ps);
             }
-            if (hess == BNN_HESS_FULL) /* sum this batch's K passes in float */
-                bnn_gemm(hf, ps.jac, ps.jac, P, P, b, true, false, 1.0f, c_ ? 1.0f : 0.0f);
+            if (hess == BNN_HESS_FULL) /* sum this batch's K passes in float (upper triangle) */
+                bnn_syrk(hf, ps.jac, P, b, 1.0f, c_ ? 1.0f : 0.0f);
         }
-        if (hess == BNN_HESS_FULL)
-            for (int64_t j = 0; j < P * P; j++)
-                c->dense[j] += (double)hf[j];
+        if (hess == BNN_HESS_FULL) add_upper(c->dense, hf, P);
     }
 
     if (!isfinite(loss)) {
@@ -1090,9 +1285,12 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     }
     c->loss = loss;
     if (p->hessian == BNN_HESS_KRON) {
-        /* A = (1/N) Σ a aᵀ (laplace-torch's averaged input factor); the bias block is B. */
+        /* A = (1/N) Σ a aᵀ (laplace-torch's averaged input factor); the bias block is B. Both
+         * were summed as upper triangles. */
         for (int64_t i = 0; i < nlin; i++) {
             struct curv_block *wb = &c->blocks[2 * i], *bb = &c->blocks[2 * i + 1];
+            mirror_upper(wb->f0, wb->n0);
+            mirror_upper(wb->f1, wb->n1);
             for (int64_t j = 0; j < wb->n1 * wb->n1; j++)
                 wb->f1[j] /= (double)N;
             memcpy(bb->f0, wb->f0, (size_t)(wb->n0 * wb->n0) * sizeof(double));
@@ -1107,6 +1305,10 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     } else if (p->hessian == BNN_HESS_DIAG) {
         rc = check_finite(c->diag, P, "bnn_curv_compute: the diagonal (overflow?)");
     } else if (hess == BNN_HESS_FULL) {
+        if (ll)
+            ll_full_spread(c->dense, &llc);
+        else
+            mirror_upper(c->dense, P);
         rc = check_finite(c->dense, P * P, "bnn_curv_compute: the Hessian (overflow?)");
         if (!rc && lowrank) { /* dense way: the top eigenpairs of the full matrix */
             bnn_curv *lr = lowrank_alloc(P, rank);
@@ -1131,7 +1333,9 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     }
 
 done:
-    bnn__free(dout), bnn__free(prob), bnn__free(hf);
+    bnn__free(dout), bnn__free(prob), bnn__free(lossr), bnn__free(hf);
+    bnn__free(llc.u), bnn__free(llc.diag), bnn__free(llc.wd), bnn__free(llc.sa), bnn__free(llc.phit);
+    bnn__free(llc.prod), bnn__free(llc.blocks), bnn__free(llc.rows), bnn__free(llc.sw);
     bnn__free(ps.sg), bnn__free(ps.sa), bnn__free(ps.prod), bnn__free(ps.jac);
     bnn__free(mf.T);
     free(lin);
