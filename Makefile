@@ -57,6 +57,7 @@ demo: deps build
 bench: deps build
 	$(BUILD)/bench_train
 	$(BUILD)/bench_ivon
+	$(BUILD)/bench_laplace
 
 format:
 	clang-format -i include/*.h src/*/*.[ch] cli/*.[ch] tests/*.[ch] bench/*.c
