@@ -49,6 +49,13 @@ void bnn_ivon_sample(float *theta, const float *m, const float *h, const float *
  * drawn into a buffer on the stack (it stays in L1) and used at once, so the noise never makes a
  * trip through memory. Chunks are independent, so the thread split cannot change a value. */
 
+/* Draws chunk c of the noise into e; returns its length and its first weight in *lo. */
+static inline int64_t noise_chunk(float *e, const bnn_rng *rng, int64_t c, int64_t n, int64_t *lo) {
+    bnn__rng_normal_chunk(e, rng, c);
+    *lo = c * BNN_RNG_CHUNK;
+    return n - *lo < BNN_RNG_CHUNK ? n - *lo : BNN_RNG_CHUNK;
+}
+
 void bnn__ivon_draw(float *restrict theta, float *restrict eps, const float *restrict m,
                     const float *restrict h, int64_t n, const struct bnn_ivon_params *p,
                     bnn_rng *rng) {
@@ -59,9 +66,8 @@ void bnn__ivon_draw(float *restrict theta, float *restrict eps, const float *res
 #endif
     for (int64_t c = 0; c < chunks; c++) {
         float e[BNN_RNG_CHUNK];
-        bnn__rng_normal_chunk(e, rng, c);
-        const int64_t lo = c * BNN_RNG_CHUNK;
-        const int64_t len = n - lo < BNN_RNG_CHUNK ? n - lo : BNN_RNG_CHUNK;
+        int64_t lo;
+        const int64_t len = noise_chunk(e, rng, c, n, &lo);
         float *restrict th = theta + lo;
         const float *restrict mc = m + lo, *restrict hc = h + lo;
 #if defined(BNN_HAVE_OPENMP)
@@ -91,9 +97,8 @@ int bnn__ivon_step_draw(float *restrict m, float *restrict h, float *restrict g,
 #endif
     for (int64_t c = 0; c < chunks; c++) {
         float e[BNN_RNG_CHUNK];
-        bnn__rng_normal_chunk(e, rng, c);
-        const int64_t lo = c * BNN_RNG_CHUNK;
-        const int64_t len = n - lo < BNN_RNG_CHUNK ? n - lo : BNN_RNG_CHUNK;
+        int64_t lo;
+        const int64_t len = noise_chunk(e, rng, c, n, &lo);
         float *restrict mc = m + lo, *restrict hc = h + lo, *restrict gc = g + lo;
         float *restrict th = theta + lo;
         float *restrict gb = gbar + lo;
