@@ -499,6 +499,49 @@ static void test_reference(const char *spec, bnn_task task, uint64_t seed) {
 
 /* The mean over S seeds of the sampled diagonal approaches the exact GGN diagonal: every entry
  * within 5 standard errors (the seeds are fixed, so this is deterministic), and norm-wise. */
+/* The last-layer structures do not depend on the thread count, to the last bit (full spreads its
+ * K(K+1)/2 output-space blocks over the threads, each with its own scratch). */
+static void test_ll_threads(void) {
+    bnn_model *m;
+    bnn_dataset *ds;
+    make_random(&m, &ds, "mlp:5-9-6", BNN_TASK_CLASSIFICATION, 37, 21);
+    const int saved = bnn_get_threads();
+    const bnn_hessian hs[3] = {BNN_HESS_FULL, BNN_HESS_DIAG, BNN_HESS_KRON};
+    for (int h = 0; h < 3; h++)
+        for (int t = 0; t < 2; t++) {
+            const bnn_curvature cv = t ? BNN_CURV_EF : BNN_CURV_GGN;
+            bnn_set_threads(1);
+            bnn_curv *one = compute(m, ds, cv, hs[h], BNN_SUBSET_LAST_LAYER, 8, 0);
+            for (int nt = 2; nt <= 3; nt++) {
+                bnn_set_threads(nt);
+                bnn_curv *c = compute(m, ds, cv, hs[h], BNN_SUBSET_LAST_LAYER, 8, 0);
+                const int64_t P = bnn_curv_nparams(c);
+                if (hs[h] == BNN_HESS_FULL)
+                    CHECK(memcmp(bnn_curv_dense(c), bnn_curv_dense(one),
+                                 (size_t)(P * P) * sizeof(double)) == 0);
+                else if (hs[h] == BNN_HESS_DIAG)
+                    CHECK(memcmp(bnn_curv_diag(c), bnn_curv_diag(one), (size_t)P * sizeof(double)) ==
+                          0);
+                else
+                    for (int64_t i = 0; i < bnn_curv_nblocks(c); i++) {
+                        int nf, nf1;
+                        const double *a0, *a1, *b0, *b1;
+                        int64_t n0, n1, m0, m1;
+                        REQUIRE(bnn_curv_block(c, i, &nf, &a0, &n0, &a1, &n1) == 0);
+                        REQUIRE(bnn_curv_block(one, i, &nf1, &b0, &m0, &b1, &m1) == 0);
+                        CHECK(nf == nf1 && n0 == m0);
+                        CHECK(memcmp(a0, b0, (size_t)(n0 * n0) * sizeof(double)) == 0);
+                        if (nf == 2) CHECK(memcmp(a1, b1, (size_t)(n1 * n1) * sizeof(double)) == 0);
+                    }
+                bnn_curv_free(c);
+            }
+            bnn_curv_free(one);
+        }
+    bnn_set_threads(saved);
+    bnn_model_free(m);
+    bnn_dataset_free(ds);
+}
+
 static void test_mc(const char *spec, bnn_task task, bnn_hessian h, bnn_subset sub) {
     bnn_model *m;
     bnn_dataset *ds;
@@ -755,6 +798,7 @@ int main(void) {
     test_mc("mlp:2-4-3:tanh", BNN_TASK_CLASSIFICATION, BNN_HESS_FULL, BNN_SUBSET_LAST_LAYER);
     test_mc("mlp:3-6-4:tanh", BNN_TASK_CLASSIFICATION, BNN_HESS_DIAG, BNN_SUBSET_LAST_LAYER);
     test_mc("mlp:2-5-2:tanh", BNN_TASK_REGRESSION, BNN_HESS_FULL, BNN_SUBSET_LAST_LAYER);
+    test_ll_threads();
     test_memory_bound();
     test_errors();
     test_from_arrays();

@@ -77,6 +77,9 @@
 #include <lapacke.h>
 #include <math.h>
 #include <string.h>
+#if defined(BNN_HAVE_OPENMP)
+#include <omp.h>
+#endif
 
 /* One block of a Kronecker-factored curvature: a weight block has two factors (f0 = B, out × out;
  * f1 = A, in × in), a bias block one (f0 = B; f1 NULL, n1 = 0). */
@@ -553,9 +556,11 @@ static double needed_bytes(bnn_hessian h, const struct lin *lin, int64_t nlin, i
         return kron * 8.0 + common + 4.0 * m * m;
     }
     case BNN_HESS_FULL:
-        if (ll) { /* φ̃ and its scaled rows (b × (in+1)), one float block, the double blocks */
-            double n1 = (double)lin[nlin - 1].in + 1.0;
-            return dP * dP * 8.0 + common + 4.0 * (2.0 * db * n1 + n1 * n1) + 12.0 * db +
+        if (ll) { /* φ̃; per thread its scaled rows (b × (in+1)), rows, √|w| and one float block;
+                   * the double blocks */
+            const double n1 = (double)lin[nlin - 1].in + 1.0, nt = (double)bnn_get_threads();
+            return dP * dP * 8.0 + common + 4.0 * db * n1 +
+                   nt * (4.0 * (db * n1 + n1 * n1) + 12.0 * db) +
                    8.0 * dK * (dK + 1.0) / 2.0 * n1 * n1;
         }
         return dP * dP * 8.0 + common + 4.0 * (db * dP + dP * dP);
@@ -669,6 +674,7 @@ struct ll_ctx {
     int64_t *rows;     /* full: b, the rows of a block with w_r ≠ 0 ... */
     float *sw;         /* full: b, ... and their √|w_r| */
     float *prod;       /* kron: in × in; diag: K × in; full: n1 × n1 */
+    int nt;            /* full: threads; sa, rows, sw and prod have one copy per thread */
     double *blocks;    /* full: K(K+1)/2 blocks of n1 × n1 (upper triangles), k <= k' in order */
 };
 
@@ -767,34 +773,47 @@ static void ll_batch(bnn_curv *c, struct ll_ctx *ll, const float *phi, int64_t b
             memcpy(ll->phit + r * n1, phi + r * in, (size_t)in * sizeof(float));
             ll->phit[r * n1 + in] = 1.0f;
         }
-        double *blk = ll->blocks;
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t k2 = k; k2 < K; k2++, blk += n1 * n1) {
-                /* Rows with w > 0 first (scaled by √w), then those with w < 0 (by √−w). */
-                int64_t npos = 0, nsel = 0;
-                for (int pass = 0; pass < 2; pass++) {
-                    for (int64_t r = 0; r < b; r++) {
-                        const double w = ll_w(ll, b, r, k, k2);
-                        if (pass == 0 ? !(w > 0.0) : !(w < 0.0)) continue;
-                        ll->rows[nsel] = r, ll->sw[nsel++] = (float)sqrt(fabs(w));
-                    }
-                    if (pass == 0) npos = nsel;
-                }
-                const int64_t nneg = nsel - npos;
-                if (nsel == 0) continue;
+        /* The K(K+1)/2 blocks are independent: each thread takes whole blocks with its own
+         * scratch (bnn_syrk nested in the parallel loop runs its fixed tiles in that thread), so
+         * a block's sums do not depend on the thread count, and small symmetric updates are not
+         * split over threads. */
+        const int64_t nblk = K * (K + 1) / 2;
 #if defined(BNN_HAVE_OPENMP)
-#pragma omp parallel for schedule(static) if (nsel * n1 >= 65536)
+#pragma omp parallel for schedule(dynamic) num_threads(ll->nt) if (ll->nt > 1)
 #endif
-                for (int64_t q = 0; q < nsel; q++) {
-                    float *dst = ll->sa + q * n1;
-                    const float *src = ll->phit + ll->rows[q] * n1, sw = ll->sw[q];
-                    for (int64_t j = 0; j < n1; j++)
-                        dst[j] = sw * src[j];
+        for (int64_t q = 0; q < nblk; q++) {
+#if defined(BNN_HAVE_OPENMP)
+            const int64_t tid = omp_get_thread_num();
+#else
+            const int64_t tid = 0;
+#endif
+            int64_t k = 0, k2 = q; /* block q is (k, k2), k <= k2, in row order */
+            while (k2 >= K - k) k2 -= K - k, k++;
+            k2 += k;
+            float *sa = ll->sa + tid * b * n1, *sw = ll->sw + tid * b, *prod = ll->prod + tid * n1 * n1;
+            int64_t *rows = ll->rows + tid * b;
+            /* Rows with w > 0 first (scaled by √w), then those with w < 0 (by √−w). */
+            int64_t npos = 0, nsel = 0;
+            for (int pass = 0; pass < 2; pass++) {
+                for (int64_t r = 0; r < b; r++) {
+                    const double w = ll_w(ll, b, r, k, k2);
+                    if (pass == 0 ? !(w > 0.0) : !(w < 0.0)) continue;
+                    rows[nsel] = r, sw[nsel++] = (float)sqrt(fabs(w));
                 }
-                bnn_syrk(ll->prod, ll->sa, n1, npos, 1.0f, 0.0f);
-                if (nneg) bnn_syrk(ll->prod, ll->sa + npos * n1, n1, nneg, -1.0f, 1.0f);
-                add_upper(blk, ll->prod, n1);
+                if (pass == 0) npos = nsel;
             }
+            const int64_t nneg = nsel - npos;
+            if (nsel == 0) continue;
+            for (int64_t i = 0; i < nsel; i++) {
+                float *dst = sa + i * n1;
+                const float *src = ll->phit + rows[i] * n1, si = sw[i];
+                for (int64_t j = 0; j < n1; j++)
+                    dst[j] = si * src[j];
+            }
+            bnn_syrk(prod, sa, n1, npos, 1.0f, 0.0f);
+            if (nneg) bnn_syrk(prod, sa + npos * n1, n1, nneg, -1.0f, 1.0f);
+            add_upper(ll->blocks + q * n1 * n1, prod, n1);
+        }
         break;
     }
     case BNN_HESS_LOWRANK: BNN_ASSERT(0); /* handled by the passes of per-example rows */
@@ -1211,10 +1230,11 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
             ok = (llc.wd = alloc_floats(bmax * K)) && (llc.sa = alloc_floats(bmax * in)) &&
                  (llc.prod = alloc_floats(K * in));
         if (ok && hess == BNN_HESS_FULL)
-            ok = (llc.phit = alloc_floats(bmax * n1)) && (llc.sa = alloc_floats(bmax * n1)) &&
-                 (llc.rows = bnn__alloc(bnn__bytes(bmax, sizeof(int64_t)))) &&
-                 (llc.sw = alloc_floats(bmax)) &&
-                 (llc.prod = alloc_floats(n1 * n1)) &&
+            ok = (llc.nt = bnn_get_threads()) >= 1 && (llc.phit = alloc_floats(bmax * n1)) &&
+                 (llc.sa = alloc_floats(llc.nt * bmax * n1)) &&
+                 (llc.rows = bnn__alloc(bnn__bytes(llc.nt * bmax, sizeof(int64_t)))) &&
+                 (llc.sw = alloc_floats(llc.nt * bmax)) &&
+                 (llc.prod = alloc_floats(llc.nt * n1 * n1)) &&
                  (llc.blocks = alloc_doubles(K * (K + 1) / 2 * n1 * n1));
     } else if (ok && p->hessian == BNN_HESS_DIAG) {
         ok = (ps.sg = alloc_floats(bmax * maxout)) && (ps.sa = alloc_floats(bmax * maxin)) &&
