@@ -1445,6 +1445,8 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                 lr->N = c->N, lr->K = c->K, lr->loss = c->loss;
                 bnn__free(hf), hf = NULL; /* the float scratch is no longer needed */
                 rc = copy_segments(lr, c);
+                /* The layer sizes too, as the matrix-free way records them. */
+                if (!rc && c->nlayers) rc = bnn__curv_set_layers(lr, c->nlayers, c->layer_sizes);
                 if (!rc) rc = lowrank_from_dense(lr, c->dense, P, rank);
                 bnn_curv_free(c);
                 c = lr;
