@@ -97,6 +97,7 @@ run "plot sine" "$BNN" plot -m "$T/la_sine.safetensors" -o "$T/sine.svg"
 # Too large: refused before allocating, with the size; bad settings and inputs.
 run "train wide" "$BNN" train --data moons --model mlp:2-1500-1500-2 --epochs 1 -q -o "$T/wide.safetensors"
 expect_fail "full too large" "TiB\|GiB" "$BNN" laplace -m "$T/wide.safetensors" --subset all --hessian full -o "$T/never.safetensors"
+expect_fail "full too large, layers" "select fewer layers" "$BNN" laplace -m "$T/wide.safetensors" --subset layers:0,1 --hessian full -o "$T/never.safetensors"
 expect_fail "bad hessian" "--hessian" "$BNN" laplace -m "$T/map.safetensors" --hessian blockdiag -o "$T/never.safetensors"
 # Low rank: kept eigenpairs of the GGN; saved and read back like the others.
 run "laplace lowrank" "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian lowrank --rank 10 -o "$T/la_lr.safetensors"

@@ -7,7 +7,11 @@
  *   EF   H = Σ_n g_n g_nᵀ,      g_n = J_nᵀ ∂loss_n/∂f                  (README convention 2)
  *
  * with J_n = ∂f(x_n)/∂θ over the chosen subset of parameters, everything summed (not averaged)
- * over the N training points and taken at σ = 1 (the posterior applies hf = 1/σ² later).
+ * over the N training points and taken at σ = 1 (the posterior applies hf = 1/σ² later). The
+ * subset is a set of whole Linear layers (all, the last, or any chosen ones); its parameters are
+ * the selected layers' weights and biases concatenated in model order, which in the flat vector
+ * are one or more runs (bnn_curv_segment), so H over {0, 2} is H over all layers restricted to
+ * the rows and columns of layers 0 and 2.
  *
  * How it is computed. The model's curvature hook (bnn__model_backward_hook) runs a backward pass
  * of the last forward and hands us, for every Linear layer, its input activations A (b × in) and
