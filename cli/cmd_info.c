@@ -14,6 +14,33 @@ static const char *dtype_name(bnn_dtype d) {
     return "?";
 }
 
+/* The Linear layers (by the index the layers line shows) whose weights a Laplace subset holds. */
+static void print_subset(const bnn_model *m, const bnn_curv *c) {
+    int64_t nlin = 0, nin = 0;
+    printf("subset    Linear layers");
+    for (int64_t i = 0; i < bnn_model_nlayers(m); i++) {
+        int64_t wo, ws[2], bo, bl;
+        if (strcmp(bnn_model_layer_kind(m, i), "linear") ||
+            bnn_model_layer_tensors(m, i, &wo, ws, &bo, &bl))
+            continue;
+        for (int64_t s = 0; s < bnn_curv_nsegments(c); s++) {
+            int64_t so, sl;
+            if (!bnn_curv_segment(c, s, &so, &sl) && wo >= so && bo + bl <= so + sl) {
+                printf("%s%lld", nin++ ? "," : " ", (long long)nlin);
+                break;
+            }
+        }
+        nlin++;
+    }
+    printf(" of 0..%lld: parameters", (long long)(nlin - 1));
+    for (int64_t s = 0; s < bnn_curv_nsegments(c); s++) {
+        int64_t so, sl;
+        if (!bnn_curv_segment(c, s, &so, &sl))
+            printf("%s %lld..%lld", s ? "," : "", (long long)so, (long long)(so + sl - 1));
+    }
+    printf("\n");
+}
+
 int cmd_info(int argc, char **argv) {
     const char *cmd = "info";
     cli_opt opts[1] = {{"", 0, OPT_FLAG, NULL, NULL, "", 0}};
@@ -37,9 +64,17 @@ int cmd_info(int argc, char **argv) {
         if (bnn_model_new(&m, spec) == 0) {
             printf("model     %s, %lld parameters\n", bnn_model_spec(m),
                    (long long)bnn_model_nparams(m));
+            /* Linear layers carry their index for bnn laplace --subset layers:I,J,... */
             printf("layers   ");
-            for (int64_t i = 0; i < bnn_model_nlayers(m); i++)
-                printf(" %s%s", i ? "> " : "", bnn_model_layer_kind(m, i));
+            for (int64_t i = 0, j = 0; i < bnn_model_nlayers(m); i++) {
+                const char *kind = bnn_model_layer_kind(m, i);
+                int64_t wo, ws[2], bo, bl;
+                if (!strcmp(kind, "linear") && !bnn_model_layer_tensors(m, i, &wo, ws, &bo, &bl))
+                    printf(" %s[%lld] linear %lld->%lld", i ? "> " : "", (long long)j++,
+                           (long long)ws[1], (long long)ws[0]);
+                else
+                    printf(" %s%s", i ? "> " : "", kind);
+            }
             printf("\n");
             bnn_model_free(m);
         } else {
@@ -74,6 +109,7 @@ int cmd_info(int argc, char **argv) {
                     printf("posterior Laplace over %lld parameters, prior precision %.4g\n",
                            (long long)bnn_curv_nparams(bnn_laplace_curv(la)),
                            bnn_laplace_prior_prec(la));
+                    print_subset(m, bnn_laplace_curv(la));
                 } else if (bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG) {
                     double lo, mean, hi;
                     bnn_posterior_std_summary(q, &lo, &mean, &hi);

@@ -46,6 +46,46 @@ static int val_nll(bnn_model *m, bnn_laplace *la, const bnn_dataset *val, double
     return rc;
 }
 
+/* --subset layers:I,J,...: Linear-layer indices (as `bnn info` numbers them), in any order;
+ * sorted here, since the subset always follows the model's order. Returns a usage error (exit 2)
+ * for an empty list, a non-number, a duplicate or too many entries. */
+#define MAX_SUBSET_LAYERS 256
+static int parse_layers(const char *cmd, const char *subset, int64_t *idx, int64_t *n) {
+    const char *q = subset + strlen("layers:");
+    *n = 0;
+    if (!*q)
+        return cli_usage_error(cmd, "--subset layers: needs Linear-layer indices, e.g. "
+                                    "layers:0,2 (see bnn info MODEL)");
+    while (*q) {
+        const char *start = q;
+        int64_t v = 0;
+        while (*q >= '0' && *q <= '9' && v < 100000000)
+            v = v * 10 + (*q++ - '0');
+        if (q == start || (*q && *q != ','))
+            return cli_usage_error(cmd,
+                                   "--subset %s: '%.*s' is not a layer index (expected "
+                                   "layers:I,J,... with indices 0, 1, ...)",
+                                   subset, (int)strcspn(start, ","), start);
+        if (*q == ',' && !q[1])
+            return cli_usage_error(cmd, "--subset %s: the list ends with a comma", subset);
+        if (*n == MAX_SUBSET_LAYERS)
+            return cli_usage_error(cmd, "--subset %s: at most %d layers", subset,
+                                   MAX_SUBSET_LAYERS);
+        idx[(*n)++] = v;
+        if (*q == ',') q++;
+    }
+    for (int64_t i = 1; i < *n; i++) /* insertion sort: a handful of entries */
+        for (int64_t j = i; j > 0 && idx[j - 1] > idx[j]; j--) {
+            const int64_t t = idx[j];
+            idx[j] = idx[j - 1], idx[j - 1] = t;
+        }
+    for (int64_t i = 1; i < *n; i++)
+        if (idx[i] == idx[i - 1])
+            return cli_usage_error(cmd, "--subset %s: layer %lld is listed twice", subset,
+                                   (long long)idx[i]);
+    return 0;
+}
+
 int cmd_laplace(int argc, char **argv) {
     const char *cmd = "laplace";
     cli_data_flags df = {.target_col = -1};
@@ -55,15 +95,25 @@ int cmd_laplace(int argc, char **argv) {
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the trained (MAP) model (required)", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the Laplace posterior here (required)", 0},
-        {"data", 'd', OPT_STR, &df.data, "SPEC", "training data for the curvature (default: the model's, without its hold-out)", 0},
-        {"subset", 0, OPT_STR, &subset, "NAME", "last-layer (default) or all", 0},
+        {"data", 'd', OPT_STR, &df.data, "SPEC",
+         "training data for the curvature (default: the model's, without its hold-out)", 0},
+        {"subset", 0, OPT_STR, &subset, "NAME",
+         "last-layer (default), all, or layers:I,J,... (Linear layers by the index bnn info shows, "
+         "e.g. layers:0,2)",
+         0},
         {"hessian", 0, OPT_STR, &hessian, "NAME", "kron (default), diag, full or lowrank", 0},
         {"rank", 0, OPT_INT, &rank, "R", "lowrank: eigenpairs of the GGN kept (default 20)", 0},
-        {"curvature", 0, OPT_STR, &curvature, "NAME", "ggn (exact, default), ggn-mc (sampled Fisher) or ef (empirical Fisher)", 0},
-        {"prior", 0, OPT_STR, &prior, "HOW", "marglik (default: maximise the marginal likelihood), marglik-layers (one precision per layer), grid (on the hold-out), or a number", 0},
-        {"steps", 0, OPT_INT, &steps, "N", "marglik: Adam steps on log prior precision (default 100)", 0},
+        {"curvature", 0, OPT_STR, &curvature, "NAME",
+         "ggn (exact, default), ggn-mc (sampled Fisher) or ef (empirical Fisher)", 0},
+        {"prior", 0, OPT_STR, &prior, "HOW",
+         "marglik (default: maximise the marginal likelihood), marglik-layers (one precision per "
+         "layer), grid (on the hold-out), or a number",
+         0},
+        {"steps", 0, OPT_INT, &steps, "N",
+         "marglik: Adam steps on log prior precision (default 100)", 0},
         {"seed", 's', OPT_INT, &seed, "N", "ggn-mc: seed of the sampled labels (default 0)", 0},
-        {"batch-size", 'b', OPT_INT, &batch, "N", "examples per pass (default: 1024 for the network's last layer, else 256)", 0},
+        {"batch-size", 'b', OPT_INT, &batch, "N",
+         "examples per pass (default: 1024 for the network's last layer, else 256)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
@@ -82,9 +132,21 @@ int cmd_laplace(int argc, char **argv) {
     if (rc) return 2;
     if (!model_path || !output) return cli_usage_error(cmd, "-m MODEL and -o FILE are required");
     struct bnn_curv_params cp = bnn_curv_default_params();
+    int64_t sel[MAX_SUBSET_LAYERS], nsel = 0;
+    char subset_txt[MAX_SUBSET_LAYERS * 12 + 8];
     if (!strcmp(subset, "last-layer")) cp.subset = BNN_SUBSET_LAST_LAYER;
     else if (!strcmp(subset, "all")) cp.subset = BNN_SUBSET_ALL;
-    else return cli_usage_error(cmd, "--subset must be last-layer or all");
+    else if (!strncmp(subset, "layers:", 7)) {
+        if ((rc = parse_layers(cmd, subset, sel, &nsel))) return rc;
+        cp.subset = BNN_SUBSET_LAYERS, cp.layers = sel, cp.nlayers_sel = nsel;
+        /* Printed and saved in the sorted form: layers:0,2 for layers:2,0. */
+        size_t at = (size_t)snprintf(subset_txt, sizeof subset_txt, "layers:");
+        for (int64_t i = 0; i < nsel && at < sizeof subset_txt; i++)
+            at += (size_t)snprintf(subset_txt + at, sizeof subset_txt - at, "%s%lld", i ? "," : "",
+                                   (long long)sel[i]);
+        subset = subset_txt;
+    } else
+        return cli_usage_error(cmd, "--subset must be last-layer, all or layers:I,J,...");
     if (!strcmp(hessian, "kron")) cp.hessian = BNN_HESS_KRON;
     else if (!strcmp(hessian, "diag")) cp.hessian = BNN_HESS_DIAG;
     else if (!strcmp(hessian, "full")) cp.hessian = BNN_HESS_FULL;
@@ -150,6 +212,19 @@ int cmd_laplace(int argc, char **argv) {
         rc = cli_usage_error(cmd, "--prior grid needs held-out data: train the model with --holdout N");
         goto done;
     }
+    if (cp.subset == BNN_SUBSET_LAYERS) { /* the indices against the model, before any work */
+        int64_t nlin = 0;
+        for (int64_t i = 0; i < bnn_model_nlayers(m); i++)
+            nlin += !strcmp(bnn_model_layer_kind(m, i), "linear");
+        if (sel[nsel - 1] >= nlin) {
+            rc = cli_usage_error(cmd,
+                                 "--subset %s: layer %lld is out of range; %s has %lld Linear "
+                                 "layers, 0..%lld (see bnn info %s)",
+                                 subset, (long long)sel[nsel - 1], bnn_model_spec(m),
+                                 (long long)nlin, (long long)(nlin - 1), model_path);
+            goto done;
+        }
+    }
     const bnn_dataset *fit = train ? train : all;
     const char *s = bnn_st_meta(st, "bnn.sigma");
     /* Only the Gaussian likelihood has a noise σ to start from and tune. */
@@ -161,13 +236,31 @@ int cmd_laplace(int argc, char **argv) {
         goto done;
     }
     double t_curv = now_s() - t0;
-    const int64_t off = bnn_curv_offset(c), P = bnn_curv_nparams(c);
-    if ((rc = bnn_laplace_new(&la, c, bnn_model_cparams(m) + off, task))) {
-        c = NULL; /* owned by the Laplace object, freed with it */
+    const int64_t off = bnn_curv_offset(c), P = bnn_curv_nparams(c), nseg = bnn_curv_nsegments(c);
+    char where[256]; /* "offset 1234", or "segments at offsets 0+60, 1234+39" */
+    snprintf(where, sizeof where, "offset %lld", (long long)off);
+    if (nseg > 1) {
+        size_t at = (size_t)snprintf(where, sizeof where, "%lld segments:", (long long)nseg);
+        for (int64_t i = 0; i < nseg && at < sizeof where; i++) {
+            int64_t so, sl;
+            bnn_curv_segment(c, i, &so, &sl);
+            at += (size_t)snprintf(where + at, sizeof where - at, "%s %lld..%lld", i ? "," : "",
+                                   (long long)so, (long long)(so + sl - 1));
+        }
+    }
+    float *mean = malloc((size_t)P * sizeof *mean); /* the subset's MAP values, in its order */
+    if (!mean) {
+        rc = cli_fail(cmd, BNN_ENOMEM, NULL);
+        goto done;
+    }
+    bnn_curv_gather(c, bnn_model_cparams(m), mean);
+    rc = bnn_laplace_new(&la, c, mean, task);
+    free(mean);
+    c = NULL; /* owned by the Laplace object, freed with it (also on failure) */
+    if (rc) {
         rc = cli_fail(cmd, rc, NULL);
         goto done;
     }
-    c = NULL;
     double lml1 = bnn_laplace_lml(la, 1.0, sigma, NULL, NULL);
     if (!strcmp(prior, "marglik")) {
         if ((rc = bnn_laplace_optimize(la, steps))) {
@@ -203,7 +296,7 @@ int cmd_laplace(int argc, char **argv) {
     double t_fit = now_s() - t0;
     const double delta = bnn_laplace_prior_prec(la), sig = bnn_laplace_sigma(la);
     printf("data       %lld examples of %s\n", (long long)bnn_dataset_n(fit), df.data);
-    printf("subset     %s: %lld parameters (offset %lld)\n", subset, (long long)P, (long long)off);
+    printf("subset     %s: %lld parameters (%s)\n", subset, (long long)P, where);
     printf("hessian    %s, %s curvature\n", hessian, curvature);
     printf("log ML     %.4f at prior precision 1%s\n", lml1, noise ? " (sigma as trained)" : "");
     const int64_t nlay = bnn_laplace_nlayers(la);

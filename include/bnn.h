@@ -671,7 +671,9 @@ typedef enum {
     BNN_HESS_FULL = 2,
     BNN_HESS_LOWRANK = 3 /* H ≈ U diag(λ) Uᵀ, the top-`rank` eigenpairs of the GGN */
 } bnn_hessian;
-typedef enum { BNN_SUBSET_ALL = 0, BNN_SUBSET_LAST_LAYER = 1 } bnn_subset;
+/* The weights the curvature covers: every Linear layer, the last one, or a chosen set of Linear
+ * layers (bnn_curv_params.layers). Other layers have no parameters. */
+typedef enum { BNN_SUBSET_ALL = 0, BNN_SUBSET_LAST_LAYER = 1, BNN_SUBSET_LAYERS = 2 } bnn_subset;
 
 struct bnn_curv_params {
     bnn_curvature curvature; /* default GGN (exact: one backward pass per output) */
@@ -686,6 +688,12 @@ struct bnn_curv_params {
     int lowrank_method;      /* lowrank: 0 (default) the dense eigendecomposition when P × P fits
                               * max_bytes, else randomized subspace iteration without P × P
                               * (Halko et al. 2011); 1 forces dense, 2 the matrix-free iteration */
+    /* BNN_SUBSET_LAYERS: the Linear layers to include, numbered 0, 1, ... over the model's
+     * Linear layers only (the order `bnn info` prints them), strictly ascending, each below the
+     * model's count of Linear layers; any other list is BNN_EINVAL naming the bad index. The
+     * array is read during bnn_curv_compute only (the caller owns it). Default NULL, 0. */
+    const int64_t *layers;
+    int64_t nlayers_sel;
 };
 struct bnn_curv_params bnn_curv_default_params(void);
 
@@ -701,7 +709,25 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
 void bnn_curv_free(bnn_curv *c);
 bnn_hessian bnn_curv_structure(const bnn_curv *c);
 int64_t bnn_curv_nparams(const bnn_curv *c);  /* P: parameters in the subset */
-int64_t bnn_curv_offset(const bnn_curv *c);   /* first parameter of the subset in the flat vector */
+/* The first parameter of the subset in the flat vector: the offset of its first segment (the
+ * subset is exactly [offset, offset + P) only when bnn_curv_nsegments is 1). */
+int64_t bnn_curv_offset(const bnn_curv *c);
+/* Where the subset lies in the model's flat parameter vector: nsegments ≥ 1 maximal runs of
+ * consecutive parameters, in ascending order and not touching each other; the subset's P values
+ * are their concatenation in that order (`all` and `last-layer` are one segment; Linear layers
+ * {0, 2} of a three-layer MLP are two). bnn_curv_segment gives segment i (offset in the flat
+ * vector and length); BNN_EINVAL for a bad i. */
+int64_t bnn_curv_nsegments(const bnn_curv *c);
+int bnn_curv_segment(const bnn_curv *c, int64_t i, int64_t *offset, int64_t *len);
+/* The subset's values of a full flat vector (sub: P values, from full at the segments), and the
+ * reverse (full's other entries are left as they are). */
+void bnn_curv_gather(const bnn_curv *c, const float *full, float *sub);
+void bnn_curv_scatter(const bnn_curv *c, const float *sub, float *full);
+/* Places the subset at nseg segments (offsets ascending, lengths ≥ 1, no overlap, lengths
+ * summing to P; segments that touch are merged), e.g. for a curvature built from arrays, whose
+ * subset is otherwise the single segment [offset, offset + P). BNN_EINVAL otherwise, the
+ * curvature unchanged. */
+int bnn_curv_set_segments(bnn_curv *c, int64_t nseg, const int64_t *offsets, const int64_t *lens);
 int64_t bnn_curv_ndata(const bnn_curv *c);    /* N */
 int64_t bnn_curv_noutputs(const bnn_curv *c); /* K */
 double bnn_curv_loss(const bnn_curv *c);      /* the summed loss at the weights */
@@ -729,7 +755,8 @@ int bnn_curv_from_arrays(bnn_curv **out, bnn_hessian structure, int64_t P, int64
  * eigendecompositions of their factors (LAPACK dsyev; negative eigenvalues clipped to 0) so that
  * log-determinants, solves and samples are exact for the decomposition. */
 typedef struct bnn_laplace bnn_laplace;
-/* Takes ownership of c (also on failure). mean: the subset's MAP values (P), copied. */
+/* Takes ownership of c (also on failure). mean: the subset's MAP values (P, in subset order:
+ * bnn_curv_gather of the model's weights), copied. */
 int bnn_laplace_new(bnn_laplace **out, bnn_curv *c, const float *mean, bnn_task task);
 void bnn_laplace_free(bnn_laplace *la);
 const bnn_curv *bnn_laplace_curv(const bnn_laplace *la);
@@ -787,7 +814,8 @@ void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t 
 /* Laplace bridge as laplace-torch computes it (README §7). */
 void bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, int64_t n,
                         int64_t k);
-/* One weight sample of the subset (P values, added to the MAP): θ ~ N(mean, P_post⁻¹). */
+/* One weight sample of the subset (P values in subset order, added to the MAP):
+ * θ ~ N(mean, P_post⁻¹); bnn_curv_scatter puts it into a full weight vector. */
 int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta);
 
 /* A posterior over the whole model from a Laplace approximation of its subset: the other weights

@@ -49,6 +49,43 @@ run "predict laplace" "$BNN" predict -m "$T/la_last-layer_kron.safetensors" --da
 run "info laplace" "$BNN" info "$T/la_all_kron.safetensors"
 grep -q "laplace.b0.f0" "$T/out" && ok || bad "info lists the Kronecker factors"
 
+# A chosen set of Linear layers, by the index bnn info shows: layers 0 and 2 of the three, two
+# separate runs of the weights. laplace → eval (GLM and samples) → predict → info.
+run "info map" "$BNN" info "$T/map.safetensors"
+grep -q "\[0\] linear 2->50 > tanh > \[1\] linear 50->50 > tanh > \[2\] linear 50->2" "$T/out" && ok || bad "info numbers the Linear layers"
+for h in diag kron full lowrank; do
+  run "laplace layers:0,2 $h" "$BNN" laplace -m "$T/map.safetensors" --subset layers:2,0 --hessian $h -o "$T/la_sel_$h.safetensors"
+  grep -q "^subset     layers:0,2: 252 parameters (2 segments: 0..149, 2700..2801)" "$T/out" && ok || bad "layers:0,2 $h: subset line: $(grep ^subset "$T/out")"
+  run "eval layers:0,2 $h" "$BNN" eval -m "$T/la_sel_$h.safetensors"
+  grep -q "linearised (GLM), probit" "$T/out" && ok || bad "layers:0,2 $h predicts with the GLM"
+  acc=$(val accuracy)
+  awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' && ok || bad "layers:0,2 $h accuracy $acc"
+done
+run "eval layers:0,2 samples" "$BNN" eval -m "$T/la_sel_kron.safetensors" --samples 8
+grep -q "Monte-Carlo average" "$T/out" && ok || bad "sampled predictive of layers:0,2"
+run "predict layers:0,2" "$BNN" predict -m "$T/la_sel_full.safetensors" --data moons -o "$T/pred_sel.csv"
+[ "$(wc -l <"$T/pred_sel.csv")" -eq 501 ] && ok || bad "layers:0,2 predict rows"
+run "info layers:0,2" "$BNN" info "$T/la_sel_kron.safetensors"
+grep -q "^subset    Linear layers 0,2 of 0..2: parameters 0..149, 2700..2801" "$T/out" && ok || bad "info names the subset's layers"
+grep -q "bnn.laplace.segments *0:150,2700:102" "$T/out" && ok || bad "the file records the segments"
+run "info last-layer" "$BNN" info "$T/la_last-layer_kron.safetensors"
+grep -q "^subset    Linear layers 2 of 0..2: parameters 2700..2801" "$T/out" && ok || bad "info names the last layer"
+run "laplace layers:0,2 per-layer prior" "$BNN" laplace -m "$T/map.safetensors" --subset layers:0,2 --hessian kron --prior marglik-layers -o "$T/la_sel_pl.safetensors"
+[ "$(grep "per-layer precisions" "$T/out" | awk '{print $4}' | tr ',' '\n' | wc -l)" -eq 2 ] && ok || bad "layers:0,2: 2 per-layer precisions"
+run "eval layers:0,2 per-layer prior" "$BNN" eval -m "$T/la_sel_pl.safetensors"
+# layers:2 is last-layer: the same numbers.
+run "laplace layers:2" "$BNN" laplace -m "$T/map.safetensors" --subset layers:2 -o "$T/la_sel_2.safetensors"
+grep -v "^time\|^subset" "$T/out" >"$T/sel2.txt"
+run "laplace last-layer again" "$BNN" laplace -m "$T/map.safetensors" --subset last-layer -o "$T/la_ll2.safetensors"
+grep -v "^time\|^subset" "$T/out" | cmp -s - "$T/sel2.txt" && ok || bad "layers:2 differs from last-layer"
+for bad_list in "layers:0,x|not a layer index" "layers:|needs Linear-layer indices" "layers:0,0|listed twice" \
+                "layers:0,3|out of range; mlp:2-50-50-2:tanh has 3 Linear layers" "layers:0,|ends with a comma" \
+                "layers:-1|not a layer index" "layer:0|must be last-layer, all or layers"; do
+  expect_fail "--subset ${bad_list%%|*}" "${bad_list#*|}" "$BNN" laplace -m "$T/map.safetensors" --subset "${bad_list%%|*}" -o "$T/never.safetensors"
+  [ "$(set +e; "$BNN" laplace -m "$T/map.safetensors" --subset "${bad_list%%|*}" -o "$T/never.safetensors" 2>/dev/null; echo $?)" -eq 2 ] && ok || bad "--subset ${bad_list%%|*}: exit status is not 2"
+done
+[ ! -e "$T/never.safetensors" ] && ok || bad "a bad --subset left a file"
+
 # Regression: the noise is tuned too, and the predictive variance includes it.
 run "train sine" "$BNN" train --data sine-gap --epochs 200 --batch-size 16 --lr 1e-2 --noise 0.1 -q -o "$T/sine.safetensors"
 run "laplace sine" "$BNN" laplace -m "$T/sine.safetensors" --subset all --hessian full -o "$T/la_sine.safetensors"
@@ -60,6 +97,7 @@ run "plot sine" "$BNN" plot -m "$T/la_sine.safetensors" -o "$T/sine.svg"
 # Too large: refused before allocating, with the size; bad settings and inputs.
 run "train wide" "$BNN" train --data moons --model mlp:2-1500-1500-2 --epochs 1 -q -o "$T/wide.safetensors"
 expect_fail "full too large" "TiB\|GiB" "$BNN" laplace -m "$T/wide.safetensors" --subset all --hessian full -o "$T/never.safetensors"
+expect_fail "full too large, layers" "select fewer layers" "$BNN" laplace -m "$T/wide.safetensors" --subset layers:0,1 --hessian full -o "$T/never.safetensors"
 expect_fail "bad hessian" "--hessian" "$BNN" laplace -m "$T/map.safetensors" --hessian blockdiag -o "$T/never.safetensors"
 # Low rank: kept eigenpairs of the GGN; saved and read back like the others.
 run "laplace lowrank" "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian lowrank --rank 10 -o "$T/la_lr.safetensors"

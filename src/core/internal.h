@@ -105,6 +105,12 @@ typedef void (*bnn__curv_hook)(void *ctx, int64_t layer, const float *A, const f
                                int64_t in, int64_t out);
 void bnn__model_backward_hook(bnn_model *m, const float *theta, const float *dout, float *grad,
                               bnn__curv_hook hook, void *ctx);
+/* The same without parameter gradients, stopping at layer `first` (0 ≤ first < nlayers): the hook
+ * sees the Linear layers first.. only, and nothing is propagated below `first` (a curvature over
+ * a subset of layers needs nothing under its first one). first = 0 does the work of
+ * bnn__model_backward_hook with grad = NULL. */
+void bnn__model_backward_hook_to(bnn_model *m, const float *theta, const float *dout,
+                                 bnn__curv_hook hook, void *ctx, int64_t first);
 
 /* Laplace internals (src/fit/laplace.c), for tests against float64 references:
  * bnn_laplace_new with a double-precision mean, and the eigenvalues of a Kronecker factor

@@ -7,7 +7,11 @@
  *   EF   H = Σ_n g_n g_nᵀ,      g_n = J_nᵀ ∂loss_n/∂f                  (README convention 2)
  *
  * with J_n = ∂f(x_n)/∂θ over the chosen subset of parameters, everything summed (not averaged)
- * over the N training points and taken at σ = 1 (the posterior applies hf = 1/σ² later).
+ * over the N training points and taken at σ = 1 (the posterior applies hf = 1/σ² later). The
+ * subset is a set of whole Linear layers (all, the last, or any chosen ones); its parameters are
+ * the selected layers' weights and biases concatenated in model order, which in the flat vector
+ * are one or more runs (bnn_curv_segment), so H over {0, 2} is H over all layers restricted to
+ * the rows and columns of layers 0 and 2.
  *
  * How it is computed. The model's curvature hook (bnn__model_backward_hook) runs a backward pass
  * of the last forward and hands us, for every Linear layer, its input activations A (b × in) and
@@ -101,6 +105,11 @@ struct bnn_curv {
      * column j is the eigenvector of eig[j]) and eig (r, descending). */
     int64_t rank;
     double *U, *eig;
+    /* Where the subset lies in the flat vector: nseg maximal runs (seg_off, seg_len), whose
+     * concatenation is the subset's order; nseg = 0 means the single run [offset, offset + P)
+     * (a curvature built from arrays). offset is always the first run's start. */
+    int64_t nseg;
+    int64_t *seg_off, *seg_len;
     /* The subset's Linear layers: parameters per layer (weight and bias), in order; 0 layers when
      * unknown (built from arrays without a layout). Used for per-layer prior precisions. */
     int64_t nlayers;
@@ -177,12 +186,87 @@ void bnn_curv_free(bnn_curv *c) {
         }
     free(c->blocks);
     free(c->layer_sizes);
+    free(c->seg_off), free(c->seg_len);
     free(c);
 }
 
 bnn_hessian bnn_curv_structure(const bnn_curv *c) { return c->structure; }
 int64_t bnn_curv_nparams(const bnn_curv *c) { return c->P; }
 int64_t bnn_curv_offset(const bnn_curv *c) { return c->offset; }
+
+int64_t bnn_curv_nsegments(const bnn_curv *c) { return c->nseg ? c->nseg : 1; }
+
+int bnn_curv_segment(const bnn_curv *c, int64_t i, int64_t *offset, int64_t *len) {
+    if (!c || i < 0 || i >= bnn_curv_nsegments(c))
+        return bnn__error(BNN_EINVAL, "bnn_curv_segment: segment %lld out of range (%lld segments)",
+                          (long long)i, c ? (long long)bnn_curv_nsegments(c) : 0LL);
+    if (offset) *offset = c->nseg ? c->seg_off[i] : c->offset;
+    if (len) *len = c->nseg ? c->seg_len[i] : c->P;
+    return 0;
+}
+
+void bnn_curv_gather(const bnn_curv *c, const float *full, float *sub) {
+    if (!c->nseg) {
+        memcpy(sub, full + c->offset, (size_t)c->P * sizeof(float));
+        return;
+    }
+    for (int64_t i = 0, at = 0; i < c->nseg; at += c->seg_len[i], i++)
+        memcpy(sub + at, full + c->seg_off[i], (size_t)c->seg_len[i] * sizeof(float));
+}
+
+void bnn_curv_scatter(const bnn_curv *c, const float *sub, float *full) {
+    if (!c->nseg) {
+        memcpy(full + c->offset, sub, (size_t)c->P * sizeof(float));
+        return;
+    }
+    for (int64_t i = 0, at = 0; i < c->nseg; at += c->seg_len[i], i++)
+        memcpy(full + c->seg_off[i], sub + at, (size_t)c->seg_len[i] * sizeof(float));
+}
+
+int bnn_curv_set_segments(bnn_curv *c, int64_t nseg, const int64_t *offsets, const int64_t *lens) {
+    const char *fn = "bnn_curv_set_segments";
+    if (!c || nseg < 1 || !offsets || !lens)
+        return bnn__error(BNN_EINVAL, "%s: need a curvature and at least one segment", fn);
+    int64_t sum = 0;
+    for (int64_t i = 0; i < nseg; i++) {
+        if (offsets[i] < 0 || lens[i] < 1 || lens[i] > INT64_MAX - offsets[i])
+            return bnn__error(BNN_EINVAL,
+                              "%s: segment %lld (offset %lld, length %lld) is not valid", fn,
+                              (long long)i, (long long)offsets[i], (long long)lens[i]);
+        if (i && offsets[i] < offsets[i - 1] + lens[i - 1])
+            return bnn__error(BNN_EINVAL,
+                              "%s: segment %lld (offset %lld) starts before segment %lld ends "
+                              "(at %lld); segments must be ascending without overlap",
+                              fn, (long long)i, (long long)offsets[i], (long long)(i - 1),
+                              (long long)(offsets[i - 1] + lens[i - 1]));
+        sum += lens[i];
+    }
+    if (sum != c->P)
+        return bnn__error(BNN_EINVAL,
+                          "%s: the segments hold %lld parameters, the curvature P = %lld", fn,
+                          (long long)sum, (long long)c->P);
+    int64_t *so = malloc((size_t)nseg * sizeof *so), *sl = malloc((size_t)nseg * sizeof *sl);
+    if (!so || !sl) {
+        free(so), free(sl);
+        return bnn__error(BNN_ENOMEM, "out of memory");
+    }
+    int64_t n = 0; /* runs that touch are merged, so the form is unique */
+    for (int64_t i = 0; i < nseg; i++) {
+        if (n && so[n - 1] + sl[n - 1] == offsets[i])
+            sl[n - 1] += lens[i];
+        else
+            so[n] = offsets[i], sl[n] = lens[i], n++;
+    }
+    free(c->seg_off), free(c->seg_len);
+    c->seg_off = so, c->seg_len = sl, c->nseg = n, c->offset = so[0];
+    return 0;
+}
+
+/* dst's placement in the flat vector from src (same P). */
+static int copy_segments(bnn_curv *dst, const bnn_curv *src) {
+    dst->offset = src->offset;
+    return src->nseg ? bnn_curv_set_segments(dst, src->nseg, src->seg_off, src->seg_len) : 0;
+}
 int64_t bnn_curv_ndata(const bnn_curv *c) { return c->N; }
 int64_t bnn_curv_noutputs(const bnn_curv *c) { return c->K; }
 double bnn_curv_loss(const bnn_curv *c) { return c->loss; }
@@ -919,6 +1003,7 @@ struct mf_ctx {
     struct pass *ps;
     const struct lin *last;
     bool shortcut;
+    int64_t first; /* the subset's first layer: where the backward passes stop */
     bnn_lik_kind lik;
     int64_t bmax, K, D, P, npass;
     float *dout;
@@ -944,7 +1029,7 @@ static void lowrank_hvp(struct mf_ctx *x, double *HV, const double *V, int64_t l
             if (x->shortcut)
                 curv_hook(x->ps, last->layer, A_last, x->dout, b, last->in, last->out);
             else
-                bnn__model_backward_hook(x->m, theta, x->dout, NULL, curv_hook, x->ps);
+                bnn__model_backward_hook_to(x->m, theta, x->dout, curv_hook, x->ps, x->first);
             const float *jac = x->ps->jac;
             memset(x->T, 0, (size_t)(b * l) * sizeof(double));
             for (int64_t r = 0; r < b; r++) { /* T[r,:] = Σ_i j[r,i] V[i,:] */
@@ -1062,8 +1147,11 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     if (p->hessian == BNN_HESS_LOWRANK && p->rank < 1)
         return bnn__error(BNN_EINVAL, "%s: the low-rank rank must be at least 1 (got %lld)", fn,
                           (long long)p->rank);
-    if (p->subset != BNN_SUBSET_ALL && p->subset != BNN_SUBSET_LAST_LAYER)
+    if (p->subset != BNN_SUBSET_ALL && p->subset != BNN_SUBSET_LAST_LAYER &&
+        p->subset != BNN_SUBSET_LAYERS)
         return bnn__error(BNN_EINVAL, "%s: unknown subset %d", fn, (int)p->subset);
+    if (p->subset == BNN_SUBSET_LAYERS && (p->nlayers_sel < 1 || !p->layers))
+        return bnn__error(BNN_EINVAL, "%s: a subset of layers needs at least one layer index", fn);
     if (p->batch_size < 0)
         return bnn__error(BNN_EINVAL, "%s: batch size must be at least 1, or 0 for automatic (got %lld)", fn,
                           (long long)p->batch_size);
@@ -1091,11 +1179,18 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                           task == BNN_TASK_CLASSIFICATION ? "classes" : "target columns",
                           bnn_model_spec(m), (long long)K);
 
-    /* The Linear layers of the subset. Parameter-free layers own no parameters, so the subset's
-     * parameters are contiguous from the first weight of its first layer. */
+    /* The Linear layers of the subset. Parameter-free layers own no parameters, so a Linear
+     * layer's weight and bias are one run of the flat vector, and the subset is the runs of its
+     * layers in model order: lin[].w and lin[].b are positions within the subset (the
+     * concatenation), seg_off the layers' starts in the flat vector. */
     const int64_t nlayers = bnn_model_nlayers(m);
     struct lin *lin = calloc((size_t)nlayers, sizeof *lin);
-    if (!lin) return bnn__error(BNN_ENOMEM, "out of memory");
+    int64_t *seg_off = calloc((size_t)nlayers, sizeof *seg_off);
+    int64_t *seg_len = calloc((size_t)nlayers, sizeof *seg_len);
+    if (!lin || !seg_off || !seg_len) {
+        free(lin), free(seg_off), free(seg_len);
+        return bnn__error(BNN_ENOMEM, "out of memory");
+    }
     int64_t nlin = 0;
     for (int64_t i = 0; i < nlayers; i++) {
         int64_t woff, wshape[2], boff, blen;
@@ -1106,22 +1201,48 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
             (struct lin){.layer = i, .in = wshape[1], .out = wshape[0], .w = woff, .b = boff};
     }
     BNN_ASSERT(nlin >= 1);
+    const int64_t nlin_model = nlin, last_linear = lin[nlin - 1].layer;
     if (p->subset == BNN_SUBSET_LAST_LAYER) {
         lin[0] = lin[nlin - 1];
         nlin = 1;
+    } else if (p->subset == BNN_SUBSET_LAYERS) {
+        for (int64_t j = 0; j < p->nlayers_sel; j++) {
+            const int64_t l = p->layers[j];
+            const char *why = l < 0 || l >= nlin_model     ? "is out of range"
+                              : j && l <= p->layers[j - 1] ? "is not above the one before it (the "
+                                                             "list must be ascending, without "
+                                                             "duplicates)"
+                                                           : NULL;
+            if (why) {
+                free(lin), free(seg_off), free(seg_len);
+                return bnn__error(BNN_EINVAL,
+                                  "%s: layer index %lld (entry %lld of the list) %s; the model "
+                                  "(%s) has %lld Linear layers, numbered 0..%lld",
+                                  fn, (long long)l, (long long)j, why, bnn_model_spec(m),
+                                  (long long)nlin_model, (long long)(nlin_model - 1));
+            }
+        }
+        for (int64_t j = 0; j < p->nlayers_sel; j++) /* ascending: lin[l] is not yet overwritten */
+            lin[j] = lin[p->layers[j]];
+        nlin = p->nlayers_sel;
     }
-    const int64_t offset = lin[0].w;
     int64_t P = 0;
     for (int64_t i = 0; i < nlin; i++) {
-        lin[i].w -= offset, lin[i].b -= offset;
+        const int64_t size = lin[i].out * lin[i].in + lin[i].out;
+        seg_off[i] = lin[i].w, seg_len[i] = size;
+        lin[i].w = P, lin[i].b = P + lin[i].out * lin[i].in;
         lin[i].block = 2 * i;
-        P += lin[i].out * lin[i].in + lin[i].out;
+        P += size;
     }
 
-    /* Last-layer subsets whose Linear layer ends the network need no backward pass at all: its
-     * output gradient is dout itself and its input the previous layer's cached activations. */
+    /* A subset that is just the Linear layer ending the network (last-layer, or a list naming
+     * only that layer) needs no backward pass at all: its output gradient is dout itself and its
+     * input the previous layer's cached activations. Other subsets back-propagate down to their
+     * first layer only (bnn__model_backward_hook_to). */
     const struct lin *last = &lin[nlin - 1];
-    const bool shortcut = p->subset == BNN_SUBSET_LAST_LAYER && last->layer == nlayers - 1;
+    const bool single_last = p->subset != BNN_SUBSET_ALL && nlin == 1 && last->layer == last_linear;
+    const bool shortcut = single_last && last->layer == nlayers - 1;
+    const int64_t first_layer = lin[0].layer;
     const int64_t bs = p->batch_size ? p->batch_size : shortcut ? CURV_BATCH_LL : CURV_BATCH;
     const int64_t bmax = bs < N ? bs : N;
 
@@ -1144,13 +1265,15 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
             char sn[32], sl[32];
             format_bytes(sn, sizeof sn, mode == 1 ? dense_need : mf_need);
             format_bytes(sl, sizeof sl, p->max_bytes);
-            free(lin);
+            free(lin), free(seg_off), free(seg_len);
             return bnn__error(BNN_ENOMEM,
                               "a low-rank Hessian (rank %lld) over %lld parameters needs %s even "
                               "without forming the %lld x %lld matrix (limit %s); %s",
                               (long long)rank, (long long)P, sn, (long long)P, (long long)P, sl,
-                              p->subset == BNN_SUBSET_LAST_LAYER
-                                  ? "lower --rank or --batch-size, or use --hessian diag"
+                              single_last ? "lower --rank or --batch-size, or use --hessian diag"
+                              : p->subset == BNN_SUBSET_LAYERS
+                                  ? "lower --rank or --batch-size, or select fewer layers "
+                                    "(--subset last-layer)"
                                   : "lower --rank or --batch-size, or use --subset last-layer");
         }
         if (mode == 1 || (mode == 0 && dense_fits)) {
@@ -1174,18 +1297,24 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
             p->hessian == BNN_HESS_FULL   ? "use --hessian kron or diag, or --subset last-layer"
             : p->hessian == BNN_HESS_KRON ? "use --hessian diag or --subset last-layer"
                                           : "use --subset last-layer";
-        if (p->subset == BNN_SUBSET_LAST_LAYER)
+        if (p->subset == BNN_SUBSET_LAYERS)
+            hint = p->hessian == BNN_HESS_FULL
+                       ? "use --hessian kron or diag, or select fewer layers (--subset last-layer)"
+                   : p->hessian == BNN_HESS_KRON
+                       ? "use --hessian diag, or select fewer layers (--subset last-layer)"
+                       : "select fewer layers (--subset last-layer)";
+        if (single_last)
             hint = p->hessian == BNN_HESS_FULL   ? "use --hessian kron or diag"
                    : p->hessian == BNN_HESS_KRON ? "use --hessian diag"
                                                  : "raise the limit";
-        free(lin);
+        free(lin), free(seg_off), free(seg_len);
         return bnn__error(BNN_ENOMEM, "a %s Hessian over %lld parameters needs %s (limit %s); %s",
                           structure_name(p->hessian), (long long)P, sn, sl, hint);
     }
 
     int rc = bnn_model_reserve(m, bmax);
     if (rc) {
-        free(lin);
+        free(lin), free(seg_off), free(seg_len);
         return rc;
     }
 
@@ -1199,7 +1328,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         bn1 = calloc((size_t)nblocks, sizeof *bn1);
         bf1 = calloc((size_t)nblocks, sizeof *bf1);
         if (!bn0 || !bn1 || !bf1) {
-            free(bn0), free(bn1), free(bf1), free(lin);
+            free(bn0), free(bn1), free(bf1), free(lin), free(seg_off), free(seg_len);
             return bnn__error(BNN_ENOMEM, "out of memory");
         }
         for (int64_t i = 0; i < nlin; i++) {
@@ -1254,7 +1383,8 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                         fn, structure_name(p->hessian), (long long)P, sn);
         goto done;
     }
-    c->offset = offset, c->N = N, c->K = K;
+    c->N = N, c->K = K;
+    if ((rc = bnn_curv_set_segments(c, nlin, seg_off, seg_len))) goto done;
     bnn__curv_set_lik(c, lik);
     {
         int64_t sizes[BNN_MAX_CURV_LAYERS];
@@ -1291,7 +1421,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
             if (shortcut) {
                 curv_hook(&ps, last->layer, A_last, dout, b, last->in, last->out);
             } else {
-                bnn__model_backward_hook(m, theta, dout, NULL, curv_hook, &ps);
+                bnn__model_backward_hook_to(m, theta, dout, curv_hook, &ps, first_layer);
             }
             if (hess == BNN_HESS_FULL) /* sum this batch's K passes in float (upper triangle) */
                 bnn_syrk(hf, ps.jac, P, b, 1.0f, c_ ? 1.0f : 0.0f);
@@ -1336,15 +1466,19 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                 rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate a rank-%lld curvature", fn,
                                 (long long)rank);
             } else {
-                lr->offset = c->offset, lr->N = c->N, lr->K = c->K, lr->loss = c->loss;
+                lr->N = c->N, lr->K = c->K, lr->loss = c->loss;
                 bnn__free(hf), hf = NULL; /* the float scratch is no longer needed */
-                rc = lowrank_from_dense(lr, c->dense, P, rank);
+                rc = copy_segments(lr, c);
+                /* The layer sizes too, as the matrix-free way records them. */
+                if (!rc && c->nlayers) rc = bnn__curv_set_layers(lr, c->nlayers, c->layer_sizes);
+                if (!rc) rc = lowrank_from_dense(lr, c->dense, P, rank);
                 bnn_curv_free(c);
                 c = lr;
             }
         }
     } else { /* matrix-free low rank */
         mf.m = m, mf.ds = ds, mf.p = p, mf.ps = &ps, mf.last = last, mf.shortcut = shortcut;
+        mf.first = first_layer;
         mf.bmax = bmax, mf.K = K, mf.D = D, mf.P = P, mf.npass = npass, mf.lik = lik;
         mf.dout = dout, mf.prob = prob;
         rc = lowrank_matfree(c, &mf, rank, lcols, p->seed);
@@ -1358,7 +1492,7 @@ done:
     bnn__free(llc.prod), bnn__free(llc.blocks), bnn__free(llc.rows), bnn__free(llc.sw);
     bnn__free(ps.sg), bnn__free(ps.sa), bnn__free(ps.prod), bnn__free(ps.jac);
     bnn__free(mf.T);
-    free(lin);
+    free(lin), free(seg_off), free(seg_len);
     if (rc) {
         bnn_curv_free(c);
         return rc;

@@ -1067,29 +1067,52 @@ static void glm_full_finish(glm_ctx *g) {
     }
 }
 
-/* The Linear layers covering the subset [offset, offset + P) of the flat vector, in order. */
+/* The Linear layers covering the subset's segments of the flat vector (bnn_curv_segment), in
+ * model order, with their weight and bias positions within the subset (the segments'
+ * concatenation). */
 static int glm_subset(const bnn_laplace *la, const bnn_model *m, glm_layer *sub, int64_t *nsub) {
-    const int64_t offset = bnn_curv_offset(la->c), nl = bnn_model_nlayers(m);
+    const bnn_curv *c = la->c;
+    const int64_t nl = bnn_model_nlayers(m), nseg = bnn_curv_nsegments(c);
     int64_t n = 0, covered = 0;
     for (int64_t i = 0; i < nl; i++) {
         if (strcmp(bnn_model_layer_kind(m, i), "linear") != 0) continue;
         int64_t woff, wshape[2], boff, blen;
         if (bnn_model_layer_tensors(m, i, &woff, wshape, &boff, &blen)) continue;
-        if (woff < offset || boff + blen > offset + la->P) continue;
-        if (woff != offset + covered || boff != woff + wshape[0] * wshape[1] || blen != wshape[0])
+        const int64_t end = boff + blen;
+        int64_t pos = -1;
+        for (int64_t sg = 0, at = 0; sg < nseg; sg++) {
+            int64_t so = 0, sl = 0;
+            bnn_curv_segment(c, sg, &so, &sl);
+            if (woff >= so && end <= so + sl) {
+                pos = at + (woff - so);
+                break;
+            }
+            if (woff < so + sl && end > so)
+                return bnn__error(BNN_ESHAPE,
+                                  "bnn_laplace_glm: the subset's parameters %lld..%lld cover only "
+                                  "part of the model's layer %lld",
+                                  (long long)so, (long long)(so + sl), (long long)i);
+            at += sl;
+        }
+        if (pos < 0) continue; /* a layer outside the subset */
+        if (boff != woff + wshape[0] * wshape[1] || blen != wshape[0])
             return bnn__error(BNN_ESHAPE,
                               "bnn_laplace_glm: the subset does not match the model's "
                               "layers at layer %lld",
                               (long long)i);
-        sub[n] = (glm_layer){i, wshape[1], wshape[0], woff - offset, boff - offset, 2 * n};
+        sub[n] = (glm_layer){i, wshape[1], wshape[0], pos, pos + wshape[0] * wshape[1], 2 * n};
+        if (n && pos <= sub[n - 1].woff)
+            return bnn__error(BNN_ESHAPE,
+                              "bnn_laplace_glm: the subset's layers are not in model order");
         covered += wshape[0] * wshape[1] + blen;
         n++;
     }
     if (n == 0 || covered != la->P)
         return bnn__error(BNN_ESHAPE,
-                          "bnn_laplace_glm: parameters %lld..%lld of the model are not "
-                          "whole Linear layers",
-                          (long long)offset, (long long)(offset + la->P));
+                          "bnn_laplace_glm: the subset's %lld parameters (from %lld, in %lld "
+                          "segment%s) are not whole Linear layers of the model",
+                          (long long)la->P, (long long)bnn_curv_offset(c), (long long)nseg,
+                          nseg == 1 ? "" : "s");
     if (la->structure == BNN_HESS_KRON) {
         if (la->nblocks != 2 * n)
             return bnn__error(BNN_ESHAPE,
@@ -1115,6 +1138,8 @@ static int glm_subset(const bnn_laplace *la, const bnn_model *m, glm_layer *sub,
 /* Linearised predictive (README §7; Daxberger et al. 2021 §3, laplace-torch's
  * _glm_predictive_distribution): f_mu = f(x; θ_MAP), f_var = J(x) P_post⁻¹ J(x)ᵀ. The model's
  * weights outside the subset are used as they are, the subset's are set to the posterior mean.
+ * The subset may be any set of whole Linear layers (its segments in the flat vector); J's columns
+ * are the concatenation of the selected layers' columns, in the subset's order.
  * When the subset is the model's last layer, J follows from that layer's input features φ(x)
  * (J[c, k·H + j] = [c = k] φ_j, J[c, K·H + k] = [c = k]) after one plain forward pass. Otherwise
  * each input is replicated K times, row c back-propagates e_c through the curvature hook, and
@@ -1126,14 +1151,16 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
     int rc = check_prior(la, "bnn_laplace_glm");
     if (rc) return rc;
     const int64_t K = la->K, P = la->P, D = bnn_model_input_dim(m);
-    const int64_t nparams = bnn_model_nparams(m), offset = bnn_curv_offset(la->c);
-    if (bnn_model_output_dim(m) != K || offset + P > nparams)
+    const int64_t nparams = bnn_model_nparams(m), nseg = bnn_curv_nsegments(la->c);
+    int64_t last_off = 0, last_len = 0; /* the subset ends with its last segment */
+    bnn_curv_segment(la->c, nseg - 1, &last_off, &last_len);
+    if (bnn_model_output_dim(m) != K || last_off + last_len > nparams)
         return bnn__error(BNN_ESHAPE,
                           "bnn_laplace_glm: the model (%lld outputs, %lld parameters) "
                           "does not match the posterior (K = %lld, parameters "
                           "%lld..%lld)",
                           (long long)bnn_model_output_dim(m), (long long)nparams, (long long)K,
-                          (long long)offset, (long long)(offset + P));
+                          (long long)bnn_curv_offset(la->c), (long long)(last_off + last_len));
     if (n == 0) return 0;
     const int64_t nl = bnn_model_nlayers(m);
     glm_layer *sub = bnn__alloc(bnn__bytes(nl, sizeof(glm_layer)));
@@ -1187,7 +1214,7 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
             inv_d[i] = chol ? 1.0 : 1.0 / (hf * la->lam[i] + dlt(la, i));
         g.inv_d = inv_d, g.Qf = chol ? la->Lt : la->Q;
         memcpy(theta, bnn_model_cparams(m), (size_t)nparams * sizeof(float));
-        memcpy(theta + offset, la->meanf, (size_t)P * sizeof(float));
+        bnn_curv_scatter(la->c, la->meanf, theta);
         /* dout row r = e_{r mod K}; for the last-layer path the same K × K identity is G. */
         for (int64_t r = 0; r < drows; r++)
             for (int64_t c = 0; c < K; c++)
@@ -1213,7 +1240,8 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
         for (int64_t t = 0; t < nc; t++)
             for (int64_t c = 0; c < K; c++)
                 f_mu[(t0 + t) * K + c] = f[t * rep * K + c];
-        if (!last) bnn__model_backward_hook(m, theta, dout, NULL, glm_hook, &g);
+        if (!last) /* down to the subset's first layer only */
+            bnn__model_backward_hook_to(m, theta, dout, glm_hook, &g, sub[0].layer);
         if (dense_j) glm_full_finish(&g);
     }
     bnn__free(g.U), bnn__free(g.J), bnn__free(g.w), bnn__free(g.v), bnn__free(g.ub), bnn__free(g.u);

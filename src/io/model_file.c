@@ -105,6 +105,22 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
             at += (size_t)snprintf(buf + at, sizeof buf - at, "%s%lld", i ? "," : "", (long long)ls[i]);
         if (!rc && nl > 0 && at < sizeof buf) rc = bnn_st_writer_meta(w, "bnn.laplace.layers", buf);
     }
+    if (!rc && bnn_curv_nsegments(c) > 1) {
+        /* A subset in several runs of the flat vector (a chosen set of layers): "off:len,..." in
+         * order. A subset in one run is [offset, offset + nparams), as files always held it. */
+        const int64_t ns = bnn_curv_nsegments(c);
+        size_t cap = (size_t)ns * 42 + 1, at = 0;
+        char *buf = malloc(cap);
+        if (!buf) rc = bnn__error(BNN_ENOMEM, "out of memory");
+        for (int64_t i = 0; !rc && i < ns; i++) {
+            int64_t so = 0, sl = 0;
+            bnn_curv_segment(c, i, &so, &sl);
+            at += (size_t)snprintf(buf + at, cap - at, "%s%lld:%lld", i ? "," : "", (long long)so,
+                                   (long long)sl);
+        }
+        if (!rc) rc = bnn_st_writer_meta(w, "bnn.laplace.segments", buf);
+        free(buf);
+    }
     for (int64_t i = 0; !rc && i < nkv; i++) rc = bnn_st_writer_meta(w, keys[i], values[i]);
     if (!rc && bnn_curv_structure(c) == BNN_HESS_DIAG)
         rc = bnn_st_writer_add(w, "laplace.diag", BNN_DT_F64, 1, &P, bnn_curv_diag(c));
@@ -183,10 +199,54 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     else return bnn__error(BNN_EFORMAT, "Laplace posterior: bnn.laplace.hessian is missing or "
                            "unknown (diag, kron, full, lowrank)");
     const int64_t off = (int64_t)d[3], P = (int64_t)d[4], nb = (int64_t)d[7];
-    if (off < 0 || P < 1 || off + P > bnn_model_nparams(m) || nb < 0 || nb > 4096)
+    /* The subset's segments: bnn.laplace.segments when it lies in several runs, else the one run
+     * [offset, offset + nparams) (every file before segments existed). */
+    const char *segs = bnn_st_meta(st, "bnn.laplace.segments");
+    int64_t nseg = 0, *soff = NULL, *slen = NULL;
+    if (segs && *segs) {
+        int64_t cap = 1;
+        for (const char *q = segs; *q; q++)
+            cap += *q == ',';
+        soff = malloc((size_t)cap * sizeof *soff), slen = malloc((size_t)cap * sizeof *slen);
+        if (!soff || !slen) {
+            free(soff), free(slen);
+            return bnn__error(BNN_ENOMEM, "out of memory");
+        }
+        const char *q = segs;
+        bool okp = true;
+        while (okp && nseg < cap) {
+            char *end;
+            soff[nseg] = strtoll(q, &end, 10);
+            okp = end != q && *end == ':';
+            if (okp) {
+                q = end + 1;
+                slen[nseg] = strtoll(q, &end, 10);
+                okp = end != q && (*end == ',' ? end[1] != '\0' : !*end);
+            }
+            if (okp) nseg++, q = *end ? end + 1 : end;
+            if (!*q) break;
+        }
+        int64_t sum = 0, prev = 0;
+        for (int64_t i = 0; okp && i < nseg; i++) {
+            okp = soff[i] >= prev && slen[i] >= 1 && slen[i] <= bnn_model_nparams(m) &&
+                  soff[i] <= bnn_model_nparams(m) - slen[i];
+            prev = soff[i] + slen[i], sum += slen[i];
+        }
+        if (!okp || nseg < 1 || sum != P || soff[0] != off) {
+            free(soff), free(slen);
+            return bnn__error(BNN_EFORMAT,
+                              "Laplace posterior: bnn.laplace.segments '%s' is not "
+                              "ascending offset:length pairs within model %s holding the %lld "
+                              "parameters from offset %lld",
+                              segs, bnn_model_spec(m), (long long)P, (long long)off);
+        }
+    }
+    if (off < 0 || P < 1 || (!nseg && off + P > bnn_model_nparams(m)) || nb < 0 || nb > 4096) {
+        free(soff), free(slen);
         return bnn__error(BNN_EFORMAT, "Laplace posterior: subset [%lld, +%lld) or %lld blocks do "
                           "not fit model %s", (long long)off, (long long)P, (long long)nb,
                           bnn_model_spec(m));
+    }
     double *diag = NULL, *dense = NULL, **f = NULL;
     int64_t *n0 = NULL, *n1 = NULL;
     int rc = 0;
@@ -239,6 +299,14 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
                                       dense, nb, n0, n1, (const double *const *)f0,
                                       (const double *const *)f1);
     }
+    if (!rc && nseg && (rc = bnn_curv_set_segments(c, nseg, soff, slen))) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", bnn_last_error());
+        rc = bnn__error(BNN_EFORMAT, "Laplace posterior: bnn.laplace.segments '%s': %s", segs, msg);
+        bnn_curv_free(c);
+        c = NULL;
+    }
+    free(soff), free(slen);
     const char *layers = bnn_st_meta(st, "bnn.laplace.layers");
     if (!rc && layers) {
         int64_t ls[256], nl = 0;
@@ -260,8 +328,16 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     const char *tk = bnn_st_meta(st, "bnn.task");
     bnn_task task = tk && !strcmp(tk, "regression") ? BNN_TASK_REGRESSION : BNN_TASK_CLASSIFICATION;
     if (!rc && c) bnn__curv_set_lik(c, bnn_model_lik(m, task));
+    /* The MAP values of the subset, in its order. */
+    float *mean = NULL;
+    if (!rc && !(mean = malloc((size_t)P * sizeof *mean))) {
+        rc = bnn__error(BNN_ENOMEM, "out of memory");
+        bnn_curv_free(c);
+        c = NULL;
+    }
+    if (!rc) bnn_curv_gather(c, bnn_model_cparams(m), mean);
     /* bnn_laplace_new owns c from here on, also when it fails. */
-    if (!rc && !(rc = bnn_laplace_new(&la, c, bnn_model_cparams(m) + off, task))) {
+    if (!rc && !(rc = bnn_laplace_new(&la, c, mean, task))) {
         bnn_laplace_set_prior(la, d[0], d[1]);
         /* Per-layer prior precisions, when the fit tuned one per layer. */
         const char *pl = bnn_st_meta(st, "bnn.laplace.prior_layers");
@@ -286,6 +362,7 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
         if (!rc) rc = bnn_posterior_from_laplace(out, m, la);
         else bnn_laplace_free(la);
     }
+    free(mean);
     free(diag), free(dense), free(n0), free(n1);
     for (int64_t i = 0; f && i < 2 * nb; i++) free(f[i]);
     free(f);

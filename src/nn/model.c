@@ -317,6 +317,25 @@ void bnn__model_backward_hook(bnn_model *m, const float *theta, const float *dou
     }
 }
 
+void bnn__model_backward_hook_to(bnn_model *m, const float *theta, const float *dout,
+                                 bnn__curv_hook hook, void *ctx, int64_t first) {
+    BNN_ASSERT(m->b >= 1 && first >= 0 && first < m->nlayers);
+    const float *dy = dout;
+    for (int64_t i = m->nlayers - 1; i >= first; i--) {
+        bnn__layer *l = &m->layers[i];
+        const float *x = i ? m->act[i - 1] : m->input;
+        const bool linear = l->vt == &bnn__linear_vt;
+        if (linear && hook) hook(ctx, i, x, dy, m->b, l->in, l->out);
+        if (i == first) break; /* nothing below the first layer is wanted */
+        float *d = m->grad_buf[i & 1];
+        if (linear) /* only propagate: dx = dy · W, no weight gradient */
+            bnn_gemm(d, dy, theta + l->off, m->b, l->in, l->out, false, false, 1.0f, 0.0f);
+        else
+            l->vt->backward(l, d, NULL, dy, x, m->act[i], theta + l->off, m->b);
+        dy = d;
+    }
+}
+
 void bnn_model_backward(bnn_model *m, const float *theta, const float *dout, float *grad) {
     bnn_model_backward_input(m, theta, dout, grad, NULL);
 }

@@ -60,8 +60,18 @@ void bnn_posterior_sample(const bnn_posterior *q, bnn_rng *rng, float *theta) {
         /* The subset is drawn from the Laplace Gaussian; every other weight keeps its MAP value. */
         memcpy(theta, q->mean, (size_t)n * sizeof(float));
         const bnn_curv *c = bnn_laplace_curv(q->la);
-        int rc = bnn_laplace_sample(q->la, rng, theta + bnn_curv_offset(c));
+        if (bnn_curv_nsegments(c) == 1) { /* one run: sampled in place */
+            int rc = bnn_laplace_sample(q->la, rng, theta + bnn_curv_offset(c));
+            BNN_ASSERT(rc == 0);
+            return;
+        }
+        /* Several runs (a chosen set of layers): the subset's sample, then into its segments. */
+        float *sub = bnn__alloc(bnn__bytes(bnn_curv_nparams(c), sizeof(float)));
+        BNN_ASSERT(sub);
+        int rc = bnn_laplace_sample(q->la, rng, sub);
         BNN_ASSERT(rc == 0);
+        bnn_curv_scatter(c, sub, theta);
+        bnn__free(sub);
         return;
     }
     /* θ = m + σ ⊙ ε, with ε drawn straight into θ so no scratch is needed. */
@@ -90,11 +100,15 @@ int bnn_posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_lapl
     *out = NULL;
     const bnn_curv *c = bnn_laplace_curv(la);
     const int64_t n = bnn_model_nparams(m);
-    if (bnn_curv_offset(c) < 0 || bnn_curv_offset(c) + bnn_curv_nparams(c) > n) {
+    int64_t last_off = 0, last_len = 0; /* segments are ascending: the last one ends the subset */
+    bnn_curv_segment(c, bnn_curv_nsegments(c) - 1, &last_off, &last_len);
+    if (bnn_curv_offset(c) < 0 || last_off + last_len > n) {
         bnn_laplace_free(la);
-        return bnn__error(BNN_ESHAPE, "the Laplace subset [%lld, %lld) does not fit a model of "
-                          "%lld parameters", (long long)bnn_curv_offset(c),
-                          (long long)(bnn_curv_offset(c) + bnn_curv_nparams(c)), (long long)n);
+        return bnn__error(BNN_ESHAPE,
+                          "the Laplace subset [%lld, %lld) does not fit a model of "
+                          "%lld parameters",
+                          (long long)bnn_curv_offset(c), (long long)(last_off + last_len),
+                          (long long)n);
     }
     bnn_posterior *q;
     int rc = bnn_posterior_new(&q, BNN_POSTERIOR_POINT, n);
