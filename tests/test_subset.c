@@ -542,6 +542,24 @@ static void test_files(void) {
             CHECK(strstr(bnn_last_error(), "segments") != NULL);
             bnn_posterior_free(q2), bnn_model_free(m2), bnn_st_free(st);
         }
+        /* Well-formed segments (21 parameters, ascending) that split Linear layers: a sample
+         * would perturb parts of two layers, so the posterior is refused. */
+        {
+            double dg[21];
+            float mean[21];
+            for (int i = 0; i < 21; i++) dg[i] = 1.0 + i, mean[i] = 0.1f * (float)i;
+            bnn_curv *c = NULL;
+            REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_DIAG, 21, 61, 5, 3, 1.0, dg, NULL, 0, NULL,
+                                         NULL, NULL, NULL) == 0);
+            const int64_t so[2] = {60, 62}, sl[2] = {1, 20};
+            REQUIRE(bnn_curv_set_segments(c, 2, so, sl) == 0);
+            bnn_laplace *split;
+            REQUIRE(bnn_laplace_new(&split, c, mean, BNN_TASK_CLASSIFICATION) == 0);
+            bnn_posterior *qs = NULL;
+            CHECK_EQ_INT(bnn_posterior_from_laplace(&qs, m, split), BNN_ESHAPE); /* frees split */
+            CHECK(qs == NULL);
+            CHECK(strstr(bnn_last_error(), "not whole Linear layers") != NULL);
+        }
         bnn_laplace_free(la);
     }
     remove(path);

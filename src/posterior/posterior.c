@@ -110,6 +110,28 @@ int bnn_posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_lapl
                           (long long)bnn_curv_offset(c), (long long)(last_off + last_len),
                           (long long)n);
     }
+    /* Each segment must start at a Linear layer's weight and end with a Linear layer's bias
+     * (the parameters of whole layers), else samples would perturb parts of layers. */
+    for (int64_t sg = 0; sg < bnn_curv_nsegments(c); sg++) {
+        int64_t so = 0, sl = 0;
+        bnn_curv_segment(c, sg, &so, &sl);
+        bool starts = false, ends = false;
+        for (int64_t i = 0; i < bnn_model_nlayers(m); i++) {
+            int64_t woff, wshape[2], boff, blen;
+            if (strcmp(bnn_model_layer_kind(m, i), "linear") != 0 ||
+                bnn_model_layer_tensors(m, i, &woff, wshape, &boff, &blen))
+                continue;
+            starts |= woff == so;
+            ends |= boff + blen == so + sl;
+        }
+        if (!starts || !ends) {
+            bnn_laplace_free(la);
+            return bnn__error(BNN_ESHAPE,
+                              "the Laplace subset's parameters %lld..%lld are not whole Linear "
+                              "layers of the model (%s)",
+                              (long long)so, (long long)(so + sl - 1), bnn_model_spec(m));
+        }
+    }
     bnn_posterior *q;
     int rc = bnn_posterior_new(&q, BNN_POSTERIOR_POINT, n);
     if (rc) {
