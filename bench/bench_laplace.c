@@ -5,10 +5,11 @@
  *      to fit; each last-layer structure's curvature time (diag, kron, full) against one forward
  *      pass over the training data, with the floating-point work it adds to that pass.
  *   2. Speed: the all-weights fits (--subset all) with --hessian kron and diag, exact GGN (one
- *      backward pass per class column, K = 10) and sampled Fisher (one pass), against OpenBLAS
- *      sgemm (its own threads) on exactly the matrix products each fit performs per batch.
- *      Reports each fit's achieved GFLOP/s (its GEMM work over its whole time) as a fraction of
- *      the sgemm rate on that mix (target ≥ 0.5).
+ *      backward pass per class column, K = 10) and sampled Fisher (one pass), at their automatic
+ *      batch sizes, against OpenBLAS (its own threads; sgemm, and ssyrk for the symmetric
+ *      products) on exactly the matrix products each fit performs per batch. Reports each fit's
+ *      achieved GFLOP/s (the work those products need over the fit's whole time) as a fraction
+ *      of OpenBLAS's rate on that mix (target ≥ 0.5).
  * usage: bench_laplace [threads] */
 #include "core/internal.h"
 
@@ -27,44 +28,57 @@ static double now(void) {
 typedef struct gemm_shape {
     int64_t M, N, K;
     bool ta, tb;
+    bool sym; /* AᵀA (M = N): a symmetric rank-K update, half the multiply-adds (cblas_ssyrk) */
 } gemm_shape;
 
 static const int64_t L[4] = {784, 512, 256, 10};
 #define NL 3
 
-/* The GEMMs of one batch of b examples for a structure and number of passes, as curvature.c
- * performs them: the forward pass; per pass the input gradients of layers 2 and 1 (dy·W) and
- * the structure's product per layer (kron: GᵀG; diag: (G∘G)ᵀ(A∘A)); kron's AᵀA once. */
+/* The matrix products of one batch of b examples for a structure and number of passes, as
+ * curvature.c performs them: the forward pass; per pass the input gradients of layers 2 and 1
+ * (dy·W) and the structure's product per layer (kron: GᵀG, symmetric; diag: (G∘G)ᵀ(A∘A));
+ * kron's AᵀA (symmetric) once per batch. */
 static int mix(gemm_shape *s, bnn_hessian h, int64_t passes, int64_t b) {
     int n = 0;
-    for (int l = 0; l < NL; l++) s[n++] = (gemm_shape){b, L[l + 1], L[l], false, true};
+    for (int l = 0; l < NL; l++) s[n++] = (gemm_shape){b, L[l + 1], L[l], false, true, false};
     for (int64_t p = 0; p < passes; p++) {
         for (int l = NL - 1; l >= 0; l--) {
-            if (h == BNN_HESS_KRON) s[n++] = (gemm_shape){L[l + 1], L[l + 1], b, true, false};
-            else s[n++] = (gemm_shape){L[l + 1], L[l], b, true, false};
-            if (l > 0) s[n++] = (gemm_shape){b, L[l], L[l + 1], false, false};
+            if (h == BNN_HESS_KRON)
+                s[n++] = (gemm_shape){L[l + 1], L[l + 1], b, true, false, true};
+            else
+                s[n++] = (gemm_shape){L[l + 1], L[l], b, true, false, false};
+            if (l > 0) s[n++] = (gemm_shape){b, L[l], L[l + 1], false, false, false};
         }
     }
     if (h == BNN_HESS_KRON)
-        for (int l = 0; l < NL; l++) s[n++] = (gemm_shape){L[l], L[l], b, true, false};
+        for (int l = 0; l < NL; l++) s[n++] = (gemm_shape){L[l], L[l], b, true, false, true};
     return n;
 }
 
+/* The floating-point work the products need: 2MNK for a GEMM, N(N+1)K for a symmetric update
+ * (its upper triangle). */
 static double flops_of(const gemm_shape *s, int n) {
     double f = 0;
-    for (int i = 0; i < n; i++) f += 2.0 * (double)s[i].M * (double)s[i].N * (double)s[i].K;
+    for (int i = 0; i < n; i++)
+        f += s[i].sym ? (double)s[i].N * (double)(s[i].N + 1) * (double)s[i].K
+                      : 2.0 * (double)s[i].M * (double)s[i].N * (double)s[i].K;
     return f;
 }
 
-/* Seconds per run of the mix through OpenBLAS with its own threads (best of 5). */
+/* Seconds per run of the mix through OpenBLAS with its own threads (best of 20 trials of 10 runs:
+ * a short trial catches the machine undisturbed more often than a long one). */
 static double sgemm_time(const gemm_shape *s, int n, float *A, float *B, float *C) {
     double best = 1e30;
 #if defined(BNN_HAVE_BLAS)
     openblas_set_num_threads(bnn_get_threads());
-    for (int trial = 0; trial < 5; trial++) {
+    for (int trial = 0; trial < 20; trial++) {
         double t0 = now();
         for (int r = 0; r < 10; r++)
             for (int i = 0; i < n; i++)
+                if (s[i].sym)
+                    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)s[i].N, (int)s[i].K,
+                                1.0f, A, (int)s[i].N, 0.0f, C, (int)s[i].N);
+                else
                 cblas_sgemm(CblasRowMajor, s[i].ta ? CblasTrans : CblasNoTrans,
                             s[i].tb ? CblasTrans : CblasNoTrans, (int)s[i].M, (int)s[i].N,
                             (int)s[i].K, 1.0f, A, s[i].ta ? (int)s[i].M : (int)s[i].K, B,
@@ -92,19 +106,19 @@ int main(int argc, char **argv) {
     tp.epochs = 10, tp.lr = 1e-3f, tp.weight_decay = 1e-4f, tp.lr_schedule = BNN_LR_COSINE;
     fprintf(stderr, "bench_laplace: training the MAP network (10 epochs)...\n");
     if (bnn_train(m, tr, &tp)) goto fail;
-    const int64_t N = bnn_dataset_n(tr), bs = 256;
+    const int64_t N = bnn_dataset_n(tr);
 
     /* 1. Quality and the cost of a last-layer fit. */
     struct bnn_predict_params pp = bnn_predict_default_params();
     struct bnn_eval_result rmap, rla;
     if (bnn_evaluate(m, NULL, te, &pp, 15, &rmap)) goto fail;
     /* The cost of a last-layer fit against one forward pass over the training data, both at the
-     * batch size a last-layer fit picks (1024 rows), best of 3 so that a busy machine inflates
+     * batch size a last-layer fit picks (1024 rows), best of 5 so that a busy machine inflates
      * neither side alone. */
     const int64_t lbs = 1024;
     if (bnn_model_reserve(m, lbs)) goto fail;
     double t_fwd = 1e30, t0;
-    for (int rep = 0; rep < 3; rep++) {
+    for (int rep = 0; rep < 5; rep++) {
         t0 = now();
         for (int64_t lo = 0; lo < N; lo += lbs)
             bnn_model_forward(m, bnn_model_cparams(m), bnn_dataset_cx(tr) + lo * 784,
@@ -120,7 +134,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 3; i++) {
         cp.hessian = lh[i];
         t_ll_curv[i] = 1e30;
-        for (int rep = 0; rep < (lh[i] == BNN_HESS_FULL ? 1 : 3); rep++) {
+        for (int rep = 0; rep < (lh[i] == BNN_HESS_FULL ? 1 : 5); rep++) {
             t0 = now();
             if (bnn_curv_compute(&c, m, tr, &cp)) goto fail;
             const double dt = now() - t0;
@@ -155,9 +169,9 @@ int main(int argc, char **argv) {
      * full Σ_n W_n ⊗ a_n a_nᵀ (K(K+1)/2 symmetric in² blocks per example). */
     const double in1 = (double)L[2] + 1, kk = (double)L[3], nn = (double)N;
     const double extra[3] = {2 * kk * in1 * nn, in1 * in1 * nn, kk * (kk + 1) / 2 * in1 * in1 * nn};
-    printf("\none forward pass over the %lld training examples (batch %lld, best of 3): %.3f s\n",
+    printf("\none forward pass over the %lld training examples (batch %lld, best of 5): %.3f s\n",
            (long long)N, (long long)lbs, t_fwd);
-    printf("| --subset last-layer | curvature (best of 3; full once) | beyond the forward pass | "
+    printf("| --subset last-layer | curvature (best of 5; full once) | beyond the forward pass | "
            "its own extra work |\n|---|---|---|---|\n");
     for (int i = 0; i < 3; i++)
         printf("| --hessian %s | %.3f s | %+.0f ms | %.2f GFLOP |\n",
@@ -166,31 +180,35 @@ int main(int argc, char **argv) {
     printf("kron with marglik (100 steps): %.3f s\n\n", t_ll);
 
     /* 2. Speed of the all-weights fits against sgemm on the same products. */
-    float *A = bnn__alloc(784 * 784 * 4), *B = bnn__alloc(784 * 784 * 4), *C = bnn__alloc(784 * 784 * 4);
+    /* Operands for every product of the mixes: at most 1024 × 784 floats each. */
+    const int64_t big = 1024 * 1024;
+    float *A = bnn__alloc(big * 4), *B = bnn__alloc(big * 4), *C = bnn__alloc(big * 4);
+    if (!A || !B || !C) goto fail;
     bnn_rng rng = bnn_rng_make(1, 1);
-    bnn_rng_normal(&rng, A, 784 * 784);
-    bnn_rng_normal(&rng, B, 784 * 784);
-    printf("| --subset all | curvature | time | GEMM work | achieved | sgemm on the same products | fraction |\n");
-    printf("|---|---|---|---|---|---|---|\n");
+    bnn_rng_normal(&rng, A, big);
+    bnn_rng_normal(&rng, B, big);
+    printf("| --subset all | curvature | batch | time | work (GEMM 2MNK, SYRK N²K) | achieved | OpenBLAS on the same products | fraction |\n");
+    printf("|---|---|---|---|---|---|---|---|\n");
     const bnn_hessian hs[2] = {BNN_HESS_KRON, BNN_HESS_DIAG};
     const bnn_curvature cs[2] = {BNN_CURV_GGN, BNN_CURV_GGN_MC};
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 2; j++) {
             cp.subset = BNN_SUBSET_ALL, cp.hessian = hs[i], cp.curvature = cs[j];
-            cp.batch_size = bs;
+            cp.batch_size = 0; /* automatic (bnn.h): 1024 rows for diag, 256 for kron */
+            const int64_t fb = hs[i] == BNN_HESS_DIAG ? 1024 : 256;
             t0 = now();
             if (bnn_curv_compute(&c, m, tr, &cp)) goto fail;
             double t_fit = now() - t0;
             bnn_curv_free(c);
             gemm_shape s[128];
             const int64_t passes = cs[j] == BNN_CURV_GGN ? 10 : 1;
-            int n = mix(s, hs[i], passes, bs);
-            double per_batch = flops_of(s, n), work = per_batch * (double)N / (double)bs;
+            int n = mix(s, hs[i], passes, fb);
+            double per_batch = flops_of(s, n), work = per_batch * (double)N / (double)fb;
             double rate = per_batch / sgemm_time(s, n, A, B, C) / 1e9;
             double achieved = work / t_fit / 1e9;
-            printf("| --hessian %s | %s | %.2f s | %.0f GFLOP | %.1f GFLOP/s | %.1f GFLOP/s | %.3f |\n",
-                   i ? "diag" : "kron", j ? "ggn-mc" : "ggn", t_fit, work / 1e9, achieved, rate,
-                   achieved / rate);
+            printf("| --hessian %s | %s | %lld | %.2f s | %.0f GFLOP | %.1f GFLOP/s | %.1f GFLOP/s | %.3f |\n",
+                   i ? "diag" : "kron", j ? "ggn-mc" : "ggn", (long long)fb, t_fit, work / 1e9,
+                   achieved, rate, achieved / rate);
         }
     printf("\ntarget: fraction >= 0.5\n");
     bnn__free(A), bnn__free(B), bnn__free(C);

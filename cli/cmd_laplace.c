@@ -113,7 +113,7 @@ int cmd_laplace(int argc, char **argv) {
          "marglik: Adam steps on log prior precision (default 100)", 0},
         {"seed", 's', OPT_INT, &seed, "N", "ggn-mc: seed of the sampled labels (default 0)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N",
-         "examples per pass (default: 1024 for the network's last layer, else 256)", 0},
+         "examples per pass (default: 1024 for the network's last layer or --hessian diag, else 256)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);

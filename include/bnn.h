@@ -680,7 +680,8 @@ struct bnn_curv_params {
     bnn_hessian hessian;     /* default KRON */
     bnn_subset subset;       /* default LAST_LAYER */
     int64_t batch_size;      /* examples per pass; default 0: automatic, 1024 when the subset is
-                              * the network's last layer (forward passes only), else 256 */
+                              * the network's last layer (forward passes only) or the Hessian
+                              * diagonal, else 256 */
     uint64_t seed;           /* ggn-mc: the sampled labels */
     double sigma;            /* regression noise σ used for the sampled Fisher only, default 1 */
     double max_bytes;        /* refuse (BNN_ENOMEM, naming the size) above this, default 8 GiB */
