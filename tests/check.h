@@ -3,6 +3,7 @@
 #ifndef BNN_CHECK_H
 #define BNN_CHECK_H
 
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,30 @@ static int check_count = 0;
             check_failures++;                                                                 \
             fprintf(stderr, "%s:%d: CHECK_EQ failed: %s = %lld, %s = %lld\n", __FILE__,       \
                     __LINE__, #a, ca_, #b, cb_);                                              \
+        }                                                                                     \
+    } while (0)
+
+/* Norm-wise relative error max|c − r| / max|r| of n doubles (NaN propagates as a failure). */
+static inline double check_relerr(const double *c, const double *r, int64_t n) {
+    double num = 0.0, den = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs(c[i] - r[i]);
+        if (!(d <= num)) num = d;
+        if (fabs(r[i]) > den) den = fabs(r[i]);
+    }
+    return den > 0.0 ? num / den : num;
+}
+
+/* Checks and reports (always, for the record) a norm-wise relative error of at most tol. */
+#define CHECK_RELERR(what, c, r, n, tol)                                                      \
+    do {                                                                                      \
+        double e_ = check_relerr((c), (r), (n));                                              \
+        fprintf(stderr, "  %-48s rel err %.2e\n", (what), e_);                                \
+        check_count++;                                                                        \
+        if (!(e_ <= (tol))) {                                                                 \
+            check_failures++;                                                                 \
+            fprintf(stderr, "%s:%d: %s: relative error %.3g > %.3g\n", __FILE__, __LINE__,    \
+                    (what), e_, (double)(tol));                                               \
         }                                                                                     \
     } while (0)
 

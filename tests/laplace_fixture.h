@@ -27,6 +27,43 @@ static inline double scalar(const bnn_st *st, const char *name) {
     return s;
 }
 
+/* A random problem for the curvature tests: the model `spec` with its initial weights doubled
+ * (so every layer matters) and n standard-normal inputs with random labels or targets. */
+static inline void random_problem(bnn_model **m, bnn_dataset **ds, const char *spec, bnn_task task,
+                                  int64_t n, uint64_t seed) {
+    REQUIRE(bnn_model_new(m, spec) == 0);
+    bnn_model_init(*m, seed);
+    float *w = bnn_model_params(*m);
+    for (int64_t i = 0; i < bnn_model_nparams(*m); i++)
+        w[i] *= 2.0f;
+    const int64_t d = bnn_model_input_dim(*m), k = bnn_model_output_dim(*m);
+    REQUIRE(bnn_dataset_new(ds, task, n, d, k, k) == 0);
+    bnn_rng rng = bnn_rng_make(seed, 99);
+    bnn_rng_normal(&rng, bnn_dataset_x(*ds), n * d);
+    if (task == BNN_TASK_CLASSIFICATION)
+        for (int64_t i = 0; i < n; i++)
+            bnn_dataset_labels(*ds)[i] = (int32_t)bnn_rng_below(&rng, (uint64_t)k);
+    else
+        bnn_rng_normal(&rng, bnn_dataset_targets(*ds), n * k);
+}
+
+/* After a forward pass of one example: J (K × ncols), row c = ∂f_c/∂θ at the parameters idx
+ * (all np of them when idx is NULL), one backward pass per output. grad: np floats of scratch. */
+static inline void example_jacobian(bnn_model *m, float *grad, double *J, const int64_t *idx,
+                                    int64_t ncols) {
+    const int64_t np = bnn_model_nparams(m), K = bnn_model_output_dim(m);
+    float dout[64];
+    REQUIRE(K <= 64);
+    for (int64_t c = 0; c < K; c++) {
+        for (int64_t j = 0; j < K; j++)
+            dout[j] = j == c;
+        memset(grad, 0, (size_t)np * sizeof *grad);
+        bnn_model_backward(m, bnn_model_cparams(m), dout, grad);
+        for (int64_t i = 0; i < ncols; i++)
+            J[c * ncols + i] = grad[idx ? idx[i] : i];
+    }
+}
+
 struct problem {
     bnn_st *st;
     bnn_model *m;

@@ -18,30 +18,6 @@
 #define FIXTURE_TOL 1e-4
 
 
-/* Norm-wise relative error max|c − r| / max|r|. */
-static double relerr(const double *c, const double *r, int64_t n) {
-    double num = 0.0, den = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs(c[i] - r[i]);
-        if (!(d <= num)) num = d; /* NaN propagates as a failure */
-        if (fabs(r[i]) > den) den = fabs(r[i]);
-    }
-    return den > 0.0 ? num / den : num;
-}
-
-/* Checks and reports (always, for the record) a norm-wise relative error. */
-#define CHECK_RELERR(what, c, r, n, tol)                                                           \
-    do {                                                                                           \
-        double e_ = relerr((c), (r), (n));                                                         \
-        fprintf(stderr, "  %-44s rel err %.2e\n", (what), e_);                                     \
-        check_count++;                                                                             \
-        if (!(e_ < (tol))) {                                                                       \
-            check_failures++;                                                                      \
-            fprintf(stderr, "%s:%d: %s: relative error %.3g >= %.3g\n", __FILE__, __LINE__,        \
-                    (what), e_, (double)(tol));                                                    \
-        }                                                                                          \
-    } while (0)
-
 /* The dense P × P matrix of a Kronecker-factored curvature: weight blocks B ⊗ A (W row-major:
  * entry ((o,i),(o',i')) = B[o,o']·A[i,i']), bias blocks B, on the diagonal in order. */
 static double *kron_dense(const bnn_curv *c) {
@@ -263,25 +239,6 @@ static void test_consistency(void) {
 
 /* ------------------------------------------------------------------ independent reference */
 
-/* A problem on a three-Linear-layer network with weights scaled up so every layer matters. */
-static void make_random(bnn_model **m, bnn_dataset **ds, const char *spec, bnn_task task, int64_t n,
-                        uint64_t seed) {
-    REQUIRE(bnn_model_new(m, spec) == 0);
-    bnn_model_init(*m, seed);
-    float *w = bnn_model_params(*m);
-    for (int64_t i = 0; i < bnn_model_nparams(*m); i++)
-        w[i] *= 2.0f;
-    const int64_t d = bnn_model_input_dim(*m), k = bnn_model_output_dim(*m);
-    REQUIRE(bnn_dataset_new(ds, task, n, d, k, k) == 0);
-    bnn_rng rng = bnn_rng_make(seed, 99);
-    bnn_rng_normal(&rng, bnn_dataset_x(*ds), n * d);
-    if (task == BNN_TASK_CLASSIFICATION)
-        for (int64_t i = 0; i < n; i++)
-            bnn_dataset_labels(*ds)[i] = (int32_t)bnn_rng_below(&rng, (uint64_t)k);
-    else
-        bnn_rng_normal(&rng, bnn_dataset_targets(*ds), n * k);
-}
-
 struct reference {
     int64_t np, nlin;
     double *ggn, *ef; /* np × np */
@@ -312,8 +269,8 @@ static void build_reference(struct reference *ref, bnn_model *m, const bnn_datas
     double *J = malloc((size_t)(K * np) * sizeof *J), *Lam = malloc((size_t)(K * K) * sizeof *Lam),
            *r = malloc((size_t)K * sizeof *r), *g = malloc((size_t)np * sizeof *g),
            *LJ = malloc((size_t)(K * np) * sizeof *LJ);
-    float *grad = malloc((size_t)np * sizeof *grad), *dout = malloc((size_t)K * sizeof *dout);
-    REQUIRE(J && Lam && r && g && LJ && grad && dout);
+    float *grad = malloc((size_t)np * sizeof *grad);
+    REQUIRE(J && Lam && r && g && LJ && grad);
     REQUIRE(bnn_model_reserve(m, 1) == 0);
     for (int64_t n = 0; n < N; n++) {
         const float *x = bnn_dataset_cx(ds) + n * d;
@@ -350,14 +307,7 @@ static void build_reference(struct reference *ref, bnn_model *m, const bnn_datas
                 for (int64_t j = 0; j < ref->in[l]; j++)
                     ref->A[l][i * ref->in[l] + j] += (double)a[i] * a[j] / (double)N;
         }
-        for (int64_t c = 0; c < K; c++) {
-            for (int64_t j = 0; j < K; j++)
-                dout[j] = j == c;
-            memset(grad, 0, (size_t)np * sizeof *grad);
-            bnn_model_backward(m, bnn_model_cparams(m), dout, grad);
-            for (int64_t i = 0; i < np; i++)
-                J[c * np + i] = grad[i];
-        }
+        example_jacobian(m, grad, J, NULL, np);
         /* LJ = Λ J; H += Jᵀ (Λ J); g = Jᵀ r. */
         for (int64_t i = 0; i < K; i++)
             for (int64_t q = 0; q < np; q++) {
@@ -380,7 +330,7 @@ static void build_reference(struct reference *ref, bnn_model *m, const bnn_datas
                 ref->ef[a * np + b] += g[a] * g[b];
             }
     }
-    free(J), free(Lam), free(r), free(g), free(LJ), free(grad), free(dout);
+    free(J), free(Lam), free(r), free(g), free(LJ), free(grad);
 }
 
 static void free_reference(struct reference *ref) {
@@ -402,7 +352,7 @@ static double *sub_block(const double *H, int64_t np, int64_t off, int64_t n) {
 static void test_reference(const char *spec, bnn_task task, uint64_t seed) {
     bnn_model *m;
     bnn_dataset *ds;
-    make_random(&m, &ds, spec, task, 23, seed);
+    random_problem(&m, &ds, spec, task, 23, seed);
     struct reference ref;
     build_reference(&ref, m, ds);
     const int64_t np = ref.np;
@@ -504,7 +454,7 @@ static void test_reference(const char *spec, bnn_task task, uint64_t seed) {
 static void test_ll_threads(void) {
     bnn_model *m;
     bnn_dataset *ds;
-    make_random(&m, &ds, "mlp:5-9-6", BNN_TASK_CLASSIFICATION, 37, 21);
+    random_problem(&m, &ds, "mlp:5-9-6", BNN_TASK_CLASSIFICATION, 37, 21);
     const int saved = bnn_get_threads();
     const bnn_hessian hs[3] = {BNN_HESS_FULL, BNN_HESS_DIAG, BNN_HESS_KRON};
     for (int h = 0; h < 3; h++)
@@ -545,7 +495,7 @@ static void test_ll_threads(void) {
 static void test_mc(const char *spec, bnn_task task, bnn_hessian h, bnn_subset sub) {
     bnn_model *m;
     bnn_dataset *ds;
-    make_random(&m, &ds, spec, task, 23, 5);
+    random_problem(&m, &ds, spec, task, 23, 5);
     bnn_curv *ex = compute(m, ds, BNN_CURV_GGN, h, sub, 8, 0);
     const int64_t P = bnn_curv_nparams(ex);
     const int64_t n = h == BNN_HESS_DIAG ? P : P * P;
@@ -609,7 +559,7 @@ static void test_mc(const char *spec, bnn_task task, bnn_hessian h, bnn_subset s
 static void test_memory_bound(void) {
     bnn_model *m;
     bnn_dataset *ds;
-    make_random(&m, &ds, "mlp:4-12-3:tanh", BNN_TASK_CLASSIFICATION, 10, 3);
+    random_problem(&m, &ds, "mlp:4-12-3:tanh", BNN_TASK_CLASSIFICATION, 10, 3);
     struct bnn_curv_params p = bnn_curv_default_params();
     p.hessian = BNN_HESS_FULL, p.subset = BNN_SUBSET_ALL, p.max_bytes = 1000;
     bnn_curv *c = NULL;
@@ -642,7 +592,7 @@ static void test_memory_bound(void) {
 static void test_errors(void) {
     bnn_model *m;
     bnn_dataset *ds;
-    make_random(&m, &ds, "mlp:4-6-3:relu", BNN_TASK_CLASSIFICATION, 10, 4);
+    random_problem(&m, &ds, "mlp:4-6-3:relu", BNN_TASK_CLASSIFICATION, 10, 4);
     struct bnn_curv_params p = bnn_curv_default_params();
     bnn_curv *c = NULL;
     p.batch_size = -1;
@@ -689,7 +639,7 @@ static void test_errors(void) {
 static void test_from_arrays(void) {
     bnn_model *m;
     bnn_dataset *ds;
-    make_random(&m, &ds, "mlp:3-5-4-2:tanh", BNN_TASK_CLASSIFICATION, 17, 6);
+    random_problem(&m, &ds, "mlp:3-5-4-2:tanh", BNN_TASK_CLASSIFICATION, 17, 6);
     for (int h = 0; h < 3; h++) {
         bnn_curv *c = compute(m, ds, BNN_CURV_GGN, (bnn_hessian)h, BNN_SUBSET_ALL, 4, 0), *r = NULL;
         const int64_t P = bnn_curv_nparams(c), nb = bnn_curv_nblocks(c);

@@ -22,15 +22,6 @@
 
 static double worst_fix = 0, worst_eig = 0, worst_proj = 0, worst_mf = 0, worst_glm = 0;
 
-static double normwise(const double *c, const double *r, int64_t n) {
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs(c[i] - r[i]);
-        if (!(d <= num)) num = d;
-        if (fabs(r[i]) > den) den = fabs(r[i]);
-    }
-    return den > 0 ? num / den : num;
-}
 static double rel(double c, double r) { return fabs(c - r) / (fabs(r) > 0 ? fabs(r) : 1.0); }
 static double dmax(double a, double b) { return a > b ? a : b; }
 
@@ -123,12 +114,12 @@ static void test_full_rank(const char *file) {
         double *ref = st_f64(pr.st, "post_prec_at_prior1", NULL);
         REQUIRE(bnn_laplace_precision_dense(la, Pd) == 0);
         REQUIRE(bnn_laplace_precision_diag(la, Pg) == 0);
-        e = normwise(Pd, ref, P * P);
+        e = check_relerr(Pd, ref, P * P);
         CHECK(e <= 1e-4);
         worst_fix = dmax(worst_fix, e);
         for (int64_t i = 0; i < P; i++)
             ref[i] = ref[i * P + i];
-        e = normwise(Pg, ref, P);
+        e = check_relerr(Pg, ref, P);
         CHECK(e <= 1e-4);
         worst_fix = dmax(worst_fix, e);
         free(ref), free(Pd), free(Pg);
@@ -176,14 +167,14 @@ static void test_full_rank(const char *file) {
     double *p = malloc((size_t)(n * K) * sizeof *p);
     REQUIRE(bnn_laplace_glm(la, pr.m, x, n, fmu, fv) == 0);
     double *ref = st_f64(pr.st, "f_var", NULL);
-    e = normwise(fv, ref, n * K * K);
+    e = check_relerr(fv, ref, n * K * K);
     CHECK(e <= 1e-4);
     worst_fix = dmax(worst_fix, e);
     free(ref);
     if (pr.cls) {
         bnn_probit(p, fmu, fv, n, K);
         ref = st_f64(pr.st, "probs_probit", NULL);
-        e = normwise(p, ref, n * K);
+        e = check_relerr(p, ref, n * K);
         CHECK(e <= 1e-4);
         worst_fix = dmax(worst_fix, e);
         free(ref);
@@ -191,7 +182,7 @@ static void test_full_rank(const char *file) {
         for (int64_t i = 0; i < n; i++)
             p[i] = fv[i] + s * s;
         ref = st_f64(pr.st, "pred_var", NULL);
-        e = normwise(p, ref, n);
+        e = check_relerr(p, ref, n);
         CHECK(e <= 1e-4);
         worst_fix = dmax(worst_fix, e);
         free(ref);
@@ -246,7 +237,7 @@ static void test_truncated(const char *file, int64_t r) {
     const double *Um, *eigm;
     REQUIRE(bnn_curv_lowrank(cm, &Um, &eigm, &rr) == 0);
     REQUIRE(rr == r);
-    e = normwise(eigm, eig, r);
+    e = check_relerr(eigm, eig, r);
     CHECK(e <= 1e-6);
     worst_mf = dmax(worst_mf, e);
     e = proj_diff(Um, r, U, r, P, r);
@@ -269,7 +260,7 @@ static void test_truncated(const char *file, int64_t r) {
         cm = lowrank_curv(&pr, last, r, 0, BNN_CURV_GGN, 8, 120.0 * 1024.0);
         REQUIRE(bnn_curv_lowrank(cm, &Um, &eigm, &rr) == 0);
         e = 0;
-        e = normwise(eigm, eig, r);
+        e = check_relerr(eigm, eig, r);
         CHECK(e <= 1e-6);
         worst_mf = dmax(worst_mf, e);
         bnn_curv_free(cm);
@@ -348,7 +339,7 @@ static void test_truncated(const char *file, int64_t r) {
     double *g = malloc((size_t)P * sizeof *g);
     REQUIRE(bnn_laplace_precision_dense(la, A) == 0);
     REQUIRE(bnn_laplace_precision_dense(lf, B) == 0);
-    CHECK(normwise(A, B, P * P) <= 1e-12);
+    CHECK(check_relerr(A, B, P * P) <= 1e-12);
     REQUIRE(bnn_laplace_precision_diag(la, g) == 0);
     for (int64_t i = 0; i < P; i++)
         CHECK_REL(g[i], B[i * P + i], 1e-12, 1.0);
@@ -364,8 +355,8 @@ static void test_truncated(const char *file, int64_t r) {
            *v2 = malloc((size_t)(n * K * K) * sizeof(double));
     REQUIRE(bnn_laplace_glm(la, pr.m, x, n, m1, v1) == 0);
     REQUIRE(bnn_laplace_glm(lf, pr.m, x, n, m2, v2) == 0);
-    CHECK(normwise(m1, m2, n * K) == 0.0);
-    e = normwise(v1, v2, n * K * K);
+    CHECK(check_relerr(m1, m2, n * K) == 0.0);
+    e = check_relerr(v1, v2, n * K * K);
     CHECK(e <= 1e-9);
     worst_glm = dmax(worst_glm, e);
     REQUIRE(bnn_laplace_optimize(la, 50) == 0);
@@ -426,7 +417,7 @@ static void test_other_curvatures(void) {
         REQUIRE(bnn_curv_lowrank(cd, &U1, &e1, &r1) == 0);
         REQUIRE(bnn_curv_lowrank(cm, &U2, &e2, &r2) == 0);
         REQUIRE(r1 == 6 && r2 == 6);
-        double e = normwise(e2, e1, 6);
+        double e = check_relerr(e2, e1, 6);
         CHECK(e <= 1e-6);
         worst_mf = dmax(worst_mf, e);
         e = proj_diff(U1, 6, U2, 6, bnn_curv_nparams(cd), 6);
