@@ -498,8 +498,9 @@ float *bnn_posterior_std(bnn_posterior *q);        /* n, NULL for a point mass *
 const float *bnn_posterior_cmean(const bnn_posterior *q);
 const float *bnn_posterior_cstd(const bnn_posterior *q);
 /* θ (n) ~ q: θ = mean + std ⊙ ε with ε ~ N(0, I) from rng (a point mass gives the mean; a
- * Laplace posterior samples its subset and keeps the other weights at the MAP). */
-void bnn_posterior_sample(const bnn_posterior *q, bnn_rng *rng, float *theta);
+ * Laplace posterior samples its subset and keeps the other weights at the MAP). 0, or an error
+ * from the Laplace sampler (BNN_ENOMEM for its scratch; BNN_EINVAL for a non-positive prior). */
+int bnn_posterior_sample(const bnn_posterior *q, bnn_rng *rng, float *theta);
 /* Summary statistics of the std (min, mean, max) for reports; zeros for a point mass. */
 void bnn_posterior_std_summary(const bnn_posterior *q, double *min, double *mean, double *max);
 

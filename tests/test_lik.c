@@ -603,7 +603,7 @@ static void test_hetero_predictive(void) {
     REQUIRE(theta != NULL);
     bnn_rng prng = bnn_rng_make(4, (uint64_t)5 << 32);
     for (int64_t s = 0; s < S2; s++) {
-        bnn_posterior_sample(q, &prng, theta);
+        REQUIRE(bnn_posterior_sample(q, &prng, theta) == 0);
         const float *f = bnn_model_forward(m, theta, x, n, false, NULL);
         for (int64_t i = 0; i < n; i++)
             mu[s][i] = f[2 * i], nv[i] += exp((double)f[2 * i + 1]) / S2;

@@ -68,7 +68,7 @@ static void test_model_average(void) {
     float *theta = malloc((size_t)np * 4);
     bnn_rng rs = bnn_rng_make(11, (uint64_t)5 << 32);
     for (int64_t s = 0; s < S; s++) {
-        bnn_posterior_sample(q, &rs, theta);
+        REQUIRE(bnn_posterior_sample(q, &rs, theta) == 0);
         const float *f = bnn_model_forward(m, theta, x, n, false, NULL);
         for (int64_t i = 0; i < n; i++) {
             double mx = f[i * k], z = 0;

@@ -382,7 +382,7 @@ static void test_posterior(void) {
         REQUIRE(bnn_posterior_from_laplace(&q, m, la2) == 0);
         float theta[128], sub[128];
         bnn_rng r1 = bnn_rng_make(3, 1), r2 = bnn_rng_make(3, 1);
-        bnn_posterior_sample(q, &r1, theta);
+        REQUIRE(bnn_posterior_sample(q, &r1, theta) == 0);
         REQUIRE(bnn_laplace_sample(la, &r2, sub) == 0);
         const float *w = bnn_model_cparams(m);
         int64_t moved = 0, kept = 0, wrong = 0;
@@ -405,6 +405,12 @@ static void test_posterior(void) {
         CHECK_EQ_INT(kept, np - P);
         CHECK(moved >= P - 2);
         CHECK_EQ_INT(wrong, 0);
+        bnn_posterior_free(q);
+        /* A sampler that fails (here a non-positive prior) is an error code, not an abort. */
+        bnn_laplace *la3 = make_laplace(m, ds, hs[hi], SEL, 2);
+        bnn_laplace_set_prior(la3, 0.0, 1.0);
+        REQUIRE(bnn_posterior_from_laplace(&q, m, la3) == 0);
+        CHECK_EQ_INT(bnn_posterior_sample(q, &r1, theta), BNN_EINVAL);
         bnn_posterior_free(q);
         bnn_laplace_free(la);
     }
@@ -516,7 +522,7 @@ static void test_files(void) {
             bnn_posterior *qs = NULL;
             CHECK_EQ_INT(bnn_posterior_from_laplace(&qs, m, split), BNN_ESHAPE); /* frees split */
             CHECK(qs == NULL);
-            CHECK(strstr(bnn_last_error(), "not whole Linear layers") != NULL);
+            CHECK(strstr(bnn_last_error(), "cover only part of the model's layer") != NULL);
         }
         bnn_laplace_free(la);
     }

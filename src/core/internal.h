@@ -118,6 +118,10 @@ void bnn__model_backward_hook_to(bnn_model *m, const float *theta, const float *
 int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn_task task);
 int bnn__laplace_kron_eigvals(const bnn_laplace *la, int64_t block, int factor, const double **vals,
                               int64_t *n);
+/* BNN_ESHAPE (messages prefixed with fn) unless the posterior's subset is whole Linear layers of
+ * m, in model order, with Kronecker blocks that match them: what the GLM predictive and sampling
+ * into m's weights rely on. */
+int bnn__laplace_check_model(const bnn_laplace *la, const bnn_model *m, const char *fn);
 
 /* Monte-Carlo over linearised logits (src/predict/predict.c): for b inputs with logit mean fm
  * (b × k) and covariance fv (b × k × k), probs (b × k) averages softmax over S draws from rng; mi

@@ -1070,7 +1070,8 @@ static void glm_full_finish(glm_ctx *g) {
 /* The Linear layers covering the subset's segments of the flat vector (bnn_curv_segment), in
  * model order, with their weight and bias positions within the subset (the segments'
  * concatenation). */
-static int glm_subset(const bnn_laplace *la, const bnn_model *m, glm_layer *sub, int64_t *nsub) {
+static int glm_subset(const bnn_laplace *la, const bnn_model *m, glm_layer *sub, int64_t *nsub,
+                      const char *fn) {
     const bnn_curv *c = la->c;
     const int64_t nl = bnn_model_nlayers(m), nseg = bnn_curv_nsegments(c);
     int64_t n = 0, covered = 0;
@@ -1089,34 +1090,34 @@ static int glm_subset(const bnn_laplace *la, const bnn_model *m, glm_layer *sub,
             }
             if (woff < so + sl && end > so)
                 return bnn__error(BNN_ESHAPE,
-                                  "bnn_laplace_glm: the subset's parameters %lld..%lld cover only "
-                                  "part of the model's layer %lld",
+                                  "%s: the subset's parameters %lld..%lld cover only "
+                                  "part of the model's layer %lld", fn,
                                   (long long)so, (long long)(so + sl), (long long)i);
             at += sl;
         }
         if (pos < 0) continue; /* a layer outside the subset */
         if (boff != woff + wshape[0] * wshape[1] || blen != wshape[0])
             return bnn__error(BNN_ESHAPE,
-                              "bnn_laplace_glm: the subset does not match the model's "
-                              "layers at layer %lld",
+                              "%s: the subset does not match the model's "
+                              "layers at layer %lld", fn,
                               (long long)i);
         sub[n] = (glm_layer){i, wshape[1], wshape[0], pos, pos + wshape[0] * wshape[1], 2 * n};
         if (n && pos <= sub[n - 1].woff)
             return bnn__error(BNN_ESHAPE,
-                              "bnn_laplace_glm: the subset's layers are not in model order");
+                              "%s: the subset's layers are not in model order", fn);
         covered += wshape[0] * wshape[1] + blen;
         n++;
     }
     if (n == 0 || covered != la->P)
         return bnn__error(BNN_ESHAPE,
-                          "bnn_laplace_glm: the subset's %lld parameters (from %lld, in %lld "
-                          "segment%s) are not whole Linear layers of the model",
+                          "%s: the subset's %lld parameters (from %lld, in %lld "
+                          "segment%s) are not whole Linear layers of the model", fn,
                           (long long)la->P, (long long)bnn_curv_offset(c), (long long)nseg,
                           nseg == 1 ? "" : "s");
     if (la->structure == BNN_HESS_KRON) {
         if (la->nblocks != 2 * n)
             return bnn__error(BNN_ESHAPE,
-                              "bnn_laplace_glm: %lld kron blocks for %lld Linear layers",
+                              "%s: %lld kron blocks for %lld Linear layers", fn,
                               (long long)la->nblocks, (long long)n);
         for (int64_t s = 0; s < n; s++) {
             const kblock *kw = &la->blk[2 * s], *kb = &la->blk[2 * s + 1];
@@ -1124,8 +1125,8 @@ static int glm_subset(const bnn_laplace *la, const bnn_model *m, glm_layer *sub,
                 kw->off != sub[s].woff || kb->nf != 1 || kb->n0 != sub[s].out ||
                 kb->off != sub[s].boff)
                 return bnn__error(BNN_ESHAPE,
-                                  "bnn_laplace_glm: kron blocks %lld, %lld do not match "
-                                  "layer %lld (%lld × %lld)",
+                                  "%s: kron blocks %lld, %lld do not match "
+                                  "layer %lld (%lld × %lld)", fn,
                                   (long long)(2 * s), (long long)(2 * s + 1),
                                   (long long)sub[s].layer, (long long)sub[s].out,
                                   (long long)sub[s].in);
@@ -1133,6 +1134,15 @@ static int glm_subset(const bnn_laplace *la, const bnn_model *m, glm_layer *sub,
     }
     *nsub = n;
     return 0;
+}
+
+int bnn__laplace_check_model(const bnn_laplace *la, const bnn_model *m, const char *fn) {
+    glm_layer *sub = bnn__alloc(bnn__bytes(bnn_model_nlayers(m), sizeof(glm_layer)));
+    if (!sub) return bnn__error(BNN_ENOMEM, "%s: out of memory", fn);
+    int64_t nsub = 0;
+    int rc = glm_subset(la, m, sub, &nsub, fn);
+    bnn__free(sub);
+    return rc;
 }
 
 /* Linearised predictive (README §7; Daxberger et al. 2021 §3, laplace-torch's
@@ -1166,7 +1176,7 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
     glm_layer *sub = bnn__alloc(bnn__bytes(nl, sizeof(glm_layer)));
     if (!sub) return bnn__error(BNN_ENOMEM, "bnn_laplace_glm: out of memory");
     int64_t nsub = 0;
-    if ((rc = glm_subset(la, m, sub, &nsub))) {
+    if ((rc = glm_subset(la, m, sub, &nsub, "bnn_laplace_glm"))) {
         bnn__free(sub);
         return rc;
     }

@@ -50,29 +50,28 @@ float *bnn_posterior_std(bnn_posterior *q) { return q->std; }
 const float *bnn_posterior_cmean(const bnn_posterior *q) { return q->mean; }
 const float *bnn_posterior_cstd(const bnn_posterior *q) { return q->std; }
 
-void bnn_posterior_sample(const bnn_posterior *q, bnn_rng *rng, float *theta) {
+int bnn_posterior_sample(const bnn_posterior *q, bnn_rng *rng, float *theta) {
     const int64_t n = q->n;
     if (q->kind == BNN_POSTERIOR_POINT) {
         memcpy(theta, q->mean, (size_t)n * sizeof(float));
-        return;
+        return 0;
     }
     if (q->kind == BNN_POSTERIOR_LAPLACE) {
-        /* The subset is drawn from the Laplace Gaussian; every other weight keeps its MAP value. */
+        /* The subset is drawn from the Laplace Gaussian; every other weight keeps its MAP value.
+         * One run of the flat vector is sampled in place; several (a chosen set of layers) are
+         * sampled in subset order, then put into their runs. */
         memcpy(theta, q->mean, (size_t)n * sizeof(float));
         const bnn_curv *c = bnn_laplace_curv(q->la);
-        if (bnn_curv_nsegments(c) == 1) { /* one run: sampled in place */
-            int rc = bnn_laplace_sample(q->la, rng, theta + bnn_curv_offset(c));
-            BNN_ASSERT(rc == 0);
-            return;
-        }
-        /* Several runs (a chosen set of layers): the subset's sample, then into its segments. */
-        float *sub = bnn__alloc(bnn__bytes(bnn_curv_nparams(c), sizeof(float)));
-        BNN_ASSERT(sub);
+        const bool one = bnn_curv_nsegments(c) == 1;
+        float *sub = one ? theta + bnn_curv_offset(c)
+                         : bnn__alloc(bnn__bytes(bnn_curv_nparams(c), sizeof(float)));
+        if (!sub) return bnn__error(BNN_ENOMEM, "bnn_posterior_sample: out of memory");
         int rc = bnn_laplace_sample(q->la, rng, sub);
-        BNN_ASSERT(rc == 0);
-        bnn_curv_scatter(c, sub, theta);
-        bnn__free(sub);
-        return;
+        if (!one) {
+            if (!rc) bnn_curv_scatter(c, sub, theta);
+            bnn__free(sub);
+        }
+        return rc;
     }
     /* θ = m + σ ⊙ ε, with ε drawn straight into θ so no scratch is needed. */
     bnn_rng_normal(rng, theta, n);
@@ -81,6 +80,7 @@ void bnn_posterior_sample(const bnn_posterior *q, bnn_rng *rng, float *theta) {
 #pragma omp parallel for schedule(static) if (n > 32768)
 #endif
     for (int64_t i = 0; i < n; i++) theta[i] = m[i] + s[i] * theta[i];
+    return 0;
 }
 
 void bnn_posterior_std_summary(const bnn_posterior *q, double *min, double *mean, double *max) {
@@ -110,30 +110,14 @@ int bnn_posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_lapl
                           (long long)bnn_curv_offset(c), (long long)(last_off + last_len),
                           (long long)n);
     }
-    /* Each segment must start at a Linear layer's weight and end with a Linear layer's bias
-     * (the parameters of whole layers), else samples would perturb parts of layers. */
-    for (int64_t sg = 0; sg < bnn_curv_nsegments(c); sg++) {
-        int64_t so = 0, sl = 0;
-        bnn_curv_segment(c, sg, &so, &sl);
-        bool starts = false, ends = false;
-        for (int64_t i = 0; i < bnn_model_nlayers(m); i++) {
-            int64_t woff, wshape[2], boff, blen;
-            if (strcmp(bnn_model_layer_kind(m, i), "linear") != 0 ||
-                bnn_model_layer_tensors(m, i, &woff, wshape, &boff, &blen))
-                continue;
-            starts |= woff == so;
-            ends |= boff + blen == so + sl;
-        }
-        if (!starts || !ends) {
-            bnn_laplace_free(la);
-            return bnn__error(BNN_ESHAPE,
-                              "the Laplace subset's parameters %lld..%lld are not whole Linear "
-                              "layers of the model (%s)",
-                              (long long)so, (long long)(so + sl - 1), bnn_model_spec(m));
-        }
+    /* The subset must be whole Linear layers of m, else samples would perturb parts of layers. */
+    int rc = bnn__laplace_check_model(la, m, "Laplace posterior");
+    if (rc) {
+        bnn_laplace_free(la);
+        return rc;
     }
     bnn_posterior *q;
-    int rc = bnn_posterior_new(&q, BNN_POSTERIOR_POINT, n);
+    rc = bnn_posterior_new(&q, BNN_POSTERIOR_POINT, n);
     if (rc) {
         bnn_laplace_free(la);
         return rc;

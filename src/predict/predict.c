@@ -239,7 +239,7 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
     bnn_rng rng = bnn_rng_make(p->seed, BNN_STREAM_PREDICT);
     for (int64_t s = 0; s < S; s++) {
         if (sampled) {
-            bnn_posterior_sample(q, &rng, theta);
+            if ((rc = bnn_posterior_sample(q, &rng, theta))) goto done;
             w = theta;
         }
         for (int64_t lo = 0; lo < n; lo += bs) {
