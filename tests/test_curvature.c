@@ -492,6 +492,51 @@ static void test_ll_threads(void) {
     bnn_dataset_free(ds);
 }
 
+/* The last-layer diagonal is summed over feature tiles of 32 columns and up to 12 outputs at a
+ * time (src/fit/curvature.c, ll_diag_batch). A one-layer model (its features are the inputs x)
+ * with 45 features and 14 classes has two tiles, the second partial, and two output groups, and
+ * 700 examples in batches of 700 take the threaded path. Checked against Σ_r p_rk (1 − p_rk) x_ri²
+ * formed here in double, and for 1, 2 and 3 threads to the last bit. */
+static void test_ll_diag_tiles(void) {
+    enum { D = 45, K = 14, N = 700 };
+    bnn_model *m;
+    bnn_dataset *ds;
+    random_problem(&m, &ds, "mlp:45-14", BNN_TASK_CLASSIFICATION, N, 31);
+    REQUIRE(bnn_model_reserve(m, N) == 0);
+    const float *x = bnn_dataset_x(ds);
+    const float *f = bnn_model_forward(m, bnn_model_cparams(m), x, N, false, NULL);
+    const int64_t P = K * D + K;
+    double *ref = calloc((size_t)P, sizeof *ref);
+    REQUIRE(ref);
+    for (int64_t r = 0; r < N; r++) {
+        double mx = f[r * K], z = 0.0, p[K];
+        for (int64_t k = 1; k < K; k++) mx = f[r * K + k] > mx ? f[r * K + k] : mx;
+        for (int64_t k = 0; k < K; k++) z += p[k] = exp((double)f[r * K + k] - mx);
+        for (int64_t k = 0; k < K; k++) {
+            const double w = p[k] / z * (1.0 - p[k] / z);
+            for (int64_t i = 0; i < D; i++)
+                ref[k * D + i] += w * (double)x[r * D + i] * (double)x[r * D + i];
+            ref[K * D + k] += w;
+        }
+    }
+    const int saved = bnn_get_threads();
+    bnn_set_threads(1);
+    bnn_curv *one = compute(m, ds, BNN_CURV_GGN, BNN_HESS_DIAG, BNN_SUBSET_LAST_LAYER, N, 0);
+    REQUIRE(bnn_curv_nparams(one) == P && bnn_curv_offset(one) == 0);
+    CHECK_RELERR("last-layer diag, 45 features x 14 classes", bnn_curv_diag(one), ref, P, 1e-5);
+    for (int nt = 2; nt <= 3; nt++) {
+        bnn_set_threads(nt);
+        bnn_curv *c = compute(m, ds, BNN_CURV_GGN, BNN_HESS_DIAG, BNN_SUBSET_LAST_LAYER, N, 0);
+        CHECK(memcmp(bnn_curv_diag(c), bnn_curv_diag(one), (size_t)P * sizeof(double)) == 0);
+        bnn_curv_free(c);
+    }
+    bnn_set_threads(saved);
+    bnn_curv_free(one);
+    free(ref);
+    bnn_model_free(m);
+    bnn_dataset_free(ds);
+}
+
 static void test_mc(const char *spec, bnn_task task, bnn_hessian h, bnn_subset sub) {
     bnn_model *m;
     bnn_dataset *ds;
@@ -749,6 +794,7 @@ int main(void) {
     test_mc("mlp:3-6-4:tanh", BNN_TASK_CLASSIFICATION, BNN_HESS_DIAG, BNN_SUBSET_LAST_LAYER);
     test_mc("mlp:2-5-2:tanh", BNN_TASK_REGRESSION, BNN_HESS_FULL, BNN_SUBSET_LAST_LAYER);
     test_ll_threads();
+    test_ll_diag_tiles();
     test_memory_bound();
     test_errors();
     test_from_arrays();

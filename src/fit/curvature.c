@@ -84,6 +84,9 @@
 #if defined(BNN_HAVE_OPENMP)
 #include <omp.h>
 #endif
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 /* One block of a Kronecker-factored curvature: a weight block has two factors (f0 = B, out × out;
  * f1 = A, in × in), a bias block one (f0 = B; f1 NULL, n1 = 0). */
@@ -772,7 +775,7 @@ struct ll_ctx {
     double *u;         /* K × b, transposed: u[k·b + r] */
     const double *dg;  /* K × b like u: u itself (softmax GGN), diag, or NULL (dg = 0) */
     double *diag;      /* K × b, a diagonal output Hessian (Gaussian, heteroscedastic GGN) */
-    float *wd;         /* diag: b × K, W_r[k,k] */
+    float *wd;         /* diag: K × b, W_r[k,k] */
     float *sa;         /* diag: b × in, φ∘φ; full: b × n1, the scaled rows */
     float *phit;       /* full: b × n1, φ̃ */
     int64_t *rows;     /* full: b, the rows of a block with w_r ≠ 0 ... */
@@ -840,6 +843,99 @@ static double ll_wsum(const struct ll_ctx *ll, int64_t b, int64_t k, int64_t k2)
     return d + (double)ll->sgn * s;
 }
 
+/* diag: prod[k, j] = Σ_r wd[k, r] φ[r, j]² (K × in) for a batch (wd: K × b, φ: b × in), summed
+ * in float. One pass over the features instead of squaring them into a b × in array for a GEMM
+ * whose K = 10 rows are too few for BLAS to run well: a tile of LL_TILE feature columns times
+ * LL_KG outputs is summed in registers while the tile's rows stream by (the columns past `in` in
+ * the last tile are zeros). Each column is summed over the rows in order by one thread, so the
+ * thread count cannot change a bit. */
+#define LL_TILE 32
+#if defined(__AVX512F__)
+#define LL_KG 12
+/* The tile's LL_KG × 32 sums in 24 zmm registers (named ones: GCC keeps arrays of vectors on the
+ * stack, storing them on every row): per row two (masked) loads, two squares, and per output a
+ * broadcast and two FMAs. 12 outputs at a time read the features once for 10 classes. */
+static void ll_diag_tile(float *prod, const float *wd, const float *phi, int64_t b, int64_t in,
+                         int64_t j0, int64_t nj, int64_t k0, int64_t nk) {
+    const __mmask16 m0 = nj >= 16 ? 0xffff : (__mmask16)((1u << nj) - 1);
+    const __mmask16 m1 = nj >= 32 ? 0xffff : nj <= 16 ? 0 : (__mmask16)((1u << (nj - 16)) - 1);
+    /* Outputs past K read row k0 again; their sums are not stored. */
+#define LL_W(q) (wd + (k0 + (q) * (nk > (q))) * b)
+    const float *w0 = LL_W(0), *w1 = LL_W(1), *w2 = LL_W(2), *w3 = LL_W(3), *w4 = LL_W(4);
+    const float *w5 = LL_W(5), *w6 = LL_W(6), *w7 = LL_W(7), *w8 = LL_W(8), *w9 = LL_W(9);
+    const float *w10 = LL_W(10), *w11 = LL_W(11);
+#undef LL_W
+    const __m512 z = _mm512_setzero_ps();
+    __m512 a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z, a40 = z, a41 = z;
+    __m512 a50 = z, a51 = z, a60 = z, a61 = z, a70 = z, a71 = z, a80 = z, a81 = z, a90 = z, a91 = z;
+    __m512 a100 = z, a101 = z, a110 = z, a111 = z;
+    for (int64_t r = 0; r < b; r++) {
+        const float *pr = phi + r * in + j0;
+        __m512 x0 = _mm512_maskz_loadu_ps(m0, pr), x1 = _mm512_maskz_loadu_ps(m1, pr + 16);
+        x0 = _mm512_mul_ps(x0, x0), x1 = _mm512_mul_ps(x1, x1);
+#define LL_FMA(a0, a1, w)                                                                         \
+    do {                                                                                          \
+        const __m512 wk = _mm512_set1_ps(w[r]);                                                   \
+        a0 = _mm512_fmadd_ps(wk, x0, a0), a1 = _mm512_fmadd_ps(wk, x1, a1);                       \
+    } while (0)
+        LL_FMA(a00, a01, w0);
+        LL_FMA(a10, a11, w1);
+        LL_FMA(a20, a21, w2);
+        LL_FMA(a30, a31, w3);
+        LL_FMA(a40, a41, w4);
+        LL_FMA(a50, a51, w5);
+        LL_FMA(a60, a61, w6);
+        LL_FMA(a70, a71, w7);
+        LL_FMA(a80, a81, w8);
+        LL_FMA(a90, a91, w9);
+        LL_FMA(a100, a101, w10);
+        LL_FMA(a110, a111, w11);
+#undef LL_FMA
+    }
+    const __m512 acc[LL_KG][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31},
+                                  {a40, a41}, {a50, a51}, {a60, a61}, {a70, a71},
+                                  {a80, a81}, {a90, a91}, {a100, a101}, {a110, a111}};
+    for (int64_t kk = 0; kk < nk; kk++) {
+        _mm512_mask_storeu_ps(prod + (k0 + kk) * in + j0, m0, acc[kk][0]);
+        _mm512_mask_storeu_ps(prod + (k0 + kk) * in + j0 + 16, m1, acc[kk][1]);
+    }
+}
+#else
+#define LL_KG 4
+static void ll_diag_tile(float *prod, const float *wd, const float *phi, int64_t b, int64_t in,
+                         int64_t j0, int64_t nj, int64_t k0, int64_t nk) {
+    float acc[LL_KG][LL_TILE] = {{0.0f}};
+    for (int64_t r = 0; r < b; r++) {
+        const float *pr = phi + r * in + j0;
+        float sq[LL_TILE];
+        for (int64_t j = 0; j < LL_TILE; j++)
+            sq[j] = j < nj ? pr[j] * pr[j] : 0.0f;
+        for (int64_t kk = 0; kk < LL_KG; kk++) {
+            const float w = kk < nk ? wd[(k0 + kk) * b + r] : 0.0f;
+            for (int64_t j = 0; j < LL_TILE; j++)
+                acc[kk][j] += w * sq[j];
+        }
+    }
+    for (int64_t kk = 0; kk < nk; kk++)
+        memcpy(prod + (k0 + kk) * in + j0, acc[kk], (size_t)nj * sizeof(float));
+}
+#endif
+
+static void ll_diag_batch(float *prod, const float *wd, const float *phi, int64_t b, int64_t K,
+                          int64_t in) {
+    const int64_t ntile = (in + LL_TILE - 1) / LL_TILE, nkg = (K + LL_KG - 1) / LL_KG;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for collapse(2) schedule(static) if (b * K * in >= 262144)
+#endif
+    for (int64_t t = 0; t < ntile; t++) {
+        for (int64_t g = 0; g < nkg; g++) {
+            const int64_t j0 = t * LL_TILE, k0 = g * LL_KG;
+            ll_diag_tile(prod, wd, phi, b, in, j0, in - j0 < LL_TILE ? in - j0 : LL_TILE, k0,
+                         K - k0 < LL_KG ? K - k0 : LL_KG);
+        }
+    }
+}
+
 /* One batch of the last layer (phi: b × in) into c. kron's B and A and full's blocks are kept as
  * upper triangles until the end of the pass. */
 static void ll_batch(bnn_curv *c, struct ll_ctx *ll, const float *phi, int64_t b) {
@@ -857,17 +953,18 @@ static void ll_batch(bnn_curv *c, struct ll_ctx *ll, const float *phi, int64_t b
     case BNN_HESS_DIAG: {
         double *dw = c->diag, *db = c->diag + K * in;
         for (int64_t k = 0; k < K; k++) {
+            const double *uk = ll->u + k * b, *dk = ll->dg ? ll->dg + k * b : NULL;
+            const double sg = (double)ll->sgn;
+            float *wk = ll->wd + k * b;
             double s = 0.0;
             for (int64_t r = 0; r < b; r++) {
-                const double w = ll_w(ll, b, r, k, k);
-                ll->wd[r * K + k] = (float)w;
+                const double w = (dk ? dk[r] : 0.0) + sg * uk[r] * uk[r]; /* ll_w(r, k, k) */
+                wk[r] = (float)w;
                 s += w;
             }
             db[k] += s;
         }
-        for (int64_t j = 0; j < b * in; j++)
-            ll->sa[j] = phi[j] * phi[j];
-        bnn_gemm(ll->prod, ll->wd, ll->sa, K, in, b, true, false, 1.0f, 0.0f);
+        ll_diag_batch(ll->prod, ll->wd, phi, b, K, in);
         for (int64_t j = 0; j < K * in; j++)
             dw[j] += (double)ll->prod[j];
         break;
@@ -1379,8 +1476,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         ok = (llc.u = alloc_doubles(K * bmax)) && (llc.diag = alloc_doubles(K * bmax));
         if (ok && hess == BNN_HESS_KRON) ok = (llc.prod = alloc_floats(in * in)) != NULL;
         if (ok && hess == BNN_HESS_DIAG)
-            ok = (llc.wd = alloc_floats(bmax * K)) && (llc.sa = alloc_floats(bmax * in)) &&
-                 (llc.prod = alloc_floats(K * in));
+            ok = (llc.wd = alloc_floats(bmax * K)) && (llc.prod = alloc_floats(K * in));
         if (ok && hess == BNN_HESS_FULL)
             ok = (llc.nt = bnn_get_threads()) >= 1 && (llc.phit = alloc_floats(bmax * n1)) &&
                  (llc.sa = alloc_floats(llc.nt * bmax * n1)) &&
