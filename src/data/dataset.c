@@ -143,6 +143,11 @@ void bnn_dataset_gather(const bnn_dataset *ds, const int64_t *idx, int64_t b, fl
      * from the caller's own loop), not bad input, so it is an assertion. */
     BNN_ASSERT(ds && (b == 0 || idx) && b >= 0);
     const size_t row = (size_t)ds->d * sizeof(float);
+    /* The rows are scattered over the dataset, so one thread waits on memory most of the time;
+     * two or more keep more of those loads in flight (a copy: the thread count changes nothing). */
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) if (b * ds->d >= 65536)
+#endif
     for (int64_t r = 0; r < b; r++) {
         int64_t i = idx[r];
         BNN_ASSERT(i >= 0 && i < ds->n);

@@ -233,6 +233,15 @@ void bnn_trainer_set_progress(bnn_trainer *tr,
     tr->p.progress_ctx = ctx;
 }
 
+/* v[0 .. n) = 0, the threads sharing it: a gradient vector of a large model is megabytes, and one
+ * core's memset of it shows in a training step. */
+static void zero_floats(float *v, int64_t n) {
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) if (n >= 131072)
+#endif
+    for (int64_t i = 0; i < n; i++) v[i] = 0.0f;
+}
+
 /* One IVON step (Shen et al. 2024, Alg. 1): for each of S samples draw ε, θ = m + ε/√(λ(h+δ)),
  * back-propagate the batch's mean loss at θ, and average ĝ and ε ⊙ ĝ; then the update. With one
  * sample (the usual case) the step is one fused pass after the backward pass: the update, with
@@ -249,7 +258,7 @@ static double ivon_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int
         /* After a fused step gb is zero already (and θ drawn). */
         if (!tr->theta_drawn) {
             bnn__ivon_draw(tr->theta, NULL, w, tr->s1, np, &ip, &tr->noise);
-            memset(gb, 0, (size_t)np * sizeof(float));
+            zero_floats(gb, np);
         }
         tr->theta_drawn = false;
         const float *f = bnn_model_forward(tr->m, tr->theta, tr->xb, b, true, drop);
@@ -262,14 +271,14 @@ static double ivon_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int
         return loss;
     }
     float *ge = tr->geps, *e = tr->eps, *g = tr->grad;
-    memset(gb, 0, (size_t)np * sizeof(float));
-    memset(ge, 0, (size_t)np * sizeof(float));
+    zero_floats(gb, np);
+    zero_floats(ge, np);
     const float inv_s = 1.0f / (float)S;
     for (int64_t s = 0; s < S; s++) {
         bnn__ivon_draw(tr->theta, e, w, tr->s1, np, &ip, &tr->noise);
         const float *f = bnn_model_forward(tr->m, tr->theta, tr->xb, b, true, drop);
         loss += bnn_lik_loss(&lik, tr->dout, f, tr->yl, tr->yt, b, tr->k) / (double)S;
-        memset(g, 0, (size_t)np * sizeof(float));
+        zero_floats(g, np);
         bnn_model_backward(tr->m, tr->theta, tr->dout, g);
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for schedule(static) if (np > 32768)
@@ -298,8 +307,8 @@ static double mfvi_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop) {
     const int64_t np = tr->np;
     const bnn_lik lik = tr->lik;
     float *mu = bnn_model_params(tr->m);
-    memset(tr->grad, 0, (size_t)np * sizeof(float));
-    memset(tr->grad_rho, 0, (size_t)np * sizeof(float));
+    zero_floats(tr->grad, np);
+    zero_floats(tr->grad_rho, np);
     (void)drop; /* dropout masks in MFVI come from the noise generator */
     double loss = bnn_mfvi_loss_ws(tr->m, mu, tr->rho, tr->xb, tr->yl, tr->yt, b, &lik, tr->n,
                                    &tr->p.mfvi, &tr->noise, tr->grad, tr->grad_rho,
@@ -318,7 +327,7 @@ static double map_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop) {
     const float *f = bnn_model_forward(tr->m, w, tr->xb, b, true, drop);
     double loss = bnn_lik_loss(&lik, tr->dout, f, tr->yl, tr->yt, b, tr->k);
     if (!isfinite(loss)) return loss;
-    memset(tr->grad, 0, (size_t)np * sizeof(float));
+    zero_floats(tr->grad, np);
     bnn_model_backward(tr->m, w, tr->dout, tr->grad);
     if (tr->p.method == BNN_METHOD_ADAMW) {
         struct bnn_adamw_params ap = {lr, 0.9f, 0.999f, 1e-8f, tr->p.weight_decay};
