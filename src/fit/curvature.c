@@ -866,6 +866,7 @@ static void ll_diag_tile(float *prod, const float *wd, const float *phi, int64_t
     const float *w10 = LL_W(10), *w11 = LL_W(11);
 #undef LL_W
     const __m512 z = _mm512_setzero_ps();
+    /* a<q>0, a<q>1: output k0 + q, columns j0 .. j0 + 15 and j0 + 16 .. j0 + 31 */
     __m512 a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z, a40 = z, a41 = z;
     __m512 a50 = z, a51 = z, a60 = z, a61 = z, a70 = z, a71 = z, a80 = z, a81 = z, a90 = z, a91 = z;
     __m512 a100 = z, a101 = z, a110 = z, a111 = z;
@@ -873,23 +874,13 @@ static void ll_diag_tile(float *prod, const float *wd, const float *phi, int64_t
         const float *pr = phi + r * in + j0;
         __m512 x0 = _mm512_maskz_loadu_ps(m0, pr), x1 = _mm512_maskz_loadu_ps(m1, pr + 16);
         x0 = _mm512_mul_ps(x0, x0), x1 = _mm512_mul_ps(x1, x1);
-#define LL_FMA(a0, a1, w)                                                                         \
+#define LL_FMA(q)                                                                                 \
     do {                                                                                          \
-        const __m512 wk = _mm512_set1_ps(w[r]);                                                   \
-        a0 = _mm512_fmadd_ps(wk, x0, a0), a1 = _mm512_fmadd_ps(wk, x1, a1);                       \
+        const __m512 wk = _mm512_set1_ps(w##q[r]);                                                \
+        a##q##0 = _mm512_fmadd_ps(wk, x0, a##q##0), a##q##1 = _mm512_fmadd_ps(wk, x1, a##q##1);   \
     } while (0)
-        LL_FMA(a00, a01, w0);
-        LL_FMA(a10, a11, w1);
-        LL_FMA(a20, a21, w2);
-        LL_FMA(a30, a31, w3);
-        LL_FMA(a40, a41, w4);
-        LL_FMA(a50, a51, w5);
-        LL_FMA(a60, a61, w6);
-        LL_FMA(a70, a71, w7);
-        LL_FMA(a80, a81, w8);
-        LL_FMA(a90, a91, w9);
-        LL_FMA(a100, a101, w10);
-        LL_FMA(a110, a111, w11);
+        LL_FMA(0); LL_FMA(1); LL_FMA(2); LL_FMA(3); LL_FMA(4); LL_FMA(5);
+        LL_FMA(6); LL_FMA(7); LL_FMA(8); LL_FMA(9); LL_FMA(10); LL_FMA(11);
 #undef LL_FMA
     }
     const __m512 acc[LL_KG][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31},
