@@ -248,14 +248,7 @@ int cmd_laplace(int argc, char **argv) {
                                    (long long)so, (long long)(so + sl - 1));
         }
     }
-    float *mean = malloc((size_t)P * sizeof *mean); /* the subset's MAP values, in its order */
-    if (!mean) {
-        rc = cli_fail(cmd, BNN_ENOMEM, NULL);
-        goto done;
-    }
-    bnn_curv_gather(c, bnn_model_cparams(m), mean);
-    rc = bnn_laplace_new(&la, c, mean, task);
-    free(mean);
+    rc = bnn_laplace_new_from_params(&la, c, bnn_model_cparams(m), task);
     c = NULL; /* owned by the Laplace object, freed with it (also on failure) */
     if (rc) {
         rc = cli_fail(cmd, rc, NULL);

@@ -760,6 +760,10 @@ typedef struct bnn_laplace bnn_laplace;
 /* Takes ownership of c (also on failure). mean: the subset's MAP values (P, in subset order:
  * bnn_curv_gather of the model's weights), copied. */
 int bnn_laplace_new(bnn_laplace **out, bnn_curv *c, const float *mean, bnn_task task);
+/* The same with the mean read from the model's whole flat parameter vector (its MAP weights,
+ * bnn_model_cparams) at the subset's segments: what a fit at the model's weights wants. */
+int bnn_laplace_new_from_params(bnn_laplace **out, bnn_curv *c, const float *params,
+                                bnn_task task);
 void bnn_laplace_free(bnn_laplace *la);
 const bnn_curv *bnn_laplace_curv(const bnn_laplace *la);
 /* Sets δ and σ as given (classification and the heteroscedastic Gaussian keep σ = 1); a non-positive value makes the functions

@@ -489,7 +489,7 @@ static bnn_laplace *fit_laplace(bnn_model *m, const bnn_dataset *ds, bnn_task ta
     bnn_curv *c;
     REQUIRE(bnn_curv_compute(&c, m, ds, &p) == 0);
     bnn_laplace *la;
-    REQUIRE(bnn_laplace_new(&la, c, bnn_model_cparams(m) + bnn_curv_offset(c), task) == 0);
+    REQUIRE(bnn_laplace_new_from_params(&la, c, bnn_model_cparams(m), task) == 0);
     bnn_laplace_set_prior(la, delta, 1.0);
     return la;
 }

@@ -212,6 +212,31 @@ static void test_structures(bnn_task task) {
         }
         bnn_curv_free(s);
 
+        /* {1}: a middle layer, whose backward passes stop at it (bnn__model_backward_hook_to
+         * with its first layer above 0): diag and full are the all-weights ones restricted. */
+        {
+            const int64_t mid[1] = {1};
+            int64_t im[128];
+            const int64_t Pm = subset_index(m, mid, 1, im);
+            CHECK_EQ_INT(Pm, 36);
+            a = compute(m, ds, cv, BNN_HESS_FULL, BNN_SUBSET_ALL, NULL, 0);
+            s = compute(m, ds, cv, BNN_HESS_FULL, BNN_SUBSET_LAYERS, mid, 1);
+            bnn_curv *d = compute(m, ds, cv, BNN_HESS_DIAG, BNN_SUBSET_LAYERS, mid, 1);
+            bnn_curv *da = compute(m, ds, cv, BNN_HESS_DIAG, BNN_SUBSET_ALL, NULL, 0);
+            CHECK(bnn_curv_nparams(s) == Pm && bnn_curv_offset(s) == im[0]);
+            double dref[36];
+            for (int64_t i = 0; i < Pm; i++) {
+                dref[i] = bnn_curv_diag(da)[im[i]];
+                for (int64_t j = 0; j < Pm; j++)
+                    ref[i * Pm + j] = bnn_curv_dense(a)[im[i] * np + im[j]];
+            }
+            snprintf(what, sizeof what, "%s %s full {1} vs all restricted", tn, names[t]);
+            CHECK_RELERR(what, bnn_curv_dense(s), ref, Pm * Pm, 1e-10);
+            snprintf(what, sizeof what, "%s %s diag {1} vs all restricted", tn, names[t]);
+            CHECK_RELERR(what, bnn_curv_diag(d), dref, Pm, 1e-10);
+            bnn_curv_free(a), bnn_curv_free(s), bnn_curv_free(d), bnn_curv_free(da);
+        }
+
         /* {2} is last-layer and {0, 1, 2} is all, bit for bit, for every structure. */
         const int64_t last[1] = {2}, every[3] = {0, 1, 2};
         const bnn_hessian hs[3] = {BNN_HESS_DIAG, BNN_HESS_KRON, BNN_HESS_FULL};
@@ -286,11 +311,8 @@ static bnn_laplace *make_laplace(bnn_model *m, const bnn_dataset *ds, bnn_hessia
     p.batch_size = 5, p.rank = 6;
     bnn_curv *c = NULL;
     REQUIRE(bnn_curv_compute(&c, m, ds, &p) == 0);
-    float mean[128];
-    REQUIRE(bnn_curv_nparams(c) <= 128);
-    bnn_curv_gather(c, bnn_model_cparams(m), mean);
     bnn_laplace *la = NULL;
-    REQUIRE(bnn_laplace_new(&la, c, mean, bnn_dataset_task(ds)) == 0);
+    REQUIRE(bnn_laplace_new_from_params(&la, c, bnn_model_cparams(m), bnn_dataset_task(ds)) == 0);
     return la;
 }
 

@@ -107,8 +107,8 @@ void bnn__model_backward_hook(bnn_model *m, const float *theta, const float *dou
                               bnn__curv_hook hook, void *ctx);
 /* The same without parameter gradients, stopping at layer `first` (0 ≤ first < nlayers): the hook
  * sees the Linear layers first.. only, and nothing is propagated below `first` (a curvature over
- * a subset of layers needs nothing under its first one). first = 0 does the work of
- * bnn__model_backward_hook with grad = NULL. */
+ * a subset of layers needs nothing under its first one). bnn__model_backward_hook with
+ * grad = NULL is this with first = 0. */
 void bnn__model_backward_hook_to(bnn_model *m, const float *theta, const float *dout,
                                  bnn__curv_hook hook, void *ctx, int64_t first);
 

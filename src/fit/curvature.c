@@ -654,6 +654,7 @@ static double needed_bytes(bnn_hessian h, const struct lin *lin, int64_t nlin, i
     if (ll) common += 2.0 * 8.0 * db * dK;                      /* dg, u */
     switch (h) {
     case BNN_HESS_DIAG: {
+        if (ll) return dP * 8.0 + common + 4.0 * (db * dK + dK * maxin); /* wd, prod */
         double sumin = 0;
         for (int64_t i = 0; i < nlin; i++) sumin += (double)lin[i].in;
         return dP * (8.0 + 4.0) + common + 4.0 * db * (maxout + sumin);
@@ -776,7 +777,7 @@ struct ll_ctx {
     const double *dg;  /* K × b like u: u itself (softmax GGN), diag, or NULL (dg = 0) */
     double *diag;      /* K × b, a diagonal output Hessian (Gaussian, heteroscedastic GGN) */
     float *wd;         /* diag: K × b, W_r[k,k] */
-    float *sa;         /* diag: b × in, φ∘φ; full: b × n1, the scaled rows */
+    float *sa;         /* full: b × n1, the scaled rows */
     float *phit;       /* full: b × n1, φ̃ */
     int64_t *rows;     /* full: b, the rows of a block with w_r ≠ 0 ... */
     float *sw;         /* full: b, ... and their √|w_r| */
@@ -944,13 +945,10 @@ static void ll_batch(bnn_curv *c, struct ll_ctx *ll, const float *phi, int64_t b
     case BNN_HESS_DIAG: {
         double *dw = c->diag, *db = c->diag + K * in;
         for (int64_t k = 0; k < K; k++) {
-            const double *uk = ll->u + k * b, *dk = ll->dg ? ll->dg + k * b : NULL;
-            const double sg = (double)ll->sgn;
-            float *wk = ll->wd + k * b;
             double s = 0.0;
             for (int64_t r = 0; r < b; r++) {
-                const double w = (dk ? dk[r] : 0.0) + sg * uk[r] * uk[r]; /* ll_w(r, k, k) */
-                wk[r] = (float)w;
+                const double w = ll_w(ll, b, r, k, k);
+                ll->wd[k * b + r] = (float)w;
                 s += w;
             }
             db[k] += s;

@@ -375,24 +375,41 @@ int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn
     return 0;
 }
 
-int bnn_laplace_new(bnn_laplace **out, bnn_curv *c, const float *mean, bnn_task task) {
+/* bnn_laplace_new and bnn_laplace_new_from_params: the mean in double from v, which is the
+ * subset's P values (full = false) or the model's whole flat vector, read at the subset's
+ * segments (full = true). */
+static int laplace_new_from(bnn_laplace **out, bnn_curv *c, const float *v, bool full,
+                            bnn_task task, const char *fn) {
     if (out) *out = NULL;
-    if (!out || !c || !mean) {
+    if (!out || !c || !v) {
         bnn_curv_free(c);
-        return bnn__error(BNN_EINVAL, "bnn_laplace_new: NULL argument");
+        return bnn__error(BNN_EINVAL, "%s: NULL argument", fn);
     }
     const int64_t P = bnn_curv_nparams(c);
     double *m = alloc_doubles(P);
     if (!m) {
         bnn_curv_free(c);
-        return bnn__error(BNN_ENOMEM, "bnn_laplace_new: cannot allocate P = %lld values",
-                          (long long)P);
+        return bnn__error(BNN_ENOMEM, "%s: cannot allocate P = %lld values", fn, (long long)P);
     }
-    for (int64_t i = 0; i < P; i++)
-        m[i] = mean[i];
+    for (int64_t sg = 0, at = 0; sg < (full ? bnn_curv_nsegments(c) : 1); sg++) {
+        int64_t so = 0, sl = P;
+        if (full) bnn_curv_segment(c, sg, &so, &sl);
+        for (int64_t i = 0; i < sl; i++)
+            m[at + i] = v[so + i];
+        at += sl;
+    }
     int rc = bnn__laplace_new_f64(out, c, m, task);
     bnn__free(m);
     return rc;
+}
+
+int bnn_laplace_new(bnn_laplace **out, bnn_curv *c, const float *mean, bnn_task task) {
+    return laplace_new_from(out, c, mean, false, task, "bnn_laplace_new");
+}
+
+int bnn_laplace_new_from_params(bnn_laplace **out, bnn_curv *c, const float *params,
+                                bnn_task task) {
+    return laplace_new_from(out, c, params, true, task, "bnn_laplace_new_from_params");
 }
 
 int bnn__laplace_kron_eigvals(const bnn_laplace *la, int64_t block, int factor, const double **vals,

@@ -328,16 +328,8 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     const char *tk = bnn_st_meta(st, "bnn.task");
     bnn_task task = tk && !strcmp(tk, "regression") ? BNN_TASK_REGRESSION : BNN_TASK_CLASSIFICATION;
     if (!rc && c) bnn__curv_set_lik(c, bnn_model_lik(m, task));
-    /* The MAP values of the subset, in its order. */
-    float *mean = NULL;
-    if (!rc && !(mean = malloc((size_t)P * sizeof *mean))) {
-        rc = bnn__error(BNN_ENOMEM, "out of memory");
-        bnn_curv_free(c);
-        c = NULL;
-    }
-    if (!rc) bnn_curv_gather(c, bnn_model_cparams(m), mean);
-    /* bnn_laplace_new owns c from here on, also when it fails. */
-    if (!rc && !(rc = bnn_laplace_new(&la, c, mean, task))) {
+    /* bnn_laplace_new_from_params owns c from here on, also when it fails. */
+    if (!rc && !(rc = bnn_laplace_new_from_params(&la, c, bnn_model_cparams(m), task))) {
         bnn_laplace_set_prior(la, d[0], d[1]);
         /* Per-layer prior precisions, when the fit tuned one per layer. */
         const char *pl = bnn_st_meta(st, "bnn.laplace.prior_layers");
@@ -362,7 +354,6 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
         if (!rc) rc = bnn_posterior_from_laplace(out, m, la);
         else bnn_laplace_free(la);
     }
-    free(mean);
     free(diag), free(dense), free(n0), free(n1);
     for (int64_t i = 0; f && i < 2 * nb; i++) free(f[i]);
     free(f);

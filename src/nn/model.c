@@ -293,6 +293,10 @@ void bnn_model_backward_input(bnn_model *m, const float *theta, const float *dou
 void bnn__model_backward_hook(bnn_model *m, const float *theta, const float *dout, float *grad,
                               bnn__curv_hook hook, void *ctx) {
     BNN_ASSERT(m->b >= 1);
+    if (!grad) { /* no parameter gradients: only propagate, down to the first layer */
+        bnn__model_backward_hook_to(m, theta, dout, hook, ctx, 0);
+        return;
+    }
     const float *dy = dout;
     for (int64_t i = m->nlayers - 1; i >= 0; i--) {
         bnn__layer *l = &m->layers[i];
@@ -302,17 +306,9 @@ void bnn__model_backward_hook(bnn_model *m, const float *theta, const float *dou
          * curvature consumer needs (Kronecker factors, diagonal GGN, per-example gradients). */
         if (linear && hook) hook(ctx, i, x, dy, m->b, l->in, l->out);
         float *d = i ? m->grad_buf[i & 1] : NULL; /* the input gradient is never needed */
-        if (grad) {
-            if (!d && l->vt->nparams(l) == 0) break;
-            l->vt->backward(l, d, l->vt->nparams(l) ? grad + l->off : NULL, dy, x, m->act[i],
-                            theta + l->off, m->b);
-        } else {
-            if (!d) break;
-            if (linear) /* only propagate: dx = dy · W, no weight gradient */
-                bnn_gemm(d, dy, theta + l->off, m->b, l->in, l->out, false, false, 1.0f, 0.0f);
-            else
-                l->vt->backward(l, d, NULL, dy, x, m->act[i], theta + l->off, m->b);
-        }
+        if (!d && l->vt->nparams(l) == 0) break;
+        l->vt->backward(l, d, l->vt->nparams(l) ? grad + l->off : NULL, dy, x, m->act[i],
+                        theta + l->off, m->b);
         dy = d;
     }
 }
