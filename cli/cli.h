@@ -43,8 +43,37 @@ int cli_usage_error(const char *cmd, const char *fmt, ...);
 /* The shortest decimal text that reads back as the same double (for file metadata). */
 void cli_fmt_double(char *buf, size_t len, double v);
 
-/* Writes text to path atomically (temp file + rename). Returns 0 or prints and returns 1. */
+/* Writes text to path atomically (bnn_write_file). Returns 0 or prints and returns 1. */
 int cli_write_atomic(const char *cmd, const char *path, const char *text);
+
+/* s cut to 40 bytes with anything but printable ASCII replaced, for messages (buf: 48 bytes). */
+const char *cli_printable(const char *s, char buf[48]);
+/* Metadata value v of key in file path as a positive finite number into *out (1 when v is NULL,
+ * the key absent); else prints a message naming the file and key and returns 1. */
+int cli_meta_positive(const char *cmd, const char *path, const char *key, const char *v,
+                      double *out);
+
+/* Metadata value v of key as a whole number >= 0 (0 when v is NULL); else prints and returns 1. */
+int cli_meta_count(const char *cmd, const char *path, const char *key, const char *v,
+                   int64_t *out);
+
+/* --threads: 0 leaves the default (all cores), 1..BNN_MAX_THREADS sets it; else a usage error
+ * (returns 2). */
+int cli_set_threads(const char *cmd, int64_t threads);
+
+/* Before any work: refuses an output path that is one of the inputs (same device and inode), a
+ * directory, or one whose directory does not exist or is not writable. NULL out is fine. */
+int cli_check_output(const char *cmd, const char *out, const char *const *inputs, int ninputs);
+
+/* cli_check_output against up to two files (NULL for none) and the files of a data spec. */
+int cli_check_output_of(const char *cmd, const char *out, const char *file1, const char *file2,
+                        const char *spec);
+
+/* That ds fits model m: the feature count, and when `scored` (metrics against labels), that a
+ * classification set has labels and no more classes than the model predicts. spec names the
+ * data in the message. Prints and returns 1 on a mismatch. */
+int cli_check_data(const char *cmd, const char *spec, const bnn_dataset *ds, const bnn_model *m,
+                   bool scored);
 
 /* The default model for a dataset spec: fmnist gets the MLP of the benchmarks, the small
  * problems a two-hidden-layer tanh MLP sized to the data, with `outputs` outputs (what the

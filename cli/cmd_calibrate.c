@@ -3,6 +3,7 @@
  * model file and applied by eval and predict. */
 #include "cli.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,7 +59,8 @@ int cmd_calibrate(int argc, char **argv) {
     if (rc) return 2;
     if (!model_path || !output) return cli_usage_error(cmd, "-m MODEL and -o FILE are required");
     if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
-    if (threads) bnn_set_threads((int)threads);
+    if (cli_set_threads(cmd, threads)) return 2;
+    if (cli_check_output_of(cmd, output, model_path, NULL, df.data)) return 1;
     bnn_model *m = NULL;
     bnn_st *st = NULL;
     bnn_dataset *all = NULL, *val = NULL;
@@ -70,13 +72,25 @@ int cmd_calibrate(int argc, char **argv) {
                        "regression model", model_path, bnn_lik_name(bnn_model_lik(m, task)));
         goto done;
     }
+    /* Temperature scaling rescales one network's logits; a posterior predicts by averaging over
+     * weights (or by its GLM predictive), which a temperature fitted to the mean's logits would
+     * not calibrate. */
+    const char *post = bnn_st_meta(st, "bnn.posterior");
+    if (post && strcmp(post, "point")) {
+        char pb[48];
+        rc = cli_error(cmd, "%s holds a posterior (%s); temperature scaling is the calibration "
+                       "baseline for a point estimate (a MAP network from adamw or sgd)",
+                       model_path, cli_printable(post, pb));
+        goto done;
+    }
     const bool bern = bnn_model_lik(m, task) == BNN_LIK_BERNOULLI;
     if (df.data) {
         df.task = "classification";
         if ((rc = cli_load_data(cmd, &df, split, BNN_TASK_CLASSIFICATION, true, &val))) goto done;
     } else {
         const char *ho = bnn_st_meta(st, "bnn.data.holdout");
-        int64_t holdout = ho ? strtoll(ho, NULL, 10) : 0;
+        int64_t holdout;
+        if ((rc = cli_meta_count(cmd, model_path, "bnn.data.holdout", ho, &holdout))) goto done;
         df.data = bnn_st_meta(st, "bnn.data");
         if (holdout <= 0 || !df.data) {
             rc = cli_usage_error(cmd, "%s was trained on all its training data; pass validation "
@@ -98,11 +112,7 @@ int cmd_calibrate(int argc, char **argv) {
      * is (1 − sigmoid(f/T), sigmoid(f/T)), so this is temperature scaling of the Bernoulli. */
     const int64_t n = bnn_dataset_n(val), k = bnn_model_pred_dim(m, task);
     const int64_t d = bnn_model_input_dim(m);
-    if (bnn_dataset_dim(val) != d) {
-        rc = cli_error(cmd, "the validation data has %lld features, the model expects %lld",
-                       (long long)bnn_dataset_dim(val), (long long)d);
-        goto done;
-    }
+    if ((rc = cli_check_data(cmd, df.data, val, m, true))) goto done;
     logits = malloc((size_t)(n * k) * sizeof(float));
     if (!logits || (rc = bnn_model_reserve(m, batch))) {
         rc = logits ? cli_fail(cmd, rc, NULL) : cli_error(cmd, "out of memory");
@@ -128,6 +138,11 @@ int cmd_calibrate(int argc, char **argv) {
     if ((rc = bnn_evaluate(m, NULL, val, &pp, 15, &r1))) goto fail_eval;
     pp.temperature = T;
     if ((rc = bnn_evaluate(m, NULL, val, &pp, 15, &r2))) goto fail_eval;
+    if (!isfinite(r2.nll)) {
+        rc = cli_error(cmd, "the validation NLL is not finite even at the fitted temperature "
+                       "(%g): the model's predictions are unusable; not saved", T);
+        goto done;
+    }
     printf("temperature %.4f   (fitted on %lld held-out examples of %s)\n", T, (long long)n, df.data);
     printf("validation  nll %.4f -> %.4f, ece %.4f -> %.4f\n", r1.nll, r2.nll, r1.cls.ece,
            r2.cls.ece);

@@ -44,7 +44,10 @@ int cmd_compare(int argc, char **argv) {
     if (rc) return 2;
     for (int i = 0; i < npos && models.n < CLI_LIST_MAX; i++) models.v[models.n++] = pos[i];
     if (models.n < 1 || models.n > MAXM) return cli_usage_error(cmd, "give 1 to %d models", MAXM);
-    if (threads) bnn_set_threads((int)threads);
+    if ((cli_seen(opts, nopts, "samples") && samples < 0) || samples > BNN_MAX_SAMPLES)
+        return cli_usage_error(cmd, "--samples must be between 0 and %d", BNN_MAX_SAMPLES);
+    if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
+    if (cli_set_threads(cmd, threads)) return 2;
     column cols[MAXM];
     memset(cols, 0, sizeof cols);
     bnn_dataset *ds = NULL, *od[CLI_LIST_MAX] = {0};
@@ -89,11 +92,16 @@ int cmd_compare(int argc, char **argv) {
                     goto next;
             }
         }
+        /* Every model against the data: they need not share an input width. */
+        if ((rc = cli_check_data(cmd, data, ds, m, true))) goto next;
+        for (int o = 0; o < ood.n; o++)
+            if ((rc = cli_check_data(cmd, ood.v[o], od[o], m, false))) goto next;
         struct bnn_predict_params pp = bnn_predict_default_params();
         pp.samples = diag ? (samples < 0 ? 32 : samples) : 0;
         pp.seed = (uint64_t)seed;
-        const char *t = bnn_st_meta(st, "bnn.temperature");
-        pp.temperature = t ? strtod(t, NULL) : 1.0;
+        if ((rc = cli_meta_positive(cmd, c->path, "bnn.temperature",
+                                    bnn_st_meta(st, "bnn.temperature"), &pp.temperature)))
+            goto next;
         if ((rc = predict_scores(cmd, m, q, ds, &pp, &in))) goto next;
         if ((rc = bnn_metrics_classification(&c->c, in.probs, bnn_dataset_clabels(ds), in.n, in.k, 15))) {
             rc = cli_fail(cmd, rc, c->path);

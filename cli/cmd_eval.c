@@ -96,6 +96,8 @@ int cmd_eval(int argc, char **argv) {
         return 0;
     }
     if (rc) return 2;
+    if (model_path && npos)
+        return cli_usage_error(cmd, "unexpected argument '%s' (the model is given by -m)", pos[0]);
     if (!model_path && npos == 1) model_path = pos[0];
     if (!model_path) return cli_usage_error(cmd, "-m MODEL is required");
     if (strcmp(split, "test") && strcmp(split, "train"))
@@ -103,15 +105,22 @@ int cmd_eval(int argc, char **argv) {
     if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
     if (bins < 1 || bins > BNN_MAX_BINS)
         return cli_usage_error(cmd, "--bins must be between 1 and %d", BNN_MAX_BINS);
-    if (cli_seen(opts, nopts, "samples") && samples < 0)
-        return cli_usage_error(cmd, "--samples must be >= 0");
+    if ((cli_seen(opts, nopts, "samples") && samples < 0) || samples > BNN_MAX_SAMPLES)
+        return cli_usage_error(cmd, "--samples must be between 0 and %d", BNN_MAX_SAMPLES);
     if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
-    if (link < 0) return cli_usage_error(cmd, "--link-samples must be >= 0");
+    if (link < 0 || link > BNN_MAX_SAMPLES)
+        return cli_usage_error(cmd, "--link-samples must be between 0 and %d", BNN_MAX_SAMPLES);
     if (shift && strcmp(shift, "rot")) return cli_usage_error(cmd, "--shift supports 'rot' only");
     if (cli_seen(opts, nopts, "temperature") && !(temperature > 0))
         return cli_usage_error(cmd, "--temperature must be positive");
-    if (threads < 0) return cli_usage_error(cmd, "--threads must be >= 1");
-    if (threads) bnn_set_threads((int)threads);
+    if (cli_set_threads(cmd, threads)) return 2;
+    {
+        const char *in[1] = {model_path};
+        if (cli_check_output(cmd, json_path, in, 1) || cli_check_output(cmd, plot, in, 1))
+            return 1;
+        if (json_path && plot && !strcmp(json_path, plot))
+            return cli_usage_error(cmd, "--json and --plot name the same file");
+    }
 
     bnn_model *m = NULL;
     bnn_dataset *ds = NULL;
@@ -135,11 +144,8 @@ int cmd_eval(int argc, char **argv) {
     const bool sampled = kind != BNN_POSTERIOR_POINT && samples > 0;
     if (!cli_seen(opts, nopts, "temperature")) {
         const char *t = bnn_st_meta(st, "bnn.temperature");
-        temperature = t ? strtod(t, NULL) : 1.0;
-        if (!(temperature > 0)) {
-            rc = cli_error(cmd, "%s: bnn.temperature '%s' is not a positive number", model_path, t);
+        if ((rc = cli_meta_positive(cmd, model_path, "bnn.temperature", t, &temperature)))
             goto done;
-        }
     }
     if (!df.data) {
         df.data = bnn_st_meta(st, "bnn.data");
@@ -155,8 +161,9 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_usage_error(cmd, "%s does not record its data; pass --data SPEC", model_path);
         goto done;
     }
-    if (task == BNN_TASK_REGRESSION && (ood.n || shift)) {
-        rc = cli_usage_error(cmd, "--ood and --shift are for classification models");
+    if (task == BNN_TASK_REGRESSION && (ood.n || shift || plot)) {
+        rc = cli_usage_error(cmd, "--ood, --shift and --plot are for classification models (bnn "
+                             "plot draws regression models)");
         goto done;
     }
     df.seed = seed;
@@ -176,7 +183,7 @@ int cmd_eval(int argc, char **argv) {
     }
     if (!cli_seen(opts, nopts, "noise")) {
         const char *s = bnn_st_meta(st, "bnn.sigma");
-        sigma = s ? strtod(s, NULL) : 1.0;
+        if ((rc = cli_meta_positive(cmd, model_path, "bnn.sigma", s, &sigma))) goto done;
     }
     if (!(sigma > 0)) {
         rc = cli_usage_error(cmd, "--noise must be positive");
@@ -188,18 +195,7 @@ int cmd_eval(int argc, char **argv) {
     struct bnn_eval_result r;
     memset(&r, 0, sizeof r);
     if (task == BNN_TASK_CLASSIFICATION) {
-        if (bnn_dataset_dim(ds) != bnn_model_input_dim(m)) {
-            rc = cli_error(cmd, "%s has %lld features but model %s expects %lld", df.data,
-                           (long long)bnn_dataset_dim(ds), bnn_model_spec(m),
-                           (long long)bnn_model_input_dim(m));
-            goto done;
-        }
-        if (bnn_dataset_outputs(ds) > bnn_model_pred_dim(m, task)) {
-            rc = cli_error(cmd, "%s has %lld classes but model %s (%s likelihood) predicts %lld",
-                           df.data, (long long)bnn_dataset_outputs(ds), bnn_model_spec(m),
-                           bnn_lik_name(lik), (long long)bnn_model_pred_dim(m, task));
-            goto done;
-        }
+        if ((rc = cli_check_data(cmd, df.data, ds, m, true))) goto done;
         if ((rc = predict_scores(cmd, m, q, ds, &pp, &in))) goto done;
         if ((rc = bnn_metrics_classification(&r.cls, in.probs, bnn_dataset_clabels(ds), in.n,
                                              in.k, bins))) {
@@ -213,10 +209,7 @@ int cmd_eval(int argc, char **argv) {
             cli_data_flags of = {.data = ood.v[o], .target_col = -1, .seed = seed};
             if ((rc = cli_load_data(cmd, &of, "test", BNN_TASK_CLASSIFICATION, false, &od)))
                 goto done;
-            if (bnn_dataset_dim(od) != bnn_model_input_dim(m)) {
-                rc = cli_error(cmd, "--ood %s has %lld features but model %s expects %lld",
-                               ood.v[o], (long long)bnn_dataset_dim(od), bnn_model_spec(m),
-                               (long long)bnn_model_input_dim(m));
+            if ((rc = cli_check_data(cmd, ood.v[o], od, m, false))) {
                 bnn_dataset_free(od);
                 goto done;
             }
@@ -413,14 +406,8 @@ int cmd_eval(int argc, char **argv) {
             rc = cli_error(cmd, "out of memory while building %s", json_path);
             goto done;
         }
-        if ((rc = write_json(cmd, json_path, js))) goto done;
     }
     if (plot) {
-        if (task != BNN_TASK_CLASSIFICATION) {
-            rc = cli_usage_error(cmd, "--plot draws classification diagrams; use bnn plot for "
-                                 "regression models");
-            goto done;
-        }
         char title[256];
         if (shift) {
             double x[13], acc[13], ece[13], ent[13];
@@ -440,6 +427,8 @@ int cmd_eval(int argc, char **argv) {
             goto done;
         }
     }
+    /* The report last, so that a run failing before its end leaves no new one. */
+    if (json_path && (rc = write_json(cmd, json_path, js))) goto done;
     rc = 0;
 done:
     cJSON_Delete(js);

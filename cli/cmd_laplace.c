@@ -166,10 +166,13 @@ int cmd_laplace(int argc, char **argv) {
             return cli_usage_error(cmd, "--prior must be marglik, marglik-layers, grid or a positive "
                                    "number");
     }
-    if (steps < 1) return cli_usage_error(cmd, "--steps must be >= 1");
+    if (steps < 1 || steps > 1000000)
+        return cli_usage_error(cmd, "--steps must be between 1 and 1000000");
+    if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
     if (batch < 0 || (batch == 0 && cli_seen(opts, nopts, "batch-size")))
         return cli_usage_error(cmd, "--batch-size must be >= 1");
-    if (threads) bnn_set_threads((int)threads);
+    if (cli_set_threads(cmd, threads)) return 2;
+    if (cli_check_output_of(cmd, output, model_path, NULL, df.data)) return 1;
     cp.batch_size = batch, cp.seed = (uint64_t)seed;
 
     bnn_model *m = NULL;
@@ -181,15 +184,16 @@ int cmd_laplace(int argc, char **argv) {
     if ((rc = bnn_model_load(&m, model_path, &task, &st))) return cli_fail(cmd, rc, NULL);
     const char *kind = bnn_st_meta(st, "bnn.posterior");
     if (kind && strcmp(kind, "point")) {
+        char kb[48];
         rc = cli_error(cmd, "%s already holds a %s posterior; Laplace starts from a MAP network "
-                       "(train with --method adamw or sgd)", model_path, kind);
+                       "(train with --method adamw or sgd)", model_path, cli_printable(kind, kb));
         goto done;
     }
     int64_t holdout = 0;
     if (!df.data) {
         const char *ho = bnn_st_meta(st, "bnn.data.holdout"), *tc = bnn_st_meta(st, "bnn.data.target_col");
         df.data = bnn_st_meta(st, "bnn.data");
-        holdout = ho ? strtoll(ho, NULL, 10) : 0;
+        if ((rc = cli_meta_count(cmd, model_path, "bnn.data.holdout", ho, &holdout))) goto done;
         if (tc) df.target_col = strtoll(tc, NULL, 10);
     }
     if (!df.data) {
@@ -229,7 +233,8 @@ int cmd_laplace(int argc, char **argv) {
     const char *s = bnn_st_meta(st, "bnn.sigma");
     /* Only the Gaussian likelihood has a noise σ to start from and tune. */
     const bool noise = bnn_model_lik(m, task) == BNN_LIK_GAUSSIAN;
-    double sigma = noise && s ? strtod(s, NULL) : 1.0;
+    double sigma = 1.0;
+    if (noise && (rc = cli_meta_positive(cmd, model_path, "bnn.sigma", s, &sigma))) goto done;
     double t0 = now_s();
     if ((rc = bnn_curv_compute(&c, m, fit, &cp))) {
         rc = cli_fail(cmd, rc, NULL);

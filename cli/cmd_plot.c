@@ -41,7 +41,11 @@ int cmd_plot(int argc, char **argv) {
     if (strcmp(what, "prob") && strcmp(what, "entropy"))
         return cli_usage_error(cmd, "--what must be prob or entropy");
     if (grid < 10 || grid > 400) return cli_usage_error(cmd, "--grid must be between 10 and 400");
-    if (threads) bnn_set_threads((int)threads);
+    if ((cli_seen(opts, nopts, "samples") && samples < 0) || samples > BNN_MAX_SAMPLES)
+        return cli_usage_error(cmd, "--samples must be between 0 and %d", BNN_MAX_SAMPLES);
+    if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
+    if (cli_set_threads(cmd, threads)) return 2;
+    if (cli_check_output_of(cmd, output, model_path, NULL, df.data)) return 1;
     bnn_model *m = NULL;
     bnn_st *st = NULL;
     bnn_posterior *q = NULL;
@@ -70,14 +74,16 @@ int cmd_plot(int argc, char **argv) {
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
     df.seed = seed;
     if ((rc = cli_load_data(cmd, &df, "train", task, true, &ds))) goto done;
+    if ((rc = cli_check_data(cmd, df.data, ds, m, false))) goto done;
     const int64_t n = bnn_dataset_n(ds);
     const float *X = bnn_dataset_cx(ds);
     struct bnn_predict_params pp = bnn_predict_default_params();
     pp.samples = samples, pp.seed = (uint64_t)seed;
-    const char *s = bnn_st_meta(st, "bnn.sigma");
-    pp.sigma = s ? strtod(s, NULL) : 1.0;
-    const char *t = bnn_st_meta(st, "bnn.temperature");
-    pp.temperature = t ? strtod(t, NULL) : 1.0;
+    if ((rc = cli_meta_positive(cmd, model_path, "bnn.sigma", bnn_st_meta(st, "bnn.sigma"),
+                                &pp.sigma)) ||
+        (rc = cli_meta_positive(cmd, model_path, "bnn.temperature",
+                                bnn_st_meta(st, "bnn.temperature"), &pp.temperature)))
+        goto done;
     char title[256];
     const char *how = !diag ? "point estimate" : samples ? "model average" : "posterior mean";
     if (task == BNN_TASK_CLASSIFICATION) {

@@ -4,11 +4,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <strings.h>
 
 static bool ends_with(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && !strcmp(s + a - b, suffix);
+    return a >= b && !strcasecmp(s + a - b, suffix);
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -50,12 +50,15 @@ int cmd_predict(int argc, char **argv) {
     if (!output) return cli_usage_error(cmd, "-o FILE is required");
     if (!df.data == !input) return cli_usage_error(cmd, "give exactly one of --data and --input");
     if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
-    if (link < 0) return cli_usage_error(cmd, "--link-samples must be >= 0");
-    if (cli_seen(opts, nopts, "samples") && samples < 0)
-        return cli_usage_error(cmd, "--samples must be >= 0");
+    if (link < 0 || link > BNN_MAX_SAMPLES)
+        return cli_usage_error(cmd, "--link-samples must be between 0 and %d", BNN_MAX_SAMPLES);
+    if ((cli_seen(opts, nopts, "samples") && samples < 0) || samples > BNN_MAX_SAMPLES)
+        return cli_usage_error(cmd, "--samples must be between 0 and %d", BNN_MAX_SAMPLES);
+    if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
     if (cli_seen(opts, nopts, "temperature") && !(temperature > 0))
         return cli_usage_error(cmd, "--temperature must be positive");
-    if (threads) bnn_set_threads((int)threads);
+    if (cli_set_threads(cmd, threads)) return 2;
+    if (cli_check_output_of(cmd, output, model_path, input, df.data)) return 1;
 
     bnn_model *m = NULL;
     bnn_st *st = NULL;
@@ -63,7 +66,7 @@ int cmd_predict(int argc, char **argv) {
     bnn_dataset *ds = NULL;
     double *a = NULL, *b = NULL;
     FILE *f = NULL;
-    char *tmp = NULL;
+    char *text = NULL;
     bnn_task task;
     if ((rc = bnn_model_load(&m, model_path, &task, &st))) return cli_fail(cmd, rc, NULL);
     if ((rc = bnn_posterior_load(&q, m, st))) {
@@ -72,10 +75,10 @@ int cmd_predict(int argc, char **argv) {
     }
     const bool diag = bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;
     if (samples < 0) samples = diag ? 32 : 0;
-    if (!cli_seen(opts, nopts, "temperature")) {
-        const char *t = bnn_st_meta(st, "bnn.temperature");
-        temperature = t ? strtod(t, NULL) : 1.0;
-    }
+    if (!cli_seen(opts, nopts, "temperature") &&
+        (rc = cli_meta_positive(cmd, model_path, "bnn.temperature",
+                                bnn_st_meta(st, "bnn.temperature"), &temperature)))
+        goto done;
     if (input) {
         if (ends_with(input, ".csv") || ends_with(input, ".csv.gz") || ends_with(input, ".txt")) {
             struct bnn_csv_params cp = bnn_csv_default_params();
@@ -116,8 +119,9 @@ int cmd_predict(int argc, char **argv) {
     struct bnn_predict_params pp = bnn_predict_default_params();
     pp.samples = samples, pp.seed = (uint64_t)seed, pp.batch_size = batch;
     pp.temperature = temperature, pp.link_samples = link;
-    const char *s = bnn_st_meta(st, "bnn.sigma");
-    pp.sigma = s ? strtod(s, NULL) : 1.0;
+    if ((rc = cli_meta_positive(cmd, model_path, "bnn.sigma", bnn_st_meta(st, "bnn.sigma"),
+                                &pp.sigma)))
+        goto done;
     rc = task == BNN_TASK_CLASSIFICATION
              ? bnn_predict(m, q, bnn_dataset_cx(ds), n, task, &pp, a, b, NULL, NULL)
              : bnn_predict(m, q, bnn_dataset_cx(ds), n, task, &pp, NULL, NULL, a, b);
@@ -125,16 +129,11 @@ int cmd_predict(int argc, char **argv) {
         rc = cli_fail(cmd, rc, NULL);
         goto done;
     }
-    /* The CSV goes to a temporary name first, so a failure never leaves half a file. */
-    size_t tl = strlen(output) + 32;
-    tmp = malloc(tl);
-    if (!tmp) {
+    /* The CSV is built in memory and written by bnn_write_file (a temporary name, then a
+     * rename), so a failure never leaves half a file. */
+    size_t textlen = 0;
+    if (!(f = open_memstream(&text, &textlen))) {
         rc = cli_error(cmd, "out of memory");
-        goto done;
-    }
-    snprintf(tmp, tl, "%s.tmp.%ld", output, (long)getpid());
-    if (!(f = fopen(tmp, "w"))) {
-        rc = cli_error(cmd, "cannot write %s: %s", output, strerror(errno));
         goto done;
     }
     bool ok = true;
@@ -161,19 +160,19 @@ int cmd_predict(int argc, char **argv) {
     }
     ok = (fclose(f) == 0) && ok;
     f = NULL;
-    if (!ok || rename(tmp, output) != 0) {
-        rc = cli_error(cmd, "cannot write %s: %s", output, strerror(errno));
-        remove(tmp);
+    if (!ok) {
+        rc = cli_error(cmd, "out of memory while formatting the predictions");
+        goto done;
+    }
+    if ((rc = bnn_write_file(output, text, textlen))) {
+        rc = cli_fail(cmd, rc, NULL);
         goto done;
     }
     fprintf(stderr, "wrote %lld predictions to %s\n", (long long)n, output);
     rc = 0;
 done:
-    if (f) {
-        fclose(f);
-        remove(tmp);
-    }
-    free(tmp);
+    if (f) fclose(f);
+    free(text);
     free(a), free(b);
     bnn_posterior_free(q);
     bnn_st_free(st);

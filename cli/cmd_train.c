@@ -2,6 +2,7 @@
  * and save it with its posterior; checkpoint and resume. */
 #include "cli.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,9 +140,13 @@ int cmd_train(int argc, char **argv) {
         return 0;
     }
     if (rc) return 2;
-    if (threads < 0) return cli_usage_error(cmd, "--threads must be >= 1");
-    if (threads) bnn_set_threads((int)threads);
-    if (stop_after < 0) return cli_usage_error(cmd, "--stop-after must be >= 1");
+    if (cli_set_threads(cmd, threads)) return 2;
+    if (stop_after < 0 || (stop_after == 0 && cli_seen(opts, nopts, "stop-after")))
+        return cli_usage_error(cmd, "--stop-after must be >= 1");
+    if (cli_seen(opts, nopts, "epochs") && (epochs < 1 || epochs > BNN_MAX_EPOCHS))
+        return cli_usage_error(cmd, "--epochs must be between 1 and %d", BNN_MAX_EPOCHS);
+    if (output && checkpoint && !strcmp(output, checkpoint))
+        return cli_usage_error(cmd, "-o and --checkpoint name the same file");
     progress_ctx pc = {.tty = isatty(2), .quiet = quiet};
     bnn_model *m = NULL;
     bnn_dataset *ds = NULL;
@@ -170,7 +175,7 @@ int cmd_train(int argc, char **argv) {
         df.no_header = hd && !strcmp(hd, "no");
         df.seed = sd ? strtoll(sd, NULL, 10) : 0;
         const char *ho = bnn_st_meta(ck, "bnn.data.holdout");
-        holdout = ho ? strtoll(ho, NULL, 10) : 0;
+        if ((rc = cli_meta_count(cmd, resume, "bnn.data.holdout", ho, &holdout))) goto done;
         if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, false, &ds))) goto done;
         if ((rc = apply_holdout(cmd, &ds, holdout))) goto done;
         if ((rc = bnn_trainer_resume(&tr, &m, resume, ds, cli_seen(opts, nopts, "epochs") ? epochs : 0))) {
@@ -187,7 +192,6 @@ int cmd_train(int argc, char **argv) {
         if (bnn_method_parse(method, &tp.method))
             return cli_usage_error(cmd, "unknown --method '%s' (choose adamw, sgd, ivon or mfvi)",
                                    method);
-        if (epochs < 0) return cli_usage_error(cmd, "--epochs must be >= 0");
         if (!strcmp(schedule, "constant")) tp.lr_schedule = BNN_LR_CONSTANT;
         else if (!strcmp(schedule, "cosine")) tp.lr_schedule = BNN_LR_COSINE;
         else return cli_usage_error(cmd, "unknown --lr-schedule '%s' (choose constant or cosine)",
@@ -210,6 +214,16 @@ int cmd_train(int argc, char **argv) {
         if (!(prior_prec > 0)) return cli_usage_error(cmd, "--prior-prec must be positive");
         if (!(init_std > 0)) return cli_usage_error(cmd, "--init-std must be positive");
         if (kl_weight < 0) return cli_usage_error(cmd, "--kl-weight must be >= 0");
+        /* These are stored as floats: a value that would round to 0 or overflow is refused here
+         * rather than reported later as "must be positive". */
+        const char *fnames[] = {"lr", "weight-decay", "hess-init", "init-std", "clip-radius",
+                                "momentum"};
+        const double fvals[] = {lr, wd, hess_init, init_std, clip, momentum};
+        for (int i = 0; i < 6; i++)
+            if (cli_seen(opts, nopts, fnames[i]) &&
+                (fabs(fvals[i]) > FLT_MAX || (fvals[i] != 0 && fabs(fvals[i]) < FLT_MIN)))
+                return cli_usage_error(cmd, "--%s %g is outside the range of a float (%g to %g)",
+                                       fnames[i], fvals[i], (double)FLT_MIN, (double)FLT_MAX);
         tp.epochs = epochs, tp.batch_size = batch, tp.lr = (float)lr;
         tp.weight_decay = (float)wd, tp.momentum = (float)momentum, tp.seed = (uint64_t)df.seed;
         tp.sigma = sigma, tp.warmup_epochs = warmup;
@@ -280,6 +294,12 @@ int cmd_train(int argc, char **argv) {
                         "per step\n", tp.ivon.ess, hess_init, wd, beta2, (long long)mc,
                         mc == 1 ? "" : "s");
         }
+    }
+    /* Before the first epoch, not after hours of training. */
+    if (cli_check_output_of(cmd, output, resume, NULL, df.data) ||
+        cli_check_output_of(cmd, checkpoint, NULL, NULL, df.data)) {
+        rc = 1;
+        goto done;
     }
     pc.epochs = tp.epochs;
     bnn_trainer_set_progress(tr, progress, &pc);

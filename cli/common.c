@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static cli_opt *find_long(cli_opt *opts, int nopts, const char *name, size_t len) {
@@ -83,6 +84,9 @@ int cli_parse(int argc, char **argv, cli_opt *opts, int nopts, const char *cmd, 
             o = a[2] == '\0' ? find_short(opts, nopts, a[1]) : NULL;
         }
         if (!o) return cli_usage_error(cmd, "unknown option '%s' (see 'bnn %s --help')", a, cmd);
+        /* A second value would silently replace the first; only lists take several. */
+        if (o->seen && o->type != OPT_LIST && o->type != OPT_FLAG)
+            return cli_usage_error(cmd, "--%s given twice", o->name);
         o->seen = true;
         if (o->type == OPT_FLAG) {
             if (val) return cli_usage_error(cmd, "--%s takes no value", o->name);
@@ -152,26 +156,125 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
 }
 
 int cli_write_atomic(const char *cmd, const char *path, const char *text) {
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    if (!tmp) return cli_error(cmd, "out of memory");
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        cli_error(cmd, "cannot write %s: %s", path, strerror(errno));
-        free(tmp);
-        return 1;
+    int rc = bnn_write_file(path, text, strlen(text));
+    return rc ? cli_fail(cmd, rc, NULL) : 0;
+}
+
+/* Metadata text shown in a message: at most 40 bytes, anything but printable ASCII as '?', so a
+ * damaged file cannot break the one-line message or write control codes to the terminal. */
+const char *cli_printable(const char *s, char buf[48]) {
+    size_t i = 0;
+    for (; s && s[i] && i < 40; i++) buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+    buf[i] = '\0';
+    if (s && s[i]) snprintf(buf + i, 8, "...");
+    return buf;
+}
+
+int cli_meta_positive(const char *cmd, const char *path, const char *key, const char *v,
+                      double *out) {
+    if (!v) {
+        *out = 1.0;
+        return 0;
     }
-    size_t len = strlen(text);
-    bool ok = fwrite(text, 1, len, f) == len;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        cli_error(cmd, "cannot write %s: %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return 1;
+    char *end, buf[48];
+    errno = 0;
+    const double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x > 0) || !isfinite(x))
+        return cli_error(cmd, "%s: %s is '%s', not a positive number", path, key,
+                         cli_printable(v, buf));
+    *out = x;
+    return 0;
+}
+
+int cli_meta_count(const char *cmd, const char *path, const char *key, const char *v,
+                   int64_t *out) {
+    *out = 0;
+    if (!v) return 0;
+    char *end, buf[48];
+    errno = 0;
+    const long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < 0)
+        return cli_error(cmd, "%s: %s is '%s', not a count", path, key, cli_printable(v, buf));
+    *out = x;
+    return 0;
+}
+
+int cli_set_threads(const char *cmd, int64_t threads) {
+    if (threads < 0 || threads > BNN_MAX_THREADS)
+        return cli_usage_error(cmd, "--threads must be between 1 and %d (got %lld)",
+                               BNN_MAX_THREADS, (long long)threads);
+    if (threads) bnn_set_threads((int)threads);
+    return 0;
+}
+
+int cli_check_output(const char *cmd, const char *out, const char *const *inputs, int ninputs) {
+    if (!out) return 0;
+    if (!*out) return cli_usage_error(cmd, "the output file name is empty");
+    struct stat so;
+    if (stat(out, &so) == 0) {
+        if (S_ISDIR(so.st_mode)) return cli_usage_error(cmd, "%s is a directory", out);
+        for (int i = 0; i < ninputs; i++) {
+            struct stat si;
+            if (inputs[i] && stat(inputs[i], &si) == 0 && si.st_dev == so.st_dev &&
+                si.st_ino == so.st_ino)
+                return cli_usage_error(cmd, "the output %s is the input %s: writing it would "
+                                       "destroy the input", out, inputs[i]);
+        }
+        if (!S_ISREG(so.st_mode)) return 0; /* a device or pipe: written in place */
     }
-    free(tmp);
+    /* The directory must take the temporary file; checked now rather than after a long run. */
+    const char *slash = strrchr(out, '/');
+    char dir[4096];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == out) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
+    struct stat sd;
+    if (stat(dir, &sd) != 0 || !S_ISDIR(sd.st_mode))
+        return cli_error(cmd, "cannot write %s: the directory %s does not exist", out, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return cli_error(cmd, "cannot write %s: the directory %s is not writable (%s)", out, dir,
+                         strerror(errno));
+    return 0;
+}
+
+/* The data spec's files, for cli_check_output: csv:A[,B] and idx:A[,B] name one or two. */
+static int cli_spec_files(const char *spec, char buf[2][1024], const char *files[2]) {
+    files[0] = files[1] = NULL;
+    if (!spec || (strncmp(spec, "csv:", 4) && strncmp(spec, "idx:", 4))) return 0;
+    const char *s = spec + 4, *comma = strchr(s, ',');
+    if (comma) {
+        snprintf(buf[0], 1024, "%.*s", (int)(comma - s), s);
+        snprintf(buf[1], 1024, "%s", comma + 1);
+        files[0] = buf[0], files[1] = buf[1];
+        return 2;
+    }
+    snprintf(buf[0], 1024, "%s", s);
+    files[0] = buf[0];
+    return 1;
+}
+
+int cli_check_output_of(const char *cmd, const char *out, const char *file1, const char *file2,
+                        const char *spec) {
+    char buf[2][1024];
+    const char *in[4] = {file1, file2};
+    cli_spec_files(spec, buf, in + 2);
+    return cli_check_output(cmd, out, in, 4);
+}
+
+int cli_check_data(const char *cmd, const char *spec, const bnn_dataset *ds, const bnn_model *m,
+                   bool scored) {
+    if (bnn_dataset_dim(ds) != bnn_model_input_dim(m))
+        return cli_error(cmd, "%s has %lld features but model %s expects %lld", spec,
+                         (long long)bnn_dataset_dim(ds), bnn_model_spec(m),
+                         (long long)bnn_model_input_dim(m));
+    if (!scored || bnn_dataset_task(ds) != BNN_TASK_CLASSIFICATION) return 0;
+    if (!bnn_dataset_labelled(ds))
+        return cli_error(cmd, "%s has no labels: it can be predicted on or passed as --ood data, "
+                         "not scored", spec);
+    const int64_t k = bnn_model_pred_dim(m, BNN_TASK_CLASSIFICATION);
+    if (bnn_dataset_outputs(ds) > k)
+        return cli_error(cmd, "%s has %lld classes but model %s predicts %lld", spec,
+                         (long long)bnn_dataset_outputs(ds), bnn_model_spec(m), (long long)k);
     return 0;
 }
 

@@ -23,6 +23,14 @@ extern "C" {
 
 #define BNN_VERSION "0.1.0"
 
+/* Upper limits on counts a caller sets: far above any real run, low enough that products such
+ * as steps × epochs or samples × examples cannot overflow and a typo cannot start a run of
+ * years. Larger values are refused with BNN_EINVAL. */
+#define BNN_MAX_EPOCHS 1000000      /* training epochs */
+#define BNN_MAX_MC_SAMPLES 10000    /* weight samples per training step (IVON, MFVI) */
+#define BNN_MAX_SAMPLES 1000000     /* weight samples of a predictive */
+#define BNN_MAX_THREADS 1024        /* bnn_set_threads */
+
 /* ---------------------------------------------------------------- errors */
 
 enum {
@@ -44,10 +52,16 @@ const char *bnn_last_error(void);
 
 /* ---------------------------------------------------------------- runtime */
 
-/* Sets the number of threads used by OpenMP loops and by OpenBLAS (n >= 1). Results do not
- * depend on it: every reduction has a fixed order. */
+/* Sets the number of threads used by OpenMP loops and by OpenBLAS (n is clamped to
+ * [1, BNN_MAX_THREADS]). Results do not depend on it: every reduction has a fixed order. */
 void bnn_set_threads(int n);
 int bnn_get_threads(void);
+
+/* Writes len bytes to path the way every bnn output is written: to a temporary name in the same
+ * directory, synced, then renamed over path, so a failure leaves the old file (or none) and never
+ * half a file. An existing path that is not a regular file (/dev/null, /dev/stdout, a pipe) is
+ * written in place instead. BNN_EIO naming the file on failure. */
+int bnn_write_file(const char *path, const void *data, size_t len);
 
 /* ---------------------------------------------------------------- random numbers */
 
@@ -116,6 +130,10 @@ int64_t bnn_dataset_n(const bnn_dataset *ds);
 int64_t bnn_dataset_dim(const bnn_dataset *ds);
 /* Number of classes (classification) or target columns (regression). */
 int64_t bnn_dataset_outputs(const bnn_dataset *ds);
+/* False for inputs without labels (uniform noise, IDX images without a labels file, a CSV read
+ * with BNN_CSV_NO_TARGET): a classification set of one class whose labels are all 0, fit for
+ * predictions and OOD scores but not for training or accuracy-type metrics. True otherwise. */
+bool bnn_dataset_labelled(const bnn_dataset *ds);
 float *bnn_dataset_x(bnn_dataset *ds);          /* n × d */
 int32_t *bnn_dataset_labels(bnn_dataset *ds);   /* n, or NULL for regression */
 float *bnn_dataset_targets(bnn_dataset *ds);    /* n × t, or NULL for classification */

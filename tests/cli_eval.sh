@@ -37,7 +37,8 @@ grep -q "^temperature" "$T/out" && ok || bad "calibrate prints the temperature"
 run "eval calibrated" "$BNN" eval -m "$T/cal.safetensors" --json "$T/cal.json"
 grep -q "temperature" "$T/out" && ok || bad "eval applies the temperature"
 validate "$T/cal.json"
-expect_fail "calibrate without holdout" "holdout" "$BNN" calibrate -m "$T/ivon.safetensors" -o "$T/never.safetensors"
+run "train map without holdout" "$BNN" train --data moons --epochs 2 -q -o "$T/map_all.safetensors"
+expect_fail "calibrate without holdout" "holdout" "$BNN" calibrate -m "$T/map_all.safetensors" -o "$T/never.safetensors"
 
 # --- plot on the toy problems
 run "plot moons" "$BNN" plot -m "$T/ivon.safetensors" --samples 4 --what entropy -o "$T/moons.svg"

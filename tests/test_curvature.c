@@ -752,11 +752,42 @@ static void test_from_arrays(void) {
                                       NULL, NULL, NULL),
                  BNN_EINVAL);
     v[2] = 3;
+    /* A curvature is positive semi-definite: a matrix that is not symmetric, a negative diagonal
+     * entry of a matrix or of a diagonal curvature, or a negative eigenvalue is refused. */
+    CHECK_EQ_INT(bnn_curv_from_arrays(&bad, BNN_HESS_FULL, 2, 0, 1, 1, 0.0, NULL, v, 0, NULL, NULL,
+                                      NULL, NULL),
+                 BNN_EINVAL);
+    v[2] = 2;
     CHECK_EQ_INT(bnn_curv_from_arrays(&bad, BNN_HESS_FULL, 2, 0, 1, 1, 0.0, NULL, v, 0, NULL, NULL,
                                       NULL, NULL),
                  0);
-    CHECK(bad && bnn_curv_dense(bad)[2] == 3.0);
+    CHECK(bad && bnn_curv_dense(bad)[2] == 2.0);
     bnn_curv_free(bad);
+    bad = NULL;
+    v[3] = -4;
+    CHECK_EQ_INT(bnn_curv_from_arrays(&bad, BNN_HESS_FULL, 2, 0, 1, 1, 0.0, NULL, v, 0, NULL, NULL,
+                                      NULL, NULL),
+                 BNN_EINVAL);
+    CHECK_EQ_INT(bnn_curv_from_arrays(&bad, BNN_HESS_DIAG, 4, 0, 1, 1, 0.0, v, NULL, 0, NULL, NULL,
+                                      NULL, NULL),
+                 BNN_EINVAL);
+    {
+        const int64_t n0[1] = {2}, n1[1] = {1};
+        const double one[1] = {1.0};
+        const double *f0[1] = {v}, *f1[1] = {one};
+        CHECK_EQ_INT(bnn_curv_from_arrays(&bad, BNN_HESS_KRON, 2, 0, 1, 1, 0.0, NULL, NULL, 1, n0,
+                                          n1, f0, f1),
+                     BNN_EINVAL);
+        v[3] = 4;
+        CHECK_EQ_INT(bnn_curv_from_arrays(&bad, BNN_HESS_KRON, 2, 0, 1, 1, 0.0, NULL, NULL, 1, n0,
+                                          n1, f0, f1),
+                     0);
+        bnn_curv_free(bad);
+        bad = NULL;
+        const double U[2] = {1.0, 0.0}, eig_neg[1] = {-1.0};
+        CHECK_EQ_INT(bnn_curv_lowrank_from_arrays(&bad, 2, 0, 1, 1, 0.0, 1, U, eig_neg), BNN_EINVAL);
+        CHECK(bad == NULL);
+    }
     bnn_model_free(m);
     bnn_dataset_free(ds);
 }

@@ -325,7 +325,7 @@ static void test_atomic_save(void) {
     snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld", missing, (long)getpid());
     CHECK(!file_exists(tmpname));
 
-    /* A save whose final rename fails (PATH is a directory) removes its temporary file. */
+    /* A save to a directory fails (before any temporary file is made) and leaves none. */
     const char *dir = tmp_path("a_directory");
     mkdir(dir, 0755);
     bnn__error_clear();

@@ -1,14 +1,41 @@
 /* Atomic file output: every file bnn writes goes to PATH.tmp.PID first, is flushed and synced,
  * and is renamed over PATH, so PATH is either the old file or the complete new one, never a torn
- * mix (rename is atomic on POSIX file systems), and a failure leaves nothing behind. */
+ * mix (rename is atomic on POSIX file systems), and a failure leaves nothing behind.
+ *
+ * A PATH that exists and is not a regular file (/dev/null, a FIFO), or is a symbolic link
+ * (/dev/stdout, a link to a file kept elsewhere), is written in place: renaming over it would
+ * replace the device, pipe or link with a file. A directory is an error. */
 #include "core/internal.h"
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+static int write_in_place(const char *path, const void *const *parts, const size_t *lens,
+                          int64_t nparts) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return bnn__error(BNN_EIO, "%s: cannot open: %s", path, strerror(errno));
+    bool ok = true;
+    for (int64_t i = 0; ok && i < nparts; i++)
+        if (lens[i]) ok = fwrite(parts[i], 1, lens[i], f) == lens[i];
+    ok = fflush(f) == 0 && ok;
+    const int e = errno;
+    if (fclose(f) != 0 || !ok)
+        return bnn__error(BNN_EIO, "%s: cannot write: %s", path, strerror(ok ? errno : e));
+    return 0;
+}
 
 int bnn__write_atomic(const char *path, const void *const *parts, const size_t *lens,
                       int64_t nparts) {
+    if (!path || !*path) return bnn__error(BNN_EINVAL, "the output file name is empty");
+    struct stat sb, lb;
+    if (stat(path, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode))
+            return bnn__error(BNN_EIO, "%s is a directory, not a file name", path);
+        if (!S_ISREG(sb.st_mode)) return write_in_place(path, parts, lens, nparts);
+    }
+    if (lstat(path, &lb) == 0 && S_ISLNK(lb.st_mode)) return write_in_place(path, parts, lens, nparts);
     size_t tlen = strlen(path) + 32;
     char *tmp = malloc(tlen);
     if (!tmp) return bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
@@ -46,6 +73,11 @@ int bnn__write_atomic(const char *path, const void *const *parts, const size_t *
 out:
     free(tmp);
     return rc;
+}
+
+int bnn_write_file(const char *path, const void *data, size_t len) {
+    const void *parts[1] = {data};
+    return bnn__write_atomic(path, parts, &len, 1);
 }
 
 void bnn__fmt_double(char *buf, size_t len, double v) {

@@ -58,6 +58,7 @@ struct bnn_dataset {
     int32_t *labels;  /* n */
     float *targets;   /* n × k */
     int64_t image[3]; /* (c, h, w) or zeros */
+    bool unlabelled;  /* classification without labels (every label 0, one class): OOD inputs */
 };
 
 /* Model internals for fitters that traverse the layers themselves (mean-field VI). */

@@ -9,6 +9,7 @@ static int bnn_threads = 0;
 
 void bnn_set_threads(int n) {
     if (n < 1) n = 1;
+    if (n > BNN_MAX_THREADS) n = BNN_MAX_THREADS;
     bnn_threads = n;
 #if defined(BNN_HAVE_OPENMP)
     omp_set_num_threads(n);

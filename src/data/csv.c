@@ -61,8 +61,10 @@ static int read_all(const char *path, char **out, size_t *len) {
             const char *zmsg = gzerror(f, &zerr);
             int code = zerr == Z_ERRNO ? BNN_EIO : BNN_EFORMAT;
             const char *why = zerr == Z_ERRNO ? strerror(errno) : zmsg;
+            /* The message first: zlib's text lives in f, which gzclose frees. */
+            const int rc = bnn__error(code, "%s: cannot read: %s", path, why);
             free(buf), gzclose(f);
-            return bnn__error(code, "%s: cannot read: %s", path, why);
+            return rc;
         }
         if (r == 0) break;
         got += (size_t)r;
@@ -72,9 +74,10 @@ static int read_all(const char *path, char **out, size_t *len) {
     int zerr = Z_OK;
     const char *zmsg = gzerror(f, &zerr);
     if (zerr != Z_OK) {
-        int code = zerr == Z_ERRNO ? BNN_EIO : BNN_EFORMAT;
+        const int rc = bnn__error(zerr == Z_ERRNO ? BNN_EIO : BNN_EFORMAT,
+                                  "%s: cannot read (truncated or corrupt?): %s", path, zmsg);
         free(buf), gzclose(f);
-        return bnn__error(code, "%s: cannot read: %s", path, zmsg);
+        return rc;
     }
     if (gzclose(f) != Z_OK) {
         free(buf);
@@ -320,7 +323,7 @@ static int parse_buffer(bnn_dataset **out, const char *path, const char *buf, si
     int rc = bnn_dataset_new(&ds, p->task, n, no_target ? ncols : ncols - 1, 1, 1);
     if (rc) return rc;
     rc = parse_rows(ds, path, data_start, end, data_lineno, ncols, tc, first_no, delim);
-    if (!rc && no_target && ds->task == BNN_TASK_CLASSIFICATION) ds->k = 1;
+    if (!rc && no_target && ds->task == BNN_TASK_CLASSIFICATION) ds->k = 1, ds->unlabelled = true;
     if (rc) {
         bnn_dataset_free(ds);
         return rc;

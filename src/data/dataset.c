@@ -63,6 +63,7 @@ bnn_task bnn_dataset_task(const bnn_dataset *ds) { return ds ? ds->task : BNN_TA
 int64_t bnn_dataset_n(const bnn_dataset *ds) { return ds ? ds->n : 0; }
 int64_t bnn_dataset_dim(const bnn_dataset *ds) { return ds ? ds->d : 0; }
 int64_t bnn_dataset_outputs(const bnn_dataset *ds) { return ds ? ds->k : 0; }
+bool bnn_dataset_labelled(const bnn_dataset *ds) { return ds && !ds->unlabelled; }
 float *bnn_dataset_x(bnn_dataset *ds) { return ds ? ds->x : NULL; }
 int32_t *bnn_dataset_labels(bnn_dataset *ds) { return ds ? ds->labels : NULL; }
 float *bnn_dataset_targets(bnn_dataset *ds) { return ds ? ds->targets : NULL; }
@@ -172,6 +173,7 @@ int bnn_dataset_slice(bnn_dataset **out, const bnn_dataset *ds, int64_t lo, int6
         memcpy(s->targets, ds->targets + lo * ds->k, (size_t)((hi - lo) * ds->k) * sizeof(float));
     s->k = ds->k;
     memcpy(s->image, ds->image, sizeof s->image);
+    s->unlabelled = ds->unlabelled;
     *out = s;
     return 0;
 }

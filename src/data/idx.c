@@ -249,6 +249,7 @@ int bnn_idx_load(bnn_dataset **out, const char *images_path, const char *labels_
 
     if ((rc = bnn_dataset_new(&ds, BNN_TASK_CLASSIFICATION, n, d, 0, classes))) goto fail;
     convert(ds, pixels, labels, &hi);
+    ds->unlabelled = !labels_path;
     free(pixels);
     free(labels);
     *out = ds;

@@ -18,6 +18,7 @@ int bnn__noise_uniform(bnn_dataset **out, int64_t n, int64_t d, uint64_t seed) {
     bnn_dataset *ds = NULL;
     int rc = bnn_dataset_new(&ds, BNN_TASK_CLASSIFICATION, n, d, 0, 1);
     if (rc) return rc;
+    ds->unlabelled = true;
     /* bnn_dataset_new zeroes the labels already. The generator never returns exactly 0 or 1, and
      * the whole set comes from one (seed, stream) pair, so a seed fixes it on every machine. */
     bnn_rng rng = bnn_rng_make(seed, BNN__STREAM_NOISE_OOD);

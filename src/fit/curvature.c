@@ -390,6 +390,35 @@ static int check_finite(const double *v, int64_t n, const char *what) {
     return 0;
 }
 
+/* A curvature is positive semi-definite, so a symmetric n × n matrix of it has a non-negative
+ * diagonal and equal mirrored entries (to rounding: 1e-9 of its largest entry), and a diagonal
+ * or a spectrum has no negative value (beyond rounding, for eigenvalues). Catches a sign flip or
+ * a damaged array, which would otherwise pass as a wrong posterior. */
+static int check_psd_matrix(const double *A, int64_t n, const char *what) {
+    double mx = 0.0;
+    for (int64_t i = 0; i < n * n; i++) mx = fmax(mx, fabs(A[i]));
+    for (int64_t i = 0; i < n; i++) {
+        if (A[i * n + i] < 0.0)
+            return bnn__error(BNN_EINVAL, "%s: diagonal entry %lld is negative (%g); a curvature "
+                              "is positive semi-definite", what, (long long)i, A[i * n + i]);
+        for (int64_t j = i + 1; j < n; j++)
+            if (fabs(A[i * n + j] - A[j * n + i]) > 1e-9 * mx)
+                return bnn__error(BNN_EINVAL, "%s: not symmetric at (%lld, %lld): %g vs %g", what,
+                                  (long long)i, (long long)j, A[i * n + j], A[j * n + i]);
+    }
+    return 0;
+}
+
+static int check_nonneg(const double *v, int64_t n, double tol, const char *what) {
+    double mx = 0.0;
+    for (int64_t i = 0; i < n; i++) mx = fmax(mx, fabs(v[i]));
+    for (int64_t i = 0; i < n; i++)
+        if (v[i] < -tol * mx)
+            return bnn__error(BNN_EINVAL, "%s: entry %lld is negative (%g); a curvature is "
+                              "positive semi-definite", what, (long long)i, v[i]);
+    return 0;
+}
+
 int bnn_curv_from_arrays(bnn_curv **out, bnn_hessian structure, int64_t P, int64_t offset,
                          int64_t ndata, int64_t noutputs, double loss, const double *diag,
                          const double *dense, int64_t nblocks, const int64_t *n0, const int64_t *n1,
@@ -458,17 +487,21 @@ int bnn_curv_from_arrays(bnn_curv **out, bnn_hessian structure, int64_t P, int64
     if (structure == BNN_HESS_DIAG) {
         memcpy(c->diag, diag, (size_t)P * sizeof(double));
         rc = check_finite(c->diag, P, "bnn_curv_from_arrays: diag");
+        if (!rc) rc = check_nonneg(c->diag, P, 0.0, "bnn_curv_from_arrays: diag");
     } else if (structure == BNN_HESS_FULL) {
         memcpy(c->dense, dense, (size_t)(P * P) * sizeof(double));
         rc = check_finite(c->dense, P * P, "bnn_curv_from_arrays: dense");
+        if (!rc) rc = check_psd_matrix(c->dense, P, "bnn_curv_from_arrays: dense");
     } else {
         for (int64_t i = 0; i < nblocks && !rc; i++) {
             struct curv_block *b = &c->blocks[i];
             memcpy(b->f0, f0[i], (size_t)(b->n0 * b->n0) * sizeof(double));
             rc = check_finite(b->f0, b->n0 * b->n0, "bnn_curv_from_arrays: a factor f0");
+            if (!rc) rc = check_psd_matrix(b->f0, b->n0, "bnn_curv_from_arrays: a factor f0");
             if (!rc && b->f1) {
                 memcpy(b->f1, f1[i], (size_t)(b->n1 * b->n1) * sizeof(double));
                 rc = check_finite(b->f1, b->n1 * b->n1, "bnn_curv_from_arrays: a factor f1");
+                if (!rc) rc = check_psd_matrix(b->f1, b->n1, "bnn_curv_from_arrays: a factor f1");
             }
         }
     }
@@ -518,6 +551,7 @@ int bnn_curv_lowrank_from_arrays(bnn_curv **out, int64_t P, int64_t offset, int6
     memcpy(c->eig, eig, (size_t)r * sizeof(double));
     int rc = check_finite(c->U, P * r, "bnn_curv_lowrank_from_arrays: U");
     if (!rc) rc = check_finite(c->eig, r, "bnn_curv_lowrank_from_arrays: eig");
+    if (!rc) rc = check_nonneg(c->eig, r, 1e-9, "bnn_curv_lowrank_from_arrays: eig");
     if (rc) {
         bnn_curv_free(c);
         return rc;
@@ -1276,6 +1310,9 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                           bnn_lik_name(lik),
                           task == BNN_TASK_CLASSIFICATION ? "classification" : "regression");
     if (N < 1) return bnn__error(BNN_EINVAL, "%s: the dataset is empty", fn);
+    if (!bnn_dataset_labelled(ds))
+        return bnn__error(BNN_EINVAL, "%s: the data has no labels (inputs only); the curvature "
+                          "and the marginal likelihood need labelled data", fn);
     if (D != bnn_model_input_dim(m))
         return bnn__error(BNN_ESHAPE, "%s: the data have %lld features, the model (%s) takes %lld",
                           fn, (long long)D, bnn_model_spec(m), (long long)bnn_model_input_dim(m));

@@ -89,6 +89,9 @@ float bnn_lr_at(bnn_lr_schedule sched, float lr, int64_t t, int64_t total, int64
 
 int bnn__check_data(const bnn_model *m, const bnn_dataset *ds) {
     if (ds->n < 1) return bnn__error(BNN_EINVAL, "the dataset is empty");
+    if (ds->unlabelled)
+        return bnn__error(BNN_EINVAL, "the data has no labels (inputs only): it can be predicted "
+                          "on or serve as out-of-distribution data, not be trained or scored on");
     if (ds->d != bnn_model_input_dim(m))
         return bnn__error(BNN_ESHAPE, "the data has %lld features but model %s expects %lld",
                           (long long)ds->d, bnn_model_spec(m), (long long)bnn_model_input_dim(m));
@@ -119,12 +122,19 @@ int bnn__check_data(const bnn_model *m, const bnn_dataset *ds) {
 static int check_params(const struct bnn_train_params *p, const bnn_dataset *ds) {
     if (p->method < BNN_METHOD_SGD || p->method > BNN_METHOD_MFVI)
         return bnn__error(BNN_EINVAL, "unknown method %d", (int)p->method);
-    if (p->epochs < 0 || p->batch_size < 1)
-        return bnn__error(BNN_EINVAL, "epochs must be >= 0 and batch size >= 1");
+    if (p->epochs < 0 || p->epochs > BNN_MAX_EPOCHS || p->batch_size < 1)
+        return bnn__error(BNN_EINVAL, "epochs must be in [0, %d] and batch size >= 1 (got %lld "
+                          "and %lld)", BNN_MAX_EPOCHS, (long long)p->epochs,
+                          (long long)p->batch_size);
     if (!(p->lr > 0.0f) || !isfinite(p->lr))
-        return bnn__error(BNN_EINVAL, "learning rate must be a positive number");
+        return bnn__error(BNN_EINVAL, "learning rate must be a positive float (got %g)",
+                          (double)p->lr);
     if (!(p->weight_decay >= 0.0f) || !isfinite(p->weight_decay))
-        return bnn__error(BNN_EINVAL, "weight decay must be >= 0");
+        return bnn__error(BNN_EINVAL, "weight decay must be a float >= 0 (got %g)",
+                          (double)p->weight_decay);
+    if (p->method == BNN_METHOD_SGD && !(p->momentum >= 0.0f && p->momentum < 1.0f))
+        return bnn__error(BNN_EINVAL, "sgd momentum must be in [0, 1) (got %g)",
+                          (double)p->momentum);
     if (p->warmup_epochs < 0 || p->warmup_epochs > p->epochs)
         return bnn__error(BNN_EINVAL, "warm-up epochs must be between 0 and the number of epochs");
     if (ds->task == BNN_TASK_REGRESSION && !(p->sigma > 0.0 && isfinite(p->sigma)))
@@ -136,7 +146,8 @@ static int check_params(const struct bnn_train_params *p, const bnn_dataset *ds)
         if (!(q->hess_init > 0.0f)) return bnn__error(BNN_EINVAL, "IVON: hess-init must be > 0");
         if (!(q->beta1 >= 0.0 && q->beta1 < 1.0) || !(q->beta2 >= 0.0 && q->beta2 < 1.0))
             return bnn__error(BNN_EINVAL, "IVON: beta1 and beta2 must be in [0, 1)");
-        if (q->mc_samples < 1) return bnn__error(BNN_EINVAL, "IVON: mc-samples must be >= 1");
+        if (q->mc_samples < 1 || q->mc_samples > BNN_MAX_MC_SAMPLES)
+            return bnn__error(BNN_EINVAL, "IVON: mc-samples must be in [1, %d]", BNN_MAX_MC_SAMPLES);
         if (!(q->clip_radius > 0.0f))
             return bnn__error(BNN_EINVAL, "IVON: clip radius must be > 0 (inf for none)");
     }
@@ -146,7 +157,8 @@ static int check_params(const struct bnn_train_params *p, const bnn_dataset *ds)
             return bnn__error(BNN_EINVAL, "MFVI: prior precision must be > 0");
         if (!(q->init_std > 0.0f) || !isfinite(q->init_std))
             return bnn__error(BNN_EINVAL, "MFVI: initial std must be > 0");
-        if (q->mc_samples < 1) return bnn__error(BNN_EINVAL, "MFVI: mc-samples must be >= 1");
+        if (q->mc_samples < 1 || q->mc_samples > BNN_MAX_MC_SAMPLES)
+            return bnn__error(BNN_EINVAL, "MFVI: mc-samples must be in [1, %d]", BNN_MAX_MC_SAMPLES);
         if (!(q->kl_weight >= 0.0)) return bnn__error(BNN_EINVAL, "MFVI: KL weight must be >= 0");
     }
     return 0;
@@ -168,6 +180,9 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
                          const struct bnn_train_params *p) {
     *out = NULL;
     int rc = bnn__check_data(m, ds);
+    if (!rc && ds->task == BNN_TASK_CLASSIFICATION && ds->k < 2)
+        rc = bnn__error(BNN_EINVAL, "the training data has one class only (every label is 0); "
+                        "classification needs at least 2");
     if (!rc) rc = check_params(p, ds);
     if (rc) return rc;
     bnn_trainer *tr = calloc(1, sizeof *tr);
@@ -372,7 +387,7 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
             }
             if (!isfinite(loss) || step_rc) {
                 return bnn__error(BNN_EDIVERGED, "training diverged at epoch %lld, step %lld: "
-                                  "the %s became %s (try a smaller learning rate)",
+                                  "the %s became %s (try a smaller learning rate, and check the scale of the other settings)",
                                   (long long)epoch + 1, (long long)s + 1,
                                   isfinite(loss) ? "weights" : "loss",
                                   isfinite(loss) ? "non-finite" : (isnan(loss) ? "NaN" : "Inf"));
@@ -387,7 +402,7 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
         for (int64_t i = 0; i < np; i++)
             if (!isfinite(w[i]))
                 return bnn__error(BNN_EDIVERGED, "training diverged in epoch %lld: the weights "
-                                  "became non-finite (try a smaller learning rate)",
+                                  "became non-finite (try a smaller learning rate, and check the scale of the other settings)",
                                   (long long)epoch + 1);
         /* Counted before the callback, so a checkpoint saved from it holds the finished epoch. */
         tr->epoch++;
@@ -538,6 +553,37 @@ static int meta_num(const bnn_st *st, const char *path, const char *key, double 
     return 0;
 }
 
+/* Metadata value parsed as a whole number in [lo, hi] (exactly: counts, the seed and the
+ * generator position must not pass through a double); BNN_EFORMAT naming the key when absent,
+ * malformed or out of range. The seed is written as a signed number and read back as one. */
+static int meta_int(const bnn_st *st, const char *path, const char *key, int64_t lo, int64_t hi,
+                    int64_t *out) {
+    const char *v = bnn_st_meta(st, key);
+    if (!v) return bnn__error(BNN_EFORMAT, "%s: checkpoint lacks '%s'", path, key);
+    char *end;
+    errno = 0;
+    const long long x = strtoll(v, &end, 10);
+    if (errno == ERANGE || end == v || *end || x < lo || x > hi)
+        return bnn__error(BNN_EFORMAT, "%s: '%s' is '%.40s', not a whole number in [%lld, %lld]",
+                          path, key, v, (long long)lo, (long long)hi);
+    *out = x;
+    return 0;
+}
+
+/* The generator position: an unsigned 64-bit count. */
+static int meta_u64(const bnn_st *st, const char *path, const char *key, uint64_t *out) {
+    const char *v = bnn_st_meta(st, key);
+    if (!v) return bnn__error(BNN_EFORMAT, "%s: checkpoint lacks '%s'", path, key);
+    char *end;
+    errno = 0;
+    const unsigned long long x = strtoull(v, &end, 10);
+    if (errno == ERANGE || end == v || *end || v[0] == '-')
+        return bnn__error(BNN_EFORMAT, "%s: '%s' is '%.40s', not an unsigned whole number", path,
+                          key, v);
+    *out = x;
+    return 0;
+}
+
 int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
                        const bnn_dataset *ds, int64_t epochs) {
     *out = NULL, *mout = NULL;
@@ -566,15 +612,27 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
                         ds->task == BNN_TASK_REGRESSION ? "regression" : "classification");
         goto fail;
     }
-    const char *keys[] = {"bnn.epochs", "bnn.batch_size", "bnn.lr", "bnn.warmup_epochs",
-                          "bnn.weight_decay", "bnn.seed", "bnn.sigma", "bnn.state.step",
-                          "bnn.state.epoch", "bnn.state.rng_counter"};
-    for (int i = 0; i < 10; i++)
+    const char *keys[] = {"bnn.lr", "bnn.weight_decay", "bnn.sigma"};
+    for (int i = 0; i < 3; i++)
         if ((rc = meta_num(st, path, keys[i], &d[i]))) goto fail;
-    p.epochs = (int64_t)d[0], p.batch_size = (int64_t)d[1], p.lr = (float)d[2];
-    p.warmup_epochs = (int64_t)d[3], p.weight_decay = (float)d[4], p.seed = (uint64_t)d[5];
-    p.sigma = d[6], p.init = false;
-    p.lr_schedule = sched && !strcmp(sched, "cosine") ? BNN_LR_COSINE : BNN_LR_CONSTANT;
+    int64_t seed = 0, step = 0, epoch = 0;
+    uint64_t counter = 0;
+    if ((rc = meta_int(st, path, "bnn.epochs", 0, BNN_MAX_EPOCHS, &p.epochs)) ||
+        (rc = meta_int(st, path, "bnn.batch_size", 1, INT32_MAX, &p.batch_size)) ||
+        (rc = meta_int(st, path, "bnn.warmup_epochs", 0, BNN_MAX_EPOCHS, &p.warmup_epochs)) ||
+        (rc = meta_int(st, path, "bnn.seed", INT64_MIN, INT64_MAX, &seed)) ||
+        (rc = meta_int(st, path, "bnn.state.step", 0, INT64_MAX, &step)) ||
+        (rc = meta_int(st, path, "bnn.state.epoch", 0, p.epochs, &epoch)) ||
+        (rc = meta_u64(st, path, "bnn.state.rng_counter", &counter)))
+        goto fail;
+    p.lr = (float)d[0], p.weight_decay = (float)d[1], p.sigma = d[2];
+    p.seed = (uint64_t)seed, p.init = false;
+    if (!sched || (strcmp(sched, "cosine") && strcmp(sched, "constant"))) {
+        rc = bnn__error(BNN_EFORMAT, "%s: bnn.lr_schedule is %s (expected constant or cosine)",
+                        path, sched ? "not constant or cosine" : "missing");
+        goto fail;
+    }
+    p.lr_schedule = !strcmp(sched, "cosine") ? BNN_LR_COSINE : BNN_LR_CONSTANT;
     if (p.method == BNN_METHOD_SGD && (rc = meta_num(st, path, "bnn.momentum", &d[10]))) goto fail;
     if (p.method == BNN_METHOD_SGD) p.momentum = (float)d[10];
     if (p.method == BNN_METHOD_IVON) {
@@ -582,9 +640,10 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
                             "bnn.ivon.beta2", "bnn.ivon.mc_samples", "bnn.ivon.clip_radius",
                             "bnn.ivon.rescale_lr", "bnn.ivon.debias"};
         for (int i = 0; i < 8; i++)
-            if ((rc = meta_num(st, path, ik[i], &d[10 + i]))) goto fail;
+            if (i != 4 && (rc = meta_num(st, path, ik[i], &d[10 + i]))) goto fail;
+        if ((rc = meta_int(st, path, ik[4], 1, BNN_MAX_MC_SAMPLES, &p.ivon.mc_samples))) goto fail;
         p.ivon.ess = d[10], p.ivon.hess_init = (float)d[11], p.ivon.beta1 = d[12];
-        p.ivon.beta2 = d[13], p.ivon.mc_samples = (int64_t)d[14];
+        p.ivon.beta2 = d[13];
         p.ivon.clip_radius = (float)d[15], p.ivon.rescale_lr = d[16] != 0;
         p.ivon.debias = d[17] != 0;
     }
@@ -592,11 +651,10 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
         const char *mk[] = {"bnn.mfvi.prior_prec", "bnn.mfvi.init_std", "bnn.mfvi.mc_samples",
                             "bnn.mfvi.kl_weight"};
         for (int i = 0; i < 4; i++)
-            if ((rc = meta_num(st, path, mk[i], &d[10 + i]))) goto fail;
-        p.mfvi.prior_prec = d[10], p.mfvi.init_std = (float)d[11];
-        p.mfvi.mc_samples = (int64_t)d[12], p.mfvi.kl_weight = d[13];
+            if (i != 2 && (rc = meta_num(st, path, mk[i], &d[10 + i]))) goto fail;
+        if ((rc = meta_int(st, path, mk[2], 1, BNN_MAX_MC_SAMPLES, &p.mfvi.mc_samples))) goto fail;
+        p.mfvi.prior_prec = d[10], p.mfvi.init_std = (float)d[11], p.mfvi.kl_weight = d[13];
     }
-    const int64_t step = (int64_t)d[7], epoch = (int64_t)d[8];
     if (epochs > 0) {
         if (epochs < epoch) {
             rc = bnn__error(BNN_EINVAL, "%s has already completed %lld epochs; --epochs %lld "
@@ -619,7 +677,7 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
         goto fail;
     }
     tr->t = step, tr->epoch = epoch;
-    tr->noise.counter = (uint64_t)d[9];
+    tr->noise.counter = counter;
     const int64_t np = tr->np;
     switch (p.method) {
     case BNN_METHOD_SGD: rc = bnn__st_vector(st, "state.sgd.buf", tr->s1, np, path); break;

@@ -189,6 +189,16 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     for (int i = 0; i < 8; i++) {
         int rc = meta_double(st, mk[i], &d[i]);
         if (rc) return rc;
+        /* σ must be a positive number, the loss finite, the counts whole numbers that fit an
+         * int64 exactly (2^53) before they are converted. */
+        const bool ok = i == 0 ? true /* the prior precision: the posterior checks it */
+                        : i == 1 ? d[i] > 0.0 && isfinite(d[i])
+                        : i == 2 ? isfinite(d[i])
+                                 : d[i] >= 0.0 && d[i] <= 9007199254740992.0 && d[i] == floor(d[i]);
+        if (!ok)
+            return bnn__error(BNN_EFORMAT, "Laplace posterior: metadata '%s' is %g, not %s", mk[i],
+                              d[i], i == 1 ? "a positive number" : i == 2 ? "finite"
+                                                                          : "a whole number >= 0");
     }
     const char *hs = bnn_st_meta(st, "bnn.laplace.hessian");
     bnn_hessian h;
@@ -230,7 +240,7 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
         for (int64_t i = 0; okp && i < nseg; i++) {
             okp = soff[i] >= prev && slen[i] >= 1 && slen[i] <= bnn_model_nparams(m) &&
                   soff[i] <= bnn_model_nparams(m) - slen[i];
-            prev = soff[i] + slen[i], sum += slen[i];
+            if (okp) prev = soff[i] + slen[i], sum += slen[i]; /* both bounded by the model */
         }
         if (!okp || nseg < 1 || sum != P || soff[0] != off) {
             free(soff), free(slen);
@@ -311,13 +321,17 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     if (!rc && layers) {
         int64_t ls[256], nl = 0;
         const char *q = layers;
-        while (*q && nl < 256) {
+        bool okl = true;
+        while (okl && *q && nl < 256) {
             char *end;
             ls[nl++] = strtoll(q, &end, 10);
-            if (end == q) break;
+            okl = end != q && (*end == ',' ? end[1] != '\0' : !*end);
             q = *end == ',' ? end + 1 : end;
         }
-        if ((rc = bnn__curv_set_layers(c, nl, ls))) {
+        if (!okl || *q)
+            rc = bnn__error(BNN_EFORMAT, "not a comma-separated list of sizes");
+        else rc = bnn__curv_set_layers(c, nl, ls);
+        if (rc) {
             char msg[256];
             snprintf(msg, sizeof msg, "%s", bnn_last_error());
             rc = bnn__error(BNN_EFORMAT, "Laplace posterior: bnn.laplace.layers '%s': %s", layers, msg);

@@ -188,7 +188,9 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
     const int64_t k = bnn_model_output_dim(m), d = bnn_model_input_dim(m);
     const int64_t C = bnn_lik_pred_dim(lik, k), np = bnn_model_nparams(m);
     if (n < 1) return bnn__error(BNN_EINVAL, "nothing to predict (0 examples)");
-    if (p->samples < 0) return bnn__error(BNN_EINVAL, "the number of samples must be >= 0");
+    if (p->samples < 0 || p->samples > BNN_MAX_SAMPLES)
+        return bnn__error(BNN_EINVAL, "the number of samples must be in [0, %d] (got %lld)",
+                          BNN_MAX_SAMPLES, (long long)p->samples);
     if (p->batch_size < 1) return bnn__error(BNN_EINVAL, "batch size must be >= 1");
     if (q && bnn_posterior_n(q) != np)
         return bnn__error(BNN_ESHAPE, "the posterior has %lld parameters, the model %lld",
@@ -199,7 +201,9 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
                           task == BNN_TASK_REGRESSION ? "regression" : "classification");
     if (lik == BNN_LIK_GAUSSIAN && !(p->sigma > 0.0))
         return bnn__error(BNN_EINVAL, "regression noise sigma must be positive");
-    if (p->link_samples < 0) return bnn__error(BNN_EINVAL, "link samples must be >= 0");
+    if (p->link_samples < 0 || p->link_samples > BNN_MAX_SAMPLES)
+        return bnn__error(BNN_EINVAL, "link samples must be in [0, %d] (got %lld)",
+                          BNN_MAX_SAMPLES, (long long)p->link_samples);
     if (!(p->temperature > 0.0) || !isfinite(p->temperature))
         return bnn__error(BNN_EINVAL, "the temperature must be a positive number");
     if (q && bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE && p->samples == 0)

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Bad input the command must refuse with one clear line and a non-zero exit, without a crash and
+# without touching or half-writing an output file: data of the wrong width in every command that
+# predicts, unlabelled data where labels are needed, outputs that are inputs, devices as outputs,
+# options given twice or out of range, damaged gzip and metadata values.
+# usage: cli_robust.sh PATH/TO/bnn SCRATCH_DIR
+set -u
+BNN=$1
+T=$2
+. "$(dirname "$0")/lib_cli.sh"
+
+run "train map" "$BNN" train --data moons --epochs 3 --batch-size 64 -q -o "$T/map.safetensors"
+run "train sine" "$BNN" train --data sine-gap --epochs 3 --batch-size 16 --noise 0.1 -q -o "$T/sine.safetensors"
+# A 5-input classifier: the width every 2-input dataset below does not have.
+python3 - "$T/wide.csv" <<'EOF'
+import random, sys
+random.seed(1)
+with open(sys.argv[1], "w") as f:
+    for r in range(40):
+        f.write(",".join("%.3f" % random.random() for _ in range(5)) + ",%d\n" % (r % 2))
+EOF
+run "train wide" "$BNN" train --data "csv:$T/wide.csv" --epochs 1 -q -o "$T/wide.safetensors"
+
+# --- the data's width against the model's, in every command that predicts
+expect_fail "compare: data narrower than the model" "features" "$BNN" compare -m "$T/wide.safetensors" --data moons
+expect_fail "compare: a second model of another width" "features" "$BNN" compare -m "$T/map.safetensors" -m "$T/wide.safetensors"
+expect_fail "compare: ood of another width" "features" "$BNN" compare -m "$T/map.safetensors" --ood noise:5:10
+expect_fail "plot: 1-D data for a 2-D model" "features" "$BNN" plot -m "$T/map.safetensors" --data sine-gap -o "$T/never.svg"
+expect_fail "plot: 2-D data for a 1-D model" "features" "$BNN" plot -m "$T/sine.safetensors" --data moons -o "$T/never.svg"
+
+# --- data without labels: predicted on and used as OOD data, never trained or scored on
+expect_fail "train on unlabelled noise" "no labels" "$BNN" train --data noise:2:50 -q -o "$T/never.safetensors"
+expect_fail "eval against noise" "no labels" "$BNN" eval -m "$T/map.safetensors" --data noise:2:50
+expect_fail "calibrate on noise" "no labels" "$BNN" calibrate -m "$T/map.safetensors" --data noise:2:50 -o "$T/never.safetensors"
+printf '0.1,0.2,0\n0.3,0.4,0\n0.5,0.1,0\n' >"$T/oneclass.csv"
+expect_fail "train on one class" "one class" "$BNN" train --data "csv:$T/oneclass.csv" -q -o "$T/never.safetensors"
+
+# --- outputs: never an input, a directory or a path in a missing directory; devices in place
+cp "$T/map.safetensors" "$T/keep.safetensors"
+expect_fail "predict over its model" "is the input" "$BNN" predict -m "$T/keep.safetensors" --data moons -o "$T/keep.safetensors"
+expect_fail "eval --json over its model" "is the input" "$BNN" eval -m "$T/keep.safetensors" --json "$T/keep.safetensors"
+cp "$T/wide.csv" "$T/data.csv"
+expect_fail "train over its data" "is the input" "$BNN" train --data "csv:$T/data.csv" --epochs 1 -q -o "$T/data.csv"
+cmp -s "$T/map.safetensors" "$T/keep.safetensors" && cmp -s "$T/wide.csv" "$T/data.csv" && ok || bad "an input was overwritten"
+expect_fail "train into a missing directory" "does not exist" "$BNN" train --data moons --epochs 200 -q -o "$T/no/such/dir/m.safetensors"
+expect_fail "output is a directory" "directory" "$BNN" predict -m "$T/map.safetensors" --data moons -o "$T"
+run "predict to /dev/null" "$BNN" predict -m "$T/map.safetensors" --data moons -o /dev/null
+[ -c /dev/null ] && ok || bad "/dev/null is no longer a device"
+run "eval --json to /dev/stdout" "$BNN" eval -m "$T/map.safetensors" --json /dev/stdout
+grep -q '"accuracy"' "$T/out" && ok || bad "the JSON report reached stdout"
+# A run that fails at --plot leaves no report behind.
+expect_fail "eval --plot of a regression model" "classification" "$BNN" eval -m "$T/sine.safetensors" --json "$T/never.json" --plot "$T/never.svg"
+
+# --- options
+expect_fail "an option given twice" "given twice" "$BNN" train --data moons --epochs 1 --epochs 2 -q -o "$T/never.safetensors"
+expect_fail "a stray argument" "unexpected argument" "$BNN" eval -m "$T/map.safetensors" extra
+expect_fail "threads far too many" "threads" "$BNN" eval -m "$T/map.safetensors" --threads 100000
+expect_fail "negative threads" "threads" "$BNN" predict -m "$T/map.safetensors" --data moons --threads -1 -o "$T/never.csv"
+expect_fail "sgd momentum above 1" "momentum" "$BNN" train --data moons --method sgd --momentum 5 -q -o "$T/never.safetensors"
+expect_fail "epochs beyond the limit" "epochs" "$BNN" train --data moons --epochs 9223372036854775807 -q -o "$T/never.safetensors"
+expect_fail "a learning rate no float holds" "range of a float" "$BNN" train --data moons --lr 1e300 -q -o "$T/never.safetensors"
+expect_fail "samples beyond the limit" "samples" "$BNN" eval -m "$T/map.safetensors" --samples 100000000
+
+# --- damaged inputs
+printf 'a,b,y\n0.1,0.2,0\n0.9,0.8,1\n' | gzip | head -c 30 >"$T/trunc.csv.gz"
+expect_fail "truncated csv.gz" "cannot read" "$BNN" train --data "csv:$T/trunc.csv.gz" -q -o "$T/never.safetensors"
+run "train ivon" "$BNN" train --data moons --method ivon --epochs 2 -q -o "$T/ivon.safetensors"
+expect_fail "calibrate a posterior" "point estimate" "$BNN" calibrate -m "$T/ivon.safetensors" --data moons -o "$T/never.safetensors"
+# Metadata edited to nonsense: a Laplace fit of a model whose noise is NaN, and a damaged
+# checkpoint (tests/st_meta.py rewrites one metadata value).
+python3 "$(dirname "$0")/st_meta.py" "$T/sine.safetensors" "$T/badsigma.safetensors" bnn.sigma nan
+expect_fail "laplace with sigma nan" "bnn.sigma" "$BNN" laplace -m "$T/badsigma.safetensors" --prior 1 -o "$T/never.safetensors"
+expect_fail "eval with sigma nan" "bnn.sigma" "$BNN" eval -m "$T/badsigma.safetensors"
+run "checkpoint" "$BNN" train --data moons --epochs 3 --stop-after 1 --checkpoint "$T/ck.safetensors" -q
+python3 "$(dirname "$0")/st_meta.py" "$T/ck.safetensors" "$T/ck_epoch.safetensors" bnn.state.epoch 9223372036854775807
+expect_fail "checkpoint with a huge epoch" "bnn.state.epoch" "$BNN" train --resume "$T/ck_epoch.safetensors" -q -o "$T/never.safetensors"
+python3 "$(dirname "$0")/st_meta.py" "$T/ck.safetensors" "$T/ck_sched.safetensors" bnn.lr_schedule linear
+expect_fail "checkpoint with an unknown schedule" "lr_schedule" "$BNN" train --resume "$T/ck_sched.safetensors" -q -o "$T/never.safetensors"
+python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/badlik.safetensors" bnn.temperature $'2\nx'
+expect_fail "a control character in a metadata value" "bnn.temperature" "$BNN" predict -m "$T/badlik.safetensors" --data moons -o "$T/never.csv"
+
+[ ! -e "$T/never.csv" ] && [ ! -e "$T/never.svg" ] && [ ! -e "$T/never.json" ] && [ ! -e "$T/never.safetensors" ] \
+  && ok || bad "a failed command left a file"
+ls "$T" | grep -q '\.tmp\.' && bad "a temporary file was left behind" || ok
+
+cli_done
