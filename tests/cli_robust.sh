@@ -48,6 +48,11 @@ run "predict to /dev/null" "$BNN" predict -m "$T/map.safetensors" --data moons -
 [ -c /dev/null ] && ok || bad "/dev/null is no longer a device"
 run "eval --json to /dev/stdout" "$BNN" eval -m "$T/map.safetensors" --json /dev/stdout
 grep -q '"accuracy"' "$T/out" && ok || bad "the JSON report reached stdout"
+# An infinite NLL (a temperature that makes every prediction certain) is null in the report,
+# which the schema allows.
+run "eval with an infinite NLL" "$BNN" eval -m "$T/map.safetensors" --temperature 1e-300 --json "$T/inf.json"
+grep -q '"nll":[[:space:]]*null' "$T/inf.json" && ok || bad "an infinite NLL is null in the JSON"
+validate "$T/inf.json"
 # A run that fails at --plot leaves no report behind.
 expect_fail "eval --plot of a regression model" "classification" "$BNN" eval -m "$T/sine.safetensors" --json "$T/never.json" --plot "$T/never.svg"
 

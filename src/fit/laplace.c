@@ -286,8 +286,9 @@ int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn
     int rc = 0;
     if (la->P < 1 || la->N < 1 || la->K < 1 || bnn_curv_offset(c) < 0)
         rc = bnn__error(BNN_EINVAL,
-                        "bnn_laplace_new: curvature with P = %lld, N = %lld, K = %lld, "
-                        "offset %lld",
+                        "bnn_laplace_new: the curvature needs at least one parameter, data "
+                        "point and output and an offset >= 0 (it has P = %lld, N = %lld, "
+                        "K = %lld, offset %lld)",
                         (long long)la->P, (long long)la->N, (long long)la->K,
                         (long long)bnn_curv_offset(c));
     else if (!isfinite(la->loss))

@@ -189,15 +189,14 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     for (int i = 0; i < 8; i++) {
         int rc = meta_double(st, mk[i], &d[i]);
         if (rc) return rc;
-        /* σ must be a positive number, the loss finite, the counts whole numbers that fit an
-         * int64 exactly (2^53) before they are converted. */
-        const bool ok = i == 0 ? true /* the prior precision: the posterior checks it */
-                        : i == 1 ? d[i] > 0.0 && isfinite(d[i])
+        /* The prior precision and σ must be positive numbers, the loss finite, the counts whole
+         * numbers that fit an int64 exactly (2^53) before they are converted. */
+        const bool ok = i <= 1 ? d[i] > 0.0 && isfinite(d[i])
                         : i == 2 ? isfinite(d[i])
                                  : d[i] >= 0.0 && d[i] <= 9007199254740992.0 && d[i] == floor(d[i]);
         if (!ok)
             return bnn__error(BNN_EFORMAT, "Laplace posterior: metadata '%s' is %g, not %s", mk[i],
-                              d[i], i == 1 ? "a positive number" : i == 2 ? "finite"
+                              d[i], i <= 1 ? "a positive number" : i == 2 ? "finite"
                                                                           : "a whole number >= 0");
     }
     const char *hs = bnn_st_meta(st, "bnn.laplace.hessian");
