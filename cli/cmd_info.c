@@ -60,8 +60,11 @@ int cmd_info(int argc, char **argv) {
     printf("file      %s\n", pos[0]);
     const char *spec = bnn_st_meta(st, "bnn.model");
     if (spec) {
+        /* Loaded rather than built from the spec alone: the loader checks the spec against the
+         * values the file holds before allocating, so a damaged spec costs nothing. */
         bnn_model *m;
-        if (bnn_model_new(&m, spec) == 0) {
+        bnn_task tk;
+        if (bnn_model_load(&m, pos[0], &tk, NULL) == 0) {
             printf("model     %s, %lld parameters\n", bnn_model_spec(m),
                    (long long)bnn_model_nparams(m));
             /* Linear layers carry their index for bnn laplace --subset layers:I,J,... */
@@ -78,7 +81,8 @@ int cmd_info(int argc, char **argv) {
             printf("\n");
             bnn_model_free(m);
         } else {
-            printf("model     %s (invalid: %s)\n", spec, bnn_last_error());
+            char sb[48];
+            printf("model     %s (does not load: %s)\n", cli_printable(spec, sb), bnn_last_error());
         }
     } else {
         printf("model     (not a bnn model file: no bnn.model in the metadata)\n");

@@ -299,7 +299,9 @@ int64_t bnn_lik_pred_dim(bnn_lik_kind kind, int64_t outputs);
  *   gaussian         Σ_j (f_j − y_j)²/(2σ²) + log σ + ½ log 2π.
  *   bernoulli        softplus(f) − y f, as max(f, 0) + log1p(e^{−|f|}) − y f; ∂/∂f = sigmoid(f) − y.
  *   hetero-gaussian  ½ log 2π + ½ η + ½ (y − μ)² e^{−η}; ∂/∂μ = (μ − y) e^{−η},
- *                    ∂/∂η = ½ − ½ (y − μ)² e^{−η}. */
+ *                    ∂/∂η = ½ − ½ (y − μ)² e^{−η}.
+ * A label outside the classes gives NaN with bnn_last_error() naming it (dout is then partly
+ * written). b, k and the output width the likelihood needs are preconditions (asserted). */
 double bnn_lik_loss(const bnn_lik *lik, float *dout, const float *f, const int32_t *labels,
                     const float *targets, int64_t b, int64_t k);
 

@@ -84,6 +84,12 @@ expect_fail "checkpoint with an unknown schedule" "lr_schedule" "$BNN" train --r
 python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/badlik.safetensors" bnn.temperature $'2\nx'
 expect_fail "a control character in a metadata value" "bnn.temperature" "$BNN" predict -m "$T/badlik.safetensors" --data moons -o "$T/never.csv"
 
+# A spec far larger than the file's values is refused before anything that size is allocated.
+python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/huge.safetensors" bnn.model mlp:16777216-4096-2
+expect_fail "a model spec larger than the file" "parameters but the file holds" "$BNN" eval -m "$T/huge.safetensors"
+run "info on it" "$BNN" info "$T/huge.safetensors"
+grep -q "does not load" "$T/out" && ok || bad "info says the model does not load"
+
 [ ! -e "$T/never.csv" ] && [ ! -e "$T/never.svg" ] && [ ! -e "$T/never.json" ] && [ ! -e "$T/never.safetensors" ] \
   && ok || bad "a failed command left a file"
 ls "$T" | grep -q '\.tmp\.' && bad "a temporary file was left behind" || ok

@@ -787,6 +787,29 @@ static void test_from_arrays(void) {
         const double U[2] = {1.0, 0.0}, eig_neg[1] = {-1.0};
         CHECK_EQ_INT(bnn_curv_lowrank_from_arrays(&bad, 2, 0, 1, 1, 0.0, 1, U, eig_neg), BNN_EINVAL);
         CHECK(bad == NULL);
+        /* Symmetric with a positive diagonal but indefinite (eigenvalues 6 and −4): refused when
+         * the posterior is formed, instead of sampling NaN. */
+        const double indef[4] = {1, 5, 5, 1};
+        const float mean[2] = {0.0f, 0.0f};
+        REQUIRE(bnn_curv_from_arrays(&bad, BNN_HESS_FULL, 2, 0, 1, 1, 0.0, NULL, indef, 0, NULL,
+                                     NULL, NULL, NULL) == 0);
+        bnn_laplace *la = NULL;
+        CHECK_EQ_INT(bnn_laplace_new(&la, bad, mean, BNN_TASK_CLASSIFICATION), BNN_EINVAL);
+        CHECK(la == NULL && strstr(bnn_last_error(), "positive semi-definite") != NULL);
+        bad = NULL;
+        /* Positive semi-definite but singular, at a prior precision that rounds to nothing
+         * beside it: sampling reports that the precision is not positive definite. */
+        const double sing[4] = {1, 1, 1, 1};
+        REQUIRE(bnn_curv_from_arrays(&bad, BNN_HESS_FULL, 2, 0, 1, 1, 0.0, NULL, sing, 0, NULL,
+                                     NULL, NULL, NULL) == 0);
+        REQUIRE(bnn_laplace_new(&la, bad, mean, BNN_TASK_CLASSIFICATION) == 0);
+        bnn_laplace_set_prior(la, 1e-300, 1.0);
+        float th[2];
+        bnn_rng rng = bnn_rng_make(1, 0);
+        const int src = bnn_laplace_sample(la, &rng, th);
+        CHECK_EQ_INT(src, BNN_EINVAL);
+        bnn_laplace_free(la);
+        bad = NULL;
     }
     bnn_model_free(m);
     bnn_dataset_free(ds);

@@ -485,6 +485,13 @@ static void test_csv_errors(void) {
     CHECK_EQ_INT(csv_err("a,b,c\n1,1e39,0\n", &p), BNN_EFORMAT); /* finite double, not a float */
     CHECK(contains(bnn_last_error(), "range"));
 
+    /* A first row with a bad or empty field among numbers is bad data, not a header that is
+     * dropped without a word. */
+    CHECK_EQ_INT(csv_err("1,,0\n2,3,1\n", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "line 1") && contains(bnn_last_error(), "column 2"));
+    CHECK_EQ_INT(csv_err("1,2.o,0\n2,3,1\n", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "line 1") && contains(bnn_last_error(), "'2.o'"));
+
     /* Empty fields, including a trailing delimiter. */
     CHECK_EQ_INT(csv_err("a,b,c\n1,,0\n", &p), BNN_EFORMAT);
     CHECK(contains(bnn_last_error(), "column 2") && contains(bnn_last_error(), "empty"));

@@ -804,7 +804,20 @@ static void test_bernoulli_training(void) {
     bnn_dataset_free(tr), bnn_dataset_free(te);
 }
 
+/* A label outside the classes is an error with a message, not an abort. */
+static void test_bad_labels(void) {
+    const float f[4] = {0.1f, 0.2f, 0.3f, 0.4f};
+    const int32_t y[2] = {1, 2};
+    CHECK(isnan(loss_at(BNN_LIK_CATEGORICAL, f, y, NULL, 2, 2)));
+    CHECK(strstr(bnn_last_error(), "label 2") != NULL);
+    const int32_t yb[2] = {0, -1};
+    CHECK(isnan(loss_at(BNN_LIK_BERNOULLI, f, yb, NULL, 2, 1)));
+    CHECK(strstr(bnn_last_error(), "label -1") != NULL);
+    CHECK(isfinite(loss_at(BNN_LIK_CATEGORICAL, f, (const int32_t[2]){1, 0}, NULL, 2, 2)));
+}
+
 int main(void) {
+    test_bad_labels();
     test_gradients();
     test_bernoulli_is_softmax();
     test_output_hessian();

@@ -306,7 +306,19 @@ static void test_hook(void) {
     bnn_model_free(m);
 }
 
+/* A batch so large that batch × width overflows is refused, and the model stays usable. */
+static void test_reserve_limits(void) {
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:3-5-2") == 0);
+    CHECK_EQ_INT(bnn_model_reserve(m, INT64_MAX / 2), BNN_ENOMEM);
+    CHECK(strstr(bnn_last_error(), "too large") != NULL);
+    CHECK_EQ_INT(bnn_model_reserve(m, 0), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_model_reserve(m, 8), 0);
+    bnn_model_free(m);
+}
+
 int main(void) {
+    test_reserve_limits();
     test_hook();
     test_layers();
     test_dropout_statistics();

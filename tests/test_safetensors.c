@@ -499,6 +499,13 @@ static void test_malformed_headers(void) {
         {"{\"__metadata__\":{\"tname\":null}}", 0, BNN_EFORMAT, "tname"},
         {"{\"__metadata__\":{\"tname\":\"a\",\"tname\":\"b\"}}", 0, BNN_EFORMAT, "tname"},
         {"{\"__metadata__\":{},\"__metadata__\":{}}", 0, BNN_EFORMAT, "__metadata__"},
+        /* Bytes after the last tensor: a header length one short reads like this, with every
+         * tensor shifted by a byte (the reference reader refuses it too). */
+        {"{\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 5, BNN_EFORMAT,
+         "header length"},
+        /* A NUL written as an escape would cut the decoded string short: "mlp:2-4". */
+        {"{\"__metadata__\":{\"bnn.model\":\"mlp:2-4\\u0000-3-2\"}}", 0, BNN_EFORMAT, "u0000"},
+        {"{\"__metadata__\":{\"k\":\"a\tb\"}}", 0, BNN_EFORMAT, "control character"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = parse_json(cases[i].json, cases[i].data_len);
@@ -514,7 +521,7 @@ static void test_malformed_headers(void) {
     CHECK(strstr(bnn_last_error(), "tname") != NULL);
 
     /* Unusual but valid headers are accepted: a scalar, empty tensors (also at the same offset
-     * as others), unknown fields, an unpadded header, JSON whitespace, bytes after the last
+     * as others), unknown fields, an unpadded header, JSON whitespace, unused bytes before a
      * tensor, and an empty metadata map. */
     static const struct {
         const char *json;
@@ -528,7 +535,7 @@ static void test_malformed_headers(void) {
          "\"e\":{\"dtype\":\"F32\",\"shape\":[0,5],\"data_offsets\":[4,4]},"
          "\"f\":{\"dtype\":\"I64\",\"shape\":[0],\"data_offsets\":[8,8]}}",
          8, 3},
-        {"{\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[4,8],\"extra\":[1]}}", 12, 1},
+        {"{\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[4,8],\"extra\":[1]}}", 8, 1},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,3],\"data_offsets\":[0,3]}}", 3, 1},
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {

@@ -148,6 +148,31 @@ static void test_errors(void) {
     REQUIRE(bnn_model_new(&m, "mlp:2-16-2") == 0);
     p.lr = -1;
     CHECK_EQ_INT(bnn_train(m, ds, &p), BNN_EINVAL);
+    p = bnn_train_default_params();
+    p.method = BNN_METHOD_SGD, p.momentum = 5.0f;
+    CHECK_EQ_INT(bnn_train(m, ds, &p), BNN_EINVAL);
+    CHECK(strstr(bnn_last_error(), "momentum") != NULL);
+    /* Bad data is named by row before any step: a label outside the classes (which the
+     * likelihood would otherwise meet as an impossible label) and a NaN feature (which would
+     * otherwise read as a divergence). */
+    p = bnn_train_default_params();
+    p.epochs = 1;
+    bnn_dataset_labels(ds)[5] = 7;
+    CHECK_EQ_INT(bnn_train(m, ds, &p), BNN_EFORMAT);
+    CHECK(strstr(bnn_last_error(), "row 5") != NULL && strstr(bnn_last_error(), "label 7"));
+    bnn_dataset_labels(ds)[5] = 1;
+    bnn_dataset_x(ds)[2 * 9 + 1] = NAN;
+    CHECK_EQ_INT(bnn_train(m, ds, &p), BNN_EFORMAT);
+    CHECK(strstr(bnn_last_error(), "row 9") != NULL && strstr(bnn_last_error(), "NaN"));
+    bnn_model_free(m);
+    bnn_dataset_free(ds);
+    /* Unlabelled inputs cannot be trained on, nor can one class. */
+    struct bnn_data_params dp = bnn_data_default_params();
+    REQUIRE(bnn_data_load(&ds, "noise:2:50", &dp) == 0);
+    CHECK(!bnn_dataset_labelled(ds));
+    REQUIRE(bnn_model_new(&m, "mlp:2-16-2") == 0);
+    CHECK_EQ_INT(bnn_train(m, ds, &p), BNN_EINVAL);
+    CHECK(strstr(bnn_last_error(), "no labels") != NULL);
     bnn_model_free(m);
     bnn_dataset_free(ds);
     /* Loading: a missing file and a file that is not a model. */

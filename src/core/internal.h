@@ -64,6 +64,9 @@ struct bnn_dataset {
 /* Model internals for fitters that traverse the layers themselves (mean-field VI). */
 struct bnn__layer;
 struct bnn__layer *bnn__model_layer(bnn_model *m, int64_t i);
+/* The parameter count of a model spec, without allocating the parameters (a file's spec is
+ * checked against the values it holds before a model is built from it). */
+int bnn__spec_nparams(const char *spec, int64_t *n);
 /* The model's cached activation buffer of layer i (max_batch × out) and the input of the last
  * forward; fitters with their own forward pass write into them so that the model's backward
  * buffers stay in one place. */

@@ -204,8 +204,11 @@ static int field_error(const char *path, const csv_line *l, int64_t col, num_sta
     }
 }
 
-/* True when a field of the line is not a number: the mark of a header. "nan" and "inf" count as
- * numbers here, so a data row holding them is reported as bad data rather than skipped. */
+/* True when no field of the line is a number: the mark of a header ("x1,x2,label"). A line with
+ * a number in it is data, so a first row with one bad or empty field ("1,,0", "1,2.o,0") is
+ * reported as bad data rather than silently skipped as a header; "nan", "inf" and numbers out of
+ * range count as numbers for the same reason. A header with numeric column names needs
+ * --header. */
 static bool looks_like_header(const csv_line *l, char delim) {
     size_t pos = 0;
     while (pos <= l->len) {
@@ -214,9 +217,9 @@ static bool looks_like_header(const csv_line *l, char delim) {
         double v;
         next_field(l, &pos, delim, &s, &len);
         num_status st = parse_number(s, len, &v);
-        if (st == NUM_EMPTY || st == NUM_BAD) return true;
+        if (st != NUM_EMPTY && st != NUM_BAD) return false;
     }
-    return false;
+    return true;
 }
 
 /* Parses the data rows into ds. tc is the target column; ncols the expected field count. */

@@ -141,6 +141,9 @@ int bnn__curv_set_layers(bnn_curv *c, int64_t nlayers, const int64_t *sizes) {
     int64_t s = 0;
     for (int64_t i = 0; i < nlayers; i++) {
         if (sizes[i] < 1) return bnn__error(BNN_EINVAL, "layer %lld has no parameters", (long long)i);
+        if (sizes[i] > c->P - s) /* more than the curvature holds (and no overflow) */
+            return bnn__error(BNN_ESHAPE, "the layers hold more than the curvature's %lld "
+                              "parameters", (long long)c->P);
         s += sizes[i];
     }
     if (nlayers < 1 || s != c->P)
@@ -551,7 +554,7 @@ int bnn_curv_lowrank_from_arrays(bnn_curv **out, int64_t P, int64_t offset, int6
     memcpy(c->eig, eig, (size_t)r * sizeof(double));
     int rc = check_finite(c->U, P * r, "bnn_curv_lowrank_from_arrays: U");
     if (!rc) rc = check_finite(c->eig, r, "bnn_curv_lowrank_from_arrays: eig");
-    if (!rc) rc = check_nonneg(c->eig, r, 1e-9, "bnn_curv_lowrank_from_arrays: eig");
+    if (!rc) rc = check_nonneg(c->eig, r, 1e-4, "bnn_curv_lowrank_from_arrays: eig");
     if (rc) {
         bnn_curv_free(c);
         return rc;

@@ -89,6 +89,10 @@ float bnn_lr_at(bnn_lr_schedule sched, float lr, int64_t t, int64_t total, int64
 
 int bnn__check_data(const bnn_model *m, const bnn_dataset *ds) {
     if (ds->n < 1) return bnn__error(BNN_EINVAL, "the dataset is empty");
+    /* NaN or Inf features and labels outside the classes, named by row, rather than a run that
+     * "diverges" or a likelihood that meets an impossible label. */
+    int rc = bnn_dataset_validate(ds);
+    if (rc) return rc;
     if (ds->unlabelled)
         return bnn__error(BNN_EINVAL, "the data has no labels (inputs only): it can be predicted "
                           "on or serve as out-of-distribution data, not be trained or scored on");

@@ -423,6 +423,20 @@ int bnn_model_load(bnn_model **out, const char *path, bnn_task *task, bnn_st **s
                         path, tk);
         goto fail;
     }
+    /* The spec's size against the values the file holds, before allocating it: a damaged spec
+     * ("mlp:16777216-...") must not cost gigabytes to be found out. */
+    int64_t need = 0, have = 0;
+    if (!(rc = bnn__spec_nparams(spec, &need))) {
+        for (int64_t i = 0; i < bnn_st_count(st); i++) {
+            bnn_st_tensor ti;
+            if (!bnn_st_at(st, i, &ti)) have += ti.numel;
+        }
+        if (need > have) {
+            rc = bnn__error(BNN_EFORMAT, "%s: bnn.model '%.80s' has %lld parameters but the file "
+                            "holds %lld values", path, spec, (long long)need, (long long)have);
+            goto fail;
+        }
+    }
     if ((rc = bnn_model_new(&m, spec))) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", bnn_last_error());

@@ -292,6 +292,27 @@ static int parse_meta(bnn_st *st, const cJSON *meta, const char *file) {
 }
 
 /* Validates the image in st->buf and fills in the tensors and metadata. */
+/* JSON strings hold no raw control character, and we take none written as \u0000: cJSON would
+ * end the decoded C string there, so "mlp:2-4\u0000-3-2" would silently read as "mlp:2-4". The
+ * offset of the first such byte, or -1. */
+static int64_t json_bad_string_byte(const char *s, size_t n) {
+    bool in = false;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char c = (unsigned char)s[i];
+        if (!in) {
+            if (c == '"') in = true;
+            continue;
+        }
+        if (c < 0x20) return (int64_t)i;
+        if (c == '"') in = false;
+        else if (c == '\\' && i + 1 < n) {
+            if (s[i + 1] == 'u' && i + 5 < n && !strncmp(s + i + 2, "0000", 4)) return (int64_t)i;
+            i++; /* the escaped character */
+        }
+    }
+    return -1;
+}
+
 static int parse_image(bnn_st *st, const char *file) {
     const unsigned char *b = st->buf;
     size_t len = st->len;
@@ -318,6 +339,10 @@ static int parse_image(bnn_st *st, const char *file) {
 
     if (!utf8_valid(hdr, (size_t)hlen))
         return bnn__error(BNN_EFORMAT, "%s: header is not valid UTF-8", file);
+    const int64_t bad = json_bad_string_byte(hdr, (size_t)hlen);
+    if (bad >= 0)
+        return bnn__error(BNN_EFORMAT, "%s: a string in the header holds a control character or "
+                          "\\u0000 (at byte %lld)", file, (long long)(8 + bad));
 
     /* cJSON gets a NUL-terminated copy so that no parser path can read past the header, and an
      * embedded NUL simply ends the text (and then fails the trailing-bytes check below). */
@@ -416,6 +441,15 @@ static int parse_image(bnn_st *st, const char *file) {
             goto done;
         }
         if (last < 0 || spans[i].end > spans[last].end) last = i;
+    }
+    /* The tensors end where the file does: bytes past them mean a damaged header length (which
+     * would shift every tensor) or a file with something appended. */
+    const uint64_t used = last >= 0 ? spans[last].end : 0;
+    if (used != data_len) {
+        rc = bnn__error(BNN_EFORMAT, "%s: the tensors end at data byte %llu but the file has %llu "
+                        "data bytes (damaged header length, or bytes appended?)", file,
+                        (unsigned long long)used, (unsigned long long)data_len);
+        goto done;
     }
 
 done:

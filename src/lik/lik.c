@@ -99,7 +99,11 @@ static double categorical(float *dout, const float *f, const int32_t *labels, in
             s += exp((double)row[j] - mx);
         double lse = mx + log(s);
         int32_t y = labels[r];
-        BNN_ASSERT(y >= 0 && y < k);
+        if (y < 0 || y >= k) {
+            bnn__error(BNN_EINVAL, "label %d of example %lld is not in [0, %lld)", (int)y,
+                       (long long)r, (long long)k);
+            return NAN;
+        }
         total += lse - (double)row[y];
         if (dout) {
             float *d = dout + r * k;
@@ -132,7 +136,11 @@ static double bernoulli(float *dout, const float *f, const int32_t *labels, int6
     double total = 0.0;
     for (int64_t r = 0; r < b; r++) {
         const int32_t y = labels[r];
-        BNN_ASSERT(y == 0 || y == 1);
+        if (y != 0 && y != 1) {
+            bnn__error(BNN_EINVAL, "label %d of example %lld is not 0 or 1 (bernoulli)", (int)y,
+                       (long long)r);
+            return NAN;
+        }
         const double x = f[r];
         total += softplus(y ? -x : x);
         if (dout) dout[r] = (float)((sigmoid(x) - (double)y) / (double)b);

@@ -125,6 +125,22 @@ static int parse_spec(bnn_model *m, const char *spec) {
     return m->spec ? 0 : bnn__error(BNN_ENOMEM, "out of memory");
 }
 
+int bnn__spec_nparams(const char *spec, int64_t *n) {
+    *n = 0;
+    bnn_model *m = calloc(1, sizeof *m);
+    if (!m) return bnn__error(BNN_ENOMEM, "out of memory");
+    m->lik = -1;
+    m->spec = strdup(spec);
+    int rc = m->spec ? parse_spec(m, spec) : bnn__error(BNN_ENOMEM, "out of memory");
+    for (int64_t i = 0; !rc && i < m->nlayers; i++) {
+        const int64_t k = m->layers[i].vt->nparams(&m->layers[i]);
+        if (k > INT64_MAX - *n) rc = bnn__error(BNN_ENOMEM, "model %s is too large", spec);
+        else *n += k;
+    }
+    bnn_model_free(m);
+    return rc;
+}
+
 int bnn_model_new(bnn_model **out, const char *spec) {
     *out = NULL;
     if (!spec) return bnn__error(BNN_EINVAL, "no model spec given");
@@ -233,6 +249,11 @@ void bnn_model_init(bnn_model *m, uint64_t seed) {
 int bnn_model_reserve(bnn_model *m, int64_t max_batch) {
     if (max_batch < 1) return bnn__error(BNN_EINVAL, "batch size must be at least 1");
     if (max_batch <= m->max_batch) return 0;
+    for (int64_t i = 0; i < m->nlayers; i++) /* max_batch × width must not overflow */
+        if (max_batch > INT64_MAX / 4 / (m->layers[i].in > m->layers[i].out ? m->layers[i].in
+                                                                           : m->layers[i].out))
+            return bnn__error(BNN_ENOMEM, "a batch of %lld is too large for model %s",
+                              (long long)max_batch, m->spec);
     release_buffers(m);
     int64_t widest = 0;
     for (int64_t i = 0; i < m->nlayers; i++) {

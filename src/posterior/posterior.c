@@ -102,12 +102,15 @@ int bnn_posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_lapl
     const int64_t n = bnn_model_nparams(m);
     int64_t last_off = 0, last_len = 0; /* segments are ascending: the last one ends the subset */
     bnn_curv_segment(c, bnn_curv_nsegments(c) - 1, &last_off, &last_len);
-    if (bnn_curv_offset(c) < 0 || last_off + last_len > n) {
+    if (bnn_curv_offset(c) < 0 || last_off < 0 || last_len < 0 || last_off > n ||
+        last_len > n - last_off) {
         bnn_laplace_free(la);
         return bnn__error(BNN_ESHAPE,
                           "the Laplace subset [%lld, %lld) does not fit a model of "
                           "%lld parameters",
-                          (long long)bnn_curv_offset(c), (long long)(last_off + last_len),
+                          (long long)bnn_curv_offset(c),
+                          (long long)(last_off > INT64_MAX - last_len ? INT64_MAX
+                                                                      : last_off + last_len),
                           (long long)n);
     }
     /* The subset must be whole Linear layers of m, else samples would perturb parts of layers. */
