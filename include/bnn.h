@@ -475,7 +475,9 @@ int64_t bnn_reliability_bin(double confidence, int64_t nbins);
 void bnn_mutual_info(double *mi, double *mean, const double *samples, int64_t s, int64_t n,
                      int64_t k);
 /* AUROC of scores where higher means "positive": P(s_pos > s_neg) + ½ P(s_pos = s_neg).
- * bnn_auroc and bnn_aupr return NaN (with bnn_last_error() set) for an empty set or a NaN score. */
+ * bnn_auroc returns NaN (with bnn_last_error() set) for an empty set or a NaN score; bnn_aupr for
+ * no positives or a NaN score (with no negatives every threshold has precision 1, so it returns
+ * 1, as scikit-learn does). */
 double bnn_auroc(const double *pos, int64_t npos, const double *neg, int64_t nneg);
 /* Average precision with `pos` the positive class, step sum over distinct score thresholds
  * (scikit-learn's average_precision_score). */

@@ -508,8 +508,32 @@ static void test_learns_moons(void) {
     bnn_dataset_free(te);
 }
 
+/* A batch beyond the reserved rows is an error reported as the header says (NaN or NULL with a
+ * message), not an abort. */
+static void test_batch_limits(void) {
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:4-3-2") == 0);
+    REQUIRE(bnn_model_reserve(m, 4) == 0);
+    const int64_t np = bnn_model_nparams(m);
+    float *rho = calloc((size_t)np, sizeof(float)), *g1 = calloc((size_t)np, sizeof(float));
+    float *g2 = calloc((size_t)np, sizeof(float)), x[32] = {0};
+    int32_t lab[8] = {0};
+    bnn_lik lik = {BNN_LIK_CATEGORICAL, 1.0};
+    struct bnn_mfvi_params p = bnn_mfvi_default_params();
+    bnn_rng rng = bnn_rng_make(1, 0);
+    CHECK(isnan(bnn_mfvi_loss(m, bnn_model_params(m), rho, x, lab, NULL, 8, &lik, 100, &p, &rng,
+                              g1, g2)));
+    CHECK(strstr(bnn_last_error(), "batch of 8") != NULL);
+    CHECK(bnn_mfvi_forward(m, bnn_model_params(m), rho, x, 8, &rng) == NULL);
+    CHECK(bnn_mfvi_forward(m, bnn_model_params(m), rho, x, 2, NULL) == NULL);
+    CHECK(bnn_mfvi_forward(m, bnn_model_params(m), rho, x, 2, &rng) != NULL);
+    free(rho), free(g1), free(g2);
+    bnn_model_free(m);
+}
+
 int main(void) {
     bnn_set_threads(2);
+    test_batch_limits();
     test_softplus();
     test_kl();
     test_gradients();

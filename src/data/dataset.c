@@ -160,6 +160,7 @@ void bnn_dataset_gather(const bnn_dataset *ds, const int64_t *idx, int64_t b, fl
 }
 
 int bnn_dataset_slice(bnn_dataset **out, const bnn_dataset *ds, int64_t lo, int64_t hi) {
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_dataset_slice: out is NULL");
     *out = NULL;
     if (!ds || lo < 0 || hi > ds->n || lo >= hi)
         return bnn__error(BNN_EINVAL, "rows [%lld, %lld) are not a non-empty range of the %lld "

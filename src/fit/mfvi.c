@@ -280,6 +280,9 @@ double bnn_mfvi_loss(bnn_model *m, const float *mu, const float *rho, const floa
                      const int32_t *labels, const float *targets, int64_t b, const bnn_lik *lik,
                      int64_t n_train, const struct bnn_mfvi_params *p, bnn_rng *rng, float *grad_mu,
                      float *grad_rho) {
+    if (!m || b < 1 || b > bnn_model_max_batch(m)) /* before sizing the scratch by them */
+        return bnn_mfvi_loss_ws(m, mu, rho, x, labels, targets, b, lik, n_train, p, rng, grad_mu,
+                                grad_rho, NULL);
     float *work = bnn__alloc(bnn_mfvi_workspace_bytes(m, b));
     if (!work) {
         bnn__error(BNN_ENOMEM, "mean-field VI: cannot allocate %zu bytes of scratch",
@@ -296,10 +299,17 @@ double bnn_mfvi_loss_ws(bnn_model *m, const float *mu, const float *rho, const f
                         const int32_t *labels, const float *targets, int64_t b, const bnn_lik *lik,
                         int64_t n_train, const struct bnn_mfvi_params *p, bnn_rng *rng,
                         float *grad_mu, float *grad_rho, void *work) {
-    BNN_ASSERT(b >= 1 && b <= bnn_model_max_batch(m));
-    BNN_ASSERT(rng != NULL);
     /* The loss returns a double, so invalid settings are reported as NaN with the detail in
      * bnn_last_error() rather than by asserting: they may come from a user's command line. */
+    if (m && (b < 1 || b > bnn_model_max_batch(m))) {
+        bnn__error(BNN_EINVAL, "mean-field VI: a batch of %lld rows, the model is reserved for "
+                   "1..%lld", (long long)b, (long long)bnn_model_max_batch(m));
+        return NAN;
+    }
+    if (!m || !mu || !rho || !x || !lik || !p || !rng || !grad_mu || !grad_rho || !work) {
+        bnn__error(BNN_EINVAL, "mean-field VI: a required argument is NULL");
+        return NAN;
+    }
     if (n_train < 1 || p->mc_samples < 1 || !(p->prior_prec > 0.0) || !isfinite(p->prior_prec) ||
         !(p->kl_weight >= 0.0) || !isfinite(p->kl_weight)) {
         bnn__error(BNN_EINVAL,
@@ -364,8 +374,15 @@ double bnn_mfvi_loss_ws(bnn_model *m, const float *mu, const float *rho, const f
 
 const float *bnn_mfvi_forward(bnn_model *m, const float *mu, const float *rho, const float *x,
                               int64_t b, bnn_rng *rng) {
-    BNN_ASSERT(b >= 1 && b <= bnn_model_max_batch(m));
-    BNN_ASSERT(rng != NULL);
+    if (!m || !mu || !rho || !x || !rng) {
+        bnn__error(BNN_EINVAL, "mean-field VI: a required argument is NULL");
+        return NULL;
+    }
+    if (b < 1 || b > bnn_model_max_batch(m)) {
+        bnn__error(BNN_EINVAL, "mean-field VI: a batch of %lld rows, the model is reserved for "
+                   "1..%lld", (long long)b, (long long)bnn_model_max_batch(m));
+        return NULL;
+    }
     const int64_t np = bnn_model_nparams(m);
     float *sig2 = bnn__alloc(bnn__bytes(np, sizeof(float)));
     if (!sig2) {

@@ -183,6 +183,8 @@ void bnn_trainer_free(bnn_trainer *tr) {
 static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
                          const struct bnn_train_params *p) {
     *out = NULL;
+    if (!m || !ds || !p)
+        return bnn__error(BNN_EINVAL, "training needs a model, a dataset and params");
     int rc = bnn__check_data(m, ds);
     if (!rc && ds->task == BNN_TASK_CLASSIFICATION && ds->k < 2)
         rc = bnn__error(BNN_EINVAL, "the training data has one class only (every label is 0); "
@@ -236,6 +238,7 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
 
 int bnn_trainer_new(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
                     const struct bnn_train_params *p) {
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_trainer_new: out is NULL");
     int rc = trainer_alloc(out, m, ds, p);
     if (!rc && p->init) bnn_model_init(m, p->seed);
     return rc;
@@ -437,7 +440,7 @@ int bnn_trainer_posterior(const bnn_trainer *tr, bnn_posterior **out) {
 int bnn_train(bnn_model *m, const bnn_dataset *ds, const struct bnn_train_params *p) {
     bnn_trainer *tr;
     int rc = bnn_trainer_new(&tr, m, ds, p);
-    if (rc) return rc;
+    if (rc) return rc; /* p is not NULL past here */
     rc = bnn_trainer_run(tr, p->epochs);
     bnn_trainer_free(tr);
     return rc;

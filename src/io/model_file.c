@@ -34,6 +34,11 @@ int bnn__model_write(const bnn_model *m, bnn_st_writer *w, bnn_task task, const 
 
 int bnn_model_save(const bnn_model *m, const char *path, bnn_task task, const char *const *keys,
                    const char *const *values, int64_t nkv) {
+    if (!m || !path || nkv < 0 || (nkv > 0 && (!keys || !values)))
+        return bnn__error(BNN_EINVAL, "bnn_model_save: a model, a path and nkv keys and values "
+                          "are required");
+    if (task != BNN_TASK_CLASSIFICATION && task != BNN_TASK_REGRESSION)
+        return bnn__error(BNN_EINVAL, "bnn_model_save: unknown task %d", (int)task);
     bnn_st_writer *w;
     int rc = bnn_st_writer_new(&w);
     if (rc) return rc;
@@ -404,6 +409,7 @@ int bnn_posterior_load(bnn_posterior **out, const bnn_model *m, const bnn_st *st
 }
 
 int bnn_model_load(bnn_model **out, const char *path, bnn_task *task, bnn_st **st_out) {
+    if (!out || !path) return bnn__error(BNN_EINVAL, "bnn_model_load: out and path are required");
     *out = NULL;
     if (st_out) *st_out = NULL;
     bnn_st *st;

@@ -142,6 +142,7 @@ int bnn__spec_nparams(const char *spec, int64_t *n) {
 }
 
 int bnn_model_new(bnn_model **out, const char *spec) {
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_model_new: out is NULL");
     *out = NULL;
     if (!spec) return bnn__error(BNN_EINVAL, "no model spec given");
     bnn_model *m = calloc(1, sizeof *m);

@@ -184,6 +184,13 @@ done:
 int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n, bnn_task task,
                 const struct bnn_predict_params *p, double *probs, double *mi, double *mean,
                 double *var) {
+    if (!m || !x || !p)
+        return bnn__error(BNN_EINVAL, "bnn_predict: the model, inputs and params are required");
+    if (task == BNN_TASK_CLASSIFICATION ? !probs : (!mean || !var))
+        return bnn__error(BNN_EINVAL, "bnn_predict: %s", task == BNN_TASK_CLASSIFICATION
+                                                            ? "probs is required for classification"
+                                                            : "mean and var are required for "
+                                                              "regression");
     const bnn_lik_kind lik = bnn_model_lik(m, task);
     const int64_t k = bnn_model_output_dim(m), d = bnn_model_input_dim(m);
     const int64_t C = bnn_lik_pred_dim(lik, k), np = bnn_model_nparams(m);
