@@ -84,6 +84,9 @@ expect_fail "checkpoint with an unknown schedule" "lr_schedule" "$BNN" train --r
 python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/badlik.safetensors" bnn.temperature $'2\nx'
 expect_fail "a control character in a metadata value" "bnn.temperature" "$BNN" predict -m "$T/badlik.safetensors" --data moons -o "$T/never.csv"
 
+# A newline in a value the library quotes: still one line (control characters become '?').
+python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/badlik2.safetensors" bnn.lik $'foo\nbar'
+expect_fail "a newline in bnn.lik" "foo?bar" "$BNN" eval -m "$T/badlik2.safetensors"
 # A spec far larger than the file's values is refused before anything that size is allocated.
 python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/huge.safetensors" bnn.model mlp:16777216-4096-2
 expect_fail "a model spec larger than the file" "parameters but the file holds" "$BNN" eval -m "$T/huge.safetensors"

@@ -30,6 +30,10 @@ int bnn__error(int code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    /* One line, whatever a file put in the values quoted: control characters (a newline or an
+     * escape sequence in a damaged metadata value) become '?'. UTF-8 text stays. */
+    for (char *c = last_error; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     return code;
 }
 
