@@ -205,7 +205,12 @@ int cmd_laplace(int argc, char **argv) {
     df.seed = sd ? strtoll(sd, NULL, 10) : 0;
     if ((rc = cli_load_data(cmd, &df, "train", task, true, &all))) goto done;
     const int64_t n = bnn_dataset_n(all);
-    if (holdout > 0 && holdout < n) {
+    if (holdout >= n) {
+        rc = cli_error(cmd, "%s holds out %lld examples but %s has only %lld", model_path,
+                       (long long)holdout, df.data, (long long)n);
+        goto done;
+    }
+    if (holdout > 0) {
         if ((rc = bnn_dataset_slice(&train, all, 0, n - holdout)) ||
             (rc = bnn_dataset_slice(&val, all, n - holdout, n))) {
             rc = cli_fail(cmd, rc, NULL);

@@ -157,6 +157,11 @@ static int read_payload(gzFile f, const char *path, const char *what, size_t wan
 
 static int close_file(gzFile f, const char *path) {
     int r = gzclose(f);
+    /* Z_BUF_ERROR: the gzip stream ends early (a truncated trailer); Z_DATA_ERROR: its check
+     * value is wrong. Both are a damaged file, not an I/O failure. */
+    if (r == Z_BUF_ERROR || r == Z_DATA_ERROR)
+        return bnn__error(BNN_EFORMAT, "%s: the gzip stream is truncated or corrupt (zlib code "
+                          "%d)", path, r);
     if (r != Z_OK) return bnn__error(BNN_EIO, "%s: error closing the file (zlib code %d)", path, r);
     return 0;
 }
