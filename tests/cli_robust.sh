@@ -77,6 +77,12 @@ python3 "$(dirname "$0")/st_meta.py" "$T/sine.safetensors" "$T/badsigma.safetens
 expect_fail "laplace with sigma nan" "bnn.sigma" "$BNN" laplace -m "$T/badsigma.safetensors" --prior 1 -o "$T/never.safetensors"
 expect_fail "eval with sigma nan" "bnn.sigma" "$BNN" eval -m "$T/badsigma.safetensors"
 run "checkpoint" "$BNN" train --data moons --epochs 3 --stop-after 1 --checkpoint "$T/ck.safetensors" -q
+# A seed above 2^53 survives the checkpoint exactly (it was read back through a double, so the
+# resumed run shuffled with another seed).
+run "full run, seed 2^53 + 1" "$BNN" train --data moons --epochs 2 --seed 9007199254740993 -q -o "$T/seed_full.safetensors"
+run "checkpoint, seed 2^53 + 1" "$BNN" train --data moons --epochs 2 --seed 9007199254740993 --stop-after 1 --checkpoint "$T/seed_ck.safetensors" -q
+run "resume, seed 2^53 + 1" "$BNN" train --resume "$T/seed_ck.safetensors" -q -o "$T/seed_resumed.safetensors"
+cmp -s "$T/seed_full.safetensors" "$T/seed_resumed.safetensors" && ok || bad "a resumed run with a large seed writes the same file"
 python3 "$(dirname "$0")/st_meta.py" "$T/ck.safetensors" "$T/ck_epoch.safetensors" bnn.state.epoch 9223372036854775807
 expect_fail "checkpoint with a huge epoch" "bnn.state.epoch" "$BNN" train --resume "$T/ck_epoch.safetensors" -q -o "$T/never.safetensors"
 python3 "$(dirname "$0")/st_meta.py" "$T/ck.safetensors" "$T/ck_sched.safetensors" bnn.lr_schedule linear
