@@ -53,7 +53,10 @@ const char *cli_printable(const char *s, char buf[48]);
 int cli_meta_positive(const char *cmd, const char *path, const char *key, const char *v,
                       double *out);
 
-/* Metadata value v of key as a whole number >= 0 (0 when v is NULL); else prints and returns 1. */
+/* Metadata value v of key as a whole number >= lo (dflt when v is NULL); else prints a message
+ * naming the file and key and returns 1. cli_meta_count: lo 0, dflt 0. */
+int cli_meta_int(const char *cmd, const char *path, const char *key, const char *v, int64_t lo,
+                 int64_t dflt, int64_t *out);
 int cli_meta_count(const char *cmd, const char *path, const char *key, const char *v,
                    int64_t *out);
 

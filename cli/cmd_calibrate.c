@@ -60,7 +60,6 @@ int cmd_calibrate(int argc, char **argv) {
     if (!model_path || !output) return cli_usage_error(cmd, "-m MODEL and -o FILE are required");
     if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
     if (cli_set_threads(cmd, threads)) return 2;
-    if (cli_check_output_of(cmd, output, model_path, NULL, df.data)) return 1;
     bnn_model *m = NULL;
     bnn_st *st = NULL;
     bnn_dataset *all = NULL, *val = NULL;
@@ -86,6 +85,8 @@ int cmd_calibrate(int argc, char **argv) {
     const bool bern = bnn_model_lik(m, task) == BNN_LIK_BERNOULLI;
     if (df.data) {
         df.task = "classification";
+        /* The model itself may be updated in place (the write is atomic); its data may not. */
+        if ((rc = cli_check_output_of(cmd, output, NULL, NULL, df.data))) goto done;
         if ((rc = cli_load_data(cmd, &df, split, BNN_TASK_CLASSIFICATION, true, &val))) goto done;
     } else {
         const char *ho = bnn_st_meta(st, "bnn.data.holdout");
@@ -99,7 +100,10 @@ int cmd_calibrate(int argc, char **argv) {
         }
         df.task = "classification";
         const char *tc = bnn_st_meta(st, "bnn.data.target_col");
-        if (tc) df.target_col = strtoll(tc, NULL, 10);
+        if ((rc = cli_meta_int(cmd, model_path, "bnn.data.target_col", tc, INT64_MIN + 1, -1,
+                               &df.target_col)))
+            goto done;
+        if ((rc = cli_check_output_of(cmd, output, NULL, NULL, df.data))) goto done;
         if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, true, &all))) goto done;
         const int64_t n = bnn_dataset_n(all);
         if (holdout >= n || (rc = bnn_dataset_slice(&val, all, n - holdout, n))) {

@@ -114,13 +114,8 @@ int cmd_eval(int argc, char **argv) {
     if (cli_seen(opts, nopts, "temperature") && !(temperature > 0))
         return cli_usage_error(cmd, "--temperature must be positive");
     if (cli_set_threads(cmd, threads)) return 2;
-    {
-        const char *in[1] = {model_path};
-        if (cli_check_output(cmd, json_path, in, 1) || cli_check_output(cmd, plot, in, 1))
-            return 1;
-        if (json_path && plot && !strcmp(json_path, plot))
-            return cli_usage_error(cmd, "--json and --plot name the same file");
-    }
+    if (json_path && plot && !strcmp(json_path, plot))
+        return cli_usage_error(cmd, "--json and --plot name the same file");
 
     bnn_model *m = NULL;
     bnn_dataset *ds = NULL;
@@ -151,7 +146,10 @@ int cmd_eval(int argc, char **argv) {
         df.data = bnn_st_meta(st, "bnn.data");
         const char *tc = bnn_st_meta(st, "bnn.data.target_col");
         const char *hd = bnn_st_meta(st, "bnn.data.header");
-        if (!cli_seen(opts, nopts, "target-col") && tc) df.target_col = strtoll(tc, NULL, 10);
+        if (!cli_seen(opts, nopts, "target-col") &&
+            (rc = cli_meta_int(cmd, model_path, "bnn.data.target_col", tc, INT64_MIN + 1, -1,
+                               &df.target_col)))
+            goto done;
         if (!df.header && !df.no_header && hd) {
             df.header = !strcmp(hd, "yes");
             df.no_header = !strcmp(hd, "no");
@@ -165,6 +163,14 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_usage_error(cmd, "--ood, --shift and --plot are for classification models (bnn "
                              "plot draws regression models)");
         goto done;
+    }
+    /* The reports against every input, now that the data is known (it may come from the
+     * model's metadata). */
+    for (int o = -1; o < ood.n; o++) {
+        const char *spec = o < 0 ? df.data : ood.v[o];
+        if ((rc = cli_check_output_of(cmd, json_path, model_path, NULL, spec)) ||
+            (rc = cli_check_output_of(cmd, plot, model_path, NULL, spec)))
+            goto done;
     }
     df.seed = seed;
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";

@@ -172,7 +172,6 @@ int cmd_laplace(int argc, char **argv) {
     if (batch < 0 || (batch == 0 && cli_seen(opts, nopts, "batch-size")))
         return cli_usage_error(cmd, "--batch-size must be >= 1");
     if (cli_set_threads(cmd, threads)) return 2;
-    if (cli_check_output_of(cmd, output, model_path, NULL, df.data)) return 1;
     cp.batch_size = batch, cp.seed = (uint64_t)seed;
 
     bnn_model *m = NULL;
@@ -194,7 +193,9 @@ int cmd_laplace(int argc, char **argv) {
         const char *ho = bnn_st_meta(st, "bnn.data.holdout"), *tc = bnn_st_meta(st, "bnn.data.target_col");
         df.data = bnn_st_meta(st, "bnn.data");
         if ((rc = cli_meta_count(cmd, model_path, "bnn.data.holdout", ho, &holdout))) goto done;
-        if (tc) df.target_col = strtoll(tc, NULL, 10);
+        if ((rc = cli_meta_int(cmd, model_path, "bnn.data.target_col", tc, INT64_MIN + 1, -1,
+                               &df.target_col)))
+            goto done;
     }
     if (!df.data) {
         rc = cli_usage_error(cmd, "%s does not record its data; pass --data SPEC", model_path);
@@ -202,7 +203,10 @@ int cmd_laplace(int argc, char **argv) {
     }
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
     const char *sd = bnn_st_meta(st, "bnn.seed");
-    df.seed = sd ? strtoll(sd, NULL, 10) : 0;
+    if ((rc = cli_meta_int(cmd, model_path, "bnn.seed", sd, INT64_MIN, 0, &df.seed))) goto done;
+    /* Not over the MAP network it starts from, nor over its data (known only now: it may come
+     * from the model's metadata). */
+    if ((rc = cli_check_output_of(cmd, output, model_path, NULL, df.data))) goto done;
     if ((rc = cli_load_data(cmd, &df, "train", task, true, &all))) goto done;
     const int64_t n = bnn_dataset_n(all);
     if (holdout >= n) {

@@ -45,7 +45,6 @@ int cmd_plot(int argc, char **argv) {
         return cli_usage_error(cmd, "--samples must be between 0 and %d", BNN_MAX_SAMPLES);
     if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
     if (cli_set_threads(cmd, threads)) return 2;
-    if (cli_check_output_of(cmd, output, model_path, NULL, df.data)) return 1;
     bnn_model *m = NULL;
     bnn_st *st = NULL;
     bnn_posterior *q = NULL;
@@ -71,6 +70,7 @@ int cmd_plot(int argc, char **argv) {
         rc = cli_usage_error(cmd, "%s does not record its data; pass --data SPEC", model_path);
         goto done;
     }
+    if ((rc = cli_check_output_of(cmd, output, model_path, NULL, df.data))) goto done;
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
     df.seed = seed;
     if ((rc = cli_load_data(cmd, &df, "train", task, true, &ds))) goto done;

@@ -58,7 +58,7 @@ int cmd_predict(int argc, char **argv) {
     if (cli_seen(opts, nopts, "temperature") && !(temperature > 0))
         return cli_usage_error(cmd, "--temperature must be positive");
     if (cli_set_threads(cmd, threads)) return 2;
-    if (cli_check_output_of(cmd, output, model_path, input, df.data)) return 1;
+    if ((rc = cli_check_output_of(cmd, output, model_path, input, df.data))) return rc;
 
     bnn_model *m = NULL;
     bnn_st *st = NULL;

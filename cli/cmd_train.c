@@ -143,8 +143,9 @@ int cmd_train(int argc, char **argv) {
     if (cli_set_threads(cmd, threads)) return 2;
     if (stop_after < 0 || (stop_after == 0 && cli_seen(opts, nopts, "stop-after")))
         return cli_usage_error(cmd, "--stop-after must be >= 1");
-    if (cli_seen(opts, nopts, "epochs") && (epochs < 1 || epochs > BNN_MAX_EPOCHS))
-        return cli_usage_error(cmd, "--epochs must be between 1 and %d", BNN_MAX_EPOCHS);
+    if (cli_seen(opts, nopts, "epochs") && (epochs < 0 || epochs > BNN_MAX_EPOCHS))
+        return cli_usage_error(cmd, "--epochs must be between 0 and %d (0 saves the initial "
+                               "weights)", BNN_MAX_EPOCHS);
     if (output && checkpoint && !strcmp(output, checkpoint))
         return cli_usage_error(cmd, "-o and --checkpoint name the same file");
     progress_ctx pc = {.tty = isatty(2), .quiet = quiet};
@@ -170,10 +171,12 @@ int cmd_train(int argc, char **argv) {
             goto done;
         }
         df.task = task;
-        df.target_col = tc ? strtoll(tc, NULL, 10) : -1;
+        if ((rc = cli_meta_int(cmd, resume, "bnn.data.target_col", tc, INT64_MIN + 1, -1,
+                               &df.target_col)))
+            goto done;
         df.header = hd && !strcmp(hd, "yes");
         df.no_header = hd && !strcmp(hd, "no");
-        df.seed = sd ? strtoll(sd, NULL, 10) : 0;
+        if ((rc = cli_meta_int(cmd, resume, "bnn.seed", sd, INT64_MIN, 0, &df.seed))) goto done;
         const char *ho = bnn_st_meta(ck, "bnn.data.holdout");
         if ((rc = cli_meta_count(cmd, resume, "bnn.data.holdout", ho, &holdout))) goto done;
         if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, false, &ds))) goto done;
@@ -295,12 +298,11 @@ int cmd_train(int argc, char **argv) {
                         mc == 1 ? "" : "s");
         }
     }
-    /* Before the first epoch, not after hours of training. */
-    if (cli_check_output_of(cmd, output, resume, NULL, df.data) ||
-        cli_check_output_of(cmd, checkpoint, NULL, NULL, df.data)) {
-        rc = 1;
+    /* Before the first epoch, not after hours of training. Not over the data; the checkpoint
+     * being resumed may be replaced (every write is atomic). */
+    if ((rc = cli_check_output_of(cmd, output, NULL, NULL, df.data)) ||
+        (rc = cli_check_output_of(cmd, checkpoint, NULL, NULL, df.data)))
         goto done;
-    }
     pc.epochs = tp.epochs;
     bnn_trainer_set_progress(tr, progress, &pc);
     data_meta dm;

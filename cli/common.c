@@ -1,4 +1,5 @@
 /* Flag parsing, error lines and atomic output for the bnn command. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
 
 #include <errno.h>
@@ -186,17 +187,23 @@ int cli_meta_positive(const char *cmd, const char *path, const char *key, const 
     return 0;
 }
 
-int cli_meta_count(const char *cmd, const char *path, const char *key, const char *v,
-                   int64_t *out) {
-    *out = 0;
+int cli_meta_int(const char *cmd, const char *path, const char *key, const char *v, int64_t lo,
+                 int64_t dflt, int64_t *out) {
+    *out = dflt;
     if (!v) return 0;
     char *end, buf[48];
     errno = 0;
     const long long x = strtoll(v, &end, 10);
-    if (errno || end == v || *end || x < 0)
-        return cli_error(cmd, "%s: %s is '%s', not a count", path, key, cli_printable(v, buf));
+    if (errno || end == v || *end || x < lo)
+        return cli_error(cmd, "%s: %s is '%s', not a whole number >= %lld", path, key,
+                         cli_printable(v, buf), (long long)lo);
     *out = x;
     return 0;
+}
+
+int cli_meta_count(const char *cmd, const char *path, const char *key, const char *v,
+                   int64_t *out) {
+    return cli_meta_int(cmd, path, key, v, 0, 0, out);
 }
 
 int cli_set_threads(const char *cmd, int64_t threads) {
@@ -222,19 +229,25 @@ int cli_check_output(const char *cmd, const char *out, const char *const *inputs
         }
         if (!S_ISREG(so.st_mode)) return 0; /* a device or pipe: written in place */
     }
-    /* The directory must take the temporary file; checked now rather than after a long run. */
+    /* The directory must take the temporary file; checked now rather than after a long run. A
+     * link to a file is written next to its target (bnn_write_file). */
+    char *resolved = realpath(out, NULL);
+    struct stat lo;
+    if (resolved && lstat(out, &lo) == 0 && S_ISLNK(lo.st_mode)) out = resolved;
     const char *slash = strrchr(out, '/');
     char dir[4096];
     if (!slash) snprintf(dir, sizeof dir, ".");
     else if (slash == out) snprintf(dir, sizeof dir, "/");
     else snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
     struct stat sd;
+    int rc = 0;
     if (stat(dir, &sd) != 0 || !S_ISDIR(sd.st_mode))
-        return cli_error(cmd, "cannot write %s: the directory %s does not exist", out, dir);
-    if (access(dir, W_OK | X_OK) != 0)
-        return cli_error(cmd, "cannot write %s: the directory %s is not writable (%s)", out, dir,
-                         strerror(errno));
-    return 0;
+        rc = cli_error(cmd, "cannot write %s: the directory %s does not exist", out, dir);
+    else if (access(dir, W_OK | X_OK) != 0)
+        rc = cli_error(cmd, "cannot write %s: the directory %s is not writable (%s)", out, dir,
+                       strerror(errno));
+    free(resolved);
+    return rc;
 }
 
 /* The data spec's files, for cli_check_output: csv:A[,B] and idx:A[,B] name one or two. */

@@ -25,7 +25,7 @@ extern "C" {
 
 /* Upper limits on counts a caller sets: far above any real run, low enough that products such
  * as steps × epochs or samples × examples cannot overflow and a typo cannot start a run of
- * years. Larger values are refused with BNN_EINVAL. */
+ * years. Larger values are refused with BNN_EINVAL (threads: clamped). */
 #define BNN_MAX_EPOCHS 1000000      /* training epochs */
 #define BNN_MAX_MC_SAMPLES 10000    /* weight samples per training step (IVON, MFVI) */
 #define BNN_MAX_SAMPLES 1000000     /* weight samples of a predictive */
@@ -155,7 +155,8 @@ int bnn_idx_load(bnn_dataset **out, const char *images_path, const char *labels_
 
 struct bnn_csv_params {
     bool header;        /* the first line holds column names (default: auto-detect) */
-    bool header_auto;   /* detect a header: first line has a field that is not a number */
+    bool header_auto;   /* detect a header: the first line has no empty field and a name (a
+                         * field that is not a number and starts with a letter, '_' or '"') */
     int64_t target_col; /* target column, 0-based; negative counts from the end (default -1);
                          * BNN_CSV_NO_TARGET: every column is a feature (labels 0, 1 class) */
     bnn_task task;      /* classification: targets must be integers 0..K-1 */
@@ -599,7 +600,9 @@ struct bnn_train_params bnn_train_default_params(void);
 
 /* A training run: the model, the optimizer's state vectors, the step counter and the generator
  * position. It can be saved at an epoch boundary and resumed; a resumed run continues exactly
- * (bit for bit) as an uninterrupted one. The model and dataset are borrowed. */
+ * (bit for bit) as an uninterrupted one. The model and dataset are borrowed. The data is checked
+ * first: BNN_EFORMAT naming the row for a NaN or Inf feature or target or a label outside the
+ * classes (bnn_dataset_validate), BNN_EINVAL for unlabelled data or a single class. */
 typedef struct bnn_trainer bnn_trainer;
 int bnn_trainer_new(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
                     const struct bnn_train_params *p);
@@ -645,7 +648,8 @@ struct bnn_eval_result {
     double mean_mi;     /* mean mutual information over the examples (sampled posteriors) */
 };
 /* Evaluates the predictive of (m, q) on ds (q NULL: the model's weights). p->sigma is the
- * regression noise; nbins the reliability bins (15 is the field's default). */
+ * regression noise; nbins the reliability bins (15 is the field's default). The data is checked
+ * as for training (BNN_EFORMAT for NaN or labels out of range, BNN_EINVAL when unlabelled). */
 int bnn_evaluate(bnn_model *m, const bnn_posterior *q, const bnn_dataset *ds,
                  const struct bnn_predict_params *p, int64_t nbins, struct bnn_eval_result *out);
 
@@ -726,7 +730,8 @@ struct bnn_curv_params bnn_curv_default_params(void);
  * softmax's, I (Gaussian at σ = 1), p(1 − p) (Bernoulli) or the Fisher diag(e^{−η}, ½)
  * (heteroscedastic Gaussian, whose Hessian is indefinite). Also records N, K and the summed loss
  * (laplace-torch's `loss`: Σ CE, ½ Σ (f−y)² for the Gaussian, the summed NLL for Bernoulli and
- * the heteroscedastic Gaussian). BNN_ESHAPE when the data's classes or targets do not fit. */
+ * the heteroscedastic Gaussian). BNN_ESHAPE when the data's classes or targets do not fit,
+ * BNN_EINVAL for unlabelled data. */
 typedef struct bnn_curv bnn_curv;
 int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                      const struct bnn_curv_params *p);
@@ -769,7 +774,10 @@ int64_t bnn_curv_nblocks(const bnn_curv *c);
 int bnn_curv_block(const bnn_curv *c, int64_t i, int *nfactors, const double **f0, int64_t *n0,
                    const double **f1, int64_t *n1);
 /* Builds a curvature from given arrays (tests and files): diag (P), dense (P × P) or kron blocks
- * laid out as bnn_curv_block returns them (f1 NULL for bias blocks). Data are copied. */
+ * laid out as bnn_curv_block returns them (f1 NULL for bias blocks). Data are copied. A
+ * curvature is positive semi-definite: BNN_EINVAL for a negative diagonal entry or eigenvalue
+ * (low rank: beyond 1e-4 of the largest) or a matrix that is not symmetric. bnn_laplace_new
+ * also refuses a full curvature with an eigenvalue below −1e-4 of the largest. */
 int bnn_curv_from_arrays(bnn_curv **out, bnn_hessian structure, int64_t P, int64_t offset,
                          int64_t ndata, int64_t noutputs, double loss, const double *diag,
                          const double *dense, int64_t nblocks, const int64_t *n0,
@@ -843,7 +851,9 @@ void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t 
 void bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, int64_t n,
                         int64_t k);
 /* One weight sample of the subset (P values in subset order, added to the MAP):
- * θ ~ N(mean, P_post⁻¹); bnn_curv_scatter puts it into a full weight vector. */
+ * θ ~ N(mean, P_post⁻¹); bnn_curv_scatter puts it into a full weight vector. BNN_EINVAL when
+ * the posterior precision is not positive definite or the sample is not finite (a prior
+ * precision too small for a flat direction). */
 int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta);
 
 /* A posterior over the whole model from a Laplace approximation of its subset: the other weights

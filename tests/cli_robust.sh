@@ -47,7 +47,26 @@ expect_fail "output is a directory" "directory" "$BNN" predict -m "$T/map.safete
 run "predict to /dev/null" "$BNN" predict -m "$T/map.safetensors" --data moons -o /dev/null
 [ -c /dev/null ] && ok || bad "/dev/null is no longer a device"
 run "eval --json to /dev/stdout" "$BNN" eval -m "$T/map.safetensors" --json /dev/stdout
-grep -q '"accuracy"' "$T/out" && ok || bad "the JSON report reached stdout"
+# The table first, then the whole report after it (not written over the table's start).
+head -1 "$T/out" | grep -q '^model' && sed -n '/^{/,$p' "$T/out" | python3 -c 'import json, sys; json.load(sys.stdin)' \
+  && ok || bad "the table, then the JSON report, on stdout"
+echo "earlier line" >"$T/all.csv"
+"$BNN" predict -m "$T/map.safetensors" --data moons -o /dev/stdout >>"$T/all.csv" 2>/dev/null
+[ "$(head -1 "$T/all.csv")" = "earlier line" ] && [ "$(wc -l <"$T/all.csv")" -eq 502 ] && ok || bad "-o /dev/stdout appends to a redirected stdout"
+# A link to a file stays a link; its target gets the output.
+echo old >"$T/target.csv"
+ln -sf target.csv "$T/link.csv"
+run "predict through a link" "$BNN" predict -m "$T/map.safetensors" --data moons -o "$T/link.csv"
+[ -L "$T/link.csv" ] && [ "$(head -1 "$T/target.csv")" = "p_0,p_1,pred,max_prob,entropy,mutual_info" ] && ok || bad "a symlink output stays a link to the new file"
+# Inputs that come from the model's metadata are protected too; a model may be updated in place.
+cp "$T/wide.csv" "$T/d.csv"
+run "train with a hold-out" "$BNN" train --data "csv:$T/d.csv" --epochs 1 --holdout 10 -q -o "$T/dh.safetensors"
+expect_fail "calibrate over the recorded data" "is the input" "$BNN" calibrate -m "$T/dh.safetensors" -o "$T/d.csv"
+expect_fail "eval --json over its --data" "is the input" "$BNN" eval -m "$T/dh.safetensors" --data "csv:$T/d.csv" --json "$T/d.csv"
+cmp -s "$T/wide.csv" "$T/d.csv" && ok || bad "the data file was overwritten"
+run "calibrate in place" "$BNN" calibrate -m "$T/dh.safetensors" -o "$T/dh.safetensors"
+run "eval the calibrated model" "$BNN" eval -m "$T/dh.safetensors"
+grep -q "temperature" "$T/out" && ok || bad "the model file was updated in place"
 # An infinite NLL (a temperature that makes every prediction certain) is null in the report,
 # which the schema allows.
 run "eval with an infinite NLL" "$BNN" eval -m "$T/map.safetensors" --temperature 1e-300 --json "$T/inf.json"
@@ -83,6 +102,10 @@ run "full run, seed 2^53 + 1" "$BNN" train --data moons --epochs 2 --seed 900719
 run "checkpoint, seed 2^53 + 1" "$BNN" train --data moons --epochs 2 --seed 9007199254740993 --stop-after 1 --checkpoint "$T/seed_ck.safetensors" -q
 run "resume, seed 2^53 + 1" "$BNN" train --resume "$T/seed_ck.safetensors" -q -o "$T/seed_resumed.safetensors"
 cmp -s "$T/seed_full.safetensors" "$T/seed_resumed.safetensors" && ok || bad "a resumed run with a large seed writes the same file"
+run "resume onto the same checkpoint" "$BNN" train --resume "$T/seed_ck.safetensors" --checkpoint "$T/seed_ck.safetensors" -q -o "$T/seed_resumed2.safetensors"
+cmp -s "$T/seed_full.safetensors" "$T/seed_resumed2.safetensors" && ok || bad "--resume X --checkpoint X"
+python3 "$(dirname "$0")/st_meta.py" "$T/dh.safetensors" "$T/badho.safetensors" bnn.data.holdout abc
+expect_fail "a hold-out that is not a count" "bnn.data.holdout" "$BNN" calibrate -m "$T/badho.safetensors" -o "$T/never.safetensors"
 python3 "$(dirname "$0")/st_meta.py" "$T/ck.safetensors" "$T/ck_epoch.safetensors" bnn.state.epoch 9223372036854775807
 expect_fail "checkpoint with a huge epoch" "bnn.state.epoch" "$BNN" train --resume "$T/ck_epoch.safetensors" -q -o "$T/never.safetensors"
 python3 "$(dirname "$0")/st_meta.py" "$T/ck.safetensors" "$T/ck_sched.safetensors" bnn.lr_schedule linear

@@ -398,6 +398,12 @@ static void test_csv_load(void) {
     CHECK(bnn_dataset_cx(ds)[0] == 1.0f && bnn_dataset_clabels(ds)[0] == 1);
     bnn_dataset_free(ds);
 
+    /* pandas' header for a frame of unnamed columns plus a named target: detected. */
+    ds = csv_ok("0,1,label\n1,2,1\n3,4,0\n", &p);
+    CHECK_EQ_INT(bnn_dataset_n(ds), 2);
+    CHECK(bnn_dataset_cx(ds)[0] == 1.0f && bnn_dataset_clabels(ds)[0] == 1);
+    bnn_dataset_free(ds);
+
     /* An explicit header line that happens to be numeric. */
     p.header = true;
     ds = csv_ok("7,8,9\n1,2,1\n", &p);

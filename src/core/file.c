@@ -2,9 +2,14 @@
  * and is renamed over PATH, so PATH is either the old file or the complete new one, never a torn
  * mix (rename is atomic on POSIX file systems), and a failure leaves nothing behind.
  *
- * A PATH that exists and is not a regular file (/dev/null, a FIFO), or is a symbolic link
- * (/dev/stdout, a link to a file kept elsewhere), is written in place: renaming over it would
- * replace the device, pipe or link with a file. A directory is an error. */
+ * Paths that are not plain files. A symbolic link to a file is followed: the temporary file goes
+ * next to the target and is renamed over it, so the link stays a link and the write stays
+ * atomic. A PATH that is the process's standard output or error (/dev/stdout, also when that
+ * is redirected to a file or a pipe) is written through that stream, after what it already
+ * holds. Any other existing PATH that is not a regular file (/dev/null, a FIFO, a terminal) is
+ * written in place: renaming over it would replace the device or pipe with a file. A directory
+ * is an error. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "core/internal.h"
 
 #include <errno.h>
@@ -12,8 +17,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static int write_stream(FILE *f, const char *path, const void *const *parts, const size_t *lens,
+                        int64_t nparts) {
+    bool ok = fflush(f) == 0;
+    for (int64_t i = 0; ok && i < nparts; i++)
+        if (lens[i]) ok = fwrite(parts[i], 1, lens[i], f) == lens[i];
+    ok = fflush(f) == 0 && ok;
+    return ok ? 0 : bnn__error(BNN_EIO, "%s: cannot write: %s", path, strerror(errno));
+}
+
+static bool same_file(const struct stat *a, int fd) {
+    struct stat b;
+    return fstat(fd, &b) == 0 && a->st_dev == b.st_dev && a->st_ino == b.st_ino;
+}
+
 static int write_in_place(const char *path, const void *const *parts, const size_t *lens,
                           int64_t nparts) {
+    fflush(stdout); /* what the program printed comes first, as on a terminal */
     FILE *f = fopen(path, "wb");
     if (!f) return bnn__error(BNN_EIO, "%s: cannot open: %s", path, strerror(errno));
     bool ok = true;
@@ -30,15 +50,24 @@ int bnn__write_atomic(const char *path, const void *const *parts, const size_t *
                       int64_t nparts) {
     if (!path || !*path) return bnn__error(BNN_EINVAL, "the output file name is empty");
     struct stat sb, lb;
-    if (stat(path, &sb) == 0) {
+    const bool exists = stat(path, &sb) == 0;
+    if (exists) {
         if (S_ISDIR(sb.st_mode))
             return bnn__error(BNN_EIO, "%s is a directory, not a file name", path);
+        if (same_file(&sb, STDOUT_FILENO)) return write_stream(stdout, path, parts, lens, nparts);
+        if (same_file(&sb, STDERR_FILENO)) return write_stream(stderr, path, parts, lens, nparts);
         if (!S_ISREG(sb.st_mode)) return write_in_place(path, parts, lens, nparts);
     }
-    if (lstat(path, &lb) == 0 && S_ISLNK(lb.st_mode)) return write_in_place(path, parts, lens, nparts);
+    /* A link to an existing file: replace the file it names, not the link. */
+    char *resolved = exists && lstat(path, &lb) == 0 && S_ISLNK(lb.st_mode) ? realpath(path, NULL)
+                                                                            : NULL;
+    if (resolved) path = resolved;
     size_t tlen = strlen(path) + 32;
     char *tmp = malloc(tlen);
-    if (!tmp) return bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
+    if (!tmp) {
+        free(resolved);
+        return bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
+    }
     snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
     int rc = 0;
     FILE *f = fopen(tmp, "wb");
@@ -72,6 +101,7 @@ int bnn__write_atomic(const char *path, const void *const *parts, const size_t *
     }
 out:
     free(tmp);
+    free(resolved);
     return rc;
 }
 

@@ -204,22 +204,30 @@ static int field_error(const char *path, const csv_line *l, int64_t col, num_sta
     }
 }
 
-/* True when no field of the line is a number: the mark of a header ("x1,x2,label"). A line with
- * a number in it is data, so a first row with one bad or empty field ("1,,0", "1,2.o,0") is
- * reported as bad data rather than silently skipped as a header; "nan", "inf" and numbers out of
- * range count as numbers for the same reason. A header with numeric column names needs
- * --header. */
+/* True when the line reads as a header: no field is empty, and some field is a name — not a
+ * number and starting with a letter, '_' or a quote ("x1,x2,label", and pandas' "0,1,label").
+ * So a first data row with an empty or mistyped number ("1,,0", "1,2.o,0") is reported as bad
+ * data rather than silently dropped as a header; "nan" and "inf" count as numbers for the same
+ * reason. Other headers need --header. */
 static bool looks_like_header(const csv_line *l, char delim) {
     size_t pos = 0;
+    bool name = false;
     while (pos <= l->len) {
         const char *s;
         size_t len;
         double v;
         next_field(l, &pos, delim, &s, &len);
         num_status st = parse_number(s, len, &v);
-        if (st != NUM_EMPTY && st != NUM_BAD) return false;
+        if (st == NUM_EMPTY) return false;
+        if (st == NUM_BAD) {
+            size_t i = 0;
+            while (i < len && (s[i] == ' ' || s[i] == '\t')) i++;
+            const char c = i < len ? s[i] : '\0';
+            name = name || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                   c == '"' || (unsigned char)c >= 0x80;
+        }
     }
-    return true;
+    return name;
 }
 
 /* Parses the data rows into ds. tc is the target column; ncols the expected field count. */

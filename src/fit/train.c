@@ -570,7 +570,8 @@ static int meta_int(const bnn_st *st, const char *path, const char *key, int64_t
     char *end;
     errno = 0;
     const long long x = strtoll(v, &end, 10);
-    if (errno == ERANGE || end == v || *end || x < lo || x > hi)
+    if (errno == ERANGE || end == v || *end || x < lo || x > hi ||
+        !((v[0] >= '0' && v[0] <= '9') || v[0] == '-'))
         return bnn__error(BNN_EFORMAT, "%s: '%s' is '%.40s', not a whole number in [%lld, %lld]",
                           path, key, v, (long long)lo, (long long)hi);
     *out = x;
@@ -584,7 +585,7 @@ static int meta_u64(const bnn_st *st, const char *path, const char *key, uint64_
     char *end;
     errno = 0;
     const unsigned long long x = strtoull(v, &end, 10);
-    if (errno == ERANGE || end == v || *end || v[0] == '-')
+    if (errno == ERANGE || end == v || *end || !(v[0] >= '0' && v[0] <= '9'))
         return bnn__error(BNN_EFORMAT, "%s: '%s' is '%.40s', not an unsigned whole number", path,
                           key, v);
     *out = x;
@@ -625,7 +626,7 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
     int64_t seed = 0, step = 0, epoch = 0;
     uint64_t counter = 0;
     if ((rc = meta_int(st, path, "bnn.epochs", 0, BNN_MAX_EPOCHS, &p.epochs)) ||
-        (rc = meta_int(st, path, "bnn.batch_size", 1, INT32_MAX, &p.batch_size)) ||
+        (rc = meta_int(st, path, "bnn.batch_size", 1, INT64_MAX, &p.batch_size)) ||
         (rc = meta_int(st, path, "bnn.warmup_epochs", 0, BNN_MAX_EPOCHS, &p.warmup_epochs)) ||
         (rc = meta_int(st, path, "bnn.seed", INT64_MIN, INT64_MAX, &seed)) ||
         (rc = meta_int(st, path, "bnn.state.step", 0, INT64_MAX, &step)) ||
