@@ -85,6 +85,7 @@ int cmd_calibrate(int argc, char **argv) {
     const bool bern = bnn_model_lik(m, task) == BNN_LIK_BERNOULLI;
     if (df.data) {
         df.task = "classification";
+        if ((rc = cli_model_data(cmd, model_path, st, &df, false, false))) goto done;
         /* The model itself may be updated in place (the write is atomic); its data may not. */
         if ((rc = cli_check_output_of(cmd, output, NULL, NULL, df.data))) goto done;
         if ((rc = cli_load_data(cmd, &df, split, BNN_TASK_CLASSIFICATION, true, &val))) goto done;
@@ -92,17 +93,13 @@ int cmd_calibrate(int argc, char **argv) {
         const char *ho = bnn_st_meta(st, "bnn.data.holdout");
         int64_t holdout;
         if ((rc = cli_meta_count(cmd, model_path, "bnn.data.holdout", ho, &holdout))) goto done;
-        df.data = bnn_st_meta(st, "bnn.data");
-        if (holdout <= 0 || !df.data) {
+        if (holdout <= 0 || !bnn_st_meta(st, "bnn.data")) {
             rc = cli_usage_error(cmd, "%s was trained on all its training data; pass validation "
                                  "data with --data SPEC, or train with --holdout N", model_path);
             goto done;
         }
         df.task = "classification";
-        const char *tc = bnn_st_meta(st, "bnn.data.target_col");
-        if ((rc = cli_meta_int(cmd, model_path, "bnn.data.target_col", tc, INT64_MIN + 1, -1,
-                               &df.target_col)))
-            goto done;
+        if ((rc = cli_model_data(cmd, model_path, st, &df, false, false))) goto done;
         if ((rc = cli_check_output_of(cmd, output, NULL, NULL, df.data))) goto done;
         if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, true, &all))) goto done;
         const int64_t n = bnn_dataset_n(all);

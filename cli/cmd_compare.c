@@ -20,12 +20,13 @@ int cmd_compare(int argc, char **argv) {
     cli_list models = {0}, ood = {0};
     const char *data = NULL;
     char data_buf[512];
-    int64_t samples = -1, seed = 0, threads = 0;
+    int64_t samples = -1, seed = 0, threads = 0, link = 0;
     cli_opt opts[] = {
         {"model", 'm', OPT_LIST, &models, "FILE", "a model file (repeat for each model, at most 8)", 0},
         {"data", 'd', OPT_STR, &data, "SPEC", "test data (default: the first model's training data)", 0},
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable), e.g. fmnist:flip", 0},
-        {"samples", 'S', OPT_INT, &samples, "S", "weight samples for posteriors (default 32)", 0},
+        {"samples", 'S', OPT_INT, &samples, "S", "weight samples: default 32 for ivon and mfvi, 0 for a point estimate; a Laplace file uses its GLM predictive unless S > 0", 0},
+        {"link-samples", 0, OPT_INT, &link, "S", "Laplace GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over S draws of the linearised logits", 0},
         {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples (default 0)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
     };
@@ -47,6 +48,8 @@ int cmd_compare(int argc, char **argv) {
     if ((cli_seen(opts, nopts, "samples") && samples < 0) || samples > BNN_MAX_SAMPLES)
         return cli_usage_error(cmd, "--samples must be between 0 and %d", BNN_MAX_SAMPLES);
     if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
+    if (link < 0 || link > BNN_MAX_SAMPLES)
+        return cli_usage_error(cmd, "--link-samples must be between 0 and %d", BNN_MAX_SAMPLES);
     if (cli_set_threads(cmd, threads)) return 2;
     column cols[MAXM];
     memset(cols, 0, sizeof cols);
@@ -76,12 +79,11 @@ int cmd_compare(int argc, char **argv) {
         snprintf(c->name, sizeof c->name, "%s%s", meth ? meth : "model",
                  bnn_st_meta(st, "bnn.temperature") ? "+T" : "");
         if (!ds) {
-            cli_data_flags df = {.data = data ? data : bnn_st_meta(st, "bnn.data"),
-                                 .task = "classification", .target_col = -1, .seed = seed};
-            if (!df.data) {
-                rc = cli_usage_error(cmd, "%s does not record its data; pass --data", c->path);
+            /* Test data for every model: the first model's, read as it was trained. */
+            cli_data_flags df = {.data = data, .task = "classification", .target_col = -1,
+                                 .seed = seed};
+            if ((rc = cli_model_data(cmd, c->path, st, &df, false, cli_seen(opts, nopts, "seed"))))
                 goto next;
-            }
             /* df.data may point into st's metadata, freed with st below: keep a copy. */
             snprintf(data_buf, sizeof data_buf, "%s", df.data);
             data = df.data = data_buf;
@@ -97,7 +99,11 @@ int cmd_compare(int argc, char **argv) {
         for (int o = 0; o < ood.n; o++)
             if ((rc = cli_check_data(cmd, ood.v[o], od[o], m, false))) goto next;
         struct bnn_predict_params pp = bnn_predict_default_params();
-        pp.samples = diag ? (samples < 0 ? 32 : samples) : 0;
+        /* ivon and mfvi average 32 samples by default; a Laplace file uses its GLM predictive
+         * unless --samples asks for weight samples; a point estimate ignores both. */
+        const bool lap = bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE;
+        pp.samples = diag ? (samples < 0 ? 32 : samples) : lap && samples > 0 ? samples : 0;
+        pp.link_samples = link;
         pp.seed = (uint64_t)seed;
         if ((rc = cli_meta_positive(cmd, c->path, "bnn.temperature",
                                     bnn_st_meta(st, "bnn.temperature"), &pp.temperature)))

@@ -32,7 +32,7 @@ static cJSON *numbers(const double *v, const int64_t *ints, int64_t n) {
     return a;
 }
 
-/* Everything as one JSON object (the schema is in docs/eval-json.md). */
+/* Everything as one JSON object (the schema is in docs/eval.schema.json). */
 static int write_json(const char *cmd, const char *path, cJSON *o) {
     char *text = cJSON_Print(o);
     if (!text) return cli_error(cmd, "out of memory while writing %s", path);
@@ -63,7 +63,7 @@ int cmd_eval(int argc, char **argv) {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file written by bnn train, laplace or calibrate (required)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "data to evaluate on (default: the training data's spec)", 0},
         {"split", 0, OPT_STR, &split, "NAME", "test (default) or train", 0},
-        {"samples", 'S', OPT_INT, &samples, "S", "weight samples to average (0: predict at the mean; default 32 for a posterior, 0 for a point estimate)", 0},
+        {"samples", 'S', OPT_INT, &samples, "S", "weight samples to average (0: at the mean): default 32 for ivon and mfvi, 0 for a point estimate; a Laplace file uses its GLM predictive unless S > 0", 0},
         {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples and generated data (default 0)", 0},
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable): AUROC and AUPR of each uncertainty score, e.g. fmnist:flip, noise", 0},
         {"shift", 0, OPT_STR, &shift, "rot", "sweep rotations 0..180 degrees in 15-degree steps: accuracy, NLL, ECE per angle", 0},
@@ -142,23 +142,10 @@ int cmd_eval(int argc, char **argv) {
         if ((rc = cli_meta_positive(cmd, model_path, "bnn.temperature", t, &temperature)))
             goto done;
     }
-    if (!df.data) {
-        df.data = bnn_st_meta(st, "bnn.data");
-        const char *tc = bnn_st_meta(st, "bnn.data.target_col");
-        const char *hd = bnn_st_meta(st, "bnn.data.header");
-        if (!cli_seen(opts, nopts, "target-col") &&
-            (rc = cli_meta_int(cmd, model_path, "bnn.data.target_col", tc, INT64_MIN + 1, -1,
-                               &df.target_col)))
-            goto done;
-        if (!df.header && !df.no_header && hd) {
-            df.header = !strcmp(hd, "yes");
-            df.no_header = !strcmp(hd, "no");
-        }
-    }
-    if (!df.data) {
-        rc = cli_usage_error(cmd, "%s does not record its data; pass --data SPEC", model_path);
+    df.seed = seed;
+    if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"),
+                             cli_seen(opts, nopts, "seed"))))
         goto done;
-    }
     if (task == BNN_TASK_REGRESSION && (ood.n || shift || plot)) {
         rc = cli_usage_error(cmd, "--ood, --shift and --plot are for classification models (bnn "
                              "plot draws regression models)");
@@ -172,7 +159,6 @@ int cmd_eval(int argc, char **argv) {
             (rc = cli_check_output_of(cmd, plot, model_path, NULL, spec)))
             goto done;
     }
-    df.seed = seed;
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
     if ((rc = cli_load_data(cmd, &df, split, task, true, &ds))) goto done;
     if (bnn_dataset_task(ds) != task) {

@@ -166,6 +166,9 @@ int cmd_laplace(int argc, char **argv) {
             return cli_usage_error(cmd, "--prior must be marglik, marglik-layers, grid or a positive "
                                    "number");
     }
+    if (!strcmp(prior, "marglik-layers") && cp.hessian == BNN_HESS_LOWRANK)
+        return cli_usage_error(cmd, "--prior marglik-layers needs --hessian diag, kron or full (a "
+                               "low-rank curvature has no per-layer blocks)");
     if (steps < 1 || steps > 1000000)
         return cli_usage_error(cmd, "--steps must be between 1 and 1000000");
     if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
@@ -189,21 +192,13 @@ int cmd_laplace(int argc, char **argv) {
         goto done;
     }
     int64_t holdout = 0;
-    if (!df.data) {
-        const char *ho = bnn_st_meta(st, "bnn.data.holdout"), *tc = bnn_st_meta(st, "bnn.data.target_col");
-        df.data = bnn_st_meta(st, "bnn.data");
-        if ((rc = cli_meta_count(cmd, model_path, "bnn.data.holdout", ho, &holdout))) goto done;
-        if ((rc = cli_meta_int(cmd, model_path, "bnn.data.target_col", tc, INT64_MIN + 1, -1,
-                               &df.target_col)))
-            goto done;
-    }
-    if (!df.data) {
-        rc = cli_usage_error(cmd, "%s does not record its data; pass --data SPEC", model_path);
+    if (!df.data &&
+        (rc = cli_meta_count(cmd, model_path, "bnn.data.holdout",
+                             bnn_st_meta(st, "bnn.data.holdout"), &holdout)))
         goto done;
-    }
+    /* --seed is the sampled labels'; the data's seed is the model's own (bnn.seed). */
+    if ((rc = cli_model_data(cmd, model_path, st, &df, false, false))) goto done;
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
-    const char *sd = bnn_st_meta(st, "bnn.seed");
-    if ((rc = cli_meta_int(cmd, model_path, "bnn.seed", sd, INT64_MIN, 0, &df.seed))) goto done;
     /* Not over the MAP network it starts from, nor over its data (known only now: it may come
      * from the model's metadata). */
     if ((rc = cli_check_output_of(cmd, output, model_path, NULL, df.data))) goto done;

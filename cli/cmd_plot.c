@@ -12,12 +12,13 @@ int cmd_plot(int argc, char **argv) {
     const char *cmd = "plot";
     cli_data_flags df = {.target_col = -1};
     const char *model_path = NULL, *output = NULL, *what = "prob";
-    int64_t samples = -1, seed = 0, grid = 100, threads = 0;
+    int64_t samples = -1, seed = 0, grid = 100, threads = 0, link = 0;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file (required)", 0},
         {"output", 'o', OPT_STR, &output, "FILE.svg", "write the picture here (required)", 0},
         {"what", 0, OPT_STR, &what, "NAME", "2-D classification: prob (of class 1, default) or entropy", 0},
-        {"samples", 'S', OPT_INT, &samples, "S", "weight samples (default 32 for a posterior, 0 for a point estimate)", 0},
+        {"samples", 'S', OPT_INT, &samples, "S", "weight samples: default 32 for ivon and mfvi, 0 for a point estimate; a Laplace file uses its GLM predictive unless S > 0", 0},
+        {"link-samples", 0, OPT_INT, &link, "S", "Laplace GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over S draws of the linearised logits", 0},
         {"grid", 0, OPT_INT, &grid, "N", "grid points per axis (default 100)", 0},
         {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples and the toy data (default 0)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "the data to draw (default: the training data)", 0},
@@ -31,7 +32,7 @@ int cmd_plot(int argc, char **argv) {
     if (help) {
         cli_usage(stdout, cmd, "-m MODEL -o FILE.svg [--what prob|entropy]",
                   "Draws a model with 2 inputs (classification: a map of the predictive\n"
-                  "probability or entropy) or 1 input and 1 output (regression: mean and ±1σ/±2σ\n"
+                  "probability or entropy) or 1 input and one target (regression: mean and ±1σ/±2σ\n"
                   "predictive bands), with its training data.",
                   opts, nopts);
         return 0;
@@ -43,6 +44,8 @@ int cmd_plot(int argc, char **argv) {
     if (grid < 10 || grid > 400) return cli_usage_error(cmd, "--grid must be between 10 and 400");
     if ((cli_seen(opts, nopts, "samples") && samples < 0) || samples > BNN_MAX_SAMPLES)
         return cli_usage_error(cmd, "--samples must be between 0 and %d", BNN_MAX_SAMPLES);
+    if (link < 0 || link > BNN_MAX_SAMPLES)
+        return cli_usage_error(cmd, "--link-samples must be between 0 and %d", BNN_MAX_SAMPLES);
     if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
     if (cli_set_threads(cmd, threads)) return 2;
     bnn_model *m = NULL;
@@ -65,27 +68,28 @@ int cmd_plot(int argc, char **argv) {
                        "regressors", model_path, bnn_model_spec(m), (long long)d);
         goto done;
     }
-    if (!df.data) df.data = bnn_st_meta(st, "bnn.data");
-    if (!df.data) {
-        rc = cli_usage_error(cmd, "%s does not record its data; pass --data SPEC", model_path);
+    df.seed = seed;
+    if ((rc = cli_model_data(cmd, model_path, st, &df, false, cli_seen(opts, nopts, "seed"))))
         goto done;
-    }
     if ((rc = cli_check_output_of(cmd, output, model_path, NULL, df.data))) goto done;
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
-    df.seed = seed;
     if ((rc = cli_load_data(cmd, &df, "train", task, true, &ds))) goto done;
     if ((rc = cli_check_data(cmd, df.data, ds, m, false))) goto done;
     const int64_t n = bnn_dataset_n(ds);
     const float *X = bnn_dataset_cx(ds);
     struct bnn_predict_params pp = bnn_predict_default_params();
-    pp.samples = samples, pp.seed = (uint64_t)seed;
+    pp.samples = samples, pp.seed = (uint64_t)seed, pp.link_samples = link;
     if ((rc = cli_meta_positive(cmd, model_path, "bnn.sigma", bnn_st_meta(st, "bnn.sigma"),
                                 &pp.sigma)) ||
         (rc = cli_meta_positive(cmd, model_path, "bnn.temperature",
                                 bnn_st_meta(st, "bnn.temperature"), &pp.temperature)))
         goto done;
     char title[256];
-    const char *how = !diag ? "point estimate" : samples ? "model average" : "posterior mean";
+    const bool lap = bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE;
+    const char *how = samples && (diag || lap) ? "model average"
+                      : lap                    ? "linearised (GLM)"
+                      : diag                   ? "posterior mean"
+                                               : "point estimate";
     if (task == BNN_TASK_CLASSIFICATION) {
         double lo[2] = {DBL_MAX, DBL_MAX}, hi[2] = {-DBL_MAX, -DBL_MAX};
         for (int64_t i = 0; i < n; i++)

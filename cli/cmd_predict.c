@@ -22,12 +22,13 @@ int cmd_predict(int argc, char **argv) {
         {"data", 'd', OPT_STR, &df.data, "SPEC", "predict for a dataset's test split (same specs as eval)", 0},
         {"input", 'i', OPT_STR, &input, "FILE", "predict for the features in FILE: CSV (no target column) or IDX images", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the CSV here (required)", 0},
-        {"samples", 'S', OPT_INT, &samples, "S", "weight samples (default 32 for a posterior, 0 for a point estimate)", 0},
+        {"samples", 'S', OPT_INT, &samples, "S", "weight samples: default 32 for ivon and mfvi, 0 for a point estimate; a Laplace file uses its GLM predictive unless S > 0", 0},
         {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples (default 0)", 0},
         {"link-samples", 0, OPT_INT, &link, "S", "Laplace GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over the linearised logits", 0},
         {"temperature", 0, OPT_FLOAT, &temperature, "T", "divide the logits by T (default: the file's, else 1)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
+        {"target-col", 0, OPT_INT, &df.target_col, "N", "csv --data: target column (default: as trained when it is the model's data, else the last)", 0},
         {"header", 0, OPT_FLAG, &df.header, NULL, "csv input: the first line is a header", 0},
         {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv input: the first line is data", 0},
     };
@@ -100,6 +101,9 @@ int cmd_predict(int argc, char **argv) {
     } else {
         df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
         df.seed = seed;
+        if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"),
+                                 cli_seen(opts, nopts, "seed"))))
+            goto done;
         if ((rc = cli_load_data(cmd, &df, "test", task, true, &ds))) goto done;
     }
     /* k: classes (probabilities) or targets (mean and variance) of the predictive. */

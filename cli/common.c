@@ -206,6 +206,32 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
     return cli_meta_int(cmd, path, key, v, 0, 0, out);
 }
 
+int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cli_data_flags *df,
+                   bool seen_target_col, bool seen_seed) {
+    const char *recorded = bnn_st_meta(st, "bnn.data");
+    if (!df->data) df->data = recorded;
+    if (!df->data)
+        return cli_usage_error(cmd, "%s does not record its data; pass --data SPEC", model_path);
+    if (!recorded || strcmp(df->data, recorded)) return 0;
+    /* The data it was trained on: read it the way it was read then. */
+    int rc;
+    if (!seen_target_col &&
+        (rc = cli_meta_int(cmd, model_path, "bnn.data.target_col",
+                           bnn_st_meta(st, "bnn.data.target_col"), INT64_MIN + 1, -1,
+                           &df->target_col)))
+        return rc;
+    const char *hd = bnn_st_meta(st, "bnn.data.header");
+    if (!df->header && !df->no_header && hd) {
+        df->header = !strcmp(hd, "yes");
+        df->no_header = !strcmp(hd, "no");
+    }
+    if (!seen_seed &&
+        (rc = cli_meta_int(cmd, model_path, "bnn.seed", bnn_st_meta(st, "bnn.seed"), INT64_MIN,
+                           df->seed, &df->seed)))
+        return rc;
+    return 0;
+}
+
 int cli_set_threads(const char *cmd, int64_t threads) {
     if (threads < 0 || threads > BNN_MAX_THREADS)
         return cli_usage_error(cmd, "--threads must be between 1 and %d (got %lld)",

@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    fprintf(stderr, "bnn: unknown command '%s' (commands: train, laplace, eval, predict, plot, calibrate, info, version; see 'bnn "
+    fprintf(stderr, "bnn: unknown command '%s' (commands: train, laplace, eval, predict, plot, compare, calibrate, info, version; see 'bnn "
             "--help')\n", c);
     return 2;
 }

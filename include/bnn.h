@@ -347,8 +347,9 @@ void bnn_adamw_step(float *w, float *m, float *v, const float *g, int64_t n, int
  * github.com/team-approx-bayes/ivon v0.1.3). The posterior is N(m, σ²) per weight with
  * σ = 1/√(λ (h + δ)); m are the model's weights, h the Hessian estimate, g the momentum. */
 struct bnn_ivon_params {
-    float lr;           /* α, required (e.g. 0.1 .. 1) */
-    double ess;         /* λ, effective sample size, usually the training-set size */
+    float lr;           /* α, default 0.1 (0.1 .. 1 is typical) */
+    double ess;         /* λ, effective sample size, usually the training-set size; default 0,
+                         * which bnn_trainer takes as the data size: direct calls need ess > 0 */
     float hess_init;    /* h0, default 1.0 */
     double beta1;       /* default 0.9 */
     double beta2;       /* default 0.99999 (double: as a float, 1 − β2 would be 0.14% off) */
@@ -628,7 +629,8 @@ int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const 
                      const char *const *values, int64_t nkv);
 /* Resumes a run saved with state=true: *m receives the model (caller frees it after the
  * trainer). The settings are those saved; `epochs` > 0 overrides the total. The dataset must be
- * the one the run was trained on (its size is checked). */
+ * the one the run was trained on (its steps per epoch are checked, so a dataset of another size
+ * is usually caught). Under a cosine schedule `epochs` may not change the total. */
 int bnn_trainer_resume(bnn_trainer **out, bnn_model **m, const char *path, const bnn_dataset *ds,
                        int64_t epochs);
 

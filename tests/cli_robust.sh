@@ -75,6 +75,38 @@ validate "$T/inf.json"
 # A run that fails at --plot leaves no report behind.
 expect_fail "eval --plot of a regression model" "classification" "$BNN" eval -m "$T/sine.safetensors" --json "$T/never.json" --plot "$T/never.svg"
 
+# --- a model's data is read as it was in training: the CSV header and target column, the seed
+python3 - "$T/numhdr.csv" <<'PYEOF'
+import random, sys
+random.seed(2)
+with open(sys.argv[1], "w") as f:
+    f.write("7,8,9\n")  # numeric column names: a header only with --header
+    for r in range(60):
+        f.write("%d,%.3f,%.3f\n" % (r % 2, random.random(), random.random()))
+PYEOF
+run "train: numeric header, target first" "$BNN" train --data "csv:$T/numhdr.csv" --header --target-col 0 --epochs 1 --holdout 10 -q -o "$T/numhdr.safetensors"
+run "laplace on the recorded data" "$BNN" laplace -m "$T/numhdr.safetensors" --prior 1 -o "$T/numhdr_la.safetensors"
+run "calibrate on the recorded data" "$BNN" calibrate -m "$T/numhdr.safetensors" -o "$T/numhdr_cal.safetensors"
+run "predict on the recorded data" "$BNN" predict -m "$T/numhdr.safetensors" --data "csv:$T/numhdr.csv" -o "$T/numhdr.csv.pred"
+[ "$(wc -l <"$T/numhdr.csv.pred")" -eq 61 ] && ok || bad "predict read the header as data or lost a row: $(wc -l <"$T/numhdr.csv.pred") lines"
+run "train moons seed 5" "$BNN" train --data moons --seed 5 --epochs 2 -q -o "$T/seed5.safetensors"
+run "eval train split, recorded seed" "$BNN" eval -m "$T/seed5.safetensors" --split train
+a=$(val accuracy)
+run "eval train split, --seed 5" "$BNN" eval -m "$T/seed5.safetensors" --split train --seed 5
+[ -n "$a" ] && [ "$a" = "$(val accuracy)" ] && ok || bad "toy data regenerated with the model's seed ($a vs $(val accuracy))"
+
+# A Laplace file in compare and plot: the GLM predictive by default, weight samples with
+# --samples, Monte-Carlo over the linearised logits with --link-samples.
+run "laplace on moons" "$BNN" laplace -m "$T/map.safetensors" -o "$T/la.safetensors"
+run "compare laplace, GLM" "$BNN" compare -m "$T/la.safetensors"
+glm=$(awk '$1 == "test" && $2 == "NLL" {print $3}' "$T/out")
+run "compare laplace, samples" "$BNN" compare -m "$T/la.safetensors" --samples 20
+smp=$(awk '$1 == "test" && $2 == "NLL" {print $3}' "$T/out")
+run "compare laplace, link samples" "$BNN" compare -m "$T/la.safetensors" --link-samples 50
+[ -n "$glm" ] && [ "$glm" != "$smp" ] && ok || bad "compare --samples reaches a Laplace posterior ($glm vs $smp)"
+run "plot laplace" "$BNN" plot -m "$T/la.safetensors" --link-samples 20 -o "$T/la.svg"
+grep -q "linearised (GLM)" "$T/la.svg" && ok || bad "plot titles a Laplace file's GLM predictive"
+
 # --- options
 expect_fail "an option given twice" "given twice" "$BNN" train --data moons --epochs 1 --epochs 2 -q -o "$T/never.safetensors"
 expect_fail "a stray argument" "unexpected argument" "$BNN" eval -m "$T/map.safetensors" extra
