@@ -137,6 +137,9 @@ int cmd_eval(int argc, char **argv) {
     /* A diagonal posterior predicts by sampling; a Laplace posterior by its GLM predictive. */
     if (samples < 0) samples = diag ? 32 : 0;
     const bool sampled = kind != BNN_POSTERIOR_POINT && samples > 0;
+    /* Mutual information exists for a sampled predictive and for Monte-Carlo over a Laplace
+     * posterior's linearised logits. */
+    const bool has_mi = sampled || (lap && link > 0 && task == BNN_TASK_CLASSIFICATION);
     if (!cli_seen(opts, nopts, "temperature")) {
         const char *t = bnn_st_meta(st, "bnn.temperature");
         if ((rc = cli_meta_positive(cmd, model_path, "bnn.temperature", t, &temperature)))
@@ -283,7 +286,7 @@ int cmd_eval(int argc, char **argv) {
         printf("ece        %.4f   (%lld bins)\n", r.cls.ece, (long long)bins);
         printf("mce        %.4f\n", r.cls.mce);
         printf("entropy    %.4f   (mean predictive entropy, nats)\n", r.cls.mean_entropy);
-        if (sampled) printf("mutual inf %.4f   (mean, nats)\n", r.mean_mi);
+        if (has_mi) printf("mutual inf %.4f   (mean, nats)\n", r.mean_mi);
         if (ood.n) {
             printf("\nout-of-distribution detection (AUROC / AUPR, OOD as positive)\n");
             printf("%-16s %8s %24s %24s %24s\n", "data", "entropy", "score: 1 - max prob",
@@ -291,7 +294,7 @@ int cmd_eval(int argc, char **argv) {
             for (int o = 0; o < ood.n; o++) {
                 printf("%-16s %8.4f", oods[o].spec, oods[o].mean_entropy);
                 for (int s = 0; s < NSCORES; s++) {
-                    if (s == 2 && !sampled) printf(" %24s", "-");
+                    if (s == 2 && !has_mi) printf(" %24s", "-");
                     else printf("          %.4f / %.4f", oods[o].auroc[s], oods[o].aupr[s]);
                 }
                 printf("\n");
@@ -325,6 +328,7 @@ int cmd_eval(int argc, char **argv) {
         ok = ok && cJSON_AddStringToObject(js, "likelihood", bnn_lik_name(lik));
         ok = ok && cJSON_AddStringToObject(js, "posterior", lap ? "laplace" : diag ? "diag" : "point");
         ok = ok && cJSON_AddNumberToObject(js, "samples", (double)(sampled ? samples : 0));
+        if (lap) ok = ok && cJSON_AddNumberToObject(js, "link_samples", (double)(sampled ? 0 : link));
         ok = ok && cJSON_AddNumberToObject(js, "temperature", temperature);
         ok = ok && cJSON_AddNumberToObject(js, "n", (double)r.n);
         ok = ok && cJSON_AddNumberToObject(js, "nll", r.nll);
@@ -357,7 +361,7 @@ int cmd_eval(int argc, char **argv) {
                     cJSON *ap = cJSON_CreateObject();
                     ok = e && au && ap;
                     for (int s = 0; ok && s < NSCORES; s++) {
-                        if (s == 2 && !sampled) continue;
+                        if (s == 2 && !has_mi) continue;
                         ok = cJSON_AddNumberToObject(au, score_names[s], oods[o].auroc[s]) &&
                              cJSON_AddNumberToObject(ap, score_names[s], oods[o].aupr[s]);
                     }

@@ -104,6 +104,9 @@ run "compare laplace, samples" "$BNN" compare -m "$T/la.safetensors" --samples 2
 smp=$(awk '$1 == "test" && $2 == "NLL" {print $3}' "$T/out")
 run "compare laplace, link samples" "$BNN" compare -m "$T/la.safetensors" --link-samples 50
 [ -n "$glm" ] && [ "$glm" != "$smp" ] && ok || bad "compare --samples reaches a Laplace posterior ($glm vs $smp)"
+run "eval laplace, link samples" "$BNN" eval -m "$T/la.safetensors" --link-samples 50 --ood noise:2:100 --json "$T/la.json"
+grep -q "^mutual inf" "$T/out" && grep -q '"link_samples":[[:space:]]*50' "$T/la.json" && ok || bad "eval shows and records link-sample mutual information"
+validate "$T/la.json"
 run "plot laplace" "$BNN" plot -m "$T/la.safetensors" --link-samples 20 -o "$T/la.svg"
 grep -q "linearised (GLM)" "$T/la.svg" && ok || bad "plot titles a Laplace file's GLM predictive"
 
