@@ -149,6 +149,11 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"),
                              cli_seen(opts, nopts, "seed"))))
         goto done;
+    if (shift && strncmp(df.data, "fmnist", 6)) {
+        rc = cli_usage_error(cmd, "--shift rot rotates the built-in image data (fmnist specs); %s "
+                             "is not one", df.data);
+        goto done;
+    }
     if (task == BNN_TASK_REGRESSION && (ood.n || shift || plot)) {
         rc = cli_usage_error(cmd, "--ood, --shift and --plot are for classification models (bnn "
                              "plot draws regression models)");
