@@ -323,7 +323,7 @@ int cmd_laplace(int argc, char **argv) {
     /* The posterior file: the MAP weights, the curvature, and the data settings for eval. */
     char sv[40];
     cli_fmt_double(sv, sizeof sv, sig);
-    const char *keys[10], *vals[10];
+    const char *keys[12], *vals[12];
     int nkv = 0;
     keys[nkv] = "bnn.method", vals[nkv++] = "laplace";
     keys[nkv] = "bnn.laplace.map", vals[nkv++] = model_path;
@@ -331,8 +331,9 @@ int cmd_laplace(int argc, char **argv) {
     keys[nkv] = "bnn.laplace.curvature", vals[nkv++] = curvature;
     keys[nkv] = "bnn.sigma", vals[nkv++] = sv;
     if (!strcmp(prior, "marglik-layers")) keys[nkv] = "bnn.laplace.prior_layers", vals[nkv++] = layers_txt;
-    const char *copy[] = {"bnn.data", "bnn.data.target_col", "bnn.data.header"};
-    for (int i = 0; i < 3; i++)
+    /* How to read the MAP network's data again (eval of the posterior reads it as the MAP's). */
+    const char *copy[] = {"bnn.data", "bnn.data.target_col", "bnn.data.header", "bnn.seed"};
+    for (int i = 0; i < 4; i++)
         if (bnn_st_meta(st, copy[i])) keys[nkv] = copy[i], vals[nkv++] = bnn_st_meta(st, copy[i]);
     if ((rc = bnn_laplace_save(la, m, task, output, keys, vals, nkv))) {
         rc = cli_fail(cmd, rc, "cannot save the posterior");

@@ -94,6 +94,11 @@ run "eval train split, recorded seed" "$BNN" eval -m "$T/seed5.safetensors" --sp
 a=$(val accuracy)
 run "eval train split, --seed 5" "$BNN" eval -m "$T/seed5.safetensors" --split train --seed 5
 [ -n "$a" ] && [ "$a" = "$(val accuracy)" ] && ok || bad "toy data regenerated with the model's seed ($a vs $(val accuracy))"
+run "laplace of the seed-5 model" "$BNN" laplace -m "$T/seed5.safetensors" --prior 1 -o "$T/seed5_la.safetensors"
+run "eval its posterior, train split" "$BNN" eval -m "$T/seed5_la.safetensors" --split train --samples 0
+grep -q "moons, train split" "$T/out" && grep -q "^accuracy" "$T/out" && [ "$(grep -c . "$T/out")" -gt 3 ] && ok || bad "eval of the Laplace file"
+run "laplace file records the seed" "$BNN" info "$T/seed5_la.safetensors"
+grep -q "bnn.seed *5" "$T/out" && ok || bad "the Laplace file records the MAP's seed"
 
 # A Laplace file in compare and plot: the GLM predictive by default, weight samples with
 # --samples, Monte-Carlo over the linearised logits with --link-samples.
