@@ -97,11 +97,12 @@ int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, b
 
 /* The data a command reads for a model file: df->data when given, else the model's recorded
  * bnn.data (a usage error, returned as 2, when neither exists). When the spec is the recorded
- * one it is read as it was in training: the CSV target column and header and the toy data's
- * seed (bnn.seed) apply unless the command's own flags set them (seen_*; --header and
- * --no-header are seen when true). Prints and returns non-zero on a bad metadata value. */
+ * one it is read as it was in training: the CSV target column and header unless the command's
+ * own flags set them (seen_target_col; --header and --no-header are seen when true), and the
+ * generated data's seed (bnn.seed) always. Prints and returns non-zero on a bad metadata
+ * value. */
 int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cli_data_flags *df,
-                   bool seen_target_col, bool seen_seed);
+                   bool seen_target_col);
 
 /* The predictive of one dataset, with the per-example uncertainty scores (higher = more
  * uncertain): 1 − max probability, predictive entropy, mutual information. */

@@ -85,7 +85,7 @@ int cmd_calibrate(int argc, char **argv) {
     const bool bern = bnn_model_lik(m, task) == BNN_LIK_BERNOULLI;
     if (df.data) {
         df.task = "classification";
-        if ((rc = cli_model_data(cmd, model_path, st, &df, false, false))) goto done;
+        if ((rc = cli_model_data(cmd, model_path, st, &df, false))) goto done;
         /* The model itself may be updated in place (the write is atomic); its data may not. */
         if ((rc = cli_check_output_of(cmd, output, NULL, NULL, df.data))) goto done;
         if ((rc = cli_load_data(cmd, &df, split, BNN_TASK_CLASSIFICATION, true, &val))) goto done;
@@ -99,7 +99,7 @@ int cmd_calibrate(int argc, char **argv) {
             goto done;
         }
         df.task = "classification";
-        if ((rc = cli_model_data(cmd, model_path, st, &df, false, false))) goto done;
+        if ((rc = cli_model_data(cmd, model_path, st, &df, false))) goto done;
         if ((rc = cli_check_output_of(cmd, output, NULL, NULL, df.data))) goto done;
         if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, true, &all))) goto done;
         const int64_t n = bnn_dataset_n(all);

@@ -27,7 +27,7 @@ int cmd_compare(int argc, char **argv) {
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable), e.g. fmnist:flip", 0},
         {"samples", 'S', OPT_INT, &samples, "S", "weight samples: default 32 for ivon and mfvi, 0 for a point estimate; a Laplace file uses its GLM predictive unless S > 0", 0},
         {"link-samples", 0, OPT_INT, &link, "S", "Laplace GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over S draws of the linearised logits", 0},
-        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples (default 0)", 0},
+        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples, and of generated data other than the model's own (which keeps its training seed) (default 0)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
@@ -82,7 +82,7 @@ int cmd_compare(int argc, char **argv) {
             /* Test data for every model: the first model's, read as it was trained. */
             cli_data_flags df = {.data = data, .task = "classification", .target_col = -1,
                                  .seed = seed};
-            if ((rc = cli_model_data(cmd, c->path, st, &df, false, cli_seen(opts, nopts, "seed"))))
+            if ((rc = cli_model_data(cmd, c->path, st, &df, false)))
                 goto next;
             /* df.data may point into st's metadata, freed with st below: keep a copy. */
             snprintf(data_buf, sizeof data_buf, "%s", df.data);

@@ -64,7 +64,7 @@ int cmd_eval(int argc, char **argv) {
         {"data", 'd', OPT_STR, &df.data, "SPEC", "data to evaluate on (default: the training data's spec)", 0},
         {"split", 0, OPT_STR, &split, "NAME", "test (default) or train", 0},
         {"samples", 'S', OPT_INT, &samples, "S", "weight samples to average (0: at the mean): default 32 for ivon and mfvi, 0 for a point estimate; a Laplace file uses its GLM predictive unless S > 0", 0},
-        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples and generated data (default 0)", 0},
+        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples, and of generated data other than the model's own (which keeps its training seed) (default 0)", 0},
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable): AUROC and AUPR of each uncertainty score, e.g. fmnist:flip, noise", 0},
         {"shift", 0, OPT_STR, &shift, "rot", "sweep rotations 0..180 degrees in 15-degree steps: accuracy, NLL, ECE per angle", 0},
         {"link-samples", 0, OPT_INT, &link, "S", "Laplace GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over S draws of the linearised logits", 0},
@@ -75,7 +75,7 @@ int cmd_eval(int argc, char **argv) {
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
         {"noise", 0, OPT_FLOAT, &sigma, "SIGMA", "regression: noise std for the NLL (default: the training value)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
-        {"target-col", 0, OPT_INT, &df.target_col, "N", "csv data: target column (default: as trained)", 0},
+        {"target-col", 0, OPT_INT, &df.target_col, "N", "csv data: target column (default: as trained when it is the model's data, else the last)", 0},
         {"header", 0, OPT_FLAG, &df.header, NULL, "csv data: the first line is a header", 0},
         {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv data: the first line is data", 0},
     };
@@ -146,8 +146,7 @@ int cmd_eval(int argc, char **argv) {
             goto done;
     }
     df.seed = seed;
-    if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"),
-                             cli_seen(opts, nopts, "seed"))))
+    if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))))
         goto done;
     if (shift && strncmp(df.data, "fmnist", 6)) {
         rc = cli_usage_error(cmd, "--shift rot rotates the built-in image data (fmnist specs); %s "
@@ -333,7 +332,10 @@ int cmd_eval(int argc, char **argv) {
         ok = ok && cJSON_AddStringToObject(js, "likelihood", bnn_lik_name(lik));
         ok = ok && cJSON_AddStringToObject(js, "posterior", lap ? "laplace" : diag ? "diag" : "point");
         ok = ok && cJSON_AddNumberToObject(js, "samples", (double)(sampled ? samples : 0));
-        if (lap) ok = ok && cJSON_AddNumberToObject(js, "link_samples", (double)(sampled ? 0 : link));
+        if (lap)
+            ok = ok && cJSON_AddNumberToObject(
+                           js, "link_samples",
+                           (double)(!sampled && task == BNN_TASK_CLASSIFICATION ? link : 0));
         ok = ok && cJSON_AddNumberToObject(js, "temperature", temperature);
         ok = ok && cJSON_AddNumberToObject(js, "n", (double)r.n);
         ok = ok && cJSON_AddNumberToObject(js, "nll", r.nll);

@@ -196,8 +196,12 @@ int cmd_laplace(int argc, char **argv) {
         (rc = cli_meta_count(cmd, model_path, "bnn.data.holdout",
                              bnn_st_meta(st, "bnn.data.holdout"), &holdout)))
         goto done;
-    /* --seed is the sampled labels'; the data's seed is the model's own (bnn.seed). */
-    if ((rc = cli_model_data(cmd, model_path, st, &df, false, false))) goto done;
+    /* --seed is the sampled labels'; generated data is drawn with the model's seed (bnn.seed),
+     * also for another spec given with --data. */
+    if ((rc = cli_meta_int(cmd, model_path, "bnn.seed", bnn_st_meta(st, "bnn.seed"), INT64_MIN, 0,
+                           &df.seed)) ||
+        (rc = cli_model_data(cmd, model_path, st, &df, false)))
+        goto done;
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
     /* Not over the MAP network it starts from, nor over its data (known only now: it may come
      * from the model's metadata). */

@@ -20,7 +20,7 @@ int cmd_plot(int argc, char **argv) {
         {"samples", 'S', OPT_INT, &samples, "S", "weight samples: default 32 for ivon and mfvi, 0 for a point estimate; a Laplace file uses its GLM predictive unless S > 0", 0},
         {"link-samples", 0, OPT_INT, &link, "S", "Laplace GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over S draws of the linearised logits", 0},
         {"grid", 0, OPT_INT, &grid, "N", "grid points per axis (default 100)", 0},
-        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples and the toy data (default 0)", 0},
+        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples, and of generated data other than the model's own (which keeps its training seed) (default 0)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "the data to draw (default: the training data)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
     };
@@ -69,7 +69,7 @@ int cmd_plot(int argc, char **argv) {
         goto done;
     }
     df.seed = seed;
-    if ((rc = cli_model_data(cmd, model_path, st, &df, false, cli_seen(opts, nopts, "seed"))))
+    if ((rc = cli_model_data(cmd, model_path, st, &df, false)))
         goto done;
     if ((rc = cli_check_output_of(cmd, output, model_path, NULL, df.data))) goto done;
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";

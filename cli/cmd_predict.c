@@ -23,7 +23,7 @@ int cmd_predict(int argc, char **argv) {
         {"input", 'i', OPT_STR, &input, "FILE", "predict for the features in FILE: CSV (no target column) or IDX images", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the CSV here (required)", 0},
         {"samples", 'S', OPT_INT, &samples, "S", "weight samples: default 32 for ivon and mfvi, 0 for a point estimate; a Laplace file uses its GLM predictive unless S > 0", 0},
-        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples (default 0)", 0},
+        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples, and of generated data other than the model's own (which keeps its training seed) (default 0)", 0},
         {"link-samples", 0, OPT_INT, &link, "S", "Laplace GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over the linearised logits", 0},
         {"temperature", 0, OPT_FLOAT, &temperature, "T", "divide the logits by T (default: the file's, else 1)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
@@ -101,8 +101,7 @@ int cmd_predict(int argc, char **argv) {
     } else {
         df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
         df.seed = seed;
-        if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"),
-                                 cli_seen(opts, nopts, "seed"))))
+        if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))))
             goto done;
         if ((rc = cli_load_data(cmd, &df, "test", task, true, &ds))) goto done;
     }

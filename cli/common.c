@@ -207,7 +207,7 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
 }
 
 int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cli_data_flags *df,
-                   bool seen_target_col, bool seen_seed) {
+                   bool seen_target_col) {
     const char *recorded = bnn_st_meta(st, "bnn.data");
     if (!df->data) df->data = recorded;
     if (!df->data)
@@ -225,11 +225,10 @@ int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cl
         df->header = !strcmp(hd, "yes");
         df->no_header = !strcmp(hd, "no");
     }
-    if (!seen_seed &&
-        (rc = cli_meta_int(cmd, model_path, "bnn.seed", bnn_st_meta(st, "bnn.seed"), INT64_MIN,
-                           df->seed, &df->seed)))
-        return rc;
-    return 0;
+    /* Generated data (moons, sine-gap, ...) is the model's own draw: its seed, always; a
+     * command's --seed is for its weight samples and for other data. */
+    return cli_meta_int(cmd, model_path, "bnn.seed", bnn_st_meta(st, "bnn.seed"), INT64_MIN,
+                        df->seed, &df->seed);
 }
 
 int cli_set_threads(const char *cmd, int64_t threads) {

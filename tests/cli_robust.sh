@@ -92,8 +92,11 @@ run "predict on the recorded data" "$BNN" predict -m "$T/numhdr.safetensors" --d
 run "train moons seed 5" "$BNN" train --data moons --seed 5 --epochs 2 -q -o "$T/seed5.safetensors"
 run "eval train split, recorded seed" "$BNN" eval -m "$T/seed5.safetensors" --split train
 a=$(val accuracy)
-run "eval train split, --seed 5" "$BNN" eval -m "$T/seed5.safetensors" --split train --seed 5
-[ -n "$a" ] && [ "$a" = "$(val accuracy)" ] && ok || bad "toy data regenerated with the model's seed ($a vs $(val accuracy))"
+run "eval train split, --seed 0" "$BNN" eval -m "$T/seed5.safetensors" --split train --seed 0
+[ -n "$a" ] && [ "$a" = "$(val accuracy)" ] && ok || bad "toy data regenerated with the model's seed, whatever --seed ($a vs $(val accuracy))"
+run "predict, recorded seed" "$BNN" predict -m "$T/seed5.safetensors" --data moons -o "$T/p5a.csv"
+run "predict, --seed 3" "$BNN" predict -m "$T/seed5.safetensors" --data moons --seed 3 -o "$T/p5b.csv"
+cmp -s "$T/p5a.csv" "$T/p5b.csv" && ok || bad "predict on the model's own generated data ignores --seed for the data"
 run "laplace of the seed-5 model" "$BNN" laplace -m "$T/seed5.safetensors" --prior 1 -o "$T/seed5_la.safetensors"
 run "eval its posterior, train split" "$BNN" eval -m "$T/seed5_la.safetensors" --split train --samples 0
 grep -q "moons, train split" "$T/out" && grep -q "^accuracy" "$T/out" && [ "$(grep -c . "$T/out")" -gt 3 ] && ok || bad "eval of the Laplace file"

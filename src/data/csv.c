@@ -265,8 +265,8 @@ static int parse_rows(bnn_dataset *ds, const char *path, const char *pos, const 
                 if (v < 0.0 || v != floor(v) || v >= (double)INT32_MAX)
                     return bnn__error(BNN_EFORMAT,
                                       "%s, line %lld, column %lld: target '%s' is "
-                                      "not a class label (a non-negative integer); for "
-                                      "regression data pass --task regression",
+                                      "not a class label (a non-negative integer): "
+                                      "regression data, or the wrong target column?",
                                       path, (long long)l.no, (long long)c + 1,
                                       printable(shown, sizeof shown, s, len));
                 ds->labels[row] = (int32_t)v;
