@@ -153,6 +153,8 @@ int cmd_laplace(int argc, char **argv) {
     else if (!strcmp(hessian, "lowrank")) cp.hessian = BNN_HESS_LOWRANK;
     else return cli_usage_error(cmd, "--hessian must be kron, diag, full or lowrank");
     if (rank < 1) return cli_usage_error(cmd, "--rank must be >= 1");
+    if (cli_seen(opts, nopts, "rank") && cp.hessian != BNN_HESS_LOWRANK)
+        return cli_usage_error(cmd, "--rank is for --hessian lowrank");
     cp.rank = rank;
     if (!strcmp(curvature, "ggn")) cp.curvature = BNN_CURV_GGN;
     else if (!strcmp(curvature, "ggn-mc")) cp.curvature = BNN_CURV_GGN_MC;

@@ -195,6 +195,28 @@ int cmd_train(int argc, char **argv) {
         if (bnn_method_parse(method, &tp.method))
             return cli_usage_error(cmd, "unknown --method '%s' (choose adamw, sgd, ivon or mfvi)",
                                    method);
+        /* A setting of another method would be ignored without a word: refused instead. */
+        static const struct {
+            const char *flag, *methods;
+            unsigned mask; /* bit m: accepted by method m */
+        } only[] = {
+            {"momentum", "sgd", 1u << BNN_METHOD_SGD},
+            {"weight-decay", "sgd, adamw and ivon (mfvi's prior is --prior-prec)",
+             1u << BNN_METHOD_SGD | 1u << BNN_METHOD_ADAMW | 1u << BNN_METHOD_IVON},
+            {"ess", "ivon", 1u << BNN_METHOD_IVON},
+            {"hess-init", "ivon", 1u << BNN_METHOD_IVON},
+            {"beta1", "ivon", 1u << BNN_METHOD_IVON},
+            {"beta2", "ivon", 1u << BNN_METHOD_IVON},
+            {"clip-radius", "ivon", 1u << BNN_METHOD_IVON},
+            {"mc-samples", "ivon and mfvi", 1u << BNN_METHOD_IVON | 1u << BNN_METHOD_MFVI},
+            {"prior-prec", "mfvi", 1u << BNN_METHOD_MFVI},
+            {"init-std", "mfvi", 1u << BNN_METHOD_MFVI},
+            {"kl-weight", "mfvi", 1u << BNN_METHOD_MFVI},
+        };
+        for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
+            if (cli_seen(opts, nopts, only[i].flag) && !(only[i].mask & (1u << tp.method)))
+                return cli_usage_error(cmd, "--%s is a setting of %s, not of --method %s",
+                                       only[i].flag, only[i].methods, bnn_method_name(tp.method));
         if (!strcmp(schedule, "constant")) tp.lr_schedule = BNN_LR_CONSTANT;
         else if (!strcmp(schedule, "cosine")) tp.lr_schedule = BNN_LR_COSINE;
         else return cli_usage_error(cmd, "unknown --lr-schedule '%s' (choose constant or cosine)",
@@ -251,6 +273,13 @@ int cmd_train(int argc, char **argv) {
         if ((rc = apply_holdout(cmd, &ds, holdout))) goto done;
         const bnn_task task = bnn_dataset_task(ds);
         if (!lik_name) lik = task == BNN_TASK_REGRESSION ? BNN_LIK_GAUSSIAN : BNN_LIK_CATEGORICAL;
+        if (lik != BNN_LIK_GAUSSIAN && cli_seen(opts, nopts, "noise")) {
+            rc = cli_usage_error(cmd, "--noise is the noise of a gaussian likelihood; %s is %s "
+                                 "data (%s likelihood)", df.data,
+                                 task == BNN_TASK_REGRESSION ? "regression" : "classification",
+                                 bnn_lik_name(lik));
+            goto done;
+        }
         if (bnn_lik_task(lik) != task) {
             rc = cli_error(cmd, "--lik %s is for %s, but %s is %s data", lik_name,
                            bnn_lik_task(lik) == BNN_TASK_REGRESSION ? "regression" : "classification",

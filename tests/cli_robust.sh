@@ -123,6 +123,10 @@ expect_fail "an option given twice" "given twice" "$BNN" train --data moons --ep
 expect_fail "a stray argument" "unexpected argument" "$BNN" eval -m "$T/map.safetensors" extra
 expect_fail "threads far too many" "threads" "$BNN" eval -m "$T/map.safetensors" --threads 100000
 expect_fail "negative threads" "threads" "$BNN" predict -m "$T/map.safetensors" --data moons --threads -1 -o "$T/never.csv"
+expect_fail "an ivon setting with adamw" "not of --method adamw" "$BNN" train --data moons --hess-init 0.1 -q -o "$T/never.safetensors"
+expect_fail "weight decay with mfvi" "prior-prec" "$BNN" train --data moons --method mfvi --weight-decay 0.1 -q -o "$T/never.safetensors"
+expect_fail "noise on classification data" "noise" "$BNN" train --data moons --noise 0.1 -q -o "$T/never.safetensors"
+expect_fail "rank without lowrank" "lowrank" "$BNN" laplace -m "$T/map.safetensors" --hessian kron --rank 5 -o "$T/never.safetensors"
 expect_fail "sgd momentum above 1" "momentum" "$BNN" train --data moons --method sgd --momentum 5 -q -o "$T/never.safetensors"
 expect_fail "epochs beyond the limit" "epochs" "$BNN" train --data moons --epochs 9223372036854775807 -q -o "$T/never.safetensors"
 expect_fail "a learning rate no float holds" "range of a float" "$BNN" train --data moons --lr 1e300 -q -o "$T/never.safetensors"
