@@ -46,8 +46,9 @@ void cli_fmt_double(char *buf, size_t len, double v);
 /* Writes text to path atomically (bnn_write_file). Returns 0 or prints and returns 1. */
 int cli_write_atomic(const char *cmd, const char *path, const char *text);
 
-/* s cut to 40 bytes with anything but printable ASCII replaced, for messages (buf: 48 bytes). */
-const char *cli_printable(const char *s, char buf[48]);
+/* Writes s with control characters as '?' (a file's text shown on a terminal). cli_error and
+ * cli_usage_error pass their whole message through it. */
+void cli_put_printable(FILE *f, const char *s);
 /* Metadata value v of key in file path as a positive finite number into *out (1 when v is NULL,
  * the key absent); else prints a message naming the file and key and returns 1. */
 int cli_meta_positive(const char *cmd, const char *path, const char *key, const char *v,

@@ -76,10 +76,9 @@ int cmd_calibrate(int argc, char **argv) {
      * not calibrate. */
     const char *post = bnn_st_meta(st, "bnn.posterior");
     if (post && strcmp(post, "point")) {
-        char pb[48];
-        rc = cli_error(cmd, "%s holds a posterior (%s); temperature scaling is the calibration "
+        rc = cli_error(cmd, "%s holds a posterior (%.40s); temperature scaling is the calibration "
                        "baseline for a point estimate (a MAP network from adamw or sgd)",
-                       model_path, cli_printable(post, pb));
+                       model_path, post);
         goto done;
     }
     const bool bern = bnn_model_lik(m, task) == BNN_LIK_BERNOULLI;

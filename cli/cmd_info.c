@@ -15,6 +15,14 @@ static const char *dtype_name(bnn_dtype d) {
 }
 
 /* The Linear layers (by the index the layers line shows) whose weights a Laplace subset holds. */
+/* A file's text in a column of `width`, without its control characters (JSON escapes such as
+ * \n decode to them). */
+static void put_field(const char *s, int width) {
+    cli_put_printable(stdout, s);
+    const int n = (int)strlen(s);
+    printf("%*s", n < width ? width - n : 0, "");
+}
+
 static void print_subset(const bnn_model *m, const bnn_curv *c) {
     int64_t nlin = 0, nin = 0;
     printf("subset    Linear layers");
@@ -81,8 +89,9 @@ int cmd_info(int argc, char **argv) {
             printf("\n");
             bnn_model_free(m);
         } else {
-            char sb[48];
-            printf("model     %s (does not load: %s)\n", cli_printable(spec, sb), bnn_last_error());
+            printf("model     ");
+            cli_put_printable(stdout, spec);
+            printf(" (does not load: %s)\n", bnn_last_error());
         }
     } else {
         printf("model     (not a bnn model file: no bnn.model in the metadata)\n");
@@ -141,7 +150,12 @@ int cmd_info(int argc, char **argv) {
     if (nm) printf("metadata\n");
     for (int64_t i = 0; i < nm; i++) {
         const char *k, *v;
-        if (bnn_st_meta_at(st, i, &k, &v) == 0) printf("  %-20s %s\n", k, v);
+        if (bnn_st_meta_at(st, i, &k, &v)) continue;
+        printf("  ");
+        put_field(k, 20);
+        printf(" ");
+        put_field(v, 0);
+        printf("\n");
     }
     int64_t nt = bnn_st_count(st), total = 0;
     printf("tensors   %lld\n", (long long)nt);
@@ -154,7 +168,9 @@ int cmd_info(int argc, char **argv) {
         for (int d = 0; d < t.ndim && p < sizeof shape; d++)
             p += (size_t)snprintf(shape + p, sizeof shape - p, "%s%lld", d ? ", " : "",
                                   (long long)t.shape[d]);
-        printf("  %-20s %-4s [%s]\n", t.name, dtype_name(t.dtype), shape);
+        printf("  ");
+        put_field(t.name, 20);
+        printf(" %-4s [%s]\n", dtype_name(t.dtype), shape);
         total += t.numel;
     }
     printf("elements  %lld\n", (long long)total);

@@ -188,9 +188,8 @@ int cmd_laplace(int argc, char **argv) {
     if ((rc = bnn_model_load(&m, model_path, &task, &st))) return cli_fail(cmd, rc, NULL);
     const char *kind = bnn_st_meta(st, "bnn.posterior");
     if (kind && strcmp(kind, "point")) {
-        char kb[48];
-        rc = cli_error(cmd, "%s already holds a %s posterior; Laplace starts from a MAP network "
-                       "(train with --method adamw or sgd)", model_path, cli_printable(kind, kb));
+        rc = cli_error(cmd, "%s already holds a %.40s posterior; Laplace starts from a MAP "
+                       "network (train with --method adamw or sgd)", model_path, kind);
         goto done;
     }
     int64_t holdout = 0;

@@ -136,39 +136,40 @@ int cli_fail(const char *cmd, int rc, const char *what) {
     return 1;
 }
 
+void cli_put_printable(FILE *f, const char *s) {
+    for (; *s; s++) fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, f);
+}
+
+/* One line on stderr whatever the values quoted (a file's metadata may hold a newline or an
+ * escape sequence), as the library's own messages (bnn__error). */
+static int report(int code, const char *cmd, const char *fmt, va_list ap) {
+    char msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fprintf(stderr, "bnn %s: ", cmd);
+    cli_put_printable(stderr, msg);
+    fputc('\n', stderr);
+    return code;
+}
+
 int cli_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "bnn %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    const int rc = report(1, cmd, fmt, ap);
     va_end(ap);
-    return 1;
+    return rc;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "bnn %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    const int rc = report(2, cmd, fmt, ap);
     va_end(ap);
-    return 2;
+    return rc;
 }
 
 int cli_write_atomic(const char *cmd, const char *path, const char *text) {
     int rc = bnn_write_file(path, text, strlen(text));
     return rc ? cli_fail(cmd, rc, NULL) : 0;
-}
-
-/* Metadata text shown in a message: at most 40 bytes, anything but printable ASCII as '?', so a
- * damaged file cannot break the one-line message or write control codes to the terminal. */
-const char *cli_printable(const char *s, char buf[48]) {
-    size_t i = 0;
-    for (; s && s[i] && i < 40; i++) buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
-    buf[i] = '\0';
-    if (s && s[i]) snprintf(buf + i, 8, "...");
-    return buf;
 }
 
 int cli_meta_positive(const char *cmd, const char *path, const char *key, const char *v,
@@ -177,12 +178,11 @@ int cli_meta_positive(const char *cmd, const char *path, const char *key, const 
         *out = 1.0;
         return 0;
     }
-    char *end, buf[48];
+    char *end;
     errno = 0;
     const double x = strtod(v, &end);
     if (errno || end == v || *end || !(x > 0) || !isfinite(x))
-        return cli_error(cmd, "%s: %s is '%s', not a positive number", path, key,
-                         cli_printable(v, buf));
+        return cli_error(cmd, "%s: %s is '%.40s', not a positive number", path, key, v);
     *out = x;
     return 0;
 }
@@ -191,12 +191,12 @@ int cli_meta_int(const char *cmd, const char *path, const char *key, const char 
                  int64_t dflt, int64_t *out) {
     *out = dflt;
     if (!v) return 0;
-    char *end, buf[48];
+    char *end;
     errno = 0;
     const long long x = strtoll(v, &end, 10);
     if (errno || end == v || *end || x < lo)
-        return cli_error(cmd, "%s: %s is '%s', not a whole number >= %lld", path, key,
-                         cli_printable(v, buf), (long long)lo);
+        return cli_error(cmd, "%s: %s is '%.40s', not a whole number >= %lld", path, key, v,
+                         (long long)lo);
     *out = x;
     return 0;
 }

@@ -111,7 +111,9 @@ glm=$(awk '$1 == "test" && $2 == "NLL" {print $3}' "$T/out")
 run "compare laplace, samples" "$BNN" compare -m "$T/la.safetensors" --samples 20
 smp=$(awk '$1 == "test" && $2 == "NLL" {print $3}' "$T/out")
 run "compare laplace, link samples" "$BNN" compare -m "$T/la.safetensors" --link-samples 50
+lnk=$(awk '$1 == "test" && $2 == "NLL" {print $3}' "$T/out")
 [ -n "$glm" ] && [ "$glm" != "$smp" ] && ok || bad "compare --samples reaches a Laplace posterior ($glm vs $smp)"
+[ -n "$lnk" ] && [ "$glm" != "$lnk" ] && ok || bad "compare --link-samples reaches a Laplace posterior ($glm vs $lnk)"
 run "eval laplace, link samples" "$BNN" eval -m "$T/la.safetensors" --link-samples 50 --ood noise:2:100 --json "$T/la.json"
 grep -q "^mutual inf" "$T/out" && grep -q '"link_samples":[[:space:]]*50' "$T/la.json" && ok || bad "eval shows and records link-sample mutual information"
 validate "$T/la.json"
@@ -163,6 +165,11 @@ expect_fail "a control character in a metadata value" "bnn.temperature" "$BNN" p
 # A newline in a value the library quotes: still one line (control characters become '?').
 python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/badlik2.safetensors" bnn.lik $'foo\nbar'
 expect_fail "a newline in bnn.lik" "foo?bar" "$BNN" eval -m "$T/badlik2.safetensors"
+# info shows a file's text without its control characters (an escape sequence stays off the
+# terminal).
+python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/esc.safetensors" note $'a\033[31mred'
+run "info on a file with an escape code" "$BNN" info "$T/esc.safetensors"
+grep -q 'a?\[31mred' "$T/out" && ! grep -q $'\033' "$T/out" && ok || bad "info prints control characters"
 # A spec far larger than the file's values is refused before anything that size is allocated.
 python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/huge.safetensors" bnn.model mlp:16777216-4096-2
 expect_fail "a model spec larger than the file" "parameters but the file holds" "$BNN" eval -m "$T/huge.safetensors"

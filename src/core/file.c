@@ -17,12 +17,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int write_stream(FILE *f, const char *path, const void *const *parts, const size_t *lens,
-                        int64_t nparts) {
-    bool ok = fflush(f) == 0;
+/* Every part to f, then flushed; false on a short write or a failed flush (errno says why). */
+static bool write_parts(FILE *f, const void *const *parts, const size_t *lens, int64_t nparts) {
+    bool ok = true;
     for (int64_t i = 0; ok && i < nparts; i++)
         if (lens[i]) ok = fwrite(parts[i], 1, lens[i], f) == lens[i];
-    ok = fflush(f) == 0 && ok;
+    return fflush(f) == 0 && ok;
+}
+
+static int write_stream(FILE *f, const char *path, const void *const *parts, const size_t *lens,
+                        int64_t nparts) {
+    const bool ok = fflush(f) == 0 && write_parts(f, parts, lens, nparts);
     return ok ? 0 : bnn__error(BNN_EIO, "%s: cannot write: %s", path, strerror(errno));
 }
 
@@ -36,10 +41,7 @@ static int write_in_place(const char *path, const void *const *parts, const size
     fflush(stdout); /* what the program printed comes first, as on a terminal */
     FILE *f = fopen(path, "wb");
     if (!f) return bnn__error(BNN_EIO, "%s: cannot open: %s", path, strerror(errno));
-    bool ok = true;
-    for (int64_t i = 0; ok && i < nparts; i++)
-        if (lens[i]) ok = fwrite(parts[i], 1, lens[i], f) == lens[i];
-    ok = fflush(f) == 0 && ok;
+    const bool ok = write_parts(f, parts, lens, nparts);
     const int e = errno;
     if (fclose(f) != 0 || !ok)
         return bnn__error(BNN_EIO, "%s: cannot write: %s", path, strerror(ok ? errno : e));
@@ -75,12 +77,9 @@ int bnn__write_atomic(const char *path, const void *const *parts, const size_t *
         rc = bnn__error(BNN_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
         goto out;
     }
-    bool ok = true;
-    for (int64_t i = 0; ok && i < nparts; i++)
-        if (lens[i]) ok = fwrite(parts[i], 1, lens[i], f) == lens[i];
     /* Syncing before the rename makes the contents durable before the name points at them, so
      * a crash cannot leave PATH naming an empty file. */
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    const bool ok = write_parts(f, parts, lens, nparts) && fsync(fileno(f)) == 0;
     int e = errno;
     if (!ok) {
         fclose(f);

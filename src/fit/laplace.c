@@ -1375,18 +1375,10 @@ int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta) {
         return bnn__error(BNN_ENOMEM, "bnn_laplace_sample: out of memory");
     }
     bnn_rng_normal(rng, eps, P);
-    for (int64_t i = 0; i < P; i++) {
-        const bool chol = la->layered && la->structure == BNN_HESS_FULL;
-        const double prec = chol ? 1.0 : hf * la->lam[i] + dlt(la, i);
-        if (!(prec > 0.0)) { /* a curvature eigenvalue below −δ/hf: no Gaussian to sample */
-            bnn__free(row), bnn__free(At), bnn__free(tmp), bnn__free(z), bnn__free(eps);
-            return bnn__error(BNN_EINVAL, "bnn_laplace_sample: the posterior precision is not "
-                              "positive definite (eigenvalue %g at prior precision %g); raise "
-                              "the prior precision", prec, dlt(la, i));
-        }
-        /* θ − θ_MAP = L⁻ᵀ ε (covariance L⁻ᵀ L⁻¹ = P_post⁻¹) or ε scaled per eigenvalue. */
-        z[i] = chol ? (double)eps[i] : (double)eps[i] / sqrt(prec);
-    }
+    for (int64_t i = 0; i < P; i++)
+        z[i] = la->layered && la->structure == BNN_HESS_FULL
+                   ? (double)eps[i] /* θ − θ_MAP = L⁻ᵀ ε, covariance L⁻ᵀ L⁻¹ = P_post⁻¹ */
+                   : (double)eps[i] / sqrt(hf * la->lam[i] + dlt(la, i));
     switch (la->structure) {
     case BNN_HESS_DIAG:
         for (int64_t i = 0; i < P; i++)
@@ -1473,12 +1465,13 @@ int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta) {
     }
     }
     bnn__free(row), bnn__free(At), bnn__free(tmp), bnn__free(z), bnn__free(eps);
-    /* A variance beyond float range (a prior precision of nearly 0 on a flat direction) gives
-     * Inf or NaN weights: an error, not a sample. */
+    /* An eigenvalue of the precision at or below 0 (NaN) or a variance beyond float range (a
+     * prior precision of nearly 0 on a flat direction; Inf) is an error, not a sample. */
     for (int64_t i = 0; !rc && i < P; i++)
         if (!isfinite(theta[i]))
             rc = bnn__error(BNN_EINVAL, "bnn_laplace_sample: weight %lld of the sample is not "
-                            "finite: the posterior variance overflows (prior precision %g is "
-                            "too small)", (long long)i, la->delta);
+                            "finite: at prior precision %g the posterior precision is not "
+                            "positive definite or its variance overflows a float",
+                            (long long)i, la->delta);
     return rc;
 }

@@ -276,13 +276,20 @@ size_t bnn_mfvi_workspace_bytes(bnn_model *m, int64_t b) {
     return bnn__bytes(workspace_floats(m, b, &nhead, &nkappa), sizeof(float));
 }
 
+/* A batch the model was reserved for; the message for the NaN or NULL the callers return. */
+static bool batch_ok(const bnn_model *m, int64_t b) {
+    if (b >= 1 && b <= bnn_model_max_batch(m)) return true;
+    bnn__error(BNN_EINVAL, "mean-field VI: a batch of %lld rows, the model is reserved for 1..%lld",
+               (long long)b, (long long)bnn_model_max_batch(m));
+    return false;
+}
+
 double bnn_mfvi_loss(bnn_model *m, const float *mu, const float *rho, const float *x,
                      const int32_t *labels, const float *targets, int64_t b, const bnn_lik *lik,
                      int64_t n_train, const struct bnn_mfvi_params *p, bnn_rng *rng, float *grad_mu,
                      float *grad_rho) {
-    if (!m || b < 1 || b > bnn_model_max_batch(m)) /* before sizing the scratch by them */
-        return bnn_mfvi_loss_ws(m, mu, rho, x, labels, targets, b, lik, n_train, p, rng, grad_mu,
-                                grad_rho, NULL);
+    if (!m) return bnn__error(BNN_EINVAL, "mean-field VI: the model is NULL"), NAN;
+    if (!batch_ok(m, b)) return NAN; /* before sizing the scratch by it */
     float *work = bnn__alloc(bnn_mfvi_workspace_bytes(m, b));
     if (!work) {
         bnn__error(BNN_ENOMEM, "mean-field VI: cannot allocate %zu bytes of scratch",
@@ -301,11 +308,7 @@ double bnn_mfvi_loss_ws(bnn_model *m, const float *mu, const float *rho, const f
                         float *grad_mu, float *grad_rho, void *work) {
     /* The loss returns a double, so invalid settings are reported as NaN with the detail in
      * bnn_last_error() rather than by asserting: they may come from a user's command line. */
-    if (m && (b < 1 || b > bnn_model_max_batch(m))) {
-        bnn__error(BNN_EINVAL, "mean-field VI: a batch of %lld rows, the model is reserved for "
-                   "1..%lld", (long long)b, (long long)bnn_model_max_batch(m));
-        return NAN;
-    }
+    if (m && !batch_ok(m, b)) return NAN;
     if (!m || !mu || !rho || !x || !lik || !p || !rng || !grad_mu || !grad_rho || !work) {
         bnn__error(BNN_EINVAL, "mean-field VI: a required argument is NULL");
         return NAN;
@@ -378,11 +381,7 @@ const float *bnn_mfvi_forward(bnn_model *m, const float *mu, const float *rho, c
         bnn__error(BNN_EINVAL, "mean-field VI: a required argument is NULL");
         return NULL;
     }
-    if (b < 1 || b > bnn_model_max_batch(m)) {
-        bnn__error(BNN_EINVAL, "mean-field VI: a batch of %lld rows, the model is reserved for "
-                   "1..%lld", (long long)b, (long long)bnn_model_max_batch(m));
-        return NULL;
-    }
+    if (!batch_ok(m, b)) return NULL;
     const int64_t np = bnn_model_nparams(m);
     float *sig2 = bnn__alloc(bnn__bytes(np, sizeof(float)));
     if (!sig2) {

@@ -394,7 +394,8 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
             }
             if (!isfinite(loss) || step_rc) {
                 return bnn__error(BNN_EDIVERGED, "training diverged at epoch %lld, step %lld: "
-                                  "the %s became %s (try a smaller learning rate, and check the scale of the other settings)",
+                                  "the %s became %s (try a smaller learning rate, and check the "
+                                  "scale of the other settings)",
                                   (long long)epoch + 1, (long long)s + 1,
                                   isfinite(loss) ? "weights" : "loss",
                                   isfinite(loss) ? "non-finite" : (isnan(loss) ? "NaN" : "Inf"));
@@ -409,7 +410,8 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
         for (int64_t i = 0; i < np; i++)
             if (!isfinite(w[i]))
                 return bnn__error(BNN_EDIVERGED, "training diverged in epoch %lld: the weights "
-                                  "became non-finite (try a smaller learning rate, and check the scale of the other settings)",
+                                  "became non-finite (try a smaller learning rate, and check the "
+                                  "scale of the other settings)",
                                   (long long)epoch + 1);
         /* Counted before the callback, so a checkpoint saved from it holds the finished epoch. */
         tr->epoch++;

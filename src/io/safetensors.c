@@ -291,7 +291,6 @@ static int parse_meta(bnn_st *st, const cJSON *meta, const char *file) {
     return 0;
 }
 
-/* Validates the image in st->buf and fills in the tensors and metadata. */
 /* JSON strings hold no raw control character, and we take none written as \u0000: cJSON would
  * end the decoded C string there, so "mlp:2-4\u0000-3-2" would silently read as "mlp:2-4". The
  * offset of the first such byte, or -1. */
@@ -313,6 +312,7 @@ static int64_t json_bad_string_byte(const char *s, size_t n) {
     return -1;
 }
 
+/* Validates the image in st->buf and fills in the tensors and metadata. */
 static int parse_image(bnn_st *st, const char *file) {
     const unsigned char *b = st->buf;
     size_t len = st->len;

@@ -125,18 +125,37 @@ static int parse_spec(bnn_model *m, const char *spec) {
     return m->spec ? 0 : bnn__error(BNN_ENOMEM, "out of memory");
 }
 
-int bnn__spec_nparams(const char *spec, int64_t *n) {
-    *n = 0;
+/* A model's layers from its spec, with their parameter offsets and the count, but no parameter
+ * buffer yet (bnn__spec_nparams stops there). */
+static int model_layout(bnn_model **out, const char *spec) {
+    *out = NULL;
     bnn_model *m = calloc(1, sizeof *m);
     if (!m) return bnn__error(BNN_ENOMEM, "out of memory");
     m->lik = -1;
     m->spec = strdup(spec);
     int rc = m->spec ? parse_spec(m, spec) : bnn__error(BNN_ENOMEM, "out of memory");
+    int64_t off = 0;
     for (int64_t i = 0; !rc && i < m->nlayers; i++) {
         const int64_t k = m->layers[i].vt->nparams(&m->layers[i]);
-        if (k > INT64_MAX - *n) rc = bnn__error(BNN_ENOMEM, "model %s is too large", spec);
-        else *n += k;
+        if (k > INT64_MAX - off) {
+            rc = bnn__error(BNN_ENOMEM, "model %s is too large", spec);
+            break;
+        }
+        m->layers[i].off = off, off += k;
     }
+    if (rc) {
+        bnn_model_free(m);
+        return rc;
+    }
+    m->nparams = off;
+    *out = m;
+    return 0;
+}
+
+int bnn__spec_nparams(const char *spec, int64_t *n) {
+    bnn_model *m;
+    int rc = model_layout(&m, spec);
+    *n = rc ? 0 : m->nparams;
     bnn_model_free(m);
     return rc;
 }
@@ -145,21 +164,10 @@ int bnn_model_new(bnn_model **out, const char *spec) {
     if (!out) return bnn__error(BNN_EINVAL, "bnn_model_new: out is NULL");
     *out = NULL;
     if (!spec) return bnn__error(BNN_EINVAL, "no model spec given");
-    bnn_model *m = calloc(1, sizeof *m);
-    if (!m) return bnn__error(BNN_ENOMEM, "out of memory");
-    m->lik = -1;
-    m->spec = strdup(spec);
-    int rc = m->spec ? parse_spec(m, spec) : bnn__error(BNN_ENOMEM, "out of memory");
-    if (rc) {
-        bnn_model_free(m);
-        return rc;
-    }
-    int64_t off = 0;
-    for (int64_t i = 0; i < m->nlayers; i++) {
-        m->layers[i].off = off;
-        off += m->layers[i].vt->nparams(&m->layers[i]);
-    }
-    m->nparams = off;
+    bnn_model *m;
+    int rc = model_layout(&m, spec);
+    if (rc) return rc;
+    const int64_t off = m->nparams;
     size_t bytes = bnn__bytes(off, sizeof(float));
     m->params = bytes ? bnn__alloc(bytes) : NULL;
     if (!m->params) {

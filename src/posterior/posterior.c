@@ -106,11 +106,9 @@ int bnn_posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_lapl
         last_len > n - last_off) {
         bnn_laplace_free(la);
         return bnn__error(BNN_ESHAPE,
-                          "the Laplace subset [%lld, %lld) does not fit a model of "
-                          "%lld parameters",
-                          (long long)bnn_curv_offset(c),
-                          (long long)(last_off > INT64_MAX - last_len ? INT64_MAX
-                                                                      : last_off + last_len),
+                          "the Laplace subset (from %lld; last segment at %lld, %lld long) does "
+                          "not fit a model of %lld parameters",
+                          (long long)bnn_curv_offset(c), (long long)last_off, (long long)last_len,
                           (long long)n);
     }
     /* The subset must be whole Linear layers of m, else samples would perturb parts of layers. */
