@@ -163,20 +163,14 @@ int cmd_train(int argc, char **argv) {
                                        settings_flags[i], resume);
         /* The checkpoint names its data; load it as it was trained. */
         if ((rc = bnn_st_read(&ck, resume))) return cli_fail(cmd, rc, NULL);
-        df.data = bnn_st_meta(ck, "bnn.data");
-        const char *task = bnn_st_meta(ck, "bnn.task"), *tc = bnn_st_meta(ck, "bnn.data.target_col");
-        const char *hd = bnn_st_meta(ck, "bnn.data.header"), *sd = bnn_st_meta(ck, "bnn.seed");
-        if (!df.data || !task) {
+        const char *task = bnn_st_meta(ck, "bnn.task");
+        if (!bnn_st_meta(ck, "bnn.data") || !task) {
             rc = cli_error(cmd, "%s: not a bnn checkpoint (no bnn.data / bnn.task)", resume);
             goto done;
         }
         df.task = task;
-        if ((rc = cli_meta_int(cmd, resume, "bnn.data.target_col", tc, INT64_MIN + 1, -1,
-                               &df.target_col)))
-            goto done;
-        df.header = hd && !strcmp(hd, "yes");
-        df.no_header = hd && !strcmp(hd, "no");
-        if ((rc = cli_meta_int(cmd, resume, "bnn.seed", sd, INT64_MIN, 0, &df.seed))) goto done;
+        /* Its data spec, CSV settings and seed (none of them may be given with --resume). */
+        if ((rc = cli_model_data(cmd, resume, ck, &df, false))) goto done;
         const char *ho = bnn_st_meta(ck, "bnn.data.holdout");
         if ((rc = cli_meta_count(cmd, resume, "bnn.data.holdout", ho, &holdout))) goto done;
         if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, false, &ds))) goto done;
