@@ -116,7 +116,7 @@ int main(int argc, char **argv) {
      * batch size a last-layer fit picks (1024 rows). The forward pass and the diag and kron fits
      * alternate for 7 rounds and each keeps its fastest, so that a busy machine inflates neither
      * side alone; full (seconds) runs once. */
-    const int64_t lbs = 1024;
+    const int64_t lbs = CURV_BATCH_LL; /* what a last-layer fit picks by itself */
     if (bnn_model_reserve(m, lbs)) goto fail;
     struct bnn_curv_params cp = bnn_curv_default_params();
     cp.subset = BNN_SUBSET_LAST_LAYER, cp.batch_size = lbs;
@@ -181,7 +181,10 @@ int main(int argc, char **argv) {
     /* Operands for every product of the mixes: at most 1024 × 784 floats each. */
     const int64_t big = 1024 * 1024;
     float *A = bnn__alloc(big * 4), *B = bnn__alloc(big * 4), *C = bnn__alloc(big * 4);
-    if (!A || !B || !C) goto fail;
+    if (!A || !B || !C) {
+        bnn__error(BNN_ENOMEM, "cannot allocate 3 x %lld floats of operands", (long long)big);
+        goto fail;
+    }
     bnn_rng rng = bnn_rng_make(1, 1);
     bnn_rng_normal(&rng, A, big);
     bnn_rng_normal(&rng, B, big);
@@ -194,7 +197,7 @@ int main(int argc, char **argv) {
             cp.subset = BNN_SUBSET_ALL, cp.hessian = hs[i], cp.curvature = cs[j];
             /* The automatic batch sizes (bnn.h), set here so that the work counted below is
              * that of the fit timed. */
-            const int64_t fb = hs[i] == BNN_HESS_DIAG ? 1024 : 256;
+            const int64_t fb = hs[i] == BNN_HESS_DIAG ? CURV_BATCH_DIAG : CURV_BATCH;
             cp.batch_size = fb;
             t0 = now();
             if (bnn_curv_compute(&c, m, tr, &cp)) goto fail;

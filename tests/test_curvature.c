@@ -445,26 +445,24 @@ static void test_reference(const char *spec, bnn_task task, uint64_t seed) {
     bnn_dataset_free(ds);
 }
 
-/* ------------------------------------------------------------------ sampled Fisher */
-
-/* The mean over S seeds of the sampled diagonal approaches the exact GGN diagonal: every entry
- * within 5 standard errors (the seeds are fixed, so this is deterministic), and norm-wise. */
-/* The last-layer structures do not depend on the thread count, to the last bit (full spreads its
- * K(K+1)/2 output-space blocks over the threads, each with its own scratch). */
-static void test_ll_threads(void) {
+/* The last-layer structures do not depend on the thread count, to the last bit: full spreads its
+ * K(K+1)/2 output-space blocks over the threads, each with its own scratch, or with fewer blocks
+ * than threads (one output: regression) lets each block's update use them; diag and kron take
+ * their threaded paths at 150 features and batches of 300. */
+static void test_ll_threads_for(const char *spec, bnn_task task) {
     bnn_model *m;
     bnn_dataset *ds;
-    random_problem(&m, &ds, "mlp:5-9-6", BNN_TASK_CLASSIFICATION, 37, 21);
+    random_problem(&m, &ds, spec, task, 300, 21);
     const int saved = bnn_get_threads();
     const bnn_hessian hs[3] = {BNN_HESS_FULL, BNN_HESS_DIAG, BNN_HESS_KRON};
     for (int h = 0; h < 3; h++)
         for (int t = 0; t < 2; t++) {
             const bnn_curvature cv = t ? BNN_CURV_EF : BNN_CURV_GGN;
             bnn_set_threads(1);
-            bnn_curv *one = compute(m, ds, cv, hs[h], BNN_SUBSET_LAST_LAYER, 8, 0);
+            bnn_curv *one = compute(m, ds, cv, hs[h], BNN_SUBSET_LAST_LAYER, 300, 0);
             for (int nt = 2; nt <= 3; nt++) {
                 bnn_set_threads(nt);
-                bnn_curv *c = compute(m, ds, cv, hs[h], BNN_SUBSET_LAST_LAYER, 8, 0);
+                bnn_curv *c = compute(m, ds, cv, hs[h], BNN_SUBSET_LAST_LAYER, 300, 0);
                 const int64_t P = bnn_curv_nparams(c);
                 if (hs[h] == BNN_HESS_FULL)
                     CHECK(memcmp(bnn_curv_dense(c), bnn_curv_dense(one),
@@ -492,16 +490,24 @@ static void test_ll_threads(void) {
     bnn_dataset_free(ds);
 }
 
+static void test_ll_threads(void) {
+    test_ll_threads_for("mlp:5-150-6", BNN_TASK_CLASSIFICATION);
+    test_ll_threads_for("mlp:5-150-1", BNN_TASK_REGRESSION);
+}
+
 /* The last-layer diagonal is summed over feature tiles of 32 columns and up to 12 outputs at a
  * time (src/fit/curvature.c, ll_diag_batch). A one-layer model (its features are the inputs x)
  * with 45 features and 14 classes has two tiles, the second partial, and two output groups, and
  * 700 examples in batches of 700 take the threaded path. Checked against Σ_r p_rk (1 − p_rk) x_ri²
  * formed here in double, and for 1, 2 and 3 threads to the last bit. */
-static void test_ll_diag_tiles(void) {
-    enum { D = 45, K = 14, N = 700 };
+static void test_ll_diag_tiles_at(int64_t D) {
+    enum { K = 14, N = 700 };
+    char spec[32], what[64];
+    snprintf(spec, sizeof spec, "mlp:%lld-14", (long long)D);
+    snprintf(what, sizeof what, "last-layer diag, %lld features x 14 classes", (long long)D);
     bnn_model *m;
     bnn_dataset *ds;
-    random_problem(&m, &ds, "mlp:45-14", BNN_TASK_CLASSIFICATION, N, 31);
+    random_problem(&m, &ds, spec, BNN_TASK_CLASSIFICATION, N, 31);
     REQUIRE(bnn_model_reserve(m, N) == 0);
     const float *x = bnn_dataset_x(ds);
     const float *f = bnn_model_forward(m, bnn_model_cparams(m), x, N, false, NULL);
@@ -523,7 +529,7 @@ static void test_ll_diag_tiles(void) {
     bnn_set_threads(1);
     bnn_curv *one = compute(m, ds, BNN_CURV_GGN, BNN_HESS_DIAG, BNN_SUBSET_LAST_LAYER, N, 0);
     REQUIRE(bnn_curv_nparams(one) == P && bnn_curv_offset(one) == 0);
-    CHECK_RELERR("last-layer diag, 45 features x 14 classes", bnn_curv_diag(one), ref, P, 1e-5);
+    CHECK_RELERR(what, bnn_curv_diag(one), ref, P, 1e-5);
     for (int nt = 2; nt <= 3; nt++) {
         bnn_set_threads(nt);
         bnn_curv *c = compute(m, ds, BNN_CURV_GGN, BNN_HESS_DIAG, BNN_SUBSET_LAST_LAYER, N, 0);
@@ -537,6 +543,17 @@ static void test_ll_diag_tiles(void) {
     bnn_dataset_free(ds);
 }
 
+/* Feature widths whose last tile is partial in the first 16 columns (45 = 32 + 13) and in the
+ * second 16 (57 = 32 + 25): both masks of the AVX-512 tile. */
+static void test_ll_diag_tiles(void) {
+    test_ll_diag_tiles_at(45);
+    test_ll_diag_tiles_at(57);
+}
+
+/* ------------------------------------------------------------------ sampled Fisher */
+
+/* The mean over S seeds of the sampled diagonal approaches the exact GGN diagonal: every entry
+ * within 5 standard errors (the seeds are fixed, so this is deterministic), and norm-wise. */
 static void test_mc(const char *spec, bnn_task task, bnn_hessian h, bnn_subset sub) {
     bnn_model *m;
     bnn_dataset *ds;

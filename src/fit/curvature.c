@@ -157,19 +157,18 @@ int bnn__curv_set_layers(bnn_curv *c, int64_t nlayers, const int64_t *sizes) {
     return 0;
 }
 
-/* The automatic batch size: the last layer needs one forward pass per batch and no backward pass,
- * so a large batch costs only activations (about 6 MiB for the Fashion-MNIST MLP) and gives the
- * matrix products of both the forward pass and the curvature more rows per call (bench_laplace:
- * the input factor's symmetric update runs about 1.4 times faster with 1024 rows than with 256).
- * A diagonal over layers with backward passes also takes 1024: each pass's GEMM of squares
- * ((G∘G)ᵀ(A∘A), out × in over the batch) is a product over the batch, so more rows per call
- * amortise packing its operands (bench_laplace: --subset all --hessian diag, exact GGN, 6.0 s with
- * 1024 rows against 7.2–8.3 s with 256). Other passes with backward passes keep 256 rows (kron
- * measured slower with more: 3.7 s at 256, 4.9 s at 1024; the per-example rows of `full` are
- * b × P). */
-#define CURV_BATCH 256
-#define CURV_BATCH_LL 1024
-#define CURV_BATCH_DIAG 1024
+/* CURV_BATCH, CURV_BATCH_LL and CURV_BATCH_DIAG (the automatic batch sizes) are in
+ * core/internal.h, where bench_laplace reads them too. */
+
+/* Threads that take whole blocks of the last-layer full curvature (struct ll_ctx), each with its
+ * own scratch: all of them when there are at least as many of the K(K+1)/2 blocks, else one, and
+ * then each block's symmetric update spreads its own tiles over the threads (a single-output
+ * regression has one block). bnn_syrk's tiles depend only on the shape, so the bits are the same
+ * either way. */
+static int64_t ll_full_threads(int64_t K) {
+    const int64_t nt = bnn_get_threads(), nblk = K * (K + 1) / 2;
+    return nblk >= nt ? nt : 1;
+}
 
 struct bnn_curv_params bnn_curv_default_params(void) {
     struct bnn_curv_params p = {
@@ -703,7 +702,7 @@ static double needed_bytes(bnn_hessian h, const struct lin *lin, int64_t nlin, i
     case BNN_HESS_FULL:
         if (ll) { /* φ̃; per thread its scaled rows (b × (in+1)), rows, √|w| and one float block;
                    * the double blocks */
-            const double n1 = (double)lin[nlin - 1].in + 1.0, nt = (double)bnn_get_threads();
+            const double n1 = (double)lin[nlin - 1].in + 1.0, nt = (double)ll_full_threads(K);
             return dP * dP * 8.0 + common + 4.0 * db * n1 +
                    nt * (4.0 * (db * n1 + n1 * n1) + 12.0 * db) +
                    8.0 * dK * (dK + 1.0) / 2.0 * n1 * n1;
@@ -1000,10 +999,10 @@ static void ll_batch(bnn_curv *c, struct ll_ctx *ll, const float *phi, int64_t b
             memcpy(ll->phit + r * n1, phi + r * in, (size_t)in * sizeof(float));
             ll->phit[r * n1 + in] = 1.0f;
         }
-        /* The K(K+1)/2 blocks are independent: each thread takes whole blocks with its own
-         * scratch (bnn_syrk nested in the parallel loop runs its fixed tiles in that thread), so
-         * a block's sums do not depend on the thread count, and small symmetric updates are not
-         * split over threads. */
+        /* The K(K+1)/2 blocks are independent: with enough of them each thread takes whole
+         * blocks with its own scratch (bnn_syrk nested in the parallel loop runs its fixed tiles
+         * in that thread); with fewer blocks than threads they run one after another and each
+         * update uses the threads itself (ll_full_threads). */
         const int64_t nblk = K * (K + 1) / 2;
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for schedule(dynamic) num_threads(ll->nt) if (ll->nt > 1)
@@ -1507,7 +1506,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         if (ok && hess == BNN_HESS_DIAG)
             ok = (llc.wd = alloc_floats(bmax * K)) && (llc.prod = alloc_floats(K * in));
         if (ok && hess == BNN_HESS_FULL)
-            ok = (llc.nt = bnn_get_threads()) >= 1 && (llc.phit = alloc_floats(bmax * n1)) &&
+            ok = (llc.nt = ll_full_threads(K)) >= 1 && (llc.phit = alloc_floats(bmax * n1)) &&
                  (llc.sa = alloc_floats(llc.nt * bmax * n1)) &&
                  (llc.rows = bnn__alloc(bnn__bytes(llc.nt * bmax, sizeof(int64_t)))) &&
                  (llc.sw = alloc_floats(llc.nt * bmax)) &&
