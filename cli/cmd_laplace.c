@@ -192,6 +192,17 @@ int cmd_laplace(int argc, char **argv) {
                        "network (train with --method adamw or sgd)", model_path, kind);
         goto done;
     }
+    /* A temperature from bnn calibrate belongs to the point estimate's predictive; the Laplace
+     * predictive is another calibration and the posterior file does not carry it. Said, not
+     * silently dropped. */
+    if (bnn_st_meta(st, "bnn.temperature")) {
+        double T;
+        if ((rc = cli_meta_positive(cmd, model_path, "bnn.temperature",
+                                    bnn_st_meta(st, "bnn.temperature"), &T)))
+            goto done;
+        fprintf(stderr, "note: %s was calibrated (temperature %.4g); the Laplace posterior uses its "
+                "weights only, not the temperature\n", model_path, T);
+    }
     int64_t holdout = 0;
     if (!df.data &&
         (rc = cli_meta_count(cmd, model_path, "bnn.data.holdout",

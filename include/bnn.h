@@ -47,7 +47,9 @@ enum {
 
 /* The fixed message for an error code ("out of memory", ...). Never NULL. */
 const char *bnn_strerror(int code);
-/* The detail string of the last error raised on this thread (empty if none). */
+/* The detail string of the last error raised on this thread (empty if none). Read it after a call
+ * failed: a call that succeeds need not clear it and may leave the message of an internal attempt
+ * it recovered from (as with errno). */
 const char *bnn_last_error(void);
 
 /* ---------------------------------------------------------------- runtime */

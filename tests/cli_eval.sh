@@ -37,6 +37,8 @@ grep -q "^temperature" "$T/out" && ok || bad "calibrate prints the temperature"
 run "eval calibrated" "$BNN" eval -m "$T/cal.safetensors" --json "$T/cal.json"
 grep -q "temperature" "$T/out" && ok || bad "eval applies the temperature"
 validate "$T/cal.json"
+run "laplace of a calibrated model" "$BNN" laplace -m "$T/cal.safetensors" --hessian kron -o "$T/cal_la.safetensors"
+grep -q "note: .*calibrated (temperature .*not the temperature" "$T/err" && ok || bad "laplace says it drops the temperature"
 run "train map without holdout" "$BNN" train --data moons --epochs 2 -q -o "$T/map_all.safetensors"
 expect_fail "calibrate without holdout" "holdout" "$BNN" calibrate -m "$T/map_all.safetensors" -o "$T/never.safetensors"
 
