@@ -9,7 +9,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 DEPS = gcc make cmake python3 python3-jsonschema libopenblas-dev liblapacke-dev zlib1g-dev libcjson-dev dataset-fashion-mnist
 
-.PHONY: all deps build test test-fast test-asan demo bench clean format
+.PHONY: all deps build test test-fast test-asan demo bench bench-torch clean format
 
 all: build
 
@@ -58,6 +58,15 @@ bench: deps build
 	$(BUILD)/bench_train
 	$(BUILD)/bench_ivon
 	$(BUILD)/bench_laplace
+
+# bnn against PyTorch on the same machine (bench/README.md). Debian's PyTorch is large (about
+# 240 packages), so only this target installs it; bnn itself never needs it.
+bench-torch: deps build
+	@dpkg -s python3-torch python3-numpy >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "error: missing packages: python3-torch python3-numpy (run as root, or: sudo apt-get install python3-torch python3-numpy)"; exit 1; fi; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-numpy </dev/null || exit 1; }
+	/usr/bin/python3 bench/torch_ref.py --bnn $(BUILD)/bnn
 
 format:
 	clang-format -i include/*.h src/*/*.[ch] cli/*.[ch] tests/*.[ch] bench/*.c

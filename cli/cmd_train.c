@@ -29,7 +29,7 @@ static int progress(void *vctx, int64_t epoch, int64_t step, int64_t steps, doub
     double t = now_seconds();
     if (step == 1 && !done) c->epoch_start = t;
     if (done) {
-        fprintf(stderr, "%sepoch %lld/%lld  train loss %.4f  %.1fs\n", c->tty ? "\r\033[K" : "",
+        fprintf(stderr, "%sepoch %lld/%lld  train loss %.4f  %.2fs\n", c->tty ? "\r\033[K" : "",
                 (long long)epoch + 1, (long long)c->epochs, loss, t - c->epoch_start);
     } else if (c->tty && t - c->last_draw > 0.1) {
         c->last_draw = t;
