@@ -12,6 +12,7 @@ same OpenBLAS as bnn). Runs alternate bnn, PyTorch, bnn, PyTorch so both see the
   written below from Algorithm 1 of Shen et al. (ICML 2024) with the conventions bnn follows (see
   src/fit/ivon.c), in whole-vector tensor operations over one flat buffer of all weights: the
   fastest form we know for PyTorch on a CPU.
+- Prediction: IVON's 64-sample average over the test set (bnn: the whole `bnn eval` command).
 - Last-layer KFAC Laplace: bnn's `laplace --subset last-layer --hessian kron` curvature time on
   the AdamW network, against the same arithmetic in PyTorch (a forward pass collecting the
   penultimate features phi, sum phi phi^T and sum diag(p) - p p^T), which is the least
@@ -228,7 +229,10 @@ def child(argv):
         if argv[3] == "eval":
             _, yt = load_fmnist("test")
             with torch.no_grad():
-                res.update(metrics(predict(), yt))
+                t0 = time.perf_counter()
+                prob = predict()
+                res["predict"] = time.perf_counter() - t0
+                res.update(metrics(prob, yt))
     print("RESULT " + json.dumps(res))
 
 
@@ -303,11 +307,11 @@ def main():
         model = os.path.join(tmp, method + ".safetensors")
         res["bnn", method] = bnn_train(method, a.epochs, model)
         js = os.path.join(tmp, method + ".json")
-        run([a.bnn, "eval", "-m", model, "--samples", "64" if method == "ivon" else "0",
-             "--json", js, "--threads", str(a.threads)], env)
+        _, wall, _ = run([a.bnn, "eval", "-m", model, "--samples", "64" if method == "ivon" else "0",
+                          "--json", js, "--threads", str(a.threads)], env)
         with open(js) as f:
             r = json.load(f)
-        res["bnn", method].update(accuracy=r["accuracy"], nll=r["nll"], ece=r["ece"])
+        res["bnn", method].update(accuracy=r["accuracy"], nll=r["nll"], ece=r["ece"], predict=wall)
         res["torch", method] = torch_train_run(method, a.epochs, True)
     for key, r in res.items():
         fastest[key] = min(r["epochs"])
@@ -348,6 +352,10 @@ def main():
               f"{t['rss'] / b['rss']:.2f} |")
         print(f"| {method}: test accuracy / NLL / ECE | {b['accuracy']:.4f} / {b['nll']:.4f} / "
               f"{b['ece']:.4f} | {t['accuracy']:.4f} / {t['nll']:.4f} / {t['ece']:.4f} | |")
+    pb, pt = res["bnn", "ivon"]["predict"], res["torch", "ivon"]["predict"]
+    print(f"| ivon: predicting the 10000 test images with 64 samples (bnn: the whole `bnn eval` "
+          f"command, loading included; PyTorch: the predictions alone) | {pb:.2f} s | {pt:.2f} s | "
+          f"{pt / pb:.2f} |")
     ratio = lambda who: fastest[who, "ivon"] / fastest[who, "adamw"]
     print(f"| IVON / AdamW, fastest epochs | {ratio('bnn'):.2f} | {ratio('torch'):.2f} | |")
     print(f"| last-layer KFAC curvature (bnn: laplace's 'time curvature', best of 3; PyTorch: "
