@@ -12,7 +12,8 @@ same OpenBLAS as bnn). Runs alternate bnn, PyTorch, bnn, PyTorch so both see the
   written below from Algorithm 1 of Shen et al. (ICML 2024) with the conventions bnn follows (see
   src/fit/ivon.c), in whole-vector tensor operations over one flat buffer of all weights: the
   fastest form we know for PyTorch on a CPU.
-- Prediction: IVON's 64-sample average over the test set (bnn: the whole `bnn eval` command).
+- Prediction: IVON's 64-sample average over the test set from bnn's posterior file (bnn: the
+  whole `bnn eval` command; PyTorch: the predictions, with the forward passes' thread setting).
 - Last-layer KFAC Laplace: bnn's `laplace --subset last-layer --hessian kron` curvature time on
   the AdamW network, against the same arithmetic in PyTorch (a forward pass collecting the
   penultimate features phi, sum phi phi^T and sum diag(p) - p p^T), which is the least
@@ -131,7 +132,9 @@ def torch_train(method, epochs, seed, subset=None):
         p.grad = gbar[off:off + k].view_as(p)
         off += k
     h, g = torch.full((P,), h0), torch.zeros(P)
-    eps, sig, tmp = torch.empty(P), torch.empty(P), torch.empty(P)
+    # Every per-step vector is preallocated, so no step allocates (PyTorch's own AdamW does).
+    eps, sig, tmp, tmp2 = torch.empty(P), torch.empty(P), torch.empty(P), torch.empty(P)
+    hhat, stp = torch.empty(P), torch.empty(P)
     t = 0
 
     def draw():
@@ -151,13 +154,14 @@ def torch_train(method, epochs, seed, subset=None):
             t += 1
             a = lr_at(lr, t - 1, steps * epochs, steps, True) * (h0 + wd)  # rescaled lr
             with torch.no_grad():
-                hhat = gbar.mul(eps).div_(sig)              # hhat = g (theta - m) / sigma^2
+                torch.mul(gbar, eps, out=hhat).div_(sig)    # hhat = g (theta - m) / sigma^2
                 g.mul_(b1).add_(gbar, alpha=1 - b1)
-                torch.sub(h, hhat, out=tmp)
-                tmp.mul_(tmp).div_(h.add(wd)).mul_(0.5 * (1 - b2) ** 2)
+                torch.sub(h, hhat, out=tmp).square_()
+                tmp.div_(torch.add(h, wd, out=tmp2)).mul_(0.5 * (1 - b2) ** 2)
                 h.mul_(b2).add_(hhat, alpha=1 - b2).add_(tmp)
-                step = g.mul(1.0 / (1.0 - b1 ** t)).add_(m, alpha=wd).div_(h.add(wd))
-                m.sub_(step, alpha=a)
+                torch.mul(g, 1.0 / (1.0 - b1 ** t), out=stp).add_(m, alpha=wd)
+                stp.div_(torch.add(h, wd, out=tmp2))
+                m.sub_(stp, alpha=a)
         times.append(time.perf_counter() - t0)
 
     def predict():  # the average of 64 samples' probabilities
@@ -215,24 +219,49 @@ def torch_laplace(model_path, rounds=5):
     return {"forward": best_fwd, "kron": best_kron}
 
 
+def torch_predict_bnn(ivon_path):
+    """IVON's 64-sample predictive over the test set from bnn's posterior file (the weights are
+    the mean, posterior.std the standard deviations in parameter order), timed."""
+    import torch
+    xt, yt = load_fmnist("test")
+    net = mlp()
+    st = read_safetensors(ivon_path)
+    net.load_state_dict({k: v for k, v in st.items() if k[0].isdigit()})
+    params = list(net.parameters())
+    m = torch.cat([p.detach().reshape(-1) for p in params])
+    theta, sig, eps = torch.empty_like(m), st["posterior.std"], torch.empty_like(m)
+    off = 0
+    for p in params:
+        p.data = theta[off:off + p.numel()].view_as(p)
+        off += p.numel()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        prob = torch.zeros(len(yt), 10)
+        for _ in range(64):
+            torch.randn(len(m), generator=gen, out=eps)
+            torch.addcmul(m, eps, sig, out=theta)
+            prob += torch.softmax(net(xt), 1)
+        prob /= 64
+        dt = time.perf_counter() - t0
+    return {"predict": dt, **{"bnn_" + k: v for k, v in metrics(prob, yt).items()}}
+
+
 def child(argv):
     import torch
     torch.set_num_threads(int(argv[1]))
     if argv[0] == "probe":  # the fastest of 3 epochs of 50 steps, in ms per step
         times, _, _ = torch_train(argv[2], 3, 0, subset=50 * 128)
         res = {"step_ms": min(times) / 50 * 1e3}
-    elif argv[0] == "laplace":
-        res = torch_laplace(argv[2])
+    elif argv[0] == "forward":  # the GEMM-bound work: Laplace's forward pass, prediction
+        res = {**torch_laplace(argv[2]), **torch_predict_bnn(argv[3])}
     else:
         times, trained, predict = torch_train(argv[0], int(argv[2]), 0)
         res = {"epochs": times, "trained": trained}
         if argv[3] == "eval":
             _, yt = load_fmnist("test")
             with torch.no_grad():
-                t0 = time.perf_counter()
-                prob = predict()
-                res["predict"] = time.perf_counter() - t0
-                res.update(metrics(prob, yt))
+                res.update(metrics(predict(), yt))
     print("RESULT " + json.dumps(res))
 
 
@@ -330,8 +359,8 @@ def main():
                          "kron", "--threads", str(a.threads), "-o",
                          os.path.join(tmp, "la.safetensors")], env)
         bnn_curv = min(bnn_curv, float(re.search(r"curvature ([0-9.]+) s", out).group(1)))
-    out, _, _ = run([sys.executable, __file__, "--child", "laplace", str(tset["adamw"][0]),
-                     map_model], tset["adamw"][2])
+    out, _, _ = run([sys.executable, __file__, "--child", "forward", str(tset["adamw"][0]),
+                     map_model, os.path.join(tmp, "ivon.safetensors")], tset["adamw"][2])
     tl = json.loads(out.split("RESULT ", 1)[1])
 
     print(f"bnn torch_ref: Fashion-MNIST MLP 784-512-256-10, batch 128, {a.epochs} epochs, "
@@ -352,10 +381,13 @@ def main():
               f"{t['rss'] / b['rss']:.2f} |")
         print(f"| {method}: test accuracy / NLL / ECE | {b['accuracy']:.4f} / {b['nll']:.4f} / "
               f"{b['ece']:.4f} | {t['accuracy']:.4f} / {t['nll']:.4f} / {t['ece']:.4f} | |")
-    pb, pt = res["bnn", "ivon"]["predict"], res["torch", "ivon"]["predict"]
-    print(f"| ivon: predicting the 10000 test images with 64 samples (bnn: the whole `bnn eval` "
-          f"command, loading included; PyTorch: the predictions alone) | {pb:.2f} s | {pt:.2f} s | "
-          f"{pt / pb:.2f} |")
+    pb, pt = res["bnn", "ivon"]["predict"], tl["predict"]
+    print(f"| ivon: predicting the 10000 test images with bnn's posterior, 64 samples (bnn: the "
+          f"whole `bnn eval` command, loading included; PyTorch: the predictions alone) | "
+          f"{pb:.2f} s | {pt:.2f} s | {pt / pb:.2f} |")
+    print(f"| ivon: those predictions' accuracy / NLL / ECE | {res['bnn', 'ivon']['accuracy']:.4f} / "
+          f"{res['bnn', 'ivon']['nll']:.4f} / {res['bnn', 'ivon']['ece']:.4f} | "
+          f"{tl['bnn_accuracy']:.4f} / {tl['bnn_nll']:.4f} / {tl['bnn_ece']:.4f} | |")
     ratio = lambda who: fastest[who, "ivon"] / fastest[who, "adamw"]
     print(f"| IVON / AdamW, fastest epochs | {ratio('bnn'):.2f} | {ratio('torch'):.2f} | |")
     print(f"| last-layer KFAC curvature (bnn: laplace's 'time curvature', best of 3; PyTorch: "
