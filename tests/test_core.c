@@ -184,9 +184,10 @@ static void test_gemm_thread_invariance(void) {
     }
 }
 
-/* bnn_syrk: the BLAS tiles against the reference (upper triangle), the reference against the
- * GEMM reference (the same double sums, so equal to the bit), the strictly lower triangle left
- * alone, beta = 0 not reading C, and the same bits for 1 and 2 threads. */
+/* bnn_syrk and bnn__syrk_serial: the BLAS tiles and the one-call form against the reference
+ * (upper triangle), the reference against the GEMM reference (the same double sums, so equal to
+ * the bit), the strictly lower triangle left alone, beta = 0 not reading C, and the same bits for
+ * 1 and 2 threads. */
 static void test_syrk(void) {
     const int64_t sizes[][2] = {{1, 1},    {5, 3},     {17, 65},  {64, 10},  {128, 40},
                                 {256, 256}, {257, 1024}, {300, 7}, {520, 33}, {33, 0}};
@@ -195,8 +196,8 @@ static void test_syrk(void) {
         const int64_t N = sizes[s][0], K = sizes[s][1];
         float *A = malloc((size_t)(K * N + 1) * 4), *C0 = malloc((size_t)(N * N) * 4);
         float *C1 = malloc((size_t)(N * N) * 4), *C2 = malloc((size_t)(N * N) * 4);
-        float *G = malloc((size_t)(N * N) * 4);
-        REQUIRE(A && C0 && C1 && C2 && G);
+        float *G = malloc((size_t)(N * N) * 4), *C3 = malloc((size_t)(N * N) * 4);
+        REQUIRE(A && C0 && C1 && C2 && G && C3);
         bnn_rng_normal(&rng, A, K * N);
         bnn_rng_normal(&rng, C0, N * N);
         for (int64_t i = 0; i < N; i++) /* a sentinel below the diagonal */
@@ -207,8 +208,10 @@ static void test_syrk(void) {
             memcpy(C1, C0, (size_t)(N * N) * 4);
             memcpy(C2, C0, (size_t)(N * N) * 4);
             memcpy(G, C0, (size_t)(N * N) * 4);
+            memcpy(C3, C0, (size_t)(N * N) * 4);
             bnn_syrk_with(BNN_GEMM_REF, C1, A, N, K, 0.75f, betas[bi]);
             bnn_syrk_with(BNN_GEMM_BLAS, C2, A, N, K, 0.75f, betas[bi]);
+            bnn__syrk_serial(C3, A, N, K, 0.75f, betas[bi]); /* the untiled call */
             bnn_gemm_with(BNN_GEMM_REF, G, A, A, N, N, K, true, false, 0.75f, betas[bi]);
             double worst = 0;
             int64_t lower_changed = 0, ref_differs = 0;
@@ -216,10 +219,12 @@ static void test_syrk(void) {
                 for (int64_t j = 0; j < N; j++) {
                     const int64_t e = i * N + j;
                     if (j < i) {
-                        lower_changed += C1[e] != 12345.0f || C2[e] != 12345.0f;
+                        lower_changed += C1[e] != 12345.0f || C2[e] != 12345.0f ||
+                                         C3[e] != 12345.0f;
                         continue;
                     }
                     worst = fmax(worst, fabs((double)C1[e] - C2[e]));
+                    worst = fmax(worst, fabs((double)C1[e] - C3[e]));
                     ref_differs += C1[e] != G[e];
                 }
             CHECK_EQ_INT(lower_changed, 0);
@@ -247,11 +252,56 @@ static void test_syrk(void) {
                 diff += memcmp(C1 + i * N + i, C2 + i * N + i, (size_t)(N - i) * 4) != 0;
             CHECK_EQ_INT(diff, 0);
         }
-        free(A), free(C0), free(C1), free(C2), free(G);
+        free(A), free(C0), free(C1), free(C2), free(G), free(C3);
+    }
+}
+
+/* bnn__dgemm_serial: BLAS against the plain loop on sub-matrices (strides wider than the
+ * shapes), the elements outside C's M × N block left alone, and against sums written out. */
+static void test_dgemm_serial(void) {
+    const int64_t shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {64, 128, 256}, {10, 130, 33}, {5, 4, 0}};
+    bnn_rng rng = bnn_rng_make(11, 0);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        const int64_t lda = K + 3, ldb = N + 2, ldc = 2 * N + 1;
+        double *A = malloc((size_t)(M * lda + 1) * 8), *B = malloc((size_t)(K * ldb + 1) * 8);
+        double *C[2] = {malloc((size_t)(M * ldc) * 8), malloc((size_t)(M * ldc) * 8)};
+        float *r = malloc((size_t)(M * lda + K * ldb + 1) * 4);
+        REQUIRE(A && B && C[0] && C[1] && r);
+        bnn_rng_normal(&rng, r, M * lda + K * ldb);
+        for (int64_t i = 0; i < M * lda; i++)
+            A[i] = r[i];
+        for (int64_t i = 0; i < K * ldb; i++)
+            B[i] = r[M * lda + i];
+        for (int be = 0; be < 2; be++) {
+            for (int64_t i = 0; i < M * ldc; i++)
+                C[be][i] = 777.0;
+            bnn_gemm_set_backend(be ? BNN_GEMM_BLAS : BNN_GEMM_REF);
+            bnn__dgemm_serial(C[be], A, B, M, N, K, lda, ldb, ldc);
+        }
+        bnn_gemm_set_backend(BNN_GEMM_AUTO);
+        double worst = 0;
+        int64_t outside = 0;
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < ldc; j++) {
+                if (j >= N) {
+                    outside += C[0][i * ldc + j] != 777.0 || C[1][i * ldc + j] != 777.0;
+                    continue;
+                }
+                double ref = 0;
+                for (int64_t k = 0; k < K; k++)
+                    ref += A[i * lda + k] * B[k * ldb + j];
+                worst = fmax(worst, fabs(C[0][i * ldc + j] - ref));
+                worst = fmax(worst, fabs(C[1][i * ldc + j] - ref));
+            }
+        CHECK_EQ_INT(outside, 0);
+        CHECK_NEAR(worst, 0.0, 1e-12 * (double)(K + 1));
+        free(A), free(B), free(C[0]), free(C[1]), free(r);
     }
 }
 
 int main(void) {
+    test_dgemm_serial();
     test_syrk();
     test_gemm_thread_invariance();
     test_errors();

@@ -171,6 +171,45 @@ void bnn_syrk(float *C, const float *A, int64_t N, int64_t K, float alpha, float
     bnn_syrk_with(gemm_backend, C, A, N, K, alpha, beta);
 }
 
+void bnn__dgemm_serial(double *C, const double *A, const double *B, int64_t M, int64_t N, int64_t K,
+                       int64_t lda, int64_t ldb, int64_t ldc) {
+    BNN_ASSERT(M >= 0 && N >= 0 && K >= 0 && lda >= K && ldb >= N && ldc >= N);
+    if (M == 0 || N == 0) return;
+#if defined(BNN_HAVE_BLAS)
+    if (gemm_backend != BNN_GEMM_REF && K > 0 && M <= INT32_MAX && N <= INT32_MAX &&
+        K <= INT32_MAX && lda <= INT32_MAX && ldb <= INT32_MAX && ldc <= INT32_MAX) {
+        pthread_once(&blas_once, blas_single_thread);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0, A,
+                    (int)lda, B, (int)ldb, 0.0, C, (int)ldc);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < M; i++) { /* the reference: row i of C as rows of B scaled by A */
+        double *c = C + i * ldc;
+        for (int64_t j = 0; j < N; j++)
+            c[j] = 0.0;
+        for (int64_t k = 0; k < K; k++) {
+            const double a = A[i * lda + k], *b = B + k * ldb;
+            for (int64_t j = 0; j < N; j++)
+                c[j] += a * b[j];
+        }
+    }
+}
+
+void bnn__syrk_serial(float *C, const float *A, int64_t N, int64_t K, float alpha, float beta) {
+    BNN_ASSERT(N >= 0 && K >= 0);
+    if (N == 0) return;
+#if defined(BNN_HAVE_BLAS)
+    if (gemm_backend != BNN_GEMM_REF && K > 0 && N <= INT32_MAX && K <= INT32_MAX) {
+        pthread_once(&blas_once, blas_single_thread);
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)N, (int)K, alpha, A, (int)N, beta,
+                    C, (int)N);
+        return;
+    }
+#endif
+    syrk_ref(C, A, N, K, alpha, beta); /* in a parallel region its own loop runs in one thread */
+}
+
 void bnn_gemm_with(bnn_gemm_backend be, float *C, const float *A, const float *B, int64_t M,
                    int64_t N, int64_t K, bool ta, bool tb, float alpha, float beta) {
     BNN_ASSERT(M >= 0 && N >= 0 && K >= 0);

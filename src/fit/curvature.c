@@ -160,15 +160,15 @@ int bnn__curv_set_layers(bnn_curv *c, int64_t nlayers, const int64_t *sizes) {
 /* CURV_BATCH, CURV_BATCH_LL and CURV_BATCH_DIAG (the automatic batch sizes) are in
  * core/internal.h, where bench_laplace reads them too. */
 
-/* Threads that take whole blocks of the last-layer full curvature (struct ll_ctx), each with its
- * own scratch: all of them when there are at least as many of the K(K+1)/2 blocks, else one, and
- * then each block's symmetric update spreads its own tiles over the threads (a single-output
- * regression has one block). bnn_syrk's tiles depend only on the shape, so the bits are the same
- * either way. */
-static int64_t ll_full_threads(int64_t K) {
-    const int64_t nt = bnn_get_threads(), nblk = K * (K + 1) / 2;
-    return nblk >= nt ? nt : 1;
-}
+/* How the last-layer full curvature's K(K+1)/2 blocks (struct ll_ctx) use the threads, decided
+ * by K alone so that the bits never depend on the thread count: with at least LL_FULL_WHOLE
+ * blocks the threads take whole blocks, each with its own scratch, and each block's symmetric
+ * update is one single-threaded call (bnn__syrk_serial, faster than tiles on one thread); with
+ * fewer (K <= 2: regression, Bernoulli, heteroscedastic) the blocks run one after another and
+ * each update spreads bnn_syrk's tiles over the threads. Returns the threads that take blocks. */
+#define LL_FULL_WHOLE 6
+static bool ll_full_whole(int64_t K) { return K * (K + 1) / 2 >= LL_FULL_WHOLE; }
+static int64_t ll_full_threads(int64_t K) { return ll_full_whole(K) ? bnn_get_threads() : 1; }
 
 struct bnn_curv_params bnn_curv_default_params(void) {
     struct bnn_curv_params p = {
@@ -1000,9 +1000,8 @@ static void ll_batch(bnn_curv *c, struct ll_ctx *ll, const float *phi, int64_t b
             ll->phit[r * n1 + in] = 1.0f;
         }
         /* The K(K+1)/2 blocks are independent: with enough of them each thread takes whole
-         * blocks with its own scratch (bnn_syrk nested in the parallel loop runs its fixed tiles
-         * in that thread); with fewer blocks than threads they run one after another and each
-         * update uses the threads itself (ll_full_threads). */
+         * blocks with its own scratch; with few they run one after another and each update uses
+         * the threads itself (ll_full_whole). */
         const int64_t nblk = K * (K + 1) / 2;
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for schedule(dynamic) num_threads(ll->nt) if (ll->nt > 1)
@@ -1036,8 +1035,10 @@ static void ll_batch(bnn_curv *c, struct ll_ctx *ll, const float *phi, int64_t b
                 for (int64_t j = 0; j < n1; j++)
                     dst[j] = si * src[j];
             }
-            bnn_syrk(prod, sa, n1, npos, 1.0f, 0.0f);
-            if (nneg) bnn_syrk(prod, sa + npos * n1, n1, nneg, -1.0f, 1.0f);
+            void (*syrk)(float *, const float *, int64_t, int64_t, float, float) =
+                ll_full_whole(K) ? bnn__syrk_serial : bnn_syrk;
+            syrk(prod, sa, n1, npos, 1.0f, 0.0f);
+            if (nneg) syrk(prod, sa + npos * n1, n1, nneg, -1.0f, 1.0f);
             add_upper(ll->blocks + q * n1 * n1, prod, n1);
         }
         break;
