@@ -45,6 +45,30 @@ static void test_mc_link(void) {
     CHECK_EQ_INT(bnn__mc_link(p, &mi, fm2, bad, 1, 2, 10, &rng), BNN_EINVAL);
 }
 
+/* ref (n × k) = the average over S weight samples of q (the generator stream and order that
+ * bnn_predict uses) of the softmax of the whole network's outputs. */
+static void sampled_average(double *ref, bnn_model *m, const bnn_posterior *q, const float *x,
+                            int64_t n, int64_t k, int64_t S, uint64_t seed) {
+    float *theta = malloc((size_t)bnn_model_nparams(m) * 4);
+    REQUIRE(theta && bnn_model_reserve(m, n) == 0);
+    memset(ref, 0, (size_t)(n * k) * sizeof(double));
+    bnn_rng rs = bnn_rng_make(seed, (uint64_t)5 << 32);
+    for (int64_t s = 0; s < S; s++) {
+        REQUIRE(bnn_posterior_sample(q, &rs, theta) == 0);
+        const float *f = bnn_model_forward(m, theta, x, n, false, NULL);
+        for (int64_t i = 0; i < n; i++) {
+            double mx = f[i * k], z = 0;
+            for (int64_t j = 1; j < k; j++)
+                mx = fmax(mx, f[i * k + j]);
+            for (int64_t j = 0; j < k; j++)
+                z += exp(f[i * k + j] - mx);
+            for (int64_t j = 0; j < k; j++)
+                ref[i * k + j] += exp(f[i * k + j] - mx) / z / S;
+        }
+    }
+    free(theta);
+}
+
 /* bnn_predict with a diagonal posterior: the log-space average equals a direct average of
  * sampled softmax probabilities. */
 static void test_model_average(void) {
@@ -64,28 +88,71 @@ static void test_model_average(void) {
     double probs[20], mi[5];
     REQUIRE(bnn_predict(m, q, x, n, BNN_TASK_CLASSIFICATION, &pp, probs, mi, NULL, NULL) == 0);
     /* The same draws by hand: stream and order as bnn_predict uses them. */
-    double ref[20] = {0};
-    float *theta = malloc((size_t)np * 4);
-    bnn_rng rs = bnn_rng_make(11, (uint64_t)5 << 32);
-    for (int64_t s = 0; s < S; s++) {
-        REQUIRE(bnn_posterior_sample(q, &rs, theta) == 0);
-        const float *f = bnn_model_forward(m, theta, x, n, false, NULL);
-        for (int64_t i = 0; i < n; i++) {
-            double mx = f[i * k], z = 0;
-            for (int64_t j = 1; j < k; j++) mx = fmax(mx, f[i * k + j]);
-            for (int64_t j = 0; j < k; j++) z += exp(f[i * k + j] - mx);
-            for (int64_t j = 0; j < k; j++) ref[i * k + j] += exp(f[i * k + j] - mx) / z / S;
-        }
-    }
+    double ref[20];
+    sampled_average(ref, m, q, x, n, k, S, 11);
     for (int64_t i = 0; i < n * k; i++) CHECK_NEAR(probs[i], ref[i], 1e-12);
     for (int64_t i = 0; i < n; i++) CHECK(mi[i] >= 0.0);
-    free(theta);
     bnn_posterior_free(q);
+    bnn_model_free(m);
+}
+
+/* bnn_predict with a Laplace posterior over later layers runs the fixed layers once per input
+ * and only the rest per sample: the same numbers as sampling whole weight vectors and running the
+ * whole network (by hand, as in test_model_average), for a posterior over the last layer and over
+ * the last two Linear layers, with several batches, and with the inputs split into chunks of one
+ * batch (the generator restarts for each chunk). */
+static void test_laplace_suffix(void) {
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:3-8-6-4:tanh") == 0);
+    bnn_model_init(m, 5);
+    const int64_t np = bnn_model_nparams(m), n = 7, k = 4, S = 5;
+    const int64_t last = 4 * 6 + 4, mid = 6 * 8 + 6 + last; /* parameters of the subsets */
+    float x[21];
+    bnn_rng r = bnn_rng_make(8, 8);
+    bnn_rng_normal(&r, x, 21);
+    double *diag = malloc((size_t)mid * sizeof(double));
+    REQUIRE(diag);
+    for (int64_t i = 0; i < mid; i++)
+        diag[i] = 0.5 + 0.1 * (double)(i % 7);
+    for (int sub = 0; sub < 2; sub++) {
+        const int64_t P = sub ? mid : last;
+        for (int chunked = 0; chunked < 2; chunked++) {
+            bnn_curv *c;
+            REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_DIAG, P, np - P, 100, k, 1.0, diag, NULL, 0,
+                                         NULL, NULL, NULL, NULL) == 0);
+            bnn_laplace *la;
+            REQUIRE(bnn_laplace_new_from_params(&la, c, bnn_model_cparams(m),
+                                                BNN_TASK_CLASSIFICATION) == 0);
+            bnn_laplace_set_prior(la, 2.0, 1.0);
+            bnn_posterior *q;
+            REQUIRE(bnn_posterior_from_laplace(&q, m, la) == 0);
+            struct bnn_predict_params pp = bnn_predict_default_params();
+            pp.samples = S, pp.seed = 3, pp.batch_size = 2;
+            const int64_t saved = bnn__predict_feat_floats;
+            if (chunked) bnn__predict_feat_floats = 8; /* one batch of 2 rows of <= 4 features */
+            double probs[28], mi[7];
+            REQUIRE(bnn_predict(m, q, x, n, BNN_TASK_CLASSIFICATION, &pp, probs, mi, NULL, NULL) ==
+                    0);
+            bnn__predict_feat_floats = saved;
+            double ref[28];
+            sampled_average(ref, m, q, x, n, k, S, 3);
+            double worst = 0, spread = 0;
+            for (int64_t i = 0; i < n * k; i++) {
+                worst = fmax(worst, fabs(probs[i] - ref[i]));
+                spread = fmax(spread, mi[i / k]);
+            }
+            CHECK_NEAR(worst, 0.0, 1e-12);
+            CHECK(spread > 1e-4); /* the samples do differ */
+            bnn_posterior_free(q);
+        }
+    }
+    free(diag);
     bnn_model_free(m);
 }
 
 int main(void) {
     test_mc_link();
     test_model_average();
+    test_laplace_suffix();
     return CHECK_DONE();
 }

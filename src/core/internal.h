@@ -83,6 +83,17 @@ int bnn__spec_nparams(const char *spec, int64_t *n);
  * forward; fitters with their own forward pass write into them so that the model's backward
  * buffers stay in one place. */
 float *bnn__model_act(bnn_model *m, int64_t i);
+/* The forward pass through layers lo .. hi − 1 only, x being layer lo's input (b rows); returns
+ * layer hi − 1's output. bnn_model_forward is the range 0 .. nlayers. After a range with lo > 0
+ * the model holds no input for a backward pass. */
+const float *bnn__model_forward_range(bnn_model *m, const float *theta, const float *x, int64_t b,
+                                      int64_t lo, int64_t hi, bool train, bnn_rng *rng);
+/* The first layer owning a parameter at index >= p (nlayers if none), and layer i's input width. */
+int64_t bnn__model_first_layer_at(const bnn_model *m, int64_t p);
+int64_t bnn__model_layer_in(const bnn_model *m, int64_t i);
+/* Floats bnn_predict may keep of the layers a sampled Laplace posterior leaves fixed (64 MiB; the
+ * inputs are taken in chunks that fit). A variable so that tests can make the chunks small. */
+extern int64_t bnn__predict_feat_floats;
 float *bnn__model_grad_buf(bnn_model *m, int which);
 
 /* Writes the model's metadata (spec, task, version) and its weight tensors taken from params

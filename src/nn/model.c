@@ -291,17 +291,32 @@ int bnn_model_reserve(bnn_model *m, int64_t max_batch) {
 
 const float *bnn_model_forward(bnn_model *m, const float *theta, const float *x, int64_t b,
                                bool train, bnn_rng *rng) {
-    BNN_ASSERT(b >= 1 && b <= m->max_batch);
-    m->b = b;
     m->input = x;
+    return bnn__model_forward_range(m, theta, x, b, 0, m->nlayers, train, rng);
+}
+
+const float *bnn__model_forward_range(bnn_model *m, const float *theta, const float *x, int64_t b,
+                                      int64_t lo, int64_t hi, bool train, bnn_rng *rng) {
+    BNN_ASSERT(b >= 1 && b <= m->max_batch && 0 <= lo && lo < hi && hi <= m->nlayers);
+    m->b = b;
     const float *cur = x;
-    for (int64_t i = 0; i < m->nlayers; i++) {
+    for (int64_t i = lo; i < hi; i++) {
         bnn__layer *l = &m->layers[i];
         l->vt->forward(l, m->act[i], cur, theta + l->off, b, train, rng);
         cur = m->act[i];
     }
     return cur;
 }
+
+int64_t bnn__model_first_layer_at(const bnn_model *m, int64_t p) {
+    for (int64_t i = 0; i < m->nlayers; i++) {
+        const bnn__layer *l = &m->layers[i];
+        if (l->vt->nparams(l) > 0 && l->off + l->vt->nparams(l) > p) return i;
+    }
+    return m->nlayers;
+}
+
+int64_t bnn__model_layer_in(const bnn_model *m, int64_t i) { return m->layers[i].in; }
 
 void bnn_model_backward_input(bnn_model *m, const float *theta, const float *dout, float *grad,
                               float *dx) {

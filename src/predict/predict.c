@@ -8,6 +8,8 @@
 #include <math.h>
 #include <string.h>
 
+int64_t bnn__predict_feat_floats = (64 << 20) / (int64_t)sizeof(float);
+
 struct bnn_predict_params bnn_predict_default_params(void) {
     struct bnn_predict_params p = {
         .samples = 0, .seed = 0, .batch_size = 256, .sigma = 1.0, .temperature = 1.0,
@@ -221,7 +223,7 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
     const int64_t bs = p->batch_size < n ? p->batch_size : n;
     int rc = bnn_model_reserve(m, bs);
     if (rc) return rc;
-    float *theta = NULL;
+    float *theta = NULL, *feat = NULL;
     double *lp = NULL, *ent = NULL, *nv = NULL;
     if (sampled && !(theta = bnn__alloc(bnn__bytes(np, sizeof(float)))))
         return bnn__error(BNN_ENOMEM, "out of memory");
@@ -246,36 +248,78 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
         memset(mean, 0, (size_t)(n * C) * sizeof(double));
         memset(var, 0, (size_t)(n * C) * sizeof(double));
     }
-    const float *w = q ? bnn_posterior_cmean(q) : bnn_model_cparams(m);
-    bnn_rng rng = bnn_rng_make(p->seed, BNN_STREAM_PREDICT);
-    for (int64_t s = 0; s < S; s++) {
-        if (sampled) {
-            if ((rc = bnn_posterior_sample(q, &rng, theta))) goto done;
-            w = theta;
+    const float *mean_w = q ? bnn_posterior_cmean(q) : bnn_model_cparams(m);
+    /* The layers before the first weight a sampled posterior varies give every sample the same
+     * output: for a Laplace posterior over the last layer (or any later layers) they run once
+     * per input, their output kept for a chunk of inputs, and each sample runs only the rest
+     * (64 samples of the Fashion-MNIST MLP's last layer: 6.2 -> 0.5 s). The batches and the
+     * samples are the ones of the plain loop (the generator restarts for every chunk), so the
+     * numbers are too. */
+    const int64_t nl = bnn_model_nlayers(m);
+    int64_t from = 0, chunk = n, width = 0;
+    if (sampled && bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE) {
+        const bnn_curv *c = bnn_laplace_curv(bnn_posterior_laplace(q));
+        int64_t first = INT64_MAX;
+        for (int64_t sg = 0; sg < bnn_curv_nsegments(c); sg++) {
+            int64_t off = 0, len = 0;
+            bnn_curv_segment(c, sg, &off, &len);
+            if (off < first) first = off;
         }
-        for (int64_t lo = 0; lo < n; lo += bs) {
-            const int64_t b = lo + bs <= n ? bs : n - lo;
-            const float *f = bnn_model_forward(m, w, x + lo * d, b, false, NULL);
-            for (int64_t r = 0; r < b; r++) {
-                const int64_t i = lo + r;
-                if (task == BNN_TASK_CLASSIFICATION) {
-                    bnn__lik_log_probs(lik, lp, f + r * k, k, p->temperature);
-                    double h = 0.0;
-                    for (int64_t j = 0; j < C; j++) {
-                        double a = probs[i * C + j], c = lp[j];
-                        double hi = a > c ? a : c;
-                        probs[i * C + j] = hi == -INFINITY ? hi : hi + log1p(exp(-fabs(a - c)));
-                        h -= lp[j] > -INFINITY ? exp(lp[j]) * lp[j] : 0.0;
-                    }
-                    ent[i] += h;
-                } else {
-                    /* Welford's update of the sampled means' mean and sum of squares. */
-                    bnn__lik_noise(lik, lp, lp + C, f + r * k, k, p->sigma);
-                    for (int64_t j = 0; j < C; j++) {
-                        double v = lp[j], dm = v - mean[i * C + j];
-                        mean[i * C + j] += dm / (double)(s + 1);
-                        var[i * C + j] += dm * (v - mean[i * C + j]);
-                        nv[i * C + j] += lp[C + j];
+        from = bnn__model_first_layer_at(m, first);
+        if (from >= nl) from = 0;
+    }
+    if (from > 0) {
+        width = bnn__model_layer_in(m, from);
+        const int64_t cap = bnn__predict_feat_floats / width / bs * bs;
+        chunk = cap < bs ? bs : (cap < n ? cap : n);
+        if (!(feat = bnn__alloc(bnn__bytes(chunk * width, sizeof(float))))) {
+            rc = bnn__error(BNN_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
+    for (int64_t c0 = 0; c0 < n; c0 += chunk) {
+        const int64_t cn = n - c0 < chunk ? n - c0 : chunk;
+        for (int64_t lo = 0; from > 0 && lo < cn; lo += bs) {
+            const int64_t b = lo + bs <= cn ? bs : cn - lo;
+            const float *h =
+                bnn__model_forward_range(m, mean_w, x + (c0 + lo) * d, b, 0, from, false, NULL);
+            memcpy(feat + lo * width, h, (size_t)(b * width) * sizeof(float));
+        }
+        const float *w = mean_w;
+        bnn_rng rng = bnn_rng_make(p->seed, BNN_STREAM_PREDICT);
+        for (int64_t s = 0; s < S; s++) {
+            if (sampled) {
+                if ((rc = bnn_posterior_sample(q, &rng, theta))) goto done;
+                w = theta;
+            }
+            for (int64_t lo = c0; lo < c0 + cn; lo += bs) {
+                const int64_t b = lo + bs <= c0 + cn ? bs : c0 + cn - lo;
+                const float *f =
+                    from > 0 ? bnn__model_forward_range(m, w, feat + (lo - c0) * width, b, from,
+                                                        nl, false, NULL)
+                             : bnn_model_forward(m, w, x + lo * d, b, false, NULL);
+                for (int64_t r = 0; r < b; r++) {
+                    const int64_t i = lo + r;
+                    if (task == BNN_TASK_CLASSIFICATION) {
+                        bnn__lik_log_probs(lik, lp, f + r * k, k, p->temperature);
+                        double h = 0.0;
+                        for (int64_t j = 0; j < C; j++) {
+                            double a = probs[i * C + j], c = lp[j];
+                            double hi = a > c ? a : c;
+                            probs[i * C + j] =
+                                hi == -INFINITY ? hi : hi + log1p(exp(-fabs(a - c)));
+                            h -= lp[j] > -INFINITY ? exp(lp[j]) * lp[j] : 0.0;
+                        }
+                        ent[i] += h;
+                    } else {
+                        /* Welford's update of the sampled means' mean and sum of squares. */
+                        bnn__lik_noise(lik, lp, lp + C, f + r * k, k, p->sigma);
+                        for (int64_t j = 0; j < C; j++) {
+                            double v = lp[j], dm = v - mean[i * C + j];
+                            mean[i * C + j] += dm / (double)(s + 1);
+                            var[i * C + j] += dm * (v - mean[i * C + j]);
+                            nv[i * C + j] += lp[C + j];
+                        }
                     }
                 }
             }
@@ -310,6 +354,7 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
         }
     }
 done:
+    bnn__free(feat);
     bnn__free(theta);
     bnn__free(lp);
     bnn__free(ent);
