@@ -31,6 +31,9 @@
 #include <lapacke.h>
 #include <math.h>
 #include <string.h>
+#if defined(BNN_HAVE_OPENMP)
+#include <omp.h>
+#endif
 
 #define LAPLACE_PI 3.14159265358979323846
 
@@ -919,7 +922,8 @@ typedef struct glm_ctx {
     double *J;              /* full: the chunk's Jacobian, column-major: J[i·R + t·K + c] */
     double *U;              /* full: U = J·Q, R × P row-major */
     int64_t R;              /* full: rows of J and U (nb·K of the largest chunk) */
-    double *u, *v, *w, *ub; /* scratch: K × max_out, max_in, max_out, K × max_out */
+    double *u, *v, *w, *ub; /* scratch per thread: K × max_out, max_in, max_out, K × max_out */
+    int64_t max_in, max_out, nth; /* nth: threads of glm_hook, each with its scratch */
     double *phid;           /* full, last layer: the chunk's features in double, nb × in */
 } glm_ctx;
 
@@ -935,6 +939,11 @@ static void glm_accumulate(glm_ctx *g, const glm_layer *L, int64_t t, const floa
                            const float *G) {
     const bnn_laplace *la = g->la;
     const int64_t K = la->K, in = L->in, out = L->out;
+#if defined(BNN_HAVE_OPENMP)
+    const int64_t tid = omp_get_thread_num();
+#else
+    const int64_t tid = 0;
+#endif
     const double *inv_d = g->inv_d;
     double *fv = g->f_var + t * K * K;
     switch (la->structure) {
@@ -954,7 +963,7 @@ static void glm_accumulate(glm_ctx *g, const glm_layer *L, int64_t t, const floa
         break;
     }
     case BNN_HESS_DIAG: {
-        double *w = g->w;
+        double *w = g->w + tid * g->max_out;
         for (int64_t o = 0; o < out; o++) {
             const double *id = inv_d + L->woff + o * in;
             double s = 0;
@@ -974,7 +983,8 @@ static void glm_accumulate(glm_ctx *g, const glm_layer *L, int64_t t, const floa
     }
     case BNN_HESS_KRON: {
         const kblock *kw = &la->blk[L->blk], *kb = &la->blk[L->blk + 1];
-        double *u = g->u, *v = g->v, *w = g->w, *ub = g->ub;
+        double *u = g->u + tid * K * g->max_out, *v = g->v + tid * g->max_in;
+        double *w = g->w + tid * g->max_out, *ub = g->ub + tid * K * g->max_out;
         memset(v, 0, (size_t)in * sizeof(double)); /* v = Q_Aᵀ a = Σ_i a_i Q_A[i,:] */
         for (int64_t i = 0; i < in; i++) {
             const double ai = a[i], *q = kw->Q1 + i * in;
@@ -1024,6 +1034,13 @@ static void glm_hook(void *ctx, int64_t layer, const float *A, const float *G, i
         if (g->sub[s].layer == layer) L = &g->sub[s];
     if (!L) return;
     BNN_ASSERT(L->in == in && L->out == out && b == g->nb * g->rep);
+    /* The inputs are independent (each adds to its own f_var block, in layer order): diag and
+     * kron spread them over the threads, each with its own scratch; full writes columns of one
+     * shared Jacobian and stays in one thread. */
+    const bool spread = g->la->structure == BNN_HESS_DIAG || g->la->structure == BNN_HESS_KRON;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(g->nth) if (spread && g->nb > 1)
+#endif
     for (int64_t t = 0; t < g->nb; t++)
         glm_accumulate(g, L, t, A + t * g->rep * in, G + t * g->rep * out);
 }
@@ -1266,8 +1283,10 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
     float *xr = last ? NULL : bnn__alloc(bnn__bytes(rows * D, sizeof(float)));
     const int64_t drows = rows > K ? rows : K; /* the last-layer path reads a K × K identity */
     float *dout = bnn__alloc(bnn__bytes(drows * K, sizeof(float)));
-    g.u = alloc_doubles(K * max_out), g.ub = alloc_doubles(K * max_out);
-    g.v = alloc_doubles(max_in), g.w = alloc_doubles(max_out);
+    const int64_t nth = bnn_get_threads();
+    g.max_in = max_in, g.max_out = max_out, g.nth = nth;
+    g.u = alloc_doubles(nth * K * max_out), g.ub = alloc_doubles(nth * K * max_out);
+    g.v = alloc_doubles(nth * max_in), g.w = alloc_doubles(nth * max_out);
     const bool dense_j = la->structure == BNN_HESS_FULL || la->structure == BNN_HESS_LOWRANK;
     const bool full_last = last && la->structure == BNN_HESS_FULL; /* U without J */
     if (dense_j) {
