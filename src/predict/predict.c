@@ -252,7 +252,7 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
     /* The layers before the first weight a sampled posterior varies give every sample the same
      * output: for a Laplace posterior over the last layer (or any later layers) they run once
      * per input, their output kept for a chunk of inputs, and each sample runs only the rest
-     * (64 samples of the Fashion-MNIST MLP's last layer: 6.2 -> 0.5 s). The batches and the
+     * (64 samples of the Fashion-MNIST MLP's last layer: 5-6 s -> 0.5 s). The batches and the
      * samples are the ones of the plain loop (the generator restarts for every chunk), so the
      * numbers are too. */
     const int64_t nl = bnn_model_nlayers(m);
