@@ -924,6 +924,7 @@ typedef struct glm_ctx {
     int64_t R;              /* full: rows of J and U (nb·K of the largest chunk) */
     double *u, *v, *w, *ub; /* scratch per thread: K × max_out, max_in, max_out, K × max_out */
     int64_t max_in, max_out, nth; /* nth: threads of glm_hook, each with its scratch */
+    double *ks;                   /* kron, all-layers path: nth × glm_kron_scratch */
     double *phid;           /* full, last layer: the chunk's features in double, nb × in */
 } glm_ctx;
 
@@ -1024,6 +1025,57 @@ static void glm_accumulate(glm_ctx *g, const glm_layer *L, int64_t t, const floa
     }
 }
 
+/* kron in the all-layers path, glm_accumulate's sums for GLM_KB inputs at a time as matrix
+ * products (bnn__dgemm_serial): with the layer's inputs A_t (rows of Ad) and output Jacobians G_t
+ * (K rows each, rows of Gd),
+ *   V = Ad·Q_A,  W = (V∘V)·IDᵀ (ID: the block's 1/(hf λB_k λA_j + δ), out × in),
+ *   U = Gd·Q_B,  Ub = Gd·Q_b,
+ *   f_var[t][c,c'] += Σ_k U[tK+c,k] U[tK+c',k] W[t,k] + Ub[tK+c,k] Ub[tK+c',k] / (hf λb_k + δ).
+ * A block of inputs is fixed in size, so the products' shapes, and every bit, do not depend on
+ * the thread count. sc: this thread's scratch (glm_kron_scratch doubles). */
+#define GLM_KB 8
+static int64_t glm_kron_scratch(int64_t K, int64_t max_in, int64_t max_out) {
+    return GLM_KB * (2 * max_in + max_out + 3 * K * max_out);
+}
+static void glm_kron_batch(glm_ctx *g, const glm_layer *L, int64_t t0, int64_t nt, const float *A,
+                           const float *G, double *sc) {
+    const bnn_laplace *la = g->la;
+    const int64_t K = la->K, in = L->in, out = L->out, rep = g->rep;
+    const kblock *kw = &la->blk[L->blk], *kb = &la->blk[L->blk + 1];
+    double *Ad = sc, *V = Ad + GLM_KB * in, *W = V + GLM_KB * in, *Gd = W + GLM_KB * out;
+    double *U = Gd + GLM_KB * K * out, *Ub = U + GLM_KB * K * out;
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t i = 0; i < in; i++)
+            Ad[t * in + i] = (double)A[(t0 + t) * rep * in + i];
+    for (int64_t r = 0; r < nt * K; r++)
+        for (int64_t o = 0; o < out; o++)
+            Gd[r * out + o] = (double)G[(t0 * K + r) * out + o];
+    bnn__dgemm_serial(V, Ad, kw->Q1, nt, in, in, in, in, in, false);
+    for (int64_t i = 0; i < nt * in; i++)
+        V[i] *= V[i];
+    bnn__dgemm_serial(W, V, g->inv_d + kw->off, nt, out, in, in, in, out, true);
+    bnn__dgemm_serial(U, Gd, kw->Q0, nt * K, out, out, out, out, out, false);
+    bnn__dgemm_serial(Ub, Gd, kb->Q0, nt * K, out, out, out, out, out, false);
+    const double *ib = g->inv_d + kb->off;
+    for (int64_t t = 0; t < nt; t++) {
+        double *fv = g->f_var + (t0 + t) * K * K;
+        const double *w = W + t * out;
+        for (int64_t c = 0; c < K; c++)
+            for (int64_t c2 = 0; c2 <= c; c2++) {
+                const double *u1 = U + (t * K + c) * out, *u2 = U + (t * K + c2) * out;
+                const double *b1 = Ub + (t * K + c) * out, *b2 = Ub + (t * K + c2) * out;
+                double s = 0;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp simd reduction(+ : s)
+#endif
+                for (int64_t k = 0; k < out; k++)
+                    s += u1[k] * u2[k] * w[k] + b1[k] * b2[k] * ib[k];
+                fv[c * K + c2] += s;
+                if (c2 != c) fv[c2 * K + c] += s;
+            }
+    }
+}
+
 /* The curvature hook of the all-layers path: each input occupies rep = K consecutive rows, row c
  * back-propagating e_c, so G's rows are the output Jacobian ∂f_c/∂s of the layer. */
 static void glm_hook(void *ctx, int64_t layer, const float *A, const float *G, int64_t b,
@@ -1037,7 +1089,24 @@ static void glm_hook(void *ctx, int64_t layer, const float *A, const float *G, i
     /* The inputs are independent (each adds to its own f_var block, in layer order): diag and
      * kron spread them over the threads, each with its own scratch; full writes columns of one
      * shared Jacobian and stays in one thread. */
-    const bool spread = g->la->structure == BNN_HESS_DIAG || g->la->structure == BNN_HESS_KRON;
+    if (g->la->structure == BNN_HESS_KRON) {
+        const int64_t nblk = (g->nb + GLM_KB - 1) / GLM_KB;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(g->nth) if (nblk > 1)
+#endif
+        for (int64_t q = 0; q < nblk; q++) {
+#if defined(BNN_HAVE_OPENMP)
+            const int64_t tid = omp_get_thread_num();
+#else
+            const int64_t tid = 0;
+#endif
+            const int64_t t0 = q * GLM_KB, nt = g->nb - t0 < GLM_KB ? g->nb - t0 : GLM_KB;
+            glm_kron_batch(g, L, t0, nt, A, G,
+                           g->ks + tid * glm_kron_scratch(g->la->K, g->max_in, g->max_out));
+        }
+        return;
+    }
+    const bool spread = g->la->structure == BNN_HESS_DIAG;
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for schedule(static) num_threads(g->nth) if (spread && g->nb > 1)
 #endif
@@ -1136,7 +1205,8 @@ static void glm_full_last(glm_ctx *g, const glm_layer *L, const float *phi) {
         const int64_t w = P - k0 < GLM_TILE ? P - k0 : GLM_TILE;
         const double *bias = g->Qf + (L->boff + c) * P + k0;
         double *C = g->U + c * P + k0; /* input t's row at C + t·K·P */
-        bnn__dgemm_serial(C, ph, g->Qf + (L->woff + c * in) * P + k0, nb, w, in, in, P, K * P);
+        bnn__dgemm_serial(C, ph, g->Qf + (L->woff + c * in) * P + k0, nb, w, in, in, P, K * P,
+                          false);
         for (int64_t t = 0; t < nb; t++) {
             double *ct = C + t * K * P;
             for (int64_t kk = 0; kk < w; kk++)
@@ -1287,6 +1357,9 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
     g.max_in = max_in, g.max_out = max_out, g.nth = nth;
     g.u = alloc_doubles(nth * K * max_out), g.ub = alloc_doubles(nth * K * max_out);
     g.v = alloc_doubles(nth * max_in), g.w = alloc_doubles(nth * max_out);
+    if (!last && la->structure == BNN_HESS_KRON &&
+        !(g.ks = alloc_doubles(nth * glm_kron_scratch(K, max_in, max_out))))
+        rc = bnn__error(BNN_ENOMEM, "bnn_laplace_glm: out of memory");
     const bool dense_j = la->structure == BNN_HESS_FULL || la->structure == BNN_HESS_LOWRANK;
     const bool full_last = last && la->structure == BNN_HESS_FULL; /* U without J */
     if (dense_j) {
@@ -1341,7 +1414,7 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
             bnn__model_backward_hook_to(m, theta, dout, glm_hook, &g, sub[0].layer);
         if (dense_j) glm_full_finish(&g, full_last);
     }
-    bnn__free(g.phid), bnn__free(g.U), bnn__free(g.J), bnn__free(g.w), bnn__free(g.v), bnn__free(g.ub), bnn__free(g.u);
+    bnn__free(g.ks), bnn__free(g.phid), bnn__free(g.U), bnn__free(g.J), bnn__free(g.w), bnn__free(g.v), bnn__free(g.ub), bnn__free(g.u);
     bnn__free(dout), bnn__free(xr), bnn__free(theta), bnn__free(inv_d), bnn__free(sub);
     return rc;
 }
