@@ -19,6 +19,10 @@ int bnn__error(int code, const char *fmt, ...) BNN__PRINTF(2, 3);
 /* Clears the last-error detail. */
 void bnn__error_clear(void);
 
+/* The calling thread's number in the current OpenMP team (0 outside one, or without OpenMP), for
+ * loops that give each thread its own scratch. */
+int64_t bnn__thread_id(void);
+
 /* bnn_syrk as one single-threaded BLAS call over the whole triangle, for callers that spread
  * independent updates over the threads themselves (the last-layer full curvature's blocks): on
  * one thread it is faster than bnn_syrk's tiles (one packing of A instead of one per tile: 82

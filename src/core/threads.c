@@ -25,3 +25,11 @@ int bnn_get_threads(void) {
     return 1;
 #endif
 }
+
+int64_t bnn__thread_id(void) {
+#if defined(BNN_HAVE_OPENMP)
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}

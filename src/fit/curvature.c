@@ -1007,11 +1007,7 @@ static void ll_batch(bnn_curv *c, struct ll_ctx *ll, const float *phi, int64_t b
 #pragma omp parallel for schedule(dynamic) num_threads(ll->nt) if (ll->nt > 1)
 #endif
         for (int64_t q = 0; q < nblk; q++) {
-#if defined(BNN_HAVE_OPENMP)
-            const int64_t tid = omp_get_thread_num();
-#else
-            const int64_t tid = 0;
-#endif
+            const int64_t tid = bnn__thread_id();
             int64_t k = 0, k2 = q; /* block q is (k, k2), k <= k2, in row order */
             while (k2 >= K - k) k2 -= K - k, k++;
             k2 += k;

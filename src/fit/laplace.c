@@ -31,9 +31,6 @@
 #include <lapacke.h>
 #include <math.h>
 #include <string.h>
-#if defined(BNN_HAVE_OPENMP)
-#include <omp.h>
-#endif
 
 #define LAPLACE_PI 3.14159265358979323846
 
@@ -940,11 +937,7 @@ static void glm_accumulate(glm_ctx *g, const glm_layer *L, int64_t t, const floa
                            const float *G) {
     const bnn_laplace *la = g->la;
     const int64_t K = la->K, in = L->in, out = L->out;
-#if defined(BNN_HAVE_OPENMP)
-    const int64_t tid = omp_get_thread_num();
-#else
-    const int64_t tid = 0;
-#endif
+    const int64_t tid = bnn__thread_id();
     const double *inv_d = g->inv_d;
     double *fv = g->f_var + t * K * K;
     switch (la->structure) {
@@ -1095,11 +1088,7 @@ static void glm_hook(void *ctx, int64_t layer, const float *A, const float *G, i
 #pragma omp parallel for schedule(static) num_threads(g->nth) if (nblk > 1)
 #endif
         for (int64_t q = 0; q < nblk; q++) {
-#if defined(BNN_HAVE_OPENMP)
-            const int64_t tid = omp_get_thread_num();
-#else
-            const int64_t tid = 0;
-#endif
+            const int64_t tid = bnn__thread_id();
             const int64_t t0 = q * GLM_KB, nt = g->nb - t0 < GLM_KB ? g->nb - t0 : GLM_KB;
             glm_kron_batch(g, L, t0, nt, A, G,
                            g->ks + tid * glm_kron_scratch(g->la->K, g->max_in, g->max_out));
