@@ -81,9 +81,6 @@
 #include <lapacke.h>
 #include <math.h>
 #include <string.h>
-#if defined(BNN_HAVE_OPENMP)
-#include <omp.h>
-#endif
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
