@@ -1095,8 +1095,8 @@ static void glm_hook(void *ctx, int64_t layer, const float *A, const float *G, i
         }
         return;
     }
-    const bool spread = g->la->structure == BNN_HESS_DIAG;
 #if defined(BNN_HAVE_OPENMP)
+    const bool spread = g->la->structure == BNN_HESS_DIAG;
 #pragma omp parallel for schedule(static) num_threads(g->nth) if (spread && g->nb > 1)
 #endif
     for (int64_t t = 0; t < g->nb; t++)
