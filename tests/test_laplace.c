@@ -382,6 +382,48 @@ static void test_glm_against_jacobian(void) {
                          false);
 }
 
+/* bnn_laplace_glm called from the caller's own OpenMP team, wider than the library's thread
+ * count, each thread with its own model and posterior: every call gives what a call made alone
+ * gives (a scratch slot chosen by the caller's thread number once wrote past its buffer). */
+static void test_glm_in_caller_team(void) {
+#if defined(_OPENMP)
+    enum { T = 4, n = 9, K = 5 };
+    const int64_t off = 6 * 20 + 20, P = 20 * K + K; /* mlp:6-20-5's last layer */
+    float x[n * 6];
+    bnn_rng r = bnn_rng_make(4, 4);
+    bnn_rng_normal(&r, x, n * 6);
+    bnn_set_threads(1);
+    for (int st = 0; st < 2; st++) {
+        const bnn_hessian structure = st ? BNN_HESS_KRON : BNN_HESS_DIAG;
+        bnn_model *m[T];
+        bnn_laplace *la[T];
+        for (int t = 0; t < T; t++) {
+            REQUIRE(bnn_model_new(&m[t], "mlp:6-20-5") == 0);
+            bnn_model_init(m[t], 3);
+            uint64_t seed = 9;
+            bnn_curv *c = random_curv(m[t], structure, off, P, K, &seed);
+            REQUIRE(bnn_laplace_new_from_params(&la[t], c, bnn_model_cparams(m[t]),
+                                                BNN_TASK_CLASSIFICATION) == 0);
+            bnn_laplace_set_prior(la[t], 0.5, 1.0);
+        }
+        double fm[T][n * K], fv[T][n * K * K], rm[n * K], rv[n * K * K];
+        REQUIRE(bnn_laplace_glm(la[0], m[0], x, n, rm, rv) == 0);
+        int rc[T];
+#pragma omp parallel for num_threads(T)
+        for (int t = 0; t < T; t++)
+            rc[t] = bnn_laplace_glm(la[t], m[t], x, n, fm[t], fv[t]);
+        for (int t = 0; t < T; t++) {
+            CHECK_EQ_INT(rc[t], 0);
+            CHECK(memcmp(fm[t], rm, sizeof rm) == 0);
+            CHECK(memcmp(fv[t], rv, sizeof rv) == 0);
+            bnn_laplace_free(la[t]);
+            bnn_model_free(m[t]);
+        }
+    }
+    bnn_set_threads(2);
+#endif
+}
+
 /* ------------------------------------------------------------------ 3. sampling */
 
 static void test_sampling(void) {
@@ -749,6 +791,7 @@ int main(void) {
     test_blr_evidence();
     test_cls_basics();
     test_glm_against_jacobian();
+    test_glm_in_caller_team();
     test_sampling();
     const char *cases[] = {"cls_ll_full",  "cls_ll_kron",  "cls_ll_diag",     "cls_all_full",
                            "cls_all_kron", "cls_all_diag", "cls_all_diag_ef", "reg_ll_full",

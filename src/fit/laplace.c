@@ -932,12 +932,13 @@ typedef struct glm_ctx {
  *  - kron: the projection onto Q_B ⊗ Q_A of a rank-one row is (Q_Bᵀ g_c) ⊗ (Q_Aᵀ a), so
  *    Σ_k (Q_Bᵀ g_c)_k (Q_Bᵀ g_c')_k Σ_j (Q_Aᵀ a)_j² / (hf λB_k λA_j + δ), plus the bias block in
  *    its own basis Q_b;
- *  - full: the rows are written into J and projected onto the eigenvectors afterwards. */
+ *  - full: the rows are written into J and projected onto the eigenvectors afterwards.
+ * tid: the scratch slot, the thread's number in a team this file started (0 elsewhere: a caller
+ * may already run in its own OpenMP team, whose numbers say nothing about the slots). */
 static void glm_accumulate(glm_ctx *g, const glm_layer *L, int64_t t, const float *a,
-                           const float *G) {
+                           const float *G, int64_t tid) {
     const bnn_laplace *la = g->la;
     const int64_t K = la->K, in = L->in, out = L->out;
-    const int64_t tid = bnn__thread_id();
     const double *inv_d = g->inv_d;
     double *fv = g->f_var + t * K * K;
     switch (la->structure) {
@@ -1100,7 +1101,7 @@ static void glm_hook(void *ctx, int64_t layer, const float *A, const float *G, i
 #pragma omp parallel for schedule(static) num_threads(g->nth) if (spread && g->nb > 1)
 #endif
     for (int64_t t = 0; t < g->nb; t++)
-        glm_accumulate(g, L, t, A + t * g->rep * in, G + t * g->rep * out);
+        glm_accumulate(g, L, t, A + t * g->rep * in, G + t * g->rep * out, bnn__thread_id());
 }
 
 /* full: U = J·Q, then f_var[c,c'] = Σ_k U_ck U_c'k / (hf λ_k + δ) for each input of the chunk.
@@ -1389,7 +1390,7 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
                 glm_full_last(&g, &sub[0], phi);
             else
                 for (int64_t t = 0; t < nc; t++)
-                    glm_accumulate(&g, &sub[0], t, phi + t * sub[0].in, dout);
+                    glm_accumulate(&g, &sub[0], t, phi + t * sub[0].in, dout, 0);
         } else {
             for (int64_t t = 0; t < nc; t++)
                 for (int64_t c = 0; c < K; c++)
