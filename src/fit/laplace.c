@@ -919,9 +919,9 @@ typedef struct glm_ctx {
     double *J;              /* full: the chunk's Jacobian, column-major: J[i·R + t·K + c] */
     double *U;              /* full: U = J·Q, R × P row-major */
     int64_t R;              /* full: rows of J and U (nb·K of the largest chunk) */
-    double *u, *v, *w, *ub; /* scratch per thread: K × max_out, max_in, max_out, K × max_out */
-    int64_t max_in, max_out, nth; /* nth: threads of glm_hook, each with its scratch */
-    double *ks;                   /* kron, all-layers path: nth × glm_kron_scratch */
+    double *w;                    /* diag: scratch per thread, max_out each */
+    int64_t max_in, max_out, nth; /* nth: threads that take inputs, each with its scratch */
+    double *ks;                   /* kron: nth × glm_kron_scratch */
     double *phid;           /* full, last layer: the chunk's features in double, nb × in */
 } glm_ctx;
 
@@ -929,9 +929,7 @@ typedef struct glm_ctx {
  * output gradients G (K × out, row c = ∂f_c/∂s). The Jacobian of f_c with respect to the layer
  * is G[c,:] ⊗ a (weight, row-major out × in) and G[c,:] (bias); no dense P × P is formed:
  *  - diag: Σ_{o,i} G_co G_c'o a_i² / p_oi + Σ_o G_co G_c'o / p_o;
- *  - kron: the projection onto Q_B ⊗ Q_A of a rank-one row is (Q_Bᵀ g_c) ⊗ (Q_Aᵀ a), so
- *    Σ_k (Q_Bᵀ g_c)_k (Q_Bᵀ g_c')_k Σ_j (Q_Aᵀ a)_j² / (hf λB_k λA_j + δ), plus the bias block in
- *    its own basis Q_b;
+ *  - kron: see glm_kron_batch, which does it for several inputs at once;
  *  - full: the rows are written into J and projected onto the eigenvectors afterwards.
  * tid: the scratch slot, the thread's number in a team this file started (0 elsewhere: a caller
  * may already run in its own OpenMP team, whose numbers say nothing about the slots). */
@@ -976,52 +974,15 @@ static void glm_accumulate(glm_ctx *g, const glm_layer *L, int64_t t, const floa
             }
         break;
     }
-    case BNN_HESS_KRON: {
-        const kblock *kw = &la->blk[L->blk], *kb = &la->blk[L->blk + 1];
-        double *u = g->u + tid * K * g->max_out, *v = g->v + tid * g->max_in;
-        double *w = g->w + tid * g->max_out, *ub = g->ub + tid * K * g->max_out;
-        memset(v, 0, (size_t)in * sizeof(double)); /* v = Q_Aᵀ a = Σ_i a_i Q_A[i,:] */
-        for (int64_t i = 0; i < in; i++) {
-            const double ai = a[i], *q = kw->Q1 + i * in;
-            if (ai == 0.0) continue;
-            for (int64_t j = 0; j < in; j++)
-                v[j] += ai * q[j];
-        }
-        for (int64_t k = 0; k < out; k++) { /* w_k = Σ_j v_j² / (hf λB_k λA_j + δ) */
-            const double *id = inv_d + kw->off + k * in;
-            double s = 0;
-            for (int64_t j = 0; j < in; j++)
-                s += v[j] * v[j] * id[j];
-            w[k] = s;
-        }
-        /* u_c = Q_Bᵀ g_c = Σ_o g_co Q_B[o,:], ub_c = Q_bᵀ g_c */
-        memset(u, 0, (size_t)(K * out) * sizeof(double));
-        memset(ub, 0, (size_t)(K * out) * sizeof(double));
-        for (int64_t c = 0; c < K; c++)
-            for (int64_t o = 0; o < out; o++) {
-                const double go = G[c * out + o], *q = kw->Q0 + o * out, *qb = kb->Q0 + o * out;
-                if (go == 0.0) continue;
-                double *uc = u + c * out, *ubc = ub + c * out;
-                for (int64_t k = 0; k < out; k++)
-                    uc[k] += go * q[k], ubc[k] += go * qb[k];
-            }
-        for (int64_t c = 0; c < K; c++)
-            for (int64_t c2 = 0; c2 <= c; c2++) {
-                double s = 0;
-                for (int64_t k = 0; k < out; k++)
-                    s += u[c * out + k] * u[c2 * out + k] * w[k] +
-                         ub[c * out + k] * ub[c2 * out + k] * inv_d[kb->off + k];
-                fv[c * K + c2] += s;
-                if (c2 != c) fv[c2 * K + c] += s;
-            }
-        break;
-    }
+    case BNN_HESS_KRON: BNN_ASSERT(0); /* glm_kron_chunk */
     }
 }
 
-/* kron in the all-layers path, glm_accumulate's sums for GLM_KB inputs at a time as matrix
- * products (bnn__dgemm_serial): with the layer's inputs A_t (rows of Ad) and output Jacobians G_t
- * (K rows each, rows of Gd),
+/* kron: the projection onto Q_B ⊗ Q_A of a rank-one Jacobian row is (Q_Bᵀ g_c) ⊗ (Q_Aᵀ a), so
+ * an input adds Σ_k (Q_Bᵀ g_c)_k (Q_Bᵀ g_c')_k Σ_j (Q_Aᵀ a)_j² / (hf λB_k λA_j + δ), plus the bias
+ * block in its own basis Q_b. Done for GLM_KB inputs at a time as matrix products
+ * (bnn__dgemm_serial): with the layer's inputs A_t (rows of Ad, every rep-th row of A) and output
+ * Jacobians G_t (K rows each, rows of Gd),
  *   V = Ad·Q_A,  W = (V∘V)·IDᵀ (ID: the block's 1/(hf λB_k λA_j + δ), out × in),
  *   U = Gd·Q_B,  Ub = Gd·Q_b,
  *   f_var[t][c,c'] += Σ_k U[tK+c,k] U[tK+c',k] W[t,k] + Ub[tK+c,k] Ub[tK+c',k] / (hf λb_k + δ).
@@ -1070,6 +1031,22 @@ static void glm_kron_batch(glm_ctx *g, const glm_layer *L, int64_t t0, int64_t n
     }
 }
 
+/* kron for the chunk's nb inputs: the blocks of GLM_KB inputs spread over the threads, each
+ * thread with its own scratch. A: input t's features at row t·rep; G: its K Jacobian rows at
+ * rows t·K (the last-layer path passes K-periodic identity rows). */
+static void glm_kron_chunk(glm_ctx *g, const glm_layer *L, const float *A, const float *G) {
+    const int64_t nblk = (g->nb + GLM_KB - 1) / GLM_KB;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(g->nth) if (nblk > 1)
+#endif
+    for (int64_t q = 0; q < nblk; q++) {
+        const int64_t t0 = q * GLM_KB, nt = g->nb - t0 < GLM_KB ? g->nb - t0 : GLM_KB;
+        glm_kron_batch(g, L, t0, nt, A, G,
+                       g->ks + bnn__thread_id() * glm_kron_scratch(g->la->K, g->max_in,
+                                                                  g->max_out));
+    }
+}
+
 /* The curvature hook of the all-layers path: each input occupies rep = K consecutive rows, row c
  * back-propagating e_c, so G's rows are the output Jacobian ∂f_c/∂s of the layer. */
 static void glm_hook(void *ctx, int64_t layer, const float *A, const float *G, int64_t b,
@@ -1084,16 +1061,7 @@ static void glm_hook(void *ctx, int64_t layer, const float *A, const float *G, i
      * kron spread them over the threads, each with its own scratch; full writes columns of one
      * shared Jacobian and stays in one thread. */
     if (g->la->structure == BNN_HESS_KRON) {
-        const int64_t nblk = (g->nb + GLM_KB - 1) / GLM_KB;
-#if defined(BNN_HAVE_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(g->nth) if (nblk > 1)
-#endif
-        for (int64_t q = 0; q < nblk; q++) {
-            const int64_t tid = bnn__thread_id();
-            const int64_t t0 = q * GLM_KB, nt = g->nb - t0 < GLM_KB ? g->nb - t0 : GLM_KB;
-            glm_kron_batch(g, L, t0, nt, A, G,
-                           g->ks + tid * glm_kron_scratch(g->la->K, g->max_in, g->max_out));
-        }
+        glm_kron_chunk(g, L, A, G);
         return;
     }
 #if defined(BNN_HAVE_OPENMP)
@@ -1341,13 +1309,14 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
     double *inv_d = alloc_doubles(P);
     float *theta = bnn__alloc(bnn__bytes(nparams, sizeof(float)));
     float *xr = last ? NULL : bnn__alloc(bnn__bytes(rows * D, sizeof(float)));
-    const int64_t drows = rows > K ? rows : K; /* the last-layer path reads a K × K identity */
+    /* dout: nb·K rows, row r = e_{r mod K}: the seeds of the backward passes, and for the
+     * last-layer path every input's output Jacobian (the identity). */
+    const int64_t drows = nb * K;
     float *dout = bnn__alloc(bnn__bytes(drows * K, sizeof(float)));
     const int64_t nth = bnn_get_threads();
     g.max_in = max_in, g.max_out = max_out, g.nth = nth;
-    g.u = alloc_doubles(nth * K * max_out), g.ub = alloc_doubles(nth * K * max_out);
-    g.v = alloc_doubles(nth * max_in), g.w = alloc_doubles(nth * max_out);
-    if (!last && la->structure == BNN_HESS_KRON &&
+    g.w = alloc_doubles(nth * max_out);
+    if (la->structure == BNN_HESS_KRON &&
         !(g.ks = alloc_doubles(nth * glm_kron_scratch(K, max_in, max_out))))
         rc = bnn__error(BNN_ENOMEM, "bnn_laplace_glm: out of memory");
     const bool dense_j = la->structure == BNN_HESS_FULL || la->structure == BNN_HESS_LOWRANK;
@@ -1360,7 +1329,7 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
             g.J = alloc_doubles(g.R * P);
         g.U = alloc_doubles(g.R * (la->structure == BNN_HESS_LOWRANK ? la->rank : P));
     }
-    if (!inv_d || !theta || (!last && !xr) || !dout || !g.u || !g.ub || !g.v || !g.w ||
+    if (!inv_d || !theta || (!last && !xr) || !dout || !g.w ||
         (dense_j && (!(g.J || g.phid) || !g.U)))
         rc = bnn__error(BNN_ENOMEM, "bnn_laplace_glm: out of memory");
     if (!rc) rc = bnn_model_reserve(m, rows);
@@ -1372,7 +1341,6 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
         g.inv_d = inv_d, g.Qf = chol ? la->Lt : la->Q;
         memcpy(theta, bnn_model_cparams(m), (size_t)nparams * sizeof(float));
         bnn_curv_scatter(la->c, la->meanf, theta);
-        /* dout row r = e_{r mod K}; for the last-layer path the same K × K identity is G. */
         for (int64_t r = 0; r < drows; r++)
             for (int64_t c = 0; c < K; c++)
                 dout[r * K + c] = (r % K) == c ? 1.0f : 0.0f;
@@ -1388,6 +1356,8 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
             const float *phi = sub[0].layer ? bnn__model_act(m, sub[0].layer - 1) : x + t0 * D;
             if (full_last)
                 glm_full_last(&g, &sub[0], phi);
+            else if (la->structure == BNN_HESS_KRON)
+                glm_kron_chunk(&g, &sub[0], phi, dout);
             else
                 for (int64_t t = 0; t < nc; t++)
                     glm_accumulate(&g, &sub[0], t, phi + t * sub[0].in, dout, 0);
@@ -1404,7 +1374,7 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
             bnn__model_backward_hook_to(m, theta, dout, glm_hook, &g, sub[0].layer);
         if (dense_j) glm_full_finish(&g, full_last);
     }
-    bnn__free(g.ks), bnn__free(g.phid), bnn__free(g.U), bnn__free(g.J), bnn__free(g.w), bnn__free(g.v), bnn__free(g.ub), bnn__free(g.u);
+    bnn__free(g.ks), bnn__free(g.phid), bnn__free(g.U), bnn__free(g.J), bnn__free(g.w);
     bnn__free(dout), bnn__free(xr), bnn__free(theta), bnn__free(inv_d), bnn__free(sub);
     return rc;
 }
