@@ -99,6 +99,9 @@ int64_t bnn__model_layer_in(const bnn_model *m, int64_t i);
 /* Floats bnn_predict may keep of the layers a sampled Laplace posterior leaves fixed (64 MiB; the
  * inputs are taken in chunks that fit). A variable so that tests can make the chunks small. */
 extern int64_t bnn__predict_feat_floats;
+/* The first weight a sample of q can differ from q's mean in: 0 for a diagonal Gaussian, the
+ * subset's first weight for a Laplace posterior, n for a point mass. */
+int64_t bnn__posterior_first_varied(const bnn_posterior *q);
 float *bnn__model_grad_buf(bnn_model *m, int which);
 
 /* Writes the model's metadata (spec, task, version) and its weight tensors taken from params

@@ -45,6 +45,19 @@ void bnn_posterior_free(bnn_posterior *q) {
 
 bnn_posterior_kind bnn_posterior_kind_of(const bnn_posterior *q) { return q->kind; }
 int64_t bnn_posterior_n(const bnn_posterior *q) { return q->n; }
+
+int64_t bnn__posterior_first_varied(const bnn_posterior *q) {
+    if (q->kind == BNN_POSTERIOR_POINT) return q->n;
+    if (q->kind != BNN_POSTERIOR_LAPLACE) return 0;
+    const bnn_curv *c = bnn_laplace_curv(q->la);
+    int64_t first = q->n;
+    for (int64_t sg = 0; sg < bnn_curv_nsegments(c); sg++) {
+        int64_t off = 0, len = 0;
+        bnn_curv_segment(c, sg, &off, &len);
+        if (off < first) first = off;
+    }
+    return first;
+}
 float *bnn_posterior_mean(bnn_posterior *q) { return q->mean; }
 float *bnn_posterior_std(bnn_posterior *q) { return q->std; }
 const float *bnn_posterior_cmean(const bnn_posterior *q) { return q->mean; }

@@ -256,18 +256,9 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
      * samples are the ones of the plain loop (the generator restarts for every chunk), so the
      * numbers are too. */
     const int64_t nl = bnn_model_nlayers(m);
-    int64_t from = 0, chunk = n, width = 0;
-    if (sampled && bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE) {
-        const bnn_curv *c = bnn_laplace_curv(bnn_posterior_laplace(q));
-        int64_t first = INT64_MAX;
-        for (int64_t sg = 0; sg < bnn_curv_nsegments(c); sg++) {
-            int64_t off = 0, len = 0;
-            bnn_curv_segment(c, sg, &off, &len);
-            if (off < first) first = off;
-        }
-        from = bnn__model_first_layer_at(m, first);
-        if (from >= nl) from = 0;
-    }
+    int64_t from = sampled ? bnn__model_first_layer_at(m, bnn__posterior_first_varied(q)) : 0;
+    int64_t chunk = n, width = 0;
+    if (from >= nl) from = 0;
     if (from > 0) {
         width = bnn__model_layer_in(m, from);
         const int64_t cap = bnn__predict_feat_floats / width / bs * bs;
