@@ -72,8 +72,13 @@ grep -q "temperature" "$T/out" && ok || bad "the model file was updated in place
 run "eval with an infinite NLL" "$BNN" eval -m "$T/map.safetensors" --temperature 1e-300 --json "$T/inf.json"
 grep -q '"nll":[[:space:]]*null' "$T/inf.json" && ok || bad "an infinite NLL is null in the JSON"
 validate "$T/inf.json"
-# A run that fails at --plot leaves no report behind.
+# --plot of a regression model is refused before anything runs; a run that fails writing its
+# plot (after the metrics: /dev/full takes no bytes) leaves no report behind.
 expect_fail "eval --plot of a regression model" "classification" "$BNN" eval -m "$T/sine.safetensors" --json "$T/never.json" --plot "$T/never.svg"
+if [ -w /dev/full ] && [ -c /dev/full ]; then
+  expect_fail "eval whose plot cannot be written" "cannot write the plot" "$BNN" eval -m "$T/map.safetensors" --json "$T/never.json" --plot /dev/full
+  [ ! -e "$T/never.json" ] && ok || bad "a failed eval left its report behind"
+fi
 
 # --- a model's data is read as it was in training: the CSV header and target column, the seed
 python3 - "$T/numhdr.csv" <<'PYEOF'
