@@ -1083,12 +1083,12 @@ static void glm_hook(void *ctx, int64_t layer, const float *A, const float *G, i
  * lowrank: the same with Q = U (P × r) and, by Woodbury (U orthonormal),
  *   Σ = (hf U Λ Uᵀ + δ I)⁻¹ = (1/δ) I + U diag(1/(hf λ + δ) − 1/δ) Uᵀ,
  * so f_var = (1/δ) J Jᵀ + (J U) diag(−hf λ / (δ (hf λ + δ))) (J U)ᵀ; nothing is P × P. */
-static void glm_full_finish(glm_ctx *g, bool have_u) {
+static void glm_full_project(glm_ctx *g) {
     const bnn_laplace *la = g->la;
     const bool lowrank = la->structure == BNN_HESS_LOWRANK;
     const int64_t K = la->K, P = lowrank ? la->rank : la->P, R = g->R, rows = g->nb * K;
     const int64_t Prow = la->P; /* rows of Q and J */
-    const int64_t ntiles = have_u ? 0 : (P + GLM_TILE - 1) / GLM_TILE;
+    const int64_t ntiles = (P + GLM_TILE - 1) / GLM_TILE;
     const double *J = g->J, *Q = lowrank ? la->U : g->Qf;
     double *U = g->U;
 #if defined(BNN_HAVE_OPENMP)
@@ -1109,6 +1109,15 @@ static void glm_full_finish(glm_ctx *g, bool have_u) {
             }
         }
     }
+}
+
+/* f_var from U (glm_full_project, or glm_full_last straight from the features). */
+static void glm_full_finish(glm_ctx *g) {
+    const bnn_laplace *la = g->la;
+    const bool lowrank = la->structure == BNN_HESS_LOWRANK;
+    const int64_t K = la->K, P = lowrank ? la->rank : la->P, R = g->R, rows = g->nb * K;
+    const int64_t Prow = la->P; /* rows of J */
+    const double *J = g->J, *U = g->U;
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for schedule(static) if ((double)rows * (double)K * (double)P > 1e6)
 #endif
@@ -1148,7 +1157,7 @@ static void glm_full_finish(glm_ctx *g, bool have_u) {
  *   U[t·K + c, :] = Σ_i φ_ti Q[woff + c·in + i, :] + Q[boff + c, :],
  * K products (nb × in)·(in × P) done as BLAS calls (bnn__dgemm_serial) on fixed column tiles of
  * GLM_TILE spread over the threads, so no element depends on the thread count. The same
- * multiply-adds as the sparse loop of glm_full_finish at matrix-product speed (5× here). */
+ * multiply-adds as the sparse loop of glm_full_project at matrix-product speed (5× here). */
 static void glm_full_last(glm_ctx *g, const glm_layer *L, const float *phi) {
     const int64_t K = g->la->K, P = g->la->P, in = L->in, nb = g->nb;
     const int64_t ntiles = (P + GLM_TILE - 1) / GLM_TILE;
@@ -1372,7 +1381,8 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
                 f_mu[(t0 + t) * K + c] = f[t * rep * K + c];
         if (!last) /* down to the subset's first layer only */
             bnn__model_backward_hook_to(m, theta, dout, glm_hook, &g, sub[0].layer);
-        if (dense_j) glm_full_finish(&g, full_last);
+        if (dense_j && !full_last) glm_full_project(&g);
+        if (dense_j) glm_full_finish(&g);
     }
     bnn__free(g.ks), bnn__free(g.phid), bnn__free(g.U), bnn__free(g.J), bnn__free(g.w);
     bnn__free(dout), bnn__free(xr), bnn__free(theta), bnn__free(inv_d), bnn__free(sub);
