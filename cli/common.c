@@ -28,8 +28,8 @@ static int set_value(const char *cmd, cli_opt *o, const char *v) {
     switch (o->type) {
     case OPT_STR: *(const char **)o->dst = v; return 0;
     case OPT_INT: {
-        long long x = strtoll(v, &end, 10);
-        if (errno || end == v || *end)
+        int64_t x;
+        if (bnn_parse_int(v, &x))
             return cli_usage_error(cmd, "--%s expects an integer, got '%s'", o->name, v);
         *(int64_t *)o->dst = x;
         return 0;
@@ -191,10 +191,8 @@ int cli_meta_int(const char *cmd, const char *path, const char *key, const char 
                  int64_t dflt, int64_t *out) {
     *out = dflt;
     if (!v) return 0;
-    char *end;
-    errno = 0;
-    const long long x = strtoll(v, &end, 10);
-    if (errno || end == v || *end || x < lo)
+    int64_t x;
+    if (bnn_parse_int(v, &x) || x < lo)
         return cli_error(cmd, "%s: %s is '%.40s', not a whole number >= %lld", path, key, v,
                          (long long)lo);
     *out = x;

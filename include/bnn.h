@@ -65,6 +65,11 @@ int bnn_get_threads(void);
  * written in place instead. BNN_EIO naming the file on failure. */
 int bnn_write_file(const char *path, const void *data, size_t len);
 
+/* Parses s as a whole number the way every bnn reader does (command-line options, file metadata,
+ * the lists inside metadata): an optional '-' and decimal digits, nothing else (no spaces, no
+ * '+'), within int64. BNN_EINVAL otherwise, quoting s. */
+int bnn_parse_int(const char *s, int64_t *out);
+
 /* ---------------------------------------------------------------- random numbers */
 
 /* Counter-based generator (Philox4x32-10, Salmon et al., "Parallel random numbers: as easy as

@@ -160,6 +160,9 @@ run "resume onto the same checkpoint" "$BNN" train --resume "$T/seed_ck.safetens
 cmp -s "$T/seed_full.safetensors" "$T/seed_resumed2.safetensors" && ok || bad "--resume X --checkpoint X"
 python3 "$(dirname "$0")/st_meta.py" "$T/dh.safetensors" "$T/badho.safetensors" bnn.data.holdout abc
 expect_fail "a hold-out that is not a count" "bnn.data.holdout" "$BNN" calibrate -m "$T/badho.safetensors" -o "$T/never.safetensors"
+python3 "$(dirname "$0")/st_meta.py" "$T/dh.safetensors" "$T/signho.safetensors" bnn.data.holdout +10
+expect_fail "a hold-out written with a sign" "bnn.data.holdout" "$BNN" calibrate -m "$T/signho.safetensors" -o "$T/never.safetensors"
+expect_fail "an option written with a sign" "expects an integer" "$BNN" train --data moons --epochs +1 -q -o "$T/never.safetensors"
 python3 "$(dirname "$0")/st_meta.py" "$T/ck.safetensors" "$T/ck_epoch.safetensors" bnn.state.epoch 9223372036854775807
 expect_fail "checkpoint with a huge epoch" "bnn.state.epoch" "$BNN" train --resume "$T/ck_epoch.safetensors" -q -o "$T/never.safetensors"
 python3 "$(dirname "$0")/st_meta.py" "$T/ck.safetensors" "$T/ck_sched.safetensors" bnn.lr_schedule linear
@@ -180,6 +183,17 @@ python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/huge.safetensors" 
 expect_fail "a model spec larger than the file" "parameters but the file holds" "$BNN" eval -m "$T/huge.safetensors"
 run "info on it" "$BNN" info "$T/huge.safetensors"
 grep -q "does not load" "$T/out" && ok || bad "info says the model does not load"
+# The prediction options (one definition, CLI_PREDICT_OPTS) are range-checked alike by every
+# command that predicts.
+for c in "eval -m $T/map.safetensors" "predict -m $T/map.safetensors -o $T/never.csv --data moons" \
+         "compare $T/map.safetensors" "plot -m $T/map.safetensors -o $T/never.svg"; do
+  # shellcheck disable=SC2086 # the command and its arguments are split on purpose
+  expect_fail "${c%% *}: negative --samples" "--samples must be between 0 and" "$BNN" $c --samples -1
+  # shellcheck disable=SC2086
+  expect_fail "${c%% *}: too many --link-samples" "--link-samples must be between 0 and" "$BNN" $c --link-samples 100000000
+  # shellcheck disable=SC2086
+  expect_fail "${c%% *}: negative --seed" "--seed must be >= 0" "$BNN" $c --seed -3
+done
 
 [ ! -e "$T/never.csv" ] && [ ! -e "$T/never.svg" ] && [ ! -e "$T/never.json" ] && [ ! -e "$T/never.safetensors" ] \
   && ok || bad "a failed command left a file"

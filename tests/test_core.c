@@ -1,4 +1,4 @@
-/* Core: error table, arena, Philox generator, GEMM seam (OpenBLAS against the C reference). */
+/* Core: error table, whole-number parsing, arena, Philox generator, GEMM seam (OpenBLAS against the C reference). */
 #include "check.h"
 #include "core/internal.h"
 
@@ -16,6 +16,36 @@ static void test_errors(void) {
     CHECK(!strcmp(bnn_last_error(), "file a.bin: field shape"));
     bnn__error_clear();
     CHECK(bnn_last_error()[0] == '\0');
+}
+
+/* One grammar for whole numbers: an optional '-' and digits, nothing else, within int64. */
+static void test_parse_int(void) {
+    const char *good[] = {"0", "7", "-12", "007", "9223372036854775807", "-9223372036854775808"};
+    const int64_t want[] = {0, 7, -12, 7, INT64_MAX, INT64_MIN};
+    for (int i = 0; i < 6; i++) {
+        int64_t x = -1;
+        CHECK_EQ_INT(bnn_parse_int(good[i], &x), 0);
+        CHECK(x == want[i]);
+    }
+    const char *bad[] = {"", "-", " 5", "+5", "5 ", "5\n", "--5", "-+5", "1e3", "0x10", "1.0",
+                         "9223372036854775808", "-9223372036854775809", "five"};
+    for (int i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++) {
+        int64_t x = 42;
+        const int rc = bnn_parse_int(bad[i], &x);
+        if (rc != BNN_EINVAL) fprintf(stderr, "bnn_parse_int accepted '%s'\n", bad[i]);
+        CHECK_EQ_INT(rc, BNN_EINVAL);
+        CHECK(x == 42);
+        CHECK(strstr(bnn_last_error(), "not a whole number") != NULL);
+    }
+    CHECK_EQ_INT(bnn_parse_int(NULL, &(int64_t){0}), BNN_EINVAL);
+    /* Inside a longer string: the number's end is reported; nothing may come before it. */
+    const char *end = NULL;
+    int64_t x = 0;
+    CHECK_EQ_INT(bnn__parse_int_prefix("61:21", &end, &x), 0);
+    CHECK(x == 61 && end && *end == ':');
+    CHECK_EQ_INT(bnn__parse_int_prefix(" 61:21", &end, &x), BNN_EINVAL);
+    CHECK_EQ_INT(bnn__parse_int_prefix("+61", &end, &x), BNN_EINVAL);
+    CHECK_EQ_INT(bnn__parse_int_prefix(":21", &end, &x), BNN_EINVAL);
 }
 
 static void test_arena(void) {
@@ -308,6 +338,7 @@ int main(void) {
     test_syrk();
     test_gemm_thread_invariance();
     test_errors();
+    test_parse_int();
     test_arena();
     test_philox_kat();
     test_rng_stats_and_threads();

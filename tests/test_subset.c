@@ -517,9 +517,11 @@ static void test_files(void) {
         CHECK_EQ_INT(bnn_curv_offset(c2), 61);
         bnn_posterior_free(q2), bnn_model_free(m2), bnn_st_free(st);
 
-        /* Malformed segments (descending; wrong total; garbage) are refused. */
-        const char *bad[4] = {"61:21,0:25", "0:25,61:20", "0:x", "0:25,"};
-        for (int i = 0; i < 4; i++) {
+        /* Malformed segments (descending; wrong total; garbage; this subset's own "61:21"
+         * written with a sign or a space, which bnn_parse_int refuses everywhere) are refused. */
+        const char *bad[7] = {"61:21,0:25", "0:25,61:20", "0:x", "0:25,", "+61:21", " 61:21",
+                              "61:+21"};
+        for (int i = 0; i < 7; i++) {
             const char *key = "bnn.laplace.segments";
             REQUIRE(bnn_laplace_save(la, m, BNN_TASK_CLASSIFICATION, path, &key, &bad[i], 1) == 0);
             int rc = load_rc(path, &m2, &q2, &st);

@@ -111,6 +111,11 @@ int bnn__model_write(const bnn_model *m, bnn_st_writer *w, bnn_task task, const 
  * names the file or structure in error messages. */
 int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, const char *what);
 
+/* bnn_parse_int's grammar for a number inside a longer string: parses the whole number at s
+ * (an optional '-' and digits; nothing before them) and sets *end past it. BNN_EINVAL, without
+ * a message, when s does not start with one or it overflows int64. */
+int bnn__parse_int_prefix(const char *s, const char **end, int64_t *out);
+
 /* The normals bnn_rng_normal draws come in chunks of BNN_RNG_CHUNK values: chunk c holds the
  * values it would write at [c·CHUNK, (c+1)·CHUNK) when called at rng's position. This writes chunk
  * c to out without advancing rng, so a loop can draw its noise chunk by chunk (in any order, on

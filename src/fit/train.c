@@ -569,11 +569,8 @@ static int meta_int(const bnn_st *st, const char *path, const char *key, int64_t
                     int64_t *out) {
     const char *v = bnn_st_meta(st, key);
     if (!v) return bnn__error(BNN_EFORMAT, "%s: checkpoint lacks '%s'", path, key);
-    char *end;
-    errno = 0;
-    const long long x = strtoll(v, &end, 10);
-    if (errno == ERANGE || end == v || *end || x < lo || x > hi ||
-        !((v[0] >= '0' && v[0] <= '9') || v[0] == '-'))
+    int64_t x;
+    if (bnn_parse_int(v, &x) || x < lo || x > hi)
         return bnn__error(BNN_EFORMAT, "%s: '%s' is '%.40s', not a whole number in [%lld, %lld]",
                           path, key, v, (long long)lo, (long long)hi);
     *out = x;

@@ -229,13 +229,12 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
         const char *q = segs;
         bool okp = true;
         while (okp && nseg < cap) {
-            char *end;
-            soff[nseg] = strtoll(q, &end, 10);
-            okp = end != q && *end == ':';
+            const char *end;
+            okp = !bnn__parse_int_prefix(q, &end, &soff[nseg]) && *end == ':';
             if (okp) {
                 q = end + 1;
-                slen[nseg] = strtoll(q, &end, 10);
-                okp = end != q && (*end == ',' ? end[1] != '\0' : !*end);
+                okp = !bnn__parse_int_prefix(q, &end, &slen[nseg]) &&
+                      (*end == ',' ? end[1] != '\0' : !*end);
             }
             if (okp) nseg++, q = *end ? end + 1 : end;
             if (!*q) break;
@@ -327,10 +326,10 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
         const char *q = layers;
         bool okl = true;
         while (okl && *q && nl < 256) {
-            char *end;
-            ls[nl++] = strtoll(q, &end, 10);
-            okl = end != q && (*end == ',' ? end[1] != '\0' : !*end);
-            q = *end == ',' ? end + 1 : end;
+            const char *end;
+            okl = !bnn__parse_int_prefix(q, &end, &ls[nl++]) &&
+                  (*end == ',' ? end[1] != '\0' : !*end);
+            if (okl) q = *end == ',' ? end + 1 : end;
         }
         if (!okl || *q)
             rc = bnn__error(BNN_EFORMAT, "not a comma-separated list of sizes");

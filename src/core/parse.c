@@ -1,0 +1,29 @@
+/* Whole numbers in text, read one way everywhere (options, file metadata, the lists inside
+ * metadata): an optional '-' and decimal digits. strtoll alone would also take leading spaces and
+ * a '+', so " 5" would be a holdout size to one reader and malformed to another. */
+#include "core/internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+int bnn__parse_int_prefix(const char *s, const char **end, int64_t *out) {
+    const char *p = s + (*s == '-');
+    if (*p < '0' || *p > '9') return BNN_EINVAL;
+    char *e;
+    errno = 0;
+    const long long x = strtoll(s, &e, 10);
+    if (errno == ERANGE) return BNN_EINVAL;
+    *end = e;
+    *out = (int64_t)x;
+    return 0;
+}
+
+int bnn_parse_int(const char *s, int64_t *out) {
+    const char *end;
+    int64_t x;
+    if (!s) return bnn__error(BNN_EINVAL, "bnn_parse_int: NULL string");
+    if (bnn__parse_int_prefix(s, &end, &x) || *end)
+        return bnn__error(BNN_EINVAL, "'%.40s' is not a whole number", s);
+    *out = x;
+    return 0;
+}
