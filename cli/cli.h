@@ -61,6 +61,27 @@ int cli_meta_int(const char *cmd, const char *path, const char *key, const char 
 int cli_meta_count(const char *cmd, const char *path, const char *key, const char *v,
                    int64_t *out);
 
+/* The options of every command that predicts (eval, predict, compare, plot), one text for all:
+ * --samples (left at -1 when not given: cli_samples_for picks it once the posterior is known),
+ * --seed and --link-samples. cli_check_predict_opts refuses values out of range (a usage error,
+ * returns 2). */
+#define CLI_PREDICT_OPTS(samples, seed, link)                                                      \
+    {"samples", 'S', OPT_INT, &(samples), "S",                                                     \
+     "weight samples to average (0: at the mean): default 32 for ivon and mfvi, 0 for a point "    \
+     "estimate; a Laplace file uses its GLM predictive unless S > 0", 0},                          \
+    {"seed", 's', OPT_INT, &(seed), "N",                                                           \
+     "seed of the weight samples, and of generated data other than the model's own (which keeps "  \
+     "its training seed) (default 0)", 0},                                                         \
+    {"link-samples", 0, OPT_INT, &(link), "S",                                                     \
+     "Laplace GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over S draws of the "      \
+     "linearised logits", 0}
+int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int64_t samples,
+                           int64_t seed, int64_t link);
+/* --samples for posterior q: 0 for a point estimate (nothing to sample); else as given, and when
+ * not given 32 for a diagonal Gaussian (ivon, mfvi) and 0 for a Laplace posterior (its GLM
+ * predictive). */
+int64_t cli_samples_for(const bnn_posterior *q, int64_t samples);
+
 /* --threads: 0 leaves the default (all cores), 1..BNN_MAX_THREADS sets it; else a usage error
  * (returns 2). */
 int cli_set_threads(const char *cmd, int64_t threads);

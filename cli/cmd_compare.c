@@ -25,9 +25,7 @@ int cmd_compare(int argc, char **argv) {
         {"model", 'm', OPT_LIST, &models, "FILE", "a model file (repeat for each model, at most 8)", 0},
         {"data", 'd', OPT_STR, &data, "SPEC", "test data (default: the first model's training data)", 0},
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable), e.g. fmnist:flip", 0},
-        {"samples", 'S', OPT_INT, &samples, "S", "weight samples: default 32 for ivon and mfvi, 0 for a point estimate; a Laplace file uses its GLM predictive unless S > 0", 0},
-        {"link-samples", 0, OPT_INT, &link, "S", "Laplace GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over S draws of the linearised logits", 0},
-        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples, and of generated data other than the model's own (which keeps its training seed) (default 0)", 0},
+        CLI_PREDICT_OPTS(samples, seed, link),
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
@@ -45,11 +43,7 @@ int cmd_compare(int argc, char **argv) {
     if (rc) return 2;
     for (int i = 0; i < npos && models.n < CLI_LIST_MAX; i++) models.v[models.n++] = pos[i];
     if (models.n < 1 || models.n > MAXM) return cli_usage_error(cmd, "give 1 to %d models", MAXM);
-    if ((cli_seen(opts, nopts, "samples") && samples < 0) || samples > BNN_MAX_SAMPLES)
-        return cli_usage_error(cmd, "--samples must be between 0 and %d", BNN_MAX_SAMPLES);
-    if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
-    if (link < 0 || link > BNN_MAX_SAMPLES)
-        return cli_usage_error(cmd, "--link-samples must be between 0 and %d", BNN_MAX_SAMPLES);
+    if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, link)) return 2;
     if (cli_set_threads(cmd, threads)) return 2;
     column cols[MAXM];
     memset(cols, 0, sizeof cols);
@@ -75,7 +69,6 @@ int cmd_compare(int argc, char **argv) {
             goto next;
         }
         const char *meth = bnn_st_meta(st, "bnn.method");
-        const bool diag = bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;
         snprintf(c->name, sizeof c->name, "%s%s", meth ? meth : "model",
                  bnn_st_meta(st, "bnn.temperature") ? "+T" : "");
         if (!ds) {
@@ -101,8 +94,7 @@ int cmd_compare(int argc, char **argv) {
         struct bnn_predict_params pp = bnn_predict_default_params();
         /* ivon and mfvi average 32 samples by default; a Laplace file uses its GLM predictive
          * unless --samples asks for weight samples; a point estimate ignores both. */
-        const bool lap = bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE;
-        pp.samples = diag ? (samples < 0 ? 32 : samples) : lap && samples > 0 ? samples : 0;
+        pp.samples = cli_samples_for(q, samples);
         pp.link_samples = link;
         pp.seed = (uint64_t)seed;
         if ((rc = cli_meta_positive(cmd, c->path, "bnn.temperature",

@@ -63,11 +63,9 @@ int cmd_eval(int argc, char **argv) {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file written by bnn train, laplace or calibrate (required)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "data to evaluate on (default: the training data's spec)", 0},
         {"split", 0, OPT_STR, &split, "NAME", "test (default) or train", 0},
-        {"samples", 'S', OPT_INT, &samples, "S", "weight samples to average (0: at the mean): default 32 for ivon and mfvi, 0 for a point estimate; a Laplace file uses its GLM predictive unless S > 0", 0},
-        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples, and of generated data other than the model's own (which keeps its training seed) (default 0)", 0},
+        CLI_PREDICT_OPTS(samples, seed, link),
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable): AUROC and AUPR of each uncertainty score, e.g. fmnist:flip, noise", 0},
         {"shift", 0, OPT_STR, &shift, "rot", "sweep rotations 0..180 degrees in 15-degree steps: accuracy, NLL, ECE per angle", 0},
-        {"link-samples", 0, OPT_INT, &link, "S", "Laplace GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over S draws of the linearised logits", 0},
         {"bins", 0, OPT_INT, &bins, "N", "reliability-diagram bins for ECE (default 15)", 0},
         {"json", 0, OPT_STR, &json_path, "FILE", "also write every number (reliability bins, OOD, shift) as JSON", 0},
         {"plot", 0, OPT_STR, &plot, "FILE.svg", "write the reliability diagram (with --shift: the sweep) as SVG", 0},
@@ -105,11 +103,7 @@ int cmd_eval(int argc, char **argv) {
     if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
     if (bins < 1 || bins > BNN_MAX_BINS)
         return cli_usage_error(cmd, "--bins must be between 1 and %d", BNN_MAX_BINS);
-    if ((cli_seen(opts, nopts, "samples") && samples < 0) || samples > BNN_MAX_SAMPLES)
-        return cli_usage_error(cmd, "--samples must be between 0 and %d", BNN_MAX_SAMPLES);
-    if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
-    if (link < 0 || link > BNN_MAX_SAMPLES)
-        return cli_usage_error(cmd, "--link-samples must be between 0 and %d", BNN_MAX_SAMPLES);
+    if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, link)) return 2;
     if (shift && strcmp(shift, "rot")) return cli_usage_error(cmd, "--shift supports 'rot' only");
     if (cli_seen(opts, nopts, "temperature") && !(temperature > 0))
         return cli_usage_error(cmd, "--temperature must be positive");
@@ -135,7 +129,7 @@ int cmd_eval(int argc, char **argv) {
     const bnn_posterior_kind kind = bnn_posterior_kind_of(q);
     const bool diag = kind == BNN_POSTERIOR_DIAG, lap = kind == BNN_POSTERIOR_LAPLACE;
     /* A diagonal posterior predicts by sampling; a Laplace posterior by its GLM predictive. */
-    if (samples < 0) samples = diag ? 32 : 0;
+    samples = cli_samples_for(q, samples);
     const bool sampled = kind != BNN_POSTERIOR_POINT && samples > 0;
     /* Mutual information exists for a sampled predictive and for Monte-Carlo over a Laplace
      * posterior's linearised logits. */

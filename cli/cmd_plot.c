@@ -17,10 +17,8 @@ int cmd_plot(int argc, char **argv) {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file (required)", 0},
         {"output", 'o', OPT_STR, &output, "FILE.svg", "write the picture here (required)", 0},
         {"what", 0, OPT_STR, &what, "NAME", "2-D classification: prob (of class 1, default) or entropy", 0},
-        {"samples", 'S', OPT_INT, &samples, "S", "weight samples: default 32 for ivon and mfvi, 0 for a point estimate; a Laplace file uses its GLM predictive unless S > 0", 0},
-        {"link-samples", 0, OPT_INT, &link, "S", "Laplace GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over S draws of the linearised logits", 0},
+        CLI_PREDICT_OPTS(samples, seed, link),
         {"grid", 0, OPT_INT, &grid, "N", "grid points per axis (default 100)", 0},
-        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples, and of generated data other than the model's own (which keeps its training seed) (default 0)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "the data to draw (default: the training data)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
     };
@@ -42,11 +40,7 @@ int cmd_plot(int argc, char **argv) {
     if (strcmp(what, "prob") && strcmp(what, "entropy"))
         return cli_usage_error(cmd, "--what must be prob or entropy");
     if (grid < 10 || grid > 400) return cli_usage_error(cmd, "--grid must be between 10 and 400");
-    if ((cli_seen(opts, nopts, "samples") && samples < 0) || samples > BNN_MAX_SAMPLES)
-        return cli_usage_error(cmd, "--samples must be between 0 and %d", BNN_MAX_SAMPLES);
-    if (link < 0 || link > BNN_MAX_SAMPLES)
-        return cli_usage_error(cmd, "--link-samples must be between 0 and %d", BNN_MAX_SAMPLES);
-    if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
+    if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, link)) return 2;
     if (cli_set_threads(cmd, threads)) return 2;
     bnn_model *m = NULL;
     bnn_st *st = NULL;
@@ -60,8 +54,7 @@ int cmd_plot(int argc, char **argv) {
         rc = cli_fail(cmd, rc, model_path);
         goto done;
     }
-    const bool diag = bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;
-    if (samples < 0) samples = diag ? 32 : 0;
+    samples = cli_samples_for(q, samples);
     const int64_t d = bnn_model_input_dim(m), k = bnn_model_pred_dim(m, task);
     if (!((task == BNN_TASK_CLASSIFICATION && d == 2) || (task == BNN_TASK_REGRESSION && d == 1 && k == 1))) {
         rc = cli_error(cmd, "%s (%s) has %lld inputs: plot draws 2-input classifiers and 1-input "
@@ -85,6 +78,7 @@ int cmd_plot(int argc, char **argv) {
                                 bnn_st_meta(st, "bnn.temperature"), &pp.temperature)))
         goto done;
     char title[256];
+    const bool diag = bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;
     const bool lap = bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE;
     const char *how = samples && (diag || lap) ? "model average"
                       : lap                    ? "linearised (GLM)"

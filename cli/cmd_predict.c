@@ -22,9 +22,7 @@ int cmd_predict(int argc, char **argv) {
         {"data", 'd', OPT_STR, &df.data, "SPEC", "predict for a dataset's test split (same specs as eval)", 0},
         {"input", 'i', OPT_STR, &input, "FILE", "predict for the features in FILE: CSV (no target column) or IDX images", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the CSV here (required)", 0},
-        {"samples", 'S', OPT_INT, &samples, "S", "weight samples: default 32 for ivon and mfvi, 0 for a point estimate; a Laplace file uses its GLM predictive unless S > 0", 0},
-        {"seed", 's', OPT_INT, &seed, "N", "seed of the weight samples, and of generated data other than the model's own (which keeps its training seed) (default 0)", 0},
-        {"link-samples", 0, OPT_INT, &link, "S", "Laplace GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over the linearised logits", 0},
+        CLI_PREDICT_OPTS(samples, seed, link),
         {"temperature", 0, OPT_FLOAT, &temperature, "T", "divide the logits by T (default: the file's, else 1)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
@@ -51,11 +49,7 @@ int cmd_predict(int argc, char **argv) {
     if (!output) return cli_usage_error(cmd, "-o FILE is required");
     if (!df.data == !input) return cli_usage_error(cmd, "give exactly one of --data and --input");
     if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
-    if (link < 0 || link > BNN_MAX_SAMPLES)
-        return cli_usage_error(cmd, "--link-samples must be between 0 and %d", BNN_MAX_SAMPLES);
-    if ((cli_seen(opts, nopts, "samples") && samples < 0) || samples > BNN_MAX_SAMPLES)
-        return cli_usage_error(cmd, "--samples must be between 0 and %d", BNN_MAX_SAMPLES);
-    if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
+    if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, link)) return 2;
     if (cli_seen(opts, nopts, "temperature") && !(temperature > 0))
         return cli_usage_error(cmd, "--temperature must be positive");
     if (cli_set_threads(cmd, threads)) return 2;
@@ -74,8 +68,7 @@ int cmd_predict(int argc, char **argv) {
         rc = cli_fail(cmd, rc, model_path);
         goto done;
     }
-    const bool diag = bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;
-    if (samples < 0) samples = diag ? 32 : 0;
+    samples = cli_samples_for(q, samples);
     if (!cli_seen(opts, nopts, "temperature") &&
         (rc = cli_meta_positive(cmd, model_path, "bnn.temperature",
                                 bnn_st_meta(st, "bnn.temperature"), &temperature)))

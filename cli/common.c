@@ -229,6 +229,23 @@ int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cl
                         df->seed, &df->seed);
 }
 
+int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int64_t samples,
+                           int64_t seed, int64_t link) {
+    if ((cli_seen(opts, nopts, "samples") && samples < 0) || samples > BNN_MAX_SAMPLES)
+        return cli_usage_error(cmd, "--samples must be between 0 and %d", BNN_MAX_SAMPLES);
+    if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
+    if (link < 0 || link > BNN_MAX_SAMPLES)
+        return cli_usage_error(cmd, "--link-samples must be between 0 and %d", BNN_MAX_SAMPLES);
+    return 0;
+}
+
+int64_t cli_samples_for(const bnn_posterior *q, int64_t samples) {
+    const bnn_posterior_kind kind = bnn_posterior_kind_of(q);
+    if (kind == BNN_POSTERIOR_POINT) return 0;
+    if (samples >= 0) return samples;
+    return kind == BNN_POSTERIOR_DIAG ? 32 : 0;
+}
+
 int cli_set_threads(const char *cmd, int64_t threads) {
     if (threads < 0 || threads > BNN_MAX_THREADS)
         return cli_usage_error(cmd, "--threads must be between 1 and %d (got %lld)",
