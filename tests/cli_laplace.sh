@@ -37,6 +37,12 @@ for h in diag kron full; do
 done
 run "laplace fixed prior" "$BNN" laplace -m "$T/map.safetensors" --prior 3.5 -o "$T/la_fixed.safetensors"
 grep -q "precision 3.5 " "$T/out" && ok || bad "a fixed prior is used as given"
+# A loaded posterior's numbers do not depend on OpenBLAS's thread count (its default is every
+# core): the full posterior's eigendecomposition runs when the file is read, before any product.
+for t in 1 3; do
+  OPENBLAS_NUM_THREADS=$t run "eval all full, OpenBLAS at $t threads" "$BNN" eval -m "$T/la_all_full.safetensors" --json "$T/blas$t.json"
+done
+cmp -s "$T/blas1.json" "$T/blas3.json" && ok || bad "eval of a full posterior depends on OpenBLAS's thread count"
 # Sampling predictive and predict's CSV from a Laplace posterior.
 run "eval samples" "$BNN" eval -m "$T/la_all_kron.safetensors" --samples 8
 grep -q "Monte-Carlo average" "$T/out" && grep -q "mutual inf" "$T/out" && ok || bad "sampled Laplace predictive"

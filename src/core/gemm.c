@@ -6,7 +6,6 @@
 
 #if defined(BNN_HAVE_BLAS)
 #include <cblas.h>
-#include <pthread.h>
 #endif
 
 static bnn_gemm_backend gemm_backend = BNN_GEMM_AUTO;
@@ -43,13 +42,9 @@ static void gemm_ref(float *C, const float *A, const float *B, int64_t M, int64_
 }
 
 #if defined(BNN_HAVE_BLAS)
-/* OpenBLAS's own threading splits the work differently for different thread counts, which
- * changes the rounding of some products (seen with K = 600 and 784 at 1 vs 2 threads). So
- * OpenBLAS always runs single-threaded and bnn_gemm splits C itself into blocks whose
- * boundaries depend only on the shape; the blocks are shared among OpenMP threads. Every
- * element is then computed by the same single-threaded call whatever the thread count. */
-static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-static void blas_single_thread(void) { openblas_set_num_threads(1); }
+/* OpenBLAS runs single-threaded (bnn__blas_pin, threads.c): bnn_gemm splits C itself into
+ * blocks whose boundaries depend only on the shape, shared among OpenMP threads, so every element
+ * is computed by the same single-threaded call whatever the thread count. */
 
 /* Number of blocks for a product: 1 for small work, else up to 16 (divisible by 1, 2, 4, 8
  * and 16 threads), each at least 32 wide along the split dimension. */
@@ -62,7 +57,7 @@ static int64_t gemm_blocks(int64_t M, int64_t N, int64_t K) {
 
 static void gemm_blas(float *C, const float *A, const float *B, int64_t M, int64_t N, int64_t K,
                       bool ta, bool tb, float alpha, float beta) {
-    pthread_once(&blas_once, blas_single_thread);
+    bnn__blas_pin();
     const int lda = ta ? (int)M : (int)K, ldb = tb ? (int)K : (int)N, ldc = (int)N;
     const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
     const CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
@@ -121,7 +116,7 @@ static int64_t syrk_tiles(int64_t N, int64_t K) {
 }
 
 static void syrk_blas(float *C, const float *A, int64_t N, int64_t K, float alpha, float beta) {
-    pthread_once(&blas_once, blas_single_thread);
+    bnn__blas_pin();
     const int64_t nt = syrk_tiles(N, K);
     int64_t edge[SYRK_MAX_TILES + 1];
     for (int64_t t = 0; t <= nt; t++)
@@ -178,7 +173,7 @@ void bnn__dgemm_serial(double *C, const double *A, const double *B, int64_t M, i
 #if defined(BNN_HAVE_BLAS)
     if (gemm_backend != BNN_GEMM_REF && K > 0 && M <= INT32_MAX && N <= INT32_MAX &&
         K <= INT32_MAX && lda <= INT32_MAX && ldb <= INT32_MAX && ldc <= INT32_MAX) {
-        pthread_once(&blas_once, blas_single_thread);
+        bnn__blas_pin();
         cblas_dgemm(CblasRowMajor, CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N,
                     (int)K, 1.0, A, (int)lda, B, (int)ldb, 0.0, C, (int)ldc);
         return;
@@ -199,7 +194,7 @@ void bnn__syrk_serial(float *C, const float *A, int64_t N, int64_t K, float alph
     if (N == 0) return;
 #if defined(BNN_HAVE_BLAS)
     if (gemm_backend != BNN_GEMM_REF && K > 0 && N <= INT32_MAX && K <= INT32_MAX) {
-        pthread_once(&blas_once, blas_single_thread);
+        bnn__blas_pin();
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)N, (int)K, alpha, A, (int)N, beta,
                     C, (int)N);
         return;

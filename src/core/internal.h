@@ -22,6 +22,9 @@ void bnn__error_clear(void);
 /* The calling thread's number in the current OpenMP team (0 outside one, or without OpenMP), for
  * loops that give each thread its own scratch. */
 int64_t bnn__thread_id(void);
+/* Makes OpenBLAS single-threaded, once per process; call it before every BLAS or LAPACK call
+ * (outside OpenMP regions where possible). Its results then never depend on the core count. */
+void bnn__blas_pin(void);
 
 /* bnn_syrk as one single-threaded BLAS call over the whole triangle, for callers that spread
  * independent updates over the threads themselves (the last-layer full curvature's blocks): on

@@ -1105,6 +1105,7 @@ static int lowrank_from_dense(bnn_curv *lr, double *H, int64_t P, int64_t r) {
     }
     lapack_int mfound = 0;
     /* H is symmetric: its row-major storage is its column-major storage. */
+    bnn__blas_pin();
     lapack_int info =
         LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'L', (lapack_int)P, H, (lapack_int)P, 0.0, 0.0,
                        (lapack_int)(P - r + 1), (lapack_int)P, LAPACKE_dlamch('S'), &mfound, w, Z,
@@ -1211,6 +1212,7 @@ static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, int64_t l,
     for (int64_t it = 0; it < LOWRANK_MAXIT; it++) {
         /* V = orth(Z) by Householder QR (orthonormal even where Z is rank-deficient). */
         memcpy(V, Z, (size_t)(P * l) * sizeof(double));
+        bnn__blas_pin();
         lapack_int info =
             LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)P, (lapack_int)l, V, (lapack_int)l, tau);
         if (!info)
@@ -1236,6 +1238,7 @@ static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, int64_t l,
         for (int64_t a = 0; a < l; a++)
             for (int64_t c = 0; c < a; c++)
                 B[a * l + c] = B[c * l + a] = 0.5 * (B[a * l + c] + B[c * l + a]);
+        bnn__blas_pin();
         info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)l, B, (lapack_int)l, th);
         if (info) {
             rc = bnn__error(BNN_EINVAL,

@@ -101,6 +101,7 @@ static int sym_eig(double *Q, double *w, const double *S, int64_t n, const char 
     if (!all_finite(S, n * n))
         return bnn__error(BNN_EINVAL, "laplace: %s has non-finite entries", what);
     memcpy(Q, S, (size_t)(n * n) * sizeof(double));
+    bnn__blas_pin();
     lapack_int info =
         LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', (lapack_int)n, Q, (lapack_int)n, w);
     if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
@@ -565,6 +566,7 @@ static int full_chol(const bnn_laplace *la, double *A, double hf, const double *
         A[i] = hf * H[i];
     for (int64_t i = 0; i < P; i++)
         A[i * P + i] += dpar[i];
+    bnn__blas_pin();
     lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)P, A, (lapack_int)P);
     if (info != 0)
         return bnn__error(BNN_EINVAL,
@@ -614,6 +616,7 @@ static double lml_layers(const bnn_laplace *la, const double *dl, double sigma, 
         }
         for (int64_t i = 0; i < P; i++)
             logdet += 2.0 * log(A[i * P + i]);
+        bnn__blas_pin();
         lapack_int info = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', (lapack_int)P, A, (lapack_int)P);
         if (info != 0) {
             bnn__free(own), bnn__free(dpar);
@@ -698,7 +701,7 @@ int bnn_laplace_set_prior_layers(bnn_laplace *la, const double *prior_precs, int
         int rc = full_chol(la, Lt, 1.0 / (la->sigma * la->sigma), dpar, fn);
         bnn__free(dpar);
         lapack_int info = 0;
-        if (!rc)
+        if (!rc) /* full_chol pinned OpenBLAS (bnn__blas_pin) */
             info = LAPACKE_dtrtri(LAPACK_COL_MAJOR, 'L', 'N', (lapack_int)P, Lt, (lapack_int)P);
         if (!rc && info != 0)
             rc = bnn__error(BNN_EINVAL, "%s: LAPACKE_dtrtri info %d", fn, (int)info);

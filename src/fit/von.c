@@ -129,6 +129,7 @@ int bnn_von_step(double *m, double *S, const double *g, const double *H, const d
         goto done;
     }
     memcpy(L, Snew, (size_t)d * (size_t)d * sizeof *L);
+    bnn__blas_pin();
     lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)d, L, (lapack_int)d);
     if (info > 0) {
         rc = bnn__error(BNN_EINVAL,
@@ -224,6 +225,7 @@ int bnn_blr_fit(double *mean, double *precision, double *covariance, struct bnn_
     }
 
     memcpy(L, P, (size_t)d * (size_t)d * sizeof *L);
+    bnn__blas_pin();
     lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)d, L, (lapack_int)d);
     if (info != 0) {
         /* With α > 0 the precision is positive definite in exact arithmetic; this can only
