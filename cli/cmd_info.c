@@ -67,40 +67,29 @@ int cmd_info(int argc, char **argv) {
     if ((rc = bnn_st_read(&st, pos[0]))) return cli_fail(cmd, rc, NULL);
     printf("file      %s\n", pos[0]);
     const char *spec = bnn_st_meta(st, "bnn.model");
-    if (spec) {
-        /* Loaded rather than built from the spec alone: the loader checks the spec against the
-         * values the file holds before allocating, so a damaged spec costs nothing. */
-        bnn_model *m;
-        bnn_task tk;
-        if (bnn_model_load(&m, pos[0], &tk, NULL) == 0) {
-            printf("model     %s, %lld parameters\n", bnn_model_spec(m),
-                   (long long)bnn_model_nparams(m));
-            /* Linear layers carry their index for bnn laplace --subset layers:I,J,... */
-            printf("layers   ");
-            for (int64_t i = 0, j = 0; i < bnn_model_nlayers(m); i++) {
-                const char *kind = bnn_model_layer_kind(m, i);
-                int64_t wo, ws[2], bo, bl;
-                if (!strcmp(kind, "linear") && !bnn_model_layer_tensors(m, i, &wo, ws, &bo, &bl))
-                    printf(" %s[%lld] linear %lld->%lld", i ? "> " : "", (long long)j++,
-                           (long long)ws[1], (long long)ws[0]);
-                else
-                    printf(" %s%s", i ? "> " : "", kind);
-            }
-            printf("\n");
-            bnn_model_free(m);
-        } else {
-            printf("model     ");
-            cli_put_printable(stdout, spec);
-            printf(" (does not load: %s)\n", bnn_last_error());
+    /* The model from the file read above (read once: a full posterior's file is 100 MB). Loaded
+     * rather than built from the spec alone: the loader checks the spec against the values the
+     * file holds before allocating, so a damaged spec costs nothing. */
+    bnn_model *m = NULL;
+    bnn_task task = BNN_TASK_CLASSIFICATION;
+    char why[512] = "";
+    if (spec && bnn_model_from_st(&m, st, pos[0], &task))
+        snprintf(why, sizeof why, "%s", bnn_last_error());
+    if (m) {
+        printf("model     %s, %lld parameters\n", bnn_model_spec(m),
+               (long long)bnn_model_nparams(m));
+        /* Linear layers carry their index for bnn laplace --subset layers:I,J,... */
+        printf("layers   ");
+        for (int64_t i = 0, j = 0; i < bnn_model_nlayers(m); i++) {
+            const char *kind = bnn_model_layer_kind(m, i);
+            int64_t wo, ws[2], bo, bl;
+            if (!strcmp(kind, "linear") && !bnn_model_layer_tensors(m, i, &wo, ws, &bo, &bl))
+                printf(" %s[%lld] linear %lld->%lld", i ? "> " : "", (long long)j++,
+                       (long long)ws[1], (long long)ws[0]);
+            else
+                printf(" %s%s", i ? "> " : "", kind);
         }
-    } else {
-        printf("model     (not a bnn model file: no bnn.model in the metadata)\n");
-    }
-    /* The posterior, when the file holds one. */
-    const char *post = bnn_st_meta(st, "bnn.posterior");
-    bnn_model *m;
-    bnn_task task;
-    if (spec && bnn_model_load(&m, pos[0], &task, NULL) == 0) {
+        printf("\n");
         /* Files from before bnn.lik follow their task. */
         const bnn_lik_kind lik = bnn_model_lik(m, task);
         printf("likelihood %s (%s, %lld output%s%s)\n", bnn_lik_name(lik),
@@ -109,35 +98,38 @@ int cmd_info(int argc, char **argv) {
                lik == BNN_LIK_BERNOULLI        ? ": p(y = 1) = sigmoid(f)"
                : lik == BNN_LIK_HETERO_GAUSSIAN ? ": mean and log variance"
                                                 : "");
-        bnn_model_free(m);
     } else if (spec) {
-        printf("likelihood unknown: the model does not load (%s)\n", bnn_last_error());
+        printf("model     ");
+        cli_put_printable(stdout, spec);
+        printf(" (does not load: %s)\n", why);
+        printf("likelihood unknown: the model does not load (%s)\n", why);
+    } else {
+        printf("model     (not a bnn model file: no bnn.model in the metadata)\n");
     }
-    if (spec && post) {
+    /* The posterior, when the file holds one. */
+    if (m && bnn_st_meta(st, "bnn.posterior")) {
         bnn_posterior *q;
-        if (bnn_model_load(&m, pos[0], &task, NULL) == 0) {
-            if (bnn_posterior_load(&q, m, st) == 0) {
-                if (bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE) {
-                    const bnn_laplace *la = bnn_posterior_laplace(q);
-                    printf("posterior Laplace over %lld parameters, prior precision %.4g\n",
-                           (long long)bnn_curv_nparams(bnn_laplace_curv(la)),
-                           bnn_laplace_prior_prec(la));
-                    print_subset(m, bnn_laplace_curv(la));
-                } else if (bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG) {
-                    double lo, mean, hi;
-                    bnn_posterior_std_summary(q, &lo, &mean, &hi);
-                    printf("posterior diagonal Gaussian N(mean = the weights, std), std min %.4g "
-                           "mean %.4g max %.4g\n", lo, mean, hi);
-                } else {
-                    printf("posterior point estimate (the weights)\n");
-                }
-                bnn_posterior_free(q);
+        if (bnn_posterior_load(&q, m, st) == 0) {
+            if (bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE) {
+                const bnn_laplace *la = bnn_posterior_laplace(q);
+                printf("posterior Laplace over %lld parameters, prior precision %.4g\n",
+                       (long long)bnn_curv_nparams(bnn_laplace_curv(la)),
+                       bnn_laplace_prior_prec(la));
+                print_subset(m, bnn_laplace_curv(la));
+            } else if (bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG) {
+                double lo, mean, hi;
+                bnn_posterior_std_summary(q, &lo, &mean, &hi);
+                printf("posterior diagonal Gaussian N(mean = the weights, std), std min %.4g "
+                       "mean %.4g max %.4g\n", lo, mean, hi);
             } else {
-                printf("posterior invalid: %s\n", bnn_last_error());
+                printf("posterior point estimate (the weights)\n");
             }
-            bnn_model_free(m);
+            bnn_posterior_free(q);
+        } else {
+            printf("posterior invalid: %s\n", bnn_last_error());
         }
     }
+    bnn_model_free(m);
     const char *meth = bnn_st_meta(st, "bnn.method");
     if (meth && !strcmp(meth, "ivon"))
         printf("ivon      std = 1/sqrt(ess (h + delta)), ess %s, delta %s\n",

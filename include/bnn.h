@@ -929,6 +929,9 @@ int bnn_model_save(const bnn_model *m, const char *path, bnn_task task, const ch
  * tensor present with the right shape). *task receives bnn.task; st (if not NULL) receives the
  * opened file for further metadata, to be freed by the caller. */
 int bnn_model_load(bnn_model **out, const char *path, bnn_task *task, bnn_st **st);
+/* bnn_model_load from a file already read (bnn_st_read or bnn_st_parse); name is the file's name
+ * in error messages. st stays the caller's. */
+int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *name, bnn_task *task);
 
 /* The posterior stored in a file opened by bnn_model_load (metadata bnn.posterior: "point", or
  * "diag" with the tensor posterior.std [nparams]); the mean is the model's weights. A file

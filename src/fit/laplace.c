@@ -262,7 +262,17 @@ int bnn__laplace_set_layout(bnn_laplace *la, int64_t nlayers, const int64_t *siz
 /* The constructor in double: the posterior keeps θ_MAP in double (its ‖θ‖² enters the marginal
  * likelihood), so callers holding a double MAP (files, tests against float64 references) lose
  * nothing. Takes ownership of c, also on failure. */
+static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bnn_task task,
+                          const double *eigvec, const double *eigval);
+
 int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn_task task) {
+    return laplace_create(out, c, mean, task, NULL, NULL);
+}
+
+/* The constructor, for a full curvature with its eigendecomposition given (eigvec, eigval; both
+ * NULL: computed here). */
+static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bnn_task task,
+                          const double *eigvec, const double *eigval) {
     if (out) *out = NULL;
     if (!out || !c || !mean) {
         bnn_curv_free(c);
@@ -338,8 +348,15 @@ int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn
                                 (long long)la->P, (long long)la->P);
                 break;
             }
-            /* Not clipped: log det(hf·H + δ I) is then exact, as laplace-torch's torch.logdet. */
-            rc = sym_eig(la->Q, la->lam, H, la->P, "the full curvature");
+            /* Not clipped: log det(hf·H + δ I) is then exact, as laplace-torch's torch.logdet.
+             * A file that saved the eigendecomposition gives it (its reader checked it against H);
+             * else LAPACK computes it, the one O(P³) step of loading. */
+            if (eigvec && eigval) {
+                memcpy(la->Q, eigvec, (size_t)(la->P * la->P) * sizeof(double));
+                memcpy(la->lam, eigval, (size_t)la->P * sizeof(double));
+            } else {
+                rc = sym_eig(la->Q, la->lam, H, la->P, "the full curvature");
+            }
             /* A GGN or Fisher is positive semi-definite. Its float sums leave eigenvalues of
              * about −1e-8 of the largest (−6e-7 of 54 on moons); below −1e-4 of it the matrix
              * is damaged, not rounded. */
@@ -388,7 +405,8 @@ int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn
  * subset's P values (full = false) or the model's whole flat vector, read at the subset's
  * segments (full = true). */
 static int laplace_new_from(bnn_laplace **out, bnn_curv *c, const float *v, bool full,
-                            bnn_task task, const char *fn) {
+                            bnn_task task, const char *fn, const double *eigvec,
+                            const double *eigval) {
     if (out) *out = NULL;
     if (!out || !c || !v) {
         bnn_curv_free(c);
@@ -407,18 +425,33 @@ static int laplace_new_from(bnn_laplace **out, bnn_curv *c, const float *v, bool
             m[at + i] = v[so + i];
         at += sl;
     }
-    int rc = bnn__laplace_new_f64(out, c, m, task);
+    int rc = laplace_create(out, c, m, task, eigvec, eigval);
     bnn__free(m);
     return rc;
 }
 
 int bnn_laplace_new(bnn_laplace **out, bnn_curv *c, const float *mean, bnn_task task) {
-    return laplace_new_from(out, c, mean, false, task, "bnn_laplace_new");
+    return laplace_new_from(out, c, mean, false, task, "bnn_laplace_new", NULL, NULL);
 }
 
 int bnn_laplace_new_from_params(bnn_laplace **out, bnn_curv *c, const float *params,
                                 bnn_task task) {
-    return laplace_new_from(out, c, params, true, task, "bnn_laplace_new_from_params");
+    return laplace_new_from(out, c, params, true, task, "bnn_laplace_new_from_params", NULL,
+                            NULL);
+}
+
+int bnn__laplace_new_eig(bnn_laplace **out, bnn_curv *c, const float *params, bnn_task task,
+                         const double *eigvec, const double *eigval) {
+    if (c && bnn_curv_structure(c) != BNN_HESS_FULL) eigvec = eigval = NULL;
+    return laplace_new_from(out, c, params, true, task, "bnn_laplace_new_from_params", eigvec,
+                            eigval);
+}
+
+int bnn__laplace_full_eig(const bnn_laplace *la, const double **eigvec, const double **eigval) {
+    if (la->structure != BNN_HESS_FULL || !la->Q)
+        return bnn__error(BNN_EINVAL, "laplace: not a full posterior");
+    *eigvec = la->Q, *eigval = la->lam;
+    return 0;
 }
 
 int bnn__laplace_kron_eigvals(const bnn_laplace *la, int64_t block, int factor, const double **vals,
