@@ -121,18 +121,23 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
     const int64_t bs = p->batch_size < n ? p->batch_size : n;
     int rc = bnn_model_reserve(m, bs);
     if (rc) return rc;
-    double *fm = bnn__alloc(bnn__bytes(bs * k, sizeof(double)));
-    double *fv = bnn__alloc(bnn__bytes(bs * k * k, sizeof(double)));
-    double *fm2 = bnn__alloc(bnn__bytes(bs * 2, sizeof(double)));
-    double *fv2 = bnn__alloc(bnn__bytes(bs * 4, sizeof(double)));
+    /* bnn_laplace_glm runs the network bs examples at a time itself but sets up its workspace
+     * per call (for full, up to 64 MiB of J·Q, fresh pages each time), so each call gets as many
+     * examples as 64 MiB of f_var hold. */
+    int64_t gs = (int64_t)((64u << 20) / sizeof(double)) / (k * k);
+    gs = gs < bs ? bs : gs > n ? n : gs;
+    double *fm = bnn__alloc(bnn__bytes(gs * k, sizeof(double)));
+    double *fv = bnn__alloc(bnn__bytes(gs * k * k, sizeof(double)));
+    double *fm2 = bnn__alloc(bnn__bytes(gs * 2, sizeof(double)));
+    double *fv2 = bnn__alloc(bnn__bytes(gs * 4, sizeof(double)));
     if (!fm || !fv || !fm2 || !fv2) {
         rc = bnn__error(BNN_ENOMEM, "out of memory for the GLM predictive");
         goto done;
     }
     const double T = p->temperature, s2 = p->sigma * p->sigma;
     bnn_rng link_rng = bnn_rng_make(p->seed, BNN_STREAM_PREDICT + 1);
-    for (int64_t lo = 0; lo < n; lo += bs) {
-        const int64_t b = lo + bs <= n ? bs : n - lo;
+    for (int64_t lo = 0; lo < n; lo += gs) {
+        const int64_t b = lo + gs <= n ? gs : n - lo;
         if ((rc = bnn_laplace_glm(la, m, x + lo * d, b, fm, fv))) goto done;
         if (task == BNN_TASK_CLASSIFICATION) {
             if (T != 1.0) {
