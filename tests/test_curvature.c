@@ -667,10 +667,10 @@ static void test_errors(void) {
     CHECK_EQ_INT(bnn_curv_compute(&c, m, ds, &p), BNN_EINVAL);
     p = bnn_curv_default_params();
     CHECK_EQ_INT(bnn_curv_compute(&c, m, NULL, &p), BNN_EINVAL);
-    /* Label out of range. */
+    /* Label out of range: the data check names the row, as training's does. */
     bnn_dataset_labels(ds)[4] = 3;
-    CHECK_EQ_INT(bnn_curv_compute(&c, m, ds, &p), BNN_EINVAL);
-    CHECK(strstr(bnn_last_error(), "example 4") != NULL);
+    CHECK_EQ_INT(bnn_curv_compute(&c, m, ds, &p), BNN_EFORMAT);
+    CHECK(strstr(bnn_last_error(), "row 4: label 3") != NULL);
     bnn_dataset_labels(ds)[4] = 0;
     /* A NaN weight is reported, not turned into a NaN curvature. (The last bias: this model's
      * ReLU maps a NaN pre-activation to 0, so a NaN in the first layer would not reach f.) */
@@ -683,12 +683,32 @@ static void test_errors(void) {
     CHECK_EQ_INT(bnn_curv_compute(&c, m, ds, &p), 0);
     bnn_curv_free(c);
     bnn_dataset_free(ds);
-    /* Wrong feature count, wrong class count. */
+    /* The data checked as training and evaluation check it (bnn__check_data): the wrong feature
+     * count, more classes than outputs, a NaN feature and a label outside the classes are
+     * refused naming the problem; fewer classes than outputs (a split without the last class)
+     * is fine, as it is for training. */
     REQUIRE(bnn_dataset_new(&ds, BNN_TASK_CLASSIFICATION, 5, 3, 1, 3) == 0);
     CHECK_EQ_INT(bnn_curv_compute(&c, m, ds, &p), BNN_ESHAPE);
+    CHECK(strstr(bnn_last_error(), "bnn_curv_compute: the data has 3 features") != NULL);
+    bnn_dataset_free(ds);
+    REQUIRE(bnn_dataset_new(&ds, BNN_TASK_CLASSIFICATION, 5, 4, 1, 4) == 0);
+    CHECK_EQ_INT(bnn_curv_compute(&c, m, ds, &p), BNN_ESHAPE);
+    CHECK(strstr(bnn_last_error(), "4 classes") != NULL);
     bnn_dataset_free(ds);
     REQUIRE(bnn_dataset_new(&ds, BNN_TASK_CLASSIFICATION, 5, 4, 1, 2) == 0);
-    CHECK_EQ_INT(bnn_curv_compute(&c, m, ds, &p), BNN_ESHAPE);
+    for (int i = 0; i < 5; i++) bnn_dataset_labels(ds)[i] = i % 2;
+    CHECK_EQ_INT(bnn_curv_compute(&c, m, ds, &p), 0);
+    bnn_curv_free(c);
+    c = NULL;
+    bnn_dataset_x(ds)[2 * 4 + 1] = NAN;
+    CHECK_EQ_INT(bnn_curv_compute(&c, m, ds, &p), BNN_EFORMAT);
+    CHECK(c == NULL);
+    CHECK(strstr(bnn_last_error(), "row 2, feature 1 is NaN") != NULL);
+    bnn_dataset_x(ds)[2 * 4 + 1] = 0.0f;
+    bnn_dataset_labels(ds)[3] = 2;
+    CHECK_EQ_INT(bnn_curv_compute(&c, m, ds, &p), BNN_EFORMAT);
+    CHECK(c == NULL);
+    CHECK(strstr(bnn_last_error(), "row 3: label 2 is outside [0, 2)") != NULL);
     bnn_dataset_free(ds);
     REQUIRE(bnn_dataset_new(&ds, BNN_TASK_CLASSIFICATION, 0, 4, 1, 3) == 0);
     CHECK_EQ_INT(bnn_curv_compute(&c, m, ds, &p), BNN_EINVAL);

@@ -1304,22 +1304,17 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     const int64_t N = ds->n, D = ds->d, K = bnn_model_output_dim(m);
     const bnn_lik_kind lik = bnn_model_lik(m, task);
     const int64_t C = bnn_lik_pred_dim(lik, K); /* classes or targets the outputs serve */
-    if (bnn_lik_task(lik) != task)
-        return bnn__error(BNN_EINVAL, "%s: the model's %s likelihood does not fit %s data", fn,
-                          bnn_lik_name(lik),
-                          task == BNN_TASK_CLASSIFICATION ? "classification" : "regression");
-    if (N < 1) return bnn__error(BNN_EINVAL, "%s: the dataset is empty", fn);
-    if (!bnn_dataset_labelled(ds))
-        return bnn__error(BNN_EINVAL, "%s: the data has no labels (inputs only); the curvature "
-                          "and the marginal likelihood need labelled data", fn);
-    if (D != bnn_model_input_dim(m))
-        return bnn__error(BNN_ESHAPE, "%s: the data have %lld features, the model (%s) takes %lld",
-                          fn, (long long)D, bnn_model_spec(m), (long long)bnn_model_input_dim(m));
-    if (ds->k != C)
-        return bnn__error(BNN_ESHAPE, "%s: the data have %lld %s, the model (%s) has %lld outputs",
-                          fn, (long long)ds->k,
-                          task == BNN_TASK_CLASSIFICATION ? "classes" : "target columns",
-                          bnn_model_spec(m), (long long)K);
+    /* The data against the model as training and evaluation check it (bnn__check_data): labelled,
+     * finite, labels within the classes, the features and classes or targets the model and its
+     * likelihood take. */
+    {
+        const int rc = bnn__check_data(m, ds);
+        if (rc) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", bnn_last_error());
+            return bnn__error(rc, "%s: %s", fn, msg);
+        }
+    }
 
     /* The Linear layers of the subset. Parameter-free layers own no parameters, so a Linear
      * layer's weight and bias are one run of the flat vector, and the subset is the runs of its
