@@ -1,5 +1,4 @@
 /* Flag parsing, error lines and atomic output for the bnn command. */
-#define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
 
 #include <errno.h>
@@ -256,10 +255,8 @@ int cli_set_threads(const char *cmd, int64_t threads) {
 
 int cli_check_output(const char *cmd, const char *out, const char *const *inputs, int ninputs) {
     if (!out) return 0;
-    if (!*out) return cli_usage_error(cmd, "the output file name is empty");
     struct stat so;
-    if (stat(out, &so) == 0) {
-        if (S_ISDIR(so.st_mode)) return cli_usage_error(cmd, "%s is a directory", out);
+    if (*out && stat(out, &so) == 0 && !S_ISDIR(so.st_mode))
         for (int i = 0; i < ninputs; i++) {
             struct stat si;
             if (inputs[i] && stat(inputs[i], &si) == 0 && si.st_dev == so.st_dev &&
@@ -267,27 +264,11 @@ int cli_check_output(const char *cmd, const char *out, const char *const *inputs
                 return cli_usage_error(cmd, "the output %s is the input %s: writing it would "
                                        "destroy the input", out, inputs[i]);
         }
-        if (!S_ISREG(so.st_mode)) return 0; /* a device or pipe: written in place */
-    }
-    /* The directory must take the temporary file; checked now rather than after a long run. A
-     * link to a file is written next to its target (bnn_write_file). */
-    char *resolved = realpath(out, NULL);
-    struct stat lo;
-    if (resolved && lstat(out, &lo) == 0 && S_ISLNK(lo.st_mode)) out = resolved;
-    const char *slash = strrchr(out, '/');
-    char dir[4096];
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == out) snprintf(dir, sizeof dir, "/");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
-    struct stat sd;
-    int rc = 0;
-    if (stat(dir, &sd) != 0 || !S_ISDIR(sd.st_mode))
-        rc = cli_error(cmd, "cannot write %s: the directory %s does not exist", out, dir);
-    else if (access(dir, W_OK | X_OK) != 0)
-        rc = cli_error(cmd, "cannot write %s: the directory %s is not writable (%s)", out, dir,
-                       strerror(errno));
-    free(resolved);
-    return rc;
+    /* Everything else as bnn_write_file will decide it, checked now rather than after a long
+     * run. */
+    const int rc = bnn_check_output(out);
+    if (rc == BNN_EINVAL) return cli_usage_error(cmd, "%s", bnn_last_error());
+    return rc ? cli_error(cmd, "%s", bnn_last_error()) : 0;
 }
 
 /* The data spec's files, for cli_check_output: csv:A[,B] and idx:A[,B] name one or two. */

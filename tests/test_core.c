@@ -1,8 +1,10 @@
-/* Core: error table, whole-number parsing, arena, Philox generator, GEMM seam (OpenBLAS against the C reference). */
+/* Core: error table, whole-number parsing, output checks, arena, Philox generator, GEMM seam (OpenBLAS against the C reference). */
 #include "check.h"
 #include "core/internal.h"
 
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void test_errors(void) {
     int codes[] = {BNN_ENOMEM, BNN_EIO, BNN_EFORMAT, BNN_EINVAL, BNN_ESHAPE, BNN_ENOTFOUND,
@@ -46,6 +48,36 @@ static void test_parse_int(void) {
     CHECK_EQ_INT(bnn__parse_int_prefix(" 61:21", &end, &x), BNN_EINVAL);
     CHECK_EQ_INT(bnn__parse_int_prefix("+61", &end, &x), BNN_EINVAL);
     CHECK_EQ_INT(bnn__parse_int_prefix(":21", &end, &x), BNN_EINVAL);
+}
+
+/* bnn_check_output says beforehand what bnn_write_file will do with a path. */
+static void test_check_output(void) {
+    const char *dir = BNN_TEST_TMP "/check_output_dir";
+    const char *missing = BNN_TEST_TMP "/check_output_no_such_dir/f.bin";
+    const char *file = BNN_TEST_TMP "/check_output_file.bin";
+    const char *link = BNN_TEST_TMP "/check_output_link.bin";
+    mkdir(dir, 0755);
+    remove(file), remove(link);
+    CHECK_EQ_INT(bnn_check_output(""), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_write_file("", "x", 1), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_check_output(dir), BNN_EIO);
+    CHECK(strstr(bnn_last_error(), "is a directory") != NULL);
+    CHECK_EQ_INT(bnn_write_file(dir, "x", 1), BNN_EIO);
+    CHECK_EQ_INT(bnn_check_output(missing), BNN_EIO);
+    CHECK(strstr(bnn_last_error(), "does not exist") != NULL);
+    CHECK_EQ_INT(bnn_write_file(missing, "x", 1), BNN_EIO);
+    CHECK_EQ_INT(bnn_check_output("/dev/null"), 0);
+    CHECK_EQ_INT(bnn_write_file("/dev/null", "x", 1), 0);
+    CHECK_EQ_INT(bnn_check_output(file), 0);
+    CHECK_EQ_INT(bnn_write_file(file, "x", 1), 0);
+    /* A link to a file is written through (the file it names is replaced, the link stays). */
+    REQUIRE(symlink(file, link) == 0);
+    CHECK_EQ_INT(bnn_check_output(link), 0);
+    CHECK_EQ_INT(bnn_write_file(link, "yz", 2), 0);
+    struct stat lb, fb;
+    CHECK(lstat(link, &lb) == 0 && S_ISLNK(lb.st_mode));
+    CHECK(stat(file, &fb) == 0 && fb.st_size == 2);
+    remove(link), remove(file), rmdir(dir);
 }
 
 static void test_arena(void) {
@@ -339,6 +371,7 @@ int main(void) {
     test_gemm_thread_invariance();
     test_errors();
     test_parse_int();
+    test_check_output();
     test_arena();
     test_philox_kat();
     test_rng_stats_and_threads();

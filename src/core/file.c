@@ -48,22 +48,62 @@ static int write_in_place(const char *path, const void *const *parts, const size
     return 0;
 }
 
-int bnn__write_atomic(const char *path, const void *const *parts, const size_t *lens,
-                      int64_t nparts) {
+/* How PATH is written, decided once for the writer and for bnn_check_output. */
+typedef enum { OUT_RENAME, OUT_STDOUT, OUT_STDERR, OUT_IN_PLACE } out_kind;
+
+/* The way to write path, and for OUT_RENAME the file renamed over: path itself, or the file an
+ * existing link names (*resolved, malloc'ed, to be freed). BNN_EINVAL for an empty name, BNN_EIO
+ * for a directory. */
+static int out_plan(const char *path, out_kind *kind, const char **target, char **resolved) {
+    *kind = OUT_RENAME, *target = path, *resolved = NULL;
     if (!path || !*path) return bnn__error(BNN_EINVAL, "the output file name is empty");
     struct stat sb, lb;
     const bool exists = stat(path, &sb) == 0;
     if (exists) {
         if (S_ISDIR(sb.st_mode))
             return bnn__error(BNN_EIO, "%s is a directory, not a file name", path);
-        if (same_file(&sb, STDOUT_FILENO)) return write_stream(stdout, path, parts, lens, nparts);
-        if (same_file(&sb, STDERR_FILENO)) return write_stream(stderr, path, parts, lens, nparts);
-        if (!S_ISREG(sb.st_mode)) return write_in_place(path, parts, lens, nparts);
+        if (same_file(&sb, STDOUT_FILENO)) return *kind = OUT_STDOUT, 0;
+        if (same_file(&sb, STDERR_FILENO)) return *kind = OUT_STDERR, 0;
+        if (!S_ISREG(sb.st_mode)) return *kind = OUT_IN_PLACE, 0;
     }
     /* A link to an existing file: replace the file it names, not the link. */
-    char *resolved = exists && lstat(path, &lb) == 0 && S_ISLNK(lb.st_mode) ? realpath(path, NULL)
-                                                                            : NULL;
-    if (resolved) path = resolved;
+    if (exists && lstat(path, &lb) == 0 && S_ISLNK(lb.st_mode) &&
+        (*resolved = realpath(path, NULL)))
+        *target = *resolved;
+    return 0;
+}
+
+int bnn_check_output(const char *path) {
+    out_kind kind;
+    const char *target;
+    char *resolved;
+    int rc = out_plan(path, &kind, &target, &resolved);
+    if (rc || kind != OUT_RENAME) return rc;
+    /* The temporary file goes into the target's directory, which must exist and take it. */
+    const char *slash = strrchr(target, '/');
+    char *dir = slash == target ? strdup("/") : slash ? strndup(target, (size_t)(slash - target))
+                                                      : strdup(".");
+    struct stat sd;
+    if (!dir) rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
+    else if (stat(dir, &sd) != 0 || !S_ISDIR(sd.st_mode))
+        rc = bnn__error(BNN_EIO, "cannot write %s: the directory %s does not exist", path, dir);
+    else if (access(dir, W_OK | X_OK) != 0)
+        rc = bnn__error(BNN_EIO, "cannot write %s: the directory %s is not writable (%s)", path,
+                        dir, strerror(errno));
+    free(dir);
+    free(resolved);
+    return rc;
+}
+
+int bnn__write_atomic(const char *path, const void *const *parts, const size_t *lens,
+                      int64_t nparts) {
+    out_kind kind;
+    char *resolved;
+    int rc0 = out_plan(path, &kind, &path, &resolved);
+    if (rc0) return rc0;
+    if (kind == OUT_STDOUT) return write_stream(stdout, path, parts, lens, nparts);
+    if (kind == OUT_STDERR) return write_stream(stderr, path, parts, lens, nparts);
+    if (kind == OUT_IN_PLACE) return write_in_place(path, parts, lens, nparts);
     size_t tlen = strlen(path) + 32;
     char *tmp = malloc(tlen);
     if (!tmp) {
