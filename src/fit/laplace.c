@@ -1348,6 +1348,12 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
         int64_t cap = (int64_t)((64u << 20) / sizeof(double)) / (K * P);
         if (nb > cap) nb = cap > 0 ? cap : 1;
     }
+    /* kron over several layers works in blocks of GLM_KB inputs shared among the threads: whole
+     * pairs of blocks keep two threads evenly busy (256 rows of 10 outputs made blocks of 8, 8,
+     * 8 and 1 inputs, one thread idle a third of the time). Fixed by the shape, not the thread
+     * count, so the blocks and the bits stay the same for every thread count. */
+    if (!last && la->structure == BNN_HESS_KRON)
+        nb = (nb + 2 * GLM_KB - 1) / (2 * GLM_KB) * (2 * GLM_KB);
     if (nb > n) nb = n;
     rows = nb * rep;
 

@@ -36,6 +36,7 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
         rc = bnn__error(BNN_ENOMEM, "out of memory");
         goto done;
     }
+    bnn__blas_pin(); /* LAPACK below */
     for (int64_t i = 0; i < b; i++) {
         const double *V = fv + i * k * k;
         /* Logits without variance (a logit the subset does not reach, or Bernoulli's fixed 0 of
