@@ -66,7 +66,8 @@ int bnn_get_threads(void);
 int bnn_write_file(const char *path, const void *data, size_t len);
 /* Checks, before any work, that bnn_write_file could write path, decided as it decides: not an
  * empty name, not a directory, and for a file (written by rename) a directory that exists and is
- * writable. BNN_EINVAL or BNN_EIO naming the problem; 0 also for a device or pipe. */
+ * writable. BNN_EINVAL or BNN_EIO naming the problem (BNN_ENOMEM if a name cannot be copied);
+ * 0 also for a device or pipe. */
 int bnn_check_output(const char *path);
 
 /* Parses s as a whole number the way every bnn reader does (command-line options, file metadata,
@@ -743,8 +744,9 @@ struct bnn_curv_params bnn_curv_default_params(void);
  * softmax's, I (Gaussian at σ = 1), p(1 − p) (Bernoulli) or the Fisher diag(e^{−η}, ½)
  * (heteroscedastic Gaussian, whose Hessian is indefinite). Also records N, K and the summed loss
  * (laplace-torch's `loss`: Σ CE, ½ Σ (f−y)² for the Gaussian, the summed NLL for Bernoulli and
- * the heteroscedastic Gaussian). BNN_ESHAPE when the data's classes or targets do not fit,
- * BNN_EINVAL for unlabelled data. */
+ * the heteroscedastic Gaussian). The data are checked as for training: BNN_ESHAPE when its
+ * features, classes or targets do not fit, BNN_EINVAL for unlabelled or empty data, BNN_EFORMAT
+ * naming the row for a NaN or Inf feature or a label outside the classes. */
 typedef struct bnn_curv bnn_curv;
 int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                      const struct bnn_curv_params *p);

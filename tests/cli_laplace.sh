@@ -37,12 +37,19 @@ for h in diag kron full; do
 done
 run "laplace fixed prior" "$BNN" laplace -m "$T/map.safetensors" --prior 3.5 -o "$T/la_fixed.safetensors"
 grep -q "precision 3.5 " "$T/out" && ok || bad "a fixed prior is used as given"
-# A loaded posterior's numbers do not depend on OpenBLAS's thread count (its default is every
-# core): the full posterior's eigendecomposition runs when the file is read, before any product.
+# A full posterior file as bnn wrote them before it saved the eigendecomposition: it loads by
+# computing it, to the same report. Its numbers do not depend on OpenBLAS's thread count (its
+# default is every core), though that eigendecomposition runs when the file is read, before
+# any product.
+python3 "$HERE/st_drop.py" "$T/la_all_full.safetensors" "$T/la_old_full.safetensors" laplace.eigvec laplace.eigval
+run "eval all full" "$BNN" eval -m "$T/la_all_full.safetensors" --json "$T/new.json"
 for t in 1 3; do
-  OPENBLAS_NUM_THREADS=$t run "eval all full, OpenBLAS at $t threads" "$BNN" eval -m "$T/la_all_full.safetensors" --json "$T/blas$t.json"
+  OPENBLAS_NUM_THREADS=$t run "eval all full without the eigendecomposition, OpenBLAS at $t threads" "$BNN" eval -m "$T/la_old_full.safetensors" --json "$T/blas$t.json"
 done
 cmp -s "$T/blas1.json" "$T/blas3.json" && ok || bad "eval of a full posterior depends on OpenBLAS's thread count"
+grep -v '"model"' "$T/new.json" > "$T/new.nomodel"
+grep -v '"model"' "$T/blas1.json" > "$T/old.nomodel"
+cmp -s "$T/new.nomodel" "$T/old.nomodel" && ok || bad "a full posterior without its saved eigendecomposition predicts differently"
 # Sampling predictive and predict's CSV from a Laplace posterior.
 run "eval samples" "$BNN" eval -m "$T/la_all_kron.safetensors" --samples 8
 grep -q "Monte-Carlo average" "$T/out" && grep -q "mutual inf" "$T/out" && ok || bad "sampled Laplace predictive"
@@ -113,6 +120,12 @@ acc=$(val accuracy)
 awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' && ok || bad "lowrank accuracy $acc"
 expect_fail "laplace of a posterior" "MAP" "$BNN" laplace -m "$T/la_all_kron.safetensors" -o "$T/never.safetensors"
 expect_fail "grid without holdout" "holdout" "$BNN" laplace -m "$T/map.safetensors" --prior grid -o "$T/never.safetensors"
+# The counts in a posterior's metadata are whole numbers as every bnn reader reads them.
+n=$(sed -n 's/^  bnn.laplace.nparams *//p' <("$BNN" info "$T/la_all_kron.safetensors"))
+python3 "$HERE/st_meta.py" "$T/la_all_kron.safetensors" "$T/signed.safetensors" bnn.laplace.nparams "+$n"
+expect_fail "a signed parameter count" "bnn.laplace.nparams" "$BNN" eval -m "$T/signed.safetensors"
+python3 "$HERE/st_meta.py" "$T/la_all_kron.safetensors" "$T/float.safetensors" bnn.laplace.nparams "$n.0"
+expect_fail "a parameter count with a decimal point" "bnn.laplace.nparams" "$BNN" eval -m "$T/float.safetensors"
 [ ! -e "$T/never.safetensors" ] && ok || bad "a failed fit left a file"
 run "train holdout" "$BNN" train --data moons --epochs 30 --batch-size 32 --lr 1e-2 --holdout 200 -q -o "$T/map_ho.safetensors"
 run "laplace grid" "$BNN" laplace -m "$T/map_ho.safetensors" --prior grid -o "$T/la_grid.safetensors"

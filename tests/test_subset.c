@@ -461,11 +461,12 @@ static int load_rc(const char *path, bnn_model **m2, bnn_posterior **q2, bnn_st 
     return rc;
 }
 
-/* Copies the safetensors file src to dst with tensor `drop` left out (NULL: none) and value
- * `at` of the F64 tensor `edit` (NULL: none) multiplied by `scale`, or set to `value` when
- * scale is 0; metadata and every other tensor as they were. */
-static void rewrite(const char *src, const char *dst, const char *drop, const char *edit,
-                    int64_t at, double scale, double value) {
+/* Copies the safetensors file src to dst with tensor `drop` left out (NULL: none) and the F64
+ * tensor `edit` (NULL: none) changed: all its values replaced by `whole` when that is not NULL,
+ * else value `at` multiplied by `scale`, or set to `value` when scale is 0; metadata and every
+ * other tensor as they were. */
+static void rewrite_with(const char *src, const char *dst, const char *drop, const char *edit,
+                         const double *whole, int64_t at, double scale, double value) {
     bnn_st *st;
     REQUIRE(bnn_st_read(&st, src) == 0);
     bnn_st_writer *w;
@@ -482,7 +483,8 @@ static void rewrite(const char *src, const char *dst, const char *drop, const ch
         if (edit && !strcmp(t.name, edit)) {
             double *d = malloc((size_t)t.numel * sizeof *d);
             REQUIRE(d && t.dtype == BNN_DT_F64 && at < t.numel && bnn_st_to_f64(&t, d) == 0);
-            d[at] = scale != 0.0 ? d[at] * scale : value;
+            if (whole) memcpy(d, whole, (size_t)t.numel * sizeof *d);
+            else d[at] = scale != 0.0 ? d[at] * scale : value;
             REQUIRE(bnn_st_writer_add(w, t.name, t.dtype, t.ndim, t.shape, d) == 0);
             free(d);
         } else {
@@ -492,6 +494,60 @@ static void rewrite(const char *src, const char *dst, const char *drop, const ch
     REQUIRE(bnn_st_writer_save(w, dst) == 0);
     bnn_st_writer_free(w);
     bnn_st_free(st);
+}
+
+static void rewrite(const char *src, const char *dst, const char *drop, const char *edit,
+                    int64_t at, double scale, double value) {
+    rewrite_with(src, dst, drop, edit, NULL, at, scale, value);
+}
+
+/* The eigenvectors of a saved full posterior made non-orthogonal in a direction chosen to fool
+ * two fixed probe vectors (those an earlier check used): Q' = Q + ½ (Q a) aᵀ with the unit
+ * vector a orthogonal to Qᵀv and Λ Qᵀv for both, so Q' Q'ᵀ v = v and Q' Λ Q'ᵀ v = H v exactly
+ * for them. The check draws its probes afresh and must refuse it. */
+static void forge_eigvec(const char *src, const char *dst, int64_t P) {
+    bnn_st *st;
+    REQUIRE(bnn_st_read(&st, src) == 0);
+    bnn_st_tensor tq, tl;
+    REQUIRE(bnn_st_get(st, "laplace.eigvec", &tq) == 0 && bnn_st_get(st, "laplace.eigval", &tl) == 0);
+    double *Q = malloc((size_t)(P * P) * sizeof *Q), *lam = malloc((size_t)P * sizeof *lam);
+    double *B = calloc((size_t)(5 * P), sizeof *B), *a = B + 4 * P;
+    REQUIRE(Q && lam && B && bnn_st_to_f64(&tq, Q) == 0 && bnn_st_to_f64(&tl, lam) == 0);
+    for (int probe = 0; probe < 2; probe++) /* rows of B: Qᵀv and Λ Qᵀv */
+        for (int64_t i = 0; i < P; i++) {
+            const double v = cos(0.618 * (double)(i + 1) * (probe + 1)) + 0.5 * sin(1.3 * (double)i);
+            for (int64_t k = 0; k < P; k++) B[2 * probe * P + k] += Q[i * P + k] * v;
+        }
+    for (int probe = 0; probe < 2; probe++)
+        for (int64_t k = 0; k < P; k++) B[(2 * probe + 1) * P + k] = lam[k] * B[2 * probe * P + k];
+    for (int64_t k = 0; k < P; k++) a[k] = sin(0.37 * (double)(k + 3) * (double)(k + 1));
+    for (int r = 0; r < 4; r++) { /* Gram-Schmidt: B's rows orthonormal, then a against them */
+        double *b = B + r * P;
+        for (int q = 0; q < r; q++) {
+            double d = 0.0;
+            for (int64_t k = 0; k < P; k++) d += b[k] * B[q * P + k];
+            for (int64_t k = 0; k < P; k++) b[k] -= d * B[q * P + k];
+        }
+        double nb = 0.0;
+        for (int64_t k = 0; k < P; k++) nb += b[k] * b[k];
+        for (int64_t k = 0; k < P; k++) b[k] /= sqrt(nb);
+        double d = 0.0;
+        for (int64_t k = 0; k < P; k++) d += a[k] * b[k];
+        for (int64_t k = 0; k < P; k++) a[k] -= d * b[k];
+    }
+    double na = 0.0;
+    for (int64_t k = 0; k < P; k++) na += a[k] * a[k];
+    for (int64_t k = 0; k < P; k++) a[k] /= sqrt(na);
+    double *Qf = malloc((size_t)(P * P) * sizeof *Qf);
+    REQUIRE(Qf);
+    for (int64_t i = 0; i < P; i++) {
+        double qa = 0.0;
+        for (int64_t k = 0; k < P; k++) qa += Q[i * P + k] * a[k];
+        for (int64_t k = 0; k < P; k++) Qf[i * P + k] = Q[i * P + k] + 0.5 * qa * a[k];
+    }
+    bnn_st_free(st);
+    rewrite_with(src, dst, NULL, "laplace.eigvec", Qf, 0, 0, 0);
+    free(Q), free(lam), free(B), free(Qf);
 }
 
 static void test_files(void) {
@@ -577,6 +633,11 @@ static void test_files(void) {
                 CHECK(q2 == NULL);
                 bnn_posterior_free(q2), bnn_model_free(m2), bnn_st_free(st);
             }
+            forge_eigvec(path, tmp, 46);
+            const int rc = load_rc(tmp, &m2, &q2, &st);
+            CHECK_EQ_INT(rc, BNN_EFORMAT);
+            CHECK(strstr(bnn_last_error(), "not the eigendecomposition") != NULL);
+            bnn_posterior_free(q2), bnn_model_free(m2), bnn_st_free(st);
             remove(old), remove(tmp);
         }
         bnn_posterior_free(q);

@@ -150,6 +150,9 @@ int bnn_write_file(const char *path, const void *data, size_t len) {
 }
 
 void bnn__fmt_double(char *buf, size_t len, double v) {
+    /* (The guard also keeps GCC 12's -Wformat-truncation quiet under the sanitizers, where it
+     * cannot see that buf is never NULL.) */
+    if (!buf || len == 0) return;
     for (int prec = 6; prec <= 17; prec++) {
         snprintf(buf, len, "%.*g", prec, v);
         if (strtod(buf, NULL) == v) return;

@@ -6,7 +6,8 @@
  *
  * Every structure is held in one common form: an orthonormal basis in which H is diagonal, with
  * its P eigenvalues λ_i in lam[]. For `diag` the basis is the identity and λ_i = H_ii; for `full`
- * it is the eigendecomposition of H (LAPACK dsyevd, once, at construction); for `kron` it is
+ * it is the eigendecomposition of H (LAPACK dsyevd, once, at construction, or read from a file
+ * that saved it, bnn__laplace_new_eig); for `kron` it is
  * Q_B ⊗ Q_A per weight block and Q_b per bias block, with λ = λB_k·λA_j (laplace-torch's
  * KronDecomposed; negative factor eigenvalues, i.e. rounding noise, clipped to 0). The posterior
  * precision then has eigenvalues hf·λ_i + δ in the same basis, so the log marginal likelihood

@@ -5,6 +5,8 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define BNN_FORMAT_VERSION "1"
 
@@ -193,24 +195,49 @@ static int read_f64(const bnn_st *st, const char *name, int64_t d0, int64_t d1, 
     return rc;
 }
 
+/* A seed nobody can know in advance (the probes of check_full_eig): /dev/urandom, else the clock
+ * and the process. */
+static uint64_t unpredictable_seed(void) {
+    uint64_t s = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    const bool got = f && fread(&s, sizeof s, 1, f) == 1;
+    if (f) fclose(f);
+    if (!got) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 40);
+    }
+    return s;
+}
+
 /* Whether eigvec (Q) and eigval (λ) read from a file are the eigendecomposition of its full
- * curvature H (P × P): λ ascending, and for two fixed probe vectors v, Q Qᵀ v = v and
- * H v = Q (λ ∘ Qᵀ v) to 1e-8 of their scale. O(P²), where computing them again is O(P³); LAPACK's
- * own residuals are about P · 1e-16, a damaged or mismatched tensor misses by far. */
+ * curvature H (P × P): λ ascending, and for two random probe vectors v, Q Qᵀ v = v and
+ * H v = Q (λ ∘ Qᵀ v) to 1e-8 of their scale. O(P²), where computing them again is O(P³).
+ * The probes are drawn afresh on every load: with fixed ones a Q that is not orthogonal could be
+ * built to pass them. The outcome is still deterministic for every real file: its residuals are
+ * bounded by ‖Qᵀ Q − I‖ and ‖H − Q Λ Qᵀ‖, about P · 1e-16 for LAPACK's, so any v passes, while a
+ * damaged or forged pair fails for all but a vanishing set of v; and the values used are the
+ * file's, whatever the probes. */
 static int check_full_eig(const double *H, const double *Q, const double *lam, int64_t P) {
     for (int64_t i = 1; i < P; i++)
         if (!(lam[i] >= lam[i - 1]))
             return bnn__error(BNN_EFORMAT, "Laplace posterior: laplace.eigval is not ascending "
                               "(value %lld)", (long long)i);
     double *v = malloc((size_t)(3 * P) * sizeof(double));
-    if (!v) return bnn__error(BNN_ENOMEM, "out of memory");
+    float *z = malloc((size_t)P * sizeof(float));
+    if (!v || !z) {
+        free(v), free(z);
+        return bnn__error(BNN_ENOMEM, "out of memory");
+    }
     double *u = v + P, *hv = u + P;
+    bnn_rng rng = bnn_rng_make(unpredictable_seed(), 0);
     const double scale = fmax(fabs(lam[0]), fabs(lam[P - 1]));
     double worst_orth = 0.0, worst_res = 0.0;
     for (int probe = 0; probe < 2; probe++) {
         double vv = 0.0;
+        bnn_rng_normal(&rng, z, P);
         for (int64_t i = 0; i < P; i++) {
-            v[i] = cos(0.618 * (double)(i + 1) * (probe + 1)) + 0.5 * sin(1.3 * (double)i);
+            v[i] = (double)z[i];
             vv += v[i] * v[i];
             u[i] = hv[i] = 0.0;
         }
@@ -228,7 +255,7 @@ static int check_full_eig(const double *H, const double *Q, const double *lam, i
         worst_orth = fmax(worst_orth, sqrt(orth) / nv);
         worst_res = fmax(worst_res, sqrt(res) / nv);
     }
-    free(v);
+    free(v), free(z);
     if (!(worst_orth <= 1e-8) || !(worst_res <= 1e-8 * scale))
         return bnn__error(BNN_EFORMAT, "Laplace posterior: laplace.eigvec and laplace.eigval are "
                           "not the eigendecomposition of laplace.dense (orthogonality error %.3g, "
@@ -241,18 +268,25 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     const char *mk[] = {"bnn.laplace.prior_prec", "bnn.laplace.sigma", "bnn.laplace.loss",
                         "bnn.laplace.offset", "bnn.laplace.nparams", "bnn.laplace.ndata",
                         "bnn.laplace.noutputs", "bnn.laplace.nblocks"};
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 3; i++) {
         int rc = meta_double(st, mk[i], &d[i]);
         if (rc) return rc;
-        /* The prior precision and σ must be positive numbers, the loss finite, the counts whole
-         * numbers that fit an int64 exactly (2^53) before they are converted. */
-        const bool ok = i <= 1 ? d[i] > 0.0 && isfinite(d[i])
-                        : i == 2 ? isfinite(d[i])
-                                 : d[i] >= 0.0 && d[i] <= 9007199254740992.0 && d[i] == floor(d[i]);
+        /* The prior precision and σ must be positive numbers, the loss finite. */
+        const bool ok = i <= 1 ? d[i] > 0.0 && isfinite(d[i]) : isfinite(d[i]);
         if (!ok)
             return bnn__error(BNN_EFORMAT, "Laplace posterior: metadata '%s' is %g, not %s", mk[i],
-                              d[i], i <= 1 ? "a positive number" : i == 2 ? "finite"
-                                                                          : "a whole number >= 0");
+                              d[i], i <= 1 ? "a positive number" : "finite");
+    }
+    /* The counts: whole numbers as bnn_parse_int reads them, at most 2^53 (kept as doubles
+     * here, exactly). */
+    for (int i = 3; i < 8; i++) {
+        const char *v = bnn_st_meta(st, mk[i]);
+        int64_t x;
+        if (!v || bnn_parse_int(v, &x) || x < 0 || x > ((int64_t)1 << 53))
+            return bnn__error(BNN_EFORMAT, "Laplace posterior: metadata '%s' is %s%.40s%s, not a "
+                              "whole number >= 0", mk[i], v ? "'" : "", v ? v : "missing",
+                              v ? "'" : "");
+        d[i] = (double)x;
     }
     const char *hs = bnn_st_meta(st, "bnn.laplace.hessian");
     bnn_hessian h;

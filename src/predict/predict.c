@@ -124,14 +124,15 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
     if (rc) return rc;
     /* bnn_laplace_glm runs the network bs examples at a time itself but sets up its workspace
      * per call (for full, up to 64 MiB of J·Q, fresh pages each time), so each call gets as many
-     * examples as 64 MiB of f_var hold. */
-    int64_t gs = (int64_t)((64u << 20) / sizeof(double)) / (k * k);
+     * examples as 64 MiB of these buffers hold (Bernoulli's 2-class form: 6 more per example). */
+    const bool bern = lik == BNN_LIK_BERNOULLI;
+    int64_t gs = (int64_t)((64u << 20) / sizeof(double)) / (k * k + k + (bern ? 6 : 0));
     gs = gs < bs ? bs : gs > n ? n : gs;
     double *fm = bnn__alloc(bnn__bytes(gs * k, sizeof(double)));
     double *fv = bnn__alloc(bnn__bytes(gs * k * k, sizeof(double)));
-    double *fm2 = bnn__alloc(bnn__bytes(gs * 2, sizeof(double)));
-    double *fv2 = bnn__alloc(bnn__bytes(gs * 4, sizeof(double)));
-    if (!fm || !fv || !fm2 || !fv2) {
+    double *fm2 = bern ? bnn__alloc(bnn__bytes(gs * 2, sizeof(double))) : NULL;
+    double *fv2 = bern ? bnn__alloc(bnn__bytes(gs * 4, sizeof(double))) : NULL;
+    if (!fm || !fv || (bern && (!fm2 || !fv2))) {
         rc = bnn__error(BNN_ENOMEM, "out of memory for the GLM predictive");
         goto done;
     }
