@@ -10,6 +10,8 @@
  *      products) on exactly the matrix products each fit performs per batch. Reports each fit's
  *      achieved GFLOP/s (the work those products need over the fit's whole time) as a fraction
  *      of OpenBLAS's rate on that mix (target ≥ 0.5).
+ *   3. Use: each last-layer posterior (marglik prior) saved, loaded as `bnn eval` loads it, and
+ *      its GLM probit predictive over the 10,000 test images: file size, load and predict times.
  * usage: bench_laplace [threads] */
 #include "core/internal.h"
 
@@ -176,6 +178,42 @@ int main(int argc, char **argv) {
                i == 0 ? "diag" : i == 1 ? "kron" : "full", t_ll_curv[i],
                1e3 * (t_ll_curv[i] - t_fwd), extra[i] / 1e9);
     printf("kron with marglik (100 steps): %.3f s\n\n", t_ll);
+
+    /* 3. Saved, loaded and predicting, as `bnn laplace` then `bnn eval` do it. */
+    printf("| last-layer posterior, saved | file | load (read + set up) | GLM probit, %lld test "
+           "images | test NLL |\n|---|---|---|---|---|\n", (long long)bnn_dataset_n(te));
+    const char *tmp = "bench_laplace.tmp.safetensors";
+    for (int i = 0; i < 3; i++) {
+        cp.hessian = lh[i];
+        if (bnn_curv_compute(&c, m, tr, &cp)) goto fail;
+        if (bnn_laplace_new_from_params(&la, c, bnn_model_cparams(m), BNN_TASK_CLASSIFICATION))
+            goto fail;
+        if (bnn_laplace_optimize(la, 100)) goto fail;
+        const int rc = bnn_laplace_save(la, m, BNN_TASK_CLASSIFICATION, tmp, NULL, NULL, 0);
+        bnn_laplace_free(la);
+        if (rc) goto fail;
+        bnn_model *m2;
+        bnn_st *st;
+        bnn_task task;
+        struct bnn_eval_result r;
+        t0 = now();
+        if (bnn_model_load(&m2, tmp, &task, &st)) goto fail;
+        if (bnn_posterior_load(&q, m2, st)) goto fail;
+        const double t_load = now() - t0;
+        t0 = now();
+        if (bnn_evaluate(m2, q, te, &pp, 15, &r)) goto fail;
+        const double t_pred = now() - t0;
+        FILE *f = fopen(tmp, "rb");
+        long bytes = -1;
+        if (f && fseek(f, 0, SEEK_END) == 0) bytes = ftell(f);
+        if (f) fclose(f);
+        printf("| --hessian %s | %.1f MB | %.3f s | %.3f s | %.4f |\n",
+               i == 0 ? "diag" : i == 1 ? "kron" : "full", (double)bytes / 1e6, t_load, t_pred,
+               r.cls.nll);
+        bnn_posterior_free(q), bnn_model_free(m2), bnn_st_free(st);
+        remove(tmp);
+    }
+    printf("\n");
 
     /* 2. Speed of the all-weights fits against sgemm on the same products. */
     /* Operands for every product of the mixes: at most 1024 × 784 floats each. */
