@@ -3,6 +3,7 @@
 #include "check.h"
 #include "core/internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
@@ -90,6 +91,25 @@ static void test_dataset_object(void) {
     expect_error(bnn_dataset_validate(ds), BNN_EFORMAT, "row 3", "label 5", NULL);
     bnn_dataset_labels(ds)[3] = -1;
     CHECK_EQ_INT(bnn_dataset_validate(ds), BNN_EFORMAT);
+    bnn_dataset_free(ds);
+    /* Many blocks of the shared fast pass (2000 × 300 features = 9 blocks of 65,536): a bad
+     * value in the first, a middle and the very last position is found and named; the smallest
+     * and largest finite floats are not bad. */
+    REQUIRE(bnn_dataset_new(&ds, BNN_TASK_CLASSIFICATION, 2000, 300, 0, 2) == 0);
+    bnn_dataset_x(ds)[0] = FLT_MAX, bnn_dataset_x(ds)[1] = -FLT_MAX;
+    bnn_dataset_x(ds)[2] = FLT_TRUE_MIN, bnn_dataset_x(ds)[3] = -0.0f;
+    CHECK(bnn_dataset_validate(ds) == 0);
+    const int64_t at[3] = {5, 1234 * 300 + 17, 2000 * 300 - 1};
+    const float val[3] = {INFINITY, NAN, -INFINITY};
+    const char *rows[3] = {"row 0, feature 5", "row 1234, feature 17", "row 1999, feature 299"};
+    for (int i = 0; i < 3; i++) {
+        bnn_dataset_x(ds)[at[i]] = val[i];
+        expect_error(bnn_dataset_validate(ds), BNN_EFORMAT, rows[i], NULL);
+        bnn_dataset_x(ds)[at[i]] = 1.0f;
+    }
+    CHECK(bnn_dataset_validate(ds) == 0);
+    bnn_dataset_free(ds);
+    REQUIRE(bnn_dataset_new(&ds, BNN_TASK_CLASSIFICATION, 4, 3, 0, 5) == 0);
 
     int64_t shape[3] = {9, 9, 9};
     bnn_dataset_image_shape(ds, shape);

@@ -88,10 +88,35 @@ void bnn_dataset_set_image_shape(bnn_dataset *ds, const int64_t shape[3]) {
         ds->image[i] = ok ? shape[i] : 0;
 }
 
+/* Whether n floats are all finite, in one branch-free pass that vectorises and is shared among
+ * the threads: a float is Inf or NaN exactly when its exponent bits are all ones. The data is
+ * validated wherever it enters (loading, training, evaluation, the curvature pass), and an
+ * early-exit scan of Fashion-MNIST's 47M features took 24 ms each time; this one is memory-bound. */
+static bool floats_finite(const float *x, int64_t n) {
+    const int64_t blk = 1 << 16, nblk = (n + blk - 1) / blk;
+    uint32_t bad = 0;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) reduction(| : bad) if (nblk > 4)
+#endif
+    for (int64_t b = 0; b < nblk; b++) {
+        const int64_t hi = (b + 1) * blk < n ? (b + 1) * blk : n;
+        uint32_t o = 0;
+        for (int64_t i = b * blk; i < hi; i++) {
+            uint32_t u;
+            memcpy(&u, x + i, sizeof u);
+            o |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+        bad |= o;
+    }
+    return !bad;
+}
+
 int bnn_dataset_validate(const bnn_dataset *ds) {
     if (!ds) return bnn__error(BNN_EINVAL, "bnn_dataset_validate: dataset is NULL");
-    /* Rows and columns are reported 0-based, matching how the data is indexed in code. */
-    for (int64_t i = 0; i < ds->n; i++) {
+    /* Rows and columns are reported 0-based, matching how the data is indexed in code. The fast
+     * pass says whether to look; the loop finds the first bad value to name it. */
+    const bool x_finite = floats_finite(ds->x, ds->n * ds->d);
+    for (int64_t i = 0; !x_finite && i < ds->n; i++) {
         const float *row = ds->x + i * ds->d;
         for (int64_t j = 0; j < ds->d; j++)
             if (!isfinite(row[j]))
