@@ -42,6 +42,11 @@ int cli_usage_error(const char *cmd, const char *fmt, ...);
 
 /* The shortest decimal text that reads back as the same double (for file metadata). */
 void cli_fmt_double(char *buf, size_t len, double v);
+/* A Laplace posterior's prior, no newline: "prior precision 0.37", or with per-tensor
+ * precisions that differ "prior precisions 0.32, 0.19, ... (one per weight and bias tensor)". */
+void cli_put_prior(FILE *f, const bnn_model *m, const bnn_laplace *la);
+/* Whether model layer i is a Linear layer whose weight and bias lie in the curvature's subset. */
+bool cli_linear_in_subset(const bnn_model *m, const bnn_curv *c, int64_t i);
 
 /* Writes text to path atomically (bnn_write_file). Returns 0 or prints and returns 1. */
 int cli_write_atomic(const char *cmd, const char *path, const char *text);

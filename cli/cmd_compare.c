@@ -68,6 +68,7 @@ int cmd_compare(int argc, char **argv) {
             rc = cli_fail(cmd, rc, c->path);
             goto next;
         }
+        bnn_st_drop_tensors(st); /* only its metadata is read from here on */
         const char *meth = bnn_st_meta(st, "bnn.method");
         snprintf(c->name, sizeof c->name, "%s%s", meth ? meth : "model",
                  bnn_st_meta(st, "bnn.temperature") ? "+T" : "");

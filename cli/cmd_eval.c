@@ -126,6 +126,7 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_fail(cmd, rc, model_path);
         goto done;
     }
+    bnn_st_drop_tensors(st); /* only its metadata is read from here on */
     const bnn_posterior_kind kind = bnn_posterior_kind_of(q);
     const bool diag = kind == BNN_POSTERIOR_DIAG, lap = kind == BNN_POSTERIOR_LAPLACE;
     /* A diagonal posterior predicts by sampling; a Laplace posterior by its GLM predictive. */
@@ -266,12 +267,14 @@ int cmd_eval(int argc, char **argv) {
     if (lap) {
         const bnn_curv *c = bnn_laplace_curv(bnn_posterior_laplace(q));
         const bnn_hessian h = bnn_curv_structure(c);
-        printf("posterior  Laplace, %s Hessian over %lld parameters, prior precision %.4g\n",
+        printf("posterior  Laplace, %s Hessian over %lld parameters, ",
                h == BNN_HESS_DIAG   ? "diagonal"
                : h == BNN_HESS_KRON ? "Kronecker-factored"
                : h == BNN_HESS_FULL ? "full"
                                     : "low-rank",
-               (long long)bnn_curv_nparams(c), bnn_laplace_prior_prec(bnn_posterior_laplace(q)));
+               (long long)bnn_curv_nparams(c));
+        cli_put_prior(stdout, m, bnn_posterior_laplace(q));
+        printf("\n");
     }
     printf("predict    %s", how);
     if (sampled) printf(" over %lld samples (seed %lld)", (long long)samples, (long long)seed);

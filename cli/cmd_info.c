@@ -27,17 +27,8 @@ static void print_subset(const bnn_model *m, const bnn_curv *c) {
     int64_t nlin = 0, nin = 0;
     printf("subset    Linear layers");
     for (int64_t i = 0; i < bnn_model_nlayers(m); i++) {
-        int64_t wo, ws[2], bo, bl;
-        if (strcmp(bnn_model_layer_kind(m, i), "linear") ||
-            bnn_model_layer_tensors(m, i, &wo, ws, &bo, &bl))
-            continue;
-        for (int64_t s = 0; s < bnn_curv_nsegments(c); s++) {
-            int64_t so, sl;
-            if (!bnn_curv_segment(c, s, &so, &sl) && wo >= so && bo + bl <= so + sl) {
-                printf("%s%lld", nin++ ? "," : " ", (long long)nlin);
-                break;
-            }
-        }
+        if (strcmp(bnn_model_layer_kind(m, i), "linear")) continue;
+        if (cli_linear_in_subset(m, c, i)) printf("%s%lld", nin++ ? "," : " ", (long long)nlin);
         nlin++;
     }
     printf(" of 0..%lld: parameters", (long long)(nlin - 1));
@@ -112,9 +103,10 @@ int cmd_info(int argc, char **argv) {
         if (bnn_posterior_load(&q, m, st) == 0) {
             if (bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE) {
                 const bnn_laplace *la = bnn_posterior_laplace(q);
-                printf("posterior Laplace over %lld parameters, prior precision %.4g\n",
-                       (long long)bnn_curv_nparams(bnn_laplace_curv(la)),
-                       bnn_laplace_prior_prec(la));
+                printf("posterior Laplace over %lld parameters, ",
+                       (long long)bnn_curv_nparams(bnn_laplace_curv(la)));
+                cli_put_prior(stdout, m, la);
+                printf("\n");
                 print_subset(m, bnn_laplace_curv(la));
             } else if (bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG) {
                 double lo, mean, hi;

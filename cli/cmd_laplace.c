@@ -96,7 +96,8 @@ int cmd_laplace(int argc, char **argv) {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the trained (MAP) model (required)", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the Laplace posterior here (required)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC",
-         "training data for the curvature (default: the model's, without its hold-out)", 0},
+         "training data for the curvature (default: the model's; the model's hold-out is left "
+         "out of its own data, also when given here by the same spec)", 0},
         {"subset", 0, OPT_STR, &subset, "NAME",
          "last-layer (default), all, or layers:I,J,... (Linear layers by the index bnn info shows, "
          "e.g. layers:0,2)",
@@ -107,7 +108,8 @@ int cmd_laplace(int argc, char **argv) {
          "ggn (exact, default), ggn-mc (sampled Fisher) or ef (empirical Fisher)", 0},
         {"prior", 0, OPT_STR, &prior, "HOW",
          "marglik (default: maximise the marginal likelihood), marglik-layers (one precision per "
-         "layer), grid (on the hold-out), or a number",
+         "weight and per bias tensor, laplace-torch's layer-wise prior), grid (on the hold-out), "
+         "or a number",
          0},
         {"steps", 0, OPT_INT, &steps, "N",
          "marglik: Adam steps on log prior precision (default 100)", 0},
@@ -203,8 +205,12 @@ int cmd_laplace(int argc, char **argv) {
         fprintf(stderr, "note: %s was calibrated (temperature %.4g); the Laplace posterior uses its "
                 "weights only, not the temperature\n", model_path, T);
     }
+    /* The hold-out belongs to the model's own data: also when --data names that same spec
+     * (fitting the curvature on the validation rows would leak them into the grid search). */
     int64_t holdout = 0;
-    if (!df.data &&
+    const char *given = df.data, *own = bnn_st_meta(st, "bnn.data");
+    const bool own_data = !given || (own && !strcmp(given, own));
+    if (own_data &&
         (rc = cli_meta_count(cmd, model_path, "bnn.data.holdout",
                              bnn_st_meta(st, "bnn.data.holdout"), &holdout)))
         goto done;
@@ -233,7 +239,13 @@ int cmd_laplace(int argc, char **argv) {
         }
     }
     if (!strcmp(prior, "grid") && !val) {
-        rc = cli_usage_error(cmd, "--prior grid needs held-out data: train the model with --holdout N");
+        if (!own_data && bnn_st_meta(st, "bnn.data.holdout"))
+            rc = cli_usage_error(cmd, "--prior grid needs held-out data: %s holds out examples of "
+                                 "its own data (%s), not of --data %s", model_path,
+                                 own ? own : "?", given);
+        else
+            rc = cli_usage_error(cmd, "--prior grid needs held-out data: train the model with "
+                                 "--holdout N");
         goto done;
     }
     if (cp.subset == BNN_SUBSET_LAYERS) { /* the indices against the model, before any work */
@@ -287,8 +299,8 @@ int cmd_laplace(int argc, char **argv) {
         }
     } else if (!strcmp(prior, "marglik-layers")) {
         if (bnn_laplace_nlayers(la) > 64) {
-            rc = cli_error(cmd, "--prior marglik-layers supports at most 64 layers (the subset has "
-                           "%lld)", (long long)bnn_laplace_nlayers(la));
+            rc = cli_error(cmd, "--prior marglik-layers supports at most 64 weight and bias tensors "
+                           "(the subset has %lld)", (long long)bnn_laplace_nlayers(la));
             goto done;
         }
         if ((rc = bnn_laplace_optimize_layers(la, steps))) {
@@ -322,15 +334,15 @@ int cmd_laplace(int argc, char **argv) {
     char layers_txt[64 * 26] = "";
     if (nlay <= 64 && bnn_laplace_prior_layers(la, lay, nlay) == 0) {
         size_t at = 0;
-        for (int64_t i = 0; i < nlay && at < sizeof layers_txt; i++) {
-            char v[32];
-            cli_fmt_double(v, sizeof v, lay[i]);
-            at += (size_t)snprintf(layers_txt + at, sizeof layers_txt - at, "%s%s", i ? "," : "", v);
-        }
+        for (int64_t i = 0; i < nlay && at < sizeof layers_txt; i++)
+            at += (size_t)snprintf(layers_txt + at, sizeof layers_txt - at, "%s%.6g", i ? ", " : "",
+                                   lay[i]);
     }
     if (!strcmp(prior, "marglik-layers"))
-        printf("prior      per-layer precisions %s (%s)\n", layers_txt, prior);
-    printf("prior      precision %.6g (%s)%s", delta, prior, noise ? "" : "\n");
+        printf("prior      precisions %s (%s: one per weight and bias tensor, in order)\n",
+               layers_txt, prior);
+    printf("prior      precision %.6g (%s%s)%s", delta,
+           !strcmp(prior, "marglik-layers") ? "their mean, " : "", prior, noise ? "" : "\n");
     if (noise) printf(", noise sigma %.6g\n", sig);
     printf("log ML     %.4f at the chosen prior\n",
            !strcmp(prior, "marglik-layers") ? bnn_laplace_lml_layers(la, lay, nlay, sig, NULL, NULL)
@@ -346,7 +358,6 @@ int cmd_laplace(int argc, char **argv) {
     keys[nkv] = "bnn.laplace.subset", vals[nkv++] = subset;
     keys[nkv] = "bnn.laplace.curvature", vals[nkv++] = curvature;
     keys[nkv] = "bnn.sigma", vals[nkv++] = sv;
-    if (!strcmp(prior, "marglik-layers")) keys[nkv] = "bnn.laplace.prior_layers", vals[nkv++] = layers_txt;
     /* How to read the MAP network's data again (eval of the posterior reads it as the MAP's). */
     const char *copy[] = {"bnn.data", "bnn.data.target_col", "bnn.data.header", "bnn.seed"};
     for (int i = 0; i < 4; i++)

@@ -54,6 +54,7 @@ int cmd_plot(int argc, char **argv) {
         rc = cli_fail(cmd, rc, model_path);
         goto done;
     }
+    bnn_st_drop_tensors(st); /* only its metadata is read from here on */
     samples = cli_samples_for(q, samples);
     const int64_t d = bnn_model_input_dim(m), k = bnn_model_pred_dim(m, task);
     if (!((task == BNN_TASK_CLASSIFICATION && d == 2) || (task == BNN_TASK_REGRESSION && d == 1 && k == 1))) {

@@ -68,6 +68,7 @@ int cmd_predict(int argc, char **argv) {
         rc = cli_fail(cmd, rc, model_path);
         goto done;
     }
+    bnn_st_drop_tensors(st); /* only its metadata is read from here on */
     samples = cli_samples_for(q, samples);
     if (!cli_seen(opts, nopts, "temperature") &&
         (rc = cli_meta_positive(cmd, model_path, "bnn.temperature",

@@ -394,3 +394,35 @@ void cli_fmt_double(char *buf, size_t len, double v) {
         if (strtod(buf, NULL) == v) return;
     }
 }
+
+bool cli_linear_in_subset(const bnn_model *m, const bnn_curv *c, int64_t i) {
+    int64_t wo, ws[2], bo, bl;
+    if (strcmp(bnn_model_layer_kind(m, i), "linear") ||
+        bnn_model_layer_tensors(m, i, &wo, ws, &bo, &bl))
+        return false;
+    for (int64_t s = 0; s < bnn_curv_nsegments(c); s++) {
+        int64_t so, sl;
+        if (!bnn_curv_segment(c, s, &so, &sl) && wo >= so && bo + bl <= so + sl) return true;
+    }
+    return false;
+}
+
+void cli_put_prior(FILE *f, const bnn_model *m, const bnn_laplace *la) {
+    const int64_t n = bnn_laplace_nlayers(la);
+    double *d = n > 1 ? malloc((size_t)n * sizeof(double)) : NULL;
+    bool differ = false;
+    if (d && !bnn_laplace_prior_layers(la, d, n))
+        for (int64_t i = 1; i < n; i++) differ = differ || d[i] != d[0];
+    if (!differ) {
+        fprintf(f, "prior precision %.4g", bnn_laplace_prior_prec(la));
+    } else {
+        fprintf(f, "prior precisions ");
+        for (int64_t i = 0; i < n; i++) fprintf(f, "%s%.4g", i ? ", " : "", d[i]);
+        /* Files from before one δ per tensor hold one per Linear layer. */
+        int64_t nlin = 0;
+        for (int64_t i = 0; i < bnn_model_nlayers(m); i++)
+            nlin += cli_linear_in_subset(m, bnn_laplace_curv(la), i);
+        fprintf(f, " (one per %s)", n == 2 * nlin ? "weight and bias tensor" : "Linear layer");
+    }
+    free(d);
+}

@@ -827,11 +827,14 @@ double bnn_laplace_logdet(const bnn_laplace *la);
  * δ = 1 (Gaussian regression from δ = σ = e), as laplace-torch's defaults (README §5–6). Sets the
  * result. */
 int bnn_laplace_optimize(bnn_laplace *la, int64_t steps);
-/* Per-layer prior precision (laplace-torch's prior_precision of shape [n_layers]): one δ_l per
- * Linear layer of the subset (its weight and bias), in layer order; nlayers must equal the
- * subset's layer count (bnn_laplace_nlayers). Supported for diag, kron and full; lowrank returns
- * BNN_EUNSUPPORTED. lml, logdet, the GLM predictive and sampling then use diag(δ_l) in place of
- * δ I; bnn_laplace_prior_prec reports their mean. */
+/* Per-layer prior precision (laplace-torch's prior_precision of shape [n_layers], whose
+ * "layers" are the parameter tensors): one δ_l per weight and per bias tensor of the subset,
+ * in order (layer 0's weight, its bias, layer 1's weight, ...), so nlayers is twice the subset's
+ * Linear layers (bnn_laplace_nlayers; a posterior read from a file written before this has one
+ * per Linear layer, weight and bias together, and keeps it). Supported for diag, kron and full;
+ * lowrank returns BNN_EUNSUPPORTED. lml, logdet, the GLM predictive and sampling then use
+ * diag(δ_l) in place of δ I; bnn_laplace_prior_prec reports their mean, bnn_laplace_save keeps
+ * them all. */
 int64_t bnn_laplace_nlayers(const bnn_laplace *la);
 int bnn_laplace_set_prior_layers(bnn_laplace *la, const double *prior_precs, int64_t nlayers);
 /* The per-layer prior precisions (nlayers values; all equal after bnn_laplace_set_prior). */
@@ -902,6 +905,11 @@ int bnn_st_read(bnn_st **out, const char *path);
 /* Parses an in-memory image (copied); `name` is used in error messages. */
 int bnn_st_parse(bnn_st **out, const void *buf, size_t len, const char *name);
 void bnn_st_free(bnn_st *st);
+/* Frees the tensors (their bytes and their table) and keeps the metadata, for a caller done with
+ * a large file's tensors that still reads its metadata (bnn eval holds a full Laplace posterior's
+ * file, 108 MB for Fashion-MNIST's last layer, only for that). Afterwards st has no tensors
+ * (bnn_st_count 0, bnn_st_get BNN_ENOTFOUND) and tensors got from it before are invalid. */
+void bnn_st_drop_tensors(bnn_st *st);
 int64_t bnn_st_count(const bnn_st *st);
 int bnn_st_at(const bnn_st *st, int64_t i, bnn_st_tensor *t);
 int bnn_st_get(const bnn_st *st, const char *name, bnn_st_tensor *t); /* BNN_ENOTFOUND */

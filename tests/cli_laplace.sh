@@ -24,14 +24,24 @@ for subset in last-layer all; do
 done
 grep -q '"posterior":	"laplace"' "$T/la.json" && ok || bad "JSON names the Laplace posterior"
 for c in ef ggn-mc; do run "laplace $c" "$BNN" laplace -m "$T/map.safetensors" --curvature $c --subset all --hessian diag -o "$T/la_$c.safetensors"; done
-# One prior precision per layer, tuned by the marginal likelihood, saved and read back.
-# (full with one δ per layer needs a Cholesky of the P × P precision per step: the last layer here.)
+# One prior precision per weight and per bias tensor (laplace-torch's layer-wise prior), tuned
+# by the marginal likelihood, saved and read back: info and eval show the same values.
+# (full with one δ per tensor needs a Cholesky of the P × P precision per step: the last layer.)
 for h in diag kron full; do
-  subset=all; n=3
-  [ $h = full ] && subset=last-layer && n=1
+  subset=all; n=6
+  [ $h = full ] && subset=last-layer && n=2
   run "laplace layers $h" "$BNN" laplace -m "$T/map.safetensors" --subset $subset --hessian $h --prior marglik-layers -o "$T/la_layers_$h.safetensors"
-  [ "$(grep "per-layer precisions" "$T/out" | awk '{print $4}' | tr ',' '\n' | wc -l)" -eq $n ] && ok || bad "$h: $n per-layer precisions"
+  # the n values as printed by laplace (6 digits), saved in the file, shown by info and eval (4)
+  sed -n 's/^prior      precisions \([^(]*\) (.*/\1/p' "$T/out" | tr -d ' ' | tr ',' '\n' >"$T/pl_fit"
+  run "info layers $h" "$BNN" info "$T/la_layers_$h.safetensors"
+  awk '$1 == "bnn.laplace.prior_layers" { print $2 }' "$T/out" | tr ',' '\n' >"$T/pl_file"
+  sed -n 's/^posterior Laplace over [0-9]* parameters, prior precisions \([^(]*\) (one per weight and bias tensor)$/\1/p' "$T/out" | tr -d ' ' | tr ',' '\n' >"$T/pl_info"
   run "eval layers $h" "$BNN" eval -m "$T/la_layers_$h.safetensors"
+  sed -n 's/^posterior .*, prior precisions \([^(]*\) (one per weight and bias tensor)$/\1/p' "$T/out" | tr -d ' ' | tr ',' '\n' >"$T/pl_eval"
+  for w in fit info eval; do
+    paste -d' ' "$T/pl_file" "$T/pl_$w" | awk -v n=$n '{ d = $1 - $2; if (d < 0) d = -d; if (NF != 2 || d > 1e-3 * $1) bad = 1; c++ } END { exit bad || c != n }' && ok || bad "$h: $n per-tensor precisions in the file and from $w: $(tr '\n' ' ' <"$T/pl_$w")"
+  done
+  [ "$(sort -u "$T/pl_file" | wc -l)" -eq $n ] && ok || bad "$h: $n distinct precisions"
   acc=$(val accuracy)
   awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' && ok || bad "layers $h accuracy $acc"
 done
@@ -84,7 +94,7 @@ grep -q "bnn.laplace.segments *0:150,2700:102" "$T/out" && ok || bad "the file r
 run "info last-layer" "$BNN" info "$T/la_last-layer_kron.safetensors"
 grep -q "^subset    Linear layers 2 of 0..2: parameters 2700..2801" "$T/out" && ok || bad "info names the last layer"
 run "laplace layers:0,2 per-layer prior" "$BNN" laplace -m "$T/map.safetensors" --subset layers:0,2 --hessian kron --prior marglik-layers -o "$T/la_sel_pl.safetensors"
-[ "$(grep "per-layer precisions" "$T/out" | awk '{print $4}' | tr ',' '\n' | wc -l)" -eq 2 ] && ok || bad "layers:0,2: 2 per-layer precisions"
+[ "$(sed -n 's/^prior      precisions \([^(]*\) (.*/\1/p' "$T/out" | tr ',' '\n' | wc -l)" -eq 4 ] && ok || bad "layers:0,2: 4 per-tensor precisions"
 run "eval layers:0,2 per-layer prior" "$BNN" eval -m "$T/la_sel_pl.safetensors"
 # layers:2 is last-layer: the same numbers.
 run "laplace layers:2" "$BNN" laplace -m "$T/map.safetensors" --subset layers:2 -o "$T/la_sel_2.safetensors"
@@ -129,5 +139,31 @@ expect_fail "a parameter count with a decimal point" "bnn.laplace.nparams" "$BNN
 [ ! -e "$T/never.safetensors" ] && ok || bad "a failed fit left a file"
 run "train holdout" "$BNN" train --data moons --epochs 30 --batch-size 32 --lr 1e-2 --holdout 200 -q -o "$T/map_ho.safetensors"
 run "laplace grid" "$BNN" laplace -m "$T/map_ho.safetensors" --prior grid -o "$T/la_grid.safetensors"
+# The hold-out belongs to the model's data also when --data names the same spec; other data
+# has none, and grid says why.
+run "laplace own data by name" "$BNN" laplace -m "$T/map_ho.safetensors" --data moons -o "$T/la_own.safetensors"
+grep -q "^data       800 examples of moons" "$T/out" && ok || bad "--data moons keeps the model's hold-out out: $(grep ^data "$T/out")"
+awk 'BEGIN { srand(3); print "x1,x2,y"; for (i = 0; i < 400; i++) { c = i % 2; printf "%.4f,%.4f,%d\n", (c ? 1 : -1) * 0.8 + rand() * 2 - 1, rand() * 2 - 1, c } }' >"$T/blob.csv"
+expect_fail "grid on other data" "holds out examples of its own data (moons), not of --data" "$BNN" laplace -m "$T/map_ho.safetensors" --data "csv:$T/blob.csv" --prior grid -o "$T/never.safetensors"
+# The grid's choice, recomputed: each of its 21 values (10^-4 .. 10^4) fitted as a fixed prior
+# and evaluated on the hold-out rows alone (the last 100 of a CSV); the grid must pick the one
+# with the lowest NLL, and report that NLL.
+run "train csv holdout" "$BNN" train --data "csv:$T/blob.csv" --holdout 100 --epochs 20 -q -o "$T/blob.safetensors"
+(head -1 "$T/blob.csv"; tail -100 "$T/blob.csv") >"$T/blob_val.csv"
+"$BNN" laplace -m "$T/blob.safetensors" --prior grid -o "$T/blob_grid.safetensors" >"$T/out" 2>"$T/err" && ok || bad "grid on the CSV model"
+: >"$T/grid_nll"
+for i in $(seq 0 20); do
+  d=$(awk -v i=$i 'BEGIN { printf "%.17g", 10 ^ (-4 + 0.4 * i) }')
+  "$BNN" laplace -m "$T/blob.safetensors" --prior "$d" -o "$T/blob_d.safetensors" >/dev/null 2>&1 &&
+    "$BNN" eval -m "$T/blob_d.safetensors" --data "csv:$T/blob_val.csv" --json "$T/blob_d.json" >/dev/null 2>&1 ||
+    bad "fixed prior $d"
+  echo "$d $(sed -n 's/.*"nll":[[:space:]]*\([-0-9.e+]*\).*/\1/p' "$T/blob_d.json" | head -1)" >>"$T/grid_nll"
+done
+chosen=$(sed -n 's/^grid: best validation NLL \([0-9.]*\) at prior precision \([0-9.e+-]*\)$/\1 \2/p' "$T/err")
+awk -v c="$chosen" 'BEGIN { split(c, cc, " ") }
+  { if (NR == 1 || $2 < min) min = $2; nll[$1] = $2 }
+  END { ok = 0
+        for (d in nll) if (d / cc[2] > 1 - 1e-5 && d / cc[2] < 1 + 1e-5 && nll[d] <= min * (1 + 1e-12) && (nll[d] - cc[1]) ^ 2 < 1e-8) ok = 1
+        exit !(c != "" && NR == 21 && ok) }' "$T/grid_nll" && ok || bad "grid chose '$chosen'; recomputed: $(tr '\n' ';' <"$T/grid_nll")"
 
 cli_done

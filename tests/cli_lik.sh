@@ -36,7 +36,10 @@ grep -q "temperature" "$T/out" && ok || bad "eval applies the temperature"
 
 # Laplace: every curvature on the last layer and on all layers; the GLM predictive both ways.
 run "laplace bernoulli" "$BNN" laplace -m "$T/b.safetensors" -o "$T/lb.safetensors"
-grep -q "noise sigma" "$T/out" && bad "a bernoulli Laplace has no noise" || ok
+grep -q "noise sigma" "$T/out" && bad "a bernoulli Laplace prints no noise" || ok
+# No noise was tuned: the posterior's own σ (bnn.laplace.sigma) stays 1.
+"$BNN" info "$T/lb.safetensors" >"$T/out" 2>&1
+grep -q "^  bnn.laplace.sigma  *1$" "$T/out" && ok || bad "a bernoulli Laplace tunes no noise: $(grep bnn.laplace.sigma "$T/out")"
 run "eval laplace probit" "$BNN" eval -m "$T/lb.safetensors" --json "$T/lb.json"
 grep -q "linearised (GLM), probit" "$T/out" && ok || bad "GLM probit for bernoulli"
 gt "$(val accuracy)" 0.95 && ok || bad "laplace accuracy $(val accuracy)"
@@ -91,8 +94,20 @@ run "predict hetero" "$BNN" predict -m "$T/h.safetensors" --input "$T/x.csv" -o 
 # σ(x) = 0.1 + 0.2|x|: about 0.1 at 0 and 0.6 at ±2.5.
 awk -F, 'NR == 2 { s0 = sqrt($2) } NR > 2 { s = sqrt($2); if (s < 0.4 || s > 0.8) bad = 1 } END { exit bad || s0 > 0.2 }' "$T/h.csv" && ok || bad "predicted noise: $(tr '\n' ' ' <"$T/h.csv")"
 run "laplace hetero" "$BNN" laplace -m "$T/h.safetensors" -o "$T/lh.safetensors"
-grep -q "noise sigma" "$T/out" && bad "a hetero Laplace tunes no noise" || ok
+grep -q "noise sigma" "$T/out" && bad "a hetero Laplace prints no noise" || ok
 grep -q "^prior      precision" "$T/out" && ok || bad "hetero prior precision"
+# The same for every structure: σ stays 1 in the file, and a low-rank curvature of full rank
+# gives the full one's marginal likelihood (its dense way once lost the likelihood, tuned a σ
+# and reported log ML -1171.0 for -252.06).
+for hs in full lowrank; do
+  rank=()
+  [ $hs = lowrank ] && rank=(--rank "$(awk '/^posterior Laplace over/ { print $4 }' "$T/info_full")")
+  run "laplace hetero $hs" "$BNN" laplace -m "$T/h.safetensors" --hessian $hs "${rank[@]}" -o "$T/lh_$hs.safetensors"
+  awk '$1 == "log" && $2 == "ML" && /chosen prior/ { print $3 }' "$T/out" >"$T/lml_$hs"
+  "$BNN" info "$T/lh_$hs.safetensors" >"$T/info_$hs" 2>&1
+  grep -q "^  bnn.laplace.sigma  *1$" "$T/info_$hs" && ok || bad "a hetero $hs Laplace tunes no noise: $(grep bnn.laplace.sigma "$T/info_$hs")"
+done
+awk -v a="$(cat "$T/lml_full")" -v b="$(cat "$T/lml_lowrank")" 'BEGIN { d = a - b; exit !(a != "" && d < 1e-3 * (a < 0 ? -a : a) && -d < 1e-3 * (a < 0 ? -a : a)) }' && ok || bad "hetero log ML: lowrank $(cat "$T/lml_lowrank") vs full $(cat "$T/lml_full")"
 run "laplace hetero all" "$BNN" laplace -m "$T/h.safetensors" --subset all --hessian kron --curvature ef -o "$T/lh2.safetensors"
 for f in lh lh2; do
   run "eval $f" "$BNN" eval -m "$T/$f.safetensors" --json "$T/$f.json"

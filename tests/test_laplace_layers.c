@@ -1,6 +1,7 @@
 /* Per-layer prior precision of the Laplace posterior (laplace-torch's layer-wise
- * prior_precision; bnn_laplace_set_prior_layers and friends), on the cls_all_* fixtures
- * (fixtures/laplace, laplace-torch 44ea62ac, float64; two Linear layers of 60 and 39 parameters):
+ * prior_precision, one δ per parameter tensor; bnn_laplace_set_prior_layers and friends), on the
+ * cls_all_* fixtures (fixtures/laplace, laplace-torch 44ea62ac, float64; Linear(4,12) and
+ * Linear(12,3): tensors of 48, 12, 36 and 3 parameters):
  *  1. all δ_l equal reproduces the scalar lml, its gradient, log det and GLM f_var;
  *  2. distinct δ_l: lml equals a dense computation log_lik − ½[log det(H + D) − Σ P_l log δ_l +
  *     Σ δ_l ‖θ_l‖²] from the fixture's dense H (LAPACK Cholesky in the test);
@@ -17,7 +18,16 @@
 
 /* Internals of src/fit/laplace.c (not in a header yet). */
 
-static const int64_t SIZES[2] = {60, 39}; /* Linear(4,12) and Linear(12,3) */
+/* laplace-torch's layers are the parameter tensors: 0.weight, 0.bias, 2.weight, 2.bias. */
+#define NL 4
+static const int64_t SIZES[NL] = {48, 12, 36, 3};
+
+/* The group (tensor) of parameter i. */
+static int grp(int64_t i) {
+    int l = 0;
+    for (int64_t end = SIZES[0]; i >= end && l < NL - 1; end += SIZES[++l]) {}
+    return l;
+}
 
 static double rel(double c, double r) { return fabs(c - r) / (fabs(r) > 0 ? fabs(r) : 1.0); }
 
@@ -111,7 +121,7 @@ static double dense_logdet(double *inv, const double *Hd, const double *dl, int6
     double *A = malloc((size_t)(P * P) * sizeof(double));
     memcpy(A, Hd, (size_t)(P * P) * sizeof(double));
     for (int64_t i = 0; i < P; i++)
-        A[i * P + i] += dl[i < SIZES[0] ? 0 : 1];
+        A[i * P + i] += dl[grp(i)];
     REQUIRE(LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)P, A, (lapack_int)P) == 0);
     double s = 0;
     for (int64_t i = 0; i < P; i++)
@@ -135,48 +145,57 @@ static void layers_case(const char *file, const char *hs) {
     bnn_laplace *la;
     REQUIRE(bnn__laplace_new_f64(&la, fixture_curv(st, hs, P, Hd), mean, BNN_TASK_CLASSIFICATION) ==
             0);
-    if (strcmp(hs, "kron")) { /* diag and full do not know the layers: one until told */
+    if (strcmp(hs, "kron")) { /* diag and full do not know the tensors: one group until told */
         CHECK_EQ_INT(bnn_laplace_nlayers(la), 1);
-        REQUIRE(bnn__laplace_set_layout(la, 2, SIZES) == 0);
+    } else { /* kron: one group per block, and groups must be whole blocks */
+        CHECK_EQ_INT(bnn_laplace_nlayers(la), NL);
+        const int64_t split[2] = {50, 49};
+        CHECK_EQ_INT(bnn__laplace_set_layout(la, 2, split), BNN_ESHAPE);
     }
-    REQUIRE(bnn_laplace_nlayers(la) == 2);
+    /* Files written before the prior had one δ per tensor group a Linear layer's weight and bias
+     * (60 and 39 here): still a valid layout, for kron too. */
+    const int64_t old[2] = {60, 39};
+    REQUIRE(bnn__laplace_set_layout(la, 2, old) == 0);
+    REQUIRE(bnn__laplace_set_layout(la, NL, SIZES) == 0);
+    REQUIRE(bnn_laplace_nlayers(la) == NL);
     const double log_lik = scalar(st, "log_lik");
 
     /* 1. All equal: the scalar results. */
     {
-        const double d = 0.37, dl[2] = {d, d};
-        double g[2], gs, g1;
-        const double lml = bnn_laplace_lml_layers(la, dl, 2, 1.0, g, &gs);
+        const double d = 0.37, dl[NL] = {d, d, d, d};
+        double g[NL], gs, g1;
+        const double lml = bnn_laplace_lml_layers(la, dl, NL, 1.0, g, &gs);
         const double ref = bnn_laplace_lml(la, d, 1.0, &g1, NULL);
         report(0, file, "equal δ_l: lml vs scalar", rel(lml, ref), 1e-12);
-        report(0, file, "equal δ_l: Σ gradient vs scalar", fabs(g[0] + g[1] - g1), 1e-10);
+        report(0, file, "equal δ_l: Σ gradient vs scalar", fabs(g[0] + g[1] + g[2] + g[3] - g1),
+               1e-10);
         bnn_laplace_set_prior(la, d, 1.0);
         const double ld = bnn_laplace_logdet(la);
-        REQUIRE(bnn_laplace_set_prior_layers(la, dl, 2) == 0);
+        REQUIRE(bnn_laplace_set_prior_layers(la, dl, NL) == 0);
         report(0, file, "equal δ_l: logdet vs scalar", rel(bnn_laplace_logdet(la), ld), 1e-12);
-        double back[2];
-        REQUIRE(bnn_laplace_prior_layers(la, back, 2) == 0);
-        CHECK(back[0] == d && back[1] == d && bnn_laplace_prior_prec(la) == d);
+        double back[NL];
+        REQUIRE(bnn_laplace_prior_layers(la, back, NL) == 0);
+        CHECK(back[0] == d && back[3] == d && bnn_laplace_prior_prec(la) == d);
     }
 
     /* 2. Distinct δ_l: the dense computation. */
-    const double dl[2] = {0.3, 3.0};
+    const double dl[NL] = {0.3, 3.0, 1.2, 0.05};
     {
-        double t0 = 0, t1 = 0;
+        double t[NL] = {0}, bracket = 0;
         for (int64_t i = 0; i < P; i++)
-            *(i < SIZES[0] ? &t0 : &t1) += mean[i] * mean[i];
-        const double ref =
-            log_lik - 0.5 * (dense_logdet(Sig, Hd, dl, P) - (double)SIZES[0] * log(dl[0]) -
-                             (double)SIZES[1] * log(dl[1]) + dl[0] * t0 + dl[1] * t1);
-        const double lml = bnn_laplace_lml_layers(la, dl, 2, 1.0, NULL, NULL);
+            t[grp(i)] += mean[i] * mean[i];
+        for (int l = 0; l < NL; l++)
+            bracket += -(double)SIZES[l] * log(dl[l]) + dl[l] * t[l];
+        const double ref = log_lik - 0.5 * (dense_logdet(Sig, Hd, dl, P) + bracket);
+        const double lml = bnn_laplace_lml_layers(la, dl, NL, 1.0, NULL, NULL);
         report(1, file, "lml vs dense", rel(lml, ref), 1e-10);
-        REQUIRE(bnn_laplace_set_prior_layers(la, dl, 2) == 0);
+        REQUIRE(bnn_laplace_set_prior_layers(la, dl, NL) == 0);
         report(1, file, "logdet vs dense",
                rel(bnn_laplace_logdet(la), dense_logdet(NULL, Hd, dl, P)), 1e-10);
-        double back[2];
-        REQUIRE(bnn_laplace_prior_layers(la, back, 2) == 0);
-        CHECK(back[0] == dl[0] && back[1] == dl[1]);
-        CHECK_NEAR(bnn_laplace_prior_prec(la), 1.65, 1e-15);
+        double back[NL];
+        REQUIRE(bnn_laplace_prior_layers(la, back, NL) == 0);
+        CHECK(back[0] == dl[0] && back[1] == dl[1] && back[2] == dl[2] && back[3] == dl[3]);
+        CHECK_NEAR(bnn_laplace_prior_prec(la), (0.3 + 3.0 + 1.2 + 0.05) / 4, 1e-15);
         /* The precision reflects D. */
         double *Pd = malloc((size_t)(P * P) * sizeof(double)), *pdg = malloc((size_t)P * 8);
         REQUIRE(bnn_laplace_precision_dense(la, Pd) == 0);
@@ -184,7 +203,7 @@ static void layers_case(const char *file, const char *hs) {
         double e = 0;
         for (int64_t i = 0; i < P; i++)
             for (int64_t j = 0; j < P; j++) {
-                const double r = Hd[i * P + j] + (i == j ? dl[i < SIZES[0] ? 0 : 1] : 0.0);
+                const double r = Hd[i * P + j] + (i == j ? dl[grp(i)] : 0.0);
                 e = fmax(e, fabs(Pd[i * P + j] - r));
                 if (i == j) e = fmax(e, fabs(pdg[i] - r));
             }
@@ -194,14 +213,15 @@ static void layers_case(const char *file, const char *hs) {
 
     /* 3. Gradient vs central differences in log δ_l. */
     {
-        double g[2];
-        bnn_laplace_lml_layers(la, dl, 2, 1.0, g, NULL);
-        for (int l = 0; l < 2; l++) {
+        double g[NL];
+        bnn_laplace_lml_layers(la, dl, NL, 1.0, g, NULL);
+        for (int l = 0; l < NL; l++) {
             const double h = 1e-5;
-            double dp[2] = {dl[0], dl[1]}, dm[2] = {dl[0], dl[1]};
+            double dp[NL], dm[NL];
+            memcpy(dp, dl, sizeof dp), memcpy(dm, dl, sizeof dm);
             dp[l] *= exp(h), dm[l] *= exp(-h);
-            const double fd = (bnn_laplace_lml_layers(la, dp, 2, 1.0, NULL, NULL) -
-                               bnn_laplace_lml_layers(la, dm, 2, 1.0, NULL, NULL)) /
+            const double fd = (bnn_laplace_lml_layers(la, dp, NL, 1.0, NULL, NULL) -
+                               bnn_laplace_lml_layers(la, dm, NL, 1.0, NULL, NULL)) /
                               (2 * h);
             report(2, file, "∂lml/∂log δ_l vs central differences", rel(g[l], fd), 1e-7);
         }
@@ -242,27 +262,27 @@ static void layers_case(const char *file, const char *hs) {
                     fv_ref[(t * K + c) * K + c2] = s;
                 }
         }
-        REQUIRE(bnn_laplace_set_prior_layers(la, dl, 2) == 0);
+        REQUIRE(bnn_laplace_set_prior_layers(la, dl, NL) == 0);
         REQUIRE(bnn_laplace_glm(la, m, x, n, fmu, fv) == 0);
         report(4, file, "GLM f_var vs J (H + D)⁻¹ Jᵀ", check_relerr(fv, fv_ref, n * K * K), 1e-6);
         /* Equal δ_l: the scalar predictive, exactly (same code path). */
         double *fv1 = malloc((size_t)(n * K * K) * 8);
         bnn_laplace_set_prior(la, 0.37, 1.0);
         REQUIRE(bnn_laplace_glm(la, m, x, n, fmu, fv1) == 0);
-        const double eq[2] = {0.37, 0.37};
-        REQUIRE(bnn_laplace_set_prior_layers(la, eq, 2) == 0);
+        const double eq[NL] = {0.37, 0.37, 0.37, 0.37};
+        REQUIRE(bnn_laplace_set_prior_layers(la, eq, NL) == 0);
         REQUIRE(bnn_laplace_glm(la, m, x, n, fmu, fv) == 0);
         report(0, file, "equal δ_l: GLM f_var vs scalar", check_relerr(fv, fv1, n * K * K), 1e-12);
         /* Nearly equal (takes the per-layer path): the scalar predictive to rounding. */
-        const double ne[2] = {0.37, 0.37 * (1 + 1e-14)};
-        REQUIRE(bnn_laplace_set_prior_layers(la, ne, 2) == 0);
+        const double ne[NL] = {0.37, 0.37, 0.37, 0.37 * (1 + 1e-14)};
+        REQUIRE(bnn_laplace_set_prior_layers(la, ne, NL) == 0);
         REQUIRE(bnn_laplace_glm(la, m, x, n, fmu, fv) == 0);
         report(0, file, "nearly equal δ_l (per-layer path): GLM f_var vs scalar",
                check_relerr(fv, fv1, n * K * K), 1e-10);
         /* Samples: finite and different from the mean. */
         bnn_rng rng = bnn_rng_make(3, 0);
         float *th = malloc((size_t)P * sizeof(float));
-        REQUIRE(bnn_laplace_set_prior_layers(la, dl, 2) == 0);
+        REQUIRE(bnn_laplace_set_prior_layers(la, dl, NL) == 0);
         REQUIRE(bnn_laplace_sample(la, &rng, th) == 0);
         bool fin = true;
         for (int64_t i = 0; i < P; i++)
@@ -279,24 +299,24 @@ static void layers_case(const char *file, const char *hs) {
         const double ds = bnn_laplace_prior_prec(la);
         const double lml_s = bnn_laplace_lml(la, ds, 1.0, NULL, NULL);
         REQUIRE(bnn_laplace_optimize_layers(la, 1000) == 0);
-        double d2[2], g[2];
-        REQUIRE(bnn_laplace_prior_layers(la, d2, 2) == 0);
-        const double lml_l = bnn_laplace_lml_layers(la, d2, 2, 1.0, g, NULL);
+        double d2[NL], g[NL], gmax = 0;
+        REQUIRE(bnn_laplace_prior_layers(la, d2, NL) == 0);
+        const double lml_l = bnn_laplace_lml_layers(la, d2, NL, 1.0, g, NULL);
+        for (int l = 0; l < NL; l++) gmax = fmax(gmax, fabs(g[l]));
         report(3, file, "lml: scalar optimum − per-layer optimum", fmax(0.0, lml_s - lml_l), 1e-9);
-        report(3, file, "|∂lml/∂log δ_l| at the per-layer optimum", fmax(fabs(g[0]), fabs(g[1])),
-               1e-3);
-        printf("%s: scalar δ %.6g (lml %.8f); per-layer δ (%.6g, %.6g) (lml %.8f)\n", file, ds,
-               lml_s, d2[0], d2[1], lml_l);
+        report(3, file, "|∂lml/∂log δ_l| at the per-layer optimum", gmax, 1e-3);
+        printf("%s: scalar δ %.6g (lml %.8f); per-tensor δ (%.6g, %.6g, %.6g, %.6g) (lml %.8f)\n",
+               file, ds, lml_s, d2[0], d2[1], d2[2], d2[3], lml_l);
     }
 
     /* 6. Errors. */
     {
-        const double bad[2] = {1.0, 0.0}, three[3] = {1, 1, 1};
+        const double bad[NL] = {1.0, 1.0, 0.0, 1.0}, three[3] = {1, 1, 1};
         CHECK_EQ_INT(bnn_laplace_set_prior_layers(la, three, 3), BNN_EINVAL);
-        CHECK_EQ_INT(bnn_laplace_set_prior_layers(la, bad, 2), BNN_EINVAL);
+        CHECK_EQ_INT(bnn_laplace_set_prior_layers(la, bad, NL), BNN_EINVAL);
         double out3[3];
         CHECK_EQ_INT(bnn_laplace_prior_layers(la, out3, 3), BNN_EINVAL);
-        CHECK(isnan(bnn_laplace_lml_layers(la, bad, 2, 1.0, NULL, NULL)));
+        CHECK(isnan(bnn_laplace_lml_layers(la, bad, NL, 1.0, NULL, NULL)));
     }
     bnn_laplace_free(la);
     free(Sig), free(Hd), free(theta_map), free(mean);
@@ -319,7 +339,8 @@ static void test_lowrank_unsupported(void) {
     bnn_laplace_free(la);
 }
 
-/* Regression (reg_all_kron, reg_all_diag: Linear(1,16) 32, Linear(16,1) 17 parameters): the
+/* Regression (reg_all_kron, reg_all_diag: Linear(1,16) and Linear(16,1), tensors of 16, 16, 16
+ * and 1 parameters): the
  * σ-derivative of the per-layer lml against central differences, and optimize_layers (which also
  * tunes σ) ends at least as high as the scalar optimum. */
 static void reg_case(const char *file, bool kron) {
@@ -354,26 +375,26 @@ static void reg_case(const char *file, bool kron) {
     }
     bnn_laplace *la;
     REQUIRE(bnn__laplace_new_f64(&la, c, mean, BNN_TASK_REGRESSION) == 0);
-    const int64_t sizes[2] = {32, 17};
-    if (!kron) REQUIRE(bnn__laplace_set_layout(la, 2, sizes) == 0);
-    REQUIRE(bnn_laplace_nlayers(la) == 2);
-    const double dl[2] = {0.5, 2.0}, sg = 0.3, h = 1e-5;
+    const int64_t sizes[4] = {16, 16, 16, 1};
+    if (!kron) REQUIRE(bnn__laplace_set_layout(la, 4, sizes) == 0);
+    REQUIRE(bnn_laplace_nlayers(la) == 4);
+    const double dl[4] = {0.5, 2.0, 0.8, 4.0}, sg = 0.3, h = 1e-5;
     double gs;
-    bnn_laplace_lml_layers(la, dl, 2, sg, NULL, &gs);
-    const double fd = (bnn_laplace_lml_layers(la, dl, 2, sg * exp(h), NULL, NULL) -
-                       bnn_laplace_lml_layers(la, dl, 2, sg * exp(-h), NULL, NULL)) /
+    bnn_laplace_lml_layers(la, dl, 4, sg, NULL, &gs);
+    const double fd = (bnn_laplace_lml_layers(la, dl, 4, sg * exp(h), NULL, NULL) -
+                       bnn_laplace_lml_layers(la, dl, 4, sg * exp(-h), NULL, NULL)) /
                       (2 * h);
     report(2, file, "∂lml/∂log σ vs central differences", rel(gs, fd), 1e-7);
     REQUIRE(bnn_laplace_optimize(la, 1000) == 0);
     const double lml_s =
         bnn_laplace_lml(la, bnn_laplace_prior_prec(la), bnn_laplace_sigma(la), NULL, NULL);
     REQUIRE(bnn_laplace_optimize_layers(la, 1000) == 0);
-    double d2[2];
-    REQUIRE(bnn_laplace_prior_layers(la, d2, 2) == 0);
-    const double lml_l = bnn_laplace_lml_layers(la, d2, 2, bnn_laplace_sigma(la), NULL, NULL);
+    double d2[4];
+    REQUIRE(bnn_laplace_prior_layers(la, d2, 4) == 0);
+    const double lml_l = bnn_laplace_lml_layers(la, d2, 4, bnn_laplace_sigma(la), NULL, NULL);
     report(3, file, "lml: scalar optimum − per-layer optimum", fmax(0.0, lml_s - lml_l), 1e-9);
-    printf("%s: per-layer δ (%.6g, %.6g), σ %.6g (lml %.8f; scalar optimum %.8f)\n", file, d2[0],
-           d2[1], bnn_laplace_sigma(la), lml_l, lml_s);
+    printf("%s: per-tensor δ (%.6g, %.6g, %.6g, %.6g), σ %.6g (lml %.8f; scalar optimum %.8f)\n",
+           file, d2[0], d2[1], d2[2], d2[3], bnn_laplace_sigma(la), lml_l, lml_s);
     bnn_laplace_free(la);
     free(mean);
     bnn_st_free(st);

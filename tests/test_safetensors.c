@@ -213,6 +213,19 @@ static void test_round_trip(void) {
     CHECK_EQ_INT(bnn_st_at(st, 7, &t), BNN_EINVAL);
     CHECK_EQ_INT(bnn_st_at(st, -1, &t), BNN_EINVAL);
     CHECK_EQ_INT(bnn_st_meta_at(st, 4, NULL, NULL), BNN_EINVAL);
+
+    /* Dropping the tensors keeps the metadata (read from copies of the header's strings), and
+     * leaves no tensor to look up; dropping twice is harmless (ASan checks the frees). */
+    CHECK(bnn_st_count(st) == 7);
+    bnn_st_drop_tensors(st);
+    bnn_st_drop_tensors(st);
+    CHECK(bnn_st_count(st) == 0);
+    CHECK_EQ_INT(bnn_st_get(st, "f32", &t), BNN_ENOTFOUND);
+    CHECK_EQ_INT(bnn_st_at(st, 0, &t), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_st_meta_count(st), 4);
+    for (int i = 0; i < 4; i++)
+        CHECK(bnn_st_meta(st, keys[i]) && strcmp(bnn_st_meta(st, keys[i]), vals[i]) == 0);
+    bnn_st_drop_tensors(NULL);
     bnn_st_free(st);
 
     /* The file layout: 8 + N is a multiple of 8, the padding is spaces, the tensors are packed

@@ -54,8 +54,13 @@ static bnn_curv *compute(bnn_model *m, const bnn_dataset *ds, bnn_curvature cv, 
 
 /* The flat-vector index of each of the subset's P parameters, from the model's own layer
  * tensors (not from the curvature): the selected Linear layers' weights and biases in order. */
-static int64_t subset_index(const bnn_model *m, const int64_t *sel, int64_t nsel, int64_t *idx) {
+/* idx[i]: where the subset's parameter i lies in the flat vector; grp[i] (unless NULL): its
+ * prior group, laplace-torch's layers: 2s for the s-th selected layer's weight, 2s + 1 for its
+ * bias. Returns P. */
+static int64_t subset_index_groups(const bnn_model *m, const int64_t *sel, int64_t nsel,
+                                   int64_t *idx, int *grp) {
     int64_t P = 0, j = 0;
+    int sc = 0;
     for (int64_t i = 0; i < bnn_model_nlayers(m); i++) {
         if (strcmp(bnn_model_layer_kind(m, i), "linear")) continue;
         int64_t wo, ws[2], bo, bl;
@@ -65,12 +70,21 @@ static int64_t subset_index(const bnn_model *m, const int64_t *sel, int64_t nsel
             in = in || sel[s] == j;
         j++;
         if (!in) continue;
-        for (int64_t q = 0; q < ws[0] * ws[1]; q++)
-            idx[P++] = wo + q;
-        for (int64_t q = 0; q < bl; q++)
-            idx[P++] = bo + q;
+        for (int64_t q = 0; q < ws[0] * ws[1]; q++, P++) {
+            idx[P] = wo + q;
+            if (grp) grp[P] = 2 * sc;
+        }
+        for (int64_t q = 0; q < bl; q++, P++) {
+            idx[P] = bo + q;
+            if (grp) grp[P] = 2 * sc + 1;
+        }
+        sc++;
     }
     return P;
+}
+
+static int64_t subset_index(const bnn_model *m, const int64_t *sel, int64_t nsel, int64_t *idx) {
+    return subset_index_groups(m, sel, nsel, idx, NULL);
 }
 
 static bool same(const double *a, const double *b, int64_t n) {
@@ -336,12 +350,13 @@ static void test_posterior(void) {
     char what[160];
     for (int hi = 0; hi < 4; hi++) {
         bnn_laplace *la = make_laplace(m, ds, hs[hi], SEL, 2);
-        CHECK_EQ_INT(bnn_laplace_nlayers(la), 2);
+        /* One prior group per tensor: layer 0's weight and bias, layer 2's weight and bias. */
+        CHECK_EQ_INT(bnn_laplace_nlayers(la), 4);
         for (int layered = 0; layered < 2; layered++) {
             if (layered && hs[hi] == BNN_HESS_LOWRANK) continue; /* BNN_EUNSUPPORTED there */
             if (layered) {
-                const double dl[2] = {0.4, 3.0};
-                REQUIRE(bnn_laplace_set_prior_layers(la, dl, 2) == 0);
+                const double dl[4] = {0.4, 0.9, 2.0, 3.0};
+                REQUIRE(bnn_laplace_set_prior_layers(la, dl, 4) == 0);
             } else {
                 bnn_laplace_set_prior(la, 0.7, 1.0);
             }
@@ -381,18 +396,22 @@ static void test_posterior(void) {
          * weights as the model holds them (idx from the layer tensors, not the curvature). */
         if (hs[hi] == BNN_HESS_DIAG) {
             const double *dg = bnn_curv_diag(bnn_laplace_curv(la));
-            const double loss = bnn_curv_loss(bnn_laplace_curv(la)), dl[2] = {0.4, 3.0};
+            const double loss = bnn_curv_loss(bnn_laplace_curv(la));
+            const double dl[4] = {0.4, 0.9, 2.0, 3.0};
             const float *w = bnn_model_cparams(m);
+            int grp[64];
+            int64_t idx2[64];
+            REQUIRE(P <= 64 && subset_index_groups(m, SEL, 2, idx2, grp) == P);
             double ld = 0, ldl = 0, t2 = 0, t2l = 0, plog = 0;
             for (int64_t i = 0; i < P; i++) {
-                const double th = w[idx[i]], d = dl[i < 25 ? 0 : 1];
+                const double th = w[idx[i]], d = dl[grp[i]];
                 ld += log(dg[i] + 0.7), t2 += th * th;
                 ldl += log(dg[i] + d), t2l += d * th * th, plog += log(d);
             }
             const double lml = -loss - 0.5 * (ld - (double)P * log(0.7) + 0.7 * t2);
             const double lmll = -loss - 0.5 * (ldl - plog + t2l);
             CHECK_REL(bnn_laplace_lml(la, 0.7, 1.0, NULL, NULL), lml, 1e-12, 1.0);
-            CHECK_REL(bnn_laplace_lml_layers(la, dl, 2, 1.0, NULL, NULL), lmll, 1e-12, 1.0);
+            CHECK_REL(bnn_laplace_lml_layers(la, dl, 4, 1.0, NULL, NULL), lmll, 1e-12, 1.0);
         }
 
         /* 5. A weight sample through the whole-model posterior changes exactly the selected
@@ -579,7 +598,7 @@ static void test_files(void) {
         int64_t so, sl;
         REQUIRE(bnn_curv_segment(c2, 1, &so, &sl) == 0);
         CHECK(so == 61 && sl == 21);
-        CHECK_EQ_INT(bnn_laplace_nlayers(bnn_posterior_laplace(q2)), 2);
+        CHECK_EQ_INT(bnn_laplace_nlayers(bnn_posterior_laplace(q2)), 4);
         predict_both(m2, q2, x, n, g2, s2);
         const bool eg = same(g1, g2, n * 3), es = same(s1, s2, n * 3);
         if (!eg || !es)
@@ -588,6 +607,31 @@ static void test_files(void) {
         CHECK(eg);
         CHECK(es);
         bnn_posterior_free(q2), bnn_model_free(m2), bnn_st_free(st);
+        if (hs[hi] != BNN_HESS_LOWRANK) {
+            /* Per-tensor prior precisions go in the file that bnn_laplace_save writes (only the
+             * CLI wrote them once, so a library round trip fell back to their mean: GLM
+             * probabilities off by up to 0.014, sampled ones by 0.29). */
+            const char *pth = BNN_TEST_TMP "/test_subset_pl.safetensors";
+            const double dl[4] = {0.4, 0.9, 2.0, 3.0};
+            bnn_laplace *lb = make_laplace(m, ds, hs[hi], SEL, 2);
+            REQUIRE(bnn_laplace_set_prior_layers(lb, dl, 4) == 0);
+            REQUIRE(bnn_laplace_save(lb, m, BNN_TASK_CLASSIFICATION, pth, NULL, NULL, 0) == 0);
+            bnn_posterior *qb = NULL;
+            REQUIRE(bnn_posterior_from_laplace(&qb, m, lb) == 0);
+            double g3[27], s3[27], back[4] = {0};
+            predict_both(m, qb, x, n, g3, s3);
+            REQUIRE(load_rc(pth, &m2, &q2, &st) == 0);
+            const bnn_laplace *l2 = bnn_posterior_laplace(q2);
+            CHECK(bnn_laplace_nlayers(l2) == 4 && bnn_laplace_prior_layers(l2, back, 4) == 0);
+            CHECK(back[0] == dl[0] && back[1] == dl[1] && back[2] == dl[2] && back[3] == dl[3]);
+            predict_both(m2, q2, x, n, g2, s2);
+            CHECK(same(g3, g2, n * 3));
+            CHECK(same(s3, s2, n * 3));
+            CHECK(!same(g3, g1, n * 3)); /* the prior made a difference */
+            bnn_posterior_free(q2), bnn_model_free(m2), bnn_st_free(st);
+            bnn_posterior_free(qb);
+            remove(pth);
+        }
         if (hs[hi] == BNN_HESS_FULL) {
             /* full saves its eigendecomposition, so loading does no O(P³) work; a file without
              * it (as bnn wrote them before) loads by computing it, to the same predictions. */

@@ -162,11 +162,12 @@ int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn
 int bnn__laplace_kron_eigvals(const bnn_laplace *la, int64_t block, int factor, const double **vals,
                               int64_t *n);
 /* bnn_laplace_new_from_params for a full curvature whose eigendecomposition is known (a file
- * that saved it): eigvec (P × P, eigenvectors as columns, eigvec[i·P + k]) and eigval (P,
- * ascending), copied and trusted, so the caller checks them against the curvature. Other
- * structures ignore them. */
+ * that saved it): *eigvec (P × P, eigenvectors as columns, (*eigvec)[i·P + k], from malloc) and
+ * eigval (P, ascending), trusted, so the caller checks them against the curvature. The posterior
+ * takes *eigvec over and sets it to NULL (the caller frees it if still set). Other structures
+ * ignore both. */
 int bnn__laplace_new_eig(bnn_laplace **out, bnn_curv *c, const float *params, bnn_task task,
-                         const double *eigvec, const double *eigval);
+                         double **eigvec, const double *eigval);
 /* A full posterior's eigendecomposition of its curvature, in the layout above (borrowed). */
 int bnn__laplace_full_eig(const bnn_laplace *la, const double **eigvec, const double **eigval);
 /* BNN_ESHAPE (messages prefixed with fn) unless the posterior's subset is whole Linear layers of

@@ -110,8 +110,10 @@ struct bnn_curv {
      * (a curvature built from arrays). offset is always the first run's start. */
     int64_t nseg;
     int64_t *seg_off, *seg_len;
-    /* The subset's Linear layers: parameters per layer (weight and bias), in order; 0 layers when
-     * unknown (built from arrays without a layout). Used for per-layer prior precisions. */
+    /* The groups of a per-layer prior precision, in subset order: parameters per group; 0 when
+     * unknown (built from arrays without a layout). bnn_curv_compute records one group per
+     * parameter tensor (each Linear layer's weight, then its bias), laplace-torch's "layers";
+     * files written before that record one per Linear layer (weight and bias together). */
     int64_t nlayers;
     int64_t *layer_sizes;
     /* The likelihood the curvature was computed for (set by bnn_curv_compute, or from a file);
@@ -1527,11 +1529,12 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     c->N = N, c->K = K;
     if ((rc = bnn_curv_set_segments(c, nlin, seg_off, seg_len))) goto done;
     bnn__curv_set_lik(c, lik);
-    {
+    { /* the prior's groups: each Linear layer's weight, then its bias (laplace-torch's layers) */
         int64_t sizes[BNN_MAX_CURV_LAYERS];
-        for (int64_t i = 0; i < nlin && i < BNN_MAX_CURV_LAYERS; i++)
-            sizes[i] = lin[i].out * lin[i].in + lin[i].out;
-        if (nlin <= BNN_MAX_CURV_LAYERS && (rc = bnn__curv_set_layers(c, nlin, sizes))) goto done;
+        for (int64_t i = 0; i < nlin && 2 * i + 1 < BNN_MAX_CURV_LAYERS; i++)
+            sizes[2 * i] = lin[i].out * lin[i].in, sizes[2 * i + 1] = lin[i].out;
+        if (2 * nlin <= BNN_MAX_CURV_LAYERS && (rc = bnn__curv_set_layers(c, 2 * nlin, sizes)))
+            goto done;
     }
 
     const float *theta = bnn_model_cparams(m);
@@ -1620,6 +1623,9 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                                 (long long)rank);
             } else {
                 lr->N = c->N, lr->K = c->K, lr->loss = c->loss;
+                /* The likelihood too: without it a regression curvature reads as homoscedastic
+                 * Gaussian, and the posterior tuned a noise σ for a heteroscedastic model. */
+                bnn__curv_set_lik(lr, lik);
                 bnn__free(hf), hf = NULL; /* the float scratch is no longer needed */
                 rc = copy_segments(lr, c);
                 /* The layer sizes too, as the matrix-free way records them. */

@@ -67,11 +67,12 @@ struct bnn_laplace {
     const double *U;
     int64_t rank;
     double delta, sigma;
-    /* Per-layer prior (laplace-torch's layer-wise prior_precision): the subset's Linear layers,
-     * layer l owning parameters lay_off[l] .. lay_off[l+1] − 1 (its weight, then its bias).
-     * kron: from the blocks' (weight, bias) pairs; diag, full and lowrank: one layer (the
-     * curvature does not record layer boundaries) unless bnn__laplace_set_layout gives them.
-     * dl holds δ_l. While the δ_l are all equal, layered is false and every computation takes
+    /* Per-layer prior (laplace-torch's layer-wise prior_precision, one δ per parameter tensor):
+     * group l owns parameters lay_off[l] .. lay_off[l+1] − 1. From the curvature when it
+     * records them (bnn_curv_compute: each Linear layer's weight, then its bias; files written
+     * before: one group per layer); else kron: one per block (a block is one tensor); diag,
+     * full and lowrank: one group, unless bnn__laplace_set_layout gives them. A kron group is
+     * whole blocks, so that δ_l is exact in the blocks' eigenbasis. dl holds δ_l. While the δ_l are all equal, layered is false and every computation takes
      * the scalar path with delta (unchanged); otherwise dpar[i] = δ_{l(i)} and, for full, Lt
      * is L⁻ᵀ for the Cholesky factor L Lᵀ = hf·H + diag(δ_{l(i)}) at the current σ, so that
      * Σ = Lt Ltᵀ takes the place of Q diag(1/(hf λ + δ)) Qᵀ in the predictive and samples. */
@@ -212,51 +213,58 @@ static int layout_set(bnn_laplace *la, int64_t n, const int64_t *sizes) {
     return 0;
 }
 
-/* kron: layer l is blocks 2l (weight, two factors) and 2l + 1 (bias, one factor, same out);
- * any other block pattern, and every other structure, is one layer. */
+/* kron: whether every group boundary is a block boundary (the groups are whole blocks). */
+static bool kron_aligned(const bnn_laplace *la, int64_t n, const int64_t *sizes) {
+    int64_t b = 0, bend = 0, gend = 0;
+    for (int64_t l = 0; l < n; l++) {
+        gend += sizes[l];
+        for (; b < la->nblocks && bend < gend; b++) bend += la->blk[b].n0 * la->blk[b].n1;
+        if (bend != gend) return false;
+    }
+    return true;
+}
+
+/* The groups from the curvature when it records them; else kron: one per block; else one. */
 static int layout_setup(bnn_laplace *la) {
     int64_t one = la->P;
-    /* The curvature knows its layers when it was computed from a model (or read from a file). */
     int64_t cn;
     const int64_t *cs;
     bnn__curv_layers(la->c, &cn, &cs);
-    if (cn > 0) return layout_set(la, cn, cs);
-    if (la->structure != BNN_HESS_KRON || la->nblocks % 2) return layout_set(la, 1, &one);
-    const int64_t n = la->nblocks / 2;
-    for (int64_t l = 0; l < n; l++) {
-        const kblock *kw = &la->blk[2 * l], *kb = &la->blk[2 * l + 1];
-        if (kw->nf != 2 || kb->nf != 1 || kb->n0 != kw->n0) return layout_set(la, 1, &one);
+    if (cn > 0) {
+        if (la->structure == BNN_HESS_KRON && !kron_aligned(la, cn, cs))
+            return bnn__error(BNN_ESHAPE, "laplace: the layers do not match the kron blocks");
+        return layout_set(la, cn, cs);
     }
-    int64_t *sizes = bnn__alloc(bnn__bytes(n, sizeof(int64_t)));
-    if (!sizes) return bnn__error(BNN_ENOMEM, "laplace: cannot allocate %lld layers", (long long)n);
-    for (int64_t l = 0; l < n; l++)
-        sizes[l] = la->blk[2 * l].n0 * la->blk[2 * l].n1 + la->blk[2 * l + 1].n0;
-    int rc = layout_set(la, n, sizes);
+    if (la->structure != BNN_HESS_KRON) return layout_set(la, 1, &one);
+    int64_t *sizes = bnn__alloc(bnn__bytes(la->nblocks, sizeof(int64_t)));
+    if (!sizes)
+        return bnn__error(BNN_ENOMEM, "laplace: cannot allocate %lld layers", (long long)la->nblocks);
+    for (int64_t b = 0; b < la->nblocks; b++) sizes[b] = la->blk[b].n0 * la->blk[b].n1;
+    int rc = layout_set(la, la->nblocks, sizes);
     bnn__free(sizes);
     return rc;
 }
 
-/* Internal: the layer sizes of the subset for structures whose curvature does not record them
- * (diag, full, lowrank); kron must agree with its blocks. Resets the prior to the scalar δ. */
+/* Internal: the groups of the subset for structures whose curvature does not record them
+ * (diag, full, lowrank); kron's must be whole blocks. Resets the prior to the scalar δ. */
 int bnn__laplace_set_layout(bnn_laplace *la, int64_t nlayers, const int64_t *sizes) {
     if (!la || nlayers < 1 || !sizes)
         return bnn__error(BNN_EINVAL, "bnn__laplace_set_layout: bad arguments");
     int64_t s = 0;
     for (int64_t l = 0; l < nlayers; l++) {
-        if (sizes[l] < 1)
-            return bnn__error(BNN_EINVAL, "bnn__laplace_set_layout: layer %lld has %lld parameters",
+        if (sizes[l] < 1 || sizes[l] > la->P - s)
+            return bnn__error(sizes[l] < 1 ? BNN_EINVAL : BNN_ESHAPE,
+                              "bnn__laplace_set_layout: layer %lld has %lld parameters",
                               (long long)l, (long long)sizes[l]);
-        if (la->structure == BNN_HESS_KRON &&
-            (la->nblocks != 2 * nlayers || la->blk[2 * l].off != s))
-            return bnn__error(BNN_ESHAPE,
-                              "bnn__laplace_set_layout: layer %lld does not match the kron blocks",
-                              (long long)l);
         s += sizes[l];
     }
     if (s != la->P)
         return bnn__error(BNN_ESHAPE,
                           "bnn__laplace_set_layout: layers hold %lld parameters, P = %lld",
                           (long long)s, (long long)la->P);
+    if (la->structure == BNN_HESS_KRON && !kron_aligned(la, nlayers, sizes))
+        return bnn__error(BNN_ESHAPE, "bnn__laplace_set_layout: the layers do not match the kron "
+                          "blocks");
     return layout_set(la, nlayers, sizes);
 }
 
@@ -264,16 +272,16 @@ int bnn__laplace_set_layout(bnn_laplace *la, int64_t nlayers, const int64_t *siz
  * likelihood), so callers holding a double MAP (files, tests against float64 references) lose
  * nothing. Takes ownership of c, also on failure. */
 static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bnn_task task,
-                          const double *eigvec, const double *eigval);
+                          double **eigvec, const double *eigval);
 
 int bnn__laplace_new_f64(bnn_laplace **out, bnn_curv *c, const double *mean, bnn_task task) {
     return laplace_create(out, c, mean, task, NULL, NULL);
 }
 
-/* The constructor, for a full curvature with its eigendecomposition given (eigvec, eigval; both
- * NULL: computed here). */
+/* The constructor, for a full curvature with its eigendecomposition given (*eigvec, eigval: the
+ * eigenvectors are taken over, *eigvec set to NULL; either NULL: computed here). */
 static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bnn_task task,
-                          const double *eigvec, const double *eigval) {
+                          double **eigvec, const double *eigval) {
     if (out) *out = NULL;
     if (!out || !c || !mean) {
         bnn_curv_free(c);
@@ -341,20 +349,19 @@ static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bn
                 rc = bnn__error(BNN_EINVAL, "bnn_laplace_new: full curvature without a matrix");
                 break;
             }
-            la->Q = alloc_doubles(la->P * la->P);
-            if (!la->Q) {
+            /* Not clipped: log det(hf·H + δ I) is then exact, as laplace-torch's torch.logdet.
+             * A file that saved the eigendecomposition gives it (its reader checked it against H,
+             * and hands its P × P eigenvectors over rather than have them copied); else LAPACK
+             * computes it, the one O(P³) step of loading. */
+            if (eigvec && *eigvec && eigval) {
+                la->Q = *eigvec, *eigvec = NULL;
+                memcpy(la->lam, eigval, (size_t)la->P * sizeof(double));
+            } else if (!(la->Q = alloc_doubles(la->P * la->P))) {
                 rc = bnn__error(BNN_ENOMEM,
                                 "bnn_laplace_new: cannot allocate %lld × %lld "
                                 "eigenvectors",
                                 (long long)la->P, (long long)la->P);
                 break;
-            }
-            /* Not clipped: log det(hf·H + δ I) is then exact, as laplace-torch's torch.logdet.
-             * A file that saved the eigendecomposition gives it (its reader checked it against H);
-             * else LAPACK computes it, the one O(P³) step of loading. */
-            if (eigvec && eigval) {
-                memcpy(la->Q, eigvec, (size_t)(la->P * la->P) * sizeof(double));
-                memcpy(la->lam, eigval, (size_t)la->P * sizeof(double));
             } else {
                 rc = sym_eig(la->Q, la->lam, H, la->P, "the full curvature");
             }
@@ -406,7 +413,7 @@ static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bn
  * subset's P values (full = false) or the model's whole flat vector, read at the subset's
  * segments (full = true). */
 static int laplace_new_from(bnn_laplace **out, bnn_curv *c, const float *v, bool full,
-                            bnn_task task, const char *fn, const double *eigvec,
+                            bnn_task task, const char *fn, double **eigvec,
                             const double *eigval) {
     if (out) *out = NULL;
     if (!out || !c || !v) {
@@ -442,8 +449,8 @@ int bnn_laplace_new_from_params(bnn_laplace **out, bnn_curv *c, const float *par
 }
 
 int bnn__laplace_new_eig(bnn_laplace **out, bnn_curv *c, const float *params, bnn_task task,
-                         const double *eigvec, const double *eigval) {
-    if (c && bnn_curv_structure(c) != BNN_HESS_FULL) eigvec = eigval = NULL;
+                         double **eigvec, const double *eigval) {
+    if (c && bnn_curv_structure(c) != BNN_HESS_FULL) eigvec = NULL, eigval = NULL;
     return laplace_new_from(out, c, params, true, task, "bnn_laplace_new_from_params", eigvec,
                             eigval);
 }

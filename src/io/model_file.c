@@ -112,6 +112,26 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
             at += (size_t)snprintf(buf + at, sizeof buf - at, "%s%lld", i ? "," : "", (long long)ls[i]);
         if (!rc && nl > 0 && at < sizeof buf) rc = bnn_st_writer_meta(w, "bnn.laplace.layers", buf);
     }
+    if (!rc) {
+        /* Per-layer prior precisions, when they differ (bnn.laplace.prior_prec holds their mean;
+         * equal ones are that value). */
+        const int64_t nl = bnn_laplace_nlayers(la);
+        double *dl = nl > 1 ? malloc((size_t)nl * sizeof(double)) : NULL;
+        char *buf = dl ? malloc((size_t)nl * 32) : NULL;
+        if (nl > 1 && (!dl || !buf)) rc = bnn__error(BNN_ENOMEM, "out of memory");
+        if (!rc && dl && !bnn_laplace_prior_layers(la, dl, nl)) {
+            bool differ = false;
+            size_t at = 0;
+            for (int64_t i = 0; i < nl; i++) {
+                differ = differ || dl[i] != dl[0];
+                at += (size_t)snprintf(buf + at, 32, "%s", i ? "," : "");
+                bnn__fmt_double(buf + at, 30, dl[i]);
+                at += strlen(buf + at);
+            }
+            if (differ) rc = bnn_st_writer_meta(w, "bnn.laplace.prior_layers", buf);
+        }
+        free(dl), free(buf);
+    }
     if (!rc && bnn_curv_nsegments(c) > 1) {
         /* A subset in several runs of the flat vector (a chosen set of layers): "off:len,..." in
          * order. A subset in one run is [offset, offset + nparams), as files always held it. */
@@ -349,13 +369,6 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     int rc = 0;
     if (h == BNN_HESS_DIAG) rc = read_f64(st, "laplace.diag", P, 0, &diag);
     if (h == BNN_HESS_FULL) rc = read_f64(st, "laplace.dense", P, P, &dense);
-    bnn_st_tensor et;
-    /* Files from before bnn saved the eigendecomposition: computed on load, as then. */
-    if (!rc && h == BNN_HESS_FULL && bnn_st_get(st, "laplace.eigvec", &et) == 0) {
-        rc = read_f64(st, "laplace.eigvec", P, P, &eigvec);
-        if (!rc) rc = read_f64(st, "laplace.eigval", P, 0, &eigval);
-        if (!rc) rc = check_full_eig(dense, eigvec, eigval, P);
-    }
     int64_t rank = 0;
     if (h == BNN_HESS_LOWRANK) {
         bnn_st_tensor t;
@@ -403,6 +416,20 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
                                       dense, nb, n0, n1, (const double *const *)f0,
                                       (const double *const *)f1);
     }
+    /* The curvature holds its own copy of dense: freed before the eigenvectors are read, so that
+     * a full posterior's load holds two P × P matrices besides the file, not four. */
+    free(dense), dense = NULL;
+    bnn_st_tensor et;
+    /* Files from before bnn saved the eigendecomposition: computed on load, as then. */
+    if (!rc && h == BNN_HESS_FULL && bnn_st_get(st, "laplace.eigvec", &et) == 0) {
+        rc = read_f64(st, "laplace.eigvec", P, P, &eigvec);
+        if (!rc) rc = read_f64(st, "laplace.eigval", P, 0, &eigval);
+        if (!rc) rc = check_full_eig(bnn_curv_dense(c), eigvec, eigval, P);
+        if (rc) {
+            bnn_curv_free(c);
+            c = NULL;
+        }
+    }
     if (!rc && nseg && (rc = bnn_curv_set_segments(c, nseg, soff, slen))) {
         char msg[256];
         snprintf(msg, sizeof msg, "%s", bnn_last_error());
@@ -437,21 +464,29 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     bnn_task task = tk && !strcmp(tk, "regression") ? BNN_TASK_REGRESSION : BNN_TASK_CLASSIFICATION;
     if (!rc && c) bnn__curv_set_lik(c, bnn_model_lik(m, task));
     /* bnn_laplace_new_from_params owns c from here on, also when it fails. */
-    if (!rc && !(rc = bnn__laplace_new_eig(&la, c, bnn_model_cparams(m), task, eigvec, eigval))) {
+    if (!rc && !(rc = bnn__laplace_new_eig(&la, c, bnn_model_cparams(m), task, &eigvec, eigval))) {
         bnn_laplace_set_prior(la, d[0], d[1]);
         /* Per-layer prior precisions, when the fit tuned one per layer. */
         const char *pl = bnn_st_meta(st, "bnn.laplace.prior_layers");
         if (pl) {
-            double v[64];
-            int64_t nv = 0;
+            /* Comma-separated numbers, one per group (bnn_laplace_set_prior_layers checks the
+             * count and that each is positive and finite). */
+            int64_t cap = 1, nv = 0;
+            for (const char *q = pl; *q; q++) cap += *q == ',';
+            double *v = malloc((size_t)cap * sizeof(double));
             const char *q = pl;
-            while (*q && nv < 64) {
+            bool okv = v != NULL;
+            while (okv && nv < cap) {
                 char *end;
                 v[nv++] = strtod(q, &end);
-                if (end == q) break;
-                q = *end == ',' ? end + 1 : end;
+                okv = end != q && (*end == ',' ? end[1] != '\0' : !*end);
+                if (!*end) break;
+                q = end + 1;
             }
-            rc = bnn_laplace_set_prior_layers(la, v, nv);
+            if (!v) rc = bnn__error(BNN_ENOMEM, "out of memory");
+            else if (!okv) rc = bnn__error(BNN_EFORMAT, "not a comma-separated list of numbers");
+            else rc = bnn_laplace_set_prior_layers(la, v, nv);
+            free(v);
             if (rc) {
                 char msg[256];
                 snprintf(msg, sizeof msg, "%s", bnn_last_error());

@@ -111,20 +111,27 @@ static char *dup_string(const char *s) {
     return d;
 }
 
-void bnn_st_free(bnn_st *st) {
+void bnn_st_drop_tensors(bnn_st *st) {
     if (!st) return;
     for (int64_t i = 0; st->names && i < st->n; i++)
         free(st->names[i]);
+    free(st->names);
+    free(st->sorted);
+    bnn__free(st->t);
+    bnn__free(st->buf);
+    st->names = NULL, st->sorted = NULL, st->t = NULL, st->buf = NULL;
+    st->n = 0, st->len = 0;
+}
+
+void bnn_st_free(bnn_st *st) {
+    if (!st) return;
+    bnn_st_drop_tensors(st);
     for (int64_t i = 0; st->keys && i < st->nmeta; i++)
         free(st->keys[i]);
     for (int64_t i = 0; st->values && i < st->nmeta; i++)
         free(st->values[i]);
-    free(st->names);
     free(st->keys);
     free(st->values);
-    free(st->sorted);
-    bnn__free(st->t);
-    bnn__free(st->buf);
     free(st);
 }
 
@@ -510,7 +517,7 @@ int bnn_st_read(bnn_st **out, const char *path) {
         return bnn__error(BNN_ENOMEM, "%s: file too large to read into memory", path);
     }
     size_t len = (size_t)sb.st_size;
-    unsigned char *buf = bnn__alloc(len);
+    unsigned char *buf = malloc(len ? len : 1); /* not zeroed first: fread fills it */
     if (!buf) {
         fclose(f);
         return bnn__error(BNN_ENOMEM, "%s: cannot allocate %zu bytes", path, len);
