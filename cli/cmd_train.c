@@ -98,7 +98,7 @@ int cmd_train(int argc, char **argv) {
         {"epochs", 'e', OPT_INT, &epochs, "N", "passes over the data (default 10)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "mini-batch size (default 128)", 0},
         {"lr", 0, OPT_FLOAT, &lr, "X", "learning rate (default: adamw, mfvi 1e-3; sgd 0.05; ivon 0.5)", 0},
-        {"lr-schedule", 0, OPT_STR, &schedule, "NAME", "constant (default) or cosine (decay to 0 at the end)", 0},
+        {"lr-schedule", 0, OPT_STR, &schedule, "NAME", "constant (default) or cosine (half-cosine decay towards 0 over the run)", 0},
         {"warmup-epochs", 0, OPT_INT, &warmup, "N", "linear learning-rate warm-up over the first N epochs (default 0)", 0},
         {"weight-decay", 0, OPT_FLOAT, &wd, "X", "weight decay; for ivon the prior precision delta (default 1e-4)", 0},
         {"momentum", 0, OPT_FLOAT, &momentum, "X", "sgd momentum (default 0.9)", 0},

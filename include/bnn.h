@@ -339,18 +339,20 @@ struct bnn_sgd_params {
 };
 struct bnn_sgd_params bnn_sgd_default_params(void);
 /* PyTorch torch.optim.SGD semantics: d = g + wd·w; buf = d at t = 1, else momentum·buf +
- * (1−dampening)·d; w −= lr·(nesterov ? d + momentum·buf : buf). t counts from 1. */
-void bnn_sgd_step(float *w, float *buf, const float *g, int64_t n, int64_t t,
-                  const struct bnn_sgd_params *p);
+ * (1−dampening)·d; w −= lr·(nesterov ? d + momentum·buf : buf). t counts from 1. Returns
+ * BNN_EDIVERGED (the step applied) when an updated weight is NaN or infinite, else 0. */
+int bnn_sgd_step(float *w, float *buf, const float *g, int64_t n, int64_t t,
+                 const struct bnn_sgd_params *p);
 
 struct bnn_adamw_params {
     float lr, beta1, beta2, eps, weight_decay;
 };
 struct bnn_adamw_params bnn_adamw_default_params(void);
 /* PyTorch torch.optim.AdamW semantics (Loshchilov & Hutter, ICLR 2019): w ·= 1 − lr·wd;
- * m = β1 m + (1−β1) g; v = β2 v + (1−β2) g²; w −= lr/(1−β1^t) · m / (√v / √(1−β2^t) + eps). */
-void bnn_adamw_step(float *w, float *m, float *v, const float *g, int64_t n, int64_t t,
-                    const struct bnn_adamw_params *p);
+ * m = β1 m + (1−β1) g; v = β2 v + (1−β2) g²; w −= lr/(1−β1^t) · m / (√v / √(1−β2^t) + eps).
+ * Returns BNN_EDIVERGED (the step applied) when an updated weight is NaN or infinite, else 0. */
+int bnn_adamw_step(float *w, float *m, float *v, const float *g, int64_t n, int64_t t,
+                   const struct bnn_adamw_params *p);
 
 /* ---------------------------------------------------------------- IVON */
 

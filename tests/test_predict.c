@@ -46,12 +46,14 @@ static void test_mc_link(void) {
 }
 
 /* ref (n × k) = the average over S weight samples of q (the generator stream and order that
- * bnn_predict uses) of the softmax of the whole network's outputs. */
-static void sampled_average(double *ref, bnn_model *m, const bnn_posterior *q, const float *x,
-                            int64_t n, int64_t k, int64_t S, uint64_t seed) {
+ * bnn_predict uses) of the softmax of the whole network's outputs; ent (n, unless NULL) = the
+ * average over the samples of each softmax's entropy. */
+static void sampled_average_ent(double *ref, double *ent, bnn_model *m, const bnn_posterior *q,
+                                const float *x, int64_t n, int64_t k, int64_t S, uint64_t seed) {
     float *theta = malloc((size_t)bnn_model_nparams(m) * 4);
     REQUIRE(theta && bnn_model_reserve(m, n) == 0);
     memset(ref, 0, (size_t)(n * k) * sizeof(double));
+    if (ent) memset(ent, 0, (size_t)n * sizeof(double));
     bnn_rng rs = bnn_rng_make(seed, (uint64_t)5 << 32);
     for (int64_t s = 0; s < S; s++) {
         REQUIRE(bnn_posterior_sample(q, &rs, theta) == 0);
@@ -62,11 +64,19 @@ static void sampled_average(double *ref, bnn_model *m, const bnn_posterior *q, c
                 mx = fmax(mx, f[i * k + j]);
             for (int64_t j = 0; j < k; j++)
                 z += exp(f[i * k + j] - mx);
-            for (int64_t j = 0; j < k; j++)
-                ref[i * k + j] += exp(f[i * k + j] - mx) / z / S;
+            for (int64_t j = 0; j < k; j++) {
+                const double pj = exp(f[i * k + j] - mx) / z;
+                ref[i * k + j] += pj / S;
+                if (ent && pj > 0) ent[i] -= pj * log(pj) / S;
+            }
         }
     }
     free(theta);
+}
+
+static void sampled_average(double *ref, bnn_model *m, const bnn_posterior *q, const float *x,
+                            int64_t n, int64_t k, int64_t S, uint64_t seed) {
+    sampled_average_ent(ref, NULL, m, q, x, n, k, S, seed);
 }
 
 /* bnn_predict with a diagonal posterior: the log-space average equals a direct average of
@@ -88,10 +98,16 @@ static void test_model_average(void) {
     double probs[20], mi[5];
     REQUIRE(bnn_predict(m, q, x, n, BNN_TASK_CLASSIFICATION, &pp, probs, mi, NULL, NULL) == 0);
     /* The same draws by hand: stream and order as bnn_predict uses them. */
-    double ref[20];
-    sampled_average(ref, m, q, x, n, k, S, 11);
+    double ref[20], ent[5];
+    sampled_average_ent(ref, ent, m, q, x, n, k, S, 11);
     for (int64_t i = 0; i < n * k; i++) CHECK_NEAR(probs[i], ref[i], 1e-12);
-    for (int64_t i = 0; i < n; i++) CHECK(mi[i] >= 0.0);
+    /* Mutual information: the entropy of the average minus the average entropy (BALD). */
+    for (int64_t i = 0; i < n; i++) {
+        double h = 0;
+        for (int64_t j = 0; j < k; j++) h -= ref[i * k + j] * log(ref[i * k + j]);
+        CHECK(h - ent[i] > 1e-4); /* the samples disagree: a check that can tell */
+        CHECK_NEAR(mi[i], h - ent[i], 1e-10);
+    }
     bnn_posterior_free(q);
     bnn_model_free(m);
 }

@@ -250,6 +250,168 @@ static int save_at_epoch_2(void *ctx, int64_t epoch, int64_t step, int64_t steps
     return 0;
 }
 
+/* A diverging run names the step that made the weights non-finite, for every method: every step
+ * the progress callback saw before it left finite weights, and the named one is the next. (With
+ * one step per epoch an overflowing SGD, AdamW or MFVI update was once caught only at the end of
+ * the epoch, naming no step.) */
+struct watch_ctx {
+    const bnn_model *m;
+    int64_t done;
+    bool finite;
+};
+
+static int watch_steps(void *ctx, int64_t epoch, int64_t step, int64_t steps, double loss,
+                       bool epoch_done) {
+    struct watch_ctx *c = ctx;
+    (void)epoch, (void)step, (void)steps, (void)loss;
+    if (epoch_done) return 0;
+    c->done++;
+    const float *w = bnn_model_cparams(c->m);
+    for (int64_t i = 0; i < bnn_model_nparams(c->m); i++) c->finite = c->finite && isfinite(w[i]);
+    return 0;
+}
+
+static void test_diverge_step(void) {
+    bnn_dataset *ds;
+    REQUIRE(bnn_toy_moons(&ds, 100, 0.1, 1) == 0);
+    const bnn_method ms[4] = {BNN_METHOD_SGD, BNN_METHOD_ADAMW, BNN_METHOD_MFVI, BNN_METHOD_IVON};
+    const float lrs[4] = {1e30f, 3e38f, 3e38f, 1e30f};
+    const int64_t bss[2] = {1000, 32}; /* one step per epoch; four, the last one short */
+    for (int mi = 0; mi < 4; mi++)
+        for (int bi = 0; bi < 2; bi++) {
+            bnn_model *m;
+            REQUIRE(bnn_model_new(&m, "mlp:2-16-2") == 0);
+            struct bnn_train_params p = bnn_train_default_params();
+            p.method = ms[mi], p.lr = lrs[mi], p.epochs = 6, p.batch_size = bss[bi];
+            struct watch_ctx c = {m, 0, true};
+            p.progress = watch_steps, p.progress_ctx = &c;
+            CHECK_EQ_INT(bnn_train(m, ds, &p), BNN_EDIVERGED);
+            long long e = 0, st = 0;
+            const char *at = strstr(bnn_last_error(), "at epoch ");
+            const int64_t steps = (100 + bss[bi] - 1) / bss[bi];
+            const bool named = at && sscanf(at, "at epoch %lld, step %lld", &e, &st) == 2;
+            if (!named || (e - 1) * steps + st != c.done + 1 || !c.finite)
+                fprintf(stderr, "method %d, batch %lld: '%s' after %lld good steps\n", (int)ms[mi],
+                        (long long)bss[bi], bnn_last_error(), (long long)c.done);
+            CHECK(named && (e - 1) * steps + st == c.done + 1 && c.finite);
+            bnn_model_free(m);
+        }
+    bnn_dataset_free(ds);
+}
+
+/* The trainer's IVON against a loop written here from Algorithm 1 of Shen et al. (2024), in
+ * double: the same noise stream (BNN_STREAM_NOISE), batches and learning rates, its own averaging
+ * of ĝ and ε ⊙ ĝ over the samples and its own update. m must agree, and h as recovered from the
+ * saved posterior std (h = 1/(λσ²) − δ). Covers what the fixture replay (test_ivon, the step
+ * function alone) does not: the trainer's multi-sample path, ess ≠ N, a finite clip, no
+ * rescale or debias, warm-up and cosine, regression, a batch larger than N. */
+static double ref_lr(bnn_lr_schedule sched, double lr, int64_t t, int64_t total, int64_t w) {
+    if (w > 0 && t < w) return lr * (double)(t + 1) / (double)w;
+    if (sched == BNN_LR_CONSTANT || total <= w) return lr;
+    return lr * 0.5 * (1 + cos(3.14159265358979323846 * (double)(t - w) / (double)(total - w)));
+}
+
+static void ivon_reference_case(const char *name, int S, double ess, float wd, float h0, float clip,
+                                int epochs, int bs, int warm, bnn_lr_schedule sched, bool rescale,
+                                bool debias, double beta2, bool regression) {
+    const int N = 100;
+    bnn_dataset *ds;
+    REQUIRE((regression ? bnn_toy_sine_gap(&ds, N, 0.1, 1, false) : bnn_toy_moons(&ds, N, 0.1, 1)) ==
+            0);
+    const char *spec = regression ? "mlp:1-8-1:tanh" : "mlp:2-8-2:tanh";
+    bnn_model *m, *r;
+    REQUIRE(bnn_model_new(&m, spec) == 0 && bnn_model_new(&r, spec) == 0);
+    struct bnn_train_params p = bnn_train_default_params();
+    p.method = BNN_METHOD_IVON, p.epochs = epochs, p.batch_size = bs, p.seed = 5, p.lr = 0.2f;
+    p.weight_decay = wd, p.lr_schedule = sched, p.warmup_epochs = warm, p.sigma = 0.5;
+    p.ivon.mc_samples = S, p.ivon.ess = ess, p.ivon.hess_init = h0, p.ivon.clip_radius = clip;
+    p.ivon.rescale_lr = rescale, p.ivon.debias = debias, p.ivon.beta2 = beta2;
+    bnn_trainer *tr;
+    REQUIRE(bnn_trainer_new(&tr, m, ds, &p) == 0);
+    REQUIRE(bnn_trainer_run(tr, epochs) == 0);
+    bnn_posterior *q;
+    REQUIRE(bnn_trainer_posterior(tr, &q) == 0);
+
+    bnn_model_init(r, p.seed); /* the trainer's starting weights */
+    const int64_t np = bnn_model_nparams(r), k = bnn_model_output_dim(r);
+    const int64_t d = bnn_model_input_dim(r);
+    const double lam = ess > 0 ? ess : N;
+    double *mm = malloc((size_t)np * 8), *hh = malloc((size_t)np * 8), *gg = calloc((size_t)np, 8);
+    double *gb = malloc((size_t)np * 8), *ge = malloc((size_t)np * 8);
+    float *th = malloc((size_t)np * 4), *e = malloc((size_t)np * 4), *gr = malloc((size_t)np * 4);
+    const int bsz = bs < N ? bs : N, steps = (N + bsz - 1) / bsz;
+    float *xb = malloc((size_t)(bsz * d) * 4), *yt = malloc((size_t)(bsz * k) * 4);
+    float *dout = malloc((size_t)(bsz * k) * 4);
+    int32_t *yl = malloc((size_t)bsz * 4);
+    int64_t *perm = malloc((size_t)N * 8);
+    REQUIRE(mm && hh && gg && gb && ge && th && e && gr && xb && yt && dout && yl && perm);
+    REQUIRE(bnn_model_reserve(r, bsz) == 0);
+    for (int64_t i = 0; i < np; i++) mm[i] = bnn_model_params(r)[i], hh[i] = h0;
+    bnn_rng noise = bnn_rng_make(p.seed, BNN_STREAM_NOISE);
+    const bnn_lik lik = {regression ? BNN_LIK_GAUSSIAN : BNN_LIK_CATEGORICAL, 0.5};
+    int64_t t = 0;
+    for (int ep = 0; ep < epochs; ep++) {
+        REQUIRE(bnn_permutation(perm, N, p.seed, (uint64_t)ep) == 0);
+        for (int s = 0; s < steps; s++) {
+            const int lo = s * bsz, b = lo + bsz <= N ? bsz : N - lo;
+            bnn_dataset_gather(ds, perm + lo, b, xb, yl, yt);
+            const double lr = ref_lr(sched, p.lr, t, (int64_t)steps * epochs, (int64_t)steps * warm);
+            memset(gb, 0, (size_t)np * 8), memset(ge, 0, (size_t)np * 8);
+            for (int smp = 0; smp < S; smp++) {
+                bnn_rng_normal(&noise, e, np);
+                for (int64_t i = 0; i < np; i++)
+                    th[i] = (float)(mm[i] + e[i] / sqrt(lam * (hh[i] + wd)));
+                const float *f = bnn_model_forward(r, th, xb, b, true, NULL);
+                bnn_lik_loss(&lik, dout, f, yl, yt, b, k);
+                memset(gr, 0, (size_t)np * 4);
+                bnn_model_backward(r, th, dout, gr);
+                for (int64_t i = 0; i < np; i++)
+                    gb[i] += gr[i] / (double)S, ge[i] += e[i] * (double)gr[i] / S;
+            }
+            t++;
+            const double alpha = rescale ? lr * ((double)h0 + wd) : lr;
+            const double deb = debias ? 1 - pow(0.9, (double)t) : 1;
+            for (int64_t i = 0; i < np; i++) {
+                const double hhat = sqrt(lam * (hh[i] + wd)) * ge[i], dh = hh[i] - hhat;
+                gg[i] = 0.9 * gg[i] + 0.1 * gb[i];
+                const double hn = beta2 * hh[i] + (1 - beta2) * hhat +
+                                  0.5 * (1 - beta2) * (1 - beta2) * dh * dh / (hh[i] + wd);
+                double st = (gg[i] / deb + wd * mm[i]) / (hn + wd);
+                st = st > clip ? clip : (st < -clip ? -clip : st);
+                mm[i] -= alpha * st;
+                hh[i] = hn;
+            }
+        }
+    }
+    const float *mw = bnn_model_cparams(m), *sd = bnn_posterior_std(q);
+    double em = 0, dm = 0, eh = 0, dhm = 0;
+    for (int64_t i = 0; i < np; i++) {
+        em = fmax(em, fabs(mw[i] - mm[i])), dm = fmax(dm, fabs(mm[i]));
+        const double hs = 1.0 / (lam * (double)sd[i] * sd[i]) - wd;
+        eh = fmax(eh, fabs(hs - hh[i])), dhm = fmax(dhm, fabs(hh[i]));
+    }
+    fprintf(stderr, "ivon vs reference, %s: m rel err %.2e, h (from the std) rel err %.2e\n", name,
+            em / dm, eh / dhm);
+    CHECK(em <= 1e-5 * dm);
+    CHECK(eh <= 1e-5 * dhm);
+    free(mm), free(hh), free(gg), free(gb), free(ge), free(th), free(e), free(gr), free(xb);
+    free(yt), free(dout), free(yl), free(perm);
+    bnn_posterior_free(q);
+    bnn_trainer_free(tr);
+    bnn_model_free(m), bnn_model_free(r), bnn_dataset_free(ds);
+}
+
+static void test_ivon_reference(void) {
+    ivon_reference_case("1 sample", 1, 0, 1e-3f, 0.5f, INFINITY, 3, 32, 0, BNN_LR_CONSTANT, true,
+                        true, 0.99999, false);
+    ivon_reference_case("3 samples, ess 250, clip, warm-up + cosine", 3, 250, 1e-3f, 0.05f, 0.01f,
+                        3, 32, 1, BNN_LR_COSINE, true, true, 0.99, false);
+    ivon_reference_case("2 samples, no rescale, no debias", 2, 0, 1e-2f, 2.0f, INFINITY, 2, 30, 0,
+                        BNN_LR_COSINE, false, false, 0.99, false);
+    ivon_reference_case("2 samples, regression, batch > N", 2, 40, 1e-3f, 1e-4f, INFINITY, 3, 500,
+                        1, BNN_LR_COSINE, true, true, 0.99, true);
+}
+
 static void test_save_inside_run(void) {
     bnn_dataset *ds;
     REQUIRE(bnn_toy_moons(&ds, 300, 0.1, 1) == 0);
@@ -317,6 +479,8 @@ static void test_ivon(void) {
 }
 
 int main(void) {
+    test_diverge_step();
+    test_ivon_reference();
     test_resume();
     test_save_inside_run();
     test_ivon();

@@ -125,6 +125,10 @@ int bnn__parse_int_prefix(const char *s, const char **end, int64_t *out);
  * any thread) and then advance rng->counter by ceil(n/4) itself: the same numbers as one call. */
 #define BNN_RNG_CHUNK 128
 void bnn__rng_normal_chunk(float *out, const bnn_rng *rng, int64_t c);
+/* The trainer's generator streams (bnn_rng_make(seed, stream)): dropout masks (one stream per
+ * epoch from here on) and IVON's and MFVI's weight noise. Tests replay them. */
+#define BNN_STREAM_DROPOUT ((uint64_t)1 << 32)
+#define BNN_STREAM_NOISE ((uint64_t)4 << 32)
 
 /* IVON internals for the trainer (src/fit/ivon.c), drawing their noise from rng (advanced by
  * ceil(n/4), like bnn_rng_normal):

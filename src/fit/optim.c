@@ -6,10 +6,19 @@
 #include <math.h>
 
 #if defined(BNN_HAVE_OPENMP)
-#define BNN_OMP_FOR _Pragma("omp parallel for schedule(static) if (n > 16384)")
+#define BNN_OMP_FOR _Pragma("omp parallel for schedule(static) reduction(| : bad) if (n > 16384)")
 #else
 #define BNN_OMP_FOR
 #endif
+
+/* A step's weights, checked in its own loop (a comparison per weight, no second pass): an
+ * overflowing update is caught at the step that made it, as IVON's is, whether or not the loss
+ * shows it (an infinite weight behind a ReLU that is off leaves the loss finite). */
+static int diverged(int bad, const char *fn, int64_t t) {
+    return bad ? bnn__error(BNN_EDIVERGED, "%s step %lld produced non-finite weights", fn,
+                            (long long)t)
+               : 0;
+}
 
 struct bnn_sgd_params bnn_sgd_default_params(void) {
     struct bnn_sgd_params p = {.lr = 0.05f, .momentum = 0.9f, .weight_decay = 0.0f,
@@ -19,10 +28,11 @@ struct bnn_sgd_params bnn_sgd_default_params(void) {
 
 /* torch.optim.SGD (PyTorch 2.x, foreach=False path): weight decay is added to the gradient, the
  * momentum buffer starts as the first gradient, dampening applies from the second step. */
-void bnn_sgd_step(float *w, float *buf, const float *g, int64_t n, int64_t t,
-                  const struct bnn_sgd_params *p) {
+int bnn_sgd_step(float *w, float *buf, const float *g, int64_t n, int64_t t,
+                 const struct bnn_sgd_params *p) {
     const float lr = p->lr, mom = p->momentum, wd = p->weight_decay, damp = 1.0f - p->dampening;
     const bool first = t <= 1, nesterov = p->nesterov;
+    int bad = 0;
     BNN_OMP_FOR
     for (int64_t i = 0; i < n; i++) {
         float d = g[i] + wd * w[i];
@@ -32,7 +42,9 @@ void bnn_sgd_step(float *w, float *buf, const float *g, int64_t n, int64_t t,
             d = nesterov ? d + mom * b : b;
         }
         w[i] -= lr * d;
+        bad |= !isfinite(w[i]);
     }
+    return diverged(bad, "SGD", t);
 }
 
 struct bnn_adamw_params bnn_adamw_default_params(void) {
@@ -44,14 +56,15 @@ struct bnn_adamw_params bnn_adamw_default_params(void) {
 /* torch.optim.AdamW (single-tensor path), in its order of operations: decoupled decay
  * w ← w·(1 − lr·wd); m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²;
  * w ← w − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps). */
-void bnn_adamw_step(float *w, float *m, float *v, const float *g, int64_t n, int64_t t,
-                    const struct bnn_adamw_params *p) {
+int bnn_adamw_step(float *w, float *m, float *v, const float *g, int64_t n, int64_t t,
+                   const struct bnn_adamw_params *p) {
     BNN_ASSERT(t >= 1);
     const float b1 = p->beta1, b2 = p->beta2, eps = p->eps;
     const float decay = 1.0f - p->lr * p->weight_decay;
     const double bc1 = 1.0 - pow((double)b1, (double)t), bc2 = 1.0 - pow((double)b2, (double)t);
     const float step = (float)((double)p->lr / bc1);
     const float bc2_sqrt = (float)sqrt(bc2);
+    int bad = 0;
     BNN_OMP_FOR
     for (int64_t i = 0; i < n; i++) {
         float wi = w[i] * decay;
@@ -59,5 +72,7 @@ void bnn_adamw_step(float *w, float *m, float *v, const float *g, int64_t n, int
         float vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
         m[i] = mi, v[i] = vi;
         w[i] = wi - step * mi / (sqrtf(vi) / bc2_sqrt + eps);
+        bad |= !isfinite(w[i]);
     }
+    return diverged(bad, "AdamW", t);
 }

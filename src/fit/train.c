@@ -13,9 +13,6 @@
 #include <math.h>
 #include <string.h>
 
-#define BNN_STREAM_DROPOUT ((uint64_t)1 << 32)
-#define BNN_STREAM_NOISE ((uint64_t)4 << 32)
-
 struct bnn_trainer {
     bnn_model *m;
     const bnn_dataset *ds;
@@ -325,7 +322,7 @@ static void ivon_settle(bnn_trainer *tr) {
 
 /* One mean-field VI step: the negative ELBO's gradient for μ (the model's weights) and ρ, then
  * AdamW on each (no weight decay: the prior is in the KL term). */
-static double mfvi_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop) {
+static double mfvi_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int *rc) {
     const int64_t np = tr->np;
     const bnn_lik lik = tr->lik;
     float *mu = bnn_model_params(tr->m);
@@ -337,12 +334,12 @@ static double mfvi_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop) {
                                    tr->mfvi_work);
     if (!isfinite(loss)) return loss;
     struct bnn_adamw_params ap = {lr, 0.9f, 0.999f, 1e-8f, 0.0f};
-    bnn_adamw_step(mu, tr->s1, tr->s2, tr->grad, np, tr->t + 1, &ap);
-    bnn_adamw_step(tr->rho, tr->s3, tr->s4, tr->grad_rho, np, tr->t + 1, &ap);
+    *rc = bnn_adamw_step(mu, tr->s1, tr->s2, tr->grad, np, tr->t + 1, &ap);
+    *rc |= bnn_adamw_step(tr->rho, tr->s3, tr->s4, tr->grad_rho, np, tr->t + 1, &ap);
     return loss;
 }
 
-static double map_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop) {
+static double map_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int *rc) {
     const int64_t np = tr->np;
     const bnn_lik lik = tr->lik;
     float *w = bnn_model_params(tr->m);
@@ -353,10 +350,10 @@ static double map_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop) {
     bnn_model_backward(tr->m, w, tr->dout, tr->grad);
     if (tr->p.method == BNN_METHOD_ADAMW) {
         struct bnn_adamw_params ap = {lr, 0.9f, 0.999f, 1e-8f, tr->p.weight_decay};
-        bnn_adamw_step(w, tr->s1, tr->s2, tr->grad, np, tr->t + 1, &ap);
+        *rc = bnn_adamw_step(w, tr->s1, tr->s2, tr->grad, np, tr->t + 1, &ap);
     } else {
         struct bnn_sgd_params sp = {lr, tr->p.momentum, tr->p.weight_decay, 0.0f, false};
-        bnn_sgd_step(w, tr->s1, tr->grad, np, tr->t + 1, &sp);
+        *rc = bnn_sgd_step(w, tr->s1, tr->grad, np, tr->t + 1, &sp);
     }
     return loss;
 }
@@ -372,8 +369,7 @@ int bnn_trainer_run(bnn_trainer *tr, int64_t until_epoch) {
 static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
     const struct bnn_train_params *p = &tr->p;
     if (until_epoch > p->epochs) until_epoch = p->epochs;
-    const int64_t n = tr->n, bs = tr->bs, steps = tr->steps, np = tr->np;
-    float *w = bnn_model_params(tr->m);
+    const int64_t n = tr->n, bs = tr->bs, steps = tr->steps;
     int rc = 0;
     while (tr->epoch < until_epoch) {
         const int64_t epoch = tr->epoch;
@@ -389,8 +385,8 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
             int step_rc = 0;
             switch (p->method) {
             case BNN_METHOD_IVON: loss = ivon_step(tr, b, lr, &drop, &step_rc); break;
-            case BNN_METHOD_MFVI: loss = mfvi_step(tr, b, lr, &drop); break;
-            default: loss = map_step(tr, b, lr, &drop); break;
+            case BNN_METHOD_MFVI: loss = mfvi_step(tr, b, lr, &drop, &step_rc); break;
+            default: loss = map_step(tr, b, lr, &drop, &step_rc); break;
             }
             if (!isfinite(loss) || step_rc) {
                 return bnn__error(BNN_EDIVERGED, "training diverged at epoch %lld, step %lld: "
@@ -406,13 +402,6 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
                 p->progress(p->progress_ctx, epoch, s + 1, steps, sum / (double)(s + 1), false))
                 return bnn__error(BNN_EINVAL, "training stopped by the caller");
         }
-        /* An overflowing update shows in the weights before it shows in a loss. */
-        for (int64_t i = 0; i < np; i++)
-            if (!isfinite(w[i]))
-                return bnn__error(BNN_EDIVERGED, "training diverged in epoch %lld: the weights "
-                                  "became non-finite (try a smaller learning rate, and check the "
-                                  "scale of the other settings)",
-                                  (long long)epoch + 1);
         /* Counted before the callback, so a checkpoint saved from it holds the finished epoch. */
         tr->epoch++;
         if (p->progress &&
