@@ -45,6 +45,9 @@ void cli_fmt_double(char *buf, size_t len, double v);
 /* A Laplace posterior's prior, no newline: "prior precision 0.37", or with per-tensor
  * precisions that differ "prior precisions 0.32, 0.19, ... (one per weight and bias tensor)". */
 void cli_put_prior(FILE *f, const bnn_model *m, const bnn_laplace *la);
+/* Whether paths a and b name the same file: the same file when both exist, else the same name
+ * in the same (resolved) directory ("x.st" and "./x.st"). */
+bool cli_same_path(const char *a, const char *b);
 /* Whether model layer i is a Linear layer whose weight and bias lie in the curvature's subset. */
 bool cli_linear_in_subset(const bnn_model *m, const bnn_curv *c, int64_t i);
 
@@ -82,6 +85,15 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
      "linearised logits", 0}
 int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int64_t samples,
                            int64_t seed, int64_t link);
+/* Out-of-distribution data for eval and compare: only its inputs matter. A CSV may be features
+ * only (as for predict --input) or labelled (one column more than m's inputs: the last is the
+ * label and is dropped). */
+int cli_load_ood(const char *cmd, const char *spec, int64_t seed, const bnn_model *m,
+                 bnn_dataset **out);
+/* Usage error (2) for an option given that cannot apply to the loaded model: --temperature for
+ * regression, --noise for a classifier, --link-samples without a Laplace posterior. */
+int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const char *path,
+                      bnn_task task, const bnn_posterior *q);
 /* --samples for posterior q: 0 for a point estimate (nothing to sample); else as given, and when
  * not given 32 for a diagonal Gaussian (ivon, mfvi) and 0 for a Laplace posterior (its GLM
  * predictive). */

@@ -39,7 +39,8 @@ int cmd_calibrate(int argc, char **argv) {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file (required)", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the calibrated model here (required)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "validation data (default: the examples held out by train --holdout)", 0},
-        {"split", 0, OPT_STR, &split, "NAME", "split of --data to use (default test)", 0},
+        {"split", 0, OPT_STR, &split, "NAME", "split of --data to use (default test; a test "
+         "split T is fitted on no longer scores the model without bias)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
     };
@@ -58,6 +59,9 @@ int cmd_calibrate(int argc, char **argv) {
     }
     if (rc) return 2;
     if (!model_path || !output) return cli_usage_error(cmd, "-m MODEL and -o FILE are required");
+    if (!df.data && cli_seen(opts, nopts, "split"))
+        return cli_usage_error(cmd, "--split chooses a split of --data (without it, the model's "
+                               "hold-out is used)");
     if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
     if (cli_set_threads(cmd, threads)) return 2;
     bnn_model *m = NULL;
@@ -82,7 +86,8 @@ int cmd_calibrate(int argc, char **argv) {
         goto done;
     }
     const bool bern = bnn_model_lik(m, task) == BNN_LIK_BERNOULLI;
-    if (df.data) {
+    const bool given_data = df.data != NULL;
+    if (given_data) {
         df.task = "classification";
         if ((rc = cli_model_data(cmd, model_path, st, &df, false))) goto done;
         /* The model itself may be updated in place (the write is atomic); its data may not. */
@@ -114,6 +119,7 @@ int cmd_calibrate(int argc, char **argv) {
     const int64_t d = bnn_model_input_dim(m);
     if ((rc = cli_check_data(cmd, df.data, val, m, true))) goto done;
     logits = malloc((size_t)(n * k) * sizeof(float));
+    if (batch > n) batch = n; /* activations for more rows than there are cost memory only */
     if (!logits || (rc = bnn_model_reserve(m, batch))) {
         rc = logits ? cli_fail(cmd, rc, NULL) : cli_error(cmd, "out of memory");
         goto done;
@@ -143,7 +149,12 @@ int cmd_calibrate(int argc, char **argv) {
                        "(%g): the model's predictions are unusable; not saved", T);
         goto done;
     }
-    printf("temperature %.4f   (fitted on %lld held-out examples of %s)\n", T, (long long)n, df.data);
+    if (given_data)
+        printf("temperature %.4f   (fitted on %lld examples of %s, %s split)\n", T, (long long)n,
+               df.data, split);
+    else
+        printf("temperature %.4f   (fitted on %lld held-out examples of %s)\n", T, (long long)n,
+               df.data);
     printf("validation  nll %.4f -> %.4f, ece %.4f -> %.4f\n", r1.nll, r2.nll, r1.cls.ece,
            r2.cls.ece);
     if ((rc = save_with_temperature(cmd, st, output, T))) goto done;

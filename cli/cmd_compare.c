@@ -83,9 +83,7 @@ int cmd_compare(int argc, char **argv) {
             data = df.data = data_buf;
             if ((rc = cli_load_data(cmd, &df, "test", BNN_TASK_CLASSIFICATION, true, &ds))) goto next;
             for (int o = 0; o < ood.n; o++) {
-                cli_data_flags of = {.data = ood.v[o], .target_col = -1, .seed = seed};
-                if ((rc = cli_load_data(cmd, &of, "test", BNN_TASK_CLASSIFICATION, false, &od[o])))
-                    goto next;
+                if ((rc = cli_load_ood(cmd, ood.v[o], seed, m, &od[o]))) goto next;
             }
         }
         /* Every model against the data: they need not share an input width. */

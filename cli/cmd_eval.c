@@ -108,7 +108,7 @@ int cmd_eval(int argc, char **argv) {
     if (cli_seen(opts, nopts, "temperature") && !(temperature > 0))
         return cli_usage_error(cmd, "--temperature must be positive");
     if (cli_set_threads(cmd, threads)) return 2;
-    if (json_path && plot && !strcmp(json_path, plot))
+    if (cli_same_path(json_path, plot))
         return cli_usage_error(cmd, "--json and --plot name the same file");
 
     bnn_model *m = NULL;
@@ -127,6 +127,7 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     bnn_st_drop_tensors(st); /* only its metadata is read from here on */
+    if ((rc = cli_check_applies(cmd, opts, nopts, model_path, task, q))) goto done;
     const bnn_posterior_kind kind = bnn_posterior_kind_of(q);
     const bool diag = kind == BNN_POSTERIOR_DIAG, lap = kind == BNN_POSTERIOR_LAPLACE;
     /* A diagonal posterior predicts by sampling; a Laplace posterior by its GLM predictive. */
@@ -200,9 +201,7 @@ int cmd_eval(int argc, char **argv) {
         r.mean_mi = mean_of(in.mi, in.n);
         for (int o = 0; o < ood.n; o++) {
             bnn_dataset *od = NULL;
-            cli_data_flags of = {.data = ood.v[o], .target_col = -1, .seed = seed};
-            if ((rc = cli_load_data(cmd, &of, "test", BNN_TASK_CLASSIFICATION, false, &od)))
-                goto done;
+            if ((rc = cli_load_ood(cmd, ood.v[o], seed, m, &od))) goto done;
             if ((rc = cli_check_data(cmd, ood.v[o], od, m, false))) {
                 bnn_dataset_free(od);
                 goto done;

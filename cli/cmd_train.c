@@ -146,8 +146,12 @@ int cmd_train(int argc, char **argv) {
     if (cli_seen(opts, nopts, "epochs") && (epochs < 0 || epochs > BNN_MAX_EPOCHS))
         return cli_usage_error(cmd, "--epochs must be between 0 and %d (0 saves the initial "
                                "weights)", BNN_MAX_EPOCHS);
-    if (output && checkpoint && !strcmp(output, checkpoint))
+    if (cli_same_path(output, checkpoint))
         return cli_usage_error(cmd, "-o and --checkpoint name the same file");
+    /* The checkpoint may be updated in place, but the model would replace it. */
+    if (cli_same_path(output, resume))
+        return cli_usage_error(cmd, "-o names the checkpoint being resumed (%s): the model would "
+                               "replace it", resume);
     progress_ctx pc = {.tty = isatty(2), .quiet = quiet};
     bnn_model *m = NULL;
     bnn_dataset *ds = NULL;

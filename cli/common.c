@@ -1,4 +1,5 @@
 /* Flag parsing, error lines and atomic output for the bnn command. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
 
 #include <errno.h>
@@ -238,6 +239,39 @@ int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int6
     return 0;
 }
 
+int cli_load_ood(const char *cmd, const char *spec, int64_t seed, const bnn_model *m,
+                 bnn_dataset **out) {
+    cli_data_flags of = {.data = spec, .target_col = -1, .seed = seed};
+    const bool csv = !strncmp(spec, "csv:", 4);
+    if (csv) of.target_col = BNN_CSV_NO_TARGET;
+    int rc = cli_load_data(cmd, &of, "test", BNN_TASK_CLASSIFICATION, false, out);
+    if (!rc && csv && bnn_dataset_dim(*out) == bnn_model_input_dim(m) + 1) {
+        /* One column more than the model's inputs: a labelled file, its last column the label. */
+        bnn_dataset_free(*out);
+        *out = NULL;
+        of.target_col = -1;
+        rc = cli_load_data(cmd, &of, "test", BNN_TASK_CLASSIFICATION, false, out);
+    }
+    return rc;
+}
+
+int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const char *path,
+                      bnn_task task, const bnn_posterior *q) {
+    const bnn_posterior_kind kind = bnn_posterior_kind_of(q);
+    if (task == BNN_TASK_REGRESSION && cli_seen(opts, nopts, "temperature"))
+        return cli_usage_error(cmd, "--temperature divides a classifier's logits; %s is a "
+                               "regression model", path);
+    if (task == BNN_TASK_CLASSIFICATION && cli_seen(opts, nopts, "noise"))
+        return cli_usage_error(cmd, "--noise is a regression model's noise; %s is a classifier",
+                               path);
+    if (kind != BNN_POSTERIOR_LAPLACE && cli_seen(opts, nopts, "link-samples"))
+        return cli_usage_error(cmd, "--link-samples is for a Laplace posterior's linearised "
+                               "predictive; %s holds %s", path,
+                               kind == BNN_POSTERIOR_POINT ? "a point estimate"
+                                                           : "a diagonal Gaussian posterior");
+    return 0;
+}
+
 int64_t cli_samples_for(const bnn_posterior *q, int64_t samples) {
     const bnn_posterior_kind kind = bnn_posterior_kind_of(q);
     if (kind == BNN_POSTERIOR_POINT) return 0;
@@ -251,6 +285,30 @@ int cli_set_threads(const char *cmd, int64_t threads) {
                                BNN_MAX_THREADS, (long long)threads);
     if (threads) bnn_set_threads((int)threads);
     return 0;
+}
+
+/* path with its directory resolved (realpath) into buf: "/real/dir/name"; false if the
+ * directory does not resolve. */
+static bool resolve_parent(const char *path, char *buf, size_t len) {
+    const char *slash = strrchr(path, '/');
+    char dir[4096], real[4096];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (!realpath(dir, real)) return false;
+    return snprintf(buf, len, "%s/%s", real, slash ? slash + 1 : path) < (int)len;
+}
+
+bool cli_same_path(const char *a, const char *b) {
+    if (!a || !b) return false;
+    struct stat sa, sb;
+    const bool ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
+    if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (ea != eb) return false;
+    char ra[8192], rb[8192];
+    if (!resolve_parent(a, ra, sizeof ra) || !resolve_parent(b, rb, sizeof rb))
+        return !strcmp(a, b);
+    return !strcmp(ra, rb);
 }
 
 int cli_check_output(const char *cmd, const char *out, const char *const *inputs, int ninputs) {

@@ -1,6 +1,7 @@
 /* The bnn command: git-style subcommands over the library. */
 #include "cli.h"
 
+#include <errno.h>
 #include <string.h>
 
 static void usage(FILE *f) {
@@ -24,7 +25,21 @@ static void usage(FILE *f) {
             BNN_VERSION);
 }
 
+static int dispatch(int argc, char **argv);
+
+/* A report that could not be written (a full disk, /dev/full) is a failure, not exit 0: stdout
+ * is flushed and checked before exiting. */
 int main(int argc, char **argv) {
+    int rc = dispatch(argc, argv);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "bnn%s%s: cannot write the standard output: %s\n", argc > 1 ? " " : "",
+                argc > 1 ? argv[1] : "", strerror(errno));
+        if (!rc) rc = 1;
+    }
+    return rc;
+}
+
+static int dispatch(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -158,6 +158,12 @@ run "resume, seed 2^53 + 1" "$BNN" train --resume "$T/seed_ck.safetensors" -q -o
 cmp -s "$T/seed_full.safetensors" "$T/seed_resumed.safetensors" && ok || bad "a resumed run with a large seed writes the same file"
 run "resume onto the same checkpoint" "$BNN" train --resume "$T/seed_ck.safetensors" --checkpoint "$T/seed_ck.safetensors" -q -o "$T/seed_resumed2.safetensors"
 cmp -s "$T/seed_full.safetensors" "$T/seed_resumed2.safetensors" && ok || bad "--resume X --checkpoint X"
+# The same file by two spellings (existing or not): the model must not replace the checkpoint.
+expect_fail "-o is the checkpoint, spelled differently" "-o and --checkpoint name the same file" "$BNN" train --data moons --epochs 3 --stop-after 1 --checkpoint "$T/./spell.safetensors" -q -o "$T/spell.safetensors"
+[ ! -e "$T/spell.safetensors" ] && ok || bad "a refused run wrote its checkpoint"
+expect_fail "-o is the checkpoint resumed" "the model would replace it" "$BNN" train --resume "$T/seed_ck.safetensors" -q -o "$T/../$(basename "$T")/seed_ck.safetensors"
+run "the checkpoint is still one" "$BNN" train --resume "$T/seed_ck.safetensors" -q -o "$T/seed_resumed3.safetensors"
+expect_fail "--json and --plot, spelled differently" "--json and --plot name the same file" "$BNN" eval -m "$T/seed_full.safetensors" --json "$T/./r.json" --plot "$T/r.json"
 python3 "$(dirname "$0")/st_meta.py" "$T/dh.safetensors" "$T/badho.safetensors" bnn.data.holdout abc
 expect_fail "a hold-out that is not a count" "bnn.data.holdout" "$BNN" calibrate -m "$T/badho.safetensors" -o "$T/never.safetensors"
 python3 "$(dirname "$0")/st_meta.py" "$T/dh.safetensors" "$T/signho.safetensors" bnn.data.holdout +10
@@ -198,5 +204,32 @@ done
 [ ! -e "$T/never.csv" ] && [ ! -e "$T/never.svg" ] && [ ! -e "$T/never.json" ] && [ ! -e "$T/never.safetensors" ] \
   && ok || bad "a failed command left a file"
 ls "$T" | grep -q '\.tmp\.' && bad "a temporary file was left behind" || ok
+
+# A report that cannot be written is a failure (it exited 0 with nothing written).
+if [ -w /dev/full ]; then
+  for c in "info $T/dh.safetensors" "eval -m $T/dh.safetensors"; do
+    "$BNN" $c >/dev/full 2>"$T/err"
+    rc=$?
+    [ $rc -eq 1 ] && grep -q "cannot write the standard output" "$T/err" && [ "$(wc -l <"$T/err")" -eq 1 ] && ok || bad "bnn $c to a full disk: exit $rc, $(cat "$T/err")"
+  done
+fi
+# Options that cannot apply to the model are refused instead of being reported as applied.
+expect_fail "--temperature on a regression model" "is a regression model" "$BNN" eval -m "$T/sine.safetensors" --temperature 5
+expect_fail "predict --temperature on a regression model" "is a regression model" "$BNN" predict -m "$T/sine.safetensors" --data sine-gap --temperature 9 -o "$T/never.csv"
+expect_fail "--noise on a classifier" "is a classifier" "$BNN" eval -m "$T/seed_full.safetensors" --noise 0.5
+expect_fail "--link-samples on a point estimate" "holds a point estimate" "$BNN" eval -m "$T/seed_full.safetensors" --link-samples 10
+# OOD data is inputs only: a CSV of features alone (as predict --input takes), or labelled.
+printf '0.5,0.2\n1.5,1.2\n3,4\n' >"$T/ood_x.csv"
+printf 'a,b,y\n0.5,0.2,1\n1.5,1.2,0\n3,4,1\n' >"$T/ood_xy.csv"
+for f in ood_x ood_xy; do
+  run "eval --ood $f" "$BNN" eval -m "$T/seed_full.safetensors" --ood "csv:$T/$f.csv"
+  grep -q "^csv:$T/$f.csv  " "$T/out" && ok || bad "OOD row for $f"
+  awk '/^csv:/ { print $2 }' "$T/out" >"$T/ent_$f"
+done
+cmp -s "$T/ent_ood_x" "$T/ent_ood_xy" && ok || bad "the same inputs with or without labels: entropy $(cat "$T/ent_ood_x") vs $(cat "$T/ent_ood_xy")"
+expect_fail "calibrate --split without --data" "chooses a split of --data" "$BNN" calibrate -m "$T/dh.safetensors" --split train -o "$T/never.safetensors"
+# calibrate's batch is capped at the data (it reserved activations for the batch given: 2.3 GB
+# for -b 2000000 on 200 rows; this one cannot be allocated at all).
+run "calibrate, a batch beyond the data" "$BNN" calibrate -m "$T/dh.safetensors" -b 99999999999999 -o "$T/cal_big.safetensors"
 
 cli_done

@@ -236,9 +236,26 @@ static void test_spec(void) {
     CHECK_EQ_INT(bnn_model_nlayers(m), 7);
     CHECK(!strcmp(bnn_model_layer_kind(m, 2), "dropout"));
     bnn_model_free(m);
+    /* The canonical spec keeps the rate the layers use (a float), so a file's spec rebuilds the
+     * same model: %g's six digits once made 0.1000004 into 0.1 and broke bit-exact resume. */
+    const char *rates[][2] = {{"0.1000004", "0.1000004"}, {"0.333333333333", "0.33333333"},
+                              {"1e-7", "1e-07"}, {"0.5", "0.5"}};
+    for (int i = 0; i < 4; i++) {
+        char spec[64], want[64];
+        snprintf(spec, sizeof spec, "mlp:2-3-2:dropout=%s", rates[i][0]);
+        snprintf(want, sizeof want, "mlp:2-3-2:dropout=%s", rates[i][1]);
+        REQUIRE(bnn_model_new(&m, spec) == 0);
+        CHECK(!strcmp(bnn_model_spec(m), want));
+        bnn_model *m2;
+        REQUIRE(bnn_model_new(&m2, bnn_model_spec(m)) == 0);
+        CHECK(!strcmp(bnn_model_spec(m2), want));
+        CHECK((float)strtod(rates[i][0], NULL) == (float)strtod(rates[i][1], NULL));
+        bnn_model_free(m2), bnn_model_free(m);
+    }
     const char *bad[] = {"", "mlp", "mlp:", "mlp:10", "mlp:10-", "mlp:10-x-3", "mlp:0-3",
                          "cnn:3-4", "mlp:3-4:sigmoid", "mlp:3-4:dropout=1", "mlp:3-4:dropout=",
-                         "mlp:3-4:dropout=-0.1", "mlp:3--4", "mlp:3-99999999999-2", "mlp:3-4:"};
+                         "mlp:3-4:dropout=-0.1", "mlp:3--4", "mlp:3-99999999999-2", "mlp:3-4:",
+                         "mlp:3-4:relu:tanh", "mlp:3-4:tanh:tanh", "mlp:3-4:dropout=0.5:dropout=0.1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         m = (bnn_model *)1;
         int rc = bnn_model_new(&m, bad[i]);

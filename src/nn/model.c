@@ -75,6 +75,7 @@ static int parse_spec(bnn_model *m, const char *spec) {
                           "size; %s", spec, usage);
     const bnn__layer_vt *act = &bnn__relu_vt;
     double rate = 0.0;
+    bool seen_act = false, seen_rate = false;
     while (*p == ':') {
         p++;
         const char *end = strchr(p, ':');
@@ -85,8 +86,13 @@ static int parse_spec(bnn_model *m, const char *spec) {
         memcpy(opt, p, len);
         opt[len] = '\0';
         if (activation_by_name(opt)) {
-            act = activation_by_name(opt);
+            if (seen_act)
+                return bnn__error(BNN_EINVAL, "model spec '%s': more than one activation", spec);
+            act = activation_by_name(opt), seen_act = true;
         } else if (!strncmp(opt, "dropout=", 8)) {
+            if (seen_rate)
+                return bnn__error(BNN_EINVAL, "model spec '%s': more than one dropout", spec);
+            seen_rate = true;
             char *e;
             errno = 0;
             rate = strtod(opt + 8, &e);
@@ -117,8 +123,17 @@ static int parse_spec(bnn_model *m, const char *spec) {
                                 (long long)sizes[i]);
     if (pos < sizeof canon && act != &bnn__relu_vt)
         pos += (size_t)snprintf(canon + pos, sizeof canon - pos, ":%s", act->kind);
-    if (pos < sizeof canon && rate > 0.0)
-        pos += (size_t)snprintf(canon + pos, sizeof canon - pos, ":dropout=%g", rate);
+    if (pos < sizeof canon && rate > 0.0) {
+        /* The rate the layers use is a float: its shortest decimal, so that the spec read back
+         * gives the same float (%g's six digits made 0.1000004 into 0.1, and a resumed run
+         * then dropped different units). */
+        char r[32];
+        for (int prec = 1; prec <= 9; prec++) {
+            snprintf(r, sizeof r, "%.*g", prec, rate);
+            if ((float)strtod(r, NULL) == (float)rate) break;
+        }
+        pos += (size_t)snprintf(canon + pos, sizeof canon - pos, ":dropout=%s", r);
+    }
     if (pos >= sizeof canon) return bnn__error(BNN_EINVAL, "model spec '%s' is too long", spec);
     free(m->spec);
     m->spec = strdup(canon);
