@@ -232,7 +232,11 @@ int cmd_train(int argc, char **argv) {
         if (!(hess_init > 0)) return cli_usage_error(cmd, "--hess-init must be positive");
         if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1))
             return cli_usage_error(cmd, "--beta1 and --beta2 must be in [0, 1)");
-        if (mc < 1) return cli_usage_error(cmd, "--mc-samples must be >= 1");
+        if (mc < 1 || mc > BNN_MAX_MC_SAMPLES)
+            return cli_usage_error(cmd, "--mc-samples must be between 1 and %d",
+                                   BNN_MAX_MC_SAMPLES);
+        if (!(momentum >= 0 && momentum < 1))
+            return cli_usage_error(cmd, "--momentum must be in [0, 1)");
         if (!(clip > 0)) return cli_usage_error(cmd, "--clip-radius must be positive");
         if (!(prior_prec > 0)) return cli_usage_error(cmd, "--prior-prec must be positive");
         if (!(init_std > 0)) return cli_usage_error(cmd, "--init-std must be positive");
@@ -297,6 +301,13 @@ int cmd_train(int argc, char **argv) {
         }
         if (!m) {
             char spec[256];
+            if (outputs > (1 << 24)) { /* the widest layer a spec allows */
+                rc = cli_error(cmd, "%s has %lld %s: more than a model's output layer can have "
+                               "(16777216)", df.data, (long long)bnn_dataset_outputs(ds),
+                               task == BNN_TASK_REGRESSION ? "targets"
+                                                           : "classes (labels 0 .. the largest)");
+                goto done;
+            }
             cli_default_model(spec, sizeof spec, df.data, ds, outputs);
             if ((rc = bnn_model_new(&m, spec))) {
                 rc = cli_fail(cmd, rc, NULL);

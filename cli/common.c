@@ -281,8 +281,8 @@ int64_t cli_samples_for(const bnn_posterior *q, int64_t samples) {
 
 int cli_set_threads(const char *cmd, int64_t threads) {
     if (threads < 0 || threads > BNN_MAX_THREADS)
-        return cli_usage_error(cmd, "--threads must be between 1 and %d (got %lld)",
-                               BNN_MAX_THREADS, (long long)threads);
+        return cli_usage_error(cmd, "--threads must be between 1 and %d, or 0 for all cores "
+                               "(got %lld)", BNN_MAX_THREADS, (long long)threads);
     if (threads) bnn_set_threads((int)threads);
     return 0;
 }

@@ -227,6 +227,10 @@ for f in ood_x ood_xy; do
   awk '/^csv:/ { print $2 }' "$T/out" >"$T/ent_$f"
 done
 cmp -s "$T/ent_ood_x" "$T/ent_ood_xy" && ok || bad "the same inputs with or without labels: entropy $(cat "$T/ent_ood_x") vs $(cat "$T/ent_ood_xy")"
+expect_fail "sgd --momentum 1.5" "--momentum must be in" "$BNN" train --data moons --method sgd --momentum 1.5 -o "$T/never.safetensors"
+expect_fail "ivon --mc-samples 20000" "--mc-samples must be between 1 and" "$BNN" train --data moons --method ivon --mc-samples 20000 -o "$T/never.safetensors"
+printf 'a,b,y\n0.1,0.2,20000000\n0.3,0.4,1\n' >"$T/biglabel.csv"
+expect_fail "a label past the widest layer" "has 20000001 classes" "$BNN" train --data "csv:$T/biglabel.csv" -o "$T/never.safetensors"
 expect_fail "calibrate --split without --data" "chooses a split of --data" "$BNN" calibrate -m "$T/dh.safetensors" --split train -o "$T/never.safetensors"
 # calibrate's batch is capped at the data (it reserved activations for the batch given: 2.3 GB
 # for -b 2000000 on 200 rows; this one cannot be allocated at all).
