@@ -59,8 +59,11 @@ int cmd_plot(int argc, char **argv) {
     samples = cli_samples_for(q, samples);
     const int64_t d = bnn_model_input_dim(m), k = bnn_model_pred_dim(m, task);
     if (!((task == BNN_TASK_CLASSIFICATION && d == 2) || (task == BNN_TASK_REGRESSION && d == 1 && k == 1))) {
-        rc = cli_error(cmd, "%s (%s) has %lld inputs: plot draws 2-input classifiers and 1-input "
-                       "regressors", model_path, bnn_model_spec(m), (long long)d);
+        rc = cli_error(cmd, "%s (%s) is a %s with %lld input%s and %lld output%s: plot draws "
+                       "classifiers of 2 inputs and regressors of 1 input and 1 output",
+                       model_path, bnn_model_spec(m),
+                       task == BNN_TASK_CLASSIFICATION ? "classifier" : "regressor", (long long)d,
+                       d == 1 ? "" : "s", (long long)k, k == 1 ? "" : "s");
         goto done;
     }
     df.seed = seed;
