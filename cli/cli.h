@@ -48,6 +48,9 @@ void cli_put_prior(FILE *f, const bnn_model *m, const bnn_laplace *la);
 /* Whether paths a and b name the same file: the same file when both exist, else the same name
  * in the same (resolved) directory ("x.st" and "./x.st"). */
 bool cli_same_path(const char *a, const char *b);
+/* Whether data specs a and b are the same data: equal, or csv:/idx: specs naming the same files
+ * (cli_same_path), e.g. "csv:d.csv" and "csv:./d.csv". */
+bool cli_same_data(const char *a, const char *b);
 /* Whether model layer i is a Linear layer whose weight and bias lie in the curvature's subset. */
 bool cli_linear_in_subset(const bnn_model *m, const bnn_curv *c, int64_t i);
 

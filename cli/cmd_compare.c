@@ -48,6 +48,7 @@ int cmd_compare(int argc, char **argv) {
     column cols[MAXM];
     memset(cols, 0, sizeof cols);
     bnn_dataset *ds = NULL, *od[CLI_LIST_MAX] = {0};
+    bool any_laplace = false;
     for (int i = 0; i < models.n; i++) {
         bnn_model *m = NULL;
         bnn_st *st = NULL;
@@ -69,6 +70,7 @@ int cmd_compare(int argc, char **argv) {
             goto next;
         }
         bnn_st_drop_tensors(st); /* only its metadata is read from here on */
+        any_laplace = any_laplace || bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE;
         const char *meth = bnn_st_meta(st, "bnn.method");
         snprintf(c->name, sizeof c->name, "%s%s", meth ? meth : "model",
                  bnn_st_meta(st, "bnn.temperature") ? "+T" : "");
@@ -118,6 +120,11 @@ int cmd_compare(int argc, char **argv) {
         bnn_st_free(st);
         bnn_model_free(m);
         if (rc) goto done;
+    }
+    if (!any_laplace && cli_seen(opts, nopts, "link-samples")) {
+        rc = cli_usage_error(cmd, "--link-samples is for a Laplace posterior's linearised "
+                             "predictive; none of the models holds one");
+        goto done;
     }
     printf("%-28s", data);
     for (int i = 0; i < models.n; i++) printf(" %12s", cols[i].name);

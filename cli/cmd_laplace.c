@@ -209,7 +209,7 @@ int cmd_laplace(int argc, char **argv) {
      * (fitting the curvature on the validation rows would leak them into the grid search). */
     int64_t holdout = 0;
     const char *given = df.data, *own = bnn_st_meta(st, "bnn.data");
-    const bool own_data = !given || (own && !strcmp(given, own));
+    const bool own_data = !given || cli_same_data(given, own);
     if (own_data &&
         (rc = cli_meta_count(cmd, model_path, "bnn.data.holdout",
                              bnn_st_meta(st, "bnn.data.holdout"), &holdout)))
@@ -239,7 +239,9 @@ int cmd_laplace(int argc, char **argv) {
         }
     }
     if (!strcmp(prior, "grid") && !val) {
-        if (!own_data && bnn_st_meta(st, "bnn.data.holdout"))
+        int64_t ho = 0;
+        if (!own_data && !cli_meta_count(cmd, model_path, "bnn.data.holdout",
+                                         bnn_st_meta(st, "bnn.data.holdout"), &ho) && ho > 0)
             rc = cli_usage_error(cmd, "--prior grid needs held-out data: %s holds out examples of "
                                  "its own data (%s), not of --data %s", model_path,
                                  own ? own : "?", given);

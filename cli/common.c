@@ -1,5 +1,5 @@
 /* Flag parsing, error lines and atomic output for the bnn command. */
-#define _XOPEN_SOURCE 700 /* realpath */
+#define _XOPEN_SOURCE 700 /* realpath (glibc declares it only with X/Open here) */
 #include "cli.h"
 
 #include <errno.h>
@@ -210,7 +210,7 @@ int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cl
     if (!df->data) df->data = recorded;
     if (!df->data)
         return cli_usage_error(cmd, "%s does not record its data; pass --data SPEC", model_path);
-    if (!recorded || strcmp(df->data, recorded)) return 0;
+    if (!recorded || !cli_same_data(df->data, recorded)) return 0;
     /* The data it was trained on: read it the way it was read then. */
     int rc;
     if (!seen_target_col &&
@@ -246,11 +246,12 @@ int cli_load_ood(const char *cmd, const char *spec, int64_t seed, const bnn_mode
     if (csv) of.target_col = BNN_CSV_NO_TARGET;
     int rc = cli_load_data(cmd, &of, "test", BNN_TASK_CLASSIFICATION, false, out);
     if (!rc && csv && bnn_dataset_dim(*out) == bnn_model_input_dim(m) + 1) {
-        /* One column more than the model's inputs: a labelled file, its last column the label. */
+        /* One column more than the model's inputs: a labelled file, its last column the target
+         * (read as a regression target, so any number is fine: only the inputs are used). */
         bnn_dataset_free(*out);
         *out = NULL;
-        of.target_col = -1;
-        rc = cli_load_data(cmd, &of, "test", BNN_TASK_CLASSIFICATION, false, out);
+        of.target_col = -1, of.task = "regression";
+        rc = cli_load_data(cmd, &of, "test", BNN_TASK_REGRESSION, false, out);
     }
     return rc;
 }
@@ -291,12 +292,15 @@ int cli_set_threads(const char *cmd, int64_t threads) {
  * directory does not resolve. */
 static bool resolve_parent(const char *path, char *buf, size_t len) {
     const char *slash = strrchr(path, '/');
-    char dir[4096], real[4096];
+    char dir[4096];
     if (!slash) snprintf(dir, sizeof dir, ".");
     else if (slash == path) snprintf(dir, sizeof dir, "/");
     else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    if (!realpath(dir, real)) return false;
-    return snprintf(buf, len, "%s/%s", real, slash ? slash + 1 : path) < (int)len;
+    char *real = realpath(dir, NULL);
+    if (!real) return false;
+    const bool fits = snprintf(buf, len, "%s/%s", real, slash ? slash + 1 : path) < (int)len;
+    free(real);
+    return fits;
 }
 
 bool cli_same_path(const char *a, const char *b) {
@@ -343,6 +347,19 @@ static int cli_spec_files(const char *spec, char buf[2][1024], const char *files
     snprintf(buf[0], 1024, "%s", s);
     files[0] = buf[0];
     return 1;
+}
+
+bool cli_same_data(const char *a, const char *b) {
+    if (!a || !b) return false;
+    if (!strcmp(a, b)) return true;
+    char ba[2][1024], bb[2][1024];
+    const char *fa[2], *fb[2];
+    if (strncmp(a, b, 4)) return false; /* csv: against idx:, or built-in data */
+    const int na = cli_spec_files(a, ba, fa), nb = cli_spec_files(b, bb, fb);
+    if (na == 0 || na != nb) return false;
+    for (int i = 0; i < na; i++)
+        if (!cli_same_path(fa[i], fb[i])) return false;
+    return true;
 }
 
 int cli_check_output_of(const char *cmd, const char *out, const char *file1, const char *file2,

@@ -150,6 +150,11 @@ expect_fail "grid on other data" "holds out examples of its own data (moons), no
 # with the lowest NLL, and report that NLL.
 run "train csv holdout" "$BNN" train --data "csv:$T/blob.csv" --holdout 100 --epochs 20 -q -o "$T/blob.safetensors"
 (head -1 "$T/blob.csv"; tail -100 "$T/blob.csv") >"$T/blob_val.csv"
+# The same CSV spelled another way is the model's own data: its hold-out stays out.
+run "laplace, own CSV by another path" "$BNN" laplace -m "$T/blob.safetensors" --data "csv:$T/./blob.csv" -o "$T/blob_own.safetensors"
+grep -q "^data       300 examples" "$T/out" && ok || bad "csv:DIR/./blob.csv keeps the hold-out out: $(grep ^data "$T/out")"
+# A model without a hold-out, on other data: the grid's message says to train with one.
+expect_fail "grid, no hold-out, other data" "train the model with --holdout N" "$BNN" laplace -m "$T/map.safetensors" --data "csv:$T/blob.csv" --prior grid -o "$T/never.safetensors"
 "$BNN" laplace -m "$T/blob.safetensors" --prior grid -o "$T/blob_grid.safetensors" >"$T/out" 2>"$T/err" && ok || bad "grid on the CSV model"
 : >"$T/grid_nll"
 for i in $(seq 0 20); do

@@ -227,6 +227,10 @@ for f in ood_x ood_xy; do
   awk '/^csv:/ { print $2 }' "$T/out" >"$T/ent_$f"
 done
 cmp -s "$T/ent_ood_x" "$T/ent_ood_xy" && ok || bad "the same inputs with or without labels: entropy $(cat "$T/ent_ood_x") vs $(cat "$T/ent_ood_xy")"
+printf 'a,b,c\n0.5,0.2,0.7\n1.5,1.2,0.1\n3,4,2.5\n' >"$T/ood_xr.csv" # a third column that is no class label
+run "eval --ood, a real-valued last column" "$BNN" eval -m "$T/seed_full.safetensors" --ood "csv:$T/ood_xr.csv"
+awk '/^csv:/ { print $2 }' "$T/out" | cmp -s - "$T/ent_ood_x" && ok || bad "the last column of an OOD CSV is dropped whatever it holds"
+expect_fail "compare --link-samples without a Laplace posterior" "none of the models holds one" "$BNN" compare -m "$T/seed_full.safetensors" --link-samples 10
 expect_fail "sgd --momentum 1.5" "--momentum must be in" "$BNN" train --data moons --method sgd --momentum 1.5 -o "$T/never.safetensors"
 expect_fail "ivon --mc-samples 20000" "--mc-samples must be between 1 and" "$BNN" train --data moons --method ivon --mc-samples 20000 -o "$T/never.safetensors"
 printf 'a,b,y\n0.1,0.2,20000000\n0.3,0.4,1\n' >"$T/biglabel.csv"

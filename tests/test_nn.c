@@ -238,9 +238,12 @@ static void test_spec(void) {
     bnn_model_free(m);
     /* The canonical spec keeps the rate the layers use (a float), so a file's spec rebuilds the
      * same model: %g's six digits once made 0.1000004 into 0.1 and broke bit-exact resume. */
-    const char *rates[][2] = {{"0.1000004", "0.1000004"}, {"0.333333333333", "0.33333333"},
-                              {"1e-7", "1e-07"}, {"0.5", "0.5"}};
-    for (int i = 0; i < 4; i++) {
+    const char *rates[][2] = {{"0.1000004", "0.1000004"}, {"0.333333333333", "0.33333334"},
+                              {"1e-7", "1e-07"}, {"0.5", "0.5"},
+                              /* near the midpoint of two floats: formatting the double at 9
+                               * digits gave the neighbouring float */
+                              {"0.27681548893451685", "0.27681547"}};
+    for (int i = 0; i < 5; i++) {
         char spec[64], want[64];
         snprintf(spec, sizeof spec, "mlp:2-3-2:dropout=%s", rates[i][0]);
         snprintf(want, sizeof want, "mlp:2-3-2:dropout=%s", rates[i][1]);
@@ -255,7 +258,8 @@ static void test_spec(void) {
     const char *bad[] = {"", "mlp", "mlp:", "mlp:10", "mlp:10-", "mlp:10-x-3", "mlp:0-3",
                          "cnn:3-4", "mlp:3-4:sigmoid", "mlp:3-4:dropout=1", "mlp:3-4:dropout=",
                          "mlp:3-4:dropout=-0.1", "mlp:3--4", "mlp:3-99999999999-2", "mlp:3-4:",
-                         "mlp:3-4:relu:tanh", "mlp:3-4:tanh:tanh", "mlp:3-4:dropout=0.5:dropout=0.1"};
+                         "mlp:3-4:relu:tanh", "mlp:3-4:tanh:tanh", "mlp:3-4:dropout=0.5:dropout=0.1",
+                         "mlp:3-4:dropout=0.99999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         m = (bnn_model *)1;
         int rc = bnn_model_new(&m, bad[i]);

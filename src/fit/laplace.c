@@ -232,7 +232,8 @@ static int layout_setup(bnn_laplace *la) {
     bnn__curv_layers(la->c, &cn, &cs);
     if (cn > 0) {
         if (la->structure == BNN_HESS_KRON && !kron_aligned(la, cn, cs))
-            return bnn__error(BNN_ESHAPE, "laplace: the layers do not match the kron blocks");
+            return bnn__error(BNN_ESHAPE, "laplace: the curvature's layer sizes (a file's "
+                              "bnn.laplace.layers) do not fall on its Kronecker blocks' bounds");
         return layout_set(la, cn, cs);
     }
     if (la->structure != BNN_HESS_KRON) return layout_set(la, 1, &one);

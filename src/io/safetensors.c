@@ -465,7 +465,8 @@ done:
     return rc;
 }
 
-/* Takes ownership of buf (from bnn__alloc) and parses it into a new bnn_st. */
+/* Takes ownership of buf (from bnn__alloc or malloc: bnn__free is free) and parses it into a
+ * new bnn_st. */
 static int parse_owned(bnn_st **out, unsigned char *buf, size_t len, const char *file) {
     bnn_st *st = calloc(1, sizeof *st);
     if (!st) {

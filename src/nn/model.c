@@ -96,7 +96,8 @@ static int parse_spec(bnn_model *m, const char *spec) {
             char *e;
             errno = 0;
             rate = strtod(opt + 8, &e);
-            if (errno || *e || e == opt + 8 || !(rate >= 0.0 && rate < 1.0))
+            /* The layers use it as a float: 0.99999999 would be 1 there. */
+            if (errno || *e || e == opt + 8 || !(rate >= 0.0 && (float)rate < 1.0f))
                 return bnn__error(BNN_EINVAL, "model spec '%s': dropout must be in [0, 1), got "
                                   "'%s'", spec, opt + 8);
         } else {
@@ -128,8 +129,9 @@ static int parse_spec(bnn_model *m, const char *spec) {
          * gives the same float (%g's six digits made 0.1000004 into 0.1, and a resumed run
          * then dropped different units). */
         char r[32];
+        const double fr = (double)(float)rate; /* 9 digits always give a float back */
         for (int prec = 1; prec <= 9; prec++) {
-            snprintf(r, sizeof r, "%.*g", prec, rate);
+            snprintf(r, sizeof r, "%.*g", prec, fr);
             if ((float)strtod(r, NULL) == (float)rate) break;
         }
         pos += (size_t)snprintf(canon + pos, sizeof canon - pos, ":dropout=%s", r);
