@@ -93,6 +93,11 @@ int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int6
  * label and is dropped). */
 int cli_load_ood(const char *cmd, const char *spec, int64_t seed, const bnn_model *m,
                  bnn_dataset **out);
+/* Usage error (2) for the CSV options (--task, --target-col, --header, --no-header) given with
+ * data that is not CSV; input_csv: predict's --input is a CSV (features only: the header options
+ * apply, the others do not). */
+int cli_check_csv_flags(const char *cmd, const cli_opt *opts, int nopts, const char *spec,
+                        bool input_csv);
 /* Usage error (2) for an option given that cannot apply to the loaded model: --temperature for
  * regression, --noise for a classifier, --link-samples without a Laplace posterior. */
 int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const char *path,

@@ -142,7 +142,8 @@ int cmd_eval(int argc, char **argv) {
             goto done;
     }
     df.seed = seed;
-    if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))))
+    if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))) ||
+        (rc = cli_check_csv_flags(cmd, opts, nopts, df.data, false)))
         goto done;
     if (shift && strncmp(df.data, "fmnist", 6)) {
         rc = cli_usage_error(cmd, "--shift rot rotates the built-in image data (fmnist specs); %s "

@@ -113,7 +113,7 @@ int cmd_laplace(int argc, char **argv) {
          0},
         {"steps", 0, OPT_INT, &steps, "N",
          "marglik: Adam steps on log prior precision (default 100)", 0},
-        {"seed", 's', OPT_INT, &seed, "N", "ggn-mc: seed of the sampled labels (default 0)", 0},
+        {"seed", 's', OPT_INT, &seed, "N", "ggn-mc: seed of the sampled labels; lowrank: of its random subspace (default 0)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N",
          "examples per pass (default: 1024 for the network's last layer or --hessian diag, else 256)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
@@ -176,6 +176,13 @@ int cmd_laplace(int argc, char **argv) {
     if (steps < 1 || steps > 1000000)
         return cli_usage_error(cmd, "--steps must be between 1 and 1000000");
     if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
+    if (cli_seen(opts, nopts, "seed") && cp.curvature != BNN_CURV_GGN_MC &&
+        cp.hessian != BNN_HESS_LOWRANK)
+        return cli_usage_error(cmd, "--seed is for --curvature ggn-mc (its sampled labels) and "
+                               "--hessian lowrank (its random subspace); nothing else is random");
+    if (cli_seen(opts, nopts, "steps") && strcmp(prior, "marglik") &&
+        strcmp(prior, "marglik-layers"))
+        return cli_usage_error(cmd, "--steps is for --prior marglik and marglik-layers");
     if (batch < 0 || (batch == 0 && cli_seen(opts, nopts, "batch-size")))
         return cli_usage_error(cmd, "--batch-size must be >= 1");
     if (cli_set_threads(cmd, threads)) return 2;

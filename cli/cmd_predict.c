@@ -76,7 +76,10 @@ int cmd_predict(int argc, char **argv) {
                                 bnn_st_meta(st, "bnn.temperature"), &temperature)))
         goto done;
     if (input) {
-        if (ends_with(input, ".csv") || ends_with(input, ".csv.gz") || ends_with(input, ".txt")) {
+        const bool csv_in =
+            ends_with(input, ".csv") || ends_with(input, ".csv.gz") || ends_with(input, ".txt");
+        if ((rc = cli_check_csv_flags(cmd, opts, nopts, NULL, csv_in))) goto done;
+        if (csv_in) {
             struct bnn_csv_params cp = bnn_csv_default_params();
             cp.target_col = BNN_CSV_NO_TARGET;
             cp.task = BNN_TASK_REGRESSION;
@@ -96,7 +99,8 @@ int cmd_predict(int argc, char **argv) {
     } else {
         df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
         df.seed = seed;
-        if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))))
+        if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))) ||
+            (rc = cli_check_csv_flags(cmd, opts, nopts, df.data, false)))
             goto done;
         if ((rc = cli_load_data(cmd, &df, "test", task, true, &ds))) goto done;
     }

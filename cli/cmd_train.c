@@ -271,7 +271,9 @@ int cmd_train(int argc, char **argv) {
         bnn_task want = lik_name ? bnn_lik_task(lik)
                         : (m && bnn_model_output_dim(m) == 1) ? BNN_TASK_REGRESSION
                                                                 : BNN_TASK_CLASSIFICATION;
-        if ((rc = cli_load_data(cmd, &df, "train", want, m != NULL || lik_name, &ds))) goto done;
+        if ((rc = cli_check_csv_flags(cmd, opts, nopts, df.data, false)) ||
+            (rc = cli_load_data(cmd, &df, "train", want, m != NULL || lik_name, &ds)))
+            goto done;
         if ((rc = apply_holdout(cmd, &ds, holdout))) goto done;
         const bnn_task task = bnn_dataset_task(ds);
         if (!lik_name) lik = task == BNN_TASK_REGRESSION ? BNN_LIK_GAUSSIAN : BNN_LIK_CATEGORICAL;

@@ -256,6 +256,21 @@ int cli_load_ood(const char *cmd, const char *spec, int64_t seed, const bnn_mode
     return rc;
 }
 
+int cli_check_csv_flags(const char *cmd, const cli_opt *opts, int nopts, const char *spec,
+                        bool input_csv) {
+    const bool csv = spec && !strncmp(spec, "csv:", 4);
+    const char *flags[] = {"task", "target-col", "header", "no-header"};
+    for (int i = 0; i < 4; i++) {
+        if (!cli_seen(opts, nopts, flags[i]) || csv || (input_csv && i >= 2)) continue;
+        if (input_csv || (!spec && i < 2))
+            return cli_usage_error(cmd, "--%s is for --data csv:FILE (an --input file holds "
+                                   "features only)", flags[i]);
+        return cli_usage_error(cmd, "--%s is for CSV data (csv:FILE); %s is not", flags[i],
+                               spec ? spec : "the input");
+    }
+    return 0;
+}
+
 int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const char *path,
                       bnn_task task, const bnn_posterior *q) {
     const bnn_posterior_kind kind = bnn_posterior_kind_of(q);

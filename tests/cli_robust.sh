@@ -230,6 +230,14 @@ cmp -s "$T/ent_ood_x" "$T/ent_ood_xy" && ok || bad "the same inputs with or with
 printf 'a,b,c\n0.5,0.2,0.7\n1.5,1.2,0.1\n3,4,2.5\n' >"$T/ood_xr.csv" # a third column that is no class label
 run "eval --ood, a real-valued last column" "$BNN" eval -m "$T/seed_full.safetensors" --ood "csv:$T/ood_xr.csv"
 awk '/^csv:/ { print $2 }' "$T/out" | cmp -s - "$T/ent_ood_x" && ok || bad "the last column of an OOD CSV is dropped whatever it holds"
+# The CSV options with data that is not CSV were accepted and ignored.
+expect_fail "train --target-col with built-in data" "--target-col is for CSV data" "$BNN" train --data moons --target-col 0 -o "$T/never.safetensors"
+expect_fail "train --task with built-in data" "--task is for CSV data" "$BNN" train --data moons --task regression -o "$T/never.safetensors"
+expect_fail "eval --header with built-in data" "--header is for CSV data" "$BNN" eval -m "$T/seed_full.safetensors" --header
+expect_fail "predict --target-col with --input" "an --input file holds features only" "$BNN" predict -m "$T/seed_full.safetensors" --input "$T/ood_x.csv" --target-col 0 -o "$T/never.csv"
+run "predict --no-header with a CSV --input" "$BNN" predict -m "$T/seed_full.safetensors" --input "$T/ood_x.csv" --no-header -o "$T/pin.csv"
+expect_fail "laplace --seed with nothing random" "--seed is for --curvature ggn-mc" "$BNN" laplace -m "$T/seed_full.safetensors" --seed 3 -o "$T/never.safetensors"
+expect_fail "laplace --steps with a fixed prior" "--steps is for --prior marglik" "$BNN" laplace -m "$T/seed_full.safetensors" --prior 2 --steps 10 -o "$T/never.safetensors"
 expect_fail "compare --link-samples without a Laplace posterior" "none of the models holds one" "$BNN" compare -m "$T/seed_full.safetensors" --link-samples 10
 expect_fail "sgd --momentum 1.5" "--momentum must be in" "$BNN" train --data moons --method sgd --momentum 1.5 -o "$T/never.safetensors"
 expect_fail "ivon --mc-samples 20000" "--mc-samples must be between 1 and" "$BNN" train --data moons --method ivon --mc-samples 20000 -o "$T/never.safetensors"
