@@ -18,7 +18,7 @@ int cmd_plot(int argc, char **argv) {
         {"output", 'o', OPT_STR, &output, "FILE.svg", "write the picture here (required)", 0},
         {"what", 0, OPT_STR, &what, "NAME", "2-D classification: prob (of class 1, default) or entropy", 0},
         CLI_PREDICT_OPTS(samples, seed, link),
-        {"grid", 0, OPT_INT, &grid, "N", "grid points per axis (default 100)", 0},
+        {"grid", 0, OPT_INT, &grid, "N", "2-D classification: grid points per axis (default 100)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "the data to draw (default: the training data)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
     };
@@ -64,6 +64,12 @@ int cmd_plot(int argc, char **argv) {
                        model_path, bnn_model_spec(m),
                        task == BNN_TASK_CLASSIFICATION ? "classifier" : "regressor", (long long)d,
                        d == 1 ? "" : "s", (long long)k, k == 1 ? "" : "s");
+        goto done;
+    }
+    if (task == BNN_TASK_REGRESSION && (cli_seen(opts, nopts, "what") || cli_seen(opts, nopts, "grid"))) {
+        rc = cli_usage_error(cmd, "--%s is for a 2-D classifier's map; %s is a regressor (drawn as "
+                             "its mean and bands)", cli_seen(opts, nopts, "what") ? "what" : "grid",
+                             model_path);
         goto done;
     }
     df.seed = seed;

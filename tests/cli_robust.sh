@@ -238,6 +238,8 @@ expect_fail "predict --target-col with --input" "an --input file holds features 
 run "predict --no-header with a CSV --input" "$BNN" predict -m "$T/seed_full.safetensors" --input "$T/ood_x.csv" --no-header -o "$T/pin.csv"
 expect_fail "laplace --seed with nothing random" "--seed is for --curvature ggn-mc" "$BNN" laplace -m "$T/seed_full.safetensors" --seed 3 -o "$T/never.safetensors"
 expect_fail "laplace --steps with a fixed prior" "--steps is for --prior marglik" "$BNN" laplace -m "$T/seed_full.safetensors" --prior 2 --steps 10 -o "$T/never.safetensors"
+expect_fail "plot --what on a regressor" "is a regressor" "$BNN" plot -m "$T/sine.safetensors" --what entropy -o "$T/never.svg"
+expect_fail "plot --grid on a regressor" "is a regressor" "$BNN" plot -m "$T/sine.safetensors" --grid 50 -o "$T/never.svg"
 expect_fail "compare --link-samples without a Laplace posterior" "none of the models holds one" "$BNN" compare -m "$T/seed_full.safetensors" --link-samples 10
 expect_fail "sgd --momentum 1.5" "--momentum must be in" "$BNN" train --data moons --method sgd --momentum 1.5 -o "$T/never.safetensors"
 expect_fail "ivon --mc-samples 20000" "--mc-samples must be between 1 and" "$BNN" train --data moons --method ivon --mc-samples 20000 -o "$T/never.safetensors"
