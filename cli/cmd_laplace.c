@@ -214,13 +214,13 @@ int cmd_laplace(int argc, char **argv) {
     }
     /* The hold-out belongs to the model's own data: also when --data names that same spec
      * (fitting the curvature on the validation rows would leak them into the grid search). */
-    int64_t holdout = 0;
+    int64_t model_holdout = 0;
     const char *given = df.data, *own = bnn_st_meta(st, "bnn.data");
     const bool own_data = !given || cli_same_data(given, own);
-    if (own_data &&
-        (rc = cli_meta_count(cmd, model_path, "bnn.data.holdout",
-                             bnn_st_meta(st, "bnn.data.holdout"), &holdout)))
+    if ((rc = cli_meta_count(cmd, model_path, "bnn.data.holdout",
+                             bnn_st_meta(st, "bnn.data.holdout"), &model_holdout)))
         goto done;
+    const int64_t holdout = own_data ? model_holdout : 0;
     /* --seed is the sampled labels'; generated data is drawn with the model's seed (bnn.seed),
      * also for another spec given with --data. */
     if ((rc = cli_meta_int(cmd, model_path, "bnn.seed", bnn_st_meta(st, "bnn.seed"), INT64_MIN, 0,
@@ -246,9 +246,7 @@ int cmd_laplace(int argc, char **argv) {
         }
     }
     if (!strcmp(prior, "grid") && !val) {
-        int64_t ho = 0;
-        if (!own_data && !cli_meta_count(cmd, model_path, "bnn.data.holdout",
-                                         bnn_st_meta(st, "bnn.data.holdout"), &ho) && ho > 0)
+        if (!own_data && model_holdout > 0)
             rc = cli_usage_error(cmd, "--prior grid needs held-out data: %s holds out examples of "
                                  "its own data (%s), not of --data %s", model_path,
                                  own ? own : "?", given);

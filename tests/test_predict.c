@@ -48,8 +48,8 @@ static void test_mc_link(void) {
 /* ref (n × k) = the average over S weight samples of q (the generator stream and order that
  * bnn_predict uses) of the softmax of the whole network's outputs; ent (n, unless NULL) = the
  * average over the samples of each softmax's entropy. */
-static void sampled_average_ent(double *ref, double *ent, bnn_model *m, const bnn_posterior *q,
-                                const float *x, int64_t n, int64_t k, int64_t S, uint64_t seed) {
+static void sampled_average(double *ref, double *ent, bnn_model *m, const bnn_posterior *q,
+                            const float *x, int64_t n, int64_t k, int64_t S, uint64_t seed) {
     float *theta = malloc((size_t)bnn_model_nparams(m) * 4);
     REQUIRE(theta && bnn_model_reserve(m, n) == 0);
     memset(ref, 0, (size_t)(n * k) * sizeof(double));
@@ -74,10 +74,6 @@ static void sampled_average_ent(double *ref, double *ent, bnn_model *m, const bn
     free(theta);
 }
 
-static void sampled_average(double *ref, bnn_model *m, const bnn_posterior *q, const float *x,
-                            int64_t n, int64_t k, int64_t S, uint64_t seed) {
-    sampled_average_ent(ref, NULL, m, q, x, n, k, S, seed);
-}
 
 /* bnn_predict with a diagonal posterior: the log-space average equals a direct average of
  * sampled softmax probabilities. */
@@ -99,7 +95,7 @@ static void test_model_average(void) {
     REQUIRE(bnn_predict(m, q, x, n, BNN_TASK_CLASSIFICATION, &pp, probs, mi, NULL, NULL) == 0);
     /* The same draws by hand: stream and order as bnn_predict uses them. */
     double ref[20], ent[5];
-    sampled_average_ent(ref, ent, m, q, x, n, k, S, 11);
+    sampled_average(ref, ent, m, q, x, n, k, S, 11);
     for (int64_t i = 0; i < n * k; i++) CHECK_NEAR(probs[i], ref[i], 1e-12);
     /* Mutual information: the entropy of the average minus the average entropy (BALD). */
     for (int64_t i = 0; i < n; i++) {
@@ -151,7 +147,7 @@ static void test_laplace_suffix(void) {
                     0);
             bnn__predict_feat_floats = saved;
             double ref[28];
-            sampled_average(ref, m, q, x, n, k, S, 3);
+            sampled_average(ref, NULL, m, q, x, n, k, S, 3);
             double worst = 0, spread = 0;
             for (int64_t i = 0; i < n * k; i++) {
                 worst = fmax(worst, fabs(probs[i] - ref[i]));

@@ -72,8 +72,8 @@ struct bnn_laplace {
      * records them (bnn_curv_compute: each Linear layer's weight, then its bias; files written
      * before: one group per layer); else kron: one per block (a block is one tensor); diag,
      * full and lowrank: one group, unless bnn__laplace_set_layout gives them. A kron group is
-     * whole blocks, so that δ_l is exact in the blocks' eigenbasis. dl holds δ_l. While the δ_l are all equal, layered is false and every computation takes
-     * the scalar path with delta (unchanged); otherwise dpar[i] = δ_{l(i)} and, for full, Lt
+     * whole blocks, so that δ_l is exact in the blocks' eigenbasis. dl holds δ_l. While the
+     * δ_l are all equal, layered is false and every computation takes the scalar path with delta (unchanged); otherwise dpar[i] = δ_{l(i)} and, for full, Lt
      * is L⁻ᵀ for the Cholesky factor L Lᵀ = hf·H + diag(δ_{l(i)}) at the current σ, so that
      * Σ = Lt Ltᵀ takes the place of Q diag(1/(hf λ + δ)) Qᵀ in the predictive and samples. */
     int64_t nlay;

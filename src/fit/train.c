@@ -334,8 +334,9 @@ static double mfvi_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int
                                    tr->mfvi_work);
     if (!isfinite(loss)) return loss;
     struct bnn_adamw_params ap = {lr, 0.9f, 0.999f, 1e-8f, 0.0f};
-    *rc = bnn_adamw_step(mu, tr->s1, tr->s2, tr->grad, np, tr->t + 1, &ap);
-    *rc |= bnn_adamw_step(tr->rho, tr->s3, tr->s4, tr->grad_rho, np, tr->t + 1, &ap);
+    const int rc_mu = bnn_adamw_step(mu, tr->s1, tr->s2, tr->grad, np, tr->t + 1, &ap);
+    const int rc_rho = bnn_adamw_step(tr->rho, tr->s3, tr->s4, tr->grad_rho, np, tr->t + 1, &ap);
+    *rc = rc_mu ? rc_mu : rc_rho;
     return loss;
 }
 

@@ -118,7 +118,7 @@ void bnn_st_drop_tensors(bnn_st *st) {
     free(st->names);
     free(st->sorted);
     bnn__free(st->t);
-    bnn__free(st->buf);
+    free(st->buf);
     st->names = NULL, st->sorted = NULL, st->t = NULL, st->buf = NULL;
     st->n = 0, st->len = 0;
 }
@@ -465,12 +465,12 @@ done:
     return rc;
 }
 
-/* Takes ownership of buf (from bnn__alloc or malloc: bnn__free is free) and parses it into a
- * new bnn_st. */
+/* Takes ownership of buf (from malloc; the image is filled at once, so never zeroed first) and
+ * parses it into a new bnn_st. */
 static int parse_owned(bnn_st **out, unsigned char *buf, size_t len, const char *file) {
     bnn_st *st = calloc(1, sizeof *st);
     if (!st) {
-        bnn__free(buf);
+        free(buf);
         return bnn__error(BNN_ENOMEM, "%s: cannot allocate the file handle", file);
     }
     st->buf = buf;
@@ -489,7 +489,7 @@ int bnn_st_parse(bnn_st **out, const void *buf, size_t len, const char *name) {
     *out = NULL;
     const char *file = name ? name : "<memory>";
     if (!buf && len) return bnn__error(BNN_EINVAL, "%s: buffer is NULL", file);
-    unsigned char *copy = bnn__alloc(len);
+    unsigned char *copy = malloc(len ? len : 1);
     if (!copy) return bnn__error(BNN_ENOMEM, "%s: cannot allocate %zu bytes", file, len);
     if (len) memcpy(copy, buf, len);
     return parse_owned(out, copy, len, file);
@@ -518,7 +518,7 @@ int bnn_st_read(bnn_st **out, const char *path) {
         return bnn__error(BNN_ENOMEM, "%s: file too large to read into memory", path);
     }
     size_t len = (size_t)sb.st_size;
-    unsigned char *buf = malloc(len ? len : 1); /* not zeroed first: fread fills it */
+    unsigned char *buf = malloc(len ? len : 1);
     if (!buf) {
         fclose(f);
         return bnn__error(BNN_ENOMEM, "%s: cannot allocate %zu bytes", path, len);
@@ -527,14 +527,14 @@ int bnn_st_read(bnn_st **out, const char *path) {
     if (got != len) {
         int e = errno, err = ferror(f);
         fclose(f);
-        bnn__free(buf);
+        free(buf);
         if (err) return bnn__error(BNN_EIO, "%s: read error: %s", path, strerror(e));
         return bnn__error(BNN_EIO, "%s: read %zu of %zu bytes (file changed while reading?)", path,
                           got, len);
     }
     if (fclose(f) != 0) {
         int e = errno;
-        bnn__free(buf);
+        free(buf);
         return bnn__error(BNN_EIO, "%s: cannot close: %s", path, strerror(e));
     }
     return parse_owned(out, buf, len, path);
