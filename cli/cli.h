@@ -151,6 +151,21 @@ int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, b
 int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cli_data_flags *df,
                    bool seen_target_col);
 
+/* The training data of a post-hoc fit (laplace, von) for the model file model_path (read as st,
+ * of task `task`): --data (df->data) or the model's own, read as in training (cli_model_data,
+ * with generated data drawn from the model's seed). The model's hold-out (bnn.data.holdout) stays
+ * out of its own data, also when --data names that data: then *train holds the rows before it
+ * and *val the hold-out, else both are NULL and *all is everything. *own says whether the data
+ * is the model's own, *model_holdout its hold-out count. output is checked against the model
+ * file and the data. Prints and returns non-zero on failure (the datasets are the caller's to
+ * free either way). */
+int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_task task,
+                 cli_data_flags *df, const char *output, bnn_dataset **all, bnn_dataset **train,
+                 bnn_dataset **val, bool *own, int64_t *model_holdout);
+/* Appends to keys/vals the model's metadata a posterior file keeps so that eval reads the data
+ * as the model's (bnn.data, its CSV target column and header, bnn.seed): at most 4 pairs. */
+void cli_keep_data_meta(const bnn_st *st, const char **keys, const char **vals, int *nkv);
+
 /* The predictive of one dataset, with the per-example uncertainty scores (higher = more
  * uncertain): 1 − max probability, predictive entropy, mutual information. */
 #define NSCORES 3
@@ -171,5 +186,6 @@ int cmd_plot(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_laplace(int argc, char **argv);
+int cmd_von(int argc, char **argv);
 
 #endif

@@ -267,12 +267,17 @@ int cmd_eval(int argc, char **argv) {
     if (lap) {
         const bnn_curv *c = bnn_laplace_curv(bnn_posterior_laplace(q));
         const bnn_hessian h = bnn_curv_structure(c);
-        printf("posterior  Laplace, %s Hessian over %lld parameters, ",
-               h == BNN_HESS_DIAG   ? "diagonal"
-               : h == BNN_HESS_KRON ? "Kronecker-factored"
-               : h == BNN_HESS_FULL ? "full"
-                                    : "low-rank",
-               (long long)bnn_curv_nparams(c));
+        const char *me = bnn_st_meta(st, "bnn.method");
+        if (me && !strcmp(me, "von"))
+            printf("posterior  VON, a full-covariance Gaussian over %lld parameters, ",
+                   (long long)bnn_curv_nparams(c));
+        else
+            printf("posterior  Laplace, %s Hessian over %lld parameters, ",
+                   h == BNN_HESS_DIAG   ? "diagonal"
+                   : h == BNN_HESS_KRON ? "Kronecker-factored"
+                   : h == BNN_HESS_FULL ? "full"
+                                        : "low-rank",
+                   (long long)bnn_curv_nparams(c));
         cli_put_prior(stdout, m, bnn_posterior_laplace(q));
         printf("\n");
     }

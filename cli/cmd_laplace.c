@@ -213,38 +213,15 @@ int cmd_laplace(int argc, char **argv) {
                 "weights only, not the temperature\n", model_path, T);
     }
     /* The hold-out belongs to the model's own data: also when --data names that same spec
-     * (fitting the curvature on the validation rows would leak them into the grid search). */
-    int64_t model_holdout = 0;
-    const char *given = df.data, *own = bnn_st_meta(st, "bnn.data");
-    const bool own_data = !given || cli_same_data(given, own);
-    if ((rc = cli_meta_count(cmd, model_path, "bnn.data.holdout",
-                             bnn_st_meta(st, "bnn.data.holdout"), &model_holdout)))
-        goto done;
-    const int64_t holdout = own_data ? model_holdout : 0;
-    /* --seed is the sampled labels'; generated data is drawn with the model's seed (bnn.seed),
+     * (fitting the curvature on the validation rows would leak them into the grid search).
+     * --seed is the sampled labels'; generated data is drawn with the model's seed (bnn.seed),
      * also for another spec given with --data. */
-    if ((rc = cli_meta_int(cmd, model_path, "bnn.seed", bnn_st_meta(st, "bnn.seed"), INT64_MIN, 0,
-                           &df.seed)) ||
-        (rc = cli_model_data(cmd, model_path, st, &df, false)))
+    const char *given = df.data, *own = bnn_st_meta(st, "bnn.data");
+    bool own_data;
+    int64_t model_holdout;
+    if ((rc = cli_fit_data(cmd, model_path, st, task, &df, output, &all, &train, &val, &own_data,
+                           &model_holdout)))
         goto done;
-    df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
-    /* Not over the MAP network it starts from, nor over its data (known only now: it may come
-     * from the model's metadata). */
-    if ((rc = cli_check_output_of(cmd, output, model_path, NULL, df.data))) goto done;
-    if ((rc = cli_load_data(cmd, &df, "train", task, true, &all))) goto done;
-    const int64_t n = bnn_dataset_n(all);
-    if (holdout >= n) {
-        rc = cli_error(cmd, "%s holds out %lld examples but %s has only %lld", model_path,
-                       (long long)holdout, df.data, (long long)n);
-        goto done;
-    }
-    if (holdout > 0) {
-        if ((rc = bnn_dataset_slice(&train, all, 0, n - holdout)) ||
-            (rc = bnn_dataset_slice(&val, all, n - holdout, n))) {
-            rc = cli_fail(cmd, rc, NULL);
-            goto done;
-        }
-    }
     if (!strcmp(prior, "grid") && !val) {
         if (!own_data && model_holdout > 0)
             rc = cli_usage_error(cmd, "--prior grid needs held-out data: %s holds out examples of "
@@ -366,9 +343,7 @@ int cmd_laplace(int argc, char **argv) {
     keys[nkv] = "bnn.laplace.curvature", vals[nkv++] = curvature;
     keys[nkv] = "bnn.sigma", vals[nkv++] = sv;
     /* How to read the MAP network's data again (eval of the posterior reads it as the MAP's). */
-    const char *copy[] = {"bnn.data", "bnn.data.target_col", "bnn.data.header", "bnn.seed"};
-    for (int i = 0; i < 4; i++)
-        if (bnn_st_meta(st, copy[i])) keys[nkv] = copy[i], vals[nkv++] = bnn_st_meta(st, copy[i]);
+    cli_keep_data_meta(st, keys, vals, &nkv);
     if ((rc = bnn_laplace_save(la, m, task, output, keys, vals, nkv))) {
         rc = cli_fail(cmd, rc, "cannot save the posterior");
         goto done;

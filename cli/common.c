@@ -516,3 +516,38 @@ void cli_put_prior(FILE *f, const bnn_model *m, const bnn_laplace *la) {
     }
     free(d);
 }
+
+int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_task task,
+                 cli_data_flags *df, const char *output, bnn_dataset **all, bnn_dataset **train,
+                 bnn_dataset **val, bool *own, int64_t *model_holdout) {
+    *all = *train = *val = NULL;
+    const char *given = df->data;
+    *own = !given || cli_same_data(given, bnn_st_meta(st, "bnn.data"));
+    int rc = cli_meta_count(cmd, model_path, "bnn.data.holdout",
+                            bnn_st_meta(st, "bnn.data.holdout"), model_holdout);
+    if (rc) return rc;
+    const int64_t holdout = *own ? *model_holdout : 0;
+    if ((rc = cli_meta_int(cmd, model_path, "bnn.seed", bnn_st_meta(st, "bnn.seed"), INT64_MIN, 0,
+                           &df->seed)) ||
+        (rc = cli_model_data(cmd, model_path, st, df, false)))
+        return rc;
+    df->task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
+    /* Not over the model it starts from, nor over its data (known only now: it may come from
+     * the model's metadata). */
+    if ((rc = cli_check_output_of(cmd, output, model_path, NULL, df->data))) return rc;
+    if ((rc = cli_load_data(cmd, df, "train", task, true, all))) return rc;
+    const int64_t n = bnn_dataset_n(*all);
+    if (holdout >= n)
+        return cli_error(cmd, "%s holds out %lld examples but %s has only %lld", model_path,
+                         (long long)holdout, df->data, (long long)n);
+    if (holdout > 0 && ((rc = bnn_dataset_slice(train, *all, 0, n - holdout)) ||
+                        (rc = bnn_dataset_slice(val, *all, n - holdout, n))))
+        return cli_fail(cmd, rc, NULL);
+    return 0;
+}
+
+void cli_keep_data_meta(const bnn_st *st, const char **keys, const char **vals, int *nkv) {
+    const char *keep[] = {"bnn.data", "bnn.data.target_col", "bnn.data.header", "bnn.seed"};
+    for (int i = 0; i < 4; i++)
+        if (bnn_st_meta(st, keep[i])) keys[*nkv] = keep[i], vals[(*nkv)++] = bnn_st_meta(st, keep[i]);
+}

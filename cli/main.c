@@ -11,6 +11,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  train   train a network (adamw, sgd; ivon, mfvi: a posterior) and save it\n"
             "  laplace a Laplace approximation around a trained network (post hoc)\n"
+            "  von     a full-covariance Gaussian over the last layer by the Bayesian learning rule\n"
             "  eval    metrics, OOD detection and shift sweeps of a saved model or posterior\n"
             "  predict per-example probabilities and uncertainties as CSV\n"
             "  plot    pictures of 2-D classifiers and 1-D regressors with their uncertainty\n"
@@ -53,6 +54,7 @@ static int dispatch(int argc, char **argv) {
     if (!strcmp(c, "calibrate")) return cmd_calibrate(argc - 1, argv + 1);
     if (!strcmp(c, "compare")) return cmd_compare(argc - 1, argv + 1);
     if (!strcmp(c, "laplace")) return cmd_laplace(argc - 1, argv + 1);
+    if (!strcmp(c, "von")) return cmd_von(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) {
         printf("bnn %s (%s)\n", BNN_VERSION, bnn_have_blas() ? "OpenBLAS" : "plain C GEMM");
         return 0;
@@ -61,7 +63,7 @@ static int dispatch(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    fprintf(stderr, "bnn: unknown command '%s' (commands: train, laplace, eval, predict, plot, compare, calibrate, info, version; see 'bnn "
+    fprintf(stderr, "bnn: unknown command '%s' (commands: train, laplace, von, eval, predict, plot, compare, calibrate, info, version; see 'bnn "
             "--help')\n", c);
     return 2;
 }

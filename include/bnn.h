@@ -885,6 +885,41 @@ const bnn_laplace *bnn_posterior_laplace(const bnn_posterior *q); /* NULL unless
 int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, const char *path,
                      const char *const *keys, const char *const *values, int64_t nkv);
 
+/* ---------------------------------------------------------------- VON on the last layer */
+
+/* Variational learning of a full-covariance Gaussian q = N(m, S⁻¹) over the weights and bias of
+ * the model's last Linear layer (P = outputs · (inputs + 1); the layers below stay at their
+ * weights), prior N(0, δ⁻¹ I): `steps` steps of bnn_von_step with rate rho, whose gradient ḡ
+ * and Hessian H̄ are the expected gradient and GGN (the curvature bnn_curv_compute forms for the
+ * model's likelihood) of the summed loss over ds under q — at the mean (mc_samples = 0, the
+ * delta method) or averaged over mc_samples draws from q per step. q starts at the model's
+ * weights with the precision GGN + δI there.
+ *   A linear model with a Gaussian likelihood: one step with rho = 1 is Bayesian linear
+ *   regression's exact posterior. Delta method, rho = 1: Newton's method on Σ loss + ½δ‖m‖²,
+ *   converging to the layer's MAP under the prior with the GGN Laplace posterior around it.
+ *   Monte Carlo: stochastic natural-gradient VI (take rho < 1, e.g. 0.1–0.5, and more steps).
+ * The result is returned as a full Laplace posterior over the layer (mean m, precision S;
+ * bnn_laplace_prior_prec is δ, bnn_curv_loss of its curvature the summed loss at m), so its GLM
+ * and sampling predictives, bnn_posterior_from_laplace and bnn_laplace_save apply; its
+ * marginal-likelihood functions do not describe q and should not be used on it. On success the
+ * model's last layer holds m (as floats); on failure the model is unchanged. Errors: BNN_EINVAL
+ * for a setting out of range or a precision that stops being positive definite, BNN_ENOMEM
+ * naming the size (P × P doubles, against max_bytes), BNN_EDIVERGED when the loss, a sample or
+ * the mean stops being finite, and bnn_curv_compute's errors for the data. */
+struct bnn_von_params {
+    int64_t steps;      /* default 10, at most 100000 */
+    double rho;         /* step size in (0, 1], default 1 */
+    double prior_prec;  /* δ > 0, default 1 */
+    int64_t mc_samples; /* 0 (default): at the mean; 1 .. BNN_MAX_MC_SAMPLES draws per step */
+    uint64_t seed;      /* the draws, default 0 */
+    double sigma;       /* Gaussian likelihood: the observation noise σ, default 1 */
+    int64_t batch_size; /* examples per pass, default 0: bnn_curv_compute's choice */
+    double max_bytes;   /* refuse above this, default 8 GiB */
+};
+struct bnn_von_params bnn_von_default_params(void);
+int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
+                       const struct bnn_von_params *p);
+
 /* ---------------------------------------------------------------- files (safetensors) */
 
 typedef enum { BNN_DT_F32 = 0, BNN_DT_F64 = 1, BNN_DT_I64 = 2, BNN_DT_I32 = 3, BNN_DT_U8 = 4 } bnn_dtype;

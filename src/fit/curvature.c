@@ -1309,13 +1309,9 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     /* The data against the model as training and evaluation check it (bnn__check_data): labelled,
      * finite, labels within the classes, the features and classes or targets the model and its
      * likelihood take. */
-    {
+    {   /* its message is about the user's data, and says so without a function's name */
         const int rc = bnn__check_data(m, ds);
-        if (rc) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", bnn_last_error());
-            return bnn__error(rc, "%s: %s", fn, msg);
-        }
+        if (rc) return rc;
     }
 
     /* The Linear layers of the subset. Parameter-free layers own no parameters, so a Linear

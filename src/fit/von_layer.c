@@ -1,0 +1,298 @@
+/* VON with a full-covariance Gaussian over the last Linear layer of a network (the layers below
+ * kept at their weights): the Bayesian learning rule's Newton-like update (Khan & Rue, "The
+ * Bayesian Learning Rule", JMLR 24(281), 2023, the variational online Newton section) with the
+ * Hessian replaced by the generalised Gauss–Newton matrix, which makes it the variational
+ * online Gauss–Newton method of Khan et al. ("Fast and Scalable Bayesian Deep Learning by
+ * Weight-Perturbation in Adam", ICML 2018) in its full-covariance form. bnn_von_step (von.c)
+ * does the update; this file supplies the expectations
+ *   ḡ = E_q[∇ Σ_r ℓ_r],   H̄ = E_q[GGN of Σ_r ℓ_r]
+ * over the training data — at the mean (the delta method) or by Monte Carlo over draws
+ * θ = m + L⁻ᵀε from q = N(m, S⁻¹), S = L Lᵀ — and packs the result as a full Laplace-type
+ * posterior (mean m, precision S) so that the GLM and sampling predictives, files, eval and
+ * predict all apply to it.
+ *
+ * The GGN over the last layer comes from bnn_curv_compute (full structure, last-layer subset:
+ * formed from the penultimate features without back-propagation), the gradient from one
+ * forward and backward pass per batch; both are summed over the examples in double. For a
+ * linear-Gaussian model (one Linear layer, Gaussian likelihood) g and H are exact and one step
+ * with ρ = 1 gives Bayesian linear regression's posterior whatever q was; with the delta method
+ * and ρ = 1 the steps are Newton's method on Σ ℓ + ½δ‖m‖², whose fixed point is the last
+ * layer's MAP with the GGN Laplace posterior around it. */
+#include "core/internal.h"
+#include "data/data.h"
+
+#include <lapacke.h>
+#include <math.h>
+#include <string.h>
+
+/* The Philox stream of VON's weight draws (see data/data.h for the others). */
+#define BNN__STREAM_VON ((uint64_t)6 << 32)
+
+struct bnn_von_params bnn_von_default_params(void) {
+    struct bnn_von_params p = {
+        .steps = 10,
+        .rho = 1.0,
+        .prior_prec = 1.0,
+        .mc_samples = 0,
+        .seed = 0,
+        .sigma = 1.0,
+        .batch_size = 0,
+        .max_bytes = 8.0 * 1024 * 1024 * 1024,
+    };
+    return p;
+}
+
+static int check_params(const struct bnn_von_params *p) {
+    if (p->steps < 1 || p->steps > 100000)
+        return bnn__error(BNN_EINVAL, "VON: steps must be in [1, 100000] (got %lld)",
+                          (long long)p->steps);
+    if (!(p->rho > 0.0 && p->rho <= 1.0))
+        return bnn__error(BNN_EINVAL, "VON: rho must be in (0, 1] (got %g)", p->rho);
+    if (!(p->prior_prec > 0.0 && isfinite(p->prior_prec)))
+        return bnn__error(BNN_EINVAL, "VON: the prior precision must be positive and finite "
+                                      "(got %g)",
+                          p->prior_prec);
+    if (p->mc_samples < 0 || p->mc_samples > BNN_MAX_MC_SAMPLES)
+        return bnn__error(BNN_EINVAL, "VON: mc-samples must be in [0, %d] (got %lld)",
+                          BNN_MAX_MC_SAMPLES, (long long)p->mc_samples);
+    if (!(p->sigma > 0.0 && isfinite(p->sigma)))
+        return bnn__error(BNN_EINVAL, "VON: sigma must be positive and finite (got %g)", p->sigma);
+    if (p->batch_size < 0)
+        return bnn__error(BNN_EINVAL, "VON: batch size must be >= 0 (got %lld)",
+                          (long long)p->batch_size);
+    if (!(p->max_bytes > 0.0))
+        return bnn__error(BNN_EINVAL, "VON: max_bytes must be positive (got %g)", p->max_bytes);
+    return 0;
+}
+
+struct von_work {
+    bnn_model *m;
+    const bnn_dataset *ds;
+    bnn_lik lik;
+    struct bnn_curv_params cp;
+    int64_t P, off, bmax;
+    double hscale;     /* 1/σ² for the Gaussian likelihood (the curvature is at σ = 1), else 1 */
+    float *theta;      /* nparams: the weights the expectations are taken at */
+    float *grad;       /* nparams: one batch's gradient */
+    float *dout;       /* bmax × outputs */
+};
+
+/* g (P) = ∂/∂θ_subset Σ_r ℓ_r at w->theta, summed in double; *loss = Σ_r ℓ_r. The likelihood's
+ * dout is the mean loss's gradient, so each batch's gradient is scaled by its size. */
+static int subset_grad(struct von_work *w, double *g, double *loss) {
+    const bnn_dataset *ds = w->ds;
+    const int64_t N = ds->n, D = ds->d, np = bnn_model_nparams(w->m);
+    memset(g, 0, (size_t)w->P * sizeof *g);
+    double sum = 0.0;
+    for (int64_t start = 0; start < N; start += w->bmax) {
+        const int64_t b = N - start < w->bmax ? N - start : w->bmax;
+        const float *f = bnn_model_forward(w->m, w->theta, ds->x + start * D, b, false, NULL);
+        const double l = bnn_lik_loss(&w->lik, w->dout, f, ds->labels ? ds->labels + start : NULL,
+                                      ds->targets ? ds->targets + start * ds->k : NULL, b, ds->k);
+        if (!isfinite(l))
+            return bnn__error(BNN_EDIVERGED, "VON: the loss is not finite at the current weights");
+        sum += l * (double)b;
+        memset(w->grad, 0, (size_t)np * sizeof(float));
+        bnn_model_backward(w->m, w->theta, w->dout, w->grad);
+        for (int64_t i = 0; i < w->P; i++)
+            g[i] += (double)w->grad[w->off + i] * (double)b;
+    }
+    *loss = sum;
+    return 0;
+}
+
+/* H (P × P) = the GGN of Σ_r ℓ_r over the subset at w->theta (scaled by hscale). The model's
+ * weights are set to theta for bnn_curv_compute, which reads them. */
+static int subset_ggn(struct von_work *w, double *H) {
+    float *params = bnn_model_params(w->m);
+    memcpy(params + w->off, w->theta + w->off, (size_t)w->P * sizeof(float));
+    bnn_curv *c = NULL;
+    int rc = bnn_curv_compute(&c, w->m, w->ds, &w->cp);
+    if (rc) return rc;
+    const double *Hc = bnn_curv_dense(c);
+    const int64_t PP = w->P * w->P;
+    for (int64_t i = 0; i < PP; i++)
+        H[i] = Hc[i] * w->hscale;
+    bnn_curv_free(c);
+    return 0;
+}
+
+/* θ_subset = m + L⁻ᵀ ε, ε ~ N(0, I) from rng, with L the Cholesky factor of S held in Lc
+ * (column-major lower triangle, as dpotrf leaves a row-major symmetric matrix read as
+ * column-major; see von.c). eps: P scratch. */
+static int draw(struct von_work *w, const double *m, const double *Lc, double *eps, float *e32,
+                bnn_rng *rng) {
+    const int64_t P = w->P;
+    bnn_rng_normal(rng, e32, P);
+    for (int64_t i = 0; i < P; i++)
+        eps[i] = (double)e32[i];
+    bnn__blas_pin();
+    /* Lᵀ x = ε: with L lower in column-major, 'L', 'T' */
+    lapack_int info =
+        LAPACKE_dtrtrs(LAPACK_COL_MAJOR, 'L', 'T', 'N', (lapack_int)P, 1, Lc, (lapack_int)P, eps,
+                       (lapack_int)P);
+    if (info != 0) return bnn__error(BNN_EINVAL, "VON: the precision's triangular solve failed");
+    for (int64_t i = 0; i < P; i++) {
+        const float v = (float)(m[i] + eps[i]);
+        if (!isfinite(v)) return bnn__error(BNN_EDIVERGED, "VON: a weight sample is not finite");
+        w->theta[w->off + i] = v;
+    }
+    return 0;
+}
+
+int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
+                       const struct bnn_von_params *p) {
+    if (!out || !m || !ds || !p) return bnn__error(BNN_EINVAL, "VON: NULL argument");
+    *out = NULL;
+    int rc = check_params(p);
+    if (rc) return rc;
+    const bnn_task task = bnn_dataset_task(ds);
+    struct von_work w = {.m = m, .ds = ds};
+    w.lik.kind = bnn_model_lik(m, task);
+    w.lik.sigma = p->sigma;
+    w.hscale = w.lik.kind == BNN_LIK_GAUSSIAN ? 1.0 / (p->sigma * p->sigma) : 1.0;
+    w.cp = bnn_curv_default_params();
+    w.cp.hessian = BNN_HESS_FULL;
+    w.cp.subset = BNN_SUBSET_LAST_LAYER;
+    w.cp.curvature = BNN_CURV_GGN;
+    w.cp.batch_size = p->batch_size;
+    w.cp.max_bytes = p->max_bytes;
+
+    /* The last Linear layer's size, to refuse a covariance that cannot fit before any pass:
+     * S, H, S0, the Cholesky factor and one more (P × P each), bnn_von_step's scratch (two)
+     * and the curvature's matrix and blocks (about two), in double. */
+    int64_t Pl = 0;
+    for (int64_t i = bnn_model_nlayers(m) - 1; i >= 0 && Pl == 0; i--) {
+        int64_t w_off, w_shape[2], b_off, b_len;
+        if (strcmp(bnn_model_layer_kind(m, i), "linear") == 0 &&
+            bnn_model_layer_tensors(m, i, &w_off, w_shape, &b_off, &b_len) == 0)
+            Pl = w_shape[0] * w_shape[1] + b_len;
+    }
+    const double need = 9.0 * (double)Pl * (double)Pl * sizeof(double);
+    if (!(need <= p->max_bytes)) {
+        const double mib = 1024.0 * 1024.0;
+        return bnn__error(BNN_ENOMEM,
+                          "VON: a full covariance over the last layer's %lld parameters needs "
+                          "%.4g MiB (limit %.4g MiB)",
+                          (long long)Pl, need / mib, p->max_bytes / mib);
+    }
+
+    /* The GGN at the starting weights: checks the data and the model, and gives P, the
+     * subset's place and the first step's H. */
+    bnn_curv *c0 = NULL;
+    if ((rc = bnn_curv_compute(&c0, m, ds, &w.cp))) return rc;
+    const int64_t P = bnn_curv_nparams(c0), np = bnn_model_nparams(m);
+    BNN_ASSERT(P == Pl && bnn_curv_nsegments(c0) == 1); /* the layer's weight, then its bias */
+    w.P = P, w.off = bnn_curv_offset(c0);
+    w.bmax = bnn_model_max_batch(m);
+    const int64_t K = bnn_model_output_dim(m);
+
+    const size_t mat = bnn__bytes(P * P, sizeof(double)), vec = bnn__bytes(P, sizeof(double));
+    double *S = bnn__alloc(mat), *H = bnn__alloc(mat), *S0 = bnn__alloc(mat);
+    double *Lc = p->mc_samples > 0 ? bnn__alloc(mat) : NULL, *Hs = bnn__alloc(mat);
+    double *mean = bnn__alloc(vec), *g = bnn__alloc(vec), *gs = bnn__alloc(vec);
+    double *m0 = bnn__alloc(vec), *eps = bnn__alloc(vec);
+    float *e32 = bnn__alloc(bnn__bytes(P, sizeof(float)));
+    float *start = bnn__alloc(bnn__bytes(P, sizeof(float)));
+    w.theta = bnn__alloc(bnn__bytes(np, sizeof(float)));
+    w.grad = bnn__alloc(bnn__bytes(np, sizeof(float)));
+    w.dout = bnn__alloc(bnn__bytes(w.bmax * K, sizeof(float)));
+    if (!S || !H || !S0 || (p->mc_samples > 0 && !Lc) || !Hs || !mean || !g || !gs || !m0 ||
+        !eps || !e32 || !start || !w.theta || !w.grad || !w.dout) {
+        rc = bnn__error(BNN_ENOMEM, "VON: cannot allocate its work arrays (P = %lld)",
+                        (long long)P);
+        goto done;
+    }
+    float *params = bnn_model_params(m);
+    memcpy(start, params + w.off, (size_t)P * sizeof(float));
+    memcpy(w.theta, params, (size_t)np * sizeof(float));
+    const double delta = p->prior_prec;
+    /* q starts at the model's weights with precision GGN + δI (the Laplace precision there);
+     * the prior is N(0, δ⁻¹ I). */
+    {
+        const double *H0 = bnn_curv_dense(c0);
+        for (int64_t i = 0; i < P * P; i++)
+            S[i] = H0[i] * w.hscale;
+        for (int64_t i = 0; i < P; i++) {
+            S[i * P + i] += delta, S0[i * P + i] = delta;
+            mean[i] = (double)start[i];
+        }
+    }
+    bnn_rng rng = bnn_rng_make(p->seed, BNN__STREAM_VON);
+    const int64_t nsamp = p->mc_samples > 0 ? p->mc_samples : 1;
+    double loss = 0.0;
+    for (int64_t t = 0; t < p->steps && !rc; t++) {
+        if (p->mc_samples > 0) {
+            memcpy(Lc, S, mat);
+            bnn__blas_pin();
+            if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)P, Lc, (lapack_int)P) != 0) {
+                rc = bnn__error(BNN_EINVAL, "VON step %lld: the precision is not positive "
+                                            "definite",
+                                (long long)t + 1);
+                break;
+            }
+        }
+        memset(g, 0, vec), memset(H, 0, mat);
+        for (int64_t s = 0; s < nsamp && !rc; s++) {
+            if (p->mc_samples > 0) {
+                rc = draw(&w, mean, Lc, eps, e32, &rng);
+            } else {
+                for (int64_t i = 0; i < P; i++)
+                    w.theta[w.off + i] = (float)mean[i];
+            }
+            if (!rc) rc = subset_grad(&w, gs, &loss);
+            if (!rc && t == 0 && p->mc_samples == 0)
+                memcpy(Hs, bnn_curv_dense(c0), mat); /* at the start: computed above */
+            else if (!rc)
+                rc = subset_ggn(&w, Hs);
+            if (rc) break;
+            if (t == 0 && p->mc_samples == 0)
+                for (int64_t i = 0; i < P * P; i++)
+                    Hs[i] *= w.hscale;
+            for (int64_t i = 0; i < P; i++)
+                g[i] += gs[i] / (double)nsamp;
+            for (int64_t i = 0; i < P * P; i++)
+                H[i] += Hs[i] / (double)nsamp;
+        }
+        if (rc) break;
+        if ((rc = bnn_von_step(mean, S, g, H, m0, S0, P, p->rho))) break;
+    }
+    if (rc) goto done;
+
+    /* The posterior: the model's layer at the mean, and a full curvature C with
+     * C/σ² + δI = S (Laplace's precision for the likelihood), i.e. C = (S − δI)/hscale. */
+    for (int64_t i = 0; i < P; i++) {
+        const float v = (float)mean[i];
+        if (!isfinite(v)) {
+            rc = bnn__error(BNN_EDIVERGED, "VON: the mean is not finite");
+            goto done;
+        }
+        w.theta[w.off + i] = v;
+    }
+    if ((rc = subset_grad(&w, gs, &loss))) goto done;
+    for (int64_t i = 0; i < P; i++) {
+        for (int64_t j = 0; j < P; j++) {
+            /* symmetric to the bit: both triangles from the same (upper) entry */
+            const int64_t a = i < j ? i : j, b = i < j ? j : i;
+            Hs[i * P + j] = (S[a * P + b] - (a == b ? delta : 0.0)) / w.hscale;
+        }
+    }
+    bnn_curv *c = NULL;
+    rc = bnn_curv_from_arrays(&c, BNN_HESS_FULL, P, w.off, ds->n, K, loss, NULL, Hs, 0, NULL,
+                              NULL, NULL, NULL);
+    if (!rc) {
+        bnn__curv_set_lik(c, w.lik.kind);
+        rc = bnn_laplace_new(out, c, w.theta + w.off, bnn_lik_task(w.lik.kind));
+    }
+    if (!rc) {
+        bnn_laplace_set_prior(*out, delta, w.lik.kind == BNN_LIK_GAUSSIAN ? p->sigma : 1.0);
+        memcpy(params + w.off, w.theta + w.off, (size_t)P * sizeof(float));
+    }
+done:
+    if (rc && start) memcpy(bnn_model_params(m) + w.off, start, (size_t)P * sizeof(float));
+    bnn_curv_free(c0);
+    bnn__free(S), bnn__free(H), bnn__free(S0), bnn__free(Lc), bnn__free(Hs), bnn__free(mean);
+    bnn__free(g), bnn__free(gs), bnn__free(m0), bnn__free(eps), bnn__free(e32), bnn__free(start);
+    bnn__free(w.theta), bnn__free(w.grad), bnn__free(w.dout);
+    return rc;
+}

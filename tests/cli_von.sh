@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# End-to-end tests of bnn von (a full-covariance Gaussian over the last layer by the Bayesian
+# learning rule): Bayesian linear regression from a linear model in one step, checked against
+# tests/von_blr.py; a classifier refitted at the mean and by Monte Carlo, its file read by info,
+# eval (linearised and sampled), predict and compare; the same seed giving the same file; and
+# bad input refused with one line.
+# usage: cli_von.sh PATH/TO/bnn SCRATCH_DIR
+set -u
+BNN=$1
+T=$2
+. "$(dirname "$0")/lib_cli.sh"
+
+gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+
+# ---------------------------------------------------------------- linear regression: exact
+/usr/bin/python3 - "$T/lin.csv" <<'PY'
+import random, sys
+random.seed(3)
+with open(sys.argv[1], "w") as f:
+    f.write("x1,x2,y\n")
+    for i in range(80):
+        a, b = random.gauss(0, 1), random.gauss(0, 1)
+        f.write("%.6f,%.6f,%.6f\n" % (a, b, 0.8 * a - 1.3 * b + 0.4 + random.gauss(0, 0.5)))
+PY
+run "linear model" "$BNN" train --data "csv:$T/lin.csv" --task regression --model mlp:2-1 --noise 0.5 --epochs 0 -q -o "$T/lin.st"
+run "von linear" "$BNN" von -m "$T/lin.st" --steps 1 --prior-precision 2 -o "$T/vlin.st"
+grep -q "noise sigma 0.5 (the model's)" "$T/out" && ok || bad "von uses the model's noise"
+run "BLR posterior" /usr/bin/python3 "$HERE/von_blr.py" "$T/lin.csv" "$T/vlin.st" 2 0.5
+cat "$T/out"
+run "eval linear" "$BNN" eval -m "$T/vlin.st"
+grep -q "^posterior  VON, a full-covariance Gaussian over 3 parameters, prior precision 2" "$T/out" && ok || bad "eval names the VON posterior"
+
+# ---------------------------------------------------------------- a classifier's last layer
+run "train moons" "$BNN" train --data moons --epochs 30 --holdout 200 -q -o "$T/map.st"
+run "von at the mean" "$BNN" von -m "$T/map.st" --prior-precision 1 -o "$T/v.st"
+grep -q "^data       800 examples of moons" "$T/out" && ok || bad "the hold-out is left out"
+grep -q "^layer      the last Linear layer: 102 parameters (offset 2700)" "$T/out" && ok || bad "the layer: $(grep '^layer' "$T/out")"
+grep -q "^von        10 steps, rho 1, gradient and GGN at the mean" "$T/out" && ok || bad "the settings"
+run "info von" "$BNN" info "$T/v.st"
+grep -q "^posterior VON (a full-covariance Gaussian) over 102 parameters, prior precision 1" "$T/out" && ok || bad "info names the posterior"
+grep -q "bnn.method  *von" "$T/out" && ok || bad "bnn.method von"
+grep -q "bnn.von.steps  *10" "$T/out" && ok || bad "bnn.von.steps"
+run "eval map" "$BNN" eval -m "$T/map.st"
+nll_map=$(val nll)
+run "eval von" "$BNN" eval -m "$T/v.st" --json "$T/v.json"
+nll_von=$(val nll) acc_von=$(val accuracy)
+validate "$T/v.json"
+# the MAP network stopped early (30 epochs); the refitted last layer is better on the test split
+gt "$nll_map" "$nll_von" && ok || bad "VON's test NLL '$nll_von' not below the MAP's '$nll_map'"
+gt "$acc_von" 0.95 && ok || bad "VON accuracy '$acc_von'"
+run "eval von sampled" "$BNN" eval -m "$T/v.st" --samples 32
+grep -q "^predict    .* over 32 samples" "$T/out" && ok || bad "the sampling predictive"
+run "predict von" "$BNN" predict -m "$T/v.st" --data moons -o "$T/v.csv"
+[ "$(wc -l <"$T/v.csv")" -eq 501 ] && ok || bad "predict rows"
+run "compare" "$BNN" compare "$T/map.st" "$T/v.st"
+grep -q "von" "$T/out" && ok || bad "compare names the VON column"
+run "von monte carlo" "$BNN" von -m "$T/map.st" --mc-samples 4 --rho 0.3 --steps 15 --seed 3 -o "$T/vmc.st"
+grep -q "^von        15 steps, rho 0.3, 4 draws per step (seed 3)" "$T/out" && ok || bad "MC settings"
+run "von monte carlo again" "$BNN" von -m "$T/map.st" --mc-samples 4 --rho 0.3 --steps 15 --seed 3 -o "$T/vmc2.st"
+cmp -s "$T/vmc.st" "$T/vmc2.st" && ok || bad "the same seed gives the same file"
+run "von monte carlo, another seed" "$BNN" von -m "$T/map.st" --mc-samples 4 --rho 0.3 --steps 15 --seed 4 -o "$T/vmc3.st"
+cmp -s "$T/vmc.st" "$T/vmc3.st" && bad "another seed gives the same file" || ok
+run "eval von monte carlo" "$BNN" eval -m "$T/vmc.st"
+gt "$(val accuracy)" 0.95 && ok || bad "MC VON accuracy $(val accuracy)"
+
+# ---------------------------------------------------------------- bad input
+expect_fail "rho 0" "rho must be in (0, 1]" "$BNN" von -m "$T/map.st" --rho 0 -o "$T/x.st"
+expect_fail "rho 1.5" "rho must be in (0, 1]" "$BNN" von -m "$T/map.st" --rho 1.5 -o "$T/x.st"
+expect_fail "steps 0" "steps must be in" "$BNN" von -m "$T/map.st" --steps 0 -o "$T/x.st"
+expect_fail "prior 0" "prior-precision must be" "$BNN" von -m "$T/map.st" --prior-precision 0 -o "$T/x.st"
+expect_fail "seed without draws" "seed is for --mc-samples" "$BNN" von -m "$T/map.st" --seed 2 -o "$T/x.st"
+expect_fail "mc-samples -1" "mc-samples must be in" "$BNN" von -m "$T/map.st" --mc-samples -1 -o "$T/x.st"
+expect_fail "no output" "required" "$BNN" von -m "$T/map.st"
+expect_fail "from a posterior" "already holds a laplace posterior" "$BNN" von -m "$T/v.st" -o "$T/x.st"
+expect_fail "over its own model" "map.st" "$BNN" von -m "$T/map.st" -o "$T/map.st"
+expect_fail "wrong data" "the data has 784 features but model mlp:2-50-50-2:tanh expects 2" "$BNN" von -m "$T/map.st" --data fmnist -o "$T/x.st"
+[ -e "$T/x.st" ] && bad "a refused run left an output" || ok
+cli_done
