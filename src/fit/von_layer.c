@@ -11,9 +11,10 @@
  * posterior (mean m, precision S) so that the GLM and sampling predictives, files, eval and
  * predict all apply to it.
  *
- * The GGN over the last layer comes from bnn_curv_compute (full structure, last-layer subset:
- * formed from the penultimate features without back-propagation), the gradient from one
- * forward and backward pass per batch; both are summed over the examples in double. For a
+ * The layers below the last one are fixed, so they run once: the steps work on a one-layer model
+ * with the layer's weights over a dataset of the layer's inputs. The GGN comes from
+ * bnn_curv_compute (full structure), the gradient from a forward and backward pass of that
+ * layer; both are summed over the examples in double. For a
  * linear-Gaussian model (one Linear layer, Gaussian likelihood) g and H are exact and one step
  * with ρ = 1 gives Bayesian linear regression's posterior whatever q was; with the delta method
  * and ρ = 1 the steps are Newton's method on Σ ℓ + ½δ‖m‖², whose fixed point is the last
@@ -140,14 +141,66 @@ static int draw(struct von_work *w, const double *m, const double *Lc, double *e
     return 0;
 }
 
+/* The layers below the last Linear layer L are fixed, so they run once: fds gets their outputs
+ * (the layer's inputs) for every example with ds's labels or targets, and lm is a one-layer model
+ * "mlp:in-out" with layer L's weights and m's likelihood. Every step then works on (lm, fds),
+ * whose passes cost a matrix product of the layer alone. */
+static int feature_problem(bnn_model *m, const bnn_dataset *ds, int64_t L, int64_t off,
+                           int64_t in, int64_t out, bnn_lik_kind lik, bnn_model **lm,
+                           bnn_dataset **fds) {
+    char spec[64];
+    snprintf(spec, sizeof spec, "mlp:%lld-%lld", (long long)in, (long long)out);
+    int rc = bnn_model_new(lm, spec);
+    if (!rc) rc = bnn_model_set_lik(*lm, lik);
+    if (!rc)
+        rc = bnn_dataset_new(fds, ds->task, ds->n, in, ds->k, ds->k);
+    if (rc) return rc;
+    memcpy(bnn_model_params(*lm), bnn_model_cparams(m) + off,
+           (size_t)bnn_model_nparams(*lm) * sizeof(float));
+    bnn_dataset *f = *fds;
+    if (ds->labels) memcpy(f->labels, ds->labels, (size_t)ds->n * sizeof(int32_t));
+    if (ds->targets) memcpy(f->targets, ds->targets, (size_t)(ds->n * ds->k) * sizeof(float));
+    const int64_t bmax = 1024;
+    if ((rc = bnn_model_reserve(m, bmax))) return rc;
+    const float *theta = bnn_model_cparams(m);
+    for (int64_t start = 0; start < ds->n; start += bmax) {
+        const int64_t b = ds->n - start < bmax ? ds->n - start : bmax;
+        bnn_model_forward(m, theta, ds->x + start * ds->d, b, false, NULL);
+        memcpy(f->x + start * in, bnn__model_act(m, L - 1), (size_t)(b * in) * sizeof(float));
+    }
+    return 0;
+}
+
 int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
                        const struct bnn_von_params *p) {
     if (!out || !m || !ds || !p) return bnn__error(BNN_EINVAL, "VON: NULL argument");
     *out = NULL;
     int rc = check_params(p);
     if (rc) return rc;
+    /* The last Linear layer (it ends every mlp): its size, place and input width. */
+    const int64_t L = bnn_model_nlayers(m) - 1;
+    int64_t w_off, w_shape[2], b_off, b_len;
+    if (strcmp(bnn_model_layer_kind(m, L), "linear") != 0 ||
+        bnn_model_layer_tensors(m, L, &w_off, w_shape, &b_off, &b_len) != 0)
+        return bnn__error(BNN_EINVAL, "VON: model %s does not end with a Linear layer",
+                          bnn_model_spec(m));
+    const int64_t K = w_shape[0], in = w_shape[1], P = K * in + b_len;
+    BNN_ASSERT(b_off == w_off + K * in && b_len == K);
+    /* Refused before any pass when it cannot fit: S, H, S0, the Cholesky factor and one more
+     * (P × P each), bnn_von_step's scratch (two) and the curvature's matrix and blocks (about
+     * two), in double, and the layer's inputs for every example (float). */
+    const double need = 9.0 * (double)P * (double)P * sizeof(double) +
+                        (L > 0 ? (double)ds->n * (double)in * sizeof(float) : 0.0);
+    if (!(need <= p->max_bytes)) {
+        const double mib = 1024.0 * 1024.0;
+        return bnn__error(BNN_ENOMEM,
+                          "VON: a full covariance over the last layer's %lld parameters needs "
+                          "%.4g MiB (limit %.4g MiB)",
+                          (long long)P, need / mib, p->max_bytes / mib);
+    }
+    if ((rc = bnn__check_data(m, ds))) return rc; /* named against m, before any work */
     const bnn_task task = bnn_dataset_task(ds);
-    struct von_work w = {.m = m, .ds = ds};
+    struct von_work w = {0};
     w.lik.kind = bnn_model_lik(m, task);
     w.lik.sigma = p->sigma;
     w.hscale = w.lik.kind == BNN_LIK_GAUSSIAN ? 1.0 / (p->sigma * p->sigma) : 1.0;
@@ -157,43 +210,35 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     w.cp.curvature = BNN_CURV_GGN;
     w.cp.batch_size = p->batch_size;
     w.cp.max_bytes = p->max_bytes;
-
-    /* The last Linear layer's size, to refuse a covariance that cannot fit before any pass:
-     * S, H, S0, the Cholesky factor and one more (P × P each), bnn_von_step's scratch (two)
-     * and the curvature's matrix and blocks (about two), in double. */
-    int64_t Pl = 0;
-    for (int64_t i = bnn_model_nlayers(m) - 1; i >= 0 && Pl == 0; i--) {
-        int64_t w_off, w_shape[2], b_off, b_len;
-        if (strcmp(bnn_model_layer_kind(m, i), "linear") == 0 &&
-            bnn_model_layer_tensors(m, i, &w_off, w_shape, &b_off, &b_len) == 0)
-            Pl = w_shape[0] * w_shape[1] + b_len;
+    bnn_model *lm = NULL;
+    bnn_dataset *fds = NULL;
+    if (L == 0) { /* a linear model: the problem itself */
+        w.m = m, w.ds = ds, w.off = w_off;
+    } else {
+        if ((rc = feature_problem(m, ds, L, w_off, in, K, w.lik.kind, &lm, &fds))) {
+            bnn_model_free(lm), bnn_dataset_free(fds);
+            return rc;
+        }
+        w.m = lm, w.ds = fds, w.off = 0;
     }
-    const double need = 9.0 * (double)Pl * (double)Pl * sizeof(double);
-    if (!(need <= p->max_bytes)) {
-        const double mib = 1024.0 * 1024.0;
-        return bnn__error(BNN_ENOMEM,
-                          "VON: a full covariance over the last layer's %lld parameters needs "
-                          "%.4g MiB (limit %.4g MiB)",
-                          (long long)Pl, need / mib, p->max_bytes / mib);
-    }
+    w.P = P;
+    const int64_t np = bnn_model_nparams(w.m);
 
-    /* The GGN at the starting weights: checks the data and the model, and gives P, the
-     * subset's place and the first step's H. */
+    /* The GGN at the starting weights: the first step's H and the starting precision. */
     bnn_curv *c0 = NULL;
-    if ((rc = bnn_curv_compute(&c0, m, ds, &w.cp))) return rc;
-    const int64_t P = bnn_curv_nparams(c0), np = bnn_model_nparams(m);
-    BNN_ASSERT(P == Pl && bnn_curv_nsegments(c0) == 1); /* the layer's weight, then its bias */
-    w.P = P, w.off = bnn_curv_offset(c0);
-    w.bmax = bnn_model_max_batch(m);
-    const int64_t K = bnn_model_output_dim(m);
-
+    double *S = NULL, *H = NULL, *S0 = NULL, *Lc = NULL, *Hs = NULL, *mean = NULL, *g = NULL;
+    double *gs = NULL, *m0 = NULL, *eps = NULL;
+    float *e32 = NULL, *start = NULL;
+    if ((rc = bnn_curv_compute(&c0, w.m, w.ds, &w.cp))) goto done;
+    BNN_ASSERT(bnn_curv_nparams(c0) == P && bnn_curv_offset(c0) == w.off);
+    w.bmax = bnn_model_max_batch(w.m);
     const size_t mat = bnn__bytes(P * P, sizeof(double)), vec = bnn__bytes(P, sizeof(double));
-    double *S = bnn__alloc(mat), *H = bnn__alloc(mat), *S0 = bnn__alloc(mat);
-    double *Lc = p->mc_samples > 0 ? bnn__alloc(mat) : NULL, *Hs = bnn__alloc(mat);
-    double *mean = bnn__alloc(vec), *g = bnn__alloc(vec), *gs = bnn__alloc(vec);
-    double *m0 = bnn__alloc(vec), *eps = bnn__alloc(vec);
-    float *e32 = bnn__alloc(bnn__bytes(P, sizeof(float)));
-    float *start = bnn__alloc(bnn__bytes(P, sizeof(float)));
+    S = bnn__alloc(mat), H = bnn__alloc(mat), S0 = bnn__alloc(mat), Hs = bnn__alloc(mat);
+    Lc = p->mc_samples > 0 ? bnn__alloc(mat) : NULL;
+    mean = bnn__alloc(vec), g = bnn__alloc(vec), gs = bnn__alloc(vec), m0 = bnn__alloc(vec);
+    eps = bnn__alloc(vec);
+    e32 = bnn__alloc(bnn__bytes(P, sizeof(float)));
+    start = bnn__alloc(bnn__bytes(P, sizeof(float)));
     w.theta = bnn__alloc(bnn__bytes(np, sizeof(float)));
     w.grad = bnn__alloc(bnn__bytes(np, sizeof(float)));
     w.dout = bnn__alloc(bnn__bytes(w.bmax * K, sizeof(float)));
@@ -203,7 +248,7 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
                         (long long)P);
         goto done;
     }
-    float *params = bnn_model_params(m);
+    float *params = bnn_model_params(w.m);
     memcpy(start, params + w.off, (size_t)P * sizeof(float));
     memcpy(w.theta, params, (size_t)np * sizeof(float));
     const double delta = p->prior_prec;
@@ -241,14 +286,14 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
                     w.theta[w.off + i] = (float)mean[i];
             }
             if (!rc) rc = subset_grad(&w, gs, &loss);
-            if (!rc && t == 0 && p->mc_samples == 0)
-                memcpy(Hs, bnn_curv_dense(c0), mat); /* at the start: computed above */
-            else if (!rc)
-                rc = subset_ggn(&w, Hs);
             if (rc) break;
-            if (t == 0 && p->mc_samples == 0)
+            if (t == 0 && p->mc_samples == 0) { /* at the start: computed above */
+                const double *H0 = bnn_curv_dense(c0);
                 for (int64_t i = 0; i < P * P; i++)
-                    Hs[i] *= w.hscale;
+                    Hs[i] = H0[i] * w.hscale;
+            } else if ((rc = subset_ggn(&w, Hs))) {
+                break;
+            }
             for (int64_t i = 0; i < P; i++)
                 g[i] += gs[i] / (double)nsamp;
             for (int64_t i = 0; i < P * P; i++)
@@ -259,8 +304,8 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     }
     if (rc) goto done;
 
-    /* The posterior: the model's layer at the mean, and a full curvature C with
-     * C/σ² + δI = S (Laplace's precision for the likelihood), i.e. C = (S − δI)/hscale. */
+    /* The posterior: the layer at the mean, and a full curvature C with C/σ² + δI = S
+     * (Laplace's precision for the likelihood), i.e. C = (S − δI)/hscale. */
     for (int64_t i = 0; i < P; i++) {
         const float v = (float)mean[i];
         if (!isfinite(v)) {
@@ -278,7 +323,7 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
         }
     }
     bnn_curv *c = NULL;
-    rc = bnn_curv_from_arrays(&c, BNN_HESS_FULL, P, w.off, ds->n, K, loss, NULL, Hs, 0, NULL,
+    rc = bnn_curv_from_arrays(&c, BNN_HESS_FULL, P, w_off, ds->n, K, loss, NULL, Hs, 0, NULL,
                               NULL, NULL, NULL);
     if (!rc) {
         bnn__curv_set_lik(c, w.lik.kind);
@@ -286,11 +331,13 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     }
     if (!rc) {
         bnn_laplace_set_prior(*out, delta, w.lik.kind == BNN_LIK_GAUSSIAN ? p->sigma : 1.0);
-        memcpy(params + w.off, w.theta + w.off, (size_t)P * sizeof(float));
+        memcpy(bnn_model_params(m) + w_off, w.theta + w.off, (size_t)P * sizeof(float));
     }
 done:
-    if (rc && start) memcpy(bnn_model_params(m) + w.off, start, (size_t)P * sizeof(float));
+    /* subset_ggn moves the weights of w.m: m itself only for a linear model */
+    if (rc && start) memcpy(bnn_model_params(w.m) + w.off, start, (size_t)P * sizeof(float));
     bnn_curv_free(c0);
+    bnn_model_free(lm), bnn_dataset_free(fds);
     bnn__free(S), bnn__free(H), bnn__free(S0), bnn__free(Lc), bnn__free(Hs), bnn__free(mean);
     bnn__free(g), bnn__free(gs), bnn__free(m0), bnn__free(eps), bnn__free(e32), bnn__free(start);
     bnn__free(w.theta), bnn__free(w.grad), bnn__free(w.dout);
