@@ -898,14 +898,18 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
  *   regression's exact posterior. Delta method, rho = 1: Newton's method on Σ loss + ½δ‖m‖²,
  *   converging to the layer's MAP under the prior with the GGN Laplace posterior around it.
  *   Monte Carlo: stochastic natural-gradient VI (take rho < 1, e.g. 0.1–0.5, and more steps).
- * The result is returned as a full Laplace posterior over the layer (mean m, precision S;
- * bnn_laplace_prior_prec is δ, bnn_curv_loss of its curvature the summed loss at m), so its GLM
- * and sampling predictives, bnn_posterior_from_laplace and bnn_laplace_save apply; its
- * marginal-likelihood functions do not describe q and should not be used on it. On success the
- * model's last layer holds m (as floats); on failure the model is unchanged. Errors: BNN_EINVAL
- * for a setting out of range or a precision that stops being positive definite, BNN_ENOMEM
- * naming the size (P × P doubles, against max_bytes), BNN_EDIVERGED when the loss, a sample or
- * the mean stops being finite, and bnn_curv_compute's errors for the data. */
+ * Every likelihood of bnn_curv_compute applies (heteroscedastic Gaussian: its Fisher as the
+ * GGN). The layers below run once (the layer's inputs are kept for every example). The result
+ * is returned as a full Laplace posterior over the layer (mean m, precision S;
+ * bnn_laplace_prior_prec is δ, bnn_curv_loss of its curvature the loss at m as bnn_curv_compute
+ * records it), so its GLM and sampling predictives, bnn_posterior_from_laplace and
+ * bnn_laplace_save apply; its marginal-likelihood functions do not describe q and should not be
+ * used on it. On success the model's last layer holds m (as floats); on failure the model is
+ * unchanged. Errors: BNN_EINVAL for a setting out of range, a model that does not end with a
+ * Linear layer or a precision that stops being positive definite, BNN_ENOMEM naming the size
+ * (about 10 P² doubles and the layer's inputs, against max_bytes), BNN_EDIVERGED when the
+ * loss, a sample or the mean stops being finite, and the data checks of training (named
+ * against m). */
 struct bnn_von_params {
     int64_t steps;      /* default 10, at most 100000 */
     double rho;         /* step size in (0, 1], default 1 */

@@ -63,6 +63,26 @@ cmp -s "$T/vmc.st" "$T/vmc3.st" && bad "another seed gives the same file" || ok
 run "eval von monte carlo" "$BNN" eval -m "$T/vmc.st"
 gt "$(val accuracy)" 0.95 && ok || bad "MC VON accuracy $(val accuracy)"
 
+# ---------------------------------------------------------------- the other likelihoods
+run "train bernoulli" "$BNN" train --data moons --lik bernoulli --epochs 30 -q -o "$T/ber.st"
+run "eval bernoulli map" "$BNN" eval -m "$T/ber.st"
+nll_ber=$(val nll)
+run "von bernoulli" "$BNN" von -m "$T/ber.st" -o "$T/vber.st"
+grep -q "^layer      the last Linear layer: 51 parameters" "$T/out" && ok || bad "bernoulli: one output"
+run "eval von bernoulli" "$BNN" eval -m "$T/vber.st"
+gt "$nll_ber" "$(val nll)" && ok || bad "bernoulli VON's test NLL $(val nll) not below the MAP's $nll_ber"
+run "train hetero" "$BNN" train --data sine-hetero --lik hetero-gaussian --epochs 100 -q -o "$T/het.st"
+run "eval hetero map" "$BNN" eval -m "$T/het.st"
+nll_het=$(val nll)
+run "von hetero" "$BNN" von -m "$T/het.st" -o "$T/vhet.st"
+grep -q "^layer      the last Linear layer: 102 parameters" "$T/out" && ok || bad "hetero: two outputs"
+grep -q "noise sigma" "$T/out" && bad "hetero has no fixed noise to print" || ok
+run "eval von hetero" "$BNN" eval -m "$T/vhet.st"
+gt "$nll_het" "$(val nll)" && ok || bad "hetero VON's test NLL $(val nll) not below the MAP's $nll_het"
+run "calibrate" "$BNN" calibrate -m "$T/map.st" -o "$T/cal.st"
+run "von from a calibrated model" "$BNN" von -m "$T/cal.st" -o "$T/vcal.st"
+grep -q "^note: .*cal.st was calibrated (temperature" "$T/err" && ok || bad "the dropped temperature is said"
+
 # ---------------------------------------------------------------- bad input
 expect_fail "rho 0" "rho must be in (0, 1]" "$BNN" von -m "$T/map.st" --rho 0 -o "$T/x.st"
 expect_fail "rho 1.5" "rho must be in (0, 1]" "$BNN" von -m "$T/map.st" --rho 1.5 -o "$T/x.st"
@@ -71,6 +91,7 @@ expect_fail "prior 0" "prior-precision must be" "$BNN" von -m "$T/map.st" --prio
 expect_fail "seed without draws" "seed is for --mc-samples" "$BNN" von -m "$T/map.st" --seed 2 -o "$T/x.st"
 expect_fail "mc-samples -1" "mc-samples must be in" "$BNN" von -m "$T/map.st" --mc-samples -1 -o "$T/x.st"
 expect_fail "no output" "required" "$BNN" von -m "$T/map.st"
+expect_fail "weak prior" "VON step 1: the new precision is not positive definite" "$BNN" von -m "$T/map.st" --prior-precision 1e-300 -o "$T/x.st"
 expect_fail "from a posterior" "already holds a laplace posterior" "$BNN" von -m "$T/v.st" -o "$T/x.st"
 expect_fail "over its own model" "map.st" "$BNN" von -m "$T/map.st" -o "$T/map.st"
 expect_fail "wrong data" "the data has 784 features but model mlp:2-50-50-2:tanh expects 2" "$BNN" von -m "$T/map.st" --data fmnist -o "$T/x.st"

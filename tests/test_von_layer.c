@@ -2,9 +2,12 @@
  * double from the model's weights, without the library's curvature or gradient code:
  * - a linear model with a Gaussian likelihood: one step with ρ = 1 is Bayesian linear
  *   regression's posterior (bnn_blr_fit on the design with a column of ones, which is itself
- *   checked against the exact formulas in test_von);
- * - a tanh network's softmax last layer, delta method, ρ = 1: the steps converge to the point
- *   where the gradient of Σ loss + ½δ‖m‖² vanishes, with the precision GGN(m) + δI there;
+ *   checked against the exact formulas in test_von); with ρ = ½ (σ ≠ 1) each step halves the
+ *   distance to that mean while the precision stays;
+ * - a tanh network's last layer under the categorical, Bernoulli and heteroscedastic Gaussian
+ *   likelihoods (the last two have another output width than the data's), delta method,
+ *   ρ = 1: the steps converge to the point where the gradient of Σ loss + ½δ‖m‖² vanishes, with
+ *   the precision GGN(m) + δI there and the recorded loss Σ loss at m;
  * - Monte Carlo, one step with ρ < 1 from the starting q: the update replayed by hand with the
  *   same noise (draws, expected gradient and GGN, the step);
  * - the result as a posterior (GLM predictive, save and load) and the error contract. */
@@ -69,173 +72,268 @@ static void test_linear_gaussian(void) {
     CHECK(ep < 1e-6);
     CHECK_NEAR(bnn_laplace_prior_prec(la), alpha, 0.0);
     CHECK_NEAR(bnn_laplace_sigma(la), sigma, 0.0);
+    /* the recorded loss is laplace-torch's for the Gaussian: ½ Σ (f − y)², at the mean */
+    double rss = 0.0;
+    for (int i = 0; i < N; i++) {
+        double f = gm[D];
+        for (int j = 0; j < D; j++)
+            f += gm[j] * x[i * D + j];
+        rss += 0.5 * (f - y[i]) * (f - y[i]);
+    }
+    const double el = fabs(bnn_curv_loss(bnn_laplace_curv(la)) - rss) / rss;
+    printf("linear-Gaussian: recorded loss %.6g, by hand %.6g (rel err %.1e)\n",
+           bnn_curv_loss(bnn_laplace_curv(la)), rss, el);
+    CHECK(el < 1e-5);
+    bnn_laplace_free(la);
+
+    /* ρ = ½ from other weights: S0 = H + αI is already the posterior precision, so S stays and
+     * each step halves the distance to the posterior mean: m3 = mean + (m0 − mean)/8. */
+    bnn_model_init(m, 4);
+    double m0[P], want[P];
+    for (int i = 0; i < P; i++)
+        m0[i] = bnn_model_cparams(m)[i], want[i] = mean[i] + (m0[i] - mean[i]) / 8.0;
+    p.steps = 3, p.rho = 0.5;
+    REQUIRE(bnn_von_last_layer(&la, m, ds, &p) == 0);
+    REQUIRE(bnn_laplace_precision_dense(la, got) == 0);
+    for (int i = 0; i < P; i++)
+        gm[i] = bnn_model_cparams(m)[i];
+    const double em3 = rel_err(gm, want, P), ep3 = rel_err(got, prec, P * P);
+    printf("linear-Gaussian, three steps rho = 1/2: mean rel err %.2e (%.2e from the posterior "
+           "mean), precision %.2e\n",
+           em3, rel_err(gm, mean, P), ep3);
+    CHECK(em3 < 1e-5 && rel_err(gm, mean, P) > 1e-3);
+    CHECK(ep3 < 1e-6);
     bnn_laplace_free(la);
     bnn_dataset_free(ds);
     bnn_model_free(m);
 }
 
-/* ------------------------------------------------------------ a softmax last layer, by hand */
+/* ------------------------------------------------------------ a last layer, by hand */
 
-enum { CN = 60, CD = 4, CH = 6, CK = 3, CP = CK * (CH + 1) };
+enum { CN = 60, CH = 6, MAXK = 3, MAXP = MAXK * (CH + 1) };
 
-/* φ̃ (n × (H+1)) of the net mlp:4-6-3:tanh from its flat weights [W1 (H × D), b1, W2, b2]. */
-static void features(double *phit, const float *w, const float *x, int64_t n) {
-    const float *W1 = w, *b1 = w + CH * CD;
+/* A network mlp:D-6-K:tanh on CN examples, its last layer's likelihood, and the data. */
+struct prob {
+    bnn_model *m;
+    bnn_dataset *ds;
+    bnn_lik_kind lik;
+    int64_t D, K, P; /* inputs, outputs, last-layer parameters K·(H + 1) */
+};
+
+/* φ̃ (n × (H+1)) from the flat weights [W1 (H × D), b1, W2, b2]. */
+static void features(double *phit, const float *w, const float *x, int64_t n, int64_t D) {
+    const float *W1 = w, *b1 = w + CH * D;
     for (int64_t r = 0; r < n; r++) {
         for (int h = 0; h < CH; h++) {
             double a = b1[h];
-            for (int d = 0; d < CD; d++)
-                a += (double)W1[h * CD + d] * x[r * CD + d];
+            for (int64_t d = 0; d < D; d++)
+                a += (double)W1[h * D + d] * x[r * D + d];
             phit[r * (CH + 1) + h] = tanh(a);
         }
         phit[r * (CH + 1) + CH] = 1.0;
     }
 }
 
-/* The gradient (CP) and GGN (CP × CP) of Σ_r CE_r with respect to the last layer θ
- * (W2 row-major, then b2) at θ, and Σ_r CE_r. */
-static double softmax_layer(double *g, double *H, const double *phit, const double *theta,
-                            const int32_t *lab, int64_t n) {
-    memset(g, 0, CP * sizeof *g);
-    if (H) memset(H, 0, (size_t)CP * CP * sizeof *H);
+/* The gradient (P) and GGN (P × P, may be NULL) of Σ_r ℓ_r with respect to the last layer θ
+ * (W2 row-major, then b2) at θ; returns Σ_r ℓ_r. Per example, from the outputs f: the
+ * gradient d = ∂ℓ/∂f and the output-space matrix W of the GGN —
+ *   categorical:      ℓ = lse(f) − f_y,                     d = p − e_y,  W = diag(p) − ppᵀ;
+ *   Bernoulli:        ℓ = softplus(f) − y f,                d = s − y,    W = s(1 − s);
+ *   heteroscedastic:  ℓ = ½ log 2π + ½η + ½(y − μ)² e^{−η}, d = ((μ − y)e^{−η}, ½ − ½(y − μ)²e^{−η}),
+ *                     W = diag(e^{−η}, ½) (the Fisher, which the library uses as its GGN). */
+static double layer_by_hand(double *g, double *H, const struct prob *q, const double *phit,
+                            const double *theta) {
+    const int64_t K = q->K, P = q->P, n = CN;
+    const int32_t *lab = bnn_dataset_labels(q->ds);
+    const float *tg = bnn_dataset_targets(q->ds);
+    memset(g, 0, (size_t)P * sizeof *g);
+    if (H) memset(H, 0, (size_t)(P * P) * sizeof *H);
     double loss = 0.0;
     for (int64_t r = 0; r < n; r++) {
         const double *ph = phit + r * (CH + 1);
-        double f[CK], pr[CK], mx = -INFINITY, z = 0.0;
-        for (int k = 0; k < CK; k++) {
-            f[k] = theta[CK * CH + k];
+        double f[MAXK] = {0}, d[MAXK] = {0}, W[MAXK][MAXK] = {{0}};
+        for (int64_t k = 0; k < K; k++) {
+            f[k] = theta[K * CH + k];
             for (int i = 0; i < CH; i++)
                 f[k] += theta[k * CH + i] * ph[i];
-            mx = fmax(mx, f[k]);
         }
-        for (int k = 0; k < CK; k++)
-            z += exp(f[k] - mx);
-        for (int k = 0; k < CK; k++)
-            pr[k] = exp(f[k] - mx) / z;
-        loss += log(z) + mx - f[lab[r]];
+        if (q->lik == BNN_LIK_CATEGORICAL) {
+            double mx = -INFINITY, z = 0.0, pr[MAXK];
+            for (int64_t k = 0; k < K; k++)
+                mx = fmax(mx, f[k]);
+            for (int64_t k = 0; k < K; k++)
+                z += exp(f[k] - mx);
+            for (int64_t k = 0; k < K; k++)
+                pr[k] = exp(f[k] - mx) / z;
+            loss += log(z) + mx - f[lab[r]];
+            for (int64_t k = 0; k < K; k++) {
+                d[k] = pr[k] - (k == lab[r]);
+                for (int64_t k2 = 0; k2 < K; k2++)
+                    W[k][k2] = (k == k2 ? pr[k] : 0.0) - pr[k] * pr[k2];
+            }
+        } else if (q->lik == BNN_LIK_BERNOULLI) {
+            const double sg = 1.0 / (1.0 + exp(-f[0]));
+            loss += fmax(f[0], 0.0) + log1p(exp(-fabs(f[0]))) - lab[r] * f[0];
+            d[0] = sg - lab[r], W[0][0] = sg * (1.0 - sg);
+        } else { /* heteroscedastic Gaussian */
+            const double mu = f[0], eta = f[1], e = exp(-eta), res = tg[r] - mu;
+            loss += 0.91893853320467274178 + 0.5 * eta + 0.5 * res * res * e;
+            d[0] = -res * e, d[1] = 0.5 - 0.5 * res * res * e;
+            W[0][0] = e, W[1][1] = 0.5;
+        }
         /* parameter index of (k, i): weights k·H + i for i < H, the bias K·H + k for i = H */
-#define IDX(k, i) ((i) < CH ? (k) * CH + (i) : CK * CH + (k))
-        for (int k = 0; k < CK; k++) {
-            const double d = pr[k] - (k == lab[r]);
+#define IDX(k, i) ((i) < CH ? (k) * CH + (i) : K * CH + (k))
+        for (int64_t k = 0; k < K; k++)
             for (int i = 0; i <= CH; i++)
-                g[IDX(k, i)] += d * ph[i];
-        }
+                g[IDX(k, i)] += d[k] * ph[i];
         if (!H) continue;
-        for (int k = 0; k < CK; k++)
-            for (int k2 = 0; k2 < CK; k2++) {
-                const double L = (k == k2 ? pr[k] : 0.0) - pr[k] * pr[k2];
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t k2 = 0; k2 < K; k2++)
                 for (int i = 0; i <= CH; i++)
                     for (int i2 = 0; i2 <= CH; i2++)
-                        H[IDX(k, i) * CP + IDX(k2, i2)] += L * ph[i] * ph[i2];
-            }
+                        H[IDX(k, i) * P + IDX(k2, i2)] += W[k][k2] * ph[i] * ph[i2];
 #undef IDX
     }
     return loss;
 }
 
-static void make_classifier(bnn_model **m, bnn_dataset **ds) {
-    REQUIRE(bnn_model_new(m, "mlp:4-6-3:tanh") == 0);
-    bnn_model_init(*m, 5);
-    REQUIRE(bnn_dataset_new(ds, BNN_TASK_CLASSIFICATION, CN, CD, 0, CK) == 0);
-    float *x = bnn_dataset_x(*ds);
-    int32_t *lab = bnn_dataset_labels(*ds);
+/* categorical: 4 inputs, 3 classes; Bernoulli: 4 inputs, 2 classes, one output;
+ * heteroscedastic: 2 inputs, one target, two outputs (mean, log variance). */
+static void make_problem(struct prob *q, bnn_lik_kind lik) {
+    q->lik = lik;
+    q->D = lik == BNN_LIK_HETERO_GAUSSIAN ? 2 : 4;
+    q->K = lik == BNN_LIK_CATEGORICAL ? 3 : lik == BNN_LIK_BERNOULLI ? 1 : 2;
+    q->P = q->K * (CH + 1);
+    char spec[64];
+    snprintf(spec, sizeof spec, "mlp:%lld-%d-%lld:tanh", (long long)q->D, CH, (long long)q->K);
+    REQUIRE(bnn_model_new(&q->m, spec) == 0);
+    REQUIRE(bnn_model_set_lik(q->m, lik) == 0);
+    bnn_model_init(q->m, 5);
+    const bool reg = lik == BNN_LIK_HETERO_GAUSSIAN;
+    REQUIRE(bnn_dataset_new(&q->ds, reg ? BNN_TASK_REGRESSION : BNN_TASK_CLASSIFICATION, CN, q->D,
+                            1, lik == BNN_LIK_CATEGORICAL ? 3 : 2) == 0);
+    float *x = bnn_dataset_x(q->ds);
     bnn_rng r = bnn_rng_make(21, 0);
-    bnn_rng_normal(&r, x, CN * CD);
+    bnn_rng_normal(&r, x, CN * q->D);
     for (int i = 0; i < CN; i++) { /* a noisy teacher, so the classes overlap */
-        const double s = x[i * CD] + 0.5 * x[i * CD + 1] + 0.3 * (double)bnn_rng_below(&r, 3);
-        lab[i] = s < -0.4 ? 0 : s < 0.6 ? 1 : 2;
+        const double s = x[i * q->D] + 0.5 * x[i * q->D + 1] + 0.3 * (double)bnn_rng_below(&r, 3);
+        if (reg)
+            bnn_dataset_targets(q->ds)[i] = (float)(sin(2.0 * s) + 0.1 * (1.0 + fabs(s)) * s);
+        else if (lik == BNN_LIK_BERNOULLI)
+            bnn_dataset_labels(q->ds)[i] = s > 0.3;
+        else
+            bnn_dataset_labels(q->ds)[i] = s < -0.4 ? 0 : s < 0.6 ? 1 : 2;
     }
 }
 
-static void test_delta_converges(void) {
-    bnn_model *m = NULL;
-    bnn_dataset *ds = NULL;
-    make_classifier(&m, &ds);
+static void free_problem(struct prob *q) {
+    bnn_dataset_free(q->ds);
+    bnn_model_free(q->m);
+}
+
+static const char *lik_label(bnn_lik_kind k) {
+    return k == BNN_LIK_CATEGORICAL ? "categorical" : k == BNN_LIK_BERNOULLI ? "bernoulli" : "hetero";
+}
+
+static void test_delta_converges(bnn_lik_kind lik) {
+    struct prob q;
+    make_problem(&q, lik);
+    const int64_t P = q.P, off = bnn_model_nparams(q.m) - P;
     const double delta = 0.5;
     struct bnn_von_params p = bnn_von_default_params();
-    p.steps = 25, p.prior_prec = delta;
+    p.steps = 30, p.prior_prec = delta;
     bnn_laplace *la = NULL;
-    REQUIRE(bnn_von_last_layer(&la, m, ds, &p) == 0);
-    const float *w = bnn_model_cparams(m);
-    const int64_t off = bnn_model_nparams(m) - CP;
-    double *phit = alloc_d(CN * (CH + 1)), *theta = alloc_d(CP), *g = alloc_d(CP);
-    double *H = alloc_d(CP * CP), *S = alloc_d(CP * CP);
-    features(phit, w, bnn_dataset_x(ds), CN);
-    for (int i = 0; i < CP; i++)
+    REQUIRE(bnn_von_last_layer(&la, q.m, q.ds, &p) == 0);
+    const float *w = bnn_model_cparams(q.m);
+    double *phit = alloc_d(CN * (CH + 1)), *theta = alloc_d(P), *g = alloc_d(P);
+    double *H = alloc_d(P * P), *S = alloc_d(P * P);
+    features(phit, w, bnn_dataset_x(q.ds), CN, q.D);
+    for (int64_t i = 0; i < P; i++)
         theta[i] = w[off + i];
-    softmax_layer(g, H, phit, theta, bnn_dataset_labels(ds), CN);
-    /* stationary: ∇(Σ CE + ½δ‖θ‖²) = 0 up to the float mean, relative to the data term */
-    double gn = 0.0, dn = 0.0;
-    for (int i = 0; i < CP; i++) {
-        gn = fmax(gn, fabs(g[i] + delta * theta[i]));
-        dn = fmax(dn, fabs(g[i]));
-    }
-    printf("delta method, 25 steps: max |grad| %.2e (data term %.2e)\n", gn, dn);
-    CHECK(gn < 1e-5 * (dn > 1.0 ? dn : 1.0));
+    const double loss = layer_by_hand(g, H, &q, phit, theta);
+    for (int64_t i = 0; i < P; i++)
+        H[i * P + i] += delta;
+    /* stationary: the Newton step (GGN(θ) + δI)⁻¹ ∇(Σ loss + ½δ‖θ‖²) that is left is at the
+     * rounding of the float weights (the gradient alone scales with the curvature) */
+    double *x = alloc_d(P), *A = alloc_d(P * P), dn = 0.0;
+    for (int64_t i = 0; i < P; i++)
+        x[i] = g[i] + delta * theta[i], dn = fmax(dn, fabs(g[i]));
+    memcpy(A, H, (size_t)(P * P) * sizeof *A);
+    REQUIRE(LAPACKE_dposv(LAPACK_ROW_MAJOR, 'L', (lapack_int)P, 1, A, (lapack_int)P, x, 1) == 0);
+    double zero[MAXP] = {0};
+    const double step = rel_err(x, zero, P) / rel_err(theta, zero, P);
+    printf("%s, delta method, %lld steps: Newton step left %.2e of max |theta| (data gradient "
+           "%.2e)\n",
+           lik_label(lik), (long long)p.steps, step, dn);
+    CHECK(step < 1e-5);
     CHECK(dn > 1e-2); /* the prior pulls: not a trivial optimum */
-    for (int i = 0; i < CP; i++)
-        H[i * CP + i] += delta;
+    free(x), free(A);
     REQUIRE(bnn_laplace_precision_dense(la, S) == 0);
-    const double ep = rel_err(S, H, CP * CP);
-    printf("delta method: precision vs GGN(m) + delta I by hand: rel err %.2e\n", ep);
+    const double ep = rel_err(S, H, P * P);
+    const double el = fabs(bnn_curv_loss(bnn_laplace_curv(la)) - loss) / fabs(loss);
+    printf("%s: precision vs GGN(m) + delta I by hand: rel err %.2e; recorded loss rel err %.1e\n",
+           lik_label(lik), ep, el);
     CHECK(ep < 1e-5);
+    CHECK(el < 1e-5);
     CHECK_NEAR(bnn_laplace_prior_prec(la), delta, 0.0);
 
-    /* as a posterior: the GLM predictive is a distribution, and it survives a file */
-    bnn_posterior *q = NULL;
-    REQUIRE(bnn_posterior_from_laplace(&q, m, la) == 0);
+    /* as a posterior: the GLM predictive, and it survives a file */
+    bnn_posterior *qp = NULL;
+    REQUIRE(bnn_posterior_from_laplace(&qp, q.m, la) == 0);
+    const bnn_task task = bnn_dataset_task(q.ds);
+    const int64_t C = bnn_model_pred_dim(q.m, task);
     struct bnn_predict_params pp = bnn_predict_default_params();
-    double probs[CN * CK], probs2[CN * CK];
-    REQUIRE(bnn_predict(m, q, bnn_dataset_x(ds), CN, BNN_TASK_CLASSIFICATION, &pp, probs, NULL,
-                        NULL, NULL) == 0);
-    bool dist = true;
+    double a[CN * MAXK], v[CN * MAXK], a2[CN * MAXK], v2[CN * MAXK];
+    const bool cls = task == BNN_TASK_CLASSIFICATION;
+    REQUIRE(bnn_predict(q.m, qp, bnn_dataset_x(q.ds), CN, task, &pp, cls ? a : NULL, NULL,
+                        cls ? NULL : a, cls ? NULL : v) == 0);
+    bool sane = true;
     for (int r = 0; r < CN; r++) {
         double s = 0.0;
-        for (int k = 0; k < CK; k++) {
-            dist &= probs[r * CK + k] > 0.0 && probs[r * CK + k] < 1.0;
-            s += probs[r * CK + k];
+        for (int64_t k = 0; k < C; k++) {
+            sane &= cls ? a[r * C + k] > 0.0 && a[r * C + k] < 1.0 : v[r * C + k] > 0.0;
+            s += a[r * C + k];
         }
-        dist &= fabs(s - 1.0) < 1e-12;
+        sane &= !cls || fabs(s - 1.0) < 1e-12;
     }
-    CHECK(dist);
+    CHECK(sane);
     char path[] = "/tmp/bnn_von_layer_XXXXXX";
     int fd = mkstemp(path);
     REQUIRE(fd >= 0);
     close(fd);
-    REQUIRE(bnn_laplace_save(bnn_posterior_laplace(q), m, BNN_TASK_CLASSIFICATION, path, NULL,
-                             NULL, 0) == 0);
+    REQUIRE(bnn_laplace_save(bnn_posterior_laplace(qp), q.m, task, path, NULL, NULL, 0) == 0);
     bnn_st *st = NULL;
     bnn_posterior *q2 = NULL;
     REQUIRE(bnn_st_read(&st, path) == 0);
-    REQUIRE(bnn_posterior_load(&q2, m, st) == 0);
-    REQUIRE(bnn_predict(m, q2, bnn_dataset_x(ds), CN, BNN_TASK_CLASSIFICATION, &pp, probs2, NULL,
-                        NULL, NULL) == 0);
-    CHECK(memcmp(probs, probs2, sizeof probs) == 0);
+    REQUIRE(bnn_posterior_load(&q2, q.m, st) == 0);
+    REQUIRE(bnn_predict(q.m, q2, bnn_dataset_x(q.ds), CN, task, &pp, cls ? a2 : NULL, NULL,
+                        cls ? NULL : a2, cls ? NULL : v2) == 0);
+    CHECK(memcmp(a, a2, (size_t)(CN * C) * sizeof(double)) == 0);
+    CHECK(cls || memcmp(v, v2, (size_t)(CN * C) * sizeof(double)) == 0);
     unlink(path);
     bnn_st_free(st);
     bnn_posterior_free(q2);
-    bnn_posterior_free(q);
+    bnn_posterior_free(qp);
     free(phit), free(theta), free(g), free(H), free(S);
-    bnn_dataset_free(ds);
-    bnn_model_free(m);
+    free_problem(&q);
 }
 
 /* One Monte-Carlo step, replayed: q0 = N(m0, S0⁻¹) with S0 = GGN(m0) + δI; two draws
  * θ_s = m0 + L⁻ᵀε_s (S0 = LLᵀ, ε from VON's stream, taken to float as the layer holds them);
  * ḡ, H̄ their means; S1 = (1 − ρ) S0 + ρ(H̄ + δI), m1 = m0 − ρ S1⁻¹(ḡ + δ m0). */
 static void test_mc_step(void) {
-    bnn_model *m = NULL;
-    bnn_dataset *ds = NULL;
-    make_classifier(&m, &ds);
+    struct prob q;
+    make_problem(&q, BNN_LIK_CATEGORICAL);
+    enum { CP = 3 * (CH + 1) };
     const double delta = 0.8, rho = 0.4;
-    const int64_t off = bnn_model_nparams(m) - CP;
+    const int64_t off = bnn_model_nparams(q.m) - CP;
     double *phit = alloc_d(CN * (CH + 1)), *m0 = alloc_d(CP), *S0 = alloc_d(CP * CP);
     double *L = alloc_d(CP * CP), *gb = alloc_d(CP), *Hb = alloc_d(CP * CP), *g = alloc_d(CP);
     double *H = alloc_d(CP * CP), *th = alloc_d(CP), *m1 = alloc_d(CP), *S1 = alloc_d(CP * CP);
-    features(phit, bnn_model_cparams(m), bnn_dataset_x(ds), CN);
+    features(phit, bnn_model_cparams(q.m), bnn_dataset_x(q.ds), CN, q.D);
     for (int i = 0; i < CP; i++)
-        m0[i] = bnn_model_cparams(m)[off + i];
-    softmax_layer(g, S0, phit, m0, bnn_dataset_labels(ds), CN);
+        m0[i] = bnn_model_cparams(q.m)[off + i];
+    layer_by_hand(g, S0, &q, phit, m0);
     for (int i = 0; i < CP; i++)
         S0[i * CP + i] += delta;
     memcpy(L, S0, (size_t)CP * CP * sizeof *L);
@@ -250,7 +348,7 @@ static void test_mc_step(void) {
         REQUIRE(LAPACKE_dtrtrs(LAPACK_ROW_MAJOR, 'L', 'T', 'N', CP, 1, L, CP, th, 1) == 0);
         for (int i = 0; i < CP; i++)
             th[i] = (double)(float)(m0[i] + th[i]);
-        softmax_layer(g, H, phit, th, bnn_dataset_labels(ds), CN);
+        layer_by_hand(g, H, &q, phit, th);
         for (int i = 0; i < CP; i++)
             gb[i] += g[i] / 2.0;
         for (int i = 0; i < CP * CP; i++)
@@ -268,10 +366,10 @@ static void test_mc_step(void) {
     struct bnn_von_params p = bnn_von_default_params();
     p.steps = 1, p.rho = rho, p.prior_prec = delta, p.mc_samples = 2, p.seed = 7;
     bnn_laplace *la = NULL;
-    REQUIRE(bnn_von_last_layer(&la, m, ds, &p) == 0);
+    REQUIRE(bnn_von_last_layer(&la, q.m, q.ds, &p) == 0);
     double got[CP], S[CP * CP];
     for (int i = 0; i < CP; i++)
-        got[i] = bnn_model_cparams(m)[off + i];
+        got[i] = bnn_model_cparams(q.m)[off + i];
     REQUIRE(bnn_laplace_precision_dense(la, S) == 0);
     const double em = rel_err(got, m1, CP), ep = rel_err(S, S1, CP * CP), moved = rel_err(m0, m1, CP);
     printf("Monte Carlo, one step (2 draws, rho %.1f): mean rel err %.2e (the step moved it "
@@ -282,16 +380,17 @@ static void test_mc_step(void) {
     bnn_laplace_free(la);
     free(phit), free(m0), free(S0), free(L), free(gb), free(Hb), free(g), free(H), free(th);
     free(m1), free(S1);
-    bnn_dataset_free(ds);
-    bnn_model_free(m);
+    free_problem(&q);
 }
 
 /* ------------------------------------------------------------ errors */
 
 static void test_errors(void) {
-    bnn_model *m = NULL;
-    bnn_dataset *ds = NULL;
-    make_classifier(&m, &ds);
+    struct prob q;
+    make_problem(&q, BNN_LIK_CATEGORICAL);
+    bnn_model *m = q.m;
+    bnn_dataset *ds = q.ds;
+    enum { CP = 3 * (CH + 1), CK = 3 };
     const int64_t np = bnn_model_nparams(m);
     float *before = malloc((size_t)np * sizeof(float));
     memcpy(before, bnn_model_cparams(m), (size_t)np * sizeof(float));
@@ -330,13 +429,14 @@ static void test_errors(void) {
     CHECK(la == NULL);
     CHECK(memcmp(before, bnn_model_cparams(m), (size_t)np * sizeof(float)) == 0);
     free(before);
-    bnn_dataset_free(ds);
-    bnn_model_free(m);
+    free_problem(&q);
 }
 
 int main(void) {
     test_linear_gaussian();
-    test_delta_converges();
+    test_delta_converges(BNN_LIK_CATEGORICAL);
+    test_delta_converges(BNN_LIK_BERNOULLI);
+    test_delta_converges(BNN_LIK_HETERO_GAUSSIAN);
     test_mc_step();
     test_errors();
     return CHECK_DONE();

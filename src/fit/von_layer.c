@@ -89,7 +89,8 @@ static int subset_grad(struct von_work *w, double *g, double *loss) {
         const int64_t b = N - start < w->bmax ? N - start : w->bmax;
         const float *f = bnn_model_forward(w->m, w->theta, ds->x + start * D, b, false, NULL);
         const double l = bnn_lik_loss(&w->lik, w->dout, f, ds->labels ? ds->labels + start : NULL,
-                                      ds->targets ? ds->targets + start * ds->k : NULL, b, ds->k);
+                                      ds->targets ? ds->targets + start * ds->k : NULL, b,
+                                      bnn_model_output_dim(w->m));
         if (!isfinite(l))
             return bnn__error(BNN_EDIVERGED, "VON: the loss is not finite at the current weights");
         sum += l * (double)b;
@@ -141,22 +142,23 @@ static int draw(struct von_work *w, const double *m, const double *Lc, double *e
     return 0;
 }
 
-/* The layers below the last Linear layer L are fixed, so they run once: fds gets their outputs
- * (the layer's inputs) for every example with ds's labels or targets, and lm is a one-layer model
- * "mlp:in-out" with layer L's weights and m's likelihood. Every step then works on (lm, fds),
- * whose passes cost a matrix product of the layer alone. */
-static int feature_problem(bnn_model *m, const bnn_dataset *ds, int64_t L, int64_t off,
-                           int64_t in, int64_t out, bnn_lik_kind lik, bnn_model **lm,
-                           bnn_dataset **fds) {
+/* The steps never touch m: they work on lm, a one-layer model "mlp:in-out" with the last Linear
+ * layer's weights (at offset off of m) and m's likelihood. The layers below it (L > 0) are
+ * fixed, so they run once: *fds gets their outputs, the layer's inputs, for every example with
+ * ds's labels or targets, and every step's passes then cost the layer alone. A linear model
+ * (L = 0) is its own problem: *fds stays NULL and the steps read ds. */
+static int layer_problem(bnn_model *m, const bnn_dataset *ds, int64_t L, int64_t off,
+                         int64_t in, int64_t out, bnn_lik_kind lik, bnn_model **lm,
+                         bnn_dataset **fds) {
     char spec[64];
     snprintf(spec, sizeof spec, "mlp:%lld-%lld", (long long)in, (long long)out);
     int rc = bnn_model_new(lm, spec);
     if (!rc) rc = bnn_model_set_lik(*lm, lik);
-    if (!rc)
-        rc = bnn_dataset_new(fds, ds->task, ds->n, in, ds->k, ds->k);
     if (rc) return rc;
     memcpy(bnn_model_params(*lm), bnn_model_cparams(m) + off,
            (size_t)bnn_model_nparams(*lm) * sizeof(float));
+    if (L == 0) return 0;
+    if ((rc = bnn_dataset_new(fds, ds->task, ds->n, in, ds->k, ds->k))) return rc;
     bnn_dataset *f = *fds;
     if (ds->labels) memcpy(f->labels, ds->labels, (size_t)ds->n * sizeof(int32_t));
     if (ds->targets) memcpy(f->targets, ds->targets, (size_t)(ds->n * ds->k) * sizeof(float));
@@ -169,6 +171,15 @@ static int feature_problem(bnn_model *m, const bnn_dataset *ds, int64_t L, int64
         memcpy(f->x + start * in, bnn__model_act(m, L - 1), (size_t)(b * in) * sizeof(float));
     }
     return 0;
+}
+
+/* The summed loss as laplace-torch and bnn_curv_compute record it (bnn_curv_loss), from the
+ * summed negative log-likelihood: the same for every likelihood but the Gaussian, whose
+ * recorded loss is ½ Σ (f − y)² at σ = 1 without the normalising constant. */
+static double recorded_loss(double nll, bnn_lik_kind lik, double sigma, int64_t n, int64_t k) {
+    if (lik != BNN_LIK_GAUSSIAN) return nll;
+    const double half_log_2pi = 0.91893853320467274178;
+    return sigma * sigma * (nll - (double)(n * k) * (log(sigma) + half_log_2pi));
 }
 
 int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
@@ -187,9 +198,9 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     const int64_t K = w_shape[0], in = w_shape[1], P = K * in + b_len;
     BNN_ASSERT(b_off == w_off + K * in && b_len == K);
     /* Refused before any pass when it cannot fit: S, H, S0, the Cholesky factor and one more
-     * (P × P each), bnn_von_step's scratch (two) and the curvature's matrix and blocks (about
-     * two), in double, and the layer's inputs for every example (float). */
-    const double need = 9.0 * (double)P * (double)P * sizeof(double) +
+     * (P × P each), bnn_von_step's scratch (two) and a curvature's matrix, blocks and scratch
+     * (about three), in double, and the layer's inputs for every example (float). */
+    const double need = 10.0 * (double)P * (double)P * sizeof(double) +
                         (L > 0 ? (double)ds->n * (double)in * sizeof(float) : 0.0);
     if (!(need <= p->max_bytes)) {
         const double mib = 1024.0 * 1024.0;
@@ -212,16 +223,11 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     w.cp.max_bytes = p->max_bytes;
     bnn_model *lm = NULL;
     bnn_dataset *fds = NULL;
-    if (L == 0) { /* a linear model: the problem itself */
-        w.m = m, w.ds = ds, w.off = w_off;
-    } else {
-        if ((rc = feature_problem(m, ds, L, w_off, in, K, w.lik.kind, &lm, &fds))) {
-            bnn_model_free(lm), bnn_dataset_free(fds);
-            return rc;
-        }
-        w.m = lm, w.ds = fds, w.off = 0;
+    if ((rc = layer_problem(m, ds, L, w_off, in, K, w.lik.kind, &lm, &fds))) {
+        bnn_model_free(lm), bnn_dataset_free(fds);
+        return rc;
     }
-    w.P = P;
+    w.m = lm, w.ds = fds ? fds : ds, w.off = 0, w.P = P;
     const int64_t np = bnn_model_nparams(w.m);
 
     /* The GGN at the starting weights: the first step's H and the starting precision. */
@@ -257,11 +263,13 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     {
         const double *H0 = bnn_curv_dense(c0);
         for (int64_t i = 0; i < P * P; i++)
-            S[i] = H0[i] * w.hscale;
+            S[i] = Hs[i] = H0[i] * w.hscale; /* Hs: the first step's GGN at the mean */
         for (int64_t i = 0; i < P; i++) {
             S[i * P + i] += delta, S0[i * P + i] = delta;
             mean[i] = (double)start[i];
         }
+        bnn_curv_free(c0);
+        c0 = NULL;
     }
     bnn_rng rng = bnn_rng_make(p->seed, BNN__STREAM_VON);
     const int64_t nsamp = p->mc_samples > 0 ? p->mc_samples : 1;
@@ -287,20 +295,21 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
             }
             if (!rc) rc = subset_grad(&w, gs, &loss);
             if (rc) break;
-            if (t == 0 && p->mc_samples == 0) { /* at the start: computed above */
-                const double *H0 = bnn_curv_dense(c0);
-                for (int64_t i = 0; i < P * P; i++)
-                    Hs[i] = H0[i] * w.hscale;
-            } else if ((rc = subset_ggn(&w, Hs))) {
-                break;
-            }
+            if ((t > 0 || p->mc_samples > 0) && (rc = subset_ggn(&w, Hs))) break;
             for (int64_t i = 0; i < P; i++)
                 g[i] += gs[i] / (double)nsamp;
             for (int64_t i = 0; i < P * P; i++)
                 H[i] += Hs[i] / (double)nsamp;
         }
         if (rc) break;
-        if ((rc = bnn_von_step(mean, S, g, H, m0, S0, P, p->rho))) break;
+        if ((rc = bnn_von_step(mean, S, g, H, m0, S0, P, p->rho))) {
+            if (rc == BNN_EINVAL)
+                rc = bnn__error(rc, "VON step %lld: the new precision is not positive definite or "
+                                    "not finite (a larger prior precision or a smaller rho may "
+                                    "help)",
+                                (long long)t + 1);
+            break;
+        }
     }
     if (rc) goto done;
 
@@ -315,6 +324,9 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
         w.theta[w.off + i] = v;
     }
     if ((rc = subset_grad(&w, gs, &loss))) goto done;
+    bnn__free(H), bnn__free(S0), bnn__free(Lc); /* room for the curvature and its eigenvectors */
+    H = S0 = Lc = NULL;
+    loss = recorded_loss(loss, w.lik.kind, p->sigma, w.ds->n, K);
     for (int64_t i = 0; i < P; i++) {
         for (int64_t j = 0; j < P; j++) {
             /* symmetric to the bit: both triangles from the same (upper) entry */
@@ -334,8 +346,6 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
         memcpy(bnn_model_params(m) + w_off, w.theta + w.off, (size_t)P * sizeof(float));
     }
 done:
-    /* subset_ggn moves the weights of w.m: m itself only for a linear model */
-    if (rc && start) memcpy(bnn_model_params(w.m) + w.off, start, (size_t)P * sizeof(float));
     bnn_curv_free(c0);
     bnn_model_free(lm), bnn_dataset_free(fds);
     bnn__free(S), bnn__free(H), bnn__free(S0), bnn__free(Lc), bnn__free(Hs), bnn__free(mean);
