@@ -162,6 +162,12 @@ int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cl
 int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_task task,
                  cli_data_flags *df, const char *output, bnn_dataset **all, bnn_dataset **train,
                  bnn_dataset **val, bool *own, int64_t *model_holdout);
+/* A temperature from bnn calibrate (bnn.temperature) belongs to the point estimate's predictive;
+ * a posterior fitted from the model does not carry it. Said on stderr ("note: ... calibrated
+ * (temperature T); <what> its weights only, not the temperature"), not silently dropped.
+ * Prints and returns non-zero for a bad value. */
+int cli_note_temperature(const char *cmd, const char *model_path, const bnn_st *st,
+                         const char *what);
 /* Appends to keys/vals the model's metadata a posterior file keeps so that eval reads the data
  * as the model's (bnn.data, its CSV target column and header, bnn.seed): at most 4 pairs. */
 void cli_keep_data_meta(const bnn_st *st, const char **keys, const char **vals, int *nkv);

@@ -201,17 +201,7 @@ int cmd_laplace(int argc, char **argv) {
                        "network (train with --method adamw or sgd)", model_path, kind);
         goto done;
     }
-    /* A temperature from bnn calibrate belongs to the point estimate's predictive; the Laplace
-     * predictive is another calibration and the posterior file does not carry it. Said, not
-     * silently dropped. */
-    if (bnn_st_meta(st, "bnn.temperature")) {
-        double T;
-        if ((rc = cli_meta_positive(cmd, model_path, "bnn.temperature",
-                                    bnn_st_meta(st, "bnn.temperature"), &T)))
-            goto done;
-        fprintf(stderr, "note: %s was calibrated (temperature %.4g); the Laplace posterior uses its "
-                "weights only, not the temperature\n", model_path, T);
-    }
+    if ((rc = cli_note_temperature(cmd, model_path, st, "the Laplace posterior uses"))) goto done;
     /* The hold-out belongs to the model's own data: also when --data names that same spec
      * (fitting the curvature on the validation rows would leak them into the grid search).
      * --seed is the sampled labels'; generated data is drawn with the model's seed (bnn.seed),

@@ -85,15 +85,8 @@ int cmd_von(int argc, char **argv) {
                        model_path, kind);
         goto done;
     }
-    /* A temperature from bnn calibrate belongs to the point estimate's predictive, not to q. */
-    if (bnn_st_meta(st, "bnn.temperature")) {
-        double T;
-        if ((rc = cli_meta_positive(cmd, model_path, "bnn.temperature",
-                                    bnn_st_meta(st, "bnn.temperature"), &T)))
-            goto done;
-        fprintf(stderr, "note: %s was calibrated (temperature %.4g); the VON posterior starts "
-                "from its weights only, not the temperature\n", model_path, T);
-    }
+    if ((rc = cli_note_temperature(cmd, model_path, st, "the VON posterior starts from")))
+        goto done;
     bool own;
     int64_t holdout;
     if ((rc = cli_fit_data(cmd, model_path, st, task, &df, output, &all, &train, &val, &own,

@@ -551,3 +551,15 @@ void cli_keep_data_meta(const bnn_st *st, const char **keys, const char **vals, 
     for (int i = 0; i < 4; i++)
         if (bnn_st_meta(st, keep[i])) keys[*nkv] = keep[i], vals[(*nkv)++] = bnn_st_meta(st, keep[i]);
 }
+
+int cli_note_temperature(const char *cmd, const char *model_path, const bnn_st *st,
+                         const char *what) {
+    const char *v = bnn_st_meta(st, "bnn.temperature");
+    if (!v) return 0;
+    double T = 1.0;
+    int rc = cli_meta_positive(cmd, model_path, "bnn.temperature", v, &T);
+    if (rc) return rc;
+    fprintf(stderr, "note: %s was calibrated (temperature %.4g); %s its weights only, not the "
+            "temperature\n", model_path, T, what);
+    return 0;
+}
