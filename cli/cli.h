@@ -162,6 +162,9 @@ int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cl
 int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_task task,
                  cli_data_flags *df, const char *output, bnn_dataset **all, bnn_dataset **train,
                  bnn_dataset **val, bool *own, int64_t *model_holdout);
+/* The kind of posterior a file holds as a user would name it: "VON" for a bnn von file (stored
+ * as a Laplace posterior), else its bnn.posterior ("point", "diag", "laplace"), NULL if none. */
+const char *cli_posterior_name(const bnn_st *st);
 /* A temperature from bnn calibrate (bnn.temperature) belongs to the point estimate's predictive;
  * a posterior fitted from the model does not carry it. Said on stderr ("note: ... calibrated
  * (temperature T); <what> its weights only, not the temperature"), not silently dropped.

@@ -78,7 +78,7 @@ int cmd_calibrate(int argc, char **argv) {
     /* Temperature scaling rescales one network's logits; a posterior predicts by averaging over
      * weights (or by its GLM predictive), which a temperature fitted to the mean's logits would
      * not calibrate. */
-    const char *post = bnn_st_meta(st, "bnn.posterior");
+    const char *post = cli_posterior_name(st);
     if (post && strcmp(post, "point")) {
         rc = cli_error(cmd, "%s holds a posterior (%.40s); temperature scaling is the calibration "
                        "baseline for a point estimate (a MAP network from adamw or sgd)",

@@ -195,7 +195,7 @@ int cmd_laplace(int argc, char **argv) {
     bnn_laplace *la = NULL;
     bnn_task task;
     if ((rc = bnn_model_load(&m, model_path, &task, &st))) return cli_fail(cmd, rc, NULL);
-    const char *kind = bnn_st_meta(st, "bnn.posterior");
+    const char *kind = cli_posterior_name(st);
     if (kind && strcmp(kind, "point")) {
         rc = cli_error(cmd, "%s already holds a %.40s posterior; Laplace starts from a MAP "
                        "network (train with --method adamw or sgd)", model_path, kind);

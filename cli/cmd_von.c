@@ -78,7 +78,7 @@ int cmd_von(int argc, char **argv) {
     bnn_laplace *la = NULL;
     bnn_task task;
     if ((rc = bnn_model_load(&m, model_path, &task, &st))) return cli_fail(cmd, rc, NULL);
-    const char *kind = bnn_st_meta(st, "bnn.posterior");
+    const char *kind = cli_posterior_name(st);
     if (kind && strcmp(kind, "point")) {
         rc = cli_error(cmd, "%s already holds a %.40s posterior; VON starts from a network's "
                        "weights (a model trained with --method adamw or sgd, or a new one)",
@@ -100,7 +100,8 @@ int cmd_von(int argc, char **argv) {
         goto done;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if ((rc = bnn_von_last_layer(&la, m, fit, &vp))) {
+    struct bnn_von_result vr;
+    if ((rc = bnn_von_last_layer(&la, m, fit, &vp, &vr))) {
         rc = cli_fail(cmd, rc, NULL);
         goto done;
     }
@@ -120,6 +121,13 @@ int cmd_von(int argc, char **argv) {
     printf("prior      precision %g%s", prior, noise ? "" : "\n");
     if (noise) printf(", noise sigma %g (the model's)\n", vp.sigma);
     printf("loss       %.6g at the mean (summed; %.6g per example)\n", loss, loss / (double)nfit);
+    printf("objective  loss + prior %.6g at the start, %.6g at the mean; the last step moved it "
+           "by %.2g of its largest weight%s",
+           vr.objective0, vr.objective, vr.last_change, mc ? "\n" : "");
+    if (!mc) printf(", %lld halving%s\n", (long long)vr.halvings, vr.halvings == 1 ? "" : "s");
+    if (!mc && vr.last_change > 1e-3)
+        fprintf(stderr, "note: the steps have not settled (the last moved the mean by %.2g of its "
+                "largest weight); more --steps may help\n", vr.last_change);
     printf("time       %.3f s\n",
            (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     char sv[40], rv[40], pv[40], steps_txt[24], mc_txt[24];

@@ -563,3 +563,8 @@ int cli_note_temperature(const char *cmd, const char *model_path, const bnn_st *
             "temperature\n", model_path, T, what);
     return 0;
 }
+
+const char *cli_posterior_name(const bnn_st *st) {
+    const char *meth = bnn_st_meta(st, "bnn.method"), *kind = bnn_st_meta(st, "bnn.posterior");
+    return kind && meth && !strcmp(meth, "von") ? "VON" : kind;
+}

@@ -889,27 +889,31 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
 
 /* Variational learning of a full-covariance Gaussian q = N(m, S⁻¹) over the weights and bias of
  * the model's last Linear layer (P = outputs · (inputs + 1); the layers below stay at their
- * weights), prior N(0, δ⁻¹ I): `steps` steps of bnn_von_step with rate rho, whose gradient ḡ
- * and Hessian H̄ are the expected gradient and GGN (the curvature bnn_curv_compute forms for the
- * model's likelihood) of the summed loss over ds under q — at the mean (mc_samples = 0, the
- * delta method) or averaged over mc_samples draws from q per step. q starts at the model's
- * weights with the precision GGN + δI there.
+ * weights), prior N(0, δ⁻¹ I): `steps` steps of the VON update of bnn_von_step,
+ *   S ← (1 − ρ) S + ρ (H̄ + δI),   m ← m − ρ S⁻¹ (ḡ + δ m),
+ * whose ḡ and H̄ are the expected gradient and GGN (the curvature bnn_curv_compute forms for the
+ * model's likelihood; the heteroscedastic Gaussian's Fisher) of the summed loss over ds under
+ * q — at the mean (mc_samples = 0, the delta method) or averaged over mc_samples draws from q per
+ * step. q starts at the model's weights with the precision GGN + δI there.
  *   A linear model with a Gaussian likelihood: one step with rho = 1 is Bayesian linear
- *   regression's exact posterior. Delta method, rho = 1: Newton's method on Σ loss + ½δ‖m‖²,
- *   converging to the layer's MAP under the prior with the GGN Laplace posterior around it.
+ *   regression's exact posterior. Delta method: Newton's method on Σ loss + ½δ‖m‖², converging
+ *   to the layer's MAP under the prior with the GGN Laplace posterior around it; a step that
+ *   would raise that objective is retried at half the rate (up to 40 times). S is the last
+ *   step's, formed from the GGN at the mean before it.
  *   Monte Carlo: stochastic natural-gradient VI (take rho < 1, e.g. 0.1–0.5, and more steps).
- * Every likelihood of bnn_curv_compute applies (heteroscedastic Gaussian: its Fisher as the
- * GGN). The layers below run once (the layer's inputs are kept for every example). The result
- * is returned as a full Laplace posterior over the layer (mean m, precision S;
+ * The layers below run once (the layer's inputs are kept for every example). The result is
+ * returned as a full Laplace posterior over the layer (mean m, precision S;
  * bnn_laplace_prior_prec is δ, bnn_curv_loss of its curvature the loss at m as bnn_curv_compute
  * records it), so its GLM and sampling predictives, bnn_posterior_from_laplace and
  * bnn_laplace_save apply; its marginal-likelihood functions do not describe q and should not be
- * used on it. On success the model's last layer holds m (as floats); on failure the model is
- * unchanged. Errors: BNN_EINVAL for a setting out of range, a model that does not end with a
- * Linear layer or a precision that stops being positive definite, BNN_ENOMEM naming the size
- * (about 10 P² doubles and the layer's inputs, against max_bytes), BNN_EDIVERGED when the
- * loss, a sample or the mean stops being finite, and the data checks of training (named
- * against m). */
+ * used on it. res (may be NULL) receives the objective Σ loss + ½δ‖m‖² at the start and at the
+ * result, the relative size of the last step (max |Δm| / max |m|: small when the steps have
+ * settled) and the delta method's halvings. On success the model's last layer holds m (as
+ * floats); on failure the model is unchanged. Errors: BNN_EINVAL for a setting out of range, a
+ * model that does not end with a Linear layer or a precision that is not positive definite,
+ * BNN_ENOMEM naming the size (about 8 P² doubles and the layer's inputs, against max_bytes),
+ * BNN_EDIVERGED when the loss, a sample or the mean stops being finite or no step size lowers
+ * the objective, and the data checks of training (named against m). */
 struct bnn_von_params {
     int64_t steps;      /* default 10, at most 100000 */
     double rho;         /* step size in (0, 1], default 1 */
@@ -920,9 +924,14 @@ struct bnn_von_params {
     int64_t batch_size; /* examples per pass, default 0: bnn_curv_compute's choice */
     double max_bytes;   /* refuse above this, default 8 GiB */
 };
+struct bnn_von_result {
+    double objective0, objective; /* Σ loss + ½δ‖m‖² at the start and at the result */
+    double last_change;           /* max |Δm| / max |m| of the last step */
+    int64_t halvings;             /* delta method: steps retried at half the rate */
+};
 struct bnn_von_params bnn_von_default_params(void);
 int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
-                       const struct bnn_von_params *p);
+                       const struct bnn_von_params *p, struct bnn_von_result *res);
 
 /* ---------------------------------------------------------------- files (safetensors) */
 

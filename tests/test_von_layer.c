@@ -60,7 +60,9 @@ static void test_linear_gaussian(void) {
     struct bnn_von_params p = bnn_von_default_params();
     p.steps = 1, p.rho = 1.0, p.prior_prec = alpha, p.sigma = sigma;
     bnn_laplace *la = NULL;
-    REQUIRE(bnn_von_last_layer(&la, m, ds, &p) == 0);
+    struct bnn_von_result res;
+    REQUIRE(bnn_von_last_layer(&la, m, ds, &p, &res) == 0);
+    CHECK(res.objective < res.objective0 && res.halvings == 0 && res.last_change > 0.1);
     double got[P * P], gm[P];
     REQUIRE(bnn_laplace_precision_dense(la, got) == 0);
     const float *w = bnn_model_cparams(m);
@@ -93,7 +95,7 @@ static void test_linear_gaussian(void) {
     for (int i = 0; i < P; i++)
         m0[i] = bnn_model_cparams(m)[i], want[i] = mean[i] + (m0[i] - mean[i]) / 8.0;
     p.steps = 3, p.rho = 0.5;
-    REQUIRE(bnn_von_last_layer(&la, m, ds, &p) == 0);
+    REQUIRE(bnn_von_last_layer(&la, m, ds, &p, NULL) == 0);
     REQUIRE(bnn_laplace_precision_dense(la, got) == 0);
     for (int i = 0; i < P; i++)
         gm[i] = bnn_model_cparams(m)[i];
@@ -243,7 +245,7 @@ static void test_delta_converges(bnn_lik_kind lik) {
     struct bnn_von_params p = bnn_von_default_params();
     p.steps = 30, p.prior_prec = delta;
     bnn_laplace *la = NULL;
-    REQUIRE(bnn_von_last_layer(&la, q.m, q.ds, &p) == 0);
+    REQUIRE(bnn_von_last_layer(&la, q.m, q.ds, &p, NULL) == 0);
     const float *w = bnn_model_cparams(q.m);
     double *phit = alloc_d(CN * (CH + 1)), *theta = alloc_d(P), *g = alloc_d(P);
     double *H = alloc_d(P * P), *S = alloc_d(P * P);
@@ -318,6 +320,57 @@ static void test_delta_converges(bnn_lik_kind lik) {
     free_problem(&q);
 }
 
+/* Newton's method from confident wrong weights (the last layer's weights turned around and
+ * scaled up): with ρ = 1 a full step overshoots, so steps are halved until the objective falls;
+ * the run still ends at the stationary point, lower than it started. And a prior so strong
+ * (δ = 1e16) that S − δI would have lost the curvature to rounding: the curvature is kept
+ * apart and still equals the GGN at the mean. */
+static void test_overshoot_and_strong_prior(void) {
+    struct prob q;
+    make_problem(&q, BNN_LIK_CATEGORICAL);
+    const int64_t P = q.P, off = bnn_model_nparams(q.m) - P;
+    float *w = bnn_model_params(q.m);
+    for (int64_t i = 0; i < P; i++)
+        w[off + i] *= -30.0f;
+    struct bnn_von_params p = bnn_von_default_params();
+    p.steps = 40, p.prior_prec = 0.05;
+    struct bnn_von_result res;
+    bnn_laplace *la = NULL;
+    REQUIRE(bnn_von_last_layer(&la, q.m, q.ds, &p, &res) == 0);
+    double *phit = alloc_d(CN * (CH + 1)), *theta = alloc_d(P), *g = alloc_d(P);
+    double *H = alloc_d(P * P), *C = alloc_d(P * P);
+    features(phit, bnn_model_cparams(q.m), bnn_dataset_x(q.ds), CN, q.D);
+    for (int64_t i = 0; i < P; i++)
+        theta[i] = bnn_model_cparams(q.m)[off + i];
+    layer_by_hand(g, H, &q, phit, theta);
+    for (int64_t i = 0; i < P; i++)
+        H[i * P + i] += p.prior_prec, g[i] += p.prior_prec * theta[i];
+    REQUIRE(LAPACKE_dposv(LAPACK_ROW_MAJOR, 'L', (lapack_int)P, 1, H, (lapack_int)P, g, 1) == 0);
+    double zero[MAXP] = {0};
+    const double left = rel_err(g, zero, P) / rel_err(theta, zero, P);
+    printf("from confident wrong weights: objective %.4g -> %.4g, %lld halvings, Newton step left "
+           "%.2e, last step %.2e\n",
+           res.objective0, res.objective, (long long)res.halvings, left, res.last_change);
+    CHECK(res.halvings > 0);
+    CHECK(res.objective < 0.1 * res.objective0);
+    CHECK(left < 1e-5 && res.last_change < 1e-5);
+    bnn_laplace_free(la);
+
+    p.steps = 5, p.prior_prec = 1e16;
+    REQUIRE(bnn_von_last_layer(&la, q.m, q.ds, &p, &res) == 0);
+    features(phit, bnn_model_cparams(q.m), bnn_dataset_x(q.ds), CN, q.D);
+    for (int64_t i = 0; i < P; i++)
+        theta[i] = bnn_model_cparams(q.m)[off + i];
+    layer_by_hand(g, H, &q, phit, theta);
+    memcpy(C, bnn_curv_dense(bnn_laplace_curv(la)), (size_t)(P * P) * sizeof *C);
+    const double ec = rel_err(C, H, P * P);
+    printf("prior precision 1e16: curvature vs GGN(m) by hand rel err %.2e\n", ec);
+    CHECK(ec < 1e-5);
+    bnn_laplace_free(la);
+    free(phit), free(theta), free(g), free(H), free(C);
+    free_problem(&q);
+}
+
 /* One Monte-Carlo step, replayed: q0 = N(m0, S0⁻¹) with S0 = GGN(m0) + δI; two draws
  * θ_s = m0 + L⁻ᵀε_s (S0 = LLᵀ, ε from VON's stream, taken to float as the layer holds them);
  * ḡ, H̄ their means; S1 = (1 − ρ) S0 + ρ(H̄ + δI), m1 = m0 − ρ S1⁻¹(ḡ + δ m0). */
@@ -366,7 +419,7 @@ static void test_mc_step(void) {
     struct bnn_von_params p = bnn_von_default_params();
     p.steps = 1, p.rho = rho, p.prior_prec = delta, p.mc_samples = 2, p.seed = 7;
     bnn_laplace *la = NULL;
-    REQUIRE(bnn_von_last_layer(&la, q.m, q.ds, &p) == 0);
+    REQUIRE(bnn_von_last_layer(&la, q.m, q.ds, &p, NULL) == 0);
     double got[CP], S[CP * CP];
     for (int i = 0; i < CP; i++)
         got[i] = bnn_model_cparams(q.m)[off + i];
@@ -397,26 +450,26 @@ static void test_errors(void) {
     bnn_laplace *la = (bnn_laplace *)1;
     struct bnn_von_params p = bnn_von_default_params();
     p.steps = 0;
-    CHECK_EQ_INT(bnn_von_last_layer(&la, m, ds, &p), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_von_last_layer(&la, m, ds, &p, NULL), BNN_EINVAL);
     CHECK(la == NULL && strstr(bnn_last_error(), "steps") != NULL);
     p = bnn_von_default_params(), p.rho = 1.5;
-    CHECK_EQ_INT(bnn_von_last_layer(&la, m, ds, &p), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_von_last_layer(&la, m, ds, &p, NULL), BNN_EINVAL);
     CHECK(strstr(bnn_last_error(), "rho") != NULL);
     p = bnn_von_default_params(), p.prior_prec = 0.0;
-    CHECK_EQ_INT(bnn_von_last_layer(&la, m, ds, &p), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_von_last_layer(&la, m, ds, &p, NULL), BNN_EINVAL);
     p = bnn_von_default_params(), p.sigma = NAN;
-    CHECK_EQ_INT(bnn_von_last_layer(&la, m, ds, &p), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_von_last_layer(&la, m, ds, &p, NULL), BNN_EINVAL);
     p = bnn_von_default_params(), p.mc_samples = -1;
-    CHECK_EQ_INT(bnn_von_last_layer(&la, m, ds, &p), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_von_last_layer(&la, m, ds, &p, NULL), BNN_EINVAL);
     /* too little memory for the P × P arrays: refused with the size, before any step */
     p = bnn_von_default_params(), p.max_bytes = 8.0 * CP * CP * sizeof(double);
-    CHECK_EQ_INT(bnn_von_last_layer(&la, m, ds, &p), BNN_ENOMEM);
+    CHECK_EQ_INT(bnn_von_last_layer(&la, m, ds, &p, NULL), BNN_ENOMEM);
     printf("too little memory: %s\n", bnn_last_error());
     CHECK(strstr(bnn_last_error(), "21 parameters") != NULL);
     /* bad data: named by the curvature's data check, nothing changed */
     bnn_dataset_labels(ds)[3] = CK; /* outside the classes: the data check names it */
     p = bnn_von_default_params();
-    CHECK(bnn_von_last_layer(&la, m, ds, &p) != 0);
+    CHECK(bnn_von_last_layer(&la, m, ds, &p, NULL) != 0);
     CHECK(la == NULL);
     CHECK(memcmp(before, bnn_model_cparams(m), (size_t)np * sizeof(float)) == 0);
     bnn_dataset_labels(ds)[3] = 0;
@@ -424,7 +477,7 @@ static void test_errors(void) {
      * same shift of every class's logit): the Monte-Carlo draw cannot be formed, and the model
      * is left as it was */
     p = bnn_von_default_params(), p.mc_samples = 1, p.steps = 3, p.prior_prec = 1e-300;
-    CHECK(bnn_von_last_layer(&la, m, ds, &p) != 0);
+    CHECK(bnn_von_last_layer(&la, m, ds, &p, NULL) != 0);
     printf("singular precision: %s\n", bnn_last_error());
     CHECK(la == NULL);
     CHECK(memcmp(before, bnn_model_cparams(m), (size_t)np * sizeof(float)) == 0);
@@ -437,6 +490,7 @@ int main(void) {
     test_delta_converges(BNN_LIK_CATEGORICAL);
     test_delta_converges(BNN_LIK_BERNOULLI);
     test_delta_converges(BNN_LIK_HETERO_GAUSSIAN);
+    test_overshoot_and_strong_prior();
     test_mc_step();
     test_errors();
     return CHECK_DONE();

@@ -26,7 +26,8 @@
 #include <math.h>
 #include <string.h>
 
-/* The Philox stream of VON's weight draws (see data/data.h for the others). */
+/* The Philox stream of VON's weight draws (the others: data/data.h, BNN_STREAM_* in
+ * core/internal.h, prediction's in predict.c). */
 #define BNN__STREAM_VON ((uint64_t)6 << 32)
 
 struct bnn_von_params bnn_von_default_params(void) {
@@ -182,10 +183,65 @@ static double recorded_loss(double nll, bnn_lik_kind lik, double sigma, int64_t 
     return sigma * sigma * (nll - (double)(n * k) * (log(sigma) + half_log_2pi));
 }
 
+/* The objective of the delta method, Σ loss + ½δ‖θ‖², at the subset's weights in w->theta
+ * (float: the weights the loss was taken at); *g and *loss as subset_grad gives them there. */
+static int objective(struct von_work *w, double *g, double *loss, double delta, double *J) {
+    int rc = subset_grad(w, g, loss);
+    if (rc) return rc;
+    double sq = 0.0;
+    for (int64_t i = 0; i < w->P; i++)
+        sq += (double)w->theta[w->off + i] * (double)w->theta[w->off + i];
+    *J = *loss + 0.5 * delta * sq;
+    return 0;
+}
+
+/* One VON step with rate r from q = N(m, (C + δI)⁻¹), C the curvature part of the precision
+ * (the prior N(0, δ⁻¹I) kept apart, so C stays positive semi-definite however large δ is):
+ *   Cn = (1 − r) C + r H,   mn = m − r (Cn + δI)⁻¹ (g + δ m),
+ * which is bnn_von_step's update with S = C + δI, S0 = δI and m0 = 0. Lc receives the
+ * Cholesky factor of Cn + δI (column-major lower triangle; row-major symmetric storage is also
+ * column-major, see von.c), which the Monte-Carlo draws of the next step use. */
+static int von_update(double *mn, double *Cn, double *Lc, const double *m, const double *C,
+                      const double *H, const double *g, double delta, double r, int64_t P,
+                      int64_t t) {
+    for (int64_t i = 0; i < P * P; i++)
+        Cn[i] = (1.0 - r) * C[i] + r * H[i];
+    memcpy(Lc, Cn, (size_t)(P * P) * sizeof *Lc);
+    for (int64_t i = 0; i < P; i++)
+        Lc[i * P + i] += delta;
+    for (int64_t i = 0; i < P; i++)
+        mn[i] = g[i] + delta * m[i];
+    bnn__blas_pin();
+    if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)P, Lc, (lapack_int)P) != 0)
+        return bnn__error(BNN_EINVAL, "VON step %lld: the new precision is not positive definite "
+                                      "(a larger prior precision may help)",
+                          (long long)t);
+    if (LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', (lapack_int)P, 1, Lc, (lapack_int)P, mn,
+                       (lapack_int)P) != 0)
+        return bnn__error(BNN_EINVAL, "VON step %lld: the precision's solve failed", (long long)t);
+    for (int64_t i = 0; i < P; i++) {
+        mn[i] = m[i] - r * mn[i];
+        if (!isfinite(mn[i]))
+            return bnn__error(BNN_EDIVERGED, "VON step %lld: the mean is not finite", (long long)t);
+    }
+    return 0;
+}
+
+/* max |a − b| / max |b| (P values), the relative size of a step */
+static double rel_change(const double *a, const double *b, int64_t P) {
+    double num = 0.0, den = 0.0;
+    for (int64_t i = 0; i < P; i++) {
+        num = fmax(num, fabs(a[i] - b[i]));
+        den = fmax(den, fabs(b[i]));
+    }
+    return den > 0.0 ? num / den : num;
+}
+
 int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
-                       const struct bnn_von_params *p) {
+                       const struct bnn_von_params *p, struct bnn_von_result *res) {
     if (!out || !m || !ds || !p) return bnn__error(BNN_EINVAL, "VON: NULL argument");
     *out = NULL;
+    if (res) memset(res, 0, sizeof *res);
     int rc = check_params(p);
     if (rc) return rc;
     /* The last Linear layer (it ends every mlp): its size, place and input width. */
@@ -197,10 +253,10 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
                           bnn_model_spec(m));
     const int64_t K = w_shape[0], in = w_shape[1], P = K * in + b_len;
     BNN_ASSERT(b_off == w_off + K * in && b_len == K);
-    /* Refused before any pass when it cannot fit: S, H, S0, the Cholesky factor and one more
-     * (P × P each), bnn_von_step's scratch (two) and a curvature's matrix, blocks and scratch
-     * (about three), in double, and the layer's inputs for every example (float). */
-    const double need = 10.0 * (double)P * (double)P * sizeof(double) +
+    /* Refused before any pass when it cannot fit: C, its candidate, H, one sample's GGN and the
+     * Cholesky factor (P × P each) and a curvature's matrix, blocks and scratch (about three),
+     * in double, and the layer's inputs for every example (float). */
+    const double need = 8.0 * (double)P * (double)P * sizeof(double) +
                         (L > 0 ? (double)ds->n * (double)in * sizeof(float) : 0.0);
     if (!(need <= p->max_bytes)) {
         const double mib = 1024.0 * 1024.0;
@@ -229,113 +285,125 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     }
     w.m = lm, w.ds = fds ? fds : ds, w.off = 0, w.P = P;
     const int64_t np = bnn_model_nparams(w.m);
+    const bool delta_method = p->mc_samples == 0;
+    const double delta = p->prior_prec;
 
-    /* The GGN at the starting weights: the first step's H and the starting precision. */
+    /* The GGN at the starting weights: the starting precision's curvature C = GGN, and the
+     * first step's H for the delta method. */
     bnn_curv *c0 = NULL;
-    double *S = NULL, *H = NULL, *S0 = NULL, *Lc = NULL, *Hs = NULL, *mean = NULL, *g = NULL;
-    double *gs = NULL, *m0 = NULL, *eps = NULL;
-    float *e32 = NULL, *start = NULL;
+    double *C = NULL, *Cn = NULL, *H = NULL, *Hs = NULL, *Lc = NULL, *mean = NULL, *mn = NULL;
+    double *g = NULL, *gs = NULL, *eps = NULL;
+    float *e32 = NULL;
     if ((rc = bnn_curv_compute(&c0, w.m, w.ds, &w.cp))) goto done;
     BNN_ASSERT(bnn_curv_nparams(c0) == P && bnn_curv_offset(c0) == w.off);
     w.bmax = bnn_model_max_batch(w.m);
     const size_t mat = bnn__bytes(P * P, sizeof(double)), vec = bnn__bytes(P, sizeof(double));
-    S = bnn__alloc(mat), H = bnn__alloc(mat), S0 = bnn__alloc(mat), Hs = bnn__alloc(mat);
-    Lc = p->mc_samples > 0 ? bnn__alloc(mat) : NULL;
-    mean = bnn__alloc(vec), g = bnn__alloc(vec), gs = bnn__alloc(vec), m0 = bnn__alloc(vec);
+    C = bnn__alloc(mat), Cn = bnn__alloc(mat), H = bnn__alloc(mat), Lc = bnn__alloc(mat);
+    Hs = delta_method ? NULL : bnn__alloc(mat);
+    mean = bnn__alloc(vec), mn = bnn__alloc(vec), g = bnn__alloc(vec), gs = bnn__alloc(vec);
     eps = bnn__alloc(vec);
     e32 = bnn__alloc(bnn__bytes(P, sizeof(float)));
-    start = bnn__alloc(bnn__bytes(P, sizeof(float)));
     w.theta = bnn__alloc(bnn__bytes(np, sizeof(float)));
     w.grad = bnn__alloc(bnn__bytes(np, sizeof(float)));
     w.dout = bnn__alloc(bnn__bytes(w.bmax * K, sizeof(float)));
-    if (!S || !H || !S0 || (p->mc_samples > 0 && !Lc) || !Hs || !mean || !g || !gs || !m0 ||
-        !eps || !e32 || !start || !w.theta || !w.grad || !w.dout) {
+    if (!C || !Cn || !H || !Lc || (!delta_method && !Hs) || !mean || !mn || !g || !gs || !eps ||
+        !e32 || !w.theta || !w.grad || !w.dout) {
         rc = bnn__error(BNN_ENOMEM, "VON: cannot allocate its work arrays (P = %lld)",
                         (long long)P);
         goto done;
     }
-    float *params = bnn_model_params(w.m);
-    memcpy(start, params + w.off, (size_t)P * sizeof(float));
-    memcpy(w.theta, params, (size_t)np * sizeof(float));
-    const double delta = p->prior_prec;
-    /* q starts at the model's weights with precision GGN + δI (the Laplace precision there);
-     * the prior is N(0, δ⁻¹ I). */
+    memcpy(w.theta, bnn_model_cparams(w.m), (size_t)np * sizeof(float));
     {
         const double *H0 = bnn_curv_dense(c0);
         for (int64_t i = 0; i < P * P; i++)
-            S[i] = Hs[i] = H0[i] * w.hscale; /* Hs: the first step's GGN at the mean */
-        for (int64_t i = 0; i < P; i++) {
-            S[i * P + i] += delta, S0[i * P + i] = delta;
-            mean[i] = (double)start[i];
-        }
+            C[i] = H[i] = H0[i] * w.hscale;
         bnn_curv_free(c0);
         c0 = NULL;
     }
+    for (int64_t i = 0; i < P; i++)
+        mean[i] = (double)w.theta[w.off + i];
+    /* The starting precision's factor, for the first step's draws. */
+    memcpy(Lc, C, mat);
+    for (int64_t i = 0; i < P; i++)
+        Lc[i * P + i] += delta;
+    bnn__blas_pin();
+    if (!delta_method && LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)P, Lc,
+                                        (lapack_int)P) != 0) {
+        rc = bnn__error(BNN_EINVAL, "VON: the starting precision is not positive definite (a "
+                                    "larger prior precision may help)");
+        goto done;
+    }
+    double loss = 0.0, J = 0.0, change = 0.0;
+    int64_t halvings = 0;
+    if ((rc = objective(&w, g, &loss, delta, &J))) goto done; /* at the start */
+    if (res) res->objective0 = J;
     bnn_rng rng = bnn_rng_make(p->seed, BNN__STREAM_VON);
-    const int64_t nsamp = p->mc_samples > 0 ? p->mc_samples : 1;
-    double loss = 0.0;
-    for (int64_t t = 0; t < p->steps && !rc; t++) {
-        if (p->mc_samples > 0) {
-            memcpy(Lc, S, mat);
-            bnn__blas_pin();
-            if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)P, Lc, (lapack_int)P) != 0) {
-                rc = bnn__error(BNN_EINVAL, "VON step %lld: the precision is not positive "
-                                            "definite",
-                                (long long)t + 1);
-                break;
-            }
-        }
-        memset(g, 0, vec), memset(H, 0, mat);
-        for (int64_t s = 0; s < nsamp && !rc; s++) {
-            if (p->mc_samples > 0) {
-                rc = draw(&w, mean, Lc, eps, e32, &rng);
-            } else {
+    for (int64_t t = 1; t <= p->steps; t++) {
+        if (delta_method) {
+            /* g and the loss are at the mean already; H is the GGN there. A step that raises
+             * the objective is retried at half the rate (Newton's method with ρ = 1 can
+             * overshoot from confident wrong weights), the precision's update with it. */
+            if (t > 1 && (rc = subset_ggn(&w, H))) goto done;
+            double r = p->rho;
+            for (int tries = 0;; tries++) {
+                if ((rc = von_update(mn, Cn, Lc, mean, C, H, g, delta, r, P, t))) goto done;
                 for (int64_t i = 0; i < P; i++)
-                    w.theta[w.off + i] = (float)mean[i];
+                    w.theta[w.off + i] = (float)mn[i];
+                double Jn, ln;
+                rc = objective(&w, gs, &ln, delta, &Jn);
+                if (rc && rc != BNN_EDIVERGED) goto done;
+                /* a relative slack for the float weights' rounding near the optimum */
+                if (!rc && Jn <= J + 1e-7 * fabs(J)) {
+                    J = Jn, loss = ln;
+                    memcpy(g, gs, vec);
+                    break;
+                }
+                rc = 0;
+                if (tries == 40) {
+                    rc = bnn__error(BNN_EDIVERGED, "VON step %lld: no step size lowered the "
+                                                   "loss plus the prior",
+                                    (long long)t);
+                    goto done;
+                }
+                r *= 0.5, halvings++;
             }
-            if (!rc) rc = subset_grad(&w, gs, &loss);
-            if (rc) break;
-            if ((t > 0 || p->mc_samples > 0) && (rc = subset_ggn(&w, Hs))) break;
-            for (int64_t i = 0; i < P; i++)
-                g[i] += gs[i] / (double)nsamp;
-            for (int64_t i = 0; i < P * P; i++)
-                H[i] += Hs[i] / (double)nsamp;
+        } else {
+            /* S draws from q: the mean gradient and GGN over them */
+            memset(g, 0, vec), memset(H, 0, mat);
+            for (int64_t s = 0; s < p->mc_samples; s++) {
+                if ((rc = draw(&w, mean, Lc, eps, e32, &rng)) || (rc = subset_grad(&w, gs, &loss)) ||
+                    (rc = subset_ggn(&w, Hs)))
+                    goto done;
+                for (int64_t i = 0; i < P; i++)
+                    g[i] += gs[i] / (double)p->mc_samples;
+                for (int64_t i = 0; i < P * P; i++)
+                    H[i] += Hs[i] / (double)p->mc_samples;
+            }
+            if ((rc = von_update(mn, Cn, Lc, mean, C, H, g, delta, p->rho, P, t))) goto done;
         }
-        if (rc) break;
-        if ((rc = bnn_von_step(mean, S, g, H, m0, S0, P, p->rho))) {
-            if (rc == BNN_EINVAL)
-                rc = bnn__error(rc, "VON step %lld: the new precision is not positive definite or "
-                                    "not finite (a larger prior precision or a smaller rho may "
-                                    "help)",
-                                (long long)t + 1);
-            break;
-        }
+        change = rel_change(mn, mean, P);
+        memcpy(mean, mn, vec);
+        double *tmp = C;
+        C = Cn, Cn = tmp;
     }
-    if (rc) goto done;
+    /* At the mean: the loss and objective (the delta method has them from its last step). */
+    for (int64_t i = 0; i < P; i++)
+        w.theta[w.off + i] = (float)mean[i];
+    if (!delta_method && (rc = objective(&w, gs, &loss, delta, &J))) goto done;
+    if (res) res->objective = J, res->last_change = change, res->halvings = halvings;
 
-    /* The posterior: the layer at the mean, and a full curvature C with C/σ² + δI = S
-     * (Laplace's precision for the likelihood), i.e. C = (S − δI)/hscale. */
-    for (int64_t i = 0; i < P; i++) {
-        const float v = (float)mean[i];
-        if (!isfinite(v)) {
-            rc = bnn__error(BNN_EDIVERGED, "VON: the mean is not finite");
-            goto done;
-        }
-        w.theta[w.off + i] = v;
-    }
-    if ((rc = subset_grad(&w, gs, &loss))) goto done;
-    bnn__free(H), bnn__free(S0), bnn__free(Lc); /* room for the curvature and its eigenvectors */
-    H = S0 = Lc = NULL;
+    /* The posterior: the layer at the mean, and the full curvature C/hscale, whose Laplace
+     * precision (curvature/σ² for the Gaussian, where hscale = 1/σ²; the curvature itself
+     * otherwise) plus δI is C + δI = S. Both triangles from the same (upper) entry: symmetric
+     * to the bit. */
+    bnn__free(H), bnn__free(Lc), bnn__free(Hs); /* room for the curvature and its eigenvectors */
+    H = Lc = Hs = NULL;
     loss = recorded_loss(loss, w.lik.kind, p->sigma, w.ds->n, K);
-    for (int64_t i = 0; i < P; i++) {
-        for (int64_t j = 0; j < P; j++) {
-            /* symmetric to the bit: both triangles from the same (upper) entry */
-            const int64_t a = i < j ? i : j, b = i < j ? j : i;
-            Hs[i * P + j] = (S[a * P + b] - (a == b ? delta : 0.0)) / w.hscale;
-        }
-    }
+    for (int64_t i = 0; i < P; i++)
+        for (int64_t j = 0; j < P; j++)
+            Cn[i * P + j] = C[(i < j ? i : j) * P + (i < j ? j : i)] / w.hscale;
     bnn_curv *c = NULL;
-    rc = bnn_curv_from_arrays(&c, BNN_HESS_FULL, P, w_off, ds->n, K, loss, NULL, Hs, 0, NULL,
+    rc = bnn_curv_from_arrays(&c, BNN_HESS_FULL, P, w_off, ds->n, K, loss, NULL, Cn, 0, NULL,
                               NULL, NULL, NULL);
     if (!rc) {
         bnn__curv_set_lik(c, w.lik.kind);
@@ -348,8 +416,8 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
 done:
     bnn_curv_free(c0);
     bnn_model_free(lm), bnn_dataset_free(fds);
-    bnn__free(S), bnn__free(H), bnn__free(S0), bnn__free(Lc), bnn__free(Hs), bnn__free(mean);
-    bnn__free(g), bnn__free(gs), bnn__free(m0), bnn__free(eps), bnn__free(e32), bnn__free(start);
+    bnn__free(C), bnn__free(Cn), bnn__free(H), bnn__free(Hs), bnn__free(Lc), bnn__free(mean);
+    bnn__free(mn), bnn__free(g), bnn__free(gs), bnn__free(eps), bnn__free(e32);
     bnn__free(w.theta), bnn__free(w.grad), bnn__free(w.dout);
     return rc;
 }
