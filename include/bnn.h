@@ -911,7 +911,7 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
  * settled) and the delta method's halvings. On success the model's last layer holds m (as
  * floats); on failure the model is unchanged. Errors: BNN_EINVAL for a setting out of range, a
  * model that does not end with a Linear layer or a precision that is not positive definite,
- * BNN_ENOMEM naming the size (about 8 P² doubles and the layer's inputs, against max_bytes),
+ * BNN_ENOMEM naming the size (about 9 P² doubles and the layer's inputs, against max_bytes),
  * BNN_EDIVERGED when the loss, a sample or the mean stops being finite or no step size lowers
  * the objective, and the data checks of training (named against m). */
 struct bnn_von_params {

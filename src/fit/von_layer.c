@@ -254,9 +254,9 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     const int64_t K = w_shape[0], in = w_shape[1], P = K * in + b_len;
     BNN_ASSERT(b_off == w_off + K * in && b_len == K);
     /* Refused before any pass when it cannot fit: C, its candidate, H, one sample's GGN and the
-     * Cholesky factor (P × P each) and a curvature's matrix, blocks and scratch (about three),
+     * Cholesky factor (P × P each) and a curvature's matrix, blocks and scratch (about four),
      * in double, and the layer's inputs for every example (float). */
-    const double need = 8.0 * (double)P * (double)P * sizeof(double) +
+    const double need = 9.0 * (double)P * (double)P * sizeof(double) +
                         (L > 0 ? (double)ds->n * (double)in * sizeof(float) : 0.0);
     if (!(need <= p->max_bytes)) {
         const double mib = 1024.0 * 1024.0;
