@@ -65,7 +65,7 @@ int cmd_eval(int argc, char **argv) {
         {"split", 0, OPT_STR, &split, "NAME", "test (default) or train", 0},
         CLI_PREDICT_OPTS(samples, seed, link),
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable): AUROC and AUPR of each uncertainty score, e.g. fmnist:flip, noise", 0},
-        {"shift", 0, OPT_STR, &shift, "rot", "sweep rotations 0..180 degrees in 15-degree steps: accuracy, NLL, ECE per angle", 0},
+        {"shift", 0, OPT_STR, &shift, "rot", "sweep rotations 0..180 degrees in 15-degree steps: accuracy, NLL, ECE per angle (the same weight samples at every angle)", 0},
         {"bins", 0, OPT_INT, &bins, "N", "reliability-diagram bins for ECE (default 15)", 0},
         {"json", 0, OPT_STR, &json_path, "FILE", "also write every number (reliability bins, OOD, shift) as JSON", 0},
         {"plot", 0, OPT_STR, &plot, "FILE.svg", "write the reliability diagram (with --shift: the sweep) as SVG", 0},
