@@ -40,20 +40,23 @@ int cmd_von(int argc, char **argv) {
     bool help;
     int rc = cli_parse(argc, argv, opts, nopts, cmd, pos, 0, &npos, &help);
     if (help) {
-        cli_usage(stdout, cmd, "-m MODEL.safetensors [--steps N] [--rho R] [--mc-samples S] [--prior-precision D] -o VON.safetensors",
-                  "Learns q = N(m, S^-1), a Gaussian with a full covariance over the weights and\n"
-                  "bias of the network's last Linear layer (the layers below stay as trained), by\n"
-                  "the Bayesian learning rule's variational online Newton update with the\n"
-                  "generalised Gauss-Newton matrix: S <- (1-rho) S + rho (E_q[GGN] + D I),\n"
-                  "m <- m - rho S^-1 (E_q[gradient] + D m), over the summed loss of the data.\n"
-                  "q starts at the model's weights with the precision GGN + D I there. At the mean\n"
-                  "with rho 1 this is Newton's method (a step that would raise the loss plus the\n"
-                  "prior is retried at half the rate) and ends at the Laplace posterior of the\n"
-                  "layer's MAP; with --mc-samples it is stochastic variational inference. For a\n"
-                  "linear model with a Gaussian likelihood one step is the exact Bayesian linear\n"
-                  "regression posterior. eval, predict and compare use the result like a Laplace\n"
-                  "posterior (linearised predictive, or --samples S).",
-                  opts, nopts);
+        cli_usage(
+            stdout, cmd,
+            "-m MODEL.safetensors [--steps N] [--rho R] [--mc-samples S] [--prior-precision D] -o "
+            "VON.safetensors",
+            "Learns q = N(m, S^-1), a Gaussian with a full covariance over the weights and\n"
+            "bias of the network's last Linear layer (the layers below stay as trained), by\n"
+            "the Bayesian learning rule's variational online Newton update with the\n"
+            "generalised Gauss-Newton matrix: S <- (1-rho) S + rho (E_q[GGN] + D I),\n"
+            "m <- m - rho S^-1 (E_q[gradient] + D m), over the summed loss of the data.\n"
+            "q starts at the model's weights with the precision GGN + D I there. At the mean\n"
+            "with rho 1 this is Newton's method (a step that would raise the loss plus the\n"
+            "prior is retried at half the rate) and ends at the Laplace posterior of the\n"
+            "layer's MAP; with --mc-samples it is stochastic variational inference. For a\n"
+            "linear model with a Gaussian likelihood one step is the exact Bayesian linear\n"
+            "regression posterior. eval, predict and compare use the result like a Laplace\n"
+            "posterior (linearised predictive, or --samples S).",
+            opts, nopts);
         return 0;
     }
     if (rc) return 2;
@@ -81,7 +84,8 @@ int cmd_von(int argc, char **argv) {
     if ((rc = bnn_model_load(&m, model_path, &task, &st))) return cli_fail(cmd, rc, NULL);
     const char *kind = cli_posterior_name(st);
     if (kind && strcmp(kind, "point")) {
-        rc = cli_error(cmd, "%s already holds a %.40s posterior; VON starts from a network's "
+        rc = cli_error(cmd,
+                       "%s already holds a %.40s posterior; VON starts from a network's "
                        "weights (a model trained with --method adamw or sgd, or a new one)",
                        model_path, kind);
         goto done;
@@ -96,8 +100,8 @@ int cmd_von(int argc, char **argv) {
     const bnn_dataset *fit = train ? train : all;
     const bool noise = bnn_model_lik(m, task) == BNN_LIK_GAUSSIAN;
     vp.sigma = 1.0;
-    if (noise && (rc = cli_meta_positive(cmd, model_path, "bnn.sigma",
-                                         bnn_st_meta(st, "bnn.sigma"), &vp.sigma)))
+    if (noise && (rc = cli_meta_positive(cmd, model_path, "bnn.sigma", bnn_st_meta(st, "bnn.sigma"),
+                                         &vp.sigma)))
         goto done;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -117,8 +121,8 @@ int cmd_von(int argc, char **argv) {
         printf("von        %lld steps, rho %g, gradient and GGN at the mean\n", (long long)steps,
                rho);
     else
-        printf("von        %lld steps, rho %g, %lld draws per step (seed %lld)\n",
-               (long long)steps, rho, (long long)mc, (long long)seed);
+        printf("von        %lld steps, rho %g, %lld draws per step (seed %lld)\n", (long long)steps,
+               rho, (long long)mc, (long long)seed);
     printf("prior      precision %g%s", prior, noise ? "" : "\n");
     if (noise) printf(", noise sigma %g (the model's)\n", vp.sigma);
     printf("loss       %.6g at the mean (summed; %.6g per example)\n", loss, loss / (double)nfit);
@@ -127,8 +131,10 @@ int cmd_von(int argc, char **argv) {
            vr.objective0, vr.objective, vr.last_change, mc ? "\n" : "");
     if (!mc) printf(", %lld halving%s\n", (long long)vr.halvings, vr.halvings == 1 ? "" : "s");
     if (!mc && vr.last_change > 1e-3)
-        fprintf(stderr, "note: the steps have not settled (the last moved the mean by %.2g of its "
-                "largest weight); more --steps may help\n", vr.last_change);
+        fprintf(stderr,
+                "note: the steps have not settled (the last moved the mean by %.2g of its "
+                "largest weight); more --steps may help\n",
+                vr.last_change);
     printf("time       %.3f s\n",
            (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     char sv[40], rv[40], pv[40], steps_txt[24], mc_txt[24];

@@ -141,7 +141,8 @@ static void features(double *phit, const float *w, const float *x, int64_t n, in
  * gradient d = ∂ℓ/∂f and the output-space matrix W of the GGN —
  *   categorical:      ℓ = lse(f) − f_y,                     d = p − e_y,  W = diag(p) − ppᵀ;
  *   Bernoulli:        ℓ = softplus(f) − y f,                d = s − y,    W = s(1 − s);
- *   heteroscedastic:  ℓ = ½ log 2π + ½η + ½(y − μ)² e^{−η}, d = ((μ − y)e^{−η}, ½ − ½(y − μ)²e^{−η}),
+ *   heteroscedastic:  ℓ = ½ log 2π + ½η + ½(y − μ)² e^{−η},
+ *                     d = ((μ − y)e^{−η}, ½ − ½(y − μ)²e^{−η}),
  *                     W = diag(e^{−η}, ½) (the Fisher, which the library uses as its GGN). */
 static double layer_by_hand(double *g, double *H, const struct prob *q, const double *phit,
                             const double *theta) {
@@ -184,7 +185,7 @@ static double layer_by_hand(double *g, double *H, const struct prob *q, const do
             W[0][0] = e, W[1][1] = 0.5;
         }
         /* parameter index of (k, i): weights k·H + i for i < H, the bias K·H + k for i = H */
-#define IDX(k, i) ((i) < CH ? (k) * CH + (i) : K * CH + (k))
+#define IDX(k, i) ((i) < CH ? (k)*CH + (i) : K * CH + (k))
         for (int64_t k = 0; k < K; k++)
             for (int i = 0; i <= CH; i++)
                 g[IDX(k, i)] += d[k] * ph[i];
@@ -234,7 +235,9 @@ static void free_problem(struct prob *q) {
 }
 
 static const char *lik_label(bnn_lik_kind k) {
-    return k == BNN_LIK_CATEGORICAL ? "categorical" : k == BNN_LIK_BERNOULLI ? "bernoulli" : "hetero";
+    return k == BNN_LIK_CATEGORICAL ? "categorical"
+           : k == BNN_LIK_BERNOULLI ? "bernoulli"
+                                    : "hetero";
 }
 
 static void test_delta_converges(bnn_lik_kind lik) {
@@ -424,7 +427,8 @@ static void test_mc_step(void) {
     for (int i = 0; i < CP; i++)
         got[i] = bnn_model_cparams(q.m)[off + i];
     REQUIRE(bnn_laplace_precision_dense(la, S) == 0);
-    const double em = rel_err(got, m1, CP), ep = rel_err(S, S1, CP * CP), moved = rel_err(m0, m1, CP);
+    const double em = rel_err(got, m1, CP), ep = rel_err(S, S1, CP * CP),
+                 moved = rel_err(m0, m1, CP);
     printf("Monte Carlo, one step (2 draws, rho %.1f): mean rel err %.2e (the step moved it "
            "%.2e), precision %.2e\n",
            rho, em, moved, ep);

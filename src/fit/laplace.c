@@ -313,7 +313,7 @@ static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bn
                         (long long)la->P, (long long)la->N, (long long)la->K,
                         (long long)bnn_curv_offset(c));
     else if (!isfinite(la->loss))
-        rc = bnn__error(BNN_EINVAL, "bnn_laplace_new: the curvature's loss is %g", la->loss);
+        rc = bnn__error(BNN_EINVAL, "Laplace: the curvature's loss is %g (not finite)", la->loss);
     if (!rc) {
         la->mean = alloc_doubles(la->P), la->lam = alloc_doubles(la->P);
         la->meanf = bnn__alloc(bnn__bytes(la->P, sizeof(float)));
@@ -328,7 +328,8 @@ static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bn
             s += mean[i] * mean[i];
         }
         la->theta2 = s;
-        if (!isfinite(s)) rc = bnn__error(BNN_EINVAL, "bnn_laplace_new: the mean is not finite");
+        if (!isfinite(s))
+            rc = bnn__error(BNN_EINVAL, "Laplace: the mean (the weights) is not finite");
     }
     if (!rc) switch (la->structure) {
         case BNN_HESS_DIAG: {
@@ -338,7 +339,8 @@ static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bn
                 break;
             }
             if (!all_finite(d, la->P)) {
-                rc = bnn__error(BNN_EINVAL, "bnn_laplace_new: the diagonal has non-finite entries");
+                rc = bnn__error(BNN_EINVAL,
+                                "Laplace: the curvature's diagonal has non-finite entries");
                 break;
             }
             memcpy(la->lam, d, (size_t)la->P * sizeof(double));
@@ -370,7 +372,8 @@ static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bn
              * about −1e-8 of the largest (−6e-7 of 54 on moons); below −1e-4 of it the matrix
              * is damaged, not rounded. */
             if (!rc && la->lam[0] < -1e-4 * fmax(fabs(la->lam[0]), fabs(la->lam[la->P - 1])))
-                rc = bnn__error(BNN_EINVAL, "bnn_laplace_new: the full curvature has eigenvalue "
+                rc = bnn__error(BNN_EINVAL,
+                                "Laplace: the full curvature has eigenvalue "
                                 "%g (largest %g): it is not positive semi-definite",
                                 la->lam[0], la->lam[la->P - 1]);
             break;
@@ -388,7 +391,7 @@ static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bn
                 break;
             }
             if (!all_finite(eig, r) || !all_finite(U, la->P * r)) {
-                rc = bnn__error(BNN_EINVAL, "bnn_laplace_new: the low-rank curvature has "
+                rc = bnn__error(BNN_EINVAL, "Laplace: the low-rank curvature has "
                                             "non-finite entries");
                 break;
             }
@@ -575,8 +578,10 @@ int bnn_laplace_optimize(bnn_laplace *la, int64_t steps) {
     }
     const double delta = exp(x[0]), sigma = reg ? exp(x[1]) : 1.0;
     if (!isfinite(delta) || !(delta > 0) || !isfinite(sigma) || !(sigma > 0))
-        return bnn__error(BNN_EDIVERGED, "bnn_laplace_optimize: ended at δ = %g, σ = %g", delta,
-                          sigma);
+        return bnn__error(BNN_EDIVERGED,
+                          "the marginal-likelihood optimisation diverged: it ended at prior "
+                          "precision %g, noise %g",
+                          delta, sigma);
     bnn_laplace_set_prior(la, delta, sigma);
     return 0;
 }

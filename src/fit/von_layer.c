@@ -51,8 +51,9 @@ static int check_params(const struct bnn_von_params *p) {
     if (!(p->rho > 0.0 && p->rho <= 1.0))
         return bnn__error(BNN_EINVAL, "VON: rho must be in (0, 1] (got %g)", p->rho);
     if (!(p->prior_prec > 0.0 && isfinite(p->prior_prec)))
-        return bnn__error(BNN_EINVAL, "VON: the prior precision must be positive and finite "
-                                      "(got %g)",
+        return bnn__error(BNN_EINVAL,
+                          "VON: the prior precision must be positive and finite "
+                          "(got %g)",
                           p->prior_prec);
     if (p->mc_samples < 0 || p->mc_samples > BNN_MAX_MC_SAMPLES)
         return bnn__error(BNN_EINVAL, "VON: mc-samples must be in [0, %d] (got %lld)",
@@ -73,10 +74,10 @@ struct von_work {
     bnn_lik lik;
     struct bnn_curv_params cp;
     int64_t P, off, bmax;
-    double hscale;     /* 1/σ² for the Gaussian likelihood (the curvature is at σ = 1), else 1 */
-    float *theta;      /* nparams: the weights the expectations are taken at */
-    float *grad;       /* nparams: one batch's gradient */
-    float *dout;       /* bmax × outputs */
+    double hscale; /* 1/σ² for the Gaussian likelihood (the curvature is at σ = 1), else 1 */
+    float *theta;  /* nparams: the weights the expectations are taken at */
+    float *grad;   /* nparams: one batch's gradient */
+    float *dout;   /* bmax × outputs */
 };
 
 /* g (P) = ∂/∂θ_subset Σ_r ℓ_r at w->theta, summed in double; *loss = Σ_r ℓ_r. The likelihood's
@@ -131,9 +132,8 @@ static int draw(struct von_work *w, const double *m, const double *Lc, double *e
         eps[i] = (double)e32[i];
     bnn__blas_pin();
     /* Lᵀ x = ε: with L lower in column-major, 'L', 'T' */
-    lapack_int info =
-        LAPACKE_dtrtrs(LAPACK_COL_MAJOR, 'L', 'T', 'N', (lapack_int)P, 1, Lc, (lapack_int)P, eps,
-                       (lapack_int)P);
+    lapack_int info = LAPACKE_dtrtrs(LAPACK_COL_MAJOR, 'L', 'T', 'N', (lapack_int)P, 1, Lc,
+                                     (lapack_int)P, eps, (lapack_int)P);
     if (info != 0) return bnn__error(BNN_EINVAL, "VON: the precision's triangular solve failed");
     for (int64_t i = 0; i < P; i++) {
         const float v = (float)(m[i] + eps[i]);
@@ -148,9 +148,8 @@ static int draw(struct von_work *w, const double *m, const double *Lc, double *e
  * fixed, so they run once: *fds gets their outputs, the layer's inputs, for every example with
  * ds's labels or targets, and every step's passes then cost the layer alone. A linear model
  * (L = 0) is its own problem: *fds stays NULL and the steps read ds. */
-static int layer_problem(bnn_model *m, const bnn_dataset *ds, int64_t L, int64_t off,
-                         int64_t in, int64_t out, bnn_lik_kind lik, bnn_model **lm,
-                         bnn_dataset **fds) {
+static int layer_problem(bnn_model *m, const bnn_dataset *ds, int64_t L, int64_t off, int64_t in,
+                         int64_t out, bnn_lik_kind lik, bnn_model **lm, bnn_dataset **fds) {
     char spec[64];
     snprintf(spec, sizeof spec, "mlp:%lld-%lld", (long long)in, (long long)out);
     int rc = bnn_model_new(lm, spec);
@@ -213,8 +212,9 @@ static int von_update(double *mn, double *Cn, double *Lc, const double *m, const
         mn[i] = g[i] + delta * m[i];
     bnn__blas_pin();
     if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)P, Lc, (lapack_int)P) != 0)
-        return bnn__error(BNN_EINVAL, "VON step %lld: the new precision is not positive definite "
-                                      "(a larger prior precision may help)",
+        return bnn__error(BNN_EINVAL,
+                          "VON step %lld: the new precision is not positive definite "
+                          "(a larger prior precision may help)",
                           (long long)t);
     if (LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', (lapack_int)P, 1, Lc, (lapack_int)P, mn,
                        (lapack_int)P) != 0)
@@ -308,8 +308,8 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     w.dout = bnn__alloc(bnn__bytes(w.bmax * K, sizeof(float)));
     if (!C || !Cn || !H || !Lc || (!delta_method && !Hs) || !mean || !mn || !g || !gs || !eps ||
         !e32 || !w.theta || !w.grad || !w.dout) {
-        rc = bnn__error(BNN_ENOMEM, "VON: cannot allocate its work arrays (P = %lld)",
-                        (long long)P);
+        rc =
+            bnn__error(BNN_ENOMEM, "VON: cannot allocate its work arrays (P = %lld)", (long long)P);
         goto done;
     }
     memcpy(w.theta, bnn_model_cparams(w.m), (size_t)np * sizeof(float));
@@ -327,8 +327,8 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     for (int64_t i = 0; i < P; i++)
         Lc[i * P + i] += delta;
     bnn__blas_pin();
-    if (!delta_method && LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)P, Lc,
-                                        (lapack_int)P) != 0) {
+    if (!delta_method &&
+        LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)P, Lc, (lapack_int)P) != 0) {
         rc = bnn__error(BNN_EINVAL, "VON: the starting precision is not positive definite (a "
                                     "larger prior precision may help)");
         goto done;
@@ -360,8 +360,9 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
                 }
                 rc = 0;
                 if (tries == 40) {
-                    rc = bnn__error(BNN_EDIVERGED, "VON step %lld: no step size lowered the "
-                                                   "loss plus the prior",
+                    rc = bnn__error(BNN_EDIVERGED,
+                                    "VON step %lld: no step size lowered the "
+                                    "loss plus the prior",
                                     (long long)t);
                     goto done;
                 }
@@ -371,8 +372,8 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
             /* S draws from q: the mean gradient and GGN over them */
             memset(g, 0, vec), memset(H, 0, mat);
             for (int64_t s = 0; s < p->mc_samples; s++) {
-                if ((rc = draw(&w, mean, Lc, eps, e32, &rng)) || (rc = subset_grad(&w, gs, &loss)) ||
-                    (rc = subset_ggn(&w, Hs)))
+                if ((rc = draw(&w, mean, Lc, eps, e32, &rng)) ||
+                    (rc = subset_grad(&w, gs, &loss)) || (rc = subset_ggn(&w, Hs)))
                     goto done;
                 for (int64_t i = 0; i < P; i++)
                     g[i] += gs[i] / (double)p->mc_samples;
@@ -403,8 +404,8 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
         for (int64_t j = 0; j < P; j++)
             Cn[i * P + j] = C[(i < j ? i : j) * P + (i < j ? j : i)] / w.hscale;
     bnn_curv *c = NULL;
-    rc = bnn_curv_from_arrays(&c, BNN_HESS_FULL, P, w_off, ds->n, K, loss, NULL, Cn, 0, NULL,
-                              NULL, NULL, NULL);
+    rc = bnn_curv_from_arrays(&c, BNN_HESS_FULL, P, w_off, ds->n, K, loss, NULL, Cn, 0, NULL, NULL,
+                              NULL, NULL);
     if (!rc) {
         bnn__curv_set_lik(c, w.lik.kind);
         rc = bnn_laplace_new(out, c, w.theta + w.off, bnn_lik_task(w.lik.kind));
