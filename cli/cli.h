@@ -171,9 +171,13 @@ const char *cli_posterior_name(const bnn_st *st);
  * Prints and returns non-zero for a bad value. */
 int cli_note_temperature(const char *cmd, const char *model_path, const bnn_st *st,
                          const char *what);
-/* Appends to keys/vals the model's metadata a posterior file keeps so that eval reads the data
- * as the model's (bnn.data, its CSV target column and header, bnn.seed): at most 4 pairs. */
-void cli_keep_data_meta(const bnn_st *st, const char **keys, const char **vals, int *nkv);
+/* Saves a posterior fitted from the model file st (laplace, von) to output: the metadata pairs
+ * given (keys/vals, with room for 4 more) plus what eval needs to read the model's data again
+ * (bnn.data, its CSV target column and header, bnn.seed), then says "saved OUTPUT" on stderr.
+ * Returns 0, or prints and returns 1. */
+int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *m, bnn_task task,
+                       const char *output, const bnn_st *st, const char **keys, const char **vals,
+                       int nkv);
 
 /* The predictive of one dataset, with the per-example uncertainty scores (higher = more
  * uncertain): 1 − max probability, predictive entropy, mutual information. */

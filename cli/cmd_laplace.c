@@ -332,14 +332,7 @@ int cmd_laplace(int argc, char **argv) {
     keys[nkv] = "bnn.laplace.subset", vals[nkv++] = subset;
     keys[nkv] = "bnn.laplace.curvature", vals[nkv++] = curvature;
     keys[nkv] = "bnn.sigma", vals[nkv++] = sv;
-    /* How to read the MAP network's data again (eval of the posterior reads it as the MAP's). */
-    cli_keep_data_meta(st, keys, vals, &nkv);
-    if ((rc = bnn_laplace_save(la, m, task, output, keys, vals, nkv))) {
-        rc = cli_fail(cmd, rc, "cannot save the posterior");
-        goto done;
-    }
-    fprintf(stderr, "saved %s\n", output);
-    rc = 0;
+    rc = cli_save_posterior(cmd, la, m, task, output, st, keys, vals, nkv);
 done:
     bnn_laplace_free(la);
     bnn_curv_free(c);

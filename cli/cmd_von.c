@@ -153,13 +153,7 @@ int cmd_von(int argc, char **argv) {
     keys[nkv] = "bnn.von.prior_precision", vals[nkv++] = pv;
     keys[nkv] = "bnn.laplace.subset", vals[nkv++] = "last-layer";
     keys[nkv] = "bnn.sigma", vals[nkv++] = sv;
-    cli_keep_data_meta(st, keys, vals, &nkv);
-    if ((rc = bnn_laplace_save(la, m, task, output, keys, vals, nkv))) {
-        rc = cli_fail(cmd, rc, "cannot save the posterior");
-        goto done;
-    }
-    fprintf(stderr, "saved %s\n", output);
-    rc = 0;
+    rc = cli_save_posterior(cmd, la, m, task, output, st, keys, vals, nkv);
 done:
     bnn_laplace_free(la);
     bnn_model_free(m);

@@ -546,10 +546,16 @@ int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_
     return 0;
 }
 
-void cli_keep_data_meta(const bnn_st *st, const char **keys, const char **vals, int *nkv) {
+int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *m, bnn_task task,
+                       const char *output, const bnn_st *st, const char **keys, const char **vals,
+                       int nkv) {
     const char *keep[] = {"bnn.data", "bnn.data.target_col", "bnn.data.header", "bnn.seed"};
     for (int i = 0; i < 4; i++)
-        if (bnn_st_meta(st, keep[i])) keys[*nkv] = keep[i], vals[(*nkv)++] = bnn_st_meta(st, keep[i]);
+        if (bnn_st_meta(st, keep[i])) keys[nkv] = keep[i], vals[nkv++] = bnn_st_meta(st, keep[i]);
+    int rc = bnn_laplace_save(la, m, task, output, keys, vals, nkv);
+    if (rc) return cli_fail(cmd, rc, "cannot save the posterior");
+    fprintf(stderr, "saved %s\n", output);
+    return 0;
 }
 
 int cli_note_temperature(const char *cmd, const char *model_path, const bnn_st *st,
