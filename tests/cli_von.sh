@@ -36,7 +36,7 @@ run "von at the mean" "$BNN" von -m "$T/map.st" --prior-precision 1 -o "$T/v.st"
 grep -q "^data       800 examples of moons" "$T/out" && ok || bad "the hold-out is left out"
 grep -q "^layer      the last Linear layer: 102 parameters (offset 2700)" "$T/out" && ok || bad "the layer: $(grep '^layer' "$T/out")"
 grep -q "^von        10 steps, rho 1, gradient and GGN at the mean" "$T/out" && ok || bad "the settings"
-grep -q "^objective  loss + prior .* at the start, .* at the mean; the last step moved it by .* halving" "$T/out" && ok || bad "the objective line"
+grep -q "^objective  loss + prior .* at the start, .* at the mean; the last step moved the mean by .* halving" "$T/out" && ok || bad "the objective line"
 grep -q "not settled" "$T/err" && bad "a settled run says it has not settled" || ok
 run "von one step" "$BNN" von -m "$T/map.st" --steps 1 -o "$T/v1.st"
 grep -q "^note: the steps have not settled" "$T/err" && ok || bad "one step from the MAP has not settled, and says so"
