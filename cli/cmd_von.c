@@ -126,9 +126,10 @@ int cmd_von(int argc, char **argv) {
     printf("prior      precision %g%s", prior, noise ? "" : "\n");
     if (noise) printf(", noise sigma %g (the model's)\n", vp.sigma);
     printf("loss       %.6g at the mean (summed; %.6g per example)\n", loss, loss / (double)nfit);
-    printf("objective  loss + prior %.6g at the start, %.6g at the mean; the last step moved the mean "
-           "by %.2g of its largest weight%s",
-           vr.objective0, vr.objective, vr.last_change, mc ? "\n" : "");
+    printf(
+        "objective  loss + prior %.6g at the start, %.6g at the mean; the last step moved the mean "
+        "by %.2g of its largest weight%s",
+        vr.objective0, vr.objective, vr.last_change, mc ? "\n" : "");
     if (!mc) printf(", %lld halving%s\n", (long long)vr.halvings, vr.halvings == 1 ? "" : "s");
     if (!mc && vr.last_change > 1e-3)
         fprintf(stderr,
