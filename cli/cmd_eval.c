@@ -267,8 +267,8 @@ int cmd_eval(int argc, char **argv) {
     if (lap) {
         const bnn_curv *c = bnn_laplace_curv(bnn_posterior_laplace(q));
         const bnn_hessian h = bnn_curv_structure(c);
-        const char *me = bnn_st_meta(st, "bnn.method");
-        if (me && !strcmp(me, "von"))
+        const char *pn = cli_posterior_name(st);
+        if (pn && !strcmp(pn, "VON"))
             printf("posterior  VON, a full-covariance Gaussian over %lld parameters, ",
                    (long long)bnn_curv_nparams(c));
         else

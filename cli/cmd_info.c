@@ -103,9 +103,9 @@ int cmd_info(int argc, char **argv) {
         if (bnn_posterior_load(&q, m, st) == 0) {
             if (bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE) {
                 const bnn_laplace *la = bnn_posterior_laplace(q);
-                const char *me = bnn_st_meta(st, "bnn.method");
+                const char *pn = cli_posterior_name(st);
                 printf("posterior %s over %lld parameters, ",
-                       me && !strcmp(me, "von") ? "VON (a full-covariance Gaussian)" : "Laplace",
+                       pn && !strcmp(pn, "VON") ? "VON (a full-covariance Gaussian)" : "Laplace",
                        (long long)bnn_curv_nparams(bnn_laplace_curv(la)));
                 cli_put_prior(stdout, m, la);
                 printf("\n");

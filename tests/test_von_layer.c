@@ -240,6 +240,28 @@ static const char *lik_label(bnn_lik_kind k) {
                                     : "hetero";
 }
 
+/* How far θ is from the stationary point of Σ loss + ½δ‖θ‖²: the Newton step
+ * (GGN(θ) + δI)⁻¹ ∇ that is left, relative to max |θ| (the gradient alone scales with the
+ * curvature; this is at the rounding of the float weights when converged). Hd receives
+ * GGN(θ) + δI, *dn max |∇ Σ loss| (to show the prior pulls), and the loss is returned. */
+static double newton_left(const struct prob *q, const double *phit, const double *theta,
+                          double delta, double *Hd, double *dn, double *loss) {
+    const int64_t P = q->P;
+    double *g = alloc_d(P), *A = alloc_d(P * P), zero[MAXP] = {0};
+    *loss = layer_by_hand(g, Hd, q, phit, theta);
+    *dn = 0.0;
+    for (int64_t i = 0; i < P; i++) {
+        Hd[i * P + i] += delta;
+        *dn = fmax(*dn, fabs(g[i]));
+        g[i] += delta * theta[i];
+    }
+    memcpy(A, Hd, (size_t)(P * P) * sizeof *A);
+    REQUIRE(LAPACKE_dposv(LAPACK_ROW_MAJOR, 'L', (lapack_int)P, 1, A, (lapack_int)P, g, 1) == 0);
+    const double left = rel_err(g, zero, P) / rel_err(theta, zero, P);
+    free(g), free(A);
+    return left;
+}
+
 static void test_delta_converges(bnn_lik_kind lik) {
     struct prob q;
     make_problem(&q, lik);
@@ -250,29 +272,17 @@ static void test_delta_converges(bnn_lik_kind lik) {
     bnn_laplace *la = NULL;
     REQUIRE(bnn_von_last_layer(&la, q.m, q.ds, &p, NULL) == 0);
     const float *w = bnn_model_cparams(q.m);
-    double *phit = alloc_d(CN * (CH + 1)), *theta = alloc_d(P), *g = alloc_d(P);
-    double *H = alloc_d(P * P), *S = alloc_d(P * P);
+    double *phit = alloc_d(CN * (CH + 1)), *theta = alloc_d(P);
+    double *H = alloc_d(P * P), *S = alloc_d(P * P), dn, loss;
     features(phit, w, bnn_dataset_x(q.ds), CN, q.D);
     for (int64_t i = 0; i < P; i++)
         theta[i] = w[off + i];
-    const double loss = layer_by_hand(g, H, &q, phit, theta);
-    for (int64_t i = 0; i < P; i++)
-        H[i * P + i] += delta;
-    /* stationary: the Newton step (GGN(θ) + δI)⁻¹ ∇(Σ loss + ½δ‖θ‖²) that is left is at the
-     * rounding of the float weights (the gradient alone scales with the curvature) */
-    double *x = alloc_d(P), *A = alloc_d(P * P), dn = 0.0;
-    for (int64_t i = 0; i < P; i++)
-        x[i] = g[i] + delta * theta[i], dn = fmax(dn, fabs(g[i]));
-    memcpy(A, H, (size_t)(P * P) * sizeof *A);
-    REQUIRE(LAPACKE_dposv(LAPACK_ROW_MAJOR, 'L', (lapack_int)P, 1, A, (lapack_int)P, x, 1) == 0);
-    double zero[MAXP] = {0};
-    const double step = rel_err(x, zero, P) / rel_err(theta, zero, P);
+    const double step = newton_left(&q, phit, theta, delta, H, &dn, &loss);
     printf("%s, delta method, %lld steps: Newton step left %.2e of max |theta| (data gradient "
            "%.2e)\n",
            lik_label(lik), (long long)p.steps, step, dn);
     CHECK(step < 1e-5);
     CHECK(dn > 1e-2); /* the prior pulls: not a trivial optimum */
-    free(x), free(A);
     REQUIRE(bnn_laplace_precision_dense(la, S) == 0);
     const double ep = rel_err(S, H, P * P);
     const double el = fabs(bnn_curv_loss(bnn_laplace_curv(la)) - loss) / fabs(loss);
@@ -319,7 +329,7 @@ static void test_delta_converges(bnn_lik_kind lik) {
     bnn_st_free(st);
     bnn_posterior_free(q2);
     bnn_posterior_free(qp);
-    free(phit), free(theta), free(g), free(H), free(S);
+    free(phit), free(theta), free(H), free(S);
     free_problem(&q);
 }
 
@@ -341,16 +351,11 @@ static void test_overshoot_and_strong_prior(void) {
     bnn_laplace *la = NULL;
     REQUIRE(bnn_von_last_layer(&la, q.m, q.ds, &p, &res) == 0);
     double *phit = alloc_d(CN * (CH + 1)), *theta = alloc_d(P), *g = alloc_d(P);
-    double *H = alloc_d(P * P), *C = alloc_d(P * P);
+    double *H = alloc_d(P * P), *C = alloc_d(P * P), dn, loss;
     features(phit, bnn_model_cparams(q.m), bnn_dataset_x(q.ds), CN, q.D);
     for (int64_t i = 0; i < P; i++)
         theta[i] = bnn_model_cparams(q.m)[off + i];
-    layer_by_hand(g, H, &q, phit, theta);
-    for (int64_t i = 0; i < P; i++)
-        H[i * P + i] += p.prior_prec, g[i] += p.prior_prec * theta[i];
-    REQUIRE(LAPACKE_dposv(LAPACK_ROW_MAJOR, 'L', (lapack_int)P, 1, H, (lapack_int)P, g, 1) == 0);
-    double zero[MAXP] = {0};
-    const double left = rel_err(g, zero, P) / rel_err(theta, zero, P);
+    const double left = newton_left(&q, phit, theta, p.prior_prec, H, &dn, &loss);
     printf("from confident wrong weights: objective %.4g -> %.4g, %lld halvings, Newton step left "
            "%.2e, last step %.2e\n",
            res.objective0, res.objective, (long long)res.halvings, left, res.last_change);
@@ -470,7 +475,7 @@ static void test_errors(void) {
     CHECK_EQ_INT(bnn_von_last_layer(&la, m, ds, &p, NULL), BNN_ENOMEM);
     printf("too little memory: %s\n", bnn_last_error());
     CHECK(strstr(bnn_last_error(), "21 parameters") != NULL);
-    /* bad data: named by the curvature's data check, nothing changed */
+    /* bad data: named by the data check (against the model given), nothing changed */
     bnn_dataset_labels(ds)[3] = CK; /* outside the classes: the data check names it */
     p = bnn_von_default_params();
     CHECK(bnn_von_last_layer(&la, m, ds, &p, NULL) != 0);

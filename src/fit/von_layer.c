@@ -3,8 +3,10 @@
  * Bayesian Learning Rule", JMLR 24(281), 2023, the variational online Newton section) with the
  * Hessian replaced by the generalised Gauss–Newton matrix, which makes it the variational
  * online Gauss–Newton method of Khan et al. ("Fast and Scalable Bayesian Deep Learning by
- * Weight-Perturbation in Adam", ICML 2018) in its full-covariance form. bnn_von_step (von.c)
- * does the update; this file supplies the expectations
+ * Weight-Perturbation in Adam", ICML 2018) in its full-covariance form. The update is
+ * bnn_von_step's (von.c), written out here (von_update) to keep the prior's δI apart from the
+ * curvature, to reuse the precision's Cholesky factor for the next draws and to retry a step at
+ * a smaller rate; this file also supplies the expectations
  *   ḡ = E_q[∇ Σ_r ℓ_r],   H̄ = E_q[GGN of Σ_r ℓ_r]
  * over the training data — at the mean (the delta method) or by Monte Carlo over draws
  * θ = m + L⁻ᵀε from q = N(m, S⁻¹), S = L Lᵀ — and packs the result as a full Laplace-type
@@ -395,14 +397,13 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
 
     /* The posterior: the layer at the mean, and the full curvature C/hscale, whose Laplace
      * precision (curvature/σ² for the Gaussian, where hscale = 1/σ²; the curvature itself
-     * otherwise) plus δI is C + δI = S. Both triangles from the same (upper) entry: symmetric
-     * to the bit. */
+     * otherwise) plus δI is C + δI = S. C is symmetric to the bit: elementwise combinations of
+     * GGNs that bnn_curv_compute mirrors. */
     bnn__free(H), bnn__free(Lc), bnn__free(Hs); /* room for the curvature and its eigenvectors */
     H = Lc = Hs = NULL;
     loss = recorded_loss(loss, w.lik.kind, p->sigma, w.ds->n, K);
-    for (int64_t i = 0; i < P; i++)
-        for (int64_t j = 0; j < P; j++)
-            Cn[i * P + j] = C[(i < j ? i : j) * P + (i < j ? j : i)] / w.hscale;
+    for (int64_t i = 0; i < P * P; i++)
+        Cn[i] = C[i] / w.hscale;
     bnn_curv *c = NULL;
     rc = bnn_curv_from_arrays(&c, BNN_HESS_FULL, P, w_off, ds->n, K, loss, NULL, Cn, 0, NULL, NULL,
                               NULL, NULL);
