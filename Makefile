@@ -7,7 +7,7 @@ BUILD      ?= build
 BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
-DEPS = gcc make cmake python3 python3-jsonschema libopenblas-dev liblapacke-dev zlib1g-dev libcjson-dev dataset-fashion-mnist
+DEPS = gcc make cmake python3 python3-jsonschema python3-numpy libopenblas-dev liblapacke-dev zlib1g-dev libcjson-dev dataset-fashion-mnist
 
 .PHONY: all deps build test test-fast test-asan demo bench bench-torch clean format
 

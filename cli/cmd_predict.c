@@ -20,7 +20,7 @@ int cmd_predict(int argc, char **argv) {
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file (required)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "predict for a dataset's test split (same specs as eval)", 0},
-        {"input", 'i', OPT_STR, &input, "FILE", "predict for the features in FILE: CSV (no target column) or IDX images", 0},
+        {"input", 'i', OPT_STR, &input, "FILE", "predict for the features in FILE: CSV (no target column), NPY (.npy) or IDX images", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the CSV here (required)", 0},
         CLI_PREDICT_OPTS(samples, seed, link),
         {"temperature", 0, OPT_FLOAT, &temperature, "T", "divide the logits by T (default: the file's, else 1)", 0},
@@ -79,7 +79,9 @@ int cmd_predict(int argc, char **argv) {
         const bool csv_in =
             ends_with(input, ".csv") || ends_with(input, ".csv.gz") || ends_with(input, ".txt");
         if ((rc = cli_check_csv_flags(cmd, opts, nopts, NULL, csv_in))) goto done;
-        if (csv_in) {
+        if (ends_with(input, ".npy") || ends_with(input, ".npy.gz")) {
+            rc = bnn_npy_load(&ds, input, NULL, BNN_TASK_CLASSIFICATION);
+        } else if (csv_in) {
             struct bnn_csv_params cp = bnn_csv_default_params();
             cp.target_col = BNN_CSV_NO_TARGET;
             cp.task = BNN_TASK_REGRESSION;

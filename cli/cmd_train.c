@@ -92,7 +92,7 @@ int cmd_train(int argc, char **argv) {
     double prior_prec = 1.0, init_std = 1e-3, kl_weight = 1.0;
     bool quiet = false;
     cli_opt opts[] = {
-        {"data", 'd', OPT_STR, &df.data, "SPEC", "training data: fmnist, moons, sine-gap, sine-hetero, csv:FILE, idx:IMAGES,LABELS (required)", 0},
+        {"data", 'd', OPT_STR, &df.data, "SPEC", "training data: fmnist, moons, sine-gap, sine-hetero, csv:FILE, idx:IMAGES,LABELS, npy:X,Y (required)", 0},
         {"model", 0, OPT_STR, &model, "SPEC", "architecture, e.g. mlp:784-512-256-10 or mlp:2-50-50-2:tanh (default: one that fits the data)", 0},
         {"method", 0, OPT_STR, &method, "NAME", "adamw (default), sgd: MAP; ivon, mfvi: variational (a posterior)", 0},
         {"epochs", 'e', OPT_INT, &epochs, "N", "passes over the data (default 10)", 0},
@@ -115,7 +115,7 @@ int cmd_train(int argc, char **argv) {
         {"kl-weight", 0, OPT_FLOAT, &kl_weight, "X", "mfvi: weight of the KL term (default 1)", 0},
         {"seed", 's', OPT_INT, &df.seed, "N", "random seed: initialisation, shuffling, dropout, weight noise (default 0)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores); results do not depend on it", 0},
-        {"task", 0, OPT_STR, &df.task, "NAME", "csv data: classification or regression (default: from the model's output width)", 0},
+        {"task", 0, OPT_STR, &df.task, "NAME", "csv and npy data: classification or regression (default: from the model's output width)", 0},
         {"target-col", 0, OPT_INT, &df.target_col, "N", "csv data: target column, 0-based, negative from the end (default -1)", 0},
         {"header", 0, OPT_FLAG, &df.header, NULL, "csv data: the first line is a header (default: detect)", 0},
         {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv data: the first line is data", 0},

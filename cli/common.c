@@ -259,13 +259,16 @@ int cli_load_ood(const char *cmd, const char *spec, int64_t seed, const bnn_mode
 int cli_check_csv_flags(const char *cmd, const cli_opt *opts, int nopts, const char *spec,
                         bool input_csv) {
     const bool csv = spec && !strncmp(spec, "csv:", 4);
+    const bool npy = spec && !strncmp(spec, "npy:", 4); /* its targets are read for --task */
     const char *flags[] = {"task", "target-col", "header", "no-header"};
     for (int i = 0; i < 4; i++) {
-        if (!cli_seen(opts, nopts, flags[i]) || csv || (input_csv && i >= 2)) continue;
+        if (!cli_seen(opts, nopts, flags[i]) || csv || (input_csv && i >= 2) || (npy && i == 0))
+            continue;
         if (input_csv || (!spec && i < 2))
             return cli_usage_error(cmd, "--%s is for --data csv:FILE (an --input file holds "
                                    "features only)", flags[i]);
-        return cli_usage_error(cmd, "--%s is for CSV data (csv:FILE); %s is not", flags[i],
+        return cli_usage_error(cmd, "--%s is for CSV data (csv:FILE%s); %s is not", flags[i],
+                               i == 0 ? ") and NumPy data (npy:X,Y" : "",
                                spec ? spec : "the input");
     }
     return 0;

@@ -165,6 +165,16 @@ int bnn_dataset_validate(const bnn_dataset *ds);
 int bnn_idx_load(bnn_dataset **out, const char *images_path, const char *labels_path,
                  int64_t classes);
 
+/* NPY (NumPy's np.save format, versions 1.0 to 3.0; .npy.gz read through zlib too). x_path holds
+ * the features as they are (no scaling), one example per index of the first axis: shape (n,) (one
+ * feature), (n, d), or (n, ...) flattened in C order; (n, h, w) gets the image shape (1, h, w)
+ * and (n, c, h, w) the shape (c, h, w) (PyTorch's layout). Any bool, integer or float dtype of
+ * either byte order, C or Fortran order. y_path holds the targets for task: class labels (whole
+ * numbers >= 0 of any dtype; classes = the largest label + 1), shape (n,) or (n, 1); or regression
+ * targets, shape (n,) or (n, t). y_path NULL: unlabelled (one class, labels 0; task ignored).
+ * BNN_EFORMAT names the file and what is wrong (a dtype, a shape, a value that is not finite). */
+int bnn_npy_load(bnn_dataset **out, const char *x_path, const char *y_path, bnn_task task);
+
 struct bnn_csv_params {
     bool header;        /* the first line holds column names (default: auto-detect) */
     bool header_auto;   /* detect a header: the first line has no empty field and a name (a
@@ -197,13 +207,15 @@ double bnn_toy_sine_hetero_sigma(double x);
  *                        unlabeled: one class, labels 0; the same for both splits (p->seed)
  *   csv:PATH, csv:TRAIN,TEST    a CSV file (p->csv); the same file for both splits unless two
  *   idx:IMAGES, idx:IMAGES,LABELS   the user's IDX files (without labels: one class, labels 0)
+ *   npy:X, npy:X,Y       the user's NPY files (bnn_npy_load with p->csv.task; without Y: one
+ *                        class, labels 0); like idx:, the same files for both splits
  * Image data (fmnist, noise) take modifiers applied left to right: ":rot=DEG" (bilinear rotation
  * about the centre, counter-clockwise, zeros outside) and ":flip" (upside down), e.g.
- * "fmnist:rot=30", "fmnist:flip". csv: and idx: take the rest of the spec as file names. */
+ * "fmnist:rot=30", "fmnist:flip". csv:, idx: and npy: take the rest of the spec as file names. */
 struct bnn_data_params {
     const char *split;      /* "train" (default) or "test" */
     uint64_t seed;          /* for the toy generators */
-    struct bnn_csv_params csv;
+    struct bnn_csv_params csv; /* csv: files; npy: files take csv.task */
 };
 struct bnn_data_params bnn_data_default_params(void);
 int bnn_data_load(bnn_dataset **out, const char *spec, const struct bnn_data_params *p);

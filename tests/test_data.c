@@ -1,5 +1,5 @@
-/* Data: the dataset object, shuffling and gathering, the IDX and CSV readers (each failure mode
- * on small files written here), the toy generators and lookup by spec. */
+/* Data: the dataset object, shuffling and gathering, the IDX, CSV and NPY readers (each failure
+ * mode on small files written here), the toy generators and lookup by spec. */
 #include "check.h"
 #include "core/internal.h"
 
@@ -733,6 +733,315 @@ static void test_data_load(void) {
     bnn_dataset_free(tr);
 }
 
+/* ------------------------------------------------------------------ NPY */
+
+/* An NPY file: magic, version major.0, the header length (2 bytes for version 1, else 4, little
+ * endian), the dict text padded with spaces to a multiple of 64 and ended by '\n' as np.save
+ * does, then the payload. Returns the bytes in buf. */
+static size_t make_npy(unsigned char *buf, int major, const char *dict, const void *payload,
+                       size_t plen) {
+    const size_t pre = major == 1 ? 10 : 12, dl = strlen(dict);
+    size_t hlen = dl + 1;
+    while ((pre + hlen) % 64)
+        hlen++;
+    memcpy(buf, "\x93NUMPY", 6);
+    buf[6] = (unsigned char)major, buf[7] = 0;
+    for (size_t i = 0; i < pre - 8; i++)
+        buf[8 + i] = (unsigned char)(hlen >> (8 * i));
+    memcpy(buf + pre, dict, dl);
+    memset(buf + pre + dl, ' ', hlen - dl - 1);
+    buf[pre + hlen - 1] = '\n';
+    memcpy(buf + pre + hlen, payload, plen);
+    return pre + hlen + plen;
+}
+
+static unsigned char npy_buf[4096];
+
+static const char *npy_file(const char *name, int major, const char *dict, const void *payload,
+                            size_t plen) {
+    const char *path = tmp_path(name);
+    REQUIRE(plen + strlen(dict) + 200 < sizeof npy_buf);
+    write_bytes(path, npy_buf, make_npy(npy_buf, major, dict, payload, plen), false);
+    return path;
+}
+
+/* v stored in big-endian byte order (as a '>f8' array holds it). */
+static void put_be64(unsigned char *p, double v) {
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    for (int b = 0; b < 8; b++)
+        p[b] = (unsigned char)(u >> (56 - 8 * b));
+}
+
+static void test_npy_load(void) {
+    /* float32, C order, with int64 labels: the values as stored, classes = the largest + 1. */
+    const float xf[6] = {0.5f, -1.25f, 3.0f, 1e-30f, -0.0f, 7.0f};
+    const int64_t yl[3] = {2, 0, 4};
+    const char *x = npy_file(
+        "x.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", xf, sizeof xf);
+    const char *y = npy_file(
+        "y.npy", 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", yl, sizeof yl);
+    bnn_dataset *ds = NULL;
+    REQUIRE(bnn_npy_load(&ds, x, y, BNN_TASK_CLASSIFICATION) == 0);
+    CHECK_EQ_INT(bnn_dataset_n(ds), 3);
+    CHECK_EQ_INT(bnn_dataset_dim(ds), 2);
+    CHECK_EQ_INT(bnn_dataset_outputs(ds), 5);
+    CHECK(bnn_dataset_labelled(ds));
+    CHECK(memcmp(bnn_dataset_cx(ds), xf, sizeof xf) == 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_INT(bnn_dataset_clabels(ds)[i], yl[i]);
+    int64_t shape[3];
+    bnn_dataset_image_shape(ds, shape);
+    CHECK_EQ_INT(shape[0], 0);
+    bnn_dataset_free(ds);
+
+    /* Big-endian float64 in Fortran order: element (i, j) is stored at i + 3 j. */
+    unsigned char be[6 * 8];
+    const double xd[3][2] = {{1.5, -2.0}, {0.1, 1e10}, {-3.25, 6.0}};
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 2; j++)
+            put_be64(be + 8 * (i + 3 * j), xd[i][j]);
+    const char *xb = npy_file(
+        "xbe.npy", 1, "{'fortran_order': True, 'shape': (3, 2), 'descr': '>f8'}", be, sizeof be);
+    /* Regression targets (n, 2) as float16 in Fortran order: 1, -2.5, the smallest subnormal,
+     * the largest half, -0 and 0.099976 (0x2e66). */
+    const uint16_t yh[6] = {0x3c00, 0x0001, 0x8000, 0xc100, 0x7bff, 0x2e66};
+    const char *yr =
+        npy_file("yh.npy", 2, "{\"descr\": \"<f2\", \"fortran_order\": True, \"shape\": (3, 2)}",
+                 yh, sizeof yh);
+    REQUIRE(bnn_npy_load(&ds, xb, yr, BNN_TASK_REGRESSION) == 0);
+    CHECK_EQ_INT(bnn_dataset_task(ds), BNN_TASK_REGRESSION);
+    CHECK_EQ_INT(bnn_dataset_outputs(ds), 2);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 2; j++)
+            CHECK(bnn_dataset_cx(ds)[2 * i + j] == (float)xd[i][j]);
+    const float th[3][2] = {{1.0f, -2.5f}, {0x1p-24f, 65504.0f}, {-0.0f, 0x1.998p-4f}};
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 2; j++)
+            CHECK(bnn_dataset_ctargets(ds)[2 * i + j] == th[i][j]);
+    CHECK(signbit(bnn_dataset_ctargets(ds)[4]));
+    bnn_dataset_free(ds);
+
+    /* A rank-3 int16 array in Fortran order (n, h, w) = (2, 3, 4) with negative values: C order
+     * after reading, and the image shape (1, 3, 4); labels as bool, written as version 3.0. */
+    int16_t xi[24];
+    for (int i = 0; i < 2; i++)
+        for (int r = 0; r < 3; r++)
+            for (int c = 0; c < 4; c++)
+                xi[i + 2 * (r + 3 * c)] = (int16_t)(-100 * i + 10 * r + c - 5);
+    const unsigned char yb[2] = {1, 0};
+    x = npy_file("xi.npy", 1, "{'descr': '<i2', 'fortran_order': True, 'shape': (2L, 3L, 4L), }",
+                 xi, sizeof xi);
+    y = npy_file("yb.npy", 3, "{'descr': '|b1', 'fortran_order': False, 'shape': (2, 1), }", yb,
+                 sizeof yb);
+    REQUIRE(bnn_npy_load(&ds, x, y, BNN_TASK_CLASSIFICATION) == 0);
+    CHECK_EQ_INT(bnn_dataset_dim(ds), 12);
+    for (int i = 0; i < 2; i++)
+        for (int r = 0; r < 3; r++)
+            for (int c = 0; c < 4; c++)
+                CHECK(bnn_dataset_cx(ds)[12 * i + 4 * r + c] == (float)(-100 * i + 10 * r + c - 5));
+    bnn_dataset_image_shape(ds, shape);
+    CHECK(shape[0] == 1 && shape[1] == 3 && shape[2] == 4);
+    CHECK(bnn_dataset_clabels(ds)[0] == 1 && bnn_dataset_clabels(ds)[1] == 0);
+    CHECK_EQ_INT(bnn_dataset_outputs(ds), 2);
+    bnn_dataset_free(ds);
+
+    /* (n, c, h, w) u8 without labels: unlabelled, PyTorch's image layout, values unscaled; the
+     * same bytes gzip-compressed read the same. */
+    unsigned char xu[2 * 3 * 2 * 2];
+    for (int i = 0; i < 24; i++)
+        xu[i] = (unsigned char)(i * 11);
+    x = npy_file("xu.npy", 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3, 2, 2), }",
+                 xu, sizeof xu);
+    const char *xg = tmp_path("xu.npy.gz");
+    write_bytes(xg, npy_buf,
+                make_npy(npy_buf, 1,
+                         "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3, 2, 2), }", xu,
+                         sizeof xu),
+                true);
+    for (int gz = 0; gz < 2; gz++) {
+        REQUIRE(bnn_npy_load(&ds, gz ? xg : x, NULL, BNN_TASK_REGRESSION) == 0);
+        CHECK_EQ_INT(bnn_dataset_task(ds), BNN_TASK_CLASSIFICATION);
+        CHECK(!bnn_dataset_labelled(ds));
+        CHECK_EQ_INT(bnn_dataset_outputs(ds), 1);
+        CHECK(bnn_dataset_clabels(ds)[0] == 0 && bnn_dataset_clabels(ds)[1] == 0);
+        for (int i = 0; i < 24; i++)
+            CHECK(bnn_dataset_cx(ds)[i] == (float)(i * 11));
+        bnn_dataset_image_shape(ds, shape);
+        CHECK(shape[0] == 3 && shape[1] == 2 && shape[2] == 2);
+        bnn_dataset_free(ds);
+    }
+
+    /* One feature per example as shape (n,); uint32 and int8 labels, big-endian uint16 targets. */
+    const double x1[4] = {1, 2, 3, 4};
+    const int8_t y8[4] = {0, 1, 1, 0};
+    const unsigned char y16[8] = {0x01, 0x02, 0xff, 0xff, 0, 0, 0x80, 0};
+    x = npy_file("x1.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }", x1,
+                 sizeof x1);
+    y = npy_file("y8.npy", 1, "{'descr': '|i1', 'fortran_order': False, 'shape': (4,), }", y8,
+                 sizeof y8);
+    REQUIRE(bnn_npy_load(&ds, x, y, BNN_TASK_CLASSIFICATION) == 0);
+    CHECK_EQ_INT(bnn_dataset_dim(ds), 1);
+    CHECK(bnn_dataset_cx(ds)[3] == 4.0f && bnn_dataset_clabels(ds)[1] == 1);
+    bnn_dataset_free(ds);
+    y = npy_file("y16.npy", 1, "{'descr': '>u2', 'fortran_order': False, 'shape': (4,), }", y16,
+                 sizeof y16);
+    REQUIRE(bnn_npy_load(&ds, x, y, BNN_TASK_REGRESSION) == 0);
+    CHECK(bnn_dataset_ctargets(ds)[0] == 258.0f && bnn_dataset_ctargets(ds)[1] == 65535.0f &&
+          bnn_dataset_ctargets(ds)[2] == 0.0f && bnn_dataset_ctargets(ds)[3] == 32768.0f);
+    bnn_dataset_free(ds);
+
+    /* Through the spec: npy:X,Y with the task of the CSV settings, the same for both splits. */
+    struct bnn_data_params p = bnn_data_default_params();
+    p.split = "test";
+    char spec[1200];
+    snprintf(spec, sizeof spec, "npy:%s,%s", x, y);
+    REQUIRE(bnn_data_load(&ds, spec, &p) == 0);
+    CHECK_EQ_INT(bnn_dataset_task(ds), BNN_TASK_CLASSIFICATION);
+    CHECK_EQ_INT(bnn_dataset_outputs(ds), 65536);
+    bnn_dataset_free(ds);
+    p.csv.task = BNN_TASK_REGRESSION;
+    REQUIRE(bnn_data_load(&ds, spec, &p) == 0);
+    CHECK(bnn_dataset_ctargets(ds)[1] == 65535.0f);
+    bnn_dataset_free(ds);
+    CHECK_EQ_INT(bnn_data_load(&ds, "npy:", &p), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_data_load(&ds, "npy:a,b,c", &p), BNN_EINVAL);
+}
+
+static void test_npy_errors(void) {
+    bnn_dataset *ds = (bnn_dataset *)&ds;
+    const float f6[6] = {1, 2, 3, 4, 5, 6};
+    /* Copies: tmp_path's buffers are reused. */
+    char ok[512], p[512];
+    snprintf(ok, sizeof ok, "%s",
+             npy_file("ok.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }",
+                      f6, sizeof f6));
+    snprintf(p, sizeof p, "%s", tmp_path("bad.npy"));
+
+    /* Files that are not NPY, or whose first bytes are damaged. */
+    static const struct {
+        const char *bytes;
+        size_t len;
+        const char *frag;
+    } head[] = {
+        {"", 0, "the file is empty"},
+        {"1,2\n3,4\n", 8, "not an NPY file"},
+        {"PK\x03\x04\x14\0\0\0", 8, "NPZ archive"},
+        {"\x93NUMPY\x01", 7, "not an NPY file"},
+        {"\x93NUMPY\x04\x00\x10\x00", 10, "version 4.0"},
+        {"\x93NUMPY\x02\x00\x10\x00", 10, "header length"}, /* a 4-byte length cut short */
+        {"\x93NUMPY\x01\x00\x00\x00", 10, "a header of 0 bytes"},
+        {"\x93NUMPY\x02\x00\x00\x00\x02\x00", 12, "a header of 131072 bytes"},
+        {"\x93NUMPY\x01\x00\x40\x00{'descr'", 17, "truncated: the header needs 64 bytes"},
+    };
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++) {
+        ds = (bnn_dataset *)&ds;
+        write_bytes(p, head[i].bytes, head[i].len, false);
+        expect_error(bnn_npy_load(&ds, p, NULL, BNN_TASK_CLASSIFICATION), BNN_EFORMAT, "bad.npy",
+                     head[i].frag, NULL);
+        CHECK(ds == NULL);
+    }
+
+    /* Headers that do not say what they must. Each names the file and the fault. */
+    static const struct {
+        const char *dict, *frag;
+    } bad[] = {
+        {"{'descr': '<f4', 'fortran_order': Maybe, 'shape': (3, 2), }",
+         "cannot read the NPY header"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (3, -2), }",
+         "cannot read the NPY header"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2) }x",
+         "cannot read the NPY header"},
+        {"'descr': '<f4'", "cannot read the NPY header"},
+        {"{'descr': '<f\\4', 'fortran_order': False, 'shape': (3, 2), }",
+         "cannot read the NPY header"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), 'extra': 1}",
+         "unknown key 'extra'"},
+        {"{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (3, 2)}",
+         "repeated key 'descr'"},
+        {"{'descr': '<f4', 'fortran_order': False}", "lacks 'shape'"},
+        {"{'descr': [('a', '<f4'), ('b', '<f4')], 'fortran_order': False, 'shape': (3,)}",
+         "structured dtype"},
+        {"{'descr': '<c8', 'fortran_order': False, 'shape': (3,), }",
+         "dtype '<c8' is not supported"},
+        {"{'descr': '|O', 'fortran_order': False, 'shape': (3,), }", "dtype '|O' is not supported"},
+        {"{'descr': '<U3', 'fortran_order': False, 'shape': (3,), }",
+         "dtype '<U3' is not supported"},
+        {"{'descr': '<f16', 'fortran_order': False, 'shape': (3,), }",
+         "dtype '<f16' is not supported"},
+        {"{'descr': '|f4', 'fortran_order': False, 'shape': (3,), }", "no byte order"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (4194304, 4194304, 65536), }", "2^40"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }",
+         "cannot read the NPY header"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (), }", "scalar"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (0, 2), }", "no examples"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (3, 0), }", "no features"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (3, 3), }", "truncated"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ds = (bnn_dataset *)&ds;
+        npy_file("bad.npy", 1, bad[i].dict, f6, sizeof f6);
+        expect_error(bnn_npy_load(&ds, p, NULL, BNN_TASK_CLASSIFICATION), BNN_EFORMAT, "bad.npy",
+                     bad[i].frag, NULL);
+        CHECK(ds == NULL);
+    }
+
+    /* Values: NaN and a float64 beyond single precision among the features name row and column;
+     * targets that are no class labels, or not finite. */
+    const float fn[6] = {1, 2, 3, NAN, 5, 6};
+    npy_file("bad.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", fn,
+             sizeof fn);
+    expect_error(bnn_npy_load(&ds, p, NULL, BNN_TASK_CLASSIFICATION), BNN_EFORMAT,
+                 "row 1, column 1", "nan", NULL);
+    const double dn[2] = {1.0, 1e300};
+    npy_file("bad.npy", 1, "{'descr': '<f8', 'fortran_order': True, 'shape': (1, 2), }", dn,
+             sizeof dn);
+    expect_error(bnn_npy_load(&ds, p, NULL, BNN_TASK_CLASSIFICATION), BNN_EFORMAT,
+                 "row 0, column 1", "beyond single precision", NULL);
+    const double yd[3] = {0.0, 1.5, 1.0};
+    npy_file("bad.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", yd,
+             sizeof yd);
+    expect_error(bnn_npy_load(&ds, ok, p, BNN_TASK_CLASSIFICATION), BNN_EFORMAT, "row 1", "1.5",
+                 "not a class label", "--task regression", NULL);
+    CHECK_EQ_INT(bnn_npy_load(&ds, ok, p, BNN_TASK_REGRESSION), 0);
+    bnn_dataset_free(ds);
+    const int32_t yn[3] = {0, 1, -1};
+    npy_file("bad.npy", 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }", yn,
+             sizeof yn);
+    expect_error(bnn_npy_load(&ds, ok, p, BNN_TASK_CLASSIFICATION), BNN_EFORMAT, "row 2", "-1",
+                 NULL);
+    const float yi[3] = {0, INFINITY, 1};
+    npy_file("bad.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", yi,
+             sizeof yi);
+    expect_error(bnn_npy_load(&ds, ok, p, BNN_TASK_REGRESSION), BNN_EFORMAT, "row 1, column 0",
+                 "inf", NULL);
+
+    /* Shapes that do not fit the features. */
+    npy_file("bad.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", f6, 8);
+    expect_error(bnn_npy_load(&ds, ok, p, BNN_TASK_REGRESSION), BNN_EFORMAT, "(2,)", "(3, 2)",
+                 NULL);
+    npy_file("bad.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", f6,
+             sizeof f6);
+    expect_error(bnn_npy_load(&ds, ok, p, BNN_TASK_CLASSIFICATION), BNN_EFORMAT,
+                 "one class label per example", "argmax", NULL);
+    CHECK_EQ_INT(bnn_npy_load(&ds, ok, p, BNN_TASK_REGRESSION), 0);
+    CHECK_EQ_INT(bnn_dataset_outputs(ds), 2);
+    bnn_dataset_free(ds);
+    npy_file("bad.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 1, 2), }", f6,
+             sizeof f6);
+    expect_error(bnn_npy_load(&ds, ok, p, BNN_TASK_REGRESSION), BNN_EFORMAT, "(3, 1, 2)", NULL);
+
+    /* A missing file; the arguments. */
+    expect_error(bnn_npy_load(&ds, tmp_path("absent.npy"), NULL, BNN_TASK_CLASSIFICATION), BNN_EIO,
+                 "absent.npy", NULL);
+    expect_error(bnn_npy_load(&ds, ok, tmp_path("absent.npy"), BNN_TASK_CLASSIFICATION), BNN_EIO,
+                 "absent.npy", NULL);
+    CHECK(ds == NULL);
+    CHECK_EQ_INT(bnn_npy_load(NULL, ok, NULL, BNN_TASK_CLASSIFICATION), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_npy_load(&ds, NULL, NULL, BNN_TASK_CLASSIFICATION), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_npy_load(&ds, ok, NULL, (bnn_task)7), BNN_EINVAL);
+}
+
 /* fmnist through BNN_FMNIST_DIR, on small files with the real names; then a missing dir. */
 static void test_fmnist_dir(void) {
     const char *saved = getenv("BNN_FMNIST_DIR");
@@ -834,6 +1143,8 @@ int main(void) {
     test_moons();
     test_sine_gap();
     test_data_load();
+    test_npy_load();
+    test_npy_errors();
     test_fmnist_dir();
     test_fmnist_installed();
     return CHECK_DONE();

@@ -4,6 +4,8 @@
 
 #include "core/internal.h"
 
+#include <zlib.h>
+
 /* Philox streams used by the data module. The high 32 bits name the purpose, so these streams
  * never meet the model's per-layer initialisation streams (0, 1, ...) or the trainer's dropout
  * streams (2^32 + epoch), and a draw here never shifts a draw there.
@@ -52,5 +54,19 @@ void bnn__image_flip_vertical(float *out, const float *in, int64_t h, int64_t w)
  * cannot be allocated. */
 int bnn__dataset_rotate(bnn_dataset *ds, double degrees);
 int bnn__dataset_flip_vertical(bnn_dataset *ds);
+
+/* Binary files read through zlib (src/data/gz.c), plain or gzip-compressed alike. Each returns 0
+ * or records an error naming path and `what` (the part being read): BNN_EIO for the operating
+ * system's failures, BNN_EFORMAT for a damaged gzip stream or a file that ends too soon,
+ * BNN_ENOMEM. bnn__gz_read_payload allocates its buffer in growing pieces, so a header that
+ * claims more data than the file holds costs about twice what is there before the truncation is
+ * reported, and afterwards reads one byte more so that zlib checks a gzip member's CRC. */
+int bnn__gz_open(gzFile *f, const char *path);
+int bnn__gz_read_failure(gzFile f, const char *path, const char *what, size_t want, size_t got);
+int bnn__gz_read_exact(gzFile f, const char *path, const char *what, unsigned char *buf,
+                       size_t len);
+int bnn__gz_read_payload(gzFile f, const char *path, const char *what, size_t want,
+                         unsigned char **out);
+int bnn__gz_close(gzFile f, const char *path);
 
 #endif

@@ -4,17 +4,11 @@
  * gzip-compressed and plain files alike, so "x.gz" and "x" both work. */
 #include "data/data.h"
 
-#include <errno.h>
-#include <limits.h>
 #include <string.h>
-#include <zlib.h>
 
 /* More elements than this in one file is a corrupted header, not a dataset: 2^40 u8 elements
  * would be a terabyte. The bound also keeps every product of dimensions inside int64_t. */
 #define IDX_MAX_ELEMENTS ((int64_t)1 << 40)
-/* The payload is read in growing pieces, so a header that claims more data than the file holds
- * costs at most about twice the bytes actually present before the truncation is reported. */
-#define IDX_FIRST_PIECE ((size_t)1 << 20)
 
 typedef struct idx_header {
     int dtype;
@@ -36,48 +30,6 @@ static const char *dtype_name(int dtype) {
     }
 }
 
-static int open_file(gzFile *f, const char *path) {
-    errno = 0;
-    *f = gzopen(path, "rb");
-    if (!*f)
-        return bnn__error(BNN_EIO, "%s: cannot open: %s", path,
-                          errno ? strerror(errno) : "out of memory");
-    /* A larger zlib input buffer than the 8 KiB default halves the time to inflate an image set. */
-    gzbuffer(*f, 1 << 17);
-    return 0;
-}
-
-/* Turns a short gzread into the right error: an operating-system read failure is BNN_EIO, a
- * damaged gzip stream or a file that simply ends too soon is BNN_EFORMAT. */
-static int read_failure(gzFile f, const char *path, const char *what, size_t want, size_t got) {
-    int zerr = Z_OK;
-    const char *zmsg = gzerror(f, &zerr);
-    if (zerr == Z_ERRNO)
-        return bnn__error(BNN_EIO, "%s: read error in the %s: %s", path, what, strerror(errno));
-    if (zerr == Z_DATA_ERROR)
-        return bnn__error(BNN_EFORMAT, "%s: corrupt gzip data in the %s: %s", path, what, zmsg);
-    if (zerr == Z_MEM_ERROR)
-        return bnn__error(BNN_ENOMEM, "%s: out of memory while decompressing", path);
-    return bnn__error(BNN_EFORMAT,
-                      "%s: truncated: the %s needs %zu bytes but the file ends after "
-                      "%zu",
-                      path, what, want, got);
-}
-
-/* Reads exactly len bytes or fails, looping because one gzread is limited to INT_MAX bytes. */
-static int read_exact(gzFile f, const char *path, const char *what, unsigned char *buf,
-                      size_t len) {
-    size_t got = 0;
-    while (got < len) {
-        size_t ask = len - got;
-        if (ask > (size_t)1 << 30) ask = (size_t)1 << 30;
-        int r = gzread(f, buf + got, (unsigned)ask);
-        if (r <= 0) return read_failure(f, path, what, len, got);
-        got += (size_t)r;
-    }
-    return 0;
-}
-
 static int read_header(gzFile f, const char *path, idx_header *h) {
     unsigned char magic[4];
     int r = gzread(f, magic, 4);
@@ -86,7 +38,7 @@ static int read_header(gzFile f, const char *path, idx_header *h) {
         gzerror(f, &zerr);
         if (zerr == Z_OK) return bnn__error(BNN_EFORMAT, "%s: the file is empty", path);
     }
-    if (r != 4) return read_failure(f, path, "magic number", 4, r > 0 ? (size_t)r : 0);
+    if (r != 4) return bnn__gz_read_failure(f, path, "magic number", 4, r > 0 ? (size_t)r : 0);
     if (magic[0] != 0 || magic[1] != 0 || !dtype_name(magic[2]) || magic[3] == 0)
         return bnn__error(BNN_EFORMAT,
                           "%s: bad magic number %02x %02x %02x %02x: not an IDX file "
@@ -95,7 +47,7 @@ static int read_header(gzFile f, const char *path, idx_header *h) {
     h->dtype = magic[2];
     h->ndim = magic[3];
     unsigned char raw[4 * 255];
-    int rc = read_exact(f, path, "dimensions", raw, 4 * (size_t)h->ndim);
+    int rc = bnn__gz_read_exact(f, path, "dimensions", raw, 4 * (size_t)h->ndim);
     if (rc) return rc;
     int64_t total = 1;
     h->per_item = 1;
@@ -114,55 +66,6 @@ static int read_header(gzFile f, const char *path, idx_header *h) {
         if (i > 0) h->per_item *= h->dims[i];
     }
     h->items = h->dims[0];
-    return 0;
-}
-
-/* Reads the element bytes of a u8 file into a new malloc'd buffer of exactly want bytes. */
-static int read_payload(gzFile f, const char *path, const char *what, size_t want,
-                        unsigned char **out) {
-    *out = NULL;
-    size_t cap = want < IDX_FIRST_PIECE ? want : IDX_FIRST_PIECE, got = 0;
-    unsigned char *buf = malloc(cap);
-    if (!buf) return bnn__error(BNN_ENOMEM, "%s: cannot allocate %zu bytes", path, cap);
-    while (got < want) {
-        if (got == cap) {
-            size_t next = cap > want / 2 ? want : cap * 2;
-            unsigned char *grown = realloc(buf, next);
-            if (!grown) {
-                free(buf);
-                return bnn__error(BNN_ENOMEM, "%s: cannot allocate %zu bytes", path, next);
-            }
-            buf = grown, cap = next;
-        }
-        size_t ask = cap - got;
-        if (ask > (size_t)1 << 30) ask = (size_t)1 << 30;
-        int r = gzread(f, buf + got, (unsigned)ask);
-        if (r <= 0) {
-            free(buf);
-            return read_failure(f, path, what, want, got);
-        }
-        got += (size_t)r;
-    }
-    /* zlib checks a gzip member's CRC only when it reaches the member's end, which reading the
-     * payload alone does not do. Asking for one more byte gets there, so a corrupted .gz is
-     * reported rather than loaded. Extra bytes after the payload are tolerated. */
-    unsigned char extra;
-    if (gzread(f, &extra, 1) < 0) {
-        free(buf);
-        return read_failure(f, path, what, want, want);
-    }
-    *out = buf;
-    return 0;
-}
-
-static int close_file(gzFile f, const char *path) {
-    int r = gzclose(f);
-    /* Z_BUF_ERROR: the gzip stream ends early (a truncated trailer); Z_DATA_ERROR: its check
-     * value is wrong. Both are a damaged file, not an I/O failure. */
-    if (r == Z_BUF_ERROR || r == Z_DATA_ERROR)
-        return bnn__error(BNN_EFORMAT, "%s: the gzip stream is truncated or corrupt (zlib code "
-                          "%d)", path, r);
-    if (r != Z_OK) return bnn__error(BNN_EIO, "%s: error closing the file (zlib code %d)", path, r);
     return 0;
 }
 
@@ -200,7 +103,7 @@ int bnn_idx_load(bnn_dataset **out, const char *images_path, const char *labels_
     idx_header hi, hl;
     int64_t n = 0, d = 0;
     int rc;
-    if ((rc = open_file(&fi, images_path))) goto fail;
+    if ((rc = bnn__gz_open(&fi, images_path))) goto fail;
     if ((rc = read_header(fi, images_path, &hi))) goto fail;
     if (hi.dtype != 0x08 || hi.ndim < 2) {
         rc = bnn__error(BNN_EFORMAT,
@@ -211,7 +114,7 @@ int bnn_idx_load(bnn_dataset **out, const char *images_path, const char *labels_
     }
     /* Without a labels file the images are unlabelled (one class, labels 0), e.g. OOD inputs. */
     if (!labels_path) hl = hi, classes = 1;
-    if (labels_path && (rc = open_file(&fl, labels_path))) goto fail;
+    if (labels_path && (rc = bnn__gz_open(&fl, labels_path))) goto fail;
     if (labels_path && (rc = read_header(fl, labels_path, &hl))) goto fail;
     if (labels_path && (hl.dtype != 0x08 || hl.ndim != 1)) {
         rc = bnn__error(BNN_EFORMAT,
@@ -233,7 +136,8 @@ int bnn_idx_load(bnn_dataset **out, const char *images_path, const char *labels_
         goto fail;
     }
 
-    if (labels_path && (rc = read_payload(fl, labels_path, "labels", (size_t)n, &labels))) goto fail;
+    if (labels_path && (rc = bnn__gz_read_payload(fl, labels_path, "labels", (size_t)n, &labels)))
+        goto fail;
     for (int64_t i = 0; labels && i < n; i++) {
         if (labels[i] >= classes) {
             rc = bnn__error(BNN_EFORMAT,
@@ -243,12 +147,13 @@ int bnn_idx_load(bnn_dataset **out, const char *images_path, const char *labels_
             goto fail;
         }
     }
-    rc = fl ? close_file(fl, labels_path) : 0;
+    rc = fl ? bnn__gz_close(fl, labels_path) : 0;
     fl = NULL;
     if (rc) goto fail;
 
-    if ((rc = read_payload(fi, images_path, "pixel data", (size_t)(n * d), &pixels))) goto fail;
-    rc = close_file(fi, images_path);
+    if ((rc = bnn__gz_read_payload(fi, images_path, "pixel data", (size_t)(n * d), &pixels)))
+        goto fail;
+    rc = bnn__gz_close(fi, images_path);
     fi = NULL;
     if (rc) goto fail;
 

@@ -9,13 +9,15 @@
  *   idx:IMAGES                 the user's own IDX images, scaled to [0, 1]; unlabeled (one class,
  *                              every label 0)
  *   idx:IMAGES,LABELS          the same with u8 labels; classes = the largest label + 1
+ *   npy:X, npy:X,Y             NumPy arrays (src/data/npy.c), the targets read for p->csv.task;
+ *                              without Y unlabeled; the same files for both splits, as idx:
  *
  * fmnist, moons, sine-gap, sine-hetero and noise take modifiers after a colon, applied left to
  * right to every example of the split: rot=DEG (turn each image DEG degrees counter-clockwise
  * about its centre, bilinear, background 0) and flip (turn it upside down). They need data with an image shape, so
  * "fmnist:rot=30", "fmnist:flip:rot=-15" and "noise:rot=45" are valid and "moons:flip" is not. A
- * csv: or idx: spec takes the rest of the string as file names, which may contain colons, so it
- * takes no modifiers. */
+ * csv:, idx: or npy: spec takes the rest of the string as file names, which may contain colons,
+ * so it takes no modifiers. */
 #include "data/data.h"
 
 #include <errno.h>
@@ -45,7 +47,7 @@
 
 #define VALID_SPECS                                                                                \
     "fmnist, moons, sine-gap, sine-hetero, noise, noise:D, noise:D:N, csv:PATH, csv:TRAIN,TEST, "  \
-    "idx:IMAGES, idx:IMAGES,LABELS; the built-in sets take the modifiers "                         \
+    "idx:IMAGES, idx:IMAGES,LABELS, npy:X, npy:X,Y; the built-in sets take the modifiers "         \
     ":rot=DEG and :flip on image data, e.g. fmnist:rot=30"
 #define VALID_MODIFIERS "rot=DEG, flip"
 
@@ -94,9 +96,10 @@ static int load_fmnist(bnn_dataset **out, bool test) {
     return bnn_idx_load(out, images, labels, FMNIST_CLASSES);
 }
 
-/* Splits "FIRST" or "FIRST,SECOND" (kind is "csv" or "idx", for messages). A single comma splits
- * the two files; more than one is ambiguous, since a path may itself contain a comma. *first is a
- * malloc'd copy owned by the caller; *second points into rest, or is NULL without a comma. */
+/* Splits "FIRST" or "FIRST,SECOND" (kind is "csv", "idx" or "npy", for messages). A single comma
+ * splits the two files; more than one is ambiguous, since a path may itself contain a comma.
+ * *first is a malloc'd copy owned by the caller; *second points into rest, or is NULL without a
+ * comma. */
 static int split_paths(const char *kind, const char *rest, const char *forms, char **first,
                        const char **second) {
     *first = NULL, *second = NULL;
@@ -150,6 +153,17 @@ static int load_idx(bnn_dataset **out, const char *rest) {
         if ((*out)->labels[i] > top) top = (*out)->labels[i];
     (*out)->k = (int64_t)top + 1;
     return 0;
+}
+
+/* "npy:X" or "npy:X,Y": NumPy arrays, the same for both splits. */
+static int load_npy(bnn_dataset **out, const char *rest, bnn_task task) {
+    char *x = NULL;
+    const char *y = NULL;
+    int rc = split_paths("npy", rest, "npy:X or npy:X,Y", &x, &y);
+    if (rc) return rc;
+    rc = bnn_npy_load(out, x, y, task);
+    free(x);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- modifiers */
@@ -289,6 +303,8 @@ int bnn_data_load(bnn_dataset **out, const char *spec, const struct bnn_data_par
         rc = load_csv(out, spec + 4, test, &p->csv);
     } else if (strncmp(spec, "idx:", 4) == 0) {
         rc = load_idx(out, spec + 4);
+    } else if (strncmp(spec, "npy:", 4) == 0) {
+        rc = load_npy(out, spec + 4, p->csv.task);
     } else {
         /* A built-in name, then optional ":"-separated counts (noise) and modifiers. */
         const char *tail = strchr(spec, ':');

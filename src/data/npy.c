@@ -1,0 +1,518 @@
+/* NPY reader: the format of NumPy's np.save (numpy.lib.format, versions 1.0, 2.0 and 3.0).
+ *
+ * A file is the magic "\x93NUMPY", a major and a minor version byte, the header's length (2 bytes
+ * little-endian in version 1, 4 bytes in versions 2 and 3), then the header: the text of a Python
+ * dict with exactly the keys 'descr' (the dtype, e.g. '<f4'), 'fortran_order' (True or False) and
+ * 'shape' (a tuple of integers), padded with spaces and ended by a newline. The elements follow,
+ * in C (row-major) order unless fortran_order is True. The header is parsed here by a small
+ * reader of just that grammar, never evaluated. Files are read through zlib (src/data/gz.c), so a
+ * gzip-compressed .npy.gz works too.
+ *
+ * Supported: bool, signed and unsigned integers of 1, 2, 4 and 8 bytes, and floats of 2, 4 and 8
+ * bytes, in either byte order. Refused with a message: structured dtypes (a list of fields),
+ * complex, strings, objects, dates; .npz archives (a zip of .npy files). */
+#include "data/data.h"
+
+#include <math.h>
+#include <string.h>
+
+/* More elements than this is a corrupted header, not a dataset (2^40 float32 values would be
+ * 4 TiB). The bound also keeps every product of dimensions and the byte count inside int64_t. */
+#define NPY_MAX_ELEMENTS ((int64_t)1 << 40)
+/* numpy's own reader refuses headers over 10000 bytes unless told otherwise; this one allows
+ * more, but a header of megabytes is damage, not a shape. */
+#define NPY_MAX_HEADER 65536
+/* numpy 2 allows 64 dimensions (numpy 1: 32). */
+#define NPY_MAX_DIMS 64
+
+typedef struct npy_array {
+    const char *path;
+    char order;   /* '<' little-endian, '>' big-endian (a one-byte dtype: '<') */
+    char kind;    /* 'b' bool, 'i' signed, 'u' unsigned integer, 'f' float */
+    int size;     /* bytes per element */
+    bool fortran; /* column-major: the first index varies fastest */
+    int ndim;
+    int64_t dims[NPY_MAX_DIMS];
+    int64_t count; /* the product of dims (1 for a scalar) */
+    unsigned char *data;
+} npy_array;
+
+/* ---------------------------------------------------------------- the header's text */
+
+typedef struct lexer {
+    const char *p, *end;
+} lexer;
+
+static void skip_space(lexer *lx) {
+    while (lx->p < lx->end && (*lx->p == ' ' || *lx->p == '\t' || *lx->p == '\n' || *lx->p == '\r'))
+        lx->p++;
+}
+
+/* Consumes c (after white space) if it is next. */
+static bool eat(lexer *lx, char c) {
+    skip_space(lx);
+    if (lx->p < lx->end && *lx->p == c) {
+        lx->p++;
+        return true;
+    }
+    return false;
+}
+
+/* A quoted string ('...' or "...") into buf; the header's strings need no escapes, so a
+ * backslash is refused rather than interpreted. */
+static bool read_string(lexer *lx, char *buf, size_t cap) {
+    skip_space(lx);
+    if (lx->p >= lx->end || (*lx->p != '\'' && *lx->p != '"')) return false;
+    const char q = *lx->p++;
+    size_t len = 0;
+    while (lx->p < lx->end && *lx->p != q) {
+        if (*lx->p == '\\' || len + 1 >= cap) return false;
+        buf[len++] = *lx->p++;
+    }
+    if (lx->p >= lx->end) return false;
+    lx->p++;
+    buf[len] = '\0';
+    return true;
+}
+
+/* A whole number >= 0 (Python 2's numpy wrote a trailing L on long integers). */
+static bool read_count(lexer *lx, int64_t *v) {
+    skip_space(lx);
+    int64_t x = 0;
+    const char *start = lx->p;
+    while (lx->p < lx->end && *lx->p >= '0' && *lx->p <= '9') {
+        if (x > (INT64_MAX - 9) / 10) return false;
+        x = 10 * x + (*lx->p++ - '0');
+    }
+    if (lx->p == start) return false;
+    if (lx->p < lx->end && *lx->p == 'L') lx->p++;
+    *v = x;
+    return true;
+}
+
+static bool read_word(lexer *lx, const char *w) {
+    skip_space(lx);
+    size_t n = strlen(w);
+    if ((size_t)(lx->end - lx->p) < n || memcmp(lx->p, w, n) != 0) return false;
+    lx->p += n;
+    return true;
+}
+
+static bool little_endian_host(void) {
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
+/* Decodes a dtype string such as '<f4', '|u1', '>i8' or '|b1'. */
+static int parse_descr(npy_array *a, const char *descr) {
+    const char *d = descr;
+    char order = *d;
+    if (order == '<' || order == '>' || order == '|' || order == '=')
+        d++;
+    else
+        order = '|';
+    if (order == '=') order = little_endian_host() ? '<' : '>'; /* native: this machine's */
+    const char kind = d[0];
+    int size = 0;
+    if (d[0] && d[1] >= '1' && d[1] <= '8' && d[2] == '\0') size = d[1] - '0';
+    bool ok =
+        (kind == 'b' && size == 1) ||
+        ((kind == 'i' || kind == 'u') && (size == 1 || size == 2 || size == 4 || size == 8)) ||
+        (kind == 'f' && (size == 2 || size == 4 || size == 8));
+    if (!ok)
+        return bnn__error(
+            BNN_EFORMAT,
+            "%s: dtype '%s' is not supported (bool, integer and float arrays are: "
+            "e.g. '<f4', '<f8', '<i8', '|u1'); convert it with arr.astype(np.float32)",
+            a->path, descr);
+    if (size > 1 && order == '|')
+        return bnn__error(BNN_EFORMAT, "%s: dtype '%s' has no byte order", a->path, descr);
+    a->order = size == 1 ? '<' : order, a->kind = kind, a->size = size;
+    return 0;
+}
+
+/* The header dict: {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), } in any key
+ * order, each key once. */
+static int parse_header(npy_array *a, const char *text, size_t len) {
+    lexer lx = {text, text + len};
+    bool have_descr = false, have_order = false, have_shape = false;
+    char key[32], descr[32];
+    if (!eat(&lx, '{')) goto bad;
+    while (!eat(&lx, '}')) {
+        if (!read_string(&lx, key, sizeof key) || !eat(&lx, ':')) goto bad;
+        if (!strcmp(key, "descr") && !have_descr) {
+            skip_space(&lx);
+            if (lx.p < lx.end && *lx.p == '[')
+                return bnn__error(BNN_EFORMAT,
+                                  "%s: a structured dtype (a list of fields) is not supported; "
+                                  "save a plain numeric array",
+                                  a->path);
+            if (!read_string(&lx, descr, sizeof descr)) goto bad;
+            have_descr = true;
+        } else if (!strcmp(key, "fortran_order") && !have_order) {
+            if (read_word(&lx, "True"))
+                a->fortran = true;
+            else if (read_word(&lx, "False"))
+                a->fortran = false;
+            else
+                goto bad;
+            have_order = true;
+        } else if (!strcmp(key, "shape") && !have_shape) {
+            if (!eat(&lx, '(')) goto bad;
+            a->ndim = 0;
+            while (!eat(&lx, ')')) {
+                if (a->ndim == NPY_MAX_DIMS)
+                    return bnn__error(BNN_EFORMAT, "%s: more than %d dimensions", a->path,
+                                      NPY_MAX_DIMS);
+                if (!read_count(&lx, &a->dims[a->ndim])) goto bad;
+                a->ndim++;
+                if (!eat(&lx, ',')) {
+                    if (!eat(&lx, ')')) goto bad;
+                    break;
+                }
+            }
+            have_shape = true;
+        } else {
+            const bool known =
+                !strcmp(key, "descr") || !strcmp(key, "fortran_order") || !strcmp(key, "shape");
+            return bnn__error(BNN_EFORMAT,
+                              "%s: the header has %s key '%s' (an NPY header holds 'descr', "
+                              "'fortran_order' and 'shape', once each)",
+                              a->path, known ? "a repeated" : "an unknown", key);
+        }
+        if (!eat(&lx, ',')) {
+            if (!eat(&lx, '}')) goto bad;
+            break;
+        }
+    }
+    skip_space(&lx);
+    if (lx.p != lx.end) goto bad;
+    if (!have_descr || !have_order || !have_shape)
+        return bnn__error(BNN_EFORMAT, "%s: the header lacks '%s'", a->path,
+                          !have_descr   ? "descr"
+                          : !have_order ? "fortran_order"
+                                        : "shape");
+    int rc = parse_descr(a, descr);
+    if (rc) return rc;
+    a->count = 1;
+    for (int i = 0; i < a->ndim; i++) {
+        if (a->dims[i] > 0 && a->count > NPY_MAX_ELEMENTS / a->dims[i])
+            return bnn__error(BNN_EFORMAT,
+                              "%s: the shape describes more than 2^40 elements (a corrupted "
+                              "header?)",
+                              a->path);
+        a->count *= a->dims[i];
+    }
+    return 0;
+bad:;
+    char shown[81];
+    size_t n = len < sizeof shown - 1 ? len : sizeof shown - 1;
+    for (size_t i = 0; i < n; i++)
+        shown[i] = text[i] >= 0x20 && text[i] < 0x7f ? text[i] : ' ';
+    shown[n] = '\0';
+    return bnn__error(BNN_EFORMAT,
+                      "%s: cannot read the NPY header (near character %zu of \"%s%s\")", a->path,
+                      (size_t)(lx.p - text), shown, len > n ? "..." : "");
+}
+
+/* ---------------------------------------------------------------- reading */
+
+static int read_array(npy_array *a, const char *path) {
+    memset(a, 0, sizeof *a);
+    a->path = path;
+    gzFile f = NULL;
+    char *text = NULL;
+    int rc = bnn__gz_open(&f, path);
+    if (rc) return rc;
+    unsigned char pre[12];
+    int got = gzread(f, pre, 10);
+    if (got < 0) {
+        rc = bnn__gz_read_failure(f, path, "magic string", 10, 0);
+        goto done;
+    }
+    if (got >= 4 && memcmp(pre, "PK\x03\x04", 4) == 0) {
+        rc = bnn__error(BNN_EFORMAT,
+                        "%s: an NPZ archive (a zip of .npy files), not an NPY file: save each "
+                        "array with np.save, or unzip the archive and name its .npy files",
+                        path);
+        goto done;
+    }
+    if (got < 8 || memcmp(pre, "\x93NUMPY", 6) != 0) {
+        rc = got == 0 ? bnn__error(BNN_EFORMAT, "%s: the file is empty", path)
+                      : bnn__error(BNN_EFORMAT,
+                                   "%s: not an NPY file (it does not start with \\x93NUMPY, the "
+                                   "mark np.save writes)",
+                                   path);
+        goto done;
+    }
+    const int major = pre[6], minor = pre[7];
+    if (major < 1 || major > 3 || minor != 0) {
+        rc = bnn__error(BNN_EFORMAT,
+                        "%s: NPY format version %d.%d is not supported (1.0, 2.0 and 3.0 are)",
+                        path, major, minor);
+        goto done;
+    }
+    const int lenbytes = major == 1 ? 2 : 4;
+    if (got < 8 + lenbytes) {
+        rc = got == 10 ? bnn__gz_read_exact(f, path, "header length", pre + 10, 2)
+                       : bnn__gz_read_failure(f, path, "header length", 8 + (size_t)lenbytes,
+                                              (size_t)got);
+        if (rc) goto done;
+    }
+    uint64_t hlen = (uint64_t)pre[8] | (uint64_t)pre[9] << 8;
+    if (lenbytes == 4) hlen |= (uint64_t)pre[10] << 16 | (uint64_t)pre[11] << 24;
+    if (hlen == 0 || hlen > NPY_MAX_HEADER) {
+        rc = bnn__error(BNN_EFORMAT, "%s: a header of %llu bytes (a corrupted file?)", path,
+                        (unsigned long long)hlen);
+        goto done;
+    }
+    if (!(text = malloc((size_t)hlen))) {
+        rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate the header", path);
+        goto done;
+    }
+    if ((rc = bnn__gz_read_exact(f, path, "header", (unsigned char *)text, (size_t)hlen)))
+        goto done;
+    if ((rc = parse_header(a, text, (size_t)hlen))) goto done;
+    const size_t bytes = (size_t)a->count * (size_t)a->size;
+    if (a->count > 0 && bnn__bytes(a->count, (size_t)a->size) == 0) {
+        rc = bnn__error(BNN_ENOMEM, "%s: %lld elements do not fit in memory here", path,
+                        (long long)a->count);
+        goto done;
+    }
+    if (bytes > 0 && (rc = bnn__gz_read_payload(f, path, "data", bytes, &a->data))) goto done;
+    rc = bnn__gz_close(f, path);
+    f = NULL;
+done:
+    if (f) gzclose(f);
+    free(text);
+    if (rc) {
+        free(a->data);
+        a->data = NULL;
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- values */
+
+/* IEEE half precision to float, exactly (every half is a float). */
+static float half_to_float(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h >> 15) << 31;
+    const int exp = (h >> 10) & 0x1f;
+    const uint32_t mant = h & 0x3ff;
+    float v;
+    if (exp == 0x1f) {
+        const uint32_t bits = sign | 0x7f800000u | mant << 13;
+        memcpy(&v, &bits, sizeof v);
+        return v;
+    }
+    v = exp == 0 ? ldexpf((float)mant, -24) : ldexpf((float)(mant | 0x400), exp - 25);
+    return sign ? -v : v;
+}
+
+/* Element g of the file (in the file's own order) as a double; every supported dtype but the
+ * 8-byte integers beyond 2^53 converts exactly. */
+static double value_at(const npy_array *a, int64_t g) {
+    const unsigned char *p = a->data + (size_t)g * (size_t)a->size;
+    uint64_t u = 0;
+    if (a->order == '>')
+        for (int b = 0; b < a->size; b++)
+            u = u << 8 | p[b];
+    else
+        for (int b = a->size - 1; b >= 0; b--)
+            u = u << 8 | p[b];
+    switch (a->kind) {
+    case 'b': return u != 0;
+    case 'u': return (double)u;
+    case 'i': {
+        if (a->size < 8 && (u >> (8 * a->size - 1)) & 1) u |= ~(uint64_t)0 << (8 * a->size);
+        int64_t s;
+        memcpy(&s, &u, sizeof s);
+        return (double)s;
+    }
+    default:
+        if (a->size == 2) return half_to_float((uint16_t)u);
+        if (a->size == 4) {
+            const uint32_t w = (uint32_t)u;
+            float f;
+            memcpy(&f, &w, sizeof f);
+            return f;
+        }
+        double v;
+        memcpy(&v, &u, sizeof v);
+        return v;
+    }
+}
+
+/* Where element g of the file goes in C order: the file's own position unless it is in Fortran
+ * order. Walks the file's positions in sequence, so the caller visits g = 0, 1, 2, ... */
+typedef struct walker {
+    const npy_array *a;
+    int64_t idx[NPY_MAX_DIMS], stride[NPY_MAX_DIMS], pos;
+} walker;
+
+static void walker_init(walker *w, const npy_array *a) {
+    memset(w, 0, sizeof *w);
+    w->a = a;
+    int64_t s = 1;
+    for (int i = a->ndim - 1; i >= 0; i--) {
+        w->stride[i] = s;
+        s *= a->dims[i];
+    }
+}
+
+/* The C-order position of the current element; then steps to the next one. */
+static int64_t walker_next(walker *w) {
+    const npy_array *a = w->a;
+    const int64_t here = w->pos;
+    if (!a->fortran) {
+        w->pos++;
+        return here;
+    }
+    for (int i = 0; i < a->ndim; i++) { /* the first index varies fastest */
+        w->pos += w->stride[i];
+        if (++w->idx[i] < a->dims[i]) break;
+        w->idx[i] = 0;
+        w->pos -= w->stride[i] * a->dims[i];
+    }
+    return here;
+}
+
+static void shape_text(char *buf, size_t cap, const npy_array *a) {
+    size_t len = (size_t)snprintf(buf, cap, "(");
+    for (int i = 0; i < a->ndim && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, i ? ", %lld" : "%lld", (long long)a->dims[i]);
+    if (len < cap) snprintf(buf + len, cap - len, a->ndim == 1 ? ",)" : ")");
+}
+
+/* Position p of a C-order (n, ...) array as "row r, column c" with the columns flattened. */
+static void element_text(char *buf, size_t cap, int64_t p, int64_t cols) {
+    snprintf(buf, cap, "row %lld, column %lld (counting from 0)", (long long)(p / cols),
+             (long long)(p % cols));
+}
+
+/* ---------------------------------------------------------------- the dataset */
+
+static int feature_error(const bnn_dataset *ds, const npy_array *x, int64_t p, double v) {
+    char where[96];
+    element_text(where, sizeof where, p, ds->d);
+    return bnn__error(BNN_EFORMAT, "%s: the feature at %s is %g%s", x->path, where, v,
+                      isfinite(v) ? ", beyond single precision" : "");
+}
+
+static int load_features(bnn_dataset *ds, const npy_array *x) {
+    if (x->kind == 'f' && x->size == 4 && !x->fortran &&
+        (x->order == '<') == little_endian_host()) {
+        /* float32 in this machine's order, row-major (what np.save writes for float32 data):
+         * the bytes are the dataset's. */
+        memcpy(ds->x, x->data, (size_t)x->count * sizeof(float));
+        for (int64_t p = 0; p < x->count; p++)
+            if (!isfinite(ds->x[p])) return feature_error(ds, x, p, ds->x[p]);
+        return 0;
+    }
+    walker w;
+    walker_init(&w, x);
+    float *out = ds->x;
+    for (int64_t g = 0; g < x->count; g++) {
+        const int64_t p = walker_next(&w);
+        const double v = value_at(x, g);
+        out[p] = (float)v;
+        if (!isfinite(out[p])) return feature_error(ds, x, p, v);
+    }
+    return 0;
+}
+
+static int load_targets(bnn_dataset *ds, const npy_array *y) {
+    const bool cls = ds->task == BNN_TASK_CLASSIFICATION;
+    walker w;
+    walker_init(&w, y);
+    int64_t top = -1;
+    for (int64_t g = 0; g < y->count; g++) {
+        const int64_t p = walker_next(&w);
+        const double v = value_at(y, g);
+        if (cls) {
+            if (!(v >= 0.0 && v < (double)INT32_MAX && v == floor(v)))
+                return bnn__error(BNN_EFORMAT,
+                                  "%s: the target of row %lld (counting from 0) is %g, not a "
+                                  "class label (a whole number >= 0); regression targets need "
+                                  "the regression task (--task regression)",
+                                  y->path, (long long)p, v);
+            ds->labels[p] = (int32_t)v;
+            if (ds->labels[p] > top) top = ds->labels[p];
+        } else {
+            ds->targets[p] = (float)v;
+            if (!isfinite(ds->targets[p])) {
+                char where[96];
+                element_text(where, sizeof where, p, ds->k);
+                return bnn__error(BNN_EFORMAT, "%s: the target at %s is %g%s", y->path, where, v,
+                                  isfinite(v) ? ", beyond single precision" : "");
+            }
+        }
+    }
+    if (cls) ds->k = top + 1; /* as for IDX and CSV labels: the largest label + 1 */
+    return 0;
+}
+
+int bnn_npy_load(bnn_dataset **out, const char *x_path, const char *y_path, bnn_task task) {
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_npy_load: out is NULL");
+    *out = NULL;
+    if (!x_path) return bnn__error(BNN_EINVAL, "bnn_npy_load: the features path is NULL");
+    if (task != BNN_TASK_CLASSIFICATION && task != BNN_TASK_REGRESSION)
+        return bnn__error(BNN_EINVAL, "bnn_npy_load: unknown task %d", (int)task);
+    npy_array x, y;
+    memset(&y, 0, sizeof y);
+    bnn_dataset *ds = NULL;
+    char sx[256], sy[256];
+    int rc = read_array(&x, x_path);
+    if (rc) return rc;
+    shape_text(sx, sizeof sx, &x);
+    if (x.ndim == 0 || x.count == 0) {
+        rc = bnn__error(BNN_EFORMAT, "%s: an array of shape %s %s", x_path, sx,
+                        x.ndim == 0      ? "is a scalar (the features need shape (n, d) or (n,))"
+                        : x.dims[0] == 0 ? "holds no examples"
+                                         : "holds no features");
+        goto done;
+    }
+    const int64_t n = x.dims[0], d = x.count / n;
+    int64_t t = 1;
+    if (y_path) {
+        if ((rc = read_array(&y, y_path))) goto done;
+        shape_text(sy, sizeof sy, &y);
+        const bool cls = task == BNN_TASK_CLASSIFICATION;
+        if (y.ndim < 1 || y.ndim > 2 || y.dims[0] != n || (cls && y.ndim == 2 && y.dims[1] != 1) ||
+            (y.ndim == 2 && y.dims[1] == 0)) {
+            rc = bnn__error(BNN_EFORMAT,
+                            "%s: targets of shape %s do not fit %s of shape %s: give %s", y_path,
+                            sy, x_path, sx,
+                            cls ? "one class label per example, shape (n,) or (n, 1) (one-hot "
+                                  "labels: save labels.argmax(1))"
+                                : "one row of targets per example, shape (n,) or (n, t)");
+            goto done;
+        }
+        if (y.ndim == 2) t = y.dims[1];
+    }
+    if ((rc = bnn_dataset_new(&ds, y_path ? task : BNN_TASK_CLASSIFICATION, n, d, t, 1))) goto done;
+    if ((rc = load_features(ds, &x))) goto done;
+    if (y_path) {
+        if ((rc = load_targets(ds, &y))) goto done;
+    } else {
+        memset(ds->labels, 0, (size_t)n * sizeof(int32_t));
+        ds->unlabelled = true;
+    }
+    /* (n, h, w): one-channel images; (n, c, h, w): PyTorch's layout of c-channel images. */
+    if (x.ndim == 3 || x.ndim == 4) {
+        const int64_t shape[3] = {x.ndim == 4 ? x.dims[1] : 1, x.dims[x.ndim - 2],
+                                  x.dims[x.ndim - 1]};
+        bnn_dataset_set_image_shape(ds, shape);
+    }
+done:
+    free(x.data);
+    free(y.data);
+    if (rc) {
+        bnn_dataset_free(ds);
+        ds = NULL;
+    }
+    *out = ds;
+    return rc;
+}

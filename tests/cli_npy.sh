@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# End-to-end tests of NumPy input (npy:X,Y and predict --input X.npy) on files written by NumPy
+# itself (Debian's python3-numpy): the same numbers whatever dtype, byte order, memory order,
+# format version or compression the arrays were saved with, and the same predictions as from the
+# same values in a CSV file; regression targets, images, unlabelled OOD arrays; and the files
+# NumPy users have that bnn cannot take (.npz, object and structured arrays) refused in one line.
+# usage: cli_npy.sh PATH/TO/bnn SCRATCH_DIR
+set -u
+BNN=$1
+T=$2
+. "$(dirname "$0")/lib_cli.sh"
+
+if ! /usr/bin/python3 -c "import numpy" 2>/dev/null; then
+  echo "FAIL: python3-numpy is missing (make deps installs it)" >&2
+  exit 1
+fi
+
+/usr/bin/python3 - "$T" <<'PY'
+import gzip, sys
+import numpy as np
+d = sys.argv[1]
+rng = np.random.default_rng(7)
+n = 300
+t = rng.uniform(0, np.pi, n)
+lab = (np.arange(n) % 2).astype(np.int64)
+x = np.where(lab[:, None] == 0, np.c_[np.cos(t), np.sin(t)], np.c_[1 - np.cos(t), 0.5 - np.sin(t)])
+x = (x + rng.normal(0, 0.1, x.shape)).astype(np.float32)
+np.save(f"{d}/x.npy", x)
+np.save(f"{d}/y.npy", lab)
+np.savetxt(f"{d}/x.csv", x, fmt="%.9g", delimiter=",")
+# The same values in other dtypes, byte orders, memory orders, versions and compression.
+np.save(f"{d}/x_f8_fortran_be.npy", np.asfortranarray(x.astype(">f8")))
+with open(f"{d}/x_v2.npy", "wb") as f:
+    np.lib.format.write_array(f, x, version=(2, 0))
+with gzip.open(f"{d}/x.npy.gz", "wb") as f:
+    np.save(f, x)
+np.save(f"{d}/y_u1.npy", lab.astype(np.uint8))
+np.save(f"{d}/y_f8_col.npy", lab.astype(np.float64)[:, None])
+np.save(f"{d}/y_bool.npy", lab.astype(bool))
+# Regression: one target, and two as an (n, 2) float16 array in Fortran order.
+np.save(f"{d}/yr.npy", (np.sin(3 * x[:, 0]) + 0.5 * x[:, 1]).astype(np.float64))
+np.save(f"{d}/yr2.npy", np.asfortranarray(np.c_[x[:, 0] - x[:, 1], x[:, 0] * x[:, 1]].astype(np.float16)))
+# 8 x 8 images (n, h, w) of two kinds, u8 values unscaled.
+img = rng.integers(0, 40, size=(200, 8, 8)).astype(np.uint8)
+il = (np.arange(200) % 2).astype(np.int32)
+img[il == 1, 2:6, 2:6] += 200
+np.save(f"{d}/img.npy", img)
+np.save(f"{d}/img_y.npy", il)
+np.save(f"{d}/ood.npy", rng.uniform(-3, 3, size=(100, 2)).astype(np.float32))
+# What bnn refuses.
+np.savez(f"{d}/xy.npz", x=x, y=lab)
+np.save(f"{d}/obj.npy", np.array([[1, "a"], [2, "b"]], dtype=object), allow_pickle=True)
+np.save(f"{d}/rec.npy", np.zeros(3, dtype=[("a", "<f4"), ("b", "<i4")]))
+np.save(f"{d}/c8.npy", np.zeros((3, 2), dtype=np.complex64))
+np.save(f"{d}/y_short.npy", lab[:-1])
+np.save(f"{d}/y_half.npy", lab + 0.5)
+xn = x.copy(); xn[5, 1] = np.nan
+np.save(f"{d}/x_nan.npy", xn)
+with open(f"{d}/x_trunc.npy", "wb") as f:
+    f.write(open(f"{d}/x.npy", "rb").read()[:-10])
+PY
+[ $? -eq 0 ] && ok || bad "numpy wrote the test arrays"
+
+# ---------------------------------------------------------------- one set of numbers
+run "train npy" "$BNN" train --data "npy:$T/x.npy,$T/y.npy" --epochs 30 -q -o "$T/m.st"
+run "info" "$BNN" info "$T/m.st"
+grep -q "npy:$T/x.npy,$T/y.npy" "$T/out" && ok || bad "info shows the data spec"
+run "eval npy" "$BNN" eval -m "$T/m.st" --json "$T/ref.json"
+ref_acc=$(val accuracy)
+ref_nll=$(val nll)
+awk -v a="$ref_acc" 'BEGIN { exit !(a > 0.85) }' && ok || bad "accuracy $ref_acc on the moons"
+for pair in x_f8_fortran_be.npy,y_u1.npy x_v2.npy,y_f8_col.npy x.npy.gz,y_bool.npy; do
+  xs=${pair%,*} ys=${pair#*,}
+  run "eval $pair" "$BNN" eval -m "$T/m.st" --data "npy:$T/$xs,$T/$ys"
+  [ "$(val accuracy)" = "$ref_acc" ] && [ "$(val nll)" = "$ref_nll" ] && ok ||
+    bad "$pair: accuracy $(val accuracy), nll $(val nll), expected $ref_acc, $ref_nll"
+done
+run "predict npy" "$BNN" predict -m "$T/m.st" --input "$T/x.npy" -o "$T/p_npy.csv"
+run "predict csv" "$BNN" predict -m "$T/m.st" --input "$T/x.csv" -o "$T/p_csv.csv"
+run "predict npy.gz" "$BNN" predict -m "$T/m.st" --input "$T/x.npy.gz" -o "$T/p_gz.csv"
+cmp -s "$T/p_npy.csv" "$T/p_csv.csv" && ok || bad "predictions from x.npy and x.csv differ"
+cmp -s "$T/p_npy.csv" "$T/p_gz.csv" && ok || bad "predictions from x.npy and x.npy.gz differ"
+[ "$(wc -l <"$T/p_npy.csv")" -eq 301 ] && ok || bad "300 predictions and a header"
+run "ood npy" "$BNN" eval -m "$T/m.st" --ood "npy:$T/ood.npy"
+grep -q "npy:$T/ood.npy" "$T/out" && ok || bad "eval reports the OOD set"
+
+# ---------------------------------------------------------------- regression and images
+expect_fail "float targets as labels" "the target of row 0 (counting from 0) is .*not a class label.*--task regression" \
+  "$BNN" train --data "npy:$T/x.npy,$T/yr.npy" --epochs 1 -o "$T/r.st"
+[ ! -e "$T/r.st" ] && ok || bad "a refused run wrote its output"
+run "train regression" "$BNN" train --data "npy:$T/x.npy,$T/yr.npy" --task regression --epochs 50 -q -o "$T/r.st"
+run "eval regression" "$BNN" eval -m "$T/r.st"
+awk -v r="$(val rmse)" 'BEGIN { exit !(r > 0 && r < 0.5) }' && ok || bad "regression rmse $(val rmse)"
+run "two targets" "$BNN" train --data "npy:$T/x.npy,$T/yr2.npy" --task regression --epochs 5 -q -o "$T/r2.st"
+run "info two targets" "$BNN" info "$T/r2.st"
+grep -q "^likelihood gaussian (regression, 2 outputs)" "$T/out" && ok || bad "two regression outputs: $(grep -m1 likelihood "$T/out")"
+run "train images" "$BNN" train --data "npy:$T/img.npy,$T/img_y.npy" --model mlp:64-32-2 --lr 1e-3 --epochs 5 -q -o "$T/img.st"
+run "eval images" "$BNN" eval -m "$T/img.st"
+awk -v a="$(val accuracy)" 'BEGIN { exit !(a >= 0.95) }' && ok || bad "image accuracy $(val accuracy)"
+expect_fail "--task on built-in data" "--task is for CSV data (csv:FILE) and NumPy data (npy:X,Y); moons is not" \
+  "$BNN" train --data moons --task regression -o "$T/z.st"
+
+# ---------------------------------------------------------------- refused, in one line
+expect_fail "npz" "xy.npz: an NPZ archive" "$BNN" train --data "npy:$T/xy.npz" -o "$T/z.st"
+expect_fail "object array" "obj.npy: dtype '|O' is not supported" "$BNN" train --data "npy:$T/obj.npy,$T/y.npy" -o "$T/z.st"
+expect_fail "structured array" "rec.npy: a structured dtype" "$BNN" train --data "npy:$T/rec.npy,$T/y.npy" -o "$T/z.st"
+expect_fail "complex" "c8.npy: dtype '<c8' is not supported" "$BNN" predict -m "$T/m.st" --input "$T/c8.npy" -o "$T/z.csv"
+expect_fail "short labels" "y_short.npy: targets of shape (299,) do not fit .*x.npy of shape (300, 2)" \
+  "$BNN" eval -m "$T/m.st" --data "npy:$T/x.npy,$T/y_short.npy"
+expect_fail "half labels" "y_half.npy: the target of row 0 (counting from 0) is 0.5" \
+  "$BNN" eval -m "$T/m.st" --data "npy:$T/x.npy,$T/y_half.npy"
+expect_fail "nan" "x_nan.npy: the feature at row 5, column 1 (counting from 0) is nan" \
+  "$BNN" predict -m "$T/m.st" --input "$T/x_nan.npy" -o "$T/z.csv"
+expect_fail "truncated" "x_trunc.npy: truncated" "$BNN" predict -m "$T/m.st" --input "$T/x_trunc.npy" -o "$T/z.csv"
+expect_fail "missing" "absent.npy: cannot open" "$BNN" train --data "npy:$T/absent.npy,$T/y.npy" -o "$T/z.st"
+expect_fail "wrong width" "features .* but model mlp:2-50-50-2:tanh expects 2" \
+  "$BNN" predict -m "$T/m.st" --input "$T/img.npy" -o "$T/z.csv"
+[ ! -e "$T/z.st" ] && [ ! -e "$T/z.csv" ] && ok || bad "a refused run wrote its output"
+
+cli_done
