@@ -99,9 +99,10 @@ int cli_load_ood(const char *cmd, const char *spec, int64_t seed, const bnn_mode
 int cli_check_csv_flags(const char *cmd, const cli_opt *opts, int nopts, const char *spec,
                         bool input_csv);
 /* Usage error (2) for an option given that cannot apply to the loaded model: --temperature for
- * regression, --noise for a classifier, --link-samples without a Laplace posterior. */
+ * regression, --noise for a classifier, --samples S > 0 (the value given, -1 if none) for a
+ * point estimate, --link-samples without a Laplace posterior. */
 int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const char *path,
-                      bnn_task task, const bnn_posterior *q);
+                      bnn_task task, const bnn_posterior *q, int64_t samples);
 /* --samples for posterior q: 0 for a point estimate (nothing to sample); else as given, and when
  * not given 32 for a diagonal Gaussian (ivon, mfvi) and 0 for a Laplace posterior (its GLM
  * predictive). */

@@ -48,7 +48,7 @@ int cmd_compare(int argc, char **argv) {
     column cols[MAXM];
     memset(cols, 0, sizeof cols);
     bnn_dataset *ds = NULL, *od[CLI_LIST_MAX] = {0};
-    bool any_laplace = false;
+    bool any_laplace = false, any_posterior = false;
     for (int i = 0; i < models.n; i++) {
         bnn_model *m = NULL;
         bnn_st *st = NULL;
@@ -71,6 +71,7 @@ int cmd_compare(int argc, char **argv) {
         }
         bnn_st_drop_tensors(st); /* only its metadata is read from here on */
         any_laplace = any_laplace || bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE;
+        any_posterior = any_posterior || bnn_posterior_kind_of(q) != BNN_POSTERIOR_POINT;
         const char *meth = bnn_st_meta(st, "bnn.method");
         snprintf(c->name, sizeof c->name, "%s%s", meth ? meth : "model",
                  bnn_st_meta(st, "bnn.temperature") ? "+T" : "");
@@ -120,6 +121,11 @@ int cmd_compare(int argc, char **argv) {
         bnn_st_free(st);
         bnn_model_free(m);
         if (rc) goto done;
+    }
+    if (!any_posterior && samples > 0) {
+        rc = cli_usage_error(cmd, "--samples averages over weights drawn from a posterior; every "
+                             "model here holds a point estimate");
+        goto done;
     }
     if (!any_laplace && cli_seen(opts, nopts, "link-samples")) {
         rc = cli_usage_error(cmd, "--link-samples is for a Laplace posterior's linearised "

@@ -69,7 +69,7 @@ int cmd_predict(int argc, char **argv) {
         goto done;
     }
     bnn_st_drop_tensors(st); /* only its metadata is read from here on */
-    if ((rc = cli_check_applies(cmd, opts, nopts, model_path, task, q))) goto done;
+    if ((rc = cli_check_applies(cmd, opts, nopts, model_path, task, q, samples))) goto done;
     samples = cli_samples_for(q, samples);
     if (!cli_seen(opts, nopts, "temperature") &&
         (rc = cli_meta_positive(cmd, model_path, "bnn.temperature",

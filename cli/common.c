@@ -275,7 +275,7 @@ int cli_check_csv_flags(const char *cmd, const cli_opt *opts, int nopts, const c
 }
 
 int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const char *path,
-                      bnn_task task, const bnn_posterior *q) {
+                      bnn_task task, const bnn_posterior *q, int64_t samples) {
     const bnn_posterior_kind kind = bnn_posterior_kind_of(q);
     if (task == BNN_TASK_REGRESSION && cli_seen(opts, nopts, "temperature"))
         return cli_usage_error(cmd, "--temperature divides a classifier's logits; %s is a "
@@ -283,6 +283,11 @@ int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const cha
     if (task == BNN_TASK_CLASSIFICATION && cli_seen(opts, nopts, "noise"))
         return cli_usage_error(cmd, "--noise is a regression model's noise; %s is a classifier",
                                path);
+    /* --samples 0 asks for the prediction at the weights, which a point estimate gives. */
+    if (kind == BNN_POSTERIOR_POINT && samples > 0)
+        return cli_usage_error(cmd, "--samples averages over weights drawn from a posterior; %s "
+                               "holds a point estimate (train it with --method ivon or mfvi, or "
+                               "fit bnn laplace or bnn von to it)", path);
     if (kind != BNN_POSTERIOR_LAPLACE && cli_seen(opts, nopts, "link-samples"))
         return cli_usage_error(cmd, "--link-samples is for a Laplace posterior's linearised "
                                "predictive; %s holds %s", path,

@@ -218,6 +218,14 @@ expect_fail "--temperature on a regression model" "is a regression model" "$BNN"
 expect_fail "predict --temperature on a regression model" "is a regression model" "$BNN" predict -m "$T/sine.safetensors" --data sine-gap --temperature 9 -o "$T/never.csv"
 expect_fail "--noise on a classifier" "is a classifier" "$BNN" eval -m "$T/seed_full.safetensors" --noise 0.5
 expect_fail "--link-samples on a point estimate" "holds a point estimate" "$BNN" eval -m "$T/seed_full.safetensors" --link-samples 10
+for c in eval plot predict; do
+  out=(); [ $c = eval ] || out=(-o "$T/never.$c"); [ $c = predict ] && out+=(--data moons)
+  expect_fail "$c --samples on a point estimate" "--samples averages over weights drawn from a posterior; .*seed_full.safetensors holds a point estimate" \
+    "$BNN" $c -m "$T/seed_full.safetensors" --samples 8 "${out[@]}"
+done
+[ ! -e "$T/never.plot" ] && [ ! -e "$T/never.predict" ] && ok || bad "a refused run wrote its output"
+run "--samples 0 on a point estimate" "$BNN" eval -m "$T/seed_full.safetensors" --samples 0
+expect_fail "compare --samples without a posterior" "every model here holds a point estimate" "$BNN" compare -m "$T/seed_full.safetensors" --samples 8
 # OOD data is inputs only: a CSV of features alone (as predict --input takes), or labelled.
 printf '0.5,0.2\n1.5,1.2\n3,4\n' >"$T/ood_x.csv"
 printf 'a,b,y\n0.5,0.2,1\n1.5,1.2,0\n3,4,1\n' >"$T/ood_xy.csv"
