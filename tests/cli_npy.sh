@@ -46,6 +46,11 @@ il = (np.arange(200) % 2).astype(np.int32)
 img[il == 1, 2:6, 2:6] += 200
 np.save(f"{d}/img.npy", img)
 np.save(f"{d}/img_y.npy", il)
+# The same images as IDX (which bnn scales by 1/255 as torchvision's ToTensor does) and as the
+# float32 array a NumPy user makes of them the same way.
+with open(f"{d}/img.idx", "wb") as f:
+    f.write(bytes([0, 0, 8, 3]) + b"".join(int(v).to_bytes(4, "big") for v in img.shape) + img.tobytes())
+np.save(f"{d}/img_scaled.npy", img.astype(np.float32) / np.float32(255))
 np.save(f"{d}/ood.npy", rng.uniform(-3, 3, size=(100, 2)).astype(np.float32))
 # What bnn refuses.
 np.savez(f"{d}/xy.npz", x=x, y=lab)
@@ -97,6 +102,9 @@ grep -q "^likelihood gaussian (regression, 2 outputs)" "$T/out" && ok || bad "tw
 run "train images" "$BNN" train --data "npy:$T/img.npy,$T/img_y.npy" --model mlp:64-32-2 --lr 1e-3 --epochs 5 -q -o "$T/img.st"
 run "eval images" "$BNN" eval -m "$T/img.st"
 awk -v a="$(val accuracy)" 'BEGIN { exit !(a >= 0.95) }' && ok || bad "image accuracy $(val accuracy)"
+run "predict idx" "$BNN" predict -m "$T/img.st" --input "$T/img.idx" -o "$T/p_idx.csv"
+run "predict scaled npy" "$BNN" predict -m "$T/img.st" --input "$T/img_scaled.npy" -o "$T/p_scaled.csv"
+cmp -s "$T/p_idx.csv" "$T/p_scaled.csv" && ok || bad "IDX images and x / 255 in float32 predict differently"
 expect_fail "--task on built-in data" "--task is for CSV data (csv:FILE) and NumPy data (npy:X,Y); moons is not" \
   "$BNN" train --data moons --task regression -o "$T/z.st"
 
