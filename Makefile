@@ -9,7 +9,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 DEPS = gcc make cmake python3 python3-jsonschema python3-numpy libopenblas-dev liblapacke-dev zlib1g-dev libcjson-dev dataset-fashion-mnist
 
-.PHONY: all deps build test test-fast test-asan demo bench bench-torch clean format
+.PHONY: all deps build test test-fast test-asan demo bench bench-torch fuzz clean format
 
 all: build
 
@@ -67,6 +67,18 @@ bench-torch: deps build
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-numpy </dev/null || exit 1; }
 	/usr/bin/python3 bench/torch_ref.py --bnn $(BUILD)/bnn
+
+# libFuzzer harnesses of the readers of untrusted input (fuzz/README.md), FUZZ_SECONDS each. Needs
+# clang and libFuzzer, which only this target installs.
+FUZZ_SECONDS ?= 60
+fuzz: deps build
+	@dpkg -s clang libclang-rt-14-dev >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "error: missing packages: clang libclang-rt-14-dev (run as root, or: sudo apt-get install clang libclang-rt-14-dev)"; exit 1; fi; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev </dev/null || exit 1; }
+	fuzz/build.sh $(BUILD)/fuzz
+	fuzz/seeds.sh $(BUILD)/fuzz-corpus $(BUILD)/bnn
+	fuzz/run.sh $(BUILD)/fuzz $(BUILD)/fuzz-corpus $(FUZZ_SECONDS)
 
 format:
 	clang-format -i include/*.h src/*/*.[ch] cli/*.[ch] tests/*.[ch] bench/*.c

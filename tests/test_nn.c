@@ -239,11 +239,11 @@ static void test_spec(void) {
     /* The canonical spec keeps the rate the layers use (a float), so a file's spec rebuilds the
      * same model: %g's six digits once made 0.1000004 into 0.1 and broke bit-exact resume. */
     const char *rates[][2] = {{"0.1000004", "0.1000004"}, {"0.333333333333", "0.33333334"},
-                              {"1e-7", "1e-07"}, {"0.5", "0.5"},
+                              {"1e-7", "1e-07"}, {"0.5", "0.5"}, {"1e-45", "1e-45"},
                               /* near the midpoint of two floats: formatting the double at 9
                                * digits gave the neighbouring float */
                               {"0.27681548893451685", "0.27681547"}};
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         char spec[64], want[64];
         snprintf(spec, sizeof spec, "mlp:2-3-2:dropout=%s", rates[i][0]);
         snprintf(want, sizeof want, "mlp:2-3-2:dropout=%s", rates[i][1]);
@@ -259,7 +259,9 @@ static void test_spec(void) {
                          "cnn:3-4", "mlp:3-4:sigmoid", "mlp:3-4:dropout=1", "mlp:3-4:dropout=",
                          "mlp:3-4:dropout=-0.1", "mlp:3--4", "mlp:3-99999999999-2", "mlp:3-4:",
                          "mlp:3-4:relu:tanh", "mlp:3-4:tanh:tanh", "mlp:3-4:dropout=0.5:dropout=0.1",
-                         "mlp:3-4:dropout=0.99999999"};
+                         "mlp:3-4:dropout=0.99999999",
+                         /* 0 as a float: dropout layers dropping nothing, a spec without them */
+                         "mlp:3-4:dropout=1e-50"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         m = (bnn_model *)1;
         int rc = bnn_model_new(&m, bad[i]);

@@ -452,6 +452,8 @@ static void test_malformed_headers(void) {
          "after"},
         {"{\"__metadata__\":{\"k\":\"\xff\"}}", 0, BNN_EFORMAT, "UTF-8"},
         {"{\"tname\":5}", 0, BNN_EFORMAT, "tname"},
+        {"{\"\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, BNN_EFORMAT,
+         "empty name"},
         {"{\"tname\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, BNN_EFORMAT, "dtype"},
         {"{\"tname\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", 8, BNN_EFORMAT, "dtype"},
         {"{\"tname\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4,

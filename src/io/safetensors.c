@@ -408,6 +408,10 @@ static int parse_image(bnn_st *st, const char *file) {
             if ((rc = parse_meta(st, item, file))) goto done;
             continue;
         }
+        if (!key[0]) { /* which bnn_st_writer_add refuses too: a file names its tensors */
+            rc = bnn__error(BNN_EFORMAT, "%s: a tensor with an empty name", file);
+            goto done;
+        }
         int64_t i = st->n;
         st->names[i] = dup_string(key);
         if (!st->names[i]) {

@@ -100,6 +100,11 @@ static int parse_spec(bnn_model *m, const char *spec) {
             if (errno || *e || e == opt + 8 || !(rate >= 0.0 && (float)rate < 1.0f))
                 return bnn__error(BNN_EINVAL, "model spec '%s': dropout must be in [0, 1), got "
                                   "'%s'", spec, opt + 8);
+            /* A rate that is 0 as a float would add dropout layers that drop nothing, and a
+             * canonical spec (written from the float) that builds a model without them. */
+            if (rate > 0.0 && (float)rate == 0.0f)
+                return bnn__error(BNN_EINVAL, "model spec '%s': dropout=%s is 0 in single "
+                                  "precision; write dropout=0 or leave it out", spec, opt + 8);
         } else {
             return bnn__error(BNN_EINVAL, "model spec '%s': unknown option '%s' (activations: "
                               "relu, tanh, gelu; dropout=P)", spec, opt);
