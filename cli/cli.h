@@ -78,8 +78,8 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
  * returns 2). */
 #define CLI_PREDICT_OPTS(samples, seed, link)                                                      \
     {"samples", 'S', OPT_INT, &(samples), "S",                                                     \
-     "weight samples to average (0: at the mean): default 32 for ivon and mfvi, 0 for a point "    \
-     "estimate; a Laplace file uses its GLM predictive unless S > 0", 0},                          \
+     "weight samples to average (0: at the mean): default 32 for ivon and mfvi; a Laplace file "  \
+     "uses its GLM predictive unless S > 0; a point estimate takes only 0", 0},                   \
     {"seed", 's', OPT_INT, &(seed), "N",                                                           \
      "seed of the weight samples, and of generated data other than the model's own (which keeps "  \
      "its training seed) (default 0)", 0},                                                         \

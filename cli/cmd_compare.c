@@ -48,7 +48,26 @@ int cmd_compare(int argc, char **argv) {
     column cols[MAXM];
     memset(cols, 0, sizeof cols);
     bnn_dataset *ds = NULL, *od[CLI_LIST_MAX] = {0};
-    bool any_laplace = false, any_posterior = false;
+    /* --samples and --link-samples need a model they apply to: look before evaluating any (a
+     * file that cannot be read is reported by the loop below). */
+    const bool link_seen = cli_seen(opts, nopts, "link-samples");
+    if (samples > 0 || link_seen) {
+        bool any_laplace = false, any_posterior = false;
+        for (int i = 0; i < models.n; i++) {
+            bnn_st *st = NULL;
+            if (bnn_st_read(&st, models.v[i])) continue;
+            const char *kind = bnn_st_meta(st, "bnn.posterior");
+            any_posterior = any_posterior || (kind && strcmp(kind, "point"));
+            any_laplace = any_laplace || (kind && !strcmp(kind, "laplace"));
+            bnn_st_free(st);
+        }
+        if (!any_posterior && samples > 0)
+            return cli_usage_error(cmd, "--samples averages over weights drawn from a posterior; "
+                                   "every model here holds a point estimate");
+        if (!any_laplace && link_seen)
+            return cli_usage_error(cmd, "--link-samples is for a Laplace posterior's linearised "
+                                   "predictive; none of the models holds one");
+    }
     for (int i = 0; i < models.n; i++) {
         bnn_model *m = NULL;
         bnn_st *st = NULL;
@@ -70,8 +89,6 @@ int cmd_compare(int argc, char **argv) {
             goto next;
         }
         bnn_st_drop_tensors(st); /* only its metadata is read from here on */
-        any_laplace = any_laplace || bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE;
-        any_posterior = any_posterior || bnn_posterior_kind_of(q) != BNN_POSTERIOR_POINT;
         const char *meth = bnn_st_meta(st, "bnn.method");
         snprintf(c->name, sizeof c->name, "%s%s", meth ? meth : "model",
                  bnn_st_meta(st, "bnn.temperature") ? "+T" : "");
@@ -121,16 +138,6 @@ int cmd_compare(int argc, char **argv) {
         bnn_st_free(st);
         bnn_model_free(m);
         if (rc) goto done;
-    }
-    if (!any_posterior && samples > 0) {
-        rc = cli_usage_error(cmd, "--samples averages over weights drawn from a posterior; every "
-                             "model here holds a point estimate");
-        goto done;
-    }
-    if (!any_laplace && cli_seen(opts, nopts, "link-samples")) {
-        rc = cli_usage_error(cmd, "--link-samples is for a Laplace posterior's linearised "
-                             "predictive; none of the models holds one");
-        goto done;
     }
     printf("%-28s", data);
     for (int i = 0; i < models.n; i++) printf(" %12s", cols[i].name);

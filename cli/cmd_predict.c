@@ -5,10 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <zlib.h>
 
 static bool ends_with(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && !strcasecmp(s + a - b, suffix);
+}
+
+/* Whether the file (gzip-compressed or not) starts as np.save's files do, or as an NPZ archive
+ * (the NPY reader names that mistake): such files go to the NPY reader whatever their name. */
+static bool looks_like_npy(const char *path) {
+    gzFile f = gzopen(path, "rb");
+    if (!f) return false; /* the reader chosen by the name reports it */
+    unsigned char pre[6];
+    const int got = gzread(f, pre, sizeof pre);
+    gzclose(f);
+    return (got >= 6 && !memcmp(pre, "\x93NUMPY", 6)) ||
+           (got >= 4 && !memcmp(pre, "PK\x03\x04", 4));
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -20,7 +33,7 @@ int cmd_predict(int argc, char **argv) {
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file (required)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "predict for a dataset's test split (same specs as eval)", 0},
-        {"input", 'i', OPT_STR, &input, "FILE", "predict for the features in FILE: CSV (no target column), NPY (.npy) or IDX images", 0},
+        {"input", 'i', OPT_STR, &input, "FILE", "predict for the features in FILE: CSV (no target column), NPY (.npy, .npy.gz) or IDX images", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the CSV here (required)", 0},
         CLI_PREDICT_OPTS(samples, seed, link),
         {"temperature", 0, OPT_FLOAT, &temperature, "T", "divide the logits by T (default: the file's, else 1)", 0},
@@ -76,10 +89,12 @@ int cmd_predict(int argc, char **argv) {
                                 bnn_st_meta(st, "bnn.temperature"), &temperature)))
         goto done;
     if (input) {
-        const bool csv_in =
-            ends_with(input, ".csv") || ends_with(input, ".csv.gz") || ends_with(input, ".txt");
+        const bool npy_in =
+            ends_with(input, ".npy") || ends_with(input, ".npy.gz") || looks_like_npy(input);
+        const bool csv_in = !npy_in && (ends_with(input, ".csv") || ends_with(input, ".csv.gz") ||
+                                        ends_with(input, ".txt"));
         if ((rc = cli_check_csv_flags(cmd, opts, nopts, NULL, csv_in))) goto done;
-        if (ends_with(input, ".npy") || ends_with(input, ".npy.gz")) {
+        if (npy_in) {
             rc = bnn_npy_load(&ds, input, NULL, BNN_TASK_CLASSIFICATION);
         } else if (csv_in) {
             struct bnn_csv_params cp = bnn_csv_default_params();

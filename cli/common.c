@@ -244,7 +244,12 @@ int cli_load_ood(const char *cmd, const char *spec, int64_t seed, const bnn_mode
     cli_data_flags of = {.data = spec, .target_col = -1, .seed = seed};
     const bool csv = !strncmp(spec, "csv:", 4);
     if (csv) of.target_col = BNN_CSV_NO_TARGET;
-    int rc = cli_load_data(cmd, &of, "test", BNN_TASK_CLASSIFICATION, false, out);
+    /* NumPy targets, if given, are read as regression targets: any number is fine, only the
+     * inputs are used. */
+    const bool npy = !strncmp(spec, "npy:", 4);
+    if (npy) of.task = "regression";
+    int rc = cli_load_data(cmd, &of, "test",
+                           npy ? BNN_TASK_REGRESSION : BNN_TASK_CLASSIFICATION, false, out);
     if (!rc && csv && bnn_dataset_dim(*out) == bnn_model_input_dim(m) + 1) {
         /* One column more than the model's inputs: a labelled file, its last column the target
          * (read as a regression target, so any number is fine: only the inputs are used). */
@@ -439,6 +444,14 @@ int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, b
         dp.csv.task = want;
     }
     int rc = bnn_data_load(out, f->data, &dp);
+    const char *detail = bnn_last_error();
+    if (rc == BNN_EFORMAT && !f->task && !strcmp(cmd, "train") && detail &&
+        strstr(detail, "not a class label")) {
+        /* Only train has --task: say how to read the targets as numbers. */
+        fprintf(stderr, "bnn %s: %s (--task regression reads the targets as numbers)\n", cmd,
+                detail);
+        return 1;
+    }
     if (rc) return cli_fail(cmd, rc, NULL);
     return 0;
 }

@@ -52,6 +52,7 @@ with open(f"{d}/img.idx", "wb") as f:
     f.write(bytes([0, 0, 8, 3]) + b"".join(int(v).to_bytes(4, "big") for v in img.shape) + img.tobytes())
 np.save(f"{d}/img_scaled.npy", img.astype(np.float32) / np.float32(255))
 np.save(f"{d}/ood.npy", rng.uniform(-3, 3, size=(100, 2)).astype(np.float32))
+np.save(f"{d}/ood_y.npy", rng.normal(size=100))  # float targets beside OOD inputs: unused
 # What bnn refuses.
 np.savez(f"{d}/xy.npz", x=x, y=lab)
 np.save(f"{d}/obj.npy", np.array([[1, "a"], [2, "b"]], dtype=object), allow_pickle=True)
@@ -88,9 +89,17 @@ cmp -s "$T/p_npy.csv" "$T/p_gz.csv" && ok || bad "predictions from x.npy and x.n
 [ "$(wc -l <"$T/p_npy.csv")" -eq 301 ] && ok || bad "300 predictions and a header"
 run "ood npy" "$BNN" eval -m "$T/m.st" --ood "npy:$T/ood.npy"
 grep -q "npy:$T/ood.npy" "$T/out" && ok || bad "eval reports the OOD set"
+ood_plain=$(grep "npy:$T/ood.npy" "$T/out")
+run "ood npy with float targets" "$BNN" eval -m "$T/m.st" --ood "npy:$T/ood.npy,$T/ood_y.npy"
+[ "$(grep "npy:$T/ood.npy" "$T/out" | sed "s|,$T/ood_y.npy||")" = "$ood_plain" ] && ok \
+  || bad "OOD inputs with and without targets score differently"
+# The reader follows the file's first bytes, not its name: an NPY file without .npy.
+cp "$T/x.npy" "$T/x_noext"
+run "predict npy without extension" "$BNN" predict -m "$T/m.st" --input "$T/x_noext" -o "$T/p_noext.csv"
+cmp -s "$T/p_npy.csv" "$T/p_noext.csv" && ok || bad "an NPY file without .npy predicts differently"
 
 # ---------------------------------------------------------------- regression and images
-expect_fail "float targets as labels" "the target of row 0 (counting from 0) is .*not a class label.*--task regression" \
+expect_fail "float targets as labels" "the target of row 0 (counting from 0) is .*not a class label.*regression targets? (--task regression reads the targets as numbers)" \
   "$BNN" train --data "npy:$T/x.npy,$T/yr.npy" --epochs 1 -o "$T/r.st"
 [ ! -e "$T/r.st" ] && ok || bad "a refused run wrote its output"
 run "train regression" "$BNN" train --data "npy:$T/x.npy,$T/yr.npy" --task regression --epochs 50 -q -o "$T/r.st"
@@ -110,6 +119,7 @@ expect_fail "--task on built-in data" "--task is for CSV data (csv:FILE) and Num
 
 # ---------------------------------------------------------------- refused, in one line
 expect_fail "npz" "xy.npz: an NPZ archive" "$BNN" train --data "npy:$T/xy.npz" -o "$T/z.st"
+expect_fail "npz to predict" "xy.npz: an NPZ archive" "$BNN" predict -m "$T/m.st" --input "$T/xy.npz" -o "$T/z.csv"
 expect_fail "object array" "obj.npy: dtype '|O' is not supported" "$BNN" train --data "npy:$T/obj.npy,$T/y.npy" -o "$T/z.st"
 expect_fail "structured array" "rec.npy: a structured dtype" "$BNN" train --data "npy:$T/rec.npy,$T/y.npy" -o "$T/z.st"
 expect_fail "complex" "c8.npy: dtype '<c8' is not supported" "$BNN" predict -m "$T/m.st" --input "$T/c8.npy" -o "$T/z.csv"

@@ -906,6 +906,36 @@ static void test_npy_load(void) {
     bnn_dataset_free(ds);
     CHECK_EQ_INT(bnn_data_load(&ds, "npy:", &p), BNN_EINVAL);
     CHECK_EQ_INT(bnn_data_load(&ds, "npy:a,b,c", &p), BNN_EINVAL);
+
+    /* 64-bit integers convert straight to the nearest float: 2^60 + 2^36 + 1 lies just above
+     * the midpoint of two floats, so it rounds up to 2^60 + 2^37; through double it would lose
+     * the 1, land on the midpoint and round to even, 2^60. */
+    const int64_t big[2] = {((int64_t)1 << 60) + ((int64_t)1 << 36) + 1,
+                            -(((int64_t)1 << 60) + ((int64_t)1 << 36) + 1)};
+    const float want = 0x1.000002p60f;
+    x = npy_file("big.npy", 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", big,
+                 sizeof big);
+    REQUIRE(bnn_npy_load(&ds, x, NULL, BNN_TASK_CLASSIFICATION) == 0);
+    CHECK(bnn_dataset_cx(ds)[0] == want && bnn_dataset_cx(ds)[1] == -want);
+    bnn_dataset_free(ds);
+    x = npy_file("big.npy", 1, "{'descr': '<u8', 'fortran_order': False, 'shape': (1,), }", big,
+                 sizeof big[0]);
+    REQUIRE(bnn_npy_load(&ds, x, NULL, BNN_TASK_CLASSIFICATION) == 0);
+    CHECK(bnn_dataset_cx(ds)[0] == want);
+    bnn_dataset_free(ds);
+
+    /* A dtype without a byte order, or with '=' or '|', is this machine's order, as numpy reads
+     * it. */
+    const char *native[] = {"f4", "=f4", "|f4"};
+    for (int i = 0; i < 3; i++) {
+        char dict[96];
+        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (3, 2), }",
+                 native[i]);
+        x = npy_file("native.npy", 1, dict, xf, sizeof xf);
+        REQUIRE(bnn_npy_load(&ds, x, NULL, BNN_TASK_CLASSIFICATION) == 0);
+        CHECK(memcmp(bnn_dataset_cx(ds), xf, sizeof xf) == 0);
+        bnn_dataset_free(ds);
+    }
 }
 
 static void test_npy_errors(void) {
@@ -927,7 +957,9 @@ static void test_npy_errors(void) {
         {"", 0, "the file is empty"},
         {"1,2\n3,4\n", 8, "not an NPY file"},
         {"PK\x03\x04\x14\0\0\0", 8, "NPZ archive"},
-        {"\x93NUMPY\x01", 7, "not an NPY file"},
+        {"\x93NUM", 4, "truncated: the magic string and version needs 8 bytes"},
+        {"\x93NUMPY\x01", 7, "needs 8 bytes but the file ends after 7"},
+        {"\x93NUMPY\x02\x00\x10\x00\x00", 11, "needs 12 bytes but the file ends after 11"},
         {"\x93NUMPY\x04\x00\x10\x00", 10, "version 4.0"},
         {"\x93NUMPY\x02\x00\x10\x00", 10, "header length"}, /* a 4-byte length cut short */
         {"\x93NUMPY\x01\x00\x00\x00", 10, "a header of 0 bytes"},
@@ -969,7 +1001,9 @@ static void test_npy_errors(void) {
          "dtype '<U3' is not supported"},
         {"{'descr': '<f16', 'fortran_order': False, 'shape': (3,), }",
          "dtype '<f16' is not supported"},
-        {"{'descr': '|f4', 'fortran_order': False, 'shape': (3,), }", "no byte order"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (6), }", "cannot read the NPY header"},
+        {"{'descr': '<f\0014', 'fortran_order': False, 'shape': (3, 2), }",
+         "cannot read the NPY header"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (4194304, 4194304, 65536), }", "2^40"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }",
          "cannot read the NPY header"},
@@ -1002,7 +1036,7 @@ static void test_npy_errors(void) {
     npy_file("bad.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", yd,
              sizeof yd);
     expect_error(bnn_npy_load(&ds, ok, p, BNN_TASK_CLASSIFICATION), BNN_EFORMAT, "row 1", "1.5",
-                 "not a class label", "--task regression", NULL);
+                 "not a class label", "regression targets?", NULL);
     CHECK_EQ_INT(bnn_npy_load(&ds, ok, p, BNN_TASK_REGRESSION), 0);
     bnn_dataset_free(ds);
     const int32_t yn[3] = {0, 1, -1};
@@ -1010,6 +1044,11 @@ static void test_npy_errors(void) {
              sizeof yn);
     expect_error(bnn_npy_load(&ds, ok, p, BNN_TASK_CLASSIFICATION), BNN_EFORMAT, "row 2", "-1",
                  NULL);
+    const int64_t yb[3] = {0, 3000000000, 1};
+    npy_file("bad.npy", 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", yb,
+             sizeof yb);
+    expect_error(bnn_npy_load(&ds, ok, p, BNN_TASK_CLASSIFICATION), BNN_EFORMAT, "row 1",
+                 "3000000000", "beyond the largest class label 2147483646", NULL);
     const float yi[3] = {0, INFINITY, 1};
     npy_file("bad.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", yi,
              sizeof yi);

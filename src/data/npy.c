@@ -59,14 +59,15 @@ static bool eat(lexer *lx, char c) {
 }
 
 /* A quoted string ('...' or "...") into buf; the header's strings need no escapes, so a
- * backslash is refused rather than interpreted. */
+ * backslash is refused rather than interpreted, and so are control characters (NUL among
+ * them: Python refuses a header that holds one). */
 static bool read_string(lexer *lx, char *buf, size_t cap) {
     skip_space(lx);
     if (lx->p >= lx->end || (*lx->p != '\'' && *lx->p != '"')) return false;
     const char q = *lx->p++;
     size_t len = 0;
     while (lx->p < lx->end && *lx->p != q) {
-        if (*lx->p == '\\' || len + 1 >= cap) return false;
+        if (*lx->p == '\\' || (unsigned char)*lx->p < 0x20 || len + 1 >= cap) return false;
         buf[len++] = *lx->p++;
     }
     if (lx->p >= lx->end) return false;
@@ -113,7 +114,9 @@ static int parse_descr(npy_array *a, const char *descr) {
         d++;
     else
         order = '|';
-    if (order == '=') order = little_endian_host() ? '<' : '>'; /* native: this machine's */
+    /* '=', '|' or none: native, this machine's order (as numpy reads them; np.save itself
+     * writes '<' or '>' for every multi-byte dtype). */
+    if (order == '=' || order == '|') order = little_endian_host() ? '<' : '>';
     const char kind = d[0];
     int size = 0;
     if (d[0] && d[1] >= '1' && d[1] <= '8' && d[2] == '\0') size = d[1] - '0';
@@ -127,8 +130,6 @@ static int parse_descr(npy_array *a, const char *descr) {
             "%s: dtype '%s' is not supported (bool, integer and float arrays are: "
             "e.g. '<f4', '<f8', '<i8', '|u1'); convert it with arr.astype(np.float32)",
             a->path, descr);
-    if (size > 1 && order == '|')
-        return bnn__error(BNN_EFORMAT, "%s: dtype '%s' has no byte order", a->path, descr);
     a->order = size == 1 ? '<' : order, a->kind = kind, a->size = size;
     return 0;
 }
@@ -169,7 +170,8 @@ static int parse_header(npy_array *a, const char *text, size_t len) {
                 if (!read_count(&lx, &a->dims[a->ndim])) goto bad;
                 a->ndim++;
                 if (!eat(&lx, ',')) {
-                    if (!eat(&lx, ')')) goto bad;
+                    /* (6) is the number 6 in Python, not a tuple: numpy refuses it. */
+                    if (a->ndim == 1 || !eat(&lx, ')')) goto bad;
                     break;
                 }
             }
@@ -239,6 +241,10 @@ static int read_array(npy_array *a, const char *path) {
                         path);
         goto done;
     }
+    if (got > 0 && got < 8 && memcmp(pre, "\x93NUMPY", got < 6 ? (size_t)got : 6) == 0) {
+        rc = bnn__gz_read_failure(f, path, "magic string and version", 8, (size_t)got);
+        goto done;
+    }
     if (got < 8 || memcmp(pre, "\x93NUMPY", 6) != 0) {
         rc = got == 0 ? bnn__error(BNN_EFORMAT, "%s: the file is empty", path)
                       : bnn__error(BNN_EFORMAT,
@@ -255,11 +261,13 @@ static int read_array(npy_array *a, const char *path) {
         goto done;
     }
     const int lenbytes = major == 1 ? 2 : 4;
+    if (got == 10 && lenbytes == 4) {
+        const int more = gzread(f, pre + 10, 2);
+        got += more > 0 ? more : 0;
+    }
     if (got < 8 + lenbytes) {
-        rc = got == 10 ? bnn__gz_read_exact(f, path, "header length", pre + 10, 2)
-                       : bnn__gz_read_failure(f, path, "header length", 8 + (size_t)lenbytes,
-                                              (size_t)got);
-        if (rc) goto done;
+        rc = bnn__gz_read_failure(f, path, "header length", 8 + (size_t)lenbytes, (size_t)got);
+        goto done;
     }
     uint64_t hlen = (uint64_t)pre[8] | (uint64_t)pre[9] << 8;
     if (lenbytes == 4) hlen |= (uint64_t)pre[10] << 16 | (uint64_t)pre[11] << 24;
@@ -313,7 +321,8 @@ static float half_to_float(uint16_t h) {
 
 /* Element g of the file (in the file's own order) as a double; every supported dtype but the
  * 8-byte integers beyond 2^53 converts exactly. */
-static double value_at(const npy_array *a, int64_t g) {
+/* Element g's bytes as an integer in this machine's order. */
+static uint64_t bits_at(const npy_array *a, int64_t g) {
     const unsigned char *p = a->data + (size_t)g * (size_t)a->size;
     uint64_t u = 0;
     if (a->order == '>')
@@ -322,15 +331,23 @@ static double value_at(const npy_array *a, int64_t g) {
     else
         for (int b = a->size - 1; b >= 0; b--)
             u = u << 8 | p[b];
+    return u;
+}
+
+/* A signed integer element, sign-extended from its width. */
+static int64_t signed_of(const npy_array *a, uint64_t u) {
+    if (a->size < 8 && (u >> (8 * a->size - 1)) & 1) u |= ~(uint64_t)0 << (8 * a->size);
+    int64_t s;
+    memcpy(&s, &u, sizeof s);
+    return s;
+}
+
+static double value_at(const npy_array *a, int64_t g) {
+    uint64_t u = bits_at(a, g);
     switch (a->kind) {
     case 'b': return u != 0;
     case 'u': return (double)u;
-    case 'i': {
-        if (a->size < 8 && (u >> (8 * a->size - 1)) & 1) u |= ~(uint64_t)0 << (8 * a->size);
-        int64_t s;
-        memcpy(&s, &u, sizeof s);
-        return (double)s;
-    }
+    case 'i': return (double)signed_of(a, u);
     default:
         if (a->size == 2) return half_to_float((uint16_t)u);
         if (a->size == 4) {
@@ -416,6 +433,13 @@ static int load_features(bnn_dataset *ds, const npy_array *x) {
     float *out = ds->x;
     for (int64_t g = 0; g < x->count; g++) {
         const int64_t p = walker_next(&w);
+        /* Integers convert straight to float: through double, a 64-bit one beyond 2^53
+         * would be rounded twice. */
+        if (x->kind == 'u' || x->kind == 'i') {
+            const uint64_t u = bits_at(x, g);
+            out[p] = x->kind == 'u' ? (float)u : (float)signed_of(x, u);
+            continue;
+        }
         const double v = value_at(x, g);
         out[p] = (float)v;
         if (!isfinite(out[p])) return feature_error(ds, x, p, v);
@@ -432,11 +456,15 @@ static int load_targets(bnn_dataset *ds, const npy_array *y) {
         const int64_t p = walker_next(&w);
         const double v = value_at(y, g);
         if (cls) {
+            if (v >= (double)INT32_MAX && v == floor(v))
+                return bnn__error(BNN_EFORMAT,
+                                  "%s: the target of row %lld (counting from 0) is %.17g, "
+                                  "beyond the largest class label %d",
+                                  y->path, (long long)p, v, INT32_MAX - 1);
             if (!(v >= 0.0 && v < (double)INT32_MAX && v == floor(v)))
                 return bnn__error(BNN_EFORMAT,
                                   "%s: the target of row %lld (counting from 0) is %g, not a "
-                                  "class label (a whole number >= 0); regression targets need "
-                                  "the regression task (--task regression)",
+                                  "class label (a whole number >= 0): regression targets?",
                                   y->path, (long long)p, v);
             ds->labels[p] = (int32_t)v;
             if (ds->labels[p] > top) top = ds->labels[p];
