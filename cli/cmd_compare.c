@@ -48,14 +48,13 @@ int cmd_compare(int argc, char **argv) {
     column cols[MAXM];
     memset(cols, 0, sizeof cols);
     bnn_dataset *ds = NULL, *od[CLI_LIST_MAX] = {0};
-    /* --samples and --link-samples need a model they apply to: look before evaluating any (a
-     * file that cannot be read is reported by the loop below). */
+    /* --samples and --link-samples need a model they apply to: look before evaluating any. */
     const bool link_seen = cli_seen(opts, nopts, "link-samples");
     if (samples > 0 || link_seen) {
         bool any_laplace = false, any_posterior = false;
         for (int i = 0; i < models.n; i++) {
             bnn_st *st = NULL;
-            if (bnn_st_read(&st, models.v[i])) continue;
+            if ((rc = bnn_st_read(&st, models.v[i]))) return cli_fail(cmd, rc, NULL);
             const char *kind = bnn_st_meta(st, "bnn.posterior");
             any_posterior = any_posterior || (kind && strcmp(kind, "point"));
             any_laplace = any_laplace || (kind && !strcmp(kind, "laplace"));

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 static bool ends_with(const char *s, const char *suffix) {
@@ -12,9 +13,12 @@ static bool ends_with(const char *s, const char *suffix) {
     return a >= b && !strcasecmp(s + a - b, suffix);
 }
 
-/* Whether the file (gzip-compressed or not) starts as np.save's files do, or as an NPZ archive
+/* Whether the file (gzip-compressed or not) starts as np.save's files do, or as a zip archive
  * (the NPY reader names that mistake): such files go to the NPY reader whatever their name. */
 static bool looks_like_npy(const char *path) {
+    /* Only a regular file can be read twice: a pipe's first bytes would be lost to the reader. */
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return false;
     gzFile f = gzopen(path, "rb");
     if (!f) return false; /* the reader chosen by the name reports it */
     unsigned char pre[6];

@@ -244,12 +244,12 @@ int cli_load_ood(const char *cmd, const char *spec, int64_t seed, const bnn_mode
     cli_data_flags of = {.data = spec, .target_col = -1, .seed = seed};
     const bool csv = !strncmp(spec, "csv:", 4);
     if (csv) of.target_col = BNN_CSV_NO_TARGET;
-    /* NumPy targets, if given, are read as regression targets: any number is fine, only the
-     * inputs are used. */
+    /* NumPy targets, if given, are read as regression targets (any finite number will do): only
+     * the inputs are used. */
     const bool npy = !strncmp(spec, "npy:", 4);
     if (npy) of.task = "regression";
-    int rc = cli_load_data(cmd, &of, "test",
-                           npy ? BNN_TASK_REGRESSION : BNN_TASK_CLASSIFICATION, false, out);
+    int rc = cli_load_data(cmd, &of, "test", npy ? BNN_TASK_REGRESSION : BNN_TASK_CLASSIFICATION,
+                           false, out);
     if (!rc && csv && bnn_dataset_dim(*out) == bnn_model_input_dim(m) + 1) {
         /* One column more than the model's inputs: a labelled file, its last column the target
          * (read as a regression target, so any number is fine: only the inputs are used). */

@@ -226,6 +226,7 @@ done
 [ ! -e "$T/never.plot" ] && [ ! -e "$T/never.predict" ] && ok || bad "a refused run wrote its output"
 run "--samples 0 on a point estimate" "$BNN" eval -m "$T/seed_full.safetensors" --samples 0
 expect_fail "compare --samples without a posterior" "every model here holds a point estimate" "$BNN" compare -m "$T/seed_full.safetensors" --samples 8
+expect_fail "compare --samples, a missing model" "absent.safetensors: cannot open" "$BNN" compare -m "$T/seed_full.safetensors" -m "$T/absent.safetensors" --samples 8
 # OOD data is inputs only: a CSV of features alone (as predict --input takes), or labelled.
 printf '0.5,0.2\n1.5,1.2\n3,4\n' >"$T/ood_x.csv"
 printf 'a,b,y\n0.5,0.2,1\n1.5,1.2,0\n3,4,1\n' >"$T/ood_xy.csv"

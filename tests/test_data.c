@@ -918,6 +918,11 @@ static void test_npy_load(void) {
     REQUIRE(bnn_npy_load(&ds, x, NULL, BNN_TASK_CLASSIFICATION) == 0);
     CHECK(bnn_dataset_cx(ds)[0] == want && bnn_dataset_cx(ds)[1] == -want);
     bnn_dataset_free(ds);
+    y = npy_file("bigy.npy", 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", big,
+                 sizeof big); /* the same as regression targets */
+    REQUIRE(bnn_npy_load(&ds, x, y, BNN_TASK_REGRESSION) == 0);
+    CHECK(bnn_dataset_ctargets(ds)[0] == want && bnn_dataset_ctargets(ds)[1] == -want);
+    bnn_dataset_free(ds);
     x = npy_file("big.npy", 1, "{'descr': '<u8', 'fortran_order': False, 'shape': (1,), }", big,
                  sizeof big[0]);
     REQUIRE(bnn_npy_load(&ds, x, NULL, BNN_TASK_CLASSIFICATION) == 0);
@@ -956,15 +961,16 @@ static void test_npy_errors(void) {
     } head[] = {
         {"", 0, "the file is empty"},
         {"1,2\n3,4\n", 8, "not an NPY file"},
-        {"PK\x03\x04\x14\0\0\0", 8, "NPZ archive"},
+        {"PK\x03\x04\x14\0\0\0", 8, "a zip archive (np.savez"},
         {"\x93NUM", 4, "truncated: the magic string and version needs 8 bytes"},
-        {"\x93NUMPY\x01", 7, "needs 8 bytes but the file ends after 7"},
-        {"\x93NUMPY\x02\x00\x10\x00\x00", 11, "needs 12 bytes but the file ends after 11"},
+        {"\x93NUMPY\x01", 7, "needs 8 bytes but the file ends after 7 of them"},
+        {"\x93NUMPY\x02\x00\x10\x00\x00", 11, "header length needs 4 bytes but the file ends after 3 of them"},
         {"\x93NUMPY\x04\x00\x10\x00", 10, "version 4.0"},
         {"\x93NUMPY\x02\x00\x10\x00", 10, "header length"}, /* a 4-byte length cut short */
         {"\x93NUMPY\x01\x00\x00\x00", 10, "a header of 0 bytes"},
         {"\x93NUMPY\x02\x00\x00\x00\x02\x00", 12, "a header of 131072 bytes"},
-        {"\x93NUMPY\x01\x00\x40\x00{'descr'", 17, "truncated: the header needs 64 bytes"},
+        {"\x93NUMPY\x01\x00\x40\x00{'descr'", 17,
+         "truncated: the header needs 64 bytes but the file ends after 7 of them"},
     };
     for (size_t i = 0; i < sizeof head / sizeof head[0]; i++) {
         ds = (bnn_dataset *)&ds;
@@ -1049,6 +1055,16 @@ static void test_npy_errors(void) {
              sizeof yb);
     expect_error(bnn_npy_load(&ds, ok, p, BNN_TASK_CLASSIFICATION), BNN_EFORMAT, "row 1",
                  "3000000000", "beyond the largest class label 2147483646", NULL);
+    const uint64_t yu[3] = {0, 9007199254740993u, 1}; /* 2^53 + 1: printed as stored */
+    npy_file("bad.npy", 1, "{'descr': '<u8', 'fortran_order': False, 'shape': (3,), }", yu,
+             sizeof yu);
+    expect_error(bnn_npy_load(&ds, ok, p, BNN_TASK_CLASSIFICATION), BNN_EFORMAT,
+                 "is 9007199254740993, beyond", NULL);
+    const float yf[3] = {0, INFINITY, 1};
+    npy_file("bad.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", yf,
+             sizeof yf);
+    expect_error(bnn_npy_load(&ds, ok, p, BNN_TASK_CLASSIFICATION), BNN_EFORMAT, "row 1",
+                 "is inf, not a class label", NULL);
     const float yi[3] = {0, INFINITY, 1};
     npy_file("bad.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", yi,
              sizeof yi);

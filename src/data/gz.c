@@ -34,7 +34,7 @@ int bnn__gz_read_failure(gzFile f, const char *path, const char *what, size_t wa
         return bnn__error(BNN_ENOMEM, "%s: out of memory while decompressing", path);
     return bnn__error(BNN_EFORMAT,
                       "%s: truncated: the %s needs %zu bytes but the file ends after "
-                      "%zu",
+                      "%zu of them",
                       path, what, want, got);
 }
 

@@ -236,8 +236,9 @@ static int read_array(npy_array *a, const char *path) {
     }
     if (got >= 4 && memcmp(pre, "PK\x03\x04", 4) == 0) {
         rc = bnn__error(BNN_EFORMAT,
-                        "%s: an NPZ archive (a zip of .npy files), not an NPY file: save each "
-                        "array with np.save, or unzip the archive and name its .npy files",
+                        "%s: a zip archive (np.savez writes NPZ files as zips of .npy files), not "
+                        "an NPY file: save each array with np.save, or unzip the archive and "
+                        "name its .npy files",
                         path);
         goto done;
     }
@@ -266,7 +267,7 @@ static int read_array(npy_array *a, const char *path) {
         got += more > 0 ? more : 0;
     }
     if (got < 8 + lenbytes) {
-        rc = bnn__gz_read_failure(f, path, "header length", 8 + (size_t)lenbytes, (size_t)got);
+        rc = bnn__gz_read_failure(f, path, "header length", (size_t)lenbytes, (size_t)got - 8);
         goto done;
     }
     uint64_t hlen = (uint64_t)pre[8] | (uint64_t)pre[9] << 8;
@@ -319,8 +320,6 @@ static float half_to_float(uint16_t h) {
     return sign ? -v : v;
 }
 
-/* Element g of the file (in the file's own order) as a double; every supported dtype but the
- * 8-byte integers beyond 2^53 converts exactly. */
 /* Element g's bytes as an integer in this machine's order. */
 static uint64_t bits_at(const npy_array *a, int64_t g) {
     const unsigned char *p = a->data + (size_t)g * (size_t)a->size;
@@ -342,6 +341,8 @@ static int64_t signed_of(const npy_array *a, uint64_t u) {
     return s;
 }
 
+/* Element g of the file (in the file's own order) as a double; every supported dtype but the
+ * 8-byte integers beyond 2^53 converts exactly. */
 static double value_at(const npy_array *a, int64_t g) {
     uint64_t u = bits_at(a, g);
     switch (a->kind) {
@@ -456,11 +457,20 @@ static int load_targets(bnn_dataset *ds, const npy_array *y) {
         const int64_t p = walker_next(&w);
         const double v = value_at(y, g);
         if (cls) {
-            if (v >= (double)INT32_MAX && v == floor(v))
+            if (isfinite(v) && v >= (double)INT32_MAX && v == floor(v)) {
+                char shown[32]; /* an integer as stored, not as the double rounds it */
+                const uint64_t u = bits_at(y, g);
+                if (y->kind == 'u')
+                    snprintf(shown, sizeof shown, "%llu", (unsigned long long)u);
+                else if (y->kind == 'i')
+                    snprintf(shown, sizeof shown, "%lld", (long long)signed_of(y, u));
+                else
+                    snprintf(shown, sizeof shown, "%.17g", v);
                 return bnn__error(BNN_EFORMAT,
-                                  "%s: the target of row %lld (counting from 0) is %.17g, "
+                                  "%s: the target of row %lld (counting from 0) is %s, "
                                   "beyond the largest class label %d",
-                                  y->path, (long long)p, v, INT32_MAX - 1);
+                                  y->path, (long long)p, shown, INT32_MAX - 1);
+            }
             if (!(v >= 0.0 && v < (double)INT32_MAX && v == floor(v)))
                 return bnn__error(BNN_EFORMAT,
                                   "%s: the target of row %lld (counting from 0) is %g, not a "
@@ -469,6 +479,12 @@ static int load_targets(bnn_dataset *ds, const npy_array *y) {
             ds->labels[p] = (int32_t)v;
             if (ds->labels[p] > top) top = ds->labels[p];
         } else {
+            /* Integers straight to float, as for the features. */
+            if (y->kind == 'u' || y->kind == 'i') {
+                const uint64_t u = bits_at(y, g);
+                ds->targets[p] = y->kind == 'u' ? (float)u : (float)signed_of(y, u);
+                continue;
+            }
             ds->targets[p] = (float)v;
             if (!isfinite(ds->targets[p])) {
                 char where[96];
