@@ -36,6 +36,9 @@ bool cli_seen(const cli_opt *opts, int nopts, const char *name);
 
 /* Prints "bnn CMD: MESSAGE: DETAIL" for a library error code and returns 1. */
 int cli_fail(const char *cmd, int rc, const char *what);
+/* Flushes the report on stdout and returns 1 (with a one-line error) if it could not be written:
+ * called before an output file is saved, so a run that fails leaves no file behind. */
+int cli_check_stdout(const char *cmd);
 /* Prints "bnn CMD: " plus a formatted message and returns 1 (or 2 for usage errors). */
 int cli_error(const char *cmd, const char *fmt, ...);
 int cli_usage_error(const char *cmd, const char *fmt, ...);

@@ -157,7 +157,7 @@ int cmd_calibrate(int argc, char **argv) {
                df.data);
     printf("validation  nll %.4f -> %.4f, ece %.4f -> %.4f\n", r1.nll, r2.nll, r1.cls.ece,
            r2.cls.ece);
-    if ((rc = save_with_temperature(cmd, st, output, T))) goto done;
+    if ((rc = cli_check_stdout(cmd)) || (rc = save_with_temperature(cmd, st, output, T))) goto done;
     fprintf(stderr, "saved %s\n", output);
     rc = 0;
     goto done;

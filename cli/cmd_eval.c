@@ -412,6 +412,8 @@ int cmd_eval(int argc, char **argv) {
             goto done;
         }
     }
+    /* The report on stdout first: if it cannot be written, no file is. */
+    if ((plot || json_path) && (rc = cli_check_stdout(cmd))) goto done;
     if (plot) {
         char title[256];
         if (shift) {

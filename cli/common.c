@@ -126,6 +126,13 @@ void cli_usage(FILE *f, const char *cmd, const char *synopsis, const char *about
     fprintf(f, "  %-28s %s\n", "-h, --help", "show this help");
 }
 
+int cli_check_stdout(const char *cmd) {
+    if (fflush(stdout) == 0 && !ferror(stdout)) return 0;
+    fprintf(stderr, "bnn %s: cannot write the standard output: %s; nothing saved\n", cmd,
+            strerror(errno));
+    return 1;
+}
+
 int cli_fail(const char *cmd, int rc, const char *what) {
     const char *detail = bnn_last_error();
     if (detail && *detail)
@@ -573,6 +580,7 @@ int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *
     const char *keep[] = {"bnn.data", "bnn.data.target_col", "bnn.data.header", "bnn.seed"};
     for (int i = 0; i < 4; i++)
         if (bnn_st_meta(st, keep[i])) keys[nkv] = keep[i], vals[nkv++] = bnn_st_meta(st, keep[i]);
+    if (cli_check_stdout(cmd)) return 1;
     int rc = bnn_laplace_save(la, m, task, output, keys, vals, nkv);
     if (rc) return cli_fail(cmd, rc, "cannot save the posterior");
     fprintf(stderr, "saved %s\n", output);

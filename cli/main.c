@@ -32,10 +32,11 @@ static int dispatch(int argc, char **argv);
  * is flushed and checked before exiting. */
 int main(int argc, char **argv) {
     int rc = dispatch(argc, argv);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
+    /* A command that failed has said why; a lost report is then not news. */
+    if ((fflush(stdout) != 0 || ferror(stdout)) && !rc) {
         fprintf(stderr, "bnn%s%s: cannot write the standard output: %s\n", argc > 1 ? " " : "",
                 argc > 1 ? argv[1] : "", strerror(errno));
-        if (!rc) rc = 1;
+        rc = 1;
     }
     return rc;
 }

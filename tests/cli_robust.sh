@@ -212,6 +212,20 @@ if [ -w /dev/full ]; then
     rc=$?
     [ $rc -eq 1 ] && grep -q "cannot write the standard output" "$T/err" && [ "$(wc -l <"$T/err")" -eq 1 ] && ok || bad "bnn $c to a full disk: exit $rc, $(cat "$T/err")"
   done
+  # ... and a command whose report is lost saves nothing: its output file is not written, and one
+  # that existed is left as it was.
+  echo before >"$T/kept.safetensors"
+  for c in "laplace -m $T/dh.safetensors --prior 1 -o $T/never.safetensors" \
+           "von -m $T/dh.safetensors --steps 1 -o $T/never.safetensors" \
+           "calibrate -m $T/dh.safetensors -o $T/kept.safetensors" \
+           "eval -m $T/dh.safetensors --json $T/never.json --plot $T/never.svg"; do
+    # shellcheck disable=SC2086
+    "$BNN" $c >/dev/full 2>"$T/err"
+    rc=$?
+    [ $rc -eq 1 ] && grep -q "cannot write the standard output: .*; nothing saved" "$T/err" && [ "$(grep -vc "^note: " "$T/err")" -eq 1 ] \
+      && [ ! -e "$T/never.safetensors" ] && [ ! -e "$T/never.json" ] && [ ! -e "$T/never.svg" ] \
+      && [ "$(cat "$T/kept.safetensors")" = before ] && ok || bad "bnn $c to a full disk: exit $rc, $(cat "$T/err")"
+  done
 fi
 # Options that cannot apply to the model are refused instead of being reported as applied.
 expect_fail "--temperature on a regression model" "is a regression model" "$BNN" eval -m "$T/sine.safetensors" --temperature 5
