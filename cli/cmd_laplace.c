@@ -50,6 +50,25 @@ static int val_nll(bnn_model *m, bnn_laplace *la, const bnn_dataset *val, double
  * sorted here, since the subset always follows the model's order. Returns a usage error (exit 2)
  * for an empty list, a non-number, a duplicate or too many entries. */
 #define MAX_SUBSET_LAYERS 256
+/* Whether the posterior at its chosen prior can be used: a weight sample must be finite. A prior
+ * precision far below the curvature's scale on a flat direction gives variances beyond float
+ * range (the linearised predictive, in double, overflows later still); such a file would fail
+ * in every later eval --samples, so it is refused here. */
+static int check_sample(const char *cmd, const bnn_laplace *la, int64_t P) {
+    float *theta = malloc((size_t)P * sizeof *theta);
+    if (!theta) return cli_error(cmd, "out of memory");
+    bnn_rng rng = bnn_rng_make(0, 0);
+    int rc = bnn_laplace_sample(la, &rng, theta);
+    if (rc && rc != BNN_EINVAL)
+        rc = cli_fail(cmd, rc, NULL);
+    else if (rc)
+        rc = cli_error(cmd, "at prior precision %g a weight sample is not finite (the posterior "
+                       "variance overflows); choose a larger --prior (nothing saved)",
+                       bnn_laplace_prior_prec(la));
+    free(theta);
+    return rc;
+}
+
 static int parse_layers(const char *cmd, const char *subset, int64_t *idx, int64_t *n) {
     const char *q = subset + strlen("layers:");
     *n = 0;
@@ -259,6 +278,8 @@ int cmd_laplace(int argc, char **argv) {
                                    (long long)so, (long long)(so + sl - 1));
         }
     }
+    int64_t kept = 0; /* lowrank: the eigenpairs kept (at most the subset's size) */
+    if (cp.hessian == BNN_HESS_LOWRANK) bnn_curv_lowrank(c, NULL, NULL, &kept);
     rc = bnn_laplace_new_from_params(&la, c, bnn_model_cparams(m), task);
     c = NULL; /* owned by the Laplace object, freed with it (also on failure) */
     if (rc) {
@@ -293,20 +314,43 @@ int cmd_laplace(int argc, char **argv) {
             if (v < best) best = v, best_d = delta;
         }
         bnn_laplace_set_prior(la, best_d, sigma);
-        fprintf(stderr, "grid: best validation NLL %.4f at prior precision %g\n", best, best_d);
+        fprintf(stderr, "grid: best validation NLL %.4f at prior precision %g%s\n", best, best_d,
+                best_d < 1e-3 || best_d > 1e3 ? " (the grid's end: the best may lie beyond it; "
+                                                "try --prior with values past it)"
+                                              : "");
     } else {
         bnn_laplace_set_prior(la, fixed, sigma);
     }
     double t_fit = now_s() - t0;
     const double delta = bnn_laplace_prior_prec(la), sig = bnn_laplace_sigma(la);
-    printf("data       %lld examples of %s\n", (long long)bnn_dataset_n(fit), df.data);
-    printf("subset     %s: %lld parameters (%s)\n", subset, (long long)P, where);
-    printf("hessian    %s, %s curvature\n", hessian, curvature);
-    printf("log ML     %.4f at prior precision 1%s\n", lml1, noise ? " (sigma as trained)" : "");
     const int64_t nlay = bnn_laplace_nlayers(la);
     double lay[64];
+    const bool by_layer = !strcmp(prior, "marglik-layers") && nlay <= 64 &&
+                          bnn_laplace_prior_layers(la, lay, nlay) == 0;
+    const double lml = by_layer ? bnn_laplace_lml_layers(la, lay, nlay, sig, NULL, NULL)
+                                : bnn_laplace_lml(la, delta, sig, NULL, NULL);
+    if (!isfinite(lml)) {
+        /* The posterior precision H + δI is singular in double (a prior far below the
+         * curvature's scale): its log-determinant, and so the posterior, is unusable. */
+        rc = cli_error(cmd, "at prior precision %g the log marginal likelihood is not finite: "
+                       "the posterior precision is singular there; choose a larger --prior "
+                       "(nothing saved)", delta);
+        goto done;
+    }
+    if ((rc = check_sample(cmd, la, P))) goto done;
+    printf("data       %lld examples of %s\n", (long long)bnn_dataset_n(fit), df.data);
+    printf("subset     %s: %lld parameters (%s)\n", subset, (long long)P, where);
+    if (cp.hessian == BNN_HESS_LOWRANK) {
+        printf("hessian    %s (rank %lld), %s curvature\n", hessian, (long long)kept, curvature);
+        if (kept < rank)
+            fprintf(stderr, "note: --rank %lld is more than the subset's %lld parameters; rank "
+                    "%lld is kept\n", (long long)rank, (long long)P, (long long)kept);
+    } else {
+        printf("hessian    %s, %s curvature\n", hessian, curvature);
+    }
+    printf("log ML     %.4f at prior precision 1%s\n", lml1, noise ? " (sigma as trained)" : "");
     char layers_txt[64 * 26] = "";
-    if (nlay <= 64 && bnn_laplace_prior_layers(la, lay, nlay) == 0) {
+    if (by_layer) {
         size_t at = 0;
         for (int64_t i = 0; i < nlay && at < sizeof layers_txt; i++)
             at += (size_t)snprintf(layers_txt + at, sizeof layers_txt - at, "%s%.6g", i ? ", " : "",
@@ -318,9 +362,7 @@ int cmd_laplace(int argc, char **argv) {
     printf("prior      precision %.6g (%s%s)%s", delta,
            !strcmp(prior, "marglik-layers") ? "their mean, " : "", prior, noise ? "" : "\n");
     if (noise) printf(", noise sigma %.6g\n", sig);
-    printf("log ML     %.4f at the chosen prior\n",
-           !strcmp(prior, "marglik-layers") ? bnn_laplace_lml_layers(la, lay, nlay, sig, NULL, NULL)
-                                            : bnn_laplace_lml(la, delta, sig, NULL, NULL));
+    printf("log ML     %.4f at the chosen prior\n", lml);
     printf("time       curvature %.3f s, total %.3f s\n", t_curv, t_fit);
     /* The posterior file: the MAP weights, the curvature, and the data settings for eval. */
     char sv[40];

@@ -124,6 +124,10 @@ expect_fail "full too large, layers" "select fewer layers" "$BNN" laplace -m "$T
 expect_fail "bad hessian" "--hessian" "$BNN" laplace -m "$T/map.safetensors" --hessian blockdiag -o "$T/never.safetensors"
 # Low rank: kept eigenpairs of the GGN; saved and read back like the others.
 run "laplace lowrank" "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian lowrank --rank 10 -o "$T/la_lr.safetensors"
+grep -q "^hessian    lowrank (rank 10), ggn curvature" "$T/out" && ok || bad "laplace reports the rank kept"
+run "laplace lowrank, rank beyond the subset" "$BNN" laplace -m "$T/map.safetensors" --hessian lowrank --rank 500 -o "$T/la_lr500.safetensors"
+grep -q "^hessian    lowrank (rank 102), " "$T/out" && grep -q "^note: --rank 500 is more than the subset's 102 parameters; rank 102 is kept" "$T/err" \
+  && ok || bad "a rank beyond the subset is said: $(grep hessian "$T/out") $(cat "$T/err")"
 run "eval lowrank" "$BNN" eval -m "$T/la_lr.safetensors"
 grep -q "low-rank Hessian" "$T/out" && ok || bad "eval names the low-rank posterior"
 acc=$(val accuracy)
@@ -164,7 +168,12 @@ for i in $(seq 0 20); do
     bad "fixed prior $d"
   echo "$d $(sed -n 's/.*"nll":[[:space:]]*\([-0-9.e+]*\).*/\1/p' "$T/blob_d.json" | head -1)" >>"$T/grid_nll"
 done
-chosen=$(sed -n 's/^grid: best validation NLL \([0-9.]*\) at prior precision \([0-9.e+-]*\)$/\1 \2/p' "$T/err")
+chosen=$(sed -n 's/^grid: best validation NLL \([0-9.]*\) at prior precision \([0-9.e+-]*\)\( (.*)\)\{0,1\}$/\1 \2/p' "$T/err")
+# A choice at either end of the grid says so (the best may lie beyond it); one inside does not.
+case "${chosen#* }" in
+  10000 | 0.0001) grep -q "(the grid's end: the best may lie beyond it" "$T/err" && ok || bad "grid at its end without a note" ;;
+  *) grep -q "the grid's end" "$T/err" && bad "grid inside its range with the end note" || ok ;;
+esac
 awk -v c="$chosen" 'BEGIN { split(c, cc, " ") }
   { if (NR == 1 || $2 < min) min = $2; nll[$1] = $2 }
   END { ok = 0

@@ -133,6 +133,11 @@ expect_fail "negative threads" "threads" "$BNN" predict -m "$T/map.safetensors" 
 expect_fail "an ivon setting with adamw" "not of --method adamw" "$BNN" train --data moons --hess-init 0.1 -q -o "$T/never.safetensors"
 expect_fail "weight decay with mfvi" "prior-prec" "$BNN" train --data moons --method mfvi --weight-decay 0.1 -q -o "$T/never.safetensors"
 expect_fail "noise on classification data" "noise" "$BNN" train --data moons --noise 0.1 -q -o "$T/never.safetensors"
+# A prior so small that the posterior is unusable is refused, and nothing is saved.
+expect_fail "laplace full, a singular posterior" "at prior precision 1e-300 the log marginal likelihood is not finite: .*choose a larger --prior" \
+  "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian full --prior 1e-300 -o "$T/never.safetensors"
+expect_fail "laplace kron, an overflowing posterior" "at prior precision 1e-300 a weight sample is not finite .*choose a larger --prior" \
+  "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian kron --prior 1e-300 -o "$T/never.safetensors"
 expect_fail "rank without lowrank" "lowrank" "$BNN" laplace -m "$T/map.safetensors" --hessian kron --rank 5 -o "$T/never.safetensors"
 expect_fail "sgd momentum above 1" "momentum" "$BNN" train --data moons --method sgd --momentum 5 -q -o "$T/never.safetensors"
 expect_fail "epochs beyond the limit" "epochs" "$BNN" train --data moons --epochs 9223372036854775807 -q -o "$T/never.safetensors"

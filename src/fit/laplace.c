@@ -1631,7 +1631,7 @@ int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta) {
      * prior precision of nearly 0 on a flat direction; Inf) is an error, not a sample. */
     for (int64_t i = 0; !rc && i < P; i++)
         if (!isfinite(theta[i]))
-            rc = bnn__error(BNN_EINVAL, "bnn_laplace_sample: weight %lld of the sample is not "
+            rc = bnn__error(BNN_EINVAL, "Laplace: weight %lld of a sample is not "
                             "finite: at prior precision %g the posterior precision is not "
                             "positive definite or its variance overflows a float",
                             (long long)i, la->delta);
