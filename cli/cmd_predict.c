@@ -98,6 +98,10 @@ int cmd_predict(int argc, char **argv) {
         const bool csv_in = !npy_in && (ends_with(input, ".csv") || ends_with(input, ".csv.gz") ||
                                         ends_with(input, ".txt"));
         if ((rc = cli_check_csv_flags(cmd, opts, nopts, NULL, csv_in))) goto done;
+        if (df.header && df.no_header) {
+            rc = cli_usage_error(cmd, "--header and --no-header exclude each other");
+            goto done;
+        }
         if (npy_in) {
             rc = bnn_npy_load(&ds, input, NULL, BNN_TASK_CLASSIFICATION);
         } else if (csv_in) {

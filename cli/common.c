@@ -243,6 +243,9 @@ int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int6
     if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
     if (link < 0 || link > BNN_MAX_SAMPLES)
         return cli_usage_error(cmd, "--link-samples must be between 0 and %d", BNN_MAX_SAMPLES);
+    if (samples > 0 && cli_seen(opts, nopts, "link-samples"))
+        return cli_usage_error(cmd, "--link-samples is for the linearised predictive, which "
+                               "--samples S > 0 replaces by weight samples: give one of them");
     return 0;
 }
 

@@ -123,6 +123,13 @@ run "eval laplace, link samples" "$BNN" eval -m "$T/la.safetensors" --link-sampl
 grep -q "^mutual inf" "$T/out" && grep -q '"link_samples":[[:space:]]*50' "$T/la.json" && ok || bad "eval shows and records link-sample mutual information"
 validate "$T/la.json"
 run "plot laplace" "$BNN" plot -m "$T/la.safetensors" --link-samples 20 -o "$T/la.svg"
+# Weight samples replace the linearised predictive, so --link-samples would be ignored: refused.
+for c in "eval -m $T/la.safetensors" "compare -m $T/la.safetensors" "plot -m $T/la.safetensors -o $T/never.svg" \
+         "predict -m $T/la.safetensors --data moons -o $T/never.csv"; do
+  # shellcheck disable=SC2086
+  expect_fail "${c%% *}: --samples with --link-samples" "--link-samples is for the linearised predictive, which --samples S > 0 replaces" \
+    "$BNN" $c --samples 4 --link-samples 4
+done
 grep -q "linearised (GLM)" "$T/la.svg" && ok || bad "plot titles a Laplace file's GLM predictive"
 
 # --- options
@@ -263,6 +270,7 @@ expect_fail "train --target-col with built-in data" "--target-col is for CSV dat
 expect_fail "train --task with built-in data" "--task is for CSV data" "$BNN" train --data moons --task regression -o "$T/never.safetensors"
 expect_fail "eval --header with built-in data" "--header is for CSV data" "$BNN" eval -m "$T/seed_full.safetensors" --header
 expect_fail "predict --target-col with --input" "an --input file holds features only" "$BNN" predict -m "$T/seed_full.safetensors" --input "$T/ood_x.csv" --target-col 0 -o "$T/never.csv"
+expect_fail "predict --header with --no-header" "--header and --no-header exclude each other" "$BNN" predict -m "$T/seed_full.safetensors" --input "$T/ood_x.csv" --header --no-header -o "$T/never.csv"
 run "predict --no-header with a CSV --input" "$BNN" predict -m "$T/seed_full.safetensors" --input "$T/ood_x.csv" --no-header -o "$T/pin.csv"
 expect_fail "laplace --seed with nothing random" "--seed is for --curvature ggn-mc" "$BNN" laplace -m "$T/seed_full.safetensors" --seed 3 -o "$T/never.safetensors"
 expect_fail "laplace --steps with a fixed prior" "--steps is for --prior marglik" "$BNN" laplace -m "$T/seed_full.safetensors" --prior 2 --steps 10 -o "$T/never.safetensors"
