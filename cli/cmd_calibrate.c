@@ -85,6 +85,11 @@ int cmd_calibrate(int argc, char **argv) {
                        model_path, post);
         goto done;
     }
+    /* The file's metadata is copied into the output: check it as eval will read it. */
+    double sigma_unused = 1.0;
+    if ((rc = cli_meta_positive(cmd, model_path, "bnn.sigma", bnn_st_meta(st, "bnn.sigma"),
+                                &sigma_unused)))
+        goto done;
     const bool bern = bnn_model_lik(m, task) == BNN_LIK_BERNOULLI;
     const bool given_data = df.data != NULL;
     if (given_data) {
@@ -157,6 +162,16 @@ int cmd_calibrate(int argc, char **argv) {
                df.data);
     printf("validation  nll %.4f -> %.4f, ece %.4f -> %.4f\n", r1.nll, r2.nll, r1.cls.ece,
            r2.cls.ece);
+    /* bnn_temperature_fit returns a bound of its search, [1e-3, 1e3], when the optimum lies
+     * beyond it. */
+    if (T <= 1e-3)
+        fprintf(stderr, "note: the temperature stopped at its lower bound 0.001: the logits "
+                "separate the %lld validation examples perfectly, so a smaller one would always "
+                "fit them better (more validation data?)\n", (long long)n);
+    else if (T >= 1e3)
+        fprintf(stderr, "note: the temperature stopped at its upper bound 1000: on these %lld "
+                "validation examples the logits tell nothing (or the opposite) about the labels, "
+                "so the calibrated model predicts about uniformly\n", (long long)n);
     if ((rc = cli_check_stdout(cmd)) || (rc = save_with_temperature(cmd, st, output, T))) goto done;
     fprintf(stderr, "saved %s\n", output);
     rc = 0;

@@ -34,12 +34,25 @@ run "predict csv input" "$BNN" predict -m "$T/map.safetensors" --input "$T/in.cs
 # --- temperature scaling on the held-out examples
 run "calibrate" "$BNN" calibrate -m "$T/map.safetensors" -o "$T/cal.safetensors"
 grep -q "^temperature" "$T/out" && ok || bad "calibrate prints the temperature"
+grep -q "stopped at its" "$T/err" && bad "a note for a temperature inside the bounds" || ok
 run "eval calibrated" "$BNN" eval -m "$T/cal.safetensors" --json "$T/cal.json"
 grep -q "temperature" "$T/out" && ok || bad "eval applies the temperature"
 validate "$T/cal.json"
 run "laplace of a calibrated model" "$BNN" laplace -m "$T/cal.safetensors" --hessian kron -o "$T/cal_la.safetensors"
 grep -q "note: .*calibrated (temperature .*not the temperature" "$T/err" && ok || bad "laplace says it drops the temperature"
 run "train map without holdout" "$BNN" train --data moons --epochs 2 -q -o "$T/map_all.safetensors"
+# A temperature at a bound of the search says so: labels the logits cannot tell apart (1000),
+# and validation data the logits separate perfectly (0.001).
+printf '0,0,0\n0,0,1\n0,0,0\n0,0,1\n0,0,0\n0,0,1\n' >"$T/same.csv"
+run "train on indistinguishable rows" "$BNN" train --data "csv:$T/same.csv" --epochs 1 -q -o "$T/same.safetensors"
+run "calibrate at the upper bound" "$BNN" calibrate -m "$T/same.safetensors" --data "csv:$T/same.csv" -o "$T/same_cal.safetensors"
+grep -q "^temperature 1000.0000" "$T/out" && grep -q "^note: the temperature stopped at its upper bound 1000: on these 6 validation" "$T/err" \
+  && ok || bad "calibrate at T = 1000 without the note: $(cat "$T/out" "$T/err")"
+printf '0,0,0\n1,1,1\n0,0,0\n1,1,1\n' >"$T/sep.csv"
+run "train on separable rows" "$BNN" train --data "csv:$T/sep.csv" --epochs 200 --lr 0.05 -q -o "$T/sep.safetensors"
+run "calibrate at the lower bound" "$BNN" calibrate -m "$T/sep.safetensors" --data "csv:$T/sep.csv" -o "$T/sep_cal.safetensors"
+grep -q "^temperature 0.0010" "$T/out" && grep -q "^note: the temperature stopped at its lower bound 0.001: the logits separate the 4 validation" "$T/err" \
+  && ok || bad "calibrate at T = 0.001 without the note: $(cat "$T/out" "$T/err")"
 expect_fail "calibrate without holdout" "holdout" "$BNN" calibrate -m "$T/map_all.safetensors" -o "$T/never.safetensors"
 
 # --- plot on the toy problems

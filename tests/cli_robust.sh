@@ -161,6 +161,8 @@ expect_fail "calibrate a posterior" "point estimate" "$BNN" calibrate -m "$T/ivo
 python3 "$(dirname "$0")/st_meta.py" "$T/sine.safetensors" "$T/badsigma.safetensors" bnn.sigma nan
 expect_fail "laplace with sigma nan" "bnn.sigma" "$BNN" laplace -m "$T/badsigma.safetensors" --prior 1 -o "$T/never.safetensors"
 expect_fail "eval with sigma nan" "bnn.sigma" "$BNN" eval -m "$T/badsigma.safetensors"
+python3 "$(dirname "$0")/st_meta.py" "$T/dh.safetensors" "$T/badsigma_c.safetensors" bnn.sigma nan
+expect_fail "calibrate with sigma nan" "bnn.sigma is 'nan'" "$BNN" calibrate -m "$T/badsigma_c.safetensors" -o "$T/never.safetensors"
 run "checkpoint" "$BNN" train --data moons --epochs 3 --stop-after 1 --checkpoint "$T/ck.safetensors" -q
 # A seed above 2^53 survives the checkpoint exactly (it was read back through a double, so the
 # resumed run shuffled with another seed).
