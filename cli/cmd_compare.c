@@ -138,6 +138,21 @@ int cmd_compare(int argc, char **argv) {
         bnn_model_free(m);
         if (rc) goto done;
     }
+    /* Columns of the same method are numbered (adamw-1, adamw-2), and a legend names their
+     * files. */
+    bool repeated = false;
+    int number[MAXM] = {0}; /* 1, 2, ... among the columns of the same name; 0 for a unique one */
+    for (int i = 0; i < models.n; i++) {
+        int same = 0, k = 0;
+        for (int j = 0; j < models.n; j++)
+            if (!strcmp(cols[j].name, cols[i].name)) same++, k += j <= i;
+        if (same > 1) number[i] = k, repeated = true;
+    }
+    for (int i = 0; i < models.n; i++) {
+        char base[64];
+        snprintf(base, sizeof base, "%s", cols[i].name);
+        if (number[i]) snprintf(cols[i].name, sizeof cols[i].name, "%.50s-%d", base, number[i]);
+    }
     printf("%-28s", data);
     for (int i = 0; i < models.n; i++) printf(" %12s", cols[i].name);
     printf("\n");
@@ -160,6 +175,8 @@ int cmd_compare(int argc, char **argv) {
         ROW(label, cols[i].ood_auroc[o]);
     }
 #undef ROW
+    if (repeated)
+        for (int i = 0; i < models.n; i++) printf("%-12s %s\n", cols[i].name, cols[i].path);
     rc = 0;
 done:
     bnn_dataset_free(ds);

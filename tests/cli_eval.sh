@@ -21,6 +21,11 @@ run "eval map json" "$BNN" eval -m "$T/map.safetensors" --json "$T/map.json"
 validate "$T/map.json"
 run "compare" "$BNN" compare -m "$T/map.safetensors" -m "$T/ivon.safetensors" --samples 4 --ood noise:2:300
 grep -q "^moons" "$T/out" && grep -q "OOD AUROC, noise:2:300" "$T/out" && ok || bad "compare table"
+grep -q "^moons  *adamw  *ivon$" "$T/out" && ! grep -q "safetensors" "$T/out" && ok || bad "compare: columns of distinct methods are named by method alone"
+# Two models of one method: numbered columns and a legend of their files.
+run "compare two of a method" "$BNN" compare -m "$T/map.safetensors" -m "$T/ivon.safetensors" -m "$T/map.safetensors"
+grep -q "^moons  *adamw-1  *ivon  *adamw-2$" "$T/out" && grep -q "^adamw-1  *$T/map.safetensors$" "$T/out" \
+  && grep -q "^ivon  *$T/ivon.safetensors$" "$T/out" && ok || bad "compare numbers repeated methods: $(cat "$T/out")"
 
 # --- predict: the CSV's columns and rows
 run "predict" "$BNN" predict -m "$T/ivon.safetensors" --data moons --samples 4 -o "$T/pred.csv"
