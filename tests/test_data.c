@@ -1091,6 +1091,12 @@ static void test_npy_errors(void) {
                  "absent.npy", NULL);
     expect_error(bnn_npy_load(&ds, ok, tmp_path("absent.npy"), BNN_TASK_CLASSIFICATION), BNN_EIO,
                  "absent.npy", NULL);
+    /* A directory is named as one by every reader (zlib's own message was a read error). */
+    struct bnn_csv_params cp = bnn_csv_default_params();
+    expect_error(bnn_npy_load(&ds, BNN_TEST_TMP, NULL, BNN_TASK_CLASSIFICATION), BNN_EIO,
+                 "is a directory", NULL);
+    expect_error(bnn_csv_load(&ds, BNN_TEST_TMP, &cp), BNN_EIO, "is a directory", NULL);
+    expect_error(bnn_idx_load(&ds, BNN_TEST_TMP, NULL, 10), BNN_EIO, "is a directory", NULL);
     CHECK(ds == NULL);
     CHECK_EQ_INT(bnn_npy_load(NULL, ok, NULL, BNN_TASK_CLASSIFICATION), BNN_EINVAL);
     CHECK_EQ_INT(bnn_npy_load(&ds, NULL, NULL, BNN_TASK_CLASSIFICATION), BNN_EINVAL);

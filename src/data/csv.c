@@ -29,6 +29,7 @@ struct bnn_csv_params bnn_csv_default_params(void) {
 /* Reads the whole file into a NUL-terminated malloc'd buffer. */
 static int read_all(const char *path, char **out, size_t *len) {
     *out = NULL, *len = 0;
+    if (bnn__not_a_directory(path)) return BNN_EIO;
     errno = 0;
     gzFile f = gzopen(path, "rb");
     if (!f)

@@ -61,6 +61,8 @@ int bnn__dataset_flip_vertical(bnn_dataset *ds);
  * BNN_ENOMEM. bnn__gz_read_payload allocates its buffer in growing pieces, so a header that
  * claims more data than the file holds costs about twice what is there before the truncation is
  * reported, and afterwards reads one byte more so that zlib checks a gzip member's CRC. */
+/* BNN_EIO naming the path if it is a directory (a pipe or a device passes: it can be read). */
+int bnn__not_a_directory(const char *path);
 int bnn__gz_open(gzFile *f, const char *path);
 int bnn__gz_read_failure(gzFile f, const char *path, const char *what, size_t want, size_t got);
 int bnn__gz_read_exact(gzFile f, const char *path, const char *what, unsigned char *buf,

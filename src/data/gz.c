@@ -5,12 +5,23 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The payload is read in growing pieces, so a header that claims more data than the file holds
  * costs at most about twice the bytes actually present before the truncation is reported. */
 #define GZ_FIRST_PIECE ((size_t)1 << 20)
 
+int bnn__not_a_directory(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return bnn__error(BNN_EIO, "%s: is a directory, not a data file", path);
+    return 0;
+}
+
 int bnn__gz_open(gzFile *f, const char *path) {
+    *f = NULL;
+    int rc = bnn__not_a_directory(path);
+    if (rc) return rc;
     errno = 0;
     *f = gzopen(path, "rb");
     if (!*f)
