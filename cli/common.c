@@ -26,7 +26,11 @@ static int set_value(const char *cmd, cli_opt *o, const char *v) {
     char *end;
     errno = 0;
     switch (o->type) {
-    case OPT_STR: *(const char **)o->dst = v; return 0;
+    case OPT_STR:
+        /* No option takes an empty value: an unset shell variable should not pass as a name. */
+        if (!*v) return cli_usage_error(cmd, "--%s is empty", o->name);
+        *(const char **)o->dst = v;
+        return 0;
     case OPT_INT: {
         int64_t x;
         if (bnn_parse_int(v, &x))
@@ -36,7 +40,8 @@ static int set_value(const char *cmd, cli_opt *o, const char *v) {
     }
     case OPT_FLOAT: {
         double x = strtod(v, &end);
-        if (errno || end == v || *end || !isfinite(x))
+        /* Decimal only: strtod also reads C's hexadecimal (0x10 = 16), which is a typo here. */
+        if (errno || end == v || *end || !isfinite(x) || strpbrk(v, "xX"))
             return cli_usage_error(cmd, "--%s expects a number, got '%s'", o->name, v);
         *(double *)o->dst = x;
         return 0;

@@ -272,6 +272,9 @@ expect_fail "train --target-col with built-in data" "--target-col is for CSV dat
 expect_fail "train --task with built-in data" "--task is for CSV data" "$BNN" train --data moons --task regression -o "$T/never.safetensors"
 expect_fail "eval --header with built-in data" "--header is for CSV data" "$BNN" eval -m "$T/seed_full.safetensors" --header
 expect_fail "predict --target-col with --input" "an --input file holds features only" "$BNN" predict -m "$T/seed_full.safetensors" --input "$T/ood_x.csv" --target-col 0 -o "$T/never.csv"
+expect_fail "an empty --model" "--model is empty" "$BNN" eval -m ""
+expect_fail "an empty --output" "--output is empty" "$BNN" train --data moons -o ""
+expect_fail "a hexadecimal number" "--lr expects a number, got '0x10'" "$BNN" train --data moons --lr 0x10 -o "$T/never.safetensors"
 expect_fail "predict --header with --no-header" "--header and --no-header exclude each other" "$BNN" predict -m "$T/seed_full.safetensors" --input "$T/ood_x.csv" --header --no-header -o "$T/never.csv"
 run "predict --no-header with a CSV --input" "$BNN" predict -m "$T/seed_full.safetensors" --input "$T/ood_x.csv" --no-header -o "$T/pin.csv"
 expect_fail "laplace --seed with nothing random" "--seed is for --curvature ggn-mc" "$BNN" laplace -m "$T/seed_full.safetensors" --seed 3 -o "$T/never.safetensors"

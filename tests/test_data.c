@@ -499,6 +499,15 @@ static void test_csv_errors(void) {
           contains(bnn_last_error(), "'x4'"));
     CHECK_EQ_INT(csv_err("a,b,c\n1,2 3,0\n", &p), BNN_EFORMAT);
     CHECK(contains(bnn_last_error(), "column 2"));
+    /* Hexadecimal, which strtod would read, is no CSV number. */
+    CHECK_EQ_INT(csv_err("a,b,c\n1,2,0\n3,0x10,1\n", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "line 3") && contains(bnn_last_error(), "'0x10'"));
+    /* Lines ended by CR alone are named as such (CR LF is fine). */
+    CHECK_EQ_INT(csv_err("1,2,0\r3,4,1\r5,6,0\r", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "carriage return alone"));
+    bnn_dataset *crlf = csv_ok("1,2,0\r\n3,4,1\r\n", &p);
+    CHECK_EQ_INT(bnn_dataset_n(crlf), 2);
+    bnn_dataset_free(crlf);
 
     /* NaN and Inf are rejected; a NaN in the first row is data, not a header. */
     CHECK_EQ_INT(csv_err("a,b,c\n1,nan,0\n", &p), BNN_EFORMAT);

@@ -154,7 +154,9 @@ static num_status parse_number(const char *s, size_t len, double *v) {
     char *end = NULL;
     errno = 0;
     double x = strtod(tmp, &end);
-    if (end != tmp + len) return NUM_BAD;
+    /* Decimal numbers only: strtod also reads C's hexadecimal (0x10 = 16), which no CSV writer
+     * means. */
+    if (end != tmp + len || memchr(tmp, 'x', len) || memchr(tmp, 'X', len)) return NUM_BAD;
     if (isnan(x) || isinf(x)) return errno == ERANGE ? NUM_RANGE : NUM_NONFINITE;
     if (!isfinite((float)x)) return NUM_RANGE;
     *v = x;
@@ -289,6 +291,13 @@ static int parse_buffer(bnn_dataset **out, const char *path, const char *buf, si
     const char *pos = buf, *end = buf + len;
     /* Spreadsheet programs often start a UTF-8 CSV with a byte-order mark; it is not data. */
     if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) pos += 3;
+    /* Lines ended by a carriage return alone (classic Mac OS) would read as one long line. */
+    const char *cr = memchr(pos, '\r', (size_t)(end - pos));
+    if (cr && cr + 1 < end && cr[1] != '\n' && !memchr(pos, '\n', (size_t)(end - pos)))
+        return bnn__error(BNN_EFORMAT,
+                          "%s: its lines end in a carriage return alone (classic Mac OS line "
+                          "endings); convert them, e.g. tr '\\r' '\\n' < IN > OUT",
+                          path);
 
     /* Pass 1: the first non-blank line fixes the column count and may be the header; then the
      * data rows are counted so the dataset is allocated once. */
