@@ -244,6 +244,7 @@ fi
 # Options that cannot apply to the model are refused instead of being reported as applied.
 expect_fail "--temperature on a regression model" "is a regression model" "$BNN" eval -m "$T/sine.safetensors" --temperature 5
 expect_fail "predict --temperature on a regression model" "is a regression model" "$BNN" predict -m "$T/sine.safetensors" --data sine-gap --temperature 9 -o "$T/never.csv"
+expect_fail "--noise whose square overflows" "the predictive variance is not finite (example 0): noise sigma 1e+300" "$BNN" eval -m "$T/sine.safetensors" --noise 1e300
 expect_fail "--noise on a classifier" "is a classifier" "$BNN" eval -m "$T/seed_full.safetensors" --noise 0.5
 expect_fail "--link-samples on a point estimate" "holds a point estimate" "$BNN" eval -m "$T/seed_full.safetensors" --link-samples 10
 for c in eval plot predict; do

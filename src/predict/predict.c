@@ -346,8 +346,20 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
     for (int64_t i = 0; i < n * C; i++) {
         double v = task == BNN_TASK_CLASSIFICATION ? probs[i] : mean[i] + var[i];
         if (!isfinite(v)) {
-            rc = bnn__error(BNN_EDIVERGED, "the model's predictions are not finite (example %lld)",
-                            (long long)(i / C));
+            if (task == BNN_TASK_REGRESSION && isfinite(mean[i]) && lik == BNN_LIK_GAUSSIAN)
+                rc = bnn__error(BNN_EDIVERGED,
+                                "the predictive variance is not finite (example %lld): noise "
+                                "sigma %g, or the weight samples' spread, is too large",
+                                (long long)(i / C), p->sigma);
+            else if (task == BNN_TASK_REGRESSION && isfinite(mean[i]))
+                rc = bnn__error(BNN_EDIVERGED,
+                                "the predictive variance is not finite (example %lld): the "
+                                "predicted noise, or the weight samples' spread, is too large",
+                                (long long)(i / C));
+            else
+                rc = bnn__error(BNN_EDIVERGED,
+                                "the model's predictions are not finite (example %lld)",
+                                (long long)(i / C));
             goto done;
         }
     }
