@@ -175,8 +175,10 @@ int cmd_compare(int argc, char **argv) {
         ROW(label, cols[i].ood_auroc[o]);
     }
 #undef ROW
-    if (repeated)
+    if (repeated) {
+        printf("\n");
         for (int i = 0; i < models.n; i++) printf("%-12s %s\n", cols[i].name, cols[i].path);
+    }
     rc = 0;
 done:
     bnn_dataset_free(ds);

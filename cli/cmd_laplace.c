@@ -50,10 +50,11 @@ static int val_nll(bnn_model *m, bnn_laplace *la, const bnn_dataset *val, double
  * sorted here, since the subset always follows the model's order. Returns a usage error (exit 2)
  * for an empty list, a non-number, a duplicate or too many entries. */
 #define MAX_SUBSET_LAYERS 256
-/* Whether the posterior at its chosen prior can be used: a weight sample must be finite. A prior
- * precision far below the curvature's scale on a flat direction gives variances beyond float
- * range (the linearised predictive, in double, overflows later still); such a file would fail
- * in every later eval --samples, so it is refused here. */
+/* Whether the posterior at its chosen prior can be used: a weight sample (fixed seed) must be
+ * finite. A prior precision far below the curvature's scale on a flat direction gives variances
+ * beyond float range, and such a file would fail in every later eval --samples, so it is refused
+ * here. Near that edge a sample can be finite and the network's outputs at it still overflow;
+ * eval --samples reports that itself. */
 static int check_sample(const char *cmd, const bnn_laplace *la, int64_t P) {
     float *theta = malloc((size_t)P * sizeof *theta);
     if (!theta) return cli_error(cmd, "out of memory");
@@ -185,7 +186,7 @@ int cmd_laplace(int argc, char **argv) {
     if (strcmp(prior, "marglik") && strcmp(prior, "grid") && strcmp(prior, "marglik-layers")) {
         char *end;
         fixed = strtod(prior, &end);
-        if (end == prior || *end || !(fixed > 0) || !isfinite(fixed))
+        if (end == prior || *end || !(fixed > 0) || !isfinite(fixed) || strpbrk(prior, "xX"))
             return cli_usage_error(cmd, "--prior must be marglik, marglik-layers, grid or a positive "
                                    "number");
     }
@@ -305,17 +306,18 @@ int cmd_laplace(int argc, char **argv) {
     } else if (!strcmp(prior, "grid")) {
         /* 21 values log-spaced over [1e-4, 1e4]; the validation NLL of the GLM predictive. */
         double best = INFINITY, best_d = 1.0;
+        int best_i = 10;
         for (int i = 0; i <= 20; i++) {
             double delta = pow(10.0, -4.0 + 0.4 * i), v;
             if ((rc = val_nll(m, la, val, delta, sigma, &v))) {
                 rc = cli_fail(cmd, rc, NULL);
                 goto done;
             }
-            if (v < best) best = v, best_d = delta;
+            if (v < best) best = v, best_d = delta, best_i = i;
         }
         bnn_laplace_set_prior(la, best_d, sigma);
         fprintf(stderr, "grid: best validation NLL %.4f at prior precision %g%s\n", best, best_d,
-                best_d < 1e-3 || best_d > 1e3 ? " (the grid's end: the best may lie beyond it; "
+                best_i == 0 || best_i == 20 ? " (the grid's end: the best may lie beyond it; "
                                                 "try --prior with values past it)"
                                               : "");
     } else {
@@ -332,9 +334,12 @@ int cmd_laplace(int argc, char **argv) {
     if (!isfinite(lml)) {
         /* The posterior precision H + δI is singular in double (a prior far below the
          * curvature's scale): its log-determinant, and so the posterior, is unusable. */
-        rc = cli_error(cmd, "at prior precision %g the log marginal likelihood is not finite: "
-                       "the posterior precision is singular there; choose a larger --prior "
-                       "(nothing saved)", delta);
+        rc = delta < 1.0 ? cli_error(cmd, "at prior precision %g the log marginal likelihood is "
+                                     "not finite: the posterior precision is singular there; "
+                                     "choose a larger --prior (nothing saved)", delta)
+                         : cli_error(cmd, "at prior precision %g the log marginal likelihood is "
+                                     "not finite: its prior term overflows; choose a smaller "
+                                     "--prior (nothing saved)", delta);
         goto done;
     }
     if ((rc = check_sample(cmd, la, P))) goto done;
@@ -343,8 +348,9 @@ int cmd_laplace(int argc, char **argv) {
     if (cp.hessian == BNN_HESS_LOWRANK) {
         printf("hessian    %s (rank %lld), %s curvature\n", hessian, (long long)kept, curvature);
         if (kept < rank)
-            fprintf(stderr, "note: --rank %lld is more than the subset's %lld parameters; rank "
-                    "%lld is kept\n", (long long)rank, (long long)P, (long long)kept);
+            fprintf(stderr, "note: %s %lld is more than the subset's %lld parameters; rank "
+                    "%lld is kept\n", cli_seen(opts, nopts, "rank") ? "--rank" : "the default rank",
+                    (long long)rank, (long long)P, (long long)kept);
     } else {
         printf("hessian    %s, %s curvature\n", hessian, curvature);
     }

@@ -361,7 +361,6 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (output) {
-        if ((rc = cli_check_stdout(cmd))) goto done;
         if ((rc = bnn_trainer_save(tr, output, false, dm.keys, dm.vals, dm.n))) {
             rc = cli_fail(cmd, rc, "cannot save the model");
             goto done;

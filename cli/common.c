@@ -49,6 +49,7 @@ static int set_value(const char *cmd, cli_opt *o, const char *v) {
     case OPT_FLAG: *(bool *)o->dst = true; return 0;
     case OPT_LIST: {
         cli_list *l = o->dst;
+        if (!*v) return cli_usage_error(cmd, "--%s is empty", o->name);
         if (l->n >= CLI_LIST_MAX)
             return cli_usage_error(cmd, "--%s given more than %d times", o->name, CLI_LIST_MAX);
         l->v[l->n++] = v;
@@ -193,7 +194,7 @@ int cli_meta_positive(const char *cmd, const char *path, const char *key, const 
     char *end;
     errno = 0;
     const double x = strtod(v, &end);
-    if (errno || end == v || *end || !(x > 0) || !isfinite(x))
+    if (errno || end == v || *end || !(x > 0) || !isfinite(x) || strpbrk(v, "xX"))
         return cli_error(cmd, "%s: %s is '%.40s', not a positive number", path, key, v);
     *out = x;
     return 0;

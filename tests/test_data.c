@@ -505,6 +505,11 @@ static void test_csv_errors(void) {
     /* Lines ended by CR alone are named as such (CR LF is fine). */
     CHECK_EQ_INT(csv_err("1,2,0\r3,4,1\r5,6,0\r", &p), BNN_EFORMAT);
     CHECK(contains(bnn_last_error(), "carriage return alone"));
+    CHECK_EQ_INT(csv_err("1,2,0\r3,4,1\r5,6,0\r7,8,1\n", &p), BNN_EFORMAT); /* a final LF */
+    CHECK(contains(bnn_last_error(), "carriage return alone"));
+    bnn_dataset *qcr = csv_ok("\"x\ry\",b,c\n1,2,0\n3,4,1\n", &p); /* a CR inside quotes */
+    CHECK_EQ_INT(bnn_dataset_n(qcr), 2);
+    bnn_dataset_free(qcr);
     bnn_dataset *crlf = csv_ok("1,2,0\r\n3,4,1\r\n", &p);
     CHECK_EQ_INT(bnn_dataset_n(crlf), 2);
     bnn_dataset_free(crlf);

@@ -291,9 +291,15 @@ static int parse_buffer(bnn_dataset **out, const char *path, const char *buf, si
     const char *pos = buf, *end = buf + len;
     /* Spreadsheet programs often start a UTF-8 CSV with a byte-order mark; it is not data. */
     if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) pos += 3;
-    /* Lines ended by a carriage return alone (classic Mac OS) would read as one long line. */
-    const char *cr = memchr(pos, '\r', (size_t)(end - pos));
-    if (cr && cr + 1 < end && cr[1] != '\n' && !memchr(pos, '\n', (size_t)(end - pos)))
+    /* Lines ended by a carriage return alone (classic Mac OS) would read as one long line: more
+     * CRs without an LF after them than LFs (in the first MiB) says the file is written so. A CR
+     * inside a quoted field of an LF file, or CR LF endings, do not. */
+    int64_t bare_cr = 0, lf = 0;
+    const char *scan_end = end - pos > (1 << 20) ? pos + (1 << 20) : end;
+    for (const char *c = pos; c < scan_end; c++)
+        if (*c == '\n') lf++;
+        else if (*c == '\r' && (c + 1 >= end || c[1] != '\n')) bare_cr++;
+    if (bare_cr > lf)
         return bnn__error(BNN_EFORMAT,
                           "%s: its lines end in a carriage return alone (classic Mac OS line "
                           "endings); convert them, e.g. tr '\\r' '\\n' < IN > OUT",

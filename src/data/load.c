@@ -198,7 +198,7 @@ static int parse_modifier(const char *spec, const char *tok, size_t len, modifie
             char *end = NULL;
             errno = 0;
             deg = strtod(num, &end);
-            ok = end == num + nlen && errno == 0 && isfinite(deg);
+            ok = end == num + nlen && errno == 0 && isfinite(deg) && !strpbrk(num, "xX");
         }
         if (!ok)
             return bnn__error(BNN_EINVAL,
