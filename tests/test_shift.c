@@ -534,6 +534,7 @@ static void test_bad_specs(void) {
     expect_error(bnn_data_load(&ds, "fmnist:rot=inf", &p), BNN_EINVAL, "finite", NULL);
     expect_error(bnn_data_load(&ds, "fmnist:rot=nan", &p), BNN_EINVAL, "finite", NULL);
     expect_error(bnn_data_load(&ds, "fmnist:rot= 15", &p), BNN_EINVAL, "not an angle", NULL);
+    expect_error(bnn_data_load(&ds, "fmnist:rot=0x10", &p), BNN_EINVAL, "'0x10'", NULL); /* decimal */
     expect_error(bnn_data_load(&ds, "fmnist:frob", &p), BNN_EINVAL, "unknown modifier 'frob'",
                  "rot=DEG", "flip", NULL);
     expect_error(bnn_data_load(&ds, "fmnist:flip:frob", &p), BNN_EINVAL, "'frob'", NULL);
