@@ -81,6 +81,13 @@ static const char *const settings_flags[] = {
     "clip-radius", "prior-prec", "init-std", "kl-weight", "data", "task", "target-col",
     "header", "no-header", "holdout", "lik"};
 
+/* Neither the model nor the checkpoint may overwrite the data's files. */
+static int check_outputs(const char *cmd, const char *output, const char *checkpoint,
+                             const char *data) {
+    int rc = cli_check_output_of(cmd, output, NULL, NULL, data);
+    return rc ? rc : cli_check_output_of(cmd, checkpoint, NULL, NULL, data);
+}
+
 int cmd_train(int argc, char **argv) {
     const char *cmd = "train";
     cli_data_flags df = {.target_col = -1};
@@ -325,6 +332,9 @@ int cmd_train(int argc, char **argv) {
             goto done;
         }
         tp = *bnn_trainer_params(tr); /* with defaults resolved, e.g. ess */
+        /* Before the first epoch, not after hours of training, and before the header line so a
+         * refusal is the only line (a resumed run is checked below). */
+        if ((rc = check_outputs(cmd, output, checkpoint, df.data))) goto done;
         if (!quiet) {
             fprintf(stderr, "training %s (%lld parameters, %s likelihood) on %s: %lld examples, "
                     "%s, %lld epochs, batch %lld, lr %g (%s), %d thread%s\n", bnn_model_spec(m),
@@ -338,11 +348,9 @@ int cmd_train(int argc, char **argv) {
                         mc == 1 ? "" : "s");
         }
     }
-    /* Before the first epoch, not after hours of training. Not over the data; the checkpoint
-     * being resumed may be replaced (every write is atomic). */
-    if ((rc = cli_check_output_of(cmd, output, NULL, NULL, df.data)) ||
-        (rc = cli_check_output_of(cmd, checkpoint, NULL, NULL, df.data)))
-        goto done;
+    /* Not over the data; the checkpoint being resumed may be replaced (every write is
+     * atomic). */
+    if (resume && (rc = check_outputs(cmd, output, checkpoint, df.data))) goto done;
     pc.epochs = tp.epochs;
     bnn_trainer_set_progress(tr, progress, &pc);
     data_meta dm;

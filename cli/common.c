@@ -380,7 +380,8 @@ int cli_check_output(const char *cmd, const char *out, const char *const *inputs
 /* The data spec's files, for cli_check_output: csv:A[,B] and idx:A[,B] name one or two. */
 static int cli_spec_files(const char *spec, char buf[2][1024], const char *files[2]) {
     files[0] = files[1] = NULL;
-    if (!spec || (strncmp(spec, "csv:", 4) && strncmp(spec, "idx:", 4))) return 0;
+    if (!spec || (strncmp(spec, "csv:", 4) && strncmp(spec, "idx:", 4) && strncmp(spec, "npy:", 4)))
+        return 0;
     const char *s = spec + 4, *comma = strchr(s, ',');
     if (comma) {
         snprintf(buf[0], 1024, "%.*s", (int)(comma - s), s);

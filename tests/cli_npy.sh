@@ -124,6 +124,12 @@ expect_fail "--task on built-in data" "--task is for CSV data (csv:FILE) and Num
   "$BNN" train --data moons --task regression -o "$T/z.st"
 
 # ---------------------------------------------------------------- refused, in one line
+# The arrays are inputs: no output may overwrite them.
+cp "$T/y.npy" "$T/y_before.npy"
+expect_fail "train -o over Y" "the output .*y.npy is the input" "$BNN" train --data "npy:$T/x.npy,$T/y.npy" -o "$T/y.npy"
+expect_fail "eval --json over X" "the output .*x.npy is the input" "$BNN" eval -m "$T/m.st" --json "$T/x.npy"
+expect_fail "predict -o over X" "the output .*x.npy is the input" "$BNN" predict -m "$T/m.st" --data "npy:$T/x.npy" -o "$T/x.npy"
+cmp -s "$T/y.npy" "$T/y_before.npy" && ok || bad "a refused run changed y.npy"
 expect_fail "npz" "xy.npz: a zip archive (np.savez writes NPZ files" "$BNN" train --data "npy:$T/xy.npz" -o "$T/z.st"
 expect_fail "npz to predict" "xy.npz: a zip archive (np.savez writes NPZ files" "$BNN" predict -m "$T/m.st" --input "$T/xy.npz" -o "$T/z.csv"
 expect_fail "object array" "obj.npy: dtype '|O' is not supported" "$BNN" train --data "npy:$T/obj.npy,$T/y.npy" -o "$T/z.st"
