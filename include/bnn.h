@@ -448,6 +448,9 @@ struct bnn_mfvi_params bnn_mfvi_default_params(void);
  * (−∞ at 0, NaN below). */
 float bnn_softplus(float x);
 float bnn_softplus_inv(float y);
+/* A weight's σ as MFVI uses it in training and saves it: softplus(ρ), held at 2⁻⁶³ from below
+ * (NaN stays NaN). */
+float bnn_mfvi_sigma(float rho);
 /* KL(N(μ, σ²) ‖ N(0, 1/prior_prec)) summed over n weights, in double. */
 double bnn_mfvi_kl(const float *mu, const float *rho, int64_t n, double prior_prec);
 /* Negative ELBO per example on one batch and its gradients: the batch's mean NLL under one

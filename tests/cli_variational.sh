@@ -30,6 +30,10 @@ run "mfvi train" "$BNN" train --data moons --method mfvi --epochs 20 --batch-siz
 run "mfvi eval" "$BNN" eval -m "$T/mfvi.safetensors" --samples 8
 acc=$(val accuracy)
 awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' && ok || bad "mfvi moons accuracy $acc <= 0.95"
+# A huge learning rate drives some ρ far below zero: the file keeps the σ training used (held at
+# 2^-63), not softplus(ρ) = 0, so it stays a posterior eval can read.
+run "mfvi, absurd learning rate" "$BNN" train --data sine-gap --method mfvi --epochs 5 --lr 1e10 -q -o "$T/mfvi_big.safetensors"
+run "eval it" "$BNN" eval -m "$T/mfvi_big.safetensors" --samples 2
 
 # --- IVON regression: the predictive variance includes the noise
 run "ivon sine" "$BNN" train --data sine-gap --method ivon --epochs 100 --batch-size 16 --lr 0.5 --noise 0.1 -q -o "$T/sine.safetensors"

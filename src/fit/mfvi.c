@@ -81,6 +81,8 @@ static inline float sigma_of(float rho, float *slope) {
     return s < MFVI_SIGMA_MIN ? MFVI_SIGMA_MIN : s;
 }
 
+float bnn_mfvi_sigma(float rho) { return sigma_of(rho, NULL); }
+
 /* KL(N(μ, σ²) ‖ N(0, 1/λ)) = ½ [λ(σ² + μ²) − 1 − log λ − 2 log σ] for one weight, in double.
  * log σ is taken directly (not log(λσ²)) so that a tiny σ cannot underflow inside the log. */
 static inline double kl_term(float mu, float sigma, double lambda, double log_lambda) {

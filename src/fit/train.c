@@ -424,7 +424,9 @@ int bnn_trainer_posterior(const bnn_trainer *tr, bnn_posterior **out) {
         const double lam = tr->p.ivon.ess, wd = tr->p.weight_decay;
         for (int64_t i = 0; i < np; i++) sd[i] = (float)(1.0 / sqrt(lam * (tr->s1[i] + wd)));
     } else if (tr->p.method == BNN_METHOD_MFVI) {
-        for (int64_t i = 0; i < np; i++) sd[i] = bnn_softplus(tr->rho[i]);
+        /* The σ the training used (clamped as there): a ρ driven far negative would otherwise
+         * save σ = 0, which no reader takes as a posterior. */
+        for (int64_t i = 0; i < np; i++) sd[i] = bnn_mfvi_sigma(tr->rho[i]);
     }
     return 0;
 }
