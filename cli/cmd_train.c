@@ -153,6 +153,15 @@ int cmd_train(int argc, char **argv) {
     if (cli_seen(opts, nopts, "epochs") && (epochs < 0 || epochs > BNN_MAX_EPOCHS))
         return cli_usage_error(cmd, "--epochs must be between 0 and %d (0 saves the initial "
                                "weights)", BNN_MAX_EPOCHS);
+    if (resume && cli_seen(opts, nopts, "epochs") && epochs == 0)
+        return cli_usage_error(cmd, "--epochs with --resume sets the run's new total of epochs; "
+                               "0 is none (leave --epochs out to keep the saved total)");
+    /* Options that would do nothing are refused, not ignored. */
+    if (stop_after > 0 && !checkpoint)
+        return cli_usage_error(cmd, "--stop-after stops a run to resume it later: give "
+                               "--checkpoint FILE to save it");
+    if (checkpoint && cli_seen(opts, nopts, "epochs") && epochs == 0 && !resume)
+        return cli_usage_error(cmd, "--checkpoint saves after every epoch; --epochs 0 runs none");
     if (cli_same_path(output, checkpoint))
         return cli_usage_error(cmd, "-o and --checkpoint name the same file");
     /* The checkpoint may be updated in place, but the model would replace it. */

@@ -177,6 +177,11 @@ expect_fail "-o is the checkpoint, spelled differently" "-o and --checkpoint nam
 [ ! -e "$T/spell.safetensors" ] && ok || bad "a refused run wrote its checkpoint"
 expect_fail "-o is the checkpoint resumed" "the model would replace it" "$BNN" train --resume "$T/seed_ck.safetensors" -q -o "$T/../$(basename "$T")/seed_ck.safetensors"
 run "the checkpoint is still one" "$BNN" train --resume "$T/seed_ck.safetensors" -q -o "$T/seed_resumed3.safetensors"
+# Settings that would do nothing are refused, not ignored.
+expect_fail "resume with --epochs 0" "--epochs with --resume sets the run's new total" "$BNN" train --resume "$T/seed_ck.safetensors" --epochs 0 -q -o "$T/never.safetensors"
+expect_fail "--stop-after without --checkpoint" "--stop-after stops a run to resume it later" "$BNN" train --data moons --epochs 3 --stop-after 1 -q -o "$T/never.safetensors"
+expect_fail "--checkpoint with --epochs 0" "--epochs 0 runs none" "$BNN" train --data moons --epochs 0 --checkpoint "$T/never_ck.safetensors" -q -o "$T/never.safetensors"
+[ ! -e "$T/never_ck.safetensors" ] && ok || bad "a refused run wrote a checkpoint"
 expect_fail "--json and --plot, spelled differently" "--json and --plot name the same file" "$BNN" eval -m "$T/seed_full.safetensors" --json "$T/./r.json" --plot "$T/r.json"
 python3 "$(dirname "$0")/st_meta.py" "$T/dh.safetensors" "$T/badho.safetensors" bnn.data.holdout abc
 expect_fail "a hold-out that is not a count" "bnn.data.holdout" "$BNN" calibrate -m "$T/badho.safetensors" -o "$T/never.safetensors"
