@@ -368,8 +368,14 @@ int cmd_train(int argc, char **argv) {
     while (bnn_trainer_epoch(tr) < until) {
         if ((rc = bnn_trainer_run(tr, bnn_trainer_epoch(tr) + 1))) {
             if (pc.tty && !quiet) fputc('\n', stderr);
-            rc = cli_fail(cmd, rc, NULL);
-            if (output) fprintf(stderr, "bnn train: %s was not written\n", output);
+            /* One line: what went wrong, and that the output was not written. */
+            const char *detail = bnn_last_error();
+            if (output && detail && *detail) {
+                fprintf(stderr, "bnn %s: %s; %s was not written\n", cmd, detail, output);
+                rc = 1;
+            } else {
+                rc = cli_fail(cmd, rc, NULL);
+            }
             goto done;
         }
         if (checkpoint && (rc = bnn_trainer_save(tr, checkpoint, true, dm.keys, dm.vals, dm.n))) {

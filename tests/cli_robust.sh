@@ -177,6 +177,8 @@ expect_fail "-o is the checkpoint, spelled differently" "-o and --checkpoint nam
 [ ! -e "$T/spell.safetensors" ] && ok || bad "a refused run wrote its checkpoint"
 expect_fail "-o is the checkpoint resumed" "the model would replace it" "$BNN" train --resume "$T/seed_ck.safetensors" -q -o "$T/../$(basename "$T")/seed_ck.safetensors"
 run "the checkpoint is still one" "$BNN" train --resume "$T/seed_ck.safetensors" -q -o "$T/seed_resumed3.safetensors"
+# A diverging run: one line saying where, and that the output was not written.
+expect_fail "diverging sgd" "training diverged at epoch 1, step [0-9]*: .*; .*never.safetensors was not written" "$BNN" train --data moons --method sgd --lr 1e30 --epochs 3 -q -o "$T/never.safetensors"
 # Settings that would do nothing are refused, not ignored.
 expect_fail "resume with --epochs 0" "--epochs with --resume sets the run's new total" "$BNN" train --resume "$T/seed_ck.safetensors" --epochs 0 -q -o "$T/never.safetensors"
 expect_fail "--stop-after without --checkpoint" "--stop-after stops a run to resume it later" "$BNN" train --data moons --epochs 3 --stop-after 1 -q -o "$T/never.safetensors"
