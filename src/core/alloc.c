@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BNN__ALIGN 64
 
@@ -45,3 +46,8 @@ void *bnn__arena_push(bnn__arena *a, size_t bytes) {
 }
 
 void bnn__arena_reset(bnn__arena *a) { a->used = 0; }
+
+double bnn__physical_memory(void) {
+    const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (double)pages * (double)size : 0.0;
+}

@@ -57,6 +57,10 @@ void bnn__free(void *p);
 
 /* Overflow-checked n*size for allocation sizes; returns 0 on overflow or negative n. */
 size_t bnn__bytes(int64_t n, size_t size);
+/* This machine's physical memory in bytes (0 when it cannot be told). Linux hands out memory it
+ * does not have and kills the process when the pages are used; a size above this is refused up
+ * front instead. */
+double bnn__physical_memory(void);
 
 /* Arena: a bump allocator for per-step scratch, reset each step. */
 typedef struct bnn__arena {

@@ -197,6 +197,21 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
     tr->steps = (tr->n + tr->bs - 1) / tr->bs;
     if (p->method == BNN_METHOD_IVON && tr->p.ivon.ess == 0.0) tr->p.ivon.ess = (double)ds->n;
     tr->noise = bnn_rng_make(p->seed, BNN_STREAM_NOISE);
+    /* The weights and the arrays allocated below, each np floats. */
+    const int copies = 3 + (p->method != BNN_METHOD_SGD) + (p->method == BNN_METHOD_MFVI ? 4 : 0) +
+                       (p->method == BNN_METHOD_IVON ? 2 + (p->ivon.mc_samples > 1 ? 2 : 0) : 0);
+    const double need = (double)copies * (double)tr->np * sizeof(float),
+                 phys = bnn__physical_memory();
+    if (phys > 0.0 && need > phys) {
+        rc = bnn__error(BNN_ENOMEM,
+                        "%s training of %lld parameters needs about %.1f GiB (%d arrays of them: "
+                        "the weights, the gradient and the optimizer's state), more than this "
+                        "machine's %.1f GiB of memory",
+                        bnn_method_name(p->method), (long long)tr->np, need / 1073741824.0,
+                        copies, phys / 1073741824.0);
+        free(tr);
+        return rc;
+    }
     if ((rc = bnn_model_reserve(m, tr->bs))) {
         free(tr);
         return rc;
