@@ -37,7 +37,7 @@ test-fast:
 test-asan:
 	@cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DBNN_SANITIZE=ON -DBNN_WERROR=ON $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(BUILD_SAN) -j $(JOBS)
-	cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  BNN_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
 
 # The main job on the embedded default: the Fashion-MNIST MLP trained by AdamW (MAP) and by IVON

@@ -292,6 +292,21 @@ int cmd_train(int argc, char **argv) {
             goto done;
         if ((rc = apply_holdout(cmd, &ds, holdout))) goto done;
         const bnn_task task = bnn_dataset_task(ds);
+        if (!strncmp(df.data, "csv:", 4) && strchr(df.data + 4, ',')) {
+            /* A CSV pair: the test file is read now, so that a missing or mismatched one shows
+             * before training rather than at eval. */
+            bnn_dataset *test = NULL;
+            cli_data_flags tf = df;
+            tf.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
+            if ((rc = cli_load_data(cmd, &tf, "test", task, true, &test))) goto done;
+            const int64_t dt = bnn_dataset_dim(test), dd = bnn_dataset_dim(ds);
+            bnn_dataset_free(test);
+            if (dt != dd) {
+                rc = cli_error(cmd, "%s: the test file has %lld features but the training file "
+                               "has %lld", df.data, (long long)dt, (long long)dd);
+                goto done;
+            }
+        }
         if (!lik_name) lik = task == BNN_TASK_REGRESSION ? BNN_LIK_GAUSSIAN : BNN_LIK_CATEGORICAL;
         if (lik != BNN_LIK_GAUSSIAN && cli_seen(opts, nopts, "noise")) {
             rc = cli_usage_error(cmd, "--noise is the noise of a gaussian likelihood; %s is %s "

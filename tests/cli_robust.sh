@@ -60,6 +60,10 @@ run "predict through a link" "$BNN" predict -m "$T/map.safetensors" --data moons
 [ -L "$T/link.csv" ] && [ "$(head -1 "$T/target.csv")" = "p_0,p_1,pred,max_prob,entropy,mutual_info" ] && ok || bad "a symlink output stays a link to the new file"
 # Inputs that come from the model's metadata are protected too; a model may be updated in place.
 cp "$T/wide.csv" "$T/d.csv"
+# A CSV pair's test file is read before training: missing, or of another width, it is refused.
+expect_fail "train, a missing test file" "absent.csv: cannot open" "$BNN" train --data "csv:$T/d.csv,$T/absent.csv" -q -o "$T/never.safetensors"
+printf '1,2,0\n3,4,1\n' >"$T/narrow.csv"
+expect_fail "train, a test file of another width" "the test file has 2 features but the training file has" "$BNN" train --data "csv:$T/d.csv,$T/narrow.csv" -q -o "$T/never.safetensors"
 run "train with a hold-out" "$BNN" train --data "csv:$T/d.csv" --epochs 1 --holdout 10 -q -o "$T/dh.safetensors"
 expect_fail "calibrate over the recorded data" "is the input" "$BNN" calibrate -m "$T/dh.safetensors" -o "$T/d.csv"
 expect_fail "eval --json over its --data" "is the input" "$BNN" eval -m "$T/dh.safetensors" --data "csv:$T/d.csv" --json "$T/d.csv"

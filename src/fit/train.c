@@ -105,7 +105,7 @@ int bnn__check_data(const bnn_model *m, const bnn_dataset *ds) {
                           ds->task == BNN_TASK_REGRESSION ? "regression" : "classification");
     if (lik == BNN_LIK_BERNOULLI && ds->k > 2)
         return bnn__error(BNN_ESHAPE, "the data has %lld classes but a bernoulli likelihood is "
-                          "for 2 (labels 0 and 1); use --lik categorical", (long long)ds->k);
+                          "for 2 (labels 0 and 1): a categorical likelihood is for more", (long long)ds->k);
     if (lik == BNN_LIK_HETERO_GAUSSIAN && ds->k != 1)
         return bnn__error(BNN_ESHAPE, "the data has %lld targets but a hetero-gaussian "
                           "likelihood is for one", (long long)ds->k);

@@ -51,14 +51,14 @@ static int parse_spec(bnn_model *m, const char *spec) {
     const char *p = spec + 4;
     for (;;) {
         if (!isdigit((unsigned char)*p))
-            return bnn__error(BNN_EINVAL, "model spec '%s': layer size %d is not a number; %s",
+            return bnn__error(BNN_EINVAL, "model spec '%s': the size of layer %d is not a number; %s",
                               spec, nsizes + 1, usage);
         errno = 0;
         char *end;
         long long v = strtoll(p, &end, 10);
         if (errno || v < 1 || v > (1LL << 24))
-            return bnn__error(BNN_EINVAL, "model spec '%s': layer size %d must be 1..16777216",
-                              spec, nsizes + 1);
+            return bnn__error(BNN_EINVAL, "model spec '%s': the size of layer %d must be "
+                              "1..16777216", spec, nsizes + 1);
         if (nsizes >= BNN_MAX_LAYERS / 4)
             return bnn__error(BNN_EINVAL, "model spec '%s': too many layers", spec);
         sizes[nsizes++] = v;
