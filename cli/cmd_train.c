@@ -200,6 +200,9 @@ int cmd_train(int argc, char **argv) {
             goto done;
         }
         tp = *bnn_trainer_params(tr);
+        /* Not over the data; the checkpoint being resumed may be replaced (every write is
+         * atomic). Before the line below, so a refusal is the only line. */
+        if ((rc = check_outputs(cmd, output, checkpoint, df.data))) goto done;
         if (!quiet)
             fprintf(stderr, "resuming %s after epoch %lld of %lld (%s, %s)\n", resume,
                     (long long)bnn_trainer_epoch(tr), (long long)tp.epochs,
@@ -300,10 +303,20 @@ int cmd_train(int argc, char **argv) {
             tf.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
             if ((rc = cli_load_data(cmd, &tf, "test", task, true, &test))) goto done;
             const int64_t dt = bnn_dataset_dim(test), dd = bnn_dataset_dim(ds);
+            const int64_t kt = bnn_dataset_outputs(test), kd = bnn_dataset_outputs(ds);
             bnn_dataset_free(test);
             if (dt != dd) {
                 rc = cli_error(cmd, "%s: the test file has %lld features but the training file "
                                "has %lld", df.data, (long long)dt, (long long)dd);
+                goto done;
+            }
+            /* The default model predicts the training file's classes (a --model may have more:
+             * eval checks those). */
+            if (task == BNN_TASK_CLASSIFICATION ? !m && kt > kd : kt != kd) {
+                rc = cli_error(cmd, "%s: the test file has %lld %s but the training file has "
+                               "%lld", df.data, (long long)kt,
+                               task == BNN_TASK_CLASSIFICATION ? "classes" : "targets",
+                               (long long)kd);
                 goto done;
             }
         }
@@ -372,9 +385,6 @@ int cmd_train(int argc, char **argv) {
                         mc == 1 ? "" : "s");
         }
     }
-    /* Not over the data; the checkpoint being resumed may be replaced (every write is
-     * atomic). */
-    if (resume && (rc = check_outputs(cmd, output, checkpoint, df.data))) goto done;
     pc.epochs = tp.epochs;
     bnn_trainer_set_progress(tr, progress, &pc);
     data_meta dm;

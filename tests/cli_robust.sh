@@ -64,6 +64,17 @@ cp "$T/wide.csv" "$T/d.csv"
 expect_fail "train, a missing test file" "absent.csv: cannot open" "$BNN" train --data "csv:$T/d.csv,$T/absent.csv" -q -o "$T/never.safetensors"
 printf '1,2,0\n3,4,1\n' >"$T/narrow.csv"
 expect_fail "train, a test file of another width" "the test file has 2 features but the training file has" "$BNN" train --data "csv:$T/d.csv,$T/narrow.csv" -q -o "$T/never.safetensors"
+printf '0.1,0.2,0.3,0.4,0.5,7\n' >"$T/k8.csv"
+expect_fail "train, a test file with more classes" "the test file has 8 classes but the training file has 2" "$BNN" train --data "csv:$T/d.csv,$T/k8.csv" -q -o "$T/never.safetensors"
+# Training state beyond the memory bnn may use is refused up front with the size. mfvi keeps
+# more arrays than adamw (and its workspace): the same limit passes one and stops the other.
+expect_fail "mfvi beyond BNN_MEMORY_LIMIT" "mfvi training of 2802 parameters needs about 161 KiB .*more than BNN_MEMORY_LIMIT's 97.7 KiB" \
+  env BNN_MEMORY_LIMIT=100000 "$BNN" train --data moons --method mfvi --epochs 1 -q -o "$T/never.safetensors"
+run "adamw within BNN_MEMORY_LIMIT" env BNN_MEMORY_LIMIT=100000 "$BNN" train --data moons --epochs 1 -q -o "$T/limited.safetensors"
+expect_fail "BNN_MEMORY_LIMIT that is no size" "BNN_MEMORY_LIMIT is 'lots', not a size" env BNN_MEMORY_LIMIT=lots "$BNN" train --data moons --epochs 1 -q -o "$T/never.safetensors"
+run "checkpoint of CSV data" "$BNN" train --data "csv:$T/d.csv" --epochs 2 --stop-after 1 --checkpoint "$T/dck.safetensors" -q
+expect_fail "resume over its data, one line" "the output .*d.csv is the input" "$BNN" train --resume "$T/dck.safetensors" -o "$T/d.csv"
+cmp -s "$T/wide.csv" "$T/d.csv" && ok || bad "a refused resume changed its data"
 run "train with a hold-out" "$BNN" train --data "csv:$T/d.csv" --epochs 1 --holdout 10 -q -o "$T/dh.safetensors"
 expect_fail "calibrate over the recorded data" "is the input" "$BNN" calibrate -m "$T/dh.safetensors" -o "$T/d.csv"
 expect_fail "eval --json over its --data" "is the input" "$BNN" eval -m "$T/dh.safetensors" --data "csv:$T/d.csv" --json "$T/d.csv"

@@ -1,7 +1,10 @@
 /* Aligned allocation and the per-step scratch arena. */
 #include "core/internal.h"
 
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,7 +50,32 @@ void *bnn__arena_push(bnn__arena *a, size_t bytes) {
 
 void bnn__arena_reset(bnn__arena *a) { a->used = 0; }
 
-double bnn__physical_memory(void) {
+double bnn__memory_limit(bool *limited) {
+    *limited = false;
+    const char *env = getenv("BNN_MEMORY_LIMIT");
+    if (env && *env) {
+        char *end;
+        double v = strtod(env, &end);
+        const double unit = *end == 'K'   ? 1024.0
+                            : *end == 'M' ? 1048576.0
+                            : *end == 'G' ? 1073741824.0
+                                          : 1.0;
+        if (unit > 1.0) end++;
+        *limited = true;
+        return end != env && !*end && v > 0.0 && isfinite(v) ? v * unit : -1.0;
+    }
     const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
     return pages > 0 && size > 0 ? (double)pages * (double)size : 0.0;
+}
+
+void bnn__format_bytes(char *buf, size_t len, double bytes) {
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int u = 0;
+    while (bytes >= 1024.0 && u < 6)
+        bytes /= 1024.0, u++;
+    double r = bytes < 100.0 ? round(bytes * 10.0) / 10.0 : round(bytes);
+    if (r == floor(r))
+        snprintf(buf, len, "%.0f %s", r, units[u]);
+    else
+        snprintf(buf, len, "%.1f %s", r, units[u]);
 }

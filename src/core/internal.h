@@ -57,10 +57,14 @@ void bnn__free(void *p);
 
 /* Overflow-checked n*size for allocation sizes; returns 0 on overflow or negative n. */
 size_t bnn__bytes(int64_t n, size_t size);
-/* This machine's physical memory in bytes (0 when it cannot be told). Linux hands out memory it
- * does not have and kills the process when the pages are used; a size above this is refused up
- * front instead. */
-double bnn__physical_memory(void);
+/* The memory bnn may use, in bytes: the environment's BNN_MEMORY_LIMIT (bytes, or with a K, M or
+ * G suffix: a job's share of a node) when set, else this machine's physical memory; 0 when
+ * neither can be told. Linux hands out memory it does not have and kills the process when the
+ * pages are used; a size above this is refused up front instead. *limited says whether the
+ * variable set it; −1 when it is set but not a size. */
+double bnn__memory_limit(bool *limited);
+/* A byte count for messages: "2.1 TiB", "8 GiB", "512 KiB". */
+void bnn__format_bytes(char *buf, size_t len, double bytes);
 
 /* Arena: a bump allocator for per-step scratch, reset each step. */
 typedef struct bnn__arena {

@@ -327,19 +327,6 @@ static const char *structure_name(bnn_hessian h) {
     return "?";
 }
 
-/* A byte count for messages: "2.1 TiB", "8 GiB", "512 KiB". */
-static void format_bytes(char *buf, size_t len, double bytes) {
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    int u = 0;
-    while (bytes >= 1024.0 && u < 6)
-        bytes /= 1024.0, u++;
-    double r = bytes < 10.0 ? round(bytes * 10.0) / 10.0 : round(bytes);
-    if (r == floor(r))
-        snprintf(buf, len, "%.0f %s", r, units[u]);
-    else
-        snprintf(buf, len, "%.1f %s", r, units[u]);
-}
-
 static double *alloc_doubles(int64_t n) {
     size_t bytes = bnn__bytes(n, sizeof(double));
     return bytes ? bnn__alloc(bytes) : NULL;
@@ -1401,8 +1388,8 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         if ((mode == 1 && !dense_fits) || (mode != 1 && !dense_fits && !mf_fits) ||
             (mode == 2 && !mf_fits)) {
             char sn[32], sl[32];
-            format_bytes(sn, sizeof sn, mode == 1 ? dense_need : mf_need);
-            format_bytes(sl, sizeof sl, p->max_bytes);
+            bnn__format_bytes(sn, sizeof sn, mode == 1 ? dense_need : mf_need);
+            bnn__format_bytes(sl, sizeof sl, p->max_bytes);
             free(lin), free(seg_off), free(seg_len);
             return bnn__error(BNN_ENOMEM,
                               "a low-rank Hessian (rank %lld) over %lld parameters needs %s even "
@@ -1429,8 +1416,8 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     if (!lowrank) need = needed_bytes(hess, lin, nlin, P, bmax, K, ll);
     if (!(need <= p->max_bytes) || need > (double)SIZE_MAX) {
         char sn[32], sl[32];
-        format_bytes(sn, sizeof sn, need);
-        format_bytes(sl, sizeof sl, p->max_bytes);
+        bnn__format_bytes(sn, sizeof sn, need);
+        bnn__format_bytes(sl, sizeof sl, p->max_bytes);
         const char *hint =
             p->hessian == BNN_HESS_FULL   ? "use --hessian kron or diag, or --subset last-layer"
             : p->hessian == BNN_HESS_KRON ? "use --hessian diag or --subset last-layer"
@@ -1517,7 +1504,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         ok = (ps.jac = alloc_floats(bmax * P)) && (mf.T = alloc_doubles(bmax * lcols));
     if (!ok) {
         char sn[32];
-        format_bytes(sn, sizeof sn, need);
+        bnn__format_bytes(sn, sizeof sn, need);
         rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate a %s Hessian over %lld parameters (%s)",
                         fn, structure_name(p->hessian), (long long)P, sn);
         goto done;

@@ -200,15 +200,25 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
     /* The weights and the arrays allocated below, each np floats. */
     const int copies = 3 + (p->method != BNN_METHOD_SGD) + (p->method == BNN_METHOD_MFVI ? 4 : 0) +
                        (p->method == BNN_METHOD_IVON ? 2 + (p->ivon.mc_samples > 1 ? 2 : 0) : 0);
-    const double need = (double)copies * (double)tr->np * sizeof(float),
-                 phys = bnn__physical_memory();
+    const double need =
+        (double)copies * (double)tr->np * sizeof(float) +
+        (p->method == BNN_METHOD_MFVI ? (double)bnn_mfvi_workspace_bytes(m, tr->bs) : 0.0);
+    bool limited = false;
+    const double phys = bnn__memory_limit(&limited);
+    if (phys < 0.0) {
+        free(tr);
+        return bnn__error(BNN_EINVAL, "BNN_MEMORY_LIMIT is '%.40s', not a size (bytes, or a "
+                          "number with K, M or G)", getenv("BNN_MEMORY_LIMIT"));
+    }
     if (phys > 0.0 && need > phys) {
+        char sn[32], sp[32];
+        bnn__format_bytes(sn, sizeof sn, need);
+        bnn__format_bytes(sp, sizeof sp, phys);
         rc = bnn__error(BNN_ENOMEM,
-                        "%s training of %lld parameters needs about %.1f GiB (%d arrays of them: "
-                        "the weights, the gradient and the optimizer's state), more than this "
-                        "machine's %.1f GiB of memory",
-                        bnn_method_name(p->method), (long long)tr->np, need / 1073741824.0,
-                        copies, phys / 1073741824.0);
+                        "%s training of %lld parameters needs about %s (the weights, the gradient "
+                        "and the optimizer's state), more than %s %s of memory",
+                        bnn_method_name(p->method), (long long)tr->np, sn,
+                        limited ? "BNN_MEMORY_LIMIT's" : "this machine's", sp);
         free(tr);
         return rc;
     }
