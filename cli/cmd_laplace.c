@@ -185,8 +185,8 @@ int cmd_laplace(int argc, char **argv) {
     double fixed = 0;
     if (strcmp(prior, "marglik") && strcmp(prior, "grid") && strcmp(prior, "marglik-layers")) {
         char *end;
-        fixed = strtod(prior, &end);
-        if (end == prior || *end || !(fixed > 0) || !isfinite(fixed) || strpbrk(prior, "xX"))
+        fixed = bnn_strtod(prior, &end);
+        if (end == prior || *end || !(fixed > 0) || !isfinite(fixed))
             return cli_usage_error(cmd, "--prior must be marglik, marglik-layers, grid or a positive "
                                    "number");
     }

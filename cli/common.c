@@ -39,9 +39,8 @@ static int set_value(const char *cmd, cli_opt *o, const char *v) {
         return 0;
     }
     case OPT_FLOAT: {
-        double x = strtod(v, &end);
-        /* Decimal only: strtod also reads C's hexadecimal (0x10 = 16), which is a typo here. */
-        if (errno || end == v || *end || !isfinite(x) || strpbrk(v, "xX"))
+        double x = bnn_strtod(v, &end);
+        if (errno || end == v || *end || !isfinite(x))
             return cli_usage_error(cmd, "--%s expects a number, got '%s'", o->name, v);
         *(double *)o->dst = x;
         return 0;
@@ -193,8 +192,8 @@ int cli_meta_positive(const char *cmd, const char *path, const char *key, const 
     }
     char *end;
     errno = 0;
-    const double x = strtod(v, &end);
-    if (errno || end == v || *end || !(x > 0) || !isfinite(x) || strpbrk(v, "xX"))
+    const double x = bnn_strtod(v, &end);
+    if (errno || end == v || *end || !(x > 0) || !isfinite(x))
         return cli_error(cmd, "%s: %s is '%.40s', not a positive number", path, key, v);
     *out = x;
     return 0;

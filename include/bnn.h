@@ -74,6 +74,10 @@ int bnn_check_output(const char *path);
  * the lists inside metadata): an optional '-' and decimal digits, nothing else (no spaces, no
  * '+'), within int64. BNN_EINVAL otherwise, quoting s. */
 int bnn_parse_int(const char *s, int64_t *out);
+/* strtod for decimal text, as every bnn reader of real numbers uses it: C's hexadecimal form
+ * ("0x10", which strtod reads as 16) is not a number here, so *end = s and 0 is returned, as
+ * strtod does when there is no number. Everything else is strtod's (errno included). */
+double bnn_strtod(const char *s, char **end);
 
 /* ---------------------------------------------------------------- random numbers */
 

@@ -21,6 +21,24 @@ static void test_errors(void) {
 }
 
 /* One grammar for whole numbers: an optional '-' and digits, nothing else, within int64. */
+/* Real numbers: strtod's decimal forms, not C's hexadecimal (strtod reads 0x10 as 16). */
+static void test_strtod(void) {
+    const char *good[] = {"2.5", "-1e-3", "  7", "+0", "0.5x", "1e400"};
+    const double want[] = {2.5, -1e-3, 7.0, 0.0, 0.5, HUGE_VAL};
+    const size_t used[] = {3, 5, 3, 2, 3, 5};
+    for (int i = 0; i < 6; i++) {
+        char *end = NULL;
+        CHECK(bnn_strtod(good[i], &end) == want[i]);
+        CHECK(end == good[i] + used[i]);
+    }
+    const char *hex[] = {"0x10", "0X1p3", "-0x8", " +0xA"};
+    for (int i = 0; i < 4; i++) {
+        char *end = NULL;
+        CHECK(bnn_strtod(hex[i], &end) == 0.0);
+        CHECK(end == hex[i]); /* nothing read */
+    }
+}
+
 static void test_parse_int(void) {
     const char *good[] = {"0", "7", "-12", "007", "9223372036854775807", "-9223372036854775808"};
     const int64_t want[] = {0, 7, -12, 7, INT64_MAX, INT64_MIN};
@@ -371,6 +389,7 @@ int main(void) {
     test_gemm_thread_invariance();
     test_errors();
     test_parse_int();
+    test_strtod();
     test_check_output();
     test_arena();
     test_philox_kat();

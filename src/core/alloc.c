@@ -55,7 +55,7 @@ double bnn__memory_limit(bool *limited) {
     const char *env = getenv("BNN_MEMORY_LIMIT");
     if (env && *env) {
         char *end;
-        double v = strtod(env, &end);
+        double v = bnn_strtod(env, &end);
         const double unit = *end == 'K'   ? 1024.0
                             : *end == 'M' ? 1048576.0
                             : *end == 'G' ? 1073741824.0

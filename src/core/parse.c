@@ -4,6 +4,8 @@
 #include "core/internal.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <ctype.h>
 #include <stdlib.h>
 
 int bnn__parse_int_prefix(const char *s, const char **end, int64_t *out) {
@@ -26,4 +28,15 @@ int bnn_parse_int(const char *s, int64_t *out) {
         return bnn__error(BNN_EINVAL, "'%.40s' is not a whole number", s);
     *out = x;
     return 0;
+}
+
+double bnn_strtod(const char *s, char **end) {
+    const char *p = s;
+    while (isspace((unsigned char)*p)) p++;
+    if (*p == '+' || *p == '-') p++;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+        if (end) *end = (char *)(uintptr_t)s; /* read nothing, as strtod does for no number */
+        return 0.0;
+    }
+    return strtod(s, end);
 }

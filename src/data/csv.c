@@ -153,10 +153,8 @@ static num_status parse_number(const char *s, size_t len, double *v) {
     tmp[len] = '\0';
     char *end = NULL;
     errno = 0;
-    double x = strtod(tmp, &end);
-    /* Decimal numbers only: strtod also reads C's hexadecimal (0x10 = 16), which no CSV writer
-     * means. */
-    if (end != tmp + len || memchr(tmp, 'x', len) || memchr(tmp, 'X', len)) return NUM_BAD;
+    double x = bnn_strtod(tmp, &end); /* decimal only: no CSV writer means 0x10 as 16 */
+    if (end != tmp + len) return NUM_BAD;
     if (isnan(x) || isinf(x)) return errno == ERANGE ? NUM_RANGE : NUM_NONFINITE;
     if (!isfinite((float)x)) return NUM_RANGE;
     *v = x;

@@ -55,14 +55,16 @@ void bnn__image_flip_vertical(float *out, const float *in, int64_t h, int64_t w)
 int bnn__dataset_rotate(bnn_dataset *ds, double degrees);
 int bnn__dataset_flip_vertical(bnn_dataset *ds);
 
+/* BNN_EIO naming the path if it is a directory (a pipe or a device passes: it can be read). Every
+ * file reader calls it first, so a directory is named as one rather than as a read error. */
+int bnn__not_a_directory(const char *path);
+
 /* Binary files read through zlib (src/data/gz.c), plain or gzip-compressed alike. Each returns 0
  * or records an error naming path and `what` (the part being read): BNN_EIO for the operating
  * system's failures, BNN_EFORMAT for a damaged gzip stream or a file that ends too soon,
  * BNN_ENOMEM. bnn__gz_read_payload allocates its buffer in growing pieces, so a header that
  * claims more data than the file holds costs about twice what is there before the truncation is
  * reported, and afterwards reads one byte more so that zlib checks a gzip member's CRC. */
-/* BNN_EIO naming the path if it is a directory (a pipe or a device passes: it can be read). */
-int bnn__not_a_directory(const char *path);
 int bnn__gz_open(gzFile *f, const char *path);
 int bnn__gz_read_failure(gzFile f, const char *path, const char *what, size_t want, size_t got);
 int bnn__gz_read_exact(gzFile f, const char *path, const char *what, unsigned char *buf,

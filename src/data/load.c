@@ -197,8 +197,8 @@ static int parse_modifier(const char *spec, const char *tok, size_t len, modifie
             num[nlen] = '\0';
             char *end = NULL;
             errno = 0;
-            deg = strtod(num, &end);
-            ok = end == num + nlen && errno == 0 && isfinite(deg) && !strpbrk(num, "xX");
+            deg = bnn_strtod(num, &end);
+            ok = end == num + nlen && errno == 0 && isfinite(deg);
         }
         if (!ok)
             return bnn__error(BNN_EINVAL,

@@ -197,12 +197,22 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
     tr->steps = (tr->n + tr->bs - 1) / tr->bs;
     if (p->method == BNN_METHOD_IVON && tr->p.ivon.ess == 0.0) tr->p.ivon.ess = (double)ds->n;
     tr->noise = bnn_rng_make(p->seed, BNN_STREAM_NOISE);
-    /* The weights and the arrays allocated below, each np floats. */
-    const int copies = 3 + (p->method != BNN_METHOD_SGD) + (p->method == BNN_METHOD_MFVI ? 4 : 0) +
-                       (p->method == BNN_METHOD_IVON ? 2 + (p->ivon.mc_samples > 1 ? 2 : 0) : 0);
-    const double need =
-        (double)copies * (double)tr->np * sizeof(float) +
-        (p->method == BNN_METHOD_MFVI ? (double)bnn_mfvi_workspace_bytes(m, tr->bs) : 0.0);
+    /* The method's arrays of np floats, listed once: counted against the memory limit here,
+     * allocated below. */
+    const bnn_method me = p->method;
+    float **arr[10];
+    int narr = 0;
+    arr[narr++] = &tr->grad, arr[narr++] = &tr->s1;
+    if (me != BNN_METHOD_SGD) arr[narr++] = &tr->s2;
+    if (me == BNN_METHOD_MFVI)
+        arr[narr++] = &tr->rho, arr[narr++] = &tr->s3, arr[narr++] = &tr->s4,
+        arr[narr++] = &tr->grad_rho;
+    if (me == BNN_METHOD_IVON) arr[narr++] = &tr->theta, arr[narr++] = &tr->gbar;
+    if (me == BNN_METHOD_IVON && p->ivon.mc_samples > 1)
+        arr[narr++] = &tr->eps, arr[narr++] = &tr->geps;
+    const size_t mfvi_ws = me == BNN_METHOD_MFVI ? bnn_mfvi_workspace_bytes(m, tr->bs) : 0;
+    /* With the weights themselves, which the model already holds. */
+    const double need = (double)(narr + 1) * (double)tr->np * sizeof(float) + (double)mfvi_ws;
     bool limited = false;
     const double phys = bnn__memory_limit(&limited);
     if (phys < 0.0) {
@@ -217,7 +227,7 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
         rc = bnn__error(BNN_ENOMEM,
                         "%s training of %lld parameters needs about %s (the weights, the gradient "
                         "and the optimizer's state), more than %s %s of memory",
-                        bnn_method_name(p->method), (long long)tr->np, sn,
+                        bnn_method_name(me), (long long)tr->np, sn,
                         limited ? "BNN_MEMORY_LIMIT's" : "this machine's", sp);
         free(tr);
         return rc;
@@ -227,17 +237,9 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
         return rc;
     }
     const size_t pb = bnn__bytes(tr->np, sizeof(float));
-    const bnn_method me = p->method;
-    bool ok = (tr->grad = bnn__alloc(pb)) && (tr->s1 = bnn__alloc(pb));
-    if (me != BNN_METHOD_SGD) ok = ok && (tr->s2 = bnn__alloc(pb));
-    if (me == BNN_METHOD_MFVI)
-        ok = ok && (tr->rho = bnn__alloc(pb)) && (tr->s3 = bnn__alloc(pb)) &&
-             (tr->s4 = bnn__alloc(pb)) && (tr->grad_rho = bnn__alloc(pb)) &&
-             (tr->mfvi_work = bnn__alloc(bnn_mfvi_workspace_bytes(m, tr->bs)));
-    if (me == BNN_METHOD_IVON)
-        ok = ok && (tr->theta = bnn__alloc(pb)) && (tr->gbar = bnn__alloc(pb)) &&
-             (p->ivon.mc_samples == 1 ||
-              ((tr->eps = bnn__alloc(pb)) && (tr->geps = bnn__alloc(pb))));
+    bool ok = true;
+    for (int i = 0; ok && i < narr; i++) ok = (*arr[i] = bnn__alloc(pb)) != NULL;
+    if (me == BNN_METHOD_MFVI) ok = ok && (tr->mfvi_work = bnn__alloc(mfvi_ws));
     ok = ok && (tr->xb = bnn__alloc(bnn__bytes(tr->bs * ds->d, sizeof(float))));
     ok = ok && (tr->dout = bnn__alloc(bnn__bytes(tr->bs * tr->k, sizeof(float))));
     if (ds->targets) ok = ok && (tr->yt = bnn__alloc(bnn__bytes(tr->bs * ds->k, sizeof(float))));
@@ -573,7 +575,7 @@ static int meta_num(const bnn_st *st, const char *path, const char *key, double 
     if (!v) return bnn__error(BNN_EFORMAT, "%s: checkpoint lacks '%s'", path, key);
     char *end;
     errno = 0;
-    *out = strtod(v, &end);
+    *out = bnn_strtod(v, &end);
     if (errno == ERANGE || end == v || *end)
         return bnn__error(BNN_EFORMAT, "%s: '%s' is '%s', not a number", path, key, v);
     return 0;

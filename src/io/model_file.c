@@ -192,7 +192,7 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
 static int meta_double(const bnn_st *st, const char *key, double *out) {
     const char *v = bnn_st_meta(st, key);
     char *end;
-    if (!v || (*out = strtod(v, &end), end == v || *end))
+    if (!v || (*out = bnn_strtod(v, &end), end == v || *end))
         return bnn__error(BNN_EFORMAT, "Laplace posterior: metadata '%s' is missing or not a "
                           "number", key);
     return 0;
@@ -478,7 +478,7 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
             bool okv = v != NULL;
             while (okv && nv < cap) {
                 char *end;
-                v[nv++] = strtod(q, &end);
+                v[nv++] = bnn_strtod(q, &end);
                 okv = end != q && (*end == ',' ? end[1] != '\0' : !*end);
                 if (!*end) break;
                 q = end + 1;

@@ -95,7 +95,7 @@ static int parse_spec(bnn_model *m, const char *spec) {
             seen_rate = true;
             char *e;
             errno = 0;
-            rate = strtod(opt + 8, &e);
+            rate = bnn_strtod(opt + 8, &e);
             /* The layers use it as a float: 0.99999999 would be 1 there. */
             if (errno || *e || e == opt + 8 || !(rate >= 0.0 && (float)rate < 1.0f))
                 return bnn__error(BNN_EINVAL, "model spec '%s': dropout must be in [0, 1), got "
