@@ -32,7 +32,8 @@ int bnn_parse_int(const char *s, int64_t *out) {
 
 double bnn_strtod(const char *s, char **end) {
     const char *p = s;
-    while (isspace((unsigned char)*p)) p++;
+    while (isspace((unsigned char)*p))
+        p++;
     if (*p == '+' || *p == '-') p++;
     if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
         if (end) *end = (char *)(uintptr_t)s; /* read nothing, as strtod does for no number */
