@@ -14,7 +14,7 @@
 
 #include <math.h>
 #include <string.h>
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -91,6 +91,48 @@ static void philox_batch(uint32_t x[4][RNG_BATCH], uint64_t seed, uint64_t strea
         _mm512_storeu_si512(&x[1][8 * v], _mm512_permutex2var_epi32(c1[v], even, c1[v + 1]));
         _mm512_storeu_si512(&x[2][8 * v], _mm512_permutex2var_epi32(c2[v], even, c2[v + 1]));
         _mm512_storeu_si512(&x[3][8 * v], _mm512_permutex2var_epi32(c3[v], even, c3[v + 1]));
+    }
+}
+#elif defined(__AVX2__)
+/* AVX2 (machines without AVX-512, this workplace's Zen 3 machines among them). GCC 12
+ * vectorises the portable loop below with a widening and a narrowing shuffle around every round's
+ * products: 1.49 ms for 134k blocks on one Zen 3 core. Kept in 64-bit lanes for all ten rounds as
+ * above, with the words packed once at the end: 0.43 ms (0.47 with the rounds not unrolled). */
+static void philox_batch(uint32_t x[4][RNG_BATCH], uint64_t seed, uint64_t stream, uint64_t ctr) {
+    enum { V = RNG_BATCH / 4 };
+    /* A word per 64-bit lane; only the low halves are meaningful (vpmuludq reads only those). */
+    __m256i c0[V], c1[V], c2[V], c3[V];
+    const __m256i lane = _mm256_set_epi64x(3, 2, 1, 0);
+    const __m256i m0 = _mm256_set1_epi64x(PHILOX_M0), m1 = _mm256_set1_epi64x(PHILOX_M1);
+    for (int v = 0; v < V; v++) {
+        __m256i c = _mm256_add_epi64(_mm256_set1_epi64x((long long)(ctr + 4 * (uint64_t)v)), lane);
+        c0[v] = c, c1[v] = _mm256_srli_epi64(c, 32);
+        c2[v] = _mm256_set1_epi64x((long long)(stream & 0xffffffffu));
+        c3[v] = _mm256_set1_epi64x((long long)(stream >> 32));
+    }
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+#pragma GCC unroll 10
+    for (int r = 0; r < 10; r++) {
+        const __m256i kk0 = _mm256_set1_epi64x(k0), kk1 = _mm256_set1_epi64x(k1);
+        for (int v = 0; v < V; v++) {
+            __m256i p0 = _mm256_mul_epu32(c0[v], m0), p1 = _mm256_mul_epu32(c2[v], m1);
+            c0[v] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1[v]), kk0);
+            c2[v] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3[v]), kk1);
+            c1[v] = p1, c3[v] = p0;
+        }
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+    /* Two 4-lane vectors make one 8-lane vector: shufps takes the low halves of both (blocks 0,
+     * 1, 4, 5 | 2, 3, 6, 7 of the pair) and a 64-bit permute puts them in block order. */
+    __m256i *w[4] = {c0, c1, c2, c3};
+    for (int v = 0; v < V; v += 2) {
+        for (int j = 0; j < 4; j++) {
+            __m256 e = _mm256_shuffle_ps(_mm256_castsi256_ps(w[j][v]),
+                                         _mm256_castsi256_ps(w[j][v + 1]), _MM_SHUFFLE(2, 0, 2, 0));
+            _mm256_storeu_si256((__m256i *)&x[j][4 * v],
+                                _mm256_permute4x64_epi64(_mm256_castps_si256(e), 0xD8));
+        }
     }
 }
 #else
