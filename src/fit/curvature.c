@@ -81,7 +81,7 @@
 #include <lapacke.h>
 #include <math.h>
 #include <string.h>
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -872,8 +872,8 @@ static double ll_wsum(const struct ll_ctx *ll, int64_t b, int64_t k, int64_t k2)
  * LL_KG outputs is summed in registers while the tile's rows stream by (the columns past `in` in
  * the last tile are zeros). Each column is summed over the rows in order by one thread, so the
  * thread count cannot change a bit. */
-#define LL_TILE 32
 #if defined(__AVX512F__)
+#define LL_TILE 32
 #define LL_KG 12
 /* The tile's LL_KG × 32 sums in 24 zmm registers (named ones: GCC keeps arrays of vectors on the
  * stack, storing them on every row): per row two (masked) loads, two squares, and per output a
@@ -914,7 +914,41 @@ static void ll_diag_tile(float *prod, const float *wd, const float *phi, int64_t
         _mm512_mask_storeu_ps(prod + (k0 + kk) * in + j0 + 16, m1, acc[kk][1]);
     }
 }
+#elif defined(__AVX2__)
+/* AVX2: a tile of 8 columns (one ymm register) times LL_KG outputs, the 12 sums in registers
+ * (16 ymm: the sums, the squared features and a broadcast weight). GCC keeps the portable
+ * version's arrays on the stack and re-reads the features for every 4 outputs. */
+#define LL_TILE 8
+#define LL_KG 12
+static void ll_diag_tile(float *prod, const float *wd, const float *phi, int64_t b, int64_t in,
+                         int64_t j0, int64_t nj, int64_t k0, int64_t nk) {
+    const bool full = nj == LL_TILE;
+    const __m256i mask =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nj), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    /* Outputs past K read row k0 again; their sums are not stored. */
+#define LL_W(q) (wd + (k0 + (q) * (nk > (q))) * b)
+    const float *w0 = LL_W(0), *w1 = LL_W(1), *w2 = LL_W(2), *w3 = LL_W(3), *w4 = LL_W(4);
+    const float *w5 = LL_W(5), *w6 = LL_W(6), *w7 = LL_W(7), *w8 = LL_W(8), *w9 = LL_W(9);
+    const float *w10 = LL_W(10), *w11 = LL_W(11);
+#undef LL_W
+    const __m256 z = _mm256_setzero_ps();
+    __m256 a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z, a8 = z, a9 = z;
+    __m256 a10 = z, a11 = z;
+    for (int64_t r = 0; r < b; r++) {
+        const float *pr = phi + r * in + j0;
+        __m256 x = full ? _mm256_loadu_ps(pr) : _mm256_maskload_ps(pr, mask);
+        x = _mm256_mul_ps(x, x);
+#define LL_FMA(q) a##q = _mm256_fmadd_ps(_mm256_broadcast_ss(w##q + r), x, a##q)
+        LL_FMA(0); LL_FMA(1); LL_FMA(2); LL_FMA(3); LL_FMA(4); LL_FMA(5);
+        LL_FMA(6); LL_FMA(7); LL_FMA(8); LL_FMA(9); LL_FMA(10); LL_FMA(11);
+#undef LL_FMA
+    }
+    const __m256 acc[LL_KG] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11};
+    for (int64_t kk = 0; kk < nk; kk++)
+        _mm256_maskstore_ps(prod + (k0 + kk) * in + j0, mask, acc[kk]);
+}
 #else
+#define LL_TILE 32
 #define LL_KG 4
 static void ll_diag_tile(float *prod, const float *wd, const float *phi, int64_t b, int64_t in,
                          int64_t j0, int64_t nj, int64_t k0, int64_t nk) {
