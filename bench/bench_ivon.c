@@ -7,7 +7,13 @@
  * (median epoch pair; target ≤ 1.10), the same ratio from short alternating epochs that a busy
  * machine cannot skew (steady_ratio), and where IVON's extra time goes (breakdown).
  *
- * usage: bench_ivon [epochs (default 10)] [threads (default: all)] [seed (default 0)] */
+ * Both methods are trained once per seed (seed, seed + 1, ...; three by default): a row per seed
+ * and method, the verdicts per seed and on the means, and the epoch pairs of all seeds pooled.
+ * One seed's ECE difference can lie within the spread between seeds, and between machines (whose
+ * BLAS kernels sum in different orders).
+ *
+ * usage: bench_ivon [epochs (default 10)] [threads (default: all)] [seed (default 0)]
+ *                   [seeds (default 3, at most 8)] */
 #include "core/internal.h"
 
 #include <string.h>
@@ -140,11 +146,30 @@ static int steady_ratio(const struct bnn_train_params *a, const struct bnn_train
     return rc;
 }
 
+#define MAX_SEEDS 8
+
+static void row(const char *name, const char *how, const struct bnn_eval_result *r, double median,
+                double total, const char *seed) {
+    printf("| %s | %s | %s | %.4f | %.4f | %.4f | %.4f | %.3f s | %.1f s |\n", name, how, seed,
+           r->cls.accuracy, r->cls.nll, r->cls.ece, r->cls.brier, median, total);
+}
+
+static void verdict(const char *what, const struct bnn_eval_result *a,
+                    const struct bnn_eval_result *v) {
+    const double diff = 100.0 * (v->cls.accuracy - a->cls.accuracy);
+    printf("%s: accuracy IVON - AdamW %+.2f points (target: at most 0.5 below: %s); NLL lower with "
+           "IVON: %s; ECE lower with IVON: %s\n",
+           what, diff, diff >= -0.5 ? "yes" : "NO", v->cls.nll < a->cls.nll ? "yes" : "NO",
+           v->cls.ece < a->cls.ece ? "yes" : "NO");
+}
+
 int main(int argc, char **argv) {
     int64_t epochs = argc > 1 ? atoll(argv[1]) : 10;
     if (argc > 2) bnn_set_threads(atoi(argv[2]));
-    uint64_t seed = argc > 3 ? strtoull(argv[3], NULL, 10) : 0;
+    uint64_t seed0 = argc > 3 ? strtoull(argv[3], NULL, 10) : 0;
+    int nseeds = argc > 4 ? atoi(argv[4]) : 3;
     if (epochs < 2 || epochs > 64) epochs = 10;
+    if (nseeds < 1 || nseeds > MAX_SEEDS) nseeds = 3;
     bnn_dataset *tr, *te;
     struct bnn_data_params dp = bnn_data_default_params();
     if (bnn_data_load(&tr, "fmnist", &dp)) goto fail;
@@ -153,40 +178,75 @@ int main(int argc, char **argv) {
 
     struct bnn_train_params a = bnn_train_default_params();
     a.method = BNN_METHOD_ADAMW, a.epochs = epochs, a.batch_size = 128, a.lr = 1e-3f;
-    a.weight_decay = 1e-4f, a.seed = seed;
+    a.weight_decay = 1e-4f, a.seed = seed0;
     struct bnn_train_params v = a;
     v.method = BNN_METHOD_IVON, v.lr = 1.0f, v.ivon.ess = 60000, v.ivon.hess_init = 0.1f;
     v.ivon.beta2 = 0.99999, v.weight_decay = 1e-4f, v.warmup_epochs = 1;
     v.lr_schedule = BNN_LR_COSINE, v.ivon.mc_samples = 1;
-    run ra, rv;
     fprintf(stderr, "bench_ivon: %lld epochs, %d threads\n", (long long)epochs, bnn_get_threads());
-    if (start(&ra, "adamw", &a, tr) || start(&rv, "ivon", &v, tr)) goto fail;
-    /* The epochs alternate (AdamW e, IVON e) so both methods see the same machine: on a shared
-     * machine the speed drifts over a run, and training one after the other would charge that
-     * drift to one method. The ratio is taken per epoch pair. */
-    double ratios[64];
-    for (int64_t e = 0; e < epochs; e++) {
-        if (epoch(&ra, e) || epoch(&rv, e)) goto fail;
-        ratios[e] = rv.times[e] / ra.times[e];
+    /* Per seed and method: the result, the median epoch, the total; and every epoch pair. */
+    struct bnn_eval_result res[MAX_SEEDS][2];
+    double median[MAX_SEEDS][2], total[MAX_SEEDS][2], mins[2] = {1e30, 1e30};
+    double ratios[MAX_SEEDS * 64];
+    int64_t npairs = 0;
+    for (int k = 0; k < nseeds; k++) {
+        run ra, rv;
+        a.seed = v.seed = seed0 + (uint64_t)k;
+        if (start(&ra, "adamw", &a, tr) || start(&rv, "ivon", &v, tr)) goto fail;
+        /* The epochs alternate (AdamW e, IVON e) so both methods see the same machine: on a
+         * shared machine the speed drifts over a run, and training one after the other would
+         * charge that drift to one method. The ratio is taken per epoch pair. */
+        for (int64_t e = 0; e < epochs; e++) {
+            if (epoch(&ra, e) || epoch(&rv, e)) goto fail;
+            ratios[npairs++] = rv.times[e] / ra.times[e];
+        }
+        if (finish(&ra, epochs, te, 0) || finish(&rv, epochs, te, 64)) goto fail;
+        run *rs[2] = {&ra, &rv};
+        for (int i = 0; i < 2; i++) {
+            res[k][i] = rs[i]->r, median[k][i] = rs[i]->epoch_median, total[k][i] = rs[i]->total;
+            if (rs[i]->epoch_min < mins[i]) mins[i] = rs[i]->epoch_min;
+        }
     }
-    if (finish(&ra, epochs, te, 0) || finish(&rv, epochs, te, 64)) goto fail;
-    qsort(ratios, (size_t)epochs, sizeof(double), cmp_double);
-    printf("bnn bench_ivon: Fashion-MNIST MLP 784-512-256-10, %lld epochs, batch 128, %d threads, seed %llu\n",
-           (long long)epochs, bnn_get_threads(), (unsigned long long)seed);
-    printf("| method | predict | test accuracy | test NLL | ECE (15 bins) | Brier | median epoch | total train |\n");
-    printf("|---|---|---|---|---|---|---|---|\n");
-    run *rs[2] = {&ra, &rv};
+    qsort(ratios, (size_t)npairs, sizeof(double), cmp_double);
+    if (nseeds == 1)
+        printf("bnn bench_ivon: Fashion-MNIST MLP 784-512-256-10, %lld epochs, batch 128, %d "
+               "threads, seed %llu\n",
+               (long long)epochs, bnn_get_threads(), (unsigned long long)seed0);
+    else
+        printf("bnn bench_ivon: Fashion-MNIST MLP 784-512-256-10, %lld epochs, batch 128, %d "
+               "threads, seeds %llu to %llu\n",
+               (long long)epochs, bnn_get_threads(), (unsigned long long)seed0,
+               (unsigned long long)(seed0 + (uint64_t)nseeds - 1));
+    printf("| method | predict | seed | test accuracy | test NLL | ECE (15 bins) | Brier | median "
+           "epoch | total train |\n");
+    printf("|---|---|---|---|---|---|---|---|---|\n");
+    const char *name[2] = {"adamw", "ivon"};
     const char *how[2] = {"at the weights (MAP)", "64-sample average"};
-    for (int i = 0; i < 2; i++)
-        printf("| %s | %s | %.4f | %.4f | %.4f | %.4f | %.3f s | %.1f s |\n", rs[i]->name, how[i],
-               rs[i]->r.cls.accuracy, rs[i]->r.cls.nll, rs[i]->r.cls.ece, rs[i]->r.cls.brier,
-               rs[i]->epoch_median, rs[i]->total);
-    printf("accuracy difference IVON - AdamW: %+.2f points (target: within 0.5)\n",
-           100.0 * (rv.r.cls.accuracy - ra.r.cls.accuracy));
-    printf("NLL lower with IVON: %s; ECE lower with IVON: %s\n",
-           rv.r.cls.nll < ra.r.cls.nll ? "yes" : "NO", rv.r.cls.ece < ra.r.cls.ece ? "yes" : "NO");
+    struct bnn_eval_result mean[2];
+    memset(mean, 0, sizeof mean);
+    for (int i = 0; i < 2; i++) {
+        double med = 0.0, tot = 0.0;
+        for (int k = 0; k < nseeds; k++) {
+            char sd[32];
+            snprintf(sd, sizeof sd, "%llu", (unsigned long long)(seed0 + (uint64_t)k));
+            row(name[i], how[i], &res[k][i], median[k][i], total[k][i], sd);
+            mean[i].cls.accuracy += res[k][i].cls.accuracy / nseeds;
+            mean[i].cls.nll += res[k][i].cls.nll / nseeds;
+            mean[i].cls.ece += res[k][i].cls.ece / nseeds;
+            mean[i].cls.brier += res[k][i].cls.brier / nseeds;
+            med += median[k][i] / nseeds, tot += total[k][i] / nseeds;
+        }
+        if (nseeds > 1) row(name[i], how[i], &mean[i], med, tot, "mean");
+    }
+    for (int k = 0; k < nseeds && nseeds > 1; k++) {
+        char what[32];
+        snprintf(what, sizeof what, "seed %llu", (unsigned long long)(seed0 + (uint64_t)k));
+        verdict(what, &res[k][0], &res[k][1]);
+    }
+    verdict(nseeds > 1 ? "mean over the seeds" : "seed", &mean[0], &mean[1]);
     printf("epoch time IVON / AdamW: %.3f (median of the %lld epoch pairs), %.3f (best epochs)   "
-           "(target <= 1.10)\n", ratios[epochs / 2], (long long)epochs, rv.epoch_min / ra.epoch_min);
+           "(target <= 1.10)\n",
+           ratios[npairs / 2], (long long)npairs, mins[1] / mins[0]);
     double steady, adamw_step;
     if (steady_ratio(&a, &v, tr, &steady, &adamw_step)) goto fail;
     printf("epoch time IVON / AdamW undisturbed: %.3f (fastest of %d alternating %d-step epochs "
