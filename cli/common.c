@@ -472,8 +472,6 @@ int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, b
     return 0;
 }
 
-
-
 void pred_free(pred *p) {
     free(p->probs), free(p->mi);
     for (int i = 0; i < NSCORES; i++) free(p->score[i]);
