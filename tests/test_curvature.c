@@ -495,9 +495,9 @@ static void test_ll_threads(void) {
     test_ll_threads_for("mlp:5-150-1", BNN_TASK_REGRESSION);
 }
 
-/* The last-layer diagonal is summed over feature tiles of 32 columns and up to 12 outputs at a
- * time (src/fit/curvature.c, ll_diag_batch). A one-layer model (its features are the inputs x)
- * with 45 features and 14 classes has two tiles, the second partial, and two output groups, and
+/* The last-layer diagonal is summed over feature tiles of 32 columns (8 with AVX2) and up to 12
+ * outputs at a time (src/fit/curvature.c, ll_diag_batch). A one-layer model (its features are the
+ * inputs x) with 45 features and 14 classes has a partial last tile and two output groups, and
  * 700 examples in batches of 700 take the threaded path. Checked against Σ_r p_rk (1 − p_rk) x_ri²
  * formed here in double, and for 1, 2 and 3 threads to the last bit. */
 static void test_ll_diag_tiles_at(int64_t D) {
@@ -544,7 +544,8 @@ static void test_ll_diag_tiles_at(int64_t D) {
 }
 
 /* Feature widths whose last tile is partial in the first 16 columns (45 = 32 + 13) and in the
- * second 16 (57 = 32 + 25): both masks of the AVX-512 tile. */
+ * second 16 (57 = 32 + 25): both masks of the AVX-512 tile; with AVX2's 8 columns, last tiles
+ * of 5 and of 1. */
 static void test_ll_diag_tiles(void) {
     test_ll_diag_tiles_at(45);
     test_ll_diag_tiles_at(57);
