@@ -238,12 +238,12 @@ int main(int argc, char **argv) {
         }
         if (nseeds > 1) row(name[i], how[i], &mean[i], med, tot, "mean");
     }
-    for (int k = 0; k < nseeds && nseeds > 1; k++) {
+    for (int k = 0; k < nseeds; k++) {
         char what[32];
         snprintf(what, sizeof what, "seed %llu", (unsigned long long)(seed0 + (uint64_t)k));
         verdict(what, &res[k][0], &res[k][1]);
     }
-    verdict(nseeds > 1 ? "mean over the seeds" : "seed", &mean[0], &mean[1]);
+    if (nseeds > 1) verdict("mean over the seeds", &mean[0], &mean[1]);
     printf("epoch time IVON / AdamW: %.3f (median of the %lld epoch pairs), %.3f (best epochs)   "
            "(target <= 1.10)\n",
            ratios[npairs / 2], (long long)npairs, mins[1] / mins[0]);
