@@ -872,6 +872,13 @@ static double ll_wsum(const struct ll_ctx *ll, int64_t b, int64_t k, int64_t k2)
  * LL_KG outputs is summed in registers while the tile's rows stream by (the columns past `in` in
  * the last tile are zeros). Each column is summed over the rows in order by one thread, so the
  * thread count cannot change a bit. */
+/* The vector tiles' 12 output weight rows w0 .. w11 (one named pointer each), row k0 + q of
+ * wd; outputs past K read row k0 again, and their sums are not stored. */
+#define LL_W(q) (wd + (k0 + (q) * (nk > (q))) * b)
+#define LL_WEIGHT_ROWS                                                                             \
+    const float *w0 = LL_W(0), *w1 = LL_W(1), *w2 = LL_W(2), *w3 = LL_W(3), *w4 = LL_W(4);         \
+    const float *w5 = LL_W(5), *w6 = LL_W(6), *w7 = LL_W(7), *w8 = LL_W(8), *w9 = LL_W(9);         \
+    const float *w10 = LL_W(10), *w11 = LL_W(11)
 #if defined(__AVX512F__)
 #define LL_TILE 32
 #define LL_KG 12
@@ -882,12 +889,7 @@ static void ll_diag_tile(float *prod, const float *wd, const float *phi, int64_t
                          int64_t j0, int64_t nj, int64_t k0, int64_t nk) {
     const __mmask16 m0 = nj >= 16 ? 0xffff : (__mmask16)((1u << nj) - 1);
     const __mmask16 m1 = nj >= 32 ? 0xffff : nj <= 16 ? 0 : (__mmask16)((1u << (nj - 16)) - 1);
-    /* Outputs past K read row k0 again; their sums are not stored. */
-#define LL_W(q) (wd + (k0 + (q) * (nk > (q))) * b)
-    const float *w0 = LL_W(0), *w1 = LL_W(1), *w2 = LL_W(2), *w3 = LL_W(3), *w4 = LL_W(4);
-    const float *w5 = LL_W(5), *w6 = LL_W(6), *w7 = LL_W(7), *w8 = LL_W(8), *w9 = LL_W(9);
-    const float *w10 = LL_W(10), *w11 = LL_W(11);
-#undef LL_W
+    LL_WEIGHT_ROWS;
     const __m512 z = _mm512_setzero_ps();
     /* a<q>0, a<q>1: output k0 + q, columns j0 .. j0 + 15 and j0 + 16 .. j0 + 31 */
     __m512 a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z, a40 = z, a41 = z;
@@ -925,12 +927,7 @@ static void ll_diag_tile(float *prod, const float *wd, const float *phi, int64_t
     const bool full = nj == LL_TILE;
     const __m256i mask =
         _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nj), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    /* Outputs past K read row k0 again; their sums are not stored. */
-#define LL_W(q) (wd + (k0 + (q) * (nk > (q))) * b)
-    const float *w0 = LL_W(0), *w1 = LL_W(1), *w2 = LL_W(2), *w3 = LL_W(3), *w4 = LL_W(4);
-    const float *w5 = LL_W(5), *w6 = LL_W(6), *w7 = LL_W(7), *w8 = LL_W(8), *w9 = LL_W(9);
-    const float *w10 = LL_W(10), *w11 = LL_W(11);
-#undef LL_W
+    LL_WEIGHT_ROWS;
     const __m256 z = _mm256_setzero_ps();
     __m256 a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z, a8 = z, a9 = z;
     __m256 a10 = z, a11 = z;
@@ -968,6 +965,8 @@ static void ll_diag_tile(float *prod, const float *wd, const float *phi, int64_t
         memcpy(prod + (k0 + kk) * in + j0, acc[kk], (size_t)nj * sizeof(float));
 }
 #endif
+#undef LL_WEIGHT_ROWS
+#undef LL_W
 
 static void ll_diag_batch(float *prod, const float *wd, const float *phi, int64_t b, int64_t K,
                           int64_t in) {
