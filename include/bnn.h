@@ -41,7 +41,7 @@ enum {
     BNN_EINVAL = -4,      /* an argument or setting is invalid */
     BNN_ESHAPE = -5,      /* shapes or sizes do not agree */
     BNN_ENOTFOUND = -6,   /* a named item (tensor, dataset, key) does not exist */
-    BNN_EDIVERGED = -7,   /* training produced NaN or Inf */
+    BNN_EDIVERGED = -7,   /* training produced NaN or Inf, or a loss that blew up */
     BNN_EUNSUPPORTED = -8 /* a valid request this build cannot serve */
 };
 
@@ -642,8 +642,10 @@ int bnn_trainer_new(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
                     const struct bnn_train_params *p);
 void bnn_trainer_free(bnn_trainer *tr);
 /* Runs epochs until `until_epoch` (capped at p.epochs) has been completed. Returns
- * BNN_EDIVERGED naming the epoch and step when the loss or the weights become NaN or Inf; the
- * weights are then unusable (do not save them). */
+ * BNN_EDIVERGED naming the epoch and step when the loss or the weights become NaN or Inf, and at
+ * the run's last epoch when its mean loss exceeds the first step's loss L by more than
+ * 10^4·max(|L|, 1) (weights grown huge but finite); the weights are then unusable (do not save
+ * them). */
 int bnn_trainer_run(bnn_trainer *tr, int64_t until_epoch);
 int64_t bnn_trainer_epoch(const bnn_trainer *tr); /* completed epochs */
 /* Replaces the progress callback (e.g. after bnn_trainer_resume, which starts without one). */

@@ -373,6 +373,17 @@ static void test_tiny_sigma_finite(void) {
     }
 }
 
+/* σ = softplus(ρ), held at 2^-63 from below (what a saved posterior keeps for a ρ driven far
+ * below zero, so that its σ is never 0), and NaN for a NaN ρ (so that a diverged run shows). */
+static void test_sigma_clamp(void) {
+    CHECK_NEAR(bnn_mfvi_sigma(0.0f), log(2.0), 1e-7);
+    CHECK_REL(bnn_mfvi_sigma(-20.0f), 2.061153620314381e-09, 1e-6, 0.0);
+    CHECK(bnn_mfvi_sigma(-100.0f) == 0x1p-63f);
+    CHECK(bnn_mfvi_sigma(-1e30f) == 0x1p-63f);
+    CHECK(bnn_mfvi_sigma(50.0f) == 50.0f);
+    CHECK(isnan(bnn_mfvi_sigma(NAN)));
+}
+
 /* Invalid settings give NaN and an error message rather than an abort. */
 static void test_invalid(void) {
     bnn_model *m;
@@ -535,6 +546,7 @@ int main(void) {
     bnn_set_threads(2);
     test_batch_limits();
     test_softplus();
+    test_sigma_clamp();
     test_kl();
     test_gradients();
     test_lrt_moments();

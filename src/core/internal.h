@@ -88,6 +88,10 @@ struct bnn_dataset {
     int64_t image[3]; /* (c, h, w) or zeros */
     bool unlabelled;  /* classification without labels (every label 0, one class): OOD inputs */
 };
+/* A 64-bit fingerprint of a dataset's shape, features and labels or targets, to tell whether a
+ * checkpoint is resumed on the data it was trained on. It catches changes, not tampering (it is
+ * not a cryptographic hash); the same for any thread count. */
+uint64_t bnn__dataset_hash(const bnn_dataset *ds);
 
 /* Model internals for fitters that traverse the layers themselves (mean-field VI). */
 struct bnn__layer;

@@ -111,6 +111,69 @@ static bool floats_finite(const float *x, int64_t n) {
     return !bad;
 }
 
+/* ---------------------------------------------------------------- fingerprint */
+
+/* The finaliser of SplitMix64 (Steele, Lea & Flood, "Fast splittable pseudorandom number
+ * generators", OOPSLA 2014): a bijection of 64-bit words that spreads every input bit. */
+static inline uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* len bytes, in four interleaved lanes of 8-byte words; each step (a ^ w)·odd, then a ^= a >> 29
+ * is a bijection of the lane for a fixed word, so changing any one word changes the result. */
+static uint64_t hash_bytes(const unsigned char *p, size_t len, uint64_t seed) {
+    uint64_t a[4] = {seed, seed + 1, seed + 2, seed + 3};
+    size_t i = 0;
+    for (; i + 32 <= len; i += 32)
+        for (int l = 0; l < 4; l++) {
+            uint64_t w;
+            memcpy(&w, p + i + 8 * (size_t)l, sizeof w);
+            a[l] = (a[l] ^ w) * 0x9e3779b97f4a7c15ull;
+            a[l] ^= a[l] >> 29;
+        }
+    uint64_t tail = 0;
+    for (size_t j = 0; i + j < len; j++)
+        tail = tail << 8 | p[i + j];
+    return mix64(a[0] ^ mix64(a[1] ^ mix64(a[2] ^ mix64(a[3] ^ mix64(tail ^ len)))));
+}
+
+/* A region in blocks of HASH_BLOCK bytes hashed independently (shared among the threads) and
+ * folded in order, so the thread count cannot change the result. */
+#define HASH_BLOCK ((size_t)1 << 18)
+static uint64_t hash_region(const void *data, size_t len, uint64_t h) {
+    const unsigned char *p = data;
+    const int64_t nb = (int64_t)((len + HASH_BLOCK - 1) / HASH_BLOCK);
+    uint64_t *bh = nb > 1 ? malloc((size_t)nb * sizeof *bh) : NULL;
+    if (bh) {
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static)
+#endif
+        for (int64_t b = 0; b < nb; b++) {
+            const size_t lo = (size_t)b * HASH_BLOCK,
+                         n = len - lo < HASH_BLOCK ? len - lo : HASH_BLOCK;
+            bh[b] = hash_bytes(p + lo, n, (uint64_t)b);
+        }
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t lo = (size_t)b * HASH_BLOCK, n = len - lo < HASH_BLOCK ? len - lo : HASH_BLOCK;
+        h = mix64(h ^ (bh ? bh[b] : hash_bytes(p + lo, n, (uint64_t)b)));
+    }
+    free(bh);
+    return mix64(h ^ len);
+}
+
+uint64_t bnn__dataset_hash(const bnn_dataset *ds) {
+    BNN_ASSERT(ds);
+    uint64_t h = mix64((uint64_t)ds->task ^
+                       mix64((uint64_t)ds->n ^ mix64((uint64_t)ds->d ^ mix64((uint64_t)ds->k))));
+    h = hash_region(ds->x, (size_t)(ds->n * ds->d) * sizeof(float), h);
+    if (ds->labels) h = hash_region(ds->labels, (size_t)ds->n * sizeof(int32_t), h);
+    if (ds->targets) h = hash_region(ds->targets, (size_t)(ds->n * ds->k) * sizeof(float), h);
+    return h;
+}
+
 int bnn_dataset_validate(const bnn_dataset *ds) {
     if (!ds) return bnn__error(BNN_EINVAL, "bnn_dataset_validate: dataset is NULL");
     /* Rows and columns are reported 0-based, matching how the data is indexed in code. The fast

@@ -33,6 +33,9 @@ struct bnn_trainer {
      * noise counter has moved past it. A run ends by handing that draw back (ivon_settle), so
      * between runs (and in checkpoints) the state is just m, h, g and the counter. */
     bool theta_drawn;
+    /* The first step's mini-batch loss (NaN until it is taken): a loss that grows far past it
+     * is a diverging run even while it is still finite (run_epochs). Kept in checkpoints. */
+    double loss_ref;
     /* Batch buffers. */
     float *xb, *dout, *yt;
     int32_t *yl;
@@ -197,6 +200,7 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
     tr->steps = (tr->n + tr->bs - 1) / tr->bs;
     if (p->method == BNN_METHOD_IVON && tr->p.ivon.ess == 0.0) tr->p.ivon.ess = (double)ds->n;
     tr->noise = bnn_rng_make(p->seed, BNN_STREAM_NOISE);
+    tr->loss_ref = NAN;
     /* The method's arrays of np floats, listed once: counted against the memory limit here,
      * allocated below. */
     const bnn_method me = p->method;
@@ -388,6 +392,19 @@ static double map_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int 
 
 static int run_epochs(bnn_trainer *tr, int64_t until_epoch);
 
+/* A run can diverge without its loss overflowing: a too-large learning rate can grow the weights
+ * by tens of orders of magnitude and leave every number finite (a loss of 1e37 after three
+ * epochs). A run whose last epoch's mean loss is more than DIVERGE_GROWTH times the first step's
+ * above it (in units of at least 1, for losses near or below zero) has diverged: at a random start
+ * the cross-entropy is about ln K and the squared error about the targets' variance, and training
+ * lowers both. Only the last epoch is judged, not each step: IVON's early steps, with the
+ * Hessian estimate still at its start, can spike by eight orders of magnitude and recover
+ * (tests/cli_variational.sh, "ivon sine"). */
+#define DIVERGE_GROWTH 1e4
+static bool loss_blew_up(double loss, double ref) {
+    return loss > ref + DIVERGE_GROWTH * fmax(fabs(ref), 1.0);
+}
+
 int bnn_trainer_run(bnn_trainer *tr, int64_t until_epoch) {
     int rc = run_epochs(tr, until_epoch);
     ivon_settle(tr);
@@ -424,6 +441,7 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
                                   isfinite(loss) ? "weights" : "loss",
                                   isfinite(loss) ? "non-finite" : (isnan(loss) ? "NaN" : "Inf"));
             }
+            if (isnan(tr->loss_ref)) tr->loss_ref = loss;
             tr->t++;
             sum += loss;
             if (p->progress &&
@@ -432,6 +450,11 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
         }
         /* Counted before the callback, so a checkpoint saved from it holds the finished epoch. */
         tr->epoch++;
+        if (tr->epoch == p->epochs && loss_blew_up(sum / (double)steps, tr->loss_ref))
+            return bnn__error(BNN_EDIVERGED, "training diverged: the last epoch's mean loss is "
+                              "%.4g, against %.4g at the first step (try a smaller learning "
+                              "rate, and check the scale of the other settings)",
+                              sum / (double)steps, tr->loss_ref);
         if (p->progress &&
             p->progress(p->progress_ctx, epoch, steps, steps, sum / (double)steps, true))
             return bnn__error(BNN_EINVAL, "training stopped by the caller");
@@ -542,6 +565,16 @@ int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const 
         rc = bnn_st_writer_meta(w, "bnn.state.step", sv[0]);
         if (!rc) rc = bnn_st_writer_meta(w, "bnn.state.epoch", sv[1]);
         if (!rc) rc = bnn_st_writer_meta(w, "bnn.state.rng_counter", sv[2]);
+        if (!rc && !isnan(tr->loss_ref)) {
+            char lv[40];
+            bnn__fmt_double(lv, sizeof lv, tr->loss_ref);
+            rc = bnn_st_writer_meta(w, "bnn.state.loss_ref", lv);
+        }
+        if (!rc) {
+            char hv[24];
+            snprintf(hv, sizeof hv, "%016llx", (unsigned long long)bnn__dataset_hash(tr->ds));
+            rc = bnn_st_writer_meta(w, "bnn.state.data_hash", hv);
+        }
         const char *names[4] = {0};
         const float *vecs[4] = {0};
         switch (me) {
@@ -700,6 +733,27 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
         rc = bnn__error(BNN_EINVAL, "%s: %lld steps after %lld epochs do not fit %lld steps per "
                         "epoch: is this the data it was trained on?", path, (long long)step,
                         (long long)epoch, (long long)tr->steps);
+        goto fail;
+    }
+    /* The data's fingerprint (checkpoints from before it was kept have none): the same number of
+     * rows is not the same data, and a resumed run on other data would not be the run it claims
+     * to continue. */
+    const char *hv = bnn_st_meta(st, "bnn.state.data_hash");
+    if (hv) {
+        char now[24];
+        snprintf(now, sizeof now, "%016llx", (unsigned long long)bnn__dataset_hash(ds));
+        if (strcmp(hv, now) != 0) {
+            rc = bnn__error(BNN_EINVAL, "%s was trained on other data (fingerprint %.20s, this "
+                            "data's %s): a resumed run must see the data it started on", path, hv,
+                            now);
+            goto fail;
+        }
+    }
+    if (bnn_st_meta(st, "bnn.state.loss_ref") &&
+        (rc = meta_num(st, path, "bnn.state.loss_ref", &tr->loss_ref)))
+        goto fail;
+    if (!isfinite(tr->loss_ref) && bnn_st_meta(st, "bnn.state.loss_ref")) {
+        rc = bnn__error(BNN_EFORMAT, "%s: bnn.state.loss_ref is not finite", path);
         goto fail;
     }
     tr->t = step, tr->epoch = epoch;

@@ -561,6 +561,16 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_t
         rc = bnn__error(BNN_EFORMAT, "%s: not a bnn model (no 'bnn.model' in __metadata__)", path);
         goto fail;
     }
+    /* bnn.format is the layout of what the file holds. A file without it (made by hand or by
+     * PyTorch, with bnn.model added) is read as this format; a later format may hold things this
+     * version would misread, so it is refused rather than half understood. */
+    const char *fmt = bnn_st_meta(st, "bnn.format");
+    if (fmt && strcmp(fmt, BNN_FORMAT_VERSION) != 0) {
+        rc = bnn__error(BNN_EFORMAT, "%s: file format '%.20s' is not one this bnn (%s) reads "
+                        "(format %s); it was written by another version", path, fmt, BNN_VERSION,
+                        BNN_FORMAT_VERSION);
+        goto fail;
+    }
     bnn_task t = BNN_TASK_CLASSIFICATION;
     if (tk && !strcmp(tk, "regression")) t = BNN_TASK_REGRESSION;
     else if (tk && strcmp(tk, "classification")) {
