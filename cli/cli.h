@@ -42,6 +42,9 @@ int cli_check_stdout(const char *cmd);
 /* Prints "bnn CMD: " plus a formatted message and returns 1 (or 2 for usage errors). */
 int cli_error(const char *cmd, const char *fmt, ...);
 int cli_usage_error(const char *cmd, const char *fmt, ...);
+/* A usage error (returns 2) when --flag's value v is non-zero and outside the range of a float:
+ * it would overflow, or round to zero or to a subnormal. 0 when it is in range. */
+int cli_float_range(const char *cmd, const char *flag, double v);
 
 /* The shortest decimal text that reads back as the same double (for file metadata). */
 void cli_fmt_double(char *buf, size_t len, double v);

@@ -73,7 +73,7 @@ int cmd_eval(int argc, char **argv) {
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
         {"noise", 0, OPT_FLOAT, &sigma, "SIGMA", "regression: noise std for the NLL (default: the training value)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
-        {"target-col", 0, OPT_INT, &df.target_col, "N", "csv data: target column (default: as trained when it is the model's data, else the last)", 0},
+        {"target-col", 0, OPT_INT, &df.target_col, "N", "csv data: target column (default: the one the model was trained with)", 0},
         {"header", 0, OPT_FLAG, &df.header, NULL, "csv data: the first line is a header", 0},
         {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv data: the first line is data", 0},
     };
@@ -185,6 +185,7 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_usage_error(cmd, "--noise must be positive");
         goto done;
     }
+    if (cli_seen(opts, nopts, "noise") && (rc = cli_float_range(cmd, "noise", sigma))) goto done;
     struct bnn_predict_params pp = bnn_predict_default_params();
     pp.samples = samples, pp.seed = (uint64_t)seed, pp.batch_size = batch, pp.sigma = sigma;
     pp.temperature = temperature, pp.link_samples = link;

@@ -2,7 +2,6 @@
  * and save it with its posterior; checkpoint and resume. */
 #include "cli.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +87,29 @@ static int check_outputs(const char *cmd, const char *output, const char *checkp
     return rc ? rc : cli_check_output_of(cmd, checkpoint, NULL, NULL, data);
 }
 
+/* A classifier gets one output per label from 0 to the largest, so a single stray label (1000000
+ * in a column of 0s and 1s) makes a model of a million classes. Says so, on one line, when some
+ * of those classes have no training example; the run goes on (a class may be absent from a
+ * small training set on purpose). */
+static int warn_empty_classes(const char *cmd, const char *data, const bnn_dataset *ds) {
+    const int64_t k = bnn_dataset_outputs(ds), n = bnn_dataset_n(ds);
+    const int32_t *y = bnn_dataset_clabels(ds);
+    if (!y || k < 2) return 0;
+    unsigned char *seen = calloc((size_t)k, 1);
+    if (!seen) return cli_error(cmd, "out of memory");
+    for (int64_t i = 0; i < n; i++) seen[y[i]] = 1; /* labels are in [0, k): validated at load */
+    int64_t empty = 0, first = -1;
+    for (int64_t c = 0; c < k; c++)
+        if (!seen[c]) empty++, first = first < 0 ? c : first;
+    free(seen);
+    if (empty)
+        fprintf(stderr, "bnn %s: warning: %s has labels 0 .. %lld, so the model gets %lld "
+                "outputs, but %lld of those classes %s no training example (the first: %lld)\n",
+                cmd, data, (long long)(k - 1), (long long)k, (long long)empty,
+                empty == 1 ? "has" : "have", (long long)first);
+    return 0;
+}
+
 int cmd_train(int argc, char **argv) {
     const char *cmd = "train";
     cli_data_flags df = {.target_col = -1};
@@ -160,6 +182,10 @@ int cmd_train(int argc, char **argv) {
     if (stop_after > 0 && !checkpoint)
         return cli_usage_error(cmd, "--stop-after stops a run to resume it later: give "
                                "--checkpoint FILE to save it");
+    if (stop_after > 0 && !resume && stop_after >= epochs)
+        return cli_usage_error(cmd, "--stop-after %lld is not before the run's last epoch (%lld): "
+                               "the run would not stop early", (long long)stop_after,
+                               (long long)epochs);
     if (checkpoint && cli_seen(opts, nopts, "epochs") && epochs == 0 && !resume)
         return cli_usage_error(cmd, "--checkpoint saves after every epoch; --epochs 0 runs none");
     if (cli_same_path(output, checkpoint))
@@ -260,16 +286,15 @@ int cmd_train(int argc, char **argv) {
         if (!(prior_prec > 0)) return cli_usage_error(cmd, "--prior-prec must be positive");
         if (!(init_std > 0)) return cli_usage_error(cmd, "--init-std must be positive");
         if (kl_weight < 0) return cli_usage_error(cmd, "--kl-weight must be >= 0");
-        /* These are stored as floats: a value that would round to 0 or overflow is refused here
-         * rather than reported later as "must be positive". */
+        /* These are stored as floats, or meet float weights (the noise σ, λ and the prior
+         * precision scale them): a value that would round to 0 or overflow is refused here
+         * rather than reported later as "must be positive" or as a diverged run. */
         const char *fnames[] = {"lr", "weight-decay", "hess-init", "init-std", "clip-radius",
-                                "momentum"};
-        const double fvals[] = {lr, wd, hess_init, init_std, clip, momentum};
-        for (int i = 0; i < 6; i++)
-            if (cli_seen(opts, nopts, fnames[i]) &&
-                (fabs(fvals[i]) > FLT_MAX || (fvals[i] != 0 && fabs(fvals[i]) < FLT_MIN)))
-                return cli_usage_error(cmd, "--%s %g is outside the range of a float (%g to %g)",
-                                       fnames[i], fvals[i], (double)FLT_MIN, (double)FLT_MAX);
+                                "momentum", "noise", "ess", "prior-prec"};
+        const double fvals[] = {lr, wd, hess_init, init_std, clip, momentum, sigma, ess, prior_prec};
+        for (int i = 0; i < 9; i++)
+            if (cli_seen(opts, nopts, fnames[i]) && cli_float_range(cmd, fnames[i], fvals[i]))
+                return 2;
         tp.epochs = epochs, tp.batch_size = batch, tp.lr = (float)lr;
         tp.weight_decay = (float)wd, tp.momentum = (float)momentum, tp.seed = (uint64_t)df.seed;
         tp.sigma = sigma, tp.warmup_epochs = warmup;
@@ -369,6 +394,9 @@ int cmd_train(int argc, char **argv) {
             goto done;
         }
         tp = *bnn_trainer_params(tr); /* with defaults resolved, e.g. ess */
+        /* Once the run is sure to start, so that a refusal stays the only line. */
+        if (task == BNN_TASK_CLASSIFICATION && (rc = warn_empty_classes(cmd, df.data, ds)))
+            goto done;
         /* Before the first epoch, not after hours of training, and before the header line so a
          * refusal is the only line (a resumed run is checked below). */
         if ((rc = check_outputs(cmd, output, checkpoint, df.data))) goto done;
@@ -389,7 +417,13 @@ int cmd_train(int argc, char **argv) {
     bnn_trainer_set_progress(tr, progress, &pc);
     data_meta dm;
     make_data_meta(&dm, &df, holdout);
-    const int64_t until = stop_after > 0 && stop_after < tp.epochs ? stop_after : tp.epochs;
+    if (stop_after > 0 && stop_after >= tp.epochs) { /* a resumed run: its total is known now */
+        rc = cli_usage_error(cmd, "--stop-after %lld is not before the run's last epoch (%lld): "
+                             "the run would not stop early", (long long)stop_after,
+                             (long long)tp.epochs);
+        goto done;
+    }
+    const int64_t until = stop_after > 0 ? stop_after : tp.epochs;
     while (bnn_trainer_epoch(tr) < until) {
         if ((rc = bnn_trainer_run(tr, bnn_trainer_epoch(tr) + 1))) {
             if (pc.tty && !quiet) fputc('\n', stderr);

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -179,6 +180,13 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     return rc;
 }
 
+int cli_float_range(const char *cmd, const char *flag, double v) {
+    if (fabs(v) > FLT_MAX || (v != 0 && fabs(v) < FLT_MIN))
+        return cli_usage_error(cmd, "--%s %g is outside the range of a float (%g to %g)", flag, v,
+                               (double)FLT_MIN, (double)FLT_MAX);
+    return 0;
+}
+
 int cli_write_atomic(const char *cmd, const char *path, const char *text) {
     int rc = bnn_write_file(path, text, strlen(text));
     return rc ? cli_fail(cmd, rc, NULL) : 0;
@@ -222,14 +230,17 @@ int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cl
     if (!df->data) df->data = recorded;
     if (!df->data)
         return cli_usage_error(cmd, "%s does not record its data; pass --data SPEC", model_path);
-    if (!recorded || !cli_same_data(df->data, recorded)) return 0;
-    /* The data it was trained on: read it the way it was read then. */
+    /* A CSV file's target column is the one the model was trained with, for its own data and
+     * for any other file too (a test file has its training file's layout; reading another
+     * column as the target would score the model against one of its features). */
     int rc;
     if (!seen_target_col &&
         (rc = cli_meta_int(cmd, model_path, "bnn.data.target_col",
                            bnn_st_meta(st, "bnn.data.target_col"), INT64_MIN + 1, -1,
                            &df->target_col)))
         return rc;
+    if (!recorded || !cli_same_data(df->data, recorded)) return 0;
+    /* The data it was trained on: read it the way it was read then. */
     const char *hd = bnn_st_meta(st, "bnn.data.header");
     if (!df->header && !df->no_header && hd) {
         df->header = !strcmp(hd, "yes");

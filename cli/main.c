@@ -60,6 +60,11 @@ static int dispatch(int argc, char **argv) {
         printf("bnn %s (%s)\n", BNN_VERSION, bnn_have_blas() ? "OpenBLAS" : "plain C GEMM");
         return 0;
     }
+    if (!strcmp(c, "help") && argc >= 3 && strcmp(argv[2], "help") != 0) {
+        /* 'bnn help CMD' is 'bnn CMD --help' */
+        char *args[] = {argv[0], argv[2], "--help", NULL};
+        return dispatch(3, args);
+    }
     if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) {
         usage(stdout);
         return 0;

@@ -17,6 +17,8 @@ grep -q "train" "$T/out" && ok || bad "--help lists train"
 for c in train eval info; do
   run "bnn $c --help" "$BNN" $c --help
   grep -q "usage: bnn $c" "$T/out" && ok || bad "$c --help shows usage"
+  run "bnn help $c" "$BNN" help $c
+  grep -q "usage: bnn $c" "$T/out" && ok || bad "bnn help $c shows $c's usage"
 done
 expect_fail "unknown command" "unknown command" "$BNN" frobnicate
 expect_fail "unknown option" "unknown option" "$BNN" train --data moons --frob 3

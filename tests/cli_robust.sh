@@ -194,7 +194,44 @@ expect_fail "-o is the checkpoint resumed" "the model would replace it" "$BNN" t
 run "the checkpoint is still one" "$BNN" train --resume "$T/seed_ck.safetensors" -q -o "$T/seed_resumed3.safetensors"
 # A diverging run: one line saying where, and that the output was not written.
 expect_fail "diverging sgd" "training diverged at epoch 1, step [0-9]*: .*; .*never.safetensors was not written" "$BNN" train --data moons --method sgd --lr 1e30 --epochs 3 -q -o "$T/never.safetensors"
+# Diverged while every number stays finite (weights grown by thirty orders of magnitude): refused
+# as well, for each method, rather than saved with exit 0.
+for m in adamw ivon sgd; do
+  expect_fail "$m, finite blow-up" "training diverged: the last epoch's mean loss is .*, against .* at the first step .*; .*never.safetensors was not written" \
+    "$BNN" train --data sine-gap --method $m --lr 1e9 --epochs 3 -q -o "$T/never.safetensors"
+done
+[ ! -e "$T/never.safetensors" ] && ok || bad "a diverged run wrote its file"
+# A checkpoint resumed on other data with as many rows: refused by the data's fingerprint.
+printf 'x1,x2,y\n' >"$T/fp.csv"
+for i in $(seq 1 40); do echo "0.$i,0.$((i % 7)),$((i % 2))" >>"$T/fp.csv"; done
+run "checkpoint on a csv" "$BNN" train --data "csv:$T/fp.csv" --epochs 3 --stop-after 1 --checkpoint "$T/fp_ck.safetensors" -q
+run "resume on the same csv" "$BNN" train --resume "$T/fp_ck.safetensors" --checkpoint "$T/fp_ck2.safetensors" --stop-after 2 -q
+sed -i 's/,0$/,9/; s/,1$/,0/; s/,9$/,1/' "$T/fp.csv" # the labels swapped, the rows kept
+expect_fail "resume on changed data" "was trained on other data (fingerprint [0-9a-f]*, this data's [0-9a-f]*)" \
+  "$BNN" train --resume "$T/fp_ck.safetensors" -q -o "$T/never.safetensors"
+# eval on another CSV file reads the target column the model was trained with (here the first),
+# not the last one (a feature), unless --target-col says otherwise.
+for f in ta tb; do
+  printf 'y,x1,x2\n' >"$T/$f.csv"
+  awk -v s=$([ $f = ta ] && echo 1 || echo 2) 'BEGIN { srand(s); for (i = 0; i < 200; i++) {
+    a = 2 * rand() - 1; b = 2 * rand() - 1; printf "%.5f,%.5f,%.5f\n", a + 0.5 * b, a, b } }' >>"$T/$f.csv"
+done
+run "train on the first column" "$BNN" train --data "csv:$T/ta.csv" --target-col 0 --task regression --epochs 40 -q -o "$T/ta.safetensors"
+run "eval on another file" "$BNN" eval -m "$T/ta.safetensors" --data "csv:$T/tb.csv"
+r_as=$(val rmse)
+run "eval on another file, last column" "$BNN" eval -m "$T/ta.safetensors" --data "csv:$T/tb.csv" --target-col -1
+r_last=$(val rmse)
+awk -v a="$r_as" -v l="$r_last" 'BEGIN { exit !(a < 0.3 && l > 2 * a) }' && ok || bad "eval on another csv: rmse $r_as (trained column), $r_last (last column)"
+# A file of a later format is refused, not half read.
+python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/future.safetensors" bnn.format 99
+expect_fail "a later file format" "file format '99' is not one this bnn" "$BNN" eval -m "$T/future.safetensors"
+# A stray label: the run goes on, with a warning that most of its classes are empty.
+printf 'x1,x2,y\n0.1,0.2,0\n0.3,0.4,1\n0.5,0.1,0\n0.2,0.9,1\n0.7,0.7,50\n' >"$T/stray.csv"
+run "a stray label" "$BNN" train --data "csv:$T/stray.csv" --epochs 1 -q -o "$T/stray.safetensors"
+grep -q "warning: .*has labels 0 .. 50, so the model gets 51 outputs, but 48 of those classes have no training example (the first: 2)" "$T/err" && ok || bad "no warning for a stray label: $(cat "$T/err")"
 # Settings that would do nothing are refused, not ignored.
+expect_fail "--stop-after past the last epoch" "--stop-after 5 is not before the run's last epoch (3)" "$BNN" train --data moons --epochs 3 --stop-after 5 --checkpoint "$T/never_ck.safetensors" -q -o "$T/never.safetensors"
+expect_fail "--stop-after past a resumed run's last epoch" "--stop-after 2 is not before the run's last epoch (2)" "$BNN" train --resume "$T/seed_ck.safetensors" --checkpoint "$T/never_ck.safetensors" --stop-after 2 -q
 expect_fail "resume with --epochs 0" "--epochs with --resume sets the run's new total" "$BNN" train --resume "$T/seed_ck.safetensors" --epochs 0 -q -o "$T/never.safetensors"
 expect_fail "--stop-after without --checkpoint" "--stop-after stops a run to resume it later" "$BNN" train --data moons --epochs 3 --stop-after 1 -q -o "$T/never.safetensors"
 expect_fail "--checkpoint with --epochs 0" "--epochs 0 runs none" "$BNN" train --data moons --epochs 0 --checkpoint "$T/never_ck.safetensors" -q -o "$T/never.safetensors"
@@ -266,7 +303,13 @@ fi
 # Options that cannot apply to the model are refused instead of being reported as applied.
 expect_fail "--temperature on a regression model" "is a regression model" "$BNN" eval -m "$T/sine.safetensors" --temperature 5
 expect_fail "predict --temperature on a regression model" "is a regression model" "$BNN" predict -m "$T/sine.safetensors" --data sine-gap --temperature 9 -o "$T/never.csv"
-expect_fail "--noise whose square overflows" "the predictive variance is not finite (example 0): noise sigma 1e+300" "$BNN" eval -m "$T/sine.safetensors" --noise 1e300
+expect_fail "--noise no float holds" "--noise 1e+300 is outside the range of a float" "$BNN" eval -m "$T/sine.safetensors" --noise 1e300
+expect_fail "train --noise no float holds" "--noise 1e+300 is outside the range of a float" "$BNN" train --data sine-gap --noise 1e300 -q -o "$T/never.safetensors"
+expect_fail "--ess no float holds" "--ess 1e-300 is outside the range of a float" "$BNN" train --data moons --method ivon --ess 1e-300 -q -o "$T/never.safetensors"
+expect_fail "--prior-prec no float holds" "--prior-prec 1e+308 is outside the range of a float" "$BNN" train --data moons --method mfvi --prior-prec 1e308 -q -o "$T/never.safetensors"
+# A noise in the file whose square overflows (a file edited by hand: train refuses such a noise).
+python3 "$(dirname "$0")/st_meta.py" "$T/sine.safetensors" "$T/hugesigma.safetensors" bnn.sigma 1e300
+expect_fail "a noise whose square overflows" "the predictive variance is not finite (example 0): noise sigma 1e+300" "$BNN" eval -m "$T/hugesigma.safetensors"
 expect_fail "--noise on a classifier" "is a classifier" "$BNN" eval -m "$T/seed_full.safetensors" --noise 0.5
 expect_fail "--link-samples on a point estimate" "holds a point estimate" "$BNN" eval -m "$T/seed_full.safetensors" --link-samples 10
 for c in eval plot predict; do
