@@ -110,6 +110,14 @@ static int warn_empty_classes(const char *cmd, const char *data, const bnn_datas
     return 0;
 }
 
+/* --stop-after N must stop the run early: a usage error (2) when N is not before its last epoch
+ * (a fresh run knows its total at once, a resumed one from its checkpoint). */
+static int stop_after_late(const char *cmd, int64_t stop_after, int64_t epochs) {
+    if (stop_after <= 0 || stop_after < epochs) return 0;
+    return cli_usage_error(cmd, "--stop-after %lld is not before the run's last epoch (%lld): the "
+                           "run would not stop early", (long long)stop_after, (long long)epochs);
+}
+
 int cmd_train(int argc, char **argv) {
     const char *cmd = "train";
     cli_data_flags df = {.target_col = -1};
@@ -182,10 +190,7 @@ int cmd_train(int argc, char **argv) {
     if (stop_after > 0 && !checkpoint)
         return cli_usage_error(cmd, "--stop-after stops a run to resume it later: give "
                                "--checkpoint FILE to save it");
-    if (stop_after > 0 && !resume && stop_after >= epochs)
-        return cli_usage_error(cmd, "--stop-after %lld is not before the run's last epoch (%lld): "
-                               "the run would not stop early", (long long)stop_after,
-                               (long long)epochs);
+    if (!resume && stop_after_late(cmd, stop_after, epochs)) return 2;
     if (checkpoint && cli_seen(opts, nopts, "epochs") && epochs == 0 && !resume)
         return cli_usage_error(cmd, "--checkpoint saves after every epoch; --epochs 0 runs none");
     if (cli_same_path(output, checkpoint))
@@ -417,12 +422,8 @@ int cmd_train(int argc, char **argv) {
     bnn_trainer_set_progress(tr, progress, &pc);
     data_meta dm;
     make_data_meta(&dm, &df, holdout);
-    if (stop_after > 0 && stop_after >= tp.epochs) { /* a resumed run: its total is known now */
-        rc = cli_usage_error(cmd, "--stop-after %lld is not before the run's last epoch (%lld): "
-                             "the run would not stop early", (long long)stop_after,
-                             (long long)tp.epochs);
-        goto done;
-    }
+    /* a resumed run's total is known now */
+    if (resume && (rc = stop_after_late(cmd, stop_after, tp.epochs))) goto done;
     const int64_t until = stop_after > 0 ? stop_after : tp.epochs;
     while (bnn_trainer_epoch(tr) < until) {
         if ((rc = bnn_trainer_run(tr, bnn_trainer_epoch(tr) + 1))) {

@@ -142,24 +142,24 @@ static uint64_t hash_bytes(const unsigned char *p, size_t len, uint64_t seed) {
 /* A region in blocks of HASH_BLOCK bytes hashed independently (shared among the threads) and
  * folded in order, so the thread count cannot change the result. */
 #define HASH_BLOCK ((size_t)1 << 18)
+static uint64_t hash_block(const unsigned char *p, size_t len, int64_t b) {
+    const size_t lo = (size_t)b * HASH_BLOCK;
+    return hash_bytes(p + lo, len - lo < HASH_BLOCK ? len - lo : HASH_BLOCK, (uint64_t)b);
+}
 static uint64_t hash_region(const void *data, size_t len, uint64_t h) {
     const unsigned char *p = data;
     const int64_t nb = (int64_t)((len + HASH_BLOCK - 1) / HASH_BLOCK);
+    /* Without memory for the block hashes, the same ones one after another. */
     uint64_t *bh = nb > 1 ? malloc((size_t)nb * sizeof *bh) : NULL;
     if (bh) {
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for schedule(static)
 #endif
-        for (int64_t b = 0; b < nb; b++) {
-            const size_t lo = (size_t)b * HASH_BLOCK,
-                         n = len - lo < HASH_BLOCK ? len - lo : HASH_BLOCK;
-            bh[b] = hash_bytes(p + lo, n, (uint64_t)b);
-        }
+        for (int64_t b = 0; b < nb; b++)
+            bh[b] = hash_block(p, len, b);
     }
-    for (int64_t b = 0; b < nb; b++) {
-        const size_t lo = (size_t)b * HASH_BLOCK, n = len - lo < HASH_BLOCK ? len - lo : HASH_BLOCK;
-        h = mix64(h ^ (bh ? bh[b] : hash_bytes(p + lo, n, (uint64_t)b)));
-    }
+    for (int64_t b = 0; b < nb; b++)
+        h = mix64(h ^ (bh ? bh[b] : hash_block(p, len, b)));
     free(bh);
     return mix64(h ^ len);
 }

@@ -36,6 +36,7 @@ struct bnn_trainer {
     /* The first step's mini-batch loss (NaN until it is taken): a loss that grows far past it
      * is a diverging run even while it is still finite (run_epochs). Kept in checkpoints. */
     double loss_ref;
+    uint64_t data_hash; /* bnn__dataset_hash(ds), taken once: checkpoints keep it */
     /* Batch buffers. */
     float *xb, *dout, *yt;
     int32_t *yl;
@@ -201,6 +202,7 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
     if (p->method == BNN_METHOD_IVON && tr->p.ivon.ess == 0.0) tr->p.ivon.ess = (double)ds->n;
     tr->noise = bnn_rng_make(p->seed, BNN_STREAM_NOISE);
     tr->loss_ref = NAN;
+    tr->data_hash = bnn__dataset_hash(ds);
     /* The method's arrays of np floats, listed once: counted against the memory limit here,
      * allocated below. */
     const bnn_method me = p->method;
@@ -572,7 +574,7 @@ int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const 
         }
         if (!rc) {
             char hv[24];
-            snprintf(hv, sizeof hv, "%016llx", (unsigned long long)bnn__dataset_hash(tr->ds));
+            snprintf(hv, sizeof hv, "%016llx", (unsigned long long)tr->data_hash);
             rc = bnn_st_writer_meta(w, "bnn.state.data_hash", hv);
         }
         const char *names[4] = {0};
@@ -741,7 +743,7 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
     const char *hv = bnn_st_meta(st, "bnn.state.data_hash");
     if (hv) {
         char now[24];
-        snprintf(now, sizeof now, "%016llx", (unsigned long long)bnn__dataset_hash(ds));
+        snprintf(now, sizeof now, "%016llx", (unsigned long long)tr->data_hash);
         if (strcmp(hv, now) != 0) {
             rc = bnn__error(BNN_EINVAL, "%s was trained on other data (fingerprint %.20s, this "
                             "data's %s): a resumed run must see the data it started on", path, hv,
@@ -749,12 +751,13 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
             goto fail;
         }
     }
-    if (bnn_st_meta(st, "bnn.state.loss_ref") &&
-        (rc = meta_num(st, path, "bnn.state.loss_ref", &tr->loss_ref)))
-        goto fail;
-    if (!isfinite(tr->loss_ref) && bnn_st_meta(st, "bnn.state.loss_ref")) {
-        rc = bnn__error(BNN_EFORMAT, "%s: bnn.state.loss_ref is not finite", path);
-        goto fail;
+    /* The first step's loss, which judges the run's last epoch (absent: the next step's). */
+    if (bnn_st_meta(st, "bnn.state.loss_ref")) {
+        if ((rc = meta_num(st, path, "bnn.state.loss_ref", &tr->loss_ref))) goto fail;
+        if (!isfinite(tr->loss_ref)) {
+            rc = bnn__error(BNN_EFORMAT, "%s: bnn.state.loss_ref is not finite", path);
+            goto fail;
+        }
     }
     tr->t = step, tr->epoch = epoch;
     tr->noise.counter = counter;
