@@ -34,6 +34,13 @@ void cli_usage(FILE *f, const char *cmd, const char *synopsis, const char *about
                const cli_opt *opts, int nopts);
 bool cli_seen(const cli_opt *opts, int nopts, const char *name);
 
+/* Whether spec names data whose train and test splits are the same rows: a single csv: file,
+ * idx: and npy: files (eval then reports no "test split"). */
+bool cli_one_split(const char *spec);
+
+/* An output's name for a report line: "the standard output" for "-". */
+const char *cli_out_name(const char *path);
+
 /* Prints "bnn CMD: MESSAGE: DETAIL" for a library error code and returns 1. */
 int cli_fail(const char *cmd, int rc, const char *what);
 /* Flushes the report on stdout and returns 1 (with a one-line error) if it could not be written:

@@ -173,7 +173,7 @@ int cmd_calibrate(int argc, char **argv) {
                 "validation examples the logits tell nothing (or the opposite) about the labels, "
                 "so the calibrated model predicts about uniformly\n", (long long)n);
     if ((rc = cli_check_stdout(cmd)) || (rc = save_with_temperature(cmd, st, output, T))) goto done;
-    fprintf(stderr, "saved %s\n", output);
+    fprintf(stderr, "saved %s\n", cli_out_name(output));
     rc = 0;
     goto done;
 fail_eval:

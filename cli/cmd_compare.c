@@ -101,6 +101,10 @@ int cmd_compare(int argc, char **argv) {
             snprintf(data_buf, sizeof data_buf, "%s", df.data);
             data = df.data = data_buf;
             if ((rc = cli_load_data(cmd, &df, "test", BNN_TASK_CLASSIFICATION, true, &ds))) goto next;
+            if (bnn_dataset_task(ds) != BNN_TASK_CLASSIFICATION) {
+                rc = cli_error(cmd, "%s is regression data; compare is for classifiers", data);
+                goto next;
+            }
             for (int o = 0; o < ood.n; o++) {
                 if ((rc = cli_load_ood(cmd, ood.v[o], seed, m, &od[o]))) goto next;
             }

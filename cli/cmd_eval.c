@@ -285,7 +285,11 @@ int cmd_eval(int argc, char **argv) {
     printf("predict    %s", how);
     if (sampled) printf(" over %lld samples (seed %lld)", (long long)samples, (long long)seed);
     if (temperature != 1.0) printf(", temperature %.4g", temperature);
-    printf("\ndata       %s, %s split, %lld examples\n", df.data, split, (long long)r.n);
+    if (cli_one_split(df.data))
+        printf("\ndata       %s, %lld examples (one file serves both splits)\n", df.data,
+               (long long)r.n);
+    else
+        printf("\ndata       %s, %s split, %lld examples\n", df.data, split, (long long)r.n);
     if (task == BNN_TASK_CLASSIFICATION) {
         printf("accuracy   %.4f\n", r.cls.accuracy);
         printf("nll        %.4f\n", r.cls.nll);
@@ -427,7 +431,8 @@ int cmd_eval(int argc, char **argv) {
             snprintf(title, sizeof title, "%s under rotation, %s", df.data, how);
             rc = bnn_svg_lines(plot, title, "rotation (degrees)", "", x, nshift, ys, names, 3);
         } else {
-            snprintf(title, sizeof title, "%s %s, %s", df.data, split, how);
+            snprintf(title, sizeof title, "%s%s%s, %s", df.data, cli_one_split(df.data) ? "" : " ",
+                     cli_one_split(df.data) ? "" : split, how);
             rc = bnn_svg_reliability(plot, &r.cls, title);
         }
         if (rc) {

@@ -4,6 +4,7 @@
  * likelihood or on held-out data, saved as a posterior that eval, predict and compare use. */
 #include "cli.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,7 +187,8 @@ int cmd_laplace(int argc, char **argv) {
     if (strcmp(prior, "marglik") && strcmp(prior, "grid") && strcmp(prior, "marglik-layers")) {
         char *end;
         fixed = bnn_strtod(prior, &end);
-        if (end == prior || *end || !(fixed > 0) || !isfinite(fixed))
+        if (end == prior || *end || !(fixed > 0) || !isfinite(fixed) ||
+            isspace((unsigned char)*prior))
             return cli_usage_error(cmd, "--prior must be marglik, marglik-layers, grid or a positive "
                                    "number");
     }

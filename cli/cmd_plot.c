@@ -7,6 +7,19 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+/* Whether name ends as a raster or other non-SVG picture would: such a name would hold SVG. */
+static bool raster_name(const char *name) {
+    static const char *const ext[] = {".png", ".jpg", ".jpeg", ".gif", ".pdf", ".eps", ".bmp",
+                                      ".tif", ".tiff", ".webp"};
+    const size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        const size_t k = strlen(ext[i]);
+        if (n >= k && !strcasecmp(name + n - k, ext[i])) return true;
+    }
+    return false;
+}
 
 int cmd_plot(int argc, char **argv) {
     const char *cmd = "plot";
@@ -21,6 +34,9 @@ int cmd_plot(int argc, char **argv) {
         {"grid", 0, OPT_INT, &grid, "N", "2-D classification: grid points per axis (default 100)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "the data to draw (default: the training data)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
+        {"target-col", 0, OPT_INT, &df.target_col, "N", "csv data: target column (default: the one the model was trained with)", 0},
+        {"header", 0, OPT_FLAG, &df.header, NULL, "csv data: the first line is a header", 0},
+        {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv data: the first line is data", 0},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[1];
@@ -37,6 +53,9 @@ int cmd_plot(int argc, char **argv) {
     }
     if (rc) return 2;
     if (!model_path || !output) return cli_usage_error(cmd, "-m MODEL and -o FILE.svg are required");
+    if (raster_name(output))
+        return cli_usage_error(cmd, "plot writes SVG (a vector picture every browser shows); name "
+                               "the output .svg, not %s", output);
     if (strcmp(what, "prob") && strcmp(what, "entropy"))
         return cli_usage_error(cmd, "--what must be prob or entropy");
     if (grid < 10 || grid > 400) return cli_usage_error(cmd, "--grid must be between 10 and 400");
@@ -73,7 +92,8 @@ int cmd_plot(int argc, char **argv) {
         goto done;
     }
     df.seed = seed;
-    if ((rc = cli_model_data(cmd, model_path, st, &df, false)))
+    if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))) ||
+        (rc = cli_check_csv_flags(cmd, opts, nopts, df.data, false)))
         goto done;
     if ((rc = cli_check_output_of(cmd, output, model_path, NULL, df.data))) goto done;
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
@@ -164,7 +184,7 @@ int cmd_plot(int argc, char **argv) {
         rc = cli_fail(cmd, rc, "cannot write the plot");
         goto done;
     }
-    fprintf(stderr, "wrote %s\n", output);
+    fprintf(stderr, "wrote %s\n", cli_out_name(output));
     rc = 0;
 done:
     free(x), free(a), free(b), free(field), free(xs), free(sd);

@@ -1,6 +1,7 @@
 /* bnn predict: per-example predictions of a model or posterior as CSV. */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,19 +14,34 @@ static bool ends_with(const char *s, const char *suffix) {
     return a >= b && !strcasecmp(s + a - b, suffix);
 }
 
-/* Whether the file (gzip-compressed or not) starts as np.save's files do, or as a zip archive
- * (the NPY reader names that mistake): such files go to the NPY reader whatever their name. */
-static bool looks_like_npy(const char *path) {
-    /* Only a regular file can be read twice: a pipe's first bytes would be lost to the reader. */
+typedef enum { IN_CSV, IN_NPY, IN_IDX, IN_UNKNOWN } in_format;
+
+/* The format of predict's --input, from its first bytes (through gzip) where the file can be read
+ * twice. NumPy (also a zip archive, which the NPY reader names as the mistake it is) and IDX are
+ * told by their magic numbers whatever the name; then a .csv, .csv.gz or .txt name, or text, is
+ * CSV. A file that is none of these is IN_UNKNOWN, so its error says which formats were looked
+ * for instead of what one reader made of it. A pipe goes by its name alone: .npy and .npy.gz
+ * NumPy, .csv, .csv.gz and .txt CSV, any other IDX (as /dev/fd/N from the shell's <(...)). */
+static in_format input_format(const char *path) {
     struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return false;
-    gzFile f = gzopen(path, "rb");
-    if (!f) return false; /* the reader chosen by the name reports it */
-    unsigned char pre[6];
+    const bool csv_name =
+        ends_with(path, ".csv") || ends_with(path, ".csv.gz") || ends_with(path, ".txt");
+    const bool npy_name = ends_with(path, ".npy") || ends_with(path, ".npy.gz");
+    /* Only a regular file can be read twice: a pipe's first bytes would be lost to the reader. */
+    gzFile f = stat(path, &sb) == 0 && S_ISREG(sb.st_mode) ? gzopen(path, "rb") : NULL;
+    if (!f) return npy_name ? IN_NPY : csv_name ? IN_CSV : IN_IDX; /* the reader says what failed */
+    unsigned char pre[64];
     const int got = gzread(f, pre, sizeof pre);
     gzclose(f);
-    return (got >= 6 && !memcmp(pre, "\x93NUMPY", 6)) ||
-           (got >= 4 && !memcmp(pre, "PK\x03\x04", 4));
+    if ((got >= 6 && !memcmp(pre, "\x93NUMPY", 6)) || (got >= 4 && !memcmp(pre, "PK\x03\x04", 4)))
+        return IN_NPY;
+    if (got >= 4 && pre[0] == 0 && pre[1] == 0 && pre[2] >= 0x08 && pre[2] <= 0x0e && pre[3] > 0)
+        return IN_IDX;
+    if (csv_name || got <= 0) return npy_name ? IN_NPY : IN_CSV; /* empty: the reader says so */
+    if (npy_name) return IN_NPY;
+    for (int i = 0; i < got; i++)
+        if (pre[i] < 0x20 && !isspace(pre[i])) return IN_UNKNOWN;
+    return IN_CSV;
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -56,8 +72,11 @@ int cmd_predict(int argc, char **argv) {
         cli_usage(stdout, cmd, "-m MODEL (--data SPEC | --input FILE) -o out.csv",
                   "Writes one CSV row per example with a header line. Classification:\n"
                   "p_0..p_{K-1},pred,max_prob,entropy,mutual_info (mutual information is 0 for a\n"
-                  "point estimate; a bernoulli model gives p_0, p_1); regression: mean,var (var\n"
-                  "includes the noise variance, for hetero-gaussian the predicted one).",
+                  "point estimate, nan for a Laplace posterior's probit predictive, which has\n"
+                  "none: --link-samples gives it; a bernoulli model gives p_0, p_1);\n"
+                  "regression: mean,var (var includes the noise variance, for hetero-gaussian\n"
+                  "the predicted one). Input files are told apart by their content (NumPy and\n"
+                  "IDX headers; else text is CSV).",
                   opts, nopts);
         return 0;
     }
@@ -93,10 +112,13 @@ int cmd_predict(int argc, char **argv) {
                                 bnn_st_meta(st, "bnn.temperature"), &temperature)))
         goto done;
     if (input) {
-        const bool npy_in =
-            ends_with(input, ".npy") || ends_with(input, ".npy.gz") || looks_like_npy(input);
-        const bool csv_in = !npy_in && (ends_with(input, ".csv") || ends_with(input, ".csv.gz") ||
-                                        ends_with(input, ".txt"));
+        const in_format fmt = input_format(input);
+        if (fmt == IN_UNKNOWN) {
+            rc = cli_error(cmd, "%s is not CSV, NPY or IDX: its first bytes are neither text nor "
+                           "a NumPy or IDX header", input);
+            goto done;
+        }
+        const bool npy_in = fmt == IN_NPY, csv_in = fmt == IN_CSV;
         if ((rc = cli_check_csv_flags(cmd, opts, nopts, NULL, csv_in))) goto done;
         if (df.header && df.no_header) {
             rc = cli_usage_error(cmd, "--header and --no-header exclude each other");
@@ -132,8 +154,9 @@ int cmd_predict(int argc, char **argv) {
     /* k: classes (probabilities) or targets (mean and variance) of the predictive. */
     const int64_t n = bnn_dataset_n(ds), k = bnn_model_pred_dim(m, task);
     if (bnn_dataset_dim(ds) != bnn_model_input_dim(m)) {
-        rc = cli_error(cmd, "%s has %lld features (columns) but model %s expects %lld",
-                       input ? input : df.data, (long long)bnn_dataset_dim(ds), bnn_model_spec(m),
+        rc = cli_error(cmd, "%s has %lld feature%s (columns) but model %s expects %lld",
+                       input ? input : df.data, (long long)bnn_dataset_dim(ds),
+                       bnn_dataset_dim(ds) == 1 ? "" : "s", bnn_model_spec(m),
                        (long long)bnn_model_input_dim(m));
         goto done;
     }
@@ -164,6 +187,11 @@ int cmd_predict(int argc, char **argv) {
         goto done;
     }
     bool ok = true;
+    /* The probit approximation gives the predictive's probabilities, not the spread of the
+     * draws behind them: its mutual information is unknown (nan), not 0 as for a point
+     * estimate. */
+    const bool probit = bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE && samples == 0 &&
+                        link == 0;
     if (task == BNN_TASK_CLASSIFICATION) {
         for (int64_t j = 0; j < k; j++) ok = ok && fprintf(f, "p_%lld,", (long long)j) > 0;
         ok = ok && fprintf(f, "pred,max_prob,entropy,mutual_info\n") > 0;
@@ -171,8 +199,8 @@ int cmd_predict(int argc, char **argv) {
             const double *p = a + i * k;
             for (int64_t j = 0; j < k; j++) ok = ok && fprintf(f, "%.6g,", p[j]) > 0;
             int64_t c = bnn_argmax(p, k);
-            ok = ok && fprintf(f, "%lld,%.6g,%.6g,%.6g\n", (long long)c, p[c], bnn_entropy(p, k),
-                               b[i]) > 0;
+            ok = ok && fprintf(f, "%lld,%.6g,%.6g,", (long long)c, p[c], bnn_entropy(p, k)) > 0;
+            ok = ok && (probit ? fputs("nan\n", f) >= 0 : fprintf(f, "%.6g\n", b[i]) > 0);
         }
     } else {
         if (k == 1) ok = fprintf(f, "mean,var\n") > 0;
@@ -195,7 +223,7 @@ int cmd_predict(int argc, char **argv) {
         rc = cli_fail(cmd, rc, NULL);
         goto done;
     }
-    fprintf(stderr, "wrote %lld predictions to %s\n", (long long)n, output);
+    fprintf(stderr, "wrote %lld predictions to %s\n", (long long)n, cli_out_name(output));
     rc = 0;
 done:
     if (f) fclose(f);

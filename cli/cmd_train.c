@@ -336,8 +336,8 @@ int cmd_train(int argc, char **argv) {
             const int64_t kt = bnn_dataset_outputs(test), kd = bnn_dataset_outputs(ds);
             bnn_dataset_free(test);
             if (dt != dd) {
-                rc = cli_error(cmd, "%s: the test file has %lld features but the training file "
-                               "has %lld", df.data, (long long)dt, (long long)dd);
+                rc = cli_error(cmd, "%s: the test file has %lld feature%s but the training file "
+                               "has %lld", df.data, (long long)dt, dt == 1 ? "" : "s", (long long)dd);
                 goto done;
             }
             /* The default model predicts the training file's classes (a --model may have more:
@@ -359,14 +359,14 @@ int cmd_train(int argc, char **argv) {
             goto done;
         }
         if (bnn_lik_task(lik) != task) {
-            rc = cli_error(cmd, "--lik %s is for %s, but %s is %s data", lik_name,
+            rc = cli_usage_error(cmd, "--lik %s is for %s, but %s is %s data", lik_name,
                            bnn_lik_task(lik) == BNN_TASK_REGRESSION ? "regression" : "classification",
                            df.data, task == BNN_TASK_REGRESSION ? "regression" : "classification");
             goto done;
         }
         const int64_t outputs = bnn_lik_outputs(lik, bnn_dataset_outputs(ds));
         if (outputs == 0) {
-            rc = cli_error(cmd, "--lik %s does not fit %s: it has %lld %s, %s", lik_name, df.data,
+            rc = cli_usage_error(cmd, "--lik %s does not fit %s: it has %lld %s, %s", lik_name, df.data,
                            (long long)bnn_dataset_outputs(ds),
                            task == BNN_TASK_REGRESSION ? "targets" : "classes",
                            lik == BNN_LIK_BERNOULLI ? "a Bernoulli likelihood is for 2 classes "
@@ -407,10 +407,10 @@ int cmd_train(int argc, char **argv) {
         if ((rc = check_outputs(cmd, output, checkpoint, df.data))) goto done;
         if (!quiet) {
             fprintf(stderr, "training %s (%lld parameters, %s likelihood) on %s: %lld examples, "
-                    "%s, %lld epochs, batch %lld, lr %g (%s), %d thread%s\n", bnn_model_spec(m),
+                    "%s, %lld epoch%s, batch %lld, lr %g (%s), %d thread%s\n", bnn_model_spec(m),
                     (long long)bnn_model_nparams(m), bnn_lik_name(lik), df.data,
-                    (long long)bnn_dataset_n(ds),
-                    bnn_method_name(tp.method), (long long)epochs, (long long)batch, lr, schedule,
+                    (long long)bnn_dataset_n(ds), bnn_method_name(tp.method), (long long)epochs,
+                    epochs == 1 ? "" : "s", (long long)batch, lr, schedule,
                     bnn_get_threads(), bnn_get_threads() == 1 ? "" : "s");
             if (tp.method == BNN_METHOD_IVON)
                 fprintf(stderr, "ivon: ess %g, hess-init %g, delta %g, beta2 %g, %lld sample%s "
@@ -448,7 +448,7 @@ int cmd_train(int argc, char **argv) {
             rc = cli_fail(cmd, rc, "cannot save the model");
             goto done;
         }
-        if (!quiet) fprintf(stderr, "saved %s\n", output);
+        if (!quiet) fprintf(stderr, "saved %s\n", cli_out_name(output));
     } else if (!quiet && !checkpoint) {
         fprintf(stderr, "note: no --output given, so the model was not saved\n");
     }

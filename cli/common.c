@@ -2,6 +2,7 @@
 #define _XOPEN_SOURCE 700 /* realpath (glibc declares it only with X/Open here) */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -40,8 +41,9 @@ static int set_value(const char *cmd, cli_opt *o, const char *v) {
         return 0;
     }
     case OPT_FLOAT: {
+        /* strtod skips leading spaces; an integer option refuses them, and so does this */
         double x = bnn_strtod(v, &end);
-        if (errno || end == v || *end || !isfinite(x))
+        if (errno || end == v || *end || !isfinite(x) || isspace((unsigned char)*v))
             return cli_usage_error(cmd, "--%s expects a number, got '%s'", o->name, v);
         *(double *)o->dst = x;
         return 0;
@@ -369,10 +371,19 @@ bool cli_same_path(const char *a, const char *b) {
     return !strcmp(ra, rb);
 }
 
+bool cli_one_split(const char *spec) {
+    if (!strncmp(spec, "idx:", 4) || !strncmp(spec, "npy:", 4)) return true;
+    return !strncmp(spec, "csv:", 4) && !strchr(spec + 4, ',');
+}
+
+const char *cli_out_name(const char *path) {
+    return strcmp(path, "-") ? path : "the standard output";
+}
+
 int cli_check_output(const char *cmd, const char *out, const char *const *inputs, int ninputs) {
     if (!out) return 0;
     struct stat so;
-    if (*out && stat(out, &so) == 0 && !S_ISDIR(so.st_mode))
+    if (*out && strcmp(out, "-") && stat(out, &so) == 0 && !S_ISDIR(so.st_mode))
         for (int i = 0; i < ninputs; i++) {
             struct stat si;
             if (inputs[i] && stat(inputs[i], &si) == 0 && si.st_dev == so.st_dev &&
@@ -428,8 +439,9 @@ int cli_check_output_of(const char *cmd, const char *out, const char *file1, con
 int cli_check_data(const char *cmd, const char *spec, const bnn_dataset *ds, const bnn_model *m,
                    bool scored) {
     if (bnn_dataset_dim(ds) != bnn_model_input_dim(m))
-        return cli_error(cmd, "%s has %lld features but model %s expects %lld", spec,
-                         (long long)bnn_dataset_dim(ds), bnn_model_spec(m),
+        return cli_error(cmd, "%s has %lld feature%s but model %s expects %lld", spec,
+                         (long long)bnn_dataset_dim(ds), bnn_dataset_dim(ds) == 1 ? "" : "s",
+                         bnn_model_spec(m),
                          (long long)bnn_model_input_dim(m));
     if (!scored || bnn_dataset_task(ds) != BNN_TASK_CLASSIFICATION) return 0;
     if (!bnn_dataset_labelled(ds))
@@ -479,7 +491,12 @@ int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, b
                 detail);
         return 1;
     }
-    if (rc) return cli_fail(cmd, rc, NULL);
+    /* BNN_EINVAL from the loaders is the request, not the file: an unknown or malformed spec, a
+     * target column the file lacks. A usage error, as an option that cannot apply is. */
+    if (rc) {
+        cli_fail(cmd, rc, NULL);
+        return rc == BNN_EINVAL ? 2 : 1;
+    }
     return 0;
 }
 
@@ -601,7 +618,7 @@ int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *
     if (cli_check_stdout(cmd)) return 1;
     int rc = bnn_laplace_save(la, m, task, output, keys, vals, nkv);
     if (rc) return cli_fail(cmd, rc, "cannot save the posterior");
-    fprintf(stderr, "saved %s\n", output);
+    fprintf(stderr, "saved %s\n", cli_out_name(output));
     return 0;
 }
 

@@ -57,6 +57,15 @@ static int dispatch(int argc, char **argv) {
     if (!strcmp(c, "laplace")) return cmd_laplace(argc - 1, argv + 1);
     if (!strcmp(c, "von")) return cmd_von(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) {
+        if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+            printf("usage: bnn version\n\nPrints bnn's version and the matrix-multiply backend "
+                   "it was built with.\n");
+            return 0;
+        }
+        if (argc > 2) {
+            fprintf(stderr, "bnn version: takes no arguments (got '%s')\n", argv[2]);
+            return 2;
+        }
         printf("bnn %s (%s)\n", BNN_VERSION, bnn_have_blas() ? "OpenBLAS" : "plain C GEMM");
         return 0;
     }

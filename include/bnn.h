@@ -62,12 +62,12 @@ int bnn_get_threads(void);
 /* Writes len bytes to path the way every bnn output is written: to a temporary name in the same
  * directory, synced, then renamed over path, so a failure leaves the old file (or none) and never
  * half a file. An existing path that is not a regular file (/dev/null, /dev/stdout, a pipe) is
- * written in place instead. BNN_EIO naming the file on failure. */
+ * written in place instead; "-" is the standard output. BNN_EIO naming the file on failure. */
 int bnn_write_file(const char *path, const void *data, size_t len);
 /* Checks, before any work, that bnn_write_file could write path, decided as it decides: not an
- * empty name, not a directory, and for a file (written by rename) a directory that exists and is
- * writable. BNN_EINVAL or BNN_EIO naming the problem (BNN_ENOMEM if a name cannot be copied);
- * 0 also for a device or pipe. */
+ * empty name, not a directory, and for a file (written by rename) a directory that exists and
+ * takes a new file (one is created there and removed). BNN_EINVAL or BNN_EIO naming the
+ * problem (BNN_ENOMEM if a name cannot be copied); 0 also for a device or pipe. */
 int bnn_check_output(const char *path);
 
 /* Parses s as a whole number the way every bnn reader does (command-line options, file metadata,

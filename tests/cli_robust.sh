@@ -25,7 +25,7 @@ run "train wide" "$BNN" train --data "csv:$T/wide.csv" --epochs 1 -q -o "$T/wide
 expect_fail "compare: data narrower than the model" "features" "$BNN" compare -m "$T/wide.safetensors" --data moons
 expect_fail "compare: a second model of another width" "features" "$BNN" compare -m "$T/map.safetensors" -m "$T/wide.safetensors"
 expect_fail "compare: ood of another width" "features" "$BNN" compare -m "$T/map.safetensors" --ood noise:5:10
-expect_fail "plot: 1-D data for a 2-D model" "features" "$BNN" plot -m "$T/map.safetensors" --data sine-gap -o "$T/never.svg"
+expect_fail "plot: 1-D data for a 2-D model" "1 feature but model" "$BNN" plot -m "$T/map.safetensors" --data sine-gap -o "$T/never.svg"
 expect_fail "plot: 2-D data for a 1-D model" "features" "$BNN" plot -m "$T/sine.safetensors" --data moons -o "$T/never.svg"
 
 # --- data without labels: predicted on and used as OOD data, never trained or scored on
@@ -361,5 +361,50 @@ expect_fail "calibrate --split without --data" "chooses a split of --data" "$BNN
 # calibrate's batch is capped at the data (it reserved activations for the batch given: 2.3 GB
 # for -b 2000000 on 200 rows; this one cannot be allocated at all).
 run "calibrate, a batch beyond the data" "$BNN" calibrate -m "$T/dh.safetensors" -b 99999999999999 -o "$T/cal_big.safetensors"
+
+# --- session 12: predict's input told by content, -o -, outputs that cannot be created, usage codes
+printf '0.5,0.2\n1.5,1.2\n' >"$T/feat_noext"
+run "predict: text without a .csv name is CSV" "$BNN" predict -m "$T/map.safetensors" --input "$T/feat_noext" -o "$T/p_noext.csv"
+[ "$(wc -l <"$T/p_noext.csv")" -eq 3 ] && ok || bad "predict on a nameless CSV: $(cat "$T/p_noext.csv")"
+python3 -c "import sys; sys.stdout.buffer.write(bytes([0, 0, 8, 2, 0, 0, 0, 3, 0, 0, 0, 2]) + bytes(range(0, 250, 42)))" >"$T/feat_idx.dat"
+run "predict: IDX by its magic whatever the name" "$BNN" predict -m "$T/map.safetensors" --input "$T/feat_idx.dat" -o "$T/p_idx.csv"
+[ "$(wc -l <"$T/p_idx.csv")" -eq 4 ] && ok || bad "predict on an IDX .dat: $(cat "$T/p_idx.csv")"
+python3 -c "import sys; sys.stdout.buffer.write(bytes([2, 1, 3, 200, 17]) * 20)" >"$T/junk.bin"
+expect_fail "predict: neither text nor NumPy nor IDX" "junk.bin is not CSV, NPY or IDX" "$BNN" predict -m "$T/map.safetensors" --input "$T/junk.bin" -o "$T/never.csv"
+# A Laplace posterior's probit predictive has no mutual information to report: nan, not 0.
+run "predict laplace probit" "$BNN" predict -m "$T/la.safetensors" --input "$T/feat_noext" -o "$T/p_la.csv"
+[ "$(awk -F, 'NR > 1 { print $NF }' "$T/p_la.csv" | sort -u)" = nan ] && ok || bad "probit mutual_info: $(cat "$T/p_la.csv")"
+run "predict laplace link samples" "$BNN" predict -m "$T/la.safetensors" --input "$T/feat_noext" --link-samples 50 -o "$T/p_las.csv"
+awk -F, 'NR > 1 && !($NF > 0) { exit 1 }' "$T/p_las.csv" && ok || bad "link-sampled mutual_info: $(cat "$T/p_las.csv")"
+# "-o -" is the standard output, as in other tools; no file named '-' appears.
+(cd "$T" && "$BNN" predict -m map.safetensors --input feat_noext -o - >stdout.csv 2>err.txt) && [ ! -e "$T/-" ] &&
+  cmp -s "$T/stdout.csv" "$T/p_noext.csv" && grep -q "to the standard output" "$T/err.txt" && ok || bad "predict -o -: $(cat "$T/err.txt")"
+# A directory that says it is writable but takes no file (/proc) is refused before the work.
+if [ -d /proc/self ]; then
+  expect_fail "train into /proc" "cannot create a file in /proc" "$BNN" train --data moons --epochs 200 -q -o /proc/never.safetensors
+fi
+# Usage errors exit 2: a number with a leading space, an unknown dataset, a likelihood for the other task.
+expect_usage "a leading space" "--lr expects a number, got ' 0.1'" "$BNN" train --data moons --lr ' 0.1' -o "$T/never.safetensors"
+expect_usage "unknown dataset" "unknown dataset 'nosuch'" "$BNN" train --data nosuch -o "$T/never.safetensors"
+expect_usage "--lik for the other task" "--lik categorical is for classification, but sine-gap is regression data" "$BNN" train --data sine-gap --lik categorical -o "$T/never.safetensors"
+expect_usage "a missing target column" "target column 7 does not exist" "$BNN" eval -m "$T/ta.safetensors" --data "csv:$T/tb.csv" --target-col 7
+expect_usage "version with an argument" "bnn version: takes no arguments (got 'x')" "$BNN" version x
+"$BNN" version --help >"$T/out" 2>&1 && grep -q "^usage: bnn version" "$T/out" && ok || bad "bnn version --help: $(cat "$T/out")"
+# plot writes SVG only, and reads CSV data as the other commands do.
+expect_usage "plot to a .png" "plot writes SVG" "$BNN" plot -m "$T/map.safetensors" -o "$T/never.png"
+[ ! -e "$T/never.png" ] && ok || bad "plot left a .png"
+printf 'y,x\n' >"$T/sx.csv"
+awk 'BEGIN { srand(3); for (i = 0; i < 100; i++) { x = 6 * rand() - 3; printf "%.5f,%.5f\n", sin(x), x } }' >>"$T/sx.csv"
+cp "$T/sx.csv" "$T/sx2.csv"
+run "train a 1-D regressor on column 0" "$BNN" train --data "csv:$T/sx.csv" --target-col 0 --task regression --epochs 20 -q -o "$T/sx.safetensors"
+run "plot it" "$BNN" plot -m "$T/sx.safetensors" -o "$T/sx.svg"
+run "plot it on another file, --target-col 0" "$BNN" plot -m "$T/sx.safetensors" --data "csv:$T/sx2.csv" --target-col 0 --header -o "$T/sx2.svg"
+cmp -s "$T/sx.svg" "$T/sx2.svg" && ok || bad "plot on a copy of the training file differs"
+expect_fail "plot --header with built-in data" "--header is for CSV data" "$BNN" plot -m "$T/map.safetensors" --header -o "$T/never.svg"
+# compare on regression data says so (it said "1 features ... expects 2").
+expect_fail "compare on regression data" "sine-gap is regression data; compare is for classifiers" "$BNN" compare -m "$T/map.safetensors" --data sine-gap
+# eval on a single CSV file does not call it a test split.
+run "eval on one csv file" "$BNN" eval -m "$T/sx.safetensors"
+grep -q "^data  *csv:.*sx.csv, 100 examples (one file serves both splits)" "$T/out" && ok || bad "eval header on one file: $(grep ^data "$T/out")"
 
 cli_done

@@ -19,6 +19,7 @@ expect_fail() {
   local desc=$1 pat=$2; shift 2
   "$@" >"$T/out" 2>"$T/err"
   local rc=$? lines
+  last_rc=$rc
   lines=$(wc -l <"$T/err")
   if [ $rc -eq 0 ]; then bad "$desc: exit 0"; return; fi
   if [ $rc -ge 128 ]; then bad "$desc: crashed (exit $rc)"; cat "$T/err" >&2; return; fi
@@ -26,6 +27,12 @@ expect_fail() {
   if [ "$lines" -ne 1 ]; then
     bad "$desc: $lines stderr lines, expected 1"; cat "$T/err" >&2; return; fi
   ok
+}
+
+# expect_usage DESC PATTERN CMD...: expect_fail, and the exit status is 2 (a usage error).
+expect_usage() {
+  expect_fail "$@"
+  [ "$last_rc" -eq 2 ] && ok || bad "$1: exit $last_rc, expected 2 (a usage error)"
 }
 
 # val KEY: the second field of the table line of $T/out that starts with KEY.

@@ -240,7 +240,7 @@ static void test_regression_hand(void) {
     const double v0[2] = {1, 0}, vn[1] = {NAN};
     bnn__error_clear();
     CHECK_EQ_INT(bnn_metrics_regression(&r, mu, v0, y, 2), BNN_EINVAL);
-    CHECK(strstr(bnn_last_error(), "row 1") != NULL);
+    CHECK(strstr(bnn_last_error(), "example 1") != NULL);
     CHECK_EQ_INT(bnn_metrics_regression(&r, mu, vn, y, 1), BNN_EINVAL);
     const double ynan[1] = {NAN};
     CHECK_EQ_INT(bnn_metrics_regression(&r, mu, v, ynan, 1), BNN_EINVAL);

@@ -6,13 +6,14 @@
  * next to the target and is renamed over it, so the link stays a link and the write stays
  * atomic. A PATH that is the process's standard output or error (/dev/stdout, also when that
  * is redirected to a file or a pipe) is written through that stream, after what it already
- * holds. Any other existing PATH that is not a regular file (/dev/null, a FIFO, a terminal) is
- * written in place: renaming over it would replace the device or pipe with a file. A directory
- * is an error. */
+ * holds; so is the name "-", as in most tools. Any other existing PATH that is not a regular
+ * file (/dev/null, a FIFO, a terminal) is written in place: renaming over it would replace the
+ * device or pipe with a file. A directory is an error. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "core/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,6 +49,15 @@ static int write_in_place(const char *path, const void *const *parts, const size
     return 0;
 }
 
+/* "PATH.WHAT.PID", malloc'ed (NULL when out of memory): a name beside PATH that no other bnn
+ * process writes. */
+static char *tmp_name(const char *path, const char *what) {
+    const size_t len = strlen(path) + strlen(what) + 32;
+    char *s = malloc(len);
+    if (s) snprintf(s, len, "%s.%s.%ld", path, what, (long)getpid());
+    return s;
+}
+
 /* How PATH is written, decided once for the writer and for bnn_check_output. */
 typedef enum { OUT_RENAME, OUT_STDOUT, OUT_STDERR, OUT_IN_PLACE } out_kind;
 
@@ -57,6 +67,7 @@ typedef enum { OUT_RENAME, OUT_STDOUT, OUT_STDERR, OUT_IN_PLACE } out_kind;
 static int out_plan(const char *path, out_kind *kind, const char **target, char **resolved) {
     *kind = OUT_RENAME, *target = path, *resolved = NULL;
     if (!path || !*path) return bnn__error(BNN_EINVAL, "the output file name is empty");
+    if (!strcmp(path, "-")) return *kind = OUT_STDOUT, 0; /* the usual name for stdout */
     struct stat sb, lb;
     const bool exists = stat(path, &sb) == 0;
     if (exists) {
@@ -90,6 +101,16 @@ int bnn_check_output(const char *path) {
     else if (access(dir, W_OK | X_OK) != 0)
         rc = bnn__error(BNN_EIO, "cannot write %s: the directory %s is not writable (%s)", path,
                         dir, strerror(errno));
+    else { /* access() can say yes where creating fails (/proc, a name too long): try it */
+        char *tmp = tmp_name(target, "tmp"); /* the name the writer will use */
+        int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600) : -1;
+        if (!tmp) rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
+        else if (fd < 0 && errno != EEXIST)
+            rc = bnn__error(BNN_EIO, "cannot write %s: cannot create a file in %s (%s)", path, dir,
+                            strerror(errno));
+        if (fd >= 0) close(fd), unlink(tmp);
+        free(tmp);
+    }
     free(dir);
     free(resolved);
     return rc;
@@ -104,13 +125,11 @@ int bnn__write_atomic(const char *path, const void *const *parts, const size_t *
     if (kind == OUT_STDOUT) return write_stream(stdout, path, parts, lens, nparts);
     if (kind == OUT_STDERR) return write_stream(stderr, path, parts, lens, nparts);
     if (kind == OUT_IN_PLACE) return write_in_place(path, parts, lens, nparts);
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
+    char *tmp = tmp_name(path, "tmp");
     if (!tmp) {
         free(resolved);
         return bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
     }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
     int rc = 0;
     FILE *f = fopen(tmp, "wb");
     if (!f) {

@@ -474,22 +474,22 @@ int bnn_curv_from_arrays(bnn_curv **out, bnn_hessian structure, int64_t P, int64
     int rc = 0;
     if (structure == BNN_HESS_DIAG) {
         memcpy(c->diag, diag, (size_t)P * sizeof(double));
-        rc = check_finite(c->diag, P, "bnn_curv_from_arrays: diag");
-        if (!rc) rc = check_nonneg(c->diag, P, 0.0, "bnn_curv_from_arrays: diag");
+        rc = check_finite(c->diag, P, "the curvature's diagonal");
+        if (!rc) rc = check_nonneg(c->diag, P, 0.0, "the curvature's diagonal");
     } else if (structure == BNN_HESS_FULL) {
         memcpy(c->dense, dense, (size_t)(P * P) * sizeof(double));
-        rc = check_finite(c->dense, P * P, "bnn_curv_from_arrays: dense");
-        if (!rc) rc = check_psd_matrix(c->dense, P, "bnn_curv_from_arrays: dense");
+        rc = check_finite(c->dense, P * P, "the curvature matrix");
+        if (!rc) rc = check_psd_matrix(c->dense, P, "the curvature matrix");
     } else {
         for (int64_t i = 0; i < nblocks && !rc; i++) {
             struct curv_block *b = &c->blocks[i];
             memcpy(b->f0, f0[i], (size_t)(b->n0 * b->n0) * sizeof(double));
-            rc = check_finite(b->f0, b->n0 * b->n0, "bnn_curv_from_arrays: a factor f0");
-            if (!rc) rc = check_psd_matrix(b->f0, b->n0, "bnn_curv_from_arrays: a factor f0");
+            rc = check_finite(b->f0, b->n0 * b->n0, "a Kronecker factor");
+            if (!rc) rc = check_psd_matrix(b->f0, b->n0, "a Kronecker factor");
             if (!rc && b->f1) {
                 memcpy(b->f1, f1[i], (size_t)(b->n1 * b->n1) * sizeof(double));
-                rc = check_finite(b->f1, b->n1 * b->n1, "bnn_curv_from_arrays: a factor f1");
-                if (!rc) rc = check_psd_matrix(b->f1, b->n1, "bnn_curv_from_arrays: a factor f1");
+                rc = check_finite(b->f1, b->n1 * b->n1, "a Kronecker factor");
+                if (!rc) rc = check_psd_matrix(b->f1, b->n1, "a Kronecker factor");
             }
         }
     }

@@ -308,11 +308,11 @@ int bnn_metrics_regression(struct bnn_reg_metrics *out, const double *mean, cons
                                  (long long)n);
     for (int64_t i = 0; i < n; i++) {
         if (!isfinite(mean[i]) || !isfinite(y[i]))
-            return bnn__error(BNN_EINVAL, "%s: mean %g or target %g of row %lld is not finite",
-                              fn, mean[i], y[i], (long long)i);
+            return bnn__error(BNN_EINVAL, "the predicted mean %g or the target %g of example "
+                              "%lld is not finite", mean[i], y[i], (long long)i);
         if (!(var[i] > 0.0) || isinf(var[i]))
-            return bnn__error(BNN_EINVAL, "%s: variance %g of row %lld is not positive and finite",
-                              fn, var[i], (long long)i);
+            return bnn__error(BNN_EINVAL, "the predictive variance %g of example %lld is not "
+                              "positive and finite", var[i], (long long)i);
     }
     double se = 0.0, nll = 0.0, in1 = 0.0, in2 = 0.0;
     for (int64_t i = 0; i < n; i++) {
