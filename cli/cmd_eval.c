@@ -105,8 +105,10 @@ int cmd_eval(int argc, char **argv) {
         return cli_usage_error(cmd, "--bins must be between 1 and %d", BNN_MAX_BINS);
     if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, link)) return 2;
     if (shift && strcmp(shift, "rot")) return cli_usage_error(cmd, "--shift supports 'rot' only");
-    if (cli_seen(opts, nopts, "temperature") && !(temperature > 0))
-        return cli_usage_error(cmd, "--temperature must be positive");
+    if (cli_seen(opts, nopts, "temperature") &&
+        (!(temperature > 0) ? cli_usage_error(cmd, "--temperature must be positive")
+                            : cli_float_range(cmd, "temperature", temperature)))
+        return 2;
     if (cli_set_threads(cmd, threads)) return 2;
     if (cli_same_path(json_path, plot))
         return cli_usage_error(cmd, "--json and --plot name the same file");
@@ -120,6 +122,7 @@ int cmd_eval(int argc, char **argv) {
     shift_result shifts[13];
     int nshift = 0;
     cJSON *js = NULL;
+    bool held = false; /* the plot and the report are written together */
     bnn_task task;
     if ((rc = bnn_model_load(&m, model_path, &task, &st))) return cli_fail(cmd, rc, NULL);
     if ((rc = bnn_posterior_load(&q, m, st))) {
@@ -419,6 +422,7 @@ int cmd_eval(int argc, char **argv) {
     }
     /* The report on stdout first: if it cannot be written, no file is. */
     if ((plot || json_path) && (rc = cli_check_stdout(cmd))) goto done;
+    if (plot && json_path) bnn_output_hold(), held = true;
     if (plot) {
         char title[256];
         if (shift) {
@@ -440,10 +444,13 @@ int cmd_eval(int argc, char **argv) {
             goto done;
         }
     }
-    /* The report last, so that a run failing before its end leaves no new one. */
+    /* The report last, so that a run failing before its end leaves no new one; with a plot
+     * too, both are held until both are written, so a failing one does not leave the other. */
     if (json_path && (rc = write_json(cmd, json_path, js))) goto done;
-    rc = 0;
+    if (held && (rc = bnn_output_commit())) rc = cli_fail(cmd, rc, NULL);
+    held = false;
 done:
+    if (held) bnn_output_discard();
     cJSON_Delete(js);
     pred_free(&in);
     bnn_posterior_free(q);

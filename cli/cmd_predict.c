@@ -86,8 +86,10 @@ int cmd_predict(int argc, char **argv) {
     if (!df.data == !input) return cli_usage_error(cmd, "give exactly one of --data and --input");
     if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
     if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, link)) return 2;
-    if (cli_seen(opts, nopts, "temperature") && !(temperature > 0))
-        return cli_usage_error(cmd, "--temperature must be positive");
+    if (cli_seen(opts, nopts, "temperature") &&
+        (!(temperature > 0) ? cli_usage_error(cmd, "--temperature must be positive")
+                            : cli_float_range(cmd, "temperature", temperature)))
+        return 2;
     if (cli_set_threads(cmd, threads)) return 2;
     if ((rc = cli_check_output_of(cmd, output, model_path, input, df.data))) return rc;
 

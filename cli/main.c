@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 
 static void usage(FILE *f) {
@@ -28,9 +29,23 @@ static void usage(FILE *f) {
 
 static int dispatch(int argc, char **argv);
 
+/* Ctrl-C, a kill or a closed terminal during a write would leave OUT.tmp.PID behind: remove it,
+ * then end as the signal would have. */
+static void on_signal(int sig) {
+    bnn_output_abandon();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 /* A report that could not be written (a full disk, /dev/full) is a failure, not exit 0: stdout
  * is flushed and checked before exiting. */
 int main(int argc, char **argv) {
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        struct sigaction sa = {.sa_handler = on_signal};
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
     int rc = dispatch(argc, argv);
     /* A command that failed has said why; a lost report is then not news. */
     if ((fflush(stdout) != 0 || ferror(stdout)) && !rc) {

@@ -64,6 +64,17 @@ int bnn_get_threads(void);
  * half a file. An existing path that is not a regular file (/dev/null, /dev/stdout, a pipe) is
  * written in place instead; "-" is the standard output. BNN_EIO naming the file on failure. */
 int bnn_write_file(const char *path, const void *data, size_t len);
+/* Outputs that stand or fall together (a report and its plot). After bnn_output_hold, every file
+ * bnn writes by rename is written and synced under its temporary name but not renamed;
+ * bnn_output_commit renames them all in the order written (BNN_EIO naming the first that fails;
+ * the ones after it are dropped), bnn_output_discard removes them, and either ends the hold. A
+ * device or stream output is written at once. At most 8 files are held; for one thread. */
+void bnn_output_hold(void);
+int bnn_output_commit(void);
+void bnn_output_discard(void);
+/* Removes the temporary files of the writes in progress or held, for a signal handler that ends
+ * the process (async-signal-safe: it only calls unlink). */
+void bnn_output_abandon(void);
 /* Checks, before any work, that bnn_write_file could write path, decided as it decides: not an
  * empty name, not a directory, and for a file (written by rename) a directory that exists and
  * takes a new file (one is created there and removed). BNN_EINVAL or BNN_EIO naming the

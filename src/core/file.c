@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -116,6 +117,66 @@ int bnn_check_output(const char *path) {
     return rc;
 }
 
+/* The temporary files on disk: being written, or written and held for bnn_output_commit. A
+ * signal handler reads these (bnn_output_abandon), so a slot's names are complete before its
+ * state leaves SLOT_FREE, and the state is SLOT_FREE again before they change. */
+enum { SLOTS = 8, SLOT_PATH = 4096, SLOT_FREE = 0, SLOT_WRITING = 1, SLOT_HELD = 2 };
+static char slot_tmp[SLOTS][SLOT_PATH], slot_dst[SLOTS][SLOT_PATH];
+static volatile sig_atomic_t slot_state[SLOTS];
+static int64_t slot_seq[SLOTS], next_seq;
+static bool holding;
+
+/* A slot for tmp (to be renamed over dst), or -1 when none is free or a name is too long (the
+ * write then goes on without one: only a signal's clean-up misses it). */
+static int slot_claim(const char *tmp, const char *dst) {
+    if (strlen(tmp) >= SLOT_PATH || strlen(dst) >= SLOT_PATH) return -1;
+    for (int i = 0; i < SLOTS; i++)
+        if (slot_state[i] == SLOT_FREE) {
+            memcpy(slot_tmp[i], tmp, strlen(tmp) + 1);
+            memcpy(slot_dst[i], dst, strlen(dst) + 1);
+            slot_state[i] = SLOT_WRITING;
+            return i;
+        }
+    return -1;
+}
+
+static void slot_release(int i) {
+    if (i >= 0) slot_state[i] = SLOT_FREE;
+}
+
+void bnn_output_hold(void) { holding = true; }
+
+int bnn_output_commit(void) {
+    holding = false;
+    int rc = 0;
+    for (;;) { /* in the order written */
+        int first = -1;
+        for (int i = 0; i < SLOTS; i++)
+            if (slot_state[i] == SLOT_HELD && (first < 0 || slot_seq[i] < slot_seq[first]))
+                first = i;
+        if (first < 0) return rc;
+        if (!rc && rename(slot_tmp[first], slot_dst[first]) != 0)
+            rc = bnn__error(BNN_EIO, "%s: cannot rename %s over it: %s", slot_dst[first],
+                            slot_tmp[first], strerror(errno));
+        if (rc) remove(slot_tmp[first]); /* after a failure, the rest are dropped */
+        slot_release(first);
+    }
+}
+
+void bnn_output_discard(void) {
+    holding = false;
+    for (int i = 0; i < SLOTS; i++)
+        if (slot_state[i] == SLOT_HELD) {
+            remove(slot_tmp[i]);
+            slot_release(i);
+        }
+}
+
+void bnn_output_abandon(void) {
+    for (int i = 0; i < SLOTS; i++)
+        if (slot_state[i] != SLOT_FREE) unlink(slot_tmp[i]); /* async-signal-safe */
+}
+
 int bnn__write_atomic(const char *path, const void *const *parts, const size_t *lens,
                       int64_t nparts) {
     out_kind kind;
@@ -131,6 +192,12 @@ int bnn__write_atomic(const char *path, const void *const *parts, const size_t *
         return bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
     }
     int rc = 0;
+    const int slot = slot_claim(tmp, path);
+    if (slot < 0 && holding) {
+        rc = bnn__error(BNN_EINVAL, "%s: more than %d outputs held, or a name of %d bytes or more",
+                        path, SLOTS, SLOT_PATH);
+        goto out;
+    }
     FILE *f = fopen(tmp, "wb");
     if (!f) {
         rc = bnn__error(BNN_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
@@ -152,12 +219,19 @@ int bnn__write_atomic(const char *path, const void *const *parts, const size_t *
         rc = bnn__error(BNN_EIO, "%s: cannot close %s: %s", path, tmp, strerror(e));
         goto out;
     }
+    if (holding) { /* bnn_output_commit renames it, bnn_output_discard removes it */
+        slot_seq[slot] = next_seq++;
+        slot_state[slot] = SLOT_HELD;
+        goto out;
+    }
     if (rename(tmp, path) != 0) {
         e = errno;
         remove(tmp);
         rc = bnn__error(BNN_EIO, "%s: cannot rename %s over it: %s", path, tmp, strerror(e));
     }
+    slot_release(slot);
 out:
+    if (rc) slot_release(slot);
     free(tmp);
     free(resolved);
     return rc;
