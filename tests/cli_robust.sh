@@ -439,4 +439,29 @@ expect_fail "eval --plot, --json to a full device" "/dev/full: cannot write" "$B
 expect_fail "eval --plot (new), --json to a full device" "/dev/full: cannot write" "$BNN" eval -m "$T/map.safetensors" --plot "$T/fresh.svg" --json /dev/full
 [ ! -e "$T/fresh.svg" ] && ok || bad "eval created its plot though the report failed"
 
+# laplace --prior grid where no grid value gives a finite validation NLL (the last layer of a
+# model with a hold-out scaled by 1e6) is refused; it saved the grid's middle value as if chosen.
+python3 -c "
+import struct, sys
+sys.path.insert(0, '$(dirname "$0")')
+import st_meta
+h, d = st_meta.read_st('$T/dh.safetensors')
+d = bytearray(d)
+for name in ('4.weight', '4.bias'):
+    o0, o1 = h[name]['data_offsets']
+    k = (o1 - o0) // 4
+    d[o0:o1] = struct.pack('<%df' % k, *[v * 1e6 for v in struct.unpack('<%df' % k, d[o0:o1])])
+st_meta.write_st('$T/bigw.safetensors', h, bytes(d))
+"
+"$BNN" laplace -m "$T/bigw.safetensors" --prior grid -o "$T/never.safetensors" >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] && grep -q "the validation NLL is not finite at any prior precision of the grid" "$T/err" && [ ! -e "$T/never.safetensors" ] &&
+  ok || bad "laplace --prior grid with no finite NLL: $(cat "$T/err")"
+# marglik says when its optimum was not reached (targets of scale 1e6: sigma 31 after 100 steps).
+awk 'BEGIN { srand(4); print "x,y"; for (i = 0; i < 60; i++) { x = 2 * rand() - 1; printf "%.5f,%.1f\n", x, 1e6 * (x + rand()) } }' >"$T/big_y.csv"
+run "train on targets of scale 1e6" "$BNN" train --data "csv:$T/big_y.csv" --task regression --epochs 2 -q -o "$T/big_y.safetensors"
+run "laplace marglik on it" "$BNN" laplace -m "$T/big_y.safetensors" -o "$T/big_y_la.safetensors"
+grep -q "^note: the marginal likelihood was still rising after 100 steps" "$T/err" && ok || bad "no note for an unsettled marglik: $(cat "$T/err")"
+run "laplace marglik on moons" "$BNN" laplace -m "$T/map.safetensors" -o "$T/never_note.safetensors"
+! grep -q "still rising" "$T/err" && ok || bad "a settled marglik was called unsettled: $(cat "$T/err")"
+
 cli_done
