@@ -759,10 +759,11 @@ struct bnn_curv_params {
                               * diagonal, else 256 */
     uint64_t seed;           /* ggn-mc: the sampled labels */
     double sigma;            /* regression noise σ used for the sampled Fisher only, default 1 */
-    double max_bytes;        /* refuse (BNN_ENOMEM, naming the size) above this, default 8 GiB */
+    double max_bytes;        /* refuse (BNN_ENOMEM, naming the size) above this; default 0: the
+                              * environment's BNN_MEMORY_LIMIT, else the machine's memory */
     int64_t rank;            /* lowrank: eigenpairs kept, default 20 */
     int lowrank_method;      /* lowrank: 0 (default) the dense eigendecomposition when P × P fits
-                              * max_bytes, else randomized subspace iteration without P × P
+                              * the limit and 8 GiB, else randomized subspace iteration without P × P
                               * (Halko et al. 2011); 1 forces dense, 2 the matrix-free iteration */
     /* BNN_SUBSET_LAYERS: the Linear layers to include, numbered 0, 1, ... over the model's
      * Linear layers only (the order `bnn info` prints them), strictly ascending, each below the
@@ -954,7 +955,7 @@ struct bnn_von_params {
     uint64_t seed;      /* the draws, default 0 */
     double sigma;       /* Gaussian likelihood: the observation noise σ, default 1 */
     int64_t batch_size; /* examples per pass, default 0: bnn_curv_compute's choice */
-    double max_bytes;   /* refuse above this, default 8 GiB */
+    double max_bytes;   /* refuse above this; default 0: BNN_MEMORY_LIMIT, else the machine's */
 };
 struct bnn_von_result {
     double objective0, objective; /* Σ loss + ½δ‖m‖² at the start and at the result */

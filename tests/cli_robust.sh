@@ -409,8 +409,8 @@ expect_fail "compare on regression data" "sine-gap is regression data; compare i
 run "eval on one csv file" "$BNN" eval -m "$T/sx.safetensors"
 grep -q "^data  *csv:.*sx.csv, 100 examples (one file serves both splits)" "$T/out" && ok || bad "eval header on one file: $(grep ^data "$T/out")"
 
-# A signal during a write removes the temporary file (it was left at 30-40 MB), and the output is
-# not created. Inconclusive (not counted) if the write ends before the temporary file is seen.
+# A signal during a write removes the temporary file (it was left at 30-40 MB). Inconclusive (not
+# counted) if the write ends before the temporary file is seen.
 python3 - "$BNN" "$T" <<'PY' && ok || bad "a signal during a write left files behind"
 import glob, os, signal, subprocess, sys, time
 bnn, t = sys.argv[1], sys.argv[2]
@@ -426,8 +426,9 @@ for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
     if p.poll() is None:
         p.send_signal(sig)
     p.wait()
-    if p.returncode == -sig and glob.glob(out + "*"):
-        bad.append((sig, glob.glob(out + "*")))
+    # (A signal after the rename finds the output complete, and no temporary file.)
+    if p.returncode == -sig and glob.glob(out + ".tmp.*"):
+        bad.append((sig, glob.glob(out + ".tmp.*")))
     for f in glob.glob(out + "*"):
         os.remove(f)
 sys.exit(1 if bad else 0)
@@ -463,5 +464,13 @@ run "laplace marglik on it" "$BNN" laplace -m "$T/big_y.safetensors" -o "$T/big_
 grep -q "^note: the marginal likelihood was still rising after 100 steps" "$T/err" && ok || bad "no note for an unsettled marglik: $(cat "$T/err")"
 run "laplace marglik on moons" "$BNN" laplace -m "$T/map.safetensors" -o "$T/never_note.safetensors"
 ! grep -q "still rising" "$T/err" && ok || bad "a settled marglik was called unsettled: $(cat "$T/err")"
+
+# A FIFO as the model file is refused at once (opening it waited for a writer forever).
+mkfifo "$T/fifo_model"
+expect_fail "a FIFO as the model" "fifo_model: not a regular file" timeout 20 "$BNN" info "$T/fifo_model"
+# laplace and von take BNN_MEMORY_LIMIT as train does (they used a fixed 8 GiB).
+expect_fail "laplace beyond BNN_MEMORY_LIMIT" "needs .*, more than BNN_MEMORY_LIMIT's 1 KiB" env BNN_MEMORY_LIMIT=1K "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian full -o "$T/never.safetensors"
+expect_fail "von beyond BNN_MEMORY_LIMIT" "more than BNN_MEMORY_LIMIT's 1 KiB" env BNN_MEMORY_LIMIT=1K "$BNN" von -m "$T/map.safetensors" -o "$T/never.safetensors"
+expect_fail "laplace, BNN_MEMORY_LIMIT no size" "BNN_MEMORY_LIMIT is 'abc', not a size" env BNN_MEMORY_LIMIT=abc "$BNN" laplace -m "$T/map.safetensors" -o "$T/never.safetensors"
 
 cli_done

@@ -13,6 +13,7 @@
 #include "core/internal.h"
 #include "laplace_fixture.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define FIXTURE_TOL 1e-4
@@ -630,7 +631,7 @@ static void test_memory_bound(void) {
     CHECK(c == NULL);
     fprintf(stderr, "  refusal: %s\n", bnn_last_error());
     CHECK(strstr(bnn_last_error(), "full Hessian over 99 parameters") != NULL);
-    CHECK(strstr(bnn_last_error(), "limit 1000 B") != NULL);
+    CHECK(strstr(bnn_last_error(), "more than the limit of 1000 B") != NULL);
     p.max_bytes = 1e6; /* enough: 99² doubles and scratch */
     CHECK_EQ_INT(bnn_curv_compute(&c, m, ds, &p), 0);
     bnn_curv_free(c);
@@ -646,8 +647,18 @@ static void test_memory_bound(void) {
     CHECK_EQ_INT(bnn_curv_compute(&c, m, ds, &p), BNN_ENOMEM);
     fprintf(stderr, "  refusal: %s\n", bnn_last_error());
     CHECK(strstr(bnn_last_error(), "over 669706 parameters") != NULL);
-    CHECK(strstr(bnn_last_error(), "TiB (limit 8 GiB)") != NULL);
+    CHECK(strstr(bnn_last_error(), "TiB, more than ") != NULL);
     CHECK(strstr(bnn_last_error(), "--hessian kron or diag") != NULL);
+    /* The default limit is BNN_MEMORY_LIMIT's when it is set (laplace used a fixed 8 GiB), and a
+     * value that is no size is refused. */
+    setenv("BNN_MEMORY_LIMIT", "1K", 1);
+    p.hessian = BNN_HESS_DIAG;
+    CHECK_EQ_INT(bnn_curv_compute(&c, m, ds, &p), BNN_ENOMEM);
+    CHECK(strstr(bnn_last_error(), "more than BNN_MEMORY_LIMIT's 1 KiB") != NULL);
+    setenv("BNN_MEMORY_LIMIT", "lots", 1);
+    CHECK_EQ_INT(bnn_curv_compute(&c, m, ds, &p), BNN_EINVAL);
+    CHECK(strstr(bnn_last_error(), "BNN_MEMORY_LIMIT is 'lots'") != NULL);
+    unsetenv("BNN_MEMORY_LIMIT");
     bnn_model_free(m);
     bnn_dataset_free(ds);
 }

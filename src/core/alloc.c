@@ -68,6 +68,28 @@ double bnn__memory_limit(bool *limited) {
     return pages > 0 && size > 0 ? (double)pages * (double)size : 0.0;
 }
 
+int bnn__byte_limit(const char *fn, double max_bytes, double *limit, char *what, size_t len) {
+    char sz[32];
+    if (max_bytes > 0.0) {
+        bnn__format_bytes(sz, sizeof sz, max_bytes);
+        snprintf(what, len, "the limit of %s", sz);
+        *limit = max_bytes;
+        return 0;
+    }
+    if (max_bytes != 0.0)
+        return bnn__error(BNN_EINVAL, "%s: max_bytes must be positive, or 0 for the memory "
+                          "limit (got %g)", fn, max_bytes);
+    bool limited;
+    const double v = bnn__memory_limit(&limited);
+    if (v < 0.0)
+        return bnn__error(BNN_EINVAL, "BNN_MEMORY_LIMIT is '%.40s', not a size (bytes, or a "
+                          "number with K, M or G)", getenv("BNN_MEMORY_LIMIT"));
+    *limit = v > 0.0 ? v : INFINITY;
+    bnn__format_bytes(sz, sizeof sz, v);
+    snprintf(what, len, "%s %s", limited ? "BNN_MEMORY_LIMIT's" : "this machine's", sz);
+    return 0;
+}
+
 void bnn__format_bytes(char *buf, size_t len, double bytes) {
     static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
     int u = 0;

@@ -63,6 +63,11 @@ size_t bnn__bytes(int64_t n, size_t size);
  * pages are used; a size above this is refused up front instead. *limited says whether the
  * variable set it; −1 when it is set but not a size. */
 double bnn__memory_limit(bool *limited);
+/* The bytes a fit may allocate: max_bytes when positive, else (0) bnn__memory_limit's, else no
+ * limit (INFINITY). what (len bytes) names it for a message: "the limit of 8 GiB",
+ * "BNN_MEMORY_LIMIT's 1 KiB", "this machine's 23 GiB". BNN_EINVAL naming fn for a negative or NaN
+ * max_bytes or a BNN_MEMORY_LIMIT that is not a size. */
+int bnn__byte_limit(const char *fn, double max_bytes, double *limit, char *what, size_t len);
 /* A byte count for messages: "2.1 TiB", "8 GiB", "512 KiB". */
 void bnn__format_bytes(char *buf, size_t len, double bytes);
 

@@ -177,7 +177,7 @@ struct bnn_curv_params bnn_curv_default_params(void) {
         .batch_size = 0, /* automatic: CURV_BATCH_LL, CURV_BATCH_DIAG or CURV_BATCH */
         .seed = 0,
         .sigma = 1.0,
-        .max_bytes = 8.0 * 1024.0 * 1024.0 * 1024.0,
+        .max_bytes = 0.0, /* BNN_MEMORY_LIMIT, else the machine's memory */
         .rank = 20,
     };
     return p;
@@ -1098,9 +1098,14 @@ static void ll_full_spread(double *H, const struct ll_ctx *ll) {
  *    storing P × P: memory O(P·l + b·P). It iterates until every wanted Ritz pair has residual
  *    ‖H u − θ u‖ ≤ 1e-10·θ_max (which bounds the eigenvector's angle by the residual over the
  *    gap), at most LOWRANK_MAXIT times; each iteration is one pass over the data.
- * p->lowrank_method forces a path: 0 chooses by memory, 1 dense, 2 matrix-free.
+ * p->lowrank_method forces a path: 0 chooses (dense when it fits the limit and LOWRANK_DENSE_MAX,
+ * else matrix-free), 1 dense, 2 matrix-free.
  */
 #define LOWRANK_OVERSAMPLE 10
+/* Where bnn_curv_compute's automatic low-rank choice stops forming the dense P × P matrix (8 GiB,
+ * P about 30000): past it the O(P³) eigendecomposition is the cost, and the matrix-free
+ * iteration is used whenever memory allows it. */
+#define LOWRANK_DENSE_MAX (8.0 * 1024.0 * 1024.0 * 1024.0)
 #define LOWRANK_MAXIT 200
 #define LOWRANK_RESTOL 1e-10
 #define LOWRANK_STREAM 0x6c6f7772u /* "lowr": the random start Ω */
@@ -1319,8 +1324,12 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     if (!(p->sigma > 0.0) || !isfinite(p->sigma))
         return bnn__error(BNN_EINVAL, "%s: sigma must be positive and finite (got %g)", fn,
                           p->sigma);
-    if (!(p->max_bytes > 0.0))
-        return bnn__error(BNN_EINVAL, "%s: max_bytes must be positive (got %g)", fn, p->max_bytes);
+    double limit;
+    char sl[80]; /* the limit, named for a message */
+    {
+        const int rc = bnn__byte_limit(fn, p->max_bytes, &limit, sl, sizeof sl);
+        if (rc) return rc;
+    }
 
     const bnn_task task = ds->task;
     const int64_t N = ds->n, D = ds->d, K = bnn_model_output_dim(m);
@@ -1415,18 +1424,20 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         const double dense_need = needed_bytes(BNN_HESS_FULL, lin, nlin, P, bmax, K, shortcut) +
                                   lowrank_dense_extra(P, rank);
         const double mf_need = lowrank_matfree_bytes(P, rank, lcols, bmax, K);
-        const bool dense_fits = dense_need <= p->max_bytes && dense_need <= (double)SIZE_MAX;
-        const bool mf_fits = mf_need <= p->max_bytes && mf_need <= (double)SIZE_MAX;
+        const bool dense_fits = dense_need <= limit && dense_need <= (double)SIZE_MAX;
+        const bool mf_fits = mf_need <= limit && mf_need <= (double)SIZE_MAX;
+        /* The automatic choice takes the dense eigendecomposition up to LOWRANK_DENSE_MAX only:
+         * beyond it, its O(P³) time, not its memory, is what rules it out. */
+        const bool dense_pref = dense_fits && (dense_need <= LOWRANK_DENSE_MAX || !mf_fits);
         const int mode = p->lowrank_method;
         if ((mode == 1 && !dense_fits) || (mode != 1 && !dense_fits && !mf_fits) ||
             (mode == 2 && !mf_fits)) {
-            char sn[32], sl[32];
+            char sn[32];
             bnn__format_bytes(sn, sizeof sn, mode == 1 ? dense_need : mf_need);
-            bnn__format_bytes(sl, sizeof sl, p->max_bytes);
             free(lin), free(seg_off), free(seg_len);
             return bnn__error(BNN_ENOMEM,
                               "a low-rank Hessian (rank %lld) over %lld parameters needs %s even "
-                              "without forming the %lld x %lld matrix (limit %s); %s",
+                              "without forming the %lld x %lld matrix, more than %s; %s",
                               (long long)rank, (long long)P, sn, (long long)P, (long long)P, sl,
                               single_last ? "lower --rank or --batch-size, or use --hessian diag"
                               : p->subset == BNN_SUBSET_LAYERS
@@ -1434,7 +1445,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                                     "(--subset last-layer)"
                                   : "lower --rank or --batch-size, or use --subset last-layer");
         }
-        if (mode == 1 || (mode == 0 && dense_fits)) {
+        if (mode == 1 || (mode == 0 && dense_pref)) {
             hess = BNN_HESS_FULL;
             need = dense_need;
         } else {
@@ -1447,10 +1458,9 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
 
     /* Refuse before allocating anything large. */
     if (!lowrank) need = needed_bytes(hess, lin, nlin, P, bmax, K, ll);
-    if (!(need <= p->max_bytes) || need > (double)SIZE_MAX) {
-        char sn[32], sl[32];
+    if (!(need <= limit) || need > (double)SIZE_MAX) {
+        char sn[32];
         bnn__format_bytes(sn, sizeof sn, need);
-        bnn__format_bytes(sl, sizeof sl, p->max_bytes);
         const char *hint =
             p->hessian == BNN_HESS_FULL   ? "use --hessian kron or diag, or --subset last-layer"
             : p->hessian == BNN_HESS_KRON ? "use --hessian diag or --subset last-layer"
@@ -1464,9 +1474,9 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         if (single_last)
             hint = p->hessian == BNN_HESS_FULL   ? "use --hessian kron or diag"
                    : p->hessian == BNN_HESS_KRON ? "use --hessian diag"
-                                                 : "raise the limit";
+                                                 : "raise the limit (BNN_MEMORY_LIMIT)";
         free(lin), free(seg_off), free(seg_len);
-        return bnn__error(BNN_ENOMEM, "a %s Hessian over %lld parameters needs %s (limit %s); %s",
+        return bnn__error(BNN_ENOMEM, "a %s Hessian over %lld parameters needs %s, more than %s; %s",
                           structure_name(p->hessian), (long long)P, sn, sl, hint);
     }
 

@@ -41,7 +41,7 @@ struct bnn_von_params bnn_von_default_params(void) {
         .seed = 0,
         .sigma = 1.0,
         .batch_size = 0,
-        .max_bytes = 8.0 * 1024 * 1024 * 1024,
+        .max_bytes = 0.0, /* BNN_MEMORY_LIMIT, else the machine's memory */
     };
     return p;
 }
@@ -65,8 +65,9 @@ static int check_params(const struct bnn_von_params *p) {
     if (p->batch_size < 0)
         return bnn__error(BNN_EINVAL, "VON: batch size must be >= 0 (got %lld)",
                           (long long)p->batch_size);
-    if (!(p->max_bytes > 0.0))
-        return bnn__error(BNN_EINVAL, "VON: max_bytes must be positive (got %g)", p->max_bytes);
+    if (!(p->max_bytes >= 0.0))
+        return bnn__error(BNN_EINVAL, "VON: max_bytes must be positive, or 0 for the memory limit "
+                          "(got %g)", p->max_bytes);
     return 0;
 }
 
@@ -260,12 +261,14 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
      * in double, and the layer's inputs for every example (float). */
     const double need = 9.0 * (double)P * (double)P * sizeof(double) +
                         (L > 0 ? (double)ds->n * (double)in * sizeof(float) : 0.0);
-    if (!(need <= p->max_bytes)) {
-        const double mib = 1024.0 * 1024.0;
+    double limit;
+    char sl[80], sn[32];
+    if ((rc = bnn__byte_limit("VON", p->max_bytes, &limit, sl, sizeof sl))) return rc;
+    if (!(need <= limit)) {
+        bnn__format_bytes(sn, sizeof sn, need);
         return bnn__error(BNN_ENOMEM,
                           "VON: a full covariance over the last layer's %lld parameters needs "
-                          "%.4g MiB (limit %.4g MiB)",
-                          (long long)P, need / mib, p->max_bytes / mib);
+                          "%s, more than %s", (long long)P, sn, sl);
     }
     if ((rc = bnn__check_data(m, ds))) return rc; /* named against m, before any work */
     const bnn_task task = bnn_dataset_task(ds);

@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -503,10 +504,17 @@ int bnn_st_read(bnn_st **out, const char *path) {
     if (!out) return bnn__error(BNN_EINVAL, "bnn_st_read: out is NULL");
     *out = NULL;
     if (!path) return bnn__error(BNN_EINVAL, "bnn_st_read: path is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f) return bnn__error(BNN_EIO, "%s: cannot open: %s", path, strerror(errno));
-    /* The size comes from fstat so the whole file is read with one allocation; anything other
-     * than a regular file (a directory, a pipe) is refused with a clear message. */
+    /* Opened without blocking (a FIFO would wait for a writer forever in open), then read as
+     * usual. The size comes from fstat so the whole file is read with one allocation; anything
+     * other than a regular file (a directory, a pipe) is refused with a clear message. */
+    const int fd = open(path, O_RDONLY | O_NONBLOCK);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+    if (!f) {
+        const int e = errno;
+        if (fd >= 0) close(fd);
+        return bnn__error(BNN_EIO, "%s: cannot open: %s", path, strerror(e));
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0) {
         int e = errno;
