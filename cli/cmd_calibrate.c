@@ -143,9 +143,15 @@ int cmd_calibrate(int argc, char **argv) {
         rc = cli_fail(cmd, rc, NULL);
         goto done;
     }
-    /* The validation NLL before and after, as the evidence that T helps. */
+    /* The validation NLL before (at the file's temperature: a calibrated file is refitted, and
+     * T = 1 would not be what it predicted) and after, as the evidence that T helps. */
+    double T0;
+    if ((rc = cli_meta_positive(cmd, model_path, "bnn.temperature",
+                                bnn_st_meta(st, "bnn.temperature"), &T0)))
+        goto done;
     struct bnn_predict_params pp = bnn_predict_default_params();
     struct bnn_eval_result r1, r2;
+    pp.temperature = T0;
     if ((rc = bnn_evaluate(m, NULL, val, &pp, 15, &r1))) goto fail_eval;
     pp.temperature = T;
     if ((rc = bnn_evaluate(m, NULL, val, &pp, 15, &r2))) goto fail_eval;
@@ -160,8 +166,10 @@ int cmd_calibrate(int argc, char **argv) {
     else
         printf("temperature %.4f   (fitted on %lld held-out examples of %s)\n", T, (long long)n,
                df.data);
-    printf("validation  nll %.4f -> %.4f, ece %.4f -> %.4f\n", r1.nll, r2.nll, r1.cls.ece,
+    printf("validation  nll %.4f -> %.4f, ece %.4f -> %.4f", r1.nll, r2.nll, r1.cls.ece,
            r2.cls.ece);
+    if (T0 != 1.0) printf("   (before: at the file's temperature %.4g)", T0);
+    printf("\n");
     /* bnn_temperature_fit returns a bound of its search, [1e-3, 1e3], when the optimum lies
      * beyond it. */
     if (T <= 1e-3)

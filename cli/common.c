@@ -43,6 +43,9 @@ static int set_value(const char *cmd, cli_opt *o, const char *v) {
     case OPT_FLOAT: {
         /* strtod skips leading spaces; an integer option refuses them, and so does this */
         double x = bnn_strtod(v, &end);
+        if (errno == ERANGE && end != v && !*end && !isspace((unsigned char)*v))
+            return cli_usage_error(cmd, "--%s %s is too %s for a double", o->name, v,
+                                   fabs(x) < 1.0 ? "small" : "large");
         if (errno || end == v || *end || !isfinite(x) || isspace((unsigned char)*v))
             return cli_usage_error(cmd, "--%s expects a number, got '%s'", o->name, v);
         *(double *)o->dst = x;
@@ -214,9 +217,12 @@ int cli_meta_int(const char *cmd, const char *path, const char *key, const char 
     *out = dflt;
     if (!v) return 0;
     int64_t x;
-    if (bnn_parse_int(v, &x) || x < lo)
+    if (bnn_parse_int(v, &x) || x < lo) {
+        if (lo <= INT64_MIN + 1) /* no bound worth naming */
+            return cli_error(cmd, "%s: %s is '%.40s', not a whole number", path, key, v);
         return cli_error(cmd, "%s: %s is '%.40s', not a whole number >= %lld", path, key, v,
                          (long long)lo);
+    }
     *out = x;
     return 0;
 }
@@ -250,8 +256,8 @@ int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cl
     }
     /* Generated data (moons, sine-gap, ...) is the model's own draw: its seed, always; a
      * command's --seed is for its weight samples and for other data. */
-    return cli_meta_int(cmd, model_path, "bnn.seed", bnn_st_meta(st, "bnn.seed"), INT64_MIN,
-                        df->seed, &df->seed);
+    return cli_meta_int(cmd, model_path, "bnn.seed", bnn_st_meta(st, "bnn.seed"), 0, df->seed,
+                        &df->seed); /* train's --seed is >= 0 */
 }
 
 int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int64_t samples,
@@ -590,7 +596,7 @@ int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_
                             bnn_st_meta(st, "bnn.data.holdout"), model_holdout);
     if (rc) return rc;
     const int64_t holdout = *own ? *model_holdout : 0;
-    if ((rc = cli_meta_int(cmd, model_path, "bnn.seed", bnn_st_meta(st, "bnn.seed"), INT64_MIN, 0,
+    if ((rc = cli_meta_int(cmd, model_path, "bnn.seed", bnn_st_meta(st, "bnn.seed"), 0, 0,
                            &df->seed)) ||
         (rc = cli_model_data(cmd, model_path, st, df, false)))
         return rc;

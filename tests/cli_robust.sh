@@ -473,4 +473,15 @@ expect_fail "laplace beyond BNN_MEMORY_LIMIT" "needs .*, more than BNN_MEMORY_LI
 expect_fail "von beyond BNN_MEMORY_LIMIT" "more than BNN_MEMORY_LIMIT's 1 KiB" env BNN_MEMORY_LIMIT=1K "$BNN" von -m "$T/map.safetensors" -o "$T/never.safetensors"
 expect_fail "laplace, BNN_MEMORY_LIMIT no size" "BNN_MEMORY_LIMIT is 'abc', not a size" env BNN_MEMORY_LIMIT=abc "$BNN" laplace -m "$T/map.safetensors" -o "$T/never.safetensors"
 
+# One class present is refused whatever its number (labels all 2 made a 3-output model, trained).
+printf 'a,b,y\n0.1,0.2,2\n0.3,0.4,2\n0.5,0.1,2\n' >"$T/one2.csv"
+expect_fail "one class, label 2" "one class only (every label is 2)" "$BNN" train --data "csv:$T/one2.csv" -o "$T/never.safetensors"
+# calibrate on a calibrated file: "before" is at the file's temperature, not at 1.
+run "calibrate a calibrated file" "$BNN" calibrate -m "$T/dh.safetensors" -o "$T/recal.safetensors"
+awk '/^validation/ { exit !($3 == $5 + 0 && /before: at the file.s temperature/) }' "$T/out" && ok || bad "calibrate twice: $(grep ^validation "$T/out")"
+# A seed in a file must be what train writes (>= 0); a negative one was taken.
+python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/negseed.safetensors" bnn.seed -1
+expect_fail "a negative bnn.seed" "bnn.seed is '-1', not a whole number >= 0" "$BNN" eval -m "$T/negseed.safetensors"
+expect_usage "a temperature below a double" "--temperature 4e-324 is too small for a double" "$BNN" eval -m "$T/map.safetensors" --temperature 4e-324
+
 cli_done

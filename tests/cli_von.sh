@@ -24,6 +24,8 @@ with open(sys.argv[1], "w") as f:
 PY
 run "linear model" "$BNN" train --data "csv:$T/lin.csv" --task regression --model mlp:2-1 --noise 0.5 --epochs 0 -q -o "$T/lin.st"
 run "von linear" "$BNN" von -m "$T/lin.st" --steps 1 --prior-precision 2 -o "$T/vlin.st"
+# One full step on a Gaussian likelihood is exact: no note that the steps have not settled.
+! grep -q "have not settled" "$T/err" && ok || bad "von linear, one step: $(cat "$T/err")"
 grep -q "noise sigma 0.5 (the model's)" "$T/out" && ok || bad "von uses the model's noise"
 run "BLR posterior" /usr/bin/python3 "$HERE/von_blr.py" "$T/lin.csv" "$T/vlin.st" 2 0.5
 cat "$T/out"

@@ -537,9 +537,9 @@ int bnn_curv_lowrank_from_arrays(bnn_curv **out, int64_t P, int64_t offset, int6
     c->offset = offset, c->N = ndata, c->K = noutputs, c->loss = loss;
     memcpy(c->U, U, (size_t)(P * r) * sizeof(double));
     memcpy(c->eig, eig, (size_t)r * sizeof(double));
-    int rc = check_finite(c->U, P * r, "bnn_curv_lowrank_from_arrays: U");
-    if (!rc) rc = check_finite(c->eig, r, "bnn_curv_lowrank_from_arrays: eig");
-    if (!rc) rc = check_nonneg(c->eig, r, 1e-4, "bnn_curv_lowrank_from_arrays: eig");
+    int rc = check_finite(c->U, P * r, "the low-rank curvature's eigenvectors");
+    if (!rc) rc = check_finite(c->eig, r, "the low-rank curvature's eigenvalues");
+    if (!rc) rc = check_nonneg(c->eig, r, 1e-4, "the low-rank curvature's eigenvalues");
     if (rc) {
         bnn_curv_free(c);
         return rc;
@@ -707,14 +707,14 @@ static int check_outputs(const float *f, const bnn_dataset *ds, int64_t start, i
         for (int64_t j = 0; j < K; j++)
             if (!isfinite(f[r * K + j]))
                 return bnn__error(BNN_EINVAL,
-                                  "bnn_curv_compute: the model's output %lld for example %lld is "
+                                  "the model's output %lld for example %lld is "
                                   "not finite (%g); are the weights or the data NaN or Inf?",
                                   (long long)j, (long long)(start + r), (double)f[r * K + j]);
         if (ds->task == BNN_TASK_CLASSIFICATION) {
             const int32_t y = ds->labels[start + r];
             if (y < 0 || y >= C)
                 return bnn__error(BNN_EINVAL,
-                                  "bnn_curv_compute: label %d of example %lld is not in [0, %lld)",
+                                  "label %d of example %lld is not in [0, %lld)",
                                   (int)y, (long long)(start + r), (long long)C);
         }
     }
@@ -1629,19 +1629,19 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         }
         for (int64_t i = 0; i < c->nblocks && !rc; i++) {
             rc = check_finite(c->blocks[i].f0, c->blocks[i].n0 * c->blocks[i].n0,
-                              "bnn_curv_compute: a Kronecker factor (overflow?)");
+                              "the curvature: a Kronecker factor (overflow?)");
             if (!rc && c->blocks[i].f1)
                 rc = check_finite(c->blocks[i].f1, c->blocks[i].n1 * c->blocks[i].n1,
-                                  "bnn_curv_compute: a Kronecker factor (overflow?)");
+                                  "the curvature: a Kronecker factor (overflow?)");
         }
     } else if (p->hessian == BNN_HESS_DIAG) {
-        rc = check_finite(c->diag, P, "bnn_curv_compute: the diagonal (overflow?)");
+        rc = check_finite(c->diag, P, "the curvature: its diagonal (overflow?)");
     } else if (hess == BNN_HESS_FULL) {
         if (ll)
             ll_full_spread(c->dense, &llc);
         else
             mirror_upper(c->dense, P);
-        rc = check_finite(c->dense, P * P, "bnn_curv_compute: the Hessian (overflow?)");
+        rc = check_finite(c->dense, P * P, "the curvature: its matrix (overflow?)");
         if (!rc && lowrank) { /* dense way: the top eigenpairs of the full matrix */
             bnn_curv *lr = lowrank_alloc(P, rank);
             if (!lr) {
@@ -1667,8 +1667,8 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         mf.bmax = bmax, mf.K = K, mf.D = D, mf.P = P, mf.npass = npass, mf.lik = lik;
         mf.dout = dout, mf.prob = prob;
         rc = lowrank_matfree(c, &mf, rank, lcols, p->seed);
-        if (!rc) rc = check_finite(c->U, P * rank, "bnn_curv_compute: the eigenvectors");
-        if (!rc) rc = check_finite(c->eig, rank, "bnn_curv_compute: the eigenvalues (overflow?)");
+        if (!rc) rc = check_finite(c->U, P * rank, "the curvature: its eigenvectors");
+        if (!rc) rc = check_finite(c->eig, rank, "the curvature: its eigenvalues (overflow?)");
     }
 
 done:

@@ -307,7 +307,7 @@ static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bn
     int rc = 0;
     if (la->P < 1 || la->N < 1 || la->K < 1 || bnn_curv_offset(c) < 0)
         rc = bnn__error(BNN_EINVAL,
-                        "bnn_laplace_new: the curvature needs at least one parameter, data "
+                        "the Laplace posterior: the curvature needs at least one parameter, data "
                         "point and output and an offset >= 0 (it has P = %lld, N = %lld, "
                         "K = %lld, offset %lld)",
                         (long long)la->P, (long long)la->N, (long long)la->K,
@@ -1332,9 +1332,8 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
     bnn_curv_segment(la->c, nseg - 1, &last_off, &last_len);
     if (bnn_model_output_dim(m) != K || last_off + last_len > nparams)
         return bnn__error(BNN_ESHAPE,
-                          "bnn_laplace_glm: the model (%lld outputs, %lld parameters) "
-                          "does not match the posterior (K = %lld, parameters "
-                          "%lld..%lld)",
+                          "the network (%lld outputs, %lld parameters) does not match the "
+                          "Laplace posterior over it (%lld outputs, parameters %lld..%lld)",
                           (long long)bnn_model_output_dim(m), (long long)nparams, (long long)K,
                           (long long)bnn_curv_offset(la->c), (long long)(last_off + last_len));
     if (n == 0) return 0;

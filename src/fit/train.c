@@ -187,9 +187,13 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
     if (!m || !ds || !p)
         return bnn__error(BNN_EINVAL, "training needs a model, a dataset and params");
     int rc = bnn__check_data(m, ds);
-    if (!rc && ds->task == BNN_TASK_CLASSIFICATION && ds->k < 2)
-        rc = bnn__error(BNN_EINVAL, "the training data has one class only (every label is 0); "
-                        "classification needs at least 2");
+    /* One class present, whatever the label's number (labels 2 alone make a 3-output model whose
+     * classes 0 and 1 have no example): nothing to tell apart. */
+    bool one_class = !rc && ds->task == BNN_TASK_CLASSIFICATION;
+    for (int64_t i = 1; one_class && i < ds->n; i++) one_class = ds->labels[i] == ds->labels[0];
+    if (one_class)
+        rc = bnn__error(BNN_EINVAL, "the training data has one class only (every label is %d); "
+                        "classification needs examples of at least 2", (int)ds->labels[0]);
     if (!rc) rc = check_params(p, ds);
     if (rc) return rc;
     bnn_trainer *tr = calloc(1, sizeof *tr);
