@@ -85,38 +85,6 @@ static int out_plan(const char *path, out_kind *kind, const char **target, char 
     return 0;
 }
 
-int bnn_check_output(const char *path) {
-    out_kind kind;
-    const char *target;
-    char *resolved;
-    int rc = out_plan(path, &kind, &target, &resolved);
-    if (rc || kind != OUT_RENAME) return rc;
-    /* The temporary file goes into the target's directory, which must exist and take it. */
-    const char *slash = strrchr(target, '/');
-    char *dir = slash == target ? strdup("/") : slash ? strndup(target, (size_t)(slash - target))
-                                                      : strdup(".");
-    struct stat sd;
-    if (!dir) rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
-    else if (stat(dir, &sd) != 0 || !S_ISDIR(sd.st_mode))
-        rc = bnn__error(BNN_EIO, "cannot write %s: the directory %s does not exist", path, dir);
-    else if (access(dir, W_OK | X_OK) != 0)
-        rc = bnn__error(BNN_EIO, "cannot write %s: the directory %s is not writable (%s)", path,
-                        dir, strerror(errno));
-    else { /* access() can say yes where creating fails (/proc, a name too long): try it */
-        char *tmp = tmp_name(target, "tmp"); /* the name the writer will use */
-        int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600) : -1;
-        if (!tmp) rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
-        else if (fd < 0 && errno != EEXIST)
-            rc = bnn__error(BNN_EIO, "cannot write %s: cannot create a file in %s (%s)", path, dir,
-                            strerror(errno));
-        if (fd >= 0) close(fd), unlink(tmp);
-        free(tmp);
-    }
-    free(dir);
-    free(resolved);
-    return rc;
-}
-
 /* The temporary files on disk: being written, or written and held for bnn_output_commit. A
  * signal handler reads these (bnn_output_abandon), so a slot's names are complete before its
  * state leaves SLOT_FREE, and the state is SLOT_FREE again before they change. */
@@ -175,6 +143,40 @@ void bnn_output_discard(void) {
 void bnn_output_abandon(void) {
     for (int i = 0; i < SLOTS; i++)
         if (slot_state[i] != SLOT_FREE) unlink(slot_tmp[i]); /* async-signal-safe */
+}
+
+int bnn_check_output(const char *path) {
+    out_kind kind;
+    const char *target;
+    char *resolved;
+    int rc = out_plan(path, &kind, &target, &resolved);
+    if (rc || kind != OUT_RENAME) return rc;
+    /* The temporary file goes into the target's directory, which must exist and take it. */
+    const char *slash = strrchr(target, '/');
+    char *dir = slash == target ? strdup("/") : slash ? strndup(target, (size_t)(slash - target))
+                                                      : strdup(".");
+    struct stat sd;
+    if (!dir) rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
+    else if (stat(dir, &sd) != 0 || !S_ISDIR(sd.st_mode))
+        rc = bnn__error(BNN_EIO, "cannot write %s: the directory %s does not exist", path, dir);
+    else if (access(dir, W_OK | X_OK) != 0)
+        rc = bnn__error(BNN_EIO, "cannot write %s: the directory %s is not writable (%s)", path,
+                        dir, strerror(errno));
+    else { /* access() can say yes where creating fails (/proc, a name too long): try it */
+        char *tmp = tmp_name(target, "tmp"); /* the name the writer will use */
+        const int slot = tmp ? slot_claim(tmp, target) : -1; /* a signal removes it too */
+        int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600) : -1;
+        if (!tmp) rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
+        else if (fd < 0 && errno != EEXIST)
+            rc = bnn__error(BNN_EIO, "cannot write %s: cannot create a file in %s (%s)", path, dir,
+                            strerror(errno));
+        if (fd >= 0) close(fd), unlink(tmp);
+        slot_release(slot);
+        free(tmp);
+    }
+    free(dir);
+    free(resolved);
+    return rc;
 }
 
 int bnn__write_atomic(const char *path, const void *const *parts, const size_t *lens,
