@@ -8,7 +8,11 @@
  *    bnn_<x>_free (which accepts NULL). Settings come as struct bnn_<x>_params filled in by
  *    bnn_<x>_default_params().
  *  - Element counts and shapes are int64_t; byte sizes are size_t. Matrices are row-major.
- *  - The library never prints and never exits on bad input.
+ *  - The library never prints and never exits on bad input: a file, a spec, data, settings or
+ *    a NULL handle get an error code. The per-step kernels of the layer and loss API
+ *    (bnn_model_forward / backward, bnn_lik_loss, bnn_dataset_gather, bnn_rng_below) assert
+ *    their call-order and size preconditions instead (each says which): a violation there is a
+ *    bug in the calling program, stopped at once with the condition named (BNN_ASSERT).
  */
 #ifndef BNN_H
 #define BNN_H
@@ -111,7 +115,7 @@ void bnn_rng_uniform(bnn_rng *rng, float *out, int64_t n);
  * ceil(n/4). The transform uses bnn's own vectorisable log/sin/cos (each value within 1e-6 of
  * exact Box–Muller on the same uniforms), identical on every x86-64 build. */
 void bnn_rng_normal(bnn_rng *rng, float *out, int64_t n);
-/* One uniform integer in [0, n). Advances the counter by 1. */
+/* One uniform integer in [0, n). Advances the counter by 1. Precondition (asserted): n >= 1. */
 uint64_t bnn_rng_below(bnn_rng *rng, uint64_t n);
 
 /* ---------------------------------------------------------------- GEMM seam */
@@ -242,7 +246,8 @@ int bnn_dataset_slice(bnn_dataset **out, const bnn_dataset *ds, int64_t lo, int6
 /* Shuffled mini-batches: a permutation of 0..n-1 drawn from (seed, epoch), so epoch e of a run
  * is the same whatever happened before it. */
 int bnn_permutation(int64_t *perm, int64_t n, uint64_t seed, uint64_t epoch);
-/* Copies rows idx[0..b) of ds into x (b × d) and labels / targets. */
+/* Copies rows idx[0..b) of ds into x (b × d) and labels / targets. Precondition (asserted):
+ * every idx[i] in [0, n). */
 void bnn_dataset_gather(const bnn_dataset *ds, const int64_t *idx, int64_t b, float *x,
                         int32_t *labels, float *targets);
 
@@ -276,11 +281,13 @@ int64_t bnn_model_max_batch(const bnn_model *m);
 /* Forward pass of b examples x (b × input_dim) with parameters theta (nparams floats; pass
  * bnn_model_params(m) for the model's own weights, or a sampled vector). train=true enables
  * dropout, whose mask is drawn from rng (may be NULL when the model has no dropout). Returns the
- * outputs (b × output_dim), owned by the model and valid until the next forward. */
+ * outputs (b × output_dim), owned by the model and valid until the next forward. Preconditions
+ * (asserted): 1 <= b <= the reserved batch (bnn_model_reserve first), and rng when train is set
+ * on a model with dropout. */
 const float *bnn_model_forward(bnn_model *m, const float *theta, const float *x, int64_t b,
                                bool train, bnn_rng *rng);
 /* Backward pass for the last forward: given dout (b × output_dim) = ∂loss/∂output, ADDS
- * ∂loss/∂theta into grad (nparams floats). */
+ * ∂loss/∂theta into grad (nparams floats). Precondition (asserted): a forward came first. */
 void bnn_model_backward(bnn_model *m, const float *theta, const float *dout, float *grad);
 /* Like backward, and also returns ∂loss/∂x (b × input_dim) in dx. */
 void bnn_model_backward_input(bnn_model *m, const float *theta, const float *dout, float *grad,
@@ -340,8 +347,9 @@ int64_t bnn_lik_pred_dim(bnn_lik_kind kind, int64_t outputs);
  *   bernoulli        softplus(f) − y f, as max(f, 0) + log1p(e^{−|f|}) − y f; ∂/∂f = sigmoid(f) − y.
  *   hetero-gaussian  ½ log 2π + ½ η + ½ (y − μ)² e^{−η}; ∂/∂μ = (μ − y) e^{−η},
  *                    ∂/∂η = ½ − ½ (y − μ)² e^{−η}.
- * A label outside the classes gives NaN with bnn_last_error() naming it (dout is then partly
- * written). b, k and the output width the likelihood needs are preconditions (asserted). */
+ * A label outside the classes, or a NULL lik, f or labels (targets for regression), gives
+ * NaN with bnn_last_error() naming it (dout is then partly written). b, k and the output width
+ * the likelihood needs are preconditions (asserted). */
 double bnn_lik_loss(const bnn_lik *lik, float *dout, const float *f, const int32_t *labels,
                     const float *targets, int64_t b, int64_t k);
 
@@ -402,15 +410,16 @@ struct bnn_ivon_params {
 };
 struct bnn_ivon_params bnn_ivon_default_params(void);
 /* θ = m + ε / √(λ (h + δ)), n values (ε supplied by the caller: tests replay recorded noise). */
-void bnn_ivon_sample(float *theta, const float *m, const float *h, const float *eps, int64_t n,
-                     const struct bnn_ivon_params *p);
+int bnn_ivon_sample(float *theta, const float *m, const float *h, const float *eps, int64_t n,
+                    const struct bnn_ivon_params *p); /* BNN_EINVAL: NULL, n < 0 or ess <= 0 */
 /* One IVON step over n weights, t = 1 for the first step. gbar = mean over the MC samples of the
  * data-loss gradient ĝ_s at θ_s; geps = mean over the samples of ε_s ⊙ ĝ_s. Updates, with the h
  * of before the step on the right-hand sides:
  *   ĥ = √(λ(h+δ)) ⊙ geps;  g ← β1 g + (1−β1) gbar;
  *   h ← β2 h + (1−β2) ĥ + ½(1−β2)² (h − ĥ)² / (h + δ);
  *   m ← m − α · clip((g/(1−β1^t) + δ m) / (h + δ), −r, r)  (h the new value).
- * Returns 0, or BNN_EDIVERGED when m or h became non-finite (m, h, g are then undefined). */
+ * Returns 0, BNN_EINVAL for NULL arrays, t < 1 or ess <= 0, or BNN_EDIVERGED when m or h became
+ * non-finite (m, h, g are then undefined). */
 int bnn_ivon_step(float *m, float *h, float *g, const float *gbar, const float *geps, int64_t n,
                   int64_t t, const struct bnn_ivon_params *p);
 

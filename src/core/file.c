@@ -95,9 +95,15 @@ static int64_t slot_seq[SLOTS], next_seq;
 static bool holding;
 
 /* A slot for tmp (to be renamed over dst), or -1 when none is free or a name is too long (the
- * write then goes on without one: only a signal's clean-up misses it). */
+ * write then goes on without one: only a signal's clean-up misses it). A held file written again
+ * keeps its slot: the new contents replace the old under the same temporary name. */
 static int slot_claim(const char *tmp, const char *dst) {
     if (strlen(tmp) >= SLOT_PATH || strlen(dst) >= SLOT_PATH) return -1;
+    for (int i = 0; i < SLOTS; i++)
+        if (slot_state[i] == SLOT_HELD && !strcmp(slot_tmp[i], tmp)) {
+            slot_state[i] = SLOT_WRITING;
+            return i;
+        }
     for (int i = 0; i < SLOTS; i++)
         if (slot_state[i] == SLOT_FREE) {
             memcpy(slot_tmp[i], tmp, strlen(tmp) + 1);
@@ -240,6 +246,7 @@ out:
 }
 
 int bnn_write_file(const char *path, const void *data, size_t len) {
+    if (!data && len) return bnn__error(BNN_EINVAL, "%s: no data to write (NULL)", path ? path : "?");
     const void *parts[1] = {data};
     return bnn__write_atomic(path, parts, &len, 1);
 }

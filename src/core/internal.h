@@ -195,6 +195,8 @@ int bnn__laplace_full_eig(const bnn_laplace *la, const double **eigvec, const do
  * m, in model order, with Kronecker blocks that match them: what the GLM predictive and sampling
  * into m's weights rely on. */
 int bnn__laplace_check_model(const bnn_laplace *la, const bnn_model *m, const char *fn);
+/* The task the posterior was fitted for. */
+bnn_task bnn__laplace_task(const bnn_laplace *la);
 
 /* Monte-Carlo over linearised logits (src/predict/predict.c): for b inputs with logit mean fm
  * (b × k) and covariance fv (b × k × k), probs (b × k) averages softmax over S draws from rng; mi

@@ -36,13 +36,29 @@ static inline float ivon_sigma(float inv_lam, float h, float wd) {
 static inline float inv_ess(const struct bnn_ivon_params *p) { return (float)(1.0 / p->ess); }
 
 /* θ (n) = m + ε ⊙ σ(h) */
-void bnn_ivon_sample(float *theta, const float *m, const float *h, const float *eps, int64_t n,
-                     const struct bnn_ivon_params *p) {
+/* What a direct call needs (the trainer passes the data size as ess). */
+static int check_ivon(const char *fn, const struct bnn_ivon_params *p, int64_t n) {
+    if (!p || n < 0)
+        return bnn__error(BNN_EINVAL, "%s: params are required and n >= 0", fn);
+    if (!(p->ess > 0.0) || !isfinite(p->ess))
+        return bnn__error(BNN_EINVAL, "%s: ess (lambda) must be positive and finite, got %g (the "
+                          "default 0 stands for the data size, which only the trainer knows)",
+                          fn, p->ess);
+    return 0;
+}
+
+int bnn_ivon_sample(float *theta, const float *m, const float *h, const float *eps, int64_t n,
+                    const struct bnn_ivon_params *p) {
+    if (!theta || !m || !h || !eps)
+        return bnn__error(BNN_EINVAL, "bnn_ivon_sample: theta, m, h and eps are required");
+    const int rc = check_ivon("bnn_ivon_sample", p, n);
+    if (rc) return rc;
     const float il = inv_ess(p), wd = p->weight_decay;
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for simd schedule(static) if (n > 32768)
 #endif
     for (int64_t i = 0; i < n; i++) theta[i] = m[i] + eps[i] * ivon_sigma(il, h[i], wd);
+    return 0;
 }
 
 /* Loops over the weights in chunks of the generator's BNN_RNG_CHUNK values: each chunk's noise is
@@ -137,7 +153,11 @@ int bnn__ivon_step_draw(float *restrict m, float *restrict h, float *restrict g,
 int bnn_ivon_step(float *restrict m, float *restrict h, float *restrict g,
                   const float *restrict gbar, const float *restrict geps, int64_t n, int64_t t,
                   const struct bnn_ivon_params *p) {
-    BNN_ASSERT(t >= 1);
+    if (!m || !h || !g || !gbar || !geps || t < 1)
+        return bnn__error(BNN_EINVAL, "bnn_ivon_step: m, h, g, gbar and geps are required and "
+                          "the step t >= 1 (got %lld)", (long long)t);
+    const int rc0 = check_ivon("bnn_ivon_step", p, n);
+    if (rc0) return rc0;
     const float lam = (float)p->ess, wd = p->weight_decay, r = p->clip_radius;
     /* Coefficients in double first: 1 − β2 for β2 = 0.99999 must not lose digits. */
     const float b1 = (float)p->beta1, omb1 = (float)(1.0 - p->beta1);

@@ -494,7 +494,10 @@ void bnn_laplace_set_prior(bnn_laplace *la, double prior_prec, double sigma) {
 double bnn_laplace_prior_prec(const bnn_laplace *la) { return la->delta; }
 double bnn_laplace_sigma(const bnn_laplace *la) { return la->sigma; }
 
+bnn_task bnn__laplace_task(const bnn_laplace *la) { return la->task; }
+
 static int check_prior(const bnn_laplace *la, const char *fn) {
+    if (!la) return bnn__error(BNN_EINVAL, "%s: the posterior is NULL", fn);
     if (!(la->delta > 0) || !isfinite(la->delta) || !(la->sigma > 0) || !isfinite(la->sigma))
         return bnn__error(BNN_EINVAL, "%s: prior precision %g and σ %g must be positive and finite",
                           fn, la->delta, la->sigma);
@@ -513,8 +516,17 @@ static int check_prior(const bnn_laplace *la, const char *fn) {
  * term there, README §6 "Kron quirk"; we do not reproduce that). */
 double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, double *dlog_prior,
                        double *dlog_sigma) {
+    if (!la) {
+        bnn__error(BNN_EINVAL, "bnn_laplace_lml: the posterior is NULL");
+        return NAN;
+    }
     const bool reg = la->noise;
     if (!reg) sigma = 1.0;
+    if (!(prior_prec > 0) || !isfinite(prior_prec) || !(sigma > 0) || !isfinite(sigma)) {
+        bnn__error(BNN_EINVAL, "bnn_laplace_lml: prior precision %g and σ %g must be positive "
+                   "and finite", prior_prec, sigma);
+        return NAN;
+    }
     const double delta = prior_prec, hf = 1.0 / (sigma * sigma);
     double logdet = 0, tr_prior = 0, tr_lik = 0;
     for (int64_t i = 0; i < la->P; i++) {
@@ -533,6 +545,11 @@ double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, d
 }
 
 double bnn_laplace_logdet(const bnn_laplace *la) {
+    if (!la) {
+        bnn__error(BNN_EINVAL, "bnn_laplace_logdet: the posterior is NULL");
+        return NAN;
+    }
+    if (check_prior(la, "bnn_laplace_logdet")) return NAN;
     const double hf = 1.0 / (la->sigma * la->sigma);
     double s = 0;
     if (la->layered && la->structure == BNN_HESS_FULL) {
@@ -552,6 +569,7 @@ double bnn_laplace_logdet(const bnn_laplace *la) {
  *   x ← x − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps).
  * This is laplace-torch's optimize_prior_precision(method='marglik') and its regression example. */
 int bnn_laplace_optimize(bnn_laplace *la, int64_t steps) {
+    if (!la) return bnn__error(BNN_EINVAL, "bnn_laplace_optimize: the posterior is NULL");
     if (steps < 0)
         return bnn__error(BNN_EINVAL, "bnn_laplace_optimize: steps = %lld", (long long)steps);
     const bool reg = la->noise;
@@ -707,6 +725,14 @@ double bnn_laplace_lml_layers(const bnn_laplace *la, const double *prior_precs, 
     if (!la || !prior_precs || nlayers != la->nlay) {
         bnn__error(BNN_EINVAL, "bnn_laplace_lml_layers: %lld layers given, the subset has %lld",
                    (long long)nlayers, la ? (long long)la->nlay : 0LL);
+        return NAN;
+    }
+    const double s = la->noise ? sigma : 1.0;
+    bool ok = s > 0 && isfinite(s);
+    for (int64_t l = 0; ok && l < nlayers; l++) ok = prior_precs[l] > 0 && isfinite(prior_precs[l]);
+    if (!ok) {
+        bnn__error(BNN_EINVAL, "bnn_laplace_lml_layers: every prior precision and σ must be "
+                   "positive and finite");
         return NAN;
     }
     return lml_layers(la, prior_precs, sigma, dlog_prior, dlog_sigma, NULL);

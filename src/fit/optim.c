@@ -30,6 +30,9 @@ struct bnn_sgd_params bnn_sgd_default_params(void) {
  * momentum buffer starts as the first gradient, dampening applies from the second step. */
 int bnn_sgd_step(float *w, float *buf, const float *g, int64_t n, int64_t t,
                  const struct bnn_sgd_params *p) {
+    if (!w || !g || !p || (p->momentum != 0.0f && !buf) || n < 0)
+        return bnn__error(BNN_EINVAL, "bnn_sgd_step: w, g, p (and buf with momentum) are "
+                          "required, n >= 0");
     const float lr = p->lr, mom = p->momentum, wd = p->weight_decay, damp = 1.0f - p->dampening;
     const bool first = t <= 1, nesterov = p->nesterov;
     int bad = 0;
@@ -58,7 +61,9 @@ struct bnn_adamw_params bnn_adamw_default_params(void) {
  * w ← w − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps). */
 int bnn_adamw_step(float *w, float *m, float *v, const float *g, int64_t n, int64_t t,
                    const struct bnn_adamw_params *p) {
-    BNN_ASSERT(t >= 1);
+    if (!w || !m || !v || !g || !p || n < 0 || t < 1)
+        return bnn__error(BNN_EINVAL, "bnn_adamw_step: w, m, v, g and p are required, n >= 0 and "
+                          "the step t >= 1 (got n %lld, t %lld)", (long long)n, (long long)t);
     const float b1 = p->beta1, b2 = p->beta2, eps = p->eps;
     const float decay = 1.0f - p->lr * p->weight_decay;
     const double bc1 = 1.0 - pow((double)b1, (double)t), bc2 = 1.0 - pow((double)b2, (double)t);

@@ -54,6 +54,7 @@ const char *bnn_method_name(bnn_method m) {
 }
 
 int bnn_method_parse(const char *name, bnn_method *out) {
+    if (!name || !out) return bnn__error(BNN_EINVAL, "bnn_method_parse: name and out are required");
     for (int i = 0; i <= BNN_METHOD_MFVI; i++)
         if (!strcmp(name, bnn_method_name((bnn_method)i))) {
             *out = (bnn_method)i;
@@ -127,6 +128,8 @@ int bnn__check_data(const bnn_model *m, const bnn_dataset *ds) {
 static int check_params(const struct bnn_train_params *p, const bnn_dataset *ds) {
     if (p->method < BNN_METHOD_SGD || p->method > BNN_METHOD_MFVI)
         return bnn__error(BNN_EINVAL, "unknown method %d", (int)p->method);
+    if (p->lr_schedule != BNN_LR_CONSTANT && p->lr_schedule != BNN_LR_COSINE)
+        return bnn__error(BNN_EINVAL, "unknown learning-rate schedule %d", (int)p->lr_schedule);
     if (p->epochs < 0 || p->epochs > BNN_MAX_EPOCHS || p->batch_size < 1)
         return bnn__error(BNN_EINVAL, "epochs must be in [0, %d] and batch size >= 1 (got %lld "
                           "and %lld)", BNN_MAX_EPOCHS, (long long)p->epochs,
@@ -412,6 +415,7 @@ static bool loss_blew_up(double loss, double ref) {
 }
 
 int bnn_trainer_run(bnn_trainer *tr, int64_t until_epoch) {
+    if (!tr) return bnn__error(BNN_EINVAL, "bnn_trainer_run: the trainer is NULL");
     int rc = run_epochs(tr, until_epoch);
     ivon_settle(tr);
     return rc;
@@ -469,6 +473,7 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
 }
 
 int bnn_trainer_posterior(const bnn_trainer *tr, bnn_posterior **out) {
+    if (!tr || !out) return bnn__error(BNN_EINVAL, "bnn_trainer_posterior: tr and out are required");
     const int64_t np = tr->np;
     const bool diag = tr->p.method == BNN_METHOD_IVON || tr->p.method == BNN_METHOD_MFVI;
     int rc = bnn_posterior_new(out, diag ? BNN_POSTERIOR_DIAG : BNN_POSTERIOR_POINT, np);
@@ -545,6 +550,9 @@ static int params_meta(bnn_st_writer *w, const bnn_trainer *tr) {
 
 int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const char *const *keys,
                      const char *const *values, int64_t nkv) {
+    if (!tr || !path || nkv < 0 || (nkv > 0 && (!keys || !values)))
+        return bnn__error(BNN_EINVAL, "bnn_trainer_save: tr, path, and nkv >= 0 keys and values "
+                          "are required");
     bnn_st_writer *w;
     bnn_posterior *q = NULL;
     int rc = bnn_st_writer_new(&w);
@@ -651,6 +659,8 @@ static int meta_u64(const bnn_st *st, const char *path, const char *key, uint64_
 
 int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
                        const bnn_dataset *ds, int64_t epochs) {
+    if (!out || !mout || !path || !ds)
+        return bnn__error(BNN_EINVAL, "bnn_trainer_resume: out, mout, path and ds are required");
     *out = NULL, *mout = NULL;
     bnn_model *m;
     bnn_st *st;

@@ -229,6 +229,7 @@ const float *bnn_model_cparams(const bnn_model *m) { return m->params; }
 int64_t bnn_model_max_batch(const bnn_model *m) { return m->max_batch; }
 
 int bnn_model_set_lik(bnn_model *m, bnn_lik_kind kind) {
+    if (!m) return bnn__error(BNN_EINVAL, "bnn_model_set_lik: the model is NULL");
     if (kind < BNN_LIK_CATEGORICAL || kind > BNN_LIK_HETERO_GAUSSIAN)
         return bnn__error(BNN_EINVAL, "unknown likelihood %d", (int)kind);
     const int64_t out = bnn_model_output_dim(m);
@@ -278,6 +279,7 @@ void bnn_model_init(bnn_model *m, uint64_t seed) {
 }
 
 int bnn_model_reserve(bnn_model *m, int64_t max_batch) {
+    if (!m) return bnn__error(BNN_EINVAL, "bnn_model_reserve: the model is NULL");
     if (max_batch < 1) return bnn__error(BNN_EINVAL, "batch size must be at least 1");
     if (max_batch <= m->max_batch) return 0;
     for (int64_t i = 0; i < m->nlayers; i++) /* max_batch × width must not overflow */

@@ -15,6 +15,7 @@ struct bnn_posterior {
 };
 
 int bnn_posterior_new(bnn_posterior **out, bnn_posterior_kind kind, int64_t n) {
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_posterior_new: out is NULL");
     *out = NULL;
     if (n < 1) return bnn__error(BNN_EINVAL, "a posterior needs at least one parameter");
     if (kind != BNN_POSTERIOR_POINT && kind != BNN_POSTERIOR_DIAG)
@@ -64,6 +65,8 @@ const float *bnn_posterior_cmean(const bnn_posterior *q) { return q->mean; }
 const float *bnn_posterior_cstd(const bnn_posterior *q) { return q->std; }
 
 int bnn_posterior_sample(const bnn_posterior *q, bnn_rng *rng, float *theta) {
+    if (!q || !rng || !theta)
+        return bnn__error(BNN_EINVAL, "bnn_posterior_sample: q, rng and theta are required");
     const int64_t n = q->n;
     if (q->kind == BNN_POSTERIOR_POINT) {
         memcpy(theta, q->mean, (size_t)n * sizeof(float));
@@ -110,6 +113,10 @@ void bnn_posterior_std_summary(const bnn_posterior *q, double *min, double *mean
 }
 
 int bnn_posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_laplace *la) {
+    if (!out || !m || !la) {
+        bnn_laplace_free(la); /* owned whatever happens, as documented */
+        return bnn__error(BNN_EINVAL, "bnn_posterior_from_laplace: out, m and la are required");
+    }
     *out = NULL;
     const bnn_curv *c = bnn_laplace_curv(la);
     const int64_t n = bnn_model_nparams(m);
@@ -117,12 +124,14 @@ int bnn_posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_lapl
     bnn_curv_segment(c, bnn_curv_nsegments(c) - 1, &last_off, &last_len);
     if (bnn_curv_offset(c) < 0 || last_off < 0 || last_len < 0 || last_off > n ||
         last_len > n - last_off) {
+        /* The message first: freeing la frees c. */
+        const int rc = bnn__error(BNN_ESHAPE,
+                                  "the Laplace subset (from %lld; last segment at %lld, %lld "
+                                  "long) does not fit a model of %lld parameters",
+                                  (long long)bnn_curv_offset(c), (long long)last_off,
+                                  (long long)last_len, (long long)n);
         bnn_laplace_free(la);
-        return bnn__error(BNN_ESHAPE,
-                          "the Laplace subset (from %lld; last segment at %lld, %lld long) does "
-                          "not fit a model of %lld parameters",
-                          (long long)bnn_curv_offset(c), (long long)last_off, (long long)last_len,
-                          (long long)n);
+        return rc;
     }
     /* The subset must be whole Linear layers of m, else samples would perturb parts of layers. */
     int rc = bnn__laplace_check_model(la, m, "Laplace posterior");

@@ -99,6 +99,36 @@ done:
     return rc;
 }
 
+/* The arguments bnn_predict and bnn_laplace_predict share, checked the same way for both. */
+static int check_args(const char *fn, const bnn_model *m, const float *x, int64_t n, bnn_task task,
+                      const struct bnn_predict_params *p, const double *probs, const double *mean,
+                      const double *var) {
+    if (!m || !x || !p)
+        return bnn__error(BNN_EINVAL, "%s: the model, inputs and params are required", fn);
+    if (task != BNN_TASK_CLASSIFICATION && task != BNN_TASK_REGRESSION)
+        return bnn__error(BNN_EINVAL, "%s: unknown task %d", fn, (int)task);
+    if (task == BNN_TASK_CLASSIFICATION ? !probs : (!mean || !var))
+        return bnn__error(BNN_EINVAL, "%s: %s", fn, task == BNN_TASK_CLASSIFICATION
+                                                         ? "probs is required for classification"
+                                                         : "mean and var are required for "
+                                                           "regression");
+    const bnn_lik_kind lik = bnn_model_lik(m, task);
+    if (n < 1) return bnn__error(BNN_EINVAL, "nothing to predict (0 examples)");
+    if (p->batch_size < 1) return bnn__error(BNN_EINVAL, "batch size must be >= 1");
+    if (bnn_lik_task(lik) != task)
+        return bnn__error(BNN_EINVAL, "model %s has a %s likelihood, not one for %s",
+                          bnn_model_spec(m), bnn_lik_name(lik),
+                          task == BNN_TASK_REGRESSION ? "regression" : "classification");
+    if (lik == BNN_LIK_GAUSSIAN && !(p->sigma > 0.0))
+        return bnn__error(BNN_EINVAL, "regression noise sigma must be positive");
+    if (p->link_samples < 0 || p->link_samples > BNN_MAX_SAMPLES)
+        return bnn__error(BNN_EINVAL, "link samples must be in [0, %d] (got %lld)",
+                          BNN_MAX_SAMPLES, (long long)p->link_samples);
+    if (!(p->temperature > 0.0) || !isfinite(p->temperature))
+        return bnn__error(BNN_EINVAL, "the temperature must be a positive number");
+    return 0;
+}
+
 /* The linearised (GLM) predictive of a Laplace posterior (Immer et al., AISTATS 2021; laplace-
  * torch's default): f ~ N(f_mu, f_var) in function space, then per likelihood
  *  - categorical: the probit approximation (MacKay 1992) or Monte Carlo over the logits;
@@ -114,14 +144,19 @@ done:
 int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n,
                         bnn_task task, const struct bnn_predict_params *p, double *probs,
                         double *mi, double *mean, double *var) {
+    int rc = check_args("bnn_laplace_predict", m, x, n, task, p, probs, mean, var);
+    if (rc) return rc;
+    if (!la) return bnn__error(BNN_EINVAL, "bnn_laplace_predict: the posterior is required");
+    if (bnn__laplace_task(la) != task)
+        return bnn__error(BNN_EINVAL, "bnn_laplace_predict: the posterior was fitted for %s, not %s",
+                          bnn__laplace_task(la) == BNN_TASK_REGRESSION ? "regression"
+                                                                      : "classification",
+                          task == BNN_TASK_REGRESSION ? "regression" : "classification");
     const bnn_lik_kind lik = bnn_model_lik(m, task);
     const int64_t k = bnn_model_output_dim(m), d = bnn_model_input_dim(m);
     const int64_t C = bnn_lik_pred_dim(lik, k);
-    if (n < 1) return bnn__error(BNN_EINVAL, "nothing to predict (0 examples)");
-    if (p->batch_size < 1) return bnn__error(BNN_EINVAL, "batch size must be >= 1");
     const int64_t bs = p->batch_size < n ? p->batch_size : n;
-    int rc = bnn_model_reserve(m, bs);
-    if (rc) return rc;
+    if ((rc = bnn_model_reserve(m, bs))) return rc;
     /* bnn_laplace_glm runs the network bs examples at a time itself but sets up its workspace
      * per call (for full, up to 64 MiB of J·Q, fresh pages each time), so each call gets as many
      * examples as 64 MiB of these buffers hold (Bernoulli's 2-class form: 6 more per example). */
@@ -193,43 +228,24 @@ done:
 int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n, bnn_task task,
                 const struct bnn_predict_params *p, double *probs, double *mi, double *mean,
                 double *var) {
-    if (!m || !x || !p)
-        return bnn__error(BNN_EINVAL, "bnn_predict: the model, inputs and params are required");
-    if (task == BNN_TASK_CLASSIFICATION ? !probs : (!mean || !var))
-        return bnn__error(BNN_EINVAL, "bnn_predict: %s", task == BNN_TASK_CLASSIFICATION
-                                                            ? "probs is required for classification"
-                                                            : "mean and var are required for "
-                                                              "regression");
+    int rc = check_args("bnn_predict", m, x, n, task, p, probs, mean, var);
+    if (rc) return rc;
     const bnn_lik_kind lik = bnn_model_lik(m, task);
     const int64_t k = bnn_model_output_dim(m), d = bnn_model_input_dim(m);
     const int64_t C = bnn_lik_pred_dim(lik, k), np = bnn_model_nparams(m);
-    if (n < 1) return bnn__error(BNN_EINVAL, "nothing to predict (0 examples)");
     if (p->samples < 0 || p->samples > BNN_MAX_SAMPLES)
         return bnn__error(BNN_EINVAL, "the number of samples must be in [0, %d] (got %lld)",
                           BNN_MAX_SAMPLES, (long long)p->samples);
-    if (p->batch_size < 1) return bnn__error(BNN_EINVAL, "batch size must be >= 1");
     if (q && bnn_posterior_n(q) != np)
         return bnn__error(BNN_ESHAPE, "the posterior has %lld parameters, the model %lld",
                           (long long)bnn_posterior_n(q), (long long)np);
-    if (bnn_lik_task(lik) != task)
-        return bnn__error(BNN_EINVAL, "model %s has a %s likelihood, not one for %s",
-                          bnn_model_spec(m), bnn_lik_name(lik),
-                          task == BNN_TASK_REGRESSION ? "regression" : "classification");
-    if (lik == BNN_LIK_GAUSSIAN && !(p->sigma > 0.0))
-        return bnn__error(BNN_EINVAL, "regression noise sigma must be positive");
-    if (p->link_samples < 0 || p->link_samples > BNN_MAX_SAMPLES)
-        return bnn__error(BNN_EINVAL, "link samples must be in [0, %d] (got %lld)",
-                          BNN_MAX_SAMPLES, (long long)p->link_samples);
-    if (!(p->temperature > 0.0) || !isfinite(p->temperature))
-        return bnn__error(BNN_EINVAL, "the temperature must be a positive number");
     if (q && bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE && p->samples == 0)
         return bnn_laplace_predict(bnn_posterior_laplace(q), m, x, n, task, p, probs, mi, mean,
                                    var);
     const bool sampled = p->samples > 0 && q && bnn_posterior_kind_of(q) != BNN_POSTERIOR_POINT;
     const int64_t S = sampled ? p->samples : 1;
     const int64_t bs = p->batch_size < n ? p->batch_size : n;
-    int rc = bnn_model_reserve(m, bs);
-    if (rc) return rc;
+    if ((rc = bnn_model_reserve(m, bs))) return rc;
     float *theta = NULL, *feat = NULL;
     double *lp = NULL, *ent = NULL, *nv = NULL;
     if (sampled && !(theta = bnn__alloc(bnn__bytes(np, sizeof(float)))))
@@ -374,6 +390,8 @@ done:
 
 int bnn_evaluate(bnn_model *m, const bnn_posterior *q, const bnn_dataset *ds,
                  const struct bnn_predict_params *p, int64_t nbins, struct bnn_eval_result *out) {
+    if (!m || !ds || !p || !out)
+        return bnn__error(BNN_EINVAL, "bnn_evaluate: m, ds, p and out are required");
     memset(out, 0, sizeof *out);
     int rc = bnn__check_data(m, ds);
     if (rc) return rc;

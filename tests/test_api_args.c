@@ -1,0 +1,207 @@
+/* The public API against bad arguments and misuse: each case here crashed, read freed memory,
+ * aborted, or returned a silent wrong answer before it was checked (a review of include/bnn.h
+ * under AddressSanitizer and UndefinedBehaviorSanitizer). Each call must return an error code
+ * (or NaN) with bnn_last_error() set, and leave nothing behind. */
+#include "bnn.h"
+#include "check.h"
+
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static bool has_error(const char *needle) {
+    const char *e = bnn_last_error();
+    return e && strstr(e, needle) != NULL;
+}
+
+/* A Laplace subset that does not fit the model: the error message read the curvature after
+ * freeing it (heap-use-after-free under ASan). la is owned and freed on every path. */
+static void test_from_laplace_mismatch(void) {
+    const double d[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    const float mean[8] = {0};
+    bnn_curv *c;
+    REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_DIAG, 8, 9, 10, 2, 1.0, d, NULL, 0, NULL, NULL, NULL,
+                                 NULL) == 0);
+    bnn_laplace *la;
+    REQUIRE(bnn_laplace_new(&la, c, mean, BNN_TASK_CLASSIFICATION) == 0);
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:2-2") == 0); /* 6 parameters: [9, 17) does not fit */
+    bnn_posterior *q = (bnn_posterior *)1;
+    CHECK_EQ_INT(bnn_posterior_from_laplace(&q, m, la), BNN_ESHAPE);
+    CHECK(q == NULL);
+    CHECK(has_error("does not fit a model of 6 parameters"));
+    CHECK_EQ_INT(bnn_posterior_from_laplace(&q, m, NULL), BNN_EINVAL);
+    bnn_model_free(m);
+}
+
+/* A Laplace posterior of a 2-input, 2-class network's last layer, for the cases below. */
+static bnn_laplace *small_laplace(bnn_model **m) {
+    REQUIRE(bnn_model_new(m, "mlp:2-3-2") == 0);
+    float *w = bnn_model_params(*m);
+    for (int64_t i = 0; i < bnn_model_nparams(*m); i++) w[i] = 0.1f * (float)((i % 7) - 3);
+    double d[8];
+    for (int i = 0; i < 8; i++) d[i] = 1.0 + i;
+    bnn_curv *c;
+    REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_DIAG, 8, 9, 10, 2, 1.0, d, NULL, 0, NULL, NULL, NULL,
+                                 NULL) == 0);
+    bnn_laplace *la;
+    REQUIRE(bnn_laplace_new_from_params(&la, c, w, BNN_TASK_CLASSIFICATION) == 0);
+    return la;
+}
+
+/* bnn_laplace_predict is public: it checks what bnn_predict checks (it relied on bnn_predict). */
+static void test_laplace_predict_args(void) {
+    bnn_model *m;
+    bnn_laplace *la = small_laplace(&m);
+    const float x[4] = {0.5f, -0.25f, 1.0f, 2.0f};
+    double probs[4], mean[2], var[2];
+    struct bnn_predict_params p = bnn_predict_default_params();
+    CHECK_EQ_INT(bnn_laplace_predict(la, m, x, 2, BNN_TASK_CLASSIFICATION, &p, NULL, NULL, NULL,
+                                     NULL),
+                 BNN_EINVAL);
+    CHECK(has_error("probs is required"));
+    CHECK_EQ_INT(bnn_laplace_predict(la, m, x, 2, BNN_TASK_CLASSIFICATION, NULL, probs, NULL, NULL,
+                                     NULL),
+                 BNN_EINVAL);
+    CHECK_EQ_INT(bnn_laplace_predict(la, m, x, 2, BNN_TASK_REGRESSION, &p, NULL, NULL, mean, var),
+                 BNN_EINVAL);
+    CHECK_EQ_INT(bnn_laplace_predict(NULL, m, x, 2, BNN_TASK_CLASSIFICATION, &p, probs, NULL, NULL,
+                                     NULL),
+                 BNN_EINVAL);
+    CHECK_EQ_INT(bnn_predict(m, NULL, x, 2, (bnn_task)5, &p, probs, NULL, NULL, NULL), BNN_EINVAL);
+    CHECK(has_error("unknown task 5"));
+    /* A negative temperature negated the logits: the other class won. */
+    p.temperature = -1.0;
+    CHECK_EQ_INT(bnn_laplace_predict(la, m, x, 2, BNN_TASK_CLASSIFICATION, &p, probs, NULL, NULL,
+                                     NULL),
+                 BNN_EINVAL);
+    p.temperature = 1.0, p.link_samples = -3;
+    CHECK_EQ_INT(bnn_laplace_predict(la, m, x, 2, BNN_TASK_CLASSIFICATION, &p, probs, NULL, NULL,
+                                     NULL),
+                 BNN_EINVAL);
+    p.link_samples = 0;
+    CHECK_EQ_INT(bnn_laplace_predict(la, m, x, 2, BNN_TASK_CLASSIFICATION, &p, probs, NULL, NULL,
+                                     NULL),
+                 0);
+    CHECK_NEAR(probs[0] + probs[1], 1.0, 1e-12);
+
+    /* lml and logdet are NaN at a prior or sigma that is not positive (logdet was log det H at
+     * 0 and finite garbage below it). */
+    CHECK(isnan(bnn_laplace_lml(la, 0.0, 1.0, NULL, NULL)));
+    CHECK(isnan(bnn_laplace_lml(la, -1.0, 1.0, NULL, NULL)));
+    CHECK(isfinite(bnn_laplace_lml(la, 1.0, 1.0, NULL, NULL)));
+    bnn_laplace_set_prior(la, 0.0, 1.0);
+    CHECK(isnan(bnn_laplace_logdet(la)));
+    bnn_laplace_set_prior(la, -0.5, 1.0);
+    CHECK(isnan(bnn_laplace_logdet(la)));
+    bnn_laplace_set_prior(la, 2.0, 1.0);
+    CHECK(isfinite(bnn_laplace_logdet(la)));
+    const double one = 1.0, neg = -1.0;
+    CHECK(isfinite(bnn_laplace_lml_layers(la, &one, 1, 1.0, NULL, NULL)) ||
+          bnn_laplace_nlayers(la) != 1);
+    if (bnn_laplace_nlayers(la) == 1) CHECK(isnan(bnn_laplace_lml_layers(la, &neg, 1, 1.0, NULL, NULL)));
+    CHECK_EQ_INT(bnn_laplace_optimize(NULL, 10), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_laplace_precision_diag(NULL, NULL), BNN_EINVAL);
+    bnn_laplace_free(la);
+    bnn_model_free(m);
+}
+
+/* Two writes of one path under a hold keep one temporary file: commit renamed the first, failed
+ * on the second and dropped every file after it. */
+static void test_hold_same_path(void) {
+    const char *a = BNN_TEST_TMP "/hold_a.txt", *b = BNN_TEST_TMP "/hold_b.txt";
+    mkdir(BNN_TEST_TMP, 0755);
+    remove(a), remove(b);
+    bnn_output_hold();
+    CHECK_EQ_INT(bnn_write_file(a, "first", 5), 0);
+    CHECK_EQ_INT(bnn_write_file(a, "second", 6), 0);
+    CHECK_EQ_INT(bnn_write_file(b, "b", 1), 0);
+    CHECK(access(a, F_OK) != 0); /* nothing renamed before the commit */
+    CHECK_EQ_INT(bnn_output_commit(), 0);
+    char buf[16] = {0};
+    FILE *f = fopen(a, "rb");
+    CHECK(f && fread(buf, 1, sizeof buf - 1, f) == 6 && !strcmp(buf, "second"));
+    if (f) fclose(f);
+    CHECK(access(b, F_OK) == 0);
+    /* Discard removes what was held; the targets stay as they were. */
+    bnn_output_hold();
+    CHECK_EQ_INT(bnn_write_file(b, "changed", 7), 0);
+    bnn_output_discard();
+    f = fopen(b, "rb");
+    memset(buf, 0, sizeof buf);
+    CHECK(f && fread(buf, 1, sizeof buf - 1, f) == 1 && buf[0] == 'b');
+    if (f) fclose(f);
+    CHECK_EQ_INT(bnn_output_commit(), 0); /* nothing held: nothing to do */
+    CHECK_EQ_INT(bnn_write_file(a, NULL, 5), BNN_EINVAL); /* fwrite(NULL) before */
+    remove(a), remove(b);
+}
+
+/* An unknown schedule trained as cosine and was saved as constant: resume was not exact. */
+static void test_trainer_schedule(void) {
+    bnn_model *m;
+    bnn_dataset *ds;
+    REQUIRE(bnn_model_new(&m, "mlp:2-2") == 0);
+    REQUIRE(bnn_toy_moons(&ds, 20, 0.1, 1) == 0);
+    struct bnn_train_params p = bnn_train_default_params();
+    p.lr_schedule = (bnn_lr_schedule)7;
+    bnn_trainer *tr;
+    CHECK_EQ_INT(bnn_trainer_new(&tr, m, ds, &p), BNN_EINVAL);
+    CHECK(has_error("unknown learning-rate schedule 7"));
+    CHECK_EQ_INT(bnn_trainer_run(NULL, 1), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_trainer_posterior(NULL, NULL), BNN_EINVAL);
+    bnn_trainer *tr2;
+    bnn_model *m2;
+    CHECK_EQ_INT(bnn_trainer_resume(&tr2, &m2, "x", NULL, 0), BNN_EINVAL);
+    bnn_method me;
+    CHECK_EQ_INT(bnn_method_parse(NULL, &me), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_model_set_lik(NULL, BNN_LIK_GAUSSIAN), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_model_reserve(NULL, 4), BNN_EINVAL);
+    struct bnn_eval_result r;
+    struct bnn_predict_params pp = bnn_predict_default_params();
+    CHECK_EQ_INT(bnn_evaluate(m, NULL, ds, &pp, 15, NULL), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_evaluate(NULL, NULL, ds, &pp, 15, &r), BNN_EINVAL);
+    bnn_posterior *q;
+    CHECK_EQ_INT(bnn_posterior_new(NULL, BNN_POSTERIOR_POINT, 3), BNN_EINVAL);
+    REQUIRE(bnn_posterior_new(&q, BNN_POSTERIOR_POINT, 3) == 0);
+    CHECK_EQ_INT(bnn_posterior_sample(q, NULL, NULL), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_posterior_sample(NULL, NULL, NULL), BNN_EINVAL);
+    bnn_posterior_free(q);
+    bnn_dataset_free(ds);
+    bnn_model_free(m);
+}
+
+/* Direct optimizer calls: ess 0 (the trainer's "data size") gave infinite samples and a Hessian
+ * forced to 0; t = 0 and NULL params aborted or crashed. */
+static void test_optimizer_args(void) {
+    float m[2] = {0.5f, -0.5f}, h[2] = {1, 1}, g[2] = {0, 0}, gb[2] = {1, 1}, ge[2] = {1, 1};
+    float th[2], e[2] = {1, -1}, v[2] = {0, 0};
+    struct bnn_ivon_params p = bnn_ivon_default_params(); /* ess 0 */
+    CHECK_EQ_INT(bnn_ivon_sample(th, m, h, e, 2, &p), BNN_EINVAL);
+    CHECK(has_error("ess"));
+    CHECK_EQ_INT(bnn_ivon_step(m, h, g, gb, ge, 2, 1, &p), BNN_EINVAL);
+    CHECK(m[0] == 0.5f && m[1] == -0.5f); /* untouched */
+    p.ess = 100.0;
+    CHECK_EQ_INT(bnn_ivon_step(m, h, g, gb, ge, 2, 0, &p), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_ivon_step(m, h, g, gb, ge, 2, 1, NULL), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_ivon_sample(th, m, h, e, 2, &p), 0);
+    CHECK(isfinite(th[0]) && isfinite(th[1]));
+    CHECK_EQ_INT(bnn_ivon_step(m, h, g, gb, ge, 2, 1, &p), 0);
+    struct bnn_adamw_params ap = bnn_adamw_default_params();
+    CHECK_EQ_INT(bnn_adamw_step(m, g, v, gb, 2, 0, &ap), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_sgd_step(m, g, gb, 2, 1, NULL), BNN_EINVAL);
+    /* bnn_lik_loss and bnn_mfvi_loss without the labels a classifier needs: NaN, not a crash. */
+    const bnn_lik lik = {BNN_LIK_CATEGORICAL, 1.0};
+    const float f[2] = {0.1f, 0.2f};
+    CHECK(isnan(bnn_lik_loss(&lik, NULL, f, NULL, NULL, 1, 2)));
+    CHECK(has_error("labels are required"));
+}
+
+int main(void) {
+    test_from_laplace_mismatch();
+    test_laplace_predict_args();
+    test_hold_same_path();
+    test_trainer_schedule();
+    test_optimizer_args();
+    return CHECK_DONE();
+}
