@@ -102,9 +102,10 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
 int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int64_t samples,
                            int64_t seed, int64_t link);
 /* Out-of-distribution data for eval and compare: only its inputs matter. A CSV may be features
- * only (as for predict --input) or labelled (one column more than m's inputs: the last is the
- * label and is dropped). */
-int cli_load_ood(const char *cmd, const char *spec, int64_t seed, const bnn_model *m,
+ * only (as for predict --input) or labelled (one column more than m's inputs: the column
+ * target_col — the one the model was trained with, -1 the last — is the label and is dropped). */
+int cli_load_ood(const char *cmd, const char *spec, int64_t seed, int64_t target_col,
+                 const bnn_model *m,
                  bnn_dataset **out);
 /* Usage error (2) for the CSV options (--task, --target-col, --header, --no-header) given with
  * data that is not CSV; input_csv: predict's --input is a CSV (features only: the header options

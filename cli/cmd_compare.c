@@ -106,7 +106,7 @@ int cmd_compare(int argc, char **argv) {
                 goto next;
             }
             for (int o = 0; o < ood.n; o++) {
-                if ((rc = cli_load_ood(cmd, ood.v[o], seed, m, &od[o]))) goto next;
+                if ((rc = cli_load_ood(cmd, ood.v[o], seed, df.target_col, m, &od[o]))) goto next;
             }
         }
         /* Every model against the data: they need not share an input width. */

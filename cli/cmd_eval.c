@@ -60,12 +60,12 @@ int cmd_eval(int argc, char **argv) {
     int64_t batch = 256, threads = 0, samples = -1, bins = 15, seed = 0, link = 0;
     double sigma = 0, temperature = 0;
     cli_opt opts[] = {
-        {"model", 'm', OPT_STR, &model_path, "FILE", "the model file written by bnn train, laplace or calibrate (required)", 0},
+        {"model", 'm', OPT_STR, &model_path, "FILE", "the model file written by bnn train, laplace, von or calibrate (required)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "data to evaluate on (default: the training data's spec)", 0},
         {"split", 0, OPT_STR, &split, "NAME", "test (default) or train", 0},
         CLI_PREDICT_OPTS(samples, seed, link),
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable): AUROC and AUPR of each uncertainty score, e.g. fmnist:flip, noise", 0},
-        {"shift", 0, OPT_STR, &shift, "rot", "sweep rotations 0..180 degrees in 15-degree steps: accuracy, NLL, ECE per angle (the same weight samples at every angle)", 0},
+        {"shift", 0, OPT_STR, &shift, "rot", "sweep rotations 0..180 degrees in 15-degree steps of fmnist data: accuracy, NLL, ECE per angle (the same weight samples at every angle)", 0},
         {"bins", 0, OPT_INT, &bins, "N", "reliability-diagram bins for ECE (default 15)", 0},
         {"json", 0, OPT_STR, &json_path, "FILE", "also write every number (reliability bins, OOD, shift) as JSON", 0},
         {"plot", 0, OPT_STR, &plot, "FILE.svg", "write the reliability diagram (with --shift: the sweep) as SVG", 0},
@@ -206,7 +206,7 @@ int cmd_eval(int argc, char **argv) {
         r.mean_mi = mean_of(in.mi, in.n);
         for (int o = 0; o < ood.n; o++) {
             bnn_dataset *od = NULL;
-            if ((rc = cli_load_ood(cmd, ood.v[o], seed, m, &od))) goto done;
+            if ((rc = cli_load_ood(cmd, ood.v[o], seed, df.target_col, m, &od))) goto done;
             if ((rc = cli_check_data(cmd, ood.v[o], od, m, false))) {
                 bnn_dataset_free(od);
                 goto done;

@@ -75,8 +75,9 @@ int cmd_predict(int argc, char **argv) {
                   "point estimate, nan for a Laplace posterior's probit predictive, which has\n"
                   "none: --link-samples gives it; a bernoulli model gives p_0, p_1);\n"
                   "regression: mean,var (var includes the noise variance, for hetero-gaussian\n"
-                  "the predicted one). Input files are told apart by their content (NumPy and\n"
-                  "IDX headers; else text is CSV).",
+                  "the predicted one; mean_j,var_j with several targets). Input files are told\n"
+                  "apart by their content (NumPy and IDX headers; else text is CSV), except\n"
+                  "that a .npy or .npy.gz name is always read as NumPy.",
                   opts, nopts);
         return 0;
     }

@@ -157,7 +157,7 @@ int cmd_train(int argc, char **argv) {
         {"header", 0, OPT_FLAG, &df.header, NULL, "csv data: the first line is a header (default: detect)", 0},
         {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv data: the first line is data", 0},
         {"holdout", 0, OPT_INT, &holdout, "N", "keep the last N training examples out of training, for bnn calibrate (default 0)", 0},
-        {"output", 'o', OPT_STR, &output, "FILE", "write the trained model and its posterior here (.safetensors)", 0},
+        {"output", 'o', OPT_STR, &output, "FILE", "write the trained model and its posterior here (.safetensors; without it nothing is saved)", 0},
         {"checkpoint", 0, OPT_STR, &checkpoint, "FILE", "after every epoch, save the full training state here", 0},
         {"resume", 0, OPT_STR, &resume, "FILE", "continue the run saved in a checkpoint (its settings and data)", 0},
         {"stop-after", 0, OPT_INT, &stop_after, "N", "stop after epoch N (the schedule still spans --epochs); resume later", 0},
@@ -169,7 +169,7 @@ int cmd_train(int argc, char **argv) {
     bool help;
     int rc = cli_parse(argc, argv, opts, nopts, cmd, pos, 0, &npos, &help);
     if (help) {
-        cli_usage(stdout, cmd, "--data SPEC [--model SPEC] [--method NAME] [options] -o FILE",
+        cli_usage(stdout, cmd, "--data SPEC [--model SPEC] [--method NAME] [options] [-o FILE]",
                   "Trains a network and saves it (and, for ivon and mfvi, its Gaussian posterior\n"
                   "over the weights) as a safetensors file that `bnn eval` and PyTorch read.\n"
                   "IVON: Shen et al., ICML 2024; mean-field VI: Blundell et al., ICML 2015.",

@@ -273,8 +273,8 @@ int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int6
     return 0;
 }
 
-int cli_load_ood(const char *cmd, const char *spec, int64_t seed, const bnn_model *m,
-                 bnn_dataset **out) {
+int cli_load_ood(const char *cmd, const char *spec, int64_t seed, int64_t target_col,
+                 const bnn_model *m, bnn_dataset **out) {
     cli_data_flags of = {.data = spec, .target_col = -1, .seed = seed};
     const bool csv = !strncmp(spec, "csv:", 4);
     if (csv) of.target_col = BNN_CSV_NO_TARGET;
@@ -285,11 +285,12 @@ int cli_load_ood(const char *cmd, const char *spec, int64_t seed, const bnn_mode
     int rc = cli_load_data(cmd, &of, "test", npy ? BNN_TASK_REGRESSION : BNN_TASK_CLASSIFICATION,
                            false, out);
     if (!rc && csv && bnn_dataset_dim(*out) == bnn_model_input_dim(m) + 1) {
-        /* One column more than the model's inputs: a labelled file, its last column the target
-         * (read as a regression target, so any number is fine: only the inputs are used). */
+        /* One column more than the model's inputs: a labelled file, its target at the column
+         * the model was trained with (read as a regression target, so any number is fine: only
+         * the inputs are used). */
         bnn_dataset_free(*out);
         *out = NULL;
-        of.target_col = -1, of.task = "regression";
+        of.target_col = target_col, of.task = "regression";
         rc = cli_load_data(cmd, &of, "test", BNN_TASK_REGRESSION, false, out);
     }
     return rc;

@@ -484,4 +484,16 @@ python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/negseed.safetensor
 expect_fail "a negative bnn.seed" "bnn.seed is '-1', not a whole number >= 0" "$BNN" eval -m "$T/negseed.safetensors"
 expect_usage "a temperature below a double" "--temperature 4e-324 is too small for a double" "$BNN" eval -m "$T/map.safetensors" --temperature 4e-324
 
+# --ood CSV with a label column drops the column the model was trained with (it dropped the last
+# one, a feature, and scored the label as an input).
+awk 'BEGIN { srand(5); print "y,a,b"; for (i = 0; i < 60; i++) { a = rand(); b = rand(); printf "%d,%.4f,%.4f\n", (a + b > 1), a, b } }' >"$T/y0.csv"
+run "train on column 0" "$BNN" train --data "csv:$T/y0.csv" --target-col 0 --epochs 3 -q -o "$T/y0.safetensors"
+awk -F, 'NR > 1 { printf "%s,%.4f,%.4f\n", $1, 3 * $2, 3 * $3 }' "$T/y0.csv" | sed '1i y,a,b' >"$T/ood_y0.csv"
+cut -d, -f2,3 "$T/ood_y0.csv" >"$T/ood_ab.csv"
+run "eval --ood labelled at column 0" "$BNN" eval -m "$T/y0.safetensors" --ood "csv:$T/ood_y0.csv"
+awk '/^csv:.*ood_y0/ { print $2, $3 }' "$T/out" >"$T/ood_lab"
+run "eval --ood features only" "$BNN" eval -m "$T/y0.safetensors" --ood "csv:$T/ood_ab.csv"
+awk '/^csv:.*ood_ab/ { print $2, $3 }' "$T/out" >"$T/ood_feat"
+[ -s "$T/ood_lab" ] && cmp -s "$T/ood_lab" "$T/ood_feat" && ok || bad "OOD CSV label column: $(cat "$T/ood_lab") vs $(cat "$T/ood_feat")"
+
 cli_done
