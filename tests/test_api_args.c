@@ -118,6 +118,7 @@ static void test_hold_same_path(void) {
     CHECK_EQ_INT(bnn_write_file(a, "second", 6), 0);
     CHECK_EQ_INT(bnn_write_file(b, "b", 1), 0);
     CHECK(access(a, F_OK) != 0); /* nothing renamed before the commit */
+    CHECK_EQ_INT(bnn_check_output(a), 0); /* its probe must not take the held file's slot */
     CHECK_EQ_INT(bnn_output_commit(), 0);
     char buf[16] = {0};
     FILE *f = fopen(a, "rb");

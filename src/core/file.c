@@ -97,13 +97,19 @@ static bool holding;
 /* A slot for tmp (to be renamed over dst), or -1 when none is free or a name is too long (the
  * write then goes on without one: only a signal's clean-up misses it). A held file written again
  * keeps its slot: the new contents replace the old under the same temporary name. */
+static int slot_held(const char *tmp) {
+    for (int i = 0; i < SLOTS; i++)
+        if (slot_state[i] == SLOT_HELD && !strcmp(slot_tmp[i], tmp)) return i;
+    return -1;
+}
+
 static int slot_claim(const char *tmp, const char *dst) {
     if (strlen(tmp) >= SLOT_PATH || strlen(dst) >= SLOT_PATH) return -1;
-    for (int i = 0; i < SLOTS; i++)
-        if (slot_state[i] == SLOT_HELD && !strcmp(slot_tmp[i], tmp)) {
-            slot_state[i] = SLOT_WRITING;
-            return i;
-        }
+    const int held = slot_held(tmp);
+    if (held >= 0) {
+        slot_state[held] = SLOT_WRITING;
+        return held;
+    }
     for (int i = 0; i < SLOTS; i++)
         if (slot_state[i] == SLOT_FREE) {
             memcpy(slot_tmp[i], tmp, strlen(tmp) + 1);
@@ -170,14 +176,17 @@ int bnn_check_output(const char *path) {
                         dir, strerror(errno));
     else { /* access() can say yes where creating fails (/proc, a name too long): try it */
         char *tmp = tmp_name(target, "tmp"); /* the name the writer will use */
-        const int slot = tmp ? slot_claim(tmp, target) : -1; /* a signal removes it too */
-        int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600) : -1;
-        if (!tmp) rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
-        else if (fd < 0 && errno != EEXIST)
-            rc = bnn__error(BNN_EIO, "cannot write %s: cannot create a file in %s (%s)", path, dir,
-                            strerror(errno));
-        if (fd >= 0) close(fd), unlink(tmp);
-        slot_release(slot);
+        if (!tmp) {
+            rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
+        } else if (slot_held(tmp) < 0) { /* (a file held for a commit is written already) */
+            const int slot = slot_claim(tmp, target); /* a signal removes it too */
+            const int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+            if (fd < 0 && errno != EEXIST)
+                rc = bnn__error(BNN_EIO, "cannot write %s: cannot create a file in %s (%s)", path,
+                                dir, strerror(errno));
+            if (fd >= 0) close(fd), unlink(tmp);
+            slot_release(slot);
+        }
         free(tmp);
     }
     free(dir);
