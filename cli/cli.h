@@ -38,6 +38,9 @@ bool cli_seen(const cli_opt *opts, int nopts, const char *name);
  * idx: and npy: files (eval then reports no "test split"). */
 bool cli_one_split(const char *spec);
 
+/* Whether s ends with suffix, ignoring case (file name extensions). */
+bool cli_ends_with(const char *s, const char *suffix);
+
 /* An output's name for a report line: "the standard output" for "-". */
 const char *cli_out_name(const char *path);
 

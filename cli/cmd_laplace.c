@@ -22,7 +22,7 @@ static double now_s(void) {
  * on targets of scale 1e30 saved sigma 31, 146 or 2781 for 100, 1000 or 10000 steps, silently. */
 static void warn_unsettled(const bnn_laplace *la, const double *lay, int64_t nlay, int64_t steps,
                            bool noise, double lml) {
-    double gs = 0.0, gl[64], moved[64];
+    double gs = 0.0, gl[64] = {0}, moved[64]; /* (gradients stay 0 if lml refuses the point) */
     const double sig = bnn_laplace_sigma(la);
     if (!lay) {
         const double d = bnn_laplace_prior_prec(la);

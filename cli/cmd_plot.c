@@ -7,17 +7,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* Whether name ends as a raster or other non-SVG picture would: such a name would hold SVG. */
 static bool raster_name(const char *name) {
     static const char *const ext[] = {".png", ".jpg", ".jpeg", ".gif", ".pdf", ".eps", ".bmp",
                                       ".tif", ".tiff", ".webp"};
-    const size_t n = strlen(name);
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
-        const size_t k = strlen(ext[i]);
-        if (n >= k && !strcasecmp(name + n - k, ext[i])) return true;
-    }
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (cli_ends_with(name, ext[i])) return true;
     return false;
 }
 

@@ -5,14 +5,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <zlib.h>
-
-static bool ends_with(const char *s, const char *suffix) {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && !strcasecmp(s + a - b, suffix);
-}
 
 typedef enum { IN_CSV, IN_NPY, IN_IDX, IN_UNKNOWN } in_format;
 
@@ -25,8 +19,8 @@ typedef enum { IN_CSV, IN_NPY, IN_IDX, IN_UNKNOWN } in_format;
 static in_format input_format(const char *path) {
     struct stat sb;
     const bool csv_name =
-        ends_with(path, ".csv") || ends_with(path, ".csv.gz") || ends_with(path, ".txt");
-    const bool npy_name = ends_with(path, ".npy") || ends_with(path, ".npy.gz");
+        cli_ends_with(path, ".csv") || cli_ends_with(path, ".csv.gz") || cli_ends_with(path, ".txt");
+    const bool npy_name = cli_ends_with(path, ".npy") || cli_ends_with(path, ".npy.gz");
     /* Only a regular file can be read twice: a pipe's first bytes would be lost to the reader. */
     gzFile f = stat(path, &sb) == 0 && S_ISREG(sb.st_mode) ? gzopen(path, "rb") : NULL;
     if (!f) return npy_name ? IN_NPY : csv_name ? IN_CSV : IN_IDX; /* the reader says what failed */

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -381,6 +382,11 @@ bool cli_same_path(const char *a, const char *b) {
 bool cli_one_split(const char *spec) {
     if (!strncmp(spec, "idx:", 4) || !strncmp(spec, "npy:", 4)) return true;
     return !strncmp(spec, "csv:", 4) && !strchr(spec + 4, ',');
+}
+
+bool cli_ends_with(const char *s, const char *suffix) {
+    const size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcasecmp(s + a - b, suffix);
 }
 
 const char *cli_out_name(const char *path) {

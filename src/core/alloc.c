@@ -50,7 +50,9 @@ void *bnn__arena_push(bnn__arena *a, size_t bytes) {
 
 void bnn__arena_reset(bnn__arena *a) { a->used = 0; }
 
-double bnn__memory_limit(bool *limited) {
+/* BNN_MEMORY_LIMIT's value when set (*limited; −1 when it is not a size), else the physical
+ * memory, else 0. */
+static double memory_limit(bool *limited) {
     *limited = false;
     const char *env = getenv("BNN_MEMORY_LIMIT");
     if (env && *env) {
@@ -80,7 +82,7 @@ int bnn__byte_limit(const char *fn, double max_bytes, double *limit, char *what,
         return bnn__error(BNN_EINVAL, "%s: max_bytes must be positive, or 0 for the memory "
                           "limit (got %g)", fn, max_bytes);
     bool limited;
-    const double v = bnn__memory_limit(&limited);
+    const double v = memory_limit(&limited);
     if (v < 0.0)
         return bnn__error(BNN_EINVAL, "BNN_MEMORY_LIMIT is '%.40s', not a size (bytes, or a "
                           "number with K, M or G)", getenv("BNN_MEMORY_LIMIT"));

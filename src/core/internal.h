@@ -57,14 +57,11 @@ void bnn__free(void *p);
 
 /* Overflow-checked n*size for allocation sizes; returns 0 on overflow or negative n. */
 size_t bnn__bytes(int64_t n, size_t size);
-/* The memory bnn may use, in bytes: the environment's BNN_MEMORY_LIMIT (bytes, or with a K, M or
- * G suffix: a job's share of a node) when set, else this machine's physical memory; 0 when
- * neither can be told. Linux hands out memory it does not have and kills the process when the
- * pages are used; a size above this is refused up front instead. *limited says whether the
- * variable set it; −1 when it is set but not a size. */
-double bnn__memory_limit(bool *limited);
-/* The bytes a fit may allocate: max_bytes when positive, else (0) bnn__memory_limit's, else no
- * limit (INFINITY). what (len bytes) names it for a message: "the limit of 8 GiB",
+/* The bytes a fit may allocate: max_bytes when positive, else (0) the environment's
+ * BNN_MEMORY_LIMIT (bytes, or with a K, M or G suffix: a job's share of a node), else this
+ * machine's physical memory, else (neither can be told) no limit (INFINITY). Linux hands out
+ * memory it does not have and kills the process when the pages are used; a size above this is
+ * refused up front instead. what (len bytes) names it for a message: "the limit of 8 GiB",
  * "BNN_MEMORY_LIMIT's 1 KiB", "this machine's 23 GiB". BNN_EINVAL naming fn for a negative or NaN
  * max_bytes or a BNN_MEMORY_LIMIT that is not a size. */
 int bnn__byte_limit(const char *fn, double max_bytes, double *limit, char *what, size_t len);

@@ -496,9 +496,14 @@ double bnn_laplace_sigma(const bnn_laplace *la) { return la->sigma; }
 
 bnn_task bnn__laplace_task(const bnn_laplace *la) { return la->task; }
 
+/* A prior precision and σ the posterior can be evaluated at. */
+static bool prior_ok(double delta, double sigma) {
+    return delta > 0 && isfinite(delta) && sigma > 0 && isfinite(sigma);
+}
+
 static int check_prior(const bnn_laplace *la, const char *fn) {
     if (!la) return bnn__error(BNN_EINVAL, "%s: the posterior is NULL", fn);
-    if (!(la->delta > 0) || !isfinite(la->delta) || !(la->sigma > 0) || !isfinite(la->sigma))
+    if (!prior_ok(la->delta, la->sigma))
         return bnn__error(BNN_EINVAL, "%s: prior precision %g and σ %g must be positive and finite",
                           fn, la->delta, la->sigma);
     return 0;
@@ -522,7 +527,7 @@ double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, d
     }
     const bool reg = la->noise;
     if (!reg) sigma = 1.0;
-    if (!(prior_prec > 0) || !isfinite(prior_prec) || !(sigma > 0) || !isfinite(sigma)) {
+    if (!prior_ok(prior_prec, sigma)) {
         bnn__error(BNN_EINVAL, "bnn_laplace_lml: prior precision %g and σ %g must be positive "
                    "and finite", prior_prec, sigma);
         return NAN;
@@ -545,10 +550,6 @@ double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, d
 }
 
 double bnn_laplace_logdet(const bnn_laplace *la) {
-    if (!la) {
-        bnn__error(BNN_EINVAL, "bnn_laplace_logdet: the posterior is NULL");
-        return NAN;
-    }
     if (check_prior(la, "bnn_laplace_logdet")) return NAN;
     const double hf = 1.0 / (la->sigma * la->sigma);
     double s = 0;
@@ -727,9 +728,8 @@ double bnn_laplace_lml_layers(const bnn_laplace *la, const double *prior_precs, 
                    (long long)nlayers, la ? (long long)la->nlay : 0LL);
         return NAN;
     }
-    const double s = la->noise ? sigma : 1.0;
-    bool ok = s > 0 && isfinite(s);
-    for (int64_t l = 0; ok && l < nlayers; l++) ok = prior_precs[l] > 0 && isfinite(prior_precs[l]);
+    bool ok = true;
+    for (int64_t l = 0; ok && l < nlayers; l++) ok = prior_ok(prior_precs[l], la->noise ? sigma : 1.0);
     if (!ok) {
         bnn__error(BNN_EINVAL, "bnn_laplace_lml_layers: every prior precision and σ must be "
                    "positive and finite");

@@ -311,7 +311,7 @@ double bnn_mfvi_loss_ws(bnn_model *m, const float *mu, const float *rho, const f
     /* The loss returns a double, so invalid settings are reported as NaN with the detail in
      * bnn_last_error() rather than by asserting: they may come from a user's command line. */
     if (m && !batch_ok(m, b)) return NAN;
-    const bool cls = lik && (lik->kind == BNN_LIK_CATEGORICAL || lik->kind == BNN_LIK_BERNOULLI);
+    const bool cls = lik && bnn_lik_task(lik->kind) == BNN_TASK_CLASSIFICATION;
     if (!m || !mu || !rho || !x || !lik || !p || !rng || !grad_mu || !grad_rho || !work ||
         (cls ? !labels : !targets)) {
         bnn__error(BNN_EINVAL, "mean-field VI: a required argument is NULL");

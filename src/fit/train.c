@@ -226,22 +226,19 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
     const size_t mfvi_ws = me == BNN_METHOD_MFVI ? bnn_mfvi_workspace_bytes(m, tr->bs) : 0;
     /* With the weights themselves, which the model already holds. */
     const double need = (double)(narr + 1) * (double)tr->np * sizeof(float) + (double)mfvi_ws;
-    bool limited = false;
-    const double phys = bnn__memory_limit(&limited);
-    if (phys < 0.0) {
+    double limit;
+    char sl[80];
+    if ((rc = bnn__byte_limit("training", 0.0, &limit, sl, sizeof sl))) {
         free(tr);
-        return bnn__error(BNN_EINVAL, "BNN_MEMORY_LIMIT is '%.40s', not a size (bytes, or a "
-                          "number with K, M or G)", getenv("BNN_MEMORY_LIMIT"));
+        return rc;
     }
-    if (phys > 0.0 && need > phys) {
-        char sn[32], sp[32];
+    if (need > limit) {
+        char sn[32];
         bnn__format_bytes(sn, sizeof sn, need);
-        bnn__format_bytes(sp, sizeof sp, phys);
         rc = bnn__error(BNN_ENOMEM,
                         "%s training of %lld parameters needs about %s (the weights, the gradient "
-                        "and the optimizer's state), more than %s %s of memory",
-                        bnn_method_name(me), (long long)tr->np, sn,
-                        limited ? "BNN_MEMORY_LIMIT's" : "this machine's", sp);
+                        "and the optimizer's state), more than %s of memory",
+                        bnn_method_name(me), (long long)tr->np, sn, sl);
         free(tr);
         return rc;
     }
