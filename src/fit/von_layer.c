@@ -48,22 +48,22 @@ struct bnn_von_params bnn_von_default_params(void) {
 
 static int check_params(const struct bnn_von_params *p) {
     if (p->steps < 1 || p->steps > 100000)
-        return bnn__error(BNN_EINVAL, "VON: steps must be in [1, 100000] (got %lld)",
+        return bnn__error(BNN_EINVAL, "bnn_von_last_layer: steps must be in [1, 100000] (got %lld)",
                           (long long)p->steps);
     if (!(p->rho > 0.0 && p->rho <= 1.0))
-        return bnn__error(BNN_EINVAL, "VON: rho must be in (0, 1] (got %g)", p->rho);
+        return bnn__error(BNN_EINVAL, "bnn_von_last_layer: rho must be in (0, 1] (got %g)", p->rho);
     if (!(p->prior_prec > 0.0 && isfinite(p->prior_prec)))
         return bnn__error(BNN_EINVAL,
-                          "VON: the prior precision must be positive and finite "
+                          "bnn_von_last_layer: the prior precision must be positive and finite "
                           "(got %g)",
                           p->prior_prec);
     if (p->mc_samples < 0 || p->mc_samples > BNN_MAX_MC_SAMPLES)
-        return bnn__error(BNN_EINVAL, "VON: mc-samples must be in [0, %d] (got %lld)",
+        return bnn__error(BNN_EINVAL, "bnn_von_last_layer: mc-samples must be in [0, %d] (got %lld)",
                           BNN_MAX_MC_SAMPLES, (long long)p->mc_samples);
     if (!(p->sigma > 0.0 && isfinite(p->sigma)))
-        return bnn__error(BNN_EINVAL, "VON: sigma must be positive and finite (got %g)", p->sigma);
+        return bnn__error(BNN_EINVAL, "bnn_von_last_layer: sigma must be positive and finite (got %g)", p->sigma);
     if (p->batch_size < 0)
-        return bnn__error(BNN_EINVAL, "VON: batch size must be >= 0 (got %lld)",
+        return bnn__error(BNN_EINVAL, "bnn_von_last_layer: batch size must be >= 0 (got %lld)",
                           (long long)p->batch_size);
     return 0; /* max_bytes: bnn__byte_limit, before any pass */
 }
@@ -94,7 +94,7 @@ static int subset_grad(struct von_work *w, double *g, double *loss) {
                                       ds->targets ? ds->targets + start * ds->k : NULL, b,
                                       bnn_model_output_dim(w->m));
         if (!isfinite(l))
-            return bnn__error(BNN_EDIVERGED, "VON: the loss is not finite at the current weights");
+            return bnn__error(BNN_EDIVERGED, "the loss is not finite at the current weights");
         sum += l * (double)b;
         memset(w->grad, 0, (size_t)np * sizeof(float));
         bnn_model_backward(w->m, w->theta, w->dout, w->grad);
@@ -134,10 +134,10 @@ static int draw(struct von_work *w, const double *m, const double *Lc, double *e
     /* Lᵀ x = ε: with L lower in column-major, 'L', 'T' */
     lapack_int info = LAPACKE_dtrtrs(LAPACK_COL_MAJOR, 'L', 'T', 'N', (lapack_int)P, 1, Lc,
                                      (lapack_int)P, eps, (lapack_int)P);
-    if (info != 0) return bnn__error(BNN_EINVAL, "VON: the precision's triangular solve failed");
+    if (info != 0) return bnn__error(BNN_EINVAL, "the precision's triangular solve failed");
     for (int64_t i = 0; i < P; i++) {
         const float v = (float)(m[i] + eps[i]);
-        if (!isfinite(v)) return bnn__error(BNN_EDIVERGED, "VON: a weight sample is not finite");
+        if (!isfinite(v)) return bnn__error(BNN_EDIVERGED, "a weight sample is not finite");
         w->theta[w->off + i] = v;
     }
     return 0;
@@ -213,16 +213,16 @@ static int von_update(double *mn, double *Cn, double *Lc, const double *m, const
     bnn__blas_pin();
     if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)P, Lc, (lapack_int)P) != 0)
         return bnn__error(BNN_EINVAL,
-                          "VON step %lld: the new precision is not positive definite "
+                          "step %lld: the new precision is not positive definite "
                           "(a larger prior precision may help)",
                           (long long)t);
     if (LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', (lapack_int)P, 1, Lc, (lapack_int)P, mn,
                        (lapack_int)P) != 0)
-        return bnn__error(BNN_EINVAL, "VON step %lld: the precision's solve failed", (long long)t);
+        return bnn__error(BNN_EINVAL, "step %lld: the precision's solve failed", (long long)t);
     for (int64_t i = 0; i < P; i++) {
         mn[i] = m[i] - r * mn[i];
         if (!isfinite(mn[i]))
-            return bnn__error(BNN_EDIVERGED, "VON step %lld: the mean is not finite", (long long)t);
+            return bnn__error(BNN_EDIVERGED, "step %lld: the mean is not finite", (long long)t);
     }
     return 0;
 }
@@ -239,7 +239,7 @@ static double rel_change(const double *a, const double *b, int64_t P) {
 
 int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
                        const struct bnn_von_params *p, struct bnn_von_result *res) {
-    if (!out || !m || !ds || !p) return bnn__error(BNN_EINVAL, "VON: NULL argument");
+    if (!out || !m || !ds || !p) return bnn__error(BNN_EINVAL, "bnn_von_last_layer: NULL argument");
     *out = NULL;
     if (res) memset(res, 0, sizeof *res);
     int rc = check_params(p);
@@ -249,7 +249,7 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     int64_t w_off, w_shape[2], b_off, b_len;
     if (strcmp(bnn_model_layer_kind(m, L), "linear") != 0 ||
         bnn_model_layer_tensors(m, L, &w_off, w_shape, &b_off, &b_len) != 0)
-        return bnn__error(BNN_EINVAL, "VON: model %s does not end with a Linear layer",
+        return bnn__error(BNN_EINVAL, "model %s does not end with a Linear layer",
                           bnn_model_spec(m));
     const int64_t K = w_shape[0], in = w_shape[1], P = K * in + b_len;
     BNN_ASSERT(b_off == w_off + K * in && b_len == K);
@@ -260,11 +260,11 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
                         (L > 0 ? (double)ds->n * (double)in * sizeof(float) : 0.0);
     double limit;
     char sl[80], sn[32];
-    if ((rc = bnn__byte_limit("VON", p->max_bytes, &limit, sl, sizeof sl))) return rc;
+    if ((rc = bnn__byte_limit("bnn_von_last_layer", p->max_bytes, &limit, sl, sizeof sl))) return rc;
     if (!(need <= limit)) {
         bnn__format_bytes(sn, sizeof sn, need);
         return bnn__error(BNN_ENOMEM,
-                          "VON: a full covariance over the last layer's %lld parameters needs "
+                          "a full covariance over the last layer's %lld parameters needs "
                           "%s, more than %s", (long long)P, sn, sl);
     }
     if ((rc = bnn__check_data(m, ds))) return rc; /* named against m, before any work */
@@ -311,7 +311,7 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     if (!C || !Cn || !H || !Lc || (!delta_method && !Hs) || !mean || !mn || !g || !gs || !eps ||
         !e32 || !w.theta || !w.grad || !w.dout) {
         rc =
-            bnn__error(BNN_ENOMEM, "VON: cannot allocate its work arrays (P = %lld)", (long long)P);
+            bnn__error(BNN_ENOMEM, "cannot allocate its work arrays (P = %lld)", (long long)P);
         goto done;
     }
     memcpy(w.theta, bnn_model_cparams(w.m), (size_t)np * sizeof(float));
@@ -331,7 +331,7 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     bnn__blas_pin();
     if (!delta_method &&
         LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)P, Lc, (lapack_int)P) != 0) {
-        rc = bnn__error(BNN_EINVAL, "VON: the starting precision is not positive definite (a "
+        rc = bnn__error(BNN_EINVAL, "the starting precision is not positive definite (a "
                                     "larger prior precision may help)");
         goto done;
     }
@@ -363,7 +363,7 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
                 rc = 0;
                 if (tries == 40) {
                     rc = bnn__error(BNN_EDIVERGED,
-                                    "VON step %lld: no step size lowered the "
+                                    "step %lld: no step size lowered the "
                                     "loss plus the prior",
                                     (long long)t);
                     goto done;

@@ -508,7 +508,19 @@ int bnn_posterior_load(bnn_posterior **out, const bnn_model *m, const bnn_st *st
     const char *kind = bnn_st_meta(st, "bnn.posterior");
     const int64_t n = bnn_model_nparams(m);
     bnn_posterior_kind k = BNN_POSTERIOR_POINT;
-    if (kind && !strcmp(kind, "laplace")) return load_laplace(out, m, st);
+    if (kind && !strcmp(kind, "laplace")) {
+        /* bnn von stores its full-covariance Gaussian in the Laplace layout (bnn.method von):
+         * its errors name the posterior the user made. */
+        int rc = load_laplace(out, m, st);
+        const char *meth = bnn_st_meta(st, "bnn.method"), *prefix = "Laplace posterior";
+        const size_t np = strlen(prefix);
+        if (rc && meth && !strcmp(meth, "von") && !strncmp(bnn_last_error(), prefix, np)) {
+            char rest[1024];
+            snprintf(rest, sizeof rest, "%s", bnn_last_error() + np);
+            rc = bnn__error(rc, "VON posterior%s", rest);
+        }
+        return rc;
+    }
     if (kind && !strcmp(kind, "diag")) k = BNN_POSTERIOR_DIAG;
     else if (kind && strcmp(kind, "point"))
         return bnn__error(BNN_EFORMAT, "bnn.posterior is '%s', expected point, diag or laplace",
