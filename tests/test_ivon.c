@@ -173,10 +173,13 @@ static double normwise_f(const float *c, const float *r, int64_t n) {
  *   as the official implementation does), followed by a draw at the same position, whose θ it
  *   must reproduce bit for bit from its own m and h (resuming relies on this);
  * - neither depends on the thread count. */
-static void test_fused_path(void) {
+static void test_fused_path(bool flags_on) {
     const int64_t n = 100003;
     struct bnn_ivon_params p = bnn_ivon_default_params();
     p.ess = 5000, p.lr = 0.3f, p.hess_init = 0.2f, p.weight_decay = 1e-3f, p.clip_radius = 0.05f;
+    /* The one-sample trainer takes this path whatever rescale_lr and debias say; without the
+     * clip, so that every weight's step shows them. */
+    if (!flags_on) p.rescale_lr = false, p.debias = false, p.clip_radius = INFINITY;
     float *m1 = malloc(n * 4), *h1 = malloc(n * 4), *g1 = calloc(n, 4), *m2 = malloc(n * 4);
     float *h2 = malloc(n * 4), *g2 = calloc(n, 4), *e = malloc(n * 4), *gb = malloc(n * 4);
     float *ge = malloc(n * 4), *e2 = malloc(n * 4), *t1 = malloc(n * 4), *t2 = malloc(n * 4);
@@ -216,7 +219,8 @@ static void test_fused_path(void) {
         bnn_ivon_sample(t1, m1, h1, e, n, &p);
         worst = fmax(worst, normwise_f(t2, t1, n));
     }
-    printf("fused IVON step vs bnn_ivon_step: worst norm-wise error %.2e\n", worst);
+    printf("fused IVON step vs bnn_ivon_step (rescale_lr, debias %s): worst norm-wise error "
+           "%.2e\n", flags_on ? "on" : "off", worst);
     CHECK(worst < 1e-5);
     /* one thread against two: the same bits */
     float *m3 = malloc(n * 4), *h3 = malloc(n * 4), *g3 = malloc(n * 4), *t4 = malloc(n * 4);
@@ -242,7 +246,8 @@ static void test_fused_path(void) {
 }
 
 int main(void) {
-    test_fused_path();
+    test_fused_path(true);
+    test_fused_path(false);
     test_closed_form();
     replay("case_A.safetensors", "mlp:5-16-3:tanh", false);
     replay("case_B.safetensors", "mlp:5-16-3:tanh", false);

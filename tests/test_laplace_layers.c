@@ -6,7 +6,8 @@
  *  2. distinct δ_l: lml equals a dense computation log_lik − ½[log det(H + D) − Σ P_l log δ_l +
  *     Σ δ_l ‖θ_l‖²] from the fixture's dense H (LAPACK Cholesky in the test);
  *  3. ∂lml/∂log δ_l against central differences;
- *  4. optimize_layers ends at least as high as the scalar optimum, with a small gradient;
+ *  4. optimize_layers ends at least as high as the scalar optimum, with a small gradient, and
+ *     with one group takes the scalar optimiser's steps;
  *  5. GLM f_var with distinct δ_l equals J (H + D)⁻¹ Jᵀ with J from back-propagation;
  *  6. errors: lowrank BNN_EUNSUPPORTED, wrong nlayers or δ ≤ 0 BNN_EINVAL. */
 #include "check.h"
@@ -136,6 +137,20 @@ static double dense_logdet(double *inv, const double *Hd, const double *dl, int6
     return s;
 }
 
+/* With one group the per-layer optimiser is the scalar one: the same Adam from the same start,
+ * step for step (the end points alone would not show a wrong step: both reach the optimum). */
+static void one_group_steps(bnn_laplace *la, int64_t P, const char *file) {
+    const int64_t one[1] = {P};
+    REQUIRE(bnn__laplace_set_layout(la, 1, one) == 0);
+    REQUIRE(bnn_laplace_optimize(la, 5) == 0);
+    const double ds = bnn_laplace_prior_prec(la), ss = bnn_laplace_sigma(la);
+    REQUIRE(bnn_laplace_optimize_layers(la, 5) == 0);
+    double d1;
+    REQUIRE(bnn_laplace_prior_layers(la, &d1, 1) == 0);
+    report(0, file, "one group, 5 Adam steps: δ vs scalar", rel(d1, ds), 1e-12);
+    report(0, file, "one group, 5 Adam steps: σ vs scalar", rel(bnn_laplace_sigma(la), ss), 1e-12);
+}
+
 static void layers_case(const char *file, const char *hs) {
     bnn_st *st = open_fixture(file);
     int64_t P;
@@ -154,6 +169,7 @@ static void layers_case(const char *file, const char *hs) {
     }
     /* Files written before the prior had one δ per tensor group a Linear layer's weight and bias
      * (60 and 39 here): still a valid layout, for kron too. */
+    one_group_steps(la, P, file);
     const int64_t old[2] = {60, 39};
     REQUIRE(bnn__laplace_set_layout(la, 2, old) == 0);
     REQUIRE(bnn__laplace_set_layout(la, NL, SIZES) == 0);
@@ -375,8 +391,9 @@ static void reg_case(const char *file, bool kron) {
     }
     bnn_laplace *la;
     REQUIRE(bnn__laplace_new_f64(&la, c, mean, BNN_TASK_REGRESSION) == 0);
+    one_group_steps(la, P, file);
     const int64_t sizes[4] = {16, 16, 16, 1};
-    if (!kron) REQUIRE(bnn__laplace_set_layout(la, 4, sizes) == 0);
+    REQUIRE(bnn__laplace_set_layout(la, 4, sizes) == 0); /* kron: its blocks, as it began */
     REQUIRE(bnn_laplace_nlayers(la) == 4);
     const double dl[4] = {0.5, 2.0, 0.8, 4.0}, sg = 0.3, h = 1e-5;
     double gs;

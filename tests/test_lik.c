@@ -562,6 +562,13 @@ static void test_bernoulli_predictive(void) {
     CHECK(maxv > 1.0);          /* wide enough that the link matters */
     CHECK(max_se > 1e-4);       /* and the draws vary */
     CHECK(worst_probit < 0.02); /* the probit approximation's known accuracy */
+    /* A temperature divides the linearised logit by T: its mean by T, its variance by T². */
+    pp.link_samples = 0, pp.temperature = 2.0;
+    REQUIRE(bnn_laplace_predict(la, mb, x, n, BNN_TASK_CLASSIFICATION, &pp, pb, NULL, NULL, NULL) ==
+            0);
+    for (int64_t i = 0; i < n; i++)
+        CHECK_NEAR(pb[2 * i + 1], 1 / (1 + exp(-(fm[i] / 2) / sqrt(1 + PI * (fv[i] / 4) / 8))),
+                   1e-12);
     bnn_laplace_free(la);
     bnn_model_free(mb), bnn_model_free(mc), bnn_dataset_free(ds);
 }

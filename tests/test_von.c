@@ -107,6 +107,9 @@ static void test_d1_conjugate(void) {
  * with ρ = 1 must satisfy the posterior's defining equations exactly, S' = H + S0 and
  * S' m' = Xᵀy/σ² + S0 m0; the posterior must be a fixed point of further steps (any ρ); and a
  * second step with ρ = 1 from elsewhere must land on the same place. */
+static double lml_nxn(const double *X, const double *y, int64_t n, int64_t d, double alpha,
+                      double s2);
+
 static void test_d3_steps(void) {
     enum { N = 6, D = 3 };
     const double X[N * D] = {1, 0.5, -1,   1, -1.5, 0.2, 1, 2.0, 0.7,
@@ -183,6 +186,9 @@ static void test_d3_steps(void) {
     CHECK_EQ_INT(bnn_blr_fit(mf, Pf, Cf, &res, X, y, N, D, alpha, s2), 0);
     CHECK_ARR(miso, mf, D, 1e-13, "d=3: rho=1 step == bnn_blr_fit (mean)");
     CHECK_ARR(Sq, Pf, D * D, 1e-15, "d=3: rho=1 step == bnn_blr_fit (precision)");
+    /* The evidence against the n x n form, at alpha != 1 and d > 1 (the other cases have one or
+     * the other: (d/2) log alpha is visible only here). */
+    CHECK_REL(res.log_marginal_likelihood, lml_nxn(X, y, N, D, alpha, s2), 1e-12, 1e-300);
     /* The covariance is the inverse of the precision: P C = I. */
     double PC[D * D], I3[D * D] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
     for (int i = 0; i < D; i++)
