@@ -1207,7 +1207,38 @@ static void test_fmnist_installed(void) {
     bnn_dataset_free(ds);
 }
 
+/* bnn_dataset_slice copies rows [lo, hi): features, labels or every target column of them, the
+ * classes and the image shape (the CLI's hold-out splits are slices from lo > 0). */
+static void test_slice(void) {
+    bnn_dataset *r, *s;
+    REQUIRE(bnn_dataset_new(&r, BNN_TASK_REGRESSION, 4, 2, 3, 0) == 0);
+    for (int i = 0; i < 8; i++) bnn_dataset_x(r)[i] = (float)i;
+    for (int i = 0; i < 12; i++) bnn_dataset_targets(r)[i] = 100.0f + (float)i;
+    REQUIRE(bnn_dataset_slice(&s, r, 1, 3) == 0);
+    CHECK_EQ_INT(bnn_dataset_n(s), 2);
+    CHECK_EQ_INT(bnn_dataset_outputs(s), 3);
+    for (int i = 0; i < 4; i++) CHECK(bnn_dataset_cx(s)[i] == (float)(2 + i));
+    for (int i = 0; i < 6; i++) CHECK(bnn_dataset_ctargets(s)[i] == 100.0f + (float)(3 + i));
+    bnn_dataset_free(s), bnn_dataset_free(r);
+    REQUIRE(bnn_dataset_new(&r, BNN_TASK_CLASSIFICATION, 5, 4, 0, 7) == 0);
+    const int64_t shape[3] = {1, 2, 2};
+    bnn_dataset_set_image_shape(r, shape);
+    for (int i = 0; i < 5; i++) bnn_dataset_labels(r)[i] = i + 1;
+    for (int i = 0; i < 20; i++) bnn_dataset_x(r)[i] = (float)i;
+    REQUIRE(bnn_dataset_slice(&s, r, 2, 5) == 0);
+    int64_t sh[3];
+    bnn_dataset_image_shape(s, sh);
+    CHECK(sh[0] == 1 && sh[1] == 2 && sh[2] == 2);
+    CHECK_EQ_INT(bnn_dataset_outputs(s), 7);
+    for (int i = 0; i < 3; i++) CHECK_EQ_INT(bnn_dataset_clabels(s)[i], 3 + i);
+    for (int i = 0; i < 12; i++) CHECK(bnn_dataset_cx(s)[i] == (float)(8 + i));
+    CHECK_EQ_INT(bnn_dataset_slice(&s, r, 3, 3), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_dataset_slice(&s, r, 0, 6), BNN_EINVAL);
+    bnn_dataset_free(r);
+}
+
 int main(void) {
+    test_slice();
     test_dataset_object();
     test_gather();
     test_permutation();

@@ -428,22 +428,25 @@ static void test_glm_in_caller_team(void) {
 
 static void test_sampling(void) {
     bnn_model *m;
-    REQUIRE(bnn_model_new(&m, "mlp:3-2") == 0); /* one Linear(3, 2): P = 8, for kron's blocks */
-    const int64_t P = 8, S = 200000;
+    /* One Linear(3, 3): P = 12, for kron's blocks. Three outputs, so that the output factor's
+     * eigenvectors are not a symmetric matrix (a 2 x 2 one can be, and then using it transposed
+     * went unseen). */
+    REQUIRE(bnn_model_new(&m, "mlp:3-3") == 0);
+    const int64_t P = 12, S = 200000;
     uint64_t seed = 99;
-    double mean[8];
+    double mean[12];
     for (int i = 0; i < P; i++)
         mean[i] = urand(&seed);
     for (int st = 0; st < 3; st++) {
-        bnn_curv *c = random_curv(m, (bnn_hessian)st, 0, P, 2, &seed);
+        bnn_curv *c = random_curv(m, (bnn_hessian)st, 0, P, 3, &seed);
         bnn_laplace *la;
         REQUIRE(bnn__laplace_new_f64(&la, c, mean, BNN_TASK_REGRESSION) == 0);
         bnn_laplace_set_prior(la, 0.5, 0.7);
-        double Pd[64], Sig[64], sum[8] = {0}, sq[64] = {0};
+        double Pd[144], Sig[144], sum[12] = {0}, sq[144] = {0};
         REQUIRE(bnn_laplace_precision_dense(la, Pd) == 0);
         spd_inverse(Sig, Pd, P, NULL);
         bnn_rng rng = bnn_rng_make(5, 0);
-        float th[8];
+        float th[12];
         int rc = 0;
         for (int64_t s = 0; s < S && !rc; s++) {
             rc = bnn_laplace_sample(la, &rng, th);

@@ -839,7 +839,41 @@ static void test_bad_labels(void) {
     CHECK(isfinite(loss_at(BNN_LIK_CATEGORICAL, f, (const int32_t[2]){1, 0}, NULL, 2, 2)));
 }
 
+/* Gaussian GLM with two targets: target j's variance is f_var[j, j] + σ² (the diagonal of each
+ * example's 2 x 2 block), its mean f_mu[j]. One target alone would not tell the diagonal from
+ * the other entries. */
+static void test_two_target_predictive(void) {
+    bnn_model *m = lik_model("mlp:2-5-2:tanh", BNN_LIK_GAUSSIAN, 4);
+    const int64_t n = 30;
+    bnn_dataset *ds;
+    REQUIRE(bnn_dataset_new(&ds, BNN_TASK_REGRESSION, n, 2, 2, 0) == 0);
+    float *x = bnn_dataset_x(ds), *y = bnn_dataset_targets(ds);
+    bnn_rng r = bnn_rng_make(8, 1);
+    bnn_rng_normal(&r, x, 2 * n);
+    for (int64_t i = 0; i < n; i++)
+        y[2 * i] = sinf(x[2 * i]), y[2 * i + 1] = 0.5f * x[2 * i + 1] - 0.2f * x[2 * i];
+    bnn_laplace *la = fit_laplace(m, ds, BNN_TASK_REGRESSION, 0.5);
+    bnn_laplace_set_prior(la, 0.5, 0.7);
+    double fm[60], fv[120], mean[60], var[60];
+    REQUIRE(bnn_laplace_glm(la, m, x, n, fm, fv) == 0);
+    struct bnn_predict_params pp = bnn_predict_default_params();
+    pp.sigma = 0.7;
+    REQUIRE(bnn_laplace_predict(la, m, x, n, BNN_TASK_REGRESSION, &pp, NULL, NULL, mean, var) ==
+            0);
+    double off = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < 2; j++) {
+            CHECK_NEAR(mean[2 * i + j], fm[2 * i + j], 1e-12);
+            CHECK_NEAR(var[2 * i + j], fv[(2 * i + j) * 2 + j] + 0.49, 1e-12);
+            off = fmax(off, fabs(fv[4 * i + 3] - fv[4 * i + 1]));
+        }
+    CHECK(off > 1e-2); /* the diagonal differs from the off-diagonal */
+    bnn_laplace_free(la);
+    bnn_model_free(m), bnn_dataset_free(ds);
+}
+
 int main(void) {
+    test_two_target_predictive();
     test_bad_labels();
     test_gradients();
     test_bernoulli_is_softmax();

@@ -3,6 +3,7 @@
 #include "check.h"
 #include "core/internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* E[softmax([f, 0])_0] for f ~ N(mu, v), i.e. E[sigmoid(f)], by 40-point Gauss–Hermite
@@ -162,7 +163,42 @@ static void test_laplace_suffix(void) {
     bnn_model_free(m);
 }
 
+/* A diagonal posterior's sample is m + σ ⊙ ε with ε standard normal: the standardised draws of
+ * 200,000 weights (half at σ = 0.3, half at σ = 2) have mean 0 and variance 1 in each half (the
+ * tolerances are about 6 standard errors). Its std summary is the min, mean and max of σ. */
+static void test_diag_posterior(void) {
+    const int64_t n = 200000;
+    bnn_posterior *q;
+    REQUIRE(bnn_posterior_new(&q, BNN_POSTERIOR_DIAG, n) == 0);
+    float *m = bnn_posterior_mean(q), *sd = bnn_posterior_std(q);
+    for (int64_t i = 0; i < n; i++) m[i] = (float)(i % 7) - 3.0f, sd[i] = i < n / 2 ? 0.3f : 2.0f;
+    float *th = malloc((size_t)n * sizeof *th);
+    REQUIRE(th != NULL);
+    bnn_rng rng = bnn_rng_make(11, 3);
+    REQUIRE(bnn_posterior_sample(q, &rng, th) == 0);
+    for (int h = 0; h < 2; h++) {
+        double s1 = 0, s2 = 0;
+        for (int64_t i = h * n / 2; i < (h + 1) * n / 2; i++) {
+            const double z = ((double)th[i] - m[i]) / sd[i];
+            s1 += z, s2 += z * z;
+        }
+        const double mean = s1 / (n / 2), var = s2 / (n / 2) - mean * mean;
+        CHECK_NEAR(mean, 0.0, 0.015);
+        CHECK_NEAR(var, 1.0, 0.03);
+    }
+    free(th);
+    bnn_posterior_free(q);
+    REQUIRE(bnn_posterior_new(&q, BNN_POSTERIOR_DIAG, 3) == 0);
+    sd = bnn_posterior_std(q);
+    sd[0] = 2.0f, sd[1] = 3.0f, sd[2] = 1.0f;
+    double lo, mean, hi;
+    bnn_posterior_std_summary(q, &lo, &mean, &hi);
+    CHECK(lo == 1.0 && mean == 2.0 && hi == 3.0);
+    bnn_posterior_free(q);
+}
+
 int main(void) {
+    test_diag_posterior();
     test_mc_link();
     test_model_average();
     test_laplace_suffix();

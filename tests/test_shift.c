@@ -608,7 +608,38 @@ static void test_fmnist_installed(void) {
     bnn_dataset_free(plain), bnn_dataset_free(rot);
 }
 
+/* Bilinear interpolation reproduces a linear function exactly, so a rotated plane
+ * f(x, y) = 0.3x − 0.7y + 2 must equal f at each output pixel's source point R(−θ)(p − c) + c
+ * wherever that point lies inside the grid. The source here comes from sin and cos in radians,
+ * independently of the library's reduction to a quadrant; the angles cover all four quadrants
+ * away from the multiples of 90° (where sine or cosine vanishes and a sign slip hides). */
+static void test_rotate_plane(void) {
+    enum { H = 9, W = 11 };
+    float in[H * W], out[H * W];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) in[y * W + x] = (float)(0.3 * x - 0.7 * y + 2.0);
+    const double angles[] = {30, 120, 210, 300, -60, -150, 100, 250, 400, -290};
+    const double cx = 0.5 * (W - 1), cy = 0.5 * (H - 1);
+    for (size_t a = 0; a < sizeof angles / sizeof angles[0]; a++) {
+        bnn__image_rotate(out, in, H, W, angles[a]);
+        const double t = angles[a] * 3.14159265358979323846 / 180.0, s = sin(t), c = cos(t);
+        int checked = 0;
+        double worst = 0;
+        for (int r = 0; r < H; r++)
+            for (int col = 0; col < W; col++) {
+                const double x = col - cx, y = r - cy;
+                const double xs = cx + c * x - s * y, ys = cy + s * x + c * y;
+                if (xs < 0 || xs > W - 1 || ys < 0 || ys > H - 1) continue;
+                worst = fmax(worst, fabs(out[r * W + col] - (0.3 * xs - 0.7 * ys + 2.0)));
+                checked++;
+            }
+        if (!(worst < 1e-5)) fprintf(stderr, "rotate %g: worst error %.3g\n", angles[a], worst);
+        CHECK(worst < 1e-5 && checked > 40);
+    }
+}
+
 int main(void) {
+    test_rotate_plane();
     test_rotate_identity();
     test_rotate_quarter();
     test_rotate_half();

@@ -478,7 +478,38 @@ static void test_ivon(void) {
     bnn_dataset_free(tr), bnn_dataset_free(te);
 }
 
+/* Dropout draws fresh masks every epoch (the stream is BNN_STREAM_DROPOUT + epoch). Four equal
+ * rows, so the shuffle cannot change a loss, and a learning rate too small to move a float
+ * weight: the epochs' mean losses then differ only through their masks. */
+static int record_epochs(void *ctx, int64_t epoch, int64_t step, int64_t steps, double loss,
+                         bool epoch_done) {
+    (void)step, (void)steps;
+    if (epoch_done && epoch < 3) ((double *)ctx)[epoch] = loss;
+    return 0;
+}
+
+static void test_dropout_epochs(void) {
+    bnn_dataset *ds;
+    REQUIRE(bnn_dataset_new(&ds, BNN_TASK_REGRESSION, 4, 2, 1, 0) == 0);
+    for (int i = 0; i < 4; i++) {
+        bnn_dataset_x(ds)[2 * i] = 0.5f, bnn_dataset_x(ds)[2 * i + 1] = -0.3f;
+        bnn_dataset_targets(ds)[i] = 1.0f;
+    }
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:2-32-1:relu:dropout=0.5") == 0);
+    bnn_model_init(m, 3);
+    struct bnn_train_params p = bnn_train_default_params();
+    p.method = BNN_METHOD_SGD, p.lr = 1e-30f, p.epochs = 3, p.batch_size = 4;
+    double loss[3] = {0, 0, 0};
+    p.progress = record_epochs, p.progress_ctx = loss;
+    REQUIRE(bnn_train(m, ds, &p) == 0);
+    CHECK(loss[0] != loss[1] && loss[1] != loss[2] && loss[0] != loss[2]);
+    bnn_model_free(m);
+    bnn_dataset_free(ds);
+}
+
 int main(void) {
+    test_dropout_epochs();
     test_diverge_step();
     test_ivon_reference();
     test_resume();
