@@ -19,6 +19,15 @@ validate "$T/ivon.json"
 svg_ok "$T/rel.svg"
 run "eval map json" "$BNN" eval -m "$T/map.safetensors" --json "$T/map.json"
 validate "$T/map.json"
+# eval's OOD numbers, recomputed from predict's per-example scores of the same inputs: AUROC with
+# the OOD set as positives (for the entropy and for 1 - max prob), AUPR, the mean OOD entropy.
+run "eval map ood" "$BNN" eval -m "$T/map.safetensors" --ood noise:2:500 --json "$T/mapood.json"
+run "predict map test" "$BNN" predict -m "$T/map.safetensors" --data moons -o "$T/map_in.csv"
+run "predict map noise" "$BNN" predict -m "$T/map.safetensors" --data noise:2:500 -o "$T/map_ood.csv"
+run "OOD numbers recomputed" /usr/bin/python3 "$HERE/ood_check.py" "$T/mapood.json" "$T/map_in.csv" "$T/map_ood.csv"
+auroc=$(/usr/bin/python3 -c "import json, sys; print('%.4f' % json.load(open(sys.argv[1]))['ood'][0]['auroc']['entropy'])" "$T/mapood.json")
+run "compare map ood" "$BNN" compare -m "$T/map.safetensors" --ood noise:2:500
+grep -q "^OOD AUROC, noise:2:500  *$auroc$" "$T/out" && ok || bad "compare's OOD AUROC is eval's $auroc: $(grep AUROC "$T/out")"
 run "compare" "$BNN" compare -m "$T/map.safetensors" -m "$T/ivon.safetensors" --samples 4 --ood noise:2:300
 grep -q "^moons" "$T/out" && grep -q "OOD AUROC, noise:2:300" "$T/out" && ok || bad "compare table"
 grep -q "^moons  *adamw  *ivon$" "$T/out" && ! grep -q "safetensors" "$T/out" && ok || bad "compare: columns of distinct methods are named by method alone"
@@ -40,6 +49,25 @@ run "predict csv input" "$BNN" predict -m "$T/map.safetensors" --input "$T/in.cs
 run "calibrate" "$BNN" calibrate -m "$T/map.safetensors" -o "$T/cal.safetensors"
 grep -q "^temperature" "$T/out" && ok || bad "calibrate prints the temperature"
 grep -q "stopped at its" "$T/err" && bad "a note for a temperature inside the bounds" || ok
+# The held-out examples are the training file's last rows: calibrating on those rows given as
+# --data fits the same temperature.
+/usr/bin/python3 - "$T/blob.csv" "$T/blob_val.csv" <<'PY'
+import random, sys
+random.seed(5)
+with open(sys.argv[1], "w") as f, open(sys.argv[2], "w") as g:
+    f.write("x,y,label\n"), g.write("x,y,label\n")
+    for i in range(400):
+        c = random.randrange(2)
+        line = "%.5f,%.5f,%d\n" % (random.gauss(1.2 * c, 1), random.gauss(-0.8 * c, 1), c)
+        f.write(line)
+        if i >= 300: g.write(line)
+PY
+run "train blobs" "$BNN" train --data "csv:$T/blob.csv" --epochs 20 --holdout 100 -q -o "$T/blob.safetensors"
+run "calibrate held out" "$BNN" calibrate -m "$T/blob.safetensors" -o "$T/blob_c1.safetensors"
+t1=$(awk '/^temperature/ {print $2}' "$T/out")
+run "calibrate on those rows" "$BNN" calibrate -m "$T/blob.safetensors" --data "csv:$T/blob_val.csv" -o "$T/blob_c2.safetensors"
+t2=$(awk '/^temperature/ {print $2}' "$T/out")
+[ -n "$t1" ] && [ "$t1" = "$t2" ] && ok || bad "held-out rows: temperature '$t1' against '$t2' on the last 100 rows"
 run "eval calibrated" "$BNN" eval -m "$T/cal.safetensors" --json "$T/cal.json"
 grep -q "temperature" "$T/out" && ok || bad "eval applies the temperature"
 validate "$T/cal.json"
@@ -68,6 +96,10 @@ run "plot sine" "$BNN" plot -m "$T/sine.safetensors" -o "$T/sine.svg"
 svg_ok "$T/sine.svg"
 run "eval sine json" "$BNN" eval -m "$T/sine.safetensors" --json "$T/sine.json"
 validate "$T/sine.json"
+# predict's regression columns: mean, then variance (a point estimate's is the noise, 0.1^2).
+run "predict sine" "$BNN" predict -m "$T/sine.safetensors" --data sine-gap -o "$T/sine.csv"
+[ "$(awk -F, 'NR > 1 { print $2 }' "$T/sine.csv" | sort -u)" = 0.01 ] && \
+  [ "$(awk -F, 'NR > 1 { print $1 }' "$T/sine.csv" | sort -u | wc -l)" -gt 100 ] && ok || bad "predict sine: mean,var columns: $(head -3 "$T/sine.csv")"
 
 # --- a rotation sweep on images (a small model on Fashion-MNIST, one epoch)
 if [ -d "${BNN_FMNIST_DIR:-/usr/share/datasets/fashion-mnist}" ]; then
@@ -75,6 +107,14 @@ if [ -d "${BNN_FMNIST_DIR:-/usr/share/datasets/fashion-mnist}" ]; then
   run "eval shift" "$BNN" eval -m "$T/fm.safetensors" --shift rot --ood fmnist:flip --json "$T/fm.json" --plot "$T/shift.svg"
   [ "$(grep -c '°' "$T/out")" -eq 13 ] && ok || bad "13 rotation rows"
   validate "$T/fm.json"
+  # The sweep rotates the split asked for: at 0 degrees it is that split's own report.
+  run "eval shift, train split" "$BNN" eval -m "$T/fm.safetensors" --split train --shift rot --json "$T/fmtr.json"
+  /usr/bin/python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+z = [r for r in d['shift'] if r['rotation'] == 0][0]
+sys.exit(not (d['split'] == 'train' and abs(z['accuracy'] - d['accuracy']) < 1e-9 and abs(z['nll'] - d['nll']) < 1e-9))" "$T/fmtr.json" \
+    && ok || bad "the train split's sweep at 0 degrees is not its report"
   svg_ok "$T/shift.svg"
 else
   echo "note: Fashion-MNIST not installed; shift sweep skipped" >&2

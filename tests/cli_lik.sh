@@ -31,6 +31,9 @@ run "predict bernoulli" "$BNN" predict -m "$T/b.safetensors" --data moons -o "$T
 awk -F, 'NR > 1 { s = $1 + $2; if (s < 0.99999 || s > 1.00001 || ($2 > 0.5) != $3) bad = 1 } END { exit bad }' "$T/b.csv" && ok || bad "two probabilities that sum to 1 and their argmax"
 run "calibrate bernoulli" "$BNN" calibrate -m "$T/b.safetensors" -o "$T/bc.safetensors"
 grep -q "^temperature" "$T/out" && ok || bad "a temperature for the bernoulli model"
+# The fitted temperature lowers the validation NLL, well below the log 2 of a coin.
+awk '/^validation/ { found = 1; if (!($5 + 0 <= $3 + 0 && $5 + 0 < 0.5)) bad = 1 } END { exit bad || !found }' "$T/out" \
+  && ok || bad "bernoulli calibration: $(grep '^validation' "$T/out")"
 run "eval calibrated" "$BNN" eval -m "$T/bc.safetensors"
 grep -q "temperature" "$T/out" && ok || bad "eval applies the temperature"
 

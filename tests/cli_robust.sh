@@ -377,7 +377,9 @@ expect_fail "predict: neither text nor NumPy nor IDX" "junk.bin is not CSV, NPY 
 run "predict laplace probit" "$BNN" predict -m "$T/la.safetensors" --input "$T/feat_noext" -o "$T/p_la.csv"
 [ "$(awk -F, 'NR > 1 { print $NF }' "$T/p_la.csv" | sort -u)" = nan ] && ok || bad "probit mutual_info: $(cat "$T/p_la.csv")"
 run "predict laplace link samples" "$BNN" predict -m "$T/la.safetensors" --input "$T/feat_noext" --link-samples 50 -o "$T/p_las.csv"
-awk -F, 'NR > 1 && !($NF > 0) { exit 1 }' "$T/p_las.csv" && ok || bad "link-sampled mutual_info: $(cat "$T/p_las.csv")"
+awk -F, 'NR > 1 && !($NF + 0 > 0) { exit 1 }' "$T/p_las.csv" && ok || bad "link-sampled mutual_info: $(cat "$T/p_las.csv")"
+run "predict laplace weight samples" "$BNN" predict -m "$T/la.safetensors" --input "$T/feat_noext" --samples 8 -o "$T/p_lw.csv"
+awk -F, 'NR > 1 && !($NF + 0 > 0) { exit 1 }' "$T/p_lw.csv" && ok || bad "weight-sampled mutual_info: $(cat "$T/p_lw.csv")"
 # "-o -" is the standard output, as in other tools; no file named '-' appears.
 (cd "$T" && "$BNN" predict -m map.safetensors --input feat_noext -o - >stdout.csv 2>err.txt) && [ ! -e "$T/-" ] &&
   cmp -s "$T/stdout.csv" "$T/p_noext.csv" && grep -q "to the standard output" "$T/err.txt" && ok || bad "predict -o -: $(cat "$T/err.txt")"

@@ -243,6 +243,33 @@ static void check_idx_contents(const bnn_dataset *ds, int64_t classes) {
     CHECK(shape[0] == 1 && shape[1] == 3 && shape[2] == 4);
 }
 
+/* A dimension is a big-endian 32-bit count: 65,537 items (0x00010001) needs its upper bytes,
+ * which Fashion-MNIST's 60,000 (0x0000EA60) does not. */
+static void test_idx_large_count(void) {
+    enum { N = 65537 };
+    unsigned char *buf = malloc(8 + N);
+    REQUIRE(buf != NULL);
+    const unsigned char head[8] = {0, 0, 8, 1, 0x00, 0x01, 0x00, 0x01};
+    memcpy(buf, head, 8);
+    for (int i = 0; i < N; i++) buf[8 + i] = (unsigned char)(i % 3);
+    const char *lab = tmp_path("big_lab.idx");
+    write_bytes(lab, buf, 8 + N, false);
+    /* the same count as images of 1 x 1 pixel: magic 0x0803, dims N, 1, 1 */
+    unsigned char *img = malloc(16 + N);
+    REQUIRE(img != NULL);
+    const unsigned char ih[16] = {0, 0, 8, 3, 0x00, 0x01, 0x00, 0x01, 0, 0, 0, 1, 0, 0, 0, 1};
+    memcpy(img, ih, 16);
+    for (int i = 0; i < N; i++) img[16 + i] = (unsigned char)(i % 251);
+    const char *ip = tmp_path("big_img.idx");
+    write_bytes(ip, img, 16 + N, false);
+    bnn_dataset *ds = NULL;
+    REQUIRE(bnn_idx_load(&ds, ip, lab, 3) == 0);
+    CHECK_EQ_INT(bnn_dataset_n(ds), N);
+    CHECK_EQ_INT(bnn_dataset_clabels(ds)[N - 1], (N - 1) % 3);
+    bnn_dataset_free(ds);
+    free(buf), free(img);
+}
+
 static void test_idx_round_trip(void) {
     for (int i = 0; i < 60; i++)
         px[i] = (unsigned char)(i * 37 % 256);
@@ -411,6 +438,17 @@ static void test_csv_load(void) {
     CHECK(bnn_dataset_clabels(ds)[0] == 0 && bnn_dataset_clabels(ds)[1] == 2 &&
           bnn_dataset_clabels(ds)[2] == 1);
     bnn_dataset_free(ds);
+
+    /* Names that start with a capital, an underscore or a quote are a header too. */
+    const char *heads[] = {"X,Y,Label\n", "_x,y,c\n", "\"x\",\"y\",\"c\"\n"};
+    for (int h = 0; h < 3; h++) {
+        char text[64];
+        snprintf(text, sizeof text, "%s0.1,0.2,0\n0.3,0.4,1\n", heads[h]);
+        ds = csv_ok(text, &p);
+        CHECK_EQ_INT(bnn_dataset_n(ds), 2);
+        CHECK(bnn_dataset_cx(ds)[0] == 0.1f && bnn_dataset_clabels(ds)[1] == 1);
+        bnn_dataset_free(ds);
+    }
 
     /* No header: the first line is data. */
     ds = csv_ok("1,2,1\n3,4,0\n", &p);
@@ -1243,6 +1281,7 @@ int main(void) {
     test_gather();
     test_permutation();
     test_idx_round_trip();
+    test_idx_large_count();
     test_idx_errors();
     test_csv_load();
     test_csv_errors();
