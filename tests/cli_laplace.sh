@@ -16,7 +16,7 @@ for subset in last-layer all; do
     run "eval $subset $h" "$BNN" eval -m "$T/la_${subset}_$h.safetensors" --json "$T/la.json"
     grep -q "linearised (GLM), probit" "$T/out" && ok || bad "$subset $h predicts with the GLM"
     acc=$(val accuracy)
-    awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' && ok || bad "$subset $h accuracy $acc"
+    awk -v a="$acc" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; exit !(a > 0.95) }' && ok || bad "$subset $h accuracy $acc"
     if /usr/bin/python3 -c "import jsonschema" 2>/dev/null; then
       run "schema $subset $h" /usr/bin/python3 "$HERE/json_validate.py" "$HERE/../docs/eval.schema.json" "$T/la.json"
     fi
@@ -39,11 +39,11 @@ for h in diag kron full; do
   run "eval layers $h" "$BNN" eval -m "$T/la_layers_$h.safetensors"
   sed -n 's/^posterior .*, prior precisions \([^(]*\) (one per weight and bias tensor)$/\1/p' "$T/out" | tr -d ' ' | tr ',' '\n' >"$T/pl_eval"
   for w in fit info eval; do
-    paste -d' ' "$T/pl_file" "$T/pl_$w" | awk -v n=$n '{ d = $1 - $2; if (d < 0) d = -d; if (NF != 2 || d > 1e-3 * $1) bad = 1; c++ } END { exit bad || c != n }' && ok || bad "$h: $n per-tensor precisions in the file and from $w: $(tr '\n' ' ' <"$T/pl_$w")"
+    paste -d' ' "$T/pl_file" "$T/pl_$w" | awk -v n=$n '{ d = $1 - $2; if (d < 0) d = -d; if ($0 ~ /nan|inf/ || NF != 2 || d > 1e-3 * $1) bad = 1; c++ } END { exit bad || c != n }' && ok || bad "$h: $n per-tensor precisions in the file and from $w: $(tr '\n' ' ' <"$T/pl_$w")"
   done
   [ "$(sort -u "$T/pl_file" | wc -l)" -eq $n ] && ok || bad "$h: $n distinct precisions"
   acc=$(val accuracy)
-  awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' && ok || bad "layers $h accuracy $acc"
+  awk -v a="$acc" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; exit !(a > 0.95) }' && ok || bad "layers $h accuracy $acc"
 done
 run "laplace fixed prior" "$BNN" laplace -m "$T/map.safetensors" --prior 3.5 -o "$T/la_fixed.safetensors"
 grep -q "precision 3.5 " "$T/out" && ok || bad "a fixed prior is used as given"
@@ -66,7 +66,7 @@ grep -q "Monte-Carlo average" "$T/out" && grep -q "mutual inf" "$T/out" && ok ||
 run "eval mc link" "$BNN" eval -m "$T/la_last-layer_kron.safetensors" --link-samples 200
 grep -q "Monte-Carlo over the logits" "$T/out" && ok || bad "MC link is used"
 acc=$(val accuracy)
-awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' && ok || bad "MC link accuracy $acc"
+awk -v a="$acc" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; exit !(a > 0.95) }' && ok || bad "MC link accuracy $acc"
 run "predict laplace" "$BNN" predict -m "$T/la_last-layer_kron.safetensors" --data moons -o "$T/pred.csv"
 [ "$(wc -l <"$T/pred.csv")" -eq 501 ] && ok || bad "predict rows"
 run "info laplace" "$BNN" info "$T/la_all_kron.safetensors"
@@ -82,7 +82,7 @@ for h in diag kron full lowrank; do
   run "eval layers:0,2 $h" "$BNN" eval -m "$T/la_sel_$h.safetensors"
   grep -q "linearised (GLM), probit" "$T/out" && ok || bad "layers:0,2 $h predicts with the GLM"
   acc=$(val accuracy)
-  awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' && ok || bad "layers:0,2 $h accuracy $acc"
+  awk -v a="$acc" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; exit !(a > 0.95) }' && ok || bad "layers:0,2 $h accuracy $acc"
 done
 run "eval layers:0,2 samples" "$BNN" eval -m "$T/la_sel_kron.safetensors" --samples 8
 grep -q "Monte-Carlo average" "$T/out" && ok || bad "sampled predictive of layers:0,2"
@@ -131,7 +131,7 @@ grep -q "^hessian    lowrank (rank 102), " "$T/out" && grep -q "^note: --rank 50
 run "eval lowrank" "$BNN" eval -m "$T/la_lr.safetensors"
 grep -q "low-rank Hessian" "$T/out" && ok || bad "eval names the low-rank posterior"
 acc=$(val accuracy)
-awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' && ok || bad "lowrank accuracy $acc"
+awk -v a="$acc" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; exit !(a > 0.95) }' && ok || bad "lowrank accuracy $acc"
 expect_fail "laplace of a posterior" "MAP" "$BNN" laplace -m "$T/la_all_kron.safetensors" -o "$T/never.safetensors"
 expect_fail "grid without holdout" "holdout" "$BNN" laplace -m "$T/map.safetensors" --prior grid -o "$T/never.safetensors"
 # The counts in a posterior's metadata are whole numbers as every bnn reader reads them.
