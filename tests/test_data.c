@@ -1270,6 +1270,7 @@ static void test_slice(void) {
     CHECK_EQ_INT(bnn_dataset_outputs(s), 7);
     for (int i = 0; i < 3; i++) CHECK_EQ_INT(bnn_dataset_clabels(s)[i], 3 + i);
     for (int i = 0; i < 12; i++) CHECK(bnn_dataset_cx(s)[i] == (float)(8 + i));
+    bnn_dataset_free(s);
     CHECK_EQ_INT(bnn_dataset_slice(&s, r, 3, 3), BNN_EINVAL);
     CHECK_EQ_INT(bnn_dataset_slice(&s, r, 0, 6), BNN_EINVAL);
     bnn_dataset_free(r);
