@@ -179,5 +179,18 @@ awk -v c="$chosen" 'BEGIN { split(c, cc, " ") }
   END { ok = 0
         for (d in nll) if (d / cc[2] > 1 - 1e-5 && d / cc[2] < 1 + 1e-5 && nll[d] <= min * (1 + 1e-12) && (nll[d] - cc[1]) ^ 2 < 1e-8) ok = 1
         exit !(c != "" && NR == 21 && ok) }' "$T/grid_nll" && ok || bad "grid chose '$chosen'; recomputed: $(tr '\n' ';' <"$T/grid_nll")"
+# A regression grid scores the hold-out by the Gaussian predictive's NLL: the NLL it reports is
+# the one eval gives for the saved file on those rows (noise 0.1, so the variance matters).
+awk 'BEGIN { srand(7); print "x,y"; for (i = 0; i < 300; i++) { x = 6 * rand() - 3; printf "%.5f,%.5f\n", x, sin(x) + 0.2 * (rand() - 0.5) } }' >"$T/reg.csv"
+(head -1 "$T/reg.csv"; tail -100 "$T/reg.csv") >"$T/reg_val.csv"
+run "train regression holdout" "$BNN" train --data "csv:$T/reg.csv" --task regression --noise 0.1 --holdout 100 --epochs 50 -q -o "$T/reg.safetensors"
+run "laplace grid, regression" "$BNN" laplace -m "$T/reg.safetensors" --prior grid -o "$T/reg_grid.safetensors"
+g=$(sed -n 's/^grid: best validation NLL \([-0-9.]*\) .*/\1/p' "$T/err")
+run "eval the grid's file on the hold-out" "$BNN" eval -m "$T/reg_grid.safetensors" --data "csv:$T/reg_val.csv"
+[ -n "$g" ] && [ "$g" = "$(val nll)" ] && ok || bad "regression grid NLL '$g', eval on the hold-out '$(val nll)'"
+# ... and the file holds the prior it chose.
+saved=$("$BNN" info "$T/blob_grid.safetensors" | awk '$1 == "bnn.laplace.prior_prec" { print $2 }')
+awk -v s="$saved" -v c="${chosen#* }" 'BEGIN { if (s !~ /^[0-9.]/ || c !~ /^[0-9.]/) exit 1; s += 0; c += 0; exit !(s / c > 1 - 1e-5 && s / c < 1 + 1e-5) }' \
+  && ok || bad "the grid's file holds prior precision '$saved', not the chosen '${chosen#* }'"
 
 cli_done

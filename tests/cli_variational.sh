@@ -53,6 +53,12 @@ for m in ivon adamw mfvi; do
   run "$m part" "$BNN" train --data moons --method $m --epochs 3 --batch-size 64 --lr-schedule cosine --warmup-epochs 1 -q --stop-after 2 --checkpoint "$T/ck_$m.safetensors"
   run "$m resume" "$BNN" train --resume "$T/ck_$m.safetensors" -q -o "$T/resumed_$m.safetensors"
   cmp -s "$T/full_$m.safetensors" "$T/resumed_$m.safetensors" && ok || bad "$m: resumed file differs from the uninterrupted one"
+  # The file records the schedule it trained with, and the method's default learning rate
+  # (ivon 0.5, adamw and mfvi 1e-3 as a float).
+  run "$m info" "$BNN" info "$T/full_$m.safetensors"
+  lr=0.0010000000474974513; [ $m = ivon ] && lr=0.5
+  grep -q "^  bnn.warmup_epochs  *1$" "$T/out" && grep -q "^  bnn.lr_schedule  *cosine$" "$T/out" &&
+    grep -q "^  bnn.lr  *$lr$" "$T/out" && ok || bad "$m: the file's schedule: $(grep 'bnn.lr\|warmup' "$T/out" | tr '\n' ' ')"
 done
 expect_fail "resume with a setting" "cannot be combined with --resume" "$BNN" train --resume "$T/ck_ivon.safetensors" --lr 0.3
 expect_fail "resume a model file" "not a checkpoint" "$BNN" train --resume "$T/full_ivon.safetensors"
