@@ -17,6 +17,15 @@ grep -q "out-of-distribution" "$T/out" && ok || bad "eval prints the OOD table"
 grep -q '"ood":' "$T/ivon.json" && grep -q '"auroc":' "$T/ivon.json" && ok || bad "JSON has OOD AUROC"
 validate "$T/ivon.json"
 svg_ok "$T/rel.svg"
+# The in-distribution means are predict's per-example scores averaged (the same 8 draws).
+run "predict ivon, 8 samples" "$BNN" predict -m "$T/ivon.safetensors" --data moons --samples 8 -o "$T/ivon_in.csv"
+/usr/bin/python3 -c "
+import csv, json, sys
+d, rows = json.load(open(sys.argv[1])), list(csv.DictReader(open(sys.argv[2])))
+mi = sum(float(r['mutual_info']) for r in rows) / len(rows)
+ent = sum(float(r['entropy']) for r in rows) / len(rows)
+sys.exit(not (abs(d['mean_mutual_info'] - mi) < 1e-6 and abs(d['mean_entropy'] - ent) < 1e-6 and mi < 0.5 * ent and d['samples'] == 8))" \
+  "$T/ivon.json" "$T/ivon_in.csv" && ok || bad "eval's mean entropy and mutual information are not predict's"
 run "eval map json" "$BNN" eval -m "$T/map.safetensors" --json "$T/map.json"
 validate "$T/map.json"
 # eval's OOD numbers, recomputed from predict's per-example scores of the same inputs: AUROC with

@@ -113,8 +113,16 @@ done
 run "train sine" "$BNN" train --data sine-gap --epochs 200 --batch-size 16 --lr 1e-2 --noise 0.1 -q -o "$T/sine.safetensors"
 run "laplace sine" "$BNN" laplace -m "$T/sine.safetensors" --subset all --hessian full -o "$T/la_sine.safetensors"
 grep -q "noise sigma" "$T/out" && ok || bad "regression Laplace tunes sigma"
-run "eval sine" "$BNN" eval -m "$T/la_sine.safetensors"
+run "eval sine" "$BNN" eval -m "$T/la_sine.safetensors" --json "$T/la_sine.json"
 grep -q "coverage" "$T/out" && ok || bad "regression eval of a Laplace posterior"
+# The GLM predictive draws no weights: the report says 0 samples.
+/usr/bin/python3 -c "import json, sys; sys.exit(json.load(open(sys.argv[1]))['samples'] != 0)" "$T/la_sine.json" \
+  && ok || bad "a GLM predictive's JSON records samples $(grep samples "$T/la_sine.json")"
+# The file's noise sigma is the one the predictive uses: another sigma, another NLL.
+python3 "$HERE/st_meta.py" "$T/la_sine.safetensors" "$T/la_sine_s.safetensors" bnn.laplace.sigma 0.5
+nll_s1=$(val nll)
+run "eval sine, sigma 0.5" "$BNN" eval -m "$T/la_sine_s.safetensors"
+[ -n "$nll_s1" ] && [ "$(val nll)" != "$nll_s1" ] && ok || bad "the file's sigma is ignored: nll $nll_s1 and $(val nll)"
 run "plot sine" "$BNN" plot -m "$T/la_sine.safetensors" -o "$T/sine.svg"
 
 # Too large: refused before allocating, with the size; bad settings and inputs.
