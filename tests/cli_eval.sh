@@ -37,6 +37,9 @@ run "OOD numbers recomputed" /usr/bin/python3 "$HERE/ood_check.py" "$T/mapood.js
 auroc=$(/usr/bin/python3 -c "import json, sys; print('%.4f' % json.load(open(sys.argv[1]))['ood'][0]['auroc']['entropy'])" "$T/mapood.json")
 run "compare map ood" "$BNN" compare -m "$T/map.safetensors" --ood noise:2:500
 grep -q "^OOD AUROC, noise:2:500  *$auroc$" "$T/out" && ok || bad "compare's OOD AUROC is eval's $auroc: $(grep AUROC "$T/out")"
+rows=$(/usr/bin/python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print('%.4f %.4f %.4f %.4f' % (d['accuracy'], d['nll'], d['ece'], d['brier']))" "$T/mapood.json")
+[ "$(awk '/^test (accuracy|NLL|ECE|Brier)/ { printf "%s%s", sep, $NF; sep = " " }' "$T/out")" = "$rows" ] \
+  && ok || bad "compare's accuracy, NLL, ECE and Brier rows are not eval's $rows: $(grep '^test' "$T/out" | tr '\n' ';')"
 run "compare" "$BNN" compare -m "$T/map.safetensors" -m "$T/ivon.safetensors" --samples 4 --ood noise:2:300
 grep -q "^moons" "$T/out" && grep -q "OOD AUROC, noise:2:300" "$T/out" && ok || bad "compare table"
 grep -q "^moons  *adamw  *ivon$" "$T/out" && ! grep -q "safetensors" "$T/out" && ok || bad "compare: columns of distinct methods are named by method alone"

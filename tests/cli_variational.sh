@@ -60,6 +60,9 @@ for m in ivon adamw mfvi; do
   grep -q "^  bnn.warmup_epochs  *1$" "$T/out" && grep -q "^  bnn.lr_schedule  *cosine$" "$T/out" &&
     grep -q "^  bnn.lr  *$lr$" "$T/out" && ok || bad "$m: the file's schedule: $(grep 'bnn.lr\|warmup' "$T/out" | tr '\n' ' ')"
 done
+run "ivon 2 samples" "$BNN" train --data moons --method ivon --mc-samples 2 --epochs 1 -q -o "$T/mc2.safetensors"
+run "ivon 2 samples info" "$BNN" info "$T/mc2.safetensors"
+grep -q "^  bnn.ivon.mc_samples  *2$" "$T/out" && ok || bad "--mc-samples 2 recorded: $(grep mc_samples "$T/out")"
 expect_fail "resume with a setting" "cannot be combined with --resume" "$BNN" train --resume "$T/ck_ivon.safetensors" --lr 0.3
 expect_fail "resume a model file" "not a checkpoint" "$BNN" train --resume "$T/full_ivon.safetensors"
 expect_fail "resume missing" "nothing.safetensors" "$BNN" train --resume "$T/nothing.safetensors"

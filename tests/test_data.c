@@ -694,6 +694,17 @@ static void test_sine_gap(void) {
     }
     CHECK_EQ_INT(left, 32);
     CHECK_EQ_INT(right, 32);
+    /* Both sides are covered, [-4, -1] and [1, 4], not only part of each (4000 draws). */
+    bnn_dataset *wide;
+    REQUIRE(bnn_toy_sine_gap(&wide, 4000, 0.1, 5, false) == 0);
+    float lo[2] = {9, 9}, hi[2] = {-9, -9};
+    for (int i = 0; i < 4000; i++) {
+        const float xi = bnn_dataset_cx(wide)[i];
+        const int s = xi > 0;
+        lo[s] = fminf(lo[s], xi), hi[s] = fmaxf(hi[s], xi);
+    }
+    CHECK(lo[0] < -3.95f && hi[0] > -1.05f && lo[1] < 1.05f && hi[1] > 3.95f);
+    bnn_dataset_free(wide);
     CHECK(sqrt(ss / 64) > 0.05 && sqrt(ss / 64) < 0.2);
     CHECK(memcmp(bnn_dataset_cx(tr), bnn_dataset_cx(tr2), 64 * sizeof(float)) != 0);
     bnn_dataset_free(tr2);

@@ -676,8 +676,35 @@ static void test_misc(void) {
     CHECK(bnn_st_meta(NULL, "k") == NULL);
 }
 
+/* The JSON header is padded with spaces to a multiple of 8 bytes, so the tensor data starts
+ * 8-byte aligned (the safetensors format's alignment), whatever the names' lengths. */
+static void test_header_alignment(void) {
+    const char *path = tmp_path("align.safetensors");
+    for (int len = 1; len <= 8; len++) {
+        char name[16] = "wwwwwwww";
+        name[len] = '\0';
+        bnn_st_writer *w = NULL;
+        REQUIRE(bnn_st_writer_new(&w) == 0);
+        const int64_t shape[1] = {1};
+        const double v = 1.5;
+        REQUIRE(bnn_st_writer_add(w, name, BNN_DT_F64, 1, shape, &v) == 0);
+        REQUIRE(bnn_st_writer_save(w, path) == 0);
+        bnn_st_writer_free(w);
+        FILE *f = fopen(path, "rb");
+        REQUIRE(f != NULL);
+        unsigned char h[8];
+        REQUIRE(fread(h, 1, 8, f) == 8);
+        fclose(f);
+        uint64_t n = 0;
+        for (int i = 7; i >= 0; i--) n = n << 8 | h[i];
+        CHECK(n % 8 == 0);
+    }
+    remove(path);
+}
+
 int main(void) {
     mkdir(BNN_TEST_TMP, 0755); /* normally made by CMake; harmless when it exists */
+    test_header_alignment();
     test_round_trip();
     test_empty_file();
     test_writer_errors();
