@@ -192,6 +192,10 @@ int bnn__laplace_full_eig(const bnn_laplace *la, const double **eigvec, const do
  * m, in model order, with Kronecker blocks that match them: what the GLM predictive and sampling
  * into m's weights rely on. */
 int bnn__laplace_check_model(const bnn_laplace *la, const bnn_model *m, const char *fn);
+/* bnn_posterior_from_laplace with its messages naming the posterior what ("VON posterior" for
+ * a file of bnn von, which keeps the Laplace layout). */
+int bnn__posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_laplace *la,
+                                const char *what);
 /* The task the posterior was fitted for. */
 bnn_task bnn__laplace_task(const bnn_laplace *la);
 

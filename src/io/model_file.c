@@ -189,29 +189,30 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
 }
 
 /* Reads a number from the metadata; BNN_EFORMAT naming the key. */
-static int meta_double(const bnn_st *st, const char *key, double *out) {
+static int meta_double(const bnn_st *st, const char *what, const char *key, double *out) {
     const char *v = bnn_st_meta(st, key);
     char *end;
     if (!v || (*out = bnn_strtod(v, &end), end == v || *end))
-        return bnn__error(BNN_EFORMAT, "Laplace posterior: metadata '%s' is missing or not a "
-                          "number", key);
+        return bnn__error(BNN_EFORMAT, "%s: metadata '%s' is missing or not a "
+                          "number", what, key);
     return 0;
 }
 
 /* Reads an F64 tensor of the given shape (d1 = 0 for a vector) into a new buffer. */
-static int read_f64(const bnn_st *st, const char *name, int64_t d0, int64_t d1, double **out) {
+static int read_f64(const bnn_st *st, const char *what, const char *name, int64_t d0, int64_t d1,
+                    double **out) {
     bnn_st_tensor t;
     *out = NULL;
     if (bnn_st_get(st, name, &t) || t.dtype != BNN_DT_F64 || t.ndim != (d1 ? 2 : 1) ||
         t.shape[0] != d0 || (d1 && t.shape[1] != d1))
-        return bnn__error(BNN_EFORMAT, "Laplace posterior: tensor '%s' is missing or not F64 of "
-                          "the size the metadata says", name);
+        return bnn__error(BNN_EFORMAT, "%s: tensor '%s' is missing or not F64 of "
+                          "the size the metadata says", what, name);
     *out = malloc((size_t)t.numel * sizeof(double));
     if (!*out) return bnn__error(BNN_ENOMEM, "out of memory");
     int rc = bnn_st_to_f64(&t, *out);
     for (int64_t i = 0; !rc && i < t.numel; i++)
         if (!isfinite((*out)[i]))
-            rc = bnn__error(BNN_EFORMAT, "Laplace posterior: tensor '%s' holds NaN or Inf", name);
+            rc = bnn__error(BNN_EFORMAT, "%s: tensor '%s' holds NaN or Inf", what, name);
     return rc;
 }
 
@@ -238,11 +239,12 @@ static uint64_t unpredictable_seed(void) {
  * bounded by ‖Qᵀ Q − I‖ and ‖H − Q Λ Qᵀ‖, about P · 1e-16 for LAPACK's, so any v passes, while a
  * damaged or forged pair fails for all but a vanishing set of v; and the values used are the
  * file's, whatever the probes. */
-static int check_full_eig(const double *H, const double *Q, const double *lam, int64_t P) {
+static int check_full_eig(const char *what, const double *H, const double *Q, const double *lam,
+                          int64_t P) {
     for (int64_t i = 1; i < P; i++)
         if (!(lam[i] >= lam[i - 1]))
-            return bnn__error(BNN_EFORMAT, "Laplace posterior: laplace.eigval is not ascending "
-                              "(value %lld)", (long long)i);
+            return bnn__error(BNN_EFORMAT, "%s: laplace.eigval is not ascending "
+                              "(value %lld)", what, (long long)i);
     double *v = malloc((size_t)(3 * P) * sizeof(double));
     float *z = malloc((size_t)P * sizeof(float));
     if (!v || !z) {
@@ -277,24 +279,28 @@ static int check_full_eig(const double *H, const double *Q, const double *lam, i
     }
     free(v), free(z);
     if (!(worst_orth <= 1e-8) || !(worst_res <= 1e-8 * scale))
-        return bnn__error(BNN_EFORMAT, "Laplace posterior: laplace.eigvec and laplace.eigval are "
+        return bnn__error(BNN_EFORMAT, "%s: laplace.eigvec and laplace.eigval are "
                           "not the eigendecomposition of laplace.dense (orthogonality error %.3g, "
-                          "residual %.3g of %.3g)", worst_orth, worst_res, scale);
+                          "residual %.3g of %.3g)", what, worst_orth, worst_res, scale);
     return 0;
 }
 
 static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *st) {
+    /* bnn von stores its full-covariance Gaussian in this layout (bnn.method von): its errors
+     * name the posterior the user made. */
+    const char *meth = bnn_st_meta(st, "bnn.method");
+    const char *what = meth && !strcmp(meth, "von") ? "VON posterior" : "Laplace posterior";
     double d[8];
     const char *mk[] = {"bnn.laplace.prior_prec", "bnn.laplace.sigma", "bnn.laplace.loss",
                         "bnn.laplace.offset", "bnn.laplace.nparams", "bnn.laplace.ndata",
                         "bnn.laplace.noutputs", "bnn.laplace.nblocks"};
     for (int i = 0; i < 3; i++) {
-        int rc = meta_double(st, mk[i], &d[i]);
+        int rc = meta_double(st, what, mk[i], &d[i]);
         if (rc) return rc;
         /* The prior precision and σ must be positive numbers, the loss finite. */
         const bool ok = i <= 1 ? d[i] > 0.0 && isfinite(d[i]) : isfinite(d[i]);
         if (!ok)
-            return bnn__error(BNN_EFORMAT, "Laplace posterior: metadata '%s' is %g, not %s", mk[i],
+            return bnn__error(BNN_EFORMAT, "%s: metadata '%s' is %g, not %s", what, mk[i],
                               d[i], i <= 1 ? "a positive number" : "finite");
     }
     /* The counts: whole numbers as bnn_parse_int reads them, at most 2^53 (kept as doubles
@@ -303,8 +309,8 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
         const char *v = bnn_st_meta(st, mk[i]);
         int64_t x;
         if (!v || bnn_parse_int(v, &x) || x < 0 || x > ((int64_t)1 << 53))
-            return bnn__error(BNN_EFORMAT, "Laplace posterior: metadata '%s' is %s%.40s%s, not a "
-                              "whole number >= 0", mk[i], v ? "'" : "", v ? v : "missing",
+            return bnn__error(BNN_EFORMAT, "%s: metadata '%s' is %s%.40s%s, not a "
+                              "whole number >= 0", what, mk[i], v ? "'" : "", v ? v : "missing",
                               v ? "'" : "");
         d[i] = (double)x;
     }
@@ -314,8 +320,8 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     else if (hs && !strcmp(hs, "kron")) h = BNN_HESS_KRON;
     else if (hs && !strcmp(hs, "full")) h = BNN_HESS_FULL;
     else if (hs && !strcmp(hs, "lowrank")) h = BNN_HESS_LOWRANK;
-    else return bnn__error(BNN_EFORMAT, "Laplace posterior: bnn.laplace.hessian is missing or "
-                           "unknown (diag, kron, full, lowrank)");
+    else return bnn__error(BNN_EFORMAT, "%s: bnn.laplace.hessian is missing or "
+                           "unknown (diag, kron, full, lowrank)", what);
     const int64_t off = (int64_t)d[3], P = (int64_t)d[4], nb = (int64_t)d[7];
     /* The subset's segments: bnn.laplace.segments when it lies in several runs, else the one run
      * [offset, offset + nparams) (every file before segments existed). */
@@ -352,33 +358,33 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
         if (!okp || nseg < 1 || sum != P || soff[0] != off) {
             free(soff), free(slen);
             return bnn__error(BNN_EFORMAT,
-                              "Laplace posterior: bnn.laplace.segments '%s' is not "
+                              "%s: bnn.laplace.segments '%s' is not "
                               "ascending offset:length pairs within model %s holding the %lld "
-                              "parameters from offset %lld",
+                              "parameters from offset %lld", what,
                               segs, bnn_model_spec(m), (long long)P, (long long)off);
         }
     }
     if (off < 0 || P < 1 || (!nseg && off + P > bnn_model_nparams(m)) || nb < 0 || nb > 4096) {
         free(soff), free(slen);
-        return bnn__error(BNN_EFORMAT, "Laplace posterior: subset [%lld, +%lld) or %lld blocks do "
-                          "not fit model %s", (long long)off, (long long)P, (long long)nb,
+        return bnn__error(BNN_EFORMAT, "%s: subset [%lld, +%lld) or %lld blocks do "
+                          "not fit model %s", what, (long long)off, (long long)P, (long long)nb,
                           bnn_model_spec(m));
     }
     double *diag = NULL, *dense = NULL, **f = NULL, *eigvec = NULL, *eigval = NULL;
     int64_t *n0 = NULL, *n1 = NULL;
     int rc = 0;
-    if (h == BNN_HESS_DIAG) rc = read_f64(st, "laplace.diag", P, 0, &diag);
-    if (h == BNN_HESS_FULL) rc = read_f64(st, "laplace.dense", P, P, &dense);
+    if (h == BNN_HESS_DIAG) rc = read_f64(st, what, "laplace.diag", P, 0, &diag);
+    if (h == BNN_HESS_FULL) rc = read_f64(st, what, "laplace.dense", P, P, &dense);
     int64_t rank = 0;
     if (h == BNN_HESS_LOWRANK) {
         bnn_st_tensor t;
         if (bnn_st_get(st, "laplace.lowrank.eig", &t) || t.ndim != 1 || t.shape[0] < 1 ||
             t.shape[0] > P)
-            rc = bnn__error(BNN_EFORMAT, "Laplace posterior: laplace.lowrank.eig is missing or "
-                            "not a vector of 1..%lld values", (long long)P);
+            rc = bnn__error(BNN_EFORMAT, "%s: laplace.lowrank.eig is missing or "
+                            "not a vector of 1..%lld values", what, (long long)P);
         else rank = t.shape[0];
-        if (!rc) rc = read_f64(st, "laplace.lowrank.eig", rank, 0, &diag);
-        if (!rc) rc = read_f64(st, "laplace.lowrank.U", P, rank, &dense);
+        if (!rc) rc = read_f64(st, what, "laplace.lowrank.eig", rank, 0, &diag);
+        if (!rc) rc = read_f64(st, what, "laplace.lowrank.U", P, rank, &dense);
     }
     if (h == BNN_HESS_KRON) {
         f = calloc((size_t)(2 * nb + 1), sizeof *f);
@@ -390,11 +396,11 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
                 bnn_st_tensor t;
                 snprintf(name, sizeof name, "laplace.b%lld.f%d", (long long)i, j);
                 if (bnn_st_get(st, name, &t)) {
-                    if (j == 0) rc = bnn__error(BNN_EFORMAT, "Laplace posterior: '%s' is missing", name);
+                    if (j == 0) rc = bnn__error(BNN_EFORMAT, "%s: '%s' is missing", what, name);
                     continue; /* a bias block has one factor */
                 }
                 int64_t side = t.ndim == 2 ? t.shape[0] : 0;
-                if (!(rc = read_f64(st, name, side, side, &f[2 * i + j])))
+                if (!(rc = read_f64(st, what, name, side, side, &f[2 * i + j])))
                     (j ? n1 : n0)[i] = side;
             }
         }
@@ -422,9 +428,9 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     bnn_st_tensor et;
     /* Files from before bnn saved the eigendecomposition: computed on load, as then. */
     if (!rc && h == BNN_HESS_FULL && bnn_st_get(st, "laplace.eigvec", &et) == 0) {
-        rc = read_f64(st, "laplace.eigvec", P, P, &eigvec);
-        if (!rc) rc = read_f64(st, "laplace.eigval", P, 0, &eigval);
-        if (!rc) rc = check_full_eig(bnn_curv_dense(c), eigvec, eigval, P);
+        rc = read_f64(st, what, "laplace.eigvec", P, P, &eigvec);
+        if (!rc) rc = read_f64(st, what, "laplace.eigval", P, 0, &eigval);
+        if (!rc) rc = check_full_eig(what, bnn_curv_dense(c), eigvec, eigval, P);
         if (rc) {
             bnn_curv_free(c);
             c = NULL;
@@ -433,7 +439,7 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     if (!rc && nseg && (rc = bnn_curv_set_segments(c, nseg, soff, slen))) {
         char msg[256];
         snprintf(msg, sizeof msg, "%s", bnn_last_error());
-        rc = bnn__error(BNN_EFORMAT, "Laplace posterior: bnn.laplace.segments '%s': %s", segs, msg);
+        rc = bnn__error(BNN_EFORMAT, "%s: bnn.laplace.segments '%s': %s", what, segs, msg);
         bnn_curv_free(c);
         c = NULL;
     }
@@ -455,7 +461,7 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
         if (rc) {
             char msg[256];
             snprintf(msg, sizeof msg, "%s", bnn_last_error());
-            rc = bnn__error(BNN_EFORMAT, "Laplace posterior: bnn.laplace.layers '%s': %s", layers, msg);
+            rc = bnn__error(BNN_EFORMAT, "%s: bnn.laplace.layers '%s': %s", what, layers, msg);
             bnn_curv_free(c);
             c = NULL;
         }
@@ -490,11 +496,11 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
             if (rc) {
                 char msg[256];
                 snprintf(msg, sizeof msg, "%s", bnn_last_error());
-                rc = bnn__error(rc, "Laplace posterior: bnn.laplace.prior_layers '%s': %s", pl, msg);
+                rc = bnn__error(rc, "%s: bnn.laplace.prior_layers '%s': %s", what, pl, msg);
             }
         }
-        /* bnn_posterior_from_laplace owns la, also on failure. */
-        if (!rc) rc = bnn_posterior_from_laplace(out, m, la);
+        /* bnn__posterior_from_laplace owns la, also on failure. */
+        if (!rc) rc = bnn__posterior_from_laplace(out, m, la, what);
         else bnn_laplace_free(la);
     }
     free(diag), free(dense), free(eigvec), free(eigval), free(n0), free(n1);
@@ -508,19 +514,7 @@ int bnn_posterior_load(bnn_posterior **out, const bnn_model *m, const bnn_st *st
     const char *kind = bnn_st_meta(st, "bnn.posterior");
     const int64_t n = bnn_model_nparams(m);
     bnn_posterior_kind k = BNN_POSTERIOR_POINT;
-    if (kind && !strcmp(kind, "laplace")) {
-        /* bnn von stores its full-covariance Gaussian in the Laplace layout (bnn.method von):
-         * its errors name the posterior the user made. */
-        int rc = load_laplace(out, m, st);
-        const char *meth = bnn_st_meta(st, "bnn.method"), *prefix = "Laplace posterior";
-        const size_t np = strlen(prefix);
-        if (rc && meth && !strcmp(meth, "von") && !strncmp(bnn_last_error(), prefix, np)) {
-            char rest[1024];
-            snprintf(rest, sizeof rest, "%s", bnn_last_error() + np);
-            rc = bnn__error(rc, "VON posterior%s", rest);
-        }
-        return rc;
-    }
+    if (kind && !strcmp(kind, "laplace")) return load_laplace(out, m, st);
     if (kind && !strcmp(kind, "diag")) k = BNN_POSTERIOR_DIAG;
     else if (kind && strcmp(kind, "point"))
         return bnn__error(BNN_EFORMAT, "bnn.posterior is '%s', expected point, diag or laplace",

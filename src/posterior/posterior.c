@@ -113,6 +113,11 @@ void bnn_posterior_std_summary(const bnn_posterior *q, double *min, double *mean
 }
 
 int bnn_posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_laplace *la) {
+    return bnn__posterior_from_laplace(out, m, la, "Laplace posterior");
+}
+
+int bnn__posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_laplace *la,
+                                const char *what) {
     if (!out || !m || !la) {
         bnn_laplace_free(la); /* owned whatever happens, as documented */
         return bnn__error(BNN_EINVAL, "bnn_posterior_from_laplace: out, m and la are required");
@@ -126,15 +131,15 @@ int bnn_posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_lapl
         last_len > n - last_off) {
         /* The message first: freeing la frees c. */
         const int rc = bnn__error(BNN_ESHAPE,
-                                  "the Laplace subset (from %lld; last segment at %lld, %lld "
+                                  "%s: the subset (from %lld; last segment at %lld, %lld "
                                   "long) does not fit a model of %lld parameters",
-                                  (long long)bnn_curv_offset(c), (long long)last_off,
+                                  what, (long long)bnn_curv_offset(c), (long long)last_off,
                                   (long long)last_len, (long long)n);
         bnn_laplace_free(la);
         return rc;
     }
     /* The subset must be whole Linear layers of m, else samples would perturb parts of layers. */
-    int rc = bnn__laplace_check_model(la, m, "Laplace posterior");
+    int rc = bnn__laplace_check_model(la, m, what);
     if (rc) {
         bnn_laplace_free(la);
         return rc;
