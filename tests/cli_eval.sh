@@ -9,6 +9,23 @@ T=$2
 . "$(dirname "$0")/lib_cli.sh"
 svg_ok() { head -c 300 "$1" | grep -q "<svg" && grep -q "</svg>" "$1" && ok || bad "$1 is not an SVG"; }
 
+# plot_bands MODEL: bnn plot's regression figure draws what bnn predict computes at the same x
+# (tests/plot_check.py bands: the mean line at the predictive mean, the bands at mean ± sd and
+# mean ± 2 sd, positions read back through the figure's axes).
+plot_bands() {
+  run "plot bands" "$BNN" plot -m "$1" -o "$T/bands.svg"
+  python3 "$HERE/plot_check.py" bands "$BNN" "$1" "$T/bands.svg" "$T" && ok ||
+    bad "plot of $1: mean and bands differ from predict"
+}
+
+# plot_cells MODEL WHAT: each cell of bnn plot's 12 x 12 map has the viridis colour of what bnn
+# predict computes at the cell's centre (tests/plot_check.py cells).
+plot_cells() {
+  run "plot $2" "$BNN" plot -m "$1" --what "$2" --grid 12 -o "$T/cells.svg"
+  python3 "$HERE/plot_check.py" cells "$BNN" "$1" "$T/cells.svg" "$T" "$2" && ok ||
+    bad "plot --what $2 of $1: cells differ from predict"
+}
+
 # --- moons: MAP with a hold-out, IVON; OOD against uniform noise in the plane
 run "train map" "$BNN" train --data moons --epochs 30 --batch-size 32 --lr 1e-2 --holdout 200 -q -o "$T/map.safetensors"
 run "train ivon" "$BNN" train --data moons --method ivon --epochs 30 --batch-size 32 --lr 0.5 --hess-init 0.1 -q -o "$T/ivon.safetensors"
@@ -103,9 +120,12 @@ expect_fail "calibrate without holdout" "holdout" "$BNN" calibrate -m "$T/map_al
 # --- plot on the toy problems
 run "plot moons" "$BNN" plot -m "$T/ivon.safetensors" --samples 4 --what entropy -o "$T/moons.svg"
 svg_ok "$T/moons.svg"
+plot_cells "$T/map.safetensors" prob
+plot_cells "$T/map.safetensors" entropy
 run "train sine" "$BNN" train --data sine-gap --epochs 100 --batch-size 16 --lr 1e-2 --noise 0.1 -q -o "$T/sine.safetensors"
 run "plot sine" "$BNN" plot -m "$T/sine.safetensors" -o "$T/sine.svg"
 svg_ok "$T/sine.svg"
+plot_bands "$T/sine.safetensors"
 run "eval sine json" "$BNN" eval -m "$T/sine.safetensors" --json "$T/sine.json"
 validate "$T/sine.json"
 # predict's regression columns: mean, then variance (a point estimate's is the noise, 0.1^2).

@@ -148,6 +148,10 @@ for c in "eval -m $T/la.safetensors" "compare -m $T/la.safetensors" "plot -m $T/
     "$BNN" $c --samples 4 --link-samples 4
 done
 grep -q "linearised (GLM)" "$T/la.svg" && ok || bad "plot titles a Laplace file's GLM predictive"
+run "plot laplace, weight samples" "$BNN" plot -m "$T/la.safetensors" --samples 4 --grid 10 \
+  -o "$T/la_s.svg"
+grep -q " (model average)</text>" "$T/la_s.svg" && ! grep -q "linearised" "$T/la_s.svg" && ok ||
+  bad "plot titles a Laplace file's weight samples"
 
 # --- options
 expect_fail "an option given twice" "given twice" "$BNN" train --data moons --epochs 1 --epochs 2 -q -o "$T/never.safetensors"

@@ -8,6 +8,49 @@ BNN=$1
 T=$2
 . "$(dirname "$0")/lib_cli.sh"
 
+# info_matches FILE: bnn info's text agrees with the file, read here independently: each tensor's
+# dtype and shape and the elements in all, a diagonal posterior's std min, mean and max, IVON's
+# ess and delta, and a checkpoint's epoch and step.
+info_matches() {
+  run "info $1" "$BNN" info "$1"
+  python3 - "$1" "$T/out" <<'EOF' && ok || bad "info of $1 disagrees with the file"
+import json, math, struct, sys
+blob = open(sys.argv[1], "rb").read()
+(hlen,) = struct.unpack("<Q", blob[:8])
+hdr, data = json.loads(blob[8:8 + hlen]), blob[8 + hlen:]
+meta = hdr.pop("__metadata__", {})
+out = open(sys.argv[2]).read().splitlines()
+bad, want, shown = [], [], {}
+i = next(k for k, l in enumerate(out) if l.startswith("tensors "))
+for l in out[i + 1:]:
+    if not l.startswith("  "):
+        break
+    name, dt, shape = l.split(None, 2)
+    shown[name] = (dt, shape)
+for name, t in hdr.items():
+    w = (t["dtype"], "[" + ", ".join(str(d) for d in t["shape"]) + "]")
+    if shown.get(name) != w:
+        bad.append("tensor %s shown as %s, is %s" % (name, shown.get(name), w))
+want.append("tensors   %d" % len(hdr))
+want.append("elements  %d" % sum(math.prod(t["shape"]) for t in hdr.values()))
+if meta.get("bnn.posterior") == "diag":
+    a, b = hdr["posterior.std"]["data_offsets"]
+    sd = struct.unpack("<%df" % ((b - a) // 4), data[a:b])
+    want.append("posterior diagonal Gaussian N(mean = the weights, std), std min %.4g mean %.4g "
+                "max %.4g" % (min(sd), sum(sd) / len(sd), max(sd)))
+if meta.get("bnn.method") == "ivon":
+    want.append("ivon      std = 1/sqrt(ess (h + delta)), ess %s, delta %s"
+                % (meta["bnn.ivon.ess"], meta["bnn.weight_decay"]))
+if "bnn.state.step" in meta:
+    want.append("state     checkpoint after epoch %s (step %s): resume with bnn train --resume"
+                % (meta["bnn.state.epoch"], meta["bnn.state.step"]))
+bad += ["no line '%s'" % w for w in want if w not in out]
+for b in bad:
+    print(b, file=sys.stderr)
+sys.exit(bool(bad))
+EOF
+}
+
 # --- IVON on the moons: a posterior, model averaging, calibration numbers
 run "ivon train" "$BNN" train --data moons --method ivon --epochs 30 --batch-size 32 --lr 0.5 \
   --hess-init 0.1 --lr-schedule cosine -q -o "$T/ivon.safetensors"
@@ -24,6 +67,7 @@ run "ivon eval at mean" "$BNN" eval -m "$T/ivon.safetensors" --samples 0
 grep -q "posterior mean" "$T/out" && ! grep -q "mutual" "$T/out" && ok || bad "--samples 0 predicts at the mean"
 run "ivon info" "$BNN" info "$T/ivon.safetensors"
 grep -q "posterior diagonal Gaussian" "$T/out" && grep -q "ivon.hess" "$T/out" && ok || bad "info shows the posterior"
+info_matches "$T/ivon.safetensors"
 
 # --- mean-field VI
 run "mfvi train" "$BNN" train --data moons --method mfvi --epochs 20 --batch-size 32 --lr 1e-2 -q -o "$T/mfvi.safetensors"
@@ -53,6 +97,7 @@ for m in ivon adamw mfvi; do
   run "$m part" "$BNN" train --data moons --method $m --epochs 3 --batch-size 64 --lr-schedule cosine --warmup-epochs 1 -q --stop-after 2 --checkpoint "$T/ck_$m.safetensors"
   run "$m resume" "$BNN" train --resume "$T/ck_$m.safetensors" -q -o "$T/resumed_$m.safetensors"
   cmp -s "$T/full_$m.safetensors" "$T/resumed_$m.safetensors" && ok || bad "$m: resumed file differs from the uninterrupted one"
+  info_matches "$T/ck_$m.safetensors"
   # The file records the schedule it trained with, and the method's default learning rate
   # (ivon 0.5, adamw and mfvi 1e-3 as a float).
   run "$m info" "$BNN" info "$T/full_$m.safetensors"

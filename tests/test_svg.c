@@ -176,6 +176,112 @@ static int count_in_group(const char *s, const char *id, const char *elem) {
     return n;
 }
 
+/* How many of a field's cells at column x, row y have the fill colour `fill` (1 if drawn so). */
+static int cell_fill(const char *s, int x, int y, const char *fill) {
+    char key[96];
+    snprintf(key, sizeof key, "<rect x=\"%d\" y=\"%d\" width=\"1\" height=\"1\" fill=\"%s\"", x, y,
+             fill);
+    return count_str(s, key);
+}
+
+/* ---------------------------------------------------------------- geometry
+ * What a figure means, read back from it: the frames (the plotting areas), the rectangles of a
+ * group, the points of a polyline or polygon and the y tick labels, so that a test can compare
+ * drawn positions with the values they stand for. Coordinates are printed to 0.01. */
+
+#define PX_TOL 0.011
+
+/* The number in attribute `name` of the tag that starts at `tag`; NAN when the tag has none. */
+static double attr_num(const char *tag, const char *name) {
+    const char *end = strchr(tag, '>');
+    char key[48];
+    snprintf(key, sizeof key, " %s=\"", name);
+    const char *p = strstr(tag, key);
+    if (!p || !end || p > end) return NAN;
+    return strtod(p + strlen(key), NULL);
+}
+
+/* Whether the tag that starts at `tag` contains `text`. */
+static bool tag_has(const char *tag, const char *text) {
+    const char *end = strchr(tag, '>'), *p = strstr(tag, text);
+    return p && end && p < end;
+}
+
+/* x, y, width and height of the <rect>s from `from` up to `to` (NULL: the end) that contain
+ * `with` (NULL: any); their count, at most max. */
+static int rects(const char *from, const char *to, const char *with, double (*r)[4], int max) {
+    int n = 0;
+    for (const char *p = strstr(from, "<rect "); p && (!to || p < to) && n < max;
+         p = strstr(p + 1, "<rect ")) {
+        if (with && !tag_has(p, with)) continue;
+        r[n][0] = attr_num(p, "x");
+        r[n][1] = attr_num(p, "y");
+        r[n][2] = attr_num(p, "width");
+        r[n][3] = attr_num(p, "height");
+        n++;
+    }
+    return n;
+}
+
+/* The frames of a figure (left, top, width, height), in the order drawn. */
+static int frames(const char *s, double (*r)[4], int max) {
+    return rects(s, NULL, "fill=\"none\" stroke=\"#444444\"", r, max);
+}
+
+/* The <rect>s of the group with id `id`. */
+static int group_rects(const char *s, const char *id, double (*r)[4], int max) {
+    char key[64];
+    snprintf(key, sizeof key, "<g id=\"%s\"", id);
+    const char *p = strstr(s, key);
+    if (!p) return 0;
+    return rects(p, strstr(p, "</g>"), NULL, r, max);
+}
+
+/* The "x,y x,y ..." points of the element that starts at `tag`; their count, at most max. */
+static int tag_points(const char *tag, double (*pt)[2], int max) {
+    const char *p = strstr(tag, " points=\"");
+    if (!p || p > strchr(tag, '>')) return 0;
+    p += 9;
+    int n = 0;
+    while (*p != '"' && n < max) {
+        char *e;
+        pt[n][0] = strtod(p, &e);
+        if (*e != ',') break;
+        pt[n][1] = strtod(e + 1, &e);
+        n++;
+        p = e;
+        while (*p == ' ')
+            p++;
+    }
+    return n;
+}
+
+/* The y tick labels of a figure (right-aligned 11.5-unit text): value and baseline y. */
+static int yticks(const char *s, double (*t)[2], int max) {
+    int n = 0;
+    for (const char *p = strstr(s, "<text "); p && n < max; p = strstr(p + 1, "<text ")) {
+        if (!tag_has(p, "text-anchor=\"end\" font-size=\"11.5\"")) continue;
+        const char *v = strchr(p, '>') + 1;
+        double sign = 1.0;
+        if (strncmp(v, "\xe2\x88\x92", 3) == 0) { /* U+2212 MINUS SIGN */
+            sign = -1.0;
+            v += 3;
+        }
+        t[n][0] = sign * strtod(v, NULL);
+        t[n][1] = attr_num(p, "y");
+        n++;
+    }
+    return n;
+}
+
+/* Tick labels sit 0.36 of their font size below their tick. */
+#define TICK_BASELINE (0.36 * 11.5)
+
+/* Pixel y of value v on an axis that shows [lo, hi] over the frame top T, height H. */
+static double px_y(double T, double H, double lo, double hi, double v) {
+    return T + H - (v - lo) / (hi - lo) * H;
+}
+
 /* The checks every figure passes: it exists, opens with the XML declaration and an SVG root in
  * the SVG namespace with a viewBox, is well formed with balanced <svg> and <g>, and no temporary
  * file is left beside it. Returns the contents (caller frees) or NULL. */
@@ -275,6 +381,65 @@ static void test_reliability(void) {
         CHECK_EQ_INT(count_in_group(s, "bnn-counts", "rect"), 3);
         CHECK(strstr(s, NASTY_ESCAPED) != NULL);
         CHECK(strstr(s, NASTY) == NULL);
+        /* The geometry: the y axis runs from 0 at the frame's bottom to 1 at its top, labelled
+         * 0.0, 0.2, ..., 1.0; a bin's bar spans the bin and reaches its accuracy; a gap spans
+         * accuracy to confidence; the diagonal runs from (0, 0) to (1, 1); and a count bar
+         * reaches its count on the count axis below. */
+        double fr[2][4], bars[8][4], gap[8][4], cnts[8][4], tk[32][2];
+        REQUIRE(frames(s, fr, 2) == 2);
+        const double L = fr[0][0], T = fr[0][1], W = fr[0][2], H = fr[0][3];
+        const int nt = yticks(s, tk, 32);
+        int main_ticks = 0;
+        for (int k = 0; k < nt; k++) {
+            if (tk[k][1] > T + H + TICK_BASELINE + 1) continue; /* the count axis */
+            CHECK_NEAR(tk[k][0], 0.2 * main_ticks, 1e-9);
+            CHECK_NEAR(tk[k][1] - TICK_BASELINE, px_y(T, H, 0, 1, tk[k][0]), PX_TOL);
+            main_ticks++;
+        }
+        CHECK_EQ_INT(main_ticks, 6);
+        const int filled[3] = {1, 3, 4};
+        REQUIRE(group_rects(s, "bnn-bars", bars, 8) == 3);
+        for (int k = 0; k < 3; k++) {
+            const int i = filled[k];
+            CHECK_NEAR(bars[k][0], L + W * i / 5.0, PX_TOL);
+            CHECK_NEAR(bars[k][2], W / 5.0, PX_TOL);
+            CHECK_NEAR(bars[k][1], px_y(T, H, 0, 1, h.bin_accuracy[i]), PX_TOL);
+            CHECK_NEAR(bars[k][1] + bars[k][3], T + H, PX_TOL);
+        }
+        REQUIRE(group_rects(s, "bnn-gaps", gap, 8) == 2);
+        for (int k = 0; k < 2; k++) {
+            const int i = filled[k + 1];
+            const double a = h.bin_accuracy[i], c = h.bin_confidence[i];
+            CHECK_NEAR(gap[k][0], L + W * i / 5.0, PX_TOL);
+            CHECK_NEAR(gap[k][1], px_y(T, H, 0, 1, fmax(a, c)), PX_TOL);
+            CHECK_NEAR(gap[k][3], H * fabs(a - c), PX_TOL);
+        }
+        const char *diag = strstr(s, "stroke-dasharray=\"6 4\"");
+        while (diag && diag > s && strncmp(diag, "<line ", 6) != 0)
+            diag--;
+        REQUIRE(diag && strncmp(diag, "<line ", 6) == 0);
+        CHECK_NEAR(attr_num(diag, "x1"), L, PX_TOL);
+        CHECK_NEAR(attr_num(diag, "y1"), T + H, PX_TOL);
+        CHECK_NEAR(attr_num(diag, "x2"), L + W, PX_TOL);
+        CHECK_NEAR(attr_num(diag, "y2"), T, PX_TOL);
+        /* The count axis, from its lowest and highest tick labels. */
+        const double HT = fr[1][1], HH = fr[1][3];
+        double v0 = NAN, y0 = 0, v1 = NAN, y1 = 0;
+        for (int k = 0; k < nt; k++)
+            if (tk[k][1] > HT) {
+                if (isnan(v0)) v0 = tk[k][0], y0 = tk[k][1];
+                v1 = tk[k][0], y1 = tk[k][1];
+            }
+        REQUIRE(!isnan(v0) && v1 > v0);
+        REQUIRE(group_rects(s, "bnn-counts", cnts, 8) == 3);
+        for (int k = 0; k < 3; k++) {
+            const int i = filled[k];
+            CHECK_NEAR(cnts[k][0], L + W * i / 5.0, PX_TOL);
+            CHECK_NEAR(v0 + (cnts[k][1] - (y0 - TICK_BASELINE)) / (y1 - y0) * (v1 - v0),
+                       (double)h.bin_count[i], 0.01);
+            CHECK_NEAR(cnts[k][1] + cnts[k][3], HT + HH, PX_TOL);
+            CHECK(cnts[k][1] >= HT - PX_TOL);
+        }
         free(s);
     }
     /* Bytes that are not UTF-8 would make a browser reject the whole figure: they become
@@ -283,6 +448,21 @@ static void test_reliability(void) {
     s = check_figure(path);
     if (s) {
         CHECK(strstr(s, "bad \xef\xbf\xbd\xef\xbf\xbd( byte, good \xcf\x83</text>") != NULL);
+        free(s);
+    }
+    /* An overlong encoding (of '/') is not UTF-8 either: each of its bytes becomes U+FFFD. Control
+     * characters, which XML 1.0 forbids, become spaces (tab, newline and return stay). */
+    CHECK_EQ_INT(bnn_svg_reliability(path, &h, "over\xe0\x80\xaflong, esc \x1b[1m, \x01\x1f end"),
+                 0);
+    s = check_figure(path);
+    if (s) {
+        CHECK(strstr(s, "over\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdlong, esc  [1m,    end</text>") !=
+              NULL);
+        for (const char *c = s; *c; c++)
+            if ((unsigned char)*c < 0x20 && *c != '\n' && *c != '\t' && *c != '\r') {
+                CHECK(!"a control character in the figure");
+                break;
+            }
         free(s);
     }
     /* No title at all is fine. */
@@ -344,6 +524,38 @@ static void test_lines(void) {
         CHECK(strstr(s, ">Training curves</text>") != NULL);
         CHECK(strstr(s, ">epoch</text>") != NULL);
         CHECK(strstr(s, ">loss</text>") != NULL);
+        /* Each drawn point sits at its value: the axes span the data of all series with a
+         * margin of 5% of their range on each side. */
+        double lo = INFINITY, hi = -INFINITY, fr[1][4], pt[N][2];
+        for (int k = 0; k < 3; k++)
+            for (int i = 0; i < N; i++)
+                if (isfinite(ys[k][i])) lo = fmin(lo, ys[k][i]), hi = fmax(hi, ys[k][i]);
+        const double ry = hi - lo, rx = x[N - 1] - x[0];
+        REQUIRE(frames(s, fr, 1) == 1);
+        const char *g = strstr(s, "<g id=\"bnn-lines\"");
+        REQUIRE(g != NULL);
+        const char *pl = strstr(g, "<polyline ");
+        int drawn = 0;
+        for (int k = 0; k < 3; k++)
+            for (int i = 0; i < N && pl;) {
+                int np = tag_points(pl, pt, N);
+                for (int j = 0; j < np; j++, i++) {
+                    while (i < N && !isfinite(ys[k][i]))
+                        i++;
+                    REQUIRE(i < N);
+                    CHECK_NEAR(pt[j][0],
+                               fr[0][0] + (x[i] - x[0] + 0.05 * rx) / (1.1 * rx) * fr[0][2],
+                               PX_TOL);
+                    CHECK_NEAR(pt[j][1],
+                               px_y(fr[0][1], fr[0][3], lo - 0.05 * ry, hi + 0.05 * ry, ys[k][i]),
+                               PX_TOL);
+                    drawn++;
+                }
+                pl = strstr(pl + 1, "<polyline ");
+                while (i < N && !isfinite(ys[k][i]))
+                    i++;
+            }
+        CHECK_EQ_INT(drawn, 3 * N - 1);
         free(s);
     }
 
@@ -366,6 +578,29 @@ static void test_lines(void) {
         CHECK_EQ_INT(count_in_group(s, "bnn-markers", "circle"), 6);
         CHECK_EQ_INT(count_str(s, "bnn-legend"), 0);
         CHECK(strstr(s, NASTY_ESCAPED) != NULL);
+        free(s);
+    }
+    /* The axes cover every series, not only the first: each marker of a series ten times
+     * higher than the first is inside the frame. */
+    double low[8], high[8], fr[1][4];
+    for (int i = 0; i < 8; i++)
+        low[i] = 0.1 * i, high[i] = i;
+    const double *two[2] = {low, high};
+    path = tmp_path("svg_lines_two.svg");
+    CHECK_EQ_INT(bnn_svg_lines(path, "two", "x", "y", xs, 8, two, NULL, 2), 0);
+    s = check_figure(path);
+    if (s) {
+        REQUIRE(frames(s, fr, 1) == 1);
+        const char *g = strstr(s, "<g id=\"bnn-markers\"");
+        REQUIRE(g != NULL);
+        int inside = 0;
+        for (const char *c = strstr(g, "<circle "); c && c < strstr(g, "</g>");
+             c = strstr(c + 1, "<circle ")) {
+            const double cx = attr_num(c, "cx"), cy = attr_num(c, "cy");
+            inside += cx >= fr[0][0] && cx <= fr[0][0] + fr[0][2] && cy >= fr[0][1] &&
+                      cy <= fr[0][1] + fr[0][3];
+        }
+        CHECK_EQ_INT(inside, 16);
         free(s);
     }
     /* A constant series still gets an axis. */
@@ -454,23 +689,29 @@ static void test_field(void) {
         CHECK_EQ_INT(count_in_group(s, "bnn-points", "circle"), 2);
         CHECK_EQ_INT(count_str(s, "fill=\"#b3b3b3\""), 2); /* the NaN cell and its legend swatch */
         /* vmin and below map to viridis(0), vmax and above to viridis(1). */
-        CHECK_EQ_INT(
-            count_str(s, "<rect x=\"0\" y=\"1\" width=\"1\" height=\"1\" fill=\"#440154\""), 1);
-        CHECK_EQ_INT(
-            count_str(s, "<rect x=\"2\" y=\"1\" width=\"1\" height=\"1\" fill=\"#fde725\""), 1);
-        CHECK_EQ_INT(
-            count_str(s, "<rect x=\"1\" y=\"0\" width=\"1\" height=\"1\" fill=\"#fde725\""), 1);
-        CHECK_EQ_INT(
-            count_str(s, "<rect x=\"2\" y=\"0\" width=\"1\" height=\"1\" fill=\"#440154\""), 1);
+        CHECK_EQ_INT(cell_fill(s, 0, 1, "#440154"), 1);
+        CHECK_EQ_INT(cell_fill(s, 2, 1, "#fde725"), 1);
+        CHECK_EQ_INT(cell_fill(s, 1, 0, "#fde725"), 1);
+        CHECK_EQ_INT(cell_fill(s, 2, 0, "#440154"), 1);
         CHECK_EQ_INT(count_str(s, "fill=\"#21908c\""), 1); /* 0.5 is the middle knot */
         CHECK_EQ_INT(count_str(s, NASTY_ESCAPED), 2);      /* title and colour-bar label */
+        /* The point of class 12 is not drawn (NaN coordinate), so the legend does not name it. */
+        CHECK_EQ_INT(count_in_group(s, "bnn-legend", "circle"), 2);
+        CHECK(strstr(s, "class 10+") == NULL);
         free(s);
     }
-    /* No points at all. */
+    /* No points at all; colour limits [-1, 1], so 0 is the middle of the map and 0.5 three
+     * quarters up it (viridis' seventh knot). */
     path = tmp_path("svg_field_nopoints.svg");
     CHECK_EQ_INT(bnn_svg_field(path, "empty", small, 3, 2, 0, 1, 0, 1, -1, 1, NULL, NULL, NULL, 0),
                  0);
-    free(check_figure(path));
+    s = check_figure(path);
+    if (s) {
+        CHECK_EQ_INT(cell_fill(s, 0, 1, "#21908c"), 1);
+        CHECK_EQ_INT(cell_fill(s, 1, 1, "#5dc863"), 1);
+        CHECK_EQ_INT(cell_fill(s, 2, 0, "#440154"), 1);
+        free(s);
+    }
 
     /* The largest grid the CLI draws stays a few megabytes. */
     enum { BIG = 200 };
@@ -547,6 +788,38 @@ static void test_bands(void) {
         CHECK_EQ_INT(count_in_group(s, "bnn-data", "circle"), nd);
         CHECK_EQ_INT(count_in_group(s, "bnn-legend", "text"), 4);
         CHECK(strstr(s, ">Sine with a gap: predictive of the BNN</text>") != NULL);
+        /* Each band and the mean line at their values: the first polygon is mean ± 2 sd, the
+         * second mean ± sd (upper edge left to right, lower edge back), on a y axis that spans
+         * the ±2 sd band and the data with a margin of 5% of their range on each side. */
+        double lo = INFINITY, hi = -INFINITY, fr[1][4], pt[2 * N][2];
+        for (int i = 0; i < N; i++)
+            lo = fmin(lo, mean[i] - 2 * sd[i]), hi = fmax(hi, mean[i] + 2 * sd[i]);
+        double xlo = x[0], xhi = x[N - 1];
+        for (int64_t j = 0; j < nd; j++) {
+            lo = fmin(lo, dy[j]), hi = fmax(hi, dy[j]);
+            xlo = fmin(xlo, dx[j]), xhi = fmax(xhi, dx[j]);
+        }
+        const double r = hi - lo;
+        lo -= 0.05 * r, hi += 0.05 * r;
+        REQUIRE(frames(s, fr, 1) == 1);
+        const double T = fr[0][1], H = fr[0][3];
+        const char *pg = strstr(s, "<polygon ");
+        for (int band = 0; band < 2; band++) {
+            const double k = band == 0 ? 2.0 : 1.0;
+            REQUIRE(pg && tag_points(pg, pt, 2 * N) == 2 * N);
+            for (int i = 0; i < N; i++) {
+                CHECK_NEAR(pt[i][1], px_y(T, H, lo, hi, mean[i] + k * sd[i]), PX_TOL);
+                CHECK_NEAR(pt[2 * N - 1 - i][1], px_y(T, H, lo, hi, mean[i] - k * sd[i]), PX_TOL);
+                CHECK_NEAR(pt[i][0], pt[2 * N - 1 - i][0], 1e-9);
+            }
+            pg = strstr(pg + 1, "<polygon ");
+        }
+        const char *ml = strstr(s, "<polyline id=\"bnn-mean\"");
+        REQUIRE(ml && tag_points(ml, pt, N) == N);
+        for (int i = 0; i < N; i++) {
+            CHECK_NEAR(pt[i][0], fr[0][0] + (x[i] - xlo) / (xhi - xlo) * fr[0][2], PX_TOL);
+            CHECK_NEAR(pt[i][1], px_y(T, H, lo, hi, mean[i]), PX_TOL);
+        }
         free(s);
     }
     /* No data; a NaN data point is skipped; the title escaped. */
