@@ -53,6 +53,13 @@ head -1 "$T/out" | grep -q '^model' && sed -n '/^{/,$p' "$T/out" | python3 -c 'i
 echo "earlier line" >"$T/all.csv"
 "$BNN" predict -m "$T/map.safetensors" --data moons -o /dev/stdout >>"$T/all.csv" 2>/dev/null
 [ "$(head -1 "$T/all.csv")" = "earlier line" ] && [ "$(wc -l <"$T/all.csv")" -eq 502 ] && ok || bad "-o /dev/stdout appends to a redirected stdout"
+# The same for /dev/stderr redirected to a file: the report goes after what the file holds, and the
+# file is not replaced.
+echo "earlier line" >"$T/err_all.txt"
+"$BNN" eval -m "$T/map.safetensors" --json /dev/stderr >/dev/null 2>>"$T/err_all.txt"
+[ "$(head -1 "$T/err_all.txt")" = "earlier line" ] &&
+  sed -n '/^{/,$p' "$T/err_all.txt" | python3 -c 'import json, sys; json.load(sys.stdin)' && ok ||
+  bad "--json /dev/stderr appends to a redirected stderr: $(head -3 "$T/err_all.txt")"
 # A link to a file stays a link; its target gets the output.
 echo old >"$T/target.csv"
 ln -sf target.csv "$T/link.csv"

@@ -138,6 +138,52 @@ static void test_hold_same_path(void) {
     remove(a), remove(b);
 }
 
+/* "PATH.tmp.PID": the temporary name bnn_write_file uses. */
+static bool tmp_exists(const char *path) {
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    return access(tmp, F_OK) == 0;
+}
+
+/* A commit that fails on one file (its name became a directory) renames the files written before
+ * it, drops those after it, and leaves no temporary file; a discard leaves none either. */
+static void test_commit_failure(void) {
+    const char *a = BNN_TEST_TMP "/cf_a.txt", *d = BNN_TEST_TMP "/cf_d";
+    const char *c = BNN_TEST_TMP "/cf_c.txt";
+    remove(a), rmdir(d), remove(c);
+    bnn_output_hold();
+    CHECK_EQ_INT(bnn_write_file(a, "a", 1), 0);
+    CHECK_EQ_INT(bnn_write_file(d, "d", 1), 0);
+    CHECK_EQ_INT(bnn_write_file(c, "c", 1), 0);
+    REQUIRE(mkdir(d, 0755) == 0);
+    CHECK_EQ_INT(bnn_output_commit(), BNN_EIO);
+    CHECK(access(a, F_OK) == 0); /* before the failure: renamed */
+    CHECK(access(c, F_OK) != 0); /* after it: dropped */
+    CHECK(!tmp_exists(a) && !tmp_exists(d) && !tmp_exists(c));
+    bnn_output_hold();
+    CHECK_EQ_INT(bnn_write_file(c, "c", 1), 0);
+    bnn_output_discard();
+    CHECK(access(c, F_OK) != 0 && !tmp_exists(c));
+    remove(a), rmdir(d);
+}
+
+/* Every write gives its slot back, whether it succeeded or failed: after more writes than there
+ * are slots, a held write still gets one. An empty write (NULL, 0) makes an empty file. */
+static void test_write_slots(void) {
+    const char *a = BNN_TEST_TMP "/slots_a.txt", *missing = BNN_TEST_TMP "/no_such_dir/x.txt";
+    for (int i = 0; i < 12; i++) {
+        CHECK_EQ_INT(bnn_write_file(a, "x", 1), 0);
+        CHECK_EQ_INT(bnn_write_file(missing, "x", 1), BNN_EIO);
+    }
+    bnn_output_hold();
+    CHECK_EQ_INT(bnn_write_file(a, "y", 1), 0);
+    CHECK_EQ_INT(bnn_output_commit(), 0);
+    struct stat sb;
+    CHECK_EQ_INT(bnn_write_file(a, NULL, 0), 0);
+    CHECK(stat(a, &sb) == 0 && sb.st_size == 0);
+    remove(a);
+}
+
 /* An unknown schedule trained as cosine and was saved as constant: resume was not exact. */
 static void test_trainer_schedule(void) {
     bnn_model *m;
@@ -202,6 +248,8 @@ int main(void) {
     test_from_laplace_mismatch();
     test_laplace_predict_args();
     test_hold_same_path();
+    test_commit_failure();
+    test_write_slots();
     test_trainer_schedule();
     test_optimizer_args();
     return CHECK_DONE();

@@ -2,7 +2,9 @@
 #include "check.h"
 #include "core/internal.h"
 
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,6 +98,38 @@ static void test_check_output(void) {
     CHECK(lstat(link, &lb) == 0 && S_ISLNK(lb.st_mode));
     CHECK(stat(file, &fb) == 0 && fb.st_size == 2);
     remove(link), remove(file), rmdir(dir);
+}
+
+/* A write that fails part-way (here at the file size limit, as on a full disk) is BNN_EIO and
+ * leaves neither the file nor its temporary file. */
+static void test_write_failure_leaves_nothing(void) {
+    const char *path = BNN_TEST_TMP "/fsize_limit.bin";
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    remove(path);
+    static char big[1 << 16];
+    struct rlimit old, lim;
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    lim = old;
+    lim.rlim_cur = 4096;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    const int rc = bnn_write_file(path, big, sizeof big);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
+    signal(SIGXFSZ, prev);
+    CHECK_EQ_INT(rc, BNN_EIO);
+    CHECK(access(path, F_OK) != 0);
+    CHECK(access(tmp, F_OK) != 0);
+}
+
+/* The thread count is clamped to [1, BNN_MAX_THREADS]. */
+static void test_thread_bounds(void) {
+    const int saved = bnn_get_threads();
+    bnn_set_threads(-3);
+    CHECK_EQ_INT(bnn_get_threads(), 1);
+    bnn_set_threads(BNN_MAX_THREADS + 1);
+    CHECK_EQ_INT(bnn_get_threads(), BNN_MAX_THREADS);
+    bnn_set_threads(saved);
 }
 
 static void test_arena(void) {
@@ -391,6 +425,8 @@ int main(void) {
     test_parse_int();
     test_strtod();
     test_check_output();
+    test_write_failure_leaves_nothing();
+    test_thread_bounds();
     test_arena();
     test_philox_kat();
     test_rng_stats_and_threads();

@@ -55,6 +55,26 @@ static size_t make_idx(unsigned char *buf, int dtype, int ndim, const uint32_t *
     return o + plen;
 }
 
+/* data[0..len) as a gzip file of stored (uncompressed) deflate blocks, so that the place of every
+ * byte in the file is known. Returns the number of bytes in out (len + 18 + 5 per block). */
+static size_t gzip_stored(unsigned char *out, const unsigned char *data, size_t len) {
+    static const unsigned char hdr[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
+    size_t o = 10;
+    memcpy(out, hdr, 10);
+    for (size_t at = 0; at < len;) {
+        const size_t k = len - at < 65535 ? len - at : 65535;
+        out[o++] = at + k == len; /* BFINAL on the last block; BTYPE 00, stored */
+        out[o++] = k & 0xff, out[o++] = k >> 8, out[o++] = ~k & 0xff, out[o++] = (~k >> 8) & 0xff;
+        memcpy(out + o, data + at, k), o += k, at += k;
+    }
+    const uLong crc = crc32(0L, data, (uInt)len);
+    for (int i = 0; i < 4; i++)
+        out[o++] = (crc >> (8 * i)) & 0xff;
+    for (int i = 0; i < 4; i++)
+        out[o++] = (len >> (8 * i)) & 0xff;
+    return o;
+}
+
 static bool contains(const char *hay, const char *needle) { return strstr(hay, needle) != NULL; }
 
 /* Checks that rc is the expected code and that the detail names each given fragment. */
@@ -343,10 +363,39 @@ static void test_idx_errors(void) {
         write_bytes(gzp, z, zn / 2, false);
         CHECK_EQ_INT(bnn_idx_load(&ds, gzp, lab, 3), BNN_EFORMAT);
         CHECK(contains(bnn_last_error(), gzp));
+        /* A trailer cut short (the data all there) is a damaged file too, not a read error. */
+        write_bytes(gzp, z, zn - 3, false);
+        expect_error(bnn_idx_load(&ds, gzp, lab, 3), BNN_EFORMAT, gzp, "truncated or corrupt",
+                     NULL);
         /* A flipped byte in the CRC trailer is caught too. */
         z[zn - 6] ^= 0xFF;
         write_bytes(gzp, z, zn, false);
         expect_error(bnn_idx_load(&ds, gzp, lab, 3), BNN_EFORMAT, gzp, NULL);
+    }
+
+    /* The CRC is checked also where reading the pixels stops just short of the trailer: a file of
+     * stored (uncompressed) deflate blocks, laid out so that the pixels end exactly at the end of
+     * zlib's fifth 128 KiB input piece (gz.c's gzbuffer) and the trailer lies in the sixth. */
+    {
+        const uint32_t dbig[2] = {81911, 8}; /* 12 header bytes + 655288 pixels = 655300 */
+        const size_t ulen = 12 + 81911 * 8;
+        unsigned char *raw = malloc(ulen), *z = malloc(ulen + 256);
+        REQUIRE(raw && z);
+        make_idx(raw, 0x08, 2, dbig, px, 0);
+        for (size_t i = 12; i < ulen; i++)
+            raw[i] = (unsigned char)(i * 7 % 251);
+        const size_t zn = gzip_stored(z, raw, ulen);
+        REQUIRE(zn == 5 * 131072 + 8);
+        const char *bigz = tmp_path("big.idx.gz");
+        write_bytes(bigz, z, zn, false);
+        REQUIRE(bnn_idx_load(&ds, bigz, NULL, 1) == 0);
+        bnn_dataset_free(ds);
+        z[zn - 6] ^= 0xFF;
+        write_bytes(bigz, z, zn, false);
+        ds = (bnn_dataset *)&ds;
+        expect_error(bnn_idx_load(&ds, bigz, NULL, 1), BNN_EFORMAT, bigz, NULL);
+        CHECK(ds == NULL);
+        free(raw), free(z);
     }
 
     /* Bad magic, unknown dtype, wrong dtype, zero rank, rank 1 images. */
@@ -1206,6 +1255,14 @@ static void test_fmnist_dir(void) {
     expect_error(bnn_data_load(&ds, "fmnist", &p), BNN_ENOTFOUND, none,
                  "train-images-idx3-ubyte.gz", "apt-get install dataset-fashion-mnist", NULL);
     CHECK(ds == NULL);
+    /* An empty BNN_FMNIST_DIR is as if unset: the default directory is looked in. */
+    REQUIRE(setenv("BNN_FMNIST_DIR", "", 1) == 0);
+    p.split = "test";
+    int rc = bnn_data_load(&ds, "fmnist", &p);
+    if (rc == 0)
+        bnn_dataset_free(ds);
+    else
+        expect_error(rc, BNN_ENOTFOUND, "looked in /usr/share/datasets/fashion-mnist", NULL);
 
     if (saved_copy)
         setenv("BNN_FMNIST_DIR", saved_copy, 1);

@@ -313,6 +313,17 @@ static void test_noise(void) {
     CHECK_EQ_INT(bnn_dataset_n(a), 10000);
     CHECK_EQ_INT(bnn_dataset_dim(a), 2);
     bnn_dataset_free(a);
+    /* Every digit counts (9 features: a 3 × 3 image); one feature is no image. */
+    REQUIRE(bnn_data_load(&a, "noise:9:4", &p) == 0);
+    CHECK_EQ_INT(bnn_dataset_n(a), 4);
+    CHECK_EQ_INT(bnn_dataset_dim(a), 9);
+    bnn_dataset_image_shape(a, shape);
+    CHECK(shape[0] == 1 && shape[1] == 3 && shape[2] == 3);
+    bnn_dataset_free(a);
+    REQUIRE(bnn_data_load(&a, "noise:1:5", &p) == 0);
+    bnn_dataset_image_shape(a, shape);
+    CHECK(shape[0] == 0 && shape[1] == 0 && shape[2] == 0);
+    bnn_dataset_free(a);
 
     /* Modifiers apply to square noise like any image set, in the order written. */
     REQUIRE(bnn_data_load(&a, "noise:16:3", &p) == 0);
@@ -407,6 +418,15 @@ static void test_idx(void) {
     CHECK_EQ_INT(bnn_dataset_clabels(ds)[1], 4);
     CHECK_EQ_INT(bnn_dataset_clabels(ds)[2], 2);
     CHECK(bnn_dataset_cx(ds)[1] == 1.0f);
+    bnn_dataset_free(ds);
+    /* The largest label in the last row counts too. */
+    const char *lab_last = tmp_path("labels-last-idx1-ubyte");
+    const uint32_t dl3[1] = {3};
+    const unsigned char last_top[3] = {0, 2, 4};
+    write_idx(lab_last, 1, dl3, last_top, 3);
+    snprintf(spec, sizeof spec, "idx:%s,%s", img, lab_last);
+    REQUIRE(bnn_data_load(&ds, spec, &p) == 0);
+    CHECK_EQ_INT(bnn_dataset_outputs(ds), 5);
     bnn_dataset_free(ds);
 
     /* A rank-2 file is a set of flat vectors: no image shape. */
@@ -547,6 +567,19 @@ static void test_bad_specs(void) {
     expect_error(bnn_data_load(&ds, "noise:99999999999999999999", &p), BNN_EINVAL, "whole number",
                  NULL);
     expect_error(bnn_data_load(&ds, "noise:2:5:7", &p), BNN_EINVAL, "unknown modifier '7'", NULL);
+    /* Counts come before the modifiers; an angle that underflows is no angle. */
+    expect_error(bnn_data_load(&ds, "noise:16:flip:3", &p), BNN_EINVAL, "unknown modifier '3'",
+                 NULL);
+    expect_error(bnn_data_load(&ds, "noise:4:2:rot=1e-400", &p), BNN_EINVAL, "not an angle", NULL);
+    /* At most 16 modifiers. */
+    char many[256] = "noise:4:2";
+    for (int i = 0; i < 16; i++)
+        strcat(many, ":flip");
+    REQUIRE(bnn_data_load(&ds, many, &p) == 0);
+    bnn_dataset_free(ds);
+    strcat(many, ":flip");
+    expect_error(bnn_data_load(&ds, many, &p), BNN_EINVAL, "more than 16 modifiers", NULL);
+    CHECK(ds == NULL);
     /* rot and flip need an image shape. */
     expect_error(bnn_data_load(&ds, "moons:rot=90", &p), BNN_EINVAL, "moons:rot=90", "image", NULL);
     p.split = "test";
@@ -559,6 +592,8 @@ static void test_bad_specs(void) {
                  "flip", NULL);
     expect_error(bnn_data_load(&ds, "fmnistx", &p), BNN_EINVAL, "unknown dataset", NULL);
     expect_error(bnn_data_load(&ds, "idx", &p), BNN_EINVAL, "unknown dataset", NULL);
+    expect_error(bnn_data_load(&ds, "moon", &p), BNN_EINVAL, "unknown dataset", NULL);
+    expect_error(bnn_data_load(&ds, "sine", &p), BNN_EINVAL, "unknown dataset", NULL);
     CHECK(ds == NULL);
 }
 
