@@ -30,7 +30,7 @@ run "train moons" "$BNN" train --data moons --epochs 20 --lr 1e-2 --batch-size 3
 [ -f "$T/moons.safetensors" ] && ok || bad "model file written"
 run "eval moons" "$BNN" eval -m "$T/moons.safetensors" --json "$T/moons.json"
 acc=$(awk '/^accuracy/ {print $2}' "$T/out")
-awk -v a="$acc" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; exit !(a > 0.95) }' && ok || bad "moons test accuracy $acc <= 0.95"
+num_holds 'a > 0.95' a="$acc" && ok || bad "moons test accuracy $acc <= 0.95"
 grep -q '"accuracy":' "$T/moons.json" && grep -q '"nll":' "$T/moons.json" && ok || bad "JSON has accuracy and nll"
 run "info" "$BNN" info "$T/moons.safetensors"
 grep -q "mlp:2-50-50-2:tanh" "$T/out" && grep -q "0.weight" "$T/out" && ok || bad "info shows model and tensors"

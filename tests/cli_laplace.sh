@@ -16,7 +16,7 @@ for subset in last-layer all; do
     run "eval $subset $h" "$BNN" eval -m "$T/la_${subset}_$h.safetensors" --json "$T/la.json"
     grep -q "linearised (GLM), probit" "$T/out" && ok || bad "$subset $h predicts with the GLM"
     acc=$(val accuracy)
-    awk -v a="$acc" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; exit !(a > 0.95) }' && ok || bad "$subset $h accuracy $acc"
+    num_holds 'a > 0.95' a="$acc" && ok || bad "$subset $h accuracy $acc"
     if /usr/bin/python3 -c "import jsonschema" 2>/dev/null; then
       run "schema $subset $h" /usr/bin/python3 "$HERE/json_validate.py" "$HERE/../docs/eval.schema.json" "$T/la.json"
     fi
@@ -43,7 +43,7 @@ for h in diag kron full; do
   done
   [ "$(sort -u "$T/pl_file" | wc -l)" -eq $n ] && ok || bad "$h: $n distinct precisions"
   acc=$(val accuracy)
-  awk -v a="$acc" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; exit !(a > 0.95) }' && ok || bad "layers $h accuracy $acc"
+  num_holds 'a > 0.95' a="$acc" && ok || bad "layers $h accuracy $acc"
 done
 run "laplace fixed prior" "$BNN" laplace -m "$T/map.safetensors" --prior 3.5 -o "$T/la_fixed.safetensors"
 grep -q "precision 3.5 " "$T/out" && ok || bad "a fixed prior is used as given"
@@ -66,7 +66,7 @@ grep -q "Monte-Carlo average" "$T/out" && grep -q "mutual inf" "$T/out" && ok ||
 run "eval mc link" "$BNN" eval -m "$T/la_last-layer_kron.safetensors" --link-samples 200
 grep -q "Monte-Carlo over the logits" "$T/out" && ok || bad "MC link is used"
 acc=$(val accuracy)
-awk -v a="$acc" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; exit !(a > 0.95) }' && ok || bad "MC link accuracy $acc"
+num_holds 'a > 0.95' a="$acc" && ok || bad "MC link accuracy $acc"
 run "predict laplace" "$BNN" predict -m "$T/la_last-layer_kron.safetensors" --data moons -o "$T/pred.csv"
 [ "$(wc -l <"$T/pred.csv")" -eq 501 ] && ok || bad "predict rows"
 run "info laplace" "$BNN" info "$T/la_all_kron.safetensors"
@@ -82,7 +82,7 @@ for h in diag kron full lowrank; do
   run "eval layers:0,2 $h" "$BNN" eval -m "$T/la_sel_$h.safetensors"
   grep -q "linearised (GLM), probit" "$T/out" && ok || bad "layers:0,2 $h predicts with the GLM"
   acc=$(val accuracy)
-  awk -v a="$acc" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; exit !(a > 0.95) }' && ok || bad "layers:0,2 $h accuracy $acc"
+  num_holds 'a > 0.95' a="$acc" && ok || bad "layers:0,2 $h accuracy $acc"
 done
 run "eval layers:0,2 samples" "$BNN" eval -m "$T/la_sel_kron.safetensors" --samples 8
 grep -q "Monte-Carlo average" "$T/out" && ok || bad "sampled predictive of layers:0,2"
@@ -139,7 +139,7 @@ grep -q "^hessian    lowrank (rank 102), " "$T/out" && grep -q "^note: --rank 50
 run "eval lowrank" "$BNN" eval -m "$T/la_lr.safetensors"
 grep -q "low-rank Hessian" "$T/out" && ok || bad "eval names the low-rank posterior"
 acc=$(val accuracy)
-awk -v a="$acc" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; exit !(a > 0.95) }' && ok || bad "lowrank accuracy $acc"
+num_holds 'a > 0.95' a="$acc" && ok || bad "lowrank accuracy $acc"
 expect_fail "laplace of a posterior" "MAP" "$BNN" laplace -m "$T/la_all_kron.safetensors" -o "$T/never.safetensors"
 expect_fail "grid without holdout" "holdout" "$BNN" laplace -m "$T/map.safetensors" --prior grid -o "$T/never.safetensors"
 # The counts in a posterior's metadata are whole numbers as every bnn reader reads them.
@@ -198,7 +198,6 @@ run "eval the grid's file on the hold-out" "$BNN" eval -m "$T/reg_grid.safetenso
 [ -n "$g" ] && [ "$g" = "$(val nll)" ] && ok || bad "regression grid NLL '$g', eval on the hold-out '$(val nll)'"
 # ... and the file holds the prior it chose.
 saved=$("$BNN" info "$T/blob_grid.safetensors" | awk '$1 == "bnn.laplace.prior_prec" { print $2 }')
-awk -v s="$saved" -v c="${chosen#* }" 'BEGIN { if (s !~ /^[0-9.]/ || c !~ /^[0-9.]/) exit 1; s += 0; c += 0; exit !(s / c > 1 - 1e-5 && s / c < 1 + 1e-5) }' \
-  && ok || bad "the grid's file holds prior precision '$saved', not the chosen '${chosen#* }'"
+num_holds 's / c > 1 - 1e-5 && s / c < 1 + 1e-5' s="$saved" c="${chosen#* }" && ok || bad "the grid's file holds prior precision '$saved', not the chosen '${chosen#* }'"
 
 cli_done

@@ -10,9 +10,6 @@ BNN=$1
 T=$2
 . "$(dirname "$0")/lib_cli.sh"
 
-# gt A B: A > B as numbers.
-gt() { awk -v a="$1" -v b="$2" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; if (b !~ /^[-+]?[0-9.]/) exit 1; b += 0; exit !(a > b) }'; }
-
 # ---------------------------------------------------------------- Bernoulli on the two moons
 run "train bernoulli" "$BNN" train --data moons --lik bernoulli --epochs 20 --batch-size 32 --lr 1e-2 --holdout 200 -q -o "$T/b.safetensors"
 run "info bernoulli" "$BNN" info "$T/b.safetensors"
@@ -116,7 +113,7 @@ run "laplace hetero all" "$BNN" laplace -m "$T/h.safetensors" --subset all --hes
 for f in lh lh2; do
   run "eval $f" "$BNN" eval -m "$T/$f.safetensors" --json "$T/$f.json"
   grep -q "linearised (GLM)" "$T/out" && ok || bad "$f GLM predictive"
-  awk -v a="$(val nll)" -v b="$nll_h" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; if (b !~ /^[-+]?[0-9.]/) exit 1; b += 0; exit !(a < b + 0.05) }' && ok || bad "$f nll $(val nll)"
+  num_holds 'a < b + 0.05' a="$(val nll)" b="$nll_h" && ok || bad "$f nll $(val nll)"
   validate "$T/$f.json"
 done
 run "predict hetero laplace" "$BNN" predict -m "$T/lh.safetensors" --data sine-hetero -o "$T/lh.csv"

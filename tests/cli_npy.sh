@@ -74,7 +74,7 @@ grep -q "npy:$T/x.npy,$T/y.npy" "$T/out" && ok || bad "info shows the data spec"
 run "eval npy" "$BNN" eval -m "$T/m.st" --json "$T/ref.json"
 ref_acc=$(val accuracy)
 ref_nll=$(val nll)
-awk -v a="$ref_acc" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; exit !(a > 0.85) }' && ok || bad "accuracy $ref_acc on the moons"
+num_holds 'a > 0.85' a="$ref_acc" && ok || bad "accuracy $ref_acc on the moons"
 for pair in x_f8_fortran_be.npy,y_u1.npy x_v2.npy,y_f8_col.npy x.npy.gz,y_bool.npy; do
   xs=${pair%,*} ys=${pair#*,}
   run "eval $pair" "$BNN" eval -m "$T/m.st" --data "npy:$T/$xs,$T/$ys"
@@ -107,13 +107,13 @@ expect_fail "float targets as labels" "the target of row 0 (counting from 0) is 
 [ ! -e "$T/r.st" ] && ok || bad "a refused run wrote its output"
 run "train regression" "$BNN" train --data "npy:$T/x.npy,$T/yr.npy" --task regression --epochs 50 -q -o "$T/r.st"
 run "eval regression" "$BNN" eval -m "$T/r.st"
-awk -v r="$(val rmse)" 'BEGIN { if (r !~ /^[-+]?[0-9.]/) exit 1; r += 0; exit !(r > 0 && r < 0.5) }' && ok || bad "regression rmse $(val rmse)"
+num_holds 'r > 0 && r < 0.5' r="$(val rmse)" && ok || bad "regression rmse $(val rmse)"
 run "two targets" "$BNN" train --data "npy:$T/x.npy,$T/yr2.npy" --task regression --epochs 5 -q -o "$T/r2.st"
 run "info two targets" "$BNN" info "$T/r2.st"
 grep -q "^likelihood gaussian (regression, 2 outputs)" "$T/out" && ok || bad "two regression outputs: $(grep -m1 likelihood "$T/out")"
 run "train images" "$BNN" train --data "npy:$T/img.npy,$T/img_y.npy" --model mlp:64-32-2 --lr 1e-3 --epochs 5 -q -o "$T/img.st"
 run "eval images" "$BNN" eval -m "$T/img.st"
-awk -v a="$(val accuracy)" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; exit !(a >= 0.95) }' && ok || bad "image accuracy $(val accuracy)"
+num_holds 'a >= 0.95' a="$(val accuracy)" && ok || bad "image accuracy $(val accuracy)"
 run "predict idx" "$BNN" predict -m "$T/img.st" --input "$T/img.idx" -o "$T/p_idx.csv"
 run "predict scaled npy" "$BNN" predict -m "$T/img.st" --input "$T/img_scaled.npy" -o "$T/p_scaled.csv"
 cmp -s "$T/p_idx.csv" "$T/p_scaled.csv" && ok || bad "IDX images and x / 255 in float32 predict differently"

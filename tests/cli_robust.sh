@@ -234,7 +234,7 @@ run "eval on another file" "$BNN" eval -m "$T/ta.safetensors" --data "csv:$T/tb.
 r_as=$(val rmse)
 run "eval on another file, last column" "$BNN" eval -m "$T/ta.safetensors" --data "csv:$T/tb.csv" --target-col -1
 r_last=$(val rmse)
-awk -v a="$r_as" -v l="$r_last" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; if (l !~ /^[-+]?[0-9.]/) exit 1; l += 0; exit !(a < 0.3 && l > 2 * a) }' && ok || bad "eval on another csv: rmse $r_as (trained column), $r_last (last column)"
+num_holds 'a < 0.3 && l > 2 * a' a="$r_as" l="$r_last" && ok || bad "eval on another csv: rmse $r_as (trained column), $r_last (last column)"
 # A file of a later format is refused, not half read.
 python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/future.safetensors" bnn.format 99
 expect_fail "a later file format" "file format '99' is not one this bnn" "$BNN" eval -m "$T/future.safetensors"

@@ -10,8 +10,6 @@ BNN=$1
 T=$2
 . "$(dirname "$0")/lib_cli.sh"
 
-gt() { awk -v a="$1" -v b="$2" 'BEGIN { if (a !~ /^[-+]?[0-9.]/) exit 1; a += 0; if (b !~ /^[-+]?[0-9.]/) exit 1; b += 0; exit !(a > b) }'; }
-
 # ---------------------------------------------------------------- linear regression: exact
 /usr/bin/python3 - "$T/lin.csv" <<'PY'
 import random, sys

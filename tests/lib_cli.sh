@@ -38,6 +38,22 @@ expect_usage() {
 # val KEY: the second field of the table line of $T/out that starts with KEY.
 val() { awk -v k="$1" '$1 == k {print $2}' "$T/out"; }
 
+# num_holds COND NAME=VALUE...: the awk condition COND over the named values holds, and each value
+# looks like a number. (Debian's awk, mawk, compares a value 'nan' as a string, and its NaN compares
+# equal to every number: either would let a check pass on a NaN.)
+num_holds() {
+  local cond=$1 kv prog="" args=()
+  shift
+  for kv in "$@"; do
+    args+=(-v "$kv")
+    prog+="if (${kv%%=*} !~ /^[-+]?[0-9.]/) exit 1; ${kv%%=*} += 0; "
+  done
+  awk "${args[@]}" "BEGIN { ${prog}exit !($cond) }"
+}
+
+# gt A B: A > B as numbers.
+gt() { num_holds 'a > b' a="$1" b="$2"; }
+
 # validate FILE: a JSON report against docs/eval.schema.json (Debian's python3-jsonschema).
 validate() {
   if /usr/bin/python3 -c "import jsonschema" 2>/dev/null; then

@@ -193,8 +193,8 @@ static int meta_double(const bnn_st *st, const char *what, const char *key, doub
     const char *v = bnn_st_meta(st, key);
     char *end;
     if (!v || (*out = bnn_strtod(v, &end), end == v || *end))
-        return bnn__error(BNN_EFORMAT, "%s: metadata '%s' is missing or not a "
-                          "number", what, key);
+        return bnn__error(BNN_EFORMAT, "%s: metadata '%s' is missing or not a number", what,
+                          key);
     return 0;
 }
 
@@ -205,8 +205,9 @@ static int read_f64(const bnn_st *st, const char *what, const char *name, int64_
     *out = NULL;
     if (bnn_st_get(st, name, &t) || t.dtype != BNN_DT_F64 || t.ndim != (d1 ? 2 : 1) ||
         t.shape[0] != d0 || (d1 && t.shape[1] != d1))
-        return bnn__error(BNN_EFORMAT, "%s: tensor '%s' is missing or not F64 of "
-                          "the size the metadata says", what, name);
+        return bnn__error(BNN_EFORMAT,
+                          "%s: tensor '%s' is missing or not F64 of the size the metadata says",
+                          what, name);
     *out = malloc((size_t)t.numel * sizeof(double));
     if (!*out) return bnn__error(BNN_ENOMEM, "out of memory");
     int rc = bnn_st_to_f64(&t, *out);
@@ -243,8 +244,8 @@ static int check_full_eig(const char *what, const double *H, const double *Q, co
                           int64_t P) {
     for (int64_t i = 1; i < P; i++)
         if (!(lam[i] >= lam[i - 1]))
-            return bnn__error(BNN_EFORMAT, "%s: laplace.eigval is not ascending "
-                              "(value %lld)", what, (long long)i);
+            return bnn__error(BNN_EFORMAT, "%s: laplace.eigval is not ascending (value %lld)",
+                              what, (long long)i);
     double *v = malloc((size_t)(3 * P) * sizeof(double));
     float *z = malloc((size_t)P * sizeof(float));
     if (!v || !z) {
@@ -320,8 +321,9 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     else if (hs && !strcmp(hs, "kron")) h = BNN_HESS_KRON;
     else if (hs && !strcmp(hs, "full")) h = BNN_HESS_FULL;
     else if (hs && !strcmp(hs, "lowrank")) h = BNN_HESS_LOWRANK;
-    else return bnn__error(BNN_EFORMAT, "%s: bnn.laplace.hessian is missing or "
-                           "unknown (diag, kron, full, lowrank)", what);
+    else return bnn__error(BNN_EFORMAT,
+                           "%s: bnn.laplace.hessian is missing or unknown (diag, kron, full, "
+                           "lowrank)", what);
     const int64_t off = (int64_t)d[3], P = (int64_t)d[4], nb = (int64_t)d[7];
     /* The subset's segments: bnn.laplace.segments when it lies in several runs, else the one run
      * [offset, offset + nparams) (every file before segments existed). */
