@@ -165,6 +165,10 @@ int64_t bnn_dataset_outputs(const bnn_dataset *ds);
  * with BNN_CSV_NO_TARGET): a classification set of one class whose labels are all 0, fit for
  * predictions and OOD scores but not for training or accuracy-type metrics. True otherwise. */
 bool bnn_dataset_labelled(const bnn_dataset *ds);
+/* Writable views, to fill or change a set. Training, evaluation and the curvature pass check
+ * their data (bnn_dataset_validate) on entry; a set straight from bnn_data_load, or a slice of
+ * one, was checked there and is not scanned again, until one of these three is called on it:
+ * from then on every entry scans it. The const views below change nothing. */
 float *bnn_dataset_x(bnn_dataset *ds);          /* n × d */
 int32_t *bnn_dataset_labels(bnn_dataset *ds);   /* n, or NULL for regression */
 float *bnn_dataset_targets(bnn_dataset *ds);    /* n × t, or NULL for classification */

@@ -89,6 +89,10 @@ struct bnn_dataset {
     float *targets;   /* n × k */
     int64_t image[3]; /* (c, h, w) or zeros */
     bool unlabelled;  /* classification without labels (every label 0, one class): OOD inputs */
+    /* Validated by bnn_data_load (or sliced from such a set) and no writable pointer handed out
+     * since: bnn__check_data trusts it instead of scanning the features again. The writable
+     * accessors clear it for good, so data a caller may have changed is always scanned. */
+    bool checked;
 };
 /* A 64-bit fingerprint of a dataset's shape, features and labels or targets, to tell whether a
  * checkpoint is resumed on the data it was trained on. It catches changes, not tampering (it is

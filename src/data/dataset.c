@@ -64,9 +64,23 @@ int64_t bnn_dataset_n(const bnn_dataset *ds) { return ds ? ds->n : 0; }
 int64_t bnn_dataset_dim(const bnn_dataset *ds) { return ds ? ds->d : 0; }
 int64_t bnn_dataset_outputs(const bnn_dataset *ds) { return ds ? ds->k : 0; }
 bool bnn_dataset_labelled(const bnn_dataset *ds) { return ds && !ds->unlabelled; }
-float *bnn_dataset_x(bnn_dataset *ds) { return ds ? ds->x : NULL; }
-int32_t *bnn_dataset_labels(bnn_dataset *ds) { return ds ? ds->labels : NULL; }
-float *bnn_dataset_targets(bnn_dataset *ds) { return ds ? ds->targets : NULL; }
+/* A caller holding a writable pointer may change the data at any time, so the set is no longer
+ * known to be clean (checked) and every later entry check scans it. */
+float *bnn_dataset_x(bnn_dataset *ds) {
+    if (!ds) return NULL;
+    ds->checked = false;
+    return ds->x;
+}
+int32_t *bnn_dataset_labels(bnn_dataset *ds) {
+    if (!ds) return NULL;
+    ds->checked = false;
+    return ds->labels;
+}
+float *bnn_dataset_targets(bnn_dataset *ds) {
+    if (!ds) return NULL;
+    ds->checked = false;
+    return ds->targets;
+}
 const float *bnn_dataset_cx(const bnn_dataset *ds) { return ds ? ds->x : NULL; }
 const int32_t *bnn_dataset_clabels(const bnn_dataset *ds) { return ds ? ds->labels : NULL; }
 const float *bnn_dataset_ctargets(const bnn_dataset *ds) { return ds ? ds->targets : NULL; }
@@ -90,8 +104,9 @@ void bnn_dataset_set_image_shape(bnn_dataset *ds, const int64_t shape[3]) {
 
 /* Whether n floats are all finite, in one branch-free pass that vectorises and is shared among
  * the threads: a float is Inf or NaN exactly when its exponent bits are all ones. The data is
- * validated wherever it enters (loading, training, evaluation, the curvature pass), and an
- * early-exit scan of Fashion-MNIST's 47M features took 24 ms each time; this one is memory-bound. */
+ * validated wherever it enters (loading; training, evaluation and the curvature pass unless the
+ * set is still as loaded, ds->checked), and an early-exit scan of Fashion-MNIST's 47M features
+ * took 24 ms each time; this one is memory-bound. */
 static bool floats_finite(const float *x, int64_t n) {
     const int64_t blk = 1 << 16, nblk = (n + blk - 1) / blk;
     uint32_t bad = 0;
@@ -263,6 +278,7 @@ int bnn_dataset_slice(bnn_dataset **out, const bnn_dataset *ds, int64_t lo, int6
     s->k = ds->k;
     memcpy(s->image, ds->image, sizeof s->image);
     s->unlabelled = ds->unlabelled;
+    s->checked = ds->checked; /* the same values as rows of a checked set */
     *out = s;
     return 0;
 }

@@ -348,6 +348,8 @@ int bnn_data_load(bnn_dataset **out, const char *spec, const struct bnn_data_par
     if ((rc = bnn_dataset_validate(*out))) {
         bnn_dataset_free(*out);
         *out = NULL;
+    } else {
+        (*out)->checked = true; /* training, evaluation and the fits need not scan it again */
     }
     return rc;
 }
