@@ -41,8 +41,10 @@ test-asan:
 	  BNN_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
 
 # The main job on the embedded default: the Fashion-MNIST MLP trained by AdamW (MAP) and by IVON
-# (a Gaussian posterior over all 535,818 weights), then both side by side on the test set and
-# on upside-down test images they have never seen.
+# (a Gaussian posterior over all 535,818 weights), a last-layer Laplace approximation fitted to
+# the MAP network after the fact, then all three side by side on the test set and on upside-down
+# test images they have never seen (each with its default predictive: the MAP network at its
+# weights, Laplace's GLM probit, IVON's average over 32 weight samples).
 demo: deps build
 	@mkdir -p $(BUILD)/demo
 	$(BUILD)/bnn train --data fmnist --model mlp:784-512-256-10 --method adamw --epochs 10 \
@@ -51,8 +53,10 @@ demo: deps build
 	$(BUILD)/bnn train --data fmnist --model mlp:784-512-256-10 --method ivon --epochs 10 \
 	  --batch-size 128 --lr 1.0 --ess 60000 --hess-init 0.1 --beta2 0.99999 --weight-decay 1e-4 \
 	  --warmup-epochs 1 --lr-schedule cosine --seed 0 -o $(BUILD)/demo/ivon.safetensors
-	$(BUILD)/bnn compare -m $(BUILD)/demo/map.safetensors -m $(BUILD)/demo/ivon.safetensors \
-	  --samples 64 --ood fmnist:flip
+	$(BUILD)/bnn laplace -m $(BUILD)/demo/map.safetensors --subset last-layer --hessian kron \
+	  -o $(BUILD)/demo/laplace.safetensors
+	$(BUILD)/bnn compare -m $(BUILD)/demo/map.safetensors -m $(BUILD)/demo/laplace.safetensors \
+	  -m $(BUILD)/demo/ivon.safetensors --ood fmnist:flip
 
 bench: deps build
 	$(BUILD)/bench_train
