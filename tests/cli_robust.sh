@@ -75,9 +75,21 @@ printf '0.1,0.2,0.3,0.4,0.5,7\n' >"$T/k8.csv"
 expect_fail "train, a test file with more classes" "the test file has 8 classes but the training file has 2" "$BNN" train --data "csv:$T/d.csv,$T/k8.csv" -q -o "$T/never.safetensors"
 # Training state beyond the memory bnn may use is refused up front with the size. mfvi keeps
 # more arrays than adamw (and its workspace): the same limit passes one and stops the other.
-expect_fail "mfvi beyond BNN_MEMORY_LIMIT" "mfvi training of 2802 parameters needs about 161 KiB .*more than BNN_MEMORY_LIMIT's 97.7 KiB" \
-  env BNN_MEMORY_LIMIT=100000 "$BNN" train --data moons --method mfvi --epochs 1 -q -o "$T/never.safetensors"
-run "adamw within BNN_MEMORY_LIMIT" env BNN_MEMORY_LIMIT=100000 "$BNN" train --data moons --epochs 1 -q -o "$T/limited.safetensors"
+# adamw's 206 KiB: 4 arrays of 2802 floats, a batch of 128 rows' activations (layers of 50, 50,
+# 50, 50 and 2 outputs, two gradient buffers of 50), the batch's copies and the permutation.
+expect_fail "mfvi beyond BNN_MEMORY_LIMIT" "mfvi training of 2802 parameters needs about 323 KiB .*activations), more than BNN_MEMORY_LIMIT's 244 KiB" \
+  env BNN_MEMORY_LIMIT=250000 "$BNN" train --data moons --method mfvi --epochs 1 -q -o "$T/never.safetensors"
+run "adamw within BNN_MEMORY_LIMIT" env BNN_MEMORY_LIMIT=250000 "$BNN" train --data moons --epochs 1 -q -o "$T/limited.safetensors"
+expect_fail "adamw beyond BNN_MEMORY_LIMIT" "adamw training of 2802 parameters needs about 206 KiB" \
+  env BNN_MEMORY_LIMIT=200000 "$BNN" train --data moons --epochs 1 -q -o "$T/never.safetensors"
+# A layer wide enough that a batch's activations (32 GiB), not the weights and the optimizer's
+# arrays (0.75 GiB), exceed the memory: refused
+# with the size instead of being killed while the buffers are zeroed.
+expect_fail "wide layer beyond the memory" "adamw training of 50331648 parameters needs about 32.8 GiB" \
+  env BNN_MEMORY_LIMIT=4G "$BNN" train --data moons --model mlp:2-16777216 --epochs 1 -q -o "$T/never.safetensors"
+run "train 100000 hidden units" "$BNN" train --data moons --model mlp:2-100000-2 --epochs 1 -q -o "$T/h100k.safetensors"
+expect_fail "a batch beyond the memory in prediction" "a batch of 256 rows through model mlp:2-100000-2 needs about 391 MiB for its activations, more than BNN_MEMORY_LIMIT's 64 MiB" \
+  env BNN_MEMORY_LIMIT=64M "$BNN" eval -m "$T/h100k.safetensors"
 expect_fail "BNN_MEMORY_LIMIT that is no size" "BNN_MEMORY_LIMIT is 'lots', not a size" env BNN_MEMORY_LIMIT=lots "$BNN" train --data moons --epochs 1 -q -o "$T/never.safetensors"
 run "checkpoint of CSV data" "$BNN" train --data "csv:$T/d.csv" --epochs 2 --stop-after 1 --checkpoint "$T/dck.safetensors" -q
 expect_fail "resume over its data, one line" "the output .*d.csv is the input" "$BNN" train --resume "$T/dck.safetensors" -o "$T/d.csv"

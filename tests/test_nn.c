@@ -270,6 +270,30 @@ static void test_spec(void) {
         CHECK(m == NULL);
         CHECK(strlen(bnn_last_error()) > 0);
     }
+    /* A size that is not all decimal digits is named as written, counting the input's size as 1
+     * (strtoll would have read 0x10 as 0, 5x as 5 and -5 as an empty size). */
+    const char *named[][2] = {{"mlp:2-0x10-2", "size 2, '0x10', is not a whole number"},
+                              {"mlp:2-5x-2", "size 2, '5x',"},
+                              {"mlp:2--5-2", "size 2, '',"},
+                              {"mlp:2-16777217", "size 2, '16777217',"},
+                              {"mlp:+2-3", "size 1, '+2',"}};
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+        CHECK_EQ_INT(bnn_model_new(&m, named[i][0]), BNN_EINVAL);
+        if (!strstr(bnn_last_error(), named[i][1]))
+            fprintf(stderr, "spec '%s': %s\n", named[i][0], bnn_last_error());
+        CHECK(strstr(bnn_last_error(), named[i][1]) != NULL);
+    }
+    /* Activations beyond the memory limit are refused before anything is allocated, with the
+     * size: 256 rows through layers of 100000, 100000 (relu) and 2 outputs, plus two gradient
+     * buffers of 100000, are 256 · 400002 floats. */
+    REQUIRE(bnn_model_new(&m, "mlp:2-100000-2") == 0);
+    setenv("BNN_MEMORY_LIMIT", "64M", 1);
+    CHECK_EQ_INT(bnn_model_reserve(m, 256), BNN_ENOMEM);
+    CHECK(strstr(bnn_last_error(), "a batch of 256 rows through model mlp:2-100000-2 needs about "
+                                    "391 MiB for its activations") != NULL);
+    CHECK_EQ_INT(bnn_model_reserve(m, 32), 0); /* 48.8 MiB */
+    unsetenv("BNN_MEMORY_LIMIT");
+    bnn_model_free(m);
     /* The initialisation follows PyTorch's nn.Linear bounds and is reproducible by seed. */
     REQUIRE(bnn_model_new(&m, "mlp:100-30-2") == 0);
     bnn_model_init(m, 1);

@@ -124,6 +124,10 @@ extern int64_t bnn__predict_feat_floats;
  * subset's first weight for a Laplace posterior, n for a point mass. */
 int64_t bnn__posterior_first_varied(const bnn_posterior *q);
 float *bnn__model_grad_buf(bnn_model *m, int which);
+/* The bytes bnn_model_reserve(m, b) allocates: each layer's output for b rows, a dropout layer's
+ * mask, and the two gradient buffers of the widest layer. bnn_model_reserve refuses (BNN_ENOMEM)
+ * beyond the memory limit (bnn__byte_limit); the trainer counts it with its own arrays. */
+double bnn__model_reserve_bytes(const bnn_model *m, int64_t b);
 
 /* Writes the model's metadata (spec, task, version) and its weight tensors taken from params
  * (nparams floats, the model's layout) into w. */

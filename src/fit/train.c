@@ -226,8 +226,13 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
     if (me == BNN_METHOD_IVON && p->ivon.mc_samples > 1)
         arr[narr++] = &tr->eps, arr[narr++] = &tr->geps;
     const size_t mfvi_ws = me == BNN_METHOD_MFVI ? bnn_mfvi_workspace_bytes(m, tr->bs) : 0;
-    /* With the weights themselves, which the model already holds. */
-    const double need = (double)(narr + 1) * (double)tr->np * sizeof(float) + (double)mfvi_ws;
+    /* With the weights themselves, which the model already holds, the model's activations for a
+     * batch (bnn_model_reserve) and the batch's own copies below (inputs, output gradient,
+     * targets, labels) and the epoch's permutation. */
+    const double need = (double)(narr + 1) * (double)tr->np * sizeof(float) + (double)mfvi_ws +
+                        bnn__model_reserve_bytes(m, tr->bs) +
+                        (double)tr->bs * (double)(ds->d + tr->k + ds->k + 1) * sizeof(float) +
+                        (double)tr->n * sizeof(int64_t);
     double limit;
     char sl[80];
     if ((rc = bnn__byte_limit("training", 0.0, &limit, sl, sizeof sl))) {
@@ -238,8 +243,8 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
         char sn[32];
         bnn__format_bytes(sn, sizeof sn, need);
         rc = bnn__error(BNN_ENOMEM,
-                        "%s training of %lld parameters needs about %s (the weights, the gradient "
-                        "and the optimizer's state), more than %s of memory",
+                        "%s training of %lld parameters needs about %s (the weights, the gradient, "
+                        "the optimizer's state and a batch's activations), more than %s of memory",
                         bnn_method_name(me), (long long)tr->np, sn, sl);
         free(tr);
         return rc;

@@ -50,25 +50,30 @@ static int parse_spec(bnn_model *m, const char *spec) {
     int nsizes = 0;
     const char *p = spec + 4;
     for (;;) {
-        if (!isdigit((unsigned char)*p))
-            return bnn__error(BNN_EINVAL, "model spec '%s': the size of layer %d is not a number; %s",
-                              spec, nsizes + 1, usage);
+        /* A size is the text up to the next '-' or ':', all of it decimal digits (so 0x10, 5x,
+         * -5 and an empty size are named as they are written, not as what strtoll made of
+         * them). Sizes count from the input's, 1. */
+        const size_t len = strcspn(p, "-:");
+        size_t ndig = 0;
+        while (ndig < len && isdigit((unsigned char)p[ndig]))
+            ndig++;
         errno = 0;
         char *end;
-        long long v = strtoll(p, &end, 10);
-        if (errno || v < 1 || v > (1LL << 24))
-            return bnn__error(BNN_EINVAL, "model spec '%s': the size of layer %d must be "
-                              "1..16777216", spec, nsizes + 1);
+        const long long v = ndig == len && len > 0 ? strtoll(p, &end, 10) : 0;
+        if (len == 0 || ndig != len || errno || v < 1 || v > (1LL << 24))
+            return bnn__error(BNN_EINVAL,
+                              "model spec '%s': size %d, '%.*s', is not a whole "
+                              "number from 1 to 16777216; %s",
+                              spec, nsizes + 1, len > 40 ? 40 : (int)len, p, usage);
         if (nsizes >= BNN_MAX_LAYERS / 4)
             return bnn__error(BNN_EINVAL, "model spec '%s': too many layers", spec);
         sizes[nsizes++] = v;
-        p = end;
+        p += len;
         if (*p == '-') {
             p++;
             continue;
         }
-        if (*p == '\0' || *p == ':') break;
-        return bnn__error(BNN_EINVAL, "model spec '%s': unexpected '%c'; %s", spec, *p, usage);
+        break; /* at the end or at ':' */
     }
     if (nsizes < 2)
         return bnn__error(BNN_EINVAL, "model spec '%s': needs at least an input and an output "
@@ -278,6 +283,19 @@ void bnn_model_init(bnn_model *m, uint64_t seed) {
     }
 }
 
+double bnn__model_reserve_bytes(const bnn_model *m, int64_t b) {
+    double floats = 0.0;
+    int64_t widest = 0;
+    for (int64_t i = 0; i < m->nlayers; i++) {
+        const bnn__layer *l = &m->layers[i];
+        floats += (double)b * (double)l->out;
+        if (l->vt->reserve) floats += (double)b * (double)l->in; /* dropout's mask */
+        if (l->in > widest) widest = l->in;
+        if (l->out > widest) widest = l->out;
+    }
+    return (floats + 2.0 * (double)b * (double)widest) * sizeof(float);
+}
+
 int bnn_model_reserve(bnn_model *m, int64_t max_batch) {
     if (!m) return bnn__error(BNN_EINVAL, "bnn_model_reserve: the model is NULL");
     if (max_batch < 1) return bnn__error(BNN_EINVAL, "batch size must be at least 1");
@@ -287,6 +305,22 @@ int bnn_model_reserve(bnn_model *m, int64_t max_batch) {
                                                                            : m->layers[i].out))
             return bnn__error(BNN_ENOMEM, "a batch of %lld is too large for model %s",
                               (long long)max_batch, m->spec);
+    /* Refused up front rather than killed while the buffers are zeroed: a wide layer times the
+     * batch can exceed the memory where the weights alone fit (mlp:2-16777216 at 128 rows needs
+     * 24 GiB). */
+    double limit;
+    char sl[80];
+    int rc = bnn__byte_limit("bnn_model_reserve", 0.0, &limit, sl, sizeof sl);
+    if (rc) return rc;
+    const double need = bnn__model_reserve_bytes(m, max_batch);
+    if (need > limit) {
+        char sn[32];
+        bnn__format_bytes(sn, sizeof sn, need);
+        return bnn__error(BNN_ENOMEM,
+                          "a batch of %lld rows through model %s needs about %s for "
+                          "its activations, more than %s of memory (a smaller batch needs less)",
+                          (long long)max_batch, m->spec, sn, sl);
+    }
     release_buffers(m);
     int64_t widest = 0;
     for (int64_t i = 0; i < m->nlayers; i++) {
@@ -295,7 +329,7 @@ int bnn_model_reserve(bnn_model *m, int64_t max_batch) {
         if (l->out > widest) widest = l->out;
         size_t bytes = bnn__bytes(max_batch * l->out, sizeof(float));
         m->act[i] = bytes ? bnn__alloc(bytes) : NULL;
-        int rc = m->act[i] ? 0 : bnn__error(BNN_ENOMEM, "cannot allocate activations");
+        rc = m->act[i] ? 0 : bnn__error(BNN_ENOMEM, "cannot allocate activations");
         if (!rc && l->vt->reserve) rc = l->vt->reserve(l, max_batch);
         if (rc) {
             release_buffers(m);
