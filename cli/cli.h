@@ -139,9 +139,13 @@ int cli_check_output_of(const char *cmd, const char *out, const char *file1, con
 
 /* That ds fits model m: the feature count, and when `scored` (metrics against labels), that a
  * classification set has labels and no more classes than the model predicts. spec names the
- * data in the message. Prints and returns 1 on a mismatch. */
+ * data in the message. Prints and returns 2 on a mismatch: data that cannot apply to the model is
+ * a usage error, as an option that cannot apply is. */
 int cli_check_data(const char *cmd, const char *spec, const bnn_dataset *ds, const bnn_model *m,
                    bool scored);
+/* cli_fail for a library call that checks the data against the model itself (training, the
+ * curvature, VON): 2 when it found them not to fit (BNN_ESHAPE), as cli_check_data, else 1. */
+int cli_fail_fit(const char *cmd, int rc);
 
 /* The default model for a dataset spec: fmnist gets the MLP of the benchmarks, the small
  * problems a two-hidden-layer tanh MLP sized to the data, with `outputs` outputs (what the

@@ -291,7 +291,7 @@ int cmd_laplace(int argc, char **argv) {
     if (noise && (rc = cli_meta_positive(cmd, model_path, "bnn.sigma", s, &sigma))) goto done;
     double t0 = now_s();
     if ((rc = bnn_curv_compute(&c, m, fit, &cp))) {
-        rc = cli_fail(cmd, rc, NULL);
+        rc = cli_fail_fit(cmd, rc);
         goto done;
     }
     double t_curv = now_s() - t0;

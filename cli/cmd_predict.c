@@ -151,10 +151,10 @@ int cmd_predict(int argc, char **argv) {
     /* k: classes (probabilities) or targets (mean and variance) of the predictive. */
     const int64_t n = bnn_dataset_n(ds), k = bnn_model_pred_dim(m, task);
     if (bnn_dataset_dim(ds) != bnn_model_input_dim(m)) {
-        rc = cli_error(cmd, "%s has %lld feature%s (columns) but model %s expects %lld",
-                       input ? input : df.data, (long long)bnn_dataset_dim(ds),
-                       bnn_dataset_dim(ds) == 1 ? "" : "s", bnn_model_spec(m),
-                       (long long)bnn_model_input_dim(m));
+        rc = cli_usage_error(cmd, "%s has %lld feature%s (columns) but model %s expects %lld",
+                             input ? input : df.data, (long long)bnn_dataset_dim(ds),
+                             bnn_dataset_dim(ds) == 1 ? "" : "s", bnn_model_spec(m),
+                             (long long)bnn_model_input_dim(m));
         goto done;
     }
     a = malloc((size_t)(n * k) * sizeof(double));

@@ -316,7 +316,11 @@ int cmd_train(int argc, char **argv) {
                                    lik_name);
         /* The model is built before the data so a bad spec fails fast; the likelihood, or else
          * the output width, tells a CSV file's task when --task is absent. */
-        if (model && (rc = bnn_model_new(&m, model))) return cli_fail(cmd, rc, NULL);
+        /* A spec that does not parse is a bad option value (exit 2); one too large, memory. */
+        if (model && (rc = bnn_model_new(&m, model))) {
+            cli_fail(cmd, rc, NULL);
+            return rc == BNN_EINVAL ? 2 : 1;
+        }
         bnn_task want = lik_name ? bnn_lik_task(lik)
                         : (m && bnn_model_output_dim(m) == 1) ? BNN_TASK_REGRESSION
                                                                 : BNN_TASK_CLASSIFICATION;
@@ -395,7 +399,7 @@ int cmd_train(int argc, char **argv) {
             goto done;
         }
         if ((rc = bnn_trainer_new(&tr, m, ds, &tp))) {
-            rc = cli_fail(cmd, rc, NULL);
+            rc = cli_fail_fit(cmd, rc); /* --model and --data that do not fit: exit 2 */
             goto done;
         }
         tp = *bnn_trainer_params(tr); /* with defaults resolved, e.g. ess */

@@ -107,7 +107,7 @@ int cmd_von(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     struct bnn_von_result vr;
     if ((rc = bnn_von_last_layer(&la, m, fit, &vp, &vr))) {
-        rc = cli_fail(cmd, rc, NULL);
+        rc = cli_fail_fit(cmd, rc);
         goto done;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -452,19 +452,25 @@ int cli_check_output_of(const char *cmd, const char *out, const char *file1, con
 int cli_check_data(const char *cmd, const char *spec, const bnn_dataset *ds, const bnn_model *m,
                    bool scored) {
     if (bnn_dataset_dim(ds) != bnn_model_input_dim(m))
-        return cli_error(cmd, "%s has %lld feature%s but model %s expects %lld", spec,
-                         (long long)bnn_dataset_dim(ds), bnn_dataset_dim(ds) == 1 ? "" : "s",
-                         bnn_model_spec(m),
-                         (long long)bnn_model_input_dim(m));
+        return cli_usage_error(cmd, "%s has %lld feature%s but model %s expects %lld", spec,
+                               (long long)bnn_dataset_dim(ds), bnn_dataset_dim(ds) == 1 ? "" : "s",
+                               bnn_model_spec(m), (long long)bnn_model_input_dim(m));
     if (!scored || bnn_dataset_task(ds) != BNN_TASK_CLASSIFICATION) return 0;
     if (!bnn_dataset_labelled(ds))
-        return cli_error(cmd, "%s has no labels: it can be predicted on or passed as --ood data, "
-                         "not scored", spec);
+        return cli_usage_error(cmd,
+                               "%s has no labels: it can be predicted on or passed as --ood data, "
+                               "not scored",
+                               spec);
     const int64_t k = bnn_model_pred_dim(m, BNN_TASK_CLASSIFICATION);
     if (bnn_dataset_outputs(ds) > k)
-        return cli_error(cmd, "%s has %lld classes but model %s predicts %lld", spec,
-                         (long long)bnn_dataset_outputs(ds), bnn_model_spec(m), (long long)k);
+        return cli_usage_error(cmd, "%s has %lld classes but model %s predicts %lld", spec,
+                               (long long)bnn_dataset_outputs(ds), bnn_model_spec(m), (long long)k);
     return 0;
+}
+
+int cli_fail_fit(const char *cmd, int rc) {
+    const int status = cli_fail(cmd, rc, NULL);
+    return rc == BNN_ESHAPE ? 2 : status;
 }
 
 void cli_default_model(char *buf, size_t len, const char *data_spec, const bnn_dataset *ds,

@@ -40,6 +40,10 @@ static void on_signal(int sig) {
 /* A report that could not be written (a full disk, /dev/full) is a failure, not exit 0: stdout
  * is flushed and checked before exiting. */
 int main(int argc, char **argv) {
+    /* A closed pipe is a failed write, not a kill: a reader that stops early (`2>&1 | head`, a
+     * log viewer closed) would otherwise end a training run with nothing saved. Progress lost on
+     * stderr is then only lost; a report lost on stdout fails the command below (exit 1). */
+    signal(SIGPIPE, SIG_IGN);
     const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     for (int i = 0; i < 3; i++) {
         struct sigaction sa = {.sa_handler = on_signal};

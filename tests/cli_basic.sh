@@ -62,8 +62,8 @@ expect_fail "csv empty" "empty\|no data" "$BNN" train --data "csv:$T/empty.csv" 
 expect_fail "csv missing" "missing.csv" "$BNN" train --data "csv:$T/missing.csv" --model mlp:2-4-2 -o "$T/never.safetensors"
 
 # --- bad model specs, missing and corrupted model files
-expect_fail "unknown model spec" "unknown model spec" "$BNN" train --data moons --model cnn:3-4 -o "$T/never.safetensors"
-expect_fail "wrong input width" "features" "$BNN" train --data moons --model mlp:5-4-2 -o "$T/never.safetensors"
+expect_usage "unknown model spec" "unknown model spec" "$BNN" train --data moons --model cnn:3-4 -o "$T/never.safetensors"
+expect_usage "wrong input width" "features" "$BNN" train --data moons --model mlp:5-4-2 -o "$T/never.safetensors"
 expect_fail "missing model file" "nonexistent.safetensors" "$BNN" eval -m "$T/nonexistent.safetensors"
 # A header length far beyond the file.
 { printf '\xff\xff\x00\x00\x00\x00\x00\x00'; printf '{}'; } >"$T/lies.safetensors"

@@ -154,12 +154,12 @@ fi
 
 # --- bad input: wrong column count for the model, labels outside the classes, an empty file
 printf '0.1,0.2,0.3\n' >"$T/cols.csv"
-expect_fail "predict wrong columns" "expects 2" "$BNN" predict -m "$T/map.safetensors" --input "$T/cols.csv" -o "$T/never.csv"
+expect_usage "predict wrong columns" "expects 2" "$BNN" predict -m "$T/map.safetensors" --input "$T/cols.csv" -o "$T/never.csv"
 printf 'a,b,label\n0.1,0.2,0\n0.3,0.1,5\n' >"$T/labels.csv"
 expect_fail "labels outside classes" "classes" "$BNN" eval -m "$T/map.safetensors" --data "csv:$T/labels.csv"
 : >"$T/empty.csv"
 expect_fail "empty input" "empty" "$BNN" predict -m "$T/map.safetensors" --input "$T/empty.csv" -o "$T/never.csv"
-expect_fail "ood wrong width" "features" "$BNN" eval -m "$T/map.safetensors" --ood noise:3
+expect_usage "ood wrong width" "features" "$BNN" eval -m "$T/map.safetensors" --ood noise:3
 expect_fail "shift on moons" "rot" "$BNN" eval -m "$T/map.safetensors" --shift rot
 expect_fail "plot of a 784-input model" "inputs" "$BNN" plot -m "$T/fm.safetensors" -o "$T/never.svg"
 [ ! -e "$T/never.csv" ] && [ ! -e "$T/never.svg" ] && [ ! -e "$T/never.safetensors" ] && ok || bad "a failed command left a file"

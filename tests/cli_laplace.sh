@@ -200,4 +200,7 @@ run "eval the grid's file on the hold-out" "$BNN" eval -m "$T/reg_grid.safetenso
 saved=$("$BNN" info "$T/blob_grid.safetensors" | awk '$1 == "bnn.laplace.prior_prec" { print $2 }')
 num_holds 's / c > 1 - 1e-5 && s / c < 1 + 1e-5' s="$saved" c="${chosen#* }" && ok || bad "the grid's file holds prior precision '$saved', not the chosen '${chosen#* }'"
 
+# Data that does not fit the network is a usage error (exit 2), as for every command.
+expect_usage "laplace: data of another width" "the data has 1 feature.* but model .* expects 2" "$BNN" laplace -m "$T/map.safetensors" --data sine-gap -o "$T/never.safetensors"
+
 cli_done

@@ -143,7 +143,7 @@ expect_fail "nan" "x_nan.npy: the feature at row 5, column 1 (counting from 0) i
   "$BNN" predict -m "$T/m.st" --input "$T/x_nan.npy" -o "$T/z.csv"
 expect_fail "truncated" "x_trunc.npy: truncated" "$BNN" predict -m "$T/m.st" --input "$T/x_trunc.npy" -o "$T/z.csv"
 expect_fail "missing" "absent.npy: cannot open" "$BNN" train --data "npy:$T/absent.npy,$T/y.npy" -o "$T/z.st"
-expect_fail "wrong width" "features .* but model mlp:2-50-50-2:tanh expects 2" \
+expect_usage "wrong width" "features .* but model mlp:2-50-50-2:tanh expects 2" \
   "$BNN" predict -m "$T/m.st" --input "$T/img.npy" -o "$T/z.csv"
 [ ! -e "$T/z.st" ] && [ ! -e "$T/z.csv" ] && ok || bad "a refused run wrote its output"
 

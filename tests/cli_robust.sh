@@ -22,11 +22,11 @@ EOF
 run "train wide" "$BNN" train --data "csv:$T/wide.csv" --epochs 1 -q -o "$T/wide.safetensors"
 
 # --- the data's width against the model's, in every command that predicts
-expect_fail "compare: data narrower than the model" "features" "$BNN" compare -m "$T/wide.safetensors" --data moons
-expect_fail "compare: a second model of another width" "features" "$BNN" compare -m "$T/map.safetensors" -m "$T/wide.safetensors"
-expect_fail "compare: ood of another width" "features" "$BNN" compare -m "$T/map.safetensors" --ood noise:5:10
+expect_usage "compare: data narrower than the model" "features" "$BNN" compare -m "$T/wide.safetensors" --data moons
+expect_usage "compare: a second model of another width" "features" "$BNN" compare -m "$T/map.safetensors" -m "$T/wide.safetensors"
+expect_usage "compare: ood of another width" "features" "$BNN" compare -m "$T/map.safetensors" --ood noise:5:10
 expect_fail "plot: 1-D data for a 2-D model" "1 feature but model" "$BNN" plot -m "$T/map.safetensors" --data sine-gap -o "$T/never.svg"
-expect_fail "plot: 2-D data for a 1-D model" "features" "$BNN" plot -m "$T/sine.safetensors" --data moons -o "$T/never.svg"
+expect_usage "plot: 2-D data for a 1-D model" "features" "$BNN" plot -m "$T/sine.safetensors" --data moons -o "$T/never.svg"
 
 # --- data without labels: predicted on and used as OOD data, never trained or scored on
 expect_fail "train on unlabelled noise" "no labels" "$BNN" train --data noise:2:50 -q -o "$T/never.safetensors"
@@ -302,6 +302,28 @@ done
 [ ! -e "$T/never.csv" ] && [ ! -e "$T/never.svg" ] && [ ! -e "$T/never.json" ] && [ ! -e "$T/never.safetensors" ] \
   && ok || bad "a failed command left a file"
 ls "$T" | grep -q '\.tmp\.' && bad "a temporary file was left behind" || ok
+
+# A pipe whose reader has gone (`2>&1 | head -1`) is a failed write, not a kill by SIGPIPE: train
+# with its progress on such a pipe finishes and saves (it was killed, nothing saved), and predict
+# with its report on one fails with a message (exit 1, not 141). The pipe is closed before the
+# command starts, so the test does not race the reader.
+closed_pipe() { # closed_pipe stdout|stderr CMD...: CMD's status with that stream on a closed pipe
+  /usr/bin/python3 - "$@" <<'EOF'
+import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)
+which, cmd = sys.argv[1], sys.argv[2:]
+p = subprocess.run(cmd, stdout=w if which == "stdout" else subprocess.DEVNULL,
+                   stderr=w if which == "stderr" else subprocess.PIPE)
+if which == "stdout":
+    sys.stderr.write(p.stderr.decode())
+print(p.returncode)
+EOF
+}
+rc=$(closed_pipe stderr "$BNN" train --data moons --epochs 2 -o "$T/piped.safetensors")
+[ "$rc" = 0 ] && [ -s "$T/piped.safetensors" ] && ok || bad "train with stderr on a closed pipe: status $rc, saved: $(ls "$T/piped.safetensors" 2>&1)"
+rc=$(closed_pipe stdout "$BNN" predict -m "$T/piped.safetensors" --data moons -o - 2>"$T/err")
+[ "$rc" = 1 ] && grep -q "^bnn predict: -: cannot write: Broken pipe" "$T/err" && ok || bad "predict to a closed pipe: status $rc, $(cat "$T/err")"
 
 # A report that cannot be written is a failure (it exited 0 with nothing written).
 if [ -w /dev/full ]; then
