@@ -203,7 +203,8 @@ struct bnn_csv_params {
     bool header_auto;   /* detect a header: the first line has no empty field and a name (a
                          * field that is not a number and starts with a letter, '_' or '"') */
     int64_t target_col; /* target column, 0-based; negative counts from the end (default -1);
-                         * BNN_CSV_NO_TARGET: every column is a feature (labels 0, 1 class) */
+                         * BNN_CSV_NO_TARGET: every column is a feature, an unlabelled set
+                         * (one class, labels 0) whatever `task` says */
     bnn_task task;      /* classification: targets must be integers 0..K-1 */
     char delimiter;     /* default ',' */
 };
@@ -347,13 +348,12 @@ int64_t bnn_lik_pred_dim(bnn_lik_kind kind, int64_t outputs);
  * heteroscedastic). When dout is not NULL it receives ∂(mean loss)/∂f (b × k). Accumulates in
  * double.
  *   categorical      log-sum-exp(f) − f_y.
- *   gaussian         Σ_j (f_j − y_j)²/(2σ²) + log σ + ½ log 2π.
- *   bernoulli        softplus(f) − y f, as max(f, 0) + log1p(e^{−|f|}) − y f; ∂/∂f = sigmoid(f) − y.
- *   hetero-gaussian  ½ log 2π + ½ η + ½ (y − μ)² e^{−η}; ∂/∂μ = (μ − y) e^{−η},
- *                    ∂/∂η = ½ − ½ (y − μ)² e^{−η}.
- * A label outside the classes, or a NULL lik, f or labels (targets for regression), gives
- * NaN with bnn_last_error() naming it (dout is then partly written). b, k and the output width
- * the likelihood needs are preconditions (asserted). */
+ *   gaussian         Σ_j [(f_j − y_j)²/(2σ²) + log σ + ½ log 2π] over the T targets.
+ *   bernoulli        softplus(f) − y f, as max(f, 0) + log1p(e^{−|f|}) − y f; ∂/∂f = sigmoid(f) −
+ * y. hetero-gaussian  ½ log 2π + ½ η + ½ (y − μ)² e^{−η}; ∂/∂μ = (μ − y) e^{−η}, ∂/∂η = ½ − ½ (y −
+ * μ)² e^{−η}. A label outside the classes, or a NULL lik, f or labels (targets for regression),
+ * gives NaN with bnn_last_error() naming it (dout is then partly written). b, k and the output
+ * width the likelihood needs are preconditions (asserted). */
 double bnn_lik_loss(const bnn_lik *lik, float *dout, const float *f, const int32_t *labels,
                     const float *targets, int64_t b, int64_t k);
 
@@ -859,8 +859,10 @@ int bnn_laplace_new_from_params(bnn_laplace **out, bnn_curv *c, const float *par
                                 bnn_task task);
 void bnn_laplace_free(bnn_laplace *la);
 const bnn_curv *bnn_laplace_curv(const bnn_laplace *la);
-/* Sets δ and σ as given (classification and the heteroscedastic Gaussian keep σ = 1); a non-positive value makes the functions
- * that return int fail with BNN_EINVAL and lml / logdet return NaN. */
+/* Sets δ and σ as given (classification and the heteroscedastic Gaussian keep σ = 1); a
+ * non-positive value makes the functions that use them and return int fail with BNN_EINVAL, and
+ * lml / logdet return NaN (bnn_laplace_optimize and bnn_laplace_optimize_layers start from their
+ * own values and replace them). */
 void bnn_laplace_set_prior(bnn_laplace *la, double prior_prec, double sigma);
 double bnn_laplace_prior_prec(const bnn_laplace *la);
 double bnn_laplace_sigma(const bnn_laplace *la);

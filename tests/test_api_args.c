@@ -244,8 +244,45 @@ static void test_optimizer_args(void) {
     CHECK(has_error("labels are required"));
 }
 
+/* NULL handles and outputs (found by an audit of bnn.h's "a NULL handle gets an error code"
+ * under UBSan: each was a null-pointer member access). */
+static void test_null_handles(void) {
+    bnn_model *m;
+    bnn_laplace *la = small_laplace(&m);
+    int64_t wo, ws[2], bo, bl;
+    CHECK_EQ_INT(bnn_model_layer_tensors(NULL, 0, &wo, ws, &bo, &bl), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_model_layer_tensors(m, 0, NULL, ws, &bo, &bl), BNN_EINVAL);
+    CHECK(has_error("bnn_model_layer_tensors"));
+    REQUIRE(bnn_model_layer_tensors(m, 0, &wo, ws, &bo, &bl) == 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/api_null.safetensors", BNN_TEST_TMP);
+    unlink(path);
+    CHECK_EQ_INT(bnn_laplace_save(NULL, m, BNN_TASK_CLASSIFICATION, path, NULL, NULL, 0),
+                 BNN_EINVAL);
+    CHECK_EQ_INT(bnn_laplace_save(la, NULL, BNN_TASK_CLASSIFICATION, path, NULL, NULL, 0),
+                 BNN_EINVAL);
+    CHECK(has_error("bnn_laplace_save") && access(path, F_OK) != 0);
+    REQUIRE(bnn_laplace_save(la, m, BNN_TASK_CLASSIFICATION, path, NULL, NULL, 0) == 0);
+    bnn_st *st;
+    REQUIRE(bnn_st_read(&st, path) == 0);
+    bnn_posterior *q = (bnn_posterior *)1;
+    CHECK_EQ_INT(bnn_posterior_load(&q, NULL, st), BNN_EINVAL);
+    CHECK(q == NULL);
+    CHECK_EQ_INT(bnn_posterior_load(&q, m, NULL), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_posterior_load(NULL, m, st), BNN_EINVAL);
+    REQUIRE(bnn_posterior_load(&q, m, st) == 0);
+    CHECK(bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE);
+    bnn_posterior_free(q);
+    bnn_st_free(st);
+    CHECK_EQ_INT(bnn_lik_parse("gaussian", NULL), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_parse_int("5", NULL), BNN_EINVAL);
+    bnn_laplace_free(la);
+    bnn_model_free(m);
+}
+
 int main(void) {
     test_from_laplace_mismatch();
+    test_null_handles();
     test_laplace_predict_args();
     test_hold_same_path();
     test_commit_failure();

@@ -320,6 +320,14 @@ static void test_idx_round_trip(void) {
     CHECK(shape[0] == 0 && shape[1] == 0 && shape[2] == 0);
     bnn_dataset_free(ds);
 
+    /* Without a labels file `classes` is ignored (bnn.h): one class, whatever it says. */
+    for (int64_t c = -1; c <= 1; c++) {
+        REQUIRE(bnn_idx_load(&ds, img, NULL, c) == 0);
+        CHECK(!bnn_dataset_labelled(ds) && bnn_dataset_outputs(ds) == 1);
+        bnn_dataset_free(ds);
+    }
+    CHECK_EQ_INT(bnn_idx_load(&ds, img, labz, 0), BNN_EINVAL);
+
     /* Bytes after the payload are tolerated. */
     size_t len = make_idx(buf, 0x08, 2, d2, px, sizeof px);
     memcpy(buf + len, "junk", 4);
@@ -496,6 +504,25 @@ static void test_csv_load(void) {
         ds = csv_ok(text, &p);
         CHECK_EQ_INT(bnn_dataset_n(ds), 2);
         CHECK(bnn_dataset_cx(ds)[0] == 0.1f && bnn_dataset_clabels(ds)[1] == 1);
+        bnn_dataset_free(ds);
+    }
+
+    /* Without a target column the set is unlabelled (one class, labels 0) whatever the task
+     * says: read as regression it would have had targets 0 and trained on them. */
+    for (int t = 0; t < 2; t++) {
+        struct bnn_csv_params q = bnn_csv_default_params();
+        q.target_col = BNN_CSV_NO_TARGET;
+        q.task = t ? BNN_TASK_REGRESSION : BNN_TASK_CLASSIFICATION;
+        ds = csv_ok("1,2,0\n3,4,1\n", &q);
+        CHECK(bnn_dataset_task(ds) == BNN_TASK_CLASSIFICATION && !bnn_dataset_labelled(ds));
+        CHECK_EQ_INT(bnn_dataset_dim(ds), 3);
+        CHECK_EQ_INT(bnn_dataset_outputs(ds), 1);
+        bnn_model *m;
+        REQUIRE(bnn_model_new(&m, t ? "mlp:3-1" : "mlp:3-2") == 0);
+        struct bnn_train_params tp = bnn_train_default_params();
+        CHECK_EQ_INT(bnn_train(m, ds, &tp), BNN_EINVAL);
+        CHECK(strstr(bnn_last_error(), "no labels") != NULL);
+        bnn_model_free(m);
         bnn_dataset_free(ds);
     }
 
@@ -1254,7 +1281,11 @@ static void test_npy_errors(void) {
     CHECK(ds == NULL);
     CHECK_EQ_INT(bnn_npy_load(NULL, ok, NULL, BNN_TASK_CLASSIFICATION), BNN_EINVAL);
     CHECK_EQ_INT(bnn_npy_load(&ds, NULL, NULL, BNN_TASK_CLASSIFICATION), BNN_EINVAL);
-    CHECK_EQ_INT(bnn_npy_load(&ds, ok, NULL, (bnn_task)7), BNN_EINVAL);
+    /* The task is checked where it is used, with targets; without them it is ignored (bnn.h). */
+    CHECK_EQ_INT(bnn_npy_load(&ds, ok, ok, (bnn_task)7), BNN_EINVAL);
+    REQUIRE(bnn_npy_load(&ds, ok, NULL, (bnn_task)7) == 0);
+    CHECK(!bnn_dataset_labelled(ds) && bnn_dataset_task(ds) == BNN_TASK_CLASSIFICATION);
+    bnn_dataset_free(ds);
 }
 
 /* fmnist through BNN_FMNIST_DIR, on small files with the real names; then a missing dir. */

@@ -23,7 +23,7 @@ int bnn__parse_int_prefix(const char *s, const char **end, int64_t *out) {
 int bnn_parse_int(const char *s, int64_t *out) {
     const char *end;
     int64_t x;
-    if (!s) return bnn__error(BNN_EINVAL, "bnn_parse_int: NULL string");
+    if (!s || !out) return bnn__error(BNN_EINVAL, "bnn_parse_int: the string and out are required");
     if (bnn__parse_int_prefix(s, &end, &x) || *end)
         return bnn__error(BNN_EINVAL, "'%.40s' is not a whole number", s);
     *out = x;

@@ -346,10 +346,13 @@ static int parse_buffer(bnn_dataset **out, const char *path, const char *buf, si
 
     /* Pass 2: parse into a dataset with one target column (regression) or int labels. */
     bnn_dataset *ds = NULL;
-    int rc = bnn_dataset_new(&ds, p->task, n, no_target ? ncols : ncols - 1, 1, 1);
+    /* Without a target column the set is unlabelled whatever the task asked: a classification
+     * set of one class, labels 0 (a regression set would have all its targets 0, and train). */
+    int rc = bnn_dataset_new(&ds, no_target ? BNN_TASK_CLASSIFICATION : p->task, n,
+                             no_target ? ncols : ncols - 1, 1, 1);
     if (rc) return rc;
     rc = parse_rows(ds, path, data_start, end, data_lineno, ncols, tc, first_no, delim);
-    if (!rc && no_target && ds->task == BNN_TASK_CLASSIFICATION) ds->k = 1, ds->unlabelled = true;
+    if (!rc && no_target) ds->k = 1, ds->unlabelled = true;
     if (rc) {
         bnn_dataset_free(ds);
         return rc;

@@ -502,7 +502,8 @@ int bnn_npy_load(bnn_dataset **out, const char *x_path, const char *y_path, bnn_
     if (!out) return bnn__error(BNN_EINVAL, "bnn_npy_load: out is NULL");
     *out = NULL;
     if (!x_path) return bnn__error(BNN_EINVAL, "bnn_npy_load: the features path is NULL");
-    if (task != BNN_TASK_CLASSIFICATION && task != BNN_TASK_REGRESSION)
+    /* Without targets the task is not used (an unlabelled set), so it is not checked either. */
+    if (y_path && task != BNN_TASK_CLASSIFICATION && task != BNN_TASK_REGRESSION)
         return bnn__error(BNN_EINVAL, "bnn_npy_load: unknown task %d", (int)task);
     npy_array x, y;
     memset(&y, 0, sizeof y);

@@ -79,6 +79,9 @@ static const char *hess_name(bnn_hessian h) {
 
 int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, const char *path,
                      const char *const *keys, const char *const *values, int64_t nkv) {
+    if (!la || !m || !path)
+        return bnn__error(BNN_EINVAL, "bnn_laplace_save: the posterior, the model and the path "
+                                      "are required");
     const bnn_curv *c = bnn_laplace_curv(la);
     bnn_st_writer *w;
     int rc = bnn_st_writer_new(&w);
@@ -512,7 +515,10 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
 }
 
 int bnn_posterior_load(bnn_posterior **out, const bnn_model *m, const bnn_st *st) {
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_posterior_load: out is NULL");
     *out = NULL;
+    if (!m || !st)
+        return bnn__error(BNN_EINVAL, "bnn_posterior_load: the model and the file are required");
     const char *kind = bnn_st_meta(st, "bnn.posterior");
     const int64_t n = bnn_model_nparams(m);
     bnn_posterior_kind k = BNN_POSTERIOR_POINT;

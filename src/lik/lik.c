@@ -40,6 +40,7 @@ const char *bnn_lik_name(bnn_lik_kind kind) {
 }
 
 int bnn_lik_parse(const char *name, bnn_lik_kind *out) {
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_lik_parse: out is NULL");
     for (int i = 0; name && i <= BNN_LIK_HETERO_GAUSSIAN; i++)
         if (!strcmp(name, lik_names[i])) {
             *out = (bnn_lik_kind)i;

@@ -263,6 +263,9 @@ const char *bnn_model_layer_kind(const bnn_model *m, int64_t i) {
 
 int bnn_model_layer_tensors(const bnn_model *m, int64_t i, int64_t *w_off, int64_t w_shape[2],
                             int64_t *b_off, int64_t *b_len) {
+    if (!m || !w_off || !w_shape || !b_off || !b_len)
+        return bnn__error(BNN_EINVAL, "bnn_model_layer_tensors: the model and the four outputs "
+                                      "are required");
     if (i < 0 || i >= m->nlayers || m->layers[i].vt != &bnn__linear_vt)
         return bnn__error(BNN_EINVAL, "layer %lld has no parameters", (long long)i);
     const bnn__layer *l = &m->layers[i];
