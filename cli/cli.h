@@ -76,10 +76,15 @@ int cli_write_atomic(const char *cmd, const char *path, const char *text);
 /* Writes s with control characters as '?' (a file's text shown on a terminal). cli_error and
  * cli_usage_error pass their whole message through it. */
 void cli_put_printable(FILE *f, const char *s);
-/* Metadata value v of key in file path as a positive finite number into *out (1 when v is NULL,
- * the key absent); else prints a message naming the file and key and returns 1. */
+/* Metadata value v of key in file path as a positive number in a float's range into *out (1 when v
+ * is NULL, the key absent); else prints a message naming the file and key and returns 1. */
 int cli_meta_positive(const char *cmd, const char *path, const char *key, const char *v,
                       double *out);
+/* The file's bnn.temperature (cli_meta_positive; 1 when absent). A regression model's file that
+ * has one is refused (returns 1): a temperature divides a classifier's logits, and the option
+ * --temperature is a usage error for regression models. */
+int cli_meta_temperature(const char *cmd, const char *path, const bnn_st *st, bnn_task task,
+                         double *out);
 
 /* Metadata value v of key as a whole number >= lo (dflt when v is NULL); else prints a message
  * naming the file and key and returns 1. cli_meta_count: lo 0, dflt 0. */

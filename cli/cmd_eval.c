@@ -140,9 +140,7 @@ int cmd_eval(int argc, char **argv) {
      * posterior's linearised logits. */
     const bool has_mi = sampled || (lap && link > 0 && task == BNN_TASK_CLASSIFICATION);
     if (!cli_seen(opts, nopts, "temperature")) {
-        const char *t = bnn_st_meta(st, "bnn.temperature");
-        if ((rc = cli_meta_positive(cmd, model_path, "bnn.temperature", t, &temperature)))
-            goto done;
+        if ((rc = cli_meta_temperature(cmd, model_path, st, task, &temperature))) goto done;
     }
     df.seed = seed;
     if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))) ||

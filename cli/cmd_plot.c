@@ -101,8 +101,7 @@ int cmd_plot(int argc, char **argv) {
     pp.samples = samples, pp.seed = (uint64_t)seed, pp.link_samples = link;
     if ((rc = cli_meta_positive(cmd, model_path, "bnn.sigma", bnn_st_meta(st, "bnn.sigma"),
                                 &pp.sigma)) ||
-        (rc = cli_meta_positive(cmd, model_path, "bnn.temperature",
-                                bnn_st_meta(st, "bnn.temperature"), &pp.temperature)))
+        (rc = cli_meta_temperature(cmd, model_path, st, task, &pp.temperature)))
         goto done;
     char title[256];
     const bool diag = bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;

@@ -105,8 +105,7 @@ int cmd_predict(int argc, char **argv) {
     if ((rc = cli_check_applies(cmd, opts, nopts, model_path, task, q, samples))) goto done;
     samples = cli_samples_for(q, samples);
     if (!cli_seen(opts, nopts, "temperature") &&
-        (rc = cli_meta_positive(cmd, model_path, "bnn.temperature",
-                                bnn_st_meta(st, "bnn.temperature"), &temperature)))
+        (rc = cli_meta_temperature(cmd, model_path, st, task, &temperature)))
         goto done;
     if (input) {
         const in_format fmt = input_format(input);

@@ -209,8 +209,24 @@ int cli_meta_positive(const char *cmd, const char *path, const char *key, const 
     const double x = bnn_strtod(v, &end);
     if (errno || end == v || *end || !(x > 0) || !isfinite(x))
         return cli_error(cmd, "%s: %s is '%.40s', not a positive number", path, key, v);
+    /* The range the options (--temperature, --noise) accept: a temperature of 1e-300 gave an
+     * infinite NLL and a noise of 1e-300 zero variances, exit 0. */
+    if (x < FLT_MIN || x > FLT_MAX)
+        return cli_error(cmd, "%s: %s is %g, outside the range of a float (%g to %g)", path, key, x,
+                         (double)FLT_MIN, (double)FLT_MAX);
     *out = x;
     return 0;
+}
+
+int cli_meta_temperature(const char *cmd, const char *path, const bnn_st *st, bnn_task task,
+                         double *out) {
+    const char *t = bnn_st_meta(st, "bnn.temperature");
+    if (t && task == BNN_TASK_REGRESSION)
+        return cli_error(cmd,
+                         "%s: bnn.temperature is '%.40s' but the model is a regression model "
+                         "(a temperature divides a classifier's logits)",
+                         path, t);
+    return cli_meta_positive(cmd, path, "bnn.temperature", t, out);
 }
 
 int cli_meta_int(const char *cmd, const char *path, const char *key, const char *v, int64_t lo,

@@ -93,6 +93,10 @@ expect_fail "a batch beyond the memory in prediction" "a batch of 256 rows throu
 expect_fail "BNN_MEMORY_LIMIT that is no size" "BNN_MEMORY_LIMIT is 'lots', not a size" env BNN_MEMORY_LIMIT=lots "$BNN" train --data moons --epochs 1 -q -o "$T/never.safetensors"
 run "checkpoint of CSV data" "$BNN" train --data "csv:$T/d.csv" --epochs 2 --stop-after 1 --checkpoint "$T/dck.safetensors" -q
 expect_fail "resume over its data, one line" "the output .*d.csv is the input" "$BNN" train --resume "$T/dck.safetensors" -o "$T/d.csv"
+# A classifier's checkpoint whose noise σ was damaged is refused on resume (it trained and saved a
+# model with bnn.sigma -1 that every other command then refused).
+python3 "$(dirname "$0")/st_meta.py" "$T/dck.safetensors" "$T/dck_s.safetensors" bnn.sigma -1
+expect_fail "resume with a negative sigma" "noise scale sigma must be positive and finite (got -1)" "$BNN" train --resume "$T/dck_s.safetensors" -q -o "$T/never.safetensors"
 cmp -s "$T/wide.csv" "$T/d.csv" && ok || bad "a refused resume changed its data"
 run "train with a hold-out" "$BNN" train --data "csv:$T/d.csv" --epochs 1 --holdout 10 -q -o "$T/dh.safetensors"
 expect_fail "calibrate over the recorded data" "is the input" "$BNN" calibrate -m "$T/dh.safetensors" -o "$T/d.csv"
@@ -103,10 +107,27 @@ run "eval the calibrated model" "$BNN" eval -m "$T/dh.safetensors"
 grep -q "temperature" "$T/out" && ok || bad "the model file was updated in place"
 # An infinite NLL (a temperature that makes every prediction certain) is null in the report,
 # which the schema allows.
-# (--temperature refuses values outside a float's range; a file's temperature is taken as is.)
-python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/tiny_t.safetensors" bnn.temperature 1e-300
+python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/tiny_t.safetensors" bnn.temperature 1e-30
 run "eval with an infinite NLL" "$BNN" eval -m "$T/tiny_t.safetensors" --json "$T/inf.json"
 grep -q '"nll":[[:space:]]*null' "$T/inf.json" && ok || bad "an infinite NLL is null in the JSON"
+# A file's temperature and noise must lie in a float's range, as --temperature's and --noise's
+# do (1e-300 gave an infinite NLL and zero variances, exit 0); a regression model's file has no
+# temperature (it would be shown and not applied).
+python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/t300.safetensors" bnn.temperature 1e-300
+for c in "eval --bins 15" "predict --data moons -o $T/never.out" "plot -o $T/never.out"; do
+  # shellcheck disable=SC2086
+  expect_fail "${c%% *}: a file's temperature of 1e-300" "bnn.temperature is 1e-300, outside the range of a float" \
+    "$BNN" ${c%% *} -m "$T/t300.safetensors" ${c#* }
+done
+python3 "$(dirname "$0")/st_meta.py" "$T/sine.safetensors" "$T/s300.safetensors" bnn.sigma 1e-300
+expect_fail "predict: a file's noise of 1e-300" "bnn.sigma is 1e-300, outside the range of a float" \
+  "$BNN" predict -m "$T/s300.safetensors" --data sine-gap -o "$T/never.csv"
+expect_fail "laplace: a file's noise of 1e-300" "bnn.sigma is 1e-300, outside the range of a float" \
+  "$BNN" laplace -m "$T/s300.safetensors" -o "$T/never.safetensors"
+python3 "$(dirname "$0")/st_meta.py" "$T/sine.safetensors" "$T/st2.safetensors" bnn.temperature 2
+expect_fail "a regression file with a temperature" "bnn.temperature is '2' but the model is a regression model" \
+  "$BNN" eval -m "$T/st2.safetensors"
+[ ! -e "$T/never.out" ] && [ ! -e "$T/never.csv" ] && ok || bad "a refused file left an output"
 validate "$T/inf.json"
 # --plot of a regression model is refused before anything runs; a run that fails writing its
 # plot (after the metrics: /dev/full takes no bytes) leaves no report behind.
@@ -354,9 +375,10 @@ expect_fail "--noise no float holds" "--noise 1e+300 is outside the range of a f
 expect_fail "train --noise no float holds" "--noise 1e+300 is outside the range of a float" "$BNN" train --data sine-gap --noise 1e300 -q -o "$T/never.safetensors"
 expect_fail "--ess no float holds" "--ess 1e-300 is outside the range of a float" "$BNN" train --data moons --method ivon --ess 1e-300 -q -o "$T/never.safetensors"
 expect_fail "--prior-prec no float holds" "--prior-prec 1e+308 is outside the range of a float" "$BNN" train --data moons --method mfvi --prior-prec 1e308 -q -o "$T/never.safetensors"
-# A noise in the file whose square overflows (a file edited by hand: train refuses such a noise).
+# A noise in the file that no float holds (a file edited by hand: train refuses such a noise; its
+# square overflowed the predictive variance).
 python3 "$(dirname "$0")/st_meta.py" "$T/sine.safetensors" "$T/hugesigma.safetensors" bnn.sigma 1e300
-expect_fail "a noise whose square overflows" "the predictive variance is not finite (example 0): noise sigma 1e+300" "$BNN" eval -m "$T/hugesigma.safetensors"
+expect_fail "a noise no float holds" "bnn.sigma is 1e+300, outside the range of a float" "$BNN" eval -m "$T/hugesigma.safetensors"
 expect_fail "--noise on a classifier" "is a classifier" "$BNN" eval -m "$T/seed_full.safetensors" --noise 0.5
 expect_fail "--link-samples on a point estimate" "holds a point estimate" "$BNN" eval -m "$T/seed_full.safetensors" --link-samples 10
 for c in eval plot predict; do

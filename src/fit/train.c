@@ -147,8 +147,12 @@ static int check_params(const struct bnn_train_params *p, const bnn_dataset *ds)
                           (double)p->momentum);
     if (p->warmup_epochs < 0 || p->warmup_epochs > p->epochs)
         return bnn__error(BNN_EINVAL, "warm-up epochs must be between 0 and the number of epochs");
-    if (ds->task == BNN_TASK_REGRESSION && !(p->sigma > 0.0 && isfinite(p->sigma)))
-        return bnn__error(BNN_EINVAL, "noise scale sigma must be positive");
+    /* Only regression uses σ, but every saved file records it and the other commands refuse a
+     * file whose bnn.sigma is not positive: a classifier's run (a resumed checkpoint whose σ was
+     * damaged) must not write one. */
+    if (!(p->sigma > 0.0 && isfinite(p->sigma)))
+        return bnn__error(BNN_EINVAL, "noise scale sigma must be positive and finite (got %g)",
+                          p->sigma);
     if (p->method == BNN_METHOD_IVON) {
         const struct bnn_ivon_params *q = &p->ivon;
         if (!(q->ess >= 0.0) || !isfinite(q->ess))
