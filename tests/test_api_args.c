@@ -280,8 +280,55 @@ static void test_null_handles(void) {
     bnn_model_free(m);
 }
 
+/* A Kronecker factor that is symmetric with a positive diagonal but indefinite (eigenvalues 11
+ * and −9; a file edited by hand) is refused as a full curvature's is, instead of having its
+ * negative eigenvalue set to 0 (an audit of altered files). A factor rounded slightly below 0,
+ * as float sums leave them, is still taken. */
+static void test_kron_indefinite(void) {
+    const double bad[4] = {1, 10, 10, 1}, eye[4] = {1, 0, 0, 1},
+                 round[4] = {1, 1 + 1e-9, 1 + 1e-9, 1};
+    const double *f0[1] = {bad}, *f1[1] = {eye};
+    const int64_t n0[1] = {2}, n1[1] = {2};
+    const float mean[4] = {0};
+    bnn_curv *c;
+    REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_KRON, 4, 0, 10, 2, 1.0, NULL, NULL, 1, n0, n1, f0,
+                                 f1) == 0);
+    bnn_laplace *la = (bnn_laplace *)1;
+    CHECK_EQ_INT(bnn_laplace_new(&la, c, mean, BNN_TASK_CLASSIFICATION), BNN_EINVAL);
+    CHECK(la == NULL);
+    CHECK(has_error("kron block 0 factor 0 has eigenvalue -9 (largest 11): it is not positive "
+                    "semi-definite"));
+    f0[0] = round; /* eigenvalues 2 + 1e-9 and −1e-9 */
+    REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_KRON, 4, 0, 10, 2, 1.0, NULL, NULL, 1, n0, n1, f0,
+                                 f1) == 0);
+    REQUIRE(bnn_laplace_new(&la, c, mean, BNN_TASK_CLASSIFICATION) == 0);
+    bnn_laplace_free(la);
+}
+
+/* Low-rank eigenvectors that are not orthonormal (scaled by 1.2, or two equal columns) are
+ * refused: the Woodbury solves assume UᵀU = I, and such a file predicted with a curvature that
+ * matches no U diag(λ) Uᵀ (an audit of altered files). */
+static void test_lowrank_not_orthonormal(void) {
+    const double s = sqrt(0.5), eig[2] = {3.0, 1.0};
+    const double ok[6] = {s, 0, s, 0, 0, 1}, scaled[6] = {1.2 * s, 0, 1.2 * s, 0, 0, 1.2},
+                 same[6] = {s, s, s, s, 0, 0};
+    const double *Us[3] = {ok, scaled, same};
+    const float mean[3] = {0};
+    for (int i = 0; i < 3; i++) {
+        bnn_curv *c;
+        REQUIRE(bnn_curv_lowrank_from_arrays(&c, 3, 0, 10, 2, 1.0, 2, Us[i], eig) == 0);
+        bnn_laplace *la = NULL;
+        const int rc = bnn_laplace_new(&la, c, mean, BNN_TASK_CLASSIFICATION);
+        CHECK_EQ_INT(rc, i == 0 ? 0 : BNN_EINVAL);
+        if (i) CHECK(has_error("the low-rank eigenvectors are not orthonormal"));
+        bnn_laplace_free(la);
+    }
+}
+
 int main(void) {
     test_from_laplace_mismatch();
+    test_kron_indefinite();
+    test_lowrank_not_orthonormal();
     test_null_handles();
     test_laplace_predict_args();
     test_hold_same_path();

@@ -99,6 +99,50 @@ static int all_finite(const double *x, int64_t n) {
 
 /* w (n) ascending eigenvalues and Q (n × n, column k = eigenvector k) of the symmetric n × n
  * matrix S (row-major), by LAPACK's divide-and-conquer dsyevd. */
+/* A GGN or Fisher, and each Kronecker factor of one, is positive semi-definite. Their float sums
+ * leave eigenvalues of about −1e-8 of the largest (−6e-7 of 54 on moons), which are clipped to 0;
+ * below −1e-4 of it the matrix is damaged (a file edited by hand), not rounded. w: n eigenvalues,
+ * ascending. */
+static int check_psd_eig(const double *w, int64_t n, const char *what) {
+    if (w[0] < -1e-4 * fmax(fabs(w[0]), fabs(w[n - 1])))
+        return bnn__error(BNN_EINVAL,
+                          "Laplace: %s has eigenvalue %g (largest %g): it is not "
+                          "positive semi-definite",
+                          what, w[0], w[n - 1]);
+    return 0;
+}
+
+/* The low-rank solves, log-determinant and samples (Woodbury) assume orthonormal eigenvectors,
+ * UᵀU = I. Both ways of computing U give that to about 1e-12 (LAPACK's, and Rayleigh–Ritz on an
+ * orthonormal basis); a U off by more than 1e-6 was altered (a file edited by hand), and would
+ * give predictions that match no U diag(λ) Uᵀ. O(P r²). U: P × r, row-major. */
+static int check_orthonormal(const double *U, int64_t P, int64_t r) {
+    double *G = calloc((size_t)(r * r), sizeof *G);
+    if (!G)
+        return bnn__error(BNN_ENOMEM, "Laplace: cannot allocate %lld × %lld", (long long)r,
+                          (long long)r);
+    for (int64_t i = 0; i < P; i++) {
+        const double *u = U + i * r;
+        for (int64_t a = 0; a < r; a++)
+            for (int64_t b = 0; b <= a; b++)
+                G[a * r + b] += u[a] * u[b];
+    }
+    double worst = 0.0;
+    int64_t wa = 0, wb = 0;
+    for (int64_t a = 0; a < r; a++)
+        for (int64_t b = 0; b <= a; b++) {
+            const double e = fabs(G[a * r + b] - (a == b ? 1.0 : 0.0));
+            if (e > worst) worst = e, wa = a, wb = b;
+        }
+    free(G);
+    if (worst > 1e-6)
+        return bnn__error(BNN_EINVAL,
+                          "Laplace: the low-rank eigenvectors are not orthonormal "
+                          "(column %lld · column %lld is off by %g)",
+                          (long long)wa, (long long)wb, worst);
+    return 0;
+}
+
 static int sym_eig(double *Q, double *w, const double *S, int64_t n, const char *what) {
     if (!all_finite(S, n * n))
         return bnn__error(BNN_EINVAL, "laplace: %s has non-finite entries", what);
@@ -174,12 +218,14 @@ static int kron_setup(bnn_laplace *la) {
             return bnn__error(BNN_ENOMEM, "laplace: cannot allocate kron block %lld", (long long)b);
         char what[64];
         snprintf(what, sizeof what, "kron block %lld factor 0", (long long)b);
-        if ((rc = sym_eig(k->Q0, k->l0, f0, n0, what))) return rc;
+        if ((rc = sym_eig(k->Q0, k->l0, f0, n0, what)) || (rc = check_psd_eig(k->l0, n0, what)))
+            return rc;
         for (int64_t i = 0; i < n0; i++)
             k->l0[i] = k->l0[i] > 0 ? k->l0[i] : 0.0;
         if (nf == 2) {
             snprintf(what, sizeof what, "kron block %lld factor 1", (long long)b);
-            if ((rc = sym_eig(k->Q1, k->l1, f1, n1, what))) return rc;
+            if ((rc = sym_eig(k->Q1, k->l1, f1, n1, what)) || (rc = check_psd_eig(k->l1, n1, what)))
+                return rc;
             for (int64_t j = 0; j < n1; j++)
                 k->l1[j] = k->l1[j] > 0 ? k->l1[j] : 0.0;
         }
@@ -368,14 +414,7 @@ static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bn
             } else {
                 rc = sym_eig(la->Q, la->lam, H, la->P, "the full curvature");
             }
-            /* A GGN or Fisher is positive semi-definite. Its float sums leave eigenvalues of
-             * about −1e-8 of the largest (−6e-7 of 54 on moons); below −1e-4 of it the matrix
-             * is damaged, not rounded. */
-            if (!rc && la->lam[0] < -1e-4 * fmax(fabs(la->lam[0]), fabs(la->lam[la->P - 1])))
-                rc = bnn__error(BNN_EINVAL,
-                                "Laplace: the full curvature has eigenvalue "
-                                "%g (largest %g): it is not positive semi-definite",
-                                la->lam[0], la->lam[la->P - 1]);
+            if (!rc) rc = check_psd_eig(la->lam, la->P, "the full curvature");
             break;
         }
         case BNN_HESS_KRON: rc = kron_setup(la); break;
@@ -395,6 +434,7 @@ static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bn
                                             "non-finite entries");
                 break;
             }
+            if ((rc = check_orthonormal(U, la->P, r))) break;
             la->U = U, la->rank = r;
             memset(la->lam, 0, (size_t)la->P * sizeof(double));
             memcpy(la->lam, eig, (size_t)r * sizeof(double));
