@@ -607,6 +607,19 @@ static void test_csv_errors(void) {
     CHECK_EQ_INT(csv_err("1,2,0\n3,4,1,9\n", &p), BNN_EFORMAT);
     CHECK(contains(bnn_last_error(), "line 2"));
 
+    /* A NUL byte ends the reading: not a text file (csv:/dev/zero read until memory ran out). */
+    {
+        const char *path = tmp_path("nul.csv");
+        write_bytes(path, (const unsigned char *)"1,2,0\n3,4,1\n\0\n5,6,0\n", 20, false);
+        bnn_dataset *ds = (bnn_dataset *)&p;
+        CHECK_EQ_INT(bnn_csv_load(&ds, path, &p), BNN_EFORMAT);
+        CHECK(ds == NULL && contains(bnn_last_error(), "byte 12 is NUL: not a text (CSV) file"));
+        if (access("/dev/zero", R_OK) == 0) {
+            CHECK_EQ_INT(bnn_csv_load(&ds, "/dev/zero", &p), BNN_EFORMAT);
+            CHECK(contains(bnn_last_error(), "/dev/zero: byte 0 is NUL"));
+        }
+    }
+
     /* A field that is not a number, named with its line and column. */
     CHECK_EQ_INT(csv_err("a,b,c\n1,2,0\n3,x4,1\n", &p), BNN_EFORMAT);
     CHECK(contains(bnn_last_error(), "line 3") && contains(bnn_last_error(), "column 2") &&

@@ -68,6 +68,15 @@ static int read_all(const char *path, char **out, size_t *len) {
             return rc;
         }
         if (r == 0) break;
+        /* Text has no NUL byte: stop at the first one rather than read on (csv:/dev/zero read
+         * until memory ran out). */
+        const char *nul = memchr(buf + got, '\0', (size_t)r);
+        if (nul) {
+            const int rc = bnn__error(BNN_EFORMAT, "%s: byte %zu is NUL: not a text (CSV) file",
+                                      path, (size_t)(nul - buf));
+            free(buf), gzclose(f);
+            return rc;
+        }
         got += (size_t)r;
     }
     /* A gzip file that ends early reads as a short file with an error recorded; the data would
