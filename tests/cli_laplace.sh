@@ -118,8 +118,13 @@ grep -q "coverage" "$T/out" && ok || bad "regression eval of a Laplace posterior
 # The GLM predictive draws no weights: the report says 0 samples.
 /usr/bin/python3 -c "import json, sys; sys.exit(json.load(open(sys.argv[1]))['samples'] != 0)" "$T/la_sine.json" \
   && ok || bad "a GLM predictive's JSON records samples $(grep samples "$T/la_sine.json")"
-# The file's noise sigma is the one the predictive uses: another sigma, another NLL.
-python3 "$HERE/st_meta.py" "$T/la_sine.safetensors" "$T/la_sine_s.safetensors" bnn.laplace.sigma 0.5
+# The file's noise sigma is the one the predictive uses: another sigma, another NLL. The noise
+# is recorded twice (bnn.sigma, bnn.laplace.sigma); a file where they disagree was edited by hand
+# and is refused.
+python3 "$HERE/st_meta.py" "$T/la_sine.safetensors" "$T/la_sine_s1.safetensors" bnn.laplace.sigma 0.5
+expect_fail "two noises" "bnn.sigma (.*) and bnn.laplace.sigma (0.5) disagree" "$BNN" eval -m "$T/la_sine_s1.safetensors"
+python3 "$HERE/st_meta.py" "$T/la_sine_s1.safetensors" "$T/la_sine_s.safetensors" bnn.sigma 0.5
+run "eval sine" "$BNN" eval -m "$T/la_sine.safetensors"
 nll_s1=$(val nll)
 run "eval sine, sigma 0.5" "$BNN" eval -m "$T/la_sine_s.safetensors"
 [ -n "$nll_s1" ] && [ "$(val nll)" != "$nll_s1" ] && ok || bad "the file's sigma is ignored: nll $nll_s1 and $(val nll)"

@@ -307,6 +307,19 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
             return bnn__error(BNN_EFORMAT, "%s: metadata '%s' is %g, not %s", what, mk[i],
                               d[i], i <= 1 ? "a positive number" : "finite");
     }
+    /* A Gaussian regression network's noise is recorded twice, bnn.sigma for its predictive
+     * and bnn.laplace.sigma for the posterior's scale, and bnn laplace writes them equal: two
+     * values mean an edited file, whose predictive would mix them. */
+    const char *ts = bnn_st_meta(st, "bnn.task"), *bs = bnn_st_meta(st, "bnn.sigma");
+    if (bs && ts && !strcmp(ts, "regression") &&
+        bnn_model_lik(m, BNN_TASK_REGRESSION) == BNN_LIK_GAUSSIAN) {
+        const double s = bnn_strtod(bs, NULL);
+        if (!(fabs(s - d[1]) <= 1e-9 * d[1]))
+            return bnn__error(BNN_EFORMAT,
+                              "%s: bnn.sigma (%.40s) and bnn.laplace.sigma (%g) "
+                              "disagree: the noise is recorded twice",
+                              what, bs, d[1]);
+    }
     /* The counts: whole numbers as bnn_parse_int reads them, at most 2^53 (kept as doubles
      * here, exactly). */
     for (int i = 3; i < 8; i++) {
