@@ -40,9 +40,9 @@ static int progress(void *vctx, int64_t epoch, int64_t step, int64_t steps, doub
 
 /* Data settings travel in the saved file so that eval and resume find the same data. */
 typedef struct data_meta {
-    char target_col[32], holdout[32];
-    const char *keys[5];
-    const char *vals[5];
+    char target_col[32], holdout[32], stopped[32];
+    const char *keys[6];
+    const char *vals[6];
     int n;
 } data_meta;
 
@@ -448,6 +448,12 @@ int cmd_train(int argc, char **argv) {
         }
     }
     if (output) {
+        /* A model saved at --stop-after is the run so far: bnn.epochs keeps the schedule's
+         * total, and bnn.stopped_after says how many of those epochs the weights have seen. */
+        if (bnn_trainer_epoch(tr) < tp.epochs) {
+            snprintf(dm.stopped, sizeof dm.stopped, "%lld", (long long)bnn_trainer_epoch(tr));
+            dm.keys[dm.n] = "bnn.stopped_after", dm.vals[dm.n++] = dm.stopped;
+        }
         if ((rc = bnn_trainer_save(tr, output, false, dm.keys, dm.vals, dm.n))) {
             rc = cli_fail(cmd, rc, "cannot save the model");
             goto done;

@@ -279,6 +279,14 @@ grep -q "warning: .*has labels 0 .. 50, so the model gets 51 outputs, but 48 of 
 expect_fail "--stop-after past the last epoch" "--stop-after 5 is not before the run's last epoch (3)" "$BNN" train --data moons --epochs 3 --stop-after 5 --checkpoint "$T/never_ck.safetensors" -q -o "$T/never.safetensors"
 expect_fail "--stop-after past a resumed run's last epoch" "--stop-after 2 is not before the run's last epoch (2)" "$BNN" train --resume "$T/seed_ck.safetensors" --checkpoint "$T/never_ck.safetensors" --stop-after 2 -q
 expect_fail "resume with --epochs 0" "--epochs with --resume sets the run's new total" "$BNN" train --resume "$T/seed_ck.safetensors" --epochs 0 -q -o "$T/never.safetensors"
+# A model saved at --stop-after says how far it got: bnn.epochs is the schedule's total and
+# bnn.stopped_after the epochs its weights have seen; the resumed run's file has no such key.
+run "stop with -o" "$BNN" train --data moons --epochs 3 --stop-after 2 --checkpoint "$T/so_ck.safetensors" -q -o "$T/so.safetensors"
+run "info of a stopped run" "$BNN" info "$T/so.safetensors"
+grep -q "^  bnn.stopped_after  *2$" "$T/out" && grep -q "^  bnn.epochs  *3$" "$T/out" && ok || bad "a model saved at --stop-after 2 of 3: $(grep -E 'epochs|stopped' "$T/out")"
+run "resume the stopped run" "$BNN" train --resume "$T/so_ck.safetensors" -q -o "$T/so_done.safetensors"
+run "info of the finished run" "$BNN" info "$T/so_done.safetensors"
+! grep -q "stopped_after" "$T/out" && ok || bad "the finished run is marked as stopped"
 expect_fail "--stop-after without --checkpoint" "--stop-after stops a run to resume it later" "$BNN" train --data moons --epochs 3 --stop-after 1 -q -o "$T/never.safetensors"
 expect_fail "--checkpoint with --epochs 0" "--epochs 0 runs none" "$BNN" train --data moons --epochs 0 --checkpoint "$T/never_ck.safetensors" -q -o "$T/never.safetensors"
 [ ! -e "$T/never_ck.safetensors" ] && ok || bad "a refused run wrote a checkpoint"
