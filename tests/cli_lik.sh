@@ -75,6 +75,12 @@ run "train to compare" "$BNN" train --data moons --lik bernoulli --method ivon -
 run "train stop" "$BNN" train --data moons --lik bernoulli --method ivon --epochs 3 --stop-after 1 --checkpoint "$T/ck.safetensors" -q
 run "resume" "$BNN" train --resume "$T/ck.safetensors" -q -o "$T/resumed.safetensors"
 cmp -s "$T/full.safetensors" "$T/resumed.safetensors" && ok || bad "a resumed bernoulli run writes the same file"
+# IVON's switches are 0 or 1 in a checkpoint: a damaged one (nan was read as "not 0", on) is
+# refused on resume.
+python3 "$HERE/st_meta.py" "$T/ck.safetensors" "$T/ck_nan.safetensors" bnn.ivon.rescale_lr nan
+expect_fail "resume with rescale_lr nan" "'bnn.ivon.rescale_lr' is 'nan', not a whole number in \[0, 1\]" "$BNN" train --resume "$T/ck_nan.safetensors" -q -o "$T/never.safetensors"
+python3 "$HERE/st_meta.py" "$T/ck.safetensors" "$T/ck_d2.safetensors" bnn.ivon.debias 2
+expect_fail "resume with debias 2" "'bnn.ivon.debias' is '2', not a whole number in \[0, 1\]" "$BNN" train --resume "$T/ck_d2.safetensors" -q -o "$T/never.safetensors"
 
 # ---------------------------------------------------------------- heteroscedastic Gaussian
 run "train hetero" "$BNN" train --data sine-hetero --lik hetero-gaussian --epochs 150 --batch-size 50 --lr 3e-3 --lr-schedule cosine -q -o "$T/h.safetensors"

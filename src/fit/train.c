@@ -722,13 +722,19 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
         const char *ik[] = {"bnn.ivon.ess", "bnn.ivon.hess_init", "bnn.ivon.beta1",
                             "bnn.ivon.beta2", "bnn.ivon.mc_samples", "bnn.ivon.clip_radius",
                             "bnn.ivon.rescale_lr", "bnn.ivon.debias"};
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < 6; i++)
             if (i != 4 && (rc = meta_num(st, path, ik[i], &d[10 + i]))) goto fail;
-        if ((rc = meta_int(st, path, ik[4], 1, BNN_MAX_MC_SAMPLES, &p.ivon.mc_samples))) goto fail;
+        /* The two switches are written as 0 or 1; anything else (nan read as "not 0") is a
+         * damaged file. */
+        int64_t sw[2];
+        if ((rc = meta_int(st, path, ik[4], 1, BNN_MAX_MC_SAMPLES, &p.ivon.mc_samples)) ||
+            (rc = meta_int(st, path, ik[6], 0, 1, &sw[0])) ||
+            (rc = meta_int(st, path, ik[7], 0, 1, &sw[1])))
+            goto fail;
         p.ivon.ess = d[10], p.ivon.hess_init = (float)d[11], p.ivon.beta1 = d[12];
         p.ivon.beta2 = d[13];
-        p.ivon.clip_radius = (float)d[15], p.ivon.rescale_lr = d[16] != 0;
-        p.ivon.debias = d[17] != 0;
+        p.ivon.clip_radius = (float)d[15], p.ivon.rescale_lr = sw[0] != 0;
+        p.ivon.debias = sw[1] != 0;
     }
     if (p.method == BNN_METHOD_MFVI) {
         const char *mk[] = {"bnn.mfvi.prior_prec", "bnn.mfvi.init_std", "bnn.mfvi.mc_samples",
