@@ -349,11 +349,12 @@ int64_t bnn_lik_pred_dim(bnn_lik_kind kind, int64_t outputs);
  * double.
  *   categorical      log-sum-exp(f) − f_y.
  *   gaussian         Σ_j [(f_j − y_j)²/(2σ²) + log σ + ½ log 2π] over the T targets.
- *   bernoulli        softplus(f) − y f, as max(f, 0) + log1p(e^{−|f|}) − y f; ∂/∂f = sigmoid(f) −
- * y. hetero-gaussian  ½ log 2π + ½ η + ½ (y − μ)² e^{−η}; ∂/∂μ = (μ − y) e^{−η}, ∂/∂η = ½ − ½ (y −
- * μ)² e^{−η}. A label outside the classes, or a NULL lik, f or labels (targets for regression),
- * gives NaN with bnn_last_error() naming it (dout is then partly written). b, k and the output
- * width the likelihood needs are preconditions (asserted). */
+ *   bernoulli        softplus(f) − y f, as max(f, 0) + log1p(e^{−|f|}) − y f; ∂/∂f = sigmoid(f) − y.
+ *   hetero-gaussian  ½ log 2π + ½ η + ½ (y − μ)² e^{−η}; ∂/∂μ = (μ − y) e^{−η},
+ *                    ∂/∂η = ½ − ½ (y − μ)² e^{−η}.
+ * A label outside the classes, or a NULL lik, f or labels (targets for regression), gives
+ * NaN with bnn_last_error() naming it (dout is then partly written). b, k and the output width
+ * the likelihood needs are preconditions (asserted). */
 double bnn_lik_loss(const bnn_lik *lik, float *dout, const float *f, const int32_t *labels,
                     const float *targets, int64_t b, int64_t k);
 
@@ -643,7 +644,8 @@ struct bnn_train_params {
     float momentum;      /* sgd momentum, default 0.9 */
     uint64_t seed;       /* default 0: initialisation, shuffling, dropout, weight noise */
     bool init;           /* initialise the weights from seed (default true) */
-    double sigma;        /* Gaussian likelihood noise for regression, default 1 */
+    double sigma;        /* Gaussian likelihood noise for regression, default 1; positive and
+                          * finite for every task (a saved file records it) */
     bnn_lr_schedule lr_schedule; /* default constant */
     int64_t warmup_epochs;       /* linear warm-up epochs before the schedule, default 0 */
     struct bnn_ivon_params ivon; /* IVON's own settings (lr and δ come from above; ess 0 = n) */
