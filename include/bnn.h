@@ -640,7 +640,8 @@ struct bnn_train_params {
     int64_t epochs;      /* default 10 */
     int64_t batch_size;  /* default 128 */
     float lr;            /* default 1e-3 (adamw, mfvi); use ~0.05 for sgd, ~0.1–1 for ivon */
-    float weight_decay;  /* default 1e-4; for IVON this is δ (prior precision per example) */
+    float weight_decay;  /* default 1e-4; for IVON this is δ (prior precision per example);
+                          * unused by MFVI, whose prior is mfvi.prior_prec */
     float momentum;      /* sgd momentum, default 0.9 */
     uint64_t seed;       /* default 0: initialisation, shuffling, dropout, weight noise */
     bool init;           /* initialise the weights from seed (default true) */

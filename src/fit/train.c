@@ -528,7 +528,9 @@ static int params_meta(bnn_st_writer *w, const bnn_trainer *tr) {
     KV_D("bnn.lr", p->lr);
     KV_S("bnn.lr_schedule", p->lr_schedule == BNN_LR_COSINE ? "cosine" : "constant");
     KV_I("bnn.warmup_epochs", p->warmup_epochs);
-    KV_D("bnn.weight_decay", p->weight_decay);
+    /* MFVI has no weight decay (its prior is bnn.mfvi.prior_prec, in the KL term): the file
+     * does not claim one. */
+    if (p->method != BNN_METHOD_MFVI) KV_D("bnn.weight_decay", p->weight_decay);
     KV_I("bnn.seed", p->seed);
     KV_D("bnn.sigma", p->sigma);
     if (p->method == BNN_METHOD_SGD) KV_D("bnn.momentum", p->momentum);
@@ -695,8 +697,9 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
                         ds->task == BNN_TASK_REGRESSION ? "regression" : "classification");
         goto fail;
     }
-    const char *keys[] = {"bnn.lr", "bnn.weight_decay", "bnn.sigma"};
-    for (int i = 0; i < 3; i++)
+    const char *keys[] = {"bnn.lr", "bnn.sigma", "bnn.weight_decay"};
+    d[2] = p.weight_decay; /* an MFVI file has none */
+    for (int i = 0; i < (p.method == BNN_METHOD_MFVI ? 2 : 3); i++)
         if ((rc = meta_num(st, path, keys[i], &d[i]))) goto fail;
     int64_t seed = 0, step = 0, epoch = 0;
     uint64_t counter = 0;
@@ -708,7 +711,7 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
         (rc = meta_int(st, path, "bnn.state.epoch", 0, p.epochs, &epoch)) ||
         (rc = meta_u64(st, path, "bnn.state.rng_counter", &counter)))
         goto fail;
-    p.lr = (float)d[0], p.weight_decay = (float)d[1], p.sigma = d[2];
+    p.lr = (float)d[0], p.sigma = d[1], p.weight_decay = (float)d[2];
     p.seed = (uint64_t)seed, p.init = false;
     if (!sched || (strcmp(sched, "cosine") && strcmp(sched, "constant"))) {
         rc = bnn__error(BNN_EFORMAT, "%s: bnn.lr_schedule is %s (expected constant or cosine)",
