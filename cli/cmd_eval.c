@@ -88,7 +88,9 @@ int cmd_eval(int argc, char **argv) {
                   "score, ECE and MCE (equal-width bins over the top-class confidence), mean\n"
                   "predictive entropy and mutual information; with --ood, how well each\n"
                   "uncertainty score separates the test data from other data (AUROC, AUPR).\n"
-                  "Regression: RMSE, Gaussian NLL and the coverage of the ±1σ and ±2σ intervals.\n"
+                  "Regression: RMSE, the NLL of the Gaussian with the predictive's mean and\n"
+                  "variance, and the coverage of its ±1σ and ±2σ intervals; averaged over\n"
+                  "samples, also the NLL under the samples' mixture itself ('nll mix').\n"
                   "A posterior predicts by Monte-Carlo model averaging over --samples draws.",
                   opts, nopts);
         return 0;
@@ -325,6 +327,9 @@ int cmd_eval(int argc, char **argv) {
             printf("nll        %.4f   (Gaussian, the predicted noise)\n", r.nll);
         else
             printf("nll        %.4f   (Gaussian, noise std %g)\n", r.nll, sigma);
+        if (!isnan(r.nll_mixture))
+            printf("nll mix    %.4f   (under the mixture of the %lld samples' Gaussians)\n",
+                   r.nll_mixture, (long long)samples);
         printf("coverage   %.3f within 1 sd, %.3f within 2 sd\n", r.reg.coverage_1sd,
                r.reg.coverage_2sd);
     }
@@ -354,7 +359,9 @@ int cmd_eval(int argc, char **argv) {
             ok = ok && cJSON_AddNumberToObject(js, "ece", c->ece);
             ok = ok && cJSON_AddNumberToObject(js, "mce", c->mce);
             ok = ok && cJSON_AddNumberToObject(js, "mean_entropy", c->mean_entropy);
-            ok = ok && cJSON_AddNumberToObject(js, "mean_mutual_info", r.mean_mi);
+            /* None for a Laplace posterior's probit, which has no draws to measure it by (predict
+             * writes nan); 0 for a point estimate or a prediction at the mean. */
+            if (!lap || has_mi) ok = ok && cJSON_AddNumberToObject(js, "mean_mutual_info", r.mean_mi);
             cJSON *rel = ok ? cJSON_AddObjectToObject(js, "reliability") : NULL;
             ok = ok && rel && cJSON_AddNumberToObject(rel, "bins", (double)c->nbins);
             cJSON *a1 = numbers(NULL, c->bin_count, c->nbins);
@@ -383,7 +390,8 @@ int cmd_eval(int argc, char **argv) {
                     ok = ok && cJSON_AddStringToObject(e, "data", oods[o].spec);
                     ok = ok && cJSON_AddNumberToObject(e, "n", (double)oods[o].n);
                     ok = ok && cJSON_AddNumberToObject(e, "mean_entropy", oods[o].mean_entropy);
-                    ok = ok && cJSON_AddNumberToObject(e, "mean_mutual_info", oods[o].mean_mi);
+                    if (!lap || has_mi)
+                        ok = ok && cJSON_AddNumberToObject(e, "mean_mutual_info", oods[o].mean_mi);
                     if (ok) {
                         cJSON_AddItemToObject(e, "auroc", au);
                         cJSON_AddItemToObject(e, "aupr", ap);
@@ -412,6 +420,8 @@ int cmd_eval(int argc, char **argv) {
             if (lik == BNN_LIK_GAUSSIAN) ok = ok && cJSON_AddNumberToObject(js, "sigma", sigma);
             ok = ok && cJSON_AddNumberToObject(js, "coverage_1sd", r.reg.coverage_1sd);
             ok = ok && cJSON_AddNumberToObject(js, "coverage_2sd", r.reg.coverage_2sd);
+            if (!isnan(r.nll_mixture))
+                ok = ok && cJSON_AddNumberToObject(js, "nll_mixture", r.nll_mixture);
         }
         if (!ok) {
             rc = cli_error(cmd, "out of memory while building %s", json_path);

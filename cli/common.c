@@ -561,7 +561,12 @@ int predict_scores(const char *cmd, bnn_model *m, const bnn_posterior *q,
     }
     for (int64_t i = 0; i < n; i++) {
         const double *p = out->probs + i * k;
-        out->score[0][i] = 1.0 - p[bnn_argmax(p, k)];
+        /* 1 − max prob as the sum of the other probabilities: it keeps its resolution where the
+         * largest rounds to 1 (logits 1e4 apart give 0 by subtraction for every example). */
+        const int64_t top = bnn_argmax(p, k);
+        double rest = 0.0;
+        for (int64_t j = 0; j < k; j++) rest += j == top ? 0.0 : p[j];
+        out->score[0][i] = rest;
         out->score[1][i] = bnn_entropy(p, k);
         out->score[2][i] = out->mi[i];
     }

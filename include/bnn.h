@@ -705,11 +705,17 @@ struct bnn_eval_result {
     bnn_task task;
     int64_t n;
     double accuracy;    /* classification */
-    double nll;         /* mean negative log-likelihood (regression: Gaussian with sigma) */
+    double nll;         /* mean negative log-likelihood (regression: of the Gaussian with the
+                         * predictive's mean and variance, summed over the targets) */
     double rmse;        /* regression */
     struct bnn_cls_metrics cls; /* classification: all metrics incl. ECE, Brier, reliability */
     struct bnn_reg_metrics reg; /* regression: RMSE, NLL, coverage */
     double mean_mi;     /* mean mutual information over the examples (sampled posteriors) */
+    /* Regression averaged over S > 1 weight samples: the mean NLL under the predictive mixture
+     * itself, −log((1/S) Σ_s Π_j N(y_j; μ_sj, v_sj)) per example (over its targets jointly), as
+     * MC-dropout's UCI benchmarks score it. nll is that of the Gaussian with the mixture's
+     * moments (deep ensembles' convention), which the two coverages use too. NAN otherwise. */
+    double nll_mixture;
 };
 /* Evaluates the predictive of (m, q) on ds (q NULL: the model's weights). p->sigma is the
  * regression noise; nbins the reliability bins (15 is the field's default). The data is checked

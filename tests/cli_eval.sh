@@ -51,6 +51,18 @@ run "eval map ood" "$BNN" eval -m "$T/map.safetensors" --ood noise:2:500 --json 
 run "predict map test" "$BNN" predict -m "$T/map.safetensors" --data moons -o "$T/map_in.csv"
 run "predict map noise" "$BNN" predict -m "$T/map.safetensors" --data noise:2:500 -o "$T/map_ood.csv"
 run "OOD numbers recomputed" /usr/bin/python3 "$HERE/ood_check.py" "$T/mapood.json" "$T/map_in.csv" "$T/map_ood.csv"
+# Saturated logits: the last layer scaled by 30 puts most examples' smaller probability far below
+# the double's 1e-16 resolution near 1, where 1 - max prob by subtraction is 0 for them all. For
+# two classes that score and the entropy both grow with the smaller probability, so they rank the
+# examples alike and must give the same AUROC and AUPR (before, 0.5 against the entropy's).
+run "scaled map" /usr/bin/python3 "$HERE/st_scale.py" "$T/map.safetensors" "$T/sharp.safetensors" 30 4.weight 4.bias
+run "eval saturated ood" "$BNN" eval -m "$T/sharp.safetensors" --ood noise:2:500 --json "$T/sharp.json"
+/usr/bin/python3 -c "
+import json, sys
+o = json.load(open(sys.argv[1]))['ood'][0]
+sys.exit(not (o['auroc']['max_prob'] == o['auroc']['entropy'] and o['aupr']['max_prob'] == o['aupr']['entropy']
+              and 0.55 < o['auroc']['entropy'] < 1))" "$T/sharp.json" \
+  && ok || bad "1 - max prob ranks saturated predictions unlike the entropy: $(grep -A3 '"auroc"' "$T/sharp.json" | tr -d '\n\t')"
 auroc=$(/usr/bin/python3 -c "import json, sys; print('%.4f' % json.load(open(sys.argv[1]))['ood'][0]['auroc']['entropy'])" "$T/mapood.json")
 run "compare map ood" "$BNN" compare -m "$T/map.safetensors" --ood noise:2:500
 grep -q "^OOD AUROC, noise:2:500  *$auroc$" "$T/out" && ok || bad "compare's OOD AUROC is eval's $auroc: $(grep AUROC "$T/out")"

@@ -85,10 +85,19 @@ expect_fail "mfvi, absurd learning rate" "training diverged: the last epoch's me
 # estimate starts at 100 and the step is smaller (with lr 0.5 and h0 = 1 this run ended at a loss
 # of 3e11, now refused as diverged; β2 = 0.99999 lets h move little in 400 steps).
 run "ivon sine" "$BNN" train --data sine-gap --method ivon --epochs 100 --batch-size 16 --lr 0.005 --hess-init 100 --noise 0.1 -q -o "$T/sine.safetensors"
-run "ivon sine eval" "$BNN" eval -m "$T/sine.safetensors" --samples 16
+run "ivon sine eval" "$BNN" eval -m "$T/sine.safetensors" --samples 16 --json "$T/sine.json"
 grep -q "coverage" "$T/out" && ok || bad "regression eval reports coverage"
 rmse=$(val rmse)
 num_holds 'r < 0.5' r="$rmse" && ok || bad "ivon sine-gap rmse $rmse >= 0.5 (test points span [-6, 6], the gap and beyond)"
+# Averaged over samples the predictive is a mixture: its own NLL beside the moment-matched
+# Gaussian's (test_predict checks the number), in the table and the report alike.
+nmix=$(awk '$1 == "nll" && $2 == "mix" {print $3}' "$T/out")
+validate "$T/sine.json"
+/usr/bin/python3 -c "import json, sys; d = json.load(open(sys.argv[1])); sys.exit(not ('%.4f' % d['nll_mixture'] == sys.argv[2] and d['nll_mixture'] != d['nll']))" \
+  "$T/sine.json" "$nmix" && ok || bad "nll mix '$nmix' and the report's nll_mixture"
+run "ivon sine eval at the mean" "$BNN" eval -m "$T/sine.safetensors" --samples 0 --json "$T/sine0.json"
+grep -q "mix" "$T/out" && bad "a single Gaussian predictive shows a mixture NLL" || ok
+validate "$T/sine0.json"
 
 # --- resume: 2 epochs + checkpoint, then resume → the same file as 3 epochs in one go
 for m in ivon adamw mfvi; do

@@ -76,17 +76,24 @@ static void sampled_average(double *ref, double *ent, bnn_model *m, const bnn_po
 }
 
 
+/* A diagonal posterior around m's weights with the same std for every weight. */
+static bnn_posterior *diag_around(const bnn_model *m, float std) {
+    const int64_t np = bnn_model_nparams(m);
+    bnn_posterior *q;
+    REQUIRE(bnn_posterior_new(&q, BNN_POSTERIOR_DIAG, np) == 0);
+    memcpy(bnn_posterior_mean(q), bnn_model_cparams(m), (size_t)np * 4);
+    for (int64_t i = 0; i < np; i++) bnn_posterior_std(q)[i] = std;
+    return q;
+}
+
 /* bnn_predict with a diagonal posterior: the log-space average equals a direct average of
  * sampled softmax probabilities. */
 static void test_model_average(void) {
     bnn_model *m;
     REQUIRE(bnn_model_new(&m, "mlp:3-8-4:tanh") == 0);
     bnn_model_init(m, 2);
-    const int64_t np = bnn_model_nparams(m), n = 5, k = 4, S = 6;
-    bnn_posterior *q;
-    REQUIRE(bnn_posterior_new(&q, BNN_POSTERIOR_DIAG, np) == 0);
-    memcpy(bnn_posterior_mean(q), bnn_model_params(m), (size_t)np * 4);
-    for (int64_t i = 0; i < np; i++) bnn_posterior_std(q)[i] = 0.3f;
+    const int64_t n = 5, k = 4, S = 6;
+    bnn_posterior *q = diag_around(m, 0.3f);
     float x[15];
     bnn_rng r = bnn_rng_make(7, 7);
     bnn_rng_normal(&r, x, 15);
@@ -197,7 +204,67 @@ static void test_diag_posterior(void) {
     bnn_posterior_free(q);
 }
 
+/* bnn_evaluate on regression with S > 1 weight samples also scores the predictive mixture
+ * itself: −log((1/S) Σ_s Π_j N(y_j; f_sj, σ²)) per example, against the same draws by hand (two
+ * targets, so the product over an example's targets is tested too). One sample, a prediction at
+ * the mean and a point estimate have no mixture: NAN. */
+static void test_mixture_nll(void) {
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:2-6-2:tanh") == 0);
+    bnn_model_init(m, 3);
+    const int64_t np = bnn_model_nparams(m), n = 7, k = 2, S = 5;
+    bnn_posterior *q = diag_around(m, 0.4f);
+    bnn_dataset *ds;
+    REQUIRE(bnn_dataset_new(&ds, BNN_TASK_REGRESSION, n, 2, k, 0) == 0);
+    bnn_rng r = bnn_rng_make(4, 4);
+    bnn_rng_normal(&r, bnn_dataset_x(ds), n * 2);
+    bnn_rng_normal(&r, bnn_dataset_targets(ds), n * k);
+    struct bnn_predict_params pp = bnn_predict_default_params();
+    pp.samples = S, pp.seed = 9, pp.sigma = 0.3;
+    struct bnn_eval_result res;
+    REQUIRE(bnn_evaluate(m, q, ds, &pp, 15, &res) == 0);
+    /* By hand: the draws of bnn_predict (stream 5 << 32), a log-sum-exp per example. */
+    float theta[64];
+    REQUIRE(np <= 64 && bnn_model_reserve(m, n) == 0);
+    double l[5][7];
+    bnn_rng rs = bnn_rng_make(9, (uint64_t)5 << 32);
+    for (int64_t s = 0; s < S; s++) {
+        REQUIRE(bnn_posterior_sample(q, &rs, theta) == 0);
+        const float *f = bnn_model_forward(m, theta, bnn_dataset_cx(ds), n, false, NULL);
+        for (int64_t i = 0; i < n; i++) {
+            l[s][i] = 0.0;
+            for (int64_t j = 0; j < k; j++) {
+                const double e = (double)bnn_dataset_ctargets(ds)[i * k + j] - f[i * k + j];
+                l[s][i] += -0.5 * log(2 * 3.14159265358979323846 * 0.09) - e * e / (2 * 0.09);
+            }
+        }
+    }
+    double nll = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double mx = l[0][i], z = 0.0;
+        for (int64_t s = 1; s < S; s++) mx = fmax(mx, l[s][i]);
+        for (int64_t s = 0; s < S; s++) z += exp(l[s][i] - mx);
+        nll -= (mx + log(z / S)) / n;
+    }
+    CHECK_NEAR(res.nll_mixture, nll, 1e-9 * fabs(nll));
+    /* The moment-matched Gaussian's NLL is another number here (the samples disagree). */
+    CHECK(fabs(res.nll - res.nll_mixture) > 1e-3);
+    pp.samples = 1;
+    REQUIRE(bnn_evaluate(m, q, ds, &pp, 15, &res) == 0);
+    CHECK(isnan(res.nll_mixture));
+    pp.samples = 0;
+    REQUIRE(bnn_evaluate(m, q, ds, &pp, 15, &res) == 0);
+    CHECK(isnan(res.nll_mixture));
+    pp.samples = S;
+    REQUIRE(bnn_evaluate(m, NULL, ds, &pp, 15, &res) == 0);
+    CHECK(isnan(res.nll_mixture) && isfinite(res.nll));
+    bnn_dataset_free(ds);
+    bnn_posterior_free(q);
+    bnn_model_free(m);
+}
+
 int main(void) {
+    test_mixture_nll();
     test_diag_posterior();
     test_mc_link();
     test_model_average();

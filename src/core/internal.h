@@ -57,6 +57,8 @@ void bnn__free(void *p);
 
 /* Overflow-checked n*size for allocation sizes; returns 0 on overflow or negative n. */
 size_t bnn__bytes(int64_t n, size_t size);
+/* log N(y; mu, v), the Gaussian log density with variance v (metrics.c). */
+double bnn__log_normal(double y, double mu, double v);
 /* The bytes a fit may allocate: max_bytes when positive, else (0) the environment's
  * BNN_MEMORY_LIMIT (bytes, or with a K, M or G suffix: a job's share of a node), else this
  * machine's physical memory, else (neither can be told) no limit (INFINITY). Linux hands out

@@ -339,7 +339,7 @@ int bnn_metrics_regression(struct bnn_reg_metrics *out, const double *mean, cons
 }
 
 /* log N(y; μ, v). */
-static double log_normal(double y, double mu, double v) {
+double bnn__log_normal(double y, double mu, double v) {
     const double d = y - mu;
     return -0.5 * log(TWO_PI * v) - d * d / (2.0 * v);
 }
@@ -372,7 +372,7 @@ void bnn_gaussian_mixture(double *mean, double *var, double *nll, const double *
         if (nll && y) {
             double mx = -INFINITY;
             for (int64_t t = 0; t < s; t++) {
-                const double l = log_normal(y[i], means[t * n + i], vars[t * n + i]);
+                const double l = bnn__log_normal(y[i], means[t * n + i], vars[t * n + i]);
                 if (l > mx) mx = l;
             }
             double sum = 0.0;
@@ -380,7 +380,7 @@ void bnn_gaussian_mixture(double *mean, double *var, double *nll, const double *
              * which is the truth, so skip the exp that would produce NaN from −∞ − −∞. */
             if (isfinite(mx))
                 for (int64_t t = 0; t < s; t++)
-                    sum += exp(log_normal(y[i], means[t * n + i], vars[t * n + i]) - mx);
+                    sum += exp(bnn__log_normal(y[i], means[t * n + i], vars[t * n + i]) - mx);
             nll[i] = isfinite(mx) ? -(mx + log(sum) - log(ds)) : -mx;
         }
     }

@@ -225,9 +225,12 @@ done:
     return rc;
 }
 
-int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n, bnn_task task,
-                const struct bnn_predict_params *p, double *probs, double *mi, double *mean,
-                double *var) {
+/* bnn_predict; with y (n × C targets) and mix (n) for a sampled regression predictive, also each
+ * example's NLL under the mixture itself (see bnn_evaluate), from a running log-sum-exp over the
+ * samples. */
+static int predict_impl(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
+                        bnn_task task, const struct bnn_predict_params *p, double *probs,
+                        double *mi, double *mean, double *var, const double *y, double *mix) {
     int rc = check_args("bnn_predict", m, x, n, task, p, probs, mean, var);
     if (rc) return rc;
     const bnn_lik_kind lik = bnn_model_lik(m, task);
@@ -247,9 +250,18 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
     const int64_t bs = p->batch_size < n ? p->batch_size : n;
     if ((rc = bnn_model_reserve(m, bs))) return rc;
     float *theta = NULL, *feat = NULL;
-    double *lp = NULL, *ent = NULL, *nv = NULL;
+    double *lp = NULL, *ent = NULL, *nv = NULL, *mx = NULL;
     if (sampled && !(theta = bnn__alloc(bnn__bytes(np, sizeof(float)))))
         return bnn__error(BNN_ENOMEM, "out of memory");
+    if (task == BNN_TASK_CLASSIFICATION || !sampled) y = NULL;
+    if (y) {
+        /* mx: the running maximum of the samples' log densities, mix their shifted sum */
+        if (!(mx = bnn__alloc(bnn__bytes(n, sizeof(double))))) {
+            rc = bnn__error(BNN_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (int64_t i = 0; i < n; i++) mx[i] = -INFINITY, mix[i] = 0.0;
+    }
     if (task == BNN_TASK_CLASSIFICATION) {
         lp = bnn__alloc(bnn__bytes(C, sizeof(double)));
         ent = bnn__alloc(bnn__bytes(n, sizeof(double)));
@@ -328,11 +340,20 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
                     } else {
                         /* Welford's update of the sampled means' mean and sum of squares. */
                         bnn__lik_noise(lik, lp, lp + C, f + r * k, k, p->sigma);
+                        double l = 0.0; /* log Π_j N(y_j; μ_j, v_j) for this sample */
                         for (int64_t j = 0; j < C; j++) {
                             double v = lp[j], dm = v - mean[i * C + j];
                             mean[i * C + j] += dm / (double)(s + 1);
                             var[i * C + j] += dm * (v - mean[i * C + j]);
                             nv[i * C + j] += lp[C + j];
+                            if (y) l += bnn__log_normal(y[i * C + j], v, lp[C + j]);
+                        }
+                        /* A −∞ term (a zero density) adds nothing; NaN is skipped likewise. */
+                        if (y && l > mx[i]) {
+                            mix[i] = mix[i] * exp(mx[i] - l) + 1.0;
+                            mx[i] = l;
+                        } else if (y && l > -INFINITY) {
+                            mix[i] += exp(l - mx[i]);
                         }
                     }
                 }
@@ -358,6 +379,9 @@ int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n,
         const double s2 = p->sigma * p->sigma;
         for (int64_t i = 0; i < n * C; i++)
             var[i] = (lik == BNN_LIK_GAUSSIAN ? s2 : nv[i] / (double)S) + var[i] / (double)S;
+        if (y) /* every density 0: mx = −∞, mix = 0, NLL +∞ */
+            for (int64_t i = 0; i < n; i++)
+                mix[i] = -(mx[i] + log(mix[i]) - log((double)S));
     }
     for (int64_t i = 0; i < n * C; i++) {
         double v = task == BNN_TASK_CLASSIFICATION ? probs[i] : mean[i] + var[i];
@@ -385,7 +409,14 @@ done:
     bnn__free(lp);
     bnn__free(ent);
     bnn__free(nv);
+    bnn__free(mx);
     return rc;
+}
+
+int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n, bnn_task task,
+                const struct bnn_predict_params *p, double *probs, double *mi, double *mean,
+                double *var) {
+    return predict_impl(m, q, x, n, task, p, probs, mi, mean, var, NULL, NULL);
 }
 
 int bnn_evaluate(bnn_model *m, const bnn_posterior *q, const bnn_dataset *ds,
@@ -400,6 +431,7 @@ int bnn_evaluate(bnn_model *m, const bnn_posterior *q, const bnn_dataset *ds,
     double *a = bnn__alloc(nk), *b = bnn__alloc(nk);
     double *mi = bnn__alloc(bnn__bytes(n, sizeof(double)));
     double *y = ds->task == BNN_TASK_REGRESSION ? bnn__alloc(nk) : NULL;
+    out->nll_mixture = NAN;
     if (!a || !b || !mi || (ds->task == BNN_TASK_REGRESSION && !y)) {
         rc = bnn__error(BNN_ENOMEM, "out of memory");
         goto done;
@@ -415,11 +447,21 @@ int bnn_evaluate(bnn_model *m, const bnn_posterior *q, const bnn_dataset *ds,
         for (int64_t i = 0; i < n; i++) s += mi[i];
         out->mean_mi = s / (double)n;
     } else {
-        if ((rc = bnn_predict(m, q, ds->x, n, ds->task, p, NULL, NULL, a, b))) goto done;
+        /* With S > 1 weight samples the predictive is a mixture; its own NLL goes beside the
+         * NLL of the Gaussian with its moments (mi is n doubles: it holds the per-example NLL). */
+        const bool mixture = p->samples > 1 && q && bnn_posterior_kind_of(q) != BNN_POSTERIOR_POINT;
         for (int64_t i = 0; i < n * k; i++) y[i] = ds->targets[i];
+        if ((rc = predict_impl(m, q, ds->x, n, ds->task, p, NULL, NULL, a, b, mixture ? y : NULL,
+                               mixture ? mi : NULL)))
+            goto done;
         if ((rc = bnn_metrics_regression(&out->reg, a, b, y, n * k))) goto done;
         out->rmse = out->reg.rmse;
         out->nll = out->reg.nll * (double)k; /* per example, summed over the k outputs */
+        if (mixture) {
+            double s = 0.0;
+            for (int64_t i = 0; i < n; i++) s += mi[i];
+            out->nll_mixture = s / (double)n;
+        }
     }
 done:
     bnn__free(a), bnn__free(b), bnn__free(mi), bnn__free(y);
