@@ -3,17 +3,6 @@
 
 #include <string.h>
 
-static const char *dtype_name(bnn_dtype d) {
-    switch (d) {
-    case BNN_DT_F32: return "F32";
-    case BNN_DT_F64: return "F64";
-    case BNN_DT_I64: return "I64";
-    case BNN_DT_I32: return "I32";
-    case BNN_DT_U8: return "U8";
-    }
-    return "?";
-}
-
 /* The Linear layers (by the index the layers line shows) whose weights a Laplace subset holds. */
 /* A file's text in a column of `width`, without its control characters (JSON escapes such as
  * \n decode to them). */
@@ -156,7 +145,7 @@ int cmd_info(int argc, char **argv) {
                                   (long long)t.shape[d]);
         printf("  ");
         put_field(t.name, 20);
-        printf(" %-4s [%s]\n", dtype_name(t.dtype), shape);
+        printf(" %-4s [%s]\n", bnn_dtype_name(t.dtype), shape);
         total += t.numel;
     }
     printf("elements  %lld\n", (long long)total);

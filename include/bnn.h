@@ -992,8 +992,22 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
 
 /* ---------------------------------------------------------------- files (safetensors) */
 
-typedef enum { BNN_DT_F32 = 0, BNN_DT_F64 = 1, BNN_DT_I64 = 2, BNN_DT_I32 = 3, BNN_DT_U8 = 4 } bnn_dtype;
+/* The tensor dtypes bnn reads (F16 is IEEE binary16, BF16 bfloat16: half-precision PyTorch
+ * checkpoints). Every one converts to float and double; a model's weights may be F32, F64, F16
+ * or BF16 (converted to F32 on load), and bnn writes F32 (F64 for a Laplace posterior's
+ * curvature). */
+typedef enum {
+    BNN_DT_F32 = 0,
+    BNN_DT_F64 = 1,
+    BNN_DT_I64 = 2,
+    BNN_DT_I32 = 3,
+    BNN_DT_U8 = 4,
+    BNN_DT_F16 = 5,
+    BNN_DT_BF16 = 6
+} bnn_dtype;
 size_t bnn_dtype_size(bnn_dtype dt);
+/* The dtype's name in a file ("F32", "BF16", ...), or "?" for a value outside the enum. */
+const char *bnn_dtype_name(bnn_dtype dt);
 
 typedef struct bnn_st bnn_st; /* a safetensors file read into memory */
 typedef struct bnn_st_tensor {
@@ -1025,7 +1039,8 @@ const char *bnn_st_meta(const bnn_st *st, const char *key);
 int64_t bnn_st_meta_count(const bnn_st *st);
 /* i-th metadata key and value. */
 int bnn_st_meta_at(const bnn_st *st, int64_t i, const char **key, const char **value);
-/* Copies a tensor converted to double / float (from F32, F64, I64, I32 or U8). dst holds numel. */
+/* Copies a tensor converted to double / float (from any bnn_dtype; F16 and BF16 exactly, F64 to
+ * float rounded, ±Inf beyond float's range). dst holds numel. */
 int bnn_st_to_f64(const bnn_st_tensor *t, double *dst);
 int bnn_st_to_f32(const bnn_st_tensor *t, float *dst);
 

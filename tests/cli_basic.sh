@@ -41,6 +41,31 @@ if command -v python3 >/dev/null; then
   # The checker itself rejects a file with a hole after the last tensor.
   cp "$T/moons.safetensors" "$T/hole.safetensors" && printf 'abcd' >>"$T/hole.safetensors"
   python3 "$(dirname "$0")/st_validate.py" "$T/hole.safetensors" 2>/dev/null && bad "checker accepted a hole" || ok
+  # A PyTorch checkpoint may hold its weights as F64, F16 or BF16: each loads, converted to F32,
+  # and predicts exactly as an F32 file holding the same (rounded) values.
+  for dt in F64 F16 BF16; do
+    run "weights as $dt" python3 "$HERE/st_dtype.py" "$T/moons.safetensors" "$T/w_$dt.safetensors" $dt
+    run "weights rounded through $dt" python3 "$HERE/st_dtype.py" "$T/moons.safetensors" "$T/w_${dt}32.safetensors" $dt --as-f32
+    run "predict from $dt" "$BNN" predict -m "$T/w_$dt.safetensors" --data moons -o "$T/p_$dt.csv"
+    run "predict from $dt values in F32" "$BNN" predict -m "$T/w_${dt}32.safetensors" --data moons -o "$T/p_${dt}32.csv"
+    cmp -s "$T/p_$dt.csv" "$T/p_${dt}32.csv" && ok || bad "weights read from $dt are not the F32 values they hold"
+    run "info $dt" "$BNN" info "$T/w_$dt.safetensors"
+    grep -q "0.weight  *$dt  *\[50, 2\]" "$T/out" && ok || bad "info shows the $dt dtype: $(grep 0.weight "$T/out")"
+  done
+  run "predict from F32" "$BNN" predict -m "$T/moons.safetensors" --data moons -o "$T/p_F32.csv"
+  cmp -s "$T/p_F64.csv" "$T/p_F32.csv" && ok || bad "F32 -> F64 -> F32 changed a weight"
+  cmp -s "$T/p_F16.csv" "$T/p_F32.csv" && bad "F16 rounding changed no prediction digit (the test cannot tell)" || ok
+  # A double beyond float's range is named, not read as Inf.
+  python3 -c "
+import struct, sys
+sys.path.insert(0, sys.argv[3])
+from st_meta import read_st, write_st
+h, d = read_st(sys.argv[1])
+lo = h['2.weight']['data_offsets'][0]
+d = d[:lo + 8 * 7] + struct.pack('<d', 1e39) + d[lo + 8 * 8:]
+write_st(sys.argv[2], h, d)" "$T/w_F64.safetensors" "$T/w_big.safetensors" "$HERE"
+  expect_fail "F64 weight beyond float" "tensor '2.weight' holds 1e+39 at 7, beyond a float's range" \
+    "$BNN" eval -m "$T/w_big.safetensors"
 else
   echo "note: python3 not found; safetensors format check skipped" >&2
 fi

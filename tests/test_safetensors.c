@@ -456,8 +456,8 @@ static void test_malformed_headers(void) {
          "empty name"},
         {"{\"tname\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, BNN_EFORMAT, "dtype"},
         {"{\"tname\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", 8, BNN_EFORMAT, "dtype"},
-        {"{\"tname\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4,
-         BNN_EUNSUPPORTED, "BF16"},
+        {"{\"tname\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2,
+         BNN_EUNSUPPORTED, "F8_E4M3"},
         {"{\"tname\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8, BNN_EFORMAT, "shape"},
         {"{\"tname\":{\"dtype\":\"F32\",\"shape\":3,\"data_offsets\":[0,8]}}", 8, BNN_EFORMAT,
          "shape"},
@@ -532,7 +532,7 @@ static void test_malformed_headers(void) {
         CHECK(strstr(msg, cases[i].mention) != NULL);
     }
     /* A tensor-level error names the tensor. */
-    parse_json("{\"tname\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4);
+    parse_json("{\"tname\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2);
     CHECK(strstr(bnn_last_error(), "tname") != NULL);
 
     /* Unusual but valid headers are accepted: a scalar, empty tensors (also at the same offset
@@ -653,6 +653,56 @@ static void test_bad_files(void) {
 }
 
 /* Conversion arguments and dtype sizes. */
+/* F16 (IEEE binary16) and BF16 tensors, as half-precision PyTorch checkpoints hold them, convert
+ * exactly: normal and subnormal numbers, signed zero, infinities, NaN; the bit patterns and their
+ * values are from the formats' definitions (IEEE 754-2008 binary16; bfloat16 = a float's top
+ * half). */
+static void test_half_floats(void) {
+    static const uint16_t h[] = {0x3C00, 0xC000, 0x7BFF, 0x0001, 0x03FF, 0x0400,
+                                 0x8000, 0x7C00, 0xFC00, 0x7E00, 0x3555};
+    const double hv[] = {1.0, -2.0, 65504.0, 0x1p-24, 1023 * 0x1p-24, 0x1p-14,
+                         -0.0, INFINITY, -INFINITY, NAN, 0x1.554p-2};
+    static const uint16_t b[] = {0x3F80, 0x4049, 0xFF80, 0x0001, 0x7FC0, 0xC2F7};
+    const double bv[] = {1.0, 3.140625, -INFINITY, 0x1p-133, NAN, -123.5};
+    const char *json = "{\"h\":{\"dtype\":\"F16\",\"shape\":[11],\"data_offsets\":[0,22]},"
+                       "\"b\":{\"dtype\":\"BF16\",\"shape\":[6],\"data_offsets\":[22,34]}}";
+    const size_t n = strlen(json);
+    unsigned char img[8 + 256 + 34];
+    REQUIRE(n <= 256);
+    for (int i = 0; i < 8; i++) img[i] = (unsigned char)((uint64_t)n >> (8 * i));
+    memcpy(img + 8, json, n);
+    for (int i = 0; i < 11; i++) img[8 + n + 2 * i] = h[i] & 0xff, img[8 + n + 2 * i + 1] = h[i] >> 8;
+    for (int i = 0; i < 6; i++)
+        img[8 + n + 22 + 2 * i] = b[i] & 0xff, img[8 + n + 22 + 2 * i + 1] = b[i] >> 8;
+    bnn_st *st;
+    REQUIRE(bnn_st_parse(&st, img, 8 + n + 34, "half.st") == 0);
+    bnn_st_tensor t;
+    double d[11];
+    float f[11];
+    REQUIRE(bnn_st_get(st, "h", &t) == 0);
+    CHECK(t.dtype == BNN_DT_F16 && t.numel == 11 && !strcmp(bnn_dtype_name(t.dtype), "F16"));
+    CHECK_EQ_INT(bnn_st_to_f64(&t, d), 0);
+    CHECK_EQ_INT(bnn_st_to_f32(&t, f), 0);
+    for (int i = 0; i < 11; i++) {
+        if (isnan(hv[i])) {
+            CHECK(isnan(d[i]) && isnan(f[i]));
+        } else {
+            CHECK(d[i] == hv[i] && !signbit(d[i]) == !signbit(hv[i]));
+            CHECK((double)f[i] == hv[i] && !signbit(f[i]) == !signbit(hv[i]));
+        }
+    }
+    REQUIRE(bnn_st_get(st, "b", &t) == 0);
+    CHECK(t.dtype == BNN_DT_BF16 && t.numel == 6 && !strcmp(bnn_dtype_name(t.dtype), "BF16"));
+    CHECK_EQ_INT(bnn_st_to_f64(&t, d), 0);
+    CHECK_EQ_INT(bnn_st_to_f32(&t, f), 0);
+    for (int i = 0; i < 6; i++)
+        CHECK(isnan(bv[i]) ? isnan(d[i]) && isnan(f[i]) : d[i] == bv[i] && (double)f[i] == bv[i]);
+    bnn_st_free(st);
+    CHECK_EQ_INT(bnn_dtype_size(BNN_DT_F16), 2);
+    CHECK_EQ_INT(bnn_dtype_size(BNN_DT_BF16), 2);
+    CHECK(!strcmp(bnn_dtype_name((bnn_dtype)99), "?"));
+}
+
 static void test_misc(void) {
     CHECK_EQ_INT(bnn_dtype_size(BNN_DT_F32), 4);
     CHECK_EQ_INT(bnn_dtype_size(BNN_DT_F64), 8);
@@ -714,5 +764,6 @@ int main(void) {
     test_malformed_lengths();
     test_bad_files();
     test_misc();
+    test_half_floats();
     return CHECK_DONE();
 }

@@ -661,7 +661,11 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_t
                 goto fail;
             }
             int ndim = j ? 1 : 2;
-            bool ok = tsr.dtype == BNN_DT_F32 && tsr.ndim == ndim && tsr.shape[0] == shape[j][0] &&
+            /* PyTorch checkpoints come in every float width: F64, F16 and BF16 convert to F32
+             * (the 16-bit ones exactly), the weights bnn computes with. */
+            const bool is_float = tsr.dtype == BNN_DT_F32 || tsr.dtype == BNN_DT_F64 ||
+                                  tsr.dtype == BNN_DT_F16 || tsr.dtype == BNN_DT_BF16;
+            bool ok = is_float && tsr.ndim == ndim && tsr.shape[0] == shape[j][0] &&
                       (ndim == 1 || tsr.shape[1] == shape[j][1]);
             if (!ok) {
                 char want[64];
@@ -669,11 +673,25 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_t
                     snprintf(want, sizeof want, "[%lld, %lld]", (long long)shape[j][0],
                              (long long)shape[j][1]);
                 else snprintf(want, sizeof want, "[%lld]", (long long)shape[j][0]);
-                rc = bnn__error(BNN_EFORMAT, "%s: tensor '%s' should be F32 of shape %s, as "
-                                "model %s needs", path, name, want, spec);
+                rc = bnn__error(BNN_EFORMAT, "%s: tensor '%s' should be a float tensor (F32, "
+                                "F64, F16 or BF16) of shape %s, as model %s needs (it is %s of "
+                                "%d dimensions)", path, name, want, spec,
+                                bnn_dtype_name(tsr.dtype), tsr.ndim);
                 goto fail;
             }
-            if ((rc = bnn_st_to_f32(&tsr, params + off[j]))) goto fail;
+            float *dst = params + off[j];
+            if ((rc = bnn_st_to_f32(&tsr, dst))) goto fail;
+            /* A finite double beyond float's range became ±Inf: say so, not "Inf in the file". */
+            for (int64_t e = 0; tsr.dtype == BNN_DT_F64 && e < tsr.numel; e++) {
+                double v;
+                memcpy(&v, (const unsigned char *)tsr.data + 8 * e, sizeof v);
+                if (isfinite(v) && !isfinite(dst[e])) {
+                    rc = bnn__error(BNN_EFORMAT, "%s: tensor '%s' holds %g at %lld, beyond a "
+                                    "float's range (F64 weights are read as F32)", path, name, v,
+                                    (long long)e);
+                    goto fail;
+                }
+            }
         }
     }
     for (int64_t i = 0; i < bnn_model_nparams(m); i++) {

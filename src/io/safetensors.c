@@ -37,7 +37,7 @@
 
 /* ---------------------------------------------------------------- dtypes */
 
-static const char *const dtype_names[] = {"F32", "F64", "I64", "I32", "U8"};
+static const char *const dtype_names[] = {"F32", "F64", "I64", "I32", "U8", "F16", "BF16"};
 #define ST_NDTYPES ((int)(sizeof dtype_names / sizeof dtype_names[0]))
 
 size_t bnn_dtype_size(bnn_dtype dt) {
@@ -47,6 +47,8 @@ size_t bnn_dtype_size(bnn_dtype dt) {
     case BNN_DT_I64: return 8;
     case BNN_DT_I32: return 4;
     case BNN_DT_U8: return 1;
+    case BNN_DT_F16: return 2;
+    case BNN_DT_BF16: return 2;
     }
     return 0;
 }
@@ -55,6 +57,11 @@ size_t bnn_dtype_size(bnn_dtype dt) {
 static const char *dtype_name(bnn_dtype dt) {
     if ((int)dt < 0 || (int)dt >= ST_NDTYPES) return NULL;
     return dtype_names[dt];
+}
+
+const char *bnn_dtype_name(bnn_dtype dt) {
+    const char *n = dtype_name(dt);
+    return n ? n : "?";
 }
 
 /* ---------------------------------------------------------------- UTF-8 */
@@ -191,7 +198,7 @@ static int parse_entry(const cJSON *item, bnn_st_tensor *t, const unsigned char 
     if (di < 0)
         return bnn__error(BNN_EUNSUPPORTED,
                           "%s: tensor '" NAMEFMT "': dtype '" NAMEFMT
-                          "' is not supported (F32, F64, I64, I32, U8 are)",
+                          "' is not supported (F32, F64, F16, BF16, I64, I32, U8 are)",
                           file, name, dt->valuestring);
     t->dtype = (bnn_dtype)di;
     size_t esize = bnn_dtype_size(t->dtype);
@@ -621,6 +628,35 @@ static int check_convert(const bnn_st_tensor *t, const void *dst, const char *fn
         memcpy(&v, p + (size_t)i * sizeof v, sizeof v);                                            \
         dst[i] = (T)v;                                                                             \
     }
+/* The same for the 16-bit floats, through their exact float values. */
+#define CONVERT_LOOP16(T, FN)                                                                      \
+    for (int64_t i = 0; i < n; i++) {                                                              \
+        uint16_t v;                                                                                \
+        memcpy(&v, p + (size_t)i * sizeof v, sizeof v);                                            \
+        dst[i] = (T)FN(v);                                                                         \
+    }
+
+static float bits_to_float(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* IEEE 754 binary16 (1 sign, 5 exponent, 10 fraction bits) to float, exactly: normal numbers
+ * rebias the exponent (15 -> 127), subnormals (exponent 0) are fraction · 2^-24, and the top
+ * exponent is ±Inf or NaN (its payload kept in the float's top fraction bits). */
+static float half_to_float(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, f = h & 0x3ffu;
+    if (e == 0) {
+        const float v = (float)f * (1.0f / 16777216.0f); /* 2^-24, exact for f < 2^11 */
+        return sign ? -v : v;
+    }
+    if (e == 31) return bits_to_float(sign | 0x7f800000u | (f << 13));
+    return bits_to_float(sign | ((e + 112) << 23) | (f << 13));
+}
+
+/* bfloat16 is a float's top 16 bits. */
+static float bf16_to_float(uint16_t h) { return bits_to_float((uint32_t)h << 16); }
 
 int bnn_st_to_f64(const bnn_st_tensor *t, double *dst) {
     int rc = check_convert(t, dst, "bnn_st_to_f64");
@@ -635,6 +671,8 @@ int bnn_st_to_f64(const bnn_st_tensor *t, double *dst) {
     case BNN_DT_I64: CONVERT_LOOP(double, int64_t) break;
     case BNN_DT_I32: CONVERT_LOOP(double, int32_t) break;
     case BNN_DT_U8: CONVERT_LOOP(double, uint8_t) break;
+    case BNN_DT_F16: CONVERT_LOOP16(double, half_to_float) break;
+    case BNN_DT_BF16: CONVERT_LOOP16(double, bf16_to_float) break;
     }
     return 0;
 }
@@ -654,6 +692,8 @@ int bnn_st_to_f32(const bnn_st_tensor *t, float *dst) {
     case BNN_DT_I64: CONVERT_LOOP(float, int64_t) break;
     case BNN_DT_I32: CONVERT_LOOP(float, int32_t) break;
     case BNN_DT_U8: CONVERT_LOOP(float, uint8_t) break;
+    case BNN_DT_F16: CONVERT_LOOP16(float, half_to_float) break;
+    case BNN_DT_BF16: CONVERT_LOOP16(float, bf16_to_float) break;
     }
     return 0;
 }
