@@ -30,9 +30,10 @@ static void usage(FILE *f) {
 static int dispatch(int argc, char **argv);
 
 /* Ctrl-C, a kill or a closed terminal during a write would leave OUT.tmp.PID behind: remove it,
- * then end as the signal would have. */
+ * then end as the signal would have. While a report and its plot are being renamed into place
+ * the signal waits until both are (bnn_output_abandon_sig), so that they stand together. */
 static void on_signal(int sig) {
-    bnn_output_abandon();
+    if (bnn_output_abandon_sig(sig)) return;
     signal(sig, SIG_DFL);
     raise(sig);
 }

@@ -79,6 +79,11 @@ void bnn_output_discard(void);
 /* Removes the temporary files of the writes in progress or held, for a signal handler that ends
  * the process (async-signal-safe: it only calls unlink). */
 void bnn_output_abandon(void);
+/* The same for a handler of signal sig that keeps bnn_output_commit's files together: returns 0
+ * after removing the temporary files, or, while a commit is renaming them, removes nothing,
+ * returns 1 (the handler should then return) and the commit raises sig with its default action
+ * once every held file is in place. Async-signal-safe. */
+int bnn_output_abandon_sig(int sig);
 /* Checks, before any work, that bnn_write_file could write path, decided as it decides: not an
  * empty name, not a directory, and for a file (written by rename) a directory that exists and
  * takes a new file (one is created there and removed). BNN_EINVAL or BNN_EIO naming the

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void test_errors(void) {
@@ -120,6 +121,59 @@ static void test_write_failure_leaves_nothing(void) {
     CHECK_EQ_INT(rc, BNN_EIO);
     CHECK(access(path, F_OK) != 0);
     CHECK(access(tmp, F_OK) != 0);
+}
+
+/* A signal while held files are renamed (a report and its plot) waits until both are in place,
+ * then ends the process as it would have; one before the commit removes both temporary files and
+ * leaves the old pair. Each case runs in a child, which the signal kills. */
+static void on_term(int sig) {
+    if (bnn_output_abandon_sig(sig)) return;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+static void term_now(void) { raise(SIGTERM); }
+
+static bool holds(const char *path, const char *text) {
+    char buf[16] = {0};
+    FILE *f = fopen(path, "rb");
+    const bool ok = f && fread(buf, 1, sizeof buf - 1, f) == strlen(text) && !strcmp(buf, text);
+    if (f) fclose(f);
+    return ok;
+}
+
+static void signal_during_commit(bool during) {
+    const char *a = BNN_TEST_TMP "/sig_a.json", *b = BNN_TEST_TMP "/sig_b.svg";
+    REQUIRE(bnn_write_file(a, "old", 3) == 0 && bnn_write_file(b, "old", 3) == 0);
+    fflush(NULL);
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        struct sigaction sa = {.sa_handler = on_term};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        bnn_output_hold();
+        if (bnn_write_file(a, "new", 3) || bnn_write_file(b, "new", 3)) _exit(3);
+        if (during) bnn__commit_hook = term_now; /* after the first rename */
+        else raise(SIGTERM);
+        bnn_output_commit();
+        _exit(4); /* the signal should have ended the child */
+    }
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+    const char *want = during ? "new" : "old";
+    CHECK(holds(a, want) && holds(b, want));
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", a, (long)pid);
+    CHECK(access(tmp, F_OK) != 0);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", b, (long)pid);
+    CHECK(access(tmp, F_OK) != 0);
+    remove(a), remove(b);
+}
+
+static void test_signal_during_commit(void) {
+    signal_during_commit(true);
+    signal_during_commit(false);
 }
 
 /* The thread count is clamped to [1, BNN_MAX_THREADS]. */
@@ -418,6 +472,8 @@ static void test_dgemm_serial(void) {
 }
 
 int main(void) {
+    mkdir(BNN_TEST_TMP, 0755);
+    test_signal_during_commit();
     test_dgemm_serial();
     test_syrk();
     test_gemm_thread_invariance();

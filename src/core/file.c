@@ -93,6 +93,10 @@ static char slot_tmp[SLOTS][SLOT_PATH], slot_dst[SLOTS][SLOT_PATH];
 static volatile sig_atomic_t slot_state[SLOTS];
 static int64_t slot_seq[SLOTS], next_seq;
 static bool holding;
+/* Set while bnn_output_commit renames held files; a signal that arrives then is kept in
+ * deferred_sig (bnn_output_abandon_sig) and raised once every file is renamed. */
+static volatile sig_atomic_t committing, deferred_sig;
+void (*bnn__commit_hook)(void);
 
 /* A slot for tmp (to be renamed over dst), or -1 when none is free or a name is too long (the
  * write then goes on without one: only a signal's clean-up misses it). A held file written again
@@ -129,18 +133,39 @@ void bnn_output_hold(void) { holding = true; }
 int bnn_output_commit(void) {
     holding = false;
     int rc = 0;
+    committing = 1;
     for (;;) { /* in the order written */
         int first = -1;
         for (int i = 0; i < SLOTS; i++)
             if (slot_state[i] == SLOT_HELD && (first < 0 || slot_seq[i] < slot_seq[first]))
                 first = i;
-        if (first < 0) return rc;
+        if (first < 0) break;
         if (!rc && rename(slot_tmp[first], slot_dst[first]) != 0)
             rc = bnn__error(BNN_EIO, "%s: cannot rename %s over it: %s", slot_dst[first],
                             slot_tmp[first], strerror(errno));
         if (rc) remove(slot_tmp[first]); /* after a failure, the rest are dropped */
         slot_release(first);
+        if (bnn__commit_hook) bnn__commit_hook();
     }
+    committing = 0;
+    /* A signal during the renames was held back so that the files stand together: it ends the
+     * process now, as it would have. */
+    const int sig = deferred_sig;
+    if (sig) {
+        deferred_sig = 0;
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    return rc;
+}
+
+int bnn_output_abandon_sig(int sig) {
+    if (committing) {
+        deferred_sig = sig;
+        return 1;
+    }
+    bnn_output_abandon();
+    return 0;
 }
 
 void bnn_output_discard(void) {

@@ -57,6 +57,9 @@ void bnn__free(void *p);
 
 /* Overflow-checked n*size for allocation sizes; returns 0 on overflow or negative n. */
 size_t bnn__bytes(int64_t n, size_t size);
+/* Tests only: called by bnn_output_commit after each rename (NULL otherwise), to deliver a
+ * signal in the middle of a commit. */
+extern void (*bnn__commit_hook)(void);
 /* log N(y; mu, v), the Gaussian log density with variance v (metrics.c). */
 double bnn__log_normal(double y, double mu, double v);
 /* The bytes a fit may allocate: max_bytes when positive, else (0) the environment's
