@@ -787,7 +787,9 @@ struct bnn_curv_params {
     uint64_t seed;           /* ggn-mc: the sampled labels */
     double sigma;            /* regression noise σ used for the sampled Fisher only, default 1 */
     double max_bytes;        /* refuse (BNN_ENOMEM, naming the size) above this; default 0: the
-                              * environment's BNN_MEMORY_LIMIT, else the machine's memory */
+                              * environment's BNN_MEMORY_LIMIT, else the machine's memory. A
+                              * full Hessian counts what a Laplace posterior adds when it
+                              * decomposes the matrix: 32 P² bytes in all */
     int64_t rank;            /* lowrank: eigenpairs kept, default 20 */
     int lowrank_method;      /* lowrank: 0 (default) the dense eigendecomposition when P × P fits
                               * the limit and 8 GiB, else randomized subspace iteration without P × P

@@ -1459,8 +1459,16 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
      * passes of per-example rows. */
     const bool ll = shortcut && hess != BNN_HESS_LOWRANK;
 
-    /* Refuse before allocating anything large. */
+    /* Refuse before allocating anything large. A full curvature is there to be decomposed: a
+     * Laplace posterior on it holds H, its P × P eigenvectors and, while LAPACK's dsyevd runs, a
+     * workspace of 2 P² doubles (when saved, the writer's copies of H and the eigenvectors
+     * instead): 32 P² bytes at the peak, measured as the maximum RSS of `bnn laplace --hessian
+     * full` (504 MB at P = 3962), beyond the 12 P² of the curvature pass itself. */
     if (!lowrank) need = needed_bytes(hess, lin, nlin, P, bmax, K, ll);
+    if (!lowrank && hess == BNN_HESS_FULL) {
+        const double decomposed = 32.0 * (double)P * (double)P;
+        if (decomposed > need) need = decomposed;
+    }
     if (!(need <= limit) || need > (double)SIZE_MAX) {
         char sn[32];
         bnn__format_bytes(sn, sizeof sn, need);
