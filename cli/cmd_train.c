@@ -226,6 +226,27 @@ int cmd_train(int argc, char **argv) {
         if ((rc = cli_meta_count(cmd, resume, "bnn.data.holdout", ho, &holdout))) goto done;
         if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, false, &ds))) goto done;
         if ((rc = apply_holdout(cmd, &ds, holdout))) goto done;
+        if (cli_seen(opts, nopts, "epochs")) {
+            /* What --epochs may not do is a usage error (bnn_trainer_resume refuses it too). */
+            int64_t total = 0, done_epochs = 0;
+            const char *sched = bnn_st_meta(ck, "bnn.lr_schedule");
+            if ((rc = cli_meta_int(cmd, resume, "bnn.epochs", bnn_st_meta(ck, "bnn.epochs"), 1, 0,
+                                   &total)) ||
+                (rc = cli_meta_int(cmd, resume, "bnn.state.epoch",
+                                   bnn_st_meta(ck, "bnn.state.epoch"), 0, 0, &done_epochs)))
+                goto done;
+            if (epochs < done_epochs) {
+                rc = cli_usage_error(cmd, "%s has already completed %lld epochs; --epochs %lld is "
+                                     "fewer", resume, (long long)done_epochs, (long long)epochs);
+                goto done;
+            }
+            if (sched && !strcmp(sched, "cosine") && epochs != total) {
+                rc = cli_usage_error(cmd, "%s uses a cosine schedule over %lld epochs; --epochs "
+                                     "cannot change it (the schedule it was trained under would "
+                                     "change)", resume, (long long)total);
+                goto done;
+            }
+        }
         if ((rc = bnn_trainer_resume(&tr, &m, resume, ds, cli_seen(opts, nopts, "epochs") ? epochs : 0))) {
             rc = cli_fail(cmd, rc, NULL);
             goto done;

@@ -119,6 +119,10 @@ done
 run "ivon 2 samples" "$BNN" train --data moons --method ivon --mc-samples 2 --epochs 1 -q -o "$T/mc2.safetensors"
 run "ivon 2 samples info" "$BNN" info "$T/mc2.safetensors"
 grep -q "^  bnn.ivon.mc_samples  *2$" "$T/out" && ok || bad "--mc-samples 2 recorded: $(grep mc_samples "$T/out")"
+# --epochs on resume may not end before the epochs done, nor move a cosine schedule's end: usage
+# errors (exit 2), as the other refused combinations are.
+expect_usage "resume, fewer epochs" "has already completed 2 epochs; --epochs 1 is fewer" "$BNN" train --resume "$T/ck_ivon.safetensors" --epochs 1 -q -o "$T/never.safetensors"
+expect_usage "resume, a cosine schedule's end" "uses a cosine schedule over 3 epochs; --epochs cannot change it" "$BNN" train --resume "$T/ck_ivon.safetensors" --epochs 4 -q -o "$T/never.safetensors"
 expect_fail "resume with a setting" "cannot be combined with --resume" "$BNN" train --resume "$T/ck_ivon.safetensors" --lr 0.3
 expect_fail "resume a model file" "not a checkpoint" "$BNN" train --resume "$T/full_ivon.safetensors"
 expect_fail "resume missing" "nothing.safetensors" "$BNN" train --resume "$T/nothing.safetensors"
