@@ -547,6 +547,21 @@ mkfifo "$T/fifo_model"
 expect_fail "a FIFO as the model" "fifo_model: not a regular file" timeout 20 "$BNN" info "$T/fifo_model"
 # laplace and von take BNN_MEMORY_LIMIT as train does (they used a fixed 8 GiB).
 expect_fail "laplace beyond BNN_MEMORY_LIMIT" "needs .*, more than BNN_MEMORY_LIMIT's 1 KiB" env BNN_MEMORY_LIMIT=1K "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian full -o "$T/never.safetensors"
+# Divergence that every number hides (found with extreme but legal inputs): an AdamW second
+# moment overflowing (features of 1e30 give gradients whose square is Inf: the steps became 0 and
+# the weights froze, saved with exit 0); an IVON Hessian estimate with h + delta <= 0 from float
+# underflow (h0 1e-33, delta 0: a posterior std of NaN was saved); and a run of one step, whose
+# only loss was taken before its update (lr 1e4 saved a network with NLL inf).
+printf '0.5,1.0,0\n1.5,-1,1\n0.1,0.2,1\n' >"$T/n3.csv"
+printf '1e30,0\n2e30,1\n1.5e30,0\n2.5e30,1\n' >"$T/huge_x.csv"
+expect_fail "adamw, an overflowing moment" "AdamW step 1 produced non-finite weights or moments" \
+  "$BNN" train --data "csv:$T/huge_x.csv" --model mlp:1-2 --epochs 3 -q -o "$T/never.safetensors"
+expect_fail "ivon, h + delta <= 0" "IVON step 1 produced non-finite weights or a Hessian estimate h with h + delta <= 0" \
+  "$BNN" train --data "csv:$T/n3.csv" --method ivon --hess-init 1e-33 --weight-decay 0 --epochs 1 -q -o "$T/never.safetensors"
+expect_fail "one step that diverged" "training diverged: the last epoch's mean loss is" \
+  "$BNN" train --data "csv:$T/n3.csv" --lr 1e4 --epochs 1 -q -o "$T/never.safetensors"
+[ ! -e "$T/never.safetensors" ] && ok || bad "a diverged run wrote its file"
+run "one step that did not diverge" "$BNN" train --data "csv:$T/n3.csv" --epochs 1 -q -o "$T/one_step.safetensors"
 # A full Hessian counts the Laplace posterior's eigendecomposition too (32 P² bytes, 240 MiB for
 # these 2802 weights): the curvature pass alone (12 P², 90 MiB) fitted under 150 MiB, and the run
 # then used 253 MiB. Its peak stays within the 240 MiB it counts and 32 MiB for the program and

@@ -134,12 +134,15 @@ int bnn__ivon_step_draw(float *restrict m, float *restrict h, float *restrict g,
             const float mn = mi - alpha * step;
             gc[j] = mom, hc[j] = hn, mc[j] = mn, gb[j] = 0.0f;
             th[j] = mn + e[j] * ivon_sigma_r(il, rn);
-            bad |= !(isfinite(mn) && isfinite(hn));
+            /* h + δ > 0 in exact arithmetic; in float (d·d underflowing, h0 ~1e-33 with δ = 0)
+             * it can come out ≤ 0, which has no σ. */
+            bad |= !(isfinite(mn) && isfinite(hn) && hn + wd > 0.0f);
         }
     }
     rng->counter += (uint64_t)((n + 3) / 4);
     if (bad)
-        return bnn__error(BNN_EDIVERGED, "IVON step %lld produced non-finite weights or Hessian",
+        return bnn__error(BNN_EDIVERGED, "IVON step %lld produced non-finite weights or a Hessian "
+                          "estimate h with h + delta <= 0",
                           (long long)t);
     return 0;
 }
@@ -180,10 +183,11 @@ int bnn_ivon_step(float *restrict m, float *restrict h, float *restrict g,
         step = step > r ? r : (step < -r ? -r : step);
         const float mn = m[i] - alpha * step;
         g[i] = mom, h[i] = hn, m[i] = mn;
-        bad |= !(isfinite(mn) && isfinite(hn));
+        bad |= !(isfinite(mn) && isfinite(hn) && hn + wd > 0.0f);
     }
     if (bad)
-        return bnn__error(BNN_EDIVERGED, "IVON step %lld produced non-finite weights or Hessian",
+        return bnn__error(BNN_EDIVERGED, "IVON step %lld produced non-finite weights or a Hessian "
+                          "estimate h with h + delta <= 0",
                           (long long)t);
     return 0;
 }

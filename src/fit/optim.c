@@ -15,8 +15,8 @@
  * overflowing update is caught at the step that made it, as IVON's is, whether or not the loss
  * shows it (an infinite weight behind a ReLU that is off leaves the loss finite). */
 static int diverged(int bad, const char *fn, int64_t t) {
-    return bad ? bnn__error(BNN_EDIVERGED, "%s step %lld produced non-finite weights", fn,
-                            (long long)t)
+    return bad ? bnn__error(BNN_EDIVERGED, "%s step %lld produced non-finite weights or moments",
+                            fn, (long long)t)
                : 0;
 }
 
@@ -77,7 +77,9 @@ int bnn_adamw_step(float *w, float *m, float *v, const float *g, int64_t n, int6
         float vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
         m[i] = mi, v[i] = vi;
         w[i] = wi - step * mi / (sqrtf(vi) / bc2_sqrt + eps);
-        bad |= !isfinite(w[i]);
+        /* A gradient beyond ~1.8e19 overflows g² to Inf: the step m/√v is then 0 and the weight
+         * would stop moving for good, with every number finite. */
+        bad |= !isfinite(w[i]) || !isfinite(vi);
     }
     return diverged(bad, "AdamW", t);
 }

@@ -452,12 +452,16 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
             default: loss = map_step(tr, b, lr, &drop, &step_rc); break;
             }
             if (!isfinite(loss) || step_rc) {
+                /* The optimizer's own words when it refused its step (which state overflowed). */
+                char what[160];
+                if (step_rc && isfinite(loss))
+                    snprintf(what, sizeof what, "%s", bnn_last_error());
+                else
+                    snprintf(what, sizeof what, "the loss became %s", isnan(loss) ? "NaN" : "Inf");
                 return bnn__error(BNN_EDIVERGED, "training diverged at epoch %lld, step %lld: "
-                                  "the %s became %s (try a smaller learning rate, and check the "
-                                  "scale of the other settings)",
-                                  (long long)epoch + 1, (long long)s + 1,
-                                  isfinite(loss) ? "weights" : "loss",
-                                  isfinite(loss) ? "non-finite" : (isnan(loss) ? "NaN" : "Inf"));
+                                  "%s (try a smaller learning rate, and check the scale of the "
+                                  "other settings)",
+                                  (long long)epoch + 1, (long long)s + 1, what);
             }
             if (isnan(tr->loss_ref)) tr->loss_ref = loss;
             tr->t++;
@@ -468,11 +472,21 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
         }
         /* Counted before the callback, so a checkpoint saved from it holds the finished epoch. */
         tr->epoch++;
-        if (tr->epoch == p->epochs && loss_blew_up(sum / (double)steps, tr->loss_ref))
+        double last = sum / (double)steps;
+        if (tr->epoch == p->epochs && steps * p->epochs == 1) {
+            /* One step in all: its loss was taken before its update, so the update is judged
+             * by the loss after it, on the same batch, at the weights (or the mean) it left. */
+            const bnn_lik lik = tr->lik;
+            const float *f =
+                bnn_model_forward(tr->m, bnn_model_params(tr->m), tr->xb, n, false, NULL);
+            last = bnn_lik_loss(&lik, tr->dout, f, tr->yl, tr->yt, n, tr->k);
+            if (isnan(last)) last = INFINITY;
+        }
+        if (tr->epoch == p->epochs && loss_blew_up(last, tr->loss_ref))
             return bnn__error(BNN_EDIVERGED, "training diverged: the last epoch's mean loss is "
                               "%.4g, against %.4g at the first step (try a smaller learning "
                               "rate, and check the scale of the other settings)",
-                              sum / (double)steps, tr->loss_ref);
+                              last, tr->loss_ref);
         if (p->progress &&
             p->progress(p->progress_ctx, epoch, steps, steps, sum / (double)steps, true))
             return bnn__error(BNN_EINVAL, "training stopped by the caller");
