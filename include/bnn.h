@@ -999,10 +999,11 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
 
 /* ---------------------------------------------------------------- files (safetensors) */
 
-/* The tensor dtypes bnn reads (F16 is IEEE binary16, BF16 bfloat16: half-precision PyTorch
- * checkpoints). Every one converts to float and double; a model's weights may be F32, F64, F16
- * or BF16 (converted to F32 on load), and bnn writes F32 (F64 for a Laplace posterior's
- * curvature). */
+/* The tensor dtypes bnn reads: every dtype of the safetensors format (F16 is IEEE binary16,
+ * BF16 bfloat16, F8_E5M2 and F8_E4M3 the OCP 8-bit floats, E4M3 the "fn" variant without
+ * infinities). Every one converts to float and double; a model's weights may be F32, F64, F16 or
+ * BF16 (converted to F32 on load), other tensors in a file are read and ignored, and bnn writes
+ * F32 (F64 for a Laplace posterior's curvature). */
 typedef enum {
     BNN_DT_F32 = 0,
     BNN_DT_F64 = 1,
@@ -1010,7 +1011,15 @@ typedef enum {
     BNN_DT_I32 = 3,
     BNN_DT_U8 = 4,
     BNN_DT_F16 = 5,
-    BNN_DT_BF16 = 6
+    BNN_DT_BF16 = 6,
+    BNN_DT_BOOL = 7,
+    BNN_DT_I8 = 8,
+    BNN_DT_I16 = 9,
+    BNN_DT_U16 = 10,
+    BNN_DT_U32 = 11,
+    BNN_DT_U64 = 12,
+    BNN_DT_F8_E5M2 = 13,
+    BNN_DT_F8_E4M3 = 14
 } bnn_dtype;
 size_t bnn_dtype_size(bnn_dtype dt);
 /* The dtype's name in a file ("F32", "BF16", ...), or "?" for a value outside the enum. */

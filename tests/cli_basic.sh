@@ -66,6 +66,47 @@ d = d[:lo + 8 * 7] + struct.pack('<d', 1e39) + d[lo + 8 * 8:]
 write_st(sys.argv[2], h, d)" "$T/w_F64.safetensors" "$T/w_big.safetensors" "$HERE"
   expect_fail "F64 weight beyond float" "tensor '2.weight' holds 1e+39 at 7, beyond a float's range" \
     "$BNN" eval -m "$T/w_big.safetensors"
+  # What a PyTorch user's file may hold besides bnn's weights, and what it may get wrong. st_edit:
+  # IN OUT PYTHON, where PYTHON changes h (the header: tensors and __metadata__) and d (the data).
+  st_edit() {
+    python3 -c "
+import struct, sys
+sys.path.insert(0, sys.argv[3])
+from st_meta import read_st, write_st
+h, d = read_st(sys.argv[1])
+exec(sys.argv[4])
+write_st(sys.argv[2], h, d)" "$1" "$2" "$HERE" "$3"
+  }
+  # A tensor of any safetensors dtype beside the weights is read and ignored (a BOOL mask made the
+  # whole file unreadable).
+  st_edit "$T/moons.safetensors" "$T/mask.safetensors" "h['mask'] = {'dtype': 'BOOL', 'shape': [3], 'data_offsets': [len(d), len(d) + 3]}; d = d + bytes([1, 0, 1])"
+  run "a BOOL tensor beside the weights" "$BNN" predict -m "$T/mask.safetensors" --data moons -o "$T/p_mask.csv"
+  cmp -s "$T/p_mask.csv" "$T/p_F32.csv" && ok || bad "an extra BOOL tensor changed the predictions"
+  # Names with a prefix (model.0.weight) are named in the message, with what bnn reads.
+  st_edit "$T/moons.safetensors" "$T/prefix.safetensors" "h = {('model.' + k if k != '__metadata__' else k): v for k, v in h.items()}"
+  expect_fail "prefixed names" "tensor '0.weight' of model mlp:2-50-50-2:tanh is missing (it holds 'model.0.weight'.*without a prefix)" \
+    "$BNN" eval -m "$T/prefix.safetensors"
+  run "bias-free layer file" python3 "$HERE/st_drop.py" "$T/moons.safetensors" "$T/nobias.safetensors" 0.bias
+  expect_fail "a bias-free Linear" "has '0.weight' but no '0.bias': bnn's Linear layers have biases" \
+    "$BNN" eval -m "$T/nobias.safetensors"
+  st_edit "$T/moons.safetensors" "$T/nometa.safetensors" "h['__metadata__'] = {}"
+  expect_fail "no bnn.model" "no 'bnn.model' in __metadata__; for a PyTorch state dict save it with metadata=" \
+    "$BNN" eval -m "$T/nometa.safetensors"
+  st_edit "$T/moons.safetensors" "$T/badshape.safetensors" "h['0.weight']['shape'] = [2, 50]"
+  expect_fail "a transposed weight" "should be a float tensor (F32, F64, F16 or BF16) of shape \[50, 2\], as model mlp:2-50-50-2:tanh needs (it is F32 \[2, 50\])" \
+    "$BNN" eval -m "$T/badshape.safetensors"
+  st_edit "$T/moons.safetensors" "$T/nanw.safetensors" "lo = h['2.bias']['data_offsets'][0]; d = d[:lo + 12] + struct.pack('<f', float('nan')) + d[lo + 16:]"
+  expect_fail "a NaN weight" "tensor '2.bias' holds NaN at 3 (parameter 2653 of the flat weights)" \
+    "$BNN" eval -m "$T/nanw.safetensors"
+  # One output: a softmax over it would be one certain class; the metadata must say what it is.
+  run "one-output network" "$BNN" train --data sine-gap --model mlp:1-8-1 --epochs 1 -q -o "$T/one.safetensors"
+  st_edit "$T/one.safetensors" "$T/one_cat.safetensors" "h['__metadata__'] = {'bnn.model': 'mlp:1-8-1'}"
+  expect_fail "one output read as a softmax" "has one output, which a categorical likelihood reads as one certain class: for a single-logit binary classifier add bnn.lik=bernoulli" \
+    "$BNN" predict -m "$T/one_cat.safetensors" --data sine-gap -o "$T/never.csv"
+  # bnn.lik without bnn.task: the likelihood says the task (it was read as classification).
+  st_edit "$T/one.safetensors" "$T/one_lik.safetensors" "h['__metadata__'] = {'bnn.model': 'mlp:1-8-1', 'bnn.lik': 'gaussian'}"
+  run "bnn.lik gaussian without bnn.task" "$BNN" predict -m "$T/one_lik.safetensors" --data sine-gap -o "$T/p_one.csv"
+  [ "$(head -1 "$T/p_one.csv")" = "mean,var" ] && ok || bad "a gaussian file without bnn.task predicts a regression: $(head -1 "$T/p_one.csv")"
 else
   echo "note: python3 not found; safetensors format check skipped" >&2
 fi

@@ -456,8 +456,8 @@ static void test_malformed_headers(void) {
          "empty name"},
         {"{\"tname\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, BNN_EFORMAT, "dtype"},
         {"{\"tname\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", 8, BNN_EFORMAT, "dtype"},
-        {"{\"tname\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2,
-         BNN_EUNSUPPORTED, "F8_E4M3"},
+        {"{\"tname\":{\"dtype\":\"C64\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2,
+         BNN_EUNSUPPORTED, "C64"},
         {"{\"tname\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8, BNN_EFORMAT, "shape"},
         {"{\"tname\":{\"dtype\":\"F32\",\"shape\":3,\"data_offsets\":[0,8]}}", 8, BNN_EFORMAT,
          "shape"},
@@ -532,7 +532,7 @@ static void test_malformed_headers(void) {
         CHECK(strstr(msg, cases[i].mention) != NULL);
     }
     /* A tensor-level error names the tensor. */
-    parse_json("{\"tname\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2);
+    parse_json("{\"tname\":{\"dtype\":\"C64\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2);
     CHECK(strstr(bnn_last_error(), "tname") != NULL);
 
     /* Unusual but valid headers are accepted: a scalar, empty tensors (also at the same offset
@@ -698,6 +698,43 @@ static void test_half_floats(void) {
     for (int i = 0; i < 6; i++)
         CHECK(isnan(bv[i]) ? isnan(d[i]) && isnan(f[i]) : d[i] == bv[i] && (double)f[i] == bv[i]);
     bnn_st_free(st);
+    /* The other dtypes of the format (a PyTorch file may hold a BOOL mask or a U64 counter beside
+     * the weights): each converts, little-endian; the 8-bit floats per the OCP specification
+     * (E4M3: 0x7E = 448, its largest, 0x01 = 2^-9, 0x7F NaN; E5M2: binary16's top byte, 0x7C = Inf). */
+    static const struct {
+        const char *dtype;
+        int size;
+        unsigned char bytes[8];
+        double value;
+    } one[] = {
+        {"BOOL", 1, {0x02}, 1.0},        {"I8", 1, {0x80}, -128.0},
+        {"I16", 2, {0x00, 0x80}, -32768.0}, {"U16", 2, {0xff, 0xff}, 65535.0},
+        {"U32", 4, {0xff, 0xff, 0xff, 0xff}, 4294967295.0},
+        {"U64", 8, {0, 0, 0, 0, 0, 0, 0, 0x80}, 9223372036854775808.0},
+        {"F8_E5M2", 1, {0x3c}, 1.0},     {"F8_E5M2", 1, {0xfc}, -INFINITY},
+        {"F8_E5M2", 1, {0x01}, 0x1p-16}, {"F8_E4M3", 1, {0x38}, 1.0},
+        {"F8_E4M3", 1, {0x7e}, 448.0},   {"F8_E4M3", 1, {0x01}, 0x1p-9},
+        {"F8_E4M3", 1, {0xb4}, -0.75},   {"F8_E4M3", 1, {0x7f}, NAN},
+    };
+    for (size_t i = 0; i < sizeof one / sizeof one[0]; i++) {
+        char js[160];
+        snprintf(js, sizeof js, "{\"x\":{\"dtype\":\"%s\",\"shape\":[1],\"data_offsets\":[0,%d]}}",
+                 one[i].dtype, one[i].size);
+        const size_t jn = strlen(js);
+        unsigned char im[8 + 160 + 8] = {0};
+        for (int k = 0; k < 8; k++) im[k] = (unsigned char)((uint64_t)jn >> (8 * k));
+        memcpy(im + 8, js, jn);
+        memcpy(im + 8 + jn, one[i].bytes, (size_t)one[i].size);
+        REQUIRE(bnn_st_parse(&st, im, 8 + jn + (size_t)one[i].size, "one.st") == 0);
+        REQUIRE(bnn_st_get(st, "x", &t) == 0);
+        CHECK(!strcmp(bnn_dtype_name(t.dtype), one[i].dtype) &&
+              bnn_dtype_size(t.dtype) == (size_t)one[i].size);
+        CHECK_EQ_INT(bnn_st_to_f64(&t, d), 0);
+        CHECK_EQ_INT(bnn_st_to_f32(&t, f), 0);
+        if (isnan(one[i].value)) CHECK(isnan(d[0]) && isnan(f[0]));
+        else CHECK(d[0] == one[i].value && (double)f[0] == (double)(float)one[i].value);
+        bnn_st_free(st);
+    }
     CHECK_EQ_INT(bnn_dtype_size(BNN_DT_F16), 2);
     CHECK_EQ_INT(bnn_dtype_size(BNN_DT_BF16), 2);
     CHECK(!strcmp(bnn_dtype_name((bnn_dtype)99), "?"));

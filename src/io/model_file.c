@@ -576,6 +576,29 @@ int bnn_model_load(bnn_model **out, const char *path, bnn_task *task, bnn_st **s
     return 0;
 }
 
+/* For the messages about a file's weights: " (...)" naming what the file holds instead, when
+ * that tells a PyTorch user what to change — a bias-free Linear layer, or names with a prefix or
+ * from a custom module — or "". */
+static void names_hint(char *buf, size_t len, const bnn_st *st) {
+    bnn_st_tensor t;
+    buf[0] = 0;
+    if (!bnn_st_get(st, "0.weight", &t)) {
+        if (bnn_st_get(st, "0.bias", &t))
+            snprintf(buf, len, " (the file has '0.weight' but no '0.bias': bnn's Linear layers have "
+                     "biases, and a layer made with bias=False cannot be read)");
+        return;
+    }
+    size_t at = (size_t)snprintf(buf, len, " (it holds ");
+    const int64_t n = bnn_st_count(st);
+    for (int64_t i = 0; i < n && i < 4 && at < len; i++)
+        if (!bnn_st_at(st, i, &t))
+            at += (size_t)snprintf(buf + at, len - at, "%s'%.40s'", i ? ", " : "", t.name);
+    if (at < len)
+        snprintf(buf + at, len - at, "%s: bnn reads the names of the equivalent nn.Sequential's "
+                 "state dict, '0.weight', '0.bias', '2.weight', ..., without a prefix)",
+                 n > 4 ? ", ..." : "");
+}
+
 int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_task *task) {
     if (!out || !st || !path)
         return bnn__error(BNN_EINVAL, "bnn_model_from_st: out, st and name are required");
@@ -585,7 +608,10 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_t
     const char *spec = bnn_st_meta(st, "bnn.model");
     const char *tk = bnn_st_meta(st, "bnn.task");
     if (!spec) {
-        rc = bnn__error(BNN_EFORMAT, "%s: not a bnn model (no 'bnn.model' in __metadata__)", path);
+        rc = bnn__error(BNN_EFORMAT, "%s: not a bnn model (no 'bnn.model' in __metadata__; for a "
+                        "PyTorch state dict save it with metadata={\"bnn.model\": "
+                        "\"mlp:IN-H1-...-OUT[:relu|tanh|gelu]\"}, see the README's model specs)",
+                        path);
         goto fail;
     }
     /* bnn.format is the layout of what the file holds. A file without it (made by hand or by
@@ -599,6 +625,10 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_t
         goto fail;
     }
     bnn_task t = BNN_TASK_CLASSIFICATION;
+    /* Without bnn.task, a likelihood says which task it is for (bnn writes both). */
+    bnn_lik_kind lk_kind;
+    const char *lk0 = bnn_st_meta(st, "bnn.lik");
+    if (!tk && lk0 && !bnn_lik_parse(lk0, &lk_kind)) t = bnn_lik_task(lk_kind);
     if (tk && !strcmp(tk, "regression")) t = BNN_TASK_REGRESSION;
     else if (tk && strcmp(tk, "classification")) {
         rc = bnn__error(BNN_EFORMAT, "%s: bnn.task is '%s', expected classification or regression",
@@ -614,8 +644,11 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_t
             if (!bnn_st_at(st, i, &ti)) have += ti.numel;
         }
         if (need > have) {
+            char hint[320];
+            names_hint(hint, sizeof hint, st);
             rc = bnn__error(BNN_EFORMAT, "%s: bnn.model '%.80s' has %lld parameters but the file "
-                            "holds %lld values", path, spec, (long long)need, (long long)have);
+                            "holds %lld values%s", path, spec, (long long)need, (long long)have,
+                            hint);
             goto fail;
         }
     }
@@ -646,6 +679,16 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_t
             goto fail;
         }
     }
+    /* A one-output network read as a softmax would predict its one class with certainty: what
+     * such a file holds is a single logit or a regression, which the metadata must say. */
+    if (t == BNN_TASK_CLASSIFICATION && bnn_model_lik(m, t) == BNN_LIK_CATEGORICAL &&
+        bnn_model_output_dim(m) == 1) {
+        rc = bnn__error(BNN_EFORMAT, "%s: model %s has one output, which a categorical "
+                        "likelihood reads as one certain class: for a single-logit binary "
+                        "classifier add bnn.lik=bernoulli, for a regression bnn.task=regression",
+                        path, spec);
+        goto fail;
+    }
     float *params = bnn_model_params(m);
     for (int64_t i = 0; i < bnn_model_nlayers(m); i++) {
         int64_t off[2], shape[2][2], len;
@@ -656,8 +699,10 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_t
             snprintf(name, sizeof name, "%lld.%s", (long long)i, j ? "bias" : "weight");
             bnn_st_tensor tsr;
             if (bnn_st_get(st, name, &tsr)) {
-                rc = bnn__error(BNN_EFORMAT, "%s: tensor '%s' of model %s is missing", path, name,
-                                spec);
+                char hint[320];
+                names_hint(hint, sizeof hint, st);
+                rc = bnn__error(BNN_EFORMAT, "%s: tensor '%s' of model %s is missing%s", path,
+                                name, spec, hint);
                 goto fail;
             }
             int ndim = j ? 1 : 2;
@@ -673,10 +718,15 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_t
                     snprintf(want, sizeof want, "[%lld, %lld]", (long long)shape[j][0],
                              (long long)shape[j][1]);
                 else snprintf(want, sizeof want, "[%lld]", (long long)shape[j][0]);
+                char have_shape[96] = "[";
+                size_t at = 1;
+                for (int d = 0; d < tsr.ndim && at < sizeof have_shape; d++)
+                    at += (size_t)snprintf(have_shape + at, sizeof have_shape - at, "%s%lld",
+                                           d ? ", " : "", (long long)tsr.shape[d]);
+                if (at < sizeof have_shape) snprintf(have_shape + at, sizeof have_shape - at, "]");
                 rc = bnn__error(BNN_EFORMAT, "%s: tensor '%s' should be a float tensor (F32, "
-                                "F64, F16 or BF16) of shape %s, as model %s needs (it is %s of "
-                                "%d dimensions)", path, name, want, spec,
-                                bnn_dtype_name(tsr.dtype), tsr.ndim);
+                                "F64, F16 or BF16) of shape %s, as model %s needs (it is %s %s)",
+                                path, name, want, spec, bnn_dtype_name(tsr.dtype), have_shape);
                 goto fail;
             }
             float *dst = params + off[j];
@@ -686,19 +736,20 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_t
                 double v;
                 memcpy(&v, (const unsigned char *)tsr.data + 8 * e, sizeof v);
                 if (isfinite(v) && !isfinite(dst[e])) {
-                    rc = bnn__error(BNN_EFORMAT, "%s: tensor '%s' holds %g at %lld, beyond a "
+                    rc = bnn__error(BNN_EFORMAT, "%s: tensor '%s' holds %.9g at %lld, beyond a "
                                     "float's range (F64 weights are read as F32)", path, name, v,
                                     (long long)e);
                     goto fail;
                 }
             }
-        }
-    }
-    for (int64_t i = 0; i < bnn_model_nparams(m); i++) {
-        if (!isfinite(params[i])) {
-            rc = bnn__error(BNN_EFORMAT, "%s: the weights contain NaN or Inf (parameter %lld)",
-                            path, (long long)i);
-            goto fail;
+            for (int64_t e = 0; e < tsr.numel; e++)
+                if (!isfinite(dst[e])) {
+                    rc = bnn__error(BNN_EFORMAT, "%s: tensor '%s' holds %s at %lld (parameter "
+                                    "%lld of the flat weights)", path, name,
+                                    isnan(dst[e]) ? "NaN" : "Inf", (long long)e,
+                                    (long long)(off[j] + e));
+                    goto fail;
+                }
         }
     }
     if (task) *task = t;

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,7 +38,9 @@
 
 /* ---------------------------------------------------------------- dtypes */
 
-static const char *const dtype_names[] = {"F32", "F64", "I64", "I32", "U8", "F16", "BF16"};
+static const char *const dtype_names[] = {"F32",  "F64", "I64", "I32", "U8",      "F16",    "BF16",
+                                           "BOOL", "I8",  "I16", "U16", "U32", "U64", "F8_E5M2",
+                                           "F8_E4M3"};
 #define ST_NDTYPES ((int)(sizeof dtype_names / sizeof dtype_names[0]))
 
 size_t bnn_dtype_size(bnn_dtype dt) {
@@ -49,6 +52,14 @@ size_t bnn_dtype_size(bnn_dtype dt) {
     case BNN_DT_U8: return 1;
     case BNN_DT_F16: return 2;
     case BNN_DT_BF16: return 2;
+    case BNN_DT_BOOL: return 1;
+    case BNN_DT_I8: return 1;
+    case BNN_DT_I16: return 2;
+    case BNN_DT_U16: return 2;
+    case BNN_DT_U32: return 4;
+    case BNN_DT_U64: return 8;
+    case BNN_DT_F8_E5M2: return 1;
+    case BNN_DT_F8_E4M3: return 1;
     }
     return 0;
 }
@@ -198,7 +209,8 @@ static int parse_entry(const cJSON *item, bnn_st_tensor *t, const unsigned char 
     if (di < 0)
         return bnn__error(BNN_EUNSUPPORTED,
                           "%s: tensor '" NAMEFMT "': dtype '" NAMEFMT
-                          "' is not supported (F32, F64, F16, BF16, I64, I32, U8 are)",
+                          "' is not a safetensors dtype (F64, F32, F16, BF16, F8_E5M2, "
+                          "F8_E4M3, I64, I32, I16, I8, U64, U32, U16, U8, BOOL are)",
                           file, name, dt->valuestring);
     t->dtype = (bnn_dtype)di;
     size_t esize = bnn_dtype_size(t->dtype);
@@ -658,6 +670,21 @@ static float half_to_float(uint16_t h) {
 /* bfloat16 is a float's top 16 bits. */
 static float bf16_to_float(uint16_t h) { return bits_to_float((uint32_t)h << 16); }
 
+/* The OCP 8-bit floats (OCP "8-bit Floating Point Specification", 2023): E5M2 is binary16's top
+ * byte; E4M3 ("fn") has exponent bias 7, subnormals m · 2^-9, no infinities, and NaN at
+ * S.1111.111 (its largest number is 448). */
+static float bool_to_float(uint8_t b) { return b ? 1.0f : 0.0f; } /* any non-zero byte is true */
+static float e5m2_to_float(uint8_t b) { return half_to_float((uint16_t)(b << 8)); }
+static float e4m3_to_float(uint8_t b) {
+    const int e = (b >> 3) & 0xf, m = b & 7;
+    float v = e == 15 && m == 7 ? NAN
+              : e == 0          ? (float)m * (1.0f / 512.0f)
+                                : ldexpf(1.0f + (float)m / 8.0f, e - 7);
+    return b & 0x80 ? -v : v;
+}
+#define CONVERT_LOOP8(T, FN)                                                                       \
+    for (int64_t i = 0; i < n; i++) dst[i] = (T)FN(p[i]);
+
 int bnn_st_to_f64(const bnn_st_tensor *t, double *dst) {
     int rc = check_convert(t, dst, "bnn_st_to_f64");
     if (rc) return rc;
@@ -673,6 +700,14 @@ int bnn_st_to_f64(const bnn_st_tensor *t, double *dst) {
     case BNN_DT_U8: CONVERT_LOOP(double, uint8_t) break;
     case BNN_DT_F16: CONVERT_LOOP16(double, half_to_float) break;
     case BNN_DT_BF16: CONVERT_LOOP16(double, bf16_to_float) break;
+    case BNN_DT_BOOL: CONVERT_LOOP8(double, bool_to_float) break;
+    case BNN_DT_I8: CONVERT_LOOP(double, int8_t) break;
+    case BNN_DT_I16: CONVERT_LOOP(double, int16_t) break;
+    case BNN_DT_U16: CONVERT_LOOP(double, uint16_t) break;
+    case BNN_DT_U32: CONVERT_LOOP(double, uint32_t) break;
+    case BNN_DT_U64: CONVERT_LOOP(double, uint64_t) break;
+    case BNN_DT_F8_E5M2: CONVERT_LOOP8(double, e5m2_to_float) break;
+    case BNN_DT_F8_E4M3: CONVERT_LOOP8(double, e4m3_to_float) break;
     }
     return 0;
 }
@@ -694,6 +729,14 @@ int bnn_st_to_f32(const bnn_st_tensor *t, float *dst) {
     case BNN_DT_U8: CONVERT_LOOP(float, uint8_t) break;
     case BNN_DT_F16: CONVERT_LOOP16(float, half_to_float) break;
     case BNN_DT_BF16: CONVERT_LOOP16(float, bf16_to_float) break;
+    case BNN_DT_BOOL: CONVERT_LOOP8(float, bool_to_float) break;
+    case BNN_DT_I8: CONVERT_LOOP(float, int8_t) break;
+    case BNN_DT_I16: CONVERT_LOOP(float, int16_t) break;
+    case BNN_DT_U16: CONVERT_LOOP(float, uint16_t) break;
+    case BNN_DT_U32: CONVERT_LOOP(float, uint32_t) break;
+    case BNN_DT_U64: CONVERT_LOOP(float, uint64_t) break;
+    case BNN_DT_F8_E5M2: CONVERT_LOOP8(float, e5m2_to_float) break;
+    case BNN_DT_F8_E4M3: CONVERT_LOOP8(float, e4m3_to_float) break;
     }
     return 0;
 }
