@@ -13,6 +13,11 @@
  *    (bnn_model_forward / backward, bnn_lik_loss, bnn_dataset_gather, bnn_rng_below) assert
  *    their call-order and size preconditions instead (each says which): a violation there is a
  *    bug in the calling program, stopped at once with the condition named (BNN_ASSERT).
+ *  - Threads: independent objects may be used from different threads at once (a model, trainer
+ *    or Laplace posterior each; a const dataset or posterior may be shared), with the results
+ *    of each alone. A model's buffers make it one thread's at a time. bnn_set_threads and
+ *    bnn_gemm_set_backend are process-wide settings; bnn_output_hold holds the calling thread's
+ *    writes only.
  */
 #ifndef BNN_H
 #define BNN_H
@@ -58,8 +63,11 @@ const char *bnn_last_error(void);
 
 /* ---------------------------------------------------------------- runtime */
 
-/* Sets the number of threads used by OpenMP loops and by OpenBLAS (n is clamped to
- * [1, BNN_MAX_THREADS]). Results do not depend on it: every reduction has a fixed order. */
+/* Sets the number of threads of bnn's OpenMP loops (n is clamped to [1, BNN_MAX_THREADS]);
+ * OpenBLAS runs on one thread, bnn sharing its products among its own. Results do not depend on
+ * it: every reduction has a fixed order. The count bnn_get_threads reports is process-wide, but
+ * OpenMP's team size is per thread: a program with threads of its own calls it in each thread
+ * that runs bnn work (or sets OMP_NUM_THREADS). */
 void bnn_set_threads(int n);
 int bnn_get_threads(void);
 
@@ -72,7 +80,9 @@ int bnn_write_file(const char *path, const void *data, size_t len);
  * bnn writes by rename is written and synced under its temporary name but not renamed;
  * bnn_output_commit renames them all in the order written (BNN_EIO naming the first that fails;
  * the ones after it are dropped), bnn_output_discard removes them, and either ends the hold. A
- * device or stream output is written at once. At most 8 files are held; for one thread. */
+ * device or stream output is written at once. At most 8 files are held. A hold is the calling
+ * thread's: other threads' writes go on as usual, and commit and discard touch only the calling
+ * thread's files. */
 void bnn_output_hold(void);
 int bnn_output_commit(void);
 void bnn_output_discard(void);
@@ -143,7 +153,8 @@ void bnn_gemm_with(bnn_gemm_backend be, float *C, const float *A, const float *B
 void bnn_syrk(float *C, const float *A, int64_t N, int64_t K, float alpha, float beta);
 void bnn_syrk_with(bnn_gemm_backend be, float *C, const float *A, int64_t N, int64_t K,
                    float alpha, float beta);
-/* Selects the backend bnn_gemm and bnn_syrk use (AUTO: OpenBLAS when built with it). */
+/* Selects the backend bnn_gemm and bnn_syrk use (AUTO: OpenBLAS when built with it), for the
+ * whole process: set it before other threads run bnn work. */
 void bnn_gemm_set_backend(bnn_gemm_backend be);
 /* True when this build has OpenBLAS. */
 bool bnn_have_blas(void);

@@ -2,6 +2,7 @@
 #include "check.h"
 #include "core/internal.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -174,6 +175,59 @@ static void signal_during_commit(bool during) {
 static void test_signal_during_commit(void) {
     signal_during_commit(true);
     signal_during_commit(false);
+}
+
+/* Writes from several threads (found by a ThreadSanitizer audit): two threads saving one path
+ * each use their own temporary name, so every save succeeds and the file is one of the two
+ * whole (they shared PATH.tmp.PID: most renames failed); and a hold is its thread's own: another
+ * thread's write lands at once, and the holder's discard leaves it (it was held, then deleted). */
+struct same_path {
+    const char *path;
+    char fill;
+    int failures;
+};
+static void *write_same_path(void *arg) {
+    struct same_path *a = arg;
+    static char buf[2][65536];
+    char *b = buf[a->fill == 'b'];
+    memset(b, a->fill, sizeof buf[0]);
+    for (int r = 0; r < 100; r++) a->failures += bnn_write_file(a->path, b, sizeof buf[0]) != 0;
+    return NULL;
+}
+static void *write_other(void *arg) {
+    *(int *)arg = bnn_write_file(BNN_TEST_TMP "/thr_other.txt", "other", 5);
+    return NULL;
+}
+static void test_threads_writing(void) {
+    const char *path = BNN_TEST_TMP "/thr_same.bin";
+    struct same_path a = {path, 'a', 0}, b = {path, 'b', 0};
+    pthread_t ta, tb;
+    REQUIRE(pthread_create(&ta, NULL, write_same_path, &a) == 0);
+    REQUIRE(pthread_create(&tb, NULL, write_same_path, &b) == 0);
+    pthread_join(ta, NULL), pthread_join(tb, NULL);
+    CHECK_EQ_INT(a.failures + b.failures, 0);
+    static char got[65536 + 1];
+    FILE *f = fopen(path, "rb");
+    const size_t n = f ? fread(got, 1, sizeof got, f) : 0;
+    if (f) fclose(f);
+    CHECK(n == 65536 && (got[0] == 'a' || got[0] == 'b') && got[n - 1] == got[0] &&
+          memchr(got, got[0] == 'a' ? 'b' : 'a', n) == NULL);
+    remove(path);
+
+    const char *held = BNN_TEST_TMP "/thr_held.txt", *other = BNN_TEST_TMP "/thr_other.txt";
+    remove(held), remove(other);
+    bnn_output_hold();
+    CHECK_EQ_INT(bnn_write_file(held, "held", 4), 0);
+    int rc = -1;
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, write_other, &rc) == 0);
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(rc, 0);
+    CHECK(access(other, F_OK) == 0); /* written at once: the hold is not its thread's */
+    CHECK(access(held, F_OK) != 0);
+    bnn_output_discard();
+    CHECK(access(other, F_OK) == 0 && access(held, F_OK) != 0);
+    remove(other);
 }
 
 /* The thread count is clamped to [1, BNN_MAX_THREADS]. */
@@ -474,6 +528,7 @@ static void test_dgemm_serial(void) {
 int main(void) {
     mkdir(BNN_TEST_TMP, 0755);
     test_signal_during_commit();
+    test_threads_writing();
     test_dgemm_serial();
     test_syrk();
     test_gemm_thread_invariance();

@@ -14,7 +14,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,12 +52,24 @@ static int write_in_place(const char *path, const void *const *parts, const size
     return 0;
 }
 
-/* "PATH.WHAT.PID", malloc'ed (NULL when out of memory): a name beside PATH that no other bnn
- * process writes. */
+/* Threads that write are numbered as they first do: 0 (in a program of one thread, the only
+ * one), 1, 2, ... */
+static atomic_int writer_count;
+static _Thread_local int writer_no = -1;
+static int writer_id(void) {
+    if (writer_no < 0) writer_no = atomic_fetch_add(&writer_count, 1);
+    return writer_no;
+}
+
+/* "PATH.WHAT.PID", or "PATH.WHAT.PID.N" from the N-th thread that writes, malloc'ed (NULL when
+ * out of memory): a name beside PATH that no other bnn process, and no other thread of this one,
+ * writes (two threads saving one path each write their own, and the last rename wins). */
 static char *tmp_name(const char *path, const char *what) {
-    const size_t len = strlen(path) + strlen(what) + 32;
+    const size_t len = strlen(path) + strlen(what) + 48;
     char *s = malloc(len);
-    if (s) snprintf(s, len, "%s.%s.%ld", path, what, (long)getpid());
+    const int w = writer_id();
+    if (s && w == 0) snprintf(s, len, "%s.%s.%ld", path, what, (long)getpid());
+    else if (s) snprintf(s, len, "%s.%s.%ld.%d", path, what, (long)getpid(), w);
     return s;
 }
 
@@ -92,7 +106,11 @@ enum { SLOTS = 8, SLOT_PATH = 4096, SLOT_FREE = 0, SLOT_WRITING = 1, SLOT_HELD =
 static char slot_tmp[SLOTS][SLOT_PATH], slot_dst[SLOTS][SLOT_PATH];
 static volatile sig_atomic_t slot_state[SLOTS];
 static int64_t slot_seq[SLOTS], next_seq;
-static bool holding;
+static int slot_owner[SLOTS]; /* writer_id of the thread that claimed it */
+/* The table is shared by the threads of a program (the signal handler reads it unlocked: it only
+ * unlinks); a hold is the calling thread's own. */
+static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local bool holding;
 /* Set while bnn_output_commit renames held files; a signal that arrives then is kept in
  * deferred_sig (bnn_output_abandon_sig) and raised once every file is renamed. */
 static volatile sig_atomic_t committing, deferred_sig;
@@ -101,31 +119,57 @@ void (*bnn__commit_hook)(void);
 /* A slot for tmp (to be renamed over dst), or -1 when none is free or a name is too long (the
  * write then goes on without one: only a signal's clean-up misses it). A held file written again
  * keeps its slot: the new contents replace the old under the same temporary name. */
-static int slot_held(const char *tmp) {
+static int slot_held_locked(const char *tmp) {
     for (int i = 0; i < SLOTS; i++)
         if (slot_state[i] == SLOT_HELD && !strcmp(slot_tmp[i], tmp)) return i;
     return -1;
 }
+static int slot_held(const char *tmp) {
+    pthread_mutex_lock(&slot_lock);
+    const int i = slot_held_locked(tmp);
+    pthread_mutex_unlock(&slot_lock);
+    return i;
+}
 
 static int slot_claim(const char *tmp, const char *dst) {
     if (strlen(tmp) >= SLOT_PATH || strlen(dst) >= SLOT_PATH) return -1;
-    const int held = slot_held(tmp);
+    int got = -1;
+    pthread_mutex_lock(&slot_lock);
+    const int held = slot_held_locked(tmp);
     if (held >= 0) {
         slot_state[held] = SLOT_WRITING;
-        return held;
+        got = held;
     }
-    for (int i = 0; i < SLOTS; i++)
+    for (int i = 0; got < 0 && i < SLOTS; i++)
         if (slot_state[i] == SLOT_FREE) {
             memcpy(slot_tmp[i], tmp, strlen(tmp) + 1);
             memcpy(slot_dst[i], dst, strlen(dst) + 1);
+            slot_owner[i] = writer_id();
             slot_state[i] = SLOT_WRITING;
-            return i;
+            got = i;
         }
-    return -1;
+    pthread_mutex_unlock(&slot_lock);
+    return got;
 }
 
 static void slot_release(int i) {
-    if (i >= 0) slot_state[i] = SLOT_FREE;
+    if (i < 0) return;
+    pthread_mutex_lock(&slot_lock);
+    slot_state[i] = SLOT_FREE;
+    pthread_mutex_unlock(&slot_lock);
+}
+
+/* This thread's held file written first, or -1. */
+static int first_held(void) {
+    const int me = writer_id();
+    int first = -1;
+    pthread_mutex_lock(&slot_lock);
+    for (int i = 0; i < SLOTS; i++)
+        if (slot_state[i] == SLOT_HELD && slot_owner[i] == me &&
+            (first < 0 || slot_seq[i] < slot_seq[first]))
+            first = i;
+    pthread_mutex_unlock(&slot_lock);
+    return first;
 }
 
 void bnn_output_hold(void) { holding = true; }
@@ -135,10 +179,7 @@ int bnn_output_commit(void) {
     int rc = 0;
     committing = 1;
     for (;;) { /* in the order written */
-        int first = -1;
-        for (int i = 0; i < SLOTS; i++)
-            if (slot_state[i] == SLOT_HELD && (first < 0 || slot_seq[i] < slot_seq[first]))
-                first = i;
+        const int first = first_held();
         if (first < 0) break;
         if (!rc && rename(slot_tmp[first], slot_dst[first]) != 0)
             rc = bnn__error(BNN_EIO, "%s: cannot rename %s over it: %s", slot_dst[first],
@@ -170,11 +211,10 @@ int bnn_output_abandon_sig(int sig) {
 
 void bnn_output_discard(void) {
     holding = false;
-    for (int i = 0; i < SLOTS; i++)
-        if (slot_state[i] == SLOT_HELD) {
-            remove(slot_tmp[i]);
-            slot_release(i);
-        }
+    for (int i; (i = first_held()) >= 0;) {
+        remove(slot_tmp[i]);
+        slot_release(i);
+    }
 }
 
 void bnn_output_abandon(void) {
@@ -262,8 +302,10 @@ int bnn__write_atomic(const char *path, const void *const *parts, const size_t *
         goto out;
     }
     if (holding) { /* bnn_output_commit renames it, bnn_output_discard removes it */
+        pthread_mutex_lock(&slot_lock);
         slot_seq[slot] = next_seq++;
         slot_state[slot] = SLOT_HELD;
+        pthread_mutex_unlock(&slot_lock);
         goto out;
     }
     if (rename(tmp, path) != 0) {

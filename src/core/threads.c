@@ -1,6 +1,8 @@
 /* Thread count for OpenMP loops and OpenBLAS. */
 #include "core/internal.h"
 
+#include <stdatomic.h>
+
 #include <pthread.h>
 #if defined(BNN_HAVE_OPENMP)
 #include <omp.h>
@@ -25,12 +27,13 @@ static void blas_single_thread(void) {
 
 void bnn__blas_pin(void) { pthread_once(&blas_once, blas_single_thread); }
 
-static int bnn_threads = 0;
+/* Process-wide (bnn.h): atomic, so that a thread may read it while another sets it. */
+static atomic_int bnn_threads;
 
 void bnn_set_threads(int n) {
     if (n < 1) n = 1;
     if (n > BNN_MAX_THREADS) n = BNN_MAX_THREADS;
-    bnn_threads = n;
+    atomic_store(&bnn_threads, n);
 #if defined(BNN_HAVE_OPENMP)
     omp_set_num_threads(n);
 #endif
@@ -38,7 +41,8 @@ void bnn_set_threads(int n) {
 }
 
 int bnn_get_threads(void) {
-    if (bnn_threads > 0) return bnn_threads;
+    const int n = atomic_load(&bnn_threads);
+    if (n > 0) return n;
 #if defined(BNN_HAVE_OPENMP)
     return omp_get_max_threads();
 #else
