@@ -88,6 +88,22 @@ expect_fail "resume with debias 2" "'bnn.ivon.debias' is '2', not a whole number
 # ---------------------------------------------------------------- heteroscedastic Gaussian
 run "train hetero" "$BNN" train --data sine-hetero --lik hetero-gaussian --epochs 150 --batch-size 50 --lr 3e-3 --lr-schedule cosine -q -o "$T/h.safetensors"
 run "train gaussian" "$BNN" train --data sine-hetero --epochs 150 --batch-size 50 --lr 3e-3 --lr-schedule cosine -q -o "$T/g.safetensors"
+# A predicted noise that underflows to 0 (log variance -1000) is refused by predict as by eval
+# (predict wrote var 0 with exit 0): a network whose log variance is -x, at x = 1000.
+python3 -c "
+import struct, sys
+sys.path.insert(0, sys.argv[2])
+from st_meta import write_st
+d = struct.pack('<4f', 1.0, -1.0, 0.0, 0.0)
+write_st(sys.argv[1], {'__metadata__': {'bnn.model': 'mlp:1-2', 'bnn.task': 'regression', 'bnn.lik': 'hetero-gaussian'},
+                       '0.weight': {'dtype': 'F32', 'shape': [2, 1], 'data_offsets': [0, 8]},
+                       '0.bias': {'dtype': 'F32', 'shape': [2], 'data_offsets': [8, 16]}}, d)" "$T/tiny_noise.safetensors" "$HERE"
+printf '1000\n' >"$T/x1000.csv"
+expect_fail "predict, a noise that underflows" "the predictive variance of example 0 is 0: the predicted noise exp(log variance) underflows" \
+  "$BNN" predict -m "$T/tiny_noise.safetensors" --input "$T/x1000.csv" -o "$T/never.csv"
+printf '1\n' >"$T/x1.csv"
+run "predict, a noise that does not" "$BNN" predict -m "$T/tiny_noise.safetensors" --input "$T/x1.csv" -o "$T/tiny.csv"
+[ "$(tail -1 "$T/tiny.csv")" = "1,0.36787944" ] && ok || bad "mean 1, var exp(-1): $(tail -1 "$T/tiny.csv")"
 run "info hetero" "$BNN" info "$T/h.safetensors"
 grep -q "^likelihood hetero-gaussian (regression, 2 outputs: mean and log variance)" "$T/out" && ok || bad "info of a hetero model"
 run "eval hetero" "$BNN" eval -m "$T/h.safetensors" --json "$T/h.json"

@@ -214,7 +214,7 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
     }
     for (int64_t i = 0; i < n * C; i++) {
         double v = task == BNN_TASK_CLASSIFICATION ? probs[i] : var[i];
-        if (!isfinite(v) || (task == BNN_TASK_REGRESSION && !isfinite(mean[i]))) {
+        if (!isfinite(v) || (task == BNN_TASK_REGRESSION && (!isfinite(mean[i]) || !(v > 0.0)))) {
             rc = bnn__error(BNN_EDIVERGED, "the GLM predictive is not finite (example %lld)",
                             (long long)(i / C));
             goto done;
@@ -385,6 +385,12 @@ static int predict_impl(bnn_model *m, const bnn_posterior *q, const float *x, in
     }
     for (int64_t i = 0; i < n * C; i++) {
         double v = task == BNN_TASK_CLASSIFICATION ? probs[i] : mean[i] + var[i];
+        if (isfinite(v) && task == BNN_TASK_REGRESSION && !(var[i] > 0.0)) {
+            rc = bnn__error(BNN_EDIVERGED, "the predictive variance of example %lld is 0: the "
+                            "predicted noise exp(log variance) underflows (an input far from the "
+                            "training data?)", (long long)(i / C));
+            goto done;
+        }
         if (!isfinite(v)) {
             if (task == BNN_TASK_REGRESSION && isfinite(mean[i]) && lik == BNN_LIK_GAUSSIAN)
                 rc = bnn__error(BNN_EDIVERGED,
