@@ -193,10 +193,10 @@ int cmd_predict(int argc, char **argv) {
         ok = ok && fprintf(f, "pred,max_prob,entropy,mutual_info\n") > 0;
         for (int64_t i = 0; ok && i < n; i++) {
             const double *p = a + i * k;
-            for (int64_t j = 0; j < k; j++) ok = ok && fprintf(f, "%.6g,", p[j]) > 0;
+            for (int64_t j = 0; j < k; j++) ok = ok && fprintf(f, "%.9g,", p[j]) > 0;
             int64_t c = bnn_argmax(p, k);
-            ok = ok && fprintf(f, "%lld,%.6g,%.6g,", (long long)c, p[c], bnn_entropy(p, k)) > 0;
-            ok = ok && (probit ? fputs("nan\n", f) >= 0 : fprintf(f, "%.6g\n", b[i]) > 0);
+            ok = ok && fprintf(f, "%lld,%.9g,%.9g,", (long long)c, p[c], bnn_entropy(p, k)) > 0;
+            ok = ok && (probit ? fputs("nan\n", f) >= 0 : fprintf(f, "%.9g\n", b[i]) > 0);
         }
     } else {
         if (k == 1) ok = fprintf(f, "mean,var\n") > 0;

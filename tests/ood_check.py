@@ -5,7 +5,7 @@ usage: ood_check.py EVAL.json IN.csv OOD.csv
 The JSON's first OOD entry must agree with scores recomputed here, independently of the library:
 AUROC with the OOD examples as positives (ties count one half) for the entropy and for
 1 - max_prob, average precision (scikit-learn's definition) for the entropy, and the mean OOD
-entropy. The CSVs hold 6 significant digits, hence the tolerances. Exit 1 on a mismatch."""
+entropy. The CSVs hold 9 significant digits (earlier 6), hence the tolerances. Exit 1 on a mismatch."""
 import csv
 import json
 import sys
