@@ -240,7 +240,7 @@ int cmd_train(int argc, char **argv) {
                                      "fewer", resume, (long long)done_epochs, (long long)epochs);
                 goto done;
             }
-            if (sched && !strcmp(sched, "cosine") && epochs != total) {
+            if (sched && !strcmp(sched, "cosine") && total > 0 && epochs != total) {
                 rc = cli_usage_error(cmd, "%s uses a cosine schedule over %lld epochs; --epochs "
                                      "cannot change it (the schedule it was trained under would "
                                      "change)", resume, (long long)total);

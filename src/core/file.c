@@ -112,8 +112,10 @@ static int slot_owner[SLOTS]; /* writer_id of the thread that claimed it */
 static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local bool holding;
 /* Set while bnn_output_commit renames held files; a signal that arrives then is kept in
- * deferred_sig (bnn_output_abandon_sig) and raised once every file is renamed. */
-static volatile sig_atomic_t committing, deferred_sig;
+ * deferred_sig (bnn_output_abandon_sig) and raised once every file is renamed. committing counts
+ * the threads in a commit: the last to finish raises it. */
+static atomic_int committing;
+static volatile sig_atomic_t deferred_sig;
 void (*bnn__commit_hook)(void);
 
 /* A slot for tmp (to be renamed over dst), or -1 when none is free or a name is too long (the
@@ -177,7 +179,7 @@ void bnn_output_hold(void) { holding = true; }
 int bnn_output_commit(void) {
     holding = false;
     int rc = 0;
-    committing = 1;
+    atomic_fetch_add(&committing, 1);
     for (;;) { /* in the order written */
         const int first = first_held();
         if (first < 0) break;
@@ -188,12 +190,12 @@ int bnn_output_commit(void) {
         slot_release(first);
         if (bnn__commit_hook) bnn__commit_hook();
     }
-    committing = 0;
     /* A signal during the renames was held back so that the files stand together: it ends the
-     * process now, as it would have. */
-    const int sig = deferred_sig;
-    if (sig) {
+     * process now, as it would have, after removing any other write's temporary file. */
+    if (atomic_fetch_sub(&committing, 1) == 1 && deferred_sig) {
+        const int sig = deferred_sig;
         deferred_sig = 0;
+        bnn_output_abandon();
         signal(sig, SIG_DFL);
         raise(sig);
     }
@@ -201,7 +203,7 @@ int bnn_output_commit(void) {
 }
 
 int bnn_output_abandon_sig(int sig) {
-    if (committing) {
+    if (atomic_load(&committing) > 0) {
         deferred_sig = sig;
         return 1;
     }
@@ -313,7 +315,7 @@ int bnn__write_atomic(const char *path, const void *const *parts, const size_t *
         remove(tmp);
         rc = bnn__error(BNN_EIO, "%s: cannot rename %s over it: %s", path, tmp, strerror(e));
     }
-    slot_release(slot);
+    if (!rc) slot_release(slot); /* on failure, once, below: the slot may be another's by then */
 out:
     if (rc) slot_release(slot);
     free(tmp);
