@@ -577,15 +577,14 @@ int bnn_model_load(bnn_model **out, const char *path, bnn_task *task, bnn_st **s
 }
 
 /* For the messages about a file's weights: " (...)" naming what the file holds instead, when
- * that tells a PyTorch user what to change — a bias-free Linear layer, or names with a prefix or
- * from a custom module — or "". */
+ * that tells a PyTorch user what to change — a bias-free Linear layer, names with a prefix or
+ * from a custom module, or other indices (a Sequential with Dropout layers) — or "". */
 static void names_hint(char *buf, size_t len, const bnn_st *st) {
     bnn_st_tensor t;
     buf[0] = 0;
-    if (!bnn_st_get(st, "0.weight", &t)) {
-        if (bnn_st_get(st, "0.bias", &t))
-            snprintf(buf, len, " (the file has '0.weight' but no '0.bias': bnn's Linear layers have "
-                     "biases, and a layer made with bias=False cannot be read)");
+    if (!bnn_st_get(st, "0.weight", &t) && bnn_st_get(st, "0.bias", &t)) {
+        snprintf(buf, len, " (the file has '0.weight' but no '0.bias': bnn's Linear layers have "
+                 "biases, and a layer made with bias=False cannot be read)");
         return;
     }
     size_t at = (size_t)snprintf(buf, len, " (it holds ");
@@ -595,7 +594,8 @@ static void names_hint(char *buf, size_t len, const bnn_st *st) {
             at += (size_t)snprintf(buf + at, len - at, "%s'%.40s'", i ? ", " : "", t.name);
     if (at < len)
         snprintf(buf + at, len - at, "%s: bnn reads the names of the equivalent nn.Sequential's "
-                 "state dict, '0.weight', '0.bias', '2.weight', ..., without a prefix)",
+                 "state dict, where an activation or a Dropout takes an index too ('0.weight', "
+                 "'0.bias', '2.weight', ... for mlp:A-B-C), without a prefix)",
                  n > 4 ? ", ..." : "");
 }
 
