@@ -315,9 +315,8 @@ int bnn__write_atomic(const char *path, const void *const *parts, const size_t *
         remove(tmp);
         rc = bnn__error(BNN_EIO, "%s: cannot rename %s over it: %s", path, tmp, strerror(e));
     }
-    if (!rc) slot_release(slot); /* on failure, once, below: the slot may be another's by then */
-out:
-    if (rc) slot_release(slot);
+out: /* a held file keeps its slot for the commit; any other write frees it, once */
+    if (rc || !holding) slot_release(slot);
     free(tmp);
     free(resolved);
     return rc;

@@ -731,25 +731,23 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_t
             }
             float *dst = params + off[j];
             if ((rc = bnn_st_to_f32(&tsr, dst))) goto fail;
-            /* A finite double beyond float's range became ±Inf: say so, not "Inf in the file". */
-            for (int64_t e = 0; tsr.dtype == BNN_DT_F64 && e < tsr.numel; e++) {
-                double v;
-                memcpy(&v, (const unsigned char *)tsr.data + 8 * e, sizeof v);
-                if (isfinite(v) && !isfinite(dst[e])) {
+            for (int64_t e = 0; e < tsr.numel; e++) {
+                if (isfinite(dst[e])) continue;
+                /* A finite double beyond float's range became ±Inf: say so, not "Inf". */
+                double v = NAN;
+                if (tsr.dtype == BNN_DT_F64)
+                    memcpy(&v, (const unsigned char *)tsr.data + 8 * e, sizeof v);
+                if (isfinite(v))
                     rc = bnn__error(BNN_EFORMAT, "%s: tensor '%s' holds %.9g at %lld, beyond a "
                                     "float's range (F64 weights are read as F32)", path, name, v,
                                     (long long)e);
-                    goto fail;
-                }
-            }
-            for (int64_t e = 0; e < tsr.numel; e++)
-                if (!isfinite(dst[e])) {
+                else
                     rc = bnn__error(BNN_EFORMAT, "%s: tensor '%s' holds %s at %lld (parameter "
                                     "%lld of the flat weights)", path, name,
                                     isnan(dst[e]) ? "NaN" : "Inf", (long long)e,
                                     (long long)(off[j] + e));
-                    goto fail;
-                }
+                goto fail;
+            }
         }
     }
     if (task) *task = t;
