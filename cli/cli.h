@@ -206,12 +206,13 @@ int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *
                        const char *output, const bnn_st *st, const char **keys, const char **vals,
                        int nkv);
 
-/* The predictive of one dataset, with the per-example uncertainty scores (higher = more
+/* The predictive of one dataset (its probabilities and their logarithms, which keep an exact
+ * NLL where a probability underflows), with the per-example uncertainty scores (higher = more
  * uncertain): 1 − max probability, predictive entropy, mutual information. */
 #define NSCORES 3
 typedef struct pred {
     int64_t n, k;
-    double *probs, *mi, *score[NSCORES];
+    double *probs, *logp, *mi, *score[NSCORES];
 } pred;
 int predict_scores(const char *cmd, bnn_model *m, const bnn_posterior *q, const bnn_dataset *ds,
                    const struct bnn_predict_params *pp, pred *out);

@@ -123,7 +123,8 @@ int cmd_compare(int argc, char **argv) {
                                     bnn_st_meta(st, "bnn.temperature"), &pp.temperature)))
             goto next;
         if ((rc = predict_scores(cmd, m, q, ds, &pp, &in))) goto next;
-        if ((rc = bnn_metrics_classification(&c->c, in.probs, bnn_dataset_clabels(ds), in.n, in.k, 15))) {
+        if ((rc = bnn_metrics_classification_log(&c->c, in.logp, bnn_dataset_clabels(ds), in.n,
+                                                 in.k, 15))) {
             rc = cli_fail(cmd, rc, c->path);
             goto next;
         }

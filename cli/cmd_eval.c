@@ -197,8 +197,8 @@ int cmd_eval(int argc, char **argv) {
     if (task == BNN_TASK_CLASSIFICATION) {
         if ((rc = cli_check_data(cmd, df.data, ds, m, true))) goto done;
         if ((rc = predict_scores(cmd, m, q, ds, &pp, &in))) goto done;
-        if ((rc = bnn_metrics_classification(&r.cls, in.probs, bnn_dataset_clabels(ds), in.n,
-                                             in.k, bins))) {
+        if ((rc = bnn_metrics_classification_log(&r.cls, in.logp, bnn_dataset_clabels(ds), in.n,
+                                                 in.k, bins))) {
             rc = cli_fail(cmd, rc, NULL);
             goto done;
         }
@@ -236,8 +236,8 @@ int cmd_eval(int argc, char **argv) {
                 pred sp;
                 struct bnn_cls_metrics cm;
                 rc = predict_scores(cmd, m, q, sd, &pp, &sp);
-                if (!rc && (rc = bnn_metrics_classification(&cm, sp.probs, bnn_dataset_clabels(sd),
-                                                            sp.n, sp.k, bins)))
+                if (!rc && (rc = bnn_metrics_classification_log(
+                                &cm, sp.logp, bnn_dataset_clabels(sd), sp.n, sp.k, bins)))
                     rc = cli_fail(cmd, rc, spec);
                 bnn_dataset_free(sd);
                 if (rc) {

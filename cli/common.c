@@ -536,7 +536,7 @@ int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, b
 }
 
 void pred_free(pred *p) {
-    free(p->probs), free(p->mi);
+    free(p->probs), free(p->logp), free(p->mi);
     for (int i = 0; i < NSCORES; i++) free(p->score[i]);
     memset(p, 0, sizeof *p);
 }
@@ -547,18 +547,23 @@ int predict_scores(const char *cmd, bnn_model *m, const bnn_posterior *q,
     memset(out, 0, sizeof *out);
     out->n = n, out->k = k;
     out->probs = malloc((size_t)(n * k) * sizeof(double));
+    out->logp = malloc((size_t)(n * k) * sizeof(double));
     out->mi = malloc((size_t)n * sizeof(double));
     for (int i = 0; i < NSCORES; i++) out->score[i] = malloc((size_t)n * sizeof(double));
-    if (!out->probs || !out->mi || !out->score[0] || !out->score[1] || !out->score[2]) {
+    if (!out->probs || !out->logp || !out->mi || !out->score[0] || !out->score[1] ||
+        !out->score[2]) {
         pred_free(out);
         return cli_error(cmd, "out of memory");
     }
-    int rc = bnn_predict(m, q, bnn_dataset_cx(ds), n, BNN_TASK_CLASSIFICATION, pp, out->probs,
+    struct bnn_predict_params pl = *pp;
+    pl.log_probs = true;
+    int rc = bnn_predict(m, q, bnn_dataset_cx(ds), n, BNN_TASK_CLASSIFICATION, &pl, out->logp,
                          out->mi, NULL, NULL);
     if (rc) {
         pred_free(out);
         return cli_fail(cmd, rc, NULL);
     }
+    for (int64_t i = 0; i < n * k; i++) out->probs[i] = exp(out->logp[i]);
     for (int64_t i = 0; i < n; i++) {
         const double *p = out->probs + i * k;
         /* 1 − max prob as the sum of the other probabilities: it keeps its resolution where the

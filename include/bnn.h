@@ -542,6 +542,13 @@ struct bnn_cls_metrics {
  * probability outside [0, 1] (NaN included); *out is untouched then. */
 int bnn_metrics_classification(struct bnn_cls_metrics *out, const double *probs,
                                const int32_t *labels, int64_t n, int64_t k, int64_t nbins);
+/* The same from natural log-probabilities (n × k, each in [−inf, 0]; BNN_EINVAL otherwise, NaN
+ * included): NLL = mean −logp_y exactly, also where p_y underflows to 0 in double (a true class
+ * more than 745 nats behind, whose NLL probabilities can only give as +inf, where PyTorch's
+ * cross-entropy gives the finite value); the other metrics use exp(logp). bnn_predict gives
+ * log-probabilities with bnn_predict_params.log_probs. */
+int bnn_metrics_classification_log(struct bnn_cls_metrics *out, const double *logp,
+                                   const int32_t *labels, int64_t n, int64_t k, int64_t nbins);
 int64_t bnn_argmax(const double *p, int64_t k); /* ties go to the lowest index; −1 for k < 1 */
 double bnn_entropy(const double *p, int64_t k); /* −Σ p log p with 0·log 0 = 0; NaN if bad */
 /* Bin of a confidence (e_b < c ≤ e_{b+1}; c ≤ 0 → 0, c > 1 → nbins − 1); −1 for NaN or nbins < 1. */
@@ -613,6 +620,9 @@ struct bnn_predict_params {
     int64_t link_samples; /* Laplace GLM predictive for classification: 0 (default) the probit
                            * approximation; S > 0 averages softmax over S draws of the logits
                            * from N(f_mu, f_var) (Monte-Carlo over the linearised logits) */
+    bool log_probs;       /* classification: probs receives the natural logarithms of the
+                           * predictive probabilities, exact where a probability underflows to 0
+                           * (for bnn_metrics_classification_log); default false */
 };
 struct bnn_predict_params bnn_predict_default_params(void);
 

@@ -63,6 +63,44 @@ o = json.load(open(sys.argv[1]))['ood'][0]
 sys.exit(not (o['auroc']['max_prob'] == o['auroc']['entropy'] and o['aupr']['max_prob'] == o['aupr']['entropy']
               and 0.55 < o['auroc']['entropy'] < 1))" "$T/sharp.json" \
   && ok || bad "1 - max prob ranks saturated predictions unlike the entropy: $(grep -A3 '"auroc"' "$T/sharp.json" | tr -d '\n\t')"
+# Logits thousands apart (the last layer scaled by 3000): a wrong prediction's true class lies
+# more than 745 nats behind, its probability 0 in double. The NLL comes from log-probabilities,
+# finite and equal to numpy's log-softmax of the same network (as PyTorch's cross-entropy gives);
+# from probabilities it was +inf.
+run "scaled map, 3000" /usr/bin/python3 "$HERE/st_scale.py" "$T/map.safetensors" "$T/huge.safetensors" 3000 4.weight 4.bias
+/usr/bin/python3 -c "
+import numpy as np
+r = np.random.default_rng(1)
+x = r.uniform(-3, 3, size=(300, 2)); y = (x[:, 1] > 0).astype(int)
+np.savetxt('$T/far.csv', np.c_[x, y], delimiter=',', fmt='%.6f')"
+run "eval huge logits" "$BNN" eval -m "$T/huge.safetensors" --data "csv:$T/far.csv" --json "$T/huge.json"
+/usr/bin/python3 - "$T/huge.safetensors" "$T/far.csv" "$T/huge.json" "$HERE" <<'PY' && ok || bad "NLL of logits thousands apart is not numpy's log-softmax NLL"
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[4])
+from st_meta import read_st
+header, data = read_st(sys.argv[1])
+def t(name):
+    lo, hi = header[name]["data_offsets"]
+    return np.frombuffer(data[lo:hi], dtype="<f4").reshape(header[name]["shape"]).astype(np.float64)
+spec = header["__metadata__"]["bnn.model"].split(":")
+act = {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0)}[spec[2] if len(spec) > 2 else "relu"]
+d = np.loadtxt(sys.argv[2], delimiter=",")
+h = d[:, :2]
+for i in (0, 2):
+    h = act(h @ t("%d.weight" % i).T + t("%d.bias" % i))
+f = h @ t("4.weight").T + t("4.bias")
+m = f.max(axis=1, keepdims=True)
+lp = f - m - np.log(np.exp(f - m).sum(axis=1, keepdims=True))
+nll = -lp[np.arange(len(d)), d[:, 2].astype(int)].mean()
+got = json.load(open(sys.argv[3]))["nll"]
+print("nll", got, "numpy", nll, file=sys.stderr)
+sys.exit(not (np.isfinite(got) and nll > 50 and abs(got - nll) <= 1e-4 * nll))
+PY
+# S samples of a probability 1 summed in log space can come out 9e-16 above log S: the averaged
+# probability was 1 + 2e-15, which the metrics refused (for 197 samples here).
+run "scaled ivon, 3000" /usr/bin/python3 "$HERE/st_scale.py" "$T/ivon.safetensors" "$T/hugeivon.safetensors" 3000 4.weight 4.bias
+run "eval saturated, 197 samples" "$BNN" eval -m "$T/hugeivon.safetensors" --data "csv:$T/far.csv" --samples 197
 auroc=$(/usr/bin/python3 -c "import json, sys; print('%.4f' % json.load(open(sys.argv[1]))['ood'][0]['auroc']['entropy'])" "$T/mapood.json")
 run "compare map ood" "$BNN" compare -m "$T/map.safetensors" --ood noise:2:500
 grep -q "^OOD AUROC, noise:2:500  *$auroc$" "$T/out" && ok || bad "compare's OOD AUROC is eval's $auroc: $(grep AUROC "$T/out")"

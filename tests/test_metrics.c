@@ -103,6 +103,45 @@ static void test_classification_hand(void) {
     CHECK(m.ece == 1.0);
 }
 
+/* The same metrics from log-probabilities: equal to the probabilities' where those are exact, and
+ * an exact NLL where the true class's probability underflows to 0 in double. */
+static void test_classification_log(void) {
+    struct bnn_cls_metrics a, b;
+    const double p[8] = {0.6, 0.4, 0.3, 0.7, 0.5, 0.5, 0.2, 0.8};
+    const int32_t y[4] = {0, 0, 1, 1};
+    double lp[8];
+    for (int i = 0; i < 8; i++) lp[i] = log(p[i]);
+    REQUIRE(bnn_metrics_classification(&a, p, y, 4, 2, 2) == 0);
+    REQUIRE(bnn_metrics_classification_log(&b, lp, y, 4, 2, 2) == 0);
+    CHECK(a.accuracy == b.accuracy);
+    CHECK_NEAR(b.nll, a.nll, 1e-15);
+    CHECK_NEAR(b.brier, a.brier, 1e-15);
+    CHECK_NEAR(b.ece, a.ece, 1e-15);
+    CHECK_NEAR(b.mce, a.mce, 1e-15);
+    CHECK_NEAR(b.mean_entropy, a.mean_entropy, 1e-15);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_INT(b.bin_count[i], a.bin_count[i]);
+        CHECK_NEAR(b.bin_confidence[i], a.bin_confidence[i], 1e-15);
+    }
+    /* log p_y = −800: p_y is 0 in double, which gives +inf from probabilities. */
+    const double lz[4] = {0.0, -800.0, -1e-3, log1p(-exp(-1e-3))};
+    const int32_t yz[2] = {1, 0};
+    REQUIRE(bnn_metrics_classification_log(&b, lz, yz, 2, 2, 10) == 0);
+    CHECK(b.nll == (800.0 + 1e-3) / 2);
+    CHECK(b.accuracy == 0.5);
+    CHECK_NEAR(b.brier, (2.0 + 2 * pow(-expm1(-1e-3), 2)) / 2, 1e-15);
+    /* A class of probability 0 (−inf) is allowed; above 0 or NaN is not. */
+    const double linf[2] = {0.0, -INFINITY}, lpos[2] = {1e-12, -30.0}, lnan[2] = {NAN, 0.0};
+    const int32_t y0[1] = {0};
+    REQUIRE(bnn_metrics_classification_log(&b, linf, y0, 1, 2, 10) == 0);
+    CHECK(b.nll == 0.0 && b.mean_entropy == 0.0 && b.brier == 0.0);
+    bnn__error_clear();
+    CHECK_EQ_INT(bnn_metrics_classification_log(&b, lpos, y0, 1, 2, 10), BNN_EINVAL);
+    CHECK(strstr(bnn_last_error(), "log-probability") != NULL);
+    CHECK_EQ_INT(bnn_metrics_classification_log(&b, lnan, y0, 1, 2, 10), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_metrics_classification_log(&b, NULL, y0, 1, 2, 10), BNN_EINVAL);
+}
+
 static void test_classification_errors(void) {
     struct bnn_cls_metrics m;
     const double p[4] = {0.5, 0.5, 0.9, 0.1};
@@ -488,6 +527,7 @@ int main(void) {
     test_argmax_entropy();
     test_bins();
     test_classification_hand();
+    test_classification_log();
     test_classification_errors();
     test_mutual_info_hand();
     test_ood_hand();

@@ -26,7 +26,7 @@ static void test_mc_link(void) {
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         double fm[2] = {cases[c][0], 0.0}, fv[4] = {cases[c][1], 0, 0, 0}, p[2], mi;
         bnn_rng rng = bnn_rng_make(3, (uint64_t)c);
-        REQUIRE(bnn__mc_link(p, &mi, fm, fv, 1, 2, 40000, &rng) == 0);
+        REQUIRE(bnn__mc_link(p, &mi, fm, fv, 1, 2, 40000, &rng, false) == 0);
         double ref = expected_sigmoid(cases[c][0], cases[c][1]);
         /* Monte-Carlo error of a mean of 40000 draws of a value in [0, 1]: < 0.5/200 = 2.5e-3. */
         CHECK_NEAR(p[0], ref, 5e-3);
@@ -36,14 +36,14 @@ static void test_mc_link(void) {
     /* No variance: exactly the softmax of the mean, mutual information 0. */
     double fm[3] = {1.0, -0.5, 0.25}, fv[9] = {0}, p[3], mi;
     bnn_rng rng = bnn_rng_make(1, 1);
-    REQUIRE(bnn__mc_link(p, &mi, fm, fv, 1, 3, 10, &rng) == 0);
+    REQUIRE(bnn__mc_link(p, &mi, fm, fv, 1, 3, 10, &rng, false) == 0);
     double z = exp(1.0) + exp(-0.5) + exp(0.25);
     CHECK_NEAR(p[0], exp(1.0) / z, 1e-12);
     CHECK_NEAR(p[2], exp(0.25) / z, 1e-12);
     CHECK_NEAR(mi, 0.0, 1e-12);
     /* A covariance that is not positive semi-definite is refused. */
     double bad[4] = {1.0, 5.0, 5.0, 1.0}, fm2[2] = {0, 0};
-    CHECK_EQ_INT(bnn__mc_link(p, &mi, fm2, bad, 1, 2, 10, &rng), BNN_EINVAL);
+    CHECK_EQ_INT(bnn__mc_link(p, &mi, fm2, bad, 1, 2, 10, &rng, false), BNN_EINVAL);
 }
 
 /* ref (n × k) = the average over S weight samples of q (the generator stream and order that
@@ -105,6 +105,13 @@ static void test_model_average(void) {
     double ref[20], ent[5];
     sampled_average(ref, ent, m, q, x, n, k, S, 11);
     for (int64_t i = 0; i < n * k; i++) CHECK_NEAR(probs[i], ref[i], 1e-12);
+    /* log_probs: the logarithms of the same average, the same mutual information. */
+    double lp[20], mil[5];
+    pp.log_probs = true;
+    REQUIRE(bnn_predict(m, q, x, n, BNN_TASK_CLASSIFICATION, &pp, lp, mil, NULL, NULL) == 0);
+    pp.log_probs = false;
+    for (int64_t i = 0; i < n * k; i++) CHECK_NEAR(lp[i], log(ref[i]), 1e-11);
+    for (int64_t i = 0; i < n; i++) CHECK(mil[i] == mi[i]);
     /* Mutual information: the entropy of the average minus the average entropy (BALD). */
     for (int64_t i = 0; i < n; i++) {
         double h = 0;
@@ -263,7 +270,66 @@ static void test_mixture_nll(void) {
     bnn_model_free(m);
 }
 
+/* Logits thousands apart (a network's last layer scaled by 3000): log_probs keeps the
+ * log-probability of a class whose probability is 0 in double, as log-softmax of the logits; at
+ * the weights and for a Laplace posterior's probit (with the same variance-free logits, κ = 1) and
+ * Monte-Carlo link. And an average of S saturated samples stays a probability: the log-sum-exp of
+ * S values log p = 0 can come out above log S, which gave probabilities of 1 + 2e-15 (S = 197). */
+static void test_log_probs(void) {
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:3-8-4:tanh") == 0);
+    bnn_model_init(m, 2);
+    const int64_t n = 5, k = 4, np = bnn_model_nparams(m);
+    float *w = bnn_model_params(m);
+    for (int64_t i = np - (8 * k + k); i < np; i++) w[i] *= 3000.0f; /* the last layer */
+    float x[15];
+    bnn_rng r = bnn_rng_make(7, 7);
+    bnn_rng_normal(&r, x, 15);
+    struct bnn_predict_params pp = bnn_predict_default_params();
+    double p[20], lp[20];
+    REQUIRE(bnn_predict(m, NULL, x, n, BNN_TASK_CLASSIFICATION, &pp, p, NULL, NULL, NULL) == 0);
+    pp.log_probs = true;
+    REQUIRE(bnn_predict(m, NULL, x, n, BNN_TASK_CLASSIFICATION, &pp, lp, NULL, NULL, NULL) == 0);
+    const float *f = bnn_model_forward(m, w, x, n, false, NULL);
+    REQUIRE(f != NULL);
+    int underflow = 0;
+    double fm[20], fv[20 * 4] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        double mx = -INFINITY, s = 0;
+        for (int64_t j = 0; j < k; j++) mx = fmax(mx, f[i * k + j]);
+        for (int64_t j = 0; j < k; j++) s += exp(f[i * k + j] - mx);
+        for (int64_t j = 0; j < k; j++) {
+            const double ref = (f[i * k + j] - mx) - log(s);
+            fm[i * k + j] = f[i * k + j];
+            CHECK_NEAR(lp[i * k + j], ref, 1e-9 * fmax(1.0, fabs(ref)));
+            underflow += p[i * k + j] == 0.0 && isfinite(lp[i * k + j]) && lp[i * k + j] < -745;
+        }
+    }
+    CHECK(underflow > 0); /* the case that probabilities cannot tell */
+    double lq[20], lm[20], mi[5];
+    bnn__probit(lq, fm, fv, n, k, true);
+    bnn_rng lr = bnn_rng_make(1, 1);
+    REQUIRE(bnn__mc_link(lm, mi, fm, fv, n, k, 3, &lr, true) == 0);
+    for (int64_t i = 0; i < n * k; i++) {
+        CHECK_NEAR(lq[i], lp[i], 1e-9 * fmax(1.0, fabs(lp[i])));
+        CHECK_NEAR(lm[i], lp[i], 1e-9 * fmax(1.0, fabs(lp[i])));
+    }
+    /* 197 nearly identical saturated samples. */
+    bnn_posterior *q = diag_around(m, 1e-6f);
+    pp.samples = 197, pp.log_probs = false;
+    REQUIRE(bnn_predict(m, q, x, n, BNN_TASK_CLASSIFICATION, &pp, p, NULL, NULL, NULL) == 0);
+    int ones = 0;
+    for (int64_t i = 0; i < n * k; i++) {
+        CHECK(p[i] >= 0.0 && p[i] <= 1.0);
+        ones += p[i] == 1.0;
+    }
+    CHECK(ones > 0);
+    bnn_posterior_free(q);
+    bnn_model_free(m);
+}
+
 int main(void) {
+    test_log_probs();
     test_mixture_nll();
     test_diag_posterior();
     test_mc_link();

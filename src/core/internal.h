@@ -4,6 +4,7 @@
 
 #include "bnn.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -213,10 +214,19 @@ int bnn__posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_lap
 bnn_task bnn__laplace_task(const bnn_laplace *la);
 
 /* Monte-Carlo over linearised logits (src/predict/predict.c): for b inputs with logit mean fm
- * (b × k) and covariance fv (b × k × k), probs (b × k) averages softmax over S draws from rng; mi
- * (b, may be NULL) the mutual information of the draws. */
+ * (b × k) and covariance fv (b × k × k), probs (b × k) averages softmax over S draws from rng
+ * (with log_probs: its logarithm); mi (b, may be NULL) the mutual information of the draws. */
 int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, int64_t b,
-                 int64_t k, int64_t S, bnn_rng *rng);
+                 int64_t k, int64_t S, bnn_rng *rng, bool log_probs);
+/* bnn_probit, or with log_probs the logarithms of its probabilities (src/fit/laplace.c). */
+void bnn__probit(double *out, const double *f_mu, const double *f_var, int64_t n, int64_t k,
+                 bool log_probs);
+/* log((1/S) Σ_s p_s) from lse = log Σ_s p_s. At most 0: S samples of p = 1 can sum by
+ * log-sum-exp to up to 9e-16 above log S, a probability 1 + 2e-15. */
+static inline double bnn__log_mean(double lse, int64_t S) {
+    const double l = lse - log((double)S);
+    return l > 0.0 ? 0.0 : l;
+}
 
 /* The Linear layers of a curvature's subset: parameters per layer (weight and bias), in order
  * (0 layers when unknown); set by bnn_curv_compute, or from a file. */

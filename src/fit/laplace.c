@@ -1514,21 +1514,29 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
 
 /* Probit approximation (MacKay 1992, "The evidence framework applied to classification
  * networks"; laplace-torch link_approx='probit'): κ_k = 1/√(1 + π/8 · f_var[k,k]),
- * p = softmax(κ ⊙ f_mu), by log-sum-exp. */
-void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t n, int64_t k) {
+ * p = softmax(κ ⊙ f_mu), by log-sum-exp (with log_probs: log p, each ≤ 0). */
+void bnn__probit(double *out, const double *f_mu, const double *f_var, int64_t n, int64_t k,
+                 bool log_probs) {
     for (int64_t t = 0; t < n; t++) {
         const double *mu = f_mu + t * k, *V = f_var + t * k * k;
-        double *p = probs + t * k, mx = -INFINITY;
+        double *p = out + t * k, mx = -INFINITY;
         for (int64_t c = 0; c < k; c++) {
             p[c] = mu[c] / sqrt(1.0 + LAPLACE_PI / 8.0 * V[c * k + c]);
             if (p[c] > mx) mx = p[c];
         }
         double s = 0;
-        for (int64_t c = 0; c < k; c++)
-            s += (p[c] = exp(p[c] - mx));
-        for (int64_t c = 0; c < k; c++)
-            p[c] /= s;
+        for (int64_t c = 0; c < k; c++) s += exp(p[c] - mx);
+        if (log_probs) {
+            const double ls = log(s); /* s >= 1: every log-probability <= 0 */
+            for (int64_t c = 0; c < k; c++) p[c] = (p[c] - mx) - ls;
+        } else {
+            for (int64_t c = 0; c < k; c++) p[c] = exp(p[c] - mx) / s;
+        }
     }
+}
+
+void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t n, int64_t k) {
+    bnn__probit(probs, f_mu, f_var, n, k, false);
 }
 
 /* Laplace bridge (Hobbhahn, Kristiadi & Hennig, "Fast predictive uncertainty for classification

@@ -64,11 +64,14 @@ int64_t bnn_reliability_bin(double c, int64_t nbins) {
 
 /* ---------------------------------------------------------------- classification */
 
-int bnn_metrics_classification(struct bnn_cls_metrics *out, const double *probs,
-                               const int32_t *labels, int64_t n, int64_t k, int64_t nbins) {
-    static const char *fn = "bnn_metrics_classification";
-    if (!out || !probs || !labels)
-        return bnn__error(BNN_EINVAL, "%s: out, probs and labels must not be NULL", fn);
+/* v: n × k probabilities, or with is_log their natural logarithms. From log-probabilities the
+ * NLL is exact where a probability underflows to 0 (a true class more than 745 nats behind,
+ * which probabilities can only report as an infinite NLL); the other metrics use exp(v). */
+static int cls_metrics(const char *fn, struct bnn_cls_metrics *out, const double *v, bool is_log,
+                       const int32_t *labels, int64_t n, int64_t k, int64_t nbins) {
+    if (!out || !v || !labels)
+        return bnn__error(BNN_EINVAL, "%s: out, %s and labels must not be NULL", fn,
+                          is_log ? "logp" : "probs");
     if (nbins < 1 || nbins > BNN_MAX_BINS)
         return bnn__error(BNN_EINVAL, "%s: nbins = %lld is outside 1..%d", fn, (long long)nbins,
                           BNN_MAX_BINS);
@@ -83,12 +86,12 @@ int bnn_metrics_classification(struct bnn_cls_metrics *out, const double *probs,
         if (labels[i] < 0 || labels[i] >= k)
             return bnn__error(BNN_EINVAL, "%s: label %d of row %lld is outside 0..%lld", fn,
                               (int)labels[i], (long long)i, (long long)(k - 1));
-        const double *p = probs + i * k;
+        const double *p = v + i * k;
         for (int64_t j = 0; j < k; j++)
-            if (!(p[j] >= 0.0 && p[j] <= 1.0))
-                return bnn__error(BNN_EINVAL,
-                                  "%s: probability %g at row %lld, class %lld is not in [0, 1]",
-                                  fn, p[j], (long long)i, (long long)j);
+            if (is_log ? !(p[j] <= 0.0) : !(p[j] >= 0.0 && p[j] <= 1.0))
+                return bnn__error(BNN_EINVAL, "%s: %s %g at row %lld, class %lld is not in %s",
+                                  fn, is_log ? "log-probability" : "probability", p[j],
+                                  (long long)i, (long long)j, is_log ? "[-inf, 0]" : "[0, 1]");
     }
 
     memset(out, 0, sizeof *out);
@@ -99,23 +102,25 @@ int bnn_metrics_classification(struct bnn_cls_metrics *out, const double *probs,
     double bin_conf[BNN_MAX_BINS] = {0};
     double correct = 0.0, nll = 0.0, brier = 0.0, ent = 0.0;
     for (int64_t i = 0; i < n; i++) {
-        const double *p = probs + i * k;
+        const double *p = v + i * k;
         const int64_t y = labels[i];
-        const int64_t pred = bnn_argmax(p, k);
-        const double conf = p[pred];
+        const int64_t pred = bnn_argmax(p, k); /* exp is monotonic: the same class either way */
+        const double conf = is_log ? exp(p[pred]) : p[pred];
         const double hit = pred == y ? 1.0 : 0.0;
         correct += hit;
         /* No clamping of p_y: a zero probability on the true class is an infinite NLL, and
          * reporting it is more honest than a floor that depends on an arbitrary epsilon. */
-        nll -= log(p[y]);
+        nll -= is_log ? p[y] : log(p[y]);
         /* Brier (1950), multi-class form summed over classes, range 0..2. */
-        double b = 0.0;
+        double b = 0.0, h = 0.0;
         for (int64_t j = 0; j < k; j++) {
-            const double d = p[j] - (j == y ? 1.0 : 0.0);
+            const double pj = is_log ? exp(p[j]) : p[j];
+            const double d = pj - (j == y ? 1.0 : 0.0);
             b += d * d;
+            if (is_log && pj != 0.0) h -= pj * p[j];
         }
         brier += b;
-        ent += bnn_entropy(p, k);
+        ent += is_log ? h : bnn_entropy(p, k);
         const int64_t bin = bnn_reliability_bin(conf, nbins);
         out->bin_count[bin]++;
         bin_correct[bin] += hit;
@@ -145,6 +150,16 @@ int bnn_metrics_classification(struct bnn_cls_metrics *out, const double *probs,
     out->ece = ece;
     out->mce = mce;
     return 0;
+}
+
+int bnn_metrics_classification(struct bnn_cls_metrics *out, const double *probs,
+                               const int32_t *labels, int64_t n, int64_t k, int64_t nbins) {
+    return cls_metrics("bnn_metrics_classification", out, probs, false, labels, n, k, nbins);
+}
+
+int bnn_metrics_classification_log(struct bnn_cls_metrics *out, const double *logp,
+                                   const int32_t *labels, int64_t n, int64_t k, int64_t nbins) {
+    return cls_metrics("bnn_metrics_classification_log", out, logp, true, labels, n, k, nbins);
 }
 
 /* samples: S × n × k, mean: n × k, mi: n. The BALD / epistemic term of the predictive entropy

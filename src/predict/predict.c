@@ -13,7 +13,7 @@ int64_t bnn__predict_feat_floats = (64 << 20) / (int64_t)sizeof(float);
 struct bnn_predict_params bnn_predict_default_params(void) {
     struct bnn_predict_params p = {
         .samples = 0, .seed = 0, .batch_size = 256, .sigma = 1.0, .temperature = 1.0,
-        .link_samples = 0};
+        .link_samples = 0, .log_probs = false};
     return p;
 }
 
@@ -26,7 +26,7 @@ struct bnn_predict_params bnn_predict_default_params(void) {
  * f_var is only semi-definite), probabilities averaged in log space as in the weight-space
  * predictive, and the mutual information of the draws. */
 int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, int64_t b,
-                 int64_t k, int64_t S, bnn_rng *rng) {
+                 int64_t k, int64_t S, bnn_rng *rng, bool log_probs) {
     double *L = malloc((size_t)(k * k) * sizeof(double)), *f = malloc((size_t)k * sizeof(double));
     double *lse = malloc((size_t)k * sizeof(double));
     float *z = malloc((size_t)k * sizeof(float));
@@ -85,9 +85,9 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
         }
         double h = 0.0;
         for (int64_t j = 0; j < k; j++) {
-            double l = lse[j] - log((double)S);
-            probs[i * k + j] = exp(l);
-            h -= probs[i * k + j] > 0.0 ? probs[i * k + j] * l : 0.0;
+            const double l = bnn__log_mean(lse[j], S), pj = exp(l);
+            probs[i * k + j] = log_probs ? l : pj;
+            h -= pj > 0.0 ? pj * l : 0.0;
         }
         if (mi) {
             double v = h - ent / (double)S;
@@ -191,10 +191,10 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
             }
             if (p->link_samples > 0) {
                 if ((rc = bnn__mc_link(probs + lo * C, mi ? mi + lo : NULL, cm, cv, b, C,
-                                       p->link_samples, &link_rng)))
+                                       p->link_samples, &link_rng, p->log_probs)))
                     goto done;
             } else {
-                bnn_probit(probs + lo * C, cm, cv, b, C);
+                bnn__probit(probs + lo * C, cm, cv, b, C, p->log_probs);
                 if (mi)
                     for (int64_t i = 0; i < b; i++) mi[lo + i] = 0.0;
             }
@@ -213,7 +213,9 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
         }
     }
     for (int64_t i = 0; i < n * C; i++) {
-        double v = task == BNN_TASK_CLASSIFICATION ? probs[i] : var[i];
+        double v = task != BNN_TASK_CLASSIFICATION ? var[i]
+                   : p->log_probs                  ? exp(probs[i])
+                                                   : probs[i];
         if (!isfinite(v) || (task == BNN_TASK_REGRESSION && (!isfinite(mean[i]) || !(v > 0.0)))) {
             rc = bnn__error(BNN_EDIVERGED, "the GLM predictive is not finite (example %lld)",
                             (long long)(i / C));
@@ -361,13 +363,12 @@ static int predict_impl(bnn_model *m, const bnn_posterior *q, const float *x, in
         }
     }
     if (task == BNN_TASK_CLASSIFICATION) {
-        const double logS = log((double)S);
         for (int64_t i = 0; i < n; i++) {
             double h = 0.0;
             for (int64_t j = 0; j < C; j++) {
-                double l = probs[i * C + j] - logS;
-                probs[i * C + j] = exp(l);
-                h -= probs[i * C + j] > 0.0 ? probs[i * C + j] * l : 0.0;
+                const double l = bnn__log_mean(probs[i * C + j], S), pj = exp(l);
+                probs[i * C + j] = p->log_probs ? l : pj;
+                h -= pj > 0.0 ? pj * l : 0.0;
             }
             if (mi) {
                 double v = h - ent[i] / (double)S;
@@ -384,7 +385,10 @@ static int predict_impl(bnn_model *m, const bnn_posterior *q, const float *x, in
                 mix[i] = -(mx[i] + log(mix[i]) - log((double)S));
     }
     for (int64_t i = 0; i < n * C; i++) {
-        double v = task == BNN_TASK_CLASSIFICATION ? probs[i] : mean[i] + var[i];
+        /* exp: a log-probability of −inf (a probability 0) is a finite prediction */
+        double v = task != BNN_TASK_CLASSIFICATION ? mean[i] + var[i]
+                   : p->log_probs                  ? exp(probs[i])
+                                                   : probs[i];
         if (isfinite(v) && task == BNN_TASK_REGRESSION && !(var[i] > 0.0)) {
             rc = bnn__error(BNN_EDIVERGED, "the predictive variance of example %lld is 0: the "
                             "predicted noise exp(log variance) underflows (an input far from the "
@@ -445,8 +449,11 @@ int bnn_evaluate(bnn_model *m, const bnn_posterior *q, const bnn_dataset *ds,
     out->task = ds->task;
     out->n = n;
     if (ds->task == BNN_TASK_CLASSIFICATION) {
-        if ((rc = bnn_predict(m, q, ds->x, n, ds->task, p, a, mi, NULL, NULL))) goto done;
-        if ((rc = bnn_metrics_classification(&out->cls, a, ds->labels, n, k, nbins))) goto done;
+        struct bnn_predict_params pl = *p;
+        pl.log_probs = true; /* an exact NLL where a probability underflows */
+        if ((rc = bnn_predict(m, q, ds->x, n, ds->task, &pl, a, mi, NULL, NULL))) goto done;
+        if ((rc = bnn_metrics_classification_log(&out->cls, a, ds->labels, n, k, nbins)))
+            goto done;
         out->accuracy = out->cls.accuracy;
         out->nll = out->cls.nll;
         double s = 0.0;
