@@ -658,7 +658,8 @@ int bnn_method_parse(const char *name, bnn_method *out);
 
 /* The learning rate of step t (0-based) of `total` steps: linear warm-up from lr/warmup to lr over
  * the first `warmup` steps, then constant, or cosine decay to 0 at step `total`
- * (Loshchilov & Hutter, "SGDR", ICLR 2017, without restarts): lr · ½(1 + cos(π·(t−w)/(total−w))). */
+ * (Loshchilov & Hutter, "SGDR", ICLR 2017, without restarts): lr · ½(1 + cos(π·(t−w)/(total−w))),
+ * and 0 from t = total on. */
 float bnn_lr_at(bnn_lr_schedule sched, float lr, int64_t t, int64_t total, int64_t warmup);
 
 struct bnn_train_params {
@@ -678,7 +679,8 @@ struct bnn_train_params {
     struct bnn_ivon_params ivon; /* IVON's own settings (lr and δ come from above; ess 0 = n) */
     struct bnn_mfvi_params mfvi; /* mean-field VI settings */
     /* Called after every step and at the end of each epoch; may be NULL. Returning non-zero
-     * stops training with BNN_EINVAL. */
+     * stops training with BNN_EINVAL; a later bnn_trainer_run continues at the next step, with
+     * the same result as a run never stopped. */
     int (*progress)(void *ctx, int64_t epoch, int64_t step, int64_t steps_per_epoch,
                     double mean_loss, bool epoch_done);
     void *progress_ctx;
@@ -711,7 +713,8 @@ const struct bnn_train_params *bnn_trainer_params(const bnn_trainer *tr);
  * Gaussian (ivon: N(m, 1/(λ(h+δ))); mfvi: N(μ, softplus(ρ)²)). Caller frees. */
 int bnn_trainer_posterior(const bnn_trainer *tr, bnn_posterior **out);
 /* Saves the model and its posterior (a file for `bnn eval`); with state=true also the
- * optimizer's state, step counter and generator position, so the file can be resumed.
+ * optimizer's state, step counter and generator position, so the file can be resumed: only at an
+ * epoch boundary (BNN_EINVAL for a run stopped inside an epoch, or from a step's callback).
  * The training settings go into __metadata__ with the caller's extra pairs. */
 int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const char *const *keys,
                      const char *const *values, int64_t nkv);

@@ -439,6 +439,65 @@ static void test_save_inside_run(void) {
     bnn_dataset_free(ds);
 }
 
+/* The progress callback stops a run inside an epoch (step 13 of 10 per epoch, and at an epoch's
+ * last step, before its end is counted); the next bnn_trainer_run continues at the next step and
+ * ends on the same bits as a run never stopped, for every method, with dropout and a cosine
+ * schedule. A checkpoint (state) is refused there; a model file is not. Before, the stopped epoch
+ * was replayed from its first step with the step counter already advanced. */
+struct stop_ctx {
+    int64_t at, seen;
+};
+static int stop_at(void *ctx, int64_t epoch, int64_t step, int64_t steps, double loss,
+                   bool epoch_done) {
+    struct stop_ctx *c = ctx;
+    (void)epoch, (void)step, (void)steps, (void)loss;
+    if (epoch_done) return 0;
+    return ++c->seen == c->at;
+}
+
+static void test_stop_inside_epoch(void) {
+    bnn_dataset *ds;
+    REQUIRE(bnn_toy_moons(&ds, 300, 0.1, 1) == 0);
+    const char *spec = "mlp:2-16-16-2:tanh:dropout=0.1";
+    for (int me = 0; me <= BNN_METHOD_MFVI; me++) {
+        for (int w = 0; w < 2; w++) {
+            struct bnn_train_params p = bnn_train_default_params();
+            p.method = (bnn_method)me, p.epochs = 3, p.batch_size = 32, p.seed = 4;
+            p.lr = me == BNN_METHOD_IVON ? 0.1f : me == BNN_METHOD_SGD ? 0.05f : 1e-2f;
+            p.lr_schedule = BNN_LR_COSINE, p.warmup_epochs = 1;
+            bnn_model *a, *b;
+            bnn_trainer *ta, *tb;
+            REQUIRE(bnn_model_new(&a, spec) == 0 && bnn_model_new(&b, spec) == 0);
+            REQUIRE(bnn_trainer_new(&ta, a, ds, &p) == 0);
+            REQUIRE(bnn_trainer_run(ta, 3) == 0);
+            struct stop_ctx c = {w ? 20 : 13, 0}; /* 10 steps per epoch */
+            p.progress = stop_at, p.progress_ctx = &c;
+            REQUIRE(bnn_trainer_new(&tb, b, ds, &p) == 0);
+            CHECK_EQ_INT(bnn_trainer_run(tb, 3), BNN_EINVAL);
+            CHECK_EQ_INT(bnn_trainer_epoch(tb), 1);
+            char path[512];
+            snprintf(path, sizeof path, "%s/stopped.safetensors", BNN_TEST_TMP);
+            CHECK_EQ_INT(bnn_trainer_save(tb, path, true, NULL, NULL, 0), BNN_EINVAL);
+            CHECK(strstr(bnn_last_error(), w ? "step 10 of 10 in epoch 2" : "step 3 of 10 in "
+                                                                          "epoch 2"));
+            CHECK_EQ_INT(bnn_trainer_save(tb, path, false, NULL, NULL, 0), 0);
+            REQUIRE(bnn_trainer_run(tb, 3) == 0);
+            CHECK_EQ_INT(bnn_trainer_epoch(tb), 3);
+            const int64_t np = bnn_model_nparams(a);
+            const bool same = memcmp(bnn_model_params(a), bnn_model_params(b), (size_t)np * 4) == 0;
+            if (!same) fprintf(stderr, "stopped %s at %lld: weights differ\n",
+                               bnn_method_name(p.method), (long long)c.at);
+            CHECK(same);
+            bnn_trainer_free(ta), bnn_model_free(a), bnn_trainer_free(tb), bnn_model_free(b);
+        }
+    }
+    bnn_dataset_free(ds);
+    /* The cosine schedule is 0 from its last step on (it is periodic: it rose again past it). */
+    CHECK(bnn_lr_at(BNN_LR_COSINE, 1.0f, 12, 12, 0) == 0.0f);
+    CHECK(bnn_lr_at(BNN_LR_COSINE, 1.0f, 13, 12, 2) == 0.0f);
+    CHECK(bnn_lr_at(BNN_LR_COSINE, 1.0f, 11, 12, 0) > 0.0f);
+}
+
 /* IVON learns the moons and its posterior averages to a lower NLL than the point at its mean
  * would suggest is overconfident; a diverging IVON run names the step. */
 static void test_ivon(void) {
@@ -514,6 +573,7 @@ int main(void) {
     test_ivon_reference();
     test_resume();
     test_save_inside_run();
+    test_stop_inside_epoch();
     test_ivon();
     test_reproducible();
     test_learns();

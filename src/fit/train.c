@@ -19,6 +19,13 @@ struct bnn_trainer {
     struct bnn_train_params p;
     int64_t n, np, k, bs, steps; /* examples, parameters, outputs, batch, steps per epoch */
     int64_t epoch, t;            /* completed epochs and optimizer steps */
+    /* The steps of the current epoch already taken (0 at an epoch boundary, up to steps while
+     * its end is pending), its dropout generator and its loss sum: a run the progress callback
+     * stopped inside an epoch continues with the next bnn_trainer_run at the next step, exactly
+     * as an uninterrupted run would. Checkpoints are taken at epoch boundaries only. */
+    int64_t in_epoch;
+    bnn_rng in_drop;
+    double in_sum;
     bnn_rng noise;               /* IVON / MFVI weight noise */
     bnn_lik lik;                 /* the model's likelihood, with the noise σ of training */
     /* State vectors, all of np floats, in the model's layout. */
@@ -85,6 +92,7 @@ struct bnn_train_params bnn_train_default_params(void) {
 float bnn_lr_at(bnn_lr_schedule sched, float lr, int64_t t, int64_t total, int64_t warmup) {
     if (warmup > 0 && t < warmup) return lr * (float)(t + 1) / (float)warmup;
     if (sched == BNN_LR_CONSTANT || total <= warmup) return lr;
+    if (t >= total) return 0.0f; /* the cosine is periodic: past the end it would rise again */
     double frac = (double)(t - warmup) / (double)(total - warmup);
     return (float)((double)lr * 0.5 * (1.0 + cos(3.14159265358979323846 * frac)));
 }
@@ -439,7 +447,9 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
         if ((rc = bnn_permutation(tr->perm, n, p->seed, (uint64_t)epoch))) return rc;
         bnn_rng drop = bnn_rng_make(p->seed, BNN_STREAM_DROPOUT + (uint64_t)epoch);
         double sum = 0.0;
-        for (int64_t s = 0; s < steps; s++) {
+        const int64_t first = tr->in_epoch;
+        if (first > 0) drop = tr->in_drop, sum = tr->in_sum;
+        for (int64_t s = first; s < steps; s++) {
             const int64_t lo = s * bs, b = (lo + bs <= n) ? bs : n - lo;
             bnn_dataset_gather(tr->ds, tr->perm + lo, b, tr->xb, tr->yl, tr->yt);
             const float lr = bnn_lr_at(p->lr_schedule, p->lr, tr->t, steps * p->epochs,
@@ -466,12 +476,14 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
             if (isnan(tr->loss_ref)) tr->loss_ref = loss;
             tr->t++;
             sum += loss;
+            tr->in_epoch = s + 1, tr->in_drop = drop, tr->in_sum = sum;
             if (p->progress &&
                 p->progress(p->progress_ctx, epoch, s + 1, steps, sum / (double)(s + 1), false))
                 return bnn__error(BNN_EINVAL, "training stopped by the caller");
         }
         /* Counted before the callback, so a checkpoint saved from it holds the finished epoch. */
         tr->epoch++;
+        tr->in_epoch = 0;
         double last = sum / (double)steps;
         if (tr->epoch == p->epochs && steps * p->epochs == 1) {
             /* One step in all: its loss was taken before its update, so the update is judged
@@ -577,6 +589,11 @@ int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const 
     if (!tr || !path || nkv < 0 || (nkv > 0 && (!keys || !values)))
         return bnn__error(BNN_EINVAL, "bnn_trainer_save: tr, path, and nkv >= 0 keys and values "
                           "are required");
+    if (state && tr->in_epoch > 0)
+        return bnn__error(BNN_EINVAL, "bnn_trainer_save: a checkpoint (state) is taken at an "
+                          "epoch boundary, and this run is at step %lld of %lld in epoch %lld; "
+                          "save it without state, or run to the epoch's end first",
+                          (long long)tr->in_epoch, (long long)tr->steps, (long long)tr->epoch + 1);
     bnn_st_writer *w;
     bnn_posterior *q = NULL;
     int rc = bnn_st_writer_new(&w);
