@@ -9,8 +9,11 @@
  *    bnn_<x>_default_params().
  *  - Element counts and shapes are int64_t; byte sizes are size_t. Matrices are row-major.
  *  - The library never prints and never exits on bad input: a file, a spec, data, settings or
- *    a NULL handle get an error code. The per-step kernels of the layer and loss API
- *    (bnn_model_forward / backward, bnn_lik_loss, bnn_dataset_gather, bnn_rng_below) assert
+ *    a NULL handle get an error code from every function that returns one (int). Getters that
+ *    return a value (bnn_model_nparams, bnn_posterior_mean, ...) need a valid handle, as
+ *    strlen needs a string; the bnn_dataset_* getters alone also accept NULL. The per-step kernels of the layer and loss API
+ *    (bnn_model_forward / backward, bnn_lik_loss, bnn_dataset_gather, bnn_rng_*,
+ *    bnn_blr_grad_hess) assert
  *    their call-order and size preconditions instead (each says which): a violation there is a
  *    bug in the calling program, stopped at once with the condition named (BNN_ASSERT).
  *  - Threads: independent objects may be used from different threads at once (a model, trainer
@@ -124,7 +127,8 @@ typedef struct bnn_rng {
 bnn_rng bnn_rng_make(uint64_t seed, uint64_t stream);
 /* The 128-bit block number `counter` of (seed, stream). */
 void bnn_philox(uint32_t out[4], uint64_t seed, uint64_t stream, uint64_t counter);
-/* out[i] ~ U(0, 1) (never exactly 0 or 1), n values; advances the counter by ceil(n/4). */
+/* out[i] ~ U(0, 1) (never exactly 0 or 1), n values; advances the counter by ceil(n/4).
+ * Precondition (asserted), here and in bnn_rng_normal: n >= 0. */
 void bnn_rng_uniform(bnn_rng *rng, float *out, int64_t n);
 /* out[i] ~ N(0, 1) by Box–Muller, n values, four per 128-bit block; advances the counter by
  * ceil(n/4). The transform uses bnn's own vectorisable log/sin/cos (each value within 1e-6 of
@@ -368,8 +372,8 @@ int64_t bnn_lik_pred_dim(bnn_lik_kind kind, int64_t outputs);
  *   bernoulli        softplus(f) − y f, as max(f, 0) + log1p(e^{−|f|}) − y f; ∂/∂f = sigmoid(f) − y.
  *   hetero-gaussian  ½ log 2π + ½ η + ½ (y − μ)² e^{−η}; ∂/∂μ = (μ − y) e^{−η},
  *                    ∂/∂η = ½ − ½ (y − μ)² e^{−η}.
- * A label outside the classes, or a NULL lik, f or labels (targets for regression), gives
- * NaN with bnn_last_error() naming it (dout is then partly written). b, k and the output width
+ * A label outside the classes, an unknown lik->kind, or a NULL lik, f or labels (targets for
+ * regression), gives NaN with bnn_last_error() naming it (dout is then partly written). b, k and the output width
  * the likelihood needs are preconditions (asserted). */
 double bnn_lik_loss(const bnn_lik *lik, float *dout, const float *f, const int32_t *labels,
                     const float *targets, int64_t b, int64_t k);
@@ -471,7 +475,8 @@ struct bnn_blr_result {
 int bnn_blr_fit(double *mean, double *precision, double *covariance, struct bnn_blr_result *res,
                 const double *X, const double *y, int64_t n, int64_t d, double alpha,
                 double noise_var);
-/* The gradient and Hessian of the negative log-likelihood ½‖y − Xm‖²/σ² at m, for bnn_von_step. */
+/* The gradient and Hessian of the negative log-likelihood ½‖y − Xm‖²/σ² at m, for bnn_von_step.
+ * Preconditions (asserted): d >= 1, n >= 0. */
 void bnn_blr_grad_hess(double *g, double *H, const double *X, const double *y, const double *m,
                        int64_t n, int64_t d, double noise_var);
 
@@ -948,8 +953,11 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
  * Laplace posterior with samples = 0 (p->samples is ignored), for callers that hold the
  * bnn_laplace itself (e.g. while choosing its prior). The model's likelihood decides the link:
  * probit or Monte Carlo over the logits (categorical; Bernoulli on the logits (0, f)),
- * N(f_mu, f_var + σ²) (Gaussian), or the closed-form mean f̄_μ and variance
- * Σ_μμ + exp(f̄_η + ½ Σ_ηη) (heteroscedastic Gaussian). Shapes as bnn_predict. */
+ * N(f_mu, f_var + σ²) (Gaussian, with σ = p->sigma, as for every posterior in bnn_predict: pass
+ * bnn_laplace_sigma(la) for the noise the posterior was fitted or optimised with, which f_var
+ * already uses; `bnn eval` passes the file's bnn.sigma unless --noise is given), or the
+ * closed-form mean f̄_μ and variance Σ_μμ + exp(f̄_η + ½ Σ_ηη) (heteroscedastic Gaussian). Shapes
+ * as bnn_predict. */
 int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n,
                         bnn_task task, const struct bnn_predict_params *p, double *probs,
                         double *mi, double *mean, double *var);

@@ -237,11 +237,18 @@ static void test_optimizer_args(void) {
     struct bnn_adamw_params ap = bnn_adamw_default_params();
     CHECK_EQ_INT(bnn_adamw_step(m, g, v, gb, 2, 0, &ap), BNN_EINVAL);
     CHECK_EQ_INT(bnn_sgd_step(m, g, gb, 2, 1, NULL), BNN_EINVAL);
+    struct bnn_sgd_params sp = bnn_sgd_default_params();
+    CHECK_EQ_INT(bnn_sgd_step(m, g, gb, 2, 0, &sp), BNN_EINVAL); /* t counts from 1 */
+    CHECK(has_error("t >= 1"));
     /* bnn_lik_loss and bnn_mfvi_loss without the labels a classifier needs: NaN, not a crash. */
     const bnn_lik lik = {BNN_LIK_CATEGORICAL, 1.0};
     const float f[2] = {0.1f, 0.2f};
     CHECK(isnan(bnn_lik_loss(&lik, NULL, f, NULL, NULL, 1, 2)));
     CHECK(has_error("labels are required"));
+    const bnn_lik odd = {(bnn_lik_kind)7, 1.0}; /* an unknown kind: NaN too (it aborted) */
+    const int32_t y0[1] = {0};
+    CHECK(isnan(bnn_lik_loss(&odd, NULL, f, y0, NULL, 1, 2)));
+    CHECK(has_error("unknown likelihood kind 7"));
 }
 
 /* NULL handles and outputs (found by an audit of bnn.h's "a NULL handle gets an error code"
@@ -262,6 +269,23 @@ static void test_null_handles(void) {
     CHECK_EQ_INT(bnn_laplace_save(la, NULL, BNN_TASK_CLASSIFICATION, path, NULL, NULL, 0),
                  BNN_EINVAL);
     CHECK(has_error("bnn_laplace_save") && access(path, F_OK) != 0);
+    /* Extra pairs checked as bnn_model_save checks them (NULL keys were dereferenced); a task
+     * other than the posterior's, and a model the subset does not fit, refused before writing
+     * (a file that bnn_posterior_load then refused was written). */
+    CHECK_EQ_INT(bnn_laplace_save(la, m, BNN_TASK_CLASSIFICATION, path, NULL, NULL, 3), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_laplace_save(la, m, BNN_TASK_CLASSIFICATION, path, NULL, NULL, -1),
+                 BNN_EINVAL);
+    CHECK_EQ_INT(bnn_laplace_save(la, m, BNN_TASK_REGRESSION, path, NULL, NULL, 0), BNN_EINVAL);
+    CHECK(has_error("fitted for classification"));
+    bnn_model *small;
+    REQUIRE(bnn_model_new(&small, "mlp:2-2") == 0);
+    CHECK_EQ_INT(bnn_laplace_save(la, small, BNN_TASK_CLASSIFICATION, path, NULL, NULL, 0),
+                 BNN_ESHAPE);
+    CHECK(has_error("does not fit a model of 6 parameters") && access(path, F_OK) != 0);
+    bnn_model_free(small);
+    double *dense = NULL;
+    CHECK_EQ_INT(bnn_laplace_precision_dense(la, dense), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_laplace_precision_diag(la, dense), BNN_EINVAL);
     REQUIRE(bnn_laplace_save(la, m, BNN_TASK_CLASSIFICATION, path, NULL, NULL, 0) == 0);
     bnn_st *st;
     REQUIRE(bnn_st_read(&st, path) == 0);

@@ -918,6 +918,7 @@ int bnn_laplace_optimize_layers(bnn_laplace *la, int64_t steps) {
 int bnn_laplace_precision_dense(const bnn_laplace *la, double *out) {
     int rc = check_prior(la, "bnn_laplace_precision_dense");
     if (rc) return rc;
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_laplace_precision_dense: out is required");
     const int64_t P = la->P;
     const double hf = 1.0 / (la->sigma * la->sigma);
     memset(out, 0, (size_t)(P * P) * sizeof(double));
@@ -977,6 +978,7 @@ int bnn_laplace_precision_dense(const bnn_laplace *la, double *out) {
 int bnn_laplace_precision_diag(const bnn_laplace *la, double *out) {
     int rc = check_prior(la, "bnn_laplace_precision_diag");
     if (rc) return rc;
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_laplace_precision_diag: out is required");
     const int64_t P = la->P;
     const double hf = 1.0 / (la->sigma * la->sigma);
     switch (la->structure) {
@@ -1370,6 +1372,16 @@ static int glm_subset(const bnn_laplace *la, const bnn_model *m, glm_layer *sub,
 }
 
 int bnn__laplace_check_model(const bnn_laplace *la, const bnn_model *m, const char *fn) {
+    const int64_t n = bnn_model_nparams(m);
+    int64_t last_off = 0, last_len = 0; /* segments are ascending: the last one ends the subset */
+    bnn_curv_segment(la->c, bnn_curv_nsegments(la->c) - 1, &last_off, &last_len);
+    if (bnn_curv_offset(la->c) < 0 || last_off < 0 || last_len < 0 || last_off > n ||
+        last_len > n - last_off)
+        return bnn__error(BNN_ESHAPE,
+                          "%s: the subset (from %lld; last segment at %lld, %lld long) does not "
+                          "fit a model of %lld parameters",
+                          fn, (long long)bnn_curv_offset(la->c), (long long)last_off,
+                          (long long)last_len, (long long)n);
     glm_layer *sub = bnn__alloc(bnn__bytes(bnn_model_nlayers(m), sizeof(glm_layer)));
     if (!sub) return bnn__error(BNN_ENOMEM, "%s: out of memory", fn);
     int64_t nsub = 0;

@@ -30,9 +30,9 @@ struct bnn_sgd_params bnn_sgd_default_params(void) {
  * momentum buffer starts as the first gradient, dampening applies from the second step. */
 int bnn_sgd_step(float *w, float *buf, const float *g, int64_t n, int64_t t,
                  const struct bnn_sgd_params *p) {
-    if (!w || !g || !p || (p->momentum != 0.0f && !buf) || n < 0)
+    if (!w || !g || !p || (p->momentum != 0.0f && !buf) || n < 0 || t < 1)
         return bnn__error(BNN_EINVAL, "bnn_sgd_step: w, g, p (and buf with momentum) are "
-                          "required, n >= 0");
+                          "required, n >= 0 and the step t >= 1 (got %lld)", (long long)t);
     const float lr = p->lr, mom = p->momentum, wd = p->weight_decay, damp = 1.0f - p->dampening;
     const bool first = t <= 1, nesterov = p->nesterov;
     int bad = 0;

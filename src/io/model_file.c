@@ -79,12 +79,20 @@ static const char *hess_name(bnn_hessian h) {
 
 int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, const char *path,
                      const char *const *keys, const char *const *values, int64_t nkv) {
-    if (!la || !m || !path)
-        return bnn__error(BNN_EINVAL, "bnn_laplace_save: the posterior, the model and the path "
-                                      "are required");
+    if (!la || !m || !path || nkv < 0 || (nkv > 0 && (!keys || !values)))
+        return bnn__error(BNN_EINVAL, "bnn_laplace_save: the posterior, the model, the path and "
+                                      "nkv >= 0 keys and values are required");
+    if (task != bnn__laplace_task(la))
+        return bnn__error(BNN_EINVAL, "bnn_laplace_save: the posterior was fitted for %s, not "
+                          "task %d", bnn__laplace_task(la) == BNN_TASK_REGRESSION ? "regression"
+                                                                              : "classification",
+                          (int)task);
+    /* What loading it will check: a file that bnn_posterior_load would refuse is not written. */
+    int rc = bnn__laplace_check_model(la, m, "bnn_laplace_save");
+    if (rc) return rc;
     const bnn_curv *c = bnn_laplace_curv(la);
     bnn_st_writer *w;
-    int rc = bnn_st_writer_new(&w);
+    rc = bnn_st_writer_new(&w);
     if (rc) return rc;
     rc = bnn__model_write(m, w, task, bnn_model_cparams(m));
     char v[8][40];

@@ -168,6 +168,10 @@ static double hetero(float *dout, const float *f, const float *targets, int64_t 
 double bnn_lik_loss(const bnn_lik *lik, float *dout, const float *f, const int32_t *labels,
                     const float *targets, int64_t b, int64_t k) {
     BNN_ASSERT(b >= 1 && k >= 1);
+    if (lik && (lik->kind < BNN_LIK_CATEGORICAL || lik->kind > BNN_LIK_HETERO_GAUSSIAN)) {
+        bnn__error(BNN_EINVAL, "bnn_lik_loss: unknown likelihood kind %d", (int)lik->kind);
+        return NAN;
+    }
     const bool cls = lik && bnn_lik_task(lik->kind) == BNN_TASK_CLASSIFICATION;
     if (!lik || !f || (cls ? !labels : !targets)) { /* dout may be NULL: the loss alone */
         bnn__error(BNN_EINVAL, "bnn_lik_loss: the likelihood, f and the %s are required",

@@ -123,21 +123,7 @@ int bnn__posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_lap
         return bnn__error(BNN_EINVAL, "bnn_posterior_from_laplace: out, m and la are required");
     }
     *out = NULL;
-    const bnn_curv *c = bnn_laplace_curv(la);
     const int64_t n = bnn_model_nparams(m);
-    int64_t last_off = 0, last_len = 0; /* segments are ascending: the last one ends the subset */
-    bnn_curv_segment(c, bnn_curv_nsegments(c) - 1, &last_off, &last_len);
-    if (bnn_curv_offset(c) < 0 || last_off < 0 || last_len < 0 || last_off > n ||
-        last_len > n - last_off) {
-        /* The message first: freeing la frees c. */
-        const int rc = bnn__error(BNN_ESHAPE,
-                                  "%s: the subset (from %lld; last segment at %lld, %lld "
-                                  "long) does not fit a model of %lld parameters",
-                                  what, (long long)bnn_curv_offset(c), (long long)last_off,
-                                  (long long)last_len, (long long)n);
-        bnn_laplace_free(la);
-        return rc;
-    }
     /* The subset must be whole Linear layers of m, else samples would perturb parts of layers. */
     int rc = bnn__laplace_check_model(la, m, what);
     if (rc) {
