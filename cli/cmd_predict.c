@@ -211,6 +211,9 @@ int cmd_predict(int argc, char **argv) {
     }
     ok = (fclose(f) == 0) && ok;
     f = NULL;
+    /* glibc's fclose can lose the buffer (text NULL, textlen 0) when its final realloc fails and
+     * still return 0: there is always a header line, so empty text is that failure. */
+    if (!text || textlen == 0) ok = false;
     if (!ok) {
         rc = cli_error(cmd, "out of memory while formatting the predictions");
         goto done;

@@ -45,8 +45,13 @@ int main(int argc, char **argv) {
      * log viewer closed) would otherwise end a training run with nothing saved. Progress lost on
      * stderr is then only lost; a report lost on stdout fails the command below (exit 1). */
     signal(SIGPIPE, SIG_IGN);
-    const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-    for (int i = 0; i < 3; i++) {
+    /* A file-size limit (ulimit -f) reached is a failed write (EFBIG), whose error path removes
+     * the temporary file, instead of a kill that left it. */
+    signal(SIGXFSZ, SIG_IGN);
+    /* Every signal whose default ends the process: timeout -s USR1, an alarm, a profiler's. */
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM,
+                        SIGPROF};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
         struct sigaction sa = {.sa_handler = on_signal};
         sigemptyset(&sa.sa_mask);
         sigaction(sigs[i], &sa, NULL);

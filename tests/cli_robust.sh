@@ -497,7 +497,7 @@ python3 - "$BNN" "$T" <<'PY' && ok || bad "a signal during a write left files be
 import glob, os, signal, subprocess, sys, time
 bnn, t = sys.argv[1], sys.argv[2]
 bad = []
-for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGALRM):
     out = os.path.join(t, "sig_out.safetensors")
     p = subprocess.Popen([bnn, "laplace", "-m", os.path.join(t, "sine.safetensors"), "--subset", "all",
                           "--hessian", "full", "--prior", "1", "-o", out],
@@ -515,6 +515,18 @@ for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         os.remove(f)
 sys.exit(1 if bad else 0)
 PY
+# A file-size limit reached during a write (ulimit -f, in KiB) is a failed write: a message, exit
+# 1, the old file intact and no temporary file (SIGXFSZ killed bnn and left PATH.tmp.PID).
+echo OLD >"$T/fsz.csv"
+bash -c "ulimit -f 8; exec '$BNN' predict -m '$T/map.safetensors' --data noise:2:2000 -o '$T/fsz.csv'" >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] && grep -q "File too large" "$T/err" && [ "$(cat "$T/fsz.csv")" = OLD ] &&
+  [ -z "$(ls "$T"/fsz.csv.* 2>/dev/null)" ] && ok || bad "a file-size limit: $(cat "$T/err"), $(ls "$T"/fsz.csv*)"
+# An output that leads to a closed standard output (a link to /proc/self/fd/1, as /dev/stdout
+# is) is refused; the link was replaced by a regular file (as root: the system's /dev/stdout).
+ln -s /proc/self/fd/1 "$T/mystdout"
+"$BNN" predict -m "$T/map.safetensors" --data moons -o "$T/mystdout" >&- 2>"$T/err"
+[ $? -eq 1 ] && grep -q "mystdout leads to /proc/self/fd/1, a file descriptor that is not open" "$T/err" &&
+  [ -L "$T/mystdout" ] && ok || bad "an output to a closed stdout: $(cat "$T/err"); $(ls -l "$T/mystdout")"
 # eval --plot with a --json that cannot be written leaves the old plot, and creates no new one.
 echo OLD >"$T/keep.svg"
 expect_fail "eval --plot, --json to a full device" "/dev/full: cannot write" "$BNN" eval -m "$T/map.safetensors" --plot "$T/keep.svg" --json /dev/full

@@ -92,6 +92,19 @@ static int out_plan(const char *path, out_kind *kind, const char **target, char 
         if (same_file(&sb, STDERR_FILENO)) return *kind = OUT_STDERR, 0;
         if (!S_ISREG(sb.st_mode)) return *kind = OUT_IN_PLACE, 0;
     }
+    /* A link into /proc/self/fd (/dev/stdout, /dev/stderr, /dev/fd/N) that leads nowhere is a
+     * closed stream, not a link to replace: as root, the rename put a file in place of the
+     * system's /dev/stdout. */
+    if (!exists && lstat(path, &lb) == 0 && S_ISLNK(lb.st_mode)) {
+        char to[256];
+        const ssize_t len = readlink(path, to, sizeof to - 1);
+        if (len > 0) {
+            to[len] = '\0';
+            if (!strncmp(to, "/proc/", 6) || !strncmp(to, "/dev/fd/", 8))
+                return bnn__error(BNN_EIO, "%s leads to %s, a file descriptor that is not open "
+                                  "(standard output or error closed?)", path, to);
+        }
+    }
     /* A link to an existing file: replace the file it names, not the link. */
     if (exists && lstat(path, &lb) == 0 && S_ISLNK(lb.st_mode) &&
         (*resolved = realpath(path, NULL)))
