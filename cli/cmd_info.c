@@ -53,8 +53,14 @@ int cmd_info(int argc, char **argv) {
     bnn_model *m = NULL;
     bnn_task task = BNN_TASK_CLASSIFICATION;
     char why[512] = "";
-    if (spec && bnn_model_from_st(&m, st, pos[0], &task))
+    /* Out of memory says nothing about the file: a failure, not a description (exit 1). */
+    if (spec && (rc = bnn_model_from_st(&m, st, pos[0], &task))) {
+        if (rc == BNN_ENOMEM) {
+            bnn_st_free(st);
+            return cli_fail(cmd, rc, NULL);
+        }
         snprintf(why, sizeof why, "%s", bnn_last_error());
+    }
     if (m) {
         printf("model     %s, %lld parameters\n", bnn_model_spec(m),
                (long long)bnn_model_nparams(m));
@@ -89,7 +95,12 @@ int cmd_info(int argc, char **argv) {
     /* The posterior, when the file holds one. */
     if (m && bnn_st_meta(st, "bnn.posterior")) {
         bnn_posterior *q;
-        if (bnn_posterior_load(&q, m, st) == 0) {
+        if ((rc = bnn_posterior_load(&q, m, st)) == BNN_ENOMEM) {
+            bnn_model_free(m);
+            bnn_st_free(st);
+            return cli_fail(cmd, rc, NULL);
+        }
+        if (rc == 0) {
             if (bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE) {
                 const bnn_laplace *la = bnn_posterior_laplace(q);
                 const char *pn = cli_posterior_name(st);

@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <math.h>
@@ -340,6 +341,21 @@ static int64_t json_bad_string_byte(const char *s, size_t n) {
 }
 
 /* Validates the image in st->buf and fills in the tensors and metadata. */
+
+/* cJSON's allocator (process-wide, set once): malloc, noting a failure for the calling thread. A
+ * program that sets its own hooks later only loses the "out of memory" message (the header is
+ * then called malformed). */
+static _Thread_local bool json_oom;
+static void *json_malloc(size_t n) {
+    void *p = malloc(n);
+    if (!p) json_oom = true;
+    return p;
+}
+static pthread_once_t json_hooks_once = PTHREAD_ONCE_INIT;
+static void json_hooks(void) {
+    cJSON_Hooks h = {json_malloc, free};
+    cJSON_InitHooks(&h);
+}
 static int parse_image(bnn_st *st, const char *file) {
     const unsigned char *b = st->buf;
     size_t len = st->len;
@@ -372,7 +388,11 @@ static int parse_image(bnn_st *st, const char *file) {
                           "\\u0000 (at byte %lld)", file, (long long)(8 + bad));
 
     /* cJSON gets a NUL-terminated copy so that no parser path can read past the header, and an
-     * embedded NUL simply ends the text (and then fails the trailing-bytes check below). */
+     * embedded NUL simply ends the text (and then fails the trailing-bytes check below). Its
+     * allocations go through json_malloc, so that a parse that ran out of memory is told apart
+     * from a malformed header. */
+    pthread_once(&json_hooks_once, json_hooks);
+    json_oom = false;
     char *text = malloc((size_t)hlen + 1);
     if (!text) return bnn__error(BNN_ENOMEM, "%s: cannot allocate the header", file);
     memcpy(text, hdr, (size_t)hlen);
@@ -382,6 +402,8 @@ static int parse_image(bnn_st *st, const char *file) {
     if (!root) {
         size_t at = end && end >= text ? (size_t)(end - text) : 0;
         free(text);
+        if (json_oom)
+            return bnn__error(BNN_ENOMEM, "%s: out of memory while reading the header", file);
         return bnn__error(BNN_EFORMAT, "%s: header is not valid JSON (error near byte %zu)", file,
                           8 + at);
     }

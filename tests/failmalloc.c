@@ -1,0 +1,41 @@
+/* LD_PRELOAD shim for the allocation-failure tests (cli_robust): with BNN_FAIL_AT=N the N-th call
+ * of malloc, calloc, realloc or posix_memalign (counted together, from the start of the process)
+ * fails with ENOMEM; every other call goes to glibc. Not built into bnn; only the sanitizer-free
+ * test run uses it (AddressSanitizer has its own allocator). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+
+static atomic_long calls;
+static long fail_at = -2; /* -2: not read yet; -1: never */
+
+static int fail_now(void) {
+    if (fail_at == -2) {
+        const char *s = getenv("BNN_FAIL_AT");
+        fail_at = s ? atol(s) : -1;
+    }
+    const long n = atomic_fetch_add(&calls, 1) + 1;
+    if (fail_at > 0 && n == fail_at) {
+        errno = ENOMEM;
+        return 1;
+    }
+    return 0;
+}
+
+void *malloc(size_t n) { return fail_now() ? NULL : __libc_malloc(n); }
+void *calloc(size_t a, size_t b) { return fail_now() ? NULL : __libc_calloc(a, b); }
+void *realloc(void *p, size_t n) { return fail_now() ? NULL : __libc_realloc(p, n); }
+int posix_memalign(void **out, size_t align, size_t n) {
+    if (fail_now()) return ENOMEM;
+    void *p = __libc_memalign(align, n);
+    if (!p) return ENOMEM;
+    *out = p;
+    return 0;
+}
