@@ -343,7 +343,12 @@ int cmd_eval(int argc, char **argv) {
         ok = ok && cJSON_AddStringToObject(js, "split", split);
         ok = ok && cJSON_AddStringToObject(js, "task", df.task);
         ok = ok && cJSON_AddStringToObject(js, "likelihood", bnn_lik_name(lik));
-        ok = ok && cJSON_AddStringToObject(js, "posterior", lap ? "laplace" : diag ? "diag" : "point");
+        /* bnn von's posterior keeps the Laplace layout; the report names it as the text does. */
+        const char *pn = cli_posterior_name(st);
+        ok = ok && cJSON_AddStringToObject(js, "posterior",
+                                           lap ? (pn && !strcmp(pn, "VON") ? "von" : "laplace")
+                                           : diag ? "diag"
+                                                  : "point");
         ok = ok && cJSON_AddNumberToObject(js, "samples", (double)(sampled ? samples : 0));
         if (lap)
             ok = ok && cJSON_AddNumberToObject(

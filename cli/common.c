@@ -293,6 +293,16 @@ int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int6
 int cli_load_ood(const char *cmd, const char *spec, int64_t seed, int64_t target_col,
                  const bnn_model *m, bnn_dataset **out) {
     cli_data_flags of = {.data = spec, .target_col = -1, .seed = seed};
+    /* A generated set that also serves as training data (moons, sine-gap, sine-hetero) comes
+     * from a seed derived from --seed (splitmix64's finaliser of seed + 1): its test split at
+     * --seed itself is a model's own test data when both seeds are the default 0, which made
+     * `--ood moons` the test set again (AUROC exactly 0.5). */
+    if (!strncmp(spec, "moons", 5) || !strncmp(spec, "sine-", 5)) {
+        uint64_t z = (uint64_t)seed + 0x9E3779B97F4A7C15ull;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        of.seed = (int64_t)((z ^ (z >> 31)) >> 1);
+    }
     const bool csv = !strncmp(spec, "csv:", 4);
     if (csv) of.target_col = BNN_CSV_NO_TARGET;
     /* NumPy targets, if given, are read as regression targets (any finite number will do): only

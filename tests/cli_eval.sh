@@ -101,6 +101,14 @@ PY
 # probability was 1 + 2e-15, which the metrics refused (for 197 samples here).
 run "scaled ivon, 3000" /usr/bin/python3 "$HERE/st_scale.py" "$T/ivon.safetensors" "$T/hugeivon.safetensors" 3000 4.weight 4.bias
 run "eval saturated, 197 samples" "$BNN" eval -m "$T/hugeivon.safetensors" --data "csv:$T/far.csv" --samples 197
+# --ood moons on a moons model, both seeds 0 (the defaults): a fresh sample of the same
+# distribution, not the test split again (which gave AUROC exactly 0.5 and equal entropies).
+run "eval --ood moons" "$BNN" eval -m "$T/map.safetensors" --ood moons --json "$T/oodm.json"
+/usr/bin/python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1])); o = d['ood'][0]
+sys.exit(not (o['auroc']['entropy'] != 0.5 and abs(o['mean_entropy'] - d['mean_entropy']) > 1e-9))" "$T/oodm.json" \
+  && ok || bad "--ood moons is the test split again: $(tr -d '\n\t' <"$T/oodm.json" | head -c 300)"
 auroc=$(/usr/bin/python3 -c "import json, sys; print('%.4f' % json.load(open(sys.argv[1]))['ood'][0]['auroc']['entropy'])" "$T/mapood.json")
 run "compare map ood" "$BNN" compare -m "$T/map.safetensors" --ood noise:2:500
 grep -q "^OOD AUROC, noise:2:500  *$auroc$" "$T/out" && ok || bad "compare's OOD AUROC is eval's $auroc: $(grep AUROC "$T/out")"
