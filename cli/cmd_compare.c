@@ -102,7 +102,8 @@ int cmd_compare(int argc, char **argv) {
             data = df.data = data_buf;
             if ((rc = cli_load_data(cmd, &df, "test", BNN_TASK_CLASSIFICATION, true, &ds))) goto next;
             if (bnn_dataset_task(ds) != BNN_TASK_CLASSIFICATION) {
-                rc = cli_error(cmd, "%s is regression data; compare is for classifiers", data);
+                rc = cli_usage_error(cmd, "%s is regression data; compare is for classifiers",
+                                     data);
                 goto next;
             }
             for (int o = 0; o < ood.n; o++) {

@@ -348,6 +348,12 @@ int cmd_train(int argc, char **argv) {
         if ((rc = cli_check_csv_flags(cmd, opts, nopts, df.data, false)) ||
             (rc = cli_load_data(cmd, &df, "train", want, m != NULL || lik_name, &ds)))
             goto done;
+        /* Data without labels does not fit a training run: a usage error, as for eval. */
+        if (bnn_dataset_task(ds) == BNN_TASK_CLASSIFICATION && !bnn_dataset_labelled(ds)) {
+            rc = cli_usage_error(cmd, "%s has no labels: it can be predicted on or passed as "
+                                 "--ood data, not trained on", df.data);
+            goto done;
+        }
         if ((rc = apply_holdout(cmd, &ds, holdout))) goto done;
         const bnn_task task = bnn_dataset_task(ds);
         if (!strncmp(df.data, "csv:", 4) && strchr(df.data + 4, ',')) {

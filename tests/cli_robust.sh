@@ -29,9 +29,11 @@ expect_fail "plot: 1-D data for a 2-D model" "1 feature but model" "$BNN" plot -
 expect_usage "plot: 2-D data for a 1-D model" "features" "$BNN" plot -m "$T/sine.safetensors" --data moons -o "$T/never.svg"
 
 # --- data without labels: predicted on and used as OOD data, never trained or scored on
-expect_fail "train on unlabelled noise" "no labels" "$BNN" train --data noise:2:50 -q -o "$T/never.safetensors"
-expect_fail "eval against noise" "no labels" "$BNN" eval -m "$T/map.safetensors" --data noise:2:50
-expect_fail "calibrate on noise" "no labels" "$BNN" calibrate -m "$T/map.safetensors" --data noise:2:50 -o "$T/never.safetensors"
+expect_usage "train on unlabelled noise" "no labels" "$BNN" train --data noise:2:50 -q -o "$T/never.safetensors"
+expect_usage "eval against noise" "no labels" "$BNN" eval -m "$T/map.safetensors" --data noise:2:50
+expect_usage "calibrate on noise" "no labels" "$BNN" calibrate -m "$T/map.safetensors" --data noise:2:50 -o "$T/never.safetensors"
+# A model of one task on data of the other does not fit the model: a usage error (it was exit 1).
+expect_usage "eval a classifier on regression data" "is a classification model but sine-gap is regression data" "$BNN" eval -m "$T/map.safetensors" --data sine-gap
 printf '0.1,0.2,0\n0.3,0.4,0\n0.5,0.1,0\n' >"$T/oneclass.csv"
 expect_fail "train on one class" "one class" "$BNN" train --data "csv:$T/oneclass.csv" -q -o "$T/never.safetensors"
 
@@ -486,7 +488,7 @@ run "plot it on another file, --target-col 0" "$BNN" plot -m "$T/sx.safetensors"
 cmp -s "$T/sx.svg" "$T/sx2.svg" && ok || bad "plot on a copy of the training file differs"
 expect_fail "plot --header with built-in data" "--header is for CSV data" "$BNN" plot -m "$T/map.safetensors" --header -o "$T/never.svg"
 # compare on regression data says so (it said "1 features ... expects 2").
-expect_fail "compare on regression data" "sine-gap is regression data; compare is for classifiers" "$BNN" compare -m "$T/map.safetensors" --data sine-gap
+expect_usage "compare on regression data" "sine-gap is regression data; compare is for classifiers" "$BNN" compare -m "$T/map.safetensors" --data sine-gap
 # eval on a single CSV file does not call it a test split.
 run "eval on one csv file" "$BNN" eval -m "$T/sx.safetensors"
 grep -q "^data  *csv:.*sx.csv, 100 examples (one file serves both splits)" "$T/out" && ok || bad "eval header on one file: $(grep ^data "$T/out")"
