@@ -156,7 +156,7 @@ int cmd_train(int argc, char **argv) {
         {"target-col", 0, OPT_INT, &df.target_col, "N", "csv data: target column, 0-based, negative from the end (default -1)", 0},
         {"header", 0, OPT_FLAG, &df.header, NULL, "csv data: the first line is a header (default: detect)", 0},
         {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv data: the first line is data", 0},
-        {"holdout", 0, OPT_INT, &holdout, "N", "keep the last N training examples out of training, for bnn calibrate (default 0)", 0},
+        {"holdout", 0, OPT_INT, &holdout, "N", "keep the last N training examples out of training, for bnn calibrate and bnn laplace --prior grid (default 0)", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the trained model and its posterior here (.safetensors; without it nothing is saved)", 0},
         {"checkpoint", 0, OPT_STR, &checkpoint, "FILE", "after every epoch, save the full training state here", 0},
         {"resume", 0, OPT_STR, &resume, "FILE", "continue the run saved in a checkpoint (its settings and data)", 0},
@@ -437,11 +437,15 @@ int cmd_train(int argc, char **argv) {
          * refusal is the only line (a resumed run is checked below). */
         if ((rc = check_outputs(cmd, output, checkpoint, df.data))) goto done;
         if (!quiet) {
+            char warm[48] = "";
+            if (warmup > 0)
+                snprintf(warm, sizeof warm, "%lld warm-up epoch%s, then ", (long long)warmup,
+                         warmup == 1 ? "" : "s");
             fprintf(stderr, "training %s (%lld parameters, %s likelihood) on %s: %lld examples, "
-                    "%s, %lld epoch%s, batch %lld, lr %g (%s), %d thread%s\n", bnn_model_spec(m),
+                    "%s, %lld epoch%s, batch %lld, lr %g (%s%s), %d thread%s\n", bnn_model_spec(m),
                     (long long)bnn_model_nparams(m), bnn_lik_name(lik), df.data,
                     (long long)bnn_dataset_n(ds), bnn_method_name(tp.method), (long long)epochs,
-                    epochs == 1 ? "" : "s", (long long)batch, lr, schedule,
+                    epochs == 1 ? "" : "s", (long long)batch, lr, warm, schedule,
                     bnn_get_threads(), bnn_get_threads() == 1 ? "" : "s");
             if (tp.method == BNN_METHOD_IVON)
                 fprintf(stderr, "ivon: ess %g, hess-init %g, delta %g, beta2 %g, %lld sample%s "

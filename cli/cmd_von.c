@@ -118,11 +118,12 @@ int cmd_von(int argc, char **argv) {
     printf("layer      the last Linear layer: %lld parameters (offset %lld), a full covariance\n",
            (long long)P, (long long)bnn_curv_offset(c));
     if (mc == 0)
-        printf("von        %lld steps, rho %g, gradient and GGN at the mean\n", (long long)steps,
-               rho);
+        printf("von        %lld step%s, rho %g, gradient and GGN at the mean\n", (long long)steps,
+               steps == 1 ? "" : "s", rho);
     else
-        printf("von        %lld steps, rho %g, %lld draws per step (seed %lld)\n", (long long)steps,
-               rho, (long long)mc, (long long)seed);
+        printf("von        %lld step%s, rho %g, %lld draw%s per step (seed %lld)\n",
+               (long long)steps, steps == 1 ? "" : "s", rho, (long long)mc, mc == 1 ? "" : "s",
+               (long long)seed);
     printf("prior      precision %g%s", prior, noise ? "" : "\n");
     if (noise) printf(", noise sigma %g (the model's)\n", vp.sigma);
     printf("loss       %.6g at the mean (summed; %.6g per example)\n", loss, loss / (double)nfit);

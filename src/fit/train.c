@@ -109,8 +109,9 @@ int bnn__check_data(const bnn_model *m, const bnn_dataset *ds) {
         return bnn__error(BNN_EINVAL, "the data has no labels (inputs only): it can be predicted "
                           "on or serve as out-of-distribution data, not be trained or scored on");
     if (ds->d != bnn_model_input_dim(m))
-        return bnn__error(BNN_ESHAPE, "the data has %lld features but model %s expects %lld",
-                          (long long)ds->d, bnn_model_spec(m), (long long)bnn_model_input_dim(m));
+        return bnn__error(BNN_ESHAPE, "the data has %lld feature%s but model %s expects %lld",
+                          (long long)ds->d, ds->d == 1 ? "" : "s", bnn_model_spec(m),
+                          (long long)bnn_model_input_dim(m));
     const bnn_lik_kind lik = bnn_model_lik(m, ds->task);
     const int64_t k = bnn_model_output_dim(m), c = bnn_lik_pred_dim(lik, k);
     if (bnn_lik_task(lik) != ds->task)
@@ -539,6 +540,14 @@ int bnn_train(bnn_model *m, const bnn_dataset *ds, const struct bnn_train_params
 
 #define NKV 24
 
+static void fmt_float(char *buf, size_t len, double x) {
+    const float f = (float)x;
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, len, "%.*g", prec, x);
+        if ((float)strtod(buf, NULL) == f) return; /* how resume reads it back */
+    }
+}
+
 /* The settings that determine the run, as metadata pairs. */
 static int params_meta(bnn_st_writer *w, const bnn_trainer *tr) {
     const struct bnn_train_params *p = &tr->p;
@@ -546,7 +555,11 @@ static int params_meta(bnn_st_writer *w, const bnn_trainer *tr) {
     const char *k[NKV];
     int n = 0;
 #define KV_I(key, x) (k[n] = key, snprintf(v[n], sizeof v[n], "%lld", (long long)(x)), n++)
-#define KV_D(key, x) (k[n] = key, bnn__fmt_double(v[n], sizeof v[n], (double)(x)), n++)
+    /* A float setting is written as the shortest text that reads back to the same float
+     * (1e-4f as 0.0001, not 9.999999747378752e-05); a double as the shortest for the double. */
+#define KV_D(key, x)                                                                          \
+    (k[n] = key,                                                                              \
+     _Generic((x), float: fmt_float, default: bnn__fmt_double)(v[n], sizeof v[n], (x)), n++)
 #define KV_S(key, x) (k[n] = key, snprintf(v[n], sizeof v[n], "%s", x), n++)
     KV_S("bnn.method", bnn_method_name(p->method));
     KV_I("bnn.epochs", p->epochs);
