@@ -104,7 +104,10 @@ run "train with a hold-out" "$BNN" train --data "csv:$T/d.csv" --epochs 1 --hold
 expect_fail "calibrate over the recorded data" "is the input" "$BNN" calibrate -m "$T/dh.safetensors" -o "$T/d.csv"
 expect_fail "eval --json over its --data" "is the input" "$BNN" eval -m "$T/dh.safetensors" --data "csv:$T/d.csv" --json "$T/d.csv"
 cmp -s "$T/wide.csv" "$T/d.csv" && ok || bad "the data file was overwritten"
+chmod 640 "$T/dh.safetensors"
 run "calibrate in place" "$BNN" calibrate -m "$T/dh.safetensors" -o "$T/dh.safetensors"
+# The updated file keeps its permissions (it became 0644, the umask's).
+[ "$(stat -c %a "$T/dh.safetensors")" = 640 ] && ok || bad "an updated file's mode: $(stat -c %a "$T/dh.safetensors")"
 run "eval the calibrated model" "$BNN" eval -m "$T/dh.safetensors"
 grep -q "temperature" "$T/out" && ok || bad "the model file was updated in place"
 # A temperature that makes every prediction certain: each wrong one's true class has probability

@@ -300,9 +300,14 @@ int bnn__write_atomic(const char *path, const void *const *parts, const size_t *
         rc = bnn__error(BNN_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
         goto out;
     }
+    /* A file updated in place keeps its permissions (calibrate -m m -o m made a 0600 file
+     * 0644): the new file gets the old one's mode before it holds anything. */
+    struct stat old;
+    bool ok = stat(path, &old) != 0 || !S_ISREG(old.st_mode) ||
+              fchmod(fileno(f), old.st_mode & 07777) == 0;
     /* Syncing before the rename makes the contents durable before the name points at them, so
      * a crash cannot leave PATH naming an empty file. */
-    const bool ok = write_parts(f, parts, lens, nparts) && fsync(fileno(f)) == 0;
+    ok = ok && write_parts(f, parts, lens, nparts) && fsync(fileno(f)) == 0;
     int e = errno;
     if (!ok) {
         fclose(f);
