@@ -112,6 +112,9 @@ int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int6
 /* Out-of-distribution data for eval and compare: only its inputs matter. A CSV may be features
  * only (as for predict --input) or labelled (one column more than m's inputs: the column
  * target_col — the one the model was trained with, -1 the last — is the label and is dropped). */
+/* Whether name ends as a raster or other non-SVG picture would (.png, .pdf, ...): such a name
+ * would hold SVG, so plot -o and eval --plot refuse it. */
+bool cli_raster_name(const char *name);
 int cli_load_ood(const char *cmd, const char *spec, int64_t seed, int64_t target_col,
                  const bnn_model *m,
                  bnn_dataset **out);

@@ -114,6 +114,9 @@ int cmd_eval(int argc, char **argv) {
     if (cli_set_threads(cmd, threads)) return 2;
     if (cli_same_path(json_path, plot))
         return cli_usage_error(cmd, "--json and --plot name the same file");
+    if (plot && cli_raster_name(plot))
+        return cli_usage_error(cmd, "--plot writes SVG (a vector picture every browser shows); "
+                               "name it .svg, not %s", plot);
 
     bnn_model *m = NULL;
     bnn_dataset *ds = NULL;

@@ -8,15 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Whether name ends as a raster or other non-SVG picture would: such a name would hold SVG. */
-static bool raster_name(const char *name) {
-    static const char *const ext[] = {".png", ".jpg", ".jpeg", ".gif", ".pdf", ".eps", ".bmp",
-                                      ".tif", ".tiff", ".webp"};
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
-        if (cli_ends_with(name, ext[i])) return true;
-    return false;
-}
-
 int cmd_plot(int argc, char **argv) {
     const char *cmd = "plot";
     cli_data_flags df = {.target_col = -1};
@@ -49,7 +40,7 @@ int cmd_plot(int argc, char **argv) {
     }
     if (rc) return 2;
     if (!model_path || !output) return cli_usage_error(cmd, "-m MODEL and -o FILE.svg are required");
-    if (raster_name(output))
+    if (cli_raster_name(output))
         return cli_usage_error(cmd, "plot writes SVG (a vector picture every browser shows); name "
                                "the output .svg, not %s", output);
     if (strcmp(what, "prob") && strcmp(what, "entropy"))

@@ -290,6 +290,14 @@ int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int6
     return 0;
 }
 
+bool cli_raster_name(const char *name) {
+    static const char *const ext[] = {".png", ".jpg", ".jpeg", ".gif", ".pdf", ".eps", ".bmp",
+                                      ".tif", ".tiff", ".webp"};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (cli_ends_with(name, ext[i])) return true;
+    return false;
+}
+
 int cli_load_ood(const char *cmd, const char *spec, int64_t seed, int64_t target_col,
                  const bnn_model *m, bnn_dataset **out) {
     cli_data_flags of = {.data = spec, .target_col = -1, .seed = seed};

@@ -89,6 +89,9 @@ write_st(sys.argv[2], h, d)" "$1" "$2" "$HERE" "$3"
   run "bias-free layer file" python3 "$HERE/st_drop.py" "$T/moons.safetensors" "$T/nobias.safetensors" 0.bias
   expect_fail "a bias-free Linear" "has '0.weight' but no '0.bias': bnn's Linear layers have biases" \
     "$BNN" eval -m "$T/nobias.safetensors"
+  # A later layer's bias missing is named too (the message counted values only).
+  run "second layer bias-free" python3 "$HERE/st_drop.py" "$T/moons.safetensors" "$T/nobias2.safetensors" 2.bias
+  expect_fail "a bias-free second Linear" "has '2.weight' but no '2.bias'" "$BNN" eval -m "$T/nobias2.safetensors"
   st_edit "$T/moons.safetensors" "$T/nometa.safetensors" "h['__metadata__'] = {}"
   expect_fail "no bnn.model" "no 'bnn.model' in __metadata__; for a PyTorch state dict save it with metadata=" \
     "$BNN" eval -m "$T/nometa.safetensors"

@@ -481,6 +481,7 @@ expect_usage "version with an argument" "bnn version: takes no arguments (got 'x
 "$BNN" version --help >"$T/out" 2>&1 && grep -q "^usage: bnn version" "$T/out" && ok || bad "bnn version --help: $(cat "$T/out")"
 # plot writes SVG only, and reads CSV data as the other commands do.
 expect_usage "plot to a .png" "plot writes SVG" "$BNN" plot -m "$T/map.safetensors" -o "$T/never.png"
+expect_usage "eval --plot to a .png" "--plot writes SVG" "$BNN" eval -m "$T/map.safetensors" --plot "$T/never.png"
 [ ! -e "$T/never.png" ] && ok || bad "plot left a .png"
 printf 'y,x\n' >"$T/sx.csv"
 awk 'BEGIN { srand(3); for (i = 0; i < 100; i++) { x = 6 * rand() - 3; printf "%.5f,%.5f\n", sin(x), x } }' >>"$T/sx.csv"

@@ -590,10 +590,20 @@ int bnn_model_load(bnn_model **out, const char *path, bnn_task *task, bnn_st **s
 static void names_hint(char *buf, size_t len, const bnn_st *st) {
     bnn_st_tensor t;
     buf[0] = 0;
-    if (!bnn_st_get(st, "0.weight", &t) && bnn_st_get(st, "0.bias", &t)) {
-        snprintf(buf, len, " (the file has '0.weight' but no '0.bias': bnn's Linear layers have "
-                 "biases, and a layer made with bias=False cannot be read)");
-        return;
+    /* A layer's weight without its bias, at any index. */
+    for (int64_t i = 0; i < bnn_st_count(st); i++) {
+        char bias[80];
+        size_t nl;
+        if (bnn_st_at(st, i, &t) || (nl = strlen(t.name)) < 8 || nl - 7 >= 64 ||
+            strcmp(t.name + nl - 7, ".weight"))
+            continue;
+        snprintf(bias, sizeof bias, "%.*s.bias", (int)(nl - 7), t.name);
+        bnn_st_tensor b;
+        if (bnn_st_get(st, bias, &b)) {
+            snprintf(buf, len, " (the file has '%s' but no '%s': bnn's Linear layers have "
+                     "biases, and a layer made with bias=False cannot be read)", t.name, bias);
+            return;
+        }
     }
     size_t at = (size_t)snprintf(buf, len, " (it holds ");
     const int64_t n = bnn_st_count(st);
@@ -693,7 +703,7 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_t
         bnn_model_output_dim(m) == 1) {
         rc = bnn__error(BNN_EFORMAT, "%s: model %s has one output, which a categorical "
                         "likelihood reads as one certain class: for a single-logit binary "
-                        "classifier add bnn.lik=bernoulli, for a regression bnn.task=regression",
+                        "classifier add bnn.lik=bernoulli, for a regression bnn.lik=gaussian",
                         path, spec);
         goto fail;
     }
