@@ -136,6 +136,17 @@ int cmd_predict(int argc, char **argv) {
             rc = bnn_data_load(&ds, spec, &dp);
         }
         if (rc) {
+            /* A pipe was typed by its name: say so where IDX was only the fallback. */
+            struct stat sb;
+            if (fmt == IN_IDX && rc == BNN_EFORMAT && stat(input, &sb) == 0 &&
+                !S_ISREG(sb.st_mode)) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "%s", bnn_last_error());
+                rc = cli_error(cmd, "%s (%s is not a regular file, so its format goes by its name: "
+                               ".csv, .csv.gz or .txt for CSV, .npy or .npy.gz for NumPy, "
+                               "anything else IDX)", msg, input);
+                goto done;
+            }
             rc = cli_fail(cmd, rc, NULL);
             goto done;
         }

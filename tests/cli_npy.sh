@@ -120,6 +120,10 @@ cmp -s "$T/p_idx.csv" "$T/p_scaled.csv" && ok || bad "IDX images and x / 255 in 
 # A pipe is not sniffed (its first bytes would be lost): IDX images through one still work.
 run "predict idx from a pipe" "$BNN" predict -m "$T/img.st" --input <(cat "$T/img.idx") -o "$T/p_pipe.csv"
 cmp -s "$T/p_idx.csv" "$T/p_pipe.csv" && ok || bad "IDX images from a pipe predict differently"
+# CSV text through an unnamed pipe is read as IDX, and the message says why (it said only "bad
+# magic number").
+printf '0.1,0.2\n' >"$T/two.csv"
+expect_fail "csv from a pipe" "is not a regular file, so its format goes by its name" "$BNN" predict -m "$T/img.st" --input <(cat "$T/two.csv") -o "$T/never.csv"
 expect_fail "--task on built-in data" "--task is for CSV data (csv:FILE) and NumPy data (npy:X,Y); moons is not" \
   "$BNN" train --data moons --task regression -o "$T/z.st"
 
