@@ -115,6 +115,9 @@ int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int6
 /* Whether name ends as a raster or other non-SVG picture would (.png, .pdf, ...): such a name
  * would hold SVG, so plot -o and eval --plot refuse it. */
 bool cli_raster_name(const char *name);
+/* An unbounded metric (NLL, RMSE) for the tables: 4 decimals, or 6 significant digits from 1e6
+ * on (a 1e32 NLL printed with %.4f is 33 digits). buf holds 32 bytes; returns it. */
+const char *cli_num4(char buf[32], double v);
 int cli_load_ood(const char *cmd, const char *spec, int64_t seed, int64_t target_col,
                  const bnn_model *m,
                  bnn_dataset **out);

@@ -296,9 +296,10 @@ int cmd_eval(int argc, char **argv) {
                (long long)r.n);
     else
         printf("\ndata       %s, %s split, %lld examples\n", df.data, split, (long long)r.n);
+    char nb[32];
     if (task == BNN_TASK_CLASSIFICATION) {
         printf("accuracy   %.4f\n", r.cls.accuracy);
-        printf("nll        %.4f\n", r.cls.nll);
+        printf("nll        %s\n", cli_num4(nb, r.cls.nll));
         printf("brier      %.4f\n", r.cls.brier);
         printf("ece        %.4f   (%lld bins)\n", r.cls.ece, (long long)bins);
         printf("mce        %.4f\n", r.cls.mce);
@@ -325,11 +326,11 @@ int cmd_eval(int argc, char **argv) {
                        shifts[i].nll, shifts[i].ece, shifts[i].mean_entropy);
         }
     } else {
-        printf("rmse       %.4f\n", r.rmse);
+        printf("rmse       %s\n", cli_num4(nb, r.rmse));
         if (lik == BNN_LIK_HETERO_GAUSSIAN)
-            printf("nll        %.4f   (Gaussian, the predicted noise)\n", r.nll);
+            printf("nll        %s   (Gaussian, the predicted noise)\n", cli_num4(nb, r.nll));
         else
-            printf("nll        %.4f   (Gaussian, noise std %g)\n", r.nll, sigma);
+            printf("nll        %s   (Gaussian, noise std %g)\n", cli_num4(nb, r.nll), sigma);
         if (!isnan(r.nll_mixture))
             printf("nll mix    %.4f   (under the mixture of the %lld samples' Gaussians)\n",
                    r.nll_mixture, (long long)samples);

@@ -290,6 +290,11 @@ int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int6
     return 0;
 }
 
+const char *cli_num4(char buf[32], double v) {
+    snprintf(buf, 32, fabs(v) < 1e6 || !isfinite(v) ? "%.4f" : "%.6g", v);
+    return buf;
+}
+
 bool cli_raster_name(const char *name) {
     static const char *const ext[] = {".png", ".jpg", ".jpeg", ".gif", ".pdf", ".eps", ".bmp",
                                       ".tif", ".tiff", ".webp"};

@@ -115,6 +115,7 @@ grep -q "temperature" "$T/out" && ok || bad "the model file was updated in place
 # +inf, null in the report).
 python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/tiny_t.safetensors" bnn.temperature 1e-30
 run "eval with certain predictions" "$BNN" eval -m "$T/tiny_t.safetensors" --json "$T/inf.json"
+grep -q "^nll        [0-9.]*e+[0-9]*$" "$T/out" && ok || bad "a huge NLL in the table: $(grep ^nll "$T/out")"
 python3 -c "
 import json, math, sys
 d = json.load(open(sys.argv[1]))
