@@ -197,6 +197,7 @@ const int32_t *bnn_dataset_clabels(const bnn_dataset *ds);
 const float *bnn_dataset_ctargets(const bnn_dataset *ds);
 /* Image shape (channels, height, width) when the features are an image, else all 0. */
 void bnn_dataset_image_shape(const bnn_dataset *ds, int64_t shape[3]);
+/* Sets it; a shape whose product is not the feature count (or NULL) clears it to all 0. */
 void bnn_dataset_set_image_shape(bnn_dataset *ds, const int64_t shape[3]);
 /* Checks every feature and target is finite and every label is in range. BNN_EFORMAT if not,
  * naming the row and column. */

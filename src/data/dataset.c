@@ -265,9 +265,10 @@ void bnn_dataset_gather(const bnn_dataset *ds, const int64_t *idx, int64_t b, fl
 int bnn_dataset_slice(bnn_dataset **out, const bnn_dataset *ds, int64_t lo, int64_t hi) {
     if (!out) return bnn__error(BNN_EINVAL, "bnn_dataset_slice: out is NULL");
     *out = NULL;
-    if (!ds || lo < 0 || hi > ds->n || lo >= hi)
+    if (!ds) return bnn__error(BNN_EINVAL, "bnn_dataset_slice: the dataset is NULL");
+    if (lo < 0 || hi > ds->n || lo >= hi)
         return bnn__error(BNN_EINVAL, "rows [%lld, %lld) are not a non-empty range of the %lld "
-                          "examples", (long long)lo, (long long)hi, ds ? (long long)ds->n : 0LL);
+                          "examples", (long long)lo, (long long)hi, (long long)ds->n);
     bnn_dataset *s;
     int rc = bnn_dataset_new(&s, ds->task, hi - lo, ds->d, ds->k, ds->k);
     if (rc) return rc;

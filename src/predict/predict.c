@@ -113,7 +113,7 @@ static int check_args(const char *fn, const bnn_model *m, const float *x, int64_
                                                          : "mean and var are required for "
                                                            "regression");
     const bnn_lik_kind lik = bnn_model_lik(m, task);
-    if (n < 1) return bnn__error(BNN_EINVAL, "nothing to predict (0 examples)");
+    if (n < 1) return bnn__error(BNN_EINVAL, "%s: nothing to predict (n = %lld)", fn, (long long)n);
     if (p->batch_size < 1) return bnn__error(BNN_EINVAL, "batch size must be >= 1");
     if (bnn_lik_task(lik) != task)
         return bnn__error(BNN_EINVAL, "model %s has a %s likelihood, not one for %s",
