@@ -48,11 +48,15 @@ int main(int argc, char **argv) {
     /* A file-size limit (ulimit -f) reached is a failed write (EFBIG), whose error path removes
      * the temporary file, instead of a kill that left it. */
     signal(SIGXFSZ, SIG_IGN);
-    /* Every signal whose default ends the process: timeout -s USR1, an alarm, a profiler's. */
+    /* The usual signals that end a process (timeout -s USR1 and an alarm among them), each only
+     * while it has its default action: one the parent set to be ignored (nohup's SIGHUP, a batch
+     * system's warning signal) stays ignored, and a handler installed before main (a
+     * profiler's SIGPROF) stays in place. */
     const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM,
                         SIGPROF};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-        struct sigaction sa = {.sa_handler = on_signal};
+        struct sigaction old, sa = {.sa_handler = on_signal};
+        if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler != SIG_DFL) continue;
         sigemptyset(&sa.sa_mask);
         sigaction(sigs[i], &sa, NULL);
     }

@@ -300,14 +300,16 @@ int bnn__write_atomic(const char *path, const void *const *parts, const size_t *
         rc = bnn__error(BNN_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
         goto out;
     }
-    /* A file updated in place keeps its permissions (calibrate -m m -o m made a 0600 file
-     * 0644): the new file gets the old one's mode before it holds anything. */
+    /* A file of ours updated in place keeps its permissions (calibrate -m m -o m made a 0640
+     * file 0644): the new file gets the old one's mode before it holds anything. Best effort,
+     * and only for the caller's own file: root replacing another user's file makes it root's,
+     * and that user's mode on it could lock them out. */
     struct stat old;
-    bool ok = stat(path, &old) != 0 || !S_ISREG(old.st_mode) ||
-              fchmod(fileno(f), old.st_mode & 07777) == 0;
+    if (stat(path, &old) == 0 && S_ISREG(old.st_mode) && old.st_uid == geteuid())
+        (void)fchmod(fileno(f), old.st_mode & 07777);
     /* Syncing before the rename makes the contents durable before the name points at them, so
      * a crash cannot leave PATH naming an empty file. */
-    ok = ok && write_parts(f, parts, lens, nparts) && fsync(fileno(f)) == 0;
+    const bool ok = write_parts(f, parts, lens, nparts) && fsync(fileno(f)) == 0;
     int e = errno;
     if (!ok) {
         fclose(f);
