@@ -5,6 +5,7 @@
 #include "check.h"
 #include "core/internal.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -789,8 +790,50 @@ static void test_header_alignment(void) {
     remove(path);
 }
 
+/* The allocation-free JSON check that tells a parse that ran out of memory from a malformed
+ * header: it must never pass text cJSON refuses (that would call a damaged file "out of memory"),
+ * and it passes the JSON a header holds. */
+static void test_json_syntax(void) {
+    static const char *const good[] = {
+        "{}", " { \"a\" : [1, -2.5e-3, 0, 1E+2, true, false, null, \"x\"] } ",
+        "{\"__metadata__\":{\"bnn.model\":\"mlp:2-2\"},\"0.weight\":{\"dtype\":\"F32\","
+        "\"shape\":[2,2],\"data_offsets\":[0,16]}}",
+        "[\"\\u00e9\\ud83d\\ude00\\n\\t\\\"\\\\\\/\"]", "{\"a\":{\"b\":{\"c\":[[[]]]}}}", "0", "\"s\""};
+    static const char *const bad[] = {
+        "", "{", "{\"a\":}", "{\"a\" 1}", "[1,]", "{\"a\":1,}", "[01]", "[1.]", "[.5]", "[+1]",
+        "[1e]", "[\"\\ud83d\"]", "[\"\\ude00\"]", "[\"\\ud83d\\u0041\"]", "[\"\\x\"]", "[\"\\u12\"]",
+        "[tru]", "[nul]", "{} x", "[\"a]", "{'a':1}", "[1 2]", "{1:2}", "[\"tab\there\"]"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        const bool ok = bnn__json_syntax_ok(good[i], strlen(good[i]));
+        if (!ok) fprintf(stderr, "json check refused good %s\n", good[i]);
+        CHECK(ok);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const bool ok = bnn__json_syntax_ok(bad[i], strlen(bad[i]));
+        if (ok) fprintf(stderr, "json check passed bad %s\n", bad[i]);
+        CHECK(!ok);
+    }
+    /* Never more lenient than cJSON: everything it passes here, cJSON parses. */
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        cJSON *j = cJSON_ParseWithLength(good[i], strlen(good[i]));
+        CHECK(j != NULL);
+        cJSON_Delete(j);
+    }
+    /* cJSON's nesting limit: 1000 levels pass, 1001 do not (as for cJSON). */
+    char deep[2 * 1001 + 1];
+    for (int d = 1000; d <= 1001; d++) {
+        for (int k = 0; k < d; k++) deep[k] = '[', deep[2 * d - 1 - k] = ']';
+        const size_t len = (size_t)(2 * d);
+        cJSON *j = cJSON_ParseWithLength(deep, len);
+        CHECK(bnn__json_syntax_ok(deep, len) == (j != NULL));
+        CHECK((j != NULL) == (d == 1000));
+        cJSON_Delete(j);
+    }
+}
+
 int main(void) {
     mkdir(BNN_TEST_TMP, 0755); /* normally made by CMake; harmless when it exists */
+    test_json_syntax();
     test_header_alignment();
     test_round_trip();
     test_empty_file();

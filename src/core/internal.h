@@ -213,6 +213,10 @@ int bnn__posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_lap
 /* The task the posterior was fitted for. */
 bnn_task bnn__laplace_task(const bnn_laplace *la);
 
+/* Whether text[0..n) is JSON that cJSON accepts, found without allocating (src/io/safetensors.c):
+ * a failed parse of such text ran out of memory. */
+bool bnn__json_syntax_ok(const char *text, size_t n);
+
 /* Monte-Carlo over linearised logits (src/predict/predict.c): for b inputs with logit mean fm
  * (b × k) and covariance fv (b × k × k), probs (b × k) averages softmax over S draws from rng
  * (with log_probs: its logarithm); mi (b, may be NULL) the mutual information of the draws. */

@@ -17,7 +17,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <math.h>
@@ -342,20 +341,124 @@ static int64_t json_bad_string_byte(const char *s, size_t n) {
 
 /* Validates the image in st->buf and fills in the tensors and metadata. */
 
-/* cJSON's allocator (process-wide, set once): malloc, noting a failure for the calling thread. A
- * program that sets its own hooks later only loses the "out of memory" message (the header is
- * then called malformed). */
-static _Thread_local bool json_oom;
-static void *json_malloc(size_t n) {
-    void *p = malloc(n);
-    if (!p) json_oom = true;
-    return p;
+/* Whether text[0..n) is JSON that cJSON accepts, checked without allocating anything: when
+ * cJSON's parse fails on text that passes, it ran out of memory (cJSON does not say which). Strict
+ * RFC 8259 with cJSON's own limits (nesting up to CJSON_NESTING_LIMIT, a \u escape of a UTF-16
+ * surrogate only as a high-low pair), so it never passes text cJSON would refuse; where it is
+ * stricter the header is called malformed, as cJSON called it. (cJSON's allocation hooks, which
+ * would tell directly, are one setting for the whole process, and a program's own.) */
+typedef struct {
+    const char *s;
+    size_t n, i;
+} json_cur;
+static void jws(json_cur *c) {
+    while (c->i < c->n && (c->s[c->i] == ' ' || c->s[c->i] == '\t' || c->s[c->i] == '\n' ||
+                           c->s[c->i] == '\r'))
+        c->i++;
 }
-static pthread_once_t json_hooks_once = PTHREAD_ONCE_INIT;
-static void json_hooks(void) {
-    cJSON_Hooks h = {json_malloc, free};
-    cJSON_InitHooks(&h);
+static bool jlit(json_cur *c, const char *w) {
+    const size_t l = strlen(w);
+    if (c->n - c->i < l || memcmp(c->s + c->i, w, l)) return false;
+    c->i += l;
+    return true;
 }
+static int jhex4(json_cur *c) { /* the 4 hex digits after \u, or -1 */
+    if (c->n - c->i < 4) return -1;
+    int v = 0;
+    for (int k = 0; k < 4; k++) {
+        const char h = c->s[c->i + (size_t)k];
+        const int d = h >= '0' && h <= '9' ? h - '0'
+                      : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                      : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                             : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    c->i += 4;
+    return v;
+}
+static bool jstring(json_cur *c) {
+    if (c->i >= c->n || c->s[c->i] != '"') return false;
+    c->i++;
+    while (c->i < c->n) {
+        const unsigned char ch = (unsigned char)c->s[c->i++];
+        if (ch == '"') return true;
+        if (ch < 0x20) return false;
+        if (ch != '\\') continue;
+        if (c->i >= c->n) return false;
+        const char e = c->s[c->i++];
+        if (e == 'u') {
+            const int u = jhex4(c);
+            if (u < 0 || (u >= 0xDC00 && u <= 0xDFFF)) return false;
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                if (!jlit(c, "\\u")) return false;
+                const int lo = jhex4(c);
+                if (lo < 0xDC00 || lo > 0xDFFF) return false;
+            }
+        } else if (!strchr("\"\\/bfnrt", e) || e == '\0') {
+            return false;
+        }
+    }
+    return false;
+}
+static bool jnumber(json_cur *c) {
+    const size_t at = c->i;
+    if (c->i < c->n && c->s[c->i] == '-') c->i++;
+    if (c->i >= c->n) return false;
+    if (c->s[c->i] == '0') c->i++;
+    else if (c->s[c->i] >= '1' && c->s[c->i] <= '9')
+        while (c->i < c->n && c->s[c->i] >= '0' && c->s[c->i] <= '9') c->i++;
+    else return false;
+    if (c->i < c->n && c->s[c->i] == '.') {
+        const size_t d = ++c->i;
+        while (c->i < c->n && c->s[c->i] >= '0' && c->s[c->i] <= '9') c->i++;
+        if (c->i == d) return false;
+    }
+    if (c->i < c->n && (c->s[c->i] == 'e' || c->s[c->i] == 'E')) {
+        c->i++;
+        if (c->i < c->n && (c->s[c->i] == '+' || c->s[c->i] == '-')) c->i++;
+        const size_t d = c->i;
+        while (c->i < c->n && c->s[c->i] >= '0' && c->s[c->i] <= '9') c->i++;
+        if (c->i == d) return false;
+    }
+    return c->i > at;
+}
+static bool jvalue(json_cur *c, int depth) {
+    jws(c);
+    if (c->i >= c->n) return false;
+    const char ch = c->s[c->i];
+    if (ch == '{' || ch == '[') {
+        if (depth >= CJSON_NESTING_LIMIT) return false;
+        const char close = ch == '{' ? '}' : ']';
+        c->i++;
+        jws(c);
+        if (c->i < c->n && c->s[c->i] == close) return c->i++, true;
+        for (;;) {
+            if (ch == '{') {
+                jws(c);
+                if (!jstring(c)) return false;
+                jws(c);
+                if (!jlit(c, ":")) return false;
+            }
+            if (!jvalue(c, depth + 1)) return false;
+            jws(c);
+            if (jlit(c, ",")) continue;
+            return c->i < c->n && c->s[c->i++] == close;
+        }
+    }
+    if (ch == '"') return jstring(c);
+    if (ch == 't') return jlit(c, "true");
+    if (ch == 'f') return jlit(c, "false");
+    if (ch == 'n') return jlit(c, "null");
+    return jnumber(c);
+}
+bool bnn__json_syntax_ok(const char *text, size_t n) {
+    json_cur c = {text, n, 0};
+    if (!jvalue(&c, 0)) return false;
+    jws(&c);
+    return c.i == n;
+}
+
 static int parse_image(bnn_st *st, const char *file) {
     const unsigned char *b = st->buf;
     size_t len = st->len;
@@ -388,11 +491,7 @@ static int parse_image(bnn_st *st, const char *file) {
                           "\\u0000 (at byte %lld)", file, (long long)(8 + bad));
 
     /* cJSON gets a NUL-terminated copy so that no parser path can read past the header, and an
-     * embedded NUL simply ends the text (and then fails the trailing-bytes check below). Its
-     * allocations go through json_malloc, so that a parse that ran out of memory is told apart
-     * from a malformed header. */
-    pthread_once(&json_hooks_once, json_hooks);
-    json_oom = false;
+     * embedded NUL simply ends the text (and then fails the trailing-bytes check below). */
     char *text = malloc((size_t)hlen + 1);
     if (!text) return bnn__error(BNN_ENOMEM, "%s: cannot allocate the header", file);
     memcpy(text, hdr, (size_t)hlen);
@@ -401,9 +500,10 @@ static int parse_image(bnn_st *st, const char *file) {
     cJSON *root = cJSON_ParseWithLengthOpts(text, (size_t)hlen, &end, 0);
     if (!root) {
         size_t at = end && end >= text ? (size_t)(end - text) : 0;
+        /* Text cJSON accepts that it could not parse: it ran out of memory. */
+        const bool oom = bnn__json_syntax_ok(text, (size_t)hlen);
         free(text);
-        if (json_oom)
-            return bnn__error(BNN_ENOMEM, "%s: out of memory while reading the header", file);
+        if (oom) return bnn__error(BNN_ENOMEM, "%s: out of memory while reading the header", file);
         return bnn__error(BNN_EFORMAT, "%s: header is not valid JSON (error near byte %zu)", file,
                           8 + at);
     }
