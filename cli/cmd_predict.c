@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -179,6 +180,9 @@ int cmd_predict(int argc, char **argv) {
     if ((rc = cli_meta_positive(cmd, model_path, "bnn.sigma", bnn_st_meta(st, "bnn.sigma"),
                                 &pp.sigma)))
         goto done;
+    /* Probabilities as eval and compare take them, from the log-probabilities (the same bits
+     * as the ones they score). */
+    pp.log_probs = task == BNN_TASK_CLASSIFICATION;
     rc = task == BNN_TASK_CLASSIFICATION
              ? bnn_predict(m, q, bnn_dataset_cx(ds), n, task, &pp, a, b, NULL, NULL)
              : bnn_predict(m, q, bnn_dataset_cx(ds), n, task, &pp, NULL, NULL, a, b);
@@ -186,6 +190,8 @@ int cmd_predict(int argc, char **argv) {
         rc = cli_fail(cmd, rc, NULL);
         goto done;
     }
+    if (task == BNN_TASK_CLASSIFICATION)
+        for (int64_t i = 0; i < n * k; i++) a[i] = exp(a[i]);
     /* The CSV is built in memory and written by bnn_write_file (a temporary name, then a
      * rename), so a failure never leaves half a file. */
     size_t textlen = 0;

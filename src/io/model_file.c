@@ -83,10 +83,12 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
         return bnn__error(BNN_EINVAL, "bnn_laplace_save: the posterior, the model, the path and "
                                       "nkv >= 0 keys and values are required");
     if (task != bnn__laplace_task(la))
-        return bnn__error(BNN_EINVAL, "bnn_laplace_save: the posterior was fitted for %s, not "
-                          "task %d", bnn__laplace_task(la) == BNN_TASK_REGRESSION ? "regression"
-                                                                              : "classification",
-                          (int)task);
+        return bnn__error(BNN_EINVAL, "bnn_laplace_save: the posterior was fitted for %s, not %s",
+                          bnn__laplace_task(la) == BNN_TASK_REGRESSION ? "regression"
+                                                                      : "classification",
+                          task == BNN_TASK_REGRESSION       ? "regression"
+                          : task == BNN_TASK_CLASSIFICATION ? "classification"
+                                                            : "an unknown task");
     /* What loading it will check: a file that bnn_posterior_load would refuse is not written. */
     int rc = bnn__laplace_check_model(la, m, "bnn_laplace_save");
     if (rc) return rc;
@@ -590,12 +592,12 @@ int bnn_model_load(bnn_model **out, const char *path, bnn_task *task, bnn_st **s
 static void names_hint(char *buf, size_t len, const bnn_st *st) {
     bnn_st_tensor t;
     buf[0] = 0;
-    /* A layer's weight without its bias, at any index. */
+    /* A Sequential layer's weight ('<index>.weight') without its bias, at any index. */
     for (int64_t i = 0; i < bnn_st_count(st); i++) {
         char bias[80];
         size_t nl;
         if (bnn_st_at(st, i, &t) || (nl = strlen(t.name)) < 8 || nl - 7 >= 64 ||
-            strcmp(t.name + nl - 7, ".weight"))
+            strcmp(t.name + nl - 7, ".weight") || strspn(t.name, "0123456789") != nl - 7)
             continue;
         snprintf(bias, sizeof bias, "%.*s.bias", (int)(nl - 7), t.name);
         bnn_st_tensor b;

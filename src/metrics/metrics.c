@@ -117,7 +117,7 @@ static int cls_metrics(const char *fn, struct bnn_cls_metrics *out, const double
             const double pj = is_log ? exp(p[j]) : p[j];
             const double d = pj - (j == y ? 1.0 : 0.0);
             b += d * d;
-            if (is_log && pj != 0.0) h -= pj * p[j];
+            if (is_log && pj != 0.0) h -= pj * log(pj); /* bnn_entropy of the exp'd row */
         }
         brier += b;
         ent += is_log ? h : bnn_entropy(p, k);
