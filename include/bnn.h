@@ -444,8 +444,9 @@ int bnn_ivon_sample(float *theta, const float *m, const float *h, const float *e
  *   ĥ = √(λ(h+δ)) ⊙ geps;  g ← β1 g + (1−β1) gbar;
  *   h ← β2 h + (1−β2) ĥ + ½(1−β2)² (h − ĥ)² / (h + δ);
  *   m ← m − α · clip((g/(1−β1^t) + δ m) / (h + δ), −r, r)  (h the new value).
- * Returns 0, BNN_EINVAL for NULL arrays, t < 1 or ess <= 0, or BNN_EDIVERGED when m or h became
- * non-finite (m, h, g are then undefined). */
+ * Returns 0, BNN_EINVAL for NULL arrays, t < 1, ess <= 0 or settings out of range (beta1, beta2
+ * in [0, 1), weight_decay >= 0, clip_radius > 0, hess_init > 0 with rescale_lr; nothing is
+ * written then), or BNN_EDIVERGED when m or h became non-finite (m, h, g are then undefined). */
 int bnn_ivon_step(float *m, float *h, float *g, const float *gbar, const float *geps, int64_t n,
                   int64_t t, const struct bnn_ivon_params *p);
 

@@ -231,6 +231,12 @@ static void test_optimizer_args(void) {
     p.ess = 100.0;
     CHECK_EQ_INT(bnn_ivon_step(m, h, g, gb, ge, 2, 0, &p), BNN_EINVAL);
     CHECK_EQ_INT(bnn_ivon_step(m, h, g, gb, ge, 2, 1, NULL), BNN_EINVAL);
+    p.beta1 = 1.0; /* refused before anything is written (it divided by 1 − β1^t = 0) */
+    CHECK_EQ_INT(bnn_ivon_step(m, h, g, gb, ge, 2, 1, &p), BNN_EINVAL);
+    CHECK(has_error("beta1 and beta2") && m[0] == 0.5f && isfinite(g[0]) && isfinite(h[0]));
+    p.beta1 = 0.9, p.weight_decay = -1.0f;
+    CHECK_EQ_INT(bnn_ivon_step(m, h, g, gb, ge, 2, 1, &p), BNN_EINVAL);
+    p.weight_decay = 1e-4f;
     CHECK_EQ_INT(bnn_ivon_sample(th, m, h, e, 2, &p), 0);
     CHECK(isfinite(th[0]) && isfinite(th[1]));
     CHECK_EQ_INT(bnn_ivon_step(m, h, g, gb, ge, 2, 1, &p), 0);

@@ -44,6 +44,15 @@ static int check_ivon(const char *fn, const struct bnn_ivon_params *p, int64_t n
         return bnn__error(BNN_EINVAL, "%s: ess (lambda) must be positive and finite, got %g (the "
                           "default 0 stands for the data size, which only the trainer knows)",
                           fn, p->ess);
+    /* The settings the trainer checks, for a direct call too: β1 = 1 divided by 1 − β1^t = 0
+     * and wrote NaN into m, h and g before reporting a divergence. */
+    if (!(p->beta1 >= 0.0 && p->beta1 < 1.0) || !(p->beta2 >= 0.0 && p->beta2 < 1.0))
+        return bnn__error(BNN_EINVAL, "%s: beta1 and beta2 must be in [0, 1) (got %g, %g)", fn,
+                          p->beta1, p->beta2);
+    if (!(p->weight_decay >= 0.0f) || !isfinite(p->weight_decay) || !isfinite(p->lr) ||
+        !(p->clip_radius > 0.0f) || (p->rescale_lr && !(p->hess_init > 0.0f)))
+        return bnn__error(BNN_EINVAL, "%s: weight decay must be >= 0 and finite, lr finite, the "
+                          "clip radius > 0 (inf for none) and hess_init > 0", fn);
     return 0;
 }
 
