@@ -613,7 +613,8 @@ const float *bnn_posterior_cstd(const bnn_posterior *q);
  * Laplace posterior samples its subset and keeps the other weights at the MAP). 0, or an error
  * from the Laplace sampler (BNN_ENOMEM for its scratch; BNN_EINVAL for a non-positive prior). */
 int bnn_posterior_sample(const bnn_posterior *q, bnn_rng *rng, float *theta);
-/* Summary statistics of the std (min, mean, max) for reports; zeros for a point mass. */
+/* Summary statistics of the std (min, mean, max) for reports; zeros for a point mass or a NULL q,
+ * NaN all three when a std is NaN. Any output may be NULL. */
 void bnn_posterior_std_summary(const bnn_posterior *q, double *min, double *mean, double *max);
 
 /* ---------------------------------------------------------------- prediction */

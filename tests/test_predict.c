@@ -208,6 +208,13 @@ static void test_diag_posterior(void) {
     double lo, mean, hi;
     bnn_posterior_std_summary(q, &lo, &mean, &hi);
     CHECK(lo == 1.0 && mean == 2.0 && hi == 3.0);
+    /* NULL outputs are skipped (they were written through); a NaN std makes all three NaN (min
+     * and max skipped it, and reported a finite range). */
+    bnn_posterior_std_summary(q, NULL, &mean, NULL);
+    CHECK(mean == 2.0);
+    sd[1] = NAN;
+    bnn_posterior_std_summary(q, &lo, &mean, &hi);
+    CHECK(isnan(lo) && isnan(mean) && isnan(hi));
     bnn_posterior_free(q);
 }
 

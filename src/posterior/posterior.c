@@ -100,16 +100,22 @@ int bnn_posterior_sample(const bnn_posterior *q, bnn_rng *rng, float *theta) {
 }
 
 void bnn_posterior_std_summary(const bnn_posterior *q, double *min, double *mean, double *max) {
-    *min = *mean = *max = 0.0;
-    if (q->kind != BNN_POSTERIOR_DIAG) return;
-    double lo = INFINITY, hi = 0.0, sum = 0.0;
-    for (int64_t i = 0; i < q->n; i++) {
-        double v = q->std[i];
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
-        sum += v;
+    double lo = 0.0, avg = 0.0, hi = 0.0;
+    if (q && q->kind == BNN_POSTERIOR_DIAG && q->n > 0) {
+        double sum = 0.0;
+        lo = INFINITY;
+        for (int64_t i = 0; i < q->n; i++) {
+            double v = q->std[i];
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+            sum += v;
+        }
+        avg = sum / (double)q->n;
+        if (isnan(avg)) lo = hi = NAN; /* a NaN std: all three say so (min and max skipped it) */
     }
-    *min = lo, *mean = sum / (double)q->n, *max = hi;
+    if (min) *min = lo;
+    if (mean) *mean = avg;
+    if (max) *max = hi;
 }
 
 int bnn_posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_laplace *la) {
