@@ -518,7 +518,7 @@ double bnn_mfvi_loss(bnn_model *m, const float *mu, const float *rho, const floa
                      bnn_rng *rng, float *grad_mu, float *grad_rho);
 /* The same with caller-provided scratch `work` (bnn_mfvi_workspace_bytes(m, b) bytes, 64-byte
  * aligned), so a training loop allocates it once instead of at every step. */
-size_t bnn_mfvi_workspace_bytes(bnn_model *m, int64_t b);
+size_t bnn_mfvi_workspace_bytes(bnn_model *m, int64_t b); /* 0 for b < 1 or a NULL m */
 double bnn_mfvi_loss_ws(bnn_model *m, const float *mu, const float *rho, const float *x,
                         const int32_t *labels, const float *targets, int64_t b,
                         const bnn_lik *lik, int64_t n_train, const struct bnn_mfvi_params *p,
@@ -664,8 +664,9 @@ typedef enum { BNN_LR_CONSTANT = 0, BNN_LR_COSINE = 1 } bnn_lr_schedule;
 const char *bnn_method_name(bnn_method m);
 int bnn_method_parse(const char *name, bnn_method *out);
 
-/* The learning rate of step t (0-based) of `total` steps: linear warm-up from lr/warmup to lr over
- * the first `warmup` steps, then constant, or cosine decay to 0 at step `total`
+/* The learning rate of step t (0-based) of `total` steps (NaN for an unknown schedule): linear
+ * warm-up from lr/warmup to lr over the first `warmup` steps, then constant, or cosine decay to 0
+ * at step `total`
  * (Loshchilov & Hutter, "SGDR", ICLR 2017, without restarts): lr · ½(1 + cos(π·(t−w)/(total−w))),
  * and 0 from t = total on. */
 float bnn_lr_at(bnn_lr_schedule sched, float lr, int64_t t, int64_t total, int64_t warmup);

@@ -496,6 +496,7 @@ static void test_stop_inside_epoch(void) {
     CHECK(bnn_lr_at(BNN_LR_COSINE, 1.0f, 12, 12, 0) == 0.0f);
     CHECK(bnn_lr_at(BNN_LR_COSINE, 1.0f, 13, 12, 2) == 0.0f);
     CHECK(bnn_lr_at(BNN_LR_COSINE, 1.0f, 11, 12, 0) > 0.0f);
+    CHECK(isnan(bnn_lr_at((bnn_lr_schedule)7, 1.0f, 3, 12, 0))); /* unknown: NaN, not cosine */
 }
 
 /* IVON learns the moons and its posterior averages to a lower NLL than the point at its mean

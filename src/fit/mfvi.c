@@ -274,6 +274,7 @@ static int64_t workspace_floats(bnn_model *m, int64_t b, int64_t *nhead, int64_t
 }
 
 size_t bnn_mfvi_workspace_bytes(bnn_model *m, int64_t b) {
+    if (!m || b < 1) return 0; /* no batch, no workspace */
     int64_t nhead, nkappa;
     return bnn__bytes(workspace_floats(m, b, &nhead, &nkappa), sizeof(float));
 }

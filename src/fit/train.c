@@ -90,6 +90,7 @@ struct bnn_train_params bnn_train_default_params(void) {
 }
 
 float bnn_lr_at(bnn_lr_schedule sched, float lr, int64_t t, int64_t total, int64_t warmup) {
+    if (sched != BNN_LR_CONSTANT && sched != BNN_LR_COSINE) return NAN; /* (it acted as cosine) */
     if (warmup > 0 && t < warmup) return lr * (float)(t + 1) / (float)warmup;
     if (sched == BNN_LR_CONSTANT || total <= warmup) return lr;
     if (t >= total) return 0.0f; /* the cosine is periodic: past the end it would rise again */
