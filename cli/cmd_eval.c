@@ -172,9 +172,10 @@ int cmd_eval(int argc, char **argv) {
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
     if ((rc = cli_load_data(cmd, &df, split, task, true, &ds))) goto done;
     if (bnn_dataset_task(ds) != task) {
-        rc = cli_usage_error(cmd, "%s is a %s model but %s is %s data", model_path, df.task, df.data,
-                       bnn_dataset_task(ds) == BNN_TASK_REGRESSION ? "regression"
-                                                                   : "classification");
+        rc = cli_usage_error(cmd, "%s is a %s model but %s is %s data", model_path, df.task,
+                             df.data,
+                             bnn_dataset_task(ds) == BNN_TASK_REGRESSION ? "regression"
+                                                                         : "classification");
         goto done;
     }
     const bnn_lik_kind lik = bnn_model_lik(m, task);

@@ -36,7 +36,8 @@ static void warn_unsettled(const bnn_laplace *la, const double *lay, int64_t nla
     const double next = lay ? bnn_laplace_lml_layers(la, moved, nlay, sig2, NULL, NULL)
                             : bnn_laplace_lml(la, moved[0], sig2, NULL, NULL);
     if (next - lml > 0.5)
-        fprintf(stderr, "note: the marginal likelihood was still rising after %lld step%s (one more "
+        fprintf(stderr, "note: the marginal likelihood was still rising after %lld step%s (one "
+                "more "
                 "step of 0.1 in the log prior%s adds %.3g to it); more --steps may help\n",
                 (long long)steps, steps == 1 ? "" : "s", noise ? " and noise" : "", next - lml);
 }

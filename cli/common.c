@@ -307,11 +307,10 @@ int cli_load_ood(const char *cmd, const char *spec, int64_t seed, int64_t target
                  const bnn_model *m, bnn_dataset **out) {
     cli_data_flags of = {.data = spec, .target_col = -1, .seed = seed};
     /* A generated set that also serves as training data (moons, sine-gap, sine-hetero) comes
-     * from a seed derived from --seed (splitmix64's finaliser of seed + 1): its test split at
-     * --seed itself is a model's own test data when both seeds are the default 0, which made
-     * `--ood moons` the test set again (AUROC exactly 0.5). The derivation is splitmix64's
-     * step (Steele, Lea & Flood, OOPSLA 2014): add the golden-ratio increment, then its
-     * finaliser. */
+     * from a seed derived from --seed: its test split at --seed itself is a model's own test
+     * data when both seeds are the default 0, which made `--ood moons` the test set again
+     * (AUROC exactly 0.5). The derivation is one splitmix64 step (Steele, Lea & Flood, OOPSLA
+     * 2014): add the golden-ratio increment, then the finaliser. */
     if (!strncmp(spec, "moons", 5) || !strncmp(spec, "sine-", 5)) {
         uint64_t z = (uint64_t)seed + 0x9E3779B97F4A7C15ull;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

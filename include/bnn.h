@@ -11,9 +11,9 @@
  *  - The library never prints and never exits on bad input: a file, a spec, data, settings or
  *    a NULL handle get an error code from every function that returns one (int). Getters that
  *    return a value (bnn_model_nparams, bnn_posterior_mean, ...) need a valid handle, as
- *    strlen needs a string; the bnn_dataset_* getters alone also accept NULL. The per-step kernels of the layer and loss API
- *    (bnn_model_forward / backward, bnn_lik_loss, bnn_dataset_gather, bnn_rng_*,
- *    bnn_blr_grad_hess) assert
+ *    strlen needs a string; the bnn_dataset_* getters alone also accept NULL. The per-step
+ *    kernels of the layer and loss API (bnn_model_forward / backward, bnn_lik_loss,
+ *    bnn_dataset_gather, bnn_rng_*, bnn_blr_grad_hess) assert
  *    their call-order and size preconditions instead (each says which): a violation there is a
  *    bug in the calling program, stopped at once with the condition named (BNN_ASSERT).
  *  - Threads: independent objects may be used from different threads at once (a model, trainer
@@ -374,8 +374,8 @@ int64_t bnn_lik_pred_dim(bnn_lik_kind kind, int64_t outputs);
  *   hetero-gaussian  ½ log 2π + ½ η + ½ (y − μ)² e^{−η}; ∂/∂μ = (μ − y) e^{−η},
  *                    ∂/∂η = ½ − ½ (y − μ)² e^{−η}.
  * A label outside the classes, an unknown lik->kind, or a NULL lik, f or labels (targets for
- * regression), gives NaN with bnn_last_error() naming it (dout is then partly written). b, k and the output width
- * the likelihood needs are preconditions (asserted). */
+ * regression), gives NaN with bnn_last_error() naming it (dout is then partly written). b, k and
+ * the output width the likelihood needs are preconditions (asserted). */
 double bnn_lik_loss(const bnn_lik *lik, float *dout, const float *f, const int32_t *labels,
                     const float *targets, int64_t b, int64_t k);
 

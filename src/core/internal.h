@@ -203,8 +203,8 @@ int bnn__laplace_new_eig(bnn_laplace **out, bnn_curv *c, const float *params, bn
 /* A full posterior's eigendecomposition of its curvature, in the layout above (borrowed). */
 int bnn__laplace_full_eig(const bnn_laplace *la, const double **eigvec, const double **eigval);
 /* BNN_ESHAPE (messages prefixed with fn) unless the posterior's subset lies within m's parameters
- * and is whole Linear layers of m, in model order, with Kronecker blocks that match them: what the GLM predictive and sampling
- * into m's weights rely on. */
+ * and is whole Linear layers of m, in model order, with Kronecker blocks that match them: what
+ * the GLM predictive and sampling into m's weights rely on. */
 int bnn__laplace_check_model(const bnn_laplace *la, const bnn_model *m, const char *fn);
 /* bnn_posterior_from_laplace with its messages naming the posterior what ("VON posterior" for
  * a file of bnn von, which keeps the Laplace layout). */
