@@ -77,7 +77,7 @@ static int apply_holdout(const char *cmd, bnn_dataset **ds, int64_t holdout) {
 static const char *const settings_flags[] = {
     "model", "method", "batch-size", "lr", "lr-schedule", "warmup-epochs", "weight-decay",
     "momentum", "noise", "seed", "ess", "hess-init", "beta1", "beta2", "mc-samples",
-    "clip-radius", "prior-prec", "init-std", "kl-weight", "data", "task", "target-col",
+    "clip-radius", "prior-precision", "init-std", "kl-weight", "data", "task", "target-col",
     "header", "no-header", "holdout", "lik"};
 
 /* Neither the model nor the checkpoint may overwrite the data's files. */
@@ -147,7 +147,7 @@ int cmd_train(int argc, char **argv) {
         {"beta2", 0, OPT_FLOAT, &beta2, "X", "ivon: Hessian decay (default 0.99999)", 0},
         {"mc-samples", 0, OPT_INT, &mc, "N", "ivon, mfvi: weight samples per step (default 1)", 0},
         {"clip-radius", 0, OPT_FLOAT, &clip, "X", "ivon: elementwise clip of the update (default: none)", 0},
-        {"prior-prec", 0, OPT_FLOAT, &prior_prec, "X", "mfvi: prior precision of N(0, 1/X) (default 1)", 0},
+        {"prior-precision", 0, OPT_FLOAT, &prior_prec, "X", "mfvi: prior precision of N(0, 1/X) (default 1; --prior-prec is the same)", 0},
         {"init-std", 0, OPT_FLOAT, &init_std, "X", "mfvi: initial posterior std (default 1e-3)", 0},
         {"kl-weight", 0, OPT_FLOAT, &kl_weight, "X", "mfvi: weight of the KL term (default 1)", 0},
         {"seed", 's', OPT_INT, &df.seed, "N", "random seed: initialisation, shuffling, dropout, weight noise (default 0)", 0},
@@ -270,7 +270,7 @@ int cmd_train(int argc, char **argv) {
             unsigned mask; /* bit m: accepted by method m */
         } only[] = {
             {"momentum", "sgd", 1u << BNN_METHOD_SGD},
-            {"weight-decay", "sgd, adamw and ivon (mfvi's prior is --prior-prec)",
+            {"weight-decay", "sgd, adamw and ivon (mfvi's prior is --prior-precision)",
              1u << BNN_METHOD_SGD | 1u << BNN_METHOD_ADAMW | 1u << BNN_METHOD_IVON},
             {"ess", "ivon", 1u << BNN_METHOD_IVON},
             {"hess-init", "ivon", 1u << BNN_METHOD_IVON},
@@ -278,7 +278,7 @@ int cmd_train(int argc, char **argv) {
             {"beta2", "ivon", 1u << BNN_METHOD_IVON},
             {"clip-radius", "ivon", 1u << BNN_METHOD_IVON},
             {"mc-samples", "ivon and mfvi", 1u << BNN_METHOD_IVON | 1u << BNN_METHOD_MFVI},
-            {"prior-prec", "mfvi", 1u << BNN_METHOD_MFVI},
+            {"prior-precision", "mfvi", 1u << BNN_METHOD_MFVI},
             {"init-std", "mfvi", 1u << BNN_METHOD_MFVI},
             {"kl-weight", "mfvi", 1u << BNN_METHOD_MFVI},
         };
@@ -309,14 +309,14 @@ int cmd_train(int argc, char **argv) {
         if (!(momentum >= 0 && momentum < 1))
             return cli_usage_error(cmd, "--momentum must be in [0, 1)");
         if (!(clip > 0)) return cli_usage_error(cmd, "--clip-radius must be positive");
-        if (!(prior_prec > 0)) return cli_usage_error(cmd, "--prior-prec must be positive");
+        if (!(prior_prec > 0)) return cli_usage_error(cmd, "--prior-precision must be positive");
         if (!(init_std > 0)) return cli_usage_error(cmd, "--init-std must be positive");
         if (kl_weight < 0) return cli_usage_error(cmd, "--kl-weight must be >= 0");
         /* These are stored as floats, or meet float weights (the noise σ, λ and the prior
          * precision scale them): a value that would round to 0 or overflow is refused here
          * rather than reported later as "must be positive" or as a diverged run. */
         const char *fnames[] = {"lr", "weight-decay", "hess-init", "init-std", "clip-radius",
-                                "momentum", "noise", "ess", "prior-prec"};
+                                "momentum", "noise", "ess", "prior-precision"};
         const double fvals[] = {lr, wd, hess_init, init_std, clip, momentum, sigma, ess, prior_prec};
         for (int i = 0; i < 9; i++)
             if (cli_seen(opts, nopts, fnames[i]) && cli_float_range(cmd, fnames[i], fvals[i]))

@@ -13,10 +13,63 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static cli_opt *find_long(cli_opt *opts, int nopts, const char *name, size_t len) {
+static cli_opt *find_exact(cli_opt *opts, int nopts, const char *name, size_t len) {
     for (int i = 0; i < nopts; i++)
         if (strlen(opts[i].name) == len && !strncmp(opts[i].name, name, len)) return &opts[i];
     return NULL;
+}
+
+/* Other names of an option, accepted wherever the command has the option itself: the prior
+ * precision is --prior-precision in train and von (train's was --prior-prec before). */
+static const struct {
+    const char *alias, *name;
+} long_aliases[] = {{"prior-prec", "prior-precision"}};
+
+static cli_opt *find_long(cli_opt *opts, int nopts, const char *name, size_t len) {
+    cli_opt *o = find_exact(opts, nopts, name, len);
+    for (size_t k = 0; !o && k < sizeof long_aliases / sizeof long_aliases[0]; k++)
+        if (strlen(long_aliases[k].alias) == len && !strncmp(long_aliases[k].alias, name, len))
+            o = find_exact(opts, nopts, long_aliases[k].name, strlen(long_aliases[k].name));
+    return o;
+}
+
+/* Edit distance (insertions, deletions, substitutions) between a[0..la) and b, capped: any
+ * distance above 3 comes back as 4. Names are short (under 32 characters here). */
+static int edit_distance(const char *a, size_t la, const char *b) {
+    enum { CAP = 4, MAXN = 64 };
+    const size_t lb = strlen(b);
+    if (la >= MAXN || lb >= MAXN) return CAP;
+    int prev[MAXN], cur[MAXN];
+    for (size_t j = 0; j <= lb; j++) prev[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int d = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            if (prev[j] + 1 < d) d = prev[j] + 1;
+            if (cur[j - 1] + 1 < d) d = cur[j - 1] + 1;
+            cur[j] = d;
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof prev[0]);
+    }
+    return prev[lb] < CAP ? prev[lb] : CAP;
+}
+
+/* The option a user most likely meant by an unknown long name: the nearest within two edits,
+ * else one whose name begins with the other's (--prior-precision for laplace's --prior, --seed
+ * for --seeds); NULL when none is close. */
+static const cli_opt *suggest_long(const cli_opt *opts, int nopts, const char *name, size_t len) {
+    const cli_opt *best = NULL;
+    int bd = 3;
+    for (int i = 0; i < nopts; i++) {
+        const int d = edit_distance(name, len, opts[i].name);
+        if (d < bd) bd = d, best = &opts[i];
+    }
+    for (int i = 0; !best && i < nopts; i++) {
+        const size_t lo = strlen(opts[i].name);
+        const size_t m = lo < len ? lo : len;
+        if (m >= 3 && !strncmp(opts[i].name, name, m)) best = &opts[i];
+    }
+    return best;
 }
 
 static cli_opt *find_short(cli_opt *opts, int nopts, char c) {
@@ -95,6 +148,14 @@ int cli_parse(int argc, char **argv, cli_opt *opts, int nopts, const char *cmd, 
             if (eq) val = eq + 1;
         } else {
             o = a[2] == '\0' ? find_short(opts, nopts, a[1]) : NULL;
+        }
+        if (!o && a[1] == '-') {
+            const char *eq = strchr(a + 2, '=');
+            const size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+            const cli_opt *near = suggest_long(opts, nopts, a + 2, len);
+            if (near)
+                return cli_usage_error(cmd, "unknown option '%.*s': did you mean --%s? (see 'bnn "
+                                       "%s --help')", (int)len + 2, a, near->name, cmd);
         }
         if (!o) return cli_usage_error(cmd, "unknown option '%s' (see 'bnn %s --help')", a, cmd);
         /* A second value would silently replace the first; only lists take several. */

@@ -21,7 +21,11 @@ for c in train eval info; do
   grep -q "usage: bnn $c" "$T/out" && ok || bad "bnn help $c shows $c's usage"
 done
 expect_fail "unknown command" "unknown command" "$BNN" frobnicate
-expect_fail "unknown option" "unknown option" "$BNN" train --data moons --frob 3
+expect_fail "unknown option" "unknown option '--frob' (see 'bnn train --help')" "$BNN" train --data moons --frob 3
+# A near miss names the option meant: one or two edits away, or a name that begins with the other.
+expect_usage "misspelt option" "unknown option '--sed': did you mean --seed?" "$BNN" train --data moons --sed 3
+expect_usage "misspelt option with a value" "unknown option '--sample': did you mean --samples?" "$BNN" eval -m x --sample=3
+expect_usage "another command's name" "unknown option '--prior-precision': did you mean --prior?" "$BNN" laplace -m x --prior-precision 3 -o y
 expect_fail "bad number" "expects a number" "$BNN" train --data moons --lr abc
 expect_fail "missing --data" "--data is required" "$BNN" train
 

@@ -393,7 +393,9 @@ expect_fail "predict --temperature on a regression model" "is a regression model
 expect_fail "--noise no float holds" "--noise 1e+300 is outside the range of a float" "$BNN" eval -m "$T/sine.safetensors" --noise 1e300
 expect_fail "train --noise no float holds" "--noise 1e+300 is outside the range of a float" "$BNN" train --data sine-gap --noise 1e300 -q -o "$T/never.safetensors"
 expect_fail "--ess no float holds" "--ess 1e-300 is outside the range of a float" "$BNN" train --data moons --method ivon --ess 1e-300 -q -o "$T/never.safetensors"
-expect_fail "--prior-prec no float holds" "--prior-prec 1e+308 is outside the range of a float" "$BNN" train --data moons --method mfvi --prior-prec 1e308 -q -o "$T/never.safetensors"
+expect_fail "--prior-precision no float holds" "--prior-precision 1e+308 is outside the range of a float" "$BNN" train --data moons --method mfvi --prior-precision 1e308 -q -o "$T/never.safetensors"
+# --prior-prec, train's name before, is the same option (so given twice with the new name).
+expect_fail "--prior-prec is --prior-precision" "--prior-precision given twice" "$BNN" train --data moons --method mfvi --prior-prec 2 --prior-precision 2 -q -o "$T/never.safetensors"
 # A noise in the file that no float holds (a file edited by hand: train refuses such a noise; its
 # square overflowed the predictive variance).
 python3 "$(dirname "$0")/st_meta.py" "$T/sine.safetensors" "$T/hugesigma.safetensors" bnn.sigma 1e300
