@@ -546,31 +546,58 @@ ln -s /proc/self/fd/1 "$T/mystdout"
 [ $? -eq 1 ] && grep -q "mystdout leads to /proc/self/fd/1, a file descriptor that is not open" "$T/err" &&
   [ -L "$T/mystdout" ] && ok || bad "an output to a closed stdout: $(cat "$T/err"); $(ls -l "$T/mystdout")"
 # Allocation failures (the failmalloc shim fails the N-th allocation, for N over the whole run):
-# bnn info either describes the file as a normal run does, or fails (exit 1) saying it ran out of
-# memory. Before, a failed allocation inside the JSON parser called the header "not valid JSON"
-# (a good model would look corrupt), and one in the model's loader was described as a property
-# of the file with exit 0. (OpenBLAS and libgomp end the process their own way when their
-# allocations fail: exit 1 with their message, or SIGINT from OpenBLAS's start-up; those are
-# left out. Not under AddressSanitizer, which has its own allocator.)
-if [ -z "${ASAN_OPTIONS:-}" ] && [ -z "${BNN_SANITIZED:-}" ] && [ -n "${BNN_FAILMALLOC:-}" ] && [ -f "$BNN_FAILMALLOC" ]; then
-  "$BNN" info "$T/ivon.safetensors" >"$T/info_ok.txt" 2>&1 || bad "info on a good file"
-  fm_bad=""
-  fm_oom=0
-  for n in $(seq 1 3 420); do
-    BNN_FAIL_AT=$n LD_PRELOAD="$BNN_FAILMALLOC" "$BNN" info "$T/ivon.safetensors" >"$T/fm_out" 2>"$T/fm_err"
+# each command either does what a normal run does (the same report, the same output file) or
+# fails (exit 1) with one line saying it ran out of memory, after at most some notes, and leaves
+# no output file and no temporary file. Before, a failed allocation inside the JSON parser called
+# the header "not valid JSON" (a good model would look corrupt), one in the model's loader was
+# described as a property of the file with exit 0, and the writer said "cannot grow the writer's
+# metadata". OpenBLAS, libgomp and libgfortran end the process their own way when their own
+# allocations fail (exit 1 with their message, or SIGINT from OpenBLAS's start-up): those runs are
+# left out. Every other N for bnn info; for the others every 8th N and all of the last 30, where the
+# output is formatted and saved. Not under AddressSanitizer, which has its own allocator.
+fm_sweep() {
+  local name=$1 out=$2 stride=$3; shift 3
+  local dir="$T/fm_$name" n rc total fm_bad="" fm_oom=0 fm_ok=0
+  mkdir -p "$dir"
+  local o="$dir/$out"
+  rm -f "$o"
+  ( cd "$dir" && "$BNN" "$@" ) >"$T/fm_out" 2>/dev/null || { bad "$name: a normal run failed"; return; }
+  grep -v '^time ' "$T/fm_out" >"$T/fm_good"
+  [ "$out" = - ] || cp "$o" "$T/fm_good_out"
+  ( cd "$dir" && BNN_FAIL_COUNT="$T/fm_count" LD_PRELOAD="$BNN_FAILMALLOC" "$BNN" "$@" >/dev/null 2>&1 )
+  total=$(cat "$T/fm_count")
+  for n in $(seq 1 "$total"); do
+    [ "$n" -gt $((total - 30)) ] || [ $(((n - 1) % stride)) -eq 0 ] || continue
+    rm -f "$o"
+    ( cd "$dir" && BNN_FAIL_AT=$n LD_PRELOAD="$BNN_FAILMALLOC" "$BNN" "$@" >"$T/fm_out" 2>"$T/fm_err" )
     rc=$?
     if [ $rc -eq 0 ]; then
-      cmp -s "$T/fm_out" "$T/info_ok.txt" || fm_bad="$fm_bad $n:exit-0-but-different"
-    elif [ $rc -eq 1 ]; then
-      if grep -q "^bnn info: " "$T/fm_err"; then
-        grep -qi "out of memory\|cannot allocate\|cannot copy" "$T/fm_err" || fm_bad="$fm_bad $n:$(head -c 80 "$T/fm_err")"
-        fm_oom=$((fm_oom + 1))
-      fi
-    elif [ $rc -ne 130 ]; then
+      grep -v '^time ' "$T/fm_out" | cmp -s - "$T/fm_good" || fm_bad="$fm_bad $n:exit-0-but-another-report"
+      [ "$out" = - ] || cmp -s "$o" "$T/fm_good_out" || fm_bad="$fm_bad $n:exit-0-but-another-file"
+      fm_ok=$((fm_ok + 1))
+    elif [ $rc -eq 1 ] && grep -q "^bnn $name: " "$T/fm_err"; then
+      fm_oom=$((fm_oom + 1))
+      # Notes may come first; the error is the last line and the only other one.
+      [ "$(grep -v -c '^note: ' "$T/fm_err")" -eq 1 ] && tail -n 1 "$T/fm_err" | grep -qi "^bnn $name: .*\(out of memory\|cannot allocate\|no memory\)" ||
+        fm_bad="$fm_bad $n:$(tr '\n' '|' <"$T/fm_err" | head -c 120)"
+      [ "$out" = - ] || [ ! -e "$o" ] || fm_bad="$fm_bad $n:failed-but-wrote-$out"
+    elif [ $rc -ne 1 ] && [ $rc -ne 130 ]; then
       fm_bad="$fm_bad $n:exit-$rc"
     fi
+    [ -z "$(ls -A "$dir" | grep -v -x -F "$out")" ] || fm_bad="$fm_bad $n:left-$(ls -A "$dir" | tr '\n' ' ')"
   done
-  [ -z "$fm_bad" ] && [ $fm_oom -gt 50 ] && ok || bad "allocation failures in bnn info ($fm_oom reported):$fm_bad"
+  [ -z "$fm_bad" ] && [ $fm_oom -gt 10 ] && [ $fm_ok -gt 0 ] && ok ||
+    bad "allocation failures in bnn $name ($total allocations; $fm_oom reported, $fm_ok ran through):$fm_bad"
+}
+if [ -z "${ASAN_OPTIONS:-}" ] && [ -z "${BNN_SANITIZED:-}" ] && [ -n "${BNN_FAILMALLOC:-}" ] && [ -f "$BNN_FAILMALLOC" ]; then
+  fm_sweep info - 2 info "$T/ivon.safetensors"
+  fm_sweep eval - 8 eval -m "$T/ivon.safetensors" --samples 4
+  fm_sweep predict p.csv 8 predict -m "$T/map.safetensors" --data moons -o p.csv
+  fm_sweep laplace la.st 8 laplace -m "$T/map.safetensors" -o la.st
+  fm_sweep train m.st 8 train --data moons --epochs 2 -q -o m.st
+  fm_sweep von v.st 8 von -m "$T/map.safetensors" --steps 2 -o v.st
+  fm_sweep calibrate c.st 8 calibrate -m "$T/map.safetensors" --data moons -o c.st
+  fm_sweep compare - 8 compare -m "$T/map.safetensors" -m "$T/ivon.safetensors"
 fi
 # eval --plot with a --json that cannot be written leaves the old plot, and creates no new one.
 echo OLD >"$T/keep.svg"

@@ -1,9 +1,12 @@
 /* LD_PRELOAD shim for the allocation-failure tests (cli_robust): with BNN_FAIL_AT=N the N-th call
  * of malloc, calloc, realloc or posix_memalign (counted together, from the start of the process)
- * fails with ENOMEM; every other call goes to glibc. Not built into bnn; only the sanitizer-free
- * test run uses it (AddressSanitizer has its own allocator). */
+ * fails with ENOMEM; every other call goes to glibc. With BNN_FAIL_COUNT=FILE the number of calls
+ * is written to FILE when the process exits normally, so a sweep knows how many there are. Not
+ * built into bnn; only the sanitizer-free test run uses it (AddressSanitizer has its own
+ * allocator). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,4 +41,14 @@ int posix_memalign(void **out, size_t align, size_t n) {
     if (!p) return ENOMEM;
     *out = p;
     return 0;
+}
+
+/* Runs at a normal exit (exit or a return from main), after bnn's own atexit handlers. */
+__attribute__((destructor)) static void report_count(void) {
+    const char *path = getenv("BNN_FAIL_COUNT");
+    if (!path) return;
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fprintf(f, "%ld\n", (long)atomic_load(&calls));
+    fclose(f);
 }

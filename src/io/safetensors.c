@@ -298,7 +298,7 @@ static int parse_meta(bnn_st *st, const cJSON *meta, const char *file) {
         st->values[i] = dup_string(kv->valuestring);
         st->nmeta++; /* counted now so bnn_st_free releases whatever was allocated */
         if (!st->keys[i] || !st->values[i])
-            return bnn__error(BNN_ENOMEM, "%s: cannot copy metadata", file);
+            return bnn__error(BNN_ENOMEM, "%s: out of memory copying the metadata", file);
     }
     /* Duplicate keys make a lookup ambiguous, so they are refused; sorting a copy of the key
      * pointers finds them in O(m log m) even for an adversarially large header. */
@@ -557,7 +557,7 @@ static int parse_image(bnn_st *st, const char *file) {
         int64_t i = st->n;
         st->names[i] = dup_string(key);
         if (!st->names[i]) {
-            rc = bnn__error(BNN_ENOMEM, "%s: cannot copy tensor names", file);
+            rc = bnn__error(BNN_ENOMEM, "%s: out of memory copying the tensor names", file);
             goto done;
         }
         st->n++;
@@ -960,7 +960,7 @@ int bnn_st_writer_add(bnn_st_writer *w, const char *name, bnn_dtype dt, int ndim
             return bnn__error(BNN_EINVAL, "tensor '" NAMEFMT "' was already added", name);
 
     if (!grow((void **)&w->t, &w->cap, w->n + 1, sizeof *w->t))
-        return bnn__error(BNN_ENOMEM, "cannot grow the writer's tensor list");
+        return bnn__error(BNN_ENOMEM, "out of memory growing the writer's tensor list");
     wtensor *t = &w->t[w->n];
     memset(t, 0, sizeof *t);
     t->name = dup_string(name);
@@ -968,7 +968,7 @@ int bnn_st_writer_add(bnn_st_writer *w, const char *name, bnn_dtype dt, int ndim
     if (!t->name || !t->data) {
         free(t->name);
         bnn__free(t->data);
-        return bnn__error(BNN_ENOMEM, "tensor '" NAMEFMT "': cannot copy %zu bytes", name, nbytes);
+        return bnn__error(BNN_ENOMEM, "tensor '" NAMEFMT "': out of memory copying %zu bytes", name, nbytes);
     }
     if (nbytes) memcpy(t->data, data, nbytes);
     t->dt = dt;
@@ -991,16 +991,16 @@ int bnn_st_writer_meta(bnn_st_writer *w, const char *key, const char *value) {
         if (!strcmp(w->keys[i], key))
             return bnn__error(BNN_EINVAL, "metadata key '" NAMEFMT "' was already set", key);
     if (!grow((void **)&w->keys, &w->capmeta, w->nmeta + 1, sizeof *w->keys))
-        return bnn__error(BNN_ENOMEM, "cannot grow the writer's metadata");
+        return bnn__error(BNN_ENOMEM, "out of memory growing the writer's metadata");
     /* keys and values share capmeta, so values is grown to the same capacity. */
     char **nv = realloc(w->values, (size_t)w->capmeta * sizeof *nv);
-    if (!nv) return bnn__error(BNN_ENOMEM, "cannot grow the writer's metadata");
+    if (!nv) return bnn__error(BNN_ENOMEM, "out of memory growing the writer's metadata");
     w->values = nv;
     char *k = dup_string(key), *v = dup_string(value);
     if (!k || !v) {
         free(k);
         free(v);
-        return bnn__error(BNN_ENOMEM, "cannot copy metadata '" NAMEFMT "'", key);
+        return bnn__error(BNN_ENOMEM, "out of memory copying metadata '" NAMEFMT "'", key);
     }
     w->keys[w->nmeta] = k;
     w->values[w->nmeta] = v;
@@ -1110,7 +1110,7 @@ static int build_header(const bnn_st_writer *w, sbuf *s, const char *path) {
     sb_put(s, "}", 1);
     while (!s->oom && s->len % 8 != 0)
         sb_put(s, " ", 1);
-    if (s->oom) return bnn__error(BNN_ENOMEM, "%s: cannot build the header", path);
+    if (s->oom) return bnn__error(BNN_ENOMEM, "%s: out of memory building the header", path);
     return 0;
 }
 
