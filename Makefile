@@ -7,9 +7,9 @@ BUILD      ?= build
 BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
-DEPS = gcc make cmake python3 python3-jsonschema python3-numpy libopenblas-dev liblapacke-dev zlib1g-dev libcjson-dev dataset-fashion-mnist
+DEPS = gcc make cmake pkgconf python3 python3-jsonschema python3-numpy libopenblas-dev liblapacke-dev zlib1g-dev libcjson-dev dataset-fashion-mnist
 
-.PHONY: all deps build test test-fast test-asan demo bench bench-torch fuzz clean format
+.PHONY: all deps build install test test-fast test-asan demo bench bench-torch fuzz clean format
 
 all: build
 
@@ -27,6 +27,11 @@ deps:
 build:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DBNN_WERROR=ON $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
+
+# The command, libbnn.a, bnn.h and bnn.pc (pkg-config) under PREFIX.
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 # The whole suite, then the same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 test: deps build test-fast test-asan
