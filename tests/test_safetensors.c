@@ -796,8 +796,9 @@ static void test_header_alignment(void) {
 static void test_json_syntax(void) {
     static const char *const good[] = {
         "{}", " { \"a\" : [1, -2.5e-3, 0, 1E+2, true, false, null, \"x\"] } ",
-        "{\"__metadata__\":{\"bnn.model\":\"mlp:2-2\"},\"0.weight\":{\"dtype\":\"F32\","
-        "\"shape\":[2,2],\"data_offsets\":[0,16]}}",
+        /* one string over two lines (parenthesised, or clang's -Wstring-concatenation asks) */
+        ("{\"__metadata__\":{\"bnn.model\":\"mlp:2-2\"},\"0.weight\":{\"dtype\":\"F32\","
+         "\"shape\":[2,2],\"data_offsets\":[0,16]}}"),
         "[\"\\u00e9\\ud83d\\ude00\\n\\t\\\"\\\\\\/\"]", "{\"a\":{\"b\":{\"c\":[[[]]]}}}", "0", "\"s\""};
     static const char *const bad[] = {
         "", "{", "{\"a\":}", "{\"a\" 1}", "[1,]", "{\"a\":1,}", "[01]", "[1.]", "[.5]", "[+1]",

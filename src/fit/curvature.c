@@ -916,9 +916,11 @@ static void ll_diag_tile(float *prod, const float *wd, const float *phi, int64_t
         _mm512_mask_storeu_ps(prod + (k0 + kk) * in + j0 + 16, m1, acc[kk][1]);
     }
 }
-#elif defined(__AVX2__)
-/* AVX2: a tile of 8 columns (one ymm register) times LL_KG outputs, the 12 sums in registers
- * (16 ymm: the sums, the squared features and a broadcast weight). GCC keeps the portable
+#elif defined(__AVX2__) && defined(__FMA__)
+/* AVX2 with FMA (every AVX2 CPU but a few VIA ones has both; -mavx2 alone does not promise FMA,
+ * and then the portable tile below serves): a tile of 8 columns (one ymm register) times LL_KG
+ * outputs, the 12 sums in registers (16 ymm: the sums, the squared features and a broadcast
+ * weight). GCC keeps the portable
  * version's arrays on the stack and re-reads the features for every 4 outputs. */
 #define LL_TILE 8
 #define LL_KG 12
