@@ -24,6 +24,53 @@ static void test_errors(void) {
     CHECK(bnn_last_error()[0] == '\0');
 }
 
+/* The CSV reader's fast decimal path gives strtod's very bits whenever it takes a number, and
+ * takes the usual short forms. Random strings of the decimal grammar (and near misses). */
+static void test_parse_decimal(void) {
+    bnn_rng r = bnn_rng_make(11, 0);
+    int64_t taken = 0, wrong = 0;
+    const int64_t trials = 400000;
+    for (int64_t t = 0; t < trials; t++) {
+        char buf[96];
+        size_t n = 0;
+        const uint64_t pick = bnn_rng_below(&r, 1000000);
+        const int sign = (int)(pick % 3), ni = (int)(pick / 3 % 13), nf = (int)(pick / 39 % 13);
+        const int form = (int)(pick / 507 % 7);
+        if (sign) buf[n++] = sign == 1 ? '-' : '+';
+        for (int i = 0; i < ni; i++) buf[n++] = (char)('0' + bnn_rng_below(&r, i == 0 ? 3 : 10));
+        if (form != 0) buf[n++] = '.';
+        for (int i = 0; i < nf; i++) buf[n++] = (char)('0' + bnn_rng_below(&r, 10));
+        if (form >= 3) {
+            buf[n++] = form == 6 ? 'E' : 'e';
+            if (form >= 4) buf[n++] = form == 4 ? '-' : '+';
+            const int ne = 1 + (int)bnn_rng_below(&r, 3);
+            for (int i = 0; i < ne; i++) buf[n++] = (char)('0' + bnn_rng_below(&r, 10));
+        }
+        if (bnn_rng_below(&r, 50) == 0) buf[bnn_rng_below(&r, n + 1)] = " x.e-"[bnn_rng_below(&r, 5)];
+        buf[n] = '\0';
+        double fast;
+        if (!bnn__parse_decimal(buf, n, &fast)) continue;
+        taken++;
+        char *end;
+        const double slow = strtod(buf, &end);
+        if (end != buf + n || memcmp(&fast, &slow, sizeof fast)) {
+            if (wrong++ < 5) fprintf(stderr, "'%s': fast %.17g, strtod %.17g\n", buf, fast, slow);
+        }
+    }
+    CHECK_EQ_INT(wrong, 0);
+    CHECK(taken > trials / 4); /* the test exercises the fast path, not only the fallback */
+    const char *common[] = {"0.123457", "-12.5", "3e-05", "1E+10", "0", "-0", "784", ".5"};
+    for (int i = 0; i < 8; i++) {
+        double x;
+        CHECK(bnn__parse_decimal(common[i], strlen(common[i]), &x) && x == strtod(common[i], NULL));
+    }
+    double x = 1.0;
+    CHECK(bnn__parse_decimal("-0", 2, &x) && signbit(x));
+    const char *others[] = {"", "-", ".", "1e", "1e+", "0x10", " 1", "1 ", "inf", "nan", "1e23",
+                            "12345678901234567890", "9007199254740993", "1,5"};
+    for (int i = 0; i < 14; i++) CHECK(!bnn__parse_decimal(others[i], strlen(others[i]), &x));
+}
+
 /* One grammar for whole numbers: an optional '-' and digits, nothing else, within int64. */
 /* Real numbers: strtod's decimal forms, not C's hexadecimal (strtod reads 0x10 as 16). */
 static void test_strtod(void) {
@@ -535,6 +582,7 @@ int main(void) {
     test_errors();
     test_parse_int();
     test_strtod();
+    test_parse_decimal();
     test_check_output();
     test_write_failure_leaves_nothing();
     test_thread_bounds();

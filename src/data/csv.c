@@ -157,6 +157,12 @@ typedef enum { NUM_OK, NUM_EMPTY, NUM_BAD, NUM_NONFINITE, NUM_RANGE } num_status
 static num_status parse_number(const char *s, size_t len, double *v) {
     if (len == 0) return NUM_EMPTY;
     if (len > CSV_MAX_FIELD) return NUM_BAD;
+    double y;
+    if (bnn__parse_decimal(s, len, &y)) { /* strtod's bits, without the copy */
+        if (!isfinite((float)y)) return NUM_RANGE;
+        *v = y;
+        return NUM_OK;
+    }
     char tmp[CSV_MAX_FIELD + 1];
     memcpy(tmp, s, len);
     tmp[len] = '\0';
