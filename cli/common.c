@@ -388,12 +388,31 @@ int cli_load_ood(const char *cmd, const char *spec, int64_t seed, int64_t target
                            false, out);
     if (!rc && csv && bnn_dataset_dim(*out) == bnn_model_input_dim(m) + 1) {
         /* One column more than the model's inputs: a labelled file, its target at the column
-         * the model was trained with (read as a regression target, so any number is fine: only
-         * the inputs are used). */
-        bnn_dataset_free(*out);
-        *out = NULL;
-        of.target_col = target_col, of.task = "regression";
-        rc = cli_load_data(cmd, &of, "test", BNN_TASK_REGRESSION, false, out);
+         * the model was trained with (negative: from the end, as the CSV reader counts). Only
+         * the inputs are used, so that column is dropped from the rows already read (any number
+         * is fine there) instead of parsing the file again. */
+        const int64_t n = bnn_dataset_n(*out), d = bnn_model_input_dim(m);
+        const int64_t tc = target_col < 0 ? d + 1 + target_col : target_col;
+        if (tc < 0 || tc > d) {
+            rc = cli_error(cmd, "%s: target column %lld does not exist (the file has %lld "
+                           "columns)", spec, (long long)target_col, (long long)(d + 1));
+        } else {
+            bnn_dataset *x = NULL;
+            if ((rc = bnn_dataset_new(&x, BNN_TASK_CLASSIFICATION, n, d, 0, 1))) {
+                rc = cli_fail(cmd, rc, spec);
+            } else {
+                const float *src = bnn_dataset_x(*out);
+                float *dst = bnn_dataset_x(x);
+                for (int64_t i = 0; i < n; i++) {
+                    const float *r = src + i * (d + 1);
+                    memcpy(dst + i * d, r, (size_t)tc * sizeof(float));
+                    memcpy(dst + i * d + tc, r + tc + 1, (size_t)(d - tc) * sizeof(float));
+                }
+            }
+            bnn_dataset_free(*out);
+            *out = x;
+        }
+        if (rc) bnn_dataset_free(*out), *out = NULL;
     }
     return rc;
 }
