@@ -188,7 +188,8 @@ int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cl
  * of task `task`): --data (df->data) or the model's own, read as in training (cli_model_data,
  * with generated data drawn from the model's seed). The model's hold-out (bnn.data.holdout) stays
  * out of its own data, also when --data names that data: then *train holds the rows before it
- * and *val the hold-out, else both are NULL and *all is everything. *own says whether the data
+ * (the loaded set, cut in place), *val the hold-out and *all is NULL; else both are NULL and
+ * *all is everything. *own says whether the data
  * is the model's own, *model_holdout its hold-out count. output is checked against the model
  * file and the data. Prints and returns non-zero on failure (the datasets are the caller's to
  * free either way). */

@@ -268,6 +268,10 @@ int bnn_data_load(bnn_dataset **out, const char *spec, const struct bnn_data_par
 /* A copy of rows [lo, hi) of ds (same task, classes and image shape), e.g. to hold out a
  * validation split. */
 int bnn_dataset_slice(bnn_dataset **out, const bnn_dataset *ds, int64_t lo, int64_t hi);
+/* Keeps the first n rows of ds (1 <= n <= its size) in place, as bnn_dataset_slice(ds, 0, n)
+ * would copy them, without a second copy of the data (the memory of the rows dropped stays
+ * allocated until bnn_dataset_free). BNN_EINVAL for another n. */
+int bnn_dataset_truncate(bnn_dataset *ds, int64_t n);
 
 /* Shuffled mini-batches: a permutation of 0..n-1 drawn from (seed, epoch), so epoch e of a run
  * is the same whatever happened before it. */

@@ -1427,6 +1427,19 @@ static void test_slice(void) {
     bnn_dataset_free(s);
     CHECK_EQ_INT(bnn_dataset_slice(&s, r, 3, 3), BNN_EINVAL);
     CHECK_EQ_INT(bnn_dataset_slice(&s, r, 0, 6), BNN_EINVAL);
+    /* bnn_dataset_truncate keeps what bnn_dataset_slice(0, n) copies, in place. */
+    REQUIRE(bnn_dataset_slice(&s, r, 0, 3) == 0);
+    CHECK_EQ_INT(bnn_dataset_truncate(r, 0), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_dataset_truncate(r, 6), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_dataset_truncate(NULL, 1), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_dataset_n(r), 5);
+    REQUIRE(bnn_dataset_truncate(r, 3) == 0);
+    CHECK_EQ_INT(bnn_dataset_n(r), 3);
+    CHECK_EQ_INT(bnn_dataset_outputs(r), 7);
+    CHECK(!memcmp(bnn_dataset_cx(r), bnn_dataset_cx(s), 12 * sizeof(float)));
+    CHECK(!memcmp(bnn_dataset_clabels(r), bnn_dataset_clabels(s), 3 * sizeof(int32_t)));
+    CHECK(bnn_dataset_validate(r) == 0);
+    bnn_dataset_free(s);
     bnn_dataset_free(r);
 }
 

@@ -283,3 +283,12 @@ int bnn_dataset_slice(bnn_dataset **out, const bnn_dataset *ds, int64_t lo, int6
     *out = s;
     return 0;
 }
+
+int bnn_dataset_truncate(bnn_dataset *ds, int64_t n) {
+    if (!ds) return bnn__error(BNN_EINVAL, "bnn_dataset_truncate: the dataset is NULL");
+    if (n < 1 || n > ds->n)
+        return bnn__error(BNN_EINVAL, "bnn_dataset_truncate: %lld rows is not between 1 and the "
+                          "%lld examples", (long long)n, (long long)ds->n);
+    ds->n = n; /* rows are contiguous from the start: x, labels and targets need no move */
+    return 0;
+}
