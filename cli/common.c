@@ -54,20 +54,21 @@ static int edit_distance(const char *a, size_t la, const char *b) {
     return prev[lb] < CAP ? prev[lb] : CAP;
 }
 
-/* The option a user most likely meant by an unknown long name: the nearest within two edits,
- * else one whose name begins with the other's (--prior-precision for laplace's --prior, --seed
- * for --seeds); NULL when none is close. */
+/* The option a user most likely meant by an unknown long name: one whose name begins with the
+ * other's, over three letters at least (--lr-schedule for --lr-s, laplace's --prior for
+ * --prior-precision), else the nearest within len/3 edits, one at least and two at most
+ * (--seed for --sed; --x is not --lr); NULL when none is close. */
 static const cli_opt *suggest_long(const cli_opt *opts, int nopts, const char *name, size_t len) {
-    const cli_opt *best = NULL;
-    int bd = 3;
     for (int i = 0; i < nopts; i++) {
-        const int d = edit_distance(name, len, opts[i].name);
-        if (d < bd) bd = d, best = &opts[i];
-    }
-    for (int i = 0; !best && i < nopts; i++) {
         const size_t lo = strlen(opts[i].name);
         const size_t m = lo < len ? lo : len;
-        if (m >= 3 && !strncmp(opts[i].name, name, m)) best = &opts[i];
+        if (m >= 3 && !strncmp(opts[i].name, name, m)) return &opts[i];
+    }
+    const cli_opt *best = NULL;
+    int bd = len / 3 < 1 ? 1 : len / 3 > 2 ? 2 : (int)(len / 3);
+    for (int i = 0; i < nopts; i++) {
+        const int d = edit_distance(name, len, opts[i].name);
+        if (d <= bd) bd = d - 1, best = &opts[i];
     }
     return best;
 }

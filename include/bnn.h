@@ -21,6 +21,10 @@
  *    of each alone. A model's buffers make it one thread's at a time. bnn_set_threads and
  *    bnn_gemm_set_backend are process-wide settings; bnn_output_hold holds the calling thread's
  *    writes only.
+ *  - Numbers in text (CSV, file metadata, options) are read and written with the C library's
+ *    strtod and printf, in the "C" locale's form (a '.' decimal point): every program has that
+ *    locale until it calls setlocale. A program that sets LC_NUMERIC to a locale with a decimal
+ *    comma must set it back to "C" (or uselocale a "C" locale on the thread) around bnn's calls.
  */
 #ifndef BNN_H
 #define BNN_H

@@ -26,6 +26,8 @@ expect_fail "unknown option" "unknown option '--frob' (see 'bnn train --help')" 
 expect_usage "misspelt option" "unknown option '--sed': did you mean --seed?" "$BNN" train --data moons --sed 3
 expect_usage "misspelt option with a value" "unknown option '--sample': did you mean --samples?" "$BNN" eval -m x --sample=3
 expect_usage "another command's name" "unknown option '--prior-precision': did you mean --prior?" "$BNN" laplace -m x --prior-precision 3 -o y
+expect_usage "a beginning before a near name" "unknown option '--lr-s': did you mean --lr-schedule?" "$BNN" train --data moons --lr-s cosine
+expect_usage "a short name is near nothing" "unknown option '--x' (see 'bnn train --help')" "$BNN" train --data moons --x 3
 expect_fail "bad number" "expects a number" "$BNN" train --data moons --lr abc
 expect_fail "missing --data" "--data is required" "$BNN" train
 

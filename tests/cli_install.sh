@@ -25,7 +25,10 @@ grep -q "^bnn $(awk -F'"' '/#define BNN_VERSION / {print $2}' "$SRC/include/bnn.
 build_example() { # PCDIR OUTPUT
   local flags
   flags=$(PKG_CONFIG_PATH="$1" pkg-config --cflags --libs bnn) || { bad "pkg-config bnn failed"; return 1; }
-  cc -std=c11 -o "$2" "$SRC/examples/train_moons.c" $flags 2>"$T/err" || { bad "build against the installed bnn: $(head -c 300 "$T/err")"; return 1; }
+  # The build's compiler (BNN_CC, from CMake): the flags are that compiler's (clang's OpenMP
+  # flag is not gcc's).
+  "${BNN_CC:-cc}" -std=c11 -o "$2" "$SRC/examples/train_moons.c" $flags 2>"$T/err" ||
+    { bad "build against the installed bnn: $(head -c 300 "$T/err")"; return 1; }
   ok
 }
 if ! command -v pkg-config >/dev/null; then
@@ -37,6 +40,6 @@ elif build_example "$(dirname "$pc")" "$T/train_moons"; then
   # Moved elsewhere (the old place gone), the tree still builds: the .pc finds its prefix from
   # its own place.
   mv "$T/prefix" "$T/moved"
-  build_example "$(dirname "${pc/prefix/moved}")" "$T/train_moons2"
+  build_example "$T/moved/$(dirname "${pc#"$T/prefix/"}")" "$T/train_moons2"
 fi
 cli_done

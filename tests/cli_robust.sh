@@ -564,8 +564,10 @@ fm_sweep() {
   ( cd "$dir" && "$BNN" "$@" ) >"$T/fm_out" 2>/dev/null || { bad "$name: a normal run failed"; return; }
   grep -v '^time ' "$T/fm_out" >"$T/fm_good"
   [ "$out" = - ] || cp "$o" "$T/fm_good_out"
+  rm -f "$T/fm_count"
   ( cd "$dir" && BNN_FAIL_COUNT="$T/fm_count" LD_PRELOAD="$BNN_FAILMALLOC" "$BNN" "$@" >/dev/null 2>&1 )
-  total=$(cat "$T/fm_count")
+  total=$(cat "$T/fm_count" 2>/dev/null)
+  case "$total" in '' | *[!0-9]*) bad "$name: the shim counted no allocations"; return ;; esac
   for n in $(seq 1 "$total"); do
     [ "$n" -gt $((total - 30)) ] || [ $(((n - 1) % stride)) -eq 0 ] || continue
     rm -f "$o"

@@ -1,5 +1,5 @@
 /* LD_PRELOAD shim for the allocation-failure tests (cli_robust): with BNN_FAIL_AT=N the N-th call
- * of malloc, calloc, realloc or posix_memalign (counted together, from the start of the process)
+ * of malloc, calloc, realloc, aligned_alloc or posix_memalign (counted together, from the start of the process)
  * fails with ENOMEM; every other call goes to glibc. With BNN_FAIL_COUNT=FILE the number of calls
  * is written to FILE when the process exits normally, so a sweep knows how many there are. Not
  * built into bnn; only the sanitizer-free test run uses it (AddressSanitizer has its own
@@ -34,6 +34,8 @@ static int fail_now(void) {
 
 void *malloc(size_t n) { return fail_now() ? NULL : __libc_malloc(n); }
 void *calloc(size_t a, size_t b) { return fail_now() ? NULL : __libc_calloc(a, b); }
+/* bnn__alloc's (the weights, arenas, datasets). */
+void *aligned_alloc(size_t align, size_t n) { return fail_now() ? NULL : __libc_memalign(align, n); }
 void *realloc(void *p, size_t n) { return fail_now() ? NULL : __libc_realloc(p, n); }
 int posix_memalign(void **out, size_t align, size_t n) {
     if (fail_now()) return ENOMEM;

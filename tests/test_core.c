@@ -46,7 +46,8 @@ static void test_parse_decimal(void) {
             const int ne = 1 + (int)bnn_rng_below(&r, 3);
             for (int i = 0; i < ne; i++) buf[n++] = (char)('0' + bnn_rng_below(&r, 10));
         }
-        if (bnn_rng_below(&r, 50) == 0) buf[bnn_rng_below(&r, n + 1)] = " x.e-"[bnn_rng_below(&r, 5)];
+        if (bnn_rng_below(&r, 50) == 0) /* a near miss: one character replaced */
+            buf[bnn_rng_below(&r, n + 1)] = " x.e-"[bnn_rng_below(&r, 5)];
         buf[n] = '\0';
         double fast;
         if (!bnn__parse_decimal(buf, n, &fast)) continue;

@@ -146,8 +146,8 @@ int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, co
  * (an optional '-' and digits; nothing before them) and sets *end past it. BNN_EINVAL, without
  * a message, when s does not start with one or it overflows int64. */
 int bnn__parse_int_prefix(const char *s, const char **end, int64_t *out);
-/* The decimal number s[0..len) exactly as strtod reads it, for the common short forms only:
- * false (nothing written) for anything else, which the caller gives to strtod. */
+/* The decimal number s[0..len) exactly as strtod reads it in the C locale, for the common short
+ * forms only: false (nothing written) for anything else, which the caller gives to strtod. */
 bool bnn__parse_decimal(const char *s, size_t len, double *out);
 
 /* The normals bnn_rng_normal draws come in chunks of BNN_RNG_CHUNK values: chunk c holds the

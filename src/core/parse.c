@@ -1,6 +1,9 @@
-/* Whole numbers in text, read one way everywhere (options, file metadata, the lists inside
- * metadata): an optional '-' and decimal digits. strtoll alone would also take leading spaces and
- * a '+', so " 5" would be a holdout size to one reader and malformed to another. */
+/* Numbers in text. Whole numbers are read one way everywhere (options, file metadata, the lists
+ * inside metadata): an optional '-' and decimal digits. strtoll alone would also take leading
+ * spaces and a '+', so " 5" would be a holdout size to one reader and malformed to another.
+ * Real numbers: bnn_strtod (strtod without C's hexadecimal forms) and, for CSV fields, a fast
+ * exact path for the common short decimals (bnn__parse_decimal). Like strtod, these expect the
+ * C locale's decimal point, which a program has unless it calls setlocale (bnn.h). */
 #include "core/internal.h"
 
 #include <ctype.h>
@@ -88,9 +91,10 @@ bool bnn__parse_decimal(const char *s, size_t len, double *out) {
     if (p != e || m > ((uint64_t)1 << 53)) return false;
     const int k = ex - scale;
     if (k < -22 || k > 22) return false;
-    double x = (double)m;
-    x = k < 0 ? x / p10[-k] : x * p10[k];
-    *out = neg ? -x : x;
+    /* The sign first: then the one rounding is strtod's in every rounding mode (negating after
+     * it would round -0.1 towards zero under FE_DOWNWARD, for one). */
+    const double x = neg ? -(double)m : (double)m;
+    *out = k < 0 ? x / p10[-k] : x * p10[k];
     return true;
 #else
     (void)s, (void)len, (void)out;

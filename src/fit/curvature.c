@@ -920,8 +920,8 @@ static void ll_diag_tile(float *prod, const float *wd, const float *phi, int64_t
 /* AVX2 with FMA (every AVX2 CPU but a few VIA ones has both; -mavx2 alone does not promise FMA,
  * and then the portable tile below serves): a tile of 8 columns (one ymm register) times LL_KG
  * outputs, the 12 sums in registers (16 ymm: the sums, the squared features and a broadcast
- * weight). GCC keeps the portable
- * version's arrays on the stack and re-reads the features for every 4 outputs. */
+ * weight). GCC keeps the portable version's arrays on the stack and re-reads the features for
+ * every 4 outputs. */
 #define LL_TILE 8
 #define LL_KG 12
 static void ll_diag_tile(float *prod, const float *wd, const float *phi, int64_t b, int64_t in,

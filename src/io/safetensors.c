@@ -968,7 +968,8 @@ int bnn_st_writer_add(bnn_st_writer *w, const char *name, bnn_dtype dt, int ndim
     if (!t->name || !t->data) {
         free(t->name);
         bnn__free(t->data);
-        return bnn__error(BNN_ENOMEM, "tensor '" NAMEFMT "': out of memory copying %zu bytes", name, nbytes);
+        return bnn__error(BNN_ENOMEM, "tensor '" NAMEFMT "': out of memory copying %zu bytes", name,
+                          nbytes);
     }
     if (nbytes) memcpy(t->data, data, nbytes);
     t->dt = dt;
