@@ -2,6 +2,7 @@
 #include "check.h"
 #include "core/internal.h"
 
+#include <fenv.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -64,6 +65,19 @@ static void test_parse_decimal(void) {
     for (int i = 0; i < 8; i++) {
         double x;
         CHECK(bnn__parse_decimal(common[i], strlen(common[i]), &x) && x == strtod(common[i], NULL));
+    }
+    /* In every rounding mode: the sign goes in before the one rounding (negating after it gave
+     * -0.099999999999999992 for -0.1 under FE_DOWNWARD). */
+    const char *neg[] = {"-0.1", "-1.3", "-3e-5", "-123.456", "0.1", "2.7"};
+    const int modes[] = {FE_DOWNWARD, FE_UPWARD, FE_TOWARDZERO};
+    for (int mo = 0; mo < 3; mo++) {
+        REQUIRE(fesetround(modes[mo]) == 0);
+        for (int i = 0; i < 6; i++) {
+            double f = 0.0;
+            const double want = strtod(neg[i], NULL);
+            CHECK(bnn__parse_decimal(neg[i], strlen(neg[i]), &f) && !memcmp(&f, &want, sizeof f));
+        }
+        fesetround(FE_TONEAREST);
     }
     double x = 1.0;
     CHECK(bnn__parse_decimal("-0", 2, &x) && signbit(x));
