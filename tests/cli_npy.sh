@@ -151,4 +151,31 @@ expect_usage "wrong width" "features .* but model mlp:2-50-50-2:tanh expects 2" 
   "$BNN" predict -m "$T/m.st" --input "$T/img.npy" -o "$T/z.csv"
 [ ! -e "$T/z.st" ] && [ ! -e "$T/z.csv" ] && ok || bad "a refused run wrote its output"
 
+# Native float32 features become the dataset's buffer: loading 64 MiB of them costs about 64 MiB
+# more than loading 100 rows, not twice that (the array was read, then copied into a second
+# buffer). Not under AddressSanitizer, whose shadow memory adds to every allocation.
+if [ -z "${ASAN_OPTIONS:-}" ] && [ -z "${BNN_SANITIZED:-}" ]; then
+  /usr/bin/python3 - "$T" <<'PY'
+import sys
+import numpy as np
+d = sys.argv[1]
+rng = np.random.default_rng(3)
+np.save(f"{d}/wide_x.npy", rng.standard_normal((8192, 2048), dtype=np.float32))
+np.save(f"{d}/wide_y.npy", np.arange(8192) % 2)
+np.save(f"{d}/small_x.npy", rng.standard_normal((100, 2048), dtype=np.float32))
+np.save(f"{d}/small_y.npy", np.arange(100) % 2)
+PY
+  run "train wide" "$BNN" train --data "npy:$T/small_x.npy,$T/small_y.npy" --model mlp:2048-2 --epochs 1 -q -o "$T/wide.st"
+  peak() {
+    /usr/bin/python3 -c "
+import resource, subprocess, sys
+rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if rc == 0 else -1)" "$BNN" eval -m "$T/wide.st" --data "$1"
+  }
+  small=$(peak "npy:$T/small_x.npy,$T/small_y.npy")
+  big=$(peak "npy:$T/wide_x.npy,$T/wide_y.npy")
+  num_holds 's > 0 && b > 0 && b - s < 1.5 * 65536' s="$small" b="$big" && ok ||
+    bad "peak memory of eval on 64 MiB of float32 features: $big KiB against $small KiB for 100 rows"
+fi
+
 cli_done

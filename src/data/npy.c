@@ -419,12 +419,17 @@ static int feature_error(const bnn_dataset *ds, const npy_array *x, int64_t p, d
                       isfinite(v) ? ", beyond single precision" : "");
 }
 
+/* float32 in this machine's order, row-major (what np.save writes for float32 data): the bytes
+ * are the dataset's as they are. */
+static bool native_f32(const npy_array *x) {
+    return x->kind == 'f' && x->size == 4 && !x->fortran &&
+           (x->order == '<') == little_endian_host();
+}
+
+/* Fills ds->x from x; for native_f32 data ds->x already is x's buffer (bnn_npy_load hands it
+ * over) and is only checked. */
 static int load_features(bnn_dataset *ds, const npy_array *x) {
-    if (x->kind == 'f' && x->size == 4 && !x->fortran &&
-        (x->order == '<') == little_endian_host()) {
-        /* float32 in this machine's order, row-major (what np.save writes for float32 data):
-         * the bytes are the dataset's. */
-        memcpy(ds->x, x->data, (size_t)x->count * sizeof(float));
+    if (native_f32(x)) {
         for (int64_t p = 0; p < x->count; p++)
             if (!isfinite(ds->x[p])) return feature_error(ds, x, p, ds->x[p]);
         return 0;
@@ -537,7 +542,20 @@ int bnn_npy_load(bnn_dataset **out, const char *x_path, const char *y_path, bnn_
         }
         if (y.ndim == 2) t = y.dims[1];
     }
-    if ((rc = bnn_dataset_new(&ds, y_path ? task : BNN_TASK_CLASSIFICATION, n, d, t, 1))) goto done;
+    /* Native float32 features become the dataset's own buffer instead of being copied into a
+     * second one of the same size (the peak memory was twice the features'): the set is made
+     * with one feature, whose buffer is swapped for the array's (freed by bnn__free, which is
+     * free; it has malloc's alignment rather than bnn__alloc's 64 bytes, which nothing reading
+     * a dataset relies on). */
+    const bool own = native_f32(&x);
+    if ((rc = bnn_dataset_new(&ds, y_path ? task : BNN_TASK_CLASSIFICATION, n, own ? 1 : d, t,
+                              1)))
+        goto done;
+    if (own) {
+        bnn__free(ds->x);
+        ds->x = (float *)(void *)x.data, ds->d = d;
+        x.data = NULL;
+    }
     if ((rc = load_features(ds, &x))) goto done;
     if (y_path) {
         if ((rc = load_targets(ds, &y))) goto done;
