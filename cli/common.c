@@ -144,19 +144,15 @@ int cli_parse(int argc, char **argv, cli_opt *opts, int nopts, const char *cmd, 
         const char *val = NULL;
         if (a[1] == '-') {
             const char *eq = strchr(a + 2, '=');
-            size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-            o = find_long(opts, nopts, a + 2, len);
-            if (eq) val = eq + 1;
-        } else {
-            o = a[2] == '\0' ? find_short(opts, nopts, a[1]) : NULL;
-        }
-        if (!o && a[1] == '-') {
-            const char *eq = strchr(a + 2, '=');
             const size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-            const cli_opt *near = suggest_long(opts, nopts, a + 2, len);
+            o = find_long(opts, nopts, a + 2, len);
+            const cli_opt *near = o ? NULL : suggest_long(opts, nopts, a + 2, len);
             if (near)
                 return cli_usage_error(cmd, "unknown option '%.*s': did you mean --%s? (see 'bnn "
                                        "%s --help')", (int)len + 2, a, near->name, cmd);
+            if (eq) val = eq + 1;
+        } else {
+            o = a[2] == '\0' ? find_short(opts, nopts, a[1]) : NULL;
         }
         if (!o) return cli_usage_error(cmd, "unknown option '%s' (see 'bnn %s --help')", a, cmd);
         /* A second value would silently replace the first; only lists take several. */

@@ -22,6 +22,12 @@
 #define BNN__STREAM_SINE_HETERO_TRAIN (BNN__STREAM_TOY + 4)
 #define BNN__STREAM_SINE_HETERO_TEST (BNN__STREAM_TOY + 5)
 
+/* bnn_dataset_new, taking x (n × d floats from malloc, or NULL to allocate them) as the features
+ * buffer: the set frees it (bnn__free is free). Loaders that already hold the features in the
+ * dataset's layout hand them over instead of copying them. On failure x is not taken. */
+int bnn__dataset_make(bnn_dataset **out, bnn_task task, int64_t n, int64_t d, int64_t t,
+                      int64_t classes, float *x);
+
 /* bnn_toy_moons with an explicit Philox stream, so that bnn_data_load can draw a test split
  * that is independent of the training split made from the same seed. */
 int bnn__toy_moons_stream(bnn_dataset **out, int64_t n, double noise, uint64_t seed,

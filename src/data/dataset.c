@@ -6,6 +6,11 @@
 
 int bnn_dataset_new(bnn_dataset **out, bnn_task task, int64_t n, int64_t d, int64_t t,
                     int64_t classes) {
+    return bnn__dataset_make(out, task, n, d, t, classes, NULL);
+}
+
+int bnn__dataset_make(bnn_dataset **out, bnn_task task, int64_t n, int64_t d, int64_t t,
+                      int64_t classes, float *x) {
     if (!out) return bnn__error(BNN_EINVAL, "bnn_dataset_new: out is NULL");
     *out = NULL;
     if (task != BNN_TASK_CLASSIFICATION && task != BNN_TASK_REGRESSION)
@@ -36,12 +41,13 @@ int bnn_dataset_new(bnn_dataset **out, bnn_task task, int64_t n, int64_t d, int6
     if (!ds) return bnn__error(BNN_ENOMEM, "cannot allocate a dataset");
     ds->task = task;
     ds->n = n, ds->d = d, ds->k = k;
-    ds->x = bnn__alloc(xb);
+    ds->x = x ? x : bnn__alloc(xb);
     if (task == BNN_TASK_CLASSIFICATION)
         ds->labels = bnn__alloc(yb);
     else
         ds->targets = bnn__alloc(yb);
     if (!ds->x || (!ds->labels && !ds->targets)) {
+        if (x) ds->x = NULL; /* not taken: the caller still owns it */
         bnn_dataset_free(ds);
         return bnn__error(BNN_ENOMEM, "cannot allocate a dataset of %lld x %lld", (long long)n,
                           (long long)d);

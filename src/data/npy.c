@@ -543,19 +543,13 @@ int bnn_npy_load(bnn_dataset **out, const char *x_path, const char *y_path, bnn_
         if (y.ndim == 2) t = y.dims[1];
     }
     /* Native float32 features become the dataset's own buffer instead of being copied into a
-     * second one of the same size (the peak memory was twice the features'): the set is made
-     * with one feature, whose buffer is swapped for the array's (freed by bnn__free, which is
-     * free; it has malloc's alignment rather than bnn__alloc's 64 bytes, which nothing reading
-     * a dataset relies on). */
-    const bool own = native_f32(&x);
-    if ((rc = bnn_dataset_new(&ds, y_path ? task : BNN_TASK_CLASSIFICATION, n, own ? 1 : d, t,
-                              1)))
+     * second one of the same size (the peak memory was twice the features'). The buffer has
+     * malloc's alignment rather than bnn__alloc's 64 bytes, which nothing reading a dataset
+     * relies on. */
+    float *adopt = native_f32(&x) ? (float *)(void *)x.data : NULL;
+    if ((rc = bnn__dataset_make(&ds, y_path ? task : BNN_TASK_CLASSIFICATION, n, d, t, 1, adopt)))
         goto done;
-    if (own) {
-        bnn__free(ds->x);
-        ds->x = (float *)(void *)x.data, ds->d = d;
-        x.data = NULL;
-    }
+    if (adopt) x.data = NULL;
     if ((rc = load_features(ds, &x))) goto done;
     if (y_path) {
         if ((rc = load_targets(ds, &y))) goto done;
