@@ -9,11 +9,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The matrix-free low-rank iteration: a redrawn line on a terminal while it runs (each iteration
+ * is a pass over the data, and a large network takes minutes for one), and the last one kept for
+ * the summary. */
+typedef struct lowrank_progress {
+    bool tty;
+    int64_t iterations;
+    double residual, target, start;
+} lowrank_progress;
+
+static void lowrank_iteration(void *vctx, int64_t iteration, double residual, double target) {
+    lowrank_progress *lp = vctx;
+    lp->iterations = iteration, lp->residual = residual, lp->target = target;
+    if (lp->tty)
+        fprintf(stderr, "\r\033[Klowrank iteration %lld: residual %.2g (stops at %.2g), %.1f s",
+                (long long)iteration, residual, target, now_s() - lp->start);
 }
 
 /* A note when the marginal likelihood was still rising at the last of `steps` Adam steps: one
@@ -291,7 +309,11 @@ int cmd_laplace(int argc, char **argv) {
     double sigma = 1.0;
     if (noise && (rc = cli_meta_positive(cmd, model_path, "bnn.sigma", s, &sigma))) goto done;
     double t0 = now_s();
-    if ((rc = bnn_curv_compute(&c, m, fit, &cp))) {
+    lowrank_progress lp = {.tty = isatty(2), .start = t0};
+    cp.progress = lowrank_iteration, cp.progress_ctx = &lp;
+    rc = bnn_curv_compute(&c, m, fit, &cp);
+    if (lp.tty && lp.iterations) fprintf(stderr, "\r\033[K");
+    if (rc) {
         rc = cli_fail_fit(cmd, rc);
         goto done;
     }
@@ -382,6 +404,10 @@ int cmd_laplace(int argc, char **argv) {
     printf("subset     %s: %lld parameters (%s)\n", subset, (long long)P, where);
     if (cp.hessian == BNN_HESS_LOWRANK) {
         printf("hessian    %s (rank %lld), %s curvature\n", hessian, (long long)kept, curvature);
+        if (lp.iterations) /* the matrix-free way: how far its iteration got */
+            printf("lowrank    matrix-free: %lld iterations, residual %.2g of the top eigenvalue "
+                   "(target %.2g)\n",
+                   (long long)lp.iterations, lp.residual, lp.target);
         if (kept < rank)
             fprintf(stderr, "note: %s %lld is more than the subset's %lld parameters; rank "
                     "%lld is kept\n", cli_seen(opts, nopts, "rank") ? "--rank" : "the default rank",

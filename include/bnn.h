@@ -841,6 +841,12 @@ struct bnn_curv_params {
      * array is read during bnn_curv_compute only (the caller owns it). Default NULL, 0. */
     const int64_t *layers;
     int64_t nlayers_sel;
+    /* lowrank, matrix-free: called after every iteration of the subspace iteration (each one a
+     * pass over the data) with its number (1, 2, ...), the largest residual ‖H u − θ u‖ of the
+     * wanted Ritz pairs relative to the largest |θ|, and the value at which it stops (1e-10); it
+     * stops there or after 200 iterations. NULL (the default): not called. */
+    void (*progress)(void *ctx, int64_t iteration, double residual, double target);
+    void *progress_ctx;
 };
 struct bnn_curv_params bnn_curv_default_params(void);
 

@@ -600,6 +600,10 @@ if [ -z "${ASAN_OPTIONS:-}" ] && [ -z "${BNN_SANITIZED:-}" ] && [ -n "${BNN_FAIL
   fm_sweep von v.st 8 von -m "$T/map.safetensors" --steps 2 -o v.st
   fm_sweep calibrate c.st 8 calibrate -m "$T/map.safetensors" --data moons -o c.st
   fm_sweep compare - 8 compare -m "$T/map.safetensors" -m "$T/ivon.safetensors"
+  # The matrix-free low rank (the 2802 x 2802 matrix does not fit 8 MiB): its arrays and LAPACK's
+  # workspaces, whose failures once read "QR of the low-rank basis failed (info -1010)".
+  BNN_MEMORY_LIMIT=8M fm_sweep laplace la.st 8 laplace -m "$T/map.safetensors" --subset all --hessian lowrank --rank 10 -o la.st
+  grep -q "^lowrank    matrix-free: " "$T/fm_good" && ok || bad "the low-rank sweep did not take the matrix-free way"
 fi
 # eval --plot with a --json that cannot be written leaves the old plot, and creates no new one.
 echo OLD >"$T/keep.svg"

@@ -540,31 +540,32 @@ static void test_syrk(void) {
     }
 }
 
-/* bnn__dgemm_serial, B plain and transposed: BLAS against the plain loop on sub-matrices (strides
- * wider than the shapes), the elements outside C's M × N block left alone, and against sums
- * written out. */
+/* bnn__dgemm_serial, A and B plain and transposed, C overwritten (beta 0) and accumulated (beta
+ * 0.5): BLAS against the plain loop on sub-matrices (strides wider than the shapes), the elements
+ * outside C's M × N block left alone, and against sums written out. */
 static void test_dgemm_serial(void) {
     const int64_t shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {64, 128, 256}, {10, 130, 33}, {5, 4, 0}};
     bnn_rng rng = bnn_rng_make(11, 0);
-    for (size_t s = 0; s < 2 * sizeof shapes / sizeof shapes[0]; s++) {
-        const bool tb = s % 2;
-        const int64_t M = shapes[s / 2][0], N = shapes[s / 2][1], K = shapes[s / 2][2];
-        const int64_t lda = K + 3, ldb = (tb ? K : N) + 2, ldc = 2 * N + 1;
-        const int64_t nb = (tb ? N : K) * ldb;
-        double *A = malloc((size_t)(M * lda + 1) * 8), *B = malloc((size_t)(nb + 1) * 8);
+    for (size_t s = 0; s < 8 * sizeof shapes / sizeof shapes[0]; s++) {
+        const bool tb = s % 2, ta = s / 2 % 2;
+        const double beta = s / 4 % 2 ? 0.5 : 0.0;
+        const int64_t M = shapes[s / 8][0], N = shapes[s / 8][1], K = shapes[s / 8][2];
+        const int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = 2 * N + 1;
+        const int64_t na = (ta ? K : M) * lda, nb = (tb ? N : K) * ldb;
+        double *A = malloc((size_t)(na + 1) * 8), *B = malloc((size_t)(nb + 1) * 8);
         double *C[2] = {malloc((size_t)(M * ldc) * 8), malloc((size_t)(M * ldc) * 8)};
-        float *r = malloc((size_t)(M * lda + nb + 1) * 4);
+        float *r = malloc((size_t)(na + nb + 1) * 4);
         REQUIRE(A && B && C[0] && C[1] && r);
-        bnn_rng_normal(&rng, r, M * lda + nb);
-        for (int64_t i = 0; i < M * lda; i++)
+        bnn_rng_normal(&rng, r, na + nb);
+        for (int64_t i = 0; i < na; i++)
             A[i] = r[i];
         for (int64_t i = 0; i < nb; i++)
-            B[i] = r[M * lda + i];
+            B[i] = r[na + i];
         for (int be = 0; be < 2; be++) {
             for (int64_t i = 0; i < M * ldc; i++)
                 C[be][i] = 777.0;
             bnn_gemm_set_backend(be ? BNN_GEMM_BLAS : BNN_GEMM_REF);
-            bnn__dgemm_serial(C[be], A, B, M, N, K, lda, ldb, ldc, tb);
+            bnn__dgemm_serial(C[be], A, B, M, N, K, lda, ldb, ldc, ta, tb, beta);
         }
         bnn_gemm_set_backend(BNN_GEMM_AUTO);
         double worst = 0;
@@ -575,14 +576,15 @@ static void test_dgemm_serial(void) {
                     outside += C[0][i * ldc + j] != 777.0 || C[1][i * ldc + j] != 777.0;
                     continue;
                 }
-                double ref = 0;
+                double ref = beta * 777.0;
                 for (int64_t k = 0; k < K; k++)
-                    ref += A[i * lda + k] * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+                    ref += (ta ? A[k * lda + i] : A[i * lda + k]) *
+                           (tb ? B[j * ldb + k] : B[k * ldb + j]);
                 worst = fmax(worst, fabs(C[0][i * ldc + j] - ref));
                 worst = fmax(worst, fabs(C[1][i * ldc + j] - ref));
             }
         CHECK_EQ_INT(outside, 0);
-        CHECK_NEAR(worst, 0.0, 1e-12 * (double)(K + 1));
+        CHECK_NEAR(worst, 0.0, 1e-12 * (double)(K + 1) + 1e-13 * beta * 777.0);
         free(A), free(B), free(C[0]), free(C[1]), free(r);
     }
 }

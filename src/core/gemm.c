@@ -167,15 +167,16 @@ void bnn_syrk(float *C, const float *A, int64_t N, int64_t K, float alpha, float
 }
 
 void bnn__dgemm_serial(double *C, const double *A, const double *B, int64_t M, int64_t N, int64_t K,
-                       int64_t lda, int64_t ldb, int64_t ldc, bool tb) {
-    BNN_ASSERT(M >= 0 && N >= 0 && K >= 0 && lda >= K && ldb >= (tb ? K : N) && ldc >= N);
+                       int64_t lda, int64_t ldb, int64_t ldc, bool ta, bool tb, double beta) {
+    BNN_ASSERT(M >= 0 && N >= 0 && K >= 0 && lda >= (ta ? M : K) && ldb >= (tb ? K : N) &&
+               ldc >= N);
     if (M == 0 || N == 0) return;
 #if defined(BNN_HAVE_BLAS)
     if (gemm_backend != BNN_GEMM_REF && K > 0 && M <= INT32_MAX && N <= INT32_MAX &&
         K <= INT32_MAX && lda <= INT32_MAX && ldb <= INT32_MAX && ldc <= INT32_MAX) {
         bnn__blas_pin();
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N,
-                    (int)K, 1.0, A, (int)lda, B, (int)ldb, 0.0, C, (int)ldc);
+        cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    (int)M, (int)N, (int)K, 1.0, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
         return;
     }
 #endif
@@ -183,8 +184,8 @@ void bnn__dgemm_serial(double *C, const double *A, const double *B, int64_t M, i
         for (int64_t j = 0; j < N; j++) {
             double s = 0.0;
             for (int64_t k = 0; k < K; k++)
-                s += A[i * lda + k] * (tb ? B[j * ldb + k] : B[k * ldb + j]);
-            C[i * ldc + j] = s;
+                s += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+            C[i * ldc + j] = beta == 0.0 ? s : s + beta * C[i * ldc + j];
         }
     }
 }

@@ -33,12 +33,13 @@ void bnn__blas_pin(void);
  * against 70 GFLOP/s for N = 257, K = 1024 on the CI machine). Its bits depend only on (N, K)
  * too, but are not bnn_syrk's. */
 void bnn__syrk_serial(float *C, const float *A, int64_t N, int64_t K, float alpha, float beta);
-/* C (M × N, row stride ldc) = A (M × K, stride lda) · op(B) in double, row-major, op(B) = B
- * (K × N, stride ldb) or, with tb, Bᵀ for B (N × K, stride ldb): one single-threaded BLAS call (a
+/* C (M × N, row stride ldc) = op(A) · op(B) + beta·C in double, row-major: op(A) = A (M × K,
+ * stride lda) or, with ta, Aᵀ for A (K × M, stride lda); op(B) = B (K × N, stride ldb) or, with
+ * tb, Bᵀ for B (N × K, stride ldb); C is not read when beta is 0. One single-threaded BLAS call (a
  * plain loop without BLAS or with BNN_GEMM_REF), for callers that spread fixed tiles over the
  * threads themselves. */
 void bnn__dgemm_serial(double *C, const double *A, const double *B, int64_t M, int64_t N, int64_t K,
-                       int64_t lda, int64_t ldb, int64_t ldc, bool tb);
+                       int64_t lda, int64_t ldb, int64_t ldc, bool ta, bool tb, double beta);
 
 /* Programmer errors (impossible states). Stays on in release builds. */
 #define BNN_ASSERT(cond)                                                                      \

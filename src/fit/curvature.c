@@ -640,8 +640,8 @@ static void curv_hook(void *ctx, int64_t layer, const float *A, const float *G, 
         }
         break;
     }
-    case BNN_HESS_FULL:
-    case BNN_HESS_LOWRANK: { /* lowrank: the matrix-free path's rows, as for full */
+    case BNN_HESS_LOWRANK: BNN_ASSERT(0); /* matrix-free: no per-example rows (lowrank_hvp) */
+    case BNN_HESS_FULL: {
         /* The layer's columns of the per-example rows: vec(G_r ⊗ A_r), then G_r. */
         const int64_t P = c->P;
         for (int64_t r = 0; r < b; r++) {
@@ -1095,9 +1095,9 @@ static void ll_full_spread(double *H, const struct ll_ctx *ll) {
  *    eigendecomposition.
  *  - matrix-free: randomized subspace iteration (Halko, Martinsson & Tropp, "Finding structure
  *    with randomness", SIAM Review 2011: Algorithm 4.4 with Rayleigh–Ritz as in Algorithm 5.3)
- *    with l = r + 10 columns. Products H V = Σ_n,c j_nc (j_ncᵀ V) are formed batch by batch from
- *    the same per-example rows j_nc (b × P per pass) that `full` uses, in double, without ever
- *    storing P × P: memory O(P·l + b·P). It iterates until every wanted Ritz pair has residual
+ *    with l = r + 10 columns. Products H V = Σ_n J_nᵀ Λ_n J_n V are formed batch by batch through
+ *    the linearised network (lowrank_hvp), in double, without ever storing P × P or a per-example
+ *    row: memory O(P·l + l·b·width). It iterates until every wanted Ritz pair has residual
  *    ‖H u − θ u‖ ≤ 1e-10·θ_max (which bounds the eigenvector's angle by the residual over the
  *    gap), at most LOWRANK_MAXIT times; each iteration is one pass over the data.
  * p->lowrank_method forces a path: 0 chooses (dense when it fits the limit and LOWRANK_DENSE_MAX,
@@ -1116,11 +1116,16 @@ static void ll_full_spread(double *H, const struct ll_ctx *ll) {
 static double lowrank_dense_extra(int64_t P, int64_t r) {
     return 8.0 * (2.0 * (double)P * (double)r + 40.0 * (double)P) + 4.0 * 10.0 * (double)P;
 }
-static double lowrank_matfree_bytes(int64_t P, int64_t r, int64_t l, int64_t b, int64_t K) {
+/* The matrix-free way: V and H V (l × P), the random start Ω (float), the result U (P × r), the
+ * Rayleigh–Ritz arrays, the double weights of the layers it goes through (nw), the tangents (two
+ * of l × b × maxw), the layers' inputs and derivatives (b × sumw) and a float derivative's
+ * scratch (two of b × maxw), the likelihood's dout and state (b × K). */
+static double lowrank_matfree_bytes(int64_t P, int64_t r, int64_t l, int64_t b, int64_t K,
+                                    int64_t nw, int64_t maxw, int64_t sumw) {
     const double dP = (double)P, dl = (double)l, db = (double)b;
-    return (double)b * (double)K * (sizeof(float) + sizeof(double)) + 4.0 * db * dP +
-           8.0 * (3.0 * dP * dl + db * dl + 2.0 * dl * dl + dP * (double)r + 4.0 * dl) +
-           4.0 * dP * dl; /* V, H V, LAPACKE's transposed copy, T, B, U; Ω in float */
+    return 8.0 * (2.0 * dl * dP + dP * (double)r + 2.0 * dl * dl + 4.0 * dl) + 4.0 * dP * dl +
+           8.0 * (double)nw + 16.0 * dl * db * (double)maxw + 8.0 * db * (double)sumw +
+           8.0 * db * (double)maxw + db * (double)K * (sizeof(float) + sizeof(double));
 }
 
 /* Top r eigenpairs of the symmetric P × P matrix H (destroyed) into lr (descending). */
@@ -1161,141 +1166,281 @@ out:
     return rc;
 }
 
-/* What the matrix-free products need to re-run the curvature passes. */
+/* What the matrix-free products need to re-run the forward pass and push vectors through the
+ * linearised network. */
 struct mf_ctx {
     bnn_model *m;
     const bnn_dataset *ds;
     const struct bnn_curv_params *p;
-    struct pass *ps;
-    const struct lin *last;
-    bool shortcut;
-    int64_t first; /* the subset's first layer: where the backward passes stop */
+    const struct lin *lin;
+    int64_t nlin;
+    int64_t first, nlayers; /* the subset's first layer (where everything starts); the model's */
     bnn_lik_kind lik;
-    int64_t bmax, K, D, P, npass;
-    float *dout;
-    double *prob, *T; /* T: bmax × l */
+    int64_t bmax, K, D, P, npass, l;
+    int64_t maxw;    /* the widest output of the layers from `first` on */
+    float *dout;     /* b × K */
+    double *prob;    /* b × K */
+    double *Wd;      /* the parameters of the layers from `first` on, in double, from w0 */
+    int64_t w0;      /* where layer `first`'s parameters start in the flat vector */
+    double *t0, *t1; /* l blocks of bmax × maxw: tangents, then cotangents */
+    double *lay;     /* per batch: a Linear layer's input, an elementwise layer's derivative */
+    int64_t *lay_off; /* nlayers: where layer i's array starts in lay (layers from `first`) */
+    float *fone, *fder; /* bmax × maxw: ones, and an elementwise layer's derivative in float */
 };
 
-/* HV = H V for V (P × l, row-major): for every batch and pass, the per-example rows j (b × P,
- * float, from the hook) give T = j V and HV += jᵀ T, in double. */
-static void lowrank_hvp(struct mf_ctx *x, double *HV, const double *V, int64_t l) {
-    const int64_t P = x->P, K = x->K, N = x->ds->n;
-    const float *theta = bnn_model_cparams(x->m);
+/* The subset's entry of model layer i, or NULL when the layer is not in it. */
+static const struct lin *subset_lin(const struct mf_ctx *x, int64_t i) {
+    for (int64_t j = 0; j < x->nlin; j++)
+        if (x->lin[j].layer == i) return &x->lin[j];
+    return NULL;
+}
+
+/* Each of the l blocks (stride S) of t times d, elementwise over n values. */
+static void scale_blocks(double *t, const double *d, int64_t l, int64_t S, int64_t n) {
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static)
+#endif
+    for (int64_t k = 0; k < l; k++) {
+        double *tk = t + k * S;
+        for (int64_t j = 0; j < n; j++)
+            tk[j] *= d[j];
+    }
+}
+
+/* HV = H V for the l vectors V (l × P, row k = vector k over the subset's parameters), H =
+ * Σ_n J_nᵀ Λ_n J_n with J_n the Jacobian of example n's outputs with respect to the subset and
+ * Λ_n = Σ_c L_nc L_ncᵀ the output factorisation of the passes (fill_dout's rows: the GGN's columns,
+ * or the one gradient of EF and GGN-MC). Per batch, in double, for all l vectors at once:
+ *  - forward-mode (the linearised network, Jacobian-vector products): from the subset's first
+ *    layer up, a Linear layer maps the tangent dx to dx·Wᵀ + A·V_Wᵀ + v_b (the last two for the
+ *    layer's own part of the vector, A its input), an elementwise layer multiplies it by its
+ *    derivative; at the outputs U = J V;
+ *  - the output factor: G = Λ U, per example;
+ *  - reverse-mode (vector-Jacobian products) down to the first layer: a Linear layer adds Gᵀ·A and
+ *    the column sums of G to its part of HV and passes G·W down, an elementwise layer multiplies
+ *    by its derivative.
+ * That is about 4·b·l multiply-adds per weight (the first layer's two input-side products are
+ * not needed), in dgemm calls, against 2·b·K·l for products with per-example Jacobian rows, which
+ * also need b × P floats for the rows. The derivatives come from each elementwise layer's own
+ * backward with dy = 1, the inputs from the forward pass's cache, both in float as the other
+ * structures use them. The vectors are independent, so the threads share them: every element is
+ * computed by the same single-threaded calls whatever the thread count. */
+static void lowrank_hvp(struct mf_ctx *x, double *HV, const double *V) {
+    const int64_t P = x->P, K = x->K, N = x->ds->n, l = x->l, L = x->nlayers;
+    const int64_t S = x->bmax * x->maxw; /* block stride of the tangents */
+    bnn_model *m = x->m;
+    const float *theta = bnn_model_cparams(m);
     memset(HV, 0, (size_t)(P * l) * sizeof(double));
     for (int64_t start = 0; start < N; start += x->bmax) {
         const int64_t b = N - start < x->bmax ? N - start : x->bmax;
         const float *xb = x->ds->x + start * x->D;
-        const float *f = bnn_model_forward(x->m, theta, xb, b, false, NULL);
+        const float *f = bnn_model_forward(m, theta, xb, b, false, NULL);
         batch_state(x->prob, NULL, x->lik, f, x->ds, start, b, K); /* checked by the caller */
-        const struct lin *last = x->last;
-        const float *A_last = last->layer > 0 ? bnn__model_act(x->m, last->layer - 1) : xb;
+        for (int64_t i = x->first; i < L; i++) {
+            bnn__layer *ly = bnn__model_layer(m, i);
+            const float *in = i ? bnn__model_act(m, i - 1) : xb;
+            double *d = x->lay + x->lay_off[i];
+            const float *src = in;
+            if (ly->vt != &bnn__linear_vt) {
+                BNN_ASSERT(ly->vt->elementwise && ly->in == ly->out);
+                ly->vt->backward(ly, x->fder, NULL, x->fone, in, bnn__model_act(m, i),
+                                 theta + ly->off, b);
+                src = x->fder;
+            }
+            for (int64_t j = 0; j < b * ly->in; j++)
+                d[j] = (double)src[j];
+        }
+
+        /* Forward mode: t ← J V, l blocks of b × width. */
+        double *t = x->t0, *u = x->t1;
+        for (int64_t i = x->first; i < L; i++) {
+            const bnn__layer *ly = bnn__model_layer(m, i);
+            const double *d = x->lay + x->lay_off[i];
+            const int64_t in = ly->in, out = ly->out;
+            if (ly->vt != &bnn__linear_vt) { /* elementwise: its Jacobian is diagonal */
+                scale_blocks(t, d, l, S, b * in);
+                continue;
+            }
+            const double *W = x->Wd + (ly->off - x->w0);
+            const struct lin *s = subset_lin(x, i);
+            BNN_ASSERT(s || i > x->first);
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static)
+#endif
+            for (int64_t k = 0; k < l; k++) {
+                double *z = u + k * S;
+                if (i > x->first)
+                    bnn__dgemm_serial(z, t + k * S, W, b, out, in, in, in, out, false, true, 0.0);
+                if (s) {
+                    const double *vk = V + k * P;
+                    bnn__dgemm_serial(z, d, vk + s->w, b, out, in, in, in, out, false, true,
+                                      i > x->first ? 1.0 : 0.0);
+                    for (int64_t r = 0; r < b; r++)
+                        for (int64_t o = 0; o < out; o++)
+                            z[r * out + o] += vk[s->b + o];
+                }
+            }
+            double *sw = t;
+            t = u, u = sw;
+        }
+
+        /* The output factor: u ← Λ t per example, Λ = Σ_c L_c L_cᵀ. */
         for (int64_t c_ = 0; c_ < x->npass; c_++) {
             fill_dout(x->dout, x->prob, x->ds, x->lik, start, b, K, c_, x->p);
-            x->ps->first = c_ == 0;
-            if (x->shortcut)
-                curv_hook(x->ps, last->layer, A_last, x->dout, b, last->in, last->out);
-            else
-                bnn__model_backward_hook_to(x->m, theta, x->dout, curv_hook, x->ps, x->first);
-            const float *jac = x->ps->jac;
-            memset(x->T, 0, (size_t)(b * l) * sizeof(double));
-            for (int64_t r = 0; r < b; r++) { /* T[r,:] = Σ_i j[r,i] V[i,:] */
-                double *t = x->T + r * l;
-                for (int64_t i = 0; i < P; i++) {
-                    const double a = jac[r * P + i];
-                    if (a == 0.0) continue;
-                    const double *v = V + i * l;
-                    for (int64_t k = 0; k < l; k++)
-                        t[k] += a * v[k];
+            const float *dd = x->dout;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static)
+#endif
+            for (int64_t k = 0; k < l; k++) {
+                const double *tk = t + k * S;
+                double *uk = u + k * S;
+                for (int64_t r = 0; r < b; r++) {
+                    double sdot = 0.0;
+                    for (int64_t o = 0; o < K; o++)
+                        sdot += (double)dd[r * K + o] * tk[r * K + o];
+                    for (int64_t o = 0; o < K; o++)
+                        uk[r * K + o] = (c_ ? uk[r * K + o] : 0.0) + (double)dd[r * K + o] * sdot;
                 }
             }
-            for (int64_t r = 0; r < b; r++) { /* HV[i,:] += j[r,i] T[r,:] */
-                const double *t = x->T + r * l;
-                for (int64_t i = 0; i < P; i++) {
-                    const double a = jac[r * P + i];
-                    if (a == 0.0) continue;
-                    double *h = HV + i * l;
-                    for (int64_t k = 0; k < l; k++)
-                        h[k] += a * t[k];
-                }
+        }
+
+        /* Reverse mode: HV += Jᵀ u, down to the first layer. */
+        double *g = u, *h = t;
+        for (int64_t i = L - 1; i >= x->first; i--) {
+            const bnn__layer *ly = bnn__model_layer(m, i);
+            const double *d = x->lay + x->lay_off[i];
+            const int64_t in = ly->in, out = ly->out;
+            if (ly->vt != &bnn__linear_vt) {
+                scale_blocks(g, d, l, S, b * in);
+                continue;
             }
+            const double *W = x->Wd + (ly->off - x->w0);
+            const struct lin *s = subset_lin(x, i);
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static)
+#endif
+            for (int64_t k = 0; k < l; k++) {
+                const double *gk = g + k * S;
+                if (s) {
+                    double *hk = HV + k * P;
+                    bnn__dgemm_serial(hk + s->w, gk, d, out, in, b, out, in, in, true, false, 1.0);
+                    for (int64_t r = 0; r < b; r++)
+                        for (int64_t o = 0; o < out; o++)
+                            hk[s->b + o] += gk[r * out + o];
+                }
+                if (i > x->first)
+                    bnn__dgemm_serial(h + k * S, gk, W, b, in, out, out, in, in, false, false, 0.0);
+            }
+            double *sw = g;
+            g = h, h = sw;
         }
     }
 }
 
-/* Randomized subspace iteration with Rayleigh–Ritz (see above) into lr. */
-static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, int64_t l, uint64_t seed) {
-    const int64_t P = x->P;
+/* Ritz vectors are formed in tiles of this many parameters, spread over the threads. */
+#define RITZ_TILE 1024
+
+/* Randomized subspace iteration with Rayleigh–Ritz (see above) into lr. V and Z are l × P: row k is
+ * basis vector k, i.e. the P × l basis in column-major order, which is how LAPACK takes it. */
+static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t seed) {
+    const int64_t P = x->P, l = x->l;
+    const int64_t ntile = (P + RITZ_TILE - 1) / RITZ_TILE;
     double *V = alloc_doubles(P * l), *Z = alloc_doubles(P * l), *B = alloc_doubles(l * l);
-    double *th = alloc_doubles(l), *tau = alloc_doubles(l);
+    double *th = alloc_doubles(l), *tau = alloc_doubles(l), *res = alloc_doubles(ntile * r);
     float *om = alloc_floats(P * l);
     int rc = 0;
-    if (!V || !Z || !B || !th || !tau || !om) {
+    if (!V || !Z || !B || !th || !tau || !res || !om) {
         rc = bnn__error(BNN_ENOMEM, "bnn_curv_compute: no memory for the low-rank iteration");
         goto out;
     }
+    /* Ω: P × l standard normal draws in row-major order (row i for parameter i). */
     bnn_rng rng = bnn_rng_make(seed, LOWRANK_STREAM);
     bnn_rng_normal(&rng, om, P * l);
-    for (int64_t i = 0; i < P * l; i++)
-        V[i] = om[i];
-    lowrank_hvp(x, Z, V, l); /* Y = H Ω */
+    for (int64_t i = 0; i < P; i++)
+        for (int64_t k = 0; k < l; k++)
+            V[k * P + i] = om[i * l + k];
+    bnn__free(om), om = NULL;
+    lowrank_hvp(x, Z, V); /* Y = H Ω */
     for (int64_t it = 0; it < LOWRANK_MAXIT; it++) {
         /* V = orth(Z) by Householder QR (orthonormal even where Z is rank-deficient). */
         memcpy(V, Z, (size_t)(P * l) * sizeof(double));
         bnn__blas_pin();
         lapack_int info =
-            LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)P, (lapack_int)l, V, (lapack_int)l, tau);
+            LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (lapack_int)P, (lapack_int)l, V, (lapack_int)P, tau);
         if (!info)
-            info = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (lapack_int)P, (lapack_int)l, (lapack_int)l, V,
-                                  (lapack_int)l, tau);
-        if (info) {
-            rc = bnn__error(
-                info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR
-                    ? BNN_ENOMEM
-                    : BNN_EINVAL,
-                "bnn_curv_compute: QR of the low-rank basis failed (info %d)", (int)info);
+            info = LAPACKE_dorgqr(LAPACK_COL_MAJOR, (lapack_int)P, (lapack_int)l, (lapack_int)l, V,
+                                  (lapack_int)P, tau);
+        if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR) {
+            rc = bnn__error(BNN_ENOMEM, "out of memory (LAPACK's QR of the low-rank basis)");
             goto out;
         }
-        lowrank_hvp(x, Z, V, l); /* Z = H V */
-        /* B = Vᵀ Z = Vᵀ H V, symmetrised; B = W diag(θ) Wᵀ (columns of W, ascending θ). */
-        memset(B, 0, (size_t)(l * l) * sizeof(double));
-        for (int64_t i = 0; i < P; i++)
-            for (int64_t a = 0; a < l; a++) {
-                const double va = V[i * l + a], *z = Z + i * l;
-                for (int64_t c = 0; c < l; c++)
-                    B[a * l + c] += va * z[c];
-            }
+        if (info) {
+            rc = bnn__error(BNN_EINVAL, "bnn_curv_compute: QR of the low-rank basis failed (info %d)",
+                            (int)info);
+            goto out;
+        }
+        lowrank_hvp(x, Z, V); /* Z = H V */
+        /* B = Vᵀ H V = V Zᵀ in this layout, symmetrised; B = W diag(θ) Wᵀ (columns of W,
+         * ascending θ). */
+        bnn__dgemm_serial(B, V, Z, l, l, P, P, P, l, false, true, 0.0);
         for (int64_t a = 0; a < l; a++)
             for (int64_t c = 0; c < a; c++)
                 B[a * l + c] = B[c * l + a] = 0.5 * (B[a * l + c] + B[c * l + a]);
         bnn__blas_pin();
         info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)l, B, (lapack_int)l, th);
+        if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR) {
+            rc = bnn__error(BNN_ENOMEM, "out of memory (LAPACK's Rayleigh–Ritz eigenproblem)");
+            goto out;
+        }
         if (info) {
             rc = bnn__error(BNN_EINVAL,
                             "bnn_curv_compute: the Rayleigh–Ritz eigenproblem failed (info %d)",
                             (int)info);
             goto out;
         }
-        /* Ritz pairs u_j = V w, H u_j = Z w; residuals of the wanted (top r) ones. */
+        /* Ritz pairs u_j = V w, H u_j = Z w (w column l−1−j of B) for the wanted (top r) ones,
+         * and their residuals ‖H u_j − θ u_j‖², tile by tile, summed in tile order. */
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static)
+#endif
+        for (int64_t tl = 0; tl < ntile; tl++) {
+            const int64_t i0 = tl * RITZ_TILE, n = P - i0 < RITZ_TILE ? P - i0 : RITZ_TILE;
+            double u[RITZ_TILE], hu[RITZ_TILE];
+            for (int64_t j = 0; j < r; j++) {
+                const int64_t k = l - 1 - j;
+                for (int64_t i = 0; i < n; i++)
+                    u[i] = hu[i] = 0.0;
+                for (int64_t a = 0; a < l; a++) {
+                    const double w = B[a * l + k], *va = V + a * P + i0, *za = Z + a * P + i0;
+                    for (int64_t i = 0; i < n; i++)
+                        u[i] += va[i] * w, hu[i] += za[i] * w;
+                }
+                double sq = 0.0;
+                for (int64_t i = 0; i < n; i++) {
+                    const double dlt = hu[i] - th[k] * u[i];
+                    sq += dlt * dlt;
+                    lr->U[(i0 + i) * r + j] = u[i];
+                }
+                res[tl * r + j] = sq;
+            }
+        }
         const double tmax = fabs(th[l - 1]) > fabs(th[0]) ? fabs(th[l - 1]) : fabs(th[0]);
         double worst = 0.0;
         for (int64_t j = 0; j < r; j++) {
-            const int64_t k = l - 1 - j;
-            double res = 0.0;
-            for (int64_t i = 0; i < P; i++) {
-                double u = 0.0, hu = 0.0;
-                for (int64_t a = 0; a < l; a++)
-                    u += V[i * l + a] * B[a * l + k], hu += Z[i * l + a] * B[a * l + k];
-                const double d = hu - th[k] * u;
-                res += d * d;
-                lr->U[i * r + j] = u;
-            }
-            lr->eig[j] = th[k];
-            if (sqrt(res) > worst) worst = sqrt(res);
+            double sq = 0.0;
+            for (int64_t tl = 0; tl < ntile; tl++)
+                sq += res[tl * r + j];
+            lr->eig[j] = th[l - 1 - j];
+            if (sqrt(sq) > worst) worst = sqrt(sq);
         }
+        if (x->p->progress)
+            x->p->progress(x->p->progress_ctx, it + 1, tmax > 0.0 ? worst / tmax : 0.0,
+                           LOWRANK_RESTOL);
         if (worst <= LOWRANK_RESTOL * tmax) break;
     }
 out:
-    bnn__free(V), bnn__free(Z), bnn__free(B), bnn__free(th), bnn__free(tau), bnn__free(om);
+    bnn__free(V), bnn__free(Z), bnn__free(B), bnn__free(th), bnn__free(tau), bnn__free(res);
+    bnn__free(om);
     return rc;
 }
 
@@ -1425,10 +1570,18 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     const int64_t rank = lowrank ? (p->rank < P ? p->rank : P) : 0;
     const int64_t lcols = rank + LOWRANK_OVERSAMPLE < P ? rank + LOWRANK_OVERSAMPLE : P;
     double need;
+    int64_t mf_maxw = 0, mf_sumw = 0; /* the matrix-free way's widths (struct mf_ctx) */
+    for (int64_t i = first_layer; i < nlayers; i++) {
+        const bnn__layer *ly = bnn__model_layer(m, i);
+        if (ly->out > mf_maxw) mf_maxw = ly->out;
+        mf_sumw += ly->in;
+    }
     if (lowrank) {
         const double dense_need = needed_bytes(BNN_HESS_FULL, lin, nlin, P, bmax, K, shortcut) +
                                   lowrank_dense_extra(P, rank);
-        const double mf_need = lowrank_matfree_bytes(P, rank, lcols, bmax, K);
+        const double mf_need = lowrank_matfree_bytes(P, rank, lcols, bmax, K,
+                                                     bnn_model_nparams(m) - seg_off[0], mf_maxw,
+                                                     mf_sumw);
         const bool dense_fits = dense_need <= limit && dense_need <= (double)SIZE_MAX;
         const bool mf_fits = mf_need <= limit && mf_need <= (double)SIZE_MAX;
         /* The automatic choice takes the dense eigendecomposition up to LOWRANK_DENSE_MAX only:
@@ -1457,8 +1610,8 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
             need = mf_need;
         }
     }
-    /* The last layer without a backward pass (struct ll_ctx); matrix-free low rank keeps the
-     * passes of per-example rows. */
+    /* The last layer without a backward pass (struct ll_ctx); matrix-free low rank has its own
+     * products (lowrank_hvp). */
     const bool ll = shortcut && hess != BNN_HESS_LOWRANK;
 
     /* Refuse before allocating anything large. A full curvature is there to be decomposed: a
@@ -1556,8 +1709,23 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     }
     if (ok && !ll && hess == BNN_HESS_FULL)
         ok = (ps.jac = alloc_floats(bmax * P)) && (hf = alloc_floats(P * P));
-    else if (ok && hess == BNN_HESS_LOWRANK)
-        ok = (ps.jac = alloc_floats(bmax * P)) && (mf.T = alloc_doubles(bmax * lcols));
+    else if (ok && hess == BNN_HESS_LOWRANK) {
+        const int64_t nw = bnn_model_nparams(m) - seg_off[0];
+        ok = (mf.Wd = alloc_doubles(nw)) && (mf.t0 = alloc_doubles(lcols * bmax * mf_maxw)) &&
+             (mf.t1 = alloc_doubles(lcols * bmax * mf_maxw)) &&
+             (mf.lay = alloc_doubles(bmax * mf_sumw)) &&
+             (mf.lay_off = calloc((size_t)nlayers, sizeof *mf.lay_off)) &&
+             (mf.fone = alloc_floats(bmax * mf_maxw)) && (mf.fder = alloc_floats(bmax * mf_maxw));
+        if (ok) {
+            const float *th = bnn_model_cparams(m) + seg_off[0];
+            for (int64_t i = 0; i < nw; i++)
+                mf.Wd[i] = (double)th[i];
+            for (int64_t i = 0; i < bmax * mf_maxw; i++)
+                mf.fone[i] = 1.0f;
+            for (int64_t i = first_layer, o = 0; i < nlayers; i++)
+                mf.lay_off[i] = o, o += bmax * bnn__model_layer(m, i)->in;
+        }
+    }
     if (!ok) {
         char sn[32];
         bnn__format_bytes(sn, sizeof sn, need);
@@ -1675,11 +1843,11 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
             }
         }
     } else { /* matrix-free low rank */
-        mf.m = m, mf.ds = ds, mf.p = p, mf.ps = &ps, mf.last = last, mf.shortcut = shortcut;
-        mf.first = first_layer;
+        mf.m = m, mf.ds = ds, mf.p = p, mf.lin = lin, mf.nlin = nlin;
+        mf.first = first_layer, mf.nlayers = nlayers, mf.w0 = seg_off[0], mf.maxw = mf_maxw;
         mf.bmax = bmax, mf.K = K, mf.D = D, mf.P = P, mf.npass = npass, mf.lik = lik;
-        mf.dout = dout, mf.prob = prob;
-        rc = lowrank_matfree(c, &mf, rank, lcols, p->seed);
+        mf.l = lcols, mf.dout = dout, mf.prob = prob;
+        rc = lowrank_matfree(c, &mf, rank, p->seed);
         if (!rc) rc = check_finite(c->U, P * rank, "the curvature: its eigenvectors");
         if (!rc) rc = check_finite(c->eig, rank, "the curvature: its eigenvalues (overflow?)");
     }
@@ -1689,7 +1857,8 @@ done:
     bnn__free(llc.u), bnn__free(llc.diag), bnn__free(llc.wd), bnn__free(llc.sa), bnn__free(llc.phit);
     bnn__free(llc.prod), bnn__free(llc.blocks), bnn__free(llc.rows), bnn__free(llc.sw);
     bnn__free(ps.sg), bnn__free(ps.asq), bnn__free(ps.dacc), bnn__free(ps.prod), bnn__free(ps.jac);
-    bnn__free(mf.T);
+    bnn__free(mf.Wd), bnn__free(mf.t0), bnn__free(mf.t1), bnn__free(mf.lay);
+    bnn__free(mf.fone), bnn__free(mf.fder), free(mf.lay_off);
     free(lin), free(seg_off), free(seg_len);
     if (rc) {
         bnn_curv_free(c);

@@ -1124,12 +1124,12 @@ static void glm_kron_batch(glm_ctx *g, const glm_layer *L, int64_t t0, int64_t n
     for (int64_t r = 0; r < nt * K; r++)
         for (int64_t o = 0; o < out; o++)
             Gd[r * out + o] = (double)G[(t0 * K + r) * out + o];
-    bnn__dgemm_serial(V, Ad, kw->Q1, nt, in, in, in, in, in, false);
+    bnn__dgemm_serial(V, Ad, kw->Q1, nt, in, in, in, in, in, false, false, 0.0);
     for (int64_t i = 0; i < nt * in; i++)
         V[i] *= V[i];
-    bnn__dgemm_serial(W, V, g->inv_d + kw->off, nt, out, in, in, in, out, true);
-    bnn__dgemm_serial(U, Gd, kw->Q0, nt * K, out, out, out, out, out, false);
-    bnn__dgemm_serial(Ub, Gd, kb->Q0, nt * K, out, out, out, out, out, false);
+    bnn__dgemm_serial(W, V, g->inv_d + kw->off, nt, out, in, in, in, out, false, true, 0.0);
+    bnn__dgemm_serial(U, Gd, kw->Q0, nt * K, out, out, out, out, out, false, false, 0.0);
+    bnn__dgemm_serial(Ub, Gd, kb->Q0, nt * K, out, out, out, out, out, false, false, 0.0);
     const double *ib = g->inv_d + kb->off;
     for (int64_t t = 0; t < nt; t++) {
         double *fv = g->f_var + (t0 + t) * K * K;
@@ -1293,7 +1293,7 @@ static void glm_full_last(glm_ctx *g, const glm_layer *L, const float *phi) {
         const double *bias = g->Qf + (L->boff + c) * P + k0;
         double *C = g->U + c * P + k0; /* input t's row at C + t·K·P */
         bnn__dgemm_serial(C, ph, g->Qf + (L->woff + c * in) * P + k0, nb, w, in, in, P, K * P,
-                          false);
+                          false, false, 0.0);
         for (int64_t t = 0; t < nb; t++) {
             double *ct = C + t * K * P;
             for (int64_t kk = 0; kk < w; kk++)

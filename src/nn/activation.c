@@ -64,14 +64,14 @@ static void gelu_backward(bnn__layer *l, float *dx, float *dw, const float *dy, 
 }
 
 const bnn__layer_vt bnn__relu_vt = {
-    .kind = "relu", .torch = "ReLU", .nparams = no_params,
+    .kind = "relu", .torch = "ReLU", .elementwise = true, .nparams = no_params,
     .forward = relu_forward, .backward = relu_backward,
 };
 const bnn__layer_vt bnn__tanh_vt = {
-    .kind = "tanh", .torch = "Tanh", .nparams = no_params,
+    .kind = "tanh", .torch = "Tanh", .elementwise = true, .nparams = no_params,
     .forward = tanh_forward, .backward = tanh_backward,
 };
 const bnn__layer_vt bnn__gelu_vt = {
-    .kind = "gelu", .torch = "GELU", .nparams = no_params,
+    .kind = "gelu", .torch = "GELU", .elementwise = true, .nparams = no_params,
     .forward = gelu_forward, .backward = gelu_backward,
 };

@@ -54,6 +54,7 @@ static void dropout_backward(bnn__layer *l, float *dx, float *dw, const float *d
 const bnn__layer_vt bnn__dropout_vt = {
     .kind = "dropout",
     .torch = "Dropout",
+    .elementwise = true,
     .nparams = no_params,
     .forward = dropout_forward,
     .backward = dropout_backward,

@@ -13,6 +13,11 @@ typedef struct bnn__layer bnn__layer;
 typedef struct bnn__layer_vt {
     const char *kind;     /* "linear", "relu", ... */
     const char *torch;    /* the PyTorch module it corresponds to, for `bnn info` */
+    /* Output j depends on input j alone (activations, dropout): the layer's Jacobian is diagonal,
+     * and backward with dy = 1 writes it. The matrix-free curvature products (src/fit/
+     * curvature.c) push tangents through such layers with it; a layer kind that is neither this
+     * nor Linear needs its own tangent rule there. */
+    bool elementwise;
     /* Number of parameters the layer owns in the flat vector (0 for parameter-free layers). */
     int64_t (*nparams)(const bnn__layer *l);
     /* Draws the initial weights w (nparams floats). May be NULL for parameter-free layers. */
