@@ -55,7 +55,13 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
             for (int64_t r = 0; r < m; r++)
                 for (int64_t c = 0; c < m; c++) L[r * m + c] = V[act[r] * k + act[c]];
             for (int64_t j = 0; j < m; j++) L[j * m + j] += rel[attempt] * scale;
-            if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)m, L, (lapack_int)m) == 0) break;
+            const lapack_int info =
+                LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)m, L, (lapack_int)m);
+            if (info == 0) break;
+            if (info == LAPACK_TRANSPOSE_MEMORY_ERROR) { /* LAPACKE's column-major copy */
+                rc = bnn__error(BNN_ENOMEM, "out of memory");
+                goto done;
+            }
             if (attempt == 3) {
                 rc = bnn__error(BNN_EINVAL, "the linearised logit covariance of example %lld "
                                 "is not positive semi-definite", (long long)i);
