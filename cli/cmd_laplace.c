@@ -26,12 +26,13 @@ typedef struct lowrank_progress {
     double residual, target, start;
 } lowrank_progress;
 
-static void lowrank_iteration(void *vctx, int64_t iteration, double residual, double target) {
+static int lowrank_iteration(void *vctx, int64_t iteration, double residual, double target) {
     lowrank_progress *lp = vctx;
     lp->iterations = iteration, lp->residual = residual, lp->target = target;
     if (lp->tty)
         fprintf(stderr, "\r\033[Klowrank iteration %lld: residual %.2g (stops at %.2g), %.1f s",
                 (long long)iteration, residual, target, now_s() - lp->start);
+    return 0;
 }
 
 /* A note when the marginal likelihood was still rising at the last of `steps` Adam steps: one

@@ -673,6 +673,24 @@ peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 print('peak', peak)
 sys.exit(rc or peak > 272 * 2**20)" "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian full -o "$T/full_peak.safetensors"
 fi
+# The matrix-free low rank refuses by its own count (its basis, products and tangents, not the
+# 253002 x 253002 matrix): a run given just that much stays within it and 32 MiB for the program
+# and its data (an array it did not count, such as the per-example Jacobian rows it once formed,
+# 247 MiB here at batch 256, would break this).
+run "train 2-500-500-2" "$BNN" train --data moons --model mlp:2-500-500-2 --epochs 1 -q -o "$T/w500.safetensors"
+expect_fail "matrix-free low rank: its count" "a low-rank Hessian (rank 1) over 253002 parameters needs [0-9.]* MiB even without forming" \
+  env BNN_MEMORY_LIMIT=1K "$BNN" laplace -m "$T/w500.safetensors" --subset all --hessian lowrank --rank 1 -o "$T/never.safetensors"
+mf_need=$(sed -n 's/.* needs \([0-9.]*\) MiB even without.*/\1/p' "$T/err")
+if [ -z "${ASAN_OPTIONS:-}" ] && [ -z "${BNN_SANITIZED:-}" ]; then
+  run "matrix-free low rank's peak memory" python3 -c "
+import os, resource, subprocess, sys
+need = (float(sys.argv[1]) + 0.05) * 2**20  # the count, printed to 0.1 MiB
+env = dict(os.environ, BNN_MEMORY_LIMIT=str(int(need) + 1))
+rc = subprocess.run(sys.argv[2:], env=env, stdout=subprocess.DEVNULL).returncode
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+print('need', need, 'peak', peak)
+sys.exit(rc or peak > need + 32 * 2**20)" "$mf_need" "$BNN" laplace -m "$T/w500.safetensors" --subset all --hessian lowrank --rank 1 -o "$T/w500_lr.safetensors"
+fi
 expect_fail "von beyond BNN_MEMORY_LIMIT" "more than BNN_MEMORY_LIMIT's 1 KiB" env BNN_MEMORY_LIMIT=1K "$BNN" von -m "$T/map.safetensors" -o "$T/never.safetensors"
 expect_fail "laplace, BNN_MEMORY_LIMIT no size" "BNN_MEMORY_LIMIT is 'abc', not a size" env BNN_MEMORY_LIMIT=abc "$BNN" laplace -m "$T/map.safetensors" -o "$T/never.safetensors"
 

@@ -44,7 +44,8 @@
  *    out of d dᵀ; no rounding through f + σε). bnn_curv_params.sigma is validated but changes
  *    nothing.
  *
- * Structures, from the rows (all summed over the passes c and the examples n):
+ * Structures, from the rows (all summed over the passes c and the examples n; matrix-free low
+ * rank has no rows, see "low rank" below):
  *  - diag: Σ (G∘G)ᵀ(A∘A) for a weight matrix (out × in, row-major like W) and Σ_r G∘G for a bias.
  *    This is exact for the GGN and EF because each row is one rank-one per-example gradient.
  *  - kron (KFAC, Martens & Grosse 2015, Sec. 3; with the exact output factorisation above it is
@@ -57,8 +58,8 @@
  *    output Hessian 2 and laplace-torch spreads its ½ over both factors); bnn stores the plain
  *    (B, A) for both likelihoods: only the product B ⊗ A is defined, and plain factors make the
  *    weight and bias blocks of a layer share B.
- *  - lowrank: the top-r eigenpairs of `full`'s H, from the dense matrix or matrix-free from
- *    the same rows (see "low rank" below).
+ *  - lowrank: the top-r eigenpairs of `full`'s H, from the dense matrix or matrix-free through
+ *    the linearised network (see "low rank" below).
  *  - full: the per-example rows over the subset (b × P per pass), H += JᵀJ.
  * The symmetric products (GᵀG, AᵀA, JᵀJ) are symmetric rank-b updates (bnn_syrk: the upper
  * triangle only, half the multiply-adds of a GEMM), mirrored once at the end.
@@ -640,7 +641,9 @@ static void curv_hook(void *ctx, int64_t layer, const float *A, const float *G, 
         }
         break;
     }
-    case BNN_HESS_LOWRANK: BNN_ASSERT(0); /* matrix-free: no per-example rows (lowrank_hvp) */
+    case BNN_HESS_LOWRANK: /* matrix-free: no per-example rows (lowrank_hvp) */
+        BNN_ASSERT(0);
+        break;
     case BNN_HESS_FULL: {
         /* The layer's columns of the per-example rows: vec(G_r ⊗ A_r), then G_r. */
         const int64_t P = c->P;
@@ -743,7 +746,8 @@ static void batch_state(double *st, double *lossr, bnn_lik_kind lik, const float
 }
 
 /* dout (b × K) for pass c of a batch starting at example `start`: the vector whose per-example
- * rows the hook turns into curvature, from the likelihood's state prob (b × K, batch_state). */
+ * rows the hook turns into curvature (and the factor L_c of lowrank_hvp's output Hessian), from
+ * the likelihood's state prob (b × K, batch_state). */
 static void fill_dout(float *dout, const double *prob, const bnn_dataset *ds, bnn_lik_kind lik,
                       int64_t start, int64_t b, int64_t K, int64_t c,
                       const struct bnn_curv_params *p) {
@@ -1060,7 +1064,9 @@ static void ll_batch(bnn_curv *c, struct ll_ctx *ll, const float *phi, int64_t b
         }
         break;
     }
-    case BNN_HESS_LOWRANK: BNN_ASSERT(0); /* handled by the passes of per-example rows */
+    case BNN_HESS_LOWRANK: /* never: dense low rank is FULL here, matrix-free has no ll path */
+        BNN_ASSERT(0);
+        break;
     }
 }
 
@@ -1111,6 +1117,8 @@ static void ll_full_spread(double *H, const struct ll_ctx *ll) {
 #define LOWRANK_MAXIT 200
 #define LOWRANK_RESTOL 1e-10
 #define LOWRANK_STREAM 0x6c6f7772u /* "lowr": the random start Ω */
+/* The matrix-free way forms Ritz vectors in tiles of this many parameters, over the threads. */
+#define RITZ_TILE 1024
 
 /* Bytes of the extra arrays of the two ways, on top of needed_bytes. */
 static double lowrank_dense_extra(int64_t P, int64_t r) {
@@ -1123,7 +1131,10 @@ static double lowrank_dense_extra(int64_t P, int64_t r) {
 static double lowrank_matfree_bytes(int64_t P, int64_t r, int64_t l, int64_t b, int64_t K,
                                     int64_t nw, int64_t maxw, int64_t sumw) {
     const double dP = (double)P, dl = (double)l, db = (double)b;
-    return 8.0 * (2.0 * dl * dP + dP * (double)r + 2.0 * dl * dl + 4.0 * dl) + 4.0 * dP * dl +
+    /* LAPACK's workspaces (dsyevd's row-major copy and work, dgeqrf's and dorgqr's blocks), the
+     * Ritz tiles' residuals and the batch's losses: small, counted anyway. */
+    const double small = 8.0 * (4.0 * dl * dl + 70.0 * dl + (dP / RITZ_TILE + 1.0) * (double)r + db);
+    return small + 8.0 * (2.0 * dl * dP + dP * (double)r) + 4.0 * dP * dl +
            8.0 * (double)nw + 16.0 * dl * db * (double)maxw + 8.0 * db * (double)sumw +
            8.0 * db * (double)maxw + db * (double)K * (sizeof(float) + sizeof(double));
 }
@@ -1180,11 +1191,11 @@ struct mf_ctx {
     int64_t maxw;    /* the widest output of the layers from `first` on */
     float *dout;     /* b × K */
     double *prob;    /* b × K */
-    double *Wd;      /* the parameters of the layers from `first` on, in double, from w0 */
-    int64_t w0;      /* where layer `first`'s parameters start in the flat vector */
+    double *Wd;      /* the parameters of the layers above `first`, in double, from w0 */
+    int64_t w0;      /* where they start in the flat vector */
     double *t0, *t1; /* l blocks of bmax × maxw: tangents, then cotangents */
-    double *lay;     /* per batch: a Linear layer's input, an elementwise layer's derivative */
-    int64_t *lay_off; /* nlayers: where layer i's array starts in lay (layers from `first`) */
+    double *lay;     /* per batch: a subset layer's input, an elementwise layer's derivative */
+    int64_t *lay_off; /* nlayers: where layer i's array starts in lay; −1 for none */
     float *fone, *fder; /* bmax × maxw: ones, and an elementwise layer's derivative in float */
 };
 
@@ -1193,6 +1204,17 @@ static const struct lin *subset_lin(const struct mf_ctx *x, int64_t i) {
     for (int64_t j = 0; j < x->nlin; j++)
         if (x->lin[j].layer == i) return &x->lin[j];
     return NULL;
+}
+
+/* Whether lowrank_hvp keeps a per-batch array for model layer i (struct mf_ctx's lay): a subset
+ * layer's input, or an elementwise layer's derivative, from the subset's first layer on. */
+static bool mf_keeps(bnn_model *m, const struct lin *lin, int64_t nlin, int64_t first,
+                     int64_t i) {
+    if (i < first) return false;
+    if (bnn__model_layer(m, i)->vt != &bnn__linear_vt) return true;
+    for (int64_t j = 0; j < nlin; j++)
+        if (lin[j].layer == i) return true;
+    return false;
 }
 
 /* Each of the l blocks (stride S) of t times d, elementwise over n values. */
@@ -1237,6 +1259,7 @@ static void lowrank_hvp(struct mf_ctx *x, double *HV, const double *V) {
         const float *f = bnn_model_forward(m, theta, xb, b, false, NULL);
         batch_state(x->prob, NULL, x->lik, f, x->ds, start, b, K); /* checked by the caller */
         for (int64_t i = x->first; i < L; i++) {
+            if (x->lay_off[i] < 0) continue; /* a Linear layer outside the subset */
             bnn__layer *ly = bnn__model_layer(m, i);
             const float *in = i ? bnn__model_act(m, i - 1) : xb;
             double *d = x->lay + x->lay_off[i];
@@ -1255,13 +1278,13 @@ static void lowrank_hvp(struct mf_ctx *x, double *HV, const double *V) {
         double *t = x->t0, *u = x->t1;
         for (int64_t i = x->first; i < L; i++) {
             const bnn__layer *ly = bnn__model_layer(m, i);
-            const double *d = x->lay + x->lay_off[i];
+            const double *d = x->lay_off[i] < 0 ? NULL : x->lay + x->lay_off[i];
             const int64_t in = ly->in, out = ly->out;
             if (ly->vt != &bnn__linear_vt) { /* elementwise: its Jacobian is diagonal */
                 scale_blocks(t, d, l, S, b * in);
                 continue;
             }
-            const double *W = x->Wd + (ly->off - x->w0);
+            const double *W = i > x->first ? x->Wd + (ly->off - x->w0) : NULL;
             const struct lin *s = subset_lin(x, i);
             BNN_ASSERT(s || i > x->first);
 #if defined(BNN_HAVE_OPENMP)
@@ -1308,13 +1331,13 @@ static void lowrank_hvp(struct mf_ctx *x, double *HV, const double *V) {
         double *g = u, *h = t;
         for (int64_t i = L - 1; i >= x->first; i--) {
             const bnn__layer *ly = bnn__model_layer(m, i);
-            const double *d = x->lay + x->lay_off[i];
+            const double *d = x->lay_off[i] < 0 ? NULL : x->lay + x->lay_off[i];
             const int64_t in = ly->in, out = ly->out;
             if (ly->vt != &bnn__linear_vt) {
                 scale_blocks(g, d, l, S, b * in);
                 continue;
             }
-            const double *W = x->Wd + (ly->off - x->w0);
+            const double *W = i > x->first ? x->Wd + (ly->off - x->w0) : NULL;
             const struct lin *s = subset_lin(x, i);
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for schedule(static)
@@ -1337,9 +1360,6 @@ static void lowrank_hvp(struct mf_ctx *x, double *HV, const double *V) {
     }
 }
 
-/* Ritz vectors are formed in tiles of this many parameters, spread over the threads. */
-#define RITZ_TILE 1024
-
 /* Randomized subspace iteration with Rayleigh–Ritz (see above) into lr. V and Z are l × P: row k is
  * basis vector k, i.e. the P × l basis in column-major order, which is how LAPACK takes it. */
 static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t seed) {
@@ -1361,6 +1381,8 @@ static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t s
             V[k * P + i] = om[i * l + k];
     bnn__free(om), om = NULL;
     lowrank_hvp(x, Z, V); /* Y = H Ω */
+    if ((rc = check_finite(Z, P * l, "bnn_curv_compute: the low-rank products (overflow?)")))
+        goto out;
     for (int64_t it = 0; it < LOWRANK_MAXIT; it++) {
         /* V = orth(Z) by Householder QR (orthonormal even where Z is rank-deficient). */
         memcpy(V, Z, (size_t)(P * l) * sizeof(double));
@@ -1371,7 +1393,8 @@ static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t s
             info = LAPACKE_dorgqr(LAPACK_COL_MAJOR, (lapack_int)P, (lapack_int)l, (lapack_int)l, V,
                                   (lapack_int)P, tau);
         if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR) {
-            rc = bnn__error(BNN_ENOMEM, "out of memory (LAPACK's QR of the low-rank basis)");
+            rc = bnn__error(BNN_ENOMEM,
+                            "bnn_curv_compute: out of memory (LAPACK's QR of the low-rank basis)");
             goto out;
         }
         if (info) {
@@ -1380,6 +1403,8 @@ static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t s
             goto out;
         }
         lowrank_hvp(x, Z, V); /* Z = H V */
+        if ((rc = check_finite(Z, P * l, "bnn_curv_compute: the low-rank products (overflow?)")))
+            goto out;
         /* B = Vᵀ H V = V Zᵀ in this layout, symmetrised; B = W diag(θ) Wᵀ (columns of W,
          * ascending θ). */
         bnn__dgemm_serial(B, V, Z, l, l, P, P, P, l, false, true, 0.0);
@@ -1389,7 +1414,8 @@ static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t s
         bnn__blas_pin();
         info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)l, B, (lapack_int)l, th);
         if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR) {
-            rc = bnn__error(BNN_ENOMEM, "out of memory (LAPACK's Rayleigh–Ritz eigenproblem)");
+            rc = bnn__error(BNN_ENOMEM,
+                            "bnn_curv_compute: out of memory (LAPACK's Rayleigh–Ritz eigenproblem)");
             goto out;
         }
         if (info) {
@@ -1433,9 +1459,14 @@ static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t s
             lr->eig[j] = th[l - 1 - j];
             if (sqrt(sq) > worst) worst = sqrt(sq);
         }
-        if (x->p->progress)
-            x->p->progress(x->p->progress_ctx, it + 1, tmax > 0.0 ? worst / tmax : 0.0,
-                           LOWRANK_RESTOL);
+        /* Z is finite, so tmax is; tmax = 0 only for H V = 0 (H is semi-definite), where the
+         * residuals are 0 too. */
+        if (x->p->progress && x->p->progress(x->p->progress_ctx, it + 1,
+                                             tmax > 0.0 ? worst / tmax : 0.0, LOWRANK_RESTOL)) {
+            rc = bnn__error(BNN_EINVAL, "bnn_curv_compute: the low-rank iteration was stopped by "
+                            "the caller after %lld iterations", (long long)(it + 1));
+            goto out;
+        }
         if (worst <= LOWRANK_RESTOL * tmax) break;
     }
 out:
@@ -1570,18 +1601,21 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     const int64_t rank = lowrank ? (p->rank < P ? p->rank : P) : 0;
     const int64_t lcols = rank + LOWRANK_OVERSAMPLE < P ? rank + LOWRANK_OVERSAMPLE : P;
     double need;
-    int64_t mf_maxw = 0, mf_sumw = 0; /* the matrix-free way's widths (struct mf_ctx) */
+    /* The matrix-free way's sizes (struct mf_ctx): the widest output from the first layer on,
+     * the inputs of the subset's layers and elementwise layers (its lay), and the parameters of
+     * the layers above the first (its Wd, from mf_w0). */
+    int64_t mf_maxw = 0, mf_sumw = 0;
+    const int64_t mf_w0 = seg_off[0] + seg_len[0], mf_nw = bnn_model_nparams(m) - mf_w0;
     for (int64_t i = first_layer; i < nlayers; i++) {
         const bnn__layer *ly = bnn__model_layer(m, i);
         if (ly->out > mf_maxw) mf_maxw = ly->out;
-        mf_sumw += ly->in;
+        if (mf_keeps(m, lin, nlin, first_layer, i)) mf_sumw += ly->in;
     }
     if (lowrank) {
         const double dense_need = needed_bytes(BNN_HESS_FULL, lin, nlin, P, bmax, K, shortcut) +
                                   lowrank_dense_extra(P, rank);
         const double mf_need = lowrank_matfree_bytes(P, rank, lcols, bmax, K,
-                                                     bnn_model_nparams(m) - seg_off[0], mf_maxw,
-                                                     mf_sumw);
+                                                     mf_nw, mf_maxw, mf_sumw);
         const bool dense_fits = dense_need <= limit && dense_need <= (double)SIZE_MAX;
         const bool mf_fits = mf_need <= limit && mf_need <= (double)SIZE_MAX;
         /* The automatic choice takes the dense eigendecomposition up to LOWRANK_DENSE_MAX only:
@@ -1710,20 +1744,23 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     if (ok && !ll && hess == BNN_HESS_FULL)
         ok = (ps.jac = alloc_floats(bmax * P)) && (hf = alloc_floats(P * P));
     else if (ok && hess == BNN_HESS_LOWRANK) {
-        const int64_t nw = bnn_model_nparams(m) - seg_off[0];
-        ok = (mf.Wd = alloc_doubles(nw)) && (mf.t0 = alloc_doubles(lcols * bmax * mf_maxw)) &&
+        ok = (mf_nw == 0 || (mf.Wd = alloc_doubles(mf_nw))) &&
+             (mf.t0 = alloc_doubles(lcols * bmax * mf_maxw)) &&
              (mf.t1 = alloc_doubles(lcols * bmax * mf_maxw)) &&
              (mf.lay = alloc_doubles(bmax * mf_sumw)) &&
              (mf.lay_off = calloc((size_t)nlayers, sizeof *mf.lay_off)) &&
              (mf.fone = alloc_floats(bmax * mf_maxw)) && (mf.fder = alloc_floats(bmax * mf_maxw));
         if (ok) {
-            const float *th = bnn_model_cparams(m) + seg_off[0];
-            for (int64_t i = 0; i < nw; i++)
+            const float *th = bnn_model_cparams(m) + mf_w0;
+            for (int64_t i = 0; i < mf_nw; i++)
                 mf.Wd[i] = (double)th[i];
             for (int64_t i = 0; i < bmax * mf_maxw; i++)
                 mf.fone[i] = 1.0f;
-            for (int64_t i = first_layer, o = 0; i < nlayers; i++)
-                mf.lay_off[i] = o, o += bmax * bnn__model_layer(m, i)->in;
+            for (int64_t i = 0, o = 0; i < nlayers; i++) {
+                const bool kept = mf_keeps(m, lin, nlin, first_layer, i);
+                mf.lay_off[i] = kept ? o : -1;
+                if (kept) o += bmax * bnn__model_layer(m, i)->in;
+            }
         }
     }
     if (!ok) {
@@ -1844,7 +1881,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         }
     } else { /* matrix-free low rank */
         mf.m = m, mf.ds = ds, mf.p = p, mf.lin = lin, mf.nlin = nlin;
-        mf.first = first_layer, mf.nlayers = nlayers, mf.w0 = seg_off[0], mf.maxw = mf_maxw;
+        mf.first = first_layer, mf.nlayers = nlayers, mf.w0 = mf_w0, mf.maxw = mf_maxw;
         mf.bmax = bmax, mf.K = K, mf.D = D, mf.P = P, mf.npass = npass, mf.lik = lik;
         mf.l = lcols, mf.dout = dout, mf.prob = prob;
         rc = lowrank_matfree(c, &mf, rank, p->seed);
