@@ -22,16 +22,16 @@ static double now_s(void) {
  * the summary. */
 typedef struct lowrank_progress {
     bool tty;
-    int64_t iterations;
+    int64_t passes;
     double residual, target, start;
 } lowrank_progress;
 
-static int lowrank_iteration(void *vctx, int64_t iteration, double residual, double target) {
+static int lowrank_step(void *vctx, int64_t passes, double residual, double target) {
     lowrank_progress *lp = vctx;
-    lp->iterations = iteration, lp->residual = residual, lp->target = target;
+    lp->passes = passes, lp->residual = residual, lp->target = target;
     if (lp->tty)
-        fprintf(stderr, "\r\033[Klowrank iteration %lld: residual %.2g (stops at %.2g), %.1f s",
-                (long long)iteration, residual, target, now_s() - lp->start);
+        fprintf(stderr, "\r\033[Klowrank: %lld passes over the data, residual %.2g (stops at %.2g), "
+                "%.1f s", (long long)passes, residual, target, now_s() - lp->start);
     return 0;
 }
 
@@ -311,9 +311,9 @@ int cmd_laplace(int argc, char **argv) {
     if (noise && (rc = cli_meta_positive(cmd, model_path, "bnn.sigma", s, &sigma))) goto done;
     double t0 = now_s();
     lowrank_progress lp = {.tty = isatty(2), .start = t0};
-    cp.progress = lowrank_iteration, cp.progress_ctx = &lp;
+    cp.progress = lowrank_step, cp.progress_ctx = &lp;
     rc = bnn_curv_compute(&c, m, fit, &cp);
-    if (lp.tty && lp.iterations) fprintf(stderr, "\r\033[K");
+    if (lp.tty && lp.passes) fprintf(stderr, "\r\033[K");
     if (rc) {
         rc = cli_fail_fit(cmd, rc);
         goto done;
@@ -405,10 +405,10 @@ int cmd_laplace(int argc, char **argv) {
     printf("subset     %s: %lld parameters (%s)\n", subset, (long long)P, where);
     if (cp.hessian == BNN_HESS_LOWRANK) {
         printf("hessian    %s (rank %lld), %s curvature\n", hessian, (long long)kept, curvature);
-        if (lp.iterations) /* the matrix-free way: how far its iteration got */
-            printf("lowrank    matrix-free: %lld iterations, residual %.2g of the top eigenvalue "
-                   "(target %.2g)\n",
-                   (long long)lp.iterations, lp.residual, lp.target);
+        if (lp.passes) /* the matrix-free way: how far its iteration got */
+            printf("lowrank    matrix-free: %lld passes over the data, residual %.2g of the top "
+                   "eigenvalue (target %.2g)\n",
+                   (long long)lp.passes, lp.residual, lp.target);
         if (kept < rank)
             fprintf(stderr, "note: %s %lld is more than the subset's %lld parameters; rank "
                     "%lld is kept\n", cli_seen(opts, nopts, "rank") ? "--rank" : "the default rank",

@@ -841,13 +841,13 @@ struct bnn_curv_params {
      * array is read during bnn_curv_compute only (the caller owns it). Default NULL, 0. */
     const int64_t *layers;
     int64_t nlayers_sel;
-    /* lowrank, matrix-free: called after every iteration of the subspace iteration (each one a
-     * pass over the data; n iterations make n + 1 passes with the first product) with its
-     * number (1, 2, ...), the largest residual ‖H u − θ u‖ of the wanted Ritz pairs relative to
-     * the largest |θ|, and the value at which it stops (1e-10); it stops there or after 200
-     * iterations. Returning non-zero stops the computation with BNN_EINVAL. It runs between two
-     * passes over the data and must not use the model. NULL (the default): not called; the
-     * dense way never calls it. */
+    /* lowrank, matrix-free: called after every Rayleigh–Ritz step of the subspace iteration with
+     * the number of passes over the data so far (2 at the first call, then up by 1 or by the
+     * Chebyshev filter's degree, 3), the largest residual ‖H u − θ u‖ of the wanted Ritz pairs
+     * relative to the largest |θ|, and the value at which it stops (1e-10); it stops there or
+     * after 200 passes. Returning non-zero stops the computation with BNN_EINVAL. It runs
+     * between two passes and must not use the model. NULL (the default): not called; the dense
+     * way never calls it. */
     int (*progress)(void *ctx, int64_t iteration, double residual, double target);
     void *progress_ctx;
 };
