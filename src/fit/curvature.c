@@ -1488,8 +1488,9 @@ static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t s
          * passes. The first product, H V, is the Z just formed. */
         const double lo = th[0], hi = th[l - 1];
         if (it + 1 < LOWRANK_PLAIN || !(lo > 1e-12 * hi) || !(hi > lo * (1.0 + 1e-6))) continue;
-        int64_t m = LOWRANK_DEGREE;
-        if (m > LOWRANK_MAXPASS - passes + 1) m = LOWRANK_MAXPASS - passes + 1;
+        /* m − 1 products here and one in the next step: within LOWRANK_MAXPASS (passes is below it). */
+        const int64_t m = LOWRANK_DEGREE < LOWRANK_MAXPASS - passes ? LOWRANK_DEGREE
+                                                                    : LOWRANK_MAXPASS - passes;
         const double e = 0.5 * lo, c = 0.5 * lo, s1 = e / (hi - c), t2 = 2.0 / s1;
         double sg = s1;
 #if defined(BNN_HAVE_OPENMP)
