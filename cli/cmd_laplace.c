@@ -17,9 +17,9 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The matrix-free low-rank iteration: a redrawn line on a terminal while it runs (each iteration
- * is a pass over the data, and a large network takes minutes for one), and the last one kept for
- * the summary. */
+/* The matrix-free low-rank iteration: a redrawn line on a terminal while it runs (a step is 1 to 3
+ * passes over the data, and a large network takes a minute for one), and the last one kept for
+ * the summary and its note. */
 typedef struct lowrank_progress {
     bool tty;
     int64_t passes;
@@ -409,6 +409,13 @@ int cmd_laplace(int argc, char **argv) {
             printf("lowrank    matrix-free: %lld passes over the data, residual %.2g of the top "
                    "eigenvalue (target %.2g)\n",
                    (long long)lp.passes, lp.residual, lp.target);
+        if (lp.passes && lp.residual > lp.target) {
+            fflush(stdout); /* the note after the line it is about */
+            fprintf(stderr, "note: the low-rank iteration stopped at its limit of %lld passes "
+                    "with a residual of %.2g, above its target %.2g: the eigenpairs are "
+                    "approximate\n",
+                    (long long)lp.passes, lp.residual, lp.target);
+        }
         if (kept < rank)
             fprintf(stderr, "note: %s %lld is more than the subset's %lld parameters; rank "
                     "%lld is kept\n", cli_seen(opts, nopts, "rank") ? "--rank" : "the default rank",

@@ -842,13 +842,14 @@ struct bnn_curv_params {
     const int64_t *layers;
     int64_t nlayers_sel;
     /* lowrank, matrix-free: called after every Rayleigh–Ritz step of the subspace iteration with
-     * the number of passes over the data so far (2 at the first call, then up by 1 or by the
-     * Chebyshev filter's degree, 3), the largest residual ‖H u − θ u‖ of the wanted Ritz pairs
-     * relative to the largest |θ|, and the value at which it stops (1e-10); it stops there or
-     * after 200 passes. Returning non-zero stops the computation with BNN_EINVAL. It runs
+     * the number of passes over the data so far (2 at the first call, then up by 1 to 3: the
+     * Chebyshev filter's degree is 3, less just below the cap), the largest residual ‖H u − θ u‖
+     * of the wanted Ritz pairs relative to the largest |θ|, and the value at which it stops
+     * (1e-10); it stops there or after 200 passes, then with the residual reached (the result
+     * is returned either way; compare the last residual with the target). Returning non-zero stops the computation with BNN_EINVAL. It runs
      * between two passes and must not use the model. NULL (the default): not called; the dense
      * way never calls it. */
-    int (*progress)(void *ctx, int64_t iteration, double residual, double target);
+    int (*progress)(void *ctx, int64_t passes, double residual, double target);
     void *progress_ctx;
 };
 struct bnn_curv_params bnn_curv_default_params(void);

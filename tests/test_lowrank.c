@@ -487,12 +487,12 @@ static void test_layer_kinds(void) {
 }
 
 /* bnn_curv_params.progress: called once per Rayleigh–Ritz step with the passes over the data so
- * far (2 at first, then rising by 1 or by the filter's degree 3), the last residual at or below
+ * far (2 at first, then rising by 1, or by 3 with the filter, at least once here), the last residual at or below
  * the target it reports (converged); never on the dense way; a non-zero return stops the
  * computation with BNN_EINVAL and no curvature. */
 struct progress_log {
     int64_t calls, last, stop_at;
-    bool in_order;
+    bool in_order, filtered;
     double residual, target;
 };
 
@@ -500,6 +500,7 @@ static int log_progress(void *ctx, int64_t passes, double residual, double targe
     struct progress_log *pl = ctx;
     const int64_t step = passes - pl->last;
     pl->in_order = pl->in_order && (pl->calls ? step == 1 || step == 3 : passes == 2);
+    pl->filtered = pl->filtered || step == 3;
     pl->calls++, pl->last = passes, pl->residual = residual, pl->target = target;
     return pl->calls == pl->stop_at;
 }
@@ -514,7 +515,7 @@ static void test_progress(void) {
     p.progress = log_progress, p.progress_ctx = &pl;
     bnn_curv *c = NULL;
     REQUIRE(bnn_curv_compute(&c, m, ds, &p) == 0);
-    CHECK(pl.calls >= 2 && pl.in_order);
+    CHECK(pl.calls >= 2 && pl.in_order && pl.filtered);
     CHECK_NEAR(pl.target, 1e-10, 0.0);
     CHECK(pl.residual >= 0.0 && pl.residual <= pl.target);
     fprintf(stderr, "progress: %lld steps, %lld passes, residual %.3g\n", (long long)pl.calls,
@@ -534,6 +535,55 @@ static void test_progress(void) {
     bnn_model_free(m), bnn_dataset_free(ds);
 }
 
+/* bnn__chebyshev_filter against its definition, T_m((λ − c)/e) / T_m((hi − c)/e) with e = c =
+ * lo/2, on a diagonal H (its product multiplies by the λ's), for degrees 1 to 6: every
+ * coefficient of the recurrence shows (a wrong one only slows the iteration down, which no
+ * comparison of eigenpairs notices); and the buffers come back as a permutation. */
+struct diag_h {
+    const double *lam;
+    int64_t n, calls;
+};
+
+static int diag_product(void *ctx, double *out, const double *in) {
+    struct diag_h *d = ctx;
+    for (int64_t i = 0; i < d->n; i++)
+        out[i] = d->lam[i] * in[i];
+    d->calls++;
+    return 0;
+}
+
+static double cheb_t(int64_t m, double t) {
+    return fabs(t) <= 1.0 ? cos((double)m * acos(t)) : cosh((double)m * acosh(t));
+}
+
+static void test_chebyshev_filter(void) {
+    enum { n = 64 };
+    const double lo = 0.3, hi = 5.0, e = 0.5 * lo, c = 0.5 * lo;
+    double lam[n], a[n], b[n], w[n];
+    for (int64_t i = 0; i < n; i++)
+        lam[i] = 6.0 * (double)i / (double)(n - 1); /* 0 .. 6: damped, wanted, past hi */
+    lam[7] = lo, lam[50] = hi;
+    double worst = 0.0;
+    for (int64_t m = 1; m <= 6; m++) {
+        struct diag_h d = {.lam = lam, .n = n};
+        for (int64_t i = 0; i < n; i++)
+            a[i] = 1.0 + 0.01 * (double)i, b[i] = lam[i] * a[i], w[i] = NAN;
+        double *x = a, *y = b, *z = w;
+        REQUIRE(bnn__chebyshev_filter(&x, &y, &z, n, m, lo, hi, diag_product, &d) == 0);
+        CHECK_EQ_INT(d.calls, m - 1);
+        CHECK(x != y && y != z && x != z && (x == a || x == b || x == w) &&
+              (y == a || y == b || y == w) && (z == a || z == b || z == w));
+        const double den = cheb_t(m, (hi - c) / e);
+        for (int64_t i = 0; i < n; i++) {
+            const double want = cheb_t(m, (lam[i] - c) / e) / den * (1.0 + 0.01 * (double)i);
+            worst = dmax(worst, fabs(y[i] - want) / dmax(fabs(want), 1.0 / den));
+        }
+        CHECK_NEAR(y[50], 1.0 + 0.5, 1e-12); /* hi is scaled by exactly 1 */
+    }
+    fprintf(stderr, "  Chebyshev filter vs the T_m ratio, degrees 1..6: worst error %.2e\n", worst);
+    CHECK(worst <= 1e-11);
+}
+
 int main(void) {
     test_full_rank("cls_all_full");
     test_full_rank("cls_ll_full");
@@ -544,6 +594,7 @@ int main(void) {
     test_other_curvatures();
     test_layer_kinds();
     test_progress();
+    test_chebyshev_filter();
     fprintf(stderr,
             "lowrank: rank = P vs fixtures %.3g; top-r eigenvalues %.3g, projectors %.3g; "
             "matrix-free vs dense %.3g; GLM vs full(UΛUᵀ) %.3g\n",

@@ -41,6 +41,14 @@ void bnn__syrk_serial(float *C, const float *A, int64_t N, int64_t K, float alph
 void bnn__dgemm_serial(double *C, const double *A, const double *B, int64_t M, int64_t N, int64_t K,
                        int64_t lda, int64_t ldb, int64_t ldc, bool ta, bool tb, double beta);
 
+/* The scaled Chebyshev filter of the matrix-free low-rank curvature (src/fit/curvature.c): *y ←
+ * T_m((H − cI)/e) X / T_m((hi − c)/e) with e = c = lo/2, from X in *x and H X in *y (n values;
+ * *w a third buffer); m − 1 products H·in through `product` (non-zero stops, returned). On
+ * return *x and *w are the two free buffers. */
+int bnn__chebyshev_filter(double **x, double **y, double **w, int64_t n, int64_t m, double lo,
+                          double hi, int (*product)(void *ctx, double *out, const double *in),
+                          void *ctx);
+
 /* Programmer errors (impossible states). Stays on in release builds. */
 #define BNN_ASSERT(cond)                                                                      \
     do {                                                                                      \

@@ -1364,8 +1364,63 @@ static void lowrank_hvp(struct mf_ctx *x, double *HV, const double *V) {
     }
 }
 
-/* Randomized subspace iteration with Rayleigh–Ritz (see above) into lr. V and Z are l × P: row k is
- * basis vector k, i.e. the P × l basis in column-major order, which is how LAPACK takes it. */
+/* The scaled Chebyshev filter of degree m ≥ 1 (Zhou, Saad, Tiago & Chelikowsky, "Parallel
+ * self-consistent-field calculations via Chebyshev-filtered subspace acceleration", Phys. Rev. E
+ * 2006; Zhou & Saad, "A Chebyshev-Davidson algorithm for large symmetric eigenproblems", SIAM J.
+ * Matrix Anal. Appl. 2007): with e = c = lo/2 (the damped interval [0, lo] is c ± e),
+ *   Y_k = T_k((H − cI)/e) X / T_k((hi − c)/e),
+ * T_k the Chebyshev polynomials, so every eigenvalue in [0, lo] is scaled by at most 1/T_k(·) and
+ * hi by exactly 1 (nothing overflows), through the three-term recurrence
+ *   σ₁ = e/(hi − c), Y₁ = (σ₁/e)(H − cI) X,
+ *   σ_{k+1} = 1/(2/σ₁ − σ_k), Y_{k+1} = (2σ_{k+1}/e)(H − cI) Y_k − σ_k σ_{k+1} Y_{k−1}.
+ * An eigenvalue λ = (1 + δ)·lo grows by T₃(1 + 2δ)^{1/3} ≈ 1 + 6δ per product at degree 3 (e^{2√δ}
+ * for large degrees) against 1 + δ for a plain product. On entry *x holds X and *y holds H X (the
+ * first product, not made here); *w is a third buffer; all are n values (l blocks: H applies to
+ * each). On return *y holds Y_m and *x, *w the two others, free. Makes m − 1 products through
+ * `product` (which returns non-zero to stop, passed on). The updates are elementwise. */
+int bnn__chebyshev_filter(double **x, double **y, double **w, int64_t n, int64_t m, double lo,
+                          double hi, int (*product)(void *ctx, double *out, const double *in),
+                          void *ctx) {
+    BNN_ASSERT(m >= 1 && lo > 0.0 && hi > lo);
+    const double e = 0.5 * lo, c = 0.5 * lo, s1 = e / (hi - c), t2 = 2.0 / s1;
+    double sg = s1, *X = *x, *Y = *y, *W = *w;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for simd schedule(static)
+#endif
+    for (int64_t j = 0; j < n; j++) /* Y₁ = (σ₁/e)(H X − cX) */
+        Y[j] = s1 / e * (Y[j] - c * X[j]);
+    for (int64_t d = 2; d <= m; d++) {
+        const int rc = product(ctx, W, Y);
+        if (rc) return rc;
+        const double sn = 1.0 / (t2 - sg), a1 = 2.0 * sn / e, a0 = sg * sn;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for simd schedule(static)
+#endif
+        for (int64_t j = 0; j < n; j++) /* Y_d = (2σ_d/e)(H Y_{d−1} − cY_{d−1}) − σ_{d−1}σ_d Y_{d−2} */
+            W[j] = a1 * (W[j] - c * Y[j]) - a0 * X[j];
+        double *t = X;
+        X = Y, Y = W, W = t, sg = sn;
+    }
+    *x = X, *y = Y, *w = W;
+    return 0;
+}
+
+/* bnn__chebyshev_filter's products: lowrank_hvp, counted, its result checked. */
+struct mf_product {
+    struct mf_ctx *x;
+    int64_t n, *passes;
+};
+
+static int mf_product(void *ctx, double *out, const double *in) {
+    struct mf_product *mp = ctx;
+    lowrank_hvp(mp->x, out, in);
+    ++*mp->passes;
+    return check_finite(out, mp->n, "bnn_curv_compute: the low-rank products (overflow?)");
+}
+
+/* Randomized subspace iteration with Rayleigh–Ritz (see above) into lr. V, Z and the filter's W
+ * are l × P: row k is basis vector k, i.e. the P × l basis in column-major order, which is how
+ * LAPACK takes it. */
 static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t seed) {
     const int64_t P = x->P, l = x->l, n = P * l;
     const int64_t ntile = (P + RITZ_TILE - 1) / RITZ_TILE;
@@ -1477,43 +1532,19 @@ static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t s
         if (worst <= LOWRANK_RESTOL * tmax || passes >= LOWRANK_MAXPASS) break;
 
         /* The next block: Z = H V as it is (a step of subspace iteration), or, after the first
-         * LOWRANK_PLAIN steps, p(H) V with p the degree-m Chebyshev polynomial that stays within
-         * [−1, 1] on the unwanted [0, θ_min] (H is semi-definite, so 0 bounds its spectrum from
-         * below; θ_min, the block's smallest Ritz value, stands for its upper end) and grows
-         * fastest beyond it: Zhou & Saad, "A Chebyshev-Davidson algorithm for large symmetric
-         * eigenproblems", SIAM J. Matrix Anal. Appl. 2007, and Zhou, Saad, Tiago & Chelikowsky,
-         * J. Comput. Phys. 2006 (the scaled three-term recurrence, normalised at θ_max so that
-         * nothing overflows). A wanted eigenvalue λ = (1 + δ)·θ_min grows by about e^{2√δ} per
-         * product against 1 + δ for the plain step: for the gaps met here, 2 to 3 times fewer
-         * passes. The first product, H V, is the Z just formed. */
+         * LOWRANK_PLAIN steps, p(H) V with the Chebyshev filter bnn__chebyshev_filter damping
+         * the unwanted [0, θ_min] (H is semi-definite, so 0 bounds its spectrum from below;
+         * θ_min, the block's smallest Ritz value, stands for its upper end; the wanted
+         * eigenvalues are at least θ_min by interlacing). Its first product, H V, is the Z just
+         * formed; m − 1 more here and one in the next step stay within LOWRANK_MAXPASS (passes
+         * is below it here). */
         const double lo = th[0], hi = th[l - 1];
         if (it + 1 < LOWRANK_PLAIN || !(lo > 1e-12 * hi) || !(hi > lo * (1.0 + 1e-6))) continue;
-        /* m − 1 products here and one in the next step: within LOWRANK_MAXPASS (passes is below it). */
         const int64_t m = LOWRANK_DEGREE < LOWRANK_MAXPASS - passes ? LOWRANK_DEGREE
                                                                     : LOWRANK_MAXPASS - passes;
-        const double e = 0.5 * lo, c = 0.5 * lo, s1 = e / (hi - c), t2 = 2.0 / s1;
-        double sg = s1;
-#if defined(BNN_HAVE_OPENMP)
-#pragma omp parallel for simd schedule(static)
-#endif
-        for (int64_t j = 0; j < n; j++) /* Y_1 = (σ₁/e)(H − cI) X, X = V, in Z */
-            Z[j] = s1 / e * (Z[j] - c * V[j]);
-        double *X = V, *Y = Z;
-        for (int64_t d = 2; d <= m; d++) {
-            lowrank_hvp(x, W, Y);
-            passes++;
-            if ((rc = check_finite(W, n, nonfinite))) goto out;
-            const double sn = 1.0 / (t2 - sg), a1 = 2.0 * sn / e, a0 = sg * sn;
-#if defined(BNN_HAVE_OPENMP)
-#pragma omp parallel for simd schedule(static)
-#endif
-            for (int64_t j = 0; j < n; j++) /* Y_d = (2σ_d/e)(H − cI) Y_{d−1} − σ_{d−1}σ_d Y_{d−2} */
-                W[j] = a1 * (W[j] - c * Y[j]) - a0 * X[j];
-            double *t = X;
-            X = Y, Y = W, W = t, sg = sn;
-        }
-        /* The filtered block is Y; the next QR overwrites V. */
-        Z = Y, V = X;
+        struct mf_product mp = {.x = x, .n = n, .passes = &passes};
+        if ((rc = bnn__chebyshev_filter(&V, &Z, &W, n, m, lo, hi, mf_product, &mp))) goto out;
+        /* The filtered block is in Z; the next QR overwrites V. */
     }
 out:
     bnn__free(buf[0]), bnn__free(buf[1]), bnn__free(buf[2]), bnn__free(B), bnn__free(th);
