@@ -647,7 +647,9 @@ static void test_files(void) {
             CHECK(same(s1, s2, n * 3));
             bnn_posterior_free(q2), bnn_model_free(m2), bnn_st_free(st);
             /* A damaged or mismatched decomposition is refused, naming it: one eigenvector
-             * entry changed, the largest eigenvalue off by 1e-6 relative, the eigenvalues out of
+             * entry changed, the largest eigenvalue off by 1e-4 relative (1e-6 escaped the two
+             * random probes of the check in about 0.3% of loads: see check_full_eig), the
+             * eigenvalues out of
              * order, half of it missing. */
             struct {
                 const char *drop, *edit;
@@ -656,7 +658,7 @@ static void test_files(void) {
                 const char *says;
             } bad[4] = {
                 {NULL, "laplace.eigvec", 46 * 7 + 3, 0, 0.125, "not the eigendecomposition"},
-                {NULL, "laplace.eigval", 45, 1.000001, 0, "not the eigendecomposition"},
+                {NULL, "laplace.eigval", 45, 1.0001, 0, "not the eigendecomposition"},
                 {NULL, "laplace.eigval", 0, 0, 1e300, "not ascending"},
                 {"laplace.eigval", NULL, 0, 0, 0, "laplace.eigval"},
             };
