@@ -846,9 +846,9 @@ struct bnn_curv_params {
      * Chebyshev filter's degree is 3, less just below the cap), the largest residual ‖H u − θ u‖
      * of the wanted Ritz pairs relative to the largest |θ|, and the value at which it stops
      * (1e-10); it stops there or after 200 passes, then with the residual reached (the result
-     * is returned either way; compare the last residual with the target). Returning non-zero stops the computation with BNN_EINVAL. It runs
-     * between two passes and must not use the model. NULL (the default): not called; the dense
-     * way never calls it. */
+     * is returned either way; compare the last residual with the target). Returning non-zero
+     * stops the computation with BNN_EINVAL. It runs between two passes and must not use the
+     * model. NULL (the default): not called; the dense way never calls it. */
     int (*progress)(void *ctx, int64_t passes, double residual, double target);
     void *progress_ctx;
 };

@@ -561,6 +561,13 @@ struct lin {
     int64_t sq;    /* diag: where its squared inputs start in struct pass's asq */
 };
 
+/* The subset's entry of model layer `layer`, or NULL when the layer is not in it. */
+static const struct lin *find_lin(const struct lin *lin, int64_t nlin, int64_t layer) {
+    for (int64_t i = 0; i < nlin; i++)
+        if (lin[i].layer == layer) return &lin[i];
+    return NULL;
+}
+
 /* State shared with the hook during one backward pass. */
 struct pass {
     bnn_curv *c;
@@ -598,9 +605,7 @@ static void mirror_upper(double *H, int64_t n) {
 static void curv_hook(void *ctx, int64_t layer, const float *A, const float *G, int64_t b,
                       int64_t in, int64_t out) {
     struct pass *ps = ctx;
-    const struct lin *l = NULL;
-    for (int64_t i = 0; i < ps->nlin; i++)
-        if (ps->lin[i].layer == layer) l = &ps->lin[i];
+    const struct lin *l = find_lin(ps->lin, ps->nlin, layer);
     if (!l) return; /* a layer outside the subset */
     BNN_ASSERT(l->in == in && l->out == out);
     bnn_curv *c = ps->c;
@@ -1127,8 +1132,8 @@ static void ll_full_spread(double *H, const struct ll_ctx *ll) {
 static double lowrank_dense_extra(int64_t P, int64_t r) {
     return 8.0 * (2.0 * (double)P * (double)r + 40.0 * (double)P) + 4.0 * 10.0 * (double)P;
 }
-/* The matrix-free way: V, H V and the Chebyshev filter's third block (l × P each), the random
- * start Ω (float), the result U (P × r), the Rayleigh–Ritz arrays, the double weights of the
+/* The matrix-free way: V, H V and the Chebyshev filter's third block (l × P each; the random
+ * start Ω is drawn into the third), the result U (P × r), the Rayleigh–Ritz arrays, the double weights of the
  * layers it goes through (nw), the tangents (two of l × b × maxw), the layers' inputs and
  * derivatives (b × sumw) and a float derivative's scratch (two of b × maxw), the likelihood's
  * dout and state (b × K). */
@@ -1138,7 +1143,7 @@ static double lowrank_matfree_bytes(int64_t P, int64_t r, int64_t l, int64_t b, 
     /* LAPACK's workspaces (dsyevd's row-major copy and work, dgeqrf's and dorgqr's blocks), the
      * Ritz tiles' residuals and the batch's losses: small, counted anyway. */
     const double small = 8.0 * (4.0 * dl * dl + 70.0 * dl + (dP / RITZ_TILE + 1.0) * (double)r + db);
-    return small + 8.0 * (3.0 * dl * dP + dP * (double)r) + 4.0 * dP * dl +
+    return small + 8.0 * (3.0 * dl * dP + dP * (double)r) +
            8.0 * (double)nw + 16.0 * dl * db * (double)maxw + 8.0 * db * (double)sumw +
            8.0 * db * (double)maxw + db * (double)K * (sizeof(float) + sizeof(double));
 }
@@ -1203,22 +1208,12 @@ struct mf_ctx {
     float *fone, *fder; /* bmax × maxw: ones, and an elementwise layer's derivative in float */
 };
 
-/* The subset's entry of model layer i, or NULL when the layer is not in it. */
-static const struct lin *subset_lin(const struct mf_ctx *x, int64_t i) {
-    for (int64_t j = 0; j < x->nlin; j++)
-        if (x->lin[j].layer == i) return &x->lin[j];
-    return NULL;
-}
-
 /* Whether lowrank_hvp keeps a per-batch array for model layer i (struct mf_ctx's lay): a subset
  * layer's input, or an elementwise layer's derivative, from the subset's first layer on. */
 static bool mf_keeps(bnn_model *m, const struct lin *lin, int64_t nlin, int64_t first,
                      int64_t i) {
-    if (i < first) return false;
-    if (bnn__model_layer(m, i)->vt != &bnn__linear_vt) return true;
-    for (int64_t j = 0; j < nlin; j++)
-        if (lin[j].layer == i) return true;
-    return false;
+    return i >= first &&
+           (bnn__model_layer(m, i)->vt != &bnn__linear_vt || find_lin(lin, nlin, i) != NULL);
 }
 
 /* Each of the l blocks (stride S) of t times d, elementwise over n values. */
@@ -1289,7 +1284,7 @@ static void lowrank_hvp(struct mf_ctx *x, double *HV, const double *V) {
                 continue;
             }
             const double *W = i > x->first ? x->Wd + (ly->off - x->w0) : NULL;
-            const struct lin *s = subset_lin(x, i);
+            const struct lin *s = find_lin(x->lin, x->nlin, i);
             BNN_ASSERT(s || i > x->first);
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for schedule(static)
@@ -1342,7 +1337,7 @@ static void lowrank_hvp(struct mf_ctx *x, double *HV, const double *V) {
                 continue;
             }
             const double *W = i > x->first ? x->Wd + (ly->off - x->w0) : NULL;
-            const struct lin *s = subset_lin(x, i);
+            const struct lin *s = find_lin(x->lin, x->nlin, i);
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for schedule(static)
 #endif
@@ -1405,7 +1400,8 @@ int bnn__chebyshev_filter(double **x, double **y, double **w, int64_t n, int64_t
     return 0;
 }
 
-/* bnn__chebyshev_filter's products: lowrank_hvp, counted, its result checked. */
+/* The iteration's products (bnn__chebyshev_filter's too): lowrank_hvp, counted, its result
+ * checked. */
 struct mf_product {
     struct mf_ctx *x;
     int64_t n, *passes;
@@ -1418,33 +1414,41 @@ static int mf_product(void *ctx, double *out, const double *in) {
     return check_finite(out, mp->n, "bnn_curv_compute: the low-rank products (overflow?)");
 }
 
+/* A LAPACK failure of the low-rank iteration: out of memory for LAPACKE's workspace or copy,
+ * else the routine's info. */
+static int lapack_failed(lapack_int info, const char *what) {
+    if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
+        return bnn__error(BNN_ENOMEM, "bnn_curv_compute: out of memory (LAPACK: %s)", what);
+    return bnn__error(BNN_EINVAL, "bnn_curv_compute: %s failed (LAPACK info %d)", what, (int)info);
+}
+
 /* Randomized subspace iteration with Rayleigh–Ritz (see above) into lr. V, Z and the filter's W
  * are l × P: row k is basis vector k, i.e. the P × l basis in column-major order, which is how
  * LAPACK takes it. */
 static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t seed) {
     const int64_t P = x->P, l = x->l, n = P * l;
     const int64_t ntile = (P + RITZ_TILE - 1) / RITZ_TILE;
-    const char *nonfinite = "bnn_curv_compute: the low-rank products (overflow?)";
     double *buf[3] = {alloc_doubles(n), alloc_doubles(n), alloc_doubles(n)};
     double *B = alloc_doubles(l * l), *th = alloc_doubles(l), *tau = alloc_doubles(l);
     double *res = alloc_doubles(ntile * r);
-    float *om = alloc_floats(n);
+    int64_t passes = 0;
+    struct mf_product mp = {.x = x, .n = n, .passes = &passes};
     int rc = 0;
-    if (!buf[0] || !buf[1] || !buf[2] || !B || !th || !tau || !res || !om) {
+    if (!buf[0] || !buf[1] || !buf[2] || !B || !th || !tau || !res) {
         rc = bnn__error(BNN_ENOMEM, "bnn_curv_compute: no memory for the low-rank iteration");
         goto out;
     }
     double *V = buf[0], *Z = buf[1], *W = buf[2];
-    /* Ω: P × l standard normal draws in row-major order (row i for parameter i). */
-    bnn_rng rng = bnn_rng_make(seed, LOWRANK_STREAM);
-    bnn_rng_normal(&rng, om, n);
-    for (int64_t i = 0; i < P; i++)
-        for (int64_t k = 0; k < l; k++)
-            V[k * P + i] = om[i * l + k];
-    bnn__free(om), om = NULL;
-    lowrank_hvp(x, Z, V); /* Y = H Ω */
-    int64_t passes = 1;
-    if ((rc = check_finite(Z, n, nonfinite))) goto out;
+    { /* Ω: P × l standard normal draws in row-major order (row i for parameter i), as floats in
+       * W's storage (n doubles hold 2n floats), then into V's layout */
+        float *om = (float *)W;
+        bnn_rng rng = bnn_rng_make(seed, LOWRANK_STREAM);
+        bnn_rng_normal(&rng, om, n);
+        for (int64_t i = 0; i < P; i++)
+            for (int64_t k = 0; k < l; k++)
+                V[k * P + i] = om[i * l + k];
+    }
+    if ((rc = mf_product(&mp, Z, V))) goto out; /* Y = H Ω */
     for (int64_t it = 0;; it++) {
         /* V = orth(Z) by Householder QR (orthonormal even where Z is rank-deficient). */
         memcpy(V, Z, (size_t)n * sizeof(double));
@@ -1454,19 +1458,11 @@ static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t s
         if (!info)
             info = LAPACKE_dorgqr(LAPACK_COL_MAJOR, (lapack_int)P, (lapack_int)l, (lapack_int)l, V,
                                   (lapack_int)P, tau);
-        if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR) {
-            rc = bnn__error(BNN_ENOMEM,
-                            "bnn_curv_compute: out of memory (LAPACK's QR of the low-rank basis)");
-            goto out;
-        }
         if (info) {
-            rc = bnn__error(BNN_EINVAL, "bnn_curv_compute: QR of the low-rank basis failed (info %d)",
-                            (int)info);
+            rc = lapack_failed(info, "QR of the low-rank basis");
             goto out;
         }
-        lowrank_hvp(x, Z, V); /* Z = H V */
-        passes++;
-        if ((rc = check_finite(Z, n, nonfinite))) goto out;
+        if ((rc = mf_product(&mp, Z, V))) goto out; /* Z = H V */
         /* B = Vᵀ H V = V Zᵀ in this layout, symmetrised; B = W diag(θ) Wᵀ (columns of W,
          * ascending θ). */
         bnn__dgemm_serial(B, V, Z, l, l, P, P, P, l, false, true, 0.0);
@@ -1475,15 +1471,8 @@ static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t s
                 B[a * l + c] = B[c * l + a] = 0.5 * (B[a * l + c] + B[c * l + a]);
         bnn__blas_pin();
         info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)l, B, (lapack_int)l, th);
-        if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR) {
-            rc = bnn__error(BNN_ENOMEM,
-                            "bnn_curv_compute: out of memory (LAPACK's Rayleigh–Ritz eigenproblem)");
-            goto out;
-        }
         if (info) {
-            rc = bnn__error(BNN_EINVAL,
-                            "bnn_curv_compute: the Rayleigh–Ritz eigenproblem failed (info %d)",
-                            (int)info);
+            rc = lapack_failed(info, "the Rayleigh–Ritz eigenproblem");
             goto out;
         }
         /* Ritz pairs u_j = V w, H u_j = Z w (w column l−1−j of B) for the wanted (top r) ones,
@@ -1542,13 +1531,12 @@ static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t s
         if (it + 1 < LOWRANK_PLAIN || !(lo > 1e-12 * hi) || !(hi > lo * (1.0 + 1e-6))) continue;
         const int64_t m = LOWRANK_DEGREE < LOWRANK_MAXPASS - passes ? LOWRANK_DEGREE
                                                                     : LOWRANK_MAXPASS - passes;
-        struct mf_product mp = {.x = x, .n = n, .passes = &passes};
         if ((rc = bnn__chebyshev_filter(&V, &Z, &W, n, m, lo, hi, mf_product, &mp))) goto out;
         /* The filtered block is in Z; the next QR overwrites V. */
     }
 out:
     bnn__free(buf[0]), bnn__free(buf[1]), bnn__free(buf[2]), bnn__free(B), bnn__free(th);
-    bnn__free(tau), bnn__free(res), bnn__free(om);
+    bnn__free(tau), bnn__free(res);
     return rc;
 }
 
