@@ -148,6 +148,24 @@ grep -q "^lowrank    matrix-free: [0-9][0-9]* passes over the data, residual [0-
 lml_mf=$(awk '/^log ML .* at prior precision 1/ { print $3 }' "$T/out")
 num_holds 'a - b <= 2e-4 && b - a <= 2e-4' a="$lml_dense" b="$lml_mf" \
   && ok || bad "lowrank log ML: matrix-free $lml_mf, dense $lml_dense"
+# The iteration's pass limit: a linear regression whose GGN has 201 eigenvalues within 0.4% of
+# each other (columns 1..200 of the 256 x 256 Sylvester-Hadamard matrix, column j scaled by
+# sqrt(1 + 2e-5 j); no gap for the iteration to use) stops after 200 passes far above the
+# target, says so in a note and still saves the eigenpairs it reached. The limit: what the
+# matrix-free way says it needs, which the dense way exceeds.
+python3 -c "
+import math
+for i in range(256):
+    print(','.join('%.9g' % ((-1) ** bin(i & j).count('1') * math.sqrt(1 + 2e-5 * j)) for j in range(1, 201)) + ',%d' % (i % 3 - 1))
+" >"$T/hadamard.csv"
+run "train linear" "$BNN" train --data "csv:$T/hadamard.csv" --task regression --model mlp:200-1 --epochs 1 -q -o "$T/lin.safetensors"
+BNN_MEMORY_LIMIT=1K "$BNN" laplace -m "$T/lin.safetensors" --data "csv:$T/hadamard.csv" --subset all --hessian lowrank --rank 2 -o "$T/never.safetensors" 2>"$T/err"
+kib=$(sed -n 's/.* needs \([0-9]*\) KiB even without forming the 201 x 201 matrix.*/\1/p' "$T/err")
+[ -n "$kib" ] && ok || bad "the matrix-free way's size: $(cat "$T/err")"
+run "laplace lowrank at the pass limit" env BNN_MEMORY_LIMIT=$((kib + 1))K "$BNN" laplace -m "$T/lin.safetensors" --data "csv:$T/hadamard.csv" --subset all --hessian lowrank --rank 2 -o "$T/la_limit.safetensors"
+grep -q "^lowrank    matrix-free: 200 passes over the data, residual [0-9.e-]* of the top eigenvalue (target 1e-10)$" "$T/out" &&
+  grep -q "^note: the low-rank iteration stopped at its limit of 200 passes with a residual of [0-9.e-]*, above its target 1e-10: the eigenpairs are approximate$" "$T/err" &&
+  [ -s "$T/la_limit.safetensors" ] && ok || bad "the pass limit is said: $(grep lowrank "$T/out") $(cat "$T/err")"
 run "laplace lowrank, rank beyond the subset" "$BNN" laplace -m "$T/map.safetensors" --hessian lowrank --rank 500 -o "$T/la_lr500.safetensors"
 grep -q "^hessian    lowrank (rank 102), " "$T/out" && grep -q "^note: --rank 500 is more than the subset's 102 parameters; rank 102 is kept" "$T/err" \
   && ok || bad "a rank beyond the subset is said: $(grep hessian "$T/out") $(cat "$T/err")"

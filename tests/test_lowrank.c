@@ -22,14 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static double worst_fix = 0, worst_eig = 0, worst_proj = 0, worst_mf = 0, worst_glm = 0;
 
 static double rel(double c, double r) { return fabs(c - r) / (fabs(r) > 0 ? fabs(r) : 1.0); }
 static double dmax(double a, double b) { return a > b ? a : b; }
-
-
-
 
 static bnn_curv *lowrank_curv(struct problem *pr, bool last, int64_t rank, int mode,
                               bnn_curvature cv, int64_t batch, double max_bytes) {
@@ -487,9 +483,9 @@ static void test_layer_kinds(void) {
 }
 
 /* bnn_curv_params.progress: called once per Rayleigh–Ritz step with the passes over the data so
- * far (2 at first, then rising by 1, or by 3 with the filter, at least once here), the last residual at or below
- * the target it reports (converged); never on the dense way; a non-zero return stops the
- * computation with BNN_EINVAL and no curvature. */
+ * far (2 at first, then rising by 1, or by 3 with the filter, at least once here), the last
+ * residual at or below the target it reports (converged); never on the dense way; a non-zero return
+ * stops the computation with BNN_EINVAL and no curvature. */
 struct progress_log {
     int64_t calls, last, stop_at;
     bool in_order, filtered;
@@ -532,6 +528,80 @@ static void test_progress(void) {
     REQUIRE(bnn_curv_compute(&c, m, ds, &p) == 0);
     CHECK(dense.calls == 0);
     bnn_curv_free(c);
+    bnn_model_free(m), bnn_dataset_free(ds);
+}
+
+/* The pass limit (LOWRANK_MAXPASS, 200): a spectrum without a gap for the iteration to use stops
+ * it there with its residual above the target, and the Ritz pairs reached are still returned,
+ * with the residual the callback reported being theirs. A linear regression (Gaussian, σ = 1)
+ * whose GGN is diagonal: the inputs are columns 1..40 of the 64 × 64 Sylvester-Hadamard matrix
+ * (±1, orthogonal to each other and to the bias's column of ones), column j scaled by
+ * √(1 + 1e-4 j), so H = 64 diag(1 + 1e-4 j for the weights j = 1..40, 1 for the bias): 41
+ * eigenvalues within 0.4% of each other. The filter gains about T_3(1 + 2·0.0028) ≈ 1.05 a step
+ * on it, so the residual stays near 1e-4 of the top eigenvalue, far from 1e-10. */
+static void test_pass_limit(void) {
+    const int64_t n = 64, d = 40, r = 2;
+    bnn_model *m;
+    bnn_dataset *ds;
+    REQUIRE(bnn_model_new(&m, "mlp:40-1") == 0);
+    REQUIRE(bnn_model_set_lik(m, BNN_LIK_GAUSSIAN) == 0);
+    bnn_model_init(m, 1);
+    REQUIRE(bnn_dataset_new(&ds, BNN_TASK_REGRESSION, n, d, 1, 1) == 0);
+    float *x = bnn_dataset_x(ds), *y = bnn_dataset_targets(ds);
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t j = 1; j <= d; j++)
+            x[i * d + j - 1] =
+                (__builtin_popcountll((unsigned long long)(i & j)) & 1 ? -1.0f : 1.0f) *
+                sqrtf(1.0f + 1e-4f * (float)j);
+        y[i] = (float)(i % 3) - 1.0f;
+    }
+    struct bnn_curv_params p = bnn_curv_default_params();
+    p.subset = BNN_SUBSET_ALL, p.hessian = BNN_HESS_FULL;
+    bnn_curv *cf, *cm;
+    REQUIRE(bnn_curv_compute(&cf, m, ds, &p) == 0);
+    const int64_t P = bnn_curv_nparams(cf);
+    REQUIRE(P == d + 1);
+    /* H in double from the inputs (J_n = [x_n, 1], weights before the bias); bnn_curv_dense
+     * sums float rows (float rounding, 1e-7 of λ, would hide the residual's digits). */
+    double *H = calloc((size_t)(P * P), sizeof *H);
+    REQUIRE(H);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t a = 0; a < P; a++)
+            for (int64_t b = 0; b < P; b++)
+                H[a * P + b] +=
+                    (a < d ? (double)x[i * d + a] : 1.0) * (b < d ? (double)x[i * d + b] : 1.0);
+    CHECK_RELERR("the GGN of a linear model", bnn_curv_dense(cf), H, P * P, 1e-5);
+    p.hessian = BNN_HESS_LOWRANK, p.rank = r, p.lowrank_method = 2;
+    struct progress_log pl = {.in_order = true};
+    p.progress = log_progress, p.progress_ctx = &pl;
+    REQUIRE(bnn_curv_compute(&cm, m, ds, &p) == 0);
+    const double *U, *eig;
+    int64_t rr;
+    REQUIRE(bnn_curv_lowrank(cm, &U, &eig, &rr) == 0 && rr == r);
+    CHECK_EQ_INT((int)pl.last, 200); /* (its last step may be shorter than 3: not in_order) */
+    CHECK(pl.filtered);
+    CHECK(pl.residual > 1e3 * pl.target);
+    /* The reported residual: max_j ‖H u_j − θ_j u_j‖ / θ_1, from the dense matrix. */
+    double worst = 0.0;
+    for (int64_t j = 0; j < r; j++) {
+        double sq = 0.0;
+        for (int64_t a = 0; a < P; a++) {
+            double hu = 0.0;
+            for (int64_t b = 0; b < P; b++)
+                hu += H[a * P + b] * U[b * r + j];
+            sq += (hu - eig[j] * U[a * r + j]) * (hu - eig[j] * U[a * r + j]);
+        }
+        worst = dmax(worst, sqrt(sq));
+        /* Ritz values of a block lie within the spectrum, 64 to 64.256 */
+        CHECK(eig[j] >= 64.0 * (1.0 - 1e-6) && eig[j] <= 64.0 * (1.0 + 40e-4) * (1.0 + 1e-6));
+    }
+    fprintf(stderr,
+            "pass limit: %lld passes (in order %d, filtered %d), residual %.9g reported, "
+            "%.9g from the dense H\n",
+            (long long)pl.last, (int)pl.in_order, (int)pl.filtered, pl.residual, worst / eig[0]);
+    CHECK(rel(worst / eig[0], pl.residual) <= 1e-6);
+    free(H);
+    bnn_curv_free(cf), bnn_curv_free(cm);
     bnn_model_free(m), bnn_dataset_free(ds);
 }
 
@@ -594,6 +664,7 @@ int main(void) {
     test_other_curvatures();
     test_layer_kinds();
     test_progress();
+    test_pass_limit();
     test_chebyshev_filter();
     fprintf(stderr,
             "lowrank: rank = P vs fixtures %.3g; top-r eigenvalues %.3g, projectors %.3g; "
