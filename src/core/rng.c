@@ -174,6 +174,7 @@ static inline float u32_to_unit(uint32_t u) {
 static void uniform_batch(float *out, uint64_t seed, uint64_t stream, uint64_t ctr) {
     uint32_t x[4][RNG_BATCH];
     philox_batch(x, seed, stream, ctr);
+    /* must stay vectorised (tests/vectorised.sh) */
     for (int i = 0; i < RNG_BATCH; i++)
         for (int j = 0; j < 4; j++)
             out[4 * i + j] = u32_to_unit(x[j][i]);
@@ -237,10 +238,12 @@ static void normal_batch(float *out, uint64_t seed, uint64_t stream, uint64_t ct
     uint32_t x[4][RNG_BATCH];
     philox_batch(x, seed, stream, ctr);
     float z[4][RNG_BATCH];
+    /* must stay vectorised (tests/vectorised.sh) */
     for (int i = 0; i < RNG_BATCH; i++) {
         box_muller(&z[0][i], &z[1][i], x[0][i], x[1][i]);
         box_muller(&z[2][i], &z[3][i], x[2][i], x[3][i]);
     }
+    /* must stay vectorised (tests/vectorised.sh) */
     for (int i = 0; i < RNG_BATCH; i++)
         for (int j = 0; j < 4; j++)
             out[4 * i + j] = z[j][i];

@@ -63,6 +63,7 @@ int bnn_ivon_sample(float *theta, const float *m, const float *h, const float *e
     const int rc = check_ivon("bnn_ivon_sample", p, n);
     if (rc) return rc;
     const float il = inv_ess(p), wd = p->weight_decay;
+    /* must stay vectorised (tests/vectorised.sh) */
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for simd schedule(static) if (n > 32768)
 #endif
@@ -95,6 +96,7 @@ void bnn__ivon_draw(float *restrict theta, float *restrict eps, const float *res
         const int64_t len = noise_chunk(e, rng, c, n, &lo);
         float *restrict th = theta + lo;
         const float *restrict mc = m + lo, *restrict hc = h + lo;
+        /* must stay vectorised (tests/vectorised.sh) */
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp simd
 #endif
@@ -127,6 +129,7 @@ int bnn__ivon_step_draw(float *restrict m, float *restrict h, float *restrict g,
         float *restrict mc = m + lo, *restrict hc = h + lo, *restrict gc = g + lo;
         float *restrict th = theta + lo;
         float *restrict gb = gbar + lo;
+        /* must stay vectorised (tests/vectorised.sh) */
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp simd reduction(| : bad)
 #endif
@@ -178,7 +181,8 @@ int bnn_ivon_step(float *restrict m, float *restrict h, float *restrict g,
     const float debias = p->debias ? (float)(1.0 - pow(p->beta1, (double)t)) : 1.0f;
     const float alpha = p->rescale_lr ? p->lr * (p->hess_init + wd) : p->lr;
     int bad = 0;
-    /* "simd" tells GCC the iterations are independent (without it GCC 12 keeps this scalar). */
+    /* "simd" tells GCC the iterations are independent (without it GCC 12 keeps this scalar);
+     * must stay vectorised (tests/vectorised.sh) */
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for simd schedule(static) reduction(| : bad) if (n > 32768)
 #endif

@@ -36,6 +36,7 @@ int bnn_sgd_step(float *w, float *buf, const float *g, int64_t n, int64_t t,
     const float lr = p->lr, mom = p->momentum, wd = p->weight_decay, damp = 1.0f - p->dampening;
     const bool first = t <= 1, nesterov = p->nesterov;
     int bad = 0;
+    /* must stay vectorised (tests/vectorised.sh) */
     BNN_OMP_FOR
     for (int64_t i = 0; i < n; i++) {
         float d = g[i] + wd * w[i];
@@ -70,6 +71,7 @@ int bnn_adamw_step(float *w, float *m, float *v, const float *g, int64_t n, int6
     const float step = (float)((double)p->lr / bc1);
     const float bc2_sqrt = (float)sqrt(bc2);
     int bad = 0;
+    /* must stay vectorised (tests/vectorised.sh) */
     BNN_OMP_FOR
     for (int64_t i = 0; i < n; i++) {
         float wi = w[i] * decay;
