@@ -17,13 +17,15 @@ static void relu_forward(bnn__layer *l, float *y, const float *x, const float *w
                          bool train, bnn_rng *rng) {
     const int64_t n = b * l->in;
     BNN_OMP_ELEMENTWISE
-    /* Written so that NaN propagates (NaN < 0 is false), as in PyTorch. */
+    /* Written so that NaN propagates (NaN < 0 is false), as in PyTorch;
+     * must stay vectorised (tests/vectorised.sh) */
     for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
 }
 
 static void relu_backward(bnn__layer *l, float *dx, float *dw, const float *dy, const float *x,
                           const float *y, const float *w, int64_t b) {
     const int64_t n = b * l->in;
+    /* must stay vectorised (tests/vectorised.sh) */
     BNN_OMP_ELEMENTWISE
     for (int64_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }

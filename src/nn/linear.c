@@ -38,6 +38,7 @@ static void linear_backward(bnn__layer *l, float *dx, float *dw, const float *dy
      * count; the inner loop runs along a row, so it is contiguous and vectorises. */
     for (int64_t r = 0; r < b; r++) {
         const float *row = dy + r * out;
+        /* must stay vectorised (tests/vectorised.sh) */
         for (int64_t j = 0; j < out; j++) db[j] += row[j];
     }
     if (dx) bnn_gemm(dx, dy, w, b, in, out, false, false, 1.0f, 0.0f);
