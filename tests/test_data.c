@@ -945,7 +945,7 @@ static size_t make_npy(unsigned char *buf, int major, const char *dict, const vo
     memcpy(buf + pre, dict, dl);
     memset(buf + pre + dl, ' ', hlen - dl - 1);
     buf[pre + hlen - 1] = '\n';
-    memcpy(buf + pre + hlen, payload, plen);
+    if (plen) memcpy(buf + pre + hlen, payload, plen);
     return pre + hlen + plen;
 }
 
@@ -1218,6 +1218,53 @@ static void test_npy_errors(void) {
         expect_error(bnn_npy_load(&ds, p, NULL, BNN_TASK_CLASSIFICATION), BNN_EFORMAT, "bad.npy",
                      bad[i].frag, NULL);
         CHECK(ds == NULL);
+    }
+
+    /* Features other than native float32 are converted while they are read, piece by piece
+     * (npy.c, stream_features): a short file is truncated with the bytes it has, plain or
+     * gzipped; a header claiming 1.6 TB over 40 bytes is truncated too, not out of memory (the
+     * floats grow with the data, 800 GB of them were never asked for); a value beyond the first piece (1 MiB: 131072 float64s) is
+     * named by its own row; the values cross pieces unchanged. */
+    const double d5[5] = {1, 2, 3, 4, 5};
+    const char *d5dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }";
+    const char *short_msg = "truncated: the data needs 48 bytes but the file ends after 40 of them";
+    npy_file("short64.npy", 1, d5dict, d5, sizeof d5);
+    expect_error(bnn_npy_load(&ds, tmp_path("short64.npy"), NULL, BNN_TASK_CLASSIFICATION),
+                 BNN_EFORMAT, "short64.npy", short_msg, NULL);
+    write_bytes(tmp_path("short64.npy.gz"), npy_buf,
+                make_npy(npy_buf, 1, d5dict, d5, sizeof d5), true);
+    expect_error(bnn_npy_load(&ds, tmp_path("short64.npy.gz"), NULL, BNN_TASK_CLASSIFICATION),
+                 BNN_EFORMAT, "short64.npy.gz", short_msg, NULL);
+    npy_file("huge64.npy", 1,
+             "{'descr': '<f8', 'fortran_order': False, 'shape': (200000000000,), }", d5, sizeof d5);
+    expect_error(bnn_npy_load(&ds, tmp_path("huge64.npy"), NULL, BNN_TASK_CLASSIFICATION),
+                 BNN_EFORMAT, "huge64.npy",
+                 "needs 1600000000000 bytes but the file ends after 40 of them", NULL);
+    {
+        const int64_t nbig = 300000;
+        double *big = malloc((size_t)nbig * sizeof *big);
+        REQUIRE(big);
+        for (int64_t i = 0; i < nbig; i++)
+            big[i] = (double)i * 0.25 - 7.0;
+        const char *bigdict = "{'descr': '<f8', 'fortran_order': False, 'shape': (150000, 2), }";
+        const size_t hl = make_npy(npy_buf, 1, bigdict, NULL, 0);
+        const char *bp = tmp_path("big64.npy");
+        FILE *f = fopen(bp, "wb");
+        REQUIRE(f && fwrite(npy_buf, 1, hl, f) == hl &&
+                fwrite(big, sizeof *big, (size_t)nbig, f) == (size_t)nbig && fclose(f) == 0);
+        REQUIRE(bnn_npy_load(&ds, bp, NULL, BNN_TASK_CLASSIFICATION) == 0);
+        int64_t wrong = 0;
+        for (int64_t i = 0; i < nbig; i++)
+            wrong += bnn_dataset_cx(ds)[i] != (float)big[i];
+        CHECK_EQ_INT((int)wrong, 0);
+        bnn_dataset_free(ds);
+        big[2 * 140001 + 1] = NAN; /* row 140001, column 1: in the second piece */
+        f = fopen(bp, "wb");
+        REQUIRE(f && fwrite(npy_buf, 1, hl, f) == hl &&
+                fwrite(big, sizeof *big, (size_t)nbig, f) == (size_t)nbig && fclose(f) == 0);
+        expect_error(bnn_npy_load(&ds, bp, NULL, BNN_TASK_CLASSIFICATION), BNN_EFORMAT,
+                     "row 140001, column 1", "nan", NULL);
+        free(big);
     }
 
     /* Values: NaN and a float64 beyond single precision among the features name row and column;

@@ -221,8 +221,12 @@ bad:;
 
 /* ---------------------------------------------------------------- reading */
 
-static int read_array(npy_array *a, const char *path) {
+/* Reads the header of the NPY file at path into a and, with stream NULL, the payload into a->data.
+ * With stream non-NULL the payload is left unread and *stream is the open file positioned at its
+ * first byte (the caller reads it and closes the file). */
+static int read_array(npy_array *a, const char *path, gzFile *stream) {
     memset(a, 0, sizeof *a);
+    if (stream) *stream = NULL;
     a->path = path;
     gzFile f = NULL;
     char *text = NULL;
@@ -288,6 +292,11 @@ static int read_array(npy_array *a, const char *path) {
     if (a->count > 0 && bnn__bytes(a->count, (size_t)a->size) == 0) {
         rc = bnn__error(BNN_ENOMEM, "%s: %lld elements do not fit in memory here", path,
                         (long long)a->count);
+        goto done;
+    }
+    if (stream) {
+        *stream = f;
+        f = NULL;
         goto done;
     }
     if (bytes > 0 && (rc = bnn__gz_read_payload(f, path, "data", bytes, &a->data))) goto done;
@@ -412,9 +421,9 @@ static void element_text(char *buf, size_t cap, int64_t p, int64_t cols) {
 
 /* ---------------------------------------------------------------- the dataset */
 
-static int feature_error(const bnn_dataset *ds, const npy_array *x, int64_t p, double v) {
+static int feature_error(const npy_array *x, int64_t p, int64_t d, double v) {
     char where[96];
-    element_text(where, sizeof where, p, ds->d);
+    element_text(where, sizeof where, p, d);
     return bnn__error(BNN_EFORMAT, "%s: the feature at %s is %g%s", x->path, where, v,
                       isfinite(v) ? ", beyond single precision" : "");
 }
@@ -426,29 +435,102 @@ static bool native_f32(const npy_array *x) {
            (x->order == '<') == little_endian_host();
 }
 
-/* Fills ds->x from x; for native_f32 data ds->x already is x's buffer (bnn_npy_load hands it
- * over) and is only checked. */
+/* Bytes of the file read per piece by stream_features. */
+#define NPY_PIECE ((size_t)1 << 20)
+
+/* Element g (C order) of features of any dtype but native float32, as a float; a value that is
+ * not finite as a float is an error naming its row and column (d features a row). */
+static int feature_value(const npy_array *x, const unsigned char *at, int64_t g, int64_t d,
+                         float *out) {
+    npy_array one = *x;
+    one.data = (unsigned char *)at;
+    /* Integers convert straight to float: through double, a 64-bit one beyond 2^53 would be
+     * rounded twice. */
+    if (x->kind == 'u' || x->kind == 'i') {
+        const uint64_t u = bits_at(&one, 0);
+        *out = x->kind == 'u' ? (float)u : (float)signed_of(&one, u);
+        return 0;
+    }
+    const double v = value_at(&one, 0);
+    *out = (float)v;
+    return isfinite(*out) ? 0 : feature_error(x, g, d, v);
+}
+
+/* The features of a C-order file of any dtype but native float32 (float64 is what np.save writes
+ * for NumPy's default floats), converted to float as they are read, a piece of NPY_PIECE bytes
+ * at a time, from the stream read_array left at the payload: the file's own bytes are never all
+ * in memory (the peak was 12 bytes a value for float64 instead of 4). The floats grow as the
+ * data arrive (doubling from one piece's worth), so a header that claims more than the file
+ * holds is reported as truncated, as bnn__gz_read_payload reports it, without the claimed size
+ * being allocated. On success *out is a malloc'd array of x->count floats, for the dataset to
+ * adopt. Closes nothing. */
+static int stream_features(float **out, const npy_array *x, gzFile f, int64_t d) {
+    *out = NULL;
+    const size_t size = (size_t)x->size, want = (size_t)x->count * size;
+    const size_t per = NPY_PIECE / size; /* elements a piece */
+    unsigned char *piece = malloc(NPY_PIECE);
+    size_t cap = (size_t)x->count < per ? (size_t)x->count : per;
+    float *v = malloc(cap * sizeof *v);
+    int rc = 0;
+    if (!piece || !v) {
+        rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate a read buffer", x->path);
+        goto fail;
+    }
+    for (int64_t g0 = 0; g0 < x->count;) {
+        const size_t m = (size_t)(x->count - g0) < per ? (size_t)(x->count - g0) : per;
+        if ((size_t)g0 + m > cap) {
+            const size_t next = cap > (size_t)x->count / 2 ? (size_t)x->count : cap * 2;
+            float *grown = realloc(v, next * sizeof *v);
+            if (!grown) {
+                rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate %zu bytes", x->path,
+                                next * sizeof *v);
+                goto fail;
+            }
+            v = grown, cap = next;
+        }
+        for (size_t got = 0; got < m * size;) {
+            const int r = gzread(f, piece + got, (unsigned)(m * size - got));
+            if (r <= 0) {
+                rc = bnn__gz_read_failure(f, x->path, "data", want, (size_t)g0 * size + got);
+                goto fail;
+            }
+            got += (size_t)r;
+        }
+        for (size_t i = 0; i < m; i++)
+            if ((rc = feature_value(x, piece + i * size, g0 + (int64_t)i, d, v + g0 + i)))
+                goto fail;
+        g0 += (int64_t)m;
+    }
+    /* As bnn__gz_read_payload: one byte more reaches the end of a gzip member, where zlib checks
+     * its CRC, so a corrupted .gz is reported rather than loaded. */
+    unsigned char extra;
+    if (gzread(f, &extra, 1) < 0) {
+        rc = bnn__gz_read_failure(f, x->path, "data", want, want);
+        goto fail;
+    }
+    free(piece);
+    *out = v;
+    return 0;
+fail:
+    free(piece), free(v);
+    return rc;
+}
+
+/* Checks or fills ds->x: native_f32 data already are its buffer (bnn_npy_load hands them over)
+ * and are only checked; a Fortran-order file's whole payload in x->data is rearranged into C
+ * order (C-order files of other dtypes were converted as they were read, stream_features). */
 static int load_features(bnn_dataset *ds, const npy_array *x) {
     if (native_f32(x)) {
         for (int64_t p = 0; p < x->count; p++)
-            if (!isfinite(ds->x[p])) return feature_error(ds, x, p, ds->x[p]);
+            if (!isfinite(ds->x[p])) return feature_error(x, p, ds->d, ds->x[p]);
         return 0;
     }
     walker w;
     walker_init(&w, x);
-    float *out = ds->x;
     for (int64_t g = 0; g < x->count; g++) {
         const int64_t p = walker_next(&w);
-        /* Integers convert straight to float: through double, a 64-bit one beyond 2^53
-         * would be rounded twice. */
-        if (x->kind == 'u' || x->kind == 'i') {
-            const uint64_t u = bits_at(x, g);
-            out[p] = x->kind == 'u' ? (float)u : (float)signed_of(x, u);
-            continue;
-        }
-        const double v = value_at(x, g);
-        out[p] = (float)v;
-        if (!isfinite(out[p])) return feature_error(ds, x, p, v);
+        const int rc = feature_value(x, x->data + (size_t)g * (size_t)x->size, p, ds->d, ds->x + p);
+        if (rc) return rc;
     }
     return 0;
 }
@@ -514,7 +596,9 @@ int bnn_npy_load(bnn_dataset **out, const char *x_path, const char *y_path, bnn_
     memset(&y, 0, sizeof y);
     bnn_dataset *ds = NULL;
     char sx[256], sy[256];
-    int rc = read_array(&x, x_path);
+    gzFile xf = NULL;
+    float *conv = NULL; /* the features as floats, when they were converted as read */
+    int rc = read_array(&x, x_path, &xf);
     if (rc) return rc;
     shape_text(sx, sizeof sx, &x);
     if (x.ndim == 0 || x.count == 0) {
@@ -525,9 +609,21 @@ int bnn_npy_load(bnn_dataset **out, const char *x_path, const char *y_path, bnn_
         goto done;
     }
     const int64_t n = x.dims[0], d = x.count / n;
+    /* The payload: native float32 as it is (the dataset adopts it), other dtypes in C order
+     * converted as they are read (stream_features), Fortran order whole and then rearranged. */
+    if (!native_f32(&x) && !x.fortran)
+        rc = stream_features(&conv, &x, xf, d);
+    else
+        rc = bnn__gz_read_payload(xf, x_path, "data", (size_t)x.count * (size_t)x.size, &x.data);
+    if (!rc)
+        rc = bnn__gz_close(xf, x_path);
+    else
+        gzclose(xf);
+    xf = NULL;
+    if (rc) goto done;
     int64_t t = 1;
     if (y_path) {
-        if ((rc = read_array(&y, y_path))) goto done;
+        if ((rc = read_array(&y, y_path, NULL))) goto done;
         shape_text(sy, sizeof sy, &y);
         const bool cls = task == BNN_TASK_CLASSIFICATION;
         if (y.ndim < 1 || y.ndim > 2 || y.dims[0] != n || (cls && y.ndim == 2 && y.dims[1] != 1) ||
@@ -542,15 +638,20 @@ int bnn_npy_load(bnn_dataset **out, const char *x_path, const char *y_path, bnn_
         }
         if (y.ndim == 2) t = y.dims[1];
     }
-    /* Native float32 features become the dataset's own buffer instead of being copied into a
-     * second one of the same size (the peak memory was twice the features'). The buffer has
-     * malloc's alignment rather than bnn__alloc's 64 bytes, which nothing reading a dataset
-     * relies on. */
-    float *adopt = native_f32(&x) ? (float *)(void *)x.data : NULL;
+    /* The dataset adopts the features' floats where they are ready instead of copying them into
+     * a second buffer of the same size: native float32 as read, other C-order dtypes as
+     * converted while read (conv). The buffers have malloc's alignment rather than bnn__alloc's
+     * 64 bytes, which nothing reading a dataset relies on. Fortran-order files are rearranged
+     * into the dataset's own buffer by load_features, which also checks native float32. */
+    float *adopt = conv ? conv : native_f32(&x) ? (float *)(void *)x.data : NULL;
     if ((rc = bnn__dataset_make(&ds, y_path ? task : BNN_TASK_CLASSIFICATION, n, d, t, 1, adopt)))
         goto done;
-    if (adopt) x.data = NULL;
-    if ((rc = load_features(ds, &x))) goto done;
+    if (conv)
+        conv = NULL;
+    else if (adopt)
+        x.data = NULL;
+    if (adopt != ds->x || native_f32(&x))
+        if ((rc = load_features(ds, &x))) goto done;
     if (y_path) {
         if ((rc = load_targets(ds, &y))) goto done;
     } else {
@@ -564,6 +665,8 @@ int bnn_npy_load(bnn_dataset **out, const char *x_path, const char *y_path, bnn_
         bnn_dataset_set_image_shape(ds, shape);
     }
 done:
+    if (xf) gzclose(xf);
+    free(conv);
     free(x.data);
     free(y.data);
     if (rc) {
