@@ -192,6 +192,26 @@ PY
     num_holds 's > 0 && b > 0 && b - s < 1.5 * 65536' s="$small" b="$big" && ok ||
       bad "peak memory of eval on 128 MiB of float64 features ($f): $big KiB against $small KiB for 100 rows"
   done
+  # A CSV is read a piece at a time: its peak is about its floats (8 MiB for 1024 rows), not the
+  # 30 MB of text beside them (40 MB more before), and it evaluates as the NPY of its values.
+  /usr/bin/python3 - "$T" <<'PY'
+import sys
+import numpy as np
+d = sys.argv[1]
+x = np.load(f"{d}/wide_x.npy")[:1024]
+np.save(f"{d}/wide1k_x.npy", x)
+np.save(f"{d}/wide1k_y.npy", np.arange(1024) % 2)
+np.savetxt(f"{d}/wide1k.csv", np.column_stack([x.astype(np.float64), np.arange(1024) % 2]), delimiter=",", fmt="%.9g")
+np.savetxt(f"{d}/small.csv", np.column_stack([x[:100].astype(np.float64), np.arange(100) % 2]), delimiter=",", fmt="%.9g")
+PY
+  small=$(peak "csv:$T/small.csv")
+  big=$(peak "csv:$T/wide1k.csv")
+  num_holds 's > 0 && b > 0 && b - s < 1.5 * 8192' s="$small" b="$big" && ok ||
+    bad "peak memory of eval on a 30 MB CSV of 8 MiB of floats: $big KiB against $small KiB for 100 rows"
+  run "eval csv" "$BNN" eval -m "$T/wide.st" --data "csv:$T/wide1k.csv"
+  nll_csv=$(val nll)
+  run "eval npy of the csv's values" "$BNN" eval -m "$T/wide.st" --data "npy:$T/wide1k_x.npy,$T/wide1k_y.npy"
+  [ -n "$nll_csv" ] && [ "$(val nll)" = "$nll_csv" ] && ok || bad "a CSV and the NPY of its values: nll $nll_csv and $(val nll)"
   run "eval float64" "$BNN" eval -m "$T/wide.st" --data "npy:$T/wide64_x.npy,$T/wide_y.npy"
   nll64=$(val nll)
   run "eval float32" "$BNN" eval -m "$T/wide.st" --data "npy:$T/wide_x.npy,$T/wide_y.npy"

@@ -599,6 +599,72 @@ static void test_csv_load(void) {
     bnn_dataset_free(ds);
 }
 
+/* The file is read a piece (1 MiB) at a time (csv.c, csv_reader): a row longer than a piece
+ * (the buffer grows to hold it), rows across the pieces' edges, the rows' arrays growing past
+ * their first size, a gzipped file the same; a NUL beyond the first piece is named by its byte
+ * in the file, after the good rows before it were read; a bad field far into the file names its
+ * line. */
+static void test_csv_pieces(void) {
+    struct bnn_csv_params p = bnn_csv_default_params();
+    /* Two rows of 300,001 fields ("1.5,0.5,...,label": 1.2 MB each), then 150,000 short ones
+     * (2.9 MB). */
+    const int64_t wide = 300000, shortrows = 150000;
+    size_t cap = (size_t)(2 * (wide * 4 + 16) + shortrows * 64), len = 0;
+    char *text = malloc(cap);
+    REQUIRE(text);
+    for (int r = 0; r < 2; r++) {
+        for (int64_t i = 0; i < wide; i++)
+            len += (size_t)snprintf(text + len, cap - len, "%s,", i % 2 ? "0.5" : "1.5");
+        len += (size_t)snprintf(text + len, cap - len, "%d\n", r);
+    }
+    const char *path = tmp_path("pieces.csv"), *gzp = tmp_path("pieces.csv.gz");
+    write_bytes(path, text, len, false);
+    for (int gz = 0; gz < 2; gz++) {
+        if (gz) write_bytes(gzp, text, len, true);
+        bnn_dataset *ds = NULL;
+        REQUIRE(bnn_csv_load(&ds, gz ? gzp : path, &p) == 0);
+        CHECK_EQ_INT(bnn_dataset_n(ds), 2);
+        CHECK_EQ_INT(bnn_dataset_dim(ds), wide);
+        int64_t wrong = 0;
+        for (int64_t i = 0; i < 2 * wide; i++)
+            wrong += bnn_dataset_cx(ds)[i] != (i % 2 ? 0.5f : 1.5f);
+        CHECK_EQ_INT((int)wrong, 0);
+        CHECK(bnn_dataset_clabels(ds)[0] == 0 && bnn_dataset_clabels(ds)[1] == 1);
+        bnn_dataset_free(ds);
+    }
+    /* Many short rows: their lines cross piece edges and the arrays grow several times. */
+    len = 0;
+    for (int64_t r = 0; r < shortrows; r++)
+        len += (size_t)snprintf(text + len, cap - len, "%lld.25,%lld,%lld\n", (long long)r,
+                                (long long)(-r), (long long)(r % 3));
+    write_bytes(path, text, len, false);
+    bnn_dataset *ds = NULL;
+    REQUIRE(bnn_csv_load(&ds, path, &p) == 0);
+    CHECK_EQ_INT(bnn_dataset_n(ds), shortrows);
+    int64_t wrong = 0;
+    for (int64_t r = 0; r < shortrows; r++)
+        wrong += bnn_dataset_cx(ds)[2 * r] != (float)r + 0.25f ||
+                 bnn_dataset_cx(ds)[2 * r + 1] != (float)(-r) ||
+                 bnn_dataset_clabels(ds)[r] != (int32_t)(r % 3);
+    CHECK_EQ_INT((int)wrong, 0);
+    CHECK_EQ_INT(bnn_dataset_outputs(ds), 3);
+    bnn_dataset_free(ds);
+    /* A NUL past the first piece: named by its byte in the whole file. */
+    const size_t at = len - 5;
+    text[at] = '\0';
+    write_bytes(path, text, len, false);
+    char want[64];
+    snprintf(want, sizeof want, "byte %zu is NUL", at);
+    expect_error(bnn_csv_load(&ds, path, &p), BNN_EFORMAT, "pieces.csv", want, NULL);
+    /* A bad field on the last line: its line number. */
+    text[at] = 'x';
+    write_bytes(path, text, len, false);
+    snprintf(want, sizeof want, "line %lld, column", (long long)shortrows);
+    expect_error(bnn_csv_load(&ds, path, &p), BNN_EFORMAT, "pieces.csv", want, "not a number",
+                 NULL);
+    free(text);
+}
+
 static void test_csv_errors(void) {
     struct bnn_csv_params p = bnn_csv_default_params();
     /* Wrong column count names the line (line 4: header, two rows, then the short one). */
@@ -1500,6 +1566,7 @@ int main(void) {
     test_idx_errors();
     test_csv_load();
     test_csv_errors();
+    test_csv_pieces();
     test_moons();
     test_sine_gap();
     test_data_load();

@@ -26,75 +26,94 @@ struct bnn_csv_params bnn_csv_default_params(void) {
     return p;
 }
 
-/* Reads the whole file into a NUL-terminated malloc'd buffer. */
-static int read_all(const char *path, char **out, size_t *len) {
-    *out = NULL, *len = 0;
+/* The file is read a piece at a time (CSV_PIECE bytes, through zlib, so .gz works too) and
+ * handed out line by line; only the floats of the rows parsed so far and one piece (or the
+ * longest line) are in memory, never the whole text beside the data (which made the peak about
+ * three times the features' floats). */
+#define CSV_PIECE ((size_t)1 << 20)
+
+typedef struct csv_reader {
+    const char *path;
+    gzFile f;
+    char *buf;
+    size_t cap, start, end; /* unread bytes: buf[start, end) */
+    size_t offset;          /* bytes of the file before buf[0] */
+    bool eof;
+    int64_t lineno;
+} csv_reader;
+
+static void reader_close(csv_reader *r) {
+    if (r->f) gzclose(r->f);
+    free(r->buf);
+    r->f = NULL, r->buf = NULL;
+}
+
+/* Reads more of the file after the unread bytes (moved to the front of the buffer, which grows
+ * when they fill it: a line longer than a piece). At the end of the file sets r->eof, after
+ * checking that a gzip stream did not end early (its data would be silently cut). */
+static int reader_fill(csv_reader *r) {
+    if (r->start > 0) {
+        memmove(r->buf, r->buf + r->start, r->end - r->start);
+        r->offset += r->start, r->end -= r->start, r->start = 0;
+    }
+    if (r->end == r->cap) {
+        if (r->cap > SIZE_MAX / 2)
+            return bnn__error(BNN_ENOMEM, "%s: a line is too long to hold", r->path);
+        char *grown = realloc(r->buf, r->cap * 2);
+        if (!grown)
+            return bnn__error(BNN_ENOMEM, "%s: cannot allocate %zu bytes for a line", r->path,
+                              r->cap * 2);
+        r->buf = grown, r->cap *= 2;
+    }
+    size_t ask = r->cap - r->end;
+    if (ask > (size_t)1 << 30) ask = (size_t)1 << 30;
+    const int got = gzread(r->f, r->buf + r->end, (unsigned)ask);
+    if (got < 0) {
+        int zerr = Z_OK;
+        const char *zmsg = gzerror(r->f, &zerr);
+        const int code = zerr == Z_ERRNO ? BNN_EIO : BNN_EFORMAT;
+        return bnn__error(code, "%s: cannot read: %s", r->path,
+                          zerr == Z_ERRNO ? strerror(errno) : zmsg);
+    }
+    if (got == 0) {
+        int zerr = Z_OK;
+        const char *zmsg = gzerror(r->f, &zerr);
+        if (zerr != Z_OK)
+            return bnn__error(zerr == Z_ERRNO ? BNN_EIO : BNN_EFORMAT,
+                              "%s: cannot read (truncated or corrupt?): %s", r->path, zmsg);
+        r->eof = true;
+        return 0;
+    }
+    /* Text has no NUL byte: stop at the first one rather than read on (csv:/dev/zero read until
+     * memory ran out). */
+    const char *nul = memchr(r->buf + r->end, '\0', (size_t)got);
+    if (nul)
+        return bnn__error(BNN_EFORMAT, "%s: byte %zu is NUL: not a text (CSV) file", r->path,
+                          r->offset + (size_t)(nul - r->buf));
+    r->end += (size_t)got;
+    return 0;
+}
+
+/* Opens path and reads its first piece. */
+static int reader_open(csv_reader *r, const char *path) {
+    memset(r, 0, sizeof *r);
+    r->path = path;
     if (bnn__not_a_directory(path)) return BNN_EIO;
     errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f)
+    r->f = gzopen(path, "rb");
+    if (!r->f)
         return bnn__error(BNN_EIO, "%s: cannot open: %s", path,
                           errno ? strerror(errno) : "out of memory");
-    size_t cap = (size_t)1 << 16, got = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        gzclose(f);
+    /* 64 KiB to start with (a small file needs no more), grown to a piece by the first one. */
+    r->cap = (size_t)1 << 16;
+    if (!(r->buf = malloc(r->cap)))
         return bnn__error(BNN_ENOMEM, "%s: cannot allocate a read buffer", path);
+    /* The first piece whole (gzread may return less): the checks on the start of the file see
+     * up to a piece of it. */
+    while (!r->eof && r->end < CSV_PIECE) {
+        const int rc = reader_fill(r);
+        if (rc) return rc;
     }
-    for (;;) {
-        if (cap - got < 2) {
-            if (cap > SIZE_MAX / 2) {
-                free(buf), gzclose(f);
-                return bnn__error(BNN_ENOMEM, "%s: the file is too large", path);
-            }
-            char *grown = realloc(buf, cap * 2);
-            if (!grown) {
-                free(buf), gzclose(f);
-                return bnn__error(BNN_ENOMEM, "%s: cannot allocate %zu bytes", path, cap * 2);
-            }
-            buf = grown, cap *= 2;
-        }
-        size_t ask = cap - got - 1;
-        if (ask > (size_t)1 << 30) ask = (size_t)1 << 30;
-        int r = gzread(f, buf + got, (unsigned)ask);
-        if (r < 0) {
-            int zerr = Z_OK;
-            const char *zmsg = gzerror(f, &zerr);
-            int code = zerr == Z_ERRNO ? BNN_EIO : BNN_EFORMAT;
-            const char *why = zerr == Z_ERRNO ? strerror(errno) : zmsg;
-            /* The message first: zlib's text lives in f, which gzclose frees. */
-            const int rc = bnn__error(code, "%s: cannot read: %s", path, why);
-            free(buf), gzclose(f);
-            return rc;
-        }
-        if (r == 0) break;
-        /* Text has no NUL byte: stop at the first one rather than read on (csv:/dev/zero read
-         * until memory ran out). */
-        const char *nul = memchr(buf + got, '\0', (size_t)r);
-        if (nul) {
-            const int rc = bnn__error(BNN_EFORMAT, "%s: byte %zu is NUL: not a text (CSV) file",
-                                      path, (size_t)(nul - buf));
-            free(buf), gzclose(f);
-            return rc;
-        }
-        got += (size_t)r;
-    }
-    /* A gzip file that ends early reads as a short file with an error recorded; the data would
-     * be silently cut, so it is an error. */
-    int zerr = Z_OK;
-    const char *zmsg = gzerror(f, &zerr);
-    if (zerr != Z_OK) {
-        const int rc = bnn__error(zerr == Z_ERRNO ? BNN_EIO : BNN_EFORMAT,
-                                  "%s: cannot read (truncated or corrupt?): %s", path, zmsg);
-        free(buf), gzclose(f);
-        return rc;
-    }
-    if (gzclose(f) != Z_OK) {
-        free(buf);
-        return bnn__error(BNN_EIO, "%s: error closing the file", path);
-    }
-    buf[got] = '\0';
-    *out = buf, *len = got;
     return 0;
 }
 
@@ -105,17 +124,23 @@ typedef struct csv_line {
     int64_t no; /* 1-based line number */
 } csv_line;
 
-/* Steps *pos to the next line; false at the end of the buffer. Handles LF and CRLF endings and
- * a last line without a newline. */
-static bool next_line(const char **pos, const char *end, int64_t *lineno, csv_line *l) {
-    if (*pos >= end) return false;
-    const char *s = *pos;
-    const char *nl = memchr(s, '\n', (size_t)(end - s));
-    const char *e = nl ? nl : end;
-    *pos = nl ? nl + 1 : end;
-    if (e > s && e[-1] == '\r') e--;
-    l->s = s, l->len = (size_t)(e - s), l->no = ++*lineno;
-    return true;
+/* The next line of the file into l (valid until the next call): 1, or 0 at the end of the file,
+ * or an error code (negative). Handles LF and CRLF endings and a last line without a newline. */
+static int next_line(csv_reader *r, csv_line *l) {
+    for (;;) {
+        const char *s = r->buf + r->start;
+        const char *nl = memchr(s, '\n', r->end - r->start);
+        if (nl || (r->eof && r->start < r->end)) {
+            const char *e = nl ? nl : r->buf + r->end;
+            r->start = nl ? (size_t)(nl + 1 - r->buf) : r->end;
+            if (e > s && e[-1] == '\r') e--;
+            l->s = s, l->len = (size_t)(e - s), l->no = ++r->lineno;
+            return 1;
+        }
+        if (r->eof) return 0;
+        const int rc = reader_fill(r);
+        if (rc) return rc;
+    }
 }
 
 static bool is_space(char c, char delim) {
@@ -246,68 +271,48 @@ static bool looks_like_header(const csv_line *l, char delim) {
     return name;
 }
 
-/* Parses the data rows into ds. tc is the target column; ncols the expected field count. */
-static int parse_rows(bnn_dataset *ds, const char *path, const char *pos, const char *end,
-                      int64_t lineno, int64_t ncols, int64_t tc, int64_t header_no, char delim) {
-    const bool cls = ds->task == BNN_TASK_CLASSIFICATION;
-    int64_t row = 0, max_label = -1;
-    csv_line l;
-    while (next_line(&pos, end, &lineno, &l)) {
-        if (is_blank(&l)) continue;
-        int64_t nf = count_fields(&l, delim);
-        if (nf != ncols) {
-            char dn[16];
-            return bnn__error(BNN_EFORMAT,
-                              "%s, line %lld: %lld fields, expected %lld as on line "
-                              "%lld (delimiter %s)",
-                              path, (long long)l.no, (long long)nf, (long long)ncols,
-                              (long long)header_no, delim_name(delim, dn));
-        }
-        size_t fp = 0;
-        float *x = ds->x + row * ds->d;
-        for (int64_t c = 0; c < ncols; c++) {
-            const char *s;
-            size_t len;
-            double v = 0.0;
-            next_field(&l, &fp, delim, &s, &len);
-            num_status st = parse_number(s, len, &v);
-            if (st != NUM_OK) return field_error(path, &l, c, st, s, len);
-            if (c != tc) {
-                *x++ = (float)v;
-            } else if (!cls) {
-                ds->targets[row] = (float)v;
-            } else {
-                char shown[48];
-                if (v < 0.0 || v != floor(v) || v >= (double)INT32_MAX)
-                    return bnn__error(BNN_EFORMAT,
-                                      "%s, line %lld, column %lld: target '%s' is "
-                                      "not a class label (a non-negative integer): "
-                                      "regression data, or the wrong target column?",
-                                      path, (long long)l.no, (long long)c + 1,
-                                      printable(shown, sizeof shown, s, len));
-                ds->labels[row] = (int32_t)v;
-                if (ds->labels[row] > max_label) max_label = ds->labels[row];
-            }
-        }
-        row++;
-    }
-    BNN_ASSERT(row == ds->n);
-    /* The class count is known only once every label is read: K = max label + 1. */
-    if (cls) ds->k = max_label + 1;
+/* The rows parsed so far: features row-major, and the target column as labels (classification)
+ * or targets (regression). The arrays double as rows arrive; the dataset adopts x. */
+typedef struct csv_rows {
+    float *x, *targets;
+    int32_t *labels;
+    int64_t n, cap, d;
+} csv_rows;
+
+static int rows_grow(csv_rows *t, const char *path, bool cls) {
+    if (t->n < t->cap) return 0;
+    /* From about a piece's worth of features, doubling. */
+    int64_t next = t->cap ? t->cap * 2 : (int64_t)(CSV_PIECE / sizeof(float)) / t->d + 1;
+    if (next > INT64_MAX / t->d / 2 || (size_t)next > SIZE_MAX / sizeof(float) / (size_t)t->d)
+        return bnn__error(BNN_ENOMEM, "%s: too many rows to hold", path);
+    float *x = realloc(t->x, (size_t)(next * t->d) * sizeof(float));
+    if (x) t->x = x;
+    void *y = x ? realloc(cls ? (void *)t->labels : (void *)t->targets,
+                          (size_t)next * (cls ? sizeof(int32_t) : sizeof(float)))
+                : NULL;
+    if (!x || !y)
+        return bnn__error(BNN_ENOMEM, "%s: cannot allocate %lld rows of %lld features", path,
+                          (long long)next, (long long)t->d);
+    if (cls)
+        t->labels = y;
+    else
+        t->targets = y;
+    t->cap = next;
     return 0;
 }
 
-/* Finds the header and the shape in the buffer, then parses the rows into a new dataset. */
-static int parse_buffer(bnn_dataset **out, const char *path, const char *buf, size_t len,
-                        const struct bnn_csv_params *p) {
+/* Reads the file's lines in one pass: the first non-blank line fixes the column count and may be
+ * the header; every later non-blank line is a data row, parsed into a growing csv_rows. */
+static int parse_csv(bnn_dataset **out, csv_reader *r, const struct bnn_csv_params *p) {
+    const char *path = r->path;
     const char delim = p->delimiter;
-    const char *pos = buf, *end = buf + len;
     /* Spreadsheet programs often start a UTF-8 CSV with a byte-order mark; it is not data. */
-    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) pos += 3;
+    if (r->end - r->start >= 3 && memcmp(r->buf + r->start, "\xEF\xBB\xBF", 3) == 0) r->start += 3;
     /* Lines ended by a carriage return alone (classic Mac OS) would read as one long line: more
-     * CRs without an LF after them than LFs (in the first MiB) says the file is written so. A CR
-     * inside a quoted field of an LF file, or CR LF endings, do not. */
+     * CRs without an LF after them than LFs (in the first MiB, the first piece) says the file is
+     * written so. A CR inside a quoted field of an LF file, or CR LF endings, do not. */
     int64_t bare_cr = 0, lf = 0;
+    const char *pos = r->buf + r->start, *end = r->buf + r->end;
     const char *scan_end = end - pos > (1 << 20) ? pos + (1 << 20) : end;
     for (const char *c = pos; c < scan_end; c++)
         if (*c == '\n') lf++;
@@ -318,62 +323,116 @@ static int parse_buffer(bnn_dataset **out, const char *path, const char *buf, si
                           "endings); convert them, e.g. tr '\\r' '\\n' < IN > OUT",
                           path);
 
-    /* Pass 1: the first non-blank line fixes the column count and may be the header; then the
-     * data rows are counted so the dataset is allocated once. */
-    int64_t lineno = 0, first_no = 0, n = 0, ncols = 0;
-    bool header = false;
-    const char *data_start = NULL;
-    int64_t data_lineno = 0;
-    csv_line l;
-    while (next_line(&pos, end, &lineno, &l)) {
+    const bool no_target = p->target_col == BNN_CSV_NO_TARGET;
+    /* Without a target column the set is unlabelled whatever the task asked: a classification
+     * set of one class, labels 0 (a regression set would have all its targets 0, and train). */
+    const bnn_task task = no_target ? BNN_TASK_CLASSIFICATION : p->task;
+    const bool cls = task == BNN_TASK_CLASSIFICATION;
+    int64_t first_no = 0, ncols = 0, tc = -1, max_label = -1;
+    csv_rows t = {0};
+    csv_line l = {0};
+    int rc, more;
+    while ((more = next_line(r, &l)) > 0) {
         if (is_blank(&l)) continue;
         if (first_no == 0) {
             first_no = l.no;
             ncols = count_fields(&l, delim);
-            header = p->header || (p->header_auto && looks_like_header(&l, delim));
-            if (header) {
-                data_start = pos, data_lineno = lineno;
-                continue;
-            }
-            data_start = l.s, data_lineno = lineno - 1;
+            if (p->header || (p->header_auto && looks_like_header(&l, delim))) continue;
         }
-        n++;
+        if (t.n == 0) {
+            /* The first data row: the column count and the target column are checked now (a file
+             * without data rows is reported as such first). */
+            if (ncols < 2 && !no_target) {
+                char dn[16];
+                rc = bnn__error(BNN_EFORMAT,
+                                "%s, line %lld: one column, but a feature and a target "
+                                "are needed (is the delimiter %s right?)",
+                                path, (long long)first_no, delim_name(delim, dn));
+                goto fail;
+            }
+            /* Features only: no column is the target (tc = −1 never matches a column). */
+            tc = no_target ? -1 : p->target_col < 0 ? ncols + p->target_col : p->target_col;
+            if (!no_target && (tc < 0 || tc >= ncols)) {
+                rc = bnn__error(BNN_EINVAL,
+                                "%s: target column %lld does not exist (the file has %lld "
+                                "columns; negative values count from the end)",
+                                path, (long long)p->target_col, (long long)ncols);
+                goto fail;
+            }
+            t.d = no_target ? ncols : ncols - 1;
+        }
+        int64_t nf = count_fields(&l, delim);
+        if (nf != ncols) {
+            char dn[16];
+            rc = bnn__error(BNN_EFORMAT,
+                            "%s, line %lld: %lld fields, expected %lld as on line "
+                            "%lld (delimiter %s)",
+                            path, (long long)l.no, (long long)nf, (long long)ncols,
+                            (long long)first_no, delim_name(delim, dn));
+            goto fail;
+        }
+        if ((rc = rows_grow(&t, path, cls))) goto fail;
+        size_t fp = 0;
+        float *x = t.x + t.n * t.d;
+        for (int64_t c = 0; c < ncols; c++) {
+            const char *fs;
+            size_t len;
+            double v = 0.0;
+            next_field(&l, &fp, delim, &fs, &len);
+            num_status st = parse_number(fs, len, &v);
+            if (st != NUM_OK) {
+                rc = field_error(path, &l, c, st, fs, len);
+                goto fail;
+            }
+            if (c != tc) {
+                *x++ = (float)v;
+            } else if (!cls) {
+                t.targets[t.n] = (float)v;
+            } else {
+                char shown[48];
+                if (v < 0.0 || v != floor(v) || v >= (double)INT32_MAX) {
+                    rc = bnn__error(BNN_EFORMAT,
+                                    "%s, line %lld, column %lld: target '%s' is "
+                                    "not a class label (a non-negative integer): "
+                                    "regression data, or the wrong target column?",
+                                    path, (long long)l.no, (long long)c + 1,
+                                    printable(shown, sizeof shown, fs, len));
+                    goto fail;
+                }
+                t.labels[t.n] = (int32_t)v;
+                if (t.labels[t.n] > max_label) max_label = t.labels[t.n];
+            }
+        }
+        t.n++;
     }
-    if (n == 0)
-        return bnn__error(BNN_EFORMAT, "%s: %s", path,
-                          first_no == 0 ? "the file is empty"
-                                        : "the file has a header but no data rows");
-    const bool no_target = p->target_col == BNN_CSV_NO_TARGET;
-    if (ncols < 2 && !no_target) {
-        char dn[16];
-        return bnn__error(BNN_EFORMAT,
-                          "%s, line %lld: one column, but a feature and a target "
-                          "are needed (is the delimiter %s right?)",
-                          path, (long long)first_no, delim_name(delim, dn));
+    if ((rc = more) < 0) goto fail;
+    if (t.n == 0) {
+        rc = bnn__error(BNN_EFORMAT, "%s: %s", path,
+                        first_no == 0 ? "the file is empty"
+                                      : "the file has a header but no data rows");
+        goto fail;
     }
-    /* Features only: no column is the target (tc = −1 never matches a column). */
-    int64_t tc = no_target ? -1 : p->target_col < 0 ? ncols + p->target_col : p->target_col;
-    if (!no_target && (tc < 0 || tc >= ncols))
-        return bnn__error(BNN_EINVAL,
-                          "%s: target column %lld does not exist (the file has %lld "
-                          "columns; negative values count from the end)",
-                          path, (long long)p->target_col, (long long)ncols);
-
-    /* Pass 2: parse into a dataset with one target column (regression) or int labels. */
+    /* The dataset adopts the features (trimmed to the rows read) and gets the targets copied. */
+    float *x = realloc(t.x, (size_t)(t.n * t.d) * sizeof(float));
+    if (x) t.x = x;
     bnn_dataset *ds = NULL;
-    /* Without a target column the set is unlabelled whatever the task asked: a classification
-     * set of one class, labels 0 (a regression set would have all its targets 0, and train). */
-    int rc = bnn_dataset_new(&ds, no_target ? BNN_TASK_CLASSIFICATION : p->task, n,
-                             no_target ? ncols : ncols - 1, 1, 1);
-    if (rc) return rc;
-    rc = parse_rows(ds, path, data_start, end, data_lineno, ncols, tc, first_no, delim);
-    if (!rc && no_target) ds->k = 1, ds->unlabelled = true;
-    if (rc) {
-        bnn_dataset_free(ds);
-        return rc;
+    if ((rc = bnn__dataset_make(&ds, task, t.n, t.d, 1, 1, t.x))) goto fail;
+    t.x = NULL;
+    if (no_target) {
+        memset(ds->labels, 0, (size_t)t.n * sizeof(int32_t));
+        ds->k = 1, ds->unlabelled = true;
+    } else if (cls) {
+        memcpy(ds->labels, t.labels, (size_t)t.n * sizeof(int32_t));
+        ds->k = max_label + 1; /* the class count: the largest label + 1 */
+    } else {
+        memcpy(ds->targets, t.targets, (size_t)t.n * sizeof(float));
     }
+    free(t.labels), free(t.targets);
     *out = ds;
     return 0;
+fail:
+    free(t.x), free(t.labels), free(t.targets);
+    return rc;
 }
 
 int bnn_csv_load(bnn_dataset **out, const char *path, const struct bnn_csv_params *p) {
@@ -393,11 +452,9 @@ int bnn_csv_load(bnn_dataset **out, const char *path, const struct bnn_csv_param
         return bnn__error(BNN_EINVAL, "%s: %s cannot be a CSV delimiter", path,
                           delim_name(delim, dn));
 
-    char *buf = NULL;
-    size_t len = 0;
-    int rc = read_all(path, &buf, &len);
-    if (rc) return rc;
-    rc = parse_buffer(out, path, buf, len, p);
-    free(buf);
+    csv_reader r;
+    int rc = reader_open(&r, path);
+    if (!rc) rc = parse_csv(out, &r, p);
+    reader_close(&r);
     return rc;
 }
