@@ -39,6 +39,44 @@ static in_format input_format(const char *path) {
     return IN_CSV;
 }
 
+/* The predictions CSV (see the help above), printed row by row into f. Classification: p_0..p_K-1
+ * (probabilities), pred, max_prob, entropy and mutual_info (nan under the probit link);
+ * regression: mean and variance per output. */
+struct pred_csv {
+    const double *a, *b;
+    int64_t n, k;
+    bool cls, probit;
+};
+
+static int emit_pred_csv(FILE *f, void *ctx) {
+    const struct pred_csv *pc = ctx;
+    const int64_t n = pc->n, k = pc->k;
+    const double *a = pc->a, *b = pc->b;
+    bool ok = true;
+    if (pc->cls) {
+        for (int64_t j = 0; j < k; j++) ok = ok && fprintf(f, "p_%lld,", (long long)j) > 0;
+        ok = ok && fprintf(f, "pred,max_prob,entropy,mutual_info\n") > 0;
+        for (int64_t i = 0; ok && i < n; i++) {
+            const double *p = a + i * k;
+            for (int64_t j = 0; j < k; j++) ok = ok && fprintf(f, "%.9g,", p[j]) > 0;
+            int64_t c = bnn_argmax(p, k);
+            ok = ok && fprintf(f, "%lld,%.9g,%.9g,", (long long)c, p[c], bnn_entropy(p, k)) > 0;
+            ok = ok && (pc->probit ? fputs("nan\n", f) >= 0 : fprintf(f, "%.9g\n", b[i]) > 0);
+        }
+    } else {
+        if (k == 1) ok = fprintf(f, "mean,var\n") > 0;
+        else
+            for (int64_t j = 0; j < k; j++)
+                ok = ok && fprintf(f, "mean_%lld,var_%lld%s", (long long)j, (long long)j,
+                                   j + 1 < k ? "," : "\n") > 0;
+        for (int64_t i = 0; ok && i < n; i++)
+            for (int64_t j = 0; j < k; j++)
+                ok = ok && fprintf(f, "%.8g,%.8g%s", a[i * k + j], b[i * k + j],
+                                   j + 1 < k ? "," : "\n") > 0;
+    }
+    return ok ? 0 : -1;
+}
+
 int cmd_predict(int argc, char **argv) {
     const char *cmd = "predict";
     cli_data_flags df = {.target_col = -1};
@@ -94,8 +132,6 @@ int cmd_predict(int argc, char **argv) {
     bnn_posterior *q = NULL;
     bnn_dataset *ds = NULL;
     double *a = NULL, *b = NULL;
-    FILE *f = NULL;
-    char *text = NULL;
     bnn_task task;
     if ((rc = bnn_model_load(&m, model_path, &task, &st))) return cli_fail(cmd, rc, NULL);
     if ((rc = bnn_posterior_load(&q, m, st))) {
@@ -192,58 +228,22 @@ int cmd_predict(int argc, char **argv) {
     }
     if (task == BNN_TASK_CLASSIFICATION)
         for (int64_t i = 0; i < n * k; i++) a[i] = exp(a[i]);
-    /* The CSV is built in memory and written by bnn_write_file (a temporary name, then a
-     * rename), so a failure never leaves half a file. */
-    size_t textlen = 0;
-    if (!(f = open_memstream(&text, &textlen))) {
-        rc = cli_error(cmd, "out of memory");
-        goto done;
-    }
-    bool ok = true;
     /* The probit approximation gives the predictive's probabilities, not the spread of the
      * draws behind them: its mutual information is unknown (nan), not 0 as for a point
      * estimate. */
-    const bool probit = bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE && samples == 0 &&
-                        link == 0;
-    if (task == BNN_TASK_CLASSIFICATION) {
-        for (int64_t j = 0; j < k; j++) ok = ok && fprintf(f, "p_%lld,", (long long)j) > 0;
-        ok = ok && fprintf(f, "pred,max_prob,entropy,mutual_info\n") > 0;
-        for (int64_t i = 0; ok && i < n; i++) {
-            const double *p = a + i * k;
-            for (int64_t j = 0; j < k; j++) ok = ok && fprintf(f, "%.9g,", p[j]) > 0;
-            int64_t c = bnn_argmax(p, k);
-            ok = ok && fprintf(f, "%lld,%.9g,%.9g,", (long long)c, p[c], bnn_entropy(p, k)) > 0;
-            ok = ok && (probit ? fputs("nan\n", f) >= 0 : fprintf(f, "%.9g\n", b[i]) > 0);
-        }
-    } else {
-        if (k == 1) ok = fprintf(f, "mean,var\n") > 0;
-        else
-            for (int64_t j = 0; j < k; j++)
-                ok = ok && fprintf(f, "mean_%lld,var_%lld%s", (long long)j, (long long)j,
-                                   j + 1 < k ? "," : "\n") > 0;
-        for (int64_t i = 0; ok && i < n; i++)
-            for (int64_t j = 0; j < k; j++)
-                ok = ok && fprintf(f, "%.8g,%.8g%s", a[i * k + j], b[i * k + j],
-                                   j + 1 < k ? "," : "\n") > 0;
-    }
-    ok = (fclose(f) == 0) && ok;
-    f = NULL;
-    /* glibc's fclose can lose the buffer (text NULL, textlen 0) when its final realloc fails and
-     * still return 0: there is always a header line, so empty text is that failure. */
-    if (!text || textlen == 0) ok = false;
-    if (!ok) {
-        rc = cli_error(cmd, "out of memory while formatting the predictions");
-        goto done;
-    }
-    if ((rc = bnn_write_file(output, text, textlen))) {
+    struct pred_csv pc = {a, b, n, k, task == BNN_TASK_CLASSIFICATION,
+                          bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE && samples == 0 &&
+                              link == 0};
+    /* Printed straight into the output's temporary file (bnn_write_file_emit: a temporary name,
+     * then a rename), so a failure never leaves half a file and the text is never all in
+     * memory. */
+    if ((rc = bnn_write_file_emit(output, emit_pred_csv, &pc))) {
         rc = cli_fail(cmd, rc, NULL);
         goto done;
     }
     fprintf(stderr, "wrote %lld predictions to %s\n", (long long)n, cli_out_name(output));
     rc = 0;
 done:
-    if (f) fclose(f);
-    free(text);
     free(a), free(b);
     bnn_posterior_free(q);
     bnn_st_free(st);

@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h> /* FILE, for bnn_write_file_emit */
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -83,6 +84,10 @@ int bnn_get_threads(void);
  * half a file. An existing path that is not a regular file (/dev/null, /dev/stdout, a pipe) is
  * written in place instead; "-" is the standard output. BNN_EIO naming the file on failure. */
 int bnn_write_file(const char *path, const void *data, size_t len);
+/* The same for a text that emit(f, ctx) prints straight into the temporary file, so a large
+ * output is never built in memory first. emit returns 0, or non-zero on failure with errno
+ * saying why (a failed fprintf sets it); the file is then not written (BNN_EIO). */
+int bnn_write_file_emit(const char *path, int (*emit)(FILE *f, void *ctx), void *ctx);
 /* Outputs that stand or fall together (a report and its plot). After bnn_output_hold, every file
  * bnn writes by rename is written and synced under its temporary name but not renamed;
  * bnn_output_commit renames them all in the order written (BNN_EIO naming the first that fails;

@@ -5,6 +5,7 @@
 #include "bnn.h"
 #include "check.h"
 
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -143,6 +144,47 @@ static bool tmp_exists(const char *path) {
     char tmp[1200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     return access(tmp, F_OK) == 0;
+}
+
+/* bnn_write_file_emit: what the emitter prints is the file; an emitter that fails (here after
+ * printing half of its text) leaves the old file as it was and no temporary file, with
+ * BNN_EIO; no emitter is BNN_EINVAL. */
+static int emit_lines(FILE *f, void *ctx) {
+    const int *fail_after = ctx;
+    for (int i = 0; i < 1000; i++) {
+        if (*fail_after >= 0 && i == *fail_after) {
+            errno = ENOSPC;
+            return -1;
+        }
+        if (fprintf(f, "line %d\n", i) < 0) return -1;
+    }
+    return 0;
+}
+
+static void test_write_emit(void) {
+    const char *a = BNN_TEST_TMP "/emit.txt";
+    mkdir(BNN_TEST_TMP, 0755);
+    remove(a);
+    int never = -1, half = 500;
+    CHECK_EQ_INT(bnn_write_file_emit(a, emit_lines, &never), 0);
+    FILE *f = fopen(a, "rb");
+    char buf[32];
+    int lines = 0, last = -1;
+    while (f && fgets(buf, sizeof buf, f))
+        lines++, last = atoi(buf + 5);
+    if (f) fclose(f);
+    CHECK(lines == 1000 && last == 999);
+    CHECK_EQ_INT(bnn_write_file_emit(a, emit_lines, &half), BNN_EIO);
+    CHECK(strstr(bnn_last_error(), "emit.txt") != NULL);
+    CHECK(!tmp_exists(a));
+    f = fopen(a, "rb");
+    lines = 0;
+    while (f && fgets(buf, sizeof buf, f))
+        lines++;
+    if (f) fclose(f);
+    CHECK_EQ_INT(lines, 1000); /* the old file, whole */
+    CHECK_EQ_INT(bnn_write_file_emit(a, NULL, NULL), BNN_EINVAL);
+    remove(a);
 }
 
 /* A commit that fails on one file (its name became a directory) renames the files written before
@@ -363,6 +405,7 @@ int main(void) {
     test_laplace_predict_args();
     test_hold_same_path();
     test_commit_failure();
+    test_write_emit();
     test_write_slots();
     test_trainer_schedule();
     test_optimizer_args();

@@ -21,17 +21,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Every part to f, then flushed; false on a short write or a failed flush (errno says why). */
-static bool write_parts(FILE *f, const void *const *parts, const size_t *lens, int64_t nparts) {
+/* What a writer writes: byte ranges, or an emitter that prints straight into the stream (so
+ * a large text need not be built in memory first). */
+typedef struct payload {
+    const void *const *parts;
+    const size_t *lens;
+    int64_t nparts;
+    int (*emit)(FILE *f, void *ctx);
+    void *ctx;
+} payload;
+
+/* The payload to f, then flushed; false on a short write, a failed emitter or a failed flush
+ * (errno says why). */
+static bool write_payload(FILE *f, const payload *p) {
     bool ok = true;
-    for (int64_t i = 0; ok && i < nparts; i++)
-        if (lens[i]) ok = fwrite(parts[i], 1, lens[i], f) == lens[i];
+    if (p->emit)
+        ok = p->emit(f, p->ctx) == 0;
+    else
+        for (int64_t i = 0; ok && i < p->nparts; i++)
+            if (p->lens[i]) ok = fwrite(p->parts[i], 1, p->lens[i], f) == p->lens[i];
     return fflush(f) == 0 && ok;
 }
 
-static int write_stream(FILE *f, const char *path, const void *const *parts, const size_t *lens,
-                        int64_t nparts) {
-    const bool ok = fflush(f) == 0 && write_parts(f, parts, lens, nparts);
+static int write_stream(FILE *f, const char *path, const payload *p) {
+    const bool ok = fflush(f) == 0 && write_payload(f, p);
     return ok ? 0 : bnn__error(BNN_EIO, "%s: cannot write: %s", path, strerror(errno));
 }
 
@@ -40,12 +53,11 @@ static bool same_file(const struct stat *a, int fd) {
     return fstat(fd, &b) == 0 && a->st_dev == b.st_dev && a->st_ino == b.st_ino;
 }
 
-static int write_in_place(const char *path, const void *const *parts, const size_t *lens,
-                          int64_t nparts) {
+static int write_in_place(const char *path, const payload *p) {
     fflush(stdout); /* what the program printed comes first, as on a terminal */
     FILE *f = fopen(path, "wb");
     if (!f) return bnn__error(BNN_EIO, "%s: cannot open: %s", path, strerror(errno));
-    const bool ok = write_parts(f, parts, lens, nparts);
+    const bool ok = write_payload(f, p);
     const int e = errno;
     if (fclose(f) != 0 || !ok)
         return bnn__error(BNN_EIO, "%s: cannot write: %s", path, strerror(ok ? errno : e));
@@ -274,15 +286,14 @@ int bnn_check_output(const char *path) {
     return rc;
 }
 
-int bnn__write_atomic(const char *path, const void *const *parts, const size_t *lens,
-                      int64_t nparts) {
+static int write_atomic(const char *path, const payload *pl) {
     out_kind kind;
     char *resolved;
     int rc0 = out_plan(path, &kind, &path, &resolved);
     if (rc0) return rc0;
-    if (kind == OUT_STDOUT) return write_stream(stdout, path, parts, lens, nparts);
-    if (kind == OUT_STDERR) return write_stream(stderr, path, parts, lens, nparts);
-    if (kind == OUT_IN_PLACE) return write_in_place(path, parts, lens, nparts);
+    if (kind == OUT_STDOUT) return write_stream(stdout, path, pl);
+    if (kind == OUT_STDERR) return write_stream(stderr, path, pl);
+    if (kind == OUT_IN_PLACE) return write_in_place(path, pl);
     char *tmp = tmp_name(path, "tmp");
     if (!tmp) {
         free(resolved);
@@ -309,7 +320,7 @@ int bnn__write_atomic(const char *path, const void *const *parts, const size_t *
         (void)fchmod(fileno(f), old.st_mode & 07777);
     /* Syncing before the rename makes the contents durable before the name points at them, so
      * a crash cannot leave PATH naming an empty file. */
-    const bool ok = write_parts(f, parts, lens, nparts) && fsync(fileno(f)) == 0;
+    const bool ok = write_payload(f, pl) && fsync(fileno(f)) == 0;
     int e = errno;
     if (!ok) {
         fclose(f);
@@ -340,6 +351,18 @@ out: /* a held file keeps its slot for the commit; any other write frees it, onc
     free(tmp);
     free(resolved);
     return rc;
+}
+
+int bnn__write_atomic(const char *path, const void *const *parts, const size_t *lens,
+                      int64_t nparts) {
+    const payload pl = {parts, lens, nparts, NULL, NULL};
+    return write_atomic(path, &pl);
+}
+
+int bnn_write_file_emit(const char *path, int (*emit)(FILE *f, void *ctx), void *ctx) {
+    if (!emit) return bnn__error(BNN_EINVAL, "%s: nothing to write (no emitter)", path ? path : "?");
+    const payload pl = {NULL, NULL, 0, emit, ctx};
+    return write_atomic(path, &pl);
 }
 
 int bnn_write_file(const char *path, const void *data, size_t len) {
