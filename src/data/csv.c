@@ -127,9 +127,13 @@ typedef struct csv_line {
 /* The next line of the file into l (valid until the next call): 1, or 0 at the end of the file,
  * or an error code (negative). Handles LF and CRLF endings and a last line without a newline. */
 static int next_line(csv_reader *r, csv_line *l) {
+    /* Bytes of the line already searched for its newline: a fill moves the line to the front of
+     * the buffer but keeps them, so a long line read in small pieces (from a pipe) is not
+     * searched again from its start after every piece. */
+    size_t searched = 0;
     for (;;) {
         const char *s = r->buf + r->start;
-        const char *nl = memchr(s, '\n', r->end - r->start);
+        const char *nl = memchr(s + searched, '\n', r->end - r->start - searched);
         if (nl || (r->eof && r->start < r->end)) {
             const char *e = nl ? nl : r->buf + r->end;
             r->start = nl ? (size_t)(nl + 1 - r->buf) : r->end;
@@ -138,6 +142,7 @@ static int next_line(csv_reader *r, csv_line *l) {
             return 1;
         }
         if (r->eof) return 0;
+        searched = r->end - r->start;
         const int rc = reader_fill(r);
         if (rc) return rc;
     }
