@@ -632,13 +632,38 @@ static void test_csv_pieces(void) {
         CHECK(bnn_dataset_clabels(ds)[0] == 0 && bnn_dataset_clabels(ds)[1] == 1);
         bnn_dataset_free(ds);
     }
+    /* CR LF with the CR as the first piece's last byte (with and without a byte-order mark
+     * before the piece), or after a first line longer than the piece: CR LF endings, not bare CRs
+     * (found in review: the check looked at the CR's next byte only within the first piece). */
+    const size_t P = (size_t)1 << 20;
+    bnn_dataset *ds = NULL;
+    for (int bom = 0; bom < 2; bom++) {
+        len = 0;
+        if (bom) memcpy(text, "\xEF\xBB\xBF", 3), len = 3;
+        memset(text + len, ' ', P - 1 - 7 - len); /* blank padding before the first field */
+        len = P - 1 - 7;
+        len += (size_t)snprintf(text + len, cap - len, "1.5,2,3\r\n1,2,3\r\n4,5,6\r\n");
+        CHECK(text[P - 1] == '\r' && text[P] == '\n');
+        write_bytes(path, text, len, false);
+        REQUIRE(bnn_csv_load(&ds, path, &p) == 0);
+        CHECK_EQ_INT(bnn_dataset_n(ds), 3);
+        CHECK(bnn_dataset_cx(ds)[0] == 1.5f && bnn_dataset_clabels(ds)[2] == 6);
+        bnn_dataset_free(ds);
+    }
+    memcpy(text, "a,b,", 4);
+    memset(text + 4, 'c', P - 1 - 4);
+    len = P - 1;
+    len += (size_t)snprintf(text + len, cap - len, "\r\n1,2,3\r\n4,5,6\r\n");
+    write_bytes(path, text, len, false);
+    REQUIRE(bnn_csv_load(&ds, path, &p) == 0);
+    CHECK_EQ_INT(bnn_dataset_n(ds), 2);
+    bnn_dataset_free(ds);
     /* Many short rows: their lines cross piece edges and the arrays grow several times. */
     len = 0;
     for (int64_t r = 0; r < shortrows; r++)
         len += (size_t)snprintf(text + len, cap - len, "%lld.25,%lld,%lld\n", (long long)r,
                                 (long long)(-r), (long long)(r % 3));
     write_bytes(path, text, len, false);
-    bnn_dataset *ds = NULL;
     REQUIRE(bnn_csv_load(&ds, path, &p) == 0);
     CHECK_EQ_INT(bnn_dataset_n(ds), shortrows);
     int64_t wrong = 0;

@@ -29,7 +29,9 @@ struct bnn_csv_params bnn_csv_default_params(void) {
 /* The file is read a piece at a time (CSV_PIECE bytes, through zlib, so .gz works too) and
  * handed out line by line; only the floats of the rows parsed so far and one piece (or the
  * longest line) are in memory, never the whole text beside the data (which made the peak about
- * three times the features' floats). */
+ * three times the features' floats). Errors come in the file's order: a bad field is reported
+ * before a NUL byte, a truncated or corrupt gzip stream, or a read error further on (when the
+ * whole file was read first, those came first). */
 #define CSV_PIECE ((size_t)1 << 20)
 
 typedef struct csv_reader {
@@ -42,10 +44,13 @@ typedef struct csv_reader {
     int64_t lineno;
 } csv_reader;
 
-static void reader_close(csv_reader *r) {
-    if (r->f) gzclose(r->f);
+/* Closes the file (an error closing it is BNN_EIO, when nothing else went wrong: rc 0). */
+static int reader_close(csv_reader *r, int rc) {
+    const int z = r->f ? gzclose(r->f) : Z_OK;
     free(r->buf);
     r->f = NULL, r->buf = NULL;
+    if (!rc && z != Z_OK) rc = bnn__error(BNN_EIO, "%s: error closing the file", r->path);
+    return rc;
 }
 
 /* Reads more of the file after the unread bytes (moved to the front of the buffer, which grows
@@ -108,9 +113,10 @@ static int reader_open(csv_reader *r, const char *path) {
     r->cap = (size_t)1 << 16;
     if (!(r->buf = malloc(r->cap)))
         return bnn__error(BNN_ENOMEM, "%s: cannot allocate a read buffer", path);
-    /* The first piece whole (gzread may return less): the checks on the start of the file see
-     * up to a piece of it. */
-    while (!r->eof && r->end < CSV_PIECE) {
+    /* The first piece whole (gzread may return less), after a byte-order mark, and one byte more:
+     * the line-ending check on the start of the file sees a whole piece and the byte after its
+     * last CR. */
+    while (!r->eof && r->end < CSV_PIECE + 4) {
         const int rc = reader_fill(r);
         if (rc) return rc;
     }
@@ -314,11 +320,13 @@ static int parse_csv(bnn_dataset **out, csv_reader *r, const struct bnn_csv_para
     /* Spreadsheet programs often start a UTF-8 CSV with a byte-order mark; it is not data. */
     if (r->end - r->start >= 3 && memcmp(r->buf + r->start, "\xEF\xBB\xBF", 3) == 0) r->start += 3;
     /* Lines ended by a carriage return alone (classic Mac OS) would read as one long line: more
-     * CRs without an LF after them than LFs (in the first MiB, the first piece) says the file is
-     * written so. A CR inside a quoted field of an LF file, or CR LF endings, do not. */
+     * CRs without an LF after them than LFs (in the first MiB, which the first fill holds with
+     * the byte after it) says the file is written so. A CR inside a quoted field of an LF file,
+     * or CR LF endings, do not; a CR at the very end of the buffer is the file's last byte. */
     int64_t bare_cr = 0, lf = 0;
     const char *pos = r->buf + r->start, *end = r->buf + r->end;
     const char *scan_end = end - pos > (1 << 20) ? pos + (1 << 20) : end;
+    BNN_ASSERT(scan_end < end || r->eof);
     for (const char *c = pos; c < scan_end; c++)
         if (*c == '\n') lf++;
         else if (*c == '\r' && (c + 1 >= end || c[1] != '\n')) bare_cr++;
@@ -460,6 +468,7 @@ int bnn_csv_load(bnn_dataset **out, const char *path, const struct bnn_csv_param
     csv_reader r;
     int rc = reader_open(&r, path);
     if (!rc) rc = parse_csv(out, &r, p);
-    reader_close(&r);
+    rc = reader_close(&r, rc);
+    if (rc && *out) bnn_dataset_free(*out), *out = NULL;
     return rc;
 }
