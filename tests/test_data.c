@@ -1349,6 +1349,23 @@ static void test_npy_errors(void) {
             wrong += bnn_dataset_cx(ds)[i] != (float)big[i];
         CHECK_EQ_INT((int)wrong, 0);
         bnn_dataset_free(ds);
+        /* With targets of the wrong length as well, the targets are reported first, as for
+         * float32 features (a value is judged once the targets fit; found in review). */
+        big[2 * 7 + 1] = NAN;
+        f = fopen(bp, "wb");
+        REQUIRE(f && fwrite(npy_buf, 1, hl, f) == hl &&
+                fwrite(big, sizeof *big, (size_t)nbig, f) == (size_t)nbig && fclose(f) == 0);
+        const int32_t y3[3] = {0, 1, 0};
+        const char *yp = npy_file("y3.npy", 1,
+                                  "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }", y3,
+                                  sizeof y3);
+        expect_error(bnn_npy_load(&ds, bp, yp, BNN_TASK_CLASSIFICATION), BNN_EFORMAT,
+                     "targets of shape (3,) do not fit", NULL);
+        expect_error(bnn_npy_load(&ds, bp, NULL, BNN_TASK_CLASSIFICATION), BNN_EFORMAT,
+                     "row 7, column 1", "nan", NULL);
+        big[2 * 7 + 1] = 0.0;
+        /* bigdict's header is still in npy_buf (npy_file wrote y3's after it: rebuild it). */
+        REQUIRE(make_npy(npy_buf, 1, bigdict, NULL, 0) == hl);
         big[2 * 140001 + 1] = NAN; /* row 140001, column 1: in the second piece */
         f = fopen(bp, "wb");
         REQUIRE(f && fwrite(npy_buf, 1, hl, f) == hl &&

@@ -438,10 +438,9 @@ static bool native_f32(const npy_array *x) {
 /* Bytes of the file read per piece by stream_features. */
 #define NPY_PIECE ((size_t)1 << 20)
 
-/* Element g (C order) of features of any dtype but native float32, as a float; a value that is
- * not finite as a float is an error naming its row and column (d features a row). */
-static int feature_value(const npy_array *x, const unsigned char *at, int64_t g, int64_t d,
-                         float *out) {
+/* An element of features of any dtype but native float32 (its bytes at `at`) as a float; false
+ * when that float is not finite (*wide: the value before the conversion). */
+static bool feature_value(const npy_array *x, const unsigned char *at, float *out, double *wide) {
     npy_array one = *x;
     one.data = (unsigned char *)at;
     /* Integers convert straight to float: through double, a 64-bit one beyond 2^53 would be
@@ -449,11 +448,11 @@ static int feature_value(const npy_array *x, const unsigned char *at, int64_t g,
     if (x->kind == 'u' || x->kind == 'i') {
         const uint64_t u = bits_at(&one, 0);
         *out = x->kind == 'u' ? (float)u : (float)signed_of(&one, u);
-        return 0;
+        return true;
     }
-    const double v = value_at(&one, 0);
-    *out = (float)v;
-    return isfinite(*out) ? 0 : feature_error(x, g, d, v);
+    *wide = value_at(&one, 0);
+    *out = (float)*wide;
+    return isfinite(*out);
 }
 
 /* The features of a C-order file of any dtype but native float32 (float64 is what np.save writes
@@ -463,9 +462,13 @@ static int feature_value(const npy_array *x, const unsigned char *at, int64_t g,
  * data arrive (doubling from one piece's worth), so a header that claims more than the file
  * holds is reported as truncated, as bnn__gz_read_payload reports it, without the claimed size
  * being allocated. On success *out is a malloc'd array of x->count floats, for the dataset to
- * adopt. Closes nothing. */
-static int stream_features(float **out, const npy_array *x, gzFile f, int64_t d) {
+ * adopt, and *bad_at the first element that is not finite as a float (*bad_value before the
+ * conversion), or −1: the caller reports it after the targets are checked, in the order the
+ * errors came when the whole file was read first. Closes nothing. */
+static int stream_features(float **out, const npy_array *x, gzFile f, int64_t *bad_at,
+                           double *bad_value) {
     *out = NULL;
+    *bad_at = -1;
     const size_t size = (size_t)x->size, want = (size_t)x->count * size;
     const size_t per = NPY_PIECE / size; /* elements a piece */
     unsigned char *piece = malloc(NPY_PIECE);
@@ -496,9 +499,11 @@ static int stream_features(float **out, const npy_array *x, gzFile f, int64_t d)
             }
             got += (size_t)r;
         }
-        for (size_t i = 0; i < m; i++)
-            if ((rc = feature_value(x, piece + i * size, g0 + (int64_t)i, d, v + g0 + i)))
-                goto fail;
+        for (size_t i = 0; i < m; i++) {
+            double wide = 0.0;
+            if (!feature_value(x, piece + i * size, v + g0 + i, &wide) && *bad_at < 0)
+                *bad_at = g0 + (int64_t)i, *bad_value = wide;
+        }
         g0 += (int64_t)m;
     }
     /* As bnn__gz_read_payload: one byte more reaches the end of a gzip member, where zlib checks
@@ -529,8 +534,9 @@ static int load_features(bnn_dataset *ds, const npy_array *x) {
     walker_init(&w, x);
     for (int64_t g = 0; g < x->count; g++) {
         const int64_t p = walker_next(&w);
-        const int rc = feature_value(x, x->data + (size_t)g * (size_t)x->size, p, ds->d, ds->x + p);
-        if (rc) return rc;
+        double wide = 0.0;
+        if (!feature_value(x, x->data + (size_t)g * (size_t)x->size, ds->x + p, &wide))
+            return feature_error(x, p, ds->d, wide);
     }
     return 0;
 }
@@ -611,8 +617,10 @@ int bnn_npy_load(bnn_dataset **out, const char *x_path, const char *y_path, bnn_
     const int64_t n = x.dims[0], d = x.count / n;
     /* The payload: native float32 as it is (the dataset adopts it), other dtypes in C order
      * converted as they are read (stream_features), Fortran order whole and then rearranged. */
+    int64_t bad_at = -1; /* a feature that is not finite as a float, reported after the targets */
+    double bad_value = 0.0;
     if (!native_f32(&x) && !x.fortran)
-        rc = stream_features(&conv, &x, xf, d);
+        rc = stream_features(&conv, &x, xf, &bad_at, &bad_value);
     else
         rc = bnn__gz_read_payload(xf, x_path, "data", (size_t)x.count * (size_t)x.size, &x.data);
     if (!rc)
@@ -650,6 +658,10 @@ int bnn_npy_load(bnn_dataset **out, const char *x_path, const char *y_path, bnn_
         conv = NULL;
     else if (adopt)
         x.data = NULL;
+    if (bad_at >= 0) {
+        rc = feature_error(&x, bad_at, d, bad_value);
+        goto done;
+    }
     if (adopt != ds->x || native_f32(&x))
         if ((rc = load_features(ds, &x))) goto done;
     if (y_path) {
