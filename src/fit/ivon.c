@@ -147,8 +147,10 @@ int bnn__ivon_step_draw(float *restrict m, float *restrict h, float *restrict g,
             gc[j] = mom, hc[j] = hn, mc[j] = mn, gb[j] = 0.0f;
             th[j] = mn + e[j] * ivon_sigma_r(il, rn);
             /* h + δ > 0 in exact arithmetic; in float (d·d underflowing, h0 ~1e-33 with δ = 0)
-             * it can come out ≤ 0, which has no σ. */
-            bad |= !(isfinite(mn) & isfinite(hn) & (hn + wd > 0.0f));
+             * it can come out ≤ 0, which has no σ. Bitwise, not &&: a branch in the loop stops
+             * GCC vectorising it; and isfinite's "non-zero" made 0 or 1 first, since two
+             * different non-zero values could AND to 0. */
+            bad |= !((isfinite(mn) != 0) & (isfinite(hn) != 0) & (hn + wd > 0.0f));
         }
     }
     rng->counter += (uint64_t)((n + 3) / 4);
@@ -196,7 +198,7 @@ int bnn_ivon_step(float *restrict m, float *restrict h, float *restrict g,
         step = step > r ? r : (step < -r ? -r : step);
         const float mn = m[i] - alpha * step;
         g[i] = mom, h[i] = hn, m[i] = mn;
-        bad |= !(isfinite(mn) & isfinite(hn) & (hn + wd > 0.0f));
+        bad |= !((isfinite(mn) != 0) & (isfinite(hn) != 0) & (hn + wd > 0.0f));
     }
     if (bad)
         return bnn__error(BNN_EDIVERGED, "IVON step %lld produced non-finite weights or a Hessian "
