@@ -103,12 +103,8 @@ static int reader_fill(csv_reader *r) {
 static int reader_open(csv_reader *r, const char *path) {
     memset(r, 0, sizeof *r);
     r->path = path;
-    if (bnn__not_a_directory(path)) return BNN_EIO;
-    errno = 0;
-    r->f = gzopen(path, "rb");
-    if (!r->f)
-        return bnn__error(BNN_EIO, "%s: cannot open: %s", path,
-                          errno ? strerror(errno) : "out of memory");
+    const int rc0 = bnn__gz_open(&r->f, path);
+    if (rc0) return rc0;
     /* 64 KiB to start with (a small file needs no more), grown to a piece by the first one. */
     r->cap = (size_t)1 << 16;
     if (!(r->buf = malloc(r->cap)))
@@ -290,7 +286,8 @@ typedef struct csv_rows {
     int64_t n, cap, d;
 } csv_rows;
 
-static int rows_grow(csv_rows *t, const char *path, bool cls) {
+/* Room for one more row; the target array only where a column is the target (cls: labels). */
+static int rows_grow(csv_rows *t, const char *path, bool target, bool cls) {
     if (t->n < t->cap) return 0;
     /* From about a piece's worth of features, doubling. */
     int64_t next = t->cap ? t->cap * 2 : (int64_t)(CSV_PIECE / sizeof(float)) / t->d + 1;
@@ -298,15 +295,15 @@ static int rows_grow(csv_rows *t, const char *path, bool cls) {
         return bnn__error(BNN_ENOMEM, "%s: too many rows to hold", path);
     float *x = realloc(t->x, (size_t)(next * t->d) * sizeof(float));
     if (x) t->x = x;
-    void *y = x ? realloc(cls ? (void *)t->labels : (void *)t->targets,
-                          (size_t)next * (cls ? sizeof(int32_t) : sizeof(float)))
-                : NULL;
-    if (!x || !y)
+    void *y = !x || !target ? NULL
+                            : realloc(cls ? (void *)t->labels : (void *)t->targets,
+                                      (size_t)next * (cls ? sizeof(int32_t) : sizeof(float)));
+    if (!x || (target && !y))
         return bnn__error(BNN_ENOMEM, "%s: cannot allocate %lld rows of %lld features", path,
                           (long long)next, (long long)t->d);
-    if (cls)
+    if (target && cls)
         t->labels = y;
-    else
+    else if (target)
         t->targets = y;
     t->cap = next;
     return 0;
@@ -384,7 +381,7 @@ static int parse_csv(bnn_dataset **out, csv_reader *r, const struct bnn_csv_para
                             (long long)first_no, delim_name(delim, dn));
             goto fail;
         }
-        if ((rc = rows_grow(&t, path, cls))) goto fail;
+        if ((rc = rows_grow(&t, path, !no_target, cls))) goto fail;
         size_t fp = 0;
         float *x = t.x + t.n * t.d;
         for (int64_t c = 0; c < ncols; c++) {

@@ -75,6 +75,13 @@ int bnn__gz_open(gzFile *f, const char *path);
 int bnn__gz_read_failure(gzFile f, const char *path, const char *what, size_t want, size_t got);
 int bnn__gz_read_exact(gzFile f, const char *path, const char *what, unsigned char *buf,
                        size_t len);
+/* bnn__gz_read_exact for a part of a larger whole: a short read reports the whole's total bytes
+ * and how many of them were read (before this part, and of it). */
+int bnn__gz_read_part(gzFile f, const char *path, const char *what, unsigned char *buf,
+                      size_t len, size_t before, size_t total);
+/* After the last of want payload bytes: reads one byte more, so that zlib reaches the end of a
+ * gzip member and checks its CRC (a damaged .gz is an error, extra bytes are not). */
+int bnn__gz_read_end(gzFile f, const char *path, const char *what, size_t want);
 int bnn__gz_read_payload(gzFile f, const char *path, const char *what, size_t want,
                          unsigned char **out);
 int bnn__gz_close(gzFile f, const char *path);

@@ -49,18 +49,31 @@ int bnn__gz_read_failure(gzFile f, const char *path, const char *what, size_t wa
                       path, what, want, got);
 }
 
-/* Reads exactly len bytes or fails, looping because one gzread is limited to INT_MAX bytes. */
-int bnn__gz_read_exact(gzFile f, const char *path, const char *what, unsigned char *buf,
-                       size_t len) {
+int bnn__gz_read_part(gzFile f, const char *path, const char *what, unsigned char *buf,
+                      size_t len, size_t before, size_t total) {
     size_t got = 0;
     while (got < len) {
         size_t ask = len - got;
         if (ask > (size_t)1 << 30) ask = (size_t)1 << 30;
         int r = gzread(f, buf + got, (unsigned)ask);
-        if (r <= 0) return bnn__gz_read_failure(f, path, what, len, got);
+        if (r <= 0) return bnn__gz_read_failure(f, path, what, total, before + got);
         got += (size_t)r;
     }
     return 0;
+}
+
+/* Reads exactly len bytes or fails, looping because one gzread is limited to INT_MAX bytes. */
+int bnn__gz_read_exact(gzFile f, const char *path, const char *what, unsigned char *buf,
+                       size_t len) {
+    return bnn__gz_read_part(f, path, what, buf, len, 0, len);
+}
+
+int bnn__gz_read_end(gzFile f, const char *path, const char *what, size_t want) {
+    /* zlib checks a gzip member's CRC only when it reaches the member's end, which reading the
+     * payload alone does not do. Asking for one more byte gets there, so a corrupted .gz is
+     * reported rather than loaded. Extra bytes after the payload are tolerated. */
+    unsigned char extra;
+    return gzread(f, &extra, 1) < 0 ? bnn__gz_read_failure(f, path, what, want, want) : 0;
 }
 
 /* Reads the next want bytes into a new malloc'd buffer of exactly that size. */
@@ -89,13 +102,10 @@ int bnn__gz_read_payload(gzFile f, const char *path, const char *what, size_t wa
         }
         got += (size_t)r;
     }
-    /* zlib checks a gzip member's CRC only when it reaches the member's end, which reading the
-     * payload alone does not do. Asking for one more byte gets there, so a corrupted .gz is
-     * reported rather than loaded. Extra bytes after the payload are tolerated. */
-    unsigned char extra;
-    if (gzread(f, &extra, 1) < 0) {
+    const int rc = bnn__gz_read_end(f, path, what, want);
+    if (rc) {
         free(buf);
-        return bnn__gz_read_failure(f, path, what, want, want);
+        return rc;
     }
     *out = buf;
     return 0;

@@ -330,8 +330,7 @@ static float half_to_float(uint16_t h) {
 }
 
 /* Element g's bytes as an integer in this machine's order. */
-static uint64_t bits_at(const npy_array *a, int64_t g) {
-    const unsigned char *p = a->data + (size_t)g * (size_t)a->size;
+static uint64_t bits_of(const npy_array *a, const unsigned char *p) {
     uint64_t u = 0;
     if (a->order == '>')
         for (int b = 0; b < a->size; b++)
@@ -340,6 +339,9 @@ static uint64_t bits_at(const npy_array *a, int64_t g) {
         for (int b = a->size - 1; b >= 0; b--)
             u = u << 8 | p[b];
     return u;
+}
+static uint64_t bits_at(const npy_array *a, int64_t g) {
+    return bits_of(a, a->data + (size_t)g * (size_t)a->size);
 }
 
 /* A signed integer element, sign-extended from its width. */
@@ -352,8 +354,8 @@ static int64_t signed_of(const npy_array *a, uint64_t u) {
 
 /* Element g of the file (in the file's own order) as a double; every supported dtype but the
  * 8-byte integers beyond 2^53 converts exactly. */
-static double value_at(const npy_array *a, int64_t g) {
-    uint64_t u = bits_at(a, g);
+static double value_of(const npy_array *a, const unsigned char *p) {
+    uint64_t u = bits_of(a, p);
     switch (a->kind) {
     case 'b': return u != 0;
     case 'u': return (double)u;
@@ -370,6 +372,9 @@ static double value_at(const npy_array *a, int64_t g) {
         memcpy(&v, &u, sizeof v);
         return v;
     }
+}
+static double value_at(const npy_array *a, int64_t g) {
+    return value_of(a, a->data + (size_t)g * (size_t)a->size);
 }
 
 /* Where element g of the file goes in C order: the file's own position unless it is in Fortran
@@ -441,16 +446,14 @@ static bool native_f32(const npy_array *x) {
 /* An element of features of any dtype but native float32 (its bytes at `at`) as a float; false
  * when that float is not finite (*wide: the value before the conversion). */
 static bool feature_value(const npy_array *x, const unsigned char *at, float *out, double *wide) {
-    npy_array one = *x;
-    one.data = (unsigned char *)at;
     /* Integers convert straight to float: through double, a 64-bit one beyond 2^53 would be
      * rounded twice. */
     if (x->kind == 'u' || x->kind == 'i') {
-        const uint64_t u = bits_at(&one, 0);
-        *out = x->kind == 'u' ? (float)u : (float)signed_of(&one, u);
+        const uint64_t u = bits_of(x, at);
+        *out = x->kind == 'u' ? (float)u : (float)signed_of(x, u);
         return true;
     }
-    *wide = value_at(&one, 0);
+    *wide = value_of(x, at);
     *out = (float)*wide;
     return isfinite(*out);
 }
@@ -491,14 +494,9 @@ static int stream_features(float **out, const npy_array *x, gzFile f, int64_t *b
             }
             v = grown, cap = next;
         }
-        for (size_t got = 0; got < m * size;) {
-            const int r = gzread(f, piece + got, (unsigned)(m * size - got));
-            if (r <= 0) {
-                rc = bnn__gz_read_failure(f, x->path, "data", want, (size_t)g0 * size + got);
-                goto fail;
-            }
-            got += (size_t)r;
-        }
+        if ((rc = bnn__gz_read_part(f, x->path, "data", piece, m * size, (size_t)g0 * size,
+                                    want)))
+            goto fail;
         for (size_t i = 0; i < m; i++) {
             double wide = 0.0;
             if (!feature_value(x, piece + i * size, v + g0 + i, &wide) && *bad_at < 0)
@@ -506,13 +504,7 @@ static int stream_features(float **out, const npy_array *x, gzFile f, int64_t *b
         }
         g0 += (int64_t)m;
     }
-    /* As bnn__gz_read_payload: one byte more reaches the end of a gzip member, where zlib checks
-     * its CRC, so a corrupted .gz is reported rather than loaded. */
-    unsigned char extra;
-    if (gzread(f, &extra, 1) < 0) {
-        rc = bnn__gz_read_failure(f, x->path, "data", want, want);
-        goto fail;
-    }
+    if ((rc = bnn__gz_read_end(f, x->path, "data", want))) goto fail;
     free(piece);
     *out = v;
     return 0;
@@ -651,10 +643,11 @@ int bnn_npy_load(bnn_dataset **out, const char *x_path, const char *y_path, bnn_
      * converted while read (conv). The buffers have malloc's alignment rather than bnn__alloc's
      * 64 bytes, which nothing reading a dataset relies on. Fortran-order files are rearranged
      * into the dataset's own buffer by load_features, which also checks native float32. */
-    float *adopt = conv ? conv : native_f32(&x) ? (float *)(void *)x.data : NULL;
+    const bool converted = conv != NULL;
+    float *adopt = converted ? conv : native_f32(&x) ? (float *)(void *)x.data : NULL;
     if ((rc = bnn__dataset_make(&ds, y_path ? task : BNN_TASK_CLASSIFICATION, n, d, t, 1, adopt)))
         goto done;
-    if (conv)
+    if (converted)
         conv = NULL;
     else if (adopt)
         x.data = NULL;
@@ -662,8 +655,7 @@ int bnn_npy_load(bnn_dataset **out, const char *x_path, const char *y_path, bnn_
         rc = feature_error(&x, bad_at, d, bad_value);
         goto done;
     }
-    if (adopt != ds->x || native_f32(&x))
-        if ((rc = load_features(ds, &x))) goto done;
+    if (!converted && (rc = load_features(ds, &x))) goto done;
     if (y_path) {
         if ((rc = load_targets(ds, &y))) goto done;
     } else {
