@@ -552,9 +552,10 @@ ln -s /proc/self/fd/1 "$T/mystdout"
 # the header "not valid JSON" (a good model would look corrupt), one in the model's loader was
 # described as a property of the file with exit 0, and the writer said "cannot grow the writer's
 # metadata". The shim lets allocations made by OpenBLAS, libgomp, libgfortran and the dynamic
-# loader themselves succeed (they end the process their own way, or crash, when theirs fail; see failmalloc.c), so
-# any other exit is a failure of the test. Every other N for bnn info; for the others every 8th N and all of the last 30, where the
-# output is formatted and saved. Not under AddressSanitizer, which has its own allocator.
+# loader themselves succeed (they end the process their own way, or crash, when theirs fail;
+# see failmalloc.c), so any other exit is a failure of the test. Every other N for bnn info; for
+# the others every 8th N and all of the last 30, where the output is formatted and saved. Not
+# under AddressSanitizer, which has its own allocator.
 fm_sweep() {
   local name=$1 out=$2 stride=$3; shift 3
   local dir="$T/fm_$name" n rc total fm_bad="" fm_oom=0 fm_ok=0

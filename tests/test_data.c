@@ -1314,8 +1314,8 @@ static void test_npy_errors(void) {
     /* Features other than native float32 are converted while they are read, piece by piece
      * (npy.c, stream_features): a short file is truncated with the bytes it has, plain or
      * gzipped; a header claiming 1.6 TB over 40 bytes is truncated too, not out of memory (the
-     * floats grow with the data, 800 GB of them were never asked for); a value beyond the first piece (1 MiB: 131072 float64s) is
-     * named by its own row; the values cross pieces unchanged. */
+     * floats grow with the data, 800 GB of them were never asked for); a value beyond the first
+     * piece (1 MiB: 131072 float64s) is named by its own row; the values cross pieces unchanged. */
     const double d5[5] = {1, 2, 3, 4, 5};
     const char *d5dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }";
     const char *short_msg = "truncated: the data needs 48 bytes but the file ends after 40 of them";
