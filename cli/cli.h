@@ -184,6 +184,11 @@ int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, b
 int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cli_data_flags *df,
                    bool seen_target_col);
 
+/* The model's task against the data's (a generated set such as moons has its own): prints
+ * "MODEL is a regression model but DATA is classification data" and returns 2 when they differ
+ * (a model file tagged with the wrong task, e.g. an export without bnn.lik). */
+int cli_check_task(const char *cmd, const char *model_path, bnn_task task, const char *data,
+                   const bnn_dataset *ds);
 /* The training data of a post-hoc fit (laplace, von) for the model file model_path (read as st,
  * of task `task`): --data (df->data) or the model's own, read as in training (cli_model_data,
  * with generated data drawn from the model's seed). The model's hold-out (bnn.data.holdout) stays

@@ -171,13 +171,7 @@ int cmd_eval(int argc, char **argv) {
     }
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
     if ((rc = cli_load_data(cmd, &df, split, task, true, &ds))) goto done;
-    if (bnn_dataset_task(ds) != task) {
-        rc = cli_usage_error(cmd, "%s is a %s model but %s is %s data", model_path, df.task,
-                             df.data,
-                             bnn_dataset_task(ds) == BNN_TASK_REGRESSION ? "regression"
-                                                                         : "classification");
-        goto done;
-    }
+    if ((rc = cli_check_task(cmd, model_path, task, df.data, ds))) goto done;
     const bnn_lik_kind lik = bnn_model_lik(m, task);
     if (lik == BNN_LIK_HETERO_GAUSSIAN && cli_seen(opts, nopts, "noise")) {
         rc = cli_usage_error(cmd, "--noise is for a gaussian likelihood; %s predicts its own "

@@ -726,6 +726,15 @@ void cli_put_prior(FILE *f, const bnn_model *m, const bnn_laplace *la) {
     free(d);
 }
 
+int cli_check_task(const char *cmd, const char *model_path, bnn_task task, const char *data,
+                   const bnn_dataset *ds) {
+    const bnn_task dt = bnn_dataset_task(ds);
+    if (dt == task) return 0;
+    return cli_usage_error(cmd, "%s is a %s model but %s is %s data", model_path,
+                           task == BNN_TASK_REGRESSION ? "regression" : "classification", data,
+                           dt == BNN_TASK_REGRESSION ? "regression" : "classification");
+}
+
 int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_task task,
                  cli_data_flags *df, const char *output, bnn_dataset **all, bnn_dataset **train,
                  bnn_dataset **val, bool *own, int64_t *model_holdout) {
@@ -744,7 +753,9 @@ int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_
     /* Not over the model it starts from, nor over its data (known only now: it may come from
      * the model's metadata). */
     if ((rc = cli_check_output_of(cmd, output, model_path, NULL, df->data))) return rc;
-    if ((rc = cli_load_data(cmd, df, "train", task, true, all))) return rc;
+    if ((rc = cli_load_data(cmd, df, "train", task, true, all)) ||
+        (rc = cli_check_task(cmd, model_path, task, df->data, *all)))
+        return rc;
     const int64_t n = bnn_dataset_n(*all);
     if (holdout >= n)
         return cli_error(cmd, "%s holds out %lld examples but %s has only %lld", model_path,

@@ -558,8 +558,10 @@ struct bnn_cls_metrics {
     double bin_accuracy[BNN_MAX_BINS];   /* 0 for an empty bin */
     double bin_confidence[BNN_MAX_BINS]; /* 0 for an empty bin */
 };
-/* BNN_EINVAL for nbins outside 1..BNN_MAX_BINS, n < 1, k < 1, a label outside 0..k−1 or a
- * probability outside [0, 1] (NaN included); *out is untouched then. */
+/* BNN_EINVAL for nbins outside 1..BNN_MAX_BINS, n < 1, k < 1, a label outside 0..k−1, a
+ * probability outside [0, 1] (NaN included) or a row whose probabilities do not sum to 1 within
+ * BNN_PROB_SUM_TOL; *out is untouched then. */
+#define BNN_PROB_SUM_TOL 1e-3
 int bnn_metrics_classification(struct bnn_cls_metrics *out, const double *probs,
                                const int32_t *labels, int64_t n, int64_t k, int64_t nbins);
 /* The same from natural log-probabilities (n × k, each in [−inf, 0]; BNN_EINVAL otherwise, NaN

@@ -181,6 +181,13 @@ python3 "$HERE/st_meta.py" "$T/la_all_kron.safetensors" "$T/signed.safetensors" 
 expect_fail "a signed parameter count" "bnn.laplace.nparams" "$BNN" eval -m "$T/signed.safetensors"
 python3 "$HERE/st_meta.py" "$T/la_all_kron.safetensors" "$T/float.safetensors" bnn.laplace.nparams "$n.0"
 expect_fail "a parameter count with a decimal point" "bnn.laplace.nparams" "$BNN" eval -m "$T/float.safetensors"
+# A model file whose task is not the data's (a classifier tagged as regression, as an export
+# without bnn.lik can be) is refused, as eval refuses it, instead of a categorical fit saved as a
+# Gaussian posterior; von shares the check.
+python3 "$HERE/st_meta.py" "$T/map.safetensors" "$T/reg1.safetensors" bnn.task regression
+python3 "$HERE/st_meta.py" "$T/reg1.safetensors" "$T/reg_tagged.safetensors" bnn.lik
+expect_usage "laplace, model task not the data's" "reg_tagged.safetensors is a regression model but moons is classification data" "$BNN" laplace -m "$T/reg_tagged.safetensors" -o "$T/never.safetensors"
+expect_usage "von, model task not the data's" "is a regression model but moons is classification data" "$BNN" von -m "$T/reg_tagged.safetensors" -o "$T/never.safetensors"
 [ ! -e "$T/never.safetensors" ] && ok || bad "a failed fit left a file"
 run "train holdout" "$BNN" train --data moons --epochs 30 --batch-size 32 --lr 1e-2 --holdout 200 -q -o "$T/map_ho.safetensors"
 run "laplace grid" "$BNN" laplace -m "$T/map_ho.safetensors" --prior grid -o "$T/la_grid.safetensors"
@@ -234,6 +241,8 @@ saved=$("$BNN" info "$T/blob_grid.safetensors" | awk '$1 == "bnn.laplace.prior_p
 num_holds 's / c > 1 - 1e-5 && s / c < 1 + 1e-5' s="$saved" c="${chosen#* }" && ok || bad "the grid's file holds prior precision '$saved', not the chosen '${chosen#* }'"
 
 # Data that does not fit the network is a usage error (exit 2), as for every command.
-expect_usage "laplace: data of another width" "the data has 1 feature.* but model .* expects 2" "$BNN" laplace -m "$T/map.safetensors" --data sine-gap -o "$T/never.safetensors"
+cut -d, -f1,3 "$T/blob.csv" >"$T/blob1.csv"
+expect_usage "laplace: data of another width" "the data has 1 feature.* but model .* expects 2" "$BNN" laplace -m "$T/map.safetensors" --data "csv:$T/blob1.csv" -o "$T/never.safetensors"
+expect_usage "laplace: regression data for a classifier" "map.safetensors is a classification model but sine-gap is regression data" "$BNN" laplace -m "$T/map.safetensors" --data sine-gap -o "$T/never.safetensors"
 
 cli_done

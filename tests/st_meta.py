@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Copies a safetensors file with one __metadata__ value replaced (or added), for tests that
-need a damaged or edited file: st_meta.py IN OUT KEY VALUE. read_st and write_st are shared with
-st_drop.py. Standard library only."""
+need a damaged or edited file: st_meta.py IN OUT KEY VALUE; without VALUE the key is removed.
+read_st and write_st are shared with st_drop.py. Standard library only."""
 import json
 import struct
 import sys
@@ -23,9 +23,13 @@ def write_st(path, header, data):
 
 
 def main():
-    src, dst, key, value = sys.argv[1:5]
+    src, dst, key = sys.argv[1:4]
     header, data = read_st(src)
-    header.setdefault("__metadata__", {})[key] = value
+    meta = header.setdefault("__metadata__", {})
+    if len(sys.argv) > 4:
+        meta[key] = sys.argv[4]
+    elif meta.pop(key, None) is None:
+        sys.exit("st_meta.py: %s has no metadata key %s" % (src, key))
     write_st(dst, header, data)
 
 

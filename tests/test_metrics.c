@@ -166,6 +166,26 @@ static void test_classification_errors(void) {
     CHECK_EQ_INT(bnn_metrics_classification(&m, pnan, y, 2, 2, 15), BNN_EINVAL);
     CHECK(strstr(bnn_last_error(), "row 1") != NULL);
     CHECK_EQ_INT(bnn_metrics_classification(&m, pneg, y, 2, 2, 15), BNN_EINVAL);
+    /* Rows that are not distributions: unnormalised scores, or k given wrong for a valid
+     * matrix (two rows of two read as one row of four, which sums to 2). */
+    const double punnorm[4] = {0.5, 0.5, 0.2, 0.2};
+    bnn__error_clear();
+    CHECK_EQ_INT(bnn_metrics_classification(&m, punnorm, y, 2, 2, 15), BNN_EINVAL);
+    CHECK(strstr(bnn_last_error(), "row 1 sum to 0.4") != NULL);
+    const int32_t y4[1] = {0};
+    CHECK_EQ_INT(bnn_metrics_classification(&m, p, y4, 1, 4, 15), BNN_EINVAL);
+    /* Within the tolerance (float32 rounding) a row is accepted, on either side of 1. */
+    const double pclose[4] = {0.5, 0.5 + 0.9 * BNN_PROB_SUM_TOL, 0.9, 0.1 - 0.9 * BNN_PROB_SUM_TOL};
+    CHECK_EQ_INT(bnn_metrics_classification(&m, pclose, y, 2, 2, 15), 0);
+    const double pfar[4] = {0.5, 0.5, 0.9, 0.1 - 1.1 * BNN_PROB_SUM_TOL};
+    CHECK_EQ_INT(bnn_metrics_classification(&m, pfar, y, 2, 2, 15), BNN_EINVAL);
+    /* The same from log-probabilities. */
+    const double lunnorm[2] = {log(0.3), log(0.3)}, lok[2] = {log(0.3), log(0.7)};
+    const int32_t y0[1] = {0};
+    bnn__error_clear();
+    CHECK_EQ_INT(bnn_metrics_classification_log(&m, lunnorm, y0, 1, 2, 15), BNN_EINVAL);
+    CHECK(strstr(bnn_last_error(), "row 0 sum to 0.6") != NULL);
+    CHECK_EQ_INT(bnn_metrics_classification_log(&m, lok, y0, 1, 2, 15), 0);
 }
 
 static void test_mutual_info_hand(void) {

@@ -87,11 +87,20 @@ static int cls_metrics(const char *fn, struct bnn_cls_metrics *out, const double
             return bnn__error(BNN_EINVAL, "%s: label %d of row %lld is outside 0..%lld", fn,
                               (int)labels[i], (long long)i, (long long)(k - 1));
         const double *p = v + i * k;
-        for (int64_t j = 0; j < k; j++)
+        double sum = 0.0;
+        for (int64_t j = 0; j < k; j++) {
             if (is_log ? !(p[j] <= 0.0) : !(p[j] >= 0.0 && p[j] <= 1.0))
                 return bnn__error(BNN_EINVAL, "%s: %s %g at row %lld, class %lld is not in %s",
                                   fn, is_log ? "log-probability" : "probability", p[j],
                                   (long long)i, (long long)j, is_log ? "[-inf, 0]" : "[0, 1]");
+            sum += is_log ? exp(p[j]) : p[j];
+        }
+        /* A row that is not a distribution (scores not yet normalised, the matrix transposed or
+         * k wrong) would give a meaningless Brier score and entropy; float32 probabilities of
+         * many classes sum to 1 within far less than the tolerance. */
+        if (!(fabs(sum - 1.0) <= BNN_PROB_SUM_TOL))
+            return bnn__error(BNN_EINVAL, "%s: the probabilities of row %lld sum to %.9g, not 1 "
+                              "(within %g)", fn, (long long)i, sum, BNN_PROB_SUM_TOL);
     }
 
     memset(out, 0, sizeof *out);
