@@ -181,6 +181,12 @@ python3 "$HERE/st_meta.py" "$T/la_all_kron.safetensors" "$T/signed.safetensors" 
 expect_fail "a signed parameter count" "bnn.laplace.nparams" "$BNN" eval -m "$T/signed.safetensors"
 python3 "$HERE/st_meta.py" "$T/la_all_kron.safetensors" "$T/float.safetensors" bnn.laplace.nparams "$n.0"
 expect_fail "a parameter count with a decimal point" "bnn.laplace.nparams" "$BNN" eval -m "$T/float.safetensors"
+# A prior precision that bnn laplace refuses to save (a weight sample would not be finite: softmax's
+# GGN is flat along the all-ones logit direction, so the variance there is 1/δ) is refused in an
+# edited file too, not turned into a uniform GLM predictive at every input.
+python3 "$HERE/st_meta.py" "$T/la_last-layer_kron.safetensors" "$T/tiny_prior.safetensors" bnn.laplace.prior_prec 1e-320
+expect_fail "eval, a prior precision whose samples overflow" "tiny_prior.safetensors: Laplace posterior: at prior precision .* a weight sample is not finite" "$BNN" eval -m "$T/tiny_prior.safetensors"
+expect_fail "predict, a prior precision whose samples overflow" "a weight sample is not finite" "$BNN" predict -m "$T/tiny_prior.safetensors" --data moons -o "$T/never.csv"
 # A model file whose task is not the data's (a classifier tagged as regression, as an export
 # without bnn.lik can be) is refused, as eval refuses it, instead of a categorical fit saved as a
 # Gaussian posterior; von shares the check.

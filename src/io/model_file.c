@@ -300,6 +300,25 @@ static int check_full_eig(const char *what, const double *H, const double *Q, co
     return 0;
 }
 
+/* bnn laplace saves a posterior only when a weight sample drawn from it is finite (a prior
+ * precision far below the curvature on a flat direction gives variances beyond float range);
+ * a file edited to such a prior is refused the same way here, instead of a GLM predictive that
+ * is uniform at every input (variances near 1/δ) while every weight sample fails. The sample
+ * costs about one matrix product per Kronecker block, small beside any predictive. */
+static int check_sample(const bnn_laplace *la, const char *what) {
+    const int64_t P = bnn_curv_nparams(bnn_laplace_curv(la));
+    float *theta = malloc((size_t)P * sizeof *theta);
+    if (!theta) return bnn__error(BNN_ENOMEM, "%s: out of memory for a weight sample", what);
+    bnn_rng rng = bnn_rng_make(0, 0);
+    int rc = bnn_laplace_sample(la, &rng, theta);
+    free(theta);
+    if (rc == BNN_EINVAL)
+        rc = bnn__error(BNN_EFORMAT, "%s: at prior precision %g a weight sample is not finite "
+                        "(the posterior variance overflows a float; bnn laplace does not save "
+                        "such a posterior)", what, bnn_laplace_prior_prec(la));
+    return rc;
+}
+
 static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *st) {
     /* bnn von stores its full-covariance Gaussian in this layout (bnn.method von): its errors
      * name the posterior the user made. */
@@ -528,6 +547,7 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
                 rc = bnn__error(rc, "%s: bnn.laplace.prior_layers '%s': %s", what, pl, msg);
             }
         }
+        if (!rc) rc = check_sample(la, what);
         /* bnn__posterior_from_laplace owns la, also on failure. */
         if (!rc) rc = bnn__posterior_from_laplace(out, m, la, what);
         else bnn_laplace_free(la);
