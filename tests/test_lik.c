@@ -869,7 +869,32 @@ static void test_two_target_predictive(void) {
     bnn_model_free(m), bnn_dataset_free(ds);
 }
 
+/* Tied logits beyond ~1e16: the log-sum-exp must keep log s apart from the maximum, or each tied
+ * class gets log-probability 0 (probabilities summing to 2, an NLL of 0). Through a tiny
+ * temperature (f/T = 1e20) and through the logits themselves; the loss and the curvature's loss
+ * and softmax state the same. */
+static void test_huge_logits(void) {
+    const double l2 = log(2.0);
+    double lp[3];
+    const float big[3] = {1e20f, 1e20f, 0.0f}, one[3] = {1.0f, 1.0f, 0.0f};
+    bnn__lik_log_probs(BNN_LIK_CATEGORICAL, lp, big, 3, 1.0);
+    CHECK_NEAR(lp[0], -l2, 1e-15);
+    CHECK_NEAR(lp[1], -l2, 1e-15);
+    CHECK(lp[2] < -9e19);
+    bnn__lik_log_probs(BNN_LIK_CATEGORICAL, lp, one, 3, 1e-20);
+    CHECK_NEAR(lp[0], -l2, 1e-15);
+    CHECK_NEAR(lp[1], -l2, 1e-15);
+    bnn_lik lik = {BNN_LIK_CATEGORICAL, 1.0};
+    const int32_t y[1] = {0};
+    CHECK_NEAR(bnn_lik_loss(&lik, NULL, big, y, NULL, 1, 3), l2, 1e-15);
+    double st[3];
+    CHECK_NEAR(bnn__lik_curv_state(BNN_LIK_CATEGORICAL, st, big, 3, 1, NULL), l2, 1e-15);
+    CHECK_NEAR(st[0], 0.5, 1e-15);
+    CHECK_NEAR(st[1], 0.5, 1e-15);
+}
+
 int main(void) {
+    test_huge_logits();
     test_two_target_predictive();
     test_bad_labels();
     test_gradients();

@@ -98,14 +98,18 @@ static double categorical(float *dout, const float *f, const int32_t *labels, in
         double s = 0.0;
         for (int64_t j = 0; j < k; j++)
             s += exp((double)row[j] - mx);
-        double lse = mx + log(s);
+        /* The loss keeps mx and log s apart: with logits beyond ~1e16, mx + log s rounds to mx
+         * and the loss of tied classes would be 0, not log 2. The gradient keeps the sum (its
+         * bits are those every recorded run was trained with; at such logits a network has
+         * diverged, and the training loop stops on the non-finite weights that follow). */
+        const double ls = log(s), lse = mx + ls;
         int32_t y = labels[r];
         if (y < 0 || y >= k) {
             bnn__error(BNN_EINVAL, "label %d of example %lld is not in [0, %lld)", (int)y,
                        (long long)r, (long long)k);
             return NAN;
         }
-        total += lse - (double)row[y];
+        total += (mx - (double)row[y]) + ls;
         if (dout) {
             float *d = dout + r * k;
             for (int64_t j = 0; j < k; j++)
@@ -201,7 +205,7 @@ double bnn__lik_curv_state(bnn_lik_kind kind, double *st, const float *f, int64_
             s += (st[j] = exp((double)f[j] - mx));
         for (int64_t j = 0; j < k; j++)
             st[j] /= s;
-        return mx + log(s) - (double)f[label];
+        return (mx - (double)f[label]) + log(s); /* mx and log s apart, as in categorical */
     }
     case BNN_LIK_GAUSSIAN: {
         double loss = 0.0;
@@ -331,9 +335,11 @@ void bnn__lik_log_probs(bnn_lik_kind kind, double *lp, const float *f, int64_t k
     double s = 0.0;
     for (int64_t j = 0; j < k; j++)
         s += exp((double)f[j] / T - mx);
-    double lse = mx + log(s);
+    /* (f/T − mx) − log s, not f/T − (mx + log s): beyond |f/T| ~1e16 the sum rounds to mx and
+     * tied classes would each get log-probability 0 (found with --temperature 1e-20). */
+    const double ls = log(s);
     for (int64_t j = 0; j < k; j++)
-        lp[j] = (double)f[j] / T - lse;
+        lp[j] = ((double)f[j] / T - mx) - ls;
 }
 
 void bnn__lik_noise(bnn_lik_kind kind, double *mean, double *noise_var, const float *f, int64_t k,

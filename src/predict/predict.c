@@ -81,9 +81,9 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
             double mx = f[0], t = 0.0;
             for (int64_t j = 1; j < k; j++) mx = f[j] > mx ? f[j] : mx;
             for (int64_t j = 0; j < k; j++) t += exp(f[j] - mx);
-            const double l0 = mx + log(t);
+            const double lt = log(t); /* apart from mx, as in bnn__lik_log_probs */
             for (int64_t j = 0; j < k; j++) {
-                double lp = f[j] - l0, a = lse[j];
+                double lp = (f[j] - mx) - lt, a = lse[j];
                 double hi = a > lp ? a : lp;
                 lse[j] = hi == -INFINITY ? hi : hi + log1p(exp(-fabs(a - lp)));
                 ent -= exp(lp) * lp;
