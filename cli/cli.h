@@ -135,6 +135,13 @@ int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const cha
  * not given 32 for a diagonal Gaussian (ivon, mfvi) and 0 for a Laplace posterior (its GLM
  * predictive). */
 int64_t cli_samples_for(const bnn_posterior *q, int64_t samples);
+/* Whether loading data spec draws from the command's --seed: a generated set (moons, sine-gap,
+ * sine-hetero, noise) that is not the model's own data (st's bnn.data, which keeps its training
+ * seed); out-of-distribution data (ood) always draws from it. */
+bool cli_spec_uses_seed(const char *spec, const bnn_st *st, bool ood);
+/* --seed given where nothing draws from it (used false): prints a usage error and returns 2, as
+ * laplace and von refuse it, instead of accepting an option that changes nothing. */
+int cli_check_seed_used(const char *cmd, const cli_opt *opts, int nopts, bool used);
 
 /* --threads: 0 leaves the default (all cores), 1..BNN_MAX_THREADS sets it; else a usage error
  * (returns 2). */

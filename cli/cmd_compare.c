@@ -48,18 +48,31 @@ int cmd_compare(int argc, char **argv) {
     column cols[MAXM];
     memset(cols, 0, sizeof cols);
     bnn_dataset *ds = NULL, *od[CLI_LIST_MAX] = {0};
-    /* --samples and --link-samples need a model they apply to: look before evaluating any. */
+    /* --samples, --link-samples and --seed need a model (or data) they apply to: look before
+     * evaluating any. */
     const bool link_seen = cli_seen(opts, nopts, "link-samples");
-    if (samples > 0 || link_seen) {
-        bool any_laplace = false, any_posterior = false;
+    const bool seed_seen = cli_seen(opts, nopts, "seed");
+    if (samples > 0 || link_seen || seed_seen) {
+        bool any_laplace = false, any_posterior = false, seeded = false;
         for (int i = 0; i < models.n; i++) {
             bnn_st *st = NULL;
             if ((rc = bnn_st_read(&st, models.v[i]))) return cli_fail(cmd, rc, NULL);
             const char *kind = bnn_st_meta(st, "bnn.posterior");
+            const bool lap = kind && !strcmp(kind, "laplace");
             any_posterior = any_posterior || (kind && strcmp(kind, "point"));
-            any_laplace = any_laplace || (kind && !strcmp(kind, "laplace"));
+            any_laplace = any_laplace || lap;
+            /* Weight samples: a diagonal Gaussian's by default, any posterior's with S > 0; a
+             * Laplace posterior's Monte-Carlo link. The test data is the first model's. */
+            seeded = seeded || (kind && strcmp(kind, "point") && (samples > 0 ||
+                                (samples < 0 && !lap) || (lap && link > 0)));
+            if (i == 0) {
+                const char *spec = data ? data : bnn_st_meta(st, "bnn.data");
+                seeded = seeded || (spec && cli_spec_uses_seed(spec, st, false));
+            }
             bnn_st_free(st);
         }
+        for (int o = 0; o < ood.n; o++) seeded = seeded || cli_spec_uses_seed(ood.v[o], NULL, true);
+        if ((rc = cli_check_seed_used(cmd, opts, nopts, seeded))) return rc;
         if (!any_posterior && samples > 0)
             return cli_usage_error(cmd, "--samples averages over weights drawn from a posterior; "
                                    "every model here holds a point estimate");

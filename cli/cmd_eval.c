@@ -151,6 +151,9 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))) ||
         (rc = cli_check_csv_flags(cmd, opts, nopts, df.data, false)))
         goto done;
+    bool seeded = has_mi || cli_spec_uses_seed(df.data, st, false);
+    for (int o = 0; o < ood.n; o++) seeded = seeded || cli_spec_uses_seed(ood.v[o], st, true);
+    if ((rc = cli_check_seed_used(cmd, opts, nopts, seeded))) goto done;
     if (shift && strncmp(df.data, "fmnist", 6)) {
         rc = cli_usage_error(cmd, "--shift rot rotates the built-in image data (fmnist specs); %s "
                              "is not one", df.data);

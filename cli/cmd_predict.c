@@ -195,6 +195,11 @@ int cmd_predict(int argc, char **argv) {
             goto done;
         if ((rc = cli_load_data(cmd, &df, "test", task, true, &ds))) goto done;
     }
+    const bool lap = bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE;
+    if ((rc = cli_check_seed_used(cmd, opts, nopts,
+                                  samples > 0 || (lap && link > 0) ||
+                                      (!input && cli_spec_uses_seed(df.data, st, false)))))
+        goto done;
     /* k: classes (probabilities) or targets (mean and variance) of the predictive. */
     const int64_t n = bnn_dataset_n(ds), k = bnn_model_pred_dim(m, task);
     if (bnn_dataset_dim(ds) != bnn_model_input_dim(m)) {

@@ -461,6 +461,24 @@ int64_t cli_samples_for(const bnn_posterior *q, int64_t samples) {
     return kind == BNN_POSTERIOR_DIAG ? 32 : 0;
 }
 
+bool cli_spec_uses_seed(const char *spec, const bnn_st *st, bool ood) {
+    static const char *const gen[] = {"moons", "sine-gap", "sine-hetero", "noise"};
+    bool generated = false;
+    for (size_t i = 0; i < sizeof gen / sizeof gen[0]; i++) {
+        const size_t n = strlen(gen[i]);
+        generated = generated || (!strncmp(spec, gen[i], n) && (spec[n] == ':' || !spec[n]));
+    }
+    const char *own = st ? bnn_st_meta(st, "bnn.data") : NULL;
+    return generated && (ood || !own || !cli_same_data(spec, own));
+}
+
+int cli_check_seed_used(const char *cmd, const cli_opt *opts, int nopts, bool used) {
+    if (used || !cli_seen(opts, nopts, "seed")) return 0;
+    return cli_usage_error(cmd, "--seed is for weight samples, Monte-Carlo over a Laplace "
+                           "posterior's linearised logits and generated data other than the "
+                           "model's own; nothing here is random");
+}
+
 int cli_set_threads(const char *cmd, int64_t threads) {
     if (threads < 0 || threads > BNN_MAX_THREADS)
         return cli_usage_error(cmd, "--threads must be between 1 and %d, or 0 for all cores "

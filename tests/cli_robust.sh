@@ -165,11 +165,19 @@ run "predict on the recorded data" "$BNN" predict -m "$T/numhdr.safetensors" --d
 run "train moons seed 5" "$BNN" train --data moons --seed 5 --epochs 2 -q -o "$T/seed5.safetensors"
 run "eval train split, recorded seed" "$BNN" eval -m "$T/seed5.safetensors" --split train
 a=$(val accuracy)
-run "eval train split, --seed 0" "$BNN" eval -m "$T/seed5.safetensors" --split train --seed 0
+# --seed draws the out-of-distribution noise here, not the model's own data.
+run "eval train split, --seed 0" "$BNN" eval -m "$T/seed5.safetensors" --split train --ood noise:2:50 --seed 0
 [ -n "$a" ] && [ "$a" = "$(val accuracy)" ] && ok || bad "toy data regenerated with the model's seed, whatever --seed ($a vs $(val accuracy))"
-run "predict, recorded seed" "$BNN" predict -m "$T/seed5.safetensors" --data moons -o "$T/p5a.csv"
-run "predict, --seed 3" "$BNN" predict -m "$T/seed5.safetensors" --data moons --seed 3 -o "$T/p5b.csv"
-cmp -s "$T/p5a.csv" "$T/p5b.csv" && ok || bad "predict on the model's own generated data ignores --seed for the data"
+# Where nothing draws from --seed (a point estimate on its own generated data) it is refused, as
+# laplace and von refuse it, instead of being accepted and ignored.
+for c in "eval -m $T/seed5.safetensors" "eval -m $T/seed5.safetensors --data moons" "predict -m $T/seed5.safetensors --data moons -o $T/never.csv" "compare -m $T/seed5.safetensors" "plot -m $T/seed5.safetensors -o $T/never.svg"; do
+  # shellcheck disable=SC2086 # $c is split into words on purpose
+  expect_usage "$c --seed 3: nothing random" "--seed is for weight samples.*nothing here is random" "$BNN" $c --seed 3
+done
+[ ! -e "$T/never.csv" ] && [ ! -e "$T/never.svg" ] && ok || bad "a refused --seed left an output file"
+# Generated data other than the model's own does draw from it.
+run "eval, --seed for other generated data" "$BNN" eval -m "$T/seed5.safetensors" --ood noise:2:50 --seed 3
+run "compare, --seed for out-of-distribution noise" "$BNN" compare -m "$T/seed5.safetensors" --ood noise:2:50 --seed 3
 run "laplace of the seed-5 model" "$BNN" laplace -m "$T/seed5.safetensors" --prior 1 -o "$T/seed5_la.safetensors"
 run "eval its posterior, train split" "$BNN" eval -m "$T/seed5_la.safetensors" --split train --samples 0
 grep -q "moons, train split" "$T/out" && grep -q "^accuracy" "$T/out" && [ "$(grep -c . "$T/out")" -gt 3 ] && ok || bad "eval of the Laplace file"
