@@ -175,7 +175,8 @@ int cmd_laplace(int argc, char **argv) {
         {"prior", 0, OPT_STR, &prior, "HOW",
          "marglik (default: maximise the marginal likelihood), marglik-layers (one precision per "
          "weight and per bias tensor, laplace-torch's layer-wise prior), grid (on the hold-out), "
-         "or a number",
+         "or a number; marglik and marglik-layers also tune a regression model's noise sigma, grid "
+         "and a number keep it as trained",
          0},
         {"steps", 0, OPT_INT, &steps, "N",
          "marglik, marglik-layers: Adam steps on the log prior precision (default 100; a note says "
@@ -237,6 +238,9 @@ int cmd_laplace(int argc, char **argv) {
             isspace((unsigned char)*prior))
             return cli_usage_error(cmd, "--prior must be marglik, marglik-layers, grid or a positive "
                                    "number");
+        /* The precision of float weights: beyond float's range it is a point estimate, and
+         * its log ML a 300-digit number. */
+        if (cli_float_range(cmd, "prior", fixed)) return 2;
     }
     if (!strcmp(prior, "marglik-layers") && cp.hessian == BNN_HESS_LOWRANK)
         return cli_usage_error(cmd, "--prior marglik-layers needs --hessian diag, kron or full (a "
@@ -423,7 +427,9 @@ int cmd_laplace(int argc, char **argv) {
     } else {
         printf("hessian    %s, %s curvature\n", hessian, curvature);
     }
-    printf("log ML     %.4f at prior precision 1%s\n", lml1, noise ? " (sigma as trained)" : "");
+    char num[32];
+    printf("log ML     %s at prior precision 1%s\n", cli_num4(num, lml1),
+           noise ? " (sigma as trained)" : "");
     char layers_txt[64 * 26] = "";
     if (by_layer) {
         size_t at = 0;
@@ -438,8 +444,8 @@ int cmd_laplace(int argc, char **argv) {
     printf("prior      precision %.6g (%s%s)%s", delta,
            !strcmp(prior, "marglik-layers") ? "their mean, " : "", fixed > 0 ? "given" : prior,
            noise ? "" : "\n");
-    if (noise) printf(", noise sigma %.6g\n", sig);
-    printf("log ML     %.4f at the chosen prior\n", lml);
+    if (noise) printf(", noise sigma %.6g%s\n", sig, strncmp(prior, "marglik", 7) ? " (as trained)" : "");
+    printf("log ML     %s at the chosen prior\n", cli_num4(num, lml));
     if (!strncmp(prior, "marglik", 7)) {
         fflush(stdout); /* the note after the table, as a terminal shows them */
         warn_unsettled(la, by_layer ? lay : NULL, nlay, steps, noise, lml);

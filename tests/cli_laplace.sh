@@ -112,7 +112,10 @@ done
 # Regression: the noise is tuned too, and the predictive variance includes it.
 run "train sine" "$BNN" train --data sine-gap --epochs 200 --batch-size 16 --lr 1e-2 --noise 0.1 -q -o "$T/sine.safetensors"
 run "laplace sine" "$BNN" laplace -m "$T/sine.safetensors" --subset all --hessian full -o "$T/la_sine.safetensors"
-grep -q "noise sigma" "$T/out" && ok || bad "regression Laplace tunes sigma"
+grep -q "noise sigma [0-9.e+-]*$" "$T/out" && ok || bad "regression Laplace tunes sigma: $(grep "noise sigma" "$T/out")"
+# A given prior keeps the trained noise, and the report says so.
+run "laplace sine, a given prior" "$BNN" laplace -m "$T/sine.safetensors" --hessian kron --prior 2 -o "$T/la_sine_p2.safetensors"
+grep -q "noise sigma 0.1 (as trained)" "$T/out" && ok || bad "a given prior keeps the trained sigma: $(grep "noise sigma" "$T/out")"
 run "eval sine" "$BNN" eval -m "$T/la_sine.safetensors" --json "$T/la_sine.json"
 grep -q "coverage" "$T/out" && ok || bad "regression eval of a Laplace posterior"
 # The GLM predictive draws no weights: the report says 0 samples.
@@ -187,6 +190,7 @@ expect_fail "a parameter count with a decimal point" "bnn.laplace.nparams" "$BNN
 python3 "$HERE/st_meta.py" "$T/la_last-layer_kron.safetensors" "$T/tiny_prior.safetensors" bnn.laplace.prior_prec 1e-320
 expect_fail "eval, a prior precision whose samples overflow" "tiny_prior.safetensors: Laplace posterior: at prior precision .* a weight sample is not finite" "$BNN" eval -m "$T/tiny_prior.safetensors"
 expect_fail "predict, a prior precision whose samples overflow" "a weight sample is not finite" "$BNN" predict -m "$T/tiny_prior.safetensors" --data moons -o "$T/never.csv"
+expect_usage "laplace, a prior beyond float" "prior 1e+300 is outside the range of a float" "$BNN" laplace -m "$T/map.safetensors" --prior 1e300 -o "$T/never.safetensors"
 # A model file whose task is not the data's (a classifier tagged as regression, as an export
 # without bnn.lik can be) is refused, as eval refuses it, instead of a categorical fit saved as a
 # Gaussian posterior; von shares the check.
