@@ -52,7 +52,7 @@ int cmd_info(int argc, char **argv) {
      * file holds before allocating, so a damaged spec costs nothing. */
     bnn_model *m = NULL;
     bnn_task task = BNN_TASK_CLASSIFICATION;
-    char why[512] = "";
+    char why[512] = "", bad[600] = ""; /* bad: why the file is unusable, for the exit status */
     /* Out of memory says nothing about the file: a failure, not a description (exit 1). */
     if (spec && (rc = bnn_model_from_st(&m, st, pos[0], &task))) {
         if (rc == BNN_ENOMEM) {
@@ -89,6 +89,7 @@ int cmd_info(int argc, char **argv) {
         cli_put_printable(stdout, spec);
         printf(" (does not load: %s)\n", why);
         printf("likelihood unknown: the model does not load (%s)\n", why);
+        snprintf(bad, sizeof bad, "the model does not load: %s", why);
     } else {
         printf("model     (not a bnn model file: no bnn.model in the metadata)\n");
     }
@@ -121,6 +122,7 @@ int cmd_info(int argc, char **argv) {
             bnn_posterior_free(q);
         } else {
             printf("posterior invalid: %s\n", bnn_last_error());
+            snprintf(bad, sizeof bad, "the posterior is invalid: %s", bnn_last_error());
         }
     }
     bnn_model_free(m);
@@ -161,5 +163,8 @@ int cmd_info(int argc, char **argv) {
     }
     printf("elements  %lld\n", (long long)total);
     bnn_st_free(st);
+    /* Everything the file holds is shown; a bnn file that cannot be used then fails (exit 1),
+     * so that a script can tell. A safetensors file that is not a bnn model is only described. */
+    if (bad[0]) return cli_error(cmd, "%s: %s", pos[0], bad);
     return 0;
 }

@@ -238,9 +238,6 @@ int cmd_laplace(int argc, char **argv) {
             isspace((unsigned char)*prior))
             return cli_usage_error(cmd, "--prior must be marglik, marglik-layers, grid or a positive "
                                    "number");
-        /* The precision of float weights: beyond float's range it is a point estimate, and
-         * its log ML a 300-digit number. */
-        if (cli_float_range(cmd, "prior", fixed)) return 2;
     }
     if (!strcmp(prior, "marglik-layers") && cp.hessian == BNN_HESS_LOWRANK)
         return cli_usage_error(cmd, "--prior marglik-layers needs --hessian diag, kron or full (a "

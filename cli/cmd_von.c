@@ -67,7 +67,6 @@ int cmd_von(int argc, char **argv) {
         return cli_usage_error(cmd, "--mc-samples must be in 0..%d", BNN_MAX_MC_SAMPLES);
     if (!(prior > 0.0) || !isfinite(prior))
         return cli_usage_error(cmd, "--prior-precision must be a positive number");
-    if (cli_float_range(cmd, "prior-precision", prior)) return 2;
     if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
     if (cli_seen(opts, nopts, "seed") && mc == 0)
         return cli_usage_error(cmd, "--seed is for --mc-samples (nothing else is random)");

@@ -774,6 +774,10 @@ int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_
     if ((rc = cli_load_data(cmd, df, "train", task, true, all)) ||
         (rc = cli_check_task(cmd, model_path, task, df->data, *all)))
         return rc;
+    /* A usage error (exit 2) as for every command that scores data, not the fit's exit 1. */
+    if (task == BNN_TASK_CLASSIFICATION && !bnn_dataset_labelled(*all))
+        return cli_usage_error(cmd, "%s has no labels: it can be predicted on or passed as --ood "
+                               "data, not fitted to", df->data);
     const int64_t n = bnn_dataset_n(*all);
     if (holdout >= n)
         return cli_error(cmd, "%s holds out %lld examples but %s has only %lld", model_path,

@@ -190,7 +190,11 @@ expect_fail "a parameter count with a decimal point" "bnn.laplace.nparams" "$BNN
 python3 "$HERE/st_meta.py" "$T/la_last-layer_kron.safetensors" "$T/tiny_prior.safetensors" bnn.laplace.prior_prec 1e-320
 expect_fail "eval, a prior precision whose samples overflow" "tiny_prior.safetensors: Laplace posterior: at prior precision .* a weight sample is not finite" "$BNN" eval -m "$T/tiny_prior.safetensors"
 expect_fail "predict, a prior precision whose samples overflow" "a weight sample is not finite" "$BNN" predict -m "$T/tiny_prior.safetensors" --data moons -o "$T/never.csv"
-expect_usage "laplace, a prior beyond float" "prior 1e+300 is outside the range of a float" "$BNN" laplace -m "$T/map.safetensors" --prior 1e300 -o "$T/never.safetensors"
+# A huge given prior is a point estimate in all but name; its log ML is printed compactly.
+run "laplace, a prior of 1e300" "$BNN" laplace -m "$T/map.safetensors" --prior 1e300 -o "$T/la_huge.safetensors"
+grep -q "^log ML     -[0-9.]*e+30[0-9] at the chosen prior$" "$T/out" && ok || bad "a huge log ML printed as: $(grep "chosen prior" "$T/out")"
+expect_usage "laplace, data without labels" "noise:2:100 has no labels" "$BNN" laplace -m "$T/map.safetensors" --data noise:2:100 -o "$T/never.safetensors"
+expect_usage "von, data without labels" "noise:2:100 has no labels" "$BNN" von -m "$T/map.safetensors" --data noise:2:100 -o "$T/never.safetensors"
 # A model file whose task is not the data's (a classifier tagged as regression, as an export
 # without bnn.lik can be) is refused, as eval refuses it, instead of a categorical fit saved as a
 # Gaussian posterior; von shares the check.

@@ -333,8 +333,12 @@ grep -q 'a?\[31mred' "$T/out" && ! grep -q $'\033' "$T/out" && ok || bad "info p
 # A spec far larger than the file's values is refused before anything that size is allocated.
 python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/huge.safetensors" bnn.model mlp:16777216-4096-2
 expect_fail "a model spec larger than the file" "parameters but the file holds" "$BNN" eval -m "$T/huge.safetensors"
-run "info on it" "$BNN" info "$T/huge.safetensors"
-grep -q "does not load" "$T/out" && ok || bad "info says the model does not load"
+# info still shows what the file holds, and its exit status says that the file is unusable.
+expect_fail "info on it" "huge.safetensors: the model does not load: .*parameters but the file holds" "$BNN" info "$T/huge.safetensors"
+grep -q "does not load" "$T/out" && grep -q "^tensors" "$T/out" && ok || bad "info says the model does not load, and lists the tensors"
+python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/badpost.safetensors" bnn.posterior nonsense
+expect_fail "info on an invalid posterior" "badpost.safetensors: the posterior is invalid: " "$BNN" info "$T/badpost.safetensors"
+grep -q "^posterior invalid" "$T/out" && grep -q "^tensors" "$T/out" && ok || bad "info shows the invalid posterior and the tensors"
 # The prediction options (one definition, CLI_PREDICT_OPTS) are range-checked alike by every
 # command that predicts.
 for c in "eval -m $T/map.safetensors" "predict -m $T/map.safetensors -o $T/never.csv --data moons" \
