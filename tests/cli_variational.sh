@@ -116,6 +116,14 @@ for m in ivon adamw mfvi; do
   if [ $m = mfvi ]; then ! grep -q "bnn.weight_decay" "$T/out"; else grep -q "^  bnn.weight_decay  *0.0001$" "$T/out"; fi &&
     ok || bad "$m: the file's weight decay: $(grep 'weight_decay' "$T/out")"
 done
+# Optimizer state that no run produces (second moments below 0, an IVON Hessian with h + δ <= 0)
+# is a damaged checkpoint, named as such, not a run that "diverges" and blames the learning rate.
+for mt in "adamw state.adamw.v" "ivon ivon.hess" "mfvi state.mfvi.rho_v"; do
+  m=${mt% *} t=${mt#* }
+  run "$m: negated $t" /usr/bin/python3 "$HERE/st_scale.py" "$T/ck_$m.safetensors" "$T/ck_neg_$m.safetensors" -1 "$t"
+  expect_fail "$m: resume from negated $t" "ck_neg_$m.safetensors: tensor '$t' holds .* a damaged checkpoint" "$BNN" train --resume "$T/ck_neg_$m.safetensors" -q -o "$T/never.safetensors"
+done
+[ ! -e "$T/never.safetensors" ] && ok || bad "a refused resume left a file"
 run "ivon 2 samples" "$BNN" train --data moons --method ivon --mc-samples 2 --epochs 1 -q -o "$T/mc2.safetensors"
 run "ivon 2 samples info" "$BNN" info "$T/mc2.safetensors"
 grep -q "^  bnn.ivon.mc_samples  *2$" "$T/out" && ok || bad "--mc-samples 2 recorded: $(grep mc_samples "$T/out")"

@@ -671,6 +671,20 @@ int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const 
     return rc;
 }
 
+/* A checkpoint's optimizer state that no run can produce (a second moment below 0, an IVON
+ * Hessian with h + δ <= 0) is a damaged file, named here; resumed, it would only "diverge" and
+ * blame the learning rate. strict: v must exceed lo, else v >= lo. */
+static int state_above(const float *v, int64_t n, float lo, bool strict, const char *name,
+                       const char *path) {
+    for (int64_t i = 0; i < n; i++)
+        if (strict ? !(v[i] > lo) : !(v[i] >= lo))
+            return bnn__error(BNN_EFORMAT, "%s: tensor '%s' holds %g at %lld, which no run "
+                              "produces (%s %g): a damaged checkpoint", path, name, (double)v[i],
+                              (long long)i, strict ? "it must exceed" : "it must be at least",
+                              (double)lo);
+    return 0;
+}
+
 /* Metadata value parsed as a number; BNN_EFORMAT naming the key when absent or malformed. */
 static int meta_num(const bnn_st *st, const char *path, const char *key, double *out) {
     const char *v = bnn_st_meta(st, key);
@@ -843,9 +857,12 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
     case BNN_METHOD_ADAMW:
         rc = bnn__st_vector(st, "state.adamw.m", tr->s1, np, path);
         if (!rc) rc = bnn__st_vector(st, "state.adamw.v", tr->s2, np, path);
+        if (!rc) rc = state_above(tr->s2, np, 0.0f, false, "state.adamw.v", path);
         break;
     case BNN_METHOD_IVON:
         rc = bnn__st_vector(st, "ivon.hess", tr->s1, np, path);
+        /* IVON's update keeps h + δ > 0 (its step refuses anything else). */
+        if (!rc) rc = state_above(tr->s1, np, -p.weight_decay, true, "ivon.hess", path);
         if (!rc) rc = bnn__st_vector(st, "state.ivon.momentum", tr->s2, np, path);
         break;
     case BNN_METHOD_MFVI:
@@ -854,6 +871,8 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
         if (!rc) rc = bnn__st_vector(st, "state.mfvi.mu_v", tr->s2, np, path);
         if (!rc) rc = bnn__st_vector(st, "state.mfvi.rho_m", tr->s3, np, path);
         if (!rc) rc = bnn__st_vector(st, "state.mfvi.rho_v", tr->s4, np, path);
+        if (!rc) rc = state_above(tr->s2, np, 0.0f, false, "state.mfvi.mu_v", path);
+        if (!rc) rc = state_above(tr->s4, np, 0.0f, false, "state.mfvi.rho_v", path);
         break;
     }
     if (rc) goto fail;
