@@ -456,6 +456,14 @@ int cmd_train(int argc, char **argv) {
     make_data_meta(&dm, &df, holdout);
     /* a resumed run's total is known now */
     if (resume && (rc = stop_after_late(cmd, stop_after, tp.epochs))) goto done;
+    /* Nor may it name an epoch the checkpoint has already passed: nothing would run, and the
+     * saved model would say it stopped after a later epoch than asked. */
+    if (resume && stop_after > 0 && stop_after <= bnn_trainer_epoch(tr)) {
+        rc = cli_usage_error(cmd, "%s has already completed %lld epoch%s; --stop-after %lld is "
+                             "not after that", resume, (long long)bnn_trainer_epoch(tr),
+                             bnn_trainer_epoch(tr) == 1 ? "" : "s", (long long)stop_after);
+        goto done;
+    }
     const int64_t until = stop_after > 0 ? stop_after : tp.epochs;
     while (bnn_trainer_epoch(tr) < until) {
         if ((rc = bnn_trainer_run(tr, bnn_trainer_epoch(tr) + 1))) {

@@ -131,6 +131,7 @@ grep -q "^  bnn.ivon.mc_samples  *2$" "$T/out" && ok || bad "--mc-samples 2 reco
 # errors (exit 2), as the other refused combinations are.
 expect_usage "resume, fewer epochs" "has already completed 2 epochs; --epochs 1 is fewer" "$BNN" train --resume "$T/ck_ivon.safetensors" --epochs 1 -q -o "$T/never.safetensors"
 expect_usage "resume, a cosine schedule's end" "uses a cosine schedule over 3 epochs; --epochs cannot change it" "$BNN" train --resume "$T/ck_ivon.safetensors" --epochs 4 -q -o "$T/never.safetensors"
+expect_usage "resume, --stop-after already passed" "ck_ivon.safetensors has already completed 2 epochs; --stop-after 2 is not after that" "$BNN" train --resume "$T/ck_ivon.safetensors" --stop-after 2 --checkpoint "$T/ck_again.safetensors" -q -o "$T/never.safetensors"
 expect_fail "resume with a setting" "cannot be combined with --resume" "$BNN" train --resume "$T/ck_ivon.safetensors" --lr 0.3
 expect_fail "resume a model file" "not a checkpoint" "$BNN" train --resume "$T/full_ivon.safetensors"
 expect_fail "resume missing" "nothing.safetensors" "$BNN" train --resume "$T/nothing.safetensors"
