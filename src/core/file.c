@@ -88,6 +88,24 @@ static char *tmp_name(const char *path, const char *what) {
 /* How PATH is written, decided once for the writer and for bnn_check_output. */
 typedef enum { OUT_RENAME, OUT_STDOUT, OUT_STDERR, OUT_IN_PLACE } out_kind;
 
+/* After a rename, the directory that holds the name is synced too, so that the new name (not
+ * only the contents, synced before) survives a power loss. Best effort: a file system that
+ * cannot sync a directory (EINVAL) has nothing more to offer, and the rename itself succeeded. */
+static void sync_dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else
+        return;
+    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    (void)fsync(fd);
+    close(fd);
+}
+
 /* The way to write path, and for OUT_RENAME the file renamed over: path itself, or the file an
  * existing link names (*resolved, malloc'ed, to be freed). BNN_EINVAL for an empty name, BNN_EIO
  * for a directory. */
@@ -211,6 +229,7 @@ int bnn_output_commit(void) {
         if (!rc && rename(slot_tmp[first], slot_dst[first]) != 0)
             rc = bnn__error(BNN_EIO, "%s: cannot rename %s over it: %s", slot_dst[first],
                             slot_tmp[first], strerror(errno));
+        else if (!rc) sync_dir_of(slot_tmp[first]); /* its directory is the target's */
         if (rc) remove(slot_tmp[first]); /* after a failure, the rest are dropped */
         slot_release(first);
         if (bnn__commit_hook) bnn__commit_hook();
@@ -345,6 +364,8 @@ static int write_atomic(const char *path, const payload *pl) {
         e = errno;
         remove(tmp);
         rc = bnn__error(BNN_EIO, "%s: cannot rename %s over it: %s", path, tmp, strerror(e));
+    } else {
+        sync_dir_of(tmp); /* the temporary's directory: the target's, also through a link */
     }
 out: /* a held file keeps its slot for the commit; any other write frees it, once */
     if (rc || !holding) slot_release(slot);
