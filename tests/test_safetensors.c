@@ -522,6 +522,18 @@ static void test_malformed_headers(void) {
         /* A NUL written as an escape would cut the decoded string short: "mlp:2-4". */
         {"{\"__metadata__\":{\"bnn.model\":\"mlp:2-4\\u0000-3-2\"}}", 0, BNN_EFORMAT, "u0000"},
         {"{\"__metadata__\":{\"k\":\"a\tb\"}}", 0, BNN_EFORMAT, "control character"},
+        /* The data area is packed from byte 0, as the reference reader requires: unused bytes
+         * before the first tensor or between two are a damaged offset. */
+        {"{\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, BNN_EFORMAT,
+         "data bytes [0, 4) belong to no tensor (the next, 'a', starts at 4)"},
+        {"{\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+         "\"b\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[6,10]}}", 10, BNN_EFORMAT,
+         "data bytes [4, 6) belong to no tensor (the next, 'b'"},
+        /* A field given twice: refused, not the first copy silently used. */
+        {"{\"a\":{\"dtype\":\"I32\",\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+         BNN_EFORMAT, "\"dtype\" appears 2 times"},
+        {"{\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4],\"shape\":[1]}}", 4,
+         BNN_EFORMAT, "\"shape\" appears 2 times"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = parse_json(cases[i].json, cases[i].data_len);
@@ -537,8 +549,8 @@ static void test_malformed_headers(void) {
     CHECK(strstr(bnn_last_error(), "tname") != NULL);
 
     /* Unusual but valid headers are accepted: a scalar, empty tensors (also at the same offset
-     * as others), unknown fields, an unpadded header, JSON whitespace, unused bytes before a
-     * tensor, and an empty metadata map. */
+     * as others), unknown fields, an unpadded header, JSON whitespace and an empty metadata
+     * map. */
     static const struct {
         const char *json;
         size_t data_len;
@@ -551,7 +563,7 @@ static void test_malformed_headers(void) {
          "\"e\":{\"dtype\":\"F32\",\"shape\":[0,5],\"data_offsets\":[4,4]},"
          "\"f\":{\"dtype\":\"I64\",\"shape\":[0],\"data_offsets\":[8,8]}}",
          8, 3},
-        {"{\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[4,8],\"extra\":[1]}}", 8, 1},
+        {"{\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4],\"extra\":[1]}}", 4, 1},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,3],\"data_offsets\":[0,3]}}", 3, 1},
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {

@@ -197,6 +197,18 @@ static int parse_entry(const cJSON *item, bnn_st_tensor *t, const unsigned char 
         return bnn__error(BNN_EFORMAT, "%s: tensor '" NAMEFMT "': entry is not a JSON object", file,
                           name);
 
+    /* A field given twice is refused, as the reference reader refuses it (a duplicate field in
+     * its strict deserialisation), rather than the first copy silently winning. Other fields
+     * are ignored, as there. */
+    static const char *const fields[] = {"dtype", "shape", "data_offsets"};
+    for (int f = 0; f < 3; f++) {
+        int seen = 0;
+        for (const cJSON *c = item->child; c; c = c->next)
+            seen += c->string && !strcmp(c->string, fields[f]);
+        if (seen > 1)
+            return bnn__error(BNN_EFORMAT, "%s: tensor '" NAMEFMT "': \"%s\" appears %d times",
+                              file, name, fields[f], seen);
+    }
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(item, "dtype");
     if (!dt)
         return bnn__error(BNN_EFORMAT, "%s: tensor '" NAMEFMT "': missing \"dtype\"", file, name);
@@ -578,12 +590,23 @@ static int parse_image(bnn_st *st, const char *file) {
         }
     }
 
-    /* Overlaps: after sorting by start, each non-empty range must begin at or after the end of
-     * every earlier non-empty range. Empty tensors occupy no bytes and cannot overlap. */
+    /* Overlaps and gaps: after sorting by start, each non-empty range must begin exactly where
+     * the earlier ones end, the first at 0 — the data area is packed, as the reference reader
+     * requires (unused bytes mean a damaged offset or a file not written as safetensors are).
+     * Empty tensors occupy no bytes. */
     qsort(spans, (size_t)st->n, sizeof *spans, cmp_span);
     int64_t last = -1; /* the earlier non-empty span reaching furthest */
     for (int64_t i = 0; i < st->n; i++) {
         if (spans[i].begin == spans[i].end) continue;
+        const uint64_t reached = last >= 0 ? spans[last].end : 0;
+        if (spans[i].begin > reached) {
+            rc = bnn__error(BNN_EFORMAT,
+                            "%s: data bytes [%llu, %llu) belong to no tensor (the next, '" NAMEFMT
+                            "', starts at %llu); safetensors packs its tensors with no gaps",
+                            file, (unsigned long long)reached, (unsigned long long)spans[i].begin,
+                            st->t[spans[i].idx].name, (unsigned long long)spans[i].begin);
+            goto done;
+        }
         if (last >= 0 && spans[i].begin < spans[last].end) {
             rc = bnn__error(
                 BNN_EFORMAT,
