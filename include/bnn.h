@@ -1097,8 +1097,9 @@ typedef struct bnn_st_tensor {
 } bnn_st_tensor;
 
 /* Reads and validates a safetensors file: header length within the file, valid JSON object,
- * known dtypes, shapes whose product matches data_offsets, offsets inside the data area, no
- * overlaps. Error messages name the file and the offending tensor or field. */
+ * known dtypes, shapes whose product matches data_offsets, offsets inside the data area, the
+ * tensors packed from its first byte with no overlaps or gaps, no field given twice. Error
+ * messages name the file and the offending tensor or field. */
 int bnn_st_read(bnn_st **out, const char *path);
 /* Parses an in-memory image (copied); `name` is used in error messages. */
 int bnn_st_parse(bnn_st **out, const void *buf, size_t len, const char *name);
