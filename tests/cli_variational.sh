@@ -124,6 +124,17 @@ for mt in "adamw state.adamw.v" "ivon ivon.hess" "mfvi state.mfvi.rho_v"; do
   expect_fail "$m: resume from negated $t" "ck_neg_$m.safetensors: tensor '$t' holds .* a damaged checkpoint" "$BNN" train --resume "$T/ck_neg_$m.safetensors" -q -o "$T/never.safetensors"
 done
 [ ! -e "$T/never.safetensors" ] && ok || bad "a refused resume left a file"
+# An IVON file holds its posterior twice (posterior.std, and ivon.hess with ess and delta): an edit
+# that makes them disagree, or a point-estimate tag beside the std, is refused.
+f="$T/full_ivon.safetensors"
+python3 "$HERE/st_meta.py" "$f" "$T/ivon_ess.safetensors" bnn.ivon.ess -1
+expect_fail "ivon, ess edited" "IVON posterior: bnn.ivon.ess -1 must be positive" "$BNN" eval -m "$T/ivon_ess.safetensors"
+python3 "$HERE/st_meta.py" "$f" "$T/ivon_ess2.safetensors" bnn.ivon.ess 5000
+expect_fail "ivon, ess disagreeing" "posterior.std\[0\] = .* but 1/sqrt(ess (h + delta)) .* is .*: an edited file" "$BNN" eval -m "$T/ivon_ess2.safetensors"
+run "ivon, std doubled" /usr/bin/python3 "$HERE/st_scale.py" "$f" "$T/ivon_std2.safetensors" 2 posterior.std
+expect_fail "ivon, std disagreeing" "an edited file" "$BNN" predict -m "$T/ivon_std2.safetensors" --data moons -o "$T/never.csv"
+python3 "$HERE/st_meta.py" "$f" "$T/ivon_point.safetensors" bnn.posterior point
+expect_fail "ivon tagged point" "bnn.posterior is 'point' but the file holds posterior.std" "$BNN" eval -m "$T/ivon_point.safetensors"
 run "ivon 2 samples" "$BNN" train --data moons --method ivon --mc-samples 2 --epochs 1 -q -o "$T/mc2.safetensors"
 run "ivon 2 samples info" "$BNN" info "$T/mc2.safetensors"
 grep -q "^  bnn.ivon.mc_samples  *2$" "$T/out" && ok || bad "--mc-samples 2 recorded: $(grep mc_samples "$T/out")"

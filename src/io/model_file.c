@@ -558,6 +558,38 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     return rc;
 }
 
+/* An IVON file holds its posterior twice: posterior.std, which predictions use, and the state it
+ * comes from, σ = 1/√(λ (h + δ)) with h = ivon.hess, λ = bnn.ivon.ess, δ = bnn.weight_decay
+ * (which `bnn info` prints). They must agree (to float rounding, with room to spare), or the
+ * file was edited and one of them is not the posterior that was trained. A file without
+ * ivon.hess (not IVON's) has nothing to compare. */
+static int check_ivon_std(const bnn_st *st, const float *sd, int64_t n) {
+    const char *meth = bnn_st_meta(st, "bnn.method");
+    bnn_st_tensor t;
+    if (!meth || strcmp(meth, "ivon") || bnn_st_get(st, "ivon.hess", &t)) return 0;
+    const char *what = "IVON posterior";
+    double lam = 0, wd = 0;
+    int rc;
+    if ((rc = meta_double(st, what, "bnn.ivon.ess", &lam)) ||
+        (rc = meta_double(st, what, "bnn.weight_decay", &wd)))
+        return rc;
+    if (!(lam > 0) || !isfinite(lam) || !(wd >= 0) || !isfinite(wd))
+        return bnn__error(BNN_EFORMAT, "%s: bnn.ivon.ess %g must be positive and "
+                          "bnn.weight_decay %g non-negative", what, lam, wd);
+    float *h = malloc((size_t)n * sizeof *h);
+    if (!h) return bnn__error(BNN_ENOMEM, "%s: out of memory", what);
+    rc = bnn__st_vector(st, "ivon.hess", h, n, what);
+    for (int64_t i = 0; !rc && i < n; i++) {
+        const double want = 1.0 / sqrt(lam * ((double)h[i] + wd));
+        if (!(fabs((double)sd[i] - want) <= 1e-5 * want))
+            rc = bnn__error(BNN_EFORMAT, "%s: posterior.std[%lld] = %g but 1/sqrt(ess (h + delta)) "
+                            "from ivon.hess, bnn.ivon.ess and bnn.weight_decay is %g: an edited "
+                            "file?", what, (long long)i, (double)sd[i], want);
+    }
+    free(h);
+    return rc;
+}
+
 int bnn_posterior_load(bnn_posterior **out, const bnn_model *m, const bnn_st *st) {
     if (!out) return bnn__error(BNN_EINVAL, "bnn_posterior_load: out is NULL");
     *out = NULL;
@@ -571,6 +603,12 @@ int bnn_posterior_load(bnn_posterior **out, const bnn_model *m, const bnn_st *st
     else if (kind && strcmp(kind, "point"))
         return bnn__error(BNN_EFORMAT, "bnn.posterior is '%s', expected point, diag or laplace",
                           kind);
+    bnn_st_tensor t;
+    /* The tag and the tensors must agree: a point estimate beside a diagonal posterior's
+     * standard deviations is an edited file, whose user may think they evaluate the posterior. */
+    if (k == BNN_POSTERIOR_POINT && bnn_st_get(st, "posterior.std", &t) == 0)
+        return bnn__error(BNN_EFORMAT, "bnn.posterior is %s but the file holds posterior.std, a "
+                          "diagonal posterior's (an edited file?)", kind ? "'point'" : "missing");
     bnn_posterior *q;
     int rc = bnn_posterior_new(&q, k, n);
     if (rc) return rc;
@@ -582,6 +620,7 @@ int bnn_posterior_load(bnn_posterior **out, const bnn_model *m, const bnn_st *st
             if (!(sd[i] > 0.0f))
                 rc = bnn__error(BNN_EFORMAT, "posterior.std[%lld] = %g is not positive",
                                 (long long)i, sd[i]);
+        if (!rc) rc = check_ivon_std(st, sd, n);
         if (rc) {
             bnn_posterior_free(q);
             return rc;
