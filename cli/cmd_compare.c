@@ -56,7 +56,8 @@ int cmd_compare(int argc, char **argv) {
         bool any_laplace = false, any_posterior = false, seeded = false;
         for (int i = 0; i < models.n; i++) {
             bnn_st *st = NULL;
-            if ((rc = bnn_st_read(&st, models.v[i]))) return cli_fail(cmd, rc, NULL);
+            /* The header alone: the file is read whole when its model is evaluated. */
+            if ((rc = bnn_st_read_meta(&st, models.v[i]))) return cli_fail(cmd, rc, NULL);
             const char *kind = bnn_st_meta(st, "bnn.posterior");
             const bool lap = kind && !strcmp(kind, "laplace");
             any_posterior = any_posterior || (kind && strcmp(kind, "point"));

@@ -1101,6 +1101,10 @@ typedef struct bnn_st_tensor {
  * tensors packed from its first byte with no overlaps or gaps, no field given twice. Error
  * messages name the file and the offending tensor or field. */
 int bnn_st_read(bnn_st **out, const char *path);
+/* Reads only the header of a safetensors file, checked as bnn_st_read checks it (length, UTF-8,
+ * JSON, the metadata) but without its tensor entries, which are neither read nor validated:
+ * bnn_st_count is 0. For a caller that needs a large file's metadata alone. */
+int bnn_st_read_meta(bnn_st **out, const char *path);
 /* Parses an in-memory image (copied); `name` is used in error messages. */
 int bnn_st_parse(bnn_st **out, const void *buf, size_t len, const char *name);
 void bnn_st_free(bnn_st *st);

@@ -665,6 +665,73 @@ static void test_bad_files(void) {
     CHECK_EQ_INT(bnn_st_read(NULL, good), BNN_EINVAL);
 }
 
+/* bnn_st_read_meta: the metadata of a file, without its tensors, checked as bnn_st_read checks a
+ * header; a file damaged only in its data area still gives its metadata (the tensors are not
+ * read), one damaged in the length or header does not. */
+static void test_read_meta(void) {
+    const char *good = tmp_path("meta.safetensors");
+    const char *cut = tmp_path("meta_cut.safetensors");
+    double v[16] = {0};
+    int64_t s[2] = {4, 4};
+    bnn_st_writer *w;
+    REQUIRE(bnn_st_writer_new(&w) == 0);
+    CHECK_EQ_INT(bnn_st_writer_add(w, "v", BNN_DT_F64, 2, s, v), 0);
+    CHECK_EQ_INT(bnn_st_writer_meta(w, "bnn.posterior", "diag"), 0);
+    CHECK_EQ_INT(bnn_st_writer_meta(w, "k", "caf\xc3\xa9"), 0);
+    CHECK_EQ_INT(bnn_st_writer_save(w, good), 0);
+    bnn_st_writer_free(w);
+    bnn_st *st = NULL;
+    REQUIRE(bnn_st_read_meta(&st, good) == 0);
+    CHECK_EQ_INT(bnn_st_count(st), 0);
+    CHECK_EQ_INT(bnn_st_meta_count(st), 2);
+    CHECK(bnn_st_meta(st, "bnn.posterior") && !strcmp(bnn_st_meta(st, "bnn.posterior"), "diag"));
+    CHECK(bnn_st_meta(st, "k") && !strcmp(bnn_st_meta(st, "k"), "caf\xc3\xa9"));
+    bnn_st_tensor t;
+    CHECK_EQ_INT(bnn_st_get(st, "v", &t), BNN_ENOTFOUND);
+    bnn_st_free(st);
+
+    size_t len;
+    unsigned char *b = slurp(good, &len);
+    REQUIRE(b != NULL);
+    /* Cut in the data area: bnn_st_read refuses it, the header alone is whole. */
+    REQUIRE(spit(cut, b, len - 1) == 0);
+    CHECK_EQ_INT(bnn_st_read(&st, cut), BNN_EFORMAT);
+    REQUIRE(bnn_st_read_meta(&st, cut) == 0);
+    CHECK_EQ_INT(bnn_st_meta_count(st), 2);
+    bnn_st_free(st);
+    /* Cut inside the header, and inside the length field. */
+    const size_t cuts[2] = {20, 5};
+    const char *words[2] = {"exceeds", "shorter than the 8-byte"};
+    for (int i = 0; i < 2; i++) {
+        REQUIRE(spit(cut, b, cuts[i]) == 0);
+        st = (bnn_st *)1;
+        bnn__error_clear();
+        CHECK_EQ_INT(bnn_st_read_meta(&st, cut), BNN_EFORMAT);
+        CHECK(st == NULL);
+        CHECK(strstr(bnn_last_error(), words[i]) != NULL);
+    }
+    /* An absurd length, and a header that is not JSON. */
+    unsigned char bad[16];
+    memcpy(bad, b, 16);
+    memset(bad, 0xff, 8);
+    REQUIRE(spit(cut, bad, 16) == 0);
+    bnn__error_clear();
+    CHECK_EQ_INT(bnn_st_read_meta(&st, cut), BNN_EFORMAT);
+    CHECK(strstr(bnn_last_error(), "absurd") != NULL);
+    b[9] = '[';
+    REQUIRE(spit(cut, b, len) == 0);
+    bnn__error_clear();
+    CHECK_EQ_INT(bnn_st_read_meta(&st, cut), BNN_EFORMAT);
+    CHECK(strstr(bnn_last_error(), "JSON") != NULL);
+    free(b);
+    CHECK_EQ_INT(bnn_st_read_meta(&st, tmp_path("does_not_exist.safetensors")), BNN_EIO);
+    CHECK_EQ_INT(bnn_st_read_meta(&st, BNN_TEST_TMP), BNN_EIO);
+    CHECK_EQ_INT(bnn_st_read_meta(&st, NULL), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_st_read_meta(NULL, good), BNN_EINVAL);
+    remove(cut);
+    remove(good);
+}
+
 /* Conversion arguments and dtype sizes. */
 /* F16 (IEEE binary16) and BF16 tensors, as half-precision PyTorch checkpoints hold them, convert
  * exactly: normal and subnormal numbers, signed zero, infinities, NaN; the bit patterns and their
@@ -883,6 +950,7 @@ int main(void) {
     test_malformed_headers();
     test_malformed_lengths();
     test_bad_files();
+    test_read_meta();
     test_misc();
     test_half_floats();
     return CHECK_DONE();

@@ -471,7 +471,9 @@ bool bnn__json_syntax_ok(const char *text, size_t n) {
     return c.i == n;
 }
 
-static int parse_image(bnn_st *st, const char *file) {
+/* meta_only: the image is the 8-byte length and the header alone (bnn_st_read_meta); the
+ * header is checked as always, the metadata kept, and the tensor entries skipped. */
+static int parse_image(bnn_st *st, const char *file, bool meta_only) {
     const unsigned char *b = st->buf;
     size_t len = st->len;
     if (len < 8)
@@ -562,6 +564,7 @@ static int parse_image(bnn_st *st, const char *file) {
             if ((rc = parse_meta(st, item, file))) goto done;
             continue;
         }
+        if (meta_only) continue;
         if (!key[0]) { /* which bnn_st_writer_add refuses too: a file names its tensors */
             rc = bnn__error(BNN_EFORMAT, "%s: a tensor with an empty name", file);
             goto done;
@@ -589,6 +592,8 @@ static int parse_image(bnn_st *st, const char *file) {
             goto done;
         }
     }
+
+    if (meta_only) goto done;
 
     /* Overlaps and gaps: after sorting by start, each non-empty range must begin exactly where
      * the earlier ones end, the first at 0 — the data area is packed, as the reference reader
@@ -636,7 +641,8 @@ done:
 
 /* Takes ownership of buf (from malloc; the image is filled at once, so never zeroed first) and
  * parses it into a new bnn_st. */
-static int parse_owned(bnn_st **out, unsigned char *buf, size_t len, const char *file) {
+static int parse_owned(bnn_st **out, unsigned char *buf, size_t len, const char *file,
+                       bool meta_only) {
     bnn_st *st = calloc(1, sizeof *st);
     if (!st) {
         free(buf);
@@ -644,7 +650,7 @@ static int parse_owned(bnn_st **out, unsigned char *buf, size_t len, const char 
     }
     st->buf = buf;
     st->len = len;
-    int rc = parse_image(st, file);
+    int rc = parse_image(st, file, meta_only);
     if (rc) {
         bnn_st_free(st);
         return rc;
@@ -661,16 +667,15 @@ int bnn_st_parse(bnn_st **out, const void *buf, size_t len, const char *name) {
     unsigned char *copy = malloc(len ? len : 1);
     if (!copy) return bnn__error(BNN_ENOMEM, "%s: cannot allocate %zu bytes", file, len);
     if (len) memcpy(copy, buf, len);
-    return parse_owned(out, copy, len, file);
+    return parse_owned(out, copy, len, file, false);
 }
 
-int bnn_st_read(bnn_st **out, const char *path) {
-    if (!out) return bnn__error(BNN_EINVAL, "bnn_st_read: out is NULL");
-    *out = NULL;
-    if (!path) return bnn__error(BNN_EINVAL, "bnn_st_read: path is NULL");
-    /* Opened without blocking (a FIFO would wait for a writer forever in open), then read as
-     * usual. The size comes from fstat so the whole file is read with one allocation; anything
-     * other than a regular file (a directory, a pipe) is refused with a clear message. */
+/* Opens path for reading and gives its size. Opened without blocking (a FIFO would wait for a
+ * writer forever in open), then read as usual. The size comes from fstat so a whole file is
+ * read with one allocation; anything other than a regular file (a directory, a pipe) is
+ * refused with a clear message. */
+static int open_regular(const char *path, FILE **fp, size_t *len) {
+    *fp = NULL;
     const int fd = open(path, O_RDONLY | O_NONBLOCK);
     FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
     if (!f) {
@@ -693,7 +698,65 @@ int bnn_st_read(bnn_st **out, const char *path) {
         fclose(f);
         return bnn__error(BNN_ENOMEM, "%s: file too large to read into memory", path);
     }
-    size_t len = (size_t)sb.st_size;
+    *fp = f, *len = (size_t)sb.st_size;
+    return 0;
+}
+
+int bnn_st_read_meta(bnn_st **out, const char *path) {
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_st_read_meta: out is NULL");
+    *out = NULL;
+    if (!path) return bnn__error(BNN_EINVAL, "bnn_st_read_meta: path is NULL");
+    FILE *f;
+    size_t len;
+    int rc = open_regular(path, &f, &len);
+    if (rc) return rc;
+    /* The length, then that many header bytes, bounded as parse_image bounds them (with its
+     * words) and by the file; parse_image then checks the image as the start of a file. */
+    unsigned char lb[8];
+    uint64_t hlen = 0;
+    const bool got8 = len >= 8 && fread(lb, 1, 8, f) == 8;
+    for (int i = 7; got8 && i >= 0; i--) hlen = (hlen << 8) | lb[i];
+    if (!got8 || hlen > ST_MAX_HEADER || hlen > len - 8) {
+        const int e = errno, err = ferror(f);
+        fclose(f);
+        if (len < 8)
+            return bnn__error(BNN_EFORMAT, "%s: file is %zu bytes, shorter than the 8-byte "
+                              "header length", path, len);
+        if (!got8)
+            return bnn__error(BNN_EIO, "%s: %s", path, err ? strerror(e) : "the file changed "
+                              "while it was read");
+        if (hlen > ST_MAX_HEADER)
+            return bnn__error(BNN_EFORMAT, "%s: header length %llu is absurd (more than 100 "
+                              "MiB); not a safetensors file?", path, (unsigned long long)hlen);
+        return bnn__error(BNN_EFORMAT, "%s: header length %llu exceeds the %zu bytes that "
+                          "follow it (truncated file?)", path, (unsigned long long)hlen, len - 8);
+    }
+    unsigned char *buf = malloc((size_t)hlen + 8);
+    if (!buf) {
+        fclose(f);
+        return bnn__error(BNN_ENOMEM, "%s: cannot allocate the %llu-byte header", path,
+                          (unsigned long long)hlen);
+    }
+    memcpy(buf, lb, 8);
+    const size_t got = fread(buf + 8, 1, (size_t)hlen, f);
+    const int e = errno, err = ferror(f);
+    fclose(f);
+    if (got != hlen) {
+        free(buf);
+        return bnn__error(BNN_EIO, "%s: %s", path, err ? strerror(e) : "the file changed while "
+                          "it was read");
+    }
+    return parse_owned(out, buf, (size_t)hlen + 8, path, true);
+}
+
+int bnn_st_read(bnn_st **out, const char *path) {
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_st_read: out is NULL");
+    *out = NULL;
+    if (!path) return bnn__error(BNN_EINVAL, "bnn_st_read: path is NULL");
+    FILE *f;
+    size_t len;
+    int rc = open_regular(path, &f, &len);
+    if (rc) return rc;
     unsigned char *buf = malloc(len ? len : 1);
     if (!buf) {
         fclose(f);
@@ -713,7 +776,7 @@ int bnn_st_read(bnn_st **out, const char *path) {
         free(buf);
         return bnn__error(BNN_EIO, "%s: cannot close: %s", path, strerror(e));
     }
-    return parse_owned(out, buf, len, path);
+    return parse_owned(out, buf, len, path, false);
 }
 
 int64_t bnn_st_count(const bnn_st *st) { return st ? st->n : 0; }
