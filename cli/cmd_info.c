@@ -93,8 +93,10 @@ int cmd_info(int argc, char **argv) {
     } else {
         printf("model     (not a bnn model file: no bnn.model in the metadata)\n");
     }
-    /* The posterior, when the file holds one. */
-    if (m && bnn_st_meta(st, "bnn.posterior")) {
+    /* The posterior, when the file holds one (or the standard deviations of one without its
+     * tag, which the loader refuses: said here too). */
+    bnn_st_tensor std_t;
+    if (m && (bnn_st_meta(st, "bnn.posterior") || !bnn_st_get(st, "posterior.std", &std_t))) {
         bnn_posterior *q;
         if ((rc = bnn_posterior_load(&q, m, st)) == BNN_ENOMEM) {
             bnn_model_free(m);

@@ -116,6 +116,13 @@ static int check_sample(const char *cmd, const bnn_laplace *la, int64_t P) {
     return rc;
 }
 
+/* A log marginal likelihood with four decimals, as ever (an all-weights fit's is in the
+ * millions); %g only for the absurd values of an absurd --prior (1e300 gives -6.5e302). */
+static const char *fmt_lml(char buf[48], double v) {
+    snprintf(buf, 48, fabs(v) < 1e15 ? "%.4f" : "%.6g", v);
+    return buf;
+}
+
 static int parse_layers(const char *cmd, const char *subset, int64_t *idx, int64_t *n) {
     const char *q = subset + strlen("layers:");
     *n = 0;
@@ -424,8 +431,8 @@ int cmd_laplace(int argc, char **argv) {
     } else {
         printf("hessian    %s, %s curvature\n", hessian, curvature);
     }
-    char num[32];
-    printf("log ML     %s at prior precision 1%s\n", cli_num4(num, lml1),
+    char num[48];
+    printf("log ML     %s at prior precision 1%s\n", fmt_lml(num, lml1),
            noise ? " (sigma as trained)" : "");
     char layers_txt[64 * 26] = "";
     if (by_layer) {
@@ -442,7 +449,7 @@ int cmd_laplace(int argc, char **argv) {
            !strcmp(prior, "marglik-layers") ? "their mean, " : "", fixed > 0 ? "given" : prior,
            noise ? "" : "\n");
     if (noise) printf(", noise sigma %.6g%s\n", sig, strncmp(prior, "marglik", 7) ? " (as trained)" : "");
-    printf("log ML     %s at the chosen prior\n", cli_num4(num, lml));
+    printf("log ML     %s at the chosen prior\n", fmt_lml(num, lml));
     if (!strncmp(prior, "marglik", 7)) {
         fflush(stdout); /* the note after the table, as a terminal shows them */
         warn_unsettled(la, by_layer ? lay : NULL, nlay, steps, noise, lml);

@@ -446,6 +446,10 @@ int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const cha
         return cli_usage_error(cmd, "--samples averages over weights drawn from a posterior; %s "
                                "holds a point estimate (train it with --method ivon or mfvi, or "
                                "fit bnn laplace or bnn von to it)", path);
+    if (task == BNN_TASK_REGRESSION && cli_seen(opts, nopts, "link-samples"))
+        return cli_usage_error(cmd, "--link-samples is Monte-Carlo over a classifier's linearised "
+                               "logits; %s is a regression model, whose linearised predictive is "
+                               "exact", path);
     if (kind != BNN_POSTERIOR_LAPLACE && cli_seen(opts, nopts, "link-samples"))
         return cli_usage_error(cmd, "--link-samples is for a Laplace posterior's linearised "
                                "predictive; %s holds %s", path,
@@ -468,7 +472,9 @@ bool cli_spec_uses_seed(const char *spec, const bnn_st *st, bool ood) {
         const size_t n = strlen(gen[i]);
         generated = generated || (!strncmp(spec, gen[i], n) && (spec[n] == ':' || !spec[n]));
     }
-    const char *own = st ? bnn_st_meta(st, "bnn.data") : NULL;
+    /* The model's own data keeps its training seed only when the file records one (without
+     * bnn.seed, cli_model_data draws it from --seed too). */
+    const char *own = st && bnn_st_meta(st, "bnn.seed") ? bnn_st_meta(st, "bnn.data") : NULL;
     return generated && (ood || !own || !cli_same_data(spec, own));
 }
 
@@ -746,6 +752,11 @@ void cli_put_prior(FILE *f, const bnn_model *m, const bnn_laplace *la) {
 
 int cli_check_task(const char *cmd, const char *model_path, bnn_task task, const char *data,
                    const bnn_dataset *ds) {
+    /* Inputs alone load as an unlabelled set of either kind: say that, not "the wrong kind". */
+    if (!bnn_dataset_labelled(ds))
+        return cli_usage_error(cmd, "%s has no %s (inputs only): it can be predicted on or passed "
+                               "as --ood data, not scored or fitted to", data,
+                               task == BNN_TASK_REGRESSION ? "targets" : "labels");
     const bnn_task dt = bnn_dataset_task(ds);
     if (dt == task) return 0;
     return cli_usage_error(cmd, "%s is a %s model but %s is %s data", model_path,
@@ -774,10 +785,6 @@ int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_
     if ((rc = cli_load_data(cmd, df, "train", task, true, all)) ||
         (rc = cli_check_task(cmd, model_path, task, df->data, *all)))
         return rc;
-    /* A usage error (exit 2) as for every command that scores data, not the fit's exit 1. */
-    if (task == BNN_TASK_CLASSIFICATION && !bnn_dataset_labelled(*all))
-        return cli_usage_error(cmd, "%s has no labels: it can be predicted on or passed as --ood "
-                               "data, not fitted to", df->data);
     const int64_t n = bnn_dataset_n(*all);
     if (holdout >= n)
         return cli_error(cmd, "%s holds out %lld examples but %s has only %lld", model_path,

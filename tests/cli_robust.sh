@@ -175,6 +175,13 @@ for c in "eval -m $T/seed5.safetensors" "eval -m $T/seed5.safetensors --data moo
   expect_usage "$c --seed 3: nothing random" "--seed is for weight samples.*nothing here is random" "$BNN" $c --seed 3
 done
 [ ! -e "$T/never.csv" ] && [ ! -e "$T/never.svg" ] && ok || bad "a refused --seed left an output file"
+# Without bnn.seed the model's own generated data is drawn from --seed (as an export may be): the
+# option is taken, and changes the data.
+python3 "$HERE/st_meta.py" "$T/seed5.safetensors" "$T/noseed.safetensors" bnn.seed
+run "eval, own data without a recorded seed" "$BNN" eval -m "$T/noseed.safetensors" --split train --seed 5
+a5=$(val accuracy)
+run "eval, own data without a recorded seed, --seed 6" "$BNN" eval -m "$T/noseed.safetensors" --split train --seed 6
+[ -n "$a5" ] && [ "$a5" = "$a" ] && [ "$(val accuracy)" != "$a" ] && ok || bad "--seed draws a model's data without bnn.seed: $a5 and $(val accuracy) (recorded seed 5: $a)"
 # Generated data other than the model's own does draw from it.
 run "eval, --seed for other generated data" "$BNN" eval -m "$T/seed5.safetensors" --ood noise:2:50 --seed 3
 run "compare, --seed for out-of-distribution noise" "$BNN" compare -m "$T/seed5.safetensors" --ood noise:2:50 --seed 3
