@@ -487,6 +487,12 @@ int cmd_train(int argc, char **argv) {
         /* A model saved at --stop-after is the run so far: bnn.epochs keeps the schedule's
          * total, and bnn.stopped_after says how many of those epochs the weights have seen. */
         if (bnn_trainer_epoch(tr) < tp.epochs) {
+            /* A stopped run's weights are judged as the last epoch's would be. */
+            if ((rc = bnn_trainer_check(tr))) {
+                fprintf(stderr, "bnn %s: %s; %s was not written\n", cmd, bnn_last_error(), output);
+                rc = 1;
+                goto done;
+            }
             snprintf(dm.stopped, sizeof dm.stopped, "%lld", (long long)bnn_trainer_epoch(tr));
             dm.keys[dm.n] = "bnn.stopped_after", dm.vals[dm.n++] = dm.stopped;
         }

@@ -273,6 +273,13 @@ for m in adamw ivon sgd; do
     "$BNN" train --data sine-gap --method $m --lr 1e9 --epochs 3 -q -o "$T/never.safetensors"
 done
 [ ! -e "$T/never.safetensors" ] && ok || bad "a diverged run wrote its file"
+# A run stopped with --stop-after is judged before its model is saved, as its last epoch would be.
+expect_fail "sgd, finite blow-up, stopped" "training diverged: the last epoch's mean loss is .*; .*never.safetensors was not written" \
+  "$BNN" train --data moons --method sgd --lr 1e3 --epochs 5 --stop-after 4 --checkpoint "$T/dv_ck.safetensors" -q -o "$T/never.safetensors"
+# The last update is judged too: two steps (999 rows and 1), the second blowing up.
+expect_fail "sgd, the last step blowing up" "training diverged: after the last step the loss on its batch is" \
+  "$BNN" train --data moons --method sgd --lr 1e7 --epochs 1 --batch-size 999 -q -o "$T/never.safetensors"
+[ ! -e "$T/never.safetensors" ] && ok || bad "a diverged run wrote its file"
 # A checkpoint resumed on other data with as many rows: refused by the data's fingerprint.
 printf 'x1,x2,y\n' >"$T/fp.csv"
 for i in $(seq 1 40); do echo "0.$i,0.$((i % 7)),$((i % 2))" >>"$T/fp.csv"; done
@@ -673,7 +680,7 @@ expect_fail "adamw, an overflowing moment" "AdamW step 1 produced non-finite wei
   "$BNN" train --data "csv:$T/huge_x.csv" --model mlp:1-2 --epochs 3 -q -o "$T/never.safetensors"
 expect_fail "ivon, h + delta <= 0" "IVON step 1 produced non-finite weights or a Hessian estimate h with h + delta <= 0" \
   "$BNN" train --data "csv:$T/n3.csv" --method ivon --hess-init 1e-33 --weight-decay 0 --epochs 1 -q -o "$T/never.safetensors"
-expect_fail "one step that diverged" "training diverged: the last epoch's mean loss is" \
+expect_fail "one step that diverged" "training diverged: after the last step the loss on its batch is" \
   "$BNN" train --data "csv:$T/n3.csv" --lr 1e4 --epochs 1 -q -o "$T/never.safetensors"
 [ ! -e "$T/never.safetensors" ] && ok || bad "a diverged run wrote its file"
 run "one step that did not diverge" "$BNN" train --data "csv:$T/n3.csv" --epochs 1 -q -o "$T/one_step.safetensors"

@@ -25,7 +25,10 @@ struct bnn_trainer {
      * as an uninterrupted run would. Checkpoints are taken at epoch boundaries only. */
     int64_t in_epoch;
     bnn_rng in_drop;
-    double in_sum;
+    double in_sum; /* Σ batch loss × batch size over the epoch's steps so far */
+    /* The last finished epoch's mean loss per example (NaN before one finishes in this
+     * process), for bnn_trainer_check. */
+    double last_mean;
     bnn_rng noise;               /* IVON / MFVI weight noise */
     bnn_lik lik;                 /* the model's likelihood, with the noise σ of training */
     /* State vectors, all of np floats, in the model's layout. */
@@ -225,6 +228,7 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
     if (p->method == BNN_METHOD_IVON && tr->p.ivon.ess == 0.0) tr->p.ivon.ess = (double)ds->n;
     tr->noise = bnn_rng_make(p->seed, BNN_STREAM_NOISE);
     tr->loss_ref = NAN;
+    tr->last_mean = NAN;
     tr->data_hash = bnn__dataset_hash(ds);
     /* The method's arrays of np floats, listed once: counted against the memory limit here,
      * allocated below. */
@@ -432,6 +436,34 @@ static bool loss_blew_up(double loss, double ref) {
     return loss > ref + DIVERGE_GROWTH * fmax(fabs(ref), 1.0);
 }
 
+/* Judges the weights a run would be saved with: the last epoch's mean loss per example, and the
+ * loss at the weights (IVON: the mean) its last update left, on that step's batch — each step's
+ * loss is taken before its update, so the last update is otherwise never looked at (a run of
+ * two steps could blow up in its second and pass). */
+static int judge_run(bnn_trainer *tr) {
+    if (isnan(tr->last_mean) || isnan(tr->loss_ref)) return 0;
+    const int64_t b = tr->n - (tr->steps - 1) * tr->bs; /* the last batch, still in xb */
+    const float *f = bnn_model_forward(tr->m, bnn_model_params(tr->m), tr->xb, b, false, NULL);
+    double after = bnn_lik_loss(&tr->lik, NULL, f, tr->yl, tr->yt, b, tr->k);
+    if (isnan(after)) after = INFINITY;
+    if (loss_blew_up(tr->last_mean, tr->loss_ref))
+        return bnn__error(BNN_EDIVERGED, "training diverged: the last epoch's mean loss is %.4g, "
+                          "against %.4g at the first step (try a smaller learning rate, and "
+                          "check the scale of the other settings)",
+                          tr->last_mean, tr->loss_ref);
+    if (loss_blew_up(after, tr->loss_ref))
+        return bnn__error(BNN_EDIVERGED, "training diverged: after the last step the loss on its "
+                          "batch is %.4g, against %.4g at the first step (try a smaller learning "
+                          "rate, and check the scale of the other settings)",
+                          after, tr->loss_ref);
+    return 0;
+}
+
+int bnn_trainer_check(bnn_trainer *tr) {
+    if (!tr) return bnn__error(BNN_EINVAL, "bnn_trainer_check: the trainer is NULL");
+    return judge_run(tr);
+}
+
 int bnn_trainer_run(bnn_trainer *tr, int64_t until_epoch) {
     if (!tr) return bnn__error(BNN_EINVAL, "bnn_trainer_run: the trainer is NULL");
     int rc = run_epochs(tr, until_epoch);
@@ -477,32 +509,21 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
             }
             if (isnan(tr->loss_ref)) tr->loss_ref = loss;
             tr->t++;
-            sum += loss;
+            /* Weighted by the batch's size: a short last batch counts for its examples, not
+             * as much as a full one (a 1-example tail could halve a 2-batch epoch's mean). */
+            sum += loss * (double)b;
             tr->in_epoch = s + 1, tr->in_drop = drop, tr->in_sum = sum;
-            if (p->progress &&
-                p->progress(p->progress_ctx, epoch, s + 1, steps, sum / (double)(s + 1), false))
+            if (p->progress && p->progress(p->progress_ctx, epoch, s + 1, steps,
+                                           sum / (double)(lo + b), false))
                 return bnn__error(BNN_EINVAL, "training stopped by the caller");
         }
         /* Counted before the callback, so a checkpoint saved from it holds the finished epoch. */
         tr->epoch++;
         tr->in_epoch = 0;
-        double last = sum / (double)steps;
-        if (tr->epoch == p->epochs && steps * p->epochs == 1) {
-            /* One step in all: its loss was taken before its update, so the update is judged
-             * by the loss after it, on the same batch, at the weights (or the mean) it left. */
-            const bnn_lik lik = tr->lik;
-            const float *f =
-                bnn_model_forward(tr->m, bnn_model_params(tr->m), tr->xb, n, false, NULL);
-            last = bnn_lik_loss(&lik, tr->dout, f, tr->yl, tr->yt, n, tr->k);
-            if (isnan(last)) last = INFINITY;
-        }
-        if (tr->epoch == p->epochs && loss_blew_up(last, tr->loss_ref))
-            return bnn__error(BNN_EDIVERGED, "training diverged: the last epoch's mean loss is "
-                              "%.4g, against %.4g at the first step (try a smaller learning "
-                              "rate, and check the scale of the other settings)",
-                              last, tr->loss_ref);
+        tr->last_mean = sum / (double)n;
+        if (tr->epoch == p->epochs && (rc = judge_run(tr))) return rc;
         if (p->progress &&
-            p->progress(p->progress_ctx, epoch, steps, steps, sum / (double)steps, true))
+            p->progress(p->progress_ctx, epoch, steps, steps, tr->last_mean, true))
             return bnn__error(BNN_EINVAL, "training stopped by the caller");
     }
     return rc;
