@@ -289,6 +289,10 @@ int cmd_train(int argc, char **argv) {
                                     schedule);
         if (warmup < 0 || warmup > epochs)
             return cli_usage_error(cmd, "--warmup-epochs must be between 0 and --epochs");
+        if (tp.lr_schedule == BNN_LR_COSINE && warmup == epochs)
+            return cli_usage_error(cmd, "--warmup-epochs %lld leaves none of the %lld epochs for "
+                                   "the cosine schedule (it would change nothing)",
+                                   (long long)warmup, (long long)epochs);
         if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
         if (!cli_seen(opts, nopts, "lr"))
             lr = tp.method == BNN_METHOD_SGD ? 0.05 : tp.method == BNN_METHOD_IVON ? 0.5 : 1e-3;
@@ -296,7 +300,9 @@ int cmd_train(int argc, char **argv) {
         if (wd < 0) return cli_usage_error(cmd, "--weight-decay must be >= 0");
         if (!(sigma > 0)) return cli_usage_error(cmd, "--noise must be positive");
         if (df.seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
-        if (ess < 0) return cli_usage_error(cmd, "--ess must be positive");
+        if (ess < 0 || (cli_seen(opts, nopts, "ess") && ess == 0))
+            return cli_usage_error(cmd, "--ess must be positive (leave it out for the "
+                                   "training-set size)");
         if (!(hess_init > 0)) return cli_usage_error(cmd, "--hess-init must be positive");
         if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1))
             return cli_usage_error(cmd, "--beta1 and --beta2 must be in [0, 1)");
@@ -338,6 +344,13 @@ int cmd_train(int argc, char **argv) {
         if (model && (rc = bnn_model_new(&m, model))) {
             cli_fail(cmd, rc, NULL);
             return rc == BNN_EINVAL ? 2 : 1;
+        }
+        /* An activation or dropout acts between Linear layers: a model of one has none, and the
+         * option would be dropped without a word. (Files that say so still load.) */
+        if (m && bnn_model_nlayers(m) == 1 && strchr(model + 4, ':')) {
+            bnn_model_free(m);
+            return cli_usage_error(cmd, "--model %s has no hidden layer for its activation or "
+                                   "dropout to act on", model);
         }
         bnn_task want = lik_name ? bnn_lik_task(lik)
                         : (m && bnn_model_output_dim(m) == 1) ? BNN_TASK_REGRESSION
@@ -419,7 +432,7 @@ int cmd_train(int argc, char **argv) {
             }
         }
         if ((rc = bnn_model_set_lik(m, lik))) {
-            rc = cli_fail(cmd, rc, NULL);
+            rc = cli_fail_fit(cmd, rc); /* --lik and --model that do not fit: exit 2 */
             goto done;
         }
         if ((rc = bnn_trainer_new(&tr, m, ds, &tp))) {

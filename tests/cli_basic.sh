@@ -139,6 +139,12 @@ expect_fail "csv missing" "missing.csv" "$BNN" train --data "csv:$T/missing.csv"
 # --- bad model specs, missing and corrupted model files
 expect_usage "unknown model spec" "unknown model spec" "$BNN" train --data moons --model cnn:3-4 -o "$T/never.safetensors"
 expect_usage "wrong input width" "features" "$BNN" train --data moons --model mlp:5-4-2 -o "$T/never.safetensors"
+# Options that would change nothing, and a likelihood that does not fit the model: usage errors.
+expect_usage "dropout without a hidden layer" "mlp:2-2:dropout=0.5 has no hidden layer" "$BNN" train --data moons --model mlp:2-2:dropout=0.5 -o "$T/never.safetensors"
+expect_usage "an activation without a hidden layer" "mlp:2-2:gelu has no hidden layer" "$BNN" train --data moons --model mlp:2-2:gelu -o "$T/never.safetensors"
+expect_usage "bernoulli on two outputs" "a bernoulli likelihood needs 1 output (the logit), but model mlp:2-50-2 has 2" "$BNN" train --data moons --lik bernoulli --model mlp:2-50-2 -o "$T/never.safetensors"
+expect_usage "ess 0" "--ess must be positive (leave it out" "$BNN" train --data moons --method ivon --ess 0 -o "$T/never.safetensors"
+expect_usage "cosine all warm-up" "--warmup-epochs 2 leaves none of the 2 epochs for the cosine schedule" "$BNN" train --data moons --lr-schedule cosine --warmup-epochs 2 --epochs 2 -o "$T/never.safetensors"
 expect_fail "missing model file" "nonexistent.safetensors" "$BNN" eval -m "$T/nonexistent.safetensors"
 # A header length far beyond the file.
 { printf '\xff\xff\x00\x00\x00\x00\x00\x00'; printf '{}'; } >"$T/lies.safetensors"

@@ -127,16 +127,17 @@ int bnn__check_data(const bnn_model *m, const bnn_dataset *ds) {
         return bnn__error(BNN_ESHAPE, "the data has %lld classes but a bernoulli likelihood is "
                           "for 2 (labels 0 and 1): a categorical likelihood is for more", (long long)ds->k);
     if (lik == BNN_LIK_HETERO_GAUSSIAN && ds->k != 1)
-        return bnn__error(BNN_ESHAPE, "the data has %lld targets but a hetero-gaussian "
-                          "likelihood is for one", (long long)ds->k);
+        return bnn__error(BNN_ESHAPE, "the data has %lld target%s but a hetero-gaussian "
+                          "likelihood is for one", (long long)ds->k, ds->k == 1 ? "" : "s");
     if (ds->task == BNN_TASK_CLASSIFICATION && ds->k > c)
         return bnn__error(BNN_ESHAPE, "the data has %lld classes but model %s has %lld output%s%s",
                           (long long)ds->k, bnn_model_spec(m), (long long)k, k == 1 ? "" : "s",
                           k == 1 && ds->k == 2 ? " (one logit for 2 classes: a bernoulli "
                                                  "likelihood)" : "");
     if (ds->task == BNN_TASK_REGRESSION && ds->k != c)
-        return bnn__error(BNN_ESHAPE, "the data has %lld targets but model %s has %lld outputs",
-                          (long long)ds->k, bnn_model_spec(m), (long long)k);
+        return bnn__error(BNN_ESHAPE, "the data has %lld target%s but model %s has %lld output%s",
+                          (long long)ds->k, ds->k == 1 ? "" : "s", bnn_model_spec(m),
+                          (long long)k, k == 1 ? "" : "s");
     return 0;
 }
 
@@ -397,8 +398,16 @@ static double mfvi_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int
     if (!isfinite(loss)) return loss;
     struct bnn_adamw_params ap = {lr, 0.9f, 0.999f, 1e-8f, 0.0f};
     const int rc_mu = bnn_adamw_step(mu, tr->s1, tr->s2, tr->grad, np, tr->t + 1, &ap);
-    const int rc_rho = bnn_adamw_step(tr->rho, tr->s3, tr->s4, tr->grad_rho, np, tr->t + 1, &ap);
+    const int rc_rho =
+        rc_mu ? 0 : bnn_adamw_step(tr->rho, tr->s3, tr->s4, tr->grad_rho, np, tr->t + 1, &ap);
     *rc = rc_mu ? rc_mu : rc_rho;
+    /* The user chose mfvi: say which of its parameters the inner AdamW update broke. */
+    if (*rc) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "%s", bnn_last_error());
+        bnn__error(*rc, "the update of %s (mean-field VI's AdamW): %s",
+                   rc_mu ? "the means mu" : "the scales rho", msg);
+    }
     return loss;
 }
 
@@ -502,10 +511,10 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
                     snprintf(what, sizeof what, "%s", bnn_last_error());
                 else
                     snprintf(what, sizeof what, "the loss became %s", isnan(loss) ? "NaN" : "Inf");
-                return bnn__error(BNN_EDIVERGED, "training diverged at epoch %lld, step %lld: "
-                                  "%s (try a smaller learning rate, and check the scale of the "
-                                  "other settings)",
-                                  (long long)epoch + 1, (long long)s + 1, what);
+                return bnn__error(BNN_EDIVERGED, "training diverged at epoch %lld, step %lld of "
+                                  "%lld: %s (try a smaller learning rate, and check the scale of "
+                                  "the other settings)",
+                                  (long long)epoch + 1, (long long)s + 1, (long long)steps, what);
             }
             if (isnan(tr->loss_ref)) tr->loss_ref = loss;
             tr->t++;
