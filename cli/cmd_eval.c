@@ -62,7 +62,7 @@ int cmd_eval(int argc, char **argv) {
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file written by bnn train, laplace, von or calibrate (required)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "data to evaluate on (default: the training data's spec)", 0},
-        {"split", 0, OPT_STR, &split, "NAME", "test (default) or train", 0},
+        {"split", 0, OPT_STR, &split, "NAME", "test (default) or train (the whole training file, a model's hold-out included)", 0},
         CLI_PREDICT_OPTS(samples, seed, link),
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable; classifiers): AUROC and AUPR of each uncertainty score, e.g. fmnist:flip, noise", 0},
         {"shift", 0, OPT_STR, &shift, "rot", "sweep rotations 0..180 degrees in 15-degree steps of fmnist data (classifiers): accuracy, NLL, ECE per angle (the same weight samples at every angle)", 0},
