@@ -159,6 +159,13 @@ int cmd_eval(int argc, char **argv) {
                              "is not one", df.data);
         goto done;
     }
+    /* The sweep's angles are the rotation of the images it is given: already rotated ones
+     * would be reported as 0°, 15°, ... while they are not. */
+    if (shift && strstr(df.data, ":rot=")) {
+        rc = cli_usage_error(cmd, "--shift rot sweeps the angles itself; %s is already rotated "
+                             "(give the unrotated data)", df.data);
+        goto done;
+    }
     if (task == BNN_TASK_REGRESSION && (ood.n || shift || plot)) {
         rc = cli_usage_error(cmd, "--ood, --shift and --plot are for classification models (bnn "
                              "plot draws regression models)");

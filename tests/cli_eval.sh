@@ -197,6 +197,7 @@ if [ -d "${BNN_FMNIST_DIR:-/usr/share/datasets/fashion-mnist}" ]; then
   run "eval shift" "$BNN" eval -m "$T/fm.safetensors" --shift rot --ood fmnist:flip --json "$T/fm.json" --plot "$T/shift.svg"
   [ "$(grep -c '°' "$T/out")" -eq 13 ] && ok || bad "13 rotation rows"
   validate "$T/fm.json"
+  expect_usage "shift on rotated data" "fmnist:rot=10 is already rotated" "$BNN" eval -m "$T/fm.safetensors" --shift rot --data fmnist:rot=10
   # The sweep rotates the split asked for: at 0 degrees it is that split's own report.
   run "eval shift, train split" "$BNN" eval -m "$T/fm.safetensors" --split train --shift rot --json "$T/fmtr.json"
   /usr/bin/python3 -c "
