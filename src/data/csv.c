@@ -400,7 +400,15 @@ static int parse_csv(bnn_dataset **out, csv_reader *r, const struct bnn_csv_para
                 t.targets[t.n] = (float)v;
             } else {
                 char shown[48];
-                if (v < 0.0 || v != floor(v) || v >= (double)INT32_MAX) {
+                if (v >= (double)INT32_MAX && v == floor(v)) {
+                    rc = bnn__error(BNN_EFORMAT,
+                                    "%s, line %lld, column %lld: class label '%s' is beyond the "
+                                    "largest class label bnn takes (%d)",
+                                    path, (long long)l.no, (long long)c + 1,
+                                    printable(shown, sizeof shown, fs, len), INT32_MAX - 1);
+                    goto fail;
+                }
+                if (v < 0.0 || v != floor(v)) {
                     rc = bnn__error(BNN_EFORMAT,
                                     "%s, line %lld, column %lld: target '%s' is "
                                     "not a class label (a non-negative integer): "
