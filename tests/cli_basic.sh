@@ -147,6 +147,8 @@ expect_usage "a seed beyond 64 bits" "--seed 18446744073709551615 is out of rang
 expect_usage "not an integer" "--seed expects an integer, got '1.5'" "$BNN" train --data moons --seed 1.5 -o "$T/never.safetensors"
 printf 'a,b,y\n1,2,0\n2,3,99999999999\n' >"$T/biglabel.csv"
 expect_fail "a class label too large" "line 3, column 3: class label '99999999999' is beyond the largest class label" "$BNN" train --data "csv:$T/biglabel.csv" -o "$T/never.safetensors"
+printf 'a,b,label,\n1,2,0,\n2,3,1,\n' >"$T/trailing.csv"
+expect_fail "a header with a trailing comma" "line 1, column 1: 'a' is not a number (a header with an empty field is not taken for one: a trailing ','? remove it, or pass --header)" "$BNN" train --data "csv:$T/trailing.csv" -o "$T/never.safetensors"
 expect_usage "ess 0" "--ess must be positive (leave it out" "$BNN" train --data moons --method ivon --ess 0 -o "$T/never.safetensors"
 expect_usage "cosine all warm-up" "--warmup-epochs 2 leaves none of the 2 epochs for the cosine schedule" "$BNN" train --data moons --lr-schedule cosine --warmup-epochs 2 --epochs 2 -o "$T/never.safetensors"
 expect_fail "missing model file" "nonexistent.safetensors" "$BNN" eval -m "$T/nonexistent.safetensors"

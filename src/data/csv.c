@@ -257,6 +257,16 @@ static int field_error(const char *path, const csv_line *l, int64_t col, num_sta
  * So a first data row with an empty or mistyped number ("1,,0", "1,2.o,0") is reported as bad
  * data rather than silently dropped as a header; "nan" and "inf" count as numbers for the same
  * reason. Other headers need --header. */
+/* A field that is not a number reads as a name when it starts (after blanks) with a letter,
+ * '_', a quote or a non-ASCII byte. */
+static bool is_name(const char *s, size_t len) {
+    size_t i = 0;
+    while (i < len && (s[i] == ' ' || s[i] == '\t')) i++;
+    const char c = i < len ? s[i] : '\0';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '"' ||
+           (unsigned char)c >= 0x80;
+}
+
 static bool looks_like_header(const csv_line *l, char delim) {
     size_t pos = 0;
     bool name = false;
@@ -267,15 +277,26 @@ static bool looks_like_header(const csv_line *l, char delim) {
         next_field(l, &pos, delim, &s, &len);
         num_status st = parse_number(s, len, &v);
         if (st == NUM_EMPTY) return false;
-        if (st == NUM_BAD) {
-            size_t i = 0;
-            while (i < len && (s[i] == ' ' || s[i] == '\t')) i++;
-            const char c = i < len ? s[i] : '\0';
-            name = name || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                   c == '"' || (unsigned char)c >= 0x80;
-        }
+        name = name || (st == NUM_BAD && is_name(s, len));
     }
     return name;
+}
+
+/* Whether a line has both an empty field and a name (looks_like_header's rules but for the
+ * empty field): a header that a trailing delimiter kept from being one. */
+static bool names_with_empty(const csv_line *l, char delim) {
+    size_t pos = 0;
+    bool empty = false, name = false;
+    while (pos <= l->len) {
+        const char *s;
+        size_t len;
+        double v;
+        next_field(l, &pos, delim, &s, &len);
+        const num_status st = parse_number(s, len, &v);
+        empty = empty || st == NUM_EMPTY;
+        name = name || (st == NUM_BAD && is_name(s, len));
+    }
+    return empty && name;
 }
 
 /* The rows parsed so far: features row-major, and the target column as labels (classification)
@@ -392,6 +413,16 @@ static int parse_csv(bnn_dataset **out, csv_reader *r, const struct bnn_csv_para
             num_status st = parse_number(fs, len, &v);
             if (st != NUM_OK) {
                 rc = field_error(path, &l, c, st, fs, len);
+                /* A first line of names that was not taken for a header only because a field
+                 * is empty (a trailing delimiter, as some spreadsheets write): say why. */
+                if (l.no == first_no && st == NUM_BAD && p->header_auto && !p->header &&
+                    names_with_empty(&l, delim)) {
+                    char msg[512], dn[16];
+                    snprintf(msg, sizeof msg, "%s", bnn_last_error());
+                    rc = bnn__error(rc, "%s (a header with an empty field is not taken for one: "
+                                    "a trailing %s? remove it, or pass --header)", msg,
+                                    delim_name(delim, dn));
+                }
                 goto fail;
             }
             if (c != tc) {
