@@ -92,12 +92,12 @@ static int set_value(const char *cmd, cli_opt *o, const char *v) {
         int64_t x;
         if (bnn_parse_int(v, &x)) {
             /* A whole number too large for 64 bits is out of range, not "not an integer". */
-            const char *d = v + (*v == '-' || *v == '+');
+            const char *d = v + (*v == '-'); /* "+1" is refused as written, not as a range */
             bool digits = *d != '\0';
             for (; *d; d++) digits = digits && *d >= '0' && *d <= '9';
             if (digits)
-                return cli_usage_error(cmd, "--%s %s is out of range (at most %lld)", o->name, v,
-                                       (long long)INT64_MAX);
+                return cli_usage_error(cmd, "--%s %s is out of a 64-bit integer's range", o->name,
+                                       v);
             return cli_usage_error(cmd, "--%s expects an integer, got '%s'", o->name, v);
         }
         *(int64_t *)o->dst = x;
