@@ -289,10 +289,6 @@ int cmd_train(int argc, char **argv) {
                                     schedule);
         if (warmup < 0 || warmup > epochs)
             return cli_usage_error(cmd, "--warmup-epochs must be between 0 and --epochs");
-        if (tp.lr_schedule == BNN_LR_COSINE && warmup == epochs)
-            return cli_usage_error(cmd, "--warmup-epochs %lld leaves none of the %lld epochs for "
-                                   "the cosine schedule (it would change nothing)",
-                                   (long long)warmup, (long long)epochs);
         if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
         if (!cli_seen(opts, nopts, "lr"))
             lr = tp.method == BNN_METHOD_SGD ? 0.05 : tp.method == BNN_METHOD_IVON ? 0.5 : 1e-3;
@@ -502,7 +498,9 @@ int cmd_train(int argc, char **argv) {
         if (bnn_trainer_epoch(tr) < tp.epochs) {
             /* A stopped run's weights are judged as the last epoch's would be. */
             if ((rc = bnn_trainer_check(tr))) {
-                fprintf(stderr, "bnn %s: %s; %s was not written\n", cmd, bnn_last_error(), output);
+                fprintf(stderr, "bnn %s: %s; %s was not written%s%s%s\n", cmd, bnn_last_error(),
+                        output, checkpoint ? " (the checkpoint " : "",
+                        checkpoint ? checkpoint : "", checkpoint ? " holds the run)" : "");
                 rc = 1;
                 goto done;
             }

@@ -722,15 +722,15 @@ int bnn_trainer_new(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
 void bnn_trainer_free(bnn_trainer *tr);
 /* Runs epochs until `until_epoch` (capped at p.epochs) has been completed. Returns
  * BNN_EDIVERGED naming the epoch and step when the loss or the weights become NaN or Inf, and at
- * the run's last epoch when its mean loss per example, or the loss on its last batch after the
- * last update, exceeds the first step's loss L by more than 10^4·max(|L|, 1) (weights grown
- * huge but finite); the weights are then unusable (do not save them). The progress callback's
- * mean_loss is per example (batches weighted by their size). */
+ * the run's last epoch when its mean loss per example, or the mean loss at the final weights on
+ * (up to 8192 of) the training examples, exceeds the first step's loss L by more than
+ * 10^4·max(|L|, 1) (weights grown huge but finite); the weights are then unusable (do not save
+ * them). The progress callback's mean_loss is per example (batches weighted by their size). */
 int bnn_trainer_run(bnn_trainer *tr, int64_t until_epoch);
-/* The same judgement for a run stopped before its last epoch, whose weights are about to be
- * saved: BNN_EDIVERGED when the last finished epoch's mean loss, or the loss on its last batch at
- * the weights its last update left, exceeds that bound (bnn_trainer_run applies both at the last
- * epoch); 0 when no epoch has finished in this process. */
+/* The judgement of the weights alone, for a run stopped before its last epoch whose weights are
+ * about to be saved: BNN_EDIVERGED when the mean loss at the current weights on (up to 8192 of)
+ * the training examples exceeds that bound (an epoch that spiked and recovered does not count);
+ * 0 when no epoch has finished in this process. */
 int bnn_trainer_check(bnn_trainer *tr);
 int64_t bnn_trainer_epoch(const bnn_trainer *tr); /* completed epochs */
 /* Replaces the progress callback (e.g. after bnn_trainer_resume, which starts without one). */

@@ -238,6 +238,7 @@ static void test_trainer_schedule(void) {
     CHECK_EQ_INT(bnn_trainer_new(&tr, m, ds, &p), BNN_EINVAL);
     CHECK(has_error("unknown learning-rate schedule 7"));
     CHECK_EQ_INT(bnn_trainer_run(NULL, 1), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_trainer_check(NULL), BNN_EINVAL);
     CHECK_EQ_INT(bnn_trainer_posterior(NULL, NULL), BNN_EINVAL);
     bnn_trainer *tr2;
     bnn_model *m2;

@@ -282,21 +282,26 @@ static bool looks_like_header(const csv_line *l, char delim) {
     return name;
 }
 
-/* Whether a line has both an empty field and a name (looks_like_header's rules but for the
- * empty field): a header that a trailing delimiter kept from being one. */
-static bool names_with_empty(const csv_line *l, char delim) {
+/* A line of names with an empty field, which looks_like_header does not take for a header: 0
+ * when the line is not that (a number in it, no name, no empty field), 1 when the empty field is
+ * the last (a trailing delimiter), 2 when one in the middle is. */
+static int names_with_empty(const csv_line *l, char delim) {
     size_t pos = 0;
-    bool empty = false, name = false;
+    bool name = false, number = false, last_empty = false;
+    int empties = 0;
     while (pos <= l->len) {
         const char *s;
         size_t len;
         double v;
         next_field(l, &pos, delim, &s, &len);
         const num_status st = parse_number(s, len, &v);
-        empty = empty || st == NUM_EMPTY;
+        last_empty = st == NUM_EMPTY;
+        empties += last_empty;
         name = name || (st == NUM_BAD && is_name(s, len));
+        number = number || st == NUM_OK || st == NUM_NONFINITE || st == NUM_RANGE;
     }
-    return empty && name;
+    if (!name || number || !empties) return 0;
+    return last_empty && empties == 1 ? 1 : 2;
 }
 
 /* The rows parsed so far: features row-major, and the target column as labels (classification)
@@ -415,13 +420,15 @@ static int parse_csv(bnn_dataset **out, csv_reader *r, const struct bnn_csv_para
                 rc = field_error(path, &l, c, st, fs, len);
                 /* A first line of names that was not taken for a header only because a field
                  * is empty (a trailing delimiter, as some spreadsheets write): say why. */
-                if (l.no == first_no && st == NUM_BAD && p->header_auto && !p->header &&
-                    names_with_empty(&l, delim)) {
-                    char msg[512], dn[16];
+                const int why = l.no == first_no && st == NUM_BAD && p->header_auto &&
+                                        !p->header ? names_with_empty(&l, delim) : 0;
+                if (why) {
+                    char msg[512];
                     snprintf(msg, sizeof msg, "%s", bnn_last_error());
                     rc = bnn__error(rc, "%s (a header with an empty field is not taken for one: "
-                                    "a trailing %s? remove it, or pass --header)", msg,
-                                    delim_name(delim, dn));
+                                    "%s)", msg, why == 1 ? "a trailing delimiter? remove it from "
+                                    "every line that has it" : "name every column, or pass "
+                                    "--header");
                 }
                 goto fail;
             }
@@ -431,7 +438,7 @@ static int parse_csv(bnn_dataset **out, csv_reader *r, const struct bnn_csv_para
                 t.targets[t.n] = (float)v;
             } else {
                 char shown[48];
-                if (v >= (double)INT32_MAX && v == floor(v)) {
+                if (isfinite(v) && v >= (double)INT32_MAX && v == floor(v)) {
                     rc = bnn__error(BNN_EFORMAT,
                                     "%s, line %lld, column %lld: class label '%s' is beyond the "
                                     "largest class label bnn takes (%d)",

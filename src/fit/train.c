@@ -445,32 +445,49 @@ static bool loss_blew_up(double loss, double ref) {
     return loss > ref + DIVERGE_GROWTH * fmax(fabs(ref), 1.0);
 }
 
-/* Judges the weights a run would be saved with: the last epoch's mean loss per example, and the
- * loss at the weights (IVON: the mean) its last update left, on that step's batch — each step's
- * loss is taken before its update, so the last update is otherwise never looked at (a run of
- * two steps could blow up in its second and pass). */
-static int judge_run(bnn_trainer *tr) {
+/* The mean loss per example at the weights as they are now (IVON: its mean; dropout off), over
+ * the first JUDGE_ROWS examples of the current epoch's order: a random sample of the training
+ * data, large enough that no single heavy-tailed target decides (one batch could be that one
+ * example). Each step's loss is taken before its update, so without this the last update would
+ * never be looked at (a run of two steps could blow up in its second and pass). */
+#define JUDGE_ROWS 8192
+static double loss_now(bnn_trainer *tr) {
+    const int64_t rows = tr->n < JUDGE_ROWS ? tr->n : JUDGE_ROWS;
+    double sum = 0.0;
+    for (int64_t lo = 0; lo < rows; lo += tr->bs) {
+        const int64_t b = lo + tr->bs <= rows ? tr->bs : rows - lo;
+        bnn_dataset_gather(tr->ds, tr->perm + lo, b, tr->xb, tr->yl, tr->yt);
+        const float *f = bnn_model_forward(tr->m, bnn_model_params(tr->m), tr->xb, b, false, NULL);
+        sum += bnn_lik_loss(&tr->lik, NULL, f, tr->yl, tr->yt, b, tr->k) * (double)b;
+    }
+    const double mean = sum / (double)rows;
+    return isnan(mean) ? INFINITY : mean;
+}
+
+/* Judges the weights a run would be saved with: at the run's last epoch (with_mean) that epoch's
+ * mean loss, and always the loss at the weights it ended with (loss_now). A run stopped early is
+ * judged by its weights alone: an epoch that spiked and recovered (IVON's early epochs) does not
+ * make good weights bad. */
+static int judge_run(bnn_trainer *tr, bool with_mean) {
     if (isnan(tr->last_mean) || isnan(tr->loss_ref)) return 0;
-    const int64_t b = tr->n - (tr->steps - 1) * tr->bs; /* the last batch, still in xb */
-    const float *f = bnn_model_forward(tr->m, bnn_model_params(tr->m), tr->xb, b, false, NULL);
-    double after = bnn_lik_loss(&tr->lik, NULL, f, tr->yl, tr->yt, b, tr->k);
-    if (isnan(after)) after = INFINITY;
-    if (loss_blew_up(tr->last_mean, tr->loss_ref))
+    if (with_mean && loss_blew_up(tr->last_mean, tr->loss_ref))
         return bnn__error(BNN_EDIVERGED, "training diverged: the last epoch's mean loss is %.4g, "
                           "against %.4g at the first step (try a smaller learning rate, and "
                           "check the scale of the other settings)",
                           tr->last_mean, tr->loss_ref);
-    if (loss_blew_up(after, tr->loss_ref))
-        return bnn__error(BNN_EDIVERGED, "training diverged: after the last step the loss on its "
-                          "batch is %.4g, against %.4g at the first step (try a smaller learning "
-                          "rate, and check the scale of the other settings)",
-                          after, tr->loss_ref);
+    const double now = loss_now(tr);
+    if (loss_blew_up(now, tr->loss_ref))
+        return bnn__error(BNN_EDIVERGED, "training diverged: at the weights it ended with the mean "
+                          "loss on %lld training examples is %.4g, against %.4g at the first "
+                          "step (try a smaller learning rate, and check the scale of the other "
+                          "settings)", (long long)(tr->n < JUDGE_ROWS ? tr->n : JUDGE_ROWS), now,
+                          tr->loss_ref);
     return 0;
 }
 
 int bnn_trainer_check(bnn_trainer *tr) {
     if (!tr) return bnn__error(BNN_EINVAL, "bnn_trainer_check: the trainer is NULL");
-    return judge_run(tr);
+    return judge_run(tr, false);
 }
 
 int bnn_trainer_run(bnn_trainer *tr, int64_t until_epoch) {
@@ -530,7 +547,7 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
         tr->epoch++;
         tr->in_epoch = 0;
         tr->last_mean = sum / (double)n;
-        if (tr->epoch == p->epochs && (rc = judge_run(tr))) return rc;
+        if (tr->epoch == p->epochs && (rc = judge_run(tr, true))) return rc;
         if (p->progress &&
             p->progress(p->progress_ctx, epoch, steps, steps, tr->last_mean, true))
             return bnn__error(BNN_EINVAL, "training stopped by the caller");
