@@ -471,11 +471,13 @@ bool bnn__json_syntax_ok(const char *text, size_t n) {
     return c.i == n;
 }
 
-/* meta_only: the image is the 8-byte length and the header alone (bnn_st_read_meta); the
- * header is checked as always, the metadata kept, and the tensor entries skipped. */
-static int parse_image(bnn_st *st, const char *file, bool meta_only) {
+/* total is the size of the whole file, st->len that of the image in st->buf: equal, or with
+ * meta_only (bnn_st_read_meta) an image of the 8-byte length and, when that length fits the
+ * file, the header; the length is checked against the file, the header as always, the metadata
+ * kept and the tensor entries skipped. */
+static int parse_image(bnn_st *st, const char *file, size_t total, bool meta_only) {
     const unsigned char *b = st->buf;
-    size_t len = st->len;
+    const size_t len = total;
     if (len < 8)
         return bnn__error(
             BNN_EFORMAT, "%s: file is %zu bytes, shorter than the 8-byte header length", file, len);
@@ -642,7 +644,7 @@ done:
 /* Takes ownership of buf (from malloc; the image is filled at once, so never zeroed first) and
  * parses it into a new bnn_st. */
 static int parse_owned(bnn_st **out, unsigned char *buf, size_t len, const char *file,
-                       bool meta_only) {
+                       size_t total, bool meta_only) {
     bnn_st *st = calloc(1, sizeof *st);
     if (!st) {
         free(buf);
@@ -650,7 +652,7 @@ static int parse_owned(bnn_st **out, unsigned char *buf, size_t len, const char 
     }
     st->buf = buf;
     st->len = len;
-    int rc = parse_image(st, file, meta_only);
+    int rc = parse_image(st, file, total, meta_only);
     if (rc) {
         bnn_st_free(st);
         return rc;
@@ -667,7 +669,7 @@ int bnn_st_parse(bnn_st **out, const void *buf, size_t len, const char *name) {
     unsigned char *copy = malloc(len ? len : 1);
     if (!copy) return bnn__error(BNN_ENOMEM, "%s: cannot allocate %zu bytes", file, len);
     if (len) memcpy(copy, buf, len);
-    return parse_owned(out, copy, len, file, false);
+    return parse_owned(out, copy, len, file, len, false);
 }
 
 /* Opens path for reading and gives its size. Opened without blocking (a FIFO would wait for a
@@ -702,82 +704,62 @@ static int open_regular(const char *path, FILE **fp, size_t *len) {
     return 0;
 }
 
-int bnn_st_read_meta(bnn_st **out, const char *path) {
-    if (!out) return bnn__error(BNN_EINVAL, "bnn_st_read_meta: out is NULL");
-    *out = NULL;
-    if (!path) return bnn__error(BNN_EINVAL, "bnn_st_read_meta: path is NULL");
-    FILE *f;
-    size_t len;
-    int rc = open_regular(path, &f, &len);
-    if (rc) return rc;
-    /* The length, then that many header bytes, bounded as parse_image bounds them (with its
-     * words) and by the file; parse_image then checks the image as the start of a file. */
-    unsigned char lb[8];
-    uint64_t hlen = 0;
-    const bool got8 = len >= 8 && fread(lb, 1, 8, f) == 8;
-    for (int i = 7; got8 && i >= 0; i--) hlen = (hlen << 8) | lb[i];
-    if (!got8 || hlen > ST_MAX_HEADER || hlen > len - 8) {
-        const int e = errno, err = ferror(f);
-        fclose(f);
-        if (len < 8)
-            return bnn__error(BNN_EFORMAT, "%s: file is %zu bytes, shorter than the 8-byte "
-                              "header length", path, len);
-        if (!got8)
-            return bnn__error(BNN_EIO, "%s: %s", path, err ? strerror(e) : "the file changed "
-                              "while it was read");
-        if (hlen > ST_MAX_HEADER)
-            return bnn__error(BNN_EFORMAT, "%s: header length %llu is absurd (more than 100 "
-                              "MiB); not a safetensors file?", path, (unsigned long long)hlen);
-        return bnn__error(BNN_EFORMAT, "%s: header length %llu exceeds the %zu bytes that "
-                          "follow it (truncated file?)", path, (unsigned long long)hlen, len - 8);
-    }
-    unsigned char *buf = malloc((size_t)hlen + 8);
-    if (!buf) {
-        fclose(f);
-        return bnn__error(BNN_ENOMEM, "%s: cannot allocate the %llu-byte header", path,
-                          (unsigned long long)hlen);
-    }
-    memcpy(buf, lb, 8);
-    const size_t got = fread(buf + 8, 1, (size_t)hlen, f);
-    const int e = errno, err = ferror(f);
-    fclose(f);
-    if (got != hlen) {
-        free(buf);
-        return bnn__error(BNN_EIO, "%s: %s", path, err ? strerror(e) : "the file changed while "
-                          "it was read");
-    }
-    return parse_owned(out, buf, (size_t)hlen + 8, path, true);
+/* Reads n bytes of f into buf; BNN_EIO naming path when the read falls short. */
+static int read_exact(FILE *f, unsigned char *buf, size_t n, const char *path) {
+    const size_t got = n ? fread(buf, 1, n, f) : 0;
+    if (got == n) return 0;
+    if (ferror(f)) return bnn__error(BNN_EIO, "%s: read error: %s", path, strerror(errno));
+    return bnn__error(BNN_EIO, "%s: read %zu of %zu bytes (file changed while reading?)", path,
+                      got, n);
 }
 
-int bnn_st_read(bnn_st **out, const char *path) {
-    if (!out) return bnn__error(BNN_EINVAL, "bnn_st_read: out is NULL");
+/* bnn_st_read (the whole file) and bnn_st_read_meta (the length and the header only: parse_image
+ * words a bad length from the file's size, as for a whole file). */
+static int read_st(bnn_st **out, const char *path, bool meta_only, const char *fn) {
+    if (!out) return bnn__error(BNN_EINVAL, "%s: out is NULL", fn);
     *out = NULL;
-    if (!path) return bnn__error(BNN_EINVAL, "bnn_st_read: path is NULL");
+    if (!path) return bnn__error(BNN_EINVAL, "%s: path is NULL", fn);
     FILE *f;
-    size_t len;
-    int rc = open_regular(path, &f, &len);
+    size_t total = 0;
+    int rc = open_regular(path, &f, &total);
     if (rc) return rc;
-    unsigned char *buf = malloc(len ? len : 1);
+    unsigned char head[8];
+    size_t n = total, first = 0;
+    if (meta_only) {
+        first = total < 8 ? total : 8;
+        if ((rc = read_exact(f, head, first, path))) {
+            fclose(f);
+            return rc;
+        }
+        uint64_t hlen = 0;
+        for (int i = 7; first == 8 && i >= 0; i--) hlen = (hlen << 8) | head[i];
+        const bool fits = first == 8 && hlen <= ST_MAX_HEADER && hlen <= total - 8;
+        n = first + (fits ? (size_t)hlen : 0);
+    }
+    unsigned char *buf = malloc(n ? n : 1);
     if (!buf) {
         fclose(f);
-        return bnn__error(BNN_ENOMEM, "%s: cannot allocate %zu bytes", path, len);
+        return bnn__error(BNN_ENOMEM, "%s: cannot allocate %zu bytes", path, n);
     }
-    size_t got = len ? fread(buf, 1, len, f) : 0;
-    if (got != len) {
-        int e = errno, err = ferror(f);
+    memcpy(buf, head, first);
+    if ((rc = read_exact(f, buf + first, n - first, path))) {
         fclose(f);
         free(buf);
-        if (err) return bnn__error(BNN_EIO, "%s: read error: %s", path, strerror(e));
-        return bnn__error(BNN_EIO, "%s: read %zu of %zu bytes (file changed while reading?)", path,
-                          got, len);
+        return rc;
     }
     if (fclose(f) != 0) {
-        int e = errno;
+        const int e = errno;
         free(buf);
         return bnn__error(BNN_EIO, "%s: cannot close: %s", path, strerror(e));
     }
-    return parse_owned(out, buf, len, path, false);
+    return parse_owned(out, buf, n, path, total, meta_only);
 }
+
+int bnn_st_read_meta(bnn_st **out, const char *path) {
+    return read_st(out, path, true, "bnn_st_read_meta");
+}
+
+int bnn_st_read(bnn_st **out, const char *path) { return read_st(out, path, false, "bnn_st_read"); }
 
 int64_t bnn_st_count(const bnn_st *st) { return st ? st->n : 0; }
 
