@@ -139,6 +139,10 @@ int64_t cli_samples_for(const bnn_posterior *q, int64_t samples);
  * sine-hetero, noise) that is not the model's own data (st's bnn.data, which keeps its training
  * seed); out-of-distribution data (ood) always draws from it. */
 bool cli_spec_uses_seed(const char *spec, const bnn_st *st, bool ood);
+/* Whether predicting from posterior q draws random numbers: weight samples (samples, as
+ * cli_samples_for gives it, > 0) or Monte-Carlo over a Laplace posterior's linearised logits
+ * (link > 0). */
+bool cli_predict_draws(const bnn_posterior *q, int64_t samples, int64_t link);
 /* --seed given where nothing draws from it (used false): prints a usage error and returns 2, as
  * laplace and von refuse it, instead of accepting an option that changes nothing. */
 int cli_check_seed_used(const char *cmd, const cli_opt *opts, int nopts, bool used);

@@ -151,7 +151,7 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))) ||
         (rc = cli_check_csv_flags(cmd, opts, nopts, df.data, false)))
         goto done;
-    bool seeded = has_mi || cli_spec_uses_seed(df.data, st, false);
+    bool seeded = cli_predict_draws(q, samples, link) || cli_spec_uses_seed(df.data, st, false);
     for (int o = 0; o < ood.n; o++) seeded = seeded || cli_spec_uses_seed(ood.v[o], st, true);
     if ((rc = cli_check_seed_used(cmd, opts, nopts, seeded))) goto done;
     if (shift && strncmp(df.data, "fmnist", 6)) {

@@ -83,10 +83,9 @@ int cmd_plot(int argc, char **argv) {
         (rc = cli_check_csv_flags(cmd, opts, nopts, df.data, false)))
         goto done;
     if ((rc = cli_check_output_of(cmd, output, model_path, NULL, df.data))) goto done;
-    if ((rc = cli_check_seed_used(
-             cmd, opts, nopts,
-             samples > 0 || (bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE && link > 0) ||
-                 cli_spec_uses_seed(df.data, st, false))))
+    if ((rc = cli_check_seed_used(cmd, opts, nopts,
+                                  cli_predict_draws(q, samples, link) ||
+                                      cli_spec_uses_seed(df.data, st, false))))
         goto done;
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
     if ((rc = cli_load_data(cmd, &df, "train", task, true, &ds))) goto done;

@@ -195,9 +195,8 @@ int cmd_predict(int argc, char **argv) {
             goto done;
         if ((rc = cli_load_data(cmd, &df, "test", task, true, &ds))) goto done;
     }
-    const bool lap = bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE;
     if ((rc = cli_check_seed_used(cmd, opts, nopts,
-                                  samples > 0 || (lap && link > 0) ||
+                                  cli_predict_draws(q, samples, link) ||
                                       (!input && cli_spec_uses_seed(df.data, st, false)))))
         goto done;
     /* k: classes (probabilities) or targets (mean and variance) of the predictive. */

@@ -474,16 +474,15 @@ int64_t cli_samples_for(const bnn_posterior *q, int64_t samples) {
 }
 
 bool cli_spec_uses_seed(const char *spec, const bnn_st *st, bool ood) {
-    static const char *const gen[] = {"moons", "sine-gap", "sine-hetero", "noise"};
-    bool generated = false;
-    for (size_t i = 0; i < sizeof gen / sizeof gen[0]; i++) {
-        const size_t n = strlen(gen[i]);
-        generated = generated || (!strncmp(spec, gen[i], n) && (spec[n] == ':' || !spec[n]));
-    }
+    const bool generated = bnn_data_generated(spec);
     /* The model's own data keeps its training seed only when the file records one (without
      * bnn.seed, cli_model_data draws it from --seed too). */
     const char *own = st && bnn_st_meta(st, "bnn.seed") ? bnn_st_meta(st, "bnn.data") : NULL;
     return generated && (ood || !own || !cli_same_data(spec, own));
+}
+
+bool cli_predict_draws(const bnn_posterior *q, int64_t samples, int64_t link) {
+    return samples > 0 || (bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE && link > 0);
 }
 
 int cli_check_seed_used(const char *cmd, const cli_opt *opts, int nopts, bool used) {

@@ -273,6 +273,9 @@ struct bnn_data_params {
 };
 struct bnn_data_params bnn_data_default_params(void);
 int bnn_data_load(bnn_dataset **out, const char *spec, const struct bnn_data_params *p);
+/* Whether spec names a generated dataset (moons, sine-gap, sine-hetero, noise, with or without
+ * modifiers), which bnn_data_load draws from bnn_data_params.seed. */
+bool bnn_data_generated(const char *spec);
 
 /* A copy of rows [lo, hi) of ds (same task, classes and image shape), e.g. to hold out a
  * validation split. */

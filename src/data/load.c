@@ -282,6 +282,20 @@ static int apply_modifiers(bnn_dataset *ds, const char *spec, const char *name,
     return 0;
 }
 
+/* The built-in datasets, by the index bnn_data_load switches on; 1 to 4 are generated. */
+static const char *const builtin[] = {"fmnist", "moons", "sine-gap", "noise", "sine-hetero"};
+
+/* The built-in name spec starts with (then ':' or its end), or -1. */
+static int builtin_of(const char *spec) {
+    const char *tail = strchr(spec, ':');
+    const size_t nlen = tail ? (size_t)(tail - spec) : strlen(spec);
+    for (int i = 0; i < 5; i++)
+        if (strlen(builtin[i]) == nlen && strncmp(spec, builtin[i], nlen) == 0) return i;
+    return -1;
+}
+
+bool bnn_data_generated(const char *spec) { return spec && builtin_of(spec) > 0; }
+
 int bnn_data_load(bnn_dataset **out, const char *spec, const struct bnn_data_params *p) {
     if (!out) return bnn__error(BNN_EINVAL, "bnn_data_load: out is NULL");
     *out = NULL;
@@ -308,11 +322,7 @@ int bnn_data_load(bnn_dataset **out, const char *spec, const struct bnn_data_par
     } else {
         /* A built-in name, then optional ":"-separated counts (noise) and modifiers. */
         const char *tail = strchr(spec, ':');
-        size_t nlen = tail ? (size_t)(tail - spec) : strlen(spec);
-        static const char *const names[] = {"fmnist", "moons", "sine-gap", "noise", "sine-hetero"};
-        int which = -1;
-        for (int i = 0; i < 5; i++)
-            if (strlen(names[i]) == nlen && strncmp(spec, names[i], nlen) == 0) which = i;
+        const int which = builtin_of(spec);
         if (which < 0)
             return bnn__error(BNN_EINVAL, "unknown dataset '%s' (valid: " VALID_SPECS ")", spec);
         int64_t counts[2] = {NOISE_D, NOISE_N};
@@ -337,7 +347,7 @@ int bnn_data_load(bnn_dataset **out, const char *spec, const struct bnn_data_par
             break;
         default: rc = bnn__noise_uniform(out, counts[1], counts[0], p->seed); break;
         }
-        if (!rc && (rc = apply_modifiers(*out, spec, names[which], mods, nmods))) {
+        if (!rc && (rc = apply_modifiers(*out, spec, builtin[which], mods, nmods))) {
             bnn_dataset_free(*out);
             *out = NULL;
         }
