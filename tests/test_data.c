@@ -1598,7 +1598,19 @@ static void test_slice(void) {
     bnn_dataset_free(r);
 }
 
+/* bnn_data_generated: the built-in names bnn_data_load draws from a seed, with or without a
+ * modifier; not Fashion-MNIST, files, prefixes of a name or names with more letters. */
+static void test_generated(void) {
+    const char *yes[] = {"moons", "sine-gap", "sine-hetero", "noise", "noise:2:50", "moons:flip"};
+    const char *no[] = {"fmnist", "fmnist:rot=30", "csv:moons", "npy:a.npy", "moon", "moonsx",
+                        "sine-", "", "noises:2"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) CHECK(bnn_data_generated(yes[i]));
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) CHECK(!bnn_data_generated(no[i]));
+    CHECK(!bnn_data_generated(NULL));
+}
+
 int main(void) {
+    test_generated();
     test_slice();
     test_dataset_object();
     test_gather();
