@@ -113,7 +113,10 @@ int cmd_von(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     const bnn_curv *c = bnn_laplace_curv(la);
     const int64_t P = bnn_curv_nparams(c), nfit = bnn_dataset_n(fit);
-    const double loss = bnn_curv_loss(c);
+    /* The objective's loss (the summed negative log-likelihood), not bnn_curv_loss: for the
+     * Gaussian that is laplace-torch's ½ Σ (f − y)² at σ = 1, which does not add up with the
+     * prior to the objective printed below it. */
+    const double loss = vr.nll;
     printf("data       %lld examples of %s\n", (long long)nfit, df.data);
     printf("layer      the last Linear layer: %lld parameters (offset %lld), a full covariance\n",
            (long long)P, (long long)bnn_curv_offset(c));
@@ -126,7 +129,8 @@ int cmd_von(int argc, char **argv) {
                (long long)seed);
     printf("prior      precision %g%s", prior, noise ? "" : "\n");
     if (noise) printf(", noise sigma %g (the model's)\n", vp.sigma);
-    printf("loss       %.6g at the mean (summed; %.6g per example)\n", loss, loss / (double)nfit);
+    printf("loss       %.6g at the mean (summed negative log-likelihood; %.6g per example)\n", loss,
+           loss / (double)nfit);
     printf(
         "objective  loss + prior %.6g at the start, %.6g at the mean; the last step moved the mean "
         "by %.2g of its largest weight%s",

@@ -1060,6 +1060,9 @@ struct bnn_von_params {
 };
 struct bnn_von_result {
     double objective0, objective; /* Σ loss + ½δ‖m‖² at the start and at the result */
+    double nll;                   /* Σ loss at the result: the summed negative log-likelihood
+                                   * (for the Gaussian with its 1/σ² and normalising constant,
+                                   * unlike bnn_curv_loss's laplace-torch convention) */
     double last_change;           /* max |Δm| / max |m| of the last step */
     int64_t halvings;             /* delta method: steps retried at half the rate */
 };

@@ -25,7 +25,10 @@ run "von linear" "$BNN" von -m "$T/lin.st" --steps 1 --prior-precision 2 -o "$T/
 # One full step on a Gaussian likelihood is exact: no note that the steps have not settled.
 ! grep -q "have not settled" "$T/err" && ok || bad "von linear, one step: $(cat "$T/err")"
 grep -q "noise sigma 0.5 (the model's)" "$T/out" && ok || bad "von uses the model's noise"
-run "BLR posterior" /usr/bin/python3 "$HERE/von_blr.py" "$T/lin.csv" "$T/vlin.st" 2 0.5
+# the printed loss is the summed negative log-likelihood, which with the prior makes the objective
+loss=$(awk '$1 == "loss" { print $2 }' "$T/out")
+obj=$(sed -n 's/^objective .* at the start, \([^ ]*\) at the mean.*/\1/p' "$T/out")
+run "BLR posterior" /usr/bin/python3 "$HERE/von_blr.py" "$T/lin.csv" "$T/vlin.st" 2 0.5 "$loss" "$obj"
 cat "$T/out"
 run "eval linear" "$BNN" eval -m "$T/vlin.st"
 grep -q "^posterior  VON, a full-covariance Gaussian over 3 parameters, prior precision 2" "$T/out" && ok || bad "eval names the VON posterior"
