@@ -105,8 +105,8 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
      "seed of the weight samples, and of generated data other than the model's own (which keeps "  \
      "its training seed) (default 0)", 0},                                                         \
     {"link-samples", 0, OPT_INT, &(link), "S",                                                     \
-     "Laplace GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over S draws of the "      \
-     "linearised logits", 0}
+     "Laplace or VON GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over S draws of "   \
+     "the linearised logits", 0}
 int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int64_t samples,
                            int64_t seed, int64_t link);
 /* Out-of-distribution data for eval and compare: only its inputs matter. A CSV may be features

@@ -42,7 +42,7 @@ int cmd_calibrate(int argc, char **argv) {
         {"split", 0, OPT_STR, &split, "NAME", "split of --data to use (default test; a test "
          "split T is fitted on no longer scores the model without bias)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
-        {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
+        {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[1];

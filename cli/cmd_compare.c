@@ -26,7 +26,7 @@ int cmd_compare(int argc, char **argv) {
         {"data", 'd', OPT_STR, &data, "SPEC", "test data (default: the first model's training data)", 0},
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable), e.g. fmnist:flip", 0},
         CLI_PREDICT_OPTS(samples, seed, link),
-        {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
+        {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[MAXM];

@@ -72,7 +72,7 @@ int cmd_eval(int argc, char **argv) {
         {"temperature", 0, OPT_FLOAT, &temperature, "T", "divide the logits by T (default: the file's, from bnn calibrate, else 1)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
         {"noise", 0, OPT_FLOAT, &sigma, "SIGMA", "regression: noise std for the NLL (default: the training value)", 0},
-        {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
+        {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
         {"target-col", 0, OPT_INT, &df.target_col, "N", "csv data: target column (default: the one the model was trained with)", 0},
         {"header", 0, OPT_FLAG, &df.header, NULL, "csv data: the first line is a header", 0},
         {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv data: the first line is data", 0},
@@ -202,8 +202,8 @@ int cmd_eval(int argc, char **argv) {
     pp.temperature = temperature, pp.link_samples = link;
     struct bnn_eval_result r;
     memset(&r, 0, sizeof r);
+    if ((rc = cli_check_data(cmd, df.data, ds, m, true))) goto done;
     if (task == BNN_TASK_CLASSIFICATION) {
-        if ((rc = cli_check_data(cmd, df.data, ds, m, true))) goto done;
         if ((rc = predict_scores(cmd, m, q, ds, &pp, &in))) goto done;
         if ((rc = bnn_metrics_classification_log(&r.cls, in.logp, bnn_dataset_clabels(ds), in.n,
                                                  in.k, bins))) {
@@ -257,7 +257,7 @@ int cmd_eval(int argc, char **argv) {
             }
         }
     } else if ((rc = bnn_evaluate(m, q, ds, &pp, bins, &r))) {
-        rc = cli_fail(cmd, rc, NULL);
+        rc = cli_fail_fit(cmd, rc); /* targets that do not fit the model: a usage error */
         goto done;
     }
 

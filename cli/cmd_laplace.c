@@ -182,8 +182,8 @@ int cmd_laplace(int argc, char **argv) {
         {"prior", 0, OPT_STR, &prior, "HOW",
          "marglik (default: maximise the marginal likelihood), marglik-layers (one precision per "
          "weight and per bias tensor, laplace-torch's layer-wise prior), grid (on the hold-out), "
-         "or a number; marglik and marglik-layers also tune a regression model's noise sigma, grid "
-         "and a number keep it as trained",
+         "or a number; marglik and marglik-layers also tune a Gaussian regression model's noise "
+         "sigma (a heteroscedastic model predicts its own), grid and a number keep it as trained",
          0},
         {"steps", 0, OPT_INT, &steps, "N",
          "marglik, marglik-layers: Adam steps on the log prior precision (default 100; a note says "
@@ -191,7 +191,7 @@ int cmd_laplace(int argc, char **argv) {
         {"seed", 's', OPT_INT, &seed, "N", "ggn-mc: seed of the sampled labels; lowrank: of its random subspace (default 0)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N",
          "examples per pass (default: 1024 for the network's last layer or --hessian diag, else 256)", 0},
-        {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
+        {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[1];

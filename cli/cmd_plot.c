@@ -20,7 +20,7 @@ int cmd_plot(int argc, char **argv) {
         CLI_PREDICT_OPTS(samples, seed, link),
         {"grid", 0, OPT_INT, &grid, "N", "2-D classification: grid points per axis (default 100)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "the data to draw (default: the training data)", 0},
-        {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
+        {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
         {"target-col", 0, OPT_INT, &df.target_col, "N", "csv data: target column (default: the one the model was trained with)", 0},
         {"header", 0, OPT_FLAG, &df.header, NULL, "csv data: the first line is a header", 0},
         {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv data: the first line is data", 0},

@@ -91,7 +91,7 @@ int cmd_predict(int argc, char **argv) {
         CLI_PREDICT_OPTS(samples, seed, link),
         {"temperature", 0, OPT_FLOAT, &temperature, "T", "divide the logits by T (default: the file's, else 1)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
-        {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
+        {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
         {"target-col", 0, OPT_INT, &df.target_col, "N", "csv --data: target column (default: the one the model was trained with)", 0},
         {"header", 0, OPT_FLAG, &df.header, NULL, "csv input: the first line is a header", 0},
         {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv input: the first line is data", 0},

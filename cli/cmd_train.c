@@ -148,7 +148,7 @@ int cmd_train(int argc, char **argv) {
         {"init-std", 0, OPT_FLOAT, &init_std, "X", "mfvi: initial posterior std (default 1e-3)", 0},
         {"kl-weight", 0, OPT_FLOAT, &kl_weight, "X", "mfvi: weight of the KL term (default 1)", 0},
         {"seed", 's', OPT_INT, &df.seed, "N", "random seed: initialisation, shuffling, dropout, weight noise (default 0)", 0},
-        {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores); results do not depend on it", 0},
+        {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores); results do not depend on it", 0},
         {"task", 0, OPT_STR, &df.task, "NAME", "csv and npy data: classification or regression (default: from the model's output width)", 0},
         {"target-col", 0, OPT_INT, &df.target_col, "N", "csv data: target column, 0-based, negative from the end (default -1)", 0},
         {"header", 0, OPT_FLAG, &df.header, NULL, "csv data: the first line is a header (default: detect)", 0},

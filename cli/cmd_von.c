@@ -29,10 +29,10 @@ int cmd_von(int argc, char **argv) {
          "0 (default): gradient and GGN at the mean; S >= 1: averaged over S draws from q per step",
          0},
         {"prior-precision", 0, OPT_FLOAT, &prior, "D",
-         "precision of the prior N(0, 1/D) over the layer (default 1)", 0},
+         "precision of the prior N(0, 1/D) over the layer (default 1; --prior-prec is the same)", 0},
         {"seed", 's', OPT_INT, &seed, "N", "--mc-samples: seed of the draws (default 0)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per pass (default 1024)", 0},
-        {"threads", 't', OPT_INT, &threads, "N", "threads (default: all cores)", 0},
+        {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[1];

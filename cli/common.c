@@ -456,8 +456,8 @@ int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const cha
                                "fit bnn laplace or bnn von to it)", path);
     if (task == BNN_TASK_REGRESSION && cli_seen(opts, nopts, "link-samples"))
         return cli_usage_error(cmd, "--link-samples is Monte-Carlo over a classifier's linearised "
-                               "logits; %s is a regression model, whose linearised predictive is "
-                               "exact", path);
+                               "logits; %s is a regression model, whose linearised predictive is in "
+                               "closed form", path);
     if (kind != BNN_POSTERIOR_LAPLACE && cli_seen(opts, nopts, "link-samples"))
         return cli_usage_error(cmd, "--link-samples is for a Laplace posterior's linearised "
                                "predictive; %s holds %s", path,

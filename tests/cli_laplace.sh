@@ -113,8 +113,8 @@ done
 run "train sine" "$BNN" train --data sine-gap --epochs 200 --batch-size 16 --lr 1e-2 --noise 0.1 -q -o "$T/sine.safetensors"
 run "laplace sine" "$BNN" laplace -m "$T/sine.safetensors" --subset all --hessian full -o "$T/la_sine.safetensors"
 grep -q "noise sigma [0-9.e+-]*$" "$T/out" && ok || bad "regression Laplace tunes sigma: $(grep "noise sigma" "$T/out")"
-# A regression model's linearised predictive is exact: --link-samples has nothing to sample.
-expect_usage "link samples for regression" "is a regression model, whose linearised predictive is exact" "$BNN" predict -m "$T/la_sine.safetensors" --data sine-gap --link-samples 10 -o "$T/never.csv"
+# A regression model's linearised predictive is in closed form: --link-samples has nothing to sample.
+expect_usage "link samples for regression" "is a regression model, whose linearised predictive is in closed form" "$BNN" predict -m "$T/la_sine.safetensors" --data sine-gap --link-samples 10 -o "$T/never.csv"
 # Inputs alone are neither labels nor targets, whatever the model's task.
 expect_usage "laplace, a regression model, inputs only" "noise:1:20 has no targets (inputs only)" "$BNN" laplace -m "$T/sine.safetensors" --data noise:1:20 -o "$T/never.safetensors"
 expect_usage "eval, a regression model, inputs only" "noise:1:20 has no targets (inputs only)" "$BNN" eval -m "$T/sine.safetensors" --data noise:1:20

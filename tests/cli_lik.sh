@@ -111,6 +111,11 @@ nll_h=$(val nll)
 grep -q "the predicted noise" "$T/out" && ok || bad "hetero NLL uses the predicted noise"
 validate "$T/h.json"
 grep -q '"sigma"' "$T/h.json" && bad "no sigma in a hetero report" || ok
+# Regression data that does not fit the model is a usage error for eval as for laplace and predict.
+printf "a,b,y\n0.1,0.2,0.3\n0.4,0.5,0.6\n" >"$T/h2.csv"
+expect_usage "eval hetero, 2 features" "has 2 features but model mlp:1-" "$BNN" eval -m "$T/h.safetensors" --data "csv:$T/h2.csv"
+/usr/bin/python3 -c "import numpy as np, sys; np.save(sys.argv[1], np.zeros((4, 1), np.float32)); np.save(sys.argv[2], np.zeros((4, 2), np.float32))" "$T/hx.npy" "$T/hy2.npy"
+expect_usage "eval hetero, 2 targets" "the data has 2 targets but a hetero-gaussian likelihood is for one" "$BNN" eval -m "$T/h.safetensors" --data "npy:$T/hx.npy,$T/hy2.npy"
 # The homoscedastic model with about its best constant noise (its residuals' RMS is 0.43).
 run "eval gaussian" "$BNN" eval -m "$T/g.safetensors" --noise 0.44
 gt "$(val nll)" "$(awk -v a="$nll_h" 'BEGIN { print a + 0.1 }')" && ok || bad "hetero NLL $nll_h is not well below the homoscedastic $(val nll)"
