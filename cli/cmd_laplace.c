@@ -117,9 +117,11 @@ static int check_sample(const char *cmd, const bnn_laplace *la, int64_t P) {
 }
 
 /* A log marginal likelihood with four decimals, as ever (an all-weights fit's is in the
- * millions); %g only for the absurd values of an absurd --prior (1e300 gives -6.5e302). */
+ * millions); %g only for the absurd values of an absurd --prior (1e300 gives -6.5e302). At
+ * prior precision 1 (informational) it can be not finite where the chosen prior's is. */
 static const char *fmt_lml(char buf[48], double v) {
-    snprintf(buf, 48, fabs(v) < 1e15 ? "%.4f" : "%.6g", v);
+    if (!isfinite(v)) snprintf(buf, 48, "not finite");
+    else snprintf(buf, 48, fabs(v) < 1e15 ? "%.4f" : "%.6g", v);
     return buf;
 }
 
@@ -397,15 +399,8 @@ int cmd_laplace(int argc, char **argv) {
                           bnn_laplace_prior_layers(la, lay, nlay) == 0;
     const double lml = by_layer ? bnn_laplace_lml_layers(la, lay, nlay, sig, NULL, NULL)
                                 : bnn_laplace_lml(la, delta, sig, NULL, NULL);
-    if (!isfinite(lml)) {
-        /* The posterior precision H + δI is singular in double (a prior far below the
-         * curvature's scale): its log-determinant, and so the posterior, is unusable. */
-        rc = delta < 1.0 ? cli_error(cmd, "at prior precision %g the log marginal likelihood is "
-                                     "not finite: the posterior precision is singular there; "
-                                     "choose a larger --prior (nothing saved)", delta)
-                         : cli_error(cmd, "at prior precision %g the log marginal likelihood is "
-                                     "not finite: its prior term overflows; choose a smaller "
-                                     "--prior (nothing saved)", delta);
+    if (!isfinite(lml)) { /* the library says why: H + δI not positive definite, an overflow */
+        rc = cli_error(cmd, "%s (nothing saved)", bnn_last_error());
         goto done;
     }
     if ((rc = check_sample(cmd, la, P))) goto done;

@@ -101,7 +101,6 @@ static void syrk_ref(float *C, const float *A, int64_t N, int64_t K, float alpha
     }
 }
 
-#if defined(BNN_HAVE_BLAS)
 /* Tiles of the symmetric update along N: 1 for small work, else N/64 up to 8 (so 256 gives 4
  * tiles of 64), their edges on multiples of 16 like gemm_blas's blocks. Tile pair (I, J) with
  * I < J is a GEMM of A's column blocks I and J; (I, I) is an SSYRK of block I. Together the
@@ -109,27 +108,35 @@ static void syrk_ref(float *C, const float *A, int64_t N, int64_t K, float alpha
  * each element of C comes from one single-threaded call whose shape depends only on (N, K), so
  * the result is the same for every thread count. */
 #define SYRK_MAX_TILES 8
-static int64_t syrk_tiles(int64_t N, int64_t K) {
-    if ((double)N * (double)N * (double)K < 524288.0 || N < 128) return 1;
-    int64_t n = N / 64;
-    return n < SYRK_MAX_TILES ? n : SYRK_MAX_TILES;
-}
-
-static void syrk_blas(float *C, const float *A, int64_t N, int64_t K, float alpha, float beta) {
-    bnn__blas_pin();
-    const int64_t nt = syrk_tiles(N, K);
+#define SYRK_MAX_PAIRS (SYRK_MAX_TILES * (SYRK_MAX_TILES + 1) / 2)
+struct syrk_plan {
     int64_t edge[SYRK_MAX_TILES + 1];
+    int ti[SYRK_MAX_PAIRS], tj[SYRK_MAX_PAIRS], ntile;
+};
+
+static void syrk_plan(struct syrk_plan *sp, int64_t N, int64_t K) {
+    int64_t nt = 1;
+    if (!((double)N * (double)N * (double)K < 524288.0 || N < 128))
+        nt = N / 64 < SYRK_MAX_TILES ? N / 64 : SYRK_MAX_TILES;
     for (int64_t t = 0; t <= nt; t++)
-        edge[t] = t == nt ? N : (t * N / nt) / 16 * 16;
+        sp->edge[t] = t == nt ? N : (t * N / nt) / 16 * 16;
     /* The off-diagonal GEMM tiles (twice the work of a diagonal one) first, so that a dynamic
      * schedule ends with the small ones. */
-    int ti[SYRK_MAX_TILES * (SYRK_MAX_TILES + 1) / 2], tj[SYRK_MAX_TILES * (SYRK_MAX_TILES + 1) / 2];
-    int ntile = 0;
+    sp->ntile = 0;
     for (int i = 0; i < nt; i++)
         for (int j = i + 1; j < nt; j++)
-            ti[ntile] = i, tj[ntile++] = j;
+            sp->ti[sp->ntile] = i, sp->tj[sp->ntile++] = j;
     for (int i = 0; i < nt; i++)
-        ti[ntile] = i, tj[ntile++] = i;
+        sp->ti[sp->ntile] = i, sp->tj[sp->ntile++] = i;
+}
+
+#if defined(BNN_HAVE_BLAS)
+static void syrk_blas(float *C, const float *A, int64_t N, int64_t K, float alpha, float beta) {
+    bnn__blas_pin();
+    struct syrk_plan sp;
+    syrk_plan(&sp, N, K);
+    const int64_t *edge = sp.edge;
+    const int *ti = sp.ti, *tj = sp.tj, ntile = sp.ntile;
     const int lda = (int)N, ldc = (int)N;
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for schedule(dynamic) if (ntile > 1)
@@ -146,6 +153,67 @@ static void syrk_blas(float *C, const float *A, int64_t N, int64_t K, float alph
     }
 }
 #endif
+
+/* The same in double: the curvature's exact products (full GGN), whose float sums leave
+ * eigenvalues of −1e-7 of the largest where the true ones are ~0 (see src/fit/curvature.c). The
+ * tiles are bnn_syrk's, so the bits do not depend on the thread count either. */
+static void dsyrk_one(double *C, const double *A, int64_t N, int64_t K, double alpha, double beta,
+                      int64_t i0, int64_t wi, int64_t j0, int64_t wj) {
+#if defined(BNN_HAVE_BLAS)
+    if (gemm_backend != BNN_GEMM_REF && N <= INT32_MAX && K <= INT32_MAX) {
+        if (i0 == j0)
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)wi, (int)K, alpha, A + i0,
+                        (int)N, beta, C + i0 * N + i0, (int)N);
+        else
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)wi, (int)wj, (int)K, alpha,
+                        A + i0, (int)N, A + j0, (int)N, beta, C + i0 * N + j0, (int)N);
+        return;
+    }
+#endif
+    for (int64_t i = i0; i < i0 + wi; i++) /* the reference: one dot product per element */
+        for (int64_t j = i0 == j0 ? i : j0; j < j0 + wj; j++) {
+            double s = 0.0;
+            for (int64_t k = 0; k < K; k++)
+                s += A[k * N + i] * A[k * N + j];
+            C[i * N + j] = alpha * s + (beta == 0.0 ? 0.0 : beta * C[i * N + j]);
+        }
+}
+
+void bnn__dsyrk(double *C, const double *A, int64_t N, int64_t K, double alpha, double beta) {
+    BNN_ASSERT(N >= 0 && K >= 0);
+    if (N == 0) return;
+    bnn__blas_pin();
+    if (K == 0) { /* BLAS would read C even when beta is 0 */
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t j = i; j < N; j++)
+                C[i * N + j] = beta == 0.0 ? 0.0 : beta * C[i * N + j];
+        return;
+    }
+    struct syrk_plan sp;
+    syrk_plan(&sp, N, K);
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(dynamic) if (sp.ntile > 1)
+#endif
+    for (int t = 0; t < sp.ntile; t++) {
+        const int64_t i0 = sp.edge[sp.ti[t]], j0 = sp.edge[sp.tj[t]];
+        dsyrk_one(C, A, N, K, alpha, beta, i0, sp.edge[sp.ti[t] + 1] - i0, j0,
+                  sp.edge[sp.tj[t] + 1] - j0);
+    }
+}
+
+void bnn__dsyrk_serial(double *C, const double *A, int64_t N, int64_t K, double alpha,
+                       double beta) {
+    BNN_ASSERT(N >= 0 && K >= 0);
+    if (N == 0) return;
+    bnn__blas_pin();
+    if (K == 0) {
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t j = i; j < N; j++)
+                C[i * N + j] = beta == 0.0 ? 0.0 : beta * C[i * N + j];
+        return;
+    }
+    dsyrk_one(C, A, N, K, alpha, beta, 0, N, 0, N);
+}
 
 void bnn_syrk_with(bnn_gemm_backend be, float *C, const float *A, int64_t N, int64_t K,
                    float alpha, float beta) {

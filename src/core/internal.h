@@ -33,6 +33,10 @@ void bnn__blas_pin(void);
  * against 70 GFLOP/s for N = 257, K = 1024 on the CI machine). Its bits depend only on (N, K)
  * too, but are not bnn_syrk's. */
 void bnn__syrk_serial(float *C, const float *A, int64_t N, int64_t K, float alpha, float beta);
+/* bnn_syrk and bnn__syrk_serial in double (the upper triangle of C = alpha·AᵀA + beta·C, A K × N
+ * row-major; C not read when beta is 0): for the exact curvature products. */
+void bnn__dsyrk(double *C, const double *A, int64_t N, int64_t K, double alpha, double beta);
+void bnn__dsyrk_serial(double *C, const double *A, int64_t N, int64_t K, double alpha, double beta);
 /* C (M × N, row stride ldc) = op(A) · op(B) + beta·C in double, row-major: op(A) = A (M × K,
  * stride lda) or, with ta, Aᵀ for A (K × M, stride lda); op(B) = B (K × N, stride ldb) or, with
  * tb, Bᵀ for B (N × K, stride ldb); C is not read when beta is 0. One single-threaded BLAS call (a

@@ -61,8 +61,8 @@
  *  - lowrank: the top-r eigenpairs of `full`'s H, from the dense matrix or matrix-free through
  *    the linearised network (see "low rank" below).
  *  - full: the per-example rows over the subset (b × P per pass), H += JᵀJ.
- * The symmetric products (GᵀG, AᵀA, JᵀJ) are symmetric rank-b updates (bnn_syrk: the upper
- * triangle only, half the multiply-adds of a GEMM), mirrored once at the end.
+ * The symmetric products (GᵀG, AᵀA, JᵀJ) are symmetric rank-b updates (bnn_syrk, or bnn__dsyrk
+ * for full: the upper triangle only, half the multiply-adds of a GEMM), mirrored once at the end.
  *
  * When the subset is the network's last Linear layer, none of this needs a backward pass: see
  * "the last layer" below (one forward pass per batch, the output-space curvature formed in
@@ -70,13 +70,22 @@
  * K(K+1)/2 symmetric updates instead of K passes of per-example rows).
  *
  * Precision. The model runs in float32, so A and G carry float32 rounding (~6e-8 relative) to
- * begin with. The products over a batch (GᵀG, AᵀA, (G∘G)ᵀ(A∘A), JᵀJ) go through bnn_gemm and
- * bnn_syrk in float, which is where nearly all the work is (a P × P × b update for `full`, and
- * OpenBLAS's float GEMM is several times faster than a double loop); a float sum of at most K·b
- * products of float data adds well under 1e-5 relative error. Each batch's result is then added
- * into double accumulators, so the error does not grow with N, and the loss, the bias sums and
- * the last layer's output-space sums are accumulated in double directly. The fixtures ask for 1e-4 and we measure ~1e-7 (see
- * tests/test_curvature.c). */
+ * begin with. The products over a batch for kron and diag (GᵀG, AᵀA, (G∘G)ᵀ(A∘A)) go through
+ * bnn_gemm and bnn_syrk in float, which is where nearly all their work is; a float sum of at most
+ * K·b products of float data adds well under 1e-5 relative error to an entry. Each batch's result
+ * is then added into double accumulators, so the error does not grow with N, and the loss, the
+ * bias sums and the last layer's output-space sums are accumulated in double directly. The
+ * fixtures ask for 1e-4 and we measure ~1e-7 (see tests/test_curvature.c).
+ *   `full` forms its rows in double (products of two floats are exact there) and sums JᵀJ in
+ * double (bnn__dsyrk; about twice the time of float). Entrywise a float sum would do, but its
+ * errors are ~1e-7 of the largest eigenvalue in every direction, and the smallest eigenvalues,
+ * which log det(H + δI) compares with δ, are what `full` is chosen for: a heteroscedastic model
+ * predicting little noise (e^{−η} ~ 1e4 in Λ) had eigenvalues of −0.78 at λ_max 8.8e6 where the
+ * true ones are ~0, a log marginal likelihood 1.2 nats off and no marglik optimum (log of a
+ * negative λ + δ). In double the matrix is positive semi-definite to ~1e-16 of λ_max: the float
+ * rows only move it to the GGN of slightly other Jacobians, which is positive semi-definite too.
+ * Kronecker factors keep float sums (their eigenvalues are clipped at 0); for ill-conditioned
+ * models `full` (or `lowrank`, built from it where it fits) is the accurate choice. */
 #include "nn/layer.h"
 
 #include <lapacke.h>
@@ -577,8 +586,9 @@ struct pass {
     /* Scratch: diag: sg (b × maxout), asq (b × in per layer: A∘A, formed in the first pass of
      * a batch and kept for the others), dacc (P: the batch's weight sums over its passes, in
      * float like full's, added into the double result once per batch); kron: prod
-     * (max(maxout, maxin)²); full: jac (b × P). */
-    float *sg, *asq, *dacc, *prod, *jac;
+     * (max(maxout, maxin)²); full: jac (b × P, in double: see "Precision" above). */
+    float *sg, *asq, *dacc, *prod;
+    double *jac;
 };
 
 /* Adds the upper triangle of the float n × n matrix M into the double matrix H (same layout). */
@@ -653,13 +663,14 @@ static void curv_hook(void *ctx, int64_t layer, const float *A, const float *G, 
         /* The layer's columns of the per-example rows: vec(G_r ⊗ A_r), then G_r. */
         const int64_t P = c->P;
         for (int64_t r = 0; r < b; r++) {
-            float *row = ps->jac + r * P;
+            double *row = ps->jac + r * P;
             const float *g = G + r * out, *a = A + r * in;
             for (int64_t o = 0; o < out; o++) {
-                float *wr = row + l->w + o * in;
-                for (int64_t i = 0; i < in; i++)
-                    wr[i] = g[o] * a[i];
-                row[l->b + o] = g[o];
+                double *wr = row + l->w + o * in;
+                const double go = (double)g[o];
+                for (int64_t i = 0; i < in; i++) /* exact: a product of two floats */
+                    wr[i] = go * (double)a[i];
+                row[l->b + o] = go;
             }
         }
         break;
@@ -694,14 +705,13 @@ static double needed_bytes(bnn_hessian h, const struct lin *lin, int64_t nlin, i
         return kron * 8.0 + common + 4.0 * m * m;
     }
     case BNN_HESS_FULL:
-        if (ll) { /* φ̃; per thread its scaled rows (b × (in+1)), rows, √|w| and one float block;
-                   * the double blocks */
+        if (ll) { /* φ̃; per thread its scaled rows (b × (in+1), double), rows and √|w|; the
+                   * double blocks */
             const double n1 = (double)lin[nlin - 1].in + 1.0, nt = (double)ll_full_threads(K);
-            return dP * dP * 8.0 + common + 4.0 * db * n1 +
-                   nt * (4.0 * (db * n1 + n1 * n1) + 12.0 * db) +
+            return dP * dP * 8.0 + common + 4.0 * db * n1 + nt * (8.0 * db * n1 + 16.0 * db) +
                    8.0 * dK * (dK + 1.0) / 2.0 * n1 * n1;
         }
-        return dP * dP * 8.0 + common + 4.0 * (db * dP + dP * dP);
+        return dP * dP * 8.0 + common + 8.0 * db * dP; /* the result; the rows in double */
     case BNN_HESS_LOWRANK: return INFINITY; /* see lowrank_bytes */
     }
     return INFINITY;
@@ -797,7 +807,7 @@ static void fill_dout(float *dout, const double *prob, const bnn_dataset *ds, bn
  *  - full: H[(k,i),(k',i')] = Σ_r W_r[k,k'] φ̃_ri φ̃_ri' (i = in: the bias of output k). Each of
  *    the K(K+1)/2 blocks k <= k' is φ̃ᵀ diag(w) φ̃ with w_r = W_r[k,k'], a symmetric matrix:
  *    rows with w_r > 0 scaled by √w_r and rows with w_r < 0 by √−w_r go into two symmetric
- *    rank updates (bnn_syrk, alpha +1 and −1; for the softmax GGN the diagonal blocks have only
+ *    rank updates (bnn__dsyrk, alpha +1 and −1; for the softmax GGN the diagonal blocks have only
  *    the first kind and the others only the second). That is ¼K²(in+1)²b multiply-adds per
  *    batch, against K·P²·b = K³(in+1)²b for K passes of per-example rows. Each block is summed
  *    in double in its own (in+1)² array and spread into the P × P matrix once at the end. */
@@ -808,12 +818,12 @@ struct ll_ctx {
     const double *dg;  /* K × b like u: u itself (softmax GGN), diag, or NULL (dg = 0) */
     double *diag;      /* K × b, a diagonal output Hessian (Gaussian, heteroscedastic GGN) */
     float *wd;         /* diag: K × b, W_r[k,k] */
-    float *sa;         /* full: b × n1, the scaled rows */
+    double *sa;        /* full: b × n1, the scaled rows (double: see "Precision" above) */
     float *phit;       /* full: b × n1, φ̃ */
     int64_t *rows;     /* full: b, the rows of a block with w_r ≠ 0 ... */
-    float *sw;         /* full: b, ... and their √|w_r| */
-    float *prod;       /* kron: in × in; diag: K × in; full: n1 × n1 */
-    int nt;            /* full: threads; sa, rows, sw and prod have one copy per thread */
+    double *sw;        /* full: b, ... and their √|w_r| */
+    float *prod;       /* kron: in × in; diag: K × in */
+    int nt;            /* full: threads; sa, rows and sw have one copy per thread */
     double *blocks;    /* full: K(K+1)/2 blocks of n1 × n1 (upper triangles), k <= k' in order */
 };
 
@@ -1041,7 +1051,7 @@ static void ll_batch(bnn_curv *c, struct ll_ctx *ll, const float *phi, int64_t b
             int64_t k = 0, k2 = q; /* block q is (k, k2), k <= k2, in row order */
             while (k2 >= K - k) k2 -= K - k, k++;
             k2 += k;
-            float *sa = ll->sa + tid * b * n1, *sw = ll->sw + tid * b, *prod = ll->prod + tid * n1 * n1;
+            double *sa = ll->sa + tid * b * n1, *sw = ll->sw + tid * b;
             int64_t *rows = ll->rows + tid * b;
             /* Rows with w > 0 first (scaled by √w), then those with w < 0 (by √−w). */
             int64_t npos = 0, nsel = 0;
@@ -1049,23 +1059,25 @@ static void ll_batch(bnn_curv *c, struct ll_ctx *ll, const float *phi, int64_t b
                 for (int64_t r = 0; r < b; r++) {
                     const double w = ll_w(ll, b, r, k, k2);
                     if (pass == 0 ? !(w > 0.0) : !(w < 0.0)) continue;
-                    rows[nsel] = r, sw[nsel++] = (float)sqrt(fabs(w));
+                    rows[nsel] = r, sw[nsel++] = sqrt(fabs(w));
                 }
                 if (pass == 0) npos = nsel;
             }
             const int64_t nneg = nsel - npos;
             if (nsel == 0) continue;
             for (int64_t i = 0; i < nsel; i++) {
-                float *dst = sa + i * n1;
-                const float *src = ll->phit + rows[i] * n1, si = sw[i];
+                double *dst = sa + i * n1;
+                const float *src = ll->phit + rows[i] * n1;
+                const double si = sw[i];
                 for (int64_t j = 0; j < n1; j++)
-                    dst[j] = si * src[j];
+                    dst[j] = si * (double)src[j];
             }
-            void (*syrk)(float *, const float *, int64_t, int64_t, float, float) =
-                ll_full_whole(K) ? bnn__syrk_serial : bnn_syrk;
-            syrk(prod, sa, n1, npos, 1.0f, 0.0f);
-            if (nneg) syrk(prod, sa + npos * n1, n1, nneg, -1.0f, 1.0f);
-            add_upper(ll->blocks + q * n1 * n1, prod, n1);
+            /* straight into the block's upper triangle, in double */
+            void (*syrk)(double *, const double *, int64_t, int64_t, double, double) =
+                ll_full_whole(K) ? bnn__dsyrk_serial : bnn__dsyrk;
+            double *blk = ll->blocks + q * n1 * n1;
+            if (npos) syrk(blk, sa, n1, npos, 1.0, 1.0);
+            if (nneg) syrk(blk, sa + npos * n1, n1, nneg, -1.0, 1.0);
         }
         break;
     }
@@ -1781,7 +1793,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     struct pass ps = {.c = c, .lin = lin, .nlin = nlin};
     struct mf_ctx mf = {0};
     struct ll_ctx llc = {.K = K, .in = last->in, .n1 = last->in + 1};
-    float *dout = alloc_floats(bmax * K), *hf = NULL;
+    float *dout = alloc_floats(bmax * K);
     double *prob = alloc_doubles(bmax * K), *lossr = alloc_doubles(bmax);
     bool ok = c && dout && prob && lossr;
     if (ok && ll) {
@@ -1792,10 +1804,9 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
             ok = (llc.wd = alloc_floats(bmax * K)) && (llc.prod = alloc_floats(K * in));
         if (ok && hess == BNN_HESS_FULL)
             ok = (llc.nt = ll_full_threads(K)) >= 1 && (llc.phit = alloc_floats(bmax * n1)) &&
-                 (llc.sa = alloc_floats(llc.nt * bmax * n1)) &&
+                 (llc.sa = alloc_doubles(llc.nt * bmax * n1)) &&
                  (llc.rows = bnn__alloc(bnn__bytes(llc.nt * bmax, sizeof(int64_t)))) &&
-                 (llc.sw = alloc_floats(llc.nt * bmax)) &&
-                 (llc.prod = alloc_floats(llc.nt * n1 * n1)) &&
+                 (llc.sw = alloc_doubles(llc.nt * bmax)) &&
                  (llc.blocks = alloc_doubles(K * (K + 1) / 2 * n1 * n1));
     } else if (ok && p->hessian == BNN_HESS_DIAG) {
         int64_t sumin = 0;
@@ -1807,7 +1818,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         ok = (ps.prod = alloc_floats(mx * mx)) != NULL;
     }
     if (ok && !ll && hess == BNN_HESS_FULL)
-        ok = (ps.jac = alloc_floats(bmax * P)) && (hf = alloc_floats(P * P));
+        ok = (ps.jac = alloc_doubles(bmax * P)) != NULL;
     else if (ok && hess == BNN_HESS_LOWRANK) {
         ok = (mf_nw == 0 || (mf.Wd = alloc_doubles(mf_nw))) &&
              (mf.t0 = alloc_doubles(lcols * bmax * mf_maxw)) &&
@@ -1876,10 +1887,9 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
             } else {
                 bnn__model_backward_hook_to(m, theta, dout, curv_hook, &ps, first_layer);
             }
-            if (hess == BNN_HESS_FULL) /* sum this batch's K passes in float (upper triangle) */
-                bnn_syrk(hf, ps.jac, P, b, 1.0f, c_ ? 1.0f : 0.0f);
+            if (hess == BNN_HESS_FULL) /* each pass into the upper triangle, in double */
+                bnn__dsyrk(c->dense, ps.jac, P, b, 1.0, 1.0);
         }
-        if (hess == BNN_HESS_FULL) add_upper(c->dense, hf, P);
         if (hess == BNN_HESS_DIAG) { /* the weights' sums of this batch (the biases are in) */
             double *dg = c->diag;
             const float *da = ps.dacc;
@@ -1935,7 +1945,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                 /* The likelihood too: without it a regression curvature reads as homoscedastic
                  * Gaussian, and the posterior tuned a noise σ for a heteroscedastic model. */
                 bnn__curv_set_lik(lr, lik);
-                bnn__free(hf), hf = NULL; /* the float scratch is no longer needed */
+                bnn__free(ps.jac), ps.jac = NULL; /* the scratch is no longer needed */
                 rc = copy_segments(lr, c);
                 /* The layer sizes too, as the matrix-free way records them. */
                 if (!rc && c->nlayers) rc = bnn__curv_set_layers(lr, c->nlayers, c->layer_sizes);
@@ -1955,7 +1965,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     }
 
 done:
-    bnn__free(dout), bnn__free(prob), bnn__free(lossr), bnn__free(hf);
+    bnn__free(dout), bnn__free(prob), bnn__free(lossr);
     bnn__free(llc.u), bnn__free(llc.diag), bnn__free(llc.wd), bnn__free(llc.sa), bnn__free(llc.phit);
     bnn__free(llc.prod), bnn__free(llc.blocks), bnn__free(llc.rows), bnn__free(llc.sw);
     bnn__free(ps.sg), bnn__free(ps.asq), bnn__free(ps.dacc), bnn__free(ps.prod), bnn__free(ps.jac);

@@ -560,6 +560,32 @@ static int check_prior(const bnn_laplace *la, const char *fn) {
  *   ∂lml/∂log σ = 2 hf·loss − N·K + Σ_i hf λ_i/(hf λ_i + δ)   (∂hf/∂log σ = −2 hf).
  * The σ-derivative is the exact one, also for kron (laplace-torch's autograd loses the log-det
  * term there, README §6 "Kron quirk"; we do not reproduce that). */
+/* Why the log marginal likelihood at prior precision delta (the smallest, for a per-layer prior)
+ * and noise scale hf = 1/σ² is not finite, as the error message (BNN_EDIVERGED). The usual cause
+ * is a curvature whose rounding left an eigenvalue below −δ (float Kronecker factors, or an
+ * extreme model: a heteroscedastic one predicting σ ~ 1e-9), so that H + δI is not positive
+ * definite; then a prior term that overflows; then the loss. */
+static int lml_not_finite(const bnn_laplace *la, double delta, double hf, const char *at) {
+    double lo = INFINITY, hi = -INFINITY;
+    for (int64_t i = 0; i < la->P; i++) {
+        const double v = hf * la->lam[i];
+        lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+    }
+    if (!(lo + delta > 0.0))
+        return bnn__error(BNN_EDIVERGED, "the log marginal likelihood is not finite %s: the "
+                          "posterior precision is not positive definite there (the curvature's "
+                          "smallest eigenvalue %.3g against a largest of %.3g: rounding at that "
+                          "scale; a larger prior precision keeps clear of it)", at, lo, hi);
+    if (!isfinite(delta * la->theta2))
+        return bnn__error(BNN_EDIVERGED, "the log marginal likelihood is not finite %s: its prior "
+                          "term δ‖θ‖²/2 overflows (a smaller prior precision keeps clear of it)", at);
+    if (!isfinite(hf * la->loss))
+        return bnn__error(BNN_EDIVERGED, "the log marginal likelihood is not finite %s: its loss "
+                          "term overflows", at);
+    return bnn__error(BNN_EDIVERGED, "the log marginal likelihood is not finite %s (the "
+                      "curvature's eigenvalues run from %.3g to %.3g)", at, lo, hi);
+}
+
 double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, double *dlog_prior,
                        double *dlog_sigma) {
     if (!la) {
@@ -587,7 +613,14 @@ double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, d
     const double P = (double)la->P;
     if (dlog_prior) *dlog_prior = -0.5 * (tr_prior - P + delta * la->theta2);
     if (dlog_sigma) *dlog_sigma = reg ? 2.0 * hf * la->loss - NK + tr_lik : 0.0;
-    return loglik - 0.5 * (logdet - P * log(delta) + delta * la->theta2);
+    const double lml = loglik - 0.5 * (logdet - P * log(delta) + delta * la->theta2);
+    if (!isfinite(lml)) {
+        char at[96];
+        snprintf(at, sizeof at, "at prior precision %g", delta);
+        if (reg) snprintf(at + strlen(at), sizeof at - strlen(at), " and noise sigma %g", sigma);
+        lml_not_finite(la, delta, hf, at);
+    }
+    return lml;
 }
 
 double bnn_laplace_logdet(const bnn_laplace *la) {
@@ -622,11 +655,14 @@ int bnn_laplace_optimize(bnn_laplace *la, int64_t steps) {
         double g[2] = {0, 0};
         double lml = bnn_laplace_lml(la, exp(x[0]), reg ? exp(x[1]) : 1.0, &g[0], &g[1]);
         g[0] = -g[0], g[1] = -g[1];
-        if (!isfinite(lml) || !isfinite(g[0]) || !isfinite(g[1]))
-            return bnn__error(BNN_EDIVERGED,
-                              "bnn_laplace_optimize: lml or its gradient is not "
-                              "finite at step %lld (δ = %g, σ = %g)",
-                              (long long)t, exp(x[0]), reg ? exp(x[1]) : 1.0);
+        if (!isfinite(lml) || !isfinite(g[0]) || !isfinite(g[1])) {
+            char at[128];
+            snprintf(at, sizeof at, "at step %lld of the prior's optimisation (prior precision %g",
+                     (long long)t, exp(x[0]));
+            if (reg) snprintf(at + strlen(at), sizeof at - strlen(at), ", noise sigma %g", exp(x[1]));
+            snprintf(at + strlen(at), sizeof at - strlen(at), ")");
+            return lml_not_finite(la, exp(x[0]), reg ? exp(-2.0 * x[1]) : 1.0, at);
+        }
         const double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
         const double step_size = lr / bc1, bc2_sqrt = sqrt(bc2);
         for (int j = 0; j < nx; j++) {
@@ -765,8 +801,9 @@ static double lml_layers(const bnn_laplace *la, const double *dl, double sigma, 
 double bnn_laplace_lml_layers(const bnn_laplace *la, const double *prior_precs, int64_t nlayers,
                                double sigma, double *dlog_prior, double *dlog_sigma) {
     if (!la || !prior_precs || nlayers != la->nlay) {
-        bnn__error(BNN_EINVAL, "bnn_laplace_lml_layers: %lld layers given, the subset has %lld",
-                   (long long)nlayers, la ? (long long)la->nlay : 0LL);
+        if (la && !prior_precs) bnn__error(BNN_EINVAL, "bnn_laplace_lml_layers: NULL precisions");
+        else bnn__error(BNN_EINVAL, "bnn_laplace_lml_layers: %lld layers given, the subset has %lld",
+                        (long long)nlayers, la ? (long long)la->nlay : 0LL);
         return NAN;
     }
     bool ok = true;
@@ -776,7 +813,16 @@ double bnn_laplace_lml_layers(const bnn_laplace *la, const double *prior_precs, 
                    "positive and finite");
         return NAN;
     }
-    return lml_layers(la, prior_precs, sigma, dlog_prior, dlog_sigma, NULL);
+    const double lml = lml_layers(la, prior_precs, sigma, dlog_prior, dlog_sigma, NULL);
+    if (!isfinite(lml)) {
+        double dmin = prior_precs[0];
+        for (int64_t l = 1; l < nlayers; l++)
+            dmin = prior_precs[l] < dmin ? prior_precs[l] : dmin;
+        char at[96];
+        snprintf(at, sizeof at, "at smallest prior precision %g", dmin);
+        lml_not_finite(la, dmin, la->noise ? 1.0 / (sigma * sigma) : 1.0, at);
+    }
+    return lml;
 }
 
 int bnn_laplace_set_prior_layers(bnn_laplace *la, const double *prior_precs, int64_t nlayers) {
@@ -882,8 +928,13 @@ int bnn_laplace_optimize_layers(bnn_laplace *la, int64_t steps) {
             if (!isfinite(g[j])) finite = false;
         }
         if (!finite) {
-            rc = bnn__error(BNN_EDIVERGED, "%s: lml or its gradient is not finite at step %lld", fn,
-                            (long long)t);
+            double dmin = d[0];
+            for (int64_t l = 1; l < L; l++)
+                dmin = d[l] < dmin ? d[l] : dmin;
+            char at[128];
+            snprintf(at, sizeof at, "at step %lld of the per-layer prior's optimisation (smallest "
+                     "prior precision %g)", (long long)t, dmin);
+            rc = lml_not_finite(la, dmin, reg ? exp(-2.0 * x[L]) : 1.0, at);
             break;
         }
         const double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
