@@ -251,7 +251,7 @@ int cmd_laplace(int argc, char **argv) {
     if (!strcmp(prior, "marglik-layers") && cp.hessian == BNN_HESS_LOWRANK)
         return cli_usage_error(cmd, "--prior marglik-layers needs --hessian diag, kron or full (a "
                                "low-rank curvature has no per-layer blocks)");
-    if (steps < 1 || steps > 1000000)
+    if (steps < 1 || steps > BNN_LAPLACE_MAX_STEPS)
         return cli_usage_error(cmd, "--steps must be between 1 and 1000000");
     if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
     if (cli_seen(opts, nopts, "seed") && cp.curvature != BNN_CURV_GGN_MC &&

@@ -13,7 +13,7 @@
  *    return a value (bnn_model_nparams, bnn_posterior_mean, ...) need a valid handle, as
  *    strlen needs a string; the bnn_dataset_* getters alone also accept NULL. The per-step
  *    kernels of the layer and loss API (bnn_model_forward / backward, bnn_lik_loss,
- *    bnn_dataset_gather, bnn_rng_*, bnn_blr_grad_hess) assert
+ *    bnn_dataset_gather, bnn_rng_*, bnn_blr_grad_hess, bnn_gemm, bnn_syrk) assert
  *    their call-order and size preconditions instead (each says which): a violation there is a
  *    bug in the calling program, stopped at once with the condition named (BNN_ASSERT).
  *  - Threads: independent objects may be used from different threads at once (a model, trainer
@@ -152,10 +152,11 @@ typedef enum { BNN_GEMM_AUTO = 0, BNN_GEMM_REF = 1, BNN_GEMM_BLAS = 2 } bnn_gemm
 
 /* C (M×N) = alpha · op(A) · op(B) + beta · C, row-major and contiguous. op(A) is M×K: A is
  * stored M×K, or K×M when ta. op(B) is K×N: B is stored K×N, or N×K when tb. When beta is 0, C
- * is not read (NaN in C does not propagate). */
+ * is not read (NaN in C does not propagate). M, N, K >= 0 are asserted (a kernel). */
 void bnn_gemm(float *C, const float *A, const float *B, int64_t M, int64_t N, int64_t K, bool ta,
               bool tb, float alpha, float beta);
-/* The same through a chosen backend; BNN_GEMM_REF is the plain C reference. */
+/* The same through a chosen backend; BNN_GEMM_REF is the plain C reference (any other value:
+ * OpenBLAS when built with it). */
 void bnn_gemm_with(bnn_gemm_backend be, float *C, const float *A, const float *B, int64_t M,
                    int64_t N, int64_t K, bool ta, bool tb, float alpha, float beta);
 /* The symmetric rank-K update (BLAS SSYRK): the upper triangle (i <= j) of C (N×N) =
@@ -167,7 +168,8 @@ void bnn_syrk(float *C, const float *A, int64_t N, int64_t K, float alpha, float
 void bnn_syrk_with(bnn_gemm_backend be, float *C, const float *A, int64_t N, int64_t K,
                    float alpha, float beta);
 /* Selects the backend bnn_gemm and bnn_syrk use (AUTO: OpenBLAS when built with it), for the
- * whole process: set it before other threads run bnn work. */
+ * whole process: set it before other threads run bnn work. A value other than the three acts as
+ * AUTO. */
 void bnn_gemm_set_backend(bnn_gemm_backend be);
 /* True when this build has OpenBLAS. */
 bool bnn_have_blas(void);
@@ -417,7 +419,10 @@ struct bnn_sgd_params {
 struct bnn_sgd_params bnn_sgd_default_params(void);
 /* PyTorch torch.optim.SGD semantics: d = g + wd·w; buf = d at t = 1, else momentum·buf +
  * (1−dampening)·d; w −= lr·(nesterov ? d + momentum·buf : buf). t counts from 1. Returns
- * BNN_EDIVERGED (the step applied) when an updated weight is NaN or infinite, else 0. */
+ * BNN_EDIVERGED (the step applied) when an updated weight is NaN or infinite, else 0; BNN_EINVAL
+ * (nothing written) for a setting torch.optim.SGD refuses (lr, momentum or weight decay < 0;
+ * Nesterov without momentum or with dampening), or one not finite or above 1 (momentum,
+ * dampening). */
 int bnn_sgd_step(float *w, float *buf, const float *g, int64_t n, int64_t t,
                  const struct bnn_sgd_params *p);
 
@@ -427,7 +432,9 @@ struct bnn_adamw_params {
 struct bnn_adamw_params bnn_adamw_default_params(void);
 /* PyTorch torch.optim.AdamW semantics (Loshchilov & Hutter, ICLR 2019): w ·= 1 − lr·wd;
  * m = β1 m + (1−β1) g; v = β2 v + (1−β2) g²; w −= lr/(1−β1^t) · m / (√v / √(1−β2^t) + eps).
- * Returns BNN_EDIVERGED (the step applied) when an updated weight is NaN or infinite, else 0. */
+ * Returns BNN_EDIVERGED (the step applied) when an updated weight is NaN or infinite, else 0;
+ * BNN_EINVAL (nothing written) for a setting torch.optim.AdamW refuses (lr, eps or weight decay
+ * < 0, a beta outside [0, 1)) or one not finite. */
 int bnn_adamw_step(float *w, float *m, float *v, const float *g, int64_t n, int64_t t,
                    const struct bnn_adamw_params *p);
 
@@ -534,7 +541,8 @@ double bnn_mfvi_loss(bnn_model *m, const float *mu, const float *rho, const floa
                      bnn_rng *rng, float *grad_mu, float *grad_rho);
 /* The same with caller-provided scratch `work` (bnn_mfvi_workspace_bytes(m, b) bytes, 64-byte
  * aligned), so a training loop allocates it once instead of at every step. */
-size_t bnn_mfvi_workspace_bytes(bnn_model *m, int64_t b); /* 0 for b < 1 or a NULL m */
+size_t bnn_mfvi_workspace_bytes(bnn_model *m, int64_t b); /* 0 for b < 1, a NULL m or a size
+                                                            * that overflows */
 double bnn_mfvi_loss_ws(bnn_model *m, const float *mu, const float *rho, const float *x,
                         const int32_t *labels, const float *targets, int64_t b,
                         const bnn_lik *lik, int64_t n_train, const struct bnn_mfvi_params *p,
@@ -718,7 +726,10 @@ struct bnn_train_params bnn_train_default_params(void);
  * position. It can be saved at an epoch boundary and resumed; a resumed run continues exactly
  * (bit for bit) as an uninterrupted one. The model and dataset are borrowed. The data is checked
  * first: BNN_EFORMAT naming the row for a NaN or Inf feature or target or a label outside the
- * classes (bnn_dataset_validate), BNN_EINVAL for unlabelled data or a single class. */
+ * classes (bnn_dataset_validate), BNN_EINVAL for unlabelled data or a single class. Each
+ * bnn_trainer_run checks it again when a writable view was taken since (see above), and refuses
+ * a dataset whose size changed since bnn_trainer_new (BNN_ESHAPE): the run's shuffles are of
+ * that many rows. */
 typedef struct bnn_trainer bnn_trainer;
 int bnn_trainer_new(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
                     const struct bnn_train_params *p);
@@ -958,7 +969,9 @@ double bnn_laplace_logdet(const bnn_laplace *la);
 /* The prior precision (classification and heteroscedastic; Gaussian regression also σ) by
  * maximising lml with Adam on the logs (lr 0.1, betas 0.9/0.999, eps 1e-8), `steps` steps from
  * δ = 1 (Gaussian regression from δ = σ = e), as laplace-torch's defaults (README §5–6). Sets the
- * result. */
+ * result. steps: 0 to BNN_LAPLACE_MAX_STEPS (else BNN_EINVAL: a typo cannot start a run of
+ * years). */
+#define BNN_LAPLACE_MAX_STEPS 1000000
 int bnn_laplace_optimize(bnn_laplace *la, int64_t steps);
 /* Per-layer prior precision (laplace-torch's prior_precision of shape [n_layers], whose
  * "layers" are the parameter tensors): one δ_l per weight and per bias tensor of the subset,

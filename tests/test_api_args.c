@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -103,6 +105,12 @@ static void test_laplace_predict_args(void) {
           bnn_laplace_nlayers(la) != 1);
     if (bnn_laplace_nlayers(la) == 1) CHECK(isnan(bnn_laplace_lml_layers(la, &neg, 1, 1.0, NULL, NULL)));
     CHECK_EQ_INT(bnn_laplace_optimize(NULL, 10), BNN_EINVAL);
+    /* a typo of a step count is refused, not run for years */
+    CHECK_EQ_INT(bnn_laplace_optimize(la, INT64_MAX), BNN_EINVAL);
+    CHECK(has_error("0 to 1000000"));
+    CHECK_EQ_INT(bnn_laplace_optimize_layers(la, BNN_LAPLACE_MAX_STEPS + 1), BNN_EINVAL);
+    CHECK(isnan(bnn_laplace_lml_layers(la, NULL, bnn_laplace_nlayers(la), 1.0, NULL, NULL)));
+    CHECK(has_error("NULL precisions"));
     CHECK_EQ_INT(bnn_laplace_precision_diag(NULL, NULL), BNN_EINVAL);
     bnn_laplace_free(la);
     bnn_model_free(m);
@@ -289,6 +297,31 @@ static void test_optimizer_args(void) {
     struct bnn_sgd_params sp = bnn_sgd_default_params();
     CHECK_EQ_INT(bnn_sgd_step(m, g, gb, 2, 0, &sp), BNN_EINVAL); /* t counts from 1 */
     CHECK(has_error("t >= 1"));
+    /* settings torch.optim refuses: named, and nothing written (AdamW with beta1 = 1 wrote NaN
+     * weights and said only that the step diverged) */
+    const float m0 = m[0], v0 = v[0], g0 = g[0];
+    const float bad_ab[][3] = {{1.0f, 0.999f, 1e-3f}, {0.9f, 1.0f, 1e-3f}, {0.9f, 0.999f, -1e-3f},
+                               {-0.1f, 0.999f, 1e-3f}, {0.9f, 0.999f, NAN}};
+    for (int i = 0; i < 5; i++) {
+        ap.beta1 = bad_ab[i][0], ap.beta2 = bad_ab[i][1], ap.lr = bad_ab[i][2];
+        CHECK_EQ_INT(bnn_adamw_step(m, g, v, gb, 2, 1, &ap), BNN_EINVAL);
+        CHECK(has_error("bnn_adamw_step: need") && m[0] == m0 && g[0] == g0 && v[0] == v0);
+    }
+    ap = bnn_adamw_default_params(), ap.eps = -1e-8f;
+    CHECK_EQ_INT(bnn_adamw_step(m, g, v, gb, 2, 1, &ap), BNN_EINVAL);
+    const float bad_sgd[][4] = {{-0.1f, 0.9f, 0, 0}, {0.1f, -0.5f, 0, 0}, {0.1f, 1.5f, 0, 0},
+                                {0.1f, 0.9f, -1e-4f, 0}, {0.1f, 0.9f, 0, 2.0f}, {NAN, 0.9f, 0, 0}};
+    for (int i = 0; i < 6; i++) {
+        sp = bnn_sgd_default_params();
+        sp.lr = bad_sgd[i][0], sp.momentum = bad_sgd[i][1], sp.weight_decay = bad_sgd[i][2];
+        sp.dampening = bad_sgd[i][3];
+        CHECK_EQ_INT(bnn_sgd_step(m, g, gb, 2, 1, &sp), BNN_EINVAL);
+        CHECK(has_error("bnn_sgd_step: need") && m[0] == m0 && g[0] == g0);
+    }
+    sp = bnn_sgd_default_params(), sp.nesterov = true, sp.dampening = 0.1f;
+    CHECK_EQ_INT(bnn_sgd_step(m, g, gb, 2, 1, &sp), BNN_EINVAL);
+    sp.dampening = 0.0f; /* torch accepts Nesterov with momentum and no dampening */
+    CHECK_EQ_INT(bnn_sgd_step(m, g, gb, 2, 1, &sp), 0);
     /* bnn_lik_loss and bnn_mfvi_loss without the labels a classifier needs: NaN, not a crash. */
     const bnn_lik lik = {BNN_LIK_CATEGORICAL, 1.0};
     const float f[2] = {0.1f, 0.2f};
@@ -398,7 +431,93 @@ static void test_lowrank_not_orthonormal(void) {
     }
 }
 
+/* A likelihood whose width does not fit the model: mean-field VI asserted inside bnn_lik_loss
+ * (an abort on a caller's argument); now NaN naming it. A workspace size that overflows: 0,
+ * not signed overflow (UBSan). */
+static void test_mfvi_lik_width(void) {
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:2-4-2") == 0);
+    REQUIRE(bnn_model_reserve(m, 4) == 0);
+    const int64_t np = bnn_model_nparams(m);
+    float *mu = calloc((size_t)np, sizeof(float)), *rho = calloc((size_t)np, sizeof(float));
+    float *gm = calloc((size_t)np, sizeof(float)), *gr = calloc((size_t)np, sizeof(float));
+    REQUIRE(mu && rho && gm && gr);
+    const float x[8] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f};
+    const int32_t lab[4] = {0, 1, 0, 1};
+    const float tg[4] = {0.5f, 1.5f, 2.5f, 3.5f};
+    struct bnn_mfvi_params mp = bnn_mfvi_default_params();
+    bnn_rng r = bnn_rng_make(0, 0);
+    const bnn_lik ber = {BNN_LIK_BERNOULLI, 1.0}, het = {BNN_LIK_HETERO_GAUSSIAN, 1.0};
+    CHECK(isnan(bnn_mfvi_loss(m, mu, rho, x, lab, NULL, 4, &ber, 100, &mp, &r, gm, gr)));
+    CHECK(has_error("a bernoulli likelihood does not fit model mlp:2-4-2's 2 outputs"));
+    bnn_model *m3;
+    REQUIRE(bnn_model_new(&m3, "mlp:2-4-3") == 0);
+    REQUIRE(bnn_model_reserve(m3, 4) == 0);
+    float *mu3 = calloc((size_t)bnn_model_nparams(m3), sizeof(float));
+    float *rho3 = calloc((size_t)bnn_model_nparams(m3), sizeof(float));
+    float *g3 = calloc((size_t)bnn_model_nparams(m3), sizeof(float));
+    float *h3 = calloc((size_t)bnn_model_nparams(m3), sizeof(float));
+    REQUIRE(mu3 && rho3 && g3 && h3);
+    CHECK(isnan(bnn_mfvi_loss(m3, mu3, rho3, x, NULL, tg, 4, &het, 100, &mp, &r, g3, h3)));
+    CHECK(has_error("hetero-gaussian likelihood does not fit"));
+    CHECK(bnn_mfvi_workspace_bytes(m, INT64_MAX) == 0);
+    CHECK(bnn_mfvi_workspace_bytes(m, 4) > 0);
+    free(mu3), free(rho3), free(g3), free(h3), bnn_model_free(m3);
+    free(mu), free(rho), free(gm), free(gr), bnn_model_free(m);
+}
+
+/* A dataset changed under a trainer: a shorter one aborted in the gather (the shuffles are of
+ * the old size), a label changed through the writable view read as divergence. */
+static void test_trainer_data_changed(void) {
+    for (int what = 0; what < 2; what++) {
+        bnn_dataset *ds;
+        REQUIRE(bnn_toy_moons(&ds, 64, 0.1, 1) == 0);
+        bnn_model *m;
+        REQUIRE(bnn_model_new(&m, "mlp:2-8-2") == 0);
+        struct bnn_train_params tp = bnn_train_default_params();
+        tp.epochs = 2, tp.method = BNN_METHOD_SGD, tp.lr = 0.01f, tp.batch_size = 16;
+        bnn_trainer *tr;
+        REQUIRE(bnn_trainer_new(&tr, m, ds, &tp) == 0);
+        if (what == 0) {
+            REQUIRE(bnn_dataset_truncate(ds, 10) == 0);
+            CHECK_EQ_INT(bnn_trainer_run(tr, 2), BNN_ESHAPE);
+            CHECK(has_error("the dataset has 10 rows, the trainer was made for 64"));
+        } else {
+            bnn_dataset_labels(ds)[3] = 7;
+            CHECK_EQ_INT(bnn_trainer_run(tr, 2), BNN_EFORMAT);
+            CHECK(has_error("label 7"));
+        }
+        bnn_trainer_free(tr), bnn_model_free(m), bnn_dataset_free(ds);
+    }
+}
+
+/* Inputs whose count times the model's width no memory holds: refused, not an int64 overflow. */
+static void test_predict_huge_n(void) {
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:2-3") == 0);
+    const float x[2] = {0, 0};
+    double probs[3];
+    struct bnn_predict_params pp = bnn_predict_default_params();
+    CHECK_EQ_INT(bnn_predict(m, NULL, x, INT64_MAX, BNN_TASK_CLASSIFICATION, &pp, probs, NULL, NULL,
+                             NULL),
+                 BNN_EINVAL);
+    CHECK(has_error("more than memory can address"));
+    bnn_model_free(m);
+}
+
+/* NaN in a VON step's input is named, not left to LAPACK ("dpotrs failed (info -7)"). */
+static void test_von_step_nan(void) {
+    double m[2] = {0, 0}, S[4] = {1, 0, 0, 1}, g[2] = {NAN, 0}, H[4] = {1, 0, 0, 1};
+    const double m0[2] = {0, 0}, S0[4] = {1, 0, 0, 1};
+    CHECK_EQ_INT(bnn_von_step(m, S, g, H, m0, S0, 2, 1.0), BNN_EINVAL);
+    CHECK(has_error("g[0] is not finite") && m[0] == 0 && S[0] == 1);
+}
+
 int main(void) {
+    test_mfvi_lik_width();
+    test_trainer_data_changed();
+    test_predict_huge_n();
+    test_von_step_nan();
     test_from_laplace_mismatch();
     test_kron_indefinite();
     test_lowrank_not_orthonormal();

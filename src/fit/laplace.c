@@ -645,8 +645,9 @@ double bnn_laplace_logdet(const bnn_laplace *la) {
  * This is laplace-torch's optimize_prior_precision(method='marglik') and its regression example. */
 int bnn_laplace_optimize(bnn_laplace *la, int64_t steps) {
     if (!la) return bnn__error(BNN_EINVAL, "bnn_laplace_optimize: the posterior is NULL");
-    if (steps < 0)
-        return bnn__error(BNN_EINVAL, "bnn_laplace_optimize: steps = %lld", (long long)steps);
+    if (steps < 0 || steps > BNN_LAPLACE_MAX_STEPS)
+        return bnn__error(BNN_EINVAL, "bnn_laplace_optimize: steps = %lld (0 to %d)",
+                          (long long)steps, BNN_LAPLACE_MAX_STEPS);
     const bool reg = la->noise;
     const int nx = reg ? 2 : 1;
     const double lr = 0.1, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
@@ -900,7 +901,10 @@ int bnn_laplace_prior_layers(const bnn_laplace *la, double *prior_precs, int64_t
  * regression from 1) and, for regression, log σ (from 1). */
 int bnn_laplace_optimize_layers(bnn_laplace *la, int64_t steps) {
     const char *fn = "bnn_laplace_optimize_layers";
-    if (!la || steps < 0) return bnn__error(BNN_EINVAL, "%s: bad arguments", fn);
+    if (!la) return bnn__error(BNN_EINVAL, "%s: the posterior is NULL", fn);
+    if (steps < 0 || steps > BNN_LAPLACE_MAX_STEPS)
+        return bnn__error(BNN_EINVAL, "%s: steps = %lld (0 to %d)", fn, (long long)steps,
+                          BNN_LAPLACE_MAX_STEPS);
     if (la->structure == BNN_HESS_LOWRANK)
         return bnn__error(BNN_EUNSUPPORTED, "%s: no per-layer prior for a low-rank curvature", fn);
     const bool reg = la->noise;

@@ -266,17 +266,19 @@ static int64_t linear_outputs(bnn_model *m) {
 /* The scratch layout: the KL's per-block partial sums (doubles, padded to 64 bytes), then σ²
  * and ∂σ²/∂ρ (nparams floats each), then ε/(2√δ) of every Linear layer (b·Σ out floats). */
 static int64_t workspace_floats(bnn_model *m, int64_t b, int64_t *nhead, int64_t *nkappa) {
-    const int64_t np = bnn_model_nparams(m);
+    const int64_t np = bnn_model_nparams(m), outs = linear_outputs(m);
     const int64_t nblk = (np + MFVI_KL_BLOCK - 1) / MFVI_KL_BLOCK;
     *nhead = (2 * nblk + 15) / 16 * 16;
-    *nkappa = b * linear_outputs(m);
+    if (outs > 0 && b > (INT64_MAX / 2 - *nhead - 2 * np) / outs) return -1; /* overflows */
+    *nkappa = b * outs;
     return *nhead + 2 * np + *nkappa;
 }
 
 size_t bnn_mfvi_workspace_bytes(bnn_model *m, int64_t b) {
     if (!m || b < 1) return 0; /* no batch, no workspace */
     int64_t nhead, nkappa;
-    return bnn__bytes(workspace_floats(m, b, &nhead, &nkappa), sizeof(float));
+    const int64_t nf = workspace_floats(m, b, &nhead, &nkappa);
+    return nf < 0 ? 0 : bnn__bytes(nf, sizeof(float)); /* 0: no size_t holds it */
 }
 
 /* A batch the model was reserved for; the message for the NaN or NULL the callers return. */
@@ -327,6 +329,13 @@ double bnn_mfvi_loss_ws(bnn_model *m, const float *mu, const float *rho, const f
         return NAN;
     }
     const int64_t np = bnn_model_nparams(m), k = bnn_model_output_dim(m);
+    if (lik->kind < BNN_LIK_CATEGORICAL || lik->kind > BNN_LIK_HETERO_GAUSSIAN ||
+        bnn_lik_outputs(lik->kind, bnn_lik_pred_dim(lik->kind, k)) != k) {
+        bnn__error(BNN_ESHAPE, "mean-field VI: a %s likelihood does not fit model %s's %lld "
+                   "output%s", bnn_lik_name(lik->kind), bnn_model_spec(m), (long long)k,
+                   k == 1 ? "" : "s");
+        return NAN;
+    }
     const int64_t nblk = (np + MFVI_KL_BLOCK - 1) / MFVI_KL_BLOCK;
     int64_t nhead, nkappa;
     workspace_floats(m, b, &nhead, &nkappa);

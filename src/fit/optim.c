@@ -33,6 +33,15 @@ int bnn_sgd_step(float *w, float *buf, const float *g, int64_t n, int64_t t,
     if (!w || !g || !p || (p->momentum != 0.0f && !buf) || n < 0 || t < 1)
         return bnn__error(BNN_EINVAL, "bnn_sgd_step: w, g, p (and buf with momentum) are "
                           "required, n >= 0 and the step t >= 1 (got %lld)", (long long)t);
+    /* torch.optim.SGD's own checks (lr, momentum, weight decay >= 0; Nesterov needs momentum
+     * and no dampening), and finite values: a bad setting is named and w left untouched. */
+    if (!(p->lr >= 0.0f) || !isfinite(p->lr) || !(p->momentum >= 0.0f) || !(p->momentum <= 1.0f) ||
+        !(p->weight_decay >= 0.0f) || !isfinite(p->weight_decay) || !(p->dampening >= 0.0f) ||
+        !(p->dampening <= 1.0f) || (p->nesterov && (p->momentum <= 0.0f || p->dampening != 0.0f)))
+        return bnn__error(BNN_EINVAL, "bnn_sgd_step: need finite lr >= 0 (got %g), momentum and "
+                          "dampening in [0, 1] (got %g, %g), weight decay >= 0 (got %g), and for "
+                          "Nesterov momentum > 0 with no dampening", (double)p->lr,
+                          (double)p->momentum, (double)p->dampening, (double)p->weight_decay);
     const float lr = p->lr, mom = p->momentum, wd = p->weight_decay, damp = 1.0f - p->dampening;
     const bool first = t <= 1, nesterov = p->nesterov;
     int bad = 0;
@@ -65,6 +74,15 @@ int bnn_adamw_step(float *w, float *m, float *v, const float *g, int64_t n, int6
     if (!w || !m || !v || !g || !p || n < 0 || t < 1)
         return bnn__error(BNN_EINVAL, "bnn_adamw_step: w, m, v, g and p are required, n >= 0 and "
                           "the step t >= 1 (got n %lld, t %lld)", (long long)n, (long long)t);
+    /* torch.optim.AdamW's own checks (lr, eps, weight decay >= 0; 0 <= beta < 1), and finite
+     * values: a bad setting is named and w, m, v left untouched. */
+    if (!(p->lr >= 0.0f) || !isfinite(p->lr) || !(p->eps >= 0.0f) || !isfinite(p->eps) ||
+        !(p->beta1 >= 0.0f) || !(p->beta1 < 1.0f) || !(p->beta2 >= 0.0f) || !(p->beta2 < 1.0f) ||
+        !(p->weight_decay >= 0.0f) || !isfinite(p->weight_decay))
+        return bnn__error(BNN_EINVAL, "bnn_adamw_step: need finite lr, eps and weight decay >= 0 "
+                          "and betas in [0, 1) (got lr %g, eps %g, weight decay %g, betas %g, %g)",
+                          (double)p->lr, (double)p->eps, (double)p->weight_decay, (double)p->beta1,
+                          (double)p->beta2);
     const float b1 = p->beta1, b2 = p->beta2, eps = p->eps;
     const float decay = 1.0f - p->lr * p->weight_decay;
     const double bc1 = 1.0 - pow((double)b1, (double)t), bc2 = 1.0 - pow((double)b2, (double)t);

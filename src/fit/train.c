@@ -492,7 +492,14 @@ int bnn_trainer_check(bnn_trainer *tr) {
 
 int bnn_trainer_run(bnn_trainer *tr, int64_t until_epoch) {
     if (!tr) return bnn__error(BNN_EINVAL, "bnn_trainer_run: the trainer is NULL");
-    int rc = run_epochs(tr, until_epoch);
+    if (tr->ds->n != tr->n)
+        return bnn__error(BNN_ESHAPE, "bnn_trainer_run: the dataset has %lld rows, the trainer "
+                          "was made for %lld (its shuffles are of that many)",
+                          (long long)tr->ds->n, (long long)tr->n);
+    /* changed through a writable view since: scanned again, as on every entry */
+    int rc = tr->ds->checked ? 0 : bnn__check_data(tr->m, tr->ds);
+    if (rc) return rc;
+    rc = run_epochs(tr, until_epoch);
     ivon_settle(tr);
     return rc;
 }

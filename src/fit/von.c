@@ -104,6 +104,23 @@ int bnn_von_step(double *m, double *S, const double *g, const double *H, const d
     if (!buf)
         return bnn__error(BNN_ENOMEM, "bnn_von_step: cannot allocate scratch for d = %lld",
                           (long long)d);
+    /* NaN or Inf in an input, named here rather than by what LAPACK makes of it (after the
+     * allocation: a d no memory holds is ENOMEM before any array is read) */
+    const double *vecs[3] = {m, g, m0}, *mats[3] = {S, H, S0};
+    const char *vn[3] = {"m", "g", "m0"}, *mn[3] = {"S", "H", "S0"};
+    for (int a = 0; a < 3; a++) {
+        const char *bad = NULL;
+        int64_t at = 0;
+        for (int64_t i = 0; !bad && i < d; i++)
+            if (!isfinite(vecs[a][i])) bad = vn[a], at = i;
+        for (int64_t i = 0; !bad && i < d * d; i++)
+            if (!isfinite(mats[a][i])) bad = mn[a], at = i;
+        if (bad) {
+            bnn__free(buf);
+            return bnn__error(BNN_EINVAL, "bnn_von_step: %s[%lld] is not finite", bad,
+                              (long long)at);
+        }
+    }
     /* Everything is computed in scratch and copied out only on success, so that a failed step
      * (not positive definite, non-finite) leaves the caller's m and S as they were. */
     double *Snew = buf, *L = buf + d * d, *r = L + d * d;

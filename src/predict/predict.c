@@ -120,6 +120,13 @@ static int check_args(const char *fn, const bnn_model *m, const float *x, int64_
                                                            "regression");
     const bnn_lik_kind lik = bnn_model_lik(m, task);
     if (n < 1) return bnn__error(BNN_EINVAL, "%s: nothing to predict (n = %lld)", fn, (long long)n);
+    /* x (n × inputs) and the outputs (n × outputs, twice for a regression's mean and variance)
+     * must be addressable, and so every count formed from them */
+    const int64_t in = bnn_model_input_dim(m), out = bnn_model_output_dim(m);
+    const uint64_t wide = 2 * (uint64_t)(in > out ? in : out);
+    if ((uint64_t)n > SIZE_MAX / sizeof(double) / wide)
+        return bnn__error(BNN_EINVAL, "%s: n = %lld examples of %lld values each are more than "
+                          "memory can address", fn, (long long)n, (long long)(wide / 2));
     if (p->batch_size < 1) return bnn__error(BNN_EINVAL, "batch size must be >= 1");
     if (bnn_lik_task(lik) != task)
         return bnn__error(BNN_EINVAL, "model %s has a %s likelihood, not one for %s",
