@@ -104,6 +104,11 @@ expect_fail "predict, a noise that underflows" "the predictive variance of examp
 printf '1\n' >"$T/x1.csv"
 run "predict, a noise that does not" "$BNN" predict -m "$T/tiny_noise.safetensors" --input "$T/x1.csv" -o "$T/tiny.csv"
 [ "$(tail -1 "$T/tiny.csv")" = "1,0.36787944" ] && ok || bad "mean 1, var exp(-1): $(tail -1 "$T/tiny.csv")"
+# Laplace at those weights on data where the noise underflows: the example is named (the
+# message was "bnn_curv_compute: the summed loss is not finite").
+printf 'x,y\n1,1\n1000,0\n' >"$T/far.csv"
+expect_fail "laplace, a noise that underflows" "the loss of training example 1 is not finite at the model's weights (its predicted noise exp(log variance) under- or overflows)" \
+  "$BNN" laplace -m "$T/tiny_noise.safetensors" --data "csv:$T/far.csv" --hessian full -o "$T/never.safetensors"
 run "info hetero" "$BNN" info "$T/h.safetensors"
 grep -q "^likelihood hetero-gaussian (regression, 2 outputs: mean and log variance)" "$T/out" && ok || bad "info of a hetero model"
 run "eval hetero" "$BNN" eval -m "$T/h.safetensors" --json "$T/h.json"

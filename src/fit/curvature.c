@@ -1860,6 +1860,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     const float *theta = bnn_model_cparams(m);
     const int64_t npass = p->curvature == BNN_CURV_GGN ? K : 1;
     double loss = 0.0;
+    int64_t bad_ex = -1; /* the first example whose loss is not finite */
 
     for (int64_t start = 0; start < N; start += bmax) {
         const int64_t b = N - start < bmax ? N - start : bmax;
@@ -1868,8 +1869,10 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
 
         if ((rc = check_outputs(f, ds, start, b, K, C))) goto done;
         batch_state(prob, lossr, lik, f, ds, start, b, K);
-        for (int64_t r = 0; r < b; r++) /* in example order, whatever the thread count */
+        for (int64_t r = 0; r < b; r++) { /* in example order, whatever the thread count */
             loss += lossr[r];
+            if (!isfinite(lossr[r]) && bad_ex < 0) bad_ex = start + r;
+        }
 
         if (hess == BNN_HESS_LOWRANK) continue; /* matrix-free: the products come after */
         const float *A_last = last->layer > 0 ? bnn__model_act(m, last->layer - 1) : x;
@@ -1905,7 +1908,15 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     }
 
     if (!isfinite(loss)) {
-        rc = bnn__error(BNN_EINVAL, "%s: the summed loss is not finite", fn);
+        if (bad_ex >= 0)
+            rc = bnn__error(BNN_EINVAL, "the loss of training example %lld is not finite at the "
+                            "model's weights%s", (long long)bad_ex,
+                            lik == BNN_LIK_HETERO_GAUSSIAN
+                                ? " (its predicted noise exp(log variance) under- or overflows)"
+                                : "");
+        else
+            rc = bnn__error(BNN_EINVAL, "the summed loss over the training data overflows at the "
+                            "model's weights");
         goto done;
     }
     c->loss = loss;

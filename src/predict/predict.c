@@ -230,8 +230,15 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
                    : p->log_probs                  ? exp(probs[i])
                                                    : probs[i];
         if (!isfinite(v) || (task == BNN_TASK_REGRESSION && (!isfinite(mean[i]) || !(v > 0.0)))) {
-            rc = bnn__error(BNN_EDIVERGED, "the GLM predictive is not finite (example %lld)",
-                            (long long)(i / C));
+            const bool noise = task == BNN_TASK_REGRESSION && isfinite(mean[i]) &&
+                               bnn_model_lik(m, task) == BNN_LIK_HETERO_GAUSSIAN;
+            rc = bnn__error(BNN_EDIVERGED, "the GLM predictive is not finite (example %lld)%s",
+                            (long long)(i / C),
+                            !noise ? ""
+                            : v > 0.0 ? ": its variance overflows (the predicted noise "
+                                        "exp(log variance) is too large)"
+                                      : ": its variance is 0 (the predicted noise exp(log "
+                                        "variance) underflows)");
             goto done;
         }
     }
