@@ -339,7 +339,8 @@ void bnn_model_backward_input(bnn_model *m, const float *theta, const float *dou
 
 /* Layer introspection (for files and later the curvature pass). */
 int64_t bnn_model_nlayers(const bnn_model *m);
-const char *bnn_model_layer_kind(const bnn_model *m, int64_t i); /* "linear", "relu", ... */
+const char *bnn_model_layer_kind(const bnn_model *m, int64_t i); /* "linear", "relu", ...;
+                                                                    * NULL for i out of range */
 /* For a layer with parameters: offsets and shapes of its tensors in the flat vector. */
 int bnn_model_layer_tensors(const bnn_model *m, int64_t i, int64_t *w_off, int64_t w_shape[2],
                             int64_t *b_off, int64_t *b_len);
@@ -391,8 +392,9 @@ int64_t bnn_lik_pred_dim(bnn_lik_kind kind, int64_t outputs);
  *   bernoulli        softplus(f) − y f, as max(f, 0) + log1p(e^{−|f|}) − y f; ∂/∂f = sigmoid(f) − y.
  *   hetero-gaussian  ½ log 2π + ½ η + ½ (y − μ)² e^{−η}; ∂/∂μ = (μ − y) e^{−η},
  *                    ∂/∂η = ½ − ½ (y − μ)² e^{−η}.
- * A label outside the classes, an unknown lik->kind, or a NULL lik, f or labels (targets for
- * regression), gives NaN with bnn_last_error() naming it (dout is then partly written). b, k and
+ * A label outside the classes, an unknown lik->kind, a Gaussian σ that is not positive and
+ * finite, or a NULL lik, f or labels (targets for regression), gives NaN with bnn_last_error()
+ * naming it (dout is then partly written). b, k and
  * the output width the likelihood needs are preconditions (asserted). */
 double bnn_lik_loss(const bnn_lik *lik, float *dout, const float *f, const int32_t *labels,
                     const float *targets, int64_t b, int64_t k);
@@ -460,7 +462,8 @@ struct bnn_ivon_params {
 struct bnn_ivon_params bnn_ivon_default_params(void);
 /* θ = m + ε / √(λ (h + δ)), n values (ε supplied by the caller: tests replay recorded noise). */
 int bnn_ivon_sample(float *theta, const float *m, const float *h, const float *eps, int64_t n,
-                    const struct bnn_ivon_params *p); /* BNN_EINVAL: NULL, n < 0 or ess <= 0 */
+                    const struct bnn_ivon_params *p); /* BNN_EINVAL: NULL, n < 0, ess <= 0, or
+                                                       * an h with h + δ <= 0 (no σ) */
 /* One IVON step over n weights, t = 1 for the first step. gbar = mean over the MC samples of the
  * data-loss gradient ĝ_s at θ_s; geps = mean over the samples of ε_s ⊙ ĝ_s. Updates, with the h
  * of before the step on the right-hand sides:
@@ -526,7 +529,8 @@ float bnn_softplus_inv(float y);
 /* A weight's σ as MFVI uses it in training and saves it: softplus(ρ), held at 2⁻⁶³ from below
  * (NaN stays NaN). */
 float bnn_mfvi_sigma(float rho);
-/* KL(N(μ, σ²) ‖ N(0, 1/prior_prec)) summed over n weights, in double. */
+/* KL(N(μ, σ²) ‖ N(0, 1/prior_prec)) summed over n weights, in double; NaN for NULL arrays,
+ * n < 0 or a prior_prec that is not positive. */
 double bnn_mfvi_kl(const float *mu, const float *rho, int64_t n, double prior_prec);
 /* Negative ELBO per example on one batch and its gradients: the batch's mean NLL under one
  * local-reparameterisation sample (noise drawn from rng), plus kl_weight · KL / n_train.
@@ -587,7 +591,8 @@ double bnn_entropy(const double *p, int64_t k); /* −Σ p log p with 0·log 0 =
 /* Bin of a confidence (e_b < c ≤ e_{b+1}; c ≤ 0 → 0, c > 1 → nbins − 1); −1 for NaN or nbins < 1. */
 int64_t bnn_reliability_bin(double confidence, int64_t nbins);
 /* From S sampled predictive distributions (S × n × k): the mean (n × k, may be NULL) and per
- * example the mutual information H[mean] − mean_s H[p_s] (n, may be NULL). */
+ * example the mutual information H[mean] − mean_s H[p_s] (n, may be NULL). Writes nothing when
+ * samples is NULL or s, n or k is below 1. */
 void bnn_mutual_info(double *mi, double *mean, const double *samples, int64_t s, int64_t n,
                      int64_t k);
 /* AUROC of scores where higher means "positive": P(s_pos > s_neg) + ½ P(s_pos = s_neg).
@@ -610,7 +615,8 @@ int bnn_metrics_regression(struct bnn_reg_metrics *out, const double *mean, cons
                            const double *y, int64_t n);
 /* An equally weighted mixture of S Gaussians per example (means, vars: S × n): its mean and
  * variance (n each, may be NULL) and per-example NLL −log((1/S) Σ_s N(y; μ_s, v_s)) by
- * log-sum-exp (n, may be NULL; needs y). */
+ * log-sum-exp (n, may be NULL; needs y). Writes nothing when means or vars is NULL or s or n is
+ * below 1. */
 void bnn_gaussian_mixture(double *mean, double *var, double *nll, const double *means,
                           const double *vars, const double *y, int64_t s, int64_t n);
 

@@ -331,6 +331,15 @@ static void test_optimizer_args(void) {
     const int32_t y0[1] = {0};
     CHECK(isnan(bnn_lik_loss(&odd, NULL, f, y0, NULL, 1, 2)));
     CHECK(has_error("unknown likelihood kind 7"));
+    const bnn_lik g0s = {BNN_LIK_GAUSSIAN, 0.0}; /* NaN without a word before */
+    CHECK(isnan(bnn_lik_loss(&g0s, NULL, f, NULL, f, 1, 2)));
+    CHECK(has_error("noise sigma must be positive"));
+    CHECK(isnan(bnn_mfvi_kl(NULL, NULL, 3, 1.0))); /* it dereferenced NULL */
+    /* an h with h + δ <= 0 has no σ: refused, not NaN weights with 0 returned */
+    const float hneg[2] = {-1.0f, 1.0f};
+    p.ess = 100.0;
+    CHECK_EQ_INT(bnn_ivon_sample(th, m, hneg, e, 2, &p), BNN_EINVAL);
+    CHECK(has_error("h + delta <= 0"));
 }
 
 /* NULL handles and outputs (found by an audit of bnn.h's "a NULL handle gets an error code"

@@ -63,11 +63,18 @@ int bnn_ivon_sample(float *theta, const float *m, const float *h, const float *e
     const int rc = check_ivon("bnn_ivon_sample", p, n);
     if (rc) return rc;
     const float il = inv_ess(p), wd = p->weight_decay;
+    int bad = 0;
     /* must stay vectorised (tests/vectorised.sh) */
 #if defined(BNN_HAVE_OPENMP)
-#pragma omp parallel for simd schedule(static) if (n > 32768)
+#pragma omp parallel for simd schedule(static) reduction(| : bad) if (n > 32768)
 #endif
-    for (int64_t i = 0; i < n; i++) theta[i] = m[i] + eps[i] * ivon_sigma(il, h[i], wd);
+    for (int64_t i = 0; i < n; i++) {
+        theta[i] = m[i] + eps[i] * ivon_sigma(il, h[i], wd);
+        bad |= !(h[i] + wd > 0.0f); /* no σ: the step refuses to make such an h */
+    }
+    if (bad)
+        return bnn__error(BNN_EINVAL, "bnn_ivon_sample: a Hessian estimate h with h + delta <= 0 "
+                          "(or NaN) has no sigma (theta is then partly NaN)");
     return 0;
 }
 

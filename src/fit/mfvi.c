@@ -91,7 +91,7 @@ static inline double kl_term(float mu, float sigma, double lambda, double log_la
 }
 
 double bnn_mfvi_kl(const float *mu, const float *rho, int64_t n, double prior_prec) {
-    if (!(prior_prec > 0.0)) return NAN;
+    if (!(prior_prec > 0.0) || !mu || !rho || n < 0) return NAN;
     const double log_lambda = log(prior_prec);
     double kl = 0.0;
     /* The blocking of bnn_mfvi_loss, so that both sum in the same order. */

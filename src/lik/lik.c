@@ -184,7 +184,13 @@ double bnn_lik_loss(const bnn_lik *lik, float *dout, const float *f, const int32
     }
     switch (lik->kind) {
     case BNN_LIK_CATEGORICAL: return categorical(dout, f, labels, b, k);
-    case BNN_LIK_GAUSSIAN: return gaussian(dout, f, targets, b, k, lik->sigma);
+    case BNN_LIK_GAUSSIAN:
+        if (!(lik->sigma > 0.0) || !isfinite(lik->sigma)) {
+            bnn__error(BNN_EINVAL, "bnn_lik_loss: the Gaussian noise sigma must be positive and "
+                       "finite (got %g)", lik->sigma);
+            return NAN;
+        }
+        return gaussian(dout, f, targets, b, k, lik->sigma);
     case BNN_LIK_BERNOULLI: BNN_ASSERT(k == 1); return bernoulli(dout, f, labels, b);
     case BNN_LIK_HETERO_GAUSSIAN: BNN_ASSERT(k == 2); return hetero(dout, f, targets, b);
     }
