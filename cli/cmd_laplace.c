@@ -320,6 +320,11 @@ int cmd_laplace(int argc, char **argv) {
     double sigma = 1.0;
     if (noise && (rc = cli_meta_positive(cmd, model_path, "bnn.sigma", s, &sigma))) goto done;
     double t0 = now_s();
+    /* A full curvature over the last layer is summed in float first (half the time), and again
+     * in double where float's rounding is not small beside the prior precision chosen (or the
+     * prior's optimisation met an eigenvalue that rounding made negative). */
+    cp.float_sums = true;
+again:;
     lowrank_progress lp = {.tty = isatty(2), .start = t0};
     cp.progress = lowrank_step, cp.progress_ctx = &lp;
     rc = bnn_curv_compute(&c, m, fit, &cp);
@@ -343,6 +348,8 @@ int cmd_laplace(int argc, char **argv) {
     }
     int64_t kept = 0; /* lowrank: the eigenpairs kept (at most the subset's size) */
     if (cp.hessian == BNN_HESS_LOWRANK) bnn_curv_lowrank(c, NULL, NULL, &kept);
+    const bool redo_ok = cp.float_sums && bnn_curv_unit(c) > 0x1p-30 &&
+                         (cp.hessian == BNN_HESS_FULL || cp.hessian == BNN_HESS_LOWRANK);
     rc = bnn_laplace_new_from_params(&la, c, bnn_model_cparams(m), task);
     c = NULL; /* owned by the Laplace object, freed with it (also on failure) */
     if (rc) {
@@ -352,6 +359,7 @@ int cmd_laplace(int argc, char **argv) {
     double lml1 = bnn_laplace_lml(la, 1.0, sigma, NULL, NULL);
     if (!strcmp(prior, "marglik")) {
         if ((rc = bnn_laplace_optimize(la, steps))) {
+            if (rc == BNN_EDIVERGED && redo_ok) goto redo;
             rc = cli_fail(cmd, rc, NULL);
             goto done;
         }
@@ -362,6 +370,7 @@ int cmd_laplace(int argc, char **argv) {
             goto done;
         }
         if ((rc = bnn_laplace_optimize_layers(la, steps))) {
+            if (rc == BNN_EDIVERGED && redo_ok) goto redo;
             rc = cli_fail(cmd, rc, NULL);
             goto done;
         }
@@ -391,12 +400,25 @@ int cmd_laplace(int argc, char **argv) {
     } else {
         bnn_laplace_set_prior(la, fixed, sigma);
     }
-    double t_fit = now_s() - t0;
     const double delta = bnn_laplace_prior_prec(la), sig = bnn_laplace_sigma(la);
     const int64_t nlay = bnn_laplace_nlayers(la);
     double lay[64];
     const bool by_layer = !strcmp(prior, "marglik-layers") && nlay <= 64 &&
                           bnn_laplace_prior_layers(la, lay, nlay) == 0;
+    double dmin = delta;
+    for (int64_t i = 0; by_layer && i < nlay; i++)
+        dmin = lay[i] < dmin ? lay[i] : dmin;
+    const double rounding = bnn_laplace_rounding(la);
+    if (redo_ok && rounding > 1e-2 * dmin) {
+    redo:
+        fprintf(stderr, "note: float sums moved the curvature's eigenvalues by about %.2g, not "
+                "small beside the prior precision; summing again in double\n",
+                bnn_laplace_rounding(la));
+        bnn_laplace_free(la), la = NULL;
+        cp.float_sums = false;
+        goto again;
+    }
+    double t_fit = now_s() - t0;
     const double lml = by_layer ? bnn_laplace_lml_layers(la, lay, nlay, sig, NULL, NULL)
                                 : bnn_laplace_lml(la, delta, sig, NULL, NULL);
     if (!isfinite(lml)) { /* the library says why: H + δI not positive definite, an overflow */
@@ -404,6 +426,11 @@ int cmd_laplace(int argc, char **argv) {
         goto done;
     }
     if ((rc = check_sample(cmd, la, P))) goto done;
+    if (cp.hessian == BNN_HESS_KRON && rounding > 1e-2 * dmin) /* once the fit stands */
+        fprintf(stderr, "note: the Kronecker factors' float sums move the curvature's eigenvalues "
+                "by about %.2g, not small beside prior precision %g: the log marginal likelihood "
+                "and the small posterior variances carry that rounding (--hessian full sums in "
+                "double)\n", rounding, dmin);
     printf("data       %lld examples of %s\n", (long long)bnn_dataset_n(fit), df.data);
     printf("subset     %s: %lld parameters (%s)\n", subset, (long long)P, where);
     if (cp.hessian == BNN_HESS_LOWRANK) {

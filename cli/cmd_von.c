@@ -136,6 +136,9 @@ int cmd_von(int argc, char **argv) {
         "by %.2g of its largest weight%s",
         vr.objective0, vr.objective, vr.last_change, mc ? "\n" : "");
     if (!mc) printf(", %lld halving%s\n", (long long)vr.halvings, vr.halvings == 1 ? "" : "s");
+    if (vr.double_sums)
+        fprintf(stderr, "note: the layer's curvature spans too many decades for float sums beside "
+                "prior precision %g: summed in double (twice the time)\n", prior);
     /* With a Gaussian likelihood the objective is quadratic in the last layer's weights and its
      * GGN is the exact Hessian: a full step (rho 1, no halving) lands on the optimum, however
      * far it moved (the README's exact Bayesian linear regression is one such step). */

@@ -865,6 +865,13 @@ struct bnn_curv_params {
                               * full Hessian counts what a Laplace posterior adds when it
                               * decomposes the matrix: 32 P² bytes in all */
     int64_t rank;            /* lowrank: eigenpairs kept, default 20 */
+    /* full (and dense lowrank) over the network's last Linear layer: sum the GGN's products in
+     * float instead of double, about twice as fast, its eigenvalues then moved by about 2^-24
+     * of the largest (bnn_curv_unit, bnn_laplace_rounding): harmless where that is small beside
+     * the prior precision, wrong where the curvature spans many decades (a heteroscedastic model
+     * predicting little noise). Default false. Other paths ignore it (full over other weights
+     * sums in double, kron and diag in float). */
+    bool float_sums;
     int lowrank_method;      /* lowrank: 0 (default) the dense eigendecomposition when P × P fits
                               * the limit and 8 GiB, else randomized subspace iteration without P × P
                               * (Halko et al. 2011); 1 forces dense, 2 the matrix-free iteration */
@@ -923,6 +930,12 @@ int bnn_curv_set_segments(bnn_curv *c, int64_t nseg, const int64_t *offsets, con
 int64_t bnn_curv_ndata(const bnn_curv *c);    /* N */
 int64_t bnn_curv_noutputs(const bnn_curv *c); /* K */
 double bnn_curv_loss(const bnn_curv *c);      /* the summed loss at the weights */
+/* The unit roundoff of the sums that formed it: 2^-24 for float sums (kron; full over the last
+ * layer with float_sums), 2^-53 for double ones (full otherwise; lowrank as full, or matrix-free),
+ * 0 for diag (each entry a sum of non-negative terms, rounded relatively) and for a curvature
+ * built from arrays or read from a file. Times its largest eigenvalue, this is about how far
+ * rounding moves each eigenvalue (bnn_laplace_rounding). */
+double bnn_curv_unit(const bnn_curv *c);
 const double *bnn_curv_diag(const bnn_curv *c);  /* diag: P values, else NULL */
 const double *bnn_curv_dense(const bnn_curv *c); /* full: P × P, else NULL */
 /* lowrank: U (row-major P × r, U[i·r + j]: column j is the eigenvector of eigenvalue j, in
@@ -970,6 +983,14 @@ double bnn_laplace_sigma(const bnn_laplace *la);
  * and its derivatives with respect to log δ and log σ (either may be NULL). */
 double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, double *dlog_prior,
                        double *dlog_sigma);
+/* About how far the curvature's sums moved the eigenvalues of the likelihood's precision
+ * (H/σ² at the current σ; H otherwise): bnn_curv_unit times the largest. The log-determinant
+ * compares the small eigenvalues with the prior precision δ, so where this is not well below δ
+ * (say above 1e-2 δ) the log marginal likelihood, the prior it tunes and the posterior's small
+ * variances carry that rounding: sum in double (bnn_curv_params.float_sums false, or --hessian
+ * full instead of kron). 0 when unknown (a curvature from arrays or a file, diag); NaN for
+ * NULL. */
+double bnn_laplace_rounding(const bnn_laplace *la);
 /* log det of the posterior precision at the current prior and σ. */
 double bnn_laplace_logdet(const bnn_laplace *la);
 /* The prior precision (classification and heteroscedastic; Gaussian regression also σ) by
@@ -1084,6 +1105,9 @@ struct bnn_von_result {
                                    * unlike bnn_curv_loss's laplace-torch convention) */
     double last_change;           /* max |Δm| / max |m| of the last step */
     int64_t halvings;             /* delta method: steps retried at half the rate */
+    /* The GGNs were summed in double: float sums (half the time) move the eigenvalues by about
+     * 2^-24 of the largest, which at the start was not below 1e-2 δ. */
+    bool double_sums;
 };
 struct bnn_von_params bnn_von_default_params(void);
 int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,

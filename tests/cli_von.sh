@@ -41,6 +41,7 @@ grep -q "^layer      the last Linear layer: 102 parameters (offset 2700)" "$T/ou
 grep -q "^von        10 steps, rho 1, gradient and GGN at the mean" "$T/out" && ok || bad "the settings"
 grep -q "^objective  loss + prior .* at the start, .* at the mean; the last step moved the mean by .* halving" "$T/out" && ok || bad "the objective line"
 grep -q "not settled" "$T/err" && bad "a settled run says it has not settled" || ok
+grep -q "too many decades" "$T/err" && bad "a well-conditioned layer was summed in double" || ok
 run "von one step" "$BNN" von -m "$T/map.st" --steps 1 -o "$T/v1.st"
 grep -q "^note: the steps have not settled" "$T/err" && ok || bad "one step from the MAP has not settled, and says so"
 run "info von" "$BNN" info "$T/v.st"

@@ -77,10 +77,14 @@ struct fixture_case {
     bnn_curvature curvature;
 };
 
+/* bnn_curv_params.float_sums for compute() (test_ll_threads runs both ways). */
+static bool g_float_sums;
+
 static bnn_curv *compute(bnn_model *m, const bnn_dataset *ds, bnn_curvature cv, bnn_hessian h,
                          bnn_subset s, int64_t batch, uint64_t seed) {
     struct bnn_curv_params p = bnn_curv_default_params();
     p.curvature = cv, p.hessian = h, p.subset = s, p.batch_size = batch, p.seed = seed;
+    p.float_sums = g_float_sums;
     bnn_curv *c = NULL;
     int rc = bnn_curv_compute(&c, m, ds, &p);
     if (rc) fprintf(stderr, "bnn_curv_compute: %s: %s\n", bnn_strerror(rc), bnn_last_error());
@@ -492,8 +496,47 @@ static void test_ll_threads_for(const char *spec, bnn_task task) {
 }
 
 static void test_ll_threads(void) {
-    test_ll_threads_for("mlp:5-150-6", BNN_TASK_CLASSIFICATION);
-    test_ll_threads_for("mlp:5-150-1", BNN_TASK_REGRESSION);
+    for (int f = 0; f < 2; f++) {
+        g_float_sums = f;
+        test_ll_threads_for("mlp:5-150-6", BNN_TASK_CLASSIFICATION);
+        test_ll_threads_for("mlp:5-150-1", BNN_TASK_REGRESSION);
+    }
+    g_float_sums = false;
+}
+
+/* float_sums: the last layer's full GGN summed in float agrees with the double sums to float
+ * rounding, and bnn_curv_unit says which sums made each structure (the CLI's laplace and VON
+ * redo a float sum in double when unit × λ_max is not small beside the prior precision). */
+static void test_float_sums(void) {
+    bnn_model *m;
+    bnn_dataset *ds;
+    random_problem(&m, &ds, "mlp:5-40-6:tanh", BNN_TASK_CLASSIFICATION, 500, 31);
+    g_float_sums = true;
+    bnn_curv *cf = compute(m, ds, BNN_CURV_GGN, BNN_HESS_FULL, BNN_SUBSET_LAST_LAYER, 128, 0);
+    bnn_curv *cfa = compute(m, ds, BNN_CURV_GGN, BNN_HESS_FULL, BNN_SUBSET_ALL, 128, 0);
+    bnn_curv *ck = compute(m, ds, BNN_CURV_GGN, BNN_HESS_KRON, BNN_SUBSET_LAST_LAYER, 128, 0);
+    bnn_curv *cd = compute(m, ds, BNN_CURV_GGN, BNN_HESS_DIAG, BNN_SUBSET_LAST_LAYER, 128, 0);
+    g_float_sums = false;
+    bnn_curv *cx = compute(m, ds, BNN_CURV_GGN, BNN_HESS_FULL, BNN_SUBSET_LAST_LAYER, 128, 0);
+    CHECK(bnn_curv_unit(cf) == 0x1p-24 && bnn_curv_unit(cx) == 0x1p-53);
+    CHECK(bnn_curv_unit(cfa) == 0x1p-53); /* all weights: always double */
+    CHECK(bnn_curv_unit(ck) == 0x1p-24 && bnn_curv_unit(cd) == 0.0);
+    const int64_t P = bnn_curv_nparams(cf);
+    const double *a = bnn_curv_dense(cf), *b = bnn_curv_dense(cx);
+    double big = 0.0, diff = 0.0;
+    for (int64_t i = 0; i < P * P; i++)
+        big = fmax(big, fabs(b[i])), diff = fmax(diff, fabs(a[i] - b[i]));
+    printf("  float vs double sums, last-layer full: max diff %.2e of %.2e\n", diff, big);
+    CHECK(diff <= 1e-6 * big);
+    CHECK(diff > 0.0); /* the float path was taken */
+    const float *w = bnn_model_cparams(m) + bnn_curv_offset(cx);
+    bnn_laplace *la;
+    REQUIRE(bnn_laplace_new(&la, cx, w, BNN_TASK_CLASSIFICATION) == 0);
+    const double r = bnn_laplace_rounding(la); /* 2^-53 × the largest eigenvalue */
+    CHECK(r > 0.0 && r < 1e-12);
+    bnn_laplace_free(la);
+    bnn_curv_free(cf), bnn_curv_free(cfa), bnn_curv_free(ck), bnn_curv_free(cd);
+    bnn_model_free(m), bnn_dataset_free(ds);
 }
 
 /* The last-layer diagonal is summed over feature tiles of 32 columns (8 with AVX2) and up to 12
@@ -897,6 +940,7 @@ int main(void) {
     test_mc("mlp:3-6-4:tanh", BNN_TASK_CLASSIFICATION, BNN_HESS_DIAG, BNN_SUBSET_LAST_LAYER);
     test_mc("mlp:2-5-2:tanh", BNN_TASK_REGRESSION, BNN_HESS_FULL, BNN_SUBSET_LAST_LAYER);
     test_ll_threads();
+    test_float_sums();
     test_ll_diag_tiles();
     test_memory_bound();
     test_errors();

@@ -623,6 +623,15 @@ double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, d
     return lml;
 }
 
+double bnn_laplace_rounding(const bnn_laplace *la) {
+    if (!la) return NAN;
+    const double hf = 1.0 / (la->sigma * la->sigma);
+    double hi = 0.0;
+    for (int64_t i = 0; i < la->P; i++)
+        hi = fmax(hi, fabs(hf * la->lam[i]));
+    return bnn_curv_unit(la->c) * hi;
+}
+
 double bnn_laplace_logdet(const bnn_laplace *la) {
     if (check_prior(la, "bnn_laplace_logdet")) return NAN;
     const double hf = 1.0 / (la->sigma * la->sigma);
