@@ -58,7 +58,8 @@ enum {
     BNN_EINVAL = -4,      /* an argument or setting is invalid */
     BNN_ESHAPE = -5,      /* shapes or sizes do not agree */
     BNN_ENOTFOUND = -6,   /* a named item (tensor, dataset, key) does not exist */
-    BNN_EDIVERGED = -7,   /* training produced NaN or Inf, or a loss that blew up */
+    BNN_EDIVERGED = -7,   /* training, a fit or a prediction produced NaN or Inf, or a loss
+                           * that blew up */
     BNN_EUNSUPPORTED = -8 /* a valid request this build cannot serve */
 };
 

@@ -488,6 +488,10 @@ static void test_trainer_data_changed(void) {
         bnn_trainer *tr;
         REQUIRE(bnn_trainer_new(&tr, m, ds, &tp) == 0);
         if (what == 0) {
+            const char *keys[2] = {"user.a", NULL}, *vals[2] = {"1", "2"};
+            CHECK_EQ_INT(bnn_trainer_save(tr, "never.safetensors", false, keys, vals, 2),
+                         BNN_EINVAL);
+            CHECK(has_error("metadata entry 1 of 2 has a NULL key or value"));
             REQUIRE(bnn_dataset_truncate(ds, 10) == 0);
             CHECK_EQ_INT(bnn_trainer_run(tr, 2), BNN_ESHAPE);
             CHECK(has_error("the dataset has 10 rows, the trainer was made for 64"));
@@ -504,6 +508,15 @@ static void test_trainer_data_changed(void) {
 static void test_predict_huge_n(void) {
     bnn_model *m;
     REQUIRE(bnn_model_new(&m, "mlp:2-3") == 0);
+    bnn_dataset *ds; /* bins are bnn_evaluate's to name (the metrics' function was named) */
+    REQUIRE(bnn_toy_moons(&ds, 20, 0.1, 1) == 0);
+    bnn_model *m2;
+    REQUIRE(bnn_model_new(&m2, "mlp:2-2") == 0);
+    struct bnn_eval_result er;
+    const struct bnn_predict_params pp0 = bnn_predict_default_params();
+    CHECK_EQ_INT(bnn_evaluate(m2, NULL, ds, &pp0, 0, &er), BNN_EINVAL);
+    CHECK(has_error("bnn_evaluate: 0 calibration bins"));
+    bnn_model_free(m2), bnn_dataset_free(ds);
     const float x[2] = {0, 0};
     double probs[3];
     struct bnn_predict_params pp = bnn_predict_default_params();

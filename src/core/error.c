@@ -15,7 +15,7 @@ const char *bnn_strerror(int code) {
     case BNN_EINVAL: return "invalid argument";
     case BNN_ESHAPE: return "shape mismatch";
     case BNN_ENOTFOUND: return "not found";
-    case BNN_EDIVERGED: return "training diverged";
+    case BNN_EDIVERGED: return "diverged (a value became NaN or infinite)";
     case BNN_EUNSUPPORTED: return "not supported";
     default: return "unknown error";
     }

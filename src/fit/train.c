@@ -662,6 +662,10 @@ int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const 
                           "epoch boundary, and this run is at step %lld of %lld in epoch %lld; "
                           "save it without state, or run to the epoch's end first",
                           (long long)tr->in_epoch, (long long)tr->steps, (long long)tr->epoch + 1);
+    for (int64_t i = 0; i < nkv; i++)
+        if (!keys || !values || !keys[i] || !values[i])
+            return bnn__error(BNN_EINVAL, "bnn_trainer_save: metadata entry %lld of %lld has a NULL "
+                              "key or value", (long long)i, (long long)nkv);
     bnn_st_writer *w;
     bnn_posterior *q = NULL;
     int rc = bnn_st_writer_new(&w);

@@ -453,6 +453,9 @@ int bnn_evaluate(bnn_model *m, const bnn_posterior *q, const bnn_dataset *ds,
                  const struct bnn_predict_params *p, int64_t nbins, struct bnn_eval_result *out) {
     if (!m || !ds || !p || !out)
         return bnn__error(BNN_EINVAL, "bnn_evaluate: m, ds, p and out are required");
+    if (bnn_dataset_task(ds) == BNN_TASK_CLASSIFICATION && (nbins < 1 || nbins > BNN_MAX_BINS))
+        return bnn__error(BNN_EINVAL, "bnn_evaluate: %lld calibration bins (1 to %d)",
+                          (long long)nbins, BNN_MAX_BINS);
     memset(out, 0, sizeof *out);
     int rc = bnn__check_data(m, ds);
     if (rc) return rc;
