@@ -324,8 +324,11 @@ int cmd_laplace(int argc, char **argv) {
      * in double where float's rounding is not small beside the prior precision chosen (or the
      * prior's optimisation met an eigenvalue that rounding made negative). */
     cp.float_sums = true;
+    double grid_best = NAN, grid_d = 0.0; /* --prior grid: reported once the fit stands */
+    int grid_i = -1;
 again:;
-    lowrank_progress lp = {.tty = isatty(2), .start = t0};
+    const double t_c0 = now_s(); /* the curvature's time: the final computation's */
+    lowrank_progress lp = {.tty = isatty(2), .start = t_c0};
     cp.progress = lowrank_step, cp.progress_ctx = &lp;
     rc = bnn_curv_compute(&c, m, fit, &cp);
     if (lp.tty && lp.passes) fprintf(stderr, "\r\033[K");
@@ -333,7 +336,7 @@ again:;
         rc = cli_fail_fit(cmd, rc);
         goto done;
     }
-    double t_curv = now_s() - t0;
+    double t_curv = now_s() - t_c0;
     const int64_t off = bnn_curv_offset(c), P = bnn_curv_nparams(c), nseg = bnn_curv_nsegments(c);
     char where[256]; /* "offset 1234", or "segments at offsets 0+60, 1234+39" */
     snprintf(where, sizeof where, "offset %lld", (long long)off);
@@ -359,7 +362,7 @@ again:;
     double lml1 = bnn_laplace_lml(la, 1.0, sigma, NULL, NULL);
     if (!strcmp(prior, "marglik")) {
         if ((rc = bnn_laplace_optimize(la, steps))) {
-            if (rc == BNN_EDIVERGED && redo_ok) goto redo;
+            if (rc == BNN_EDIVERGED && redo_ok) goto redo_failed;
             rc = cli_fail(cmd, rc, NULL);
             goto done;
         }
@@ -370,7 +373,7 @@ again:;
             goto done;
         }
         if ((rc = bnn_laplace_optimize_layers(la, steps))) {
-            if (rc == BNN_EDIVERGED && redo_ok) goto redo;
+            if (rc == BNN_EDIVERGED && redo_ok) goto redo_failed;
             rc = cli_fail(cmd, rc, NULL);
             goto done;
         }
@@ -381,6 +384,8 @@ again:;
         for (int i = 0; i <= 20; i++) {
             double delta = pow(10.0, -4.0 + 0.4 * i), v;
             if ((rc = val_nll(m, la, val, delta, sigma, &v))) {
+                /* a variance that float rounding made negative at a small prior */
+                if (rc == BNN_EDIVERGED && redo_ok) goto redo_failed;
                 rc = cli_fail(cmd, rc, NULL);
                 goto done;
             }
@@ -393,10 +398,7 @@ again:;
             goto done;
         }
         bnn_laplace_set_prior(la, best_d, sigma);
-        fprintf(stderr, "grid: best validation NLL %.4f at prior precision %g%s\n", best, best_d,
-                best_i == 0 || best_i == 20 ? " (the grid's end: the best may lie beyond it; "
-                                                "try --prior with values past it)"
-                                              : "");
+        grid_best = best, grid_d = best_d, grid_i = best_i;
     } else {
         bnn_laplace_set_prior(la, fixed, sigma);
     }
@@ -408,16 +410,32 @@ again:;
     double dmin = delta;
     for (int64_t i = 0; by_layer && i < nlay; i++)
         dmin = lay[i] < dmin ? lay[i] : dmin;
-    const double rounding = bnn_laplace_rounding(la);
-    if (redo_ok && rounding > 1e-2 * dmin) {
-    redo:
-        fprintf(stderr, "note: float sums moved the curvature's eigenvalues by about %.2g, not "
-                "small beside the prior precision; summing again in double\n",
-                bnn_laplace_rounding(la));
+    /* float's rounding of the eigenvalues against the posterior precision's smallest */
+    const double rounding = bnn_laplace_rounding(la), ratio = bnn_laplace_rounding_ratio(la);
+    if (redo_ok && ratio > 1e-2) {
+        if (isfinite(ratio))
+            fprintf(stderr, "note: float sums moved the curvature's eigenvalues by about %.2g, "
+                    "%.2g of the posterior precision's smallest; summing again in double\n",
+                    rounding, ratio);
+        else
+            fprintf(stderr, "note: float sums moved the curvature's eigenvalues by about %.2g and "
+                    "left the posterior precision not positive definite; summing again in "
+                    "double\n", rounding);
+        if (0) { /* entered only by goto from the prior's fit above */
+        redo_failed:
+            fprintf(stderr, "note: with float sums the prior met an eigenvalue that rounding "
+                    "made negative; summing again in double\n");
+        }
         bnn_laplace_free(la), la = NULL;
         cp.float_sums = false;
+        grid_i = -1;
         goto again;
     }
+    if (grid_i >= 0)
+        fprintf(stderr, "grid: best validation NLL %.4f at prior precision %g%s\n", grid_best,
+                grid_d, grid_i == 0 || grid_i == 20 ? " (the grid's end: the best may lie beyond "
+                                                      "it; try --prior with values past it)"
+                                                    : "");
     double t_fit = now_s() - t0;
     const double lml = by_layer ? bnn_laplace_lml_layers(la, lay, nlay, sig, NULL, NULL)
                                 : bnn_laplace_lml(la, delta, sig, NULL, NULL);
@@ -426,11 +444,11 @@ again:;
         goto done;
     }
     if ((rc = check_sample(cmd, la, P))) goto done;
-    if (cp.hessian == BNN_HESS_KRON && rounding > 1e-2 * dmin) /* once the fit stands */
+    if (cp.hessian == BNN_HESS_KRON && ratio > 1e-2) /* once the fit stands */
         fprintf(stderr, "note: the Kronecker factors' float sums move the curvature's eigenvalues "
-                "by about %.2g, not small beside prior precision %g: the log marginal likelihood "
-                "and the small posterior variances carry that rounding (--hessian full sums in "
-                "double)\n", rounding, dmin);
+                "by about %.2g, %.2g of the posterior precision's smallest (prior precision %g): "
+                "the log marginal likelihood and the small posterior variances carry that "
+                "rounding (--hessian full sums in double)\n", rounding, ratio, dmin);
     printf("data       %lld examples of %s\n", (long long)bnn_dataset_n(fit), df.data);
     printf("subset     %s: %lld parameters (%s)\n", subset, (long long)P, where);
     if (cp.hessian == BNN_HESS_LOWRANK) {

@@ -121,6 +121,13 @@ expect_usage "eval, a regression model, inputs only" "noise:1:20 has no targets 
 # A given prior keeps the trained noise, and the report says so.
 run "laplace sine, a given prior" "$BNN" laplace -m "$T/sine.safetensors" --hessian kron --prior 2 -o "$T/la_sine_p2.safetensors"
 grep -q "noise sigma 0.1 (as trained)" "$T/out" && ok || bad "a given prior keeps the trained sigma: $(grep "noise sigma" "$T/out")"
+# A small noise (0.01: the curvature /σ² spans many decades) and a grid that reaches prior 1e-4:
+# float sums left a negative eigenvalue and a negative predictive variance there, and the grid
+# failed ("the GLM predictive is not finite"); the fit is summed again in double and stands.
+run "train sine, little noise" "$BNN" train --data sine-gap --epochs 50 --noise 0.01 --holdout 50 -q -o "$T/sine01.safetensors"
+run "laplace sine, little noise, grid" "$BNN" laplace -m "$T/sine01.safetensors" --hessian full --prior grid -o "$T/la_sine01.safetensors"
+grep -q "^note: with float sums the prior met an eigenvalue that rounding made negative; summing again in double" "$T/err" && ok || bad "little noise, grid: $(cat "$T/err")"
+[ "$(grep -c '^grid: best' "$T/err")" -eq 1 ] && ok || bad "the grid's result is reported once: $(cat "$T/err")"
 run "eval sine" "$BNN" eval -m "$T/la_sine.safetensors" --json "$T/la_sine.json"
 grep -q "coverage" "$T/out" && ok || bad "regression eval of a Laplace posterior"
 # The GLM predictive draws no weights: the report says 0 samples.

@@ -632,6 +632,17 @@ double bnn_laplace_rounding(const bnn_laplace *la) {
     return bnn_curv_unit(la->c) * hi;
 }
 
+double bnn_laplace_rounding_ratio(const bnn_laplace *la) {
+    if (!la) return NAN;
+    const double r = bnn_laplace_rounding(la), hf = 1.0 / (la->sigma * la->sigma);
+    /* lowrank: only the r kept eigenvalues come from the sums (the rest are exact zeros) */
+    const int64_t n = la->structure == BNN_HESS_LOWRANK ? la->rank : la->P;
+    double lo = INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        lo = fmin(lo, hf * la->lam[i] + dlt(la, i));
+    return n > 0 && lo > 0.0 ? r / lo : (r > 0.0 ? INFINITY : 0.0);
+}
+
 double bnn_laplace_logdet(const bnn_laplace *la) {
     if (check_prior(la, "bnn_laplace_logdet")) return NAN;
     const double hf = 1.0 / (la->sigma * la->sigma);

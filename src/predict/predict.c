@@ -234,11 +234,13 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
                                bnn_model_lik(m, task) == BNN_LIK_HETERO_GAUSSIAN;
             rc = bnn__error(BNN_EDIVERGED, "the GLM predictive is not finite (example %lld)%s",
                             (long long)(i / C),
-                            !noise ? ""
-                            : v > 0.0 ? ": its variance overflows (the predicted noise "
-                                        "exp(log variance) is too large)"
-                                      : ": its variance is 0 (the predicted noise exp(log "
-                                        "variance) underflows)");
+                            !noise       ? ""
+                            : v > 0.0    ? ": its variance overflows (the predicted noise "
+                                           "exp(log variance) is too large)"
+                            : v == 0.0   ? ": its variance is 0 (the predicted noise exp(log "
+                                           "variance) underflows)"
+                                         : ": its variance is negative or NaN (a posterior "
+                                           "precision that is not positive definite)");
             goto done;
         }
     }
