@@ -534,6 +534,12 @@ static void test_float_sums(void) {
     REQUIRE(bnn_laplace_new(&la, cx, w, BNN_TASK_CLASSIFICATION) == 0);
     const double r = bnn_laplace_rounding(la); /* 2^-53 × the largest eigenvalue */
     CHECK(r > 0.0 && r < 1e-12);
+    /* against the smallest eigenvalue of H + δI: at δ = 1 at least 1, at δ = 1e-300 the
+     * softmax's null directions leave about δ itself */
+    bnn_laplace_set_prior(la, 1.0, 1.0);
+    CHECK(bnn_laplace_rounding_ratio(la) > 0.0 && bnn_laplace_rounding_ratio(la) <= 1.001 * r);
+    bnn_laplace_set_prior(la, 1e-300, 1.0);
+    CHECK(bnn_laplace_rounding_ratio(la) > 1e100);
     bnn_laplace_free(la);
     bnn_curv_free(cf), bnn_curv_free(cfa), bnn_curv_free(ck), bnn_curv_free(cd);
     bnn_model_free(m), bnn_dataset_free(ds);
