@@ -994,7 +994,8 @@ double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, d
 double bnn_laplace_rounding(const bnn_laplace *la);
 /* That rounding against the smallest eigenvalue of the posterior precision it moves (hf·λ + δ
  * at the current prior; for lowrank over the kept eigenpairs only, the others being exact
- * zeros): above about 1e-2, sum in double. INFINITY when that eigenvalue is not positive. */
+ * zeros; for full with per-layer precisions, hf·λ_min + min δ_l, Weyl's lower bound): above
+ * about 1e-2, sum in double. INFINITY when that eigenvalue is not positive. */
 double bnn_laplace_rounding_ratio(const bnn_laplace *la);
 /* log det of the posterior precision at the current prior and σ. */
 double bnn_laplace_logdet(const bnn_laplace *la);

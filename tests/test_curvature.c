@@ -540,6 +540,13 @@ static void test_float_sums(void) {
     CHECK(bnn_laplace_rounding_ratio(la) > 0.0 && bnn_laplace_rounding_ratio(la) <= 1.001 * r);
     bnn_laplace_set_prior(la, 1e-300, 1.0);
     CHECK(bnn_laplace_rounding_ratio(la) > 1e100);
+    /* per-tensor precisions (weights 1e3, biases 1e-3) on a full curvature: the smallest
+     * eigenvalue is about the biases' 1e-3 (a softmax's null directions), not H's smallest
+     * plus the first parameter's δ (which gave r/1e3) */
+    REQUIRE(bnn_laplace_nlayers(la) == 2);
+    const double dl[2] = {1e3, 1e-3};
+    REQUIRE(bnn_laplace_set_prior_layers(la, dl, 2) == 0);
+    CHECK(bnn_laplace_rounding_ratio(la) > 0.5 * r / 1e-3);
     bnn_laplace_free(la);
     bnn_curv_free(cf), bnn_curv_free(cfa), bnn_curv_free(ck), bnn_curv_free(cd);
     bnn_model_free(m), bnn_dataset_free(ds);

@@ -638,8 +638,17 @@ double bnn_laplace_rounding_ratio(const bnn_laplace *la) {
     /* lowrank: only the r kept eigenvalues come from the sums (the rest are exact zeros) */
     const int64_t n = la->structure == BNN_HESS_LOWRANK ? la->rank : la->P;
     double lo = INFINITY;
-    for (int64_t i = 0; i < n; i++)
-        lo = fmin(lo, hf * la->lam[i] + dlt(la, i));
+    if (la->layered && la->structure == BNN_HESS_FULL) {
+        /* lam is in H's eigenbasis and the δ_i in parameter space: Weyl's lower bound,
+         * λ_min(hf·H + diag(δ)) ≥ hf·λ_min(H) + min δ_i */
+        double lmin = INFINITY, dmin = INFINITY;
+        for (int64_t i = 0; i < n; i++)
+            lmin = fmin(lmin, hf * la->lam[i]), dmin = fmin(dmin, la->dpar[i]);
+        lo = lmin + dmin;
+    } else {
+        for (int64_t i = 0; i < n; i++) /* diag and kron: λ_i and δ_i of the same direction */
+            lo = fmin(lo, hf * la->lam[i] + dlt(la, i));
+    }
     return n > 0 && lo > 0.0 ? r / lo : (r > 0.0 ? INFINITY : 0.0);
 }
 
