@@ -18,7 +18,7 @@ int cmd_plot(int argc, char **argv) {
         {"output", 'o', OPT_STR, &output, "FILE.svg", "write the picture here (required)", 0},
         {"what", 0, OPT_STR, &what, "NAME", "2-D classification: prob (of class 1, default) or entropy", 0},
         CLI_PREDICT_OPTS(samples, seed, link),
-        {"grid", 0, OPT_INT, &grid, "N", "2-D classification: grid points per axis (default 100)", 0},
+        {"grid", 0, OPT_INT, &grid, "N", "2-D classification: grid points per axis, 10 to 400 (default 100)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "the data to draw (default: the training data)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
         {"target-col", 0, OPT_INT, &df.target_col, "N", "csv data: target column (default: the one the model was trained with)", 0},

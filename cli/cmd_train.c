@@ -129,7 +129,7 @@ int cmd_train(int argc, char **argv) {
         {"data", 'd', OPT_STR, &df.data, "SPEC", "training data: fmnist, moons, sine-gap, sine-hetero, csv:FILE, idx:IMAGES,LABELS, npy:X,Y (required)", 0},
         {"model", 0, OPT_STR, &model, "SPEC", "architecture, e.g. mlp:784-512-256-10 or mlp:2-50-50-2:tanh (default: one that fits the data)", 0},
         {"method", 0, OPT_STR, &method, "NAME", "adamw (default), sgd: MAP; ivon, mfvi: variational (a posterior)", 0},
-        {"epochs", 'e', OPT_INT, &epochs, "N", "passes over the data (default 10)", 0},
+        {"epochs", 'e', OPT_INT, &epochs, "N", "passes over the data, 0 to 1000000 (default 10)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "mini-batch size (default 128)", 0},
         {"lr", 0, OPT_FLOAT, &lr, "X", "learning rate (default: adamw, mfvi 1e-3; sgd 0.05; ivon 0.5)", 0},
         {"lr-schedule", 0, OPT_STR, &schedule, "NAME", "constant (default) or cosine (half-cosine decay towards 0 over the run)", 0},

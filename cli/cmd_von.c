@@ -22,7 +22,7 @@ int cmd_von(int argc, char **argv) {
         {"output", 'o', OPT_STR, &output, "FILE", "write the posterior here (required)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC",
          "training data (default: the model's, without its hold-out)", 0},
-        {"steps", 0, OPT_INT, &steps, "N", "VON steps (default 10)", 0},
+        {"steps", 0, OPT_INT, &steps, "N", "VON steps, 1 to 100000 (default 10)", 0},
         {"rho", 0, OPT_FLOAT, &rho, "R",
          "step size in (0, 1] (default 1; with --mc-samples take e.g. 0.1-0.5 and more steps)", 0},
         {"mc-samples", 0, OPT_INT, &mc, "S",
