@@ -124,7 +124,7 @@ int main(int argc, char **argv) {
     cp.subset = BNN_SUBSET_LAST_LAYER, cp.batch_size = lbs;
     /* full in float, as `bnn laplace` sums it first (and keeps it: see the rounding printed
      * below the saved posteriors) */
-    cp.float_sums = true;
+    cp.sums = BNN_SUMS_FLOAT;
     const bnn_hessian lh[3] = {BNN_HESS_DIAG, BNN_HESS_KRON, BNN_HESS_FULL};
     double t_fwd = 1e30, t0, t_ll_curv[3] = {1e30, 1e30, 1e30};
     bnn_curv *c;

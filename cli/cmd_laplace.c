@@ -320,10 +320,11 @@ int cmd_laplace(int argc, char **argv) {
     double sigma = 1.0;
     if (noise && (rc = cli_meta_positive(cmd, model_path, "bnn.sigma", s, &sigma))) goto done;
     double t0 = now_s();
-    /* A full curvature over the last layer is summed in float first (half the time), and again
-     * in double where float's rounding is not small beside the prior precision chosen (or the
-     * prior's optimisation met an eigenvalue that rounding made negative). */
-    cp.float_sums = true;
+    /* Float sums first (full over the last layer: half the time), then everything again in
+     * double where float's rounding is not small beside the posterior precision's smallest
+     * eigenvalue at the prior chosen (or the prior's search met an eigenvalue that rounding made
+     * negative): full, lowrank and kron alike. */
+    cp.sums = BNN_SUMS_FLOAT;
     double grid_best = NAN, grid_d = 0.0; /* --prior grid: reported once the fit stands */
     int grid_i = -1;
 again:;
@@ -351,8 +352,7 @@ again:;
     }
     int64_t kept = 0; /* lowrank: the eigenpairs kept (at most the subset's size) */
     if (cp.hessian == BNN_HESS_LOWRANK) bnn_curv_lowrank(c, NULL, NULL, &kept);
-    const bool redo_ok = cp.float_sums && bnn_curv_unit(c) > 0x1p-30 &&
-                         (cp.hessian == BNN_HESS_FULL || cp.hessian == BNN_HESS_LOWRANK);
+    const bool redo_ok = cp.sums != BNN_SUMS_DOUBLE && bnn_curv_unit(c) > 0x1p-30;
     rc = bnn_laplace_new_from_params(&la, c, bnn_model_cparams(m), task);
     c = NULL; /* owned by the Laplace object, freed with it (also on failure) */
     if (rc) {
@@ -412,7 +412,10 @@ again:;
         dmin = lay[i] < dmin ? lay[i] : dmin;
     /* float's rounding of the eigenvalues against the posterior precision's smallest */
     const double rounding = bnn_laplace_rounding(la), ratio = bnn_laplace_rounding_ratio(la);
-    if (redo_ok && ratio > 1e-2) {
+    /* ... unless double's 2^-29 of that is not below 1 either (an absurd prior such as 1e-300:
+     * no sum resolves eigenvalues that small, and the fit's own checks say so); a precision
+     * that float left not positive definite (INFINITY) is always summed again */
+    if (redo_ok && ratio > 1e-2 && (isinf(ratio) || ratio * 0x1p-29 < 1.0)) {
         if (isfinite(ratio))
             fprintf(stderr, "note: float sums moved the curvature's eigenvalues by about %.2g, "
                     "%.2g of the posterior precision's smallest; summing again in double\n",
@@ -427,7 +430,7 @@ again:;
                     "made negative; summing again in double\n");
         }
         bnn_laplace_free(la), la = NULL;
-        cp.float_sums = false;
+        cp.sums = BNN_SUMS_DOUBLE;
         grid_i = -1;
         goto again;
     }
@@ -444,11 +447,6 @@ again:;
         goto done;
     }
     if ((rc = check_sample(cmd, la, P))) goto done;
-    if (cp.hessian == BNN_HESS_KRON && ratio > 1e-2) /* once the fit stands */
-        fprintf(stderr, "note: the Kronecker factors' float sums move the curvature's eigenvalues "
-                "by about %.2g, %.2g of the posterior precision's smallest (prior precision %g): "
-                "the log marginal likelihood and the small posterior variances carry that "
-                "rounding (--hessian full sums in double)\n", rounding, ratio, dmin);
     printf("data       %lld examples of %s\n", (long long)bnn_dataset_n(fit), df.data);
     printf("subset     %s: %lld parameters (%s)\n", subset, (long long)P, where);
     if (cp.hessian == BNN_HESS_LOWRANK) {

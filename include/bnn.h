@@ -866,13 +866,15 @@ struct bnn_curv_params {
                               * full Hessian counts what a Laplace posterior adds when it
                               * decomposes the matrix: 32 P² bytes in all */
     int64_t rank;            /* lowrank: eigenpairs kept, default 20 */
-    /* full (and dense lowrank) over the network's last Linear layer: sum the GGN's products in
-     * float instead of double, about twice as fast, its eigenvalues then moved by about 2^-24
-     * of the largest (bnn_curv_unit, bnn_laplace_rounding): harmless where that is small beside
-     * the prior precision, wrong where the curvature spans many decades (a heteroscedastic model
-     * predicting little noise). Default false. Other paths ignore it (full over other weights
-     * sums in double, kron and diag in float). */
-    bool float_sums;
+    /* How the products are summed (bnn_curv_unit says which were): BNN_SUMS_AUTO (0, default):
+     * full (and dense lowrank) in double, kron's factors and diag in float; BNN_SUMS_FLOAT:
+     * full over the network's last Linear layer in float too, about twice as fast; BNN_SUMS_DOUBLE:
+     * kron's factors in double too (twice the time of their products). Float moves every
+     * eigenvalue by about 2^-24 of the largest (bnn_laplace_rounding): harmless where that is
+     * small beside the posterior precision's smallest eigenvalue, wrong where the curvature spans
+     * many decades (a heteroscedastic model predicting little noise, a small regression noise).
+     * diag's entries are sums of non-negative terms, rounded relatively: always float. */
+    int sums;
     int lowrank_method;      /* lowrank: 0 (default) the dense eigendecomposition when P × P fits
                               * the limit and 8 GiB, else randomized subspace iteration without P × P
                               * (Halko et al. 2011); 1 forces dense, 2 the matrix-free iteration */
@@ -893,6 +895,7 @@ struct bnn_curv_params {
     int (*progress)(void *ctx, int64_t passes, double residual, double target);
     void *progress_ctx;
 };
+enum { BNN_SUMS_AUTO = 0, BNN_SUMS_FLOAT = 1, BNN_SUMS_DOUBLE = 2 };
 struct bnn_curv_params bnn_curv_default_params(void);
 
 /* The curvature of a model at its weights over a dataset, for the chosen subset and structure,
@@ -932,7 +935,8 @@ int64_t bnn_curv_ndata(const bnn_curv *c);    /* N */
 int64_t bnn_curv_noutputs(const bnn_curv *c); /* K */
 double bnn_curv_loss(const bnn_curv *c);      /* the summed loss at the weights */
 /* The unit roundoff of the sums that formed it: 2^-24 for float sums (kron; full over the last
- * layer with float_sums), 2^-53 for double ones (full otherwise; lowrank as full, or matrix-free),
+ * layer with BNN_SUMS_FLOAT), 2^-53 for double ones (full otherwise, kron with BNN_SUMS_DOUBLE;
+ * lowrank as full, or matrix-free),
  * 0 for diag (each entry a sum of non-negative terms, rounded relatively) and for a curvature
  * built from arrays or read from a file. Times its largest eigenvalue, this is about how far
  * rounding moves each eigenvalue (bnn_laplace_rounding). */
@@ -988,8 +992,7 @@ double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, d
  * (H/σ² at the current σ; H otherwise): bnn_curv_unit times the largest. The log-determinant
  * compares the small eigenvalues with the prior precision δ, so where this is not well below δ
  * (say above 1e-2 δ) the log marginal likelihood, the prior it tunes and the posterior's small
- * variances carry that rounding: sum in double (bnn_curv_params.float_sums false, or --hessian
- * full instead of kron). 0 when unknown (a curvature from arrays or a file, diag); NaN for
+ * variances carry that rounding: sum in double (bnn_curv_params.sums BNN_SUMS_DOUBLE). 0 when unknown (a curvature from arrays or a file, diag); NaN for
  * NULL. */
 double bnn_laplace_rounding(const bnn_laplace *la);
 /* That rounding against the smallest eigenvalue of the posterior precision it moves (hf·λ + δ

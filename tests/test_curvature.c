@@ -77,14 +77,14 @@ struct fixture_case {
     bnn_curvature curvature;
 };
 
-/* bnn_curv_params.float_sums for compute() (test_ll_threads runs both ways). */
-static bool g_float_sums;
+/* bnn_curv_params.sums for compute() (test_ll_threads runs each way). */
+static int g_sums;
 
 static bnn_curv *compute(bnn_model *m, const bnn_dataset *ds, bnn_curvature cv, bnn_hessian h,
                          bnn_subset s, int64_t batch, uint64_t seed) {
     struct bnn_curv_params p = bnn_curv_default_params();
     p.curvature = cv, p.hessian = h, p.subset = s, p.batch_size = batch, p.seed = seed;
-    p.float_sums = g_float_sums;
+    p.sums = g_sums;
     bnn_curv *c = NULL;
     int rc = bnn_curv_compute(&c, m, ds, &p);
     if (rc) fprintf(stderr, "bnn_curv_compute: %s: %s\n", bnn_strerror(rc), bnn_last_error());
@@ -496,28 +496,59 @@ static void test_ll_threads_for(const char *spec, bnn_task task) {
 }
 
 static void test_ll_threads(void) {
-    for (int f = 0; f < 2; f++) {
-        g_float_sums = f;
+    for (int f = 0; f < 3; f++) {
+        g_sums = f;
         test_ll_threads_for("mlp:5-150-6", BNN_TASK_CLASSIFICATION);
         test_ll_threads_for("mlp:5-150-1", BNN_TASK_REGRESSION);
     }
-    g_float_sums = false;
+    g_sums = BNN_SUMS_AUTO;
 }
 
-/* float_sums: the last layer's full GGN summed in float agrees with the double sums to float
- * rounding, and bnn_curv_unit says which sums made each structure (the CLI's laplace and VON
- * redo a float sum in double when unit × λ_max is not small beside the prior precision). */
+/* BNN_SUMS_FLOAT: the last layer's full GGN summed in float agrees with the double sums to float
+ * rounding; BNN_SUMS_DOUBLE: kron's factors in double agree with the float ones to rounding; and
+ * bnn_curv_unit says which sums made each structure (the CLI's laplace and VON redo a float sum
+ * in double when unit × λ_max is not small beside the posterior precision). */
 static void test_float_sums(void) {
     bnn_model *m;
     bnn_dataset *ds;
     random_problem(&m, &ds, "mlp:5-40-6:tanh", BNN_TASK_CLASSIFICATION, 500, 31);
-    g_float_sums = true;
+    g_sums = BNN_SUMS_FLOAT;
     bnn_curv *cf = compute(m, ds, BNN_CURV_GGN, BNN_HESS_FULL, BNN_SUBSET_LAST_LAYER, 128, 0);
     bnn_curv *cfa = compute(m, ds, BNN_CURV_GGN, BNN_HESS_FULL, BNN_SUBSET_ALL, 128, 0);
     bnn_curv *ck = compute(m, ds, BNN_CURV_GGN, BNN_HESS_KRON, BNN_SUBSET_LAST_LAYER, 128, 0);
     bnn_curv *cd = compute(m, ds, BNN_CURV_GGN, BNN_HESS_DIAG, BNN_SUBSET_LAST_LAYER, 128, 0);
-    g_float_sums = false;
+    g_sums = BNN_SUMS_DOUBLE;
+    bnn_curv *ckd = compute(m, ds, BNN_CURV_GGN, BNN_HESS_KRON, BNN_SUBSET_LAST_LAYER, 128, 0);
+    bnn_curv *cka = compute(m, ds, BNN_CURV_GGN, BNN_HESS_KRON, BNN_SUBSET_ALL, 128, 0);
+    g_sums = BNN_SUMS_AUTO;
+    bnn_curv *ckaf = compute(m, ds, BNN_CURV_GGN, BNN_HESS_KRON, BNN_SUBSET_ALL, 128, 0);
     bnn_curv *cx = compute(m, ds, BNN_CURV_GGN, BNN_HESS_FULL, BNN_SUBSET_LAST_LAYER, 128, 0);
+    CHECK(bnn_curv_unit(ckd) == 0x1p-53 && bnn_curv_unit(cka) == 0x1p-53);
+    CHECK(bnn_curv_unit(ckaf) == 0x1p-24);
+    /* every Kronecker factor, double against float sums */
+    double kdiff = 0.0, kbig = 0.0; /* kbig: the largest entry seen, to show they are not 0 */
+    for (int pair = 0; pair < 2; pair++) {
+        const bnn_curv *d = pair ? cka : ckd, *f = pair ? ckaf : ck;
+        REQUIRE(bnn_curv_nblocks(d) == bnn_curv_nblocks(f));
+        for (int64_t i = 0; i < bnn_curv_nblocks(d); i++) {
+            int nf, nf2;
+            const double *a0, *a1, *b0, *b1;
+            int64_t n0, n1, m0, m1;
+            REQUIRE(bnn_curv_block(d, i, &nf, &a0, &n0, &a1, &n1) == 0);
+            REQUIRE(bnn_curv_block(f, i, &nf2, &b0, &m0, &b1, &m1) == 0);
+            REQUIRE(nf == nf2 && n0 == m0 && n1 == m1);
+            for (int q = 0; q < nf; q++) { /* each factor: max |diff| over its largest entry */
+                const double *x = q ? a1 : a0, *y = q ? b1 : b0;
+                const int64_t nn = q ? n1 * n1 : n0 * n0;
+                double big = 0.0, dif = 0.0;
+                for (int64_t j = 0; j < nn; j++)
+                    big = fmax(big, fabs(x[j])), dif = fmax(dif, fabs(x[j] - y[j]));
+                kdiff = fmax(kdiff, dif / big), kbig = fmax(kbig, big);
+            }
+        }
+    }
+    printf("  kron factors, double vs float sums: max rel diff %.2e\n", kdiff);
+    CHECK(kbig > 0.0 && kdiff > 0.0 && kdiff < 1e-6);
     CHECK(bnn_curv_unit(cf) == 0x1p-24 && bnn_curv_unit(cx) == 0x1p-53);
     CHECK(bnn_curv_unit(cfa) == 0x1p-53); /* all weights: always double */
     CHECK(bnn_curv_unit(ck) == 0x1p-24 && bnn_curv_unit(cd) == 0.0);
@@ -549,6 +580,7 @@ static void test_float_sums(void) {
     CHECK(bnn_laplace_rounding_ratio(la) > 0.5 * r / 1e-3);
     bnn_laplace_free(la);
     bnn_curv_free(cf), bnn_curv_free(cfa), bnn_curv_free(ck), bnn_curv_free(cd);
+    bnn_curv_free(ckd), bnn_curv_free(cka), bnn_curv_free(ckaf);
     bnn_model_free(m), bnn_dataset_free(ds);
 }
 

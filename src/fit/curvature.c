@@ -84,12 +84,12 @@
  * true ones are ~0, a log marginal likelihood 1.2 nats off and no marglik optimum (log of a
  * negative λ + δ). In double the matrix is positive semi-definite to ~1e-16 of λ_max: the float
  * rows only move it to the GGN of slightly other Jacobians, which is positive semi-definite too.
- * Over the last layer, float_sums keeps float sums (half the time: Fashion-MNIST's 2570 × 2570
+ * Over the last layer, BNN_SUMS_FLOAT keeps float sums (half the time: Fashion-MNIST's 2570 × 2570
  * GGN in 1.2 instead of 2.4 s), reported by bnn_curv_unit so that a caller can sum again in
  * double when unit × λ_max is not small beside δ (bnn_laplace_rounding; the CLI's laplace and
- * VON do). Kronecker factors keep float sums (their eigenvalues are clipped at 0); for
- * ill-conditioned models `full` (or `lowrank`, built from it where it fits) is the accurate
- * choice. */
+ * VON do). Kronecker factors are summed in float (their eigenvalues clipped at 0) unless
+ * BNN_SUMS_DOUBLE: then G and A go into double first and their exact products are summed in
+ * double (bnn__dsyrk), for the same ill-conditioned models (the CLI redoes a kron fit so). */
 #include "nn/layer.h"
 
 #include <lapacke.h>
@@ -112,8 +112,8 @@ struct bnn_curv {
     int64_t P, offset, N, K;
     double loss;
     /* The unit roundoff of the sums that formed it, for bnn_curv_unit: 2^-24 (float: kron, and
-     * full over the last layer with float_sums), 2^-53 (double), 0 (diag, whose entries round
-     * relatively; a curvature from arrays or a file: unknown). */
+     * full over the last layer, unless BNN_SUMS_DOUBLE / with BNN_SUMS_FLOAT), 2^-53 (double), 0
+     * (diag, whose entries round relatively; a curvature from arrays or a file: unknown). */
     double unit;
     double *diag;  /* diag: P */
     double *dense; /* full: P × P */
@@ -595,9 +595,10 @@ struct pass {
     /* Scratch: diag: sg (b × maxout), asq (b × in per layer: A∘A, formed in the first pass of
      * a batch and kept for the others), dacc (P: the batch's weight sums over its passes, in
      * float like full's, added into the double result once per batch); kron: prod
-     * (max(maxout, maxin)²); full: jac (b × P, in double: see "Precision" above). */
+     * (max(maxout, maxin)²), and with BNN_SUMS_DOUBLE gd, ad (b × maxout, b × maxin: G and A
+     * in double); full: jac (b × P, in double: see "Precision" above). */
     float *sg, *asq, *dacc, *prod;
-    double *jac;
+    double *jac, *gd, *ad;
 };
 
 /* Adds the upper triangle of the float n × n matrix M into the double matrix H (same layout). */
@@ -657,6 +658,17 @@ static void curv_hook(void *ctx, int64_t layer, const float *A, const float *G, 
          * factorisation folded into G); A += AᵀA from the first pass only (A is the same in every
          * pass); the 1/N is applied at the end. */
         struct curv_block *wb = &c->blocks[l->block];
+        if (ps->gd) { /* BNN_SUMS_DOUBLE: exact products, summed in double, into the factors */
+            for (int64_t j = 0; j < b * out; j++)
+                ps->gd[j] = (double)G[j];
+            bnn__dsyrk(wb->f0, ps->gd, out, b, 1.0, 1.0);
+            if (ps->first) {
+                for (int64_t j = 0; j < b * in; j++)
+                    ps->ad[j] = (double)A[j];
+                bnn__dsyrk(wb->f1, ps->ad, in, b, 1.0, 1.0);
+            }
+            break;
+        }
         bnn_syrk(ps->prod, G, out, b, 1.0f, 0.0f); /* symmetric: upper triangles until the end */
         add_upper(wb->f0, ps->prod, out);
         if (ps->first) {
@@ -711,7 +723,7 @@ static double needed_bytes(bnn_hessian h, const struct lin *lin, int64_t nlin, i
     }
     case BNN_HESS_KRON: {
         double m = maxout > maxin ? maxout : maxin;
-        return kron * 8.0 + common + 4.0 * m * m;
+        return kron * 8.0 + common + 4.0 * m * m + 8.0 * db * 2.0 * m; /* + gd, ad (double) */
     }
     case BNN_HESS_FULL:
         if (ll) { /* φ̃; per thread its scaled rows (b × (in+1), double), rows and √|w|; the
@@ -828,8 +840,9 @@ struct ll_ctx {
     double *diag;      /* K × b, a diagonal output Hessian (Gaussian, heteroscedastic GGN) */
     float *wd;         /* diag: K × b, W_r[k,k] */
     double *sa;        /* full: b × n1, the scaled rows (double: see "Precision" above) ... */
-    float *saf;        /* ... or in float with float_sums, summed in prod first */
-    bool fsum;         /* full: float_sums */
+    float *saf;        /* ... or in float with BNN_SUMS_FLOAT, summed in prod first */
+    bool fsum;         /* full: BNN_SUMS_FLOAT */
+    double *phid;      /* kron with BNN_SUMS_DOUBLE: b × in, φ in double */
     float *phit;       /* full: b × n1, φ̃ */
     int64_t *rows;     /* full: b, the rows of a block with w_r ≠ 0 ... */
     double *sw;        /* full: b, ... and their √|w_r| */
@@ -1025,6 +1038,12 @@ static void ll_batch(bnn_curv *c, struct ll_ctx *ll, const float *phi, int64_t b
         for (int64_t k = 0; k < K; k++)
             for (int64_t k2 = k; k2 < K; k2++)
                 B[k * K + k2] += ll_wsum(ll, b, k, k2);
+        if (ll->phid) { /* BNN_SUMS_DOUBLE */
+            for (int64_t j = 0; j < b * in; j++)
+                ll->phid[j] = (double)phi[j];
+            bnn__dsyrk(c->blocks[0].f1, ll->phid, in, b, 1.0, 1.0);
+            break;
+        }
         bnn_syrk(ll->prod, phi, in, b, 1.0f, 0.0f);
         add_upper(c->blocks[0].f1, ll->prod, in);
         break;
@@ -1077,7 +1096,7 @@ static void ll_batch(bnn_curv *c, struct ll_ctx *ll, const float *phi, int64_t b
             const int64_t nneg = nsel - npos;
             if (nsel == 0) continue;
             double *blk = ll->blocks + q * n1 * n1;
-            if (ll->fsum) { /* float_sums: the batch's update in float, then into the block */
+            if (ll->fsum) { /* BNN_SUMS_FLOAT: the batch's update in float, then into the block */
                 float *saf = ll->saf + tid * b * n1, *prod = ll->prod + tid * n1 * n1;
                 for (int64_t i = 0; i < nsel; i++) {
                     float *dst = saf + i * n1;
@@ -1825,12 +1844,14 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     if (ok && ll) {
         const int64_t in = llc.in, n1 = llc.n1;
         ok = (llc.u = alloc_doubles(K * bmax)) && (llc.diag = alloc_doubles(K * bmax));
-        if (ok && hess == BNN_HESS_KRON) ok = (llc.prod = alloc_floats(in * in)) != NULL;
+        if (ok && hess == BNN_HESS_KRON)
+            ok = (llc.prod = alloc_floats(in * in)) != NULL &&
+                 (p->sums != BNN_SUMS_DOUBLE || (llc.phid = alloc_doubles(bmax * in)) != NULL);
         if (ok && hess == BNN_HESS_DIAG)
             ok = (llc.wd = alloc_floats(bmax * K)) && (llc.prod = alloc_floats(K * in));
         if (ok && hess == BNN_HESS_FULL)
             ok = (llc.nt = ll_full_threads(K)) >= 1 && (llc.phit = alloc_floats(bmax * n1)) &&
-                 ((llc.fsum = p->float_sums)
+                 ((llc.fsum = p->sums == BNN_SUMS_FLOAT)
                       ? (llc.saf = alloc_floats(llc.nt * bmax * n1)) &&
                             (llc.prod = alloc_floats(llc.nt * n1 * n1))
                       : (llc.sa = alloc_doubles(llc.nt * bmax * n1)) != NULL) &&
@@ -1844,7 +1865,9 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
              (ps.dacc = alloc_floats(P));
     } else if (ok && p->hessian == BNN_HESS_KRON) {
         int64_t mx = maxout > maxin ? maxout : maxin;
-        ok = (ps.prod = alloc_floats(mx * mx)) != NULL;
+        ok = (ps.prod = alloc_floats(mx * mx)) != NULL &&
+             (p->sums != BNN_SUMS_DOUBLE || ((ps.gd = alloc_doubles(bmax * maxout)) != NULL &&
+                                             (ps.ad = alloc_doubles(bmax * maxin)) != NULL));
     }
     if (ok && !ll && hess == BNN_HESS_FULL)
         ok = (ps.jac = alloc_doubles(bmax * P)) != NULL;
@@ -1950,7 +1973,8 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     }
     c->loss = loss;
     c->unit = hess == BNN_HESS_DIAG                        ? 0.0
-              : hess == BNN_HESS_KRON || (ll && p->float_sums) ? 0x1p-24
+              : hess == BNN_HESS_KRON ? (p->sums == BNN_SUMS_DOUBLE ? 0x1p-53 : 0x1p-24)
+              : ll && p->sums == BNN_SUMS_FLOAT ? 0x1p-24
                                                            : 0x1p-53;
     if (p->hessian == BNN_HESS_KRON) {
         /* A = (1/N) Σ a aᵀ (laplace-torch's averaged input factor); the bias block is B. Both
@@ -2011,7 +2035,7 @@ done:
     bnn__free(dout), bnn__free(prob), bnn__free(lossr);
     bnn__free(llc.u), bnn__free(llc.diag), bnn__free(llc.wd), bnn__free(llc.sa), bnn__free(llc.phit);
     bnn__free(llc.prod), bnn__free(llc.blocks), bnn__free(llc.rows), bnn__free(llc.sw);
-    bnn__free(llc.saf);
+    bnn__free(llc.saf), bnn__free(llc.phid), bnn__free(ps.gd), bnn__free(ps.ad);
     bnn__free(ps.sg), bnn__free(ps.asq), bnn__free(ps.dacc), bnn__free(ps.prod), bnn__free(ps.jac);
     bnn__free(mf.Wd), bnn__free(mf.t0), bnn__free(mf.t1), bnn__free(mf.lay);
     bnn__free(mf.fone), bnn__free(mf.fder), free(mf.lay_off);

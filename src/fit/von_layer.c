@@ -307,7 +307,7 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     w.cp.curvature = BNN_CURV_GGN;
     w.cp.batch_size = p->batch_size;
     w.cp.max_bytes = p->max_bytes;
-    w.cp.float_sums = true; /* unless their rounding is not small beside δ: see below */
+    w.cp.sums = BNN_SUMS_FLOAT; /* unless their rounding is not small beside δ: see below */
     bnn_model *lm = NULL;
     bnn_dataset *fds = NULL;
     if ((rc = layer_problem(m, ds, L, w_off, in, K, w.lik.kind, &lm, &fds))) {
@@ -353,8 +353,8 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
         /* Float sums move every eigenvalue by about 2^-24 of the largest; the precision adds δ.
          * Where that rounding is not small beside δ (a curvature spanning many decades), every
          * GGN of the run is summed in double instead (twice the time). */
-        if (!w.cp.float_sums || 0x1p-24 * lam_max(C, P, mn, g) <= 1e-2 * delta) break;
-        w.cp.float_sums = false;
+        if (w.cp.sums != BNN_SUMS_FLOAT || 0x1p-24 * lam_max(C, P, mn, g) <= 1e-2 * delta) break;
+        w.cp.sums = BNN_SUMS_DOUBLE;
         if ((rc = bnn_curv_compute(&c0, w.m, w.ds, &w.cp))) goto done;
     }
     for (int64_t i = 0; i < P; i++)
@@ -429,7 +429,7 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
         w.theta[w.off + i] = (float)mean[i];
     if (!delta_method && (rc = objective(&w, gs, &loss, delta, &J))) goto done;
     if (res) res->objective = J, res->nll = loss, res->last_change = change, res->halvings = halvings;
-    if (res) res->double_sums = !w.cp.float_sums;
+    if (res) res->double_sums = w.cp.sums == BNN_SUMS_DOUBLE;
 
     /* The posterior: the layer at the mean, and the full curvature C/hscale, whose Laplace
      * precision (curvature/σ² for the Gaussian, where hscale = 1/σ²; the curvature itself
