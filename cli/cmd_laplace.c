@@ -327,6 +327,7 @@ int cmd_laplace(int argc, char **argv) {
     cp.sums = BNN_SUMS_FLOAT;
     double grid_best = NAN, grid_d = 0.0; /* --prior grid: reported once the fit stands */
     int grid_i = -1;
+    char redo_note[256] = ""; /* why the fit was summed again in double: said once it stands */
 again:;
     const double t_c0 = now_s(); /* the curvature's time: the final computation's */
     lowrank_progress lp = {.tty = isatty(2), .start = t_c0};
@@ -353,6 +354,8 @@ again:;
     int64_t kept = 0; /* lowrank: the eigenpairs kept (at most the subset's size) */
     if (cp.hessian == BNN_HESS_LOWRANK) bnn_curv_lowrank(c, NULL, NULL, &kept);
     const bool redo_ok = cp.sums != BNN_SUMS_DOUBLE && bnn_curv_unit(c) > 0x1p-30;
+    /* a failure from an eigenvalue that rounding made negative: not kron's, clipped at 0 */
+    const bool redo_neg = redo_ok && cp.hessian != BNN_HESS_KRON;
     rc = bnn_laplace_new_from_params(&la, c, bnn_model_cparams(m), task);
     c = NULL; /* owned by the Laplace object, freed with it (also on failure) */
     if (rc) {
@@ -362,7 +365,7 @@ again:;
     double lml1 = bnn_laplace_lml(la, 1.0, sigma, NULL, NULL);
     if (!strcmp(prior, "marglik")) {
         if ((rc = bnn_laplace_optimize(la, steps))) {
-            if (rc == BNN_EDIVERGED && redo_ok) goto redo_failed;
+            if (rc == BNN_EDIVERGED && redo_neg) goto redo_failed;
             rc = cli_fail(cmd, rc, NULL);
             goto done;
         }
@@ -373,7 +376,7 @@ again:;
             goto done;
         }
         if ((rc = bnn_laplace_optimize_layers(la, steps))) {
-            if (rc == BNN_EDIVERGED && redo_ok) goto redo_failed;
+            if (rc == BNN_EDIVERGED && redo_neg) goto redo_failed;
             rc = cli_fail(cmd, rc, NULL);
             goto done;
         }
@@ -385,7 +388,7 @@ again:;
             double delta = pow(10.0, -4.0 + 0.4 * i), v;
             if ((rc = val_nll(m, la, val, delta, sigma, &v))) {
                 /* a variance that float rounding made negative at a small prior */
-                if (rc == BNN_EDIVERGED && redo_ok) goto redo_failed;
+                if (rc == BNN_EDIVERGED && redo_neg) goto redo_failed;
                 rc = cli_fail(cmd, rc, NULL);
                 goto done;
             }
@@ -412,22 +415,18 @@ again:;
         dmin = lay[i] < dmin ? lay[i] : dmin;
     /* float's rounding of the eigenvalues against the posterior precision's smallest */
     const double rounding = bnn_laplace_rounding(la), ratio = bnn_laplace_rounding_ratio(la);
-    /* ... unless double's 2^-29 of that is not below 1 either (an absurd prior such as 1e-300:
-     * no sum resolves eigenvalues that small, and the fit's own checks say so); a precision
-     * that float left not positive definite (INFINITY) is always summed again */
-    if (redo_ok && ratio > 1e-2 && (isinf(ratio) || ratio * 0x1p-29 < 1.0)) {
+    if (redo_ok && ratio > 1e-2) {
         if (isfinite(ratio))
-            fprintf(stderr, "note: float sums moved the curvature's eigenvalues by about %.2g, "
-                    "%.2g of the posterior precision's smallest; summing again in double\n",
-                    rounding, ratio);
+            snprintf(redo_note, sizeof redo_note, "float sums moved the curvature's eigenvalues "
+                     "by about %.2g, %.2g of the posterior precision's smallest", rounding, ratio);
         else
-            fprintf(stderr, "note: float sums moved the curvature's eigenvalues by about %.2g and "
-                    "left the posterior precision not positive definite; summing again in "
-                    "double\n", rounding);
+            snprintf(redo_note, sizeof redo_note, "float sums moved the curvature's eigenvalues "
+                     "by about %.2g and left the posterior precision not positive definite",
+                     rounding);
         if (0) { /* entered only by goto from the prior's fit above */
         redo_failed:
-            fprintf(stderr, "note: with float sums the prior met an eigenvalue that rounding "
-                    "made negative; summing again in double\n");
+            snprintf(redo_note, sizeof redo_note, "with float sums the prior met an eigenvalue "
+                     "that rounding made negative");
         }
         bnn_laplace_free(la), la = NULL;
         cp.sums = BNN_SUMS_DOUBLE;
@@ -447,6 +446,7 @@ again:;
         goto done;
     }
     if ((rc = check_sample(cmd, la, P))) goto done;
+    if (*redo_note) fprintf(stderr, "note: %s; summed again in double\n", redo_note);
     printf("data       %lld examples of %s\n", (long long)bnn_dataset_n(fit), df.data);
     printf("subset     %s: %lld parameters (%s)\n", subset, (long long)P, where);
     if (cp.hessian == BNN_HESS_LOWRANK) {

@@ -126,7 +126,7 @@ grep -q "noise sigma 0.1 (as trained)" "$T/out" && ok || bad "a given prior keep
 # failed ("the GLM predictive is not finite"); the fit is summed again in double and stands.
 run "train sine, little noise" "$BNN" train --data sine-gap --epochs 50 --noise 0.01 --holdout 50 -q -o "$T/sine01.safetensors"
 run "laplace sine, little noise, grid" "$BNN" laplace -m "$T/sine01.safetensors" --hessian full --prior grid -o "$T/la_sine01.safetensors"
-grep -q "^note: with float sums the prior met an eigenvalue that rounding made negative; summing again in double" "$T/err" && ok || bad "little noise, grid: $(cat "$T/err")"
+grep -q "^note: with float sums the prior met an eigenvalue that rounding made negative; summed again in double" "$T/err" && ok || bad "little noise, grid: $(cat "$T/err")"
 [ "$(grep -c '^grid: best' "$T/err")" -eq 1 ] && ok || bad "the grid's result is reported once: $(cat "$T/err")"
 run "eval sine" "$BNN" eval -m "$T/la_sine.safetensors" --json "$T/la_sine.json"
 grep -q "coverage" "$T/out" && ok || bad "regression eval of a Laplace posterior"

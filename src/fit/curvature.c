@@ -1610,6 +1610,9 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     if (p->hessian != BNN_HESS_DIAG && p->hessian != BNN_HESS_KRON && p->hessian != BNN_HESS_FULL &&
         p->hessian != BNN_HESS_LOWRANK)
         return bnn__error(BNN_EINVAL, "%s: unknown Hessian structure %d", fn, (int)p->hessian);
+    if (p->sums < BNN_SUMS_AUTO || p->sums > BNN_SUMS_DOUBLE)
+        return bnn__error(BNN_EINVAL, "%s: sums must be BNN_SUMS_AUTO, _FLOAT or _DOUBLE, got %d",
+                          fn, p->sums);
     if (p->lowrank_method < 0 || p->lowrank_method > 2)
         return bnn__error(BNN_EINVAL, "%s: lowrank_method must be 0 (choose), 1 (dense) or 2 "
                           "(matrix-free), got %d", fn, p->lowrank_method);
