@@ -410,9 +410,6 @@ again:;
     double lay[64];
     const bool by_layer = !strcmp(prior, "marglik-layers") && nlay <= 64 &&
                           bnn_laplace_prior_layers(la, lay, nlay) == 0;
-    double dmin = delta;
-    for (int64_t i = 0; by_layer && i < nlay; i++)
-        dmin = lay[i] < dmin ? lay[i] : dmin;
     /* float's rounding of the eigenvalues against the posterior precision's smallest */
     const double rounding = bnn_laplace_rounding(la), ratio = bnn_laplace_rounding_ratio(la);
     if (redo_ok && ratio > 1e-2) {

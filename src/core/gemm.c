@@ -179,16 +179,20 @@ static void dsyrk_one(double *C, const double *A, int64_t N, int64_t K, double a
         }
 }
 
-void bnn__dsyrk(double *C, const double *A, int64_t N, int64_t K, double alpha, double beta) {
+/* What both double entries do first: true when nothing is left to sum (N = 0, or K = 0 with C
+ * scaled by beta here, since BLAS would read C even when beta is 0). */
+static bool dsyrk_trivial(double *C, int64_t N, int64_t K, double beta) {
     BNN_ASSERT(N >= 0 && K >= 0);
-    if (N == 0) return;
     bnn__blas_pin();
-    if (K == 0) { /* BLAS would read C even when beta is 0 */
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t j = i; j < N; j++)
-                C[i * N + j] = beta == 0.0 ? 0.0 : beta * C[i * N + j];
-        return;
-    }
+    if (N > 0 && K > 0) return false;
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = i; j < N; j++)
+            C[i * N + j] = beta == 0.0 ? 0.0 : beta * C[i * N + j];
+    return true;
+}
+
+void bnn__dsyrk(double *C, const double *A, int64_t N, int64_t K, double alpha, double beta) {
+    if (dsyrk_trivial(C, N, K, beta)) return;
     struct syrk_plan sp;
     syrk_plan(&sp, N, K);
 #if defined(BNN_HAVE_OPENMP)
@@ -203,15 +207,7 @@ void bnn__dsyrk(double *C, const double *A, int64_t N, int64_t K, double alpha, 
 
 void bnn__dsyrk_serial(double *C, const double *A, int64_t N, int64_t K, double alpha,
                        double beta) {
-    BNN_ASSERT(N >= 0 && K >= 0);
-    if (N == 0) return;
-    bnn__blas_pin();
-    if (K == 0) {
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t j = i; j < N; j++)
-                C[i * N + j] = beta == 0.0 ? 0.0 : beta * C[i * N + j];
-        return;
-    }
+    if (dsyrk_trivial(C, N, K, beta)) return;
     dsyrk_one(C, A, N, K, alpha, beta, 0, N, 0, N);
 }
 

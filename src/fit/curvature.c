@@ -601,6 +601,14 @@ struct pass {
     double *jac, *gd, *ad;
 };
 
+/* H (n × n, upper triangle) += XᵀX for the float rows X (b × n), their products formed exactly
+ * and summed in double (BNN_SUMS_DOUBLE); xd: b × n doubles of scratch. */
+static void add_gram_double(double *H, double *xd, const float *X, int64_t n, int64_t b) {
+    for (int64_t j = 0; j < b * n; j++)
+        xd[j] = (double)X[j];
+    bnn__dsyrk(H, xd, n, b, 1.0, 1.0);
+}
+
 /* Adds the upper triangle of the float n × n matrix M into the double matrix H (same layout). */
 static void add_upper(double *H, const float *M, int64_t n) {
 #if defined(BNN_HAVE_OPENMP)
@@ -658,15 +666,9 @@ static void curv_hook(void *ctx, int64_t layer, const float *A, const float *G, 
          * factorisation folded into G); A += AᵀA from the first pass only (A is the same in every
          * pass); the 1/N is applied at the end. */
         struct curv_block *wb = &c->blocks[l->block];
-        if (ps->gd) { /* BNN_SUMS_DOUBLE: exact products, summed in double, into the factors */
-            for (int64_t j = 0; j < b * out; j++)
-                ps->gd[j] = (double)G[j];
-            bnn__dsyrk(wb->f0, ps->gd, out, b, 1.0, 1.0);
-            if (ps->first) {
-                for (int64_t j = 0; j < b * in; j++)
-                    ps->ad[j] = (double)A[j];
-                bnn__dsyrk(wb->f1, ps->ad, in, b, 1.0, 1.0);
-            }
+        if (ps->gd) { /* BNN_SUMS_DOUBLE */
+            add_gram_double(wb->f0, ps->gd, G, out, b);
+            if (ps->first) add_gram_double(wb->f1, ps->ad, A, in, b);
             break;
         }
         bnn_syrk(ps->prod, G, out, b, 1.0f, 0.0f); /* symmetric: upper triangles until the end */
@@ -1039,9 +1041,7 @@ static void ll_batch(bnn_curv *c, struct ll_ctx *ll, const float *phi, int64_t b
             for (int64_t k2 = k; k2 < K; k2++)
                 B[k * K + k2] += ll_wsum(ll, b, k, k2);
         if (ll->phid) { /* BNN_SUMS_DOUBLE */
-            for (int64_t j = 0; j < b * in; j++)
-                ll->phid[j] = (double)phi[j];
-            bnn__dsyrk(c->blocks[0].f1, ll->phid, in, b, 1.0, 1.0);
+            add_gram_double(c->blocks[0].f1, ll->phid, phi, in, b);
             break;
         }
         bnn_syrk(ll->prod, phi, in, b, 1.0f, 0.0f);

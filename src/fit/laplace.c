@@ -560,6 +560,14 @@ static int check_prior(const bnn_laplace *la, const char *fn) {
  *   ∂lml/∂log σ = 2 hf·loss − N·K + Σ_i hf λ_i/(hf λ_i + δ)   (∂hf/∂log σ = −2 hf).
  * The σ-derivative is the exact one, also for kron (laplace-torch's autograd loses the log-det
  * term there, README §6 "Kron quirk"; we do not reproduce that). */
+/* The smallest of n > 0 values. */
+static double min_of(const double *x, int64_t n) {
+    double m = x[0];
+    for (int64_t i = 1; i < n; i++)
+        m = x[i] < m ? x[i] : m;
+    return m;
+}
+
 /* Why the log marginal likelihood at prior precision delta (the smallest, for a per-layer prior)
  * and noise scale hf = 1/σ² is not finite, as the error message (BNN_EDIVERGED). The usual cause
  * is a curvature whose rounding left an eigenvalue below −δ (float Kronecker factors, or an
@@ -845,9 +853,7 @@ double bnn_laplace_lml_layers(const bnn_laplace *la, const double *prior_precs, 
     }
     const double lml = lml_layers(la, prior_precs, sigma, dlog_prior, dlog_sigma, NULL);
     if (!isfinite(lml)) {
-        double dmin = prior_precs[0];
-        for (int64_t l = 1; l < nlayers; l++)
-            dmin = prior_precs[l] < dmin ? prior_precs[l] : dmin;
+        const double dmin = min_of(prior_precs, nlayers);
         char at[96];
         snprintf(at, sizeof at, "at smallest prior precision %g", dmin);
         lml_not_finite(la, dmin, la->noise ? 1.0 / (sigma * sigma) : 1.0, at);
@@ -961,9 +967,7 @@ int bnn_laplace_optimize_layers(bnn_laplace *la, int64_t steps) {
             if (!isfinite(g[j])) finite = false;
         }
         if (!finite) {
-            double dmin = d[0];
-            for (int64_t l = 1; l < L; l++)
-                dmin = d[l] < dmin ? d[l] : dmin;
+            const double dmin = min_of(d, L);
             char at[128];
             snprintf(at, sizeof at, "at step %lld of the per-layer prior's optimisation (smallest "
                      "prior precision %g)", (long long)t, dmin);

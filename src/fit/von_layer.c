@@ -428,8 +428,10 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     for (int64_t i = 0; i < P; i++)
         w.theta[w.off + i] = (float)mean[i];
     if (!delta_method && (rc = objective(&w, gs, &loss, delta, &J))) goto done;
-    if (res) res->objective = J, res->nll = loss, res->last_change = change, res->halvings = halvings;
-    if (res) res->double_sums = w.cp.sums == BNN_SUMS_DOUBLE;
+    if (res) {
+        res->objective = J, res->nll = loss, res->last_change = change, res->halvings = halvings;
+        res->double_sums = w.cp.sums == BNN_SUMS_DOUBLE;
+    }
 
     /* The posterior: the layer at the mean, and the full curvature C/hscale, whose Laplace
      * precision (curvature/σ² for the Gaussian, where hscale = 1/σ²; the curvature itself
