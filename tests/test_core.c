@@ -540,6 +540,75 @@ static void test_syrk(void) {
     }
 }
 
+/* bnn__dsyrk and bnn__dsyrk_serial (the full GGN's double sums): BLAS tiles, the one-call form
+ * and the plain loop (BNN_GEMM_REF) against sums written out in long double, on the upper
+ * triangle, with the strictly lower triangle left alone; beta = 0 not reading C; K = 0 scaling C
+ * by beta and N = 0 touching nothing; the same bits for 1 and 2 threads where the shape tiles. */
+static void test_dsyrk(void) {
+    const int64_t sizes[][2] = {{1, 1}, {5, 3}, {17, 65}, {130, 40}, {300, 200}, {33, 0}, {0, 4}};
+    bnn_rng rng = bnn_rng_make(12, 0);
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        const int64_t N = sizes[s][0], K = sizes[s][1], nc = N * N + 1;
+        double *A = malloc((size_t)(K * N + 1) * 8), *C0 = malloc((size_t)nc * 8);
+        double *C[3] = {malloc((size_t)nc * 8), malloc((size_t)nc * 8), malloc((size_t)nc * 8)};
+        float *r = malloc((size_t)(K * N + nc) * 4);
+        REQUIRE(A && C0 && C[0] && C[1] && C[2] && r);
+        bnn_rng_normal(&rng, r, K * N + nc);
+        for (int64_t i = 0; i < K * N; i++)
+            A[i] = r[i];
+        for (int64_t i = 0; i < N; i++) /* a sentinel below the diagonal */
+            for (int64_t j = 0; j < N; j++)
+                C0[i * N + j] = j < i ? 12345.0 : r[K * N + i * N + j];
+        const double betas[] = {0.0, 1.0, 0.5};
+        for (int bi = 0; bi < 3; bi++) {
+            const double beta = betas[bi];
+            for (int v = 0; v < 3; v++) {
+                memcpy(C[v], C0, (size_t)(N * N) * 8);
+                if (beta == 0.0) /* beta = 0 must not read C */
+                    for (int64_t i = 0; i < N; i++)
+                        for (int64_t j = i; j < N; j++)
+                            C[v][i * N + j] = NAN;
+            }
+            bnn__dsyrk(C[0], A, N, K, 0.75, beta);
+            bnn__dsyrk_serial(C[1], A, N, K, 0.75, beta);
+            bnn_gemm_set_backend(BNN_GEMM_REF);
+            bnn__dsyrk(C[2], A, N, K, 0.75, beta);
+            bnn_gemm_set_backend(BNN_GEMM_AUTO);
+            double worst = 0;
+            int64_t lower_changed = 0;
+            for (int64_t i = 0; i < N; i++)
+                for (int64_t j = 0; j < N; j++) {
+                    const int64_t e = i * N + j;
+                    if (j < i) {
+                        for (int v = 0; v < 3; v++)
+                            lower_changed += C[v][e] != 12345.0;
+                        continue;
+                    }
+                    long double ref = 0;
+                    for (int64_t k = 0; k < K; k++)
+                        ref += (long double)A[k * N + i] * A[k * N + j];
+                    ref = 0.75L * ref + (beta == 0.0 ? 0.0L : (long double)beta * C0[e]);
+                    for (int v = 0; v < 3; v++)
+                        worst = fmax(worst, isnan(C[v][e]) ? INFINITY
+                                                           : fabs((double)(C[v][e] - ref)));
+                }
+            CHECK_EQ_INT(lower_changed, 0);
+            CHECK_NEAR(worst, 0.0, 1e-13 * (double)(K + 1));
+        }
+        if (N * N * K >= 1000000) { /* shapes that tile: the same bits for 1 and 2 threads */
+            bnn_set_threads(1);
+            bnn__dsyrk(C[0], A, N, K, 1.0, 0.0);
+            bnn_set_threads(2);
+            bnn__dsyrk(C[1], A, N, K, 1.0, 0.0);
+            int64_t diff = 0;
+            for (int64_t i = 0; i < N; i++)
+                diff += memcmp(C[0] + i * N + i, C[1] + i * N + i, (size_t)(N - i) * 8) != 0;
+            CHECK_EQ_INT(diff, 0);
+        }
+        free(A), free(C0), free(C[0]), free(C[1]), free(C[2]), free(r);
+    }
+}
+
 /* bnn__dgemm_serial, A and B plain and transposed, C overwritten (beta 0) and accumulated (beta
  * 0.5): BLAS against the plain loop on sub-matrices (strides wider than the shapes), the elements
  * outside C's M × N block left alone, and against sums written out. */
@@ -595,6 +664,7 @@ int main(void) {
     test_threads_writing();
     test_dgemm_serial();
     test_syrk();
+    test_dsyrk();
     test_gemm_thread_invariance();
     test_errors();
     test_parse_int();
