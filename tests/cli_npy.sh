@@ -111,6 +111,22 @@ num_holds 'r > 0 && r < 0.5' r="$(val rmse)" && ok || bad "regression rmse $(val
 run "two targets" "$BNN" train --data "npy:$T/x.npy,$T/yr2.npy" --task regression --epochs 5 -q -o "$T/r2.st"
 run "info two targets" "$BNN" info "$T/r2.st"
 grep -q "^likelihood gaussian (regression, 2 outputs)" "$T/out" && ok || bad "two regression outputs: $(grep -m1 likelihood "$T/out")"
+# predict writes a mean and a variance per target, whose RMSE and Gaussian NLL are eval's.
+run "eval two targets" "$BNN" eval -m "$T/r2.st"
+rmse=$(val rmse) nll=$(val nll)
+run "predict two targets" "$BNN" predict -m "$T/r2.st" --data "npy:$T/x.npy,$T/yr2.npy" -o "$T/p2.csv"
+[ "$(head -1 "$T/p2.csv")" = "mean_0,var_0,mean_1,var_1" ] && ok || bad "two-target header: $(head -1 "$T/p2.csv")"
+read -r prmse pnll < <(/usr/bin/python3 - "$T/p2.csv" "$T/yr2.npy" <<'PY'
+import sys
+import numpy as np
+p = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
+y = np.load(sys.argv[2]).astype(np.float64)
+m, v = p[:, 0::2], p[:, 1::2]
+print(np.sqrt(np.mean((m - y) ** 2)), np.mean(np.sum(0.5 * np.log(2 * np.pi * v) + (y - m) ** 2 / (2 * v), axis=1)))
+PY
+)
+num_holds 'a - b < 6e-5 && b - a < 6e-5 && c - d < 6e-5 && d - c < 6e-5' a="$prmse" b="$rmse" c="$pnll" d="$nll" && ok ||
+  bad "two-target predict: rmse $prmse nll $pnll, eval $rmse $nll"
 run "train images" "$BNN" train --data "npy:$T/img.npy,$T/img_y.npy" --model mlp:64-32-2 --lr 1e-3 --epochs 5 -q -o "$T/img.st"
 run "eval images" "$BNN" eval -m "$T/img.st"
 num_holds 'a >= 0.95' a="$(val accuracy)" && ok || bad "image accuracy $(val accuracy)"

@@ -272,6 +272,12 @@ static void test_mixture_nll(void) {
     pp.samples = S;
     REQUIRE(bnn_evaluate(m, NULL, ds, &pp, 15, &res) == 0);
     CHECK(isnan(res.nll_mixture) && isfinite(res.nll));
+    /* A noise whose square overflows: the averaged predictive variance is infinite, refused with
+     * a reason (the sampled path's guard; a finite σ² is added per example otherwise). */
+    pp.sigma = 1e200;
+    CHECK_EQ_INT(bnn_evaluate(m, q, ds, &pp, 15, &res), BNN_EDIVERGED);
+    CHECK(strstr(bnn_last_error(), "predictive variance is not finite") &&
+          strstr(bnn_last_error(), "noise sigma 1e+200"));
     bnn_dataset_free(ds);
     bnn_posterior_free(q);
     bnn_model_free(m);

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The checks a coverage run found no test reaching: every command's refusals of out-of-range
+# options (one stderr line, exit 2, nothing written), damaged posterior files (one line naming the
+# key, exit 1), and the CLI wiring of options only the library tests used (train --clip-radius,
+# --beta1, --init-std, --kl-weight).
+# usage: cli_refusals.sh PATH/TO/bnn SCRATCH_DIR
+set -u
+BNN=$1
+T=$2
+. "$(dirname "$0")/lib_cli.sh"
+PY=/usr/bin/python3
+
+run "map" "$BNN" train --data moons --model mlp:2-16-2 --epochs 2 -q -o "$T/map.st"
+run "ivon" "$BNN" train --data moons --model mlp:2-16-2 --epochs 2 --method ivon -q -o "$T/ivon.st"
+
+# ---------------------------------------------------------------- options out of range
+M=(--data moons --model mlp:2-4-2 -o "$T/no.st")
+while IFS='|' read -r desc pat args; do
+  # shellcheck disable=SC2086  # args is a list of words
+  expect_usage "$desc" "$pat" "$BNN" $args
+done <<EOF
+stray argument|unexpected argument 'moons'|train moons
+holdout beyond the data|--holdout must be between 0 and 999 (the training size)|train ${M[*]} --holdout 100000
+stop-after 0|--stop-after must be >= 1|train ${M[*]} --stop-after 0
+unknown schedule|unknown --lr-schedule 'linear' (choose constant or cosine)|train ${M[*]} --lr-schedule linear
+warm-up beyond the epochs|--warmup-epochs must be between 0 and --epochs|train ${M[*]} --warmup-epochs 20 --epochs 10
+train batch 0|--batch-size must be >= 1|train ${M[*]} -b 0
+lr 0|--lr must be positive|train ${M[*]} --lr 0
+negative weight decay|--weight-decay must be >= 0|train ${M[*]} --weight-decay -1
+hess-init 0|--hess-init must be positive|train ${M[*]} --method ivon --hess-init 0
+clip-radius 0|--clip-radius must be positive|train ${M[*]} --method ivon --clip-radius 0
+mfvi prior 0|--prior-precision must be positive|train ${M[*]} --method mfvi --prior-precision 0
+init-std 0|--init-std must be positive|train ${M[*]} --method mfvi --init-std 0
+negative kl-weight|--kl-weight must be >= 0|train ${M[*]} --method mfvi --kl-weight -1
+noise 0|--noise must be positive|train ${M[*]} --noise 0
+header on a toy set|--header is for CSV data (csv:FILE); moons is not|train ${M[*]} --header
+task on a toy set|--task is for CSV data|train ${M[*]} --task regression
+unknown curvature|--curvature must be ggn, ggn-mc or ef|laplace -m $T/map.st --curvature foo -o $T/no.st
+per-layer prior on lowrank|--prior marglik-layers needs --hessian diag, kron or full|laplace -m $T/map.st --prior marglik-layers --hessian lowrank -o $T/no.st
+laplace steps 0|--steps must be between 1 and 1000000|laplace -m $T/map.st --steps 0 -o $T/no.st
+laplace batch 0|--batch-size must be >= 1|laplace -m $T/map.st -b 0 -o $T/no.st
+rank 0|--rank must be >= 1|laplace -m $T/map.st --hessian lowrank --rank 0 -o $T/no.st
+layer out of range|layer 4 is out of range; mlp:2-16-2 has 2 Linear layers, 0..1|laplace -m $T/map.st --subset layers:0,1,4 -o $T/no.st
+eval split|--split must be test or train, got 'val'|eval -m $T/map.st --split val
+eval bins 0|--bins must be between 1 and 256|eval -m $T/map.st --bins 0
+eval bins 257|--bins must be between 1 and 256|eval -m $T/map.st --bins 257
+eval noise on a classifier|--noise is a regression model's noise; .*map.st is a classifier|eval -m $T/map.st --noise 0.5
+eval temperature 0|--temperature must be positive|eval -m $T/map.st --temperature 0
+eval batch 0|--batch-size must be >= 1|eval -m $T/map.st -b 0
+eval unknown shift|--shift supports 'rot' only|eval -m $T/map.st --shift foo
+eval without a model|-m MODEL is required|eval
+predict without -o|-o FILE is required|predict -m $T/map.st --data moons
+predict without input|give exactly one of --data and --input|predict -m $T/map.st -o $T/no.csv
+predict with both inputs|give exactly one of --data and --input|predict -m $T/map.st --data moons --input $T/x.csv -o $T/no.csv
+predict temperature 0|--temperature must be positive|predict -m $T/map.st --data moons --temperature 0 -o $T/no.csv
+predict batch 0|--batch-size must be >= 1|predict -m $T/map.st --data moons -b 0 -o $T/no.csv
+plot what|--what must be prob or entropy|plot -m $T/map.st --what foo -o $T/no.svg
+plot grid|--grid must be between 10 and 400|plot -m $T/map.st --grid 5 -o $T/no.svg
+von batch 0|--batch-size must be >= 1|von -m $T/map.st -b 0 -o $T/no.st
+calibrate batch 0|--batch-size must be >= 1|calibrate -m $T/map.st -b 0 -o $T/no.st
+compare nine models|give 1 to 8 models|compare -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st
+EOF
+ls "$T"/no.* >/dev/null 2>&1 && bad "a refused command wrote an output: $(ls "$T"/no.*)" || ok
+# bnn alone: the usage on stderr, exit 2
+"$BNN" >"$T/out" 2>"$T/err"
+[ $? -eq 2 ] && [ ! -s "$T/out" ] && grep -q "^usage: bnn COMMAND" "$T/err" && ok ||
+  bad "bnn with no command: usage on stderr and exit 2"
+expect_fail "plot into a missing directory" "cannot write $T/nodir/p.svg: the directory $T/nodir does not exist" \
+  "$BNN" plot -m "$T/map.st" -o "$T/nodir/p.svg"
+
+# ---------------------------------------------------------------- damaged posterior files
+run "laplace kron" "$BNN" laplace -m "$T/map.st" --subset all --hessian kron -o "$T/kron.st"
+run "laplace lowrank" "$BNN" laplace -m "$T/map.st" --hessian lowrank -o "$T/lr.st"
+run "laplace layers" "$BNN" laplace -m "$T/map.st" --subset layers:0 --prior marglik-layers --hessian diag -o "$T/ld.st"
+damaged() { # damaged DESC PATTERN TOOL ARGS...: TOOL makes $T/bad.st, then eval must refuse it
+  local desc=$1 pat=$2; shift 2
+  rm -f "$T/bad.st"
+  if ! $PY "$HERE/$1" "${@:2}" >/dev/null; then bad "$desc: $1 failed"; return; fi
+  expect_fail "$desc" "bad.st: .*$pat" "$BNN" eval -m "$T/bad.st"
+}
+while IFS='|' read -r desc pat tool args; do
+  # shellcheck disable=SC2086
+  damaged "$desc" "$pat" "$tool" $args
+done <<EOF
+unknown hessian|bnn.laplace.hessian is missing or unknown (diag, kron, full, lowrank)|st_meta.py|$T/kron.st $T/bad.st bnn.laplace.hessian cube
+no low-rank eigenvalues|laplace.lowrank.eig is missing or not a vector of 1..34 values|st_drop.py|$T/lr.st $T/bad.st laplace.lowrank.eig
+layers short of the curvature|bnn.laplace.layers '32,16,32': 3 layers hold 80 parameters, the curvature 82|st_meta.py|$T/kron.st $T/bad.st bnn.laplace.layers 32,16,32
+layers not numbers|bnn.laplace.layers '32,x,32,2': not a comma-separated list of sizes|st_meta.py|$T/kron.st $T/bad.st bnn.laplace.layers 32,x,32,2
+negative layer prior|bnn.laplace.prior_layers '1.7,-2':.*prior precision -2 of layer 1|st_meta.py|$T/ld.st $T/bad.st bnn.laplace.prior_layers 1.7,-2
+too few layer priors|bnn.laplace.prior_layers '1.7':.*1 precisions given, the subset has 2 layers|st_meta.py|$T/ld.st $T/bad.st bnn.laplace.prior_layers 1.7
+overlapping segments|bnn.laplace.segments '0:10,5:3' is not ascending offset:length pairs|st_meta.py|$T/lr.st $T/bad.st bnn.laplace.segments 0:10,5:3
+unknown task|bnn.task is 'nonsense', expected classification or regression|st_meta.py|$T/map.st $T/bad.st bnn.task nonsense
+no posterior std|tensor 'posterior.std' is missing|st_drop.py|$T/ivon.st $T/bad.st posterior.std
+negative posterior std|posterior.std\[0\] = -.* is not positive|st_scale.py|$T/ivon.st $T/bad.st -1 posterior.std
+EOF
+# A NaN in a float64 curvature tensor (st_scale.py edits float32 only).
+$PY - "$T/ld.st" "$T/bad.st" <<PY
+import struct, sys
+sys.path.insert(0, "$HERE")
+from st_meta import read_st, write_st
+header, data = read_st(sys.argv[1])
+a = header["laplace.diag"]["data_offsets"][0] + 8 * 5
+data = data[:a] + struct.pack("<d", float("nan")) + data[a + 8:]
+write_st(sys.argv[2], header, data)
+PY
+expect_fail "NaN in laplace.diag" "bad.st: .*tensor .laplace.diag. holds NaN or Inf" "$BNN" eval -m "$T/bad.st"
+
+# ---------------------------------------------------------------- options only the library tested
+# --clip-radius r bounds every step to lr (h0 + delta) r (rescale_lr): 16 steps of 0.5 * 1.0001 *
+# 1e-4 from the initial weights (epochs 0, the same seed), which the gradients here all reach.
+run "ivon init" "$BNN" train --data moons --model mlp:2-16-2 --epochs 0 --method ivon -q -o "$T/i0.st"
+run "ivon clipped" "$BNN" train --data moons --model mlp:2-16-2 --epochs 2 --method ivon --clip-radius 1e-4 -q -o "$T/ic.st"
+moved=$($PY - "$T/i0.st" "$T/ic.st" <<PY
+import struct, sys
+sys.path.insert(0, "$HERE")
+from st_meta import read_st
+def weights(path):
+    header, data = read_st(path)
+    out = []
+    for name in sorted(k for k in header if k[0].isdigit()):
+        a, b = header[name]["data_offsets"]
+        out += struct.unpack("<%df" % ((b - a) // 4), data[a:b])
+    return out
+print(max(abs(x - y) for x, y in zip(weights(sys.argv[1]), weights(sys.argv[2]))))
+PY
+)
+num_holds 'd > 0.9992 * s && d < 1.0008 * s' d="$moved" s=8.0008e-4 && ok ||
+  bad "--clip-radius 1e-4: the weights moved by $moved, expected 16 clipped steps = 8.0008e-4"
+run "info clipped" "$BNN" info "$T/ic.st"
+grep -q "bnn.ivon.clip_radius 0.0001" "$T/out" && ok || bad "info lacks the clip radius"
+run "ivon beta1" "$BNN" train --data moons --model mlp:2-16-2 --epochs 2 --method ivon --beta1 0.5 -q -o "$T/ib.st"
+run "info beta1" "$BNN" info "$T/ib.st"
+grep -q "bnn.ivon.beta1 *0.5$" "$T/out" && ok || bad "info lacks beta1 0.5"
+cmp -s "$T/ivon.st" "$T/ib.st" && bad "--beta1 0.5 trained the same weights as the default" || ok
+# --init-std sets the posterior's std at the start: two epochs leave it near 0.1 (default 1e-3).
+run "mfvi init-std" "$BNN" train --data moons --model mlp:2-16-2 --epochs 2 --method mfvi --init-std 0.1 --kl-weight 0 -q -o "$T/m1.st"
+run "info mfvi" "$BNN" info "$T/m1.st"
+mean=$(sed -n 's/^posterior .* std min .* mean \([^ ]*\) max .*/\1/p' "$T/out")
+num_holds 'm > 0.09 && m < 0.11' m="$mean" && ok || bad "--init-std 0.1: posterior std mean $mean"
+grep -q "bnn.mfvi.kl_weight *0$" "$T/out" && ok || bad "info lacks kl_weight 0"
+run "mfvi kl 1" "$BNN" train --data moons --model mlp:2-16-2 --epochs 2 --method mfvi --init-std 0.1 -q -o "$T/m2.st"
+cmp -s "$T/m1.st" "$T/m2.st" && bad "--kl-weight 0 trained the same posterior as 1" || ok
+
+cli_done
