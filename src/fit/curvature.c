@@ -1939,12 +1939,8 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         }
         for (int64_t c_ = 0; c_ < npass; c_++) {
             fill_dout(dout, prob, ds, lik, start, b, K, c_, p);
-            ps.first = c_ == 0;
-            if (shortcut) {
-                curv_hook(&ps, last->layer, A_last, dout, b, last->in, last->out);
-            } else {
-                bnn__model_backward_hook_to(m, theta, dout, curv_hook, &ps, first_layer);
-            }
+            ps.first = c_ == 0; /* (the last layer alone went through ll above) */
+            bnn__model_backward_hook_to(m, theta, dout, curv_hook, &ps, first_layer);
             if (hess == BNN_HESS_FULL) /* each pass into the upper triangle, in double */
                 bnn__dsyrk(c->dense, ps.jac, P, b, 1.0, 1.0);
         }
