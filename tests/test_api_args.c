@@ -269,6 +269,53 @@ static void test_trainer_schedule(void) {
     bnn_model_free(m);
 }
 
+/* bnn_trainer_new refuses every setting out of range with BNN_EINVAL and a message naming it,
+ * before anything is allocated (the CLI checks the same ranges first, so only callers of the
+ * library see these). Infinite hess-init (a rescaled step of inf * 0) and KL weight were taken. */
+static void test_train_params(void) {
+    bnn_model *m;
+    bnn_dataset *ds;
+    REQUIRE(bnn_model_new(&m, "mlp:2-2") == 0);
+    REQUIRE(bnn_toy_moons(&ds, 20, 0.1, 1) == 0);
+    for (int c = 0; c < 22; c++) {
+        struct bnn_train_params p = bnn_train_default_params();
+        const char *want = NULL;
+        switch (c) {
+        case 0: p.method = (bnn_method)9, want = "unknown method 9"; break;
+        case 1: p.epochs = -1, want = "epochs must be in [0,"; break;
+        case 2: p.batch_size = 0, want = "batch size >= 1"; break;
+        case 3: p.lr = NAN, want = "learning rate must be a positive float"; break;
+        case 4: p.weight_decay = INFINITY, want = "weight decay must be a float >= 0"; break;
+        case 5: p.method = BNN_METHOD_SGD, p.momentum = 1.0f, want = "sgd momentum"; break;
+        case 6: p.epochs = 2, p.warmup_epochs = 3, want = "warm-up epochs"; break;
+        case 7: p.sigma = 0.0, want = "noise scale sigma"; break;
+        case 8: p.method = BNN_METHOD_IVON, p.ivon.ess = -1.0, want = "IVON: ess"; break;
+        case 9: p.method = BNN_METHOD_IVON, p.ivon.hess_init = 0.0f, want = "IVON: hess-init"; break;
+        case 10: p.method = BNN_METHOD_IVON, p.ivon.hess_init = INFINITY, want = "IVON: hess-init"; break;
+        case 11: p.method = BNN_METHOD_IVON, p.ivon.beta1 = 1.0, want = "IVON: beta1 and beta2"; break;
+        case 12: p.method = BNN_METHOD_IVON, p.ivon.beta2 = -0.1, want = "IVON: beta1 and beta2"; break;
+        case 13: p.method = BNN_METHOD_IVON, p.ivon.mc_samples = 0, want = "IVON: mc-samples"; break;
+        case 14: p.method = BNN_METHOD_IVON, p.ivon.clip_radius = NAN, want = "IVON: clip radius"; break;
+        case 15: p.method = BNN_METHOD_MFVI, p.mfvi.prior_prec = 0.0, want = "MFVI: prior precision"; break;
+        case 16: p.method = BNN_METHOD_MFVI, p.mfvi.init_std = INFINITY, want = "MFVI: initial std"; break;
+        case 17: p.method = BNN_METHOD_MFVI, p.mfvi.mc_samples = BNN_MAX_MC_SAMPLES + 1, want = "MFVI: mc-samples"; break;
+        case 18: p.method = BNN_METHOD_MFVI, p.mfvi.kl_weight = -1.0, want = "MFVI: KL weight"; break;
+        case 19: p.method = BNN_METHOD_MFVI, p.mfvi.kl_weight = INFINITY, want = "MFVI: KL weight"; break;
+        case 20: p.method = BNN_METHOD_IVON, p.ivon.ess = INFINITY, want = "IVON: ess"; break;
+        case 21: p.method = BNN_METHOD_SGD, p.momentum = NAN, want = "sgd momentum"; break;
+        }
+        bnn_trainer *tr = (bnn_trainer *)&p; /* set to NULL on failure */
+        CHECK_EQ_INT(bnn_trainer_new(&tr, m, ds, &p), BNN_EINVAL);
+        if (!has_error(want)) {
+            fprintf(stderr, "case %d: '%s' lacks '%s'\n", c, bnn_last_error(), want);
+            CHECK(0);
+        }
+        CHECK(tr == NULL);
+    }
+    bnn_dataset_free(ds);
+    bnn_model_free(m);
+}
+
 /* Direct optimizer calls: ess 0 (the trainer's "data size") gave infinite samples and a Hessian
  * forced to 0; t = 0 and NULL params aborted or crashed. */
 static void test_optimizer_args(void) {
@@ -550,6 +597,7 @@ int main(void) {
     test_write_emit();
     test_write_slots();
     test_trainer_schedule();
+    test_train_params();
     test_optimizer_args();
     return CHECK_DONE();
 }

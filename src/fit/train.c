@@ -171,7 +171,9 @@ static int check_params(const struct bnn_train_params *p, const bnn_dataset *ds)
         const struct bnn_ivon_params *q = &p->ivon;
         if (!(q->ess >= 0.0) || !isfinite(q->ess))
             return bnn__error(BNN_EINVAL, "IVON: ess must be positive (0 means the data size)");
-        if (!(q->hess_init > 0.0f)) return bnn__error(BNN_EINVAL, "IVON: hess-init must be > 0");
+        if (!(q->hess_init > 0.0f) || !isfinite(q->hess_init))
+            return bnn__error(BNN_EINVAL, "IVON: hess-init must be positive and finite (got %g)",
+                              (double)q->hess_init);
         if (!(q->beta1 >= 0.0 && q->beta1 < 1.0) || !(q->beta2 >= 0.0 && q->beta2 < 1.0))
             return bnn__error(BNN_EINVAL, "IVON: beta1 and beta2 must be in [0, 1)");
         if (q->mc_samples < 1 || q->mc_samples > BNN_MAX_MC_SAMPLES)
@@ -187,7 +189,9 @@ static int check_params(const struct bnn_train_params *p, const bnn_dataset *ds)
             return bnn__error(BNN_EINVAL, "MFVI: initial std must be > 0");
         if (q->mc_samples < 1 || q->mc_samples > BNN_MAX_MC_SAMPLES)
             return bnn__error(BNN_EINVAL, "MFVI: mc-samples must be in [1, %d]", BNN_MAX_MC_SAMPLES);
-        if (!(q->kl_weight >= 0.0)) return bnn__error(BNN_EINVAL, "MFVI: KL weight must be >= 0");
+        if (!(q->kl_weight >= 0.0) || !isfinite(q->kl_weight))
+            return bnn__error(BNN_EINVAL, "MFVI: KL weight must be finite and >= 0 (got %g)",
+                              (double)q->kl_weight);
     }
     return 0;
 }
