@@ -105,6 +105,20 @@ write_st(sys.argv[2], header, data)
 PY
 expect_fail "NaN in laplace.diag" "bad.st: .*tensor .laplace.diag. holds NaN or Inf" "$BNN" eval -m "$T/bad.st"
 
+# ---------------------------------------------------------------- damaged checkpoints
+run "checkpoint" "$BNN" train --data moons --model mlp:2-8-2 --epochs 2 --method ivon --checkpoint "$T/ck.st" -q -o "$T/ckm.st"
+while IFS='|' read -r desc pat key value; do
+  $PY "$HERE/st_meta.py" "$T/ck.st" "$T/bad.st" "$key" $value || bad "$desc: st_meta.py failed"
+  expect_fail "resume, $desc" "bad.st:* $pat" "$BNN" train --resume "$T/bad.st" --epochs 3 -q -o "$T/no.st"
+done <<EOF
+no method|bnn.method is missing or unknown|bnn.method|
+unknown schedule|bnn.lr_schedule is not constant or cosine|bnn.lr_schedule|linear
+loss_ref NaN|bnn.state.loss_ref is not finite|bnn.state.loss_ref|nan
+another batch size|16 steps after 2 epochs, but its data and batch size make 16 steps per epoch (32 after 2)|bnn.batch_size|64
+another data set|was trained on other data (fingerprint 0123456789abcdef, this data's|bnn.state.data_hash|0123456789abcdef
+EOF
+[ ! -e "$T/no.st" ] && ok || bad "a refused resume wrote its output"
+
 # ---------------------------------------------------------------- options only the library tested
 # --clip-radius r bounds every step to lr (h0 + delta) r (rescale_lr): 16 steps of 0.5 * 1.0001 *
 # 1e-4 from the initial weights (epochs 0, the same seed), which the gradients here all reach.

@@ -884,9 +884,10 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
     }
     if ((rc = trainer_alloc(&tr, m, ds, &p))) goto fail;
     if (step != epoch * tr->steps) {
-        rc = bnn__error(BNN_EINVAL, "%s: %lld steps after %lld epochs do not fit %lld steps per "
-                        "epoch: is this the data it was trained on?", path, (long long)step,
-                        (long long)epoch, (long long)tr->steps);
+        rc = bnn__error(BNN_EINVAL, "%s: %lld steps after %lld epochs, but its data and batch "
+                        "size make %lld steps per epoch (%lld after %lld): is this the data it "
+                        "was trained on?", path, (long long)step, (long long)epoch,
+                        (long long)tr->steps, (long long)(epoch * tr->steps), (long long)epoch);
         goto fail;
     }
     /* The data's fingerprint (checkpoints from before it was kept have none): the same number of
