@@ -316,6 +316,52 @@ static void test_train_params(void) {
     bnn_model_free(m);
 }
 
+/* bnn_curv_compute's refusals of settings out of range, each BNN_EINVAL naming it with *out
+ * NULL; bnn_predict's of a sample count out of range and a posterior of another size. */
+static void test_curv_predict_params(void) {
+    bnn_model *m;
+    bnn_dataset *ds;
+    REQUIRE(bnn_model_new(&m, "mlp:2-3-2") == 0);
+    bnn_model_init(m, 1);
+    REQUIRE(bnn_toy_moons(&ds, 20, 0.1, 1) == 0);
+    for (int c = 0; c < 7; c++) {
+        struct bnn_curv_params p = bnn_curv_default_params();
+        const char *want = NULL;
+        switch (c) {
+        case 0: p.curvature = (bnn_curvature)9, want = "unknown curvature 9"; break;
+        case 1: p.hessian = (bnn_hessian)9, want = "unknown Hessian structure 9"; break;
+        case 2: p.sums = 3, want = "sums must be BNN_SUMS_AUTO, _FLOAT or _DOUBLE, got 3"; break;
+        case 3: p.lowrank_method = 3, want = "lowrank_method must be 0 (choose), 1 (dense) or 2"; break;
+        case 4: p.hessian = BNN_HESS_LOWRANK, p.rank = 0, want = "rank must be at least 1 (got 0)"; break;
+        case 5: p.subset = (bnn_subset)9, want = "unknown subset 9"; break;
+        case 6: p.subset = BNN_SUBSET_LAYERS, p.nlayers_sel = 0, want = "needs at least one layer index"; break;
+        }
+        bnn_curv *cv = (bnn_curv *)&p;
+        CHECK_EQ_INT(bnn_curv_compute(&cv, m, ds, &p), BNN_EINVAL);
+        if (!has_error(want)) {
+            fprintf(stderr, "case %d: '%s' lacks '%s'\n", c, bnn_last_error(), want);
+            CHECK(0);
+        }
+        CHECK(cv == NULL);
+    }
+    struct bnn_predict_params pp = bnn_predict_default_params();
+    double probs[4];
+    float x[4] = {0.1f, 0.2f, 0.3f, 0.4f};
+    pp.samples = -1;
+    CHECK_EQ_INT(bnn_predict(m, NULL, x, 2, BNN_TASK_CLASSIFICATION, &pp, probs, NULL, NULL, NULL),
+                 BNN_EINVAL);
+    CHECK(has_error("the number of samples must be in [0,"));
+    pp.samples = 2;
+    bnn_posterior *q;
+    REQUIRE(bnn_posterior_new(&q, BNN_POSTERIOR_DIAG, bnn_model_nparams(m) + 1) == 0);
+    CHECK_EQ_INT(bnn_predict(m, q, x, 2, BNN_TASK_CLASSIFICATION, &pp, probs, NULL, NULL, NULL),
+                 BNN_ESHAPE);
+    CHECK(has_error("the posterior has 18 parameters, the model 17"));
+    bnn_posterior_free(q);
+    bnn_dataset_free(ds);
+    bnn_model_free(m);
+}
+
 /* Direct optimizer calls: ess 0 (the trainer's "data size") gave infinite samples and a Hessian
  * forced to 0; t = 0 and NULL params aborted or crashed. */
 static void test_optimizer_args(void) {
@@ -598,6 +644,7 @@ int main(void) {
     test_write_slots();
     test_trainer_schedule();
     test_train_params();
+    test_curv_predict_params();
     test_optimizer_args();
     return CHECK_DONE();
 }
