@@ -14,7 +14,7 @@ T=$2
 # --- help and usage
 run "bnn --help" "$BNN" --help
 grep -q "train" "$T/out" && ok || bad "--help lists train"
-for c in train eval info; do
+for c in train laplace von eval predict plot compare calibrate info; do
   run "bnn $c --help" "$BNN" $c --help
   grep -q "usage: bnn $c" "$T/out" && ok || bad "$c --help shows usage"
   run "bnn help $c" "$BNN" help $c
