@@ -513,6 +513,33 @@ static void test_kron_indefinite(void) {
     bnn_laplace_free(la);
 }
 
+/* A full curvature whose smallest eigenvalue rounding made −10 (within the −1e-4 of the largest,
+ * 1e6, that bnn_laplace_new lets through): both prior optimisations stop at their first step,
+ * where δ = 1 leaves the posterior precision indefinite, with BNN_EDIVERGED naming the step and
+ * the eigenvalues, and leave the prior as it was. */
+static void test_optimize_indefinite(void) {
+    const double a = 5e5 - 5, b = 5e5 + 5, dense[4] = {a, b, b, a}; /* eigenvalues 1e6, −10 */
+    const float mean[2] = {0.5f, -0.5f};
+    bnn_curv *c;
+    REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_FULL, 2, 0, 10, 2, 1.0, NULL, dense, 0, NULL, NULL,
+                                 NULL, NULL) == 0);
+    bnn_laplace *la;
+    REQUIRE(bnn_laplace_new(&la, c, mean, BNN_TASK_CLASSIFICATION) == 0);
+    const double before = bnn_laplace_prior_prec(la);
+    CHECK_EQ_INT(bnn_laplace_optimize(la, 10), BNN_EDIVERGED);
+    CHECK(has_error("not finite at step 1 of the prior's optimisation (prior precision 1): the "
+                    "posterior precision is not positive definite there (the curvature's "
+                    "smallest eigenvalue -10 against a largest of 1e+06"));
+    CHECK(bnn_laplace_prior_prec(la) == before);
+    const int64_t L = bnn_laplace_nlayers(la);
+    CHECK_EQ_INT(bnn_laplace_optimize_layers(la, 10), BNN_EDIVERGED);
+    CHECK(has_error("not finite at step 1 of the per-layer prior's optimisation (smallest prior "
+                    "precision 1): the posterior precision is not positive definite"));
+    double d[2] = {0, 0};
+    CHECK(L >= 1 && L <= 2 && bnn_laplace_prior_layers(la, d, L) == 0 && d[0] == before);
+    bnn_laplace_free(la);
+}
+
 /* Low-rank eigenvectors that are not orthonormal (scaled by 1.2, or two equal columns) are
  * refused: the Woodbury solves assume UᵀU = I, and such a file predicted with a curvature that
  * matches no U diag(λ) Uᵀ (an audit of altered files). */
@@ -636,6 +663,7 @@ int main(void) {
     test_from_laplace_mismatch();
     test_kron_indefinite();
     test_lowrank_not_orthonormal();
+    test_optimize_indefinite();
     test_null_handles();
     test_laplace_predict_args();
     test_hold_same_path();
