@@ -62,6 +62,10 @@ np.save(f"{d}/y_short.npy", lab[:-1])
 np.save(f"{d}/y_half.npy", lab + 0.5)
 xn = x.copy(); xn[5, 1] = np.nan
 np.save(f"{d}/x_nan.npy", xn)
+xh = x.astype(np.float16); xh[9, 0] = np.inf  # float16's own Inf and NaN encodings
+np.save(f"{d}/x_f2_inf.npy", xh)
+xh[9, 0] = np.nan
+np.save(f"{d}/x_f2_nan.npy", xh)
 with open(f"{d}/x_trunc.npy", "wb") as f:
     f.write(open(f"{d}/x.npy", "rb").read()[:-10])
 PY
@@ -161,6 +165,10 @@ expect_fail "half labels" "y_half.npy: the target of row 0 (counting from 0) is 
   "$BNN" eval -m "$T/m.st" --data "npy:$T/x.npy,$T/y_half.npy"
 expect_fail "nan" "x_nan.npy: the feature at row 5, column 1 (counting from 0) is nan" \
   "$BNN" predict -m "$T/m.st" --input "$T/x_nan.npy" -o "$T/z.csv"
+for v in inf nan; do
+  expect_fail "float16 $v" "x_f2_$v.npy: the feature at row 9, column 0 (counting from 0) is $v" \
+    "$BNN" predict -m "$T/m.st" --input "$T/x_f2_$v.npy" -o "$T/z.csv"
+done
 expect_fail "truncated" "x_trunc.npy: truncated" "$BNN" predict -m "$T/m.st" --input "$T/x_trunc.npy" -o "$T/z.csv"
 expect_fail "missing" "absent.npy: cannot open" "$BNN" train --data "npy:$T/absent.npy,$T/y.npy" -o "$T/z.st"
 expect_usage "wrong width" "features .* but model mlp:2-50-50-2:tanh expects 2" \
