@@ -5,11 +5,12 @@
 
 BUILD      ?= build
 BUILD_SAN  ?= build-asan
+BUILD_PORT ?= build-portable
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 DEPS = gcc make cmake pkgconf python3 python3-jsonschema python3-numpy libopenblas-dev liblapacke-dev zlib1g-dev libcjson-dev dataset-fashion-mnist
 
-.PHONY: all deps build install test test-fast test-asan demo bench bench-torch fuzz clean format
+.PHONY: all deps build install test test-fast test-asan test-portable demo bench bench-torch fuzz clean format
 
 all: build
 
@@ -33,8 +34,9 @@ PREFIX ?= /usr/local
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
-# The whole suite, then the same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: deps build test-fast test-asan
+# The whole suite, then the same suite under AddressSanitizer + UndefinedBehaviorSanitizer, then
+# most of it in a portable build (no -march=native, OpenMP or OpenBLAS: the plain-C paths).
+test: deps build test-fast test-asan test-portable
 
 test-fast:
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -44,6 +46,15 @@ test-asan:
 	@cmake --build $(BUILD_SAN) -j $(JOBS)
 	cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  BNN_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
+
+# A binary for any x86-64 or ARM CPU with no OpenMP and no BLAS (-DBNN_NATIVE=OFF -DBNN_OPENMP=OFF
+# -DBNN_BLAS=OFF): the C-loop GEMM, the plain-C Philox and curvature tiles, one thread. The three
+# slowest CLI scripts (robust, laplace, eval: several minutes on the C loop) run in the other two.
+test-portable:
+	@cmake -S . -B $(BUILD_PORT) -DCMAKE_BUILD_TYPE=Release -DBNN_WERROR=ON -DBNN_NATIVE=OFF \
+	  -DBNN_OPENMP=OFF -DBNN_BLAS=OFF $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD_PORT) -j $(JOBS)
+	cd $(BUILD_PORT) && ctest --output-on-failure -j $(JOBS) -E '^cli_(robust|laplace|eval)$$'
 
 # The main job on the embedded default: the Fashion-MNIST MLP trained by AdamW (MAP) and by IVON
 # (a Gaussian posterior over all 535,818 weights), a last-layer Laplace approximation fitted to

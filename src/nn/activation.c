@@ -25,9 +25,14 @@ static void relu_forward(bnn__layer *l, float *y, const float *x, const float *w
 static void relu_backward(bnn__layer *l, float *dx, float *dw, const float *dy, const float *x,
                           const float *y, const float *w, int64_t b) {
     const int64_t n = b * l->in;
-    /* must stay vectorised (tests/vectorised.sh) */
+    /* dy is read whatever y is: a load under the condition vectorises only with masked loads
+     * (AVX2, AVX-512), and the portable build (SSE2) left this loop scalar;
+     * must stay vectorised (tests/vectorised.sh) */
     BNN_OMP_ELEMENTWISE
-    for (int64_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        const float g = dy[i];
+        dx[i] = y[i] > 0.0f ? g : 0.0f;
+    }
 }
 
 static void tanh_forward(bnn__layer *l, float *y, const float *x, const float *w, int64_t b,
