@@ -148,8 +148,16 @@ float *bnn__model_grad_buf(bnn_model *m, int which);
  * beyond the memory limit (bnn__byte_limit); the trainer counts it with its own arrays. */
 double bnn__model_reserve_bytes(const bnn_model *m, int64_t b);
 
+/* bnn_st_writer_add without the copy: data is the caller's and must stay unchanged until the
+ * writer is saved or freed. bnn's own writers (models, posteriors, checkpoints) add their tensors
+ * this way, so saving needs no second copy of them (an IVON network's save peaked at 1.8x its
+ * training state, and the training-state check had not counted it). A zero-size tensor may pass
+ * NULL. */
+int bnn__st_writer_add_ref(bnn_st_writer *w, const char *name, bnn_dtype dt, int ndim,
+                           const int64_t *shape, const void *data);
 /* Writes the model's metadata (spec, task, version) and its weight tensors taken from params
- * (nparams floats, the model's layout) into w. */
+ * (nparams floats, the model's layout, borrowed until w is saved: bnn__st_writer_add_ref) into
+ * w. */
 int bnn__model_write(const bnn_model *m, bnn_st_writer *w, bnn_task task, const float *params);
 /* Reads the F32 vector tensor `name` of n values into dst, checking shape and finiteness; `what`
  * names the file or structure in error messages. */

@@ -251,8 +251,11 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
     const size_t mfvi_ws = me == BNN_METHOD_MFVI ? bnn_mfvi_workspace_bytes(m, tr->bs) : 0;
     /* With the weights themselves, which the model already holds, the model's activations for a
      * batch (bnn_model_reserve) and the batch's own copies below (inputs, output gradient,
-     * targets, labels) and the epoch's permutation. */
-    const double need = (double)(narr + 1) * (double)tr->np * sizeof(float) + (double)mfvi_ws +
+     * targets, labels) and the epoch's permutation; and the posterior's std that saving an IVON
+     * or MFVI run forms (bnn_trainer_save; its other tensors are written from these arrays). */
+    const int nsave = me == BNN_METHOD_IVON || me == BNN_METHOD_MFVI;
+    const double need = (double)(narr + 1 + nsave) * (double)tr->np * sizeof(float) +
+                        (double)mfvi_ws +
                         bnn__model_reserve_bytes(m, tr->bs) +
                         (double)tr->bs * (double)(ds->d + tr->k + ds->k + 1) * sizeof(float) +
                         (double)tr->n * sizeof(int64_t);
@@ -267,7 +270,8 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
         bnn__format_bytes(sn, sizeof sn, need);
         rc = bnn__error(BNN_ENOMEM,
                         "%s training of %lld parameters needs about %s (the weights, the gradient, "
-                        "the optimizer's state and a batch's activations), more than %s of memory",
+                        "the optimizer's state, a batch's activations and saving), more than %s of "
+                        "memory",
                         bnn_method_name(me), (long long)tr->np, sn, sl);
         free(tr);
         return rc;
@@ -566,6 +570,21 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
     return rc;
 }
 
+/* sd (np) = the posterior's standard deviations of an IVON or MFVI run. */
+static void posterior_std(const bnn_trainer *tr, float *sd) {
+    const int64_t np = tr->np;
+    if (tr->p.method == BNN_METHOD_IVON) {
+        /* σ = 1/√(λ (h + δ)) (Shen et al. 2024, section 2) */
+        const double lam = tr->p.ivon.ess, wd = tr->p.weight_decay;
+        for (int64_t i = 0; i < np; i++) sd[i] = (float)(1.0 / sqrt(lam * (tr->s1[i] + wd)));
+    } else {
+        BNN_ASSERT(tr->p.method == BNN_METHOD_MFVI);
+        /* The σ the training used (clamped as there): a ρ driven far negative would otherwise
+         * save σ = 0, which no reader takes as a posterior. */
+        for (int64_t i = 0; i < np; i++) sd[i] = bnn_mfvi_sigma(tr->rho[i]);
+    }
+}
+
 int bnn_trainer_posterior(const bnn_trainer *tr, bnn_posterior **out) {
     if (!tr || !out) return bnn__error(BNN_EINVAL, "bnn_trainer_posterior: tr and out are required");
     const int64_t np = tr->np;
@@ -573,16 +592,7 @@ int bnn_trainer_posterior(const bnn_trainer *tr, bnn_posterior **out) {
     int rc = bnn_posterior_new(out, diag ? BNN_POSTERIOR_DIAG : BNN_POSTERIOR_POINT, np);
     if (rc) return rc;
     memcpy(bnn_posterior_mean(*out), bnn_model_cparams(tr->m), (size_t)np * sizeof(float));
-    float *sd = bnn_posterior_std(*out);
-    if (tr->p.method == BNN_METHOD_IVON) {
-        /* σ = 1/√(λ (h + δ)) (Shen et al. 2024, section 2) */
-        const double lam = tr->p.ivon.ess, wd = tr->p.weight_decay;
-        for (int64_t i = 0; i < np; i++) sd[i] = (float)(1.0 / sqrt(lam * (tr->s1[i] + wd)));
-    } else if (tr->p.method == BNN_METHOD_MFVI) {
-        /* The σ the training used (clamped as there): a ρ driven far negative would otherwise
-         * save σ = 0, which no reader takes as a posterior. */
-        for (int64_t i = 0; i < np; i++) sd[i] = bnn_mfvi_sigma(tr->rho[i]);
-    }
+    if (diag) posterior_std(tr, bnn_posterior_std(*out));
     return 0;
 }
 
@@ -671,21 +681,25 @@ int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const 
             return bnn__error(BNN_EINVAL, "bnn_trainer_save: metadata entry %lld of %lld has a NULL "
                               "key or value", (long long)i, (long long)nkv);
     bnn_st_writer *w;
-    bnn_posterior *q = NULL;
     int rc = bnn_st_writer_new(&w);
     if (rc) return rc;
     const int64_t np = tr->np;
     const bnn_method me = tr->p.method;
-    rc = bnn__model_write(tr->m, w, tr->ds->task, bnn_model_cparams(tr->m));
+    const bool diag = me == BNN_METHOD_IVON || me == BNN_METHOD_MFVI;
+    /* The tensors are borrowed (no copies); the std is the one array saving adds, counted by
+     * trainer_alloc's memory check. */
+    float *sd = NULL;
+    if (diag && !(sd = bnn__alloc(bnn__bytes(np, sizeof(float)))))
+        rc = bnn__error(BNN_ENOMEM, "cannot allocate the posterior's std (%lld floats) to save",
+                        (long long)np);
+    if (sd) posterior_std(tr, sd);
+    if (!rc) rc = bnn__model_write(tr->m, w, tr->ds->task, bnn_model_cparams(tr->m));
     if (!rc) rc = params_meta(w, tr);
     for (int64_t i = 0; !rc && i < nkv; i++) rc = bnn_st_writer_meta(w, keys[i], values[i]);
-    if (!rc) rc = bnn_trainer_posterior(tr, &q);
-    const bool diag = q && bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;
     if (!rc) rc = bnn_st_writer_meta(w, "bnn.posterior", diag ? "diag" : "point");
-    if (!rc && diag)
-        rc = bnn_st_writer_add(w, "posterior.std", BNN_DT_F32, 1, &np, bnn_posterior_cstd(q));
+    if (!rc && diag) rc = bnn__st_writer_add_ref(w, "posterior.std", BNN_DT_F32, 1, &np, sd);
     if (!rc && me == BNN_METHOD_IVON) /* the Hessian estimate, for inspection and resuming */
-        rc = bnn_st_writer_add(w, "ivon.hess", BNN_DT_F32, 1, &np, tr->s1);
+        rc = bnn__st_writer_add_ref(w, "ivon.hess", BNN_DT_F32, 1, &np, tr->s1);
     if (!rc && state) {
         char sv[3][32];
         snprintf(sv[0], sizeof sv[0], "%lld", (long long)tr->t);
@@ -723,13 +737,13 @@ int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const 
             break;
         }
         for (int i = 0; !rc && i < 4 && names[i]; i++)
-            rc = bnn_st_writer_add(w, names[i], BNN_DT_F32, 1, &np, vecs[i]);
+            rc = bnn__st_writer_add_ref(w, names[i], BNN_DT_F32, 1, &np, vecs[i]);
         if (!rc && me == BNN_METHOD_MFVI)
-            rc = bnn_st_writer_add(w, "state.mfvi.rho_v", BNN_DT_F32, 1, &np, tr->s4);
+            rc = bnn__st_writer_add_ref(w, "state.mfvi.rho_v", BNN_DT_F32, 1, &np, tr->s4);
     }
     if (!rc) rc = bnn_st_writer_save(w, path);
-    bnn_posterior_free(q);
     bnn_st_writer_free(w);
+    bnn__free(sd);
     return rc;
 }
 

@@ -27,9 +27,9 @@ int bnn__model_write(const bnn_model *m, bnn_st_writer *w, bnn_task task, const 
         bnn__error_clear();
         char name[64];
         snprintf(name, sizeof name, "%lld.weight", (long long)i);
-        rc = bnn_st_writer_add(w, name, BNN_DT_F32, 2, shape, params + w_off);
+        rc = bnn__st_writer_add_ref(w, name, BNN_DT_F32, 2, shape, params + w_off);
         snprintf(name, sizeof name, "%lld.bias", (long long)i);
-        if (!rc) rc = bnn_st_writer_add(w, name, BNN_DT_F32, 1, &b_len, params + b_off);
+        if (!rc) rc = bnn__st_writer_add_ref(w, name, BNN_DT_F32, 1, &b_len, params + b_off);
     }
     return rc;
 }
@@ -163,25 +163,25 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
     }
     for (int64_t i = 0; !rc && i < nkv; i++) rc = bnn_st_writer_meta(w, keys[i], values[i]);
     if (!rc && bnn_curv_structure(c) == BNN_HESS_DIAG)
-        rc = bnn_st_writer_add(w, "laplace.diag", BNN_DT_F64, 1, &P, bnn_curv_diag(c));
+        rc = bnn__st_writer_add_ref(w, "laplace.diag", BNN_DT_F64, 1, &P, bnn_curv_diag(c));
     if (!rc && bnn_curv_structure(c) == BNN_HESS_FULL) {
         int64_t shape[2] = {P, P};
-        rc = bnn_st_writer_add(w, "laplace.dense", BNN_DT_F64, 2, shape, bnn_curv_dense(c));
+        rc = bnn__st_writer_add_ref(w, "laplace.dense", BNN_DT_F64, 2, shape, bnn_curv_dense(c));
         /* Its eigendecomposition too, so that loading skips the O(P³) step (2.8 s at P = 2570
          * of a 5.6 s eval): Q (columns the eigenvectors, as torch.linalg.eigh gives them) and λ
          * ascending. */
         const double *Q, *lam;
         if (!rc) rc = bnn__laplace_full_eig(la, &Q, &lam);
-        if (!rc) rc = bnn_st_writer_add(w, "laplace.eigvec", BNN_DT_F64, 2, shape, Q);
-        if (!rc) rc = bnn_st_writer_add(w, "laplace.eigval", BNN_DT_F64, 1, &P, lam);
+        if (!rc) rc = bnn__st_writer_add_ref(w, "laplace.eigvec", BNN_DT_F64, 2, shape, Q);
+        if (!rc) rc = bnn__st_writer_add_ref(w, "laplace.eigval", BNN_DT_F64, 1, &P, lam);
     }
     if (!rc && bnn_curv_structure(c) == BNN_HESS_LOWRANK) {
         const double *U, *eig;
         int64_t r;
         if (!(rc = bnn_curv_lowrank(c, &U, &eig, &r))) {
             int64_t shape[2] = {P, r};
-            rc = bnn_st_writer_add(w, "laplace.lowrank.U", BNN_DT_F64, 2, shape, U);
-            if (!rc) rc = bnn_st_writer_add(w, "laplace.lowrank.eig", BNN_DT_F64, 1, &r, eig);
+            rc = bnn__st_writer_add_ref(w, "laplace.lowrank.U", BNN_DT_F64, 2, shape, U);
+            if (!rc) rc = bnn__st_writer_add_ref(w, "laplace.lowrank.eig", BNN_DT_F64, 1, &r, eig);
         }
     }
     for (int64_t i = 0; !rc && bnn_curv_structure(c) == BNN_HESS_KRON && i < nb; i++) {
@@ -193,7 +193,7 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
             char name[64];
             int64_t shape[2] = {nn[j], nn[j]};
             snprintf(name, sizeof name, "laplace.b%lld.f%d", (long long)i, j);
-            rc = bnn_st_writer_add(w, name, BNN_DT_F64, 2, shape, f[j]);
+            rc = bnn__st_writer_add_ref(w, name, BNN_DT_F64, 2, shape, f[j]);
         }
     }
     if (!rc) rc = bnn_st_writer_save(w, path);

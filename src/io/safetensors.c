@@ -939,7 +939,8 @@ typedef struct wtensor {
     int ndim;
     int64_t shape[ST_MAX_NDIM];
     size_t nbytes;
-    void *data; /* owned copy */
+    void *data; /* an owned copy, or the caller's (borrowed: bnn__st_writer_add_ref) */
+    bool borrowed;
 } wtensor;
 
 struct bnn_st_writer {
@@ -960,7 +961,7 @@ void bnn_st_writer_free(bnn_st_writer *w) {
     if (!w) return;
     for (int64_t i = 0; i < w->n; i++) {
         free(w->t[i].name);
-        bnn__free(w->t[i].data);
+        if (!w->t[i].borrowed) bnn__free(w->t[i].data);
     }
     for (int64_t i = 0; i < w->nmeta; i++) {
         free(w->keys[i]);
@@ -987,8 +988,8 @@ static int grow(void **arr, int64_t *cap, int64_t need, size_t size) {
     return 1;
 }
 
-int bnn_st_writer_add(bnn_st_writer *w, const char *name, bnn_dtype dt, int ndim,
-                      const int64_t *shape, const void *data) {
+static int writer_add(bnn_st_writer *w, const char *name, bnn_dtype dt, int ndim,
+                      const int64_t *shape, const void *data, bool borrow) {
     if (!w || !name) return bnn__error(BNN_EINVAL, "bnn_st_writer_add: NULL argument");
     const char *dn = dtype_name(dt);
     if (!dn) return bnn__error(BNN_EINVAL, "tensor '" NAMEFMT "': invalid dtype %d", name, (int)dt);
@@ -1032,14 +1033,16 @@ int bnn_st_writer_add(bnn_st_writer *w, const char *name, bnn_dtype dt, int ndim
     wtensor *t = &w->t[w->n];
     memset(t, 0, sizeof *t);
     t->name = dup_string(name);
-    t->data = bnn__alloc(nbytes);
+    static const char nothing = 0; /* what an empty borrowed tensor points at */
+    t->borrowed = borrow;
+    t->data = !borrow ? bnn__alloc(nbytes) : data ? (void *)data : (void *)&nothing;
     if (!t->name || !t->data) {
         free(t->name);
-        bnn__free(t->data);
+        if (!borrow) bnn__free(t->data);
         return bnn__error(BNN_ENOMEM, "tensor '" NAMEFMT "': out of memory copying %zu bytes", name,
                           nbytes);
     }
-    if (nbytes) memcpy(t->data, data, nbytes);
+    if (nbytes && !borrow) memcpy(t->data, data, nbytes);
     t->dt = dt;
     t->ndim = ndim;
     for (int k = 0; k < ndim; k++)
@@ -1047,6 +1050,16 @@ int bnn_st_writer_add(bnn_st_writer *w, const char *name, bnn_dtype dt, int ndim
     t->nbytes = nbytes;
     w->n++;
     return 0;
+}
+
+int bnn_st_writer_add(bnn_st_writer *w, const char *name, bnn_dtype dt, int ndim,
+                      const int64_t *shape, const void *data) {
+    return writer_add(w, name, dt, ndim, shape, data, false);
+}
+
+int bnn__st_writer_add_ref(bnn_st_writer *w, const char *name, bnn_dtype dt, int ndim,
+                           const int64_t *shape, const void *data) {
+    return writer_add(w, name, dt, ndim, shape, data, true);
 }
 
 int bnn_st_writer_meta(bnn_st_writer *w, const char *key, const char *value) {
