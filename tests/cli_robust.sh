@@ -709,6 +709,17 @@ rc = subprocess.run(sys.argv[1:], env=env, stdout=subprocess.DEVNULL).returncode
 peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 print('peak', peak)
 sys.exit(rc or peak > 272 * 2**20)" "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian full -o "$T/full_peak.safetensors"
+  # Per-layer priors too: their posterior holds a P × P Cholesky factor beside H and its
+  # eigenvectors, and saving copied H and the eigenvectors once more (40 P², 318 MiB here, before
+  # the writer borrowed its tensors).
+  run "full Laplace's peak memory, per-layer priors" python3 -c "
+import os, resource, subprocess, sys
+env = dict(os.environ, BNN_MEMORY_LIMIT='272M')
+rc = subprocess.run(sys.argv[1:], env=env, stdout=subprocess.DEVNULL).returncode
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+print('peak', peak)
+sys.exit(rc or peak > 272 * 2**20)" "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian full --prior marglik-layers \
+    --steps 3 -o "$T/full_peak_layers.safetensors"
 fi
 # The matrix-free low rank refuses by its own count (its basis, products and tangents, not the
 # 253002 x 253002 matrix): a run given just that much stays within it and 32 MiB for the program
