@@ -678,7 +678,7 @@ run "laplace marglik on moons" "$BNN" laplace -m "$T/map.safetensors" -o "$T/nev
 mkfifo "$T/fifo_model"
 expect_fail "a FIFO as the model" "fifo_model: not a regular file" timeout 20 "$BNN" info "$T/fifo_model"
 # laplace and von take BNN_MEMORY_LIMIT as train does (they used a fixed 8 GiB).
-expect_fail "laplace beyond BNN_MEMORY_LIMIT" "needs .*, more than BNN_MEMORY_LIMIT's 1 KiB" env BNN_MEMORY_LIMIT=1K "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian full -o "$T/never.safetensors"
+expect_fail "laplace beyond BNN_MEMORY_LIMIT" "a full Hessian over 2802 parameters needs .*, more than BNN_MEMORY_LIMIT's 64 KiB" env BNN_MEMORY_LIMIT=64K "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian full -o "$T/never.safetensors"
 # Divergence that every number hides (found with extreme but legal inputs): an AdamW second
 # moment overflowing (features of 1e30 give gradients whose square is Inf: the steps became 0 and
 # the weights froze, saved with exit 0); an IVON Hessian estimate with h + delta <= 0 from float
@@ -720,6 +720,14 @@ peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 print('peak', peak)
 sys.exit(rc or peak > 272 * 2**20)" "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian full --prior marglik-layers \
     --steps 3 -o "$T/full_peak_layers.safetensors"
+  # Reading that posterior back is refused up front too (it was read and decoded until the machine
+  # ran out: a posterior fitted on a big machine got eval killed on a small one): the file image,
+  # then the file with its curvature decoded beside it.
+  expect_fail "a file beyond BNN_MEMORY_LIMIT" "full_peak.safetensors: reading it needs 120 MiB, more than BNN_MEMORY_LIMIT's 100 MiB" \
+    env BNN_MEMORY_LIMIT=100M "$BNN" eval -m "$T/full_peak.safetensors"
+  expect_fail "a posterior beyond BNN_MEMORY_LIMIT" "full_peak.safetensors: Laplace posterior: loading it needs about 240 MiB (the file, its curvature decoded and its eigendecomposition), more than BNN_MEMORY_LIMIT's 200 MiB" \
+    env BNN_MEMORY_LIMIT=200M "$BNN" predict -m "$T/full_peak.safetensors" --data moons -o "$T/never.csv"
+  [ ! -e "$T/never.csv" ] && ok || bad "a refused predict wrote its output"
 fi
 # The matrix-free low rank refuses by its own count (its basis, products and tangents, not the
 # 253002 x 253002 matrix): a run given just that much stays within it and 32 MiB for the program
@@ -727,7 +735,7 @@ fi
 # 247 MiB here at batch 256, would break this).
 run "train 2-500-500-2" "$BNN" train --data moons --model mlp:2-500-500-2 --epochs 1 -q -o "$T/w500.safetensors"
 expect_fail "matrix-free low rank: its count" "a low-rank Hessian (rank 1) over 253002 parameters needs [0-9.]* MiB even without forming" \
-  env BNN_MEMORY_LIMIT=1K "$BNN" laplace -m "$T/w500.safetensors" --subset all --hessian lowrank --rank 1 -o "$T/never.safetensors"
+  env BNN_MEMORY_LIMIT=1M "$BNN" laplace -m "$T/w500.safetensors" --subset all --hessian lowrank --rank 1 -o "$T/never.safetensors"
 mf_need=$(sed -n 's/.* needs \([0-9.]*\) MiB even without.*/\1/p' "$T/err")
 if [ -z "${ASAN_OPTIONS:-}" ] && [ -z "${BNN_SANITIZED:-}" ]; then
   run "matrix-free low rank's peak memory" python3 -c "
@@ -757,7 +765,7 @@ print('need', need, 'peak', peak)
 sys.exit(rc or peak > need + 32 * 2**20)" "$tr_need" "$BNN" train --data moons --model mlp:2-2000-2000-2 --method ivon --epochs 1 \
     --checkpoint "$T/w2k_ck.safetensors" -q -o "$T/w2k.safetensors"
 fi
-expect_fail "von beyond BNN_MEMORY_LIMIT" "more than BNN_MEMORY_LIMIT's 1 KiB" env BNN_MEMORY_LIMIT=1K "$BNN" von -m "$T/map.safetensors" -o "$T/never.safetensors"
+expect_fail "von beyond BNN_MEMORY_LIMIT" "over the last layer's .* needs .*, more than BNN_MEMORY_LIMIT's 64 KiB" env BNN_MEMORY_LIMIT=64K "$BNN" von -m "$T/map.safetensors" -o "$T/never.safetensors"
 expect_fail "laplace, BNN_MEMORY_LIMIT no size" "BNN_MEMORY_LIMIT is 'abc', not a size" env BNN_MEMORY_LIMIT=abc "$BNN" laplace -m "$T/map.safetensors" -o "$T/never.safetensors"
 
 # One class present is refused whatever its number (labels all 2 made a 3-output model, trained).

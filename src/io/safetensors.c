@@ -736,6 +736,21 @@ static int read_st(bnn_st **out, const char *path, bool meta_only, const char *f
         const bool fits = first == 8 && hlen <= ST_MAX_HEADER && hlen <= total - 8;
         n = first + (fits ? (size_t)hlen : 0);
     }
+    /* The whole image is held while it is read: a file beyond the memory limit is refused with
+     * its size instead of being read until the machine runs out. */
+    double limit;
+    char sl[80];
+    if ((rc = bnn__byte_limit(fn, 0.0, &limit, sl, sizeof sl))) {
+        fclose(f);
+        return rc;
+    }
+    if ((double)n > limit) {
+        char sn[32];
+        bnn__format_bytes(sn, sizeof sn, (double)n);
+        fclose(f);
+        return bnn__error(BNN_ENOMEM, "%s: reading it needs %s, more than %s of memory", path, sn,
+                          sl);
+    }
     unsigned char *buf = malloc(n ? n : 1);
     if (!buf) {
         fclose(f);
