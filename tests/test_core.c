@@ -609,6 +609,45 @@ static void test_dsyrk(void) {
     }
 }
 
+static void put_file(const char *dir, const char *rel, const char *text) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    for (char *q = path + strlen(dir) + 1; (q = strchr(q, '/')); q++) { /* its directories */
+        *q = 0;
+        mkdir(path, 0755);
+        *q = '/';
+    }
+    FILE *f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* bnn__cgroup_limit on a made-up /proc/self/cgroup and hierarchy: v1's memory controller (in a
+ * list of controllers) and v2's unified line, the smallest limit over a cgroup and its ancestors,
+ * "max" and v1's "unlimited" value as no limit, v2 at the root and under unified/. */
+static void test_cgroup_limit(void) {
+    char root[512], proc[600];
+    snprintf(root, sizeof root, "%s/cgroup", BNN_TEST_TMP);
+    snprintf(proc, sizeof proc, "%s/proc_cgroup", root);
+    mkdir(root, 0755);
+    CHECK(bnn__cgroup_limit(proc, root) == 0.0); /* no such file */
+    put_file(root, "proc_cgroup", "1:cpu:/z\n4:cpu,memory:/a/b\n0::/x/y\n");
+    CHECK(bnn__cgroup_limit(proc, root) == 0.0); /* no limit files */
+    put_file(root, "memory/a/b/memory.limit_in_bytes", "9223372036854771712\n");
+    put_file(root, "z/memory.max", "1000\n"); /* the cpu line's: not memory */
+    CHECK(bnn__cgroup_limit(proc, root) == 0.0);
+    put_file(root, "memory/a/memory.limit_in_bytes", "3000000\n");
+    CHECK(bnn__cgroup_limit(proc, root) == 3000000.0); /* the parent binds */
+    put_file(root, "x/y/memory.max", "max\n");
+    put_file(root, "unified/x/memory.max", "2000000\n");
+    CHECK(bnn__cgroup_limit(proc, root) == 2000000.0);
+    put_file(root, "memory.max", "1500000\n"); /* v2's root */
+    CHECK(bnn__cgroup_limit(proc, root) == 1500000.0);
+    put_file(root, "memory.max", "15x\n"); /* not a number: ignored */
+    CHECK(bnn__cgroup_limit(proc, root) == 2000000.0);
+}
+
 /* bnn__dgemm_serial, A and B plain and transposed, C overwritten (beta 0) and accumulated (beta
  * 0.5): BLAS against the plain loop on sub-matrices (strides wider than the shapes), the elements
  * outside C's M × N block left alone, and against sums written out. */
@@ -665,6 +704,7 @@ int main(void) {
     test_dgemm_serial();
     test_syrk();
     test_dsyrk();
+    test_cgroup_limit();
     test_gemm_thread_invariance();
     test_errors();
     test_parse_int();

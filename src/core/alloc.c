@@ -50,10 +50,70 @@ void *bnn__arena_push(bnn__arena *a, size_t bytes) {
 
 void bnn__arena_reset(bnn__arena *a) { a->used = 0; }
 
+/* A cgroup limit file's value in bytes, or 0 for none ("max", v1's "unlimited" 2^63 − page, or
+ * no such file). */
+static double limit_file(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0.0;
+    char buf[64];
+    double v = 0.0;
+    if (fgets(buf, sizeof buf, f)) {
+        char *end;
+        const unsigned long long u = strtoull(buf, &end, 10);
+        if (end != buf && (*end == '\n' || !*end) && u > 0 && u < (1ull << 60)) v = (double)u;
+    }
+    fclose(f);
+    return v;
+}
+
+/* Whether the comma-separated list has the word. */
+static bool has_word(const char *list, const char *word) {
+    const size_t n = strlen(word);
+    for (const char *p = list; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (!strncmp(p, word, n) && (p[n] == ',' || !p[n])) return true;
+    return false;
+}
+
+double bnn__cgroup_limit(const char *proc_cgroup, const char *root) {
+    FILE *f = fopen(proc_cgroup, "r");
+    if (!f) return 0.0;
+    char line[2048];
+    double best = 0.0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2 || c2[1] != '/') continue;
+        *c2 = 0;
+        /* v2 (no controllers: the unified hierarchy, at the root or, on hybrid systems, under
+         * unified/) or v1's memory controller. */
+        const bool v2 = !c1[1];
+        if (!v2 && !has_word(c1 + 1, "memory")) continue;
+        const char *const dirs[2] = {v2 ? "" : "/memory", v2 ? "/unified" : NULL};
+        for (int d = 0; d < 2 && dirs[d]; d++) {
+            /* The cgroup and each of its ancestors: a parent's limit binds its children. */
+            char path[2048];
+            snprintf(path, sizeof path, "%s", c2 + 1);
+            for (;;) {
+                char file[4400];
+                snprintf(file, sizeof file, "%s%s%s/%s", root, dirs[d], strcmp(path, "/") ? path : "",
+                         v2 ? "memory.max" : "memory.limit_in_bytes");
+                const double v = limit_file(file);
+                if (v > 0.0 && (best == 0.0 || v < best)) best = v;
+                char *slash = strrchr(path, '/');
+                if (!slash || !strcmp(path, "/")) break;
+                if (slash == path) path[1] = 0;
+                else *slash = 0;
+            }
+        }
+    }
+    fclose(f);
+    return best;
+}
+
 /* BNN_MEMORY_LIMIT's value when set (*limited; −1 when it is not a size), else the physical
- * memory, else 0. */
-static double memory_limit(bool *limited) {
-    *limited = false;
+ * memory or the cgroup's limit where lower (*cgroup), else 0. */
+static double memory_limit(bool *limited, bool *cgroup) {
+    *limited = *cgroup = false;
     const char *env = getenv("BNN_MEMORY_LIMIT");
     if (env && *env) {
         char *end;
@@ -67,7 +127,13 @@ static double memory_limit(bool *limited) {
         return end != env && !*end && v > 0.0 && isfinite(v) ? v * unit : -1.0;
     }
     const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    return pages > 0 && size > 0 ? (double)pages * (double)size : 0.0;
+    const double phys = pages > 0 && size > 0 ? (double)pages * (double)size : 0.0;
+    const double cg = bnn__cgroup_limit("/proc/self/cgroup", "/sys/fs/cgroup");
+    if (cg > 0.0 && (phys == 0.0 || cg < phys)) {
+        *cgroup = true;
+        return cg;
+    }
+    return phys;
 }
 
 int bnn__byte_limit(const char *fn, double max_bytes, double *limit, char *what, size_t len) {
@@ -81,14 +147,15 @@ int bnn__byte_limit(const char *fn, double max_bytes, double *limit, char *what,
     if (max_bytes != 0.0)
         return bnn__error(BNN_EINVAL, "%s: max_bytes must be positive, or 0 for the memory "
                           "limit (got %g)", fn, max_bytes);
-    bool limited;
-    const double v = memory_limit(&limited);
+    bool limited, cgroup;
+    const double v = memory_limit(&limited, &cgroup);
     if (v < 0.0)
         return bnn__error(BNN_EINVAL, "BNN_MEMORY_LIMIT is '%.40s', not a size (bytes, or a "
                           "number with K, M or G)", getenv("BNN_MEMORY_LIMIT"));
     *limit = v > 0.0 ? v : INFINITY;
     bnn__format_bytes(sz, sizeof sz, v);
-    snprintf(what, len, "%s %s", limited ? "BNN_MEMORY_LIMIT's" : "this machine's", sz);
+    snprintf(what, len, "%s %s",
+             limited ? "BNN_MEMORY_LIMIT's" : cgroup ? "this cgroup's" : "this machine's", sz);
     return 0;
 }
 

@@ -339,8 +339,12 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     w.dout = bnn__alloc(bnn__bytes(w.bmax * K, sizeof(float)));
     if (!C || !Cn || !H || !Lc || (!delta_method && !Hs) || !mean || !mn || !g || !gs || !eps ||
         !e32 || !w.theta || !w.grad || !w.dout) {
-        rc =
-            bnn__error(BNN_ENOMEM, "cannot allocate its work arrays (P = %lld)", (long long)P);
+        char sz[32];
+        bnn__format_bytes(sz, sizeof sz,
+                          (double)(delta_method ? 4 : 5) * 8.0 * (double)P * (double)P +
+                              (5.0 * 8.0 + 4.0) * (double)P + 8.0 * (double)np);
+        rc = bnn__error(BNN_ENOMEM, "cannot allocate its work arrays over the last layer's %lld "
+                        "parameters (about %s)", (long long)P, sz);
         goto done;
     }
     memcpy(w.theta, bnn_model_cparams(w.m), (size_t)np * sizeof(float));
