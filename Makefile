@@ -47,8 +47,9 @@ test-asan:
 	cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  BNN_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
 
-# A binary for any x86-64 or ARM CPU with no OpenMP and no BLAS (-DBNN_NATIVE=OFF -DBNN_OPENMP=OFF
-# -DBNN_BLAS=OFF): the C-loop GEMM, the plain-C Philox and curvature tiles, one thread. The three
+# A binary for any x86-64 or ARM CPU with no OpenMP and no BLAS GEMM (-DBNN_NATIVE=OFF
+# -DBNN_OPENMP=OFF -DBNN_BLAS=OFF; LAPACKE as always): the C-loop GEMM, the plain-C Philox and
+# curvature tiles, one thread. The three
 # slowest CLI scripts (robust, laplace, eval: several minutes on the C loop) run in the other two.
 test-portable:
 	@cmake -S . -B $(BUILD_PORT) -DCMAKE_BUILD_TYPE=Release -DBNN_WERROR=ON -DBNN_NATIVE=OFF \

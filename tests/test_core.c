@@ -609,18 +609,31 @@ static void test_dsyrk(void) {
     }
 }
 
+/* Files and directories put_file made, removed in reverse order by remove_put (a fresh directory
+ * each run: a second run found the first one's files). */
+static char put_made[32][1024];
+static int put_n;
+
 static void put_file(const char *dir, const char *rel, const char *text) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, rel);
     for (char *q = path + strlen(dir) + 1; (q = strchr(q, '/')); q++) { /* its directories */
         *q = 0;
-        mkdir(path, 0755);
+        if (mkdir(path, 0755) == 0 && put_n < 32) snprintf(put_made[put_n++], 1024, "%s", path);
         *q = '/';
     }
-    FILE *f = fopen(path, "w");
+    FILE *f = fopen(path, "r");
+    const bool existed = f != NULL;
+    if (f) fclose(f);
+    f = fopen(path, "w");
     REQUIRE(f != NULL);
     fputs(text, f);
     fclose(f);
+    if (!existed && put_n < 32) snprintf(put_made[put_n++], 1024, "%s", path);
+}
+
+static void remove_put(void) {
+    while (put_n > 0) remove(put_made[--put_n]);
 }
 
 /* bnn__cgroup_limit on a made-up /proc/self/cgroup and hierarchy: v1's memory controller (in a
@@ -628,9 +641,9 @@ static void put_file(const char *dir, const char *rel, const char *text) {
  * "max" and v1's "unlimited" value as no limit, v2 at the root and under unified/. */
 static void test_cgroup_limit(void) {
     char root[512], proc[600];
-    snprintf(root, sizeof root, "%s/cgroup", BNN_TEST_TMP);
+    snprintf(root, sizeof root, "%s/cgroupXXXXXX", BNN_TEST_TMP);
+    REQUIRE(mkdtemp(root) != NULL);
     snprintf(proc, sizeof proc, "%s/proc_cgroup", root);
-    mkdir(root, 0755);
     CHECK(bnn__cgroup_limit(proc, root) == 0.0); /* no such file */
     put_file(root, "proc_cgroup", "1:cpu:/z\n4:cpu,memory:/a/b\n0::/x/y\n");
     CHECK(bnn__cgroup_limit(proc, root) == 0.0); /* no limit files */
@@ -646,6 +659,8 @@ static void test_cgroup_limit(void) {
     CHECK(bnn__cgroup_limit(proc, root) == 1500000.0);
     put_file(root, "memory.max", "15x\n"); /* not a number: ignored */
     CHECK(bnn__cgroup_limit(proc, root) == 2000000.0);
+    remove_put();
+    CHECK(rmdir(root) == 0);
 }
 
 /* bnn__dgemm_serial, A and B plain and transposed, C overwritten (beta 0) and accumulated (beta

@@ -322,24 +322,30 @@ static int check_sample(const bnn_laplace *la, const char *what) {
 }
 
 /* Refused before decoding, with the size, where loading the posterior would not fit in memory
- * (bnn__byte_limit): the file image held while loading, its curvature tensors decoded beside it
- * and, for a full curvature, what the posterior adds at its peak: the eigendecomposition with
- * LAPACK's workspace when the file lacks it (24 P² bytes), the Cholesky factor of per-layer
+ * (bnn__byte_limit). Held at the peak, besides the file image F: the curvature tensors decoded (D)
+ * and the curvature's own copy of them (D; for full, the decoded H is freed first, and D counts H
+ * and the saved eigenvectors once each); kron also the eigendecomposition of every factor (D)
+ * with dsyevd's workspace for the largest (2 n² doubles); full without saved eigenvectors their
+ * computation (Q and a 2 P² workspace: 24 P² bytes), with them the Cholesky factor of per-layer
  * priors (8 P²). Measured: a full posterior of P = 4482 peaked at 32 P² when loaded. */
 static int load_fits(const bnn_st *st, const char *what, bnn_hessian h, int64_t P) {
-    double file = 0, decoded = 0;
+    double file = 0, decoded = 0, nmax = 0;
     bnn_st_tensor t;
     for (int64_t i = 0; i < bnn_st_count(st); i++) {
         if (bnn_st_at(st, i, &t)) continue;
         const double b = (double)t.numel * (double)bnn_dtype_size(t.dtype);
         file += b;
-        if (t.dtype == BNN_DT_F64 && !strncmp(t.name, "laplace.", 8)) decoded += b;
+        if (t.dtype != BNN_DT_F64 || strncmp(t.name, "laplace.", 8)) continue;
+        decoded += b;
+        if (t.ndim == 2 && (double)t.shape[0] > nmax) nmax = (double)t.shape[0];
     }
-    double need = file + decoded;
+    const double p2 = (double)P * (double)P;
+    double need = file + 2.0 * decoded;
+    if (h == BNN_HESS_KRON) need += decoded + 16.0 * nmax * nmax;
     if (h == BNN_HESS_FULL) {
-        const double p2 = (double)P * (double)P;
+        need = file + decoded;
         if (bnn_st_get(st, "laplace.eigvec", &t)) need += 24.0 * p2;
-        if (bnn_st_meta(st, "bnn.laplace.prior_layers")) need += 8.0 * p2;
+        else if (bnn_st_meta(st, "bnn.laplace.prior_layers")) need += 8.0 * p2;
     }
     double limit;
     char sl[80];

@@ -737,12 +737,13 @@ static int read_st(bnn_st **out, const char *path, bool meta_only, const char *f
         n = first + (fits ? (size_t)hlen : 0);
     }
     /* The whole image is held while it is read: a file beyond the memory limit is refused with
-     * its size instead of being read until the machine runs out. */
-    double limit;
+     * its size instead of being read until the machine runs out. (Not a header alone; and a
+     * BNN_MEMORY_LIMIT that is no size is left to the checks that report it.) */
+    double limit = INFINITY;
     char sl[80];
-    if ((rc = bnn__byte_limit(fn, 0.0, &limit, sl, sizeof sl))) {
-        fclose(f);
-        return rc;
+    if (!meta_only && bnn__byte_limit(fn, 0.0, &limit, sl, sizeof sl)) {
+        bnn__error_clear();
+        limit = INFINITY;
     }
     if ((double)n > limit) {
         char sn[32];
