@@ -252,7 +252,7 @@ int cmd_laplace(int argc, char **argv) {
         return cli_usage_error(cmd, "--prior marglik-layers needs --hessian diag, kron or full (a "
                                "low-rank curvature has no per-layer blocks)");
     if (steps < 1 || steps > BNN_LAPLACE_MAX_STEPS)
-        return cli_usage_error(cmd, "--steps must be between 1 and 1000000");
+        return cli_usage_error(cmd, "--steps must be between 1 and %d", BNN_LAPLACE_MAX_STEPS);
     if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
     if (cli_seen(opts, nopts, "seed") && cp.curvature != BNN_CURV_GGN_MC &&
         cp.hessian != BNN_HESS_LOWRANK)
@@ -420,15 +420,7 @@ again:;
             snprintf(redo_note, sizeof redo_note, "float sums moved the curvature's eigenvalues "
                      "by about %.2g and left the posterior precision not positive definite",
                      rounding);
-        if (0) { /* entered only by goto from the prior's fit above */
-        redo_failed:
-            snprintf(redo_note, sizeof redo_note, "with float sums the prior met an eigenvalue "
-                     "that rounding made negative");
-        }
-        bnn_laplace_free(la), la = NULL;
-        cp.sums = BNN_SUMS_DOUBLE;
-        grid_i = -1;
-        goto again;
+        goto redo;
     }
     if (grid_i >= 0)
         fprintf(stderr, "grid: best validation NLL %.4f at prior precision %g%s\n", grid_best,
@@ -508,4 +500,13 @@ done:
     bnn_st_free(st);
     bnn_dataset_free(all), bnn_dataset_free(train), bnn_dataset_free(val);
     return rc;
+
+redo_failed: /* the prior's fit above failed on an eigenvalue rounding made negative */
+    snprintf(redo_note, sizeof redo_note, "with float sums the prior met an eigenvalue that "
+             "rounding made negative");
+redo: /* the whole fit again, summed in double */
+    bnn_laplace_free(la), la = NULL;
+    cp.sums = BNN_SUMS_DOUBLE;
+    grid_i = -1;
+    goto again;
 }

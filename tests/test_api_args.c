@@ -18,6 +18,13 @@ static bool has_error(const char *needle) {
     return e && strstr(e, needle) != NULL;
 }
 
+/* Case c of a table of refusals: the last error says want. */
+static void check_case_error(int c, const char *want) {
+    if (has_error(want)) return;
+    fprintf(stderr, "case %d: '%s' lacks '%s'\n", c, bnn_last_error(), want);
+    CHECK(0);
+}
+
 /* A Laplace subset that does not fit the model: the error message read the curvature after
  * freeing it (heap-use-after-free under ASan). la is owned and freed on every path. */
 static void test_from_laplace_mismatch(void) {
@@ -306,10 +313,7 @@ static void test_train_params(void) {
         }
         bnn_trainer *tr = (bnn_trainer *)&p; /* set to NULL on failure */
         CHECK_EQ_INT(bnn_trainer_new(&tr, m, ds, &p), BNN_EINVAL);
-        if (!has_error(want)) {
-            fprintf(stderr, "case %d: '%s' lacks '%s'\n", c, bnn_last_error(), want);
-            CHECK(0);
-        }
+        check_case_error(c, want);
         CHECK(tr == NULL);
     }
     bnn_dataset_free(ds);
@@ -338,10 +342,7 @@ static void test_curv_predict_params(void) {
         }
         bnn_curv *cv = (bnn_curv *)&p;
         CHECK_EQ_INT(bnn_curv_compute(&cv, m, ds, &p), BNN_EINVAL);
-        if (!has_error(want)) {
-            fprintf(stderr, "case %d: '%s' lacks '%s'\n", c, bnn_last_error(), want);
-            CHECK(0);
-        }
+        check_case_error(c, want);
         CHECK(cv == NULL);
     }
     struct bnn_predict_params pp = bnn_predict_default_params();

@@ -552,14 +552,6 @@ static int check_prior(const bnn_laplace *la, const char *fn) {
 
 /* ------------------------------------------------------------------ marginal likelihood */
 
-/* README §4 (Daxberger et al. 2021, eq. 4; laplace-torch BaseLaplace.log_marginal_likelihood):
- *   lml(δ, σ) = log_lik − ½ [ Σ_i log(hf λ_i + δ) − P log δ + δ ‖θ‖² ],
- * log_lik = −loss (classification, and the heteroscedastic Gaussian, whose loss is its whole
- * NLL) or −hf·loss − N·K·log(σ √(2π)) (Gaussian regression, §1), and
- *   ∂lml/∂log δ = −½ [ Σ_i δ/(hf λ_i + δ) − P + δ ‖θ‖² ],
- *   ∂lml/∂log σ = 2 hf·loss − N·K + Σ_i hf λ_i/(hf λ_i + δ)   (∂hf/∂log σ = −2 hf).
- * The σ-derivative is the exact one, also for kron (laplace-torch's autograd loses the log-det
- * term there, README §6 "Kron quirk"; we do not reproduce that). */
 /* The smallest of n > 0 values. */
 static double min_of(const double *x, int64_t n) {
     double m = x[0];
@@ -594,6 +586,14 @@ static int lml_not_finite(const bnn_laplace *la, double delta, double hf, const 
                       "curvature's eigenvalues run from %.3g to %.3g)", at, lo, hi);
 }
 
+/* README §4 (Daxberger et al. 2021, eq. 4; laplace-torch BaseLaplace.log_marginal_likelihood):
+ *   lml(δ, σ) = log_lik − ½ [ Σ_i log(hf λ_i + δ) − P log δ + δ ‖θ‖² ],
+ * log_lik = −loss (classification, and the heteroscedastic Gaussian, whose loss is its whole
+ * NLL) or −hf·loss − N·K·log(σ √(2π)) (Gaussian regression, §1), and
+ *   ∂lml/∂log δ = −½ [ Σ_i δ/(hf λ_i + δ) − P + δ ‖θ‖² ],
+ *   ∂lml/∂log σ = 2 hf·loss − N·K + Σ_i hf λ_i/(hf λ_i + δ)   (∂hf/∂log σ = −2 hf).
+ * The σ-derivative is the exact one, also for kron (laplace-torch's autograd loses the log-det
+ * term there, README §6 "Kron quirk"; we do not reproduce that). */
 double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, double *dlog_prior,
                        double *dlog_sigma) {
     if (!la) {

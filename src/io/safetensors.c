@@ -1055,8 +1055,9 @@ static int writer_add(bnn_st_writer *w, const char *name, bnn_dtype dt, int ndim
     if (!t->name || !t->data) {
         free(t->name);
         if (!borrow) bnn__free(t->data);
-        return bnn__error(BNN_ENOMEM, "tensor '" NAMEFMT "': out of memory copying %zu bytes", name,
-                          nbytes);
+        return borrow ? bnn__error(BNN_ENOMEM, "tensor '" NAMEFMT "': out of memory", name)
+                      : bnn__error(BNN_ENOMEM, "tensor '" NAMEFMT "': out of memory copying %zu "
+                                   "bytes", name, nbytes);
     }
     if (nbytes && !borrow) memcpy(t->data, data, nbytes);
     t->dt = dt;
