@@ -188,8 +188,9 @@ for s in last-layer all; do
 done
 run "laplace hetero, kron" "$BNN" laplace -m "$T/hs.safetensors" --hessian kron -o "$T/lhsk.safetensors"
 grep -q "summed again" "$T/err" && bad "a well-conditioned kron fit was summed twice" || ok
-# ... but not beside a tiny given prior, whose small eigenvalues float cannot resolve (a guard
-# once skipped this case and kept the float fit without a word).
+# That model's kron fit is summed again all the same beside a tiny given prior, whose small
+# eigenvalues float cannot resolve (a guard once skipped this case and kept the float fit without
+# a word).
 run "laplace hetero, kron, tiny prior" "$BNN" laplace -m "$T/hs.safetensors" --hessian kron --prior 1e-12 -o "$T/lhsk12.safetensors"
 grep -q "^note: float sums moved .*summed again in double" "$T/err" && ok || bad "kron at prior 1e-12 kept its float sums: $(cat "$T/err")"
 # VON takes the same decision once, from the GGN at its start.

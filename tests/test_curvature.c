@@ -450,10 +450,6 @@ static void test_reference(const char *spec, bnn_task task, uint64_t seed) {
     bnn_dataset_free(ds);
 }
 
-/* The last-layer structures do not depend on the thread count, to the last bit: full spreads its
- * K(K+1)/2 output-space blocks over the threads, each with its own scratch, or with fewer blocks
- * than threads (one output: regression) lets each block's update use them; diag and kron take
- * their threaded paths at 150 features and batches of 300. */
 /* Two Kronecker curvatures of the same shape, factor by factor: the largest |difference| over
  * the factor's largest entry (0 when equal), and in *same whether every factor is equal to the
  * bit; *big (may be NULL) the largest entry met. */
@@ -482,6 +478,10 @@ static double kron_diff(const bnn_curv *a, const bnn_curv *b, bool *same, double
     return worst;
 }
 
+/* The last-layer structures do not depend on the thread count, to the last bit: full spreads its
+ * K(K+1)/2 output-space blocks over the threads, each with its own scratch, or with fewer blocks
+ * than threads (one output: regression) lets each block's update use them; diag and kron take
+ * their threaded paths at 150 features and batches of 300. */
 static void test_ll_threads_for(const char *spec, bnn_task task) {
     bnn_model *m;
     bnn_dataset *ds;
