@@ -89,6 +89,9 @@ expect_fail "adamw beyond BNN_MEMORY_LIMIT" "adamw training of 2802 parameters n
 # with the size instead of being killed while the buffers are zeroed.
 expect_fail "wide layer beyond the memory" "adamw training of 50331648 parameters needs about 32.8 GiB" \
   env BNN_MEMORY_LIMIT=4G "$BNN" train --data moons --model mlp:2-16777216 --epochs 1 -q -o "$T/never.safetensors"
+# Weights alone beyond the memory (a model of 10^10 parameters): their size, not "cannot allocate".
+expect_fail "weights beyond the memory" "model mlp:2-100000-100000-2 has 10000600002 parameters, whose weights alone need 37.3 GiB, more than BNN_MEMORY_LIMIT's 30 GiB" \
+  env BNN_MEMORY_LIMIT=30G "$BNN" train --data moons --model mlp:2-100000-100000-2 --epochs 1 -q -o "$T/never.safetensors"
 run "train 100000 hidden units" "$BNN" train --data moons --model mlp:2-100000-2 --epochs 1 -q -o "$T/h100k.safetensors"
 expect_fail "a batch beyond the memory in prediction" "a batch of 256 rows through model mlp:2-100000-2 needs about 391 MiB for its activations, more than BNN_MEMORY_LIMIT's 64 MiB" \
   env BNN_MEMORY_LIMIT=64M "$BNN" eval -m "$T/h100k.safetensors"
@@ -754,7 +757,7 @@ fi
 # the count (a run that passed the check trained, then failed to save). Given just its count, a run
 # with a checkpoint stays within it and 32 MiB for the program (16 MB per copied array here).
 expect_fail "ivon training: its count" "ivon training of 4012002 parameters needs about [0-9.]* MiB" \
-  env BNN_MEMORY_LIMIT=1K "$BNN" train --data moons --model mlp:2-2000-2000-2 --method ivon --epochs 1 -q -o "$T/never.safetensors"
+  env BNN_MEMORY_LIMIT=16M "$BNN" train --data moons --model mlp:2-2000-2000-2 --method ivon --epochs 1 -q -o "$T/never.safetensors"
 tr_need=$(sed -n 's/.* needs about \([0-9.]*\) MiB .*/\1/p' "$T/err")
 if [ -z "${ASAN_OPTIONS:-}" ] && [ -z "${BNN_SANITIZED:-}" ]; then
   # (the count is printed to 1 MiB; one thread: the 32 MiB do not grow with the cores)

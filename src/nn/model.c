@@ -195,11 +195,28 @@ int bnn_model_new(bnn_model **out, const char *spec) {
     int rc = model_layout(&m, spec);
     if (rc) return rc;
     const int64_t off = m->nparams;
+    /* The weights alone beyond the memory: said with their size, not as a failed allocation
+     * (or, with overcommit, a kill while they are first written). */
+    double limit;
+    char sl[80], sn[32];
+    if ((rc = bnn__byte_limit("bnn_model_new", 0.0, &limit, sl, sizeof sl))) {
+        bnn_model_free(m);
+        return rc;
+    }
+    bnn__format_bytes(sn, sizeof sn, (double)off * sizeof(float));
+    if ((double)off * sizeof(float) > limit) {
+        bnn__error(BNN_ENOMEM, "model %s has %lld parameters, whose weights alone need %s, more "
+                   "than %s of memory", m->spec, (long long)off, sn, sl);
+        bnn_model_free(m);
+        return BNN_ENOMEM;
+    }
     size_t bytes = bnn__bytes(off, sizeof(float));
     m->params = bytes ? bnn__alloc(bytes) : NULL;
     if (!m->params) {
+        bnn__error(BNN_ENOMEM, "cannot allocate the %s of model %s's %lld parameters", sn, m->spec,
+                   (long long)off);
         bnn_model_free(m);
-        return bnn__error(BNN_ENOMEM, "cannot allocate %lld parameters", (long long)off);
+        return BNN_ENOMEM;
     }
     *out = m;
     return 0;
