@@ -107,6 +107,21 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
     {"link-samples", 0, OPT_INT, &(link), "S",                                                     \
      "Laplace or VON GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over S draws of "   \
      "the linearised logits", 0}
+/* The CSV options of every command that reads a model's data (all but train, which has its own
+ * defaults, and predict, whose --input is features only): --target-col, --header, --no-header.
+ * They apply to csv: data only (cli_check_csv_flags). */
+#define CLI_CSV_OPTS(df)                                                                           \
+    {"target-col", 0, OPT_INT, &(df).target_col, "N",                                              \
+     "csv data: target column, from 0 (default: the one the model was trained with)", 0},          \
+    {"header", 0, OPT_FLAG, &(df).header, NULL, "csv data: the first line is a header", 0},        \
+    {"no-header", 0, OPT_FLAG, &(df).no_header, NULL, "csv data: the first line is data", 0}
+/* -q: no progress, "saved FILE" or "wrote FILE" line on stderr (notes and errors stay). One flag
+ * for the commands that write files (laplace, von, calibrate, predict, plot; train has its own,
+ * which also silences its epoch lines). */
+extern bool cli_quiet;
+#define CLI_QUIET_OPT                                                                              \
+    {"quiet", 'q', OPT_FLAG, &cli_quiet, NULL,                                                     \
+     "no progress or 'saved'/'wrote' line on stderr (notes and errors stay)", 0}
 int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int64_t samples,
                            int64_t seed, int64_t link);
 /* Out-of-distribution data for eval and compare: only its inputs matter. A CSV may be features
@@ -182,7 +197,18 @@ typedef struct cli_data_flags {
     int64_t target_col;
     bool header, no_header;
     int64_t seed;
+    /* Set by cli_model_data when data is the spec a model file records: the directory it was
+     * trained in (bnn.data.dir; NULL for older files), where its relative file names are looked
+     * up first, and the file's path, named when the data cannot be read. */
+    const char *dir, *from;
 } cli_data_flags;
+/* The directory a training run records as bnn.data.dir for a data spec with relative file names
+ * (the current one, or df->dir when resumed), in buf; NULL for other specs. */
+const char *cli_data_dir(const cli_data_flags *df, char *buf, size_t len);
+/* The spec as cli_load_data reads it: df->data, with its relative file names under df->dir where
+ * they exist there. Returns df->data or buf (CLI_SPEC_MAX bytes). */
+#define CLI_SPEC_MAX 4300
+const char *cli_data_spec(const cli_data_flags *df, char *buf);
 int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, bnn_task want,
                   bool have_want, bnn_dataset **out);
 
@@ -201,7 +227,8 @@ int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cl
 int cli_check_task(const char *cmd, const char *model_path, bnn_task task, const char *data,
                    const bnn_dataset *ds);
 /* The training data of a post-hoc fit (laplace, von) for the model file model_path (read as st,
- * of task `task`): --data (df->data) or the model's own, read as in training (cli_model_data,
+ * of task `task`): --data (df->data) or the model's own, read as in training (cli_model_data with
+ * seen_target_col,
  * with generated data drawn from the model's seed). The model's hold-out (bnn.data.holdout) stays
  * out of its own data, also when --data names that data: then *train holds the rows before it
  * (the loaded set, cut in place), *val the hold-out and *all is NULL; else both are NULL and
@@ -210,8 +237,9 @@ int cli_check_task(const char *cmd, const char *model_path, bnn_task task, const
  * file and the data. Prints and returns non-zero on failure (the datasets are the caller's to
  * free either way). */
 int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_task task,
-                 cli_data_flags *df, const char *output, bnn_dataset **all, bnn_dataset **train,
-                 bnn_dataset **val, bool *own, int64_t *model_holdout);
+                 cli_data_flags *df, bool seen_target_col, const char *output,
+                 bnn_dataset **all, bnn_dataset **train, bnn_dataset **val, bool *own,
+                 int64_t *model_holdout);
 /* The kind of posterior a file holds as a user would name it: "VON" for a bnn von file (stored
  * as a Laplace posterior), else its bnn.posterior ("point", "diag", "laplace"), NULL if none. */
 const char *cli_posterior_name(const bnn_st *st);
@@ -222,8 +250,9 @@ const char *cli_posterior_name(const bnn_st *st);
 int cli_note_temperature(const char *cmd, const char *model_path, const bnn_st *st,
                          const char *what);
 /* Saves a posterior fitted from the model file st (laplace, von) to output: the metadata pairs
- * given (keys/vals, with room for 4 more) plus what eval needs to read the model's data again
- * (bnn.data, its CSV target column and header, bnn.seed), then says "saved OUTPUT" on stderr.
+ * given (keys/vals, with room for 5 more) plus what eval needs to read the model's data again
+ * (bnn.data, the directory it was trained in, its CSV target column and header, bnn.seed), then
+ * says "saved OUTPUT" on stderr.
  * Returns 0, or prints and returns 1. */
 int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *m, bnn_task task,
                        const char *output, const bnn_st *st, const char **keys, const char **vals,

@@ -43,6 +43,8 @@ int cmd_calibrate(int argc, char **argv) {
          "split T is fitted on no longer scores the model without bias)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
+        CLI_CSV_OPTS(df),
+        CLI_QUIET_OPT,
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[1];
@@ -71,8 +73,9 @@ int cmd_calibrate(int argc, char **argv) {
     bnn_task task;
     if ((rc = bnn_model_load(&m, model_path, &task, &st))) return cli_fail(cmd, rc, NULL);
     if (task != BNN_TASK_CLASSIFICATION) {
-        rc = cli_error(cmd, "temperature scaling is for classification models; %s is a %s "
-                       "regression model", model_path, bnn_lik_name(bnn_model_lik(m, task)));
+        rc = cli_usage_error(cmd, "temperature scaling is for classification models; %s is a "
+                             "%s regression model", model_path,
+                             bnn_lik_name(bnn_model_lik(m, task)));
         goto done;
     }
     /* Temperature scaling rescales one network's logits; a posterior predicts by averaging over
@@ -80,9 +83,10 @@ int cmd_calibrate(int argc, char **argv) {
      * not calibrate. */
     const char *post = cli_posterior_name(st);
     if (post && strcmp(post, "point")) {
-        rc = cli_error(cmd, "%s holds a posterior (%.40s); temperature scaling is the calibration "
-                       "baseline for a point estimate (a MAP network from adamw or sgd)",
-                       model_path, post);
+        rc = cli_usage_error(cmd, "%s holds a posterior (%.40s); temperature scaling is the "
+                             "calibration baseline for a point estimate (a MAP network from "
+                             "adamw or sgd)",
+                             model_path, post);
         goto done;
     }
     /* The file's metadata is copied into the output: check it as eval will read it. */
@@ -92,11 +96,16 @@ int cmd_calibrate(int argc, char **argv) {
         goto done;
     const bool bern = bnn_model_lik(m, task) == BNN_LIK_BERNOULLI;
     const bool given_data = df.data != NULL;
+    char under[CLI_SPEC_MAX];
+    const char *spec = given_data ? df.data : bnn_st_meta(st, "bnn.data");
+    if (spec && (rc = cli_check_csv_flags(cmd, opts, nopts, spec, false))) goto done;
     if (given_data) {
         df.task = "classification";
-        if ((rc = cli_model_data(cmd, model_path, st, &df, false))) goto done;
+        if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))))
+            goto done;
         /* The model itself may be updated in place (the write is atomic); its data may not. */
-        if ((rc = cli_check_output_of(cmd, output, NULL, NULL, df.data))) goto done;
+        if ((rc = cli_check_output_of(cmd, output, NULL, NULL, cli_data_spec(&df, under))))
+            goto done;
         if ((rc = cli_load_data(cmd, &df, split, BNN_TASK_CLASSIFICATION, true, &val))) goto done;
     } else {
         const char *ho = bnn_st_meta(st, "bnn.data.holdout");
@@ -108,8 +117,10 @@ int cmd_calibrate(int argc, char **argv) {
             goto done;
         }
         df.task = "classification";
-        if ((rc = cli_model_data(cmd, model_path, st, &df, false))) goto done;
-        if ((rc = cli_check_output_of(cmd, output, NULL, NULL, df.data))) goto done;
+        if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))))
+            goto done;
+        if ((rc = cli_check_output_of(cmd, output, NULL, NULL, cli_data_spec(&df, under))))
+            goto done;
         if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, true, &all))) goto done;
         const int64_t n = bnn_dataset_n(all);
         if (holdout >= n || (rc = bnn_dataset_slice(&val, all, n - holdout, n))) {
@@ -181,7 +192,7 @@ int cmd_calibrate(int argc, char **argv) {
                 "validation examples the logits tell nothing (or the opposite) about the labels, "
                 "so the calibrated model predicts about uniformly\n", (long long)n);
     if ((rc = cli_check_stdout(cmd)) || (rc = save_with_temperature(cmd, st, output, T))) goto done;
-    fprintf(stderr, "saved %s\n", cli_out_name(output));
+    if (!cli_quiet) fprintf(stderr, "saved %s\n", cli_out_name(output));
     rc = 0;
     goto done;
 fail_eval:

@@ -20,6 +20,7 @@ int cmd_compare(int argc, char **argv) {
     cli_list models = {0}, ood = {0};
     const char *data = NULL;
     char data_buf[512];
+    cli_data_flags csv = {.target_col = -1}; /* --target-col, --header, --no-header */
     int64_t samples = -1, seed = 0, threads = 0, link = 0;
     cli_opt opts[] = {
         {"model", 'm', OPT_LIST, &models, "FILE", "a model file (repeat for each model, at most 8)", 0},
@@ -27,6 +28,7 @@ int cmd_compare(int argc, char **argv) {
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable), e.g. fmnist:flip", 0},
         CLI_PREDICT_OPTS(samples, seed, link),
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
+        CLI_CSV_OPTS(csv),
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[MAXM];
@@ -94,7 +96,8 @@ int cmd_compare(int argc, char **argv) {
             goto next;
         }
         if (task != BNN_TASK_CLASSIFICATION) {
-            rc = cli_error(cmd, "%s is a regression model; compare is for classifiers", c->path);
+            rc = cli_usage_error(cmd, "%s is a regression model; compare is for classifiers",
+                                 c->path);
             goto next;
         }
         if ((rc = bnn_posterior_load(&q, m, st))) {
@@ -107,9 +110,12 @@ int cmd_compare(int argc, char **argv) {
                  bnn_st_meta(st, "bnn.temperature") ? "+T" : "");
         if (!ds) {
             /* Test data for every model: the first model's, read as it was trained. */
-            cli_data_flags df = {.data = data, .task = "classification", .target_col = -1,
-                                 .seed = seed};
-            if ((rc = cli_model_data(cmd, c->path, st, &df, false)))
+            cli_data_flags df = {.data = data, .task = "classification",
+                                 .target_col = csv.target_col, .header = csv.header,
+                                 .no_header = csv.no_header, .seed = seed};
+            const bool seen_tc = cli_seen(opts, nopts, "target-col");
+            if ((rc = cli_model_data(cmd, c->path, st, &df, seen_tc)) ||
+                (rc = cli_check_csv_flags(cmd, opts, nopts, df.data, false)))
                 goto next;
             /* df.data may point into st's metadata, freed with st below: keep a copy. */
             snprintf(data_buf, sizeof data_buf, "%s", df.data);

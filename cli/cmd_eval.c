@@ -73,9 +73,7 @@ int cmd_eval(int argc, char **argv) {
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
         {"noise", 0, OPT_FLOAT, &sigma, "SIGMA", "regression: noise std for the NLL (default: the training value)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
-        {"target-col", 0, OPT_INT, &df.target_col, "N", "csv data: target column (default: the one the model was trained with)", 0},
-        {"header", 0, OPT_FLAG, &df.header, NULL, "csv data: the first line is a header", 0},
-        {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv data: the first line is data", 0},
+        CLI_CSV_OPTS(df),
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[1];
@@ -174,7 +172,8 @@ int cmd_eval(int argc, char **argv) {
     /* The reports against every input, now that the data is known (it may come from the
      * model's metadata). */
     for (int o = -1; o < ood.n; o++) {
-        const char *spec = o < 0 ? df.data : ood.v[o];
+        char under[CLI_SPEC_MAX];
+        const char *spec = o < 0 ? cli_data_spec(&df, under) : ood.v[o];
         if ((rc = cli_check_output_of(cmd, json_path, model_path, NULL, spec)) ||
             (rc = cli_check_output_of(cmd, plot, model_path, NULL, spec)))
             goto done;

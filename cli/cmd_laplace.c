@@ -29,7 +29,7 @@ typedef struct lowrank_progress {
 static int lowrank_step(void *vctx, int64_t passes, double residual, double target) {
     lowrank_progress *lp = vctx;
     lp->passes = passes, lp->residual = residual, lp->target = target;
-    if (lp->tty)
+    if (lp->tty && !cli_quiet)
         fprintf(stderr, "\r\033[Klowrank: %lld passes over the data, residual %.2g (stops at %.2g), "
                 "%.1f s", (long long)passes, residual, target, now_s() - lp->start);
     return 0;
@@ -194,6 +194,8 @@ int cmd_laplace(int argc, char **argv) {
         {"batch-size", 'b', OPT_INT, &batch, "N",
          "examples per pass (default: 1024 for the network's last layer or --hessian diag, else 256)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
+        CLI_CSV_OPTS(df),
+        CLI_QUIET_OPT,
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[1];
@@ -275,8 +277,8 @@ int cmd_laplace(int argc, char **argv) {
     if ((rc = bnn_model_load(&m, model_path, &task, &st))) return cli_fail(cmd, rc, NULL);
     const char *kind = cli_posterior_name(st);
     if (kind && strcmp(kind, "point")) {
-        rc = cli_error(cmd, "%s already holds a %.40s posterior; Laplace starts from a MAP "
-                       "network (train with --method adamw or sgd)", model_path, kind);
+        rc = cli_usage_error(cmd, "%s already holds a %.40s posterior; Laplace starts from a "
+                             "MAP network (train with --method adamw or sgd)", model_path, kind);
         goto done;
     }
     if ((rc = cli_note_temperature(cmd, model_path, st, "the Laplace posterior uses"))) goto done;
@@ -287,8 +289,10 @@ int cmd_laplace(int argc, char **argv) {
     const char *given = df.data, *own = bnn_st_meta(st, "bnn.data");
     bool own_data;
     int64_t model_holdout;
-    if ((rc = cli_fit_data(cmd, model_path, st, task, &df, output, &all, &train, &val, &own_data,
-                           &model_holdout)))
+    const char *spec = given ? given : own;
+    if ((spec && (rc = cli_check_csv_flags(cmd, opts, nopts, spec, false))) ||
+        (rc = cli_fit_data(cmd, model_path, st, task, &df, cli_seen(opts, nopts, "target-col"),
+                           output, &all, &train, &val, &own_data, &model_holdout)))
         goto done;
     if (!strcmp(prior, "grid") && !val) {
         if (!own_data && model_holdout > 0)
@@ -333,7 +337,7 @@ again:;
     lowrank_progress lp = {.tty = isatty(2), .start = t_c0};
     cp.progress = lowrank_step, cp.progress_ctx = &lp;
     rc = bnn_curv_compute(&c, m, fit, &cp);
-    if (lp.tty && lp.passes) fprintf(stderr, "\r\033[K");
+    if (lp.tty && lp.passes && !cli_quiet) fprintf(stderr, "\r\033[K");
     if (rc) {
         rc = cli_fail_fit(cmd, rc);
         goto done;

@@ -21,9 +21,8 @@ int cmd_plot(int argc, char **argv) {
         {"grid", 0, OPT_INT, &grid, "N", "2-D classification: grid points per axis, 10 to 400 (default 100)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "the data to draw (default: the training data)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
-        {"target-col", 0, OPT_INT, &df.target_col, "N", "csv data: target column (default: the one the model was trained with)", 0},
-        {"header", 0, OPT_FLAG, &df.header, NULL, "csv data: the first line is a header", 0},
-        {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv data: the first line is data", 0},
+        CLI_CSV_OPTS(df),
+        CLI_QUIET_OPT,
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[1];
@@ -65,11 +64,12 @@ int cmd_plot(int argc, char **argv) {
     samples = cli_samples_for(q, samples);
     const int64_t d = bnn_model_input_dim(m), k = bnn_model_pred_dim(m, task);
     if (!((task == BNN_TASK_CLASSIFICATION && d == 2) || (task == BNN_TASK_REGRESSION && d == 1 && k == 1))) {
-        rc = cli_error(cmd, "%s (%s) is a %s with %lld input%s and %lld output%s: plot draws "
-                       "classifiers of 2 inputs and regressors of 1 input and 1 output",
-                       model_path, bnn_model_spec(m),
-                       task == BNN_TASK_CLASSIFICATION ? "classifier" : "regressor", (long long)d,
-                       d == 1 ? "" : "s", (long long)k, k == 1 ? "" : "s");
+        rc = cli_usage_error(cmd, "%s (%s) is a %s with %lld input%s and %lld output%s: plot "
+                             "draws classifiers of 2 inputs and regressors of 1 input and 1 "
+                             "output",
+                             model_path, bnn_model_spec(m),
+                             task == BNN_TASK_CLASSIFICATION ? "classifier" : "regressor",
+                             (long long)d, d == 1 ? "" : "s", (long long)k, k == 1 ? "" : "s");
         goto done;
     }
     if (task == BNN_TASK_REGRESSION && (cli_seen(opts, nopts, "what") || cli_seen(opts, nopts, "grid"))) {
@@ -82,7 +82,9 @@ int cmd_plot(int argc, char **argv) {
     if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))) ||
         (rc = cli_check_csv_flags(cmd, opts, nopts, df.data, false)))
         goto done;
-    if ((rc = cli_check_output_of(cmd, output, model_path, NULL, df.data))) goto done;
+    char under[CLI_SPEC_MAX];
+    if ((rc = cli_check_output_of(cmd, output, model_path, NULL, cli_data_spec(&df, under))))
+        goto done;
     if ((rc = cli_check_seed_used(cmd, opts, nopts,
                                   cli_predict_draws(q, samples, link) ||
                                       cli_spec_uses_seed(df.data, st, false))))
@@ -174,7 +176,7 @@ int cmd_plot(int argc, char **argv) {
         rc = cli_fail(cmd, rc, "cannot write the plot");
         goto done;
     }
-    fprintf(stderr, "wrote %s\n", cli_out_name(output));
+    if (!cli_quiet) fprintf(stderr, "wrote %s\n", cli_out_name(output));
     rc = 0;
 done:
     free(x), free(a), free(b), free(field), free(xs), free(sd);

@@ -95,6 +95,7 @@ int cmd_predict(int argc, char **argv) {
         {"target-col", 0, OPT_INT, &df.target_col, "N", "csv --data: target column (default: the one the model was trained with)", 0},
         {"header", 0, OPT_FLAG, &df.header, NULL, "csv input: the first line is a header", 0},
         {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv input: the first line is data", 0},
+        CLI_QUIET_OPT,
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[1];
@@ -245,7 +246,7 @@ int cmd_predict(int argc, char **argv) {
         rc = cli_fail(cmd, rc, NULL);
         goto done;
     }
-    fprintf(stderr, "wrote %lld predictions to %s\n", (long long)n, cli_out_name(output));
+    if (!cli_quiet) fprintf(stderr, "wrote %lld predictions to %s\n", (long long)n, cli_out_name(output));
     rc = 0;
 done:
     free(a), free(b);

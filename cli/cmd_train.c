@@ -40,9 +40,9 @@ static int progress(void *vctx, int64_t epoch, int64_t step, int64_t steps, doub
 
 /* Data settings travel in the saved file so that eval and resume find the same data. */
 typedef struct data_meta {
-    char target_col[32], holdout[32], stopped[32];
-    const char *keys[6];
-    const char *vals[6];
+    char target_col[32], holdout[32], stopped[32], dir[4096];
+    const char *keys[8];
+    const char *vals[8];
     int n;
 } data_meta;
 
@@ -51,6 +51,10 @@ static void make_data_meta(data_meta *dm, const cli_data_flags *df, int64_t hold
     snprintf(dm->holdout, sizeof dm->holdout, "%lld", (long long)holdout);
     dm->n = 0;
     dm->keys[dm->n] = "bnn.data", dm->vals[dm->n++] = df->data;
+    /* Relative file names are the training directory's: eval and resume find them from
+     * anywhere. */
+    const char *dir = cli_data_dir(df, dm->dir, sizeof dm->dir);
+    if (dir) dm->keys[dm->n] = "bnn.data.dir", dm->vals[dm->n++] = dir;
     dm->keys[dm->n] = "bnn.data.target_col", dm->vals[dm->n++] = dm->target_col;
     dm->keys[dm->n] = "bnn.data.header",
     dm->vals[dm->n++] = df->header ? "yes" : (df->no_header ? "no" : "auto");
@@ -63,8 +67,8 @@ static int apply_holdout(const char *cmd, bnn_dataset **ds, int64_t holdout) {
     if (holdout == 0) return 0;
     const int64_t n = bnn_dataset_n(*ds);
     if (holdout < 0 || holdout >= n)
-        return cli_usage_error(cmd, "--holdout must be between 0 and %lld (the training size)",
-                               (long long)n - 1);
+        return cli_usage_error(cmd, "--holdout must be between 0 and %lld (one less than the %lld "
+                               "training examples)", (long long)n - 1, (long long)n);
     /* In place: a copy beside the whole set raised the peak memory by the training rows. */
     const int rc = bnn_dataset_truncate(*ds, n - holdout);
     return rc ? cli_fail(cmd, rc, NULL) : 0;
@@ -251,7 +255,8 @@ int cmd_train(int argc, char **argv) {
         tp = *bnn_trainer_params(tr);
         /* Not over the data; the checkpoint being resumed may be replaced (every write is
          * atomic). Before the line below, so a refusal is the only line. */
-        if ((rc = check_outputs(cmd, output, checkpoint, df.data))) goto done;
+        char under[CLI_SPEC_MAX];
+        if ((rc = check_outputs(cmd, output, checkpoint, cli_data_spec(&df, under)))) goto done;
         if (!quiet)
             fprintf(stderr, "resuming %s after epoch %lld of %lld (%s, %s)\n", resume,
                     (long long)bnn_trainer_epoch(tr), (long long)tp.epochs,
@@ -389,10 +394,14 @@ int cmd_train(int argc, char **argv) {
         }
         if (!lik_name) lik = task == BNN_TASK_REGRESSION ? BNN_LIK_GAUSSIAN : BNN_LIK_CATEGORICAL;
         if (lik != BNN_LIK_GAUSSIAN && cli_seen(opts, nopts, "noise")) {
+            /* Integer targets read as classes unless --task says otherwise: say how. */
+            const bool hint = task == BNN_TASK_CLASSIFICATION && !cli_seen(opts, nopts, "task") &&
+                              (!strncmp(df.data, "csv:", 4) || !strncmp(df.data, "npy:", 4));
             rc = cli_usage_error(cmd, "--noise is the noise of a gaussian likelihood; %s is %s "
-                                 "data (%s likelihood)", df.data,
+                                 "data (%s likelihood)%s", df.data,
                                  task == BNN_TASK_REGRESSION ? "regression" : "classification",
-                                 bnn_lik_name(lik));
+                                 bnn_lik_name(lik),
+                                 hint ? "; --task regression reads its targets as numbers" : "");
             goto done;
         }
         if (bnn_lik_task(lik) != task) {

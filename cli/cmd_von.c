@@ -33,6 +33,8 @@ int cmd_von(int argc, char **argv) {
         {"seed", 's', OPT_INT, &seed, "N", "--mc-samples: seed of the draws (default 0)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per pass (default 1024)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
+        CLI_CSV_OPTS(df),
+        CLI_QUIET_OPT,
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[1];
@@ -84,18 +86,20 @@ int cmd_von(int argc, char **argv) {
     if ((rc = bnn_model_load(&m, model_path, &task, &st))) return cli_fail(cmd, rc, NULL);
     const char *kind = cli_posterior_name(st);
     if (kind && strcmp(kind, "point")) {
-        rc = cli_error(cmd,
-                       "%s already holds a %.40s posterior; VON starts from a network's "
-                       "weights (a model trained with --method adamw or sgd, or a new one)",
-                       model_path, kind);
+        rc = cli_usage_error(cmd,
+                             "%s already holds a %.40s posterior; VON starts from a network's "
+                             "weights (a model trained with --method adamw or sgd, or a new one)",
+                             model_path, kind);
         goto done;
     }
     if ((rc = cli_note_temperature(cmd, model_path, st, "the VON posterior starts from")))
         goto done;
     bool own;
     int64_t holdout;
-    if ((rc = cli_fit_data(cmd, model_path, st, task, &df, output, &all, &train, &val, &own,
-                           &holdout)))
+    const char *spec = df.data ? df.data : bnn_st_meta(st, "bnn.data");
+    if ((spec && (rc = cli_check_csv_flags(cmd, opts, nopts, spec, false))) ||
+        (rc = cli_fit_data(cmd, model_path, st, task, &df, cli_seen(opts, nopts, "target-col"),
+                           output, &all, &train, &val, &own, &holdout)))
         goto done;
     const bnn_dataset *fit = train ? train : all;
     const bool noise = bnn_model_lik(m, task) == BNN_LIK_GAUSSIAN;

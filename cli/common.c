@@ -318,7 +318,10 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
 int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cli_data_flags *df,
                    bool seen_target_col) {
     const char *recorded = bnn_st_meta(st, "bnn.data");
-    if (!df->data) df->data = recorded;
+    if (!df->data && recorded) {
+        df->data = recorded;
+        df->dir = bnn_st_meta(st, "bnn.data.dir"), df->from = model_path;
+    }
     if (!df->data)
         return cli_usage_error(cmd, "%s does not record its data; pass --data SPEC", model_path);
     /* A CSV file's target column is the one the model was trained with, for its own data and
@@ -576,6 +579,42 @@ static int cli_spec_files(const char *spec, char buf[2][1024], const char *files
     return 1;
 }
 
+/* spec with each relative file name looked up under dir (a model's bnn.data.dir) where that file
+ * exists there, else as given (a tree moved as a whole is still found from its new root).
+ * Returns spec itself, or buf holding the spec with the names found under dir. */
+static const char *spec_under(const char *spec, const char *dir, char *buf, size_t len) {
+    char fb[2][1024], parts[2][2100];
+    const char *files[2];
+    const int n = dir && dir[0] == '/' ? cli_spec_files(spec, fb, files) : 0;
+    bool moved = false;
+    for (int i = 0; i < n; i++) {
+        snprintf(parts[i], sizeof parts[i], "%s", files[i]);
+        if (files[i][0] == '/') continue;
+        char p[2100];
+        if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, files[i]) < sizeof p && !access(p, F_OK))
+            snprintf(parts[i], sizeof parts[i], "%s", p), moved = true;
+    }
+    if (!moved || (size_t)snprintf(buf, len, "%.4s%s%s%s", spec, parts[0], n == 2 ? "," : "",
+                                   n == 2 ? parts[1] : "") >= len)
+        return spec;
+    return buf;
+}
+
+const char *cli_data_spec(const cli_data_flags *df, char *buf) {
+    return spec_under(df->data, df->dir, buf, CLI_SPEC_MAX);
+}
+
+const char *cli_data_dir(const cli_data_flags *df, char *buf, size_t len) {
+    char fb[2][1024];
+    const char *files[2];
+    const int n = cli_spec_files(df->data, fb, files);
+    bool relative = false;
+    for (int i = 0; i < n; i++) relative = relative || files[i][0] != '/';
+    if (!relative) return NULL;
+    if (df->dir) return df->dir;
+    return getcwd(buf, len);
+}
+
 bool cli_same_data(const char *a, const char *b) {
     if (!a || !b) return false;
     if (!strcmp(a, b)) return true;
@@ -649,8 +688,16 @@ int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, b
     } else if (have_want) {
         dp.csv.task = want;
     }
-    int rc = bnn_data_load(out, f->data, &dp);
+    char under[CLI_SPEC_MAX];
+    int rc = bnn_data_load(out, cli_data_spec(f, under), &dp);
     const char *detail = bnn_last_error();
+    if (rc == BNN_EIO && f->from && detail) {
+        /* The user never typed this spec: say where it came from. */
+        fprintf(stderr, "bnn %s: %s (the data %s was trained on%s%s; give --data SPEC)\n", cmd,
+                detail, f->from, f->dir ? ", in " : ", a path relative to where it was trained",
+                f->dir ? f->dir : "");
+        return 1;
+    }
     if (rc == BNN_EFORMAT && !f->task && !strcmp(cmd, "train") && detail &&
         strstr(detail, "not a class label")) {
         /* Only train has --task: say how to read the targets as numbers. */
@@ -772,8 +819,9 @@ int cli_check_task(const char *cmd, const char *model_path, bnn_task task, const
 }
 
 int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_task task,
-                 cli_data_flags *df, const char *output, bnn_dataset **all, bnn_dataset **train,
-                 bnn_dataset **val, bool *own, int64_t *model_holdout) {
+                 cli_data_flags *df, bool seen_target_col, const char *output,
+                 bnn_dataset **all, bnn_dataset **train, bnn_dataset **val, bool *own,
+                 int64_t *model_holdout) {
     *all = *train = *val = NULL;
     const char *given = df->data;
     *own = !given || cli_same_data(given, bnn_st_meta(st, "bnn.data"));
@@ -783,12 +831,14 @@ int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_
     const int64_t holdout = *own ? *model_holdout : 0;
     if ((rc = cli_meta_int(cmd, model_path, "bnn.seed", bnn_st_meta(st, "bnn.seed"), 0, 0,
                            &df->seed)) ||
-        (rc = cli_model_data(cmd, model_path, st, df, false)))
+        (rc = cli_model_data(cmd, model_path, st, df, seen_target_col)))
         return rc;
     df->task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
     /* Not over the model it starts from, nor over its data (known only now: it may come from
      * the model's metadata). */
-    if ((rc = cli_check_output_of(cmd, output, model_path, NULL, df->data))) return rc;
+    char under[CLI_SPEC_MAX];
+    if ((rc = cli_check_output_of(cmd, output, model_path, NULL, cli_data_spec(df, under))))
+        return rc;
     if ((rc = cli_load_data(cmd, df, "train", task, true, all)) ||
         (rc = cli_check_task(cmd, model_path, task, df->data, *all)))
         return rc;
@@ -807,16 +857,19 @@ int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_
     return 0;
 }
 
+bool cli_quiet;
+
 int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *m, bnn_task task,
                        const char *output, const bnn_st *st, const char **keys, const char **vals,
                        int nkv) {
-    const char *keep[] = {"bnn.data", "bnn.data.target_col", "bnn.data.header", "bnn.seed"};
-    for (int i = 0; i < 4; i++)
+    const char *keep[] = {"bnn.data", "bnn.data.dir", "bnn.data.target_col", "bnn.data.header",
+                          "bnn.seed"};
+    for (int i = 0; i < 5; i++)
         if (bnn_st_meta(st, keep[i])) keys[nkv] = keep[i], vals[nkv++] = bnn_st_meta(st, keep[i]);
     if (cli_check_stdout(cmd)) return 1;
     int rc = bnn_laplace_save(la, m, task, output, keys, vals, nkv);
     if (rc) return cli_fail(cmd, rc, "cannot save the posterior");
-    fprintf(stderr, "saved %s\n", cli_out_name(output));
+    if (!cli_quiet) fprintf(stderr, "saved %s\n", cli_out_name(output));
     return 0;
 }
 

@@ -146,7 +146,10 @@ expect_usage "bernoulli on two outputs" "a bernoulli likelihood needs 1 output (
 expect_usage "a seed beyond 64 bits" "--seed 18446744073709551615 is out of a 64-bit integer's range" "$BNN" train --data moons --seed 18446744073709551615 -o "$T/never.safetensors"
 expect_usage "not an integer" "--seed expects an integer, got '1.5'" "$BNN" train --data moons --seed 1.5 -o "$T/never.safetensors"
 printf 'a,b,y\n1,2,0\n2,3,99999999999\n' >"$T/biglabel.csv"
-expect_fail "a class label too large" "line 3, column 3: class label '99999999999' is beyond the largest class label" "$BNN" train --data "csv:$T/biglabel.csv" -o "$T/never.safetensors"
+expect_fail "a class label too large" "line 3, column 3 (the target, --target-col 2): class label '99999999999' is beyond the largest class label" "$BNN" train --data "csv:$T/biglabel.csv" -o "$T/never.safetensors"
+# The target column as --target-col counts it (from 0) beside the editor's column (from 1).
+printf 'a,b,y\n0.5,2,0\n' >"$T/floatfirst.csv"
+expect_fail "a float target read as a label" "line 2, column 1 (the target, --target-col 0): '0.5' is not a class label" "$BNN" train --data "csv:$T/floatfirst.csv" --target-col 0 -o "$T/never.safetensors"
 printf 'a,b,label,\n1,2,0,\n2,3,1,\n' >"$T/trailing.csv"
 expect_fail "a header with a trailing comma" "line 1, column 1: 'a' is not a number (a header with an empty field is not taken for one: a trailing delimiter? remove it from every line that has it)" "$BNN" train --data "csv:$T/trailing.csv" -o "$T/never.safetensors"
 printf 'a,,label\n1,2,0\n2,3,1\n' >"$T/noname.csv"
@@ -182,6 +185,34 @@ BNN_FMNIST_DIR="$T/fm" expect_fail "truncated IDX" "t10k-images" "$BNN" eval -m 
 printf '\x00\x00\x08\x07\x00\x00\x00\x03' >"$T/fm/t10k-images-idx3-ubyte"
 BNN_FMNIST_DIR="$T/fm" expect_fail "corrupted IDX magic" "t10k-images" "$BNN" eval -m "$T/moons.safetensors" --data fmnist
 BNN_FMNIST_DIR="$T/none" expect_fail "missing fmnist" "dataset-fashion-mnist" "$BNN" eval -m "$T/moons.safetensors" --data fmnist
+
+# --- a model's data with a relative path is found from any directory (bnn.data.dir)
+mkdir -p "$T/rel/sub" "$T/away"
+printf 'a,b,y\n0,1,0\n1,0,1\n0.2,0.9,0\n0.8,0.1,1\n0.1,0.7,0\n0.9,0.3,1\n' >"$T/rel/sub/d.csv"
+(cd "$T/rel/sub" && "$BNN" train --data csv:d.csv --model mlp:2-4-2 --epochs 2 --stop-after 1 \
+   --checkpoint ck.st -q -o m.st) && ok || bad "train on a relative CSV path"
+(cd "$T/rel/sub" && "$BNN" train --data csv:d.csv --model mlp:2-4-2 --epochs 2 -q -o full.st) && ok ||
+  bad "train on a relative CSV path, whole"
+(cd "$T/rel/sub" && "$BNN" eval -m m.st >"$T/here.txt") && ok || bad "eval where it was trained"
+(cd "$T/away" && "$BNN" eval -m ../rel/sub/m.st >"$T/away.txt" 2>"$T/err") && ok ||
+  bad "eval from another directory: $(cat "$T/err")"
+diff <(grep -v '^model' "$T/here.txt") <(grep -v '^model' "$T/away.txt") >/dev/null && ok ||
+  bad "eval from another directory reports otherwise"
+(cd "$T/away" && "$BNN" train --resume ../rel/sub/ck.st -q -o r.st 2>"$T/err") && ok ||
+  bad "resume from another directory: $(cat "$T/err")"
+cmp -s "$T/away/r.st" "$T/rel/sub/full.st" && ok || bad "resumed elsewhere: not the uninterrupted run's file"
+(cd "$T/away" && "$BNN" laplace -m ../rel/sub/m.st -q -o la.st >/dev/null 2>"$T/err") && ok ||
+  bad "laplace from another directory: $(cat "$T/err")"
+# ... and its outputs still may not overwrite it (expect_* in this shell: their counts)
+sub=$(cd "$T/rel/sub" && pwd -P)
+cd "$T/away" || exit 1
+expect_usage "output over the recorded data" "d.csv" "$BNN" laplace -m ../rel/sub/m.st -o ../rel/sub/d.csv
+[ "$(head -1 "$T/rel/sub/d.csv")" = "a,b,y" ] && ok || bad "the data was overwritten"
+mv "$T/rel/sub" "$T/rel/moved"
+expect_fail "recorded data gone" "d.csv: cannot open: No such file or directory (the data ../rel/moved/m.st was trained on, in $sub; give --data SPEC)" \
+  "$BNN" eval -m ../rel/moved/m.st
+cd - >/dev/null || exit 1
+(cd "$T/rel/moved" && "$BNN" eval -m m.st >/dev/null) && ok || bad "a moved tree, from its new place"
 
 # --- a diverging run writes nothing
 expect_fail "divergence" "diverged\|NaN\|Inf\|non-finite" "$BNN" train --data moons --method sgd --lr 1e9 --epochs 3 -q -o "$T/diverged.safetensors"

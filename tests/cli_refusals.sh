@@ -10,6 +10,7 @@ T=$2
 . "$(dirname "$0")/lib_cli.sh"
 PY=/usr/bin/python3
 
+printf 'a,b,price\n1,2,3\n2,3,5\n3,4,7\n' >"$T/ints.csv"
 run "map" "$BNN" train --data moons --model mlp:2-16-2 --epochs 2 -q -o "$T/map.st"
 run "ivon" "$BNN" train --data moons --model mlp:2-16-2 --epochs 2 --method ivon -q -o "$T/ivon.st"
 
@@ -20,7 +21,7 @@ while IFS='|' read -r desc pat args; do
   expect_usage "$desc" "$pat" "$BNN" $args
 done <<EOF
 stray argument|unexpected argument 'moons'|train moons
-holdout beyond the data|--holdout must be between 0 and 999 (the training size)|train ${M[*]} --holdout 100000
+holdout beyond the data|--holdout must be between 0 and 999 (one less than the 1000 training examples)|train ${M[*]} --holdout 100000
 stop-after 0|--stop-after must be >= 1|train ${M[*]} --stop-after 0
 unknown schedule|unknown --lr-schedule 'linear' (choose constant or cosine)|train ${M[*]} --lr-schedule linear
 warm-up beyond the epochs|--warmup-epochs must be between 0 and --epochs|train ${M[*]} --warmup-epochs 20 --epochs 10
@@ -33,6 +34,8 @@ mfvi prior 0|--prior-precision must be positive|train ${M[*]} --method mfvi --pr
 init-std 0|--init-std must be positive|train ${M[*]} --method mfvi --init-std 0
 negative kl-weight|--kl-weight must be >= 0|train ${M[*]} --method mfvi --kl-weight -1
 noise 0|--noise must be positive|train ${M[*]} --noise 0
+noise on integer CSV targets|--noise is the noise of a gaussian likelihood; csv:$T/ints.csv is classification data (categorical likelihood); --task regression reads its targets as numbers|train --data csv:$T/ints.csv -o $T/no.st --noise 0.5
+noise on a toy classification set|likelihood)$|train ${M[*]} --noise 0.5
 header on a toy set|--header is for CSV data (csv:FILE); moons is not|train ${M[*]} --header
 task on a toy set|--task is for CSV data|train ${M[*]} --task regression
 unknown curvature|--curvature must be ggn, ggn-mc or ef|laplace -m $T/map.st --curvature foo -o $T/no.st
@@ -161,5 +164,54 @@ grep -q "bnn.mfvi.kl_weight *0$" "$T/out" && ok || bad "info lacks kl_weight 0"
 run "mfvi kl 1" "$BNN" train --data moons --model mlp:2-16-2 --epochs 2 --method mfvi --init-std 0.1 -q -o "$T/m2.st"
 d=$(tensor_diff "$T/m1.st" "$T/m2.st" posterior.std)
 num_holds 'd > 1e-6' d="$d" && ok || bad "--kl-weight 0 trained the posterior std of 1 (difference $d)"
+
+# ---------------------------------------------------------------- CSV options after training
+# laplace, von, calibrate and compare read another CSV layout with --target-col (and a header of
+# numbers with --header) as eval does: the same rows with the target first give the same report.
+$PY - "$T" <<'PY'
+import sys
+import numpy as np
+r = np.random.default_rng(1)
+X = r.normal(size=(200, 3))
+y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+def save(name, a, hdr):
+    np.savetxt(sys.argv[1] + "/" + name, a, delimiter=",", fmt="%.6g", header=hdr, comments="")
+save("last.csv", np.c_[X, y], "a,b,c,y")
+save("first.csv", np.c_[y, X], "y,a,b,c")
+save("numhdr.csv", np.c_[X, y], "0,1,2,3")
+PY
+run "train on csv" "$BNN" train --data "csv:$T/last.csv" --model mlp:3-8-3 --epochs 3 -q -o "$T/csvm.st"
+same_report() { # same_report DESC CMD ARGS...: CMD's stdout, but for the lines naming the data or timing, is the last one's
+  local desc=$1; shift
+  "$@" >"$T/rep2" 2>"$T/err" || { bad "$desc: exit $?"; cat "$T/err" >&2; return; }
+  if diff <(grep -v "^data\|^time\|csv:\|fitted on" "$T/out") <(grep -v "^data\|^time\|csv:\|fitted on" "$T/rep2") >/dev/null; then ok
+  else bad "$desc: reports differ:"; diff "$T/out" "$T/rep2" >&2; fi
+}
+for c in laplace von; do
+  run "$c on the training csv" "$BNN" $c -m "$T/csvm.st" --data "csv:$T/last.csv" -o "$T/c1.st"
+  same_report "$c, target first" "$BNN" $c -m "$T/csvm.st" --data "csv:$T/first.csv" --target-col 0 -o "$T/c2.st"
+  same_report "$c, numeric header" "$BNN" $c -m "$T/csvm.st" --data "csv:$T/numhdr.csv" --header -o "$T/c3.st"
+  expect_usage "$c --header on a toy set" "--header is for CSV data (csv:FILE); moons is not" "$BNN" $c -m "$T/map.st" --header -o "$T/no.st"
+done
+run "calibrate on the training csv" "$BNN" calibrate -m "$T/csvm.st" --data "csv:$T/last.csv" -o "$T/cal1.st"
+same_report "calibrate, target first" "$BNN" calibrate -m "$T/csvm.st" --data "csv:$T/first.csv" --target-col 0 -o "$T/cal2.st"
+run "compare on the training csv" "$BNN" compare -m "$T/csvm.st" -m "$T/c1.st" --data "csv:$T/last.csv"
+same_report "compare, target first" "$BNN" compare -m "$T/csvm.st" -m "$T/c1.st" --data "csv:$T/first.csv" --target-col 0
+expect_usage "compare --target-col on a toy set" "--target-col is for CSV data (csv:FILE); moons is not" "$BNN" compare -m "$T/map.st" --target-col 0
+
+# -q: the commands that write files say nothing on stderr but their notes and errors.
+quiet() { # quiet DESC CMD ARGS...: exits 0, writes stdout as usual and nothing on stderr
+  local desc=$1; shift
+  if "$@" -q >"$T/out" 2>"$T/err" && [ ! -s "$T/err" ]; then ok
+  else bad "$desc -q: exit $? or stderr: $(head -c 200 "$T/err")"; fi
+}
+quiet "laplace" "$BNN" laplace -m "$T/csvm.st" -o "$T/q1.st"
+grep -q "^log ML" "$T/out" && ok || bad "laplace -q lost its report"
+quiet "von" "$BNN" von -m "$T/csvm.st" -o "$T/q2.st"
+quiet "calibrate" "$BNN" calibrate -m "$T/csvm.st" --data "csv:$T/last.csv" -o "$T/q3.st"
+quiet "predict" "$BNN" predict -m "$T/csvm.st" --data "csv:$T/last.csv" -o "$T/q.csv"
+[ "$(wc -l <"$T/q.csv")" -eq 201 ] && ok || bad "predict -q wrote $(wc -l <"$T/q.csv") lines"
+quiet "plot" "$BNN" plot -m "$T/map.st" -o "$T/q.svg"
+[ -s "$T/q.svg" ] && ok || bad "plot -q wrote no picture"
 
 cli_done

@@ -105,9 +105,9 @@ BNN_MEMORY_LIMIT=64K expect_fail "memory limit" "^bnn von: a full covariance ove
 # A damaged VON file: the error names the VON posterior (the file uses the Laplace layout).
 /usr/bin/python3 "$HERE/st_meta.py" "$T/v.st" "$T/vbad.st" bnn.laplace.prior_prec -3
 expect_fail "damaged VON file" "^bnn eval: .*vbad.st: VON posterior: metadata 'bnn.laplace.prior_prec' is -3, not a positive number" "$BNN" eval -m "$T/vbad.st"
-expect_fail "from a posterior" "already holds a VON posterior" "$BNN" von -m "$T/v.st" -o "$T/x.st"
-expect_fail "laplace from a VON file" "already holds a VON posterior" "$BNN" laplace -m "$T/v.st" -o "$T/x.st"
-expect_fail "calibrate a VON file" "holds a posterior (VON)" "$BNN" calibrate -m "$T/v.st" -o "$T/x.st"
+expect_usage "from a posterior" "already holds a VON posterior" "$BNN" von -m "$T/v.st" -o "$T/x.st"
+expect_usage "laplace from a VON file" "already holds a VON posterior" "$BNN" laplace -m "$T/v.st" -o "$T/x.st"
+expect_usage "calibrate a VON file" "holds a posterior (VON)" "$BNN" calibrate -m "$T/v.st" -o "$T/x.st"
 expect_fail "over its own model" "map.st" "$BNN" von -m "$T/map.st" -o "$T/map.st"
 expect_usage "wrong data" "the data has 784 features but model mlp:2-50-50-2:tanh expects 2" "$BNN" von -m "$T/map.st" --data fmnist -o "$T/x.st"
 [ -e "$T/x.st" ] && bad "a refused run left an output" || ok

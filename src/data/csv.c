@@ -1,5 +1,6 @@
 /* CSV reader: numeric features with one target column. Every field is checked, and an error
- * names the file, the line and the column (both counted from 1, as editors show them). The
+ * names the file, the line and the column (both counted from 1, as editors show them; the target
+ * column's also as --target-col counts it, from 0). The
  * file is read through zlib's gzopen/gzread, so a gzip-compressed CSV works as well.
  *
  * Deliberately not supported: quoted fields (a header name with the delimiter inside quotes
@@ -440,18 +441,19 @@ static int parse_csv(bnn_dataset **out, csv_reader *r, const struct bnn_csv_para
                 char shown[48];
                 if (isfinite(v) && v >= (double)INT32_MAX && v == floor(v)) {
                     rc = bnn__error(BNN_EFORMAT,
-                                    "%s, line %lld, column %lld: class label '%s' is beyond the "
-                                    "largest class label bnn takes (%d)",
-                                    path, (long long)l.no, (long long)c + 1,
+                                    "%s, line %lld, column %lld (the target, --target-col %lld): "
+                                    "class label '%s' is beyond the largest class label bnn "
+                                    "takes (%d)",
+                                    path, (long long)l.no, (long long)c + 1, (long long)c,
                                     printable(shown, sizeof shown, fs, len), INT32_MAX - 1);
                     goto fail;
                 }
                 if (v < 0.0 || v != floor(v)) {
                     rc = bnn__error(BNN_EFORMAT,
-                                    "%s, line %lld, column %lld: target '%s' is "
-                                    "not a class label (a non-negative integer): "
+                                    "%s, line %lld, column %lld (the target, --target-col %lld): "
+                                    "'%s' is not a class label (a non-negative integer): "
                                     "regression data, or the wrong target column?",
-                                    path, (long long)l.no, (long long)c + 1,
+                                    path, (long long)l.no, (long long)c + 1, (long long)c,
                                     printable(shown, sizeof shown, fs, len));
                     goto fail;
                 }
