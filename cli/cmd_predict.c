@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 typedef enum { IN_CSV, IN_NPY, IN_IDX, IN_UNKNOWN } in_format;
@@ -37,6 +38,38 @@ static in_format input_format(const char *path) {
     for (int i = 0; i < got; i++)
         if (pre[i] < 0x20 && !isspace(pre[i])) return IN_UNKNOWN;
     return IN_CSV;
+}
+
+/* --input -: standard input copied to a temporary file (in $TMPDIR, else /tmp), unlinked at once
+ * and read back as /dev/fd/N (*fd): the readers open files by name, and the format is told from
+ * the first bytes before a reader reads them again, which a pipe cannot do. The file goes with
+ * the process however it ends. Returns 0, or prints and returns 1. */
+static int stdin_to_file(const char *cmd, int *fd, char *path, size_t len) {
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/tmp";
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s/bnn-stdin.XXXXXX", dir);
+    if ((*fd = mkstemp(tmp)) < 0)
+        return cli_error(cmd, "cannot create a temporary file in %s for the standard input: %s",
+                         dir, strerror(errno));
+    unlink(tmp);
+    static char buf[1 << 16];
+    for (;;) {
+        const ssize_t got = read(0, buf, sizeof buf);
+        if (got == 0) break;
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return cli_error(cmd, "cannot read the standard input: %s", strerror(errno));
+        for (ssize_t off = 0; off < got;) {
+            const ssize_t w = write(*fd, buf + off, (size_t)(got - off));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0)
+                return cli_error(cmd, "cannot copy the standard input to %s: %s", dir,
+                                 strerror(errno));
+            off += w;
+        }
+    }
+    snprintf(path, len, "/dev/fd/%d", *fd);
+    return 0;
 }
 
 /* The predictions CSV (see the help above), printed row by row into f. Classification: p_0..p_K-1
@@ -80,13 +113,14 @@ static int emit_pred_csv(FILE *f, void *ctx) {
 int cmd_predict(int argc, char **argv) {
     const char *cmd = "predict";
     cli_data_flags df = {.target_col = -1};
-    const char *model_path = NULL, *input = NULL, *output = NULL;
+    const char *model_path = NULL, *input = NULL, *output = NULL, *split = "test";
     int64_t samples = -1, seed = 0, batch = 256, threads = 0, link = 0;
     double temperature = 0;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file (required)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "predict for a dataset's test split (same specs as eval)", 0},
-        {"input", 'i', OPT_STR, &input, "FILE", "predict for the features in FILE: CSV (no target column), NPY (.npy, .npy.gz) or IDX images", 0},
+        {"split", 0, OPT_STR, &split, "NAME", "--data: test (default) or train (the whole training file, a model's hold-out included)", 0},
+        {"input", 'i', OPT_STR, &input, "FILE", "predict for the features in FILE: CSV (no target column), NPY (.npy, .npy.gz) or IDX images; - for standard input", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the CSV here (required)", 0},
         CLI_PREDICT_OPTS(samples, seed, link),
         {"temperature", 0, OPT_FLOAT, &temperature, "T", "divide the logits by T (default: the file's, else 1)", 0},
@@ -119,6 +153,11 @@ int cmd_predict(int argc, char **argv) {
     if (!model_path) return cli_usage_error(cmd, "-m MODEL is required");
     if (!output) return cli_usage_error(cmd, "-o FILE is required");
     if (!df.data == !input) return cli_usage_error(cmd, "give exactly one of --data and --input");
+    if (strcmp(split, "test") && strcmp(split, "train"))
+        return cli_usage_error(cmd, "--split must be test or train, got '%s'", split);
+    if (input && cli_seen(opts, nopts, "split"))
+        return cli_usage_error(cmd, "--split chooses a split of --data; an --input file is one "
+                               "set");
     if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
     if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, link)) return 2;
     if (cli_seen(opts, nopts, "temperature") &&
@@ -126,7 +165,11 @@ int cmd_predict(int argc, char **argv) {
                             : cli_float_range(cmd, "temperature", temperature)))
         return 2;
     if (cli_set_threads(cmd, threads)) return 2;
-    if ((rc = cli_check_output_of(cmd, output, model_path, input, df.data))) return rc;
+    const bool from_stdin = input && !strcmp(input, "-");
+    if ((rc = cli_check_output_of(cmd, output, model_path, from_stdin ? NULL : input, df.data)))
+        return rc;
+    int stdin_fd = -1;
+    char stdin_path[32];
 
     bnn_model *m = NULL;
     bnn_st *st = NULL;
@@ -145,11 +188,15 @@ int cmd_predict(int argc, char **argv) {
     if (!cli_seen(opts, nopts, "temperature") &&
         (rc = cli_meta_temperature(cmd, model_path, st, task, &temperature)))
         goto done;
+    if (from_stdin) {
+        if ((rc = stdin_to_file(cmd, &stdin_fd, stdin_path, sizeof stdin_path))) goto done;
+        input = stdin_path;
+    }
     if (input) {
         const in_format fmt = input_format(input);
         if (fmt == IN_UNKNOWN) {
             rc = cli_error(cmd, "%s is not CSV, NPY or IDX: its first bytes are neither text nor "
-                           "a NumPy or IDX header", input);
+                           "a NumPy or IDX header", from_stdin ? "the standard input" : input);
             goto done;
         }
         const bool npy_in = fmt == IN_NPY, csv_in = fmt == IN_CSV;
@@ -185,6 +232,13 @@ int cmd_predict(int argc, char **argv) {
                                "anything else IDX)", msg, input);
                 goto done;
             }
+            if (from_stdin) { /* the reader named the temporary file: name what it holds */
+                const char *e = bnn_last_error(), *at = strstr(e, stdin_path);
+                rc = at ? cli_error(cmd, "%.*sthe standard input%s", (int)(at - e), e,
+                                    at + strlen(stdin_path))
+                        : cli_error(cmd, "the standard input: %s", e);
+                goto done;
+            }
             rc = cli_fail(cmd, rc, NULL);
             goto done;
         }
@@ -194,7 +248,7 @@ int cmd_predict(int argc, char **argv) {
         if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))) ||
             (rc = cli_check_csv_flags(cmd, opts, nopts, df.data, false)))
             goto done;
-        if ((rc = cli_load_data(cmd, &df, "test", task, true, &ds))) goto done;
+        if ((rc = cli_load_data(cmd, &df, split, task, true, &ds))) goto done;
     }
     if ((rc = cli_check_seed_used(cmd, opts, nopts,
                                   cli_predict_draws(q, samples, link) ||
@@ -204,7 +258,8 @@ int cmd_predict(int argc, char **argv) {
     const int64_t n = bnn_dataset_n(ds), k = bnn_model_pred_dim(m, task);
     if (bnn_dataset_dim(ds) != bnn_model_input_dim(m)) {
         rc = cli_usage_error(cmd, "%s has %lld feature%s (columns) but model %s expects %lld",
-                             input ? input : df.data, (long long)bnn_dataset_dim(ds),
+                             from_stdin ? "the standard input" : input ? input : df.data,
+                             (long long)bnn_dataset_dim(ds),
                              bnn_dataset_dim(ds) == 1 ? "" : "s", bnn_model_spec(m),
                              (long long)bnn_model_input_dim(m));
         goto done;
@@ -249,6 +304,7 @@ int cmd_predict(int argc, char **argv) {
     if (!cli_quiet) fprintf(stderr, "wrote %lld predictions to %s\n", (long long)n, cli_out_name(output));
     rc = 0;
 done:
+    if (stdin_fd >= 0) close(stdin_fd);
     free(a), free(b);
     bnn_posterior_free(q);
     bnn_st_free(st);

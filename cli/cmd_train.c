@@ -27,13 +27,16 @@ static int progress(void *vctx, int64_t epoch, int64_t step, int64_t steps, doub
     if (c->quiet) return 0;
     double t = now_seconds();
     if (step == 1 && !done) c->epoch_start = t;
+    /* Four decimals, but a loss of 1e30 (unscaled data) in six digits, not forty. */
+    char ls[32];
+    snprintf(ls, sizeof ls, fabs(loss) < 1e6 ? "%.4f" : "%.6g", loss);
     if (done) {
-        fprintf(stderr, "%sepoch %lld/%lld  train loss %.4f  %.2fs\n", c->tty ? "\r\033[K" : "",
-                (long long)epoch + 1, (long long)c->epochs, loss, t - c->epoch_start);
+        fprintf(stderr, "%sepoch %lld/%lld  train loss %s  %.2fs\n", c->tty ? "\r\033[K" : "",
+                (long long)epoch + 1, (long long)c->epochs, ls, t - c->epoch_start);
     } else if (c->tty && t - c->last_draw > 0.1) {
         c->last_draw = t;
-        fprintf(stderr, "\r\033[Kepoch %lld/%lld  step %lld/%lld  loss %.4f", (long long)epoch + 1,
-                (long long)c->epochs, (long long)step, (long long)steps, loss);
+        fprintf(stderr, "\r\033[Kepoch %lld/%lld  step %lld/%lld  loss %s", (long long)epoch + 1,
+                (long long)c->epochs, (long long)step, (long long)steps, ls);
     }
     return 0;
 }

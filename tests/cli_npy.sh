@@ -104,6 +104,16 @@ cmp -s "$T/p_npy.csv" "$T/p_noext.csv" && ok || bad "an NPY file without .npy pr
 gzip -c "$T/x.npy" >"$T/x_noext_gz"
 run "predict npy.gz without extension" "$BNN" predict -m "$T/m.st" --input "$T/x_noext_gz" -o "$T/p_noext_gz.csv"
 cmp -s "$T/p_npy.csv" "$T/p_noext_gz.csv" && ok || bad "a gzipped NPY file without a name predicts differently"
+# --input -: standard input, told apart by content as a file is (a copy is read).
+for f in x.npy x.csv x.npy.gz; do
+  "$BNN" predict -m "$T/m.st" --input - -o "$T/p_stdin.csv" -q <"$T/$f" 2>"$T/err" && ok || bad "predict --input - <$f: $(cat "$T/err")"
+  cmp -s "$T/p_npy.csv" "$T/p_stdin.csv" && ok || bad "$f through standard input predicts differently"
+done
+cat "$T/x.npy" | "$BNN" predict -m "$T/m.st" -i - -o - -q >"$T/p_stdin.csv" 2>"$T/err" && ok || bad "predict -i - from a pipe: $(cat "$T/err")"
+cmp -s "$T/p_npy.csv" "$T/p_stdin.csv" && ok || bad "NPY piped to -i - predicts differently"
+printf '0.1,0.2\n0.3\n' >"$T/ragged.csv"
+expect_fail "ragged CSV on standard input" "the standard input, line 2: 1 field, expected 2" sh -c '"$1" predict -m "$2" -i - -o "$3" <"$4"' sh "$BNN" "$T/m.st" "$T/never.csv" "$T/ragged.csv"
+[ ! -e "$T/never.csv" ] && ok || bad "a failed prediction from standard input left its output"
 
 # ---------------------------------------------------------------- regression and images
 expect_fail "float targets as labels" "the target of row 0 (counting from 0) is .*not a class label.*regression targets? (--task regression reads the targets as numbers)" \

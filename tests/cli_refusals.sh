@@ -212,6 +212,11 @@ quiet "calibrate" "$BNN" calibrate -m "$T/csvm.st" --data "csv:$T/last.csv" -o "
 quiet "predict" "$BNN" predict -m "$T/csvm.st" --data "csv:$T/last.csv" -o "$T/q.csv"
 [ "$(wc -l <"$T/q.csv")" -eq 201 ] && ok || bad "predict -q wrote $(wc -l <"$T/q.csv") lines"
 quiet "plot" "$BNN" plot -m "$T/map.st" -o "$T/q.svg"
+# predict --split train: the training split's rows (moons: 1000 against the test split's 500).
+quiet "predict the training split" "$BNN" predict -m "$T/map.st" --data moons --split train -o "$T/ptr.csv"
+[ "$(wc -l <"$T/ptr.csv")" -eq 1001 ] && ok || bad "predict --split train wrote $(wc -l <"$T/ptr.csv") lines"
+expect_usage "predict --split foo" "--split must be test or train, got 'foo'" "$BNN" predict -m "$T/map.st" --data moons --split foo -o "$T/no.csv"
+expect_usage "predict --split with --input" "--split chooses a split of --data" "$BNN" predict -m "$T/map.st" -i "$T/last.csv" --split train -o "$T/no.csv"
 [ -s "$T/q.svg" ] && ok || bad "plot -q wrote no picture"
 
 cli_done

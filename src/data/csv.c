@@ -402,10 +402,10 @@ static int parse_csv(bnn_dataset **out, csv_reader *r, const struct bnn_csv_para
         if (nf != ncols) {
             char dn[16];
             rc = bnn__error(BNN_EFORMAT,
-                            "%s, line %lld: %lld fields, expected %lld as on line "
+                            "%s, line %lld: %lld field%s, expected %lld as on line "
                             "%lld (delimiter %s)",
-                            path, (long long)l.no, (long long)nf, (long long)ncols,
-                            (long long)first_no, delim_name(delim, dn));
+                            path, (long long)l.no, (long long)nf, nf == 1 ? "" : "s",
+                            (long long)ncols, (long long)first_no, delim_name(delim, dn));
             goto fail;
         }
         if ((rc = rows_grow(&t, path, !no_target, cls))) goto fail;
