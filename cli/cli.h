@@ -115,9 +115,9 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
      "csv data: target column, from 0 (default: the one the model was trained with)", 0},          \
     {"header", 0, OPT_FLAG, &(df).header, NULL, "csv data: the first line is a header", 0},        \
     {"no-header", 0, OPT_FLAG, &(df).no_header, NULL, "csv data: the first line is data", 0}
-/* -q: no progress, "saved FILE" or "wrote FILE" line on stderr (notes and errors stay). One flag
- * for the commands that write files (laplace, von, calibrate, predict, plot; train has its own,
- * which also silences its epoch lines). */
+/* -q: no progress (train's epoch lines, laplace's low-rank passes), "saved FILE" or "wrote FILE"
+ * line on stderr; notes, warnings and errors stay. One flag for the commands that write files
+ * (train, laplace, von, calibrate, predict, plot). */
 extern bool cli_quiet;
 #define CLI_QUIET_OPT                                                                              \
     {"quiet", 'q', OPT_FLAG, &cli_quiet, NULL,                                                     \
@@ -209,6 +209,12 @@ const char *cli_data_dir(const cli_data_flags *df, char *buf, size_t len);
  * they exist there. Returns df->data or buf (CLI_SPEC_MAX bytes). */
 #define CLI_SPEC_MAX 4300
 const char *cli_data_spec(const cli_data_flags *df, char *buf);
+/* Whether spec names the data the model file st was trained on (its bnn.data, with relative
+ * names under its bnn.data.dir as cli_load_data reads them): the same files, not the same text. */
+bool cli_own_data(const bnn_st *st, const char *spec);
+/* cli_check_output_of against the files df's spec names as cli_load_data reads them. */
+int cli_check_output_data(const char *cmd, const char *out, const char *file1, const char *file2,
+                          const cli_data_flags *df);
 int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, bnn_task want,
                   bool have_want, bnn_dataset **out);
 
@@ -227,9 +233,9 @@ int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cl
 int cli_check_task(const char *cmd, const char *model_path, bnn_task task, const char *data,
                    const bnn_dataset *ds);
 /* The training data of a post-hoc fit (laplace, von) for the model file model_path (read as st,
- * of task `task`): --data (df->data) or the model's own, read as in training (cli_model_data with
- * seen_target_col,
- * with generated data drawn from the model's seed). The model's hold-out (bnn.data.holdout) stays
+ * of task `task`): --data (df->data) or the model's own, read as in training (cli_model_data,
+ * with the command's CSV options in opts checked and applied, and generated data drawn from the
+ * model's seed). The model's hold-out (bnn.data.holdout) stays
  * out of its own data, also when --data names that data: then *train holds the rows before it
  * (the loaded set, cut in place), *val the hold-out and *all is NULL; else both are NULL and
  * *all is everything. *own says whether the data
@@ -237,7 +243,7 @@ int cli_check_task(const char *cmd, const char *model_path, bnn_task task, const
  * file and the data. Prints and returns non-zero on failure (the datasets are the caller's to
  * free either way). */
 int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_task task,
-                 cli_data_flags *df, bool seen_target_col, const char *output,
+                 cli_data_flags *df, const cli_opt *opts, int nopts, const char *output,
                  bnn_dataset **all, bnn_dataset **train, bnn_dataset **val, bool *own,
                  int64_t *model_holdout);
 /* The kind of posterior a file holds as a user would name it: "VON" for a bnn von file (stored

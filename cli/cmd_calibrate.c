@@ -96,7 +96,6 @@ int cmd_calibrate(int argc, char **argv) {
         goto done;
     const bool bern = bnn_model_lik(m, task) == BNN_LIK_BERNOULLI;
     const bool given_data = df.data != NULL;
-    char under[CLI_SPEC_MAX];
     const char *spec = given_data ? df.data : bnn_st_meta(st, "bnn.data");
     if (spec && (rc = cli_check_csv_flags(cmd, opts, nopts, spec, false))) goto done;
     if (given_data) {
@@ -104,8 +103,7 @@ int cmd_calibrate(int argc, char **argv) {
         if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))))
             goto done;
         /* The model itself may be updated in place (the write is atomic); its data may not. */
-        if ((rc = cli_check_output_of(cmd, output, NULL, NULL, cli_data_spec(&df, under))))
-            goto done;
+        if ((rc = cli_check_output_data(cmd, output, NULL, NULL, &df))) goto done;
         if ((rc = cli_load_data(cmd, &df, split, BNN_TASK_CLASSIFICATION, true, &val))) goto done;
     } else {
         const char *ho = bnn_st_meta(st, "bnn.data.holdout");
@@ -119,8 +117,7 @@ int cmd_calibrate(int argc, char **argv) {
         df.task = "classification";
         if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))))
             goto done;
-        if ((rc = cli_check_output_of(cmd, output, NULL, NULL, cli_data_spec(&df, under))))
-            goto done;
+        if ((rc = cli_check_output_data(cmd, output, NULL, NULL, &df))) goto done;
         if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, true, &all))) goto done;
         const int64_t n = bnn_dataset_n(all);
         if (holdout >= n || (rc = bnn_dataset_slice(&val, all, n - holdout, n))) {

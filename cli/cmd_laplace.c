@@ -29,7 +29,7 @@ typedef struct lowrank_progress {
 static int lowrank_step(void *vctx, int64_t passes, double residual, double target) {
     lowrank_progress *lp = vctx;
     lp->passes = passes, lp->residual = residual, lp->target = target;
-    if (lp->tty && !cli_quiet)
+    if (lp->tty)
         fprintf(stderr, "\r\033[Klowrank: %lld passes over the data, residual %.2g (stops at %.2g), "
                 "%.1f s", (long long)passes, residual, target, now_s() - lp->start);
     return 0;
@@ -289,10 +289,8 @@ int cmd_laplace(int argc, char **argv) {
     const char *given = df.data, *own = bnn_st_meta(st, "bnn.data");
     bool own_data;
     int64_t model_holdout;
-    const char *spec = given ? given : own;
-    if ((spec && (rc = cli_check_csv_flags(cmd, opts, nopts, spec, false))) ||
-        (rc = cli_fit_data(cmd, model_path, st, task, &df, cli_seen(opts, nopts, "target-col"),
-                           output, &all, &train, &val, &own_data, &model_holdout)))
+    if ((rc = cli_fit_data(cmd, model_path, st, task, &df, opts, nopts, output, &all, &train, &val,
+                           &own_data, &model_holdout)))
         goto done;
     if (!strcmp(prior, "grid") && !val) {
         if (!own_data && model_holdout > 0)
@@ -334,10 +332,10 @@ int cmd_laplace(int argc, char **argv) {
     char redo_note[256] = ""; /* why the fit was summed again in double: said once it stands */
 again:;
     const double t_c0 = now_s(); /* the curvature's time: the final computation's */
-    lowrank_progress lp = {.tty = isatty(2), .start = t_c0};
+    lowrank_progress lp = {.tty = isatty(2) && !cli_quiet, .start = t_c0};
     cp.progress = lowrank_step, cp.progress_ctx = &lp;
     rc = bnn_curv_compute(&c, m, fit, &cp);
-    if (lp.tty && lp.passes && !cli_quiet) fprintf(stderr, "\r\033[K");
+    if (lp.tty && lp.passes) fprintf(stderr, "\r\033[K");
     if (rc) {
         rc = cli_fail_fit(cmd, rc);
         goto done;
@@ -375,8 +373,9 @@ again:;
         }
     } else if (!strcmp(prior, "marglik-layers")) {
         if (bnn_laplace_nlayers(la) > 64) {
-            rc = cli_error(cmd, "--prior marglik-layers supports at most 64 weight and bias tensors "
-                           "(the subset has %lld)", (long long)bnn_laplace_nlayers(la));
+            rc = cli_usage_error(cmd, "--prior marglik-layers supports at most 64 weight and bias "
+                                 "tensors (the subset has %lld)",
+                                 (long long)bnn_laplace_nlayers(la));
             goto done;
         }
         if ((rc = bnn_laplace_optimize_layers(la, steps))) {
@@ -426,7 +425,8 @@ again:;
                      rounding);
         goto redo;
     }
-    if (grid_i >= 0)
+    /* With -q only where it carries a note (the best is an end of the grid). */
+    if (grid_i >= 0 && (!cli_quiet || grid_i == 0 || grid_i == 20))
         fprintf(stderr, "grid: best validation NLL %.4f at prior precision %g%s\n", grid_best,
                 grid_d, grid_i == 0 || grid_i == 20 ? " (the grid's end: the best may lie beyond "
                                                       "it; try --prior with values past it)"

@@ -82,9 +82,7 @@ int cmd_plot(int argc, char **argv) {
     if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))) ||
         (rc = cli_check_csv_flags(cmd, opts, nopts, df.data, false)))
         goto done;
-    char under[CLI_SPEC_MAX];
-    if ((rc = cli_check_output_of(cmd, output, model_path, NULL, cli_data_spec(&df, under))))
-        goto done;
+    if ((rc = cli_check_output_data(cmd, output, model_path, NULL, &df))) goto done;
     if ((rc = cli_check_seed_used(cmd, opts, nopts,
                                   cli_predict_draws(q, samples, link) ||
                                       cli_spec_uses_seed(df.data, st, false))))

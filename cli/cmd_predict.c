@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +44,17 @@ static in_format input_format(const char *path) {
 /* --input -: standard input copied to a temporary file (in $TMPDIR, else /tmp), unlinked at once
  * and read back as /dev/fd/N (*fd): the readers open files by name, and the format is told from
  * the first bytes before a reader reads them again, which a pipe cannot do. The file goes with
- * the process however it ends. Returns 0, or prints and returns 1. */
+ * the process however it ends. (Linux opens /dev/fd/N afresh, at offset 0; systems where it
+ * duplicates the descriptor would need a seek before each open.) Returns 0, or prints and
+ * returns 1 (2 for a closed or terminal input). */
 static int stdin_to_file(const char *cmd, int *fd, char *path, size_t len) {
+    /* Closed, mkstemp would get descriptor 0 and the copy read itself; a terminal would wait
+     * for typed features without a prompt. */
+    if (fcntl(0, F_GETFD) < 0)
+        return cli_usage_error(cmd, "--input -: the standard input is closed");
+    if (isatty(0))
+        return cli_usage_error(cmd, "--input -: the standard input is a terminal; pipe or "
+                               "redirect the features into it");
     const char *dir = getenv("TMPDIR");
     if (!dir || !*dir) dir = "/tmp";
     char tmp[4096];
@@ -118,7 +128,7 @@ int cmd_predict(int argc, char **argv) {
     double temperature = 0;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file (required)", 0},
-        {"data", 'd', OPT_STR, &df.data, "SPEC", "predict for a dataset's test split (same specs as eval)", 0},
+        {"data", 'd', OPT_STR, &df.data, "SPEC", "predict for a dataset's test split, or its training split with --split train (same specs as eval)", 0},
         {"split", 0, OPT_STR, &split, "NAME", "--data: test (default) or train (the whole training file, a model's hold-out included)", 0},
         {"input", 'i', OPT_STR, &input, "FILE", "predict for the features in FILE: CSV (no target column), NPY (.npy, .npy.gz) or IDX images; - for standard input", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the CSV here (required)", 0},
@@ -126,7 +136,7 @@ int cmd_predict(int argc, char **argv) {
         {"temperature", 0, OPT_FLOAT, &temperature, "T", "divide the logits by T (default: the file's, else 1)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
-        {"target-col", 0, OPT_INT, &df.target_col, "N", "csv --data: target column (default: the one the model was trained with)", 0},
+        {"target-col", 0, OPT_INT, &df.target_col, "N", "csv --data: target column, from 0 (default: the one the model was trained with)", 0},
         {"header", 0, OPT_FLAG, &df.header, NULL, "csv input: the first line is a header", 0},
         {"no-header", 0, OPT_FLAG, &df.no_header, NULL, "csv input: the first line is data", 0},
         CLI_QUIET_OPT,

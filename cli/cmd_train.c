@@ -29,7 +29,7 @@ static int progress(void *vctx, int64_t epoch, int64_t step, int64_t steps, doub
     if (step == 1 && !done) c->epoch_start = t;
     /* Four decimals, but a loss of 1e30 (unscaled data) in six digits, not forty. */
     char ls[32];
-    snprintf(ls, sizeof ls, fabs(loss) < 1e6 ? "%.4f" : "%.6g", loss);
+    cli_num4(ls, loss);
     if (done) {
         fprintf(stderr, "%sepoch %lld/%lld  train loss %s  %.2fs\n", c->tty ? "\r\033[K" : "",
                 (long long)epoch + 1, (long long)c->epochs, ls, t - c->epoch_start);
@@ -86,9 +86,9 @@ static const char *const settings_flags[] = {
 
 /* Neither the model nor the checkpoint may overwrite the data's files. */
 static int check_outputs(const char *cmd, const char *output, const char *checkpoint,
-                             const char *data) {
-    int rc = cli_check_output_of(cmd, output, NULL, NULL, data);
-    return rc ? rc : cli_check_output_of(cmd, checkpoint, NULL, NULL, data);
+                         const cli_data_flags *df) {
+    int rc = cli_check_output_data(cmd, output, NULL, NULL, df);
+    return rc ? rc : cli_check_output_data(cmd, checkpoint, NULL, NULL, df);
 }
 
 /* A classifier gets one output per label from 0 to the largest, so a single stray label (1000000
@@ -131,7 +131,6 @@ int cmd_train(int argc, char **argv) {
     double lr = 0, wd = 1e-4, momentum = 0.9, sigma = 1.0;
     double ess = 0, hess_init = 1.0, beta1 = 0.9, beta2 = 0.99999, clip = INFINITY;
     double prior_prec = 1.0, init_std = 1e-3, kl_weight = 1.0;
-    bool quiet = false;
     cli_opt opts[] = {
         {"data", 'd', OPT_STR, &df.data, "SPEC", "training data: fmnist, moons, sine-gap, sine-hetero, csv:FILE, idx:IMAGES,LABELS, npy:X,Y (required)", 0},
         {"model", 0, OPT_STR, &model, "SPEC", "architecture, e.g. mlp:784-512-256-10 or mlp:2-50-50-2:tanh (default: one that fits the data)", 0},
@@ -165,7 +164,7 @@ int cmd_train(int argc, char **argv) {
         {"checkpoint", 0, OPT_STR, &checkpoint, "FILE", "after every epoch, save the full training state here", 0},
         {"resume", 0, OPT_STR, &resume, "FILE", "continue the run saved in a checkpoint (its settings and data)", 0},
         {"stop-after", 0, OPT_INT, &stop_after, "N", "stop after epoch N (the schedule still spans --epochs); resume later", 0},
-        {"quiet", 'q', OPT_FLAG, &quiet, NULL, "no progress output", 0},
+        CLI_QUIET_OPT,
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[1];
@@ -181,6 +180,7 @@ int cmd_train(int argc, char **argv) {
         return 0;
     }
     if (rc) return 2;
+    const bool quiet = cli_quiet; /* -q: also the epoch lines */
     if (cli_set_threads(cmd, threads)) return 2;
     if (stop_after < 0 || (stop_after == 0 && cli_seen(opts, nopts, "stop-after")))
         return cli_usage_error(cmd, "--stop-after must be >= 1");
@@ -258,8 +258,7 @@ int cmd_train(int argc, char **argv) {
         tp = *bnn_trainer_params(tr);
         /* Not over the data; the checkpoint being resumed may be replaced (every write is
          * atomic). Before the line below, so a refusal is the only line. */
-        char under[CLI_SPEC_MAX];
-        if ((rc = check_outputs(cmd, output, checkpoint, cli_data_spec(&df, under)))) goto done;
+        if ((rc = check_outputs(cmd, output, checkpoint, &df))) goto done;
         if (!quiet)
             fprintf(stderr, "resuming %s after epoch %lld of %lld (%s, %s)\n", resume,
                     (long long)bnn_trainer_epoch(tr), (long long)tp.epochs,
@@ -453,7 +452,7 @@ int cmd_train(int argc, char **argv) {
             goto done;
         /* Before the first epoch, not after hours of training, and before the header line so a
          * refusal is the only line (a resumed run is checked below). */
-        if ((rc = check_outputs(cmd, output, checkpoint, df.data))) goto done;
+        if ((rc = check_outputs(cmd, output, checkpoint, &df))) goto done;
         if (!quiet) {
             char warm[48] = "";
             if (warmup > 0)

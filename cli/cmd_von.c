@@ -96,10 +96,8 @@ int cmd_von(int argc, char **argv) {
         goto done;
     bool own;
     int64_t holdout;
-    const char *spec = df.data ? df.data : bnn_st_meta(st, "bnn.data");
-    if ((spec && (rc = cli_check_csv_flags(cmd, opts, nopts, spec, false))) ||
-        (rc = cli_fit_data(cmd, model_path, st, task, &df, cli_seen(opts, nopts, "target-col"),
-                           output, &all, &train, &val, &own, &holdout)))
+    if ((rc = cli_fit_data(cmd, model_path, st, task, &df, opts, nopts, output, &all, &train, &val,
+                           &own, &holdout)))
         goto done;
     const bnn_dataset *fit = train ? train : all;
     const bool noise = bnn_model_lik(m, task) == BNN_LIK_GAUSSIAN;

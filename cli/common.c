@@ -318,7 +318,8 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
 int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cli_data_flags *df,
                    bool seen_target_col) {
     const char *recorded = bnn_st_meta(st, "bnn.data");
-    if (!df->data && recorded) {
+    const bool from_model = !df->data && recorded;
+    if (from_model) {
         df->data = recorded;
         df->dir = bnn_st_meta(st, "bnn.data.dir"), df->from = model_path;
     }
@@ -333,7 +334,7 @@ int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cl
                            bnn_st_meta(st, "bnn.data.target_col"), INT64_MIN + 1, -1,
                            &df->target_col)))
         return rc;
-    if (!recorded || !cli_same_data(df->data, recorded)) return 0;
+    if (!from_model && !cli_own_data(st, df->data)) return 0;
     /* The data it was trained on: read it the way it was read then. */
     const char *hd = bnn_st_meta(st, "bnn.data.header");
     if (!df->header && !df->no_header && hd) {
@@ -585,7 +586,8 @@ static int cli_spec_files(const char *spec, char buf[2][1024], const char *files
 static const char *spec_under(const char *spec, const char *dir, char *buf, size_t len) {
     char fb[2][1024], parts[2][2100];
     const char *files[2];
-    const int n = dir && dir[0] == '/' ? cli_spec_files(spec, fb, files) : 0;
+    /* (a comma would split the name in the spec: such a directory is not used) */
+    const int n = dir && dir[0] == '/' && !strchr(dir, ',') ? cli_spec_files(spec, fb, files) : 0;
     bool moved = false;
     for (int i = 0; i < n; i++) {
         snprintf(parts[i], sizeof parts[i], "%s", files[i]);
@@ -611,8 +613,22 @@ const char *cli_data_dir(const cli_data_flags *df, char *buf, size_t len) {
     bool relative = false;
     for (int i = 0; i < n; i++) relative = relative || files[i][0] != '/';
     if (!relative) return NULL;
-    if (df->dir) return df->dir;
-    return getcwd(buf, len);
+    const char *dir = df->dir ? df->dir : getcwd(buf, len);
+    return dir && !strchr(dir, ',') ? dir : NULL; /* a spec cannot name a path with a comma */
+}
+
+bool cli_own_data(const bnn_st *st, const char *spec) {
+    const char *recorded = bnn_st_meta(st, "bnn.data");
+    char under[CLI_SPEC_MAX];
+    return recorded &&
+           cli_same_data(spec, spec_under(recorded, bnn_st_meta(st, "bnn.data.dir"), under,
+                                          sizeof under));
+}
+
+int cli_check_output_data(const char *cmd, const char *out, const char *file1, const char *file2,
+                          const cli_data_flags *df) {
+    char under[CLI_SPEC_MAX];
+    return cli_check_output_of(cmd, out, file1, file2, cli_data_spec(df, under));
 }
 
 bool cli_same_data(const char *a, const char *b) {
@@ -693,9 +709,16 @@ int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, b
     const char *detail = bnn_last_error();
     if (rc == BNN_EIO && f->from && detail) {
         /* The user never typed this spec: say where it came from. */
-        fprintf(stderr, "bnn %s: %s (the data %s was trained on%s%s; give --data SPEC)\n", cmd,
-                detail, f->from, f->dir ? ", in " : ", a path relative to where it was trained",
-                f->dir ? f->dir : "");
+        char fb[2][1024];
+        const char *files[2];
+        bool relative = false;
+        for (int i = 0, n = cli_spec_files(f->data, fb, files); i < n; i++)
+            relative = relative || files[i][0] != '/';
+        fprintf(stderr, "bnn %s: %s (the data %s was trained on%s%s; %s)\n", cmd, detail, f->from,
+                !relative ? "" : f->dir ? ", in " : ", a path relative to where it was trained",
+                relative && f->dir ? f->dir : "",
+                strcmp(cmd, "train") ? "give --data SPEC"
+                                     : "a resumed run reads only its own data: put it back");
         return 1;
     }
     if (rc == BNN_EFORMAT && !f->task && !strcmp(cmd, "train") && detail &&
@@ -819,26 +842,26 @@ int cli_check_task(const char *cmd, const char *model_path, bnn_task task, const
 }
 
 int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_task task,
-                 cli_data_flags *df, bool seen_target_col, const char *output,
+                 cli_data_flags *df, const cli_opt *opts, int nopts, const char *output,
                  bnn_dataset **all, bnn_dataset **train, bnn_dataset **val, bool *own,
                  int64_t *model_holdout) {
     *all = *train = *val = NULL;
-    const char *given = df->data;
-    *own = !given || cli_same_data(given, bnn_st_meta(st, "bnn.data"));
-    int rc = cli_meta_count(cmd, model_path, "bnn.data.holdout",
-                            bnn_st_meta(st, "bnn.data.holdout"), model_holdout);
+    const char *given = df->data, *spec = given ? given : bnn_st_meta(st, "bnn.data");
+    *own = !given || cli_own_data(st, given);
+    int rc = spec ? cli_check_csv_flags(cmd, opts, nopts, spec, false) : 0;
     if (rc) return rc;
+    if ((rc = cli_meta_count(cmd, model_path, "bnn.data.holdout",
+                             bnn_st_meta(st, "bnn.data.holdout"), model_holdout)))
+        return rc;
     const int64_t holdout = *own ? *model_holdout : 0;
     if ((rc = cli_meta_int(cmd, model_path, "bnn.seed", bnn_st_meta(st, "bnn.seed"), 0, 0,
                            &df->seed)) ||
-        (rc = cli_model_data(cmd, model_path, st, df, seen_target_col)))
+        (rc = cli_model_data(cmd, model_path, st, df, cli_seen(opts, nopts, "target-col"))))
         return rc;
     df->task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
     /* Not over the model it starts from, nor over its data (known only now: it may come from
      * the model's metadata). */
-    char under[CLI_SPEC_MAX];
-    if ((rc = cli_check_output_of(cmd, output, model_path, NULL, cli_data_spec(df, under))))
-        return rc;
+    if ((rc = cli_check_output_data(cmd, output, model_path, NULL, df))) return rc;
     if ((rc = cli_load_data(cmd, df, "train", task, true, all)) ||
         (rc = cli_check_task(cmd, model_path, task, df->data, *all)))
         return rc;

@@ -208,11 +208,31 @@ sub=$(cd "$T/rel/sub" && pwd -P)
 cd "$T/away" || exit 1
 expect_usage "output over the recorded data" "d.csv" "$BNN" laplace -m ../rel/sub/m.st -o ../rel/sub/d.csv
 [ "$(head -1 "$T/rel/sub/d.csv")" = "a,b,y" ] && ok || bad "the data was overwritten"
+# A relative --data is this directory's, never looked up under the model's.
+expect_fail "--data is the current directory's" "^bnn eval: d.csv: cannot open: No such file or directory$" "$BNN" eval -m ../rel/sub/m.st --data csv:d.csv
+# The model's own data named by another path from elsewhere is still its own: its hold-out (2 of
+# the 6 rows) stays out of a fit.
+(cd "$T/rel/sub" && "$BNN" train --data csv:d.csv --model mlp:2-4-2 --epochs 2 --holdout 2 -q -o mh.st) && ok || bad "train with a hold-out"
+run "laplace on the model's data named absolutely" "$BNN" laplace -m ../rel/sub/mh.st --data "csv:$sub/d.csv" -o la2.st
+grep -q "^data       4 examples" "$T/out" && ok || bad "the model's own data by another name: $(grep '^data' "$T/out")"
+# One file relative, one absolute (csv:TRAIN,TEST).
+cp "$sub/d.csv" "$T/test.csv"
+(cd "$sub" && "$BNN" train --data "csv:d.csv,$T/test.csv" --model mlp:2-4-2 --epochs 1 -q -o mixed.st) && ok || bad "train on a mixed pair"
+run "eval a mixed pair from elsewhere" "$BNN" eval -m ../rel/sub/mixed.st
 mv "$T/rel/sub" "$T/rel/moved"
 expect_fail "recorded data gone" "d.csv: cannot open: No such file or directory (the data ../rel/moved/m.st was trained on, in $sub; give --data SPEC)" \
   "$BNN" eval -m ../rel/moved/m.st
+expect_fail "resume, data gone" "d.csv: cannot open: .*(the data ../rel/moved/ck.st was trained on, in $sub; a resumed run reads only its own data: put it back)" \
+  "$BNN" train --resume ../rel/moved/ck.st -q -o "$T/never.safetensors"
 cd - >/dev/null || exit 1
 (cd "$T/rel/moved" && "$BNN" eval -m m.st >/dev/null) && ok || bad "a moved tree, from its new place"
+# A directory with a comma is not recorded (the spec would split there): the data is found where
+# it was trained, as before bnn.data.dir.
+mkdir -p "$T/a,b"
+cp "$T/rel/moved/d.csv" "$T/a,b/d.csv"
+(cd "$T/a,b" && "$BNN" train --data csv:d.csv --model mlp:2-4-2 --epochs 1 -q -o m.st && "$BNN" eval -m m.st >/dev/null) && ok ||
+  bad "train and eval in a directory with a comma"
+"$BNN" info "$T/a,b/m.st" | grep -q "bnn.data.dir" && bad "a directory with a comma was recorded" || ok
 
 # --- a diverging run writes nothing
 expect_fail "divergence" "diverged\|NaN\|Inf\|non-finite" "$BNN" train --data moons --method sgd --lr 1e9 --epochs 3 -q -o "$T/diverged.safetensors"

@@ -114,6 +114,8 @@ cmp -s "$T/p_npy.csv" "$T/p_stdin.csv" && ok || bad "NPY piped to -i - predicts 
 printf '0.1,0.2\n0.3\n' >"$T/ragged.csv"
 expect_fail "ragged CSV on standard input" "the standard input, line 2: 1 field, expected 2" sh -c '"$1" predict -m "$2" -i - -o "$3" <"$4"' sh "$BNN" "$T/m.st" "$T/never.csv" "$T/ragged.csv"
 [ ! -e "$T/never.csv" ] && ok || bad "a failed prediction from standard input left its output"
+# Closed, mkstemp took descriptor 0 and the copy read the empty file it was writing.
+expect_usage "closed standard input" "--input -: the standard input is closed" sh -c '"$1" predict -m "$2" -i - -o "$3" <&-' sh "$BNN" "$T/m.st" "$T/never.csv"
 
 # ---------------------------------------------------------------- regression and images
 expect_fail "float targets as labels" "the target of row 0 (counting from 0) is .*not a class label.*regression targets? (--task regression reads the targets as numbers)" \

@@ -231,9 +231,10 @@ static int read_f64(const bnn_st *st, const char *what, const char *name, int64_
 }
 
 /* The probes' seed for check_full_eig: a hash of the values checked (H, Q and λ, 2P² + P
- * doubles), so the same file always gets the same verdict, and a file cannot be built to suit
- * probes it fixes only once built (changing any value draws new ones: the Fiat–Shamir idea).
- * Four independent multiply–xorshift lanes, combined at the end; a few ms at P = 2570. */
+ * doubles), so the same file always gets the same verdict. The check is against damage, not
+ * tampering: the hash is not cryptographic, and a damaged file edited again (one bit of H) gets
+ * new probes, so one that escapes them can be found by trying. Four independent
+ * multiply–xorshift lanes, combined at the end; a few ms at P = 2570. */
 static uint64_t content_seed(const double *H, const double *Q, const double *lam, int64_t P) {
     uint64_t h[4] = {0x243f6a8885a308d3u, 0x13198a2e03707344u, 0xa4093822299f31d0u,
                      0x082efa98ec4e6c89u};
@@ -255,9 +256,9 @@ static uint64_t content_seed(const double *H, const double *Q, const double *lam
 /* Whether eigvec (Q) and eigval (λ) read from a file are the eigendecomposition of its full
  * curvature H (P × P): λ ascending, and for two random probe vectors v, Q Qᵀ v = v and
  * H v = Q (λ ∘ Qᵀ v) to 1e-8 of their scale. O(P²), where computing them again is O(P³).
- * The probes come from a hash of the values (content_seed): with probes fixed in advance a Q that
- * is not orthogonal could be built to pass them, and probes drawn afresh on every load made a
- * borderline file pass or fail at random. For every real file the probes do not matter: its
+ * The probes come from a hash of the values (content_seed): probes drawn afresh on every load
+ * made a borderline file pass or fail at random, and fixed ones would let every file damaged
+ * along the same directions pass. For every real file the probes do not matter: its
  * residuals are bounded by ‖Qᵀ Q − I‖ and ‖H − Q Λ Qᵀ‖, about P · 1e-16 for LAPACK's, so any v
  * passes; and the values used are the file's, whatever the probes. A damaged pair passes only
  * when both probes are nearly orthogonal to what changed: an eigenvalue off by a relative ε
