@@ -895,14 +895,14 @@ static double ll_wsum(const struct ll_ctx *ll, int64_t b, int64_t k, int64_t k2)
     const double *uk = ll->u + k * b, *uk2 = ll->u + k2 * b, *dk = ll->dg ? ll->dg + k * b : NULL;
     double s = 0.0, d = 0.0;
     if (ll->sgn) {
-#if defined(BNN_HAVE_OPENMP)
+#if defined(BNN_HAVE_OPENMP) || defined(BNN_HAVE_OMP_SIMD)
 #pragma omp simd reduction(+ : s)
 #endif
         for (int64_t r = 0; r < b; r++)
             s += uk[r] * uk2[r];
     }
     if (k == k2 && dk) {
-#if defined(BNN_HAVE_OPENMP)
+#if defined(BNN_HAVE_OPENMP) || defined(BNN_HAVE_OMP_SIMD)
 #pragma omp simd reduction(+ : d)
 #endif
         for (int64_t r = 0; r < b; r++)

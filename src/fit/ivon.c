@@ -104,7 +104,7 @@ void bnn__ivon_draw(float *restrict theta, float *restrict eps, const float *res
         float *restrict th = theta + lo;
         const float *restrict mc = m + lo, *restrict hc = h + lo;
         /* must stay vectorised (tests/vectorised.sh) */
-#if defined(BNN_HAVE_OPENMP)
+#if defined(BNN_HAVE_OPENMP) || defined(BNN_HAVE_OMP_SIMD)
 #pragma omp simd
 #endif
         for (int64_t j = 0; j < len; j++) th[j] = mc[j] + e[j] * ivon_sigma(il, hc[j], wd);
@@ -137,7 +137,7 @@ int bnn__ivon_step_draw(float *restrict m, float *restrict h, float *restrict g,
         float *restrict th = theta + lo;
         float *restrict gb = gbar + lo;
         /* must stay vectorised (tests/vectorised.sh) */
-#if defined(BNN_HAVE_OPENMP)
+#if defined(BNN_HAVE_OPENMP) || defined(BNN_HAVE_OMP_SIMD)
 #pragma omp simd reduction(| : bad)
 #endif
         for (int64_t j = 0; j < len; j++) {

@@ -1227,7 +1227,7 @@ static void glm_kron_batch(glm_ctx *g, const glm_layer *L, int64_t t0, int64_t n
                 const double *u1 = U + (t * K + c) * out, *u2 = U + (t * K + c2) * out;
                 const double *b1 = Ub + (t * K + c) * out, *b2 = Ub + (t * K + c2) * out;
                 double s = 0;
-#if defined(BNN_HAVE_OPENMP)
+#if defined(BNN_HAVE_OPENMP) || defined(BNN_HAVE_OMP_SIMD)
 #pragma omp simd reduction(+ : s)
 #endif
                 for (int64_t k = 0; k < out; k++)
@@ -1348,7 +1348,7 @@ static void glm_full_finish(glm_ctx *g) {
                     const double *id = g->inv_d;
                     /* "simd" lets GCC sum in vector lanes (an order fixed by the build, not by
                      * the threads); a full last-layer eval of 10,000 inputs: 5.37 -> 4.93 s. */
-#if defined(BNN_HAVE_OPENMP)
+#if defined(BNN_HAVE_OPENMP) || defined(BNN_HAVE_OMP_SIMD)
 #pragma omp simd reduction(+ : s)
 #endif
                     for (int64_t k = 0; k < P; k++)
