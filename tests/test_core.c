@@ -611,7 +611,7 @@ static void test_dsyrk(void) {
 
 /* Files and directories put_file made, removed in reverse order by remove_put (a fresh directory
  * each run: a second run found the first one's files). */
-static char put_made[32][1024];
+static char put_made[64][1024];
 static int put_n;
 
 static void put_file(const char *dir, const char *rel, const char *text) {
@@ -619,7 +619,7 @@ static void put_file(const char *dir, const char *rel, const char *text) {
     snprintf(path, sizeof path, "%s/%s", dir, rel);
     for (char *q = path + strlen(dir) + 1; (q = strchr(q, '/')); q++) { /* its directories */
         *q = 0;
-        if (mkdir(path, 0755) == 0 && put_n < 32) snprintf(put_made[put_n++], 1024, "%s", path);
+        if (mkdir(path, 0755) == 0 && put_n < 64) snprintf(put_made[put_n++], 1024, "%s", path);
         *q = '/';
     }
     FILE *f = fopen(path, "r");
@@ -629,36 +629,61 @@ static void put_file(const char *dir, const char *rel, const char *text) {
     REQUIRE(f != NULL);
     fputs(text, f);
     fclose(f);
-    if (!existed && put_n < 32) snprintf(put_made[put_n++], 1024, "%s", path);
+    if (!existed && put_n < 64) snprintf(put_made[put_n++], 1024, "%s", path);
 }
 
 static void remove_put(void) {
     while (put_n > 0) remove(put_made[--put_n]);
 }
 
-/* bnn__cgroup_limit on a made-up /proc/self/cgroup and hierarchy: v1's memory controller (in a
- * list of controllers) and v2's unified line, the smallest limit over a cgroup and its ancestors,
- * "max" and v1's "unlimited" value as no limit, v2 at the root and under unified/. */
+/* bnn__cgroup_limit on a made-up /proc/self/cgroup, mountinfo and hierarchy (the mount points
+ * under a scratch directory, the prefix): v1's memory controller (in a list of controllers) and
+ * v2's unified line, the smallest limit over a cgroup and its ancestors, "max" and v1's
+ * "unlimited" value as no limit, v2 at the root and under unified/ (a hybrid system), a v1
+ * hierarchy mounted elsewhere with another controller, a container's mount whose root is its own
+ * cgroup, and mountinfo's escapes. */
 static void test_cgroup_limit(void) {
-    char root[512], proc[600];
+    char root[512], proc[600], info[600];
     snprintf(root, sizeof root, "%s/cgroupXXXXXX", BNN_TEST_TMP);
     REQUIRE(mkdtemp(root) != NULL);
     snprintf(proc, sizeof proc, "%s/proc_cgroup", root);
-    CHECK(bnn__cgroup_limit(proc, root) == 0.0); /* no such file */
+    snprintf(info, sizeof info, "%s/mountinfo", root);
+    CHECK(bnn__cgroup_limit(proc, info, root) == 0.0); /* no such files */
     put_file(root, "proc_cgroup", "1:cpu:/z\n4:cpu,memory:/a/b\n0::/x/y\n");
-    CHECK(bnn__cgroup_limit(proc, root) == 0.0); /* no limit files */
-    put_file(root, "memory/a/b/memory.limit_in_bytes", "9223372036854771712\n");
-    put_file(root, "z/memory.max", "1000\n"); /* the cpu line's: not memory */
-    CHECK(bnn__cgroup_limit(proc, root) == 0.0);
-    put_file(root, "memory/a/memory.limit_in_bytes", "3000000\n");
-    CHECK(bnn__cgroup_limit(proc, root) == 3000000.0); /* the parent binds */
-    put_file(root, "x/y/memory.max", "max\n");
-    put_file(root, "unified/x/memory.max", "2000000\n");
-    CHECK(bnn__cgroup_limit(proc, root) == 2000000.0);
-    put_file(root, "memory.max", "1500000\n"); /* v2's root */
-    CHECK(bnn__cgroup_limit(proc, root) == 1500000.0);
-    put_file(root, "memory.max", "15x\n"); /* not a number: ignored */
-    CHECK(bnn__cgroup_limit(proc, root) == 2000000.0);
+    put_file(root, "mountinfo",
+             "25 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n"
+             "31 25 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755\n"
+             "32 31 0:29 / /sys/fs/cgroup/cpu rw shared:9 - cgroup cgroup rw,cpu\n"
+             "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+             "36 31 0:33 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n");
+    CHECK(bnn__cgroup_limit(proc, info, root) == 0.0); /* no limit files */
+    put_file(root, "sys/fs/cgroup/memory/a/b/memory.limit_in_bytes", "9223372036854771712\n");
+    put_file(root, "sys/fs/cgroup/cpu/z/memory.max", "1000\n"); /* the cpu line's: not memory */
+    CHECK(bnn__cgroup_limit(proc, info, root) == 0.0);
+    put_file(root, "sys/fs/cgroup/memory/a/memory.limit_in_bytes", "3000000\n");
+    CHECK(bnn__cgroup_limit(proc, info, root) == 3000000.0); /* the parent binds */
+    put_file(root, "sys/fs/cgroup/unified/x/y/memory.max", "max\n");
+    put_file(root, "sys/fs/cgroup/unified/x/memory.max", "2000000\n");
+    CHECK(bnn__cgroup_limit(proc, info, root) == 2000000.0);
+    put_file(root, "sys/fs/cgroup/unified/memory.max", "1500000\n"); /* v2's root */
+    CHECK(bnn__cgroup_limit(proc, info, root) == 1500000.0);
+    put_file(root, "sys/fs/cgroup/unified/memory.max", "15x\n"); /* not a number: ignored */
+    CHECK(bnn__cgroup_limit(proc, info, root) == 2000000.0);
+    /* v1's memory comounted with cpu somewhere else (its path with an escaped space), and v2 at
+     * the root of /sys/fs/cgroup shown as a container sees it: its mount's root is its own
+     * cgroup /x, so /x/y is y under the mount point. */
+    put_file(root, "mountinfo",
+             "40 25 0:40 / /cg/cpu\\040mem rw - cgroup cgroup rw,cpu,memory\n"
+             "41 25 0:41 /x /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
+    put_file(root, "cg/cpu mem/a/b/memory.limit_in_bytes", "4000000\n");
+    CHECK(bnn__cgroup_limit(proc, info, root) == 4000000.0);
+    put_file(root, "sys/fs/cgroup/y/memory.max", "3500000\n");
+    CHECK(bnn__cgroup_limit(proc, info, root) == 3500000.0);
+    put_file(root, "sys/fs/cgroup/memory.max", "max\n"); /* the mount's root: /x itself */
+    CHECK(bnn__cgroup_limit(proc, info, root) == 3500000.0);
+    /* A cgroup outside the mount's root is not under it. */
+    put_file(root, "proc_cgroup", "0::/w\n");
+    CHECK(bnn__cgroup_limit(proc, info, root) == 0.0);
     remove_put();
     CHECK(rmdir(root) == 0);
 }

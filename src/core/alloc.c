@@ -74,8 +74,61 @@ static bool has_word(const char *list, const char *word) {
     return false;
 }
 
-double bnn__cgroup_limit(const char *proc_cgroup, const char *root) {
-    FILE *f = fopen(proc_cgroup, "r");
+/* A cgroup hierarchy's mount, from /proc/self/mountinfo: the cgroup its root is (root, "/" unless
+ * a container's namespace) and where it is mounted (point). */
+typedef struct cg_mount {
+    char root[1024], point[1024];
+    bool v2; /* cgroup2; else a v1 hierarchy with the memory controller */
+} cg_mount;
+
+/* mountinfo's octal escapes (\040 for a space) undone in place. */
+static void unescape(char *s) {
+    char *o = s;
+    for (const char *p = s; *p; p++) {
+        if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+            p[3] >= '0' && p[3] <= '7') {
+            *o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+            p += 3;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = 0;
+}
+
+/* The cgroup2 mounts and the v1 mounts with the memory controller in mountinfo (at most max):
+ * "ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS". */
+static int cgroup_mounts(const char *mountinfo, cg_mount *m, int max) {
+    FILE *f = fopen(mountinfo, "r");
+    if (!f) return 0;
+    char line[4096];
+    int n = 0;
+    while (n < max && fgets(line, sizeof line, f)) {
+        char *field[64];
+        int nf = 0;
+        for (char *save = NULL, *t = strtok_r(line, " \n", &save); t && nf < 64;
+             t = strtok_r(NULL, " \n", &save))
+            field[nf++] = t;
+        int dash = 6;
+        while (dash < nf && strcmp(field[dash], "-")) dash++;
+        if (dash + 3 >= nf) continue;
+        const char *type = field[dash + 1], *super = field[dash + 3];
+        const bool v2 = !strcmp(type, "cgroup2");
+        if (!v2 && (strcmp(type, "cgroup") || !has_word(super, "memory"))) continue;
+        if (strlen(field[3]) >= sizeof m[n].root || strlen(field[4]) >= sizeof m[n].point)
+            continue;
+        strcpy(m[n].root, field[3]), strcpy(m[n].point, field[4]);
+        unescape(m[n].root), unescape(m[n].point);
+        m[n++].v2 = v2;
+    }
+    fclose(f);
+    return n;
+}
+
+double bnn__cgroup_limit(const char *proc_cgroup, const char *mountinfo, const char *prefix) {
+    cg_mount mounts[16];
+    const int nm = cgroup_mounts(mountinfo, mounts, 16);
+    FILE *f = nm > 0 ? fopen(proc_cgroup, "r") : NULL;
     if (!f) return 0.0;
     char line[2048];
     double best = 0.0;
@@ -84,25 +137,29 @@ double bnn__cgroup_limit(const char *proc_cgroup, const char *root) {
         char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2 || c2[1] != '/') continue;
         *c2 = 0;
-        /* v2 (no controllers: the unified hierarchy, at the root or, on hybrid systems, under
-         * unified/) or v1's memory controller. */
+        /* v2 (no controllers: the unified hierarchy) or v1's memory controller. */
         const bool v2 = !c1[1];
         if (!v2 && !has_word(c1 + 1, "memory")) continue;
-        const char *const dirs[2] = {v2 ? "" : "/memory", v2 ? "/unified" : NULL};
-        for (int d = 0; d < 2 && dirs[d]; d++) {
-            /* The cgroup and each of its ancestors: a parent's limit binds its children. */
+        const char *cg = c2 + 1;
+        for (int i = 0; i < nm; i++) {
+            const cg_mount *mt = &mounts[i];
+            /* The mount shows the part of the hierarchy under its root: the process's cgroup
+             * must lie there (a container's own mount does not show its parents). */
+            const size_t rl = strcmp(mt->root, "/") ? strlen(mt->root) : 0;
+            if (mt->v2 != v2 || strncmp(cg, mt->root, rl) || (cg[rl] && cg[rl] != '/')) continue;
+            /* The cgroup and each of its ancestors up to the mount: a parent's limit binds its
+             * children. */
             char path[2048];
-            snprintf(path, sizeof path, "%s", c2 + 1);
+            snprintf(path, sizeof path, "%s", cg + rl);
             for (;;) {
                 char file[4400];
-                snprintf(file, sizeof file, "%s%s%s/%s", root, dirs[d], strcmp(path, "/") ? path : "",
-                         v2 ? "memory.max" : "memory.limit_in_bytes");
+                snprintf(file, sizeof file, "%s%s%s/%s", prefix, mt->point,
+                         strcmp(path, "/") ? path : "", v2 ? "memory.max" : "memory.limit_in_bytes");
                 const double v = limit_file(file);
                 if (v > 0.0 && (best == 0.0 || v < best)) best = v;
                 char *slash = strrchr(path, '/');
-                if (!slash || !strcmp(path, "/")) break;
-                if (slash == path) path[1] = 0;
-                else *slash = 0;
+                if (!slash || !path[0] || !strcmp(path, "/")) break;
+                *slash = 0;
             }
         }
     }
@@ -128,7 +185,7 @@ static double memory_limit(bool *limited, bool *cgroup) {
     }
     const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
     const double phys = pages > 0 && size > 0 ? (double)pages * (double)size : 0.0;
-    const double cg = bnn__cgroup_limit("/proc/self/cgroup", "/sys/fs/cgroup");
+    const double cg = bnn__cgroup_limit("/proc/self/cgroup", "/proc/self/mountinfo", "");
     if (cg > 0.0 && (phys == 0.0 || cg < phys)) {
         *cgroup = true;
         return cg;

@@ -85,11 +85,13 @@ double bnn__log_normal(double y, double mu, double v);
  * max_bytes or a BNN_MEMORY_LIMIT that is not a size. */
 int bnn__byte_limit(const char *fn, double max_bytes, double *limit, char *what, size_t len);
 /* The memory limit (bytes) of the cgroup proc_cgroup (a /proc/PID/cgroup file) names, the
- * smallest over it and its ancestors, with the hierarchies mounted under root (cgroup v2's
- * memory.max at root or root/unified, v1's memory/…/memory.limit_in_bytes); 0 where none is
- * set or the files are not there. Without BNN_MEMORY_LIMIT, the memory limit is this process's
- * cgroup's where that is below the machine's memory. */
-double bnn__cgroup_limit(const char *proc_cgroup, const char *root);
+ * smallest over it and its ancestors, in the hierarchies the mountinfo file (a
+ * /proc/PID/mountinfo) shows mounted, wherever they are (cgroup2's memory.max; a v1 hierarchy
+ * with the memory controller, also mounted with others, its memory.limit_in_bytes), with prefix
+ * put before each mount point (tests: a made-up tree; else ""); 0 where none is set or the files
+ * are not there. Without BNN_MEMORY_LIMIT, the memory limit is this process's cgroup's where
+ * that is below the machine's memory. */
+double bnn__cgroup_limit(const char *proc_cgroup, const char *mountinfo, const char *prefix);
 /* A byte count for messages: "2.1 TiB", "8 GiB", "512 KiB". */
 void bnn__format_bytes(char *buf, size_t len, double bytes);
 
