@@ -57,7 +57,9 @@ enum {
     BNN_EFORMAT = -3,     /* a file's contents are malformed */
     BNN_EINVAL = -4,      /* an argument or setting is invalid */
     BNN_ESHAPE = -5,      /* shapes or sizes do not agree */
-    BNN_ENOTFOUND = -6,   /* a named item (tensor, dataset, key) does not exist */
+    BNN_ENOTFOUND = -6,   /* a named item looked up by name (a tensor, a metadata key, an
+                           * installed dataset such as Fashion-MNIST) does not exist; a file
+                           * that cannot be opened is BNN_EIO, an unknown spec BNN_EINVAL */
     BNN_EDIVERGED = -7,   /* training, a fit or a prediction produced NaN or Inf, or a loss
                            * that blew up */
     BNN_EUNSUPPORTED = -8 /* a valid request this build cannot serve */
@@ -243,6 +245,8 @@ struct bnn_csv_params {
 };
 #define BNN_CSV_NO_TARGET INT64_MIN
 struct bnn_csv_params bnn_csv_default_params(void);
+/* Fields are numbers with optional spaces around them; quoted fields are not read as such (a
+ * delimiter inside quotes splits the field; a quote only makes a first line's field a name). */
 int bnn_csv_load(bnn_dataset **out, const char *path, const struct bnn_csv_params *p);
 
 /* Built-in toy problems. Two interleaved half-moons with Gaussian noise (2 classes). */
@@ -676,7 +680,7 @@ struct bnn_predict_params bnn_predict_default_params(void);
  * mixture of the samples' Gaussians N(μ_s, v_s) — v_s = σ² (Gaussian) or e^{η_s}
  * (heteroscedastic) —: var = the mean of the v_s + the variance of the μ_s. Pass NULL for the
  * outputs of the other task. Uses the model's buffers. BNN_EINVAL when the likelihood is not for
- * `task`. */
+ * `task`, for n < 1, or a regression noise σ that is not positive and finite. */
 /* A Laplace posterior with samples = 0 uses the linearised (GLM) predictive instead
  * (bnn_laplace_predict; mi is 0 with the probit). */
 int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n, bnn_task task,
@@ -865,7 +869,7 @@ struct bnn_curv_params {
                               * environment's BNN_MEMORY_LIMIT, else the machine's memory. A
                               * full Hessian counts what a Laplace posterior adds when it
                               * decomposes the matrix: 32 P² bytes in all */
-    int64_t rank;            /* lowrank: eigenpairs kept, default 20 */
+    int64_t rank;            /* lowrank: eigenpairs kept, default 20 (above P: P are kept) */
     /* How the products are summed (bnn_curv_unit says which were): BNN_SUMS_AUTO (0, default):
      * full (and dense lowrank) in double, kron's factors and diag in float; BNN_SUMS_FLOAT:
      * full over the network's last Linear layer in float too, about twice as fast; BNN_SUMS_DOUBLE:
@@ -904,7 +908,8 @@ struct bnn_curv_params bnn_curv_default_params(void);
  * (heteroscedastic Gaussian, whose Hessian is indefinite). Also records N, K and the summed loss
  * (laplace-torch's `loss`: Σ CE, ½ Σ (f−y)² for the Gaussian, the summed NLL for Bernoulli and
  * the heteroscedastic Gaussian). The data are checked as for training: BNN_ESHAPE when its
- * features, classes or targets do not fit, BNN_EINVAL for unlabelled or empty data, BNN_EFORMAT
+ * features, classes or targets do not fit (a classifier may predict more classes than the data
+ * holds, as a test set may lack one, not fewer), BNN_EINVAL for unlabelled or empty data, BNN_EFORMAT
  * naming the row for a NaN or Inf feature or a label outside the classes. */
 typedef struct bnn_curv bnn_curv;
 int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
@@ -956,17 +961,20 @@ int bnn_curv_block(const bnn_curv *c, int64_t i, int *nfactors, const double **f
                    const double **f1, int64_t *n1);
 /* Builds a curvature from given arrays (tests and files): diag (P), dense (P × P) or kron blocks
  * laid out as bnn_curv_block returns them (f1 NULL for bias blocks). Data are copied. A
- * curvature is positive semi-definite: BNN_EINVAL for a negative diagonal entry or eigenvalue
- * (low rank: beyond 1e-4 of the largest) or a matrix that is not symmetric. bnn_laplace_new
- * also refuses a full curvature with an eigenvalue below −1e-4 of the largest. */
+ * curvature is positive semi-definite; what costs O(n²) is checked here: BNN_EINVAL for a
+ * negative entry of diag or on the diagonal of the matrix or a factor, or a matrix that is not
+ * symmetric. Eigenvalues are checked where they are computed, by bnn_laplace_new: BNN_EINVAL for
+ * a full matrix's or a Kronecker factor's eigenvalue below −1e-4 of its largest (above that,
+ * negative ones are float rounding and clipped to 0). */
 int bnn_curv_from_arrays(bnn_curv **out, bnn_hessian structure, int64_t P, int64_t offset,
                          int64_t ndata, int64_t noutputs, double loss, const double *diag,
                          const double *dense, int64_t nblocks, const int64_t *n0,
                          const int64_t *n1, const double *const *f0, const double *const *f1);
 
 /* The Laplace posterior N(θ_MAP, (hf·H + δ I)⁻¹) over the subset. Kron blocks are held as
- * eigendecompositions of their factors (LAPACK dsyev; negative eigenvalues clipped to 0) so that
- * log-determinants, solves and samples are exact for the decomposition. */
+ * eigendecompositions of their factors (LAPACK dsyev; negative eigenvalues of rounding's size
+ * clipped to 0, larger ones refused: bnn_curv_from_arrays) so that log-determinants, solves and
+ * samples are exact for the decomposition. */
 typedef struct bnn_laplace bnn_laplace;
 /* Takes ownership of c (also on failure). mean: the subset's MAP values (P, in subset order:
  * bnn_curv_gather of the model's weights), copied. */
@@ -1208,8 +1216,15 @@ int bnn_st_writer_save(const bnn_st_writer *w, const char *path);
 int bnn_model_save(const bnn_model *m, const char *path, bnn_task task, const char *const *keys,
                    const char *const *values, int64_t nkv);
 /* Loads a model saved by bnn_model_save (or a compatible file: metadata bnn.model and every
- * tensor present with the right shape). *task receives bnn.task; st (if not NULL) receives the
- * opened file for further metadata, to be freed by the caller. */
+ * tensor present with the right shape; BNN_EFORMAT naming a tensor that is missing or misshapen).
+ * *task receives bnn.task; st (if not NULL) receives the opened file for further metadata, to be
+ * freed by the caller. Files the bnn command writes also record, for a library user to apply:
+ * bnn.sigma (a Gaussian model's noise σ: bnn_predict_params.sigma, bnn_curv_params.sigma),
+ * bnn.temperature (from `bnn calibrate`: bnn_predict_params.temperature), and their training data
+ * (bnn.data, a spec for bnn_data_load; bnn.data.dir, the directory its relative file names are
+ * relative to; bnn.data.target_col, bnn.data.header "yes"/"no"/"auto"; bnn.data.holdout, the
+ * last rows kept out of training; bnn.seed, generated data's seed). bnn_model_load applies none of
+ * them: read them with bnn_st_meta (bnn_strtod and bnn_parse_int for numbers). */
 int bnn_model_load(bnn_model **out, const char *path, bnn_task *task, bnn_st **st);
 /* bnn_model_load from a file already read (bnn_st_read or bnn_st_parse); name is the file's name
  * in error messages. st stays the caller's. */

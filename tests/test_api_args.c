@@ -361,6 +361,23 @@ static void test_curv_predict_params(void) {
     bnn_posterior_free(q);
     bnn_dataset_free(ds);
     bnn_model_free(m);
+    /* An infinite regression noise is a bad setting as 0 is (it came back BNN_EDIVERGED). */
+    REQUIRE(bnn_model_new(&m, "mlp:2-1") == 0);
+    pp = bnn_predict_default_params();
+    double mean[2], var[2];
+    for (int c = 0; c < 2; c++) {
+        pp.sigma = c ? INFINITY : 0.0;
+        CHECK_EQ_INT(bnn_predict(m, NULL, x, 2, BNN_TASK_REGRESSION, &pp, NULL, NULL, mean, var),
+                     BNN_EINVAL);
+        CHECK(has_error("regression noise sigma must be positive and finite"));
+    }
+    bnn_model_free(m);
+    /* A spec too deep says so: the message echoed all of it, and the 1023 bytes kept none of the
+     * reason after it. */
+    char deep[4096] = "mlp:2";
+    for (int i = 0; i < 600; i++) strcat(deep, "-2");
+    CHECK_EQ_INT(bnn_model_new(&m, deep), BNN_EINVAL);
+    CHECK(has_error("': more than 64 sizes (layers)"));
 }
 
 /* Direct optimizer calls: ess 0 (the trainer's "data size") gave infinite samples and a Hessian

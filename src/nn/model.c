@@ -32,7 +32,7 @@ static const bnn__layer_vt *activation_by_name(const char *name) {
 
 static int push_layer(bnn_model *m, const bnn__layer_vt *vt, int64_t in, int64_t out, float rate) {
     if (m->nlayers >= BNN_MAX_LAYERS)
-        return bnn__error(BNN_EINVAL, "model spec '%s': more than %d layers", m->spec,
+        return bnn__error(BNN_EINVAL, "model spec '%.80s': more than %d layers", m->spec,
                           BNN_MAX_LAYERS);
     bnn__layer *l = &m->layers[m->nlayers++];
     memset(l, 0, sizeof *l);
@@ -45,7 +45,7 @@ static int parse_spec(bnn_model *m, const char *spec) {
     const char *usage = "expected mlp:IN-H1-...-OUT[:relu|tanh|gelu][:dropout=P], "
                         "e.g. mlp:784-512-256-10";
     if (strncmp(spec, "mlp:", 4) != 0)
-        return bnn__error(BNN_EINVAL, "unknown model spec '%s': %s", spec, usage);
+        return bnn__error(BNN_EINVAL, "unknown model spec '%.80s': %s", spec, usage);
     int64_t sizes[BNN_MAX_LAYERS];
     int nsizes = 0;
     const char *p = spec + 4;
@@ -62,11 +62,12 @@ static int parse_spec(bnn_model *m, const char *spec) {
         const long long v = ndig == len && len > 0 ? strtoll(p, &end, 10) : 0;
         if (len == 0 || ndig != len || errno || v < 1 || v > (1LL << 24))
             return bnn__error(BNN_EINVAL,
-                              "model spec '%s': size %d, '%.*s', is not a whole "
+                              "model spec '%.80s': size %d, '%.*s', is not a whole "
                               "number from 1 to 16777216; %s",
                               spec, nsizes + 1, len > 40 ? 40 : (int)len, p, usage);
         if (nsizes >= BNN_MAX_LAYERS / 4)
-            return bnn__error(BNN_EINVAL, "model spec '%s': too many layers", spec);
+            return bnn__error(BNN_EINVAL, "model spec '%.80s': more than %d sizes (layers)", spec,
+                              BNN_MAX_LAYERS / 4);
         sizes[nsizes++] = v;
         p += len;
         if (*p == '-') {
@@ -76,7 +77,7 @@ static int parse_spec(bnn_model *m, const char *spec) {
         break; /* at the end or at ':' */
     }
     if (nsizes < 2)
-        return bnn__error(BNN_EINVAL, "model spec '%s': needs at least an input and an output "
+        return bnn__error(BNN_EINVAL, "model spec '%.80s': needs at least an input and an output "
                           "size; %s", spec, usage);
     const bnn__layer_vt *act = &bnn__relu_vt;
     double rate = 0.0;
@@ -87,31 +88,31 @@ static int parse_spec(bnn_model *m, const char *spec) {
         size_t len = end ? (size_t)(end - p) : strlen(p);
         char opt[64];
         if (len == 0 || len >= sizeof opt)
-            return bnn__error(BNN_EINVAL, "model spec '%s': empty or overlong option", spec);
+            return bnn__error(BNN_EINVAL, "model spec '%.80s': empty or overlong option", spec);
         memcpy(opt, p, len);
         opt[len] = '\0';
         if (activation_by_name(opt)) {
             if (seen_act)
-                return bnn__error(BNN_EINVAL, "model spec '%s': more than one activation", spec);
+                return bnn__error(BNN_EINVAL, "model spec '%.80s': more than one activation", spec);
             act = activation_by_name(opt), seen_act = true;
         } else if (!strncmp(opt, "dropout=", 8)) {
             if (seen_rate)
-                return bnn__error(BNN_EINVAL, "model spec '%s': more than one dropout", spec);
+                return bnn__error(BNN_EINVAL, "model spec '%.80s': more than one dropout", spec);
             seen_rate = true;
             char *e;
             errno = 0;
             rate = bnn_strtod(opt + 8, &e);
             /* The layers use it as a float: 0.99999999 would be 1 there. */
             if (errno || *e || e == opt + 8 || !(rate >= 0.0 && (float)rate < 1.0f))
-                return bnn__error(BNN_EINVAL, "model spec '%s': dropout must be in [0, 1), got "
+                return bnn__error(BNN_EINVAL, "model spec '%.80s': dropout must be in [0, 1), got "
                                   "'%s'", spec, opt + 8);
             /* A rate that is 0 as a float would add dropout layers that drop nothing, and a
              * canonical spec (written from the float) that builds a model without them. */
             if (rate > 0.0 && (float)rate == 0.0f)
-                return bnn__error(BNN_EINVAL, "model spec '%s': dropout=%s is 0 in single "
+                return bnn__error(BNN_EINVAL, "model spec '%.80s': dropout=%s is 0 in single "
                                   "precision; write dropout=0 or leave it out", spec, opt + 8);
         } else {
-            return bnn__error(BNN_EINVAL, "model spec '%s': unknown option '%s' (activations: "
+            return bnn__error(BNN_EINVAL, "model spec '%.80s': unknown option '%s' (activations: "
                               "relu, tanh, gelu; dropout=P)", spec, opt);
         }
         p += len;
@@ -146,7 +147,7 @@ static int parse_spec(bnn_model *m, const char *spec) {
         }
         pos += (size_t)snprintf(canon + pos, sizeof canon - pos, ":dropout=%s", r);
     }
-    if (pos >= sizeof canon) return bnn__error(BNN_EINVAL, "model spec '%s' is too long", spec);
+    if (pos >= sizeof canon) return bnn__error(BNN_EINVAL, "model spec '%.80s' is too long", spec);
     free(m->spec);
     m->spec = strdup(canon);
     return m->spec ? 0 : bnn__error(BNN_ENOMEM, "out of memory");

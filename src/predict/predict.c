@@ -132,8 +132,9 @@ static int check_args(const char *fn, const bnn_model *m, const float *x, int64_
         return bnn__error(BNN_EINVAL, "model %s has a %s likelihood, not one for %s",
                           bnn_model_spec(m), bnn_lik_name(lik),
                           task == BNN_TASK_REGRESSION ? "regression" : "classification");
-    if (lik == BNN_LIK_GAUSSIAN && !(p->sigma > 0.0))
-        return bnn__error(BNN_EINVAL, "regression noise sigma must be positive");
+    if (lik == BNN_LIK_GAUSSIAN && !(p->sigma > 0.0 && isfinite(p->sigma)))
+        return bnn__error(BNN_EINVAL, "regression noise sigma must be positive and finite (got %g)",
+                          p->sigma);
     if (p->link_samples < 0 || p->link_samples > BNN_MAX_SAMPLES)
         return bnn__error(BNN_EINVAL, "link samples must be in [0, %d] (got %lld)",
                           BNN_MAX_SAMPLES, (long long)p->link_samples);
