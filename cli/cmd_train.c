@@ -81,7 +81,7 @@ static int apply_holdout(const char *cmd, bnn_dataset **ds, int64_t holdout) {
 static const char *const settings_flags[] = {
     "model", "method", "batch-size", "lr", "lr-schedule", "warmup-epochs", "weight-decay",
     "momentum", "noise", "seed", "ess", "hess-init", "beta1", "beta2", "mc-samples",
-    "clip-radius", "prior-precision", "init-std", "kl-weight", "data", "task", "target-col",
+    "clip-radius", "prior-precision", "init-std", "kl-weight", "task", "target-col",
     "header", "no-header", "holdout", "lik"};
 
 /* Neither the model nor the checkpoint may overwrite the data's files. */
@@ -224,8 +224,18 @@ int cmd_train(int argc, char **argv) {
             goto done;
         }
         df.task = task;
-        /* Its data spec, CSV settings and seed (none of them may be given with --resume). */
+        /* Its data spec, CSV settings and seed (none of them may be given with --resume), or
+         * with --data the same data somewhere else: read as the checkpoint's, and its
+         * fingerprint checked by bnn_trainer_resume (a checkpoint without one cannot tell). */
+        const bool relocated = df.data != NULL;
+        if (relocated && !bnn_st_meta(ck, "bnn.state.data_hash")) {
+            rc = cli_usage_error(cmd, "%s keeps no fingerprint of its data, so --data cannot be "
+                                 "checked to be that data; resume it without --data", resume);
+            goto done;
+        }
         if ((rc = cli_model_data(cmd, resume, ck, &df, false))) goto done;
+        const char *hd = bnn_st_meta(ck, "bnn.data.header");
+        if (relocated && hd) df.header = !strcmp(hd, "yes"), df.no_header = !strcmp(hd, "no");
         const char *ho = bnn_st_meta(ck, "bnn.data.holdout");
         if ((rc = cli_meta_count(cmd, resume, "bnn.data.holdout", ho, &holdout))) goto done;
         if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, false, &ds))) goto done;

@@ -718,7 +718,8 @@ int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, b
                 !relative ? "" : f->dir ? ", in " : ", a path relative to where it was trained",
                 relative && f->dir ? f->dir : "",
                 strcmp(cmd, "train") ? "give --data SPEC"
-                                     : "a resumed run reads only its own data: put it back");
+                                     : "--data SPEC names it where it is now (its fingerprint is "
+                                       "checked)");
         return 1;
     }
     if (rc == BNN_EFORMAT && !f->task && !strcmp(cmd, "train") && detail &&

@@ -222,8 +222,15 @@ run "eval a mixed pair from elsewhere" "$BNN" eval -m ../rel/sub/mixed.st
 mv "$T/rel/sub" "$T/rel/moved"
 expect_fail "recorded data gone" "d.csv: cannot open: No such file or directory (the data ../rel/moved/m.st was trained on, in $sub; give --data SPEC)" \
   "$BNN" eval -m ../rel/moved/m.st
-expect_fail "resume, data gone" "d.csv: cannot open: .*(the data ../rel/moved/ck.st was trained on, in $sub; a resumed run reads only its own data: put it back)" \
+expect_fail "resume, data gone" "d.csv: cannot open: .*(the data ../rel/moved/ck.st was trained on, in $sub; --data SPEC names it where it is now (its fingerprint is checked))" \
   "$BNN" train --resume ../rel/moved/ck.st -q -o "$T/never.safetensors"
+# ... which --data then names: the same run as the uninterrupted one, whose weights it gets.
+run "resume with the data moved" "$BNN" train --resume ../rel/moved/ck.st --data csv:../rel/moved/d.csv -q -o "$T/away/r2.st"
+"$BNN" eval -m "$T/away/r2.st" --data csv:../rel/moved/d.csv | grep -v '^model\|^data' >"$T/r2.txt"
+"$BNN" eval -m ../rel/moved/full.st --data csv:../rel/moved/d.csv | grep -v '^model\|^data' >"$T/full.txt"
+[ -s "$T/r2.txt" ] && cmp -s "$T/r2.txt" "$T/full.txt" && ok || bad "resumed on the moved data: not the uninterrupted run"
+printf 'a,b,y\n1,1,0\n1,0,1\n0.2,0.9,0\n0.8,0.1,1\n0.1,0.7,0\n0.9,0.3,1\n' >"$T/other.csv"
+expect_fail "resume on other data" "was trained on other data" "$BNN" train --resume ../rel/moved/ck.st --data "csv:$T/other.csv" -q -o "$T/never.safetensors"
 cd - >/dev/null || exit 1
 (cd "$T/rel/moved" && "$BNN" eval -m m.st >/dev/null) && ok || bad "a moved tree, from its new place"
 # A directory with a comma is not recorded (the spec would split there): the data is found where
