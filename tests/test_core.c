@@ -681,6 +681,18 @@ static void test_cgroup_limit(void) {
     CHECK(bnn__cgroup_limit(proc, info, root) == 3500000.0);
     put_file(root, "sys/fs/cgroup/memory.max", "max\n"); /* the mount's root: /x itself */
     CHECK(bnn__cgroup_limit(proc, info, root) == 3500000.0);
+    /* A mountinfo line longer than the reader's 4096 bytes is skipped whole: its tail, which
+     * here reads as a cgroup2 mount, is not a line of its own. */
+    {
+        static char longinfo[8192];
+        const char *tail = "99 25 0:99 / /fake rw - cgroup2 cgroup2 rw\n";
+        int at = snprintf(longinfo, sizeof longinfo, "50 25 0:50 / /pad");
+        while (at < 4095) longinfo[at++] = 'x';
+        snprintf(longinfo + at, sizeof longinfo - (size_t)at, "%s", tail);
+        put_file(root, "mountinfo", longinfo);
+        put_file(root, "fake/x/y/memory.max", "1000\n");
+        CHECK(bnn__cgroup_limit(proc, info, root) == 0.0);
+    }
     /* A cgroup outside the mount's root is not under it. */
     put_file(root, "proc_cgroup", "0::/w\n");
     CHECK(bnn__cgroup_limit(proc, info, root) == 0.0);

@@ -74,6 +74,24 @@ static bool has_word(const char *list, const char *word) {
     return false;
 }
 
+/* The next whole line of f in line (len bytes, its newline dropped); a line too long for it is
+ * read to its end and skipped (so that its tail is not taken for a line of its own). false at
+ * the end of the file. */
+static bool whole_line(FILE *f, char *line, size_t len) {
+    while (fgets(line, (int)len, f)) {
+        const size_t n = strlen(line);
+        if (n > 0 && line[n - 1] == '\n') {
+            line[n - 1] = 0;
+            return true;
+        }
+        if (feof(f)) return true; /* the last line, without a newline */
+        int c;
+        while ((c = fgetc(f)) != EOF && c != '\n') {
+        }
+    }
+    return false;
+}
+
 /* A cgroup hierarchy's mount, from /proc/self/mountinfo: the cgroup its root is (root, "/" unless
  * a container's namespace) and where it is mounted (point). */
 typedef struct cg_mount {
@@ -103,11 +121,11 @@ static int cgroup_mounts(const char *mountinfo, cg_mount *m, int max) {
     if (!f) return 0;
     char line[4096];
     int n = 0;
-    while (n < max && fgets(line, sizeof line, f)) {
+    while (n < max && whole_line(f, line, sizeof line)) {
         char *field[64];
         int nf = 0;
-        for (char *save = NULL, *t = strtok_r(line, " \n", &save); t && nf < 64;
-             t = strtok_r(NULL, " \n", &save))
+        for (char *save = NULL, *t = strtok_r(line, " ", &save); t && nf < 64;
+             t = strtok_r(NULL, " ", &save))
             field[nf++] = t;
         int dash = 6;
         while (dash < nf && strcmp(field[dash], "-")) dash++;
@@ -132,8 +150,7 @@ double bnn__cgroup_limit(const char *proc_cgroup, const char *mountinfo, const c
     if (!f) return 0.0;
     char line[2048];
     double best = 0.0;
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = 0;
+    while (whole_line(f, line, sizeof line)) {
         char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2 || c2[1] != '/') continue;
         *c2 = 0;
