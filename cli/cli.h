@@ -201,6 +201,7 @@ typedef struct cli_data_flags {
      * trained in (bnn.data.dir; NULL for older files), where its relative file names are looked
      * up first, and the file's path, named when the data cannot be read. */
     const char *dir, *from;
+    bool fixed; /* a resumed checkpoint without a data fingerprint: --data cannot stand in */
 } cli_data_flags;
 /* The directory a training run records as bnn.data.dir for a data spec with relative file names
  * (the current one, or df->dir when resumed), in buf; NULL for other specs. */

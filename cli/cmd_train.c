@@ -228,7 +228,8 @@ int cmd_train(int argc, char **argv) {
          * with --data the same data somewhere else: read as the checkpoint's, and its
          * fingerprint checked by bnn_trainer_resume (a checkpoint without one cannot tell). */
         const bool relocated = df.data != NULL;
-        if (relocated && !bnn_st_meta(ck, "bnn.state.data_hash")) {
+        df.fixed = !bnn_st_meta(ck, "bnn.state.data_hash");
+        if (relocated && df.fixed) {
             rc = cli_usage_error(cmd, "%s keeps no fingerprint of its data, so --data cannot be "
                                  "checked to be that data; resume it without --data", resume);
             goto done;

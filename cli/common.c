@@ -718,8 +718,9 @@ int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, b
                 !relative ? "" : f->dir ? ", in " : ", a path relative to where it was trained",
                 relative && f->dir ? f->dir : "",
                 strcmp(cmd, "train") ? "give --data SPEC"
-                                     : "--data SPEC names it where it is now (its fingerprint is "
-                                       "checked)");
+                : f->fixed ? "put it back: the checkpoint keeps no fingerprint to check other "
+                             "files against"
+                           : "--data SPEC names it where it is now (its fingerprint is checked)");
         return 1;
     }
     if (rc == BNN_EFORMAT && !f->task && !strcmp(cmd, "train") && detail &&

@@ -57,9 +57,10 @@ enum {
     BNN_EFORMAT = -3,     /* a file's contents are malformed */
     BNN_EINVAL = -4,      /* an argument or setting is invalid */
     BNN_ESHAPE = -5,      /* shapes or sizes do not agree */
-    BNN_ENOTFOUND = -6,   /* a named item looked up by name (a tensor, a metadata key, an
-                           * installed dataset such as Fashion-MNIST) does not exist; a file
-                           * that cannot be opened is BNN_EIO, an unknown spec BNN_EINVAL */
+    BNN_ENOTFOUND = -6,   /* a named item looked up by name (a tensor, an installed dataset
+                           * such as Fashion-MNIST) does not exist; a file that cannot be opened
+                           * is BNN_EIO, an unknown spec BNN_EINVAL (a missing metadata key:
+                           * bnn_st_meta returns NULL) */
     BNN_EDIVERGED = -7,   /* training, a fit or a prediction produced NaN or Inf, or a loss
                            * that blew up */
     BNN_EUNSUPPORTED = -8 /* a valid request this build cannot serve */
@@ -775,8 +776,11 @@ int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const 
                      const char *const *values, int64_t nkv);
 /* Resumes a run saved with state=true: *m receives the model (caller frees it after the
  * trainer). The settings are those saved; `epochs` > 0 overrides the total. The dataset must be
- * the one the run was trained on (its steps per epoch are checked, so a dataset of another size
- * is usually caught). Under a cosine schedule `epochs` may not change the total. */
+ * the one the run was trained on: its steps per epoch are checked, and a fingerprint of its
+ * values and targets (bnn.state.data_hash, in files from bnn since it was kept): BNN_EINVAL for
+ * other data, also of the same size. The fingerprint is of the rows trained on: rows a caller
+ * held out (bnn train --holdout) are not in it. Under a cosine schedule `epochs` may not change
+ * the total. */
 int bnn_trainer_resume(bnn_trainer **out, bnn_model **m, const char *path, const bnn_dataset *ds,
                        int64_t epochs);
 

@@ -231,6 +231,10 @@ run "resume with the data moved" "$BNN" train --resume ../rel/moved/ck.st --data
 [ -s "$T/r2.txt" ] && cmp -s "$T/r2.txt" "$T/full.txt" && ok || bad "resumed on the moved data: not the uninterrupted run"
 printf 'a,b,y\n1,1,0\n1,0,1\n0.2,0.9,0\n0.8,0.1,1\n0.1,0.7,0\n0.9,0.3,1\n' >"$T/other.csv"
 expect_fail "resume on other data" "was trained on other data" "$BNN" train --resume ../rel/moved/ck.st --data "csv:$T/other.csv" -q -o "$T/never.safetensors"
+# A checkpoint without a fingerprint (from before it was kept) cannot take --data, and says so.
+python3 "$HERE/st_meta.py" ../rel/moved/ck.st "$T/ck_old.st" bnn.state.data_hash
+expect_fail "an old checkpoint's data gone" "put it back: the checkpoint keeps no fingerprint" "$BNN" train --resume "$T/ck_old.st" -q -o "$T/never.safetensors"
+expect_usage "an old checkpoint with --data" "keeps no fingerprint of its data, so --data cannot be checked" "$BNN" train --resume "$T/ck_old.st" --data csv:../rel/moved/d.csv -q -o "$T/never.safetensors"
 cd - >/dev/null || exit 1
 (cd "$T/rel/moved" && "$BNN" eval -m m.st >/dev/null) && ok || bad "a moved tree, from its new place"
 # A directory with a comma is not recorded (the spec would split there): the data is found where

@@ -693,8 +693,13 @@ static void test_cgroup_limit(void) {
         put_file(root, "fake/x/y/memory.max", "1000\n");
         CHECK(bnn__cgroup_limit(proc, info, root) == 0.0);
     }
-    /* A cgroup outside the mount's root is not under it. */
+    /* A cgroup outside the mount's root is not under it, nor one a namespace shows as a
+     * sibling ("/../w", whose path would climb out of the mount point). */
     put_file(root, "proc_cgroup", "0::/w\n");
+    CHECK(bnn__cgroup_limit(proc, info, root) == 0.0);
+    put_file(root, "mountinfo", "41 25 0:41 / /sys/fs/cgroup/in rw - cgroup2 cgroup2 rw\n");
+    put_file(root, "proc_cgroup", "0::/../w\n");
+    put_file(root, "sys/fs/cgroup/w/memory.max", "6000000\n");
     CHECK(bnn__cgroup_limit(proc, info, root) == 0.0);
     remove_put();
     CHECK(rmdir(root) == 0);

@@ -144,8 +144,8 @@ static int cgroup_mounts(const char *mountinfo, cg_mount *m, int max) {
 }
 
 double bnn__cgroup_limit(const char *proc_cgroup, const char *mountinfo, const char *prefix) {
-    cg_mount mounts[16];
-    const int nm = cgroup_mounts(mountinfo, mounts, 16);
+    cg_mount mounts[64];
+    const int nm = cgroup_mounts(mountinfo, mounts, 64);
     FILE *f = nm > 0 ? fopen(proc_cgroup, "r") : NULL;
     if (!f) return 0.0;
     char line[2048];
@@ -158,6 +158,7 @@ double bnn__cgroup_limit(const char *proc_cgroup, const char *mountinfo, const c
         const bool v2 = !c1[1];
         if (!v2 && !has_word(c1 + 1, "memory")) continue;
         const char *cg = c2 + 1;
+        if (strstr(cg, "/..")) continue; /* (a namespace's view of a sibling: not below a mount) */
         for (int i = 0; i < nm; i++) {
             const cg_mount *mt = &mounts[i];
             /* The mount shows the part of the hierarchy under its root: the process's cgroup
