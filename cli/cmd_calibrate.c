@@ -96,28 +96,27 @@ int cmd_calibrate(int argc, char **argv) {
         goto done;
     const bool bern = bnn_model_lik(m, task) == BNN_LIK_BERNOULLI;
     const bool given_data = df.data != NULL;
-    const char *spec = given_data ? df.data : bnn_st_meta(st, "bnn.data");
-    if (spec && (rc = cli_check_csv_flags(cmd, opts, nopts, spec, false))) goto done;
-    if (given_data) {
-        df.task = "classification";
-        if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))))
-            goto done;
-        /* The model itself may be updated in place (the write is atomic); its data may not. */
-        if ((rc = cli_check_output_data(cmd, output, NULL, NULL, &df))) goto done;
-        if ((rc = cli_load_data(cmd, &df, split, BNN_TASK_CLASSIFICATION, true, &val))) goto done;
-    } else {
+    int64_t holdout = 0;
+    if (!given_data) {
         const char *ho = bnn_st_meta(st, "bnn.data.holdout");
-        int64_t holdout;
         if ((rc = cli_meta_count(cmd, model_path, "bnn.data.holdout", ho, &holdout))) goto done;
         if (holdout <= 0 || !bnn_st_meta(st, "bnn.data")) {
             rc = cli_usage_error(cmd, "%s was trained on all its training data; pass validation "
                                  "data with --data SPEC, or train with --holdout N", model_path);
             goto done;
         }
-        df.task = "classification";
-        if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))))
-            goto done;
-        if ((rc = cli_check_output_data(cmd, output, NULL, NULL, &df))) goto done;
+    }
+    /* --data, or the model's own data read as it was trained. The model itself may be updated in
+     * place (the write is atomic); its data may not. */
+    df.task = "classification";
+    if ((rc = cli_check_csv_flags(cmd, opts, nopts,
+                                  given_data ? df.data : bnn_st_meta(st, "bnn.data"), false)) ||
+        (rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))) ||
+        (rc = cli_check_output_data(cmd, output, NULL, NULL, &df)))
+        goto done;
+    if (given_data) {
+        if ((rc = cli_load_data(cmd, &df, split, BNN_TASK_CLASSIFICATION, true, &val))) goto done;
+    } else {
         if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, true, &all))) goto done;
         const int64_t n = bnn_dataset_n(all);
         if (holdout >= n || (rc = bnn_dataset_slice(&val, all, n - holdout, n))) {

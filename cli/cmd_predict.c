@@ -176,6 +176,7 @@ int cmd_predict(int argc, char **argv) {
         return 2;
     if (cli_set_threads(cmd, threads)) return 2;
     const bool from_stdin = input && !strcmp(input, "-");
+    const char *shown = from_stdin ? "the standard input" : input; /* its name in messages */
     if ((rc = cli_check_output_of(cmd, output, model_path, from_stdin ? NULL : input, df.data)))
         return rc;
     int stdin_fd = -1;
@@ -206,7 +207,7 @@ int cmd_predict(int argc, char **argv) {
         const in_format fmt = input_format(input);
         if (fmt == IN_UNKNOWN) {
             rc = cli_error(cmd, "%s is not CSV, NPY or IDX: its first bytes are neither text nor "
-                           "a NumPy or IDX header", from_stdin ? "the standard input" : input);
+                           "a NumPy or IDX header", shown);
             goto done;
         }
         const bool npy_in = fmt == IN_NPY, csv_in = fmt == IN_CSV;
@@ -268,7 +269,7 @@ int cmd_predict(int argc, char **argv) {
     const int64_t n = bnn_dataset_n(ds), k = bnn_model_pred_dim(m, task);
     if (bnn_dataset_dim(ds) != bnn_model_input_dim(m)) {
         rc = cli_usage_error(cmd, "%s has %lld feature%s (columns) but model %s expects %lld",
-                             from_stdin ? "the standard input" : input ? input : df.data,
+                             input ? shown : df.data,
                              (long long)bnn_dataset_dim(ds),
                              bnn_dataset_dim(ds) == 1 ? "" : "s", bnn_model_spec(m),
                              (long long)bnn_model_input_dim(m));

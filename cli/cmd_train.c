@@ -229,16 +229,16 @@ int cmd_train(int argc, char **argv) {
         /* Its data spec, CSV settings and seed (none of them may be given with --resume), or
          * with --data the same data somewhere else: read as the checkpoint's, and its
          * fingerprint checked by bnn_trainer_resume (a checkpoint without one cannot tell). */
-        const bool relocated = df.data != NULL;
+        const char *relocated = df.data;
         df.fixed = !bnn_st_meta(ck, "bnn.state.data_hash");
         if (relocated && df.fixed) {
             rc = cli_usage_error(cmd, "%s keeps no fingerprint of its data, so --data cannot be "
                                  "checked to be that data; resume it without --data", resume);
             goto done;
         }
+        df.data = NULL; /* the recorded spec's settings, then --data's place for it */
         if ((rc = cli_model_data(cmd, resume, ck, &df, false))) goto done;
-        const char *hd = bnn_st_meta(ck, "bnn.data.header");
-        if (relocated && hd) df.header = !strcmp(hd, "yes"), df.no_header = !strcmp(hd, "no");
+        if (relocated) df.data = relocated, df.dir = df.from = NULL;
         const char *ho = bnn_st_meta(ck, "bnn.data.holdout");
         if ((rc = cli_meta_count(cmd, resume, "bnn.data.holdout", ho, &holdout))) goto done;
         if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, false, &ds))) goto done;

@@ -606,13 +606,18 @@ const char *cli_data_spec(const cli_data_flags *df, char *buf) {
     return spec_under(df->data, df->dir, buf, CLI_SPEC_MAX);
 }
 
-const char *cli_data_dir(const cli_data_flags *df, char *buf, size_t len) {
+/* Whether spec names a file by a relative path. */
+static bool spec_relative(const char *spec) {
     char fb[2][1024];
     const char *files[2];
-    const int n = cli_spec_files(df->data, fb, files);
     bool relative = false;
-    for (int i = 0; i < n; i++) relative = relative || files[i][0] != '/';
-    if (!relative) return NULL;
+    for (int i = 0, n = cli_spec_files(spec, fb, files); i < n; i++)
+        relative = relative || files[i][0] != '/';
+    return relative;
+}
+
+const char *cli_data_dir(const cli_data_flags *df, char *buf, size_t len) {
+    if (!spec_relative(df->data)) return NULL;
     const char *dir = df->dir ? df->dir : getcwd(buf, len);
     return dir && !strchr(dir, ',') ? dir : NULL; /* a spec cannot name a path with a comma */
 }
@@ -709,11 +714,7 @@ int cli_load_data(const char *cmd, const cli_data_flags *f, const char *split, b
     const char *detail = bnn_last_error();
     if (rc == BNN_EIO && f->from && detail) {
         /* The user never typed this spec: say where it came from. */
-        char fb[2][1024];
-        const char *files[2];
-        bool relative = false;
-        for (int i = 0, n = cli_spec_files(f->data, fb, files); i < n; i++)
-            relative = relative || files[i][0] != '/';
+        const bool relative = spec_relative(f->data);
         fprintf(stderr, "bnn %s: %s (the data %s was trained on%s%s; %s)\n", cmd, detail, f->from,
                 !relative ? "" : f->dir ? ", in " : ", a path relative to where it was trained",
                 relative && f->dir ? f->dir : "",
@@ -889,7 +890,7 @@ int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *
                        int nkv) {
     const char *keep[] = {"bnn.data", "bnn.data.dir", "bnn.data.target_col", "bnn.data.header",
                           "bnn.seed"};
-    for (int i = 0; i < 5; i++)
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         if (bnn_st_meta(st, keep[i])) keys[nkv] = keep[i], vals[nkv++] = bnn_st_meta(st, keep[i]);
     if (cli_check_stdout(cmd)) return 1;
     int rc = bnn_laplace_save(la, m, task, output, keys, vals, nkv);
