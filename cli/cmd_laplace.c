@@ -282,6 +282,32 @@ int cmd_laplace(int argc, char **argv) {
         goto done;
     }
     if ((rc = cli_note_temperature(cmd, model_path, st, "the Laplace posterior uses"))) goto done;
+    /* The subset against the model, before any work: layers:'s indices, and marglik-layers'
+     * limit of one precision per tensor (the curvature's groups: each Linear layer's weight and
+     * bias). */
+    int64_t nlin = 0, nsub = 0;
+    for (int64_t i = 0; i < bnn_model_nlayers(m); i++) {
+        if (strcmp(bnn_model_layer_kind(m, i), "linear")) continue;
+        for (int64_t j = 0; cp.subset == BNN_SUBSET_LAYERS && j < nsel; j++) nsub += sel[j] == nlin;
+        nlin++;
+    }
+    nsub = cp.subset == BNN_SUBSET_ALL ? nlin : cp.subset == BNN_SUBSET_LAST_LAYER ? 1 : nsub;
+    if (cp.subset == BNN_SUBSET_LAYERS) {
+        if (sel[nsel - 1] >= nlin) {
+            rc = cli_usage_error(cmd,
+                                 "--subset %s: layer %lld is out of range; %s has %lld Linear "
+                                 "layers, 0..%lld (see bnn info %s)",
+                                 subset, (long long)sel[nsel - 1], bnn_model_spec(m),
+                                 (long long)nlin, (long long)(nlin - 1), model_path);
+            goto done;
+        }
+    }
+    if (!strcmp(prior, "marglik-layers") && 2 * nsub > 64) {
+        rc = cli_usage_error(cmd, "--prior marglik-layers supports at most 64 weight and bias "
+                             "tensors (the subset has %lld Linear layers, %lld tensors)",
+                             (long long)nsub, (long long)(2 * nsub));
+        goto done;
+    }
     /* The hold-out belongs to the model's own data: also when --data names that same spec
      * (fitting the curvature on the validation rows would leak them into the grid search).
      * --seed is the sampled labels'; generated data is drawn with the model's seed (bnn.seed),
@@ -301,19 +327,6 @@ int cmd_laplace(int argc, char **argv) {
             rc = cli_usage_error(cmd, "--prior grid needs held-out data: train the model with "
                                  "--holdout N");
         goto done;
-    }
-    if (cp.subset == BNN_SUBSET_LAYERS) { /* the indices against the model, before any work */
-        int64_t nlin = 0;
-        for (int64_t i = 0; i < bnn_model_nlayers(m); i++)
-            nlin += !strcmp(bnn_model_layer_kind(m, i), "linear");
-        if (sel[nsel - 1] >= nlin) {
-            rc = cli_usage_error(cmd,
-                                 "--subset %s: layer %lld is out of range; %s has %lld Linear "
-                                 "layers, 0..%lld (see bnn info %s)",
-                                 subset, (long long)sel[nsel - 1], bnn_model_spec(m),
-                                 (long long)nlin, (long long)(nlin - 1), model_path);
-            goto done;
-        }
     }
     const bnn_dataset *fit = train ? train : all;
     const char *s = bnn_st_meta(st, "bnn.sigma");
@@ -372,12 +385,6 @@ again:;
             goto done;
         }
     } else if (!strcmp(prior, "marglik-layers")) {
-        if (bnn_laplace_nlayers(la) > 64) {
-            rc = cli_usage_error(cmd, "--prior marglik-layers supports at most 64 weight and bias "
-                                 "tensors (the subset has %lld)",
-                                 (long long)bnn_laplace_nlayers(la));
-            goto done;
-        }
         if ((rc = bnn_laplace_optimize_layers(la, steps))) {
             if (rc == BNN_EDIVERGED && redo_neg) goto redo_failed;
             rc = cli_fail(cmd, rc, NULL);

@@ -13,6 +13,9 @@ PY=/usr/bin/python3
 printf 'a,b,price\n1,2,3\n2,3,5\n3,4,7\n' >"$T/ints.csv"
 run "map" "$BNN" train --data moons --model mlp:2-16-2 --epochs 2 -q -o "$T/map.st"
 run "ivon" "$BNN" train --data moons --model mlp:2-16-2 --epochs 2 --method ivon -q -o "$T/ivon.st"
+# 33 Linear layers: one more than --prior marglik-layers' 64 tensors allow
+deep=$(printf -- '-2%.0s' $(seq 32))
+run "deep map" "$BNN" train --data moons --model "mlp:2$deep-2" --epochs 1 -q -o "$T/deep.st"
 
 # ---------------------------------------------------------------- options out of range
 M=(--data moons --model mlp:2-4-2 -o "$T/no.st")
@@ -43,6 +46,7 @@ per-layer prior on lowrank|--prior marglik-layers needs --hessian diag, kron or 
 laplace steps 0|--steps must be between 1 and 1000000|laplace -m $T/map.st --steps 0 -o $T/no.st
 laplace batch 0|--batch-size must be >= 1|laplace -m $T/map.st -b 0 -o $T/no.st
 rank 0|--rank must be >= 1|laplace -m $T/map.st --hessian lowrank --rank 0 -o $T/no.st
+per-layer prior over 66 tensors, refused before the data are read|--prior marglik-layers supports at most 64 weight and bias tensors (the subset has 33 Linear layers, 66 tensors)|laplace -m $T/deep.st --subset all --prior marglik-layers --data csv:$T/missing.csv -o $T/no.st
 layer out of range|layer 4 is out of range; mlp:2-16-2 has 2 Linear layers, 0..1|laplace -m $T/map.st --subset layers:0,1,4 -o $T/no.st
 eval split|--split must be test or train, got 'val'|eval -m $T/map.st --split val
 eval bins 0|--bins must be between 1 and 256|eval -m $T/map.st --bins 0
@@ -63,6 +67,8 @@ von batch 0|--batch-size must be >= 1|von -m $T/map.st -b 0 -o $T/no.st
 calibrate batch 0|--batch-size must be >= 1|calibrate -m $T/map.st -b 0 -o $T/no.st
 compare nine models|give 1 to 8 models|compare -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st
 EOF
+expect_fail "32 Linear layers are allowed (the missing data refused instead)" "missing.csv: cannot open" \
+  "$BNN" laplace -m "$T/deep.st" --subset layers:$(seq -s, 0 31) --prior marglik-layers --data "csv:$T/missing.csv" -o "$T/no.st"
 ls "$T"/no.* >/dev/null 2>&1 && bad "a refused command wrote an output: $(ls "$T"/no.*)" || ok
 # bnn alone: the usage on stderr, exit 2
 "$BNN" >"$T/out" 2>"$T/err"
