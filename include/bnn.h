@@ -872,7 +872,8 @@ struct bnn_curv_params {
     double max_bytes;        /* refuse (BNN_ENOMEM, naming the size) above this; default 0: the
                               * environment's BNN_MEMORY_LIMIT, else the machine's memory. A
                               * full Hessian counts what a Laplace posterior adds when it
-                              * decomposes the matrix: 32 P² bytes in all */
+                              * decomposes the matrix: 32 P² bytes in all; kron likewise its
+                              * factors' eigenvectors and LAPACK's workspace for the largest */
     int64_t rank;            /* lowrank: eigenpairs kept, default 20 (above P: P are kept) */
     /* How the products are summed (bnn_curv_unit says which were): BNN_SUMS_AUTO (0, default):
      * full (and dense lowrank) in double, kron's factors and diag in float; BNN_SUMS_FLOAT:

@@ -739,6 +739,18 @@ if [ -z "${ASAN_OPTIONS:-}" ] && [ -z "${BNN_SANITIZED:-}" ]; then
     env BNN_MEMORY_LIMIT=200M "$BNN" predict -m "$T/full_peak.safetensors" --data moons -o "$T/never.csv"
   [ ! -e "$T/never.csv" ] && ok || bad "a refused predict wrote its output"
 fi
+# So does a Kronecker-factored one: the posterior holds each factor's eigenvectors beside it and
+# LAPACK's workspace for the largest (2 n² doubles): for mlp:1500-2's last layer 16·1500² + 16·1500²
+# bytes, 68.8 MiB, where the curvature pass alone counted 27.1 MiB (mlp:6000-2: 1.10 GiB used where
+# 418 MiB were counted).
+/usr/bin/python3 -c "import numpy as np;r=np.random.default_rng(2);x=r.standard_normal((60,1500)).astype(np.float32);np.save('$T/wide_x.npy',x);np.save('$T/wide_y.npy',(x[:,0]>0).astype(np.int64))"
+run "train wide" "$BNN" train --data "npy:$T/wide_x.npy,$T/wide_y.npy" --model mlp:1500-2 --epochs 1 -q -o "$T/wide.safetensors"
+expect_fail "kron Laplace: its decomposition counts" "a Kronecker-factored Hessian over 3002 parameters needs 68.8 MiB, more than BNN_MEMORY_LIMIT's 40 MiB" \
+  env BNN_MEMORY_LIMIT=40M "$BNN" laplace -m "$T/wide.safetensors" -o "$T/never.safetensors"
+if [ -z "${ASAN_OPTIONS:-}" ] && [ -z "${BNN_SANITIZED:-}" ]; then
+  peak_within "kron Laplace's peak memory" "$(mib_plus 68.8 0 0.05)" "$(mib_plus 68.8 32 0.05)" \
+    "$BNN" laplace -m "$T/wide.safetensors" -o "$T/kron_peak.safetensors"
+fi
 # The matrix-free low rank refuses by its own count (its basis, products and tangents, not the
 # 253002 x 253002 matrix): a run given just that much stays within it and 32 MiB for the program
 # and its data (an array it did not count, such as the per-example Jacobian rows it once formed,

@@ -754,11 +754,79 @@ static void test_dgemm_serial(void) {
     }
 }
 
+
+/* bnn__syev, both methods (AUTO takes dsyevr only from n = 32,767 on, which no test can afford:
+ * forced here), against the definition: A Q = Q Λ, QᵀQ = I, Λ ascending, the trace kept; a
+ * repeated eigenvalue included. And bnn__qr_basis: an orthonormal basis of the same span. */
+static void test_lapack(void) {
+    CHECK_EQ_INT(bnn__syev_method(32766), BNN__SYEV_DC);
+    CHECK_EQ_INT(bnn__syev_method(32767), BNN__SYEV_MRRR);
+    CHECK(bnn__syev_bytes(32767) < bnn__syev_bytes(32766)); /* MRRR: n² doubles, not 2n² */
+    enum { N = 37 };
+    static double A[N * N], Q[N * N], w[N];
+    bnn_rng rng = bnn_rng_make(5, 0);
+    float r[N * N];
+    bnn_rng_normal(&rng, r, N * N);
+    for (int64_t i = 0; i < N; i++) /* symmetric */
+        for (int64_t j = 0; j <= i; j++)
+            A[i * N + j] = A[j * N + i] = (double)r[i * N + j] + (i == j && i < 3 ? 4.0 : 0.0);
+    for (int method = BNN__SYEV_DC; method <= BNN__SYEV_MRRR; method++) {
+        memcpy(Q, A, sizeof Q);
+        REQUIRE(bnn__syev(Q, N, w, method) == 0);
+        double res = 0, orth = 0, tr = 0;
+        for (int64_t k = 0; k < N; k++) {
+            if (k) CHECK(w[k] >= w[k - 1]);
+            tr += w[k] - A[k * N + k];
+            for (int64_t i = 0; i < N; i++) { /* column k of Q (column-major: Q[k N + i]) */
+                double aq = 0;
+                for (int64_t j = 0; j < N; j++) aq += A[i * N + j] * Q[k * N + j];
+                res = fmax(res, fabs(aq - w[k] * Q[k * N + i]));
+            }
+            for (int64_t l = 0; l <= k; l++) {
+                double d = 0;
+                for (int64_t i = 0; i < N; i++) d += Q[k * N + i] * Q[l * N + i];
+                orth = fmax(orth, fabs(d - (k == l)));
+            }
+        }
+        CHECK_NEAR(res, 0.0, 1e-12);
+        CHECK_NEAR(orth, 0.0, 1e-12);
+        CHECK_NEAR(tr, 0.0, 1e-11);
+    }
+    CHECK(bnn__syev(Q, 0, w, BNN__SYEV_AUTO) < 0);
+    /* QR: 37 × 5 from the first 5 columns of A (column-major) */
+    enum { M = N, K = 5 };
+    static double V[M * K], tau[K];
+    memcpy(V, A, sizeof V);
+    REQUIRE(bnn__qr_basis(V, M, K, tau) == 0);
+    double orth = 0, span = 0;
+    for (int64_t k = 0; k < K; k++) {
+        for (int64_t l = 0; l <= k; l++) {
+            double d = 0;
+            for (int64_t i = 0; i < M; i++) d += V[k * M + i] * V[l * M + i];
+            orth = fmax(orth, fabs(d - (k == l)));
+        }
+        /* column k of the input minus its projection on the basis: nothing left */
+        double c[K] = {0}, left = 0;
+        for (int64_t l = 0; l < K; l++)
+            for (int64_t i = 0; i < M; i++) c[l] += V[l * M + i] * A[k * M + i];
+        for (int64_t i = 0; i < M; i++) {
+            double x = A[k * M + i];
+            for (int64_t l = 0; l < K; l++) x -= c[l] * V[l * M + i];
+            left = fmax(left, fabs(x));
+        }
+        span = fmax(span, left);
+    }
+    CHECK_NEAR(orth, 0.0, 1e-13);
+    CHECK_NEAR(span, 0.0, 1e-12);
+    CHECK(bnn__qr_basis(V, 3, K, tau) < 0); /* fewer rows than columns */
+}
+
 int main(void) {
     mkdir(BNN_TEST_TMP, 0755);
     test_signal_during_commit();
     test_threads_writing();
     test_dgemm_serial();
+    test_lapack();
     test_syrk();
     test_dsyrk();
     test_cgroup_limit();

@@ -27,6 +27,21 @@ int64_t bnn__thread_id(void);
  * (outside OpenMP regions where possible). Its results then never depend on the core count. */
 void bnn__blas_pin(void);
 
+/* LAPACK without LAPACKE's 32-bit NaN scan and with workspaces sized in 64 bits (src/core/lapack.c).
+ * The results are LAPACK's info: 0, > 0 a failure to converge, < 0 a bad argument, or
+ * LAPACKE's LAPACK_WORK_MEMORY_ERROR (-1010) when a workspace cannot be allocated. */
+enum { BNN__SYEV_AUTO = 0, BNN__SYEV_DC = 1, BNN__SYEV_MRRR = 2 };
+/* Eigendecomposition of the symmetric n × n matrix a (column-major, lower triangle read): w (n)
+ * ascending, a's column k eigenvector k. AUTO: dsyevd (divide and conquer) while its workspace
+ * fits a 32-bit lapack_int (n <= 32,766), else dsyevr; the others force one (tests). */
+int bnn__syev(double *a, int64_t n, double *w, int method);
+/* The method AUTO takes for order n, and the bytes bnn__syev allocates beside a and w. */
+int bnn__syev_method(int64_t n);
+double bnn__syev_bytes(int64_t n);
+/* a (m × n, column-major, m >= n) replaced by an orthonormal basis of its columns' span
+ * (Householder QR: dgeqrf, then dorgqr); tau (n) is scratch. */
+int bnn__qr_basis(double *a, int64_t m, int64_t n, double *tau);
+
 /* bnn_syrk as one single-threaded BLAS call over the whole triangle, for callers that spread
  * independent updates over the threads themselves (the last-layer full curvature's blocks): on
  * one thread it is faster than bnn_syrk's tiles (one packing of A instead of one per tile: 82

@@ -1215,13 +1215,28 @@ static int lowrank_from_dense(bnn_curv *lr, double *H, int64_t P, int64_t r) {
         goto out;
     }
     lapack_int mfound = 0;
-    /* H is symmetric: its row-major storage is its column-major storage. */
+    /* H is symmetric: its row-major storage is its column-major storage. The *_work call skips
+     * LAPACKE's NaN scan, whose 32-bit index overflows from P = 46,342 on (H is finite: checked
+     * by the caller); its workspace is queried first. */
+    const lapack_int nP = (lapack_int)P, lo = (lapack_int)(P - r + 1);
+    const double abstol = LAPACKE_dlamch('S');
+    double q = 0.0, *work = NULL;
+    lapack_int iq = 0, *iwork = NULL;
     bnn__blas_pin();
-    lapack_int info =
-        LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'L', (lapack_int)P, H, (lapack_int)P, 0.0, 0.0,
-                       (lapack_int)(P - r + 1), (lapack_int)P, LAPACKE_dlamch('S'), &mfound, w, Z,
-                       (lapack_int)P, isuppz);
-    if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR) {
+    lapack_int info = LAPACKE_dsyevr_work(LAPACK_COL_MAJOR, 'V', 'I', 'L', nP, H, nP, 0.0, 0.0, lo,
+                                          nP, abstol, &mfound, w, Z, nP, isuppz, &q, -1, &iq, -1);
+    if (!info) {
+        const double lw = q > 26.0 * (double)P ? q : 26.0 * (double)P;
+        const double liw = iq > 10 * P ? (double)iq : 10.0 * (double)P;
+        work = lw < 2147483647.0 ? malloc((size_t)lw * sizeof *work) : NULL;
+        iwork = liw < 2147483647.0 ? malloc((size_t)liw * sizeof *iwork) : NULL;
+        info = work && iwork ? LAPACKE_dsyevr_work(LAPACK_COL_MAJOR, 'V', 'I', 'L', nP, H, nP, 0.0,
+                                                   0.0, lo, nP, abstol, &mfound, w, Z, nP, isuppz,
+                                                   work, (lapack_int)lw, iwork, (lapack_int)liw)
+                             : LAPACK_WORK_MEMORY_ERROR;
+    }
+    free(work), free(iwork);
+    if (info == LAPACK_WORK_MEMORY_ERROR) {
         rc = bnn__error(BNN_ENOMEM, "bnn_curv_compute: no memory for LAPACKE_dsyevr");
         goto out;
     }
@@ -1509,30 +1524,24 @@ static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t s
     for (int64_t it = 0;; it++) {
         /* V = orth(Z) by Householder QR (orthonormal even where Z is rank-deficient). */
         memcpy(V, Z, (size_t)n * sizeof(double));
-        bnn__blas_pin();
-        lapack_int info =
-            LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (lapack_int)P, (lapack_int)l, V, (lapack_int)P, tau);
-        if (!info)
-            info = LAPACKE_dorgqr(LAPACK_COL_MAJOR, (lapack_int)P, (lapack_int)l, (lapack_int)l, V,
-                                  (lapack_int)P, tau);
+        int info = bnn__qr_basis(V, P, l, tau);
         if (info) {
             rc = lapack_failed(info, "QR of the low-rank basis");
             goto out;
         }
         if ((rc = mf_product(&mp, Z, V))) goto out; /* Z = H V */
-        /* B = Vᵀ H V = V Zᵀ in this layout, symmetrised; B = W diag(θ) Wᵀ (columns of W,
-         * ascending θ). */
+        /* B = Vᵀ H V = V Zᵀ in this layout, symmetrised; B = W diag(θ) Wᵀ (W's columns, ascending
+         * θ, are B's rows after bnn__syev: column-major). */
         bnn__dgemm_serial(B, V, Z, l, l, P, P, P, l, false, true, 0.0);
         for (int64_t a = 0; a < l; a++)
             for (int64_t c = 0; c < a; c++)
                 B[a * l + c] = B[c * l + a] = 0.5 * (B[a * l + c] + B[c * l + a]);
-        bnn__blas_pin();
-        info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)l, B, (lapack_int)l, th);
+        info = bnn__syev(B, l, th, BNN__SYEV_AUTO); /* B is symmetric: either storage order */
         if (info) {
             rc = lapack_failed(info, "the Rayleigh–Ritz eigenproblem");
             goto out;
         }
-        /* Ritz pairs u_j = V w, H u_j = Z w (w column l−1−j of B) for the wanted (top r) ones,
+        /* Ritz pairs u_j = V w, H u_j = Z w (w row l−1−j of B) for the wanted (top r) ones,
          * and their residuals ‖H u_j − θ u_j‖², tile by tile, summed in tile order. */
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp parallel for schedule(static)
@@ -1545,7 +1554,7 @@ static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t s
                 for (int64_t i = 0; i < nt; i++)
                     u[i] = hu[i] = 0.0;
                 for (int64_t a = 0; a < l; a++) {
-                    const double w = B[a * l + k], *va = V + a * P + i0, *za = Z + a * P + i0;
+                    const double w = B[k * l + a], *va = V + a * P + i0, *za = Z + a * P + i0;
                     for (int64_t i = 0; i < nt; i++)
                         u[i] += va[i] * w, hu[i] += za[i] * w;
                 }
@@ -1781,6 +1790,20 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     if (!lowrank) need = needed_bytes(hess, lin, nlin, P, bmax, K, ll);
     if (!lowrank && hess == BNN_HESS_FULL) {
         const double decomposed = 32.0 * (double)P * (double)P;
+        if (decomposed > need) need = decomposed;
+    }
+    /* So are Kronecker factors: the posterior holds each factor's eigenvectors beside it, and
+     * bnn__syev's workspace for one factor at a time (the largest); the pass's scratch is gone
+     * by then. mlp:6000-2's last layer peaked at 1.10 GiB where the pass alone counted 418 MiB. */
+    if (!lowrank && hess == BNN_HESS_KRON) {
+        double elems = 0.0, nmax = 0.0;
+        for (int64_t i = 0; i < nlin; i++) {
+            const double ni = (double)lin[i].in, no = (double)lin[i].out;
+            elems += ni * ni + 2.0 * no * no; /* A, and G for the weight and for the bias */
+            if (ni > nmax) nmax = ni;
+            if (no > nmax) nmax = no;
+        }
+        const double decomposed = 16.0 * elems + bnn__syev_bytes((int64_t)nmax);
         if (decomposed > need) need = decomposed;
     }
     if (!(need <= limit) || need > (double)SIZE_MAX) {

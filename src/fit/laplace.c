@@ -143,21 +143,21 @@ static int check_orthonormal(const double *U, int64_t P, int64_t r) {
 }
 
 /* w (n) ascending eigenvalues and Q (n × n, column k = eigenvector k) of the symmetric n × n
- * matrix S (row-major), by LAPACK's divide-and-conquer dsyevd. */
+ * matrix S (row-major), by LAPACK's divide-and-conquer dsyevd (dsyevr from n = 32,767 on:
+ * bnn__syev). */
 static int sym_eig(double *Q, double *w, const double *S, int64_t n, const char *what) {
     if (!all_finite(S, n * n))
         return bnn__error(BNN_EINVAL, "laplace: %s has non-finite entries", what);
     memcpy(Q, S, (size_t)(n * n) * sizeof(double));
-    bnn__blas_pin();
-    lapack_int info =
-        LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', (lapack_int)n, Q, (lapack_int)n, w);
-    if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
+    const int info = bnn__syev(Q, n, w, BNN__SYEV_AUTO);
+    if (info == LAPACK_WORK_MEMORY_ERROR)
         return bnn__error(BNN_ENOMEM, "laplace: no memory for the eigendecomposition of %s", what);
     if (info != 0)
         return bnn__error(BNN_EINVAL,
                           "laplace: eigendecomposition of %s (%lld × %lld) failed "
-                          "(LAPACKE_dsyevd info %d)",
-                          what, (long long)n, (long long)n, (int)info);
+                          "(LAPACK %s info %d)",
+                          what, (long long)n, (long long)n,
+                          bnn__syev_method(n) == BNN__SYEV_DC ? "dsyevd" : "dsyevr", info);
     for (int64_t i = 0; i < n; i++) /* LAPACK's columns are our rows: transpose */
         for (int64_t k = 0; k < i; k++) {
             const double t = Q[i * n + k];
@@ -748,7 +748,7 @@ static int full_chol(const bnn_laplace *la, double *A, double hf, const double *
     for (int64_t i = 0; i < P; i++)
         A[i * P + i] += dpar[i];
     bnn__blas_pin();
-    lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)P, A, (lapack_int)P);
+    lapack_int info = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', (lapack_int)P, A, (lapack_int)P);
     if (info != 0)
         return bnn__error(BNN_EINVAL,
                           "%s: the posterior precision is not positive definite "
@@ -798,7 +798,7 @@ static double lml_layers(const bnn_laplace *la, const double *dl, double sigma, 
         for (int64_t i = 0; i < P; i++)
             logdet += 2.0 * log(A[i * P + i]);
         bnn__blas_pin();
-        lapack_int info = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', (lapack_int)P, A, (lapack_int)P);
+        lapack_int info = LAPACKE_dpotri_work(LAPACK_COL_MAJOR, 'L', (lapack_int)P, A, (lapack_int)P);
         if (info != 0) {
             bnn__free(own), bnn__free(dpar);
             bnn__error(BNN_EINVAL, "%s: LAPACKE_dpotri info %d", fn, (int)info);
@@ -898,7 +898,7 @@ int bnn_laplace_set_prior_layers(bnn_laplace *la, const double *prior_precs, int
         bnn__free(dpar);
         lapack_int info = 0;
         if (!rc) /* full_chol pinned OpenBLAS (bnn__blas_pin) */
-            info = LAPACKE_dtrtri(LAPACK_COL_MAJOR, 'L', 'N', (lapack_int)P, Lt, (lapack_int)P);
+            info = LAPACKE_dtrtri_work(LAPACK_COL_MAJOR, 'L', 'N', (lapack_int)P, Lt, (lapack_int)P);
         if (!rc && info != 0)
             rc = bnn__error(BNN_EINVAL, "%s: LAPACKE_dtrtri info %d", fn, (int)info);
         if (rc) {

@@ -147,7 +147,7 @@ int bnn_von_step(double *m, double *S, const double *g, const double *H, const d
     }
     memcpy(L, Snew, (size_t)d * (size_t)d * sizeof *L);
     bnn__blas_pin();
-    lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)d, L, (lapack_int)d);
+    lapack_int info = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', (lapack_int)d, L, (lapack_int)d);
     if (info > 0) {
         rc = bnn__error(BNN_EINVAL,
                         "bnn_von_step: the new precision (1 - rho) S + rho (H + S0) is not "
@@ -169,7 +169,7 @@ int bnn_von_step(double *m, double *S, const double *g, const double *H, const d
         r[i] = s;
     }
     info =
-        LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', (lapack_int)d, 1, L, (lapack_int)d, r, (lapack_int)d);
+        LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', (lapack_int)d, 1, L, (lapack_int)d, r, (lapack_int)d);
     if (info != 0) {
         rc = bnn__error(BNN_EINVAL, "bnn_von_step: LAPACKE_dpotrs failed (info %d)", (int)info);
         goto done;
@@ -243,7 +243,7 @@ int bnn_blr_fit(double *mean, double *precision, double *covariance, struct bnn_
 
     memcpy(L, P, (size_t)d * (size_t)d * sizeof *L);
     bnn__blas_pin();
-    lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)d, L, (lapack_int)d);
+    lapack_int info = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', (lapack_int)d, L, (lapack_int)d);
     if (info != 0) {
         /* With α > 0 the precision is positive definite in exact arithmetic; this can only
          * happen when α is tiny next to an ill-conditioned Xᵀ X / σ². */
@@ -260,7 +260,7 @@ int bnn_blr_fit(double *mean, double *precision, double *covariance, struct bnn_
     logdet *= 2.0;
 
     memcpy(mu, b, (size_t)d * sizeof *mu);
-    info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', (lapack_int)d, 1, L, (lapack_int)d, mu,
+    info = LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', (lapack_int)d, 1, L, (lapack_int)d, mu,
                           (lapack_int)d);
     if (info != 0) {
         rc = bnn__error(BNN_EINVAL, "bnn_blr_fit: LAPACKE_dpotrs failed (info %d)", (int)info);
@@ -293,7 +293,7 @@ int bnn_blr_fit(double *mean, double *precision, double *covariance, struct bnn_
     if (covariance) {
         /* S⁻¹ from the same factor (dpotri), which fills one triangle; mirror it. */
         memcpy(covariance, L, (size_t)d * (size_t)d * sizeof *covariance);
-        info = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', (lapack_int)d, covariance, (lapack_int)d);
+        info = LAPACKE_dpotri_work(LAPACK_COL_MAJOR, 'L', (lapack_int)d, covariance, (lapack_int)d);
         if (info != 0) {
             rc = bnn__error(BNN_EINVAL, "bnn_blr_fit: LAPACKE_dpotri failed (info %d)", (int)info);
             goto done;

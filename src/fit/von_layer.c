@@ -160,7 +160,7 @@ static int draw(struct von_work *w, const double *m, const double *Lc, double *e
         eps[i] = (double)e32[i];
     bnn__blas_pin();
     /* Lᵀ x = ε: with L lower in column-major, 'L', 'T' */
-    lapack_int info = LAPACKE_dtrtrs(LAPACK_COL_MAJOR, 'L', 'T', 'N', (lapack_int)P, 1, Lc,
+    lapack_int info = LAPACKE_dtrtrs_work(LAPACK_COL_MAJOR, 'L', 'T', 'N', (lapack_int)P, 1, Lc,
                                      (lapack_int)P, eps, (lapack_int)P);
     if (info != 0) return bnn__error(BNN_EINVAL, "the precision's triangular solve failed");
     for (int64_t i = 0; i < P; i++) {
@@ -239,12 +239,12 @@ static int von_update(double *mn, double *Cn, double *Lc, const double *m, const
     for (int64_t i = 0; i < P; i++)
         mn[i] = g[i] + delta * m[i];
     bnn__blas_pin();
-    if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)P, Lc, (lapack_int)P) != 0)
+    if (LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', (lapack_int)P, Lc, (lapack_int)P) != 0)
         return bnn__error(BNN_EINVAL,
                           "step %lld: the new precision is not positive definite "
                           "(a larger prior precision may help)",
                           (long long)t);
-    if (LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', (lapack_int)P, 1, Lc, (lapack_int)P, mn,
+    if (LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', (lapack_int)P, 1, Lc, (lapack_int)P, mn,
                        (lapack_int)P) != 0)
         return bnn__error(BNN_EINVAL, "step %lld: the precision's solve failed", (long long)t);
     for (int64_t i = 0; i < P; i++) {
@@ -369,7 +369,7 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
         Lc[i * P + i] += delta;
     bnn__blas_pin();
     if (!delta_method &&
-        LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)P, Lc, (lapack_int)P) != 0) {
+        LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', (lapack_int)P, Lc, (lapack_int)P) != 0) {
         rc = bnn__error(BNN_EINVAL, "the starting precision is not positive definite (a "
                                     "larger prior precision may help)");
         goto done;

@@ -56,7 +56,7 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
                 for (int64_t c = 0; c < m; c++) L[r * m + c] = V[act[r] * k + act[c]];
             for (int64_t j = 0; j < m; j++) L[j * m + j] += rel[attempt] * scale;
             const lapack_int info =
-                LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)m, L, (lapack_int)m);
+                LAPACKE_dpotrf_work(LAPACK_ROW_MAJOR, 'L', (lapack_int)m, L, (lapack_int)m);
             if (info == 0) break;
             if (info == LAPACK_TRANSPOSE_MEMORY_ERROR) { /* LAPACKE's column-major copy */
                 rc = bnn__error(BNN_ENOMEM, "out of memory");
