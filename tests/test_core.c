@@ -314,6 +314,12 @@ static void test_arena(void) {
     CHECK(bnn__bytes(-1, 4) == 0);
     CHECK(bnn__bytes(INT64_MAX, 8) == 0);
     CHECK(bnn__bytes(3, 4) == 12);
+    /* An array whose size has no size_t is no memory, not bnn__bytes' 0 made one byte. */
+    CHECK(bnn__alloc_array(INT64_MAX / 4, 8) == NULL);
+    CHECK(bnn__alloc_array(-1, 4) == NULL);
+    void *z = bnn__alloc_array(0, 8), *t = bnn__alloc_array(3, 8);
+    CHECK(z && t && ((uintptr_t)t % 64) == 0);
+    bnn__free(z), bnn__free(t);
 }
 
 /* Known-answer vectors of Philox4x32-10 from the Random123 distribution (kat_vectors): counter

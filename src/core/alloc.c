@@ -25,6 +25,11 @@ void *bnn__alloc(size_t bytes) {
     return p;
 }
 
+void *bnn__alloc_array(int64_t n, size_t size) {
+    const size_t bytes = bnn__bytes(n, size);
+    return bytes || n == 0 || size == 0 ? bnn__alloc(bytes) : NULL;
+}
+
 void bnn__free(void *p) { free(p); }
 
 int bnn__arena_init(bnn__arena *a, size_t cap) {

@@ -86,6 +86,10 @@ void bnn__free(void *p);
 
 /* Overflow-checked n*size for allocation sizes; returns 0 on overflow or negative n. */
 size_t bnn__bytes(int64_t n, size_t size);
+/* bnn__alloc of n elements of size bytes (a minimal block for n = 0); NULL, as for no memory,
+ * where n is negative or n · size has no size_t (bnn__bytes' 0 passed on would allocate one
+ * byte for it). */
+void *bnn__alloc_array(int64_t n, size_t size);
 /* Tests only: called by bnn_output_commit after each rename (NULL otherwise), to deliver a
  * signal in the middle of a commit. */
 extern void (*bnn__commit_hook)(void);

@@ -110,7 +110,7 @@ static int apply(bnn_dataset *ds, shift_op op, double degrees, const char *what)
     if (nthreads < 1) nthreads = 1;
 #endif
     const int64_t hw = h * w, n = ds->n, d = ds->d;
-    float *scratch = bnn__alloc(bnn__bytes((int64_t)nthreads * hw, sizeof(float)));
+    float *scratch = bnn__alloc_array((int64_t)nthreads * hw, sizeof(float));
     if (!scratch)
         return bnn__error(BNN_ENOMEM, "%s: cannot allocate scratch images of %lld x %lld", what,
                           (long long)h, (long long)w);

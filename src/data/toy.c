@@ -55,7 +55,7 @@ int bnn__toy_moons_stream(bnn_dataset **out, int64_t n, double noise, uint64_t s
         ds->x[2 * j] = x0, ds->x[2 * j + 1] = x1, ds->labels[j] = y;
     }
     if (noise > 0.0) {
-        float *eps = bnn__alloc(bnn__bytes(2 * n, sizeof(float)));
+        float *eps = bnn__alloc_array(2 * n, sizeof(float));
         if (!eps) {
             bnn_dataset_free(ds);
             return bnn__error(BNN_ENOMEM, "moons: cannot allocate %lld noise values",
@@ -102,7 +102,7 @@ int bnn_toy_sine_gap(bnn_dataset **out, int64_t n, double noise, uint64_t seed, 
     /* Training inputs: the first n/2 (rounded down) uniform on [-4, -1], the rest on [1, 4]. The
      * uniforms lie strictly inside (0, 1), so no input falls in the gap or on its edge. The
      * uniforms are drawn first, then the noise, from one stream. */
-    float *u = bnn__alloc(bnn__bytes(2 * n, sizeof(float)));
+    float *u = bnn__alloc_array(2 * n, sizeof(float));
     if (!u) {
         bnn_dataset_free(ds);
         return bnn__error(BNN_ENOMEM, "sine-gap: cannot allocate %lld draws", (long long)(2 * n));
@@ -133,7 +133,7 @@ int bnn_toy_sine_hetero(bnn_dataset **out, int64_t n, uint64_t seed, bool test) 
     bnn_dataset *ds = NULL;
     int rc = bnn_dataset_new(&ds, BNN_TASK_REGRESSION, n, 1, 1, 0);
     if (rc) return rc;
-    float *u = bnn__alloc(bnn__bytes(2 * n, sizeof(float)));
+    float *u = bnn__alloc_array(2 * n, sizeof(float));
     if (!u) {
         bnn_dataset_free(ds);
         return bnn__error(BNN_ENOMEM, "sine-hetero: cannot allocate %lld draws",

@@ -1881,7 +1881,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                       ? (llc.saf = alloc_floats(llc.nt * bmax * n1)) &&
                             (llc.prod = alloc_floats(llc.nt * n1 * n1))
                       : (llc.sa = alloc_doubles(llc.nt * bmax * n1)) != NULL) &&
-                 (llc.rows = bnn__alloc(bnn__bytes(llc.nt * bmax, sizeof(int64_t)))) &&
+                 (llc.rows = bnn__alloc_array(llc.nt * bmax, sizeof(int64_t))) &&
                  (llc.sw = alloc_doubles(llc.nt * bmax)) &&
                  (llc.blocks = alloc_doubles(K * (K + 1) / 2 * n1 * n1));
     } else if (ok && p->hessian == BNN_HESS_DIAG) {

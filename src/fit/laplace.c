@@ -191,7 +191,7 @@ static int kron_setup(bnn_laplace *la) {
     const bnn_curv *c = la->c;
     la->nblocks = bnn_curv_nblocks(c);
     if (la->nblocks < 1) return bnn__error(BNN_EINVAL, "laplace: kron curvature has no blocks");
-    la->blk = bnn__alloc(bnn__bytes(la->nblocks, sizeof(kblock)));
+    la->blk = bnn__alloc_array(la->nblocks, sizeof(kblock));
     if (!la->blk)
         return bnn__error(BNN_ENOMEM, "laplace: cannot allocate %lld kron blocks",
                           (long long)la->nblocks);
@@ -244,7 +244,7 @@ static int kron_setup(bnn_laplace *la) {
 
 /* The layer layout (see struct bnn_laplace): n layers of the given sizes (summing to P). */
 static int layout_set(bnn_laplace *la, int64_t n, const int64_t *sizes) {
-    int64_t *off = bnn__alloc(bnn__bytes(n + 1, sizeof(int64_t)));
+    int64_t *off = bnn__alloc_array(n + 1, sizeof(int64_t));
     double *dl = alloc_doubles(n), *dpar = la->dpar ? la->dpar : alloc_doubles(la->P);
     if (!off || !dl || !dpar) {
         bnn__free(off), bnn__free(dl);
@@ -284,7 +284,7 @@ static int layout_setup(bnn_laplace *la) {
         return layout_set(la, cn, cs);
     }
     if (la->structure != BNN_HESS_KRON) return layout_set(la, 1, &one);
-    int64_t *sizes = bnn__alloc(bnn__bytes(la->nblocks, sizeof(int64_t)));
+    int64_t *sizes = bnn__alloc_array(la->nblocks, sizeof(int64_t));
     if (!sizes)
         return bnn__error(BNN_ENOMEM, "laplace: cannot allocate %lld layers", (long long)la->nblocks);
     for (int64_t b = 0; b < la->nblocks; b++) sizes[b] = la->blk[b].n0 * la->blk[b].n1;
@@ -363,7 +363,7 @@ static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bn
         rc = bnn__error(BNN_EINVAL, "Laplace: the curvature's loss is %g (not finite)", la->loss);
     if (!rc) {
         la->mean = alloc_doubles(la->P), la->lam = alloc_doubles(la->P);
-        la->meanf = bnn__alloc(bnn__bytes(la->P, sizeof(float)));
+        la->meanf = bnn__alloc_array(la->P, sizeof(float));
         if (!la->mean || !la->lam || !la->meanf)
             rc = bnn__error(BNN_ENOMEM, "bnn_laplace_new: cannot allocate P = %lld values",
                             (long long)la->P);
@@ -1470,7 +1470,7 @@ int bnn__laplace_check_model(const bnn_laplace *la, const bnn_model *m, const ch
                           "fit a model of %lld parameters",
                           fn, (long long)bnn_curv_offset(la->c), (long long)last_off,
                           (long long)last_len, (long long)n);
-    glm_layer *sub = bnn__alloc(bnn__bytes(bnn_model_nlayers(m), sizeof(glm_layer)));
+    glm_layer *sub = bnn__alloc_array(bnn_model_nlayers(m), sizeof(glm_layer));
     if (!sub) return bnn__error(BNN_ENOMEM, "%s: out of memory", fn);
     int64_t nsub = 0;
     int rc = glm_subset(la, m, sub, &nsub, fn);
@@ -1505,7 +1505,7 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
                           (long long)bnn_curv_offset(la->c), (long long)(last_off + last_len));
     if (n == 0) return 0;
     const int64_t nl = bnn_model_nlayers(m);
-    glm_layer *sub = bnn__alloc(bnn__bytes(nl, sizeof(glm_layer)));
+    glm_layer *sub = bnn__alloc_array(nl, sizeof(glm_layer));
     if (!sub) return bnn__error(BNN_ENOMEM, "bnn_laplace_glm: out of memory");
     int64_t nsub = 0;
     if ((rc = glm_subset(la, m, sub, &nsub, "bnn_laplace_glm"))) {
@@ -1539,12 +1539,12 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
 
     glm_ctx g = {.la = la, .sub = sub, .nsub = nsub, .rep = rep};
     double *inv_d = alloc_doubles(P);
-    float *theta = bnn__alloc(bnn__bytes(nparams, sizeof(float)));
-    float *xr = last ? NULL : bnn__alloc(bnn__bytes(rows * D, sizeof(float)));
+    float *theta = bnn__alloc_array(nparams, sizeof(float));
+    float *xr = last ? NULL : bnn__alloc_array(rows * D, sizeof(float));
     /* dout: nb·K rows, row r = e_{r mod K}: the seeds of the backward passes, and for the
      * last-layer path every input's output Jacobian (the identity). */
     const int64_t drows = nb * K;
-    float *dout = bnn__alloc(bnn__bytes(drows * K, sizeof(float)));
+    float *dout = bnn__alloc_array(drows * K, sizeof(float));
     const int64_t nth = bnn_get_threads();
     g.max_in = max_in, g.max_out = max_out, g.nth = nth;
     g.w = alloc_doubles(nth * max_out);
@@ -1696,7 +1696,7 @@ int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta) {
     if (rc) return rc;
     const int64_t P = la->P;
     const double hf = 1.0 / (la->sigma * la->sigma);
-    float *eps = bnn__alloc(bnn__bytes(P, sizeof(float)));
+    float *eps = bnn__alloc_array(P, sizeof(float));
     double *z = alloc_doubles(P), *tmp = NULL, *At = NULL, *row = NULL;
     int64_t max_tmp = 0, max_in = 0;
     if (la->structure == BNN_HESS_KRON)

@@ -295,7 +295,8 @@ double bnn_mfvi_loss(bnn_model *m, const float *mu, const float *rho, const floa
                      float *grad_rho) {
     if (!m) return bnn__error(BNN_EINVAL, "mean-field VI: the model is NULL"), NAN;
     if (!batch_ok(m, b)) return NAN; /* before sizing the scratch by it */
-    float *work = bnn__alloc(bnn_mfvi_workspace_bytes(m, b));
+    const size_t ws = bnn_mfvi_workspace_bytes(m, b); /* 0: no size_t holds it */
+    float *work = ws ? bnn__alloc(ws) : NULL;
     if (!work) {
         bnn__error(BNN_ENOMEM, "mean-field VI: cannot allocate %zu bytes of scratch",
                    bnn_mfvi_workspace_bytes(m, b));
@@ -397,7 +398,7 @@ const float *bnn_mfvi_forward(bnn_model *m, const float *mu, const float *rho, c
     }
     if (!batch_ok(m, b)) return NULL;
     const int64_t np = bnn_model_nparams(m);
-    float *sig2 = bnn__alloc(bnn__bytes(np, sizeof(float)));
+    float *sig2 = bnn__alloc_array(np, sizeof(float));
     if (!sig2) {
         bnn__error(BNN_ENOMEM, "mean-field VI: cannot allocate %lld floats of scratch",
                    (long long)np);

@@ -282,13 +282,13 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
     }
     const size_t pb = bnn__bytes(tr->np, sizeof(float));
     bool ok = true;
-    for (int i = 0; ok && i < narr; i++) ok = (*arr[i] = bnn__alloc(pb)) != NULL;
-    if (me == BNN_METHOD_MFVI) ok = ok && (tr->mfvi_work = bnn__alloc(mfvi_ws));
-    ok = ok && (tr->xb = bnn__alloc(bnn__bytes(tr->bs * ds->d, sizeof(float))));
-    ok = ok && (tr->dout = bnn__alloc(bnn__bytes(tr->bs * tr->k, sizeof(float))));
-    if (ds->targets) ok = ok && (tr->yt = bnn__alloc(bnn__bytes(tr->bs * ds->k, sizeof(float))));
-    if (ds->labels) ok = ok && (tr->yl = bnn__alloc(bnn__bytes(tr->bs, sizeof(int32_t))));
-    ok = ok && (tr->perm = bnn__alloc(bnn__bytes(tr->n, sizeof(int64_t))));
+    for (int i = 0; ok && i < narr; i++) ok = pb && (*arr[i] = bnn__alloc(pb)) != NULL;
+    if (me == BNN_METHOD_MFVI) ok = ok && mfvi_ws && (tr->mfvi_work = bnn__alloc(mfvi_ws));
+    ok = ok && (tr->xb = bnn__alloc_array(tr->bs * ds->d, sizeof(float)));
+    ok = ok && (tr->dout = bnn__alloc_array(tr->bs * tr->k, sizeof(float)));
+    if (ds->targets) ok = ok && (tr->yt = bnn__alloc_array(tr->bs * ds->k, sizeof(float)));
+    if (ds->labels) ok = ok && (tr->yl = bnn__alloc_array(tr->bs, sizeof(int32_t)));
+    ok = ok && (tr->perm = bnn__alloc_array(tr->n, sizeof(int64_t)));
     if (!ok) {
         bnn_trainer_free(tr);
         return bnn__error(BNN_ENOMEM, "cannot allocate %s training state for %lld parameters",
@@ -689,7 +689,7 @@ int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const 
     /* The tensors are borrowed (no copies); the std is the one array saving adds, counted by
      * trainer_alloc's memory check. */
     float *sd = NULL;
-    if (diag && !(sd = bnn__alloc(bnn__bytes(np, sizeof(float)))))
+    if (diag && !(sd = bnn__alloc_array(np, sizeof(float))))
         rc = bnn__error(BNN_ENOMEM, "cannot allocate the posterior's std (%lld floats) to save",
                         (long long)np);
     if (sd) posterior_std(tr, sd);

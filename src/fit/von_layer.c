@@ -333,10 +333,10 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     Hs = delta_method ? NULL : bnn__alloc(mat);
     mean = bnn__alloc(vec), mn = bnn__alloc(vec), g = bnn__alloc(vec), gs = bnn__alloc(vec);
     eps = bnn__alloc(vec);
-    e32 = bnn__alloc(bnn__bytes(P, sizeof(float)));
-    w.theta = bnn__alloc(bnn__bytes(np, sizeof(float)));
-    w.grad = bnn__alloc(bnn__bytes(np, sizeof(float)));
-    w.dout = bnn__alloc(bnn__bytes(w.bmax * K, sizeof(float)));
+    e32 = bnn__alloc_array(P, sizeof(float));
+    w.theta = bnn__alloc_array(np, sizeof(float));
+    w.grad = bnn__alloc_array(np, sizeof(float));
+    w.dout = bnn__alloc_array(w.bmax * K, sizeof(float));
     if (!C || !Cn || !H || !Lc || (!delta_method && !Hs) || !mean || !mn || !g || !gs || !eps ||
         !e32 || !w.theta || !w.grad || !w.dout) {
         char sz[32];

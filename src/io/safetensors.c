@@ -544,7 +544,7 @@ static int parse_image(bnn_st *st, const char *file, size_t total, bool meta_onl
     }
 
     int64_t cap = cJSON_GetArraySize(root);
-    st->t = bnn__alloc(bnn__bytes(cap, sizeof *st->t));
+    st->t = bnn__alloc_array(cap, sizeof *st->t);
     st->names = calloc((size_t)cap + 1, sizeof *st->names);
     st->sorted = calloc((size_t)cap + 1, sizeof *st->sorted);
     spans = calloc((size_t)cap + 1, sizeof *spans);

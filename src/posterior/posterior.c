@@ -80,7 +80,7 @@ int bnn_posterior_sample(const bnn_posterior *q, bnn_rng *rng, float *theta) {
         const bnn_curv *c = bnn_laplace_curv(q->la);
         const bool one = bnn_curv_nsegments(c) == 1;
         float *sub = one ? theta + bnn_curv_offset(c)
-                         : bnn__alloc(bnn__bytes(bnn_curv_nparams(c), sizeof(float)));
+                         : bnn__alloc_array(bnn_curv_nparams(c), sizeof(float));
         if (!sub) return bnn__error(BNN_ENOMEM, "bnn_posterior_sample: out of memory");
         int rc = bnn_laplace_sample(q->la, rng, sub);
         if (!one) {

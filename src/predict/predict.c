@@ -177,10 +177,10 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
     const bool bern = lik == BNN_LIK_BERNOULLI;
     int64_t gs = (int64_t)((64u << 20) / sizeof(double)) / (k * k + k + (bern ? 6 : 0));
     gs = gs < bs ? bs : gs > n ? n : gs;
-    double *fm = bnn__alloc(bnn__bytes(gs * k, sizeof(double)));
-    double *fv = bnn__alloc(bnn__bytes(gs * k * k, sizeof(double)));
-    double *fm2 = bern ? bnn__alloc(bnn__bytes(gs * 2, sizeof(double))) : NULL;
-    double *fv2 = bern ? bnn__alloc(bnn__bytes(gs * 4, sizeof(double))) : NULL;
+    double *fm = bnn__alloc_array(gs * k, sizeof(double));
+    double *fv = bnn__alloc_array(gs * k * k, sizeof(double));
+    double *fm2 = bern ? bnn__alloc_array(gs * 2, sizeof(double)) : NULL;
+    double *fv2 = bern ? bnn__alloc_array(gs * 4, sizeof(double)) : NULL;
     if (!fm || !fv || (bern && (!fm2 || !fv2))) {
         rc = bnn__error(BNN_ENOMEM, "out of memory for the GLM predictive");
         goto done;
@@ -276,20 +276,20 @@ static int predict_impl(bnn_model *m, const bnn_posterior *q, const float *x, in
     if ((rc = bnn_model_reserve(m, bs))) return rc;
     float *theta = NULL, *feat = NULL;
     double *lp = NULL, *ent = NULL, *nv = NULL, *mx = NULL;
-    if (sampled && !(theta = bnn__alloc(bnn__bytes(np, sizeof(float)))))
+    if (sampled && !(theta = bnn__alloc_array(np, sizeof(float))))
         return bnn__error(BNN_ENOMEM, "out of memory");
     if (task == BNN_TASK_CLASSIFICATION || !sampled) y = NULL;
     if (y) {
         /* mx: the running maximum of the samples' log densities, mix their shifted sum */
-        if (!(mx = bnn__alloc(bnn__bytes(n, sizeof(double))))) {
+        if (!(mx = bnn__alloc_array(n, sizeof(double)))) {
             rc = bnn__error(BNN_ENOMEM, "out of memory");
             goto done;
         }
         for (int64_t i = 0; i < n; i++) mx[i] = -INFINITY, mix[i] = 0.0;
     }
     if (task == BNN_TASK_CLASSIFICATION) {
-        lp = bnn__alloc(bnn__bytes(C, sizeof(double)));
-        ent = bnn__alloc(bnn__bytes(n, sizeof(double)));
+        lp = bnn__alloc_array(C, sizeof(double));
+        ent = bnn__alloc_array(n, sizeof(double));
         if (!lp || !ent) {
             rc = bnn__error(BNN_ENOMEM, "out of memory");
             goto done;
@@ -299,8 +299,8 @@ static int predict_impl(bnn_model *m, const bnn_posterior *q, const float *x, in
     } else {
         /* lp: one example's means and noise variances; nv: the running sum of the noise
          * variances (heteroscedastic: they differ between samples). */
-        lp = bnn__alloc(bnn__bytes(2 * C, sizeof(double)));
-        nv = bnn__alloc(bnn__bytes(n * C, sizeof(double)));
+        lp = bnn__alloc_array(2 * C, sizeof(double));
+        nv = bnn__alloc_array(n * C, sizeof(double));
         if (!lp || !nv) {
             rc = bnn__error(BNN_ENOMEM, "out of memory");
             goto done;
@@ -323,7 +323,7 @@ static int predict_impl(bnn_model *m, const bnn_posterior *q, const float *x, in
         width = bnn__model_layer_in(m, from);
         const int64_t cap = bnn__predict_feat_floats / width / bs * bs;
         chunk = cap < bs ? bs : (cap < n ? cap : n);
-        if (!(feat = bnn__alloc(bnn__bytes(chunk * width, sizeof(float))))) {
+        if (!(feat = bnn__alloc_array(chunk * width, sizeof(float)))) {
             rc = bnn__error(BNN_ENOMEM, "out of memory");
             goto done;
         }
@@ -465,7 +465,7 @@ int bnn_evaluate(bnn_model *m, const bnn_posterior *q, const bnn_dataset *ds,
     const int64_t n = ds->n, k = bnn_model_pred_dim(m, ds->task);
     size_t nk = bnn__bytes(n * k, sizeof(double));
     double *a = bnn__alloc(nk), *b = bnn__alloc(nk);
-    double *mi = bnn__alloc(bnn__bytes(n, sizeof(double)));
+    double *mi = bnn__alloc_array(n, sizeof(double));
     double *y = ds->task == BNN_TASK_REGRESSION ? bnn__alloc(nk) : NULL;
     out->nll_mixture = NAN;
     if (!a || !b || !mi || (ds->task == BNN_TASK_REGRESSION && !y)) {
