@@ -288,7 +288,8 @@ uint64_t bnn_rng_below(bnn_rng *rng, uint64_t n) {
     BNN_ASSERT(n > 0);
     uint32_t r[4];
     bnn_philox(r, rng->seed, rng->stream, rng->counter++);
-    /* A 128-bit-wide draw reduced by multiply-high keeps the bias below 2^-64 · n. */
+    /* A 64-bit draw (two of the block's words) reduced by multiply-high: the bias is below
+     * n / 2^64. */
     uint64_t u = (uint64_t)r[0] << 32 | r[1];
     return (uint64_t)(((unsigned __int128)u * n) >> 64);
 }
