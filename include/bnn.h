@@ -873,7 +873,8 @@ struct bnn_curv_params {
                               * environment's BNN_MEMORY_LIMIT, else the machine's memory. A
                               * full Hessian counts what a Laplace posterior adds when it
                               * decomposes the matrix: 32 P² bytes in all; kron likewise its
-                              * factors' eigenvectors and LAPACK's workspace for the largest */
+                              * factors' eigenvectors and LAPACK's workspace for the largest;
+                              * every structure the posterior's 28 bytes per parameter */
     int64_t rank;            /* lowrank: eigenpairs kept, default 20 (above P: P are kept) */
     /* How the products are summed (bnn_curv_unit says which were): BNN_SUMS_AUTO (0, default):
      * full (and dense lowrank) in double, kron's factors and diag in float; BNN_SUMS_FLOAT:
@@ -977,9 +978,9 @@ int bnn_curv_from_arrays(bnn_curv **out, bnn_hessian structure, int64_t P, int64
                          const int64_t *n1, const double *const *f0, const double *const *f1);
 
 /* The Laplace posterior N(θ_MAP, (hf·H + δ I)⁻¹) over the subset. Kron blocks are held as
- * eigendecompositions of their factors (LAPACK dsyev; negative eigenvalues of rounding's size
- * clipped to 0, larger ones refused: bnn_curv_from_arrays) so that log-determinants, solves and
- * samples are exact for the decomposition. */
+ * eigendecompositions of their factors (LAPACK's dsyevd, dsyevr from order 32,767 on; negative
+ * eigenvalues of rounding's size clipped to 0, larger ones refused: bnn_curv_from_arrays) so
+ * that log-determinants, solves and samples are exact for the decomposition. */
 typedef struct bnn_laplace bnn_laplace;
 /* Takes ownership of c (also on failure). mean: the subset's MAP values (P, in subset order:
  * bnn_curv_gather of the model's weights), copied. */

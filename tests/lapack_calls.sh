@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bnn calls LAPACK through LAPACKE's *_work entry points only (src/core/lapack.c says why): the
 # plain ones scan the matrix for NaN with a 32-bit index that overflows, and reads outside the
-# matrix, from order 46,342 on. This fails when a plain entry point comes back into src/.
+# matrix, from order 46,341 on. This fails when a plain entry point comes back into src/.
 # usage: lapack_calls.sh SOURCE_DIR
 set -u
 src=$1/src

@@ -762,42 +762,75 @@ static void test_dgemm_serial(void) {
 
 
 /* bnn__syev, both methods (AUTO takes dsyevr only from n = 32,767 on, which no test can afford:
- * forced here), against the definition: A Q = Q Λ, QᵀQ = I, Λ ascending, the trace kept; a
- * repeated eigenvalue included. And bnn__qr_basis: an orthonormal basis of the same span. */
+ * forced here), against the definition: A Q = Q Λ, QᵀQ = I, Λ ascending, the trace kept; on a
+ * random symmetric matrix and on H D H with D = diag(1, then 2, 3 and 4 twelve times each) and H
+ * a Householder reflection (eigenvalues repeated, known). bnn__syevr's top 3 of the second.
+ * And bnn__qr_basis: an orthonormal basis of the same span. */
+static double test_d(int64_t k) { return k == 0 ? 1.0 : 2.0 + (double)((k - 1) / 12); }
+
 static void test_lapack(void) {
     CHECK_EQ_INT(bnn__syev_method(32766), BNN__SYEV_DC);
     CHECK_EQ_INT(bnn__syev_method(32767), BNN__SYEV_MRRR);
     CHECK(bnn__syev_bytes(32767) < bnn__syev_bytes(32766)); /* MRRR: n² doubles, not 2n² */
     enum { N = 37 };
-    static double A[N * N], Q[N * N], w[N];
+    static double A[N * N], Q[N * N], Hr[N * N], w[N];
     bnn_rng rng = bnn_rng_make(5, 0);
     float r[N * N];
     bnn_rng_normal(&rng, r, N * N);
-    for (int64_t i = 0; i < N; i++) /* symmetric */
-        for (int64_t j = 0; j <= i; j++)
-            A[i * N + j] = A[j * N + i] = (double)r[i * N + j] + (i == j && i < 3 ? 4.0 : 0.0);
-    for (int method = BNN__SYEV_DC; method <= BNN__SYEV_MRRR; method++) {
-        memcpy(Q, A, sizeof Q);
-        REQUIRE(bnn__syev(Q, N, w, method) == 0);
-        double res = 0, orth = 0, tr = 0;
-        for (int64_t k = 0; k < N; k++) {
-            if (k) CHECK(w[k] >= w[k - 1]);
-            tr += w[k] - A[k * N + k];
-            for (int64_t i = 0; i < N; i++) { /* column k of Q (column-major: Q[k N + i]) */
-                double aq = 0;
-                for (int64_t j = 0; j < N; j++) aq += A[i * N + j] * Q[k * N + j];
-                res = fmax(res, fabs(aq - w[k] * Q[k * N + i]));
+    double vv = 0;
+    for (int64_t i = 0; i < N; i++) vv += (double)r[i] * r[i];
+    for (int64_t i = 0; i < N; i++) /* H = I − 2 v vᵀ / vᵀv, v the first N draws */
+        for (int64_t j = 0; j < N; j++) Hr[i * N + j] = (i == j) - 2.0 * r[i] * r[j] / vv;
+    for (int mat = 0; mat < 2; mat++) {
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t j = 0; j <= i; j++) {
+                double a = (double)r[i * N + j];
+                if (mat) {
+                    a = 0;
+                    for (int64_t k = 0; k < N; k++) a += Hr[i * N + k] * test_d(k) * Hr[k * N + j];
+                }
+                A[i * N + j] = A[j * N + i] = a;
             }
-            for (int64_t l = 0; l <= k; l++) {
-                double d = 0;
-                for (int64_t i = 0; i < N; i++) d += Q[k * N + i] * Q[l * N + i];
-                orth = fmax(orth, fabs(d - (k == l)));
+        for (int method = BNN__SYEV_DC; method <= BNN__SYEV_MRRR; method++) {
+            memcpy(Q, A, sizeof Q);
+            REQUIRE(bnn__syev(Q, N, w, method) == 0);
+            double res = 0, orth = 0, tr = 0, known = 0;
+            for (int64_t k = 0; k < N; k++) {
+                if (k) CHECK(w[k] >= w[k - 1]);
+                tr += w[k] - A[k * N + k];
+                if (mat) known = fmax(known, fabs(w[k] - test_d(k)));
+                for (int64_t i = 0; i < N; i++) { /* column k of Q (column-major: Q[k N + i]) */
+                    double aq = 0;
+                    for (int64_t j = 0; j < N; j++) aq += A[i * N + j] * Q[k * N + j];
+                    res = fmax(res, fabs(aq - w[k] * Q[k * N + i]));
+                }
+                for (int64_t l = 0; l <= k; l++) {
+                    double d = 0;
+                    for (int64_t i = 0; i < N; i++) d += Q[k * N + i] * Q[l * N + i];
+                    orth = fmax(orth, fabs(d - (k == l)));
+                }
             }
+            CHECK_NEAR(res, 0.0, 1e-12);
+            CHECK_NEAR(orth, 0.0, 1e-12);
+            CHECK_NEAR(tr, 0.0, 1e-11);
+            CHECK_NEAR(known, 0.0, 1e-12);
         }
-        CHECK_NEAR(res, 0.0, 1e-12);
-        CHECK_NEAR(orth, 0.0, 1e-12);
-        CHECK_NEAR(tr, 0.0, 1e-11);
     }
+    /* the top 3 of H D H: 4, 4, 4, with eigenvectors */
+    static double Z[N * 3];
+    memcpy(Q, A, sizeof Q);
+    REQUIRE(bnn__syevr(Q, N, N - 2, N, w, Z) == 0);
+    double top = 0;
+    for (int64_t k = 0; k < 3; k++) {
+        top = fmax(top, fabs(w[k] - 4.0));
+        for (int64_t i = 0; i < N; i++) {
+            double aq = 0;
+            for (int64_t j = 0; j < N; j++) aq += A[i * N + j] * Z[k * N + j];
+            top = fmax(top, fabs(aq - 4.0 * Z[k * N + i]));
+        }
+    }
+    CHECK_NEAR(top, 0.0, 1e-12);
+    CHECK(bnn__syevr(Q, N, 3, 2, w, Z) < 0); /* an empty range */
     CHECK(bnn__syev(Q, 0, w, BNN__SYEV_AUTO) < 0);
     /* QR: 37 × 5 from the first 5 columns of A (column-major) */
     enum { M = N, K = 5 };

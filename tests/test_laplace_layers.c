@@ -423,6 +423,28 @@ static void reg_case(const char *file, bool kron) {
     bnn_st_free(st);
 }
 
+/* A full posterior's precision hf·H + diag(δ) that is not finite (σ = 1e-170: hf = 1/σ² is
+ * infinite, and ∞ · 0 is NaN) is refused, not handed to LAPACK, whose Cholesky factors NaN
+ * without a word. */
+static void test_full_not_finite(void) {
+    const double H[4] = {1.0, 0.0, 0.0, 0.0};
+    const float mean[2] = {0.5f, -0.5f};
+    bnn_curv *c = NULL;
+    REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_FULL, 2, 0, 10, 1, 0.0, NULL, H, 0, NULL, NULL,
+                                 NULL, NULL) == 0);
+    bnn_laplace *la = NULL;
+    REQUIRE(bnn_laplace_new(&la, c, mean, BNN_TASK_REGRESSION) == 0);
+    const int64_t sizes[2] = {1, 1}; /* two groups: distinct δ_l take the Cholesky way */
+    REQUIRE(bnn__laplace_set_layout(la, 2, sizes) == 0);
+    bnn_laplace_set_prior(la, 1.0, 1e-170);
+    const double dl[2] = {1.0, 2.0};
+    CHECK_EQ_INT(bnn_laplace_set_prior_layers(la, dl, 2), BNN_EINVAL);
+    CHECK(strstr(bnn_last_error(), "non-finite") != NULL);
+    bnn_laplace_set_prior(la, 1.0, 1.0); /* and a sane one still works */
+    CHECK_EQ_INT(bnn_laplace_set_prior_layers(la, dl, 2), 0);
+    bnn_laplace_free(la);
+}
+
 int main(void) {
     layers_case("cls_all_diag", "diag");
     layers_case("cls_all_kron", "kron");
@@ -430,6 +452,7 @@ int main(void) {
     reg_case("reg_all_kron", true);
     reg_case("reg_all_diag", false);
     test_lowrank_unsupported();
+    test_full_not_finite();
     printf("per-layer prior: worst errors: equal-δ vs scalar %.3g, lml/logdet vs dense %.3g, "
            "gradient vs FD %.3g, optimum (scalar − layers) %.3g, GLM f_var vs dense %.3g\n",
            worst[0], worst[1], worst[2], worst[3], worst[4]);

@@ -44,6 +44,10 @@ static void test_mc_link(void) {
     /* A covariance that is not positive semi-definite is refused. */
     double bad[4] = {1.0, 5.0, 5.0, 1.0}, fm2[2] = {0, 0};
     CHECK_EQ_INT(bnn__mc_link(p, &mi, fm2, bad, 1, 2, 10, &rng, false), BNN_EINVAL);
+    /* Nor one with NaN, which LAPACK's Cholesky would factor without a word. */
+    double nan_cov[4] = {1.0, NAN, NAN, 1.0};
+    CHECK_EQ_INT(bnn__mc_link(p, &mi, fm2, nan_cov, 1, 2, 10, &rng, false), BNN_EINVAL);
+    CHECK(strstr(bnn_last_error(), "not finite") != NULL);
 }
 
 /* ref (n × k) = the average over S weight samples of q (the generator stream and order that

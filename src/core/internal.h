@@ -35,6 +35,12 @@ enum { BNN__SYEV_AUTO = 0, BNN__SYEV_DC = 1, BNN__SYEV_MRRR = 2 };
  * ascending, a's column k eigenvector k. AUTO: dsyevd (divide and conquer) while its workspace
  * fits a 32-bit lapack_int (n <= 32,766), else dsyevr; the others force one (tests). */
 int bnn__syev(double *a, int64_t n, double *w, int method);
+/* Eigenpairs il..iu (1-based, ascending) of the symmetric n × n matrix a (column-major, lower
+ * triangle read, destroyed) by dsyevr: w (n; the first iu − il + 1 set) and z (n × (iu − il + 1),
+ * column-major, column j eigenvector il + j). */
+int bnn__syevr(double *a, int64_t n, int64_t il, int64_t iu, double *w, double *z);
+/* Whether all n values are finite: LAPACK is given none that is not (see src/core/lapack.c). */
+bool bnn__all_finite(const double *x, int64_t n);
 /* The method AUTO takes for order n, and the bytes bnn__syev allocates beside a and w. */
 int bnn__syev_method(int64_t n);
 double bnn__syev_bytes(int64_t n);

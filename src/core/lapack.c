@@ -2,7 +2,9 @@
  *
  * Why not the plain LAPACKE_x calls. (1) They first scan the matrix for NaN (LAPACKE's
  * "nancheck") with the 32-bit index i + j·lda, which overflows, and reads outside the matrix,
- * from order 46,342 on; bnn checks its matrices for non-finite entries itself before every call.
+ * from order 46,341 on (n² − 1 > 2^31 − 1). bnn checks its matrices itself (bnn__all_finite)
+ * before every call: LAPACK does not refuse NaN (OpenBLAS's dpotrf factors a matrix with NaN
+ * entries and returns 0).
  * (2) dsyevd's workspace, 1 + 6n + 2n² doubles, has no 32-bit lapack_int from n = 32,767 on, and
  * LAPACK's own query then wraps around to a size far too small. Above that order bnn__syev takes
  * dsyevr instead (Dhillon, Parlett & Vömel's MRRR: workspace linear in n, plus a separate n × n
@@ -10,6 +12,7 @@
 #include "core/internal.h"
 
 #include <lapacke.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,8 +27,8 @@ _Static_assert(1 + 6 * 32766LL + 2 * 32766LL * 32766LL <= 2147483647LL &&
 
 int bnn__syev_method(int64_t n) { return dc_fits(n) ? BNN__SYEV_DC : BNN__SYEV_MRRR; }
 
-/* dsyevr's minimum lwork is 26n and liwork 10n; its query asks for (nb + 6)n with LAPACK's
- * block size nb (32 in OpenBLAS), counted here as 64n. */
+/* dsyevr's minimum lwork is 26n and liwork 10n; its query asks for (nb + 1)n with LAPACK's
+ * block size nb (33n here), counted as 64n. */
 double bnn__syev_bytes(int64_t n) {
     const double d = (double)n;
     if (dc_fits(n)) return 8.0 * (1.0 + 6.0 * d + 2.0 * d * d) + 4.0 * (3.0 + 5.0 * d);
@@ -58,37 +61,50 @@ int bnn__syev(double *a, int64_t n, double *w, int method) {
         free(work), free(iwork);
         return info;
     }
-    /* MRRR: all eigenpairs into Z, then Z over a. */
-    lapack_int found = 0;
-    const double abstol = LAPACKE_dlamch('S');
+    /* MRRR: all eigenpairs into z, then z over a. */
     double *z = malloc((size_t)n * (size_t)n * sizeof *z);
-    lapack_int *isuppz = malloc((size_t)(2 * n) * sizeof *isuppz);
-    double *work = NULL;
-    lapack_int *iwork = NULL;
-    info = LAPACK_WORK_MEMORY_ERROR;
-    if (z && isuppz) {
-        info = LAPACKE_dsyevr_work(LAPACK_COL_MAJOR, 'V', 'A', 'L', nn, a, nn, 0.0, 0.0, 0, 0,
-                                   abstol, &found, w, z, nn, isuppz, &q, -1, &iq, -1);
-        const lapack_int lw = query_size(q, 26 * n), liw = query_size(iq, 10 * n);
-        if (!info && (lw < 0 || liw < 0)) info = -18;
-        if (!info) {
-            work = malloc((size_t)lw * sizeof *work);
-            iwork = malloc((size_t)liw * sizeof *iwork);
-            info = work && iwork
-                       ? LAPACKE_dsyevr_work(LAPACK_COL_MAJOR, 'V', 'A', 'L', nn, a, nn, 0.0, 0.0,
-                                             0, 0, abstol, &found, w, z, nn, isuppz, work, lw,
-                                             iwork, liw)
-                       : LAPACK_WORK_MEMORY_ERROR;
-        }
-        if (!info && found != nn) info = n + 1; /* not every eigenvalue: a failure to converge */
-        if (!info) memcpy(a, z, (size_t)n * (size_t)n * sizeof *a);
-    }
-    free(z), free(isuppz), free(work), free(iwork);
+    info = z ? bnn__syevr(a, n, 1, n, w, z) : LAPACK_WORK_MEMORY_ERROR;
+    if (!info) memcpy(a, z, (size_t)n * (size_t)n * sizeof *a);
+    free(z);
     return info;
 }
 
+int bnn__syevr(double *a, int64_t n, int64_t il, int64_t iu, double *w, double *z) {
+    if (n < 1 || (int64_t)(lapack_int)n != n) return -4;
+    if (il < 1 || iu < il || iu > n) return -9;
+    const lapack_int nn = (lapack_int)n, m = (lapack_int)(iu - il + 1);
+    const double abstol = LAPACKE_dlamch('S');
+    double q = 0.0, *work = NULL;
+    lapack_int iq = 0, found = 0, *iwork = NULL;
+    lapack_int *isuppz = malloc((size_t)(2 * m) * sizeof *isuppz);
+    if (!isuppz) return LAPACK_WORK_MEMORY_ERROR;
+    bnn__blas_pin();
+    lapack_int info = LAPACKE_dsyevr_work(LAPACK_COL_MAJOR, 'V', m == nn ? 'A' : 'I', 'L', nn, a,
+                                          nn, 0.0, 0.0, (lapack_int)il, (lapack_int)iu, abstol,
+                                          &found, w, z, nn, isuppz, &q, -1, &iq, -1);
+    if (!info) {
+        const lapack_int lw = query_size(q, 26 * n), liw = query_size(iq, 10 * n);
+        work = lw > 0 ? malloc((size_t)lw * sizeof *work) : NULL;
+        iwork = liw > 0 ? malloc((size_t)liw * sizeof *iwork) : NULL;
+        info = work && iwork ? LAPACKE_dsyevr_work(LAPACK_COL_MAJOR, 'V', m == nn ? 'A' : 'I', 'L',
+                                                   nn, a, nn, 0.0, 0.0, (lapack_int)il,
+                                                   (lapack_int)iu, abstol, &found, w, z, nn,
+                                                   isuppz, work, lw, iwork, liw)
+                             : LAPACK_WORK_MEMORY_ERROR;
+    }
+    if (!info && found != m) info = m - found; /* eigenvalues missing: no convergence */
+    free(isuppz), free(work), free(iwork);
+    return info;
+}
+
+bool bnn__all_finite(const double *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return false;
+    return true;
+}
+
 int bnn__qr_basis(double *a, int64_t m, int64_t n, double *tau) {
-    if (n < 1 || m < n || (int64_t)(lapack_int)m != m) return -1;
+    if (n < 1 || m < n || (int64_t)(lapack_int)m != m) return n < 1 || m < n ? -3 : -2;
     const lapack_int mm = (lapack_int)m, nn = (lapack_int)n;
     double q1 = 0.0, q2 = 0.0;
     bnn__blas_pin();

@@ -1197,7 +1197,7 @@ static double lowrank_dense_extra(int64_t P, int64_t r) {
 static double lowrank_matfree_bytes(int64_t P, int64_t r, int64_t l, int64_t b, int64_t K,
                                     int64_t nw, int64_t maxw, int64_t sumw) {
     const double dP = (double)P, dl = (double)l, db = (double)b;
-    /* LAPACK's workspaces (dsyevd's row-major copy and work, dgeqrf's and dorgqr's blocks), the
+    /* LAPACK's workspaces (bnn__syev's and the QR's blocks: bnn__syev_bytes(l) < 4 l² + 70 l), the
      * Ritz tiles' residuals and the batch's losses: small, counted anyway. */
     const double small = 8.0 * (4.0 * dl * dl + 70.0 * dl + (dP / RITZ_TILE + 1.0) * (double)r + db);
     return small + 8.0 * (3.0 * dl * dP + dP * (double)r) +
@@ -1208,43 +1208,23 @@ static double lowrank_matfree_bytes(int64_t P, int64_t r, int64_t l, int64_t b, 
 /* Top r eigenpairs of the symmetric P × P matrix H (destroyed) into lr (descending). */
 static int lowrank_from_dense(bnn_curv *lr, double *H, int64_t P, int64_t r) {
     double *w = alloc_doubles(P), *Z = alloc_doubles(P * r);
-    lapack_int *isuppz = malloc((size_t)(2 * r) * sizeof *isuppz);
     int rc = 0;
-    if (!w || !Z || !isuppz) {
+    if (!w || !Z) {
         rc = bnn__error(BNN_ENOMEM, "bnn_curv_compute: no memory for the eigenpairs");
         goto out;
     }
-    lapack_int mfound = 0;
-    /* H is symmetric: its row-major storage is its column-major storage. The *_work call skips
-     * LAPACKE's NaN scan, whose 32-bit index overflows from P = 46,342 on (H is finite: checked
-     * by the caller); its workspace is queried first. */
-    const lapack_int nP = (lapack_int)P, lo = (lapack_int)(P - r + 1);
-    const double abstol = LAPACKE_dlamch('S');
-    double q = 0.0, *work = NULL;
-    lapack_int iq = 0, *iwork = NULL;
-    bnn__blas_pin();
-    lapack_int info = LAPACKE_dsyevr_work(LAPACK_COL_MAJOR, 'V', 'I', 'L', nP, H, nP, 0.0, 0.0, lo,
-                                          nP, abstol, &mfound, w, Z, nP, isuppz, &q, -1, &iq, -1);
-    if (!info) {
-        const double lw = q > 26.0 * (double)P ? q : 26.0 * (double)P;
-        const double liw = iq > 10 * P ? (double)iq : 10.0 * (double)P;
-        work = lw < 2147483647.0 ? malloc((size_t)lw * sizeof *work) : NULL;
-        iwork = liw < 2147483647.0 ? malloc((size_t)liw * sizeof *iwork) : NULL;
-        info = work && iwork ? LAPACKE_dsyevr_work(LAPACK_COL_MAJOR, 'V', 'I', 'L', nP, H, nP, 0.0,
-                                                   0.0, lo, nP, abstol, &mfound, w, Z, nP, isuppz,
-                                                   work, (lapack_int)lw, iwork, (lapack_int)liw)
-                             : LAPACK_WORK_MEMORY_ERROR;
-    }
-    free(work), free(iwork);
+    /* H is symmetric: its row-major storage is its column-major storage (finite: checked by the
+     * caller). */
+    const int info = bnn__syevr(H, P, P - r + 1, P, w, Z);
     if (info == LAPACK_WORK_MEMORY_ERROR) {
-        rc = bnn__error(BNN_ENOMEM, "bnn_curv_compute: no memory for LAPACKE_dsyevr");
+        rc = bnn__error(BNN_ENOMEM, "bnn_curv_compute: no memory for LAPACK's dsyevr");
         goto out;
     }
-    if (info != 0 || mfound != (lapack_int)r) {
+    if (info != 0) {
         rc = bnn__error(BNN_EINVAL,
                         "bnn_curv_compute: the top %lld eigenpairs of the %lld × %lld GGN failed "
-                        "(LAPACKE_dsyevr info %d, %d found)",
-                        (long long)r, (long long)P, (long long)P, (int)info, (int)mfound);
+                        "(LAPACK dsyevr info %d)",
+                        (long long)r, (long long)P, (long long)P, info);
         goto out;
     }
     for (int64_t j = 0; j < r; j++) { /* ascending column j of Z → descending column r−1−j */
@@ -1254,7 +1234,7 @@ static int lowrank_from_dense(bnn_curv *lr, double *H, int64_t P, int64_t r) {
             lr->U[i * r + jd] = Z[j * P + i];
     }
 out:
-    bnn__free(w), bnn__free(Z), free(isuppz);
+    bnn__free(w), bnn__free(Z);
     return rc;
 }
 
@@ -1489,7 +1469,7 @@ static int mf_product(void *ctx, double *out, const double *in) {
 /* A LAPACK failure of the low-rank iteration: out of memory for LAPACKE's workspace or copy,
  * else the routine's info. */
 static int lapack_failed(lapack_int info, const char *what) {
-    if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
+    if (info == LAPACK_WORK_MEMORY_ERROR)
         return bnn__error(BNN_ENOMEM, "bnn_curv_compute: out of memory (LAPACK: %s)", what);
     return bnn__error(BNN_EINVAL, "bnn_curv_compute: %s failed (LAPACK info %d)", what, (int)info);
 }
@@ -1788,23 +1768,27 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
      * instead): 32 P² bytes at the peak, measured as the maximum RSS of `bnn laplace --hessian
      * full` (504 MB at P = 3962), beyond the 12 P² of the curvature pass itself. */
     if (!lowrank) need = needed_bytes(hess, lin, nlin, P, bmax, K, ll);
-    if (!lowrank && hess == BNN_HESS_FULL) {
-        const double decomposed = 32.0 * (double)P * (double)P;
-        if (decomposed > need) need = decomposed;
-    }
-    /* So are Kronecker factors: the posterior holds each factor's eigenvectors beside it, and
-     * bnn__syev's workspace for one factor at a time (the largest); the pass's scratch is gone
-     * by then. mlp:6000-2's last layer peaked at 1.10 GiB where the pass alone counted 418 MiB. */
-    if (!lowrank && hess == BNN_HESS_KRON) {
-        double elems = 0.0, nmax = 0.0;
-        for (int64_t i = 0; i < nlin; i++) {
-            const double ni = (double)lin[i].in, no = (double)lin[i].out;
-            elems += ni * ni + 2.0 * no * no; /* A, and G for the weight and for the bias */
-            if (ni > nmax) nmax = ni;
-            if (no > nmax) nmax = no;
+    /* After the pass, a Laplace posterior on the curvature holds its mean, λ and δ per parameter
+     * (double) and the mean in float, 28 P bytes, beside the structure: a diagonal as it is; a
+     * full one with its decomposition (above); Kronecker factors with each factor's eigenvectors
+     * and bnn__syev's workspace for one factor at a time (the largest); the pass's scratch is
+     * gone by then. mlp:6000-2's last layer peaked at 1.10 GiB where the pass alone counted
+     * 418 MiB. */
+    if (!lowrank) {
+        double held = 28.0 * (double)P;
+        if (hess == BNN_HESS_FULL) held += 32.0 * (double)P * (double)P;
+        if (hess == BNN_HESS_DIAG) held += 8.0 * (double)P;
+        if (hess == BNN_HESS_KRON) {
+            double elems = 0.0, nmax = 0.0;
+            for (int64_t i = 0; i < nlin; i++) {
+                const double ni = (double)lin[i].in, no = (double)lin[i].out;
+                elems += ni * ni + 2.0 * no * no; /* A, and G for the weight and for the bias */
+                if (ni > nmax) nmax = ni;
+                if (no > nmax) nmax = no;
+            }
+            held += 16.0 * elems + bnn__syev_bytes((int64_t)nmax);
         }
-        const double decomposed = 16.0 * elems + bnn__syev_bytes((int64_t)nmax);
-        if (decomposed > need) need = decomposed;
+        if (held > need) need = held;
     }
     if (!(need <= limit) || need > (double)SIZE_MAX) {
         char sn[32];

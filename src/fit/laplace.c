@@ -91,12 +91,6 @@ static inline double dlt(const bnn_laplace *la, int64_t i) {
 
 /* ------------------------------------------------------------------ construction */
 
-static int all_finite(const double *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return 0;
-    return 1;
-}
-
 /* A GGN or Fisher, and each Kronecker factor of one, is positive semi-definite. Their float sums
  * leave eigenvalues of about −1e-8 of the largest (−6e-7 of 54 on moons), which are clipped to 0;
  * below −1e-4 of it the matrix is damaged (a file edited by hand), not rounded. w: n eigenvalues,
@@ -146,7 +140,7 @@ static int check_orthonormal(const double *U, int64_t P, int64_t r) {
  * matrix S (row-major), by LAPACK's divide-and-conquer dsyevd (dsyevr from n = 32,767 on:
  * bnn__syev). */
 static int sym_eig(double *Q, double *w, const double *S, int64_t n, const char *what) {
-    if (!all_finite(S, n * n))
+    if (!bnn__all_finite(S, n * n))
         return bnn__error(BNN_EINVAL, "laplace: %s has non-finite entries", what);
     memcpy(Q, S, (size_t)(n * n) * sizeof(double));
     const int info = bnn__syev(Q, n, w, BNN__SYEV_AUTO);
@@ -385,7 +379,7 @@ static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bn
                 rc = bnn__error(BNN_EINVAL, "bnn_laplace_new: diag curvature without a diagonal");
                 break;
             }
-            if (!all_finite(d, la->P)) {
+            if (!bnn__all_finite(d, la->P)) {
                 rc = bnn__error(BNN_EINVAL,
                                 "Laplace: the curvature's diagonal has non-finite entries");
                 break;
@@ -430,7 +424,7 @@ static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bn
                                 (long long)r, (long long)la->P);
                 break;
             }
-            if (!all_finite(eig, r) || !all_finite(U, la->P * r)) {
+            if (!bnn__all_finite(eig, r) || !bnn__all_finite(U, la->P * r)) {
                 rc = bnn__error(BNN_EINVAL, "Laplace: the low-rank curvature has "
                                             "non-finite entries");
                 break;
@@ -747,6 +741,9 @@ static int full_chol(const bnn_laplace *la, double *A, double hf, const double *
         A[i] = hf * H[i];
     for (int64_t i = 0; i < P; i++)
         A[i * P + i] += dpar[i];
+    if (!bnn__all_finite(A, P * P)) /* an infinite 1/σ² times a zero of H, say */
+        return bnn__error(BNN_EINVAL, "%s: the posterior precision has non-finite entries (the "
+                          "prior precisions or the noise sigma out of range)", fn);
     bnn__blas_pin();
     lapack_int info = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', (lapack_int)P, A, (lapack_int)P);
     if (info != 0)

@@ -79,12 +79,6 @@ static void mirror_from_lapack_lower(double *A, int64_t d) {
             A[i * d + j] = A[j * d + i];
 }
 
-static int all_finite(const double *a, int64_t n) {
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(a[i])) return 0;
-    return 1;
-}
-
 /* ---------------------------------------------------------------- VON step */
 
 int bnn_von_step(double *m, double *S, const double *g, const double *H, const double *m0,
@@ -140,7 +134,7 @@ int bnn_von_step(double *m, double *S, const double *g, const double *H, const d
             Snew[j * d + i] = a;
         }
     int rc = 0;
-    if (!all_finite(Snew, d * d)) {
+    if (!bnn__all_finite(Snew, d * d)) {
         rc = bnn__error(BNN_EINVAL, "bnn_von_step: the new precision has a NaN or Inf entry "
                                     "(non-finite S, H or S0)");
         goto done;
@@ -177,7 +171,7 @@ int bnn_von_step(double *m, double *S, const double *g, const double *H, const d
     /* r now holds S_new⁻¹ (g + S0 (m − m0)); turn it into the new mean. */
     for (int64_t i = 0; i < d; i++)
         r[i] = m[i] - rho * r[i];
-    if (!all_finite(r, d)) {
+    if (!bnn__all_finite(r, d)) {
         rc = bnn__error(BNN_EINVAL, "bnn_von_step: the new mean is not finite (NaN or Inf in "
                                     "g, m or m0); m and S are unchanged");
         goto done;
@@ -236,7 +230,7 @@ int bnn_blr_fit(double *mean, double *precision, double *covariance, struct bnn_
     }
     for (int64_t j = 0; j < d; j++)
         b[j] *= inv_var;
-    if (!all_finite(P, d * d) || !all_finite(b, d)) {
+    if (!bnn__all_finite(P, d * d) || !bnn__all_finite(b, d)) {
         rc = bnn__error(BNN_EINVAL, "bnn_blr_fit: NaN or Inf in X or y (or X^T X overflows)");
         goto done;
     }

@@ -238,6 +238,9 @@ static int von_update(double *mn, double *Cn, double *Lc, const double *m, const
         Lc[i * P + i] += delta;
     for (int64_t i = 0; i < P; i++)
         mn[i] = g[i] + delta * m[i];
+    if (!bnn__all_finite(Lc, P * P) || !bnn__all_finite(mn, P)) /* LAPACK takes NaN silently */
+        return bnn__error(BNN_EINVAL, "step %lld: the new precision or the gradient is not finite",
+                          (long long)t);
     bnn__blas_pin();
     if (LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', (lapack_int)P, Lc, (lapack_int)P) != 0)
         return bnn__error(BNN_EINVAL,
@@ -329,10 +332,12 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     BNN_ASSERT(bnn_curv_nparams(c0) == P && bnn_curv_offset(c0) == w.off);
     w.bmax = bnn_model_max_batch(w.m);
     const size_t mat = bnn__bytes(P * P, sizeof(double)), vec = bnn__bytes(P, sizeof(double));
-    C = bnn__alloc(mat), Cn = bnn__alloc(mat), H = bnn__alloc(mat), Lc = bnn__alloc(mat);
-    Hs = delta_method ? NULL : bnn__alloc(mat);
-    mean = bnn__alloc(vec), mn = bnn__alloc(vec), g = bnn__alloc(vec), gs = bnn__alloc(vec);
-    eps = bnn__alloc(vec);
+    C = bnn__alloc_array(P * P, sizeof(double)), Cn = bnn__alloc_array(P * P, sizeof(double));
+    H = bnn__alloc_array(P * P, sizeof(double)), Lc = bnn__alloc_array(P * P, sizeof(double));
+    Hs = delta_method ? NULL : bnn__alloc_array(P * P, sizeof(double));
+    mean = bnn__alloc_array(P, sizeof(double)), mn = bnn__alloc_array(P, sizeof(double));
+    g = bnn__alloc_array(P, sizeof(double)), gs = bnn__alloc_array(P, sizeof(double));
+    eps = bnn__alloc_array(P, sizeof(double));
     e32 = bnn__alloc_array(P, sizeof(float));
     w.theta = bnn__alloc_array(np, sizeof(float));
     w.grad = bnn__alloc_array(np, sizeof(float));
@@ -367,6 +372,10 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     memcpy(Lc, C, mat);
     for (int64_t i = 0; i < P; i++)
         Lc[i * P + i] += delta;
+    if (!bnn__all_finite(Lc, P * P)) {
+        rc = bnn__error(BNN_EINVAL, "the starting precision is not finite");
+        goto done;
+    }
     bnn__blas_pin();
     if (!delta_method &&
         LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', (lapack_int)P, Lc, (lapack_int)P) != 0) {

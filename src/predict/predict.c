@@ -42,6 +42,11 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
         /* Logits without variance (a logit the subset does not reach, or Bernoulli's fixed 0 of
          * the 2-class form (0, f)) are drawn as their mean: the Cholesky factor is taken of the
          * m × m block of the others only, so it stays exact where V is singular that way. */
+        if (!bnn__all_finite(V, k * k)) { /* LAPACK would factor NaN without a word */
+            rc = bnn__error(BNN_EINVAL, "the linearised logit covariance of example %lld is not "
+                            "finite", (long long)i);
+            goto done;
+        }
         int64_t m = 0;
         for (int64_t j = 0; j < k; j++)
             if (V[j * k + j] > 0.0) act[m++] = j;
@@ -58,7 +63,7 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
             const lapack_int info =
                 LAPACKE_dpotrf_work(LAPACK_ROW_MAJOR, 'L', (lapack_int)m, L, (lapack_int)m);
             if (info == 0) break;
-            if (info == LAPACK_TRANSPOSE_MEMORY_ERROR) { /* LAPACKE's column-major copy */
+            if (info == LAPACK_TRANSPOSE_MEMORY_ERROR) { /* the row-major call's own copy */
                 rc = bnn__error(BNN_ENOMEM, "out of memory");
                 goto done;
             }
@@ -463,10 +468,10 @@ int bnn_evaluate(bnn_model *m, const bnn_posterior *q, const bnn_dataset *ds,
     int rc = bnn__check_data(m, ds);
     if (rc) return rc;
     const int64_t n = ds->n, k = bnn_model_pred_dim(m, ds->task);
-    size_t nk = bnn__bytes(n * k, sizeof(double));
-    double *a = bnn__alloc(nk), *b = bnn__alloc(nk);
+    double *a = bnn__alloc_array(n * k, sizeof(double));
+    double *b = bnn__alloc_array(n * k, sizeof(double));
     double *mi = bnn__alloc_array(n, sizeof(double));
-    double *y = ds->task == BNN_TASK_REGRESSION ? bnn__alloc(nk) : NULL;
+    double *y = ds->task == BNN_TASK_REGRESSION ? bnn__alloc_array(n * k, sizeof(double)) : NULL;
     out->nll_mixture = NAN;
     if (!a || !b || !mi || (ds->task == BNN_TASK_REGRESSION && !y)) {
         rc = bnn__error(BNN_ENOMEM, "out of memory");
