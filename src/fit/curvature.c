@@ -1504,6 +1504,9 @@ static int lowrank_matfree(bnn_curv *lr, struct mf_ctx *x, int64_t r, uint64_t s
     for (int64_t it = 0;; it++) {
         /* V = orth(Z) by Householder QR (orthonormal even where Z is rank-deficient). */
         memcpy(V, Z, (size_t)n * sizeof(double));
+        /* Z is a product (checked) or the filter's combination of products: LAPACK is given
+         * nothing non-finite (it would orthonormalise NaN without a word). */
+        if ((rc = check_finite(V, n, "bnn_curv_compute: the low-rank basis (overflow?)"))) goto out;
         int info = bnn__qr_basis(V, P, l, tau);
         if (info) {
             rc = lapack_failed(info, "QR of the low-rank basis");
