@@ -78,6 +78,48 @@ static double proj_diff(const double *U, int64_t lu, const double *V, int64_t lv
     return worst;
 }
 
+/* The GLM variance with every eigenpair kept at a tiny prior precision, on a linear model whose
+ * Jacobian is (x, 1): f_var = Σ_k (J·u_k)² / (hf λ_k + δ), recomputed here. Written as |J|²/δ
+ * minus the subspace's share, two terms of size |J|²/δ cancelled: at δ = 1e-14 that was off by
+ * about 1e-2 of the answer (a Bernoulli network's probability by 0.026). */
+static void test_glm_all_kept(void) {
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:3-1") == 0);
+    REQUIRE(bnn_model_reserve(m, 4) == 0);
+    int64_t wo, ws[2], bo, bl;
+    REQUIRE(bnn_model_layer_tensors(m, 0, &wo, ws, &bo, &bl) == 0);
+    enum { P = 4 };
+    const double h = 0.5; /* U: the orthonormal Hadamard matrix / 2, columns eigenvectors */
+    const double U[P * P] = {h, h, h, h, h, -h, h, -h, h, h, -h, -h, h, -h, -h, h};
+    const double eig[P] = {8.0, 4.0, 2.0, 1.0};
+    const float mean[P] = {0.25f, -0.5f, 1.0f, 0.125f};
+    bnn_curv *c;
+    REQUIRE(bnn_curv_lowrank_from_arrays(&c, P, 0, 10, 1, 0.0, P, U, eig) == 0);
+    bnn_laplace *la;
+    REQUIRE(bnn_laplace_new(&la, c, mean, BNN_TASK_REGRESSION) == 0);
+    const float x[2 * 3] = {0.5f, -1.0f, 2.0f, 3.0f, 0.25f, -0.75f};
+    for (int t = 0; t < 2; t++) {
+        const double delta = t ? 1e-14 : 1e-3;
+        bnn_laplace_set_prior(la, delta, 1.0);
+        double fm[2], fv[2];
+        REQUIRE(bnn_laplace_glm(la, m, x, 2, fm, fv) == 0);
+        for (int r = 0; r < 2; r++) {
+            double J[P];
+            for (int i = 0; i < 3; i++) J[wo + i] = (double)x[r * 3 + i];
+            J[bo] = 1.0;
+            double ref = 0;
+            for (int k = 0; k < P; k++) {
+                double ju = 0;
+                for (int i = 0; i < P; i++) ju += J[i] * U[i * P + k];
+                ref += ju * ju / (eig[k] + delta);
+            }
+            CHECK_REL(fv[r], ref, 1e-12, 1.0);
+        }
+    }
+    bnn_laplace_free(la);
+    bnn_model_free(m);
+}
+
 /* 1. rank = P against the fixture's full Laplace. */
 static void test_full_rank(const char *file) {
     struct problem pr;
@@ -167,6 +209,7 @@ static void test_full_rank(const char *file) {
     CHECK(e <= 1e-4);
     worst_fix = dmax(worst_fix, e);
     free(ref);
+
     if (pr.cls) {
         bnn_probit(p, fmu, fv, n, K);
         ref = st_f64(pr.st, "probs_probit", NULL);
@@ -664,6 +707,7 @@ int main(void) {
     test_other_curvatures();
     test_layer_kinds();
     test_progress();
+    test_glm_all_kept();
     test_pass_limit();
     test_chebyshev_filter();
     fprintf(stderr,
