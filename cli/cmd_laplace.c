@@ -116,6 +116,34 @@ static int check_sample(const char *cmd, const bnn_laplace *la, int64_t P) {
     return rc;
 }
 
+/* The same for the default predictive, the linearised (GLM) one, on the first rows of the data
+ * fitted: a prior at which its variance overflows (a kron or low-rank posterior of a
+ * heteroscedastic model at --prior 1e-30; a Bernoulli one at 1e-16) made a file that every eval
+ * and predict refused. */
+static int check_glm(const char *cmd, const bnn_laplace *la, bnn_model *m, const bnn_dataset *ds,
+                     bnn_task task) {
+    const int64_t n = bnn_dataset_n(ds) < 256 ? bnn_dataset_n(ds) : 256;
+    const int64_t C = bnn_model_pred_dim(m, task);
+    double *a = malloc((size_t)(n * C) * sizeof *a), *b = malloc((size_t)(n * C) * sizeof *b);
+    int rc = 0;
+    if (!a || !b) {
+        rc = cli_error(cmd, "out of memory");
+    } else {
+        struct bnn_predict_params pp = bnn_predict_default_params();
+        pp.sigma = bnn_laplace_sigma(la);
+        const bool cls = task == BNN_TASK_CLASSIFICATION;
+        rc = bnn_laplace_predict(la, m, bnn_dataset_cx(ds), n, task, &pp, cls ? a : NULL, NULL,
+                                 cls ? NULL : a, cls ? NULL : b);
+        if (rc == BNN_EDIVERGED)
+            rc = cli_error(cmd, "at prior precision %g %s; choose a larger --prior (nothing "
+                           "saved)", bnn_laplace_prior_prec(la), bnn_last_error());
+        else if (rc)
+            rc = cli_fail(cmd, rc, NULL);
+    }
+    free(a), free(b);
+    return rc;
+}
+
 /* A log marginal likelihood with four decimals, as ever (an all-weights fit's is in the
  * millions); %g only for the absurd values of an absurd --prior (1e300 gives -6.5e302). At
  * prior precision 1 (informational) it can be not finite where the chosen prior's is. */
@@ -445,7 +473,7 @@ again:;
         rc = cli_error(cmd, "%s (nothing saved)", bnn_last_error());
         goto done;
     }
-    if ((rc = check_sample(cmd, la, P))) goto done;
+    if ((rc = check_sample(cmd, la, P)) || (rc = check_glm(cmd, la, m, fit, task))) goto done;
     if (*redo_note) fprintf(stderr, "note: %s; summed again in double\n", redo_note);
     printf("data       %lld examples of %s\n", (long long)bnn_dataset_n(fit), df.data);
     printf("subset     %s: %lld parameters (%s)\n", subset, (long long)P, where);

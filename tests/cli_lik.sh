@@ -109,6 +109,11 @@ run "predict, a noise that does not" "$BNN" predict -m "$T/tiny_noise.safetensor
 printf 'x,y\n1,1\n1000,0\n' >"$T/far.csv"
 expect_fail "laplace, a noise that underflows" "the loss of training example 1 is not finite at the model's weights (its predicted noise exp(log variance) under- or overflows)" \
   "$BNN" laplace -m "$T/tiny_noise.safetensors" --data "csv:$T/far.csv" --hessian full -o "$T/never.safetensors"
+# A prior at which the default (GLM) predictive overflows is refused, not saved for every eval to
+# refuse (kron at 1e-30: the log variance's Σ_ηη makes exp(f_η + Σ_ηη/2) overflow).
+expect_fail "hetero laplace whose predictive overflows" "at prior precision 1e-30 the GLM predictive is not finite (example 0): its variance overflows.*; choose a larger --prior (nothing saved)" \
+  "$BNN" laplace -m "$T/h.safetensors" --hessian kron --prior 1e-30 -o "$T/never.safetensors"
+[ ! -e "$T/never.safetensors" ] && ok || bad "a refused laplace wrote its file"
 run "info hetero" "$BNN" info "$T/h.safetensors"
 grep -q "^likelihood hetero-gaussian (regression, 2 outputs: mean and log variance)" "$T/out" && ok || bad "info of a hetero model"
 run "eval hetero" "$BNN" eval -m "$T/h.safetensors" --json "$T/h.json"
