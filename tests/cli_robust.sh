@@ -676,6 +676,15 @@ run "laplace marglik on it" "$BNN" laplace -m "$T/big_y.safetensors" -o "$T/big_
 grep -q "^note: the marginal likelihood was still rising after 100 steps" "$T/err" && ok || bad "no note for an unsettled marglik: $(cat "$T/err")"
 run "laplace marglik on moons" "$BNN" laplace -m "$T/map.safetensors" -o "$T/never_note.safetensors"
 ! grep -q "still rising" "$T/err" && ok || bad "a settled marglik was called unsettled: $(cat "$T/err")"
+# ... and a slow but steady climb: three identical examples, whose noise σ keeps falling by the
+# same amount per step (1.6e-4 after 100 steps, 4.4e-7 and 10.7 nats higher after 1000): one
+# step's move gains less than half a nat, ten steps' more.
+printf '0.5,1.0\n0.5,1.0\n0.5,1.0\n' >"$T/same3.csv"
+run "train on three identical examples" "$BNN" train --data "csv:$T/same3.csv" --lik gaussian --epochs 300 --lr 1e-2 -q -o "$T/same3.safetensors"
+run "laplace marglik on them" "$BNN" laplace -m "$T/same3.safetensors" --hessian full -o "$T/same3_la.safetensors"
+grep -q "^note: the marginal likelihood was still rising after 100 steps (a move of 1 in the log prior and noise" "$T/err" && ok || bad "no note for a slowly rising marglik: $(cat "$T/err")"
+run "laplace marglik on them, 1000 steps" "$BNN" laplace -m "$T/same3.safetensors" --hessian full --steps 1000 -o "$T/same3_la.safetensors"
+! grep -q "still rising" "$T/err" && ok || bad "a settled marglik was called unsettled: $(cat "$T/err")"
 
 # A FIFO as the model file is refused at once (opening it waited for a writer forever).
 mkfifo "$T/fifo_model"
