@@ -55,6 +55,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...);
 /* A usage error (returns 2) when --flag's value v is non-zero and outside the range of a float:
  * it would overflow, or round to zero or to a subnormal. 0 when it is in range. */
 int cli_float_range(const char *cmd, const char *flag, double v);
+/* --temperature's check (eval, predict): positive, at most 1e6 (a temperature of 1e15 made
+ * moons' probabilities tie and its accuracy 0.736 read 0.796), and a float. */
+int cli_temperature_opt(const char *cmd, double t);
 
 /* The shortest decimal text that reads back as the same double (for file metadata). */
 void cli_fmt_double(char *buf, size_t len, double v);
@@ -131,7 +134,8 @@ int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int6
  * would hold SVG, so plot -o and eval --plot refuse it. */
 bool cli_raster_name(const char *name);
 /* An unbounded metric (NLL, RMSE) for the tables: 4 decimals, or 6 significant digits from 1e6
- * on (a 1e32 NLL printed with %.4f is 33 digits). buf holds 32 bytes; returns it. */
+ * on (a 1e32 NLL printed with %.4f is 33 digits) and below 1e-3 (an RMSE of 1e-28 read 0.0000).
+ * buf holds 32 bytes; returns it. */
 const char *cli_num4(char buf[32], double v);
 int cli_load_ood(const char *cmd, const char *spec, int64_t seed, int64_t target_col,
                  const bnn_model *m,

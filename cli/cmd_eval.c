@@ -105,10 +105,7 @@ int cmd_eval(int argc, char **argv) {
         return cli_usage_error(cmd, "--bins must be between 1 and %d", BNN_MAX_BINS);
     if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, link)) return 2;
     if (shift && strcmp(shift, "rot")) return cli_usage_error(cmd, "--shift supports 'rot' only");
-    if (cli_seen(opts, nopts, "temperature") &&
-        (!(temperature > 0) ? cli_usage_error(cmd, "--temperature must be positive")
-                            : cli_float_range(cmd, "temperature", temperature)))
-        return 2;
+    if (cli_seen(opts, nopts, "temperature") && cli_temperature_opt(cmd, temperature)) return 2;
     if (cli_set_threads(cmd, threads)) return 2;
     if (cli_same_path(json_path, plot))
         return cli_usage_error(cmd, "--json and --plot name the same file");
@@ -336,8 +333,8 @@ int cmd_eval(int argc, char **argv) {
         else
             printf("nll        %s   (Gaussian, noise std %g)\n", cli_num4(nb, r.nll), sigma);
         if (!isnan(r.nll_mixture))
-            printf("nll mix    %.4f   (under the mixture of the %lld samples' Gaussians)\n",
-                   r.nll_mixture, (long long)samples);
+            printf("nll mix    %s   (under the mixture of the %lld samples' Gaussians)\n",
+                   cli_num4(nb, r.nll_mixture), (long long)samples);
         printf("coverage   %.3f within 1 sd, %.3f within 2 sd\n", r.reg.coverage_1sd,
                r.reg.coverage_2sd);
     }

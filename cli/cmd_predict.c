@@ -170,10 +170,7 @@ int cmd_predict(int argc, char **argv) {
                                "set");
     if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
     if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, link)) return 2;
-    if (cli_seen(opts, nopts, "temperature") &&
-        (!(temperature > 0) ? cli_usage_error(cmd, "--temperature must be positive")
-                            : cli_float_range(cmd, "temperature", temperature)))
-        return 2;
+    if (cli_seen(opts, nopts, "temperature") && cli_temperature_opt(cmd, temperature)) return 2;
     if (cli_set_threads(cmd, threads)) return 2;
     const bool from_stdin = input && !strcmp(input, "-");
     const char *shown = from_stdin ? "the standard input" : input; /* its name in messages */

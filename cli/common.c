@@ -259,6 +259,15 @@ int cli_float_range(const char *cmd, const char *flag, double v) {
     return 0;
 }
 
+int cli_temperature_opt(const char *cmd, double t) {
+    if (!(t > 0)) return cli_usage_error(cmd, "--temperature must be positive");
+    if (t > 1e6)
+        return cli_usage_error(cmd, "--temperature must be at most 1e6 (bnn calibrate searches "
+                               "1e-3 to 1e3; far larger ones flatten the probabilities until "
+                               "classes tie and the predicted class changes)");
+    return cli_float_range(cmd, "temperature", t);
+}
+
 int cli_write_atomic(const char *cmd, const char *path, const char *text) {
     int rc = bnn_write_file(path, text, strlen(text));
     return rc ? cli_fail(cmd, rc, NULL) : 0;
@@ -361,7 +370,8 @@ int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int6
 }
 
 const char *cli_num4(char buf[32], double v) {
-    snprintf(buf, 32, fabs(v) < 1e6 || !isfinite(v) ? "%.4f" : "%.6g", v);
+    const bool fixed = !isfinite(v) || v == 0.0 || (fabs(v) < 1e6 && fabs(v) >= 1e-3);
+    snprintf(buf, 32, fixed ? "%.4f" : "%.6g", v);
     return buf;
 }
 

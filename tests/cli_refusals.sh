@@ -53,6 +53,8 @@ eval bins 0|--bins must be between 1 and 256|eval -m $T/map.st --bins 0
 eval bins 257|--bins must be between 1 and 256|eval -m $T/map.st --bins 257
 eval noise on a classifier|--noise is a regression model's noise; .*map.st is a classifier|eval -m $T/map.st --noise 0.5
 eval temperature 0|--temperature must be positive|eval -m $T/map.st --temperature 0
+eval temperature 1e7|--temperature must be at most 1e6 (bnn calibrate searches 1e-3 to 1e3;|eval -m $T/map.st --temperature 1e7
+predict temperature 1e7|--temperature must be at most 1e6|predict -m $T/map.st --data moons --temperature 1e7 -o $T/no.csv
 eval batch 0|--batch-size must be >= 1|eval -m $T/map.st -b 0
 eval unknown shift|--shift supports 'rot' only|eval -m $T/map.st --shift foo
 eval without a model|-m MODEL is required|eval
