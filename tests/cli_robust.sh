@@ -681,6 +681,10 @@ run "laplace marglik on moons" "$BNN" laplace -m "$T/map.safetensors" -o "$T/nev
 # step's move gains less than half a nat, ten steps' more.
 printf '0.5,1.0\n0.5,1.0\n0.5,1.0\n' >"$T/same3.csv"
 run "train on three identical examples" "$BNN" train --data "csv:$T/same3.csv" --lik gaussian --epochs 300 --lr 1e-2 -q -o "$T/same3.safetensors"
+# (its RMSE, 3.6e-7, is printed in significant digits: four decimals read 0.0000)
+run "eval on them" "$BNN" eval -m "$T/same3.safetensors"
+rm3=$(val rmse)
+num_holds 'r > 0 && r < 1e-5' r="$rm3" && ok || bad "the table's rmse of a near-exact fit: '$rm3'"
 run "laplace marglik on them" "$BNN" laplace -m "$T/same3.safetensors" --hessian full -o "$T/same3_la.safetensors"
 grep -q "^note: the marginal likelihood was still rising after 100 steps (a move of 1 in the log prior and noise" "$T/err" && ok || bad "no note for a slowly rising marglik: $(cat "$T/err")"
 run "laplace marglik on them, 1000 steps" "$BNN" laplace -m "$T/same3.safetensors" --hessian full --steps 1000 -o "$T/same3_la.safetensors"
