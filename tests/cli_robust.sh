@@ -709,6 +709,10 @@ expect_fail "ivon, h + delta <= 0" "IVON step 1 produced non-finite weights or a
 expect_fail "one step that diverged" "training diverged: at the weights it ended with the mean loss on [0-9]* training examples is" \
   "$BNN" train --data "csv:$T/n3.csv" --lr 1e4 --epochs 1 -q -o "$T/never.safetensors"
 [ ! -e "$T/never.safetensors" ] && ok || bad "a diverged run wrote its file"
+# Targets of 1e20 overflow Adam's second moment at any learning rate: the message names the data.
+awk 'BEGIN { print "x,y"; for (i = 1; i <= 60; i++) printf "0.%d,%de20\n", i, i % 7 }' >"$T/y1e20.csv"
+expect_fail "diverging on targets of 1e20" "training diverged at epoch [0-9]*, step 1 of 1: AdamW step [0-9]* produced non-finite weights or moments (the data's values reach 6e+20: standardise the features and targets" \
+  "$BNN" train --data "csv:$T/y1e20.csv" --task regression --epochs 5 -q -o "$T/never.safetensors"
 run "one step that did not diverge" "$BNN" train --data "csv:$T/n3.csv" --epochs 1 -q -o "$T/one_step.safetensors"
 # peak_within DESC LIMIT MAX CMD...: CMD, run with BNN_MEMORY_LIMIT=LIMIT (bytes), exits 0 with a
 # peak resident memory (ru_maxrss) of at most MAX bytes. Callers skip it under ASan, whose shadow

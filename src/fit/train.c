@@ -47,6 +47,7 @@ struct bnn_trainer {
      * is a diverging run even while it is still finite (run_epochs). Kept in checkpoints. */
     double loss_ref;
     uint64_t data_hash; /* bnn__dataset_hash(ds), taken once: checkpoints keep it */
+    double data_max;    /* the largest |value| of the features and regression targets */
     /* Batch buffers. */
     float *xb, *dout, *yt;
     int32_t *yl;
@@ -207,6 +208,16 @@ void bnn_trainer_free(bnn_trainer *tr) {
     free(tr);
 }
 
+/* The largest |value| among the features and regression targets: the divergence messages name
+ * it when it is large (targets of 1e20 overflow Adam's second moment at any learning rate). */
+static double data_max(const bnn_dataset *ds) {
+    double mx = 0.0;
+    for (int64_t i = 0; i < ds->n * ds->d; i++) mx = fmax(mx, fabs((double)ds->x[i]));
+    for (int64_t i = 0; ds->targets && i < ds->n * ds->k; i++)
+        mx = fmax(mx, fabs((double)ds->targets[i]));
+    return mx;
+}
+
 /* Allocates everything the method needs; initialises the state as at step 0. */
 static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
                          const struct bnn_train_params *p) {
@@ -235,6 +246,7 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
     tr->loss_ref = NAN;
     tr->last_mean = NAN;
     tr->data_hash = bnn__dataset_hash(ds);
+    tr->data_max = data_max(ds);
     /* The method's arrays of np floats, listed once: counted against the memory limit here,
      * allocated below. */
     const bnn_method me = p->method;
@@ -472,24 +484,35 @@ static double loss_now(bnn_trainer *tr) {
     return isnan(mean) ? INFINITY : mean;
 }
 
+/* What a divergence message suggests: a smaller learning rate, and standardised data where its
+ * values are large. */
+static const char *diverge_hint(const bnn_trainer *tr, char buf[160]) {
+    if (tr->data_max >= 1e6)
+        snprintf(buf, 160, "the data's values reach %.3g: standardise the features and targets, "
+                 "or try a smaller learning rate", tr->data_max);
+    else
+        snprintf(buf, 160, "try a smaller learning rate, and check the scale of the other "
+                 "settings");
+    return buf;
+}
+
 /* Judges the weights a run would be saved with: at the run's last epoch (with_mean) that epoch's
  * mean loss, and always the loss at the weights it ended with (loss_now). A run stopped early is
  * judged by its weights alone: an epoch that spiked and recovered (IVON's early epochs) does not
  * make good weights bad. */
 static int judge_run(bnn_trainer *tr, bool with_mean) {
     if (isnan(tr->last_mean) || isnan(tr->loss_ref)) return 0;
+    char hint[160];
     if (with_mean && loss_blew_up(tr->last_mean, tr->loss_ref))
         return bnn__error(BNN_EDIVERGED, "training diverged: the last epoch's mean loss is %.4g, "
-                          "against %.4g at the first step (try a smaller learning rate, and "
-                          "check the scale of the other settings)",
-                          tr->last_mean, tr->loss_ref);
+                          "against %.4g at the first step (%s)",
+                          tr->last_mean, tr->loss_ref, diverge_hint(tr, hint));
     const double now = loss_now(tr);
     if (loss_blew_up(now, tr->loss_ref))
         return bnn__error(BNN_EDIVERGED, "training diverged: at the weights it ended with the mean "
                           "loss on %lld training examples is %.4g, against %.4g at the first "
-                          "step (try a smaller learning rate, and check the scale of the other "
-                          "settings)", (long long)(tr->n < JUDGE_ROWS ? tr->n : JUDGE_ROWS), now,
-                          tr->loss_ref);
+                          "step (%s)", (long long)(tr->n < JUDGE_ROWS ? tr->n : JUDGE_ROWS), now,
+                          tr->loss_ref, diverge_hint(tr, hint));
     return 0;
 }
 
@@ -543,10 +566,11 @@ static int run_epochs(bnn_trainer *tr, int64_t until_epoch) {
                     snprintf(what, sizeof what, "%s", bnn_last_error());
                 else
                     snprintf(what, sizeof what, "the loss became %s", isnan(loss) ? "NaN" : "Inf");
+                char hint[160];
                 return bnn__error(BNN_EDIVERGED, "training diverged at epoch %lld, step %lld of "
-                                  "%lld: %s (try a smaller learning rate, and check the scale of "
-                                  "the other settings)",
-                                  (long long)epoch + 1, (long long)s + 1, (long long)steps, what);
+                                  "%lld: %s (%s)",
+                                  (long long)epoch + 1, (long long)s + 1, (long long)steps, what,
+                                  diverge_hint(tr, hint));
             }
             if (isnan(tr->loss_ref)) tr->loss_ref = loss;
             tr->t++;
