@@ -153,9 +153,7 @@ int cmd_calibrate(int argc, char **argv) {
     /* The validation NLL before (at the file's temperature: a calibrated file is refitted, and
      * T = 1 would not be what it predicted) and after, as the evidence that T helps. */
     double T0;
-    if ((rc = cli_meta_positive(cmd, model_path, "bnn.temperature",
-                                bnn_st_meta(st, "bnn.temperature"), &T0)))
-        goto done;
+    if ((rc = cli_meta_temperature(cmd, model_path, st, BNN_TASK_CLASSIFICATION, &T0))) goto done;
     struct bnn_predict_params pp = bnn_predict_default_params();
     struct bnn_eval_result r1, r2;
     pp.temperature = T0;

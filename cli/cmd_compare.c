@@ -140,8 +140,8 @@ int cmd_compare(int argc, char **argv) {
         pp.samples = cli_samples_for(q, samples);
         pp.link_samples = link;
         pp.seed = (uint64_t)seed;
-        if ((rc = cli_meta_positive(cmd, c->path, "bnn.temperature",
-                                    bnn_st_meta(st, "bnn.temperature"), &pp.temperature)))
+        if ((rc = cli_meta_temperature(cmd, c->path, st, BNN_TASK_CLASSIFICATION,
+                                       &pp.temperature)))
             goto next;
         if ((rc = predict_scores(cmd, m, q, ds, &pp, &in))) goto next;
         if ((rc = bnn_metrics_classification_log(&c->c, in.logp, bnn_dataset_clabels(ds), in.n,

@@ -27,7 +27,7 @@ static int progress(void *vctx, int64_t epoch, int64_t step, int64_t steps, doub
     if (c->quiet) return 0;
     double t = now_seconds();
     if (step == 1 && !done) c->epoch_start = t;
-    /* Four decimals, but a loss of 1e30 (unscaled data) in six digits, not forty. */
+    /* Four decimals, but a loss of 1e30 (unscaled data) or below 1e-3 in six digits (cli_num4). */
     char ls[32];
     cli_num4(ls, loss);
     if (done) {

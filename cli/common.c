@@ -301,7 +301,11 @@ int cli_meta_temperature(const char *cmd, const char *path, const bnn_st *st, bn
                          "%s: bnn.temperature is '%.40s' but the model is a regression model "
                          "(a temperature divides a classifier's logits)",
                          path, t);
-    return cli_meta_positive(cmd, path, "bnn.temperature", t, out);
+    int rc = cli_meta_positive(cmd, path, "bnn.temperature", t, out);
+    if (!rc && *out > 1e6) /* as --temperature (cli_temperature_opt) */
+        rc = cli_error(cmd, "%s: bnn.temperature is %g, above 1e6 (bnn calibrate searches 1e-3 to "
+                       "1e3; far larger ones make classes tie)", path, *out);
+    return rc;
 }
 
 int cli_meta_int(const char *cmd, const char *path, const char *key, const char *v, int64_t lo,

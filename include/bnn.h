@@ -874,7 +874,8 @@ struct bnn_curv_params {
                               * full Hessian counts what a Laplace posterior adds when it
                               * decomposes the matrix: 32 P² bytes in all; kron likewise its
                               * factors' eigenvectors and LAPACK's workspace for the largest;
-                              * every structure the posterior's 28 bytes per parameter */
+                              * every structure but lowrank the posterior's 28 bytes per
+                              * parameter */
     int64_t rank;            /* lowrank: eigenpairs kept, default 20 (above P: P are kept) */
     /* How the products are summed (bnn_curv_unit says which were): BNN_SUMS_AUTO (0, default):
      * full (and dense lowrank) in double, kron's factors and diag in float; BNN_SUMS_FLOAT:

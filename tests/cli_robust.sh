@@ -133,6 +133,13 @@ for c in "eval --bins 15" "predict --data moons -o $T/never.out" "plot -o $T/nev
   expect_fail "${c%% *}: a file's temperature of 1e-300" "bnn.temperature is 1e-300, outside the range of a float" \
     "$BNN" ${c%% *} -m "$T/t300.safetensors" ${c#* }
 done
+# ... and at most 1e6, as --temperature (1e15 made classes tie); compare and calibrate read it too.
+python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/t1e15.safetensors" bnn.temperature 1e15
+for c in "eval --bins 15" "predict --data moons -o $T/never.out" "compare" "calibrate --data moons -o $T/never.out"; do
+  # shellcheck disable=SC2086
+  expect_fail "${c%% *}: a file's temperature of 1e15" "t1e15.safetensors: bnn.temperature is 1e+15, above 1e6" \
+    "$BNN" ${c%% *} -m "$T/t1e15.safetensors" ${c#* }
+done
 python3 "$(dirname "$0")/st_meta.py" "$T/sine.safetensors" "$T/s300.safetensors" bnn.sigma 1e-300
 expect_fail "predict: a file's noise of 1e-300" "bnn.sigma is 1e-300, outside the range of a float" \
   "$BNN" predict -m "$T/s300.safetensors" --data sine-gap -o "$T/never.csv"

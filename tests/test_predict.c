@@ -26,7 +26,7 @@ static void test_mc_link(void) {
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         double fm[2] = {cases[c][0], 0.0}, fv[4] = {cases[c][1], 0, 0, 0}, p[2], mi;
         bnn_rng rng = bnn_rng_make(3, (uint64_t)c);
-        REQUIRE(bnn__mc_link(p, &mi, fm, fv, 1, 2, 40000, &rng, false) == 0);
+        REQUIRE(bnn__mc_link(p, &mi, fm, fv, 1, 2, 40000, &rng, false, 0) == 0);
         double ref = expected_sigmoid(cases[c][0], cases[c][1]);
         /* Monte-Carlo error of a mean of 40000 draws of a value in [0, 1]: < 0.5/200 = 2.5e-3. */
         CHECK_NEAR(p[0], ref, 5e-3);
@@ -36,18 +36,18 @@ static void test_mc_link(void) {
     /* No variance: exactly the softmax of the mean, mutual information 0. */
     double fm[3] = {1.0, -0.5, 0.25}, fv[9] = {0}, p[3], mi;
     bnn_rng rng = bnn_rng_make(1, 1);
-    REQUIRE(bnn__mc_link(p, &mi, fm, fv, 1, 3, 10, &rng, false) == 0);
+    REQUIRE(bnn__mc_link(p, &mi, fm, fv, 1, 3, 10, &rng, false, 0) == 0);
     double z = exp(1.0) + exp(-0.5) + exp(0.25);
     CHECK_NEAR(p[0], exp(1.0) / z, 1e-12);
     CHECK_NEAR(p[2], exp(0.25) / z, 1e-12);
     CHECK_NEAR(mi, 0.0, 1e-12);
     /* A covariance that is not positive semi-definite is refused. */
     double bad[4] = {1.0, 5.0, 5.0, 1.0}, fm2[2] = {0, 0};
-    CHECK_EQ_INT(bnn__mc_link(p, &mi, fm2, bad, 1, 2, 10, &rng, false), BNN_EINVAL);
+    CHECK_EQ_INT(bnn__mc_link(p, &mi, fm2, bad, 1, 2, 10, &rng, false, 0), BNN_EINVAL);
     /* Nor one with NaN, which LAPACK's Cholesky would factor without a word. */
     double nan_cov[4] = {1.0, NAN, NAN, 1.0};
-    CHECK_EQ_INT(bnn__mc_link(p, &mi, fm2, nan_cov, 1, 2, 10, &rng, false), BNN_EINVAL);
-    CHECK(strstr(bnn_last_error(), "not finite") != NULL);
+    CHECK_EQ_INT(bnn__mc_link(p, &mi, fm2, nan_cov, 1, 2, 10, &rng, false, 7), BNN_EDIVERGED);
+    CHECK(strstr(bnn_last_error(), "covariance of example 7 is not finite") != NULL);
 }
 
 /* ref (n × k) = the average over S weight samples of q (the generator stream and order that
@@ -326,7 +326,7 @@ static void test_log_probs(void) {
     double lq[20], lm[20], mi[5];
     bnn__probit(lq, fm, fv, n, k, true);
     bnn_rng lr = bnn_rng_make(1, 1);
-    REQUIRE(bnn__mc_link(lm, mi, fm, fv, n, k, 3, &lr, true) == 0);
+    REQUIRE(bnn__mc_link(lm, mi, fm, fv, n, k, 3, &lr, true, 0) == 0);
     for (int64_t i = 0; i < n * k; i++) {
         CHECK_NEAR(lq[i], lp[i], 1e-9 * fmax(1.0, fabs(lp[i])));
         CHECK_NEAR(lm[i], lp[i], 1e-9 * fmax(1.0, fabs(lp[i])));

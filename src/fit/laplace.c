@@ -1359,8 +1359,9 @@ static void glm_full_finish(glm_ctx *g) {
                 if (lowrank) { /* J holds the residuals R here (glm_lowrank_residual) */
                     const double hf = 1.0 / (la->sigma * la->sigma), delta = la->delta;
                     double rr = 0;
-                    for (int64_t i = 0; P < Prow && i < Prow; i++)
-                        rr += J[i * R + t * K + c] * J[i * R + t * K + c2];
+                    if (P < Prow) /* else every eigenpair is kept: R = 0 */
+                        for (int64_t i = 0; i < Prow; i++)
+                            rr += J[i * R + t * K + c] * J[i * R + t * K + c2];
                     for (int64_t k = 0; k < P; k++)
                         s += u1[k] * u2[k] / (hf * la->lam[k] + delta);
                     s += rr / delta;

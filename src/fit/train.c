@@ -47,7 +47,6 @@ struct bnn_trainer {
      * is a diverging run even while it is still finite (run_epochs). Kept in checkpoints. */
     double loss_ref;
     uint64_t data_hash; /* bnn__dataset_hash(ds), taken once: checkpoints keep it */
-    double data_max;    /* the largest |value| of the features and regression targets */
     /* Batch buffers. */
     float *xb, *dout, *yt;
     int32_t *yl;
@@ -208,16 +207,6 @@ void bnn_trainer_free(bnn_trainer *tr) {
     free(tr);
 }
 
-/* The largest |value| among the features and regression targets: the divergence messages name
- * it when it is large (targets of 1e20 overflow Adam's second moment at any learning rate). */
-static double data_max(const bnn_dataset *ds) {
-    double mx = 0.0;
-    for (int64_t i = 0; i < ds->n * ds->d; i++) mx = fmax(mx, fabs((double)ds->x[i]));
-    for (int64_t i = 0; ds->targets && i < ds->n * ds->k; i++)
-        mx = fmax(mx, fabs((double)ds->targets[i]));
-    return mx;
-}
-
 /* Allocates everything the method needs; initialises the state as at step 0. */
 static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
                          const struct bnn_train_params *p) {
@@ -246,7 +235,6 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
     tr->loss_ref = NAN;
     tr->last_mean = NAN;
     tr->data_hash = bnn__dataset_hash(ds);
-    tr->data_max = data_max(ds);
     /* The method's arrays of np floats, listed once: counted against the memory limit here,
      * allocated below. */
     const bnn_method me = p->method;
@@ -484,12 +472,23 @@ static double loss_now(bnn_trainer *tr) {
     return isnan(mean) ? INFINITY : mean;
 }
 
+/* The largest |value| among the features and regression targets (diverge_hint). */
+static double data_max(const bnn_dataset *ds) {
+    double mx = 0.0;
+    for (int64_t i = 0; i < ds->n * ds->d; i++) mx = fmax(mx, fabs((double)ds->x[i]));
+    for (int64_t i = 0; ds->targets && i < ds->n * ds->k; i++)
+        mx = fmax(mx, fabs((double)ds->targets[i]));
+    return mx;
+}
+
 /* What a divergence message suggests: a smaller learning rate, and standardised data where its
- * values are large. */
+ * values are large (targets of 1e20 overflow Adam's second moment at any learning rate). The
+ * data are scanned only here, after a divergence. */
 static const char *diverge_hint(const bnn_trainer *tr, char buf[160]) {
-    if (tr->data_max >= 1e6)
+    const double mx = data_max(tr->ds);
+    if (mx >= 1e6)
         snprintf(buf, 160, "the data's values reach %.3g: standardise the features and targets, "
-                 "or try a smaller learning rate", tr->data_max);
+                 "or try a smaller learning rate", mx);
     else
         snprintf(buf, 160, "try a smaller learning rate, and check the scale of the other "
                  "settings");

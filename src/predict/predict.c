@@ -26,7 +26,7 @@ struct bnn_predict_params bnn_predict_default_params(void) {
  * f_var is only semi-definite), probabilities averaged in log space as in the weight-space
  * predictive, and the mutual information of the draws. */
 int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, int64_t b,
-                 int64_t k, int64_t S, bnn_rng *rng, bool log_probs) {
+                 int64_t k, int64_t S, bnn_rng *rng, bool log_probs, int64_t first) {
     double *L = malloc((size_t)(k * k) * sizeof(double)), *f = malloc((size_t)k * sizeof(double));
     double *lse = malloc((size_t)k * sizeof(double));
     float *z = malloc((size_t)k * sizeof(float));
@@ -43,8 +43,8 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
          * the 2-class form (0, f)) are drawn as their mean: the Cholesky factor is taken of the
          * m × m block of the others only, so it stays exact where V is singular that way. */
         if (!bnn__all_finite(V, k * k)) { /* LAPACK would factor NaN without a word */
-            rc = bnn__error(BNN_EINVAL, "the linearised logit covariance of example %lld is not "
-                            "finite", (long long)i);
+            rc = bnn__error(BNN_EDIVERGED, "the linearised logit covariance of example %lld is "
+                            "not finite", (long long)(first + i));
             goto done;
         }
         int64_t m = 0;
@@ -69,7 +69,7 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
             }
             if (attempt == 3) {
                 rc = bnn__error(BNN_EINVAL, "the linearised logit covariance of example %lld "
-                                "is not positive semi-definite", (long long)i);
+                                "is not positive semi-definite", (long long)(first + i));
                 goto done;
             }
         }
@@ -210,7 +210,7 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
             }
             if (p->link_samples > 0) {
                 if ((rc = bnn__mc_link(probs + lo * C, mi ? mi + lo : NULL, cm, cv, b, C,
-                                       p->link_samples, &link_rng, p->log_probs)))
+                                       p->link_samples, &link_rng, p->log_probs, lo)))
                     goto done;
             } else {
                 bnn__probit(probs + lo * C, cm, cv, b, C, p->log_probs);
