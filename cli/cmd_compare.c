@@ -189,7 +189,12 @@ int cmd_compare(int argc, char **argv) {
         printf("\n");                                                                             \
     } while (0)
     ROW("test accuracy", cols[i].c.accuracy);
-    ROW("test NLL", cols[i].c.nll);
+    printf("%-28s", "test NLL"); /* unbounded: cli_num4, as eval's table */
+    for (int i = 0; i < models.n; i++) {
+        char nb[32];
+        printf(" %12s", cli_num4(nb, cols[i].c.nll));
+    }
+    printf("\n");
     ROW("test ECE (15 bins)", cols[i].c.ece);
     ROW("test Brier", cols[i].c.brier);
     ROW("entropy, test (nats)", cols[i].c.mean_entropy);
