@@ -58,6 +58,8 @@ int cli_float_range(const char *cmd, const char *flag, double v);
 /* --temperature's check (eval, predict): positive, at most 1e6 (a temperature of 1e15 made
  * moons' probabilities tie and its accuracy 0.736 read 0.796), and a float. */
 int cli_temperature_opt(const char *cmd, double t);
+/* The largest temperature --temperature and a file's bnn.temperature may hold. */
+#define CLI_MAX_TEMPERATURE 1e6
 
 /* The shortest decimal text that reads back as the same double (for file metadata). */
 void cli_fmt_double(char *buf, size_t len, double v);

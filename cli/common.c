@@ -261,7 +261,7 @@ int cli_float_range(const char *cmd, const char *flag, double v) {
 
 int cli_temperature_opt(const char *cmd, double t) {
     if (!(t > 0)) return cli_usage_error(cmd, "--temperature must be positive");
-    if (t > 1e6)
+    if (t > CLI_MAX_TEMPERATURE)
         return cli_usage_error(cmd, "--temperature must be at most 1e6 (bnn calibrate searches "
                                "1e-3 to 1e3; far larger ones flatten the probabilities until "
                                "classes tie and the predicted class changes)");
@@ -302,7 +302,7 @@ int cli_meta_temperature(const char *cmd, const char *path, const bnn_st *st, bn
                          "(a temperature divides a classifier's logits)",
                          path, t);
     int rc = cli_meta_positive(cmd, path, "bnn.temperature", t, out);
-    if (!rc && *out > 1e6) /* as --temperature (cli_temperature_opt) */
+    if (!rc && *out > CLI_MAX_TEMPERATURE) /* as --temperature (cli_temperature_opt) */
         rc = cli_error(cmd, "%s: bnn.temperature is %g, above 1e6 (bnn calibrate searches 1e-3 to "
                        "1e3; far larger ones make classes tie)", path, *out);
     return rc;

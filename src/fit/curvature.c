@@ -701,18 +701,30 @@ static void curv_hook(void *ctx, int64_t layer, const float *A, const float *G, 
     }
 }
 
+/* The Kronecker factors' elements over the subset's Linear layers (A, and G for the weight and
+ * for the bias: in² + 2 out² each) and the largest factor's order (*nmax, may be NULL). */
+static double kron_elems(const struct lin *lin, int64_t nlin, double *nmax) {
+    double elems = 0.0, mx = 0.0;
+    for (int64_t i = 0; i < nlin; i++) {
+        const double ni = (double)lin[i].in, no = (double)lin[i].out;
+        elems += ni * ni + 2.0 * no * no;
+        mx = fmax(mx, fmax(ni, no));
+    }
+    if (nmax) *nmax = mx;
+    return elems;
+}
+
 /* Bytes a computation needs: the result (double) and its scratch (float), for the refusal
  * message. Computed in double so that no size can overflow. ll: the last layer without a backward
  * pass (struct ll_ctx's arrays). */
 static double needed_bytes(bnn_hessian h, const struct lin *lin, int64_t nlin, int64_t P, int64_t b,
                            int64_t K, bool ll) {
-    double maxin = 0, maxout = 0, kron = 0;
+    double maxin = 0, maxout = 0;
     for (int64_t i = 0; i < nlin; i++) {
-        double in = (double)lin[i].in, out = (double)lin[i].out;
-        if (in > maxin) maxin = in;
-        if (out > maxout) maxout = out;
-        kron += 2.0 * out * out + in * in;
+        maxin = fmax(maxin, (double)lin[i].in);
+        maxout = fmax(maxout, (double)lin[i].out);
     }
+    const double kron = kron_elems(lin, nlin, NULL);
     const double db = (double)b, dK = (double)K, dP = (double)P;
     double common = db * dK * (sizeof(float) + sizeof(double)); /* dout, probs */
     if (ll) common += 2.0 * 8.0 * db * dK;                      /* dg, u */
@@ -1782,13 +1794,8 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
         if (hess == BNN_HESS_FULL) held += 32.0 * (double)P * (double)P;
         if (hess == BNN_HESS_DIAG) held += 8.0 * (double)P;
         if (hess == BNN_HESS_KRON) {
-            double elems = 0.0, nmax = 0.0;
-            for (int64_t i = 0; i < nlin; i++) {
-                const double ni = (double)lin[i].in, no = (double)lin[i].out;
-                elems += ni * ni + 2.0 * no * no; /* A, and G for the weight and for the bias */
-                if (ni > nmax) nmax = ni;
-                if (no > nmax) nmax = no;
-            }
+            double nmax;
+            const double elems = kron_elems(lin, nlin, &nmax);
             held += 16.0 * elems + bnn__syev_bytes((int64_t)nmax);
         }
         if (held > need) need = held;
