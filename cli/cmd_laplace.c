@@ -535,7 +535,6 @@ again:;
     keys[nkv] = "bnn.method", vals[nkv++] = "laplace";
     keys[nkv] = "bnn.laplace.map", vals[nkv++] = model_path;
     keys[nkv] = "bnn.laplace.subset", vals[nkv++] = subset;
-    keys[nkv] = "bnn.laplace.curvature", vals[nkv++] = curvature;
     keys[nkv] = "bnn.sigma", vals[nkv++] = sv;
     rc = cli_save_posterior(cmd, la, m, task, output, st, keys, vals, nkv);
 done:

@@ -848,7 +848,12 @@ int bnn_svg_bands(const char *path, const char *title, const double *x, const do
  * of laplace-torch that fixtures/laplace/README.md spells out: the curvature H is of the loss
  * SUMMED over the N training points at σ = 1 (temperature 1), the posterior precision is
  * hf·H + δ I with hf = 1/σ², Kronecker blocks are B ⊗ A with B summed and A averaged over the
- * data, and the bias block is B alone. */
+ * data, and the bias block is B alone. One exception, where laplace-torch's convention is not the
+ * empirical Fisher it names: the empirical Fisher of a Gaussian likelihood with noise σ is
+ * Σ_n g_n g_nᵀ with g_n = J_nᵀ(f_n − y_n)/σ², i.e. H/σ⁴ for H at σ = 1, so its posterior
+ * precision is hf²·H + δ I (and marglik tunes σ with that dependence). The curvature records
+ * which it is (a posterior file in bnn.laplace.curvature); one built from arrays is scaled as
+ * a GGN. */
 typedef enum { BNN_CURV_GGN = 0, BNN_CURV_GGN_MC = 1, BNN_CURV_EF = 2 } bnn_curvature;
 typedef enum {
     BNN_HESS_DIAG = 0,
@@ -1004,7 +1009,7 @@ double bnn_laplace_sigma(const bnn_laplace *la);
 double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, double *dlog_prior,
                        double *dlog_sigma);
 /* About how far the curvature's sums moved the eigenvalues of the likelihood's precision
- * (H/σ² at the current σ; H otherwise): bnn_curv_unit times the largest. The log-determinant
+ * (H/σ², or H/σ⁴ for the empirical Fisher, at the current σ; H otherwise): bnn_curv_unit times the largest. The log-determinant
  * compares the small eigenvalues with the prior precision δ, so where this is not well below δ
  * (say above 1e-2 δ) the log marginal likelihood, the prior it tunes and the posterior's small
  * variances carry that rounding: sum in double (bnn_curv_params.sums BNN_SUMS_DOUBLE). 0 when unknown (a curvature from arrays or a file, diag); NaN for

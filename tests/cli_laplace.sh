@@ -208,6 +208,11 @@ python3 "$HERE/st_meta.py" "$T/la_all_kron.safetensors" "$T/signed.safetensors" 
 expect_fail "a signed parameter count" "bnn.laplace.nparams" "$BNN" eval -m "$T/signed.safetensors"
 python3 "$HERE/st_meta.py" "$T/la_all_kron.safetensors" "$T/float.safetensors" bnn.laplace.nparams "$n.0"
 expect_fail "a parameter count with a decimal point" "bnn.laplace.nparams" "$BNN" eval -m "$T/float.safetensors"
+# The file says which curvature it holds (the empirical Fisher of a Gaussian likelihood scales
+# as 1/σ⁴): the fit writes it, and a name bnn does not know is refused, not read as a GGN.
+grep -q '"bnn.laplace.curvature":"ggn"' "$T/la_all_kron.safetensors" && ok || bad "bnn.laplace.curvature not written"
+python3 "$HERE/st_meta.py" "$T/la_all_kron.safetensors" "$T/curv.safetensors" bnn.laplace.curvature "fisher"
+expect_fail "an unknown curvature name" "bnn.laplace.curvature is 'fisher', not ggn, ggn-mc or ef" "$BNN" eval -m "$T/curv.safetensors"
 # A prior precision that bnn laplace refuses to save (a weight sample would not be finite: softmax's
 # GGN is flat along the all-ones logit direction, so the variance there is 1/δ) is refused in an
 # edited file too, not turned into a uniform GLM predictive at every input.

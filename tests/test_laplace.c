@@ -163,6 +163,42 @@ static void test_blr_evidence(void) {
     }
 }
 
+/* The empirical Fisher of the Gaussian likelihood with noise σ is Σ_n (r_n/σ²)² x_n x_nᵀ = H/σ⁴
+ * for H = Σ_n r_n² x_n x_nᵀ (the outer products at σ = 1): the posterior precision is H/σ⁴ + δI
+ * for it, where the same H as a GGN gives H/σ² + δI; the log-determinant and its σ-derivative
+ * (checked by differences) follow, and the log-likelihood term is the same for both. */
+static void test_ef_gaussian(void) {
+    enum { d = 3, n = 7 };
+    const double delta = 0.9, sigma = 0.6, loss = 2.5;
+    const double H[d * d] = {4.0, 1.0, 0.5, 1.0, 3.0, -0.2, 0.5, -0.2, 2.0};
+    const double mean[d] = {0.3, -0.4, 0.1};
+    double lml[2];
+    for (int ef = 0; ef < 2; ef++) {
+        const double s = ef ? pow(sigma, -4.0) : pow(sigma, -2.0);
+        bnn_curv *c;
+        REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_FULL, d, 0, n, 1, loss, NULL, H, 0, NULL, NULL,
+                                     NULL, NULL) == 0);
+        bnn__curv_set_lik(c, BNN_LIK_GAUSSIAN);
+        bnn__curv_set_kind(c, ef ? BNN_CURV_EF : BNN_CURV_GGN);
+        bnn_laplace *la;
+        REQUIRE(bnn__laplace_new_f64(&la, c, mean, BNN_TASK_REGRESSION) == 0);
+        bnn_laplace_set_prior(la, delta, sigma);
+        double Pd[d * d], want[d * d], inv[d * d], logdet;
+        for (int i = 0; i < d * d; i++)
+            want[i] = s * H[i] + (i % (d + 1) == 0 ? delta : 0.0);
+        CHECK(bnn_laplace_precision_dense(la, Pd) == 0);
+        CHECK(check_relerr(Pd, want, d * d) < 1e-14);
+        spd_inverse(inv, want, d, &logdet);
+        CHECK_REL(bnn_laplace_logdet(la), logdet, 1e-12, 1.0);
+        check_derivatives(la, delta, sigma, true);
+        check_derivatives(la, 2.5, 1.7, true);
+        /* lml − (−½ log det) is the same log-likelihood and prior terms for both */
+        lml[ef] = bnn_laplace_lml(la, delta, sigma, NULL, NULL) + 0.5 * logdet;
+        bnn_laplace_free(la);
+    }
+    CHECK_REL(lml[1], lml[0], 1e-14, 1.0);
+}
+
 /* The same formulas for classification: σ stays 1 and log_lik = −loss. */
 static void test_cls_basics(void) {
     const double H[4] = {2.0, 0.5, 0.5, 1.0}, mean[2] = {0.3, -1.2}, loss = 3.25;
@@ -792,6 +828,7 @@ static void fixture_case(const char *file) {
 
 int main(void) {
     test_blr_evidence();
+    test_ef_gaussian();
     test_cls_basics();
     test_glm_against_jacobian();
     test_glm_in_caller_team();

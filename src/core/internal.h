@@ -302,6 +302,11 @@ int bnn__curv_set_layers(bnn_curv *c, int64_t nlayers, const int64_t *sizes);
 int bnn__curv_lik(const bnn_curv *c, bnn_lik_kind *kind);
 void bnn__curv_set_lik(bnn_curv *c, bnn_lik_kind kind);
 
+/* The curvature a curvature object holds (GGN, sampled Fisher or empirical Fisher): 0 with *kind
+ * set, or −1 when unknown (built from arrays; a posterior then scales it as a GGN). */
+int bnn__curv_kind(const bnn_curv *c, bnn_curvature *kind);
+void bnn__curv_set_kind(bnn_curv *c, bnn_curvature kind);
+
 /* The subset's layer sizes for a Laplace posterior whose curvature does not record them
  * (src/fit/laplace.c); resets the prior to the scalar δ. */
 int bnn__laplace_set_layout(bnn_laplace *la, int64_t nlayers, const int64_t *sizes);

@@ -138,6 +138,11 @@ struct bnn_curv {
      * unknown (has_lik false) for a curvature built from arrays without one. */
     bool has_lik;
     bnn_lik_kind lik;
+    /* Which curvature (GGN, sampled Fisher, empirical Fisher), set by bnn_curv_compute or from a
+     * file; unknown (has_kind false) for one built from arrays. The posterior needs it for the
+     * empirical Fisher of a Gaussian likelihood, which scales with the noise as 1/σ⁴, not 1/σ². */
+    bool has_kind;
+    bnn_curvature kind;
 };
 
 int bnn__curv_lik(const bnn_curv *c, bnn_lik_kind *kind) {
@@ -147,6 +152,15 @@ int bnn__curv_lik(const bnn_curv *c, bnn_lik_kind *kind) {
 
 void bnn__curv_set_lik(bnn_curv *c, bnn_lik_kind kind) {
     c->has_lik = true, c->lik = kind;
+}
+
+int bnn__curv_kind(const bnn_curv *c, bnn_curvature *kind) {
+    if (c->has_kind) *kind = c->kind;
+    return c->has_kind ? 0 : -1;
+}
+
+void bnn__curv_set_kind(bnn_curv *c, bnn_curvature kind) {
+    c->has_kind = true, c->kind = kind;
 }
 
 int bnn__curv_layers(const bnn_curv *c, int64_t *nlayers, const int64_t **sizes) {
@@ -1921,6 +1935,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     c->N = N, c->K = K;
     if ((rc = bnn_curv_set_segments(c, nlin, seg_off, seg_len))) goto done;
     bnn__curv_set_lik(c, lik);
+    bnn__curv_set_kind(c, p->curvature);
     { /* the prior's groups: each Linear layer's weight, then its bias (laplace-torch's layers) */
         int64_t sizes[BNN_MAX_CURV_LAYERS];
         for (int64_t i = 0; i < nlin && 2 * i + 1 < BNN_MAX_CURV_LAYERS; i++)
@@ -2028,6 +2043,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                 /* The likelihood too: without it a regression curvature reads as homoscedastic
                  * Gaussian, and the posterior tuned a noise σ for a heteroscedastic model. */
                 bnn__curv_set_lik(lr, lik);
+                bnn__curv_set_kind(lr, p->curvature);
                 bnn__free(ps.jac), ps.jac = NULL; /* the scratch is no longer needed */
                 rc = copy_segments(lr, c);
                 /* The layer sizes too, as the matrix-free way records them. */

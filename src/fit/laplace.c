@@ -2,7 +2,9 @@
  * Effortless Bayesian Deep Learning", Daxberger et al., NeurIPS 2021), with the conventions of
  * laplace-torch (github.com/aleximmer/Laplace, commit 44ea62ac) that fixtures/laplace/README.md
  * spells out in §1–§8: H is the curvature of the loss summed over the N training points at σ = 1,
- * hf = 1/(σ² T) with temperature T = 1, and the prior is N(0, δ⁻¹ I).
+ * hf = 1/(σ² T) with temperature T = 1, and the prior is N(0, δ⁻¹ I). Below, "hf·H" is read
+ * as hscale(σ)·H: hf², not hf, for the empirical Fisher of a Gaussian likelihood (hpow in
+ * struct bnn_laplace; ∂/∂log σ of its log-determinant term doubles accordingly).
  *
  * Every structure is held in one common form: an orthonormal basis in which H is diagonal, with
  * its P eigenvalues λ_i in lam[]. For `diag` the basis is the identity and λ_i = H_ii; for `full`
@@ -51,6 +53,13 @@ struct bnn_laplace {
      * and the marginal likelihood tunes it. Classification and the heteroscedastic Gaussian,
      * whose network predicts its own noise, have none: σ stays 1 (hf = 1) there. */
     bool noise;
+    /* The power of hf = 1/σ² that scales H: 1 for a GGN or sampled Fisher (the curvature of
+     * the loss at σ = 1, README §2), 2 for the empirical Fisher of the Gaussian likelihood with
+     * a free σ, whose per-example gradients J ᵀ(f − y)/σ² make Σ g gᵀ = H/σ⁴ (H: the gradients'
+     * outer products at σ = 1). laplace-torch scales every curvature by 1/σ² (and its regression
+     * EF by another 2, from MSELoss): at σ = 0.5 its EF posterior's standard deviations come out
+     * twice those of the empirical Fisher it names. */
+    int hpow;
     bnn_hessian structure;
     int64_t P, N, K;
     double loss; /* laplace-torch's `loss`: Σ_n CE or ½ Σ_n (f − y)² at the MAP (README §1) */
@@ -83,6 +92,13 @@ struct bnn_laplace {
     double *dpar; /* P, when layered */
     double *Lt;   /* full and layered: P × P, upper triangular (row-major) */
 };
+
+/* The factor on H in the posterior precision at noise σ: hf = 1/σ², or hf² for the empirical
+ * Fisher of a Gaussian likelihood (hpow above). The log-likelihood's own hf is always 1/σ². */
+static inline double hscale(const bnn_laplace *la, double sigma) {
+    const double hf = 1.0 / (sigma * sigma);
+    return la->hpow == 2 ? hf * hf : hf;
+}
 
 /* δ for parameter i: the scalar δ unless per-layer precisions differ. */
 static inline double dlt(const bnn_laplace *la, int64_t i) {
@@ -342,6 +358,8 @@ static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bn
     bnn_lik_kind lik;
     la->noise = task == BNN_TASK_REGRESSION &&
                 (bnn__curv_lik(c, &lik) != 0 || lik == BNN_LIK_GAUSSIAN);
+    bnn_curvature kind;
+    la->hpow = la->noise && bnn__curv_kind(c, &kind) == 0 && kind == BNN_CURV_EF ? 2 : 1;
     la->P = bnn_curv_nparams(c), la->N = bnn_curv_ndata(c), la->K = bnn_curv_noutputs(c);
     la->loss = bnn_curv_loss(c);
     la->delta = 1.0, la->sigma = 1.0;
@@ -555,14 +573,16 @@ static double min_of(const double *x, int64_t n) {
 }
 
 /* Why the log marginal likelihood at prior precision delta (the smallest, for a per-layer prior)
- * and noise scale hf = 1/σ² is not finite, as the error message (BNN_EDIVERGED). The usual cause
+ * and noise σ is not finite, as the error message (BNN_EDIVERGED). The usual cause
  * is a curvature whose rounding left an eigenvalue below −δ (float Kronecker factors, or an
  * extreme model: a heteroscedastic one predicting σ ~ 1e-9), so that H + δI is not positive
  * definite; then a prior term that overflows; then the loss. */
-static int lml_not_finite(const bnn_laplace *la, double delta, double hf, const char *at) {
+static int lml_not_finite(const bnn_laplace *la, double delta, double sigma, const char *at) {
+    if (!la->noise) sigma = 1.0;
+    const double hf = 1.0 / (sigma * sigma), hs = hscale(la, sigma);
     double lo = INFINITY, hi = -INFINITY;
     for (int64_t i = 0; i < la->P; i++) {
-        const double v = hf * la->lam[i];
+        const double v = hs * la->lam[i];
         lo = v < lo ? v : lo, hi = v > hi ? v : hi;
     }
     if (!(lo + delta > 0.0))
@@ -585,7 +605,8 @@ static int lml_not_finite(const bnn_laplace *la, double delta, double hf, const 
  * log_lik = −loss (classification, and the heteroscedastic Gaussian, whose loss is its whole
  * NLL) or −hf·loss − N·K·log(σ √(2π)) (Gaussian regression, §1), and
  *   ∂lml/∂log δ = −½ [ Σ_i δ/(hf λ_i + δ) − P + δ ‖θ‖² ],
- *   ∂lml/∂log σ = 2 hf·loss − N·K + Σ_i hf λ_i/(hf λ_i + δ)   (∂hf/∂log σ = −2 hf).
+ *   ∂lml/∂log σ = 2 hf·loss − N·K + Σ_i hf λ_i/(hf λ_i + δ)   (∂hf/∂log σ = −2 hf;
+ * with hs = hf² on H, the empirical Fisher's, the last sum is 2 Σ_i hs λ_i/(hs λ_i + δ)).
  * The σ-derivative is the exact one, also for kron (laplace-torch's autograd loses the log-det
  * term there, README §6 "Kron quirk"; we do not reproduce that). */
 double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, double *dlog_prior,
@@ -601,10 +622,10 @@ double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, d
                    "and finite", prior_prec, sigma);
         return NAN;
     }
-    const double delta = prior_prec, hf = 1.0 / (sigma * sigma);
+    const double delta = prior_prec, hf = 1.0 / (sigma * sigma), hs = hscale(la, sigma);
     double logdet = 0, tr_prior = 0, tr_lik = 0;
     for (int64_t i = 0; i < la->P; i++) {
-        const double hl = hf * la->lam[i], d = hl + delta;
+        const double hl = hs * la->lam[i], d = hl + delta;
         logdet += log(d);
         tr_prior += delta / d;
         tr_lik += hl / d;
@@ -614,20 +635,20 @@ double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, d
         reg ? -hf * la->loss - NK * log(sigma * sqrt(2.0 * LAPLACE_PI)) : -la->loss;
     const double P = (double)la->P;
     if (dlog_prior) *dlog_prior = -0.5 * (tr_prior - P + delta * la->theta2);
-    if (dlog_sigma) *dlog_sigma = reg ? 2.0 * hf * la->loss - NK + tr_lik : 0.0;
+    if (dlog_sigma) *dlog_sigma = reg ? 2.0 * hf * la->loss - NK + la->hpow * tr_lik : 0.0;
     const double lml = loglik - 0.5 * (logdet - P * log(delta) + delta * la->theta2);
     if (!isfinite(lml)) {
         char at[96];
         snprintf(at, sizeof at, "at prior precision %g", delta);
         if (reg) snprintf(at + strlen(at), sizeof at - strlen(at), " and noise sigma %g", sigma);
-        lml_not_finite(la, delta, hf, at);
+        lml_not_finite(la, delta, sigma, at);
     }
     return lml;
 }
 
 double bnn_laplace_rounding(const bnn_laplace *la) {
     if (!la) return NAN;
-    const double hf = 1.0 / (la->sigma * la->sigma);
+    const double hf = hscale(la, la->sigma);
     double hi = 0.0;
     for (int64_t i = 0; i < la->P; i++)
         hi = fmax(hi, fabs(hf * la->lam[i]));
@@ -636,7 +657,7 @@ double bnn_laplace_rounding(const bnn_laplace *la) {
 
 double bnn_laplace_rounding_ratio(const bnn_laplace *la) {
     if (!la) return NAN;
-    const double r = bnn_laplace_rounding(la), hf = 1.0 / (la->sigma * la->sigma);
+    const double r = bnn_laplace_rounding(la), hf = hscale(la, la->sigma);
     /* lowrank: only the r kept eigenvalues come from the sums (the rest are exact zeros) */
     const int64_t n = la->structure == BNN_HESS_LOWRANK ? la->rank : la->P;
     double lo = INFINITY;
@@ -656,7 +677,7 @@ double bnn_laplace_rounding_ratio(const bnn_laplace *la) {
 
 double bnn_laplace_logdet(const bnn_laplace *la) {
     if (check_prior(la, "bnn_laplace_logdet")) return NAN;
-    const double hf = 1.0 / (la->sigma * la->sigma);
+    const double hf = hscale(la, la->sigma);
     double s = 0;
     if (la->layered && la->structure == BNN_HESS_FULL) {
         for (int64_t i = 0; i < la->P; i++) /* L⁻ᵀ has diagonal 1/L_ii */
@@ -693,7 +714,7 @@ int bnn_laplace_optimize(bnn_laplace *la, int64_t steps) {
                      (long long)t, exp(x[0]));
             if (reg) snprintf(at + strlen(at), sizeof at - strlen(at), ", noise sigma %g", exp(x[1]));
             snprintf(at + strlen(at), sizeof at - strlen(at), ")");
-            return lml_not_finite(la, exp(x[0]), reg ? exp(-2.0 * x[1]) : 1.0, at);
+            return lml_not_finite(la, exp(x[0]), reg ? exp(x[1]) : 1.0, at);
         }
         const double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
         const double step_size = lr / bc1, bc2_sqrt = sqrt(bc2);
@@ -775,7 +796,7 @@ static double lml_layers(const bnn_laplace *la, const double *dl, double sigma, 
             return NAN;
         }
     const int64_t P = la->P;
-    const double hf = 1.0 / (sigma * sigma);
+    const double hf = 1.0 / (sigma * sigma), hs = hscale(la, sigma);
     double logdet = 0, tr_lik = 0, bracket = 0;
     double *A = NULL, *own = NULL, *dpar = la->structure == BNN_HESS_FULL ? alloc_doubles(P) : NULL;
     if (la->structure == BNN_HESS_FULL) {
@@ -788,7 +809,7 @@ static double lml_layers(const bnn_laplace *la, const double *dl, double sigma, 
         for (int64_t l = 0; l < la->nlay; l++)
             for (int64_t i = la->lay_off[l]; i < la->lay_off[l + 1]; i++)
                 dpar[i] = dl[l];
-        if (full_chol(la, A, hf, dpar, fn)) {
+        if (full_chol(la, A, hs, dpar, fn)) {
             bnn__free(own), bnn__free(dpar);
             return NAN;
         }
@@ -813,7 +834,7 @@ static double lml_layers(const bnn_laplace *la, const double *dl, double sigma, 
                 tr += sd;
                 tr_lik += 1.0 - sd;
             } else {
-                const double hl = hf * la->lam[i], e = hl + d;
+                const double hl = hs * la->lam[i], e = hl + d;
                 logdet += log(e);
                 tr += d / e;
                 tr_lik += hl / e;
@@ -827,7 +848,7 @@ static double lml_layers(const bnn_laplace *la, const double *dl, double sigma, 
     const double NK = (double)la->N * (double)la->K;
     const double loglik =
         reg ? -hf * la->loss - NK * log(sigma * sqrt(2.0 * LAPLACE_PI)) : -la->loss;
-    if (dlog_sigma) *dlog_sigma = reg ? 2.0 * hf * la->loss - NK + tr_lik : 0.0;
+    if (dlog_sigma) *dlog_sigma = reg ? 2.0 * hf * la->loss - NK + la->hpow * tr_lik : 0.0;
     return loglik - 0.5 * (logdet + bracket);
 }
 
@@ -853,7 +874,7 @@ double bnn_laplace_lml_layers(const bnn_laplace *la, const double *prior_precs, 
         const double dmin = min_of(prior_precs, nlayers);
         char at[96];
         snprintf(at, sizeof at, "at smallest prior precision %g", dmin);
-        lml_not_finite(la, dmin, la->noise ? 1.0 / (sigma * sigma) : 1.0, at);
+        lml_not_finite(la, dmin, sigma, at);
     }
     return lml;
 }
@@ -891,7 +912,7 @@ int bnn_laplace_set_prior_layers(bnn_laplace *la, const double *prior_precs, int
         for (int64_t l = 0; l < nlayers; l++)
             for (int64_t i = la->lay_off[l]; i < la->lay_off[l + 1]; i++)
                 dpar[i] = prior_precs[l];
-        int rc = full_chol(la, Lt, 1.0 / (la->sigma * la->sigma), dpar, fn);
+        int rc = full_chol(la, Lt, hscale(la, la->sigma), dpar, fn);
         bnn__free(dpar);
         lapack_int info = 0;
         if (!rc) /* full_chol pinned OpenBLAS (bnn__blas_pin) */
@@ -968,7 +989,7 @@ int bnn_laplace_optimize_layers(bnn_laplace *la, int64_t steps) {
             char at[128];
             snprintf(at, sizeof at, "at step %lld of the per-layer prior's optimisation (smallest "
                      "prior precision %g)", (long long)t, dmin);
-            rc = lml_not_finite(la, dmin, reg ? exp(-2.0 * x[L]) : 1.0, at);
+            rc = lml_not_finite(la, dmin, reg ? exp(x[L]) : 1.0, at);
             break;
         }
         const double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
@@ -1005,7 +1026,7 @@ int bnn_laplace_precision_dense(const bnn_laplace *la, double *out) {
     if (rc) return rc;
     if (!out) return bnn__error(BNN_EINVAL, "bnn_laplace_precision_dense: out is required");
     const int64_t P = la->P;
-    const double hf = 1.0 / (la->sigma * la->sigma);
+    const double hf = hscale(la, la->sigma);
     memset(out, 0, (size_t)(P * P) * sizeof(double));
     switch (la->structure) {
     case BNN_HESS_DIAG:
@@ -1065,7 +1086,7 @@ int bnn_laplace_precision_diag(const bnn_laplace *la, double *out) {
     if (rc) return rc;
     if (!out) return bnn__error(BNN_EINVAL, "bnn_laplace_precision_diag: out is required");
     const int64_t P = la->P;
-    const double hf = 1.0 / (la->sigma * la->sigma);
+    const double hf = hscale(la, la->sigma);
     switch (la->structure) {
     case BNN_HESS_DIAG:
         for (int64_t i = 0; i < P; i++)
@@ -1357,7 +1378,7 @@ static void glm_full_finish(glm_ctx *g) {
                 const double *u1 = U + (t * K + c) * P, *u2 = U + (t * K + c2) * P;
                 double s = 0;
                 if (lowrank) { /* J holds the residuals R here (glm_lowrank_residual) */
-                    const double hf = 1.0 / (la->sigma * la->sigma), delta = la->delta;
+                    const double hf = hscale(la, la->sigma), delta = la->delta;
                     double rr = 0;
                     if (P < Prow) /* else every eigenpair is kept: R = 0 */
                         for (int64_t i = 0; i < Prow; i++)
@@ -1587,7 +1608,7 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
         rc = bnn__error(BNN_ENOMEM, "bnn_laplace_glm: out of memory");
     if (!rc) rc = bnn_model_reserve(m, rows);
     if (!rc) {
-        const double hf = 1.0 / (la->sigma * la->sigma);
+        const double hf = hscale(la, la->sigma);
         const bool chol = la->layered && la->structure == BNN_HESS_FULL;
         for (int64_t i = 0; i < P; i++)
             inv_d[i] = chol ? 1.0 : 1.0 / (hf * la->lam[i] + dlt(la, i));
@@ -1718,7 +1739,7 @@ int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta) {
     int rc = check_prior(la, "bnn_laplace_sample");
     if (rc) return rc;
     const int64_t P = la->P;
-    const double hf = 1.0 / (la->sigma * la->sigma);
+    const double hf = hscale(la, la->sigma);
     float *eps = bnn__alloc_array(P, sizeof(float));
     double *z = alloc_doubles(P), *tmp = NULL, *At = NULL, *row = NULL;
     int64_t max_tmp = 0, max_in = 0;

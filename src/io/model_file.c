@@ -75,6 +75,11 @@ static const char *hess_name(bnn_hessian h) {
     return "?";
 }
 
+/* The curvature's name in bnn.laplace.curvature, as `bnn laplace --curvature` spells it. */
+static const char *curv_name(bnn_curvature k) {
+    return k == BNN_CURV_EF ? "ef" : k == BNN_CURV_GGN_MC ? "ggn-mc" : "ggn";
+}
+
 int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, const char *path,
                      const char *const *keys, const char *const *values, int64_t nkv) {
     if (!la || !m || !path || nkv < 0 || (nkv > 0 && (!keys || !values)))
@@ -110,6 +115,9 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
                         "bnn.laplace.noutputs", "bnn.laplace.nblocks"};
     if (!rc) rc = bnn_st_writer_meta(w, "bnn.posterior", "laplace");
     if (!rc) rc = bnn_st_writer_meta(w, "bnn.laplace.hessian", hess_name(bnn_curv_structure(c)));
+    bnn_curvature kind;
+    if (!rc && bnn__curv_kind(c, &kind) == 0)
+        rc = bnn_st_writer_meta(w, "bnn.laplace.curvature", curv_name(kind));
     for (int i = 0; !rc && i < 8; i++) rc = bnn_st_writer_meta(w, mk[i], v[i]);
     {
         /* The subset's layer sizes, for per-layer prior precisions. */
@@ -418,6 +426,15 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     else return bnn__error(BNN_EFORMAT,
                            "%s: bnn.laplace.hessian is missing or unknown (diag, kron, full, "
                            "lowrank)", what);
+    /* Which curvature (written since the empirical Fisher of a Gaussian likelihood began to scale
+     * as 1/σ⁴; a file without it is read as a GGN, as it was written). */
+    const char *cs = bnn_st_meta(st, "bnn.laplace.curvature");
+    bnn_curvature kind = BNN_CURV_GGN;
+    if (cs && !strcmp(cs, "ef")) kind = BNN_CURV_EF;
+    else if (cs && !strcmp(cs, "ggn-mc")) kind = BNN_CURV_GGN_MC;
+    else if (cs && strcmp(cs, "ggn"))
+        return bnn__error(BNN_EFORMAT, "%s: bnn.laplace.curvature is '%.40s', not ggn, ggn-mc or ef",
+                          what, cs);
     const int64_t off = (int64_t)d[3], P = (int64_t)d[4], nb = (int64_t)d[7];
     /* The subset's segments: bnn.laplace.segments when it lies in several runs, else the one run
      * [offset, offset + nparams) (every file before segments existed). */
@@ -569,6 +586,7 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     const char *tk = bnn_st_meta(st, "bnn.task");
     bnn_task task = tk && !strcmp(tk, "regression") ? BNN_TASK_REGRESSION : BNN_TASK_CLASSIFICATION;
     if (!rc && c) bnn__curv_set_lik(c, bnn_model_lik(m, task));
+    if (!rc && c && cs) bnn__curv_set_kind(c, kind);
     /* bnn_laplace_new_from_params owns c from here on, also when it fails. */
     if (!rc && !(rc = bnn__laplace_new_eig(&la, c, bnn_model_cparams(m), task, &eigvec, eigval))) {
         bnn_laplace_set_prior(la, d[0], d[1]);
