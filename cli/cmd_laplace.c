@@ -238,8 +238,9 @@ int cmd_laplace(int argc, char **argv) {
     if (help) {
         cli_usage(stdout, cmd, "-m MAP.safetensors [--subset S] [--hessian H] [--curvature C] [--prior P] -o LA.safetensors",
                   "Fits a Laplace approximation N(θ_MAP, (H/σ² + δI)⁻¹) over a subset of a trained\n"
-                  "network's weights. eval, predict and compare then use its linearised (GLM)\n"
-                  "predictive (probit for classification), or weight samples with --samples S.",
+                  "network's weights (H/σ⁴ for --curvature ef with a Gaussian likelihood: the\n"
+                  "empirical Fisher of noise σ). eval, predict and compare then use its linearised\n"
+                  "(GLM) predictive (probit for classification), or weight samples with --samples S.",
                   opts, nopts);
         return 0;
     }

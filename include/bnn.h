@@ -1009,8 +1009,8 @@ double bnn_laplace_sigma(const bnn_laplace *la);
 double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, double *dlog_prior,
                        double *dlog_sigma);
 /* About how far the curvature's sums moved the eigenvalues of the likelihood's precision
- * (H/σ², or H/σ⁴ for the empirical Fisher, at the current σ; H otherwise): bnn_curv_unit times the largest. The log-determinant
- * compares the small eigenvalues with the prior precision δ, so where this is not well below δ
+ * (H/σ² at the current σ, H/σ⁴ for the empirical Fisher of a Gaussian likelihood; H otherwise):
+ * bnn_curv_unit times the largest. The log-determinant compares the small eigenvalues with the prior precision δ, so where this is not well below δ
  * (say above 1e-2 δ) the log marginal likelihood, the prior it tunes and the posterior's small
  * variances carry that rounding: sum in double (bnn_curv_params.sums BNN_SUMS_DOUBLE). 0 when unknown (a curvature from arrays or a file, diag); NaN for
  * NULL. */
@@ -1084,7 +1084,8 @@ int bnn_laplace_sample(const bnn_laplace *la, bnn_rng *rng, float *theta);
 int bnn_posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_laplace *la);
 const bnn_laplace *bnn_posterior_laplace(const bnn_posterior *q); /* NULL unless LAPLACE */
 /* Saves the model with the Laplace posterior (curvature in F64 tensors laplace.*, settings in
- * metadata) so bnn_posterior_load restores it; extra metadata pairs as in bnn_model_save. */
+ * metadata) so bnn_posterior_load restores it; extra metadata pairs as in bnn_model_save, except
+ * that the bnn.laplace.* keys are the library's own (one given again is refused as set twice). */
 int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, const char *path,
                      const char *const *keys, const char *const *values, int64_t nkv);
 

@@ -106,6 +106,13 @@ Se = np.linalg.inv(Gef / sig**4 + np.eye(4))
 run('predict', '-m', 'lae.st', '--input', 'Xt.npy', '-o', 'pe.csv', '-q')
 pe = np.loadtxt('pe.csv', delimiter=',', skiprows=1)
 check('laplace ef: var = sigma^2 + x^T (EF + I)^-1 x', np.abs(pe[:, 1] / (sig**2 + np.einsum('ij,jk,ik->i', Xta, Se, Xta)) - 1).max(), 1e-6)
+# diag: the EF's diagonal, through the GLM predictive's own (diagonal) path
+run('laplace', '-m', 'sgd.st', '--subset', 'all', '--hessian', 'diag', '--curvature', 'ef',
+    '--prior', '1', '-o', 'laed.st')
+run('predict', '-m', 'laed.st', '--input', 'Xt.npy', '-o', 'ped.csv', '-q')
+ped = np.loadtxt('ped.csv', delimiter=',', skiprows=1)
+vd = sig**2 + (Xta**2 / (np.diag(Gef) / sig**4 + 1.0)).sum(axis=1)
+check('laplace ef diag: var = sigma^2 + sum x_i^2 / prec_i', np.abs(ped[:, 1] / vd - 1).max(), 1e-6)
 def lap_ef(a, s):
     return (-0.5 * r @ r / s**2 - N * np.log(s * np.sqrt(2 * np.pi))
             - 0.5 * (np.linalg.slogdet(Gef / s**4 + a * np.eye(4))[1] - 4 * np.log(a) + a * th @ th))

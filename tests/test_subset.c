@@ -564,6 +564,47 @@ static void forge_eigvec(const char *src, const char *dst, int64_t P) {
     free(Q), free(lam), free(B), free(Qf);
 }
 
+/* The empirical Fisher of a Gaussian likelihood (precision H/σ⁴ + δI, H the gradients' outer
+ * products at σ = 1) says so in the file the library writes, and is read back as it was fitted;
+ * a GGN fitted from the same model gives H/σ² + δI. */
+static void test_ef_file(void) {
+    bnn_model *m;
+    bnn_dataset *ds;
+    make_problem(&m, &ds, BNN_TASK_REGRESSION, 5);
+    const char *path = BNN_TEST_TMP "/test_subset_ef.safetensors";
+    const double delta = 0.7, sigma = 0.5;
+    for (int ef = 0; ef < 2; ef++) {
+        bnn_curv *c = compute(m, ds, ef ? BNN_CURV_EF : BNN_CURV_GGN, BNN_HESS_FULL,
+                              BNN_SUBSET_LAYERS, SEL, 2);
+        bnn_laplace *la = NULL;
+        REQUIRE(bnn_laplace_new_from_params(&la, c, bnn_model_cparams(m), BNN_TASK_REGRESSION) ==
+                0);
+        bnn_laplace_set_prior(la, delta, sigma);
+        const int64_t P = bnn_curv_nparams(bnn_laplace_curv(la));
+        double *want = malloc((size_t)(P * P) * sizeof *want);
+        double *got = malloc((size_t)(P * P) * sizeof *got);
+        REQUIRE(want && got);
+        const double *H = bnn_curv_dense(bnn_laplace_curv(la)), s = pow(sigma, ef ? -4.0 : -2.0);
+        for (int64_t i = 0; i < P * P; i++)
+            want[i] = s * H[i] + (i % (P + 1) == 0 ? delta : 0.0);
+        CHECK(bnn_laplace_precision_dense(la, got) == 0 && check_relerr(got, want, P * P) < 1e-14);
+        REQUIRE(bnn_laplace_save(la, m, BNN_TASK_REGRESSION, path, NULL, NULL, 0) == 0);
+        bnn_laplace_free(la);
+        bnn_model *m2;
+        bnn_posterior *q2;
+        bnn_st *st;
+        REQUIRE(load_rc(path, &m2, &q2, &st) == 0);
+        const char *kind = bnn_st_meta(st, "bnn.laplace.curvature");
+        CHECK(kind && !strcmp(kind, ef ? "ef" : "ggn"));
+        CHECK(bnn_laplace_precision_dense(bnn_posterior_laplace(q2), got) == 0 &&
+              check_relerr(got, want, P * P) < 1e-14);
+        free(want), free(got);
+        bnn_posterior_free(q2), bnn_model_free(m2), bnn_st_free(st);
+    }
+    bnn_model_free(m);
+    bnn_dataset_free(ds);
+}
+
 static void test_files(void) {
     bnn_model *m;
     bnn_dataset *ds;
@@ -792,6 +833,7 @@ int main(void) {
     test_structures(BNN_TASK_REGRESSION);
     test_posterior();
     test_files();
+    test_ef_file();
     test_errors();
     return CHECK_DONE();
 }

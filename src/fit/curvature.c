@@ -7,7 +7,8 @@
  *   EF   H = Σ_n g_n g_nᵀ,      g_n = J_nᵀ ∂loss_n/∂f                  (README convention 2)
  *
  * with J_n = ∂f(x_n)/∂θ over the chosen subset of parameters, everything summed (not averaged)
- * over the N training points and taken at σ = 1 (the posterior applies hf = 1/σ² later). The
+ * over the N training points and taken at σ = 1 (the posterior applies hf = 1/σ² later; hf² to
+ * the empirical Fisher of a Gaussian likelihood, whose gradients carry 1/σ² each). The
  * subset is a set of whole Linear layers (all, the last, or any chosen ones); its parameters are
  * the selected layers' weights and biases concatenated in model order, which in the flat vector
  * are one or more runs (bnn_curv_segment), so H over {0, 2} is H over all layers restricted to

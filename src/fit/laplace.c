@@ -57,8 +57,8 @@ struct bnn_laplace {
      * the loss at σ = 1, README §2), 2 for the empirical Fisher of the Gaussian likelihood with
      * a free σ, whose per-example gradients J ᵀ(f − y)/σ² make Σ g gᵀ = H/σ⁴ (H: the gradients'
      * outer products at σ = 1). laplace-torch scales every curvature by 1/σ² (and its regression
-     * EF by another 2, from MSELoss): at σ = 0.5 its EF posterior's standard deviations come out
-     * twice those of the empirical Fisher it names. */
+     * EF by another 2, from MSELoss): at σ = 0.5 its EF posterior's precision is half the
+     * empirical Fisher's (8 against 16 times H), its standard deviations √2 times. */
     int hpow;
     bnn_hessian structure;
     int64_t P, N, K;
@@ -744,7 +744,7 @@ int bnn_laplace_optimize(bnn_laplace *la, int64_t steps) {
  *   lml = log_lik − ½ [ log det(hf·H + D) − Σ_l P_l log δ_l + Σ_l δ_l ‖θ_l‖² ],
  *   ∂lml/∂log δ_l = −½ [ δ_l tr_l((hf·H + D)⁻¹) − P_l + δ_l ‖θ_l‖² ],
  *   ∂lml/∂log σ = 2 hf·loss − N·K + tr(Σ hf·H) = 2 hf·loss − N·K + P − Σ_i δ_{l(i)} Σ_ii,
- * with Σ = (hf·H + D)⁻¹ and tr_l the trace over layer l's coordinates. diag and kron: every
+ * (hpow times the trace term where hf·H is hf²·H, the empirical Fisher's), with Σ = (hf·H + D)⁻¹ and tr_l the trace over layer l's coordinates. diag and kron: every
  * eigenvector of H lies in one layer (a kron block is one layer's weight or bias), so D is
  * diagonal in the same basis and the posterior eigenvalues are hf λ_i + δ_{l(i)}. full: D does
  * not commute with H, so log det and diag(Σ) come from a Cholesky factorisation (LAPACK dpotrf,

@@ -460,6 +460,7 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
                               NULL, NULL);
     if (!rc) {
         bnn__curv_set_lik(c, w.lik.kind);
+        bnn__curv_set_kind(c, BNN_CURV_GGN);
         rc = bnn_laplace_new(out, c, w.theta + w.off, bnn_lik_task(w.lik.kind));
     }
     if (!rc) {

@@ -426,15 +426,17 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     else return bnn__error(BNN_EFORMAT,
                            "%s: bnn.laplace.hessian is missing or unknown (diag, kron, full, "
                            "lowrank)", what);
-    /* Which curvature (written since the empirical Fisher of a Gaussian likelihood began to scale
-     * as 1/σ⁴; a file without it is read as a GGN, as it was written). */
+    /* Which curvature: the empirical Fisher of a Gaussian likelihood scales as 1/σ⁴. `bnn laplace`
+     * has always written the key (the library too since 2026-12-06), so an EF regression file
+     * from before that is read with 1/σ⁴ now (README: refit it); a file without the key (one saved
+     * through the library from a curvature of unknown kind) is read as a GGN. */
     const char *cs = bnn_st_meta(st, "bnn.laplace.curvature");
     bnn_curvature kind = BNN_CURV_GGN;
     if (cs && !strcmp(cs, "ef")) kind = BNN_CURV_EF;
     else if (cs && !strcmp(cs, "ggn-mc")) kind = BNN_CURV_GGN_MC;
     else if (cs && strcmp(cs, "ggn"))
-        return bnn__error(BNN_EFORMAT, "%s: bnn.laplace.curvature is '%.40s', not ggn, ggn-mc or ef",
-                          what, cs);
+        return bnn__error(BNN_EFORMAT,
+                          "%s: bnn.laplace.curvature is '%.40s', not ggn, ggn-mc or ef", what, cs);
     const int64_t off = (int64_t)d[3], P = (int64_t)d[4], nb = (int64_t)d[7];
     /* The subset's segments: bnn.laplace.segments when it lies in several runs, else the one run
      * [offset, offset + nparams) (every file before segments existed). */
