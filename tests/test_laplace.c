@@ -194,6 +194,24 @@ static void test_ef_gaussian(void) {
         check_derivatives(la, 2.5, 1.7, true);
         /* lml − (−½ log det) is the same log-likelihood and prior terms for both */
         lml[ef] = bnn_laplace_lml(la, delta, sigma, NULL, NULL) + 0.5 * logdet;
+        /* Per-layer priors (groups of 2 and 1 parameters): the Cholesky path, its σ-derivative
+         * by differences, and the precision and log-determinant it keeps. */
+        const int64_t sizes[2] = {2, 1};
+        const double dl[2] = {0.7, 2.3}, h = 1e-5;
+        REQUIRE(bnn__laplace_set_layout(la, 2, sizes) == 0);
+        double gl[2], gs;
+        bnn_laplace_lml_layers(la, dl, 2, sigma, gl, &gs);
+        const double fs = (bnn_laplace_lml_layers(la, dl, 2, sigma * exp(h), NULL, NULL) -
+                           bnn_laplace_lml_layers(la, dl, 2, sigma * exp(-h), NULL, NULL)) /
+                          (2 * h);
+        CHECK_NEAR(gs, fs, 1e-6 * (1 + fabs(fs)));
+        REQUIRE(bnn_laplace_set_prior_layers(la, dl, 2) == 0);
+        for (int i = 0; i < d * d; i++)
+            want[i] = s * H[i] + (i % (d + 1) == 0 ? dl[i / d < 2 ? 0 : 1] : 0.0);
+        CHECK(bnn_laplace_precision_dense(la, Pd) == 0);
+        CHECK(check_relerr(Pd, want, d * d) < 1e-14);
+        spd_inverse(inv, want, d, &logdet);
+        CHECK_REL(bnn_laplace_logdet(la), logdet, 1e-12, 1.0);
         bnn_laplace_free(la);
     }
     CHECK_REL(lml[1], lml[0], 1e-14, 1.0);
