@@ -152,12 +152,6 @@ static int check_glm(const char *cmd, const bnn_laplace *la, bnn_model *m, const
 /* A log marginal likelihood with four decimals, as ever (an all-weights fit's is in the
  * millions); %g only for the absurd values of an absurd --prior (1e300 gives -6.5e302). At
  * prior precision 1 (informational) it can be not finite where the chosen prior's is. */
-static const char *fmt_lml(char buf[48], double v) {
-    if (!isfinite(v)) snprintf(buf, 48, "not finite");
-    else snprintf(buf, 48, fabs(v) < 1e15 ? "%.4f" : "%.6g", v);
-    return buf;
-}
-
 static int parse_layers(const char *cmd, const char *subset, int64_t *idx, int64_t *n) {
     const char *q = subset + strlen("layers:");
     *n = 0;
@@ -505,7 +499,7 @@ again:;
         printf("hessian    %s, %s curvature\n", hessian, curvature);
     }
     char num[48];
-    printf("log ML     %s at prior precision 1%s\n", fmt_lml(num, lml1),
+    printf("log ML     %s at prior precision 1%s\n", cli_fmt_lml(num, lml1),
            noise ? " (sigma as trained)" : "");
     char layers_txt[64 * 26] = "";
     if (by_layer) {
@@ -522,7 +516,7 @@ again:;
            !strcmp(prior, "marglik-layers") ? "their mean, " : "", fixed > 0 ? "given" : prior,
            noise ? "" : "\n");
     if (noise) printf(", noise sigma %.6g%s\n", sig, strncmp(prior, "marglik", 7) ? " (as trained)" : "");
-    printf("log ML     %s at the chosen prior\n", fmt_lml(num, lml));
+    printf("log ML     %s at the chosen prior\n", cli_fmt_lml(num, lml));
     if (!strncmp(prior, "marglik", 7)) {
         fflush(stdout); /* the note after the table, as a terminal shows them */
         warn_unsettled(la, by_layer ? lay : NULL, nlay, steps, noise, lml);

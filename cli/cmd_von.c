@@ -138,6 +138,12 @@ int cmd_von(int argc, char **argv) {
         "by %.2g of its largest weight%s",
         vr.objective0, vr.objective, vr.last_change, mc ? "\n" : "");
     if (!mc) printf(", %lld halving%s\n", (long long)vr.halvings, vr.halvings == 1 ? "" : "s");
+    /* Laplace's log marginal likelihood with q's mean and precision (bnn laplace prints the same
+     * for its posterior): for a linear model with a Gaussian likelihood, after one full step,
+     * the exact evidence of Bayesian linear regression. */
+    char lml_txt[48];
+    printf("log ML     %s (Laplace's, at q's mean and precision)\n",
+           cli_fmt_lml(lml_txt, bnn_laplace_lml(la, prior, bnn_laplace_sigma(la), NULL, NULL)));
     if (vr.double_sums)
         fprintf(stderr, "note: the layer's curvature spans too many decades for float sums beside "
                 "prior precision %g: summed in double (twice the time)\n", prior);

@@ -379,6 +379,12 @@ const char *cli_num4(char buf[32], double v) {
     return buf;
 }
 
+const char *cli_fmt_lml(char buf[48], double v) {
+    if (!isfinite(v)) snprintf(buf, 48, "not finite");
+    else snprintf(buf, 48, fabs(v) < 1e15 ? "%.4f" : "%.6g", v);
+    return buf;
+}
+
 bool cli_raster_name(const char *name) {
     static const char *const ext[] = {".png", ".jpg", ".jpeg", ".gif", ".pdf", ".eps", ".bmp",
                                       ".tif", ".tiff", ".webp"};
