@@ -139,8 +139,10 @@ bool cli_raster_name(const char *name);
  * on (a 1e32 NLL printed with %.4f is 33 digits) and below 1e-3 (an RMSE of 1e-28 read 0.0000).
  * buf holds 32 bytes; returns it. */
 const char *cli_num4(char buf[32], double v);
-/* A log marginal likelihood as laplace and von print it: 4 decimals (two fits compare to the
- * hundredth of a nat), 6 significant digits from 1e15 on, "not finite" otherwise. */
+/* A log marginal likelihood as laplace and von print it: four decimals, as ever (an all-weights
+ * fit's is in the millions); 6 significant digits only for the absurd values of an absurd prior
+ * (--prior 1e300 gives -6.5e302); "not finite" where it is not (laplace's at prior precision 1,
+ * informational, can be where the chosen prior's is finite). */
 const char *cli_fmt_lml(char buf[48], double v);
 int cli_load_ood(const char *cmd, const char *spec, int64_t seed, int64_t target_col,
                  const bnn_model *m,

@@ -149,9 +149,6 @@ static int check_glm(const char *cmd, const bnn_laplace *la, bnn_model *m, const
     return rc;
 }
 
-/* A log marginal likelihood with four decimals, as ever (an all-weights fit's is in the
- * millions); %g only for the absurd values of an absurd --prior (1e300 gives -6.5e302). At
- * prior precision 1 (informational) it can be not finite where the chosen prior's is. */
 static int parse_layers(const char *cmd, const char *subset, int64_t *idx, int64_t *n) {
     const char *q = subset + strlen("layers:");
     *n = 0;

@@ -1010,10 +1010,11 @@ double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, d
                        double *dlog_sigma);
 /* About how far the curvature's sums moved the eigenvalues of the likelihood's precision
  * (H/σ² at the current σ, H/σ⁴ for the empirical Fisher of a Gaussian likelihood; H otherwise):
- * bnn_curv_unit times the largest. The log-determinant compares the small eigenvalues with the prior precision δ, so where this is not well below δ
- * (say above 1e-2 δ) the log marginal likelihood, the prior it tunes and the posterior's small
- * variances carry that rounding: sum in double (bnn_curv_params.sums BNN_SUMS_DOUBLE). 0 when unknown (a curvature from arrays or a file, diag); NaN for
- * NULL. */
+ * bnn_curv_unit times the largest. The log-determinant compares the small eigenvalues with the
+ * prior precision δ, so where this is not well below δ (say above 1e-2 δ) the log marginal
+ * likelihood, the prior it tunes and the posterior's small variances carry that rounding: sum in
+ * double (bnn_curv_params.sums BNN_SUMS_DOUBLE). 0 when unknown (a curvature from arrays or a
+ * file, diag); NaN for NULL. */
 double bnn_laplace_rounding(const bnn_laplace *la);
 /* That rounding against the smallest eigenvalue of the posterior precision it moves (hf·λ + δ
  * at the current prior; for lowrank over the kept eigenpairs only, the others being exact
@@ -1085,7 +1086,8 @@ int bnn_posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_lapl
 const bnn_laplace *bnn_posterior_laplace(const bnn_posterior *q); /* NULL unless LAPLACE */
 /* Saves the model with the Laplace posterior (curvature in F64 tensors laplace.*, settings in
  * metadata) so bnn_posterior_load restores it; extra metadata pairs as in bnn_model_save, except
- * that the bnn.laplace.* keys are the library's own (one given again is refused as set twice). */
+ * bnn.laplace.curvature and bnn.laplace.ef_noise, which say how the curvature is scaled and are
+ * the library's own (BNN_EINVAL), and the keys it writes itself (refused as set twice). */
 int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, const char *path,
                      const char *const *keys, const char *const *values, int64_t nkv);
 

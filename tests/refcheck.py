@@ -2,6 +2,7 @@
 and editing its safetensors files, and the checks' bookkeeping. numpy only.
 start(argv) takes BNN WORKDIR from the command line and enters WORKDIR; finish() prints the
 verdict and exits 1 when any check failed."""
+import itertools
 import json
 import os
 import re
@@ -82,6 +83,32 @@ def rel(a, b):
 def lml_of(out):
     """The log marginal likelihood bnn laplace printed for the chosen prior."""
     return float(re.findall(r'log ML\s+(\S+) at the chosen prior', out)[0])
+
+
+def von_lml_of(out):
+    """The log marginal likelihood bnn von printed."""
+    return float(re.findall(r'log ML\s+(\S+) \(Laplace', out)[0])
+
+
+def laplace_lml(loglik, H, a, theta):
+    """Laplace's log marginal likelihood (laplace-torch's) at prior precision a: the
+    log-likelihood at theta minus 1/2 [log det(H + aI) - P log a + a |theta|^2], H the
+    likelihood's precision there."""
+    P = len(theta)
+    return loglik - 0.5 * (
+        np.linalg.slogdet(H + a * np.eye(P))[1] - P * np.log(a) + a * theta @ theta
+    )
+
+
+def argmax_log(f, x0):
+    """The maximiser of f(*exp(x)) near the logs x0, by refining a grid of 21 points a side."""
+    x = np.asarray(x0, float)
+    for w in [3, 1, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 3e-4, 1e-4, 3e-5, 1e-5]:
+        g = np.linspace(-w, w, 21)
+        steps = (np.asarray(d) for d in itertools.product(g, repeat=len(x)))
+        x = max(((f(*np.exp(x + d)), tuple(x + d)) for d in steps))[1]
+        x = np.asarray(x)
+    return np.exp(x)
 
 
 def check(name, err, tol):

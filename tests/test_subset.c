@@ -475,12 +475,13 @@ static int load_rc(const char *path, bnn_model **m2, bnn_posterior **q2, bnn_st 
     return rc;
 }
 
-/* Copies the safetensors file src to dst with tensor `drop` left out (NULL: none) and the F64
- * tensor `edit` (NULL: none) changed: all its values replaced by `whole` when that is not NULL,
- * else value `at` multiplied by `scale`, or set to `value` when scale is 0; metadata and every
- * other tensor as they were. */
-static void rewrite_with(const char *src, const char *dst, const char *drop, const char *edit,
-                         const double *whole, int64_t at, double scale, double value) {
+/* Copies the safetensors file src to dst with tensor `drop` and metadata key `drop_meta` left out
+ * (NULL: none) and the F64 tensor `edit` (NULL: none) changed: all its values replaced by `whole`
+ * when that is not NULL, else value `at` multiplied by `scale`, or set to `value` when scale is 0;
+ * the other metadata and every other tensor as they were. */
+static void rewrite_with(const char *src, const char *dst, const char *drop, const char *drop_meta,
+                         const char *edit, const double *whole, int64_t at, double scale,
+                         double value) {
     bnn_st *st;
     REQUIRE(bnn_st_read(&st, src) == 0);
     bnn_st_writer *w;
@@ -488,6 +489,7 @@ static void rewrite_with(const char *src, const char *dst, const char *drop, con
     for (int64_t i = 0; i < bnn_st_meta_count(st); i++) {
         const char *k, *v;
         REQUIRE(bnn_st_meta_at(st, i, &k, &v) == 0);
+        if (drop_meta && !strcmp(k, drop_meta)) continue;
         REQUIRE(bnn_st_writer_meta(w, k, v) == 0);
     }
     for (int64_t i = 0; i < bnn_st_count(st); i++) {
@@ -512,7 +514,7 @@ static void rewrite_with(const char *src, const char *dst, const char *drop, con
 
 static void rewrite(const char *src, const char *dst, const char *drop, const char *edit,
                     int64_t at, double scale, double value) {
-    rewrite_with(src, dst, drop, edit, NULL, at, scale, value);
+    rewrite_with(src, dst, drop, NULL, edit, NULL, at, scale, value);
 }
 
 /* The eigenvectors of a saved full posterior made non-orthogonal in a direction chosen to fool
@@ -560,7 +562,7 @@ static void forge_eigvec(const char *src, const char *dst, int64_t P) {
         for (int64_t k = 0; k < P; k++) Qf[i * P + k] = Q[i * P + k] + 0.5 * qa * a[k];
     }
     bnn_st_free(st);
-    rewrite_with(src, dst, NULL, "laplace.eigvec", Qf, 0, 0, 0);
+    rewrite_with(src, dst, NULL, NULL, "laplace.eigvec", Qf, 0, 0, 0);
     free(Q), free(lam), free(B), free(Qf);
 }
 
@@ -588,6 +590,9 @@ static void test_ef_file(void) {
         for (int64_t i = 0; i < P * P; i++)
             want[i] = s * H[i] + (i % (P + 1) == 0 ? delta : 0.0);
         CHECK(bnn_laplace_precision_dense(la, got) == 0 && check_relerr(got, want, P * P) < 1e-14);
+        /* The keys that say how the curvature is scaled are not the caller's to give. */
+        const char *k = "bnn.laplace.curvature", *v = "ef";
+        CHECK_EQ_INT(bnn_laplace_save(la, m, BNN_TASK_REGRESSION, path, &k, &v, 1), BNN_EINVAL);
         REQUIRE(bnn_laplace_save(la, m, BNN_TASK_REGRESSION, path, NULL, NULL, 0) == 0);
         bnn_laplace_free(la);
         bnn_model *m2;
@@ -596,10 +601,20 @@ static void test_ef_file(void) {
         REQUIRE(load_rc(path, &m2, &q2, &st) == 0);
         const char *kind = bnn_st_meta(st, "bnn.laplace.curvature");
         CHECK(kind && !strcmp(kind, ef ? "ef" : "ggn"));
+        CHECK((bnn_st_meta(st, "bnn.laplace.ef_noise") != NULL) == (ef == 1));
         CHECK(bnn_laplace_precision_dense(bnn_posterior_laplace(q2), got) == 0 &&
               check_relerr(got, want, P * P) < 1e-14);
-        free(want), free(got);
         bnn_posterior_free(q2), bnn_model_free(m2), bnn_st_free(st);
+        if (ef) {
+            /* A file from before the 1/σ⁴ scaling (no bnn.laplace.ef_noise) is refused, not read
+             * with a scaling its prior and noise were not tuned for. */
+            const char *old = BNN_TEST_TMP "/test_subset_ef_old.safetensors";
+            rewrite_with(path, old, NULL, "bnn.laplace.ef_noise", NULL, NULL, 0, 0.0, 0.0);
+            CHECK_EQ_INT(load_rc(old, &m2, &q2, &st), BNN_EFORMAT);
+            CHECK(strstr(bnn_last_error(), "fit it again") != NULL);
+            bnn_posterior_free(q2), bnn_model_free(m2), bnn_st_free(st);
+        }
+        free(want), free(got);
     }
     bnn_model_free(m);
     bnn_dataset_free(ds);

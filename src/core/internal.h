@@ -269,6 +269,9 @@ int bnn__posterior_from_laplace(bnn_posterior **out, const bnn_model *m, bnn_lap
                                 const char *what);
 /* The task the posterior was fitted for. */
 bnn_task bnn__laplace_task(const bnn_laplace *la);
+/* The power of 1/σ² that scales the posterior's curvature: 2 for the empirical Fisher of a
+ * Gaussian likelihood with a free σ, else 1 (src/fit/laplace.c, hpow). */
+int bnn__laplace_hpow(const bnn_laplace *la);
 
 /* Whether text[0..n) is JSON that cJSON accepts, found without allocating (src/io/safetensors.c):
  * a failed parse of such text ran out of memory. */

@@ -57,8 +57,9 @@ struct bnn_laplace {
      * the loss at σ = 1, README §2), 2 for the empirical Fisher of the Gaussian likelihood with
      * a free σ, whose per-example gradients J ᵀ(f − y)/σ² make Σ g gᵀ = H/σ⁴ (H: the gradients'
      * outer products at σ = 1). laplace-torch scales every curvature by 1/σ² (and its regression
-     * EF by another 2, from MSELoss): at σ = 0.5 its EF posterior's precision is half the
-     * empirical Fisher's (8 against 16 times H), its standard deviations √2 times. */
+     * EF by another 2, from MSELoss): at σ = 0.5 its EF posterior's curvature term is half the
+     * empirical Fisher's (8 against 16 times H), so where the prior is small beside it its
+     * standard deviations are √2 times. */
     int hpow;
     bnn_hessian structure;
     int64_t P, N, K;
@@ -82,7 +83,8 @@ struct bnn_laplace {
      * before: one group per layer); else kron: one per block (a block is one tensor); diag,
      * full and lowrank: one group, unless bnn__laplace_set_layout gives them. A kron group is
      * whole blocks, so that δ_l is exact in the blocks' eigenbasis. dl holds δ_l. While the
-     * δ_l are all equal, layered is false and every computation takes the scalar path with delta (unchanged); otherwise dpar[i] = δ_{l(i)} and, for full, Lt
+     * δ_l are all equal, layered is false and every computation takes the scalar path with
+     * delta (unchanged); otherwise dpar[i] = δ_{l(i)} and, for full, Lt
      * is L⁻ᵀ for the Cholesky factor L Lᵀ = hf·H + diag(δ_{l(i)}) at the current σ, so that
      * Σ = Lt Ltᵀ takes the place of Q diag(1/(hf λ + δ)) Qᵀ in the predictive and samples. */
     int64_t nlay;
@@ -548,6 +550,7 @@ double bnn_laplace_prior_prec(const bnn_laplace *la) { return la->delta; }
 double bnn_laplace_sigma(const bnn_laplace *la) { return la->sigma; }
 
 bnn_task bnn__laplace_task(const bnn_laplace *la) { return la->task; }
+int bnn__laplace_hpow(const bnn_laplace *la) { return la->hpow; }
 
 /* A prior precision and σ the posterior can be evaluated at. */
 static bool prior_ok(double delta, double sigma) {
@@ -600,6 +603,16 @@ static int lml_not_finite(const bnn_laplace *la, double delta, double sigma, con
                       "curvature's eigenvalues run from %.3g to %.3g)", at, lo, hi);
 }
 
+/* The log-likelihood term of the log marginal likelihood at noise σ (1 without a free noise) and
+ * ∂lml/∂log σ (0 without one) given tr_lik = Σ hs λ/(hs λ + δ), the trace of the likelihood's
+ * share of the posterior precision: see below. */
+static double loglik_terms(const bnn_laplace *la, double sigma, double tr_lik, double *dlog_sigma) {
+    const bool reg = la->noise;
+    const double hf = 1.0 / (sigma * sigma), NK = (double)la->N * (double)la->K;
+    if (dlog_sigma) *dlog_sigma = reg ? 2.0 * hf * la->loss - NK + la->hpow * tr_lik : 0.0;
+    return reg ? -hf * la->loss - NK * log(sigma * sqrt(2.0 * LAPLACE_PI)) : -la->loss;
+}
+
 /* README §4 (Daxberger et al. 2021, eq. 4; laplace-torch BaseLaplace.log_marginal_likelihood):
  *   lml(δ, σ) = log_lik − ½ [ Σ_i log(hf λ_i + δ) − P log δ + δ ‖θ‖² ],
  * log_lik = −loss (classification, and the heteroscedastic Gaussian, whose loss is its whole
@@ -622,7 +635,7 @@ double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, d
                    "and finite", prior_prec, sigma);
         return NAN;
     }
-    const double delta = prior_prec, hf = 1.0 / (sigma * sigma), hs = hscale(la, sigma);
+    const double delta = prior_prec, hs = hscale(la, sigma);
     double logdet = 0, tr_prior = 0, tr_lik = 0;
     for (int64_t i = 0; i < la->P; i++) {
         const double hl = hs * la->lam[i], d = hl + delta;
@@ -630,12 +643,9 @@ double bnn_laplace_lml(const bnn_laplace *la, double prior_prec, double sigma, d
         tr_prior += delta / d;
         tr_lik += hl / d;
     }
-    const double NK = (double)la->N * (double)la->K;
-    const double loglik =
-        reg ? -hf * la->loss - NK * log(sigma * sqrt(2.0 * LAPLACE_PI)) : -la->loss;
+    const double loglik = loglik_terms(la, sigma, tr_lik, dlog_sigma);
     const double P = (double)la->P;
     if (dlog_prior) *dlog_prior = -0.5 * (tr_prior - P + delta * la->theta2);
-    if (dlog_sigma) *dlog_sigma = reg ? 2.0 * hf * la->loss - NK + la->hpow * tr_lik : 0.0;
     const double lml = loglik - 0.5 * (logdet - P * log(delta) + delta * la->theta2);
     if (!isfinite(lml)) {
         char at[96];
@@ -690,7 +700,8 @@ double bnn_laplace_logdet(const bnn_laplace *la) {
 }
 
 /* README §5–6: Adam on x = log δ (classification and heteroscedastic, from 0) or
- * x = (log δ, log σ) (Gaussian regression, from (1, 1)), minimising −lml, exactly as torch.optim.Adam (PyTorch 1.13 single-tensor path,
+ * x = (log δ, log σ) (Gaussian regression, from (1, 1)), minimising −lml, exactly as
+ * torch.optim.Adam (PyTorch 1.13 single-tensor path,
  * lr 0.1, betas (0.9, 0.999), eps 1e-8) computes it in float64:
  *   m ← β1 m + (1 − β1) g;  v ← β2 v + (1 − β2) g·g;
  *   x ← x − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps).
@@ -744,7 +755,8 @@ int bnn_laplace_optimize(bnn_laplace *la, int64_t steps) {
  *   lml = log_lik − ½ [ log det(hf·H + D) − Σ_l P_l log δ_l + Σ_l δ_l ‖θ_l‖² ],
  *   ∂lml/∂log δ_l = −½ [ δ_l tr_l((hf·H + D)⁻¹) − P_l + δ_l ‖θ_l‖² ],
  *   ∂lml/∂log σ = 2 hf·loss − N·K + tr(Σ hf·H) = 2 hf·loss − N·K + P − Σ_i δ_{l(i)} Σ_ii,
- * (hpow times the trace term where hf·H is hf²·H, the empirical Fisher's), with Σ = (hf·H + D)⁻¹ and tr_l the trace over layer l's coordinates. diag and kron: every
+ * (hpow times the trace term where hf·H is hf²·H, the empirical Fisher's), with
+ * Σ = (hf·H + D)⁻¹ and tr_l the trace over layer l's coordinates. diag and kron: every
  * eigenvector of H lies in one layer (a kron block is one layer's weight or bias), so D is
  * diagonal in the same basis and the posterior eigenvalues are hf λ_i + δ_{l(i)}. full: D does
  * not commute with H, so log det and diag(Σ) come from a Cholesky factorisation (LAPACK dpotrf,
@@ -796,7 +808,7 @@ static double lml_layers(const bnn_laplace *la, const double *dl, double sigma, 
             return NAN;
         }
     const int64_t P = la->P;
-    const double hf = 1.0 / (sigma * sigma), hs = hscale(la, sigma);
+    const double hs = hscale(la, sigma);
     double logdet = 0, tr_lik = 0, bracket = 0;
     double *A = NULL, *own = NULL, *dpar = la->structure == BNN_HESS_FULL ? alloc_doubles(P) : NULL;
     if (la->structure == BNN_HESS_FULL) {
@@ -845,11 +857,7 @@ static double lml_layers(const bnn_laplace *la, const double *dl, double sigma, 
         if (dlog_prior) dlog_prior[l] = -0.5 * (tr - Pl + d * t2);
     }
     bnn__free(own), bnn__free(dpar);
-    const double NK = (double)la->N * (double)la->K;
-    const double loglik =
-        reg ? -hf * la->loss - NK * log(sigma * sqrt(2.0 * LAPLACE_PI)) : -la->loss;
-    if (dlog_sigma) *dlog_sigma = reg ? 2.0 * hf * la->loss - NK + la->hpow * tr_lik : 0.0;
-    return loglik - 0.5 * (logdet + bracket);
+    return loglik_terms(la, sigma, tr_lik, dlog_sigma) - 0.5 * (logdet + bracket);
 }
 
 /* Internal (tests): lml at per-layer δ_l (nlayers values) and σ, with ∂/∂log δ_l (nlayers

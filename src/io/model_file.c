@@ -75,6 +75,10 @@ static const char *hess_name(bnn_hessian h) {
     return "?";
 }
 
+/* bnn.laplace.ef_noise of a file whose empirical Fisher of a Gaussian likelihood is scaled as
+ * H/σ⁴ (every file since 2026-12-06); those from before scaled it as H/σ², like a GGN. */
+#define EF_NOISE "1/sigma^4"
+
 /* The curvature's name in bnn.laplace.curvature, as `bnn laplace --curvature` spells it. */
 static const char *curv_name(bnn_curvature k) {
     return k == BNN_CURV_EF ? "ef" : k == BNN_CURV_GGN_MC ? "ggn-mc" : "ggn";
@@ -93,6 +97,14 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
                           : task == BNN_TASK_CLASSIFICATION ? "classification"
                                                             : "an unknown task");
     /* What loading it will check: a file that bnn_posterior_load would refuse is not written. */
+    /* The keys that say how the curvature is scaled are the library's own, also where it leaves
+     * them out (a curvature of unknown kind is written and read as a GGN); the others it writes
+     * are refused as set twice by the writer. */
+    for (int64_t i = 0; i < nkv; i++)
+        if (keys[i] &&
+            (!strcmp(keys[i], "bnn.laplace.curvature") || !strcmp(keys[i], "bnn.laplace.ef_noise")))
+            return bnn__error(BNN_EINVAL, "bnn_laplace_save: metadata key '%s' is the library's "
+                              "own", keys[i]);
     int rc = bnn__laplace_check_model(la, m, "bnn_laplace_save");
     if (rc) return rc;
     const bnn_curv *c = bnn_laplace_curv(la);
@@ -118,6 +130,10 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
     bnn_curvature kind;
     if (!rc && bnn__curv_kind(c, &kind) == 0)
         rc = bnn_st_writer_meta(w, "bnn.laplace.curvature", curv_name(kind));
+    /* The empirical Fisher of a Gaussian likelihood is read as H/σ⁴ only from files that say so
+     * (see the reader). */
+    if (!rc && bnn__laplace_hpow(la) == 2)
+        rc = bnn_st_writer_meta(w, "bnn.laplace.ef_noise", EF_NOISE);
     for (int i = 0; !rc && i < 8; i++) rc = bnn_st_writer_meta(w, mk[i], v[i]);
     {
         /* The subset's layer sizes, for per-layer prior precisions. */
@@ -426,10 +442,10 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     else return bnn__error(BNN_EFORMAT,
                            "%s: bnn.laplace.hessian is missing or unknown (diag, kron, full, "
                            "lowrank)", what);
-    /* Which curvature: the empirical Fisher of a Gaussian likelihood scales as 1/σ⁴. `bnn laplace`
-     * has always written the key (the library too since 2026-12-06), so an EF regression file
-     * from before that is read with 1/σ⁴ now (README: refit it); a file without the key (one saved
-     * through the library from a curvature of unknown kind) is read as a GGN. */
+    /* Which curvature (a file without the key, saved through the library from a curvature of
+     * unknown kind, is read as a GGN). The empirical Fisher of a Gaussian likelihood scales as
+     * 1/σ⁴; files from before 2026-12-06 (bnn laplace always wrote the key) scaled it as 1/σ²
+     * and tuned their prior and noise so: refused below, unless bnn.laplace.ef_noise says. */
     const char *cs = bnn_st_meta(st, "bnn.laplace.curvature");
     bnn_curvature kind = BNN_CURV_GGN;
     if (cs && !strcmp(cs, "ef")) kind = BNN_CURV_EF;
@@ -588,6 +604,15 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     const char *tk = bnn_st_meta(st, "bnn.task");
     bnn_task task = tk && !strcmp(tk, "regression") ? BNN_TASK_REGRESSION : BNN_TASK_CLASSIFICATION;
     if (!rc && c) bnn__curv_set_lik(c, bnn_model_lik(m, task));
+    const char *efn = bnn_st_meta(st, "bnn.laplace.ef_noise");
+    if (!rc && c && kind == BNN_CURV_EF && task == BNN_TASK_REGRESSION &&
+        bnn_model_lik(m, task) == BNN_LIK_GAUSSIAN && !(efn && !strcmp(efn, EF_NOISE))) {
+        rc = bnn__error(BNN_EFORMAT, "%s: an empirical-Fisher posterior of a Gaussian likelihood "
+                        "written before bnn scaled it as 1/sigma^4 (it took 1/sigma^2, and tuned "
+                        "its prior and noise so): fit it again with bnn laplace", what);
+        bnn_curv_free(c);
+        c = NULL;
+    }
     if (!rc && c && cs) bnn__curv_set_kind(c, kind);
     /* bnn_laplace_new_from_params owns c from here on, also when it fails. */
     if (!rc && !(rc = bnn__laplace_new_eig(&la, c, bnn_model_cparams(m), task, &eigvec, eigval))) {
