@@ -8,13 +8,14 @@ Model y = Xθ + b + ε, ε ~ N(0, σ²), prior N(0, 1/α): the posterior is exac
   and kron the diagonal and the weight/bias blocks of XᵀX (at σ = 1, README "laplace"); marglik
   the maximiser of the Laplace log marginal likelihood at the fixed MAP (laplace-torch's
   objective; not the evidence's maximiser, as θ does not move); the GLM predictive xᵀμ and
-  σ² + xᵀΛ⁻¹x; the empirical Fisher Σ_n (r_n/σ²)² x xᵀ (it scales as 1/σ⁴).
+  σ² + xᵀΛ⁻¹x; lowrank with every pair kept = full; the empirical Fisher Σ_n (r_n/σ²)² x xᵀ
+  (it scales as 1/σ⁴) in full, diag and kron; the sampled Fisher's mean over seeds = XᵀX.
 - VON: one step with ρ = 1 from the prior lands on N(μ, Λ⁻¹), and the log marginal likelihood
   it prints is the evidence.
 - Mean-field VI: its optimum has means μ and variances 1/Λ_ii (the ELBO's mean-field solution
   for a Gaussian likelihood).
 - IVON with λ = N: m → μ with α = Nδ, h → diag(XᵀX)/(Nσ²), so 1/(λ(h + δ)) → 1/Λ_ii.
-The stochastic ones (MFVI, IVON) are seeded runs, reproducible within a build, with a margin of
+The stochastic ones (MFVI, IVON, the sampled Fisher) are seeded runs, reproducible within a build, with a margin of
 about 3x over the spread of seeds 0-2. usage: conjugate.py BNN WORKDIR; exits 1 on any failure."""
 import json
 import sys
@@ -22,7 +23,7 @@ import sys
 import numpy as np
 
 from refcheck import argmax_log, check, finish, flatw, laplace_lml, lml_of
-from refcheck import read, rel, run, start, von_lml_of
+from refcheck import loadcsv, read, rel, run, start, von_lml_of
 
 start(sys.argv)
 
@@ -120,7 +121,7 @@ check('laplace marglik: noise sigma', abs(float(m['bnn.laplace.sigma']) / s_ - 1
 
 # The GLM predictive and eval's NLL.
 run('predict -m la.st --input Xt.npy -o p.csv -q')
-p = np.loadtxt('p.csv', delimiter=',', skiprows=1)
+p = loadcsv('p.csv')
 mean, var = Xta @ mu, glm_var(S)
 check('predict: mean = x^T mu', rel(p[:, 0], mean), 1e-6)
 check('predict: var = sigma^2 + x^T Sigma x', np.abs(p[:, 1] / var - 1).max(), 1e-6)
@@ -145,7 +146,7 @@ check('von: covariance', rel(np.linalg.inv(t['laplace.dense'] / sig**2 + np.eye(
 Gef = (Xa * (r**2)[:, None]).T @ Xa
 out = run(LA, '--hessian full --curvature ef --prior 1 -o lae.st')
 run('predict -m lae.st --input Xt.npy -o pe.csv -q')
-pe = np.loadtxt('pe.csv', delimiter=',', skiprows=1)
+pe = loadcsv('pe.csv')
 check(
     'laplace ef: var = sigma^2 + x^T (EF + I)^-1 x',
     np.abs(pe[:, 1] / glm_var(np.linalg.inv(Gef / sig**4 + np.eye(4))) - 1).max(),
@@ -155,14 +156,38 @@ check('laplace ef: log ML (nats)', abs(lml_of(out) - lap(1.0, sig, Gef, 2)), 1e-
 # diag: the EF's diagonal, through the GLM predictive's own (diagonal) path
 run(LA, '--hessian diag --curvature ef --prior 1 -o laed.st')
 run('predict -m laed.st --input Xt.npy -o ped.csv -q')
-ped = np.loadtxt('ped.csv', delimiter=',', skiprows=1)
+ped = loadcsv('ped.csv')
 vd = sig**2 + (Xta**2 / (np.diag(Gef) / sig**4 + 1.0)).sum(axis=1)
 check('laplace ef diag: var = sigma^2 + sum x_i^2 / prec_i', np.abs(ped[:, 1] / vd - 1).max(), 1e-6)
+# kron: KFAC of the EF (B = sum r^2, A = X^T X / N for the weights, B for the bias), scaled alike
+run(LA, '--hessian kron --curvature ef --prior 1 -o laek.st')
+run('predict -m laek.st --input Xt.npy -o pek.csv -q')
+Hek = np.zeros((4, 4))
+Hek[:3, :3] = (r @ r) * (Xa[:, :3].T @ Xa[:, :3]) / N
+Hek[3, 3] = r @ r
+check(
+    'laplace ef kron: var = sigma^2 + x^T (KFAC(EF) + I)^-1 x',
+    np.abs(loadcsv('pek.csv')[:, 1] / glm_var(np.linalg.inv(Hek / sig**4 + np.eye(4))) - 1).max(),
+    1e-6,
+)
 a_, s_ = argmax_log(lambda a, s: lap(a, s, Gef, 2), [0.0, np.log(sig)])
 run(LA, '--hessian full --curvature ef --steps 2000 -o laem.st')
 m = read('laem.st')[1]
 check('laplace ef marglik: prior precision', abs(float(m['bnn.laplace.prior_prec']) / a_ - 1), 1e-3)
 check('laplace ef marglik: noise sigma', abs(float(m['bnn.laplace.sigma']) / s_ - 1), 1e-4)
+
+# The sampled Fisher (ggn-mc): per example eps^2 x x^T with eps ~ N(0, 1), whose mean is the GGN
+# X^T X (sigma cancels) and whose entries have variance 2 sum x_i^2 x_j^2; 20 seeds.
+Hmc = []
+for k in range(20):
+    run(LA, f'--hessian full --curvature ggn-mc --prior 1 -s {k} -o lamc.st')
+    Hmc.append(read('lamc.st')[0]['laplace.dense'])
+sd1 = np.sqrt(2 * (Xa**2).T @ (Xa**2))
+check(
+    'laplace ggn-mc: mean of 20 seeds = X^T X (max |z|)',
+    np.abs((np.mean(Hmc, axis=0) - G) / (sd1 / np.sqrt(20))).max(),
+    4.0,
+)
 
 # Mean-field VI: optimum m = mu, std = 1/sqrt(Lam_ii) (prior 500, mini-batches).
 run(

@@ -25,7 +25,7 @@ import sys
 import numpy as np
 
 from refcheck import argmax_log, check, finish, flatw, laplace_lml, lml_of
-from refcheck import read, rel, run, start, with_weights
+from refcheck import loadcsv, read, rel, run, start, with_weights
 
 start(sys.argv)
 
@@ -72,10 +72,6 @@ def laplace_full(name, model, dst, ref, what):
     check(f'{name} laplace: dense = {what}', rel(read(dst)[0]['laplace.dense'], ref), 1e-6)
     paths(name, model, ref)
     return out
-
-
-def csv(path):
-    return np.loadtxt(path, delimiter=',', skiprows=1, ndmin=2)
 
 
 # ------------------------------------------------------------ Bernoulli, mlp:1-1
@@ -193,14 +189,14 @@ sdp = np.sqrt(gexp(lambda f: sig(f) ** 2, mu, v) - pex**2)
 run('predict -m la.st --input Xt.npy -o p.csv -q')
 check(
     'bernoulli predict: probit = sigmoid(mu/sqrt(1+pi v/8))',
-    np.abs(csv('p.csv')[:, 1] - probit(mu, v)).max(),
+    np.abs(loadcsv('p.csv')[:, 1] - probit(mu, v)).max(),
     1e-6,
 )
 for opt in ('--link-samples', '--samples'):
     run(f'predict -m la.st --input Xt.npy -o p.csv {opt} 20000 -q')
     check(
         'bernoulli predict %s 20000 -> quadrature (max |z|)' % opt,
-        np.abs((csv('p.csv')[:, 1] - pex) / (sdp / np.sqrt(20000))).max(),
+        np.abs((loadcsv('p.csv')[:, 1] - pex) / (sdp / np.sqrt(20000))).max(),
         4.5,
     )
 # VON: at the mean = MAP + GGN; with MC -> full-covariance VI optimum
@@ -283,7 +279,7 @@ meanfield('ivon', 'iv.st', 0.03, 0.015)
 run('eval -m la.st --data npy:Xe.npy,ye.npy --json e.json')
 run('predict -m la.st --data npy:Xe.npy,ye.npy -o pe.csv -q')
 e = json.load(open('e.json'))
-P = csv('pe.csv')[:, :2]
+P = loadcsv('pe.csv')[:, :2]
 n = len(ye)
 conf = P.max(1)
 hit = P.argmax(1) == ye
@@ -351,7 +347,7 @@ run('predict -m sla.st --input Xt.npy -o sp.csv -q')
 check(
     'softmax predict: per-logit probit (laplace-torch)',
     np.abs(
-        csv('sp.csv')[:, :2]
+        loadcsv('sp.csv')[:, :2]
         - smax(logits(ts, xt) / np.sqrt(1 + np.pi / 8 * np.einsum('nkk->nk', V)))
     ).max(),
     1e-6,
@@ -429,7 +425,7 @@ check(
 )
 V = np.einsum('nki,ij,nlj->nkl', Jt, np.linalg.inv(Fi + np.eye(4)), Jt)
 run('predict -m hla.st --input Xt.npy -o hp.csv -q')
-Q = csv('hp.csv')
+Q = loadcsv('hp.csv')
 check('hetero predict: mean', np.abs(Q[:, 0] - (tht[0] * xt + tht[2])).max(), 1e-6)
 vq = V[:, 0, 0] + gexp(np.exp, tht[1] * xt + tht[3], V[:, 1, 1])  # Var[mu] + E[e^eta] by quadrature
 check('hetero predict: var = Var[mu] + E[e^eta]', np.abs(Q[:, 1] / vq - 1).max(), 1e-6)

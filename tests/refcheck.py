@@ -64,6 +64,11 @@ def write(src, dst, tensors):
     open(dst, 'wb').write(bytes(b))
 
 
+def loadcsv(path):
+    """bnn predict's CSV (a header line, then numbers) as a 2-D array."""
+    return np.loadtxt(path, delimiter=',', skiprows=1, ndmin=2)
+
+
 def flatw(t):
     """A one-layer model's parameters in bnn's flat order: the weight row by row, then the bias."""
     return np.concatenate([t['0.weight'].ravel(), t['0.bias'].ravel()])
@@ -80,14 +85,20 @@ def rel(a, b):
     return np.abs(a - b).max() / np.abs(b).max()
 
 
+def number_after(pattern, out):
+    """The number the regular expression's group matches in out; NaN (a failing check) if none."""
+    m = re.search(pattern, out)
+    return float(m.group(1)) if m else float('nan')
+
+
 def lml_of(out):
     """The log marginal likelihood bnn laplace printed for the chosen prior."""
-    return float(re.findall(r'log ML\s+(\S+) at the chosen prior', out)[0])
+    return number_after(r'log ML\s+(\S+) at the chosen prior', out)
 
 
 def von_lml_of(out):
     """The log marginal likelihood bnn von printed."""
-    return float(re.findall(r'log ML\s+(\S+) \(Laplace', out)[0])
+    return number_after(r'log ML\s+(\S+) \(Laplace', out)
 
 
 def laplace_lml(loglik, H, a, theta):
