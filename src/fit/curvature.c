@@ -1935,8 +1935,6 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     }
     c->N = N, c->K = K;
     if ((rc = bnn_curv_set_segments(c, nlin, seg_off, seg_len))) goto done;
-    bnn__curv_set_lik(c, lik);
-    bnn__curv_set_kind(c, p->curvature);
     { /* the prior's groups: each Linear layer's weight, then its bias (laplace-torch's layers) */
         int64_t sizes[BNN_MAX_CURV_LAYERS];
         for (int64_t i = 0; i < nlin && 2 * i + 1 < BNN_MAX_CURV_LAYERS; i++)
@@ -2041,10 +2039,6 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
                                 (long long)rank);
             } else {
                 lr->N = c->N, lr->K = c->K, lr->loss = c->loss, lr->unit = c->unit;
-                /* The likelihood too: without it a regression curvature reads as homoscedastic
-                 * Gaussian, and the posterior tuned a noise σ for a heteroscedastic model. */
-                bnn__curv_set_lik(lr, lik);
-                bnn__curv_set_kind(lr, p->curvature);
                 bnn__free(ps.jac), ps.jac = NULL; /* the scratch is no longer needed */
                 rc = copy_segments(lr, c);
                 /* The layer sizes too, as the matrix-free way records them. */
@@ -2077,6 +2071,12 @@ done:
         bnn_curv_free(c);
         return rc;
     }
+    /* What the posterior needs to know of whichever object this is (the dense way's low rank
+     * included): the likelihood (without it a regression curvature reads as homoscedastic
+     * Gaussian, and the posterior tuned a noise σ for a heteroscedastic model) and the kind (the
+     * empirical Fisher of a Gaussian likelihood scales as 1/σ⁴). */
+    bnn__curv_set_lik(c, lik);
+    bnn__curv_set_kind(c, p->curvature);
     *out = c;
     return 0;
 }

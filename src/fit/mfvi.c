@@ -298,8 +298,7 @@ double bnn_mfvi_loss(bnn_model *m, const float *mu, const float *rho, const floa
     const size_t ws = bnn_mfvi_workspace_bytes(m, b); /* 0: no size_t holds it */
     float *work = ws ? bnn__alloc(ws) : NULL;
     if (!work) {
-        bnn__error(BNN_ENOMEM, "mean-field VI: cannot allocate %zu bytes of scratch",
-                   bnn_mfvi_workspace_bytes(m, b));
+        bnn__error(BNN_ENOMEM, "mean-field VI: cannot allocate %zu bytes of scratch", ws);
         return NAN;
     }
     double loss = bnn_mfvi_loss_ws(m, mu, rho, x, labels, targets, b, lik, n_train, p, rng,

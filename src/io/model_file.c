@@ -79,10 +79,10 @@ static const char *hess_name(bnn_hessian h) {
  * H/σ⁴ (every file since 2026-12-06); those from before scaled it as H/σ², like a GGN. */
 #define EF_NOISE "1/sigma^4"
 
-/* The curvature's name in bnn.laplace.curvature, as `bnn laplace --curvature` spells it. */
-static const char *curv_name(bnn_curvature k) {
-    return k == BNN_CURV_EF ? "ef" : k == BNN_CURV_GGN_MC ? "ggn-mc" : "ggn";
-}
+/* The curvatures' names in bnn.laplace.curvature, by bnn_curvature, as `bnn laplace
+ * --curvature` spells them. */
+static const char *const curv_names[] = {[BNN_CURV_GGN] = "ggn", [BNN_CURV_GGN_MC] = "ggn-mc",
+                                         [BNN_CURV_EF] = "ef"};
 
 int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, const char *path,
                      const char *const *keys, const char *const *values, int64_t nkv) {
@@ -96,7 +96,6 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
                           task == BNN_TASK_REGRESSION       ? "regression"
                           : task == BNN_TASK_CLASSIFICATION ? "classification"
                                                             : "an unknown task");
-    /* What loading it will check: a file that bnn_posterior_load would refuse is not written. */
     /* The keys that say how the curvature is scaled are the library's own, also where it leaves
      * them out (a curvature of unknown kind is written and read as a GGN); the others it writes
      * are refused as set twice by the writer. */
@@ -105,6 +104,7 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
             (!strcmp(keys[i], "bnn.laplace.curvature") || !strcmp(keys[i], "bnn.laplace.ef_noise")))
             return bnn__error(BNN_EINVAL, "bnn_laplace_save: metadata key '%s' is the library's "
                               "own", keys[i]);
+    /* What loading it will check: a file that bnn_posterior_load would refuse is not written. */
     int rc = bnn__laplace_check_model(la, m, "bnn_laplace_save");
     if (rc) return rc;
     const bnn_curv *c = bnn_laplace_curv(la);
@@ -129,7 +129,7 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
     if (!rc) rc = bnn_st_writer_meta(w, "bnn.laplace.hessian", hess_name(bnn_curv_structure(c)));
     bnn_curvature kind;
     if (!rc && bnn__curv_kind(c, &kind) == 0)
-        rc = bnn_st_writer_meta(w, "bnn.laplace.curvature", curv_name(kind));
+        rc = bnn_st_writer_meta(w, "bnn.laplace.curvature", curv_names[kind]);
     /* The empirical Fisher of a Gaussian likelihood is read as H/σ⁴ only from files that say so
      * (see the reader). */
     if (!rc && bnn__laplace_hpow(la) == 2)
@@ -448,11 +448,16 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
      * and tuned their prior and noise so: refused below, unless bnn.laplace.ef_noise says. */
     const char *cs = bnn_st_meta(st, "bnn.laplace.curvature");
     bnn_curvature kind = BNN_CURV_GGN;
-    if (cs && !strcmp(cs, "ef")) kind = BNN_CURV_EF;
-    else if (cs && !strcmp(cs, "ggn-mc")) kind = BNN_CURV_GGN_MC;
-    else if (cs && strcmp(cs, "ggn"))
-        return bnn__error(BNN_EFORMAT,
-                          "%s: bnn.laplace.curvature is '%.40s', not ggn, ggn-mc or ef", what, cs);
+    if (cs) {
+        const int nk = (int)(sizeof curv_names / sizeof *curv_names);
+        int k = 0;
+        while (k < nk && strcmp(cs, curv_names[k])) k++;
+        if (k == nk)
+            return bnn__error(BNN_EFORMAT,
+                              "%s: bnn.laplace.curvature is '%.40s', not ggn, ggn-mc or ef", what,
+                              cs);
+        kind = (bnn_curvature)k;
+    }
     const int64_t off = (int64_t)d[3], P = (int64_t)d[4], nb = (int64_t)d[7];
     /* The subset's segments: bnn.laplace.segments when it lies in several runs, else the one run
      * [offset, offset + nparams) (every file before segments existed). */
