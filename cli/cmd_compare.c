@@ -22,11 +22,12 @@ int cmd_compare(int argc, char **argv) {
     char data_buf[512];
     cli_data_flags csv = {.target_col = -1}; /* --target-col, --header, --no-header */
     int64_t samples = -1, seed = 0, threads = 0, link = 0;
+    bool lrt = false;
     cli_opt opts[] = {
         {"model", 'm', OPT_LIST, &models, "FILE", "a model file (repeat for each model, at most 8)", 0},
         {"data", 'd', OPT_STR, &data, "SPEC", "test data (default: the first model's training data)", 0},
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable), e.g. fmnist:flip", 0},
-        CLI_PREDICT_OPTS(samples, seed, link),
+        CLI_PREDICT_OPTS(samples, seed, link, lrt),
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
         CLI_CSV_OPTS(csv),
     };
@@ -54,8 +55,8 @@ int cmd_compare(int argc, char **argv) {
      * evaluating any. */
     const bool link_seen = cli_seen(opts, nopts, "link-samples");
     const bool seed_seen = cli_seen(opts, nopts, "seed");
-    if (samples > 0 || link_seen || seed_seen) {
-        bool any_laplace = false, any_posterior = false, seeded = false;
+    if (samples > 0 || link_seen || seed_seen || lrt) {
+        bool any_laplace = false, any_posterior = false, any_diag = false, seeded = false;
         for (int i = 0; i < models.n; i++) {
             bnn_st *st = NULL;
             /* The header alone: the file is read whole when its model is evaluated. */
@@ -64,6 +65,7 @@ int cmd_compare(int argc, char **argv) {
             const bool lap = kind && !strcmp(kind, "laplace");
             any_posterior = any_posterior || (kind && strcmp(kind, "point"));
             any_laplace = any_laplace || lap;
+            any_diag = any_diag || (kind && !strcmp(kind, "diag"));
             /* Weight samples: a diagonal Gaussian's by default, any posterior's with S > 0; a
              * Laplace posterior's Monte-Carlo link. The test data is the first model's. */
             seeded = seeded || (kind && strcmp(kind, "point") && (samples > 0 ||
@@ -82,6 +84,11 @@ int cmd_compare(int argc, char **argv) {
         if (!any_laplace && link_seen)
             return cli_usage_error(cmd, "--link-samples is for a Laplace posterior's linearised "
                                    "predictive; none of the models holds one");
+        if (lrt && (!any_diag || samples == 0))
+            return cli_usage_error(cmd, "--local-reparam is for the weight samples of a diagonal "
+                                   "Gaussian posterior (ivon, mfvi); %s",
+                                   samples == 0 ? "--samples 0 predicts at the mean"
+                                                : "none of the models holds one");
     }
     for (int i = 0; i < models.n; i++) {
         bnn_model *m = NULL;
@@ -140,6 +147,8 @@ int cmd_compare(int argc, char **argv) {
         pp.samples = cli_samples_for(q, samples);
         pp.link_samples = link;
         pp.seed = (uint64_t)seed;
+        /* the diagonal posteriors only: a Laplace posterior's samples are not per weight */
+        pp.local_reparam = lrt && bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;
         if ((rc = cli_meta_temperature(cmd, c->path, st, BNN_TASK_CLASSIFICATION,
                                        &pp.temperature)))
             goto next;

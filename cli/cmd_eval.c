@@ -58,12 +58,13 @@ int cmd_eval(int argc, char **argv) {
     const char *shift = NULL;
     cli_list ood = {0};
     int64_t batch = 256, threads = 0, samples = -1, bins = 15, seed = 0, link = 0;
+    bool lrt = false;
     double sigma = 0, temperature = 0;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file written by bnn train, laplace, von or calibrate (required)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "data to evaluate on (default: the training data's spec)", 0},
         {"split", 0, OPT_STR, &split, "NAME", "test (default) or train (the whole training file, a model's hold-out included)", 0},
-        CLI_PREDICT_OPTS(samples, seed, link),
+        CLI_PREDICT_OPTS(samples, seed, link, lrt),
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable; classifiers): AUROC and AUPR of each uncertainty score, e.g. fmnist:flip, noise", 0},
         {"shift", 0, OPT_STR, &shift, "rot", "sweep rotations 0..180 degrees in 15-degree steps of fmnist data (classifiers): accuracy, NLL, ECE per angle (the same weight samples at every angle)", 0},
         {"bins", 0, OPT_INT, &bins, "N", "reliability-diagram bins for ECE, 1 to 256 (default 15)", 0},
@@ -195,7 +196,7 @@ int cmd_eval(int argc, char **argv) {
     if (cli_seen(opts, nopts, "noise") && (rc = cli_float_range(cmd, "noise", sigma))) goto done;
     struct bnn_predict_params pp = bnn_predict_default_params();
     pp.samples = samples, pp.seed = (uint64_t)seed, pp.batch_size = batch, pp.sigma = sigma;
-    pp.temperature = temperature, pp.link_samples = link;
+    pp.temperature = temperature, pp.link_samples = link, pp.local_reparam = lrt;
     struct bnn_eval_result r;
     memset(&r, 0, sizeof r);
     if ((rc = cli_check_data(cmd, df.data, ds, m, true))) goto done;
@@ -291,6 +292,7 @@ int cmd_eval(int argc, char **argv) {
     }
     printf("predict    %s", how);
     if (sampled) printf(" over %lld samples (seed %lld)", (long long)samples, (long long)seed);
+    if (sampled && lrt) printf(", first layer by local reparameterisation");
     if (temperature != 1.0) printf(", temperature %.4g", temperature);
     if (cli_one_split(df.data))
         printf("\ndata       %s, %lld examples (one file serves both splits)\n", df.data,
@@ -355,6 +357,7 @@ int cmd_eval(int argc, char **argv) {
                                            : diag ? "diag"
                                                   : "point");
         ok = ok && cJSON_AddNumberToObject(js, "samples", (double)(sampled ? samples : 0));
+        if (diag) ok = ok && cJSON_AddBoolToObject(js, "local_reparam", sampled && lrt);
         if (lap)
             ok = ok && cJSON_AddNumberToObject(
                            js, "link_samples",

@@ -125,6 +125,7 @@ int cmd_predict(int argc, char **argv) {
     cli_data_flags df = {.target_col = -1};
     const char *model_path = NULL, *input = NULL, *output = NULL, *split = "test";
     int64_t samples = -1, seed = 0, batch = 256, threads = 0, link = 0;
+    bool lrt = false;
     double temperature = 0;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file (required)", 0},
@@ -132,7 +133,7 @@ int cmd_predict(int argc, char **argv) {
         {"split", 0, OPT_STR, &split, "NAME", "--data: test (default) or train (the whole training file, a model's hold-out included)", 0},
         {"input", 'i', OPT_STR, &input, "FILE", "predict for the features in FILE: CSV (no target column), NPY (.npy, .npy.gz) or IDX images; - for standard input", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the CSV here (required)", 0},
-        CLI_PREDICT_OPTS(samples, seed, link),
+        CLI_PREDICT_OPTS(samples, seed, link, lrt),
         {"temperature", 0, OPT_FLOAT, &temperature, "T", "divide the logits by T (default: the file's, else 1)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
@@ -280,7 +281,7 @@ int cmd_predict(int argc, char **argv) {
     }
     struct bnn_predict_params pp = bnn_predict_default_params();
     pp.samples = samples, pp.seed = (uint64_t)seed, pp.batch_size = batch;
-    pp.temperature = temperature, pp.link_samples = link;
+    pp.temperature = temperature, pp.link_samples = link, pp.local_reparam = lrt;
     if ((rc = cli_meta_positive(cmd, model_path, "bnn.sigma", bnn_st_meta(st, "bnn.sigma"),
                                 &pp.sigma)))
         goto done;

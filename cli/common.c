@@ -482,6 +482,14 @@ int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const cha
         return cli_usage_error(cmd, "--link-samples is Monte-Carlo over a classifier's linearised "
                                "logits; %s is a regression model, whose linearised predictive is in "
                                "closed form", path);
+    if (cli_seen(opts, nopts, "local-reparam") && kind != BNN_POSTERIOR_DIAG)
+        return cli_usage_error(cmd, "--local-reparam is for the weight samples of a diagonal "
+                               "Gaussian posterior (ivon, mfvi); %s holds %s", path,
+                               kind == BNN_POSTERIOR_POINT ? "a point estimate"
+                                                           : "a Laplace posterior");
+    if (cli_seen(opts, nopts, "local-reparam") && samples == 0)
+        return cli_usage_error(cmd, "--local-reparam is for weight samples; --samples 0 predicts "
+                               "at the mean");
     if (kind != BNN_POSTERIOR_LAPLACE && cli_seen(opts, nopts, "link-samples"))
         return cli_usage_error(cmd, "--link-samples is for a Laplace posterior's linearised "
                                "predictive; %s holds %s", path,

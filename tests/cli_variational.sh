@@ -116,6 +116,34 @@ for m in ivon adamw mfvi; do
   if [ $m = mfvi ]; then ! grep -q "bnn.weight_decay" "$T/out"; else grep -q "^  bnn.weight_decay  *0.0001$" "$T/out"; fi &&
     ok || bad "$m: the file's weight decay: $(grep 'weight_decay' "$T/out")"
 done
+# --local-reparam: the first layer's outputs drawn from their exact Gaussian per example instead
+# of from weight samples. The same predictive, so MFVI's test NLL over 512 samples agrees with
+# weight samples' to Monte-Carlo error (not to the digit: other draws); the report says so. It is
+# refused where nothing it applies to is sampled.
+run "mfvi eval, local reparameterisation" "$BNN" eval -m "$T/full_mfvi.safetensors" --samples 512 --local-reparam --json "$T/lrt.json"
+grep -q "over 512 samples (seed 0), first layer by local reparameterisation" "$T/out" &&
+  grep -q '"local_reparam":	true' "$T/lrt.json" && ok || bad "eval --local-reparam reported: $(grep predict "$T/out")"
+validate "$T/lrt.json"
+run "mfvi eval, weight samples" "$BNN" eval -m "$T/full_mfvi.safetensors" --samples 512 --json "$T/nolrt.json"
+grep -q '"local_reparam":	false' "$T/nolrt.json" && ok || bad "eval's JSON records local_reparam false"
+l=$(awk -F'[:,]' '/"nll":/ {gsub(/[ \t]/, "", $2); print $2}' "$T/lrt.json")
+w=$(awk -F'[:,]' '/"nll":/ {gsub(/[ \t]/, "", $2); print $2}' "$T/nolrt.json")
+num_holds 'l != w && l - w < 0.01 * w && w - l < 0.01 * w' l="$l" w="$w" && ok ||
+  bad "NLL with local reparameterisation $l, with weight samples $w: not within 1%"
+run "predict, local reparameterisation" "$BNN" predict -m "$T/full_ivon.safetensors" --data moons --local-reparam -o "$T/lrt.csv"
+# the draws are keyed by example and sample: the same file on one thread
+run "predict, local reparameterisation, one thread" "$BNN" predict -m "$T/full_ivon.safetensors" --data moons --local-reparam -t 1 -o "$T/lrt1.csv"
+cmp -s "$T/lrt.csv" "$T/lrt1.csv" && ok || bad "--local-reparam predictions depend on the thread count"
+run "compare, local reparameterisation" "$BNN" compare -m "$T/full_adamw.safetensors" -m "$T/full_ivon.safetensors" --local-reparam
+expect_usage "local reparameterisation of a point estimate" "full_adamw.safetensors holds a point estimate" \
+  "$BNN" eval -m "$T/full_adamw.safetensors" --local-reparam
+expect_usage "local reparameterisation at the mean" "--samples 0 predicts at the mean" \
+  "$BNN" eval -m "$T/full_ivon.safetensors" --samples 0 --local-reparam
+expect_usage "compare, local reparameterisation of point estimates" "none of the models holds one" \
+  "$BNN" compare -m "$T/full_adamw.safetensors" --local-reparam
+run "laplace for local reparameterisation" "$BNN" laplace -m "$T/full_adamw.safetensors" -q -o "$T/lrt_la.safetensors"
+expect_usage "local reparameterisation of a Laplace posterior" "lrt_la.safetensors holds a Laplace posterior" \
+  "$BNN" predict -m "$T/lrt_la.safetensors" --data moons --samples 4 --local-reparam -o "$T/never.csv"
 # Optimizer state that no run produces (second moments below 0, an IVON Hessian with h + δ <= 0)
 # is a damaged checkpoint, named as such, not a run that "diverges" and blames the learning rate.
 for mt in "adamw state.adamw.v" "ivon ivon.hess" "mfvi state.mfvi.rho_v"; do

@@ -3,6 +3,7 @@
  * probabilities in log space: log p̄ = logsumexp_s log p_s − log S, so a sample whose softmax
  * underflows for the true class cannot send the average to log 0. Then the metrics. */
 #include "core/internal.h"
+#include "nn/layer.h"
 
 #include <lapacke.h>
 #include <math.h>
@@ -13,13 +14,16 @@ int64_t bnn__predict_feat_floats = (64 << 20) / (int64_t)sizeof(float);
 struct bnn_predict_params bnn_predict_default_params(void) {
     struct bnn_predict_params p = {
         .samples = 0, .seed = 0, .batch_size = 256, .sigma = 1.0, .temperature = 1.0,
-        .link_samples = 0, .log_probs = false};
+        .link_samples = 0, .log_probs = false, .local_reparam = false};
     return p;
 }
 
 /* Stream of the prediction weight samples, apart from training's streams (src/data/data.h
  * lists the data module's; training uses 0..2^32 for layers and 2^32 + epoch for dropout). */
 #define BNN_STREAM_PREDICT ((uint64_t)5 << 32)
+/* BNN_STREAM_PREDICT + 1: Monte-Carlo over linearised logits; + 2: the first layer's outputs
+ * drawn by local reparameterisation (lrt_draw). */
+#define LRT_STREAM (BNN_STREAM_PREDICT + 2)
 
 /* Monte-Carlo over the linearised logits (laplace-torch's link_approx='mc'): for each input,
  * S draws f = f_mu + L z with L the Cholesky factor of f_var (K × K, LAPACK; a tiny jitter when
@@ -255,6 +259,57 @@ done:
     return rc;
 }
 
+/* Local reparameterisation of the first layer (Kingma, Salimans & Welling, "Variational dropout
+ * and the local reparameterization trick", NeurIPS 2015) for predicting from a diagonal Gaussian
+ * q: with W ~ N(M, S²) and bias ~ N(μ_b, s_b²) independent, the first Linear layer's output for
+ * input x is exactly Gaussian, N(x Mᵀ + μ_b, (x∘x)(S∘S)ᵀ + s_b²), independently per unit. So
+ * each sample draws that output directly instead of a weight matrix: the mean and standard
+ * deviation are computed once per input (two GEMMs) where weight sampling costs a GEMM per
+ * sample. Every example's predictive — the distribution of its S samples — is the same as with
+ * weight samples; what changes is only that examples no longer share the first layer's draw.
+ * The later layers take their weights from the same θ samples as without it. */
+
+/* lmu, lsd (b × out) = the first layer l's output mean and standard deviation for the b inputs
+ * x, with mean weights w and their variances sig2 (the layer's [W, b] layout); x2 is scratch of
+ * b × in. */
+static void lrt_moments(const bnn__layer *l, float *lmu, float *lsd, const float *x,
+                        const float *w, const float *sig2, int64_t b, float *x2) {
+    const int64_t in = l->in, out = l->out;
+    for (int64_t r = 0; r < b; r++) {
+        memcpy(lmu + r * out, w + out * in, (size_t)out * sizeof(float));
+        memcpy(lsd + r * out, sig2 + out * in, (size_t)out * sizeof(float));
+    }
+    bnn_gemm(lmu, x, w, b, out, in, false, true, 1.0f, 1.0f);
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) if (b * in > 32768)
+#endif
+    for (int64_t i = 0; i < b * in; i++) x2[i] = x[i] * x[i];
+    bnn_gemm(lsd, x2, sig2, b, out, in, false, true, 1.0f, 1.0f);
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) if (b * out > 32768)
+#endif
+    for (int64_t i = 0; i < b * out; i++) lsd[i] = sqrtf(lsd[i]);
+}
+
+/* y (b × out) = one draw of the first layer's outputs for examples first .. first + b − 1 in
+ * sample s: lmu + lsd ∘ ε. Example i of sample s takes its ε from its own place in the stream
+ * (counter (s·n + i)·⌈out/4⌉), so a draw does not depend on the batch, the chunk or the thread. */
+static void lrt_draw(float *y, const float *lmu, const float *lsd, int64_t b, int64_t out,
+                     uint64_t seed, int64_t s, int64_t n, int64_t first) {
+    const uint64_t per = (uint64_t)((out + 3) / 4);
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) if (b * out > 32768)
+#endif
+    for (int64_t r = 0; r < b; r++) {
+        bnn_rng rng = bnn_rng_make(seed, LRT_STREAM);
+        rng.counter = ((uint64_t)s * (uint64_t)n + (uint64_t)(first + r)) * per;
+        float *row = y + r * out;
+        bnn_rng_normal(&rng, row, out);
+        const float *mr = lmu + r * out, *sr = lsd + r * out;
+        for (int64_t j = 0; j < out; j++) row[j] = mr[j] + sr[j] * row[j];
+    }
+}
+
 /* bnn_predict; with y (n × C targets) and mix (n) for a sampled regression predictive, also each
  * example's NLL under the mixture itself (see bnn_evaluate), from a running log-sum-exp over the
  * samples. */
@@ -277,9 +332,16 @@ static int predict_impl(bnn_model *m, const bnn_posterior *q, const float *x, in
                                    var);
     const bool sampled = p->samples > 0 && q && bnn_posterior_kind_of(q) != BNN_POSTERIOR_POINT;
     const int64_t S = sampled ? p->samples : 1;
+    bnn__layer *l0 = bnn__model_layer(m, 0);
+    const bool lrt = sampled && p->local_reparam;
+    if (lrt && (bnn_posterior_kind_of(q) != BNN_POSTERIOR_DIAG || l0->vt != &bnn__linear_vt))
+        return bnn__error(BNN_EINVAL, "local reparameterisation draws a Linear first layer's "
+                          "outputs under a diagonal Gaussian posterior (ivon, mfvi); %s",
+                          l0->vt != &bnn__linear_vt ? "the model's first layer is not Linear"
+                                                    : "this posterior is not diagonal");
     const int64_t bs = p->batch_size < n ? p->batch_size : n;
     if ((rc = bnn_model_reserve(m, bs))) return rc;
-    float *theta = NULL, *feat = NULL;
+    float *theta = NULL, *feat = NULL, *sig2 = NULL, *x2 = NULL, *lmu = NULL, *lsd = NULL;
     double *lp = NULL, *ent = NULL, *nv = NULL, *mx = NULL;
     if (sampled && !(theta = bnn__alloc_array(np, sizeof(float))))
         return bnn__error(BNN_ENOMEM, "out of memory");
@@ -333,8 +395,31 @@ static int predict_impl(bnn_model *m, const bnn_posterior *q, const float *x, in
             goto done;
         }
     }
+    const int64_t out0 = l0->out;
+    if (lrt) {
+        /* the first layer's output mean and standard deviation for a chunk of inputs, within the
+         * same memory as the fixed layers' outputs above */
+        const int64_t np0 = l0->vt->nparams(l0);
+        const int64_t cap = bnn__predict_feat_floats / 4 / (2 * out0) / bs * bs;
+        chunk = cap < bs ? bs : (cap < n ? cap : n);
+        sig2 = bnn__alloc_array(np0, sizeof(float));
+        x2 = bnn__alloc_array(bs * l0->in, sizeof(float));
+        lmu = bnn__alloc_array(chunk * out0, sizeof(float));
+        lsd = bnn__alloc_array(chunk * out0, sizeof(float));
+        if (!sig2 || !x2 || !lmu || !lsd) {
+            rc = bnn__error(BNN_ENOMEM, "out of memory");
+            goto done;
+        }
+        const float *sd0 = bnn_posterior_cstd(q) + l0->off;
+        for (int64_t i = 0; i < np0; i++) sig2[i] = sd0[i] * sd0[i];
+    }
     for (int64_t c0 = 0; c0 < n; c0 += chunk) {
         const int64_t cn = n - c0 < chunk ? n - c0 : chunk;
+        for (int64_t lo = 0; lrt && lo < cn; lo += bs) {
+            const int64_t b = lo + bs <= cn ? bs : cn - lo;
+            lrt_moments(l0, lmu + lo * out0, lsd + lo * out0, x + (c0 + lo) * d,
+                        mean_w + l0->off, sig2, b, x2);
+        }
         for (int64_t lo = 0; from > 0 && lo < cn; lo += bs) {
             const int64_t b = lo + bs <= cn ? bs : cn - lo;
             const float *h =
@@ -350,10 +435,17 @@ static int predict_impl(bnn_model *m, const bnn_posterior *q, const float *x, in
             }
             for (int64_t lo = c0; lo < c0 + cn; lo += bs) {
                 const int64_t b = lo + bs <= c0 + cn ? bs : c0 + cn - lo;
-                const float *f =
-                    from > 0 ? bnn__model_forward_range(m, w, feat + (lo - c0) * width, b, from,
-                                                        nl, false, NULL)
-                             : bnn_model_forward(m, w, x + lo * d, b, false, NULL);
+                const float *f;
+                if (lrt) {
+                    float *y0 = bnn__model_act(m, 0);
+                    lrt_draw(y0, lmu + (lo - c0) * out0, lsd + (lo - c0) * out0, b, out0, p->seed,
+                             s, n, lo);
+                    f = nl > 1 ? bnn__model_forward_range(m, w, y0, b, 1, nl, false, NULL) : y0;
+                } else {
+                    f = from > 0 ? bnn__model_forward_range(m, w, feat + (lo - c0) * width, b,
+                                                            from, nl, false, NULL)
+                                 : bnn_model_forward(m, w, x + lo * d, b, false, NULL);
+                }
                 for (int64_t r = 0; r < b; r++) {
                     const int64_t i = lo + r;
                     if (task == BNN_TASK_CLASSIFICATION) {
@@ -443,6 +535,10 @@ static int predict_impl(bnn_model *m, const bnn_posterior *q, const float *x, in
     }
 done:
     bnn__free(feat);
+    bnn__free(sig2);
+    bnn__free(x2);
+    bnn__free(lmu);
+    bnn__free(lsd);
     bnn__free(theta);
     bnn__free(lp);
     bnn__free(ent);
