@@ -100,9 +100,9 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
 
 /* The options of every command that predicts (eval, predict, compare, plot), one text for all:
  * --samples (left at -1 when not given: cli_samples_for picks it once the posterior is known),
- * --seed, --link-samples and --local-reparam. cli_check_predict_opts refuses values out of range
- * (a usage error, returns 2). */
-#define CLI_PREDICT_OPTS(samples, seed, link, lrt)                                                 \
+ * --seed and --link-samples. cli_check_predict_opts refuses values out of range (a usage error,
+ * returns 2). */
+#define CLI_PREDICT_OPTS(samples, seed, link)                                                      \
     {"samples", 'S', OPT_INT, &(samples), "S",                                                     \
      "weight samples to average (0: at the mean): default 32 for ivon and mfvi; a Laplace file "  \
      "uses its GLM predictive unless S > 0; a point estimate takes only 0", 0},                   \
@@ -111,11 +111,14 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
      "its training seed) (default 0)", 0},                                                         \
     {"link-samples", 0, OPT_INT, &(link), "S",                                                     \
      "Laplace or VON GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over S draws of "   \
-     "the linearised logits", 0},                                                                  \
+     "the linearised logits", 0}
+/* --local-reparam, for eval, predict and compare (not plot: drawn per point, a plot's surface
+ * would be speckled, and a 2-input first layer has little to save). */
+#define CLI_LRT_OPT(lrt)                                                                           \
     {"local-reparam", 0, OPT_FLAG, &(lrt), NULL,                                                   \
      "ivon and mfvi samples: draw the first layer's outputs from their exact Gaussian per "       \
-     "example instead of from a weight sample (the same predictive per example; the first "       \
-     "layer's GEMM runs once, not once per sample)", 0}
+     "example instead of from a weight sample (the same predictive per example; the layer's two "  \
+     "products, mean and variance, run once instead of once per sample)", 0}
 /* The CSV options of every command that reads a model's data (all but train, which has its own
  * defaults, and predict, whose --input is features only): --target-col, --header, --no-header.
  * They apply to csv: data only (cli_check_csv_flags). */

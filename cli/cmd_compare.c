@@ -27,7 +27,8 @@ int cmd_compare(int argc, char **argv) {
         {"model", 'm', OPT_LIST, &models, "FILE", "a model file (repeat for each model, at most 8)", 0},
         {"data", 'd', OPT_STR, &data, "SPEC", "test data (default: the first model's training data)", 0},
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable), e.g. fmnist:flip", 0},
-        CLI_PREDICT_OPTS(samples, seed, link, lrt),
+        CLI_PREDICT_OPTS(samples, seed, link),
+        CLI_LRT_OPT(lrt),
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
         CLI_CSV_OPTS(csv),
     };

@@ -486,7 +486,7 @@ int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const cha
         return cli_usage_error(cmd, "--local-reparam is for the weight samples of a diagonal "
                                "Gaussian posterior (ivon, mfvi); %s holds %s", path,
                                kind == BNN_POSTERIOR_POINT ? "a point estimate"
-                                                           : "a Laplace posterior");
+                                                           : "a Laplace or VON posterior");
     if (cli_seen(opts, nopts, "local-reparam") && samples == 0)
         return cli_usage_error(cmd, "--local-reparam is for weight samples; --samples 0 predicts "
                                "at the mean");

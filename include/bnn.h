@@ -673,10 +673,11 @@ struct bnn_predict_params {
                            * the first (Linear) layer's outputs from their exact Gaussian,
                            * N(x Mᵀ + μ_b, (x∘x)(S∘S)ᵀ + s_b²), per example instead of from a
                            * weight sample (local reparameterisation); each example's predictive
-                           * is the same, the first layer's GEMM runs once instead of once per
-                           * sample, later layers use the same weight samples. Ignored where
-                           * nothing is sampled; BNN_EINVAL for a Laplace posterior's samples or
-                           * a first layer that is not Linear; default false */
+                           * is the same, the first layer's two GEMMs (mean and variance) run
+                           * once instead of one per sample, later layers use the same weight
+                           * samples. Ignored where nothing is sampled; BNN_EINVAL for a Laplace
+                           * posterior's samples or a first layer that is not Linear; default
+                           * false */
 };
 struct bnn_predict_params bnn_predict_default_params(void);
 

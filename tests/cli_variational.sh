@@ -117,23 +117,26 @@ for m in ivon adamw mfvi; do
     ok || bad "$m: the file's weight decay: $(grep 'weight_decay' "$T/out")"
 done
 # --local-reparam: the first layer's outputs drawn from their exact Gaussian per example instead
-# of from weight samples. The same predictive, so MFVI's test NLL over 512 samples agrees with
-# weight samples' to Monte-Carlo error (not to the digit: other draws); the report says so. It is
-# refused where nothing it applies to is sampled.
-run "mfvi eval, local reparameterisation" "$BNN" eval -m "$T/full_mfvi.safetensors" --samples 512 --local-reparam --json "$T/lrt.json"
-grep -q "over 512 samples (seed 0), first layer by local reparameterisation" "$T/out" &&
+# of from weight samples. The same predictive, other draws: on a posterior with a wide spread (IVON
+# with ess 20: std 0.22, mutual information ~0.07) and 2000 samples, p_1 differs from weight
+# samples' by 0.0036 on average over the 500 test points (tolerance 0.009); the bias variance left
+# out gives 0.018, the stds taken as variances 0.043, the variances as stds 0.035. The report says
+# so. Refused where nothing it applies to is sampled.
+run "ivon, wide posterior" "$BNN" train --data moons --model mlp:2-200-2 --method ivon --ess 20 --epochs 5 -q -o "$T/wide.safetensors"
+run "predict, local reparameterisation" "$BNN" predict -m "$T/wide.safetensors" --data moons --samples 2000 --local-reparam -o "$T/lrt.csv"
+run "predict, weight samples" "$BNN" predict -m "$T/wide.safetensors" --data moons --samples 2000 -o "$T/nolrt.csv"
+d=$(paste -d, "$T/lrt.csv" "$T/nolrt.csv" | awk -F, 'NR > 1 {d = $2 - $8; s += d < 0 ? -d : d; n++} END {print s / n}')
+num_holds 'd > 0 && d < 0.009' d="$d" && ok || bad "local reparameterisation's p_1 differs from weight samples' by $d on average"
+# the draws are keyed by example and sample: the same file on one thread (200 units x 256 rows
+# draw in parallel on more)
+run "predict, local reparameterisation, one thread" "$BNN" predict -m "$T/wide.safetensors" --data moons --samples 2000 --local-reparam -t 1 -o "$T/lrt1.csv"
+cmp -s "$T/lrt.csv" "$T/lrt1.csv" && ok || bad "--local-reparam predictions depend on the thread count"
+run "mfvi eval, local reparameterisation" "$BNN" eval -m "$T/full_mfvi.safetensors" --samples 64 --local-reparam --json "$T/lrt.json"
+grep -q "over 64 samples (seed 0), first layer by local reparameterisation" "$T/out" &&
   grep -q '"local_reparam":	true' "$T/lrt.json" && ok || bad "eval --local-reparam reported: $(grep predict "$T/out")"
 validate "$T/lrt.json"
-run "mfvi eval, weight samples" "$BNN" eval -m "$T/full_mfvi.safetensors" --samples 512 --json "$T/nolrt.json"
+run "mfvi eval, weight samples" "$BNN" eval -m "$T/full_mfvi.safetensors" --samples 64 --json "$T/nolrt.json"
 grep -q '"local_reparam":	false' "$T/nolrt.json" && ok || bad "eval's JSON records local_reparam false"
-l=$(awk -F'[:,]' '/"nll":/ {gsub(/[ \t]/, "", $2); print $2}' "$T/lrt.json")
-w=$(awk -F'[:,]' '/"nll":/ {gsub(/[ \t]/, "", $2); print $2}' "$T/nolrt.json")
-num_holds 'l != w && l - w < 0.01 * w && w - l < 0.01 * w' l="$l" w="$w" && ok ||
-  bad "NLL with local reparameterisation $l, with weight samples $w: not within 1%"
-run "predict, local reparameterisation" "$BNN" predict -m "$T/full_ivon.safetensors" --data moons --local-reparam -o "$T/lrt.csv"
-# the draws are keyed by example and sample: the same file on one thread
-run "predict, local reparameterisation, one thread" "$BNN" predict -m "$T/full_ivon.safetensors" --data moons --local-reparam -t 1 -o "$T/lrt1.csv"
-cmp -s "$T/lrt.csv" "$T/lrt1.csv" && ok || bad "--local-reparam predictions depend on the thread count"
 run "compare, local reparameterisation" "$BNN" compare -m "$T/full_adamw.safetensors" -m "$T/full_ivon.safetensors" --local-reparam
 expect_usage "local reparameterisation of a point estimate" "full_adamw.safetensors holds a point estimate" \
   "$BNN" eval -m "$T/full_adamw.safetensors" --local-reparam
@@ -141,8 +144,10 @@ expect_usage "local reparameterisation at the mean" "--samples 0 predicts at the
   "$BNN" eval -m "$T/full_ivon.safetensors" --samples 0 --local-reparam
 expect_usage "compare, local reparameterisation of point estimates" "none of the models holds one" \
   "$BNN" compare -m "$T/full_adamw.safetensors" --local-reparam
+expect_usage "plot keeps weight samples" "unknown option '--local-reparam'" \
+  "$BNN" plot -m "$T/full_ivon.safetensors" --local-reparam -o "$T/never.svg"
 run "laplace for local reparameterisation" "$BNN" laplace -m "$T/full_adamw.safetensors" -q -o "$T/lrt_la.safetensors"
-expect_usage "local reparameterisation of a Laplace posterior" "lrt_la.safetensors holds a Laplace posterior" \
+expect_usage "local reparameterisation of a Laplace posterior" "lrt_la.safetensors holds a Laplace or VON posterior" \
   "$BNN" predict -m "$T/lrt_la.safetensors" --data moons --samples 4 --local-reparam -o "$T/never.csv"
 # Optimizer state that no run produces (second moments below 0, an IVON Hessian with h + δ <= 0)
 # is a damaged checkpoint, named as such, not a run that "diverges" and blames the learning rate.

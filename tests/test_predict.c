@@ -127,21 +127,22 @@ static void test_model_average(void) {
     bnn_model_free(m);
 }
 
-/* Local reparameterisation (pp.local_reparam) on "mlp:3-8-4:tanh" with a diagonal posterior whose
- * stds vary by weight:
+/* Local reparameterisation (pp.local_reparam) on "mlp:3-7-4:tanh" (a first layer whose width is
+ * not a multiple of 4, the generator's block) with a diagonal posterior whose stds vary by
+ * weight:
  *  - by hand: sample s's θ from the weight-sample stream as without it (it sets layers 2 and 3),
  *    the first layer's output for example i as mean + sd ∘ ε, mean = x Mᵀ + μ_b and
- *    sd² = (x∘x)(S∘S)ᵀ + s_b² in double, ε from stream 5·2^32 + 2 at counter (s·n + i)·⌈8/4⌉;
+ *    sd² = (x∘x)(S∘S)ᵀ + s_b² in double, ε from stream 5·2^32 + 2 at counter (s·n + i)·⌈7/4⌉;
  *    bnn_predict gives the same average (to float rounding), also in batches of 2 and in chunks
  *    of one batch (a draw depends on neither);
  *  - the predictive itself: with 20,000 samples each example's probabilities agree with plain
- *    weight samples' (they differ by 0.0038 at most here, the tolerance is 0.01; the variances
- *    taken as S instead of S∘S move them by 0.05) — the check that the trick is exact, which the
+ *    weight samples' (they differ by 0.0028 at most here, the tolerance is 0.007; the variances
+ *    taken as S instead of S∘S differ by 0.013) — the check that the trick is exact, which the
  *    replay by hand cannot tell;
  *  - a Laplace posterior is refused. */
 static void lrt_by_hand(double *ref, bnn_model *m, const bnn_posterior *q, const float *x,
                         int64_t n, int64_t S, uint64_t seed) {
-    const int64_t in = 3, hid = 8, k = 4, np = bnn_model_nparams(m);
+    const int64_t in = 3, hid = 7, k = 4, np = bnn_model_nparams(m);
     const float *M = bnn_posterior_cmean(q), *sd = bnn_posterior_cstd(q);
     float *theta = malloc((size_t)np * 4), y0[8];
     REQUIRE(theta && bnn_model_reserve(m, 1) == 0);
@@ -175,7 +176,7 @@ static void lrt_by_hand(double *ref, bnn_model *m, const bnn_posterior *q, const
 
 static void test_local_reparam(void) {
     bnn_model *m;
-    REQUIRE(bnn_model_new(&m, "mlp:3-8-4:tanh") == 0);
+    REQUIRE(bnn_model_new(&m, "mlp:3-7-4:tanh") == 0);
     bnn_model_init(m, 4);
     const int64_t np = bnn_model_nparams(m), n = 5, k = 4;
     bnn_posterior *q = diag_around(m, 0.0f);
@@ -190,7 +191,7 @@ static void test_local_reparam(void) {
     for (int way = 0; way < 3; way++) {
         const int64_t saved = bnn__predict_feat_floats;
         pp.batch_size = way ? 2 : 256;
-        if (way == 2) bnn__predict_feat_floats = 2 * 8 * 2 * 4; /* one batch of 2 rows a chunk */
+        if (way == 2) bnn__predict_feat_floats = 4 * 2 * 7 * 2; /* one batch of 2 rows a chunk */
         REQUIRE(bnn_predict(m, q, x, n, BNN_TASK_CLASSIFICATION, &pp, probs, mi, NULL, NULL) == 0);
         bnn__predict_feat_floats = saved;
         double worst = 0;
@@ -208,13 +209,13 @@ static void test_local_reparam(void) {
         worst = fmax(worst, fabs(probs[i] - plain[i]));
         moved = fmax(moved, fabs(plain[i] - 0.25));
     }
-    CHECK(worst < 0.01);
-    CHECK(moved > 0.1); /* the examples' predictives are not all uniform */
+    CHECK(worst < 0.007);
+    CHECK(moved > 0.05); /* the examples' predictives are not all uniform */
     /* a Laplace posterior is refused, and a first layer's mean unchanged by the option */
     bnn_curv *c;
-    double diag[36];
-    for (int i = 0; i < 36; i++) diag[i] = 1.0;
-    REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_DIAG, 36, np - 36, 10, k, 1.0, diag, NULL, 0, NULL,
+    double diag[32];
+    for (int i = 0; i < 32; i++) diag[i] = 1.0;
+    REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_DIAG, 32, np - 32, 10, k, 1.0, diag, NULL, 0, NULL,
                                  NULL, NULL, NULL) == 0);
     bnn_laplace *la;
     REQUIRE(bnn_laplace_new_from_params(&la, c, bnn_model_cparams(m), BNN_TASK_CLASSIFICATION) ==

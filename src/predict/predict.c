@@ -385,7 +385,7 @@ static int predict_impl(bnn_model *m, const bnn_posterior *q, const float *x, in
     const int64_t nl = bnn_model_nlayers(m);
     int64_t from = sampled ? bnn__model_first_layer_at(m, bnn__posterior_first_varied(q)) : 0;
     int64_t chunk = n, width = 0;
-    if (from >= nl) from = 0;
+    if (from >= nl || lrt) from = 0; /* lrt: a diagonal posterior, which varies from weight 0 */
     if (from > 0) {
         width = bnn__model_layer_in(m, from);
         const int64_t cap = bnn__predict_feat_floats / width / bs * bs;
