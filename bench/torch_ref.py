@@ -13,7 +13,9 @@ same OpenBLAS as bnn). Runs alternate bnn, PyTorch, bnn, PyTorch so both see the
   src/fit/ivon.c), in whole-vector tensor operations over one flat buffer of all weights: the
   fastest form we know for PyTorch on a CPU.
 - Prediction: IVON's 64-sample average over the test set from bnn's posterior file (bnn: the
-  whole `bnn eval` command; PyTorch: the predictions, with the forward passes' thread setting).
+  whole `bnn eval` command; PyTorch: the predictions, with the forward passes' thread setting);
+  then the same with the first layer by local reparameterisation (bnn's --local-reparam, and
+  the same trick written in PyTorch).
 - Last-layer KFAC Laplace: bnn's `laplace --subset last-layer --hessian kron` curvature time on
   the AdamW network, against the same arithmetic in PyTorch (a forward pass collecting the
   penultimate features phi, sum phi phi^T and sum diag(p) - p p^T), which is the least
@@ -244,7 +246,26 @@ def torch_predict_bnn(ivon_path):
             prob += torch.softmax(net(xt), 1)
         prob /= 64
         dt = time.perf_counter() - t0
-    return {"predict": dt, **{"bnn_" + k: v for k, v in metrics(prob, yt).items()}}
+        # The same with the first layer by local reparameterisation (bnn's --local-reparam): its
+        # output mean and standard deviation once, then per sample a draw of that output and the
+        # rest of the network at the sample's later weights.
+        t0 = time.perf_counter()
+        first, rest, nw = net[0], net[1:], net[0].weight.numel()
+        n0 = nw + net[0].bias.numel()
+        mw, sw = m[:nw].view_as(first.weight), sig[:nw].view_as(first.weight)
+        mu = torch.addmm(m[nw:n0], xt, mw.T)
+        sd = torch.addmm(sig[nw:n0] * sig[nw:n0], xt * xt, (sw * sw).T).sqrt_()
+        z = torch.empty_like(mu)
+        prob_lrt = torch.zeros(len(yt), 10)
+        for _ in range(64):
+            torch.randn(len(m), generator=gen, out=eps)
+            torch.addcmul(m, eps, sig, out=theta)
+            torch.randn(mu.shape, generator=gen, out=z)
+            prob_lrt += torch.softmax(rest(torch.addcmul(mu, z, sd)), 1)
+        prob_lrt /= 64
+        dt_lrt = time.perf_counter() - t0
+    return {"predict": dt, **{"bnn_" + k: v for k, v in metrics(prob, yt).items()},
+            "predict_lrt": dt_lrt, **{"lrt_" + k: v for k, v in metrics(prob_lrt, yt).items()}}
 
 
 def child(argv):
@@ -341,6 +362,13 @@ def main():
         with open(js) as f:
             r = json.load(f)
         res["bnn", method].update(accuracy=r["accuracy"], nll=r["nll"], ece=r["ece"], predict=wall)
+        if method == "ivon":  # the same with the first layer by local reparameterisation
+            _, wall, _ = run([a.bnn, "eval", "-m", model, "--samples", "64", "--local-reparam",
+                              "--json", js, "--threads", str(a.threads)], env)
+            with open(js) as f:
+                r = json.load(f)
+            res["bnn", method].update(lrt_accuracy=r["accuracy"], lrt_nll=r["nll"],
+                                      lrt_ece=r["ece"], predict_lrt=wall)
         res["torch", method] = torch_train_run(method, a.epochs, True)
     for key, r in res.items():
         fastest[key] = min(r["epochs"])
@@ -388,6 +416,12 @@ def main():
     print(f"| ivon: those predictions' accuracy / NLL / ECE | {res['bnn', 'ivon']['accuracy']:.4f} / "
           f"{res['bnn', 'ivon']['nll']:.4f} / {res['bnn', 'ivon']['ece']:.4f} | "
           f"{tl['bnn_accuracy']:.4f} / {tl['bnn_nll']:.4f} / {tl['bnn_ece']:.4f} | |")
+    pb, pt, b = res["bnn", "ivon"]["predict_lrt"], tl["predict_lrt"], res["bnn", "ivon"]
+    print(f"| ivon: the same, first layer by local reparameterisation (bnn --local-reparam; "
+          f"PyTorch the same trick) | {pb:.2f} s | {pt:.2f} s | {pt / pb:.2f} |")
+    print(f"| ivon: those predictions' accuracy / NLL / ECE | {b['lrt_accuracy']:.4f} / "
+          f"{b['lrt_nll']:.4f} / {b['lrt_ece']:.4f} | {tl['lrt_accuracy']:.4f} / "
+          f"{tl['lrt_nll']:.4f} / {tl['lrt_ece']:.4f} | |")
     ratio = lambda who: fastest[who, "ivon"] / fastest[who, "adamw"]
     print(f"| IVON / AdamW, fastest epochs | {ratio('bnn'):.2f} | {ratio('torch'):.2f} | |")
     print(f"| last-layer KFAC curvature (bnn: laplace's 'time curvature', best of 3; PyTorch: "
