@@ -114,8 +114,10 @@ int cmd_compare(int argc, char **argv) {
         }
         bnn_st_drop_tensors(st); /* only its metadata is read from here on */
         const char *meth = bnn_st_meta(st, "bnn.method");
-        snprintf(c->name, sizeof c->name, "%s%s", meth ? meth : "model",
-                 bnn_st_meta(st, "bnn.temperature") ? "+T" : "");
+        /* +T: a calibrated temperature; +lrt: predicted by local reparameterisation */
+        snprintf(c->name, sizeof c->name, "%s%s%s", meth ? meth : "model",
+                 bnn_st_meta(st, "bnn.temperature") ? "+T" : "",
+                 lrt && bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG ? "+lrt" : "");
         if (!ds) {
             /* Test data for every model: the first model's, read as it was trained. */
             cli_data_flags df = {.data = data, .task = "classification",

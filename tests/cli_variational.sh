@@ -138,6 +138,7 @@ validate "$T/lrt.json"
 run "mfvi eval, weight samples" "$BNN" eval -m "$T/full_mfvi.safetensors" --samples 64 --json "$T/nolrt.json"
 grep -q '"local_reparam":	false' "$T/nolrt.json" && ok || bad "eval's JSON records local_reparam false"
 run "compare, local reparameterisation" "$BNN" compare -m "$T/full_adamw.safetensors" -m "$T/full_ivon.safetensors" --local-reparam
+head -1 "$T/out" | grep -q " adamw  *ivon+lrt$" && ok || bad "compare marks the column it applies to: $(head -1 "$T/out")"
 expect_usage "local reparameterisation of a point estimate" "full_adamw.safetensors holds a point estimate" \
   "$BNN" eval -m "$T/full_adamw.safetensors" --local-reparam
 expect_usage "local reparameterisation at the mean" "--samples 0 predicts at the mean" \
