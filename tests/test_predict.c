@@ -53,6 +53,21 @@ static void test_mc_link(void) {
 /* ref (n × k) = the average over S weight samples of q (the generator stream and order that
  * bnn_predict uses) of the softmax of the whole network's outputs; ent (n, unless NULL) = the
  * average over the samples of each softmax's entropy. */
+/* ref (k) += softmax(f) / S and *ent (unless ent is NULL) += its entropy / S: one sample's share of
+ * one example's average. */
+static void add_softmax(double *ref, double *ent, const float *f, int64_t k, int64_t S) {
+    double mx = f[0], z = 0;
+    for (int64_t j = 1; j < k; j++)
+        mx = fmax(mx, f[j]);
+    for (int64_t j = 0; j < k; j++)
+        z += exp(f[j] - mx);
+    for (int64_t j = 0; j < k; j++) {
+        const double pj = exp(f[j] - mx) / z;
+        ref[j] += pj / S;
+        if (ent && pj > 0) *ent -= pj * log(pj) / S;
+    }
+}
+
 static void sampled_average(double *ref, double *ent, bnn_model *m, const bnn_posterior *q,
                             const float *x, int64_t n, int64_t k, int64_t S, uint64_t seed) {
     float *theta = malloc((size_t)bnn_model_nparams(m) * 4);
@@ -63,18 +78,8 @@ static void sampled_average(double *ref, double *ent, bnn_model *m, const bnn_po
     for (int64_t s = 0; s < S; s++) {
         REQUIRE(bnn_posterior_sample(q, &rs, theta) == 0);
         const float *f = bnn_model_forward(m, theta, x, n, false, NULL);
-        for (int64_t i = 0; i < n; i++) {
-            double mx = f[i * k], z = 0;
-            for (int64_t j = 1; j < k; j++)
-                mx = fmax(mx, f[i * k + j]);
-            for (int64_t j = 0; j < k; j++)
-                z += exp(f[i * k + j] - mx);
-            for (int64_t j = 0; j < k; j++) {
-                const double pj = exp(f[i * k + j] - mx) / z;
-                ref[i * k + j] += pj / S;
-                if (ent && pj > 0) ent[i] -= pj * log(pj) / S;
-            }
-        }
+        for (int64_t i = 0; i < n; i++)
+            add_softmax(ref + i * k, ent ? ent + i : NULL, f + i * k, k, S);
     }
     free(theta);
 }
@@ -165,10 +170,7 @@ static void lrt_by_hand(double *ref, bnn_model *m, const bnn_posterior *q, const
             }
             const float *f = bnn__model_forward_range(m, theta, y0, 1, 1, bnn_model_nlayers(m),
                                                       false, NULL);
-            double mx = f[0], z = 0;
-            for (int64_t j = 1; j < k; j++) mx = fmax(mx, f[j]);
-            for (int64_t j = 0; j < k; j++) z += exp(f[j] - mx);
-            for (int64_t j = 0; j < k; j++) ref[i * k + j] += exp(f[j] - mx) / z / (double)S;
+            add_softmax(ref + i * k, NULL, f, k, S);
         }
     }
     free(theta);

@@ -105,12 +105,6 @@ double bnn_mfvi_kl(const float *mu, const float *rho, int64_t n, double prior_pr
     return kl;
 }
 
-/* y (b × out) = v broadcast over the b rows */
-static void broadcast_rows(float *y, const float *v, int64_t b, int64_t out) {
-    for (int64_t r = 0; r < b; r++)
-        memcpy(y + r * out, v, (size_t)out * sizeof(float));
-}
-
 /* dst (n) = src ∘ src */
 static void square(float *dst, const float *src, int64_t n) {
     BNN_OMP_ELEMENTWISE
@@ -126,16 +120,11 @@ static void square(float *dst, const float *src, int64_t n) {
 static void lrt_forward(const bnn__layer *l, float *y, const float *x, const float *mu,
                         const float *sig2, int64_t b, bnn_rng *rng, float *x2, float *var,
                         float *kappa) {
-    const int64_t in = l->in, out = l->out;
-    /* γ = x μ_Wᵀ + μ_b */
-    broadcast_rows(y, mu + out * in, b, out);
-    bnn_gemm(y, x, mu, b, out, in, false, true, 1.0f, 1.0f);
-    /* δ = (x∘x) σ_Wᵀ² + σ_b², positive because σ_b² ≥ FLT_MIN (see MFVI_SIGMA_MIN). */
-    square(x2, x, b * in);
-    broadcast_rows(var, sig2 + out * in, b, out);
-    bnn_gemm(var, x2, sig2, b, out, in, false, true, 1.0f, 1.0f);
+    /* γ = x μ_Wᵀ + μ_b and δ = (x∘x) σ_Wᵀ² + σ_b², positive because σ_b² ≥ FLT_MIN (see
+     * MFVI_SIGMA_MIN). */
+    bnn__linear_moments(l, y, var, x, mu, sig2, b, x2);
     float *eps = kappa ? kappa : x2;
-    const int64_t n = b * out;
+    const int64_t n = b * l->out;
     bnn_rng_normal(rng, eps, n);
     BNN_OMP_ELEMENTWISE
     for (int64_t i = 0; i < n; i++) {

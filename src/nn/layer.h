@@ -50,4 +50,13 @@ extern const bnn__layer_vt bnn__tanh_vt;
 extern const bnn__layer_vt bnn__gelu_vt;
 extern const bnn__layer_vt bnn__dropout_vt;
 
+/* The output moments of Linear layer l for b inputs x under independent Gaussian weights with
+ * means mu and variances sig2 (both in the layer's [W (out × in), b (out)] layout): mean =
+ * x μ_Wᵀ + μ_b and var = (x∘x) σ²_Wᵀ + σ²_b (b × out each), the exact Gaussian of each output
+ * (local reparameterisation: Kingma, Salimans & Welling, NeurIPS 2015). x2 is scratch of b × in
+ * and holds x∘x afterwards. Mean-field VI trains with it; prediction from a diagonal posterior
+ * may draw the first layer's outputs with it. */
+void bnn__linear_moments(const bnn__layer *l, float *mean, float *var, const float *x,
+                         const float *mu, const float *sig2, int64_t b, float *x2);
+
 #endif

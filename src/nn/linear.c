@@ -28,6 +28,22 @@ static void linear_forward(bnn__layer *l, float *y, const float *x, const float 
     bnn_gemm(y, x, w, b, out, in, false, true, 1.0f, 1.0f);
 }
 
+void bnn__linear_moments(const bnn__layer *l, float *mean, float *var, const float *x,
+                         const float *mu, const float *sig2, int64_t b, float *x2) {
+    const int64_t in = l->in, out = l->out;
+    for (int64_t r = 0; r < b; r++) {
+        memcpy(mean + r * out, mu + out * in, (size_t)out * sizeof(float));
+        memcpy(var + r * out, sig2 + out * in, (size_t)out * sizeof(float));
+    }
+    bnn_gemm(mean, x, mu, b, out, in, false, true, 1.0f, 1.0f);
+    const int64_t n = b * in;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) if (n > 32768)
+#endif
+    for (int64_t i = 0; i < n; i++) x2[i] = x[i] * x[i];
+    bnn_gemm(var, x2, sig2, b, out, in, false, true, 1.0f, 1.0f);
+}
+
 /* dW (out × in) += dyᵀ · x; db += Σ_rows dy; dx (b × in) = dy · W */
 static void linear_backward(bnn__layer *l, float *dx, float *dw, const float *dy, const float *x,
                             const float *y, const float *w, int64_t b) {

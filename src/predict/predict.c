@@ -270,25 +270,15 @@ done:
  * The later layers take their weights from the same θ samples as without it. */
 
 /* lmu, lsd (b × out) = the first layer l's output mean and standard deviation for the b inputs
- * x, with mean weights w and their variances sig2 (the layer's [W, b] layout); x2 is scratch of
- * b × in. */
+ * x (bnn__linear_moments, then the square root once rather than per sample). */
 static void lrt_moments(const bnn__layer *l, float *lmu, float *lsd, const float *x,
                         const float *w, const float *sig2, int64_t b, float *x2) {
-    const int64_t in = l->in, out = l->out;
-    for (int64_t r = 0; r < b; r++) {
-        memcpy(lmu + r * out, w + out * in, (size_t)out * sizeof(float));
-        memcpy(lsd + r * out, sig2 + out * in, (size_t)out * sizeof(float));
-    }
-    bnn_gemm(lmu, x, w, b, out, in, false, true, 1.0f, 1.0f);
+    bnn__linear_moments(l, lmu, lsd, x, w, sig2, b, x2);
+    const int64_t n = b * l->out;
 #if defined(BNN_HAVE_OPENMP)
-#pragma omp parallel for schedule(static) if (b * in > 32768)
+#pragma omp parallel for schedule(static) if (n > 32768)
 #endif
-    for (int64_t i = 0; i < b * in; i++) x2[i] = x[i] * x[i];
-    bnn_gemm(lsd, x2, sig2, b, out, in, false, true, 1.0f, 1.0f);
-#if defined(BNN_HAVE_OPENMP)
-#pragma omp parallel for schedule(static) if (b * out > 32768)
-#endif
-    for (int64_t i = 0; i < b * out; i++) lsd[i] = sqrtf(lsd[i]);
+    for (int64_t i = 0; i < n; i++) lsd[i] = sqrtf(lsd[i]);
 }
 
 /* y (b × out) = one draw of the first layer's outputs for examples first .. first + b − 1 in
