@@ -315,8 +315,10 @@ static int write_atomic(const char *path, const payload *pl) {
     if (kind == OUT_IN_PLACE) return write_in_place(path, pl);
     char *tmp = tmp_name(path, "tmp");
     if (!tmp) {
+        /* path may be resolved (a link's target): report before freeing it */
+        rc0 = bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
         free(resolved);
-        return bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
+        return rc0;
     }
     int rc = 0;
     const int slot = slot_claim(tmp, path);
