@@ -472,13 +472,16 @@ static double loss_now(bnn_trainer *tr) {
     return isnan(mean) ? INFINITY : mean;
 }
 
-/* The largest |value| among the features and regression targets (diverge_hint). */
+/* The largest |value| among the features and regression targets (diverge_hint). In float (the
+ * largest of floats is one of them, exactly): GCC 12's aarch64 vectoriser stops with an internal
+ * compiler error on an fmax reduction of floats into a double (-O3, the Release build on a
+ * Raspberry Pi's Debian 12). */
 static double data_max(const bnn_dataset *ds) {
-    double mx = 0.0;
-    for (int64_t i = 0; i < ds->n * ds->d; i++) mx = fmax(mx, fabs((double)ds->x[i]));
+    float mx = 0.0f;
+    for (int64_t i = 0; i < ds->n * ds->d; i++) mx = fmaxf(mx, fabsf(ds->x[i]));
     for (int64_t i = 0; ds->targets && i < ds->n * ds->k; i++)
-        mx = fmax(mx, fabs((double)ds->targets[i]));
-    return mx;
+        mx = fmaxf(mx, fabsf(ds->targets[i]));
+    return (double)mx;
 }
 
 /* What a divergence message suggests: a smaller learning rate, and standardised data where its
