@@ -188,6 +188,11 @@ int cli_set_threads(const char *cmd, int64_t threads);
  * directory, or one whose directory does not exist or is not writable. NULL out is fine. */
 int cli_check_output(const char *cmd, const char *out, const char *const *inputs, int ninputs);
 
+/* For a command that prints its report on standard output and saves a safetensors file: refuses
+ * (usage error, 2) an output that is standard output ("-", /dev/stdout, or the file stdout is
+ * redirected to), where the file's bytes would follow the report and nothing could read them. */
+int cli_check_file_output(const char *cmd, const char *out, const char *what);
+
 /* cli_check_output against up to two files (NULL for none) and the files of a data spec. */
 int cli_check_output_of(const char *cmd, const char *out, const char *file1, const char *file2,
                         const char *spec);
@@ -276,12 +281,12 @@ int cli_note_temperature(const char *cmd, const char *model_path, const bnn_st *
                          const char *what);
 /* Saves a posterior fitted from the model file st (laplace, von) to output: the metadata pairs
  * given (keys/vals, with room for 5 more) plus what eval needs to read the model's data again
- * (bnn.data, the directory it was trained in, its CSV target column and header, bnn.seed), then
- * says "saved OUTPUT" on stderr.
+ * (bnn.data, the directory it was trained in, its CSV target column and header, bnn.seed; for
+ * a model that records no data, df's, the data fitted on), then says "saved OUTPUT" on stderr.
  * Returns 0, or prints and returns 1. */
 int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *m, bnn_task task,
-                       const char *output, const bnn_st *st, const char **keys, const char **vals,
-                       int nkv);
+                       const char *output, const bnn_st *st, const cli_data_flags *df,
+                       const char **keys, const char **vals, int nkv);
 
 /* The predictive of one dataset (its probabilities and their logarithms, which keep an exact
  * NLL where a probability underflows), with the per-example uncertainty scores (higher = more

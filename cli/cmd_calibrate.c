@@ -61,6 +61,7 @@ int cmd_calibrate(int argc, char **argv) {
     }
     if (rc) return 2;
     if (!model_path || !output) return cli_usage_error(cmd, "-m MODEL and -o FILE are required");
+    if (cli_check_file_output(cmd, output, "calibrated model")) return 2;
     if (!df.data && cli_seen(opts, nopts, "split"))
         return cli_usage_error(cmd, "--split chooses a split of --data (without it, the model's "
                                "hold-out is used)");
@@ -96,13 +97,25 @@ int cmd_calibrate(int argc, char **argv) {
         goto done;
     const bool bern = bnn_model_lik(m, task) == BNN_LIK_BERNOULLI;
     const bool given_data = df.data != NULL;
+    /* Without --data, and with --data naming the model's own training rows (its only split, or
+     * its train split), the fit is on the model's hold-out: a temperature fitted on the examples
+     * trained on calibrates the fit, not new data. */
+    const bool held_out = !given_data || (cli_own_data(st, df.data) &&
+                                          (cli_one_split(df.data) || !strcmp(split, "train")));
     int64_t holdout = 0;
-    if (!given_data) {
+    if (held_out) {
         const char *ho = bnn_st_meta(st, "bnn.data.holdout");
         if ((rc = cli_meta_count(cmd, model_path, "bnn.data.holdout", ho, &holdout))) goto done;
         if (holdout <= 0 || !bnn_st_meta(st, "bnn.data")) {
-            rc = cli_usage_error(cmd, "%s was trained on all its training data; pass validation "
-                                 "data with --data SPEC, or train with --holdout N", model_path);
+            if (given_data)
+                rc = cli_usage_error(cmd, "--data %s is what %s was trained on, all of it: a "
+                                     "temperature fitted there would calibrate the fit, not new "
+                                     "data; pass other validation data, or train with --holdout N",
+                                     df.data, model_path);
+            else
+                rc = cli_usage_error(cmd, "%s was trained on all its training data; pass "
+                                     "validation data with --data SPEC, or train with --holdout N",
+                                     model_path);
             goto done;
         }
     }
@@ -114,7 +127,7 @@ int cmd_calibrate(int argc, char **argv) {
         (rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))) ||
         (rc = cli_check_output_data(cmd, output, NULL, NULL, &df)))
         goto done;
-    if (given_data) {
+    if (!held_out) {
         if ((rc = cli_load_data(cmd, &df, split, BNN_TASK_CLASSIFICATION, true, &val))) goto done;
     } else {
         if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, true, &all))) goto done;
@@ -165,7 +178,7 @@ int cmd_calibrate(int argc, char **argv) {
                        "(%g): the model's predictions are unusable; not saved", T);
         goto done;
     }
-    if (given_data)
+    if (!held_out)
         printf("temperature %.4f   (fitted on %lld examples of %s, %s split)\n", T, (long long)n,
                df.data, split);
     else

@@ -35,6 +35,29 @@ static int lowrank_step(void *vctx, int64_t passes, double residual, double targ
     return 0;
 }
 
+/* The prior's optimisation: on a terminal a redrawn line per step; otherwise, once the first
+ * step shows the whole will take more than 10 s (a per-layer prior over a full Hessian factorises
+ * the P × P precision every step), one line saying how long. Cleared (terminal) by the caller. */
+typedef struct prior_progress {
+    bool tty, quiet, shown;
+    double start;
+    const char *what;
+} prior_progress;
+
+static void prior_step(void *vctx, int64_t step, int64_t steps) {
+    prior_progress *pp = vctx;
+    if (pp->quiet) return;
+    const double t = now_s() - pp->start;
+    if (pp->tty) {
+        fprintf(stderr, "\r\033[K%s: step %lld of %lld, %.1f s", pp->what, (long long)step,
+                (long long)steps, t);
+        pp->shown = true;
+    } else if (step == 1 && t * (double)steps > 10.0) {
+        fprintf(stderr, "%s: %lld steps of about %.2g s each (%.0f s in all)\n", pp->what,
+                (long long)steps, t, t * (double)steps);
+    }
+}
+
 /* A note when the marginal likelihood was still rising at the last of `steps` Adam steps: a move
  * of one optimiser step (0.1 in each log, along the gradient's signs), or of ten, still raises it
  * by more than half a nat. At a settled optimum both overshoot and lower it. Before, a fit on
@@ -237,6 +260,7 @@ int cmd_laplace(int argc, char **argv) {
     }
     if (rc) return 2;
     if (!model_path || !output) return cli_usage_error(cmd, "-m MODEL and -o FILE are required");
+    if (cli_check_file_output(cmd, output, "posterior")) return 2;
     struct bnn_curv_params cp = bnn_curv_default_params();
     int64_t sel[MAX_SUBSET_LAYERS], nsel = 0;
     char subset_txt[MAX_SUBSET_LAYERS * 12 + 8];
@@ -403,14 +427,22 @@ again:;
         goto done;
     }
     double lml1 = bnn_laplace_lml(la, 1.0, sigma, NULL, NULL);
+    char what[48];
+    snprintf(what, sizeof what, "prior (%s)", prior);
+    prior_progress ppg = {.tty = isatty(2), .quiet = cli_quiet, .start = now_s(), .what = what};
+    bnn_laplace_set_progress(la, prior_step, &ppg);
     if (!strcmp(prior, "marglik")) {
-        if ((rc = bnn_laplace_optimize(la, steps))) {
+        rc = bnn_laplace_optimize(la, steps);
+        if (ppg.shown) fprintf(stderr, "\r\033[K");
+        if (rc) {
             if (rc == BNN_EDIVERGED && redo_neg) goto redo_failed;
             rc = cli_fail(cmd, rc, NULL);
             goto done;
         }
     } else if (!strcmp(prior, "marglik-layers")) {
-        if ((rc = bnn_laplace_optimize_layers(la, steps))) {
+        rc = bnn_laplace_optimize_layers(la, steps);
+        if (ppg.shown) fprintf(stderr, "\r\033[K");
+        if (rc) {
             if (rc == BNN_EDIVERGED && redo_neg) goto redo_failed;
             rc = cli_fail(cmd, rc, NULL);
             goto done;
@@ -528,7 +560,7 @@ again:;
     keys[nkv] = "bnn.laplace.map", vals[nkv++] = model_path;
     keys[nkv] = "bnn.laplace.subset", vals[nkv++] = subset;
     keys[nkv] = "bnn.sigma", vals[nkv++] = sv;
-    rc = cli_save_posterior(cmd, la, m, task, output, st, keys, vals, nkv);
+    rc = cli_save_posterior(cmd, la, m, task, output, st, &df, keys, vals, nkv);
 done:
     bnn_laplace_free(la);
     bnn_curv_free(c);

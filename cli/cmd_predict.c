@@ -311,7 +311,9 @@ int cmd_predict(int argc, char **argv) {
         rc = cli_fail(cmd, rc, NULL);
         goto done;
     }
-    if (!cli_quiet) fprintf(stderr, "wrote %lld predictions to %s\n", (long long)n, cli_out_name(output));
+    if (!cli_quiet)
+        fprintf(stderr, "wrote %lld prediction%s to %s\n", (long long)n, n == 1 ? "" : "s",
+                cli_out_name(output));
     rc = 0;
 done:
     if (stdin_fd >= 0) close(stdin_fd);

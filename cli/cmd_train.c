@@ -225,6 +225,14 @@ int cmd_train(int argc, char **argv) {
             rc = cli_error(cmd, "%s: not a bnn checkpoint (no bnn.data / bnn.task)", resume);
             goto done;
         }
+        /* bnn calibrate copies a checkpoint whole: training on from the copy would drop the
+         * temperature, which belongs to the weights it was fitted to. */
+        if (bnn_st_meta(ck, "bnn.temperature")) {
+            rc = cli_usage_error(cmd, "%s is a calibrated copy (bnn.temperature), whose "
+                                 "temperature fits its weights as they are; resume the checkpoint "
+                                 "it was calibrated from, then calibrate the result", resume);
+            goto done;
+        }
         df.task = task;
         /* Its data spec, CSV settings and seed (none of them may be given with --resume), or
          * with --data the same data somewhere else: read as the checkpoint's, and its

@@ -63,6 +63,7 @@ int cmd_von(int argc, char **argv) {
     }
     if (rc) return 2;
     if (!model_path || !output) return cli_usage_error(cmd, "-m MODEL and -o FILE are required");
+    if (cli_check_file_output(cmd, output, "posterior")) return 2;
     if (steps < 1 || steps > 100000) return cli_usage_error(cmd, "--steps must be in 1..100000");
     if (!(rho > 0.0 && rho <= 1.0)) return cli_usage_error(cmd, "--rho must be in (0, 1]");
     if (mc < 0 || mc > BNN_MAX_MC_SAMPLES)
@@ -174,7 +175,7 @@ int cmd_von(int argc, char **argv) {
     keys[nkv] = "bnn.von.prior_precision", vals[nkv++] = pv;
     keys[nkv] = "bnn.laplace.subset", vals[nkv++] = "last-layer";
     keys[nkv] = "bnn.sigma", vals[nkv++] = sv;
-    rc = cli_save_posterior(cmd, la, m, task, output, st, keys, vals, nkv);
+    rc = cli_save_posterior(cmd, la, m, task, output, st, &df, keys, vals, nkv);
 done:
     bnn_laplace_free(la);
     bnn_model_free(m);

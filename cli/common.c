@@ -175,6 +175,14 @@ int cli_parse(int argc, char **argv, cli_opt *opts, int nopts, const char *cmd, 
         if (!val) {
             if (i + 1 >= argc) return cli_usage_error(cmd, "--%s needs a value", o->name);
             val = argv[++i];
+            /* `-o --lr 0.1` saved a file named --lr: a value that is one of this command's
+             * options is a missing value (--output=--lr or ./--lr for such a name). */
+            const char *eq = val[0] == '-' && val[1] == '-' ? strchr(val + 2, '=') : NULL;
+            if (val[0] == '-' && val[1] == '-' && val[2] &&
+                find_long(opts, nopts, val + 2, eq ? (size_t)(eq - val - 2) : strlen(val + 2)))
+                return cli_usage_error(cmd, "--%s needs a value; the next argument, %s, is an "
+                                       "option (write --%s=%s for a value that starts so)",
+                                       o->name, val, o->name, val);
         }
         if (set_value(cmd, o, val)) return 2;
     }
@@ -328,6 +336,32 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
     return cli_meta_int(cmd, path, key, v, 0, 0, out);
 }
 
+static int cli_spec_files(const char *spec, char buf[2][1024], const char *files[2]);
+
+/* The model's own data, named by a relative path that is not under the directory it was trained
+ * in (the tree moved, or the directory was never recorded): the file read is the current
+ * directory's, which may be another file of the same name, so say which. (train's --resume
+ * checks the data's fingerprint instead.) */
+static void note_data_here(const char *model_path, const cli_data_flags *df) {
+    char fb[2][1024], p[2100];
+    const char *files[2];
+    const char *dir = df->dir && df->dir[0] == '/' && !strchr(df->dir, ',') ? df->dir : NULL;
+    for (int i = 0, n = cli_spec_files(df->data, fb, files); i < n; i++) {
+        if (files[i][0] == '/' || access(files[i], F_OK)) continue; /* the loader says */
+        if (dir && (size_t)snprintf(p, sizeof p, "%s/%s", dir, files[i]) < sizeof p &&
+            !access(p, F_OK))
+            continue; /* where it was trained */
+        char msg[4600]; /* one line, whatever the metadata holds (as report() does) */
+        snprintf(msg, sizeof msg, "%s's data %s %s%s%s; reading ./%s in the current directory "
+                 "(--data SPEC names another)", model_path, files[i],
+                 dir ? "is no longer in " : "was read in a directory ",
+                 dir ? dir : model_path, dir ? "" : " does not record", files[i]);
+        fputs("note: ", stderr);
+        cli_put_printable(stderr, msg);
+        fputc('\n', stderr);
+    }
+}
+
 int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cli_data_flags *df,
                    bool seen_target_col) {
     const char *recorded = bnn_st_meta(st, "bnn.data");
@@ -335,6 +369,7 @@ int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cl
     if (from_model) {
         df->data = recorded;
         df->dir = bnn_st_meta(st, "bnn.data.dir"), df->from = model_path;
+        if (strcmp(cmd, "train")) note_data_here(model_path, df);
     }
     if (!df->data)
         return cli_usage_error(cmd, "%s does not record its data; pass --data SPEC", model_path);
@@ -442,6 +477,12 @@ int cli_load_ood(const char *cmd, const char *spec, int64_t seed, int64_t target
             *out = x;
         }
         if (rc) bnn_dataset_free(*out), *out = NULL;
+    } else if (!rc && csv && bnn_dataset_dim(*out) != bnn_model_input_dim(m)) {
+        /* Its columns were all read as features: say columns, and what fits. */
+        rc = cli_usage_error(cmd, "%s has %lld columns; as --ood data it needs the model's %lld "
+                             "inputs, with or without a label column", spec,
+                             (long long)bnn_dataset_dim(*out), (long long)bnn_model_input_dim(m));
+        bnn_dataset_free(*out), *out = NULL;
     }
     return rc;
 }
@@ -478,6 +519,12 @@ int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const cha
         return cli_usage_error(cmd, "--samples averages over weights drawn from a posterior; %s "
                                "holds a point estimate (train it with --method ivon or mfvi, or "
                                "fit bnn laplace or bnn von to it)", path);
+    /* (a posterior without a linearised predictive says so first, whatever the task) */
+    if (kind != BNN_POSTERIOR_LAPLACE && cli_seen(opts, nopts, "link-samples"))
+        return cli_usage_error(cmd, "--link-samples is for a Laplace posterior's linearised "
+                               "predictive; %s holds %s", path,
+                               kind == BNN_POSTERIOR_POINT ? "a point estimate"
+                                                           : "a diagonal Gaussian posterior");
     if (task == BNN_TASK_REGRESSION && cli_seen(opts, nopts, "link-samples"))
         return cli_usage_error(cmd, "--link-samples is Monte-Carlo over a classifier's linearised "
                                "logits; %s is a regression model, whose linearised predictive is in "
@@ -490,11 +537,6 @@ int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const cha
     if (cli_seen(opts, nopts, "local-reparam") && samples == 0)
         return cli_usage_error(cmd, "--local-reparam is for weight samples; --samples 0 predicts "
                                "at the mean");
-    if (kind != BNN_POSTERIOR_LAPLACE && cli_seen(opts, nopts, "link-samples"))
-        return cli_usage_error(cmd, "--link-samples is for a Laplace posterior's linearised "
-                               "predictive; %s holds %s", path,
-                               kind == BNN_POSTERIOR_POINT ? "a point estimate"
-                                                           : "a diagonal Gaussian posterior");
     return 0;
 }
 
@@ -591,6 +633,19 @@ int cli_check_output(const char *cmd, const char *out, const char *const *inputs
     return rc ? cli_error(cmd, "%s", bnn_last_error()) : 0;
 }
 
+int cli_check_file_output(const char *cmd, const char *out, const char *what) {
+    struct stat so, sf;
+    /* (a device other than a terminal, /dev/null for both, keeps nothing to read) */
+    if (out && (!strcmp(out, "-") ||
+                (stat(out, &sf) == 0 && fstat(STDOUT_FILENO, &so) == 0 &&
+                 sf.st_dev == so.st_dev && sf.st_ino == so.st_ino &&
+                 (!S_ISCHR(sf.st_mode) || isatty(STDOUT_FILENO)))))
+        return cli_usage_error(cmd, "-o %s is standard output, where %s prints its report: the "
+                               "%s would follow the report and could not be read; give it a file "
+                               "name", out, cmd, what);
+    return 0;
+}
+
 /* The data spec's files, for cli_check_output: csv:A[,B] and idx:A[,B] name one or two. */
 static int cli_spec_files(const char *spec, char buf[2][1024], const char *files[2]) {
     files[0] = files[1] = NULL;
@@ -679,10 +734,19 @@ bool cli_same_data(const char *a, const char *b) {
 
 int cli_check_output_of(const char *cmd, const char *out, const char *file1, const char *file2,
                         const char *spec) {
-    char buf[2][1024];
-    const char *in[4] = {file1, file2};
+    char buf[2][1024], fm[8][1024];
+    const char *in[12] = {file1, file2};
     cli_spec_files(spec, buf, in + 2);
-    return cli_check_output(cmd, out, in, 4);
+    /* fmnist's files too (either split, compressed or not): an output over one of them
+     * destroyed the data set, the system's own copy when run as root. */
+    if (spec && !strncmp(spec, "fmnist", 6) && (!spec[6] || spec[6] == ':'))
+        for (int i = 0; i < 8; i++) {
+            snprintf(fm[i], sizeof fm[i], "%s/%s-%s-ubyte%s", bnn_fmnist_dir(),
+                     i & 4 ? "t10k" : "train", i & 2 ? "labels-idx1" : "images-idx3",
+                     i & 1 ? ".gz" : "");
+            in[4 + i] = fm[i];
+        }
+    return cli_check_output(cmd, out, in, 12);
 }
 
 int cli_check_data(const char *cmd, const char *spec, const bnn_dataset *ds, const bnn_model *m,
@@ -914,12 +978,26 @@ int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_
 bool cli_quiet;
 
 int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *m, bnn_task task,
-                       const char *output, const bnn_st *st, const char **keys, const char **vals,
-                       int nkv) {
+                       const char *output, const bnn_st *st, const cli_data_flags *df,
+                       const char **keys, const char **vals, int nkv) {
     const char *keep[] = {"bnn.data", "bnn.data.dir", "bnn.data.target_col", "bnn.data.header",
                           "bnn.seed"};
+    char dir[4096], tc[32];
+    if (!bnn_st_meta(st, "bnn.data") && df->data) {
+        /* A network that records no data (a PyTorch state dict, say): the data fitted on, as
+         * train records its own, so eval and predict read it again without --data. */
+        keys[nkv] = "bnn.data", vals[nkv++] = df->data;
+        const char *d = cli_data_dir(df, dir, sizeof dir);
+        if (d) keys[nkv] = "bnn.data.dir", vals[nkv++] = d;
+        snprintf(tc, sizeof tc, "%lld", (long long)df->target_col);
+        keys[nkv] = "bnn.data.target_col", vals[nkv++] = tc;
+        keys[nkv] = "bnn.data.header", vals[nkv++] = df->header ? "yes" : df->no_header ? "no"
+                                                                                     : "auto";
+        keep[0] = keep[1] = keep[2] = keep[3] = "";
+    }
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-        if (bnn_st_meta(st, keep[i])) keys[nkv] = keep[i], vals[nkv++] = bnn_st_meta(st, keep[i]);
+        if (*keep[i] && bnn_st_meta(st, keep[i]))
+            keys[nkv] = keep[i], vals[nkv++] = bnn_st_meta(st, keep[i]);
     if (cli_check_stdout(cmd)) return 1;
     int rc = bnn_laplace_save(la, m, task, output, keys, vals, nkv);
     if (rc) return cli_fail(cmd, rc, "cannot save the posterior");

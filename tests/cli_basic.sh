@@ -193,7 +193,8 @@ printf 'a,b,y\n0,1,0\n1,0,1\n0.2,0.9,0\n0.8,0.1,1\n0.1,0.7,0\n0.9,0.3,1\n' >"$T/
    --checkpoint ck.st -q -o m.st) && ok || bad "train on a relative CSV path"
 (cd "$T/rel/sub" && "$BNN" train --data csv:d.csv --model mlp:2-4-2 --epochs 2 -q -o full.st) && ok ||
   bad "train on a relative CSV path, whole"
-(cd "$T/rel/sub" && "$BNN" eval -m m.st >"$T/here.txt") && ok || bad "eval where it was trained"
+(cd "$T/rel/sub" && "$BNN" eval -m m.st >"$T/here.txt" 2>"$T/err") && [ ! -s "$T/err" ] && ok ||
+  bad "eval where it was trained: $(cat "$T/err")"
 (cd "$T/away" && "$BNN" eval -m ../rel/sub/m.st >"$T/away.txt" 2>"$T/err") && ok ||
   bad "eval from another directory: $(cat "$T/err")"
 diff <(grep -v '^model' "$T/here.txt") <(grep -v '^model' "$T/away.txt") >/dev/null && ok ||
@@ -236,13 +237,18 @@ python3 "$HERE/st_meta.py" ../rel/moved/ck.st "$T/ck_old.st" bnn.state.data_hash
 expect_fail "an old checkpoint's data gone" "put it back: the checkpoint keeps no fingerprint" "$BNN" train --resume "$T/ck_old.st" -q -o "$T/never.safetensors"
 expect_usage "an old checkpoint with --data" "keeps no fingerprint of its data, so --data cannot be checked" "$BNN" train --resume "$T/ck_old.st" --data csv:../rel/moved/d.csv -q -o "$T/never.safetensors"
 cd - >/dev/null || exit 1
-(cd "$T/rel/moved" && "$BNN" eval -m m.st >/dev/null) && ok || bad "a moved tree, from its new place"
+(cd "$T/rel/moved" && "$BNN" eval -m m.st >/dev/null 2>"$T/err") && ok || bad "a moved tree, from its new place"
+# ... saying which file it read: another directory's file of the same name was read silently.
+grep -q -x "note: m.st's data d.csv is no longer in $sub; reading ./d.csv in the current directory (--data SPEC names another)" "$T/err" &&
+  ok || bad "a moved tree: no note of the file read: $(cat "$T/err")"
 # A directory with a comma is not recorded (the spec would split there): the data is found where
 # it was trained, as before bnn.data.dir.
 mkdir -p "$T/a,b"
 cp "$T/rel/moved/d.csv" "$T/a,b/d.csv"
-(cd "$T/a,b" && "$BNN" train --data csv:d.csv --model mlp:2-4-2 --epochs 1 -q -o m.st && "$BNN" eval -m m.st >/dev/null) && ok ||
+(cd "$T/a,b" && "$BNN" train --data csv:d.csv --model mlp:2-4-2 --epochs 1 -q -o m.st && "$BNN" eval -m m.st >/dev/null 2>"$T/err") && ok ||
   bad "train and eval in a directory with a comma"
+grep -q "^note: m.st's data d.csv was read in a directory m.st does not record; reading ./d.csv" "$T/err" && ok ||
+  bad "the data of a directory that was not recorded: no note: $(cat "$T/err")"
 run "info of a model trained in a directory with a comma" "$BNN" info "$T/a,b/m.st"
 grep -q "bnn.data.dir" "$T/out" && bad "a directory with a comma was recorded" || ok
 

@@ -155,6 +155,10 @@ t1=$(awk '/^temperature/ {print $2}' "$T/out")
 run "calibrate on those rows" "$BNN" calibrate -m "$T/blob.safetensors" --data "csv:$T/blob_val.csv" -o "$T/blob_c2.safetensors"
 t2=$(awk '/^temperature/ {print $2}' "$T/out")
 [ -n "$t1" ] && [ "$t1" = "$t2" ] && ok || bad "held-out rows: temperature '$t1' against '$t2' on the last 100 rows"
+# --data naming the model's own file is its own data: the same hold-out, not all 400 rows
+run "calibrate, --data the training file" "$BNN" calibrate -m "$T/blob.safetensors" --data "csv:$T/blob.csv" -o "$T/blob_c3.safetensors"
+grep -q "^temperature $t1 .*(fitted on 100 held-out examples of csv:" "$T/out" && cmp -s "$T/blob_c1.safetensors" "$T/blob_c3.safetensors" &&
+  ok || bad "calibrate --data its own file: $(head -1 "$T/out") against $t1"
 run "eval calibrated" "$BNN" eval -m "$T/cal.safetensors" --json "$T/cal.json"
 grep -q "temperature" "$T/out" && ok || bad "eval applies the temperature"
 validate "$T/cal.json"
@@ -163,14 +167,16 @@ grep -q "note: .*calibrated (temperature .*not the temperature" "$T/err" && ok |
 run "train map without holdout" "$BNN" train --data moons --epochs 2 -q -o "$T/map_all.safetensors"
 # A temperature at a bound of the search says so: labels the logits cannot tell apart (1000),
 # and validation data the logits separate perfectly (0.001).
-printf '0,0,0\n0,0,1\n0,0,0\n0,0,1\n0,0,0\n0,0,1\n' >"$T/same.csv"
+# (validation files apart from the training file: calibrate fits no temperature on the rows
+# trained on)
+printf '0,0,0\n0,0,1\n0,0,0\n0,0,1\n0,0,0\n0,0,1\n' | tee "$T/same_val.csv" >"$T/same.csv"
 run "train on indistinguishable rows" "$BNN" train --data "csv:$T/same.csv" --epochs 1 -q -o "$T/same.safetensors"
-run "calibrate at the upper bound" "$BNN" calibrate -m "$T/same.safetensors" --data "csv:$T/same.csv" -o "$T/same_cal.safetensors"
+run "calibrate at the upper bound" "$BNN" calibrate -m "$T/same.safetensors" --data "csv:$T/same_val.csv" -o "$T/same_cal.safetensors"
 grep -q "^temperature 1000.0000" "$T/out" && grep -q "^note: the temperature stopped at its upper bound 1000: on these 6 validation" "$T/err" \
   && ok || bad "calibrate at T = 1000 without the note: $(cat "$T/out" "$T/err")"
-printf '0,0,0\n1,1,1\n0,0,0\n1,1,1\n' >"$T/sep.csv"
+printf '0,0,0\n1,1,1\n0,0,0\n1,1,1\n' | tee "$T/sep_val.csv" >"$T/sep.csv"
 run "train on separable rows" "$BNN" train --data "csv:$T/sep.csv" --epochs 200 --lr 0.05 -q -o "$T/sep.safetensors"
-run "calibrate at the lower bound" "$BNN" calibrate -m "$T/sep.safetensors" --data "csv:$T/sep.csv" -o "$T/sep_cal.safetensors"
+run "calibrate at the lower bound" "$BNN" calibrate -m "$T/sep.safetensors" --data "csv:$T/sep_val.csv" -o "$T/sep_cal.safetensors"
 grep -q "^temperature 0.0010" "$T/out" && grep -q "^note: the temperature stopped at its lower bound 0.001: the logits separate the 4 validation" "$T/err" \
   && ok || bad "calibrate at T = 0.001 without the note: $(cat "$T/out" "$T/err")"
 expect_fail "calibrate without holdout" "holdout" "$BNN" calibrate -m "$T/map_all.safetensors" -o "$T/never.safetensors"

@@ -288,4 +288,19 @@ cut -d, -f1,3 "$T/blob.csv" >"$T/blob1.csv"
 expect_usage "laplace: data of another width" "the data has 1 feature.* but model .* expects 2" "$BNN" laplace -m "$T/map.safetensors" --data "csv:$T/blob1.csv" -o "$T/never.safetensors"
 expect_usage "laplace: regression data for a classifier" "map.safetensors is a classification model but sine-gap is regression data" "$BNN" laplace -m "$T/map.safetensors" --data sine-gap -o "$T/never.safetensors"
 
+# A network that records no data (as a PyTorch state dict): laplace and von record the --data
+# they fitted on, relative names with their directory, so eval reads it again from anywhere.
+cp "$T/map.safetensors" "$T/nodata.safetensors"
+for k in bnn.data bnn.data.target_col bnn.data.header bnn.data.holdout; do # (moons: no directory)
+  python3 "$HERE/st_meta.py" "$T/nodata.safetensors" "$T/nd.tmp" $k && mv "$T/nd.tmp" "$T/nodata.safetensors"
+done
+cp "$T/blob.csv" "$T/fitdata.csv"
+mkdir -p "$T/elsewhere"
+(cd "$T" && "$BNN" laplace -q -m nodata.safetensors --data csv:fitdata.csv -o la_nd.safetensors >/dev/null) && ok || bad "laplace of a model without data"
+(cd "$T" && "$BNN" von -q -m nodata.safetensors --data csv:fitdata.csv --steps 2 -o von_nd.safetensors >/dev/null 2>&1) && ok || bad "von of a model without data"
+for f in la_nd von_nd; do
+  (cd "$T/elsewhere" && "$BNN" eval -m "../$f.safetensors" >"$T/out" 2>"$T/err") &&
+    grep -q "^data *csv:fitdata.csv" "$T/out" && ok || bad "$f: eval without --data: $(cat "$T/err")"
+done
+
 cli_done

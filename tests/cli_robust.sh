@@ -25,6 +25,12 @@ run "train wide" "$BNN" train --data "csv:$T/wide.csv" --epochs 1 -q -o "$T/wide
 expect_usage "compare: data narrower than the model" "features" "$BNN" compare -m "$T/wide.safetensors" --data moons
 expect_usage "compare: a second model of another width" "features" "$BNN" compare -m "$T/map.safetensors" -m "$T/wide.safetensors"
 expect_usage "compare: ood of another width" "features" "$BNN" compare -m "$T/map.safetensors" --ood noise:5:10
+# A CSV --ood file's columns are all read: neither the inputs nor the inputs and a label
+printf '1,2,3,0\n2,3,4,1\n' >"$T/four.csv"
+expect_usage "eval: ood CSV of another width" "four.csv has 4 columns; as --ood data it needs the model's 2 inputs, with or without a label column" "$BNN" eval -m "$T/map.safetensors" --ood "csv:$T/four.csv"
+# --link-samples on a regression IVON model: it has no linearised predictive (not "closed form")
+run "train ivon sine" "$BNN" train --data sine-gap --method ivon --epochs 2 --batch-size 16 -q -o "$T/ivon_sine.safetensors"
+expect_usage "eval --link-samples, ivon regression" "is for a Laplace posterior's linearised predictive; .*ivon_sine.safetensors holds a diagonal Gaussian posterior" "$BNN" eval -m "$T/ivon_sine.safetensors" --link-samples 10
 expect_fail "plot: 1-D data for a 2-D model" "1 feature but model" "$BNN" plot -m "$T/map.safetensors" --data sine-gap -o "$T/never.svg"
 expect_usage "plot: 2-D data for a 1-D model" "features" "$BNN" plot -m "$T/sine.safetensors" --data moons -o "$T/never.svg"
 
@@ -44,6 +50,29 @@ expect_fail "eval --json over its model" "is the input" "$BNN" eval -m "$T/keep.
 cp "$T/wide.csv" "$T/data.csv"
 expect_fail "train over its data" "is the input" "$BNN" train --data "csv:$T/data.csv" --epochs 1 -q -o "$T/data.csv"
 cmp -s "$T/map.safetensors" "$T/keep.safetensors" && cmp -s "$T/wide.csv" "$T/data.csv" && ok || bad "an input was overwritten"
+# fmnist's own files are the command's data too (an output over one replaced the data set: as
+# root, the system's copy): each split's images and labels, compressed or not, also as --ood.
+mkdir -p "$T/fm"
+for s in train t10k; do # 10 blank images with labels 0 .. 9: valid, so loading them passes
+  { printf '\x00\x00\x08\x03\x00\x00\x00\x0a\x00\x00\x00\x1c\x00\x00\x00\x1c'; head -c 7840 /dev/zero; } >"$T/fm/$s-images-idx3-ubyte"
+  printf '\x00\x00\x08\x01\x00\x00\x00\x0a\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09' >"$T/fm/$s-labels-idx1-ubyte"
+done
+gzip "$T/fm/train-images-idx3-ubyte" "$T/fm/t10k-labels-idx1-ubyte"
+cp -r "$T/fm" "$T/fm.orig"
+BNN_FMNIST_DIR="$T/fm" expect_usage "train -o over fmnist's images" "the output .*train-images-idx3-ubyte.gz is the input" "$BNN" train --data fmnist -q -o "$T/fm/train-images-idx3-ubyte.gz"
+BNN_FMNIST_DIR="$T/fm" expect_usage "eval --json over fmnist's test labels" "t10k-labels-idx1-ubyte.gz is the input" "$BNN" eval -m "$T/map.safetensors" --data fmnist --json "$T/fm/t10k-labels-idx1-ubyte.gz"
+BNN_FMNIST_DIR="$T/fm" expect_usage "eval --json over --ood fmnist:flip's file" "t10k-images-idx3-ubyte is the input" "$BNN" eval -m "$T/map.safetensors" --ood fmnist:flip --json "$T/fm/t10k-images-idx3-ubyte"
+BNN_FMNIST_DIR="$T/fm" expect_usage "predict -o over fmnist's training labels" "train-labels-idx1-ubyte is the input" "$BNN" predict -m "$T/map.safetensors" --data fmnist -o "$T/fm/train-labels-idx1-ubyte"
+diff -r "$T/fm" "$T/fm.orig" >/dev/null && ok || bad "an fmnist file was overwritten"
+# A command that prints its report on stdout cannot also save its file there (the file's bytes
+# followed the table: unreadable, with exit 0); /dev/null for both is fine.
+for c in "laplace -m $T/map.safetensors" "von -m $T/map.safetensors --steps 1" "calibrate -m $T/map.safetensors --data moons"; do
+  # shellcheck disable=SC2086  # c is a list of words
+  expect_usage "${c%% *} -o -" "-o - is standard output, where ${c%% *} prints its report" "$BNN" $c -o -
+done
+expect_usage "laplace -o the file stdout goes to" "is standard output" sh -c '"$1" laplace -m "$2" -o "$3" >"$3"' sh "$BNN" "$T/map.safetensors" "$T/la_out.st"
+[ ! -s "$T/la_out.st" ] && ok || bad "laplace wrote into the file stdout goes to"
+run "laplace -o /dev/null >/dev/null" sh -c '"$1" laplace -q -m "$2" -o /dev/null >/dev/null' sh "$BNN" "$T/map.safetensors"
 expect_fail "train into a missing directory" "does not exist" "$BNN" train --data moons --epochs 200 -q -o "$T/no/such/dir/m.safetensors"
 expect_fail "output is a directory" "directory" "$BNN" predict -m "$T/map.safetensors" --data moons -o "$T"
 run "predict to /dev/null" "$BNN" predict -m "$T/map.safetensors" --data moons -o /dev/null
@@ -89,6 +118,13 @@ expect_fail "adamw beyond BNN_MEMORY_LIMIT" "adamw training of 2802 parameters n
 # with the size instead of being killed while the buffers are zeroed.
 expect_fail "wide layer beyond the memory" "adamw training of 50331648 parameters needs about 32.8 GiB" \
   env BNN_MEMORY_LIMIT=4G "$BNN" train --data moons --model mlp:2-16777216 --epochs 1 -q -o "$T/never.safetensors"
+# The limit's unit in either case, with B or iB after it: one size (4 GiB) each way
+for lim in 4g 4GB 4GiB 4096m; do
+  expect_fail "BNN_MEMORY_LIMIT=$lim" "needs about 32.8 GiB .*more than BNN_MEMORY_LIMIT's 4 GiB of memory" \
+    env BNN_MEMORY_LIMIT=$lim "$BNN" train --data moons --model mlp:2-16777216 --epochs 1 -q -o "$T/never.safetensors"
+done
+expect_fail "BNN_MEMORY_LIMIT=4Q" "BNN_MEMORY_LIMIT is '4Q', not a size" \
+  env BNN_MEMORY_LIMIT=4Q "$BNN" train --data moons --epochs 1 -q -o "$T/never.safetensors"
 # Weights alone beyond the memory (a model of 10^10 parameters): their size, not "cannot allocate".
 expect_fail "weights beyond the memory" "model mlp:2-100000-100000-2 has 10000600002 parameters, whose weights alone need 37.3 GiB, more than BNN_MEMORY_LIMIT's 30 GiB" \
   env BNN_MEMORY_LIMIT=30G "$BNN" train --data moons --model mlp:2-100000-100000-2 --epochs 1 -q -o "$T/never.safetensors"
@@ -98,6 +134,9 @@ expect_fail "a batch beyond the memory in prediction" "a batch of 256 rows throu
 expect_fail "BNN_MEMORY_LIMIT that is no size" "BNN_MEMORY_LIMIT is 'lots', not a size" env BNN_MEMORY_LIMIT=lots "$BNN" train --data moons --epochs 1 -q -o "$T/never.safetensors"
 run "checkpoint of CSV data" "$BNN" train --data "csv:$T/d.csv" --epochs 2 --stop-after 1 --checkpoint "$T/dck.safetensors" -q
 expect_fail "resume over its data, one line" "the output .*d.csv is the input" "$BNN" train --resume "$T/dck.safetensors" -o "$T/d.csv"
+# A calibrated copy of a checkpoint is not resumed (the temperature fits the weights as they were)
+python3 "$(dirname "$0")/st_meta.py" "$T/dck.safetensors" "$T/dck_cal.safetensors" bnn.temperature 1.5
+expect_usage "resume a calibrated checkpoint" "dck_cal.safetensors is a calibrated copy (bnn.temperature)" "$BNN" train --resume "$T/dck_cal.safetensors" -q -o "$T/never.safetensors"
 # A classifier's checkpoint whose noise σ was damaged is refused on resume (it trained and saved a
 # model with bnn.sigma -1 that every other command then refused).
 python3 "$(dirname "$0")/st_meta.py" "$T/dck.safetensors" "$T/dck_s.safetensors" bnn.sigma -1

@@ -141,14 +141,33 @@ static double dense_logdet(double *inv, const double *Hd, const double *dl, int6
     return s;
 }
 
+/* bnn_laplace_set_progress's callback: the steps seen, in order. */
+typedef struct steps_seen {
+    int64_t calls, last, steps;
+    bool in_order;
+} steps_seen;
+
+static void count_step(void *ctx, int64_t step, int64_t steps) {
+    steps_seen *c = ctx;
+    c->in_order = c->in_order && step == c->last + 1;
+    c->calls++, c->last = step, c->steps = steps;
+}
+
 /* With one group the per-layer optimiser is the scalar one: the same Adam from the same start,
- * step for step (the end points alone would not show a wrong step: both reach the optimum). */
+ * step for step (the end points alone would not show a wrong step: both reach the optimum). Both
+ * report each step to the progress callback. */
 static void one_group_steps(bnn_laplace *la, int64_t P, const char *file) {
     const int64_t one[1] = {P};
     REQUIRE(bnn__laplace_set_layout(la, 1, one) == 0);
+    steps_seen seen = {.in_order = true};
+    bnn_laplace_set_progress(la, count_step, &seen);
     REQUIRE(bnn_laplace_optimize(la, 5) == 0);
+    CHECK(seen.calls == 5 && seen.last == 5 && seen.steps == 5 && seen.in_order);
     const double ds = bnn_laplace_prior_prec(la), ss = bnn_laplace_sigma(la);
+    seen = (steps_seen){.in_order = true};
     REQUIRE(bnn_laplace_optimize_layers(la, 5) == 0);
+    CHECK(seen.calls == 5 && seen.last == 5 && seen.steps == 5 && seen.in_order);
+    bnn_laplace_set_progress(la, NULL, NULL);
     double d1;
     REQUIRE(bnn_laplace_prior_layers(la, &d1, 1) == 0);
     report(0, file, "one group, 5 Adam steps: δ vs scalar", rel(d1, ds), 1e-12);

@@ -198,11 +198,19 @@ static double memory_limit(bool *limited, bool *cgroup) {
     if (env && *env) {
         char *end;
         double v = bnn_strtod(env, &end);
-        const double unit = *end == 'K'   ? 1024.0
-                            : *end == 'M' ? 1048576.0
-                            : *end == 'G' ? 1073741824.0
-                                          : 1.0;
-        if (unit > 1.0) end++;
+        /* K, M, G or T (either case; powers of 1024), then optionally B or iB: 16G, 16g,
+         * 16GB and 16GiB are one size */
+        const char u = (char)(*end & ~0x20);
+        const double unit = u == 'K'   ? 1024.0
+                            : u == 'M' ? 1048576.0
+                            : u == 'G' ? 1073741824.0
+                            : u == 'T' ? 1099511627776.0
+                                       : 1.0;
+        if (unit > 1.0) {
+            end++;
+            if (*end == 'i' && (end[1] == 'B' || end[1] == 'b')) end++;
+            if (*end == 'B' || *end == 'b') end++;
+        }
         *limited = true;
         return end != env && !*end && v > 0.0 && isfinite(v) ? v * unit : -1.0;
     }
@@ -231,7 +239,7 @@ int bnn__byte_limit(const char *fn, double max_bytes, double *limit, char *what,
     const double v = memory_limit(&limited, &cgroup);
     if (v < 0.0)
         return bnn__error(BNN_EINVAL, "BNN_MEMORY_LIMIT is '%.40s', not a size (bytes, or a "
-                          "number with K, M or G)", getenv("BNN_MEMORY_LIMIT"));
+                          "number with K, M, G or T)", getenv("BNN_MEMORY_LIMIT"));
     *limit = v > 0.0 ? v : INFINITY;
     bnn__format_bytes(sz, sizeof sz, v);
     snprintf(what, len, "%s %s",

@@ -82,9 +82,13 @@ static int fmnist_path(char *buf, size_t cap, const char *dir, const char *name)
                       buf, dir, FMNIST_DEFAULT_DIR);
 }
 
-static int load_fmnist(bnn_dataset **out, bool test) {
+const char *bnn_fmnist_dir(void) {
     const char *dir = getenv("BNN_FMNIST_DIR");
-    if (!dir || !*dir) dir = FMNIST_DEFAULT_DIR;
+    return dir && *dir ? dir : FMNIST_DEFAULT_DIR;
+}
+
+static int load_fmnist(bnn_dataset **out, bool test) {
+    const char *dir = bnn_fmnist_dir();
     /* The file names are those of the original distribution (Xiao et al., 2017). */
     const char *prefix = test ? "t10k" : "train";
     char name[64], images[4096], labels[4096];
