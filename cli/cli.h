@@ -236,6 +236,10 @@ const char *cli_data_spec(const cli_data_flags *df, char *buf);
 /* Whether spec names the data the model file st was trained on (its bnn.data, with relative
  * names under its bnn.data.dir as cli_load_data reads them): the same files, not the same text. */
 bool cli_own_data(const bnn_st *st, const char *spec);
+/* Whether reading `split` of spec reads the rows the model file st was trained on: the file that
+ * split reads (csv:TRAIN,TEST's first or second; a one-file spec's only one) is the recorded
+ * spec's training file, or a built-in set's train split is its own. */
+bool cli_reads_trained_rows(const bnn_st *st, const char *spec, const char *split);
 /* cli_check_output_of against the files df's spec names as cli_load_data reads them. */
 int cli_check_output_data(const char *cmd, const char *out, const char *file1, const char *file2,
                           const cli_data_flags *df);

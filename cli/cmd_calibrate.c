@@ -38,7 +38,7 @@ int cmd_calibrate(int argc, char **argv) {
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file (required)", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the calibrated model here (required)", 0},
-        {"data", 'd', OPT_STR, &df.data, "SPEC", "validation data (default: the examples held out by train --holdout)", 0},
+        {"data", 'd', OPT_STR, &df.data, "SPEC", "validation data (default: the examples held out by train --holdout; also when SPEC reads the model's training file)", 0},
         {"split", 0, OPT_STR, &split, "NAME", "split of --data to use (default test; a test "
          "split T is fitted on no longer scores the model without bias)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
@@ -97,21 +97,22 @@ int cmd_calibrate(int argc, char **argv) {
         goto done;
     const bool bern = bnn_model_lik(m, task) == BNN_LIK_BERNOULLI;
     const bool given_data = df.data != NULL;
-    /* Without --data, and with --data naming the model's own training rows (its only split, or
-     * its train split), the fit is on the model's hold-out: a temperature fitted on the examples
-     * trained on calibrates the fit, not new data. */
-    const bool held_out = !given_data || (cli_own_data(st, df.data) &&
-                                          (cli_one_split(df.data) || !strcmp(split, "train")));
+    /* Without --data, and with a --data split that reads the model's own training file, the fit
+     * is on the model's hold-out (the last rows of that file): a temperature fitted on the
+     * examples trained on calibrates the fit, not new data. */
+    const bool held_out = !given_data || cli_reads_trained_rows(st, df.data, split);
     int64_t holdout = 0;
     if (held_out) {
         const char *ho = bnn_st_meta(st, "bnn.data.holdout");
         if ((rc = cli_meta_count(cmd, model_path, "bnn.data.holdout", ho, &holdout))) goto done;
         if (holdout <= 0 || !bnn_st_meta(st, "bnn.data")) {
             if (given_data)
-                rc = cli_usage_error(cmd, "--data %s is what %s was trained on, all of it: a "
-                                     "temperature fitted there would calibrate the fit, not new "
-                                     "data; pass other validation data, or train with --holdout N",
-                                     df.data, model_path);
+                rc = cli_usage_error(cmd, "--data %s%s%s reads the examples %s was trained on, "
+                                     "all of them: a temperature fitted there would calibrate the "
+                                     "fit, not new data; pass other validation data, or train "
+                                     "with --holdout N", df.data,
+                                     cli_one_split(df.data) ? "" : ", split ",
+                                     cli_one_split(df.data) ? "" : split, model_path);
             else
                 rc = cli_usage_error(cmd, "%s was trained on all its training data; pass "
                                      "validation data with --data SPEC, or train with --holdout N",
@@ -130,7 +131,10 @@ int cmd_calibrate(int argc, char **argv) {
     if (!held_out) {
         if ((rc = cli_load_data(cmd, &df, split, BNN_TASK_CLASSIFICATION, true, &val))) goto done;
     } else {
-        if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, true, &all))) goto done;
+        /* (--data's split that reads the training file, or the model's own train split) */
+        if ((rc = cli_load_data(cmd, &df, given_data ? split : "train", BNN_TASK_CLASSIFICATION,
+                                true, &all)))
+            goto done;
         const int64_t n = bnn_dataset_n(all);
         if (holdout >= n || (rc = bnn_dataset_slice(&val, all, n - holdout, n))) {
             rc = cli_error(cmd, "the held-out split (%lld examples) does not fit %s", (long long)holdout,
@@ -178,7 +182,9 @@ int cmd_calibrate(int argc, char **argv) {
                        "(%g): the model's predictions are unusable; not saved", T);
         goto done;
     }
-    if (!held_out)
+    if (!held_out && cli_one_split(df.data))
+        printf("temperature %.4f   (fitted on %lld examples of %s)\n", T, (long long)n, df.data);
+    else if (!held_out)
         printf("temperature %.4f   (fitted on %lld examples of %s, %s split)\n", T, (long long)n,
                df.data, split);
     else

@@ -175,11 +175,18 @@ int cli_parse(int argc, char **argv, cli_opt *opts, int nopts, const char *cmd, 
         if (!val) {
             if (i + 1 >= argc) return cli_usage_error(cmd, "--%s needs a value", o->name);
             val = argv[++i];
-            /* `-o --lr 0.1` saved a file named --lr: a value that is one of this command's
-             * options is a missing value (--output=--lr or ./--lr for such a name). */
+            /* A value that is one of this command's options (`-o --lr 0.1`, `-o -q`, or
+             * help) is a missing value; --output=--lr or ./--lr names such a file. "-" and
+             * negative numbers are values. */
             const char *eq = val[0] == '-' && val[1] == '-' ? strchr(val + 2, '=') : NULL;
-            if (val[0] == '-' && val[1] == '-' && val[2] &&
-                find_long(opts, nopts, val + 2, eq ? (size_t)(eq - val - 2) : strlen(val + 2)))
+            const size_t vlen = eq ? (size_t)(eq - val - 2) : strlen(val + 2);
+            const bool is_opt =
+                val[0] == '-' &&
+                (val[1] == '-' ? val[2] && (find_long(opts, nopts, val + 2, vlen) ||
+                                            !strcmp(val, "--help"))
+                               : val[1] && !val[2] && (find_short(opts, nopts, val[1]) ||
+                                                       val[1] == 'h'));
+            if (is_opt)
                 return cli_usage_error(cmd, "--%s needs a value; the next argument, %s, is an "
                                        "option (write --%s=%s for a value that starts so)",
                                        o->name, val, o->name, val);
@@ -352,10 +359,11 @@ static void note_data_here(const char *model_path, const cli_data_flags *df) {
             !access(p, F_OK))
             continue; /* where it was trained */
         char msg[4600]; /* one line, whatever the metadata holds (as report() does) */
-        snprintf(msg, sizeof msg, "%s's data %s %s%s%s; reading ./%s in the current directory "
+        snprintf(msg, sizeof msg, "%s's data %s %s%s%s; reading %s%s in the current directory "
                  "(--data SPEC names another)", model_path, files[i],
                  dir ? "is no longer in " : "was read in a directory ",
-                 dir ? dir : model_path, dir ? "" : " does not record", files[i]);
+                 dir ? dir : model_path, dir ? "" : " does not record",
+                 strchr(files[i], '/') ? "" : "./", files[i]);
         fputs("note: ", stderr);
         cli_put_printable(stderr, msg);
         fputc('\n', stderr);
@@ -713,6 +721,26 @@ bool cli_own_data(const bnn_st *st, const char *spec) {
                                           sizeof under));
 }
 
+/* The file a split of spec reads (NULL for built-in data): csv:TRAIN,TEST's second for the test
+ * split, else its first (idx:/npy:'s second file holds the labels of the first). */
+static const char *split_file(const char *spec, const char *split, char fb[2][1024]) {
+    const char *files[2];
+    const int n = cli_spec_files(spec, fb, files);
+    if (n == 0) return NULL;
+    return n == 2 && !strncmp(spec, "csv:", 4) && strcmp(split, "train") ? files[1] : files[0];
+}
+
+bool cli_reads_trained_rows(const bnn_st *st, const char *spec, const char *split) {
+    const char *recorded = bnn_st_meta(st, "bnn.data");
+    char under[CLI_SPEC_MAX], fa[2][1024], fb[2][1024];
+    if (!recorded || !spec) return false;
+    const char *rec = spec_under(recorded, bnn_st_meta(st, "bnn.data.dir"), under, sizeof under);
+    if (strncmp(spec, rec, 4)) return false; /* csv: against idx:, or another built-in set */
+    const char *a = split_file(spec, split, fa), *b = split_file(rec, "train", fb);
+    if (!a || !b) return !a && !b && !strcmp(spec, rec) && !strcmp(split, "train");
+    return cli_same_path(a, b);
+}
+
 int cli_check_output_data(const char *cmd, const char *out, const char *file1, const char *file2,
                           const cli_data_flags *df) {
     char under[CLI_SPEC_MAX];
@@ -734,11 +762,10 @@ bool cli_same_data(const char *a, const char *b) {
 
 int cli_check_output_of(const char *cmd, const char *out, const char *file1, const char *file2,
                         const char *spec) {
-    char buf[2][1024], fm[8][1024];
+    char buf[2][1024], fm[8][4200]; /* (the loader takes directory names of up to 4095 bytes) */
     const char *in[12] = {file1, file2};
     cli_spec_files(spec, buf, in + 2);
-    /* fmnist's files too (either split, compressed or not): an output over one of them
-     * destroyed the data set, the system's own copy when run as root. */
+    /* fmnist's files too (either split, compressed or not), which may be the system's copy. */
     if (spec && !strncmp(spec, "fmnist", 6) && (!spec[6] || spec[6] == ':'))
         for (int i = 0; i < 8; i++) {
             snprintf(fm[i], sizeof fm[i], "%s/%s-%s-ubyte%s", bnn_fmnist_dir(),
@@ -982,7 +1009,7 @@ int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *
                        const char **keys, const char **vals, int nkv) {
     const char *keep[] = {"bnn.data", "bnn.data.dir", "bnn.data.target_col", "bnn.data.header",
                           "bnn.seed"};
-    char dir[4096], tc[32];
+    char dir[4096], tc[32], seed[32];
     if (!bnn_st_meta(st, "bnn.data") && df->data) {
         /* A network that records no data (a PyTorch state dict, say): the data fitted on, as
          * train records its own, so eval and predict read it again without --data. */
@@ -994,6 +1021,11 @@ int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *
         keys[nkv] = "bnn.data.header", vals[nkv++] = df->header ? "yes" : df->no_header ? "no"
                                                                                      : "auto";
         keep[0] = keep[1] = keep[2] = keep[3] = "";
+        /* generated data (moons, ...) is a draw of its seed: the one fitted on */
+        if (bnn_data_generated(df->data) && !bnn_st_meta(st, "bnn.seed")) {
+            snprintf(seed, sizeof seed, "%lld", (long long)df->seed);
+            keys[nkv] = "bnn.seed", vals[nkv++] = seed;
+        }
     }
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         if (*keep[i] && bnn_st_meta(st, keep[i]))

@@ -159,6 +159,19 @@ t2=$(awk '/^temperature/ {print $2}' "$T/out")
 run "calibrate, --data the training file" "$BNN" calibrate -m "$T/blob.safetensors" --data "csv:$T/blob.csv" -o "$T/blob_c3.safetensors"
 grep -q "^temperature $t1 .*(fitted on 100 held-out examples of csv:" "$T/out" && cmp -s "$T/blob_c1.safetensors" "$T/blob_c3.safetensors" &&
   ok || bad "calibrate --data its own file: $(head -1 "$T/out") against $t1"
+# ... judged by the file a split reads: a model trained on csv:TRAIN,TEST keeps its hold-out for
+# --data csv:TRAIN and for csv:TRAIN,TEST's train split, and takes TEST whole
+run "train blobs on a pair" "$BNN" train --data "csv:$T/blob.csv,$T/blob_val.csv" --epochs 20 --holdout 100 -q -o "$T/pair.safetensors"
+run "calibrate the pair" "$BNN" calibrate -m "$T/pair.safetensors" -o "$T/pair_c0.safetensors"
+tp=$(awk '/^temperature/ {print $2}' "$T/out")
+for d in "csv:$T/blob.csv" "csv:$T/blob.csv,$T/blob_val.csv --split train"; do
+  # shellcheck disable=SC2086  # d is a spec and maybe an option
+  run "calibrate the pair, --data $d" "$BNN" calibrate -m "$T/pair.safetensors" --data $d -o "$T/pair_c1.safetensors"
+  grep -q "^temperature $tp .*(fitted on 100 held-out examples of csv:" "$T/out" && cmp -s "$T/pair_c0.safetensors" "$T/pair_c1.safetensors" &&
+    ok || bad "calibrate the pair, --data $d: $(head -1 "$T/out") against $tp"
+done
+run "calibrate the pair, its test file" "$BNN" calibrate -m "$T/pair.safetensors" --data "csv:$T/blob.csv,$T/blob_val.csv" -o "$T/pair_c2.safetensors"
+grep -q "(fitted on 100 examples of csv:.*, test split)" "$T/out" && ok || bad "calibrate the pair's test file: $(head -1 "$T/out")"
 run "eval calibrated" "$BNN" eval -m "$T/cal.safetensors" --json "$T/cal.json"
 grep -q "temperature" "$T/out" && ok || bad "eval applies the temperature"
 validate "$T/cal.json"

@@ -291,7 +291,7 @@ expect_usage "laplace: regression data for a classifier" "map.safetensors is a c
 # A network that records no data (as a PyTorch state dict): laplace and von record the --data
 # they fitted on, relative names with their directory, so eval reads it again from anywhere.
 cp "$T/map.safetensors" "$T/nodata.safetensors"
-for k in bnn.data bnn.data.target_col bnn.data.header bnn.data.holdout; do # (moons: no directory)
+for k in bnn.data bnn.data.target_col bnn.data.header bnn.data.holdout bnn.seed; do # (moons: no directory)
   python3 "$HERE/st_meta.py" "$T/nodata.safetensors" "$T/nd.tmp" $k && mv "$T/nd.tmp" "$T/nodata.safetensors"
 done
 cp "$T/blob.csv" "$T/fitdata.csv"
@@ -302,5 +302,9 @@ for f in la_nd von_nd; do
   (cd "$T/elsewhere" && "$BNN" eval -m "../$f.safetensors" >"$T/out" 2>"$T/err") &&
     grep -q "^data *csv:fitdata.csv" "$T/out" && ok || bad "$f: eval without --data: $(cat "$T/err")"
 done
+# ... and generated data with the seed it was drawn with (eval drew other moons without it)
+(cd "$T" && "$BNN" laplace -q -m nodata.safetensors --data moons -o la_ndm.safetensors >/dev/null 2>&1) && ok || bad "laplace of a model without data, on moons"
+run "info of that posterior" "$BNN" info "$T/la_ndm.safetensors"
+grep -q "bnn.seed  *0$" "$T/out" && ok || bad "the posterior does not record the data's seed: $(grep bnn. "$T/out" | head -5)"
 
 cli_done

@@ -25,6 +25,8 @@ while IFS='|' read -r desc pat args; do
 done <<EOF
 stray argument|unexpected argument 'moons'|train moons
 an option as a value|--output needs a value; the next argument, --lr, is an option (write --output=--lr|train --data moons -o --lr 0.1
+a short option as a value|--output needs a value; the next argument, -q, is an option|train --data moons -o -q
+help as a value|--output needs a value; the next argument, --help, is an option|train --data moons -o --help
 holdout beyond the data|--holdout must be between 0 and 999 (one less than the 1000 training examples)|train ${M[*]} --holdout 100000
 stop-after 0|--stop-after must be >= 1|train ${M[*]} --stop-after 0
 unknown schedule|unknown --lr-schedule 'linear' (choose constant or cosine)|train ${M[*]} --lr-schedule linear
@@ -204,7 +206,7 @@ for c in laplace von; do
 done
 # (calibrate refuses the model's own training rows, which it has no hold-out of: a copy of them)
 cp "$T/last.csv" "$T/last_copy.csv"
-expect_usage "calibrate on the rows trained on" "is what .*csvm.st was trained on, all of it" "$BNN" calibrate -m "$T/csvm.st" --data "csv:$T/last.csv" -o "$T/no.st"
+expect_usage "calibrate on the rows trained on" "reads the examples .*csvm.st was trained on, all of them" "$BNN" calibrate -m "$T/csvm.st" --data "csv:$T/last.csv" -o "$T/no.st"
 run "calibrate on the training csv" "$BNN" calibrate -m "$T/csvm.st" --data "csv:$T/last_copy.csv" -o "$T/cal1.st"
 same_report "calibrate, target first" "$BNN" calibrate -m "$T/csvm.st" --data "csv:$T/first.csv" --target-col 0 -o "$T/cal2.st"
 run "compare on the training csv" "$BNN" compare -m "$T/csvm.st" -m "$T/c1.st" --data "csv:$T/last.csv"

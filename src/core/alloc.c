@@ -208,7 +208,7 @@ static double memory_limit(bool *limited, bool *cgroup) {
                                        : 1.0;
         if (unit > 1.0) {
             end++;
-            if (*end == 'i' && (end[1] == 'B' || end[1] == 'b')) end++;
+            if ((*end == 'i' || *end == 'I') && (end[1] == 'B' || end[1] == 'b')) end++;
             if (*end == 'B' || *end == 'b') end++;
         }
         *limited = true;

@@ -769,8 +769,8 @@ int bnn_laplace_optimize(bnn_laplace *la, int64_t steps) {
  * Σ = (hf·H + D)⁻¹ and tr_l the trace over layer l's coordinates. diag and kron: every
  * eigenvector of H lies in one layer (a kron block is one layer's weight or bias), so D is
  * diagonal in the same basis and the posterior eigenvalues are hf λ_i + δ_{l(i)}. full: D does
- * not commute with H, so log det and diag(Σ) come from a Cholesky factorisation (LAPACK dpotrf,
- * dtrtri) per evaluation. */
+ * not commute with H, so log det and diag(Σ) come from a Cholesky factorisation (LAPACK dpotrf)
+ * and the inverse of its factor (dtrtri) per evaluation. */
 
 int64_t bnn_laplace_nlayers(const bnn_laplace *la) { return la ? la->nlay : 0; }
 
@@ -838,8 +838,8 @@ static double lml_layers(const bnn_laplace *la, const double *dl, double sigma, 
         for (int64_t i = 0; i < P; i++)
             logdet += 2.0 * log(A[i * P + i]);
         /* Only diag(Σ) is needed: with Σ = L⁻ᵀL⁻¹, Σ_ii is the squared norm of column i of
-         * L⁻¹ (dtrtri), which saves dpotri's product L⁻ᵀL⁻¹ (dlauum), a third of the step. The
-         * norms go into dpar, no longer needed. */
+         * L⁻¹ (dtrtri, in place), rows i and below; forming the whole Σ would cost another
+         * P³/3. The norms go into dpar, no longer needed. */
         bnn__blas_pin();
         lapack_int info =
             LAPACKE_dtrtri_work(LAPACK_COL_MAJOR, 'L', 'N', (lapack_int)P, A, (lapack_int)P);
