@@ -95,7 +95,14 @@ static int dispatch(int argc, char **argv) {
             fprintf(stderr, "bnn version: takes no arguments (got '%s')\n", argv[2]);
             return 2;
         }
-        printf("bnn %s (%s)\n", BNN_VERSION, bnn_have_blas() ? "OpenBLAS" : "plain C GEMM");
+        const char *core = bnn_blas_core(), *better = bnn_blas_better_core();
+        if (!bnn_have_blas()) printf("bnn %s (plain C GEMM)\n", BNN_VERSION);
+        else if (core) printf("bnn %s (OpenBLAS, %s kernels)\n", BNN_VERSION, core);
+        else printf("bnn %s (OpenBLAS)\n", BNN_VERSION);
+        if (better)
+            printf("note: OpenBLAS chose its generic %s kernels for this CPU, which has the "
+                   "instructions of its %s ones (twice as fast or more): run with "
+                   "OPENBLAS_CORETYPE=%s\n", core, better, better);
         return 0;
     }
     if (!strcmp(c, "help") && argc >= 3 && strcmp(argv[2], "help") != 0) {

@@ -177,6 +177,16 @@ void bnn_syrk_with(bnn_gemm_backend be, float *C, const float *A, int64_t N, int
 void bnn_gemm_set_backend(bnn_gemm_backend be);
 /* True when this build has OpenBLAS. */
 bool bnn_have_blas(void);
+/* OpenBLAS's name for the kernels it chose for this CPU ("Haswell", "SkylakeX", "Zen", ...), or
+ * NULL without OpenBLAS. */
+const char *bnn_blas_core(void);
+/* A better OPENBLAS_CORETYPE for this CPU when OpenBLAS fell back to pre-AVX2 kernels on one with
+ * AVX2 and FMA ("Haswell") or AVX-512 ("SkylakeX"), as it does for a CPU it does not recognise
+ * (a virtual machine's masked model): a training step then takes about twice as long. NULL
+ * when its choice is fine, or off x86-64. OpenBLAS reads OPENBLAS_CORETYPE when it loads, so it
+ * must be set in the environment before the program starts; the kernels differ in rounding, so
+ * the results move in their last digits. */
+const char *bnn_blas_better_core(void);
 
 /* ---------------------------------------------------------------- data */
 

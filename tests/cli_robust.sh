@@ -567,6 +567,22 @@ expect_usage "--lik for the other task" "--lik categorical is for classification
 expect_usage "a missing target column" "target column 7 does not exist" "$BNN" eval -m "$T/ta.safetensors" --data "csv:$T/tb.csv" --target-col 7
 expect_usage "version with an argument" "bnn version: takes no arguments (got 'x')" "$BNN" version x
 "$BNN" version --help >"$T/out" 2>&1 && grep -q "^usage: bnn version" "$T/out" && ok || bad "bnn version --help: $(cat "$T/out")"
+# version names OpenBLAS's kernels, and says when they are generic ones below what the CPU has
+# (OpenBLAS's fallback for a CPU it does not know; forced here with OPENBLAS_CORETYPE)
+"$BNN" version >"$T/out" 2>&1
+if grep -q "^bnn [0-9.]* (OpenBLAS, [A-Za-z0-9]* kernels)$" "$T/out"; then
+  ok
+  if grep -q "^flags.* avx2 .*fma\|^flags.* fma .*avx2" /proc/cpuinfo 2>/dev/null; then
+    OPENBLAS_CORETYPE=Prescott "$BNN" version >"$T/out" 2>&1
+    grep -q "^bnn .*(OpenBLAS, Prescott kernels)$" "$T/out" &&
+      grep -q "^note: OpenBLAS chose its generic Prescott kernels .*run with OPENBLAS_CORETYPE=\(Haswell\|SkylakeX\)$" "$T/out" &&
+      ok || bad "version with generic kernels on an AVX2 CPU: $(cat "$T/out")"
+    OPENBLAS_CORETYPE=Haswell "$BNN" version >"$T/out" 2>&1
+    [ "$(wc -l <"$T/out")" -eq 1 ] && grep -q "(OpenBLAS, Haswell kernels)" "$T/out" && ok || bad "version with Haswell kernels: $(cat "$T/out")"
+  fi
+else
+  grep -q "^bnn [0-9.]* (plain C GEMM)$\|^bnn [0-9.]* (OpenBLAS)$" "$T/out" && ok || bad "bnn version: $(cat "$T/out")"
+fi
 # plot writes SVG only, and reads CSV data as the other commands do.
 expect_usage "plot to a .png" "plot writes SVG" "$BNN" plot -m "$T/map.safetensors" -o "$T/never.png"
 expect_usage "eval --plot to a .png" "--plot writes SVG" "$BNN" eval -m "$T/map.safetensors" --plot "$T/never.png"

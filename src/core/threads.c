@@ -2,6 +2,7 @@
 #include "core/internal.h"
 
 #include <stdatomic.h>
+#include <string.h>
 
 #include <pthread.h>
 #if defined(BNN_HAVE_OPENMP)
@@ -20,6 +21,35 @@ void openblas_set_num_threads(int num_threads);
  * OpenMP threads in blocks fixed by the shape (gemm.c), and LAPACK runs on one thread. Its own
  * default is every core, so this must come before the first BLAS or LAPACK call of the process,
  * not only the first bnn_gemm: a posterior loaded for eval factorises before any product. */
+/* OpenBLAS's name for the kernels it chose for this CPU (weak, as above). */
+char *openblas_get_corename(void);
+#pragma weak openblas_get_corename
+
+const char *bnn_blas_core(void) {
+    return openblas_get_corename ? openblas_get_corename() : NULL;
+}
+
+const char *bnn_blas_better_core(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    const char *core = bnn_blas_core();
+    /* OpenBLAS's pre-AVX2 Intel families: what it falls back to for a CPU it does not know (a
+     * virtual machine's masked "Intel(R) Xeon(R) Processor" gets Prescott, SSE3) */
+    static const char *const old[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem",
+                                      "Sandybridge", "Katmai", "Coppermine", "Northwood",
+                                      "Banias", "Atom"};
+    bool generic = false;
+    for (size_t i = 0; core && i < sizeof old / sizeof old[0]; i++)
+        generic = generic || !strcmp(core, old[i]);
+    if (!generic) return NULL;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+    return NULL;
+}
+
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static void blas_single_thread(void) {
     if (openblas_set_num_threads) openblas_set_num_threads(1);
