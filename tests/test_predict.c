@@ -68,9 +68,9 @@ static void add_softmax(double *ref, double *ent, const float *f, int64_t k, int
     }
 }
 
-/* The forward passes in batches of bs rows, as bnn_predict runs them: a BLAS may pick another
- * kernel for another number of rows (OpenBLAS's small-matrix sgemm on Intel AVX-512 does), which
- * changes the rounding, so only the same batches give the same bits. */
+/* The forward passes in batches of bs rows, as bnn_predict runs them: a BLAS may round a product
+ * of a few rows otherwise than one of many (OpenBLAS's generic Prescott kernels do: 1e-8 here
+ * between batches of 2 and of 7), so only the same batches give the same bits. */
 static void sampled_average(double *ref, double *ent, bnn_model *m, const bnn_posterior *q,
                             const float *x, int64_t n, int64_t k, int64_t S, uint64_t seed,
                             int64_t bs) {
