@@ -41,6 +41,10 @@ static void on_signal(int sig) {
 /* A report that could not be written (a full disk, /dev/full) is a failure, not exit 0: stdout
  * is flushed and checked before exiting. */
 int main(int argc, char **argv) {
+    /* On a CPU that OpenBLAS does not recognise (a virtual machine's masked model) it takes its
+     * generic SSE3 kernels, at half the speed or less of those the CPU can run: start again with
+     * the right ones (bnn.h; OPENBLAS_CORETYPE set by the user is left alone). */
+    bnn_blas_use_better_core(argv);
     /* A closed pipe is a failed write, not a kill: a reader that stops early (`2>&1 | head`, a
      * log viewer closed) would otherwise end a training run with nothing saved. Progress lost on
      * stderr is then only lost; a report lost on stdout fails the command below (exit 1). */
@@ -96,10 +100,14 @@ static int dispatch(int argc, char **argv) {
             return 2;
         }
         const char *core = bnn_blas_core(), *better = bnn_blas_better_core();
+        const char *was = bnn_blas_fallback_core();
         if (!bnn_have_blas()) printf("bnn %s (plain C GEMM)\n", BNN_VERSION);
         else if (core) printf("bnn %s (OpenBLAS, %s kernels)\n", BNN_VERSION, core);
         else printf("bnn %s (OpenBLAS)\n", BNN_VERSION);
-        if (better)
+        if (was)
+            printf("note: bnn set OPENBLAS_CORETYPE=%s, since OpenBLAS takes its generic %s "
+                   "kernels for this CPU (OPENBLAS_CORETYPE=%s keeps them)\n", core, was, was);
+        else if (better)
             printf("note: OpenBLAS chose its generic %s kernels for this CPU, which has the "
                    "instructions of its %s ones (twice as fast or more): run with "
                    "OPENBLAS_CORETYPE=%s\n", core, better, better);

@@ -187,6 +187,16 @@ const char *bnn_blas_core(void);
  * must be set in the environment before the program starts; the kernels differ in rounding, so
  * the results move in their last digits. */
 const char *bnn_blas_better_core(void);
+/* For a program's main, before anything else: when bnn_blas_better_core() names kernels and the
+ * environment does not set OPENBLAS_CORETYPE, runs the program again (execv of /proc/self/exe
+ * with the same argv, so the same pid, open files and standard input) with OPENBLAS_CORETYPE set
+ * to them, and does not return. Returns 0 when there is nothing to do (OpenBLAS's choice is fine,
+ * OPENBLAS_CORETYPE is set, even to OpenBLAS's own choice, which is how to keep it; no OpenBLAS;
+ * under valgrind), -1 when the new start failed (the program goes on, with OpenBLAS's kernels). */
+int bnn_blas_use_better_core(char *const argv[]);
+/* After bnn_blas_use_better_core started the program again: the generic kernels OpenBLAS had
+ * chosen ("Prescott"), while the ones in use are those it set; otherwise NULL. */
+const char *bnn_blas_fallback_core(void);
 
 /* ---------------------------------------------------------------- data */
 

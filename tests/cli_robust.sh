@@ -580,6 +580,22 @@ if grep -q "^bnn [0-9.]* (OpenBLAS, [A-Za-z0-9]* kernels)$" "$T/out"; then
     OPENBLAS_CORETYPE=Haswell "$BNN" version >"$T/out" 2>&1
     [ "$(wc -l <"$T/out")" -eq 1 ] && grep -q "(OpenBLAS, Haswell kernels)" "$T/out" && ok || bad "version with Haswell kernels: $(cat "$T/out")"
   fi
+  # Where OpenBLAS falls back to generic kernels by itself (this CPU unknown to it), bnn starts
+  # again with the better ones: version says so, the one the Prescott line above names, and a run
+  # gives the bits a run with that OPENBLAS_CORETYPE set by hand gives.
+  env -u OPENBLAS_CORETYPE "$BNN" version >"$T/out" 2>&1
+  if grep -q "^note: bnn set OPENBLAS_CORETYPE" "$T/out"; then
+    set -- $(sed -n 's/^note: bnn set OPENBLAS_CORETYPE=\([A-Za-z]*\), since OpenBLAS takes its generic \([A-Za-z0-9]*\) kernels for this CPU (OPENBLAS_CORETYPE=\2 keeps them)$/\1 \2/p' "$T/out")
+    [ $# -eq 2 ] && grep -q "^bnn [0-9.]* (OpenBLAS, $1 kernels)$" "$T/out" && ok || bad "version after bnn chose the kernels: $(cat "$T/out")"
+    better=$1
+    OPENBLAS_CORETYPE=$2 "$BNN" version >"$T/out" 2>&1
+    grep -q "^note: OpenBLAS chose its generic $2 kernels .*run with OPENBLAS_CORETYPE=$better$" "$T/out" && ok || bad "version with OpenBLAS's own kernels: $(cat "$T/out")"
+    env -u OPENBLAS_CORETYPE "$BNN" train --data moons --epochs 3 -q -o "$T/k_auto.safetensors" &&
+      OPENBLAS_CORETYPE=$better "$BNN" train --data moons --epochs 3 -q -o "$T/k_set.safetensors" &&
+      cmp -s "$T/k_auto.safetensors" "$T/k_set.safetensors" && ok || bad "a run on the kernels bnn chose differs from one with OPENBLAS_CORETYPE=$better"
+  else
+    [ "$(wc -l <"$T/out")" -eq 1 ] && ok || bad "bnn version: $(cat "$T/out")"
+  fi
 else
   grep -q "^bnn [0-9.]* (plain C GEMM)$\|^bnn [0-9.]* (OpenBLAS)$" "$T/out" && ok || bad "bnn version: $(cat "$T/out")"
 fi

@@ -2,7 +2,10 @@
 #include "core/internal.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include <pthread.h>
 #if defined(BNN_HAVE_OPENMP)
@@ -48,6 +51,39 @@ const char *bnn_blas_better_core(void) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
 #endif
     return NULL;
+}
+
+/* OpenBLAS reads OPENBLAS_CORETYPE in its constructor, before main, and has no call to change
+ * kernels afterwards: the only way for a program to get the better ones is to start again with
+ * the variable set. /proc/self/exe rather than argv[0], which could name another program on the
+ * PATH; without /proc the program goes on with OpenBLAS's choice. BNN_BLAS_FALLBACK tells the
+ * new image (and `bnn version`) which kernels OpenBLAS had chosen. */
+int bnn_blas_use_better_core(char *const argv[]) {
+    if (!argv || !argv[0] || getenv("OPENBLAS_CORETYPE")) return 0;
+    /* Under valgrind (its preload library) the new image would run outside it, since valgrind
+     * does not follow exec by default; and valgrind does not emulate AVX-512. */
+    const char *pre = getenv("LD_PRELOAD");
+    if (pre && strstr(pre, "vgpreload")) return 0;
+    const char *better = bnn_blas_better_core(), *core = bnn_blas_core();
+    if (!better || !core) return 0;
+    if (setenv("OPENBLAS_CORETYPE", better, 1) != 0) return -1;
+    if (setenv("BNN_BLAS_FALLBACK", core, 1) != 0) {
+        unsetenv("OPENBLAS_CORETYPE");
+        return -1;
+    }
+    fflush(NULL);
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_CORETYPE");
+    unsetenv("BNN_BLAS_FALLBACK");
+    return -1;
+}
+
+const char *bnn_blas_fallback_core(void) {
+    const char *was = getenv("BNN_BLAS_FALLBACK"), *set = getenv("OPENBLAS_CORETYPE");
+    const char *core = bnn_blas_core();
+    /* only while the kernels in use are the ones bnn set */
+    if (!was || !*was || !set || !core || strcasecmp(set, core) != 0) return NULL;
+    return was;
 }
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
