@@ -69,7 +69,46 @@ static void test_schedule(void) {
     CHECK_NEAR(bnn_lr_at(BNN_LR_COSINE, 2.0f, 25, 100, 0), 1.0 + cos(3.14159265358979 / 4), 1e-6);
 }
 
+/* A momentum that decays below FLT_MIN is stored as 0 (flush_subnormal, core/internal.h), by
+ * AdamW, SGD and both IVON steps, on a vector long enough for the threaded, vectorised loops;
+ * one still above FLT_MIN is kept to the bit, and so are the weights. */
+static void test_subnormal_momentum(void) {
+    enum { N = 40000 };
+    static float w[N], m[N], v[N], g[N], h[N], th[N];
+    const float tiny = 1.3e-38f, kept = 2e-38f; /* 0.9 × tiny < FLT_MIN < 0.9 × kept */
+    struct bnn_adamw_params pa = bnn_adamw_default_params();
+    for (int i = 0; i < N; i++) w[i] = 0.5f, m[i] = i % 2 ? kept : tiny, v[i] = 1e-12f, g[i] = 0;
+    REQUIRE(bnn_adamw_step(w, m, v, g, N, 3, &pa) == 0);
+    bool ok = true;
+    const float decayed = 0.5f * (1.0f - pa.lr * pa.weight_decay);
+    for (int i = 0; i < N; i++)
+        ok &= m[i] == (i % 2 ? pa.beta1 * kept : 0.0f) && w[i] == decayed;
+    CHECK(ok);
+    struct bnn_sgd_params ps = bnn_sgd_default_params();
+    for (int i = 0; i < N; i++) w[i] = 0.5f, m[i] = i % 2 ? kept : tiny;
+    REQUIRE(bnn_sgd_step(w, m, g, N, 2, &ps) == 0);
+    ok = true;
+    for (int i = 0; i < N; i++) ok &= m[i] == (i % 2 ? ps.momentum * kept : 0.0f) && w[i] == 0.5f;
+    CHECK(ok);
+    /* IVON (β1 = 0.9), the plain step and the fused one; no weight decay, so that a kept
+     * momentum is all of the step */
+    struct bnn_ivon_params pv = bnn_ivon_default_params();
+    pv.ess = 1000;
+    pv.weight_decay = 0;
+    for (int fused = 0; fused < 2; fused++) {
+        for (int i = 0; i < N; i++)
+            w[i] = th[i] = 0.5f, h[i] = 1.0f, m[i] = i % 2 ? kept : tiny, g[i] = v[i] = 0;
+        bnn_rng rng = bnn_rng_make(1, 2);
+        REQUIRE((fused ? bnn__ivon_step_draw(w, h, m, th, g, N, 2, &pv, &rng)
+                       : bnn_ivon_step(w, h, m, g, v, N, 2, &pv)) == 0);
+        ok = true;
+        for (int i = 0; i < N; i++) ok &= m[i] == (i % 2 ? (float)pv.beta1 * kept : 0.0f);
+        CHECK(ok);
+    }
+}
+
 int main(void) {
+    test_subnormal_momentum();
     test_schedule();
     test_adamw();
     test_sgd();

@@ -144,7 +144,7 @@ int bnn__ivon_step_draw(float *restrict m, float *restrict h, float *restrict g,
             const float hi = hc[j], mi = mc[j], gi = gb[j];
             /* ĥ = ĝ (θ − m)/σ² with σ² = 1/(λ(h + δ)) */
             const float hhat = lam * (hi + wd) * ((th[j] - mi) * gi);
-            const float mom = b1 * gc[j] + omb1 * gi;
+            const float mom = flush_subnormal(b1 * gc[j] + omb1 * gi);
             const float d = hi - hhat;
             const float hn = b2 * hi + omb2 * hhat + half_omb2_sq * d * d / (hi + wd);
             const float rn = 1.0f / (hn + wd);
@@ -198,7 +198,7 @@ int bnn_ivon_step(float *restrict m, float *restrict h, float *restrict g,
     for (int64_t i = 0; i < n; i++) {
         const float hi = h[i];
         const float hhat = sqrtf(lam * (hi + wd)) * geps[i];
-        const float mom = b1 * g[i] + omb1 * gbar[i];
+        const float mom = flush_subnormal(b1 * g[i] + omb1 * gbar[i]);
         const float d = hi - hhat;
         const float hn = b2 * hi + omb2 * hhat + half_omb2_sq * d * d / (hi + wd);
         float step = (mom / debias + wd * m[i]) / (hn + wd);

@@ -50,7 +50,7 @@ int bnn_sgd_step(float *w, float *buf, const float *g, int64_t n, int64_t t,
     for (int64_t i = 0; i < n; i++) {
         float d = g[i] + wd * w[i];
         if (mom != 0.0f) {
-            float b = first ? d : mom * buf[i] + damp * d;
+            float b = first ? d : flush_subnormal(mom * buf[i] + damp * d);
             buf[i] = b;
             d = nesterov ? d + mom * b : b;
         }
@@ -93,7 +93,7 @@ int bnn_adamw_step(float *w, float *m, float *v, const float *g, int64_t n, int6
     BNN_OMP_FOR
     for (int64_t i = 0; i < n; i++) {
         float wi = w[i] * decay;
-        float mi = b1 * m[i] + (1.0f - b1) * g[i];
+        float mi = flush_subnormal(b1 * m[i] + (1.0f - b1) * g[i]);
         float vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
         m[i] = mi, v[i] = vi;
         w[i] = wi - step * mi / (sqrtf(vi) / bc2_sqrt + eps);
