@@ -229,6 +229,15 @@ typedef struct cli_data_flags {
 /* The directory a training run records as bnn.data.dir for a data spec with relative file names
  * (the current one, or df->dir when resumed), in buf; NULL for other specs. */
 const char *cli_data_dir(const cli_data_flags *df, char *buf, size_t len);
+/* The data settings a saved file records, so that eval, predict, calibrate and resume read the
+ * same data again from anywhere: bnn.data, bnn.data.dir (for relative file names),
+ * bnn.data.target_col and bnn.data.header, in keys[0 .. n); the rest is room for the caller's. */
+typedef struct cli_data_meta {
+    char target_col[32], dir[4096];
+    const char *keys[8], *vals[8];
+    int n;
+} cli_data_meta;
+void cli_data_meta_make(cli_data_meta *dm, const cli_data_flags *df);
 /* The spec as cli_load_data reads it: df->data, with its relative file names under df->dir where
  * they exist there. Returns df->data or buf (CLI_SPEC_MAX bytes). */
 #define CLI_SPEC_MAX 4300

@@ -41,29 +41,6 @@ static int progress(void *vctx, int64_t epoch, int64_t step, int64_t steps, doub
     return 0;
 }
 
-/* Data settings travel in the saved file so that eval and resume find the same data. */
-typedef struct data_meta {
-    char target_col[32], holdout[32], stopped[32], dir[4096];
-    const char *keys[8];
-    const char *vals[8];
-    int n;
-} data_meta;
-
-static void make_data_meta(data_meta *dm, const cli_data_flags *df, int64_t holdout) {
-    snprintf(dm->target_col, sizeof dm->target_col, "%lld", (long long)df->target_col);
-    snprintf(dm->holdout, sizeof dm->holdout, "%lld", (long long)holdout);
-    dm->n = 0;
-    dm->keys[dm->n] = "bnn.data", dm->vals[dm->n++] = df->data;
-    /* Relative file names are the training directory's: eval and resume find them from
-     * anywhere. */
-    const char *dir = cli_data_dir(df, dm->dir, sizeof dm->dir);
-    if (dir) dm->keys[dm->n] = "bnn.data.dir", dm->vals[dm->n++] = dir;
-    dm->keys[dm->n] = "bnn.data.target_col", dm->vals[dm->n++] = dm->target_col;
-    dm->keys[dm->n] = "bnn.data.header",
-    dm->vals[dm->n++] = df->header ? "yes" : (df->no_header ? "no" : "auto");
-    dm->keys[dm->n] = "bnn.data.holdout", dm->vals[dm->n++] = dm->holdout;
-}
-
 /* Keeps the first n − holdout training examples; the last `holdout` stay unseen for
  * `bnn calibrate` (the split is fixed by the data's order, so calibrate finds the same rows). */
 static int apply_holdout(const char *cmd, bnn_dataset **ds, int64_t holdout) {
@@ -493,8 +470,13 @@ int cmd_train(int argc, char **argv) {
     }
     pc.epochs = tp.epochs;
     bnn_trainer_set_progress(tr, progress, &pc);
-    data_meta dm;
-    make_data_meta(&dm, &df, holdout);
+    /* Data settings travel in the saved file so that eval and resume find the same data, and
+     * calibrate the rows held out. */
+    cli_data_meta dm;
+    char holdout_s[32], stopped_s[32];
+    cli_data_meta_make(&dm, &df);
+    snprintf(holdout_s, sizeof holdout_s, "%lld", (long long)holdout);
+    dm.keys[dm.n] = "bnn.data.holdout", dm.vals[dm.n++] = holdout_s;
     /* a resumed run's total is known now */
     if (resume && (rc = stop_after_late(cmd, stop_after, tp.epochs))) goto done;
     /* Nor may it name an epoch the checkpoint has already passed: nothing would run, and the
@@ -536,8 +518,8 @@ int cmd_train(int argc, char **argv) {
                 rc = 1;
                 goto done;
             }
-            snprintf(dm.stopped, sizeof dm.stopped, "%lld", (long long)bnn_trainer_epoch(tr));
-            dm.keys[dm.n] = "bnn.stopped_after", dm.vals[dm.n++] = dm.stopped;
+            snprintf(stopped_s, sizeof stopped_s, "%lld", (long long)bnn_trainer_epoch(tr));
+            dm.keys[dm.n] = "bnn.stopped_after", dm.vals[dm.n++] = stopped_s;
         }
         if ((rc = bnn_trainer_save(tr, output, false, dm.keys, dm.vals, dm.n))) {
             rc = cli_fail(cmd, rc, "cannot save the model");

@@ -345,6 +345,18 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
 
 static int cli_spec_files(const char *spec, char buf[2][1024], const char *files[2]);
 
+/* A model's recorded data directory, where its relative file names are looked up: absolute and
+ * without a comma (which would split the name in a spec); NULL otherwise. */
+static const char *lookup_dir(const char *dir) {
+    return dir && dir[0] == '/' && !strchr(dir, ',') ? dir : NULL;
+}
+
+/* Whether the relative name file exists under dir (from lookup_dir; NULL: no), as p. */
+static bool found_under(const char *dir, const char *file, char *p, size_t len) {
+    return dir && file[0] != '/' && (size_t)snprintf(p, len, "%s/%s", dir, file) < len &&
+           !access(p, F_OK);
+}
+
 /* The model's own data, named by a relative path that is not under the directory it was trained
  * in (the tree moved, or the directory was never recorded): the file read is the current
  * directory's, which may be another file of the same name, so say which. (train's --resume
@@ -352,12 +364,10 @@ static int cli_spec_files(const char *spec, char buf[2][1024], const char *files
 static void note_data_here(const char *model_path, const cli_data_flags *df) {
     char fb[2][1024], p[2100];
     const char *files[2];
-    const char *dir = df->dir && df->dir[0] == '/' && !strchr(df->dir, ',') ? df->dir : NULL;
+    const char *dir = lookup_dir(df->dir);
     for (int i = 0, n = cli_spec_files(df->data, fb, files); i < n; i++) {
         if (files[i][0] == '/' || access(files[i], F_OK)) continue; /* the loader says */
-        if (dir && (size_t)snprintf(p, sizeof p, "%s/%s", dir, files[i]) < sizeof p &&
-            !access(p, F_OK))
-            continue; /* where it was trained */
+        if (found_under(dir, files[i], p, sizeof p)) continue;     /* where it was trained */
         char msg[4600]; /* one line, whatever the metadata holds (as report() does) */
         snprintf(msg, sizeof msg, "%s's data %s %s%s%s; reading %s%s in the current directory "
                  "(--data SPEC names another)", model_path, files[i],
@@ -677,15 +687,14 @@ static int cli_spec_files(const char *spec, char buf[2][1024], const char *files
 static const char *spec_under(const char *spec, const char *dir, char *buf, size_t len) {
     char fb[2][1024], parts[2][2100];
     const char *files[2];
-    /* (a comma would split the name in the spec: such a directory is not used) */
-    const int n = dir && dir[0] == '/' && !strchr(dir, ',') ? cli_spec_files(spec, fb, files) : 0;
+    dir = lookup_dir(dir);
+    const int n = dir ? cli_spec_files(spec, fb, files) : 0;
     bool moved = false;
     for (int i = 0; i < n; i++) {
-        snprintf(parts[i], sizeof parts[i], "%s", files[i]);
-        if (files[i][0] == '/') continue;
         char p[2100];
-        if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, files[i]) < sizeof p && !access(p, F_OK))
-            snprintf(parts[i], sizeof parts[i], "%s", p), moved = true;
+        const bool there = found_under(dir, files[i], p, sizeof p);
+        snprintf(parts[i], sizeof parts[i], "%s", there ? p : files[i]);
+        moved = moved || there;
     }
     if (!moved || (size_t)snprintf(buf, len, "%.4s%s%s%s", spec, parts[0], n == 2 ? "," : "",
                                    n == 2 ? parts[1] : "") >= len)
@@ -1004,22 +1013,31 @@ int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_
 
 bool cli_quiet;
 
+void cli_data_meta_make(cli_data_meta *dm, const cli_data_flags *df) {
+    snprintf(dm->target_col, sizeof dm->target_col, "%lld", (long long)df->target_col);
+    dm->n = 0;
+    dm->keys[dm->n] = "bnn.data", dm->vals[dm->n++] = df->data;
+    /* Relative file names are the training directory's: eval and resume find them from
+     * anywhere. */
+    const char *dir = cli_data_dir(df, dm->dir, sizeof dm->dir);
+    if (dir) dm->keys[dm->n] = "bnn.data.dir", dm->vals[dm->n++] = dir;
+    dm->keys[dm->n] = "bnn.data.target_col", dm->vals[dm->n++] = dm->target_col;
+    dm->keys[dm->n] = "bnn.data.header",
+    dm->vals[dm->n++] = df->header ? "yes" : (df->no_header ? "no" : "auto");
+}
+
 int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *m, bnn_task task,
                        const char *output, const bnn_st *st, const cli_data_flags *df,
                        const char **keys, const char **vals, int nkv) {
     const char *keep[] = {"bnn.data", "bnn.data.dir", "bnn.data.target_col", "bnn.data.header",
                           "bnn.seed"};
-    char dir[4096], tc[32], seed[32];
+    cli_data_meta dm;
+    char seed[32];
     if (!bnn_st_meta(st, "bnn.data") && df->data) {
         /* A network that records no data (a PyTorch state dict, say): the data fitted on, as
          * train records its own, so eval and predict read it again without --data. */
-        keys[nkv] = "bnn.data", vals[nkv++] = df->data;
-        const char *d = cli_data_dir(df, dir, sizeof dir);
-        if (d) keys[nkv] = "bnn.data.dir", vals[nkv++] = d;
-        snprintf(tc, sizeof tc, "%lld", (long long)df->target_col);
-        keys[nkv] = "bnn.data.target_col", vals[nkv++] = tc;
-        keys[nkv] = "bnn.data.header", vals[nkv++] = df->header ? "yes" : df->no_header ? "no"
-                                                                                     : "auto";
+        cli_data_meta_make(&dm, df);
+        for (int i = 0; i < dm.n; i++) keys[nkv] = dm.keys[i], vals[nkv++] = dm.vals[i];
         keep[0] = keep[1] = keep[2] = keep[3] = "";
         /* generated data (moons, ...) is a draw of its seed: the one fitted on */
         if (bnn_data_generated(df->data) && !bnn_st_meta(st, "bnn.seed")) {
