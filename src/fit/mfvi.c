@@ -70,14 +70,80 @@ float bnn_softplus(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
  * y = 0 gives −∞ and y < 0 gives NaN. */
 float bnn_softplus_inv(float y) { return y + logf(-expm1f(-y)); }
 
-/* σ = softplus(ρ), held at MFVI_SIGMA_MIN from below, and when slope is not NULL also
- * ∂softplus/∂ρ = sigmoid(ρ), both from the one exponential e^−|ρ| (which cannot overflow). The
- * clamp is a comparison rather than fmaxf so that a NaN ρ gives a NaN σ and a diverged run
- * shows in the loss. */
+/* Speed. A step evaluates σ = softplus(ρ), its slope and the KL term for every weight, and with
+ * libm's expf, log1pf and log (which GCC does not vectorise without -ffast-math, ruled out by
+ * STYLE.md) that pass was over half of an MFVI epoch (perf, 2026-12-06). The three functions
+ * below are branchless and written out in basic arithmetic, so the loops over the weights
+ * vectorise, and the build's -ffp-contract=off makes them round the same on every instruction
+ * set. Each keeps close to libm's accuracy (test_mfvi checks them against double precision). */
+static inline uint32_t f2u(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+static inline float u2f(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* eˣ for x ≤ 0 (a NaN stays NaN). x is held at −87 from below, where eˣ = 1.6e-38 is still a
+ * normal float (softplus is then far below MFVI_SIGMA_MIN, so σ does not change; the slope
+ * sigmoid(ρ) is 1.6e-38 instead of smaller). x = k ln 2 + r with k = round(x / ln 2), taken by
+ * adding 1.5·2²³ (which leaves k in the low bits of the sum), and ln 2 in two parts (Cody & Waite:
+ * 0.693359375 has 9 bits, so k times it is exact), so |r| ≤ ln 2 / 2 + ulp; e^r by its Taylor
+ * series to r⁷ (truncation below 6e-9 relative); 2^k from k's bits. */
+static inline float exp_nonpos(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    const float v = x * 1.44269504f + 12582912.0f;
+    const float k = v - 12582912.0f;
+    const float r = (x - k * 0.693359375f) - k * -2.12194440e-4f;
+    const float p =
+        1.0f + r * (1.0f + r * (0.5f + r * (1.66666667e-1f + r * (4.16666667e-2f +
+                    r * (8.33333333e-3f + r * (1.38888889e-3f + r * 1.98412698e-4f))))));
+    /* 2^k for k in [−126, 0]: in unsigned arithmetic, so that no conversion is undefined */
+    return p * u2f((f2u(v) - f2u(12582912.0f) + 127u) << 23);
+}
+
+/* ln x for a positive normal float x, in float. x = 2^j m with m in [√½, √2) (exact: the bits of
+ * x moved by those of √½), ln m = 2 atanh(t) with t = (m − 1)/(m + 1), |t| < 0.1716, by its
+ * series to t⁹ (truncation below 8e-10 relative). */
+static inline float log_posf(float x) {
+    const uint32_t ix = f2u(x) + (0x3f800000u - 0x3f3504f3u);
+    const float j = (float)((int32_t)(ix >> 23) - 127);
+    const float m = u2f((ix & 0x007fffffu) + 0x3f3504f3u);
+    const float t = (m - 1.0f) / (m + 1.0f), t2 = t * t;
+    const float lm = 2.0f * t * (1.0f + t2 * (3.33333333e-1f + t2 * (0.2f + t2 * (1.42857143e-1f +
+                                                                     t2 * 1.11111111e-1f))));
+    return (j * -2.12194440e-4f + lm) + j * 0.693359375f;
+}
+
+/* ln x in double for the same x, for the KL (summed in double): m is exact in double, and the
+ * atanh series runs to t²¹ (truncation below 1e-17 relative). */
+static inline double log_pos(float x) {
+    const uint32_t ix = f2u(x) + (0x3f800000u - 0x3f3504f3u);
+    const double j = (double)((int32_t)(ix >> 23) - 127);
+    const double m = (double)u2f((ix & 0x007fffffu) + 0x3f3504f3u);
+    const double t = (m - 1.0) / (m + 1.0), t2 = t * t;
+    double q = 1.0 / 21.0;
+    q = q * t2 + 1.0 / 19.0, q = q * t2 + 1.0 / 17.0, q = q * t2 + 1.0 / 15.0;
+    q = q * t2 + 1.0 / 13.0, q = q * t2 + 1.0 / 11.0, q = q * t2 + 1.0 / 9.0;
+    q = q * t2 + 1.0 / 7.0, q = q * t2 + 1.0 / 5.0, q = q * t2 + 1.0 / 3.0;
+    q = q * t2 + 1.0;
+    return j * 0.69314718055994531 + 2.0 * t * q;
+}
+
+/* σ = softplus(ρ) = max(ρ, 0) + ln(1 + e) with e = e^−|ρ| (which cannot overflow), held at
+ * MFVI_SIGMA_MIN from below, and when slope is not NULL also ∂softplus/∂ρ = sigmoid(ρ) from the
+ * same e. ln(1 + e) = ln u + (e − (u − 1))/u with u = 1 + e rounded to float: u − 1 is exact, and
+ * the second term puts back what the rounding of u lost (for e below 2⁻²⁴, u = 1 and it is e
+ * itself). The clamp is a comparison rather than fmaxf so that a NaN ρ gives a NaN σ and a
+ * diverged run shows in the loss. */
 static inline float sigma_of(float rho, float *slope) {
-    const float e = expf(-fabsf(rho));
-    float s = fmaxf(rho, 0.0f) + log1pf(e);
-    if (slope) *slope = rho >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    const float e = exp_nonpos(-fabsf(rho));
+    const float u = 1.0f + e, ru = 1.0f / u;
+    float s = (rho > 0.0f ? rho : 0.0f) + (log_posf(u) + (e - (u - 1.0f)) * ru);
+    if (slope) *slope = (rho >= 0.0f ? 1.0f : e) * ru;
     return s < MFVI_SIGMA_MIN ? MFVI_SIGMA_MIN : s;
 }
 
@@ -87,20 +153,33 @@ float bnn_mfvi_sigma(float rho) { return sigma_of(rho, NULL); }
  * log σ is taken directly (not log(λσ²)) so that a tiny σ cannot underflow inside the log. */
 static inline double kl_term(float mu, float sigma, double lambda, double log_lambda) {
     const double s = (double)sigma, m = (double)mu;
-    return 0.5 * (lambda * (s * s + m * m) - 1.0 - log_lambda) - log(s);
+    return 0.5 * (lambda * (s * s + m * m) - 1.0 - log_lambda) - log_pos(sigma);
+}
+
+/* The sum of a block's KL terms (at most MFVI_KL_BLOCK), in a fixed order that does not depend
+ * on the vector width: 16 running sums, term i into sum i mod 16, then added pairwise. (A single
+ * running sum cannot be vectorised and took 4 cycles a weight.) */
+static double block_sum(const double *t, int64_t len) {
+    double acc[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= len; i += 16)
+        for (int j = 0; j < 16; j++) acc[j] += t[i + j];
+    for (int j = 0; i + j < len; j++) acc[j] += t[i + j];
+    for (int w = 8; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    return acc[0];
 }
 
 double bnn_mfvi_kl(const float *mu, const float *rho, int64_t n, double prior_prec) {
     if (!(prior_prec > 0.0) || !mu || !rho || n < 0) return NAN;
     const double log_lambda = log(prior_prec);
-    double kl = 0.0;
-    /* The blocking of bnn_mfvi_loss, so that both sum in the same order. */
+    double kl = 0.0, t[MFVI_KL_BLOCK];
+    /* The blocking and order of bnn_mfvi_loss, so that both give the same bits. */
     for (int64_t lo = 0; lo < n; lo += MFVI_KL_BLOCK) {
-        const int64_t hi = lo + MFVI_KL_BLOCK < n ? lo + MFVI_KL_BLOCK : n;
-        double part = 0.0;
-        for (int64_t i = lo; i < hi; i++)
-            part += kl_term(mu[i], sigma_of(rho[i], NULL), prior_prec, log_lambda);
-        kl += part;
+        const int64_t len = lo + MFVI_KL_BLOCK < n ? MFVI_KL_BLOCK : n - lo;
+        for (int64_t j = 0; j < len; j++)
+            t[j] = kl_term(mu[lo + j], sigma_of(rho[lo + j], NULL), prior_prec, log_lambda);
+        kl += block_sum(t, len);
     }
     return kl;
 }
@@ -163,6 +242,7 @@ static const float *network_forward(bnn_model *m, const float *mu, const float *
  * next Monte-Carlo sample (recomputed: storing a copy would cost another nparams floats). */
 static void rho_grad_from_var_grad(float *grad_rho, float *sig2, const float *dvar,
                                    const float *rho, int64_t n, bool restore) {
+    /* must stay vectorised (tests/vectorised.sh) */
     BNN_OMP_ELEMENTWISE
     for (int64_t i = 0; i < n; i++) {
         grad_rho[i] += dvar[i] * sig2[i];
@@ -296,6 +376,28 @@ double bnn_mfvi_loss(bnn_model *m, const float *mu, const float *rho, const floa
     return loss;
 }
 
+/* One block of a step's pass over the weights (at most MFVI_KL_BLOCK): σ² and ∂σ²/∂ρ = 2σ ·
+ * sigmoid(ρ) into s2 and dv, the gradient of kl_weight · KL / n_train added to gm and gr (c_mu =
+ * that scale times λ, c_inv the scale: ∂KL/∂μ = λμ, ∂KL/∂σ = λσ − 1/σ, times sigmoid(ρ) for ρ),
+ * and the block's KL returned. A function of its own so that its pointers are restrict
+ * parameters, which GCC trusts (inside the OpenMP loop it wanted more than ten run-time alias
+ * checks and left the loop scalar). */
+static double weight_pass(float *restrict s2, float *restrict dv, float *restrict gm,
+                          float *restrict gr, const float *restrict mu, const float *restrict rho,
+                          int64_t len, double lambda, double log_lambda, float c_mu, float c_inv) {
+    double t[MFVI_KL_BLOCK];
+    /* must stay vectorised (tests/vectorised.sh) */
+    for (int64_t j = 0; j < len; j++) {
+        float slope, s = sigma_of(rho[j], &slope);
+        s2[j] = s * s;
+        dv[j] = 2.0f * s * slope;
+        t[j] = kl_term(mu[j], s, lambda, log_lambda);
+        gm[j] += c_mu * mu[j];
+        gr[j] += (c_mu * s - c_inv / s) * slope;
+    }
+    return block_sum(t, len);
+}
+
 double bnn_mfvi_loss_ws(bnn_model *m, const float *mu, const float *rho, const float *x,
                         const int32_t *labels, const float *targets, int64_t b, const bnn_lik *lik,
                         int64_t n_train, const struct bnn_mfvi_params *p, bnn_rng *rng,
@@ -342,17 +444,9 @@ double bnn_mfvi_loss_ws(bnn_model *m, const float *mu, const float *rho, const f
         BNN_OMP_ELEMENTWISE
         for (int64_t blk = 0; blk < nblk; blk++) {
             const int64_t lo = blk * MFVI_KL_BLOCK;
-            const int64_t hi = lo + MFVI_KL_BLOCK < n ? lo + MFVI_KL_BLOCK : n;
-            double part = 0.0;
-            for (int64_t i = lo; i < hi; i++) {
-                float slope, s = sigma_of(rho[i], &slope);
-                sig2[i] = s * s;
-                dvar[i] = 2.0f * s * slope;
-                part += kl_term(mu[i], s, lambda, log_lambda);
-                grad_mu[i] += c_mu * mu[i];
-                grad_rho[i] += (c_mu * s - c_inv / s) * slope;
-            }
-            kl_part[blk] = part;
+            const int64_t len = lo + MFVI_KL_BLOCK < n ? MFVI_KL_BLOCK : n - lo;
+            kl_part[blk] = weight_pass(sig2 + lo, dvar + lo, grad_mu + lo, grad_rho + lo,
+                                       mu + lo, rho + lo, len, lambda, log_lambda, c_mu, c_inv);
         }
     }
     double kl = 0.0;
@@ -394,6 +488,7 @@ const float *bnn_mfvi_forward(bnn_model *m, const float *mu, const float *rho, c
     }
     {
         const int64_t n = np;
+        /* must stay vectorised (tests/vectorised.sh) */
         BNN_OMP_ELEMENTWISE
         for (int64_t i = 0; i < n; i++) {
             float s = sigma_of(rho[i], NULL);
