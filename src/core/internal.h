@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if defined(__GNUC__)
 #define BNN__PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -305,6 +306,19 @@ static inline double bnn__log_mean(double lse, int64_t S) {
  * the bit (checked over three epochs of AdamW, SGD and IVON); only the stored state differs from
  * PyTorch's, below FLT_MIN. A compare and a blend: the loops stay vectorised. */
 static inline float flush_subnormal(float x) { return fabsf(x) < FLT_MIN ? 0.0f : x; }
+
+/* A float's bits and back (memcpy: no aliasing question; compilers emit a move). For the
+ * branchless logarithms and exponentials of rng.c and mfvi.c. */
+static inline uint32_t bnn__f2u(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+static inline float bnn__u2f(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
 
 /* The Linear layers of a curvature's subset: parameters per layer (weight and bias), in order
  * (0 layers when unknown); set by bnn_curv_compute, or from a file. */

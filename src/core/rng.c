@@ -182,17 +182,6 @@ static void uniform_batch(float *out, uint64_t seed, uint64_t stream, uint64_t c
 
 /* ---------------------------------------------------------------- normals */
 
-static inline uint32_t f2u(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-static inline float u2f(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* One Box-Muller pair (Box & Muller, "A note on the generation of random normal deviates", Ann.
  * Math. Statist. 29, 1958): z0 = R cos(2 pi a), z1 = R sin(2 pi a), R = sqrt(-2 ln u), from two
  * Philox words. Written branchless in float so that the loop over a batch vectorises.
@@ -213,15 +202,15 @@ static inline float u2f(uint32_t u) {
  * (cos, sin) to (-sin, cos): odd k swaps the two, and the signs come from the bits of k. */
 static inline void box_muller(float *z0, float *z1, uint32_t ru, uint32_t ra) {
     float f = (float)(int32_t)(ru >> 1) + 0.5f; /* u = f 2^-31 */
-    uint32_t ix = f2u(f) + (0x3f800000u - 0x3f3504f3u);
+    uint32_t ix = bnn__f2u(f) + (0x3f800000u - 0x3f3504f3u);
     float e = (float)((int32_t)(ix >> 23) - (127 + 31)); /* u = 2^e m */
-    float m = u2f((ix & 0x007fffffu) + 0x3f3504f3u);
+    float m = bnn__u2f((ix & 0x007fffffu) + 0x3f3504f3u);
     float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
     float q = -4.00000047f + s2 * (-1.33304447f + s2 * -0.825927457f);
     float rad = sqrtf(e * -1.38629436f + s * q); /* -2 ln u = -2 e ln 2 - 2 ln m */
 
     uint32_t t = ra + (1u << 29); /* an eighth turn on: bits 31, 30 are the quadrant k */
-    float x = u2f(0x40000000u | ((t >> 7) & 0x7ffffeu)) - 3.0f; /* bits 29..8 as x in [-1, 1) */
+    float x = bnn__u2f(0x40000000u | ((t >> 7) & 0x7ffffeu)) - 3.0f; /* bits 29..8 as x in [-1, 1) */
     float x2 = x * x;
     float sn =
         x * (0.785398161f + x2 * (-0.0807454325f + x2 * (0.00249000102f + x2 * -3.59504522e-05f)));
@@ -229,8 +218,8 @@ static inline void box_muller(float *z0, float *z1, uint32_t ru, uint32_t ra) {
     int odd = (t >> 30) & 1;
     float c = odd ? sn : cs, sv = odd ? cs : sn;
     /* cos is negative in quadrants 1 and 2, sin in 2 and 3. */
-    *z0 = rad * u2f(f2u(c) ^ ((t + (1u << 30)) & 0x80000000u));
-    *z1 = rad * u2f(f2u(sv) ^ (t & 0x80000000u));
+    *z0 = rad * bnn__u2f(bnn__f2u(c) ^ ((t + (1u << 30)) & 0x80000000u));
+    *z1 = rad * bnn__u2f(bnn__f2u(sv) ^ (t & 0x80000000u));
 }
 
 /* out[4i .. 4i+3] = the four normals of block ctr + i: pairs from words (0, 1) and (2, 3). */

@@ -76,16 +76,6 @@ float bnn_softplus_inv(float y) { return y + logf(-expm1f(-y)); }
  * below are branchless and written out in basic arithmetic, so the loops over the weights
  * vectorise, and the build's -ffp-contract=off makes them round the same on every instruction
  * set. Each keeps close to libm's accuracy (test_mfvi checks them against double precision). */
-static inline uint32_t f2u(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-static inline float u2f(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
 
 /* eˣ for x ≤ 0 (a NaN stays NaN). x is held at −87 from below, where eˣ = 1.6e-38 is still a
  * normal float (softplus is then far below MFVI_SIGMA_MIN, so σ does not change; the slope
@@ -102,16 +92,16 @@ static inline float exp_nonpos(float x) {
         1.0f + r * (1.0f + r * (0.5f + r * (1.66666667e-1f + r * (4.16666667e-2f +
                     r * (8.33333333e-3f + r * (1.38888889e-3f + r * 1.98412698e-4f))))));
     /* 2^k for k in [−126, 0]: in unsigned arithmetic, so that no conversion is undefined */
-    return p * u2f((f2u(v) - f2u(12582912.0f) + 127u) << 23);
+    return p * bnn__u2f((bnn__f2u(v) - bnn__f2u(12582912.0f) + 127u) << 23);
 }
 
 /* ln x for a positive normal float x, in float. x = 2^j m with m in [√½, √2) (exact: the bits of
  * x moved by those of √½), ln m = 2 atanh(t) with t = (m − 1)/(m + 1), |t| < 0.1716, by its
  * series to t⁹ (truncation below 8e-10 relative). */
 static inline float log_posf(float x) {
-    const uint32_t ix = f2u(x) + (0x3f800000u - 0x3f3504f3u);
+    const uint32_t ix = bnn__f2u(x) + (0x3f800000u - 0x3f3504f3u);
     const float j = (float)((int32_t)(ix >> 23) - 127);
-    const float m = u2f((ix & 0x007fffffu) + 0x3f3504f3u);
+    const float m = bnn__u2f((ix & 0x007fffffu) + 0x3f3504f3u);
     const float t = (m - 1.0f) / (m + 1.0f), t2 = t * t;
     const float lm = 2.0f * t * (1.0f + t2 * (3.33333333e-1f + t2 * (0.2f + t2 * (1.42857143e-1f +
                                                                      t2 * 1.11111111e-1f))));
@@ -121,9 +111,9 @@ static inline float log_posf(float x) {
 /* ln x in double for the same x, for the KL (summed in double): m is exact in double, and the
  * atanh series runs to t²¹ (truncation below 1e-17 relative). */
 static inline double log_pos(float x) {
-    const uint32_t ix = f2u(x) + (0x3f800000u - 0x3f3504f3u);
+    const uint32_t ix = bnn__f2u(x) + (0x3f800000u - 0x3f3504f3u);
     const double j = (double)((int32_t)(ix >> 23) - 127);
-    const double m = (double)u2f((ix & 0x007fffffu) + 0x3f3504f3u);
+    const double m = (double)bnn__u2f((ix & 0x007fffffu) + 0x3f3504f3u);
     const double t = (m - 1.0) / (m + 1.0), t2 = t * t;
     double q = 1.0 / 21.0;
     q = q * t2 + 1.0 / 19.0, q = q * t2 + 1.0 / 17.0, q = q * t2 + 1.0 / 15.0;
