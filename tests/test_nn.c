@@ -364,7 +364,28 @@ static void test_reserve_limits(void) {
     bnn_model_free(m);
 }
 
+/* The tanh layer's own branchless tanh (activation.c) against double precision on a fine grid
+ * through both of its branches and their seam at 0.55, tiny and huge inputs, and the edge
+ * cases; enough values (40,000) for the threaded, vectorised loop. */
+static void test_tanh_accuracy(void) {
+    enum { N = 40000 };
+    static float x[N], y[N];
+    for (int i = 0; i < N; i++) x[i] = -10.0f + 20.0f * (float)i / N;
+    x[0] = 1e-30f, x[1] = -3e-8f, x[2] = 0.55f, x[3] = nextafterf(0.55f, 0.0f), x[4] = 50.0f;
+    x[5] = -INFINITY, x[6] = NAN, x[7] = -0.0f, x[8] = 1e-40f;
+    bnn__layer l = {.vt = &bnn__tanh_vt, .in = N, .out = N};
+    l.vt->forward(&l, y, x, NULL, 1, false, NULL);
+    double worst = 0;
+    for (int i = 0; i < N; i++)
+        if (i != 5 && i != 6 && x[i] != 0.0f) worst = fmax(worst, fabs(y[i] / tanh((double)x[i]) - 1));
+    fprintf(stderr, "tanh layer: worst relative error %.2f * 2^-24\n", worst / 0x1p-24);
+    CHECK(worst < 4 * 0x1p-24);
+    CHECK(y[5] == -1.0f && isnan(y[6]) && y[7] == 0.0f && signbit(y[7]) && y[4] == 1.0f);
+    CHECK(y[8] == 1e-40f); /* a subnormal input is its own tanh */
+}
+
 int main(void) {
+    test_tanh_accuracy();
     test_reserve_limits();
     test_hook();
     test_layers();

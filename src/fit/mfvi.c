@@ -72,28 +72,11 @@ float bnn_softplus_inv(float y) { return y + logf(-expm1f(-y)); }
 
 /* Speed. A step evaluates σ = softplus(ρ), its slope and the KL term for every weight, and with
  * libm's expf, log1pf and log (which GCC does not vectorise without -ffast-math, ruled out by
- * STYLE.md) that pass was over half of an MFVI epoch (perf, 2026-12-06). The three functions
- * below are branchless and written out in basic arithmetic, so the loops over the weights
- * vectorise, and the build's -ffp-contract=off makes them round the same on every instruction
- * set. Each keeps close to libm's accuracy (test_mfvi checks them against double precision). */
-
-/* eˣ for x ≤ 0 (a NaN stays NaN). x is held at −87 from below, where eˣ = 1.6e-38 is still a
- * normal float (softplus is then far below MFVI_SIGMA_MIN, so σ does not change; the slope
- * sigmoid(ρ) is 1.6e-38 instead of smaller). x = k ln 2 + r with k = round(x / ln 2), taken by
- * adding 1.5·2²³ (which leaves k in the low bits of the sum), and ln 2 in two parts (Cody & Waite:
- * 0.693359375 has 9 bits, so k times it is exact), so |r| ≤ ln 2 / 2 + ulp; e^r by its Taylor
- * series to r⁷ (truncation below 6e-9 relative); 2^k from k's bits. */
-static inline float exp_nonpos(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    const float v = x * 1.44269504f + 12582912.0f;
-    const float k = v - 12582912.0f;
-    const float r = (x - k * 0.693359375f) - k * -2.12194440e-4f;
-    const float p =
-        1.0f + r * (1.0f + r * (0.5f + r * (1.66666667e-1f + r * (4.16666667e-2f +
-                    r * (8.33333333e-3f + r * (1.38888889e-3f + r * 1.98412698e-4f))))));
-    /* 2^k for k in [−126, 0]: in unsigned arithmetic, so that no conversion is undefined */
-    return p * bnn__u2f((bnn__f2u(v) - bnn__f2u(12582912.0f) + 127u) << 23);
-}
+ * STYLE.md) that pass was over half of an MFVI epoch (perf, 2026-12-06). The functions below
+ * (and bnn__exp_nonpos, core/internal.h) are branchless and written out in basic arithmetic, so
+ * the loops over the weights vectorise, and the build's -ffp-contract=off makes them round the
+ * same on every instruction set. Each keeps close to libm's accuracy (test_mfvi checks them
+ * against double precision). */
 
 /* ln x for a positive normal float x, in float. x = 2^j m with m in [√½, √2) (exact: the bits of
  * x moved by those of √½), ln m = 2 atanh(t) with t = (m − 1)/(m + 1), |t| < 0.1716, by its
@@ -130,7 +113,7 @@ static inline double log_pos(float x) {
  * itself). The clamp is a comparison rather than fmaxf so that a NaN ρ gives a NaN σ and a
  * diverged run shows in the loss. */
 static inline float sigma_of(float rho, float *slope) {
-    const float e = exp_nonpos(-fabsf(rho));
+    const float e = bnn__exp_nonpos(-fabsf(rho));
     const float u = 1.0f + e, ru = 1.0f / u;
     float s = (rho > 0.0f ? rho : 0.0f) + (log_posf(u) + (e - (u - 1.0f)) * ru);
     if (slope) *slope = (rho >= 0.0f ? 1.0f : e) * ru;
