@@ -213,16 +213,22 @@ static const float *network_forward(bnn_model *m, const float *mu, const float *
 /* ∂L/∂ρ += (∂σ²/∂ρ) ∘ G with G = ∂L/∂σ² (n values, in sig2 where the GEMM put them) and
  * ∂σ²/∂ρ = 2σ · sigmoid(ρ) precomputed in dvar. With restore, σ² goes back into sig2 for the
  * next Monte-Carlo sample (recomputed: storing a copy would cost another nparams floats). */
-static void rho_grad_from_var_grad(float *grad_rho, float *sig2, const float *dvar,
-                                   const float *rho, int64_t n, bool restore) {
+static void rho_grad_from_var_grad(float *restrict grad_rho, float *restrict sig2,
+                                   const float *restrict dvar, const float *restrict rho,
+                                   int64_t n, bool restore) {
+    /* two loops: the portable build's GCC did not vectorise one with the test inside */
+    if (!restore) {
+        /* must stay vectorised (tests/vectorised.sh) */
+        BNN_OMP_ELEMENTWISE
+        for (int64_t i = 0; i < n; i++) grad_rho[i] += dvar[i] * sig2[i];
+        return;
+    }
     /* must stay vectorised (tests/vectorised.sh) */
     BNN_OMP_ELEMENTWISE
     for (int64_t i = 0; i < n; i++) {
         grad_rho[i] += dvar[i] * sig2[i];
-        if (restore) {
-            float s = sigma_of(rho[i], NULL);
-            sig2[i] = s * s;
-        }
+        const float s = sigma_of(rho[i], NULL);
+        sig2[i] = s * s;
     }
 }
 
