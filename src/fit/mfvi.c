@@ -131,7 +131,7 @@ static inline double kl_term(float mu, float sigma, double lambda, double log_la
 
 /* The sum of a block's KL terms (at most MFVI_KL_BLOCK), in a fixed order that does not depend
  * on the vector width: 16 running sums, term i into sum i mod 16, then added pairwise. (A single
- * running sum cannot be vectorised and took 4 cycles a weight.) */
+ * running sum is a chain of dependent additions, one addition's latency per weight.) */
 static double block_sum(const double *t, int64_t len) {
     double acc[16] = {0};
     int64_t i = 0;
