@@ -569,7 +569,8 @@ double bnn_mfvi_kl(const float *mu, const float *rho, int64_t n, double prior_pr
  * must be reserved for b rows; its parameter buffer is not read. Dropout layers are active
  * (their masks come from rng). It overwrites the model's activation buffers, so a following
  * bnn_model_backward needs a new bnn_model_forward first. On bad settings or a failed allocation
- * it returns NaN with bnn_last_error() set. */
+ * it returns NaN with bnn_last_error() set. mu, rho, grad_mu, grad_rho (and work below) must be
+ * separate arrays: the pass over the weights takes them as restrict pointers. */
 double bnn_mfvi_loss(bnn_model *m, const float *mu, const float *rho, const float *x,
                      const int32_t *labels, const float *targets, int64_t b,
                      const bnn_lik *lik, int64_t n_train, const struct bnn_mfvi_params *p,

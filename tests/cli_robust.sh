@@ -590,6 +590,11 @@ if grep -q "^bnn [0-9.]* (OpenBLAS, [A-Za-z0-9]* kernels)$" "$T/out"; then
     better=$1
     OPENBLAS_CORETYPE=$2 "$BNN" version >"$T/out" 2>&1
     grep -q "^note: OpenBLAS chose its generic $2 kernels .*run with OPENBLAS_CORETYPE=$better$" "$T/out" && ok || bad "version with OpenBLAS's own kernels: $(cat "$T/out")"
+    # started through the dynamic loader, /proc/self/exe is the loader: no restart, and it runs
+    if [ -x /lib64/ld-linux-x86-64.so.2 ]; then
+      env -u OPENBLAS_CORETYPE /lib64/ld-linux-x86-64.so.2 "$BNN" version >"$T/out" 2>&1 &&
+        grep -q "^bnn [0-9.]* (OpenBLAS, $2 kernels)$" "$T/out" && ok || bad "version through ld.so: $(cat "$T/out")"
+    fi
     env -u OPENBLAS_CORETYPE "$BNN" train --data moons --epochs 3 -q -o "$T/k_auto.safetensors" &&
       OPENBLAS_CORETYPE=$better "$BNN" train --data moons --epochs 3 -q -o "$T/k_set.safetensors" &&
       cmp -s "$T/k_auto.safetensors" "$T/k_set.safetensors" && ok || bad "a run on the kernels bnn chose differs from one with OPENBLAS_CORETYPE=$better"

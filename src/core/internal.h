@@ -322,13 +322,14 @@ static inline float bnn__u2f(uint32_t u) {
 
 /* eˣ for x ≤ 0 (a NaN stays NaN), branchless in float so that loops over it vectorise (libm's
  * expf does not without -ffast-math), and rounding the same on every instruction set under the
- * build's -ffp-contract=off (MFVI's softplus, the tanh layer). x is held at −87 from below, where
- * eˣ = 1.6e-38 is still a normal float. x = k ln 2 + r with k = round(x / ln 2), taken by
+ * build's -ffp-contract=off (MFVI's softplus, the tanh and GELU layers). Below −87 it is 0 (e⁻⁸⁷
+ * = 1.6e-38 is the last normal float it gives; subnormal results would cost microcode assists,
+ * see flush_subnormal), computed with x held at −87 so that k stays in range. x = k ln 2 + r with k = round(x / ln 2), taken by
  * adding 1.5·2²³ (which leaves k in the low bits of the sum), and ln 2 in two parts (Cody & Waite:
  * 0.693359375 has 9 bits, so k times it is exact), so |r| ≤ ln 2 / 2 + ulp; e^r by its Taylor
  * series to r⁷ (truncation below 6e-9 relative); 2^k from k's bits. */
-static inline float bnn__exp_nonpos(float x) {
-    x = x < -87.0f ? -87.0f : x;
+static inline float bnn__exp_nonpos(float x0) {
+    const float x = x0 < -87.0f ? -87.0f : x0;
     const float v = x * 1.44269504f + 12582912.0f;
     const float k = v - 12582912.0f;
     const float r = (x - k * 0.693359375f) - k * -2.12194440e-4f;
@@ -336,7 +337,8 @@ static inline float bnn__exp_nonpos(float x) {
         1.0f + r * (1.0f + r * (0.5f + r * (1.66666667e-1f + r * (4.16666667e-2f +
                     r * (8.33333333e-3f + r * (1.38888889e-3f + r * 1.98412698e-4f))))));
     /* 2^k for k in [−126, 0]: in unsigned arithmetic, so that no conversion is undefined */
-    return p * bnn__u2f((bnn__f2u(v) - bnn__f2u(12582912.0f) + 127u) << 23);
+    const float e = p * bnn__u2f((bnn__f2u(v) - bnn__f2u(12582912.0f) + 127u) << 23);
+    return x0 < -87.0f ? 0.0f : e;
 }
 
 /* The Linear layers of a curvature's subset: parameters per layer (weight and bias), in order

@@ -6,6 +6,9 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 #include <pthread.h>
 #if defined(BNN_HAVE_OPENMP)
@@ -64,6 +67,14 @@ int bnn_blas_use_better_core(char *const argv[]) {
      * does not follow exec by default; and valgrind does not emulate AVX-512. */
     const char *pre = getenv("LD_PRELOAD");
     if (pre && strstr(pre, "vgpreload")) return 0;
+#if defined(__linux__)
+    /* Started through the dynamic loader (`ld-linux-x86-64.so.2 ./bnn ...`, for a noexec mount
+     * or --library-path), /proc/self/exe is the loader, which would take the subcommand for the
+     * program to run; the loader's own base address (AT_BASE) is then 0. */
+    if (getauxval(AT_BASE) == 0) return 0;
+#else
+    return 0;
+#endif
     const char *better = bnn_blas_better_core(), *core = bnn_blas_core();
     if (!better || !core) return 0;
     if (setenv("OPENBLAS_CORETYPE", better, 1) != 0) return -1;
