@@ -395,10 +395,11 @@ static void test_sigma_clamp(void) {
     CHECK(worst < 6 * 0x1p-24);
     /* and the KL's log σ, taken in double from σ's bits: to 1e-13 relative, as libm's log */
     float mu[64], rho[64];
-    for (int i = 0; i < 64; i++) mu[i] = 0.01f * (float)(i - 32), rho[i] = -40.0f + 1.37f * (float)i;
+    for (int i = 0; i < 64; i++)
+        mu[i] = 0.01f * (float)(i - 32), rho[i] = -40.0f + 1.37f * (float)i;
     for (int i = 0; i < 64; i++) {
-        const double sg = bnn_mfvi_sigma(rho[i]), lam = 3.0;
-        const double ex = 0.5 * (lam * (sg * sg + (double)mu[i] * mu[i]) - 1.0 - log(lam)) - log(sg);
+        const double sg = bnn_mfvi_sigma(rho[i]), lam = 3.0, m2 = (double)mu[i] * mu[i];
+        const double ex = 0.5 * (lam * (sg * sg + m2) - 1.0 - log(lam)) - log(sg);
         CHECK_REL(bnn_mfvi_kl(mu + i, rho + i, 1, lam), ex, 1e-13, 1e-13);
     }
     /* q equal to the prior N(0, σ²) itself gives 0 to within double's rounding, which tests the

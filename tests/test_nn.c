@@ -377,7 +377,8 @@ static void test_tanh_accuracy(void) {
     l.vt->forward(&l, y, x, NULL, 1, false, NULL);
     double worst = 0;
     for (int i = 0; i < N; i++)
-        if (i != 5 && i != 6 && x[i] != 0.0f) worst = fmax(worst, fabs(y[i] / tanh((double)x[i]) - 1));
+        if (i != 5 && i != 6 && x[i] != 0.0f)
+            worst = fmax(worst, fabs(y[i] / tanh((double)x[i]) - 1));
     fprintf(stderr, "tanh layer: worst relative error %.2f * 2^-24\n", worst / 0x1p-24);
     CHECK(worst < 4 * 0x1p-24);
     CHECK(y[5] == -1.0f && isnan(y[6]) && y[7] == 0.0f && signbit(y[7]) && y[4] == 1.0f);
@@ -398,7 +399,7 @@ static void test_tanh_accuracy(void) {
         if (x[i] > -3.0f) worst = fmax(worst, e);
         else worst_tail = fmax(worst_tail, e);
     }
-    fprintf(stderr, "GELU layer: worst relative error %.2f * 2^-24 on [-3, 9], %.2f * 2^-24 below\n",
+    fprintf(stderr, "GELU layer: worst relative error %.2f * 2^-24 on [-3, 9], %.2f below\n",
             worst / 0x1p-24, worst_tail / 0x1p-24);
     CHECK(worst < 32 * 0x1p-24);
     CHECK(worst_tail < 512 * 0x1p-24);

@@ -90,8 +90,7 @@ static void test_subnormal_momentum(void) {
     ok = true;
     for (int i = 0; i < N; i++) ok &= m[i] == (i % 2 ? ps.momentum * kept : 0.0f) && w[i] == 0.5f;
     CHECK(ok);
-    /* IVON (β1 = 0.9), the plain step and the fused one; no weight decay, so that a kept
-     * momentum is all of the step */
+    /* IVON (β1 = 0.9), the plain step and the fused one */
     struct bnn_ivon_params pv = bnn_ivon_default_params();
     pv.ess = 1000;
     pv.weight_decay = 0;

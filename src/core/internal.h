@@ -320,14 +320,24 @@ static inline float bnn__u2f(uint32_t u) {
     return f;
 }
 
+/* The range reduction of the branchless logarithms (Box–Muller's in rng.c, MFVI's in mfvi.c):
+ * a positive normal float x = 2^j m with m in [√½, √2), exactly, from x's bits moved by those of
+ * √½. Returns m; j in *j. */
+static inline float bnn__log_reduce(float x, int32_t *j) {
+    const uint32_t ix = bnn__f2u(x) + (0x3f800000u - 0x3f3504f3u);
+    *j = (int32_t)(ix >> 23) - 127;
+    return bnn__u2f((ix & 0x007fffffu) + 0x3f3504f3u);
+}
+
 /* eˣ for x ≤ 0 (a NaN stays NaN), branchless in float so that loops over it vectorise (libm's
  * expf does not without -ffast-math), and rounding the same on every instruction set under the
  * build's -ffp-contract=off (MFVI's softplus, the tanh and GELU layers). Below −87 it is 0 (e⁻⁸⁷
  * = 1.6e-38 is the last normal float it gives; subnormal results would cost microcode assists,
- * see flush_subnormal), computed with x held at −87 so that k stays in range. x = k ln 2 + r with k = round(x / ln 2), taken by
- * adding 1.5·2²³ (which leaves k in the low bits of the sum), and ln 2 in two parts (Cody & Waite:
- * 0.693359375 has 9 bits, so k times it is exact), so |r| ≤ ln 2 / 2 + ulp; e^r by its Taylor
- * series to r⁷ (truncation below 6e-9 relative); 2^k from k's bits. */
+ * see flush_subnormal), computed with x held at −87 so that k stays in range. x = k ln 2 + r
+ * with k = round(x / ln 2), taken by adding 1.5·2²³ (which leaves k in the low bits of the sum),
+ * and ln 2 in two parts (Cody & Waite: 0.693359375 has 9 bits, so k times it is exact), so
+ * |r| ≤ ln 2 / 2 + ulp; e^r by its Taylor series to r⁷ (truncation below 6e-9 relative); 2^k
+ * from k's bits. */
 static inline float bnn__exp_nonpos(float x0) {
     const float x = x0 < -87.0f ? -87.0f : x0;
     const float v = x * 1.44269504f + 12582912.0f;

@@ -202,15 +202,16 @@ static void uniform_batch(float *out, uint64_t seed, uint64_t stream, uint64_t c
  * (cos, sin) to (-sin, cos): odd k swaps the two, and the signs come from the bits of k. */
 static inline void box_muller(float *z0, float *z1, uint32_t ru, uint32_t ra) {
     float f = (float)(int32_t)(ru >> 1) + 0.5f; /* u = f 2^-31 */
-    uint32_t ix = bnn__f2u(f) + (0x3f800000u - 0x3f3504f3u);
-    float e = (float)((int32_t)(ix >> 23) - (127 + 31)); /* u = 2^e m */
-    float m = bnn__u2f((ix & 0x007fffffu) + 0x3f3504f3u);
+    int32_t jf;
+    float m = bnn__log_reduce(f, &jf);
+    float e = (float)(jf - 31); /* u = 2^e m */
     float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
     float q = -4.00000047f + s2 * (-1.33304447f + s2 * -0.825927457f);
     float rad = sqrtf(e * -1.38629436f + s * q); /* -2 ln u = -2 e ln 2 - 2 ln m */
 
     uint32_t t = ra + (1u << 29); /* an eighth turn on: bits 31, 30 are the quadrant k */
-    float x = bnn__u2f(0x40000000u | ((t >> 7) & 0x7ffffeu)) - 3.0f; /* bits 29..8 as x in [-1, 1) */
+    /* bits 29..8 as x in [-1, 1) */
+    float x = bnn__u2f(0x40000000u | ((t >> 7) & 0x7ffffeu)) - 3.0f;
     float x2 = x * x;
     float sn =
         x * (0.785398161f + x2 * (-0.0807454325f + x2 * (0.00249000102f + x2 * -3.59504522e-05f)));

@@ -78,13 +78,12 @@ float bnn_softplus_inv(float y) { return y + logf(-expm1f(-y)); }
  * same on every instruction set. Each keeps close to libm's accuracy (test_mfvi checks them
  * against double precision). */
 
-/* ln x for a positive normal float x, in float. x = 2^j m with m in [√½, √2) (exact: the bits of
- * x moved by those of √½), ln m = 2 atanh(t) with t = (m − 1)/(m + 1), |t| < 0.1716, by its
+/* ln x for a positive normal float x, in float. x = 2^j m with m in [√½, √2) (bnn__log_reduce,
+ * exact), ln m = 2 atanh(t) with t = (m − 1)/(m + 1), |t| < 0.1716, by its
  * series to t⁹ (truncation below 8e-10 relative). */
 static inline float log_posf(float x) {
-    const uint32_t ix = bnn__f2u(x) + (0x3f800000u - 0x3f3504f3u);
-    const float j = (float)((int32_t)(ix >> 23) - 127);
-    const float m = bnn__u2f((ix & 0x007fffffu) + 0x3f3504f3u);
+    int32_t ji;
+    const float m = bnn__log_reduce(x, &ji), j = (float)ji;
     const float t = (m - 1.0f) / (m + 1.0f), t2 = t * t;
     const float lm = 2.0f * t * (1.0f + t2 * (3.33333333e-1f + t2 * (0.2f + t2 * (1.42857143e-1f +
                                                                      t2 * 1.11111111e-1f))));
@@ -94,9 +93,8 @@ static inline float log_posf(float x) {
 /* ln x in double for the same x, for the KL (summed in double): m is exact in double, and the
  * atanh series runs to t²¹ (truncation below 1e-17 relative). */
 static inline double log_pos(float x) {
-    const uint32_t ix = bnn__f2u(x) + (0x3f800000u - 0x3f3504f3u);
-    const double j = (double)((int32_t)(ix >> 23) - 127);
-    const double m = (double)bnn__u2f((ix & 0x007fffffu) + 0x3f3504f3u);
+    int32_t ji;
+    const double m = (double)bnn__log_reduce(x, &ji), j = (double)ji;
     const double t = (m - 1.0) / (m + 1.0), t2 = t * t;
     double q = 1.0 / 21.0;
     q = q * t2 + 1.0 / 19.0, q = q * t2 + 1.0 / 17.0, q = q * t2 + 1.0 / 15.0;
