@@ -202,7 +202,14 @@ int cli_check_output_of(const char *cmd, const char *out, const char *file1, con
  * data in the message. Prints and returns 2 on a mismatch: data that cannot apply to the model is
  * a usage error, as an option that cannot apply is. */
 int cli_check_data(const char *cmd, const char *spec, const bnn_dataset *ds, const bnn_model *m,
-                   bool scored);
+                   bool scored, const char *model_path, const bnn_st *st);
+/* A note on stderr when ds's features reach beyond the range the model file st records for its
+ * training data (bnn.data.min, bnn.data.max) by more than that range's width: inputs scaled
+ * otherwise than the training data (images as 0..255 where the model saw 0..1), for which its
+ * predictions mean nothing. Returns 0, or an error for a malformed recorded range; a file that
+ * records none (older files, PyTorch's) is not checked. cli_check_data calls it. */
+int cli_note_range(const char *cmd, const char *spec, const bnn_dataset *ds,
+                   const char *model_path, const bnn_st *st);
 /* cli_fail for a library call that checks the data against the model itself (training, the
  * curvature, VON): 2 when it found them not to fit (BNN_ESHAPE), as cli_check_data, else 1. */
 int cli_fail_fit(const char *cmd, int rc);
@@ -233,11 +240,14 @@ const char *cli_data_dir(const cli_data_flags *df, char *buf, size_t len);
  * same data again from anywhere: bnn.data, bnn.data.dir (for relative file names),
  * bnn.data.target_col and bnn.data.header, in keys[0 .. n); the rest is room for the caller's. */
 typedef struct cli_data_meta {
-    char target_col[32], dir[4096];
-    const char *keys[8], *vals[8];
+    char target_col[32], dir[4096], lo[32], hi[32];
+    const char *keys[10], *vals[10];
     int n;
 } cli_data_meta;
 void cli_data_meta_make(cli_data_meta *dm, const cli_data_flags *df);
+/* Adds the smallest and largest feature value of ds (the training data) as bnn.data.min and
+ * bnn.data.max, which cli_note_range checks other inputs against. */
+void cli_data_meta_range(cli_data_meta *dm, const bnn_dataset *ds);
 /* The spec as cli_load_data reads it: df->data, with its relative file names under df->dir where
  * they exist there. Returns df->data or buf (CLI_SPEC_MAX bytes). */
 #define CLI_SPEC_MAX 4300
@@ -293,13 +303,13 @@ const char *cli_posterior_name(const bnn_st *st);
 int cli_note_temperature(const char *cmd, const char *model_path, const bnn_st *st,
                          const char *what);
 /* Saves a posterior fitted from the model file st (laplace, von) to output: the metadata pairs
- * given (keys/vals, with room for 5 more) plus what eval needs to read the model's data again
- * (bnn.data, the directory it was trained in, its CSV target column and header, bnn.seed; for
- * a model that records no data, df's, the data fitted on), then says "saved OUTPUT" on stderr.
- * Returns 0, or prints and returns 1. */
+ * given (keys/vals, with room for 9 more) plus what eval needs to read the model's data again
+ * (bnn.data, the directory it was trained in, its CSV target column and header, bnn.seed, the
+ * range of its features; for a model that records no data, df's, the data fitted on, `fit`),
+ * then says "saved OUTPUT" on stderr. Returns 0, or prints and returns 1. */
 int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *m, bnn_task task,
                        const char *output, const bnn_st *st, const cli_data_flags *df,
-                       const char **keys, const char **vals, int nkv);
+                       const bnn_dataset *fit, const char **keys, const char **vals, int nkv);
 
 /* The predictive of one dataset (its probabilities and their logarithms, which keep an exact
  * NLL where a probability underflows), with the per-example uncertainty scores (higher = more

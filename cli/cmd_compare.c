@@ -141,9 +141,9 @@ int cmd_compare(int argc, char **argv) {
             }
         }
         /* Every model against the data: they need not share an input width. */
-        if ((rc = cli_check_data(cmd, data, ds, m, true))) goto next;
+        if ((rc = cli_check_data(cmd, data, ds, m, true, c->path, st))) goto next;
         for (int o = 0; o < ood.n; o++)
-            if ((rc = cli_check_data(cmd, ood.v[o], od[o], m, false))) goto next;
+            if ((rc = cli_check_data(cmd, ood.v[o], od[o], m, false, c->path, st))) goto next;
         struct bnn_predict_params pp = bnn_predict_default_params();
         /* ivon and mfvi average 32 samples by default; a Laplace file uses its GLM predictive
          * unless --samples asks for weight samples; a point estimate ignores both. */

@@ -200,7 +200,7 @@ int cmd_eval(int argc, char **argv) {
     pp.temperature = temperature, pp.link_samples = link, pp.local_reparam = lrt;
     struct bnn_eval_result r;
     memset(&r, 0, sizeof r);
-    if ((rc = cli_check_data(cmd, df.data, ds, m, true))) goto done;
+    if ((rc = cli_check_data(cmd, df.data, ds, m, true, model_path, st))) goto done;
     if (task == BNN_TASK_CLASSIFICATION) {
         if ((rc = predict_scores(cmd, m, q, ds, &pp, &in))) goto done;
         if ((rc = bnn_metrics_classification_log(&r.cls, in.logp, bnn_dataset_clabels(ds), in.n,
@@ -213,7 +213,7 @@ int cmd_eval(int argc, char **argv) {
         for (int o = 0; o < ood.n; o++) {
             bnn_dataset *od = NULL;
             if ((rc = cli_load_ood(cmd, ood.v[o], seed, df.target_col, m, &od))) goto done;
-            if ((rc = cli_check_data(cmd, ood.v[o], od, m, false))) {
+            if ((rc = cli_check_data(cmd, ood.v[o], od, m, false, model_path, st))) {
                 bnn_dataset_free(od);
                 goto done;
             }

@@ -554,13 +554,13 @@ again:;
     /* The posterior file: the MAP weights, the curvature, and the data settings for eval. */
     char sv[40];
     cli_fmt_double(sv, sizeof sv, sig);
-    const char *keys[12], *vals[12];
+    const char *keys[16], *vals[16];
     int nkv = 0;
     keys[nkv] = "bnn.method", vals[nkv++] = "laplace";
     keys[nkv] = "bnn.laplace.map", vals[nkv++] = model_path;
     keys[nkv] = "bnn.laplace.subset", vals[nkv++] = subset;
     keys[nkv] = "bnn.sigma", vals[nkv++] = sv;
-    rc = cli_save_posterior(cmd, la, m, task, output, st, &df, keys, vals, nkv);
+    rc = cli_save_posterior(cmd, la, m, task, output, st, &df, fit, keys, vals, nkv);
 done:
     bnn_laplace_free(la);
     bnn_curv_free(c);

@@ -89,7 +89,7 @@ int cmd_plot(int argc, char **argv) {
         goto done;
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
     if ((rc = cli_load_data(cmd, &df, "train", task, true, &ds))) goto done;
-    if ((rc = cli_check_data(cmd, df.data, ds, m, false))) goto done;
+    if ((rc = cli_check_data(cmd, df.data, ds, m, false, model_path, st))) goto done;
     const int64_t n = bnn_dataset_n(ds);
     const float *X = bnn_dataset_cx(ds);
     struct bnn_predict_params pp = bnn_predict_default_params();

@@ -129,7 +129,7 @@ int cmd_predict(int argc, char **argv) {
     double temperature = 0;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file (required)", 0},
-        {"data", 'd', OPT_STR, &df.data, "SPEC", "predict for a dataset's test split, or its training split with --split train (same specs as eval)", 0},
+        {"data", 'd', OPT_STR, &df.data, "SPEC", "predict for a dataset's test split, or its training split with --split train (same specs as eval; default: the data the model was trained on)", 0},
         {"split", 0, OPT_STR, &split, "NAME", "--data: test (default) or train (the whole training file, a model's hold-out included)", 0},
         {"input", 'i', OPT_STR, &input, "FILE", "predict for the features in FILE: CSV (no target column), NPY (.npy, .npy.gz) or IDX images; - for standard input", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the CSV here (required)", 0},
@@ -149,7 +149,7 @@ int cmd_predict(int argc, char **argv) {
     bool help;
     int rc = cli_parse(argc, argv, opts, nopts, cmd, pos, 0, &npos, &help);
     if (help) {
-        cli_usage(stdout, cmd, "-m MODEL (--data SPEC | --input FILE) -o out.csv",
+        cli_usage(stdout, cmd, "-m MODEL [--data SPEC | --input FILE] -o out.csv",
                   "Writes one CSV row per example with a header line. Classification:\n"
                   "p_0..p_{K-1},pred,max_prob,entropy,mutual_info (mutual information is 0 for a\n"
                   "point estimate, nan for a Laplace posterior's probit predictive, which has\n"
@@ -164,7 +164,7 @@ int cmd_predict(int argc, char **argv) {
     if (rc) return 2;
     if (!model_path) return cli_usage_error(cmd, "-m MODEL is required");
     if (!output) return cli_usage_error(cmd, "-o FILE is required");
-    if (!df.data == !input) return cli_usage_error(cmd, "give exactly one of --data and --input");
+    if (df.data && input) return cli_usage_error(cmd, "give --data or --input, not both");
     if (strcmp(split, "test") && strcmp(split, "train"))
         return cli_usage_error(cmd, "--split must be test or train, got '%s'", split);
     if (input && cli_seen(opts, nopts, "split"))
@@ -255,8 +255,11 @@ int cmd_predict(int argc, char **argv) {
     } else {
         df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
         df.seed = seed;
+        const bool given = df.data != NULL;
         if ((rc = cli_model_data(cmd, model_path, st, &df, cli_seen(opts, nopts, "target-col"))) ||
-            (rc = cli_check_csv_flags(cmd, opts, nopts, df.data, false)))
+            (rc = cli_check_csv_flags(cmd, opts, nopts, df.data, false)) ||
+            /* the model's own data is known only now */
+            (!given && (rc = cli_check_output_data(cmd, output, model_path, NULL, &df))))
             goto done;
         if ((rc = cli_load_data(cmd, &df, split, task, true, &ds))) goto done;
     }
@@ -274,6 +277,7 @@ int cmd_predict(int argc, char **argv) {
                              (long long)bnn_model_input_dim(m));
         goto done;
     }
+    if ((rc = cli_note_range(cmd, input ? shown : df.data, ds, model_path, st))) goto done;
     a = malloc((size_t)(n * k) * sizeof(double));
     b = malloc((size_t)(n * (task == BNN_TASK_REGRESSION ? k : 1)) * sizeof(double));
     if (!a || !b) {

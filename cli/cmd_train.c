@@ -475,6 +475,7 @@ int cmd_train(int argc, char **argv) {
     cli_data_meta dm;
     char holdout_s[32], stopped_s[32];
     cli_data_meta_make(&dm, &df);
+    cli_data_meta_range(&dm, ds);
     snprintf(holdout_s, sizeof holdout_s, "%lld", (long long)holdout);
     dm.keys[dm.n] = "bnn.data.holdout", dm.vals[dm.n++] = holdout_s;
     /* a resumed run's total is known now */

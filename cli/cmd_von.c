@@ -165,7 +165,7 @@ int cmd_von(int argc, char **argv) {
     cli_fmt_double(pv, sizeof pv, prior);
     snprintf(steps_txt, sizeof steps_txt, "%lld", (long long)steps);
     snprintf(mc_txt, sizeof mc_txt, "%lld", (long long)mc);
-    const char *keys[14], *vals[14];
+    const char *keys[18], *vals[18];
     int nkv = 0;
     keys[nkv] = "bnn.method", vals[nkv++] = "von";
     keys[nkv] = "bnn.von.start", vals[nkv++] = model_path;
@@ -175,7 +175,7 @@ int cmd_von(int argc, char **argv) {
     keys[nkv] = "bnn.von.prior_precision", vals[nkv++] = pv;
     keys[nkv] = "bnn.laplace.subset", vals[nkv++] = "last-layer";
     keys[nkv] = "bnn.sigma", vals[nkv++] = sv;
-    rc = cli_save_posterior(cmd, la, m, task, output, st, &df, keys, vals, nkv);
+    rc = cli_save_posterior(cmd, la, m, task, output, st, &df, fit, keys, vals, nkv);
 done:
     bnn_laplace_free(la);
     bnn_model_free(m);

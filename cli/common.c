@@ -785,12 +785,80 @@ int cli_check_output_of(const char *cmd, const char *out, const char *file1, con
     return cli_check_output(cmd, out, in, 12);
 }
 
+/* The smallest and largest of ds's features (NaN and infinities never load). */
+static void features_range(const bnn_dataset *ds, float *lo, float *hi) {
+    const float *x = bnn_dataset_cx(ds);
+    const int64_t len = bnn_dataset_n(ds) * bnn_dataset_dim(ds);
+    float a = len ? x[0] : 0.0f, b = a;
+    for (int64_t i = 0; i < len; i++) {
+        a = x[i] < a ? x[i] : a;
+        b = x[i] > b ? x[i] : b;
+    }
+    *lo = a, *hi = b;
+}
+
+void cli_data_meta_range(cli_data_meta *dm, const bnn_dataset *ds) {
+    float lo, hi;
+    features_range(ds, &lo, &hi);
+    /* %.9g: the float itself again when read back */
+    snprintf(dm->lo, sizeof dm->lo, "%.9g", (double)lo);
+    snprintf(dm->hi, sizeof dm->hi, "%.9g", (double)hi);
+    dm->keys[dm->n] = "bnn.data.min", dm->vals[dm->n++] = dm->lo;
+    dm->keys[dm->n] = "bnn.data.max", dm->vals[dm->n++] = dm->hi;
+}
+
+static int meta_finite(const char *cmd, const char *path, const char *key, const char *v,
+                       double *out) {
+    char *end;
+    errno = 0;
+    const double x = bnn_strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(x))
+        return cli_error(cmd, "%s: %s is '%.40s', not a finite number", path, key, v);
+    *out = x;
+    return 0;
+}
+
+int cli_note_range(const char *cmd, const char *spec, const bnn_dataset *ds,
+                   const char *model_path, const bnn_st *st) {
+    const char *vlo = st ? bnn_st_meta(st, "bnn.data.min") : NULL;
+    const char *vhi = st ? bnn_st_meta(st, "bnn.data.max") : NULL;
+    if (!vlo && !vhi) return 0;
+    if (!vlo || !vhi)
+        return cli_error(cmd, "%s: bnn.data.%s is missing beside bnn.data.%s (a damaged file?)",
+                         model_path, vlo ? "max" : "min", vlo ? "min" : "max");
+    double lo = 0.0, hi = 0.0;
+    int rc;
+    if ((rc = meta_finite(cmd, model_path, "bnn.data.min", vlo, &lo)) ||
+        (rc = meta_finite(cmd, model_path, "bnn.data.max", vhi, &hi)))
+        return rc;
+    if (lo > hi)
+        return cli_error(cmd, "%s: bnn.data.min (%g) is above bnn.data.max (%g)", model_path, lo,
+                         hi);
+    if (bnn_dataset_n(ds) == 0) return 0;
+    float a, b;
+    features_range(ds, &a, &b);
+    /* Beyond the range by more than its width (a constant feature: by more than its size, at
+     * least 1), or spread over less than 1/64 of it: new inputs may well leave the range a
+     * little or cover only part of it, differently scaled ones miss it by far (0..255 against
+     * 0..1: 254 widths beyond; 0..1 against 0..255: 1/255 of the width). */
+    const double w = hi > lo ? hi - lo : fmax(fabs(hi), 1.0), win = (double)b - (double)a;
+    const bool beyond = (double)a < lo - w || (double)b > hi + w;
+    const bool narrow = hi > lo && win > 0.0 && win < (hi - lo) / 64.0;
+    if (!beyond && !narrow) return 0;
+    fprintf(stderr, "note: %s's features range over [%g, %g], the data %s was trained on over "
+            "[%g, %g]: were they scaled the same way? (predictions for inputs scaled otherwise "
+            "mean nothing)\n", spec, (double)a, (double)b, model_path, lo, hi);
+    return 0;
+}
+
 int cli_check_data(const char *cmd, const char *spec, const bnn_dataset *ds, const bnn_model *m,
-                   bool scored) {
+                   bool scored, const char *model_path, const bnn_st *st) {
     if (bnn_dataset_dim(ds) != bnn_model_input_dim(m))
         return cli_usage_error(cmd, "%s has %lld feature%s but model %s expects %lld", spec,
                                (long long)bnn_dataset_dim(ds), bnn_dataset_dim(ds) == 1 ? "" : "s",
                                bnn_model_spec(m), (long long)bnn_model_input_dim(m));
+    int rc = cli_note_range(cmd, spec, ds, model_path, st);
+    if (rc) return rc;
     if (!scored || bnn_dataset_task(ds) != BNN_TASK_CLASSIFICATION) return 0;
     if (!bnn_dataset_labelled(ds))
         return cli_usage_error(cmd,
@@ -994,7 +1062,8 @@ int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_
      * the model's metadata). */
     if ((rc = cli_check_output_data(cmd, output, model_path, NULL, df))) return rc;
     if ((rc = cli_load_data(cmd, df, "train", task, true, all)) ||
-        (rc = cli_check_task(cmd, model_path, task, df->data, *all)))
+        (rc = cli_check_task(cmd, model_path, task, df->data, *all)) ||
+        (rc = cli_note_range(cmd, df->data, *all, model_path, st)))
         return rc;
     const int64_t n = bnn_dataset_n(*all);
     if (holdout >= n)
@@ -1028,17 +1097,18 @@ void cli_data_meta_make(cli_data_meta *dm, const cli_data_flags *df) {
 
 int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *m, bnn_task task,
                        const char *output, const bnn_st *st, const cli_data_flags *df,
-                       const char **keys, const char **vals, int nkv) {
-    const char *keep[] = {"bnn.data", "bnn.data.dir", "bnn.data.target_col", "bnn.data.header",
-                          "bnn.seed"};
+                       const bnn_dataset *fit, const char **keys, const char **vals, int nkv) {
+    const char *keep[] = {"bnn.data",     "bnn.data.dir", "bnn.data.target_col", "bnn.data.header",
+                          "bnn.data.min", "bnn.data.max", "bnn.seed"};
     cli_data_meta dm;
     char seed[32];
     if (!bnn_st_meta(st, "bnn.data") && df->data) {
         /* A network that records no data (a PyTorch state dict, say): the data fitted on, as
          * train records its own, so eval and predict read it again without --data. */
         cli_data_meta_make(&dm, df);
+        if (fit) cli_data_meta_range(&dm, fit);
         for (int i = 0; i < dm.n; i++) keys[nkv] = dm.keys[i], vals[nkv++] = dm.vals[i];
-        keep[0] = keep[1] = keep[2] = keep[3] = "";
+        keep[0] = keep[1] = keep[2] = keep[3] = keep[4] = keep[5] = "";
         /* generated data (moons, ...) is a draw of its seed: the one fitted on */
         if (bnn_data_generated(df->data) && !bnn_st_meta(st, "bnn.seed")) {
             snprintf(seed, sizeof seed, "%lld", (long long)df->seed);

@@ -40,6 +40,17 @@ num_holds 'a > 0.95' a="$acc" && ok || bad "moons test accuracy $acc <= 0.95"
 grep -q '"accuracy":' "$T/moons.json" && grep -q '"nll":' "$T/moons.json" && ok || bad "JSON has accuracy and nll"
 run "info" "$BNN" info "$T/moons.safetensors"
 grep -q "mlp:2-50-50-2:tanh" "$T/out" && grep -q "0.weight" "$T/out" && ok || bad "info shows model and tensors"
+# The training features' range travels in the file (for the scaling note of cli_npy.sh): moons'
+# two features span about -1.2 .. 2.2.
+lo=$(val bnn.data.min) hi=$(val bnn.data.max)
+num_holds 'a > -1.5 && a < -0.9 && b > 1.9 && b < 2.5' a="${lo:-x}" b="${hi:-x}" && ok ||
+  bad "bnn.data.min / max of moons: '$lo' '$hi'"
+# predict without --data or --input reads the model's own data's test split, as eval does.
+run "predict, the model's data" "$BNN" predict -m "$T/moons.safetensors" -o "$T/p_own.csv"
+run "predict --data moons" "$BNN" predict -m "$T/moons.safetensors" --data moons -o "$T/p_given.csv"
+cmp -s "$T/p_own.csv" "$T/p_given.csv" && ok || bad "predict without --data predicted other data"
+[ "$(wc -l <"$T/p_own.csv")" -gt 100 ] && ok || bad "predict without --data: $(wc -l <"$T/p_own.csv") lines"
+grep -q "scaled" "$T/err" && bad "a scaling note for the model's own data" || ok
 # The file follows the safetensors format as its reference reader checks it, with PyTorch's names.
 if command -v python3 >/dev/null; then
   run "safetensors format" python3 "$(dirname "$0")/st_validate.py" "$T/moons.safetensors" \

@@ -291,7 +291,7 @@ expect_usage "laplace: regression data for a classifier" "map.safetensors is a c
 # A network that records no data (as a PyTorch state dict): laplace and von record the --data
 # they fitted on, relative names with their directory, so eval reads it again from anywhere.
 cp "$T/map.safetensors" "$T/nodata.safetensors"
-for k in bnn.data bnn.data.target_col bnn.data.header bnn.data.holdout bnn.seed; do # (moons: no directory)
+for k in bnn.data bnn.data.target_col bnn.data.header bnn.data.holdout bnn.data.min bnn.data.max bnn.seed; do # (moons: no directory)
   python3 "$HERE/st_meta.py" "$T/nodata.safetensors" "$T/nd.tmp" $k && mv "$T/nd.tmp" "$T/nodata.safetensors"
 done
 cp "$T/blob.csv" "$T/fitdata.csv"
@@ -306,5 +306,9 @@ done
 (cd "$T" && "$BNN" laplace -q -m nodata.safetensors --data moons -o la_ndm.safetensors >/dev/null 2>&1) && ok || bad "laplace of a model without data, on moons"
 run "info of that posterior" "$BNN" info "$T/la_ndm.safetensors"
 grep -q "bnn.seed  *0$" "$T/out" && ok || bad "the posterior does not record the data's seed: $(grep bnn. "$T/out" | head -5)"
+# ... and the range of the features fitted on, for eval's scaling note (moons: about -1.2 .. 2.2)
+lo=$(val bnn.data.min) hi=$(val bnn.data.max)
+num_holds 'a > -1.5 && a < -0.9 && b > 1.9 && b < 2.5' a="${lo:-x}" b="${hi:-x}" && ok ||
+  bad "the posterior's bnn.data.min / max: '$lo' '$hi'"
 
 cli_done

@@ -51,6 +51,8 @@ np.save(f"{d}/img_y.npy", il)
 with open(f"{d}/img.idx", "wb") as f:
     f.write(bytes([0, 0, 8, 3]) + b"".join(int(v).to_bytes(4, "big") for v in img.shape) + img.tobytes())
 np.save(f"{d}/img_scaled.npy", img.astype(np.float32) / np.float32(255))
+# The two-moons features as 8-bit pixels would be: a model trained on x is shown them ×100.
+np.save(f"{d}/x_x100.npy", (x * 100).astype(np.float32))
 np.save(f"{d}/ood.npy", rng.uniform(-3, 3, size=(100, 2)).astype(np.float32))
 np.save(f"{d}/ood_y.npy", rng.normal(size=100))  # float targets beside OOD inputs: unused
 # What bnn refuses.
@@ -86,6 +88,19 @@ for pair in x_f8_fortran_be.npy,y_u1.npy x_v2.npy,y_f8_col.npy x.npy.gz,y_bool.n
     bad "$pair: accuracy $(val accuracy), nll $(val nll), expected $ref_acc, $ref_nll"
 done
 run "predict npy" "$BNN" predict -m "$T/m.st" --input "$T/x.npy" -o "$T/p_npy.csv"
+grep -q "scaled" "$T/err" && bad "a scaling note for the training features themselves" || ok
+# Inputs scaled otherwise than the training data get a note naming both ranges (the predictions
+# are still written: inputs far out may be meant, as OOD data).
+run "predict x * 100" "$BNN" predict -m "$T/m.st" --input "$T/x_x100.npy" -o "$T/p_x100.csv"
+grep -q "^note: .*x_x100.npy's features range over \[-1[0-9][0-9]\.*[0-9]*, 2[0-9][0-9]\.*[0-9]*\], the data .*m.st was trained on over \[-1\.[0-9]*, 2\.[0-9]*\]: were they scaled the same way" "$T/err" &&
+  ok || bad "no scaling note for x * 100: $(cat "$T/err")"
+run "eval --ood x * 100" "$BNN" eval -m "$T/m.st" --ood "npy:$T/x_x100.npy"
+grep -q "^note: npy:.*x_x100.npy's features range over" "$T/err" && ok || bad "no scaling note for OOD x * 100"
+# A Laplace posterior keeps its network's range.
+run "laplace of the npy model" "$BNN" laplace -q -m "$T/m.st" -o "$T/la.st"
+run "predict x * 100 by Laplace" "$BNN" predict -m "$T/la.st" --input "$T/x_x100.npy" -o "$T/p_x100_la.csv"
+grep -q "^note: .*x_x100.npy's features range over .*la.st was trained on" "$T/err" && ok ||
+  bad "no scaling note from the Laplace posterior: $(cat "$T/err")"
 run "predict csv" "$BNN" predict -m "$T/m.st" --input "$T/x.csv" -o "$T/p_csv.csv"
 run "predict npy.gz" "$BNN" predict -m "$T/m.st" --input "$T/x.npy.gz" -o "$T/p_gz.csv"
 cmp -s "$T/p_npy.csv" "$T/p_csv.csv" && ok || bad "predictions from x.npy and x.csv differ"
@@ -147,6 +162,11 @@ run "train images" "$BNN" train --data "npy:$T/img.npy,$T/img_y.npy" --model mlp
 run "eval images" "$BNN" eval -m "$T/img.st"
 num_holds 'a >= 0.95' a="$(val accuracy)" && ok || bad "image accuracy $(val accuracy)"
 run "predict idx" "$BNN" predict -m "$T/img.st" --input "$T/img.idx" -o "$T/p_idx.csv"
+# img.st saw the u8 values, IDX images come scaled by 1/255: a range 1/255 as wide.
+grep -q "^note: .*img.idx's features range over \[0, 0.937255\], the data .*img.st was trained on over \[0, 239\]" "$T/err" &&
+  ok || bad "no scaling note for images 0..1 against 0..239: $(cat "$T/err")"
+run "predict the u8 images" "$BNN" predict -m "$T/img.st" --input "$T/img.npy" -o "$T/p_u8.csv"
+grep -q "scaled" "$T/err" && bad "a scaling note for the training images themselves" || ok
 run "predict scaled npy" "$BNN" predict -m "$T/img.st" --input "$T/img_scaled.npy" -o "$T/p_scaled.csv"
 cmp -s "$T/p_idx.csv" "$T/p_scaled.csv" && ok || bad "IDX images and x / 255 in float32 predict differently"
 # A pipe is not sniffed (its first bytes would be lost): IDX images through one still work.

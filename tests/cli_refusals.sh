@@ -16,6 +16,7 @@ run "ivon" "$BNN" train --data moons --model mlp:2-16-2 --epochs 2 --method ivon
 # 33 Linear layers: one more than --prior marglik-layers' 64 tensors allow
 deep=$(printf -- '-2%.0s' $(seq 32))
 run "deep map" "$BNN" train --data moons --model "mlp:2$deep-2" --epochs 1 -q -o "$T/deep.st"
+$PY "$HERE/st_meta.py" "$T/map.st" "$T/nodata.st" bnn.data || bad "st_meta.py failed"
 
 # ---------------------------------------------------------------- options out of range
 M=(--data moons --model mlp:2-4-2 -o "$T/no.st")
@@ -62,8 +63,8 @@ eval batch 0|--batch-size must be >= 1|eval -m $T/map.st -b 0
 eval unknown shift|--shift supports 'rot' only|eval -m $T/map.st --shift foo
 eval without a model|-m MODEL is required|eval
 predict without -o|-o FILE is required|predict -m $T/map.st --data moons
-predict without input|give exactly one of --data and --input|predict -m $T/map.st -o $T/no.csv
-predict with both inputs|give exactly one of --data and --input|predict -m $T/map.st --data moons --input $T/x.csv -o $T/no.csv
+predict without input or data|nodata.st does not record its data; pass --data SPEC|predict -m $T/nodata.st -o $T/no.csv
+predict with both inputs|give --data or --input, not both|predict -m $T/map.st --data moons --input $T/x.csv -o $T/no.csv
 predict temperature 0|--temperature must be positive|predict -m $T/map.st --data moons --temperature 0 -o $T/no.csv
 predict batch 0|--batch-size must be >= 1|predict -m $T/map.st --data moons -b 0 -o $T/no.csv
 plot what|--what must be prob or entropy|plot -m $T/map.st --what foo -o $T/no.svg
@@ -104,6 +105,10 @@ negative layer prior|bnn.laplace.prior_layers '1.7,-2':.*prior precision -2 of l
 too few layer priors|bnn.laplace.prior_layers '1.7':.*1 precisions given, the subset has 2 layers|st_meta.py|$T/ld.st $T/bad.st bnn.laplace.prior_layers 1.7
 overlapping segments|bnn.laplace.segments '0:10,5:3' is not ascending offset:length pairs|st_meta.py|$T/lr.st $T/bad.st bnn.laplace.segments 0:10,5:3
 unknown task|bnn.task is 'nonsense', expected classification or regression|st_meta.py|$T/map.st $T/bad.st bnn.task nonsense
+data range not a number|bnn.data.min is 'x', not a finite number|st_meta.py|$T/map.st $T/bad.st bnn.data.min x
+data range infinite|bnn.data.max is 'inf', not a finite number|st_meta.py|$T/map.st $T/bad.st bnn.data.max inf
+data range upside down|bnn.data.min (5) is above bnn.data.max|st_meta.py|$T/map.st $T/bad.st bnn.data.min 5
+half a data range|bnn.data.max is missing beside bnn.data.min|st_meta.py|$T/map.st $T/bad.st bnn.data.max
 no posterior std|tensor 'posterior.std' is missing|st_drop.py|$T/ivon.st $T/bad.st posterior.std
 negative posterior std|posterior.std\[0\] = -.* is not positive|st_scale.py|$T/ivon.st $T/bad.st -1 posterior.std
 EOF
