@@ -277,19 +277,14 @@ int cmd_laplace(int argc, char **argv) {
         subset = subset_txt;
     } else
         return cli_usage_error(cmd, "--subset must be last-layer, all or layers:I,J,...");
-    if (!strcmp(hessian, "kron")) cp.hessian = BNN_HESS_KRON;
-    else if (!strcmp(hessian, "diag")) cp.hessian = BNN_HESS_DIAG;
-    else if (!strcmp(hessian, "full")) cp.hessian = BNN_HESS_FULL;
-    else if (!strcmp(hessian, "lowrank")) cp.hessian = BNN_HESS_LOWRANK;
-    else return cli_usage_error(cmd, "--hessian must be kron, diag, full or lowrank");
+    if (bnn_hessian_parse(hessian, &cp.hessian))
+        return cli_usage_error(cmd, "--hessian must be kron, diag, full or lowrank");
     if (rank < 1) return cli_usage_error(cmd, "--rank must be >= 1");
     if (cli_seen(opts, nopts, "rank") && cp.hessian != BNN_HESS_LOWRANK)
         return cli_usage_error(cmd, "--rank is for --hessian lowrank");
     cp.rank = rank;
-    if (!strcmp(curvature, "ggn")) cp.curvature = BNN_CURV_GGN;
-    else if (!strcmp(curvature, "ggn-mc")) cp.curvature = BNN_CURV_GGN_MC;
-    else if (!strcmp(curvature, "ef")) cp.curvature = BNN_CURV_EF;
-    else return cli_usage_error(cmd, "--curvature must be ggn, ggn-mc or ef");
+    if (bnn_curvature_parse(curvature, &cp.curvature))
+        return cli_usage_error(cmd, "--curvature must be ggn, ggn-mc or ef");
     double fixed = 0;
     if (strcmp(prior, "marglik") && strcmp(prior, "grid") && strcmp(prior, "marglik-layers")) {
         char *end;

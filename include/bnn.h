@@ -896,6 +896,12 @@ typedef enum {
     BNN_HESS_FULL = 2,
     BNN_HESS_LOWRANK = 3 /* H ≈ U diag(λ) Uᵀ, the top-`rank` eigenpairs of the GGN */
 } bnn_hessian;
+/* Names as `bnn laplace` and posterior files spell them ("ggn", "ggn-mc", "ef"; "diag", "kron",
+ * "full", "lowrank"; "?" for a value outside the enum), and back (BNN_EINVAL if unknown). */
+const char *bnn_curvature_name(bnn_curvature c);
+int bnn_curvature_parse(const char *name, bnn_curvature *out);
+const char *bnn_hessian_name(bnn_hessian h);
+int bnn_hessian_parse(const char *name, bnn_hessian *out);
 /* The weights the curvature covers: every Linear layer, the last one, or a chosen set of Linear
  * layers (bnn_curv_params.layers). Other layers have no parameters. */
 typedef enum { BNN_SUBSET_ALL = 0, BNN_SUBSET_LAST_LAYER = 1, BNN_SUBSET_LAYERS = 2 } bnn_subset;

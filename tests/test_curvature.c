@@ -757,6 +757,34 @@ static void test_memory_bound(void) {
     bnn_dataset_free(ds);
 }
 
+/* The names `bnn laplace` and the posterior files use, both ways; the spellings are part of the
+ * file format, so they are spelt out here rather than read back from the library. */
+static void test_names(void) {
+    const char *curv[] = {"ggn", "ggn-mc", "ef"}, *hess[] = {"diag", "kron", "full", "lowrank"};
+    for (int i = 0; i < 3; i++) {
+        bnn_curvature c = (bnn_curvature)7;
+        CHECK(bnn_curvature_parse(curv[i], &c) == 0 && c == (bnn_curvature)i);
+        CHECK(!strcmp(bnn_curvature_name((bnn_curvature)i), curv[i]));
+    }
+    for (int i = 0; i < 4; i++) {
+        bnn_hessian h = (bnn_hessian)7;
+        CHECK(bnn_hessian_parse(hess[i], &h) == 0 && h == (bnn_hessian)i);
+        CHECK(!strcmp(bnn_hessian_name((bnn_hessian)i), hess[i]));
+    }
+    bnn_curvature c = BNN_CURV_EF;
+    bnn_hessian h = BNN_HESS_FULL;
+    CHECK_EQ_INT(bnn_curvature_parse("GGN", &c), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_curvature_parse(NULL, &c), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_curvature_parse("ggn", NULL), BNN_EINVAL);
+    CHECK(c == BNN_CURV_EF); /* unchanged by a failed parse */
+    CHECK_EQ_INT(bnn_hessian_parse("kfac", &h), BNN_EINVAL);
+    CHECK(strstr(bnn_last_error(), "'kfac'") != NULL);
+    CHECK_EQ_INT(bnn_hessian_parse("", &h), BNN_EINVAL);
+    CHECK(h == BNN_HESS_FULL);
+    CHECK(!strcmp(bnn_curvature_name((bnn_curvature)3), "?"));
+    CHECK(!strcmp(bnn_hessian_name((bnn_hessian)-1), "?"));
+}
+
 static void test_errors(void) {
     bnn_model *m;
     bnn_dataset *ds;
@@ -959,6 +987,7 @@ static void test_from_arrays(void) {
 }
 
 int main(void) {
+    test_names();
     static const struct fixture_case cases[] = {
         {"cls_all_diag", BNN_SUBSET_ALL, BNN_HESS_DIAG, BNN_CURV_GGN},
         {"cls_ll_diag", BNN_SUBSET_LAST_LAYER, BNN_HESS_DIAG, BNN_CURV_GGN},

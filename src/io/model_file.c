@@ -65,24 +65,9 @@ int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, co
     return 0;
 }
 
-static const char *hess_name(bnn_hessian h) {
-    switch (h) {
-    case BNN_HESS_DIAG: return "diag";
-    case BNN_HESS_KRON: return "kron";
-    case BNN_HESS_FULL: return "full";
-    case BNN_HESS_LOWRANK: return "lowrank";
-    }
-    return "?";
-}
-
 /* bnn.laplace.ef_noise of a file whose empirical Fisher of a Gaussian likelihood is scaled as
  * H/σ⁴ (every file since 2026-12-06); those from before scaled it as H/σ², like a GGN. */
 #define EF_NOISE "1/sigma^4"
-
-/* The curvatures' names in bnn.laplace.curvature, by bnn_curvature, as `bnn laplace
- * --curvature` spells them. */
-static const char *const curv_names[] = {[BNN_CURV_GGN] = "ggn", [BNN_CURV_GGN_MC] = "ggn-mc",
-                                         [BNN_CURV_EF] = "ef"};
 
 int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, const char *path,
                      const char *const *keys, const char *const *values, int64_t nkv) {
@@ -126,10 +111,11 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
                         "bnn.laplace.offset", "bnn.laplace.nparams", "bnn.laplace.ndata",
                         "bnn.laplace.noutputs", "bnn.laplace.nblocks"};
     if (!rc) rc = bnn_st_writer_meta(w, "bnn.posterior", "laplace");
-    if (!rc) rc = bnn_st_writer_meta(w, "bnn.laplace.hessian", hess_name(bnn_curv_structure(c)));
+    if (!rc)
+        rc = bnn_st_writer_meta(w, "bnn.laplace.hessian", bnn_hessian_name(bnn_curv_structure(c)));
     bnn_curvature kind;
     if (!rc && bnn__curv_kind(c, &kind) == 0)
-        rc = bnn_st_writer_meta(w, "bnn.laplace.curvature", curv_names[kind]);
+        rc = bnn_st_writer_meta(w, "bnn.laplace.curvature", bnn_curvature_name(kind));
     /* The empirical Fisher of a Gaussian likelihood is read as H/σ⁴ only from files that say so
      * (see the reader). */
     if (!rc && bnn__laplace_hpow(la) == 2)
@@ -435,29 +421,19 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     }
     const char *hs = bnn_st_meta(st, "bnn.laplace.hessian");
     bnn_hessian h;
-    if (hs && !strcmp(hs, "diag")) h = BNN_HESS_DIAG;
-    else if (hs && !strcmp(hs, "kron")) h = BNN_HESS_KRON;
-    else if (hs && !strcmp(hs, "full")) h = BNN_HESS_FULL;
-    else if (hs && !strcmp(hs, "lowrank")) h = BNN_HESS_LOWRANK;
-    else return bnn__error(BNN_EFORMAT,
-                           "%s: bnn.laplace.hessian is missing or unknown (diag, kron, full, "
-                           "lowrank)", what);
+    if (!hs || bnn_hessian_parse(hs, &h))
+        return bnn__error(BNN_EFORMAT,
+                          "%s: bnn.laplace.hessian is missing or unknown (diag, kron, full, "
+                          "lowrank)", what);
     /* Which curvature (a file without the key, saved through the library from a curvature of
      * unknown kind, is read as a GGN). The empirical Fisher of a Gaussian likelihood scales as
      * 1/σ⁴; files from before 2026-12-06 (bnn laplace always wrote the key) scaled it as 1/σ²
      * and tuned their prior and noise so: refused below, unless bnn.laplace.ef_noise says. */
     const char *cs = bnn_st_meta(st, "bnn.laplace.curvature");
     bnn_curvature kind = BNN_CURV_GGN;
-    if (cs) {
-        const int nk = (int)(sizeof curv_names / sizeof *curv_names);
-        int k = 0;
-        while (k < nk && strcmp(cs, curv_names[k])) k++;
-        if (k == nk)
-            return bnn__error(BNN_EFORMAT,
-                              "%s: bnn.laplace.curvature is '%.40s', not ggn, ggn-mc or ef", what,
-                              cs);
-        kind = (bnn_curvature)k;
-    }
+    if (cs && bnn_curvature_parse(cs, &kind))
+        return bnn__error(BNN_EFORMAT,
+                          "%s: bnn.laplace.curvature is '%.40s', not ggn, ggn-mc or ef", what, cs);
     const int64_t off = (int64_t)d[3], P = (int64_t)d[4], nb = (int64_t)d[7];
     /* The subset's segments: bnn.laplace.segments when it lies in several runs, else the one run
      * [offset, offset + nparams) (every file before segments existed). */
