@@ -204,9 +204,9 @@ int cli_check_output_of(const char *cmd, const char *out, const char *file1, con
 int cli_check_data(const char *cmd, const char *spec, const bnn_dataset *ds, const bnn_model *m,
                    bool scored, const char *model_path, const bnn_st *st);
 /* A note on stderr when ds's features reach beyond the range the model file st records for its
- * training data (bnn.data.min, bnn.data.max) by more than that range's width: inputs scaled
- * otherwise than the training data (images as 0..255 where the model saw 0..1), for which its
- * predictions mean nothing. Returns 0, or an error for a malformed recorded range; a file that
+ * training data (bnn.data.min, bnn.data.max) by more than that range's width, or (16 features or
+ * more) span less than 1/64 of it: inputs scaled otherwise than the training data (images as
+ * 0..255 where the model saw 0..1), for which its predictions mean nothing. Returns 0, or an error for a malformed recorded range; a file that
  * records none (older files, PyTorch's) is not checked. cli_check_data calls it. */
 int cli_note_range(const char *cmd, const char *spec, const bnn_dataset *ds,
                    const char *model_path, const bnn_st *st);

@@ -130,7 +130,7 @@ int cmd_predict(int argc, char **argv) {
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file (required)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "predict for a dataset's test split, or its training split with --split train (same specs as eval; default: the data the model was trained on)", 0},
-        {"split", 0, OPT_STR, &split, "NAME", "--data: test (default) or train (the whole training file, a model's hold-out included)", 0},
+        {"split", 0, OPT_STR, &split, "NAME", "the data's test split (default) or train (the whole training file, a model's hold-out included)", 0},
         {"input", 'i', OPT_STR, &input, "FILE", "predict for the features in FILE: CSV (no target column), NPY (.npy, .npy.gz) or IDX images; - for standard input", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the CSV here (required)", 0},
         CLI_PREDICT_OPTS(samples, seed, link),

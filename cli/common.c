@@ -390,7 +390,8 @@ int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cl
         if (strcmp(cmd, "train")) note_data_here(model_path, df);
     }
     if (!df->data)
-        return cli_usage_error(cmd, "%s does not record its data; pass --data SPEC", model_path);
+        return cli_usage_error(cmd, "%s does not record its data; pass --data SPEC%s", model_path,
+                               strcmp(cmd, "predict") ? "" : " or --input FILE");
     /* A CSV file's target column is the one the model was trained with, for its own data and
      * for any other file too (a test file has its training file's layout; reading another
      * column as the target would score the model against one of its features). */
@@ -840,10 +841,13 @@ int cli_note_range(const char *cmd, const char *spec, const bnn_dataset *ds,
     /* Beyond the range by more than its width (a constant feature: by more than its size, at
      * least 1), or spread over less than 1/64 of it: new inputs may well leave the range a
      * little or cover only part of it, differently scaled ones miss it by far (0..255 against
-     * 0..1: 254 widths beyond; 0..1 against 0..255: 1/255 of the width). */
+     * 0..1: 254 widths beyond; 0..1 against 0..255: 1/255 of the width). The narrow test only
+     * for 16 features or more (images, where each row spans the pixel values): a few points of a
+     * low-dimensional problem, or a grid over part of its range, are narrow by choice. */
     const double w = hi > lo ? hi - lo : fmax(fabs(hi), 1.0), win = (double)b - (double)a;
     const bool beyond = (double)a < lo - w || (double)b > hi + w;
-    const bool narrow = hi > lo && win > 0.0 && win < (hi - lo) / 64.0;
+    const bool narrow =
+        bnn_dataset_dim(ds) >= 16 && hi > lo && win > 0.0 && win < (hi - lo) / 64.0;
     if (!beyond && !narrow) return 0;
     fprintf(stderr, "note: %s's features range over [%g, %g], the data %s was trained on over "
             "[%g, %g]: were they scaled the same way? (predictions for inputs scaled otherwise "

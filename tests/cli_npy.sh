@@ -89,6 +89,10 @@ for pair in x_f8_fortran_be.npy,y_u1.npy x_v2.npy,y_f8_col.npy x.npy.gz,y_bool.n
 done
 run "predict npy" "$BNN" predict -m "$T/m.st" --input "$T/x.npy" -o "$T/p_npy.csv"
 grep -q "scaled" "$T/err" && bad "a scaling note for the training features themselves" || ok
+# Two nearby points of a 2-feature problem are narrow by choice, not mis-scaled.
+printf '0.5,0.51\n0.52,0.5\n' >"$T/near.csv"
+run "predict two nearby points" "$BNN" predict -m "$T/m.st" --input "$T/near.csv" -o "$T/p_near.csv"
+grep -q "scaled" "$T/err" && bad "a scaling note for two nearby points: $(cat "$T/err")" || ok
 # Inputs scaled otherwise than the training data get a note naming both ranges (the predictions
 # are still written: inputs far out may be meant, as OOD data).
 run "predict x * 100" "$BNN" predict -m "$T/m.st" --input "$T/x_x100.npy" -o "$T/p_x100.csv"
