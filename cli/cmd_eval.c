@@ -68,7 +68,7 @@ int cmd_eval(int argc, char **argv) {
         CLI_LRT_OPT(lrt),
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable; classifiers): AUROC and AUPR of each uncertainty score, e.g. fmnist:flip, noise", 0},
         {"shift", 0, OPT_STR, &shift, "rot", "sweep rotations 0..180 degrees in 15-degree steps of fmnist data (classifiers): accuracy, NLL, ECE per angle (the same weight samples at every angle)", 0},
-        {"bins", 0, OPT_INT, &bins, "N", "reliability-diagram bins for ECE, 1 to 256 (default 15)", 0},
+        {"bins", 0, OPT_INT, &bins, "N", "classifiers: reliability-diagram bins for ECE, 1 to 256 (default 15)", 0},
         {"json", 0, OPT_STR, &json_path, "FILE", "also write every number (reliability bins, OOD, shift) as JSON", 0},
         {"plot", 0, OPT_STR, &plot, "FILE.svg", "write the reliability diagram (with --shift: the sweep) as SVG (classifiers)", 0},
         {"temperature", 0, OPT_FLOAT, &temperature, "T", "divide the logits by T (default: the file's, from bnn calibrate, else 1)", 0},

@@ -64,12 +64,12 @@ int cmd_plot(int argc, char **argv) {
     samples = cli_samples_for(q, samples);
     const int64_t d = bnn_model_input_dim(m), k = bnn_model_pred_dim(m, task);
     if (!((task == BNN_TASK_CLASSIFICATION && d == 2) || (task == BNN_TASK_REGRESSION && d == 1 && k == 1))) {
-        rc = cli_usage_error(cmd, "%s (%s) is a %s with %lld input%s and %lld output%s: plot "
-                             "draws classifiers of 2 inputs and regressors of 1 input and 1 "
-                             "output",
-                             model_path, bnn_model_spec(m),
-                             task == BNN_TASK_CLASSIFICATION ? "classifier" : "regressor",
-                             (long long)d, d == 1 ? "" : "s", (long long)k, k == 1 ? "" : "s");
+        const bool cls = task == BNN_TASK_CLASSIFICATION;
+        rc = cli_usage_error(cmd, "%s (%s) is a %s with %lld input%s and %lld %s: plot draws "
+                             "classifiers of 2 inputs and regressors of 1 input and one target",
+                             model_path, bnn_model_spec(m), cls ? "classifier" : "regressor",
+                             (long long)d, d == 1 ? "" : "s", (long long)k,
+                             cls ? (k == 1 ? "class" : "classes") : (k == 1 ? "target" : "targets"));
         goto done;
     }
     if (task == BNN_TASK_REGRESSION && (cli_seen(opts, nopts, "what") || cli_seen(opts, nopts, "grid"))) {

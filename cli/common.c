@@ -527,6 +527,9 @@ int cli_check_csv_flags(const char *cmd, const cli_opt *opts, int nopts, const c
 int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const char *path,
                       bnn_task task, const bnn_posterior *q, int64_t samples) {
     const bnn_posterior_kind kind = bnn_posterior_kind_of(q);
+    if (task == BNN_TASK_REGRESSION && cli_seen(opts, nopts, "bins"))
+        return cli_usage_error(cmd, "--bins sets a classifier's reliability bins (ECE); %s is a "
+                               "regression model", path);
     if (task == BNN_TASK_REGRESSION && cli_seen(opts, nopts, "temperature"))
         return cli_usage_error(cmd, "--temperature divides a classifier's logits; %s is a "
                                "regression model", path);

@@ -204,6 +204,8 @@ run "plot sine" "$BNN" plot -m "$T/sine.safetensors" -o "$T/sine.svg"
 svg_ok "$T/sine.svg"
 plot_bands "$T/sine.safetensors"
 run "eval sine json" "$BNN" eval -m "$T/sine.safetensors" --json "$T/sine.json"
+expect_usage "--bins for a regressor" "--bins sets a classifier's reliability bins (ECE); .*sine.safetensors is a regression model" \
+  "$BNN" eval -m "$T/sine.safetensors" --bins 10
 validate "$T/sine.json"
 # predict's regression columns: mean, then variance (a point estimate's is the noise, 0.1^2).
 run "predict sine" "$BNN" predict -m "$T/sine.safetensors" --data sine-gap -o "$T/sine.csv"
@@ -239,7 +241,7 @@ expect_fail "labels outside classes" "classes" "$BNN" eval -m "$T/map.safetensor
 expect_fail "empty input" "empty" "$BNN" predict -m "$T/map.safetensors" --input "$T/empty.csv" -o "$T/never.csv"
 expect_usage "ood wrong width" "features" "$BNN" eval -m "$T/map.safetensors" --ood noise:3
 expect_fail "shift on moons" "rot" "$BNN" eval -m "$T/map.safetensors" --shift rot
-expect_usage "plot of a 784-input model" "inputs" "$BNN" plot -m "$T/fm.safetensors" -o "$T/never.svg"
+expect_usage "plot of a 784-input model" "is a classifier with 784 inputs and 10 classes: plot draws classifiers of 2 inputs and regressors of 1 input and one target" "$BNN" plot -m "$T/fm.safetensors" -o "$T/never.svg"
 [ ! -e "$T/never.csv" ] && [ ! -e "$T/never.svg" ] && [ ! -e "$T/never.safetensors" ] && ok || bad "a failed command left a file"
 
 cli_done
