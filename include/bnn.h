@@ -267,7 +267,8 @@ struct bnn_csv_params {
 #define BNN_CSV_NO_TARGET INT64_MIN
 struct bnn_csv_params bnn_csv_default_params(void);
 /* Fields are numbers with optional spaces around them; quoted fields are not read as such (a
- * delimiter inside quotes splits the field; a quote only makes a first line's field a name). */
+ * delimiter inside quotes splits the field; a quote only makes a first line's field a name).
+ * p NULL: bnn_csv_default_params(). */
 int bnn_csv_load(bnn_dataset **out, const char *path, const struct bnn_csv_params *p);
 
 /* Built-in toy problems. Two interleaved half-moons with Gaussian noise (2 classes). */
@@ -300,6 +301,9 @@ struct bnn_data_params {
     struct bnn_csv_params csv; /* csv: files; npy: files take csv.task */
 };
 struct bnn_data_params bnn_data_default_params(void);
+/* p NULL: bnn_data_default_params(). The toy problems' sizes (train / test): moons 1000 / 500
+ * (noise 0.1; the test split an independent draw of the same seed), sine-gap 64 / 200 (noise 0.1),
+ * sine-hetero 500 / 1000. Specs are case-sensitive. */
 int bnn_data_load(bnn_dataset **out, const char *spec, const struct bnn_data_params *p);
 /* The directory fmnist is read from: $BNN_FMNIST_DIR when set and not empty, else
  * /usr/share/datasets/fashion-mnist. Its files are {train,t10k}-{images-idx3,labels-idx1}-ubyte,
@@ -480,7 +484,10 @@ struct bnn_ivon_params {
     float lr;           /* α, default 0.1 (0.1 .. 1 is typical) */
     double ess;         /* λ, effective sample size, usually the training-set size; default 0,
                          * which bnn_trainer takes as the data size: direct calls need ess > 0 */
-    float hess_init;    /* h0, default 1.0 */
+    float hess_init;    /* h0, default 1.0 (the official IVON's); the posterior starts at std
+                         * 1/√(λ(h0+δ)) and, with β2 = 0.99999, h moves slowly over a few
+                         * thousand steps: small data sets keep nearly that std. The Fashion-MNIST
+                         * recipe (README) uses 0.1 */
     double beta1;       /* default 0.9 */
     double beta2;       /* default 0.99999 (double: as a float, 1 − β2 would be 0.14% off) */
     float weight_decay; /* δ, default 1e-4 */
@@ -690,8 +697,11 @@ struct bnn_predict_params {
     double sigma;       /* gaussian likelihood: observation noise std, default 1 */
     double temperature; /* classification: logits are divided by it (temperature scaling), default 1 */
     int64_t link_samples; /* Laplace GLM predictive for classification: 0 (default) the probit
-                           * approximation; S > 0 averages softmax over S draws of the logits
-                           * from N(f_mu, f_var) (Monte-Carlo over the linearised logits) */
+                           * approximation (each logit scaled by 1/√(1 + π/8 · its own variance),
+                           * the logits' covariances ignored, as laplace-torch does; it can be
+                           * less sure than Monte Carlo over the logits); S > 0 averages softmax over
+                           * S draws of the logits from N(f_mu, f_var) (Monte-Carlo over the
+                           * linearised logits, covariances included) */
     bool log_probs;       /* classification: probs receives the natural logarithms of the
                            * predictive probabilities, exact where a probability underflows to 0
                            * (for bnn_metrics_classification_log); default false */
@@ -794,7 +804,13 @@ int bnn_trainer_run(bnn_trainer *tr, int64_t until_epoch);
  * 0 when no epoch has finished in this process. */
 int bnn_trainer_check(bnn_trainer *tr);
 int64_t bnn_trainer_epoch(const bnn_trainer *tr); /* completed epochs */
-/* Replaces the progress callback (e.g. after bnn_trainer_resume, which starts without one). */
+/* Replaces the progress callback (e.g. after bnn_trainer_resume, which starts without one). It is
+ * called after every step (step 1..steps of the epoch, epoch_done false) and once more at the end
+ * of each epoch (epoch_done true); `epoch` counts from 0, so during and at the end of the first
+ * epoch it is 0 while bnn_trainer_epoch, the completed epochs, reads 1 from that end call on.
+ * A non-zero return stops the run: bnn_trainer_run returns BNN_EINVAL, "training stopped by the
+ * caller". bnn_trainer_save with state=true may be called from the end-of-epoch call (the epoch
+ * is counted before it), not from a step's. */
 void bnn_trainer_set_progress(bnn_trainer *tr,
                               int (*fn)(void *ctx, int64_t epoch, int64_t step, int64_t steps,
                                         double mean_loss, bool epoch_done),
@@ -805,7 +821,8 @@ const struct bnn_train_params *bnn_trainer_params(const bnn_trainer *tr);
 int bnn_trainer_posterior(const bnn_trainer *tr, bnn_posterior **out);
 /* Saves the model and its posterior (a file for `bnn eval`); with state=true also the
  * optimizer's state, step counter and generator position, so the file can be resumed: only at an
- * epoch boundary (BNN_EINVAL for a run stopped inside an epoch, or from a step's callback).
+ * epoch boundary, i.e. between bnn_trainer_run calls or from the end-of-epoch progress call
+ * (BNN_EINVAL for a run stopped inside an epoch, or from a step's progress call).
  * The training settings go into __metadata__ with the caller's extra pairs. */
 int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const char *const *keys,
                      const char *const *values, int64_t nkv);
@@ -1278,22 +1295,27 @@ int bnn_model_save(const bnn_model *m, const char *path, bnn_task task, const ch
                    const char *const *values, int64_t nkv);
 /* Loads a model saved by bnn_model_save (or a compatible file: metadata bnn.model and every
  * tensor present with the right shape; BNN_EFORMAT naming a tensor that is missing or misshapen).
- * *task receives bnn.task; st (if not NULL) receives the opened file for further metadata, to be
- * freed by the caller. Files the bnn command writes also record, for a library user to apply:
- * bnn.sigma (a Gaussian model's noise σ: bnn_predict_params.sigma, bnn_curv_params.sigma),
- * bnn.temperature (from `bnn calibrate`: bnn_predict_params.temperature), and their training data
- * (bnn.data, a spec for bnn_data_load; bnn.data.dir, the directory its relative file names are
- * relative to; bnn.data.target_col, bnn.data.header "yes"/"no"/"auto"; bnn.data.holdout, the
- * last rows kept out of training; bnn.seed, generated data's seed). bnn_model_load applies none of
- * them: read them with bnn_st_meta (bnn_strtod and bnn_parse_int for numbers). */
+ * *task (if not NULL) receives bnn.task; st (if not NULL) receives the opened file for further
+ * metadata, to be freed by the caller. Files the bnn command writes also record, for a library
+ * user to apply: bnn.sigma (a Gaussian model's noise σ: bnn_predict_params.sigma,
+ * bnn_curv_params.sigma), bnn.temperature (from `bnn calibrate`: bnn_predict_params.temperature),
+ * and their training data (bnn.data, a spec for bnn_data_load; bnn.data.dir, the directory its
+ * relative file names are relative to; bnn.data.target_col, bnn.data.header "yes"/"no"/"auto";
+ * bnn.data.holdout, the last rows kept out of training; bnn.seed, generated data's seed;
+ * bnn.data.min and bnn.data.max, the smallest and largest training feature, against which the
+ * command checks other inputs' scaling). bnn_model_load applies none of them: read them with
+ * bnn_st_meta (bnn_strtod and bnn_parse_int for numbers). */
 int bnn_model_load(bnn_model **out, const char *path, bnn_task *task, bnn_st **st);
 /* bnn_model_load from a file already read (bnn_st_read or bnn_st_parse); name is the file's name
  * in error messages. st stays the caller's. */
 int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *name, bnn_task *task);
 
-/* The posterior stored in a file opened by bnn_model_load (metadata bnn.posterior: "point", or
- * "diag" with the tensor posterior.std [nparams]); the mean is the model's weights. A file
- * without bnn.posterior holds a point mass. Caller frees. */
+/* The posterior stored in a file opened by bnn_model_load (metadata bnn.posterior: "point";
+ * "diag" with the tensor posterior.std [nparams]; "laplace", as bnn_laplace_save writes it). m
+ * must be the model bnn_model_load read from st: the posterior's mean is m's weights as they are
+ * now (BNN_EINVAL for a model of another architecture than the file's bnn.model). A file without
+ * bnn.posterior holds a point mass. The posterior copies what it needs: st may be freed at once.
+ * Caller frees. */
 int bnn_posterior_load(bnn_posterior **out, const bnn_model *m, const bnn_st *st);
 
 #ifdef __cplusplus

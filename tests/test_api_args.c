@@ -463,6 +463,10 @@ static void test_null_handles(void) {
     CHECK_EQ_INT(bnn_model_layer_tensors(m, 0, NULL, ws, &bo, &bl), BNN_EINVAL);
     CHECK(has_error("bnn_model_layer_tensors"));
     REQUIRE(bnn_model_layer_tensors(m, 0, &wo, ws, &bo, &bl) == 0);
+    CHECK_EQ_INT(bnn_model_layer_tensors(m, 99, &wo, ws, &bo, &bl), BNN_EINVAL);
+    CHECK(has_error("layer 99 is out of range (the model has 3 layers)"));
+    CHECK_EQ_INT(bnn_model_layer_tensors(m, 1, &wo, ws, &bo, &bl), BNN_EINVAL);
+    CHECK(has_error("layer 1 (relu) has no parameters"));
     char path[512];
     snprintf(path, sizeof path, "%s/api_null.safetensors", BNN_TEST_TMP);
     unlink(path);
@@ -496,8 +500,31 @@ static void test_null_handles(void) {
     CHECK(q == NULL);
     CHECK_EQ_INT(bnn_posterior_load(&q, m, NULL), BNN_EINVAL);
     CHECK_EQ_INT(bnn_posterior_load(NULL, m, st), BNN_EINVAL);
+    /* The mean is the model's weights: a model of another architecture than the file's, also one
+     * of as many weights, is refused (it gave a posterior with the wrong network's weights). */
+    bnn_model *other, *same_n;
+    REQUIRE(bnn_model_new(&other, "mlp:2-4-2") == 0);
+    REQUIRE(bnn_model_new(&same_n, "mlp:2-3-2:tanh") == 0);
+    CHECK_EQ_INT(bnn_posterior_load(&q, other, st), BNN_EINVAL);
+    CHECK(has_error("the model (mlp:2-4-2) is not the file's (mlp:2-3-2)"));
+    CHECK_EQ_INT(bnn_posterior_load(&q, same_n, st), BNN_EINVAL);
+    CHECK(has_error("the model (mlp:2-3-2:tanh) is not the file's"));
+    bnn_model_free(other);
+    bnn_model_free(same_n);
     REQUIRE(bnn_posterior_load(&q, m, st) == 0);
     CHECK(bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE);
+    bnn_posterior_free(q);
+    bnn_st_free(st);
+    /* A point-mass file loads without leaving an error behind: the probe for posterior.std is
+     * not a failure (it left "no tensor named 'posterior.std'", read as one). */
+    REQUIRE(bnn_model_save(m, path, BNN_TASK_CLASSIFICATION, NULL, NULL, 0) == 0);
+    REQUIRE(bnn_st_read(&st, path) == 0);
+    CHECK_EQ_INT(bnn_parse_int("x", &wo), BNN_EINVAL);
+    char before[256];
+    snprintf(before, sizeof before, "%s", bnn_last_error());
+    REQUIRE(bnn_posterior_load(&q, m, st) == 0);
+    CHECK(bnn_posterior_kind_of(q) == BNN_POSTERIOR_POINT);
+    CHECK(!strcmp(bnn_last_error(), before));
     bnn_posterior_free(q);
     bnn_st_free(st);
     CHECK_EQ_INT(bnn_lik_parse("gaussian", NULL), BNN_EINVAL);

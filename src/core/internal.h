@@ -159,6 +159,9 @@ struct bnn__layer *bnn__model_layer(bnn_model *m, int64_t i);
 /* The parameter count of a model spec, without allocating the parameters (a file's spec is
  * checked against the values it holds before a model is built from it). */
 int bnn__spec_nparams(const char *spec, int64_t *n);
+/* Whether spec describes model m's architecture (the same canonical spec), without allocating its
+ * weights; an error code for a spec that does not parse. */
+int bnn__spec_is(const char *spec, const bnn_model *m, bool *same);
 /* The model's cached activation buffer of layer i (max_batch × out) and the input of the last
  * forward; fitters with their own forward pass write into them so that the model's backward
  * buffers stay in one place. */
@@ -197,6 +200,8 @@ int bnn__model_write(const bnn_model *m, bnn_st_writer *w, bnn_task task, const 
 /* Reads the F32 vector tensor `name` of n values into dst, checking shape and finiteness; `what`
  * names the file or structure in error messages. */
 int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, const char *what);
+/* Whether st holds a tensor called name, without setting the last error (a probe, not a failure). */
+bool bnn__st_has(const bnn_st *st, const char *name);
 
 /* bnn_parse_int's grammar for a number inside a longer string: parses the whole number at s
  * (an optional '-' and digits; nothing before them) and sets *end past it. BNN_EINVAL, without

@@ -673,6 +673,16 @@ int bnn_posterior_load(bnn_posterior **out, const bnn_model *m, const bnn_st *st
     *out = NULL;
     if (!m || !st)
         return bnn__error(BNN_EINVAL, "bnn_posterior_load: the model and the file are required");
+    /* The mean is m's weights: m must be the model read from this file, whose architecture at
+     * least can be checked (another one took its weights from the wrong network, silently). */
+    const char *spec = bnn_st_meta(st, "bnn.model");
+    bool same = true;
+    int rc0 = spec ? bnn__spec_is(spec, m, &same) : 0;
+    if (rc0) return rc0; /* out of memory (bnn_model_load has parsed the spec) */
+    if (!same)
+        return bnn__error(BNN_EINVAL, "bnn_posterior_load: the model (%s) is not the file's "
+                          "(%.80s); pass the model bnn_model_load read from the file",
+                          bnn_model_spec(m), spec);
     const char *kind = bnn_st_meta(st, "bnn.posterior");
     const int64_t n = bnn_model_nparams(m);
     bnn_posterior_kind k = BNN_POSTERIOR_POINT;
@@ -681,10 +691,9 @@ int bnn_posterior_load(bnn_posterior **out, const bnn_model *m, const bnn_st *st
     else if (kind && strcmp(kind, "point"))
         return bnn__error(BNN_EFORMAT, "bnn.posterior is '%s', expected point, diag or laplace",
                           kind);
-    bnn_st_tensor t;
     /* The tag and the tensors must agree: a point estimate beside a diagonal posterior's
      * standard deviations is an edited file, whose user may think they evaluate the posterior. */
-    if (k == BNN_POSTERIOR_POINT && bnn_st_get(st, "posterior.std", &t) == 0)
+    if (k == BNN_POSTERIOR_POINT && bnn__st_has(st, "posterior.std"))
         return bnn__error(BNN_EFORMAT, "bnn.posterior is %s but the file holds posterior.std, a "
                           "diagonal posterior's (an edited file?)", kind ? "'point'" : "missing");
     bnn_posterior *q;

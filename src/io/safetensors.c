@@ -788,22 +788,29 @@ int bnn_st_at(const bnn_st *st, int64_t i, bnn_st_tensor *t) {
     return 0;
 }
 
-int bnn_st_get(const bnn_st *st, const char *name, bnn_st_tensor *t) {
-    if (!st || !name || !t) return bnn__error(BNN_EINVAL, "bnn_st_get: NULL argument");
+/* The tensor called name, or NULL (binary search of the sorted names). */
+static const bnn_st_tensor *find(const bnn_st *st, const char *name) {
     int64_t lo = 0, hi = st->n;
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
         int c = strcmp(st->sorted[mid]->name, name);
-        if (c == 0) {
-            *t = *st->sorted[mid];
-            return 0;
-        }
+        if (c == 0) return st->sorted[mid];
         if (c < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return bnn__error(BNN_ENOTFOUND, "no tensor named '" NAMEFMT "'", name);
+    return NULL;
+}
+
+bool bnn__st_has(const bnn_st *st, const char *name) { return st && name && find(st, name); }
+
+int bnn_st_get(const bnn_st *st, const char *name, bnn_st_tensor *t) {
+    if (!st || !name || !t) return bnn__error(BNN_EINVAL, "bnn_st_get: NULL argument");
+    const bnn_st_tensor *f = find(st, name);
+    if (!f) return bnn__error(BNN_ENOTFOUND, "no tensor named '" NAMEFMT "'", name);
+    *t = *f;
+    return 0;
 }
 
 const char *bnn_st_meta(const bnn_st *st, const char *key) {

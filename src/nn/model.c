@@ -188,6 +188,14 @@ int bnn__spec_nparams(const char *spec, int64_t *n) {
     return rc;
 }
 
+int bnn__spec_is(const char *spec, const bnn_model *m, bool *same) {
+    bnn_model *l;
+    int rc = model_layout(&l, spec);
+    *same = !rc && !strcmp(l->spec, m->spec);
+    bnn_model_free(l);
+    return rc;
+}
+
 int bnn_model_new(bnn_model **out, const char *spec) {
     if (!out) return bnn__error(BNN_EINVAL, "bnn_model_new: out is NULL");
     *out = NULL;
@@ -284,8 +292,12 @@ int bnn_model_layer_tensors(const bnn_model *m, int64_t i, int64_t *w_off, int64
     if (!m || !w_off || !w_shape || !b_off || !b_len)
         return bnn__error(BNN_EINVAL, "bnn_model_layer_tensors: the model and the four outputs "
                                       "are required");
-    if (i < 0 || i >= m->nlayers || m->layers[i].vt != &bnn__linear_vt)
-        return bnn__error(BNN_EINVAL, "layer %lld has no parameters", (long long)i);
+    if (i < 0 || i >= m->nlayers)
+        return bnn__error(BNN_EINVAL, "layer %lld is out of range (the model has %lld layers)",
+                          (long long)i, (long long)m->nlayers);
+    if (m->layers[i].vt != &bnn__linear_vt)
+        return bnn__error(BNN_EINVAL, "layer %lld (%s) has no parameters", (long long)i,
+                          m->layers[i].vt->kind);
     const bnn__layer *l = &m->layers[i];
     *w_off = l->off;
     w_shape[0] = l->out, w_shape[1] = l->in;
