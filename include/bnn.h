@@ -1317,6 +1317,15 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *name, bnn_t
  * bnn.posterior holds a point mass. The posterior copies what it needs: st may be freed at once.
  * Caller frees. */
 int bnn_posterior_load(bnn_posterior **out, const bnn_model *m, const bnn_st *st);
+/* Saves a point or diagonal posterior q over model m's weights (a posterior made with
+ * bnn_posterior_new, say, by a fitter of your own) as the file bnn_model_load and
+ * bnn_posterior_load read back and `bnn eval` takes: m's architecture with q's mean as its
+ * weights, bnn.posterior "point" or "diag" with posterior.std, and the caller's extra metadata
+ * pairs as in bnn_model_save. BNN_EINVAL for a Laplace posterior (bnn_laplace_save writes those),
+ * a mean that is not finite or a std that is not finite and positive (what loading refuses);
+ * BNN_ESHAPE when q's size is not m's. The file is written atomically. */
+int bnn_posterior_save(const bnn_posterior *q, const bnn_model *m, bnn_task task, const char *path,
+                       const char *const *keys, const char *const *values, int64_t nkv);
 
 #ifdef __cplusplus
 }

@@ -700,7 +700,78 @@ static void test_von_step_nan(void) {
     CHECK(has_error("g[0] is not finite") && m[0] == 0 && S[0] == 1);
 }
 
+/* bnn_posterior_save: a hand-made diagonal posterior comes back from the file as it went in
+ * (the mean as the model's weights, the std as posterior.std, the caller's metadata), a point
+ * mass likewise; what loading would refuse is not written. */
+static void test_posterior_save(void) {
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:2-3-2") == 0);
+    const int64_t n = bnn_model_nparams(m);
+    bnn_posterior *q, *p;
+    REQUIRE(bnn_posterior_new(&q, BNN_POSTERIOR_DIAG, n) == 0);
+    for (int64_t i = 0; i < n; i++) {
+        bnn_posterior_mean(q)[i] = 0.1f * (float)(i - 7);
+        bnn_posterior_std(q)[i] = 0.01f * (float)(i + 1);
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/api_posterior.safetensors", BNN_TEST_TMP);
+    unlink(path);
+    const char *k[1] = {"my.note"}, *v[1] = {"hand-made"};
+    REQUIRE(bnn_posterior_save(q, m, BNN_TASK_CLASSIFICATION, path, k, v, 1) == 0);
+    bnn_model *m2;
+    bnn_st *st;
+    bnn_task task;
+    REQUIRE(bnn_model_load(&m2, path, &task, &st) == 0);
+    CHECK(task == BNN_TASK_CLASSIFICATION && !strcmp(bnn_st_meta(st, "my.note"), "hand-made"));
+    REQUIRE(bnn_posterior_load(&p, m2, st) == 0);
+    CHECK(bnn_posterior_kind_of(p) == BNN_POSTERIOR_DIAG);
+    CHECK(!memcmp(bnn_model_cparams(m2), bnn_posterior_cmean(q), (size_t)n * sizeof(float)));
+    CHECK(!memcmp(bnn_posterior_cmean(p), bnn_posterior_cmean(q), (size_t)n * sizeof(float)));
+    CHECK(!memcmp(bnn_posterior_cstd(p), bnn_posterior_cstd(q), (size_t)n * sizeof(float)));
+    bnn_posterior_free(p);
+    bnn_st_free(st);
+    bnn_model_free(m2);
+    /* a point mass */
+    bnn_posterior *pt;
+    REQUIRE(bnn_posterior_new(&pt, BNN_POSTERIOR_POINT, n) == 0);
+    memcpy(bnn_posterior_mean(pt), bnn_posterior_cmean(q), (size_t)n * sizeof(float));
+    REQUIRE(bnn_posterior_save(pt, m, BNN_TASK_REGRESSION, path, NULL, NULL, 0) == 0);
+    REQUIRE(bnn_model_load(&m2, path, &task, &st) == 0);
+    REQUIRE(bnn_posterior_load(&p, m2, st) == 0);
+    CHECK(task == BNN_TASK_REGRESSION && bnn_posterior_kind_of(p) == BNN_POSTERIOR_POINT);
+    CHECK(!memcmp(bnn_posterior_cmean(p), bnn_posterior_cmean(q), (size_t)n * sizeof(float)));
+    bnn_posterior_free(p);
+    bnn_st_free(st);
+    bnn_model_free(m2);
+    /* refused, and nothing written */
+    unlink(path);
+    bnn_posterior_std(q)[3] = 0.0f;
+    CHECK_EQ_INT(bnn_posterior_save(q, m, BNN_TASK_CLASSIFICATION, path, NULL, NULL, 0),
+                 BNN_EINVAL);
+    CHECK(has_error("std[3] = 0 is not finite and positive"));
+    bnn_posterior_std(q)[3] = 0.04f;
+    bnn_posterior_mean(q)[5] = NAN;
+    CHECK_EQ_INT(bnn_posterior_save(q, m, BNN_TASK_CLASSIFICATION, path, NULL, NULL, 0),
+                 BNN_EINVAL);
+    CHECK(has_error("mean[5] = nan is not finite"));
+    bnn_model *small;
+    REQUIRE(bnn_model_new(&small, "mlp:2-2") == 0);
+    CHECK_EQ_INT(bnn_posterior_save(pt, small, BNN_TASK_CLASSIFICATION, path, NULL, NULL, 0),
+                 BNN_ESHAPE);
+    CHECK_EQ_INT(bnn_posterior_save(pt, m, (bnn_task)9, path, NULL, NULL, 0), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_posterior_save(pt, m, BNN_TASK_CLASSIFICATION, path, NULL, NULL, 1),
+                 BNN_EINVAL);
+    CHECK_EQ_INT(bnn_posterior_save(NULL, m, BNN_TASK_CLASSIFICATION, path, NULL, NULL, 0),
+                 BNN_EINVAL);
+    CHECK(access(path, F_OK) != 0);
+    bnn_model_free(small);
+    bnn_posterior_free(pt);
+    bnn_posterior_free(q);
+    bnn_model_free(m);
+}
+
 int main(void) {
+    test_posterior_save();
     test_mfvi_lik_width();
     test_trainer_data_changed();
     test_predict_huge_n();

@@ -49,6 +49,49 @@ int bnn_model_save(const bnn_model *m, const char *path, bnn_task task, const ch
     return rc;
 }
 
+int bnn_posterior_save(const bnn_posterior *q, const bnn_model *m, bnn_task task, const char *path,
+                       const char *const *keys, const char *const *values, int64_t nkv) {
+    if (!q || !m || !path || nkv < 0 || (nkv > 0 && (!keys || !values)))
+        return bnn__error(BNN_EINVAL, "bnn_posterior_save: a posterior, a model, a path and nkv "
+                          "keys and values are required");
+    if (task != BNN_TASK_CLASSIFICATION && task != BNN_TASK_REGRESSION)
+        return bnn__error(BNN_EINVAL, "bnn_posterior_save: unknown task %d", (int)task);
+    const bnn_posterior_kind kind = bnn_posterior_kind_of(q);
+    if (kind != BNN_POSTERIOR_POINT && kind != BNN_POSTERIOR_DIAG)
+        return bnn__error(BNN_EINVAL, "bnn_posterior_save: a Laplace posterior is saved with "
+                          "bnn_laplace_save");
+    const int64_t n = bnn_model_nparams(m);
+    if (bnn_posterior_n(q) != n)
+        return bnn__error(BNN_ESHAPE, "bnn_posterior_save: the posterior has %lld parameters, "
+                          "model %s %lld", (long long)bnn_posterior_n(q), bnn_model_spec(m),
+                          (long long)n);
+    for (int64_t i = 0; i < nkv; i++)
+        if (!keys[i] || !values[i])
+            return bnn__error(BNN_EINVAL, "bnn_posterior_save: metadata entry %lld of %lld has a "
+                              "NULL key or value", (long long)i, (long long)nkv);
+    /* What loading checks, so that no file is written that bnn_posterior_load would refuse. */
+    const float *mean = bnn_posterior_cmean(q);
+    const float *sd = kind == BNN_POSTERIOR_DIAG ? bnn_posterior_cstd(q) : NULL;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(mean[i]))
+            return bnn__error(BNN_EINVAL, "bnn_posterior_save: mean[%lld] = %g is not finite",
+                              (long long)i, (double)mean[i]);
+        if (sd && !(sd[i] > 0.0f && isfinite(sd[i])))
+            return bnn__error(BNN_EINVAL, "bnn_posterior_save: std[%lld] = %g is not finite and "
+                              "positive", (long long)i, (double)sd[i]);
+    }
+    bnn_st_writer *w;
+    int rc = bnn_st_writer_new(&w);
+    if (rc) return rc;
+    rc = bnn__model_write(m, w, task, mean);
+    for (int64_t i = 0; !rc && i < nkv; i++) rc = bnn_st_writer_meta(w, keys[i], values[i]);
+    if (!rc) rc = bnn_st_writer_meta(w, "bnn.posterior", sd ? "diag" : "point");
+    if (!rc && sd) rc = bnn__st_writer_add_ref(w, "posterior.std", BNN_DT_F32, 1, &n, sd);
+    if (!rc) rc = bnn_st_writer_save(w, path);
+    bnn_st_writer_free(w);
+    return rc;
+}
+
 int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, const char *what) {
     bnn_st_tensor t;
     if (bnn_st_get(st, name, &t))
