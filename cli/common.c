@@ -852,6 +852,13 @@ int cli_note_range(const char *cmd, const char *spec, const bnn_dataset *ds,
     const bool narrow =
         bnn_dataset_dim(ds) >= 16 && hi > lo && win > 0.0 && win < (hi - lo) / 64.0;
     if (!beyond && !narrow) return 0;
+    /* Said once per data and recorded range: compare's models trained on the same data would
+     * repeat it word for word but the file name. */
+    static char said[512];
+    char key[512];
+    snprintf(key, sizeof key, "%.400s|%.17g|%.17g", spec, lo, hi);
+    if (!strcmp(key, said)) return 0;
+    snprintf(said, sizeof said, "%s", key);
     fprintf(stderr, "note: %s's features range over [%g, %g], the data %s was trained on over "
             "[%g, %g]: were they scaled the same way? (predictions for inputs scaled otherwise "
             "mean nothing)\n", spec, (double)a, (double)b, model_path, lo, hi);

@@ -105,6 +105,11 @@ run "laplace of the npy model" "$BNN" laplace -q -m "$T/m.st" -o "$T/la.st"
 run "predict x * 100 by Laplace" "$BNN" predict -m "$T/la.st" --input "$T/x_x100.npy" -o "$T/p_x100_la.csv"
 grep -q "^note: .*x_x100.npy's features range over .*la.st was trained on" "$T/err" && ok ||
   bad "no scaling note from the Laplace posterior: $(cat "$T/err")"
+# compare's models trained on the same data: the note once, not once per model.
+cp "$T/m.st" "$T/m_copy.st"
+run "compare with x * 100 as OOD" "$BNN" compare -m "$T/m.st" -m "$T/m_copy.st" --ood "npy:$T/x_x100.npy"
+[ "$(grep -c "^note: .*x_x100.npy's features range over" "$T/err")" = 1 ] && ok ||
+  bad "compare: $(grep -c "^note:" "$T/err") scaling notes for two models of the same data"
 run "predict csv" "$BNN" predict -m "$T/m.st" --input "$T/x.csv" -o "$T/p_csv.csv"
 run "predict npy.gz" "$BNN" predict -m "$T/m.st" --input "$T/x.npy.gz" -o "$T/p_gz.csv"
 cmp -s "$T/p_npy.csv" "$T/p_csv.csv" && ok || bad "predictions from x.npy and x.csv differ"
