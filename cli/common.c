@@ -1077,7 +1077,8 @@ int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_
     if ((rc = cli_check_output_data(cmd, output, model_path, NULL, df))) return rc;
     if ((rc = cli_load_data(cmd, df, "train", task, true, all)) ||
         (rc = cli_check_task(cmd, model_path, task, df->data, *all)) ||
-        (rc = cli_note_range(cmd, df->data, *all, model_path, st)))
+        /* the model's own data is its range: no need to scan 47 M values for fmnist */
+        (!*own && (rc = cli_note_range(cmd, df->data, *all, model_path, st))))
         return rc;
     const int64_t n = bnn_dataset_n(*all);
     if (holdout >= n)

@@ -672,6 +672,8 @@ static void test_model_lik(void) {
     }
     bnn_lik_kind k;
     CHECK_EQ_INT(bnn_lik_parse("poisson", &k), BNN_EINVAL);
+    CHECK(!strcmp(bnn_last_error(), "unknown likelihood 'poisson' (choose categorical, gaussian, "
+                                    "bernoulli or hetero-gaussian)"));
 
     /* A file keeps the likelihood; a wrong one in the metadata is a format error. */
     REQUIRE(bnn_model_new(&m, "mlp:2-4-1") == 0);

@@ -203,6 +203,12 @@ int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, co
 /* Whether st holds a tensor called name, without setting the last error (a probe, not a failure). */
 bool bnn__st_has(const bnn_st *st, const char *name);
 
+/* The public name → enum parsers (bnn_lik_parse, bnn_method_parse, bnn_curvature_parse,
+ * bnn_hessian_parse): the index of name in names[0 .. n) in *out, or BNN_EINVAL saying
+ * "unknown WHAT 'name' (choose a, b or c)". */
+int bnn__name_parse(const char *const *names, int n, const char *name, const char *what,
+                    int *out);
+
 /* bnn_parse_int's grammar for a number inside a longer string: parses the whole number at s
  * (an optional '-' and digits; nothing before them) and sets *end past it. BNN_EINVAL, without
  * a message, when s does not start with one or it overflows int64. */

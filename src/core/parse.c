@@ -101,3 +101,19 @@ bool bnn__parse_decimal(const char *s, size_t len, double *out) {
     return false;
 #endif
 }
+
+int bnn__name_parse(const char *const *names, int n, const char *name, const char *what,
+                    int *out) {
+    for (int i = 0; name && i < n; i++)
+        if (!strcmp(name, names[i])) {
+            *out = i;
+            return 0;
+        }
+    char choices[256] = "";
+    size_t at = 0;
+    for (int i = 0; i < n && at < sizeof choices; i++)
+        at += (size_t)snprintf(choices + at, sizeof choices - at, "%s%s",
+                               i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i]);
+    return bnn__error(BNN_EINVAL, "unknown %s '%.40s' (choose %s)", what, name ? name : "(null)",
+                      choices);
+}

@@ -358,25 +358,16 @@ static const char *const hess_names[] = {[BNN_HESS_DIAG] = "diag", [BNN_HESS_KRO
 #define NCURV ((int)(sizeof curv_names / sizeof *curv_names))
 #define NHESS ((int)(sizeof hess_names / sizeof *hess_names))
 
-/* The index of name in names[0 .. n), or -1. */
-static int name_index(const char *const *names, int n, const char *name) {
-    for (int i = 0; name && i < n; i++)
-        if (!strcmp(name, names[i])) return i;
-    return -1;
-}
-
 const char *bnn_curvature_name(bnn_curvature c) {
     return (int)c >= 0 && (int)c < NCURV ? curv_names[c] : "?";
 }
 
 int bnn_curvature_parse(const char *name, bnn_curvature *out) {
     if (!out) return bnn__error(BNN_EINVAL, "bnn_curvature_parse: out is NULL");
-    const int i = name_index(curv_names, NCURV, name);
-    if (i < 0)
-        return bnn__error(BNN_EINVAL, "unknown curvature '%.40s' (choose ggn, ggn-mc or ef)",
-                          name ? name : "(null)");
-    *out = (bnn_curvature)i;
-    return 0;
+    int i;
+    const int rc = bnn__name_parse(curv_names, NCURV, name, "curvature", &i);
+    if (!rc) *out = (bnn_curvature)i;
+    return rc;
 }
 
 const char *bnn_hessian_name(bnn_hessian h) {
@@ -385,13 +376,10 @@ const char *bnn_hessian_name(bnn_hessian h) {
 
 int bnn_hessian_parse(const char *name, bnn_hessian *out) {
     if (!out) return bnn__error(BNN_EINVAL, "bnn_hessian_parse: out is NULL");
-    const int i = name_index(hess_names, NHESS, name);
-    if (i < 0)
-        return bnn__error(BNN_EINVAL,
-                          "unknown Hessian structure '%.40s' (choose diag, kron, full or lowrank)",
-                          name ? name : "(null)");
-    *out = (bnn_hessian)i;
-    return 0;
+    int i;
+    const int rc = bnn__name_parse(hess_names, NHESS, name, "Hessian structure", &i);
+    if (!rc) *out = (bnn_hessian)i;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ construction helpers */

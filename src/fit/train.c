@@ -65,12 +65,12 @@ const char *bnn_method_name(bnn_method m) {
 
 int bnn_method_parse(const char *name, bnn_method *out) {
     if (!name || !out) return bnn__error(BNN_EINVAL, "bnn_method_parse: name and out are required");
-    for (int i = 0; i <= BNN_METHOD_MFVI; i++)
-        if (!strcmp(name, bnn_method_name((bnn_method)i))) {
-            *out = (bnn_method)i;
-            return 0;
-        }
-    return bnn__error(BNN_EINVAL, "unknown method '%s' (choose sgd, adamw, ivon or mfvi)", name);
+    const char *names[BNN_METHOD_MFVI + 1];
+    for (int i = 0; i <= BNN_METHOD_MFVI; i++) names[i] = bnn_method_name((bnn_method)i);
+    int i;
+    const int rc = bnn__name_parse(names, BNN_METHOD_MFVI + 1, name, "method", &i);
+    if (!rc) *out = (bnn_method)i;
+    return rc;
 }
 
 struct bnn_train_params bnn_train_default_params(void) {

@@ -41,15 +41,10 @@ const char *bnn_lik_name(bnn_lik_kind kind) {
 
 int bnn_lik_parse(const char *name, bnn_lik_kind *out) {
     if (!out) return bnn__error(BNN_EINVAL, "bnn_lik_parse: out is NULL");
-    for (int i = 0; name && i <= BNN_LIK_HETERO_GAUSSIAN; i++)
-        if (!strcmp(name, lik_names[i])) {
-            *out = (bnn_lik_kind)i;
-            return 0;
-        }
-    return bnn__error(BNN_EINVAL,
-                      "unknown likelihood '%s' (choose categorical, gaussian, "
-                      "bernoulli or hetero-gaussian)",
-                      name ? name : "(null)");
+    int i;
+    const int rc = bnn__name_parse(lik_names, BNN_LIK_HETERO_GAUSSIAN + 1, name, "likelihood", &i);
+    if (!rc) *out = (bnn_lik_kind)i;
+    return rc;
 }
 
 bnn_task bnn_lik_task(bnn_lik_kind kind) {
