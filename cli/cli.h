@@ -100,18 +100,23 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
 
 /* The options of every command that predicts (eval, predict, compare, plot), one text for all:
  * --samples (left at -1 when not given: cli_samples_for picks it once the posterior is known),
- * --seed and --link-samples. cli_check_predict_opts refuses values out of range (a usage error,
- * returns 2). */
-#define CLI_PREDICT_OPTS(samples, seed, link)                                                      \
+ * --seed, --link-samples and --link (linkname, a string left NULL when not given).
+ * cli_check_predict_opts refuses values out of range (a usage error, returns 2) and resolves
+ * the link. */
+#define CLI_PREDICT_OPTS(samples, seed, link, linkname)                                            \
     {"samples", 'S', OPT_INT, &(samples), "S",                                                     \
      "weight samples to average (0: at the mean): default 32 for ivon and mfvi; a Laplace file "  \
      "uses its GLM predictive unless S > 0; a point estimate takes only 0", 0},                   \
     {"seed", 's', OPT_INT, &(seed), "N",                                                           \
      "seed of the weight samples, and of generated data other than the model's own (which keeps "  \
      "its training seed) (default 0)", 0},                                                         \
+    {"link", 0, OPT_STR, &(linkname), "NAME",                                                      \
+     "Laplace or VON GLM predictive of a classifier, as laplace-torch's link_approx: probit "      \
+     "(default), mc (Monte-Carlo over the linearised logits, --link-samples draws, default 100), " \
+     "bridge or bridge-norm (the Laplace bridge to a Dirichlet, plain or variance-normalised)",    \
+     0},                                                                                           \
     {"link-samples", 0, OPT_INT, &(link), "S",                                                     \
-     "Laplace or VON GLM predictive: 0 = probit (default), S > 0 = Monte-Carlo over S draws of "   \
-     "the linearised logits", 0}
+     "draws of --link mc; S > 0 without --link also selects mc (0: probit)", 0}
 /* --local-reparam, for eval, predict and compare (not plot: drawn per point, a plot's surface
  * would be speckled, and a 2-input first layer has little to save). */
 #define CLI_LRT_OPT(lrt)                                                                           \
@@ -134,8 +139,13 @@ extern bool cli_quiet;
 #define CLI_QUIET_OPT                                                                              \
     {"quiet", 'q', OPT_FLAG, &cli_quiet, NULL,                                                     \
      "no progress or 'saved'/'wrote' line on stderr (notes and errors stay)", 0}
+/* Also resolves --link and --link-samples: *lk the link, *link its draws (100 for --link mc
+ * without --link-samples, else as given; 0 unless the link is mc). */
 int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int64_t samples,
-                           int64_t seed, int64_t link);
+                           int64_t seed, int64_t *link, const char *linkname, bnn_link *lk);
+/* The GLM predictive's rule in words for the reports: "probit", "Monte-Carlo over the logits",
+ * "Laplace bridge", "normalised Laplace bridge". */
+const char *cli_link_words(bnn_link lk);
 /* Out-of-distribution data for eval and compare: only its inputs matter. A CSV may be features
  * only (as for predict --input) or labelled (one column more than m's inputs: the column
  * target_col — the one the model was trained with, -1 the last — is the label and is dropped). */
@@ -161,7 +171,7 @@ int cli_check_csv_flags(const char *cmd, const cli_opt *opts, int nopts, const c
                         bool input_csv);
 /* Usage error (2) for an option given that cannot apply to the loaded model: --temperature for
  * regression, --noise for a classifier, --samples S > 0 (the value given, -1 if none) for a
- * point estimate, --link-samples without a Laplace posterior. */
+ * point estimate, --link or --link-samples without a Laplace posterior or for regression. */
 int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const char *path,
                       bnn_task task, const bnn_posterior *q, int64_t samples);
 /* --samples for posterior q: 0 for a point estimate (nothing to sample); else as given, and when

@@ -22,12 +22,14 @@ int cmd_compare(int argc, char **argv) {
     char data_buf[512];
     cli_data_flags csv = {.target_col = -1}; /* --target-col, --header, --no-header */
     int64_t samples = -1, seed = 0, threads = 0, link = 0;
+    const char *linkname = NULL;
+    bnn_link lk = BNN_LINK_PROBIT;
     bool lrt = false;
     cli_opt opts[] = {
         {"model", 'm', OPT_LIST, &models, "FILE", "a model file (repeat for each model, at most 8)", 0},
         {"data", 'd', OPT_STR, &data, "SPEC", "test data (default: the first model's training data)", 0},
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable), e.g. fmnist:flip", 0},
-        CLI_PREDICT_OPTS(samples, seed, link),
+        CLI_PREDICT_OPTS(samples, seed, link, linkname),
         CLI_LRT_OPT(lrt),
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
         CLI_CSV_OPTS(csv),
@@ -47,14 +49,16 @@ int cmd_compare(int argc, char **argv) {
     if (rc) return 2;
     for (int i = 0; i < npos && models.n < CLI_LIST_MAX; i++) models.v[models.n++] = pos[i];
     if (models.n < 1 || models.n > MAXM) return cli_usage_error(cmd, "give 1 to %d models", MAXM);
-    if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, link)) return 2;
+    if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, &link, linkname, &lk)) return 2;
     if (cli_set_threads(cmd, threads)) return 2;
     column cols[MAXM];
     memset(cols, 0, sizeof cols);
     bnn_dataset *ds = NULL, *od[CLI_LIST_MAX] = {0};
-    /* --samples, --link-samples and --seed need a model (or data) they apply to: look before
-     * evaluating any. */
-    const bool link_seen = cli_seen(opts, nopts, "link-samples");
+    /* --samples, --link, --link-samples and --seed need a model (or data) they apply to: look
+     * before evaluating any. */
+    const char *lopt = linkname ? "link" : cli_seen(opts, nopts, "link-samples") ? "link-samples"
+                                                                                : NULL;
+    const bool link_seen = lopt != NULL;
     const bool seed_seen = cli_seen(opts, nopts, "seed");
     if (samples > 0 || link_seen || seed_seen || lrt) {
         bool any_laplace = false, any_posterior = false, any_diag = false, seeded = false;
@@ -83,8 +87,8 @@ int cmd_compare(int argc, char **argv) {
             return cli_usage_error(cmd, "--samples averages over weights drawn from a posterior; "
                                    "every model here holds a point estimate");
         if (!any_laplace && link_seen)
-            return cli_usage_error(cmd, "--link-samples is for a Laplace posterior's linearised "
-                                   "predictive; none of the models holds one");
+            return cli_usage_error(cmd, "--%s is for a Laplace posterior's linearised "
+                                   "predictive; none of the models holds one", lopt);
         if (lrt && (!any_diag || samples == 0))
             return cli_usage_error(cmd, "--local-reparam is for the weight samples of a diagonal "
                                    "Gaussian posterior (ivon, mfvi); %s",
@@ -148,7 +152,7 @@ int cmd_compare(int argc, char **argv) {
         /* ivon and mfvi average 32 samples by default; a Laplace file uses its GLM predictive
          * unless --samples asks for weight samples; a point estimate ignores both. */
         pp.samples = cli_samples_for(q, samples);
-        pp.link_samples = link;
+        pp.link_samples = link, pp.link = lk;
         pp.seed = (uint64_t)seed;
         /* the diagonal posteriors only: a Laplace posterior's samples are not per weight */
         pp.local_reparam = lrt && bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;

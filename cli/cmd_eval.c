@@ -58,13 +58,15 @@ int cmd_eval(int argc, char **argv) {
     const char *shift = NULL;
     cli_list ood = {0};
     int64_t batch = 256, threads = 0, samples = -1, bins = 15, seed = 0, link = 0;
+    const char *linkname = NULL;
+    bnn_link lk = BNN_LINK_PROBIT;
     bool lrt = false;
     double sigma = 0, temperature = 0;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file written by bnn train, laplace, von or calibrate (required)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "data to evaluate on (default: the training data's spec)", 0},
         {"split", 0, OPT_STR, &split, "NAME", "test (default) or train (the whole training file, a model's hold-out included)", 0},
-        CLI_PREDICT_OPTS(samples, seed, link),
+        CLI_PREDICT_OPTS(samples, seed, link, linkname),
         CLI_LRT_OPT(lrt),
         {"ood", 0, OPT_LIST, &ood, "SPEC", "out-of-distribution data (repeatable; classifiers): AUROC and AUPR of each uncertainty score, e.g. fmnist:flip, noise", 0},
         {"shift", 0, OPT_STR, &shift, "rot", "sweep rotations 0..180 degrees in 15-degree steps of fmnist data (classifiers): accuracy, NLL, ECE per angle (the same weight samples at every angle)", 0},
@@ -105,7 +107,7 @@ int cmd_eval(int argc, char **argv) {
     if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
     if (bins < 1 || bins > BNN_MAX_BINS)
         return cli_usage_error(cmd, "--bins must be between 1 and %d", BNN_MAX_BINS);
-    if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, link)) return 2;
+    if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, &link, linkname, &lk)) return 2;
     if (shift && strcmp(shift, "rot")) return cli_usage_error(cmd, "--shift supports 'rot' only");
     if (cli_seen(opts, nopts, "temperature") && cli_temperature_opt(cmd, temperature)) return 2;
     if (cli_set_threads(cmd, threads)) return 2;
@@ -197,7 +199,7 @@ int cmd_eval(int argc, char **argv) {
     if (cli_seen(opts, nopts, "noise") && (rc = cli_float_range(cmd, "noise", sigma))) goto done;
     struct bnn_predict_params pp = bnn_predict_default_params();
     pp.samples = samples, pp.seed = (uint64_t)seed, pp.batch_size = batch, pp.sigma = sigma;
-    pp.temperature = temperature, pp.link_samples = link, pp.local_reparam = lrt;
+    pp.temperature = temperature, pp.link_samples = link, pp.link = lk, pp.local_reparam = lrt;
     struct bnn_eval_result r;
     memset(&r, 0, sizeof r);
     if ((rc = cli_check_data(cmd, df.data, ds, m, true, model_path, st))) goto done;
@@ -260,12 +262,13 @@ int cmd_eval(int argc, char **argv) {
     }
 
     /* The table. */
+    char glm[64];
+    snprintf(glm, sizeof glm, "linearised (GLM)%s%s", task == BNN_TASK_CLASSIFICATION ? ", " : "",
+             task == BNN_TASK_CLASSIFICATION ? cli_link_words(lk) : "");
     const char *how = kind == BNN_POSTERIOR_POINT ? "point estimate"
                       : sampled                    ? "Monte-Carlo average"
-                      : lap ? (task != BNN_TASK_CLASSIFICATION ? "linearised (GLM)"
-                               : link ? "linearised (GLM), Monte-Carlo over the logits"
-                                      : "linearised (GLM), probit")
-                            : "posterior mean";
+                      : lap                        ? glm
+                                                   : "posterior mean";
     printf("model      %s (%s, %lld parameters)\n", model_path, bnn_model_spec(m),
            (long long)bnn_model_nparams(m));
     printf("likelihood %s\n", bnn_lik_name(lik));
@@ -359,10 +362,13 @@ int cmd_eval(int argc, char **argv) {
                                                   : "point");
         ok = ok && cJSON_AddNumberToObject(js, "samples", (double)(sampled ? samples : 0));
         if (diag) ok = ok && cJSON_AddBoolToObject(js, "local_reparam", sampled && lrt);
-        if (lap)
+        if (lap) {
             ok = ok && cJSON_AddNumberToObject(
                            js, "link_samples",
                            (double)(!sampled && task == BNN_TASK_CLASSIFICATION ? link : 0));
+            if (!sampled && task == BNN_TASK_CLASSIFICATION)
+                ok = ok && cJSON_AddStringToObject(js, "link", bnn_link_name(lk));
+        }
         ok = ok && cJSON_AddNumberToObject(js, "temperature", temperature);
         ok = ok && cJSON_AddNumberToObject(js, "n", (double)r.n);
         ok = ok && cJSON_AddNumberToObject(js, "nll", r.nll);

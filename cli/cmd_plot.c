@@ -13,11 +13,13 @@ int cmd_plot(int argc, char **argv) {
     cli_data_flags df = {.target_col = -1};
     const char *model_path = NULL, *output = NULL, *what = "prob";
     int64_t samples = -1, seed = 0, grid = 100, threads = 0, link = 0;
+    const char *linkname = NULL;
+    bnn_link lk = BNN_LINK_PROBIT;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the model file (required)", 0},
         {"output", 'o', OPT_STR, &output, "FILE.svg", "write the picture here (required)", 0},
         {"what", 0, OPT_STR, &what, "NAME", "2-D classification: prob (of class 1, default) or entropy", 0},
-        CLI_PREDICT_OPTS(samples, seed, link),
+        CLI_PREDICT_OPTS(samples, seed, link, linkname),
         {"grid", 0, OPT_INT, &grid, "N", "2-D classification: grid points per axis, 10 to 400 (default 100)", 0},
         {"data", 'd', OPT_STR, &df.data, "SPEC", "the data to draw (default: the training data)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
@@ -45,7 +47,7 @@ int cmd_plot(int argc, char **argv) {
     if (strcmp(what, "prob") && strcmp(what, "entropy"))
         return cli_usage_error(cmd, "--what must be prob or entropy");
     if (grid < 10 || grid > 400) return cli_usage_error(cmd, "--grid must be between 10 and 400");
-    if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, link)) return 2;
+    if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, &link, linkname, &lk)) return 2;
     if (cli_set_threads(cmd, threads)) return 2;
     bnn_model *m = NULL;
     bnn_st *st = NULL;
@@ -93,7 +95,7 @@ int cmd_plot(int argc, char **argv) {
     const int64_t n = bnn_dataset_n(ds);
     const float *X = bnn_dataset_cx(ds);
     struct bnn_predict_params pp = bnn_predict_default_params();
-    pp.samples = samples, pp.seed = (uint64_t)seed, pp.link_samples = link;
+    pp.samples = samples, pp.seed = (uint64_t)seed, pp.link_samples = link, pp.link = lk;
     if ((rc = cli_meta_positive(cmd, model_path, "bnn.sigma", bnn_st_meta(st, "bnn.sigma"),
                                 &pp.sigma)) ||
         (rc = cli_meta_temperature(cmd, model_path, st, task, &pp.temperature)))

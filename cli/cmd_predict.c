@@ -125,6 +125,8 @@ int cmd_predict(int argc, char **argv) {
     cli_data_flags df = {.target_col = -1};
     const char *model_path = NULL, *input = NULL, *output = NULL, *split = "test";
     int64_t samples = -1, seed = 0, batch = 256, threads = 0, link = 0;
+    const char *linkname = NULL;
+    bnn_link lk = BNN_LINK_PROBIT;
     bool lrt = false;
     double temperature = 0;
     cli_opt opts[] = {
@@ -133,7 +135,7 @@ int cmd_predict(int argc, char **argv) {
         {"split", 0, OPT_STR, &split, "NAME", "the data's test split (default) or train (the whole training file, a model's hold-out included)", 0},
         {"input", 'i', OPT_STR, &input, "FILE", "predict for the features in FILE: CSV (no target column), NPY (.npy, .npy.gz) or IDX images; - for standard input", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the CSV here (required)", 0},
-        CLI_PREDICT_OPTS(samples, seed, link),
+        CLI_PREDICT_OPTS(samples, seed, link, linkname),
         CLI_LRT_OPT(lrt),
         {"temperature", 0, OPT_FLOAT, &temperature, "T", "divide the logits by T (default: the file's, else 1)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
@@ -152,8 +154,8 @@ int cmd_predict(int argc, char **argv) {
         cli_usage(stdout, cmd, "-m MODEL [--data SPEC | --input FILE] -o out.csv",
                   "Writes one CSV row per example with a header line. Classification:\n"
                   "p_0..p_{K-1},pred,max_prob,entropy,mutual_info (mutual information is 0 for a\n"
-                  "point estimate, nan for a Laplace posterior's probit predictive, which has\n"
-                  "none: --link-samples gives it; a bernoulli model gives p_0, p_1);\n"
+                  "point estimate, nan for a Laplace posterior's probit or bridge predictive,\n"
+                  "which has none: --link mc gives it; a bernoulli model gives p_0, p_1);\n"
                   "regression: mean,var (var includes the noise variance, for hetero-gaussian\n"
                   "the predicted one; mean_j,var_j with several targets). Input files are told\n"
                   "apart by their content (NumPy and IDX headers; else text is CSV), except\n"
@@ -171,7 +173,7 @@ int cmd_predict(int argc, char **argv) {
         return cli_usage_error(cmd, "--split chooses a split of --data; an --input file is one "
                                "set");
     if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");
-    if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, link)) return 2;
+    if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, &link, linkname, &lk)) return 2;
     if (cli_seen(opts, nopts, "temperature") && cli_temperature_opt(cmd, temperature)) return 2;
     if (cli_set_threads(cmd, threads)) return 2;
     const bool from_stdin = input && !strcmp(input, "-");
@@ -286,7 +288,7 @@ int cmd_predict(int argc, char **argv) {
     }
     struct bnn_predict_params pp = bnn_predict_default_params();
     pp.samples = samples, pp.seed = (uint64_t)seed, pp.batch_size = batch;
-    pp.temperature = temperature, pp.link_samples = link, pp.local_reparam = lrt;
+    pp.temperature = temperature, pp.link_samples = link, pp.link = lk, pp.local_reparam = lrt;
     if ((rc = cli_meta_positive(cmd, model_path, "bnn.sigma", bnn_st_meta(st, "bnn.sigma"),
                                 &pp.sigma)))
         goto done;
@@ -302,9 +304,9 @@ int cmd_predict(int argc, char **argv) {
     }
     if (task == BNN_TASK_CLASSIFICATION)
         for (int64_t i = 0; i < n * k; i++) a[i] = exp(a[i]);
-    /* The probit approximation gives the predictive's probabilities, not the spread of the
-     * draws behind them: its mutual information is unknown (nan), not 0 as for a point
-     * estimate. */
+    /* The probit approximation and the Laplace bridge give the predictive's probabilities, not
+     * the spread of draws behind them: their mutual information is unknown (nan), not 0 as for
+     * a point estimate. */
     struct pred_csv pc = {a, b, n, k, task == BNN_TASK_CLASSIFICATION,
                           bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE && samples == 0 &&
                               link == 0};

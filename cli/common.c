@@ -415,16 +415,40 @@ int cli_model_data(const char *cmd, const char *model_path, const bnn_st *st, cl
 }
 
 int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int64_t samples,
-                           int64_t seed, int64_t link) {
+                           int64_t seed, int64_t *link, const char *linkname, bnn_link *lk) {
     if ((cli_seen(opts, nopts, "samples") && samples < 0) || samples > BNN_MAX_SAMPLES)
         return cli_usage_error(cmd, "--samples must be between 0 and %d", BNN_MAX_SAMPLES);
     if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
-    if (link < 0 || link > BNN_MAX_SAMPLES)
+    if (*link < 0 || *link > BNN_MAX_SAMPLES)
         return cli_usage_error(cmd, "--link-samples must be between 0 and %d", BNN_MAX_SAMPLES);
-    if (samples > 0 && cli_seen(opts, nopts, "link-samples"))
-        return cli_usage_error(cmd, "--link-samples is for the linearised predictive, which "
-                               "--samples S > 0 replaces by weight samples: give one of them");
+    const bool ls_seen = cli_seen(opts, nopts, "link-samples");
+    if (samples > 0 && (ls_seen || linkname))
+        return cli_usage_error(cmd, "--%s is for the linearised predictive, which --samples S > 0 "
+                               "replaces by weight samples: give one of them",
+                               linkname ? "link" : "link-samples");
+    *lk = *link > 0 ? BNN_LINK_MC : BNN_LINK_PROBIT;
+    if (!linkname) return 0;
+    if (bnn_link_parse(linkname, lk))
+        return cli_usage_error(cmd, "--link: %s", bnn_last_error());
+    if (*lk == BNN_LINK_MC) {
+        if (!ls_seen) *link = 100; /* laplace-torch's default n_samples */
+        if (*link == 0)
+            return cli_usage_error(cmd, "--link mc draws the logits --link-samples times: give "
+                                   "S > 0");
+    } else if (ls_seen) {
+        return cli_usage_error(cmd, "--link-samples is the number of draws of --link mc; --link "
+                               "%s takes none", linkname);
+    }
     return 0;
+}
+
+const char *cli_link_words(bnn_link lk) {
+    switch (lk) {
+    case BNN_LINK_MC: return "Monte-Carlo over the logits";
+    case BNN_LINK_BRIDGE: return "Laplace bridge";
+    case BNN_LINK_BRIDGE_NORM: return "normalised Laplace bridge";
+    default: return "probit";
+    }
 }
 
 const char *cli_num4(char buf[32], double v) {
@@ -542,15 +566,18 @@ int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const cha
                                "holds a point estimate (train it with --method ivon or mfvi, or "
                                "fit bnn laplace or bnn von to it)", path);
     /* (a posterior without a linearised predictive says so first, whatever the task) */
-    if (kind != BNN_POSTERIOR_LAPLACE && cli_seen(opts, nopts, "link-samples"))
-        return cli_usage_error(cmd, "--link-samples is for a Laplace posterior's linearised "
-                               "predictive; %s holds %s", path,
+    const char *lopt = cli_seen(opts, nopts, "link")           ? "link"
+                       : cli_seen(opts, nopts, "link-samples") ? "link-samples"
+                                                               : NULL;
+    if (kind != BNN_POSTERIOR_LAPLACE && lopt)
+        return cli_usage_error(cmd, "--%s is for a Laplace posterior's linearised predictive; %s "
+                               "holds %s", lopt, path,
                                kind == BNN_POSTERIOR_POINT ? "a point estimate"
                                                            : "a diagonal Gaussian posterior");
-    if (task == BNN_TASK_REGRESSION && cli_seen(opts, nopts, "link-samples"))
-        return cli_usage_error(cmd, "--link-samples is Monte-Carlo over a classifier's linearised "
-                               "logits; %s is a regression model, whose linearised predictive is in "
-                               "closed form", path);
+    if (task == BNN_TASK_REGRESSION && lopt)
+        return cli_usage_error(cmd, "--%s sets how a classifier's linearised logits become "
+                               "probabilities; %s is a regression model, whose linearised "
+                               "predictive is in closed form", lopt, path);
     if (cli_seen(opts, nopts, "local-reparam") && kind != BNN_POSTERIOR_DIAG)
         return cli_usage_error(cmd, "--local-reparam is for the weight samples of a diagonal "
                                "Gaussian posterior (ivon, mfvi); %s holds %s", path,

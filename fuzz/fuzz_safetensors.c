@@ -50,6 +50,14 @@ static void predict(bnn_model *m, const bnn_posterior *q, bnn_task task) {
             if (task == BNN_TASK_CLASSIFICATION) (void)bnn_predict(m, q, x, n, task, &p, a, mi, NULL, NULL);
             else (void)bnn_predict(m, q, x, n, task, &p, NULL, NULL, a, b);
         }
+        /* The Laplace bridge's links at the mean (a GLM predictive of a damaged posterior can
+         * give the bridge any variances). */
+        if (task == BNN_TASK_CLASSIFICATION) {
+            p.samples = 0, p.link = BNN_LINK_BRIDGE;
+            (void)bnn_predict(m, q, x, n, task, &p, a, mi, NULL, NULL);
+            p.link = BNN_LINK_BRIDGE_NORM, p.log_probs = true;
+            (void)bnn_predict(m, q, x, n, task, &p, a, mi, NULL, NULL);
+        }
     }
     free(x), free(a), free(b), free(mi);
 }

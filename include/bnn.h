@@ -690,18 +690,40 @@ void bnn_posterior_std_summary(const bnn_posterior *q, double *min, double *mean
 
 /* ---------------------------------------------------------------- prediction */
 
+/* How a classifier's linearised logits f ~ N(f_mu, f_var) (the GLM predictive of a Laplace or VON
+ * posterior) become probabilities, as laplace-torch's link_approx: the probit approximation
+ * (bnn_probit), Monte Carlo over the logits (bnn_predict_params.link_samples draws), or the
+ * Laplace bridge to a Dirichlet, plain (bnn_laplace_bridge) or with the variance normalisation
+ * (bnn_laplace_bridge_norm). */
+typedef enum {
+    BNN_LINK_PROBIT = 0,
+    BNN_LINK_MC = 1,
+    BNN_LINK_BRIDGE = 2,
+    BNN_LINK_BRIDGE_NORM = 3
+} bnn_link;
+/* "probit", "mc", "bridge", "bridge-norm" ("?" outside the enum), and back (BNN_EINVAL if
+ * unknown). */
+const char *bnn_link_name(bnn_link l);
+int bnn_link_parse(const char *name, bnn_link *out);
+
 struct bnn_predict_params {
     int64_t samples;    /* 0: predict at the posterior mean; S > 0: average over S weight samples */
     uint64_t seed;      /* for the weight samples, default 0 */
     int64_t batch_size; /* examples per forward pass, default 256 */
     double sigma;       /* gaussian likelihood: observation noise std, default 1 */
     double temperature; /* classification: logits are divided by it (temperature scaling), default 1 */
-    int64_t link_samples; /* Laplace GLM predictive for classification: 0 (default) the probit
-                           * approximation (each logit scaled by 1/√(1 + π/8 · its own variance),
-                           * the logits' covariances ignored, as laplace-torch does; it can be
-                           * less sure than Monte Carlo over the logits); S > 0 averages softmax over
-                           * S draws of the logits from N(f_mu, f_var) (Monte-Carlo over the
-                           * linearised logits, covariances included) */
+    int64_t link_samples; /* Laplace GLM predictive for classification: 0 (default) the link
+                           * below; S > 0 averages softmax over S draws of the logits from
+                           * N(f_mu, f_var) (Monte-Carlo over the linearised logits, covariances
+                           * included), with `link` BNN_LINK_MC or left at BNN_LINK_PROBIT */
+    bnn_link link;        /* the same predictive's link, default BNN_LINK_PROBIT (each logit
+                           * scaled by 1/√(1 + π/8 · its own variance), the logits' covariances
+                           * ignored, as laplace-torch does; it can be less sure than Monte Carlo
+                           * over the logits). BNN_LINK_MC needs link_samples > 0; the bridges
+                           * take no link_samples and a categorical likelihood (BNN_EINVAL
+                           * otherwise), and BNN_EDIVERGED where the bridge is undefined (a
+                           * logit variance of 0 after its zero-sum correction). Ignored by
+                           * other posteriors. */
     bool log_probs;       /* classification: probs receives the natural logarithms of the
                            * predictive probabilities, exact where a probability underflows to 0
                            * (for bnn_metrics_classification_log); default false */
@@ -728,7 +750,7 @@ struct bnn_predict_params bnn_predict_default_params(void);
  * outputs of the other task. Uses the model's buffers. BNN_EINVAL when the likelihood is not for
  * `task`, for n < 1, or a regression noise σ that is not positive and finite. */
 /* A Laplace posterior with samples = 0 uses the linearised (GLM) predictive instead
- * (bnn_laplace_predict; mi is 0 with the probit). */
+ * (bnn_laplace_predict; mi is 0 but with the Monte-Carlo link). */
 int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n, bnn_task task,
                 const struct bnn_predict_params *p, double *probs, double *mi, double *mean,
                 double *var);
@@ -1137,6 +1159,11 @@ void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t 
 /* Laplace bridge as laplace-torch computes it (README §7). */
 void bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, int64_t n,
                         int64_t k);
+/* The same with laplace-torch's variance normalisation (link_approx='bridge_norm'): after the
+ * zero-sum correction the means are divided by √c and the variances by c, c = mean_i V'_ii /
+ * √(K/2), so the result does not change when f_mu is scaled by √s and f_var by s. */
+void bnn_laplace_bridge_norm(double *probs, const double *f_mu, const double *f_var, int64_t n,
+                             int64_t k);
 /* One weight sample of the subset (P values in subset order, added to the MAP):
  * θ ~ N(mean, P_post⁻¹); bnn_curv_scatter puts it into a full weight vector. BNN_EINVAL when
  * the posterior precision is not positive definite or the sample is not finite (a prior

@@ -123,6 +123,34 @@ run "laplace sine" "$BNN" laplace -m "$T/sine.safetensors" --subset all --hessia
 grep -q "noise sigma [0-9.e+-]*$" "$T/out" && ok || bad "regression Laplace tunes sigma: $(grep "noise sigma" "$T/out")"
 # A regression model's linearised predictive is in closed form: --link-samples has nothing to sample.
 expect_usage "link samples for regression" "is a regression model, whose linearised predictive is in closed form" "$BNN" predict -m "$T/la_sine.safetensors" --data sine-gap --link-samples 10 -o "$T/never.csv"
+expect_usage "a link for regression" "is a regression model, whose linearised predictive is in closed form" "$BNN" eval -m "$T/la_sine.safetensors" --link bridge
+
+# The links of the GLM predictive (laplace-torch's link_approx) on three classes, where the
+# Laplace bridge depends on the variances (with two classes it is the logistic of the corrected
+# means' difference): each gives its own NLL, named in the report and the JSON; predict's rows
+# are distributions; bridge and probit take no draws, mc takes 100 unless told.
+awk 'BEGIN { srand(7); for (i = 0; i < 240; i++) { c = i % 3; a = 2.0944 * c;
+  printf "%.4f,%.4f,%d\n", 1.3 * cos(a) + 0.9 * (rand() - 0.5) * 2, 1.3 * sin(a) + 0.9 * (rand() - 0.5) * 2, c } }' >"$T/blobs.csv"
+run "train 3 classes" "$BNN" train --data "csv:$T/blobs.csv" --model mlp:2-16-3 --epochs 40 --batch-size 16 --lr 1e-2 -q -o "$T/map3.st"
+run "laplace 3 classes" "$BNN" laplace -m "$T/map3.st" --hessian full -q -o "$T/la3.st"
+nlls=""
+for l in probit mc bridge bridge-norm; do
+  run "eval --link $l" "$BNN" eval -m "$T/la3.st" --data "csv:$T/blobs.csv" --split train --link $l --json "$T/l_$l.json"
+  nlls="$nlls $(val nll)"
+  grep -q "\"link\":	\"$l\"" "$T/l_$l.json" && ok || bad "--link $l: the JSON records the link"
+done
+grep -q "linearised (GLM), Laplace bridge" <("$BNN" eval -m "$T/la3.st" --data "csv:$T/blobs.csv" --link bridge) && ok || bad "eval names the bridge"
+[ "$(echo $nlls | tr ' ' '\n' | sort -u | wc -l)" -eq 4 ] && ok || bad "four links, four NLLs: $nlls"
+grep -q '"link_samples":	100' "$T/l_mc.json" && grep -q '"link_samples":	0' "$T/l_bridge.json" && ok || bad "--link mc draws 100 times, the bridge none"
+run "predict --link bridge-norm" "$BNN" predict -m "$T/la3.st" --data "csv:$T/blobs.csv" --link bridge-norm -o "$T/p3.csv"
+awk -F, 'NR > 1 { s = $1 + $2 + $3; if (s < 0.999999 || s > 1.000001 || $7 != "nan") bad = 1 } END { exit bad }' "$T/p3.csv" && ok || bad "predict --link bridge-norm: rows sum to 1, no mutual information"
+expect_usage "--link with its draws" "--link bridge takes none" "$BNN" eval -m "$T/la3.st" --link bridge --link-samples 8
+expect_usage "--link mc without draws" "give S > 0" "$BNN" eval -m "$T/la3.st" --link mc --link-samples 0
+expect_usage "an unknown link" "unknown link 'bridge_norm' (choose probit, mc, bridge or bridge-norm)" "$BNN" eval -m "$T/la3.st" --link bridge_norm
+expect_usage "--link with weight samples" "--link is for the linearised predictive, which --samples S > 0 replaces" "$BNN" eval -m "$T/la3.st" --link mc --samples 4
+expect_usage "--link on a point estimate" "--link is for a Laplace posterior's linearised predictive; $T/map3.st holds a point estimate" "$BNN" eval -m "$T/map3.st" --link probit
+expect_usage "compare --link without a Laplace model" "--link is for a Laplace posterior's linearised predictive; none of the models holds one" "$BNN" compare -m "$T/map3.st" --link bridge
+
 # Inputs alone are neither labels nor targets, whatever the model's task.
 expect_usage "laplace, a regression model, inputs only" "noise:1:20 has no targets (inputs only)" "$BNN" laplace -m "$T/sine.safetensors" --data noise:1:20 -o "$T/never.safetensors"
 expect_usage "eval, a regression model, inputs only" "noise:1:20 has no targets (inputs only)" "$BNN" eval -m "$T/sine.safetensors" --data noise:1:20

@@ -95,6 +95,37 @@ static void test_laplace_predict_args(void) {
                                      NULL),
                  0);
     CHECK_NEAR(probs[0] + probs[1], 1.0, 1e-12);
+    /* The link: Monte Carlo needs draws, the bridges take none, and nothing else is a link. */
+    p.link = BNN_LINK_MC;
+    CHECK_EQ_INT(bnn_laplace_predict(la, m, x, 2, BNN_TASK_CLASSIFICATION, &p, probs, NULL, NULL,
+                                     NULL),
+                 BNN_EINVAL);
+    CHECK(has_error("needs link_samples > 0"));
+    p.link = BNN_LINK_BRIDGE, p.link_samples = 4;
+    CHECK_EQ_INT(bnn_laplace_predict(la, m, x, 2, BNN_TASK_CLASSIFICATION, &p, probs, NULL, NULL,
+                                     NULL),
+                 BNN_EINVAL);
+    CHECK(has_error("not the bridge link"));
+    p.link = (bnn_link)4, p.link_samples = 0;
+    CHECK_EQ_INT(bnn_laplace_predict(la, m, x, 2, BNN_TASK_CLASSIFICATION, &p, probs, NULL, NULL,
+                                     NULL),
+                 BNN_EINVAL);
+    CHECK(has_error("unknown link 4"));
+    p.link = BNN_LINK_BRIDGE_NORM;
+    CHECK_EQ_INT(bnn_laplace_predict(la, m, x, 2, BNN_TASK_CLASSIFICATION, &p, probs, NULL, NULL,
+                                     NULL),
+                 0);
+    CHECK_NEAR(probs[0] + probs[1], 1.0, 1e-12);
+    p.link = BNN_LINK_PROBIT;
+    /* Names both ways. */
+    for (int l = 0; l < 4; l++) {
+        bnn_link back = (bnn_link)7;
+        CHECK(bnn_link_parse(bnn_link_name((bnn_link)l), &back) == 0 && back == (bnn_link)l);
+    }
+    bnn_link back = BNN_LINK_MC;
+    CHECK_EQ_INT(bnn_link_parse("bridge_norm", &back), BNN_EINVAL);
+    CHECK(has_error("unknown link 'bridge_norm' (choose probit, mc, bridge or bridge-norm)"));
+    CHECK(back == BNN_LINK_MC && !strcmp(bnn_link_name((bnn_link)9), "?"));
 
     /* lml and logdet are NaN at a prior or sigma that is not positive (logdet was log det H at
      * 0 and finite garbage below it). */

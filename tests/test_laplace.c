@@ -252,6 +252,51 @@ static void test_cls_basics(void) {
         s += p[i];
     }
     CHECK_NEAR(s, 1.0, 1e-15);
+    /* Two classes by hand. Row sums s = (0.9, 0.6), S = 1.5 and Σμ = 0.5 correct the means to
+     * (0.5, −0.5) and both variances to V'_ii = V_ii − s_i²/S = 0.16. With K = 2 the α are
+     * (1 + e^{±d})/(4 V'_ii), d = μ'_1 − μ'_2, so p_1 = sigmoid(d) whatever the variance, and
+     * the normalised bridge (c = 0.16/√1) takes d/√c = 2.5. */
+    {
+        const double m2[2] = {0.8, -0.3}, V2[4] = {0.7, 0.2, 0.2, 0.4};
+        double q2[2];
+        bnn_laplace_bridge(q2, m2, V2, 1, 2);
+        CHECK_REL(q2[0], 1.0 / (1.0 + exp(-1.0)), 1e-14, 1.0);
+        bnn_laplace_bridge_norm(q2, m2, V2, 1, 2);
+        CHECK_REL(q2[0], 1.0 / (1.0 + exp(-2.5)), 1e-14, 1.0);
+        CHECK_REL(q2[1], 1.0 / (1.0 + exp(2.5)), 1e-13, 1.0);
+    }
+    /* The normalisation with K = 3: it divides by c = mean_i V'_ii / √(K/2), so (1) at c = 1 it
+     * is the plain bridge, and (2) scaling μ by √a and V by a changes nothing, where it changes
+     * the plain bridge. */
+    {
+        double sr[3], S = 0, vmean = 0;
+        for (int i = 0; i < 3; i++) {
+            sr[i] = V[3 * i] + V[3 * i + 1] + V[3 * i + 2];
+            S += sr[i];
+        }
+        for (int i = 0; i < 3; i++)
+            vmean += (V[4 * i] - sr[i] * sr[i] / S) / 3.0;
+        const double cn = vmean / sqrt(1.5);
+        double Vc[9], pa[3], pb[3], mua[3], Va[9];
+        for (int i = 0; i < 9; i++)
+            Vc[i] = V[i] / cn;
+        bnn_laplace_bridge(pa, mu, Vc, 1, 3);
+        bnn_laplace_bridge_norm(pb, mu, Vc, 1, 3);
+        for (int i = 0; i < 3; i++)
+            CHECK_REL(pb[i], pa[i], 1e-13, 1.0);
+        const double a = 3.7;
+        for (int i = 0; i < 3; i++)
+            mua[i] = mu[i] * sqrt(a);
+        for (int i = 0; i < 9; i++)
+            Va[i] = V[i] * a;
+        bnn_laplace_bridge_norm(pa, mu, V, 1, 3);
+        bnn_laplace_bridge_norm(pb, mua, Va, 1, 3);
+        for (int i = 0; i < 3; i++)
+            CHECK_REL(pb[i], pa[i], 1e-13, 1.0);
+        bnn_laplace_bridge(pa, mu, V, 1, 3);
+        bnn_laplace_bridge(pb, mua, Va, 1, 3);
+        CHECK(fabs(pb[0] - pa[0]) > 1e-3);
+    }
     /* Errors: NULL arguments (ownership of c is taken even then). */
     REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_FULL, 2, 0, 10, 2, loss, NULL, H, 0, NULL, NULL, NULL,
                                  NULL) == 0);
@@ -806,6 +851,19 @@ static void fixture_case(const char *file) {
                 bnn_laplace_bridge(p, fmu, fv, n, K);
                 ref = tensor(st, "probs_bridge", NULL);
                 report(file, "probs_bridge", check_relerr(p, ref, n * K), PR);
+                /* The same through the predictive, as `bnn eval --link bridge` takes it: its
+                 * probabilities and its log-probabilities. */
+                struct bnn_predict_params pp = bnn_predict_default_params();
+                pp.link = BNN_LINK_BRIDGE;
+                REQUIRE(bnn_laplace_predict(la, m, x, n, BNN_TASK_CLASSIFICATION, &pp, p, NULL,
+                                            NULL, NULL) == 0);
+                report(file, "probs_bridge (predict)", check_relerr(p, ref, n * K), PR);
+                pp.log_probs = true;
+                REQUIRE(bnn_laplace_predict(la, m, x, n, BNN_TASK_CLASSIFICATION, &pp, p, NULL,
+                                            NULL, NULL) == 0);
+                for (int64_t i = 0; i < n * K; i++)
+                    p[i] = exp(p[i]);
+                report(file, "probs_bridge (predict, log)", check_relerr(p, ref, n * K), PR);
                 free(ref);
             }
         } else {

@@ -569,6 +569,13 @@ static void test_bernoulli_predictive(void) {
     for (int64_t i = 0; i < n; i++)
         CHECK_NEAR(pb[2 * i + 1], 1 / (1 + exp(-(fm[i] / 2) / sqrt(1 + PI * (fv[i] / 4) / 8))),
                    1e-12);
+    /* The Laplace bridge is a Dirichlet over a categorical's classes: refused for Bernoulli. */
+    pp.temperature = 1.0, pp.link = BNN_LINK_BRIDGE;
+    CHECK_EQ_INT(bnn_laplace_predict(la, mb, x, n, BNN_TASK_CLASSIFICATION, &pp, pb, NULL, NULL,
+                                     NULL),
+                 BNN_EINVAL);
+    CHECK(strstr(bnn_last_error(), "has a bernoulli likelihood") != NULL);
+    pp.link = BNN_LINK_PROBIT;
     bnn_laplace_free(la);
     bnn_model_free(mb), bnn_model_free(mc), bnn_dataset_free(ds);
 }

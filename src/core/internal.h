@@ -301,6 +301,10 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
 /* bnn_probit, or with log_probs the logarithms of its probabilities (src/fit/laplace.c). */
 void bnn__probit(double *out, const double *f_mu, const double *f_var, int64_t n, int64_t k,
                  bool log_probs);
+/* The Laplace bridge (bnn_laplace_bridge; norm: bnn_laplace_bridge_norm); with log_probs the
+ * log-probabilities. */
+void bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n, int64_t k,
+                 bool norm, bool log_probs);
 /* log((1/S) Σ_s p_s) from lse = log Σ_s p_s. At most 0: S samples of p = 1 can sum by
  * log-sum-exp to up to 9e-16 above log S, a probability 1 + 2e-15. */
 static inline double bnn__log_mean(double lse, int64_t S) {

@@ -1710,46 +1710,81 @@ void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t 
 
 /* Laplace bridge (Hobbhahn, Kristiadi & Hennig, "Fast predictive uncertainty for classification
  * with Bayesian deep networks", UAI 2022), as laplace-torch's link_approx='bridge' computes it
- * (README §7): the zero-sum correction of mean and covariance, then the Dirichlet parameters
- * α_i = (1 − 2/K + e^{μ_i} Σ_j e^{−μ_j} / K²) / V_ii and p = α / Σα, NaN replaced by 1 and ±Inf
- * by ±DBL_MAX (torch.nan_to_num). */
-void bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, int64_t n,
-                        int64_t k) {
+ * (README §7): the zero-sum correction of mean and covariance, μ' = μ − s (Σ_j μ_j)/S and
+ * V' = V − s sᵀ/S with row sums s and total S of V, then the Dirichlet parameters
+ * α_i = (1 − 2/K + e^{μ'_i} Σ_j e^{−μ'_j} / K²) / V'_ii and p = α / Σα, NaN replaced by 1 and ±Inf
+ * by ±DBL_MAX (torch.nan_to_num). With `norm` (link_approx='bridge_norm'), before the α: with
+ * c = mean_i V'_ii / √(K/2), μ' ← μ'/√c and V'_ii ← V'_ii/c. With log_probs, out holds
+ * log α_i − log Σα instead (0 where p would be the NaN replaced by 1). Only V's diagonal after
+ * the correction enters, V'_ii = V_ii − s_i s_i/S (V symmetric). */
+void bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n, int64_t k,
+                 bool norm, bool log_probs) {
     for (int64_t t = 0; t < n; t++) {
         const double *mu0 = f_mu + t * k, *V = f_var + t * k * k;
-        double *p = probs + t * k;
+        double *p = out + t * k;
         double S = 0, musum = 0;
         for (int64_t i = 0; i < k; i++) {
             musum += mu0[i];
             for (int64_t j = 0; j < k; j++)
                 S += V[i * k + j];
         }
+        /* V'_ii = V_ii − s_i c_i / S with s, c the row and column sums (equal for symmetric V;
+         * both kept, as laplace-torch's einsum does). */
+#define BRIDGE_VII(i, vi)                                                                          \
+    do {                                                                                           \
+        double si_ = 0, ci_ = 0;                                                                   \
+        for (int64_t j_ = 0; j_ < k; j_++)                                                         \
+            si_ += V[(i) * k + j_], ci_ += V[j_ * k + (i)];                                        \
+        (vi) = V[(i) * k + (i)] - si_ * ci_ / S;                                                   \
+    } while (0)
+        double c = 1.0;
+        if (norm) {
+            double vsum = 0;
+            for (int64_t i = 0; i < k; i++) {
+                double vi;
+                BRIDGE_VII(i, vi);
+                vsum += vi;
+            }
+            c = vsum / (double)k / sqrt((double)k / 2.0);
+        }
+        const double rc = norm ? 1.0 / sqrt(c) : 1.0; /* × 1.0 leaves the plain bridge's bits */
         double sum_exp = 0; /* Σ_j e^{−μ'_j} */
         for (int64_t i = 0; i < k; i++) {
             double si = 0;
             for (int64_t j = 0; j < k; j++)
                 si += V[i * k + j];
-            p[i] = mu0[i] - si * musum / S; /* μ'_i, kept in p for now */
+            p[i] = (mu0[i] - si * musum / S) * rc; /* μ'_i, kept in p for now */
             sum_exp += exp(-p[i]);
         }
         double asum = 0;
         for (int64_t i = 0; i < k; i++) {
-            double si = 0, ci = 0;
-            for (int64_t j = 0; j < k; j++)
-                si += V[i * k + j], ci += V[j * k + i];
-            const double vi = V[i * k + i] - si * ci / S; /* V'_ii */
+            double vi;
+            BRIDGE_VII(i, vi);
+            if (norm) vi /= c;
             p[i] = (1.0 - 2.0 / (double)k + exp(p[i]) / (double)(k * k) * sum_exp) / vi;
             asum += p[i];
         }
+#undef BRIDGE_VII
+        const double lsum = log(asum);
         for (int64_t i = 0; i < k; i++) {
-            double q = p[i] / asum;
+            double q = log_probs ? log(p[i]) - lsum : p[i] / asum;
             if (isnan(q))
-                q = 1.0;
+                q = log_probs ? 0.0 : 1.0;
             else if (isinf(q))
                 q = q > 0 ? DBL_MAX : -DBL_MAX;
             p[i] = q;
         }
     }
+}
+
+void bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, int64_t n,
+                        int64_t k) {
+    bnn__bridge(probs, f_mu, f_var, n, k, false, false);
+}
+
+void bnn_laplace_bridge_norm(double *probs, const double *f_mu, const double *f_var, int64_t n,
+                             int64_t k) {
+    bnn__bridge(probs, f_mu, f_var, n, k, true, false);
 }
 
 /* ------------------------------------------------------------------ sampling */

@@ -14,8 +14,23 @@ int64_t bnn__predict_feat_floats = (64 << 20) / (int64_t)sizeof(float);
 struct bnn_predict_params bnn_predict_default_params(void) {
     struct bnn_predict_params p = {
         .samples = 0, .seed = 0, .batch_size = 256, .sigma = 1.0, .temperature = 1.0,
-        .link_samples = 0, .log_probs = false, .local_reparam = false};
+        .link_samples = 0, .link = BNN_LINK_PROBIT, .log_probs = false, .local_reparam = false};
     return p;
+}
+
+static const char *const link_names[] = {"probit", "mc", "bridge", "bridge-norm"};
+enum { NLINK = (int)(sizeof link_names / sizeof link_names[0]) };
+
+const char *bnn_link_name(bnn_link l) {
+    return (int)l >= 0 && (int)l < NLINK ? link_names[l] : "?";
+}
+
+int bnn_link_parse(const char *name, bnn_link *out) {
+    if (!out) return bnn__error(BNN_EINVAL, "bnn_link_parse: out is NULL");
+    int i;
+    const int rc = bnn__name_parse(link_names, NLINK, name, "link", &i);
+    if (!rc) *out = (bnn_link)i;
+    return rc;
 }
 
 /* Stream of the prediction weight samples, apart from training's streams (src/data/data.h
@@ -149,12 +164,43 @@ static int check_args(const char *fn, const bnn_model *m, const float *x, int64_
                           BNN_MAX_SAMPLES, (long long)p->link_samples);
     if (!(p->temperature > 0.0) || !isfinite(p->temperature))
         return bnn__error(BNN_EINVAL, "the temperature must be a positive number");
+    if ((int)p->link < 0 || (int)p->link >= NLINK)
+        return bnn__error(BNN_EINVAL, "unknown link %d", (int)p->link);
+    if (p->link == BNN_LINK_MC && p->link_samples == 0)
+        return bnn__error(BNN_EINVAL, "the Monte-Carlo link needs link_samples > 0");
+    if ((p->link == BNN_LINK_BRIDGE || p->link == BNN_LINK_BRIDGE_NORM) && p->link_samples > 0)
+        return bnn__error(BNN_EINVAL, "link_samples is for the Monte-Carlo link, not the %s link",
+                          bnn_link_name(p->link));
+    return 0;
+}
+
+/* The Laplace bridge's b rows of C probabilities (or log-probabilities) from example `first` on
+ * must each be a distribution: a Dirichlet parameter α_i = (…)/V'_ii that is not positive (a
+ * variance of 0, or below it by rounding, after the zero-sum correction) leaves none, and
+ * nan_to_num's replacement of a NaN by 1 a row that does not sum to 1. */
+static int check_bridge(const double *pr, int64_t b, int64_t C, bool log_probs, int64_t first) {
+    for (int64_t i = 0; i < b; i++) {
+        double sum = 0;
+        bool ok = true;
+        for (int64_t c = 0; c < C; c++) {
+            const double v = log_probs ? exp(pr[i * C + c]) : pr[i * C + c];
+            ok = ok && v >= 0.0 && v <= 1.0 + 1e-12; /* exp of a log-probability of +1 ulp */
+            sum += v;
+        }
+        if (!ok || !(fabs(sum - 1.0) <= 1e-9))
+            return bnn__error(BNN_EDIVERGED, "the Laplace bridge gives no distribution for example "
+                              "%lld: a logit's variance is 0 after its zero-sum correction (use "
+                              "the probit or Monte-Carlo link)",
+                              (long long)(first + i));
+    }
     return 0;
 }
 
 /* The linearised (GLM) predictive of a Laplace posterior (Immer et al., AISTATS 2021; laplace-
  * torch's default): f ~ N(f_mu, f_var) in function space, then per likelihood
- *  - categorical: the probit approximation (MacKay 1992) or Monte Carlo over the logits;
+ *  - categorical: the probit approximation (MacKay 1992), Monte Carlo over the logits, or the
+ *    Laplace bridge (plain or normalised; bnn__bridge), which is checked to give a distribution:
+ *    where a logit's variance is 0 after its zero-sum correction it has none;
  *  - Bernoulli: the same on the 2-class logits (0, f), whose covariance is [[0, 0], [0, v]]:
  *    the probit is then p = sigmoid(f̄ / √(1 + π v / 8)) exactly (MacKay, "The evidence framework
  *    applied to classification networks", Neural Computation 1992, eq. 25), and the Monte Carlo
@@ -178,6 +224,12 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
     const bnn_lik_kind lik = bnn_model_lik(m, task);
     const int64_t k = bnn_model_output_dim(m), d = bnn_model_input_dim(m);
     const int64_t C = bnn_lik_pred_dim(lik, k);
+    const bool bridge = p->link_samples == 0 &&
+                        (p->link == BNN_LINK_BRIDGE || p->link == BNN_LINK_BRIDGE_NORM);
+    if (bridge && (lik != BNN_LIK_CATEGORICAL || k < 2))
+        return bnn__error(BNN_EINVAL, "the Laplace bridge is a Dirichlet over the classes of a "
+                          "categorical classifier; %s has a %s likelihood",
+                          bnn_model_spec(m), bnn_lik_name(lik));
     const int64_t bs = p->batch_size < n ? p->batch_size : n;
     if ((rc = bnn_model_reserve(m, bs))) return rc;
     /* bnn_laplace_glm runs the network bs examples at a time itself but sets up its workspace
@@ -217,7 +269,13 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
                                        p->link_samples, &link_rng, p->log_probs, lo)))
                     goto done;
             } else {
-                bnn__probit(probs + lo * C, cm, cv, b, C, p->log_probs);
+                if (bridge) {
+                    bnn__bridge(probs + lo * C, cm, cv, b, C, p->link == BNN_LINK_BRIDGE_NORM,
+                                p->log_probs);
+                    if ((rc = check_bridge(probs + lo * C, b, C, p->log_probs, lo))) goto done;
+                } else {
+                    bnn__probit(probs + lo * C, cm, cv, b, C, p->log_probs);
+                }
                 if (mi)
                     for (int64_t i = 0; i < b; i++) mi[lo + i] = 0.0;
             }
