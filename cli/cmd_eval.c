@@ -140,9 +140,9 @@ int cmd_eval(int argc, char **argv) {
     /* A diagonal posterior predicts by sampling; a Laplace posterior by its GLM predictive. */
     samples = cli_samples_for(q, samples);
     const bool sampled = kind != BNN_POSTERIOR_POINT && samples > 0;
-    /* Mutual information exists for a sampled predictive and for Monte-Carlo over a Laplace
-     * posterior's linearised logits. */
-    const bool has_mi = sampled || (lap && link > 0 && task == BNN_TASK_CLASSIFICATION);
+    /* Mutual information exists for a sampled predictive, for Monte-Carlo over a Laplace
+     * posterior's linearised logits and for the Laplace bridge's Dirichlet. */
+    const bool has_mi = sampled || (lap && lk != BNN_LINK_PROBIT && task == BNN_TASK_CLASSIFICATION);
     if (!cli_seen(opts, nopts, "temperature")) {
         if ((rc = cli_meta_temperature(cmd, model_path, st, task, &temperature))) goto done;
     }

@@ -154,8 +154,8 @@ int cmd_predict(int argc, char **argv) {
         cli_usage(stdout, cmd, "-m MODEL [--data SPEC | --input FILE] -o out.csv",
                   "Writes one CSV row per example with a header line. Classification:\n"
                   "p_0..p_{K-1},pred,max_prob,entropy,mutual_info (mutual information is 0 for a\n"
-                  "point estimate, nan for a Laplace posterior's probit or bridge predictive,\n"
-                  "which has none: --link mc gives it; a bernoulli model gives p_0, p_1);\n"
+                  "point estimate, nan for a Laplace posterior's probit predictive, which\n"
+                  "has none: --link mc or bridge gives it; a bernoulli model gives p_0, p_1);\n"
                   "regression: mean,var (var includes the noise variance, for hetero-gaussian\n"
                   "the predicted one; mean_j,var_j with several targets). Input files are told\n"
                   "apart by their content (NumPy and IDX headers; else text is CSV), except\n"
@@ -304,12 +304,12 @@ int cmd_predict(int argc, char **argv) {
     }
     if (task == BNN_TASK_CLASSIFICATION)
         for (int64_t i = 0; i < n * k; i++) a[i] = exp(a[i]);
-    /* The probit approximation and the Laplace bridge give the predictive's probabilities, not
-     * the spread of draws behind them: their mutual information is unknown (nan), not 0 as for
-     * a point estimate. */
+    /* The probit approximation gives the predictive's probabilities, not the spread of draws
+     * or the Dirichlet behind them: its mutual information is unknown (nan), not 0 as for a
+     * point estimate. */
     struct pred_csv pc = {a, b, n, k, task == BNN_TASK_CLASSIFICATION,
                           bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE && samples == 0 &&
-                              link == 0};
+                              lk == BNN_LINK_PROBIT};
     /* Printed straight into the output's temporary file (bnn_write_file_emit: a temporary name,
      * then a rename), so a failure never leaves half a file and the text is never all in
      * memory. */

@@ -750,7 +750,8 @@ struct bnn_predict_params bnn_predict_default_params(void);
  * outputs of the other task. Uses the model's buffers. BNN_EINVAL when the likelihood is not for
  * `task`, for n < 1, or a regression noise σ that is not positive and finite. */
 /* A Laplace posterior with samples = 0 uses the linearised (GLM) predictive instead
- * (bnn_laplace_predict; mi is 0 but with the Monte-Carlo link). */
+ * (bnn_laplace_predict; mi is that of the logits' draws with the Monte-Carlo link, of the
+ * Dirichlet with a Laplace bridge, and 0 with the probit). */
 int bnn_predict(bnn_model *m, const bnn_posterior *q, const float *x, int64_t n, bnn_task task,
                 const struct bnn_predict_params *p, double *probs, double *mi, double *mean,
                 double *var);
@@ -1159,7 +1160,9 @@ void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t 
 /* Laplace bridge as laplace-torch computes it (README §7). */
 void bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, int64_t n,
                         int64_t k);
-/* The same with laplace-torch's variance normalisation (link_approx='bridge_norm'): after the
+/* (Through bnn_laplace_predict, the bridge also gives the mutual information of its Dirichlet,
+ * I = Σ_i p_i (ψ(α_i + 1) − ψ(α_0 + 1) − ln p_i), the label's with the class probabilities.)
+ * The same with laplace-torch's variance normalisation (link_approx='bridge_norm'): after the
  * zero-sum correction the means are divided by √c and the variances by c, c = mean_i V'_ii /
  * √(K/2), so the result does not change when f_mu is scaled by √s and f_var by s. */
 void bnn_laplace_bridge_norm(double *probs, const double *f_mu, const double *f_var, int64_t n,

@@ -143,7 +143,13 @@ grep -q "linearised (GLM), Laplace bridge" <("$BNN" eval -m "$T/la3.st" --data "
 [ "$(echo $nlls | tr ' ' '\n' | sort -u | wc -l)" -eq 4 ] && ok || bad "four links, four NLLs: $nlls"
 grep -q '"link_samples":	100' "$T/l_mc.json" && grep -q '"link_samples":	0' "$T/l_bridge.json" && ok || bad "--link mc draws 100 times, the bridge none"
 run "predict --link bridge-norm" "$BNN" predict -m "$T/la3.st" --data "csv:$T/blobs.csv" --link bridge-norm -o "$T/p3.csv"
-awk -F, 'NR > 1 { s = $1 + $2 + $3; if (s < 0.999999 || s > 1.000001 || $7 != "nan") bad = 1 } END { exit bad }' "$T/p3.csv" && ok || bad "predict --link bridge-norm: rows sum to 1, no mutual information"
+awk -F, 'NR > 1 { s = $1 + $2 + $3; if (s < 0.999999 || s > 1.000001 || $7 == "nan" || !($7 >= 0)) bad = 1; m += $7 } END { exit bad || !(m > 0) }' "$T/p3.csv" && ok || bad "predict --link bridge-norm: rows sum to 1, the Dirichlet's mutual information"
+# The mutual information: of the Dirichlet with a bridge, of the draws with mc, none with the probit.
+for l in bridge mc probit; do
+  run "eval --link $l, mutual information" "$BNN" eval -m "$T/la3.st" --data "csv:$T/blobs.csv" --link $l --ood noise:2:60
+  if [ $l = probit ]; then ! grep -q "^mutual inf" "$T/out" && ok || bad "the probit has no mutual information"
+  else num_holds 'v > 0' v="$(awk '$1 == "mutual" {print $3}' "$T/out")" && grep -q "score: mutual info" "$T/out" && ok || bad "--link $l: mutual information and its OOD score"; fi
+done
 expect_usage "--link with its draws" "--link bridge takes none" "$BNN" eval -m "$T/la3.st" --link bridge --link-samples 8
 expect_usage "--link mc without draws" "give S > 0" "$BNN" eval -m "$T/la3.st" --link mc --link-samples 0
 expect_usage "an unknown link" "unknown link 'bridge_norm' (choose probit, mc, bridge or bridge-norm)" "$BNN" eval -m "$T/la3.st" --link bridge_norm

@@ -297,6 +297,33 @@ static void test_cls_basics(void) {
         bnn_laplace_bridge(pb, mua, Va, 1, 3);
         CHECK(fabs(pb[0] - pa[0]) > 1e-3);
     }
+    /* The Dirichlet's mutual information. ψ at known points: ψ(n) = H_{n−1} − γ, ψ(3/2) =
+     * 2 − γ − 2 ln 2 (the recurrence up to 10.5, then the series). */
+    {
+        const double gam = 0.57721566490153286;
+        CHECK_REL(bnn__digamma_ge1(1.0), -gam, 1e-14, 1.0);
+        CHECK_REL(bnn__digamma_ge1(1.5), 2.0 - gam - 2.0 * log(2.0), 1e-13, 1.0);
+        double h = 0;
+        for (int j = 1; j < 100; j++) {
+            h += 1.0 / j;
+            if (j == 9) CHECK_REL(bnn__digamma_ge1(10.0), h - gam, 1e-14, 1.0);
+        }
+        CHECK_REL(bnn__digamma_ge1(100.0), h - gam, 1e-14, 1.0);
+        /* μ = 0 and V = a I give V'_ii = a (K − 1)/K and α_i = (1 − 1/K)/V'_ii = 1/a: K = 2,
+         * a = 1 is Dir(1, 1), I = ψ(2) − ψ(3) + ln 2 = ln 2 − 1/2; K = 3, a = 1/2 is Dir(2, 2, 2),
+         * I = ψ(3) − ψ(7) + ln 3 = ln 3 − 19/20. */
+        const double z3[3] = {0}, I2[4] = {1, 0, 0, 1}, I3[9] = {0.5, 0, 0, 0, 0.5, 0, 0, 0, 0.5};
+        double pr[3], mi1[1];
+        bnn__bridge(pr, z3, I2, 1, 2, false, false, mi1);
+        CHECK_REL(mi1[0], log(2.0) - 0.5, 1e-13, 1.0);
+        bnn__bridge(pr, z3, I3, 1, 3, false, false, mi1);
+        CHECK_REL(mi1[0], log(3.0) - 0.95, 1e-13, 1.0);
+        CHECK_REL(pr[1], 1.0 / 3.0, 1e-15, 1.0);
+        /* No Dirichlet where a variance after the correction is 0: NaN. */
+        const double Vz[4] = {1, 1, 1, 1};
+        bnn__bridge(pr, z3, Vz, 1, 2, false, false, mi1);
+        CHECK(isnan(mi1[0]));
+    }
     /* Errors: NULL arguments (ownership of c is taken even then). */
     REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_FULL, 2, 0, 10, 2, loss, NULL, H, 0, NULL, NULL, NULL,
                                  NULL) == 0);

@@ -302,9 +302,11 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
 void bnn__probit(double *out, const double *f_mu, const double *f_var, int64_t n, int64_t k,
                  bool log_probs);
 /* The Laplace bridge (bnn_laplace_bridge; norm: bnn_laplace_bridge_norm); with log_probs the
- * log-probabilities. */
+ * log-probabilities; mi (n, may be NULL) its Dirichlet's mutual information. */
 void bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n, int64_t k,
-                 bool norm, bool log_probs);
+                 bool norm, bool log_probs, double *mi);
+/* The digamma function ψ(x) for x >= 1 (the bridge's mutual information). */
+double bnn__digamma_ge1(double x);
 /* log((1/S) Σ_s p_s) from lse = log Σ_s p_s. At most 0: S samples of p = 1 can sum by
  * log-sum-exp to up to 9e-16 above log S, a probability 1 + 2e-15. */
 static inline double bnn__log_mean(double lse, int64_t S) {

@@ -1716,9 +1716,17 @@ void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t 
  * by ±DBL_MAX (torch.nan_to_num). With `norm` (link_approx='bridge_norm'), before the α: with
  * c = mean_i V'_ii / √(K/2), μ' ← μ'/√c and V'_ii ← V'_ii/c. With log_probs, out holds
  * log α_i − log Σα instead (0 where p would be the NaN replaced by 1). Only V's diagonal after
- * the correction enters, V'_ii = V_ii − s_i s_i/S (V symmetric). */
+ * the correction enters, V'_ii = V_ii − s_i s_i/S (V symmetric).
+ *
+ * mi (may be NULL): the Dirichlet's mutual information between the label and the class
+ * probabilities π ~ Dir(α), I = H[p] − E[H[π]] with E[H[π]] = −Σ_i p_i (ψ(α_i + 1) − ψ(α_0 + 1)),
+ * α_0 = Σα (Malinin & Gales, "Predictive uncertainty estimation via prior networks", NeurIPS
+ * 2018, eq. 15): so I = Σ_i p_i (ψ(α_i + 1) − ψ(α_0 + 1) − ln p_i), clamped at 0 against
+ * rounding; NaN where the α are not all positive and finite (no Dirichlet). */
+static double digamma_ge1(double x);
+
 void bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n, int64_t k,
-                 bool norm, bool log_probs) {
+                 bool norm, bool log_probs, double *mi) {
     for (int64_t t = 0; t < n; t++) {
         const double *mu0 = f_mu + t * k, *V = f_var + t * k * k;
         double *p = out + t * k;
@@ -1765,6 +1773,21 @@ void bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n
             asum += p[i];
         }
 #undef BRIDGE_VII
+        if (mi) {
+            bool dir = isfinite(asum);
+            for (int64_t i = 0; i < k; i++) dir = dir && p[i] > 0.0 && isfinite(p[i]);
+            double mut = NAN;
+            if (dir) {
+                const double d0 = digamma_ge1(asum + 1.0);
+                mut = 0.0;
+                for (int64_t i = 0; i < k; i++) {
+                    const double pi = p[i] / asum;
+                    mut += pi * (digamma_ge1(p[i] + 1.0) - d0 - log(pi));
+                }
+                mut = mut > 0.0 ? mut : 0.0;
+            }
+            mi[t] = mut;
+        }
         const double lsum = log(asum);
         for (int64_t i = 0; i < k; i++) {
             double q = log_probs ? log(p[i]) - lsum : p[i] / asum;
@@ -1779,13 +1802,32 @@ void bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n
 
 void bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, int64_t n,
                         int64_t k) {
-    bnn__bridge(probs, f_mu, f_var, n, k, false, false);
+    bnn__bridge(probs, f_mu, f_var, n, k, false, false, NULL);
 }
 
 void bnn_laplace_bridge_norm(double *probs, const double *f_mu, const double *f_var, int64_t n,
                              int64_t k) {
-    bnn__bridge(probs, f_mu, f_var, n, k, true, false);
+    bnn__bridge(probs, f_mu, f_var, n, k, true, false, NULL);
 }
+
+/* ψ(x) for x >= 1 (or +Inf): up to 10 with ψ(x) = ψ(x + 1) − 1/x, then the asymptotic series
+ * ψ(x) = ln x − 1/(2x) − Σ_k B_2k / (2k x^2k) to x^-12 (Abramowitz & Stegun 6.3.18), whose
+ * first omitted term, x^-14 / 12, is under 1e-15 from x = 10 on. */
+static double digamma_ge1(double x) {
+    double acc = 0.0;
+    while (x < 10.0) {
+        acc -= 1.0 / x;
+        x += 1.0;
+    }
+    const double r = 1.0 / (x * x);
+    const double series =
+        r * (1.0 / 12 -
+             r * (1.0 / 120 -
+                  r * (1.0 / 252 - r * (1.0 / 240 - r * (1.0 / 132 - r * (691.0 / 32760))))));
+    return acc + log(x) - 0.5 / x - series;
+}
+
+double bnn__digamma_ge1(double x) { return digamma_ge1(x); }
 
 /* ------------------------------------------------------------------ sampling */
 

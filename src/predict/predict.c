@@ -175,13 +175,15 @@ static int check_args(const char *fn, const bnn_model *m, const float *x, int64_
 }
 
 /* The Laplace bridge's b rows of C probabilities (or log-probabilities) from example `first` on
- * must each be a distribution: a Dirichlet parameter α_i = (…)/V'_ii that is not positive (a
- * variance of 0, or below it by rounding, after the zero-sum correction) leaves none, and
- * nan_to_num's replacement of a NaN by 1 a row that does not sum to 1. */
-static int check_bridge(const double *pr, int64_t b, int64_t C, bool log_probs, int64_t first) {
+ * must each be a distribution, from a Dirichlet when mi is asked for: a parameter
+ * α_i = (…)/V'_ii that is not positive (a variance of 0, or below it by rounding, after the
+ * zero-sum correction) leaves none, and nan_to_num's replacement of a NaN by 1 a row that does
+ * not sum to 1. */
+static int check_bridge(const double *pr, const double *mi, int64_t b, int64_t C, bool log_probs,
+                        int64_t first) {
     for (int64_t i = 0; i < b; i++) {
         double sum = 0;
-        bool ok = true;
+        bool ok = !mi || isfinite(mi[i]); /* NaN: an α that is not positive */
         for (int64_t c = 0; c < C; c++) {
             const double v = log_probs ? exp(pr[i * C + c]) : pr[i * C + c];
             ok = ok && v >= 0.0 && v <= 1.0 + 1e-12; /* exp of a log-probability of +1 ulp */
@@ -271,13 +273,15 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
             } else {
                 if (bridge) {
                     bnn__bridge(probs + lo * C, cm, cv, b, C, p->link == BNN_LINK_BRIDGE_NORM,
-                                p->log_probs);
-                    if ((rc = check_bridge(probs + lo * C, b, C, p->log_probs, lo))) goto done;
+                                p->log_probs, mi ? mi + lo : NULL);
+                    if ((rc = check_bridge(probs + lo * C, mi ? mi + lo : NULL, b, C,
+                                           p->log_probs, lo)))
+                        goto done;
                 } else {
                     bnn__probit(probs + lo * C, cm, cv, b, C, p->log_probs);
+                    if (mi)
+                        for (int64_t i = 0; i < b; i++) mi[lo + i] = 0.0;
                 }
-                if (mi)
-                    for (int64_t i = 0; i < b; i++) mi[lo + i] = 0.0;
             }
         } else if (lik == BNN_LIK_HETERO_GAUSSIAN) {
             for (int64_t i = 0; i < b; i++) {
