@@ -108,8 +108,8 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
      "weight samples to average (0: at the mean): default 32 for ivon and mfvi; a Laplace file "  \
      "uses its GLM predictive unless S > 0; a point estimate takes only 0", 0},                   \
     {"seed", 's', OPT_INT, &(seed), "N",                                                           \
-     "seed of the weight samples, and of generated data other than the model's own (which keeps "  \
-     "its training seed) (default 0)", 0},                                                         \
+     "seed of the weight samples and of --link mc's draws, and of generated data other than the "  \
+     "model's own (which keeps its training seed) (default 0)", 0},                                \
     {"link", 0, OPT_STR, &(linkname), "NAME",                                                      \
      "Laplace or VON GLM predictive of a classifier, as laplace-torch's link_approx: probit "      \
      "(default), mc (Monte-Carlo over the linearised logits, --link-samples draws, default 100), " \
@@ -171,9 +171,11 @@ int cli_check_csv_flags(const char *cmd, const cli_opt *opts, int nopts, const c
                         bool input_csv);
 /* Usage error (2) for an option given that cannot apply to the loaded model: --temperature for
  * regression, --noise for a classifier, --samples S > 0 (the value given, -1 if none) for a
- * point estimate, --link or --link-samples without a Laplace posterior or for regression. */
+ * point estimate, --link or --link-samples without a Laplace posterior or for regression, a
+ * Laplace bridge (lk) for a likelihood other than categorical (lik). */
 int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const char *path,
-                      bnn_task task, const bnn_posterior *q, int64_t samples);
+                      bnn_task task, bnn_lik_kind lik, const bnn_posterior *q, int64_t samples,
+                      bnn_link lk);
 /* --samples for posterior q: 0 for a point estimate (nothing to sample); else as given, and when
  * not given 32 for a diagonal Gaussian (ivon, mfvi) and 0 for a Laplace posterior (its GLM
  * predictive). */

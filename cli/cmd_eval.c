@@ -134,7 +134,9 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     bnn_st_drop_tensors(st); /* only its metadata is read from here on */
-    if ((rc = cli_check_applies(cmd, opts, nopts, model_path, task, q, samples))) goto done;
+    if ((rc = cli_check_applies(cmd, opts, nopts, model_path, task, bnn_model_lik(m, task), q,
+                                samples, lk)))
+        goto done;
     const bnn_posterior_kind kind = bnn_posterior_kind_of(q);
     const bool diag = kind == BNN_POSTERIOR_DIAG, lap = kind == BNN_POSTERIOR_LAPLACE;
     /* A diagonal posterior predicts by sampling; a Laplace posterior by its GLM predictive. */

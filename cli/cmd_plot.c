@@ -62,7 +62,9 @@ int cmd_plot(int argc, char **argv) {
         goto done;
     }
     bnn_st_drop_tensors(st); /* only its metadata is read from here on */
-    if ((rc = cli_check_applies(cmd, opts, nopts, model_path, task, q, samples))) goto done;
+    if ((rc = cli_check_applies(cmd, opts, nopts, model_path, task, bnn_model_lik(m, task), q,
+                                samples, lk)))
+        goto done;
     samples = cli_samples_for(q, samples);
     const int64_t d = bnn_model_input_dim(m), k = bnn_model_pred_dim(m, task);
     if (!((task == BNN_TASK_CLASSIFICATION && d == 2) || (task == BNN_TASK_REGRESSION && d == 1 && k == 1))) {

@@ -195,7 +195,9 @@ int cmd_predict(int argc, char **argv) {
         goto done;
     }
     bnn_st_drop_tensors(st); /* only its metadata is read from here on */
-    if ((rc = cli_check_applies(cmd, opts, nopts, model_path, task, q, samples))) goto done;
+    if ((rc = cli_check_applies(cmd, opts, nopts, model_path, task, bnn_model_lik(m, task), q,
+                                samples, lk)))
+        goto done;
     samples = cli_samples_for(q, samples);
     if (!cli_seen(opts, nopts, "temperature") &&
         (rc = cli_meta_temperature(cmd, model_path, st, task, &temperature)))

@@ -435,7 +435,7 @@ int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int6
         if (*link == 0)
             return cli_usage_error(cmd, "--link mc draws the logits --link-samples times: give "
                                    "S > 0");
-    } else if (ls_seen) {
+    } else if (*link > 0) {
         return cli_usage_error(cmd, "--link-samples is the number of draws of --link mc; --link "
                                "%s takes none", linkname);
     }
@@ -549,7 +549,8 @@ int cli_check_csv_flags(const char *cmd, const cli_opt *opts, int nopts, const c
 }
 
 int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const char *path,
-                      bnn_task task, const bnn_posterior *q, int64_t samples) {
+                      bnn_task task, bnn_lik_kind lik, const bnn_posterior *q, int64_t samples,
+                      bnn_link lk) {
     const bnn_posterior_kind kind = bnn_posterior_kind_of(q);
     if (task == BNN_TASK_REGRESSION && cli_seen(opts, nopts, "bins"))
         return cli_usage_error(cmd, "--bins sets a classifier's reliability bins (ECE); %s is a "
@@ -578,6 +579,10 @@ int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const cha
         return cli_usage_error(cmd, "--%s sets how a classifier's linearised logits become "
                                "probabilities; %s is a regression model, whose linearised "
                                "predictive is in closed form", lopt, path);
+    if ((lk == BNN_LINK_BRIDGE || lk == BNN_LINK_BRIDGE_NORM) && lik != BNN_LIK_CATEGORICAL)
+        return cli_usage_error(cmd, "--link %s is a Dirichlet over the classes of a categorical "
+                               "classifier; %s has a %s likelihood", bnn_link_name(lk), path,
+                               bnn_lik_name(lik));
     if (cli_seen(opts, nopts, "local-reparam") && kind != BNN_POSTERIOR_DIAG)
         return cli_usage_error(cmd, "--local-reparam is for the weight samples of a diagonal "
                                "Gaussian posterior (ivon, mfvi); %s holds %s", path,

@@ -25,6 +25,8 @@
 
 #include "fuzz_util.h"
 
+#include <math.h>
+
 /* Tensors above this many elements are not converted: the buffers would be the harness's
  * allocation, not the library's (a 64 KiB input cannot hold more data than that anyway). */
 #define MAX_CONVERT ((int64_t)1 << 24)
@@ -53,10 +55,17 @@ static void predict(bnn_model *m, const bnn_posterior *q, bnn_task task) {
         /* The Laplace bridge's links at the mean (a GLM predictive of a damaged posterior can
          * give the bridge any variances). */
         if (task == BNN_TASK_CLASSIFICATION) {
-            p.samples = 0, p.link = BNN_LINK_BRIDGE;
-            (void)bnn_predict(m, q, x, n, task, &p, a, mi, NULL, NULL);
-            p.link = BNN_LINK_BRIDGE_NORM, p.log_probs = true;
-            (void)bnn_predict(m, q, x, n, task, &p, a, mi, NULL, NULL);
+            for (int norm = 0; norm < 2; norm++) {
+                p.samples = 0, p.link = norm ? BNN_LINK_BRIDGE_NORM : BNN_LINK_BRIDGE;
+                p.log_probs = norm;
+                if (bnn_predict(m, q, x, n, task, &p, a, mi, NULL, NULL)) continue;
+                /* a success is a distribution per example, with its mutual information */
+                for (int64_t i = 0; i < n; i++) {
+                    double sum = 0;
+                    for (int64_t j = 0; j < c; j++) sum += norm ? exp(a[i * c + j]) : a[i * c + j];
+                    if (!(fabs(sum - 1.0) < 1e-9) || !(mi[i] >= 0.0)) abort();
+                }
+            }
         }
     }
     free(x), free(a), free(b), free(mi);

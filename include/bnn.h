@@ -719,11 +719,13 @@ struct bnn_predict_params {
     bnn_link link;        /* the same predictive's link, default BNN_LINK_PROBIT (each logit
                            * scaled by 1/√(1 + π/8 · its own variance), the logits' covariances
                            * ignored, as laplace-torch does; it can be less sure than Monte Carlo
-                           * over the logits). BNN_LINK_MC needs link_samples > 0; the bridges
-                           * take no link_samples and a categorical likelihood (BNN_EINVAL
-                           * otherwise), and BNN_EDIVERGED where the bridge is undefined (a
-                           * logit variance of 0 after its zero-sum correction). Ignored by
-                           * other posteriors. */
+                           * over the logits). BNN_LINK_MC needs link_samples > 0 and the
+                           * bridges take none (BNN_EINVAL otherwise, checked for any posterior);
+                           * the bridges need a categorical likelihood (BNN_EINVAL) and give
+                           * BNN_EDIVERGED for an example without a Dirichlet (linearised logits
+                           * that are not finite, or a logit variance after the zero-sum
+                           * correction that is not positive). Used only by a Laplace posterior's
+                           * GLM predictive (samples = 0). */
     bool log_probs;       /* classification: probs receives the natural logarithms of the
                            * predictive probabilities, exact where a probability underflows to 0
                            * (for bnn_metrics_classification_log); default false */

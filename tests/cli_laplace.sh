@@ -138,6 +138,7 @@ for l in probit mc bridge bridge-norm; do
   run "eval --link $l" "$BNN" eval -m "$T/la3.st" --data "csv:$T/blobs.csv" --split train --link $l --json "$T/l_$l.json"
   nlls="$nlls $(val nll)"
   grep -q "\"link\":	\"$l\"" "$T/l_$l.json" && ok || bad "--link $l: the JSON records the link"
+  validate "$T/l_$l.json"
 done
 grep -q "linearised (GLM), Laplace bridge" <("$BNN" eval -m "$T/la3.st" --data "csv:$T/blobs.csv" --link bridge) && ok || bad "eval names the bridge"
 [ "$(echo $nlls | tr ' ' '\n' | sort -u | wc -l)" -eq 4 ] && ok || bad "four links, four NLLs: $nlls"
@@ -156,6 +157,19 @@ expect_usage "an unknown link" "unknown link 'bridge_norm' (choose probit, mc, b
 expect_usage "--link with weight samples" "--link is for the linearised predictive, which --samples S > 0 replaces" "$BNN" eval -m "$T/la3.st" --link mc --samples 4
 expect_usage "--link on a point estimate" "--link is for a Laplace posterior's linearised predictive; $T/map3.st holds a point estimate" "$BNN" eval -m "$T/map3.st" --link probit
 expect_usage "compare --link without a Laplace model" "--link is for a Laplace posterior's linearised predictive; none of the models holds one" "$BNN" compare -m "$T/map3.st" --link bridge
+expect_usage "--link probit takes no draws" "--link probit takes none" "$BNN" eval -m "$T/la3.st" --link probit --link-samples 5
+run "--link bridge --link-samples 0" "$BNN" eval -m "$T/la3.st" --link bridge --link-samples 0
+# --seed: the Monte-Carlo link draws from it; the bridge draws nothing.
+run "--link mc --seed" "$BNN" eval -m "$T/la3.st" --link mc --seed 3
+expect_usage "--link bridge --seed" "--seed is for weight samples" "$BNN" eval -m "$T/la3.st" --link bridge --seed 3
+# The bridge is a Dirichlet over a categorical's classes: a Bernoulli model's is refused.
+run "train bernoulli" "$BNN" train --data moons --model mlp:2-8-1 --lik bernoulli --epochs 5 -q -o "$T/mapb.st"
+run "laplace bernoulli" "$BNN" laplace -m "$T/mapb.st" -q -o "$T/lab.st"
+for c in "eval -m $T/lab.st" "predict -m $T/lab.st -o $T/never.csv" "plot -m $T/lab.st -o $T/never.svg" \
+         "compare -m $T/la3.st -m $T/lab.st"; do
+  # shellcheck disable=SC2086
+  expect_usage "${c%% *}: --link bridge, bernoulli" "lab.st has a bernoulli likelihood" "$BNN" $c --link bridge
+done
 
 # Inputs alone are neither labels nor targets, whatever the model's task.
 expect_usage "laplace, a regression model, inputs only" "noise:1:20 has no targets (inputs only)" "$BNN" laplace -m "$T/sine.safetensors" --data noise:1:20 -o "$T/never.safetensors"

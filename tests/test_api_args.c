@@ -117,6 +117,37 @@ static void test_laplace_predict_args(void) {
                  0);
     CHECK_NEAR(probs[0] + probs[1], 1.0, 1e-12);
     p.link = BNN_LINK_PROBIT;
+    /* First-layer weights of 3e38 overflow the second input's hidden units (example 0's stay
+     * finite): no Dirichlet there, so the bridge refuses and names that example, whether or not
+     * mutual information is asked for (a row of 1s, laplace-torch's nan_to_num, would be scored
+     * otherwise). */
+    {
+        bnn_model *mz;
+        REQUIRE(bnn_model_new(&mz, "mlp:2-3-2") == 0);
+        float *wz = bnn_model_params(mz);
+        for (int64_t i = 0; i < bnn_model_nparams(mz); i++)
+            wz[i] = i < 6 ? 3e38f : i < 9 ? 0.0f : 0.1f * (float)i;
+        double dz[8] = {1, 2, 3, 4, 5, 6, 7, 8}, miz[2];
+        bnn_curv *cz;
+        REQUIRE(bnn_curv_from_arrays(&cz, BNN_HESS_DIAG, 8, 9, 10, 2, 1.0, dz, NULL, 0, NULL, NULL,
+                                     NULL, NULL) == 0);
+        bnn_laplace *lz;
+        REQUIRE(bnn_laplace_new_from_params(&lz, cz, wz, BNN_TASK_CLASSIFICATION) == 0);
+        for (int with_mi = 0; with_mi < 2; with_mi++) {
+            p.link = with_mi ? BNN_LINK_BRIDGE_NORM : BNN_LINK_BRIDGE;
+            CHECK_EQ_INT(bnn_laplace_predict(lz, mz, x, 2, BNN_TASK_CLASSIFICATION, &p, probs,
+                                             with_mi ? miz : NULL, NULL, NULL),
+                         BNN_EDIVERGED);
+            CHECK(has_error("the Laplace bridge has no Dirichlet for example 1"));
+            CHECK_EQ_INT(bnn_laplace_predict(lz, mz, x, 1, BNN_TASK_CLASSIFICATION, &p, probs,
+                                             with_mi ? miz : NULL, NULL, NULL),
+                         0);
+            CHECK_NEAR(probs[0] + probs[1], 1.0, 1e-12);
+        }
+        p.link = BNN_LINK_PROBIT;
+        bnn_laplace_free(lz);
+        bnn_model_free(mz);
+    }
     /* Names both ways. */
     for (int l = 0; l < 4; l++) {
         bnn_link back = (bnn_link)7;

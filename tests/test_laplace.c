@@ -18,6 +18,7 @@
 #include "check.h"
 #include "core/internal.h"
 
+#include <float.h>
 #include <lapacke.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,17 +314,75 @@ static void test_cls_basics(void) {
          * a = 1 is Dir(1, 1), I = ψ(2) − ψ(3) + ln 2 = ln 2 − 1/2; K = 3, a = 1/2 is Dir(2, 2, 2),
          * I = ψ(3) − ψ(7) + ln 3 = ln 3 − 19/20. */
         const double z3[3] = {0}, I2[4] = {1, 0, 0, 1}, I3[9] = {0.5, 0, 0, 0, 0.5, 0, 0, 0, 0.5};
-        double pr[3], mi1[1];
-        bnn__bridge(pr, z3, I2, 1, 2, false, false, mi1);
+        double pr[3], mi1[1], mi2[1];
+        int64_t bad = 5;
+        REQUIRE(bnn__bridge(pr, z3, I2, 1, 2, false, false, mi1, &bad) == 0);
         CHECK_REL(mi1[0], log(2.0) - 0.5, 1e-13, 1.0);
-        bnn__bridge(pr, z3, I3, 1, 3, false, false, mi1);
+        CHECK(bad == -1);
+        REQUIRE(bnn__bridge(pr, z3, I3, 1, 3, false, false, mi1, NULL) == 0);
         CHECK_REL(mi1[0], log(3.0) - 0.95, 1e-13, 1.0);
         CHECK_REL(pr[1], 1.0 / 3.0, 1e-15, 1.0);
-        /* No Dirichlet where a variance after the correction is 0: NaN. */
+        /* Large α: with V = 1e-12 I_2, Dir(1e12, 1e12), whose I = ψ(a + 1) − ψ(2a + 1) + ln 2 is
+         * 1/(4a) + O(a^-2) — 2.5e-13, which the form with ψ(α_i + 1) − ψ(α_0 + 1) − ln p_i
+         * computed to only an absolute 1e-15. */
+        const double I2s[4] = {1e-12, 0, 0, 1e-12};
+        REQUIRE(bnn__bridge(pr, z3, I2s, 1, 2, false, false, mi1, NULL) == 0);
+        CHECK_REL(mi1[0], 0.25e-12, 1e-6, 1.0);
+        /* The normalised bridge's information: its own Dirichlet, the plain bridge's at c = 1,
+         * and unchanged by (√a μ, a V) (cn, Vc, mua, Va as above). */
+        double sr[3], S = 0, vmean = 0, Vc[9], Va[9], mua[3];
+        for (int i = 0; i < 3; i++) {
+            sr[i] = V[3 * i] + V[3 * i + 1] + V[3 * i + 2];
+            S += sr[i];
+        }
+        for (int i = 0; i < 3; i++)
+            vmean += (V[4 * i] - sr[i] * sr[i] / S) / 3.0;
+        for (int i = 0; i < 9; i++)
+            Vc[i] = V[i] / (vmean / sqrt(1.5)), Va[i] = V[i] * 3.7;
+        for (int i = 0; i < 3; i++)
+            mua[i] = mu[i] * sqrt(3.7);
+        REQUIRE(bnn__bridge(pr, mu, Vc, 1, 3, false, false, mi1, NULL) == 0);
+        REQUIRE(bnn__bridge(pr, mu, Vc, 1, 3, true, false, mi2, NULL) == 0);
+        CHECK_REL(mi2[0], mi1[0], 1e-12, 1.0);
+        REQUIRE(bnn__bridge(pr, mu, V, 1, 3, true, false, mi1, NULL) == 0);
+        REQUIRE(bnn__bridge(pr, mua, Va, 1, 3, true, false, mi2, NULL) == 0);
+        CHECK_REL(mi2[0], mi1[0], 1e-12, 1.0);
+        REQUIRE(bnn__bridge(pr, mu, V, 1, 3, false, false, mi2, NULL) == 0);
+        CHECK(fabs(mi2[0] - mi1[0]) > 1e-3 * mi1[0]); /* the normalisation changes it here */
+        /* No Dirichlet where a variance after the correction is 0: NaN, and the row is named. */
         const double Vz[4] = {1, 1, 1, 1};
-        bnn__bridge(pr, z3, Vz, 1, 2, false, false, mi1);
-        CHECK(isnan(mi1[0]));
+        REQUIRE(bnn__bridge(pr, z3, Vz, 1, 2, false, false, mi1, &bad) == 0);
+        CHECK(isnan(mi1[0]) && bad == 0);
     }
+#if LDBL_MAX_EXP > 5000
+    /* Far-apart logits with small variances: the normalised bridge divides the means by
+     * √c ≈ 0.0074, gaps of about 4000 where laplace-torch's e^{μ'} overflows double. Its
+     * log-probabilities against the direct form in long double (range to e^11356). */
+    {
+        const double m3[3] = {0.0, 15.0, 30.0}, V3[9] = {1e-4, 0, 0, 0, 1e-4, 0, 0, 0, 1e-4};
+        double lp[3], mi1[1];
+        int64_t bad = 5;
+        REQUIRE(bnn__bridge(lp, m3, V3, 1, 3, true, true, mi1, &bad) == 0);
+        CHECK(bad == -1 && isfinite(mi1[0]) && mi1[0] >= 0.0);
+        long double mp[3], vv[3], ms = 0, e = 0, a[3], as = 0;
+        const long double S3 = 3e-4L, cl = (2e-4L / 3.0L) / sqrtl(1.5L); /* V'_ii = 2e-4/3 */
+        for (int i = 0; i < 3; i++) ms += m3[i];
+        for (int i = 0; i < 3; i++) {
+            mp[i] = (m3[i] - 1e-4L * ms / S3) / sqrtl(cl);
+            vv[i] = (1e-4L - 1e-8L / S3) / cl;
+            e += expl(-mp[i]);
+        }
+        for (int i = 0; i < 3; i++) {
+            a[i] = (1.0L / 3.0L + expl(mp[i]) / 9.0L * e) / vv[i];
+            as += a[i];
+        }
+        for (int i = 0; i < 3; i++) {
+            CHECK(isfinite(lp[i]));
+            CHECK_REL(lp[i], (double)logl(a[i] / as), 1e-12, 1e-300);
+        }
+        CHECK(lp[0] < -1000.0); /* where double's direct form gave −DBL_MAX */
+    }
+#endif
     /* Errors: NULL arguments (ownership of c is taken even then). */
     REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_FULL, 2, 0, 10, 2, loss, NULL, H, 0, NULL, NULL, NULL,
                                  NULL) == 0);

@@ -302,9 +302,11 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
 void bnn__probit(double *out, const double *f_mu, const double *f_var, int64_t n, int64_t k,
                  bool log_probs);
 /* The Laplace bridge (bnn_laplace_bridge; norm: bnn_laplace_bridge_norm); with log_probs the
- * log-probabilities; mi (n, may be NULL) its Dirichlet's mutual information. */
-void bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n, int64_t k,
-                 bool norm, bool log_probs, double *mi);
+ * log-probabilities; mi (n, may be NULL) its Dirichlet's mutual information; *bad (may be NULL)
+ * the first row without a Dirichlet (a variance after the zero-sum correction that is not
+ * positive), else −1. 0 or BNN_ENOMEM. */
+int bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n, int64_t k,
+                bool norm, bool log_probs, double *mi, int64_t *bad);
 /* The digamma function ψ(x) for x >= 1 (the bridge's mutual information). */
 double bnn__digamma_ge1(double x);
 /* log((1/S) Σ_s p_s) from lse = log Σ_s p_s. At most 0: S samples of p = 1 can sum by

@@ -1708,126 +1708,167 @@ void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t 
     bnn__probit(probs, f_mu, f_var, n, k, false);
 }
 
-/* Laplace bridge (Hobbhahn, Kristiadi & Hennig, "Fast predictive uncertainty for classification
- * with Bayesian deep networks", UAI 2022), as laplace-torch's link_approx='bridge' computes it
- * (README §7): the zero-sum correction of mean and covariance, μ' = μ − s (Σ_j μ_j)/S and
- * V' = V − s sᵀ/S with row sums s and total S of V, then the Dirichlet parameters
- * α_i = (1 − 2/K + e^{μ'_i} Σ_j e^{−μ'_j} / K²) / V'_ii and p = α / Σα, NaN replaced by 1 and ±Inf
- * by ±DBL_MAX (torch.nan_to_num). With `norm` (link_approx='bridge_norm'), before the α: with
- * c = mean_i V'_ii / √(K/2), μ' ← μ'/√c and V'_ii ← V'_ii/c. With log_probs, out holds
- * log α_i − log Σα instead (0 where p would be the NaN replaced by 1). Only V's diagonal after
- * the correction enters, V'_ii = V_ii − s_i s_i/S (V symmetric).
- *
- * mi (may be NULL): the Dirichlet's mutual information between the label and the class
- * probabilities π ~ Dir(α), I = H[p] − E[H[π]] with E[H[π]] = −Σ_i p_i (ψ(α_i + 1) − ψ(α_0 + 1)),
- * α_0 = Σα (Malinin & Gales, "Predictive uncertainty estimation via prior networks", NeurIPS
- * 2018, eq. 15): so I = Σ_i p_i (ψ(α_i + 1) − ψ(α_0 + 1) − ln p_i), clamped at 0 against
- * rounding; NaN where the α are not all positive and finite (no Dirichlet). */
-static double digamma_ge1(double x);
-
-void bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n, int64_t k,
-                 bool norm, bool log_probs, double *mi) {
-    for (int64_t t = 0; t < n; t++) {
-        const double *mu0 = f_mu + t * k, *V = f_var + t * k * k;
-        double *p = out + t * k;
-        double S = 0, musum = 0;
-        for (int64_t i = 0; i < k; i++) {
-            musum += mu0[i];
-            for (int64_t j = 0; j < k; j++)
-                S += V[i * k + j];
-        }
-        /* V'_ii = V_ii − s_i c_i / S with s, c the row and column sums (equal for symmetric V;
-         * both kept, as laplace-torch's einsum does). */
-#define BRIDGE_VII(i, vi)                                                                          \
-    do {                                                                                           \
-        double si_ = 0, ci_ = 0;                                                                   \
-        for (int64_t j_ = 0; j_ < k; j_++)                                                         \
-            si_ += V[(i) * k + j_], ci_ += V[j_ * k + (i)];                                        \
-        (vi) = V[(i) * k + (i)] - si_ * ci_ / S;                                                   \
-    } while (0)
-        double c = 1.0;
-        if (norm) {
-            double vsum = 0;
-            for (int64_t i = 0; i < k; i++) {
-                double vi;
-                BRIDGE_VII(i, vi);
-                vsum += vi;
-            }
-            c = vsum / (double)k / sqrt((double)k / 2.0);
-        }
-        const double rc = norm ? 1.0 / sqrt(c) : 1.0; /* × 1.0 leaves the plain bridge's bits */
-        double sum_exp = 0; /* Σ_j e^{−μ'_j} */
-        for (int64_t i = 0; i < k; i++) {
-            double si = 0;
-            for (int64_t j = 0; j < k; j++)
-                si += V[i * k + j];
-            p[i] = (mu0[i] - si * musum / S) * rc; /* μ'_i, kept in p for now */
-            sum_exp += exp(-p[i]);
-        }
-        double asum = 0;
-        for (int64_t i = 0; i < k; i++) {
-            double vi;
-            BRIDGE_VII(i, vi);
-            if (norm) vi /= c;
-            p[i] = (1.0 - 2.0 / (double)k + exp(p[i]) / (double)(k * k) * sum_exp) / vi;
-            asum += p[i];
-        }
-#undef BRIDGE_VII
-        if (mi) {
-            bool dir = isfinite(asum);
-            for (int64_t i = 0; i < k; i++) dir = dir && p[i] > 0.0 && isfinite(p[i]);
-            double mut = NAN;
-            if (dir) {
-                const double d0 = digamma_ge1(asum + 1.0);
-                mut = 0.0;
-                for (int64_t i = 0; i < k; i++) {
-                    const double pi = p[i] / asum;
-                    mut += pi * (digamma_ge1(p[i] + 1.0) - d0 - log(pi));
-                }
-                mut = mut > 0.0 ? mut : 0.0;
-            }
-            mi[t] = mut;
-        }
-        const double lsum = log(asum);
-        for (int64_t i = 0; i < k; i++) {
-            double q = log_probs ? log(p[i]) - lsum : p[i] / asum;
-            if (isnan(q))
-                q = log_probs ? 0.0 : 1.0;
-            else if (isinf(q))
-                q = q > 0 ? DBL_MAX : -DBL_MAX;
-            p[i] = q;
-        }
-    }
+/* ψ(y) + ... for y >= 10: −1/(2y) − Σ_k B_2k / (2k y^2k) to y^-12, the asymptotic series
+ * ψ(y) = ln y − 1/(2y) − Σ_k B_2k / (2k y^2k) (Abramowitz & Stegun 6.3.18) without its ln y;
+ * the first omitted term, y^-14 / 12, is under 1e-15 from y = 10 on. */
+static double psi_tail(double y) {
+    const double r = 1.0 / (y * y);
+    const double series =
+        r * (1.0 / 12 -
+             r * (1.0 / 120 -
+                  r * (1.0 / 252 - r * (1.0 / 240 - r * (1.0 / 132 - r * (691.0 / 32760))))));
+    return -0.5 / y - series;
 }
 
-void bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, int64_t n,
-                        int64_t k) {
-    bnn__bridge(probs, f_mu, f_var, n, k, false, false, NULL);
-}
-
-void bnn_laplace_bridge_norm(double *probs, const double *f_mu, const double *f_var, int64_t n,
-                             int64_t k) {
-    bnn__bridge(probs, f_mu, f_var, n, k, true, false, NULL);
-}
-
-/* ψ(x) for x >= 1 (or +Inf): up to 10 with ψ(x) = ψ(x + 1) − 1/x, then the asymptotic series
- * ψ(x) = ln x − 1/(2x) − Σ_k B_2k / (2k x^2k) to x^-12 (Abramowitz & Stegun 6.3.18), whose
- * first omitted term, x^-14 / 12, is under 1e-15 from x = 10 on. */
+/* ψ(x) for x >= 1 (or +Inf): up to 10 with ψ(x) = ψ(x + 1) − 1/x, then the series. */
 static double digamma_ge1(double x) {
     double acc = 0.0;
     while (x < 10.0) {
         acc -= 1.0 / x;
         x += 1.0;
     }
-    const double r = 1.0 / (x * x);
-    const double series =
-        r * (1.0 / 12 -
-             r * (1.0 / 120 -
-                  r * (1.0 / 252 - r * (1.0 / 240 - r * (1.0 / 132 - r * (691.0 / 32760))))));
-    return acc + log(x) - 0.5 / x - series;
+    return acc + log(x) + psi_tail(x);
 }
 
 double bnn__digamma_ge1(double x) { return digamma_ge1(x); }
+
+/* g(x) = ψ(x + 1) − ln x from lx = ln x, without the cancellation of the two for large x (both
+ * about ln x; g about 1/(2x)): for x + 1 >= 10, ln(x + 1) − ln x is log1p(e^−lx); beyond
+ * x = e^40, g = 1/(2x) to a relative 1e-17 (its next term is −1/(2x²)... of relative 1/x). */
+static double dirichlet_g(double lx) {
+    if (lx > 40.0) return 0.5 * exp(-lx);
+    const double x = exp(lx);
+    double y = x + 1.0, acc = 0.0;
+    if (y >= 10.0) return log1p(exp(-lx)) + psi_tail(y);
+    while (y < 10.0) {
+        acc -= 1.0 / y;
+        y += 1.0;
+    }
+    return acc + log(y) - lx + psi_tail(y);
+}
+
+/* Laplace bridge (Hobbhahn, Kristiadi & Hennig, "Fast predictive uncertainty for classification
+ * with Bayesian deep networks", UAI 2022), as laplace-torch's link_approx='bridge' computes it
+ * (README §7): the zero-sum correction of mean and covariance, μ' = μ − s (Σ_j μ_j)/S and
+ * V'_ii = V_ii − s_i c_i / S with row sums s, column sums c and total S of V, then the Dirichlet
+ * parameters α_i = (1 − 2/K + e^{μ'_i} Σ_j e^{−μ'_j} / K²) / V'_ii and p = α / Σα. With `norm`
+ * (link_approx='bridge_norm'), before the α: with c = mean_i V'_ii / √(K/2), μ' ← μ'/√c and
+ * V'_ii ← V'_ii/c.
+ *
+ * Where the μ' are finite and every V'_ii positive (a Dirichlet exists), the α are formed in
+ * log space: log α_i = log(1 − 2/K + e^{μ'_i + LSE(−μ') − 2 ln K}) − log V'_ii, and p (or, with
+ * log_probs, log p) by a log-softmax of them. laplace-torch's direct form overflows for logit
+ * gaps beyond about 709 — reached by the normalised bridge when the variances are small, where
+ * it divides the means by √c — and turns the overflow into probabilities of exactly 0 and 1 (or
+ * a row of 1s). Elsewhere (a row without a Dirichlet; K < 2) the direct form is kept as
+ * laplace-torch computes it: NaN replaced by 1 (log 1 = 0 for log_probs) and ±Inf by ±DBL_MAX
+ * (torch.nan_to_num), and *bad (may be NULL) is set to the first such row, else −1.
+ *
+ * mi (may be NULL): the Dirichlet's mutual information between the label and the class
+ * probabilities π ~ Dir(α), I = H[p] − E[H[π]] with E[H[π]] = −Σ_i p_i (ψ(α_i + 1) − ψ(α_0 + 1)),
+ * α_0 = Σα (Malinin & Gales, "Predictive uncertainty estimation via prior networks", NeurIPS
+ * 2018, eq. 15). With g(x) = ψ(x + 1) − ln x and ln p_i = ln α_i − ln α_0, I = Σ_i p_i g(α_i) −
+ * g(α_0), which does not cancel for large α (I → (K − 1)/(2 α_0)); clamped at 0 against rounding,
+ * NaN for a row without a Dirichlet. Returns 0, or BNN_ENOMEM for scratch (K > 256 only). */
+int bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n, int64_t k,
+                bool norm, bool log_probs, double *mi, int64_t *bad) {
+    double stack[2 * 256];
+    double *sc = k <= 256 ? stack : malloc((size_t)(2 * k) * sizeof(double));
+    if (!sc) return bnn__error(BNN_ENOMEM, "out of memory for the Laplace bridge (%lld classes)",
+                               (long long)k);
+    double *mu = sc, *v = sc + k; /* μ' and V'_ii */
+    const double A = 1.0 - 2.0 / (double)k, lk2 = 2.0 * log((double)k);
+    if (bad) *bad = -1;
+    for (int64_t t = 0; t < n; t++) {
+        const double *mu0 = f_mu + t * k, *V = f_var + t * k * k;
+        double *p = out + t * k;
+        double S = 0, musum = 0;
+        for (int64_t i = 0; i < k; i++) {
+            double si = 0;
+            for (int64_t j = 0; j < k; j++) si += V[i * k + j];
+            p[i] = si; /* row sums, in p for now */
+            S += si;
+            musum += mu0[i];
+            v[i] = 0.0;
+        }
+        for (int64_t i = 0; i < k; i++)
+            for (int64_t j = 0; j < k; j++) v[j] += V[i * k + j]; /* column sums */
+        bool ok = k >= 2;
+        double vsum = 0;
+        for (int64_t i = 0; i < k; i++) {
+            mu[i] = mu0[i] - p[i] * musum / S;
+            v[i] = V[i * k + i] - p[i] * v[i] / S;
+            ok = ok && isfinite(mu[i]) && v[i] > 0.0 && isfinite(v[i]);
+            vsum += v[i];
+        }
+        if (norm) {
+            const double c = vsum / (double)k / sqrt((double)k / 2.0), rc = 1.0 / sqrt(c);
+            for (int64_t i = 0; i < k; i++) mu[i] *= rc, v[i] /= c;
+            ok = ok && c > 0.0 && isfinite(rc);
+            for (int64_t i = 0; i < k; i++) ok = ok && isfinite(mu[i]) && v[i] > 0.0;
+        }
+        if (ok) {
+            double mx = -INFINITY, se = 0.0;
+            for (int64_t i = 0; i < k; i++) mx = fmax(mx, -mu[i]);
+            for (int64_t i = 0; i < k; i++) se += exp(-mu[i] - mx);
+            const double lse = mx + log(se); /* ln Σ_j e^{−μ'_j} */
+            double amax = -INFINITY;
+            for (int64_t i = 0; i < k; i++) {
+                const double lb = mu[i] + lse - lk2; /* ln(e^{μ'_i} Σ_j e^{−μ'_j} / K²) */
+                double la = lb;                       /* ln(A + e^lb), A = 0 for K = 2 */
+                if (A > 0.0) {
+                    const double la0 = log(A), hi = fmax(la0, lb);
+                    la = hi + log1p(exp(-fabs(la0 - lb)));
+                }
+                p[i] = la - log(v[i]); /* ln α_i */
+                amax = fmax(amax, p[i]);
+            }
+            double ssum = 0.0;
+            for (int64_t i = 0; i < k; i++) ssum += exp(p[i] - amax);
+            const double l0 = amax + log(ssum); /* ln α_0; not finite only for μ' near DBL_MAX */
+            if (isfinite(l0)) {
+                if (mi) {
+                    double mut = -dirichlet_g(l0);
+                    for (int64_t i = 0; i < k; i++) mut += exp(p[i] - l0) * dirichlet_g(p[i]);
+                    mi[t] = mut > 0.0 ? mut : 0.0;
+                }
+                for (int64_t i = 0; i < k; i++) p[i] = log_probs ? p[i] - l0 : exp(p[i] - l0);
+                continue;
+            }
+        }
+        if (bad && *bad < 0) *bad = t;
+        if (mi) mi[t] = NAN;
+        double sum_exp = 0; /* laplace-torch's arithmetic as it is */
+        for (int64_t i = 0; i < k; i++) sum_exp += exp(-mu[i]);
+        double asum = 0;
+        for (int64_t i = 0; i < k; i++) {
+            p[i] = (A + exp(mu[i]) / (double)(k * k) * sum_exp) / v[i];
+            asum += p[i];
+        }
+        for (int64_t i = 0; i < k; i++) {
+            double q = p[i] / asum;
+            if (isnan(q))
+                q = 1.0;
+            else if (isinf(q))
+                q = q > 0 ? DBL_MAX : -DBL_MAX;
+            p[i] = log_probs ? (q > 0.0 ? log(q) : q == 0.0 ? -INFINITY : NAN) : q;
+        }
+    }
+    if (sc != stack) free(sc);
+    return 0;
+}
+
+void bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, int64_t n,
+                        int64_t k) {
+    if (bnn__bridge(probs, f_mu, f_var, n, k, false, false, NULL, NULL))
+        for (int64_t i = 0; i < n * k; i++) probs[i] = NAN;
+}
+
+void bnn_laplace_bridge_norm(double *probs, const double *f_mu, const double *f_var, int64_t n,
+                             int64_t k) {
+    if (bnn__bridge(probs, f_mu, f_var, n, k, true, false, NULL, NULL))
+        for (int64_t i = 0; i < n * k; i++) probs[i] = NAN;
+}
 
 /* ------------------------------------------------------------------ sampling */
 

@@ -174,35 +174,11 @@ static int check_args(const char *fn, const bnn_model *m, const float *x, int64_
     return 0;
 }
 
-/* The Laplace bridge's b rows of C probabilities (or log-probabilities) from example `first` on
- * must each be a distribution, from a Dirichlet when mi is asked for: a parameter
- * α_i = (…)/V'_ii that is not positive (a variance of 0, or below it by rounding, after the
- * zero-sum correction) leaves none, and nan_to_num's replacement of a NaN by 1 a row that does
- * not sum to 1. */
-static int check_bridge(const double *pr, const double *mi, int64_t b, int64_t C, bool log_probs,
-                        int64_t first) {
-    for (int64_t i = 0; i < b; i++) {
-        double sum = 0;
-        bool ok = !mi || isfinite(mi[i]); /* NaN: an α that is not positive */
-        for (int64_t c = 0; c < C; c++) {
-            const double v = log_probs ? exp(pr[i * C + c]) : pr[i * C + c];
-            ok = ok && v >= 0.0 && v <= 1.0 + 1e-12; /* exp of a log-probability of +1 ulp */
-            sum += v;
-        }
-        if (!ok || !(fabs(sum - 1.0) <= 1e-9))
-            return bnn__error(BNN_EDIVERGED, "the Laplace bridge gives no distribution for example "
-                              "%lld: a logit's variance is 0 after its zero-sum correction (use "
-                              "the probit or Monte-Carlo link)",
-                              (long long)(first + i));
-    }
-    return 0;
-}
-
 /* The linearised (GLM) predictive of a Laplace posterior (Immer et al., AISTATS 2021; laplace-
  * torch's default): f ~ N(f_mu, f_var) in function space, then per likelihood
  *  - categorical: the probit approximation (MacKay 1992), Monte Carlo over the logits, or the
- *    Laplace bridge (plain or normalised; bnn__bridge), which is checked to give a distribution:
- *    where a logit's variance is 0 after its zero-sum correction it has none;
+ *    Laplace bridge (plain or normalised; bnn__bridge), refused for an example where a logit's
+ *    variance after its zero-sum correction is not positive (there is no Dirichlet);
  *  - Bernoulli: the same on the 2-class logits (0, f), whose covariance is [[0, 0], [0, v]]:
  *    the probit is then p = sigmoid(f̄ / √(1 + π v / 8)) exactly (MacKay, "The evidence framework
  *    applied to classification networks", Neural Computation 1992, eq. 25), and the Monte Carlo
@@ -272,11 +248,19 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
                     goto done;
             } else {
                 if (bridge) {
-                    bnn__bridge(probs + lo * C, cm, cv, b, C, p->link == BNN_LINK_BRIDGE_NORM,
-                                p->log_probs, mi ? mi + lo : NULL);
-                    if ((rc = check_bridge(probs + lo * C, mi ? mi + lo : NULL, b, C,
-                                           p->log_probs, lo)))
+                    int64_t bad;
+                    if ((rc = bnn__bridge(probs + lo * C, cm, cv, b, C,
+                                          p->link == BNN_LINK_BRIDGE_NORM, p->log_probs,
+                                          mi ? mi + lo : NULL, &bad)))
                         goto done;
+                    if (bad >= 0) {
+                        rc = bnn__error(BNN_EDIVERGED, "the Laplace bridge has no Dirichlet for "
+                                        "example %lld: its linearised logits are not finite, or "
+                                        "a logit's variance after the zero-sum correction is not "
+                                        "positive",
+                                        (long long)(lo + bad));
+                        goto done;
+                    }
                 } else {
                     bnn__probit(probs + lo * C, cm, cv, b, C, p->log_probs);
                     if (mi)
