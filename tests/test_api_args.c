@@ -139,6 +139,11 @@ static void test_laplace_predict_args(void) {
                                              with_mi ? miz : NULL, NULL, NULL),
                          BNN_EDIVERGED);
             CHECK(has_error("the Laplace bridge has no Dirichlet for example 1"));
+            const float xr[4] = {1.0f, 2.0f, 0.5f, -0.25f}; /* the other way round */
+            CHECK_EQ_INT(bnn_laplace_predict(lz, mz, xr, 2, BNN_TASK_CLASSIFICATION, &p, probs,
+                                             with_mi ? miz : NULL, NULL, NULL),
+                         BNN_EDIVERGED);
+            CHECK(has_error("the Laplace bridge has no Dirichlet for example 0"));
             CHECK_EQ_INT(bnn_laplace_predict(lz, mz, x, 1, BNN_TASK_CLASSIFICATION, &p, probs,
                                              with_mi ? miz : NULL, NULL, NULL),
                          0);

@@ -325,9 +325,68 @@ static void test_cls_basics(void) {
         /* Large α: with V = 1e-12 I_2, Dir(1e12, 1e12), whose I = ψ(a + 1) − ψ(2a + 1) + ln 2 is
          * 1/(4a) + O(a^-2) — 2.5e-13, which the form with ψ(α_i + 1) − ψ(α_0 + 1) − ln p_i
          * computed to only an absolute 1e-15. */
-        const double I2s[4] = {1e-12, 0, 0, 1e-12};
+        const double I2s[4] = {1e-12, 0, 0, 1e-12}, I2t[4] = {1e-20, 0, 0, 1e-20};
         REQUIRE(bnn__bridge(pr, z3, I2s, 1, 2, false, false, mi1, NULL) == 0);
-        CHECK_REL(mi1[0], 0.25e-12, 1e-6, 1.0);
+        CHECK_REL(mi1[0], 0.25e-12, 1e-6, 1e-300);
+        REQUIRE(bnn__bridge(pr, z3, I2t, 1, 2, false, false, mi1, NULL) == 0); /* α > e^40 */
+        CHECK_REL(mi1[0], 0.25e-20, 1e-6, 1e-300);
+        /* K = 300 (scratch from the heap): μ = 0, V = I gives Dir(1, ..., 1), uniform p and
+         * I = ψ(2) − ψ(301) + ln 300 = 1 − H_300 + ln 300. */
+        {
+            enum { K3 = 300 };
+            double *mz = calloc(K3, sizeof(double)), *Vi = calloc(K3 * K3, sizeof(double));
+            double *pz = malloc(K3 * sizeof(double)), h300 = 0;
+            REQUIRE(mz && Vi && pz);
+            for (int i = 0; i < K3; i++) Vi[i * K3 + i] = 1.0, h300 += 1.0 / (i + 1);
+            REQUIRE(bnn__bridge(pz, mz, Vi, 1, K3, false, false, mi1, &bad) == 0);
+            CHECK(bad == -1);
+            CHECK_REL(pz[0], 1.0 / K3, 1e-13, 1e-300);
+            CHECK_REL(pz[K3 - 1], 1.0 / K3, 1e-13, 1e-300);
+            CHECK_REL(mi1[0], 1.0 - h300 + log((double)K3), 1e-12, 1e-300);
+            free(mz), free(Vi), free(pz);
+        }
+        /* A tie at large α (μ = (1e16, 1e16, 0), V = I): (1/2, 1/2, ~0), not (1, 1, 0). */
+        {
+            const double mt[3] = {1e16, 1e16, 0.0}, It[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+            REQUIRE(bnn__bridge(pr, mt, It, 1, 3, false, false, mi1, &bad) == 0);
+            CHECK(bad == -1);
+            CHECK_REL(pr[0], 0.5, 1e-15, 1e-300);
+            CHECK_REL(pr[0] + pr[1] + pr[2], 1.0, 1e-15, 1e-300);
+        }
+        /* Scale: with K = 2 the plain bridge is sigmoid(μ'_1 − μ'_2) and μ' does not change with
+         * V's scale: μ = (1, 0), V = diag(1, 3) s gives μ' = (3/4, −3/4), p_1 = sigmoid(3/2),
+         * where s_i c_i overflowed (s = 1e160) or underflowed (s = 1e-200) in double. An
+         * asymmetric V corrects the means by its row sums and the variances by row × column
+         * sums (as laplace-torch): V = ((0.7, 0.3), (0.1, 0.4)) gives μ' = (7, −7)/15 and equal
+         * V'_ii = 1/6, so p_1 = sigmoid(14/15). */
+        {
+            const double m1[2] = {1.0, 0.0}, sc[3] = {1.0, 1e160, 1e-200};
+            for (int j = 0; j < 3; j++) {
+                const double Vs[4] = {sc[j], 0, 0, 3 * sc[j]};
+                REQUIRE(bnn__bridge(pr, m1, Vs, 1, 2, false, false, mi1, &bad) == 0);
+                CHECK(bad == -1 && isfinite(mi1[0]));
+                CHECK_REL(pr[0], 1.0 / (1.0 + exp(-1.5)), 1e-14, 1e-300);
+            }
+            const double mu2[2] = {0.8, -0.3}, Vas[4] = {0.7, 0.3, 0.1, 0.4};
+            REQUIRE(bnn__bridge(pr, mu2, Vas, 1, 2, false, false, NULL, NULL) == 0);
+            CHECK_REL(pr[0], 1.0 / (1.0 + exp(-14.0 / 15.0)), 1e-14, 1e-300);
+        }
+        /* A variance after the correction that is only rounding: V = 1e20 11ᵀ + I, where the
+         * + I is lost in double and V' is 0 in exact arithmetic, has no Dirichlet at any K. */
+        {
+            enum { K4 = 300 };
+            double *mz = calloc(K4, sizeof(double)), *Vl = malloc(K4 * K4 * sizeof(double));
+            double *pz = malloc(K4 * sizeof(double));
+            REQUIRE(mz && Vl && pz);
+            const int ks[4] = {2, 3, 100, 300};
+            for (int j = 0; j < 4; j++) {
+                const int kk = ks[j];
+                for (int i = 0; i < kk * kk; i++) Vl[i] = 1e20 + (i % (kk + 1) == 0 ? 1.0 : 0.0);
+                REQUIRE(bnn__bridge(pz, mz, Vl, 1, kk, j % 2 == 1, false, mi1, &bad) == 0);
+                CHECK(bad == 0 && isnan(mi1[0]));
+            }
+            free(mz), free(Vl), free(pz);
+        }
         /* The normalised bridge's information: its own Dirichlet, the plain bridge's at c = 1,
          * and unchanged by (√a μ, a V) (cn, Vc, mua, Va as above). */
         double sr[3], S = 0, vmean = 0, Vc[9], Va[9], mua[3];
@@ -349,10 +408,17 @@ static void test_cls_basics(void) {
         CHECK_REL(mi2[0], mi1[0], 1e-12, 1.0);
         REQUIRE(bnn__bridge(pr, mu, V, 1, 3, false, false, mi2, NULL) == 0);
         CHECK(fabs(mi2[0] - mi1[0]) > 1e-3 * mi1[0]); /* the normalisation changes it here */
-        /* No Dirichlet where a variance after the correction is 0: NaN, and the row is named. */
+        /* No Dirichlet where a variance after the correction is 0: NaN, the first such row is
+         * named, and the public function gives laplace-torch's nan_to_num (NaN → 1). */
         const double Vz[4] = {1, 1, 1, 1};
         REQUIRE(bnn__bridge(pr, z3, Vz, 1, 2, false, false, mi1, &bad) == 0);
         CHECK(isnan(mi1[0]) && bad == 0);
+        const double z6[6] = {0}, V3r[12] = {1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+        double p6[6], mi3[3];
+        REQUIRE(bnn__bridge(p6, z6, V3r, 3, 2, false, false, mi3, &bad) == 0);
+        CHECK(bad == 1 && !isnan(mi3[0]) && isnan(mi3[1]) && isnan(mi3[2]));
+        bnn_laplace_bridge(pr, z3, Vz, 1, 2);
+        CHECK(pr[0] == 1.0 && pr[1] == 1.0);
     }
 #if LDBL_MAX_EXP > 5000
     /* Far-apart logits with small variances: the normalised bridge divides the means by

@@ -1708,9 +1708,9 @@ void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t 
     bnn__probit(probs, f_mu, f_var, n, k, false);
 }
 
-/* ψ(y) + ... for y >= 10: −1/(2y) − Σ_k B_2k / (2k y^2k) to y^-12, the asymptotic series
+/* ψ(y) − ln y for y >= 16: −1/(2y) − Σ_k B_2k / (2k y^2k) to y^-12, the asymptotic series
  * ψ(y) = ln y − 1/(2y) − Σ_k B_2k / (2k y^2k) (Abramowitz & Stegun 6.3.18) without its ln y;
- * the first omitted term, y^-14 / 12, is under 1e-15 from y = 10 on. */
+ * the first omitted term, y^-14 / 12, is under 2e-18 from y = 16 on. */
 static double psi_tail(double y) {
     const double r = 1.0 / (y * y);
     const double series =
@@ -1720,10 +1720,10 @@ static double psi_tail(double y) {
     return -0.5 / y - series;
 }
 
-/* ψ(x) for x >= 1 (or +Inf): up to 10 with ψ(x) = ψ(x + 1) − 1/x, then the series. */
+/* ψ(x) for x >= 1 (or +Inf): up to 16 with ψ(x) = ψ(x + 1) − 1/x, then the series. */
 static double digamma_ge1(double x) {
     double acc = 0.0;
-    while (x < 10.0) {
+    while (x < 16.0) {
         acc -= 1.0 / x;
         x += 1.0;
     }
@@ -1733,14 +1733,14 @@ static double digamma_ge1(double x) {
 double bnn__digamma_ge1(double x) { return digamma_ge1(x); }
 
 /* g(x) = ψ(x + 1) − ln x from lx = ln x, without the cancellation of the two for large x (both
- * about ln x; g about 1/(2x)): for x + 1 >= 10, ln(x + 1) − ln x is log1p(e^−lx); beyond
- * x = e^40, g = 1/(2x) to a relative 1e-17 (its next term is −1/(2x²)... of relative 1/x). */
+ * about ln x; g about 1/(2x)): for x + 1 >= 16, ln(x + 1) − ln x is log1p(e^−lx); beyond
+ * x = e^40, g = 1/(2x) to a relative 1e-18 (its next term is −1/(12x²), of relative 1/(6x)). */
 static double dirichlet_g(double lx) {
     if (lx > 40.0) return 0.5 * exp(-lx);
     const double x = exp(lx);
     double y = x + 1.0, acc = 0.0;
-    if (y >= 10.0) return log1p(exp(-lx)) + psi_tail(y);
-    while (y < 10.0) {
+    if (y >= 16.0) return log1p(exp(-lx)) + psi_tail(y);
+    while (y < 16.0) {
         acc -= 1.0 / y;
         y += 1.0;
     }
@@ -1755,7 +1755,10 @@ static double dirichlet_g(double lx) {
  * (link_approx='bridge_norm'), before the α: with c = mean_i V'_ii / √(K/2), μ' ← μ'/√c and
  * V'_ii ← V'_ii/c.
  *
- * Where the μ' are finite and every V'_ii positive (a Dirichlet exists), the α are formed in
+ * Where the μ' are finite and every V'_ii positive beyond its rounding (a Dirichlet exists:
+ * V'_ii > 64 K ε (|V_ii| + |s_i c_i / S|), the sums' rounding being about K ε of those terms, so
+ * a corrected variance that is mostly rounding noise — V = L 11ᵀ + s I with L ≳ 1e14 s, a
+ * direction the prior barely holds — is not taken for one), the α are formed in
  * log space: log α_i = log(1 − 2/K + e^{μ'_i + LSE(−μ') − 2 ln K}) − log V'_ii, and p (or, with
  * log_probs, log p) by a log-softmax of them. laplace-torch's direct form overflows for logit
  * gaps beyond about 709 — reached by the normalised bridge when the variances are small, where
@@ -1769,7 +1772,9 @@ static double dirichlet_g(double lx) {
  * α_0 = Σα (Malinin & Gales, "Predictive uncertainty estimation via prior networks", NeurIPS
  * 2018, eq. 15). With g(x) = ψ(x + 1) − ln x and ln p_i = ln α_i − ln α_0, I = Σ_i p_i g(α_i) −
  * g(α_0), which does not cancel for large α (I → (K − 1)/(2 α_0)); clamped at 0 against rounding,
- * NaN for a row without a Dirichlet. Returns 0, or BNN_ENOMEM for scratch (K > 256 only). */
+ * NaN for a row without a Dirichlet. Its accuracy is absolute (about 1e-15): where one class
+ * dominates with a small α (α = (1e-5, 1e-25): I = 5e-19) the relative error can be large.
+ * Returns 0, or BNN_ENOMEM for scratch (K > 256 only). */
 int bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n, int64_t k,
                 bool norm, bool log_probs, double *mi, int64_t *bad) {
     double stack[2 * 256];
@@ -1795,10 +1800,15 @@ int bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n,
             for (int64_t j = 0; j < k; j++) v[j] += V[i * k + j]; /* column sums */
         bool ok = k >= 2;
         double vsum = 0;
+        const double tol = 64.0 * (double)k * DBL_EPSILON;
         for (int64_t i = 0; i < k; i++) {
-            mu[i] = mu0[i] - p[i] * musum / S;
-            v[i] = V[i * k + i] - p[i] * v[i] / S;
-            ok = ok && isfinite(mu[i]) && v[i] > 0.0 && isfinite(v[i]);
+            /* divided by S first: s_i c_i overflows (or underflows) for variances beyond 1e154
+             * (or below 1e-154) where the quotient does not */
+            const double corr = p[i] * (v[i] / S);
+            mu[i] = mu0[i] - (p[i] / S) * musum;
+            v[i] = V[i * k + i] - corr;
+            ok = ok && isfinite(mu[i]) && isfinite(v[i]) &&
+                 v[i] > tol * (fabs(V[i * k + i]) + fabs(corr));
             vsum += v[i];
         }
         if (norm) {
@@ -1825,14 +1835,21 @@ int bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n,
             }
             double ssum = 0.0;
             for (int64_t i = 0; i < k; i++) ssum += exp(p[i] - amax);
-            const double l0 = amax + log(ssum); /* ln α_0; not finite only for μ' near DBL_MAX */
+            /* ln p_i = (ln α_i − max) − ln Σ e^{ln α_j − max}: with ln α_0 formed first, its
+             * rounding (half an ulp of a large max) would be in every ln p_i, and (1, 1, 0) came
+             * out for a tie at α ~ e^37 */
+            const double lss = log(ssum), l0 = amax + lss; /* ln α_0 */
             if (isfinite(l0)) {
                 if (mi) {
                     double mut = -dirichlet_g(l0);
-                    for (int64_t i = 0; i < k; i++) mut += exp(p[i] - l0) * dirichlet_g(p[i]);
+                    for (int64_t i = 0; i < k; i++)
+                        mut += exp((p[i] - amax) - lss) * dirichlet_g(p[i]);
                     mi[t] = mut > 0.0 ? mut : 0.0;
                 }
-                for (int64_t i = 0; i < k; i++) p[i] = log_probs ? p[i] - l0 : exp(p[i] - l0);
+                for (int64_t i = 0; i < k; i++) {
+                    const double lp = (p[i] - amax) - lss;
+                    p[i] = log_probs ? lp : exp(lp);
+                }
                 continue;
             }
         }
