@@ -88,15 +88,17 @@ static void warn_unsettled(const bnn_laplace *la, const double *lay, int64_t nla
     }
 }
 
-/* Validation NLL of the GLM predictive (probit; Gaussian with the predictive variance) at prior
- * precision δ (for the grid search). */
+/* Validation NLL of the GLM predictive (a classifier's through link lk, Monte Carlo with 100
+ * draws from seed, as laplace-torch's grid search takes its link_approx; Gaussian with the
+ * predictive variance) at prior precision δ (for the grid search). */
 static int val_nll(bnn_model *m, bnn_laplace *la, const bnn_dataset *val, double delta,
-                   double sigma, double *nll) {
+                   double sigma, bnn_link lk, uint64_t seed, double *nll) {
     bnn_laplace_set_prior(la, delta, sigma);
     const bnn_task task = bnn_dataset_task(val);
     const int64_t n = bnn_dataset_n(val), k = bnn_model_pred_dim(m, task);
     struct bnn_predict_params pp = bnn_predict_default_params();
-    pp.sigma = sigma;
+    pp.sigma = sigma, pp.link = lk, pp.link_samples = lk == BNN_LINK_MC ? 100 : 0;
+    pp.seed = seed;
     double *a = malloc((size_t)(n * k) * sizeof(double)), *v = malloc((size_t)(n * k) * sizeof(double));
     int rc = (a && v) ? 0 : BNN_ENOMEM;
     if (!rc)
@@ -212,7 +214,7 @@ int cmd_laplace(int argc, char **argv) {
     const char *cmd = "laplace";
     cli_data_flags df = {.target_col = -1};
     const char *model_path = NULL, *output = NULL, *subset = "last-layer", *hessian = "kron";
-    const char *curvature = "ggn", *prior = "marglik";
+    const char *curvature = "ggn", *prior = "marglik", *linkname = NULL;
     int64_t steps = 100, batch = 0, threads = 0, seed = 0, rank = 20;
     cli_opt opts[] = {
         {"model", 'm', OPT_STR, &model_path, "FILE", "the trained (MAP) model (required)", 0},
@@ -234,6 +236,9 @@ int cmd_laplace(int argc, char **argv) {
          "or a number; marglik and marglik-layers also tune a Gaussian regression model's noise "
          "sigma (a heteroscedastic model predicts its own), grid and a number keep it as trained",
          0},
+        {"link", 0, OPT_STR, &linkname, "NAME",
+         "grid, a classifier: the link whose validation NLL scores each prior precision, as "
+         "eval's --link: probit (default), mc (100 draws from --seed), bridge or bridge-norm", 0},
         {"steps", 0, OPT_INT, &steps, "N",
          "marglik, marglik-layers: Adam steps on the log prior precision (default 100; a note says "
          "when the optimum is not reached)", 0},
@@ -299,11 +304,18 @@ int cmd_laplace(int argc, char **argv) {
                                "low-rank curvature has no per-layer blocks)");
     if (steps < 1 || steps > BNN_LAPLACE_MAX_STEPS)
         return cli_usage_error(cmd, "--steps must be between 1 and %d", BNN_LAPLACE_MAX_STEPS);
+    bnn_link glink = BNN_LINK_PROBIT; /* the grid's link */
+    if (linkname && strcmp(prior, "grid"))
+        return cli_usage_error(cmd, "--link sets the link whose validation NLL scores the prior "
+                               "precisions of --prior grid; --prior %s has none", prior);
+    if (linkname && bnn_link_parse(linkname, &glink))
+        return cli_usage_error(cmd, "--link: %s", bnn_last_error());
     if (seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
     if (cli_seen(opts, nopts, "seed") && cp.curvature != BNN_CURV_GGN_MC &&
-        cp.hessian != BNN_HESS_LOWRANK)
-        return cli_usage_error(cmd, "--seed is for --curvature ggn-mc (its sampled labels) and "
-                               "--hessian lowrank (its random subspace); nothing else is random");
+        cp.hessian != BNN_HESS_LOWRANK && glink != BNN_LINK_MC)
+        return cli_usage_error(cmd, "--seed is for --curvature ggn-mc (its sampled labels), "
+                               "--hessian lowrank (its random subspace) and --link mc (the grid's "
+                               "draws); nothing else is random");
     if (cli_seen(opts, nopts, "steps") && strcmp(prior, "marglik") &&
         strcmp(prior, "marglik-layers"))
         return cli_usage_error(cmd, "--steps is for --prior marglik and marglik-layers");
@@ -362,6 +374,19 @@ int cmd_laplace(int argc, char **argv) {
     if ((rc = cli_fit_data(cmd, model_path, st, task, &df, opts, nopts, output, &all, &train, &val,
                            &own_data, &model_holdout)))
         goto done;
+    if (linkname && task == BNN_TASK_REGRESSION) {
+        rc = cli_usage_error(cmd, "--link sets how a classifier's linearised logits become "
+                             "probabilities; %s is a regression model, whose linearised "
+                             "predictive is in closed form", model_path);
+        goto done;
+    }
+    if ((glink == BNN_LINK_BRIDGE || glink == BNN_LINK_BRIDGE_NORM) &&
+        bnn_model_lik(m, task) != BNN_LIK_CATEGORICAL) {
+        rc = cli_usage_error(cmd, "--link %s is a Dirichlet over the classes of a categorical "
+                             "classifier; %s has a %s likelihood", bnn_link_name(glink),
+                             model_path, bnn_lik_name(bnn_model_lik(m, task)));
+        goto done;
+    }
     if (!strcmp(prior, "grid") && !val) {
         if (!own_data && model_holdout > 0)
             rc = cli_usage_error(cmd, "--prior grid needs held-out data: %s holds out examples of "
@@ -448,7 +473,7 @@ again:;
         int best_i = 10;
         for (int i = 0; i <= 20; i++) {
             double delta = pow(10.0, -4.0 + 0.4 * i), v;
-            if ((rc = val_nll(m, la, val, delta, sigma, &v))) {
+            if ((rc = val_nll(m, la, val, delta, sigma, glink, (uint64_t)seed, &v))) {
                 /* a variance that float rounding made negative at a small prior */
                 if (rc == BNN_EDIVERGED && redo_neg) goto redo_failed;
                 rc = cli_fail(cmd, rc, NULL);
@@ -486,10 +511,13 @@ again:;
     }
     /* With -q only where it carries a note (the best is an end of the grid). */
     if (grid_i >= 0 && (!cli_quiet || grid_i == 0 || grid_i == 20))
-        fprintf(stderr, "grid: best validation NLL %.4f at prior precision %g%s\n", grid_best,
-                grid_d, grid_i == 0 || grid_i == 20 ? " (the grid's end: the best may lie beyond "
-                                                      "it; try --prior with values past it)"
-                                                    : "");
+        fprintf(stderr, "grid: best validation NLL %.4f%s%s%s at prior precision %g%s\n",
+                grid_best, glink != BNN_LINK_PROBIT ? " (" : "",
+                glink != BNN_LINK_PROBIT ? cli_link_words(glink) : "",
+                glink != BNN_LINK_PROBIT ? ")" : "", grid_d,
+                grid_i == 0 || grid_i == 20 ? " (the grid's end: the best may lie beyond "
+                                              "it; try --prior with values past it)"
+                                            : "");
     double t_fit = 0; /* the fit's time, its checks included (below) */
     const double lml = by_layer ? bnn_laplace_lml_layers(la, lay, nlay, sig, NULL, NULL)
                                 : bnn_laplace_lml(la, delta, sig, NULL, NULL);
@@ -536,9 +564,10 @@ again:;
         printf("prior      precisions %s (%s: one per weight and bias tensor, in order)\n",
                layers_txt, prior);
     /* How it was chosen: a method's name, or "given" for a number (not "5 (5)") */
-    printf("prior      precision %.6g (%s%s)%s", delta,
+    printf("prior      precision %.6g (%s%s%s%s)%s", delta,
            !strcmp(prior, "marglik-layers") ? "their mean, " : "", fixed > 0 ? "given" : prior,
-           noise ? "" : "\n");
+           glink != BNN_LINK_PROBIT ? ", link " : "",
+           glink != BNN_LINK_PROBIT ? bnn_link_name(glink) : "", noise ? "" : "\n");
     if (noise) printf(", noise sigma %.6g%s\n", sig, strncmp(prior, "marglik", 7) ? " (as trained)" : "");
     printf("log ML     %s at the chosen prior\n", cli_fmt_lml(num, lml));
     if (!strncmp(prior, "marglik", 7)) {

@@ -171,6 +171,22 @@ for c in "eval -m $T/lab.st" "predict -m $T/lab.st -o $T/never.csv" "plot -m $T/
   expect_usage "${c%% *}: --link bridge, bernoulli" "lab.st has a bernoulli likelihood" "$BNN" $c --link bridge
 done
 
+# The grid search scores its prior precisions through the link given (laplace-torch's grid takes
+# its link_approx): the validation NLL it reports is the link's.
+run "train 3 classes, hold-out" "$BNN" train --data "csv:$T/blobs.csv" --model mlp:2-16-3 --holdout 60 --epochs 40 --batch-size 16 --lr 1e-2 -q -o "$T/map3h.st"
+run "grid, probit" "$BNN" laplace -m "$T/map3h.st" --hessian full --prior grid -o "$T/g_probit.st"
+gp=$(sed -n 's/^grid: best validation NLL \([0-9.]*\) at .*/\1/p' "$T/err")
+grep -q "^prior      precision [0-9.e+-]* (grid)$" "$T/out" && ok || bad "grid, probit: $(grep prior "$T/out")"
+run "grid, bridge" "$BNN" laplace -m "$T/map3h.st" --hessian full --prior grid --link bridge -o "$T/g_bridge.st"
+gb=$(sed -n 's/^grid: best validation NLL \([0-9.]*\) (Laplace bridge) at .*/\1/p' "$T/err")
+grep -q "^prior      precision [0-9.e+-]* (grid, link bridge)$" "$T/out" && ok || bad "grid, bridge: $(grep prior "$T/out")"
+num_holds 'a != b' a="$gp" b="$gb" && ok || bad "the grid's NLL is the link's: probit $gp, bridge $gb"
+run "grid, mc with a seed" "$BNN" laplace -m "$T/map3h.st" --hessian full --prior grid --link mc --seed 2 -o "$T/g_mc.st"
+expect_usage "laplace --link without the grid" "--prior marglik has none" "$BNN" laplace -m "$T/map3h.st" --link bridge -o "$T/never.st"
+expect_usage "laplace --link bridge --seed" "--seed is for --curvature ggn-mc" "$BNN" laplace -m "$T/map3h.st" --prior grid --link bridge --seed 2 -o "$T/never.st"
+expect_usage "laplace --link for regression" "is a regression model" "$BNN" laplace -m "$T/sine.safetensors" --prior grid --link mc -o "$T/never.st"
+expect_usage "laplace --link bridge, bernoulli" "mapb.st has a bernoulli likelihood" "$BNN" laplace -m "$T/mapb.st" --prior grid --link bridge -o "$T/never.st"
+
 # Inputs alone are neither labels nor targets, whatever the model's task.
 expect_usage "laplace, a regression model, inputs only" "noise:1:20 has no targets (inputs only)" "$BNN" laplace -m "$T/sine.safetensors" --data noise:1:20 -o "$T/never.safetensors"
 expect_usage "eval, a regression model, inputs only" "noise:1:20 has no targets (inputs only)" "$BNN" eval -m "$T/sine.safetensors" --data noise:1:20
