@@ -3,8 +3,9 @@
  *   1. Quality: last-layer KFAC Laplace, prior precision by the marginal likelihood (100 Adam
  *      steps), GLM probit predictive, against the MAP network: test accuracy, NLL, ECE; the time
  *      to fit; the same posterior through the other links (Monte Carlo over the logits, the
- *      Laplace bridge and its normalised form); each last-layer structure's curvature time (diag, kron, full) against one forward
- *      pass over the training data, with the floating-point work it adds to that pass.
+ *      Laplace bridge and its normalised form); each last-layer structure's curvature time
+ *      (diag, kron, full) against one forward pass over the training data, with the
+ *      floating-point work it adds to that pass.
  *   2. Speed: the all-weights fits (--subset all) with --hessian kron and diag, exact GGN (one
  *      backward pass per class column, K = 10) and sampled Fisher (one pass), at their automatic
  *      batch sizes, against OpenBLAS (its own threads; sgemm, and ssyrk for the symmetric

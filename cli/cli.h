@@ -143,6 +143,11 @@ extern bool cli_quiet;
  * without --link-samples, else as given; 0 unless the link is mc). */
 int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int64_t samples,
                            int64_t seed, int64_t *link, const char *linkname, bnn_link *lk);
+/* Usage error (2) for a link option that cannot apply to the model at path: opt (the option
+ * given, "link" or "link-samples", or NULL) for a regression model, a Laplace bridge (lk) for a
+ * likelihood (lik, its name; NULL if unknown) other than categorical. */
+int cli_check_link_model(const char *cmd, const char *opt, bnn_link lk, const char *path,
+                         bnn_task task, const char *lik);
 /* The GLM predictive's rule in words for the reports: "probit", "Monte-Carlo over the logits",
  * "Laplace bridge", "normalised Laplace bridge". */
 const char *cli_link_words(bnn_link lk);

@@ -71,12 +71,9 @@ int cmd_compare(int argc, char **argv) {
             any_posterior = any_posterior || (kind && strcmp(kind, "point"));
             any_laplace = any_laplace || lap;
             any_diag = any_diag || (kind && !strcmp(kind, "diag"));
-            const char *lik = bnn_st_meta(st, "bnn.lik");
-            if (lap && (lk == BNN_LINK_BRIDGE || lk == BNN_LINK_BRIDGE_NORM) && lik &&
-                strcmp(lik, "categorical")) {
-                rc = cli_usage_error(cmd, "--link %s is a Dirichlet over the classes of a "
-                                     "categorical classifier; %s has a %s likelihood",
-                                     bnn_link_name(lk), models.v[i], lik);
+            if (lap && (rc = cli_check_link_model(cmd, NULL, lk, models.v[i],
+                                                   BNN_TASK_CLASSIFICATION,
+                                                   bnn_st_meta(st, "bnn.lik")))) {
                 bnn_st_free(st);
                 return rc;
             }

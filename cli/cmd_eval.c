@@ -144,7 +144,8 @@ int cmd_eval(int argc, char **argv) {
     const bool sampled = kind != BNN_POSTERIOR_POINT && samples > 0;
     /* Mutual information exists for a sampled predictive, for Monte-Carlo over a Laplace
      * posterior's linearised logits and for the Laplace bridge's Dirichlet. */
-    const bool has_mi = sampled || (lap && lk != BNN_LINK_PROBIT && task == BNN_TASK_CLASSIFICATION);
+    const bool has_mi =
+        sampled || (lap && lk != BNN_LINK_PROBIT && task == BNN_TASK_CLASSIFICATION);
     if (!cli_seen(opts, nopts, "temperature")) {
         if ((rc = cli_meta_temperature(cmd, model_path, st, task, &temperature))) goto done;
     }

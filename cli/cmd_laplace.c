@@ -374,19 +374,9 @@ int cmd_laplace(int argc, char **argv) {
     if ((rc = cli_fit_data(cmd, model_path, st, task, &df, opts, nopts, output, &all, &train, &val,
                            &own_data, &model_holdout)))
         goto done;
-    if (linkname && task == BNN_TASK_REGRESSION) {
-        rc = cli_usage_error(cmd, "--link sets how a classifier's linearised logits become "
-                             "probabilities; %s is a regression model, whose linearised "
-                             "predictive is in closed form", model_path);
+    if ((rc = cli_check_link_model(cmd, linkname ? "link" : NULL, glink, model_path, task,
+                                   bnn_lik_name(bnn_model_lik(m, task)))))
         goto done;
-    }
-    if ((glink == BNN_LINK_BRIDGE || glink == BNN_LINK_BRIDGE_NORM) &&
-        bnn_model_lik(m, task) != BNN_LIK_CATEGORICAL) {
-        rc = cli_usage_error(cmd, "--link %s is a Dirichlet over the classes of a categorical "
-                             "classifier; %s has a %s likelihood", bnn_link_name(glink),
-                             model_path, bnn_lik_name(bnn_model_lik(m, task)));
-        goto done;
-    }
     if (!strcmp(prior, "grid") && !val) {
         if (!own_data && model_holdout > 0)
             rc = cli_usage_error(cmd, "--prior grid needs held-out data: %s holds out examples of "

@@ -442,6 +442,19 @@ int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int6
     return 0;
 }
 
+int cli_check_link_model(const char *cmd, const char *opt, bnn_link lk, const char *path,
+                         bnn_task task, const char *lik) {
+    if (opt && task == BNN_TASK_REGRESSION)
+        return cli_usage_error(cmd, "--%s sets how a classifier's linearised logits become "
+                               "probabilities; %s is a regression model, whose linearised "
+                               "predictive is in closed form", opt, path);
+    if ((lk == BNN_LINK_BRIDGE || lk == BNN_LINK_BRIDGE_NORM) && lik &&
+        strcmp(lik, bnn_lik_name(BNN_LIK_CATEGORICAL)))
+        return cli_usage_error(cmd, "--link %s is a Dirichlet over the classes of a categorical "
+                               "classifier; %s has a %s likelihood", bnn_link_name(lk), path, lik);
+    return 0;
+}
+
 const char *cli_link_words(bnn_link lk) {
     switch (lk) {
     case BNN_LINK_MC: return "Monte-Carlo over the logits";
@@ -575,14 +588,8 @@ int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const cha
                                "holds %s", lopt, path,
                                kind == BNN_POSTERIOR_POINT ? "a point estimate"
                                                            : "a diagonal Gaussian posterior");
-    if (task == BNN_TASK_REGRESSION && lopt)
-        return cli_usage_error(cmd, "--%s sets how a classifier's linearised logits become "
-                               "probabilities; %s is a regression model, whose linearised "
-                               "predictive is in closed form", lopt, path);
-    if ((lk == BNN_LINK_BRIDGE || lk == BNN_LINK_BRIDGE_NORM) && lik != BNN_LIK_CATEGORICAL)
-        return cli_usage_error(cmd, "--link %s is a Dirichlet over the classes of a categorical "
-                               "classifier; %s has a %s likelihood", bnn_link_name(lk), path,
-                               bnn_lik_name(lik));
+    const int rc = cli_check_link_model(cmd, lopt, lk, path, task, bnn_lik_name(lik));
+    if (rc) return rc;
     if (cli_seen(opts, nopts, "local-reparam") && kind != BNN_POSTERIOR_DIAG)
         return cli_usage_error(cmd, "--local-reparam is for the weight samples of a diagonal "
                                "Gaussian posterior (ivon, mfvi); %s holds %s", path,

@@ -204,7 +204,7 @@ int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, co
 bool bnn__st_has(const bnn_st *st, const char *name);
 
 /* The public name → enum parsers (bnn_lik_parse, bnn_method_parse, bnn_curvature_parse,
- * bnn_hessian_parse): the index of name in names[0 .. n) in *out, or BNN_EINVAL saying
+ * bnn_hessian_parse, bnn_link_parse): the index of name in names[0 .. n) in *out, or BNN_EINVAL saying
  * "unknown WHAT 'name' (choose a, b or c)". */
 int bnn__name_parse(const char *const *names, int n, const char *name, const char *what,
                     int *out);
@@ -303,12 +303,12 @@ void bnn__probit(double *out, const double *f_mu, const double *f_var, int64_t n
                  bool log_probs);
 /* The Laplace bridge (bnn_laplace_bridge; norm: bnn_laplace_bridge_norm); with log_probs the
  * log-probabilities; mi (n, may be NULL) its Dirichlet's mutual information; *bad (may be NULL)
- * the first row without a Dirichlet (a variance after the zero-sum correction that is not
- * positive), else −1. 0 or BNN_ENOMEM. */
+ * the first row without a Dirichlet (logits that are not finite, or a variance after the
+ * zero-sum correction that is not positive beyond rounding), else −1. 0 or BNN_ENOMEM. */
 int bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n, int64_t k,
                 bool norm, bool log_probs, double *mi, int64_t *bad);
-/* The digamma function ψ(x) for x >= 1 (the bridge's mutual information). */
-double bnn__digamma_ge1(double x);
+/* g(x) = ψ(x + 1) − ln x from lx = ln x (the bridge's mutual information, a sum of p_i g(α_i)). */
+double bnn__dirichlet_g(double lx);
 /* log((1/S) Σ_s p_s) from lse = log Σ_s p_s. At most 0: S samples of p = 1 can sum by
  * log-sum-exp to up to 9e-16 above log S, a probability 1 + 2e-15. */
 static inline double bnn__log_mean(double lse, int64_t S) {

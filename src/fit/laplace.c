@@ -1720,22 +1720,10 @@ static double psi_tail(double y) {
     return -0.5 / y - series;
 }
 
-/* ψ(x) for x >= 1 (or +Inf): up to 16 with ψ(x) = ψ(x + 1) − 1/x, then the series. */
-static double digamma_ge1(double x) {
-    double acc = 0.0;
-    while (x < 16.0) {
-        acc -= 1.0 / x;
-        x += 1.0;
-    }
-    return acc + log(x) + psi_tail(x);
-}
-
-double bnn__digamma_ge1(double x) { return digamma_ge1(x); }
-
 /* g(x) = ψ(x + 1) − ln x from lx = ln x, without the cancellation of the two for large x (both
  * about ln x; g about 1/(2x)): for x + 1 >= 16, ln(x + 1) − ln x is log1p(e^−lx); beyond
  * x = e^40, g = 1/(2x) to a relative 1e-18 (its next term is −1/(12x²), of relative 1/(6x)). */
-static double dirichlet_g(double lx) {
+double bnn__dirichlet_g(double lx) {
     if (lx > 40.0) return 0.5 * exp(-lx);
     const double x = exp(lx);
     double y = x + 1.0, acc = 0.0;
@@ -1813,9 +1801,11 @@ int bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n,
         }
         if (norm) {
             const double c = vsum / (double)k / sqrt((double)k / 2.0), rc = 1.0 / sqrt(c);
-            for (int64_t i = 0; i < k; i++) mu[i] *= rc, v[i] /= c;
             ok = ok && c > 0.0 && isfinite(rc);
-            for (int64_t i = 0; i < k; i++) ok = ok && isfinite(mu[i]) && v[i] > 0.0;
+            for (int64_t i = 0; i < k; i++) {
+                mu[i] *= rc, v[i] /= c;
+                ok = ok && isfinite(mu[i]) && v[i] > 0.0;
+            }
         }
         if (ok) {
             double mx = -INFINITY, se = 0.0;
@@ -1841,9 +1831,9 @@ int bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n,
             const double lss = log(ssum), l0 = amax + lss; /* ln α_0 */
             if (isfinite(l0)) {
                 if (mi) {
-                    double mut = -dirichlet_g(l0);
+                    double mut = -bnn__dirichlet_g(l0);
                     for (int64_t i = 0; i < k; i++)
-                        mut += exp((p[i] - amax) - lss) * dirichlet_g(p[i]);
+                        mut += exp((p[i] - amax) - lss) * bnn__dirichlet_g(p[i]);
                     mi[t] = mut > 0.0 ? mut : 0.0;
                 }
                 for (int64_t i = 0; i < k; i++) {
@@ -1868,7 +1858,7 @@ int bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n,
                 q = 1.0;
             else if (isinf(q))
                 q = q > 0 ? DBL_MAX : -DBL_MAX;
-            p[i] = log_probs ? (q > 0.0 ? log(q) : q == 0.0 ? -INFINITY : NAN) : q;
+            p[i] = log_probs ? log(q) : q;
         }
     }
     if (sc != stack) free(sc);
