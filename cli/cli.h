@@ -112,7 +112,8 @@ int cli_meta_count(const char *cmd, const char *path, const char *key, const cha
      "model's own (which keeps its training seed) (default 0)", 0},                                \
     {"link", 0, OPT_STR, &(linkname), "NAME",                                                      \
      "Laplace or VON GLM predictive of a classifier, as laplace-torch's link_approx: probit "      \
-     "(default), mc (Monte-Carlo over the linearised logits, --link-samples draws, default 100), " \
+     "(default, unless the file records the link its grid prior was chosen with), mc "             \
+     "(Monte-Carlo over the linearised logits, --link-samples draws, default 100), "               \
      "bridge or bridge-norm (the Laplace bridge to a Dirichlet, plain or variance-normalised)",    \
      0},                                                                                           \
     {"link-samples", 0, OPT_INT, &(link), "S",                                                     \
@@ -148,6 +149,19 @@ int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int6
  * likelihood (lik, its name; NULL if unknown) other than categorical. */
 int cli_check_link_model(const char *cmd, const char *opt, bnn_link lk, const char *path,
                          bnn_task task, const char *lik);
+/* The link a Laplace file's prior precision was chosen through (bnn.link, and bnn.link_samples
+ * for mc: bnn laplace --prior grid --link writes them), as the calibrated temperature is: the
+ * GLM predictive's default where the command is given neither --link nor --link-samples nor
+ * --samples S > 0, which then set *lk and *link. A key that is malformed, or that the model at
+ * path cannot take (not a Laplace posterior, a regression model, a bridge for a likelihood lik
+ * other than categorical), is an error (1) whether or not it would be used. *taken (if not
+ * NULL): whether the file's link was taken. */
+int cli_meta_link(const char *cmd, const cli_opt *opts, int nopts, int64_t samples,
+                  const char *path, const bnn_st *st, bnn_task task, const char *lik, bool *taken,
+                  bnn_link *lk, int64_t *link);
+/* The note that a file's link (other than the probit) was taken, for once the command's
+ * options have been checked. */
+void cli_note_link(const char *path, bnn_link lk);
 /* The GLM predictive's rule in words for the reports: "probit", "Monte-Carlo over the logits",
  * "Laplace bridge", "normalised Laplace bridge". */
 const char *cli_link_words(bnn_link lk);

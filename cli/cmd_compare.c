@@ -71,16 +71,21 @@ int cmd_compare(int argc, char **argv) {
             any_posterior = any_posterior || (kind && strcmp(kind, "point"));
             any_laplace = any_laplace || lap;
             any_diag = any_diag || (kind && !strcmp(kind, "diag"));
-            if (lap && (rc = cli_check_link_model(cmd, NULL, lk, models.v[i],
-                                                   BNN_TASK_CLASSIFICATION,
-                                                   bnn_st_meta(st, "bnn.lik")))) {
+            bnn_link mlk = lk; /* its own link, as the loop below takes it */
+            int64_t mlink = link;
+            if (lap && ((rc = cli_check_link_model(cmd, NULL, lk, models.v[i],
+                                                    BNN_TASK_CLASSIFICATION,
+                                                    bnn_st_meta(st, "bnn.lik"))) ||
+                        (rc = cli_meta_link(cmd, opts, nopts, samples, models.v[i], st,
+                                            BNN_TASK_CLASSIFICATION, bnn_st_meta(st, "bnn.lik"),
+                                            NULL, &mlk, &mlink)))) {
                 bnn_st_free(st);
                 return rc;
             }
             /* Weight samples: a diagonal Gaussian's by default, any posterior's with S > 0; a
              * Laplace posterior's Monte-Carlo link. The test data is the first model's. */
             seeded = seeded || (kind && strcmp(kind, "point") && (samples > 0 ||
-                                (samples < 0 && !lap) || (lap && link > 0)));
+                                (samples < 0 && !lap) || (lap && mlink > 0)));
             if (i == 0) {
                 const char *spec = data ? data : bnn_st_meta(st, "bnn.data");
                 seeded = seeded || (spec && cli_spec_uses_seed(spec, st, false));
@@ -159,6 +164,12 @@ int cmd_compare(int argc, char **argv) {
          * unless --samples asks for weight samples; a point estimate ignores both. */
         pp.samples = cli_samples_for(q, samples);
         pp.link_samples = link, pp.link = lk;
+        bool file_link; /* the link the file's prior was chosen with, taken */
+        if ((rc = cli_meta_link(cmd, opts, nopts, samples, c->path, st, BNN_TASK_CLASSIFICATION,
+                                bnn_lik_name(bnn_model_lik(m, task)), &file_link, &pp.link,
+                                &pp.link_samples)))
+            goto next;
+        if (file_link) cli_note_link(c->path, pp.link);
         pp.seed = (uint64_t)seed;
         /* the diagonal posteriors only: a Laplace posterior's samples are not per weight */
         pp.local_reparam = lrt && bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;

@@ -137,6 +137,10 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = cli_check_applies(cmd, opts, nopts, model_path, task, bnn_model_lik(m, task), q,
                                 samples, lk)))
         goto done;
+    bool file_link; /* the link the file's prior was chosen with, taken */
+    if ((rc = cli_meta_link(cmd, opts, nopts, samples, model_path, st, task,
+                            bnn_lik_name(bnn_model_lik(m, task)), &file_link, &lk, &link)))
+        goto done;
     const bnn_posterior_kind kind = bnn_posterior_kind_of(q);
     const bool diag = kind == BNN_POSTERIOR_DIAG, lap = kind == BNN_POSTERIOR_LAPLACE;
     /* A diagonal posterior predicts by sampling; a Laplace posterior by its GLM predictive. */
@@ -156,6 +160,7 @@ int cmd_eval(int argc, char **argv) {
     bool seeded = cli_predict_draws(q, samples, link) || cli_spec_uses_seed(df.data, st, false);
     for (int o = 0; o < ood.n; o++) seeded = seeded || cli_spec_uses_seed(ood.v[o], st, true);
     if ((rc = cli_check_seed_used(cmd, opts, nopts, seeded))) goto done;
+    if (file_link) cli_note_link(model_path, lk);
     if (shift && strncmp(df.data, "fmnist", 6)) {
         rc = cli_usage_error(cmd, "--shift rot rotates the built-in image data (fmnist specs); %s "
                              "is not one", df.data);

@@ -111,6 +111,8 @@ int cmd_info(int argc, char **argv) {
                        pn && !strcmp(pn, "VON") ? "VON (a full-covariance Gaussian)" : "Laplace",
                        (long long)bnn_curv_nparams(bnn_laplace_curv(la)));
                 cli_put_prior(stdout, m, la);
+                const char *gl = bnn_st_meta(st, "bnn.link");
+                if (gl) printf(" (chosen through the %.20s link, the predictive's default)", gl);
                 printf("\n");
                 print_subset(m, bnn_laplace_curv(la));
             } else if (bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG) {

@@ -88,16 +88,20 @@ static void warn_unsettled(const bnn_laplace *la, const double *lay, int64_t nla
     }
 }
 
-/* Validation NLL of the GLM predictive (a classifier's through link lk, Monte Carlo with 100
- * draws from seed, as laplace-torch's grid search takes its link_approx; Gaussian with the
- * predictive variance) at prior precision δ (for the grid search). */
+/* --link mc's draws in the grid search (laplace-torch's default n_samples), recorded in the
+ * file with the link. */
+#define GRID_MC_DRAWS 100
+
+/* Validation NLL of the GLM predictive (a classifier's through link lk, Monte Carlo with
+ * GRID_MC_DRAWS draws from seed, as laplace-torch's grid search takes its link_approx; Gaussian
+ * with the predictive variance) at prior precision δ (for the grid search). */
 static int val_nll(bnn_model *m, bnn_laplace *la, const bnn_dataset *val, double delta,
                    double sigma, bnn_link lk, uint64_t seed, double *nll) {
     bnn_laplace_set_prior(la, delta, sigma);
     const bnn_task task = bnn_dataset_task(val);
     const int64_t n = bnn_dataset_n(val), k = bnn_model_pred_dim(m, task);
     struct bnn_predict_params pp = bnn_predict_default_params();
-    pp.sigma = sigma, pp.link = lk, pp.link_samples = lk == BNN_LINK_MC ? 100 : 0;
+    pp.sigma = sigma, pp.link = lk, pp.link_samples = lk == BNN_LINK_MC ? GRID_MC_DRAWS : 0;
     pp.seed = seed;
     double *a = malloc((size_t)(n * k) * sizeof(double)), *v = malloc((size_t)(n * k) * sizeof(double));
     int rc = (a && v) ? 0 : BNN_ENOMEM;
@@ -238,7 +242,8 @@ int cmd_laplace(int argc, char **argv) {
          0},
         {"link", 0, OPT_STR, &linkname, "NAME",
          "grid, a classifier: the link whose validation NLL scores each prior precision, as "
-         "eval's --link: probit (default), mc (100 draws from --seed), bridge or bridge-norm", 0},
+         "eval's --link: probit (default), mc (100 draws from --seed), bridge or bridge-norm; "
+         "the file records it, and eval, predict, compare and plot predict through it", 0},
         {"steps", 0, OPT_INT, &steps, "N",
          "marglik, marglik-layers: Adam steps on the log prior precision (default 100; a note says "
          "when the optimum is not reached)", 0},
@@ -574,6 +579,12 @@ again:;
     keys[nkv] = "bnn.laplace.map", vals[nkv++] = model_path;
     keys[nkv] = "bnn.laplace.subset", vals[nkv++] = subset;
     keys[nkv] = "bnn.sigma", vals[nkv++] = sv;
+    /* The grid's link, which eval, predict, compare and plot then take by default (the probit
+     * is theirs without it). */
+    if (glink != BNN_LINK_PROBIT) keys[nkv] = "bnn.link", vals[nkv++] = bnn_link_name(glink);
+    char draws[24];
+    snprintf(draws, sizeof draws, "%d", GRID_MC_DRAWS);
+    if (glink == BNN_LINK_MC) keys[nkv] = "bnn.link_samples", vals[nkv++] = draws;
     rc = cli_save_posterior(cmd, la, m, task, output, st, &df, fit, keys, vals, nkv);
 done:
     bnn_laplace_free(la);

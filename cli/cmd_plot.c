@@ -65,6 +65,10 @@ int cmd_plot(int argc, char **argv) {
     if ((rc = cli_check_applies(cmd, opts, nopts, model_path, task, bnn_model_lik(m, task), q,
                                 samples, lk)))
         goto done;
+    bool file_link; /* the link the file's prior was chosen with, taken */
+    if ((rc = cli_meta_link(cmd, opts, nopts, samples, model_path, st, task,
+                            bnn_lik_name(bnn_model_lik(m, task)), &file_link, &lk, &link)))
+        goto done;
     samples = cli_samples_for(q, samples);
     const int64_t d = bnn_model_input_dim(m), k = bnn_model_pred_dim(m, task);
     if (!((task == BNN_TASK_CLASSIFICATION && d == 2) || (task == BNN_TASK_REGRESSION && d == 1 && k == 1))) {
@@ -91,6 +95,7 @@ int cmd_plot(int argc, char **argv) {
                                   cli_predict_draws(q, samples, link) ||
                                       cli_spec_uses_seed(df.data, st, false))))
         goto done;
+    if (file_link) cli_note_link(model_path, lk);
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
     if ((rc = cli_load_data(cmd, &df, "train", task, true, &ds))) goto done;
     if ((rc = cli_check_data(cmd, df.data, ds, m, false, model_path, st))) goto done;

@@ -198,6 +198,10 @@ int cmd_predict(int argc, char **argv) {
     if ((rc = cli_check_applies(cmd, opts, nopts, model_path, task, bnn_model_lik(m, task), q,
                                 samples, lk)))
         goto done;
+    bool file_link; /* the link the file's prior was chosen with, taken */
+    if ((rc = cli_meta_link(cmd, opts, nopts, samples, model_path, st, task,
+                            bnn_lik_name(bnn_model_lik(m, task)), &file_link, &lk, &link)))
+        goto done;
     samples = cli_samples_for(q, samples);
     if (!cli_seen(opts, nopts, "temperature") &&
         (rc = cli_meta_temperature(cmd, model_path, st, task, &temperature)))
@@ -271,6 +275,7 @@ int cmd_predict(int argc, char **argv) {
                                   cli_predict_draws(q, samples, link) ||
                                       (!input && cli_spec_uses_seed(df.data, st, false)))))
         goto done;
+    if (file_link) cli_note_link(model_path, lk);
     /* k: classes (probabilities) or targets (mean and variance) of the predictive. */
     const int64_t n = bnn_dataset_n(ds), k = bnn_model_pred_dim(m, task);
     if (bnn_dataset_dim(ds) != bnn_model_input_dim(m)) {

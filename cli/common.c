@@ -455,6 +455,56 @@ int cli_check_link_model(const char *cmd, const char *opt, bnn_link lk, const ch
     return 0;
 }
 
+int cli_meta_link(const char *cmd, const cli_opt *opts, int nopts, int64_t samples,
+                  const char *path, const bnn_st *st, bnn_task task, const char *lik, bool *taken,
+                  bnn_link *lk, int64_t *link) {
+    if (taken) *taken = false;
+    const char *v = bnn_st_meta(st, "bnn.link"), *s = bnn_st_meta(st, "bnn.link_samples");
+    if (!v && !s) return 0;
+    if (!v) return cli_error(cmd, "%s: bnn.link_samples is '%.40s' without bnn.link", path, s);
+    bnn_link fl;
+    if (bnn_link_parse(v, &fl))
+        return cli_error(cmd, "%s: bnn.link is '%.40s', not probit, mc, bridge or bridge-norm",
+                         path, v);
+    const char *kind = bnn_st_meta(st, "bnn.posterior");
+    if (!kind || strcmp(kind, "laplace"))
+        return cli_error(cmd, "%s: bnn.link is '%s', a link for a Laplace posterior's linearised "
+                         "predictive, but the file holds %s", path, v,
+                         !kind || !strcmp(kind, "point") ? "a point estimate"
+                                                         : "a diagonal Gaussian posterior");
+    if (task == BNN_TASK_REGRESSION)
+        return cli_error(cmd, "%s: bnn.link is '%s' but the model is a regression model (a link "
+                         "turns a classifier's linearised logits into probabilities)", path, v);
+    if ((fl == BNN_LINK_BRIDGE || fl == BNN_LINK_BRIDGE_NORM) && lik &&
+        strcmp(lik, bnn_lik_name(BNN_LIK_CATEGORICAL)))
+        return cli_error(cmd, "%s: bnn.link is '%s', a Dirichlet over the classes of a categorical "
+                         "classifier, but the model has a %s likelihood", path, v, lik);
+    int64_t ns = 0;
+    if (fl == BNN_LINK_MC) {
+        int rc = cli_meta_int(cmd, path, "bnn.link_samples", s, 1, 100, &ns);
+        if (rc) return rc;
+        if (ns > BNN_MAX_SAMPLES)
+            return cli_error(cmd, "%s: bnn.link_samples is %lld, above %d", path, (long long)ns,
+                             BNN_MAX_SAMPLES);
+    } else if (s) {
+        return cli_error(cmd, "%s: bnn.link_samples is '%.40s' but bnn.link '%s' takes no draws",
+                         path, s, v);
+    }
+    /* The command's own choice stands: a link option, or weight samples instead of the GLM
+     * predictive. */
+    if (cli_seen(opts, nopts, "link") || cli_seen(opts, nopts, "link-samples") || samples > 0)
+        return 0;
+    *lk = fl, *link = ns;
+    if (taken) *taken = true;
+    return 0;
+}
+
+void cli_note_link(const char *path, bnn_link lk) {
+    if (lk != BNN_LINK_PROBIT)
+        fprintf(stderr, "note: %s's prior precision was chosen with --link %s, which it predicts "
+                "with (--link probit for the probit)\n", path, bnn_link_name(lk));
+}
+
 const char *cli_link_words(bnn_link lk) {
     switch (lk) {
     case BNN_LINK_MC: return "Monte-Carlo over the logits";

@@ -186,6 +186,48 @@ expect_usage "laplace --link without the grid" "--prior marglik has none" "$BNN"
 expect_usage "laplace --link bridge --seed" "--seed is for --curvature ggn-mc" "$BNN" laplace -m "$T/map3h.st" --prior grid --link bridge --seed 2 -o "$T/never.st"
 expect_usage "laplace --link for regression" "is a regression model" "$BNN" laplace -m "$T/sine.safetensors" --prior grid --link mc -o "$T/never.st"
 expect_usage "laplace --link bridge, bernoulli" "mapb.st has a bernoulli likelihood" "$BNN" laplace -m "$T/mapb.st" --prior grid --link bridge -o "$T/never.st"
+# The file records the grid's link (bnn.link, bnn.link_samples), and the predicting commands take
+# it by default, as they take a calibrated temperature: a prior chosen for the bridge, predicted
+# through the probit, is another posterior predictive. --link probit still gives the probit.
+run "info, the grid's link" "$BNN" info "$T/g_bridge.st"
+grep -q "^posterior Laplace .*(chosen through the bridge link, the predictive's default)$" "$T/out" && ok || bad "info names the grid's link: $(grep ^posterior "$T/out")"
+run "eval, the file's link" "$BNN" eval -m "$T/g_bridge.st" --json "$T/gl.json"
+grep -q "linearised (GLM), Laplace bridge" "$T/out" && grep -q "g_bridge.st's prior precision was chosen with --link bridge" "$T/err" && ok || bad "eval takes the file's link"
+nf=$(val nll)
+run "eval, --link bridge" "$BNN" eval -m "$T/g_bridge.st" --link bridge
+nb=$(val nll)
+[ -s "$T/err" ] && bad "a link given: no note ($(cat "$T/err"))" || ok
+run "eval, --link probit" "$BNN" eval -m "$T/g_bridge.st" --link probit
+np=$(val nll)
+grep -q "linearised (GLM), probit" "$T/out" && num_holds 'f == b && f != p' f="$nf" b="$nb" p="$np" && ok || bad "the file's link is the bridge's NLL: file $nf, bridge $nb, probit $np"
+run "eval, weight samples over the file's link" "$BNN" eval -m "$T/g_bridge.st" --samples 4
+grep -q "link" "$T/err" && bad "weight samples take no link: $(cat "$T/err")" || ok
+run "predict, the file's link" "$BNN" predict -m "$T/g_bridge.st" --data "csv:$T/blobs.csv" -o "$T/gl.csv"
+awk -F, 'NR > 1 { if ($7 == "nan" || !($7 >= 0)) bad = 1 } END { exit bad || NR < 2 }' "$T/gl.csv" && ok || bad "predict through the file's bridge: its mutual information"
+run "compare, the file's link" "$BNN" compare -m "$T/g_bridge.st" -m "$T/g_probit.st"
+nc=$(awk '$1 == "test" && $2 == "NLL" {print $3}' "$T/out")
+run "compare, --link probit" "$BNN" compare -m "$T/g_bridge.st" -m "$T/g_probit.st" --link probit
+ncp=$(awk '$1 == "test" && $2 == "NLL" {print $3}' "$T/out")
+num_holds 'a != b' a="$nc" b="$ncp" && ok || bad "compare takes the file's link: $nc, --link probit $ncp"
+# mc: its 100 draws are recorded, and --seed then has something to draw.
+run "eval, the file's mc link, a seed" "$BNN" eval -m "$T/g_mc.st" --seed 5 --json "$T/gm.json"
+grep -q '"link":	"mc"' "$T/gm.json" && grep -q '"link_samples":	100' "$T/gm.json" && ok || bad "the file's mc link draws 100 times"
+run "compare, the file's mc link, a seed" "$BNN" compare -m "$T/g_mc.st" --seed 5
+expect_usage "--seed, the file's bridge" "--seed is for weight samples" "$BNN" eval -m "$T/g_bridge.st" --seed 3
+# The keys are checked as other metadata is: a damaged one is an error, used or not.
+python3 "$HERE/st_meta.py" "$T/g_bridge.st" "$T/gx.st" bnn.link bridges
+expect_fail "a file's unknown link" "gx.st: bnn.link is 'bridges', not probit, mc, bridge or bridge-norm" "$BNN" eval -m "$T/gx.st" --link probit
+python3 "$HERE/st_meta.py" "$T/g_bridge.st" "$T/gx.st" bnn.link_samples 10
+expect_fail "a file's bridge with draws" "bnn.link 'bridge' takes no draws" "$BNN" predict -m "$T/gx.st" --data "csv:$T/blobs.csv" -o "$T/never.csv"
+python3 "$HERE/st_meta.py" "$T/g_mc.st" "$T/gx.st" bnn.link_samples 0
+expect_fail "a file's mc with no draws" "gx.st: bnn.link_samples is '0', not a whole number >= 1" "$BNN" compare -m "$T/gx.st"
+python3 "$HERE/st_meta.py" "$T/la_sine.safetensors" "$T/gx.st" bnn.link mc
+expect_fail "a regression file's link" "gx.st: bnn.link is 'mc' but the model is a regression model" "$BNN" eval -m "$T/gx.st"
+python3 "$HERE/st_meta.py" "$T/lab.st" "$T/gx.st" bnn.link bridge
+expect_fail "a bernoulli file's bridge" "but the model has a bernoulli likelihood" "$BNN" plot -m "$T/gx.st" -o "$T/never.svg"
+python3 "$HERE/st_meta.py" "$T/map3h.st" "$T/gx.st" bnn.link bridge
+expect_fail "a point estimate's link" "a link for a Laplace posterior's linearised predictive, but the file holds a point estimate" "$BNN" eval -m "$T/gx.st"
+[ ! -e "$T/never.csv" ] && [ ! -e "$T/never.svg" ] && ok || bad "a refused file's link wrote an output"
 
 # Inputs alone are neither labels nor targets, whatever the model's task.
 expect_usage "laplace, a regression model, inputs only" "noise:1:20 has no targets (inputs only)" "$BNN" laplace -m "$T/sine.safetensors" --data noise:1:20 -o "$T/never.safetensors"
