@@ -160,7 +160,6 @@ int cmd_eval(int argc, char **argv) {
     bool seeded = cli_predict_draws(q, samples, link) || cli_spec_uses_seed(df.data, st, false);
     for (int o = 0; o < ood.n; o++) seeded = seeded || cli_spec_uses_seed(ood.v[o], st, true);
     if ((rc = cli_check_seed_used(cmd, opts, nopts, seeded))) goto done;
-    if (file_link) cli_note_link(model_path, lk);
     if (shift && strncmp(df.data, "fmnist", 6)) {
         rc = cli_usage_error(cmd, "--shift rot rotates the built-in image data (fmnist specs); %s "
                              "is not one", df.data);
@@ -211,6 +210,7 @@ int cmd_eval(int argc, char **argv) {
     struct bnn_eval_result r;
     memset(&r, 0, sizeof r);
     if ((rc = cli_check_data(cmd, df.data, ds, m, true, model_path, st))) goto done;
+    if (file_link) cli_note_link(model_path, lk); /* once the options and the data stand */
     if (task == BNN_TASK_CLASSIFICATION) {
         if ((rc = predict_scores(cmd, m, q, ds, &pp, &in))) goto done;
         if ((rc = bnn_metrics_classification_log(&r.cls, in.logp, bnn_dataset_clabels(ds), in.n,

@@ -111,8 +111,15 @@ int cmd_info(int argc, char **argv) {
                        pn && !strcmp(pn, "VON") ? "VON (a full-covariance Gaussian)" : "Laplace",
                        (long long)bnn_curv_nparams(bnn_laplace_curv(la)));
                 cli_put_prior(stdout, m, la);
+                /* the grid's link (bnn.link), checked as the predicting commands check it */
                 const char *gl = bnn_st_meta(st, "bnn.link");
-                if (gl) printf(" (chosen through the %.20s link, the predictive's default)", gl);
+                bnn_link gk;
+                if (gl && !bnn_link_parse(gl, &gk))
+                    printf(" (chosen through the %s link, the predictive's default)",
+                           bnn_link_name(gk));
+                else if (gl)
+                    snprintf(bad, sizeof bad, "bnn.link is not probit, mc, bridge or "
+                             "bridge-norm");
                 printf("\n");
                 print_subset(m, bnn_laplace_curv(la));
             } else if (bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG) {

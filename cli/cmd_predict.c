@@ -275,7 +275,6 @@ int cmd_predict(int argc, char **argv) {
                                   cli_predict_draws(q, samples, link) ||
                                       (!input && cli_spec_uses_seed(df.data, st, false)))))
         goto done;
-    if (file_link) cli_note_link(model_path, lk);
     /* k: classes (probabilities) or targets (mean and variance) of the predictive. */
     const int64_t n = bnn_dataset_n(ds), k = bnn_model_pred_dim(m, task);
     if (bnn_dataset_dim(ds) != bnn_model_input_dim(m)) {
@@ -287,6 +286,7 @@ int cmd_predict(int argc, char **argv) {
         goto done;
     }
     if ((rc = cli_note_range(cmd, input ? shown : df.data, ds, model_path, st))) goto done;
+    if (file_link) cli_note_link(model_path, lk); /* once the options and the data stand */
     a = malloc((size_t)(n * k) * sizeof(double));
     b = malloc((size_t)(n * (task == BNN_TASK_REGRESSION ? k : 1)) * sizeof(double));
     if (!a || !b) {

@@ -472,6 +472,10 @@ int cli_meta_link(const char *cmd, const cli_opt *opts, int nopts, int64_t sampl
                          "predictive, but the file holds %s", path, v,
                          !kind || !strcmp(kind, "point") ? "a point estimate"
                                                          : "a diagonal Gaussian posterior");
+    const char *meth = bnn_st_meta(st, "bnn.method");
+    if (meth && !strcmp(meth, "von"))
+        return cli_error(cmd, "%s: bnn.link is '%s', but the file holds a VON posterior, whose "
+                         "prior is given, not chosen through a link", path, v);
     if (task == BNN_TASK_REGRESSION)
         return cli_error(cmd, "%s: bnn.link is '%s' but the model is a regression model (a link "
                          "turns a classifier's linearised logits into probabilities)", path, v);

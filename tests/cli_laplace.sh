@@ -214,6 +214,17 @@ run "eval, the file's mc link, a seed" "$BNN" eval -m "$T/g_mc.st" --seed 5 --js
 grep -q '"link":	"mc"' "$T/gm.json" && grep -q '"link_samples":	100' "$T/gm.json" && ok || bad "the file's mc link draws 100 times"
 run "compare, the file's mc link, a seed" "$BNN" compare -m "$T/g_mc.st" --seed 5
 expect_usage "--seed, the file's bridge" "--seed is for weight samples" "$BNN" eval -m "$T/g_bridge.st" --seed 3
+# Which options replace the file's link: --link-samples (0: the probit), --samples S > 0; not
+# --samples 0, which is the GLM predictive's own default.
+run "eval, --samples 0 keeps the file's link" "$BNN" eval -m "$T/g_mc.st" --samples 0 --json "$T/gm0.json"
+grep -q '"link":	"mc"' "$T/gm0.json" && ok || bad "--samples 0 keeps the file's mc link"
+run "eval, --link-samples 0 over the file's link" "$BNN" eval -m "$T/g_mc.st" --link-samples 0 --json "$T/gm0.json"
+grep -q '"link":	"probit"' "$T/gm0.json" && [ ! -s "$T/err" ] && ok || bad "--link-samples 0 gives the probit, without the note"
+run "eval, --link-samples 7 over the file's link" "$BNN" eval -m "$T/g_mc.st" --link-samples 7 --json "$T/gm0.json"
+grep -q '"link_samples":	7' "$T/gm0.json" && ok || bad "--link-samples 7 sets the draws"
+# The note comes once the command's options and data stand, so an error is the one line.
+expect_usage "the file's link, data of another task" "but sine-gap is regression data" "$BNN" eval -m "$T/g_bridge.st" --data sine-gap
+expect_usage "predict, the file's link, data of another width" "sine-gap has 1 feature" "$BNN" predict -m "$T/g_bridge.st" --data sine-gap -o "$T/never.csv"
 # The keys are checked as other metadata is: a damaged one is an error, used or not.
 python3 "$HERE/st_meta.py" "$T/g_bridge.st" "$T/gx.st" bnn.link bridges
 expect_fail "a file's unknown link" "gx.st: bnn.link is 'bridges', not probit, mc, bridge or bridge-norm" "$BNN" eval -m "$T/gx.st" --link probit
@@ -227,6 +238,11 @@ python3 "$HERE/st_meta.py" "$T/lab.st" "$T/gx.st" bnn.link bridge
 expect_fail "a bernoulli file's bridge" "but the model has a bernoulli likelihood" "$BNN" plot -m "$T/gx.st" -o "$T/never.svg"
 python3 "$HERE/st_meta.py" "$T/map3h.st" "$T/gx.st" bnn.link bridge
 expect_fail "a point estimate's link" "a link for a Laplace posterior's linearised predictive, but the file holds a point estimate" "$BNN" eval -m "$T/gx.st"
+run "von, 3 classes" "$BNN" von -m "$T/map3h.st" --prior-precision 1 -q -o "$T/v3.st"
+python3 "$HERE/st_meta.py" "$T/v3.st" "$T/gx.st" bnn.link mc
+expect_fail "a VON file's link" "gx.st: bnn.link is 'mc', but the file holds a VON posterior" "$BNN" eval -m "$T/gx.st"
+python3 "$HERE/st_meta.py" "$T/g_bridge.st" "$T/gx.st" bnn.link bridges
+expect_fail "info, a file's unknown link" "gx.st: bnn.link is not probit, mc, bridge or bridge-norm" "$BNN" info "$T/gx.st"
 [ ! -e "$T/never.csv" ] && [ ! -e "$T/never.svg" ] && ok || bad "a refused file's link wrote an output"
 
 # Inputs alone are neither labels nor targets, whatever the model's task.
@@ -425,7 +441,7 @@ run "map for the long fit" "$BNN" train --data moons --model mlp:2-40-40-2 --epo
 "$BNN" laplace -m "$T/m40.st" --subset all --hessian full --prior marglik-layers --steps 1000 \
   -o "$T/long.st" >/dev/null 2>"$T/long.err" &
 pid=$!
-for _ in $(seq 600); do grep -q "steps of about" "$T/long.err" && break; sleep 0.1; done
+for _ in $(seq 600); do grep -qs "steps of about" "$T/long.err" && break; sleep 0.1; done
 kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
 grep -q "^prior (marglik-layers): 1000 steps of about [0-9.e+-]* s each ([0-9]* s in all)$" "$T/long.err" &&
   ok || bad "no progress line for a long prior fit: $(cat "$T/long.err")"
