@@ -95,10 +95,12 @@ int cmd_plot(int argc, char **argv) {
                                   cli_predict_draws(q, samples, link) ||
                                       cli_spec_uses_seed(df.data, st, false))))
         goto done;
-    if (file_link) cli_note_link(model_path, lk);
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
     if ((rc = cli_load_data(cmd, &df, "train", task, true, &ds))) goto done;
-    if ((rc = cli_check_data(cmd, df.data, ds, m, false, model_path, st))) goto done;
+    /* Labelled points are drawn by class: as many classes as the model predicts, at most. */
+    if ((rc = cli_check_data(cmd, df.data, ds, m, bnn_dataset_labelled(ds), model_path, st)))
+        goto done;
+    if (file_link) cli_note_link(model_path, lk); /* once the options and the data stand */
     const int64_t n = bnn_dataset_n(ds);
     const float *X = bnn_dataset_cx(ds);
     struct bnn_predict_params pp = bnn_predict_default_params();

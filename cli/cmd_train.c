@@ -49,6 +49,22 @@ static int apply_holdout(const char *cmd, bnn_dataset **ds, int64_t holdout) {
     if (holdout < 0 || holdout >= n)
         return cli_usage_error(cmd, "--holdout must be between 0 and %lld (one less than the %lld "
                                "training examples)", (long long)n - 1, (long long)n);
+    /* A classifier's kept rows need two classes, which the whole set may have had: say that the
+     * hold-out took the others (the trainer would blame the data). */
+    if (bnn_dataset_task(*ds) == BNN_TASK_CLASSIFICATION && bnn_dataset_labelled(*ds)) {
+        const int32_t *y = bnn_dataset_clabels(*ds);
+        bool one = true, other = false;
+        for (int64_t i = 1; i < n; i++) {
+            if (i < n - holdout) one = one && y[i] == y[0];
+            other = other || y[i] != y[0];
+        }
+        if (one && other)
+            return cli_usage_error(cmd, "--holdout %lld leaves %lld training example%s, all of "
+                                   "class %d: training needs examples of at least 2 classes "
+                                   "(the hold-out is the data's last rows)", (long long)holdout,
+                                   (long long)(n - holdout), n - holdout == 1 ? "" : "s",
+                                   (int)y[0]);
+    }
     /* In place: a copy beside the whole set raised the peak memory by the training rows. */
     const int rc = bnn_dataset_truncate(*ds, n - holdout);
     return rc ? cli_fail(cmd, rc, NULL) : 0;

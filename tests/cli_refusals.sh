@@ -29,6 +29,7 @@ an option as a value|--output needs a value; the next argument, --lr, is an opti
 a short option as a value|--output needs a value; the next argument, -q, is an option|train --data moons -o -q
 help as a value|--output needs a value; the next argument, --help, is an option|train --data moons -o --help
 holdout beyond the data|--holdout must be between 0 and 999 (one less than the 1000 training examples)|train ${M[*]} --holdout 100000
+holdout taking every class but one|--holdout 999 leaves 1 training example, all of class 1: training needs examples of at least 2 classes|train ${M[*]} --holdout 999
 stop-after 0|--stop-after must be >= 1|train ${M[*]} --stop-after 0
 unknown schedule|unknown --lr-schedule 'linear' (choose constant or cosine)|train ${M[*]} --lr-schedule linear
 warm-up beyond the epochs|--warmup-epochs must be between 0 and --epochs|train ${M[*]} --warmup-epochs 20 --epochs 10
@@ -82,6 +83,17 @@ ls "$T"/no.* >/dev/null 2>&1 && bad "a refused command wrote an output: $(ls "$T
   bad "bnn with no command: usage on stderr and exit 2"
 expect_fail "plot into a missing directory" "cannot write $T/nodir/p.svg: the directory $T/nodir does not exist" \
   "$BNN" plot -m "$T/map.st" -o "$T/nodir/p.svg"
+# A file where the directory should be is named as such (it did "not exist").
+expect_fail "plot under a file" "cannot write $T/map.st/p.svg: $T/map.st is not a directory" \
+  "$BNN" plot -m "$T/map.st" -o "$T/map.st/p.svg"
+expect_fail "plot under a file, deeper" "cannot write $T/map.st/d/p.svg: a part of $T/map.st/d is a file, not a directory" \
+  "$BNN" plot -m "$T/map.st" -o "$T/map.st/d/p.svg"
+# plot draws labelled points by class: data with more classes than the model predicts is
+# refused, as by every command that reads labels.
+printf '0.1,0.2,0\n0.3,0.4,1\n0.5,0.6,2\n' >"$T/c3.csv"
+expect_usage "plot, data with a class the model lacks" "csv:$T/c3.csv has 3 classes but model mlp:2-16-2 predicts 2" \
+  "$BNN" plot -m "$T/map.st" --data "csv:$T/c3.csv" -o "$T/no.svg"
+[ -e "$T/no.svg" ] && bad "a refused plot wrote its file" || ok
 
 # ---------------------------------------------------------------- damaged posterior files
 run "laplace kron" "$BNN" laplace -m "$T/map.st" --subset all --hessian kron -o "$T/kron.st"

@@ -280,8 +280,15 @@ int bnn_check_output(const char *path) {
                                                       : strdup(".");
     struct stat sd;
     if (!dir) rc = bnn__error(BNN_ENOMEM, "%s: cannot allocate a file name", path);
-    else if (stat(dir, &sd) != 0 || !S_ISDIR(sd.st_mode))
-        rc = bnn__error(BNN_EIO, "cannot write %s: the directory %s does not exist", path, dir);
+    else if (stat(dir, &sd) != 0)
+        rc = errno == ENOENT ? bnn__error(BNN_EIO, "cannot write %s: the directory %s does not "
+                                          "exist", path, dir)
+             : errno == ENOTDIR ? bnn__error(BNN_EIO, "cannot write %s: a part of %s is a file, "
+                                             "not a directory", path, dir)
+                                : bnn__error(BNN_EIO, "cannot write %s: cannot reach the "
+                                             "directory %s (%s)", path, dir, strerror(errno));
+    else if (!S_ISDIR(sd.st_mode))
+        rc = bnn__error(BNN_EIO, "cannot write %s: %s is not a directory", path, dir);
     else if (access(dir, W_OK | X_OK) != 0)
         rc = bnn__error(BNN_EIO, "cannot write %s: the directory %s is not writable (%s)", path,
                         dir, strerror(errno));

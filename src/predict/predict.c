@@ -257,7 +257,8 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
                         rc = bnn__error(BNN_EDIVERGED, "the Laplace bridge has no Dirichlet for "
                                         "example %lld: its linearised logits are not finite, or "
                                         "a logit's variance after the zero-sum correction is not "
-                                        "positive beyond rounding",
+                                        "positive beyond rounding (as where a tiny prior "
+                                        "precision leaves a direction almost unbounded)",
                                         (long long)(lo + bad));
                         goto done;
                     }
