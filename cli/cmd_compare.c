@@ -170,6 +170,13 @@ int cmd_compare(int argc, char **argv) {
                                 &pp.link_samples)))
             goto next;
         if (file_link) cli_note_link(c->path, pp.link);
+        /* +mc, +bridge, +bridge-norm: a Laplace column's GLM predictive through another link
+         * than the probit (given, or the file's) */
+        if (bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE && pp.samples == 0 &&
+            pp.link != BNN_LINK_PROBIT) {
+            const size_t at = strlen(c->name);
+            snprintf(c->name + at, sizeof c->name - at, "+%s", bnn_link_name(pp.link));
+        }
         pp.seed = (uint64_t)seed;
         /* the diagonal posteriors only: a Laplace posterior's samples are not per weight */
         pp.local_reparam = lrt && bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;
@@ -212,20 +219,23 @@ int cmd_compare(int argc, char **argv) {
         snprintf(base, sizeof base, "%s", cols[i].name);
         if (number[i]) snprintf(cols[i].name, sizeof cols[i].name, "%.50s-%d", base, number[i]);
     }
+    int w = 12; /* the columns' width: the longest name, at least 12 */
+    for (int i = 0; i < models.n; i++)
+        if ((int)strlen(cols[i].name) > w) w = (int)strlen(cols[i].name);
     printf("%-28s", data);
-    for (int i = 0; i < models.n; i++) printf(" %12s", cols[i].name);
+    for (int i = 0; i < models.n; i++) printf(" %*s", w, cols[i].name);
     printf("\n");
 #define ROW(label, expr)                                                                          \
     do {                                                                                          \
         printf("%-28s", label);                                                                   \
-        for (int i = 0; i < models.n; i++) printf(" %12.4f", (expr));                             \
+        for (int i = 0; i < models.n; i++) printf(" %*.4f", w, (expr));                           \
         printf("\n");                                                                             \
     } while (0)
     ROW("test accuracy", cols[i].c.accuracy);
     printf("%-28s", "test NLL"); /* unbounded: cli_num4, as eval's table */
     for (int i = 0; i < models.n; i++) {
         char nb[32];
-        printf(" %12s", cli_num4(nb, cols[i].c.nll));
+        printf(" %*s", w, cli_num4(nb, cols[i].c.nll));
     }
     printf("\n");
     ROW("test ECE (15 bins)", cols[i].c.ece);
@@ -241,7 +251,7 @@ int cmd_compare(int argc, char **argv) {
 #undef ROW
     if (repeated) {
         printf("\n");
-        for (int i = 0; i < models.n; i++) printf("%-12s %s\n", cols[i].name, cols[i].path);
+        for (int i = 0; i < models.n; i++) printf("%-*s %s\n", w, cols[i].name, cols[i].path);
     }
     rc = 0;
 done:
