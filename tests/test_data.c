@@ -497,8 +497,9 @@ static void test_csv_load(void) {
     bnn_dataset_free(ds);
 
     /* Names that start with a capital, an underscore or a quote are a header too. */
-    const char *heads[] = {"X,Y,Label\n", "_x,y,c\n", "\"x\",\"y\",\"c\"\n"};
-    for (int h = 0; h < 3; h++) {
+    const char *heads[] = {"X,Y,Label\n", "_x,y,c\n", "\"x\",\"y\",\"c\"\n",
+                           "\"1\",\"2\",\"c\"\n"};
+    for (int h = 0; h < 4; h++) {
         char text[64];
         snprintf(text, sizeof text, "%s0.1,0.2,0\n0.3,0.4,1\n", heads[h]);
         ds = csv_ok(text, &p);
@@ -749,6 +750,10 @@ static void test_csv_errors(void) {
     CHECK(contains(bnn_last_error(), "line 1") && contains(bnn_last_error(), "column 2"));
     CHECK_EQ_INT(csv_err("1,2.o,0\n2,3,1\n", &p), BNN_EFORMAT);
     CHECK(contains(bnn_last_error(), "line 1") && contains(bnn_last_error(), "'2.o'"));
+    /* Numbers in quotes (a tool that quotes every field) are data, not a header, and refused
+     * as such (a quoted name among them still makes a header: above). */
+    CHECK_EQ_INT(csv_err("\"0.1\", \"2\" ,\"0\"\n0.3,0.4,1\n", &p), BNN_EFORMAT);
+    CHECK(contains(bnn_last_error(), "line 1") && contains(bnn_last_error(), "quoted fields"));
 
     /* Empty fields, including a trailing delimiter. */
     CHECK_EQ_INT(csv_err("a,b,c\n1,,0\n", &p), BNN_EFORMAT);
