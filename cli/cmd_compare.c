@@ -222,17 +222,21 @@ int cmd_compare(int argc, char **argv) {
     int w = 12; /* the columns' width: the longest name, at least 12 */
     for (int i = 0; i < models.n; i++)
         if ((int)strlen(cols[i].name) > w) w = (int)strlen(cols[i].name);
-    printf("%-28s", data);
+    int lw = 28; /* the labels' width: the data's name and the OOD rows' labels, at least 28 */
+    if ((int)strlen(data) > lw) lw = (int)strlen(data);
+    for (int o = 0; o < ood.n; o++)
+        if ((int)strlen(ood.v[o]) + 11 > lw) lw = (int)strlen(ood.v[o]) + 11; /* "OOD AUROC, " */
+    printf("%-*s", lw, data);
     for (int i = 0; i < models.n; i++) printf(" %*s", w, cols[i].name);
     printf("\n");
 #define ROW(label, expr)                                                                          \
     do {                                                                                          \
-        printf("%-28s", label);                                                                   \
+        printf("%-*s", lw, label);                                                                \
         for (int i = 0; i < models.n; i++) printf(" %*.4f", w, (expr));                           \
         printf("\n");                                                                             \
     } while (0)
     ROW("test accuracy", cols[i].c.accuracy);
-    printf("%-28s", "test NLL"); /* unbounded: cli_num4, as eval's table */
+    printf("%-*s", lw, "test NLL"); /* unbounded: cli_num4, as eval's table */
     for (int i = 0; i < models.n; i++) {
         char nb[32];
         printf(" %*s", w, cli_num4(nb, cols[i].c.nll));

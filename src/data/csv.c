@@ -231,6 +231,19 @@ static const char *delim_name(char delim, char buf[16]) {
     return buf;
 }
 
+/* A number in double quotes, blanks allowed around the quotes and inside them ("0.1", " 1 "). */
+static bool quoted_number(const char *s, size_t len) {
+    size_t i = 0;
+    while (i < len && (s[i] == ' ' || s[i] == '\t')) i++;
+    while (len > i && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+    if (len - i < 2 || s[i] != '"' || s[len - 1] != '"') return false;
+    i++, len--;
+    while (len > i && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+    double v;
+    const num_status st = parse_number(s + i, len - i, &v);
+    return st == NUM_OK || st == NUM_NONFINITE || st == NUM_RANGE;
+}
+
 static int field_error(const char *path, const csv_line *l, int64_t col, num_status st,
                        const char *s, size_t len) {
     char shown[48];
@@ -247,14 +260,11 @@ static int field_error(const char *path, const csv_line *l, int64_t col, num_sta
                           "%s, line %lld, column %lld: '%s' is out of the range of "
                           "a float",
                           path, (long long)l->no, (long long)col + 1, shown);
-    default: {
-        size_t i = 0;
-        while (i < len && (s[i] == ' ' || s[i] == '\t')) i++;
+    default:
         return bnn__error(BNN_EFORMAT, "%s, line %lld, column %lld: '%s' is not a number%s", path,
                           (long long)l->no, (long long)col + 1, shown,
-                          i < len && s[i] == '"' ? " (quoted fields are not read: write numbers "
-                                                   "without quotes)" : "");
-    }
+                          quoted_number(s, len) ? " (quoted fields are not read: write numbers "
+                                                  "without quotes)" : "");
     }
 }
 
@@ -264,19 +274,12 @@ static int field_error(const char *path, const csv_line *l, int64_t col, num_sta
  * data rather than silently dropped as a header; "nan" and "inf" count as numbers for the same
  * reason. Other headers need --header. */
 /* A field that is not a number reads as a name when it starts (after blanks) with a letter,
- * '_', a quote or a non-ASCII byte — but not a number in quotes ("0.1"), which is a data row
- * written by a tool that quotes every field: taken for a header, it was dropped without a word
- * (and a two-row file then had "one class only"); read as data, it is refused as not a number. */
+ * '_', a quote or a non-ASCII byte. A number in quotes too: R's write.csv quotes a frame's
+ * column names, numeric ones included ("1","2" over unquoted rows). */
 static bool is_name(const char *s, size_t len) {
     size_t i = 0;
     while (i < len && (s[i] == ' ' || s[i] == '\t')) i++;
-    while (len > i && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
     const char c = i < len ? s[i] : '\0';
-    double v;
-    if (c == '"' && len - i >= 2 && s[len - 1] == '"') {
-        const num_status st = parse_number(s + i + 1, len - i - 2, &v);
-        if (st == NUM_OK || st == NUM_NONFINITE || st == NUM_RANGE) return false;
-    }
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '"' ||
            (unsigned char)c >= 0x80;
 }

@@ -257,7 +257,7 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
                         rc = bnn__error(BNN_EDIVERGED, "the Laplace bridge has no Dirichlet for "
                                         "example %lld: its linearised logits are not finite, or "
                                         "a logit's variance after the zero-sum correction is not "
-                                        "positive beyond rounding (as where a tiny prior "
+                                        "positive beyond rounding (as when a tiny prior "
                                         "precision leaves a direction almost unbounded)",
                                         (long long)(lo + bad));
                         goto done;
