@@ -711,7 +711,8 @@ struct bnn_predict_params {
     uint64_t seed;      /* for the weight samples, default 0 */
     int64_t batch_size; /* examples per forward pass, default 256 */
     double sigma;       /* gaussian likelihood: observation noise std, default 1 */
-    double temperature; /* classification: logits are divided by it (temperature scaling), default 1 */
+    double temperature; /* classification: logits are divided by it (temperature scaling),
+                         * default 1; 1e-150 to 1e150 (its square divides variances) */
     int64_t link_samples; /* Laplace GLM predictive for classification: 0 (default) the link
                            * below; S > 0 averages softmax over S draws of the logits from
                            * N(f_mu, f_var) (Monte-Carlo over the linearised logits, covariances

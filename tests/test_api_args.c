@@ -86,6 +86,21 @@ static void test_laplace_predict_args(void) {
     CHECK_EQ_INT(bnn_laplace_predict(la, m, x, 2, BNN_TASK_CLASSIFICATION, &p, probs, NULL, NULL,
                                      NULL),
                  BNN_EINVAL);
+    /* T² at the ends of double range (1e-160: a denormal 1e-320, below 1e-162 it is 0 and a zero
+     * variance became 0/0): refused. */
+    const double bad_t[] = {1e-160, 1e160, NAN, INFINITY};
+    for (int i = 0; i < 4; i++) {
+        p.temperature = bad_t[i];
+        CHECK_EQ_INT(bnn_laplace_predict(la, m, x, 2, BNN_TASK_CLASSIFICATION, &p, probs, NULL,
+                                         NULL, NULL),
+                     BNN_EINVAL);
+        CHECK(has_error("from 1e-150 to 1e150"));
+    }
+    p.temperature = 1e-100; /* within range: a distribution */
+    CHECK_EQ_INT(bnn_laplace_predict(la, m, x, 2, BNN_TASK_CLASSIFICATION, &p, probs, NULL, NULL,
+                                     NULL),
+                 0);
+    CHECK(isfinite(probs[0]) && fabs(probs[0] + probs[1] - 1.0) < 1e-12);
     p.temperature = 1.0, p.link_samples = -3;
     CHECK_EQ_INT(bnn_laplace_predict(la, m, x, 2, BNN_TASK_CLASSIFICATION, &p, probs, NULL, NULL,
                                      NULL),

@@ -162,8 +162,12 @@ static int check_args(const char *fn, const bnn_model *m, const float *x, int64_
     if (p->link_samples < 0 || p->link_samples > BNN_MAX_SAMPLES)
         return bnn__error(BNN_EINVAL, "link samples must be in [0, %d] (got %lld)",
                           BNN_MAX_SAMPLES, (long long)p->link_samples);
-    if (!(p->temperature > 0.0) || !isfinite(p->temperature))
-        return bnn__error(BNN_EINVAL, "the temperature must be a positive number");
+    /* T² divides the logits' variances (bnn_laplace_predict): beyond 1e±150 it nears the ends
+     * of double range (a denormal, then 0: a zero variance became 0/0; or ∞), and NaN or ∞
+     * would reach the link. The CLI's bound is far inside (1e6). */
+    if (!(p->temperature >= 1e-150 && p->temperature <= 1e150))
+        return bnn__error(BNN_EINVAL, "the temperature must be a positive number from 1e-150 to "
+                          "1e150 (got %g)", p->temperature);
     if ((int)p->link < 0 || (int)p->link >= NLINK)
         return bnn__error(BNN_EINVAL, "unknown link %d", (int)p->link);
     if (p->link == BNN_LINK_MC && p->link_samples == 0)
