@@ -149,13 +149,14 @@ static int check_sample(const char *cmd, const bnn_laplace *la, int64_t P) {
     return rc;
 }
 
-/* The same for the default predictive, the linearised (GLM) one, on the first 16 rows of the
- * data fitted: a prior at which its variance overflows (a kron or low-rank posterior of a
- * heteroscedastic model at --prior 1e-30) made a file that every eval and predict refused. Such
- * a prior fails at every input; 16 rows keep the check's cost small beside the fit (an
- * all-weights low-rank GLM on Fashion-MNIST's MLP takes about 0.13 s per row). */
+/* The same for the default predictive, the linearised (GLM) one (a classifier's through link lk,
+ * the one the file records), on the first 16 rows of the data fitted: a prior at which its
+ * variance overflows (a kron or low-rank posterior of a heteroscedastic model at --prior 1e-30)
+ * made a file that every eval and predict refused. Such a prior fails at every input; 16 rows
+ * keep the check's cost small beside the fit (an all-weights low-rank GLM on Fashion-MNIST's MLP
+ * takes about 0.13 s per row). */
 static int check_glm(const char *cmd, const bnn_laplace *la, bnn_model *m, const bnn_dataset *ds,
-                     bnn_task task) {
+                     bnn_task task, bnn_link lk) {
     const int64_t n = bnn_dataset_n(ds) < 16 ? bnn_dataset_n(ds) : 16;
     const int64_t C = bnn_model_pred_dim(m, task);
     double *a = malloc((size_t)(n * C) * sizeof *a), *b = malloc((size_t)(n * C) * sizeof *b);
@@ -166,6 +167,8 @@ static int check_glm(const char *cmd, const bnn_laplace *la, bnn_model *m, const
         struct bnn_predict_params pp = bnn_predict_default_params();
         pp.sigma = bnn_laplace_sigma(la);
         const bool cls = task == BNN_TASK_CLASSIFICATION;
+        if (cls) /* the link the file will record (the grid's), which eval then takes */
+            pp.link = lk, pp.link_samples = lk == BNN_LINK_MC ? GRID_MC_DRAWS : 0;
         rc = bnn_laplace_predict(la, m, bnn_dataset_cx(ds), n, task, &pp, cls ? a : NULL, NULL,
                                  cls ? NULL : a, cls ? NULL : b);
         if (rc == BNN_EDIVERGED)
@@ -173,6 +176,30 @@ static int check_glm(const char *cmd, const bnn_laplace *la, bnn_model *m, const
                            "saved)", bnn_laplace_prior_prec(la), bnn_last_error());
         else if (rc)
             rc = cli_fail(cmd, rc, NULL);
+        /* A classifier's probit predictive flattened to uniform on every row where the network
+         * itself is not (a prior precision so small that the logits' variances swamp their
+         * means, e.g. --prior 1e-12): usable, but not what the user wants; said, and saved. */
+        if (!rc && cls && n > 0 &&
+            (rc = bnn_predict(m, NULL, bnn_dataset_cx(ds), n, task, &pp, b, NULL, NULL, NULL)))
+            rc = cli_fail(cmd, rc, NULL);
+        else if (!rc && cls && n > 0) {
+            double dev = 0.0, top = 0.0; /* the probit's largest |p - 1/C|; the MAP's mean max */
+            for (int64_t i = 0; i < n; i++) {
+                double mx = 0.0;
+                for (int64_t c = 0; c < C; c++) {
+                    dev = fmax(dev, fabs(a[i * C + c] - 1.0 / (double)C));
+                    mx = fmax(mx, b[i * C + c]);
+                }
+                top += mx / (double)n;
+            }
+            if (dev < 1e-3 && top > 1.0 / (double)C + 0.1)
+                fprintf(stderr, "note: at prior precision %g the GLM predictive is uniform "
+                        "within %.1g on the first %lld examples fitted, where the network's "
+                        "largest probability averages %.2f: the prior leaves the logits almost "
+                        "unconstrained (a larger --prior, or marglik, gives a usable "
+                        "posterior)\n", bnn_laplace_prior_prec(la), fmax(dev, 1e-16),
+                        (long long)n, top);
+        }
     }
     free(a), free(b);
     return rc;
@@ -520,7 +547,8 @@ again:;
         rc = cli_error(cmd, "%s (nothing saved)", bnn_last_error());
         goto done;
     }
-    if ((rc = check_sample(cmd, la, P)) || (rc = check_glm(cmd, la, m, fit, task))) goto done;
+    if ((rc = check_sample(cmd, la, P)) || (rc = check_glm(cmd, la, m, fit, task, glink)))
+        goto done;
     t_fit = now_s() - t0;
     if (*redo_note) fprintf(stderr, "note: %s; summed again in double\n", redo_note);
     printf("data       %lld examples of %s\n", (long long)bnn_dataset_n(fit), df.data);

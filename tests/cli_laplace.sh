@@ -186,6 +186,15 @@ expect_usage "laplace --link without the grid" "--prior marglik has none" "$BNN"
 expect_usage "laplace --link bridge --seed" "--seed is for --curvature ggn-mc" "$BNN" laplace -m "$T/map3h.st" --prior grid --link bridge --seed 2 -o "$T/never.st"
 expect_usage "laplace --link for regression" "is a regression model" "$BNN" laplace -m "$T/sine.safetensors" --prior grid --link mc -o "$T/never.st"
 expect_usage "laplace --link bridge, bernoulli" "mapb.st has a bernoulli likelihood" "$BNN" laplace -m "$T/mapb.st" --prior grid --link bridge -o "$T/never.st"
+# A prior so small that the probit predictive is uniform where the network is confident: saved,
+# with a note that says why; a usable prior gets none.
+run "laplace, a tiny prior" "$BNN" laplace -m "$T/map.safetensors" --prior 1e-12 -q -o "$T/la_tiny.st"
+top=$(sed -n "s/^note: at prior precision 1e-12 the GLM predictive is uniform within .* on the first 16 examples fitted, where the network's largest probability averages \([0-9.]*\): .*/\1/p" "$T/err")
+num_holds 't > 0.9' t="$top" && ok || bad "a tiny prior's uniform predictive is noted: $(cat "$T/err")"
+run "eval, a tiny prior" "$BNN" eval -m "$T/la_tiny.st"
+num_holds 'v > 0.693 && v < 0.6935' v="$(val nll)" && ok || bad "the tiny prior's predictive is uniform: NLL $(val nll)"
+run "laplace, marglik" "$BNN" laplace -m "$T/map.safetensors" -q -o "$T/la_ml.st"
+grep -q "uniform" "$T/err" && bad "marglik's prior: no uniform note ($(cat "$T/err"))" || ok
 # The file records the grid's link (bnn.link, bnn.link_samples), and the predicting commands take
 # it by default, as they take a calibrated temperature: a prior chosen for the bridge, predicted
 # through the probit, is another posterior predictive. --link probit still gives the probit.
