@@ -191,10 +191,12 @@ int cli_check_csv_flags(const char *cmd, const cli_opt *opts, int nopts, const c
 /* Usage error (2) for an option given that cannot apply to the loaded model: --temperature for
  * regression, --noise for a classifier, --samples S > 0 (the value given, -1 if none) for a
  * point estimate, --link or --link-samples without a Laplace posterior or for regression, a
- * Laplace bridge (lk) for a likelihood other than categorical (lik). */
+ * Laplace bridge (*lk) for a likelihood other than categorical (lik). Then takes the link the
+ * file at path records (cli_meta_link: st's metadata) into *lk and *link where the options leave
+ * the choice to it, *file_link saying whether it did. */
 int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const char *path,
-                      bnn_task task, bnn_lik_kind lik, const bnn_posterior *q, int64_t samples,
-                      bnn_link lk);
+                      const bnn_st *st, bnn_task task, bnn_lik_kind lik, const bnn_posterior *q,
+                      int64_t samples, bnn_link *lk, int64_t *link, bool *file_link);
 /* --samples for posterior q: 0 for a point estimate (nothing to sample); else as given, and when
  * not given 32 for a diagonal Gaussian (ivon, mfvi) and 0 for a Laplace posterior (its GLM
  * predictive). */

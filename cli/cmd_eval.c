@@ -134,12 +134,9 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     bnn_st_drop_tensors(st); /* only its metadata is read from here on */
-    if ((rc = cli_check_applies(cmd, opts, nopts, model_path, task, bnn_model_lik(m, task), q,
-                                samples, lk)))
-        goto done;
     bool file_link; /* the link the file's prior was chosen with, taken */
-    if ((rc = cli_meta_link(cmd, opts, nopts, samples, model_path, st, task,
-                            bnn_lik_name(bnn_model_lik(m, task)), &file_link, &lk, &link)))
+    if ((rc = cli_check_applies(cmd, opts, nopts, model_path, st, task, bnn_model_lik(m, task),
+                                q, samples, &lk, &link, &file_link)))
         goto done;
     const bnn_posterior_kind kind = bnn_posterior_kind_of(q);
     const bool diag = kind == BNN_POSTERIOR_DIAG, lap = kind == BNN_POSTERIOR_LAPLACE;

@@ -176,14 +176,14 @@ static int check_glm(const char *cmd, const bnn_laplace *la, bnn_model *m, const
                            "saved)", bnn_laplace_prior_prec(la), bnn_last_error());
         else if (rc)
             rc = cli_fail(cmd, rc, NULL);
-        /* A classifier's probit predictive flattened to uniform on every row where the network
+        /* A classifier's GLM predictive flattened to uniform on every row where the network
          * itself is not (a prior precision so small that the logits' variances swamp their
          * means, e.g. --prior 1e-12): usable, but not what the user wants; said, and saved. */
         if (!rc && cls && n > 0 &&
             (rc = bnn_predict(m, NULL, bnn_dataset_cx(ds), n, task, &pp, b, NULL, NULL, NULL)))
             rc = cli_fail(cmd, rc, NULL);
         else if (!rc && cls && n > 0) {
-            double dev = 0.0, top = 0.0; /* the probit's largest |p - 1/C|; the MAP's mean max */
+            double dev = 0.0, top = 0.0; /* the GLM's largest |p - 1/C|; the MAP's mean max */
             for (int64_t i = 0; i < n; i++) {
                 double mx = 0.0;
                 for (int64_t c = 0; c < C; c++) {

@@ -195,12 +195,9 @@ int cmd_predict(int argc, char **argv) {
         goto done;
     }
     bnn_st_drop_tensors(st); /* only its metadata is read from here on */
-    if ((rc = cli_check_applies(cmd, opts, nopts, model_path, task, bnn_model_lik(m, task), q,
-                                samples, lk)))
-        goto done;
     bool file_link; /* the link the file's prior was chosen with, taken */
-    if ((rc = cli_meta_link(cmd, opts, nopts, samples, model_path, st, task,
-                            bnn_lik_name(bnn_model_lik(m, task)), &file_link, &lk, &link)))
+    if ((rc = cli_check_applies(cmd, opts, nopts, model_path, st, task, bnn_model_lik(m, task),
+                                q, samples, &lk, &link, &file_link)))
         goto done;
     samples = cli_samples_for(q, samples);
     if (!cli_seen(opts, nopts, "temperature") &&

@@ -616,8 +616,9 @@ int cli_check_csv_flags(const char *cmd, const cli_opt *opts, int nopts, const c
 }
 
 int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const char *path,
-                      bnn_task task, bnn_lik_kind lik, const bnn_posterior *q, int64_t samples,
-                      bnn_link lk) {
+                      const bnn_st *st, bnn_task task, bnn_lik_kind lik, const bnn_posterior *q,
+                      int64_t samples, bnn_link *lk, int64_t *link, bool *file_link) {
+    *file_link = false;
     const bnn_posterior_kind kind = bnn_posterior_kind_of(q);
     if (task == BNN_TASK_REGRESSION && cli_seen(opts, nopts, "bins"))
         return cli_usage_error(cmd, "--bins sets a classifier's reliability bins (ECE); %s is a "
@@ -642,7 +643,10 @@ int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const cha
                                "holds %s", lopt, path,
                                kind == BNN_POSTERIOR_POINT ? "a point estimate"
                                                            : "a diagonal Gaussian posterior");
-    const int rc = cli_check_link_model(cmd, lopt, lk, path, task, bnn_lik_name(lik));
+    int rc = cli_check_link_model(cmd, lopt, *lk, path, task, bnn_lik_name(lik));
+    if (!rc)
+        rc = cli_meta_link(cmd, opts, nopts, samples, path, st, task, bnn_lik_name(lik),
+                           file_link, lk, link);
     if (rc) return rc;
     if (cli_seen(opts, nopts, "local-reparam") && kind != BNN_POSTERIOR_DIAG)
         return cli_usage_error(cmd, "--local-reparam is for the weight samples of a diagonal "

@@ -204,8 +204,8 @@ int bnn__st_vector(const bnn_st *st, const char *name, float *dst, int64_t n, co
 bool bnn__st_has(const bnn_st *st, const char *name);
 
 /* The public name → enum parsers (bnn_lik_parse, bnn_method_parse, bnn_curvature_parse,
- * bnn_hessian_parse, bnn_link_parse): the index of name in names[0 .. n) in *out, or BNN_EINVAL saying
- * "unknown WHAT 'name' (choose a, b or c)". */
+ * bnn_hessian_parse, bnn_link_parse): the index of name in names[0 .. n) in *out, or BNN_EINVAL
+ * saying "unknown WHAT 'name' (choose a, b or c)". */
 int bnn__name_parse(const char *const *names, int n, const char *name, const char *what,
                     int *out);
 

@@ -1771,6 +1771,7 @@ int bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n,
                                (long long)k);
     double *mu = sc, *v = sc + k; /* μ' and V'_ii */
     const double A = 1.0 - 2.0 / (double)k, lk2 = 2.0 * log((double)k);
+    const double lA = A > 0.0 ? log(A) : -INFINITY; /* ln(1 − 2/K) */
     if (bad) *bad = -1;
     for (int64_t t = 0; t < n; t++) {
         const double *mu0 = f_mu + t * k, *V = f_var + t * k * k;
@@ -1816,10 +1817,7 @@ int bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n,
             for (int64_t i = 0; i < k; i++) {
                 const double lb = mu[i] + lse - lk2; /* ln(e^{μ'_i} Σ_j e^{−μ'_j} / K²) */
                 double la = lb;                       /* ln(A + e^lb), A = 0 for K = 2 */
-                if (A > 0.0) {
-                    const double la0 = log(A), hi = fmax(la0, lb);
-                    la = hi + log1p(exp(-fabs(la0 - lb)));
-                }
+                if (A > 0.0) la = fmax(lA, lb) + log1p(exp(-fabs(lA - lb)));
                 p[i] = la - log(v[i]); /* ln α_i */
                 amax = fmax(amax, p[i]);
             }
