@@ -1160,16 +1160,20 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
                         double *mi, double *mean, double *var);
 /* Probit approximation p = softmax(κ ⊙ f_mu), κ_k = 1/√(1 + π/8 · f_var[k,k]) (MacKay 1992). */
 void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t n, int64_t k);
-/* Laplace bridge as laplace-torch computes it (README §7). */
-void bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, int64_t n,
-                        int64_t k);
+/* Laplace bridge as laplace-torch computes it (README §7). f_mu (n, k) and f_var (n, k, k) as
+ * bnn_probit's. A row without a Dirichlet (logits that are not finite, or a variance after the
+ * zero-sum correction that is not positive beyond rounding) gets laplace-torch's arithmetic as it
+ * is, which may be NaN or infinite. Returns 0; BNN_EINVAL for a missing array, n < 0 or k < 2;
+ * BNN_ENOMEM (probs all NaN) when its scratch cannot be allocated (more than 256 classes). */
+int bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, int64_t n,
+                       int64_t k);
 /* (Through bnn_laplace_predict, the bridge also gives the mutual information of its Dirichlet,
  * I = Σ_i p_i (ψ(α_i + 1) − ψ(α_0 + 1) − ln p_i), the label's with the class probabilities.)
  * The same with laplace-torch's variance normalisation (link_approx='bridge_norm'): after the
  * zero-sum correction the means are divided by √c and the variances by c, c = mean_i V'_ii /
  * √(K/2), so the result does not change when f_mu is scaled by √s and f_var by s. */
-void bnn_laplace_bridge_norm(double *probs, const double *f_mu, const double *f_var, int64_t n,
-                             int64_t k);
+int bnn_laplace_bridge_norm(double *probs, const double *f_mu, const double *f_var, int64_t n,
+                            int64_t k);
 /* One weight sample of the subset (P values in subset order, added to the MAP):
  * θ ~ N(mean, P_post⁻¹); bnn_curv_scatter puts it into a full weight vector. BNN_EINVAL when
  * the posterior precision is not positive definite or the sample is not finite (a prior

@@ -247,7 +247,7 @@ static void test_cls_basics(void) {
     CHECK_REL(p[0], exp(1.0) / z, 1e-15, 1.0);
     CHECK_REL(p[1], exp(-0.5) / z, 1e-15, 1.0);
     const double V[9] = {0.5, 0.1, -0.05, 0.1, 0.4, 0.0, -0.05, 0.0, 0.3};
-    bnn_laplace_bridge(p, mu, V, 1, 3);
+    CHECK(bnn_laplace_bridge(p, mu, V, 1, 3) == 0);
     for (int i = 0; i < 3; i++) {
         CHECK(p[i] > 0 && p[i] < 1);
         s += p[i];
@@ -260,11 +260,23 @@ static void test_cls_basics(void) {
     {
         const double m2[2] = {0.8, -0.3}, V2[4] = {0.7, 0.2, 0.2, 0.4};
         double q2[2];
-        bnn_laplace_bridge(q2, m2, V2, 1, 2);
+        CHECK(bnn_laplace_bridge(q2, m2, V2, 1, 2) == 0);
         CHECK_REL(q2[0], 1.0 / (1.0 + exp(-1.0)), 1e-14, 1.0);
-        bnn_laplace_bridge_norm(q2, m2, V2, 1, 2);
+        CHECK(bnn_laplace_bridge_norm(q2, m2, V2, 1, 2) == 0);
         CHECK_REL(q2[0], 1.0 / (1.0 + exp(-2.5)), 1e-14, 1.0);
         CHECK_REL(q2[1], 1.0 / (1.0 + exp(2.5)), 1e-13, 1.0);
+    }
+    /* The public bridges check their arguments: nothing to divide among fewer than two classes,
+     * a negative count, a missing array. Zero rows is nothing to do. */
+    {
+        double q1[2] = {7.0, 7.0};
+        CHECK(bnn_laplace_bridge(q1, mu, V, 1, 1) == BNN_EINVAL);
+        CHECK(bnn_laplace_bridge_norm(q1, mu, V, -1, 3) == BNN_EINVAL);
+        CHECK(bnn_laplace_bridge(q1, NULL, V, 1, 3) == BNN_EINVAL);
+        CHECK(bnn_laplace_bridge(NULL, mu, V, 1, 3) == BNN_EINVAL);
+        CHECK(strstr(bnn_last_error(), "bnn_laplace_bridge") != NULL);
+        CHECK(bnn_laplace_bridge(q1, NULL, NULL, 0, 3) == 0);
+        CHECK(q1[0] == 7.0);
     }
     /* The normalisation with K = 3: it divides by c = mean_i V'_ii / √(K/2), so (1) at c = 1 it
      * is the plain bridge, and (2) scaling μ by √a and V by a changes nothing, where it changes

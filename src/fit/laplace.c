@@ -1863,16 +1863,27 @@ int bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n,
     return 0;
 }
 
-void bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, int64_t n,
-                        int64_t k) {
-    if (bnn__bridge(probs, f_mu, f_var, n, k, false, false, NULL, NULL))
+/* The public bridges: argument checks, then bnn__bridge. probs are NaN where it fails. */
+static int bridge_api(const char *fn, double *probs, const double *f_mu, const double *f_var,
+                      int64_t n, int64_t k, bool norm) {
+    if (!probs || (n > 0 && (!f_mu || !f_var)) || n < 0 || k < 2 || k > INT32_MAX ||
+        (n > 0 && (uint64_t)n > SIZE_MAX / sizeof(double) / (uint64_t)k / (uint64_t)k))
+        return bnn__error(BNN_EINVAL, "%s: probs, f_mu and f_var are required, n >= 0 and "
+                          "2 <= k < 2^31 (got n %lld, k %lld)", fn, (long long)n, (long long)k);
+    const int rc = bnn__bridge(probs, f_mu, f_var, n, k, norm, false, NULL, NULL);
+    if (rc)
         for (int64_t i = 0; i < n * k; i++) probs[i] = NAN;
+    return rc;
 }
 
-void bnn_laplace_bridge_norm(double *probs, const double *f_mu, const double *f_var, int64_t n,
-                             int64_t k) {
-    if (bnn__bridge(probs, f_mu, f_var, n, k, true, false, NULL, NULL))
-        for (int64_t i = 0; i < n * k; i++) probs[i] = NAN;
+int bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, int64_t n,
+                       int64_t k) {
+    return bridge_api("bnn_laplace_bridge", probs, f_mu, f_var, n, k, false);
+}
+
+int bnn_laplace_bridge_norm(double *probs, const double *f_mu, const double *f_var, int64_t n,
+                            int64_t k) {
+    return bridge_api("bnn_laplace_bridge_norm", probs, f_mu, f_var, n, k, true);
 }
 
 /* ------------------------------------------------------------------ sampling */
