@@ -340,8 +340,18 @@ static void test_trainer_schedule(void) {
     bnn_trainer *tr2;
     bnn_model *m2;
     CHECK_EQ_INT(bnn_trainer_resume(&tr2, &m2, "x", NULL, 0), BNN_EINVAL);
+    {
+        bnn_dataset *dsr;
+        CHECK_EQ_INT(bnn_toy_moons(&dsr, 8, 0.1, 1), 0);
+        CHECK_EQ_INT(bnn_trainer_resume(&tr2, &m2, "x", dsr, -1), BNN_EINVAL);
+        CHECK(has_error("epochs is -1"));
+        bnn_dataset_free(dsr);
+    }
     bnn_method me;
     CHECK_EQ_INT(bnn_method_parse(NULL, &me), BNN_EINVAL);
+    bnn_link lkn;
+    CHECK_EQ_INT(bnn_link_parse(NULL, &lkn), BNN_EINVAL);
+    CHECK(has_error("no link given (NULL; choose probit, mc, bridge or bridge-norm)"));
     CHECK_EQ_INT(bnn_model_set_lik(NULL, BNN_LIK_GAUSSIAN), BNN_EINVAL);
     CHECK_EQ_INT(bnn_model_reserve(NULL, 4), BNN_EINVAL);
     struct bnn_eval_result r;
@@ -490,6 +500,13 @@ static void test_optimizer_args(void) {
     struct bnn_sgd_params sp = bnn_sgd_default_params();
     CHECK_EQ_INT(bnn_sgd_step(m, g, gb, 2, 0, &sp), BNN_EINVAL); /* t counts from 1 */
     CHECK(has_error("t >= 1"));
+    CHECK_EQ_INT(bnn_sgd_step(m, g, gb, -1, 1, &sp), BNN_EINVAL);
+    CHECK(has_error("(got n -1, t 1)")); /* the count named, not only the step */
+    {
+        bnn_dataset *dn;
+        CHECK_EQ_INT(bnn_dataset_new(&dn, BNN_TASK_CLASSIFICATION, 0, 2, 0, 1LL << 40), BNN_EINVAL);
+        CHECK(has_error("classes must be in 1 .. 2^31 - 1 (got 1099511627776)"));
+    }
     /* settings torch.optim refuses: named, and nothing written (AdamW with beta1 = 1 wrote NaN
      * weights and said only that the step diverged) */
     const float m0 = m[0], v0 = v[0], g0 = g[0];

@@ -496,6 +496,10 @@ static void test_stop_inside_epoch(void) {
     CHECK(bnn_lr_at(BNN_LR_COSINE, 1.0f, 12, 12, 0) == 0.0f);
     CHECK(bnn_lr_at(BNN_LR_COSINE, 1.0f, 13, 12, 2) == 0.0f);
     CHECK(bnn_lr_at(BNN_LR_COSINE, 1.0f, 11, 12, 0) > 0.0f);
+    /* A schedule that is all warm-up (total <= warmup) ends at 0 too, as bnn.h says. */
+    CHECK(bnn_lr_at(BNN_LR_COSINE, 1.0f, 0, 0, 0) == 0.0f);
+    CHECK(bnn_lr_at(BNN_LR_COSINE, 1.0f, 4, 4, 4) == 0.0f);
+    CHECK(bnn_lr_at(BNN_LR_COSINE, 1.0f, 3, 4, 4) == 1.0f);
     CHECK(isnan(bnn_lr_at((bnn_lr_schedule)7, 1.0f, 3, 12, 0))); /* unknown: NaN, not cosine */
 }
 

@@ -114,6 +114,6 @@ int bnn__name_parse(const char *const *names, int n, const char *name, const cha
     for (int i = 0; i < n && at < sizeof choices; i++)
         at += (size_t)snprintf(choices + at, sizeof choices - at, "%s%s",
                                i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i]);
-    return bnn__error(BNN_EINVAL, "unknown %s '%.40s' (choose %s)", what, name ? name : "(null)",
-                      choices);
+    if (!name) return bnn__error(BNN_EINVAL, "no %s given (NULL; choose %s)", what, choices);
+    return bnn__error(BNN_EINVAL, "unknown %s '%.40s' (choose %s)", what, name, choices);
 }

@@ -22,8 +22,9 @@ int bnn__dataset_make(bnn_dataset **out, bnn_task task, int64_t n, int64_t d, in
     /* Labels are int32, so a class count beyond INT32_MAX could not be represented. */
     int64_t k = task == BNN_TASK_CLASSIFICATION ? classes : t;
     if (k < 1 || (task == BNN_TASK_CLASSIFICATION && k > INT32_MAX))
-        return bnn__error(BNN_EINVAL, "bnn_dataset_new: %s must be >= 1 (got %lld)",
+        return bnn__error(BNN_EINVAL, "bnn_dataset_new: %s must be %s (got %lld)",
                           task == BNN_TASK_CLASSIFICATION ? "classes" : "target columns",
+                          task == BNN_TASK_CLASSIFICATION ? "in 1 .. 2^31 - 1" : ">= 1",
                           (long long)k);
     /* n·d and n·k are element counts in int64_t; check them before bnn__bytes checks the byte
      * size, so a huge request fails cleanly instead of wrapping around. */

@@ -95,7 +95,7 @@ int bnn_idx_load(bnn_dataset **out, const char *images_path, const char *labels_
     if (!images_path) return bnn__error(BNN_EINVAL, "bnn_idx_load: the images path is NULL");
     /* Without a labels file the set has one class whatever `classes` says (it is ignored). */
     if (labels_path && (classes < 1 || classes > INT32_MAX))
-        return bnn__error(BNN_EINVAL, "bnn_idx_load: classes must be >= 1 (got %lld)",
+        return bnn__error(BNN_EINVAL, "bnn_idx_load: classes must be in 1 .. 2^31 - 1 (got %lld)",
                           (long long)classes);
 
     gzFile fi = NULL, fl = NULL;

@@ -330,8 +330,12 @@ size_t bnn_mfvi_workspace_bytes(bnn_model *m, int64_t b) {
 /* A batch the model was reserved for; the message for the NaN or NULL the callers return. */
 static bool batch_ok(const bnn_model *m, int64_t b) {
     if (b >= 1 && b <= bnn_model_max_batch(m)) return true;
-    bnn__error(BNN_EINVAL, "mean-field VI: a batch of %lld rows, the model is reserved for 1..%lld",
-               (long long)b, (long long)bnn_model_max_batch(m));
+    if (bnn_model_max_batch(m) < 1)
+        bnn__error(BNN_EINVAL, "mean-field VI: the model is not reserved for any batch "
+                   "(bnn_model_reserve)");
+    else
+        bnn__error(BNN_EINVAL, "mean-field VI: a batch of %lld rows, the model is reserved for "
+                   "1..%lld", (long long)b, (long long)bnn_model_max_batch(m));
     return false;
 }
 

@@ -32,7 +32,8 @@ int bnn_sgd_step(float *w, float *buf, const float *g, int64_t n, int64_t t,
                  const struct bnn_sgd_params *p) {
     if (!w || !g || !p || (p->momentum != 0.0f && !buf) || n < 0 || t < 1)
         return bnn__error(BNN_EINVAL, "bnn_sgd_step: w, g, p (and buf with momentum) are "
-                          "required, n >= 0 and the step t >= 1 (got %lld)", (long long)t);
+                          "required, n >= 0 and the step t >= 1 (got n %lld, t %lld)",
+                          (long long)n, (long long)t);
     /* torch.optim.SGD's own checks (lr, momentum, weight decay >= 0; Nesterov needs momentum
      * and no dampening), and finite values: a bad setting is named and w left untouched. */
     if (!(p->lr >= 0.0f) || !isfinite(p->lr) || !(p->momentum >= 0.0f) || !(p->momentum <= 1.0f) ||

@@ -95,8 +95,10 @@ struct bnn_train_params bnn_train_default_params(void) {
 float bnn_lr_at(bnn_lr_schedule sched, float lr, int64_t t, int64_t total, int64_t warmup) {
     if (sched != BNN_LR_CONSTANT && sched != BNN_LR_COSINE) return NAN; /* (it acted as cosine) */
     if (warmup > 0 && t < warmup) return lr * (float)(t + 1) / (float)warmup;
-    if (sched == BNN_LR_CONSTANT || total <= warmup) return lr;
-    if (t >= total) return 0.0f; /* the cosine is periodic: past the end it would rise again */
+    if (sched == BNN_LR_CONSTANT) return lr;
+    /* the cosine is periodic: past the end it would rise again. (t >= warmup here, so
+     * t < total means total > warmup.) */
+    if (t >= total) return 0.0f;
     double frac = (double)(t - warmup) / (double)(total - warmup);
     return (float)((double)lr * 0.5 * (1.0 + cos(3.14159265358979323846 * frac)));
 }
@@ -832,6 +834,9 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
                        const bnn_dataset *ds, int64_t epochs) {
     if (!out || !mout || !path || !ds)
         return bnn__error(BNN_EINVAL, "bnn_trainer_resume: out, mout, path and ds are required");
+    if (epochs < 0)
+        return bnn__error(BNN_EINVAL, "bnn_trainer_resume: epochs is %lld (0 keeps the "
+                          "checkpoint's total, a positive number replaces it)", (long long)epochs);
     *out = NULL, *mout = NULL;
     bnn_model *m;
     bnn_st *st;

@@ -63,7 +63,7 @@ int bnn_posterior_save(const bnn_posterior *q, const bnn_model *m, bnn_task task
     const int64_t n = bnn_model_nparams(m);
     if (bnn_posterior_n(q) != n)
         return bnn__error(BNN_ESHAPE, "bnn_posterior_save: the posterior has %lld parameters, "
-                          "model %s %lld", (long long)bnn_posterior_n(q), bnn_model_spec(m),
+                          "model %s has %lld", (long long)bnn_posterior_n(q), bnn_model_spec(m),
                           (long long)n);
     for (int64_t i = 0; i < nkv; i++)
         if (!keys[i] || !values[i])
