@@ -99,6 +99,16 @@ write_st(sys.argv[2], h, d)" "$1" "$2" "$HERE" "$3"
   st_edit "$T/moons.safetensors" "$T/mask.safetensors" "h['mask'] = {'dtype': 'BOOL', 'shape': [3], 'data_offsets': [len(d), len(d) + 3]}; d = d + bytes([1, 0, 1])"
   run "a BOOL tensor beside the weights" "$BNN" predict -m "$T/mask.safetensors" --data moons -o "$T/p_mask.csv"
   cmp -s "$T/p_mask.csv" "$T/p_F32.csv" && ok || bad "an extra BOOL tensor changed the predictions"
+  # A tensor of a layer the spec does not describe is refused by name: read as the spec, the file
+  # would compute another network (a LayerNorm in place of a Tanh, a layer after the last), and
+  # did, with exit 0.
+  st_edit "$T/moons.safetensors" "$T/ln.safetensors" "h['1.weight'] = {'dtype': 'F32', 'shape': [50], 'data_offsets': [len(d), len(d) + 200]}; d = d + bytes(200)"
+  expect_fail "a LayerNorm between the Linear layers" "tensor '1.weight' is of layer 1 of the saved network, where model mlp:2-50-50-2:tanh has a Tanh, which has no tensors: the network has a layer there that bnn does not model" \
+    "$BNN" predict -m "$T/ln.safetensors" --data moons -o "$T/p_ln.csv"
+  [ -e "$T/p_ln.csv" ] && bad "predict wrote an output for a network it does not model" || ok
+  st_edit "$T/moons.safetensors" "$T/bn5.safetensors" "h['5.running_mean'] = {'dtype': 'F32', 'shape': [2], 'data_offsets': [len(d), len(d) + 8]}; d = d + bytes(8)"
+  expect_fail "a layer after the last" "tensor '5.running_mean' is of layer 5 of the saved network, but model mlp:2-50-50-2:tanh ends at layer 4: is bnn.model complete?" \
+    "$BNN" eval -m "$T/bn5.safetensors"
   # Names with a prefix (model.0.weight) are named in the message, with what bnn reads.
   st_edit "$T/moons.safetensors" "$T/prefix.safetensors" "h = {('model.' + k if k != '__metadata__' else k): v for k, v in h.items()}"
   expect_fail "prefixed names" "tensor '0.weight' of model mlp:2-50-50-2:tanh is missing (it holds 'model.0.weight'.*without a prefix)" \

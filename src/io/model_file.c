@@ -2,6 +2,7 @@
  * the architecture in __metadata__ (DESIGN.md "Files"), so
  * `torch.nn.Sequential(...).load_state_dict(safetensors.torch.load_file(path))` works. */
 #include "core/internal.h"
+#include "nn/layer.h"
 
 #include <math.h>
 #include <string.h>
@@ -809,6 +810,35 @@ static void names_hint(char *buf, size_t len, const bnn_st *st) {
                  n > 4 ? ", ..." : "");
 }
 
+/* A state-dict tensor '<index>.<name>' at an index where model m has no weights: the saved
+ * network has a layer there that the spec does not describe (a LayerNorm or BatchNorm between
+ * the Linear layers, or a layer after the last), and reading the file as the spec would compute
+ * another function with no word of it. Tensors with other names are ignored (README). */
+static int check_unmodelled(bnn_model *m, const bnn_st *st, const char *path, const char *spec) {
+    const int64_t nl = bnn_model_nlayers(m);
+    for (int64_t i = 0; i < bnn_st_count(st); i++) {
+        bnn_st_tensor t;
+        const char *end;
+        int64_t idx;
+        if (bnn_st_at(st, i, &t) || t.name[0] < '0' || t.name[0] > '9' ||
+            bnn__parse_int_prefix(t.name, &end, &idx) || *end != '.')
+            continue;
+        int64_t off[2], shape[2], len;
+        if (idx < nl && !bnn_model_layer_tensors(m, idx, &off[0], shape, &off[1], &len))
+            continue; /* a Linear layer: its weight and bias were read */
+        if (idx >= nl)
+            return bnn__error(BNN_EFORMAT, "%s: tensor '%.60s' is of layer %lld of the saved "
+                              "network, but model %s ends at layer %lld: is bnn.model complete?",
+                              path, t.name, (long long)idx, spec, (long long)(nl - 1));
+        return bnn__error(BNN_EFORMAT, "%s: tensor '%.60s' is of layer %lld of the saved "
+                          "network, where model %s has a %s, which has no tensors: the network "
+                          "has a layer there that bnn does not model (a LayerNorm or "
+                          "BatchNorm?)", path, t.name, (long long)idx, spec,
+                          bnn__model_layer(m, idx)->vt->torch);
+    }
+    return 0;
+}
+
 int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_task *task) {
     if (!out || !st || !path)
         return bnn__error(BNN_EINVAL, "bnn_model_from_st: out, st and name are required");
@@ -960,6 +990,7 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_t
             }
         }
     }
+    if ((rc = check_unmodelled(m, st, path, spec))) goto fail;
     if (task) *task = t;
     *out = m;
     return 0;
