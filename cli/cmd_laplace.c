@@ -604,7 +604,7 @@ again:;
     const char *keys[16], *vals[16];
     int nkv = 0;
     keys[nkv] = "bnn.method", vals[nkv++] = "laplace";
-    keys[nkv] = "bnn.laplace.map", vals[nkv++] = model_path;
+    if (bnn_st_text_ok(model_path)) keys[nkv] = "bnn.laplace.map", vals[nkv++] = model_path;
     keys[nkv] = "bnn.laplace.subset", vals[nkv++] = subset;
     keys[nkv] = "bnn.sigma", vals[nkv++] = sv;
     /* The grid's link, which eval, predict, compare and plot then take by default (the probit

@@ -168,7 +168,7 @@ int cmd_von(int argc, char **argv) {
     const char *keys[18], *vals[18];
     int nkv = 0;
     keys[nkv] = "bnn.method", vals[nkv++] = "von";
-    keys[nkv] = "bnn.von.start", vals[nkv++] = model_path;
+    if (bnn_st_text_ok(model_path)) keys[nkv] = "bnn.von.start", vals[nkv++] = model_path;
     keys[nkv] = "bnn.von.steps", vals[nkv++] = steps_txt;
     keys[nkv] = "bnn.von.rho", vals[nkv++] = rv;
     keys[nkv] = "bnn.von.mc_samples", vals[nkv++] = mc_txt;

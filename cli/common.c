@@ -1197,10 +1197,26 @@ bool cli_quiet;
 void cli_data_meta_make(cli_data_meta *dm, const cli_data_flags *df) {
     snprintf(dm->target_col, sizeof dm->target_col, "%lld", (long long)df->target_col);
     dm->n = 0;
+    /* A safetensors header holds UTF-8 only: a name from a Latin-1 file system is left out (the
+     * writer would refuse it after all the work), and the commands that read the file again
+     * need --data. */
+    if (!bnn_st_text_ok(df->data)) {
+        fprintf(stderr, "note: the data's name is not valid UTF-8, which a safetensors file "
+                "cannot hold: the saved file does not record its data (give --data to the "
+                "commands that read it)\n");
+        return;
+    }
     dm->keys[dm->n] = "bnn.data", dm->vals[dm->n++] = df->data;
     /* Relative file names are the training directory's: eval and resume find them from
      * anywhere. */
     const char *dir = cli_data_dir(df, dm->dir, sizeof dm->dir);
+    if (dir && !bnn_st_text_ok(dir)) {
+        fprintf(stderr, "note: the directory %s was read in has a name that is not valid UTF-8, "
+                "which a safetensors file cannot hold: the saved file does not record it (the "
+                "commands that read the file look for its relative names where they run)\n",
+                df->data);
+        dir = NULL;
+    }
     if (dir) dm->keys[dm->n] = "bnn.data.dir", dm->vals[dm->n++] = dir;
     dm->keys[dm->n] = "bnn.data.target_col", dm->vals[dm->n++] = dm->target_col;
     dm->keys[dm->n] = "bnn.data.header",

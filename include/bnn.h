@@ -1309,6 +1309,10 @@ const char *bnn_st_meta(const bnn_st *st, const char *key);
 int64_t bnn_st_meta_count(const bnn_st *st);
 /* i-th metadata key and value. */
 int bnn_st_meta_at(const bnn_st *st, int64_t i, const char **key, const char **value);
+/* Whether s (NUL-terminated; NULL: false) is well-formed UTF-8, which every name, metadata key
+ * and value in a safetensors header must be: a file name from a Latin-1 file system is not, and
+ * a writer refuses it. */
+bool bnn_st_text_ok(const char *s);
 /* Copies a tensor converted to double / float (from any bnn_dtype; F16 and BF16 exactly, F64 to
  * float rounded, ±Inf beyond float's range). dst holds numel. */
 int bnn_st_to_f64(const bnn_st_tensor *t, double *dst);

@@ -303,6 +303,9 @@ static void test_writer_errors(void) {
     CHECK_EQ_INT(bnn_st_writer_meta(w, "k3", "\xe0\x80\xaf"), BNN_EINVAL); /* overlong '/' */
     CHECK_EQ_INT(bnn_st_writer_meta(w, "k3", "\xed\xa0\x80"), BNN_EINVAL); /* surrogate */
     CHECK_EQ_INT(bnn_st_writer_meta(w, "k3", "\xe2\x82"), BNN_EINVAL);     /* truncated */
+    /* bnn_st_text_ok says beforehand what the writer takes (the CLI leaves such names out) */
+    CHECK(!bnn_st_text_ok("\xe2\x82") && !bnn_st_text_ok("d\xe9.csv") && !bnn_st_text_ok(NULL));
+    CHECK(bnn_st_text_ok("d\xc3\xa9.csv") && bnn_st_text_ok(""));
     CHECK_EQ_INT(bnn_st_writer_save(w, NULL), BNN_EINVAL);
     CHECK_EQ_INT(bnn_st_writer_save(NULL, "x"), BNN_EINVAL);
     /* Failed adds leave the writer usable: the file holds exactly the good entries. */

@@ -109,6 +109,8 @@ static int utf8_valid(const char *s, size_t len) {
     return 1;
 }
 
+bool bnn_st_text_ok(const char *s) { return s && utf8_valid(s, strlen(s)); }
+
 /* ---------------------------------------------------------------- reader */
 
 struct bnn_st {
