@@ -523,7 +523,9 @@ int bnn_ivon_step(float *m, float *h, float *g, const float *gbar, const float *
  * For a conjugate model one step with ρ = 1 from any q lands on the exact posterior. Cholesky by
  * LAPACK. Returns BNN_EINVAL when the new S is not positive definite, for d < 1, ρ outside
  * (0, 1] or non-finite input, BNN_ENOMEM on allocation failure; m and S are unchanged on any
- * failure. m0 must not be NULL. */
+ * failure. m0 must not be NULL. S, H and S0 enter through their symmetric parts, ½(A + Aᵀ): a
+ * matrix that is not symmetric (a GGN with rounding asymmetry) is not refused, and S stays
+ * exactly symmetric. */
 int bnn_von_step(double *m, double *S, const double *g, const double *H, const double *m0,
                  const double *S0, int64_t d, double rho);
 
@@ -709,10 +711,14 @@ int bnn_link_parse(const char *name, bnn_link *out);
 struct bnn_predict_params {
     int64_t samples;    /* 0: predict at the posterior mean; S > 0: average over S weight samples */
     uint64_t seed;      /* for the weight samples, default 0 */
-    int64_t batch_size; /* examples per forward pass, default 256 */
+    int64_t batch_size; /* examples per forward pass, default 256. The results do not depend on
+                         * the thread count, but may on this in their last bits (the matrix
+                         * products' kernels differ with the number of rows) */
     double sigma;       /* gaussian likelihood: observation noise std, default 1 */
     double temperature; /* classification: logits are divided by it (temperature scaling),
-                         * default 1; 1e-150 to 1e150 (its square divides variances) */
+                         * default 1; 1e-150 to 1e150 (its square divides variances). The
+                         * normalised Laplace bridge (BNN_LINK_BRIDGE_NORM) does not change with
+                         * it: its normalisation undoes exactly that scaling */
     int64_t link_samples; /* Laplace GLM predictive for classification: 0 (default) the link
                            * below; S > 0 averages softmax over S draws of the logits from
                            * N(f_mu, f_var) (Monte-Carlo over the linearised logits, covariances
@@ -1144,7 +1150,9 @@ int bnn_laplace_precision_dense(const bnn_laplace *la, double *out);
 int bnn_laplace_precision_diag(const bnn_laplace *la, double *out);
 /* Linearised (GLM) predictive for n inputs (README §7): f_mu (n × K, the network outputs at the
  * MAP) and f_var (n × K × K) = J Σ Jᵀ with J the Jacobian of the outputs with respect to the
- * subset. For last-layer subsets J comes from the features without building it. */
+ * subset. For last-layer subsets J comes from the features without building it. n = 0 does
+ * nothing (0). Inputs are not checked: a NaN or infinite feature gives outputs that are not
+ * finite, with 0 (bnn_laplace_predict and bnn_predict refuse them with BNN_EDIVERGED). */
 int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n, double *f_mu,
                     double *f_var);
 /* The GLM predictive of a Laplace approximation for n inputs, as bnn_predict gives it for a
@@ -1159,13 +1167,18 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
 int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n,
                         bnn_task task, const struct bnn_predict_params *p, double *probs,
                         double *mi, double *mean, double *var);
-/* Probit approximation p = softmax(κ ⊙ f_mu), κ_k = 1/√(1 + π/8 · f_var[k,k]) (MacKay 1992). */
-void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t n, int64_t k);
+/* Probit approximation p = softmax(κ ⊙ f_mu), κ_k = 1/√(1 + π/8 · f_var[k,k]) (MacKay 1992), for
+ * f_mu (n, k) and f_var (n, k, k) (only the diagonals are read). Returns 0; BNN_EINVAL for a
+ * missing array, n < 0 or k < 1; BNN_EDIVERGED, naming the first, for a logit that is not finite
+ * or a variance that is negative or NaN (probs are filled all the same, and may be NaN there). */
+int bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t n, int64_t k);
 /* Laplace bridge as laplace-torch computes it (README §7). f_mu (n, k) and f_var (n, k, k) as
  * bnn_probit's. A row without a Dirichlet (logits that are not finite, or a variance after the
  * zero-sum correction that is not positive beyond rounding) gets laplace-torch's arithmetic as it
- * is, which may be NaN or infinite. Returns 0; BNN_EINVAL for a missing array, n < 0 or k < 2;
- * BNN_ENOMEM (probs all NaN) when its scratch cannot be allocated (more than 256 classes). */
+ * is, which need not be a distribution (NaN, or values that do not sum to 1), and the call returns
+ * BNN_EDIVERGED naming the first such row (the other rows are filled as usual). Otherwise 0;
+ * BNN_EINVAL for a missing array, n < 0 or k < 2; BNN_ENOMEM (probs all NaN) when its scratch
+ * cannot be allocated (more than 256 classes). */
 int bnn_laplace_bridge(double *probs, const double *f_mu, const double *f_var, int64_t n,
                        int64_t k);
 /* (Through bnn_laplace_predict, the bridge also gives the mutual information of its Dirichlet,
@@ -1212,8 +1225,9 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
  * returned as a full Laplace posterior over the layer (mean m, precision S;
  * bnn_laplace_prior_prec is δ, bnn_curv_loss of its curvature the loss at m as bnn_curv_compute
  * records it), so its GLM and sampling predictives, bnn_posterior_from_laplace and
- * bnn_laplace_save apply; its marginal-likelihood functions do not describe q and should not be
- * used on it. res (may be NULL) receives the objective Σ loss + ½δ‖m‖² at the start and at the
+ * bnn_laplace_save apply; its marginal-likelihood functions do not describe q: the optimisers
+ * (bnn_laplace_optimize, _optimize_layers) refuse it with BNN_EINVAL, here and when loaded from
+ * its file. res (may be NULL) receives the objective Σ loss + ½δ‖m‖² at the start and at the
  * result, the relative size of the last step (max |Δm| / max |m|: small when the steps have
  * settled) and the delta method's halvings. On success the model's last layer holds m (as
  * floats); on failure the model is unchanged. Errors: BNN_EINVAL for a setting out of range, a

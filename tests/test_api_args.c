@@ -437,6 +437,23 @@ static void test_curv_predict_params(void) {
         check_case_error(c, want);
         CHECK(cv == NULL);
     }
+    {
+        /* A classifier's curvature under a regression's posterior is refused (it was built, and
+         * optimised, predicted and saved as a Gaussian model's) */
+        struct bnn_curv_params p = bnn_curv_default_params();
+        bnn_curv *cv;
+        bnn_laplace *la = NULL;
+        REQUIRE(bnn_curv_compute(&cv, m, ds, &p) == 0);
+        CHECK_EQ_INT(bnn_laplace_new_from_params(&la, cv, bnn_model_cparams(m),
+                                                 BNN_TASK_REGRESSION), BNN_EINVAL);
+        CHECK(has_error("the curvature is of a categorical likelihood, for classification, and "
+                        "the task is regression"));
+        CHECK(la == NULL);
+        REQUIRE(bnn_curv_compute(&cv, m, ds, &p) == 0);
+        CHECK_EQ_INT(bnn_laplace_new_from_params(&la, cv, bnn_model_cparams(m),
+                                                 BNN_TASK_CLASSIFICATION), 0);
+        bnn_laplace_free(la);
+    }
     struct bnn_predict_params pp = bnn_predict_default_params();
     double probs[4];
     float x[4] = {0.1f, 0.2f, 0.3f, 0.4f};

@@ -243,7 +243,15 @@ static void test_cls_basics(void) {
     /* Probit with zero variance is the softmax; the bridge gives a distribution. */
     const double mu[3] = {1.0, -0.5, 0.25}, V0[9] = {0};
     double p[3], s = 0, z = exp(1.0) + exp(-0.5) + exp(0.25);
-    bnn_probit(p, mu, V0, 1, 3);
+    CHECK(bnn_probit(p, mu, V0, 1, 3) == 0);
+    {
+        /* a negative variance (NaN below −8/π, a sharper softmax above it) is refused by row */
+        const double Vneg[9] = {0, 0, 0, 0, -1.0, 0, 0, 0, 0};
+        double pn[3];
+        CHECK(bnn_probit(pn, mu, Vneg, 1, 3) == BNN_EDIVERGED);
+        CHECK(strstr(bnn_last_error(), "row 0, class 1: variance -1") != NULL);
+        CHECK(bnn_probit(pn, mu, V0, 1, 0) == BNN_EINVAL);
+    }
     CHECK_REL(p[0], exp(1.0) / z, 1e-15, 1.0);
     CHECK_REL(p[1], exp(-0.5) / z, 1e-15, 1.0);
     const double V[9] = {0.5, 0.1, -0.05, 0.1, 0.4, 0.0, -0.05, 0.0, 0.3};
@@ -277,6 +285,16 @@ static void test_cls_basics(void) {
         CHECK(strstr(bnn_last_error(), "bnn_laplace_bridge") != NULL);
         CHECK(bnn_laplace_bridge(q1, NULL, NULL, 0, 3) == 0);
         CHECK(q1[0] == 7.0);
+        /* A row without a Dirichlet (a zero variance, a NaN logit) is reported, by row, and the
+         * good rows are filled all the same: the fallback gave (1, 1) with rc 0. */
+        const double m3[4] = {1.0, -1.0, NAN, 0.0}, V3[8] = {0.7, 0.2, 0.2, 0.4, 1, 0, 0, 1};
+        double q3[4];
+        CHECK(bnn_laplace_bridge(q3, m3, V3, 2, 2) == BNN_EDIVERGED);
+        CHECK(strstr(bnn_last_error(), "row 1 has no Dirichlet") != NULL);
+        CHECK_REL(q3[0], 1.0 / (1.0 + exp(-2.0)), 1e-14, 1.0);
+        const double Vz[4] = {0};
+        CHECK(bnn_laplace_bridge_norm(q3, m3, Vz, 1, 2) == BNN_EDIVERGED);
+        CHECK(strstr(bnn_last_error(), "bnn_laplace_bridge_norm: row 0") != NULL);
     }
     /* The normalisation with K = 3: it divides by c = mean_i V'_ii / √(K/2), so (1) at c = 1 it
      * is the plain bridge, and (2) scaling μ by √a and V by a changes nothing, where it changes

@@ -105,6 +105,11 @@ static void test_linear_gaussian(void) {
            em3, rel_err(gm, mean, P), ep3);
     CHECK(em3 < 1e-5 && rel_err(gm, mean, P) > 1e-3);
     CHECK(ep3 < 1e-6);
+    /* its δ is part of q: the marginal-likelihood optimisers refuse it (they replaced δ) */
+    CHECK_EQ_INT(bnn_laplace_optimize(la, 10), BNN_EINVAL);
+    CHECK(strstr(bnn_last_error(), "a VON posterior") != NULL);
+    CHECK_EQ_INT(bnn_laplace_optimize_layers(la, 10), BNN_EINVAL);
+    CHECK(bnn_laplace_prior_prec(la) == p.prior_prec);
     bnn_laplace_free(la);
     bnn_dataset_free(ds);
     bnn_model_free(m);

@@ -49,6 +49,7 @@ typedef struct kblock {
 struct bnn_laplace {
     bnn_curv *c; /* owned */
     bnn_task task;
+    bool von; /* bnn__laplace_set_von */
     /* The likelihood has a free noise σ (homoscedastic Gaussian regression): log_lik carries it
      * and the marginal likelihood tunes it. Classification and the heteroscedastic Gaussian,
      * whose network predicts its own noise, have none: σ stays 1 (hf = 1) there. */
@@ -359,6 +360,17 @@ static int laplace_create(bnn_laplace **out, bnn_curv *c, const double *mean, bn
     if (task != BNN_TASK_CLASSIFICATION && task != BNN_TASK_REGRESSION) {
         bnn_curv_free(c);
         return bnn__error(BNN_EINVAL, "bnn_laplace_new: unknown task %d", (int)task);
+    }
+    /* A curvature that knows its likelihood (bnn_curv_compute's, a file's) is for that
+     * likelihood's task: a softmax GGN under a regression's Gaussian predictive would be another
+     * model's posterior, and every later step would succeed on it. */
+    bnn_lik_kind clik;
+    if (bnn__curv_lik(c, &clik) == 0 && bnn_lik_task(clik) != task) {
+        bnn_curv_free(c);
+        return bnn__error(BNN_EINVAL, "bnn_laplace_new: the curvature is of a %s likelihood, "
+                          "for %s, and the task is %s", bnn_lik_name(clik),
+                          task == BNN_TASK_REGRESSION ? "classification" : "regression",
+                          task == BNN_TASK_REGRESSION ? "regression" : "classification");
     }
     bnn_laplace *la = bnn__alloc(sizeof *la);
     if (!la) {
@@ -715,8 +727,20 @@ double bnn_laplace_logdet(const bnn_laplace *la) {
  *   m ← β1 m + (1 − β1) g;  v ← β2 v + (1 − β2) g·g;
  *   x ← x − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps).
  * This is laplace-torch's optimize_prior_precision(method='marglik') and its regression example. */
+void bnn__laplace_set_von(bnn_laplace *la) { la->von = true; }
+
+/* A VON posterior's δ is part of q (S was formed with it): tuning it would describe another
+ * distribution than the one learnt. */
+static int refuse_von(const bnn_laplace *la, const char *fn) {
+    return la->von ? bnn__error(BNN_EINVAL, "%s: a VON posterior (bnn_von_last_layer): its prior "
+                                "precision is part of q, not one to tune by the marginal "
+                                "likelihood", fn)
+                   : 0;
+}
+
 int bnn_laplace_optimize(bnn_laplace *la, int64_t steps) {
     if (!la) return bnn__error(BNN_EINVAL, "bnn_laplace_optimize: the posterior is NULL");
+    if (refuse_von(la, "bnn_laplace_optimize")) return BNN_EINVAL;
     if (steps < 0 || steps > BNN_LAPLACE_MAX_STEPS)
         return bnn__error(BNN_EINVAL, "bnn_laplace_optimize: steps = %lld (0 to %d)",
                           (long long)steps, BNN_LAPLACE_MAX_STEPS);
@@ -984,6 +1008,7 @@ int bnn_laplace_prior_layers(const bnn_laplace *la, double *prior_precs, int64_t
 int bnn_laplace_optimize_layers(bnn_laplace *la, int64_t steps) {
     const char *fn = "bnn_laplace_optimize_layers";
     if (!la) return bnn__error(BNN_EINVAL, "%s: the posterior is NULL", fn);
+    if (refuse_von(la, fn)) return BNN_EINVAL;
     if (steps < 0 || steps > BNN_LAPLACE_MAX_STEPS)
         return bnn__error(BNN_EINVAL, "%s: steps = %lld (0 to %d)", fn, (long long)steps,
                           BNN_LAPLACE_MAX_STEPS);
@@ -1704,8 +1729,22 @@ void bnn__probit(double *out, const double *f_mu, const double *f_var, int64_t n
     }
 }
 
-void bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t n, int64_t k) {
+int bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t n, int64_t k) {
+    if (!probs || (n > 0 && (!f_mu || !f_var)) || n < 0 || k < 1 || k > INT32_MAX ||
+        (n > 0 && (uint64_t)n > SIZE_MAX / sizeof(double) / (uint64_t)k / (uint64_t)k))
+        return bnn__error(BNN_EINVAL, "bnn_probit: probs, f_mu and f_var are required, n >= 0 "
+                          "and 1 <= k < 2^31 (got n %lld, k %lld)", (long long)n, (long long)k);
     bnn__probit(probs, f_mu, f_var, n, k, false);
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t c = 0; c < k; c++) {
+            const double v = f_var[(t * k + c) * k + c], mu = f_mu[t * k + c];
+            if (!(v >= 0.0) || !isfinite(mu))
+                return bnn__error(BNN_EDIVERGED, "bnn_probit: row %lld, class %lld: %s %g (the "
+                                  "probit needs finite logits and variances >= 0)", (long long)t,
+                                  (long long)c, isfinite(mu) ? "variance" : "logit",
+                                  isfinite(mu) ? v : mu);
+        }
+    return 0;
 }
 
 /* ψ(y) − ln y for y >= 16: −1/(2y) − Σ_k B_2k / (2k y^2k) to y^-12, the asymptotic series
@@ -1870,9 +1909,15 @@ static int bridge_api(const char *fn, double *probs, const double *f_mu, const d
         (n > 0 && (uint64_t)n > SIZE_MAX / sizeof(double) / (uint64_t)k / (uint64_t)k))
         return bnn__error(BNN_EINVAL, "%s: probs, f_mu and f_var are required, n >= 0 and "
                           "2 <= k < 2^31 (got n %lld, k %lld)", fn, (long long)n, (long long)k);
-    const int rc = bnn__bridge(probs, f_mu, f_var, n, k, norm, false, NULL, NULL);
+    int64_t bad = -1;
+    const int rc = bnn__bridge(probs, f_mu, f_var, n, k, norm, false, NULL, &bad);
     if (rc)
         for (int64_t i = 0; i < n * k; i++) probs[i] = NAN;
+    else if (bad >= 0)
+        return bnn__error(BNN_EDIVERGED, "%s: row %lld has no Dirichlet (logits that are not "
+                          "finite, or a variance after the zero-sum correction that is not "
+                          "positive); it and any like it hold laplace-torch's arithmetic", fn,
+                          (long long)bad);
     return rc;
 }
 

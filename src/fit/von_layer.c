@@ -468,6 +468,7 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
     }
     if (!rc) {
         bnn_laplace_set_prior(*out, delta, w.lik.kind == BNN_LIK_GAUSSIAN ? p->sigma : 1.0);
+        bnn__laplace_set_von(*out);
         memcpy(bnn_model_params(m) + w_off, w.theta + w.off, (size_t)P * sizeof(float));
     }
 done:

@@ -642,6 +642,7 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     /* bnn_laplace_new_from_params owns c from here on, also when it fails. */
     if (!rc && !(rc = bnn__laplace_new_eig(&la, c, bnn_model_cparams(m), task, &eigvec, eigval))) {
         bnn_laplace_set_prior(la, d[0], d[1]);
+        if (what[0] == 'V') bnn__laplace_set_von(la);
         /* Per-layer prior precisions, when the fit tuned one per layer. */
         const char *pl = bnn_st_meta(st, "bnn.laplace.prior_layers");
         if (pl) {
