@@ -1262,7 +1262,8 @@ int bnn_von_last_layer(bnn_laplace **out, bnn_model *m, const bnn_dataset *ds,
 
 /* ---------------------------------------------------------------- files (safetensors) */
 
-/* The tensor dtypes bnn reads: every dtype of the safetensors format (F16 is IEEE binary16,
+/* The tensor dtypes bnn reads: every dtype of the safetensors format but the C64, F8_E8M0, F4 and
+ * F6 ones added to it later, which make a file unreadable here (F16 is IEEE binary16,
  * BF16 bfloat16, F8_E5M2 and F8_E4M3 the OCP 8-bit floats, E4M3 the "fn" variant without
  * infinities). Every one converts to float and double; a model's weights may be F32, F64, F16 or
  * BF16 (converted to F32 on load), other tensors in a file are read and ignored, and bnn writes

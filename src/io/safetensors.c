@@ -223,8 +223,10 @@ static int parse_entry(const cJSON *item, bnn_st_tensor *t, const unsigned char 
     if (di < 0)
         return bnn__error(BNN_EUNSUPPORTED,
                           "%s: tensor '" NAMEFMT "': dtype '" NAMEFMT
-                          "' is not a safetensors dtype (F64, F32, F16, BF16, F8_E5M2, "
-                          "F8_E4M3, I64, I32, I16, I8, U64, U32, U16, U8, BOOL are)",
+                          "' is not one this reader knows (F64, F32, F16, BF16, F8_E5M2, "
+                          "F8_E4M3, I64, I32, I16, I8, U64, U32, U16, U8, BOOL; not the later "
+                          "C64, F8_E8M0, F4 or F6 ones), and without its size the file's layout "
+                          "cannot be checked",
                           file, name, dt->valuestring);
     t->dtype = (bnn_dtype)di;
     size_t esize = bnn_dtype_size(t->dtype);
@@ -267,7 +269,7 @@ static int parse_entry(const cJSON *item, bnn_st_tensor *t, const unsigned char 
         !json_uint(off->child->next, &offs[1]))
         return bnn__error(BNN_EFORMAT,
                           "%s: tensor '" NAMEFMT "': \"data_offsets\" is not a pair of "
-                          "non-negative integers",
+                          "non-negative integers up to 2^53",
                           file, name);
     uint64_t begin = offs[0], end = offs[1];
     if (end < begin)
@@ -349,6 +351,34 @@ static int64_t json_bad_string_byte(const char *s, size_t n) {
             if (s[i + 1] == 'u' && i + 5 < n && !strncmp(s + i + 2, "0000", 4)) return (int64_t)i;
             i++; /* the escaped character */
         }
+    }
+    return -1;
+}
+
+/* The numbers of a safetensors header are its shapes and data offsets, whole and non-negative
+ * (the reference reader takes them as unsigned integers), and cJSON would read "8.0", "8e0" or
+ * "-0" as 8 and 0 alike: the offset of the first number token outside strings written with a
+ * sign, a fraction or an exponent, or -1. (Letters outside strings belong to true, false and
+ * null, which no number token contains.) */
+static int64_t json_nonwhole_number(const char *s, size_t n) {
+    bool in = false;
+    for (size_t i = 0; i < n; i++) {
+        const char c = s[i];
+        if (in) {
+            if (c == '"') in = false;
+            else if (c == '\\') i++;
+            continue;
+        }
+        if (c == '"') {
+            in = true;
+            continue;
+        }
+        if (c != '-' && (c < '0' || c > '9')) continue;
+        const size_t at = i;
+        bool whole = c != '-';
+        for (; i + 1 < n && strchr("0123456789.eE+-", s[i + 1]) && s[i + 1]; i++)
+            whole = whole && s[i + 1] >= '0' && s[i + 1] <= '9';
+        if (!whole) return (int64_t)at;
     }
     return -1;
 }
@@ -507,6 +537,21 @@ static int parse_image(bnn_st *st, const char *file, size_t total, bool meta_onl
     if (bad >= 0)
         return bnn__error(BNN_EFORMAT, "%s: a string in the header holds a control character or "
                           "\\u0000 (at byte %lld)", file, (long long)(8 + bad));
+    /* A byte-order mark is not JSON whitespace (RFC 8259 §8.1 lets a parser refuse it, and the
+     * reference reader does). */
+    if (hlen >= 3 && !memcmp(hdr, "\xef\xbb\xbf", 3))
+        return bnn__error(BNN_EFORMAT, "%s: the header starts with a UTF-8 byte-order mark, which "
+                          "safetensors does not allow", file);
+    const int64_t frac = json_nonwhole_number(hdr, (size_t)hlen);
+    if (frac >= 0) {
+        size_t nl = 1;
+        while (nl < 24 && (size_t)frac + nl < hlen && hdr[frac + nl] &&
+               strchr("0123456789.eE+-", hdr[frac + nl]))
+            nl++;
+        return bnn__error(BNN_EFORMAT, "%s: the header's number '%.*s' (at byte %lld) is not a "
+                          "whole number written plainly: shapes and data offsets are unsigned "
+                          "integers", file, (int)nl, hdr + frac, (long long)(8 + frac));
+    }
 
     /* cJSON gets a NUL-terminated copy so that no parser path can read past the header, and an
      * embedded NUL simply ends the text (and then fails the trailing-bytes check below). */
@@ -606,8 +651,17 @@ static int parse_image(bnn_st *st, const char *file, size_t total, bool meta_onl
     qsort(spans, (size_t)st->n, sizeof *spans, cmp_span);
     int64_t last = -1; /* the earlier non-empty span reaching furthest */
     for (int64_t i = 0; i < st->n; i++) {
-        if (spans[i].begin == spans[i].end) continue;
         const uint64_t reached = last >= 0 ? spans[last].end : 0;
+        /* An empty tensor sits where the tensors before it end, as the reference reader has it
+         * (one inside another's bytes is a damaged offset, harmless as it is). */
+        if (spans[i].begin == spans[i].end && spans[i].begin != reached) {
+            rc = bnn__error(BNN_EFORMAT, "%s: empty tensor '" NAMEFMT "' is at data byte %llu, "
+                            "where the tensors before it end at %llu", file,
+                            st->t[spans[i].idx].name, (unsigned long long)spans[i].begin,
+                            (unsigned long long)reached);
+            goto done;
+        }
+        if (spans[i].begin == spans[i].end) continue;
         if (spans[i].begin > reached) {
             rc = bnn__error(BNN_EFORMAT,
                             "%s: data bytes [%llu, %llu) belong to no tensor (the next, '" NAMEFMT
