@@ -136,9 +136,10 @@ int cmd_info(int argc, char **argv) {
             snprintf(bad, sizeof bad, "the posterior is invalid: %s", bnn_last_error());
         }
     }
+    const bool loaded = m != NULL;
     bnn_model_free(m);
     const char *meth = bnn_st_meta(st, "bnn.method");
-    if (meth && !strcmp(meth, "ivon"))
+    if (meth && !strcmp(meth, "ivon") && !bnn_st_get(st, "posterior.std", &std_t))
         printf("ivon      std = 1/sqrt(ess (h + delta)), ess %s, delta %s\n",
                bnn_st_meta(st, "bnn.ivon.ess") ? bnn_st_meta(st, "bnn.ivon.ess") : "?",
                bnn_st_meta(st, "bnn.weight_decay") ? bnn_st_meta(st, "bnn.weight_decay") : "?");
@@ -173,9 +174,22 @@ int cmd_info(int argc, char **argv) {
         total += t.numel;
     }
     printf("elements  %lld\n", (long long)total);
-    bnn_st_free(st);
     /* Everything the file holds is shown; a bnn file that cannot be used then fails (exit 1),
-     * so that a script can tell. A safetensors file that is not a bnn model is only described. */
-    if (bad[0]) return cli_error(cmd, "%s: %s", pos[0], bad);
-    return 0;
+     * so that a script can tell. A safetensors file that is not a bnn model is only described.
+     * The metadata the predicting commands read are checked as they check them. */
+    if (bad[0]) {
+        bnn_st_free(st);
+        return cli_error(cmd, "%s: %s", pos[0], bad);
+    }
+    if (loaded) {
+        double x;
+        int64_t seed;
+        rc = cli_meta_temperature(cmd, pos[0], st, task, &x);
+        if (!rc) rc = cli_meta_positive(cmd, pos[0], "bnn.sigma", bnn_st_meta(st, "bnn.sigma"), &x);
+        if (!rc)
+            rc = cli_meta_int(cmd, pos[0], "bnn.seed", bnn_st_meta(st, "bnn.seed"), 0, 0, &seed);
+        if (!rc) rc = cli_note_range(cmd, pos[0], NULL, pos[0], st);
+    }
+    bnn_st_free(st);
+    return rc ? 1 : 0;
 }

@@ -889,6 +889,15 @@ awk '/^validation/ { exit !($3 == $5 + 0 && /before: at the file.s temperature/)
 # A seed in a file must be what train writes (>= 0); a negative one was taken.
 python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/negseed.safetensors" bnn.seed -1
 expect_fail "a negative bnn.seed" "bnn.seed is '-1', not a whole number >= 0" "$BNN" eval -m "$T/negseed.safetensors"
+# info refuses (exit 1, after describing the file) the metadata every predicting command refuses;
+# it exited 0 on them.
+expect_fail "info, a negative bnn.seed" "bnn.seed is '-1', not a whole number >= 0" "$BNN" info "$T/negseed.safetensors"
+grep -q '^tensors' "$T/out" && ok || bad "info described nothing before refusing the seed"
+python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/tabc.safetensors" bnn.temperature abc
+expect_fail "info, a temperature that is no number" "bnn.temperature is 'abc', not a positive number" "$BNN" info "$T/tabc.safetensors"
+python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/rinv.safetensors" bnn.data.min 300
+expect_fail "info, an inverted range" "bnn.data.min (300) is above bnn.data.max" "$BNN" info "$T/rinv.safetensors"
+run "info on the file they were made from" "$BNN" info "$T/map.safetensors"
 expect_usage "a temperature below a double" "--temperature 4e-324 is too small for a double" "$BNN" eval -m "$T/map.safetensors" --temperature 4e-324
 
 # --ood CSV with a label column drops the column the model was trained with (it dropped the last
