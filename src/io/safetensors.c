@@ -1233,10 +1233,22 @@ static void sb_json_string(sbuf *s, const char *str) {
     sb_put(s, "\"", 1);
 }
 
+/* The order the tensors are written in: by element size, largest first, and in insertion order
+ * among equals, as the reference writer orders them by alignment: with the data area 8-byte
+ * aligned, every tensor then starts at a multiple of its element size, which readers that map
+ * the file and view its bytes as typed arrays need (an F64 tensor after an odd number of F32
+ * values was 4 bytes off). */
+static void write_order(const bnn_st_writer *w, int64_t *order) {
+    int64_t n = 0;
+    for (size_t size = 8; size >= 1; size /= 2)
+        for (int64_t i = 0; i < w->n; i++)
+            if (bnn_dtype_size(w->t[i].dt) == size) order[n++] = i;
+}
+
 /* Builds the header: __metadata__ first (as the reference writer does), then the tensors in
- * insertion order, packed with no gaps, then space padding so that 8 + N is a multiple of 8
- * and the data area starts 8-byte aligned. */
-static int build_header(const bnn_st_writer *w, sbuf *s, const char *path) {
+ * `order`, packed with no gaps, then space padding so that 8 + N is a multiple of 8 and the data
+ * area starts 8-byte aligned. */
+static int build_header(const bnn_st_writer *w, const int64_t *order, sbuf *s, const char *path) {
     sb_put(s, "{", 1);
     if (w->nmeta > 0) {
         sb_str(s, "\"__metadata__\":{");
@@ -1250,7 +1262,7 @@ static int build_header(const bnn_st_writer *w, sbuf *s, const char *path) {
     }
     uint64_t off = 0;
     for (int64_t i = 0; i < w->n; i++) {
-        const wtensor *t = &w->t[i];
+        const wtensor *t = &w->t[order[i]];
         if (i || w->nmeta > 0) sb_put(s, ",", 1);
         sb_json_string(s, t->name);
         sb_str(s, ":{\"dtype\":\"");
@@ -1278,10 +1290,14 @@ static int build_header(const bnn_st_writer *w, sbuf *s, const char *path) {
 
 int bnn_st_writer_save(const bnn_st_writer *w, const char *path) {
     if (!w || !path) return bnn__error(BNN_EINVAL, "bnn_st_writer_save: NULL argument");
+    int64_t *order = malloc((size_t)(w->n + 1) * sizeof *order);
+    if (!order) return bnn__error(BNN_ENOMEM, "%s: out of memory", path);
+    write_order(w, order);
     sbuf hdr = {0};
-    int rc = build_header(w, &hdr, path);
+    int rc = build_header(w, order, &hdr, path);
     if (rc) {
         free(hdr.p);
+        free(order);
         return rc;
     }
 
@@ -1296,9 +1312,11 @@ int bnn_st_writer_save(const bnn_st_writer *w, const char *path) {
     } else {
         parts[0] = lenb, lens[0] = 8;
         parts[1] = hdr.p, lens[1] = hdr.len;
-        for (int64_t i = 0; i < w->n; i++) parts[2 + i] = w->t[i].data, lens[2 + i] = w->t[i].nbytes;
+        for (int64_t i = 0; i < w->n; i++)
+            parts[2 + i] = w->t[order[i]].data, lens[2 + i] = w->t[order[i]].nbytes;
         rc = bnn__write_atomic(path, parts, lens, w->n + 2);
     }
+    free(order);
     free(parts);
     free(lens);
     free(hdr.p);
