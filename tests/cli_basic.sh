@@ -113,6 +113,10 @@ write_st(sys.argv[2], h, d)" "$1" "$2" "$HERE" "$3"
   st_edit "$T/moons.safetensors" "$T/prefix.safetensors" "h = {('model.' + k if k != '__metadata__' else k): v for k, v in h.items()}"
   expect_fail "prefixed names" "tensor '0.weight' of model mlp:2-50-50-2:tanh is missing (it holds 'model.0.weight'.*without a prefix)" \
     "$BNN" eval -m "$T/prefix.safetensors"
+  # Long module names keep their ends (weight or bias) in the message, and the explanation whole.
+  st_edit "$T/moons.safetensors" "$T/longname.safetensors" "h = {('backbone.encoder.block_0.linear_projection_layer.' + k if k != '__metadata__' else k): v for k, v in h.items()}"
+  expect_fail "long prefixed names" "(it holds 'backbone.encoder.block_0...ear_projection_layer.0.weight', .*without a prefix)" \
+    "$BNN" eval -m "$T/longname.safetensors"
   run "bias-free layer file" python3 "$HERE/st_drop.py" "$T/moons.safetensors" "$T/nobias.safetensors" 0.bias
   expect_fail "a bias-free Linear" "has '0.weight' but no '0.bias': bnn's Linear layers have biases" \
     "$BNN" eval -m "$T/nobias.safetensors"

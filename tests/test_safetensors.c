@@ -677,6 +677,18 @@ static void test_malformed_lengths(void) {
 
 /* Files on disk: truncated, missing, or not a regular file. */
 static void test_bad_files(void) {
+    /* torch.save's formats, named with what to do instead (the message said the header length
+     * was absurd) */
+    {
+        const unsigned char zip[16] = "PK\x03\x04\x14\x00\x00\x00\x08\x00zzzzzz";
+        const unsigned char pkl[16] = "\x80\x02}q\x00(X\x05\x00\x00\x00" "ghijk";
+        bnn_st *st = NULL;
+        CHECK_EQ_INT(bnn_st_parse(&st, zip, sizeof zip, "m.pt"), BNN_EFORMAT);
+        CHECK(strstr(bnn_last_error(), "m.pt: not a safetensors file but a zip archive, as "
+                     "torch.save writes: save the state dict with safetensors.torch.save_file"));
+        CHECK_EQ_INT(bnn_st_parse(&st, pkl, sizeof pkl, "m.pt"), BNN_EFORMAT);
+        CHECK(strstr(bnn_last_error(), "but a pickle stream"));
+    }
     const char *good = tmp_path("full.safetensors");
     const char *cut = tmp_path("cut.safetensors");
     double v[16];

@@ -799,16 +799,24 @@ static void names_hint(char *buf, size_t len, const bnn_st *st) {
             return;
         }
     }
+    /* Up to three names, a long one (a deep module path) cut in its middle so that its end,
+     * which tells a weight from a bias, stays; the explanation always fits after them. */
     size_t at = (size_t)snprintf(buf, len, " (it holds ");
     const int64_t n = bnn_st_count(st);
-    for (int64_t i = 0; i < n && i < 4 && at < len; i++)
-        if (!bnn_st_at(st, i, &t))
-            at += (size_t)snprintf(buf + at, len - at, "%s'%.40s'", i ? ", " : "", t.name);
+    for (int64_t i = 0; i < n && i < 3 && at < len; i++) {
+        if (bnn_st_at(st, i, &t)) continue;
+        const int nl = (int)strlen(t.name);
+        if (nl <= 56)
+            at += (size_t)snprintf(buf + at, len - at, "%s'%s'", i ? ", " : "", t.name);
+        else
+            at += (size_t)snprintf(buf + at, len - at, "%s'%.24s...%s'", i ? ", " : "", t.name,
+                                   t.name + nl - 29);
+    }
     if (at < len)
         snprintf(buf + at, len - at, "%s: bnn reads the names of the equivalent nn.Sequential's "
                  "state dict, where an activation or a Dropout takes an index too ('0.weight', "
                  "'0.bias', '2.weight', ... for mlp:A-B-C), without a prefix)",
-                 n > 4 ? ", ..." : "");
+                 n > 3 ? ", ..." : "");
 }
 
 /* A state-dict tensor '<index>.<name>' at an index where model m has no weights: the saved
@@ -885,7 +893,7 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_t
             if (!bnn_st_at(st, i, &ti)) have += ti.numel;
         }
         if (need > have) {
-            char hint[320];
+            char hint[480];
             names_hint(hint, sizeof hint, st);
             rc = bnn__error(BNN_EFORMAT, "%s: bnn.model '%.80s' has %lld parameters but the file "
                             "holds %lld values%s", path, spec, (long long)need, (long long)have,
@@ -940,7 +948,7 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_t
             snprintf(name, sizeof name, "%lld.%s", (long long)i, j ? "bias" : "weight");
             bnn_st_tensor tsr;
             if (bnn_st_get(st, name, &tsr)) {
-                char hint[320];
+                char hint[480];
                 names_hint(hint, sizeof hint, st);
                 rc = bnn__error(BNN_EFORMAT, "%s: tensor '%s' of model %s is missing%s", path,
                                 name, spec, hint);

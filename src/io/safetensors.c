@@ -517,6 +517,13 @@ static int parse_image(bnn_st *st, const char *file, size_t total, bool meta_onl
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = (hlen << 8) | b[i];
+    /* What a PyTorch user may hand over instead: torch.save's zip archive (PyTorch >= 1.6) or its
+     * older pickle stream (protocol 2 and up start with 0x80, then the protocol). */
+    const bool zip = !memcmp(b, "PK\x03\x04", 4), pickle = b[0] == 0x80 && b[1] >= 2 && b[1] <= 5;
+    if ((zip || pickle) && hlen > len - 8)
+        return bnn__error(BNN_EFORMAT, "%s: not a safetensors file but %s, as torch.save writes: "
+                          "save the state dict with safetensors.torch.save_file instead", file,
+                          zip ? "a zip archive" : "a pickle stream");
     if (hlen > ST_MAX_HEADER)
         return bnn__error(BNN_EFORMAT,
                           "%s: header length %llu is absurd (more than 100 MiB); not a "
