@@ -328,12 +328,17 @@ static void test_idx_round_trip(void) {
     }
     CHECK_EQ_INT(bnn_idx_load(&ds, img, labz, 0), BNN_EINVAL);
 
-    /* Bytes after the payload are tolerated. */
+    /* Bytes after the payload are refused, as a short payload is: the file holds more than its
+     * header says (they were read in part, silently). Plain and gzip-compressed. */
     size_t len = make_idx(buf, 0x08, 2, d2, px, sizeof px);
     memcpy(buf + len, "junk", 4);
-    write_bytes(img, buf, len + 4, false);
-    CHECK(bnn_idx_load(&ds, img, lab, 3) == 0);
-    bnn_dataset_free(ds);
+    for (int gz = 0; gz < 2; gz++) {
+        write_bytes(img, buf, len + 4, gz);
+        ds = (bnn_dataset *)&ds;
+        CHECK_EQ_INT(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT);
+        CHECK(ds == NULL);
+        CHECK(strstr(bnn_last_error(), "more bytes follow the") != NULL);
+    }
 }
 
 static void test_idx_errors(void) {
@@ -1083,6 +1088,28 @@ static void test_npy_load(void) {
     CHECK(memcmp(bnn_dataset_cx(ds), xf, sizeof xf) == 0);
     for (int i = 0; i < 3; i++)
         CHECK_EQ_INT(bnn_dataset_clabels(ds)[i], yl[i]);
+    {
+        /* More bytes than the shape describes (two arrays np.save'd into one file, say) are
+         * refused, in the features read in place, converted or in the labels: they were read in
+         * part. */
+        float xe[7];
+        double xd[7];
+        int64_t ye[4] = {2, 0, 4, 1};
+        memcpy(xe, xf, sizeof xf), xe[6] = 9.0f;
+        for (int k = 0; k < 7; k++) xd[k] = xe[k];
+        const char *x4 = npy_file("x4.npy", 1, "{'descr': '<f4', 'fortran_order': False, "
+                                  "'shape': (3, 2), }", xe, sizeof xe);
+        const char *x8 = npy_file("x8.npy", 1, "{'descr': '<f8', 'fortran_order': False, "
+                                  "'shape': (3, 2), }", xd, sizeof xd);
+        const char *y8 = npy_file("y8.npy", 1, "{'descr': '<i8', 'fortran_order': False, "
+                                  "'shape': (3,), }", ye, sizeof ye);
+        bnn_dataset *de = (bnn_dataset *)&de;
+        const char *xs[3] = {x4, x8, x}, *ys[3] = {y, y, y8};
+        for (int k = 0; k < 3; k++) {
+            CHECK_EQ_INT(bnn_npy_load(&de, xs[k], ys[k], BNN_TASK_CLASSIFICATION), BNN_EFORMAT);
+            CHECK(de == NULL && strstr(bnn_last_error(), "more bytes follow the") != NULL);
+        }
+    }
     int64_t shape[3];
     bnn_dataset_image_shape(ds, shape);
     CHECK_EQ_INT(shape[0], 0);

@@ -80,7 +80,8 @@ int bnn__gz_read_exact(gzFile f, const char *path, const char *what, unsigned ch
 int bnn__gz_read_part(gzFile f, const char *path, const char *what, unsigned char *buf,
                       size_t len, size_t before, size_t total);
 /* After the last of want payload bytes: reads one byte more, so that zlib reaches the end of a
- * gzip member and checks its CRC (a damaged .gz is an error, extra bytes are not). */
+ * gzip member and checks its CRC (a damaged .gz is an error), and refuses a file with bytes
+ * beyond the payload (BNN_EFORMAT). */
 int bnn__gz_read_end(gzFile f, const char *path, const char *what, size_t want);
 int bnn__gz_read_payload(gzFile f, const char *path, const char *what, size_t want,
                          unsigned char **out);

@@ -71,9 +71,17 @@ int bnn__gz_read_exact(gzFile f, const char *path, const char *what, unsigned ch
 int bnn__gz_read_end(gzFile f, const char *path, const char *what, size_t want) {
     /* zlib checks a gzip member's CRC only when it reaches the member's end, which reading the
      * payload alone does not do. Asking for one more byte gets there, so a corrupted .gz is
-     * reported rather than loaded. Extra bytes after the payload are tolerated. */
+     * reported rather than loaded. A byte there means the file holds more than its header
+     * describes (two arrays np.save'd into one file, IDX files concatenated, a damaged count):
+     * refused, as a truncated one is, rather than read in part. */
     unsigned char extra;
-    return gzread(f, &extra, 1) < 0 ? bnn__gz_read_failure(f, path, what, want, want) : 0;
+    const int r = gzread(f, &extra, 1);
+    if (r < 0) return bnn__gz_read_failure(f, path, what, want, want);
+    if (r > 0)
+        return bnn__error(BNN_EFORMAT, "%s: more bytes follow the %zu of %s its header describes "
+                          "(a damaged file, or several saved into one? bnn reads one per file)",
+                          path, want, what);
+    return 0;
 }
 
 /* Reads the next want bytes into a new malloc'd buffer of exactly that size. */
