@@ -162,6 +162,11 @@ int cli_meta_link(const char *cmd, const cli_opt *opts, int nopts, int64_t sampl
 /* The note that a file's link (other than the probit) was taken, for once the command's
  * options have been checked. */
 void cli_note_link(const char *path, bnn_link lk);
+/* A note when a temperature T != 1 meets posterior q's GLM predictive through the normalised
+ * bridge (samples == 0), which dividing the logits by T and their variances by T² leaves as it
+ * was: a calibrated file predicted that way is not calibrated. */
+void cli_note_bridge_temperature(const char *path, const bnn_posterior *q, int64_t samples,
+                                 bnn_link lk, double T);
 /* The GLM predictive's rule in words for the reports: "probit", "Monte-Carlo over the logits",
  * "Laplace bridge", "normalised Laplace bridge". */
 const char *cli_link_words(bnn_link lk);

@@ -183,6 +183,7 @@ int cmd_compare(int argc, char **argv) {
         if ((rc = cli_meta_temperature(cmd, c->path, st, BNN_TASK_CLASSIFICATION,
                                        &pp.temperature)))
             goto next;
+        cli_note_bridge_temperature(c->path, q, pp.samples, pp.link, pp.temperature);
         if ((rc = predict_scores(cmd, m, q, ds, &pp, &in))) goto next;
         if ((rc = bnn_metrics_classification_log(&c->c, in.logp, bnn_dataset_clabels(ds), in.n,
                                                  in.k, 15))) {

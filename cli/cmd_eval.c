@@ -208,6 +208,7 @@ int cmd_eval(int argc, char **argv) {
     memset(&r, 0, sizeof r);
     if ((rc = cli_check_data(cmd, df.data, ds, m, true, model_path, st))) goto done;
     if (file_link) cli_note_link(model_path, lk); /* once the options and the data stand */
+    cli_note_bridge_temperature(model_path, q, samples, lk, temperature);
     if (task == BNN_TASK_CLASSIFICATION) {
         if ((rc = predict_scores(cmd, m, q, ds, &pp, &in))) goto done;
         if ((rc = bnn_metrics_classification_log(&r.cls, in.logp, bnn_dataset_clabels(ds), in.n,

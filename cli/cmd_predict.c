@@ -284,6 +284,7 @@ int cmd_predict(int argc, char **argv) {
     }
     if ((rc = cli_note_range(cmd, input ? shown : df.data, ds, model_path, st))) goto done;
     if (file_link) cli_note_link(model_path, lk); /* once the options and the data stand */
+    cli_note_bridge_temperature(model_path, q, samples, lk, temperature);
     a = malloc((size_t)(n * k) * sizeof(double));
     b = malloc((size_t)(n * (task == BNN_TASK_REGRESSION ? k : 1)) * sizeof(double));
     if (!a || !b) {

@@ -509,6 +509,14 @@ void cli_note_link(const char *path, bnn_link lk) {
                 "with (--link probit for the probit)\n", path, bnn_link_name(lk));
 }
 
+void cli_note_bridge_temperature(const char *path, const bnn_posterior *q, int64_t samples,
+                                 bnn_link lk, double T) {
+    if (lk == BNN_LINK_BRIDGE_NORM && T != 1.0 && samples == 0 &&
+        bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE)
+        fprintf(stderr, "note: the temperature (%g) does not change %s's normalised Laplace "
+                "bridge: its normalisation undoes the scaling of the logits\n", T, path);
+}
+
 const char *cli_link_words(bnn_link lk) {
     switch (lk) {
     case BNN_LINK_MC: return "Monte-Carlo over the logits";

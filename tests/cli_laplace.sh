@@ -153,6 +153,12 @@ for l in bridge mc probit; do
 done
 expect_usage "--link with its draws" "--link bridge takes none" "$BNN" eval -m "$T/la3.st" --link bridge --link-samples 8
 expect_usage "--link mc without draws" "give S > 0" "$BNN" eval -m "$T/la3.st" --link mc --link-samples 0
+# A temperature leaves the normalised bridge as it was: said, and the numbers are the same.
+run "predict --link bridge-norm --temperature 3" "$BNN" predict -m "$T/la3.st" --data "csv:$T/blobs.csv" --link bridge-norm --temperature 3 -o "$T/p3t.csv"
+grep -q "the temperature (3) does not change .*la3.st's normalised Laplace bridge" "$T/err" && ok || bad "no note for a temperature under bridge-norm: $(cat "$T/err")"
+cmp -s "$T/p3.csv" "$T/p3t.csv" && ok || bad "the temperature changed the normalised bridge's predictions"
+run "predict --link bridge --temperature 3" "$BNN" predict -m "$T/la3.st" --data "csv:$T/blobs.csv" --link bridge --temperature 3 -o "$T/p3b.csv"
+grep -q "does not change" "$T/err" && bad "a note for the plain bridge, which a temperature changes" || ok
 expect_usage "an unknown link" "unknown link 'bridge_norm' (choose probit, mc, bridge or bridge-norm)" "$BNN" eval -m "$T/la3.st" --link bridge_norm
 expect_usage "--link with weight samples" "--link is for the linearised predictive, which --samples S > 0 replaces" "$BNN" eval -m "$T/la3.st" --link mc --samples 4
 expect_usage "--link on a point estimate" "--link is for a Laplace posterior's linearised predictive; $T/map3.st holds a point estimate" "$BNN" eval -m "$T/map3.st" --link probit
