@@ -106,6 +106,7 @@ int cmd_plot(int argc, char **argv) {
                                 &pp.sigma)) ||
         (rc = cli_meta_temperature(cmd, model_path, st, task, &pp.temperature)))
         goto done;
+    cli_note_bridge_temperature(model_path, q, samples, lk, pp.temperature);
     char title[256];
     const bool diag = bnn_posterior_kind_of(q) == BNN_POSTERIOR_DIAG;
     const bool lap = bnn_posterior_kind_of(q) == BNN_POSTERIOR_LAPLACE;

@@ -1207,22 +1207,21 @@ void cli_data_meta_make(cli_data_meta *dm, const cli_data_flags *df) {
     dm->n = 0;
     /* A safetensors header holds UTF-8 only: a name from a Latin-1 file system is left out (the
      * writer would refuse it after all the work), and the commands that read the file again
-     * need --data. */
-    if (!bnn_st_text_ok(df->data)) {
+     * need --data; the CSV settings below still apply to what they are given. */
+    const bool named = bnn_st_text_ok(df->data);
+    if (!named)
         fprintf(stderr, "note: the data's name is not valid UTF-8, which a safetensors file "
                 "cannot hold: the saved file does not record its data (give --data to the "
-                "commands that read it)\n");
-        return;
-    }
-    dm->keys[dm->n] = "bnn.data", dm->vals[dm->n++] = df->data;
+                "commands that read it; they then cannot tell rows held out from others)\n");
+    if (named) dm->keys[dm->n] = "bnn.data", dm->vals[dm->n++] = df->data;
     /* Relative file names are the training directory's: eval and resume find them from
      * anywhere. */
-    const char *dir = cli_data_dir(df, dm->dir, sizeof dm->dir);
+    const char *dir = named ? cli_data_dir(df, dm->dir, sizeof dm->dir) : NULL;
     if (dir && !bnn_st_text_ok(dir)) {
-        fprintf(stderr, "note: the directory %s was read in has a name that is not valid UTF-8, "
-                "which a safetensors file cannot hold: the saved file does not record it (the "
-                "commands that read the file look for its relative names where they run)\n",
-                df->data);
+        fprintf(stderr, "note: the current directory, where %s's relative names were read, has a "
+                "name that is not valid UTF-8, which a safetensors file cannot hold: the saved "
+                "file does not record it (the commands that read the file look for those names "
+                "where they run)\n", df->data);
         dir = NULL;
     }
     if (dir) dm->keys[dm->n] = "bnn.data.dir", dm->vals[dm->n++] = dir;

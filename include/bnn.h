@@ -1080,7 +1080,9 @@ int bnn_curv_from_arrays(bnn_curv **out, bnn_hessian structure, int64_t P, int64
  * that log-determinants, solves and samples are exact for the decomposition. */
 typedef struct bnn_laplace bnn_laplace;
 /* Takes ownership of c (also on failure). mean: the subset's MAP values (P, in subset order:
- * bnn_curv_gather of the model's weights), copied. */
+ * bnn_curv_gather of the model's weights), copied. BNN_EINVAL for a task other than that of the
+ * likelihood the curvature was computed for (where it records one: bnn_curv_compute's, a
+ * file's). */
 int bnn_laplace_new(bnn_laplace **out, bnn_curv *c, const float *mean, bnn_task task);
 /* The same with the mean read from the model's whole flat parameter vector (its MAP weights,
  * bnn_model_cparams) at the subset's segments: what a fit at the model's weights wants. */
@@ -1226,8 +1228,7 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
  * bnn_laplace_prior_prec is δ, bnn_curv_loss of its curvature the loss at m as bnn_curv_compute
  * records it), so its GLM and sampling predictives, bnn_posterior_from_laplace and
  * bnn_laplace_save apply; its marginal-likelihood functions do not describe q: the optimisers
- * (bnn_laplace_optimize, _optimize_layers) refuse it with BNN_EINVAL, here and when loaded from
- * its file. res (may be NULL) receives the objective Σ loss + ½δ‖m‖² at the start and at the
+ * (bnn_laplace_optimize, _optimize_layers) refuse it with BNN_EINVAL. res (may be NULL) receives the objective Σ loss + ½δ‖m‖² at the start and at the
  * result, the relative size of the last step (max |Δm| / max |m|: small when the steps have
  * settled) and the delta method's halvings. On success the model's last layer holds m (as
  * floats); on failure the model is unchanged. Errors: BNN_EINVAL for a setting out of range, a
@@ -1299,10 +1300,12 @@ typedef struct bnn_st_tensor {
     const void *data; /* little-endian bytes inside the file buffer; may be unaligned */
 } bnn_st_tensor;
 
-/* Reads and validates a safetensors file: header length within the file, valid JSON object,
- * known dtypes, shapes whose product matches data_offsets, offsets inside the data area, the
- * tensors packed from its first byte with no overlaps or gaps, no field given twice. Error
- * messages name the file and the offending tensor or field. */
+/* Reads and validates a safetensors file: header length within the file, valid JSON object
+ * (no byte-order mark), known dtypes, shapes and data_offsets written as plain whole numbers
+ * (not 8.0, 8e0, -0 or 08), shapes whose product matches data_offsets, offsets inside the data
+ * area, the tensors packed from its first byte with no overlaps or gaps (an empty one where the
+ * tensors before it end), no field given twice. Error messages name the file and the offending
+ * tensor or field. */
 int bnn_st_read(bnn_st **out, const char *path);
 /* Reads only the header of a safetensors file, checked as bnn_st_read checks it (length, UTF-8,
  * JSON, the metadata) but without its tensor entries, which are neither read nor validated:
@@ -1317,6 +1320,7 @@ void bnn_st_free(bnn_st *st);
  * (bnn_st_count 0, bnn_st_get BNN_ENOTFOUND) and tensors got from it before are invalid. */
 void bnn_st_drop_tensors(bnn_st *st);
 int64_t bnn_st_count(const bnn_st *st);
+/* The i-th tensor in the header's order (bnn_st_writer's: see bnn_st_writer_save). */
 int bnn_st_at(const bnn_st *st, int64_t i, bnn_st_tensor *t);
 int bnn_st_get(const bnn_st *st, const char *name, bnn_st_tensor *t); /* BNN_ENOTFOUND */
 /* Metadata value for key, or NULL. */
@@ -1340,7 +1344,10 @@ void bnn_st_writer_free(bnn_st_writer *w);
 int bnn_st_writer_add(bnn_st_writer *w, const char *name, bnn_dtype dt, int ndim,
                       const int64_t *shape, const void *data);
 int bnn_st_writer_meta(bnn_st_writer *w, const char *key, const char *value);
-/* Writes atomically: PATH.tmp.PID then rename, so a failure never leaves a half-written PATH. */
+/* Writes atomically: PATH.tmp.PID then rename, so a failure never leaves a half-written PATH.
+ * The tensors go in by element size, largest first, and in the order added among equals (as the
+ * reference writer orders them by alignment): each then starts at a multiple of its element
+ * size, and a reader gets them back in that order, not the order added. */
 int bnn_st_writer_save(const bnn_st_writer *w, const char *path);
 
 /* ---------------------------------------------------------------- model files */
@@ -1351,7 +1358,9 @@ int bnn_st_writer_save(const bnn_st_writer *w, const char *path);
 int bnn_model_save(const bnn_model *m, const char *path, bnn_task task, const char *const *keys,
                    const char *const *values, int64_t nkv);
 /* Loads a model saved by bnn_model_save (or a compatible file: metadata bnn.model and every
- * tensor present with the right shape; BNN_EFORMAT naming a tensor that is missing or misshapen).
+ * tensor present with the right shape; BNN_EFORMAT naming a tensor that is missing or misshapen,
+ * or a state-dict tensor '<index>.<name>' at a layer index where the spec has no weights: a layer
+ * the spec does not describe, such as a LayerNorm).
  * *task (if not NULL) receives bnn.task; st (if not NULL) receives the opened file for further
  * metadata, to be freed by the caller. Files the bnn command writes also record, for a library
  * user to apply: bnn.sigma (a Gaussian model's noise σ: bnn_predict_params.sigma,

@@ -918,13 +918,14 @@ awk '/^csv:.*ood_ab/ { print $2, $3 }' "$T/out" >"$T/ood_feat"
 latin=$(printf 'd\351')
 cp "$T/y0.csv" "$T/$latin.csv"
 run "train on a Latin-1 file name" "$BNN" train --data "csv:$T/$latin.csv" --target-col 0 --epochs 2 -q -o "$T/latin.safetensors"
+# (the file still records the CSV settings, which eval applies to the --data it is given)
 grep -q "the data's name is not valid UTF-8.*does not record its data" "$T/err" && ok || bad "no note for a Latin-1 data name: $(cat "$T/err")"
 expect_usage "eval, the data unrecorded" "latin.safetensors does not record its data; pass --data SPEC" "$BNN" eval -m "$T/latin.safetensors"
-run "eval with the Latin-1 name given" "$BNN" eval -m "$T/latin.safetensors" --data "csv:$T/$latin.csv" --target-col 0
+run "eval with the Latin-1 name given" "$BNN" eval -m "$T/latin.safetensors" --data "csv:$T/$latin.csv"
 mkdir -p "$T/$latin"
 cp "$T/y0.csv" "$T/$latin/y.csv"
 (cd "$T/$latin" && "$BNN" train --data csv:y.csv --target-col 0 --epochs 2 -q -o "$T/latin_dir.safetensors") 2>"$T/err" && ok || bad "train in a Latin-1 directory: $(cat "$T/err")"
-grep -q "the directory csv:y.csv was read in has a name that is not valid UTF-8" "$T/err" && ok || bad "no note for a Latin-1 directory: $(cat "$T/err")"
+grep -q "the current directory, where csv:y.csv's relative names were read, has a name that is not valid UTF-8" "$T/err" && ok || bad "no note for a Latin-1 directory: $(cat "$T/err")"
 (cd "$T/$latin" && "$BNN" laplace -m "$T/latin_dir.safetensors" -q -o "$T/latin_la.safetensors") >/dev/null 2>"$T/err" && ok || bad "laplace on it: $(cat "$T/err")"
 [ -s "$T/latin_la.safetensors" ] && ok || bad "laplace in a Latin-1 directory wrote nothing"
 

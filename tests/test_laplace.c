@@ -250,6 +250,9 @@ static void test_cls_basics(void) {
         double pn[3];
         CHECK(bnn_probit(pn, mu, Vneg, 1, 3) == BNN_EDIVERGED);
         CHECK(strstr(bnn_last_error(), "row 0, class 1: variance -1") != NULL);
+        const double mnan[3] = {0.5, NAN, 0.0};
+        CHECK(bnn_probit(pn, mnan, V0, 1, 3) == BNN_EDIVERGED);
+        CHECK(strstr(bnn_last_error(), "row 0, class 1: logit nan") != NULL);
         CHECK(bnn_probit(pn, mu, V0, 1, 0) == BNN_EINVAL);
     }
     CHECK_REL(p[0], exp(1.0) / z, 1e-15, 1.0);

@@ -513,6 +513,14 @@ static void test_malformed_headers(void) {
          "number '8e0'"},
         {"{\"tname\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-0,8]}}", 8, BNN_EFORMAT,
          "number '-0'"},
+        {"{\"tname\":{\"dtype\":\"F32\",\"shape\":[02],\"data_offsets\":[0,8]}}", 8, BNN_EFORMAT,
+         "number '02'"},
+        /* found after a name with an escaped quote (which a scan without escapes would take
+         * for the string's end, and the shape for a string) */
+        {"{\"t\\\"\":{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}}", 8, BNN_EFORMAT,
+         "number '2.0'"},
+        /* a number in the metadata is named as such, not as a shape */
+        {"{\"__metadata__\":{\"lr\":0.5}}", 0, BNN_EFORMAT, "value of 'lr' is not a string"},
         {"\xef\xbb\xbf{\"tname\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
          BNN_EFORMAT, "byte-order mark"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
@@ -616,6 +624,13 @@ static void test_malformed_headers(void) {
          "\"f\":{\"dtype\":\"I64\",\"shape\":[0],\"data_offsets\":[8,8]}}",
          8, 3},
         {"{\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4],\"extra\":[1]}}", 4, 1},
+        /* an unknown field's numbers are not shapes: any JSON number (ignored, as the reference
+         * reader ignores the field); escaped quotes in names and values, around text that
+         * looks like an array of numbers */
+        {"{\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4],"
+         "\"extra\":[1.5,-1,2e3,01]}}", 4, 1},
+        {"{\"x\\\"shape\\\":[1.5\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
+         "\"__metadata__\":{\"k\\\"\":\"\\\"data_offsets\\\":[-2.5]\"}}", 1, 1},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,3],\"data_offsets\":[0,3]}}", 3, 1},
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
@@ -688,6 +703,11 @@ static void test_bad_files(void) {
                      "torch.save writes: save the state dict with safetensors.torch.save_file"));
         CHECK_EQ_INT(bnn_st_parse(&st, pkl, sizeof pkl, "m.pt"), BNN_EFORMAT);
         CHECK(strstr(bnn_last_error(), "but a pickle stream"));
+        /* a safetensors header of 0x380 bytes starts 80 03 too: cut short, it is a truncated
+         * file, not a pickle */
+        unsigned char cut[16] = {0x80, 0x03, 0, 0, 0, 0, 0, 0, '{', '"'};
+        CHECK_EQ_INT(bnn_st_parse(&st, cut, sizeof cut, "cut.st"), BNN_EFORMAT);
+        CHECK(strstr(bnn_last_error(), "header length 896 exceeds the 8 bytes that follow it"));
     }
     const char *good = tmp_path("full.safetensors");
     const char *cut = tmp_path("cut.safetensors");
@@ -905,6 +925,26 @@ static void test_misc(void) {
     CHECK_EQ_INT(bnn_st_count(NULL), 0);
     CHECK_EQ_INT(bnn_st_meta_count(NULL), 0);
     CHECK(bnn_st_meta(NULL, "k") == NULL);
+
+    /* A model file whose names are long and not ASCII: the message that lists them cuts each
+     * between characters (it split a two-byte é, and the message was no longer UTF-8). */
+    char name[96] = "x"; /* then 40 bytes of é: byte 24 is inside one */
+    for (int i = 0; i < 20; i++) strcat(name, "\xc3\xa9");
+    strcat(name, "_encoder_layer_projection.0.weight");
+    const float w4[4] = {0};
+    const int64_t sh[1] = {4}; /* the four values mlp:1-2 needs, under another name */
+    bnn_st_writer *w;
+    REQUIRE(bnn_st_writer_new(&w) == 0);
+    CHECK_EQ_INT(bnn_st_writer_add(w, name, BNN_DT_F32, 1, sh, w4), 0);
+    CHECK_EQ_INT(bnn_st_writer_meta(w, "bnn.model", "mlp:1-2"), 0);
+    const char *path = tmp_path("utf8names.safetensors");
+    CHECK_EQ_INT(bnn_st_writer_save(w, path), 0);
+    bnn_st_writer_free(w);
+    bnn_model *m = NULL;
+    CHECK_EQ_INT(bnn_model_load(&m, path, NULL, NULL), BNN_EFORMAT);
+    CHECK(strstr(bnn_last_error(), "_projection.0.weight'") != NULL);
+    CHECK(bnn_st_text_ok(bnn_last_error()));
+    remove(path);
 }
 
 /* The JSON header is padded with spaces to a multiple of 8 bytes, so the tensor data starts

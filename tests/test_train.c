@@ -500,6 +500,8 @@ static void test_stop_inside_epoch(void) {
     CHECK(bnn_lr_at(BNN_LR_COSINE, 1.0f, 0, 0, 0) == 0.0f);
     CHECK(bnn_lr_at(BNN_LR_COSINE, 1.0f, 4, 4, 4) == 0.0f);
     CHECK(bnn_lr_at(BNN_LR_COSINE, 1.0f, 3, 4, 4) == 1.0f);
+    CHECK(bnn_lr_at(BNN_LR_COSINE, 1.0f, 4, 4, 6) == 0.0f); /* a warm-up past the end is cut */
+    CHECK(bnn_lr_at(BNN_LR_CONSTANT, 1.0f, 4, 4, 6) > 0.0f);  /* constant: warm-up goes on */
     CHECK(isnan(bnn_lr_at((bnn_lr_schedule)7, 1.0f, 3, 12, 0))); /* unknown: NaN, not cosine */
 }
 

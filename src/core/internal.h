@@ -272,7 +272,7 @@ int bnn__laplace_new_eig(bnn_laplace **out, bnn_curv *c, const float *params, bn
                          double **eigvec, const double *eigval);
 /* A full posterior's eigendecomposition of its curvature, in the layout above (borrowed). */
 int bnn__laplace_full_eig(const bnn_laplace *la, const double **eigvec, const double **eigval);
-/* Marks la as a VON posterior (bnn_von_last_layer's, or a bnn.method von file's): its precision
+/* Marks la as a VON posterior (bnn_von_last_layer's): its precision
  * is q's, not a curvature plus a prior to be tuned, so the marginal-likelihood optimisers refuse
  * it. */
 void bnn__laplace_set_von(bnn_laplace *la);

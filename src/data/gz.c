@@ -78,9 +78,9 @@ int bnn__gz_read_end(gzFile f, const char *path, const char *what, size_t want) 
     const int r = gzread(f, &extra, 1);
     if (r < 0) return bnn__gz_read_failure(f, path, what, want, want);
     if (r > 0)
-        return bnn__error(BNN_EFORMAT, "%s: more bytes follow the %zu of %s its header describes "
-                          "(a damaged file, or several saved into one? bnn reads one per file)",
-                          path, want, what);
+        return bnn__error(BNN_EFORMAT, "%s: more bytes follow the %zu bytes of %s its header "
+                          "describes (a damaged file, or several saved into one? bnn reads one "
+                          "per file)", path, want, what);
     return 0;
 }
 

@@ -94,11 +94,11 @@ struct bnn_train_params bnn_train_default_params(void) {
 
 float bnn_lr_at(bnn_lr_schedule sched, float lr, int64_t t, int64_t total, int64_t warmup) {
     if (sched != BNN_LR_CONSTANT && sched != BNN_LR_COSINE) return NAN; /* (it acted as cosine) */
+    /* the cosine is periodic: past the end it would rise again; and it ends at total whatever
+     * the warm-up (a warm-up longer than the run is cut off there) */
+    if (sched == BNN_LR_COSINE && t >= total) return 0.0f;
     if (warmup > 0 && t < warmup) return lr * (float)(t + 1) / (float)warmup;
     if (sched == BNN_LR_CONSTANT) return lr;
-    /* the cosine is periodic: past the end it would rise again. (t >= warmup here, so
-     * t < total means total > warmup.) */
-    if (t >= total) return 0.0f;
     double frac = (double)(t - warmup) / (double)(total - warmup);
     return (float)((double)lr * 0.5 * (1.0 + cos(3.14159265358979323846 * frac)));
 }

@@ -642,7 +642,6 @@ static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *s
     /* bnn_laplace_new_from_params owns c from here on, also when it fails. */
     if (!rc && !(rc = bnn__laplace_new_eig(&la, c, bnn_model_cparams(m), task, &eigvec, eigval))) {
         bnn_laplace_set_prior(la, d[0], d[1]);
-        if (what[0] == 'V') bnn__laplace_set_von(la);
         /* Per-layer prior precisions, when the fit tuned one per layer. */
         const char *pl = bnn_st_meta(st, "bnn.laplace.prior_layers");
         if (pl) {
@@ -808,9 +807,13 @@ static void names_hint(char *buf, size_t len, const bnn_st *st) {
         const int nl = (int)strlen(t.name);
         if (nl <= 56)
             at += (size_t)snprintf(buf + at, len - at, "%s'%s'", i ? ", " : "", t.name);
-        else
-            at += (size_t)snprintf(buf + at, len - at, "%s'%.24s...%s'", i ? ", " : "", t.name,
-                                   t.name + nl - 29);
+        else { /* cut between UTF-8 characters, not inside one */
+            int head = 24, tail = nl - 29;
+            while (head > 0 && ((unsigned char)t.name[head] & 0xC0) == 0x80) head--;
+            while (tail < nl && ((unsigned char)t.name[tail] & 0xC0) == 0x80) tail++;
+            at += (size_t)snprintf(buf + at, len - at, "%s'%.*s...%s'", i ? ", " : "", head,
+                                   t.name, t.name + tail);
+        }
     }
     if (at < len)
         snprintf(buf + at, len - at, "%s: bnn reads the names of the equivalent nn.Sequential's "

@@ -355,30 +355,50 @@ static int64_t json_bad_string_byte(const char *s, size_t n) {
     return -1;
 }
 
-/* The numbers of a safetensors header are its shapes and data offsets, whole and non-negative
- * (the reference reader takes them as unsigned integers), and cJSON would read "8.0", "8e0" or
- * "-0" as 8 and 0 alike: the offset of the first number token outside strings written with a
- * sign, a fraction or an exponent, or -1. (Letters outside strings belong to true, false and
- * null, which no number token contains.) */
-static int64_t json_nonwhole_number(const char *s, size_t n) {
-    bool in = false;
+/* The shapes and data offsets of a safetensors header are whole and non-negative (the reference
+ * reader takes them as unsigned integers, from JSON without leading zeros), and cJSON would read
+ * "8.0", "8e0", "-0" or "08" as 8 and 0 alike. In the header text s[0..n), valid JSON: the
+ * offset of the first number token in a tensor entry's "shape" or "data_offsets" array written
+ * with a sign, a fraction, an exponent or a leading zero, or -1. Numbers elsewhere (an unknown
+ * field's, the metadata's) are left to the checks of their own. Keys are compared as written
+ * (a key spelt with escapes is not taken for "shape", which cJSON then reads as it is). */
+static int64_t st_nonwhole_number(const char *s, size_t n) {
+    int depth = 0, in_arr = 0; /* in_arr: the depth inside a checked array, else 0 */
+    bool meta = false, checked = false;
+    size_t str = 0, slen = 0; /* the last string token */
     for (size_t i = 0; i < n; i++) {
         const char c = s[i];
-        if (in) {
-            if (c == '"') in = false;
-            else if (c == '\\') i++;
+        if (c == '"') {
+            const size_t at = ++i;
+            for (; i < n && s[i] != '"'; i++)
+                if (s[i] == '\\') i++;
+            str = at, slen = i - at;
             continue;
         }
-        if (c == '"') {
-            in = true;
+        if (c == '{' || c == '[') {
+            if (c == '[' && depth == 2 && checked && !meta) in_arr = 3;
+            depth++;
+            continue;
+        }
+        if (c == '}' || c == ']') {
+            if (depth == in_arr) in_arr = 0;
+            depth--;
+            continue;
+        }
+        if (c == ':') { /* the last string is the key of the value that follows */
+            if (depth == 1) meta = slen == 12 && !memcmp(s + str, "__metadata__", 12);
+            if (depth == 2)
+                checked = (slen == 5 && !memcmp(s + str, "shape", 5)) ||
+                          (slen == 12 && !memcmp(s + str, "data_offsets", 12));
             continue;
         }
         if (c != '-' && (c < '0' || c > '9')) continue;
         const size_t at = i;
-        bool whole = c != '-';
-        for (; i + 1 < n && strchr("0123456789.eE+-", s[i + 1]) && s[i + 1]; i++)
-            whole = whole && s[i + 1] >= '0' && s[i + 1] <= '9';
-        if (!whole) return (int64_t)at;
+        bool plain = c != '-';
+        for (; i + 1 < n && s[i + 1] && strchr("0123456789.eE+-", s[i + 1]); i++)
+            plain = plain && s[i + 1] >= '0' && s[i + 1] <= '9';
+        if (plain && c == '0' && i > at) plain = false; /* a leading zero */
+        if (in_arr && depth == in_arr && !plain) return (int64_t)at;
     }
     return -1;
 }
@@ -518,9 +538,11 @@ static int parse_image(bnn_st *st, const char *file, size_t total, bool meta_onl
     for (int i = 7; i >= 0; i--)
         hlen = (hlen << 8) | b[i];
     /* What a PyTorch user may hand over instead: torch.save's zip archive (PyTorch >= 1.6) or its
-     * older pickle stream (protocol 2 and up start with 0x80, then the protocol). */
+     * older pickle stream (protocol 2 and up start with 0x80, then the protocol). Both read as
+     * header lengths far beyond any real one; a smaller length with those first bytes (0x380 is
+     * 80 03 ...) is a safetensors header, of a truncated file if it runs past the end. */
     const bool zip = !memcmp(b, "PK\x03\x04", 4), pickle = b[0] == 0x80 && b[1] >= 2 && b[1] <= 5;
-    if ((zip || pickle) && hlen > len - 8)
+    if ((zip || pickle) && hlen > ST_MAX_HEADER)
         return bnn__error(BNN_EFORMAT, "%s: not a safetensors file but %s, as torch.save writes: "
                           "save the state dict with safetensors.torch.save_file instead", file,
                           zip ? "a zip archive" : "a pickle stream");
@@ -549,16 +571,6 @@ static int parse_image(bnn_st *st, const char *file, size_t total, bool meta_onl
     if (hlen >= 3 && !memcmp(hdr, "\xef\xbb\xbf", 3))
         return bnn__error(BNN_EFORMAT, "%s: the header starts with a UTF-8 byte-order mark, which "
                           "safetensors does not allow", file);
-    const int64_t frac = json_nonwhole_number(hdr, (size_t)hlen);
-    if (frac >= 0) {
-        size_t nl = 1;
-        while (nl < 24 && (size_t)frac + nl < hlen && hdr[frac + nl] &&
-               strchr("0123456789.eE+-", hdr[frac + nl]))
-            nl++;
-        return bnn__error(BNN_EFORMAT, "%s: the header's number '%.*s' (at byte %lld) is not a "
-                          "whole number written plainly: shapes and data offsets are unsigned "
-                          "integers", file, (int)nl, hdr + frac, (long long)(8 + frac));
-    }
 
     /* cJSON gets a NUL-terminated copy so that no parser path can read past the header, and an
      * embedded NUL simply ends the text (and then fails the trailing-bytes check below). */
@@ -576,6 +588,20 @@ static int parse_image(bnn_st *st, const char *file, size_t total, bool meta_onl
         if (oom) return bnn__error(BNN_ENOMEM, "%s: out of memory while reading the header", file);
         return bnn__error(BNN_EFORMAT, "%s: header is not valid JSON (error near byte %zu)", file,
                           8 + at);
+    }
+    const int64_t frac = st_nonwhole_number(text, (size_t)(end - text));
+    if (frac >= 0) {
+        size_t nl = 1;
+        while (nl < 24 && (size_t)frac + nl < hlen && text[frac + nl] &&
+               strchr("0123456789.eE+-", text[frac + nl]))
+            nl++;
+        const int rc = bnn__error(BNN_EFORMAT, "%s: the header's number '%.*s' (at byte %lld) is "
+                                  "not a whole number written plainly: shapes and data offsets "
+                                  "are unsigned integers", file, (int)nl, text + frac,
+                                  (long long)(8 + frac));
+        cJSON_Delete(root);
+        free(text);
+        return rc;
     }
     /* Only the space padding (or other JSON whitespace) may follow the object. */
     for (size_t i = (size_t)(end - text); i < hlen; i++) {
