@@ -2,9 +2,11 @@
  * and save it with its posterior; checkpoint and resume. */
 #include "cli.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,7 +28,6 @@ static int progress(void *vctx, int64_t epoch, int64_t step, int64_t steps, doub
     progress_ctx *c = vctx;
     if (c->quiet) return 0;
     double t = now_seconds();
-    if (step == 1 && !done) c->epoch_start = t;
     /* Four decimals, but a loss of 1e30 (unscaled data) or below 1e-3 in six digits (cli_num4). */
     char ls[32];
     cli_num4(ls, loss);
@@ -77,9 +78,26 @@ static const char *const settings_flags[] = {
     "clip-radius", "prior-precision", "init-std", "kl-weight", "task", "target-col",
     "header", "no-header", "holdout", "lik"};
 
-/* Neither the model nor the checkpoint may overwrite the data's files. */
+/* Neither the model nor the checkpoint may overwrite the data's files; and a checkpoint, which
+ * --resume reads back, is a regular file: the standard output got every epoch's checkpoint run
+ * together, and /dev/null one that "resume with --resume /dev/null" could not read. */
 static int check_outputs(const char *cmd, const char *output, const char *checkpoint,
                          const cli_data_flags *df) {
+    struct stat sc;
+    if (checkpoint && (!strcmp(checkpoint, "-") ||
+                       (stat(checkpoint, &sc) == 0 && !S_ISREG(sc.st_mode) && !S_ISDIR(sc.st_mode))))
+        return cli_usage_error(cmd, "--checkpoint %s: a checkpoint is a file to resume from, not "
+                               "%s", checkpoint, !strcmp(checkpoint, "-") ? "the standard output"
+                                                                          : "a device or pipe");
+    /* -o -: the model goes down a pipe; a terminal would get its binary bytes, and a closed
+     * standard output was found only after the training */
+    if (output && !strcmp(output, "-")) {
+        if (fcntl(1, F_GETFD) < 0)
+            return cli_usage_error(cmd, "-o -: the standard output is closed");
+        if (isatty(1))
+            return cli_usage_error(cmd, "-o -: the standard output is a terminal, which would "
+                                   "get the model's binary bytes (redirect it, or give -o FILE)");
+    }
     int rc = cli_check_output_data(cmd, output, NULL, NULL, df);
     return rc ? rc : cli_check_output_data(cmd, checkpoint, NULL, NULL, df);
 }
@@ -505,13 +523,25 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
     const int64_t until = stop_after > 0 ? stop_after : tp.epochs;
+    /* the epoch the checkpoint file holds (the one resumed from, if it is that file) */
+    int64_t ck_epoch = checkpoint && cli_same_path(checkpoint, resume) ? bnn_trainer_epoch(tr) : 0;
     while (bnn_trainer_epoch(tr) < until) {
+        /* an epoch's time from its start (set at its first step's progress call, it left that
+         * step out: all of an epoch of one step), without the checkpoint saved after it */
+        pc.epoch_start = now_seconds();
         if ((rc = bnn_trainer_run(tr, bnn_trainer_epoch(tr) + 1))) {
             if (pc.tty && !quiet) fputc('\n', stderr);
             /* One line: what went wrong, and that the output was not written. */
             const char *detail = bnn_last_error();
+            /* a checkpoint saved after an earlier epoch is left as it is: said, since that
+             * epoch may have been on its way to the divergence already */
+            char held[4200] = "";
+            if (ck_epoch > 0)
+                snprintf(held, sizeof held, " (the checkpoint %s holds the run after epoch %lld, "
+                         "which may have been diverging already)", checkpoint,
+                         (long long)ck_epoch);
             if (output && detail && *detail) {
-                fprintf(stderr, "bnn %s: %s; %s was not written\n", cmd, detail, output);
+                fprintf(stderr, "bnn %s: %s; %s was not written%s\n", cmd, detail, output, held);
                 rc = 1;
             } else {
                 rc = cli_fail(cmd, rc, NULL);
@@ -522,6 +552,7 @@ int cmd_train(int argc, char **argv) {
             rc = cli_fail(cmd, rc, "cannot save the checkpoint");
             goto done;
         }
+        if (checkpoint) ck_epoch = bnn_trainer_epoch(tr);
     }
     if (output) {
         /* A model saved at --stop-after is the run so far: bnn.epochs keeps the schedule's
@@ -543,7 +574,7 @@ int cmd_train(int argc, char **argv) {
             goto done;
         }
         if (!quiet) fprintf(stderr, "saved %s\n", cli_out_name(output));
-    } else if (!quiet && !checkpoint) {
+    } else if (!checkpoint) { /* a note, which -q keeps */
         fprintf(stderr, "note: no --output given, so the model was not saved\n");
     }
     if (!quiet && bnn_trainer_epoch(tr) < tp.epochs)

@@ -716,15 +716,38 @@ static bool resolve_parent(const char *path, char *buf, size_t len) {
     return fits;
 }
 
+/* path with its symbolic links followed, dangling ones included (whose target a write would
+ * create), into buf: a link's relative target is relative to the link's directory. At most 16
+ * links, as the kernel's own limit is of that order; false if a target does not fit. */
+static bool follow_links(const char *path, char *buf, size_t len) {
+    if (snprintf(buf, len, "%s", path) >= (int)len) return false;
+    for (int hop = 0; hop < 16; hop++) {
+        struct stat sl;
+        char tgt[4096];
+        if (lstat(buf, &sl) || !S_ISLNK(sl.st_mode)) return true;
+        const ssize_t n = readlink(buf, tgt, sizeof tgt - 1);
+        if (n < 0) return true;
+        tgt[n] = '\0';
+        const char *slash = strrchr(buf, '/');
+        char next[8192];
+        if (tgt[0] == '/' || !slash) snprintf(next, sizeof next, "%s", tgt);
+        else snprintf(next, sizeof next, "%.*s/%s", (int)(slash - buf), buf, tgt);
+        if (snprintf(buf, len, "%s", next) >= (int)len) return false;
+    }
+    return true;
+}
+
 bool cli_same_path(const char *a, const char *b) {
     if (!a || !b) return false;
     struct stat sa, sb;
     const bool ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
     if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-    if (ea != eb) return false;
-    char ra[8192], rb[8192];
-    if (!resolve_parent(a, ra, sizeof ra) || !resolve_parent(b, rb, sizeof rb))
-        return !strcmp(a, b);
+    /* Not both there: compared by name, through any links (a dangling link names the file a
+     * write through it creates) and with the directories resolved. */
+    char la[8192], lb[8192], ra[8192], rb[8192];
+    if (!follow_links(a, la, sizeof la) || !follow_links(b, lb, sizeof lb)) return !strcmp(a, b);
+    if (!resolve_parent(la, ra, sizeof ra) || !resolve_parent(lb, rb, sizeof rb))
+        return !strcmp(la, lb);
     return !strcmp(ra, rb);
 }
 

@@ -929,4 +929,34 @@ grep -q "the current directory, where csv:y.csv's relative names were read, has 
 (cd "$T/$latin" && "$BNN" laplace -m "$T/latin_dir.safetensors" -q -o "$T/latin_la.safetensors") >/dev/null 2>"$T/err" && ok || bad "laplace on it: $(cat "$T/err")"
 [ -s "$T/latin_la.safetensors" ] && ok || bad "laplace in a Latin-1 directory wrote nothing"
 
+# -o through a dangling link to the checkpoint: the first epoch created the link's target as the
+# checkpoint and the final save wrote the model over it (exit 0).
+ln -sf "$T/ck_target.safetensors" "$T/ck_link.safetensors"
+expect_usage "-o a dangling link to the checkpoint" "-o and --checkpoint name the same file" \
+  "$BNN" train --data moons --epochs 2 -q -o "$T/ck_link.safetensors" --checkpoint "$T/ck_target.safetensors"
+[ ! -e "$T/ck_target.safetensors" ] && ok || bad "the run went on with -o through a link to its checkpoint"
+
+# -q keeps notes: a run without -o saves nothing, and says so (it said nothing under -q).
+run "train without -o, -q" "$BNN" train --data moons --epochs 1 -q
+grep -q "note: no --output given, so the model was not saved" "$T/err" && ok || bad "-q hid the note that nothing was saved"
+
+# A checkpoint is a file to resume from: the standard output ran every epoch's together, and
+# /dev/null made "resume with --resume /dev/null" (exit 0 both).
+expect_usage "--checkpoint -" "--checkpoint -: a checkpoint is a file to resume from, not the standard output" \
+  "$BNN" train --data moons --epochs 2 -q --checkpoint -
+expect_usage "--checkpoint /dev/null" "--checkpoint /dev/null: a checkpoint is a file to resume from, not a device or pipe" \
+  "$BNN" train --data moons --epochs 2 -q --checkpoint /dev/null --stop-after 1
+
+# A run that diverges after its checkpoint was saved names what the checkpoint holds.
+expect_fail "diverged, with a checkpoint" "dv.safetensors was not written (the checkpoint .*dv_ck.safetensors holds the run after epoch 2, which may have been diverging already)" \
+  "$BNN" train --data moons --method sgd --lr 1e3 --epochs 3 -q --checkpoint "$T/dv_ck.safetensors" -o "$T/dv.safetensors"
+
+# -o - with the standard output closed is refused before training (it trained, then failed).
+"$BNN" train --data moons --epochs 1 -q -o - >&- 2>"$T/err"
+[ $? -eq 2 ] && grep -q -- "-o -: the standard output is closed" "$T/err" && ok || bad "-o - to a closed stdout: $(cat "$T/err")"
+if command -v script >/dev/null; then
+  script -qc "$BNN train --data moons --epochs 1 -q -o -" /dev/null >"$T/tty_out" 2>&1
+  grep -q "the standard output is a terminal" "$T/tty_out" && ok || bad "-o - to a terminal: $(head -c 300 "$T/tty_out")"
+fi
+
 cli_done

@@ -79,6 +79,11 @@ num_holds 'a > 0.95' a="$acc" && ok || bad "mfvi moons accuracy $acc <= 0.95"
 expect_fail "mfvi, absurd learning rate" "training diverged: the last epoch's mean loss is .*, against .* at the first step" \
   "$BNN" train --data sine-gap --method mfvi --epochs 5 --lr 1e10 -q -o "$T/mfvi_big.safetensors"
 [ ! -e "$T/mfvi_big.safetensors" ] && ok || bad "a diverged mfvi run wrote its file"
+# One step whose update blows σ up: the epoch's mean loss was taken before it and the weights'
+# loss at the means does not see σ, so it was saved (std 9993, exit 0). The KL term sees it.
+expect_fail "mfvi, σ blown up by the last step" "training diverged: at the weights it ended with the mean loss" \
+  "$BNN" train --data moons --method mfvi --epochs 1 -b 1000 --lr 1e4 -q -o "$T/mfvi_one.safetensors"
+[ ! -e "$T/mfvi_one.safetensors" ] && ok || bad "a one-step mfvi run with a blown-up σ wrote its file"
 
 # --- IVON regression: the predictive variance includes the noise
 # With noise 0.1 the loss's gradients and curvature are 100 times those at noise 1, so the Hessian

@@ -470,7 +470,13 @@ static double loss_now(bnn_trainer *tr) {
         const float *f = bnn_model_forward(tr->m, bnn_model_params(tr->m), tr->xb, b, false, NULL);
         sum += bnn_lik_loss(&tr->lik, NULL, f, tr->yl, tr->yt, b, tr->k) * (double)b;
     }
-    const double mean = sum / (double)rows;
+    double mean = sum / (double)rows;
+    /* MFVI's objective, which the first step's loss is of, also holds kl_weight · KL / n_train:
+     * at the means alone a σ blown up by the last steps (a learning rate of 1e4) went unseen. */
+    if (tr->p.method == BNN_METHOD_MFVI)
+        mean += tr->p.mfvi.kl_weight / (double)tr->n *
+                bnn_mfvi_kl(bnn_model_params(tr->m), tr->rho, bnn_model_nparams(tr->m),
+                            tr->p.mfvi.prior_prec);
     return isnan(mean) ? INFINITY : mean;
 }
 
