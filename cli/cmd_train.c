@@ -84,8 +84,9 @@ static const char *const settings_flags[] = {
 static int check_outputs(const char *cmd, const char *output, const char *checkpoint,
                          const cli_data_flags *df) {
     struct stat sc;
-    if (checkpoint && (!strcmp(checkpoint, "-") ||
-                       (stat(checkpoint, &sc) == 0 && !S_ISREG(sc.st_mode) && !S_ISDIR(sc.st_mode))))
+    if (checkpoint &&
+        (!strcmp(checkpoint, "-") ||
+         (stat(checkpoint, &sc) == 0 && !S_ISREG(sc.st_mode) && !S_ISDIR(sc.st_mode))))
         return cli_usage_error(cmd, "--checkpoint %s: a checkpoint is a file to resume from, not "
                                "%s", checkpoint, !strcmp(checkpoint, "-") ? "the standard output"
                                                                           : "a device or pipe");
@@ -143,10 +144,10 @@ int cmd_train(int argc, char **argv) {
     double ess = 0, hess_init = 1.0, beta1 = 0.9, beta2 = 0.99999, clip = INFINITY;
     double prior_prec = 1.0, init_std = 1e-3, kl_weight = 1.0;
     cli_opt opts[] = {
-        {"data", 'd', OPT_STR, &df.data, "SPEC", "training data: fmnist, moons, sine-gap, sine-hetero, csv:FILE, idx:IMAGES,LABELS, npy:X,Y (required)", 0},
+        {"data", 'd', OPT_STR, &df.data, "SPEC", "training data: fmnist, moons, sine-gap, sine-hetero, csv:FILE, idx:IMAGES,LABELS, npy:X,Y (required, but with --resume: where the checkpoint's data is now)", 0},
         {"model", 0, OPT_STR, &model, "SPEC", "architecture, e.g. mlp:784-512-256-10 or mlp:2-50-50-2:tanh (default: one that fits the data)", 0},
         {"method", 0, OPT_STR, &method, "NAME", "adamw (default), sgd: MAP; ivon, mfvi: variational (a posterior)", 0},
-        {"epochs", 'e', OPT_INT, &epochs, "N", "passes over the data, 0 to 1000000 (default 10)", 0},
+        {"epochs", 'e', OPT_INT, &epochs, "N", "passes over the data, 0 to 1000000 (default 10; with --resume the run's new total)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "mini-batch size (default 128)", 0},
         {"lr", 0, OPT_FLOAT, &lr, "X", "learning rate (default: adamw, mfvi 1e-3; sgd 0.05; ivon 0.5)", 0},
         {"lr-schedule", 0, OPT_STR, &schedule, "NAME", "constant (default) or cosine (half-cosine decay towards 0 over the run)", 0},
@@ -164,7 +165,7 @@ int cmd_train(int argc, char **argv) {
         {"prior-precision", 0, OPT_FLOAT, &prior_prec, "X", "mfvi: prior precision of N(0, 1/X) (default 1; --prior-prec is the same)", 0},
         {"init-std", 0, OPT_FLOAT, &init_std, "X", "mfvi: initial posterior std (default 1e-3)", 0},
         {"kl-weight", 0, OPT_FLOAT, &kl_weight, "X", "mfvi: weight of the KL term (default 1)", 0},
-        {"seed", 's', OPT_INT, &df.seed, "N", "random seed: initialisation, shuffling, dropout, weight noise (default 0)", 0},
+        {"seed", 's', OPT_INT, &df.seed, "N", "random seed: initialisation, shuffling, dropout, weight noise, generated data (default 0)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores); results do not depend on it", 0},
         {"task", 0, OPT_STR, &df.task, "NAME", "csv and npy data: classification or regression (default: from the model's output width)", 0},
         {"target-col", 0, OPT_INT, &df.target_col, "N", "csv data: target column, 0-based, negative from the end (default -1)", 0},
@@ -173,8 +174,8 @@ int cmd_train(int argc, char **argv) {
         {"holdout", 0, OPT_INT, &holdout, "N", "keep the last N training examples out of training, for bnn calibrate and bnn laplace --prior grid (default 0)", 0},
         {"output", 'o', OPT_STR, &output, "FILE", "write the trained model and its posterior here (.safetensors; without it nothing is saved)", 0},
         {"checkpoint", 0, OPT_STR, &checkpoint, "FILE", "after every epoch, save the full training state here", 0},
-        {"resume", 0, OPT_STR, &resume, "FILE", "continue the run saved in a checkpoint (its settings and data)", 0},
-        {"stop-after", 0, OPT_INT, &stop_after, "N", "stop after epoch N (the schedule still spans --epochs); resume later", 0},
+        {"resume", 0, OPT_STR, &resume, "FILE", "continue the run saved in a checkpoint (its settings and data; takes -o, --checkpoint, --stop-after, --epochs, --data, -t, -q)", 0},
+        {"stop-after", 0, OPT_INT, &stop_after, "N", "stop after epoch N (the schedule still spans --epochs; needs --checkpoint); resume later", 0},
         CLI_QUIET_OPT,
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
@@ -183,7 +184,8 @@ int cmd_train(int argc, char **argv) {
     bool help;
     int rc = cli_parse(argc, argv, opts, nopts, cmd, pos, 0, &npos, &help);
     if (help) {
-        cli_usage(stdout, cmd, "--data SPEC [--model SPEC] [--method NAME] [options] [-o FILE]",
+        cli_usage(stdout, cmd, "--data SPEC [--model SPEC] [--method NAME] [options] [-o FILE]\n"
+                  "       bnn train --resume CHECKPOINT [-o FILE] [options]",
                   "Trains a network and saves it (and, for ivon and mfvi, its Gaussian posterior\n"
                   "over the weights) as a safetensors file that `bnn eval` and PyTorch read.\n"
                   "IVON: Shen et al., ICML 2024; mean-field VI: Blundell et al., ICML 2015.",
@@ -274,6 +276,15 @@ int cmd_train(int argc, char **argv) {
             if (epochs < done_epochs) {
                 rc = cli_usage_error(cmd, "%s has already completed %lld epochs; --epochs %lld is "
                                      "fewer", resume, (long long)done_epochs, (long long)epochs);
+                goto done;
+            }
+            int64_t warm = 0;
+            if ((rc = cli_meta_int(cmd, resume, "bnn.warmup_epochs",
+                                   bnn_st_meta(ck, "bnn.warmup_epochs"), 0, 0, &warm)))
+                goto done;
+            if (epochs < warm) {
+                rc = cli_usage_error(cmd, "%s warms up over %lld epochs; --epochs %lld is fewer",
+                                     resume, (long long)warm, (long long)epochs);
                 goto done;
             }
             if (sched && !strcmp(sched, "cosine") && total > 0 && epochs != total) {

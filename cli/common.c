@@ -96,8 +96,8 @@ static int set_value(const char *cmd, cli_opt *o, const char *v) {
             bool digits = *d != '\0';
             for (; *d; d++) digits = digits && *d >= '0' && *d <= '9';
             if (digits)
-                return cli_usage_error(cmd, "--%s %s is out of a 64-bit integer's range", o->name,
-                                       v);
+                return cli_usage_error(cmd, "--%s %s is beyond a 64-bit signed integer's range "
+                                       "(-2^63 to 2^63 - 1)", o->name, v);
             return cli_usage_error(cmd, "--%s expects an integer, got '%s'", o->name, v);
         }
         *(int64_t *)o->dst = x;

@@ -1228,8 +1228,8 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
  * bnn_laplace_prior_prec is δ, bnn_curv_loss of its curvature the loss at m as bnn_curv_compute
  * records it), so its GLM and sampling predictives, bnn_posterior_from_laplace and
  * bnn_laplace_save apply; its marginal-likelihood functions do not describe q: the optimisers
- * (bnn_laplace_optimize, _optimize_layers) refuse it with BNN_EINVAL. res (may be NULL) receives the objective Σ loss + ½δ‖m‖² at the start and at the
- * result, the relative size of the last step (max |Δm| / max |m|: small when the steps have
+ * (bnn_laplace_optimize, _optimize_layers) refuse it with BNN_EINVAL. res (may be NULL)
+ * receives the objective Σ loss + ½δ‖m‖² at the start and at the result, the relative size of the last step (max |Δm| / max |m|: small when the steps have
  * settled) and the delta method's halvings. On success the model's last layer holds m (as
  * floats); on failure the model is unchanged. Errors: BNN_EINVAL for a setting out of range, a
  * model that does not end with a Linear layer or a precision that is not positive definite,

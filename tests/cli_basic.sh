@@ -168,7 +168,7 @@ expect_usage "wrong input width" "features" "$BNN" train --data moons --model ml
 expect_usage "dropout without a hidden layer" "mlp:2-2:dropout=0.5 has no hidden layer" "$BNN" train --data moons --model mlp:2-2:dropout=0.5 -o "$T/never.safetensors"
 expect_usage "an activation without a hidden layer" "mlp:2-2:gelu has no hidden layer" "$BNN" train --data moons --model mlp:2-2:gelu -o "$T/never.safetensors"
 expect_usage "bernoulli on two outputs" "a bernoulli likelihood needs 1 output (the logit), but model mlp:2-50-2 has 2" "$BNN" train --data moons --lik bernoulli --model mlp:2-50-2 -o "$T/never.safetensors"
-expect_usage "a seed beyond 64 bits" "--seed 18446744073709551615 is out of a 64-bit integer's range" "$BNN" train --data moons --seed 18446744073709551615 -o "$T/never.safetensors"
+expect_usage "a seed beyond 64 bits" "--seed 18446744073709551615 is beyond a 64-bit signed integer's range (-2^63 to 2^63 - 1)" "$BNN" train --data moons --seed 18446744073709551615 -o "$T/never.safetensors"
 expect_usage "not an integer" "--seed expects an integer, got '1.5'" "$BNN" train --data moons --seed 1.5 -o "$T/never.safetensors"
 printf 'a,b,y\n1,2,0\n2,3,99999999999\n' >"$T/biglabel.csv"
 expect_fail "a class label too large" "line 3, column 3 (the target, --target-col 2): class label '99999999999' is beyond the largest class label" "$BNN" train --data "csv:$T/biglabel.csv" -o "$T/never.safetensors"

@@ -785,16 +785,16 @@ expect_fail "laplace beyond BNN_MEMORY_LIMIT" "a full Hessian over 2802 paramete
 # only loss was taken before its update (lr 1e4 saved a network with NLL inf).
 printf '0.5,1.0,0\n1.5,-1,1\n0.1,0.2,1\n' >"$T/n3.csv"
 printf '1e30,0\n2e30,1\n1.5e30,0\n2.5e30,1\n' >"$T/huge_x.csv"
-expect_fail "adamw, an overflowing moment" "AdamW step 1 produced non-finite weights or moments" \
+expect_fail "adamw, an overflowing moment" "AdamW's update at t = 1 produced non-finite weights or moments" \
   "$BNN" train --data "csv:$T/huge_x.csv" --model mlp:1-2 --epochs 3 -q -o "$T/never.safetensors"
-expect_fail "ivon, h + delta <= 0" "IVON step 1 produced non-finite weights or a Hessian estimate h with h + delta <= 0" \
+expect_fail "ivon, h + delta <= 0" "IVON's update at t = 1 produced non-finite weights or a Hessian estimate h with h + delta <= 0" \
   "$BNN" train --data "csv:$T/n3.csv" --method ivon --hess-init 1e-33 --weight-decay 0 --epochs 1 -q -o "$T/never.safetensors"
 expect_fail "one step that diverged" "training diverged: at the weights it ended with the mean loss on [0-9]* training examples is" \
   "$BNN" train --data "csv:$T/n3.csv" --lr 1e4 --epochs 1 -q -o "$T/never.safetensors"
 [ ! -e "$T/never.safetensors" ] && ok || bad "a diverged run wrote its file"
 # Targets of 1e20 overflow Adam's second moment at any learning rate: the message names the data.
 awk 'BEGIN { print "x,y"; for (i = 1; i <= 60; i++) printf "0.%d,%de20\n", i, i % 7 }' >"$T/y1e20.csv"
-expect_fail "diverging on targets of 1e20" "training diverged at epoch [0-9]*, step 1 of 1: AdamW step [0-9]* produced non-finite weights or moments (the data's values reach 6e+20: standardise the features and targets" \
+expect_fail "diverging on targets of 1e20" "training diverged at epoch [0-9]*, step 1 of 1: AdamW's update at t = [0-9]* produced non-finite weights or moments (the data's values reach 6e+20: standardise the features and targets" \
   "$BNN" train --data "csv:$T/y1e20.csv" --task regression --epochs 5 -q -o "$T/never.safetensors"
 run "one step that did not diverge" "$BNN" train --data "csv:$T/n3.csv" --epochs 1 -q -o "$T/one_step.safetensors"
 # peak_within DESC LIMIT MAX CMD...: CMD, run with BNN_MEMORY_LIMIT=LIMIT (bytes), exits 0 with a
@@ -958,5 +958,11 @@ if command -v script >/dev/null; then
   script -qc "$BNN train --data moons --epochs 1 -q -o -" /dev/null >"$T/tty_out" 2>&1
   grep -q "the standard output is a terminal" "$T/tty_out" && ok || bad "-o - to a terminal: $(head -c 300 "$T/tty_out")"
 fi
+
+# --resume with --epochs below the warm-up names the checkpoint's warm-up (it said only that
+# "warm-up epochs must be between 0 and the number of epochs", exit 1).
+"$BNN" train --data moons --warmup-epochs 5 --epochs 10 --stop-after 2 -q --checkpoint "$T/warm_ck.safetensors" 2>/dev/null
+expect_usage "--resume --epochs below the warm-up" "warm_ck.safetensors warms up over 5 epochs; --epochs 3 is fewer" \
+  "$BNN" train --resume "$T/warm_ck.safetensors" --epochs 3 -q -o "$T/warm.safetensors"
 
 cli_done

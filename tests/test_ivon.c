@@ -154,7 +154,7 @@ static void test_closed_form(void) {
     CHECK_REL(th[1] - m[1], -2.0 / sqrt(100.0 * (h[1] + 0.01)), 1e-5, 1e-30);
     const float huge[2] = {1e38f, 1e38f};
     CHECK_EQ_INT(bnn_ivon_step(m, h, g, huge, huge, 2, 2, &p), BNN_EDIVERGED);
-    CHECK(strstr(bnn_last_error(), "step 2") != NULL);
+    CHECK(strstr(bnn_last_error(), "update at t = 2") != NULL);
 }
 
 static double normwise_f(const float *c, const float *r, int64_t n) {
@@ -240,7 +240,7 @@ static void test_fused_path(bool flags_on) {
     const float huge = 1e38f;
     for (int64_t i = 0; i < 10; i++) gb[i] = huge;
     CHECK_EQ_INT(bnn__ivon_step_draw(m2, h2, g2, t2, gb, n, 9, &p, &r2), BNN_EDIVERGED);
-    CHECK(strstr(bnn_last_error(), "step 9") != NULL);
+    CHECK(strstr(bnn_last_error(), "update at t = 9") != NULL);
     free(m1), free(h1), free(g1), free(m2), free(h2), free(g2), free(e), free(gb), free(ge);
     free(e2), free(t1), free(t2), free(t3), free(m3), free(h3), free(g3), free(t4);
 }

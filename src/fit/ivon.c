@@ -162,9 +162,8 @@ int bnn__ivon_step_draw(float *restrict m, float *restrict h, float *restrict g,
     }
     rng->counter += (uint64_t)((n + 3) / 4);
     if (bad)
-        return bnn__error(BNN_EDIVERGED, "IVON step %lld produced non-finite weights or a Hessian "
-                          "estimate h with h + delta <= 0",
-                          (long long)t);
+        return bnn__error(BNN_EDIVERGED, "IVON's update at t = %lld produced non-finite "
+                          "weights or a Hessian estimate h with h + delta <= 0", (long long)t);
     return 0;
 }
 
@@ -208,8 +207,7 @@ int bnn_ivon_step(float *restrict m, float *restrict h, float *restrict g,
         bad |= !((isfinite(mn) != 0) & (isfinite(hn) != 0) & (hn + wd > 0.0f));
     }
     if (bad)
-        return bnn__error(BNN_EDIVERGED, "IVON step %lld produced non-finite weights or a Hessian "
-                          "estimate h with h + delta <= 0",
-                          (long long)t);
+        return bnn__error(BNN_EDIVERGED, "IVON's update at t = %lld produced non-finite "
+                          "weights or a Hessian estimate h with h + delta <= 0", (long long)t);
     return 0;
 }

@@ -15,8 +15,8 @@
  * overflowing update is caught at the step that made it, as IVON's is, whether or not the loss
  * shows it (an infinite weight behind a ReLU that is off leaves the loss finite). */
 static int diverged(int bad, const char *fn, int64_t t) {
-    return bad ? bnn__error(BNN_EDIVERGED, "%s step %lld produced non-finite weights or moments",
-                            fn, (long long)t)
+    return bad ? bnn__error(BNN_EDIVERGED, "%s's update at t = %lld produced non-finite weights "
+                            "or moments", fn, (long long)t)
                : 0;
 }
 

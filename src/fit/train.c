@@ -925,6 +925,11 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
                             "is fewer", path, (long long)epoch, (long long)epochs);
             goto fail;
         }
+        if (epochs < p.warmup_epochs) {
+            rc = bnn__error(BNN_EINVAL, "%s warms up over %lld epochs; --epochs %lld is fewer",
+                            path, (long long)p.warmup_epochs, (long long)epochs);
+            goto fail;
+        }
         if (p.lr_schedule == BNN_LR_COSINE && epochs != p.epochs) {
             rc = bnn__error(BNN_EINVAL, "%s uses a cosine schedule over %lld epochs; changing the "
                             "total would change the schedule it was trained under", path,
