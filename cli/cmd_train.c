@@ -103,6 +103,29 @@ static int check_outputs(const char *cmd, const char *output, const char *checkp
     return rc ? rc : cli_check_output_data(cmd, checkpoint, NULL, NULL, df);
 }
 
+/* A note when a Gaussian likelihood's fixed noise σ is far from the targets' spread (a standard
+ * deviation over 1000 σ or under σ/1000): targets of about 1e6 against σ = 1 gave a loss of
+ * 1e12, an RMSE of 1e6 and no interval coverage, with exit 0; targets of 1e-4 would be lost in
+ * the noise. Standardised targets (or --noise near their spread) are what the likelihood is for. */
+static void note_target_scale(const bnn_dataset *ds, double sigma) {
+    const int64_t n = bnn_dataset_n(ds), t = bnn_dataset_outputs(ds);
+    const float *y = bnn_dataset_ctargets(ds);
+    if (!y || n < 2) return;
+    for (int64_t j = 0; j < t; j++) {
+        double mean = 0.0, ss = 0.0;
+        for (int64_t i = 0; i < n; i++) mean += y[i * t + j];
+        mean /= (double)n;
+        for (int64_t i = 0; i < n; i++) ss += (y[i * t + j] - mean) * (y[i * t + j] - mean);
+        const double sd = sqrt(ss / (double)(n - 1));
+        if (!(sd > 1e3 * sigma) && !(sd < 1e-3 * sigma && sd > 0.0)) continue;
+        fprintf(stderr, "note: target %lld has a standard deviation of %.3g against the noise "
+                "sigma %g of the gaussian likelihood: standardise the targets, or give --noise "
+                "near their spread, for a fit and uncertainties that mean something\n",
+                (long long)j, sd, sigma);
+        return;
+    }
+}
+
 /* A classifier gets one output per label from 0 to the largest, so a single stray label (1000000
  * in a column of 0s and 1s) makes a model of a million classes. Says so, on one line, when some
  * of those classes have no training example; the run goes on (a class may be absent from a
@@ -455,6 +478,7 @@ int cmd_train(int argc, char **argv) {
                            df.data, task == BNN_TASK_REGRESSION ? "regression" : "classification");
             goto done;
         }
+        if (lik == BNN_LIK_GAUSSIAN) note_target_scale(ds, sigma);
         const int64_t outputs = bnn_lik_outputs(lik, bnn_dataset_outputs(ds));
         if (outputs == 0) {
             rc = cli_usage_error(cmd, "--lik %s does not fit %s: it has %lld %s, %s", lik_name, df.data,

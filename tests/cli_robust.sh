@@ -794,8 +794,12 @@ expect_fail "one step that diverged" "training diverged: at the weights it ended
 [ ! -e "$T/never.safetensors" ] && ok || bad "a diverged run wrote its file"
 # Targets of 1e20 overflow Adam's second moment at any learning rate: the message names the data.
 awk 'BEGIN { print "x,y"; for (i = 1; i <= 60; i++) printf "0.%d,%de20\n", i, i % 7 }' >"$T/y1e20.csv"
-expect_fail "diverging on targets of 1e20" "training diverged at epoch [0-9]*, step 1 of 1: AdamW's update at t = [0-9]* produced non-finite weights or moments (the data's values reach 6e+20: standardise the features and targets" \
-  "$BNN" train --data "csv:$T/y1e20.csv" --task regression --epochs 5 -q -o "$T/never.safetensors"
+# (Two lines: the note on the targets' scale before training, then the error.)
+"$BNN" train --data "csv:$T/y1e20.csv" --task regression --epochs 5 -q -o "$T/never.safetensors" 2>"$T/err"
+rc=$?
+[ $rc -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 2 ] && grep -q "^note: target 0 has a standard deviation" "$T/err" &&
+  grep -q "training diverged at epoch [0-9]*, step 1 of 1: AdamW's update at t = [0-9]* produced non-finite weights or moments (the data's values reach 6e+20: standardise the features and targets" "$T/err" &&
+  ok || bad "diverging on targets of 1e20 (exit $rc): $(cat "$T/err")"
 run "one step that did not diverge" "$BNN" train --data "csv:$T/n3.csv" --epochs 1 -q -o "$T/one_step.safetensors"
 # peak_within DESC LIMIT MAX CMD...: CMD, run with BNN_MEMORY_LIMIT=LIMIT (bytes), exits 0 with a
 # peak resident memory (ru_maxrss) of at most MAX bytes. Callers skip it under ASan, whose shadow
@@ -964,5 +968,15 @@ fi
 "$BNN" train --data moons --warmup-epochs 5 --epochs 10 --stop-after 2 -q --checkpoint "$T/warm_ck.safetensors" 2>/dev/null
 expect_usage "--resume --epochs below the warm-up" "warm_ck.safetensors warms up over 5 epochs; --epochs 3 is fewer" \
   "$BNN" train --resume "$T/warm_ck.safetensors" --epochs 3 -q -o "$T/warm.safetensors"
+
+# Targets far beyond the gaussian likelihood's noise are noted (a loss of 1e12 and no interval
+# coverage were saved without a word); targets on the noise's scale are not.
+awk 'BEGIN { srand(1); print "x,y"; for (i = 0; i < 100; i++) { x = rand(); printf "%.4f,%.1f\n", x, 1e6 * x + 1e5 * rand() } }' >"$T/bigy.csv"
+run "train on targets of 1e6" "$BNN" train --data "csv:$T/bigy.csv" --task regression --epochs 1 -q -o "$T/bigy.safetensors"
+grep -q "note: target 0 has a standard deviation of 2.9e+05 against the noise sigma 1" "$T/err" && ok || bad "no note for targets of 1e6: $(cat "$T/err")"
+run "train on sine-gap" "$BNN" train --data sine-gap --epochs 1 -q -o "$T/sg.safetensors"
+grep -q "standard deviation" "$T/err" && bad "a scale note for sine-gap's targets" || ok
+run "train on targets of 1e6 with their noise" "$BNN" train --data "csv:$T/bigy.csv" --task regression --noise 1e5 --epochs 1 -q -o "$T/bigy2.safetensors"
+grep -q "standard deviation" "$T/err" && bad "a scale note with --noise near the spread" || ok
 
 cli_done
