@@ -78,6 +78,23 @@ static const char *const settings_flags[] = {
     "clip-radius", "prior-precision", "init-std", "kl-weight", "task", "target-col",
     "header", "no-header", "holdout", "lik"};
 
+/* 1 or 2 when path is the standard output or error (-, /dev/stdout, /proc/self/fd/1, ... : the
+ * same open file, or a closed stream's usual name), else 0. */
+static int is_std_stream(const char *path) {
+    if (!strcmp(path, "-")) return 1;
+    static const char *const names[2][3] = {{"/dev/stdout", "/proc/self/fd/1", "/dev/fd/1"},
+                                            {"/dev/stderr", "/proc/self/fd/2", "/dev/fd/2"}};
+    struct stat sp, sf;
+    const bool there = stat(path, &sp) == 0;
+    for (int fd = 1; fd <= 2; fd++) {
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(path, names[fd - 1][i])) return fd;
+        if (there && fstat(fd, &sf) == 0 && sf.st_dev == sp.st_dev && sf.st_ino == sp.st_ino)
+            return fd;
+    }
+    return 0;
+}
+
 /* Neither the model nor the checkpoint may overwrite the data's files; and a checkpoint, which
  * --resume reads back, is a regular file: the standard output got every epoch's checkpoint run
  * together, and /dev/null one that "resume with --resume /dev/null" could not read. */
@@ -85,43 +102,51 @@ static int check_outputs(const char *cmd, const char *output, const char *checkp
                          const cli_data_flags *df) {
     struct stat sc;
     if (checkpoint &&
-        (!strcmp(checkpoint, "-") ||
+        (!strcmp(checkpoint, "-") || is_std_stream(checkpoint) ||
          (stat(checkpoint, &sc) == 0 && !S_ISREG(sc.st_mode) && !S_ISDIR(sc.st_mode))))
         return cli_usage_error(cmd, "--checkpoint %s: a checkpoint is a file to resume from, not "
-                               "%s", checkpoint, !strcmp(checkpoint, "-") ? "the standard output"
-                                                                          : "a device or pipe");
-    /* -o -: the model goes down a pipe; a terminal would get its binary bytes, and a closed
-     * standard output was found only after the training */
-    if (output && !strcmp(output, "-")) {
-        if (fcntl(1, F_GETFD) < 0)
-            return cli_usage_error(cmd, "-o -: the standard output is closed");
+                               "%s", checkpoint,
+                               !strcmp(checkpoint, "-") || is_std_stream(checkpoint)
+                                   ? "the standard output or error"
+                                   : "a device or pipe");
+    /* -o - (or /dev/stdout): the model goes to the standard output, a pipe or a file; a terminal
+     * would get its binary bytes, and a closed or read-only one was found only after the
+     * training */
+    if (output && (!strcmp(output, "-") || is_std_stream(output) == 1)) {
+        const int fl = fcntl(1, F_GETFL);
+        if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
+            return cli_usage_error(cmd, "-o %s: the standard output is %s", output,
+                                   fl < 0 ? "closed" : "open for reading only");
         if (isatty(1))
-            return cli_usage_error(cmd, "-o -: the standard output is a terminal, which would "
-                                   "get the model's binary bytes (redirect it, or give -o FILE)");
+            return cli_usage_error(cmd, "-o %s: the standard output is a terminal, which would "
+                                   "get the model's binary bytes (redirect it, or give -o FILE)",
+                                   output);
     }
     int rc = cli_check_output_data(cmd, output, NULL, NULL, df);
     return rc ? rc : cli_check_output_data(cmd, checkpoint, NULL, NULL, df);
 }
 
-/* A note when a Gaussian likelihood's fixed noise σ is far from the targets' spread (a standard
- * deviation over 1000 σ or under σ/1000): targets of about 1e6 against σ = 1 gave a loss of
- * 1e12, an RMSE of 1e6 and no interval coverage, with exit 0; targets of 1e-4 would be lost in
- * the noise. Standardised targets (or --noise near their spread) are what the likelihood is for. */
+/* A note when a Gaussian likelihood's fixed noise σ is far from the targets' size, their root
+ * mean square about 0 (over 1000 σ, or under σ/1000 and not all 0): targets of about 1e6 against
+ * σ = 1 — widely spread, or years of 2000 ± 20 — gave a loss of 1e12 or 1e6, RMSEs of their own
+ * size and no interval coverage, with exit 0; targets of 1e-4 would be lost in the noise. The
+ * network starts at outputs near 0 and the likelihood expects residuals of about σ. */
 static void note_target_scale(const bnn_dataset *ds, double sigma) {
     const int64_t n = bnn_dataset_n(ds), t = bnn_dataset_outputs(ds);
     const float *y = bnn_dataset_ctargets(ds);
-    if (!y || n < 2) return;
+    if (!y || n < 1) return;
     for (int64_t j = 0; j < t; j++) {
-        double mean = 0.0, ss = 0.0;
-        for (int64_t i = 0; i < n; i++) mean += y[i * t + j];
-        mean /= (double)n;
-        for (int64_t i = 0; i < n; i++) ss += (y[i * t + j] - mean) * (y[i * t + j] - mean);
-        const double sd = sqrt(ss / (double)(n - 1));
-        if (!(sd > 1e3 * sigma) && !(sd < 1e-3 * sigma && sd > 0.0)) continue;
-        fprintf(stderr, "note: target %lld has a standard deviation of %.3g against the noise "
-                "sigma %g of the gaussian likelihood: standardise the targets, or give --noise "
-                "near their spread, for a fit and uncertainties that mean something\n",
-                (long long)j, sd, sigma);
+        double ss = 0.0;
+        for (int64_t i = 0; i < n; i++) ss += (double)y[i * t + j] * (double)y[i * t + j];
+        const double rms = sqrt(ss / (double)n);
+        if (!(rms > 1e3 * sigma) && !(rms < 1e-3 * sigma && rms > 0.0)) continue;
+        char which[64] = "the targets";
+        if (t > 1) snprintf(which, sizeof which, "target %lld of %lld", (long long)j + 1,
+                            (long long)t);
+        fprintf(stderr, "note: %s have a root mean square of %.3g against the gaussian "
+                "likelihood's noise sigma %g, the error it expects of a prediction: standardise "
+                "the targets (sigma about 1 then), or give --noise the error you expect\n", which,
+                rms, sigma);
         return;
     }
 }
@@ -167,10 +192,10 @@ int cmd_train(int argc, char **argv) {
     double ess = 0, hess_init = 1.0, beta1 = 0.9, beta2 = 0.99999, clip = INFINITY;
     double prior_prec = 1.0, init_std = 1e-3, kl_weight = 1.0;
     cli_opt opts[] = {
-        {"data", 'd', OPT_STR, &df.data, "SPEC", "training data: fmnist, moons, sine-gap, sine-hetero, csv:FILE, idx:IMAGES,LABELS, npy:X,Y (required, but with --resume: where the checkpoint's data is now)", 0},
+        {"data", 'd', OPT_STR, &df.data, "SPEC", "training data: fmnist, moons, sine-gap, sine-hetero, csv:FILE, idx:IMAGES,LABELS, npy:X,Y (required; with --resume optional: where the checkpoint's data has moved to)", 0},
         {"model", 0, OPT_STR, &model, "SPEC", "architecture, e.g. mlp:784-512-256-10 or mlp:2-50-50-2:tanh (default: one that fits the data)", 0},
         {"method", 0, OPT_STR, &method, "NAME", "adamw (default), sgd: MAP; ivon, mfvi: variational (a posterior)", 0},
-        {"epochs", 'e', OPT_INT, &epochs, "N", "passes over the data, 0 to 1000000 (default 10; with --resume the run's new total)", 0},
+        {"epochs", 'e', OPT_INT, &epochs, "N", "passes over the data, 0 to 1000000 (default 10; with --resume a new total, default the saved one)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "mini-batch size (default 128)", 0},
         {"lr", 0, OPT_FLOAT, &lr, "X", "learning rate (default: adamw, mfvi 1e-3; sgd 0.05; ivon 0.5)", 0},
         {"lr-schedule", 0, OPT_STR, &schedule, "NAME", "constant (default) or cosine (half-cosine decay towards 0 over the run)", 0},
@@ -478,7 +503,6 @@ int cmd_train(int argc, char **argv) {
                            df.data, task == BNN_TASK_REGRESSION ? "regression" : "classification");
             goto done;
         }
-        if (lik == BNN_LIK_GAUSSIAN) note_target_scale(ds, sigma);
         const int64_t outputs = bnn_lik_outputs(lik, bnn_dataset_outputs(ds));
         if (outputs == 0) {
             rc = cli_usage_error(cmd, "--lik %s does not fit %s: it has %lld %s, %s", lik_name, df.data,
@@ -520,6 +544,7 @@ int cmd_train(int argc, char **argv) {
         /* Before the first epoch, not after hours of training, and before the header line so a
          * refusal is the only line (a resumed run is checked below). */
         if ((rc = check_outputs(cmd, output, checkpoint, &df))) goto done;
+        if (lik == BNN_LIK_GAUSSIAN) note_target_scale(ds, sigma);
         if (!quiet) {
             char warm[48] = "";
             if (warmup > 0)
@@ -577,6 +602,9 @@ int cmd_train(int argc, char **argv) {
                          (long long)ck_epoch);
             if (output && detail && *detail) {
                 fprintf(stderr, "bnn %s: %s; %s was not written%s\n", cmd, detail, output, held);
+                rc = 1;
+            } else if (held[0] && detail && *detail) {
+                fprintf(stderr, "bnn %s: %s%s\n", cmd, detail, held);
                 rc = 1;
             } else {
                 rc = cli_fail(cmd, rc, NULL);

@@ -716,12 +716,14 @@ static bool resolve_parent(const char *path, char *buf, size_t len) {
     return fits;
 }
 
-/* path with its symbolic links followed, dangling ones included (whose target a write would
- * create), into buf: a link's relative target is relative to the link's directory. At most 16
- * links, as the kernel's own limit is of that order; false if a target does not fit. */
+/* path with its symbolic links followed, dangling ones included (a write may create their
+ * target: bnn's own writer replaces a dangling link, but the first epoch of a checkpoint written
+ * through one of its names creates the file), into buf: a link's relative target is relative to
+ * the link's directory. False after 40 links (Linux's own limit; a loop ends there too) or if a
+ * target does not fit. */
 static bool follow_links(const char *path, char *buf, size_t len) {
     if (snprintf(buf, len, "%s", path) >= (int)len) return false;
-    for (int hop = 0; hop < 16; hop++) {
+    for (int hop = 0; hop <= 40; hop++) {
         struct stat sl;
         char tgt[4096];
         if (lstat(buf, &sl) || !S_ISLNK(sl.st_mode)) return true;
@@ -730,11 +732,12 @@ static bool follow_links(const char *path, char *buf, size_t len) {
         tgt[n] = '\0';
         const char *slash = strrchr(buf, '/');
         char next[8192];
-        if (tgt[0] == '/' || !slash) snprintf(next, sizeof next, "%s", tgt);
-        else snprintf(next, sizeof next, "%.*s/%s", (int)(slash - buf), buf, tgt);
-        if (snprintf(buf, len, "%s", next) >= (int)len) return false;
+        const int w = tgt[0] == '/' || !slash
+                          ? snprintf(next, sizeof next, "%s", tgt)
+                          : snprintf(next, sizeof next, "%.*s/%s", (int)(slash - buf), buf, tgt);
+        if (w >= (int)sizeof next || snprintf(buf, len, "%s", next) >= (int)len) return false;
     }
-    return true;
+    return false;
 }
 
 bool cli_same_path(const char *a, const char *b) {
@@ -742,10 +745,11 @@ bool cli_same_path(const char *a, const char *b) {
     struct stat sa, sb;
     const bool ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
     if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-    /* Not both there: compared by name, through any links (a dangling link names the file a
-     * write through it creates) and with the directories resolved. */
+    /* Not both there: compared by name, through any links (a dangling link may name the file a
+     * write through it creates) and with the directories resolved. Links that do not resolve (a
+     * loop, too many) may lead anywhere: taken for the same, so that an output is refused. */
     char la[8192], lb[8192], ra[8192], rb[8192];
-    if (!follow_links(a, la, sizeof la) || !follow_links(b, lb, sizeof lb)) return !strcmp(a, b);
+    if (!follow_links(a, la, sizeof la) || !follow_links(b, lb, sizeof lb)) return true;
     if (!resolve_parent(la, ra, sizeof ra) || !resolve_parent(lb, rb, sizeof rb))
         return !strcmp(la, lb);
     return !strcmp(ra, rb);

@@ -859,7 +859,8 @@ int bnn_trainer_posterior(const bnn_trainer *tr, bnn_posterior **out);
 int bnn_trainer_save(const bnn_trainer *tr, const char *path, bool state, const char *const *keys,
                      const char *const *values, int64_t nkv);
 /* Resumes a run saved with state=true: *m receives the model (caller frees it after the
- * trainer). The settings are those saved; `epochs` > 0 overrides the total (0 keeps it; negative:
+ * trainer). The settings are those saved; `epochs` > 0 overrides the total (0 keeps it; negative,
+ * fewer than the epochs done or than the warm-up's, or another total under a cosine schedule:
  * BNN_EINVAL). The dataset must be
  * the one the run was trained on: its steps per epoch are checked, and a fingerprint of its
  * values and targets (bnn.state.data_hash, in files from bnn since it was kept): BNN_EINVAL for

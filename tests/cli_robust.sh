@@ -797,7 +797,7 @@ awk 'BEGIN { print "x,y"; for (i = 1; i <= 60; i++) printf "0.%d,%de20\n", i, i 
 # (Two lines: the note on the targets' scale before training, then the error.)
 "$BNN" train --data "csv:$T/y1e20.csv" --task regression --epochs 5 -q -o "$T/never.safetensors" 2>"$T/err"
 rc=$?
-[ $rc -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 2 ] && grep -q "^note: target 0 has a standard deviation" "$T/err" &&
+[ $rc -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 2 ] && grep -q "^note: the targets have a root mean square of" "$T/err" &&
   grep -q "training diverged at epoch [0-9]*, step 1 of 1: AdamW's update at t = [0-9]* produced non-finite weights or moments (the data's values reach 6e+20: standardise the features and targets" "$T/err" &&
   ok || bad "diverging on targets of 1e20 (exit $rc): $(cat "$T/err")"
 run "one step that did not diverge" "$BNN" train --data "csv:$T/n3.csv" --epochs 1 -q -o "$T/one_step.safetensors"
@@ -950,10 +950,23 @@ expect_usage "--checkpoint -" "--checkpoint -: a checkpoint is a file to resume 
   "$BNN" train --data moons --epochs 2 -q --checkpoint -
 expect_usage "--checkpoint /dev/null" "--checkpoint /dev/null: a checkpoint is a file to resume from, not a device or pipe" \
   "$BNN" train --data moons --epochs 2 -q --checkpoint /dev/null --stop-after 1
+"$BNN" train --data moons --epochs 2 -q --checkpoint /dev/stdout >"$T/ck_stdout" 2>"$T/err"
+[ $? -eq 2 ] && grep -q "not the standard output or error" "$T/err" && ok || bad "--checkpoint /dev/stdout to a file: $(cat "$T/err")"
+"$BNN" train --data moons --epochs 1 -q -o - 1<"$T/err" 2>"$T/err2"
+[ $? -eq 2 ] && grep -q -- "-o -: the standard output is open for reading only" "$T/err2" && ok || bad "-o - to a read-only stdout: $(cat "$T/err2")"
+ln -sf "$T/loop_b" "$T/loop_a"; ln -sf "$T/loop_a" "$T/loop_b"
+expect_usage "-o and --checkpoint through a link loop" "-o and --checkpoint name the same file" \
+  "$BNN" train --data moons --epochs 1 -q -o "$T/loop_a" --checkpoint "$T/loop_b"
 
 # A run that diverges after its checkpoint was saved names what the checkpoint holds.
 expect_fail "diverged, with a checkpoint" "dv.safetensors was not written (the checkpoint .*dv_ck.safetensors holds the run after epoch 2, which may have been diverging already)" \
   "$BNN" train --data moons --method sgd --lr 1e3 --epochs 3 -q --checkpoint "$T/dv_ck.safetensors" -o "$T/dv.safetensors"
+# ... without -o too, and for a resumed run, whose checkpoint holds the epoch it was resumed at.
+expect_fail "diverged, a checkpoint and no -o" "training diverged.* (the checkpoint .*dv_ck2.safetensors holds the run after epoch 2, which may" \
+  "$BNN" train --data moons --method sgd --lr 1e3 --epochs 3 -q --checkpoint "$T/dv_ck2.safetensors"
+"$BNN" train --data moons --method sgd --lr 1e3 --epochs 3 --stop-after 2 -q --checkpoint "$T/dv_ck3.safetensors" 2>/dev/null
+expect_fail "diverged after --resume" "training diverged.* (the checkpoint .*dv_ck3.safetensors holds the run after epoch 2, which may" \
+  "$BNN" train --resume "$T/dv_ck3.safetensors" -q --checkpoint "$T/dv_ck3.safetensors"
 
 # -o - with the standard output closed is refused before training (it trained, then failed).
 "$BNN" train --data moons --epochs 1 -q -o - >&- 2>"$T/err"
@@ -973,10 +986,34 @@ expect_usage "--resume --epochs below the warm-up" "warm_ck.safetensors warms up
 # coverage were saved without a word); targets on the noise's scale are not.
 awk 'BEGIN { srand(1); print "x,y"; for (i = 0; i < 100; i++) { x = rand(); printf "%.4f,%.1f\n", x, 1e6 * x + 1e5 * rand() } }' >"$T/bigy.csv"
 run "train on targets of 1e6" "$BNN" train --data "csv:$T/bigy.csv" --task regression --epochs 1 -q -o "$T/bigy.safetensors"
-grep -q "note: target 0 has a standard deviation of 2.9e+05 against the noise sigma 1" "$T/err" && ok || bad "no note for targets of 1e6: $(cat "$T/err")"
+grep -q "note: the targets have a root mean square of 6.19e+05 against the gaussian likelihood's noise sigma 1" "$T/err" && ok || bad "no note for targets of 1e6: $(cat "$T/err")"
+# By their size about 0, not their spread (years of 2000 +- 20 trained to an RMSE of 2000); the
+# bounds are 1000 sigma and sigma/1000.
+for c in "2000 20 note" "500 20 none" "3e-5 1e-5 note" "2e-3 1e-4 none"; do
+  set -- $c
+  awk -v m="$1" -v s="$2" 'BEGIN { srand(3); print "x,y"; for (i = 0; i < 50; i++) { x = rand(); printf "%.4f,%.9g\n", x, m + s * (2 * x - 1) } }' >"$T/scale.csv"
+  run "train on targets of $1" "$BNN" train --data "csv:$T/scale.csv" --task regression --epochs 1 -q -o "$T/scale.safetensors"
+  if [ "$3" = note ]; then
+    grep -q "note: the targets have a root mean square of" "$T/err" && ok || bad "no note for targets of $1: $(cat "$T/err")"
+  else
+    grep -q "root mean square" "$T/err" && bad "a note for targets of $1: $(cat "$T/err")" || ok
+  fi
+done
+# Several targets: the one off the scale is named (an npy with a second column of 1e5).
+python3 -c "
+import struct, sys
+def npy(path, shape, vals):
+    h = \"{'descr': '<f4', 'fortran_order': False, 'shape': %s, }\" % (shape,)
+    h += ' ' * (63 - (10 + len(h)) % 64) + '\\n'
+    open(path, 'wb').write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(h)) + h.encode() + struct.pack('<%df' % len(vals), *vals))
+n = 40
+npy(sys.argv[1], (n, 1), [i / n for i in range(n)])
+npy(sys.argv[2], (n, 2), [v for i in range(n) for v in (i / n, 1e5 + i)])" "$T/mx.npy" "$T/my.npy"
+run "train on two targets, the second of 1e5" "$BNN" train --data "npy:$T/mx.npy,$T/my.npy" --task regression --epochs 1 -q -o "$T/mt.safetensors"
+grep -q "note: target 2 of 2 have a root mean square of 1e+05" "$T/err" && ok || bad "the second target not named: $(cat "$T/err")"
 run "train on sine-gap" "$BNN" train --data sine-gap --epochs 1 -q -o "$T/sg.safetensors"
-grep -q "standard deviation" "$T/err" && bad "a scale note for sine-gap's targets" || ok
+grep -q "root mean square" "$T/err" && bad "a scale note for sine-gap's targets" || ok
 run "train on targets of 1e6 with their noise" "$BNN" train --data "csv:$T/bigy.csv" --task regression --noise 1e5 --epochs 1 -q -o "$T/bigy2.safetensors"
-grep -q "standard deviation" "$T/err" && bad "a scale note with --noise near the spread" || ok
+grep -q "root mean square" "$T/err" && bad "a scale note with --noise near the spread" || ok
 
 cli_done

@@ -231,6 +231,25 @@ static void test_resume(void) {
         CHECK(strstr(bnn_last_error(), "checkpoint") != NULL);
         bnn_trainer_free(ta), bnn_model_free(a);
     }
+    {
+        /* A new total below the warm-up is refused, naming it (trainer_alloc's message said
+         * only that warm-up epochs must be within the epochs). */
+        struct bnn_train_params p = bnn_train_default_params();
+        p.epochs = 5, p.batch_size = 64, p.warmup_epochs = 3;
+        bnn_model *a, *c;
+        bnn_trainer *ta, *tc = NULL;
+        REQUIRE(bnn_model_new(&a, "mlp:2-8-2") == 0);
+        REQUIRE(bnn_trainer_new(&ta, a, ds, &p) == 0);
+        REQUIRE(bnn_trainer_run(ta, 2) == 0);
+        char path[512];
+        snprintf(path, sizeof path, "%s/resume_warm.safetensors", BNN_TEST_TMP);
+        REQUIRE(bnn_trainer_save(ta, path, true, NULL, NULL, 0) == 0);
+        CHECK_EQ_INT(bnn_trainer_resume(&tc, &c, path, ds, 2), BNN_EINVAL);
+        CHECK(strstr(bnn_last_error(), "warms up over 3 epochs; --epochs 2 is fewer") != NULL);
+        CHECK_EQ_INT(bnn_trainer_resume(&tc, &c, path, ds, 3), 0);
+        bnn_trainer_free(tc), bnn_model_free(c);
+        bnn_trainer_free(ta), bnn_model_free(a);
+    }
     bnn_dataset_free(ds);
 }
 

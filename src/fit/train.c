@@ -513,16 +513,18 @@ static const char *diverge_hint(const bnn_trainer *tr, char buf[160]) {
 static int judge_run(bnn_trainer *tr, bool with_mean) {
     if (isnan(tr->last_mean) || isnan(tr->loss_ref)) return 0;
     char hint[160];
+    /* MFVI's loss is its objective, the negative ELBO per example: with the KL term */
+    const char *kl = tr->p.method == BNN_METHOD_MFVI ? " (with the KL term)" : "";
     if (with_mean && loss_blew_up(tr->last_mean, tr->loss_ref))
-        return bnn__error(BNN_EDIVERGED, "training diverged: the last epoch's mean loss is %.4g, "
-                          "against %.4g at the first step (%s)",
+        return bnn__error(BNN_EDIVERGED, "training diverged: the last epoch's mean loss%s is "
+                          "%.4g, against %.4g at the first step (%s)", kl,
                           tr->last_mean, tr->loss_ref, diverge_hint(tr, hint));
     const double now = loss_now(tr);
     if (loss_blew_up(now, tr->loss_ref))
         return bnn__error(BNN_EDIVERGED, "training diverged: at the weights it ended with the mean "
-                          "loss on %lld training examples is %.4g, against %.4g at the first "
-                          "step (%s)", (long long)(tr->n < JUDGE_ROWS ? tr->n : JUDGE_ROWS), now,
-                          tr->loss_ref, diverge_hint(tr, hint));
+                          "loss%s on %lld training examples is %.4g, against %.4g at the first "
+                          "step (%s)", kl, (long long)(tr->n < JUDGE_ROWS ? tr->n : JUDGE_ROWS),
+                          now, tr->loss_ref, diverge_hint(tr, hint));
     return 0;
 }
 
