@@ -586,8 +586,8 @@ int cmd_train(int argc, char **argv) {
     /* the epoch the checkpoint file holds (the one resumed from, if it is that file) */
     int64_t ck_epoch = checkpoint && cli_same_path(checkpoint, resume) ? bnn_trainer_epoch(tr) : 0;
     while (bnn_trainer_epoch(tr) < until) {
-        /* an epoch's time from its start (set at its first step's progress call, it left that
-         * step out: all of an epoch of one step), without the checkpoint saved after it */
+        /* an epoch's time runs from here, not counting the checkpoint saved after it (taken at
+         * the first step's progress call, it left that step out: all of a one-step epoch) */
         pc.epoch_start = now_seconds();
         if ((rc = bnn_trainer_run(tr, bnn_trainer_epoch(tr) + 1))) {
             if (pc.tty && !quiet) fputc('\n', stderr);
@@ -596,7 +596,7 @@ int cmd_train(int argc, char **argv) {
             /* a checkpoint saved after an earlier epoch is left as it is: said, since that
              * epoch may have been on its way to the divergence already */
             char held[4200] = "";
-            if (ck_epoch > 0)
+            if (ck_epoch > 0 && rc == BNN_EDIVERGED)
                 snprintf(held, sizeof held, " (the checkpoint %s holds the run after epoch %lld, "
                          "which may have been diverging already)", checkpoint,
                          (long long)ck_epoch);
