@@ -6,7 +6,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,41 +77,22 @@ static const char *const settings_flags[] = {
     "clip-radius", "prior-precision", "init-std", "kl-weight", "task", "target-col",
     "header", "no-header", "holdout", "lik"};
 
-/* 1 or 2 when path is the standard output or error (-, /dev/stdout, /proc/self/fd/1, ... : the
- * same open file, or a closed stream's usual name), else 0. */
-static int is_std_stream(const char *path) {
-    if (!strcmp(path, "-")) return 1;
-    static const char *const names[2][3] = {{"/dev/stdout", "/proc/self/fd/1", "/dev/fd/1"},
-                                            {"/dev/stderr", "/proc/self/fd/2", "/dev/fd/2"}};
-    struct stat sp, sf;
-    const bool there = stat(path, &sp) == 0;
-    for (int fd = 1; fd <= 2; fd++) {
-        for (int i = 0; i < 3; i++)
-            if (!strcmp(path, names[fd - 1][i])) return fd;
-        if (there && fstat(fd, &sf) == 0 && sf.st_dev == sp.st_dev && sf.st_ino == sp.st_ino)
-            return fd;
-    }
-    return 0;
-}
-
 /* Neither the model nor the checkpoint may overwrite the data's files; and a checkpoint, which
  * --resume reads back, is a regular file: the standard output got every epoch's checkpoint run
  * together, and /dev/null one that "resume with --resume /dev/null" could not read. */
 static int check_outputs(const char *cmd, const char *output, const char *checkpoint,
                          const cli_data_flags *df) {
-    struct stat sc;
-    if (checkpoint &&
-        (!strcmp(checkpoint, "-") || is_std_stream(checkpoint) ||
-         (stat(checkpoint, &sc) == 0 && !S_ISREG(sc.st_mode) && !S_ISDIR(sc.st_mode))))
+    /* as bnn_write_file will write them (its own classification, not a second one here) */
+    const int ck_kind = checkpoint ? bnn_output_kind(checkpoint) : BNN_OUTPUT_FILE;
+    if (ck_kind > BNN_OUTPUT_FILE)
         return cli_usage_error(cmd, "--checkpoint %s: a checkpoint is a file to resume from, not "
                                "%s", checkpoint,
-                               !strcmp(checkpoint, "-") || is_std_stream(checkpoint)
-                                   ? "the standard output or error"
-                                   : "a device or pipe");
+                               ck_kind == BNN_OUTPUT_DEVICE ? "a device or pipe"
+                                                            : "the standard output or error");
     /* -o - (or /dev/stdout): the model goes to the standard output, a pipe or a file; a terminal
      * would get its binary bytes, and a closed or read-only one was found only after the
      * training */
-    if (output && (!strcmp(output, "-") || is_std_stream(output) == 1)) {
+    if (output && bnn_output_kind(output) == BNN_OUTPUT_STDOUT) {
         const int fl = fcntl(1, F_GETFL);
         if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
             return cli_usage_error(cmd, "-o %s: the standard output is %s", output,

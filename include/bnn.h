@@ -115,6 +115,12 @@ int bnn_output_abandon_sig(int sig);
  * takes a new file (one is created there and removed). BNN_EINVAL or BNN_EIO naming the
  * problem (BNN_ENOMEM if a name cannot be copied); 0 also for a device or pipe. */
 int bnn_check_output(const char *path);
+/* How bnn_write_file writes path, as it decides it: BNN_OUTPUT_FILE (a new or regular file,
+ * replaced by rename), BNN_OUTPUT_STDOUT or _STDERR ("-", /dev/stdout, a path that is the file
+ * the stream goes to), BNN_OUTPUT_DEVICE (an existing device, pipe or terminal, written in
+ * place), or a negative error code as bnn_check_output's for a name it cannot write. */
+enum { BNN_OUTPUT_FILE = 0, BNN_OUTPUT_STDOUT = 1, BNN_OUTPUT_STDERR = 2, BNN_OUTPUT_DEVICE = 3 };
+int bnn_output_kind(const char *path);
 
 /* Parses s as a whole number the way every bnn reader does (command-line options, file metadata,
  * the lists inside metadata): an optional '-' and decimal digits, nothing else (no spaces, no

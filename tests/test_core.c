@@ -143,6 +143,17 @@ static void test_check_output(void) {
     mkdir(dir, 0755);
     remove(file), remove(link);
     CHECK_EQ_INT(bnn_check_output(""), BNN_EINVAL);
+    /* the writer's own classification, for callers that refuse some kinds (train's checkpoint) */
+    CHECK_EQ_INT(bnn_output_kind(""), BNN_EINVAL);
+    CHECK_EQ_INT(bnn_output_kind("-"), BNN_OUTPUT_STDOUT);
+    {
+        const char *fifo = "/tmp/bnn_test_output_kind.fifo"; /* not stdout, whatever it is */
+        remove(fifo);
+        REQUIRE(mkfifo(fifo, 0600) == 0);
+        CHECK_EQ_INT(bnn_output_kind(fifo), BNN_OUTPUT_DEVICE);
+        remove(fifo);
+    }
+    CHECK_EQ_INT(bnn_output_kind("/tmp/bnn_no_such_output.st"), BNN_OUTPUT_FILE);
     CHECK_EQ_INT(bnn_write_file("", "x", 1), BNN_EINVAL);
     CHECK_EQ_INT(bnn_check_output(dir), BNN_EIO);
     CHECK(strstr(bnn_last_error(), "is a directory") != NULL);

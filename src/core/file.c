@@ -268,6 +268,19 @@ void bnn_output_abandon(void) {
         if (slot_state[i] != SLOT_FREE) unlink(slot_tmp[i]); /* async-signal-safe */
 }
 
+int bnn_output_kind(const char *path) {
+    out_kind kind;
+    const char *target;
+    char *resolved;
+    const int rc = out_plan(path, &kind, &target, &resolved);
+    free(resolved);
+    if (rc) return rc;
+    return kind == OUT_STDOUT   ? BNN_OUTPUT_STDOUT
+           : kind == OUT_STDERR ? BNN_OUTPUT_STDERR
+           : kind == OUT_IN_PLACE ? BNN_OUTPUT_DEVICE
+                                  : BNN_OUTPUT_FILE;
+}
+
 int bnn_check_output(const char *path) {
     out_kind kind;
     const char *target;
