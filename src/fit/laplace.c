@@ -1729,11 +1729,21 @@ void bnn__probit(double *out, const double *f_mu, const double *f_var, int64_t n
     }
 }
 
-int bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t n, int64_t k) {
-    if (!probs || (n > 0 && (!f_mu || !f_var)) || n < 0 || k < 1 || k > INT32_MAX ||
+/* The public links' argument checks (bnn_probit and the bridges): kmin classes at least, and
+ * n·k·k doubles of f_var addressable. */
+static int link_args(const char *fn, const double *probs, const double *f_mu, const double *f_var,
+                     int64_t n, int64_t k, int64_t kmin) {
+    if (!probs || (n > 0 && (!f_mu || !f_var)) || n < 0 || k < kmin || k > INT32_MAX ||
         (n > 0 && (uint64_t)n > SIZE_MAX / sizeof(double) / (uint64_t)k / (uint64_t)k))
-        return bnn__error(BNN_EINVAL, "bnn_probit: probs, f_mu and f_var are required, n >= 0 "
-                          "and 1 <= k < 2^31 (got n %lld, k %lld)", (long long)n, (long long)k);
+        return bnn__error(BNN_EINVAL, "%s: probs, f_mu and f_var are required, n >= 0 and "
+                          "%lld <= k < 2^31 (got n %lld, k %lld)", fn, (long long)kmin,
+                          (long long)n, (long long)k);
+    return 0;
+}
+
+int bnn_probit(double *probs, const double *f_mu, const double *f_var, int64_t n, int64_t k) {
+    const int rc = link_args("bnn_probit", probs, f_mu, f_var, n, k, 1);
+    if (rc) return rc;
     bnn__probit(probs, f_mu, f_var, n, k, false);
     for (int64_t t = 0; t < n; t++)
         for (int64_t c = 0; c < k; c++) {
@@ -1905,10 +1915,8 @@ int bnn__bridge(double *out, const double *f_mu, const double *f_var, int64_t n,
 /* The public bridges: argument checks, then bnn__bridge. probs are NaN where it fails. */
 static int bridge_api(const char *fn, double *probs, const double *f_mu, const double *f_var,
                       int64_t n, int64_t k, bool norm) {
-    if (!probs || (n > 0 && (!f_mu || !f_var)) || n < 0 || k < 2 || k > INT32_MAX ||
-        (n > 0 && (uint64_t)n > SIZE_MAX / sizeof(double) / (uint64_t)k / (uint64_t)k))
-        return bnn__error(BNN_EINVAL, "%s: probs, f_mu and f_var are required, n >= 0 and "
-                          "2 <= k < 2^31 (got n %lld, k %lld)", fn, (long long)n, (long long)k);
+    const int arc = link_args(fn, probs, f_mu, f_var, n, k, 2);
+    if (arc) return arc;
     int64_t bad = -1;
     const int rc = bnn__bridge(probs, f_mu, f_var, n, k, norm, false, NULL, &bad);
     if (rc)
