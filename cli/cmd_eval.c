@@ -75,7 +75,7 @@ int cmd_eval(int argc, char **argv) {
         {"plot", 0, OPT_STR, &plot, "FILE.svg", "write the reliability diagram (with --shift: the sweep) as SVG (classifiers)", 0},
         {"temperature", 0, OPT_FLOAT, &temperature, "T", "divide the logits by T (default: the file's, from bnn calibrate, else 1)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N", "examples per forward pass (default 256)", 0},
-        {"noise", 0, OPT_FLOAT, &sigma, "SIGMA", "regression: noise std for the NLL (default: the training value)", 0},
+        {"noise", 0, OPT_FLOAT, &sigma, "SIGMA", "regression: noise std for the NLL (default: the file's: the training value, or the one a Laplace marglik tuned)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},
         CLI_CSV_OPTS(df),
     };
@@ -93,7 +93,9 @@ int cmd_eval(int argc, char **argv) {
                   "Regression: RMSE, the NLL of the Gaussian with the predictive's mean and\n"
                   "variance, and the coverage of its ±1σ and ±2σ intervals; averaged over\n"
                   "samples, also the NLL under the samples' mixture itself ('nll mix').\n"
-                  "A posterior predicts by Monte-Carlo model averaging over --samples draws.",
+                  "An IVON or MFVI posterior predicts by Monte-Carlo model averaging over\n"
+                  "--samples draws; a Laplace or VON posterior by its linearised (GLM)\n"
+                  "predictive, or by sampling with --samples S > 0.",
                   opts, nopts);
         return 0;
     }
