@@ -75,8 +75,13 @@ static void philox_batch(uint32_t x[4][RNG_BATCH], uint64_t seed, uint64_t strea
         const __m512i kk0 = _mm512_set1_epi64(k0), kk1 = _mm512_set1_epi64(k1);
         for (int v = 0; v < V; v++) {
             __m512i p0 = _mm512_mul_epu32(c0[v], m0), p1 = _mm512_mul_epu32(c2[v], m1);
-            c0[v] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), c1[v], kk0, 0x96);
-            c2[v] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), c3[v], kk1, 0x96);
+            /* The products' high halves brought down by a dword swap (a shuffle port) rather
+             * than a shift (the multiplier's port): the high halves it leaves are never read. 2%
+             * off the normals on an Emerald Rapids core (2026-12-07). */
+            c0[v] = _mm512_ternarylogic_epi64(_mm512_shuffle_epi32(p1, _MM_PERM_CDAB), c1[v], kk0,
+                                              0x96);
+            c2[v] = _mm512_ternarylogic_epi64(_mm512_shuffle_epi32(p0, _MM_PERM_CDAB), c3[v], kk1,
+                                              0x96);
             c1[v] = p1, c3[v] = p0;
         }
         k0 += PHILOX_W0;
