@@ -260,6 +260,14 @@ expect_fail "a point estimate's link" "a link for a Laplace posterior's linearis
 run "von, 3 classes" "$BNN" von -m "$T/map3h.st" --prior-precision 1 -q -o "$T/v3.st"
 python3 "$HERE/st_meta.py" "$T/v3.st" "$T/gx.st" bnn.link mc
 expect_fail "a VON file's link" "gx.st: bnn.link is 'mc', but the file holds a VON posterior" "$BNN" eval -m "$T/gx.st"
+# A Laplace or VON file whose tag says otherwise is refused, not read as its MAP weights.
+python3 "$HERE/st_meta.py" "$T/g_mc.st" "$T/gx.st" bnn.posterior point
+expect_fail "a Laplace file tagged point" "gx.st: bnn.posterior is 'point' but the file holds laplace\..*, a Laplace posterior's (an edited file?)" "$BNN" eval -m "$T/gx.st"
+expect_fail "laplace of a Laplace file tagged point" "a Laplace posterior's (an edited file?)" "$BNN" laplace -m "$T/gx.st" -o "$T/never.st"
+python3 "$HERE/st_meta.py" "$T/v3.st" "$T/gx.st" bnn.posterior
+expect_fail "a VON file without its tag" "gx.st: bnn.posterior is missing but the file holds laplace\." "$BNN" predict -m "$T/gx.st" --data "csv:$T/blobs.csv" -o "$T/never.csv"
+python3 "$HERE/st_meta.py" "$T/g_mc.st" "$T/gx.st" bnn.posterior diag
+expect_fail "a Laplace file tagged diag" "bnn.posterior is 'diag' but the file holds laplace\." "$BNN" compare -m "$T/gx.st"
 python3 "$HERE/st_meta.py" "$T/g_bridge.st" "$T/gx.st" bnn.link bridges
 expect_fail "info, a file's unknown link" "gx.st: bnn.link is not probit, mc, bridge or bridge-norm" "$BNN" info "$T/gx.st"
 [ ! -e "$T/never.csv" ] && [ ! -e "$T/never.svg" ] && ok || bad "a refused file's link wrote an output"

@@ -421,6 +421,26 @@ static int load_fits(const bnn_st *st, const char *what, bnn_hessian h, int64_t 
                       h == BNN_HESS_FULL ? " and its eigendecomposition" : "", sl);
 }
 
+/* The posterior tag and the tensors must agree: a point estimate beside a diagonal posterior's
+ * standard deviations or a Laplace posterior's tensors, or a diagonal posterior beside a Laplace
+ * one's, is an edited file, whose user may think they evaluate the posterior it holds. path: the
+ * message's prefix (NULL: none). */
+static int check_posterior_tag(const bnn_st *st, const char *path) {
+    const char *kind = bnn_st_meta(st, "bnn.posterior");
+    const bool point = !kind || !strcmp(kind, "point"), diag = kind && !strcmp(kind, "diag");
+    if (!point && !diag) return 0; /* a Laplace posterior, or a tag bnn_posterior_load refuses */
+    const char *name = point && bnn__st_has(st, "posterior.std") ? "posterior.std" : NULL;
+    for (int64_t i = 0; !name && i < bnn_st_count(st); i++) {
+        bnn_st_tensor t;
+        if (!bnn_st_at(st, i, &t) && !strncmp(t.name, "laplace.", 8)) name = t.name;
+    }
+    if (!name) return 0;
+    return bnn__error(BNN_EFORMAT, "%s%sbnn.posterior is %s but the file holds %.60s, a %s "
+                      "posterior's (an edited file?)", path ? path : "", path ? ": " : "",
+                      !kind ? "missing" : point ? "'point'" : "'diag'", name,
+                      strncmp(name, "laplace.", 8) ? "diagonal" : "Laplace");
+}
+
 static int load_laplace(bnn_posterior **out, const bnn_model *m, const bnn_st *st) {
     /* bnn von stores its full-covariance Gaussian in this layout (bnn.method von): its errors
      * name the posterior the user made. */
@@ -735,11 +755,7 @@ int bnn_posterior_load(bnn_posterior **out, const bnn_model *m, const bnn_st *st
     else if (kind && strcmp(kind, "point"))
         return bnn__error(BNN_EFORMAT, "bnn.posterior is '%s', expected point, diag or laplace",
                           kind);
-    /* The tag and the tensors must agree: a point estimate beside a diagonal posterior's
-     * standard deviations is an edited file, whose user may think they evaluate the posterior. */
-    if (k == BNN_POSTERIOR_POINT && bnn__st_has(st, "posterior.std"))
-        return bnn__error(BNN_EFORMAT, "bnn.posterior is %s but the file holds posterior.std, a "
-                          "diagonal posterior's (an edited file?)", kind ? "'point'" : "missing");
+    if ((rc0 = check_posterior_tag(st, NULL))) return rc0;
     bnn_posterior *q;
     int rc = bnn_posterior_new(&q, k, n);
     if (rc) return rc;
@@ -876,6 +892,7 @@ int bnn_model_from_st(bnn_model **out, const bnn_st *st, const char *path, bnn_t
                         BNN_FORMAT_VERSION);
         goto fail;
     }
+    if ((rc = check_posterior_tag(st, path))) goto fail;
     bnn_task t = BNN_TASK_CLASSIFICATION;
     /* Without bnn.task, a likelihood says which task it is for (bnn writes both). */
     bnn_lik_kind lk_kind;
