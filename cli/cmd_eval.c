@@ -304,6 +304,8 @@ int cmd_eval(int argc, char **argv) {
     }
     printf("predict    %s", how);
     if (sampled) printf(" over %lld samples (seed %lld)", (long long)samples, (long long)seed);
+    if (!sampled && lap && task == BNN_TASK_CLASSIFICATION && lk == BNN_LINK_MC)
+        printf(" (%lld draws, seed %lld)", (long long)link, (long long)seed);
     if (sampled && lrt) printf(", first layer by local reparameterisation");
     if (temperature != 1.0) printf(", temperature %.4g", temperature);
     if (cli_one_split(df.data))
@@ -377,6 +379,8 @@ int cmd_eval(int argc, char **argv) {
             if (!sampled && task == BNN_TASK_CLASSIFICATION)
                 ok = ok && cJSON_AddStringToObject(js, "link", bnn_link_name(lk));
         }
+        /* What reproduces a report's draws: weight samples, the mc link's, generated data's */
+        if (seeded) ok = ok && cJSON_AddNumberToObject(js, "seed", (double)seed);
         ok = ok && cJSON_AddNumberToObject(js, "temperature", temperature);
         ok = ok && cJSON_AddNumberToObject(js, "n", (double)r.n);
         ok = ok && cJSON_AddNumberToObject(js, "nll", r.nll);

@@ -45,6 +45,11 @@ sys.exit(not (abs(d['mean_mutual_info'] - mi) < 1e-6 and abs(d['mean_entropy'] -
   "$T/ivon.json" "$T/ivon_in.csv" && ok || bad "eval's mean entropy and mutual information are not predict's"
 run "eval map json" "$BNN" eval -m "$T/map.safetensors" --json "$T/map.json"
 validate "$T/map.json"
+# The seed is in a report whose draws it made, and only there.
+grep -q '"seed"' "$T/map.json" && bad "a MAP report on the model's own data records a seed" || ok
+run "eval ivon, seed 7" "$BNN" eval -m "$T/ivon.safetensors" --samples 4 --seed 7 --json "$T/ivon7.json"
+grep -q '"seed":	7,' "$T/ivon7.json" && ok || bad "a sampled report does not record its seed"
+validate "$T/ivon7.json"
 # eval's OOD numbers, recomputed from predict's per-example scores of the same inputs: AUROC with
 # the OOD set as positives (for the entropy and for 1 - max prob), AUPR, the mean OOD entropy.
 run "eval map ood" "$BNN" eval -m "$T/map.safetensors" --ood noise:2:500 --json "$T/mapood.json"
