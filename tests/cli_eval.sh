@@ -123,6 +123,13 @@ rows=$(/usr/bin/python3 -c "import json, sys; d = json.load(open(sys.argv[1])); 
 run "compare" "$BNN" compare -m "$T/map.safetensors" -m "$T/ivon.safetensors" --samples 4 --ood noise:2:300
 grep -q "^moons" "$T/out" && grep -q "OOD AUROC, noise:2:300" "$T/out" && ok || bad "compare table"
 grep -q "^moons  *adamw  *ivon$" "$T/out" && ! grep -q "safetensors" "$T/out" && ok || bad "compare: columns of distinct methods are named by method alone"
+! grep -q "drawn with seed" "$T/err" && ok || bad "compare of models of one draw notes a seed"
+# A model trained on another draw of the same generated data is scored on the first model's draw
+# (its numbers are not eval's), and compare says so.
+run "train map, seed 5" "$BNN" train --data moons --epochs 2 --seed 5 -q -o "$T/map5.safetensors"
+run "compare, another draw" "$BNN" compare -m "$T/map.safetensors" -m "$T/map5.safetensors"
+grep -q "^note: $T/map5.safetensors was trained on moons drawn with seed 5; like every model here it is scored on the first model's draw (seed 0)" "$T/err" \
+  && ok || bad "compare does not note the second draw: $(cat "$T/err")"
 # Two models of one method: numbered columns and a legend of their files.
 run "compare two of a method" "$BNN" compare -m "$T/map.safetensors" -m "$T/ivon.safetensors" -m "$T/map.safetensors"
 grep -q "^moons  *adamw-1  *ivon  *adamw-2$" "$T/out" && grep -q "^adamw-1  *$T/map.safetensors$" "$T/out" \
