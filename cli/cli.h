@@ -325,9 +325,10 @@ int cli_check_task(const char *cmd, const char *model_path, bnn_task task, const
  * (the loaded set, cut in place), *val the hold-out and *all is NULL; else both are NULL and
  * *all is everything. *own says whether the data
  * is the model's own, *model_holdout its hold-out count. output is checked against the model
- * file and the data. Prints and returns non-zero on failure (the datasets are the caller's to
- * free either way). */
-int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_task task,
+ * file and the data, and the data against model m (cli_check_data). Prints and returns non-zero
+ * on failure (the datasets are the caller's to free either way). */
+int cli_fit_data(const char *cmd, const bnn_model *m, const char *model_path, const bnn_st *st,
+                 bnn_task task,
                  cli_data_flags *df, const cli_opt *opts, int nopts, const char *output,
                  bnn_dataset **all, bnn_dataset **train, bnn_dataset **val, bool *own,
                  int64_t *model_holdout);

@@ -99,8 +99,8 @@ int cmd_compare(int argc, char **argv) {
             return cli_usage_error(cmd, "--samples averages over weights drawn from a posterior; "
                                    "every model here holds a point estimate");
         if (!any_laplace && link_seen)
-            return cli_usage_error(cmd, "--%s is for a Laplace posterior's linearised "
-                                   "predictive; none of the models holds one", lopt);
+            return cli_usage_error(cmd, "--%s is for a Laplace or VON posterior's "
+                                   "linearised predictive; none of the models holds one", lopt);
         if (lrt && (!any_diag || samples == 0))
             return cli_usage_error(cmd, "--local-reparam is for the weight samples of a diagonal "
                                    "Gaussian posterior (ivon, mfvi); %s",

@@ -403,7 +403,7 @@ int cmd_laplace(int argc, char **argv) {
     const char *given = df.data, *own = bnn_st_meta(st, "bnn.data");
     bool own_data;
     int64_t model_holdout;
-    if ((rc = cli_fit_data(cmd, model_path, st, task, &df, opts, nopts, output, &all, &train, &val,
+    if ((rc = cli_fit_data(cmd, m, model_path, st, task, &df, opts, nopts, output, &all, &train, &val,
                            &own_data, &model_holdout)))
         goto done;
     if ((rc = cli_check_link_model(cmd, linkname ? "link" : NULL, glink, model_path, task,

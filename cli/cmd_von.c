@@ -97,7 +97,7 @@ int cmd_von(int argc, char **argv) {
         goto done;
     bool own;
     int64_t holdout;
-    if ((rc = cli_fit_data(cmd, model_path, st, task, &df, opts, nopts, output, &all, &train, &val,
+    if ((rc = cli_fit_data(cmd, m, model_path, st, task, &df, opts, nopts, output, &all, &train, &val,
                            &own, &holdout)))
         goto done;
     const bnn_dataset *fit = train ? train : all;

@@ -423,8 +423,8 @@ int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int6
         return cli_usage_error(cmd, "--link-samples must be between 0 and %d", BNN_MAX_SAMPLES);
     const bool ls_seen = cli_seen(opts, nopts, "link-samples");
     if (samples > 0 && (ls_seen || linkname))
-        return cli_usage_error(cmd, "--%s is for the linearised predictive, which --samples S > 0 "
-                               "replaces by weight samples: give one of them",
+        return cli_usage_error(cmd, "--%s is for a Laplace or VON posterior's linearised predictive, "
+                               "which --samples S > 0 replaces by weight samples: give one of them",
                                linkname ? "link" : "link-samples");
     *lk = *link > 0 ? BNN_LINK_MC : BNN_LINK_PROBIT;
     if (!linkname) return 0;
@@ -647,8 +647,8 @@ int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const cha
                        : cli_seen(opts, nopts, "link-samples") ? "link-samples"
                                                                : NULL;
     if (kind != BNN_POSTERIOR_LAPLACE && lopt)
-        return cli_usage_error(cmd, "--%s is for a Laplace posterior's linearised predictive; %s "
-                               "holds %s", lopt, path,
+        return cli_usage_error(cmd, "--%s is for a Laplace or VON posterior's linearised predictive; "
+                               "%s holds %s", lopt, path,
                                kind == BNN_POSTERIOR_POINT ? "a point estimate"
                                                            : "a diagonal Gaussian posterior");
     int rc = cli_check_link_model(cmd, lopt, *lk, path, task, bnn_lik_name(lik));
@@ -1186,7 +1186,8 @@ int cli_check_task(const char *cmd, const char *model_path, bnn_task task, const
                            dt == BNN_TASK_REGRESSION ? "regression" : "classification");
 }
 
-int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_task task,
+int cli_fit_data(const char *cmd, const bnn_model *m, const char *model_path, const bnn_st *st,
+                 bnn_task task,
                  cli_data_flags *df, const cli_opt *opts, int nopts, const char *output,
                  bnn_dataset **all, bnn_dataset **train, bnn_dataset **val, bool *own,
                  int64_t *model_holdout) {
@@ -1210,7 +1211,7 @@ int cli_fit_data(const char *cmd, const char *model_path, const bnn_st *st, bnn_
     if ((rc = cli_load_data(cmd, df, "train", task, true, all)) ||
         (rc = cli_check_task(cmd, model_path, task, df->data, *all)) ||
         /* the model's own data is its range: no need to scan 47 M values for fmnist */
-        (!*own && (rc = cli_note_range(cmd, df->data, *all, model_path, st))))
+        (rc = cli_check_data(cmd, df->data, *all, m, true, model_path, *own ? NULL : st)))
         return rc;
     const int64_t n = bnn_dataset_n(*all);
     if (holdout >= n)

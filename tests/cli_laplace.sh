@@ -160,9 +160,9 @@ cmp -s "$T/p3.csv" "$T/p3t.csv" && ok || bad "the temperature changed the normal
 run "predict --link bridge --temperature 3" "$BNN" predict -m "$T/la3.st" --data "csv:$T/blobs.csv" --link bridge --temperature 3 -o "$T/p3b.csv"
 grep -q "does not change" "$T/err" && bad "a note for the plain bridge, which a temperature changes" || ok
 expect_usage "an unknown link" "unknown link 'bridge_norm' (choose probit, mc, bridge or bridge-norm)" "$BNN" eval -m "$T/la3.st" --link bridge_norm
-expect_usage "--link with weight samples" "--link is for the linearised predictive, which --samples S > 0 replaces" "$BNN" eval -m "$T/la3.st" --link mc --samples 4
-expect_usage "--link on a point estimate" "--link is for a Laplace posterior's linearised predictive; $T/map3.st holds a point estimate" "$BNN" eval -m "$T/map3.st" --link probit
-expect_usage "compare --link without a Laplace model" "--link is for a Laplace posterior's linearised predictive; none of the models holds one" "$BNN" compare -m "$T/map3.st" --link bridge
+expect_usage "--link with weight samples" "--link is for a Laplace or VON posterior's linearised predictive, which --samples S > 0 replaces" "$BNN" eval -m "$T/la3.st" --link mc --samples 4
+expect_usage "--link on a point estimate" "--link is for a Laplace or VON posterior's linearised predictive; $T/map3.st holds a point estimate" "$BNN" eval -m "$T/map3.st" --link probit
+expect_usage "compare --link without a Laplace model" "--link is for a Laplace or VON posterior's linearised predictive; none of the models holds one" "$BNN" compare -m "$T/map3.st" --link bridge
 expect_usage "--link probit takes no draws" "--link probit takes none" "$BNN" eval -m "$T/la3.st" --link probit --link-samples 5
 run "--link bridge --link-samples 0" "$BNN" eval -m "$T/la3.st" --link bridge --link-samples 0
 # --seed: the Monte-Carlo link draws from it; the bridge draws nothing.
@@ -434,7 +434,7 @@ num_holds 's / c > 1 - 1e-5 && s / c < 1 + 1e-5' s="$saved" c="${chosen#* }" && 
 
 # Data that does not fit the network is a usage error (exit 2), as for every command.
 cut -d, -f1,3 "$T/blob.csv" >"$T/blob1.csv"
-expect_usage "laplace: data of another width" "the data has 1 feature.* but model .* expects 2" "$BNN" laplace -m "$T/map.safetensors" --data "csv:$T/blob1.csv" -o "$T/never.safetensors"
+expect_usage "laplace: data of another width" "blob1.csv has 1 feature but model .* expects 2" "$BNN" laplace -m "$T/map.safetensors" --data "csv:$T/blob1.csv" -o "$T/never.safetensors"
 expect_usage "laplace: regression data for a classifier" "map.safetensors is a classification model but sine-gap is regression data" "$BNN" laplace -m "$T/map.safetensors" --data sine-gap -o "$T/never.safetensors"
 
 # A network that records no data (as a PyTorch state dict): laplace and von record the --data

@@ -27,12 +27,16 @@ expect_usage "compare: a second model of another width" "features" "$BNN" compar
 expect_usage "compare: ood of another width" "features" "$BNN" compare -m "$T/map.safetensors" --ood noise:5:10
 # A CSV --ood file's columns are all read: neither the inputs nor the inputs and a label
 printf '1,2,3,0\n2,3,4,1\n' >"$T/four.csv"
+printf '0.1,0.2,0\n0.3,0.4,1\n0.5,0.1,2\n' >"$T/three.csv"
 expect_usage "eval: ood CSV of another width" "four.csv has 4 columns; as --ood data it needs the model's 2 inputs, with or without a label column" "$BNN" eval -m "$T/map.safetensors" --ood "csv:$T/four.csv"
 # --link-samples on a regression IVON model: it has no linearised predictive (not "closed form")
 run "train ivon sine" "$BNN" train --data sine-gap --method ivon --epochs 2 --batch-size 16 -q -o "$T/ivon_sine.safetensors"
-expect_usage "eval --link-samples, ivon regression" "is for a Laplace posterior's linearised predictive; .*ivon_sine.safetensors holds a diagonal Gaussian posterior" "$BNN" eval -m "$T/ivon_sine.safetensors" --link-samples 10
-expect_fail "plot: 1-D data for a 2-D model" "1 feature but model" "$BNN" plot -m "$T/map.safetensors" --data sine-gap -o "$T/never.svg"
-expect_usage "plot: 2-D data for a 1-D model" "features" "$BNN" plot -m "$T/sine.safetensors" --data moons -o "$T/never.svg"
+expect_usage "eval --link-samples, ivon regression" "is for a Laplace or VON posterior's linearised predictive; .*ivon_sine.safetensors holds a diagonal Gaussian posterior" "$BNN" eval -m "$T/ivon_sine.safetensors" --link-samples 10
+expect_usage "plot: regression data for a classifier" "map.safetensors is a classification model but sine-gap is regression data" "$BNN" plot -m "$T/map.safetensors" --data sine-gap -o "$T/never.svg"
+expect_usage "plot: classification data for a regression model" "sine.safetensors is a regression model but moons is classification data" "$BNN" plot -m "$T/sine.safetensors" --data moons -o "$T/never.svg"
+expect_usage "plot: CSV data of another width" "four.csv has 3 features but model" "$BNN" plot -m "$T/map.safetensors" --data "csv:$T/four.csv" -o "$T/never.svg"
+expect_usage "laplace: data of more classes" "three.csv has 3 classes but model .* predicts 2" "$BNN" laplace -m "$T/map.safetensors" --data "csv:$T/three.csv" -o "$T/never.st"
+expect_usage "calibrate: regression data for a classifier" "map.safetensors is a classification model but sine-gap is regression data" "$BNN" calibrate -m "$T/map.safetensors" --data sine-gap -o "$T/never.st"
 
 # --- data without labels: predicted on and used as OOD data, never trained or scored on
 expect_usage "train on unlabelled noise" "no labels" "$BNN" train --data noise:2:50 -q -o "$T/never.safetensors"
@@ -259,7 +263,7 @@ run "plot laplace" "$BNN" plot -m "$T/la.safetensors" --link-samples 20 -o "$T/l
 for c in "eval -m $T/la.safetensors" "compare -m $T/la.safetensors" "plot -m $T/la.safetensors -o $T/never.svg" \
          "predict -m $T/la.safetensors --data moons -o $T/never.csv"; do
   # shellcheck disable=SC2086
-  expect_fail "${c%% *}: --samples with --link-samples" "--link-samples is for the linearised predictive, which --samples S > 0 replaces" \
+  expect_fail "${c%% *}: --samples with --link-samples" "--link-samples is for a Laplace or VON posterior's linearised predictive, which --samples S > 0 replaces" \
     "$BNN" $c --samples 4 --link-samples 4
 done
 grep -q "linearised (GLM)" "$T/la.svg" && ok || bad "plot titles a Laplace file's GLM predictive"

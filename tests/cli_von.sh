@@ -109,6 +109,6 @@ expect_usage "from a posterior" "already holds a VON posterior" "$BNN" von -m "$
 expect_usage "laplace from a VON file" "already holds a VON posterior" "$BNN" laplace -m "$T/v.st" -o "$T/x.st"
 expect_usage "calibrate a VON file" "holds a posterior (VON)" "$BNN" calibrate -m "$T/v.st" -o "$T/x.st"
 expect_fail "over its own model" "map.st" "$BNN" von -m "$T/map.st" -o "$T/map.st"
-expect_usage "wrong data" "the data has 784 features but model mlp:2-50-50-2:tanh expects 2" "$BNN" von -m "$T/map.st" --data fmnist -o "$T/x.st"
+expect_usage "wrong data" "fmnist has 784 features but model mlp:2-50-50-2:tanh expects 2" "$BNN" von -m "$T/map.st" --data fmnist -o "$T/x.st"
 [ -e "$T/x.st" ] && bad "a refused run left an output" || ok
 cli_done

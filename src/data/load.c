@@ -276,9 +276,10 @@ static int apply_modifiers(bnn_dataset *ds, const char *spec, const char *name,
         bnn_dataset_image_shape(ds, shape);
         if (shape[0] == 0)
             return bnn__error(BNN_EINVAL,
-                              "%s: %s needs image data, but %s has %lld features and no image "
+                              "%s: %s needs image data, but %s has %lld feature%s and no image "
                               "shape",
-                              spec, what, name, (long long)bnn_dataset_dim(ds));
+                              spec, what, name, (long long)bnn_dataset_dim(ds),
+                              bnn_dataset_dim(ds) == 1 ? "" : "s");
         int rc = mods[i].kind == MOD_ROT ? bnn__dataset_rotate(ds, mods[i].degrees)
                                          : bnn__dataset_flip_vertical(ds);
         if (rc) return rc;
