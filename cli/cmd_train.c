@@ -274,6 +274,13 @@ int cmd_train(int argc, char **argv) {
                                  "it was calibrated from, then calibrate the result", resume);
             goto done;
         }
+        /* A model file where a checkpoint belongs is the wrong kind of file, as a posterior
+         * given to laplace is (bnn_trainer_resume refuses it too). */
+        if (!bnn_st_meta(ck, "bnn.state.step")) {
+            rc = cli_usage_error(cmd, "%s is a model file, not a checkpoint (save one with "
+                                 "--checkpoint)", resume);
+            goto done;
+        }
         df.task = task;
         /* Its data spec, CSV settings and seed (none of them may be given with --resume), or
          * with --data the same data somewhere else: read as the checkpoint's, and its
@@ -290,8 +297,14 @@ int cmd_train(int argc, char **argv) {
         if (relocated) df.data = relocated, df.dir = df.from = NULL;
         const char *ho = bnn_st_meta(ck, "bnn.data.holdout");
         if ((rc = cli_meta_count(cmd, resume, "bnn.data.holdout", ho, &holdout))) goto done;
-        if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, false, &ds))) goto done;
-        if ((rc = apply_holdout(cmd, &ds, holdout))) goto done;
+        if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, false, &ds)) ||
+            /* (another bnn.task is refused as the checkpoint loads) */
+            (!strcmp(task, "classification") &&
+             (rc = cli_check_task(cmd, resume, BNN_TASK_CLASSIFICATION, df.data, ds))) ||
+            (!strcmp(task, "regression") &&
+             (rc = cli_check_task(cmd, resume, BNN_TASK_REGRESSION, df.data, ds))) ||
+            (rc = apply_holdout(cmd, &ds, holdout)))
+            goto done;
         if (cli_seen(opts, nopts, "epochs")) {
             /* What --epochs may not do is a usage error (bnn_trainer_resume refuses it too). */
             int64_t total = 0, done_epochs = 0;

@@ -138,6 +138,9 @@ expect_fail "a batch beyond the memory in prediction" "a batch of 256 rows throu
 expect_fail "BNN_MEMORY_LIMIT that is no size" "BNN_MEMORY_LIMIT is 'lots', not a size" env BNN_MEMORY_LIMIT=lots "$BNN" train --data moons --epochs 1 -q -o "$T/never.safetensors"
 run "checkpoint of CSV data" "$BNN" train --data "csv:$T/d.csv" --epochs 2 --stop-after 1 --checkpoint "$T/dck.safetensors" -q
 expect_fail "resume over its data, one line" "the output .*d.csv is the input" "$BNN" train --resume "$T/dck.safetensors" -o "$T/d.csv"
+# The wrong kind of file, or data of the other task, is a usage error (as they are elsewhere).
+expect_usage "resume a model file" "sine.safetensors is a model file, not a checkpoint (save one with --checkpoint)" "$BNN" train --resume "$T/sine.safetensors" -q -o "$T/never.safetensors"
+expect_usage "resume on data of the other task" "dck.safetensors is a classification model but sine-gap is regression data" "$BNN" train --resume "$T/dck.safetensors" --data sine-gap -q -o "$T/never.safetensors"
 # A calibrated copy of a checkpoint is not resumed (the temperature fits the weights as they were)
 python3 "$(dirname "$0")/st_meta.py" "$T/dck.safetensors" "$T/dck_cal.safetensors" bnn.temperature 1.5
 expect_usage "resume a calibrated checkpoint" "dck_cal.safetensors is a calibrated copy (bnn.temperature)" "$BNN" train --resume "$T/dck_cal.safetensors" -q -o "$T/never.safetensors"
