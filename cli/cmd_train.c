@@ -13,6 +13,9 @@ typedef struct progress_ctx {
     bool tty, quiet;
     int64_t epochs;
     double last_draw, epoch_start;
+    /* this invocation's first and latest epoch means of the training loss */
+    int64_t first_epoch, last_epoch; /* 0 before the first */
+    double first_loss, last_loss;
 } progress_ctx;
 
 static double now_seconds(void) {
@@ -25,6 +28,10 @@ static double now_seconds(void) {
 static int progress(void *vctx, int64_t epoch, int64_t step, int64_t steps, double loss,
                     bool done) {
     progress_ctx *c = vctx;
+    if (done) {
+        if (!c->first_epoch) c->first_epoch = epoch + 1, c->first_loss = loss;
+        c->last_epoch = epoch + 1, c->last_loss = loss;
+    }
     if (c->quiet) return 0;
     double t = now_seconds();
     /* Four decimals, but a loss of 1e30 (unscaled data) or below 1e-3 in six digits (cli_num4). */
@@ -632,6 +639,18 @@ int cmd_train(int argc, char **argv) {
         if (!quiet) fprintf(stderr, "saved %s\n", cli_out_name(output));
     } else if (!checkpoint) { /* a note, which -q keeps */
         fprintf(stderr, "note: no --output given, so the model was not saved\n");
+    }
+    /* A run whose loss ended well above where it began has not learnt (too large a step, most
+     * often); below the divergence guard's growth it is saved, with this note (-q keeps it). */
+    if (pc.last_epoch - pc.first_epoch >= 2 &&
+        pc.last_loss > pc.first_loss + fmax(fabs(pc.first_loss), 1.0)) {
+        char a[32], b[32];
+        cli_num4(a, pc.first_loss), cli_num4(b, pc.last_loss);
+        fprintf(stderr, "note: the training loss rose from %s (epoch %lld) to %s (epoch %lld): "
+                "the run looks unstable%s%s\n", a, (long long)pc.first_epoch, b,
+                (long long)pc.last_epoch, resume ? "" : "; a smaller --lr may help",
+                !resume && tp.method == BNN_METHOD_IVON ? " (or --warmup-epochs, --clip-radius)"
+                                                         : "");
     }
     if (!quiet && bnn_trainer_epoch(tr) < tp.epochs)
         fprintf(stderr, "stopped after epoch %lld of %lld%s%s\n", (long long)bnn_trainer_epoch(tr),

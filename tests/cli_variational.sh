@@ -195,4 +195,12 @@ expect_fail "bad beta2" "beta" "$BNN" train --data moons --method ivon --beta2 1
 expect_fail "bad method" "unknown --method" "$BNN" train --data moons --method laplace
 expect_fail "bad samples" "samples" "$BNN" eval -m "$T/ivon.safetensors" --samples -3
 
+# A run whose training loss ends well above where it began is saved with a note (IVON's defaults
+# on 64 sine-gap points for 5 epochs: 1.24 to 2.61); a run that learns gets none.
+run "ivon sine-gap, defaults" "$BNN" train --data sine-gap --method ivon --epochs 5 -q -o "$T/unstable.st"
+grep -q "^note: the training loss rose from 1\.2[0-9]* (epoch 1) to 2\.[0-9]* (epoch 5): the run looks unstable; a smaller --lr may help (or --warmup-epochs, --clip-radius)$" "$T/err" \
+  && [ -s "$T/unstable.st" ] && ok || bad "no note on a rising loss: $(cat "$T/err")"
+run "adamw moons" "$BNN" train --data moons --epochs 5 -q -o "$T/stable.st"
+[ ! -s "$T/err" ] && ok || bad "a note on a falling loss: $(cat "$T/err")"
+
 cli_done
