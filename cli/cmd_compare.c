@@ -23,6 +23,7 @@ int cmd_compare(int argc, char **argv) {
     cli_data_flags csv = {.target_col = -1}; /* --target-col, --header, --no-header */
     int64_t samples = -1, seed = 0, threads = 0, link = 0;
     int64_t data_seed = -1; /* the seed generated test data was drawn with; -1: none */
+    bool seed_first = false; /* whether that is the first model's own (else --seed's) */
     const char *linkname = NULL;
     bnn_link lk = BNN_LINK_PROBIT;
     bool lrt = false;
@@ -155,7 +156,10 @@ int cmd_compare(int argc, char **argv) {
             for (int o = 0; o < ood.n; o++) {
                 if ((rc = cli_load_ood(cmd, ood.v[o], seed, df.target_col, m, &od[o]))) goto next;
             }
-            if (bnn_data_generated(data)) data_seed = df.seed;
+            if (bnn_data_generated(data)) {
+                data_seed = df.seed;
+                seed_first = cli_own_data(st, data) && bnn_st_meta(st, "bnn.seed");
+            }
         } else if (data_seed >= 0 && cli_own_data(st, data)) {
             /* One draw scores every column: a model trained on another draw of the same data
              * gets other numbers here than from `bnn eval`, which reads its own draw. */
@@ -163,9 +167,9 @@ int cmd_compare(int argc, char **argv) {
             int64_t s2;
             if (own && !bnn_parse_int(own, &s2) && s2 != data_seed)
                 fprintf(stderr, "note: %s was trained on %s drawn with seed %lld; like every "
-                        "model here it is scored on the first model's draw (seed %lld), so "
-                        "its numbers are not eval's\n", c->path, data, (long long)s2,
-                        (long long)data_seed);
+                        "model here it is scored on the draw with seed %lld (%s), so its "
+                        "numbers are not eval's\n", c->path, data, (long long)s2,
+                        (long long)data_seed, seed_first ? "the first model's" : "--seed");
         }
         /* Every model against the data: they need not share an input width. */
         if ((rc = cli_check_data(cmd, data, ds, m, true, c->path, st))) goto next;

@@ -380,7 +380,11 @@ int cmd_eval(int argc, char **argv) {
                 ok = ok && cJSON_AddStringToObject(js, "link", bnn_link_name(lk));
         }
         /* What reproduces a report's draws: weight samples, the mc link's, generated data's */
-        if (seeded) ok = ok && cJSON_AddNumberToObject(js, "seed", (double)seed);
+        if (seeded) { /* written whole: a double holds integers to 2^53 only */
+            char sv[24];
+            snprintf(sv, sizeof sv, "%lld", (long long)seed);
+            ok = ok && cJSON_AddRawToObject(js, "seed", sv);
+        }
         ok = ok && cJSON_AddNumberToObject(js, "temperature", temperature);
         ok = ok && cJSON_AddNumberToObject(js, "n", (double)r.n);
         ok = ok && cJSON_AddNumberToObject(js, "nll", r.nll);

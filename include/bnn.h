@@ -1368,7 +1368,8 @@ int bnn_model_save(const bnn_model *m, const char *path, bnn_task task, const ch
  * tensor present with the right shape; BNN_EFORMAT naming a tensor that is missing or misshapen,
  * or a state-dict tensor '<index>.<name>' at a layer index where the spec has no weights: a layer
  * the spec does not describe, such as a LayerNorm; or a posterior's tensors that bnn.posterior
- * disowns: posterior.std without "diag", laplace.* without "laplace", as an edited file has).
+ * disowns: posterior.std under another tag than "diag", laplace.* under another than "laplace",
+ * as an edited file has).
  * *task (if not NULL) receives bnn.task; st (if not NULL) receives the opened file for further
  * metadata, to be freed by the caller. Files the bnn command writes also record, for a library
  * user to apply: bnn.sigma (a Gaussian model's noise σ: bnn_predict_params.sigma,

@@ -55,6 +55,7 @@ validate "$T/ivon7.json"
 run "eval map ood" "$BNN" eval -m "$T/map.safetensors" --ood noise:2:500 --json "$T/mapood.json"
 run "predict map test" "$BNN" predict -m "$T/map.safetensors" --data moons -o "$T/map_in.csv"
 run "predict map noise" "$BNN" predict -m "$T/map.safetensors" --data noise:2:500 -o "$T/map_ood.csv"
+grep -q '"seed":	0,' "$T/mapood.json" && ok || bad "a report with generated --ood data does not record the seed"
 run "OOD numbers recomputed" /usr/bin/python3 "$HERE/ood_check.py" "$T/mapood.json" "$T/map_in.csv" "$T/map_ood.csv"
 # Saturated logits: the last layer scaled by 30 puts most examples' smaller probability far below
 # the double's 1e-16 resolution near 1, where 1 - max prob by subtraction is 0 for them all. For
@@ -128,8 +129,16 @@ grep -q "^moons  *adamw  *ivon$" "$T/out" && ! grep -q "safetensors" "$T/out" &&
 # (its numbers are not eval's), and compare says so.
 run "train map, seed 5" "$BNN" train --data moons --epochs 2 --seed 5 -q -o "$T/map5.safetensors"
 run "compare, another draw" "$BNN" compare -m "$T/map.safetensors" -m "$T/map5.safetensors"
-grep -q "^note: $T/map5.safetensors was trained on moons drawn with seed 5; like every model here it is scored on the first model's draw (seed 0)" "$T/err" \
+grep -q "^note: $T/map5.safetensors was trained on moons drawn with seed 5; like every model here it is scored on the draw with seed 0 (the first model's), so its numbers are not eval's$" "$T/err" \
   && ok || bad "compare does not note the second draw: $(cat "$T/err")"
+# A model trained on other data, with another seed, gets no note: its draw is not in question.
+python3 -c "
+import random
+random.seed(4)
+for i in range(200): print('%.4f,%.4f,%d' % (random.gauss(i % 2, 0.5), random.gauss(0, 0.5), i % 2))" >"$T/two.csv"
+run "train on a CSV, seed 9" "$BNN" train --data "csv:$T/two.csv" --epochs 2 --seed 9 -q -o "$T/csv9.safetensors"
+run "compare, a model of other data" "$BNN" compare -m "$T/map.safetensors" -m "$T/csv9.safetensors"
+! grep -q "drawn with seed" "$T/err" && ok || bad "compare notes the draw of a model trained on other data: $(cat "$T/err")"
 # Two models of one method: numbered columns and a legend of their files.
 run "compare two of a method" "$BNN" compare -m "$T/map.safetensors" -m "$T/ivon.safetensors" -m "$T/map.safetensors"
 grep -q "^moons  *adamw-1  *ivon  *adamw-2$" "$T/out" && grep -q "^adamw-1  *$T/map.safetensors$" "$T/out" \

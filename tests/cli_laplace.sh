@@ -268,6 +268,21 @@ python3 "$HERE/st_meta.py" "$T/v3.st" "$T/gx.st" bnn.posterior
 expect_fail "a VON file without its tag" "gx.st: bnn.posterior is missing but the file holds laplace\." "$BNN" predict -m "$T/gx.st" --data "csv:$T/blobs.csv" -o "$T/never.csv"
 python3 "$HERE/st_meta.py" "$T/g_mc.st" "$T/gx.st" bnn.posterior diag
 expect_fail "a Laplace file tagged diag" "bnn.posterior is 'diag' but the file holds laplace\." "$BNN" compare -m "$T/gx.st"
+python3 - "$HERE" "$T/g_mc.st" "$T/gx.st" <<'PY'
+import math, struct, sys
+sys.path.insert(0, sys.argv[1])
+from st_meta import read_st, write_st
+h, data = read_st(sys.argv[2])
+# an IVON file's std (one per weight) beside the Laplace tensors
+n = sum(math.prod(t["shape"]) for k, t in h.items() if k[0].isdigit())
+h["posterior.std"] = {"dtype": "F32", "shape": [n], "data_offsets": [len(data), len(data) + 4 * n]}
+write_st(sys.argv[3], h, data + struct.pack("<%df" % n, *([0.1] * n)))
+PY
+expect_fail "a Laplace file with posterior.std" "gx.st: bnn.posterior is 'laplace' but the file holds posterior.std, a diagonal posterior's (an edited file?)" "$BNN" eval -m "$T/gx.st"
+# The mc link's draws are named with their seed, in the text and in the JSON report.
+run "eval --link mc, seed 3" "$BNN" eval -m "$T/la3.st" --data "csv:$T/blobs.csv" --link mc --link-samples 7 --seed 3 --json "$T/mc3.json"
+grep -q "^predict    linearised (GLM), Monte-Carlo over the logits (7 draws, seed 3)$" "$T/out" && grep -q '"seed":	3,' "$T/mc3.json" \
+  && ok || bad "the mc link's draws and seed: $(grep predict "$T/out")"
 python3 "$HERE/st_meta.py" "$T/g_bridge.st" "$T/gx.st" bnn.link bridges
 expect_fail "info, a file's unknown link" "gx.st: bnn.link is not probit, mc, bridge or bridge-norm" "$BNN" info "$T/gx.st"
 [ ! -e "$T/never.csv" ] && [ ! -e "$T/never.svg" ] && ok || bad "a refused file's link wrote an output"

@@ -141,6 +141,8 @@ expect_fail "resume over its data, one line" "the output .*d.csv is the input" "
 # The wrong kind of file, or data of the other task, is a usage error (as they are elsewhere).
 expect_usage "resume a model file" "sine.safetensors is a model file, not a checkpoint (save one with --checkpoint)" "$BNN" train --resume "$T/sine.safetensors" -q -o "$T/never.safetensors"
 expect_usage "resume on data of the other task" "dck.safetensors is a classification model but sine-gap is regression data" "$BNN" train --resume "$T/dck.safetensors" --data sine-gap -q -o "$T/never.safetensors"
+run "checkpoint of a regression" "$BNN" train --data sine-gap --epochs 2 --stop-after 1 --checkpoint "$T/rck.safetensors" -q
+expect_usage "resume a regression on classification data" "rck.safetensors is a regression model but moons is classification data" "$BNN" train --resume "$T/rck.safetensors" --data moons -q -o "$T/never.safetensors"
 # A calibrated copy of a checkpoint is not resumed (the temperature fits the weights as they were)
 python3 "$(dirname "$0")/st_meta.py" "$T/dck.safetensors" "$T/dck_cal.safetensors" bnn.temperature 1.5
 expect_usage "resume a calibrated checkpoint" "dck_cal.safetensors is a calibrated copy (bnn.temperature)" "$BNN" train --resume "$T/dck_cal.safetensors" -q -o "$T/never.safetensors"

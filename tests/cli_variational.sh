@@ -200,6 +200,8 @@ expect_fail "bad samples" "samples" "$BNN" eval -m "$T/ivon.safetensors" --sampl
 run "ivon sine-gap, defaults" "$BNN" train --data sine-gap --method ivon --epochs 5 -q -o "$T/unstable.st"
 grep -q "^note: the training loss rose from 1\.2[0-9]* (epoch 1) to 2\.[0-9]* (epoch 5): the run looks unstable; a smaller --lr may help (or --warmup-epochs, --clip-radius)$" "$T/err" \
   && [ -s "$T/unstable.st" ] && ok || bad "no note on a rising loss: $(cat "$T/err")"
+run "ivon sine-gap, lr 5, two epochs" "$BNN" train --data sine-gap --method ivon --epochs 2 --lr 5 -q -o "$T/two.st"
+[ ! -s "$T/err" ] && ok || bad "a note after two epochs (a trend needs three): $(cat "$T/err")"
 run "adamw moons" "$BNN" train --data moons --epochs 5 -q -o "$T/stable.st"
 [ ! -s "$T/err" ] && ok || bad "a note on a falling loss: $(cat "$T/err")"
 

@@ -421,23 +421,24 @@ static int load_fits(const bnn_st *st, const char *what, bnn_hessian h, int64_t 
                       h == BNN_HESS_FULL ? " and its eigendecomposition" : "", sl);
 }
 
-/* The posterior tag and the tensors must agree: a point estimate beside a diagonal posterior's
- * standard deviations or a Laplace posterior's tensors, or a diagonal posterior beside a Laplace
- * one's, is an edited file, whose user may think they evaluate the posterior it holds. path: the
+/* The posterior tag and the tensors must agree: a diagonal posterior's standard deviations
+ * (posterior.std) beside any other tag, or a Laplace posterior's tensors (laplace.*) beside any
+ * other, is an edited file, whose user may think they evaluate the posterior it holds. path: the
  * message's prefix (NULL: none). */
 static int check_posterior_tag(const bnn_st *st, const char *path) {
     const char *kind = bnn_st_meta(st, "bnn.posterior");
     const bool point = !kind || !strcmp(kind, "point"), diag = kind && !strcmp(kind, "diag");
-    if (!point && !diag) return 0; /* a Laplace posterior, or a tag bnn_posterior_load refuses */
-    const char *name = point && bnn__st_has(st, "posterior.std") ? "posterior.std" : NULL;
-    for (int64_t i = 0; !name && i < bnn_st_count(st); i++) {
+    const bool laplace = kind && !strcmp(kind, "laplace");
+    if (!point && !diag && !laplace) return 0; /* a tag bnn_posterior_load refuses */
+    const char *name = !diag && bnn__st_has(st, "posterior.std") ? "posterior.std" : NULL;
+    for (int64_t i = 0; !name && !laplace && i < bnn_st_count(st); i++) {
         bnn_st_tensor t;
         if (!bnn_st_at(st, i, &t) && !strncmp(t.name, "laplace.", 8)) name = t.name;
     }
     if (!name) return 0;
-    return bnn__error(BNN_EFORMAT, "%s%sbnn.posterior is %s but the file holds %.60s, a %s "
+    return bnn__error(BNN_EFORMAT, "%s%sbnn.posterior is %s%s%s but the file holds %.60s, a %s "
                       "posterior's (an edited file?)", path ? path : "", path ? ": " : "",
-                      !kind ? "missing" : point ? "'point'" : "'diag'", name,
+                      kind ? "'" : "", kind ? kind : "missing", kind ? "'" : "", name,
                       strncmp(name, "laplace.", 8) ? "diagonal" : "Laplace");
 }
 
