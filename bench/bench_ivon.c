@@ -175,7 +175,7 @@ static void verdict(const char *what, const struct bnn_eval_result *a,
 }
 
 int main(int argc, char **argv) {
-    bnn_blas_use_better_core(argv); /* the kernels bnn itself runs with (bnn.h) */
+    bnn_restart_tuned(argv); /* the kernels and OpenMP spins bnn itself runs with (bnn.h) */
     int64_t epochs = argc > 1 ? atoll(argv[1]) : 10;
     if (argc > 2) bnn_set_threads(atoi(argv[2]));
     uint64_t seed0 = argc > 3 ? strtoull(argv[3], NULL, 10) : 0;

@@ -98,7 +98,7 @@ static double sgemm_time(const gemm_shape *s, int n, float *A, float *B, float *
 }
 
 int main(int argc, char **argv) {
-    bnn_blas_use_better_core(argv); /* the kernels bnn itself runs with (bnn.h) */
+    bnn_restart_tuned(argv); /* the kernels and OpenMP spins bnn itself runs with (bnn.h) */
     if (argc > 1) bnn_set_threads(atoi(argv[1]));
     bnn_dataset *tr, *te;
     struct bnn_data_params dp = bnn_data_default_params();

@@ -26,7 +26,7 @@ typedef struct shape {
 } shape;
 
 int main(int argc, char **argv) {
-    bnn_blas_use_better_core(argv); /* the kernels bnn itself runs with (bnn.h) */
+    bnn_restart_tuned(argv); /* the kernels and OpenMP spins bnn itself runs with (bnn.h) */
     int epochs = argc > 1 ? atoi(argv[1]) : 5;
     if (argc > 2) bnn_set_threads(atoi(argv[2]));
     if (epochs < 1) epochs = 1;

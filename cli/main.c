@@ -42,9 +42,11 @@ static void on_signal(int sig) {
  * is flushed and checked before exiting. */
 int main(int argc, char **argv) {
     /* On a CPU that OpenBLAS does not recognise (a virtual machine's masked model) it takes its
-     * generic SSE3 kernels, at half the speed or less of those the CPU can run: start again with
-     * the right ones (bnn.h; OPENBLAS_CORETYPE set by the user is left alone). */
-    bnn_blas_use_better_core(argv);
+     * generic SSE3 kernels, at half the speed or less of those the CPU can run; and OpenMP's
+     * waiting threads spin long enough to make two bnn runs on the same cores fight for them:
+     * start again with the right kernels and short spins (bnn.h; OPENBLAS_CORETYPE,
+     * GOMP_SPINCOUNT or OMP_WAIT_POLICY set by the user are left alone). */
+    bnn_restart_tuned(argv);
     /* A closed pipe is a failed write, not a kill: a reader that stops early (`2>&1 | head`, a
      * log viewer closed) would otherwise end a training run with nothing saved. Progress lost on
      * stderr is then only lost; a report lost on stdout fails the command below (exit 1). */

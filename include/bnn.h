@@ -200,6 +200,12 @@ const char *bnn_blas_better_core(void);
  * OPENBLAS_CORETYPE is set, even to OpenBLAS's own choice, which is how to keep it; no OpenBLAS;
  * under valgrind), -1 when the new start failed (the program goes on, with OpenBLAS's kernels). */
 int bnn_blas_use_better_core(char *const argv[]);
+/* bnn_blas_use_better_core, and also, where neither GOMP_SPINCOUNT nor OMP_WAIT_POLICY is set,
+ * GOMP_SPINCOUNT=1000 (GCC's OpenMP runtime, which reads it when it loads): its waiting threads
+ * then sleep after about a thousand spins instead of 300,000, which costs a lone run nothing
+ * measurable and keeps two busy processes on the same cores from taking 20 times as long (the
+ * bnn command calls this). One new start for both; returns as bnn_blas_use_better_core. */
+int bnn_restart_tuned(char *const argv[]);
 /* After bnn_blas_use_better_core started the program again: the generic kernels OpenBLAS had
  * chosen ("Prescott"), while the ones in use are those it set; otherwise NULL. */
 const char *bnn_blas_fallback_core(void);

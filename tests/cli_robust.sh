@@ -576,6 +576,15 @@ expect_usage "--lik for the other task" "--lik categorical is for classification
 expect_usage "a missing target column" "target column 7 does not exist" "$BNN" eval -m "$T/ta.safetensors" --data "csv:$T/tb.csv" --target-col 7
 expect_usage "version with an argument" "bnn version: takes no arguments (got 'x')" "$BNN" version x
 "$BNN" version --help >"$T/out" 2>&1 && grep -q "^usage: bnn version" "$T/out" && ok || bad "bnn version --help: $(cat "$T/out")"
+# bnn starts with GOMP_SPINCOUNT=1000 (OpenMP's waiting threads sleep sooner, so that two runs on
+# the same cores do not fight for them), unless the user set it or OMP_WAIT_POLICY: libgomp's
+# OMP_DISPLAY_ENV shows what it read as it loaded (a build without libgomp shows none of it).
+spin() { env "$@" OMP_DISPLAY_ENV=verbose "$BNN" version 2>&1 | sed -n "s/^ *GOMP_SPINCOUNT = '\([0-9]*\)'$/\1/p" | tail -1; }
+if [ -n "$(spin -u GOMP_SPINCOUNT)" ]; then
+  [ "$(spin -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY)" = 1000 ] && ok || bad "bnn did not start with GOMP_SPINCOUNT=1000: $(spin -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY)"
+  [ "$(spin GOMP_SPINCOUNT=5)" = 5 ] && ok || bad "a user's GOMP_SPINCOUNT=5 was replaced: $(spin GOMP_SPINCOUNT=5)"
+  [ "$(spin -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active)" != 1000 ] && ok || bad "a user's OMP_WAIT_POLICY=active got GOMP_SPINCOUNT=1000"
+fi
 # version names OpenBLAS's kernels, and says when they are generic ones below what the CPU has
 # (OpenBLAS's fallback for a CPU it does not know; forced here with OPENBLAS_CORETYPE)
 "$BNN" version >"$T/out" 2>&1

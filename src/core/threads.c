@@ -56,38 +56,76 @@ const char *bnn_blas_better_core(void) {
     return NULL;
 }
 
-/* OpenBLAS reads OPENBLAS_CORETYPE in its constructor, before main, and has no call to change
- * kernels afterwards: the only way for a program to get the better ones is to start again with
- * the variable set. /proc/self/exe rather than argv[0], which could name another program on the
- * PATH; without /proc the program goes on with OpenBLAS's choice. BNN_BLAS_FALLBACK tells the
- * new image (and `bnn version`) which kernels OpenBLAS had chosen. */
-int bnn_blas_use_better_core(char *const argv[]) {
-    if (!argv || !argv[0] || getenv("OPENBLAS_CORETYPE")) return 0;
-    /* Under valgrind (its preload library) the new image would run outside it, since valgrind
-     * does not follow exec by default; and valgrind does not emulate AVX-512. */
+/* Whether the program can start itself again: not under valgrind (its preload library; the new
+ * image would run outside it, since valgrind does not follow exec by default, and valgrind does
+ * not emulate AVX-512), nor when started through the dynamic loader (`ld-linux-x86-64.so.2 ./bnn
+ * ...`, for a noexec mount or --library-path), where /proc/self/exe is the loader, which would
+ * take the subcommand for the program to run (the loader's own base address, AT_BASE, is then
+ * 0); only on Linux. */
+static bool can_restart(void) {
     const char *pre = getenv("LD_PRELOAD");
-    if (pre && strstr(pre, "vgpreload")) return 0;
+    if (pre && strstr(pre, "vgpreload")) return false;
 #if defined(__linux__)
-    /* Started through the dynamic loader (`ld-linux-x86-64.so.2 ./bnn ...`, for a noexec mount
-     * or --library-path), /proc/self/exe is the loader, which would take the subcommand for the
-     * program to run; the loader's own base address (AT_BASE) is then 0. */
-    if (getauxval(AT_BASE) == 0) return 0;
+    return getauxval(AT_BASE) != 0;
 #else
-    return 0;
+    return false;
 #endif
-    const char *better = bnn_blas_better_core(), *core = bnn_blas_core();
-    if (!better || !core) return 0;
-    if (setenv("OPENBLAS_CORETYPE", better, 1) != 0) return -1;
-    if (setenv("BNN_BLAS_FALLBACK", core, 1) != 0) {
-        unsetenv("OPENBLAS_CORETYPE");
-        return -1;
+}
+
+/* libgomp's waiting threads spin GOMP_SPINCOUNT times (300,000 by default: milliseconds, each
+ * spin a pause instruction) at a barrier before they sleep. Two busy processes on the same cores
+ * (two bnn runs at once, a sweep, a parallel make or ctest) then fight for them: two 1-epoch
+ * Fashion-MNIST trainings side by side took 41.6 s on 2 cores instead of 1.9 s (2026-12-07), two
+ * `eval --samples 64` 100 s instead of 5.6 s. A thousand spins (tens of microseconds) keep a lone
+ * run's speed (a training epoch 1.06-1.11 s against 1.07-1.10 s; the eval 3.04 against 3.03 s)
+ * and all but end the fight. Only for GCC's libgomp, and only where the user set neither. */
+static bool want_short_spin(void) {
+#if defined(BNN_HAVE_OPENMP) && defined(__GNUC__) && !defined(__clang__)
+    return !getenv("GOMP_SPINCOUNT") && !getenv("OMP_WAIT_POLICY");
+#else
+    return false;
+#endif
+}
+
+/* OpenBLAS reads OPENBLAS_CORETYPE, and libgomp GOMP_SPINCOUNT, in their constructors, before
+ * main, and neither has a call to change it afterwards: the only way for a program to set them is
+ * to start again with the variables set. /proc/self/exe rather than argv[0], which could name
+ * another program on the PATH. BNN_BLAS_FALLBACK tells the new image (and `bnn version`) which
+ * kernels OpenBLAS had chosen. The new environment is built on the stack and passed to execve,
+ * so that nothing is allocated: a failed allocation here (setenv's) would have left the program
+ * going on with other kernels and other bits than a run that had the memory. */
+static int restart_with(char *const argv[], bool blas, bool spin) {
+    if (!argv || !argv[0] || !can_restart()) return 0;
+    const char *better = blas && !getenv("OPENBLAS_CORETYPE") ? bnn_blas_better_core() : NULL;
+    const char *core = bnn_blas_core();
+    const bool set_core = better && core, set_spin = spin && want_short_spin();
+    if (!set_core && !set_spin) return 0;
+    extern char **environ;
+    enum { MAXENV = 4096 };
+    char *env[MAXENV + 4], ct[64], fb[64], sc[] = "GOMP_SPINCOUNT=1000";
+    int n = 0;
+    for (char **e = environ; e && *e; e++) {
+        if (n == MAXENV) return 0; /* an environment this large goes on as it is */
+        /* (the kernels OpenBLAS chose are said below, not by an earlier value) */
+        if (!set_core || strncmp(*e, "BNN_BLAS_FALLBACK=", 18)) env[n++] = *e;
     }
+    if (set_core) {
+        snprintf(ct, sizeof ct, "OPENBLAS_CORETYPE=%s", better);
+        snprintf(fb, sizeof fb, "BNN_BLAS_FALLBACK=%s", core);
+        env[n++] = ct, env[n++] = fb;
+    }
+    if (set_spin) env[n++] = sc;
+    env[n] = NULL;
     fflush(NULL);
-    execv("/proc/self/exe", argv);
-    unsetenv("OPENBLAS_CORETYPE");
-    unsetenv("BNN_BLAS_FALLBACK");
+#if defined(__linux__)
+    execve("/proc/self/exe", argv, env);
+#endif
     return -1;
 }
+
+int bnn_blas_use_better_core(char *const argv[]) { return restart_with(argv, true, false); }
+
+int bnn_restart_tuned(char *const argv[]) { return restart_with(argv, true, true); }
 
 const char *bnn_blas_fallback_core(void) {
     const char *was = getenv("BNN_BLAS_FALLBACK"), *set = getenv("OPENBLAS_CORETYPE");
