@@ -194,14 +194,20 @@ const char *bnn_blas_core(void);
  * the results move in their last digits. */
 const char *bnn_blas_better_core(void);
 /* For a program's main, before anything else: when bnn_blas_better_core() names kernels and the
- * environment does not set OPENBLAS_CORETYPE, runs the program again (execv of /proc/self/exe
- * with the same argv, so the same pid, open files and standard input) with OPENBLAS_CORETYPE set
- * to them, and does not return. Returns 0 when there is nothing to do (OpenBLAS's choice is fine,
- * OPENBLAS_CORETYPE is set, even to OpenBLAS's own choice, which is how to keep it; no OpenBLAS;
- * under valgrind), -1 when the new start failed (the program goes on, with OpenBLAS's kernels). */
+ * environment does not set OPENBLAS_CORETYPE, runs the program again (execve of /proc/self/exe
+ * with the same argv, so the same pid, open files and standard input, and the environment plus
+ * OPENBLAS_CORETYPE set to them and BNN_BLAS_FALLBACK to OpenBLAS's own choice; both stay in the
+ * environment, for child processes too) and does not return. The new image gets the process
+ * name back (the kernel would call it "exe"). Returns 0 when there is nothing to do (OpenBLAS's
+ * choice is fine, OPENBLAS_CORETYPE is set, even to OpenBLAS's own choice, which is how to keep
+ * it; no OpenBLAS; in the image this started; under valgrind; started through the dynamic
+ * loader; an environment of over 4096 variables; not Linux), -1 when the new start failed (the
+ * program goes on, with OpenBLAS's kernels). Start-up messages of the libraries (OpenMP's
+ * OMP_DISPLAY_ENV, its warnings) then appear twice, once per image. */
 int bnn_blas_use_better_core(char *const argv[]);
 /* bnn_blas_use_better_core, and also, where neither GOMP_SPINCOUNT nor OMP_WAIT_POLICY is set,
- * GOMP_SPINCOUNT=1000 (GCC's OpenMP runtime, which reads it when it loads): its waiting threads
+ * GOMP_SPINCOUNT=1000 (GCC's OpenMP runtime, which reads it when it loads; not with another
+ * compiler's): its waiting threads
  * then sleep after about a thousand spins instead of 300,000, which costs a lone run nothing
  * measurable and keeps two busy processes on the same cores from taking 20 times as long (the
  * bnn command calls this). One new start for both; returns as bnn_blas_use_better_core. */

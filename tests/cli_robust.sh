@@ -579,11 +579,20 @@ expect_usage "version with an argument" "bnn version: takes no arguments (got 'x
 # bnn starts with GOMP_SPINCOUNT=1000 (OpenMP's waiting threads sleep sooner, so that two runs on
 # the same cores do not fight for them), unless the user set it or OMP_WAIT_POLICY: libgomp's
 # OMP_DISPLAY_ENV shows what it read as it loaded (a build without libgomp shows none of it).
-spin() { env "$@" OMP_DISPLAY_ENV=verbose "$BNN" version 2>&1 | sed -n "s/^ *GOMP_SPINCOUNT = '\([0-9]*\)'$/\1/p" | tail -1; }
+spin() { env "$@" OMP_DISPLAY_ENV=verbose timeout 20 "$BNN" version 2>&1 | sed -n "s/^ *GOMP_SPINCOUNT = '\([0-9]*\)'$/\1/p" | tail -1; }
 if [ -n "$(spin -u GOMP_SPINCOUNT)" ]; then
   [ "$(spin -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY)" = 1000 ] && ok || bad "bnn did not start with GOMP_SPINCOUNT=1000: $(spin -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY)"
   [ "$(spin GOMP_SPINCOUNT=5)" = 5 ] && ok || bad "a user's GOMP_SPINCOUNT=5 was replaced: $(spin GOMP_SPINCOUNT=5)"
   [ "$(spin -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active)" != 1000 ] && ok || bad "a user's OMP_WAIT_POLICY=active got GOMP_SPINCOUNT=1000"
+  # With the user's spins and bnn's own kernels there is nothing to start again for: one start.
+  core=$("$BNN" version 2>/dev/null | sed -n 's/^bnn [0-9.]* (OpenBLAS, \([A-Za-z0-9]*\) kernels)$/\1/p')
+  starts=$(env GOMP_SPINCOUNT=5 ${core:+OPENBLAS_CORETYPE=$core} OMP_DISPLAY_ENV=true timeout 20 "$BNN" version 2>&1 | grep -c "OPENMP DISPLAY ENVIRONMENT BEGIN")
+  [ "$starts" = 1 ] && ok || bad "bnn started $starts times with nothing to set"
+  # Started again, the process keeps its name (the kernel would call it "exe"), for ps and pgrep.
+  (sleep 3; echo) | env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY "$BNN" predict -m "$T/map.safetensors" --input - -o "$T/never.csv" 2>/dev/null &
+  sleep 1
+  [ "$(cat /proc/$!/comm 2>/dev/null)" = bnn ] && ok || bad "the restarted process is called '$(cat /proc/$!/comm 2>/dev/null)'"
+  wait
 fi
 # version names OpenBLAS's kernels, and says when they are generic ones below what the CPU has
 # (OpenBLAS's fallback for a CPU it does not know; forced here with OPENBLAS_CORETYPE)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #if defined(__linux__)
 #include <sys/auxv.h>
+#include <sys/prctl.h>
 #endif
 
 #include <pthread.h>
@@ -93,8 +94,24 @@ static bool want_short_spin(void) {
  * another program on the PATH. BNN_BLAS_FALLBACK tells the new image (and `bnn version`) which
  * kernels OpenBLAS had chosen. The new environment is built on the stack and passed to execve,
  * so that nothing is allocated: a failed allocation here (setenv's) would have left the program
- * going on with other kernels and other bits than a run that had the memory. */
+ * going on with other kernels and other bits than a run that had the memory.
+ *
+ * BNN_RESTARTED marks the new image, which takes it out of its environment again: it starts no
+ * third one (a program that unsets the variables before calling would otherwise start itself
+ * forever), and it gets back its process name, which the kernel takes from the path executed
+ * ("exe"), so that ps, pgrep and killall still find "bnn". */
+#define RESTARTED "BNN_RESTARTED="
 static int restart_with(char *const argv[], bool blas, bool spin) {
+#if defined(__linux__)
+    const char *mark = getenv("BNN_RESTARTED");
+    if (mark) {
+        char name[16];
+        snprintf(name, sizeof name, "%s", mark);
+        prctl(PR_SET_NAME, name, 0, 0, 0);
+        unsetenv("BNN_RESTARTED"); /* in place: no allocation */
+        return 0;
+    }
+#endif
     if (!argv || !argv[0] || !can_restart()) return 0;
     const char *better = blas && !getenv("OPENBLAS_CORETYPE") ? bnn_blas_better_core() : NULL;
     const char *core = bnn_blas_core();
@@ -102,7 +119,8 @@ static int restart_with(char *const argv[], bool blas, bool spin) {
     if (!set_core && !set_spin) return 0;
     extern char **environ;
     enum { MAXENV = 4096 };
-    char *env[MAXENV + 4], ct[64], fb[64], sc[] = "GOMP_SPINCOUNT=1000";
+    char *env[MAXENV + 5], ct[64], fb[64], sc[] = "GOMP_SPINCOUNT=1000";
+    char rs[sizeof RESTARTED + 16] = RESTARTED; /* the process name: 15 bytes at most */
     int n = 0;
     for (char **e = environ; e && *e; e++) {
         if (n == MAXENV) return 0; /* an environment this large goes on as it is */
@@ -115,6 +133,11 @@ static int restart_with(char *const argv[], bool blas, bool spin) {
         env[n++] = ct, env[n++] = fb;
     }
     if (set_spin) env[n++] = sc;
+#if defined(__linux__)
+    if (prctl(PR_GET_NAME, rs + sizeof RESTARTED - 1, 0, 0, 0) != 0 || !rs[sizeof RESTARTED - 1])
+        snprintf(rs + sizeof RESTARTED - 1, 16, "bnn");
+    env[n++] = rs;
+#endif
     env[n] = NULL;
     fflush(NULL);
 #if defined(__linux__)
