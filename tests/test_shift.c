@@ -241,6 +241,38 @@ static void test_rotate_disk(void) {
     check_disk(31, 9.0);  /* odd size: centre on a pixel */
 }
 
+/* A dataset's rotation (one sampling plan for all its images) gives, image by image and channel
+ * by channel, the bits of bnn__image_rotate, the per-pixel definition: square and oblong images,
+ * several channels, angles with and without exact quarter turns. */
+static void test_rotate_dataset_matches_image(void) {
+    const int64_t shapes[][3] = {{1, 28, 28}, {3, 5, 9}, {2, 8, 3}};
+    const double angles[] = {37.0, -15.5, 90.0, 180.25, 1e-3};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int64_t *sh = shapes[si], hw = sh[1] * sh[2], d = sh[0] * hw, n = 7;
+        for (size_t ai = 0; ai < sizeof angles / sizeof angles[0]; ai++) {
+            bnn_dataset *ds = NULL;
+            REQUIRE(bnn_dataset_new(&ds, BNN_TASK_CLASSIFICATION, n, d, 0, 2) == 0);
+            bnn_dataset_set_image_shape(ds, sh);
+            float *x = bnn_dataset_x(ds);
+            for (int64_t i = 0; i < n * d; i++) x[i] = (float)sin(0.37 * (double)i) - 0.25f;
+            float *orig = malloc((size_t)(n * d) * sizeof(float));
+            float *want = malloc((size_t)hw * sizeof(float));
+            REQUIRE(orig && want);
+            memcpy(orig, x, (size_t)(n * d) * sizeof(float));
+            REQUIRE(bnn__dataset_rotate(ds, angles[ai]) == 0);
+            int64_t bad = 0;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t k = 0; k < sh[0]; k++) {
+                    bnn__image_rotate(want, orig + i * d + k * hw, sh[1], sh[2], angles[ai]);
+                    bad += memcmp(want, x + i * d + k * hw, (size_t)hw * sizeof(float)) != 0;
+                }
+            CHECK_EQ_INT(bad, 0);
+            free(orig), free(want);
+            bnn_dataset_free(ds);
+        }
+    }
+}
+
 static void test_flip(void) {
     enum { H = 3, W = 4 };
     float in[H * W], out[H * W], back[H * W];
@@ -681,6 +713,7 @@ int main(void) {
     test_rotate_bilinear();
     test_rotate_outside();
     test_rotate_disk();
+    test_rotate_dataset_matches_image();
     test_flip();
     test_noise();
     test_threads_deterministic();

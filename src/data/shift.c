@@ -58,25 +58,72 @@ static double bilinear(const float *in, int64_t h, int64_t w, double xs, double 
     return (1.0 - ay) * top + ay * bottom;
 }
 
+/* Where output pixel (r, col) of an h × w image turned by the angle whose sine and cosine are s
+ * and c samples the input. Image rows grow downwards, so a counter-clockwise turn on screen is a
+ * clockwise one in (column, row) coordinates. The source of output pixel p is R(−θ)·(p − centre)
+ * + centre in the usual upward frame, which in (x right, y down) reads as below. With an exact
+ * quarter turn (s, c ∈ {0, ±1}) the source is an exact grid point whenever the centre allows one,
+ * so the result is a permutation of the input pixels. */
+static void rot_source(double s, double c, int64_t h, int64_t w, int64_t r, int64_t col,
+                       double *xs, double *ys) {
+    const double cx = 0.5 * (double)(w - 1), cy = 0.5 * (double)(h - 1);
+    const double y = (double)r - cy, x = (double)col - cx;
+    *xs = cx + c * x - s * y;
+    *ys = cy + s * x + c * y;
+}
+
 void bnn__image_rotate(float *out, const float *in, int64_t h, int64_t w, double degrees) {
     /* out, in: h × w, distinct buffers */
     BNN_ASSERT(out && in && out != in && h > 0 && w > 0 && isfinite(degrees));
     double s, c;
     sincos_degrees(degrees, &s, &c);
-    const double cx = 0.5 * (double)(w - 1), cy = 0.5 * (double)(h - 1);
-    for (int64_t r = 0; r < h; r++) {
-        /* Image rows grow downwards, so a counter-clockwise turn on screen is a clockwise one in
-         * (column, row) coordinates. The source of output pixel p is R(−θ)·(p − centre) + centre
-         * in the usual upward frame, which in (x right, y down) reads as below. With an exact
-         * quarter turn (s, c ∈ {0, ±1}) the source is an exact grid point whenever the centre
-         * allows one, so the result is a permutation of the input pixels. */
-        double y = (double)r - cy;
+    for (int64_t r = 0; r < h; r++)
         for (int64_t col = 0; col < w; col++) {
-            double x = (double)col - cx;
-            double xs = cx + c * x - s * y;
-            double ys = cy + s * x + c * y;
+            double xs, ys;
+            rot_source(s, c, h, w, r, col, &xs, &ys);
             out[r * w + col] = (float)bilinear(in, h, w, xs, ys);
         }
+}
+
+/* One angle's sampling of an h × w image, the same for every image of a dataset: per output
+ * pixel, the offsets of its four bilinear neighbours (top left, top right, bottom left, bottom
+ * right; −1 outside the image, which counts as 0) and the fractions between them. A position that
+ * touches no pixel has four −1 and fractions 0, which give 0 as bilinear does. */
+typedef struct rot_tap {
+    int32_t at[4];
+    double ax, ay;
+} rot_tap;
+
+static void rot_plan(rot_tap *taps, int64_t h, int64_t w, double degrees) {
+    double s, c;
+    sincos_degrees(degrees, &s, &c);
+    for (int64_t r = 0; r < h; r++)
+        for (int64_t col = 0; col < w; col++) {
+            rot_tap *t = &taps[r * w + col];
+            double xs, ys;
+            rot_source(s, c, h, w, r, col, &xs, &ys);
+            t->at[0] = t->at[1] = t->at[2] = t->at[3] = -1;
+            t->ax = t->ay = 0.0;
+            if (!(xs > -1.0 && xs < (double)w && ys > -1.0 && ys < (double)h)) continue;
+            const double fx = floor(xs), fy = floor(ys);
+            const int64_t x0 = (int64_t)fx, y0 = (int64_t)fy;
+            t->ax = xs - fx, t->ay = ys - fy;
+            for (int j = 0; j < 4; j++) {
+                const int64_t y = y0 + j / 2, x = x0 + j % 2;
+                if (y >= 0 && y < h && x >= 0 && x < w) t->at[j] = (int32_t)(y * w + x);
+            }
+        }
+}
+
+/* bnn__image_rotate by a plan: the same arithmetic in the same order, so the same bits. */
+static void rot_apply(float *out, const float *in, const rot_tap *taps, int64_t hw) {
+    for (int64_t i = 0; i < hw; i++) {
+        const rot_tap *t = &taps[i];
+        double p[4];
+        for (int j = 0; j < 4; j++) p[j] = t->at[j] >= 0 ? (double)in[t->at[j]] : 0.0;
+        const double top = (1.0 - t->ax) * p[0] + t->ax * p[1];
+        const double bottom = (1.0 - t->ax) * p[2] + t->ax * p[3];
+        out[i] = (float)((1.0 - t->ay) * top + t->ay * bottom);
     }
 }
 
@@ -114,6 +161,19 @@ static int apply(bnn_dataset *ds, shift_op op, double degrees, const char *what)
     if (!scratch)
         return bnn__error(BNN_ENOMEM, "%s: cannot allocate scratch images of %lld x %lld", what,
                           (long long)h, (long long)w);
+    /* A rotation's sampling, worked out once for all the images instead of for each (eval
+     * --shift rot's 13 angles of Fashion-MNIST's test set: 1.57 to 1.35 s on 2 cores, the same
+     * bits, 2026-12-07); images beyond 2^31 pixels do it per image. */
+    rot_tap *taps = NULL;
+    if (op == SHIFT_ROTATE && hw <= INT32_MAX) {
+        taps = bnn__alloc_array(hw, sizeof *taps);
+        if (!taps) {
+            bnn__free(scratch);
+            return bnn__error(BNN_ENOMEM, "%s: cannot allocate the sampling of a %lld x %lld "
+                              "image", what, (long long)h, (long long)w);
+        }
+        rot_plan(taps, h, w, degrees);
+    }
     float *x = ds->x;
     /* Threads pay off only when there is enough work; a handful of small images is faster in one
      * thread than the cost of waking a team. */
@@ -132,7 +192,9 @@ static int apply(bnn_dataset *ds, shift_op op, double degrees, const char *what)
         for (int64_t i = 0; i < n; i++) {
             for (int64_t k = 0; k < ch; k++) {
                 float *img = x + i * d + k * hw;
-                if (op == SHIFT_ROTATE)
+                if (taps)
+                    rot_apply(tmp, img, taps, hw);
+                else if (op == SHIFT_ROTATE)
                     bnn__image_rotate(tmp, img, h, w, degrees);
                 else
                     bnn__image_flip_vertical(tmp, img, h, w);
@@ -140,6 +202,7 @@ static int apply(bnn_dataset *ds, shift_op op, double degrees, const char *what)
             }
         }
     }
+    bnn__free(taps);
     bnn__free(scratch);
     return 0;
 }
