@@ -235,12 +235,13 @@ int cli_check_file_output(const char *cmd, const char *out, const char *what);
 int cli_check_output_of(const char *cmd, const char *out, const char *file1, const char *file2,
                         const char *spec);
 
-/* That ds fits model m: the feature count, and when `scored` (metrics against labels), that a
- * classification set has labels and no more classes than the model predicts. spec names the
- * data in the message. Prints and returns 2 on a mismatch: data that cannot apply to the model is
- * a usage error, as an option that cannot apply is. */
+/* That ds fits model m: the feature count, and when `scored` (metrics against labels or a fit to
+ * them), cli_check_task against the model's task first (labels or targets, of that task) and no
+ * more classes than the model predicts. spec names the data in the message. Prints and returns 2
+ * on a mismatch: data that cannot apply to the model is a usage error, as an option that cannot
+ * apply is. */
 int cli_check_data(const char *cmd, const char *spec, const bnn_dataset *ds, const bnn_model *m,
-                   bool scored, const char *model_path, const bnn_st *st);
+                   bnn_task task, bool scored, const char *model_path, const bnn_st *st);
 /* A note on stderr when ds's features reach beyond the range the model file st records for its
  * training data (bnn.data.min, bnn.data.max) by more than that range's width, or (16 features or
  * more) span less than 1/64 of it: inputs scaled otherwise than the training data (images as

@@ -146,9 +146,7 @@ int cmd_calibrate(int argc, char **argv) {
      * is (1 − sigmoid(f/T), sigmoid(f/T)), so this is temperature scaling of the Bernoulli. */
     const int64_t n = bnn_dataset_n(val), k = bnn_model_pred_dim(m, task);
     const int64_t d = bnn_model_input_dim(m);
-    if ((rc = cli_check_task(cmd, model_path, task, df.data, val)) ||
-        (rc = cli_check_data(cmd, df.data, val, m, true, model_path, st)))
-        goto done;
+    if ((rc = cli_check_data(cmd, df.data, val, m, task, true, model_path, st))) goto done;
     logits = malloc((size_t)(n * k) * sizeof(float));
     if (batch > n) batch = n; /* activations for more rows than there are cost memory only */
     if (!logits || (rc = bnn_model_reserve(m, batch))) {

@@ -172,9 +172,9 @@ int cmd_compare(int argc, char **argv) {
                         (long long)data_seed, seed_first ? "the first model's" : "--seed");
         }
         /* Every model against the data: they need not share an input width. */
-        if ((rc = cli_check_data(cmd, data, ds, m, true, c->path, st))) goto next;
+        if ((rc = cli_check_data(cmd, data, ds, m, task, true, c->path, st))) goto next;
         for (int o = 0; o < ood.n; o++)
-            if ((rc = cli_check_data(cmd, ood.v[o], od[o], m, false, c->path, st))) goto next;
+            if ((rc = cli_check_data(cmd, ood.v[o], od[o], m, task, false, c->path, st))) goto next;
         struct bnn_predict_params pp = bnn_predict_default_params();
         /* ivon and mfvi average 32 samples by default; a Laplace file uses its GLM predictive
          * unless --samples asks for weight samples; a point estimate ignores both. */

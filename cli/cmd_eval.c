@@ -187,7 +187,6 @@ int cmd_eval(int argc, char **argv) {
     }
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
     if ((rc = cli_load_data(cmd, &df, split, task, true, &ds))) goto done;
-    if ((rc = cli_check_task(cmd, model_path, task, df.data, ds))) goto done;
     const bnn_lik_kind lik = bnn_model_lik(m, task);
     if (lik == BNN_LIK_HETERO_GAUSSIAN && cli_seen(opts, nopts, "noise")) {
         rc = cli_usage_error(cmd, "--noise is for a gaussian likelihood; %s predicts its own "
@@ -208,7 +207,7 @@ int cmd_eval(int argc, char **argv) {
     pp.temperature = temperature, pp.link_samples = link, pp.link = lk, pp.local_reparam = lrt;
     struct bnn_eval_result r;
     memset(&r, 0, sizeof r);
-    if ((rc = cli_check_data(cmd, df.data, ds, m, true, model_path, st))) goto done;
+    if ((rc = cli_check_data(cmd, df.data, ds, m, task, true, model_path, st))) goto done;
     if (file_link) cli_note_link(model_path, lk); /* once the options and the data stand */
     cli_note_bridge_temperature(model_path, q, samples, lk, temperature);
     if (task == BNN_TASK_CLASSIFICATION) {
@@ -223,7 +222,7 @@ int cmd_eval(int argc, char **argv) {
         for (int o = 0; o < ood.n; o++) {
             bnn_dataset *od = NULL;
             if ((rc = cli_load_ood(cmd, ood.v[o], seed, df.target_col, m, &od))) goto done;
-            if ((rc = cli_check_data(cmd, ood.v[o], od, m, false, model_path, st))) {
+            if ((rc = cli_check_data(cmd, ood.v[o], od, m, task, false, model_path, st))) {
                 bnn_dataset_free(od);
                 goto done;
             }

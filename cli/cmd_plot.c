@@ -95,8 +95,7 @@ int cmd_plot(int argc, char **argv) {
     df.task = task == BNN_TASK_REGRESSION ? "regression" : "classification";
     if ((rc = cli_load_data(cmd, &df, "train", task, true, &ds))) goto done;
     /* Labelled points are drawn by class: as many classes as the model predicts, at most. */
-    if ((bnn_dataset_labelled(ds) && (rc = cli_check_task(cmd, model_path, task, df.data, ds))) ||
-        (rc = cli_check_data(cmd, df.data, ds, m, bnn_dataset_labelled(ds), model_path, st)))
+    if ((rc = cli_check_data(cmd, df.data, ds, m, task, bnn_dataset_labelled(ds), model_path, st)))
         goto done;
     if (file_link) cli_note_link(model_path, lk); /* once the options and the data stand */
     const int64_t n = bnn_dataset_n(ds);

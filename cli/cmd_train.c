@@ -306,10 +306,11 @@ int cmd_train(int argc, char **argv) {
         if ((rc = cli_meta_count(cmd, resume, "bnn.data.holdout", ho, &holdout))) goto done;
         if ((rc = cli_load_data(cmd, &df, "train", BNN_TASK_CLASSIFICATION, false, &ds)) ||
             /* (another bnn.task is refused as the checkpoint loads) */
-            (!strcmp(task, "classification") &&
-             (rc = cli_check_task(cmd, resume, BNN_TASK_CLASSIFICATION, df.data, ds))) ||
-            (!strcmp(task, "regression") &&
-             (rc = cli_check_task(cmd, resume, BNN_TASK_REGRESSION, df.data, ds))) ||
+            ((!strcmp(task, "classification") || !strcmp(task, "regression")) &&
+             (rc = cli_check_task(cmd, resume,
+                                  strcmp(task, "regression") ? BNN_TASK_CLASSIFICATION
+                                                             : BNN_TASK_REGRESSION,
+                                  df.data, ds))) ||
             (rc = apply_holdout(cmd, &ds, holdout)))
             goto done;
         if (cli_seen(opts, nopts, "epochs")) {

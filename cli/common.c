@@ -423,8 +423,9 @@ int cli_check_predict_opts(const char *cmd, const cli_opt *opts, int nopts, int6
         return cli_usage_error(cmd, "--link-samples must be between 0 and %d", BNN_MAX_SAMPLES);
     const bool ls_seen = cli_seen(opts, nopts, "link-samples");
     if (samples > 0 && (ls_seen || linkname))
-        return cli_usage_error(cmd, "--%s is for a Laplace or VON posterior's linearised predictive, "
-                               "which --samples S > 0 replaces by weight samples: give one of them",
+        return cli_usage_error(cmd, "--%s is for a Laplace or VON posterior's linearised "
+                               "predictive, which --samples S > 0 replaces by weight samples: "
+                               "give one of them",
                                linkname ? "link" : "link-samples");
     *lk = *link > 0 ? BNN_LINK_MC : BNN_LINK_PROBIT;
     if (!linkname) return 0;
@@ -647,8 +648,8 @@ int cli_check_applies(const char *cmd, const cli_opt *opts, int nopts, const cha
                        : cli_seen(opts, nopts, "link-samples") ? "link-samples"
                                                                : NULL;
     if (kind != BNN_POSTERIOR_LAPLACE && lopt)
-        return cli_usage_error(cmd, "--%s is for a Laplace or VON posterior's linearised predictive; "
-                               "%s holds %s", lopt, path,
+        return cli_usage_error(cmd, "--%s is for a Laplace or VON posterior's linearised "
+                               "predictive; %s holds %s", lopt, path,
                                kind == BNN_POSTERIOR_POINT ? "a point estimate"
                                                            : "a diagonal Gaussian posterior");
     int rc = cli_check_link_model(cmd, lopt, *lk, path, task, bnn_lik_name(lik));
@@ -998,19 +999,17 @@ int cli_note_range(const char *cmd, const char *spec, const bnn_dataset *ds,
 }
 
 int cli_check_data(const char *cmd, const char *spec, const bnn_dataset *ds, const bnn_model *m,
-                   bool scored, const char *model_path, const bnn_st *st) {
+                   bnn_task task, bool scored, const char *model_path, const bnn_st *st) {
+    /* the task first: regression data under a classifier has other widths too, but the task is
+     * what is wrong */
+    int rc = scored ? cli_check_task(cmd, model_path, task, spec, ds) : 0;
+    if (rc) return rc;
     if (bnn_dataset_dim(ds) != bnn_model_input_dim(m))
         return cli_usage_error(cmd, "%s has %lld feature%s but model %s expects %lld", spec,
                                (long long)bnn_dataset_dim(ds), bnn_dataset_dim(ds) == 1 ? "" : "s",
                                bnn_model_spec(m), (long long)bnn_model_input_dim(m));
-    int rc = cli_note_range(cmd, spec, ds, model_path, st);
-    if (rc) return rc;
-    if (!scored || bnn_dataset_task(ds) != BNN_TASK_CLASSIFICATION) return 0;
-    if (!bnn_dataset_labelled(ds))
-        return cli_usage_error(cmd,
-                               "%s has no labels: it can be predicted on or passed as --ood data, "
-                               "not scored",
-                               spec);
+    if ((rc = cli_note_range(cmd, spec, ds, model_path, st))) return rc;
+    if (!scored || task != BNN_TASK_CLASSIFICATION) return 0;
     const int64_t k = bnn_model_pred_dim(m, BNN_TASK_CLASSIFICATION);
     if (bnn_dataset_outputs(ds) > k)
         return cli_usage_error(cmd, "%s has %lld classes but model %s predicts %lld", spec,
@@ -1209,9 +1208,8 @@ int cli_fit_data(const char *cmd, const bnn_model *m, const char *model_path, co
      * the model's metadata). */
     if ((rc = cli_check_output_data(cmd, output, model_path, NULL, df))) return rc;
     if ((rc = cli_load_data(cmd, df, "train", task, true, all)) ||
-        (rc = cli_check_task(cmd, model_path, task, df->data, *all)) ||
         /* the model's own data is its range: no need to scan 47 M values for fmnist */
-        (rc = cli_check_data(cmd, df->data, *all, m, true, model_path, *own ? NULL : st)))
+        (rc = cli_check_data(cmd, df->data, *all, m, task, true, model_path, *own ? NULL : st)))
         return rc;
     const int64_t n = bnn_dataset_n(*all);
     if (holdout >= n)
