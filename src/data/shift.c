@@ -38,24 +38,35 @@ static void sincos_degrees(double degrees, double *s, double *c) {
     }
 }
 
-/* The input at row y, column x, with everything outside the h × w grid taken as 0. */
-static double pixel_or_zero(const float *in, int64_t h, int64_t w, int64_t y, int64_t x) {
-    return (y >= 0 && y < h && x >= 0 && x < w) ? (double)in[y * w + x] : 0.0;
+/* Bilinear sampling of the zero-extended h × w image at a real position: the offsets of its four
+ * neighbours (top left, top right, bottom left, bottom right; −1 outside the image, which counts
+ * as 0) and the fractions between them. A position at or beyond one pixel outside the grid
+ * touches no pixel: four −1 and fractions 0, which give 0. At an integer position both fractions
+ * are 0 and the value is the pixel itself, exactly, since the weights are then exactly 1 and 0. */
+typedef struct rot_tap {
+    int64_t at[4];
+    double ax, ay;
+} rot_tap;
+
+static void tap_at(rot_tap *t, int64_t h, int64_t w, double xs, double ys) {
+    t->at[0] = t->at[1] = t->at[2] = t->at[3] = -1;
+    t->ax = t->ay = 0.0;
+    if (!(xs > -1.0 && xs < (double)w && ys > -1.0 && ys < (double)h)) return;
+    const double fx = floor(xs), fy = floor(ys);
+    const int64_t x0 = (int64_t)fx, y0 = (int64_t)fy;
+    t->ax = xs - fx, t->ay = ys - fy;
+    for (int j = 0; j < 4; j++) {
+        const int64_t y = y0 + j / 2, x = x0 + j % 2;
+        if (y >= 0 && y < h && x >= 0 && x < w) t->at[j] = y * w + x;
+    }
 }
 
-/* Bilinear interpolation of the zero-extended image at the real position (xs, ys). At an integer
- * position both fractions are 0 and the value is the pixel itself, exactly, since the weights are
- * then exactly 1 and 0. Positions at or beyond one pixel outside the grid touch no pixel: 0. */
-static double bilinear(const float *in, int64_t h, int64_t w, double xs, double ys) {
-    if (!(xs > -1.0 && xs < (double)w && ys > -1.0 && ys < (double)h)) return 0.0;
-    double fx = floor(xs), fy = floor(ys);
-    int64_t x0 = (int64_t)fx, y0 = (int64_t)fy;
-    double ax = xs - fx, ay = ys - fy;
-    double top =
-        (1.0 - ax) * pixel_or_zero(in, h, w, y0, x0) + ax * pixel_or_zero(in, h, w, y0, x0 + 1);
-    double bottom = (1.0 - ax) * pixel_or_zero(in, h, w, y0 + 1, x0) +
-                    ax * pixel_or_zero(in, h, w, y0 + 1, x0 + 1);
-    return (1.0 - ay) * top + ay * bottom;
+static float tap_value(const rot_tap *t, const float *in) {
+    double p[4];
+    for (int j = 0; j < 4; j++) p[j] = t->at[j] >= 0 ? (double)in[t->at[j]] : 0.0;
+    const double top = (1.0 - t->ax) * p[0] + t->ax * p[1];
+    const double bottom = (1.0 - t->ax) * p[2] + t->ax * p[3];
+    return (float)((1.0 - t->ay) * top + t->ay * bottom);
 }
 
 /* Where output pixel (r, col) of an h × w image turned by the angle whose sine and cosine are s
@@ -80,51 +91,25 @@ void bnn__image_rotate(float *out, const float *in, int64_t h, int64_t w, double
     for (int64_t r = 0; r < h; r++)
         for (int64_t col = 0; col < w; col++) {
             double xs, ys;
+            rot_tap t;
             rot_source(s, c, h, w, r, col, &xs, &ys);
-            out[r * w + col] = (float)bilinear(in, h, w, xs, ys);
+            tap_at(&t, h, w, xs, ys);
+            out[r * w + col] = tap_value(&t, in);
         }
 }
 
-/* One angle's sampling of an h × w image, the same for every image of a dataset: per output
- * pixel, the offsets of its four bilinear neighbours (top left, top right, bottom left, bottom
- * right; −1 outside the image, which counts as 0) and the fractions between them. A position that
- * touches no pixel has four −1 and fractions 0, which give 0 as bilinear does. */
-typedef struct rot_tap {
-    int32_t at[4];
-    double ax, ay;
-} rot_tap;
-
+/* One angle's sampling of an h × w image, the same for every image of a dataset: a dataset's
+ * rotation works it out once, and each image is then bnn__image_rotate's arithmetic in its
+ * order, so the same bits. */
 static void rot_plan(rot_tap *taps, int64_t h, int64_t w, double degrees) {
     double s, c;
     sincos_degrees(degrees, &s, &c);
     for (int64_t r = 0; r < h; r++)
         for (int64_t col = 0; col < w; col++) {
-            rot_tap *t = &taps[r * w + col];
             double xs, ys;
             rot_source(s, c, h, w, r, col, &xs, &ys);
-            t->at[0] = t->at[1] = t->at[2] = t->at[3] = -1;
-            t->ax = t->ay = 0.0;
-            if (!(xs > -1.0 && xs < (double)w && ys > -1.0 && ys < (double)h)) continue;
-            const double fx = floor(xs), fy = floor(ys);
-            const int64_t x0 = (int64_t)fx, y0 = (int64_t)fy;
-            t->ax = xs - fx, t->ay = ys - fy;
-            for (int j = 0; j < 4; j++) {
-                const int64_t y = y0 + j / 2, x = x0 + j % 2;
-                if (y >= 0 && y < h && x >= 0 && x < w) t->at[j] = (int32_t)(y * w + x);
-            }
+            tap_at(&taps[r * w + col], h, w, xs, ys);
         }
-}
-
-/* bnn__image_rotate by a plan: the same arithmetic in the same order, so the same bits. */
-static void rot_apply(float *out, const float *in, const rot_tap *taps, int64_t hw) {
-    for (int64_t i = 0; i < hw; i++) {
-        const rot_tap *t = &taps[i];
-        double p[4];
-        for (int j = 0; j < 4; j++) p[j] = t->at[j] >= 0 ? (double)in[t->at[j]] : 0.0;
-        const double top = (1.0 - t->ax) * p[0] + t->ax * p[1];
-        const double bottom = (1.0 - t->ax) * p[2] + t->ax * p[3];
-        out[i] = (float)((1.0 - t->ay) * top + t->ay * bottom);
-    }
 }
 
 void bnn__image_flip_vertical(float *out, const float *in, int64_t h, int64_t w) {
@@ -163,9 +148,9 @@ static int apply(bnn_dataset *ds, shift_op op, double degrees, const char *what)
                           (long long)h, (long long)w);
     /* A rotation's sampling, worked out once for all the images instead of for each (eval
      * --shift rot's 13 angles of Fashion-MNIST's test set: 1.57 to 1.35 s on 2 cores, the same
-     * bits, 2026-12-07); images beyond 2^31 pixels do it per image. */
+     * bits, 2026-12-07). */
     rot_tap *taps = NULL;
-    if (op == SHIFT_ROTATE && hw <= INT32_MAX) {
+    if (op == SHIFT_ROTATE) {
         taps = bnn__alloc_array(hw, sizeof *taps);
         if (!taps) {
             bnn__free(scratch);
@@ -193,9 +178,7 @@ static int apply(bnn_dataset *ds, shift_op op, double degrees, const char *what)
             for (int64_t k = 0; k < ch; k++) {
                 float *img = x + i * d + k * hw;
                 if (taps)
-                    rot_apply(tmp, img, taps, hw);
-                else if (op == SHIFT_ROTATE)
-                    bnn__image_rotate(tmp, img, h, w, degrees);
+                    for (int64_t p = 0; p < hw; p++) tmp[p] = tap_value(&taps[p], img);
                 else
                     bnn__image_flip_vertical(tmp, img, h, w);
                 memcpy(img, tmp, (size_t)hw * sizeof(float));
