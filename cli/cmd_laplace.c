@@ -94,34 +94,40 @@ static void warn_unsettled(const bnn_laplace *la, const double *lay, int64_t nla
 
 /* Validation NLL of the GLM predictive (a classifier's through link lk, Monte Carlo with
  * GRID_MC_DRAWS draws from seed, as laplace-torch's grid search takes its link_approx; Gaussian
- * with the predictive variance) at prior precision δ (for the grid search). */
-static int val_nll(bnn_model *m, bnn_laplace *la, const bnn_dataset *val, double delta,
-                   double sigma, bnn_link lk, uint64_t seed, double *nll) {
-    bnn_laplace_set_prior(la, delta, sigma);
+ * with the predictive variance) at each of nd prior precisions (the grid search), from one pass
+ * of the network over the validation data. */
+static int val_nll(bnn_model *m, bnn_laplace *la, const bnn_dataset *val, const double *deltas,
+                   int64_t nd, double sigma, bnn_link lk, uint64_t seed, double *nll) {
+    bnn_laplace_set_prior(la, deltas[0], sigma); /* the σ the precisions are taken with */
     const bnn_task task = bnn_dataset_task(val);
     const int64_t n = bnn_dataset_n(val), k = bnn_model_pred_dim(m, task);
     struct bnn_predict_params pp = bnn_predict_default_params();
     pp.sigma = sigma, pp.link = lk, pp.link_samples = lk == BNN_LINK_MC ? GRID_MC_DRAWS : 0;
     pp.seed = seed;
-    double *a = malloc((size_t)(n * k) * sizeof(double)), *v = malloc((size_t)(n * k) * sizeof(double));
-    int rc = (a && v) ? 0 : BNN_ENOMEM;
-    if (!rc)
-        rc = task == BNN_TASK_CLASSIFICATION
-                 ? bnn_laplace_predict(la, m, bnn_dataset_cx(val), n, task, &pp, a, NULL, NULL, NULL)
-                 : bnn_laplace_predict(la, m, bnn_dataset_cx(val), n, task, &pp, NULL, NULL, a, v);
-    double s = 0.0;
-    for (int64_t i = 0; !rc && i < n; i++) {
-        if (task == BNN_TASK_CLASSIFICATION) {
-            s -= log(a[i * k + bnn_dataset_clabels(val)[i]]);
-        } else {
-            for (int64_t j = 0; j < k; j++) {
-                const double r = a[i * k + j] - bnn_dataset_ctargets(val)[i * k + j];
-                s += 0.5 * log(2 * 3.14159265358979323846 * v[i * k + j]) + 0.5 * r * r / v[i * k + j];
+    const size_t sz = (size_t)(nd * n * k) * sizeof(double);
+    double *a = malloc(sz), *v = task == BNN_TASK_CLASSIFICATION ? NULL : malloc(sz);
+    int rc = a && (v || task == BNN_TASK_CLASSIFICATION)
+                 ? bnn_laplace_predict_priors(la, m, bnn_dataset_cx(val), n, task, &pp, deltas,
+                                              nd, task == BNN_TASK_CLASSIFICATION ? a : NULL,
+                                              v ? a : NULL, v)
+                 : BNN_ENOMEM;
+    for (int64_t d = 0; !rc && d < nd; d++) {
+        const double *ad = a + d * n * k, *vd = v ? v + d * n * k : NULL;
+        double s = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            if (task == BNN_TASK_CLASSIFICATION) {
+                s -= log(ad[i * k + bnn_dataset_clabels(val)[i]]);
+            } else {
+                for (int64_t j = 0; j < k; j++) {
+                    const double r = ad[i * k + j] - bnn_dataset_ctargets(val)[i * k + j];
+                    s += 0.5 * log(2 * 3.14159265358979323846 * vd[i * k + j]) +
+                         0.5 * r * r / vd[i * k + j];
+                }
             }
         }
+        nll[d] = s / (double)n;
     }
     free(a), free(v);
-    *nll = s / (double)n;
     return rc;
 }
 
@@ -491,18 +497,17 @@ again:;
         }
     } else if (!strcmp(prior, "grid")) {
         /* 21 values log-spaced over [1e-4, 1e4]; the validation NLL of the GLM predictive. */
-        double best = INFINITY, best_d = 1.0;
+        double best = INFINITY, best_d = 1.0, deltas[21], v[21];
         int best_i = 10;
-        for (int i = 0; i <= 20; i++) {
-            double delta = pow(10.0, -4.0 + 0.4 * i), v;
-            if ((rc = val_nll(m, la, val, delta, sigma, glink, (uint64_t)seed, &v))) {
-                /* a variance that float rounding made negative at a small prior */
-                if (rc == BNN_EDIVERGED && redo_neg) goto redo_failed;
-                rc = cli_fail(cmd, rc, NULL);
-                goto done;
-            }
-            if (v < best) best = v, best_d = delta, best_i = i;
+        for (int i = 0; i <= 20; i++) deltas[i] = pow(10.0, -4.0 + 0.4 * i);
+        if ((rc = val_nll(m, la, val, deltas, 21, sigma, glink, (uint64_t)seed, v))) {
+            /* a variance that float rounding made negative at a small prior */
+            if (rc == BNN_EDIVERGED && redo_neg) goto redo_failed;
+            rc = cli_fail(cmd, rc, NULL);
+            goto done;
         }
+        for (int i = 0; i <= 20; i++)
+            if (v[i] < best) best = v[i], best_d = deltas[i], best_i = i;
         if (!isfinite(best)) { /* no value won: the middle one would be saved as if it had */
             rc = cli_error(cmd, "--prior grid: the validation NLL is not finite at any prior "
                            "precision of the grid (1e-4 to 1e4): the model's predictions on the "

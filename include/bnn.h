@@ -1188,6 +1188,19 @@ int bnn_laplace_glm(const bnn_laplace *la, bnn_model *m, const float *x, int64_t
 int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n,
                         bnn_task task, const struct bnn_predict_params *p, double *probs,
                         double *mi, double *mean, double *var);
+/* bnn_laplace_predict at each of nprior scalar prior precisions (as with bnn_laplace_set_prior
+ * to that precision and the posterior's own σ first; per-layer precisions the posterior holds
+ * are not used, and it is not changed), from one pass of the network over x for all of them:
+ * laplace-torch's grid search over the prior precision on held-out data, at the cost of about
+ * one prediction. Each precision's outputs (probs, or mean and var; no mutual information) are
+ * a block of n × C values, the blocks in the order of prior_precs, and each is what
+ * bnn_laplace_predict gives at that precision, to the last bit (a Monte-Carlo link draws the
+ * same values for every precision). BNN_EINVAL for nprior < 1 or a precision that is not
+ * positive and finite; BNN_EDIVERGED names the precision where the predictive is not finite. */
+int bnn_laplace_predict_priors(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n,
+                               bnn_task task, const struct bnn_predict_params *p,
+                               const double *prior_precs, int64_t nprior, double *probs,
+                               double *mean, double *var);
 /* Probit approximation p = softmax(κ ⊙ f_mu), κ_k = 1/√(1 + π/8 · f_var[k,k]) (MacKay 1992), for
  * f_mu (n, k) and f_var (n, k, k) (only the diagonals are read). Returns 0; BNN_EINVAL for a
  * missing array, n < 0 or k < 1; BNN_EDIVERGED, naming the first, for a logit that is not finite

@@ -556,6 +556,45 @@ static bnn_curv *random_curv(bnn_model *m, bnn_hessian structure, int64_t offset
     return c;
 }
 
+/* bnn_laplace_predict_priors against bnn_laplace_predict with the posterior set to each
+ * precision in turn, to the last bit, through each link of the task (a grid search's values
+ * must be the predictions the chosen precision gives). Leaves the posterior at the last
+ * precision. */
+static void priors_match(bnn_laplace *la, bnn_model *m, const float *x, int64_t n, bnn_task task,
+                         double sigma) {
+    const double deltas[3] = {0.3, 7.5, 0.004};
+    const bool cls = task == BNN_TASK_CLASSIFICATION;
+    const int64_t C = bnn_model_pred_dim(m, task);
+    const size_t one = (size_t)(n * C) * sizeof(double);
+    double *a = malloc(3 * one), *v = malloc(3 * one), *r = malloc(one), *rv = malloc(one);
+    const bnn_link links[3] = {BNN_LINK_PROBIT, BNN_LINK_MC, BNN_LINK_BRIDGE};
+    for (int l = 0; l < (cls && C > 1 ? 3 : cls ? 2 : 1); l++) {
+        struct bnn_predict_params pp = bnn_predict_default_params();
+        pp.sigma = sigma, pp.link = links[l], pp.link_samples = l == 1 ? 7 : 0, pp.seed = 11;
+        REQUIRE(bnn_laplace_predict_priors(la, m, x, n, task, &pp, deltas, 3, cls ? a : NULL,
+                                           cls ? NULL : a, cls ? NULL : v) == 0);
+        for (int j = 0; j < 3; j++) {
+            bnn_laplace_set_prior(la, deltas[j], sigma);
+            REQUIRE(bnn_laplace_predict(la, m, x, n, task, &pp, cls ? r : NULL, NULL,
+                                        cls ? NULL : r, cls ? NULL : rv) == 0);
+            CHECK(memcmp(a + j * n * C, r, one) == 0);
+            if (!cls) CHECK(memcmp(v + j * n * C, rv, one) == 0);
+        }
+    }
+    /* No precision, or one that is not positive and finite: refused. */
+    const double bad[2] = {1.0, -1.0};
+    struct bnn_predict_params pp = bnn_predict_default_params();
+    pp.sigma = sigma;
+    double *o1 = cls ? a : NULL, *o2 = cls ? NULL : a, *o3 = cls ? NULL : v;
+    CHECK_EQ_INT(bnn_laplace_predict_priors(la, m, x, n, task, &pp, bad, 2, o1, o2, o3),
+                 BNN_EINVAL);
+    CHECK_EQ_INT(bnn_laplace_predict_priors(la, m, x, n, task, &pp, bad, 0, o1, o2, o3),
+                 BNN_EINVAL);
+    CHECK_EQ_INT(bnn_laplace_predict_priors(la, m, x, n, task, &pp, NULL, 1, o1, o2, o3),
+                 BNN_EINVAL);
+    free(a), free(v), free(r), free(rv);
+}
+
 /* The GLM predictive of model `spec` (K outputs, n random inputs) for every structure (or only
  * those in `structures`, a bit mask), all weights and last layer, against J Σ Jᵀ with J from
  * plain backward passes (one input and output at a time) and Σ = P_post⁻¹ by LAPACK. The model's
@@ -637,6 +676,7 @@ static void glm_against_jacobian(const char *spec, int64_t n, int structures, bo
                 CHECK(memcmp(fv, fv2, (size_t)(n * K * K) * sizeof(double)) == 0);
                 free(fv2);
                 memcpy(bnn_model_params(m), saved, (size_t)NP * sizeof(float));
+                priors_match(la, m, x, n, (bnn_task)task, 0.8);
                 if (!(e_mu < 1e-6 && e_var < 1e-5))
                     fprintf(stderr,
                             "glm vs J Σ Jᵀ (%s): subset %s, structure %d, task %d: f_mu %.3g, "
@@ -668,6 +708,49 @@ static void test_glm_against_jacobian(void) {
     /* full with P = 772 (several column tiles of J·Q) and 130 inputs (two chunks); kron too. */
     glm_against_jacobian("mlp:3-20-30-2:tanh", 130, (1 << BNN_HESS_FULL) | (1 << BNN_HESS_KRON),
                          false);
+}
+
+/* A grid of 21 precisions over more inputs than bnn_laplace_predict_priors takes in one call
+ * (64 MiB of f_var: here 3,976 of 4,500): every value is still the single-precision call's to
+ * the last bit, since both cut the inputs at the same chunks of the GLM pass (cut elsewhere, the
+ * chunks' matrix products rounded 13 of 21 precisions differently on Fashion-MNIST). */
+static void test_priors_many_inputs(void) {
+    enum { n = 4500, K = 10, ND = 21 };
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:6-24-10") == 0);
+    bnn_model_init(m, 5);
+    const int64_t NP = bnn_model_nparams(m);
+    uint64_t seed = 77;
+    float *x = malloc((size_t)(n * 6) * sizeof(float));
+    for (int64_t i = 0; i < n * 6; i++)
+        x[i] = (float)(2.0 * urand(&seed) - 1.0);
+    double deltas[ND];
+    for (int i = 0; i < ND; i++)
+        deltas[i] = pow(10.0, -4.0 + 0.4 * i);
+    double *a = malloc((size_t)(ND * n * K) * sizeof(double)), *r = malloc((size_t)(n * K) * 8);
+    for (int st = 0; st < 2; st++) { /* all weights, diag; the last layer, kron */
+        const bnn_hessian structure = st ? BNN_HESS_KRON : BNN_HESS_DIAG;
+        const int64_t offset = st ? 6 * 24 + 24 : 0, P = NP - offset;
+        bnn_curv *c = random_curv(m, structure, offset, P, K, &seed);
+        bnn_laplace *la;
+        REQUIRE(bnn_laplace_new_from_params(&la, c, bnn_model_cparams(m),
+                                            BNN_TASK_CLASSIFICATION) == 0);
+        struct bnn_predict_params pp = bnn_predict_default_params();
+        REQUIRE(bnn_laplace_predict_priors(la, m, x, n, BNN_TASK_CLASSIFICATION, &pp, deltas, ND,
+                                           a, NULL, NULL) == 0);
+        int differ = 0;
+        for (int j = 0; j < ND; j++) {
+            bnn_laplace_set_prior(la, deltas[j], 1.0);
+            REQUIRE(bnn_laplace_predict(la, m, x, n, BNN_TASK_CLASSIFICATION, &pp, r, NULL, NULL,
+                                        NULL) == 0);
+            differ += memcmp(a + j * n * K, r, (size_t)(n * K) * sizeof(double)) != 0;
+        }
+        if (differ) fprintf(stderr, "structure %d: %d of %d precisions differ\n", st, differ, ND);
+        CHECK_EQ_INT(differ, 0);
+        bnn_laplace_free(la);
+    }
+    free(a), free(r), free(x);
+    bnn_model_free(m);
 }
 
 /* bnn_laplace_glm called from the caller's own OpenMP team, wider than the library's thread
@@ -1097,6 +1180,7 @@ int main(void) {
     test_cls_basics();
     test_glm_against_jacobian();
     test_glm_in_caller_team();
+    test_priors_many_inputs();
     test_sampling();
     const char *cases[] = {"cls_ll_full",  "cls_ll_kron",  "cls_ll_diag",     "cls_all_full",
                            "cls_all_kron", "cls_all_diag", "cls_all_diag_ef", "reg_ll_full",

@@ -319,6 +319,19 @@ static void layers_case(const char *file, const char *hs) {
         REQUIRE(bnn_laplace_glm(la, m, x, n, fmu, fv) == 0);
         report(0, file, "nearly equal δ_l (per-layer path): GLM f_var vs scalar",
                check_relerr(fv, fv1, n * K * K), 1e-10);
+        /* Precisions given in a list (a grid search) are scalar ones: the per-layer δ_l the
+         * posterior holds are neither used (full's Cholesky factor of H + D among them) nor
+         * changed; f_var at 0.37 is the scalar call's to the last bit. */
+        {
+            const double ds[2] = {5.0, 0.37};
+            double *vv = malloc((size_t)(2 * n * K * K) * 8), back[NL];
+            REQUIRE(bnn_laplace_set_prior_layers(la, dl, NL) == 0);
+            REQUIRE(bnn__laplace_glm_priors(la, m, x, n, ds, 2, fmu, vv, "test") == 0);
+            CHECK(memcmp(vv + n * K * K, fv1, (size_t)(n * K * K) * 8) == 0);
+            REQUIRE(bnn_laplace_prior_layers(la, back, NL) == 0);
+            CHECK(memcmp(back, dl, sizeof back) == 0);
+            free(vv);
+        }
         /* Samples: finite and different from the mean. */
         bnn_rng rng = bnn_rng_make(3, 0);
         float *th = malloc((size_t)P * sizeof(float));

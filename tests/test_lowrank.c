@@ -386,6 +386,21 @@ static void test_truncated(const char *file, int64_t r) {
     e = check_relerr(v1, v2, n * K * K);
     CHECK(e <= 1e-9);
     worst_glm = dmax(worst_glm, e);
+    /* Several precisions in one pass (a grid search): each one's f_var is bnn_laplace_glm's at
+     * that precision to the last bit, the residual's 1/δ term included. */
+    {
+        const double ds[2] = {3.0, 0.02};
+        double *vv = malloc((size_t)(2 * n * K * K) * sizeof(double));
+        REQUIRE(bnn__laplace_glm_priors(la, pr.m, x, n, ds, 2, m2, vv, "test") == 0);
+        for (int j = 0; j < 2; j++) {
+            bnn_laplace_set_prior(la, ds[j], sig);
+            REQUIRE(bnn_laplace_glm(la, pr.m, x, n, m1, v1) == 0);
+            CHECK(memcmp(vv + j * n * K * K, v1, (size_t)(n * K * K) * sizeof(double)) == 0);
+        }
+        CHECK(memcmp(m1, m2, (size_t)(n * K) * sizeof(double)) == 0);
+        bnn_laplace_set_prior(la, delta, sig);
+        free(vv);
+    }
     REQUIRE(bnn_laplace_optimize(la, 50) == 0);
     REQUIRE(bnn_laplace_optimize(lf, 50) == 0);
     CHECK_REL(bnn_laplace_prior_prec(la), bnn_laplace_prior_prec(lf), 1e-8, 1.0);

@@ -257,6 +257,20 @@ void bnn__model_backward_hook(bnn_model *m, const float *theta, const float *dou
 void bnn__model_backward_hook_to(bnn_model *m, const float *theta, const float *dout,
                                  bnn__curv_hook hook, void *ctx, int64_t first);
 
+/* bnn_laplace_glm at nprior scalar prior precisions at once (the posterior's σ; per-layer
+ * precisions it holds are not used): one pass of the network over x, f_var nprior blocks of
+ * n × K × K, each equal to the last bit to bnn_laplace_glm's after bnn_laplace_set_prior with
+ * that precision (src/fit/laplace.c; bnn_laplace_predict_priors). fn names the caller in
+ * messages. */
+int bnn__laplace_glm_priors(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n,
+                            const double *prior_precs, int64_t nprior, double *f_mu,
+                            double *f_var, const char *fn);
+
+/* The inputs a GLM pass of la over m takes per chunk (bnn_laplace_glm's; the chunks of a call
+ * start at its first input): calls that start at multiples of it give every input the values a
+ * single call would. */
+int bnn__laplace_glm_chunk(const bnn_laplace *la, const bnn_model *m, int64_t *nb);
+
 /* Laplace internals (src/fit/laplace.c), for tests against float64 references:
  * bnn_laplace_new with a double-precision mean, and the eigenvalues of a Kronecker factor
  * (factor 0 = B, 1 = A) of block `block`. */

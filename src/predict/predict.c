@@ -178,6 +178,14 @@ static int check_args(const char *fn, const bnn_model *m, const float *x, int64_
     return 0;
 }
 
+/* " at prior precision δ" for a message about precision j of a list, "" without one. */
+static const char *at_prior(const double *deltas, int64_t j) {
+    static _Thread_local char buf[48];
+    if (!deltas) return "";
+    snprintf(buf, sizeof buf, " at prior precision %g", deltas[j]);
+    return buf;
+}
+
 /* The linearised (GLM) predictive of a Laplace posterior (Immer et al., AISTATS 2021; laplace-
  * torch's default): f ~ N(f_mu, f_var) in function space, then per likelihood
  *  - categorical: the probit approximation (MacKay 1992), Monte Carlo over the logits, or the
@@ -191,18 +199,27 @@ static int check_args(const char *fn, const bnn_model *m, const float *x, int64_
  *  - heteroscedastic Gaussian, f = (μ, η) ~ N(f̄, Σ): the predictive is a Gaussian mixture with
  *    mean E[μ] = f̄_μ and variance Var[μ] + E[e^η] = Σ_μμ + exp(f̄_η + ½ Σ_ηη) (the mean of a
  *    log-normal), both in closed form; it is reported as the Gaussian with these moments.
- * A temperature T scales the logits' distribution to N(f_mu / T, f_var / T²). */
-int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n,
-                        bnn_task task, const struct bnn_predict_params *p, double *probs,
-                        double *mi, double *mean, double *var) {
-    int rc = check_args("bnn_laplace_predict", m, x, n, task, p, probs, mean, var);
+ * A temperature T scales the logits' distribution to N(f_mu / T, f_var / T²).
+ * With deltas (bnn_laplace_predict_priors) the same at each of nd scalar prior precisions, the
+ * outputs nd blocks of n × C, from one pass of the network: each block is what a call with that
+ * precision set gives, to the last bit (its own Monte-Carlo generator, started as a call's). */
+static int laplace_predict(const char *fn, const bnn_laplace *la, bnn_model *m, const float *x,
+                           int64_t n, bnn_task task, const struct bnn_predict_params *p,
+                           const double *deltas, int64_t nd, double *probs, double *mi,
+                           double *mean, double *var) {
+    int rc = check_args(fn, m, x, n, task, p, probs, mean, var);
     if (rc) return rc;
-    if (!la) return bnn__error(BNN_EINVAL, "bnn_laplace_predict: the posterior is required");
+    if (!la) return bnn__error(BNN_EINVAL, "%s: the posterior is required", fn);
     if (bnn__laplace_task(la) != task)
-        return bnn__error(BNN_EINVAL, "bnn_laplace_predict: the posterior was fitted for %s, not %s",
+        return bnn__error(BNN_EINVAL, "%s: the posterior was fitted for %s, not %s", fn,
                           bnn__laplace_task(la) == BNN_TASK_REGRESSION ? "regression"
                                                                       : "classification",
                           task == BNN_TASK_REGRESSION ? "regression" : "classification");
+    if (deltas && (nd < 1 || (uint64_t)nd > SIZE_MAX / sizeof(double) / (uint64_t)n /
+                                                 (uint64_t)(2 * bnn_model_output_dim(m))))
+        return bnn__error(BNN_EINVAL, "%s: %lld prior precisions (at least 1, and no more than "
+                          "memory can address for %lld examples)", fn, (long long)nd,
+                          (long long)n);
     const bnn_lik_kind lik = bnn_model_lik(m, task);
     const int64_t k = bnn_model_output_dim(m), d = bnn_model_input_dim(m);
     const int64_t C = bnn_lik_pred_dim(lik, k);
@@ -218,83 +235,99 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
      * per call (for full, up to 64 MiB of J·Q, fresh pages each time), so each call gets as many
      * examples as 64 MiB of these buffers hold (Bernoulli's 2-class form: 6 more per example). */
     const bool bern = lik == BNN_LIK_BERNOULLI;
-    int64_t gs = (int64_t)((64u << 20) / sizeof(double)) / (k * k + k + (bern ? 6 : 0));
+    if (!deltas) nd = 1;
+    int64_t gs = (int64_t)((64u << 20) / sizeof(double)) / (nd * k * k + k + (bern ? 6 : 0));
     gs = gs < bs ? bs : gs > n ? n : gs;
+    /* Calls of whole chunks of the GLM's own: an input's values do not depend on which call it
+     * falls in, so they are the same for any number of prior precisions (the chunk's matrix
+     * products are what could round differently). */
+    if (gs < n) {
+        int64_t chunk;
+        if ((rc = bnn__laplace_glm_chunk(la, m, &chunk))) return rc;
+        gs = gs < chunk ? chunk : gs / chunk * chunk;
+    }
     double *fm = bnn__alloc_array(gs * k, sizeof(double));
-    double *fv = bnn__alloc_array(gs * k * k, sizeof(double));
+    double *fvs = bnn__alloc_array(nd * gs * k * k, sizeof(double));
     double *fm2 = bern ? bnn__alloc_array(gs * 2, sizeof(double)) : NULL;
     double *fv2 = bern ? bnn__alloc_array(gs * 4, sizeof(double)) : NULL;
-    if (!fm || !fv || (bern && (!fm2 || !fv2))) {
+    bnn_rng *rngs = bnn__alloc_array(nd, sizeof(bnn_rng)); /* each precision's MC link */
+    if (!fm || !fvs || (bern && (!fm2 || !fv2)) || !rngs) {
         rc = bnn__error(BNN_ENOMEM, "out of memory for the GLM predictive");
         goto done;
     }
     const double T = p->temperature, s2 = p->sigma * p->sigma;
-    bnn_rng link_rng = bnn_rng_make(p->seed, BNN_STREAM_PREDICT + 1);
+    for (int64_t j = 0; j < nd; j++) rngs[j] = bnn_rng_make(p->seed, BNN_STREAM_PREDICT + 1);
     for (int64_t lo = 0; lo < n; lo += gs) {
         const int64_t b = lo + gs <= n ? gs : n - lo;
-        if ((rc = bnn_laplace_glm(la, m, x + lo * d, b, fm, fv))) goto done;
-        if (task == BNN_TASK_CLASSIFICATION) {
-            if (T != 1.0) {
-                for (int64_t i = 0; i < b * k; i++) fm[i] /= T;
-                for (int64_t i = 0; i < b * k * k; i++) fv[i] /= T * T;
-            }
-            const double *cm = fm, *cv = fv;
-            if (lik == BNN_LIK_BERNOULLI) { /* the 2-class logits (0, f) */
-                for (int64_t i = 0; i < b; i++) {
-                    fm2[2 * i] = 0.0, fm2[2 * i + 1] = fm[i];
-                    fv2[4 * i] = fv2[4 * i + 1] = fv2[4 * i + 2] = 0.0, fv2[4 * i + 3] = fv[i];
+        rc = deltas ? bnn__laplace_glm_priors(la, m, x + lo * d, b, deltas, nd, fm, fvs, fn)
+                    : bnn_laplace_glm(la, m, x + lo * d, b, fm, fvs);
+        if (rc) goto done;
+        if (T != 1.0 && task == BNN_TASK_CLASSIFICATION)
+            for (int64_t i = 0; i < b * k; i++) fm[i] /= T;
+        for (int64_t j = 0; j < nd; j++) {
+            double *fv = fvs + j * b * k * k;
+            double *pj = probs ? probs + j * n * C : NULL;
+            double *mj = mean ? mean + j * n * C : NULL, *vj = var ? var + j * n * C : NULL;
+            if (task == BNN_TASK_CLASSIFICATION) {
+                if (T != 1.0)
+                    for (int64_t i = 0; i < b * k * k; i++) fv[i] /= T * T;
+                const double *cm = fm, *cv = fv;
+                if (lik == BNN_LIK_BERNOULLI) { /* the 2-class logits (0, f) */
+                    for (int64_t i = 0; i < b; i++) {
+                        fm2[2 * i] = 0.0, fm2[2 * i + 1] = fm[i];
+                        fv2[4 * i] = fv2[4 * i + 1] = fv2[4 * i + 2] = 0.0;
+                        fv2[4 * i + 3] = fv[i];
+                    }
+                    cm = fm2, cv = fv2;
                 }
-                cm = fm2, cv = fv2;
-            }
-            if (p->link_samples > 0) {
-                if ((rc = bnn__mc_link(probs + lo * C, mi ? mi + lo : NULL, cm, cv, b, C,
-                                       p->link_samples, &link_rng, p->log_probs, lo)))
-                    goto done;
-            } else {
-                if (bridge) {
+                if (p->link_samples > 0) {
+                    if ((rc = bnn__mc_link(pj + lo * C, mi ? mi + lo : NULL, cm, cv, b, C,
+                                           p->link_samples, &rngs[j], p->log_probs, lo)))
+                        goto done;
+                } else if (bridge) {
                     int64_t bad;
-                    if ((rc = bnn__bridge(probs + lo * C, cm, cv, b, C,
+                    if ((rc = bnn__bridge(pj + lo * C, cm, cv, b, C,
                                           p->link == BNN_LINK_BRIDGE_NORM, p->log_probs,
                                           mi ? mi + lo : NULL, &bad)))
                         goto done;
                     if (bad >= 0) {
                         rc = bnn__error(BNN_EDIVERGED, "the Laplace bridge has no Dirichlet for "
-                                        "example %lld: its linearised logits are not finite, or "
-                                        "a logit's variance after the zero-sum correction is not "
-                                        "positive beyond rounding (as when a tiny prior "
+                                        "example %lld%s: its linearised logits are not finite, "
+                                        "or a logit's variance after the zero-sum correction is "
+                                        "not positive beyond rounding (as when a tiny prior "
                                         "precision leaves a direction almost unbounded)",
-                                        (long long)(lo + bad));
+                                        (long long)(lo + bad), at_prior(deltas, j));
                         goto done;
                     }
                 } else {
-                    bnn__probit(probs + lo * C, cm, cv, b, C, p->log_probs);
+                    bnn__probit(pj + lo * C, cm, cv, b, C, p->log_probs);
                     if (mi)
                         for (int64_t i = 0; i < b; i++) mi[lo + i] = 0.0;
                 }
-            }
-        } else if (lik == BNN_LIK_HETERO_GAUSSIAN) {
-            for (int64_t i = 0; i < b; i++) {
-                const double *V = fv + i * 4;
-                mean[lo + i] = fm[2 * i];
-                var[lo + i] = V[0] + exp(fm[2 * i + 1] + 0.5 * V[3]);
-            }
-        } else {
-            for (int64_t i = 0; i < b; i++)
-                for (int64_t j = 0; j < k; j++) {
-                    mean[(lo + i) * k + j] = fm[i * k + j];
-                    var[(lo + i) * k + j] = fv[(i * k + j) * k + j] + s2;
+            } else if (lik == BNN_LIK_HETERO_GAUSSIAN) {
+                for (int64_t i = 0; i < b; i++) {
+                    const double *V = fv + i * 4;
+                    mj[lo + i] = fm[2 * i];
+                    vj[lo + i] = V[0] + exp(fm[2 * i + 1] + 0.5 * V[3]);
                 }
+            } else {
+                for (int64_t i = 0; i < b; i++)
+                    for (int64_t o = 0; o < k; o++) {
+                        mj[(lo + i) * k + o] = fm[i * k + o];
+                        vj[(lo + i) * k + o] = fv[(i * k + o) * k + o] + s2;
+                    }
+            }
         }
     }
-    for (int64_t i = 0; i < n * C; i++) {
+    for (int64_t i = 0; i < nd * n * C; i++) {
         double v = task != BNN_TASK_CLASSIFICATION ? var[i]
                    : p->log_probs                  ? exp(probs[i])
                                                    : probs[i];
         if (!isfinite(v) || (task == BNN_TASK_REGRESSION && (!isfinite(mean[i]) || !(v > 0.0)))) {
             const bool noise = task == BNN_TASK_REGRESSION && isfinite(mean[i]) &&
                                bnn_model_lik(m, task) == BNN_LIK_HETERO_GAUSSIAN;
-            rc = bnn__error(BNN_EDIVERGED, "the GLM predictive is not finite (example %lld)%s",
-                            (long long)(i / C),
+            rc = bnn__error(BNN_EDIVERGED, "the GLM predictive is not finite (example %lld%s)%s",
+                            (long long)(i % (n * C) / C), at_prior(deltas, i / (n * C)),
                             !noise       ? ""
                             : v > 0.0    ? ": its variance overflows (the predicted noise "
                                            "exp(log variance) is too large)"
@@ -306,8 +339,26 @@ int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int
         }
     }
 done:
-    bnn__free(fm), bnn__free(fv), bnn__free(fm2), bnn__free(fv2);
+    bnn__free(fm), bnn__free(fvs), bnn__free(fm2), bnn__free(fv2), bnn__free(rngs);
     return rc;
+}
+
+int bnn_laplace_predict(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n,
+                        bnn_task task, const struct bnn_predict_params *p, double *probs,
+                        double *mi, double *mean, double *var) {
+    return laplace_predict("bnn_laplace_predict", la, m, x, n, task, p, NULL, 1, probs, mi, mean,
+                           var);
+}
+
+int bnn_laplace_predict_priors(const bnn_laplace *la, bnn_model *m, const float *x, int64_t n,
+                               bnn_task task, const struct bnn_predict_params *p,
+                               const double *prior_precs, int64_t nprior, double *probs,
+                               double *mean, double *var) {
+    if (!prior_precs)
+        return bnn__error(BNN_EINVAL, "bnn_laplace_predict_priors: the prior precisions are "
+                          "required");
+    return laplace_predict("bnn_laplace_predict_priors", la, m, x, n, task, p, prior_precs,
+                           nprior, probs, NULL, mean, var);
 }
 
 /* Local reparameterisation of the first layer (Kingma, Salimans & Welling, "Variational dropout
