@@ -164,9 +164,39 @@ static void test_laplace_predict_args(void) {
                          0);
             CHECK_NEAR(probs[0] + probs[1], 1.0, 1e-12);
         }
+        /* At several prior precisions (a grid search) the message names the precision too. */
+        const double dz2[2] = {0.5, 2.0};
+        double pz[8];
+        p.link = BNN_LINK_BRIDGE;
+        CHECK_EQ_INT(bnn_laplace_predict_priors(lz, mz, x, 2, BNN_TASK_CLASSIFICATION, &p, dz2, 2,
+                                                pz, NULL, NULL),
+                     BNN_EDIVERGED);
+        CHECK(has_error("no Dirichlet for example 1 at prior precision 0.5: its linearised"));
         p.link = BNN_LINK_PROBIT;
         bnn_laplace_free(lz);
         bnn_model_free(mz);
+    }
+    /* bnn_laplace_predict_priors checks what bnn_laplace_predict checks, under its own name, and
+     * its list of precisions. */
+    {
+        const double dd[2] = {0.5, NAN};
+        double pr2[8];
+        CHECK_EQ_INT(bnn_laplace_predict_priors(la, m, x, 2, BNN_TASK_CLASSIFICATION, &p, dd, 2,
+                                                NULL, NULL, NULL),
+                     BNN_EINVAL);
+        CHECK(has_error("bnn_laplace_predict_priors: probs is required"));
+        CHECK_EQ_INT(bnn_laplace_predict_priors(la, m, x, 2, BNN_TASK_CLASSIFICATION, &p, dd, 2,
+                                                pr2, NULL, NULL),
+                     BNN_EINVAL);
+        CHECK(has_error("prior precision nan (number 1) must be positive and finite"));
+        CHECK_EQ_INT(bnn_laplace_predict_priors(la, m, x, 2, BNN_TASK_CLASSIFICATION, &p, dd,
+                                                INT64_MAX / 4, pr2, NULL, NULL),
+                     BNN_EINVAL);
+        CHECK(has_error("prior precisions (at least 1, and no more than memory can address"));
+        CHECK_EQ_INT(bnn_laplace_predict_priors(la, m, x, 2, BNN_TASK_CLASSIFICATION, &p, dd, 1,
+                                                pr2, NULL, NULL),
+                     0);
+        CHECK_NEAR(pr2[0] + pr2[1], 1.0, 1e-12);
     }
     /* Names both ways. */
     for (int l = 0; l < 4; l++) {

@@ -215,8 +215,9 @@ static int laplace_predict(const char *fn, const bnn_laplace *la, bnn_model *m, 
                           bnn__laplace_task(la) == BNN_TASK_REGRESSION ? "regression"
                                                                       : "classification",
                           task == BNN_TASK_REGRESSION ? "regression" : "classification");
-    if (deltas && (nd < 1 || (uint64_t)nd > SIZE_MAX / sizeof(double) / (uint64_t)n /
-                                                 (uint64_t)(2 * bnn_model_output_dim(m))))
+    const uint64_t kk = (uint64_t)bnn_model_output_dim(m);
+    if (deltas && (nd < 1 || (uint64_t)nd > SIZE_MAX / sizeof(double) / (uint64_t)n / (2 * kk) ||
+                   (uint64_t)nd > (uint64_t)INT64_MAX / (kk * kk + kk + 6)))
         return bnn__error(BNN_EINVAL, "%s: %lld prior precisions (at least 1, and no more than "
                           "memory can address for %lld examples)", fn, (long long)nd,
                           (long long)n);
