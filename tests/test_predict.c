@@ -48,6 +48,41 @@ static void test_mc_link(void) {
     double nan_cov[4] = {1.0, NAN, NAN, 1.0};
     CHECK_EQ_INT(bnn__mc_link(p, &mi, fm2, nan_cov, 1, 2, 10, &rng, false, 7), BNN_EDIVERGED);
     CHECK(strstr(bnn_last_error(), "covariance of example 7 is not finite") != NULL);
+
+    /* Each input draws at its own place in the stream: 300 inputs in one call on two threads
+     * give, to the last bit, what one thread gives and what two calls give that split them at
+     * input 117 (first = 117 for the second). The first failing input is the one named, however
+     * the threads shared them out. */
+    enum { B = 300, K3 = 3 };
+    double *fmb = malloc(B * K3 * sizeof(double)), *fvb = calloc(B * K3 * K3, sizeof(double));
+    double *pa = malloc(B * K3 * sizeof(double)), *pb = malloc(B * K3 * sizeof(double));
+    double mia[B], mib[B];
+    for (int i = 0; i < B; i++)
+        for (int j = 0; j < K3; j++) {
+            fmb[i * K3 + j] = sin(0.1 * i + j);
+            fvb[(i * K3 + j) * K3 + j] = 0.5 + 0.01 * (i % 7) + j;
+            if (j) fvb[(i * K3 + j) * K3 + j - 1] = fvb[(i * K3 + j - 1) * K3 + j] = 0.2;
+        }
+    const bnn_rng r0 = bnn_rng_make(9, 4);
+    bnn_set_threads(2);
+    REQUIRE(bnn__mc_link(pa, mia, fmb, fvb, B, K3, 50, &r0, false, 0) == 0);
+    bnn_set_threads(1);
+    REQUIRE(bnn__mc_link(pb, mib, fmb, fvb, B, K3, 50, &r0, false, 0) == 0);
+    CHECK(memcmp(pa, pb, B * K3 * sizeof(double)) == 0 && memcmp(mia, mib, sizeof mia) == 0);
+    bnn_set_threads(2);
+    REQUIRE(bnn__mc_link(pb, mib, fmb, fvb, 117, K3, 50, &r0, false, 0) == 0);
+    REQUIRE(bnn__mc_link(pb + 117 * K3, mib + 117, fmb + 117 * K3, fvb + 117 * K3 * K3, B - 117,
+                         K3, 50, &r0, false, 117) == 0);
+    CHECK(memcmp(pa, pb, B * K3 * sizeof(double)) == 0 && memcmp(mia, mib, sizeof mia) == 0);
+    /* Two inputs alike draw differently (a shared draw would give them the same average). */
+    memcpy(fmb + 6 * K3, fmb + 5 * K3, K3 * sizeof(double));
+    memcpy(fvb + 6 * K3 * K3, fvb + 5 * K3 * K3, K3 * K3 * sizeof(double));
+    REQUIRE(bnn__mc_link(pb, mib, fmb, fvb, B, K3, 50, &r0, false, 0) == 0);
+    CHECK(pb[5 * K3] != pb[6 * K3] && mib[5] != mib[6]);
+    fvb[(290 * K3) * K3] = NAN, fvb[(40 * K3) * K3] = NAN, fvb[(41 * K3) * K3] = NAN;
+    CHECK_EQ_INT(bnn__mc_link(pb, mib, fmb, fvb, B, K3, 50, &r0, false, 1000), BNN_EDIVERGED);
+    CHECK(strstr(bnn_last_error(), "covariance of example 1040 is not finite") != NULL);
+    free(fmb), free(fvb), free(pa), free(pb);
 }
 
 /* ref (n × k) = the average over S weight samples of q (the generator stream and order that

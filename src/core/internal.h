@@ -309,13 +309,14 @@ int bnn__laplace_hpow(const bnn_laplace *la);
 bool bnn__json_syntax_ok(const char *text, size_t n);
 
 /* Monte-Carlo over linearised logits (src/predict/predict.c): for b inputs with logit mean fm
- * (b × k) and covariance fv (b × k × k), probs (b × k) averages softmax over S draws from rng
- * (with log_probs: its logarithm); mi (b, may be NULL) the mutual information of the draws.
- * first: the number of the first input, for messages. A covariance that is not finite is
- * BNN_EDIVERGED (as the probit's non-finite predictive), one not positive semi-definite
- * BNN_EINVAL. */
+ * (b × k) and covariance fv (b × k × k), probs (b × k) averages softmax over S draws from rng's
+ * stream (with log_probs: its logarithm); mi (b, may be NULL) the mutual information of the
+ * draws. first: the number of the first input, which places its draws in the stream (input
+ * first + i at counter rng->counter + (first + i)·S·⌈k/4⌉; rng is not advanced) and names it in
+ * messages. A covariance that is not finite is BNN_EDIVERGED (as the probit's non-finite
+ * predictive), one not positive semi-definite BNN_EINVAL, each naming the first such input. */
 int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, int64_t b,
-                 int64_t k, int64_t S, bnn_rng *rng, bool log_probs, int64_t first);
+                 int64_t k, int64_t S, const bnn_rng *rng, bool log_probs, int64_t first);
 /* bnn_probit, or with log_probs the logarithms of its probabilities (src/fit/laplace.c). */
 void bnn__probit(double *out, const double *f_mu, const double *f_var, int64_t n, int64_t k,
                  bool log_probs);

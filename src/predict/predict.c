@@ -40,93 +40,156 @@ int bnn_link_parse(const char *name, bnn_link *out) {
  * drawn by local reparameterisation (lrt_draw). */
 #define LRT_STREAM (BNN_STREAM_PREDICT + 2)
 
-/* Monte-Carlo over the linearised logits (laplace-torch's link_approx='mc'): for each input,
- * S draws f = f_mu + L z with L the Cholesky factor of f_var (K × K, LAPACK; a tiny jitter when
- * f_var is only semi-definite), probabilities averaged in log space as in the weight-space
- * predictive, and the mutual information of the draws. */
-int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, int64_t b,
-                 int64_t k, int64_t S, bnn_rng *rng, bool log_probs, int64_t first) {
-    double *L = malloc((size_t)(k * k) * sizeof(double)), *f = malloc((size_t)k * sizeof(double));
-    double *lse = malloc((size_t)k * sizeof(double));
-    float *z = malloc((size_t)k * sizeof(float));
-    int64_t *act = malloc((size_t)k * sizeof(int64_t));
-    int rc = 0;
-    if (!L || !f || !lse || !z || !act) {
-        rc = bnn__error(BNN_ENOMEM, "out of memory");
-        goto done;
+/* The lower Cholesky factor of the m × m matrix A (row-major) into L (the upper part left
+ * alone): false when A is not positive definite to working precision. */
+static bool chol_lower(double *L, const double *A, int64_t m) {
+    for (int64_t j = 0; j < m; j++) {
+        double s = A[j * m + j];
+        for (int64_t p = 0; p < j; p++) s -= L[j * m + p] * L[j * m + p];
+        if (!(s > 0.0)) return false;
+        const double d = sqrt(s);
+        L[j * m + j] = d;
+        for (int64_t i = j + 1; i < m; i++) {
+            double t = A[i * m + j];
+            for (int64_t p = 0; p < j; p++) t -= L[i * m + p] * L[j * m + p];
+            L[i * m + j] = t / d;
+        }
     }
-    bnn__blas_pin(); /* LAPACK below */
-    for (int64_t i = 0; i < b; i++) {
-        const double *V = fv + i * k * k;
-        /* Logits without variance (a logit the subset does not reach, or Bernoulli's fixed 0 of
-         * the 2-class form (0, f)) are drawn as their mean: the Cholesky factor is taken of the
-         * m × m block of the others only, so it stays exact where V is singular that way. */
-        if (!bnn__all_finite(V, k * k)) { /* LAPACK would factor NaN without a word */
-            rc = bnn__error(BNN_EDIVERGED, "the linearised logit covariance of example %lld is "
-                            "not finite", (long long)(first + i));
-            goto done;
-        }
-        int64_t m = 0;
-        for (int64_t j = 0; j < k; j++)
-            if (V[j * k + j] > 0.0) act[m++] = j;
-        /* Rounding can leave a semi-definite covariance a hair from definite (the softmax GGN
-         * has a null direction): a jitter of at most 1e-6 of the mean variance repairs that and
-         * nothing more, so a truly indefinite matrix is still refused. */
-        double tr = 0.0;
-        for (int64_t j = 0; j < m; j++) tr += V[act[j] * k + act[j]];
-        const double scale = m ? tr / (double)m : 0.0, rel[4] = {0.0, 1e-10, 1e-8, 1e-6};
-        for (int attempt = 0; m > 0 && attempt < 4; attempt++) {
-            for (int64_t r = 0; r < m; r++)
-                for (int64_t c = 0; c < m; c++) L[r * m + c] = V[act[r] * k + act[c]];
-            for (int64_t j = 0; j < m; j++) L[j * m + j] += rel[attempt] * scale;
-            const lapack_int info =
-                LAPACKE_dpotrf_work(LAPACK_ROW_MAJOR, 'L', (lapack_int)m, L, (lapack_int)m);
-            if (info == 0) break;
-            if (info == LAPACK_TRANSPOSE_MEMORY_ERROR) { /* the row-major call's own copy */
-                rc = bnn__error(BNN_ENOMEM, "out of memory");
-                goto done;
-            }
-            if (attempt == 3) {
-                rc = bnn__error(BNN_EINVAL, "the linearised logit covariance of example %lld "
-                                "is not positive semi-definite", (long long)(first + i));
-                goto done;
-            }
-        }
-        for (int64_t j = 0; j < k; j++) lse[j] = -INFINITY;
-        double ent = 0.0;
-        for (int64_t s = 0; s < S; s++) {
-            if (m) bnn_rng_normal(rng, z, m);
-            for (int64_t j = 0; j < k; j++) f[j] = fm[i * k + j];
+    return true;
+}
+
+/* Draws of the Monte-Carlo link taken together: per class, the log-sum-exp of a block's log
+ * probabilities is folded into the running one once per block (not once per draw). */
+#define MC_BLOCK 64
+
+/* One input of bnn__mc_link: its S draws from rng (at the input's own place in the stream), the
+ * averaged probabilities into probs (k) and the mutual information into *mi (unless NULL).
+ * Scratch: A, L (k × k), z and lp (MC_BLOCK × k), lse and e (k), act (k). Returns 0, or 1 for a
+ * covariance that is not finite, 2 for one that is not positive semi-definite. */
+static int mc_one(double *probs, double *mi, const double *fm, const double *V, int64_t k,
+                  int64_t S, bnn_rng rng, bool log_probs, double *A, double *L, float *z,
+                  double *lp, double *lse, double *e, int64_t *act) {
+    /* Logits without variance (a logit the subset does not reach, or Bernoulli's fixed 0 of the
+     * 2-class form (0, f)) are drawn as their mean: the Cholesky factor is taken of the m × m
+     * block of the others only, so it stays exact where V is singular that way. */
+    if (!bnn__all_finite(V, k * k)) return 1; /* a Cholesky would factor NaN without a word */
+    int64_t m = 0;
+    for (int64_t j = 0; j < k; j++)
+        if (V[j * k + j] > 0.0) act[m++] = j;
+    /* Rounding can leave a semi-definite covariance a hair from definite (the softmax GGN has a
+     * null direction): a jitter of at most 1e-6 of the mean variance repairs that and nothing
+     * more, so a truly indefinite matrix is still refused. */
+    double tr = 0.0;
+    for (int64_t j = 0; j < m; j++) tr += V[act[j] * k + act[j]];
+    const double scale = m ? tr / (double)m : 0.0, rel[4] = {0.0, 1e-10, 1e-8, 1e-6};
+    for (int attempt = 0; m > 0; attempt++) {
+        if (attempt == 4) return 2;
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t c = 0; c < m; c++) A[r * m + c] = V[act[r] * k + act[c]];
+        for (int64_t j = 0; j < m; j++) A[j * m + j] += rel[attempt] * scale;
+        if (chol_lower(L, A, m)) break;
+    }
+    for (int64_t j = 0; j < k; j++) lse[j] = -INFINITY;
+    double ent = 0.0;
+    for (int64_t s0 = 0; s0 < S; s0 += MC_BLOCK) {
+        const int64_t nb = S - s0 < MC_BLOCK ? S - s0 : MC_BLOCK;
+        if (m) bnn_rng_normal(&rng, z, nb * m); /* the block's draws in one call */
+        for (int64_t s = 0; s < nb; s++) {
+            double *f = lp + s * k;
+            const float *zs = z + s * m;
+            for (int64_t j = 0; j < k; j++) f[j] = fm[j];
             for (int64_t r = 0; r < m; r++) {
                 double v = 0.0;
-                for (int64_t c = 0; c <= r; c++) v += L[r * m + c] * (double)z[c];
+                for (int64_t c = 0; c <= r; c++) v += L[r * m + c] * (double)zs[c];
                 f[act[r]] += v;
             }
+            /* log softmax, apart from the maximum as in bnn__lik_log_probs, and the draw's
+             * entropy from the same exponentials */
             double mx = f[0], t = 0.0;
             for (int64_t j = 1; j < k; j++) mx = f[j] > mx ? f[j] : mx;
-            for (int64_t j = 0; j < k; j++) t += exp(f[j] - mx);
-            const double lt = log(t); /* apart from mx, as in bnn__lik_log_probs */
+            for (int64_t j = 0; j < k; j++) t += (e[j] = exp(f[j] - mx));
+            const double lt = log(t);
             for (int64_t j = 0; j < k; j++) {
-                double lp = (f[j] - mx) - lt, a = lse[j];
-                double hi = a > lp ? a : lp;
-                lse[j] = hi == -INFINITY ? hi : hi + log1p(exp(-fabs(a - lp)));
-                ent -= exp(lp) * lp;
+                const double l = (f[j] - mx) - lt;
+                f[j] = l;
+                ent -= e[j] / t * l;
             }
         }
-        double h = 0.0;
-        for (int64_t j = 0; j < k; j++) {
-            const double l = bnn__log_mean(lse[j], S), pj = exp(l);
-            probs[i * k + j] = log_probs ? l : pj;
-            h -= pj > 0.0 ? pj * l : 0.0;
-        }
-        if (mi) {
-            double v = h - ent / (double)S;
-            mi[i] = v > 0.0 ? v : 0.0;
+        for (int64_t j = 0; j < k; j++) { /* lse[j] ← log(e^lse[j] + Σ_s e^lp[s][j]) */
+            double hi = lse[j];
+            for (int64_t s = 0; s < nb; s++) hi = lp[s * k + j] > hi ? lp[s * k + j] : hi;
+            if (hi == -INFINITY) continue;
+            double t = lse[j] == -INFINITY ? 0.0 : exp(lse[j] - hi);
+            for (int64_t s = 0; s < nb; s++) t += exp(lp[s * k + j] - hi);
+            lse[j] = hi + log(t);
         }
     }
-done:
-    free(L), free(f), free(lse), free(z), free(act);
-    return rc;
+    double h = 0.0;
+    for (int64_t j = 0; j < k; j++) {
+        const double l = bnn__log_mean(lse[j], S), pj = exp(l);
+        probs[j] = log_probs ? l : pj;
+        h -= pj > 0.0 ? pj * l : 0.0;
+    }
+    if (mi) {
+        const double v = h - ent / (double)S;
+        *mi = v > 0.0 ? v : 0.0;
+    }
+    return 0;
+}
+
+/* Monte-Carlo over the linearised logits (laplace-torch's link_approx='mc'): for each input,
+ * S draws f = f_mu + L z with L the Cholesky factor of f_var (K × K; a tiny jitter when f_var is
+ * only semi-definite), probabilities averaged in log space as in the weight-space predictive,
+ * and the mutual information of the draws. Input first + i draws from counter
+ * rng->counter + (first + i)·S·⌈k/4⌉ of rng's stream (a block of draws takes ⌈nb·m/4⌉ ≤
+ * nb·⌈k/4⌉ counters), so its values depend neither on the calls nor on the threads that the
+ * inputs are spread over (rng is not advanced). */
+int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, int64_t b,
+                 int64_t k, int64_t S, const bnn_rng *rng, bool log_probs, int64_t first) {
+    const uint64_t per = (uint64_t)S * (uint64_t)((k + 3) / 4);
+    int64_t bad = b; /* the first input that failed, and how */
+    int why = 0;
+    bool nomem = false;
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp parallel if (b > 1 && (double)b * (double)S * (double)k > 1e5)
+#endif
+    {
+        const int64_t blk = MC_BLOCK < S ? MC_BLOCK : S;
+        double *A = malloc((size_t)(2 * k * k + blk * k + 2 * k) * sizeof(double));
+        float *z = malloc((size_t)(blk * k) * sizeof(float));
+        int64_t *act = malloc((size_t)k * sizeof(int64_t));
+        if (!A || !z || !act) {
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp atomic write
+#endif
+            nomem = true;
+        }
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp for schedule(dynamic, 16)
+#endif
+        for (int64_t i = 0; i < b; i++) {
+            if (!A || !z || !act) continue;
+            bnn_rng r = *rng;
+            r.counter += (uint64_t)(first + i) * per;
+            const int w = mc_one(probs + i * k, mi ? mi + i : NULL, fm + i * k, fv + i * k * k,
+                                 k, S, r, log_probs, A, A + k * k, z, A + 2 * k * k,
+                                 A + 2 * k * k + blk * k, A + 2 * k * k + blk * k + k, act);
+            if (w) {
+#if defined(BNN_HAVE_OPENMP)
+#pragma omp critical(bnn_mc_link)
+#endif
+                if (i < bad) bad = i, why = w;
+            }
+        }
+        free(A), free(z), free(act);
+    }
+    if (nomem) return bnn__error(BNN_ENOMEM, "out of memory");
+    if (bad < b)
+        return why == 1 ? bnn__error(BNN_EDIVERGED, "the linearised logit covariance of example "
+                                     "%lld is not finite", (long long)(first + bad))
+                        : bnn__error(BNN_EINVAL, "the linearised logit covariance of example %lld "
+                                     "is not positive semi-definite", (long long)(first + bad));
+    return 0;
 }
 
 /* The arguments bnn_predict and bnn_laplace_predict share, checked the same way for both. */
@@ -202,7 +265,7 @@ static const char *at_prior(const double *deltas, int64_t j) {
  * A temperature T scales the logits' distribution to N(f_mu / T, f_var / T²).
  * With deltas (bnn_laplace_predict_priors) the same at each of nd scalar prior precisions, the
  * outputs nd blocks of n × C, from one pass of the network: each block is what a call with that
- * precision set gives, to the last bit (its own Monte-Carlo generator, started as a call's). */
+ * precision set gives, to the last bit. */
 static int laplace_predict(const char *fn, const bnn_laplace *la, bnn_model *m, const float *x,
                            int64_t n, bnn_task task, const struct bnn_predict_params *p,
                            const double *deltas, int64_t nd, double *probs, double *mi,
@@ -251,13 +314,14 @@ static int laplace_predict(const char *fn, const bnn_laplace *la, bnn_model *m, 
     double *fvs = bnn__alloc_array(nd * gs * k * k, sizeof(double));
     double *fm2 = bern ? bnn__alloc_array(gs * 2, sizeof(double)) : NULL;
     double *fv2 = bern ? bnn__alloc_array(gs * 4, sizeof(double)) : NULL;
-    bnn_rng *rngs = bnn__alloc_array(nd, sizeof(bnn_rng)); /* each precision's MC link */
-    if (!fm || !fvs || (bern && (!fm2 || !fv2)) || !rngs) {
+    if (!fm || !fvs || (bern && (!fm2 || !fv2))) {
         rc = bnn__error(BNN_ENOMEM, "out of memory for the GLM predictive");
         goto done;
     }
     const double T = p->temperature, s2 = p->sigma * p->sigma;
-    for (int64_t j = 0; j < nd; j++) rngs[j] = bnn_rng_make(p->seed, BNN_STREAM_PREDICT + 1);
+    /* The Monte-Carlo link's draws: each input at its own place in the stream, the same for
+     * every precision */
+    const bnn_rng rng = bnn_rng_make(p->seed, BNN_STREAM_PREDICT + 1);
     for (int64_t lo = 0; lo < n; lo += gs) {
         const int64_t b = lo + gs <= n ? gs : n - lo;
         rc = deltas ? bnn__laplace_glm_priors(la, m, x + lo * d, b, deltas, nd, fm, fvs, fn)
@@ -283,7 +347,7 @@ static int laplace_predict(const char *fn, const bnn_laplace *la, bnn_model *m, 
                 }
                 if (p->link_samples > 0) {
                     if ((rc = bnn__mc_link(pj + lo * C, mi ? mi + lo : NULL, cm, cv, b, C,
-                                           p->link_samples, &rngs[j], p->log_probs, lo)))
+                                           p->link_samples, &rng, p->log_probs, lo)))
                         goto done;
                 } else if (bridge) {
                     int64_t bad;
@@ -340,7 +404,7 @@ static int laplace_predict(const char *fn, const bnn_laplace *la, bnn_model *m, 
         }
     }
 done:
-    bnn__free(fm), bnn__free(fvs), bnn__free(fm2), bnn__free(fv2), bnn__free(rngs);
+    bnn__free(fm), bnn__free(fvs), bnn__free(fm2), bnn__free(fv2);
     return rc;
 }
 
