@@ -104,15 +104,21 @@ static int val_nll(bnn_model *m, bnn_laplace *la, const bnn_dataset *val, const 
     struct bnn_predict_params pp = bnn_predict_default_params();
     pp.sigma = sigma, pp.link = lk, pp.link_samples = lk == BNN_LINK_MC ? GRID_MC_DRAWS : 0;
     pp.seed = seed;
-    const size_t sz = (size_t)(nd * n * k) * sizeof(double);
+    /* The predictions of as many precisions at a time as 64 MiB holds (all 21 unless the
+     * hold-out is large or the classes many), a pass of the network each time. */
+    int64_t ns = (int64_t)((64u << 20) / sizeof(double)) / (n * k);
+    ns = ns < 1 ? 1 : ns > nd ? nd : ns;
+    const size_t sz = (size_t)(ns * n * k) * sizeof(double);
     double *a = malloc(sz), *v = task == BNN_TASK_CLASSIFICATION ? NULL : malloc(sz);
-    int rc = a && (v || task == BNN_TASK_CLASSIFICATION)
-                 ? bnn_laplace_predict_priors(la, m, bnn_dataset_cx(val), n, task, &pp, deltas,
-                                              nd, task == BNN_TASK_CLASSIFICATION ? a : NULL,
-                                              v ? a : NULL, v)
-                 : BNN_ENOMEM;
+    int rc = a && (v || task == BNN_TASK_CLASSIFICATION) ? 0 : BNN_ENOMEM;
     for (int64_t d = 0; !rc && d < nd; d++) {
-        const double *ad = a + d * n * k, *vd = v ? v + d * n * k : NULL;
+        if (d % ns == 0 &&
+            (rc = bnn_laplace_predict_priors(la, m, bnn_dataset_cx(val), n, task, &pp, deltas + d,
+                                             nd - d < ns ? nd - d : ns,
+                                             task == BNN_TASK_CLASSIFICATION ? a : NULL,
+                                             v ? a : NULL, v)))
+            break;
+        const double *ad = a + d % ns * n * k, *vd = v ? v + d % ns * n * k : NULL;
         double s = 0.0;
         for (int64_t i = 0; i < n; i++) {
             if (task == BNN_TASK_CLASSIFICATION) {

@@ -557,8 +557,9 @@ static bnn_curv *random_curv(bnn_model *m, bnn_hessian structure, int64_t offset
 }
 
 /* bnn_laplace_predict_priors against bnn_laplace_predict with the posterior set to each
- * precision in turn, to the last bit, through each link of the task (a grid search's values
- * must be the predictions the chosen precision gives). Leaves the posterior at the last
+ * precision in turn, to the last bit, through each link of the task, and once more at
+ * temperature 1.7 with the precisions' rows of 1/(hf λ + δ) two at a time (a grid search's
+ * values must be the predictions the chosen precision gives). Leaves the posterior at the last
  * precision. */
 static void priors_match(bnn_laplace *la, bnn_model *m, const float *x, int64_t n, bnn_task task,
                          double sigma) {
@@ -567,12 +568,19 @@ static void priors_match(bnn_laplace *la, bnn_model *m, const float *x, int64_t 
     const int64_t C = bnn_model_pred_dim(m, task);
     const size_t one = (size_t)(n * C) * sizeof(double);
     double *a = malloc(3 * one), *v = malloc(3 * one), *r = malloc(one), *rv = malloc(one);
-    const bnn_link links[3] = {BNN_LINK_PROBIT, BNN_LINK_MC, BNN_LINK_BRIDGE};
-    for (int l = 0; l < (cls && C > 1 ? 3 : cls ? 2 : 1); l++) {
+    const bnn_link links[4] = {BNN_LINK_PROBIT, BNN_LINK_MC, BNN_LINK_BRIDGE, BNN_LINK_MC};
+    const int nl = cls && C > 1 ? 4 : cls ? 2 : 1;
+    for (int l = 0; l < nl; l++) {
         struct bnn_predict_params pp = bnn_predict_default_params();
-        pp.sigma = sigma, pp.link = links[l], pp.link_samples = l == 1 ? 7 : 0, pp.seed = 11;
-        REQUIRE(bnn_laplace_predict_priors(la, m, x, n, task, &pp, deltas, 3, cls ? a : NULL,
-                                           cls ? NULL : a, cls ? NULL : v) == 0);
+        pp.sigma = sigma, pp.link = links[l], pp.link_samples = links[l] == BNN_LINK_MC ? 7 : 0;
+        pp.seed = 11;
+        const bool last = l == nl - 1;
+        if (last) pp.temperature = 1.7, bnn__glm_prior_budget = (size_t)(2 * bnn_curv_nparams(
+                                                              bnn_laplace_curv(la))) * 8;
+        const int rc = bnn_laplace_predict_priors(la, m, x, n, task, &pp, deltas, 3,
+                                                  cls ? a : NULL, cls ? NULL : a, cls ? NULL : v);
+        bnn__glm_prior_budget = 256u << 20;
+        REQUIRE(rc == 0);
         for (int j = 0; j < 3; j++) {
             bnn_laplace_set_prior(la, deltas[j], sigma);
             REQUIRE(bnn_laplace_predict(la, m, x, n, task, &pp, cls ? r : NULL, NULL,
@@ -750,6 +758,40 @@ static void test_priors_many_inputs(void) {
         bnn_laplace_free(la);
     }
     free(a), free(r), free(x);
+    bnn_model_free(m);
+}
+
+/* Many classes: 120 of them make f_var 14,400 values an input, so a call's smallest share of the
+ * inputs (a batch of 256) holds more than 64 MiB for five precisions; they then go two at a time,
+ * a pass each, and each is still what bnn_laplace_predict gives (through the Monte-Carlo link,
+ * so its draws are placed as a single call's). */
+static void test_priors_many_classes(void) {
+    enum { n = 300, K = 120, ND = 5 };
+    bnn_model *m;
+    REQUIRE(bnn_model_new(&m, "mlp:4-8-120") == 0);
+    bnn_model_init(m, 2);
+    uint64_t seed = 5;
+    float x[n * 4];
+    for (int64_t i = 0; i < n * 4; i++)
+        x[i] = (float)(2.0 * urand(&seed) - 1.0);
+    const double deltas[ND] = {0.01, 0.1, 1.0, 10.0, 100.0};
+    bnn_curv *c = random_curv(m, BNN_HESS_KRON, 4 * 8 + 8, 8 * K + K, K, &seed);
+    bnn_laplace *la;
+    REQUIRE(bnn_laplace_new_from_params(&la, c, bnn_model_cparams(m), BNN_TASK_CLASSIFICATION) ==
+            0);
+    double *a = malloc((size_t)(ND * n * K) * sizeof(double)), *r = malloc((size_t)(n * K) * 8);
+    struct bnn_predict_params pp = bnn_predict_default_params();
+    pp.link = BNN_LINK_MC, pp.link_samples = 3, pp.seed = 4;
+    REQUIRE(bnn_laplace_predict_priors(la, m, x, n, BNN_TASK_CLASSIFICATION, &pp, deltas, ND, a,
+                                       NULL, NULL) == 0);
+    for (int j = 0; j < ND; j++) {
+        bnn_laplace_set_prior(la, deltas[j], 1.0);
+        REQUIRE(bnn_laplace_predict(la, m, x, n, BNN_TASK_CLASSIFICATION, &pp, r, NULL, NULL,
+                                    NULL) == 0);
+        CHECK(memcmp(a + j * n * K, r, (size_t)(n * K) * sizeof(double)) == 0);
+    }
+    free(a), free(r);
+    bnn_laplace_free(la);
     bnn_model_free(m);
 }
 
@@ -1181,6 +1223,7 @@ int main(void) {
     test_glm_against_jacobian();
     test_glm_in_caller_team();
     test_priors_many_inputs();
+    test_priors_many_classes();
     test_sampling();
     const char *cases[] = {"cls_ll_full",  "cls_ll_kron",  "cls_ll_diag",     "cls_all_full",
                            "cls_all_kron", "cls_all_diag", "cls_all_diag_ef", "reg_ll_full",

@@ -269,7 +269,11 @@ int bnn__laplace_glm_priors(const bnn_laplace *la, bnn_model *m, const float *x,
 /* The inputs a GLM pass of la over m takes per chunk (bnn_laplace_glm's; the chunks of a call
  * start at its first input): calls that start at multiples of it give every input the values a
  * single call would. */
-int bnn__laplace_glm_chunk(const bnn_laplace *la, const bnn_model *m, int64_t *nb);
+int bnn__laplace_glm_chunk(const bnn_laplace *la, const bnn_model *m, int64_t *nb,
+                           const char *fn);
+/* The bytes of 1/(hf λ + δ) rows a GLM pass over several prior precisions holds at once (256 MiB;
+ * more precisions take more passes, each precision's values the same). Tests lower it. */
+extern size_t bnn__glm_prior_budget;
 
 /* Laplace internals (src/fit/laplace.c), for tests against float64 references:
  * bnn_laplace_new with a double-precision mean, and the eigenvalues of a Kronecker factor

@@ -1653,14 +1653,33 @@ static int glm_plan(const bnn_laplace *la, const bnn_model *m, const char *fn, g
     return 0;
 }
 
-int bnn__laplace_glm_chunk(const bnn_laplace *la, const bnn_model *m, int64_t *nb) {
+/* The network against the posterior over it: as many outputs, and the subset within its
+ * parameters. */
+static int glm_check_model(const bnn_laplace *la, const bnn_model *m) {
+    const int64_t K = la->K, nparams = bnn_model_nparams(m), nseg = bnn_curv_nsegments(la->c);
+    int64_t last_off = 0, last_len = 0; /* the subset ends with its last segment */
+    bnn_curv_segment(la->c, nseg - 1, &last_off, &last_len);
+    if (bnn_model_output_dim(m) != K || last_off + last_len > nparams)
+        return bnn__error(BNN_ESHAPE,
+                          "the network (%lld outputs, %lld parameters) does not match the "
+                          "Laplace posterior over it (%lld outputs, parameters %lld..%lld)",
+                          (long long)bnn_model_output_dim(m), (long long)nparams, (long long)K,
+                          (long long)bnn_curv_offset(la->c), (long long)(last_off + last_len));
+    return 0;
+}
+
+int bnn__laplace_glm_chunk(const bnn_laplace *la, const bnn_model *m, int64_t *nb,
+                           const char *fn) {
     glm_layer *sub = NULL;
     int64_t nsub = 0;
     bool last = false;
-    const int rc = glm_plan(la, m, "bnn_laplace_glm", &sub, &nsub, &last, nb);
+    int rc = glm_check_model(la, m);
+    if (!rc) rc = glm_plan(la, m, fn, &sub, &nsub, &last, nb);
     bnn__free(sub);
     return rc;
 }
+
+size_t bnn__glm_prior_budget = 256u << 20;
 
 /* bnn_laplace_glm (deltas NULL, nd 1: the posterior's own prior, per layer or not) and
  * bnn__laplace_glm_priors (nd scalar prior precisions; f_var nd blocks of n × K × K). */
@@ -1676,15 +1695,8 @@ static int glm_run(const bnn_laplace *la, bnn_model *m, const float *x, int64_t 
             return bnn__error(BNN_EINVAL, "%s: prior precision %g (number %lld) must be positive "
                               "and finite", fn, deltas[d], (long long)d);
     const int64_t K = la->K, P = la->P, D = bnn_model_input_dim(m);
-    const int64_t nparams = bnn_model_nparams(m), nseg = bnn_curv_nsegments(la->c);
-    int64_t last_off = 0, last_len = 0; /* the subset ends with its last segment */
-    bnn_curv_segment(la->c, nseg - 1, &last_off, &last_len);
-    if (bnn_model_output_dim(m) != K || last_off + last_len > nparams)
-        return bnn__error(BNN_ESHAPE,
-                          "the network (%lld outputs, %lld parameters) does not match the "
-                          "Laplace posterior over it (%lld outputs, parameters %lld..%lld)",
-                          (long long)bnn_model_output_dim(m), (long long)nparams, (long long)K,
-                          (long long)bnn_curv_offset(la->c), (long long)(last_off + last_len));
+    const int64_t nparams = bnn_model_nparams(m);
+    if ((rc = glm_check_model(la, m))) return rc;
     if (n == 0) return 0;
     glm_layer *sub = NULL;
     int64_t nsub = 0, nb = 1;
@@ -1698,9 +1710,9 @@ static int glm_run(const bnn_laplace *la, bnn_model *m, const float *x, int64_t 
     }
     if (nb > n) nb = n;
     const int64_t rows = nb * rep;
-    /* The prior precisions go through the data in groups of at most 256 MiB of inv_d (a pass
-     * each); at least one. */
-    int64_t group = (int64_t)((256u << 20) / sizeof(double)) / P;
+    /* The prior precisions go through the data in groups of at most bnn__glm_prior_budget bytes
+     * of inv_d (256 MiB; a pass each), at least one. */
+    int64_t group = (int64_t)(bnn__glm_prior_budget / sizeof(double)) / P;
     group = group < 1 ? 1 : group > nd ? nd : group;
 
     glm_ctx g = {.la = la, .sub = sub, .nsub = nsub, .rep = rep, .fstride = n * K * K};

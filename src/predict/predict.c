@@ -307,11 +307,15 @@ static int laplace_predict(const char *fn, const bnn_laplace *la, bnn_model *m, 
      * products are what could round differently). */
     if (gs < n) {
         int64_t chunk;
-        if ((rc = bnn__laplace_glm_chunk(la, m, &chunk))) return rc;
+        if ((rc = bnn__laplace_glm_chunk(la, m, &chunk, fn))) return rc;
         gs = gs < chunk ? chunk : gs / chunk * chunk;
     }
+    /* Where that floor holds more than 64 MiB of f_var for all the precisions (many classes),
+     * they go in slices of ns, a pass of the network each. */
+    int64_t ns = (int64_t)((64u << 20) / sizeof(double)) / (gs * k * k);
+    ns = ns < 1 ? 1 : ns > nd ? nd : ns;
     double *fm = bnn__alloc_array(gs * k, sizeof(double));
-    double *fvs = bnn__alloc_array(nd * gs * k * k, sizeof(double));
+    double *fvs = bnn__alloc_array(ns * gs * k * k, sizeof(double));
     double *fm2 = bern ? bnn__alloc_array(gs * 2, sizeof(double)) : NULL;
     double *fv2 = bern ? bnn__alloc_array(gs * 4, sizeof(double)) : NULL;
     if (!fm || !fvs || (bern && (!fm2 || !fv2))) {
@@ -322,65 +326,77 @@ static int laplace_predict(const char *fn, const bnn_laplace *la, bnn_model *m, 
     /* The Monte-Carlo link's draws: each input at its own place in the stream, the same for
      * every precision */
     const bnn_rng rng = bnn_rng_make(p->seed, BNN_STREAM_PREDICT + 1);
-    for (int64_t lo = 0; lo < n; lo += gs) {
-        const int64_t b = lo + gs <= n ? gs : n - lo;
-        rc = deltas ? bnn__laplace_glm_priors(la, m, x + lo * d, b, deltas, nd, fm, fvs, fn)
-                    : bnn_laplace_glm(la, m, x + lo * d, b, fm, fvs);
-        if (rc) goto done;
-        if (T != 1.0 && task == BNN_TASK_CLASSIFICATION)
-            for (int64_t i = 0; i < b * k; i++) fm[i] /= T;
-        for (int64_t j = 0; j < nd; j++) {
-            double *fv = fvs + j * b * k * k;
-            double *pj = probs ? probs + j * n * C : NULL;
-            double *mj = mean ? mean + j * n * C : NULL, *vj = var ? var + j * n * C : NULL;
-            if (task == BNN_TASK_CLASSIFICATION) {
-                if (T != 1.0)
-                    for (int64_t i = 0; i < b * k * k; i++) fv[i] /= T * T;
-                const double *cm = fm, *cv = fv;
-                if (lik == BNN_LIK_BERNOULLI) { /* the 2-class logits (0, f) */
-                    for (int64_t i = 0; i < b; i++) {
-                        fm2[2 * i] = 0.0, fm2[2 * i + 1] = fm[i];
-                        fv2[4 * i] = fv2[4 * i + 1] = fv2[4 * i + 2] = 0.0;
-                        fv2[4 * i + 3] = fv[i];
+    for (int64_t j0 = 0; j0 < nd; j0 += ns) {
+        const int64_t nj = nd - j0 < ns ? nd - j0 : ns;
+        for (int64_t lo = 0; lo < n; lo += gs) {
+            const int64_t b = lo + gs <= n ? gs : n - lo;
+            const float *xc = x + lo * d;
+            rc = deltas ? bnn__laplace_glm_priors(la, m, xc, b, deltas + j0, nj, fm, fvs, fn)
+                        : bnn_laplace_glm(la, m, xc, b, fm, fvs);
+            if (rc) goto done;
+            if (T != 1.0 && task == BNN_TASK_CLASSIFICATION)
+                for (int64_t i = 0; i < b * k; i++) fm[i] /= T;
+            for (int64_t jj = 0; jj < nj; jj++) {
+                const int64_t j = j0 + jj;
+                double *fv = fvs + jj * b * k * k;
+                double *pj = probs ? probs + j * n * C : NULL;
+                double *mj = mean ? mean + j * n * C : NULL, *vj = var ? var + j * n * C : NULL;
+                if (task == BNN_TASK_CLASSIFICATION) {
+                    if (T != 1.0)
+                        for (int64_t i = 0; i < b * k * k; i++) fv[i] /= T * T;
+                    const double *cm = fm, *cv = fv;
+                    if (lik == BNN_LIK_BERNOULLI) { /* the 2-class logits (0, f) */
+                        for (int64_t i = 0; i < b; i++) {
+                            fm2[2 * i] = 0.0, fm2[2 * i + 1] = fm[i];
+                            fv2[4 * i] = fv2[4 * i + 1] = fv2[4 * i + 2] = 0.0;
+                            fv2[4 * i + 3] = fv[i];
+                        }
+                        cm = fm2, cv = fv2;
                     }
-                    cm = fm2, cv = fv2;
-                }
-                if (p->link_samples > 0) {
-                    if ((rc = bnn__mc_link(pj + lo * C, mi ? mi + lo : NULL, cm, cv, b, C,
-                                           p->link_samples, &rng, p->log_probs, lo)))
-                        goto done;
-                } else if (bridge) {
-                    int64_t bad;
-                    if ((rc = bnn__bridge(pj + lo * C, cm, cv, b, C,
-                                          p->link == BNN_LINK_BRIDGE_NORM, p->log_probs,
-                                          mi ? mi + lo : NULL, &bad)))
-                        goto done;
-                    if (bad >= 0) {
-                        rc = bnn__error(BNN_EDIVERGED, "the Laplace bridge has no Dirichlet for "
-                                        "example %lld%s: its linearised logits are not finite, "
-                                        "or a logit's variance after the zero-sum correction is "
-                                        "not positive beyond rounding (as when a tiny prior "
-                                        "precision leaves a direction almost unbounded)",
-                                        (long long)(lo + bad), at_prior(deltas, j));
-                        goto done;
+                    if (p->link_samples > 0) {
+                        if ((rc = bnn__mc_link(pj + lo * C, mi ? mi + lo : NULL, cm, cv, b, C,
+                                               p->link_samples, &rng, p->log_probs, lo))) {
+                            if (deltas) { /* the message names the precision too */
+                                char msg[1024];
+                                snprintf(msg, sizeof msg, "%s", bnn_last_error());
+                                rc = bnn__error(rc, "%s%s", msg, at_prior(deltas, j));
+                            }
+                            goto done;
+                        }
+                    } else if (bridge) {
+                        int64_t bad;
+                        if ((rc = bnn__bridge(pj + lo * C, cm, cv, b, C,
+                                              p->link == BNN_LINK_BRIDGE_NORM, p->log_probs,
+                                              mi ? mi + lo : NULL, &bad)))
+                            goto done;
+                        if (bad >= 0) {
+                            rc = bnn__error(BNN_EDIVERGED,
+                                            "the Laplace bridge has no Dirichlet for example "
+                                            "%lld%s: its linearised logits are not finite, or a "
+                                            "logit's variance after the zero-sum correction is not "
+                                            "positive beyond rounding (as when a tiny prior "
+                                            "precision leaves a direction almost unbounded)",
+                                            (long long)(lo + bad), at_prior(deltas, j));
+                            goto done;
+                        }
+                    } else {
+                        bnn__probit(pj + lo * C, cm, cv, b, C, p->log_probs);
+                        if (mi)
+                            for (int64_t i = 0; i < b; i++) mi[lo + i] = 0.0;
+                    }
+                } else if (lik == BNN_LIK_HETERO_GAUSSIAN) {
+                    for (int64_t i = 0; i < b; i++) {
+                        const double *V = fv + i * 4;
+                        mj[lo + i] = fm[2 * i];
+                        vj[lo + i] = V[0] + exp(fm[2 * i + 1] + 0.5 * V[3]);
                     }
                 } else {
-                    bnn__probit(pj + lo * C, cm, cv, b, C, p->log_probs);
-                    if (mi)
-                        for (int64_t i = 0; i < b; i++) mi[lo + i] = 0.0;
+                    for (int64_t i = 0; i < b; i++)
+                        for (int64_t o = 0; o < k; o++) {
+                            mj[(lo + i) * k + o] = fm[i * k + o];
+                            vj[(lo + i) * k + o] = fv[(i * k + o) * k + o] + s2;
+                        }
                 }
-            } else if (lik == BNN_LIK_HETERO_GAUSSIAN) {
-                for (int64_t i = 0; i < b; i++) {
-                    const double *V = fv + i * 4;
-                    mj[lo + i] = fm[2 * i];
-                    vj[lo + i] = V[0] + exp(fm[2 * i + 1] + 0.5 * V[3]);
-                }
-            } else {
-                for (int64_t i = 0; i < b; i++)
-                    for (int64_t o = 0; o < k; o++) {
-                        mj[(lo + i) * k + o] = fm[i * k + o];
-                        vj[(lo + i) * k + o] = fv[(i * k + o) * k + o] + s2;
-                    }
             }
         }
     }
