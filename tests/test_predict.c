@@ -49,11 +49,12 @@ static void test_mc_link(void) {
     CHECK_EQ_INT(bnn__mc_link(p, &mi, fm2, nan_cov, 1, 2, 10, &rng, false, 7), BNN_EDIVERGED);
     CHECK(strstr(bnn_last_error(), "covariance of example 7 is not finite") != NULL);
 
-    /* Each input draws at its own place in the stream: 300 inputs in one call on two threads
+    /* Each input draws at its own place in the stream: 800 inputs in one call on two threads
      * give, to the last bit, what one thread gives and what two calls give that split them at
      * input 117 (first = 117 for the second). The first failing input is the one named, however
-     * the threads shared them out. */
-    enum { B = 300, K3 = 3 };
+     * the threads shared them out. (800 · 50 draws · 3 logits is past the 1e5 below which the
+     * link stays on one thread.) */
+    enum { B = 800, K3 = 3 };
     double *fmb = malloc(B * K3 * sizeof(double)), *fvb = calloc(B * K3 * K3, sizeof(double));
     double *pa = malloc(B * K3 * sizeof(double)), *pb = malloc(B * K3 * sizeof(double));
     double mia[B], mib[B];
@@ -83,6 +84,26 @@ static void test_mc_link(void) {
     CHECK_EQ_INT(bnn__mc_link(pb, mib, fmb, fvb, B, K3, 50, &r0, false, 1000), BNN_EDIVERGED);
     CHECK(strstr(bnn_last_error(), "covariance of example 1040 is not finite") != NULL);
     free(fmb), free(fvb), free(pa), free(pb);
+
+    /* Where the draws come from: input first + i takes its S·m normals from counter
+     * rng.counter + (first + i)·S·⌈k/4⌉ on. Two logits, the first with variance v and the
+     * second fixed at 0, so each draw's probability is sigmoid(f + √v z); S = 130 is two blocks
+     * of 64 draws and a short one. Rebuilt here from the stream itself. */
+    enum { NB = 6, S2 = 130 };
+    double fm2b[NB * 2], fv2b[NB * 4] = {0}, p2[NB * 2], mi2[NB];
+    for (int i = 0; i < NB; i++)
+        fm2b[2 * i] = 0.3 * i - 1.0, fm2b[2 * i + 1] = 0.0, fv2b[4 * i] = 0.5 + i;
+    REQUIRE(bnn__mc_link(p2, mi2, fm2b, fv2b, NB, 2, S2, &r0, false, 5) == 0);
+    for (int i = 0; i < NB; i++) {
+        bnn_rng r = r0;
+        r.counter += (uint64_t)(5 + i) * S2; /* ⌈2/4⌉ = 1 */
+        float zz[S2];
+        bnn_rng_normal(&r, zz, S2);
+        double sum = 0.0;
+        for (int t = 0; t < S2; t++)
+            sum += 1.0 / (1.0 + exp(-(fm2b[2 * i] + sqrt(fv2b[4 * i]) * (double)zz[t])));
+        CHECK_NEAR(p2[2 * i], sum / S2, 1e-12);
+    }
 }
 
 /* ref (n × k) = the average over S weight samples of q (the generator stream and order that
