@@ -496,6 +496,9 @@ static void test_cls_basics(void) {
 
 /* A random curvature of the given structure for the parameters [offset, offset + P) of m
  * (kron: per Linear layer a weight block and a bias block with random SPD factors). */
+/* kron: each bias block takes its weight block's B (as bnn's own KFAC does) instead of its own. */
+static bool random_shared_b = false;
+
 static bnn_curv *random_curv(bnn_model *m, bnn_hessian structure, int64_t offset, int64_t P,
                              int64_t K, uint64_t *seed) {
     bnn_curv *c = NULL;
@@ -546,6 +549,8 @@ static bnn_curv *random_curv(bnn_model *m, bnn_hessian structure, int64_t offset
                         f0[nb] = S;
                 }
                 if (blk) f1[nb] = NULL;
+                if (blk && random_shared_b)
+                    memcpy(f0[nb], f0[nb - 1], (size_t)(ws[0] * ws[0]) * sizeof(double));
             }
         }
         REQUIRE(bnn_curv_from_arrays(&c, structure, P, offset, 50, K, 7.0, NULL, NULL, nb, n0, n1,
@@ -713,6 +718,10 @@ static void glm_against_jacobian(const char *spec, int64_t n, int structures, bo
 
 static void test_glm_against_jacobian(void) {
     glm_against_jacobian("mlp:3-5-4-2:tanh", 5, 7, true);
+    /* kron whose bias blocks share their weight block's B: one projection serves both. */
+    random_shared_b = true;
+    glm_against_jacobian("mlp:3-5-4-2:tanh", 5, 1 << BNN_HESS_KRON, true);
+    random_shared_b = false;
     /* full with P = 772 (several column tiles of J·Q) and 130 inputs (two chunks); kron too. */
     glm_against_jacobian("mlp:3-20-30-2:tanh", 130, (1 << BNN_HESS_FULL) | (1 << BNN_HESS_KRON),
                          false);

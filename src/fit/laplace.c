@@ -44,6 +44,10 @@ typedef struct kblock {
     int64_t off;     /* first parameter of the block within the subset */
     double *l0, *l1; /* eigenvalues of B and A, ascending, clipped at 0 (l1 NULL for bias) */
     double *Q0, *Q1; /* eigenvectors as columns, Q[i·n + k] (Q1 NULL for bias) */
+    /* A bias block whose B is its weight block's, bit for bit (bnn's own KFAC shares it; a
+     * laplace-torch regression file scales the weight's): l0 and Q0 are copied, not decomposed
+     * again, and the GLM projects the output gradients once for both blocks. */
+    bool shared;
 } kblock;
 
 struct bnn_laplace {
@@ -218,6 +222,7 @@ static int kron_setup(bnn_laplace *la) {
         return bnn__error(BNN_ENOMEM, "laplace: cannot allocate %lld kron blocks",
                           (long long)la->nblocks);
     int64_t off = 0;
+    const double *prev_f0 = NULL; /* the previous block's B */
     for (int64_t b = 0; b < la->nblocks; b++) {
         kblock *k = &la->blk[b];
         int nf = 0;
@@ -241,10 +246,20 @@ static int kron_setup(bnn_laplace *la) {
             return bnn__error(BNN_ENOMEM, "laplace: cannot allocate kron block %lld", (long long)b);
         char what[64];
         snprintf(what, sizeof what, "kron block %lld factor 0", (long long)b);
-        if ((rc = sym_eig(k->Q0, k->l0, f0, n0, what)) || (rc = check_psd_eig(k->l0, n0, what)))
-            return rc;
-        for (int64_t i = 0; i < n0; i++)
-            k->l0[i] = k->l0[i] > 0 ? k->l0[i] : 0.0;
+        const kblock *w = b > 0 ? &la->blk[b - 1] : NULL;
+        k->shared = nf == 1 && w && w->nf == 2 && w->n0 == n0 &&
+                    !memcmp(f0, prev_f0, (size_t)(n0 * n0) * sizeof(double));
+        if (k->shared) { /* what the decomposition of the same matrix gives */
+            memcpy(k->Q0, w->Q0, (size_t)(n0 * n0) * sizeof(double));
+            memcpy(k->l0, w->l0, (size_t)n0 * sizeof(double));
+        } else {
+            if ((rc = sym_eig(k->Q0, k->l0, f0, n0, what)) ||
+                (rc = check_psd_eig(k->l0, n0, what)))
+                return rc;
+            for (int64_t i = 0; i < n0; i++)
+                k->l0[i] = k->l0[i] > 0 ? k->l0[i] : 0.0;
+        }
+        prev_f0 = f0;
         if (nf == 2) {
             snprintf(what, sizeof what, "kron block %lld factor 1", (long long)b);
             if ((rc = sym_eig(k->Q1, k->l1, f1, n1, what)) || (rc = check_psd_eig(k->l1, n1, what)))
@@ -1272,7 +1287,10 @@ static void glm_kron_batch(glm_ctx *g, const glm_layer *L, int64_t t0, int64_t n
     for (int64_t i = 0; i < nt * in; i++)
         V[i] *= V[i];
     bnn__dgemm_serial(U, Gd, kw->Q0, nt * K, out, out, out, out, out, false, false, 0.0);
-    bnn__dgemm_serial(Ub, Gd, kb->Q0, nt * K, out, out, out, out, out, false, false, 0.0);
+    if (kb->shared) /* the same product */
+        Ub = U;
+    else
+        bnn__dgemm_serial(Ub, Gd, kb->Q0, nt * K, out, out, out, out, out, false, false, 0.0);
     for (int64_t d = 0; d < g->nd; d++) {
         const double *inv_d = g->inv_d + d * la->P, *ib = inv_d + kb->off;
         bnn__dgemm_serial(W, V, inv_d + kw->off, nt, out, in, in, in, out, false, true, 0.0);
