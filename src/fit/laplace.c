@@ -1608,25 +1608,6 @@ static int glm_subset(const bnn_laplace *la, const bnn_model *m, glm_layer *sub,
     return 0;
 }
 
-int bnn__laplace_check_model(const bnn_laplace *la, const bnn_model *m, const char *fn) {
-    const int64_t n = bnn_model_nparams(m);
-    int64_t last_off = 0, last_len = 0; /* segments are ascending: the last one ends the subset */
-    bnn_curv_segment(la->c, bnn_curv_nsegments(la->c) - 1, &last_off, &last_len);
-    if (bnn_curv_offset(la->c) < 0 || last_off < 0 || last_len < 0 || last_off > n ||
-        last_len > n - last_off)
-        return bnn__error(BNN_ESHAPE,
-                          "%s: the subset (from %lld; last segment at %lld, %lld long) does not "
-                          "fit a model of %lld parameters",
-                          fn, (long long)bnn_curv_offset(la->c), (long long)last_off,
-                          (long long)last_len, (long long)n);
-    glm_layer *sub = bnn__alloc_array(bnn_model_nlayers(m), sizeof(glm_layer));
-    if (!sub) return bnn__error(BNN_ENOMEM, "%s: out of memory", fn);
-    int64_t nsub = 0;
-    int rc = glm_subset(la, m, sub, &nsub, fn);
-    bnn__free(sub);
-    return rc;
-}
-
 /* Linearised predictive (README §7; Daxberger et al. 2021 §3, laplace-torch's
  * _glm_predictive_distribution): f_mu = f(x; θ_MAP), f_var = J(x) P_post⁻¹ J(x)ᵀ. The model's
  * weights outside the subset are used as they are, the subset's are set to the posterior mean.
@@ -1684,6 +1665,25 @@ static int glm_check_model(const bnn_laplace *la, const bnn_model *m) {
                           (long long)bnn_model_output_dim(m), (long long)nparams, (long long)K,
                           (long long)bnn_curv_offset(la->c), (long long)(last_off + last_len));
     return 0;
+}
+
+int bnn__laplace_check_model(const bnn_laplace *la, const bnn_model *m, const char *fn) {
+    const int64_t n = bnn_model_nparams(m);
+    int64_t last_off = 0, last_len = 0; /* segments are ascending: the last one ends the subset */
+    bnn_curv_segment(la->c, bnn_curv_nsegments(la->c) - 1, &last_off, &last_len);
+    if (bnn_curv_offset(la->c) < 0 || last_off < 0 || last_len < 0 || last_off > n ||
+        last_len > n - last_off)
+        return bnn__error(BNN_ESHAPE,
+                          "%s: the subset (from %lld; last segment at %lld, %lld long) does not "
+                          "fit a model of %lld parameters",
+                          fn, (long long)bnn_curv_offset(la->c), (long long)last_off,
+                          (long long)last_len, (long long)n);
+    glm_layer *sub = NULL;
+    int64_t nsub = 0, nb = 0;
+    bool last = false;
+    const int rc = glm_plan(la, m, fn, &sub, &nsub, &last, &nb);
+    bnn__free(sub);
+    return rc;
 }
 
 int bnn__laplace_glm_chunk(const bnn_laplace *la, const bnn_model *m, int64_t *nb,
