@@ -95,10 +95,13 @@ static void warn_unsettled(const bnn_laplace *la, const double *lay, int64_t nla
 /* Validation NLL of the GLM predictive (a classifier's through link lk, Monte Carlo with
  * GRID_MC_DRAWS draws from seed, as laplace-torch's grid search takes its link_approx; Gaussian
  * with the predictive variance) at each of nd prior precisions (the grid search), from one pass
- * of the network over the validation data. */
-static int val_nll(bnn_model *m, bnn_laplace *la, const bnn_dataset *val, const double *deltas,
-                   int64_t nd, double sigma, bnn_link lk, uint64_t seed, double *nll) {
-    bnn_laplace_set_prior(la, deltas[0], sigma); /* the σ the precisions are taken with */
+ * of the network over the validation data. The library's error code (negative), or 1 when out
+ * of memory here (said). */
+static int val_nll(const char *cmd, bnn_model *m, bnn_laplace *la, const bnn_dataset *val,
+                   const double *deltas, int64_t nd, double sigma, bnn_link lk, uint64_t seed,
+                   double *nll) {
+    /* the noise the predictive is taken with (the precisions are the list's) */
+    bnn_laplace_set_prior(la, bnn_laplace_prior_prec(la), sigma);
     const bnn_task task = bnn_dataset_task(val);
     const int64_t n = bnn_dataset_n(val), k = bnn_model_pred_dim(m, task);
     struct bnn_predict_params pp = bnn_predict_default_params();
@@ -110,7 +113,11 @@ static int val_nll(bnn_model *m, bnn_laplace *la, const bnn_dataset *val, const 
     ns = ns < 1 ? 1 : ns > nd ? nd : ns;
     const size_t sz = (size_t)(ns * n * k) * sizeof(double);
     double *a = malloc(sz), *v = task == BNN_TASK_CLASSIFICATION ? NULL : malloc(sz);
-    int rc = a && (v || task == BNN_TASK_CLASSIFICATION) ? 0 : BNN_ENOMEM;
+    if (!a || (!v && task != BNN_TASK_CLASSIFICATION)) {
+        free(a), free(v);
+        return cli_error(cmd, "--prior grid: out of memory for the predictions on the hold-out");
+    }
+    int rc = 0;
     for (int64_t d = 0; !rc && d < nd; d++) {
         if (d % ns == 0 &&
             (rc = bnn_laplace_predict_priors(la, m, bnn_dataset_cx(val), n, task, &pp, deltas + d,
@@ -506,10 +513,10 @@ again:;
         double best = INFINITY, best_d = 1.0, deltas[21], v[21];
         int best_i = 10;
         for (int i = 0; i <= 20; i++) deltas[i] = pow(10.0, -4.0 + 0.4 * i);
-        if ((rc = val_nll(m, la, val, deltas, 21, sigma, glink, (uint64_t)seed, v))) {
+        if ((rc = val_nll(cmd, m, la, val, deltas, 21, sigma, glink, (uint64_t)seed, v))) {
             /* a variance that float rounding made negative at a small prior */
             if (rc == BNN_EDIVERGED && redo_neg) goto redo_failed;
-            rc = cli_fail(cmd, rc, NULL);
+            rc = rc > 0 ? rc : cli_fail(cmd, rc, NULL);
             goto done;
         }
         for (int i = 0; i <= 20; i++)

@@ -729,8 +729,9 @@ fm_sweep() {
       fm_ok=$((fm_ok + 1))
     elif [ $rc -eq 1 ]; then
       fm_oom=$((fm_oom + 1))
-      # Notes may come first; the error is the last line and the only other one.
-      [ "$(grep -v -c '^note: ' "$T/fm_err")" -eq 1 ] && tail -n 1 "$T/fm_err" | grep -qi "^bnn $name: .*\(out of memory\|cannot allocate\|no memory\)" ||
+      # Notes (and laplace's line about a grid's end) may come first; the error is the last line
+      # and the only other one.
+      [ "$(grep -v -c -e '^note: ' -e '^grid: ' "$T/fm_err")" -eq 1 ] && tail -n 1 "$T/fm_err" | grep -qi "^bnn $name: .*\(out of memory\|cannot allocate\|no memory\)" ||
         fm_bad="$fm_bad $n:$(tr '\n' '|' <"$T/fm_err" | head -c 120)"
       [ "$out" = - ] || [ ! -e "$o" ] || fm_bad="$fm_bad $n:failed-but-wrote-$out"
     else
@@ -746,6 +747,8 @@ if [ -z "${ASAN_OPTIONS:-}" ] && [ -z "${BNN_SANITIZED:-}" ] && [ -n "${BNN_FAIL
   fm_sweep eval - 8 eval -m "$T/ivon.safetensors" --samples 4
   fm_sweep predict p.csv 8 predict -m "$T/map.safetensors" --data moons -o p.csv
   fm_sweep laplace la.st 8 laplace -m "$T/map.safetensors" -o la.st
+  # The grid search: its predictions at 21 precisions on the hold-out, and the CLI's own buffers.
+  fm_sweep laplace la.st 8 laplace -m "$T/dh.safetensors" --prior grid -o la.st
   fm_sweep train m.st 8 train --data moons --epochs 2 -q -o m.st
   fm_sweep von v.st 8 von -m "$T/map.safetensors" --steps 2 -o v.st
   fm_sweep calibrate c.st 8 calibrate -m "$T/map.safetensors" --data moons -o c.st
