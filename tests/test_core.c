@@ -409,9 +409,12 @@ static void test_gemm(void) {
     if (!bnn_have_blas()) {
         fprintf(stderr, "note: built without OpenBLAS; GEMM comparison skipped\n");
     }
-    const int64_t sizes[][3] = {{1, 1, 1}, {3, 5, 7},     {17, 33, 65},  {128, 512, 784},
+    /* 128 × 512 × 784 goes to the BLAS path in 4 blocks split along N; 300 × 17 × 129 in 2 along
+     * M, and 40 × 1000 × 20 in 7 along N with uneven edges (gemm_blocks, src/core/gemm.c), so
+     * each block's offsets into A, B and C are checked for every transpose. */
+    const int64_t sizes[][3] = {{1, 1, 1},      {3, 5, 7},     {17, 33, 65}, {128, 512, 784},
                                 {129, 255, 31}, {64, 10, 256}, {2, 300, 1},  {1, 1, 1000},
-                                {67, 1, 13}};
+                                {67, 1, 13},    {300, 17, 129}, {40, 1000, 20}};
     bnn_rng rng = bnn_rng_make(9, 0);
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         int64_t M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
