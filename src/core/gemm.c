@@ -49,9 +49,9 @@ static void gemm_ref(float *C, const float *A, const float *B, int64_t M, int64_
 /* Number of blocks for a product: 1 for small work, else up to 16, each at least 128 wide along
  * the split dimension. Each block is its own sgemm call, which copies the whole of the other
  * operand into OpenBLAS's panel layout, so the narrower the blocks the more often that copy is
- * made. On a Zen 3 core the products of one training step of the 784-512-256-10 MLP (batch 128)
- * took 3.75 ms in 32-wide blocks and 3.14 ms in 128-wide ones (2 threads, best of 400
- * alternating, 2026-12-07); 128 still gives 4 to 6 blocks for that network's layers. */
+ * made. On a Zen 3 machine the eight products of one training step of the 784-512-256-10 MLP
+ * (batch 128) took about 19% longer in 32-wide blocks than in 128-wide ones (2 threads, best of
+ * 400 alternating, three runs, 2026-12-07); 128 still gives 1 to 6 blocks for those products. */
 #define GEMM_MIN_WIDTH 128
 static int64_t gemm_blocks(int64_t M, int64_t N, int64_t K) {
     int64_t d = M > N ? M : N;
