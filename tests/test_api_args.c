@@ -43,6 +43,15 @@ static void test_from_laplace_mismatch(void) {
     CHECK(has_error("does not fit a model of 6 parameters"));
     CHECK_EQ_INT(bnn_posterior_from_laplace(&q, m, NULL), BNN_EINVAL);
     bnn_model_free(m);
+    /* A subset that is a whole layer of the network, but of a network with another number of
+     * outputs than the posterior's 2: refused up front, as every prediction would refuse it. */
+    REQUIRE(bnn_curv_from_arrays(&c, BNN_HESS_DIAG, 8, 0, 10, 2, 1.0, d, NULL, 0, NULL, NULL,
+                                 NULL, NULL) == 0);
+    REQUIRE(bnn_laplace_new(&la, c, mean, BNN_TASK_CLASSIFICATION) == 0);
+    REQUIRE(bnn_model_new(&m, "mlp:7-1") == 0); /* 7 weights and a bias: [0, 8) */
+    CHECK_EQ_INT(bnn_posterior_from_laplace(&q, m, la), BNN_ESHAPE);
+    CHECK(q == NULL && has_error("the network has 1 outputs and the Laplace posterior over it 2"));
+    bnn_model_free(m);
 }
 
 /* A Laplace posterior of a 2-input, 2-class network's last layer, for the cases below. */

@@ -295,8 +295,9 @@ int bnn__laplace_full_eig(const bnn_laplace *la, const double **eigvec, const do
  * it. */
 void bnn__laplace_set_von(bnn_laplace *la);
 /* BNN_ESHAPE (messages prefixed with fn) unless the posterior's subset lies within m's parameters
- * and is whole Linear layers of m, in model order, with Kronecker blocks that match them: what
- * the GLM predictive and sampling into m's weights rely on. */
+ * and is whole Linear layers of m, in model order, with Kronecker blocks that match them, and m
+ * has the posterior's number of outputs: what the GLM predictive and sampling into m's weights
+ * rely on (the same check as bnn__laplace_glm_chunk's). */
 int bnn__laplace_check_model(const bnn_laplace *la, const bnn_model *m, const char *fn);
 /* bnn_posterior_from_laplace with its messages naming the posterior what ("VON posterior" for
  * a file of bnn von, which keeps the Laplace layout). */

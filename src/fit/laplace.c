@@ -1652,22 +1652,10 @@ static int glm_plan(const bnn_laplace *la, const bnn_model *m, const char *fn, g
     return 0;
 }
 
-/* The network against the posterior over it: as many outputs, and the subset within its
- * parameters. */
-static int glm_check_model(const bnn_laplace *la, const bnn_model *m) {
-    const int64_t K = la->K, nparams = bnn_model_nparams(m), nseg = bnn_curv_nsegments(la->c);
-    int64_t last_off = 0, last_len = 0; /* the subset ends with its last segment */
-    bnn_curv_segment(la->c, nseg - 1, &last_off, &last_len);
-    if (bnn_model_output_dim(m) != K || last_off + last_len > nparams)
-        return bnn__error(BNN_ESHAPE,
-                          "the network (%lld outputs, %lld parameters) does not match the "
-                          "Laplace posterior over it (%lld outputs, parameters %lld..%lld)",
-                          (long long)bnn_model_output_dim(m), (long long)nparams, (long long)K,
-                          (long long)bnn_curv_offset(la->c), (long long)(last_off + last_len));
-    return 0;
-}
-
-int bnn__laplace_check_model(const bnn_laplace *la, const bnn_model *m, const char *fn) {
+/* The network against the posterior over it: the subset within its parameters (each bound
+ * checked without overflow) and as many outputs. What every use of a posterior with a network
+ * checks first: predictions, bnn_posterior_from_laplace, bnn_laplace_save. */
+static int glm_check_model(const bnn_laplace *la, const bnn_model *m, const char *fn) {
     const int64_t n = bnn_model_nparams(m);
     int64_t last_off = 0, last_len = 0; /* segments are ascending: the last one ends the subset */
     bnn_curv_segment(la->c, bnn_curv_nsegments(la->c) - 1, &last_off, &last_len);
@@ -1678,12 +1666,12 @@ int bnn__laplace_check_model(const bnn_laplace *la, const bnn_model *m, const ch
                           "fit a model of %lld parameters",
                           fn, (long long)bnn_curv_offset(la->c), (long long)last_off,
                           (long long)last_len, (long long)n);
-    glm_layer *sub = NULL;
-    int64_t nsub = 0, nb = 0;
-    bool last = false;
-    const int rc = glm_plan(la, m, fn, &sub, &nsub, &last, &nb);
-    bnn__free(sub);
-    return rc;
+    if (bnn_model_output_dim(m) != la->K)
+        return bnn__error(BNN_ESHAPE,
+                          "%s: the network has %lld outputs and the Laplace posterior over it "
+                          "%lld",
+                          fn, (long long)bnn_model_output_dim(m), (long long)la->K);
+    return 0;
 }
 
 int bnn__laplace_glm_chunk(const bnn_laplace *la, const bnn_model *m, int64_t *nb,
@@ -1691,10 +1679,15 @@ int bnn__laplace_glm_chunk(const bnn_laplace *la, const bnn_model *m, int64_t *n
     glm_layer *sub = NULL;
     int64_t nsub = 0;
     bool last = false;
-    int rc = glm_check_model(la, m);
+    int rc = glm_check_model(la, m, fn);
     if (!rc) rc = glm_plan(la, m, fn, &sub, &nsub, &last, nb);
     bnn__free(sub);
     return rc;
+}
+
+int bnn__laplace_check_model(const bnn_laplace *la, const bnn_model *m, const char *fn) {
+    int64_t nb = 0;
+    return bnn__laplace_glm_chunk(la, m, &nb, fn);
 }
 
 size_t bnn__glm_prior_budget = 256u << 20;
@@ -1714,7 +1707,7 @@ static int glm_run(const bnn_laplace *la, bnn_model *m, const float *x, int64_t 
                               "and finite", fn, deltas[d], (long long)d);
     const int64_t K = la->K, P = la->P, D = bnn_model_input_dim(m);
     const int64_t nparams = bnn_model_nparams(m);
-    if ((rc = glm_check_model(la, m))) return rc;
+    if ((rc = glm_check_model(la, m, fn))) return rc;
     if (n == 0) return 0;
     glm_layer *sub = NULL;
     int64_t nsub = 0, nb = 1;
