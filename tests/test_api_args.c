@@ -519,6 +519,12 @@ static void test_curv_predict_params(void) {
                      BNN_EINVAL);
         CHECK(has_error("regression noise sigma must be positive and finite"));
     }
+    /* One whose square underflows to 0 left a zero predictive variance at the weights, which was
+     * blamed on a heteroscedastic model's predicted noise. */
+    pp.sigma = 1e-170;
+    CHECK_EQ_INT(bnn_predict(m, NULL, x, 2, BNN_TASK_REGRESSION, &pp, NULL, NULL, mean, var),
+                 BNN_EINVAL);
+    CHECK(has_error("regression noise sigma 1e-170 is too small: its square underflows to 0"));
     bnn_model_free(m);
     /* A spec too deep says so: the message echoed all of it, and the 1023 bytes kept none of the
      * reason after it. */

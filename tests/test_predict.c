@@ -104,6 +104,27 @@ static void test_mc_link(void) {
             sum += 1.0 / (1.0 + exp(-(fm2b[2 * i] + sqrt(fv2b[4 * i]) * (double)zz[t])));
         CHECK_NEAR(p2[2 * i], sum / S2, 1e-12);
     }
+
+    /* A covariance that a tiny prior precision dominates with the direction of equal moves of
+     * every logit, V = L 11ᵀ + W, which the softmax ignores. W here makes f_0 = f_1 exactly
+     * (W = [[1, 1, 0], [1, 1, 0], [0, 0, 1]]), so V is singular beside L: with L + 1 = 4^18
+     * its Cholesky meets a pivot of exactly 0. A jitter sized by V's mean variance (≈ L) would
+     * add noise of variance about 1e-10 L = 6.9 to every logit. The draws are of the differences
+     * from f_2 instead, u = f_0 − f_2 ~ N(μ_0 − μ_2, 2) with f_1 − f_2 = u: p_2 = E[1 / (1 +
+     * 2 e^u)] = E[sigmoid(−u − ln 2)]. */
+    const double Lb = 68719476735.0, fm3[3] = {0.4, 0.4, -0.3};
+    double V3[9] = {Lb + 1, Lb + 1, Lb, Lb + 1, Lb + 1, Lb, Lb, Lb, Lb + 1}, p3[3], mi3;
+    bnn_rng r3 = bnn_rng_make(5, 0);
+    REQUIRE(bnn__mc_link(p3, &mi3, fm3, V3, 1, 3, 40000, &r3, false, 0) == 0);
+    CHECK_NEAR(p3[2], expected_sigmoid(-(fm3[0] - fm3[2]) - log(2.0), 2.0), 5e-3);
+    CHECK_NEAR(p3[0], p3[1], 1e-6); /* apart by the jitter of 1e-10 of D's variance */
+    /* Where W is below the rounding of L (L = 1e17, W = diag(1, 0)), the differences' variance
+     * is lost: refused. (Before, V's Cholesky took a pivot of rounding noise for f_1's own
+     * variance.) */
+    const double Lc = 1e17;
+    double V2[4] = {Lc + 1, Lc, Lc, Lc}, fmc[2] = {2.0, 0.0}, pc[2];
+    CHECK_EQ_INT(bnn__mc_link(pc, &mi, fmc, V2, 1, 2, 100, &r3, false, 41), BNN_EDIVERGED);
+    CHECK(strstr(bnn_last_error(), "example 41") && strstr(bnn_last_error(), "lost in rounding"));
 }
 
 /* ref (n × k) = the average over S weight samples of q (the generator stream and order that

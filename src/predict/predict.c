@@ -41,12 +41,15 @@ int bnn_link_parse(const char *name, bnn_link *out) {
 #define LRT_STREAM (BNN_STREAM_PREDICT + 2)
 
 /* The lower Cholesky factor of the m × m matrix A (row-major) into L (the upper part left
- * alone): false when A is not positive definite to working precision. */
+ * alone): false when A is not positive definite to working precision, that is when a pivot is
+ * not positive beyond the rounding of the diagonal entry it is left of (a pivot of rounding
+ * noise would put a variance of that noise's size into the draws). */
 static bool chol_lower(double *L, const double *A, int64_t m) {
+    const double tol = 64.0 * (double)m * DBL_EPSILON;
     for (int64_t j = 0; j < m; j++) {
         double s = A[j * m + j];
         for (int64_t p = 0; p < j; p++) s -= L[j * m + p] * L[j * m + p];
-        if (!(s > 0.0)) return false;
+        if (!(s > tol * A[j * m + j])) return false;
         const double d = sqrt(s);
         L[j * m + j] = d;
         for (int64_t i = j + 1; i < m; i++) {
@@ -64,11 +67,12 @@ static bool chol_lower(double *L, const double *A, int64_t m) {
 
 /* One input of bnn__mc_link: its S draws from rng (at the input's own place in the stream), the
  * averaged probabilities into probs (k) and the mutual information into *mi (unless NULL).
- * Scratch: A, L (k × k), z and lp (MC_BLOCK × k), lse and e (k), act (k). Returns 0, or 1 for a
- * covariance that is not finite, 2 for one that is not positive semi-definite. */
+ * Scratch: A, L (k × k), z and lp (MC_BLOCK × k), lse, e and fd (k), act (k). Returns 0, or 1 for
+ * a covariance that is not finite, 2 for one that is not positive semi-definite, 3 for one whose
+ * logit differences have no variance beyond rounding. */
 static int mc_one(double *probs, double *mi, const double *fm, const double *V, int64_t k,
                   int64_t S, bnn_rng rng, bool log_probs, double *A, double *L, float *z,
-                  double *lp, double *lse, double *e, int64_t *act) {
+                  double *lp, double *lse, double *e, double *fd, int64_t *act) {
     /* Logits without variance (a logit the subset does not reach, or Bernoulli's fixed 0 of the
      * 2-class form (0, f)) are drawn as their mean: the Cholesky factor is taken of the m × m
      * block of the others only, so it stays exact where V is singular that way. */
@@ -76,18 +80,49 @@ static int mc_one(double *probs, double *mi, const double *fm, const double *V, 
     int64_t m = 0;
     for (int64_t j = 0; j < k; j++)
         if (V[j * k + j] > 0.0) act[m++] = j;
-    /* Rounding can leave a semi-definite covariance a hair from definite (the softmax GGN has a
-     * null direction): a jitter of at most 1e-6 of the mean variance repairs that and nothing
-     * more, so a truly indefinite matrix is still refused. */
-    double tr = 0.0;
-    for (int64_t j = 0; j < m; j++) tr += V[act[j] * k + act[j]];
-    const double scale = m ? tr / (double)m : 0.0, rel[4] = {0.0, 1e-10, 1e-8, 1e-6};
-    for (int attempt = 0; m > 0; attempt++) {
-        if (attempt == 4) return 2;
+    if (m) {
         for (int64_t r = 0; r < m; r++)
             for (int64_t c = 0; c < m; c++) A[r * m + c] = V[act[r] * k + act[c]];
-        for (int64_t j = 0; j < m; j++) A[j * m + j] += rel[attempt] * scale;
-        if (chol_lower(L, A, m)) break;
+    }
+    if (m && !chol_lower(L, A, m)) {
+        /* Not definite to working precision. The softmax does not change when every logit moves
+         * by the same amount, so the draws may as well be of the differences d_j = f_j − f_r
+         * from the last logit r = k − 1, with f_r held at 0: their covariance D_ij = V_ij − V_ir −
+         * V_rj + V_rr gives the same predictive exactly, and leaves out the direction of equal
+         * moves that the softmax GGN has no curvature in. That direction is what a small prior
+         * precision makes large: V ≈ L 11ᵀ + W with L ≫ W, so a jitter sized by V's own mean
+         * variance, L, would swamp W, the part that decides the prediction. Then a jitter of at
+         * most 1e-6 of D's mean variance repairs rounding and nothing more, so a truly
+         * indefinite matrix is still refused; and where a difference's variance is not positive
+         * beyond the rounding of the four terms it is formed from (L ≳ 1e14 W, as for the
+         * Laplace bridge's zero-sum correction), W is lost and the input is refused. */
+        if (k < 2) return 2;
+        const int64_t r = k - 1;
+        const double tol = 64.0 * (double)k * DBL_EPSILON;
+        m = 0;
+        double tr = 0.0;
+        for (int64_t j = 0; j < r; j++) {
+            const double dj = V[j * k + j] - V[j * k + r] - V[r * k + j] + V[r * k + r];
+            const double size = fabs(V[j * k + j]) + fabs(V[j * k + r]) + fabs(V[r * k + j]) +
+                                fabs(V[r * k + r]);
+            if (size == 0.0) continue; /* f_j and f_r are both fixed: d_j is too */
+            if (dj < -tol * size) return 2; /* indefinite beyond rounding */
+            if (!(dj > tol * size)) return 3;
+            act[m++] = j, tr += dj;
+        }
+        for (int64_t j = 0; j < k; j++) fd[j] = fm[j] - fm[r];
+        fm = fd; /* the draws below add to the differences, f_r stays 0 */
+        const double scale = m ? tr / (double)m : 0.0, rel[4] = {0.0, 1e-10, 1e-8, 1e-6};
+        for (int attempt = 0; m > 0; attempt++) {
+            if (attempt == 4) return 2;
+            for (int64_t a = 0; a < m; a++)
+                for (int64_t c = 0; c < m; c++) {
+                    const int64_t i = act[a], j = act[c];
+                    A[a * m + c] = V[i * k + j] - V[i * k + r] - V[r * k + j] + V[r * k + r];
+                }
+            for (int64_t j = 0; j < m; j++) A[j * m + j] += rel[attempt] * scale;
+            if (chol_lower(L, A, m)) break;
+        }
     }
     for (int64_t j = 0; j < k; j++) lse[j] = -INFINITY;
     double ent = 0.0;
@@ -138,8 +173,9 @@ static int mc_one(double *probs, double *mi, const double *fm, const double *V, 
 }
 
 /* Monte-Carlo over the linearised logits (laplace-torch's link_approx='mc'): for each input,
- * S draws f = f_mu + L z with L the Cholesky factor of f_var (K × K; a tiny jitter when f_var is
- * only semi-definite), probabilities averaged in log space as in the weight-space predictive,
+ * S draws f = f_mu + L z with L the Cholesky factor of f_var (K × K; where f_var is not definite
+ * to working precision, draws of the logits' differences from the last one, with a tiny jitter
+ * if need be: see mc_one), probabilities averaged in log space as in the weight-space predictive,
  * and the mutual information of the draws. Input first + i draws from counter
  * rng->counter + (first + i)·S·⌈k/4⌉ of rng's stream (a block of draws takes ⌈nb·m/4⌉ ≤
  * nb·⌈k/4⌉ counters), so its values depend neither on the calls nor on the threads that the
@@ -155,7 +191,7 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
 #endif
     {
         const int64_t blk = MC_BLOCK < S ? MC_BLOCK : S;
-        double *A = malloc((size_t)(2 * k * k + blk * k + 2 * k) * sizeof(double));
+        double *A = malloc((size_t)(2 * k * k + blk * k + 3 * k) * sizeof(double));
         float *z = malloc((size_t)(blk * k) * sizeof(float));
         int64_t *act = malloc((size_t)k * sizeof(int64_t));
         if (!A || !z || !act) {
@@ -173,7 +209,8 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
             r.counter += (uint64_t)(first + i) * per;
             const int w = mc_one(probs + i * k, mi ? mi + i : NULL, fm + i * k, fv + i * k * k,
                                  k, S, r, log_probs, A, A + k * k, z, A + 2 * k * k,
-                                 A + 2 * k * k + blk * k, A + 2 * k * k + blk * k + k, act);
+                                 A + 2 * k * k + blk * k, A + 2 * k * k + blk * k + k,
+                                 A + 2 * k * k + blk * k + 2 * k, act);
             if (w) {
 #if defined(BNN_HAVE_OPENMP)
 #pragma omp critical(bnn_mc_link)
@@ -184,6 +221,11 @@ int bnn__mc_link(double *probs, double *mi, const double *fm, const double *fv, 
         free(A), free(z), free(act);
     }
     if (nomem) return bnn__error(BNN_ENOMEM, "out of memory");
+    if (bad < b && why == 3)
+        return bnn__error(BNN_EDIVERGED, "the Monte-Carlo link cannot draw the logits of example "
+                          "%lld: the variance of their differences is lost in rounding beside that "
+                          "of their common shift (as when a tiny prior precision leaves a direction "
+                          "almost unbounded)", (long long)(first + bad));
     if (bad < b)
         return why == 1 ? bnn__error(BNN_EDIVERGED, "the linearised logit covariance of example "
                                      "%lld is not finite", (long long)(first + bad))
@@ -222,6 +264,10 @@ static int check_args(const char *fn, const bnn_model *m, const float *x, int64_
     if (lik == BNN_LIK_GAUSSIAN && !(p->sigma > 0.0 && isfinite(p->sigma)))
         return bnn__error(BNN_EINVAL, "regression noise sigma must be positive and finite (got %g)",
                           p->sigma);
+    /* the predictive variance adds σ², which must not round to 0 */
+    if (lik == BNN_LIK_GAUSSIAN && !(p->sigma * p->sigma > 0.0))
+        return bnn__error(BNN_EINVAL, "regression noise sigma %g is too small: its square "
+                          "underflows to 0", p->sigma);
     if (p->link_samples < 0 || p->link_samples > BNN_MAX_SAMPLES)
         return bnn__error(BNN_EINVAL, "link samples must be in [0, %d] (got %lld)",
                           BNN_MAX_SAMPLES, (long long)p->link_samples);
