@@ -55,9 +55,9 @@ int cmd_von(int argc, char **argv) {
             "with rho 1 this is Newton's method (a step that would raise the loss plus the\n"
             "prior is retried at half the rate) and ends at the Laplace posterior of the\n"
             "layer's MAP; with --mc-samples it is stochastic variational inference. For a\n"
-            "linear model with a Gaussian likelihood one step is the exact Bayesian linear\n"
-            "regression posterior. eval, predict and compare use the result like a Laplace\n"
-            "posterior (linearised predictive, or --samples S).",
+            "linear model with a Gaussian likelihood one step at the mean is the exact\n"
+            "Bayesian linear regression posterior. eval, predict and compare use the result\n"
+            "like a Laplace posterior (linearised predictive, or --samples S).",
             opts, nopts);
         return 0;
     }

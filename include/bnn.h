@@ -1159,7 +1159,8 @@ int bnn_laplace_prior_layers(const bnn_laplace *la, double *prior_precs, int64_t
 double bnn_laplace_lml_layers(const bnn_laplace *la, const double *prior_precs, int64_t nlayers,
                               double sigma, double *dlog_prior, double *dlog_sigma);
 /* Maximises lml over the per-layer precisions: Adam on their logs (as bnn_laplace_optimize:
- * lr 0.1, betas 0.9/0.999, from δ_l = 1, `steps` steps; regression also tunes σ). */
+ * lr 0.1, betas 0.9/0.999, from δ_l = 1 (Gaussian regression from δ_l = σ = e), `steps` steps;
+ * Gaussian regression also tunes σ). */
 int bnn_laplace_optimize_layers(bnn_laplace *la, int64_t steps);
 /* Called after each step of bnn_laplace_optimize and bnn_laplace_optimize_layers (step 1 ..
  * steps), for a caller to show progress: a per-layer step over a full Hessian factorises the
@@ -1249,8 +1250,9 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
  * model's likelihood; the heteroscedastic Gaussian's Fisher) of the summed loss over ds under
  * q — at the mean (mc_samples = 0, the delta method) or averaged over mc_samples draws from q per
  * step. q starts at the model's weights with the precision GGN + δI there.
- *   A linear model with a Gaussian likelihood: one step with rho = 1 is Bayesian linear
- *   regression's exact posterior. Delta method: Newton's method on Σ loss + ½δ‖m‖², converging
+ *   A linear model with a Gaussian likelihood: one step with rho = 1 at the mean
+ *   (mc_samples = 0) is Bayesian linear regression's exact posterior (with draws, the averaged
+ *   gradient is not the gradient at the mean, and the step lands near it, not on it). Delta method: Newton's method on Σ loss + ½δ‖m‖², converging
  *   to the layer's MAP under the prior with the GGN Laplace posterior around it; a step that
  *   would raise that objective is retried at half the rate (up to 40 times). S is the last
  *   step's, formed from the GGN at the mean before it.

@@ -324,6 +324,12 @@ static void test_regression_hand(void) {
     const double yfar[1] = {1e4};
     bnn_gaussian_mixture(NULL, NULL, &nll, m2, v2, yfar, 2, 1);
     CHECK(isfinite(nll) && nll > 1e7);
+    /* A NaN target (or NaN components) gives NaN, not the +∞ of "every density 0". */
+    const double ynan1[1] = {NAN}, mnan[2] = {NAN, 3};
+    bnn_gaussian_mixture(NULL, NULL, &nll, m2, v2, ynan1, 2, 1);
+    CHECK(isnan(nll));
+    bnn_gaussian_mixture(NULL, NULL, &nll, mnan, v2, y0, 2, 1);
+    CHECK(isnan(nll));
 }
 
 /* ---------------------------------------------------------------- fixtures */

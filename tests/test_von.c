@@ -212,6 +212,20 @@ static void test_d3_steps(void) {
     CHECK(memcmp(Cf2, Cf, sizeof Cf) == 0);
     CHECK(res2.log_marginal_likelihood == res.log_marginal_likelihood);
     CHECK(res2.logdet_precision == res.logdet_precision);
+
+    /* A prior precision that is not symmetric enters through its symmetric part, in the mean
+     * as in the precision (the mean used S0 as given): S0 + A with A antisymmetric steps as S0
+     * does, to rounding. */
+    double S0a[D * D], ma[D] = {3.0, -2.0, 0.5}, mb[D] = {3.0, -2.0, 0.5};
+    double Sa[D * D] = {4.0, 1.0, 0.0, 1.0, 3.0, -0.5, 0.0, -0.5, 2.0}, Sb[D * D];
+    memcpy(Sb, Sa, sizeof Sa);
+    const double A[D * D] = {0, 0.5, -0.25, -0.5, 0, 0.75, 0.25, -0.75, 0};
+    for (int k = 0; k < D * D; k++) S0a[k] = S0[k] + A[k];
+    bnn_blr_grad_hess(g, H, X, y, ma, N, D, s2);
+    CHECK_EQ_INT(bnn_von_step(ma, Sa, g, H, m0, S0a, D, 0.5), 0);
+    CHECK_EQ_INT(bnn_von_step(mb, Sb, g, H, m0, S0, D, 0.5), 0);
+    CHECK_ARR(ma, mb, D, 1e-14, "d=3: a non-symmetric S0 steps as its symmetric part (mean)");
+    CHECK_ARR(Sa, Sb, D * D, 1e-15, "d=3: a non-symmetric S0 steps as its symmetric part (S)");
 }
 
 /* ---------------------------------------------------------------- failure contract */

@@ -154,12 +154,12 @@ int bnn_von_step(double *m, double *S, const double *g, const double *H, const d
             bnn__error(BNN_EINVAL, "bnn_von_step: LAPACKE_dpotrf rejected argument %d", (int)-info);
         goto done;
     }
-    /* r = g + S0 (m − m0): the gradient of the expected negative log joint at the old mean. */
+    /* r = g + S0 (m − m0): the gradient of the expected negative log joint at the old mean,
+     * with S0's symmetric part as in S_new (a symmetric S0 gives the same bits). */
     for (int64_t i = 0; i < d; i++) {
         double s = g[i];
-        const double *row = S0 + i * d;
         for (int64_t j = 0; j < d; j++)
-            s += row[j] * (m[j] - m0[j]);
+            s += 0.5 * (S0[i * d + j] + S0[j * d + i]) * (m[j] - m0[j]);
         r[i] = s;
     }
     info =

@@ -18,7 +18,8 @@
  * bnn_curv_compute (full structure), the gradient from a forward and backward pass of that
  * layer; both are summed over the examples in double. For a
  * linear-Gaussian model (one Linear layer, Gaussian likelihood) g and H are exact and one step
- * with ρ = 1 gives Bayesian linear regression's posterior whatever q was; with the delta method
+ * with ρ = 1 at the mean gives Bayesian linear regression's posterior whatever q was (with
+ * draws, their averaged gradient lands near it, not on it); with the delta method
  * and ρ = 1 the steps are Newton's method on Σ ℓ + ½δ‖m‖², whose fixed point is the last
  * layer's MAP with the GGN Laplace posterior around it. */
 #include "core/internal.h"

@@ -395,8 +395,10 @@ void bnn_gaussian_mixture(double *mean, double *var, double *nll, const double *
         }
         if (nll && y) {
             double mx = -INFINITY;
+            bool nan = false; /* a NaN term makes the NLL NaN, also when every term is NaN */
             for (int64_t t = 0; t < s; t++) {
                 const double l = bnn__log_normal(y[i], means[t * n + i], vars[t * n + i]);
+                nan |= isnan(l);
                 if (l > mx) mx = l;
             }
             double sum = 0.0;
@@ -405,7 +407,7 @@ void bnn_gaussian_mixture(double *mean, double *var, double *nll, const double *
             if (isfinite(mx))
                 for (int64_t t = 0; t < s; t++)
                     sum += exp(bnn__log_normal(y[i], means[t * n + i], vars[t * n + i]) - mx);
-            nll[i] = isfinite(mx) ? -(mx + log(sum) - log(ds)) : -mx;
+            nll[i] = nan ? NAN : isfinite(mx) ? -(mx + log(sum) - log(ds)) : -mx;
         }
     }
 }
