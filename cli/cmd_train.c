@@ -198,7 +198,7 @@ int cmd_train(int argc, char **argv) {
         {"mc-samples", 0, OPT_INT, &mc, "N", "ivon, mfvi: weight samples per step (default 1)", 0},
         {"clip-radius", 0, OPT_FLOAT, &clip, "X", "ivon: elementwise clip of the update (default: none)", 0},
         {"prior-precision", 0, OPT_FLOAT, &prior_prec, "X", "mfvi: prior precision of N(0, 1/X) (default 1; --prior-prec is the same)", 0},
-        {"init-std", 0, OPT_FLOAT, &init_std, "X", "mfvi: initial posterior std (default 1e-3)", 0},
+        {"init-std", 0, OPT_FLOAT, &init_std, "X", "mfvi: initial posterior std, at least 1.08e-19 (default 1e-3)", 0},
         {"kl-weight", 0, OPT_FLOAT, &kl_weight, "X", "mfvi: weight of the KL term (default 1)", 0},
         {"seed", 's', OPT_INT, &df.seed, "N", "random seed: initialisation, shuffling, dropout, weight noise, generated data (default 0)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores); results do not depend on it", 0},
@@ -409,6 +409,9 @@ int cmd_train(int argc, char **argv) {
         if (!(clip > 0)) return cli_usage_error(cmd, "--clip-radius must be positive");
         if (!(prior_prec > 0)) return cli_usage_error(cmd, "--prior-precision must be positive");
         if (!(init_std > 0)) return cli_usage_error(cmd, "--init-std must be positive");
+        if (init_std < 0x1p-63)
+            return cli_usage_error(cmd, "--init-std must be at least 2^-63 = 1.08e-19, the "
+                                   "smallest std MFVI represents");
         if (kl_weight < 0) return cli_usage_error(cmd, "--kl-weight must be >= 0");
         /* These are stored as floats, or meet float weights (the noise σ, λ and the prior
          * precision scale them): a value that would round to 0 or overflow is refused here

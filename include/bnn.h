@@ -574,7 +574,7 @@ void bnn_blr_grad_hess(double *g, double *H, const double *X, const double *y, c
  * pre-activation is sampled from its Gaussian N(x μ_Wᵀ + μ_b, x² σ_W²ᵀ + σ_b²). */
 struct bnn_mfvi_params {
     double prior_prec;  /* precision of the N(0, 1/prior_prec) prior, default 1 */
-    float init_std;     /* initial σ of every weight, default 1e-3 */
+    float init_std;     /* initial σ of every weight, default 1e-3; at least 2^-63 (1.08e-19) */
     int64_t mc_samples; /* samples per step, default 1 */
     double kl_weight;   /* multiplies the KL term, default 1 (tempering / warm-up) */
 };

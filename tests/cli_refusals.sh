@@ -40,6 +40,7 @@ hess-init 0|--hess-init must be positive|train ${M[*]} --method ivon --hess-init
 clip-radius 0|--clip-radius must be positive|train ${M[*]} --method ivon --clip-radius 0
 mfvi prior 0|--prior-precision must be positive|train ${M[*]} --method mfvi --prior-precision 0
 init-std 0|--init-std must be positive|train ${M[*]} --method mfvi --init-std 0
+init-std below MFVI's floor|--init-std must be at least 2^-63 = 1.08e-19, the smallest std MFVI represents|train ${M[*]} --method mfvi --init-std 1e-20
 negative kl-weight|--kl-weight must be >= 0|train ${M[*]} --method mfvi --kl-weight -1
 noise 0|--noise must be positive|train ${M[*]} --noise 0
 noise on integer CSV targets|--noise is the noise of a gaussian likelihood; csv:$T/ints.csv is classification data (categorical likelihood); --task regression reads its targets as numbers|train --data csv:$T/ints.csv -o $T/no.st --noise 0.5

@@ -415,7 +415,7 @@ static void test_train_params(void) {
     bnn_dataset *ds;
     REQUIRE(bnn_model_new(&m, "mlp:2-2") == 0);
     REQUIRE(bnn_toy_moons(&ds, 20, 0.1, 1) == 0);
-    for (int c = 0; c < 22; c++) {
+    for (int c = 0; c < 23; c++) {
         struct bnn_train_params p = bnn_train_default_params();
         const char *want = NULL;
         switch (c) {
@@ -441,6 +441,8 @@ static void test_train_params(void) {
         case 19: p.method = BNN_METHOD_MFVI, p.mfvi.kl_weight = INFINITY, want = "MFVI: KL weight"; break;
         case 20: p.method = BNN_METHOD_IVON, p.ivon.ess = INFINITY, want = "IVON: ess"; break;
         case 21: p.method = BNN_METHOD_SGD, p.momentum = NAN, want = "sgd momentum"; break;
+        /* below MFVI's σ floor: the KL's pull on ρ vanishes there, and σ stayed at the floor */
+        case 22: p.method = BNN_METHOD_MFVI, p.mfvi.init_std = 1e-20f, want = "MFVI: initial std 1e-20 is below the smallest std MFVI represents, 2^-63"; break;
         }
         bnn_trainer *tr = (bnn_trainer *)&p; /* set to NULL on failure */
         CHECK_EQ_INT(bnn_trainer_new(&tr, m, ds, &p), BNN_EINVAL);

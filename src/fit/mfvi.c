@@ -43,8 +43,10 @@
  * ... could be 0 for an input of zeros, making ε/(2√δ) infinite. 2⁻⁶³ gives σ² = 2⁻¹²⁶ =
  * FLT_MIN exactly, so δ ≥ FLT_MIN and ε/(2√δ) ≤ |ε|·2⁶² stays finite. softplus(ρ) falls below it
  * only for ρ < −43.7, far beyond any useful σ; there σ is held at this value (forward pass and
- * KL), while ∂σ/∂ρ keeps its unclamped value sigmoid(ρ), so the KL term still pulls ρ back up. */
-#define MFVI_SIGMA_MIN 0x1p-63f
+ * KL), while ∂σ/∂ρ keeps its unclamped value sigmoid(ρ). The KL's pull on ρ fades with it, as
+ * e^ρ (1.7e-17 at ρ = −80, exactly 0 below −87): a ρ that far down stays there, so an initial σ
+ * below this floor is refused (bnn_trainer_new) rather than held at it. */
+#define MFVI_SIGMA_MIN BNN__MFVI_SIGMA_MIN
 
 /* The KL is summed in double over fixed blocks of this many weights, each block in index order,
  * then the blocks in order: the blocks can run on any number of threads and the sum is the same
