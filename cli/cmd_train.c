@@ -409,9 +409,9 @@ int cmd_train(int argc, char **argv) {
         if (!(clip > 0)) return cli_usage_error(cmd, "--clip-radius must be positive");
         if (!(prior_prec > 0)) return cli_usage_error(cmd, "--prior-precision must be positive");
         if (!(init_std > 0)) return cli_usage_error(cmd, "--init-std must be positive");
-        if (init_std < 0x1p-63)
-            return cli_usage_error(cmd, "--init-std must be at least 2^-63 = 1.08e-19, the "
-                                   "smallest std MFVI represents");
+        if (init_std < BNN_MFVI_MIN_STD)
+            return cli_usage_error(cmd, "--init-std must be at least 2^-63 = %.3g, the smallest "
+                                   "std MFVI represents", (double)BNN_MFVI_MIN_STD);
         if (kl_weight < 0) return cli_usage_error(cmd, "--kl-weight must be >= 0");
         /* These are stored as floats, or meet float weights (the noise σ, λ and the prior
          * precision scale them): a value that would round to 0 or overflow is refused here

@@ -567,6 +567,10 @@ void bnn_blr_grad_hess(double *g, double *H, const double *X, const double *y, c
 
 /* ---------------------------------------------------------------- mean-field VI */
 
+/* MFVI's smallest σ = softplus(ρ), 2⁻⁶³ ≈ 1.08e-19: below it σ is held there (bnn_mfvi_sigma),
+ * where the KL no longer moves ρ, so an initial σ below it is refused. */
+#define BNN_MFVI_MIN_STD 0x1p-63f
+
 /* Mean-field variational inference, "Bayes by backprop" (Blundell et al., ICML 2015): per weight
  * q = N(μ, σ²) with σ = softplus(ρ), prior N(0, 1/prior_prec), trained by AdamW on the negative
  * ELBO per example: E_q[mean NLL of the batch] + KL(q ‖ p) / n_train, with the local
@@ -574,7 +578,7 @@ void bnn_blr_grad_hess(double *g, double *H, const double *X, const double *y, c
  * pre-activation is sampled from its Gaussian N(x μ_Wᵀ + μ_b, x² σ_W²ᵀ + σ_b²). */
 struct bnn_mfvi_params {
     double prior_prec;  /* precision of the N(0, 1/prior_prec) prior, default 1 */
-    float init_std;     /* initial σ of every weight, default 1e-3; at least 2^-63 (1.08e-19) */
+    float init_std;     /* initial σ of every weight, default 1e-3; at least BNN_MFVI_MIN_STD */
     int64_t mc_samples; /* samples per step, default 1 */
     double kl_weight;   /* multiplies the KL term, default 1 (tempering / warm-up) */
 };
@@ -1252,10 +1256,11 @@ int bnn_laplace_save(const bnn_laplace *la, const bnn_model *m, bnn_task task, c
  * step. q starts at the model's weights with the precision GGN + δI there.
  *   A linear model with a Gaussian likelihood: one step with rho = 1 at the mean
  *   (mc_samples = 0) is Bayesian linear regression's exact posterior (with draws, the averaged
- *   gradient is not the gradient at the mean, and the step lands near it, not on it). Delta method: Newton's method on Σ loss + ½δ‖m‖², converging
- *   to the layer's MAP under the prior with the GGN Laplace posterior around it; a step that
- *   would raise that objective is retried at half the rate (up to 40 times). S is the last
- *   step's, formed from the GGN at the mean before it.
+ *   gradient is not the gradient at the mean, and the step lands near it, not on it). Delta
+ *   method: Newton's method on Σ loss + ½δ‖m‖², converging to the layer's MAP under the prior
+ *   with the GGN Laplace posterior around it; a step that would raise that objective is retried
+ *   at half the rate (up to 40 times). S is the last step's, formed from the GGN at the mean
+ *   before it.
  *   Monte Carlo: stochastic natural-gradient VI (take rho < 1, e.g. 0.1–0.5, and more steps).
  * The layers below run once (the layer's inputs are kept for every example). The result is
  * returned as a full Laplace posterior over the layer (mean m, precision S;

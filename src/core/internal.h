@@ -363,9 +363,6 @@ static inline float bnn__u2f(uint32_t u) {
     return f;
 }
 
-/* MFVI's smallest σ, 2⁻⁶³ (src/fit/mfvi.c says why); also the smallest initial σ it takes. */
-#define BNN__MFVI_SIGMA_MIN 0x1p-63f
-
 /* The range reduction of the branchless logarithms (Box–Muller's in rng.c, MFVI's in mfvi.c):
  * a positive normal float x = 2^j m with m in [√½, √2), exactly, from x's bits moved by those of
  * √½. Returns m; j in *j. */

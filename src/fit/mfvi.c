@@ -46,7 +46,7 @@
  * KL), while ∂σ/∂ρ keeps its unclamped value sigmoid(ρ). The KL's pull on ρ fades with it, as
  * e^ρ (1.7e-17 at ρ = −80, exactly 0 below −87): a ρ that far down stays there, so an initial σ
  * below this floor is refused (bnn_trainer_new) rather than held at it. */
-#define MFVI_SIGMA_MIN BNN__MFVI_SIGMA_MIN
+#define MFVI_SIGMA_MIN BNN_MFVI_MIN_STD
 
 /* The KL is summed in double over fixed blocks of this many weights, each block in index order,
  * then the blocks in order: the blocks can run on any number of threads and the sum is the same

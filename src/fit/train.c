@@ -189,10 +189,10 @@ static int check_params(const struct bnn_train_params *p, const bnn_dataset *ds)
             return bnn__error(BNN_EINVAL, "MFVI: prior precision must be > 0");
         if (!(q->init_std > 0.0f) || !isfinite(q->init_std))
             return bnn__error(BNN_EINVAL, "MFVI: initial std must be > 0");
-        if (q->init_std < BNN__MFVI_SIGMA_MIN)
+        if (q->init_std < BNN_MFVI_MIN_STD)
             return bnn__error(BNN_EINVAL, "MFVI: initial std %g is below the smallest std MFVI "
                               "represents, 2^-63 = %.3g", (double)q->init_std,
-                              (double)BNN__MFVI_SIGMA_MIN);
+                              (double)BNN_MFVI_MIN_STD);
         if (q->mc_samples < 1 || q->mc_samples > BNN_MAX_MC_SAMPLES)
             return bnn__error(BNN_EINVAL, "MFVI: mc-samples must be in [1, %d]", BNN_MAX_MC_SAMPLES);
         if (!(q->kl_weight >= 0.0) || !isfinite(q->kl_weight))

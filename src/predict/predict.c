@@ -61,6 +61,11 @@ static bool chol_lower(double *L, const double *A, int64_t m) {
     return true;
 }
 
+/* Cov(f_i − f_r, f_j − f_r) from the k × k covariance V of the f. */
+static inline double diff_cov(const double *V, int64_t k, int64_t i, int64_t j, int64_t r) {
+    return V[i * k + j] - V[i * k + r] - V[r * k + j] + V[r * k + r];
+}
+
 /* Draws of the Monte-Carlo link taken together: per class, the log-sum-exp of a block's log
  * probabilities is folded into the running one once per block (not once per draw). */
 #define MC_BLOCK 64
@@ -102,7 +107,7 @@ static int mc_one(double *probs, double *mi, const double *fm, const double *V, 
         m = 0;
         double tr = 0.0;
         for (int64_t j = 0; j < r; j++) {
-            const double dj = V[j * k + j] - V[j * k + r] - V[r * k + j] + V[r * k + r];
+            const double dj = diff_cov(V, k, j, j, r);
             const double size = fabs(V[j * k + j]) + fabs(V[j * k + r]) + fabs(V[r * k + j]) +
                                 fabs(V[r * k + r]);
             if (size == 0.0) continue; /* f_j and f_r are both fixed: d_j is too */
@@ -116,10 +121,7 @@ static int mc_one(double *probs, double *mi, const double *fm, const double *V, 
         for (int attempt = 0; m > 0; attempt++) {
             if (attempt == 4) return 2;
             for (int64_t a = 0; a < m; a++)
-                for (int64_t c = 0; c < m; c++) {
-                    const int64_t i = act[a], j = act[c];
-                    A[a * m + c] = V[i * k + j] - V[i * k + r] - V[r * k + j] + V[r * k + r];
-                }
+                for (int64_t c = 0; c < m; c++) A[a * m + c] = diff_cov(V, k, act[a], act[c], r);
             for (int64_t j = 0; j < m; j++) A[j * m + j] += rel[attempt] * scale;
             if (chol_lower(L, A, m)) break;
         }
