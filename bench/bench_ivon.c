@@ -88,11 +88,11 @@ static int finish(run *r, int64_t epochs, const bnn_dataset *te, int64_t samples
 static void breakdown(double adamw_step) {
     const int64_t n = 535818;
     float *a = bnn__alloc(n * 4), *b = bnn__alloc(n * 4), *c = bnn__alloc(n * 4);
-    float *d = bnn__alloc(n * 4), *e = bnn__alloc(n * 4);
-    if (!a || !b || !c || !d || !e) return;
+    float *d = bnn__alloc(n * 4), *e = bnn__alloc(n * 4), *f = bnn__alloc(n * 4);
+    if (!a || !b || !c || !d || !e || !f) return;
     bnn_rng r = bnn_rng_make(1, 2);
     bnn_rng_normal(&r, a, n);
-    for (int64_t i = 0; i < n; i++) b[i] = 0.1f, c[i] = 0.0f, d[i] = a[i];
+    for (int64_t i = 0; i < n; i++) b[i] = 0.1f, c[i] = 0.0f, d[i] = a[i], f[i] = 1e-3f * a[i];
     struct bnn_ivon_params ip = bnn_ivon_default_params();
     ip.ess = 60000, ip.hess_init = 0.1f, ip.lr = 1e-3f;
     struct bnn_adamw_params ap = {1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f};
@@ -103,7 +103,7 @@ static void breakdown(double adamw_step) {
         double t1 = now();
         for (int64_t i = 0; i < n; i++) e[i] *= 1e-3f; /* a gradient */
         double t2 = now();
-        bnn__ivon_step_draw(a, b, c, d, e, n, rep + 1, &ip, &r);
+        bnn__ivon_step_draw(a, b, c, d, f, e, n, rep + 1, &ip, &r);
         double t3 = now();
         bnn_rng_normal(&r, e, n);
         double t4 = now();
@@ -118,7 +118,7 @@ static void breakdown(double adamw_step) {
            "update %.3f ms; difference %.3f ms = %.1f%% of the step\n",
            1e3 * best[0], 100 * best[0] / adamw_step, 1e3 * adamw_step, 1e3 * best[1],
            1e3 * best[2], 1e3 * (best[1] - best[2]), 100 * (best[1] - best[2]) / adamw_step);
-    bnn__free(a), bnn__free(b), bnn__free(c), bnn__free(d), bnn__free(e);
+    bnn__free(a), bnn__free(b), bnn__free(c), bnn__free(d), bnn__free(e), bnn__free(f);
 }
 
 /* The same ratio measured so that a busy machine cannot decide it: both trainers (the benchmark's

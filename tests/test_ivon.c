@@ -167,23 +167,25 @@ static double normwise_f(const float *c, const float *r, int64_t n) {
 }
 
 /* The trainer's fused one-sample path against the public functions it stands for:
- * - bnn__ivon_draw gives bnn_rng_normal's noise and bnn_ivon_sample's θ, bit for bit, and moves
- *   the generator as far (n is not a multiple of the chunk);
- * - bnn__ivon_step_draw is bnn_ivon_step with geps = ε ⊙ ḡ (to rounding: it forms ĥ from θ − m,
- *   as the official implementation does), followed by a draw at the same position, whose θ it
+ * - bnn__ivon_draw gives bnn_rng_normal's noise, bnn_ivon_sample's θ and ν = ε ⊙ σ (θ from
+ *   m = 0), bit for bit, and moves the generator as far (n is not a multiple of the chunk);
+ * - bnn__ivon_step_draw is bnn_ivon_step with geps = ε ⊙ ḡ (to rounding: it forms ĥ from ν, as
+ *   the official implementation does), followed by a draw at the same position, whose θ and ν it
  *   must reproduce bit for bit from its own m and h (resuming relies on this);
- * - neither depends on the thread count. */
-static void test_fused_path(bool flags_on) {
+ * - neither depends on the thread count.
+ * At ess = 1e10 σ is about 2e-5 of m (m ~ N(0, 1)): θ − m, which rounds ν to the floats around m,
+ * put h off by about 2e-3 there (the fused step once formed ĥ from it). */
+static void test_fused_path(bool flags_on, double ess) {
     const int64_t n = 100003;
     struct bnn_ivon_params p = bnn_ivon_default_params();
-    p.ess = 5000, p.lr = 0.3f, p.hess_init = 0.2f, p.weight_decay = 1e-3f, p.clip_radius = 0.05f;
+    p.ess = ess, p.lr = 0.3f, p.hess_init = 0.2f, p.weight_decay = 1e-3f, p.clip_radius = 0.05f;
     /* The one-sample trainer takes this path whatever rescale_lr and debias say; without the
      * clip, so that every weight's step shows them. */
     if (!flags_on) p.rescale_lr = false, p.debias = false, p.clip_radius = INFINITY;
     float *m1 = malloc(n * 4), *h1 = malloc(n * 4), *g1 = calloc(n, 4), *m2 = malloc(n * 4);
     float *h2 = malloc(n * 4), *g2 = calloc(n, 4), *e = malloc(n * 4), *gb = malloc(n * 4);
     float *ge = malloc(n * 4), *e2 = malloc(n * 4), *t1 = malloc(n * 4), *t2 = malloc(n * 4);
-    float *t3 = malloc(n * 4);
+    float *t3 = malloc(n * 4), *nu = malloc(n * 4), *nu3 = malloc(n * 4), *z = calloc(n, 4);
     bnn_rng data = bnn_rng_make(2, 2);
     bnn_rng_normal(&data, m1, n);
     memcpy(m2, m1, n * 4);
@@ -191,8 +193,10 @@ static void test_fused_path(bool flags_on) {
     bnn_rng r1 = bnn_rng_make(5, 7), r2 = r1;
     bnn_rng_normal(&r1, e, n);
     bnn_ivon_sample(t1, m1, h1, e, n, &p);
-    bnn__ivon_draw(t2, e2, m2, h2, n, &p, &r2);
+    bnn__ivon_draw(t2, e2, nu, m2, h2, n, &p, &r2);
     CHECK(memcmp(e, e2, n * 4) == 0 && memcmp(t1, t2, n * 4) == 0);
+    bnn_ivon_sample(t3, z, h1, e, n, &p);
+    CHECK(memcmp(t3, nu, n * 4) == 0);
     CHECK(r1.counter == r2.counter && r1.counter == (uint64_t)(n + 3) / 4);
     double worst = 0;
     for (int64_t t = 1; t <= 3; t++) {
@@ -202,7 +206,7 @@ static void test_fused_path(bool flags_on) {
         bnn_rng before = r2, again = r2;
         const int threads = bnn_get_threads();
         bnn_set_threads(t == 2 ? 1 : 2);
-        REQUIRE(bnn__ivon_step_draw(m2, h2, g2, t2, gb, n, t, &p, &r2) == 0);
+        REQUIRE(bnn__ivon_step_draw(m2, h2, g2, t2, nu, gb, n, t, &p, &r2) == 0);
         bnn_set_threads(threads);
         bool zeroed = true; /* left ready for the next gradient */
         for (int64_t i = 0; i < n; i++) zeroed &= gb[i] == 0.0f;
@@ -211,43 +215,47 @@ static void test_fused_path(bool flags_on) {
         worst = fmax(worst, normwise_f(h2, h1, n));
         worst = fmax(worst, normwise_f(g2, g1, n));
         /* the sample it drew: the same bits as a fresh draw from its m and h */
-        bnn__ivon_draw(t3, NULL, m2, h2, n, &p, &again);
-        CHECK(memcmp(t2, t3, n * 4) == 0 && again.counter == r2.counter);
+        bnn__ivon_draw(t3, NULL, nu3, m2, h2, n, &p, &again);
+        CHECK(memcmp(t2, t3, n * 4) == 0 && memcmp(nu, nu3, n * 4) == 0 &&
+              again.counter == r2.counter);
         CHECK(r2.counter - before.counter == (uint64_t)(n + 3) / 4);
         /* the reference's next sample from the same noise */
         bnn_rng_normal(&r1, e, n);
         bnn_ivon_sample(t1, m1, h1, e, n, &p);
         worst = fmax(worst, normwise_f(t2, t1, n));
     }
-    printf("fused IVON step vs bnn_ivon_step (rescale_lr, debias %s): worst norm-wise error "
-           "%.2e\n", flags_on ? "on" : "off", worst);
+    printf("fused IVON step vs bnn_ivon_step (rescale_lr, debias %s, ess %g): worst norm-wise "
+           "error %.2e\n", flags_on ? "on" : "off", ess, worst);
     CHECK(worst < 1e-5);
     /* one thread against two: the same bits */
     float *m3 = malloc(n * 4), *h3 = malloc(n * 4), *g3 = malloc(n * 4), *t4 = malloc(n * 4);
     memcpy(m3, m2, n * 4), memcpy(h3, h2, n * 4), memcpy(g3, g2, n * 4), memcpy(t4, t2, n * 4);
+    memcpy(nu3, nu, n * 4);
     bnn_rng r3 = r2;
     const int threads = bnn_get_threads();
     bnn_rng_normal(&data, gb, n);
     memcpy(ge, gb, n * 4);
     bnn_set_threads(1);
-    REQUIRE(bnn__ivon_step_draw(m2, h2, g2, t2, gb, n, 4, &p, &r2) == 0);
+    REQUIRE(bnn__ivon_step_draw(m2, h2, g2, t2, nu, gb, n, 4, &p, &r2) == 0);
     bnn_set_threads(2);
-    REQUIRE(bnn__ivon_step_draw(m3, h3, g3, t4, ge, n, 4, &p, &r3) == 0);
+    REQUIRE(bnn__ivon_step_draw(m3, h3, g3, t4, nu3, ge, n, 4, &p, &r3) == 0);
     bnn_set_threads(threads);
     CHECK(memcmp(m2, m3, n * 4) == 0 && memcmp(h2, h3, n * 4) == 0 &&
-          memcmp(g2, g3, n * 4) == 0 && memcmp(t2, t4, n * 4) == 0);
+          memcmp(g2, g3, n * 4) == 0 && memcmp(t2, t4, n * 4) == 0 && memcmp(nu, nu3, n * 4) == 0);
     /* divergence is reported with the step */
     const float huge = 1e38f;
     for (int64_t i = 0; i < 10; i++) gb[i] = huge;
-    CHECK_EQ_INT(bnn__ivon_step_draw(m2, h2, g2, t2, gb, n, 9, &p, &r2), BNN_EDIVERGED);
+    CHECK_EQ_INT(bnn__ivon_step_draw(m2, h2, g2, t2, nu, gb, n, 9, &p, &r2), BNN_EDIVERGED);
     CHECK(strstr(bnn_last_error(), "update at t = 9") != NULL);
     free(m1), free(h1), free(g1), free(m2), free(h2), free(g2), free(e), free(gb), free(ge);
     free(e2), free(t1), free(t2), free(t3), free(m3), free(h3), free(g3), free(t4);
+    free(nu), free(nu3), free(z);
 }
 
 int main(void) {
-    test_fused_path(true);
-    test_fused_path(false);
+    test_fused_path(true, 5000);
+    test_fused_path(false, 5000);
+    test_fused_path(true, 1e10);
     test_closed_form();
     replay("case_A.safetensors", "mlp:5-16-3:tanh", false);
     replay("case_B.safetensors", "mlp:5-16-3:tanh", false);

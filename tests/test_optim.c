@@ -98,7 +98,7 @@ static void test_subnormal_momentum(void) {
         for (int i = 0; i < N; i++)
             w[i] = th[i] = 0.5f, h[i] = 1.0f, m[i] = i % 2 ? kept : tiny, g[i] = v[i] = 0;
         bnn_rng rng = bnn_rng_make(1, 2);
-        REQUIRE((fused ? bnn__ivon_step_draw(w, h, m, th, g, N, 2, &pv, &rng)
+        REQUIRE((fused ? bnn__ivon_step_draw(w, h, m, th, v, g, N, 2, &pv, &rng)
                        : bnn_ivon_step(w, h, m, g, v, N, 2, &pv)) == 0);
         ok = true;
         for (int i = 0; i < N; i++) ok &= m[i] == (i % 2 ? (float)pv.beta1 * kept : 0.0f);

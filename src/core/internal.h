@@ -230,16 +230,18 @@ void bnn__rng_normal_chunk(float *out, const bnn_rng *rng, int64_t c);
 
 /* IVON internals for the trainer (src/fit/ivon.c), drawing their noise from rng (advanced by
  * ceil(n/4), like bnn_rng_normal):
- * bnn__ivon_draw: θ = m + ε ⊙ σ(h), σ = 1/√(λ(h+δ)); ε is also written to eps unless NULL.
- * bnn__ivon_step_draw: the one-sample step whose ĥ is λ(h+δ)(θ − m) ⊙ ḡ (θ the sample the
- *   gradient ḡ was taken at, as in the official implementation), followed at once by the next
- *   sample θ ← m + ε ⊙ σ(h) with the new m and h: one pass over the weights instead of three.
- *   The new θ has the same bits bnn__ivon_draw gives from the new m and h at that position.
- *   gbar is left zeroed, ready for the next step's gradient (saves a pass of its own).
- *   Returns BNN_EDIVERGED as bnn_ivon_step does. */
-void bnn__ivon_draw(float *theta, float *eps, const float *m, const float *h, int64_t n,
-                    const struct bnn_ivon_params *p, bnn_rng *rng);
-int bnn__ivon_step_draw(float *m, float *h, float *g, float *theta, float *gbar, int64_t n,
+ * bnn__ivon_draw: θ = m + ν with ν = ε ⊙ σ(h), σ = 1/√(λ(h+δ)); ε is also written to eps and ν
+ *   to nu, each unless NULL.
+ * bnn__ivon_step_draw: the one-sample step whose ĥ is λ(h+δ) ν ⊙ ḡ (ν the noise of the sample the
+ *   gradient ḡ was taken at, as a draw wrote it to nu; the official implementation's noise ⊙
+ *   grad), followed at once by the next sample θ ← m + ν, ν ← ε ⊙ σ(h), with the new m and h: one
+ *   pass over the weights instead of three. The new θ and ν have the same bits bnn__ivon_draw
+ *   gives from the new m and h at that position. gbar is left zeroed, ready for the next step's
+ *   gradient (saves a pass of its own). Returns BNN_EDIVERGED as bnn_ivon_step does. */
+void bnn__ivon_draw(float *theta, float *eps, float *nu, const float *m, const float *h,
+                    int64_t n, const struct bnn_ivon_params *p, bnn_rng *rng);
+int bnn__ivon_step_draw(float *m, float *h, float *g, float *theta, float *nu, float *gbar,
+                        int64_t n,
                         int64_t t, const struct bnn_ivon_params *p, bnn_rng *rng);
 
 /* The curvature hook (DESIGN.md "Curvature hooks"): a backward pass of the last forward that calls

@@ -39,6 +39,7 @@ struct bnn_trainer {
     void *mfvi_work;      /* mfvi: scratch of bnn_mfvi_loss_ws, allocated once */
     float *theta, *gbar;  /* ivon: the weight sample, the mean gradient */
     float *eps, *geps;    /* ivon with several samples: ε and mean ε ⊙ ĝ */
+    float *nu;            /* ivon, one sample: ν = ε ⊙ σ, the noise θ adds to m (for ĥ) */
     /* ivon, one sample: θ already holds the next step's sample, drawn by the fused step, and the
      * noise counter has moved past it. A run ends by handing that draw back (ivon_settle), so
      * between runs (and in checkpoints) the state is just m, h, g and the counter. */
@@ -205,7 +206,7 @@ static int check_params(const struct bnn_train_params *p, const bnn_dataset *ds)
 void bnn_trainer_free(bnn_trainer *tr) {
     if (!tr) return;
     float *v[] = {tr->grad, tr->s1, tr->s2, tr->rho, tr->s3, tr->s4, tr->grad_rho, tr->theta,
-                  tr->eps, tr->gbar, tr->geps, tr->xb, tr->dout, tr->yt};
+                  tr->eps, tr->nu, tr->gbar, tr->geps, tr->xb, tr->dout, tr->yt};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) bnn__free(v[i]);
     bnn__free(tr->yl);
     bnn__free(tr->perm);
@@ -254,6 +255,8 @@ static int trainer_alloc(bnn_trainer **out, bnn_model *m, const bnn_dataset *ds,
     if (me == BNN_METHOD_IVON) arr[narr++] = &tr->theta, arr[narr++] = &tr->gbar;
     if (me == BNN_METHOD_IVON && p->ivon.mc_samples > 1)
         arr[narr++] = &tr->eps, arr[narr++] = &tr->geps;
+    else if (me == BNN_METHOD_IVON)
+        arr[narr++] = &tr->nu;
     const size_t mfvi_ws = me == BNN_METHOD_MFVI ? bnn_mfvi_workspace_bytes(m, tr->bs) : 0;
     /* With the weights themselves, which the model already holds, the model's activations for a
      * batch (bnn_model_reserve) and the batch's own copies below (inputs, output gradient,
@@ -341,8 +344,9 @@ static void zero_floats(float *v, int64_t n) {
 /* One IVON step (Shen et al. 2024, Alg. 1): for each of S samples draw ε, θ = m + ε/√(λ(h+δ)),
  * back-propagate the batch's mean loss at θ, and average ĝ and ε ⊙ ĝ; then the update. With one
  * sample (the usual case) the step is one fused pass after the backward pass: the update, with
- * ĥ from θ − m as the official implementation forms it, and the next step's noise and θ drawn in
- * the same loop. So IVON adds to AdamW's step only the noise and a longer update. */
+ * ĥ from the sample's noise ν = ε ⊙ σ as the official implementation forms it (not from θ − m,
+ * which rounds ν to the floats around m), and the next step's noise and θ drawn in the same loop.
+ * So IVON adds to AdamW's step only the noise and a longer update. */
 static double ivon_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int *rc) {
     const int64_t np = tr->np, S = tr->p.ivon.mc_samples;
     struct bnn_ivon_params ip = tr->p.ivon;
@@ -353,7 +357,7 @@ static double ivon_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int
     if (S == 1) {
         /* After a fused step gb is zero already (and θ drawn). */
         if (!tr->theta_drawn) {
-            bnn__ivon_draw(tr->theta, NULL, w, tr->s1, np, &ip, &tr->noise);
+            bnn__ivon_draw(tr->theta, NULL, tr->nu, w, tr->s1, np, &ip, &tr->noise);
             zero_floats(gb, np);
         }
         tr->theta_drawn = false;
@@ -361,7 +365,7 @@ static double ivon_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int
         loss = bnn_lik_loss(&lik, tr->dout, f, tr->yl, tr->yt, b, tr->k);
         if (!isfinite(loss)) return loss;
         bnn_model_backward(tr->m, tr->theta, tr->dout, gb);
-        *rc = bnn__ivon_step_draw(w, tr->s1, tr->s2, tr->theta, gb, np, tr->t + 1, &ip,
+        *rc = bnn__ivon_step_draw(w, tr->s1, tr->s2, tr->theta, tr->nu, gb, np, tr->t + 1, &ip,
                                   &tr->noise);
         tr->theta_drawn = *rc == 0;
         return loss;
@@ -371,7 +375,7 @@ static double ivon_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int
     zero_floats(ge, np);
     const float inv_s = 1.0f / (float)S;
     for (int64_t s = 0; s < S; s++) {
-        bnn__ivon_draw(tr->theta, e, w, tr->s1, np, &ip, &tr->noise);
+        bnn__ivon_draw(tr->theta, e, NULL, w, tr->s1, np, &ip, &tr->noise);
         const float *f = bnn_model_forward(tr->m, tr->theta, tr->xb, b, true, drop);
         loss += bnn_lik_loss(&lik, tr->dout, f, tr->yl, tr->yt, b, tr->k) / (double)S;
         zero_floats(g, np);
