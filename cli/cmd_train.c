@@ -13,9 +13,10 @@ typedef struct progress_ctx {
     bool tty, quiet;
     int64_t epochs;
     double last_draw, epoch_start;
-    /* this invocation's first and latest epoch means of the training loss */
+    /* this invocation's first and latest epoch means of the training loss, and its first step's
+     * loss (NAN before it; after a resume inside an epoch, that epoch's mean so far) */
     int64_t first_epoch, last_epoch; /* 0 before the first */
-    double first_loss, last_loss;
+    double first_loss, last_loss, first_step;
 } progress_ctx;
 
 static double now_seconds(void) {
@@ -28,6 +29,7 @@ static double now_seconds(void) {
 static int progress(void *vctx, int64_t epoch, int64_t step, int64_t steps, double loss,
                     bool done) {
     progress_ctx *c = vctx;
+    if (!done && isnan(c->first_step)) c->first_step = loss;
     if (done) {
         if (!c->first_epoch) c->first_epoch = epoch + 1, c->first_loss = loss;
         c->last_epoch = epoch + 1, c->last_loss = loss;
@@ -251,7 +253,7 @@ int cmd_train(int argc, char **argv) {
     if (cli_same_path(output, resume))
         return cli_usage_error(cmd, "-o names the checkpoint being resumed (%s): the model would "
                                "replace it", resume);
-    progress_ctx pc = {.tty = isatty(2), .quiet = quiet};
+    progress_ctx pc = {.tty = isatty(2), .quiet = quiet, .first_step = NAN};
     bnn_model *m = NULL;
     bnn_dataset *ds = NULL;
     bnn_trainer *tr = NULL;
@@ -645,13 +647,20 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "note: no --output given, so the model was not saved\n");
     }
     /* A run whose loss ended well above where it began has not learnt (too large a step, most
-     * often); below the divergence guard's growth it is saved, with this note (-q keeps it). */
-    if (pc.last_epoch - pc.first_epoch >= 2 &&
-        pc.last_loss > pc.first_loss + fmax(fabs(pc.first_loss), 1.0)) {
-        char a[32], b[32];
-        cli_num4(a, pc.first_loss), cli_num4(b, pc.last_loss);
-        fprintf(stderr, "note: the training loss rose from %s (epoch %lld) to %s (epoch %lld): "
-                "the run looks unstable%s%s\n", a, (long long)pc.first_epoch, b,
+     * often); below the divergence guard's growth it is saved, with this note (-q keeps it).
+     * Where it began: the first epoch's mean, or the first step's loss when that is lower (a run
+     * that blows up within its first epoch has a first epoch's mean as high as its last's). */
+    const bool from_step = pc.first_step < pc.first_loss;
+    const double ref = from_step ? pc.first_step : pc.first_loss;
+    if (pc.last_epoch - pc.first_epoch >= 2 && pc.last_loss > ref + fmax(fabs(ref), 1.0)) {
+        char a[32], b[32], from[40];
+        cli_num4(a, ref), cli_num4(b, pc.last_loss);
+        if (from_step)
+            snprintf(from, sizeof from, "%s", resume ? "this run's first step" : "the first step");
+        else
+            snprintf(from, sizeof from, "epoch %lld", (long long)pc.first_epoch);
+        fprintf(stderr, "note: the training loss rose from %s (%s) to %s (epoch %lld): "
+                "the run looks unstable%s%s\n", a, from, b,
                 (long long)pc.last_epoch, resume ? "" : "; a smaller --lr may help",
                 !resume && tp.method == BNN_METHOD_IVON ? " (or --warmup-epochs, --clip-radius)"
                                                          : "");
