@@ -346,12 +346,26 @@ int cmd_train(int argc, char **argv) {
             }
         }
         if ((rc = bnn_trainer_resume(&tr, &m, resume, ds, cli_seen(opts, nopts, "epochs") ? epochs : 0))) {
-            rc = cli_fail(cmd, rc, NULL);
+            /* data that do not fit the checkpoint's model: a usage error, naming the data, as in
+             * a fresh run */
+            rc = rc == BNN_ESHAPE ? (cli_fail(cmd, rc, df.data ? df.data : resume), 2)
+                                  : cli_fail(cmd, rc, NULL);
             goto done;
         }
         tp = *bnn_trainer_params(tr);
+        /* The refusals below come before the line that says the run resumes, so that each is the
+         * only line. --stop-after against the run's total, known now, and against the epochs the
+         * checkpoint has passed: nothing would run, and the saved model would say it stopped
+         * after a later epoch than asked. */
+        if ((rc = stop_after_late(cmd, stop_after, tp.epochs))) goto done;
+        if (stop_after > 0 && stop_after <= bnn_trainer_epoch(tr)) {
+            rc = cli_usage_error(cmd, "%s has already completed %lld epoch%s; --stop-after %lld "
+                                 "is not after that", resume, (long long)bnn_trainer_epoch(tr),
+                                 bnn_trainer_epoch(tr) == 1 ? "" : "s", (long long)stop_after);
+            goto done;
+        }
         /* Not over the data; the checkpoint being resumed may be replaced (every write is
-         * atomic). Before the line below, so a refusal is the only line. */
+         * atomic). */
         if ((rc = check_outputs(cmd, output, checkpoint, &df))) goto done;
         if (!quiet)
             fprintf(stderr, "resuming %s after epoch %lld of %lld (%s, %s)\n", resume,
@@ -548,7 +562,7 @@ int cmd_train(int argc, char **argv) {
         if (task == BNN_TASK_CLASSIFICATION && (rc = warn_empty_classes(cmd, df.data, ds)))
             goto done;
         /* Before the first epoch, not after hours of training, and before the header line so a
-         * refusal is the only line (a resumed run is checked below). */
+         * refusal is the only line (a resumed run is checked above). */
         if ((rc = check_outputs(cmd, output, checkpoint, &df))) goto done;
         if (lik == BNN_LIK_GAUSSIAN) note_target_scale(ds, sigma);
         if (!quiet) {
@@ -578,16 +592,6 @@ int cmd_train(int argc, char **argv) {
     cli_data_meta_range(&dm, ds);
     snprintf(holdout_s, sizeof holdout_s, "%lld", (long long)holdout);
     dm.keys[dm.n] = "bnn.data.holdout", dm.vals[dm.n++] = holdout_s;
-    /* a resumed run's total is known now */
-    if (resume && (rc = stop_after_late(cmd, stop_after, tp.epochs))) goto done;
-    /* Nor may it name an epoch the checkpoint has already passed: nothing would run, and the
-     * saved model would say it stopped after a later epoch than asked. */
-    if (resume && stop_after > 0 && stop_after <= bnn_trainer_epoch(tr)) {
-        rc = cli_usage_error(cmd, "%s has already completed %lld epoch%s; --stop-after %lld is "
-                             "not after that", resume, (long long)bnn_trainer_epoch(tr),
-                             bnn_trainer_epoch(tr) == 1 ? "" : "s", (long long)stop_after);
-        goto done;
-    }
     const int64_t until = stop_after > 0 ? stop_after : tp.epochs;
     /* the epoch the checkpoint file holds (the one resumed from, if it is that file) */
     int64_t ck_epoch = checkpoint && cli_same_path(checkpoint, resume) ? bnn_trainer_epoch(tr) : 0;

@@ -184,6 +184,14 @@ grep -q "^  bnn.ivon.mc_samples  *2$" "$T/out" && ok || bad "--mc-samples 2 reco
 expect_usage "resume, fewer epochs" "has already completed 2 epochs; --epochs 1 is fewer" "$BNN" train --resume "$T/ck_ivon.safetensors" --epochs 1 -q -o "$T/never.safetensors"
 expect_usage "resume, a cosine schedule's end" "uses a cosine schedule over 3 epochs; --epochs cannot change it" "$BNN" train --resume "$T/ck_ivon.safetensors" --epochs 4 -q -o "$T/never.safetensors"
 expect_usage "resume, --stop-after already passed" "ck_ivon.safetensors has already completed 2 epochs; --stop-after 2 is not after that" "$BNN" train --resume "$T/ck_ivon.safetensors" --stop-after 2 --checkpoint "$T/ck_again.safetensors" -q -o "$T/never.safetensors"
+# Without -q, too: the refusal is the only line (no "resuming ..." before it).
+expect_usage "resume, --stop-after passed, not quiet" "has already completed 2 epochs; --stop-after 2" "$BNN" train --resume "$T/ck_ivon.safetensors" --stop-after 2 --checkpoint "$T/ck_again.safetensors" -o "$T/never.safetensors"
+expect_usage "resume, --stop-after at the end, not quiet" "stop-after 3 is not before the run's last epoch" "$BNN" train --resume "$T/ck_ivon.safetensors" --stop-after 3 --checkpoint "$T/ck_again.safetensors" -o "$T/never.safetensors"
+# Data that do not fit the checkpoint's model: a usage error naming the data, as in a fresh run.
+printf 'x1,x2,y\n0,0,0\n1,1,1\n2,2,2\n' >"$T/three.csv"
+printf 'x1,y\n0,0\n1,1\n' >"$T/narrow.csv"
+expect_usage "resume, more classes than outputs" "csv:$T/three.csv: the data has 3 classes but model" "$BNN" train --resume "$T/ck_ivon.safetensors" --data "csv:$T/three.csv" -o "$T/never.safetensors"
+expect_usage "resume, fewer features" "csv:$T/narrow.csv: the data has 1 feature but model" "$BNN" train --resume "$T/ck_ivon.safetensors" --data "csv:$T/narrow.csv" -o "$T/never.safetensors"
 expect_fail "resume with a setting" "cannot be combined with --resume" "$BNN" train --resume "$T/ck_ivon.safetensors" --lr 0.3
 expect_fail "resume a model file" "not a checkpoint" "$BNN" train --resume "$T/full_ivon.safetensors"
 expect_fail "resume missing" "nothing.safetensors" "$BNN" train --resume "$T/nothing.safetensors"
