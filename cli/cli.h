@@ -272,8 +272,9 @@ typedef struct cli_data_flags {
     const char *dir, *from;
     bool fixed; /* a resumed checkpoint without a data fingerprint: --data cannot stand in */
 } cli_data_flags;
-/* The directory a training run records as bnn.data.dir for a data spec with relative file names
- * (the current one, or df->dir when resumed), in buf; NULL for other specs. */
+/* The directory a saved file records as bnn.data.dir for a data spec with relative file names:
+ * the current one, or df->dir (a model's own data, resumed or fitted) where the files were found
+ * under it; in buf; NULL for other specs. */
 const char *cli_data_dir(const cli_data_flags *df, char *buf, size_t len);
 /* The data settings a saved file records, so that eval, predict, calibrate and resume read the
  * same data again from anywhere: bnn.data, bnn.data.dir (for relative file names),

@@ -855,7 +855,12 @@ static bool spec_relative(const char *spec) {
 
 const char *cli_data_dir(const cli_data_flags *df, char *buf, size_t len) {
     if (!spec_relative(df->data)) return NULL;
-    const char *dir = df->dir ? df->dir : getcwd(buf, len);
+    /* A model's recorded directory where its files were found there (cli_data_spec); else the
+     * current one, where they were read (a tree moved since: recording the old directory sent
+     * the next command there). */
+    char under[CLI_SPEC_MAX];
+    const bool there = df->dir && cli_data_spec(df, under) != df->data;
+    const char *dir = there ? df->dir : getcwd(buf, len);
     return dir && !strchr(dir, ',') ? dir : NULL; /* a spec cannot name a path with a comma */
 }
 
@@ -1276,9 +1281,15 @@ int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *
             keys[nkv] = "bnn.seed", vals[nkv++] = seed;
         }
     }
-    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-        if (*keep[i] && bnn_st_meta(st, keep[i]))
-            keys[nkv] = keep[i], vals[nkv++] = bnn_st_meta(st, keep[i]);
+    /* The model's own data (no --data) is recorded with the directory it was read in now: the
+     * recorded one, or the current one where the tree has moved since (cli_data_dir). */
+    const bool own = df->from && keep[1][0];
+    const char *dir = own ? cli_data_dir(df, dm.dir, sizeof dm.dir) : NULL;
+    if (dir && !bnn_st_text_ok(dir)) dir = NULL; /* (train's note says why) */
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        const char *v = own && i == 1 ? dir : *keep[i] ? bnn_st_meta(st, keep[i]) : NULL;
+        if (v) keys[nkv] = keep[i], vals[nkv++] = v;
+    }
     if (cli_check_stdout(cmd)) return 1;
     int rc = bnn_laplace_save(la, m, task, output, keys, vals, nkv);
     if (rc) return cli_fail(cmd, rc, "cannot save the posterior");

@@ -266,6 +266,12 @@ cd - >/dev/null || exit 1
 # ... saying which file it read: another directory's file of the same name was read silently.
 grep -q -x "note: m.st's data d.csv is no longer in $sub; reading ./d.csv in the current directory (--data SPEC names another)" "$T/err" &&
   ok || bad "a moved tree: no note of the file read: $(cat "$T/err")"
+# A posterior fitted there records the directory the data was read in, not the old one: eval finds
+# it from elsewhere (laplace once copied the model's bnn.data.dir, which sent eval to $sub).
+(cd "$T/rel/moved" && "$BNN" laplace -m m.st -q -o la.st >/dev/null 2>&1) && ok || bad "laplace in a moved tree"
+run "eval a posterior fitted in a moved tree, from elsewhere" "$BNN" eval -m "$T/rel/moved/la.st"
+"$BNN" info "$T/rel/moved/la.st" | grep -q "bnn.data.dir *$T/rel/moved\$" && ok ||
+  bad "a posterior fitted in a moved tree does not record where its data was read"
 # A directory with a comma is not recorded (the spec would split there): the data is found where
 # it was trained, as before bnn.data.dir.
 mkdir -p "$T/a,b"
