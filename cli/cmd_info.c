@@ -143,9 +143,24 @@ int cmd_info(int argc, char **argv) {
         printf("ivon      std = 1/sqrt(ess (h + delta)), ess %s, delta %s\n",
                bnn_st_meta(st, "bnn.ivon.ess") ? bnn_st_meta(st, "bnn.ivon.ess") : "?",
                bnn_st_meta(st, "bnn.weight_decay") ? bnn_st_meta(st, "bnn.weight_decay") : "?");
-    if (bnn_st_meta(st, "bnn.state.step"))
-        printf("state     checkpoint after epoch %s (step %s): resume with bnn train --resume\n",
-               bnn_st_meta(st, "bnn.state.epoch"), bnn_st_meta(st, "bnn.state.step"));
+    if (bnn_st_meta(st, "bnn.state.step")) {
+        /* What train --resume would do with it: it refuses a calibrated copy (its temperature
+         * fits the weights as they are), and a finished run trains on only under a constant
+         * schedule with a larger --epochs. */
+        const char *ep = bnn_st_meta(st, "bnn.state.epoch"), *total = bnn_st_meta(st, "bnn.epochs");
+        const char *sched = bnn_st_meta(st, "bnn.lr_schedule");
+        const bool done = ep && total && !strcmp(ep, total);
+        printf("state     checkpoint after epoch %s%s%s (step %s)", ep ? ep : "?",
+               total ? " of " : "", total ? total : "", bnn_st_meta(st, "bnn.state.step"));
+        if (bnn_st_meta(st, "bnn.temperature"))
+            printf(", calibrated: resume the checkpoint it was calibrated from\n");
+        else if (!done)
+            printf(": resume with bnn train --resume\n");
+        else if (sched && !strcmp(sched, "constant"))
+            printf(": the run is complete (bnn train --resume with a larger --epochs trains on)\n");
+        else
+            printf(": the run is complete\n");
+    }
     int64_t nm = bnn_st_meta_count(st);
     if (nm) printf("metadata\n");
     for (int64_t i = 0; i < nm; i++) {

@@ -42,8 +42,14 @@ if meta.get("bnn.method") == "ivon":
     want.append("ivon      std = 1/sqrt(ess (h + delta)), ess %s, delta %s"
                 % (meta["bnn.ivon.ess"], meta["bnn.weight_decay"]))
 if "bnn.state.step" in meta:
-    want.append("state     checkpoint after epoch %s (step %s): resume with bnn train --resume"
-                % (meta["bnn.state.epoch"], meta["bnn.state.step"]))
+    done = meta["bnn.state.epoch"] == meta["bnn.epochs"]
+    tail = (", calibrated: resume the checkpoint it was calibrated from"
+            if "bnn.temperature" in meta else
+            ": resume with bnn train --resume" if not done else
+            ": the run is complete (bnn train --resume with a larger --epochs trains on)"
+            if meta.get("bnn.lr_schedule") == "constant" else ": the run is complete")
+    want.append("state     checkpoint after epoch %s of %s (step %s)%s"
+                % (meta["bnn.state.epoch"], meta["bnn.epochs"], meta["bnn.state.step"], tail))
 bad += ["no line '%s'" % w for w in want if w not in out]
 for b in bad:
     print(b, file=sys.stderr)
@@ -121,6 +127,17 @@ for m in ivon adamw mfvi; do
   if [ $m = mfvi ]; then ! grep -q "bnn.weight_decay" "$T/out"; else grep -q "^  bnn.weight_decay  *0.0001$" "$T/out"; fi &&
     ok || bad "$m: the file's weight decay: $(grep 'weight_decay' "$T/out")"
 done
+# info says what --resume would do with a finished run's checkpoint (a constant schedule trains on
+# with a larger --epochs, which the resume below does) and with a calibrated copy (refused).
+run "a finished run's checkpoint" "$BNN" train --data moons --epochs 2 --batch-size 64 -q --checkpoint "$T/ck_done.st"
+info_matches "$T/ck_done.st"
+grep -q "^state .*: the run is complete (bnn train --resume with a larger --epochs trains on)$" "$T/out" && ok ||
+  bad "info of a finished checkpoint: $(grep '^state' "$T/out")"
+run "train on from a finished checkpoint" "$BNN" train --resume "$T/ck_done.st" --epochs 3 -q -o "$T/more.st"
+run "calibrate a checkpoint" "$BNN" calibrate -m "$T/ck_adamw.safetensors" --data moons -o "$T/ck_cal.st"
+info_matches "$T/ck_cal.st"
+grep -q "^state .*, calibrated: resume the checkpoint it was calibrated from$" "$T/out" && ok ||
+  bad "info of a calibrated checkpoint: $(grep '^state' "$T/out")"
 # --local-reparam: the first layer's outputs drawn from their exact Gaussian per example instead
 # of from weight samples. The same predictive, other draws: on a posterior with a wide spread (IVON
 # with ess 20: std 0.22, mutual information ~0.07) and 2000 samples, p_1 differs from weight
