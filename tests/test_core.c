@@ -23,6 +23,29 @@ static void test_errors(void) {
     CHECK(!strcmp(bnn_last_error(), "file a.bin: field shape"));
     bnn__error_clear();
     CHECK(bnn_last_error()[0] == '\0');
+    /* A message longer than the buffer keeps both ends, the middle left out: the reason at the
+     * end survives a long path (which once filled the message, with no reason left). Cuts fall
+     * between UTF-8 characters (é is 2 bytes: an odd cut would leave half of one). */
+    for (int odd = 0; odd < 2; odd++) {
+        static char path[3001];
+        int k = 0;
+        if (odd) path[k++] = 'x';
+        while (k + 2 <= 3000) path[k++] = (char)0xc3, path[k++] = (char)0xa9;
+        path[k] = '\0';
+        bnn__error(BNN_EIO, "%s: cannot open: %s", path, "No such file or directory");
+        const char *e = bnn_last_error();
+        const size_t len = strlen(e), tail = strlen(": cannot open: No such file or directory");
+        CHECK(len > 900 && len < 1024 && strstr(e, " ... ") != NULL);
+        CHECK(len >= tail && !strcmp(e + len - tail, ": cannot open: No such file or directory"));
+        CHECK(!strncmp(e, path, 100));
+        bool utf8 = true; /* every 0xc3 is followed by its 0xa9, and no 0xa9 stands alone */
+        for (size_t i = 0; i < len; i++) {
+            const unsigned char c = (unsigned char)e[i];
+            if (c == 0xc3) utf8 = utf8 && (unsigned char)e[i + 1] == 0xa9, i++;
+            else utf8 = utf8 && c != 0xa9;
+        }
+        CHECK(utf8);
+    }
 }
 
 /* The CSV reader's fast decimal path gives strtod's very bits whenever it takes a number, and

@@ -2,6 +2,7 @@
 #include "core/internal.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 static _Thread_local char last_error[1024];
@@ -25,11 +26,33 @@ const char *bnn_last_error(void) { return last_error; }
 
 void bnn__error_clear(void) { last_error[0] = '\0'; }
 
+/* s (len bytes, len >= size) cut to fit size with its middle left out, so that the end of a
+ * message, where the reason is, survives a long path or spec in it; the cuts fall between UTF-8
+ * characters. */
+static void keep_ends(char *out, size_t size, const char *s, size_t len) {
+    static const char gap[] = " ... ";
+    size_t head = (size - sizeof gap) / 2, tail = size - sizeof gap - head;
+    while (head > 0 && ((unsigned char)s[head] & 0xc0) == 0x80) head--;
+    const char *t = s + len - tail;
+    while (*t && ((unsigned char)*t & 0xc0) == 0x80) t++;
+    memcpy(out, s, head);
+    memcpy(out + head, gap, sizeof gap - 1);
+    memcpy(out + head + sizeof gap - 1, t, strlen(t) + 1);
+}
+
 int bnn__error(int code, const char *fmt, ...) {
-    va_list ap;
+    va_list ap, again;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_copy(again, ap);
+    const int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    char *whole = n >= (int)sizeof last_error ? malloc((size_t)n + 1) : NULL;
+    if (whole) { /* else the message stays cut at its end */
+        vsnprintf(whole, (size_t)n + 1, fmt, again);
+        keep_ends(last_error, sizeof last_error, whole, (size_t)n);
+        free(whole);
+    }
+    va_end(again);
     /* One line, whatever a file put in the values quoted: control characters (a newline or an
      * escape sequence in a damaged metadata value) become '?'. UTF-8 text stays. */
     for (char *c = last_error; *c; c++)
