@@ -42,7 +42,7 @@ int cmd_compare(int argc, char **argv) {
     bool help;
     int rc = cli_parse(argc, argv, opts, nopts, cmd, pos, MAXM, &npos, &help);
     if (help) {
-        cli_usage(stdout, cmd, "-m A.safetensors -m B.safetensors ... [--ood SPEC]",
+        cli_usage(stdout, cmd, "[-m] A.safetensors [-m] B.safetensors ... [--ood SPEC]",
                   "Evaluates classification models side by side on the same test split: a\n"
                   "point estimate at its weights, a posterior by model averaging.",
                   opts, nopts);

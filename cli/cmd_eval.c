@@ -85,7 +85,7 @@ int cmd_eval(int argc, char **argv) {
     bool help;
     int rc = cli_parse(argc, argv, opts, nopts, cmd, pos, 1, &npos, &help);
     if (help) {
-        cli_usage(stdout, cmd, "-m MODEL [--data SPEC] [--samples S] [--ood SPEC]... [--shift rot] [--json FILE] [--plot FILE.svg]",
+        cli_usage(stdout, cmd, "[-m] MODEL [--data SPEC] [--samples S] [--ood SPEC]... [--shift rot] [--json FILE] [--plot FILE.svg]",
                   "Evaluates a saved model or posterior. Classification: accuracy, NLL, Brier\n"
                   "score, ECE and MCE (equal-width bins over the top-class confidence), mean\n"
                   "predictive entropy and mutual information; with --ood, how well each\n"
@@ -103,7 +103,7 @@ int cmd_eval(int argc, char **argv) {
     if (model_path && npos)
         return cli_usage_error(cmd, "unexpected argument '%s' (the model is given by -m)", pos[0]);
     if (!model_path && npos == 1) model_path = pos[0];
-    if (!model_path) return cli_usage_error(cmd, "-m MODEL is required");
+    if (!model_path) return cli_usage_error(cmd, "a model is required (-m MODEL, or MODEL alone)");
     if (strcmp(split, "test") && strcmp(split, "train"))
         return cli_usage_error(cmd, "--split must be test or train, got '%s'", split);
     if (batch < 1) return cli_usage_error(cmd, "--batch-size must be >= 1");

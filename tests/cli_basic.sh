@@ -35,9 +35,14 @@ expect_fail "missing --data" "--data is required" "$BNN" train
 run "train moons" "$BNN" train --data moons --epochs 20 --lr 1e-2 --batch-size 32 -q -o "$T/moons.safetensors"
 [ -f "$T/moons.safetensors" ] && ok || bad "model file written"
 run "eval moons" "$BNN" eval -m "$T/moons.safetensors" --json "$T/moons.json"
+cp "$T/out" "$T/eval_m.txt"
 acc=$(awk '/^accuracy/ {print $2}' "$T/out")
 num_holds 'a > 0.95' a="$acc" && ok || bad "moons test accuracy $acc <= 0.95"
 grep -q '"accuracy":' "$T/moons.json" && grep -q '"nll":' "$T/moons.json" && ok || bad "JSON has accuracy and nll"
+# The model alone, without -m, as the usage line shows: the same report.
+run "eval, the model alone" "$BNN" eval "$T/moons.safetensors"
+cmp -s "$T/out" "$T/eval_m.txt" && ok || bad "eval FILE differs from eval -m FILE"
+expect_usage "eval, two models" "unexpected argument" "$BNN" eval -m "$T/moons.safetensors" "$T/moons.safetensors"
 run "info" "$BNN" info "$T/moons.safetensors"
 grep -q "mlp:2-50-50-2:tanh" "$T/out" && grep -q "0.weight" "$T/out" && ok || bad "info shows model and tensors"
 # The training features' range travels in the file (for the scaling note of cli_npy.sh): moons'

@@ -63,7 +63,7 @@ eval temperature 1e7|--temperature must be at most 1e6 (bnn calibrate searches 1
 predict temperature 1e7|--temperature must be at most 1e6|predict -m $T/map.st --data moons --temperature 1e7 -o $T/no.csv
 eval batch 0|--batch-size must be >= 1|eval -m $T/map.st -b 0
 eval unknown shift|--shift supports 'rot' only|eval -m $T/map.st --shift foo
-eval without a model|-m MODEL is required|eval
+eval without a model|a model is required (-m MODEL, or MODEL alone)|eval
 predict without -o|-o FILE is required|predict -m $T/map.st --data moons
 predict without input or data|nodata.st does not record its data; pass --data SPEC or --input FILE|predict -m $T/nodata.st -o $T/no.csv
 predict with both inputs|give --data or --input, not both|predict -m $T/map.st --data moons --input $T/x.csv -o $T/no.csv
