@@ -26,7 +26,8 @@ int cmd_von(int argc, char **argv) {
         {"rho", 0, OPT_FLOAT, &rho, "R",
          "step size in (0, 1] (default 1; with --mc-samples take e.g. 0.1-0.5 and more steps)", 0},
         {"mc-samples", 0, OPT_INT, &mc, "S",
-         "0 (default): gradient and GGN at the mean; S >= 1: averaged over S draws from q per step",
+         "0 (default): gradient and GGN at the mean; 1 to 10000: averaged over S draws from q per "
+         "step",
          0},
         {"prior-precision", 0, OPT_FLOAT, &prior, "D",
          "precision of the prior N(0, 1/D) over the layer (default 1; --prior-prec is the same)", 0},

@@ -950,10 +950,11 @@ int bnn_trainer_resume(bnn_trainer **out, bnn_model **mout, const char *path,
     }
     if ((rc = trainer_alloc(&tr, m, ds, &p))) goto fail;
     if (step != epoch * tr->steps) {
-        rc = bnn__error(BNN_EINVAL, "%s: %lld steps after %lld epochs, but its data and batch "
+        rc = bnn__error(BNN_EINVAL, "%s: %lld steps after %lld epoch%s, but its data and batch "
                         "size make %lld steps per epoch (%lld after %lld): is this the data it "
                         "was trained on?", path, (long long)step, (long long)epoch,
-                        (long long)tr->steps, (long long)(epoch * tr->steps), (long long)epoch);
+                        epoch == 1 ? "" : "s", (long long)tr->steps,
+                        (long long)(epoch * tr->steps), (long long)epoch);
         goto fail;
     }
     /* The data's fingerprint (checkpoints from before it was kept have none): the same number of
