@@ -170,9 +170,12 @@ static void philox_batch(uint32_t x[4][RNG_BATCH], uint64_t seed, uint64_t strea
 
 /* ---------------------------------------------------------------- uniforms */
 
-/* A u32 to a float strictly inside (0, 1): the top 24 bits plus half an ulp. */
+/* A u32 to a float strictly inside (0, 1): the top 24 bits plus half, times 2^-24. Above 1/2
+ * floats are 2^-24 apart, so there the sum rounds (to even), and for the top 24 bits all ones it
+ * rounds to 1 itself: that one value is kept just below 1 (2^26 draws of seed 0 held 5 ones, which
+ * a caller's log(1 − u) would take to −inf). */
 static inline float u32_to_unit(uint32_t u) {
-    return ((float)(int32_t)(u >> 8) + 0.5f) * (1.0f / 16777216.0f);
+    return fminf(((float)(int32_t)(u >> 8) + 0.5f) * (1.0f / 16777216.0f), 0x1.fffffep-1f);
 }
 
 /* out[4i + j] = u32_to_unit(word j of block ctr + i), for the blocks of one batch. */
