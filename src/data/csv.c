@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 #include <zlib.h>
 
 /* No number needs this many characters; a longer field is reported as not a number. */
@@ -268,11 +269,13 @@ static int field_error(const char *path, const csv_line *l, int64_t col, num_sta
     }
 }
 
-/* True when the line reads as a header: no field is empty, and some field is a name — not a
- * number and starting with a letter, '_' or a quote ("x1,x2,label", and pandas' "0,1,label").
- * So a first data row with an empty or mistyped number ("1,,0", "1,2.o,0") is reported as bad
- * data rather than silently dropped as a header; "nan" and "inf" count as numbers for the same
- * reason. Other headers need --header. */
+/* True when the line reads as a header: no field is empty, some field is a name — not a number
+ * and starting with a letter, '_' or a quote ("x1,x2,label", and pandas' "0,1,label") — and every
+ * number in it is a plain integer (pandas' names of unnamed columns). So a first data row with an
+ * empty or mistyped number ("1,,0", "1,2.o,0"), or a word among its numbers ("0.5,NA,1", "0.5,x,1",
+ * R's missing value), is reported as bad data rather than silently dropped as a header; "nan" and
+ * "inf" count as numbers (not integers) for the same reason, and a missing-value word (NA, N/A,
+ * null, none, missing, in any case) is not a name. Other headers need --header. */
 /* A field that is not a number reads as a name when it starts (after blanks) with a letter,
  * '_', a quote or a non-ASCII byte. A number in quotes too: R's write.csv quotes a frame's
  * column names, numeric ones included ("1","2" over unquoted rows). */
@@ -282,6 +285,27 @@ static bool is_name(const char *s, size_t len) {
     const char c = i < len ? s[i] : '\0';
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '"' ||
            (unsigned char)c >= 0x80;
+}
+
+/* s without the blanks around it. */
+static void trim(const char **s, size_t *len) {
+    while (*len && (**s == ' ' || **s == '\t')) (*s)++, (*len)--;
+    while (*len && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t')) (*len)--;
+}
+/* Whether the field is digits alone (blanks around them aside). */
+static bool plain_integer(const char *s, size_t len) {
+    trim(&s, &len);
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9') return false;
+    return len > 0;
+}
+/* Whether the field is a word that data files write for a missing value. */
+static bool missing_word(const char *s, size_t len) {
+    static const char *const words[] = {"na", "n/a", "null", "none", "missing"};
+    trim(&s, &len);
+    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++)
+        if (len == strlen(words[w]) && !strncasecmp(s, words[w], len)) return true;
+    return false;
 }
 
 static bool looks_like_header(const csv_line *l, char delim) {
@@ -294,7 +318,8 @@ static bool looks_like_header(const csv_line *l, char delim) {
         next_field(l, &pos, delim, &s, &len);
         num_status st = parse_number(s, len, &v);
         if (st == NUM_EMPTY) return false;
-        name = name || (st == NUM_BAD && is_name(s, len));
+        if (st != NUM_BAD && !plain_integer(s, len)) return false;
+        name = name || (st == NUM_BAD && is_name(s, len) && !missing_word(s, len));
     }
     return name;
 }
