@@ -121,9 +121,12 @@ int cmd_plot(int argc, char **argv) {
                 lo[j] = fmin(lo[j], X[i * 2 + j]);
                 hi[j] = fmax(hi[j], X[i * 2 + j]);
             }
-        /* A margin around the data shows how the model extrapolates away from it. */
+        /* A margin around the data shows how the model extrapolates away from it; and some room
+         * for a coordinate that is constant, also at a magnitude where 1e-6 vanishes (3e10; the
+         * grid is in float, so tens of float steps). */
         for (int j = 0; j < 2; j++) {
-            double pad = 0.25 * (hi[j] - lo[j]) + 1e-6;
+            const double size = fmax(fabs(lo[j]), fabs(hi[j]));
+            double pad = 0.25 * (hi[j] - lo[j]) + fmax(1e-6, 1e-5 * size);
             lo[j] -= pad, hi[j] += pad;
         }
         const int64_t g = grid, G = g * g;
@@ -151,11 +154,11 @@ int cmd_plot(int argc, char **argv) {
                  ent ? "predictive entropy" : "p(class 1)", how);
         rc = bnn_svg_field(output, title, field, g, g, lo[0], hi[0], lo[1], hi[1], 0.0,
                            ent ? log((double)k) : 1.0, ent ? "entropy (nats)" : "p(class 1)", X,
-                           bnn_dataset_clabels(ds), n);
+                           bnn_dataset_labelled(ds) ? bnn_dataset_clabels(ds) : NULL, n);
     } else {
         double lo = DBL_MAX, hi = -DBL_MAX;
         for (int64_t i = 0; i < n; i++) lo = fmin(lo, X[i]), hi = fmax(hi, X[i]);
-        double pad = 0.35 * (hi - lo) + 1e-6;
+        double pad = 0.35 * (hi - lo) + fmax(1e-6, 1e-5 * fmax(fabs(lo), fabs(hi)));
         lo -= pad, hi += pad;
         const int64_t g = 300;
         x = malloc((size_t)g * sizeof(float));

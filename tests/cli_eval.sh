@@ -220,6 +220,15 @@ run "plot moons" "$BNN" plot -m "$T/ivon.safetensors" --samples 4 --what entropy
 svg_ok "$T/moons.svg"
 plot_cells "$T/map.safetensors" prob
 plot_cells "$T/map.safetensors" entropy
+# Unlabelled points are drawn without classes (they were shown as "class 0").
+run "plot over unlabelled data" "$BNN" plot -m "$T/map.safetensors" --data noise:2:50 -o "$T/noise.svg"
+svg_ok "$T/noise.svg"
+! grep -q "class 0" "$T/noise.svg" && ok || bad "unlabelled points drawn as class 0"
+# A constant coordinate at 3e10, where a margin of 1e-6 vanished and the picture was refused.
+awk 'BEGIN { srand(2); print "a,b,y"; for (i = 0; i < 40; i++) { v = rand(); printf "3e10,%.4f,%d\n", v, (v > 0.5) } }' >"$T/const.csv"
+run "train with a constant coordinate" "$BNN" train --data "csv:$T/const.csv" --epochs 2 -q -o "$T/const.safetensors"
+run "plot it" "$BNN" plot -m "$T/const.safetensors" -o "$T/const.svg"
+svg_ok "$T/const.svg"
 run "train sine" "$BNN" train --data sine-gap --epochs 100 --batch-size 16 --lr 1e-2 --noise 0.1 -q -o "$T/sine.safetensors"
 run "plot sine" "$BNN" plot -m "$T/sine.safetensors" -o "$T/sine.svg"
 svg_ok "$T/sine.svg"

@@ -603,6 +603,21 @@ static void test_csv_load(void) {
     REQUIRE(bnn_csv_load(&ds, gz, &p) == 0);
     CHECK_EQ_INT(bnn_dataset_n(ds), 2);
     bnn_dataset_free(ds);
+    /* Truncated: the message names the file once (zlib's own words also start with it). */
+    char rows[40000];
+    size_t rl = 0;
+    for (int i = 0; i < 3000; i++)
+        rl += (size_t)snprintf(rows + rl, sizeof rows - rl, "%d.5,%d\n", i, i % 2);
+    write_bytes(gz, rows, rl, true);
+    FILE *f = fopen(gz, "rb");
+    REQUIRE(f != NULL);
+    unsigned char head[600];
+    REQUIRE(fread(head, 1, sizeof head, f) == sizeof head);
+    fclose(f);
+    write_bytes(gz, head, sizeof head, false);
+    CHECK_EQ_INT(bnn_csv_load(&ds, gz, &p), BNN_EFORMAT);
+    const char *e = bnn_last_error(), *first = strstr(e, gz);
+    CHECK(first == e && strstr(first + 1, gz) == NULL && contains(e, "truncated or corrupt"));
 }
 
 /* The file is read a piece (1 MiB) at a time (csv.c, csv_reader): a row longer than a piece

@@ -58,6 +58,13 @@ static int reader_close(csv_reader *r, int rc) {
 /* Reads more of the file after the unread bytes (moved to the front of the buffer, which grows
  * when they fill it: a line longer than a piece). At the end of the file sets r->eof, after
  * checking that a gzip stream did not end early (its data would be silently cut). */
+/* zlib's message without the "PATH: " it puts before its own words (ours come after the path). */
+static const char *own_words(const char *zmsg, const char *path) {
+    const size_t n = strlen(path);
+    return zmsg && !strncmp(zmsg, path, n) && zmsg[n] == ':' && zmsg[n + 1] == ' ' ? zmsg + n + 2
+                                                                                   : zmsg;
+}
+
 static int reader_fill(csv_reader *r) {
     if (r->start > 0) {
         memmove(r->buf, r->buf + r->start, r->end - r->start);
@@ -77,14 +84,14 @@ static int reader_fill(csv_reader *r) {
     const int got = gzread(r->f, r->buf + r->end, (unsigned)ask);
     if (got < 0) {
         int zerr = Z_OK;
-        const char *zmsg = gzerror(r->f, &zerr);
+        const char *zmsg = own_words(gzerror(r->f, &zerr), r->path);
         const int code = zerr == Z_ERRNO ? BNN_EIO : BNN_EFORMAT;
         return bnn__error(code, "%s: cannot read: %s", r->path,
                           zerr == Z_ERRNO ? strerror(errno) : zmsg);
     }
     if (got == 0) {
         int zerr = Z_OK;
-        const char *zmsg = gzerror(r->f, &zerr);
+        const char *zmsg = own_words(gzerror(r->f, &zerr), r->path);
         if (zerr != Z_OK)
             return bnn__error(zerr == Z_ERRNO ? BNN_EIO : BNN_EFORMAT,
                               "%s: cannot read (truncated or corrupt?): %s", r->path, zmsg);

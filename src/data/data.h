@@ -46,7 +46,8 @@ int bnn__noise_uniform(bnn_dataset **out, int64_t n, int64_t d, uint64_t seed);
  * bnn__image_rotate turns the picture by `degrees` (any finite value; positive is counter-
  * clockwise as displayed, row 0 at the top) about the grid centre ((w − 1)/2, (h − 1)/2), with
  * bilinear interpolation and 0 for everything that comes from outside the input, as
- * torchvision's rotate with bilinear interpolation and fill 0. Multiples of 90° use exact sines
+ * torchvision's rotate with bilinear interpolation and its default fill (None; not fill=0,
+ * which also multiplies the border by the resampled mask). Multiples of 90° use exact sines
  * and cosines, so they permute pixels exactly where the grid allows it (square images, or
  * h − w even).
  *

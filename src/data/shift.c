@@ -2,11 +2,13 @@
  * a model under covariate shift ("fmnist:rot=DEG", "fmnist:flip").
  *
  * The rotation follows the conventions of torchvision.transforms.functional.rotate with
- * interpolation=BILINEAR and fill=0 (which samples through torch.nn.functional.grid_sample with
- * zero padding): a positive angle turns the picture counter-clockwise as it is displayed (row 0
- * at the top), the pivot is the centre of the pixel grid ((w − 1)/2, (h − 1)/2), and every output
- * pixel is the bilinear interpolation of the input at the inversely rotated position, where pixels
- * outside the input count as 0 (background). */
+ * interpolation=BILINEAR and its default fill=None, which samples through
+ * torch.nn.functional.grid_sample with zero padding (an explicit fill=0 differs at the border:
+ * torchvision then also multiplies by the resampled mask of the image's extent): a positive
+ * angle turns the picture counter-clockwise as it is displayed (row 0 at the top), the pivot is
+ * the centre of the pixel grid ((w − 1)/2, (h − 1)/2), and every output pixel is the bilinear
+ * interpolation of the input at the inversely rotated position, where pixels outside the input
+ * count as 0 (background). */
 #include "data/data.h"
 
 #include <math.h>
