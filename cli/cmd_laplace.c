@@ -242,8 +242,12 @@ static int parse_layers(const char *cmd, const char *subset, int64_t *idx, int64
     while (*q) {
         const char *start = q;
         int64_t v = 0;
-        while (*q >= '0' && *q <= '9' && v < 100000000)
-            v = v * 10 + (*q++ - '0');
+        /* every digit is read (once one read as "not a layer index"); past 18 of them the
+         * value stays where it is, out of range of any model either way (said by the caller) */
+        while (*q >= '0' && *q <= '9') {
+            v = v < 100000000000000000 ? v * 10 + (*q - '0') : v;
+            q++;
+        }
         if (q == start || (*q && *q != ','))
             return cli_usage_error(cmd,
                                    "--subset %s: '%.*s' is not a layer index (expected "

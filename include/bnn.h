@@ -987,7 +987,8 @@ struct bnn_curv_params {
                               * the network's last layer (forward passes only) or the Hessian
                               * diagonal, else 256 */
     uint64_t seed;           /* ggn-mc: the sampled labels */
-    double sigma;            /* regression noise σ used for the sampled Fisher only, default 1 */
+    double sigma;            /* regression noise σ, default 1: validated, changes nothing (the
+                              * curvature is at σ = 1; the posterior applies 1/σ²) */
     double max_bytes;        /* refuse (BNN_ENOMEM, naming the size) above this; default 0: the
                               * environment's BNN_MEMORY_LIMIT, else the machine's memory. A
                               * full Hessian counts what a Laplace posterior adds when it
@@ -1404,8 +1405,8 @@ int bnn_model_save(const bnn_model *m, const char *path, bnn_task task, const ch
  * as an edited file has).
  * *task (if not NULL) receives bnn.task; st (if not NULL) receives the opened file for further
  * metadata, to be freed by the caller. Files the bnn command writes also record, for a library
- * user to apply: bnn.sigma (a Gaussian model's noise σ: bnn_predict_params.sigma,
- * bnn_curv_params.sigma), bnn.temperature (from `bnn calibrate`: bnn_predict_params.temperature),
+ * user to apply: bnn.sigma (a Gaussian model's noise σ: bnn_predict_params.sigma, and the
+ * laplace functions' sigma), bnn.temperature (from `bnn calibrate`: bnn_predict_params.temperature),
  * and their training data (bnn.data, a spec for bnn_data_load; bnn.data.dir, the directory its
  * relative file names are relative to; bnn.data.target_col, bnn.data.header "yes"/"no"/"auto";
  * bnn.data.holdout, the last rows kept out of training; bnn.seed, generated data's seed;

@@ -111,7 +111,8 @@ run "laplace last-layer again" "$BNN" laplace -m "$T/map.safetensors" --subset l
 grep -v "^time\|^subset" "$T/out" | cmp -s - "$T/sel2.txt" && ok || bad "layers:2 differs from last-layer"
 for bad_list in "layers:0,x|not a layer index" "layers:|needs Linear-layer indices" "layers:0,0|listed twice" \
                 "layers:0,3|out of range; mlp:2-50-50-2:tanh has 3 Linear layers" "layers:0,|ends with a comma" \
-                "layers:-1|not a layer index" "layer:0|must be last-layer, all or layers"; do
+                "layers:-1|not a layer index" "layer:0|must be last-layer, all or layers" \
+                "layers:999999999999|layer 999999999999 is out of range"; do
   expect_fail "--subset ${bad_list%%|*}" "${bad_list#*|}" "$BNN" laplace -m "$T/map.safetensors" --subset "${bad_list%%|*}" -o "$T/never.safetensors"
   [ "$(set +e; "$BNN" laplace -m "$T/map.safetensors" --subset "${bad_list%%|*}" -o "$T/never.safetensors" 2>/dev/null; echo $?)" -eq 2 ] && ok || bad "--subset ${bad_list%%|*}: exit status is not 2"
 done
