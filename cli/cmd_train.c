@@ -570,12 +570,14 @@ int cmd_train(int argc, char **argv) {
             if (warmup > 0)
                 snprintf(warm, sizeof warm, "%lld warm-up epoch%s, then ", (long long)warmup,
                          warmup == 1 ? "" : "s");
+            /* a batch larger than the data is the data (the trainer takes min(batch, n)) */
+            const int64_t nd = bnn_dataset_n(ds), bs = batch < nd ? batch : nd;
             fprintf(stderr, "training %s (%lld parameters, %s likelihood) on %s: %lld examples, "
-                    "%s, %lld epoch%s, batch %lld, lr %g (%s%s), %d thread%s\n", bnn_model_spec(m),
-                    (long long)bnn_model_nparams(m), bnn_lik_name(lik), df.data,
-                    (long long)bnn_dataset_n(ds), bnn_method_name(tp.method), (long long)epochs,
-                    epochs == 1 ? "" : "s", (long long)batch, lr, warm, schedule,
-                    bnn_get_threads(), bnn_get_threads() == 1 ? "" : "s");
+                    "%s, %lld epoch%s, batch %lld%s, lr %g (%s%s), %d thread%s\n",
+                    bnn_model_spec(m), (long long)bnn_model_nparams(m), bnn_lik_name(lik), df.data,
+                    (long long)nd, bnn_method_name(tp.method), (long long)epochs,
+                    epochs == 1 ? "" : "s", (long long)bs, bs < batch ? " (all the examples)" : "",
+                    lr, warm, schedule, bnn_get_threads(), bnn_get_threads() == 1 ? "" : "s");
             if (tp.method == BNN_METHOD_IVON)
                 fprintf(stderr, "ivon: ess %g, hess-init %g, delta %g, beta2 %g, %lld sample%s "
                         "per step\n", tp.ivon.ess, hess_init, wd, beta2, (long long)mc,

@@ -150,6 +150,9 @@ else
   echo "note: python3 not found; safetensors format check skipped" >&2
 fi
 run "train sine-gap" "$BNN" train --data sine-gap --epochs 50 --lr 1e-2 --batch-size 16 --noise 0.1 -q -o "$T/sine.safetensors"
+# A batch larger than the data (64 points) is the data, and the header says so.
+run "train with a batch larger than the data" "$BNN" train --data sine-gap --epochs 1 -o "$T/sine_all.safetensors"
+grep -q "64 examples, adamw, 1 epoch, batch 64 (all the examples), lr" "$T/err" && ok || bad "header of a batch larger than the data: $(head -1 "$T/err")"
 run "eval sine-gap" "$BNN" eval -m "$T/sine.safetensors" --json "$T/sine.json"
 grep -q '"rmse":' "$T/sine.json" && ok || bad "regression JSON has rmse"
 
