@@ -175,7 +175,8 @@ static void philox_batch(uint32_t x[4][RNG_BATCH], uint64_t seed, uint64_t strea
  * rounds to 1 itself: that one value is kept just below 1 (2^26 draws of seed 0 held 5 ones, which
  * a caller's log(1 − u) would take to −inf). */
 static inline float u32_to_unit(uint32_t u) {
-    return fminf(((float)(int32_t)(u >> 8) + 0.5f) * (1.0f / 16777216.0f), 0x1.fffffep-1f);
+    const float x = ((float)(int32_t)(u >> 8) + 0.5f) * (1.0f / 16777216.0f);
+    return x < 0x1.fffffep-1f ? x : 0x1.fffffep-1f; /* (a compare, not fminf: it vectorises) */
 }
 
 /* out[4i + j] = u32_to_unit(word j of block ctr + i), for the blocks of one batch. */
