@@ -66,8 +66,8 @@ static void prior_step(void *vctx, int64_t step, int64_t steps) {
  * and a fit more than about 0.6 nat short is noted. Before, a fit on targets of scale 1e30 saved
  * sigma 31, 146 or 2781 for 100, 1000 or 10000 steps, silently; with a move of 0.1 alone a steady
  * climb of 2 nats per unit of log σ (three identical examples: σ 1.6e-4 after 100 steps, 4.4e-7
- * and 10.7 nats higher after 1000) went unsaid; and with moves of 0.1 and 1 alone a fit 1.1 nats
- * short after one step (the optimum 0.46 away in log δ: 0.1 gained 0.41, 1 overshot). */
+ * and 10.7 nats higher after 1000) went unsaid; and with moves of 0.1 and 1 alone so did a fit 1.1
+ * nats short after one step (the optimum 0.46 away in log δ: 0.1 gained 0.41, 1 overshot). */
 static void warn_unsettled(const bnn_laplace *la, const double *lay, int64_t nlay, int64_t steps,
                            bool noise, double lml) {
     double gs = 0.0, gl[64] = {0}, moved[64]; /* (gradients stay 0 if lml refuses the point) */
@@ -242,8 +242,9 @@ static int parse_layers(const char *cmd, const char *subset, int64_t *idx, int64
     while (*q) {
         const char *start = q;
         int64_t v = 0;
-        /* every digit is read (once one read as "not a layer index"); past 18 of them the
-         * value stays where it is, out of range of any model either way (said by the caller) */
+        /* All the digits are read (those past 1e8 were once taken for "not a layer index");
+         * past 18 digits the value stays where it is, out of range of any model either way
+         * (the caller says so). */
         while (*q >= '0' && *q <= '9') {
             v = v < 100000000000000000 ? v * 10 + (*q - '0') : v;
             q++;
@@ -306,7 +307,9 @@ int cmd_laplace(int argc, char **argv) {
         {"steps", 0, OPT_INT, &steps, "N",
          "marglik, marglik-layers: Adam steps on the log prior precision (default 100; a note says "
          "when the optimum is not reached)", 0},
-        {"seed", 's', OPT_INT, &seed, "N", "ggn-mc: seed of the sampled labels; lowrank: of its random subspace; --link mc under --prior grid: of its draws (default 0)", 0},
+        {"seed", 's', OPT_INT, &seed, "N",
+         "ggn-mc: seed of the sampled labels; lowrank: of its random subspace; --link mc under "
+         "--prior grid: of its draws (default 0)", 0},
         {"batch-size", 'b', OPT_INT, &batch, "N",
          "examples per pass (default: 1024 for the network's last layer or --hessian diag, else 256)", 0},
         {"threads", 't', OPT_INT, &threads, "N", "threads (default and 0: all cores)", 0},

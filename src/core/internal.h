@@ -241,8 +241,7 @@ void bnn__rng_normal_chunk(float *out, const bnn_rng *rng, int64_t c);
 void bnn__ivon_draw(float *theta, float *eps, float *nu, const float *m, const float *h,
                     int64_t n, const struct bnn_ivon_params *p, bnn_rng *rng);
 int bnn__ivon_step_draw(float *m, float *h, float *g, float *theta, float *nu, float *gbar,
-                        int64_t n,
-                        int64_t t, const struct bnn_ivon_params *p, bnn_rng *rng);
+                        int64_t n, int64_t t, const struct bnn_ivon_params *p, bnn_rng *rng);
 
 /* The curvature hook (DESIGN.md "Curvature hooks"): a backward pass of the last forward that calls
  * hook(ctx, layer, A, G, b, in, out) for every Linear layer with its input activations A (b × in)
