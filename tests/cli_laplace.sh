@@ -322,6 +322,12 @@ run "plot sine" "$BNN" plot -m "$T/la_sine.safetensors" -o "$T/sine.svg"
 run "train wide" "$BNN" train --data moons --model mlp:2-1500-1500-2 --epochs 1 -q -o "$T/wide.safetensors"
 expect_fail "full too large" "TiB\|GiB" "$BNN" laplace -m "$T/wide.safetensors" --subset all --hessian full -o "$T/never.safetensors"
 expect_fail "full too large, layers" "select fewer layers" "$BNN" laplace -m "$T/wide.safetensors" --subset layers:0,1 --hessian full -o "$T/never.safetensors"
+# The hint names only what would fit, each worked out at its own batch: under a 195 KiB limit on
+# the moons network, kron (354 KiB) must not send to diag (650 KiB at its automatic batch of
+# 1024), and diag's own refusal says a lower --batch-size, which then fits.
+BNN_MEMORY_LIMIT=200000 expect_fail "kron over the limit" "needs 354 KiB.*; use --subset last-layer$" "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian kron -o "$T/never.safetensors"
+BNN_MEMORY_LIMIT=200000 expect_fail "diag over the limit" "needs 650 KiB.*; lower --batch-size, or use --subset last-layer$" "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian diag -o "$T/never.safetensors"
+BNN_MEMORY_LIMIT=200000 run "diag with a lower batch" "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian diag -b 64 -o "$T/la_diag64.safetensors"
 expect_fail "bad hessian" "--hessian" "$BNN" laplace -m "$T/map.safetensors" --hessian blockdiag -o "$T/never.safetensors"
 # Low rank: kept eigenpairs of the GGN; saved and read back like the others.
 run "laplace lowrank" "$BNN" laplace -m "$T/map.safetensors" --subset all --hessian lowrank --rank 10 -o "$T/la_lr.safetensors"

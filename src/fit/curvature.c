@@ -800,6 +800,36 @@ static double needed_bytes(bnn_hessian h, const struct lin *lin, int64_t nlin, i
     return INFINITY;
 }
 
+/* The examples per pass: the one asked for, else the automatic size for the structure, at most
+ * the data's n. */
+static int64_t pass_batch(int64_t asked, bool shortcut, bnn_hessian h, int64_t n) {
+    const int64_t bs = asked      ? asked
+                       : shortcut ? CURV_BATCH_LL
+                       : h == BNN_HESS_DIAG ? CURV_BATCH_DIAG
+                                            : CURV_BATCH;
+    return bs < n ? bs : n;
+}
+
+/* needed_bytes, or what a Laplace posterior on the curvature holds after the pass where that is
+ * more: its mean, λ and δ per parameter (double) and the mean in float, 28 P bytes, beside the
+ * structure: a diagonal as it is; a full one with its decomposition (needed_bytes); Kronecker
+ * factors with each factor's eigenvectors and bnn__syev's workspace for one factor at a time (the
+ * largest); the pass's scratch is gone by then. mlp:6000-2's last layer peaked at 1.10 GiB where
+ * the pass alone counted 418 MiB. */
+static double total_bytes(bnn_hessian h, const struct lin *lin, int64_t nlin, int64_t P, int64_t b,
+                          int64_t K, bool ll) {
+    const double need = needed_bytes(h, lin, nlin, P, b, K, ll);
+    double held = 28.0 * (double)P;
+    if (h == BNN_HESS_FULL) held += 32.0 * (double)P * (double)P;
+    if (h == BNN_HESS_DIAG) held += 8.0 * (double)P;
+    if (h == BNN_HESS_KRON) {
+        double nmax;
+        const double elems = kron_elems(lin, nlin, &nmax);
+        held += 16.0 * elems + bnn__syev_bytes((int64_t)nmax);
+    }
+    return held > need ? held : need;
+}
+
 /* BNN_EINVAL naming the example when a model output (b × K) is not finite or a label is out of
  * range. */
 static int check_outputs(const float *f, const bnn_dataset *ds, int64_t start, int64_t b,
@@ -1765,11 +1795,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     const bool single_last = p->subset != BNN_SUBSET_ALL && nlin == 1 && last->layer == last_linear;
     const bool shortcut = single_last && last->layer == nlayers - 1;
     const int64_t first_layer = lin[0].layer;
-    const int64_t bs = p->batch_size             ? p->batch_size
-                       : shortcut                  ? CURV_BATCH_LL
-                       : p->hessian == BNN_HESS_DIAG ? CURV_BATCH_DIAG
-                                                     : CURV_BATCH;
-    const int64_t bmax = bs < N ? bs : N;
+    const int64_t bmax = pass_batch(p->batch_size, shortcut, p->hessian, N);
 
     /* Low rank: through the dense P × P matrix when it fits, else matrix-free (see above).
      * `hess` is the structure the passes below build. */
@@ -1830,41 +1856,31 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
      * workspace of 2 P² doubles (when saved, the writer's copies of H and the eigenvectors
      * instead): 32 P² bytes at the peak, measured as the maximum RSS of `bnn laplace --hessian
      * full` (504 MB at P = 3962), beyond the 12 P² of the curvature pass itself. */
-    if (!lowrank) need = needed_bytes(hess, lin, nlin, P, bmax, K, ll);
-    /* After the pass, a Laplace posterior on the curvature holds its mean, λ and δ per parameter
-     * (double) and the mean in float, 28 P bytes, beside the structure: a diagonal as it is; a
-     * full one with its decomposition (above); Kronecker factors with each factor's eigenvectors
-     * and bnn__syev's workspace for one factor at a time (the largest); the pass's scratch is
-     * gone by then. mlp:6000-2's last layer peaked at 1.10 GiB where the pass alone counted
-     * 418 MiB. */
-    if (!lowrank) {
-        double held = 28.0 * (double)P;
-        if (hess == BNN_HESS_FULL) held += 32.0 * (double)P * (double)P;
-        if (hess == BNN_HESS_DIAG) held += 8.0 * (double)P;
-        if (hess == BNN_HESS_KRON) {
-            double nmax;
-            const double elems = kron_elems(lin, nlin, &nmax);
-            held += 16.0 * elems + bnn__syev_bytes((int64_t)nmax);
-        }
-        if (held > need) need = held;
-    }
+    if (!lowrank) need = total_bytes(hess, lin, nlin, P, bmax, K, ll);
     if (!(need <= limit) || need > (double)SIZE_MAX) {
-        char sn[32];
+        /* What would fit instead, each worked out as this one was: a structure after it in
+         * full, kron, diag (a diagonal's per-batch scratch can exceed a small network's Kronecker
+         * factors, so "diag" is not always smaller), then a smaller batch, then a smaller subset. */
+        char sn[32], hint[160] = "";
         bnn__format_bytes(sn, sizeof sn, need);
-        const char *hint =
-            p->hessian == BNN_HESS_FULL   ? "use --hessian kron or diag, or --subset last-layer"
-            : p->hessian == BNN_HESS_KRON ? "use --hessian diag or --subset last-layer"
-                                          : "use --subset last-layer";
-        if (p->subset == BNN_SUBSET_LAYERS)
-            hint = p->hessian == BNN_HESS_FULL
-                       ? "use --hessian kron or diag, or select fewer layers (--subset last-layer)"
-                   : p->hessian == BNN_HESS_KRON
-                       ? "use --hessian diag, or select fewer layers (--subset last-layer)"
-                       : "select fewer layers (--subset last-layer)";
-        if (single_last)
-            hint = p->hessian == BNN_HESS_FULL   ? "use --hessian kron or diag"
-                   : p->hessian == BNN_HESS_KRON ? "use --hessian diag"
-                                                 : "raise the limit (BNN_MEMORY_LIMIT)";
+        const bnn_hessian alt[2] = {BNN_HESS_KRON, BNN_HESS_DIAG};
+        const char *alt_name[2] = {"kron", "diag"};
+        for (int i = 0; i < 2; i++) {
+            if (alt[i] == hess || (hess == BNN_HESS_DIAG)) continue;
+            const int64_t ab = pass_batch(p->batch_size, shortcut, alt[i], N);
+            if (total_bytes(alt[i], lin, nlin, P, ab, K, shortcut) <= limit)
+                snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "%s%s",
+                         hint[0] ? " or " : "use --hessian ", alt_name[i]);
+        }
+        if (bmax > 1 && total_bytes(hess, lin, nlin, P, 1, K, ll) <= limit)
+            snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "%slower --batch-size",
+                     hint[0] ? ", or " : "");
+        if (!single_last)
+            snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "%s%s",
+                     hint[0] ? ", or " : "",
+                     p->subset == BNN_SUBSET_LAYERS ? "select fewer layers (--subset last-layer)"
+                                                    : "use --subset last-layer");
+        if (!hint[0]) snprintf(hint, sizeof hint, "raise the limit (BNN_MEMORY_LIMIT)");
         free(lin), free(seg_off), free(seg_len);
         return bnn__error(BNN_ENOMEM, "a %s Hessian over %lld parameters needs %s, more than %s; %s",
                           structure_name(p->hessian), (long long)P, sn, sl, hint);
