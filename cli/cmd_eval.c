@@ -322,18 +322,23 @@ int cmd_eval(int argc, char **argv) {
         printf("entropy    %.4f   (mean predictive entropy, nats)\n", r.cls.mean_entropy);
         if (has_mi) printf("mutual inf %.4f   (mean, nats)\n", r.mean_mi);
         if (ood.n) {
+            /* the first column as wide as the longest name (16 at least), so the rest align */
+            int w = 16;
+            for (int o = 0; o < ood.n; o++)
+                w = (int)strlen(oods[o].spec) > w ? (int)strlen(oods[o].spec) : w;
             printf("\nout-of-distribution detection (AUROC / AUPR, OOD as positive)\n");
-            printf("%-16s %8s %24s %24s %24s\n", "data", "entropy", "score: 1 - max prob",
+            printf("%-*s %8s %24s %24s %24s\n", w, "data", "entropy", "score: 1 - max prob",
                    "score: entropy", "score: mutual info");
             for (int o = 0; o < ood.n; o++) {
-                printf("%-16s %8.4f", oods[o].spec, oods[o].mean_entropy);
+                printf("%-*s %8.4f", w, oods[o].spec, oods[o].mean_entropy);
                 for (int s = 0; s < NSCORES; s++) {
                     if (s == 2 && !has_mi) printf(" %24s", "-");
                     else printf("          %.4f / %.4f", oods[o].auroc[s], oods[o].aupr[s]);
                 }
                 printf("\n");
             }
-            printf("%-16s %8.4f   (in-distribution mean entropy)\n", df.data, r.cls.mean_entropy);
+            printf("%-*s %8.4f   (in-distribution mean entropy)\n", w, df.data,
+                   r.cls.mean_entropy);
         }
         if (shift) {
             printf("\nrotation  accuracy      nll      ece  entropy\n");

@@ -53,6 +53,11 @@ validate "$T/ivon7.json"
 # eval's OOD numbers, recomputed from predict's per-example scores of the same inputs: AUROC with
 # the OOD set as positives (for the entropy and for 1 - max prob), AUPR, the mean OOD entropy.
 run "eval map ood" "$BNN" eval -m "$T/map.safetensors" --ood noise:2:500 --json "$T/mapood.json"
+# A name longer than 16 characters widens the table's first column: every line of it as long.
+printf 'a,b,y\n3,3,0\n4,-3,1\n-5,2,0\n6,6,1\n' >"$T/far_away_points_outside.csv"
+run "eval, a long OOD name" "$BNN" eval -m "$T/map.safetensors" --ood noise:2:500 --ood "csv:$T/far_away_points_outside.csv"
+[ "$(awk '/^out-of-distribution/ { t = 1; next } /in-distribution mean/ { t = 0 } t { print length }' "$T/out" | sort -u | wc -l)" -eq 1 ] &&
+  ok || bad "the OOD table's lines differ in length: $(cat "$T/out")"
 run "predict map test" "$BNN" predict -m "$T/map.safetensors" --data moons -o "$T/map_in.csv"
 run "predict map noise" "$BNN" predict -m "$T/map.safetensors" --data noise:2:500 -o "$T/map_ood.csv"
 grep -q '"seed":	0,' "$T/mapood.json" && ok || bad "a report with generated --ood data does not record the seed"
