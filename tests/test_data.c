@@ -362,6 +362,9 @@ static void test_idx_errors(void) {
     expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, img, "truncated", NULL);
     write_bytes(img, buf, 0, false);
     expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, img, "empty", NULL);
+    /* A NumPy file read as IDX (a pipe goes by its name) is named as one. */
+    write_bytes(img, "\x93NUMPY\x01\x00", 8, false);
+    expect_error(bnn_idx_load(&ds, img, lab, 3), BNN_EFORMAT, img, "a NumPy file", "not IDX", NULL);
 
     /* Truncated gzip stream: cut a compressed file in half. */
     const char *gzp = tmp_path("cut.idx.gz");

@@ -39,6 +39,10 @@ static int read_header(gzFile f, const char *path, idx_header *h) {
         if (zerr == Z_OK) return bnn__error(BNN_EFORMAT, "%s: the file is empty", path);
     }
     if (r != 4) return bnn__gz_read_failure(f, path, "magic number", 4, r > 0 ? (size_t)r : 0);
+    /* NumPy's mark (\x93NUMPY): a file read as IDX by its name (a pipe, told apart by name
+     * alone) that holds an array from np.save */
+    if (magic[0] == 0x93 && magic[1] == 'N' && magic[2] == 'U' && magic[3] == 'M')
+        return bnn__error(BNN_EFORMAT, "%s: a NumPy file (np.save), not IDX", path);
     if (magic[0] != 0 || magic[1] != 0 || !dtype_name(magic[2]) || magic[3] == 0)
         return bnn__error(BNN_EFORMAT,
                           "%s: bad magic number %02x %02x %02x %02x: not an IDX file "
