@@ -203,6 +203,14 @@ int cmd_info(int argc, char **argv) {
         if (!rc) rc = cli_meta_positive(cmd, pos[0], "bnn.sigma", bnn_st_meta(st, "bnn.sigma"), &x);
         if (!rc)
             rc = cli_meta_int(cmd, pos[0], "bnn.seed", bnn_st_meta(st, "bnn.seed"), 0, 0, &seed);
+        /* (the hold-out that laplace, von, calibrate and --resume read; its size against the
+         * data is theirs to check, the data being elsewhere) */
+        if (!rc)
+            rc = cli_meta_count(cmd, pos[0], "bnn.data.holdout",
+                                bnn_st_meta(st, "bnn.data.holdout"), &seed);
+        if (!rc)
+            rc = cli_meta_int(cmd, pos[0], "bnn.data.target_col",
+                              bnn_st_meta(st, "bnn.data.target_col"), INT64_MIN + 1, 0, &seed);
         if (!rc) rc = cli_note_range(cmd, pos[0], NULL, pos[0], st);
     }
     bnn_st_free(st);

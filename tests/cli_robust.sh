@@ -933,6 +933,11 @@ expect_fail "a negative bnn.seed" "bnn.seed is '-1', not a whole number >= 0" "$
 # it exited 0 on them.
 expect_fail "info, a negative bnn.seed" "bnn.seed is '-1', not a whole number >= 0" "$BNN" info "$T/negseed.safetensors"
 grep -q '^tensors' "$T/out" && ok || bad "info described nothing before refusing the seed"
+# ... and the hold-out and target column that laplace, von, calibrate and eval read.
+python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/negho.safetensors" bnn.data.holdout -3
+expect_fail "info, a negative hold-out" "bnn.data.holdout is '-3', not a whole number >= 0" "$BNN" info "$T/negho.safetensors"
+python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/tcx.safetensors" bnn.data.target_col x
+expect_fail "info, a target column that is no number" "bnn.data.target_col is 'x', not a whole number" "$BNN" info "$T/tcx.safetensors"
 python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/tabc.safetensors" bnn.temperature abc
 expect_fail "info, a temperature that is no number" "bnn.temperature is 'abc', not a positive number" "$BNN" info "$T/tabc.safetensors"
 python3 "$(dirname "$0")/st_meta.py" "$T/map.safetensors" "$T/rinv.safetensors" bnn.data.min 300
