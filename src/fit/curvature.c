@@ -1754,6 +1754,8 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
     }
     BNN_ASSERT(nlin >= 1);
     const int64_t nlin_model = nlin, last_linear = lin[nlin - 1].layer;
+    struct lin last_only = lin[nlin - 1]; /* the last-layer subset (for a refusal's hint) */
+    last_only.w = 0, last_only.b = last_only.out * last_only.in, last_only.block = 0;
     if (p->subset == BNN_SUBSET_LAST_LAYER) {
         lin[0] = lin[nlin - 1];
         nlin = 1;
@@ -1858,28 +1860,43 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
      * full` (504 MB at P = 3962), beyond the 12 P² of the curvature pass itself. */
     if (!lowrank) need = total_bytes(hess, lin, nlin, P, bmax, K, ll);
     if (!(need <= limit) || need > (double)SIZE_MAX) {
-        /* What would fit instead, each worked out as this one was: a structure after it in
-         * full, kron, diag (a diagonal's per-batch scratch can exceed a small network's Kronecker
-         * factors, so "diag" is not always smaller), then a smaller batch, then a smaller subset. */
-        char sn[32], hint[160] = "";
+        /* What would fit instead, each worked out as this one was, with the batch's
+         * activations (bnn_model_reserve's check): another structure (a diagonal's per-batch
+         * scratch can exceed a small network's Kronecker factors, so diag is not always smaller),
+         * each at the batch it would get; this one at a batch of 1; the last layer alone (at its
+         * own automatic batch of 1024, which can need more than the whole network at 256). For a
+         * list of layers without the last one, fewer layers, unchecked. */
+        char sn[32], hint[200] = "", alts[24] = "";
         bnn__format_bytes(sn, sizeof sn, need);
         const bnn_hessian alt[2] = {BNN_HESS_KRON, BNN_HESS_DIAG};
         const char *alt_name[2] = {"kron", "diag"};
-        for (int i = 0; i < 2; i++) {
-            if (alt[i] == hess || (hess == BNN_HESS_DIAG)) continue;
+        for (int i = 0; hess != BNN_HESS_DIAG && i < 2; i++) {
             const int64_t ab = pass_batch(p->batch_size, shortcut, alt[i], N);
-            if (total_bytes(alt[i], lin, nlin, P, ab, K, shortcut) <= limit)
-                snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "%s%s",
-                         hint[0] ? " or " : "use --hessian ", alt_name[i]);
+            if (alt[i] != hess && total_bytes(alt[i], lin, nlin, P, ab, K, shortcut) <= limit &&
+                bnn__model_reserve_bytes(m, ab) <= limit)
+                snprintf(alts + strlen(alts), sizeof alts - strlen(alts), "%s%s",
+                         alts[0] ? " or " : "", alt_name[i]);
         }
+        const char *part[3] = {NULL, NULL, NULL};
+        char hpart[40];
+        int np = 0;
+        if (alts[0]) snprintf(hpart, sizeof hpart, "--hessian %s", alts), part[np++] = hpart;
         if (bmax > 1 && total_bytes(hess, lin, nlin, P, 1, K, ll) <= limit)
-            snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "%slower --batch-size",
-                     hint[0] ? ", or " : "");
-        if (!single_last)
+            part[np++] = "a lower --batch-size";
+        if (!single_last && lin[nlin - 1].layer == last_linear) {
+            const bool sc = last_linear == nlayers - 1;
+            const int64_t lb = pass_batch(p->batch_size, sc, p->hessian, N);
+            const int64_t lp = last_only.out * last_only.in + last_only.out;
+            if (total_bytes(hess, &last_only, 1, lp, lb, K, sc && hess != BNN_HESS_LOWRANK) <=
+                    limit &&
+                bnn__model_reserve_bytes(m, lb) <= limit)
+                part[np++] = "--subset last-layer";
+        } else if (!single_last) {
+            part[np++] = "fewer layers";
+        }
+        for (int i = 0; i < np; i++)
             snprintf(hint + strlen(hint), sizeof hint - strlen(hint), "%s%s",
-                     hint[0] ? ", or " : "",
-                     p->subset == BNN_SUBSET_LAYERS ? "select fewer layers (--subset last-layer)"
-                                                    : "use --subset last-layer");
+                     i == 0 ? "try " : ", or ", part[i]);
         if (!hint[0]) snprintf(hint, sizeof hint, "raise the limit (BNN_MEMORY_LIMIT)");
         free(lin), free(seg_off), free(seg_len);
         return bnn__error(BNN_ENOMEM, "a %s Hessian over %lld parameters needs %s, more than %s; %s",
