@@ -322,8 +322,9 @@ int cmd_eval(int argc, char **argv) {
         printf("entropy    %.4f   (mean predictive entropy, nats)\n", r.cls.mean_entropy);
         if (has_mi) printf("mutual inf %.4f   (mean, nats)\n", r.mean_mi);
         if (ood.n) {
-            /* the first column as wide as the longest name (16 at least), so the rest align */
-            int w = 16;
+            /* the first column as wide as the longest name, the test data's included (16 at
+             * least), so the rest align (names of ASCII characters) */
+            int w = (int)strlen(df.data) > 16 ? (int)strlen(df.data) : 16;
             for (int o = 0; o < ood.n; o++)
                 w = (int)strlen(oods[o].spec) > w ? (int)strlen(oods[o].spec) : w;
             printf("\nout-of-distribution detection (AUROC / AUPR, OOD as positive)\n");

@@ -198,7 +198,7 @@ int cmd_info(int argc, char **argv) {
     }
     if (loaded) {
         double x;
-        int64_t seed;
+        int64_t seed, count; /* (the values are checked, not used) */
         rc = cli_meta_temperature(cmd, pos[0], st, task, &x);
         if (!rc) rc = cli_meta_positive(cmd, pos[0], "bnn.sigma", bnn_st_meta(st, "bnn.sigma"), &x);
         if (!rc)
@@ -207,10 +207,10 @@ int cmd_info(int argc, char **argv) {
          * data is theirs to check, the data being elsewhere) */
         if (!rc)
             rc = cli_meta_count(cmd, pos[0], "bnn.data.holdout",
-                                bnn_st_meta(st, "bnn.data.holdout"), &seed);
+                                bnn_st_meta(st, "bnn.data.holdout"), &count);
         if (!rc)
             rc = cli_meta_int(cmd, pos[0], "bnn.data.target_col",
-                              bnn_st_meta(st, "bnn.data.target_col"), INT64_MIN + 1, 0, &seed);
+                              bnn_st_meta(st, "bnn.data.target_col"), INT64_MIN + 1, 0, &count);
         if (!rc) rc = cli_note_range(cmd, pos[0], NULL, pos[0], st);
     }
     bnn_st_free(st);

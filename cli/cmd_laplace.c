@@ -242,12 +242,13 @@ static int parse_layers(const char *cmd, const char *subset, int64_t *idx, int64
     while (*q) {
         const char *start = q;
         int64_t v = 0;
-        /* All the digits are read (those past 1e8 were once taken for "not a layer index");
-         * past 18 digits the value stays where it is, out of range of any model either way
-         * (the caller says so). */
+        /* All the digits are read (those past 1e8 were once taken for "not a layer index"); an
+         * index the caller cannot quote (over 18 digits) is out of range here. */
         while (*q >= '0' && *q <= '9') {
-            v = v < 100000000000000000 ? v * 10 + (*q - '0') : v;
-            q++;
+            if (q - start == 18)
+                return cli_usage_error(cmd, "--subset %s: layer %.*s is out of range", subset,
+                                       (int)strspn(start, "0123456789"), start);
+            v = v * 10 + (*q++ - '0');
         }
         if (q == start || (*q && *q != ','))
             return cli_usage_error(cmd,
@@ -362,9 +363,11 @@ int cmd_laplace(int argc, char **argv) {
         char *end;
         fixed = bnn_strtod(prior, &end);
         const bool number = end != prior && !*end && !isspace((unsigned char)*prior);
-        if (number && !isfinite(fixed))
+        /* +inf from digits (1e400) is too large; "inf", "nan" and negatives are not positive
+         * numbers (below) */
+        if (number && fixed == INFINITY && !strpbrk(prior, "iInN"))
             return cli_usage_error(cmd, "--prior %s is beyond the largest double", prior);
-        if (!number || !(fixed > 0))
+        if (!number || !(fixed > 0) || !isfinite(fixed))
             return cli_usage_error(cmd, "--prior must be marglik, marglik-layers, grid or a positive "
                                    "number");
     }

@@ -1281,13 +1281,21 @@ int cli_save_posterior(const char *cmd, const bnn_laplace *la, const bnn_model *
             keys[nkv] = "bnn.seed", vals[nkv++] = seed;
         }
     }
-    /* The model's own data (no --data) is recorded with the directory it was read in now: the
-     * recorded one, or the current one where the tree has moved since (cli_data_dir). */
-    const bool own = df->from && keep[1][0];
+    /* The model's own data is recorded as it was read now: without --data, with the directory it
+     * was found in (the recorded one, or the current one where the tree has moved since:
+     * cli_data_dir); named by --data (the same files), as named there, with the current
+     * directory for a relative name. The recorded directory could be one that no longer holds
+     * the files, which sent eval there. */
+    const bool given = keep[0][0] && !df->from && df->data && bnn_st_text_ok(df->data) &&
+                       cli_own_data(st, df->data);
+    const bool own = keep[1][0] && (df->from || given);
     const char *dir = own ? cli_data_dir(df, dm.dir, sizeof dm.dir) : NULL;
     if (dir && !bnn_st_text_ok(dir)) dir = NULL; /* (train's note says why) */
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
-        const char *v = own && i == 1 ? dir : *keep[i] ? bnn_st_meta(st, keep[i]) : NULL;
+        const char *v = given && i == 0 ? df->data
+                        : own && i == 1 ? dir
+                        : *keep[i]      ? bnn_st_meta(st, keep[i])
+                                        : NULL;
         if (v) keys[nkv] = keep[i], vals[nkv++] = v;
     }
     if (cli_check_stdout(cmd)) return 1;

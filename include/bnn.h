@@ -1406,9 +1406,10 @@ int bnn_model_save(const bnn_model *m, const char *path, bnn_task task, const ch
  * *task (if not NULL) receives bnn.task; st (if not NULL) receives the opened file for further
  * metadata, to be freed by the caller. Files the bnn command writes also record, for a library
  * user to apply: bnn.sigma (a Gaussian model's noise σ: bnn_predict_params.sigma, and the
- * laplace functions' sigma), bnn.temperature (from `bnn calibrate`: bnn_predict_params.temperature),
- * and their training data (bnn.data, a spec for bnn_data_load; bnn.data.dir, the directory its
- * relative file names are relative to; bnn.data.target_col, bnn.data.header "yes"/"no"/"auto";
+ * laplace functions' sigma), bnn.temperature (from `bnn calibrate`:
+ * bnn_predict_params.temperature), and their training data (bnn.data, a spec for bnn_data_load;
+ * bnn.data.dir, the directory its relative file names are relative to; bnn.data.target_col,
+ * bnn.data.header "yes"/"no"/"auto";
  * bnn.data.holdout, the last rows kept out of training; bnn.seed, generated data's seed;
  * bnn.data.min and bnn.data.max, the smallest and largest training feature, against which the
  * command checks other inputs' scaling). bnn_model_load applies none of them: read them with

@@ -280,6 +280,9 @@ grep -q -x "note: m.st's data d.csv is no longer in $sub; reading ./d.csv in the
 run "eval a posterior fitted in a moved tree, from elsewhere" "$BNN" eval -m "$T/rel/moved/la.st"
 "$BNN" info "$T/rel/moved/la.st" | grep -q "bnn.data.dir *$T/rel/moved\$" && ok ||
   bad "a posterior fitted in a moved tree does not record where its data was read"
+# ... and so does one fitted there on the same files named by --data.
+(cd "$T/rel/moved" && "$BNN" laplace -m m.st --data csv:d.csv -q -o la_data.st >/dev/null 2>&1) && ok || bad "laplace --data in a moved tree"
+run "eval it from elsewhere" "$BNN" eval -m "$T/rel/moved/la_data.st"
 # A directory with a comma is not recorded (the spec would split there): the data is found where
 # it was trained, as before bnn.data.dir.
 mkdir -p "$T/a,b"

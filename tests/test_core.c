@@ -46,6 +46,12 @@ static void test_errors(void) {
         }
         CHECK(utf8);
     }
+    /* Bytes that are continuations only (a damaged file's) are cut anywhere: the message keeps
+     * its length (the cuts once walked back over all of them, leaving " ... " and the end). */
+    static char junk[3001];
+    memset(junk, 0x80, 3000);
+    bnn__error(BNN_EFORMAT, "%s: bad", junk);
+    CHECK(strlen(bnn_last_error()) > 1000);
 }
 
 /* The CSV reader's fast decimal path gives strtod's very bits whenever it takes a number, and

@@ -32,9 +32,11 @@ void bnn__error_clear(void) { last_error[0] = '\0'; }
 static void keep_ends(char *out, size_t size, const char *s, size_t len) {
     static const char gap[] = " ... ";
     size_t head = (size - sizeof gap) / 2, tail = size - sizeof gap - head;
-    while (head > 0 && ((unsigned char)s[head] & 0xc0) == 0x80) head--;
+    /* at most 3 bytes each way: a character has at most 3 continuation bytes (bytes that are
+     * continuations only, from a damaged file, are cut anywhere) */
+    for (int k = 0; k < 3 && head > 0 && ((unsigned char)s[head] & 0xc0) == 0x80; k++) head--;
     const char *t = s + len - tail;
-    while (*t && ((unsigned char)*t & 0xc0) == 0x80) t++;
+    for (int k = 0; k < 3 && *t && ((unsigned char)*t & 0xc0) == 0x80; k++) t++;
     memcpy(out, s, head);
     memcpy(out + head, gap, sizeof gap - 1);
     memcpy(out + head + sizeof gap - 1, t, strlen(t) + 1);

@@ -55,9 +55,6 @@ static int reader_close(csv_reader *r, int rc) {
     return rc;
 }
 
-/* Reads more of the file after the unread bytes (moved to the front of the buffer, which grows
- * when they fill it: a line longer than a piece). At the end of the file sets r->eof, after
- * checking that a gzip stream did not end early (its data would be silently cut). */
 /* zlib's message without the "PATH: " it puts before its own words (ours come after the path). */
 static const char *own_words(const char *zmsg, const char *path) {
     const size_t n = strlen(path);
@@ -65,6 +62,9 @@ static const char *own_words(const char *zmsg, const char *path) {
                                                                                    : zmsg;
 }
 
+/* Reads more of the file after the unread bytes (moved to the front of the buffer, which grows
+ * when they fill it: a line longer than a piece). At the end of the file sets r->eof, after
+ * checking that a gzip stream did not end early (its data would be silently cut). */
 static int reader_fill(csv_reader *r) {
     if (r->start > 0) {
         memmove(r->buf, r->buf + r->start, r->end - r->start);
