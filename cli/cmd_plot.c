@@ -8,6 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The room drawn beyond data over [lo, hi] on each side: a fraction of its range, and some for a
+ * coordinate that is constant, also at a magnitude where 1e-6 vanishes (3e10; the grid is in
+ * float, so tens of float steps). */
+static double margin(double lo, double hi, double frac) {
+    return frac * (hi - lo) + fmax(1e-6, 1e-5 * fmax(fabs(lo), fabs(hi)));
+}
+
 int cmd_plot(int argc, char **argv) {
     const char *cmd = "plot";
     cli_data_flags df = {.target_col = -1};
@@ -121,12 +128,9 @@ int cmd_plot(int argc, char **argv) {
                 lo[j] = fmin(lo[j], X[i * 2 + j]);
                 hi[j] = fmax(hi[j], X[i * 2 + j]);
             }
-        /* A margin around the data shows how the model extrapolates away from it; and some room
-         * for a coordinate that is constant, also at a magnitude where 1e-6 vanishes (3e10; the
-         * grid is in float, so tens of float steps). */
+        /* A margin around the data shows how the model extrapolates away from it. */
         for (int j = 0; j < 2; j++) {
-            const double size = fmax(fabs(lo[j]), fabs(hi[j]));
-            double pad = 0.25 * (hi[j] - lo[j]) + fmax(1e-6, 1e-5 * size);
+            const double pad = margin(lo[j], hi[j], 0.25);
             lo[j] -= pad, hi[j] += pad;
         }
         const int64_t g = grid, G = g * g;
@@ -158,7 +162,7 @@ int cmd_plot(int argc, char **argv) {
     } else {
         double lo = DBL_MAX, hi = -DBL_MAX;
         for (int64_t i = 0; i < n; i++) lo = fmin(lo, X[i]), hi = fmax(hi, X[i]);
-        double pad = 0.35 * (hi - lo) + fmax(1e-6, 1e-5 * fmax(fabs(lo), fabs(hi)));
+        const double pad = margin(lo, hi, 0.35);
         lo -= pad, hi += pad;
         const int64_t g = 300;
         x = malloc((size_t)g * sizeof(float));

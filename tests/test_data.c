@@ -775,14 +775,17 @@ static void test_csv_errors(void) {
     CHECK(contains(bnn_last_error(), "line 1") && contains(bnn_last_error(), "'2.o'"));
     /* ... and so is a word among numbers that are not all integers, or R's missing value (the
      * row was taken for a header and dropped: 3 examples instead of an error). */
-    CHECK_EQ_INT(csv_err("0.5,NA,1\n0.1,0.2,0\n0.3,0.1,1\n", &p), BNN_EFORMAT);
-    CHECK(contains(bnn_last_error(), "line 1") && contains(bnn_last_error(), "'NA'"));
-    CHECK_EQ_INT(csv_err("1,na,0\n2,3,1\n", &p), BNN_EFORMAT);
-    CHECK(contains(bnn_last_error(), "line 1") && contains(bnn_last_error(), "'na'"));
-    CHECK_EQ_INT(csv_err("0.5,x,1\n0.1,0.2,0\n", &p), BNN_EFORMAT);
-    CHECK(contains(bnn_last_error(), "line 1") && contains(bnn_last_error(), "'x'"));
-    CHECK_EQ_INT(csv_err("a,b,c\n0.5, Null ,1\n", &p), BNN_EFORMAT); /* a header, then data */
-    CHECK(contains(bnn_last_error(), "line 2") && contains(bnn_last_error(), "Null"));
+    static const struct {
+        const char *text, *line, *word;
+    } worded[] = {{"0.5,NA,1\n0.1,0.2,0\n0.3,0.1,1\n", "line 1", "'NA'"},
+                  {"1,na,0\n2,3,1\n", "line 1", "'na'"},
+                  {"0.5,x,1\n0.1,0.2,0\n", "line 1", "'x'"},
+                  {"a,b,c\n0.5, Null ,1\n", "line 2", "Null"}}; /* a header, then data */
+    for (size_t i = 0; i < sizeof worded / sizeof worded[0]; i++) {
+        CHECK_EQ_INT(csv_err(worded[i].text, &p), BNN_EFORMAT);
+        CHECK(contains(bnn_last_error(), worded[i].line) &&
+              contains(bnn_last_error(), worded[i].word));
+    }
     /* Quoted fields are not read: a quoted number in a data row says so; a quoted name does
      * not get that hint. (A first line of quoted numbers is a header: R's write.csv quotes
      * numeric column names; see heads above.) */

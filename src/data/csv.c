@@ -239,16 +239,20 @@ static const char *delim_name(char delim, char buf[16]) {
     return buf;
 }
 
+/* s without the blanks around it. */
+static void trim(const char **s, size_t *len) {
+    while (*len && (**s == ' ' || **s == '\t')) (*s)++, (*len)--;
+    while (*len && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t')) (*len)--;
+}
+
 /* A number in double quotes, blanks allowed around the quotes and inside them ("0.1", " 1 "). */
 static bool quoted_number(const char *s, size_t len) {
-    size_t i = 0;
-    while (i < len && (s[i] == ' ' || s[i] == '\t')) i++;
-    while (len > i && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
-    if (len - i < 2 || s[i] != '"' || s[len - 1] != '"') return false;
-    i++, len--;
-    while (len > i && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+    trim(&s, &len);
+    if (len < 2 || s[0] != '"' || s[len - 1] != '"') return false;
+    s++, len -= 2;
+    trim(&s, &len);
     double v;
-    const num_status st = parse_number(s + i, len - i, &v);
+    const num_status st = parse_number(s, len, &v);
     return st == NUM_OK || st == NUM_NONFINITE || st == NUM_RANGE;
 }
 
@@ -276,29 +280,6 @@ static int field_error(const char *path, const csv_line *l, int64_t col, num_sta
     }
 }
 
-/* True when the line reads as a header: no field is empty, some field is a name — not a number
- * and starting with a letter, '_' or a quote ("x1,x2,label", and pandas' "0,1,label") — and every
- * number in it is a plain integer (pandas' names of unnamed columns). So a first data row with an
- * empty or mistyped number ("1,,0", "1,2.o,0"), or a word among its numbers ("0.5,NA,1", "0.5,x,1",
- * R's missing value), is reported as bad data rather than silently dropped as a header; "nan" and
- * "inf" count as numbers (not integers) for the same reason, and a missing-value word (NA, N/A,
- * null, none, missing, in any case) is not a name. Other headers need --header. */
-/* A field that is not a number reads as a name when it starts (after blanks) with a letter,
- * '_', a quote or a non-ASCII byte. A number in quotes too: R's write.csv quotes a frame's
- * column names, numeric ones included ("1","2" over unquoted rows). */
-static bool is_name(const char *s, size_t len) {
-    size_t i = 0;
-    while (i < len && (s[i] == ' ' || s[i] == '\t')) i++;
-    const char c = i < len ? s[i] : '\0';
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '"' ||
-           (unsigned char)c >= 0x80;
-}
-
-/* s without the blanks around it. */
-static void trim(const char **s, size_t *len) {
-    while (*len && (**s == ' ' || **s == '\t')) (*s)++, (*len)--;
-    while (*len && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t')) (*len)--;
-}
 /* Whether the field is digits alone (blanks around them aside). */
 static bool plain_integer(const char *s, size_t len) {
     trim(&s, &len);
@@ -315,6 +296,23 @@ static bool missing_word(const char *s, size_t len) {
     return false;
 }
 
+/* A field that is not a number reads as a name when it starts (after blanks) with a letter,
+ * '_', a quote or a non-ASCII byte. A number in quotes too: R's write.csv quotes a frame's
+ * column names, numeric ones included ("1","2" over unquoted rows). */
+static bool is_name(const char *s, size_t len) {
+    trim(&s, &len);
+    const char c = len ? s[0] : '\0';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '"' ||
+           (unsigned char)c >= 0x80;
+}
+
+/* True when the line reads as a header: no field is empty, some field is a name — not a number
+ * and starting with a letter, '_' or a quote ("x1,x2,label", and pandas' "0,1,label") — and every
+ * number in it is a plain integer (pandas' names of unnamed columns). So a first data row with an
+ * empty or mistyped number ("1,,0", "1,2.o,0"), or a word among its numbers ("0.5,NA,1", "0.5,x,1",
+ * R's missing value), is reported as bad data rather than silently dropped as a header; "nan" and
+ * "inf" count as numbers (not integers) for the same reason, and a missing-value word (NA, N/A,
+ * null, none, missing, in any case) is not a name. Other headers need --header. */
 static bool looks_like_header(const csv_line *l, char delim) {
     size_t pos = 0;
     bool name = false;

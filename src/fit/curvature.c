@@ -1887,8 +1887,7 @@ int bnn_curv_compute(bnn_curv **out, bnn_model *m, const bnn_dataset *ds,
             const bool sc = last_linear == nlayers - 1;
             const int64_t lb = pass_batch(p->batch_size, sc, p->hessian, N);
             const int64_t lp = last_only.out * last_only.in + last_only.out;
-            if (total_bytes(hess, &last_only, 1, lp, lb, K, sc && hess != BNN_HESS_LOWRANK) <=
-                    limit &&
+            if (total_bytes(hess, &last_only, 1, lp, lb, K, sc) <= limit &&
                 bnn__model_reserve_bytes(m, lb) <= limit)
                 part[np++] = "--subset last-layer";
         } else if (!single_last) {
