@@ -95,7 +95,7 @@ static void breakdown(double adamw_step) {
     for (int64_t i = 0; i < n; i++) b[i] = 0.1f, c[i] = 0.0f, d[i] = a[i], f[i] = 1e-3f * a[i];
     struct bnn_ivon_params ip = bnn_ivon_default_params();
     ip.ess = 60000, ip.hess_init = 0.1f, ip.lr = 1e-3f;
-    struct bnn_adamw_params ap = {1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f};
+    struct bnn_adamw_params ap = {1e-3, 0.9, 0.999, 1e-8, 1e-4};
     double best[3] = {1e9, 1e9, 1e9};
     for (int rep = 0; rep < 50; rep++) {
         double t0 = now();

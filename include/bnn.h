@@ -480,12 +480,18 @@ struct bnn_sgd_params bnn_sgd_default_params(void);
 int bnn_sgd_step(float *w, float *buf, const float *g, int64_t n, int64_t t,
                  const struct bnn_sgd_params *p);
 
+/* Doubles, as torch.optim.AdamW's Python floats: PyTorch forms 1 − β2 and 1 − lr·wd in double and
+ * rounds them to float once. From a float β2 = 0.999, 1 − β2 would be 0.00099998713, and the
+ * second moment 1.3e-5 off PyTorch's. */
 struct bnn_adamw_params {
-    float lr, beta1, beta2, eps, weight_decay;
+    double lr, beta1, beta2, eps, weight_decay;
 };
 struct bnn_adamw_params bnn_adamw_default_params(void);
 /* PyTorch torch.optim.AdamW semantics (Loshchilov & Hutter, ICLR 2019): w ·= 1 − lr·wd;
  * m = β1 m + (1−β1) g; v = β2 v + (1−β2) g²; w −= lr/(1−β1^t) · m / (√v / √(1−β2^t) + eps).
+ * The factors 1 − lr·wd, β1, 1 − β1, β2, 1 − β2, lr/(1−β1^t), √(1−β2^t) and eps are formed in
+ * double and used as floats, as PyTorch does; the update itself is in float. Defaults: PyTorch's
+ * (lr 1e-3, betas 0.9 and 0.999, eps 1e-8, weight decay 1e-2).
  * Returns BNN_EDIVERGED (the step applied) when an updated weight is NaN or infinite, else 0;
  * BNN_EINVAL (nothing written) for a setting torch.optim.AdamW refuses (lr, eps or weight decay
  * < 0, a beta outside [0, 1)) or one not finite. */

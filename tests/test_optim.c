@@ -23,6 +23,53 @@ static void test_adamw(void) {
     CHECK_NEAR(v[2], 25.0 * (1 - pow(0.999, 50)), 1e-4);
 }
 
+/* AdamW's states and weights against torch.optim.AdamW's update worked in double, over 300 steps
+ * of gradients that change in size from step to step and across six orders of magnitude between
+ * weights. PyTorch takes its settings (lr 1e-3, betas 0.9 and 0.999, weight decay 1e-4) as Python
+ * floats, forms 1 − β, 1 − lr·wd, lr/(1 − β1^t) and √(1 − β2^t) in double and rounds each to the
+ * tensor's float once: F() below. The reference rounds the weights to float where PyTorch does. The states are what PyTorch shows as exp_avg and exp_avg_sq:
+ * with 1 − β2 formed in float from a float 0.999 the second moment was 1.4e-5 off; the update's
+ * float rounding leaves 3e-7 in m and 9e-7 in v. */
+#define F(x) ((double)(float)(x))
+static void test_adamw_pytorch_factors(void) {
+    enum { N = 64, T = 300 };
+    struct bnn_adamw_params p = bnn_adamw_default_params();
+    p.weight_decay = 1e-4;
+    float w[N], m[N] = {0}, v[N] = {0}, g[N], u[N];
+    double rw[N], rm[N] = {0}, rv[N] = {0};
+    bnn_rng r = bnn_rng_make(3, 0);
+    bnn_rng_uniform(&r, u, N);
+    for (int i = 0; i < N; i++) w[i] = u[i] - 0.5f, rw[i] = w[i];
+    double worst_m = 0, worst_v = 0, worst_w = 0;
+    for (int t = 1; t <= T; t++) {
+        bnn_rng_uniform(&r, u, N);
+        for (int i = 0; i < N; i++) /* one sign per weight, so m never passes through 0 */
+            g[i] = (i % 2 ? 1.0f : -1.0f) * powf(10.0f, -4.0f + 6.0f * (float)i / (N - 1)) *
+                   (0.25f + u[i]);
+        REQUIRE(bnn_adamw_step(w, m, v, g, N, t, &p) == 0);
+        const double step = F(1e-3 / (1 - pow(0.9, t))), bc2_sqrt = F(sqrt(1 - pow(0.999, t)));
+        for (int i = 0; i < N; i++) {
+            rm[i] = F(0.9) * rm[i] + F(1 - 0.9) * g[i];
+            rv[i] = F(0.999) * rv[i] + F(1 - 0.999) * g[i] * g[i];
+            /* the weights are floats in PyTorch too, rounded after the decay (param.mul_) and after
+             * the step (addcdiv_): a rounding of the same sign at each decay adds up over 300
+             * steps to 4e-6 */
+            rw[i] = F(rw[i] * F(1 - 1e-3 * 1e-4));
+            rw[i] = F(rw[i] - step * rm[i] / (sqrt(rv[i]) / bc2_sqrt + F(1e-8)));
+            worst_m = fmax(worst_m, fabs(m[i] - rm[i]) / fabs(rm[i]));
+            worst_v = fmax(worst_v, fabs(v[i] - rv[i]) / rv[i]);
+            worst_w = fmax(worst_w, fabs(w[i] - rw[i]));
+        }
+    }
+    CHECK(worst_m < 4.5e-7); /* 1 − β1 formed in float: 6e-7 */
+    CHECK(worst_v < 2e-6);
+    CHECK(worst_w < 1e-6);
+    if (worst_m >= 4.5e-7 || worst_v >= 2e-6 || worst_w >= 1e-6)
+        fprintf(stderr, "adamw vs double: m %.3g, v %.3g (relative), w %.3g\n", worst_m, worst_v,
+                worst_w);
+}
+#undef F
+
 /* SGD with momentum μ and a constant gradient: buf_t = g(1 − μ^t)/(1 − μ); Nesterov steps by
  * g + μ·buf_t; weight decay adds wd·w to the gradient. */
 static void test_sgd(void) {
@@ -80,9 +127,9 @@ static void test_subnormal_momentum(void) {
     for (int i = 0; i < N; i++) w[i] = 0.5f, m[i] = i % 2 ? kept : tiny, v[i] = 1e-12f, g[i] = 0;
     REQUIRE(bnn_adamw_step(w, m, v, g, N, 3, &pa) == 0);
     bool ok = true;
-    const float decayed = 0.5f * (1.0f - pa.lr * pa.weight_decay);
+    const float decayed = 0.5f * (float)(1.0 - pa.lr * pa.weight_decay);
     for (int i = 0; i < N; i++)
-        ok &= m[i] == (i % 2 ? pa.beta1 * kept : 0.0f) && w[i] == decayed;
+        ok &= m[i] == (i % 2 ? (float)pa.beta1 * kept : 0.0f) && w[i] == decayed;
     CHECK(ok);
     struct bnn_sgd_params ps = bnn_sgd_default_params();
     for (int i = 0; i < N; i++) w[i] = 0.5f, m[i] = i % 2 ? kept : tiny;
@@ -110,6 +157,7 @@ int main(void) {
     test_subnormal_momentum();
     test_schedule();
     test_adamw();
+    test_adamw_pytorch_factors();
     test_sgd();
     return CHECK_DONE();
 }

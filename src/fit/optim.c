@@ -62,8 +62,8 @@ int bnn_sgd_step(float *w, float *buf, const float *g, int64_t n, int64_t t,
 }
 
 struct bnn_adamw_params bnn_adamw_default_params(void) {
-    struct bnn_adamw_params p = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-                                 .weight_decay = 1e-2f};
+    struct bnn_adamw_params p = {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+                                 .weight_decay = 1e-2};
     return p;
 }
 
@@ -77,25 +77,27 @@ int bnn_adamw_step(float *w, float *m, float *v, const float *g, int64_t n, int6
                           "the step t >= 1 (got n %lld, t %lld)", (long long)n, (long long)t);
     /* torch.optim.AdamW's own checks (lr, eps, weight decay >= 0; 0 <= beta < 1), and finite
      * values: a bad setting is named and w, m, v left untouched. */
-    if (!(p->lr >= 0.0f) || !isfinite(p->lr) || !(p->eps >= 0.0f) || !isfinite(p->eps) ||
-        !(p->beta1 >= 0.0f) || !(p->beta1 < 1.0f) || !(p->beta2 >= 0.0f) || !(p->beta2 < 1.0f) ||
-        !(p->weight_decay >= 0.0f) || !isfinite(p->weight_decay))
+    if (!(p->lr >= 0.0) || !isfinite(p->lr) || !(p->eps >= 0.0) || !isfinite(p->eps) ||
+        !(p->beta1 >= 0.0) || !(p->beta1 < 1.0) || !(p->beta2 >= 0.0) || !(p->beta2 < 1.0) ||
+        !(p->weight_decay >= 0.0) || !isfinite(p->weight_decay))
         return bnn__error(BNN_EINVAL, "bnn_adamw_step: need finite lr, eps and weight decay >= 0 "
                           "and betas in [0, 1) (got lr %g, eps %g, weight decay %g, betas %g, %g)",
-                          (double)p->lr, (double)p->eps, (double)p->weight_decay, (double)p->beta1,
-                          (double)p->beta2);
-    const float b1 = p->beta1, b2 = p->beta2, eps = p->eps;
-    const float decay = 1.0f - p->lr * p->weight_decay;
-    const double bc1 = 1.0 - pow((double)b1, (double)t), bc2 = 1.0 - pow((double)b2, (double)t);
-    const float step = (float)((double)p->lr / bc1);
+                          p->lr, p->eps, p->weight_decay, p->beta1, p->beta2);
+    /* Each factor as PyTorch has it (its Python floats rounded to the tensor's float once): 1 − β2
+     * formed in float from a float β2 would be 1.3e-5 off. */
+    const float b1 = (float)p->beta1, c1 = (float)(1.0 - p->beta1);
+    const float b2 = (float)p->beta2, c2 = (float)(1.0 - p->beta2), eps = (float)p->eps;
+    const float decay = (float)(1.0 - p->lr * p->weight_decay);
+    const double bc1 = 1.0 - pow(p->beta1, (double)t), bc2 = 1.0 - pow(p->beta2, (double)t);
+    const float step = (float)(p->lr / bc1);
     const float bc2_sqrt = (float)sqrt(bc2);
     int bad = 0;
     /* must stay vectorised (tests/vectorised.sh) */
     BNN_OMP_FOR
     for (int64_t i = 0; i < n; i++) {
         float wi = w[i] * decay;
-        float mi = flush_subnormal(b1 * m[i] + (1.0f - b1) * g[i]);
-        float vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        float mi = flush_subnormal(b1 * m[i] + c1 * g[i]);
+        float vi = b2 * v[i] + c2 * g[i] * g[i];
         m[i] = mi, v[i] = vi;
         w[i] = wi - step * mi / (sqrtf(vi) / bc2_sqrt + eps);
         /* A gradient beyond ~1.8e19 overflows g² to Inf: the step m/√v is then 0 and the weight

@@ -414,7 +414,7 @@ static double mfvi_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int
                                    &tr->p.mfvi, &tr->noise, tr->grad, tr->grad_rho,
                                    tr->mfvi_work);
     if (!isfinite(loss)) return loss;
-    struct bnn_adamw_params ap = {lr, 0.9f, 0.999f, 1e-8f, 0.0f};
+    struct bnn_adamw_params ap = {lr, 0.9, 0.999, 1e-8, 0.0};
     const int rc_mu = bnn_adamw_step(mu, tr->s1, tr->s2, tr->grad, np, tr->t + 1, &ap);
     const int rc_rho =
         rc_mu ? 0 : bnn_adamw_step(tr->rho, tr->s3, tr->s4, tr->grad_rho, np, tr->t + 1, &ap);
@@ -439,7 +439,7 @@ static double map_step(bnn_trainer *tr, int64_t b, float lr, bnn_rng *drop, int 
     zero_floats(tr->grad, np);
     bnn_model_backward(tr->m, w, tr->dout, tr->grad);
     if (tr->p.method == BNN_METHOD_ADAMW) {
-        struct bnn_adamw_params ap = {lr, 0.9f, 0.999f, 1e-8f, tr->p.weight_decay};
+        struct bnn_adamw_params ap = {lr, 0.9, 0.999, 1e-8, tr->p.weight_decay};
         *rc = bnn_adamw_step(w, tr->s1, tr->s2, tr->grad, np, tr->t + 1, &ap);
     } else {
         struct bnn_sgd_params sp = {lr, tr->p.momentum, tr->p.weight_decay, 0.0f, false};
