@@ -445,6 +445,12 @@ static void test_train_params(void) {
         case 22: p.method = BNN_METHOD_MFVI, p.mfvi.init_std = 1e-20f, want = "MFVI: initial std 1e-20 is below the smallest std MFVI represents, 2^-63"; break;
         }
         bnn_trainer *tr = (bnn_trainer *)&p; /* set to NULL on failure */
+        if (c == 19) { /* finite, but its KL gradient factor is not a float: 1e300 / 20 */
+            p.mfvi.kl_weight = 1e300;
+            CHECK_EQ_INT(bnn_trainer_new(&tr, m, ds, &p), BNN_EINVAL);
+            check_case_error(c, "MFVI: KL weight 1e+300 times prior precision 1 over 20 examples");
+            p.mfvi.kl_weight = INFINITY;
+        }
         CHECK_EQ_INT(bnn_trainer_new(&tr, m, ds, &p), BNN_EINVAL);
         check_case_error(c, want);
         CHECK(tr == NULL);
@@ -787,6 +793,16 @@ static void test_mfvi_lik_width(void) {
     const bnn_lik ber = {BNN_LIK_BERNOULLI, 1.0}, het = {BNN_LIK_HETERO_GAUSSIAN, 1.0};
     CHECK(isnan(bnn_mfvi_loss(m, mu, rho, x, lab, NULL, 4, &ber, 100, &mp, &r, gm, gr)));
     CHECK(has_error("a bernoulli likelihood does not fit model mlp:2-4-2's 2 outputs"));
+    /* a KL gradient factor beyond float range (1e300 · 1 / 100), named; and 1e41 / 100 for σ at
+     * a prior precision of 1e-3 */
+    const bnn_lik cat = {BNN_LIK_CATEGORICAL, 1.0};
+    struct bnn_mfvi_params big = mp;
+    big.kl_weight = 1e300;
+    CHECK(isnan(bnn_mfvi_loss(m, mu, rho, x, lab, NULL, 4, &cat, 100, &big, &r, gm, gr)));
+    CHECK(has_error("kl_weight 1e+300 times prior_prec 1 over n_train 100 is beyond float range"));
+    big.kl_weight = 1e41, big.prior_prec = 1e-3;
+    CHECK(isnan(bnn_mfvi_loss(m, mu, rho, x, lab, NULL, 4, &cat, 100, &big, &r, gm, gr)));
+    CHECK(has_error("kl_weight 1e+41 times prior_prec 0.001"));
     bnn_model *m3;
     REQUIRE(bnn_model_new(&m3, "mlp:2-4-3") == 0);
     REQUIRE(bnn_model_reserve(m3, 4) == 0);

@@ -65,6 +65,10 @@ struct bnn_mfvi_params bnn_mfvi_default_params(void) {
 
 /* softplus(x) = log(1 + eˣ) = max(x, 0) + log1p(e^−|x|): the exponent is never positive, so
  * nothing overflows for large x and log1p keeps full precision for very negative x. */
+bool bnn__mfvi_kl_scale_bad(double kl_weight, double prior_prec, int64_t n_train) {
+    return kl_weight / (double)n_train * fmax(prior_prec, 1.0) > FLT_MAX;
+}
+
 float bnn_softplus(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
 
 /* softplus⁻¹(y) = log(eʸ − 1) = y + log(1 − e^−y) = y + log(−expm1(−y)): no overflow for large y,
@@ -400,6 +404,12 @@ double bnn_mfvi_loss_ws(bnn_model *m, const float *mu, const float *rho, const f
                    "mean-field VI: need n_train >= 1, mc_samples >= 1, prior_prec > "
                    "0 and kl_weight >= 0 (got %lld, %lld, %g, %g)",
                    (long long)n_train, (long long)p->mc_samples, p->prior_prec, p->kl_weight);
+        return NAN;
+    }
+    if (bnn__mfvi_kl_scale_bad(p->kl_weight, p->prior_prec, n_train)) {
+        bnn__error(BNN_EINVAL, "mean-field VI: kl_weight %g times prior_prec %g over n_train "
+                   "%lld is beyond float range: the KL term's gradient would be infinite",
+                   p->kl_weight, p->prior_prec, (long long)n_train);
         return NAN;
     }
     const int64_t np = bnn_model_nparams(m), k = bnn_model_output_dim(m);

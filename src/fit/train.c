@@ -199,6 +199,11 @@ static int check_params(const struct bnn_train_params *p, const bnn_dataset *ds)
         if (!(q->kl_weight >= 0.0) || !isfinite(q->kl_weight))
             return bnn__error(BNN_EINVAL, "MFVI: KL weight must be finite and >= 0 (got %g)",
                               (double)q->kl_weight);
+        /* named here, before a first step that could only "diverge" */
+        if (bnn__mfvi_kl_scale_bad(q->kl_weight, q->prior_prec, ds->n))
+            return bnn__error(BNN_EINVAL, "MFVI: KL weight %g times prior precision %g over %lld "
+                              "examples is beyond float range: the KL term's gradient would be "
+                              "infinite", q->kl_weight, q->prior_prec, (long long)ds->n);
     }
     return 0;
 }
