@@ -8,7 +8,7 @@ static void test_adamw(void) {
     struct bnn_adamw_params p = bnn_adamw_default_params();
     CHECK_NEAR(p.lr, 1e-3, 1e-9);
     CHECK_NEAR(p.beta2, 0.999, 1e-7);
-    p.lr = 0.01f, p.weight_decay = 0.1f;
+    p.lr = 0.01, p.weight_decay = 0.1;
     float w[3] = {1.0f, -2.0f, 0.5f}, m[3] = {0}, v[3] = {0};
     const float g[3] = {0.3f, -1e-3f, 5.0f};
     double ref[3] = {1.0, -2.0, 0.5};
@@ -27,9 +27,10 @@ static void test_adamw(void) {
  * of gradients that change in size from step to step and across six orders of magnitude between
  * weights. PyTorch takes its settings (lr 1e-3, betas 0.9 and 0.999, weight decay 1e-4) as Python
  * floats, forms 1 − β, 1 − lr·wd, lr/(1 − β1^t) and √(1 − β2^t) in double and rounds each to the
- * tensor's float once: F() below. The reference rounds the weights to float where PyTorch does. The states are what PyTorch shows as exp_avg and exp_avg_sq:
- * with 1 − β2 formed in float from a float 0.999 the second moment was 1.4e-5 off; the update's
- * float rounding leaves 3e-7 in m and 9e-7 in v. */
+ * tensor's float once: F() below. The reference rounds the weights to float where PyTorch does.
+ * The states are what PyTorch shows as exp_avg and exp_avg_sq: with 1 − β2 formed in float from a
+ * float 0.999 the second moment was 1.4e-5 off here; the update's float rounding leaves 3e-7 in m
+ * and 9e-7 in v. */
 #define F(x) ((double)(float)(x))
 static void test_adamw_pytorch_factors(void) {
     enum { N = 64, T = 300 };

@@ -63,12 +63,13 @@ struct bnn_mfvi_params bnn_mfvi_default_params(void) {
     return p;
 }
 
-/* softplus(x) = log(1 + eˣ) = max(x, 0) + log1p(e^−|x|): the exponent is never positive, so
- * nothing overflows for large x and log1p keeps full precision for very negative x. */
+/* kl_weight·λ/n or kl_weight/n beyond FLT_MAX (core/internal.h) */
 bool bnn__mfvi_kl_scale_bad(double kl_weight, double prior_prec, int64_t n_train) {
     return kl_weight / (double)n_train * fmax(prior_prec, 1.0) > FLT_MAX;
 }
 
+/* softplus(x) = log(1 + eˣ) = max(x, 0) + log1p(e^−|x|): the exponent is never positive, so
+ * nothing overflows for large x and log1p keeps full precision for very negative x. */
 float bnn_softplus(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
 
 /* softplus⁻¹(y) = log(eʸ − 1) = y + log(1 − e^−y) = y + log(−expm1(−y)): no overflow for large y,
