@@ -194,11 +194,15 @@ run "mfvi kl 1" "$BNN" train --data moons --model mlp:2-16-2 --epochs 2 --method
 d=$(tensor_diff "$T/m1.st" "$T/m2.st" posterior.std)
 num_holds 'd > 1e-6' d="$d" && ok || bad "--kl-weight 0 trained the posterior std of 1 (difference $d)"
 # A KL weight whose gradient factor (weight x prior precision / examples) is beyond float range is
-# named before training, not met as a "diverged" first step that blames the learning rate.
+# named before training; one whose gradients' squares overflow Adam's second moment (from about
+# 1e20) diverges at its first steps, and the message names the KL weight, not the learning rate.
 rm -f "$T/no.st"
 expect_fail "kl-weight 1e300" "MFVI: KL weight 1e+300 times prior precision 0.001 over 1000 examples is beyond float range" \
   "$BNN" train --data moons --model mlp:2-4-2 --method mfvi --kl-weight 1e300 --prior-precision 1e-3 -o "$T/no.st"
 [ ! -e "$T/no.st" ] && ok || bad "kl-weight 1e300 wrote its output"
+expect_fail "kl-weight 1e25" "training diverged at epoch 1, step 1 of 8: .*(MFVI's KL term weighs kl_weight x max(prior precision, 1) / n = 1e+22 per example: lower the KL weight)" \
+  "$BNN" train --data moons --model mlp:2-4-2 --method mfvi --kl-weight 1e25 -q -o "$T/no.st"
+[ ! -e "$T/no.st" ] && ok || bad "kl-weight 1e25 wrote its output"
 
 # ---------------------------------------------------------------- CSV options after training
 # laplace, von, calibrate and compare read another CSV layout with --target-col (and a header of

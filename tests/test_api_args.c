@@ -443,7 +443,7 @@ static void test_train_params(void) {
         case 21: p.method = BNN_METHOD_SGD, p.momentum = NAN, want = "sgd momentum"; break;
         /* below MFVI's σ floor: the KL's pull on ρ vanishes there, and σ stayed at the floor */
         case 22: p.method = BNN_METHOD_MFVI, p.mfvi.init_std = 1e-20f, want = "MFVI: initial std 1e-20 is below the smallest std MFVI represents, 2^-63"; break;
-        /* finite, but the KL gradient's factor 1e300 / 20 is no float: step 1 "diverged" */
+        /* finite, but the KL gradient's factor 1e300 / 20 is no float: step 1 would diverge */
         case 23: p.method = BNN_METHOD_MFVI, p.mfvi.kl_weight = 1e300, want = "MFVI: KL weight 1e+300 times prior precision 1 over 20 examples is beyond float range"; break;
         }
         bnn_trainer *tr = (bnn_trainer *)&p; /* set to NULL on failure */

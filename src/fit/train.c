@@ -507,10 +507,18 @@ static double data_max(const bnn_dataset *ds) {
 
 /* What a divergence message suggests: a smaller learning rate, and standardised data where its
  * values are large (targets of 1e20 overflow Adam's second moment at any learning rate). The
- * data are scanned only here, after a divergence. */
+ * data are scanned only here, after a divergence. MFVI's KL gradients carry the factor
+ * kl_weight · max(λ, 1) / n: from about 1e20 their squares overflow Adam's second moment at any
+ * learning rate (check_params refuses a factor beyond FLT_MAX; 1e15 is far above any sensible
+ * setting, the default being 1/n). */
 static const char *diverge_hint(const bnn_trainer *tr, char buf[160]) {
     const double mx = data_max(tr->ds);
-    if (mx >= 1e6)
+    const struct bnn_mfvi_params *q = &tr->p.mfvi;
+    const double kl = q->kl_weight * fmax(q->prior_prec, 1.0) / (double)tr->n;
+    if (tr->p.method == BNN_METHOD_MFVI && kl >= 1e15)
+        snprintf(buf, 160, "MFVI's KL term weighs kl_weight x max(prior precision, 1) / n = %.3g "
+                 "per example: lower the KL weight", kl);
+    else if (mx >= 1e6)
         snprintf(buf, 160, "the data's values reach %.3g: standardise the features and targets, "
                  "or try a smaller learning rate", mx);
     else
