@@ -37,10 +37,12 @@ int cmd_compare(int argc, char **argv) {
         CLI_CSV_OPTS(csv),
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
-    const char *pos[MAXM];
+    /* room for more models than compare takes, so that a ninth gets the limit named, not
+     * "unexpected argument" */
+    const char *pos[CLI_LIST_MAX];
     int npos;
     bool help;
-    int rc = cli_parse(argc, argv, opts, nopts, cmd, pos, MAXM, &npos, &help);
+    int rc = cli_parse(argc, argv, opts, nopts, cmd, pos, CLI_LIST_MAX, &npos, &help);
     if (help) {
         cli_usage(stdout, cmd, "[-m] A.safetensors [-m] B.safetensors ... [--ood SPEC]",
                   "Evaluates classification models side by side on the same test split: a\n"
@@ -49,8 +51,9 @@ int cmd_compare(int argc, char **argv) {
         return 0;
     }
     if (rc) return 2;
-    for (int i = 0; i < npos && models.n < CLI_LIST_MAX; i++) models.v[models.n++] = pos[i];
-    if (models.n < 1 || models.n > MAXM) return cli_usage_error(cmd, "give 1 to %d models", MAXM);
+    const int given = models.n + npos; /* -m files and files given alone */
+    if (given < 1 || given > MAXM) return cli_usage_error(cmd, "give 1 to %d models", MAXM);
+    for (int i = 0; i < npos; i++) models.v[models.n++] = pos[i];
     if (cli_check_predict_opts(cmd, opts, nopts, samples, seed, &link, linkname, &lk)) return 2;
     if (cli_set_threads(cmd, threads)) return 2;
     column cols[MAXM];

@@ -32,7 +32,6 @@ run "train ivon" "$BNN" train --data moons --method ivon --epochs 30 --batch-siz
 run "eval ood" "$BNN" eval -m "$T/ivon.safetensors" --samples 8 --ood noise:2:500 --json "$T/ivon.json" --plot "$T/rel.svg"
 grep -q "out-of-distribution" "$T/out" && ok || bad "eval prints the OOD table"
 grep -q '"ood":' "$T/ivon.json" && grep -q '"auroc":' "$T/ivon.json" && ok || bad "JSON has OOD AUROC"
-validate "$T/ivon.json"
 svg_ok "$T/rel.svg"
 # The in-distribution means are predict's per-example scores averaged (the same 8 draws).
 run "predict ivon, 8 samples" "$BNN" predict -m "$T/ivon.safetensors" --data moons --samples 8 -o "$T/ivon_in.csv"
@@ -44,12 +43,10 @@ ent = sum(float(r['entropy']) for r in rows) / len(rows)
 sys.exit(not (abs(d['mean_mutual_info'] - mi) < 1e-6 and abs(d['mean_entropy'] - ent) < 1e-6 and mi < 0.5 * ent and d['samples'] == 8))" \
   "$T/ivon.json" "$T/ivon_in.csv" && ok || bad "eval's mean entropy and mutual information are not predict's"
 run "eval map json" "$BNN" eval -m "$T/map.safetensors" --json "$T/map.json"
-validate "$T/map.json"
 # The seed is in a report whose draws it made, and only there.
 grep -q '"seed"' "$T/map.json" && bad "a MAP report on the model's own data records a seed" || ok
 run "eval ivon, seed 7" "$BNN" eval -m "$T/ivon.safetensors" --samples 4 --seed 7 --json "$T/ivon7.json"
 grep -q '"seed":	7,' "$T/ivon7.json" && ok || bad "a sampled report does not record its seed"
-validate "$T/ivon7.json"
 # eval's OOD numbers, recomputed from predict's per-example scores of the same inputs: AUROC with
 # the OOD set as positives (for the entropy and for 1 - max prob), AUPR, the mean OOD entropy.
 run "eval map ood" "$BNN" eval -m "$T/map.safetensors" --ood noise:2:500 --json "$T/mapood.json"
@@ -200,7 +197,6 @@ run "calibrate the pair, its test file" "$BNN" calibrate -m "$T/pair.safetensors
 grep -q "(fitted on 100 examples of csv:.*, test split)" "$T/out" && ok || bad "calibrate the pair's test file: $(head -1 "$T/out")"
 run "eval calibrated" "$BNN" eval -m "$T/cal.safetensors" --json "$T/cal.json"
 grep -q "temperature" "$T/out" && ok || bad "eval applies the temperature"
-validate "$T/cal.json"
 run "laplace of a calibrated model" "$BNN" laplace -m "$T/cal.safetensors" --hessian kron -o "$T/cal_la.safetensors"
 grep -q "note: .*calibrated (temperature .*not the temperature" "$T/err" && ok || bad "laplace says it drops the temperature"
 run "train map without holdout" "$BNN" train --data moons --epochs 2 -q -o "$T/map_all.safetensors"
@@ -241,7 +237,6 @@ plot_bands "$T/sine.safetensors"
 run "eval sine json" "$BNN" eval -m "$T/sine.safetensors" --json "$T/sine.json"
 expect_usage "--bins for a regressor" "--bins sets a classifier's reliability bins (ECE); .*sine.safetensors is a regression model" \
   "$BNN" eval -m "$T/sine.safetensors" --bins 10
-validate "$T/sine.json"
 # predict's regression columns: mean, then variance (a point estimate's is the noise, 0.1^2).
 run "predict sine" "$BNN" predict -m "$T/sine.safetensors" --data sine-gap -o "$T/sine.csv"
 [ "$(awk -F, 'NR > 1 { print $2 }' "$T/sine.csv" | sort -u)" = 0.01 ] && \
@@ -252,7 +247,6 @@ if [ -d "${BNN_FMNIST_DIR:-/usr/share/datasets/fashion-mnist}" ]; then
   run "train fmnist small" "$BNN" train --data fmnist --model mlp:784-32-10 --epochs 1 -q -o "$T/fm.safetensors"
   run "eval shift" "$BNN" eval -m "$T/fm.safetensors" --shift rot --ood fmnist:flip --json "$T/fm.json" --plot "$T/shift.svg"
   [ "$(grep -c '°' "$T/out")" -eq 13 ] && ok || bad "13 rotation rows"
-  validate "$T/fm.json"
   expect_usage "shift on rotated data" "fmnist:rot=10 is already rotated" "$BNN" eval -m "$T/fm.safetensors" --shift rot --data fmnist:rot=10
   # The sweep rotates the split asked for: at 0 degrees it is that split's own report.
   run "eval shift, train split" "$BNN" eval -m "$T/fm.safetensors" --split train --shift rot --json "$T/fmtr.json"

@@ -74,6 +74,8 @@ plot grid|--grid must be between 10 and 400|plot -m $T/map.st --grid 5 -o $T/no.
 von batch 0|--batch-size must be >= 1|von -m $T/map.st -b 0 -o $T/no.st
 calibrate batch 0|--batch-size must be >= 1|calibrate -m $T/map.st -b 0 -o $T/no.st
 compare nine models|give 1 to 8 models|compare -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st
+compare nine models given alone|give 1 to 8 models|compare $T/map.st $T/map.st $T/map.st $T/map.st $T/map.st $T/map.st $T/map.st $T/map.st $T/map.st
+compare five with -m and four alone|give 1 to 8 models|compare -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st -m $T/map.st $T/map.st $T/map.st $T/map.st $T/map.st
 EOF
 expect_fail "32 Linear layers are allowed (the missing data refused instead)" "missing.csv: cannot open" \
   "$BNN" laplace -m "$T/deep.st" --subset layers:$(seq -s, 0 31) --prior marglik-layers --data "csv:$T/missing.csv" -o "$T/no.st"

@@ -7,10 +7,25 @@ pass=0 fail=0
 ok()  { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 
-# run DESC CMD...: exit 0 (stdout in $T/out, stderr in $T/err).
+# run DESC CMD...: exit 0 (stdout in $T/out, stderr in $T/err). A JSON report the command wrote
+# to a file (--json FILE or --json=FILE) is then checked against docs/eval.schema.json, so every
+# report the tests make is validated, not a chosen few.
 run() {
   local desc=$1; shift
-  if "$@" >"$T/out" 2>"$T/err"; then ok; else bad "$desc (exit $?)"; cat "$T/err" >&2; fi
+  if "$@" >"$T/out" 2>"$T/err"; then ok; else bad "$desc (exit $?)"; cat "$T/err" >&2; return; fi
+  local a prev="" report
+  for a in "$@"; do
+    report=""
+    [ "$prev" = "--json" ] && report=$a
+    case $a in --json=*) report=${a#--json=} ;; esac
+    case $report in -* | /dev/*) report="" ;; esac # stdout or a device: nothing to read back
+    if [ -n "$report" ] && [ -f "$report" ]; then
+      cp "$T/out" "$T/out.run" && cp "$T/err" "$T/err.run"
+      validate "$report"
+      mv "$T/out.run" "$T/out" && mv "$T/err.run" "$T/err"
+    fi
+    prev=$a
+  done
 }
 
 # expect_fail DESC PATTERN CMD...: a non-zero exit below 128 (no crash), and exactly one stderr
@@ -54,10 +69,12 @@ num_holds() {
 # gt A B: A > B as numbers.
 gt() { num_holds 'a > b' a="$1" b="$2"; }
 
-# validate FILE: a JSON report against docs/eval.schema.json (Debian's python3-jsonschema).
+# validate FILE: a JSON report against docs/eval.schema.json (Debian's python3-jsonschema); run
+# calls it for every report a command writes.
 validate() {
   if /usr/bin/python3 -c "import jsonschema" 2>/dev/null; then
-    run "schema $1" /usr/bin/python3 "$HERE/json_validate.py" "$HERE/../docs/eval.schema.json" "$1"
+    if /usr/bin/python3 "$HERE/json_validate.py" "$HERE/../docs/eval.schema.json" "$1" \
+        >"$T/out" 2>"$T/err"; then ok; else bad "schema $1"; cat "$T/err" >&2; fi
   else echo "note: python3-jsonschema missing; schema check of $1 skipped" >&2; fi
 }
 
