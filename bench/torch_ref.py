@@ -16,6 +16,9 @@ same OpenBLAS as bnn). Runs alternate bnn, PyTorch, bnn, PyTorch so both see the
   whole `bnn eval` command; PyTorch: the predictions, with the forward passes' thread setting);
   then the same with the first layer by local reparameterisation (bnn's --local-reparam, and
   the same trick written in PyTorch).
+- AdamW's update alone: bnn_adamw_step (built here against the build's libbnn.a) and
+  torch.optim.AdamW fed the same gradients, two settings; the largest differences of the moments
+  and weights (`--adamw-only` runs just this).
 - Last-layer KFAC Laplace: bnn's `laplace --subset last-layer --hessian kron` curvature time on
   the AdamW network, against the same arithmetic in PyTorch (a forward pass collecting the
   penultimate features phi, sum phi phi^T and sum diag(p) - p p^T), which is the least
@@ -300,6 +303,98 @@ def run(cmd, env=None):
     return out, wall, ru.ru_maxrss / 1024.0
 
 
+ADAMW_C = r"""
+#include "bnn.h"
+#include <stdio.h>
+#include <stdlib.h>
+/* argv: n T lr wd beta1 beta2 eps dir. Reads dir/w0.bin (n floats) and dir/g.bin (T x n), runs
+ * bnn_adamw_step T times, writes dir/w.bin, dir/m.bin, dir/v.bin. */
+static float *rd(const char *dir, const char *f, long n) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, f);
+    float *x = malloc((size_t)n * 4);
+    FILE *fp = fopen(p, "rb");
+    if (!x || !fp || fread(x, 4, (size_t)n, fp) != (size_t)n) exit(1);
+    fclose(fp);
+    return x;
+}
+static void wr(const char *dir, const char *f, const float *x, long n) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, f);
+    FILE *fp = fopen(p, "wb");
+    if (!fp || fwrite(x, 4, (size_t)n, fp) != (size_t)n || fclose(fp)) exit(1);
+}
+int main(int argc, char **argv) {
+    if (argc != 9) return 2;
+    long n = atol(argv[1]), T = atol(argv[2]);
+    struct bnn_adamw_params p = {atof(argv[3]), atof(argv[5]), atof(argv[6]), atof(argv[7]),
+                                 atof(argv[4])};
+    float *w = rd(argv[8], "w0.bin", n), *g = rd(argv[8], "g.bin", n * T);
+    float *m = calloc((size_t)n, 4), *v = calloc((size_t)n, 4);
+    if (!m || !v) return 1;
+    for (long t = 0; t < T; t++)
+        if (bnn_adamw_step(w, m, v, g + t * n, n, t + 1, &p)) return 1;
+    wr(argv[8], "w.bin", w, n), wr(argv[8], "m.bin", m, n), wr(argv[8], "v.bin", v, n);
+    return 0;
+}
+"""
+
+
+def adamw_agreement(bnn_path, tmp):
+    """bnn_adamw_step and torch.optim.AdamW fed the same gradients (100,003 weights whose
+    gradients span six orders of magnitude, 200 steps; two settings): the largest relative
+    difference of the second moment (exp_avg_sq), that of the first (exp_avg) relative to the
+    square root of the second (a gradient's own scale: the first moment passes through 0 where the
+    gradient's sign changes), and the largest absolute difference of the weights. Built here against the build's libbnn.a with the libraries
+    its bnn.pc names; None when that cannot be done (another build layout)."""
+    import numpy as np
+    import torch
+    build = os.path.dirname(os.path.abspath(bnn_path))
+    # the header of the tree that build was made from (its CMakeCache names it), else this one's
+    src_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            src_root = re.search(r"^CMAKE_HOME_DIRECTORY:INTERNAL=(.*)$", f.read(), re.M).group(1)
+    except (OSError, AttributeError):
+        pass
+    lib, pc = os.path.join(build, "libbnn.a"), os.path.join(build, "bnn.pc")
+    if not (os.path.exists(lib) and os.path.exists(pc)):
+        return None
+    with open(pc) as f:
+        libs = re.search(r"^Libs: (.*)$", f.read(), re.M).group(1).split()
+    libs = [x for x in libs if not x.startswith("-L") and x != "-lbnn"]
+    csrc, exe = os.path.join(tmp, "adamw_io.c"), os.path.join(tmp, "adamw_io")
+    with open(csrc, "w") as f:
+        f.write(ADAMW_C)
+    if subprocess.run(["cc", "-O2", "-I", os.path.join(src_root, "include"), csrc, lib, *libs,
+                       "-o", exe], capture_output=True).returncode:
+        return None
+    n, T, rows = 100003, 200, []
+    for lr, wd, betas, eps in ((1e-3, 1e-4, (0.9, 0.999), 1e-8), (0.01, 0.1, (0.8, 0.95), 1e-6)):
+        gen = torch.Generator().manual_seed(0)
+        w0 = 0.1 * torch.randn(n, generator=gen)
+        g = torch.randn(T, n, generator=gen) * torch.logspace(-4, 2, n)
+        w0.numpy().astype(np.float32).tofile(os.path.join(tmp, "w0.bin"))
+        g.numpy().astype(np.float32).tofile(os.path.join(tmp, "g.bin"))
+        p = torch.nn.Parameter(w0.clone())
+        opt = torch.optim.AdamW([p], lr=lr, betas=betas, eps=eps, weight_decay=wd, foreach=False)
+        for t in range(T):
+            p.grad = g[t].clone()
+            opt.step()
+        if subprocess.run([exe, str(n), str(T), repr(lr), repr(wd), repr(betas[0]),
+                           repr(betas[1]), repr(eps), tmp]).returncode:
+            return None
+        got = {k: np.fromfile(os.path.join(tmp, k + ".bin"), dtype=np.float32)
+               for k in ("w", "m", "v")}
+        st = opt.state[p]
+        ref = {"w": p.detach().numpy(), "m": st["exp_avg"].numpy(), "v": st["exp_avg_sq"].numpy()}
+        rows.append(dict(setting=f"lr {lr}, weight decay {wd}, betas {betas}, eps {eps}",
+                         v=float(np.max(np.abs(got["v"] - ref["v"]) / ref["v"])),
+                         m=float(np.max(np.abs(got["m"] - ref["m"]) / np.sqrt(ref["v"]))),
+                         w=float(np.max(np.abs(got["w"] - ref["w"])))))
+    return rows
+
+
 def median(v):
     s = sorted(v)
     return s[len(s) // 2] if len(s) % 2 else 0.5 * (s[len(s) // 2 - 1] + s[len(s) // 2])
@@ -310,7 +405,12 @@ def main():
     ap.add_argument("--bnn", default="build/bnn")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--adamw-only", action="store_true",
+                    help="only the AdamW update check (bnn_adamw_step against torch.optim.AdamW)")
     a = ap.parse_args()
+    if a.adamw_only:
+        print_adamw(adamw_agreement(a.bnn, tempfile.mkdtemp(prefix="bnn_torch_ref_")))
+        return
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
     # PyTorch's own thread pool (OpenMP) and OpenBLAS's threads (Debian's OpenBLAS has its own
     # pthreads) compete for the cores when both are set to all of them: on a 2-core machine that
@@ -428,6 +528,19 @@ def main():
           f"forward + factors, best of 5) | {bnn_curv:.3f} s | {tl['kron']:.3f} s | "
           f"{tl['kron'] / bnn_curv:.2f} |")
     print(f"| forward pass alone over the 60000 examples (best of 5) | | {tl['forward']:.3f} s | |")
+    print_adamw(adamw_agreement(a.bnn, tmp))
+
+
+def print_adamw(rows):
+    if rows is None:
+        print("AdamW update check: skipped (no libbnn.a and bnn.pc beside the bnn binary, or the "
+              "check program did not build or run)")
+        return
+    print("AdamW update, bnn_adamw_step against torch.optim.AdamW on the same gradients (100,003 "
+          "weights, 200 steps): largest difference")
+    for r in rows:
+        print(f"  {r['setting']}: second moment {r['v']:.2g} relative, first moment "
+              f"{r['m']:.2g} of the gradient's scale, weights {r['w']:.2g} absolute")
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
