@@ -448,9 +448,10 @@ void bnn__fmt_double(char *buf, size_t len, double v);
  * the data's task; classes ≤ the predictive's width (classification) or targets = it
  * (regression); not empty. BNN_ESHAPE / BNN_EINVAL naming both sizes. */
 int bnn__check_data(const bnn_model *m, const bnn_dataset *ds);
-/* MFVI's KL gradient factors, kl_weight·λ/n for μ and kl_weight/n for σ, are floats: true when
- * one is beyond FLT_MAX, so that every step's gradient would be infinite (fit/mfvi.c). */
-bool bnn__mfvi_kl_scale_bad(double kl_weight, double prior_prec, int64_t n_train);
+/* The larger of MFVI's KL gradient factors, kl_weight·λ/n for μ and kl_weight/n for σ: they are
+ * used as floats, so beyond FLT_MAX every step's gradient is infinite (fit/mfvi.c), and from
+ * about 1e20 the gradients' squares overflow Adam's second moment (fit/train.c). */
+double bnn__mfvi_kl_factor(double kl_weight, double prior_prec, int64_t n_train);
 
 /* bnn_curv_compute: */
 /* The automatic batch size: the last layer needs one forward pass per batch and no backward pass,

@@ -63,9 +63,8 @@ struct bnn_mfvi_params bnn_mfvi_default_params(void) {
     return p;
 }
 
-/* kl_weight·λ/n or kl_weight/n beyond FLT_MAX (core/internal.h) */
-bool bnn__mfvi_kl_scale_bad(double kl_weight, double prior_prec, int64_t n_train) {
-    return kl_weight / (double)n_train * fmax(prior_prec, 1.0) > FLT_MAX;
+double bnn__mfvi_kl_factor(double kl_weight, double prior_prec, int64_t n_train) {
+    return kl_weight / (double)n_train * fmax(prior_prec, 1.0);
 }
 
 /* softplus(x) = log(1 + eˣ) = max(x, 0) + log1p(e^−|x|): the exponent is never positive, so
@@ -407,7 +406,7 @@ double bnn_mfvi_loss_ws(bnn_model *m, const float *mu, const float *rho, const f
                    (long long)n_train, (long long)p->mc_samples, p->prior_prec, p->kl_weight);
         return NAN;
     }
-    if (bnn__mfvi_kl_scale_bad(p->kl_weight, p->prior_prec, n_train)) {
+    if (bnn__mfvi_kl_factor(p->kl_weight, p->prior_prec, n_train) > FLT_MAX) {
         bnn__error(BNN_EINVAL, "mean-field VI: kl_weight %g times prior_prec %g over n_train "
                    "%lld is beyond float range: the KL term's gradient would be infinite",
                    p->kl_weight, p->prior_prec, (long long)n_train);

@@ -200,7 +200,7 @@ static int check_params(const struct bnn_train_params *p, const bnn_dataset *ds)
             return bnn__error(BNN_EINVAL, "MFVI: KL weight must be finite and >= 0 (got %g)",
                               (double)q->kl_weight);
         /* named here, before a first step that could only "diverge" */
-        if (bnn__mfvi_kl_scale_bad(q->kl_weight, q->prior_prec, ds->n))
+        if (bnn__mfvi_kl_factor(q->kl_weight, q->prior_prec, ds->n) > FLT_MAX)
             return bnn__error(BNN_EINVAL, "MFVI: KL weight %g times prior precision %g over %lld "
                               "examples is beyond float range: the KL term's gradient would be "
                               "infinite", q->kl_weight, q->prior_prec, (long long)ds->n);
@@ -512,13 +512,15 @@ static double data_max(const bnn_dataset *ds) {
  * learning rate (check_params refuses a factor beyond FLT_MAX; 1e15 is far above any sensible
  * setting, the default being 1/n). */
 static const char *diverge_hint(const bnn_trainer *tr, char buf[160]) {
-    const double mx = data_max(tr->ds);
     const struct bnn_mfvi_params *q = &tr->p.mfvi;
-    const double kl = q->kl_weight * fmax(q->prior_prec, 1.0) / (double)tr->n;
-    if (tr->p.method == BNN_METHOD_MFVI && kl >= 1e15)
+    const double kl = bnn__mfvi_kl_factor(q->kl_weight, q->prior_prec, tr->n);
+    if (tr->p.method == BNN_METHOD_MFVI && kl >= 1e15) {
         snprintf(buf, 160, "MFVI's KL term weighs kl_weight x max(prior precision, 1) / n = %.3g "
                  "per example: lower the KL weight", kl);
-    else if (mx >= 1e6)
+        return buf;
+    }
+    const double mx = data_max(tr->ds);
+    if (mx >= 1e6)
         snprintf(buf, 160, "the data's values reach %.3g: standardise the features and targets, "
                  "or try a smaller learning rate", mx);
     else
